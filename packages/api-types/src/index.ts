@@ -1,0 +1,13 @@
+/**
+ * Wire types shared by the control plane, the SDK, the agent and the CLI. Everything that crosses
+ * a process boundary is defined here once, versioned with a `V1` suffix.
+ */
+
+export type {
+  BundleV1,
+  PassportKeyV1,
+  SignedBundleV1,
+  WatchEventV1,
+} from './bundle.ts';
+export { BUNDLE_MEDIA_TYPE, PROBLEM_MEDIA_TYPE } from './media-types.ts';
+export type { ProblemFieldErrorV1, ProblemV1 } from './problem.ts';

@@ -1,0 +1,9 @@
+import type { Command } from 'commander';
+
+/**
+ * Every subcommand lives in its own file under `commands/` and exports `register(program)`.
+ * Add one line here per command group.
+ */
+export function registerCommands(program: Command): void {
+  void program;
+}

@@ -1,0 +1,2 @@
+export { CliError } from './errors.ts';
+export { buildProgram, main } from './main.ts';

@@ -1,0 +1,45 @@
+import { Command, CommanderError } from 'commander';
+import { registerCommands } from './commands/index.ts';
+import { CliError } from './errors.ts';
+
+/** Builds the `ward` program; exported for tests that run it in-process. */
+export function buildProgram(): Command {
+  const program = new Command('ward')
+    .description('Ward secures the dependencies between microservices.')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  registerCommands(program);
+  return program;
+}
+
+/**
+ * Runs the CLI and returns its exit code. Expected failures (bad input, failed checks) are
+ * `CliError`s printed as one clear message; nothing prints a stack trace unless WARD_DEBUG is set.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+function reportError(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Commander already printed help or the usage error.
+    return error.exitCode;
+  }
+  if (error instanceof CliError) {
+    if (error.message) process.stderr.write(`ward: ${error.message}\n`);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`ward: ${message}\n`);
+  if (process.env.WARD_DEBUG && error instanceof Error && error.stack) {
+    process.stderr.write(`${error.stack}\n`);
+  }
+  return 1;
+}

@@ -1,0 +1,200 @@
+/**
+ * The policy model: the documents authors write, the input a decision takes, and the decision it
+ * returns. These types are the contract between the policy engine and everything that embeds it
+ * (control plane, SDK, CLI); change them only with all of those in mind.
+ */
+
+/** The API group and version every Ward document carries in `apiVersion`. */
+export const API_VERSION = 'ward.dev/v1';
+
+/** Where something is in a source file. Lines and columns are 1-based. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/** One problem found in a document; the engine reports all of them, sorted by position. */
+export interface Diagnostic extends SourcePosition {
+  /** Namespaced code, e.g. `POLICY_SCHEMA_INVALID`, `POLICY_CEL_TYPE`, `LINT_SHADOWED_RULE`. */
+  code: string;
+  severity: 'error' | 'warning';
+  /** JSON-pointer-like path of the field at fault, e.g. `/spec/rules/2/when`. */
+  path: string;
+  message: string;
+}
+
+export interface Metadata {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export type DependencyKind = 'startup' | 'runtime';
+
+export interface ServiceDependency {
+  service: string;
+  kind: DependencyKind;
+  description?: string;
+}
+
+/** `kind: Service` — a workload Ward knows about. */
+export interface ServiceDocument {
+  apiVersion: typeof API_VERSION;
+  kind: 'Service';
+  metadata: Metadata;
+  spec: {
+    /** Defaults to `spiffe://<trust-domain>/ns/<namespace>/sa/<name>`. */
+    spiffeId?: string;
+    owner?: string;
+    dependencies?: ServiceDependency[];
+  };
+}
+
+export type Action = 'allow' | 'deny';
+export type Mode = 'enforce' | 'dry-run';
+
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  /** `*` matches within one path segment, `**` across segments. */
+  glob?: string;
+}
+
+export interface HeaderMatch extends StringMatch {
+  name: string;
+  /** True: the header must be present (any value). False: it must be absent. */
+  present?: boolean;
+}
+
+export interface HttpPermission {
+  methods?: string[];
+  paths?: StringMatch[];
+  headers?: HeaderMatch[];
+}
+
+export interface GrpcPermission {
+  /** Fully-qualified gRPC service, e.g. `shop.orders.v1.Orders`; `*` for any. */
+  service: string;
+  /** Method names; omitted means every method. */
+  methods?: string[];
+}
+
+export interface Permission {
+  http?: HttpPermission;
+  grpc?: GrpcPermission;
+}
+
+export interface IntentionRule {
+  /** Service names, SPIFFE IDs, glob patterns over either, or `*`. */
+  sources: string[];
+  action: Action;
+  /** L7 permissions; any one matching permits the rule to match. Omitted means any request. */
+  permissions?: Permission[];
+  /** CEL condition over `source`, `request`, `passport`, `time` and `env`. */
+  when?: string;
+  description?: string;
+}
+
+/** `kind: Intention` — who may call a destination service, and how. */
+export interface IntentionDocument {
+  apiVersion: typeof API_VERSION;
+  kind: 'Intention';
+  metadata: Metadata;
+  spec: {
+    destination: string;
+    mode?: Mode;
+    rules: IntentionRule[];
+  };
+}
+
+export type PolicyDocument = ServiceDocument | IntentionDocument;
+
+/** A parsed document together with the file it came from, for diagnostics. */
+export interface SourcedDocument<D extends PolicyDocument = PolicyDocument> {
+  document: D;
+  file: string;
+  /** Index of the document within a multi-document YAML file. */
+  index: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decisions
+
+export interface DecisionSource {
+  /** Caller's service name, when known. */
+  service?: string;
+  /** Caller's SPIFFE ID, from a verified peer certificate. */
+  spiffeId?: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+}
+
+export interface DecisionRequest {
+  /** HTTP method, upper case. */
+  method?: string;
+  /** Path without query string. */
+  path?: string;
+  /** Lower-case header names. */
+  headers?: Record<string, string>;
+  grpc?: { service: string; method: string };
+}
+
+/** The verified passport claims visible to CEL conditions as `passport`. */
+export interface PassportClaims {
+  sub: string;
+  attrs: Record<string, unknown>;
+  iat: number;
+  exp: number;
+  iss: string;
+  kid: string;
+}
+
+export interface DecisionInput {
+  /** Name of the destination service being called. */
+  destination: string;
+  source: DecisionSource;
+  request?: DecisionRequest;
+  passport?: PassportClaims;
+  /** Epoch milliseconds; defaults to `Date.now()`. */
+  time?: number;
+}
+
+/** The rule that decided, or `null` for the default deny. */
+export interface RuleRef {
+  /** `metadata.name` of the intention. */
+  policy: string;
+  /** Index into `spec.rules`. */
+  index: number;
+  action: Action;
+  mode: Mode;
+}
+
+export interface Decision {
+  /** What the complete policy (enforced and dry-run rules) says. */
+  effect: Action;
+  /**
+   * True when `effect` is applied now. False when dry-run rules decided it: the decision is only
+   * reported, and `allowed` holds what the enforced rules alone say.
+   */
+  enforced: boolean;
+  /** Whether the call proceeds now. Dry-run rules never change this. */
+  allowed: boolean;
+  rule: RuleRef | null;
+  /** Human reason, e.g. `denied by default: no rule of orders allows checkout`. */
+  reason: string;
+}
+
+export interface RuleEvaluation {
+  rule: RuleRef;
+  matched: boolean;
+  /** Why the rule did or did not match (source, permission, condition, CEL error). */
+  detail: string;
+}
+
+export interface Explanation {
+  decision: Decision;
+  /** Every rule that applies to the destination, in evaluation order. */
+  considered: RuleEvaluation[];
+}
