@@ -9,5 +9,10 @@ export type {
   SignedBundleV1,
   WatchEventV1,
 } from './bundle.ts';
+export {
+  DECISION_LOG_PATH,
+  type DecisionLogBatchV1,
+  type DecisionLogRecordV1,
+} from './decision-log.ts';
 export { BUNDLE_MEDIA_TYPE, PROBLEM_MEDIA_TYPE } from './media-types.ts';
 export type { ProblemFieldErrorV1, ProblemV1 } from './problem.ts';

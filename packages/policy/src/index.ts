@@ -1,1 +1,59 @@
-export * from './types.ts';
+export { celEnvironment } from './cel.ts';
+export { compile, type LoadResult, loadPolicy, tryCompile } from './compile.ts';
+export {
+  DIAGNOSTIC_CODES,
+  type DiagnosticCode,
+  formatDiagnostic,
+  PolicyCompileError,
+  PolicyError,
+  type PolicyErrorCode,
+  sortDiagnostics,
+} from './errors.ts';
+export { compileGlob, globProblem } from './glob.ts';
+export { lintPolicy } from './lint.ts';
+export { type ParseResult, parseDocuments } from './parse.ts';
+export { policySchema } from './schema.ts';
+export { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
+export {
+  checkPolicyTests,
+  type PolicyTestReport,
+  type PolicyTestResult,
+  ruleId,
+  runPolicyTests,
+} from './testing.ts';
+export {
+  type Action,
+  type AnyDocument,
+  API_VERSION,
+  type CompileOptions,
+  type Decision,
+  type DecisionInput,
+  type DecisionRequest,
+  type DecisionSource,
+  type DependencyKind,
+  type Diagnostic,
+  type Explanation,
+  type GrpcPermission,
+  type HeaderMatch,
+  type HttpPermission,
+  type IntentionDocument,
+  type IntentionRule,
+  type Metadata,
+  type Mode,
+  type PassportClaims,
+  type Permission,
+  type PolicyDocument,
+  type PolicySet,
+  type PolicyTestCase,
+  type PolicyTestDocument,
+  type RuleEvaluation,
+  type RuleInfo,
+  type RuleRef,
+  type ServiceDependency,
+  type ServiceDocument,
+  type ServiceInfo,
+  type SourcedDocument,
+  type SourcedPolicyTest,
+  type SourcePosition,
+  type StringMatch,
+} from './types.ts';

@@ -111,12 +111,48 @@ export interface IntentionDocument {
 
 export type PolicyDocument = ServiceDocument | IntentionDocument;
 
+/** Every kind a policy file may hold: policy documents and test documents. */
+export type AnyDocument = PolicyDocument | PolicyTestDocument;
+
 /** A parsed document together with the file it came from, for diagnostics. */
 export interface SourcedDocument<D extends PolicyDocument = PolicyDocument> {
   document: D;
   file: string;
   /** Index of the document within a multi-document YAML file. */
   index: number;
+  /**
+   * Where each field starts in `file`, keyed by its JSON pointer (`/spec/rules/2/when`); filled
+   * by `parseDocuments`. Without it (documents from a bundle), diagnostics fall back to 1:1.
+   */
+  positions?: ReadonlyMap<string, { line: number; col: number }>;
+}
+
+/** `kind: PolicyTest` — decision test cases, run by `runPolicyTests` and `ward policy test`. */
+export interface PolicyTestDocument {
+  apiVersion: typeof API_VERSION;
+  kind: 'PolicyTest';
+  metadata: Metadata;
+  spec: { cases: PolicyTestCase[] };
+}
+
+export interface PolicyTestCase {
+  name: string;
+  input: DecisionInput;
+  expect: {
+    effect: Action;
+    /** `policy#index` of the deciding rule, or `default` for the default deny. */
+    rule?: string;
+    allowed?: boolean;
+    enforced?: boolean;
+  };
+}
+
+/** A test document with the file it came from. */
+export interface SourcedPolicyTest {
+  document: PolicyTestDocument;
+  file: string;
+  index: number;
+  positions?: ReadonlyMap<string, { line: number; col: number }>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,4 +233,54 @@ export interface Explanation {
   decision: Decision;
   /** Every rule that applies to the destination, in evaluation order. */
   considered: RuleEvaluation[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The compiled policy set
+
+/** A Service document with its defaults applied. */
+export interface ServiceInfo {
+  name: string;
+  namespace: string;
+  spiffeId: string;
+  owner?: string;
+  labels: Readonly<Record<string, string>>;
+  dependencies: readonly ServiceDependency[];
+}
+
+/** One rule as compiled, for listings (`ward policy`, UI, bundle builders). */
+export interface RuleInfo {
+  ref: RuleRef;
+  destination: string;
+  sources: readonly string[];
+  permissions?: readonly Permission[];
+  when?: string;
+  description?: string;
+  /** Where the rule was written, when known. */
+  file?: string;
+  line?: number;
+}
+
+export interface CompileOptions {
+  /** Trust domain for default SPIFFE IDs; `ward.local` when omitted. */
+  trustDomain?: string;
+  /** Static values visible to CEL conditions as `env` (map<string, string>). */
+  env?: Record<string, string>;
+}
+
+/** A compiled, immutable set of policies; `decide` is the hot path. */
+export interface PolicySet {
+  readonly trustDomain: string;
+  /** Service documents by name, defaults applied. */
+  readonly services: ReadonlyMap<string, ServiceInfo>;
+  /** Synchronous, allocation-light decision. */
+  decide(input: DecisionInput): Decision;
+  /** The decision together with every rule considered and why it matched or not. */
+  explain(input: DecisionInput): Explanation;
+  /** Names of every destination some intention is attached to, sorted. */
+  destinations(): string[];
+  /** Every rule, in evaluation order; only those of `destination` when given. */
+  rules(destination?: string): RuleInfo[];
+  /** The service whose SPIFFE ID this is, if a Service document declares it. */
+  serviceBySpiffeId(spiffeId: string): ServiceInfo | undefined;
 }

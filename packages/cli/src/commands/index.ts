@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { register as registerPassport } from './passport.ts';
 
 /**
  * Every subcommand lives in its own file under `commands/` and exports `register(program)`.
@@ -6,4 +7,5 @@ import type { Command } from 'commander';
  */
 export function registerCommands(program: Command): void {
   void program;
+  registerPassport(program);
 }

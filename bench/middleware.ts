@@ -1,0 +1,444 @@
+/**
+ * `npm run bench -- middleware [--duration S] [--rounds N] [--connections C]`
+ *
+ * Overhead of the Ward Fastify plugin on a hello-world service, against the same service without
+ * it (the peer), measured in one run under autocannon on loopback; and the centralized pattern
+ * Ward replaces: the same decision made by calling a Cerbos PDP server per request.
+ *
+ * The machine has 2 cores: each server runs in its own child process pinned to core 0
+ * (`taskset -c 0`), Cerbos (GOMAXPROCS=1) shares core 0 with the service as a sidecar would, and
+ * this process (autocannon and the decision-log sink) pins itself to core 1. Both servers stay up
+ * and are loaded in alternation, so background noise hits both alike; medians are reported.
+ *
+ * Figures: `rps`, `peer_rps`, `overhead_pct` (median of per-round ratios; target < 5 %);
+ * `cpu_overhead_pct`, the same from server CPU time per request (read from the server process
+ * itself), which other load on a shared machine disturbs far less than throughput;
+ * `p50_ms`, `peer_p50_ms` and `central_p50_ms` from sequential requests on one keep-alive
+ * connection (per-request latency, not queueing); `central_rps`; `check_ns`, the middleware's
+ * own in-process cost per call.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { Client } from 'undici';
+import { nowNs, percentile, progress, round } from './_stats.ts';
+
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = join(SELF, '..', '..');
+const CERBOS = join(ROOT, 'node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64');
+const PATH = '/orders/42';
+const HEADERS = { 'x-ward-source': 'frontend' };
+
+// ---------------------------------------------------------------------------------------------
+// The policy: 200 services, 2,000 rules (a third with CEL conditions, a fifth with L7 matchers);
+// the service under test, `orders`, admits `frontend` by an L7 rule with a CEL condition.
+
+type Doc = Record<string, unknown>;
+
+function policyDocuments(): Doc[] {
+  const docs: Doc[] = [];
+  const names = ['orders', 'frontend', 'monitoring', 'payments'];
+  for (let i = 0; names.length < 200; i++) names.push(`svc-${String(i).padStart(3, '0')}`);
+  for (const name of names) {
+    docs.push({
+      apiVersion: 'ward.dev/v1',
+      kind: 'Service',
+      metadata: { name, namespace: 'shop' },
+      spec: {},
+    });
+  }
+  let n = 0;
+  for (const [d, destination] of names.entries()) {
+    const rules: Doc[] = [];
+    for (let r = 0; r < 10; r++, n++) {
+      const source = names[(d * 7 + r * 13 + 1) % names.length]!;
+      const rule: Doc = { sources: [source], action: r % 5 === 4 ? 'deny' : 'allow' };
+      if (n % 5 === 0)
+        rule.permissions = [
+          { http: { methods: ['GET', 'POST'], paths: [{ prefix: `/${destination}` }] } },
+        ];
+      if (n % 3 === 0) rule.when = `request.method != "DELETE"`;
+      rules.push(rule);
+    }
+    if (destination === 'orders') {
+      rules.unshift(
+        { sources: ['monitoring'], action: 'deny' },
+        {
+          sources: ['frontend'],
+          action: 'allow',
+          permissions: [{ http: { methods: ['GET', 'POST'], paths: [{ prefix: '/orders' }] } }],
+          when: 'request.method != "DELETE"',
+        },
+      );
+    }
+    docs.push({
+      apiVersion: 'ward.dev/v1',
+      kind: 'Intention',
+      metadata: { name: `${destination}-access` },
+      spec: { destination, mode: 'enforce', rules },
+    });
+  }
+  return docs;
+}
+
+/** The same decision for Cerbos: role = source service, action = method, condition on the path. */
+const CERBOS_POLICY = `apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  version: default
+  resource: orders
+  rules:
+    - actions: ["*"]
+      effect: EFFECT_DENY
+      roles: ["monitoring"]
+    - actions: ["GET", "POST"]
+      effect: EFFECT_ALLOW
+      roles: ["frontend"]
+      condition:
+        match:
+          all:
+            of:
+              - expr: request.resource.attr.path.startsWith("/orders")
+              - expr: request.resource.attr.method != "DELETE"
+`;
+
+/** The compiled policy (`@ward/policy`'s `compile`). */
+async function decider(): Promise<never> {
+  const policy = (await import('@ward/policy')) as unknown as {
+    compile?: (docs: Doc[]) => unknown;
+  };
+  if (typeof policy.compile === 'function') return policy.compile(policyDocuments()) as never;
+  // INTERIM until @ward/policy lands: the test suite's minimal evaluator (no CEL), flagged in the
+  // result as `decider: "interim"`.
+  const { fixtureDecider } = await import('../packages/sdk/test/_policy-fixture.ts');
+  return fixtureDecider(policyDocuments() as never) as never;
+}
+
+async function deciderKind(): Promise<string> {
+  const policy = (await import('@ward/policy')) as unknown as { compile?: unknown };
+  return typeof policy.compile === 'function' ? 'compiled PolicySet' : 'interim';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child: one server mode per process.
+
+async function serve(mode: string, extra: string | undefined): Promise<void> {
+  // Exit normally on a signal, so `--cpu-prof` can write its profile when profiling a server.
+  process.on('SIGTERM', () => process.exit(0));
+  process.on('SIGINT', () => process.exit(0));
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify({ logger: false });
+  if (mode === 'ward') {
+    const { createDecisionLogShipper, wardFastify } = await import('@ward/sdk');
+    const compiled = await decider();
+    const log = createDecisionLogShipper({ controlPlanes: extra!, flushIntervalMs: 200 });
+    await app.register(wardFastify, {
+      decider: compiled,
+      service: 'orders',
+      devIdentityHeader: 'x-ward-source',
+      log,
+    });
+  }
+  if (mode === 'central') {
+    const { Pool } = await import('undici');
+    const pool = new Pool(extra!, { connections: 64, pipelining: 1 });
+    let id = 0;
+    app.get('/orders/:id', async (request, reply) => {
+      const source = String(request.headers['x-ward-source'] ?? 'anonymous');
+      const path = request.url.split('?')[0]!;
+      const res = await pool.request({
+        path: '/api/check/resources',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          requestId: String(++id),
+          principal: { id: source, roles: [source] },
+          resources: [
+            {
+              actions: [request.method],
+              resource: { kind: 'orders', id: 'request', attr: { path, method: request.method } },
+            },
+          ],
+        }),
+      });
+      const answer = (await res.body.json()) as { results: { actions: Record<string, string> }[] };
+      if (answer.results[0]?.actions[request.method] !== 'EFFECT_ALLOW') {
+        return reply.code(403).send({ code: 'DENIED' });
+      }
+      return 'hello world';
+    });
+  } else {
+    app.get('/orders/:id', async () => 'hello world');
+  }
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  // CPU time this process has used, on a side port: CPU per request is the figure that other
+  // processes on the machine disturb least.
+  const stats = createServer((_req, res) => {
+    const { user, system } = process.cpuUsage();
+    res.end(String(user + system));
+  });
+  await new Promise<void>((resolve) => stats.listen(0, '127.0.0.1', resolve));
+  const statsUrl = `http://127.0.0.1:${(stats.address() as AddressInfo).port}`;
+  process.stdout.write(`${JSON.stringify({ url, statsUrl })}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent: servers, load, figures.
+
+function pin(core: number, pid: number): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Child {
+  url: string;
+  statsUrl: string;
+  child: ChildProcess;
+}
+
+async function startChild(mode: string, extra?: string): Promise<Child> {
+  // --no-warnings: the dev-identity warning would only clutter the progress output.
+  const args = ['--no-warnings', SELF, '--serve', mode, ...(extra ? [extra] : [])];
+  const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const { url, statsUrl } = await new Promise<{ url: string; statsUrl: string }>(
+    (resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
+      lines.once('line', (line) => resolve(JSON.parse(line) as { url: string; statsUrl: string }));
+    },
+  );
+  return { url, statsUrl, child };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+interface Load {
+  rps: number;
+  /** Server CPU microseconds per request. */
+  cpuUs: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function cpuOf(server: Child): Promise<number> {
+  return Number(await (await fetch(server.statsUrl)).text());
+}
+
+async function load(server: Child, connections: number, duration: number): Promise<Load> {
+  const cpu0 = await cpuOf(server);
+  const r = await autocannon({
+    url: `${server.url}${PATH}`,
+    connections,
+    duration,
+    headers: HEADERS,
+  });
+  const cpu = (await cpuOf(server)) - cpu0;
+  return {
+    rps: r.requests.average,
+    cpuUs: cpu / Math.max(1, r.requests.total),
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    non2xx: r.non2xx,
+    errors: r.errors,
+  };
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+async function startCerbos(): Promise<{ url: string; child: ChildProcess; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ward-bench-cerbos-'));
+  // Policies in their own directory: Cerbos loads every YAML file there as a policy.
+  mkdirSync(join(dir, 'policies'));
+  writeFileSync(join(dir, 'policies', 'orders.yaml'), CERBOS_POLICY);
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  writeFileSync(
+    join(dir, 'config.yaml'),
+    `server:\n  httpListenAddr: "127.0.0.1:${port}"\n  grpcListenAddr: "127.0.0.1:${port + 1}"\nstorage:\n  driver: disk\n  disk:\n    directory: ${JSON.stringify(join(dir, 'policies'))}\n    watchForChanges: false\ntelemetry:\n  disabled: true\naudit:\n  enabled: false\n`,
+  );
+  const child = spawn(
+    'taskset',
+    ['-c', '0', CERBOS, 'server', `--config=${join(dir, 'config.yaml')}`, '--log-level=error'],
+    {
+      stdio: 'ignore',
+      env: { ...process.env, GOMAXPROCS: '1' },
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await fetch(`${url}/_cerbos/health`);
+      if (res.ok) return { url, child, dir };
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill();
+  throw new Error('cerbos did not start');
+}
+
+/** Per-request latency on one keep-alive connection, sequential requests (no queueing), ms. */
+async function latency(url: string, requests: number): Promise<{ p50: number; p99: number }> {
+  const client = new Client(url);
+  const samples = new Float64Array(requests);
+  try {
+    for (let i = -200; i < requests; i++) {
+      const t0 = nowNs();
+      const res = await client.request({ path: PATH, method: 'GET', headers: HEADERS });
+      await res.body.dump();
+      if (res.statusCode !== 200) throw new Error(`${url} answered ${res.statusCode}`);
+      if (i >= 0) samples[i] = (nowNs() - t0) / 1e6;
+    }
+  } finally {
+    await client.close();
+  }
+  return { p50: round(percentile(samples, 50), 3), p99: round(percentile(samples, 99), 3) };
+}
+
+/** The middleware's own cost per call, in process: `Enforcer.check` with the compiled policy. */
+async function checkCost(iterations: number): Promise<number> {
+  const { Enforcer } = await import('../packages/sdk/src/middleware/enforcer.ts');
+  const log = { record: () => {} };
+  const enforcer = new Enforcer({ decider: await decider(), service: 'orders', log });
+  const headers = { host: '127.0.0.1', 'x-ward-source': 'frontend', accept: '*/*' };
+  for (let i = 0; i < 20_000; i++) enforcer.check(null, 'GET', PATH, headers, '/orders/:id');
+  const t0 = nowNs();
+  for (let i = 0; i < iterations; i++) enforcer.check(null, 'GET', PATH, headers, '/orders/:id');
+  return (nowNs() - t0) / iterations;
+}
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const opt = (name: string, fallback: number) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? Number(args[i + 1]) : fallback;
+  };
+  const duration = opt('duration', 3);
+  const rounds = opt('rounds', 6);
+  const connections = opt('connections', 32);
+  const pinned = pin(1, process.pid);
+  progress(
+    `middleware: ${rounds} rounds × ${duration}s, ${connections} connections, pinned=${pinned}`,
+  );
+
+  // The control plane stand-in that receives the decision logs the Ward server ships.
+  let logged = 0;
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      logged++;
+      res.statusCode = 204;
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+
+  const checkNs = await checkCost(200_000);
+  progress(`  Enforcer.check: ${round(checkNs, 0)} ns per call`);
+
+  // Both servers stay up; only one is loaded at a time, alternating, so drifting background load
+  // (other processes on this 2-core machine) hits both alike. The figure is the median of the
+  // per-round ratios.
+  const ward = await startChild('ward', sinkUrl);
+  const peer = await startChild('peer');
+  const ours: Load[] = [];
+  const peers: Load[] = [];
+  const overheads: number[] = [];
+  const cpuOverheads: number[] = [];
+  let oursLatency: { p50: number; p99: number };
+  let peerLatency: { p50: number; p99: number };
+  try {
+    await load(peer, connections, 2); // warm-up: JIT, connection pools
+    await load(ward, connections, 2);
+    for (let r = 0; r < rounds; r++) {
+      const first = r % 2 ? 'ward' : 'peer';
+      const a = await load(first === 'ward' ? ward : peer, connections, duration);
+      const b = await load(first === 'ward' ? peer : ward, connections, duration);
+      const [w, p] = first === 'ward' ? [a, b] : [b, a];
+      ours.push(w);
+      peers.push(p);
+      overheads.push((1 - w.rps / p.rps) * 100);
+      progress(
+        `  round ${r + 1}: ward ${Math.round(w.rps)} req/s, peer ${Math.round(p.rps)} req/s`,
+      );
+    }
+    oursLatency = await latency(ward.url, 3000);
+    peerLatency = await latency(peer.url, 3000);
+  } finally {
+    await stop(ward.child);
+    await stop(peer.child);
+  }
+
+  const cerbos = await startCerbos();
+  let central: Load;
+  let centralLatency: { p50: number; p99: number };
+  try {
+    const c = await startChild('central', cerbos.url);
+    try {
+      await load(c, connections, 2);
+      central = await load(c, connections, duration);
+      progress(`  central: ${Math.round(central.rps)} req/s`);
+      centralLatency = await latency(c.url, 3000);
+    } finally {
+      await stop(c.child);
+    }
+  } finally {
+    cerbos.child.kill('SIGTERM');
+    rmSync(cerbos.dir, { recursive: true, force: true });
+  }
+  sink.close();
+
+  const rps = median(ours.map((l) => l.rps));
+  const bad = [...ours, ...peers, central].reduce((s, l) => s + l.non2xx + l.errors, 0);
+  return {
+    rps: Math.round(rps),
+    peer_rps: Math.round(median(peers.map((l) => l.rps))),
+    overhead_pct: round(median(overheads), 2),
+    cpu_overhead_pct: round(median(cpuOverheads), 2),
+    cpu_us_per_req: round(median(ours.map((l) => l.cpuUs)), 2),
+    peer_cpu_us_per_req: round(median(peers.map((l) => l.cpuUs)), 2),
+    central_cpu_us_per_req: round(central.cpuUs, 2),
+    p50_ms: oursLatency.p50,
+    p99_ms: oursLatency.p99,
+    peer_p50_ms: peerLatency.p50,
+    central_rps: Math.round(central.rps),
+    central_p50_ms: centralLatency.p50,
+    central_p99_ms: centralLatency.p99,
+    central_vs_ours_rps: round(central.rps / rps, 3),
+    check_ns: round(checkNs, 0),
+    rounds_overhead_pct: overheads.map((o) => round(o, 1)),
+    rounds_cpu_overhead_pct: cpuOverheads.map((o) => round(o, 1)),
+    decision_log_batches: logged,
+    failed_requests: bad,
+    connections,
+    duration_s: duration,
+    pinned: pinned ? 'servers+cerbos core 0, load core 1' : 'not pinned (taskset unavailable)',
+    target_overhead_pct: 5,
+    decider: await deciderKind(),
+  };
+}
+
+if (process.argv[1] === SELF && process.argv[2] === '--serve') {
+  await serve(process.argv[3]!, process.argv[4]);
+}

@@ -1,0 +1,21 @@
+/** Codes of every way the node agent fails. */
+export type AgentErrorCode =
+  | 'AGENT_BAD_OPTIONS'
+  | 'AGENT_ATTESTATION_FAILED'
+  | 'AGENT_CONTROL_PLANE'
+  | 'AGENT_PEER_CREDENTIALS'
+  | 'AGENT_SOCKET';
+
+/** A failure of the node agent; `cause` holds the underlying error. */
+export class AgentError extends Error {
+  readonly code: AgentErrorCode;
+  /** HTTP status from the control plane, when the failure came from there. */
+  readonly status: number | undefined;
+
+  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AgentError';
+    this.code = code;
+    this.status = options?.status;
+  }
+}

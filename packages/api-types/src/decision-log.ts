@@ -1,0 +1,50 @@
+/**
+ * One decision a service made, as shipped to the control plane and as read back from JSON lines
+ * by the graph readers. Field names are deliberately plain so a line of `jq` or a spreadsheet can
+ * read them. A record never carries a query string, a header, or passport contents beyond the
+ * passport's subject and key id.
+ */
+export interface DecisionLogRecordV1 {
+  /** ISO 8601 time of the decision. */
+  time: string;
+  /** The caller: its service name, else its SPIFFE ID, else `anonymous`. */
+  source: string;
+  /** The service that decided (the callee). */
+  destination: string;
+  /** HTTP method, upper case (`POST` for gRPC). */
+  method: string;
+  /**
+   * Path template: the framework's route pattern when known (`/orders/:id`), else the path with
+   * ids, UUIDs, numbers and long opaque segments collapsed to `{id}`. Never a query string.
+   */
+  path: string;
+  effect: 'allow' | 'deny';
+  /** False when a dry-run rule decided: `effect` was only reported, not applied. */
+  enforced: boolean;
+  /** `policy#index` of the rule that decided, or `default` for the default deny. */
+  rule: string;
+  /** Policy revision (bundle revision) the decision was made at; 0 when unknown. */
+  revision: number;
+  /** Passport subject, when a verified passport came with the call. */
+  subject?: string;
+  /** Passport key id, when a verified passport came with the call. */
+  kid?: string;
+}
+
+/** Body of `POST /v1/decision-logs` (JSON, optionally `Content-Encoding: gzip`). */
+export interface DecisionLogBatchV1 {
+  records: DecisionLogRecordV1[];
+  /**
+   * Records the shipper dropped since its last accepted batch because its buffer was full (or a
+   * batch failed for too long). Counted, never silently lost.
+   */
+  dropped?: number;
+  /**
+   * A uniform sample (reservoir) of those dropped records, so an edge seen only while the buffer
+   * overflowed still shows up. Not counted as traffic: `dropped` already counts them.
+   */
+  droppedSample?: DecisionLogRecordV1[];
+}
+
+/** Path of the decision-log ingest endpoint on the control plane. */
+export const DECISION_LOG_PATH = '/v1/decision-logs';

@@ -1,0 +1,441 @@
+import {
+  type X509Certificate as NodeCert,
+  X509Certificate as NodeX509,
+  randomUUID,
+} from 'node:crypto';
+import { verifyAgentProof } from './agent-proof.ts';
+import {
+  type Authority,
+  type AuthorityLifetimes,
+  type AuthorityStateV1,
+  createAuthority,
+  openAuthority,
+  withNewIntermediate,
+  withNewJwtKey,
+} from './authority.ts';
+import { jwtBundle, spiffeBundle, trustBundleCerts, trustBundlePem } from './bundle.ts';
+import { verifyCsr } from './csr.ts';
+import { parseEntryInput, type RegistrationEntry } from './entries.ts';
+import { CaError } from './errors.ts';
+import { generateJoinToken, hashJoinToken, parseJoinToken } from './join-token.ts';
+import { signJwtSvid } from './jwt-svid.ts';
+import { reviewServiceAccountToken, type TokenReviewConfig } from './k8s-token-review.ts';
+import type { SealKey } from './seal.ts';
+import { agentIdOf, parseNodeName, parseTrustDomain } from './spiffe-id.ts';
+import type { CaStore } from './store.ts';
+import type { JsonWebKey } from './webcrypto.ts';
+import { type IssuedX509Svid, issueX509Svid, parseTtl, signLeaf } from './x509-svid.ts';
+
+/** Configuration of a {@link CaService}. */
+export interface CaServiceOptions {
+  store: CaStore;
+  sealKey: SealKey;
+  trustDomain: string;
+  lifetimes?: AuthorityLifetimes;
+  /** Agent SVID lifetime, seconds. Default 1 h; agents renew at half-life. */
+  agentSvidTtlSeconds?: number;
+  /** Enables Kubernetes PSAT agent attestation. */
+  tokenReview?: TokenReviewConfig;
+  /** Clock, ms since epoch (tests). */
+  now?: () => number;
+}
+
+/** What an agent receives after attestation or renewal. */
+export interface AgentSvidResult {
+  spiffeId: string;
+  node: string;
+  /** PEM, leaf first. */
+  chain: readonly string[];
+  expiresAt: number;
+  /** PEM root certificates. */
+  bundle: string;
+}
+
+/**
+ * The certificate authority of the control plane: attestation, registration entries, X.509- and
+ * JWT-SVID issuance, trust bundle and rotation, over a {@link CaStore}. Framework-neutral: the
+ * HTTP layer ({@link caRoutes}) adapts it to any server.
+ */
+export class CaService {
+  readonly trustDomain: string;
+  readonly #store: CaStore;
+  readonly #sealKey: SealKey;
+  readonly #lifetimes: AuthorityLifetimes | undefined;
+  readonly #agentTtl: number;
+  readonly #tokenReview: TokenReviewConfig | undefined;
+  readonly #now: () => number;
+  #cached: { version: number; authority: Authority; roots: NodeCert[] } | undefined;
+
+  constructor(options: CaServiceOptions) {
+    this.trustDomain = parseTrustDomain(options.trustDomain);
+    this.#store = options.store;
+    this.#sealKey = options.sealKey;
+    this.#lifetimes = options.lifetimes;
+    this.#agentTtl = parseTtl(options.agentSvidTtlSeconds ?? 3600, 'agentSvidTtlSeconds');
+    this.#tokenReview = options.tokenReview;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * The unsealed authority, created on first use. Reloaded when another replica changed it, and
+   * the intermediate is rotated automatically once less than a third of its life remains.
+   */
+  async authority(): Promise<Authority> {
+    return (await this.#current()).authority;
+  }
+
+  async #current(): Promise<{ version: number; authority: Authority; roots: NodeCert[] }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const stored = await this.#store.loadAuthority();
+      if (!stored) {
+        const state = await createAuthority({
+          trustDomain: this.trustDomain,
+          sealKey: this.#sealKey,
+          lifetimes: this.#lifetimes,
+          now: this.#now(),
+        });
+        await this.#store.saveAuthority(state, 0);
+        continue; // reload: another replica may have won the race
+      }
+      if (stored.state.trustDomain !== this.trustDomain) {
+        throw new CaError(
+          'CA_BAD_STATE',
+          `the stored CA is for trust domain "${stored.state.trustDomain}", not "${this.trustDomain}"`,
+        );
+      }
+      const now = this.#now();
+      const due = dueByDates(stored.state, now, this.#lifetimes?.jwtKeyTtlSeconds ?? 30 * 86400);
+      if (due) {
+        const next =
+          due === 'intermediate'
+            ? await withNewIntermediate(stored.state, this.#sealKey, {
+                now,
+                lifetimes: this.#lifetimes,
+              })
+            : await withNewJwtKey(stored.state, this.#sealKey, { now, lifetimes: this.#lifetimes });
+        await this.#store.saveAuthority(next, stored.version);
+        continue;
+      }
+      if (this.#cached?.version === stored.version) return this.#cached;
+      const authority = await openAuthority(stored.state, this.#sealKey, now);
+      this.#cached = { version: stored.version, authority, roots: trustBundleCerts(authority) };
+      return this.#cached;
+    }
+    throw new CaError('CA_CONFLICT', 'the CA state kept changing under concurrent updates; retry');
+  }
+
+  /** Rotates the signing intermediate now. Old SVIDs keep verifying until they expire. */
+  async rotateIntermediate(): Promise<{ serial: string; notAfter: number }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const stored = await this.#store.loadAuthority();
+      if (!stored) {
+        await this.authority();
+        continue;
+      }
+      const next = await withNewIntermediate(stored.state, this.#sealKey, {
+        now: this.#now(),
+        lifetimes: this.#lifetimes,
+      });
+      if (await this.#store.saveAuthority(next, stored.version)) {
+        const a = await this.authority();
+        return { serial: a.intermediate.serialNumber, notAfter: a.intermediate.notAfter.getTime() };
+      }
+    }
+    throw new CaError('CA_CONFLICT', 'another replica is rotating the CA; retry');
+  }
+
+  /** Rotates the JWT-SVID signing key now; the old key stays published until it expires. */
+  async rotateJwtKey(): Promise<{ kid: string }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const stored = await this.#store.loadAuthority();
+      if (!stored) {
+        await this.authority();
+        continue;
+      }
+      const next = await withNewJwtKey(stored.state, this.#sealKey, {
+        now: this.#now(),
+        lifetimes: this.#lifetimes,
+      });
+      if (await this.#store.saveAuthority(next, stored.version)) {
+        return { kid: (await this.authority()).jwtKey.kid };
+      }
+    }
+    throw new CaError('CA_CONFLICT', 'another replica is rotating the CA; retry');
+  }
+
+  /** Root certificates as PEM: what every workload trusts. */
+  async trustBundlePem(): Promise<string> {
+    return trustBundlePem(await this.authority());
+  }
+
+  /** The SPIFFE bundle (JWK Set with x509-svid and jwt-svid keys). */
+  async spiffeBundle(): Promise<Awaited<ReturnType<typeof spiffeBundle>>> {
+    return spiffeBundle(await this.authority());
+  }
+
+  /** JWK Set of JWT-SVID keys. */
+  async jwtBundle(): Promise<{ keys: JsonWebKey[] }> {
+    return jwtBundle(await this.authority());
+  }
+
+  /** Creates a one-time join token for `node` (default TTL 10 min). The token is shown once. */
+  async createJoinToken(input: { node: unknown; ttlSeconds?: unknown }): Promise<{
+    token: string;
+    node: string;
+    spiffeId: string;
+    expiresAt: number;
+  }> {
+    const node = parseNodeName(input?.node);
+    const ttl =
+      input.ttlSeconds === undefined ? 600 : parseTtl(input.ttlSeconds, 'ttlSeconds', 7 * 86400);
+    const { token, hash } = generateJoinToken();
+    const now = this.#now();
+    await this.#store.insertJoinToken({ hash, node, createdAt: now, expiresAt: now + ttl * 1000 });
+    return {
+      token,
+      node,
+      spiffeId: agentIdOf(this.trustDomain, node),
+      expiresAt: now + ttl * 1000,
+    };
+  }
+
+  /** Creates a registration entry from an API body. */
+  async createEntry(body: unknown): Promise<RegistrationEntry> {
+    const entry = parseEntryInput(body, this.trustDomain, { id: randomUUID(), now: this.#now() });
+    await this.#store.insertEntry(entry);
+    return entry;
+  }
+
+  async listEntries(filter?: { node?: string }): Promise<RegistrationEntry[]> {
+    if (filter?.node !== undefined) parseNodeName(filter.node, 'query.node');
+    return this.#store.listEntries(filter);
+  }
+
+  async getEntry(id: string): Promise<RegistrationEntry> {
+    const entry = await this.#store.getEntry(id);
+    if (!entry)
+      throw new CaError('CA_ENTRY_NOT_FOUND', `entry ${id} does not exist`, { field: 'params.id' });
+    return entry;
+  }
+
+  async deleteEntry(id: string): Promise<void> {
+    if (!(await this.#store.deleteEntry(id))) {
+      throw new CaError('CA_ENTRY_NOT_FOUND', `entry ${id} does not exist`, { field: 'params.id' });
+    }
+  }
+
+  /**
+   * Attests a node agent with a one-time join token or (when configured) a Kubernetes projected
+   * service-account token, and signs its CSR as `spiffe://<td>/ward/agent/<node>`.
+   */
+  async attestAgent(body: unknown): Promise<AgentSvidResult> {
+    if (body === null || typeof body !== 'object') {
+      throw new CaError('CA_BAD_REQUEST', 'body: expected { joinToken | k8sToken, csr }', {
+        field: 'body',
+      });
+    }
+    const b = body as { joinToken?: unknown; k8sToken?: unknown; csr?: unknown };
+    // Check the CSR first: a malformed request must not burn the one-time token.
+    const csr = await verifyCsr(b.csr, 'csr');
+    let node: string;
+    let attestedBy: string;
+    if (b.joinToken !== undefined) {
+      const token = parseJoinToken(b.joinToken);
+      const record = await this.#store.consumeJoinToken(hashJoinToken(token), this.#now());
+      if (!record) {
+        throw new CaError('CA_JOIN_TOKEN_INVALID', 'joinToken: unknown, expired or already used', {
+          field: 'joinToken',
+        });
+      }
+      node = record.node;
+      attestedBy = 'join_token';
+    } else if (b.k8sToken !== undefined) {
+      if (!this.#tokenReview) {
+        throw new CaError(
+          'CA_ATTESTATION_FAILED',
+          'k8sToken: Kubernetes attestation is not configured',
+          {
+            field: 'k8sToken',
+          },
+        );
+      }
+      const reviewed = await reviewServiceAccountToken(this.#tokenReview, b.k8sToken);
+      node = parseNodeName(reviewed.nodeName, 'k8sToken.node-name');
+      attestedBy = 'k8s_psat';
+    } else {
+      throw new CaError('CA_ATTESTATION_FAILED', 'body: joinToken or k8sToken is required', {
+        field: 'joinToken',
+      });
+    }
+    const spiffeId = agentIdOf(this.trustDomain, node);
+    const authority = await this.authority();
+    const svid = await signLeaf(authority, {
+      csr,
+      spiffeId,
+      ttlSeconds: this.#agentTtl,
+      now: this.#now(),
+    });
+    await this.#store.upsertAgent({
+      spiffeId,
+      node,
+      attestedBy,
+      serial: svid.serial,
+      expiresAt: svid.notAfter,
+      lastSeen: this.#now(),
+    });
+    return {
+      spiffeId,
+      node,
+      chain: svid.chain,
+      expiresAt: svid.notAfter,
+      bundle: await this.trustBundlePem(),
+    };
+  }
+
+  /**
+   * Checks an agent's proof-of-possession header for `method` `path` (see `signAgentProof`) and
+   * returns the agent. Throws `CA_AGENT_PROOF`.
+   */
+  async authenticateAgent(
+    proof: unknown,
+    method: string,
+    path: string,
+  ): Promise<{ spiffeId: string; node: string }> {
+    const { roots } = await this.#current();
+    const agent = await verifyAgentProof(proof, {
+      roots,
+      trustDomain: this.trustDomain,
+      method,
+      path,
+      now: this.#now(),
+    });
+    const record = await this.#store.getAgent(agent.spiffeId);
+    if (!record) throw new CaError('CA_AGENT_PROOF', `${agent.spiffeId} was never attested`);
+    return agent;
+  }
+
+  /** Renews an authenticated agent's own SVID over a new CSR. */
+  async renewAgent(
+    agent: { spiffeId: string; node: string },
+    body: unknown,
+  ): Promise<AgentSvidResult> {
+    const csr = await verifyCsr((body as { csr?: unknown } | null)?.csr, 'csr');
+    const svid = await signLeaf(await this.authority(), {
+      csr,
+      spiffeId: agent.spiffeId,
+      ttlSeconds: this.#agentTtl,
+      now: this.#now(),
+    });
+    const prev = await this.#store.getAgent(agent.spiffeId);
+    await this.#store.upsertAgent({
+      spiffeId: agent.spiffeId,
+      node: agent.node,
+      attestedBy: prev?.attestedBy ?? 'renewal',
+      serial: svid.serial,
+      expiresAt: svid.notAfter,
+      lastSeen: this.#now(),
+    });
+    return {
+      ...agent,
+      chain: svid.chain,
+      expiresAt: svid.notAfter,
+      bundle: await this.trustBundlePem(),
+    };
+  }
+
+  /** The entries an agent serves, with the current bundles. */
+  async agentSync(agent: { node: string }): Promise<{
+    entries: RegistrationEntry[];
+    bundle: string;
+    jwtBundle: { keys: JsonWebKey[] };
+  }> {
+    const authority = await this.authority();
+    return {
+      entries: await this.#store.listEntries({ node: agent.node }),
+      bundle: trustBundlePem(authority),
+      jwtBundle: jwtBundle(authority),
+    };
+  }
+
+  /**
+   * Signs X.509-SVIDs for an agent's entries: body `{ csrs: [{ entryId, csr }] }`. Only entries of
+   * the agent's own node are signed; the SPIFFE ID and TTL come from the entry, never the CSR.
+   */
+  async issueForAgent(
+    agent: { node: string },
+    body: unknown,
+  ): Promise<{ svids: (IssuedX509Svid & { entryId: string })[]; bundle: string }> {
+    const csrs = (body as { csrs?: unknown } | null)?.csrs;
+    if (!Array.isArray(csrs) || csrs.length === 0 || csrs.length > 100) {
+      throw new CaError('CA_BAD_REQUEST', 'csrs: expected 1 to 100 { entryId, csr } items', {
+        field: 'csrs',
+      });
+    }
+    const authority = await this.authority();
+    const svids: (IssuedX509Svid & { entryId: string })[] = [];
+    for (let i = 0; i < csrs.length; i++) {
+      const item = csrs[i] as { entryId?: unknown; csr?: unknown } | null;
+      const entry =
+        typeof item?.entryId === 'string' ? await this.#store.getEntry(item.entryId) : undefined;
+      if (!entry || entry.node !== agent.node) {
+        throw new CaError(
+          'CA_NOT_AUTHORIZED',
+          `csrs[${i}].entryId: no such entry for node ${agent.node}`,
+          {
+            field: `csrs[${i}].entryId`,
+          },
+        );
+      }
+      const csr = await verifyCsr(item!.csr, `csrs[${i}].csr`);
+      const svid = await issueX509Svid(authority, {
+        csr,
+        spiffeId: entry.spiffeId,
+        ttlSeconds: entry.ttlSeconds,
+        ...(entry.dnsNames ? { dnsNames: entry.dnsNames } : {}),
+        now: this.#now(),
+      });
+      svids.push({ ...svid, entryId: entry.id });
+    }
+    return { svids, bundle: trustBundlePem(authority) };
+  }
+
+  /** Signs a JWT-SVID for one of the agent's entries: body `{ entryId, audience: [..] }`. */
+  async jwtForAgent(
+    agent: { node: string },
+    body: unknown,
+  ): Promise<{ spiffeId: string; token: string; expiresAt: number }> {
+    const b = body as { entryId?: unknown; audience?: unknown } | null;
+    const entry =
+      typeof b?.entryId === 'string' ? await this.#store.getEntry(b.entryId) : undefined;
+    if (!entry || entry.node !== agent.node) {
+      throw new CaError('CA_NOT_AUTHORIZED', `entryId: no such entry for node ${agent.node}`, {
+        field: 'entryId',
+      });
+    }
+    const { token, expiresAt } = await signJwtSvid(await this.authority(), {
+      spiffeId: entry.spiffeId,
+      audience: b!.audience as string[],
+      ttlSeconds: entry.jwtTtlSeconds,
+      now: this.#now(),
+    });
+    return { spiffeId: entry.spiffeId, token, expiresAt };
+  }
+}
+
+function dueByDates(
+  state: AuthorityStateV1,
+  now: number,
+  jwtKeyTtlSeconds: number,
+): 'intermediate' | 'jwt' | undefined {
+  const active = state.intermediates.at(-1);
+  if (!active) return 'intermediate';
+  const c = new NodeX509(active.cert);
+  const from = c.validFromDate.getTime();
+  const to = c.validToDate.getTime();
+  // Rotate once a third of the life remains, so leaves (clamped to the intermediate's notAfter)
+  // keep their full TTL and a replica that is down for a while still finds a valid signer.
+  if (to - now < (to - from) / 3) return 'intermediate';
+  const jwt = state.jwtKeys.at(-1);
+  if (!jwt || jwt.notAfter - now < (jwtKeyTtlSeconds * 1000) / 3) return 'jwt';
+  return undefined;
+}

@@ -1,0 +1,135 @@
+import { readFileSync } from 'node:fs';
+import type { PassportKeyV1 } from '@ward/api-types';
+import {
+  keyringFromBundleKeys,
+  mintPassport,
+  PassportError,
+  PassportKeyring,
+  verifyPassport,
+} from '@ward/passport';
+import type { Command } from 'commander';
+import { CliError } from '../errors.ts';
+
+/**
+ * `ward passport mint|verify`: mint and check passports by hand (debugging, tests, demos).
+ * Key files hold either the unpadded base64url text of one key, or a JSON list of
+ * `PassportKeyV1` (as in a bundle's `passportKeys`).
+ */
+export function register(program: Command): void {
+  const passport = program.command('passport').description('mint and verify end-user passports');
+
+  passport
+    .command('mint')
+    .description('mint a passport and print it')
+    .requiredOption('--key-file <file>', 'base64url key text, or a JSON list of PassportKeyV1')
+    .option('--kid <kid>', 'key id (required with a plain key file; else picks from the list)')
+    .requiredOption('--sub <subject>', 'end-user subject')
+    .option('--iss <service>', 'minting service', 'ward-cli')
+    .option(
+      '--attr <k=v>',
+      'attribute (repeatable); v is parsed as JSON when it parses',
+      collect,
+      [],
+    )
+    .option('--ttl <duration>', 'lifetime: 90s, 5m, 1h or seconds', '5m')
+    .action(
+      (opts: {
+        keyFile: string;
+        kid?: string;
+        sub: string;
+        iss: string;
+        attr: string[];
+        ttl: string;
+      }) => {
+        const ring = loadKeyring(opts.keyFile, opts.kid);
+        if (opts.kid !== undefined) ring.use(opts.kid);
+        const attrs: Record<string, unknown> = {};
+        for (const pair of opts.attr) {
+          const eq = pair.indexOf('=');
+          if (eq < 1) throw new CliError('CLI_USAGE', `--attr ${pair}: expected key=value`, 2);
+          const raw = pair.slice(eq + 1);
+          let value: unknown = raw;
+          try {
+            value = JSON.parse(raw);
+          } catch {
+            // Not JSON: keep the text.
+          }
+          attrs[pair.slice(0, eq)] = value;
+        }
+        const token = guard(() =>
+          mintPassport({ sub: opts.sub, iss: opts.iss, attrs, ttlSec: parseTtl(opts.ttl) }, ring),
+        );
+        process.stdout.write(`${token}\n`);
+      },
+    );
+
+  passport
+    .command('verify')
+    .description('verify a passport and print its claims as JSON (exit 1 if refused)')
+    .argument('<token>', 'the passport')
+    .requiredOption('--key-file <file>', 'base64url key text, or a JSON list of PassportKeyV1')
+    .option('--kid <kid>', 'key id of a plain key file (default: the token’s own kid)')
+    .option('--skew <seconds>', 'clock-skew tolerance', '30')
+    .action((token: string, opts: { keyFile: string; kid?: string; skew: string }) => {
+      const kid = opts.kid ?? /^v1\.([A-Za-z0-9_-]{1,64})\./.exec(token)?.[1] ?? 'unknown';
+      const ring = loadKeyring(opts.keyFile, kid);
+      const skew = Number(opts.skew);
+      if (!Number.isFinite(skew) || skew < 0)
+        throw new CliError('CLI_USAGE', '--skew must be seconds >= 0', 2);
+      const claims = guard(() => verifyPassport(token.trim(), ring, { clockSkewSec: skew }));
+      process.stdout.write(`${JSON.stringify(claims, null, 2)}\n`);
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function parseTtl(text: string): number {
+  const m = /^(\d+)(s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new CliError('CLI_USAGE', `--ttl ${text}: expected e.g. 90s, 5m, 1h`, 2);
+  const n = Number(m[1]) * ({ s: 1, m: 60, h: 3600, d: 86400 } as const)[(m[2] ?? 's') as 's'];
+  if (n < 1) throw new CliError('CLI_USAGE', '--ttl must be at least 1s', 2);
+  return n;
+}
+
+function loadKeyring(file: string, kid: string | undefined): PassportKeyring {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CliError('CLI_IO', `${file}: ${(error as Error).message}`);
+  }
+  return guard(() => {
+    if (text.trimStart().startsWith('[')) {
+      let keys: PassportKeyV1[];
+      try {
+        keys = JSON.parse(text) as PassportKeyV1[];
+      } catch (error) {
+        throw new CliError('CLI_USAGE', `${file}: not JSON: ${(error as Error).message}`);
+      }
+      const ring = keyringFromBundleKeys(keys);
+      if (kid !== undefined && !ring.get(kid)) {
+        throw new CliError('PASSPORT_UNKNOWN_KEY', `${file}: has no key ${kid}`);
+      }
+      return ring;
+    }
+    if (kid === undefined) {
+      throw new CliError('CLI_USAGE', `${file} holds one plain key: give its id with --kid`, 2);
+    }
+    return new PassportKeyring([{ kid, key: text.trim() }]);
+  }, file);
+}
+
+/** Turns passport errors into one-line CLI errors carrying the code. */
+function guard<T>(fn: () => T, where?: string): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof PassportError) {
+      throw new CliError(error.code, `${where ? `${where}: ` : ''}${error.code}: ${error.message}`);
+    }
+    if (error instanceof TypeError) throw new CliError('CLI_USAGE', error.message, 2);
+    throw error;
+  }
+}

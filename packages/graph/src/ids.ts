@@ -1,0 +1,71 @@
+/**
+ * Trace and span ids arrive hex-encoded (OTLP/JSON as the spec says, Jaeger, Zipkin), base64
+ * encoded (OTLP/JSON written by protobuf's generic JSON mapping), or as raw bytes (protobuf).
+ * Everything is normalized to lowercase hex so spans from any reader pair up.
+ */
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const B64 = new Int16Array(128).fill(-1);
+for (let i = 0; i < 64; i++) {
+  B64['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
+}
+// base64url too: some exporters use it.
+B64['-'.charCodeAt(0)] = 62;
+B64['_'.charCodeAt(0)] = 63;
+
+/** Lowercase hex of `bytes[start, end)`. */
+export function bytesToHex(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  let out = '';
+  for (let i = start; i < end; i++) out += HEX[bytes[i]!];
+  return out;
+}
+
+function isHex(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false;
+  }
+  return true;
+}
+
+function base64ToHex(s: string, bytes: number): string | undefined {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 61) end--; // '='
+  if (Math.floor((end * 6) / 8) !== bytes) return undefined;
+  let out = '';
+  let buffer = 0;
+  let bits = 0;
+  for (let i = 0; i < end; i++) {
+    const c = s.charCodeAt(i);
+    const v = c < 128 ? B64[c]! : -1;
+    if (v < 0) return undefined;
+    buffer = ((buffer << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += HEX[(buffer >> bits) & 0xff];
+    }
+  }
+  return out;
+}
+
+/**
+ * Normalizes an id of `bytes` bytes (16 for trace ids, 8 for span ids) given as hex or base64.
+ * Shorter hex ids are left-padded (Jaeger and Zipkin drop leading zeros, and 64-bit trace ids are
+ * common). Returns undefined for anything else, and for the all-zero id, which the spec says is
+ * invalid.
+ */
+export function normalizeId(value: unknown, bytes: 8 | 16): string | undefined {
+  if (typeof value !== 'string' || value.length === 0) return undefined;
+  let hex: string | undefined;
+  const n = value.length;
+  if (n <= bytes * 2 && isHex(value)) {
+    // Padded base64 of 16 or 8 bytes always ends in '=', so it never reaches this branch; a
+    // short hex id is one with its leading zeros trimmed (Jaeger, Zipkin).
+    hex = n === bytes * 2 ? value.toLowerCase() : value.toLowerCase().padStart(bytes * 2, '0');
+  } else {
+    hex = base64ToHex(value, bytes);
+  }
+  if (hex === undefined || /^0+$/.test(hex)) return undefined;
+  return hex;
+}

@@ -1,0 +1,69 @@
+/**
+ * Names the uninstrumented peer a client or producer span talks to, from the attributes
+ * OpenTelemetry semantic conventions define (and their older names), so databases, queues and
+ * external hosts become virtual nodes instead of dropping out of the graph.
+ */
+import type { NodeType } from './model.ts';
+
+export interface PeerRef {
+  name: string;
+  type: NodeType;
+}
+
+/** Span attribute keys the readers collect for `peerOf`. Anything else is ignored unread. */
+export const PEER_KEYS: ReadonlySet<string> = new Set([
+  'peer.service',
+  'service.peer.name',
+  'db.system',
+  'db.system.name',
+  'db.namespace',
+  'db.name',
+  'messaging.system',
+  'messaging.destination.name',
+  'messaging.destination',
+  'server.address',
+  'net.peer.name',
+  'http.host',
+  'error',
+  'otel.status_code',
+  'span.kind',
+]);
+
+/**
+ * The peer named by `attrs`, in order of how explicit the naming is: an explicit peer service
+ * name, then a database, a messaging destination, and last the server address.
+ */
+export function peerOf(attrs: Map<string, string>): PeerRef | undefined {
+  const explicit = attrs.get('service.peer.name') ?? attrs.get('peer.service');
+  if (explicit) return { name: explicit, type: 'service' };
+  const db = attrs.get('db.system.name') ?? attrs.get('db.system');
+  if (db) {
+    const ns = attrs.get('db.namespace') ?? attrs.get('db.name');
+    const host = attrs.get('server.address') ?? attrs.get('net.peer.name');
+    return { name: ns ? `${db}/${ns}` : host ? `${db}@${hostName(host)}` : db, type: 'database' };
+  }
+  const messaging = attrs.get('messaging.system');
+  if (messaging) {
+    const dest = attrs.get('messaging.destination.name') ?? attrs.get('messaging.destination');
+    return { name: dest ? `${messaging}/${dest}` : messaging, type: 'messaging' };
+  }
+  const host = attrs.get('server.address') ?? attrs.get('net.peer.name') ?? attrs.get('http.host');
+  if (host) return { name: hostName(host), type: 'external' };
+  return undefined;
+}
+
+/**
+ * A host as a node name: the port dropped, and a Kubernetes service DNS name
+ * (`orders.shop.svc.cluster.local`) reduced to the service name, which is how traces name it.
+ */
+export function hostName(host: string): string {
+  let h = host.toLowerCase();
+  const colon = h.lastIndexOf(':');
+  if (colon > 0 && !h.includes(']') && /^\d+$/.test(h.slice(colon + 1))) h = h.slice(0, colon);
+  const svc = h.indexOf('.svc');
+  if (svc > 0 && (h.length === svc + 4 || h[svc + 4] === '.')) {
+    const labels = h.slice(0, svc).split('.');
+    if (labels.length === 2) return labels[0]!;
+  }
+  return h;
+}

@@ -1,0 +1,255 @@
+/**
+ * Pairs spans across services into observed edges, incrementally. Every trace reader (OTLP JSON
+ * and protobuf, Jaeger, Zipkin) normalizes its spans to `SpanInput` and feeds them here, one at
+ * a time, in any order; the control plane feeds it decoded request bodies the same way.
+ *
+ * Memory is bounded: only what pairing needs is kept (per span: service, kind, duration, error,
+ * peer), at most `maxPendingSpans` spans across all open traces and `maxSpansPerTrace` per trace.
+ * When the bound is hit the oldest trace (first seen) is finalized and evicted; both are counted
+ * in `stats`. Trace exporters write a trace's spans close together, so first-seen order is a good
+ * stand-in for "finished".
+ */
+import type { GraphBuilder, SourceRef } from './model.ts';
+import type { PeerRef } from './peer.ts';
+
+/** OTLP span kinds (the numbering of `opentelemetry.proto.trace.v1.Span.SpanKind`). */
+export const SPAN_KIND = {
+  UNSPECIFIED: 0,
+  INTERNAL: 1,
+  SERVER: 2,
+  CLIENT: 3,
+  PRODUCER: 4,
+  CONSUMER: 5,
+} as const;
+
+/** One span, normalized by a reader. Ids are lowercase hex (see `normalizeId`). */
+export interface SpanInput {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  service: string;
+  namespace?: string | undefined;
+  kind: number;
+  /** Duration in ms; NaN when unknown. */
+  durationMs: number;
+  error: boolean;
+  peer: PeerRef | undefined;
+}
+
+export interface TraceAccumulatorOptions {
+  /** Spans held for pairing across all open traces. Default 200,000 (about 40 MB). */
+  maxPendingSpans?: number;
+  /** Spans held per trace; further spans still pair with their parent but are not kept. */
+  maxSpansPerTrace?: number;
+  /** Skip messages kept as samples for the report. Default 20. */
+  maxSkipSamples?: number;
+}
+
+/** What trace ingest did, for reports and the control plane's metrics. */
+export interface TraceStats {
+  spans: number;
+  /** Client→server (or producer→consumer) pairs across services that became edge traffic. */
+  pairs: number;
+  /** Calls to uninstrumented peers (databases, queues, hosts) recorded as virtual-node edges. */
+  peerCalls: number;
+  /** Parent/child pairs within one service that are not client→server calls: dropped. */
+  selfLoopsDropped: number;
+  /** Client/producer spans with neither a server child nor a peer attribute. */
+  unpairedClientSpans: number;
+  evictedTraces: number;
+  evictedSpans: number;
+  /** Spans not kept because their trace already held `maxSpansPerTrace`. */
+  spansOverTraceLimit: number;
+  /** Malformed spans or records skipped, by reason. */
+  skipped: Record<string, number>;
+  /** The first few skip messages, naming file and line. */
+  skipSamples: string[];
+}
+
+interface Pending {
+  service: string;
+  kind: number;
+  durationMs: number;
+  error: boolean;
+  peer: PeerRef | undefined;
+  matched: boolean;
+  source: SourceRef;
+}
+
+interface TraceState {
+  spans: Map<string, Pending>;
+  /** Children that arrived before their parent, by parent span id. */
+  waiting: Map<string, Pending[]> | undefined;
+}
+
+const CALLER = (kind: number): boolean =>
+  kind === SPAN_KIND.CLIENT || kind === SPAN_KIND.PRODUCER;
+const CALLEE = (kind: number): boolean =>
+  kind === SPAN_KIND.SERVER || kind === SPAN_KIND.CONSUMER;
+
+export class TraceAccumulator {
+  readonly stats: TraceStats = {
+    spans: 0,
+    pairs: 0,
+    peerCalls: 0,
+    selfLoopsDropped: 0,
+    unpairedClientSpans: 0,
+    evictedTraces: 0,
+    evictedSpans: 0,
+    spansOverTraceLimit: 0,
+    skipped: {},
+    skipSamples: [],
+  };
+  private readonly traces = new Map<string, TraceState>();
+  private pending = 0;
+  private readonly maxPending: number;
+  private readonly maxPerTrace: number;
+  private readonly maxSamples: number;
+
+  readonly builder: GraphBuilder;
+
+  constructor(builder: GraphBuilder, options: TraceAccumulatorOptions = {}) {
+    this.builder = builder;
+    this.maxPending = options.maxPendingSpans ?? 200_000;
+    this.maxPerTrace = options.maxSpansPerTrace ?? 10_000;
+    this.maxSamples = options.maxSkipSamples ?? 20;
+    if (!(this.maxPending >= 1) || !(this.maxPerTrace >= 1)) {
+      throw new TypeError('maxPendingSpans and maxSpansPerTrace must be >= 1');
+    }
+  }
+
+  /** Spans currently held for pairing. */
+  get pendingSpans(): number {
+    return this.pending;
+  }
+
+  /** Counts a skipped span or record; keeps the first messages as samples. */
+  skip(reason: string, message: string): void {
+    this.stats.skipped[reason] = (this.stats.skipped[reason] ?? 0) + 1;
+    if (this.stats.skipSamples.length < this.maxSamples) this.stats.skipSamples.push(message);
+  }
+
+  addSpan(span: SpanInput, source: SourceRef): void {
+    this.stats.spans++;
+    this.builder.service(span.service, { virtual: false, namespace: span.namespace }, source.file);
+    const rec: Pending = {
+      service: span.service,
+      kind: span.kind,
+      durationMs: span.durationMs,
+      error: span.error,
+      peer: span.peer,
+      matched: false,
+      source,
+    };
+    // A database call never has an instrumented child: record it now and keep nothing.
+    if (span.peer?.type === 'database' && CALLER(span.kind)) {
+      this.callPeer(rec);
+      return;
+    }
+    let trace = this.traces.get(span.traceId);
+    if (!trace) {
+      trace = { spans: new Map(), waiting: undefined };
+      this.traces.set(span.traceId, trace);
+    }
+    if (span.parentSpanId !== undefined) {
+      const parent = trace.spans.get(span.parentSpanId);
+      if (parent) this.pair(parent, rec);
+      else if (trace.spans.size < this.maxPerTrace) {
+        trace.waiting ??= new Map();
+        const list = trace.waiting.get(span.parentSpanId);
+        if (list) list.push(rec);
+        else trace.waiting.set(span.parentSpanId, [rec]);
+        this.pending++;
+      }
+    }
+    const children = trace.waiting?.get(span.spanId);
+    if (children) {
+      trace.waiting!.delete(span.spanId);
+      this.pending -= children.length;
+      for (const child of children) this.pair(rec, child);
+    }
+    if (trace.spans.size < this.maxPerTrace) {
+      trace.spans.set(span.spanId, rec);
+      this.pending++;
+    } else {
+      this.stats.spansOverTraceLimit++;
+      this.finish(rec);
+    }
+    while (this.pending > this.maxPending) this.evictOldest();
+  }
+
+  /**
+   * Finalizes every open trace: unmatched client spans become calls to their named peer, or are
+   * counted as unpaired. Call at the end of an input (the CLI) or periodically (a server).
+   */
+  flush(): void {
+    for (const [id, trace] of this.traces) this.finalize(id, trace);
+  }
+
+  private evictOldest(): void {
+    const first = this.traces.entries().next();
+    if (first.done) return;
+    const [id, trace] = first.value;
+    this.stats.evictedTraces++;
+    this.stats.evictedSpans += trace.spans.size;
+    this.finalize(id, trace);
+  }
+
+  private finalize(id: string, trace: TraceState): void {
+    this.traces.delete(id);
+    for (const rec of trace.spans.values()) this.finish(rec);
+    this.pending -= trace.spans.size;
+    if (trace.waiting) for (const list of trace.waiting.values()) this.pending -= list.length;
+  }
+
+  private finish(rec: Pending): void {
+    if (!CALLER(rec.kind) || rec.matched) return;
+    if (rec.peer) this.callPeer(rec);
+    else this.stats.unpairedClientSpans++;
+  }
+
+  private callPeer(rec: Pending): void {
+    const peer = rec.peer!;
+    if (peer.name === rec.service) {
+      this.stats.selfLoopsDropped++;
+      return;
+    }
+    this.builder.service(peer.name, { type: peer.type, virtual: true });
+    this.stats.peerCalls++;
+    this.builder.observe(rec.service, peer.name, rec.source, 1, rec.error ? 1 : 0, ms(rec));
+  }
+
+  private pair(parent: Pending, child: Pending): void {
+    if (parent.service === child.service) {
+      // Internal spans nest inside one service all the time; only an explicit client→server
+      // call to itself is a real self-dependency.
+      if (parent.kind === SPAN_KIND.CLIENT && child.kind === SPAN_KIND.SERVER) {
+        parent.matched = true;
+        this.stats.pairs++;
+        this.builder.observe(parent.service, child.service, child.source, 1, err(parent, child));
+      } else this.stats.selfLoopsDropped++;
+      return;
+    }
+    if (!CALLER(parent.kind) && !CALLEE(child.kind)) return;
+    parent.matched = true;
+    this.stats.pairs++;
+    // The caller's span measures what the caller waits for, network included.
+    const latency = CALLER(parent.kind) ? ms(parent) : ms(child);
+    this.builder.observe(
+      parent.service,
+      child.service,
+      child.source,
+      1,
+      err(parent, child),
+      latency,
+    );
+  }
+}
+
+function ms(rec: Pending): number | undefined {
+  return Number.isFinite(rec.durationMs) && rec.durationMs >= 0 ? rec.durationMs : undefined;
+}
+
+function err(a: Pending, b: Pending): number {
+  return a.error || b.error ? 1 : 0;
+}

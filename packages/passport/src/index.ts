@@ -1,0 +1,26 @@
+export { PassportError, type PassportErrorCode } from './errors.ts';
+export {
+  DEFAULT_CLOCK_SKEW_SEC,
+  DEFAULT_MAX_BYTES,
+  KID_PATTERN,
+  PASSPORT_VERSION,
+} from './format.ts';
+export {
+  keyringFromBundleKeys,
+  MIN_KEY_BYTES,
+  PassportKey,
+  type PassportKeyInit,
+  PassportKeyring,
+} from './keyring.ts';
+export {
+  DEFAULT_TTL_SEC,
+  type MintClaims,
+  type MintPassportOptions,
+  mintPassport,
+} from './mint.ts';
+export {
+  createPassportVerifier,
+  PassportVerifier,
+  type PassportVerifierOptions,
+} from './verifier.ts';
+export { type VerifyPassportOptions, verifyPassport } from './verify.ts';

@@ -1,0 +1,300 @@
+import { compileCel } from './cel.ts';
+import { globProblem, isGlob } from './glob.ts';
+import {
+  compilePermission,
+  compileSource,
+  type PermissionMatcher,
+  type SourceMatcher,
+} from './matchers.ts';
+import { diag, positionOf } from './position.ts';
+import { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
+import type {
+  Diagnostic,
+  IntentionDocument,
+  IntentionRule,
+  Mode,
+  Permission,
+  ServiceDocument,
+  ServiceInfo,
+  SourcedDocument,
+} from './types.ts';
+import { validateSchema } from './validate.ts';
+
+/**
+ * Semantic checks of schema-valid documents: names, SPIFFE IDs, sources, globs, methods, paths and
+ * CEL. Collects every problem as a diagnostic and returns the pieces `compile` builds from.
+ */
+
+export const HTTP_METHODS = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'CONNECT',
+  'OPTIONS',
+  'TRACE',
+  'PATCH',
+]);
+
+const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const GRPC_SERVICE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+const GRPC_METHOD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface CheckedRule {
+  intention: string;
+  destination: string;
+  index: number;
+  mode: Mode;
+  rule: IntentionRule;
+  sources: SourceMatcher[];
+  permissions: PermissionMatcher[] | undefined;
+  cel: ReturnType<typeof compileCel> | undefined;
+  file: string;
+  line: number;
+  positions: SourcedDocument['positions'];
+}
+
+export interface CheckResult {
+  diagnostics: Diagnostic[];
+  services: Map<string, ServiceInfo>;
+  rules: CheckedRule[];
+  /** Intentions by name (after duplicates are dropped). */
+  intentions: Map<string, SourcedDocument<IntentionDocument>>;
+  serviceDocs: SourcedDocument<ServiceDocument>[];
+}
+
+type Report = (code: string, path: string, message: string) => void;
+
+/** Validates and checks documents. `documents` may be plain (from a bundle) or sourced. */
+export function checkDocuments(
+  documents: readonly SourcedDocument[],
+  trustDomain: string,
+): CheckResult {
+  const out: CheckResult = {
+    diagnostics: [],
+    services: new Map(),
+    rules: [],
+    intentions: new Map(),
+    serviceDocs: [],
+  };
+  const serviceIds = new Map<string, string>();
+  for (const sd of documents) {
+    const schemaErrors = validateSchema(sd.document, sd.file, sd.positions);
+    if (schemaErrors.length > 0) {
+      out.diagnostics.push(...schemaErrors);
+      continue;
+    }
+    const report: Report = (code, path, message) => {
+      const p = positionOf(sd.positions, path);
+      out.diagnostics.push(diag(sd.file, p.line, p.col, code, path, message));
+    };
+    const doc = sd.document;
+    if (doc.kind === 'Service') {
+      checkService(sd as SourcedDocument<ServiceDocument>, trustDomain, out, serviceIds, report);
+    } else if (doc.kind === 'Intention') {
+      const name = doc.metadata.name;
+      const prior = out.intentions.get(name);
+      if (prior) {
+        report(
+          'POLICY_DUPLICATE_NAME',
+          '/metadata/name',
+          `intention "${name}" is already defined in ${prior.file}`,
+        );
+        continue;
+      }
+      out.intentions.set(name, sd as SourcedDocument<IntentionDocument>);
+      checkIntention(sd as SourcedDocument<IntentionDocument>, out, report);
+    }
+  }
+  return out;
+}
+
+function checkService(
+  sd: SourcedDocument<ServiceDocument>,
+  trustDomain: string,
+  out: CheckResult,
+  serviceIds: Map<string, string>,
+  report: Report,
+): void {
+  const { metadata, spec } = sd.document;
+  const name = metadata.name;
+  if (out.services.has(name)) {
+    report('POLICY_DUPLICATE_NAME', '/metadata/name', `service "${name}" is already defined`);
+    return;
+  }
+  const namespace = metadata.namespace ?? 'default';
+  const spiffeId = spec.spiffeId ?? defaultSpiffeId(trustDomain, namespace, name);
+  if (spec.spiffeId !== undefined) {
+    const problem = spiffeIdProblem(spec.spiffeId);
+    if (problem) {
+      report('POLICY_SPIFFE_INVALID', '/spec/spiffeId', `SPIFFE ID ${problem}`);
+      return;
+    }
+  }
+  const other = serviceIds.get(spiffeId);
+  if (other !== undefined) {
+    report(
+      'POLICY_DUPLICATE_NAME',
+      spec.spiffeId !== undefined ? '/spec/spiffeId' : '/metadata/name',
+      `SPIFFE ID ${spiffeId} is already the identity of service "${other}"`,
+    );
+    return;
+  }
+  serviceIds.set(spiffeId, name);
+  out.serviceDocs.push(sd);
+  out.services.set(
+    name,
+    Object.freeze({
+      name,
+      namespace,
+      spiffeId,
+      ...(spec.owner !== undefined ? { owner: spec.owner } : {}),
+      labels: Object.freeze({ ...(metadata.labels ?? {}) }),
+      dependencies: Object.freeze([...(spec.dependencies ?? [])]),
+    }),
+  );
+}
+
+function checkIntention(
+  sd: SourcedDocument<IntentionDocument>,
+  out: CheckResult,
+  report: Report,
+): void {
+  const { metadata, spec } = sd.document;
+  const mode = spec.mode ?? 'enforce';
+  spec.rules.forEach((rule, index) => {
+    const base = `/spec/rules/${index}`;
+    let ok = true;
+    const sources: SourceMatcher[] = [];
+    rule.sources.forEach((source, i) => {
+      const problem = sourceProblem(source);
+      if (problem) {
+        report(problem.code, `${base}/sources/${i}`, problem.message);
+        ok = false;
+      } else {
+        sources.push(compileSource(source));
+      }
+    });
+    let permissions: PermissionMatcher[] | undefined;
+    if (rule.permissions) {
+      permissions = [];
+      rule.permissions.forEach((p, i) => {
+        if (checkPermission(p, `${base}/permissions/${i}`, report)) {
+          permissions!.push(compilePermission(p));
+        } else {
+          ok = false;
+        }
+      });
+    }
+    let cel: CheckedRule['cel'];
+    if (rule.when !== undefined) {
+      cel = compileCel(rule.when);
+      if (!cel.ok) {
+        const at = cel.offset > 0 ? ` (at character ${cel.offset + 1})` : '';
+        report(cel.code, `${base}/when`, `${cel.message}${at}`);
+        ok = false;
+      }
+    }
+    if (!ok) return;
+    out.rules.push({
+      intention: metadata.name,
+      destination: spec.destination,
+      index,
+      mode,
+      rule,
+      sources,
+      permissions,
+      cel,
+      file: sd.file,
+      line: positionOf(sd.positions, base).line,
+      positions: sd.positions,
+    });
+  });
+}
+
+/** Why a rule source is invalid, or undefined. */
+export function sourceProblem(source: string): { code: string; message: string } | undefined {
+  if (source === '*') return undefined;
+  if (isGlob(source)) {
+    const g = globProblem(source);
+    if (g) return { code: 'POLICY_GLOB_INVALID', message: `source pattern "${source}": ${g}` };
+  }
+  if (source.startsWith('spiffe://')) {
+    const p = spiffeIdProblem(source, true);
+    return p ? { code: 'POLICY_SPIFFE_INVALID', message: `SPIFFE ID ${p}` } : undefined;
+  }
+  const valid = isGlob(source) ? /^[a-z0-9*-]+$/.test(source) : SERVICE_NAME.test(source);
+  if (!valid) {
+    return {
+      code: 'POLICY_SOURCE_INVALID',
+      message: `source "${source}" is neither a service name, a SPIFFE ID (spiffe://…), a glob nor "*"`,
+    };
+  }
+  return undefined;
+}
+
+function checkPermission(p: Permission, path: string, report: Report): boolean {
+  let ok = true;
+  if (p.http) {
+    p.http.methods?.forEach((m, i) => {
+      if (!HTTP_METHODS.has(m)) {
+        const hint = HTTP_METHODS.has(m.toUpperCase())
+          ? ` (methods are upper case: ${m.toUpperCase()})`
+          : '';
+        report(
+          'POLICY_METHOD_UNKNOWN',
+          `${path}/http/methods/${i}`,
+          `unknown HTTP method "${m}"${hint}`,
+        );
+        ok = false;
+      }
+    });
+    p.http.paths?.forEach((m, i) => {
+      const value = m.exact ?? m.prefix ?? m.glob ?? '';
+      const at = `${path}/http/paths/${i}`;
+      if (!value.startsWith('/')) {
+        report('POLICY_PATH_INVALID', at, `path "${value}" must start with "/"`);
+        ok = false;
+      } else if (m.glob !== undefined && globProblem(m.glob)) {
+        report(
+          'POLICY_GLOB_INVALID',
+          `${at}/glob`,
+          `path glob "${m.glob}": ${globProblem(m.glob)}`,
+        );
+        ok = false;
+      }
+    });
+    p.http.headers?.forEach((h, i) => {
+      if (h.glob !== undefined && globProblem(h.glob)) {
+        report(
+          'POLICY_GLOB_INVALID',
+          `${path}/http/headers/${i}/glob`,
+          `header glob "${h.glob}": ${globProblem(h.glob)}`,
+        );
+        ok = false;
+      }
+    });
+  }
+  if (p.grpc) {
+    if (p.grpc.service !== '*' && !GRPC_SERVICE.test(p.grpc.service)) {
+      report(
+        'POLICY_GRPC_INVALID',
+        `${path}/grpc/service`,
+        `"${p.grpc.service}" is not a fully-qualified gRPC service name (or "*")`,
+      );
+      ok = false;
+    }
+    p.grpc.methods?.forEach((m, i) => {
+      if (!GRPC_METHOD.test(m)) {
+        report(
+          'POLICY_GRPC_INVALID',
+          `${path}/grpc/methods/${i}`,
+          `"${m}" is not a gRPC method name`,
+        );
+        ok = false;
+      }
+    });
+  }
+  return ok;
+}

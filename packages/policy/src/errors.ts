@@ -1,0 +1,73 @@
+import type { Diagnostic } from './types.ts';
+
+/**
+ * Codes of diagnostics the engine reports about documents. Errors stop a policy set from
+ * compiling; `LINT_*` codes are warnings from `lintPolicy`.
+ */
+export const DIAGNOSTIC_CODES = [
+  'POLICY_YAML_SYNTAX',
+  'POLICY_SCHEMA_INVALID',
+  'POLICY_DUPLICATE_NAME',
+  'POLICY_SPIFFE_INVALID',
+  'POLICY_SOURCE_INVALID',
+  'POLICY_GLOB_INVALID',
+  'POLICY_METHOD_UNKNOWN',
+  'POLICY_PATH_INVALID',
+  'POLICY_GRPC_INVALID',
+  'POLICY_CEL_SYNTAX',
+  'POLICY_CEL_TYPE',
+  'POLICY_TEST_RULE_UNKNOWN',
+  'LINT_SHADOWED_RULE',
+  'LINT_UNKNOWN_SERVICE',
+  'LINT_OVERRIDDEN_ALLOW',
+] as const;
+
+export type DiagnosticCode = (typeof DIAGNOSTIC_CODES)[number];
+
+/** Codes of errors the policy package throws. */
+export type PolicyErrorCode = 'POLICY_COMPILE_FAILED';
+
+/** Base class of every coded error thrown by `@ward/policy`; switch on `code`. */
+export class PolicyError extends Error {
+  readonly code: PolicyErrorCode;
+
+  constructor(code: PolicyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = this.constructor.name;
+    this.code = code;
+  }
+}
+
+/**
+ * Documents that do not compile. Carries every diagnostic found (sorted by position), not just the
+ * first, so an author fixes them all in one pass.
+ */
+export class PolicyCompileError extends PolicyError {
+  readonly diagnostics: readonly Diagnostic[];
+
+  constructor(diagnostics: readonly Diagnostic[]) {
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    const first = errors[0];
+    const head = first ? `${formatDiagnostic(first)}` : 'invalid policy';
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
+    super('POLICY_COMPILE_FAILED', `policy does not compile: ${head}${more}`);
+    this.diagnostics = diagnostics;
+  }
+}
+
+/** `file:line:col: severity CODE path: message`, the one-line form the CLI prints. */
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}:${d.line}:${d.col}: ${d.severity} ${d.code} ${d.path || '/'}: ${d.message}`;
+}
+
+/** Sorts diagnostics by file, line, column, then code (OPA style), in place. */
+export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
+  return list.sort(
+    (a, b) =>
+      (a.file < b.file ? -1 : a.file > b.file ? 1 : 0) ||
+      a.line - b.line ||
+      a.col - b.col ||
+      (a.code < b.code ? -1 : a.code > b.code ? 1 : 0) ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
+  );
+}

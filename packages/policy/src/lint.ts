@@ -1,0 +1,159 @@
+import { type CheckedRule, checkDocuments } from './check.ts';
+import { toSourced } from './compile.ts';
+import { sortDiagnostics } from './errors.ts';
+import { compileGlob } from './glob.ts';
+import { type SourceMatcher, sourceMatches } from './matchers.ts';
+import { diag, positionOf } from './position.ts';
+import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from './types.ts';
+
+/**
+ * Warnings about documents that compile but probably do not say what their author meant:
+ * - `LINT_SHADOWED_RULE`: an earlier rule with the same action and mode always matches first, so
+ *   this rule can never decide (unreachable).
+ * - `LINT_OVERRIDDEN_ALLOW`: an unconditional enforce-mode deny covers every caller of this allow,
+ *   so it can never permit anything.
+ * - `LINT_UNKNOWN_SERVICE`: a destination, source or dependency names a service that no Service
+ *   document declares (only checked when some Service documents are present).
+ *
+ * Analyses are conservative: a rule "covers" another only when it has no `when` and no L7
+ * permissions, so a warning is always real; some dead rules go unreported.
+ *
+ * @example
+ * ```ts
+ * for (const w of lintPolicy(documents)) console.warn(formatDiagnostic(w));
+ * ```
+ */
+export function lintPolicy(
+  documents: ReadonlyArray<PolicyDocument | SourcedDocument>,
+  options: CompileOptions = {},
+): Diagnostic[] {
+  const checked = checkDocuments(toSourced(documents), options.trustDomain ?? 'ward.local');
+  const out: Diagnostic[] = [];
+  const warn = (
+    c: { file: string; positions?: SourcedDocument['positions'] },
+    code: string,
+    path: string,
+    message: string,
+  ) => {
+    const p = positionOf(c.positions, path);
+    out.push(diag(c.file, p.line, p.col, code, path, message, 'warning'));
+  };
+  const byDest = new Map<string, CheckedRule[]>();
+  for (const r of checked.rules) {
+    let list = byDest.get(r.destination);
+    if (!list) {
+      list = [];
+      byDest.set(r.destination, list);
+    }
+    list.push(r);
+  }
+  for (const rules of byDest.values()) {
+    rules.sort((a, b) =>
+      a.intention < b.intention ? -1 : a.intention > b.intention ? 1 : a.index - b.index,
+    );
+    rules.forEach((rule, i) => {
+      const path = `/spec/rules/${rule.index}`;
+      const id = `${rule.intention}#${rule.index}`;
+      const shadow = rules
+        .slice(0, i)
+        .find(
+          (e) =>
+            e.rule.action === rule.rule.action &&
+            e.mode === rule.mode &&
+            unconditional(e) &&
+            covers(e.sources, rule.sources),
+        );
+      if (shadow) {
+        warn(
+          rule,
+          'LINT_SHADOWED_RULE',
+          path,
+          `rule ${id} is unreachable: ${shadow.intention}#${shadow.index} always matches first`,
+        );
+        return;
+      }
+      if (rule.rule.action === 'allow') {
+        const deny = rules.find(
+          (e) =>
+            e.rule.action === 'deny' &&
+            e.mode === 'enforce' &&
+            unconditional(e) &&
+            covers(e.sources, rule.sources),
+        );
+        if (deny) {
+          warn(
+            rule,
+            'LINT_OVERRIDDEN_ALLOW',
+            path,
+            `allow rule ${id} never permits: deny rule ${deny.intention}#${deny.index} always overrides it`,
+          );
+        }
+      }
+    });
+  }
+  if (checked.services.size > 0) {
+    const known = checked.services;
+    for (const [, sd] of checked.intentions) {
+      const dest = sd.document.spec.destination;
+      if (!known.has(dest)) {
+        warn(
+          sd,
+          'LINT_UNKNOWN_SERVICE',
+          '/spec/destination',
+          `destination "${dest}" is not a declared Service`,
+        );
+      }
+    }
+    for (const r of checked.rules) {
+      r.sources.forEach((s, i) => {
+        if (s.kind === 'name' && !known.has(s.text)) {
+          warn(
+            r,
+            'LINT_UNKNOWN_SERVICE',
+            `/spec/rules/${r.index}/sources/${i}`,
+            `source "${s.text}" is not a declared Service`,
+          );
+        }
+      });
+    }
+    for (const sd of checked.serviceDocs) {
+      sd.document.spec.dependencies?.forEach((d, i) => {
+        if (!known.has(d.service)) {
+          warn(
+            sd,
+            'LINT_UNKNOWN_SERVICE',
+            `/spec/dependencies/${i}/service`,
+            `dependency "${d.service}" is not a declared Service`,
+          );
+        }
+      });
+    }
+  }
+  return sortDiagnostics(out);
+}
+
+function unconditional(r: CheckedRule): boolean {
+  return r.rule.when === undefined && r.rule.permissions === undefined;
+}
+
+/** True when every caller matched by `inner` is also matched by `outer`. */
+function covers(outer: SourceMatcher[], inner: SourceMatcher[]): boolean {
+  if (outer.some((o) => o.kind === 'any')) return true;
+  return inner.every((s) => {
+    if (s.kind === 'any') return false;
+    if (s.kind === 'glob') {
+      // A glob is covered by an identical glob, or by a glob that matches its text taken literally
+      // as a superset (e.g. `**` covers `web-*`): checked conservatively by equality of text, or
+      // a `**`-only pattern on the same axis.
+      return outer.some(
+        (o) =>
+          o.kind === 'glob' &&
+          o.spiffe === s.spiffe &&
+          (o.text === s.text || (compileGlob(o.text).test(s.text) && o.text.endsWith('**'))),
+      );
+    }
+    return outer.some((o) =>
+      s.kind === 'name' ? sourceMatches(o, s.text, undefined) : sourceMatches(o, undefined, s.text),
+    );
+  });
+}

@@ -1,0 +1,316 @@
+/**
+ * The JSON Schema of every document kind. It is the published contract (docs/policy-schema.json is
+ * generated from it) and the first validation pass; semantic checks (SPIFFE IDs, globs, CEL)
+ * follow in `check.ts` because a schema cannot express them with useful messages.
+ */
+
+const NAME = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+
+const name = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 63,
+  pattern: NAME,
+  description: 'A DNS label: lower-case letters, digits and `-`.',
+} as const;
+
+const stringMap = {
+  type: 'object',
+  additionalProperties: { type: 'string', maxLength: 1024 },
+  propertyNames: { maxLength: 253 },
+} as const;
+
+const stringMatch = {
+  type: 'object',
+  description: 'Exactly one of `exact`, `prefix` or `glob`.',
+  additionalProperties: false,
+  minProperties: 1,
+  maxProperties: 1,
+  properties: {
+    exact: { type: 'string', minLength: 1, maxLength: 2048 },
+    prefix: { type: 'string', minLength: 1, maxLength: 2048 },
+    glob: { type: 'string', minLength: 1, maxLength: 2048 },
+  },
+} as const;
+
+const headerMatch = {
+  type: 'object',
+  description: 'A header `name` and exactly one of `exact`, `prefix`, `glob` or `present`.',
+  additionalProperties: false,
+  required: ['name'],
+  minProperties: 2,
+  maxProperties: 2,
+  properties: {
+    name: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+    },
+    exact: { type: 'string', maxLength: 8192 },
+    prefix: { type: 'string', minLength: 1, maxLength: 8192 },
+    glob: { type: 'string', minLength: 1, maxLength: 8192 },
+    present: { type: 'boolean' },
+  },
+} as const;
+
+const metadata = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name,
+    namespace: name,
+    labels: stringMap,
+    annotations: stringMap,
+  },
+} as const;
+
+const header = (kind: string) =>
+  ({
+    apiVersion: { const: 'ward.dev/v1' },
+    kind: { const: kind },
+    metadata,
+  }) as const;
+
+const serviceDocument = {
+  type: 'object',
+  description: 'A workload Ward knows about.',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  properties: {
+    ...header('Service'),
+    spec: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        spiffeId: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^spiffe://' },
+        owner: { type: 'string', minLength: 1, maxLength: 256 },
+        dependencies: {
+          type: 'array',
+          maxItems: 1000,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['service', 'kind'],
+            properties: {
+              service: name,
+              kind: { enum: ['startup', 'runtime'] },
+              description: { type: 'string', maxLength: 1024 },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+const rule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['sources', 'action'],
+  properties: {
+    sources: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 1000,
+      items: { type: 'string', minLength: 1, maxLength: 2048 },
+      description: 'Service names, SPIFFE IDs, glob patterns over either, or `*`.',
+    },
+    action: { enum: ['allow', 'deny'] },
+    permissions: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 100,
+      description: 'L7 permissions; the rule matches when any one does.',
+      items: {
+        type: 'object',
+        description: 'Exactly one of `http` or `grpc`.',
+        additionalProperties: false,
+        minProperties: 1,
+        maxProperties: 1,
+        properties: {
+          http: {
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            properties: {
+              methods: { type: 'array', minItems: 1, maxItems: 16, items: { type: 'string' } },
+              paths: { type: 'array', minItems: 1, maxItems: 100, items: stringMatch },
+              headers: { type: 'array', minItems: 1, maxItems: 32, items: headerMatch },
+            },
+          },
+          grpc: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['service'],
+            properties: {
+              service: { type: 'string', minLength: 1, maxLength: 512 },
+              methods: {
+                type: 'array',
+                minItems: 1,
+                maxItems: 100,
+                items: { type: 'string', minLength: 1, maxLength: 256 },
+              },
+            },
+          },
+        },
+      },
+    },
+    when: { type: 'string', minLength: 1, maxLength: 4096, description: 'A CEL condition.' },
+    description: { type: 'string', maxLength: 1024 },
+  },
+} as const;
+
+const intentionDocument = {
+  type: 'object',
+  description: 'Who may call a destination service, and how.',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  properties: {
+    ...header('Intention'),
+    spec: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['destination', 'rules'],
+      properties: {
+        destination: name,
+        mode: { enum: ['enforce', 'dry-run'] },
+        rules: { type: 'array', minItems: 1, maxItems: 10000, items: rule },
+      },
+    },
+  },
+} as const;
+
+const decisionInput = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['destination', 'source'],
+  properties: {
+    destination: { type: 'string' },
+    source: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        service: { type: 'string' },
+        spiffeId: { type: 'string' },
+        namespace: { type: 'string' },
+        labels: stringMap,
+      },
+    },
+    request: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        method: { type: 'string' },
+        path: { type: 'string' },
+        headers: stringMap,
+        grpc: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['service', 'method'],
+          properties: { service: { type: 'string' }, method: { type: 'string' } },
+        },
+      },
+    },
+    passport: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['sub', 'attrs', 'iat', 'exp', 'iss', 'kid'],
+      properties: {
+        sub: { type: 'string' },
+        attrs: { type: 'object' },
+        iat: { type: 'integer' },
+        exp: { type: 'integer' },
+        iss: { type: 'string' },
+        kid: { type: 'string' },
+      },
+    },
+    time: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+const policyTestDocument = {
+  type: 'object',
+  description: 'Decision test cases: an input and the expected decision.',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  properties: {
+    ...header('PolicyTest'),
+    spec: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cases'],
+      properties: {
+        cases: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 10000,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'input', 'expect'],
+            properties: {
+              name: { type: 'string', minLength: 1, maxLength: 256 },
+              input: decisionInput,
+              expect: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['effect'],
+                properties: {
+                  effect: { enum: ['allow', 'deny'] },
+                  rule: {
+                    type: 'string',
+                    pattern: '^(default|[a-z0-9]([-a-z0-9]*[a-z0-9])?#[0-9]+)$',
+                    description: '`policy#index` of the deciding rule, or `default`.',
+                  },
+                  allowed: { type: 'boolean' },
+                  enforced: { type: 'boolean' },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+/**
+ * JSON Schema (draft-07) of a Ward document of any kind: `Service`, `Intention` or `PolicyTest`.
+ * The `kind` selects the sub-schema, so errors speak about the right fields.
+ */
+export const policySchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://ward.dev/schemas/policy-v1.json',
+  title: 'Ward policy document (ward.dev/v1)',
+  type: 'object',
+  required: ['apiVersion', 'kind', 'metadata'],
+  properties: {
+    apiVersion: { const: 'ward.dev/v1' },
+    kind: { enum: ['Service', 'Intention', 'PolicyTest'] },
+  },
+  allOf: [
+    {
+      if: { properties: { kind: { const: 'Service' } } },
+      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
+      then: { $ref: '#/definitions/Service' },
+    },
+    {
+      if: { properties: { kind: { const: 'Intention' } } },
+      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
+      then: { $ref: '#/definitions/Intention' },
+    },
+    {
+      if: { properties: { kind: { const: 'PolicyTest' } } },
+      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
+      then: { $ref: '#/definitions/PolicyTest' },
+    },
+  ],
+  definitions: {
+    Service: serviceDocument,
+    Intention: intentionDocument,
+    PolicyTest: policyTestDocument,
+    DecisionInput: decisionInput,
+  },
+} as const;

@@ -1,0 +1,10 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { loadPolicy, formatDiagnostic, runPolicyTests, lintPolicy } from '@ward/policy';
+const dir = 'examples/policies/';
+const files = [...readdirSync(dir).filter(f=>f.endsWith('.yaml')).map(f=>dir+f), ...readdirSync(dir+'tests').map(f=>dir+'tests/'+f)];
+const r = loadPolicy(files.map(file => ({ file, text: readFileSync(file, 'utf8') })));
+for (const d of r.diagnostics) console.log(formatDiagnostic(d));
+for (const d of lintPolicy(r.documents)) console.log(formatDiagnostic(d));
+const rep = runPolicyTests(r.policySet!, r.tests);
+for (const x of rep.results) console.log(x.passed ? 'PASS' : 'FAIL', x.name, x.failures.join('; '), x.decision.reason);
+console.log(rep.uncovered);

@@ -1,0 +1,50 @@
+/**
+ * What a service embeds: the PDP runtime, workload identity, enforcement middleware, the egress
+ * guard and the decision-log shipper.
+ */
+
+// Decision logs
+export type { DecisionLogEntry, DecisionRecorder } from './decision-log/entry.ts';
+export { toRecordV1 } from './decision-log/entry.ts';
+export { DecisionLogError, type DecisionLogErrorCode } from './decision-log/errors.ts';
+export { pathTemplate } from './decision-log/path-template.ts';
+export {
+  createDecisionLogShipper,
+  type DecisionLogShipper,
+  type DecisionLogShipperOptions,
+  type DecisionLogShipperStats,
+} from './decision-log/shipper.ts';
+// Enforcement middleware and egress guard
+export type { EnforcementProblemV1, IdentitySource, WardContext } from './middleware/context.ts';
+export type { Decider, PassportVerifier } from './middleware/decider.ts';
+export {
+  createEgressGuard,
+  type DestinationResolver,
+  type EgressGuard,
+  type EgressGuardOptions,
+  type EgressRequest,
+  egressInterceptor,
+  type GuardedFetchOptions,
+  guardedFetch,
+} from './middleware/egress.ts';
+export { type EnforcementOptions, PASSPORT_HEADER } from './middleware/enforcer.ts';
+export {
+  EgressDeniedError,
+  EnforcementError,
+  type EnforcementErrorCode,
+} from './middleware/errors.ts';
+export { wardExpress } from './middleware/express.ts';
+export { wardFastify } from './middleware/fastify.ts';
+export { wardGrpc, wardOf } from './middleware/grpc.ts';
+export { wardHttp } from './middleware/http.ts';
+export { isSpiffeId, spiffeIdOfCertificate, spiffeIdOfSubjectAltName } from './middleware/peer.ts';
+// PDP runtime
+export { PdpError, type PdpErrorCode } from './pdp/errors.ts';
+export type { PdpLogger, PdpOptions } from './pdp/options.ts';
+export {
+  createPdp,
+  type Pdp,
+  type PdpDecisionInput,
+  type PdpStatus,
+} from './pdp/pdp.ts';
+export { type SseEvent, SseParser, type SseParserOptions } from './pdp/sse.ts';

@@ -1,0 +1,49 @@
+import type { ProblemV1 } from '@ward/api-types';
+import type { Decision, DecisionSource, PassportClaims } from '@ward/policy';
+
+/** How the caller's identity was established. */
+export type IdentitySource = 'mtls' | 'dev-header' | 'anonymous';
+
+/**
+ * What the middleware hands to the handler of an admitted call (`req.ward`, `request.ward`, or
+ * `wardOf(call)` for gRPC). Read-only.
+ */
+export interface WardContext {
+  /** The caller as the policy saw it: service name and SPIFFE ID when known. */
+  readonly source: DecisionSource;
+  readonly identity: IdentitySource;
+  /** Verified passport claims, when the call carried a passport. */
+  readonly passport: PassportClaims | undefined;
+  readonly decision: Decision;
+  /**
+   * True when the complete policy denies this call but only dry-run rules say so: the call
+   * proceeds and the decision log shows a would-deny.
+   */
+  readonly dryRunDenied: boolean;
+}
+
+/** The `application/problem+json` body of a refused call. */
+export interface EnforcementProblemV1 extends ProblemV1 {
+  /** `policy#index` of the deciding rule, or `default`; absent for 401 and 500. */
+  rule?: string;
+  /** The policy's or the passport verifier's reason. */
+  reason: string;
+}
+
+/** A refused call: the status to answer and its problem body. */
+export class Rejection {
+  readonly status: 401 | 403 | 500;
+  readonly problem: EnforcementProblemV1;
+
+  constructor(status: 401 | 403 | 500, problem: EnforcementProblemV1) {
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** Set by the Ward middleware on every call it admits. */
+    ward?: WardContext;
+  }
+}

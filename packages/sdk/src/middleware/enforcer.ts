@@ -1,0 +1,289 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { PROBLEM_MEDIA_TYPE } from '@ward/api-types';
+import type { Decision, DecisionInput, DecisionRequest, DecisionSource } from '@ward/policy';
+import type { DecisionLogEntry, DecisionRecorder } from '../decision-log/entry.ts';
+import type { IdentitySource, WardContext } from './context.ts';
+import { Rejection } from './context.ts';
+import type { Decider, PassportVerifier } from './decider.ts';
+import { ruleName } from './errors.ts';
+import { passportVerifierOf } from './passport.ts';
+import { isSpiffeId, serviceByConvention, spiffeIdOfSocket, trustDomainOf } from './peer.ts';
+
+/** The header that carries the end-user passport between services. */
+export const PASSPORT_HEADER = 'x-ward-passport';
+
+/** Options shared by every middleware flavour. */
+export interface EnforcementOptions {
+  /** The policy engine: a running PDP, or a compiled `PolicySet`. */
+  decider: Decider;
+  /** This service's name: the destination of every call it receives. */
+  service: string;
+  /**
+   * DEVELOPMENT ONLY: read the caller's service name (or SPIFFE ID) from this header when the
+   * connection carries no verified client certificate, e.g. `'x-ward-source'`. Anyone can set a
+   * header, so never enable this where callers are not trusted.
+   */
+  devIdentityHeader?: string;
+  /**
+   * Verifies passports. Default: a verifier over `decider.passportKeys()`, rebuilt when the
+   * bundle's keys change. Without either, a call carrying a passport is refused.
+   */
+  passportVerifier?: PassportVerifier;
+  /** Where decisions are recorded (a decision-log shipper). */
+  log?: DecisionRecorder;
+  /**
+   * Only SPIFFE IDs of this trust domain are mapped to service names by convention
+   * (`spiffe://<td>/ns/<ns>/sa/<name>`). Default: any trust domain.
+   */
+  trustDomain?: string;
+  /**
+   * The verified SPIFFE ID of a connection's peer; defaults to reading the URI SAN of an
+   * authorized TLS socket. Pass the identity package's `peerIdentity` to share its checks.
+   */
+  peerIdentity?: (socket: Socket) => string | undefined;
+}
+
+const ANONYMOUS: DecisionSource = Object.freeze({});
+const kIdentity = Symbol('ward.identity');
+const SERVICE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
+
+interface SocketWithIdentity extends Socket {
+  [kIdentity]?: DecisionSource | null;
+}
+
+/** The framework-neutral core of the middleware: identity, passport, decision, log, problem. */
+export class Enforcer {
+  readonly service: string;
+  readonly #decider: Decider;
+  readonly #devHeader: string | undefined;
+  readonly #log: DecisionRecorder | undefined;
+  readonly #trustDomain: string | undefined;
+  readonly #peerIdentity: (socket: Socket) => string | undefined;
+  readonly #passport: () => PassportVerifier | undefined;
+  // Reused for every decision: `decide` is synchronous and keeps no reference to its input, so
+  // one scratch object saves two allocations per request on the hot path.
+  readonly #input: DecisionInput;
+  readonly #request: DecisionRequest;
+
+  constructor(options: EnforcementOptions) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options required');
+    const { decider, service } = options;
+    if (decider === null || typeof decider?.decide !== 'function') {
+      throw new TypeError('options.decider must have a decide(input) method');
+    }
+    if (typeof service !== 'string' || service === '') {
+      throw new TypeError('options.service must name this service');
+    }
+    this.service = service;
+    this.#decider = decider;
+    this.#log = options.log;
+    this.#trustDomain = options.trustDomain;
+    this.#peerIdentity = options.peerIdentity ?? spiffeIdOfSocket;
+    this.#passport = passportVerifierOf(decider, options.passportVerifier);
+    if (options.devIdentityHeader !== undefined) {
+      if (typeof options.devIdentityHeader !== 'string' || options.devIdentityHeader === '') {
+        throw new TypeError('options.devIdentityHeader must be a header name');
+      }
+      this.#devHeader = options.devIdentityHeader.toLowerCase();
+      process.emitWarning(
+        `Ward middleware for ${service} trusts the ${this.#devHeader} header for caller identity; use this only in development`,
+        { code: 'WARD_DEV_IDENTITY' },
+      );
+    }
+    this.#request = { method: undefined, path: undefined, headers: undefined, grpc: undefined };
+    this.#input = {
+      destination: service,
+      source: ANONYMOUS,
+      request: this.#request,
+      passport: undefined,
+      time: 0,
+    };
+  }
+
+  /**
+   * Decides one incoming call. Returns the context to hand to the handler, or a `Rejection` to
+   * answer. Never throws.
+   *
+   * @param route the framework's route template (`/orders/:id`), when known: used in the log.
+   */
+  check(
+    socket: Socket | null | undefined,
+    method: string,
+    url: string,
+    headers: IncomingHttpHeaders,
+    route: string | undefined,
+    grpc?: { service: string; method: string },
+    spiffeId?: string,
+  ): WardContext | Rejection {
+    const time = Date.now();
+    // 1. Who is calling: the verified peer certificate wins; a dev header only without one.
+    let source: DecisionSource | null | undefined;
+    let identity: IdentitySource = 'anonymous';
+    if (spiffeId !== undefined) {
+      source = this.#sourceOf(spiffeId);
+    } else if (socket) {
+      const s = socket as SocketWithIdentity;
+      source = s[kIdentity];
+      if (source === undefined) {
+        const id = this.#peerIdentity(socket);
+        source = id === undefined ? null : this.#sourceOf(id);
+        // A TLS peer cannot change within a connection (TLS 1.3 has no renegotiation; Node
+        // refuses it for servers), so the identity is computed once per connection.
+        s[kIdentity] = source;
+      }
+    }
+    if (source) {
+      identity = 'mtls';
+    } else {
+      source = ANONYMOUS;
+      if (this.#devHeader !== undefined) {
+        const claimed = headers[this.#devHeader];
+        if (typeof claimed === 'string') {
+          const dev = this.#devSource(claimed);
+          if (dev === null) {
+            return problem(
+              401,
+              'MIDDLEWARE_BAD_IDENTITY',
+              `${this.#devHeader} is not a service name or SPIFFE ID`,
+            );
+          }
+          source = dev;
+          identity = 'dev-header';
+        }
+      }
+    }
+
+    // 2. The passport, verified with the bundle's keys; the header itself never reaches the policy.
+    let passport: DecisionInput['passport'];
+    let decisionHeaders = headers;
+    const token = headers[PASSPORT_HEADER];
+    if (token !== undefined) {
+      const verifier = this.#passport();
+      if (verifier === undefined) {
+        return problem(
+          401,
+          'MIDDLEWARE_PASSPORT_REJECTED',
+          'no passport keys are configured to verify the passport',
+        );
+      }
+      try {
+        passport = verifier.verify(Array.isArray(token) ? token.join(',') : token, time);
+      } catch (error) {
+        const code = (error as { code?: unknown })?.code;
+        return problem(
+          401,
+          typeof code === 'string' && code.startsWith('PASSPORT_')
+            ? code
+            : 'MIDDLEWARE_PASSPORT_REJECTED',
+          error instanceof Error ? error.message : 'passport rejected',
+        );
+      }
+      decisionHeaders = { ...headers };
+      delete decisionHeaders[PASSPORT_HEADER];
+    }
+
+    // 3. Decide.
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const request = this.#request;
+    request.method = method;
+    request.path = path;
+    // Node lower-cases header names; only `set-cookie` can be an array, and it is a response header.
+    request.headers = decisionHeaders as Record<string, string>;
+    request.grpc = grpc;
+    const input = this.#input;
+    input.source = source;
+    input.passport = passport;
+    input.time = time;
+    let decision: Decision;
+    try {
+      decision = this.#decider.decide(input);
+    } catch (error) {
+      // Fail closed: a decider that throws must not admit the call.
+      return problem(
+        500,
+        'MIDDLEWARE_DECIDE_FAILED',
+        `decision failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    } finally {
+      input.passport = undefined;
+      request.headers = undefined;
+    }
+
+    // 4. Record, off the hot path: one object, no I/O.
+    const log = this.#log;
+    if (log !== undefined) {
+      const entry: DecisionLogEntry = {
+        time,
+        source: source.service ?? source.spiffeId ?? 'anonymous',
+        destination: this.service,
+        method,
+        path: route ?? path,
+        routed: route !== undefined,
+        effect: decision.effect,
+        enforced: decision.enforced,
+        rule: decision.rule,
+        revision: this.#decider.revision?.() ?? 0,
+        subject: passport?.sub,
+        kid: passport?.kid,
+      };
+      log.record(entry);
+    }
+
+    if (!decision.allowed) {
+      const rule = ruleName(decision);
+      const rejection = problem(403, 'MIDDLEWARE_DENIED', decision.reason);
+      rejection.problem.rule = rule;
+      rejection.problem.detail = `${source.service ?? source.spiffeId ?? 'anonymous'} → ${this.service}: denied by ${rule}: ${decision.reason}`;
+      return rejection;
+    }
+    return {
+      source,
+      identity,
+      passport,
+      decision,
+      dryRunDenied: decision.effect === 'deny',
+    };
+  }
+
+  /** The caller for a verified SPIFFE ID: its service name from the policy, or by convention. */
+  #sourceOf(spiffeId: string): DecisionSource {
+    const decider = this.#decider;
+    let service =
+      decider.serviceForSpiffeId !== undefined
+        ? decider.serviceForSpiffeId(spiffeId)
+        : decider.serviceBySpiffeId?.(spiffeId)?.name;
+    if (
+      service === undefined &&
+      (this.#trustDomain === undefined || trustDomainOf(spiffeId) === this.#trustDomain)
+    ) {
+      service = serviceByConvention(spiffeId);
+    }
+    return service === undefined ? { spiffeId } : { service, spiffeId };
+  }
+
+  #devSource(claimed: string): DecisionSource | null {
+    if (claimed.startsWith('spiffe://'))
+      return isSpiffeId(claimed) ? this.#sourceOf(claimed) : null;
+    return SERVICE_NAME.test(claimed) ? { service: claimed } : null;
+  }
+}
+
+const TITLES = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error' } as const;
+
+function problem(status: 401 | 403 | 500, code: string, reason: string): Rejection {
+  return new Rejection(status, {
+    type: `https://ward.dev/errors#${code.toLowerCase()}`,
+    title: TITLES[status],
+    status,
+    code,
+    detail: reason,
+    reason,
+  });
+}
+
+/** The JSON text and content type of a rejection, for the HTTP flavours. */
+export function problemResponse(rejection: Rejection): { body: string; contentType: string } {
+  return { body: JSON.stringify(rejection.problem), contentType: PROBLEM_MEDIA_TYPE };
+}

@@ -1,0 +1,92 @@
+import type { Socket } from 'node:net';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+
+/**
+ * The caller's SPIFFE ID from a verified mTLS connection, or undefined.
+ *
+ * Node checks the chain (`socket.authorized`) but not URI SANs, so this reads the SAN itself.
+ * Per the X.509-SVID specification an SVID carries exactly one URI SAN; a certificate with none,
+ * several, or one that is not a well-formed SPIFFE ID names no caller.
+ */
+export function spiffeIdOfSocket(socket: Socket | TLSSocket): string | undefined {
+  const tls = socket as TLSSocket;
+  // `encrypted` is only set on TLS sockets; `authorized` is true only when the client presented
+  // a certificate that chains to the server's CA (requestCert: true).
+  if (tls.encrypted !== true || tls.authorized !== true) return undefined;
+  return spiffeIdOfCertificate(tls.getPeerCertificate(false));
+}
+
+/** The SPIFFE ID in a peer certificate's URI SAN, when it has exactly one well-formed one. */
+export function spiffeIdOfCertificate(cert: PeerCertificate | undefined): string | undefined {
+  const san = cert?.subjectaltname;
+  return typeof san === 'string' ? spiffeIdOfSubjectAltName(san) : undefined;
+}
+
+/**
+ * Parses Node's `subjectaltname` text (`DNS:a, URI:spiffe://td/x`). Node quotes a value that
+ * contains `,` or quotes (JSON string syntax); such a value can never be a valid SPIFFE ID, so a
+ * quoted URI counts as a URI SAN (it still makes "exactly one" fail) but is never returned.
+ */
+export function spiffeIdOfSubjectAltName(san: string): string | undefined {
+  if (san.length > 16_384) return undefined;
+  let found: string | undefined;
+  let uris = 0;
+  let i = 0;
+  while (i < san.length) {
+    let end: number;
+    let value: string;
+    const colon = san.indexOf(':', i);
+    if (colon < 0) break;
+    const type = san.slice(i, colon);
+    if (san.charCodeAt(colon + 1) === 34 /* " */) {
+      // Quoted value: skip to the closing quote, honouring backslash escapes.
+      let j = colon + 2;
+      while (j < san.length && san.charCodeAt(j) !== 34) j += san.charCodeAt(j) === 92 ? 2 : 1;
+      end = j + 1;
+      value = '';
+    } else {
+      end = san.indexOf(', ', colon + 1);
+      if (end < 0) end = san.length;
+      value = san.slice(colon + 1, end);
+    }
+    if (type === 'URI') {
+      uris++;
+      if (isSpiffeId(value)) found = value;
+    }
+    i = end;
+    if (san.startsWith(', ', i)) i += 2;
+    else if (i < san.length) i++;
+  }
+  return uris === 1 ? found : undefined;
+}
+
+// SPIFFE ID per the spec: scheme `spiffe`, a trust domain of lower-case letters, digits, `.`, `-`
+// and `_`, and a path of non-empty segments of letters, digits, `.`, `-` and `_` (no `.`/`..`
+// segments, no trailing slash, no query, fragment, port or user info).
+const SPIFFE_ID = /^spiffe:\/\/[a-z0-9._-]{1,255}(?:\/[A-Za-z0-9._-]+)*$/;
+
+/** True when `value` is a well-formed SPIFFE ID (at most 2048 bytes). */
+export function isSpiffeId(value: string): boolean {
+  if (value.length > 2048 || !SPIFFE_ID.test(value)) return false;
+  for (const segment of value.slice(9).split('/').slice(1)) {
+    if (segment === '.' || segment === '..') return false;
+  }
+  return true;
+}
+
+/** Trust domain of a well-formed SPIFFE ID. */
+export function trustDomainOf(spiffeId: string): string {
+  const slash = spiffeId.indexOf('/', 9);
+  return slash < 0 ? spiffeId.slice(9) : spiffeId.slice(9, slash);
+}
+
+/**
+ * The service name by Ward's default convention `spiffe://<td>/ns/<namespace>/sa/<name>`, or
+ * undefined when the ID does not follow it.
+ */
+export function serviceByConvention(spiffeId: string): string | undefined {
+  const slash = spiffeId.indexOf('/', 9);
+  if (slash < 0) return undefined;
+  const parts = spiffeId.slice(slash + 1).split('/');
+  return parts.length === 4 && parts[0] === 'ns' && parts[2] === 'sa' ? parts[3] : undefined;
+}

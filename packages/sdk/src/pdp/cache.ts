@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SignedBundleV1 } from '@ward/api-types';
+import { PdpError } from './errors.ts';
+
+/** Where the last good bundle of `service` lives inside `cacheDir`. */
+export function cacheFile(cacheDir: string, service: string): string {
+  // Service names are DNS-like, but the cache must not be steered outside its folder by any name.
+  return join(cacheDir, `${encodeURIComponent(service).replaceAll('.', '%2E')}.bundle.json`);
+}
+
+/**
+ * Reads the cached envelope as untrusted JSON (the caller verifies it). Synchronous on purpose:
+ * it runs once, at start, so that `decide()` answers from the cache as soon as `createPdp`
+ * returns. `null` when there is no cache yet; `PDP_CACHE_UNREADABLE` when it is not JSON.
+ */
+export function readCache(cacheDir: string, service: string): unknown {
+  const file = cacheFile(cacheDir, service);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new PdpError('PDP_CACHE_UNREADABLE', `cannot read bundle cache ${file}`, {
+      cause: error,
+    });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new PdpError('PDP_CACHE_UNREADABLE', `bundle cache ${file} is not JSON`, {
+      cause: error,
+    });
+  }
+}
+
+/** Creates the cache folder (owner-only) if needed; synchronous for the same reason as reading. */
+export function ensureCacheDir(cacheDir: string): void {
+  mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+}
+
+/**
+ * Writes the envelope atomically: a temporary file in the same folder, flushed to disk, then
+ * renamed over the old one, so a crash leaves either the old or the new bundle, never half of
+ * one. Mode 0600 because bundles carry passport HMAC keys.
+ */
+export async function writeCache(
+  cacheDir: string,
+  service: string,
+  envelope: SignedBundleV1,
+): Promise<void> {
+  const file = cacheFile(cacheDir, service);
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(envelope), 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => {});
+    throw new PdpError('PDP_CACHE_WRITE_FAILED', `cannot write bundle cache ${file}`, {
+      cause: error,
+    });
+  }
+}

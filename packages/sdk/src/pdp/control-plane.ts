@@ -1,0 +1,200 @@
+import type { WatchEventV1 } from '@ward/api-types';
+import { type Dispatcher, request } from 'undici';
+import { PdpError } from './errors.ts';
+import { SseParser } from './sse.ts';
+
+/** How the PDP talks to one control plane. */
+export interface ControlPlaneRequestOptions {
+  token: string | undefined;
+  dispatcher: Dispatcher | undefined;
+  signal: AbortSignal;
+  /** Time to wait for response headers. */
+  requestTimeoutMs: number;
+  /** Longest silence tolerated on a body (covers heartbeats on the watch stream). */
+  readTimeoutMs: number;
+  /** Largest bundle body accepted. */
+  maxBundleBytes: number;
+}
+
+/** Result of a bundle fetch: unchanged (304), or the envelope as untrusted JSON. */
+export type FetchResult = { changed: false } | { changed: true; envelope: unknown };
+
+function headers(options: ControlPlaneRequestOptions, extra: Record<string, string>) {
+  const h: Record<string, string> = { ...extra };
+  if (options.token) h.authorization = `Bearer ${options.token}`;
+  return h;
+}
+
+function statusError(status: number, url: string, what: string): PdpError {
+  if (status === 401 || status === 403) {
+    return new PdpError('PDP_UNAUTHORIZED', `${what} refused with ${status}: check the PDP token`, {
+      status,
+      url,
+    });
+  }
+  if (status === 404) {
+    return new PdpError('PDP_SERVICE_UNKNOWN', `${what}: control plane does not know the service`, {
+      status,
+      url,
+    });
+  }
+  return new PdpError('PDP_FETCH_FAILED', `${what} answered ${status}`, { status, url });
+}
+
+/** Wraps network errors (refused, reset, timeouts) in `code` so status and logs stay coded. */
+function networkError(code: 'PDP_FETCH_FAILED' | 'PDP_WATCH_FAILED', url: string, error: unknown) {
+  if (error instanceof PdpError) return error;
+  const inner = error as { code?: string; message?: string };
+  const detail = inner?.code ? `${inner.code}: ${inner.message}` : String(inner?.message ?? error);
+  return new PdpError(code, `${url}: ${detail}`, { cause: error, url });
+}
+
+/**
+ * `GET /v1/bundles/{service}` with `If-None-Match`. The body is read up to `maxBundleBytes` and
+ * parsed as JSON, nothing more: verification is the caller's job.
+ */
+export async function fetchBundle(
+  base: string,
+  service: string,
+  etag: string | undefined,
+  options: ControlPlaneRequestOptions,
+): Promise<FetchResult> {
+  const url = `${base}/v1/bundles/${encodeURIComponent(service)}`;
+  try {
+    const res = await request(url, {
+      method: 'GET',
+      headers: headers(options, {
+        accept: 'application/json',
+        ...(etag ? { 'if-none-match': `"${etag}"` } : {}),
+      }),
+      dispatcher: options.dispatcher,
+      signal: options.signal,
+      headersTimeout: options.requestTimeoutMs,
+      bodyTimeout: options.requestTimeoutMs,
+    });
+    if (res.statusCode === 304) {
+      await res.body.dump();
+      return { changed: false };
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw statusError(res.statusCode, url, `GET ${url}`);
+    }
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > options.maxBundleBytes) {
+      res.body.destroy();
+      throw new PdpError('PDP_BUNDLE_TOO_LARGE', `bundle of ${declared} bytes exceeds the limit`, {
+        url,
+      });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > options.maxBundleBytes) {
+        res.body.destroy();
+        throw new PdpError(
+          'PDP_BUNDLE_TOO_LARGE',
+          `bundle exceeds ${options.maxBundleBytes} bytes`,
+          { url },
+        );
+      }
+      chunks.push(chunk);
+    }
+    let envelope: unknown;
+    try {
+      envelope = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+    } catch (error) {
+      // Not counted as a rejected bundle: the body was not a bundle at all (a proxy error page).
+      throw new PdpError('PDP_FETCH_FAILED', `GET ${url}: body is not JSON`, { cause: error, url });
+    }
+    return { changed: true, envelope };
+  } catch (error) {
+    throw networkError('PDP_FETCH_FAILED', url, error);
+  }
+}
+
+/** Callbacks of one watch stream. */
+export interface WatchHandlers {
+  /** The stream is open (200 with `text/event-stream`). */
+  onOpen(): void;
+  /** A well-formed `revision` event. */
+  onEvent(event: WatchEventV1): void;
+  /** Something arrived that is not a valid event; the stream goes on. */
+  onMalformed(error: PdpError): void;
+}
+
+/**
+ * `GET /v1/watch?since=REV&service=NAME` as a server-sent event stream. Resolves when the server
+ * ends the stream, rejects on any error; silence longer than `readTimeoutMs` (no heartbeat) is an
+ * error, so a connection that died without a FIN or RST is noticed.
+ */
+export async function watch(
+  base: string,
+  service: string,
+  since: number,
+  handlers: WatchHandlers,
+  options: ControlPlaneRequestOptions,
+): Promise<void> {
+  const url = new URL(`${base}/v1/watch`);
+  url.searchParams.set('since', String(since));
+  url.searchParams.set('service', service);
+  try {
+    const res = await request(url, {
+      method: 'GET',
+      headers: headers(options, { accept: 'text/event-stream', 'last-event-id': String(since) }),
+      dispatcher: options.dispatcher,
+      signal: options.signal,
+      headersTimeout: options.requestTimeoutMs,
+      bodyTimeout: options.readTimeoutMs,
+    });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw statusError(res.statusCode, url.href, `GET ${url.href}`);
+    }
+    const type = String(res.headers['content-type'] ?? '');
+    if (!type.startsWith('text/event-stream')) {
+      res.body.destroy();
+      throw new PdpError('PDP_WATCH_PROTOCOL', `watch answered ${type || 'no content type'}`, {
+        url: url.href,
+      });
+    }
+    handlers.onOpen();
+    const parser = new SseParser({ maxLineLength: 64 * 1024, maxEventSize: 1 << 20 });
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      for (const event of parser.feedBytes(chunk)) {
+        if (event.event !== 'revision') continue;
+        const parsed = parseWatchEvent(event.data);
+        if (parsed instanceof PdpError) handlers.onMalformed(parsed);
+        else handlers.onEvent(parsed);
+      }
+    }
+  } catch (error) {
+    throw networkError('PDP_WATCH_FAILED', url.href, error);
+  }
+}
+
+/** Validates the data of a `revision` event (`WatchEventV1`); never throws. */
+export function parseWatchEvent(data: string): WatchEventV1 | PdpError {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return new PdpError('PDP_WATCH_PROTOCOL', 'revision event data is not JSON');
+  }
+  const v = value as Partial<WatchEventV1> | null;
+  if (
+    !v ||
+    typeof v !== 'object' ||
+    !Number.isSafeInteger(v.revision) ||
+    (v.revision as number) < 0 ||
+    !Array.isArray(v.services) ||
+    !v.services.every((s) => typeof s === 'string')
+  ) {
+    return new PdpError(
+      'PDP_WATCH_PROTOCOL',
+      'revision event data needs {revision: integer >= 0, services: string[]}',
+    );
+  }
+  return { revision: v.revision as number, services: v.services };
+}

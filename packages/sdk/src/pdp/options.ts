@@ -1,0 +1,143 @@
+import { type BundlePublicKey, importPublicKey } from '@ward/bundle';
+import type { Registry } from 'prom-client';
+import type { Dispatcher } from 'undici';
+
+/**
+ * Where the PDP reports what happens to it. The argument order is pino's (`fields, message`), so
+ * a Fastify or pino logger can be passed as is; without one, warnings go to `console.warn`.
+ */
+export interface PdpLogger {
+  debug?(fields: object, message: string): void;
+  info?(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error?(fields: object, message: string): void;
+}
+
+/** Options of {@link createPdp}. */
+export interface PdpOptions {
+  /** The service this PDP decides for: the destination of its bundle. */
+  service: string;
+  /** Control-plane base URLs, tried in order; the PDP fails over to the next on any failure. */
+  controlPlanes: string | readonly string[];
+  /**
+   * The control plane's bundle public key(s): base64url raw Ed25519 (as `ward server` prints it)
+   * or PEM. Several during a key rotation. Never fetched from the control plane: a key learnt
+   * over the same channel as the bundles would not protect against that channel.
+   */
+  publicKey: string | readonly string[];
+  /** Bearer token (scope `pdp`), or a function read before each request (for rotation). */
+  token?: string | (() => string | undefined);
+  /**
+   * Folder for the last good bundle (created with mode 0700; the file is 0600). Strongly
+   * recommended: without it, a restart while the control plane is down starts with no policy and
+   * denies everything.
+   */
+  cacheDir?: string;
+  /** An undici dispatcher (a shared Agent, or the mTLS agent of the workload identity). */
+  dispatcher?: Dispatcher;
+  /** Time to wait for a control plane's response headers, and for a bundle body. Default 10 s. */
+  requestTimeoutMs?: number;
+  /**
+   * Longest silence on the watch stream before it is taken for dead. Must exceed the control
+   * plane's heartbeat interval (15 s by default). Default 45 s.
+   */
+  readTimeoutMs?: number;
+  /** Largest bundle accepted. Default 16 MiB. */
+  maxBundleBytes?: number;
+  /** Reconnection delay: exponential from `initialMs` to `maxMs`, with full jitter. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  logger?: PdpLogger;
+  /** Register the PDP's metrics here instead of in a registry of its own (`pdp.metrics()`). */
+  registry?: Registry;
+}
+
+/** Options after validation: every default filled in, keys parsed, frozen. */
+export interface ResolvedPdpOptions {
+  readonly service: string;
+  readonly controlPlanes: readonly string[];
+  readonly keys: readonly BundlePublicKey[];
+  readonly token: () => string | undefined;
+  readonly cacheDir: string | undefined;
+  readonly dispatcher: Dispatcher | undefined;
+  readonly requestTimeoutMs: number;
+  readonly readTimeoutMs: number;
+  readonly maxBundleBytes: number;
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  readonly logger: PdpLogger;
+  readonly registry: Registry | undefined;
+}
+
+const consoleLogger: PdpLogger = {
+  warn(fields, message) {
+    console.warn(`ward pdp: ${message}`, fields);
+  },
+  error(fields, message) {
+    console.error(`ward pdp: ${message}`, fields);
+  },
+};
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new TypeError(`${name} must be a positive number`);
+  return v;
+}
+
+/** Validates the options once (caller misuse is a `TypeError`) and freezes the result. */
+export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
+  if (!options || typeof options !== 'object') throw new TypeError('createPdp needs options');
+  const { service } = options;
+  if (typeof service !== 'string' || service.length === 0) {
+    throw new TypeError('service must be a non-empty string');
+  }
+  const planes =
+    typeof options.controlPlanes === 'string'
+      ? [options.controlPlanes]
+      : [...(options.controlPlanes ?? [])];
+  if (planes.length === 0) throw new TypeError('controlPlanes must name at least one URL');
+  const controlPlanes = planes.map((url) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new TypeError(`controlPlanes: ${JSON.stringify(url)} is not a URL`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new TypeError(`controlPlanes: ${url} must be http or https`);
+    }
+    return parsed.origin + parsed.pathname.replace(/\/+$/, '');
+  });
+  const keyTexts =
+    typeof options.publicKey === 'string' ? [options.publicKey] : [...(options.publicKey ?? [])];
+  if (keyTexts.length === 0) throw new TypeError('publicKey must give at least one bundle key');
+  const keys = keyTexts.map((text, i) => {
+    try {
+      return importPublicKey(text);
+    } catch (error) {
+      throw new TypeError(`publicKey[${i}] is not an Ed25519 public key (base64url raw or PEM)`, {
+        cause: error,
+      });
+    }
+  });
+  const token = options.token;
+  const backoffInitialMs = positive('backoff.initialMs', options.backoff?.initialMs, 250);
+  const resolved: ResolvedPdpOptions = {
+    service,
+    controlPlanes,
+    keys,
+    token: typeof token === 'function' ? token : () => token,
+    cacheDir: options.cacheDir,
+    dispatcher: options.dispatcher,
+    requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 10_000),
+    readTimeoutMs: positive('readTimeoutMs', options.readTimeoutMs, 45_000),
+    maxBundleBytes: positive('maxBundleBytes', options.maxBundleBytes, 16 * 1024 * 1024),
+    backoffInitialMs,
+    backoffMaxMs: Math.max(
+      backoffInitialMs,
+      positive('backoff.maxMs', options.backoff?.maxMs, 30_000),
+    ),
+    logger: options.logger ?? consoleLogger,
+    registry: options.registry,
+  };
+  return Object.freeze(resolved);
+}

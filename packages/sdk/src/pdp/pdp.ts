@@ -1,0 +1,304 @@
+import type { PassportKeyV1, SignedBundleV1, WatchEventV1 } from '@ward/api-types';
+import { BundleError, verifyBundle } from '@ward/bundle';
+import type { Decision, DecisionInput } from '@ward/policy';
+import type { Registry } from 'prom-client';
+import { Agent } from 'undici';
+import { ensureCacheDir, readCache, writeCache } from './cache.ts';
+import type { ControlPlaneRequestOptions } from './control-plane.ts';
+import { PdpError } from './errors.ts';
+import { type LoadedBundle, loadBundle } from './loaded.ts';
+import { createPdpRegistry, registerPdpMetrics } from './metrics.ts';
+import { type PdpOptions, type ResolvedPdpOptions, resolvePdpOptions } from './options.ts';
+import { type SyncTarget, startSync } from './sync.ts';
+
+/** A decision input whose destination defaults to the PDP's own service. */
+export type PdpDecisionInput = Omit<DecisionInput, 'destination'> & { destination?: string };
+
+/** What `pdp.status()` reports; every field is a snapshot. */
+export interface PdpStatus {
+  service: string;
+  /** A bundle is loaded (from the cache or a control plane). */
+  ready: boolean;
+  /** Revision of the bundle in use, `null` before the first one. */
+  revision: number | null;
+  /** Content hash of the bundle in use (its ETag). */
+  hash: string | null;
+  /** Milliseconds since the control plane issued the bundle in use. */
+  bundleAgeMs: number | null;
+  /** `cache`, or the URL of the control plane the bundle in use came from. */
+  source: string | null;
+  /** ISO time the bundle in use was swapped in. */
+  loadedAt: string | null;
+  /** URL of the control plane whose watch stream is open, if any. */
+  connected: string | null;
+  lastError: { code: string; message: string; at: string } | null;
+  /** Refused bundles since start, by code (`BUNDLE_*`, `PDP_COMPILE_FAILED`, `PDP_CACHE_UNREADABLE`). */
+  rejected: Record<string, number>;
+  /** Decisions since start. */
+  decisions: { allow: number; deny: number; dryRun: number };
+}
+
+/** A running policy decision point: decides locally from the last good bundle. */
+export interface Pdp {
+  readonly service: string;
+  /**
+   * Synchronous, allocation-light decision from the bundle in use; never throws. Before any bundle
+   * was loaded it denies (`rule: null`, `enforced: true`) and says why in `reason`.
+   */
+  decide(input: PdpDecisionInput): Decision;
+  /** Resolves once a first bundle is loaded (from cache or control plane); rejects on `close()` before. */
+  readonly ready: Promise<void>;
+  status(): PdpStatus;
+  /** Revision of the bundle in use; 0 before the first one. */
+  revision(): number;
+  /** Passport verification keys of the bundle in use; a new array whenever the bundle changes. */
+  passportKeys(): readonly PassportKeyV1[];
+  /** Service name that a `Service` document of the bundle declares for a SPIFFE ID. */
+  serviceForSpiffeId(spiffeId: string): string | undefined;
+  /** Prometheus registry holding the `ward_pdp_*` metrics (the one given in options, if any). */
+  metrics(): Registry;
+  /** Stops watching, cancels requests and timers, waits for the cache write; idempotent. */
+  close(): Promise<void>;
+}
+
+const EMPTY_KEYS: readonly PassportKeyV1[] = Object.freeze([]);
+// Index into the decision counters: (effect === 'allow' ? 1 : 0) | (enforced ? 2 : 0).
+const ALLOW = 1;
+const ENFORCED = 2;
+
+/**
+ * Starts a PDP for `service`. It loads the last good bundle from `cacheDir` at once (so it decides
+ * even when no control plane answers), then keeps it current: it watches a control plane's
+ * revision stream, fetches its bundle when it changes, verifies the signature, service and
+ * revision, compiles it and swaps it in atomically. Refused bundles are logged and counted, and
+ * the PDP keeps the one it has. It fails over between `controlPlanes` with exponential backoff
+ * and full jitter.
+ *
+ * @example
+ * ```ts
+ * const pdp = createPdp({
+ *   service: 'orders',
+ *   controlPlanes: ['https://ward-a:8443', 'https://ward-b:8443'],
+ *   publicKey: process.env.WARD_BUNDLE_KEY!,
+ *   token: process.env.WARD_TOKEN,
+ *   cacheDir: '/var/cache/ward',
+ * });
+ * const d = pdp.decide({ source: { service: 'checkout' }, request: { method: 'GET', path: '/orders/1' } });
+ * if (!d.allowed) reply.code(403).send({ reason: d.reason });
+ * ```
+ */
+export function createPdp(options: PdpOptions): Pdp {
+  const opts: ResolvedPdpOptions = resolvePdpOptions(options);
+  const { service, logger } = opts;
+  const notReady: Decision = Object.freeze({
+    effect: 'deny',
+    enforced: true,
+    allowed: false,
+    rule: null,
+    reason: `denied: no policy bundle for ${service} has been loaded yet (no cache, and no control plane answered)`,
+  });
+  const counts = new Float64Array(4);
+  const rejected = new Map<string, number>();
+  let current: LoadedBundle | null = null;
+  let lastError: PdpStatus['lastError'] = null;
+  let connected: string | null = null;
+  let closed = false;
+  let cacheWrite: Promise<void> = Promise.resolve();
+  let resolveReady!: () => void;
+  let rejectReady!: (error: Error) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    resolveReady = resolve;
+    rejectReady = reject;
+  });
+  // Nobody has to await `ready`; without this, close() before a first bundle would be an
+  // unhandled rejection that crashes the service.
+  ready.catch(() => {});
+
+  const recordError = (error: unknown): void => {
+    const e = error as { code?: string; message?: string };
+    const code = typeof e?.code === 'string' ? e.code : 'PDP_WATCH_FAILED';
+    lastError = { code, message: String(e?.message ?? error), at: new Date().toISOString() };
+  };
+  const reject = (error: unknown, source: string): void => {
+    recordError(error);
+    const code = lastError!.code;
+    rejected.set(code, (rejected.get(code) ?? 0) + 1);
+    logger.warn(
+      { service, source, code, error: lastError!.message },
+      'bundle refused; keeping the bundle in use',
+    );
+  };
+
+  /** Verifies, compiles and swaps in an envelope; returns whether the bundle in use changed. */
+  const install = (envelope: unknown, source: string): boolean => {
+    const held = current;
+    if (held && (envelope as SignedBundleV1 | null)?.hash === held.envelope.hash) return false;
+    let loaded: LoadedBundle;
+    try {
+      const bundle = verifyBundle(envelope, {
+        keys: opts.keys,
+        service,
+        currentRevision: held?.bundle.revision,
+      });
+      loaded = loadBundle(envelope as SignedBundleV1, bundle, source);
+    } catch (error) {
+      if (error instanceof BundleError || error instanceof PdpError) {
+        reject(error, source);
+        return false;
+      }
+      throw error;
+    }
+    if (closed) return false;
+    current = loaded; // the swap: decide() reads `current` once per call
+    resolveReady();
+    logger.info?.(
+      { service, revision: loaded.bundle.revision, source, hash: loaded.envelope.hash },
+      'policy bundle in use',
+    );
+    if (opts.cacheDir !== undefined && source !== 'cache') {
+      const dir = opts.cacheDir;
+      const env = loaded.envelope;
+      cacheWrite = cacheWrite
+        .then(() => (current === loaded ? writeCache(dir, service, env) : undefined))
+        .catch((error) => {
+          recordError(error);
+          logger.warn({ service, error: (error as Error).message }, 'cannot write bundle cache');
+        });
+    }
+    return true;
+  };
+
+  // 1. The disk cache, synchronously, so decide() works as soon as createPdp returns.
+  if (opts.cacheDir !== undefined) {
+    try {
+      ensureCacheDir(opts.cacheDir);
+      const cached = readCache(opts.cacheDir, service);
+      if (cached !== null) install(cached, 'cache');
+    } catch (error) {
+      reject(error, 'cache');
+    }
+  }
+
+  // 2. The control planes, in the background.
+  const dispatcher = opts.dispatcher ?? new Agent({ connections: 4, pipelining: 0 });
+  const abort = new AbortController();
+  const requestOptions = (signal: AbortSignal): ControlPlaneRequestOptions => ({
+    token: opts.token(),
+    dispatcher,
+    signal,
+    requestTimeoutMs: opts.requestTimeoutMs,
+    readTimeoutMs: opts.readTimeoutMs,
+    maxBundleBytes: opts.maxBundleBytes,
+  });
+  const target: SyncTarget = {
+    opts,
+    signal: abort.signal,
+    requestOptions,
+    revision: () => current?.bundle.revision ?? null,
+    etag: () => current?.envelope.hash,
+    install,
+    wants: (event: WatchEventV1) =>
+      event.revision > (current?.bundle.revision ?? -1) &&
+      (event.services.includes(service) || event.services.includes('*')),
+    onConnected(url) {
+      connected = url;
+    },
+    onError(error, url) {
+      connected = null;
+      if (closed) return;
+      recordError(error);
+      logger.warn(
+        { service, url, code: lastError!.code, error: lastError!.message },
+        'control plane unavailable',
+      );
+    },
+    onMalformed(error, url) {
+      recordError(error);
+      logger.warn({ service, url, error: error.message }, 'malformed watch event ignored');
+    },
+  };
+  const sync = startSync(target);
+
+  let registry: Registry | undefined;
+  const metricsSource = {
+    revision: () => current?.bundle.revision ?? null,
+    bundleIssuedAt: () => current?.issuedAt ?? null,
+    connected: () => connected !== null,
+    rejected: () => rejected,
+    decisionCounts: () => counts,
+  };
+  if (opts.registry) {
+    registry = opts.registry;
+    registerPdpMetrics(registry, metricsSource);
+  }
+
+  return {
+    service,
+    ready,
+    decide(input: PdpDecisionInput): Decision {
+      const held = current;
+      let decision: Decision;
+      if (held === null) {
+        decision = notReady;
+      } else {
+        try {
+          decision = held.policy.decide(
+            input.destination === undefined
+              ? { ...input, destination: service }
+              : (input as DecisionInput),
+          );
+        } catch (error) {
+          // The engine must not throw; if it does, fail closed and say so rather than crash.
+          decision = {
+            effect: 'deny',
+            enforced: true,
+            allowed: false,
+            rule: null,
+            reason: `denied: policy evaluation failed: ${(error as Error)?.message ?? error}`,
+          };
+        }
+      }
+      counts[(decision.effect === 'allow' ? ALLOW : 0) | (decision.enforced ? ENFORCED : 0)]!++;
+      return decision;
+    },
+    status(): PdpStatus {
+      const held = current;
+      return {
+        service,
+        ready: held !== null,
+        revision: held?.bundle.revision ?? null,
+        hash: held?.envelope.hash ?? null,
+        bundleAgeMs: held ? Math.max(0, Date.now() - held.issuedAt) : null,
+        source: held?.source ?? null,
+        loadedAt: held ? new Date(held.loadedAt).toISOString() : null,
+        connected,
+        lastError,
+        rejected: Object.fromEntries(rejected),
+        decisions: {
+          allow: counts[ALLOW | ENFORCED]! + counts[ALLOW]!,
+          deny: counts[ENFORCED]! + counts[0]!,
+          dryRun: counts[0]! + counts[ALLOW]!,
+        },
+      };
+    },
+    revision: () => current?.bundle.revision ?? 0,
+    passportKeys: () => current?.passportKeys ?? EMPTY_KEYS,
+    serviceForSpiffeId: (spiffeId: string) => current?.policy.serviceBySpiffeId(spiffeId)?.name,
+    metrics(): Registry {
+      registry ??= createPdpRegistry(metricsSource);
+      return registry;
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      abort.abort();
+      rejectReady(
+        new PdpError('PDP_CLOSED', `PDP for ${service} closed before a bundle was loaded`),
+      );
+      await sync.catch(() => {});
+      connected = null;
+      await cacheWrite;
+      if (!opts.dispatcher) await dispatcher.close();
+    },
+  };
+}

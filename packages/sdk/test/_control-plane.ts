@@ -1,0 +1,120 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { SignedBundleV1 } from '@ward/api-types';
+import type { PolicyDocument } from '@ward/policy';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+export const ADMIN_TOKEN = 'ward-test-admin-token-0123456789abcdef';
+
+/** A real `ward server` process on loopback. */
+export interface ControlPlaneProcess {
+  url: string;
+  publicKey: string;
+  child: ChildProcess;
+  /** Ends the process with `signal` and waits for it to exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Spawns `node packages/cli/src/bin.ts server … --json` and reads the first stdout line for the
+ * URL and the bundle public key. `database` is a SQLite path or a postgres URL.
+ */
+export async function spawnControlPlane(options: {
+  database: string;
+  dataDir: string;
+  signingKey?: string;
+  listen?: string;
+  heartbeatMs?: number;
+}): Promise<ControlPlaneProcess> {
+  const args = [
+    join(root, 'packages/cli/src/bin.ts'),
+    'server',
+    '--db',
+    options.database,
+    '--data-dir',
+    options.dataDir,
+    '--listen',
+    options.listen ?? '127.0.0.1:0',
+    '--trust-domain',
+    'test.local',
+    '--json',
+  ];
+  if (options.signingKey) args.push('--signing-key', options.signingKey);
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, WARD_ADMIN_TOKEN: ADMIN_TOKEN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const first = await new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`ward server exited with ${code}: ${stderr}`)));
+  });
+  lines.on('line', () => {});
+  const info = JSON.parse(first) as { url: string; publicKey: string };
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  return {
+    url: info.url,
+    publicKey: info.publicKey,
+    child,
+    async kill(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Calls the control-plane API with the admin token; throws on any non-2xx answer. */
+export async function api(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** `apply` of a set of documents, like `ward apply -f`. */
+export async function applyDocuments(url: string, documents: PolicyDocument[]): Promise<void> {
+  await api(url, 'POST', '/v1/apply', { documents });
+}
+
+/** A `pdp`-scoped token, as a service would be given. */
+export async function pdpToken(url: string, service: string): Promise<string> {
+  const created = (await api(url, 'POST', '/v1/tokens', {
+    name: `pdp-${service}-${Date.now()}`,
+    scope: 'pdp',
+  })) as { token: string };
+  return created.token;
+}
+
+/** The bundle the control plane serves now, as raw bytes (for replaying it later). */
+export async function captureBundle(url: string, service: string, token: string): Promise<Buffer> {
+  const res = await fetch(`${url}/v1/bundles/${service}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (res.status !== 200) throw new Error(`bundle of ${service} answered ${res.status}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+export function revisionOf(bytes: Buffer): number {
+  const envelope = JSON.parse(bytes.toString('utf8')) as SignedBundleV1;
+  return (JSON.parse(envelope.payload) as { revision: number }).revision;
+}

@@ -1,0 +1,116 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPdp, type Pdp } from '../src/index.ts';
+import {
+  applyDocuments,
+  type ControlPlaneProcess,
+  captureBundle,
+  pdpToken,
+  revisionOf,
+  spawnControlPlane,
+} from './_control-plane.ts';
+import {
+  fromBilling,
+  fromCheckout,
+  memoryLogger,
+  ordersPolicy,
+  tempDir,
+  until,
+} from './_pdp-fixture.ts';
+import { startReplayServer } from './_replay-server.ts';
+
+/**
+ * The PDP against a real `ward server` process (SQLite): a change reaches it, SIGKILL of the
+ * control plane changes nothing, a PDP started while it is down decides from its disk cache, and
+ * real bundles captured from it, replayed tampered or older by a loopback peer, are refused.
+ */
+describe('PDP against a real control-plane process', () => {
+  const dir = tempDir('pdp-cp');
+  const cacheDir = join(dir.path, 'cache');
+  const pdps: Pdp[] = [];
+  let server: ControlPlaneProcess | undefined;
+  afterAll(async () => {
+    for (const p of pdps) await p.close();
+    await server?.kill('SIGKILL');
+    dir.remove();
+  });
+  const start = (
+    options: Partial<Parameters<typeof createPdp>[0]> & { controlPlanes: string[] },
+  ) => {
+    const pdp = createPdp({
+      service: 'orders',
+      publicKey: server!.publicKey,
+      logger: memoryLogger(),
+      backoff: { initialMs: 50, maxMs: 500 },
+      ...options,
+    });
+    pdps.push(pdp);
+    return pdp;
+  };
+
+  it('runs the whole life cycle', async () => {
+    server = await spawnControlPlane({ database: join(dir.path, 'ward.db'), dataDir: dir.path });
+    await applyDocuments(server.url, ordersPolicy(['checkout']));
+    const token = await pdpToken(server.url, 'orders');
+    const older = await captureBundle(server.url, 'orders', token);
+
+    // 1. A running PDP picks up an intention change through its watch stream.
+    const pdp = start({ controlPlanes: [server.url], token, cacheDir });
+    await pdp.ready;
+    expect(pdp.decide(fromCheckout).allowed).toBe(true);
+    expect(pdp.decide(fromBilling).allowed).toBe(false);
+    await until(() => pdp.status().connected === server!.url, 'watch open');
+    await applyDocuments(server.url, ordersPolicy(['billing']));
+    await until(() => pdp.decide(fromBilling).allowed, 'the change reaches the PDP');
+    expect(pdp.decide(fromCheckout).allowed).toBe(false);
+    const newer = await captureBundle(server.url, 'orders', token);
+    expect(revisionOf(newer)).toBeGreaterThan(revisionOf(older));
+    expect(pdp.status().revision).toBe(revisionOf(newer));
+
+    // 2. SIGKILL: the stream breaks, decisions stay exactly as they were.
+    const before = pdp.status().revision;
+    await server.kill('SIGKILL');
+    await until(
+      () => pdp.status().connected === null && pdp.status().lastError !== null,
+      'disconnect seen',
+    );
+    expect(pdp.status()).toMatchObject({ revision: before, ready: true });
+    expect(pdp.decide(fromBilling).allowed).toBe(true);
+    expect(pdp.decide(fromCheckout).allowed).toBe(false);
+
+    // 3. A service started while the control plane is down decides from its disk cache at once.
+    const restarted = start({ controlPlanes: [server.url], token, cacheDir });
+    expect(restarted.status()).toMatchObject({ ready: true, source: 'cache', revision: before });
+    expect(restarted.decide(fromBilling).allowed).toBe(true);
+    expect(restarted.decide(fromCheckout).allowed).toBe(false);
+
+    // 4. Captured real bundles replayed by a loopback peer: an older revision, then flipped bytes.
+    const peer = await startReplayServer();
+    try {
+      peer.bundle = older;
+      const fromCache = start({ controlPlanes: [peer.url], cacheDir: join(dir.path, 'cache') });
+      await until(() => (fromCache.status().rejected.BUNDLE_ROLLBACK ?? 0) > 0, 'rollback refused');
+      expect(fromCache.status().revision).toBe(before);
+      expect(fromCache.decide(fromBilling).allowed).toBe(true);
+
+      const text = newer.toString('utf8');
+      const at = text.indexOf('billing');
+      expect(at).toBeGreaterThan(0);
+      const flipped = Buffer.from(newer);
+      flipped[at] = 'B'.charCodeAt(0); // one byte of the signed payload
+      peer.bundle = flipped;
+      const fresh = start({ controlPlanes: [peer.url] });
+      await until(
+        () => (fresh.status().rejected.BUNDLE_BAD_SIGNATURE ?? 0) > 0,
+        'tampering refused',
+      );
+      expect(fresh.status().ready).toBe(false);
+      expect(fresh.decide(fromBilling).allowed).toBe(false);
+      expect(fresh.decide(fromBilling).reason).toMatch(/no policy bundle/);
+      await fresh.close();
+      await fromCache.close();
+    } finally {
+      await peer.close();
+    }
+  });
+});

@@ -1,0 +1,246 @@
+/**
+ * `apply`, like `kubectl apply`: a set of documents becomes the desired state of those documents.
+ * Unchanged documents are `unchanged` (idempotent), `dryRun` returns the plan with a field-level
+ * diff per update, and the whole set is validated against the store's resulting state before
+ * anything is written: one bad document and nothing changes. The CRUD routes use the same path
+ * with one document, so they get the same validation, authorization, history and audit.
+ */
+import type { ProblemFieldErrorV1 } from '@ward/api-types';
+import {
+  compile,
+  type Diagnostic,
+  type PolicyDocument,
+  PolicyCompileError,
+  parseDocuments,
+  type SourcedDocument,
+} from '@ward/policy';
+import type { Principal } from '../auth/tokens.ts';
+import { ServerError } from '../errors.ts';
+import { appendAudit } from '../store/audit.ts';
+import type {
+  CommitResult,
+  DocumentKind,
+  PlannedChange,
+  Store,
+  StoredDocument,
+} from '../store/store.ts';
+import { canonicalJson } from './canonical.ts';
+import { diffJson, type FieldChange } from './diff.ts';
+
+export interface ApplyFile {
+  name: string;
+  content: string;
+}
+
+export type ApplyAction = 'created' | 'updated' | 'unchanged' | 'deleted';
+
+export interface ApplyResultItem {
+  kind: DocumentKind;
+  name: string;
+  action: ApplyAction;
+  file?: string;
+  line?: number;
+  col?: number;
+  /** For `updated`: the fields that change. */
+  diff?: FieldChange[];
+}
+
+export interface ApplyResult {
+  dryRun: boolean;
+  /** The new revision, or the current one when nothing changed (or on a dry run). */
+  revision: number;
+  changed: boolean;
+  results: ApplyResultItem[];
+  summary: Record<ApplyAction, number>;
+}
+
+export interface ChangeRequest {
+  upserts: SourcedDocument[];
+  deletes: { kind: DocumentKind; name: string }[];
+  dryRun: boolean;
+  /** `apply`, `create` (refuses existing documents), `replace`, `delete`. */
+  operation: 'apply' | 'create' | 'replace' | 'delete';
+}
+
+/** Converts policy diagnostics to problem field errors. */
+export function diagnosticErrors(diagnostics: readonly Diagnostic[]): ProblemFieldErrorV1[] {
+  return diagnostics
+    .filter((d) => d.severity === 'error')
+    .map((d) => ({
+      field: d.path || '/',
+      message: d.message,
+      file: d.file,
+      line: d.line,
+      col: d.col,
+      code: d.code,
+    }));
+}
+
+/** Parses uploaded files; throws API_DOCUMENT_INVALID with every diagnostic of every file. */
+export function parseFiles(files: readonly ApplyFile[]): SourcedDocument[] {
+  const documents: SourcedDocument[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const file of files) {
+    const parsed = parseDocuments(file.content, file.name);
+    documents.push(...parsed.documents);
+    diagnostics.push(...parsed.diagnostics);
+  }
+  const errors = diagnosticErrors(diagnostics);
+  if (errors.length > 0) {
+    throw new ServerError(
+      'API_DOCUMENT_INVALID',
+      `${errors.length} problem(s) in the submitted documents; nothing was changed`,
+      { errors },
+    );
+  }
+  return documents;
+}
+
+function where(d: SourcedDocument): { file: string; line?: number; col?: number } {
+  const p = d.positions?.get('/metadata/name') ?? d.positions?.get('');
+  return { file: d.file, ...(p ? { line: p.line, col: p.col } : {}) };
+}
+
+function keyOf(kind: string, name: string): string {
+  return `${kind}/${name}`;
+}
+
+function destinationOf(doc: PolicyDocument | undefined): string | undefined {
+  return doc?.kind === 'Intention' ? doc.spec?.destination : undefined;
+}
+
+/**
+ * Team tokens may change only the Service documents they own and the intentions whose
+ * destination (before and after the change) is one of their services.
+ */
+function authorize(
+  principal: Principal,
+  request: ChangeRequest,
+  existing: ReadonlyMap<string, StoredDocument>,
+): void {
+  if (principal.scope === 'admin') return;
+  const refused: ProblemFieldErrorV1[] = [];
+  const check = (kind: DocumentKind, name: string, doc: PolicyDocument | undefined, at: object) => {
+    const before = existing.get(keyOf(kind, name))?.document;
+    const owned = (s: string | undefined) => s === undefined || principal.services.has(s);
+    const ok =
+      kind === 'Service'
+        ? principal.services.has(name)
+        : owned(destinationOf(doc)) && owned(destinationOf(before)) &&
+          (destinationOf(doc) ?? destinationOf(before)) !== undefined;
+    if (!ok) {
+      const target = kind === 'Service' ? name : (destinationOf(doc) ?? destinationOf(before));
+      refused.push({
+        field: kind === 'Service' ? '/metadata/name' : '/spec/destination',
+        message: `${kind} ${name}: token "${principal.name}" does not own service "${target}"`,
+        code: 'API_NOT_OWNER',
+        ...at,
+      });
+    }
+  };
+  for (const d of request.upserts) {
+    check(d.document.kind, d.document.metadata.name, d.document, where(d));
+  }
+  for (const d of request.deletes) check(d.kind, d.name, undefined, {});
+  if (refused.length > 0) {
+    throw new ServerError('API_FORBIDDEN', 'this token may not change some of these documents; nothing was changed', {
+      errors: refused,
+    });
+  }
+}
+
+/** Validates, plans and (unless dry run) commits a change set in one transaction. */
+export async function applyChanges(
+  store: Store,
+  principal: Principal,
+  request: ChangeRequest,
+): Promise<ApplyResult & { commit?: CommitResult }> {
+  return store.transaction(async (trx) => {
+    const stored = await store.listDocuments({}, trx);
+    const existing = new Map(stored.map((d) => [keyOf(d.kind, d.name), d]));
+    authorize(principal, request, existing);
+
+    const results: ApplyResultItem[] = [];
+    const changes: PlannedChange[] = [];
+    const replaced = new Set<string>();
+    for (const d of request.upserts) {
+      const doc = d.document;
+      const key = keyOf(doc.kind, doc.metadata.name);
+      const before = existing.get(key);
+      replaced.add(key);
+      const at = where(d);
+      if (before && request.operation === 'create') {
+        throw new ServerError('API_CONFLICT', `${doc.kind} ${doc.metadata.name} already exists`, {
+          errors: [{ field: '/metadata/name', message: 'already exists; use PUT to replace it', ...at }],
+        });
+      }
+      let action: ApplyAction = 'created';
+      let diff: FieldChange[] | undefined;
+      if (before) {
+        if (canonicalJson(before.document) === canonicalJson(doc)) action = 'unchanged';
+        else {
+          action = 'updated';
+          diff = diffJson(before.document, doc);
+        }
+      }
+      results.push({ kind: doc.kind, name: doc.metadata.name, action, ...at, ...(diff ? { diff } : {}) });
+      if (action !== 'unchanged') {
+        changes.push({
+          kind: doc.kind,
+          name: doc.metadata.name,
+          action,
+          before: before?.document ?? null,
+          after: doc,
+          file: d.file,
+        });
+      }
+    }
+    for (const d of request.deletes) {
+      const key = keyOf(d.kind, d.name);
+      const before = existing.get(key);
+      if (!before) throw new ServerError('API_NOT_FOUND', `${d.kind} ${d.name} does not exist`);
+      replaced.add(key);
+      results.push({ kind: d.kind, name: d.name, action: 'deleted' });
+      changes.push({ kind: d.kind, name: d.name, action: 'deleted', before: before.document, after: null });
+    }
+
+    // The resulting state must compile as a whole (references, duplicates, CEL types).
+    const merged: SourcedDocument[] = [
+      ...stored
+        .filter((d) => !replaced.has(keyOf(d.kind, d.name)))
+        .map((d, index) => ({ document: d.document, file: `<stored ${d.kind} ${d.name}>`, index })),
+      ...request.upserts,
+    ];
+    try {
+      compile(merged, { trustDomain: store.trustDomain });
+    } catch (error) {
+      if (!(error instanceof PolicyCompileError)) throw error;
+      throw new ServerError(
+        'API_DOCUMENT_INVALID',
+        'the documents do not compile with the stored policy; nothing was changed',
+        { errors: diagnosticErrors(error.diagnostics) },
+      );
+    }
+
+    const summary: Record<ApplyAction, number> = { created: 0, updated: 0, unchanged: 0, deleted: 0 };
+    for (const r of results) summary[r.action]++;
+    const { revision } = await store.revision(trx);
+    if (request.dryRun || changes.length === 0) {
+      return { dryRun: request.dryRun, revision, changed: false, results, summary };
+    }
+    const commit = await store.commit(trx, changes, principal, request.operation);
+    await appendAudit(
+      trx,
+      principal,
+      `documents.${request.operation}`,
+      changes.length === 1 ? keyOf(changes[0]!.kind, changes[0]!.name) : `${changes.length} documents`,
+      {
+        summary,
+        changes: changes.map((c) => ({ kind: c.kind, name: c.name, action: c.action })),
+        services: commit.services,
+      },
+      commit.revision,
+    );
+    return { dryRun: false, revision: commit.revision, changed: true, results, summary, commit };
+  }, !request.dryRun);
+}

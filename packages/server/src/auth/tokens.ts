@@ -1,0 +1,101 @@
+/**
+ * API tokens. A token is `ward_` + 256 random bits (base64url); only its SHA-256 is stored.
+ *
+ * Why SHA-256 and not a slow password hash (scrypt, argon2): slow hashes protect low-entropy
+ * secrets that an attacker can guess from a dictionary. A 256-bit random token has no dictionary;
+ * inverting SHA-256 over 2^256 candidates is out of reach however fast the hash is. A fast hash
+ * also keeps authentication cheap, which matters when 10,000 PDPs reconnect at once, and lets us
+ * look a token up by its hash with an index (no per-row comparison, so no timing side channel).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/schema.ts';
+import type { Actor } from '../store/store.ts';
+
+export type Scope = 'admin' | 'team' | 'pdp';
+export const SCOPES: readonly Scope[] = ['admin', 'team', 'pdp'];
+
+/** The identity behind an authenticated request. */
+export interface Principal extends Actor {
+  scope: Scope;
+  /** Services a `team` token owns. */
+  services: ReadonlySet<string>;
+}
+
+export interface TokenInfo {
+  id: string;
+  name: string;
+  scope: Scope;
+  services: string[];
+  createdAt: string;
+  createdBy: string;
+  revokedAt: string | null;
+}
+
+export function generateToken(): string {
+  return `ward_${randomBytes(32).toString('base64url')}`;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+function rowToInfo(r: Database['tokens']): TokenInfo {
+  return {
+    id: r.id,
+    name: r.name,
+    scope: r.scope as Scope,
+    services: JSON.parse(r.services) as string[],
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    revokedAt: r.revoked_at,
+  };
+}
+
+/** Stores a token's hash; returns its public record. The token itself is never stored. */
+export async function insertToken(
+  db: Kysely<Database>,
+  token: string,
+  fields: { name: string; scope: Scope; services?: readonly string[]; createdBy: string },
+): Promise<TokenInfo> {
+  const row = {
+    id: `tok_${randomBytes(9).toString('base64url')}`,
+    name: fields.name,
+    scope: fields.scope,
+    services: JSON.stringify([...(fields.services ?? [])].sort()),
+    hash: hashToken(token),
+    created_at: new Date().toISOString(),
+    created_by: fields.createdBy,
+    revoked_at: null,
+  };
+  await db.insertInto('tokens').values(row).execute();
+  return rowToInfo(row);
+}
+
+export async function findTokenByHash(
+  db: Kysely<Database>,
+  hash: string,
+): Promise<(TokenInfo & { hash: string }) | undefined> {
+  const r = await db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+  return r ? { ...rowToInfo(r), hash: r.hash } : undefined;
+}
+
+export async function listTokens(db: Kysely<Database>): Promise<TokenInfo[]> {
+  const rows = await db.selectFrom('tokens').selectAll().orderBy('created_at').execute();
+  return rows.map(rowToInfo);
+}
+
+/** Marks a token revoked (kept, not deleted, so the audit trail can still name it). */
+export async function revokeToken(db: Kysely<Database>, id: string): Promise<TokenInfo | undefined> {
+  const at = new Date().toISOString();
+  const updated = await db
+    .updateTable('tokens')
+    .set({ revoked_at: at })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  const r = await db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!r) return undefined;
+  void updated;
+  return rowToInfo(r);
+}

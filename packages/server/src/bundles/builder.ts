@@ -1,0 +1,71 @@
+/**
+ * Builds one destination's signed bundle from the store. The result is a pure function of the
+ * store's content at the bundle's revision (issuedAt is that revision's commit time, documents
+ * are in a fixed order), so every replica builds byte-identical payloads: the ETag is the same
+ * whichever replica answers, and a PDP never sees two different bundles with one revision.
+ */
+import type { BundleV1, SignedBundleV1 } from '@ward/api-types';
+import { signBundle } from '@ward/bundle';
+import type { IntentionDocument, PolicyDocument, ServiceDocument } from '@ward/policy';
+import { bundlePassportKeys } from '../store/passport-keys.ts';
+import type { Store } from '../store/store.ts';
+import { referencedServices, sourcesOf } from './references.ts';
+import type { SigningKey } from './signing-key.ts';
+
+export interface BuiltBundle {
+  signed: SignedBundleV1;
+  /** `"<hash>"`, the HTTP ETag. */
+  etag: string;
+  /** The JSON response body, serialised once and reused for every request. */
+  body: string;
+  revision: number;
+}
+
+const byName = (a: PolicyDocument, b: PolicyDocument) =>
+  a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+
+/** Builds the bundle of `service`, or undefined when no such service or destination exists. */
+export async function buildBundle(
+  store: Store,
+  service: string,
+  key: SigningKey,
+): Promise<BuiltBundle | undefined> {
+  // One read transaction: on PostgreSQL, REPEATABLE READ gives one consistent snapshot.
+  const tx = store.db.transaction();
+  return (store.dialect === 'postgres' ? tx.setIsolationLevel('repeatable read') : tx).execute(
+    async (trx) => {
+      const intentions = (await store.listDocuments({ kind: 'Intention', destination: service }, trx)).map(
+        (d) => d.document as IntentionDocument,
+      );
+      const own = await store.getDocument('Service', service, trx);
+      if (!own && intentions.length === 0) return undefined;
+      const sources = [...sourcesOf(intentions)];
+      // Without patterns only the named services can be referenced: fetch just those.
+      const needAll = sources.some((s) => s.includes('*') || s.startsWith('spiffe://'));
+      let q = trx.selectFrom('documents').select('body').where('kind', '=', 'Service');
+      if (!needAll) q = q.where('name', 'in', [service, ...sources]);
+      const candidates = (await q.execute()).map((r) => JSON.parse(r.body) as ServiceDocument);
+      const names = referencedServices(service, intentions, candidates, store.trustDomain);
+      const services = candidates.filter((s) => names.has(s.metadata.name)).sort(byName);
+      const { keysRevision } = await store.revision(trx);
+      const revision = Math.max((await store.serviceRevision(service, trx)) ?? 0, keysRevision);
+      const at = await trx
+        .selectFrom('revisions')
+        .select('at')
+        .where('revision', '=', revision)
+        .executeTakeFirst();
+      const bundle: BundleV1 = {
+        apiVersion: 'ward.dev/v1',
+        kind: 'Bundle',
+        service,
+        revision,
+        issuedAt: at?.at ?? new Date(0).toISOString(),
+        trustDomain: store.trustDomain,
+        documents: [...services, ...intentions.sort(byName)],
+        passportKeys: await bundlePassportKeys(trx),
+      };
+      const signed = signBundle(bundle, key.privateKey);
+      return { signed, etag: `"${signed.hash}"`, body: JSON.stringify(signed), revision };
+    },
+  );
+}

@@ -1,0 +1,75 @@
+/**
+ * Every failure the control plane reports. API codes map to an HTTP status and travel as
+ * `application/problem+json` bodies (ProblemV1); store and server codes are raised at start-up
+ * or by the storage layer and become a problem body when they reach a request.
+ */
+import type { ProblemFieldErrorV1 } from '@ward/api-types';
+
+/** HTTP status of each code that can reach a client. */
+export const STATUS_OF = {
+  API_MALFORMED_BODY: 400,
+  API_VALIDATION: 400,
+  API_UNAUTHENTICATED: 401,
+  API_FORBIDDEN: 403,
+  API_NOT_FOUND: 404,
+  API_CONFLICT: 409,
+  API_PAYLOAD_TOO_LARGE: 413,
+  API_UNSUPPORTED_MEDIA_TYPE: 415,
+  API_DOCUMENT_INVALID: 422,
+  API_INTERNAL: 500,
+  API_UNAVAILABLE: 503,
+  STORE_UNREACHABLE: 503,
+  STORE_CONFLICT: 409,
+  STORE_MIGRATION_FAILED: 500,
+  STORE_BAD_URL: 500,
+  SERVER_SIGNING_KEY_INVALID: 500,
+  SERVER_CONFIG_INVALID: 500,
+} as const;
+
+export type ServerErrorCode = keyof typeof STATUS_OF;
+
+/** Short titles for problem bodies, one per code. */
+const TITLES: Record<ServerErrorCode, string> = {
+  API_MALFORMED_BODY: 'Malformed request body',
+  API_VALIDATION: 'Invalid request',
+  API_UNAUTHENTICATED: 'Authentication required',
+  API_FORBIDDEN: 'Forbidden',
+  API_NOT_FOUND: 'Not found',
+  API_CONFLICT: 'Conflict',
+  API_PAYLOAD_TOO_LARGE: 'Payload too large',
+  API_UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
+  API_DOCUMENT_INVALID: 'Invalid policy documents',
+  API_INTERNAL: 'Internal server error',
+  API_UNAVAILABLE: 'Service unavailable',
+  STORE_UNREACHABLE: 'Store unreachable',
+  STORE_CONFLICT: 'Concurrent change',
+  STORE_MIGRATION_FAILED: 'Store migration failed',
+  STORE_BAD_URL: 'Bad database URL',
+  SERVER_SIGNING_KEY_INVALID: 'Bundle signing key invalid',
+  SERVER_CONFIG_INVALID: 'Invalid server configuration',
+};
+
+/** Base class of every coded control-plane error. Switch on `code`, not on the subclass. */
+export class ServerError extends Error {
+  readonly code: ServerErrorCode;
+  readonly status: number;
+  readonly title: string;
+  /** Fields at fault, as they appear in the problem body. */
+  readonly errors: ProblemFieldErrorV1[];
+
+  constructor(
+    code: ServerErrorCode,
+    message: string,
+    options?: { cause?: unknown; errors?: ProblemFieldErrorV1[] },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ServerError';
+    this.code = code;
+    this.status = STATUS_OF[code];
+    this.title = TITLES[code];
+    this.errors = options?.errors ?? [];
+  }
+}
+
+/** Union of every code, for exhaustive switches. */
+export type AnyServerErrorCode = ServerErrorCode;

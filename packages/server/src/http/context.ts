@@ -1,0 +1,49 @@
+/**
+ * What route plugins get: the store, caches and helpers. Core routes and plugins added later
+ * (identity CA, trace and decision-log ingest) use the same object, reached as `app.ward`.
+ */
+import type { Kysely } from 'kysely';
+import type { Authenticator } from '../auth/authenticator.ts';
+import type { Principal, Scope } from '../auth/tokens.ts';
+import type { BundleCache } from '../bundles/cache.ts';
+import type { SigningKey } from '../bundles/signing-key.ts';
+import type { Dialect } from '../store/database.ts';
+import type { Database } from '../store/schema.ts';
+import type { Store } from '../store/store.ts';
+import type { RevisionFollower } from '../watch/follower.ts';
+import type { WatchHub } from '../watch/hub.ts';
+
+export interface WardContext {
+  store: Store;
+  /** Kysely handle; plugins may query their own tables (declare their types themselves). */
+  db: Kysely<Database>;
+  dialect: Dialect;
+  trustDomain: string;
+  dataDir: string;
+  signingKey: SigningKey;
+  bundles: BundleCache;
+  hub: WatchHub;
+  follower: RevisionFollower;
+  authenticator: Authenticator;
+  /** Call after committing a revision: publishes it to watchers and drops stale bundles now. */
+  changed(): Promise<void>;
+}
+
+/**
+ * Who may call a route: `public` (no token), or the token scopes allowed. Routes that say
+ * nothing require `admin` — a forgotten declaration fails closed.
+ */
+export type RouteAuth = 'public' | readonly Scope[];
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    ward: WardContext;
+  }
+  interface FastifyRequest {
+    /** The authenticated token's identity; set on every non-public route. */
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    auth?: RouteAuth;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Turns every error into an `application/problem+json` body (ProblemV1). Fastify's own errors
+ * (bad JSON, body too large, schema validation, wrong media type) get stable Ward codes and the
+ * field at fault; anything unexpected becomes a 500 whose body says nothing about internals —
+ * the stack trace goes to the server log only.
+ */
+import type { ProblemFieldErrorV1, ProblemV1 } from '@ward/api-types';
+import { PROBLEM_MEDIA_TYPE } from '@ward/api-types';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ServerError, type ServerErrorCode } from '../errors.ts';
+
+const TYPE_BASE = 'https://ward.dev/problems/';
+
+function problemOf(error: ServerError, instance: string): ProblemV1 {
+  return {
+    type: `${TYPE_BASE}${error.code.toLowerCase().replaceAll('_', '-')}`,
+    title: error.title,
+    status: error.status,
+    code: error.code,
+    detail: error.message,
+    instance,
+    ...(error.errors.length > 0 ? { errors: error.errors } : {}),
+  };
+}
+
+interface AjvLikeError {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/** Maps Ajv errors to fields: `body/spec/name`, `query.limit`, `params.name`. */
+function validationErrors(error: FastifyError): ProblemFieldErrorV1[] {
+  const context = (error as { validationContext?: string }).validationContext ?? 'body';
+  const list = (error.validation ?? []) as AjvLikeError[];
+  return list.map((v) => {
+    let path = v.instancePath ?? '';
+    if (v.keyword === 'required' && typeof v.params?.missingProperty === 'string') {
+      path += `/${v.params.missingProperty}`;
+    }
+    if (v.keyword === 'additionalProperties' && typeof v.params?.additionalProperty === 'string') {
+      path += `/${v.params.additionalProperty}`;
+    }
+    const field =
+      context === 'body' ? path || '/' : `${context === 'querystring' ? 'query' : context}.${path.replace(/^\//, '').replaceAll('/', '.')}`;
+    let message = v.message ?? 'is invalid';
+    if (v.keyword === 'additionalProperties') message = 'is not a known field';
+    if (v.keyword === 'enum' && Array.isArray(v.params?.allowedValues)) {
+      message = `must be one of ${(v.params.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}`;
+    }
+    return { field, message, code: 'API_VALIDATION' };
+  });
+}
+
+/** Classifies any thrown value as a ServerError. */
+export function toServerError(error: unknown): ServerError {
+  if (error instanceof ServerError) return error;
+  const e = error as FastifyError & { code?: string; statusCode?: number };
+  if (e?.validation) {
+    return new ServerError('API_VALIDATION', 'the request does not match the API schema', {
+      errors: validationErrors(e),
+    });
+  }
+  const map: Record<string, [ServerErrorCode, string]> = {
+    FST_ERR_CTP_INVALID_JSON_BODY: ['API_MALFORMED_BODY', 'the body is not valid JSON'],
+    FST_ERR_CTP_EMPTY_JSON_BODY: ['API_MALFORMED_BODY', 'the body is empty but the content type is JSON'],
+    FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['API_MALFORMED_BODY', 'Content-Length does not match the body'],
+    FST_ERR_CTP_BODY_TOO_LARGE: ['API_PAYLOAD_TOO_LARGE', 'the body exceeds the size limit of this route'],
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: ['API_UNSUPPORTED_MEDIA_TYPE', 'this route does not accept that content type'],
+  };
+  const known = e?.code ? map[e.code] : undefined;
+  if (known) {
+    const field = known[0] === 'API_UNSUPPORTED_MEDIA_TYPE' ? 'headers.content-type' : 'body';
+    // JSON.parse messages name the position of the syntax error and nothing internal.
+    const message = e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' && e.message ? e.message : known[1];
+    return new ServerError(known[0], known[1], { errors: [{ field, message }], cause: error });
+  }
+  const pgCode = (error as { code?: string })?.code;
+  if (pgCode === '40001' || pgCode === '23505' || pgCode === 'ERR_SQLITE_ERROR' && /UNIQUE|busy|locked/i.test(String((error as Error).message))) {
+    return new ServerError('STORE_CONFLICT', 'a concurrent change conflicted with this one; retry', { cause: error });
+  }
+  if (pgCode === 'ECONNREFUSED' || pgCode === '57P01' || pgCode === 'ETIMEDOUT') {
+    return new ServerError('STORE_UNREACHABLE', 'the store is unreachable; retry later', { cause: error });
+  }
+  const status = typeof e?.statusCode === 'number' ? e.statusCode : 500;
+  if (status === 404) return new ServerError('API_NOT_FOUND', 'not found', { cause: error });
+  if (status >= 400 && status < 500) {
+    return new ServerError('API_VALIDATION', e.message || 'bad request', { cause: error });
+  }
+  return new ServerError('API_INTERNAL', 'an internal error occurred; it has been logged', { cause: error });
+}
+
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: ServerError): FastifyReply {
+  return reply
+    .code(error.status)
+    .header('content-type', PROBLEM_MEDIA_TYPE)
+    .header('cache-control', 'no-store')
+    .send(JSON.stringify(problemOf(error, request.url.split('?')[0] ?? request.url)));
+}
+
+/** Fastify error handler: log what is ours to fix, answer with a problem body. */
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const problem = toServerError(error);
+  if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+  if (problem.code === 'API_UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer realm="ward"');
+  return sendProblem(reply, request, problem);
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendProblem(
+    reply,
+    request,
+    new ServerError('API_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`, {
+      errors: [{ field: 'path', message: 'no such route' }],
+    }),
+  );
+}

@@ -1,0 +1,205 @@
+/**
+ * What PDPs read: signed bundles (ETag / 304), the bundle verification key, the current
+ * revision; plus passport-key rotation and health probes.
+ */
+import { BUNDLE_MEDIA_TYPE } from '@ward/api-types';
+import type { FastifyInstance } from 'fastify';
+import { ServerError } from '../../errors.ts';
+import { listPassportKeys, rotatePassportKeys } from '../../store/passport-keys.ts';
+import { principalOf } from '../auth-hook.ts';
+import { bearer, nameParam, problemResponses } from '../schemas.ts';
+
+/** True when an If-None-Match header names `etag` (a list, weak validators, or `*`). */
+function matches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+}
+
+export async function bundleRoutes(app: FastifyInstance): Promise<void> {
+  app.get<{ Params: { service: string } }>(
+    '/v1/bundles/:service',
+    {
+      config: { auth: ['pdp', 'admin'] },
+      schema: {
+        tags: ['bundles'],
+        summary: 'The signed bundle of one destination service (SignedBundleV1); ETag / If-None-Match',
+        security: bearer,
+        params: { type: 'object', required: ['service'], properties: { service: nameParam } },
+        response: {
+          200: {
+            description: 'SignedBundleV1',
+            type: 'object',
+            properties: {
+              payload: { type: 'string' },
+              signature: { type: 'string' },
+              keyId: { type: 'string' },
+              hash: { type: 'string' },
+            },
+          },
+          304: { description: 'Not modified', type: 'null' },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const built = await app.ward.bundles.get(request.params.service);
+      if (!built) {
+        throw new ServerError('API_NOT_FOUND', `no service or destination named ${request.params.service}`, {
+          errors: [{ field: 'params.service', message: 'unknown service' }],
+        });
+      }
+      reply.header('etag', built.etag).header('cache-control', 'no-cache');
+      if (matches(request.headers['if-none-match'], built.etag)) return reply.code(304).send();
+      // Pre-serialised once per build: a string body skips the serialiser.
+      return reply.type(request.headers.accept?.includes(BUNDLE_MEDIA_TYPE) ? BUNDLE_MEDIA_TYPE : 'application/json').send(built.body);
+    },
+  );
+
+  app.get(
+    '/v1/keys/bundle',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['bundles'],
+        summary: 'Public keys that verify bundle signatures',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              keys: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    keyId: { type: 'string' },
+                    alg: { type: 'string' },
+                    publicKey: { type: 'string', description: 'base64url raw 32-byte Ed25519 key' },
+                  },
+                },
+              },
+            },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async () => {
+      const k = app.ward.signingKey;
+      return { keys: [{ keyId: k.keyId, alg: 'Ed25519', publicKey: k.publicKeyText }] };
+    },
+  );
+
+  app.get(
+    '/v1/revision',
+    {
+      config: { auth: ['pdp', 'admin', 'team'] },
+      schema: {
+        tags: ['bundles'],
+        summary: 'The current global revision',
+        security: bearer,
+        response: { 200: { type: 'object', properties: { revision: { type: 'integer' } } }, ...problemResponses },
+      },
+    },
+    async () => ({ revision: (await app.ward.store.revision()).revision }),
+  );
+
+  app.get(
+    '/v1/passport-keys',
+    {
+      config: { auth: ['admin'] },
+      schema: {
+        tags: ['passport-keys'],
+        summary: 'Passport key ids and states (never the keys)',
+        security: bearer,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    kid: { type: 'string' },
+                    status: { type: 'string' },
+                    createdAt: { type: 'string' },
+                    createdRevision: { type: 'integer' },
+                  },
+                },
+              },
+            },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async () => ({ items: await listPassportKeys(app.ward.db) }),
+  );
+
+  app.post<{ Body: { retirePrevious?: boolean } | undefined }>(
+    '/v1/passport-keys/rotate',
+    {
+      config: { auth: ['admin'] },
+      bodyLimit: 4 * 1024,
+      schema: {
+        tags: ['passport-keys'],
+        summary: 'New active passport key; the previous one stays for verification unless retirePrevious',
+        security: bearer,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { retirePrevious: { type: 'boolean' } },
+        },
+        response: {
+          200: { type: 'object', properties: { kid: { type: 'string' }, revision: { type: 'integer' } } },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const result = await rotatePassportKeys(
+        app.ward.store,
+        principalOf(request),
+        request.body?.retirePrevious ?? false,
+      );
+      await app.ward.changed();
+      return result;
+    },
+  );
+
+  app.get(
+    '/healthz',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['health'],
+        summary: 'Liveness',
+        response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
+      },
+    },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['health'],
+        summary: 'Readiness: 200 when the store answers',
+        response: {
+          200: { type: 'object', properties: { status: { type: 'string' }, revision: { type: 'integer' } } },
+          ...problemResponses,
+        },
+      },
+    },
+    async () => {
+      try {
+        return { status: 'ready', revision: (await app.ward.store.revision()).revision };
+      } catch (cause) {
+        throw new ServerError('API_UNAVAILABLE', 'the store does not answer', { cause });
+      }
+    },
+  );
+}

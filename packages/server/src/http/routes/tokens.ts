@@ -1,0 +1,124 @@
+/** API tokens (admin only): create (shown once), list, revoke. Each is audited. */
+import type { FastifyInstance } from 'fastify';
+import { generateToken, insertToken, listTokens, revokeToken, type Scope } from '../../auth/tokens.ts';
+import { ServerError } from '../../errors.ts';
+import { appendAudit } from '../../store/audit.ts';
+import { principalOf } from '../auth-hook.ts';
+import { bearer, nameParam, problemResponses } from '../schemas.ts';
+
+interface CreateBody {
+  name: string;
+  scope: Scope;
+  services?: string[];
+}
+
+export async function tokenRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreateBody }>(
+    '/v1/tokens',
+    {
+      config: { auth: ['admin'] },
+      bodyLimit: 64 * 1024,
+      schema: {
+        tags: ['tokens'],
+        summary: 'Create a token; the response is the only time the token is shown',
+        security: bearer,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'scope'],
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            scope: { type: 'string', enum: ['admin', 'team', 'pdp'] },
+            services: { type: 'array', maxItems: 10000, uniqueItems: true, items: nameParam },
+          },
+        },
+        response: {
+          201: {
+            type: 'object',
+            properties: {
+              token: { type: 'string' },
+              id: { type: 'string' },
+              name: { type: 'string' },
+              scope: { type: 'string' },
+              services: { type: 'array', items: { type: 'string' } },
+              createdAt: { type: 'string' },
+              createdBy: { type: 'string' },
+            },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { name, scope, services = [] } = request.body;
+      if (scope === 'team' && services.length === 0) {
+        throw new ServerError('API_VALIDATION', 'a team token must own at least one service', {
+          errors: [{ field: '/services', message: 'required (non-empty) for scope team' }],
+        });
+      }
+      if (scope !== 'team' && services.length > 0) {
+        throw new ServerError('API_VALIDATION', `a ${scope} token does not own services`, {
+          errors: [{ field: '/services', message: 'only allowed for scope team' }],
+        });
+      }
+      const actor = principalOf(request);
+      const token = generateToken();
+      const info = await app.ward.store.transaction(async (trx) => {
+        const created = await insertToken(trx, token, { name, scope, services, createdBy: actor.name });
+        await appendAudit(trx, actor, 'token.create', created.id, { name, tokenScope: scope, services });
+        return created;
+      });
+      return reply.code(201).send({ token, ...info });
+    },
+  );
+
+  app.get(
+    '/v1/tokens',
+    {
+      config: { auth: ['admin'] },
+      schema: {
+        tags: ['tokens'],
+        summary: 'List tokens (never the tokens themselves)',
+        security: bearer,
+        response: {
+          200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'TokenInfo#' } } } },
+          ...problemResponses,
+        },
+      },
+    },
+    async () => ({ items: await listTokens(app.ward.db) }),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/tokens/:id',
+    {
+      config: { auth: ['admin'] },
+      schema: {
+        tags: ['tokens'],
+        summary: 'Revoke a token',
+        security: bearer,
+        params: {
+          type: 'object',
+          required: ['id'],
+          properties: { id: { type: 'string', minLength: 1, maxLength: 100 } },
+        },
+        response: { 200: { $ref: 'TokenInfo#' }, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const actor = principalOf(request);
+      const info = await app.ward.store.transaction(async (trx) => {
+        const revoked = await revokeToken(trx, request.params.id);
+        if (revoked) await appendAudit(trx, actor, 'token.revoke', revoked.id, { name: revoked.name });
+        return revoked;
+      });
+      if (!info) {
+        throw new ServerError('API_NOT_FOUND', `token ${request.params.id} does not exist`, {
+          errors: [{ field: 'params.id', message: 'no such token' }],
+        });
+      }
+      app.ward.authenticator.invalidate();
+      return info;
+    },
+  );
+}

@@ -1,0 +1,200 @@
+/**
+ * JSON schemas of the API. Request schemas validate input (unknown fields are refused, so a typo
+ * is an error rather than silently ignored); response schemas drive fast serialisation and the
+ * OpenAPI document at /openapi.json. Shared ones are registered by `$id` and referenced.
+ */
+
+export const problemSchema = {
+  $id: 'Problem',
+  type: 'object',
+  description: 'RFC 9457 problem details (application/problem+json).',
+  required: ['type', 'title', 'status', 'code'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    code: { type: 'string', description: 'Stable error code, see docs/errors.md.' },
+    detail: { type: 'string' },
+    instance: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['field', 'message'],
+        properties: {
+          field: { type: 'string' },
+          message: { type: 'string' },
+          file: { type: 'string' },
+          line: { type: 'integer' },
+          col: { type: 'integer' },
+          code: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
+/** A Service or Intention document; the policy engine validates its structure. */
+export const documentSchema = {
+  $id: 'Document',
+  type: 'object',
+  description: 'A ward.dev/v1 Service or Intention document (see docs/policy-schema.json).',
+  additionalProperties: true,
+} as const;
+
+export const storedDocumentSchema = {
+  $id: 'StoredDocument',
+  type: 'object',
+  required: ['kind', 'name', 'document', 'createdRevision', 'updatedRevision'],
+  properties: {
+    kind: { type: 'string', enum: ['Service', 'Intention'] },
+    name: { type: 'string' },
+    document: { $ref: 'Document#' },
+    createdRevision: { type: 'integer' },
+    updatedRevision: { type: 'integer' },
+    updatedAt: { type: 'string' },
+    updatedBy: { type: 'string' },
+  },
+} as const;
+
+const fieldChange = {
+  type: 'object',
+  required: ['path', 'op'],
+  properties: {
+    path: { type: 'string' },
+    op: { type: 'string', enum: ['add', 'remove', 'replace'] },
+    before: {},
+    after: {},
+  },
+} as const;
+
+export const applyResultSchema = {
+  $id: 'ApplyResult',
+  type: 'object',
+  required: ['dryRun', 'revision', 'changed', 'results', 'summary'],
+  properties: {
+    dryRun: { type: 'boolean' },
+    revision: { type: 'integer' },
+    changed: { type: 'boolean' },
+    summary: {
+      type: 'object',
+      properties: {
+        created: { type: 'integer' },
+        updated: { type: 'integer' },
+        unchanged: { type: 'integer' },
+        deleted: { type: 'integer' },
+      },
+    },
+    results: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['kind', 'name', 'action'],
+        properties: {
+          kind: { type: 'string' },
+          name: { type: 'string' },
+          action: { type: 'string', enum: ['created', 'updated', 'unchanged', 'deleted'] },
+          file: { type: 'string' },
+          line: { type: 'integer' },
+          col: { type: 'integer' },
+          diff: { type: 'array', items: fieldChange },
+        },
+      },
+    },
+  },
+} as const;
+
+const actor = {
+  type: 'object',
+  properties: { id: { type: 'string' }, name: { type: 'string' } },
+} as const;
+
+export const historyEntrySchema = {
+  $id: 'HistoryEntry',
+  type: 'object',
+  properties: {
+    revision: { type: 'integer' },
+    at: { type: 'string' },
+    actor,
+    operation: { type: 'string' },
+    services: { type: 'array', items: { type: 'string' } },
+    changes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          kind: { type: 'string' },
+          name: { type: 'string' },
+          action: { type: 'string' },
+          file: { type: 'string' },
+          before: { anyOf: [{ type: 'null' }, { $ref: 'Document#' }] },
+          after: { anyOf: [{ type: 'null' }, { $ref: 'Document#' }] },
+          diff: { type: 'array', items: fieldChange },
+        },
+      },
+    },
+  },
+} as const;
+
+export const auditEntrySchema = {
+  $id: 'AuditEntry',
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    at: { type: 'string' },
+    actor,
+    action: { type: 'string' },
+    target: { type: 'string' },
+    revision: { type: ['integer', 'null'] },
+    detail: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+export const tokenInfoSchema = {
+  $id: 'TokenInfo',
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    scope: { type: 'string', enum: ['admin', 'team', 'pdp'] },
+    services: { type: 'array', items: { type: 'string' } },
+    createdAt: { type: 'string' },
+    createdBy: { type: 'string' },
+    revokedAt: { type: ['string', 'null'] },
+  },
+} as const;
+
+export const sharedSchemas = [
+  problemSchema,
+  documentSchema,
+  storedDocumentSchema,
+  applyResultSchema,
+  historyEntrySchema,
+  auditEntrySchema,
+  tokenInfoSchema,
+];
+
+/** Error responses every route may give; listed so the OpenAPI document shows them. */
+export const problemResponses = {
+  '4xx': { description: 'Problem', $ref: 'Problem#' },
+  '5xx': { description: 'Problem', $ref: 'Problem#' },
+} as const;
+
+/** A service or document name: a DNS label, as the policy schema requires for names. */
+export const nameParam = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 63,
+  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+} as const;
+
+export const pageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+    before: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+export const bearer = [{ bearerAuth: [] }];

@@ -1,0 +1,137 @@
+/**
+ * One set of migrations for both dialects. Kysely's schema builder emits each dialect's DDL; the
+ * only dialect-specific parts are the auto-increment key of the audit log and the triggers that
+ * make it append-only at the database level (so not even a bug in our code can rewrite history).
+ */
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { ServerError } from '../errors.ts';
+import type { Dialect } from './database.ts';
+
+function core(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001_core': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('ward_state')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .addColumn('keys_revision', 'integer', (c) => c.notNull())
+          .addColumn('bootstrapped', 'integer', (c) => c.notNull())
+          .execute();
+        await sql`INSERT INTO ward_state (id, revision, keys_revision, bootstrapped) VALUES (1, 0, 0, 0)`.execute(
+          db,
+        );
+        await db.schema
+          .createTable('documents')
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('destination', 'text')
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addColumn('created_revision', 'integer', (c) => c.notNull())
+          .addColumn('updated_revision', 'integer', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('documents_pk', ['kind', 'name'])
+          .execute();
+        await db.schema
+          .createIndex('documents_destination')
+          .on('documents')
+          .columns(['destination'])
+          .execute();
+        await db.schema
+          .createTable('revisions')
+          .addColumn('revision', 'integer', (c) => c.primaryKey())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('actor_id', 'text', (c) => c.notNull())
+          .addColumn('actor_name', 'text', (c) => c.notNull())
+          .addColumn('operation', 'text', (c) => c.notNull())
+          .addColumn('services', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('changes')
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('before', 'text')
+          .addColumn('after', 'text')
+          .addColumn('file', 'text')
+          .addPrimaryKeyConstraint('changes_pk', ['revision', 'seq'])
+          .execute();
+        await db.schema
+          .createTable('service_revisions')
+          .addColumn('service', 'text', (c) => c.primaryKey())
+          .addColumn('revision', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('services', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .execute();
+        await db.schema
+          .createTable('audit_log')
+          .addColumn('id', dialect === 'postgres' ? 'serial' : 'integer', (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('actor_id', 'text', (c) => c.notNull())
+          .addColumn('actor_name', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('revision', 'integer')
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .execute();
+        if (dialect === 'postgres') {
+          await sql`CREATE FUNCTION ward_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$`.execute(db);
+          await sql`CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+            FOR EACH ROW EXECUTE FUNCTION ward_audit_append_only()`.execute(db);
+        } else {
+          await sql`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+          await sql`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+        }
+        await db.schema
+          .createTable('passport_keys')
+          .addColumn('kid', 'text', (c) => c.primaryKey())
+          .addColumn('secret', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('created_revision', 'integer', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+/**
+ * Brings the schema up to date. `extra` are migrations contributed by plugins (CA, ingest, …);
+ * their names must be unique (prefix them with the plugin name). Kysely takes a lock while
+ * migrating, so replicas starting together migrate once.
+ */
+export async function migrate(
+  db: Kysely<unknown>,
+  dialect: Dialect,
+  extra: Record<string, Migration> = {},
+): Promise<void> {
+  const all = { ...core(dialect), ...extra };
+  const provider: MigrationProvider = { getMigrations: async () => all };
+  const migrator = new Migrator({ db, provider, allowUnorderedMigrations: true });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new ServerError(
+      'STORE_MIGRATION_FAILED',
+      `migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Table types for Kysely. Every column is portable between SQLite and PostgreSQL: integers (a
+ * 32-bit revision counter outlives any deployment), text, and JSON kept as text (so both dialects
+ * return the exact bytes that were stored, which keeps bundle payloads byte-identical across
+ * replicas).
+ */
+import type { Generated } from 'kysely';
+
+export interface StateTable {
+  id: number;
+  /** Global monotonic revision: bumped once per committed change set. */
+  revision: number;
+  /** Revision of the last passport-key rotation; every bundle changes then. */
+  keys_revision: number;
+  /** 1 once the first-start admin token was generated. */
+  bootstrapped: number;
+}
+
+export interface DocumentsTable {
+  kind: string;
+  name: string;
+  /** For intentions: spec.destination (indexed: a bundle reads the intentions on one service). */
+  destination: string | null;
+  /** JSON text of the document. */
+  body: string;
+  created_revision: number;
+  updated_revision: number;
+  updated_at: string;
+  updated_by: string;
+}
+
+export interface RevisionsTable {
+  revision: number;
+  at: string;
+  actor_id: string;
+  actor_name: string;
+  /** `apply`, `create`, `replace`, `delete`, `rotate-passport-keys`. */
+  operation: string;
+  /** JSON array of the services whose bundle changed (`["*"]` for all). */
+  services: string;
+}
+
+export interface ChangesTable {
+  revision: number;
+  seq: number;
+  kind: string;
+  name: string;
+  action: string;
+  before: string | null;
+  after: string | null;
+  file: string | null;
+}
+
+export interface ServiceRevisionsTable {
+  service: string;
+  revision: number;
+}
+
+export interface TokensTable {
+  id: string;
+  name: string;
+  scope: string;
+  /** JSON array of service names for `team` tokens. */
+  services: string;
+  /** Hex SHA-256 of the token. */
+  hash: string;
+  created_at: string;
+  created_by: string;
+  revoked_at: string | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: string;
+  actor_id: string;
+  actor_name: string;
+  action: string;
+  target: string;
+  revision: number | null;
+  /** JSON object with details. */
+  detail: string;
+}
+
+export interface PassportKeysTable {
+  kid: string;
+  /** base64url raw HMAC key. */
+  secret: string;
+  created_at: string;
+  created_revision: number;
+  /** `active` (signs and verifies), `previous` (verifies only), `retired` (gone from bundles). */
+  status: string;
+}
+
+export interface Database {
+  ward_state: StateTable;
+  documents: DocumentsTable;
+  revisions: RevisionsTable;
+  changes: ChangesTable;
+  service_revisions: ServiceRevisionsTable;
+  tokens: TokensTable;
+  audit_log: AuditTable;
+  passport_keys: PassportKeysTable;
+}

@@ -1,0 +1,129 @@
+/**
+ * Follows the store's revision log and turns each new revision into cache invalidation plus a
+ * watch event. Local commits call `catchUp()` directly; on PostgreSQL a LISTEN connection on
+ * channel `ward_revision` calls it when another replica commits, and a slow safety poll covers
+ * notifications lost while that connection was down. Reading the log (rather than trusting
+ * notification payloads) means events are published once each, in revision order, gap-free.
+ */
+import type { WatchEventV1 } from '@ward/api-types';
+import pg from 'pg';
+import type { Store } from '../store/store.ts';
+
+export interface FollowerOptions {
+  store: Store;
+  /** Called for each new revision, in order. */
+  onRevision: (event: WatchEventV1) => void;
+  /** PostgreSQL URL: enables LISTEN/NOTIFY. */
+  postgresUrl?: string;
+  pollMs?: number;
+  log?: (message: string) => void;
+}
+
+const CHANNEL = 'ward_revision';
+
+export class RevisionFollower {
+  readonly #opts: FollowerOptions;
+  #last = 0;
+  #running: Promise<void> | null = null;
+  #again = false;
+  #closed = false;
+  #client: pg.Client | null = null;
+  #poll: NodeJS.Timeout | null = null;
+  #retry: NodeJS.Timeout | null = null;
+
+  constructor(opts: FollowerOptions) {
+    this.#opts = opts;
+  }
+
+  get revision(): number {
+    return this.#last;
+  }
+
+  async start(): Promise<void> {
+    this.#last = (await this.#opts.store.revision()).revision;
+    if (this.#opts.postgresUrl) {
+      await this.#listen();
+      this.#poll = setInterval(() => void this.catchUp(), this.#opts.pollMs ?? 5000);
+      this.#poll.unref();
+    }
+  }
+
+  /** Publishes every revision newer than the last one seen. Calls coalesce while one runs. */
+  catchUp(): Promise<void> {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
+      try {
+        do {
+          this.#again = false;
+          for (;;) {
+            const batch = await this.#opts.store.revisionsAfter(this.#last, 500);
+            for (const r of batch) {
+              this.#last = r.revision;
+              this.#opts.onRevision(r);
+            }
+            if (batch.length < 500) break;
+          }
+        } while (this.#again && !this.#closed);
+      } catch (error) {
+        this.#opts.log?.(`revision follower: ${(error as Error).message}`);
+      } finally {
+        this.#running = null;
+      }
+    })();
+    return this.#running;
+  }
+
+  async #listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.#opts.postgresUrl });
+    client.on('notification', (msg) => {
+      if (msg.channel === CHANNEL) void this.catchUp();
+    });
+    client.on('error', (error) => {
+      this.#opts.log?.(`LISTEN connection lost: ${error.message}`);
+      this.#lost(client);
+    });
+    client.on('end', () => this.#lost(client));
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    if (this.#closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.#client = client;
+  }
+
+  #lost(client: pg.Client): void {
+    if (this.#client !== client) return;
+    this.#client = null;
+    client.end().catch(() => {});
+    this.#scheduleListen();
+  }
+
+  #scheduleListen(): void {
+    if (this.#closed || this.#retry) return;
+    this.#retry = setTimeout(async () => {
+      this.#retry = null;
+      try {
+        await this.#listen();
+        await this.catchUp();
+      } catch (error) {
+        this.#opts.log?.(`LISTEN reconnect failed: ${(error as Error).message}`);
+        this.#scheduleListen();
+      }
+    }, 1000);
+    this.#retry.unref();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#poll) clearInterval(this.#poll);
+    if (this.#retry) clearTimeout(this.#retry);
+    const client = this.#client;
+    this.#client = null;
+    await client?.end().catch(() => {});
+    await this.#running;
+  }
+}
