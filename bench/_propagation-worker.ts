@@ -33,8 +33,11 @@ const send = (message: object): void => {
 };
 
 let armedAt = Number.POSITIVE_INFINITY;
+let armedCpu: NodeJS.CpuUsage | undefined;
 let baseline = -1;
 let times: Float64Array;
+/** When each watcher's stream delivered the change event (watch mode only). */
+let eventTimes: Float64Array;
 let got = 0;
 let reported = false;
 const pdps: Pdp[] = [];
@@ -47,13 +50,19 @@ function arrived(i: number, revision: number): void {
   got++;
   if (got === times.length && !reported) {
     reported = true;
-    send({ type: 'done', times: Array.from(times) });
+    const cpu = process.cpuUsage(armedCpu);
+    send({
+      type: 'done',
+      times: Array.from(times),
+      eventTimes: Array.from(eventTimes),
+      cpuMs: (cpu.user + cpu.system) / 1000,
+    });
   }
 }
 
 async function startWatchers(m: StartMessage): Promise<void> {
   pool = new Pool(m.url, { connections: m.count + 32, pipelining: 1, keepAliveTimeout: 60_000 });
-  const silent = { warn() {}, info() {} };
+  const silent = { warn() {} };
   const batch = 250;
   for (let from = 0; from < m.count; from += batch) {
     const started: Pdp[] = [];
@@ -69,6 +78,13 @@ async function startWatchers(m: StartMessage): Promise<void> {
         requestTimeoutMs: 60_000,
         logger: {
           warn: silent.warn,
+          debug(fields, message) {
+            const revision = (fields as { revision?: number }).revision;
+            if (message === 'watch event' && typeof revision === 'number' && revision > baseline) {
+              if (armedAt !== Number.POSITIVE_INFINITY && eventTimes[index] === 0)
+                eventTimes[index] = now();
+            }
+          },
           // The PDP logs every swap at info level, synchronously, right after the swap.
           info(fields) {
             const revision = (fields as { revision?: number }).revision;
@@ -128,6 +144,7 @@ async function startPollers(m: StartMessage): Promise<void> {
 process.on('message', (message: Message) => {
   if (message.type === 'start') {
     times = new Float64Array(message.count);
+    eventTimes = new Float64Array(message.count);
     const start = message.mode === 'watch' ? startWatchers(message) : startPollers(message);
     start.then(
       () => {
@@ -139,6 +156,7 @@ process.on('message', (message: Message) => {
     );
   } else if (message.type === 'arm') {
     armedAt = now();
+    armedCpu = process.cpuUsage();
     send({ type: 'armed' });
   } else if (message.type === 'stop') {
     polling = false;

@@ -15,7 +15,7 @@
  * about N + 1,000 the streams fail to open; run `ulimit -n 65536` first if so.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -119,7 +119,27 @@ function documents(allowed: string[]): unknown[] {
 }
 
 const applyDocuments = (url: string, allowed: string[]) =>
-  api(url, 'POST', '/v1/apply', { documents: documents(allowed) });
+  api(url, 'POST', '/v1/apply', {
+    files: [
+      {
+        name: 'policy.yaml',
+        content: documents(allowed)
+          .map((d) => JSON.stringify(d))
+          .join('\n---\n'),
+      },
+    ],
+  });
+
+/** User + system CPU time of a process, from /proc (Linux); NaN elsewhere. */
+function cpuMsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of stat(5); counted here from field 3.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 interface Worker {
   child: ChildProcess;
@@ -128,6 +148,7 @@ interface Worker {
 
 function startWorker(): Worker {
   const child = fork(join(here, '_propagation-worker.ts'), [], {
+    execArgv: process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const queue: Record<string, unknown>[] = [];
@@ -179,16 +200,40 @@ async function measure(
     for (const w of workers) w.child.send({ type: 'arm' });
     await Promise.all(workers.map((w) => w.next('armed')));
     const done = Promise.all(workers.map((w) => w.next('done')));
+    const serverCpu0 = cpuMsOf(server.child.pid);
     const t0 = performance.timeOrigin + performance.now();
     await applyDocuments(server.url, change);
+    const applyMs = performance.timeOrigin + performance.now() - t0;
     const results = await done;
+    const serverCpuMs = cpuMsOf(server.child.pid) - serverCpu0;
     const latencies = new Float64Array(o.watchers);
+    const events = new Float64Array(o.watchers);
     let k = 0;
-    for (const r of results) for (const t of r.times as number[]) latencies[k++] = t - t0;
+    let e = 0;
+    for (const r of results) {
+      for (const t of r.times as number[]) latencies[k++] = t - t0;
+      for (const t of r.eventTimes as number[]) if (t > 0) events[e++] = t - t0;
+    }
+    const eventFigures: Record<string, number> =
+      mode === 'watch'
+        ? {
+            // When the stream delivered the event: the fan-out alone, before fetch and verify.
+            event_p50_ms: round(percentile(events.subarray(0, e), 50)),
+            event_p99_ms: round(percentile(events.subarray(0, e), 99)),
+          }
+        : {};
     const figures = {
       p50_ms: round(percentile(latencies, 50)),
       p99_ms: round(percentile(latencies, 99)),
       max_ms: round(percentile(latencies, 100)),
+      // The change request itself (the API's apply, store commit and bundle invalidation): part of
+      // every watcher's latency, shown apart so the propagation proper can be read off.
+      apply_ms: round(applyMs),
+      ...eventFigures,
+      // CPU spent from the change until the last watcher had it: where the time goes on a box
+      // that runs the control plane and the whole simulated fleet.
+      server_cpu_ms: round(serverCpuMs),
+      clients_cpu_ms: round(results.reduce((sum, r) => sum + (r.cpuMs as number), 0)),
     };
     progress(`${mode}: ${JSON.stringify(figures)}`);
     return figures;

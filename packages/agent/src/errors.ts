@@ -12,7 +12,11 @@ export class AgentError extends Error {
   /** HTTP status from the control plane, when the failure came from there. */
   readonly status: number | undefined;
 
-  constructor(code: AgentErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+  constructor(
+    code: AgentErrorCode,
+    message: string,
+    options?: { cause?: unknown; status?: number },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AgentError';
     this.code = code;

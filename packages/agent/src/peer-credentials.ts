@@ -31,9 +31,16 @@ const PEERCRED_SCRIPT = [
  * the binary path. Linux only. See docs/identity.md for the limits (pid reuse, exe of
  * interpreters, pid namespaces). Throws `AGENT_PEER_CREDENTIALS`.
  */
-export async function peerCredentials(socket: Socket, options: { python?: string; procRoot?: string } = {}): Promise<PeerCredentials> {
+export async function peerCredentials(
+  socket: Socket,
+  options: { python?: string; procRoot?: string } = {},
+): Promise<PeerCredentials> {
   const [pid, uid, gid] = await soPeerCred(socket, options.python ?? 'python3');
-  if (!(pid > 0)) throw new AgentError('AGENT_PEER_CREDENTIALS', 'the peer has no process id (another pid namespace?)');
+  if (!(pid > 0))
+    throw new AgentError(
+      'AGENT_PEER_CREDENTIALS',
+      'the peer has no process id (another pid namespace?)',
+    );
   const proc = options.procRoot ?? '/proc';
   const startBefore = await startTime(proc, pid);
   let supplementaryGids: number[] = [];
@@ -76,7 +83,11 @@ async function startTime(proc: string, pid: number): Promise<string | undefined>
 function soPeerCred(socket: Socket, python: string): Promise<[number, number, number]> {
   return new Promise((resolve, reject) => {
     const fail = (why: string, cause?: unknown) =>
-      reject(new AgentError('AGENT_PEER_CREDENTIALS', `cannot read the caller's credentials: ${why}`, { cause }));
+      reject(
+        new AgentError('AGENT_PEER_CREDENTIALS', `cannot read the caller's credentials: ${why}`, {
+          cause,
+        }),
+      );
     let child: ReturnType<typeof spawn>;
     try {
       child = spawn(python, ['-c', PEERCRED_SCRIPT], { stdio: ['ignore', 'pipe', 'pipe', socket] });

@@ -29,6 +29,14 @@ export interface DecisionLogRecordV1 {
   subject?: string;
   /** Passport key id, when a verified passport came with the call. */
   kid?: string;
+  /**
+   * How many identical decisions (every field equal but the time) this record stands for, when
+   * more than one: the shipper folds them within a batch, so ingest and storage grow with edges,
+   * not with traffic. Absent means 1.
+   */
+  count?: number;
+  /** ISO 8601 time of the last of the `count` decisions (`time` is the first). */
+  lastTime?: string;
 }
 
 /** Body of `POST /v1/decision-logs` (JSON, optionally `Content-Encoding: gzip`). */

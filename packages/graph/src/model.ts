@@ -144,7 +144,8 @@ export class GraphBuilder {
     if (patch.serviceAccount && !node.serviceAccount) node.serviceAccount = patch.serviceAccount;
     if (patch.podSelector && !node.podSelector) node.podSelector = { ...patch.podSelector };
     if (patch.labels) {
-      for (const [k, v] of Object.entries(patch.labels)) if (!(k in node.labels)) node.labels[k] = v;
+      for (const [k, v] of Object.entries(patch.labels))
+        if (!(k in node.labels)) node.labels[k] = v;
     }
     if (file !== undefined && node.sources[node.sources.length - 1] !== file) {
       if (!node.sources.includes(file)) node.sources.push(file);
@@ -168,7 +169,10 @@ export class GraphBuilder {
     edge.declared = true;
     if (kind === 'startup') edge.startup = true;
     if (extra.condition && !edge.condition) edge.condition = extra.condition;
-    if (extra.port !== undefined) (edge.ports ??= new Set()).add(extra.port);
+    if (extra.port !== undefined) {
+      edge.ports ??= new Set();
+      edge.ports.add(extra.port);
+    }
     this.addSource(edge, source);
   }
 
@@ -190,7 +194,10 @@ export class GraphBuilder {
     edge.calls += calls;
     edge.errors += errors;
     edge.denied += denied;
-    if (latencyMs !== undefined) (edge.sketch ??= new LatencySketch()).add(latencyMs);
+    if (latencyMs !== undefined) {
+      edge.sketch ??= new LatencySketch();
+      edge.sketch.add(latencyMs);
+    }
     this.addSource(edge, source);
   }
 
@@ -202,7 +209,11 @@ export class GraphBuilder {
     metrics: { calls: number; errors: number; denied: number; sketch?: LatencySketchJSON },
   ): void {
     this.observe(from, to, source, metrics.calls, metrics.errors, undefined, metrics.denied);
-    if (metrics.sketch) (this.edge(from, to).sketch ??= new LatencySketch()).merge(metrics.sketch);
+    if (metrics.sketch) {
+      const edge = this.edge(from, to);
+      edge.sketch ??= new LatencySketch();
+      edge.sketch.merge(metrics.sketch);
+    }
   }
 
   get nodeCount(): number {
@@ -263,7 +274,9 @@ export class GraphBuilder {
     const key = `${source.type}\u0000${source.file}\u0000${source.line ?? ''}`;
     if (edge.sourceKeys.has(key)) return;
     edge.sourceKeys.add(key);
-    edge.sources.push(source.line === undefined ? { type: source.type, file: source.file } : source);
+    edge.sources.push(
+      source.line === undefined ? { type: source.type, file: source.file } : source,
+    );
   }
 }
 

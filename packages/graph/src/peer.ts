@@ -38,9 +38,12 @@ export function peerOf(attrs: Map<string, string>): PeerRef | undefined {
   if (explicit) return { name: explicit, type: 'service' };
   const db = attrs.get('db.system.name') ?? attrs.get('db.system');
   if (db) {
-    const ns = attrs.get('db.namespace') ?? attrs.get('db.name');
+    // The server is the node (it is what manifests declare, e.g. a `postgres` Service); without
+    // an address, the logical database names it.
     const host = attrs.get('server.address') ?? attrs.get('net.peer.name');
-    return { name: ns ? `${db}/${ns}` : host ? `${db}@${hostName(host)}` : db, type: 'database' };
+    if (host) return { name: hostName(host), type: 'database' };
+    const ns = attrs.get('db.namespace') ?? attrs.get('db.name');
+    return { name: ns ? `${db}/${ns}` : db, type: 'database' };
   }
   const messaging = attrs.get('messaging.system');
   if (messaging) {

@@ -82,10 +82,8 @@ interface TraceState {
   waiting: Map<string, Pending[]> | undefined;
 }
 
-const CALLER = (kind: number): boolean =>
-  kind === SPAN_KIND.CLIENT || kind === SPAN_KIND.PRODUCER;
-const CALLEE = (kind: number): boolean =>
-  kind === SPAN_KIND.SERVER || kind === SPAN_KIND.CONSUMER;
+const CALLER = (kind: number): boolean => kind === SPAN_KIND.CLIENT || kind === SPAN_KIND.PRODUCER;
+const CALLEE = (kind: number): boolean => kind === SPAN_KIND.SERVER || kind === SPAN_KIND.CONSUMER;
 
 export class TraceAccumulator {
   readonly stats: TraceStats = {

@@ -13,6 +13,7 @@ export { compileGlob, globProblem } from './glob.ts';
 export { lintPolicy } from './lint.ts';
 export { type ParseResult, parseDocuments } from './parse.ts';
 export { policySchema } from './schema.ts';
+export { decisionInputProblems } from './validate.ts';
 export { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 export {
   checkPolicyTests,

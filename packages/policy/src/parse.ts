@@ -76,6 +76,7 @@ export function parseDocuments(text: string, file: string): ParseResult {
       result.diagnostics.push(diag(file, p.line, p.col, 'POLICY_YAML_SYNTAX', '', message));
       continue;
     }
+    if (value === null || value === undefined) continue; // an empty document between `---`s
     const positions: PositionMap = new Map();
     collectPositions(doc.contents as Node, '', positions, at, 0);
     const errors = validateSchema(value, file, positions);

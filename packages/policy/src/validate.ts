@@ -82,3 +82,21 @@ function propertiesMessage(error: ErrorObject): string {
   if (hint) return `must have ${hint.charAt(0).toLowerCase()}${hint.slice(1).replace(/\.$/, '')}`;
   return error.message ?? 'has the wrong number of fields';
 }
+
+let inputValidator: ValidateFunction | undefined;
+
+/**
+ * Problems with a decision input given as untrusted JSON (CLI, API), as `path: message` strings;
+ * empty when it is a valid `DecisionInput`. `decide` itself trusts its caller and does not check.
+ */
+export function decisionInputProblems(value: unknown): string[] {
+  inputValidator ??= new Ajv({ allErrors: true, strict: false, verbose: true }).compile({
+    ...policySchema.definitions.DecisionInput,
+    definitions: policySchema.definitions,
+  });
+  if (inputValidator(value)) return [];
+  return (inputValidator.errors ?? []).map((e) => {
+    const d = describe(e);
+    return `${d.path || '/'}: ${d.message}`;
+  });
+}

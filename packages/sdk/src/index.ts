@@ -14,6 +14,18 @@ export {
   type DecisionLogShipperOptions,
   type DecisionLogShipperStats,
 } from './decision-log/shipper.ts';
+// Workload identity (SPIFFE Workload API, mTLS)
+export { workloadSocketPath } from './identity/endpoint.ts';
+export { IdentityError, type IdentityErrorCode } from './identity/errors.ts';
+export { matchSpiffeId, peerIdentity, type SpiffeIdMatcher } from './identity/peer.ts';
+export { splitDer, type X509Svid } from './identity/svid.ts';
+export {
+  type ClientIdentityOptions,
+  type ServerIdentityOptions,
+  WorkloadIdentity,
+  type WorkloadIdentityOptions,
+  workloadIdentity,
+} from './identity/workload-identity.ts';
 // Enforcement middleware and egress guard
 export type { EnforcementProblemV1, IdentitySource, WardContext } from './middleware/context.ts';
 export type { Decider, PassportVerifier } from './middleware/decider.ts';

@@ -93,7 +93,9 @@ export async function api(
 
 /** `apply` of a set of documents, like `ward apply -f`. */
 export async function applyDocuments(url: string, documents: PolicyDocument[]): Promise<void> {
-  await api(url, 'POST', '/v1/apply', { documents });
+  // The API takes files, YAML or JSON; one multi-document YAML file of JSON documents.
+  const content = documents.map((d) => JSON.stringify(d)).join('\n---\n');
+  await api(url, 'POST', '/v1/apply', { files: [{ name: 'policy.yaml', content }] });
 }
 
 /** A `pdp`-scoped token, as a service would be given. */

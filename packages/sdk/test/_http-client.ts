@@ -6,6 +6,7 @@ import type { KeyPair } from './_tls-fixture.ts';
 export interface Reply {
   status: number;
   contentType: string | undefined;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read problem bodies field by field
   body: any;
 }
 

@@ -12,14 +12,14 @@ import {
   type Pdp,
 } from '../src/index.ts';
 
+import { close, listen } from './_http-client.ts';
+import { fixturePolicySet } from './_policy-fixture.ts';
+
 // Compile-time check: a running PDP and a bare compiled PolicySet are both Deciders.
 const _pdpIsDecider = (pdp: Pdp): Decider => pdp;
 const _policySetIsDecider = (policy: PolicySet): Decider => policy;
 void _pdpIsDecider;
 void _policySetIsDecider;
-
-import { close, listen } from './_http-client.ts';
-import { fixturePolicySet } from './_policy-fixture.ts';
 
 describe('egress guard', () => {
   let server: Server;

@@ -87,8 +87,8 @@ describe('gRPC server interceptor', () => {
   }
 
   function get(c: grpc.Client, metadata = new grpc.Metadata()) {
-    return new Promise<{ err: grpc.ServiceError | null; value: any }>((resolve) => {
-      (c as unknown as Record<string, Function>).get!(
+    return new Promise<{ err: grpc.ServiceError | null; value: unknown }>((resolve) => {
+      (c as unknown as Record<string, (...args: unknown[]) => void>).get!(
         { id: 7 },
         metadata,
         (err: grpc.ServiceError | null, value: unknown) => resolve({ err, value }),

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPdp, type Pdp } from '../src/index.ts';
 import { cacheFile } from '../src/pdp/cache.ts';
@@ -210,6 +211,38 @@ describe('createPdp against a replaying peer', () => {
         ),
       ).toBe(true);
     }
+  });
+
+  it('keeps deciding with a new bundle when the cache cannot be written, and says so', async () => {
+    const key = signingKey();
+    const peer = track(await startReplayServer());
+    const dir = tempDir('pdp-nocache');
+    cleanups.push(() => dir.remove());
+    const notADir = join(dir.path, 'file');
+    writeFileSync(notADir, 'x');
+    peer.bundle = Buffer.from(
+      JSON.stringify(bundleOf('orders', 1, ordersPolicy(['checkout']), key.privateKey)),
+    );
+    const logger = memoryLogger();
+    const pdp = track(
+      createPdp({
+        service: 'orders',
+        controlPlanes: [peer.url],
+        publicKey: key.publicKey,
+        cacheDir: notADir,
+        logger,
+      }),
+    );
+    expect(pdp.status().lastError?.code).toBe('PDP_CACHE_WRITE_FAILED');
+    await pdp.ready;
+    await pdp.close(); // waits for the failed write
+    expect(pdp.decide(fromCheckout).allowed).toBe(true);
+    expect(pdp.status()).toMatchObject({
+      revision: 1,
+      rejected: {},
+      lastError: { code: 'PDP_CACHE_WRITE_FAILED' },
+    });
+    expect(logger.lines.filter((l) => l.message.includes('cache'))).toHaveLength(2);
   });
 
   it('takes a silent watch stream for dead after readTimeoutMs and fails over to the next control plane', async () => {

@@ -73,3 +73,6 @@ export class ServerError extends Error {
 
 /** Union of every code, for exhaustive switches. */
 export type AnyServerErrorCode = ServerErrorCode;
+
+/** Codes that appear only inside a problem body's `errors[]`, naming why one item failed. */
+export const FIELD_CODES = ['API_NOT_OWNER'] as const;

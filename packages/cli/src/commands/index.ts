@@ -1,5 +1,12 @@
 import type { Command } from 'commander';
+import { register as registerApply } from './apply.ts';
+import { register as registerGet } from './get.ts';
+import { register as registerGraph } from './graph.ts';
+import { register as registerHistory } from './history.ts';
 import { register as registerPassport } from './passport.ts';
+import { register as registerPolicy } from './policy.ts';
+import { register as registerServer } from './server.ts';
+import { register as registerTokens } from './tokens.ts';
 
 /**
  * Every subcommand lives in its own file under `commands/` and exports `register(program)`.
@@ -8,4 +15,11 @@ import { register as registerPassport } from './passport.ts';
 export function registerCommands(program: Command): void {
   void program;
   registerPassport(program);
+  registerServer(program);
+  registerApply(program);
+  registerGet(program);
+  registerHistory(program);
+  registerTokens(program);
+  registerPolicy(program);
+  registerGraph(program);
 }

@@ -44,31 +44,45 @@ export function readBackstage(text: string, file: string, builder: GraphBuilder)
     const name = e.metadata.name;
     names.set(`${kind}:${name.toLowerCase()}`, name);
     const spec = isObject(e.spec) ? e.spec : {};
-    const type: NodeType = kind === 'resource' ? (spec.type === 'database' ? 'database' : 'resource') : 'service';
+    const type: NodeType =
+      kind === 'resource' ? (spec.type === 'database' ? 'database' : 'resource') : 'service';
     const labels = wardLabels(stringMap(e.metadata.labels), stringMap(e.metadata.annotations));
     if (typeof spec.owner === 'string') labels.owner ??= spec.owner;
     if (typeof spec.lifecycle === 'string') labels.lifecycle ??= spec.lifecycle;
     if (typeof spec.system === 'string') labels.system ??= spec.system;
-    builder.service(name, {
-      type,
-      virtual: false,
-      namespace: typeof e.metadata.namespace === 'string' ? e.metadata.namespace : undefined,
-      labels,
-    }, file);
+    builder.service(
+      name,
+      {
+        type,
+        virtual: false,
+        namespace: typeof e.metadata.namespace === 'string' ? e.metadata.namespace : undefined,
+        labels,
+      },
+      file,
+    );
     const list = (field: string, fn: (ref: string, line: number) => void): void => {
       const v = spec[field];
-      if (Array.isArray(v)) v.forEach((r: unknown, i: number) => typeof r === 'string' && fn(r, doc.lineOf(['spec', field, i])));
+      if (!Array.isArray(v)) return;
+      for (const [i, r] of (v as unknown[]).entries()) {
+        if (typeof r === 'string') fn(r, doc.lineOf(['spec', field, i]));
+      }
     };
     const at = (line: number): SourceRef => ({ type: 'backstage', file, line });
     // Edges are added after all entities are known, so refs resolve to written names.
-    list('dependsOn', (ref, line) => pending.push(() => addEdge(name, nodeName(parseRef(ref, 'component')), at(line))));
-    list('dependencyOf', (ref, line) => pending.push(() => addEdge(nodeName(parseRef(ref, 'component')), name, at(line))));
+    list('dependsOn', (ref, line) =>
+      pending.push(() => addEdge(name, nodeName(parseRef(ref, 'component')), at(line))),
+    );
+    list('dependencyOf', (ref, line) =>
+      pending.push(() => addEdge(nodeName(parseRef(ref, 'component')), name, at(line))),
+    );
     if (kind === 'component') {
       list('providesApis', (ref) => {
         const api = parseRef(ref, 'api').name;
         providers.set(api, [...(providers.get(api) ?? []), name]);
       });
-      list('consumesApis', (ref, line) => consumers.push({ component: name, api: parseRef(ref, 'api').name, source: at(line) }));
+      list('consumesApis', (ref, line) =>
+        consumers.push({ component: name, api: parseRef(ref, 'api').name, source: at(line) }),
+      );
     }
   }
 
@@ -76,5 +90,6 @@ export function readBackstage(text: string, file: string, builder: GraphBuilder)
     if (from !== to) builder.declare(from, to, 'runtime', source);
   }
   for (const fn of pending) fn();
-  for (const c of consumers) for (const p of providers.get(c.api) ?? []) addEdge(c.component, p, c.source);
+  for (const c of consumers)
+    for (const p of providers.get(c.api) ?? []) addEdge(c.component, p, c.source);
 }

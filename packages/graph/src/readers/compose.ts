@@ -15,33 +15,47 @@ export function readCompose(text: string, file: string, builder: GraphBuilder): 
   const expected = 'a Compose file with a top-level "services" mapping';
   const [doc] = parseYamlDocuments(text, file, expected);
   if (!doc || !isObject(doc.data) || !isObject(doc.data.services)) {
-    throw new GraphError('GRAPH_INPUT_MALFORMED', 'no "services" mapping', { file, line: 1, expected });
+    throw new GraphError('GRAPH_INPUT_MALFORMED', 'no "services" mapping', {
+      file,
+      line: 1,
+      expected,
+    });
   }
   const services = doc.data.services;
   const names = new Set(Object.keys(services));
-  const at = (path: (string | number)[]): SourceRef => ({ type: 'compose', file, line: doc.lineOf(path) });
+  const at = (path: (string | number)[]): SourceRef => ({
+    type: 'compose',
+    file,
+    line: doc.lineOf(path),
+  });
   for (const [name, raw] of Object.entries(services)) {
     const svc = isObject(raw) ? raw : {};
     builder.service(name, { virtual: false, labels: wardLabels(keyValues(svc.labels)) }, file);
     const startup = (to: string, path: (string | number)[], condition?: string): void => {
       if (to === name) return;
       if (!names.has(to)) {
-        throw new GraphError('GRAPH_INPUT_MALFORMED', `service "${name}" depends on undefined service "${to}"`, {
-          file,
-          line: doc.lineOf(path),
-          expected: `one of the services defined in the file (${[...names].join(', ')})`,
-        });
+        throw new GraphError(
+          'GRAPH_INPUT_MALFORMED',
+          `service "${name}" depends on undefined service "${to}"`,
+          {
+            file,
+            line: doc.lineOf(path),
+            expected: `one of the services defined in the file (${[...names].join(', ')})`,
+          },
+        );
       }
       builder.declare(name, to, 'startup', at(path), condition ? { condition } : {});
     };
     const dependsOn = svc.depends_on;
     if (Array.isArray(dependsOn)) {
       dependsOn.forEach((d: unknown, i: number) => {
-        if (typeof d === 'string') startup(d, ['services', name, 'depends_on', i], 'service_started');
+        if (typeof d === 'string')
+          startup(d, ['services', name, 'depends_on', i], 'service_started');
       });
     } else if (isObject(dependsOn)) {
       for (const [dep, opts] of Object.entries(dependsOn)) {
-        const condition = isObject(opts) && typeof opts.condition === 'string' ? opts.condition : 'service_started';
+        const condition =
+          isObject(opts) && typeof opts.condition === 'string' ? opts.condition : 'service_started';
         startup(dep, ['services', name, 'depends_on', dep], condition);
       }
     }
@@ -52,7 +66,8 @@ export function readCompose(text: string, file: string, builder: GraphBuilder): 
     }
     if (Array.isArray(svc.volumes_from)) {
       svc.volumes_from.forEach((v: unknown, i: number) => {
-        if (typeof v === 'string' && !v.startsWith('container:')) startup(v.split(':')[0]!, ['services', name, 'volumes_from', i]);
+        if (typeof v === 'string' && !v.startsWith('container:'))
+          startup(v.split(':')[0]!, ['services', name, 'volumes_from', i]);
       });
     }
     if (typeof svc.network_mode === 'string' && svc.network_mode.startsWith('service:')) {
@@ -62,7 +77,12 @@ export function readCompose(text: string, file: string, builder: GraphBuilder): 
     const envEntries: [string, string, (string | number)[]][] = [];
     if (Array.isArray(env)) {
       env.forEach((e: unknown, i: number) => {
-        if (typeof e === 'string' && e.includes('=')) envEntries.push([e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1), ['services', name, 'environment', i]]);
+        if (typeof e === 'string' && e.includes('='))
+          envEntries.push([
+            e.slice(0, e.indexOf('=')),
+            e.slice(e.indexOf('=') + 1),
+            ['services', name, 'environment', i],
+          ]);
       });
     } else if (isObject(env)) {
       for (const [k, v] of Object.entries(env)) {
@@ -72,7 +92,13 @@ export function readCompose(text: string, file: string, builder: GraphBuilder): 
     for (const [, value, path] of envEntries) {
       for (const ref of findHostRefs(value)) {
         if (ref.namespace === undefined && names.has(ref.name) && ref.name !== name) {
-          builder.declare(name, ref.name, 'runtime', at(path), ref.port === undefined ? {} : { port: ref.port });
+          builder.declare(
+            name,
+            ref.name,
+            'runtime',
+            at(path),
+            ref.port === undefined ? {} : { port: ref.port },
+          );
         }
       }
     }
@@ -90,7 +116,8 @@ function keyValues(v: unknown): Record<string, string> {
       }
     }
   } else if (isObject(v)) {
-    for (const [k, val] of Object.entries(v)) if (typeof val === 'string' || typeof val === 'number') out[k] = String(val);
+    for (const [k, val] of Object.entries(v))
+      if (typeof val === 'string' || typeof val === 'number') out[k] = String(val);
   }
   return out;
 }

@@ -56,7 +56,15 @@ export function readDecisionRecord(
   }
   if (rec.source === rec.destination) return;
   builder.service(rec.destination, { virtual: false }, source.file);
-  builder.observe(rec.source, rec.destination, source, 1, 0, undefined, rec.effect === 'deny' ? 1 : 0);
+  builder.observe(
+    rec.source,
+    rec.destination,
+    source,
+    1,
+    0,
+    undefined,
+    rec.effect === 'deny' ? 1 : 0,
+  );
 }
 
 /** Adds every record of a `DecisionLogBatchV1` body (`{records: […]}`). */
@@ -71,5 +79,7 @@ export function readDecisionBatch(
     acc.skip('decision.batch', `${source.file}: batch has no "records" array`);
     return;
   }
-  records.forEach((r: unknown, i: number) => readDecisionRecord(r, builder, acc, source, `${source.file}: records[${i}]`));
+  for (const [i, r] of (records as unknown[]).entries()) {
+    readDecisionRecord(r, builder, acc, source, `${source.file}: records[${i}]`);
+  }
 }

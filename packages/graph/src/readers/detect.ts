@@ -41,8 +41,14 @@ export function parseInputArg(arg: string): { type?: InputType; path: string } {
 export function detectInputType(file: string, head: Uint8Array | string): InputType {
   const base = file.split(/[\\/]/).pop()!.toLowerCase();
   if (/\.(pb|binpb|protobuf)$/.test(base)) return 'otlp-proto';
-  const text = typeof head === 'string' ? head : new TextDecoder('utf-8', { fatal: false }).decode(head);
-  if (typeof head !== 'string' && head.length > 0 && head[0] === 0x0a && /[\u0000-\u0008\ufffd]/.test(text.slice(0, 512))) {
+  const text =
+    typeof head === 'string' ? head : new TextDecoder('utf-8', { fatal: false }).decode(head);
+  if (
+    typeof head !== 'string' &&
+    head.length > 0 &&
+    head[0] === 0x0a &&
+    /[\u0000-\u0008\ufffd]/.test(text.slice(0, 512))
+  ) {
     return 'otlp-proto';
   }
   const trimmed = text.trimStart();
@@ -54,10 +60,12 @@ export function detectInputType(file: string, head: Uint8Array | string): InputT
     if (/"destination"/.test(text) && /"effect"/.test(text)) return 'decision-log';
     if (/"services"/.test(text) && /"edges"/.test(text)) return 'graph-json';
   } else {
-    if (/^apiVersion:\s*["']?backstage\.io\//m.test(text) || base === 'catalog-info.yaml') return 'backstage';
+    if (/^apiVersion:\s*["']?backstage\.io\//m.test(text) || base === 'catalog-info.yaml')
+      return 'backstage';
     if (/^apiVersion:\s*["']?ward\.dev\//m.test(text)) return 'ward';
     if (/^apiVersion:/m.test(text) && /^kind:\s*["']?\w+/m.test(text)) return 'kubernetes';
-    if (/^services:\s*(#.*)?$/m.test(text) || /^(docker-)?compose(\.[\w-]+)?\.ya?ml$/.test(base)) return 'compose';
+    if (/^services:\s*(#.*)?$/m.test(text) || /^(docker-)?compose(\.[\w-]+)?\.ya?ml$/.test(base))
+      return 'compose';
   }
   throw new GraphError('GRAPH_INPUT_UNKNOWN', 'cannot tell what kind of input this is', {
     file,

@@ -15,20 +15,27 @@ export function parseGraphJson(value: unknown, file: string): DependencyGraph {
   const fail = (msg: string): never => {
     throw new GraphError('GRAPH_INPUT_MALFORMED', msg, {
       file,
-      expected: 'Ward graph JSON: {"services": [...], "edges": [...]} (ward graph analyze --format json)',
+      expected:
+        'Ward graph JSON: {"services": [...], "edges": [...]} (ward graph analyze --format json)',
     });
   };
   if (!isObject(root) || !Array.isArray(root.services) || !Array.isArray(root.edges)) {
     return fail('not a Ward graph');
   }
   const services: ServiceNode[] = root.services.map((s: unknown, i: number) => {
-    if (!isObject(s) || typeof s.name !== 'string' || s.name === '') return fail(`services[${i}] has no "name"`);
+    if (!isObject(s) || typeof s.name !== 'string' || s.name === '')
+      return fail(`services[${i}] has no "name"`);
     const node: ServiceNode = {
       name: s.name,
-      type: typeof s.type === 'string' && NODE_TYPES.has(s.type) ? (s.type as ServiceNode['type']) : 'service',
+      type:
+        typeof s.type === 'string' && NODE_TYPES.has(s.type)
+          ? (s.type as ServiceNode['type'])
+          : 'service',
       virtual: s.virtual === true,
       labels: stringMap(s.labels),
-      sources: Array.isArray(s.sources) ? s.sources.filter((x: unknown) => typeof x === 'string') : [],
+      sources: Array.isArray(s.sources)
+        ? s.sources.filter((x: unknown) => typeof x === 'string')
+        : [],
     };
     if (typeof s.namespace === 'string') node.namespace = s.namespace;
     if (typeof s.spiffeId === 'string') node.spiffeId = s.spiffeId;
@@ -40,21 +47,29 @@ export function parseGraphJson(value: unknown, file: string): DependencyGraph {
     if (!isObject(e) || typeof e.from !== 'string' || typeof e.to !== 'string') {
       return fail(`edges[${i}] needs string "from" and "to"`);
     }
-    const provenance = e.provenance === 'declared' || e.provenance === 'observed' || e.provenance === 'both' ? e.provenance : 'declared';
+    const provenance =
+      e.provenance === 'declared' || e.provenance === 'observed' || e.provenance === 'both'
+        ? e.provenance
+        : 'declared';
     const edge: Edge = {
       from: e.from,
       to: e.to,
       kind: e.kind === 'startup' ? 'startup' : 'runtime',
       provenance,
       sources: Array.isArray(e.sources)
-        ? e.sources.filter((x: unknown): x is Edge['sources'][number] => isObject(x) && typeof x.file === 'string' && typeof x.type === 'string')
+        ? e.sources.filter(
+            (x: unknown): x is Edge['sources'][number] =>
+              isObject(x) && typeof x.file === 'string' && typeof x.type === 'string',
+          )
         : [],
     };
     if (typeof e.condition === 'string') edge.condition = e.condition;
-    if (Array.isArray(e.ports)) edge.ports = e.ports.filter((p: unknown): p is number => Number.isInteger(p));
+    if (Array.isArray(e.ports))
+      edge.ports = e.ports.filter((p: unknown): p is number => Number.isInteger(p));
     if (isObject(e.metrics)) {
       const m = e.metrics;
-      const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+      const num = (v: unknown): number =>
+        typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;
       edge.metrics = { calls: num(m.calls), errors: num(m.errors), denied: num(m.denied) };
       const sketch = parseSketch(m.sketch);
       if (sketch) edge.metrics.sketch = sketch;

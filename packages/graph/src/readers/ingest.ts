@@ -9,7 +9,11 @@
  */
 import { GraphError } from '../errors.ts';
 import { type DependencyGraph, GraphBuilder, type InputType, type SourceRef } from '../model.ts';
-import { TraceAccumulator, type TraceAccumulatorOptions, type TraceStats } from '../trace-accumulator.ts';
+import {
+  TraceAccumulator,
+  type TraceAccumulatorOptions,
+  type TraceStats,
+} from '../trace-accumulator.ts';
 import { readBackstage } from './backstage.ts';
 import { readCompose } from './compose.ts';
 import { readDecisionBatch, readDecisionRecord } from './decision-log.ts';
@@ -63,7 +67,8 @@ export class GraphIngest {
     const summary: InputSummary = { file, type, bytes: 0 };
     this.inputs.push(summary);
     const source: SourceRef = { type, file };
-    if (type === 'otlp-json' || type === 'decision-log') return this.lineSink(type, source, summary);
+    if (type === 'otlp-json' || type === 'decision-log')
+      return this.lineSink(type, source, summary);
     return this.documentSink(type, source, summary);
   }
 
@@ -95,7 +100,11 @@ export class GraphIngest {
     return { graph: this.builder.build(), stats: { ...this.traces.stats, inputs: this.inputs } };
   }
 
-  private lineSink(type: 'otlp-json' | 'decision-log', source: SourceRef, summary: InputSummary): InputSink {
+  private lineSink(
+    type: 'otlp-json' | 'decision-log',
+    source: SourceRef,
+    summary: InputSummary,
+  ): InputSink {
     // A pretty-printed single OTLP request does not parse line by line: when the first line is
     // not a complete JSON value, switch to reading the whole document.
     let whole: InputSink | undefined;
@@ -123,10 +132,19 @@ export class GraphIngest {
       firstLine = false;
       if (type === 'otlp-json') readOtlpJson(value, this.traces, source, lineNo);
       else if (Array.isArray(value)) {
-        value.forEach((v, i) => readDecisionRecord(v, this.builder, this.traces, source, `${source.file}:${lineNo}[${i}]`));
+        for (const [i, v] of value.entries()) {
+          readDecisionRecord(
+            v,
+            this.builder,
+            this.traces,
+            source,
+            `${source.file}:${lineNo}[${i}]`,
+          );
+        }
       } else if (value && typeof value === 'object' && 'records' in value) {
         readDecisionBatch(value, this.builder, this.traces, source);
-      } else readDecisionRecord(value, this.builder, this.traces, source, `${source.file}:${lineNo}`);
+      } else
+        readDecisionRecord(value, this.builder, this.traces, source, `${source.file}:${lineNo}`);
     });
     return {
       write: (chunk) => {
@@ -139,7 +157,10 @@ export class GraphIngest {
         if (whole) whole.end();
         else if (badLine) {
           // Only the last line is bad: a writer cut off mid-line. Count it, keep the rest.
-          this.traces.skip('line.truncated', `${source.file}:${badLine.line}: last line is not complete JSON (${badLine.message})`);
+          this.traces.skip(
+            'line.truncated',
+            `${source.file}:${badLine.line}: last line is not complete JSON (${badLine.message})`,
+          );
         }
       },
     };
@@ -149,7 +170,10 @@ export class GraphIngest {
     throw new GraphError('GRAPH_INPUT_MALFORMED', `line is not valid JSON: ${bad.message}`, {
       file: source.file,
       line: bad.line,
-      expected: source.type === 'otlp-json' ? 'one OTLP/JSON ExportTraceServiceRequest per line' : 'one JSON decision-log record per line',
+      expected:
+        source.type === 'otlp-json'
+          ? 'one OTLP/JSON ExportTraceServiceRequest per line'
+          : 'one JSON decision-log record per line',
     });
   }
 
@@ -164,19 +188,27 @@ export class GraphIngest {
         if (size > max) {
           throw new GraphError('GRAPH_INPUT_TOO_LARGE', `input is larger than ${max} bytes`, {
             file: source.file,
-            expected: type === 'otlp-json' ? 'one OTLP/JSON request per line for large inputs (the collector file exporter format)' : `a ${type} document under the size limit`,
+            expected:
+              type === 'otlp-json'
+                ? 'one OTLP/JSON request per line for large inputs (the collector file exporter format)'
+                : `a ${type} document under the size limit`,
           });
         }
         chunks.push(chunk);
       },
       end: () => {
         if (type === 'otlp-proto') {
-          const bytes = concat(chunks.map((c) => (typeof c === 'string' ? new TextEncoder().encode(c) : c)));
+          const bytes = concat(
+            chunks.map((c) => (typeof c === 'string' ? new TextEncoder().encode(c) : c)),
+          );
           readOtlpProtobuf(bytes, this.traces, source);
           return;
         }
         const decoder = new TextDecoder('utf-8');
-        const text = chunks.map((c) => (typeof c === 'string' ? c : decoder.decode(c, { stream: true }))).join('') + decoder.decode();
+        const text =
+          chunks
+            .map((c) => (typeof c === 'string' ? c : decoder.decode(c, { stream: true })))
+            .join('') + decoder.decode();
         chunks.length = 0;
         this.readDocument(type, source, text);
       },
@@ -187,32 +219,47 @@ export class GraphIngest {
     const file = source.file;
     switch (type) {
       case 'kubernetes':
-        return readKubernetes(text, file, this.builder, { trustDomain: this.options.trustDomain });
+        readKubernetes(text, file, this.builder, { trustDomain: this.options.trustDomain });
+        return;
       case 'compose':
-        return readCompose(text, file, this.builder);
+        readCompose(text, file, this.builder);
+        return;
       case 'backstage':
-        return readBackstage(text, file, this.builder);
+        readBackstage(text, file, this.builder);
+        return;
       case 'ward':
-        return readWardServices(text, file, this.builder, { trustDomain: this.options.trustDomain });
+        readWardServices(text, file, this.builder, {
+          trustDomain: this.options.trustDomain,
+        });
+        return;
       default:
         break;
     }
     const value = parseJson(text, file, type);
     switch (type) {
       case 'otlp-json':
-        return readOtlpJson(value, this.traces, source);
+        readOtlpJson(value, this.traces, source);
+        return;
       case 'decision-log':
-        return Array.isArray(value)
-          ? value.forEach((v, i) => readDecisionRecord(v, this.builder, this.traces, source, `${file}[${i}]`))
-          : readDecisionBatch(value, this.builder, this.traces, source);
+        if (!Array.isArray(value)) readDecisionBatch(value, this.builder, this.traces, source);
+        else {
+          for (const [i, v] of value.entries()) {
+            readDecisionRecord(v, this.builder, this.traces, source, `${file}[${i}]`);
+          }
+        }
+        return;
       case 'jaeger':
-        return readJaeger(value, this.traces, source);
+        readJaeger(value, this.traces, source);
+        return;
       case 'jaeger-deps':
-        return readJaegerDependencies(value, this.builder, this.traces, source);
+        readJaegerDependencies(value, this.builder, this.traces, source);
+        return;
       case 'zipkin':
-        return readZipkin(value, this.traces, source);
+        readZipkin(value, this.traces, source);
+        return;
       case 'graph-json':
-        return this.mergeGraph(parseGraphJson(value, file), source);
+        this.mergeGraph(parseGraphJson(value, file), source);
+        return;
       default:
         throw new TypeError(`unknown input type ${type as string}`);
     }
@@ -226,10 +273,21 @@ export class GraphIngest {
     for (const e of graph.edges) {
       if (e.provenance !== 'observed') {
         const decl = e.sources.find((s) => s.line !== undefined) ?? source;
-        this.builder.declare(e.from, e.to, e.kind, decl, e.condition ? { condition: e.condition } : {});
+        this.builder.declare(
+          e.from,
+          e.to,
+          e.kind,
+          decl,
+          e.condition ? { condition: e.condition } : {},
+        );
       }
       if (e.provenance !== 'declared') {
-        this.builder.observeAggregate(e.from, e.to, source, e.metrics ?? { calls: 0, errors: 0, denied: 0 });
+        this.builder.observeAggregate(
+          e.from,
+          e.to,
+          source,
+          e.metrics ?? { calls: 0, errors: 0, denied: 0 },
+        );
       }
     }
   }

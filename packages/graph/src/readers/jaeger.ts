@@ -36,7 +36,8 @@ export function readJaeger(doc: unknown, acc: TraceAccumulator, source: SourceRe
     const processes = isObject(trace.processes) ? trace.processes : {};
     trace.spans.forEach((raw: unknown, i: number) => {
       const span = toSpan(raw, processes);
-      if (typeof span === 'string') acc.skip('jaeger.span', `${source.file}: data[${t}].spans[${i}]: ${span}`);
+      if (typeof span === 'string')
+        acc.skip('jaeger.span', `${source.file}: data[${t}].spans[${i}]: ${span}`);
       else acc.addSpan(span, source);
     });
   }
@@ -80,7 +81,8 @@ function toSpan(raw: unknown, processes: Record<string, unknown>): SpanInput | s
     parentSpanId = normalizeId(raw.parentSpanID, 8);
   }
   const process = typeof raw.processID === 'string' ? processes[raw.processID] : raw.process;
-  const service = isObject(process) && typeof process.serviceName === 'string' ? process.serviceName : undefined;
+  const service =
+    isObject(process) && typeof process.serviceName === 'string' ? process.serviceName : undefined;
   if (!service) return 'processID names no process with a serviceName';
   const tags = new Map<string, string>();
   tagMap(raw.tags, tags);
@@ -121,7 +123,10 @@ export function readJaegerDependencies(
       link.parent === '' ||
       link.child === ''
     ) {
-      acc.skip('jaeger.link', `${source.file}: [${i}]: expected {"parent": string, "child": string}`);
+      acc.skip(
+        'jaeger.link',
+        `${source.file}: [${i}]: expected {"parent": string, "child": string}`,
+      );
       return;
     }
     const calls = typeof link.callCount === 'number' && link.callCount >= 0 ? link.callCount : 0;

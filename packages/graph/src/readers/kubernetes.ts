@@ -34,7 +34,15 @@ interface Text {
   startup: boolean;
 }
 
-const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Pod']);
+const WORKLOAD_KINDS = new Set([
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'ReplicaSet',
+  'Job',
+  'CronJob',
+  'Pod',
+]);
 
 export function readKubernetes(
   text: string,
@@ -46,23 +54,32 @@ export function readKubernetes(
   const source = (line: number): SourceRef => ({ type: 'kubernetes', file, line });
   const workloads: Workload[] = [];
   const services = new Map<string, { selector: Record<string, string> }>();
-  const configMaps = new Map<string, { data: Record<string, string>; doc: YamlDoc; path: (string | number)[] }>();
+  const configMaps = new Map<
+    string,
+    { data: Record<string, string>; doc: YamlDoc; path: (string | number)[] }
+  >();
 
   for (const doc of parseYamlDocuments(text, file, 'Kubernetes manifests')) {
     const items: [unknown, (string | number)[]][] = [];
     if (isObject(doc.data) && doc.data.kind === 'List' && Array.isArray(doc.data.items)) {
-      doc.data.items.forEach((item: unknown, i: number) => items.push([item, ['items', i]]));
+      for (const [i, item] of (doc.data.items as unknown[]).entries())
+        items.push([item, ['items', i]]);
     } else items.push([doc.data, []]);
     for (const [obj, path] of items) {
       if (!isObject(obj) || typeof obj.kind !== 'string' || !isObject(obj.metadata)) continue;
       const name = obj.metadata.name;
       if (typeof name !== 'string' || name === '') continue;
-      const namespace = typeof obj.metadata.namespace === 'string' ? obj.metadata.namespace : 'default';
+      const namespace =
+        typeof obj.metadata.namespace === 'string' ? obj.metadata.namespace : 'default';
       const spec = isObject(obj.spec) ? obj.spec : {};
       if (obj.kind === 'Service') {
         services.set(`${namespace}/${name}`, { selector: stringMap(spec.selector) });
       } else if (obj.kind === 'ConfigMap') {
-        configMaps.set(`${namespace}/${name}`, { data: stringMap(obj.data), doc, path: [...path, 'data'] });
+        configMaps.set(`${namespace}/${name}`, {
+          data: stringMap(obj.data),
+          doc,
+          path: [...path, 'data'],
+        });
       } else if (WORKLOAD_KINDS.has(obj.kind)) {
         let pod: unknown;
         let podPath: (string | number)[];
@@ -70,7 +87,10 @@ export function readKubernetes(
           pod = obj;
           podPath = path;
         } else if (obj.kind === 'CronJob') {
-          const job = isObject(spec.jobTemplate) && isObject(spec.jobTemplate.spec) ? spec.jobTemplate.spec : {};
+          const job =
+            isObject(spec.jobTemplate) && isObject(spec.jobTemplate.spec)
+              ? spec.jobTemplate.spec
+              : {};
           pod = job.template;
           podPath = [...path, 'spec', 'jobTemplate', 'spec', 'template'];
         } else {
@@ -83,7 +103,8 @@ export function readKubernetes(
         const matchLabels = isObject(spec.selector) ? stringMap(spec.selector.matchLabels) : {};
         const selector = Object.keys(matchLabels).length > 0 ? matchLabels : podLabels;
         const podSpec = isObject(pod.spec) ? pod.spec : {};
-        const sa = typeof podSpec.serviceAccountName === 'string' ? podSpec.serviceAccountName : 'default';
+        const sa =
+          typeof podSpec.serviceAccountName === 'string' ? podSpec.serviceAccountName : 'default';
         builder.service(
           name,
           {
@@ -99,7 +120,16 @@ export function readKubernetes(
           },
           file,
         );
-        workloads.push({ name, namespace, selector, podLabels, pod: podSpec, podPath: [...podPath, 'spec'], doc, itemPath: path });
+        workloads.push({
+          name,
+          namespace,
+          selector,
+          podLabels,
+          pod: podSpec,
+          podPath: [...podPath, 'spec'],
+          doc,
+          itemPath: path,
+        });
       }
     }
   }
@@ -108,15 +138,24 @@ export function readKubernetes(
   const targets = new Map<string, string[]>();
   for (const [key, svc] of services) {
     const ns = key.slice(0, key.indexOf('/'));
-    const selected = Object.keys(svc.selector).length === 0
-      ? []
-      : workloads.filter((w) => w.namespace === ns && Object.entries(svc.selector).every(([k, v]) => w.podLabels[k] === v));
+    const selected =
+      Object.keys(svc.selector).length === 0
+        ? []
+        : workloads.filter(
+            (w) =>
+              w.namespace === ns &&
+              Object.entries(svc.selector).every(([k, v]) => w.podLabels[k] === v),
+          );
     if (selected.length === 0) {
       // A Service whose pods are not in these files (or an ExternalName): the DNS name is the node.
       const name = key.slice(ns.length + 1);
       builder.service(name, { virtual: !builder.has(name), namespace: ns }, file);
       targets.set(key, [name]);
-    } else targets.set(key, selected.map((w) => w.name));
+    } else
+      targets.set(
+        key,
+        selected.map((w) => w.name),
+      );
   }
 
   for (const w of workloads) {
@@ -139,7 +178,10 @@ export function readKubernetes(
 /** Every configuration string of a workload's pod, with its line and whether it is init-time. */
 function texts(
   w: Workload,
-  configMaps: Map<string, { data: Record<string, string>; doc: YamlDoc; path: (string | number)[] }>,
+  configMaps: Map<
+    string,
+    { data: Record<string, string>; doc: YamlDoc; path: (string | number)[] }
+  >,
 ): Text[] {
   const out: Text[] = [];
   const fromConfigMap = (name: unknown, key: unknown, startup: boolean): void => {
@@ -147,10 +189,14 @@ function texts(
     const cm = configMaps.get(`${w.namespace}/${name}`);
     if (!cm) return;
     for (const [k, value] of Object.entries(cm.data)) {
-      if (key === undefined || key === k) out.push({ value, line: cm.doc.lineOf([...cm.path, k]), startup });
+      if (key === undefined || key === k)
+        out.push({ value, line: cm.doc.lineOf([...cm.path, k]), startup });
     }
   };
-  for (const [field, startup] of [['initContainers', true], ['containers', false]] as const) {
+  for (const [field, startup] of [
+    ['initContainers', true],
+    ['containers', false],
+  ] as const) {
     const containers = w.pod[field];
     if (!Array.isArray(containers)) continue;
     containers.forEach((c: unknown, ci: number) => {
@@ -160,21 +206,27 @@ function texts(
         const values = c[list];
         if (Array.isArray(values)) {
           values.forEach((v: unknown, i: number) => {
-            if (typeof v === 'string') out.push({ value: v, line: w.doc.lineOf([...base, list, i]), startup });
+            if (typeof v === 'string')
+              out.push({ value: v, line: w.doc.lineOf([...base, list, i]), startup });
           });
         }
       }
       if (Array.isArray(c.env)) {
         c.env.forEach((e: unknown, i: number) => {
           if (!isObject(e)) return;
-          if (typeof e.value === 'string') out.push({ value: e.value, line: w.doc.lineOf([...base, 'env', i, 'value']), startup });
-          const ref = isObject(e.valueFrom) && isObject(e.valueFrom.configMapKeyRef) ? e.valueFrom.configMapKeyRef : undefined;
+          if (typeof e.value === 'string')
+            out.push({ value: e.value, line: w.doc.lineOf([...base, 'env', i, 'value']), startup });
+          const ref =
+            isObject(e.valueFrom) && isObject(e.valueFrom.configMapKeyRef)
+              ? e.valueFrom.configMapKeyRef
+              : undefined;
           if (ref) fromConfigMap(ref.name, ref.key, startup);
         });
       }
       if (Array.isArray(c.envFrom)) {
         for (const e of c.envFrom) {
-          if (isObject(e) && isObject(e.configMapRef)) fromConfigMap(e.configMapRef.name, undefined, startup);
+          if (isObject(e) && isObject(e.configMapRef))
+            fromConfigMap(e.configMapRef.name, undefined, startup);
         }
       }
     });

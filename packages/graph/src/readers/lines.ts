@@ -26,13 +26,12 @@ export class LineSplitter {
       this.rest += text;
       return;
     }
-    let first = this.rest + text.slice(0, nl);
+    const first = this.rest + text.slice(0, nl);
     this.rest = '';
     this.emit(first);
     start = nl + 1;
-    while ((nl = text.indexOf('\n', start)) >= 0) {
-      first = text.slice(start, nl);
-      this.emit(first);
+    for (nl = text.indexOf('\n', start); nl >= 0; nl = text.indexOf('\n', start)) {
+      this.emit(text.slice(start, nl));
       start = nl + 1;
     }
     this.rest = text.slice(start);

@@ -8,8 +8,8 @@ import { GraphError } from '../errors.ts';
 import { normalizeId } from '../ids.ts';
 import type { SourceRef } from '../model.ts';
 import { PEER_KEYS, peerOf } from '../peer.ts';
-import { isObject } from '../util.ts';
 import { SPAN_KIND, type SpanInput, type TraceAccumulator } from '../trace-accumulator.ts';
+import { isObject } from '../util.ts';
 
 const KIND_NAMES: Record<string, number> = {
   SPAN_KIND_UNSPECIFIED: 0,
@@ -69,7 +69,8 @@ export function readOtlpJson(
     }
     const resourceAttrs = isObject(rs.resource) ? rs.resource.attributes : undefined;
     const service = attr(resourceAttrs, 'service.name') ?? 'unknown_service';
-    const namespace = attr(resourceAttrs, 'k8s.namespace.name') ?? attr(resourceAttrs, 'service.namespace');
+    const namespace =
+      attr(resourceAttrs, 'k8s.namespace.name') ?? attr(resourceAttrs, 'service.namespace');
     const scopes = rs.scopeSpans ?? rs.scope_spans ?? rs.instrumentationLibrarySpans;
     if (!Array.isArray(scopes)) continue;
     for (let s = 0; s < scopes.length; s++) {
@@ -79,7 +80,10 @@ export function readOtlpJson(
       for (let i = 0; i < spans.length; i++) {
         const span = toSpan(spans[i], service, namespace);
         if (typeof span === 'string') {
-          acc.skip(`otlp.${span.split(' ')[0]}`, `${at}: resourceSpans[${r}].scopeSpans[${s}].spans[${i}]: ${span}`);
+          acc.skip(
+            `otlp.${span.split(' ')[0]}`,
+            `${at}: resourceSpans[${r}].scopeSpans[${s}].spans[${i}]: ${span}`,
+          );
         } else acc.addSpan(span, source);
       }
     }
@@ -101,12 +105,14 @@ function toSpan(raw: unknown, service: string, namespace: string | undefined): S
   }
   let kind = raw.kind ?? 0;
   if (typeof kind === 'string') kind = KIND_NAMES[kind] ?? -1;
-  if (typeof kind !== 'number' || !(kind >= 0 && kind <= 5)) return 'kind must be 0..5 or a SPAN_KIND_* name';
+  if (typeof kind !== 'number' || !(kind >= 0 && kind <= 5))
+    return 'kind must be 0..5 or a SPAN_KIND_* name';
   const start = nanos(raw.startTimeUnixNano);
   const end = nanos(raw.endTimeUnixNano);
   const durationMs = (end - start) / 1e6;
   let error = false;
-  if (isObject(raw.status)) error = raw.status.code === 2 || raw.status.code === 'STATUS_CODE_ERROR';
+  if (isObject(raw.status))
+    error = raw.status.code === 2 || raw.status.code === 'STATUS_CODE_ERROR';
   let peer: SpanInput['peer'];
   const attrs = raw.attributes;
   if (kind === SPAN_KIND.CLIENT || kind === SPAN_KIND.PRODUCER) {

@@ -208,9 +208,12 @@ function decodeSpan(
       }
     } else w.skip(wt, end);
   }
-  if (traceId.length !== 32 || /^0+$/.test(traceId)) return `span at byte ${at}: trace_id must be 16 bytes, not all zero`;
-  if (spanId.length !== 16 || spanId === '0000000000000000') return `span at byte ${at}: span_id must be 8 bytes, not all zero`;
-  if (parentSpanId !== undefined && parentSpanId.length !== 16) return `span at byte ${at}: parent_span_id must be empty or 8 bytes`;
+  if (traceId.length !== 32 || /^0+$/.test(traceId))
+    return `span at byte ${at}: trace_id must be 16 bytes, not all zero`;
+  if (spanId.length !== 16 || spanId === '0000000000000000')
+    return `span at byte ${at}: span_id must be 8 bytes, not all zero`;
+  if (parentSpanId !== undefined && parentSpanId.length !== 16)
+    return `span at byte ${at}: parent_span_id must be empty or 8 bytes`;
   if (kind > 5) return `span at byte ${at}: kind ${kind} is not a SpanKind`;
   let peer: SpanInput['peer'];
   if (hasAttributes && (kind === SPAN_KIND.CLIENT || kind === SPAN_KIND.PRODUCER)) {
@@ -253,7 +256,11 @@ function keyValue(
     const tag = w.varint();
     const field = tag >>> 3;
     if (field === 1 && (tag & 7) === 2) key = w.string(end);
-    else if (field === 2 && (tag & 7) === 2 && (keys === undefined || (key !== undefined && keys.has(key)))) {
+    else if (
+      field === 2 &&
+      (tag & 7) === 2 &&
+      (keys === undefined || (key !== undefined && keys.has(key)))
+    ) {
       const e = w.len(end);
       while (w.pos < e) {
         const t = w.varint();

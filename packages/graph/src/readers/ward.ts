@@ -33,14 +33,25 @@ export function readWardServices(
     const spec = isObject(d.spec) ? d.spec : {};
     const labels = wardLabels(stringMap(d.metadata.labels), stringMap(d.metadata.annotations));
     if (typeof spec.owner === 'string') labels.owner ??= spec.owner;
-    const spiffeId = typeof spec.spiffeId === 'string' ? spec.spiffeId : `spiffe://${trustDomain}/ns/${namespace}/sa/${name}`;
+    const spiffeId =
+      typeof spec.spiffeId === 'string'
+        ? spec.spiffeId
+        : `spiffe://${trustDomain}/ns/${namespace}/sa/${name}`;
     const sa = /\/sa\/([^/]+)$/.exec(spiffeId)?.[1];
-    builder.service(name, { virtual: false, namespace, spiffeId, labels, ...(sa ? { serviceAccount: sa } : {}) }, file);
+    builder.service(
+      name,
+      { virtual: false, namespace, spiffeId, labels, ...(sa ? { serviceAccount: sa } : {}) },
+      file,
+    );
     if (!Array.isArray(spec.dependencies)) continue;
     spec.dependencies.forEach((dep: unknown, i: number) => {
       if (!isObject(dep) || typeof dep.service !== 'string' || dep.service === name) return;
       const kind = dep.kind === 'startup' ? 'startup' : 'runtime';
-      builder.declare(name, dep.service, kind, { type: 'ward', file, line: doc.lineOf(['spec', 'dependencies', i]) });
+      builder.declare(name, dep.service, kind, {
+        type: 'ward',
+        file,
+        line: doc.lineOf(['spec', 'dependencies', i]),
+      });
     });
   }
 }

@@ -23,19 +23,28 @@ export function parseYamlDocuments(text: string, file: string, expected: string)
     const error = doc.errors[0];
     if (error) {
       const pos = lineCounter.linePos(error.pos[0]);
-      throw new GraphError('GRAPH_INPUT_MALFORMED', `invalid YAML: ${error.message.split('\n')[0]}`, {
-        file,
-        line: pos.line,
-        col: pos.col,
-        expected,
-      });
+      throw new GraphError(
+        'GRAPH_INPUT_MALFORMED',
+        `invalid YAML: ${error.message.split('\n')[0]}`,
+        {
+          file,
+          line: pos.line,
+          col: pos.col,
+          expected,
+        },
+      );
     }
     let data: unknown;
     try {
       // maxAliasCount keeps a "billion laughs" document from expanding without bound.
       data = doc.toJS({ maxAliasCount: 1000 });
     } catch (cause) {
-      throw new GraphError('GRAPH_INPUT_MALFORMED', `invalid YAML: ${(cause as Error).message}`, { file, expected }, { cause });
+      throw new GraphError(
+        'GRAPH_INPUT_MALFORMED',
+        `invalid YAML: ${(cause as Error).message}`,
+        { file, expected },
+        { cause },
+      );
     }
     const start = doc.contents?.range?.[0] ?? 0;
     out.push({

@@ -47,11 +47,20 @@ function toSpan(raw: unknown): SpanInput | string {
   const tags = isObject(raw.tags) ? raw.tags : {};
   const error = 'error' in tags;
   const attrs = new Map<string, string>();
-  for (const key of ['peer.service', 'db.system', 'db.name', 'db.namespace', 'messaging.system', 'messaging.destination.name', 'server.address']) {
+  for (const key of [
+    'peer.service',
+    'db.system',
+    'db.name',
+    'db.namespace',
+    'messaging.system',
+    'messaging.destination.name',
+    'server.address',
+  ]) {
     if (typeof tags[key] === 'string') attrs.set(key, tags[key] as string);
   }
   const remote = isObject(raw.remoteEndpoint) ? raw.remoteEndpoint.serviceName : undefined;
-  if (typeof remote === 'string' && remote !== '' && !attrs.has('peer.service')) attrs.set('peer.service', remote);
+  if (typeof remote === 'string' && remote !== '' && !attrs.has('peer.service'))
+    attrs.set('peer.service', remote);
   return {
     traceId,
     spanId,

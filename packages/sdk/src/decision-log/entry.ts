@@ -75,6 +75,46 @@ function ruleName(rule: RuleRef): string {
   return name;
 }
 
+/**
+ * The wire records of a batch, with identical decisions (every field equal but the time) folded
+ * into one record carrying `count`, `time` (first) and `lastTime` (last). Real traffic repeats the
+ * same few edges; folding makes a batch cost the shipper, the network and the control plane
+ * per distinct decision rather than per request.
+ */
+export function foldRecords(entries: readonly DecisionLogEntry[]): DecisionLogRecordV1[] {
+  const out: DecisionLogRecordV1[] = [];
+  const byKey = new Map<string, { record: DecisionLogRecordV1; first: number; last: number }>();
+  const templates = new Map<string, string>();
+  for (const entry of entries) {
+    let path = templates.get(entry.path);
+    if (path === undefined) {
+      path = entry.routed ? stripQuery(entry.path) : pathTemplate(entry.path);
+      templates.set(entry.path, path);
+    }
+    const rule = entry.rule === null ? 'default' : ruleName(entry.rule);
+    // Names, methods, rule names and key ids cannot hold NUL; the path is length-prefixed and the
+    // subject (free text from the passport) comes last, so two different records never share a key.
+    const key = `${entry.source}\0${entry.destination}\0${entry.method}\0${entry.effect}${entry.enforced ? 1 : 0}\0${rule}\0${entry.revision}\0${entry.kid ?? ''}\0${path.length}:${path}\0${entry.subject === undefined ? '-' : `+${entry.subject}`}`;
+    const seen = byKey.get(key);
+    if (seen !== undefined) {
+      seen.record.count = (seen.record.count ?? 1) + 1;
+      if (entry.time < seen.first) seen.first = entry.time;
+      if (entry.time > seen.last) seen.last = entry.time;
+      continue;
+    }
+    const record = toRecordV1(entry);
+    record.path = path;
+    out.push(record);
+    byKey.set(key, { record, first: entry.time, last: entry.time });
+  }
+  for (const { record, first, last } of byKey.values()) {
+    if (record.count === undefined) continue;
+    record.time = isoTime(first);
+    record.lastTime = isoTime(last);
+  }
+  return out;
+}
+
 function stripQuery(path: string): string {
   const q = path.indexOf('?');
   return q < 0 ? path : path.slice(0, q);

@@ -2,7 +2,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { DECISION_LOG_PATH, type DecisionLogBatchV1 } from '@ward/api-types';
 import { type Dispatcher, request } from 'undici';
-import { type DecisionLogEntry, type DecisionRecorder, toRecordV1 } from './entry.ts';
+import { type DecisionLogEntry, type DecisionRecorder, foldRecords, toRecordV1 } from './entry.ts';
 import { DecisionLogError } from './errors.ts';
 import { DecisionLogRing } from './ring.ts';
 
@@ -27,6 +27,11 @@ export interface DecisionLogShipperOptions {
   /** First retry delay; doubles per attempt, with jitter, up to `maxBackoffMs`. Default 250 ms. */
   backoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Fold identical decisions of a batch into one record with `count` (and `lastTime`). Default
+   * true; false ships one record per decision.
+   */
+  fold?: boolean;
   /** Gzip bodies larger than 1 KiB. Default true. */
   gzip?: boolean;
   /** Per-request timeout. Default 10,000 ms. */
@@ -102,6 +107,7 @@ export function createDecisionLogShipper(options: DecisionLogShipperOptions): De
   const maxBackoffMs = positiveInt('maxBackoffMs', options.maxBackoffMs ?? 30_000);
   const timeoutMs = positiveInt('timeoutMs', options.timeoutMs ?? 10_000);
   const compress = options.gzip ?? true;
+  const fold = options.fold ?? true;
   const ring = new DecisionLogRing(options.capacity ?? 10_000, options.sampleSize ?? 32);
 
   let urlIndex = 0;
@@ -195,7 +201,9 @@ export function createDecisionLogShipper(options: DecisionLogShipperOptions): De
   }
 
   async function post(batch: PendingBatch): Promise<void> {
-    const body: DecisionLogBatchV1 = { records: batch.entries.map(toRecordV1) };
+    const body: DecisionLogBatchV1 = {
+      records: fold ? foldRecords(batch.entries) : batch.entries.map(toRecordV1),
+    };
     if (batch.dropped > 0) {
       body.dropped = batch.dropped;
       body.droppedSample = batch.sample.map(toRecordV1);

@@ -3,12 +3,13 @@ import type { Socket } from 'node:net';
 import { PROBLEM_MEDIA_TYPE } from '@ward/api-types';
 import type { Decision, DecisionInput, DecisionRequest, DecisionSource } from '@ward/policy';
 import type { DecisionLogEntry, DecisionRecorder } from '../decision-log/entry.ts';
+import { peerIdentity } from '../identity/peer.ts';
 import type { IdentitySource, WardContext } from './context.ts';
 import { Rejection } from './context.ts';
 import type { Decider, PassportVerifier } from './decider.ts';
 import { ruleName } from './errors.ts';
 import { passportVerifierOf } from './passport.ts';
-import { isSpiffeId, serviceByConvention, spiffeIdOfSocket, trustDomainOf } from './peer.ts';
+import { isSpiffeId, serviceByConvention, trustDomainOf } from './peer.ts';
 
 /** The header that carries the end-user passport between services. */
 export const PASSPORT_HEADER = 'x-ward-passport';
@@ -33,13 +34,14 @@ export interface EnforcementOptions {
   /** Where decisions are recorded (a decision-log shipper). */
   log?: DecisionRecorder;
   /**
-   * Only SPIFFE IDs of this trust domain are mapped to service names by convention
-   * (`spiffe://<td>/ns/<ns>/sa/<name>`). Default: any trust domain.
+   * Accept peer certificates of this trust domain only (others count as anonymous), and map only
+   * its SPIFFE IDs to service names by convention (`spiffe://<td>/ns/<ns>/sa/<name>`). Default:
+   * any trust domain the server's CA vouches for.
    */
   trustDomain?: string;
   /**
-   * The verified SPIFFE ID of a connection's peer; defaults to reading the URI SAN of an
-   * authorized TLS socket. Pass the identity package's `peerIdentity` to share its checks.
+   * The verified SPIFFE ID of a connection's peer. Default: `peerIdentity` of the identity module
+   * (chain checked by Node, then the X509-SVID leaf rules Node does not know).
    */
   peerIdentity?: (socket: Socket) => string | undefined;
 }
@@ -49,8 +51,12 @@ const kIdentity = Symbol('ward.identity');
 const SERVICE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
 
 interface SocketWithIdentity extends Socket {
-  [kIdentity]?: DecisionSource | null;
+  /** The verified peer SPIFFE ID, or '' when the connection has none. */
+  [kIdentity]?: string;
 }
+
+/** Distinct callers remembered; past this the memory is cleared (a bound, not an LRU). */
+const MAX_SOURCES = 4096;
 
 /** The framework-neutral core of the middleware: identity, passport, decision, log, problem. */
 export class Enforcer {
@@ -65,6 +71,9 @@ export class Enforcer {
   // one scratch object saves two allocations per request on the hot path.
   readonly #input: DecisionInput;
   readonly #request: DecisionRequest;
+  // Callers by SPIFFE ID or claimed name, so a known caller costs a map lookup, not an object.
+  readonly #sources = new Map<string, DecisionSource>();
+  #sourcesRevision = Number.NaN;
 
   constructor(options: EnforcementOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('options required');
@@ -79,7 +88,10 @@ export class Enforcer {
     this.#decider = decider;
     this.#log = options.log;
     this.#trustDomain = options.trustDomain;
-    this.#peerIdentity = options.peerIdentity ?? spiffeIdOfSocket;
+    const trustDomain = options.trustDomain;
+    // Default: the identity module's check (chain verified by Node, leaf not a CA, exactly one URI
+    // SAN that is a SPIFFE ID with a path, pinned to `trustDomain` when given), cached per socket.
+    this.#peerIdentity = options.peerIdentity ?? ((socket) => peerIdentity(socket, trustDomain));
     this.#passport = passportVerifierOf(decider, options.passportVerifier);
     if (options.devIdentityHeader !== undefined) {
       if (typeof options.devIdentityHeader !== 'string' || options.devIdentityHeader === '') {
@@ -118,39 +130,41 @@ export class Enforcer {
   ): WardContext | Rejection {
     const time = Date.now();
     // 1. Who is calling: the verified peer certificate wins; a dev header only without one.
-    let source: DecisionSource | null | undefined;
-    let identity: IdentitySource = 'anonymous';
-    if (spiffeId !== undefined) {
-      source = this.#sourceOf(spiffeId);
-    } else if (socket) {
+    const revision = this.#decider.revision?.() ?? 0;
+    if (revision !== this.#sourcesRevision) {
+      // A new bundle may map SPIFFE IDs to other names: forget the old mapping.
+      this.#sources.clear();
+      this.#sourcesRevision = revision;
+    }
+    let id = spiffeId;
+    if (id === undefined && socket) {
       const s = socket as SocketWithIdentity;
-      source = s[kIdentity];
-      if (source === undefined) {
-        const id = this.#peerIdentity(socket);
-        source = id === undefined ? null : this.#sourceOf(id);
+      id = s[kIdentity];
+      if (id === undefined) {
         // A TLS peer cannot change within a connection (TLS 1.3 has no renegotiation; Node
-        // refuses it for servers), so the identity is computed once per connection.
-        s[kIdentity] = source;
+        // refuses it for servers), so the certificate is read once per connection.
+        id = this.#verifiedPeer(socket);
+        s[kIdentity] = id;
       }
     }
-    if (source) {
+    let source: DecisionSource = ANONYMOUS;
+    let identity: IdentitySource = 'anonymous';
+    if (id) {
+      source = this.#sourceOf(id);
       identity = 'mtls';
-    } else {
-      source = ANONYMOUS;
-      if (this.#devHeader !== undefined) {
-        const claimed = headers[this.#devHeader];
-        if (typeof claimed === 'string') {
-          const dev = this.#devSource(claimed);
-          if (dev === null) {
-            return problem(
-              401,
-              'MIDDLEWARE_BAD_IDENTITY',
-              `${this.#devHeader} is not a service name or SPIFFE ID`,
-            );
-          }
-          source = dev;
-          identity = 'dev-header';
+    } else if (this.#devHeader !== undefined) {
+      const claimed = headers[this.#devHeader];
+      if (typeof claimed === 'string') {
+        const dev = this.#devSource(claimed);
+        if (dev === null) {
+          return problem(
+            401,
+            'MIDDLEWARE_BAD_IDENTITY',
+            `${this.#devHeader} is not a service name or SPIFFE ID`,
+          );
         }
+        source = dev;
+        identity = 'dev-header';
       }
     }
 
@@ -159,7 +173,12 @@ export class Enforcer {
     let decisionHeaders = headers;
     const token = headers[PASSPORT_HEADER];
     if (token !== undefined) {
-      const verifier = this.#passport();
+      let verifier: PassportVerifier | undefined;
+      try {
+        verifier = this.#passport();
+      } catch {
+        verifier = undefined;
+      }
       if (verifier === undefined) {
         return problem(
           401,
@@ -224,7 +243,7 @@ export class Enforcer {
         effect: decision.effect,
         enforced: decision.enforced,
         rule: decision.rule,
-        revision: this.#decider.revision?.() ?? 0,
+        revision,
         subject: passport?.sub,
         kid: passport?.kid,
       };
@@ -247,26 +266,55 @@ export class Enforcer {
     };
   }
 
+  /** The connection's verified SPIFFE ID, or '' (a faulty `peerIdentity` counts as none). */
+  #verifiedPeer(socket: Socket): string {
+    try {
+      return this.#peerIdentity(socket) ?? '';
+    } catch {
+      return '';
+    }
+  }
+
   /** The caller for a verified SPIFFE ID: its service name from the policy, or by convention. */
   #sourceOf(spiffeId: string): DecisionSource {
+    let source = this.#sources.get(spiffeId);
+    if (source !== undefined) return source;
     const decider = this.#decider;
-    let service =
-      decider.serviceForSpiffeId !== undefined
-        ? decider.serviceForSpiffeId(spiffeId)
-        : decider.serviceBySpiffeId?.(spiffeId)?.name;
+    let service: string | undefined;
+    try {
+      service =
+        decider.serviceForSpiffeId !== undefined
+          ? decider.serviceForSpiffeId(spiffeId)
+          : decider.serviceBySpiffeId?.(spiffeId)?.name;
+    } catch {
+      service = undefined;
+    }
     if (
       service === undefined &&
       (this.#trustDomain === undefined || trustDomainOf(spiffeId) === this.#trustDomain)
     ) {
       service = serviceByConvention(spiffeId);
     }
-    return service === undefined ? { spiffeId } : { service, spiffeId };
+    source = Object.freeze(service === undefined ? { spiffeId } : { service, spiffeId });
+    this.#remember(spiffeId, source);
+    return source;
   }
 
   #devSource(claimed: string): DecisionSource | null {
     if (claimed.startsWith('spiffe://'))
       return isSpiffeId(claimed) ? this.#sourceOf(claimed) : null;
-    return SERVICE_NAME.test(claimed) ? { service: claimed } : null;
+    if (!SERVICE_NAME.test(claimed)) return null;
+    let source = this.#sources.get(claimed);
+    if (source === undefined) {
+      source = Object.freeze({ service: claimed });
+      this.#remember(claimed, source);
+    }
+    return source;
+  }
+
+  #remember(key: string, source: DecisionSource): void {
+    if (this.#sources.size >= MAX_SOURCES) this.#sources.clear();
+    this.#sources.set(key, source);
   }
 }
 

@@ -1,25 +1,14 @@
-import type { Socket } from 'node:net';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
 
 /**
- * The caller's SPIFFE ID from a verified mTLS connection, or undefined.
- *
- * Node checks the chain (`socket.authorized`) but not URI SANs, so this reads the SAN itself.
- * Per the X.509-SVID specification an SVID carries exactly one URI SAN; a certificate with none,
- * several, or one that is not a well-formed SPIFFE ID names no caller.
+ * The SPIFFE ID of an (already chain-verified) peer certificate, per the X509-SVID leaf rules:
+ * not a CA, exactly one URI SAN, a well-formed SPIFFE ID with a path. Else undefined.
  */
-export function spiffeIdOfSocket(socket: Socket | TLSSocket): string | undefined {
-  const tls = socket as TLSSocket;
-  // `encrypted` is only set on TLS sockets; `authorized` is true only when the client presented
-  // a certificate that chains to the server's CA (requestCert: true).
-  if (tls.encrypted !== true || tls.authorized !== true) return undefined;
-  return spiffeIdOfCertificate(tls.getPeerCertificate(false));
-}
-
-/** The SPIFFE ID in a peer certificate's URI SAN, when it has exactly one well-formed one. */
 export function spiffeIdOfCertificate(cert: PeerCertificate | undefined): string | undefined {
   const san = cert?.subjectaltname;
-  return typeof san === 'string' ? spiffeIdOfSubjectAltName(san) : undefined;
+  if (typeof san !== 'string' || cert?.ca === true) return undefined;
+  const id = spiffeIdOfSubjectAltName(san);
+  return id !== undefined && id.indexOf('/', 9) > 0 ? id : undefined;
 }
 
 /**

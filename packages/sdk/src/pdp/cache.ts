@@ -22,7 +22,8 @@ export function readCache(cacheDir: string, service: string): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null; // no cache yet (or no folder)
     throw new PdpError('PDP_CACHE_UNREADABLE', `cannot read bundle cache ${file}`, {
       cause: error,
     });

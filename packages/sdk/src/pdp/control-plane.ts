@@ -110,6 +110,8 @@ export async function fetchBundle(
     }
     return { changed: true, envelope };
   } catch (error) {
+    // Cancelled by the PDP itself (close, failover): no need to dress up the abort.
+    if (options.signal.aborted) throw error;
     throw networkError('PDP_FETCH_FAILED', url, error);
   }
 }
@@ -170,6 +172,8 @@ export async function watch(
       }
     }
   } catch (error) {
+    // Cancelled by the PDP itself (close, failover): no need to dress up the abort.
+    if (options.signal.aborted) throw error;
     throw networkError('PDP_WATCH_FAILED', url.href, error);
   }
 }

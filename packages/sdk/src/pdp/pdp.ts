@@ -172,15 +172,25 @@ export function createPdp(options: PdpOptions): Pdp {
   if (opts.cacheDir !== undefined) {
     try {
       ensureCacheDir(opts.cacheDir);
-      const cached = readCache(opts.cacheDir, service);
-      if (cached !== null) install(cached, 'cache');
+    } catch (cause) {
+      // Not fatal: the PDP runs, it just cannot keep a copy (status and logs say so).
+      const error = new PdpError('PDP_CACHE_WRITE_FAILED', `cannot create ${opts.cacheDir}`, {
+        cause,
+      });
+      recordError(error);
+      logger.warn({ service, error: error.message }, 'bundle cache unavailable');
+    }
+    let cached: unknown = null;
+    try {
+      cached = readCache(opts.cacheDir, service);
     } catch (error) {
       reject(error, 'cache');
     }
+    if (cached !== null) install(cached, 'cache');
   }
 
   // 2. The control planes, in the background.
-  const dispatcher = opts.dispatcher ?? new Agent({ connections: 4, pipelining: 0 });
+  const dispatcher = opts.dispatcher ?? new Agent({ connections: 4 });
   const abort = new AbortController();
   const requestOptions = (signal: AbortSignal): ControlPlaneRequestOptions => ({
     token: opts.token(),
@@ -202,6 +212,13 @@ export function createPdp(options: PdpOptions): Pdp {
       (event.services.includes(service) || event.services.includes('*')),
     onConnected(url) {
       connected = url;
+      logger.debug?.({ service, url }, 'watching control plane');
+    },
+    onEvent(event, url) {
+      logger.debug?.(
+        { service, url, revision: event.revision, services: event.services },
+        'watch event',
+      );
     },
     onError(error, url) {
       connected = null;
@@ -292,9 +309,11 @@ export function createPdp(options: PdpOptions): Pdp {
       if (closed) return;
       closed = true;
       abort.abort();
-      rejectReady(
-        new PdpError('PDP_CLOSED', `PDP for ${service} closed before a bundle was loaded`),
-      );
+      if (current === null) {
+        rejectReady(
+          new PdpError('PDP_CLOSED', `PDP for ${service} closed before a bundle was loaded`),
+        );
+      }
       await sync.catch(() => {});
       connected = null;
       await cacheWrite;

@@ -20,6 +20,8 @@ export interface SyncTarget {
   /** Whether an event may change this PDP's bundle. */
   wants(event: WatchEventV1): boolean;
   onConnected(url: string): void;
+  /** Every well-formed event, before filtering (for debug logs). */
+  onEvent(event: WatchEventV1, url: string): void;
   onError(error: unknown, url: string): void;
   onMalformed(error: PdpError, url: string): void;
 }
@@ -69,6 +71,7 @@ export async function startSync(target: SyncTarget): Promise<void> {
     let pendingRevision = 0;
 
     const onEvent = (event: WatchEventV1): void => {
+      target.onEvent(event, url);
       if (!target.wants(event)) {
         synced = Math.max(synced, event.revision);
         return;
@@ -118,7 +121,7 @@ export async function startSync(target: SyncTarget): Promise<void> {
       );
       failure ??= new PdpError('PDP_WATCH_FAILED', `${url} ended the watch stream`, { url });
     } catch (error) {
-      failure ??= error;
+      if (!signal.aborted) failure ??= error;
     } finally {
       signal.removeEventListener('abort', stop);
       connection.abort();

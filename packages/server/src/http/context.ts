@@ -38,6 +38,8 @@ export type RouteAuth = 'public' | readonly Scope[];
 declare module 'fastify' {
   interface FastifyInstance {
     ward: WardContext;
+    /** Every route registered (method and URL), HEAD twins and hidden routes excluded. */
+    wardRoutes: { method: string; url: string }[];
   }
   interface FastifyRequest {
     /** The authenticated token's identity; set on every non-public route. */

@@ -1,0 +1,97 @@
+import type { Socket } from 'node:net';
+import { createCsr, generateKeyPair } from '@ward/ca';
+import pino, { type Logger } from 'pino';
+import { ControlPlaneClient } from './control-plane.ts';
+import { AgentError } from './errors.ts';
+import { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
+import { SvidManager, type SvidManagerTiming } from './svid-manager.ts';
+import { startWorkloadApi } from './workload-api.ts';
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  /** Control-plane base URL. */
+  controlPlane: string;
+  /** One-time join token (`ward ca join-token create`). */
+  joinToken?: string;
+  /** Kubernetes projected service-account token, when the control plane validates them. */
+  k8sToken?: string;
+  /** Workload API socket path. Default `/tmp/ward-agent.sock`. */
+  socketPath?: string;
+  socketMode?: number;
+  logger?: Logger;
+  timing?: SvidManagerTiming;
+  /** How workloads are identified; default: kernel peer credentials (Linux). */
+  resolvePeer?: (socket: Socket) => Promise<PeerCredentials>;
+}
+
+/** A running node agent. */
+export interface RunningAgent {
+  readonly spiffeId: string;
+  readonly socketPath: string;
+  readonly manager: SvidManager;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a node agent: attests to the control plane, keeps its own key and SVID in memory only,
+ * obtains and renews SVIDs for the registration entries of its node, and serves them to local
+ * workloads over the SPIFFE Workload API. Throws `AGENT_ATTESTATION_FAILED` when the control plane
+ * refuses the token.
+ */
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  if (!options.joinToken === !options.k8sToken) {
+    throw new AgentError('AGENT_BAD_OPTIONS', 'give exactly one of joinToken or k8sToken');
+  }
+  const log = options.logger ?? pino({ name: 'ward-agent' }, pino.destination(2));
+  const client = new ControlPlaneClient(options.controlPlane);
+  const keys = await generateKeyPair();
+  let reply: Awaited<ReturnType<ControlPlaneClient['attest']>>;
+  try {
+    reply = await client.attest({
+      ...(options.joinToken ? { joinToken: options.joinToken } : { k8sToken: options.k8sToken! }),
+      csr: await createCsr(keys),
+    });
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new AgentError('AGENT_ATTESTATION_FAILED', `attestation failed: ${why}`, { cause });
+  }
+  log.info({ spiffeId: reply.spiffeId }, 'agent attested');
+  const manager = new SvidManager({
+    client,
+    identity: {
+      spiffeId: reply.spiffeId,
+      node: reply.node,
+      privateKey: keys.privateKey,
+      chain: reply.chain,
+      expiresAt: reply.expiresAt,
+    },
+    bundlePem: reply.bundle,
+    logger: log,
+    ...(options.timing ? { timing: options.timing } : {}),
+  });
+  manager.setMaxListeners(0);
+  await manager.start();
+  const socketPath = options.socketPath ?? '/tmp/ward-agent.sock';
+  let api: Awaited<ReturnType<typeof startWorkloadApi>>;
+  try {
+    api = await startWorkloadApi({
+      socketPath,
+      manager,
+      logger: log,
+      resolvePeer: options.resolvePeer ?? ((s) => peerCredentials(s)),
+      ...(options.socketMode === undefined ? {} : { socketMode: options.socketMode }),
+    });
+  } catch (e) {
+    await manager.stop();
+    throw e;
+  }
+  return {
+    spiffeId: reply.spiffeId,
+    socketPath,
+    manager,
+    async close() {
+      await api.close();
+      await manager.stop();
+    },
+  };
+}

@@ -1,0 +1,135 @@
+import { AGENT_PROOF_HEADER, type RegistrationEntry, signAgentProof } from '@ward/ca';
+import { AgentError } from './errors.ts';
+
+/** The agent's own identity, held in memory only. */
+export interface AgentIdentity {
+  spiffeId: string;
+  node: string;
+  privateKey: CryptoKey;
+  /** PEM, leaf first. */
+  chain: readonly string[];
+  expiresAt: number;
+}
+
+/** An agent SVID as the control plane returns it. */
+export interface AgentSvidReply {
+  spiffeId: string;
+  node: string;
+  chain: string[];
+  expiresAt: number;
+  bundle: string;
+}
+
+/** A workload SVID as the control plane returns it. */
+export interface IssuedSvidReply {
+  entryId: string;
+  spiffeId: string;
+  chain: string[];
+  notBefore: number;
+  notAfter: number;
+}
+
+/** HTTP client of the control plane's agent API, signing a proof on every authenticated call. */
+export class ControlPlaneClient {
+  readonly #base: string;
+  readonly #timeoutMs: number;
+
+  constructor(baseUrl: string, options: { timeoutMs?: number } = {}) {
+    let url: URL;
+    try {
+      url = new URL(baseUrl);
+    } catch (cause) {
+      throw new AgentError('AGENT_BAD_OPTIONS', `control plane URL "${baseUrl}" is not a URL`, {
+        cause,
+      });
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new AgentError('AGENT_BAD_OPTIONS', 'the control plane URL must be http(s)://');
+    }
+    this.#base = url.href.replace(/\/$/, '');
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  attest(body: { joinToken?: string; k8sToken?: string; csr: string }): Promise<AgentSvidReply> {
+    return this.#call('POST', '/v1/agent/attest', body, undefined);
+  }
+
+  renew(identity: AgentIdentity, csr: string): Promise<AgentSvidReply> {
+    return this.#call('POST', '/v1/agent/renew', { csr }, identity);
+  }
+
+  sync(
+    identity: AgentIdentity,
+  ): Promise<{ entries: RegistrationEntry[]; bundle: string; jwtBundle: { keys: unknown[] } }> {
+    return this.#call('GET', '/v1/agent/sync', undefined, identity);
+  }
+
+  issue(
+    identity: AgentIdentity,
+    csrs: { entryId: string; csr: string }[],
+  ): Promise<{ svids: IssuedSvidReply[]; bundle: string }> {
+    return this.#call('POST', '/v1/agent/svids', { csrs }, identity);
+  }
+
+  jwt(
+    identity: AgentIdentity,
+    entryId: string,
+    audience: string[],
+  ): Promise<{ spiffeId: string; token: string; expiresAt: number }> {
+    return this.#call('POST', '/v1/agent/jwt-svids', { entryId, audience }, identity);
+  }
+
+  async #call<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    identity: AgentIdentity | undefined,
+  ): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (identity) {
+      headers[AGENT_PROOF_HEADER] = await signAgentProof({
+        privateKey: identity.privateKey,
+        chainPem: identity.chain,
+        spiffeId: identity.spiffeId,
+        method,
+        path,
+      });
+    }
+    let res: Response;
+    try {
+      res = await fetch(`${this.#base}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (cause) {
+      throw new AgentError('AGENT_CONTROL_PLANE', `${method} ${path}: control plane unreachable`, {
+        cause,
+      });
+    }
+    const text = await res.text().catch(() => '');
+    if (!res.ok) {
+      let detail = text.slice(0, 300);
+      try {
+        const p = JSON.parse(text) as { code?: string; detail?: string };
+        detail = `${p.code ?? ''} ${p.detail ?? ''}`.trim();
+      } catch {
+        // not a problem body
+      }
+      throw new AgentError(
+        'AGENT_CONTROL_PLANE',
+        `${method} ${path}: HTTP ${res.status} ${detail}`,
+        { status: res.status },
+      );
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (cause) {
+      throw new AgentError('AGENT_CONTROL_PLANE', `${method} ${path}: response is not JSON`, {
+        cause,
+      });
+    }
+  }
+}

@@ -1,0 +1,298 @@
+import { chmod, rm, stat } from 'node:fs/promises';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { entriesForWorkload, unixSelectors, WORKLOAD_PROTO_PATH } from '@ward/ca';
+import type { Logger } from 'pino';
+import { AgentError } from './errors.ts';
+import type { PeerCredentials } from './peer-credentials.ts';
+import { toStruct } from './struct.ts';
+import type { HeldSvid, SvidManager } from './svid-manager.ts';
+
+const SECURITY_HEADER = 'workload.spiffe.io';
+
+/** A running Workload API endpoint. */
+export interface WorkloadApiServer {
+  readonly socketPath: string;
+  close(): Promise<void>;
+}
+
+type Call = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerUnaryCall<unknown, unknown>;
+
+/**
+ * Serves the SPIFFE Workload API on a Unix socket. Each connection's peer is identified from
+ * the kernel's peer credentials before gRPC sees a byte of it; calls are answered with the SVIDs
+ * of the registration entries whose selectors match that peer.
+ */
+export async function startWorkloadApi(options: {
+  socketPath: string;
+  manager: SvidManager;
+  logger: Logger;
+  resolvePeer: (socket: Socket) => Promise<PeerCredentials>;
+  /** Socket file mode. Default 0o777: any local process may ask; selectors decide what it gets. */
+  socketMode?: number;
+}): Promise<WorkloadApiServer> {
+  const { manager, logger: log } = options;
+  const definition = protoLoader.loadSync(WORKLOAD_PROTO_PATH, {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const service = (
+    grpc.loadPackageDefinition(definition).SpiffeWorkloadAPI as grpc.ServiceClientConstructor
+  ).service;
+  const grpcServer = new grpc.Server();
+  // Peer credentials by connection. gRPC exposes only `call.getPeer()`, which reads the socket's
+  // `remoteAddress`; Unix sockets have none, so each accepted socket gets a unique label there.
+  const peers = new Map<string, PeerCredentials>();
+  let seq = 0;
+
+  const peerOf = (call: Call): PeerCredentials => {
+    const peer = peers.get(call.getPeer());
+    if (!peer) throw status(grpc.status.PERMISSION_DENIED, 'caller could not be identified');
+    return peer;
+  };
+  const checkHeader = (call: Call): void => {
+    // SPIFFE Workload Endpoint §6: a request without `workload.spiffe.io: true` is refused
+    // (InvalidArgument); the header guards against SSRF-style relaying of requests.
+    const v = call.metadata.get(SECURITY_HEADER);
+    if (v.length !== 1 || v[0] !== 'true') {
+      throw status(grpc.status.INVALID_ARGUMENT, `missing "${SECURITY_HEADER}: true" metadata`);
+    }
+  };
+  const entriesOf = (peer: PeerCredentials) =>
+    entriesForWorkload(manager.entries, unixSelectors(peer));
+  const bundleBytes = () => Buffer.concat(manager.bundleDer as Buffer[]);
+  const tdId = () => `spiffe://${manager.trustDomain}`;
+
+  const x509Response = (peer: PeerCredentials) => {
+    const svids: HeldSvid[] = [];
+    const hints = new Set<string>();
+    for (const e of entriesOf(peer)) {
+      const s = manager.svid(e.id);
+      if (!s) continue;
+      svids.push(s);
+      if (s.hint) hints.add(s.hint);
+    }
+    return {
+      svids: svids.map((s) => ({
+        spiffe_id: s.spiffeId,
+        x509_svid: Buffer.concat(s.chainDer),
+        x509_svid_key: s.keyPkcs8,
+        bundle: bundleBytes(),
+        hint: s.hint ?? '',
+      })),
+      crl: [],
+      federated_bundles: {},
+    };
+  };
+
+  // Streams a fresh full message whenever `render` output changes; ends with `error` when the
+  // caller has no identity any more.
+  const stream = (
+    call: grpc.ServerWritableStream<unknown, unknown>,
+    render: () => unknown,
+    entitled: () => boolean,
+  ) => {
+    let last = '';
+    const push = () => {
+      if (call.cancelled || call.destroyed) return;
+      if (!entitled()) {
+        call.emit(
+          'error',
+          status(grpc.status.PERMISSION_DENIED, 'no identity is registered for this workload'),
+        );
+        cleanup();
+        return;
+      }
+      const msg = render();
+      const key = JSON.stringify(msg, (_k, v) =>
+        v?.type === 'Buffer' ? Buffer.from(v.data).toString('base64') : v,
+      );
+      if (key === last) return;
+      last = key;
+      if ((msg as { svids?: unknown[] }).svids?.length === 0) return; // wait until issued
+      call.write(msg);
+    };
+    const cleanup = () => manager.off('update', push);
+    manager.on('update', push);
+    call.on('cancelled', cleanup);
+    call.on('close', cleanup);
+    call.on('error', cleanup);
+    push();
+  };
+
+  grpcServer.addService(service, {
+    FetchX509SVID(call: grpc.ServerWritableStream<unknown, unknown>) {
+      try {
+        checkHeader(call);
+        const peer = peerOf(call);
+        log.debug({ pid: peer.pid, uid: peer.uid }, 'FetchX509SVID');
+        stream(
+          call,
+          () => x509Response(peer),
+          () => entriesOf(peer).length > 0,
+        );
+      } catch (e) {
+        call.emit('error', e as Error);
+      }
+    },
+    FetchX509Bundles(call: grpc.ServerWritableStream<unknown, unknown>) {
+      try {
+        checkHeader(call);
+        peerOf(call);
+        stream(
+          call,
+          () => ({ crl: [], bundles: { [tdId()]: bundleBytes() } }),
+          () => manager.bundleDer.length > 0,
+        );
+      } catch (e) {
+        call.emit('error', e as Error);
+      }
+    },
+    FetchJWTBundles(call: grpc.ServerWritableStream<unknown, unknown>) {
+      try {
+        checkHeader(call);
+        peerOf(call);
+        stream(
+          call,
+          () => ({ bundles: { [tdId()]: Buffer.from(JSON.stringify(manager.jwtBundle)) } }),
+          () => true,
+        );
+      } catch (e) {
+        call.emit('error', e as Error);
+      }
+    },
+    FetchJWTSVID(
+      call: grpc.ServerUnaryCall<{ audience: string[]; spiffe_id: string }, unknown>,
+      done: grpc.sendUnaryData<unknown>,
+    ) {
+      void (async () => {
+        try {
+          checkHeader(call);
+          const peer = peerOf(call);
+          const audience = call.request.audience ?? [];
+          if (audience.length === 0 || audience.some((a) => !a)) {
+            throw status(grpc.status.INVALID_ARGUMENT, 'audience is required');
+          }
+          let entries = entriesOf(peer);
+          if (call.request.spiffe_id)
+            entries = entries.filter((e) => e.spiffeId === call.request.spiffe_id);
+          if (entries.length === 0)
+            throw status(
+              grpc.status.PERMISSION_DENIED,
+              'no identity is registered for this workload',
+            );
+          const svids = [];
+          for (const e of entries) {
+            const { spiffeId, token } = await manager
+              .fetchJwt(e.id, audience)
+              .catch((err: unknown) => {
+                throw status(
+                  grpc.status.UNAVAILABLE,
+                  err instanceof Error ? err.message : 'control plane unavailable',
+                );
+              });
+            svids.push({ spiffe_id: spiffeId, svid: token, hint: e.hint ?? '' });
+          }
+          done(null, { svids });
+        } catch (e) {
+          done(e as grpc.ServiceError);
+        }
+      })();
+    },
+    ValidateJWTSVID(
+      call: grpc.ServerUnaryCall<{ audience: string; svid: string }, unknown>,
+      done: grpc.sendUnaryData<unknown>,
+    ) {
+      void (async () => {
+        try {
+          checkHeader(call);
+          peerOf(call);
+          if (!call.request.audience)
+            throw status(grpc.status.INVALID_ARGUMENT, 'audience is required');
+          if (!call.request.svid) throw status(grpc.status.INVALID_ARGUMENT, 'svid is required');
+          const { spiffeId, claims } = await manager
+            .validateJwt(call.request.svid, call.request.audience)
+            .catch((err: unknown) => {
+              throw status(
+                grpc.status.INVALID_ARGUMENT,
+                err instanceof Error ? err.message : 'invalid JWT-SVID',
+              );
+            });
+          done(null, { spiffe_id: spiffeId, claims: toStruct(claims as Record<string, unknown>) });
+        } catch (e) {
+          done(e as grpc.ServiceError);
+        }
+      })();
+    },
+  });
+
+  const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  await removeStaleSocket(options.socketPath);
+  const net: NetServer = createServer({ pauseOnConnect: true }, (socket) => {
+    const label = `ward-workload-peer-${++seq}`;
+    options.resolvePeer(socket).then(
+      (peer) => {
+        if (socket.destroyed) return;
+        peers.set(label, peer);
+        socket.once('close', () => peers.delete(label));
+        Object.defineProperty(socket, 'remoteAddress', { value: label, configurable: true });
+        log.debug(
+          { pid: peer.pid, uid: peer.uid, gid: peer.gid, path: peer.path },
+          'workload connected',
+        );
+        injector.injectConnection(socket);
+        socket.resume();
+      },
+      (error: unknown) => {
+        log.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'refusing a Workload API connection',
+        );
+        socket.destroy();
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    net.once('error', (cause) =>
+      reject(
+        new AgentError('AGENT_SOCKET', `cannot listen on ${options.socketPath}: ${cause.message}`, {
+          cause,
+        }),
+      ),
+    );
+    net.listen(options.socketPath, () => resolve());
+  });
+  await chmod(options.socketPath, options.socketMode ?? 0o777);
+  log.info({ socket: options.socketPath }, 'Workload API listening');
+
+  return {
+    socketPath: options.socketPath,
+    async close() {
+      injector.destroy();
+      grpcServer.forceShutdown();
+      await new Promise<void>((r) => net.close(() => r()));
+    },
+  };
+}
+
+function status(code: grpc.status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(details), {
+    code,
+    details,
+    metadata: new grpc.Metadata(),
+  }) as grpc.ServiceError;
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const s = await stat(path);
+    if (!s.isSocket()) throw new AgentError('AGENT_SOCKET', `${path} exists and is not a socket`);
+    await rm(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Shared plumbing of the commands that talk to a control plane: `--server` / `WARD_SERVER`,
+ * `--token` / `WARD_TOKEN`, and turning problem bodies into clear CLI errors.
+ */
+import { ApiError, apiRequest, type ClientOptions, DEFAULT_SERVER } from '@ward/server/client';
+import type { Command } from 'commander';
+import { CliError } from '../errors.ts';
+
+export interface ConnectionOptions {
+  server?: string;
+  token?: string;
+}
+
+/** Adds `--server` and `--token` to a client command. */
+export function withConnection(command: Command): Command {
+  return command
+    .option('--server <url>', `control plane URL (env WARD_SERVER, default ${DEFAULT_SERVER})`)
+    .option('--token <token>', 'API token (env WARD_TOKEN)');
+}
+
+export function connection(opts: ConnectionOptions): ClientOptions {
+  const server = opts.server ?? process.env.WARD_SERVER ?? DEFAULT_SERVER;
+  const token = opts.token ?? process.env.WARD_TOKEN;
+  if (!token) {
+    throw new CliError('CLI_NO_TOKEN', 'no API token: pass --token or set WARD_TOKEN (ward server prints the first admin token)');
+  }
+  return { server, token };
+}
+
+/** Calls the API; a problem body becomes a CliError whose message lists every field at fault. */
+export async function call<T>(opts: ConnectionOptions, method: string, path: string, body?: unknown): Promise<T> {
+  try {
+    return await apiRequest<T>(connection(opts), method, path, body);
+  } catch (error) {
+    if (error instanceof ApiError) throw new CliError(error.problem?.code ?? 'CLI_API_ERROR', error.message);
+    throw error;
+  }
+}
+
+/** Left-aligned columns for tables. */
+export function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n')}\n`;
+}

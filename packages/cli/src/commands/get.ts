@@ -1,0 +1,58 @@
+/** `ward get services|intentions [NAME] [-o table|json|yaml]`. YAML output can be re-applied. */
+import type { StoredDocument } from '@ward/server/client';
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { CliError } from '../errors.ts';
+import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
+
+const RESOURCES: Record<string, string> = {
+  services: 'services',
+  service: 'services',
+  svc: 'services',
+  intentions: 'intentions',
+  intention: 'intentions',
+};
+
+export function register(program: Command): void {
+  withConnection(
+    program
+      .command('get')
+      .description('list services or intentions stored in the control plane')
+      .argument('<resource>', 'services or intentions')
+      .argument('[name]', 'one document by name')
+      .option('-o, --output <format>', 'table, json or yaml', 'table')
+      .option('--destination <service>', 'intentions on this destination only'),
+  ).action(
+    async (resource: string, name: string | undefined, opts: ConnectionOptions & { output: string; destination?: string }) => {
+      const path = RESOURCES[resource];
+      if (!path) throw new CliError('CLI_BAD_RESOURCE', `unknown resource "${resource}": use services or intentions`);
+      if (!['table', 'json', 'yaml'].includes(opts.output)) {
+        throw new CliError('CLI_BAD_OPTION', `-o must be table, json or yaml, not "${opts.output}"`);
+      }
+      const query = opts.destination ? `?destination=${encodeURIComponent(opts.destination)}` : '';
+      const items = name
+        ? [await call<StoredDocument>(opts, 'GET', `/v1/${path}/${encodeURIComponent(name)}`)]
+        : (await call<{ items: StoredDocument[] }>(opts, 'GET', `/v1/${path}${query}`)).items;
+      const docs = items.map((i) => i.document);
+      if (opts.output === 'json') {
+        process.stdout.write(`${JSON.stringify(name ? docs[0] : docs, null, 2)}\n`);
+      } else if (opts.output === 'yaml') {
+        process.stdout.write(docs.map((d) => stringify(d)).join('---\n'));
+      } else if (path === 'services') {
+        const rows = [['NAME', 'SPIFFE ID', 'OWNER', 'REVISION', 'UPDATED BY']];
+        for (const i of items) {
+          const spec = (i.document as { spec?: { spiffeId?: string; owner?: string } }).spec ?? {};
+          rows.push([i.name, spec.spiffeId ?? '(default)', spec.owner ?? '', String(i.updatedRevision), i.updatedBy]);
+        }
+        process.stdout.write(table(rows));
+      } else {
+        const rows = [['NAME', 'DESTINATION', 'MODE', 'RULES', 'REVISION', 'UPDATED BY']];
+        for (const i of items) {
+          const spec = (i.document as { spec?: { destination?: string; mode?: string; rules?: unknown[] } }).spec ?? {};
+          rows.push([i.name, spec.destination ?? '', spec.mode ?? 'enforce', String(spec.rules?.length ?? 0), String(i.updatedRevision), i.updatedBy]);
+        }
+        process.stdout.write(table(rows));
+      }
+    },
+  );
+}

@@ -1,0 +1,104 @@
+/**
+ * `ward server` (alias `ward start`, which `npm start` runs): starts the control plane and
+ * prints its URL, the bundle public key, the admin token (first start only) and what to try next.
+ */
+import type { Command } from 'commander';
+import { CliError } from '../errors.ts';
+
+interface ServerOptions {
+  db?: string;
+  listen: string;
+  trustDomain?: string;
+  dataDir: string;
+  signingKey?: string;
+  heartbeatMs?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) throw new CliError('CLI_BAD_LISTEN', `--listen must be HOST:PORT or PORT, got "${text}"`);
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+export function register(program: Command): void {
+  program
+    .command('server')
+    .alias('start')
+    .description('run the control plane (SQLite under --data-dir by default, or PostgreSQL)')
+    .option('--db <path|url>', 'SQLite file or postgres:// URL (env WARD_DATABASE_URL; default <data-dir>/ward.db)')
+    .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8181')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain (default ward.local)')
+    .option('--data-dir <dir>', 'directory for the SQLite file and the signing key', '.ward')
+    .option('--signing-key <file>', 'bundle signing key file (default <data-dir>/bundle-signing.key)')
+    .option('--heartbeat-ms <ms>', 'watch-stream heartbeat interval', '15000')
+    .option('--json', 'print one JSON line {url, publicKey, keyId, adminToken?} first')
+    .action(async (opts: ServerOptions) => {
+      const { host, port } = parseListen(opts.listen);
+      const heartbeatMs = Number(opts.heartbeatMs);
+      if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) {
+        throw new CliError('CLI_BAD_OPTION', '--heartbeat-ms must be an integer >= 100');
+      }
+      // Loaded here, not at the top: other commands should not pay for Fastify and the drivers.
+      const { startServer, ServerError } = await import('@ward/server');
+      let server: Awaited<ReturnType<typeof startServer>>;
+      try {
+        server = await startServer({
+          database: opts.db ?? process.env.WARD_DATABASE_URL,
+          dataDir: opts.dataDir,
+          signingKeyFile: opts.signingKey,
+          host,
+          port,
+          trustDomain: opts.trustDomain,
+          adminToken: process.env.WARD_ADMIN_TOKEN || undefined,
+          heartbeatMs,
+          logger: true,
+        });
+      } catch (error) {
+        if (error instanceof ServerError) throw new CliError(error.code, error.message);
+        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new CliError('CLI_ADDRESS_IN_USE', `${opts.listen} is already in use (another ward server?); pick another with --listen`);
+        }
+        throw error;
+      }
+      const out = process.stdout;
+      if (opts.json) {
+        out.write(
+          `${JSON.stringify({ url: server.url, publicKey: server.publicKey, keyId: server.keyId, ...(server.adminToken ? { adminToken: server.adminToken } : {}) })}\n`,
+        );
+      } else {
+        const token = server.adminToken ?? '<your admin token>';
+        out.write(
+          [
+            `Ward control plane listening on ${server.url} (${server.database === 'postgres' ? 'PostgreSQL' : `SQLite ${opts.db ?? `${opts.dataDir}/ward.db`}`})`,
+            `Bundle signing public key: ${server.publicKey}  (key id ${server.keyId}; PDPs verify bundles with it, also at ${server.url}/v1/keys/bundle)`,
+            server.adminToken
+              ? `Admin token (shown ONCE, only its hash is stored — keep it now):\n  ${server.adminToken}`
+              : 'Admin token: already created on first start (or WARD_ADMIN_TOKEN); create more with `ward tokens create`.',
+            ...server.warnings.map((w) => `warning: ${w}`),
+            '',
+            'Try next:',
+            `  export WARD_SERVER=${server.url} WARD_TOKEN=${token}`,
+            '  npx ward apply -f examples/policies --dry-run',
+            '  npx ward apply -f examples/policies',
+            '  npx ward get intentions',
+            '  npx ward history',
+            `  open ${server.url}/openapi.json for the API`,
+            '',
+          ].join('\n'),
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      await server.close();
+    });
+}

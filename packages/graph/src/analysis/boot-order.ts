@@ -1,0 +1,82 @@
+/**
+ * Cold-start boot order over startup edges: an edge A → B (A needs B to start) puts B in an
+ * earlier wave than A. Waves are sets of services that can start in parallel. Services in a
+ * startup cycle can never start from cold, and neither can anything that waits for them; each
+ * such service gets the reason.
+ */
+import type { DependencyGraph } from '../model.ts';
+import { compile, reverse } from './compiled.ts';
+import { shortestCycleThrough } from './cycles.ts';
+import { stronglyConnected } from './scc.ts';
+
+export interface BlockedService {
+  service: string;
+  /** Human explanation. */
+  reason: string;
+  /** The startup cycle it is in, when it is in one (service names, closing back to the first). */
+  cycle?: string[];
+  /** The dependency it waits for that can never start, when it is not in a cycle itself. */
+  waitsFor?: string;
+}
+
+export interface BootOrder {
+  waves: string[][];
+  blocked: BlockedService[];
+}
+
+export function bootOrder(graph: DependencyGraph): BootOrder {
+  const g = compile(graph, (e) => e.kind === 'startup');
+  const { n, offsets, targets, names } = g;
+  const rev = reverse(g);
+  const pending = new Int32Array(n);
+  for (let v = 0; v < n; v++) pending[v] = offsets[v + 1]! - offsets[v]!;
+  let wave: number[] = [];
+  for (let v = 0; v < n; v++) if (pending[v] === 0) wave.push(v);
+  const placed = new Uint8Array(n);
+  const waves: string[][] = [];
+  while (wave.length > 0) {
+    const next: number[] = [];
+    for (const v of wave) placed[v] = 1;
+    for (const b of wave) {
+      // Everyone that needs b has one dependency fewer to wait for.
+      for (let k = rev.offsets[b]!; k < rev.offsets[b + 1]!; k++) {
+        const a = rev.sources[k]!;
+        if (--pending[a]! === 0) next.push(a);
+      }
+    }
+    waves.push(wave.map((v) => names[v]!).sort());
+    wave = next;
+  }
+  const blocked: BlockedService[] = [];
+  if (waves.reduce((s, w) => s + w.length, 0) < n) {
+    const scc = stronglyConnected(g);
+    const inCycle = new Uint8Array(n);
+    for (const members of scc.cyclic) for (const v of members) inCycle[v] = 1;
+    for (let v = 0; v < n; v++) {
+      if (placed[v]) continue;
+      if (inCycle[v]) {
+        const cycle = (shortestCycleThrough(g, scc, v) ?? [v]).map((x) => names[x]!);
+        cycle.push(names[v]!);
+        blocked.push({
+          service: names[v]!,
+          reason: `in startup cycle ${cycle.join(' → ')}: each waits for the next to start first`,
+          cycle,
+        });
+      } else {
+        let waits = -1;
+        for (let k = offsets[v]!; k < offsets[v + 1]!; k++) {
+          if (!placed[targets[k]!]) {
+            waits = targets[k]!;
+            break;
+          }
+        }
+        blocked.push({
+          service: names[v]!,
+          reason: `needs ${names[waits]!} to start, which can never start cold`,
+          waitsFor: names[waits]!,
+        });
+      }
+    }
+  }
+  return { waves, blocked };
+}

@@ -1,0 +1,36 @@
+import type { PeerCertificate, SecureContextOptions, TlsOptions } from 'node:tls';
+import { spiffeIdOfSubjectAltName } from '../middleware/peer.ts';
+import { matchSpiffeId, type SpiffeIdMatcher } from './peer.ts';
+import type { X509Svid } from './svid.ts';
+
+/** Key, chain and trust bundle of an SVID, TLS 1.3 only. */
+export function secureContextOptions(svid: X509Svid): SecureContextOptions {
+  return { key: svid.keyPem, cert: svid.certChainPem, ca: svid.bundlePem, minVersion: 'TLSv1.3' };
+}
+
+/** Server TLS options that demand and verify a client SVID against the bundle. */
+export function serverTlsOptions(svid: X509Svid): TlsOptions {
+  return { ...secureContextOptions(svid), requestCert: true, rejectUnauthorized: true };
+}
+
+/**
+ * A `checkServerIdentity` that replaces hostname checks with SPIFFE ID checks: SPIFFE servers are
+ * named by their URI SAN, and Node never looks at URI SANs. The chain itself was already
+ * verified against the trust bundle (`rejectUnauthorized`).
+ */
+export function spiffeServerIdentityCheck(
+  expect: SpiffeIdMatcher | undefined,
+  trustDomain: string,
+) {
+  return (_host: string, cert: PeerCertificate): Error | undefined => {
+    if (cert.ca) return new Error('the server presented a CA certificate, not an SVID');
+    const id =
+      typeof cert.subjectaltname === 'string'
+        ? spiffeIdOfSubjectAltName(cert.subjectaltname)
+        : undefined;
+    if (id === undefined) return new Error('the server certificate has no single SPIFFE ID');
+    const ok =
+      expect === undefined ? id.startsWith(`spiffe://${trustDomain}/`) : matchSpiffeId(expect, id);
+    return ok ? undefined : new Error(`server SPIFFE ID ${id} is not the one expected`);
+  };
+}

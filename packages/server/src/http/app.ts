@@ -1,0 +1,118 @@
+/**
+ * Assembles the Fastify application: validation, problem bodies, authentication, OpenAPI and
+ * every route plugin (core ones, then those passed by the embedder).
+ */
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, LogController } from 'fastify';
+import type { Migration } from 'kysely';
+import pino from 'pino';
+import { authHook } from './auth-hook.ts';
+import type { WardContext } from './context.ts';
+import { errorHandler, notFoundHandler } from './problem.ts';
+import { applyRoutes } from './routes/apply.ts';
+import { bundleRoutes } from './routes/bundles.ts';
+import { documentRoutes } from './routes/documents.ts';
+import { historyRoutes } from './routes/history.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { watchRoutes } from './routes/watch.ts';
+import { sharedSchemas } from './schemas.ts';
+import { addSharedSchemas, validatorCompiler } from './validation.ts';
+
+/**
+ * An extension of the control plane (identity CA, trace and decision-log ingest, …): its routes,
+ * and the migrations of its own tables.
+ *
+ * @example
+ * ```ts
+ * const ingest: WardPlugin = {
+ *   name: 'ingest',
+ *   migrations: { 'ingest_0001_edges': { up: async (db) => { ... } } },
+ *   register: async (app) => {
+ *     app.post('/v1/decision-logs', { config: { auth: ['pdp'] }, bodyLimit: 1 << 20, schema: {...} },
+ *       async (request) => { const db = app.ward.db; ... });
+ *   },
+ * };
+ * await startServer({ plugins: [ingest] });
+ * ```
+ */
+export interface WardPlugin {
+  name: string;
+  /** Migration names must be unique across plugins: prefix them with the plugin name. */
+  migrations?: Record<string, Migration>;
+  /**
+   * A Fastify plugin, registered in its own encapsulated context after the core routes.
+   * `app.ward` is the WardContext; every route must declare `config.auth` (`'public'` or the
+   * scopes allowed) — undeclared routes require an admin token. Errors thrown become problem
+   * bodies; throw `ServerError` for coded ones.
+   */
+  register: FastifyPluginAsync;
+  /** Called on shutdown, after the HTTP server stopped. */
+  close?: () => Promise<void>;
+}
+
+export interface BuildAppOptions {
+  logger: boolean;
+  plugins: readonly WardPlugin[];
+}
+
+/** Default body limit for routes that do not set their own (most take no body at all). */
+const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+export async function buildApp(ctx: WardContext, options: BuildAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Logs go to stderr: stdout belongs to the CLI's output (`ward server --json`).
+    loggerInstance: options.logger ? pino({ level: 'info' }, pino.destination(2)) : pino({ level: 'silent' }),
+    // Per-request log lines would be 10,000 lines per change with a large fleet watching.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(validatorCompiler);
+  addSharedSchemas(sharedSchemas);
+  for (const s of sharedSchemas) app.addSchema(s);
+  app.decorate('ward', ctx);
+  app.decorateRequest('principal', undefined);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  app.addHook('onRequest', authHook);
+  // Every route, for the test that checks each one is in the OpenAPI document.
+  const routes: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    if ((r.schema as { hide?: boolean } | undefined)?.hide) return;
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+  });
+  app.decorate('wardRoutes', routes);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Ward control plane',
+        version: '1',
+        description:
+          'Policy administration, signed per-service bundles and watch streams. Every error is ' +
+          'application/problem+json (ProblemV1) with a stable code (docs/errors.md).',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+    },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
+  });
+
+  await app.register(documentRoutes);
+  await app.register(applyRoutes);
+  await app.register(historyRoutes);
+  await app.register(tokenRoutes);
+  await app.register(bundleRoutes);
+  await app.register(watchRoutes);
+  for (const plugin of options.plugins) await app.register(plugin.register);
+
+  app.get(
+    '/openapi.json',
+    { config: { auth: 'public' }, schema: { hide: true } },
+    async (_request, reply) => reply.type('application/json').send(app.swagger()),
+  );
+  return app;
+}

@@ -1,0 +1,89 @@
+/**
+ * `GET /v1/watch`: server-sent events of revision changes. Resumable: `Last-Event-ID` (or
+ * `?since=`) replays what the client missed — one event per revision, or one `*` event when it is
+ * too far behind for a replay to be worth it. The reply is hijacked from Fastify and written
+ * raw: a stream of small writes per connection, no per-connection timers (the hub's heartbeat
+ * serves all).
+ */
+import type { WatchEventV1 } from '@ward/api-types';
+import type { FastifyInstance } from 'fastify';
+import { ServerError } from '../../errors.ts';
+import { eventConcerns, formatEvent, type Watcher } from '../../watch/hub.ts';
+import { bearer, nameParam, problemResponses } from '../schemas.ts';
+
+/** Further behind than this, a client gets one `*` event instead of a replay. */
+const MAX_REPLAY = 100;
+
+export async function watchRoutes(app: FastifyInstance): Promise<void> {
+  app.get<{ Querystring: { since?: number; service?: string } }>(
+    '/v1/watch',
+    {
+      config: { auth: ['pdp', 'admin'] },
+      schema: {
+        tags: ['bundles'],
+        summary: 'Server-sent events of revision changes (text/event-stream)',
+        description:
+          'Events: `id: <revision>`, `event: revision`, `data: {"revision":R,"services":[...]}`; ' +
+          'comments `: heartbeat` every heartbeat interval. Resume with Last-Event-ID or ?since=.',
+        security: bearer,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            since: { type: 'integer', minimum: 0 },
+            service: nameParam,
+          },
+        },
+        headers: {
+          type: 'object',
+          properties: { 'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$' } },
+        },
+        response: {
+          200: { description: 'text/event-stream of WatchEventV1', type: 'string' },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { hub, store } = app.ward;
+      const lastEventId = request.headers['last-event-id'];
+      const since = typeof lastEventId === 'string' ? Number(lastEventId) : request.query.since;
+      if (since !== undefined && !Number.isSafeInteger(since)) {
+        throw new ServerError('API_VALIDATION', 'bad resume point', {
+          errors: [{ field: 'headers.last-event-id', message: 'must be a revision number' }],
+        });
+      }
+      const service = request.query.service;
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.socket?.setNoDelay(true);
+      res.write(': connected\n\n');
+      const w: Watcher = { res, service, lastSent: since ?? 0, pending: [] };
+      hub.add(w);
+      res.on('close', () => hub.remove(w));
+      // Registered before reading the backlog, queuing meanwhile: nothing falls in between.
+      try {
+        const current = app.ward.follower.revision;
+        if (since !== undefined && current > since) {
+          const backlog = current - since > MAX_REPLAY ? null : await store.revisionsAfter(since, MAX_REPLAY + 1);
+          if (backlog === null || backlog.length > MAX_REPLAY) {
+            const all: WatchEventV1 = { revision: current, services: ['*'] };
+            w.pending?.unshift({ revision: current, text: formatEvent(all) });
+          } else {
+            const events = backlog.filter((e) => eventConcerns(e, service));
+            w.pending?.unshift(...events.map((e) => ({ revision: e.revision, text: formatEvent(e) })));
+          }
+        }
+      } catch (error) {
+        request.log.warn({ err: error }, 'watch backlog failed');
+      }
+      if (!res.destroyed) hub.goLive(w);
+    },
+  );
+}

@@ -1,0 +1,133 @@
+/**
+ * `POST /v1/decision-logs`: batches from the SDK's decision-log shipper (`DecisionLogBatchV1`,
+ * JSON, optionally gzip). `GET /v1/decision-logs/denials`: the raw denials kept for
+ * investigation.
+ */
+import { DECISION_LOG_PATH, type DecisionLogBatchV1 } from '@ward/api-types';
+import type { FastifyInstance } from 'fastify';
+import { principalOf } from '../http/auth-hook.ts';
+import { bearer, problemResponses } from '../http/schemas.ts';
+import { registerIngestParsers } from './body.ts';
+import type { DecisionIngestor } from './decision-ingestor.ts';
+import { decisionBatchSchema } from './decision-schema.ts';
+import type { IngestDatabase } from './tables.ts';
+import { windowStart } from './windows.ts';
+
+export interface DecisionRouteOptions {
+  ingestor: DecisionIngestor;
+  /** Decoded (decompressed) body size limit. */
+  maxBodyBytes: number;
+  now: () => number;
+}
+
+export function decisionRoutes(options: DecisionRouteOptions) {
+  return async (app: FastifyInstance): Promise<void> => {
+    registerIngestParsers(app, { maxDecodedBytes: options.maxBodyBytes, wireLimit: options.maxBodyBytes });
+
+    app.post<{ Body: DecisionLogBatchV1 }>(
+      DECISION_LOG_PATH,
+      {
+        config: { auth: ['pdp', 'admin'] },
+        bodyLimit: options.maxBodyBytes,
+        schema: {
+          tags: ['ingest'],
+          summary: 'Ingest a batch of decision-log records (DecisionLogBatchV1; JSON, gzip allowed)',
+          security: bearer,
+          body: decisionBatchSchema,
+          response: {
+            200: {
+              type: 'object',
+              properties: { accepted: { type: 'integer', description: 'Records counted' } },
+            },
+            ...problemResponses,
+          },
+        },
+      },
+      async (request) => {
+        const p = principalOf(request);
+        const accepted = await options.ingestor.accept(request.body, { id: p.id, name: p.name });
+        return { accepted };
+      },
+    );
+
+    app.get<{ Querystring: { since: string; destination?: string; source?: string; limit: number } }>(
+      `${DECISION_LOG_PATH}/denials`,
+      {
+        config: { auth: ['admin', 'team'] },
+        schema: {
+          tags: ['reports'],
+          summary: 'Raw denials (enforced and dry-run) kept for investigation, newest first',
+          security: bearer,
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              since: { type: 'string', default: '1h', maxLength: 64 },
+              destination: { type: 'string', maxLength: 253 },
+              source: { type: 'string', maxLength: 2048 },
+              limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
+            },
+          },
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                since: { type: 'string' },
+                items: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      time: { type: 'string' },
+                      source: { type: 'string' },
+                      destination: { type: 'string' },
+                      method: { type: 'string' },
+                      path: { type: 'string' },
+                      rule: { type: 'string' },
+                      enforced: { type: 'boolean' },
+                      revision: { type: 'integer' },
+                      subject: { type: 'string' },
+                      kid: { type: 'string' },
+                      count: { type: 'integer' },
+                    },
+                  },
+                },
+              },
+            },
+            ...problemResponses,
+          },
+        },
+      },
+      async (request) => {
+        const q = request.query;
+        const since = windowStart(q.since, options.now());
+        const db = app.ward.db as unknown as import('kysely').Kysely<IngestDatabase>;
+        let query = db
+          .selectFrom('ingest_denials')
+          .selectAll()
+          .where('time', '>=', since)
+          .orderBy('time', 'desc')
+          .limit(q.limit);
+        if (q.destination !== undefined) query = query.where('destination', '=', q.destination);
+        if (q.source !== undefined) query = query.where('source', '=', q.source);
+        const rows = await query.execute();
+        return {
+          since: new Date(since).toISOString(),
+          items: rows.map((r) => ({
+            time: new Date(Number(r.time)).toISOString(),
+            source: r.source,
+            destination: r.destination,
+            method: r.method,
+            path: r.path,
+            rule: r.rule,
+            enforced: Number(r.enforced) === 1,
+            revision: Number(r.revision),
+            count: Number(r.count),
+            ...(r.subject !== null ? { subject: r.subject } : {}),
+            ...(r.kid !== null ? { kid: r.kid } : {}),
+          })),
+        };
+      },
+    );
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * JSON schema of `POST /v1/decision-logs` (`DecisionLogBatchV1` in `@ward/api-types`). Strict like
+ * the rest of the API: an unknown or misspelt field is an error naming it, so a shipper bug is
+ * seen at once rather than silently losing a field.
+ */
+
+const record = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['time', 'source', 'destination', 'method', 'path', 'effect', 'enforced', 'rule', 'revision'],
+  properties: {
+    time: { type: 'string', minLength: 1, maxLength: 64 },
+    source: { type: 'string', minLength: 1, maxLength: 2048 },
+    destination: { type: 'string', minLength: 1, maxLength: 253 },
+    method: { type: 'string', maxLength: 32 },
+    path: { type: 'string', maxLength: 2048 },
+    effect: { type: 'string', enum: ['allow', 'deny'] },
+    enforced: { type: 'boolean' },
+    rule: { type: 'string', minLength: 1, maxLength: 512 },
+    revision: { type: 'integer', minimum: 0 },
+    subject: { type: 'string', maxLength: 512 },
+    kid: { type: 'string', maxLength: 128 },
+    count: { type: 'integer', minimum: 1, maximum: 1_000_000_000 },
+    lastTime: { type: 'string', minLength: 1, maxLength: 64 },
+  },
+} as const;
+
+/** Records per batch at most (the SDK ships 500 by default). */
+export const MAX_BATCH_RECORDS = 20_000;
+
+export const decisionBatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['records'],
+  properties: {
+    records: { type: 'array', maxItems: MAX_BATCH_RECORDS, items: record },
+    dropped: { type: 'integer', minimum: 0 },
+    droppedSample: { type: 'array', maxItems: 1000, items: record },
+  },
+} as const;

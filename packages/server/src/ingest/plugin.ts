@@ -1,0 +1,93 @@
+/**
+ * The ingest plugin: decision logs, OTLP traces, the dependency graph, the soft-apply reports and
+ * promote. Pass it to `startServer({ plugins: [ingestPlugin()] })`.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { WardPlugin } from '../http/app.ts';
+import { DecisionIngestor } from './decision-ingestor.ts';
+import { decisionRoutes } from './decision-routes.ts';
+import { reportRoutes } from './report-routes.ts';
+import { prune } from './retention.ts';
+import { type IngestDatabase, ingestMigrations } from './tables.ts';
+
+export interface IngestPluginOptions {
+  /** Hours of hourly per-edge buckets kept (decisions and traces). Default 720 (30 days). */
+  retentionHours?: number;
+  /** Raw denials are kept this long. Default 24 h. */
+  denialRetentionMs?: number;
+  /** Raw denials kept at most. Default 100,000 rows. */
+  maxDenials?: number;
+  /** Raw denials written per flush at most (the rest are counted only). Default 5,000. */
+  maxDenialsPerFlush?: number;
+  /** Decoded body size limit of the ingest routes. Default 16 MiB. */
+  maxBodyBytes?: number;
+  /** Records waiting for a flush before batches get 503. Default 1,000,000. */
+  maxPendingRecords?: number;
+  /** How often retention runs. Default 60 s. */
+  pruneIntervalMs?: number;
+  /** Clock (epoch ms), for tests. */
+  now?: () => number;
+}
+
+/**
+ * Creates the ingest plugin.
+ *
+ * @example
+ * ```ts
+ * import { ingestPlugin, startServer } from '@ward/server';
+ * const server = await startServer({ port: 0, plugins: [ingestPlugin()] });
+ * ```
+ */
+export function ingestPlugin(options: IngestPluginOptions = {}): WardPlugin {
+  const now = options.now ?? Date.now;
+  const retention = {
+    retentionHours: options.retentionHours ?? 720,
+    denialRetentionMs: options.denialRetentionMs ?? 24 * 3_600_000,
+    maxDenials: options.maxDenials ?? 100_000,
+  };
+  const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024 * 1024;
+  return {
+    name: 'ingest',
+    migrations: ingestMigrations(),
+    async register(app: FastifyInstance) {
+      const db = app.ward.db as unknown as Kysely<IngestDatabase>;
+      const ingestor = new DecisionIngestor(db, {
+        maxDenials: retention.maxDenials,
+        maxDenialsPerFlush: options.maxDenialsPerFlush ?? 5000,
+        maxPendingRecords: options.maxPendingRecords ?? 1_000_000,
+        now,
+        onError: (error) => app.log.error({ err: error }, 'decision-log flush failed'),
+      });
+      let pruning: Promise<unknown> | null = null;
+      const runPrune = () => {
+        pruning ??= prune(db, retention, now())
+          .catch((error) => app.log.warn({ err: error }, 'ingest retention failed'))
+          .finally(() => {
+            pruning = null;
+          });
+        return pruning;
+      };
+      const timer = setInterval(() => {
+        // Also prune early when denials arrive fast, so the row cap holds within ~10 %.
+        void runPrune();
+      }, options.pruneIntervalMs ?? 60_000);
+      timer.unref();
+      const burst = setInterval(() => {
+        if (ingestor.denialsSincePrune > retention.maxDenials / 10) {
+          ingestor.denialsSincePrune = 0;
+          void runPrune();
+        }
+      }, 1000);
+      burst.unref();
+      app.addHook('onClose', async () => {
+        clearInterval(timer);
+        clearInterval(burst);
+        await ingestor.flush();
+        if (pruning) await pruning;
+      });
+      await app.register(decisionRoutes({ ingestor, maxBodyBytes, now }));
+      await app.register(reportRoutes({ now }));
+    },
+  };
+}

@@ -1,0 +1,99 @@
+/** Response schemas of the report and promote routes (they also document them in OpenAPI). */
+
+const approvingRule = {
+  type: 'object',
+  properties: {
+    rule: { type: 'string' },
+    mode: { type: 'string', enum: ['enforce', 'dry-run'] },
+    wildcard: { type: 'boolean' },
+  },
+} as const;
+
+export const dryRunItemSchema = {
+  type: 'object',
+  properties: {
+    source: { type: 'string' },
+    destination: { type: 'string' },
+    rule: { type: 'string' },
+    count: { type: 'integer' },
+    sampled: { type: 'integer' },
+    firstSeen: { type: 'string' },
+    lastSeen: { type: 'string' },
+    revision: { type: 'integer' },
+    samples: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { method: { type: 'string' }, path: { type: 'string' }, count: { type: 'integer' } },
+      },
+    },
+  },
+} as const;
+
+export const dryRunReportSchema = {
+  type: 'object',
+  properties: {
+    since: { type: 'string' },
+    until: { type: 'string' },
+    dropped: { type: 'integer', description: 'Records shippers dropped in the window: counts may be short by this' },
+    items: { type: 'array', items: dryRunItemSchema },
+  },
+} as const;
+
+export const unusedReportSchema = {
+  type: 'object',
+  properties: {
+    since: { type: 'string' },
+    until: { type: 'string' },
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          source: { type: 'string' },
+          destination: { type: 'string' },
+          rules: { type: 'array', items: approvingRule },
+          wildcard: { type: 'boolean' },
+          lastSeen: { type: ['string', 'null'] },
+        },
+      },
+    },
+  },
+} as const;
+
+export const unapprovedReportSchema = {
+  type: 'object',
+  properties: {
+    since: { type: 'string' },
+    until: { type: 'string' },
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          source: { type: 'string' },
+          destination: { type: 'string' },
+          decisions: { type: 'integer' },
+          denied: { type: 'integer' },
+          traceCalls: { type: 'integer' },
+          traceErrors: { type: 'integer' },
+          firstSeen: { type: 'string' },
+          lastSeen: { type: 'string' },
+          seenIn: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+  },
+} as const;
+
+export const promoteResultSchema = {
+  type: 'object',
+  properties: {
+    service: { type: 'string' },
+    changed: { type: 'boolean' },
+    revision: { type: 'integer' },
+    promoted: { type: 'array', items: { type: 'string' } },
+    forced: { type: 'boolean' },
+    denials: { type: 'array', items: dryRunItemSchema },
+  },
+} as const;

@@ -1,0 +1,193 @@
+/**
+ * `startServer`: opens the store, migrates it, bootstraps the first admin token, the passport key
+ * and the bundle-signing key, and listens.
+ */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Migration } from 'kysely';
+import { Authenticator } from './auth/authenticator.ts';
+import { generateToken, hashToken, insertToken } from './auth/tokens.ts';
+import { BundleCache } from './bundles/cache.ts';
+import { loadOrCreateSigningKey } from './bundles/signing-key.ts';
+import { ServerError } from './errors.ts';
+import { buildApp, type WardPlugin } from './http/app.ts';
+import type { WardContext } from './http/context.ts';
+import { appendAudit } from './store/audit.ts';
+import { openDatabase } from './store/database.ts';
+import { migrate } from './store/migrations.ts';
+import { ensurePassportKey } from './store/passport-keys.ts';
+import { type Actor, Store } from './store/store.ts';
+import { RevisionFollower } from './watch/follower.ts';
+import { WatchHub } from './watch/hub.ts';
+
+/** Ward's default port, used by the server and as the CLI's default `--server`. */
+export const DEFAULT_PORT = 8181;
+
+export interface StartServerOptions {
+  /** SQLite file path (default `<dataDir>/ward.db`) or a `postgres://` URL. */
+  database?: string;
+  /** Holds the SQLite file and the signing key; default `./.ward`. */
+  dataDir?: string;
+  /** Default `<dataDir>/bundle-signing.key`; replicas point at one shared file. */
+  signingKeyFile?: string;
+  host?: string;
+  /** 0 = an ephemeral port. Default 8181. */
+  port?: number;
+  trustDomain?: string;
+  /** Bootstrap admin token (at least 16 characters) instead of a generated one. */
+  adminToken?: string;
+  heartbeatMs?: number;
+  /** Log to stderr (pino). */
+  logger?: boolean;
+  /** Extra route plugins (identity CA, ingest, …). */
+  plugins?: readonly WardPlugin[];
+}
+
+export interface RunningServer {
+  url: string;
+  /** base64url raw Ed25519 public key of the bundle-signing key. */
+  publicKey: string;
+  keyId: string;
+  /** Only when generated at this (first) start; never stored in clear. */
+  adminToken?: string;
+  signingKeyFile: string;
+  /** Set when the signing key file is readable by others. */
+  warnings: string[];
+  database: 'sqlite' | 'postgres';
+  app: FastifyInstance;
+  /** Every route (method, URL), plugins' included. */
+  routes: { method: string; url: string }[];
+  close(): Promise<void>;
+}
+
+const SYSTEM: Actor = { id: 'system', name: 'system', scope: 'admin' };
+
+async function bootstrapAdmin(store: Store, adminToken: string | undefined): Promise<{ token?: string; warning?: string }> {
+  return store.transaction(async (trx) => {
+    const claimed = await trx
+      .updateTable('ward_state')
+      .set({ bootstrapped: 1 })
+      .where('id', '=', 1)
+      .where('bootstrapped', '=', 0)
+      .executeTakeFirst();
+    const first = Number(claimed.numUpdatedRows) === 1;
+    if (adminToken) {
+      const existing = await trx
+        .selectFrom('tokens')
+        .select(['id', 'revoked_at'])
+        .where('hash', '=', hashToken(adminToken))
+        .executeTakeFirst();
+      if (existing?.revoked_at) return { warning: 'the bootstrap admin token (WARD_ADMIN_TOKEN) is revoked' };
+      if (!existing) {
+        const info = await insertToken(trx, adminToken, { name: 'bootstrap-admin', scope: 'admin', createdBy: 'system' });
+        await appendAudit(trx, SYSTEM, 'token.create', info.id, { name: info.name, tokenScope: 'admin', bootstrap: 'env' });
+      }
+      return {};
+    }
+    if (!first) return {};
+    const token = generateToken();
+    const info = await insertToken(trx, token, { name: 'first-admin', scope: 'admin', createdBy: 'system' });
+    await appendAudit(trx, SYSTEM, 'token.create', info.id, { name: info.name, tokenScope: 'admin', bootstrap: 'generated' });
+    return { token };
+  }, true);
+}
+
+/**
+ * Starts a control plane.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer({ dataDir: '/var/lib/ward', port: 0 });
+ * console.log(server.url, server.publicKey, server.adminToken);
+ * await server.close();
+ * ```
+ */
+export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
+  const dataDir = resolve(options.dataDir ?? '.ward');
+  const trustDomain = options.trustDomain ?? 'ward.local';
+  if (!/^[a-z0-9._-]+$/.test(trustDomain)) {
+    throw new ServerError('SERVER_CONFIG_INVALID', `invalid trust domain "${trustDomain}": lower-case letters, digits, ".", "-", "_"`);
+  }
+  if (options.adminToken !== undefined && options.adminToken.length < 16) {
+    throw new ServerError('SERVER_CONFIG_INVALID', 'the bootstrap admin token must be at least 16 characters');
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const signingKey = loadOrCreateSigningKey(resolve(options.signingKeyFile ?? join(dataDir, 'bundle-signing.key')));
+  const database = options.database ?? join(dataDir, 'ward.db');
+  const opened = await openDatabase(database);
+  const cleanups: (() => Promise<void>)[] = [() => opened.close()];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  };
+  try {
+    const extra: Record<string, Migration> = {};
+    for (const p of options.plugins ?? []) Object.assign(extra, p.migrations ?? {});
+    await migrate(opened.db as never, opened.dialect, extra);
+    const store = new Store(opened.db, opened.dialect, trustDomain);
+    const boot = await bootstrapAdmin(store, options.adminToken);
+    await ensurePassportKey(store);
+
+    const hub = new WatchHub(options.heartbeatMs ?? 15_000);
+    const bundles = new BundleCache(store, signingKey);
+    let app: FastifyInstance | undefined;
+    const follower = new RevisionFollower({
+      store,
+      postgresUrl: opened.url,
+      onRevision: (event) => {
+        bundles.invalidate(event.services);
+        hub.publish(event);
+      },
+      log: (m) => app?.log.warn(m),
+    });
+    await follower.start();
+    cleanups.push(() => follower.close());
+    cleanups.push(async () => hub.close());
+    const ctx: WardContext = {
+      store,
+      db: opened.db,
+      dialect: opened.dialect,
+      trustDomain,
+      dataDir,
+      signingKey,
+      bundles,
+      hub,
+      follower,
+      authenticator: new Authenticator(opened.db),
+      changed: () => follower.catchUp(),
+    };
+    app = await buildApp(ctx, { logger: options.logger ?? false, plugins: options.plugins ?? [] });
+    const started = app;
+    cleanups.push(async () => {
+      hub.close();
+      await started.close();
+      for (const p of options.plugins ?? []) await p.close?.();
+    });
+    await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? DEFAULT_PORT, backlog: 4096 });
+    const address = app.server.address() as AddressInfo;
+    const host = ['0.0.0.0', '::', ''].includes(address.address)
+      ? '127.0.0.1'
+      : address.family === 'IPv6'
+        ? `[${address.address}]`
+        : address.address;
+    const warnings = [signingKey.warning, boot.warning].filter((w): w is string => !!w);
+    for (const w of warnings) app.log.warn(w);
+    let closed: Promise<void> | undefined;
+    return {
+      url: `http://${host}:${address.port}`,
+      publicKey: signingKey.publicKeyText,
+      keyId: signingKey.keyId,
+      ...(boot.token ? { adminToken: boot.token } : {}),
+      signingKeyFile: signingKey.file,
+      warnings,
+      database: opened.dialect,
+      app,
+      routes: app.wardRoutes,
+      close: () => (closed ??= cleanup()),
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The real `ward` CLI against a real `ward server` process: start (--json first line), apply
+ * (dry run, errors with file:line:col, exit 1), get, history, tokens; SIGTERM exits cleanly.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupDirs, intention, svc, tempDir, yamlOf } from './helpers.ts';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '..', '..', 'cli', 'src', 'bin.ts');
+
+let proc: ChildProcess;
+let info: { url: string; publicKey: string; keyId: string; adminToken?: string };
+let dataDir: string;
+
+async function ward(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, WARD_SERVER: info.url, WARD_TOKEN: info.adminToken!, ...env },
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  dataDir = tempDir();
+  const env = { ...process.env };
+  delete env.WARD_ADMIN_TOKEN;
+  proc = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--json', '--trust-domain', 'cli.test'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const first = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: proc.stdout! });
+    rl.once('line', resolve);
+    proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  info = JSON.parse(first);
+});
+
+afterAll(async () => {
+  if (proc.exitCode === null) {
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+  }
+  cleanupDirs();
+});
+
+describe('ward CLI against ward server', () => {
+  it('prints URL, public key and a generated admin token once', () => {
+    expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(info.publicKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(info.adminToken).toMatch(/^ward_/);
+  });
+
+  it('applies a directory (dry run first), gets and shows history', async () => {
+    const dir = join(dataDir, 'policies');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'services.yaml'), yamlOf([svc('web'), svc('orders')]));
+    writeFileSync(join(dir, 'sub', 'orders.json'), JSON.stringify(intention('orders', 'orders', ['web'])));
+    let r = await ward(['apply', '-f', dir, '--dry-run']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('intention/orders would be created');
+    expect(r.stdout).toContain('nothing was changed');
+    r = await ward(['apply', '-f', dir]);
+    expect(r.stdout).toMatch(/applied: 3 created.*revision 1/);
+    r = await ward(['apply', '-f', dir]);
+    expect(r.stdout).toContain('nothing to change');
+    writeFileSync(join(dir, 'sub', 'orders.json'), JSON.stringify(intention('orders', 'orders', ['web'], 'deny')));
+    r = await ward(['apply', '-f', dir, '--dry-run']);
+    expect(r.stdout).toContain('~ /spec/rules/0/action: "allow" -> "deny"');
+
+    r = await ward(['get', 'intentions']);
+    expect(r.stdout).toMatch(/orders\s+orders\s+enforce\s+1\s+1/);
+    r = await ward(['get', 'services', '-o', 'yaml']);
+    expect(r.stdout).toContain('kind: Service');
+    r = await ward(['get', 'services', 'web', '-o', 'json']);
+    expect(JSON.parse(r.stdout)).toEqual(svc('web'));
+    r = await ward(['history']);
+    expect(r.stdout).toMatch(/1\s+\S+\s+first-admin\s+apply\s+3 created/);
+    r = await ward(['history', '1']);
+    expect(r.stdout).toContain('service/web created');
+  });
+
+  it('prints document errors with file:line:col and exits 1, changing nothing', async () => {
+    const file = join(dataDir, 'bad.yaml');
+    writeFileSync(file, 'apiVersion: ward.dev/v1\nkind: Intention\nmetadata: {name: bad}\nspec:\n  destination: orders\n  rules:\n    - sources: [web]\n      action: maybe\n');
+    const r = await ward(['apply', '-f', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${file}:8:15`);
+    expect(r.stderr).toContain('API_DOCUMENT_INVALID');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect((await ward(['get', 'intentions', 'bad'])).code).toBe(1);
+  });
+
+  it('creates tokens; a team token is refused outside its services; bad tokens fail clearly', async () => {
+    let r = await ward(['tokens', 'create', '--name', 'team-web', '--scope', 'team', '--service', 'web', '-o', 'json']);
+    expect(r.code).toBe(0);
+    const team = JSON.parse(r.stdout).token as string;
+    const file = join(dataDir, 'orders-change.yaml');
+    writeFileSync(file, yamlOf([intention('orders', 'orders', ['*'])]));
+    r = await ward(['apply', '-f', file], { WARD_TOKEN: team });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('does not own service "orders"');
+    r = await ward(['tokens', 'list']);
+    expect(r.stdout).toContain('team-web');
+    r = await ward(['get', 'services'], { WARD_TOKEN: 'ward_nope' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('API_UNAUTHENTICATED');
+    r = await ward(['get', 'services'], { WARD_SERVER: 'http://127.0.0.1:1' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot reach the control plane');
+  });
+
+  it('a restart prints no admin token (only its hash is stored) and SIGTERM exits cleanly', async () => {
+    proc.kill('SIGTERM');
+    const code = await new Promise((r) => proc.once('exit', r));
+    expect(code).toBe(0);
+    const again = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--json'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const first = await new Promise<string>((resolve) => createInterface({ input: again.stdout! }).once('line', resolve));
+    again.kill('SIGTERM');
+    expect(await new Promise((r) => again.once('exit', r))).toBe(0);
+    const line = JSON.parse(first);
+    expect(line.publicKey).toBe(info.publicKey);
+    expect(line.adminToken).toBeUndefined();
+  });
+});
