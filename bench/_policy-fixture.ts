@@ -37,7 +37,7 @@ const CONDITIONS: Array<{ cel: string; cedar: string }> = [
     cel: 'passport.present && "admin" in passport.attrs.roles',
     cedar: 'context.passport.present && context.passport.roles.contains("admin")',
   },
-  { cel: 'time.getHours("UTC") < 20', cedar: 'context.hour < 20' },
+  { cel: 'time.getHours() < 20', cedar: 'context.hour < 20' },
   {
     cel: 'request.path.startsWith("/api") && source.namespace == "ns1"',
     cedar: 'context.path like "/api*" && context.namespace == "ns1"',

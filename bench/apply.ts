@@ -27,29 +27,50 @@ function files(): { name: string; content: string }[] {
   const { documents } = makePolicyFixture(200, 10);
   const byService = new Map<string, PolicyDocument[]>();
   for (const d of documents) {
-    if (d.kind === 'Service') byService.set(d.metadata.name, [d, ...(byService.get(d.metadata.name) ?? [])]);
+    if (d.kind === 'Service')
+      byService.set(d.metadata.name, [d, ...(byService.get(d.metadata.name) ?? [])]);
   }
   for (const d of documents) {
     if (d.kind !== 'Intention') continue;
     const i = d as IntentionDocument;
     i.spec.rules.forEach((rule, n) => {
-      const one: IntentionDocument = { ...i, metadata: { name: `${i.metadata.name}-r${n}` }, spec: { ...i.spec, rules: [rule] } };
+      const one: IntentionDocument = {
+        ...i,
+        metadata: { name: `${i.metadata.name}-r${n}` },
+        spec: { ...i.spec, rules: [rule] },
+      };
       byService.get(i.spec.destination)?.push(one);
     });
   }
-  return [...byService].map(([name, docs]) => ({ name: `${name}.yaml`, content: docs.map((d) => stringify(d)).join('---\n') }));
+  return [...byService].map(([name, docs]) => ({
+    name: `${name}.yaml`,
+    content: docs.map((d) => stringify(d)).join('---\n'),
+  }));
 }
 
-async function timeServer(database: string | undefined, input: { name: string; content: string }[]) {
+async function timeServer(
+  database: string | undefined,
+  input: { name: string; content: string }[],
+) {
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-apply-'));
-  const server = await startServer({ dataDir: dir, port: 0, adminToken: TOKEN, ...(database ? { database } : {}) });
+  const server = await startServer({
+    dataDir: dir,
+    port: 0,
+    adminToken: TOKEN,
+    ...(database ? { database } : {}),
+  });
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
   const body = JSON.stringify({ files: input });
   try {
     const t0 = performance.now();
     const res = await fetch(`${server.url}/v1/apply`, { method: 'POST', headers, body });
-    const result = (await res.json()) as { summary?: Record<string, number>; code?: string; errors?: unknown[] };
-    if (res.status !== 200) throw new Error(`apply failed: ${JSON.stringify(result).slice(0, 500)}`);
+    const result = (await res.json()) as {
+      summary?: Record<string, number>;
+      code?: string;
+      errors?: unknown[];
+    };
+    if (res.status !== 200)
+      throw new Error(`apply failed: ${JSON.stringify(result).slice(0, 500)}`);
     const t1 = performance.now();
     const services = input.map((f) => f.name.replace(/\.yaml$/, ''));
     let next = 0;
@@ -107,7 +128,9 @@ async function pgSchema(): Promise<{ url: string; drop(): Promise<void> } | unde
 export async function run(_args: string[]): Promise<Record<string, unknown>> {
   const input = files();
   const docCount = input.reduce((n, f) => n + f.content.split('\n---\n').length, 0);
-  progress(`fixture: ${input.length} files, ${docCount} documents, ${round(input.reduce((n, f) => n + f.content.length, 0) / 1024)} KiB`);
+  progress(
+    `fixture: ${input.length} files, ${docCount} documents, ${round(input.reduce((n, f) => n + f.content.length, 0) / 1024)} KiB`,
+  );
 
   const p0 = performance.now();
   const parsed = input.flatMap((f) => parseDocuments(f.content, f.name).documents);
@@ -138,7 +161,12 @@ export async function run(_args: string[]): Promise<Record<string, unknown>> {
     bundles_ms: sqlite.bundles_ms,
     reapply_ms: sqlite.reapply_ms,
     ...(postgres
-      ? { pg_ms: postgres.ms, pg_apply_ms: postgres.apply_ms, pg_bundles_ms: postgres.bundles_ms, pg_reapply_ms: postgres.reapply_ms }
+      ? {
+          pg_ms: postgres.ms,
+          pg_apply_ms: postgres.apply_ms,
+          pg_bundles_ms: postgres.bundles_ms,
+          pg_reapply_ms: postgres.reapply_ms,
+        }
       : {}),
     peer: 'parse+compile only (@ward/policy)',
     parse_compile_ms: parseCompileMs,

@@ -11,7 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningAgent, startAgent } from '@ward/agent';
-import { createCsr, exportPrivateKey, generateKeyPair, signLeaf, toPem, trustBundlePem, verifyCsr } from '@ward/ca';
+import {
+  createCsr,
+  exportPrivateKey,
+  generateKeyPair,
+  signLeaf,
+  toPem,
+  trustBundlePem,
+  verifyCsr,
+} from '@ward/ca';
 import { type WorkloadIdentity, workloadIdentity } from '@ward/sdk';
 import pino from 'pino';
 import { request } from 'undici';
@@ -40,31 +48,59 @@ describe('workload identity end to end', () => {
   const clientSerials = new Set<string>();
 
   const newAgent = async () => {
-    const { token } = (await cp.admin('POST', '/v1/ca/join-tokens', { node: 'node-1' })) as { token: string };
-    return startAgent({ controlPlane: cp.url, joinToken: token, socketPath, logger: quiet, timing: { syncIntervalMs: 300, minBackoffMs: 100, maxBackoffMs: 500 } });
+    const { token } = (await cp.admin('POST', '/v1/ca/join-tokens', { node: 'node-1' })) as {
+      token: string;
+    };
+    return startAgent({
+      controlPlane: cp.url,
+      joinToken: token,
+      socketPath,
+      logger: quiet,
+      timing: { syncIntervalMs: 300, minBackoffMs: 100, maxBackoffMs: 500 },
+    });
   };
 
   /** A client certificate minted directly by the CA (for curl / openssl). */
   const mint = async (spiffeId: string, opts: { ttlSeconds?: number; now?: number } = {}) => {
     const keys = await generateKeyPair();
-    const svid = await signLeaf(await cp.service.authority(), { csr: await verifyCsr(await createCsr(keys)), spiffeId, ...opts });
+    const svid = await signLeaf(await cp.service.authority(), {
+      csr: await verifyCsr(await createCsr(keys)),
+      spiffeId,
+      ...opts,
+    });
     const name = spiffeId.split('/').at(-1)! + (opts.now ? '-old' : '');
     writeFileSync(join(dir, `${name}.crt`), svid.chain.join(''));
-    writeFileSync(join(dir, `${name}.key`), toPem(await exportPrivateKey(keys.privateKey), 'PRIVATE KEY'));
+    writeFileSync(
+      join(dir, `${name}.key`),
+      toPem(await exportPrivateKey(keys.privateKey), 'PRIVATE KEY'),
+    );
     return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
   };
 
   beforeAll(async () => {
     cp = await startControlPlane(TD);
     const sel = [`unix:uid:${uid}`, `unix:path:${exe}`];
-    await cp.admin('POST', '/v1/ca/entries', { spiffeId: ORDERS, node: 'node-1', selectors: sel, ttlSeconds: 4, dnsNames: ['localhost'] });
-    await cp.admin('POST', '/v1/ca/entries', { spiffeId: FRONTEND, node: 'node-1', selectors: sel, ttlSeconds: 4 });
+    await cp.admin('POST', '/v1/ca/entries', {
+      spiffeId: ORDERS,
+      node: 'node-1',
+      selectors: sel,
+      ttlSeconds: 4,
+      dnsNames: ['localhost'],
+    });
+    await cp.admin('POST', '/v1/ca/entries', {
+      spiffeId: FRONTEND,
+      node: 'node-1',
+      selectors: sel,
+      ttlSeconds: 4,
+    });
     agent = await newAgent();
     serverId = await workloadIdentity({ socketPath: `unix://${socketPath}`, spiffeId: ORDERS });
     clientId = await workloadIdentity({ socketPath, spiffeId: FRONTEND });
     server = createServer(serverId.serverOptions(), (req, res) => {
       callers.push(serverId.constructor.name && (req.socket as never) ? peerOf(req.socket) : '');
-      clientSerials.add((req.socket as import('node:tls').TLSSocket).getPeerX509Certificate()!.serialNumber);
+      clientSerials.add(
+        (req.socket as import('node:tls').TLSSocket).getPeerX509Certificate()!.serialNumber,
+      );
       res.end('ok');
     });
     serverId.secureServer(server, { authorize: [FRONTEND, `spiffe://${TD}/ns/shop/sa/cli`] });
@@ -97,19 +133,72 @@ describe('workload identity end to end', () => {
   it('completes mTLS with curl and openssl s_client, and refuses foreign, expired and unauthorized certificates', async () => {
     const port = (server.address() as AddressInfo).port;
     const cli = await mint(`spiffe://${TD}/ns/shop/sa/cli`);
-    const ok = await run('curl', ['-sS', '--cert', cli.cert, '--key', cli.key, '--cacert', join(dir, 'bundle.pem'), `https://localhost:${port}/`]);
+    const ok = await run('curl', [
+      '-sS',
+      '--cert',
+      cli.cert,
+      '--key',
+      cli.key,
+      '--cacert',
+      join(dir, 'bundle.pem'),
+      `https://localhost:${port}/`,
+    ]);
     expect(ok.stdout).toBe('ok');
     const sc = await new Promise<string>((resolve) => {
-      const p = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-cert', cli.cert, '-key', cli.key, '-CAfile', join(dir, 'bundle.pem'), '-verify_return_error', '-tls1_3', '-quiet'], (_e, out, err) => resolve(out + err));
+      const p = execFile(
+        'openssl',
+        [
+          's_client',
+          '-connect',
+          `127.0.0.1:${port}`,
+          '-cert',
+          cli.cert,
+          '-key',
+          cli.key,
+          '-CAfile',
+          join(dir, 'bundle.pem'),
+          '-verify_return_error',
+          '-tls1_3',
+          '-quiet',
+        ],
+        (_e, out, err) => resolve(out + err),
+      );
       p.stdin!.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     });
     expect(sc).toContain('HTTP/1.1 200');
     expect(sc).toMatch(/verify return:1/);
 
     // Certificate from another CA (openssl, same SPIFFE ID).
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'rogue.key'), '-out', join(dir, 'rogue.crt'), '-days', '1', '-subj', '/O=rogue', '-addext', `subjectAltName=URI:${FRONTEND}`]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'rogue.key'),
+      '-out',
+      join(dir, 'rogue.crt'),
+      '-days',
+      '1',
+      '-subj',
+      '/O=rogue',
+      '-addext',
+      `subjectAltName=URI:${FRONTEND}`,
+    ]);
     const curlFails = (cert: string, key: string) =>
-      run('curl', ['-sS', '--cert', cert, '--key', key, '--cacert', join(dir, 'bundle.pem'), `https://localhost:${port}/`]).then(
+      run('curl', [
+        '-sS',
+        '--cert',
+        cert,
+        '--key',
+        key,
+        '--cacert',
+        join(dir, 'bundle.pem'),
+        `https://localhost:${port}/`,
+      ]).then(
         (r) => `unexpected success: ${r.stdout}`,
         (e: { code?: number; stderr?: string }) => `exit ${e.code}: ${e.stderr}`,
       );
@@ -121,7 +210,17 @@ describe('workload identity end to end', () => {
     const intruder = await mint(`spiffe://${TD}/ns/shop/sa/intruder`);
     expect(await curlFails(intruder.cert, intruder.key)).toMatch(/^exit \d+/);
     // No client certificate at all.
-    expect(await run('curl', ['-sS', '--cacert', join(dir, 'bundle.pem'), `https://localhost:${port}/`]).then(() => 'ok', () => 'refused')).toBe('refused');
+    expect(
+      await run('curl', [
+        '-sS',
+        '--cacert',
+        join(dir, 'bundle.pem'),
+        `https://localhost:${port}/`,
+      ]).then(
+        () => 'ok',
+        () => 'refused',
+      ),
+    ).toBe('refused');
   });
 
   it('keeps serving through several rotations under load without a failed request', async () => {
@@ -182,7 +281,8 @@ describe('workload identity end to end', () => {
     await cp.start();
     // After the outage the agent renews again: a new SVID reaches the workload.
     await new Promise<void>((resolve) => {
-      const check = () => (clientId.svid.serialNumber !== serial ? resolve() : setTimeout(check, 100));
+      const check = () =>
+        clientId.svid.serialNumber !== serial ? resolve() : setTimeout(check, 100);
       check();
     });
     const res = await request(url, { dispatcher });
@@ -200,7 +300,8 @@ describe('workload identity end to end', () => {
     await res.body.text();
     agent = await newAgent();
     await new Promise<void>((resolve) => {
-      const check = () => (clientId.svid.serialNumber !== serial ? resolve() : setTimeout(check, 100));
+      const check = () =>
+        clientId.svid.serialNumber !== serial ? resolve() : setTimeout(check, 100);
       check();
     });
     const after = await request(url, { dispatcher });
@@ -211,6 +312,7 @@ describe('workload identity end to end', () => {
 });
 
 import { peerIdentity } from '@ward/sdk';
+
 function peerOf(socket: unknown): string {
   return peerIdentity(socket as import('node:tls').TLSSocket) ?? '';
 }

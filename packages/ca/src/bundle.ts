@@ -1,10 +1,11 @@
 import { X509Certificate as NodeCert } from 'node:crypto';
 import type { Authority } from './authority.ts';
 import type { JsonWebKey } from './webcrypto.ts';
+import { pemOf } from './x509.ts';
 
 /** The X.509 trust bundle (root certificates) as concatenated PEM. */
 export function trustBundlePem(authority: Authority): string {
-  return authority.roots.map((r) => r.toString('pem')).join('\n');
+  return authority.roots.map((r) => pemOf(r)).join('');
 }
 
 /** The trust bundle as Node certificates (for chain checks). */

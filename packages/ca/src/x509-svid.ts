@@ -3,7 +3,7 @@ import type { VerifiedCsr } from './csr.ts';
 import { CaError } from './errors.ts';
 import { SIGNING_ALGORITHM } from './keys.ts';
 import { parseWorkloadId } from './spiffe-id.ts';
-import { randomSerial, x509 } from './x509.ts';
+import { pemOf, randomSerial, x509 } from './x509.ts';
 
 /** Default X.509-SVID lifetime: one hour. */
 export const DEFAULT_X509_SVID_TTL_SECONDS = 3600;
@@ -107,7 +107,7 @@ export async function signLeaf(
   });
   return {
     spiffeId: request.spiffeId,
-    chain: [cert.toString('pem'), signer.toString('pem')],
+    chain: [pemOf(cert), pemOf(signer)],
     serial,
     notBefore,
     notAfter,

@@ -17,3 +17,9 @@ export function randomSerial(): string {
   bytes[0] = (bytes[0]! & 0x7f) | 0x01;
   return Buffer.from(bytes).toString('hex');
 }
+
+/** PEM of a certificate, newline-terminated so that PEMs concatenate into valid bundles. */
+export function pemOf(cert: x509.X509Certificate): string {
+  const pem = cert.toString('pem');
+  return pem.endsWith('\n') ? pem : `${pem}\n`;
+}

@@ -15,7 +15,10 @@ export function openssl(files: Record<string, string>, args: string[]): string {
 }
 
 /** Like {@link openssl} but returns the exit status and output instead of throwing. */
-export function opensslStatus(files: Record<string, string>, args: string[]): { ok: boolean; out: string } {
+export function opensslStatus(
+  files: Record<string, string>,
+  args: string[],
+): { ok: boolean; out: string } {
   try {
     return { ok: true, out: openssl(files, args) };
   } catch (e) {

@@ -19,23 +19,33 @@ describe('untrusted-input parsers', () => {
 
   it('parseSpiffeId and parseSelector throw only coded errors on arbitrary input', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string().map((s) => `spiffe://${s}`), fc.string().map((s) => `unix:${s}`), fc.anything()), (v) => {
-        for (const fn of [parseSpiffeId, parseSelector]) {
-          try {
-            fn(v);
-          } catch (e) {
-            expect(e).toBeInstanceOf(CaError);
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.string().map((s) => `spiffe://${s}`),
+          fc.string().map((s) => `unix:${s}`),
+          fc.anything(),
+        ),
+        (v) => {
+          for (const fn of [parseSpiffeId, parseSelector]) {
+            try {
+              fn(v);
+            } catch (e) {
+              expect(e).toBeInstanceOf(CaError);
+            }
           }
-        }
-        expect(typeof isSpiffeId(v)).toBe('boolean');
-      }),
+          expect(typeof isSpiffeId(v)).toBe('boolean');
+        },
+      ),
     );
   });
 
   it('verifyCsr rejects arbitrary bytes with a coded error', async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
-        await expect(verifyCsr(Buffer.from(bytes).toString('base64') || 'A')).rejects.toBeInstanceOf(CaError);
+        await expect(
+          verifyCsr(Buffer.from(bytes).toString('base64') || 'A'),
+        ).rejects.toBeInstanceOf(CaError);
       }),
       { numRuns: 50 },
     );

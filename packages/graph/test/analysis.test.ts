@@ -5,12 +5,12 @@ import {
   bootOrder,
   checkAgainstBaseline,
   compile,
+  condensation,
   type DependencyGraph,
   type Edge,
   elementaryCycles,
   parseLayeringRules,
   stronglyConnected,
-  condensation,
 } from '../src/index.ts';
 
 type E = [from: string, to: string, kind?: Edge['kind'], extra?: Partial<Edge>];
@@ -19,8 +19,21 @@ function graphOf(edges: E[], labels: Record<string, Record<string, string>> = {}
   const names = new Set<string>(Object.keys(labels));
   for (const [a, b] of edges) names.add(a).add(b);
   return {
-    services: [...names].sort().map((name) => ({ name, type: 'service', virtual: false, labels: labels[name] ?? {}, sources: [] })),
-    edges: edges.map(([from, to, kind = 'runtime', extra = {}]) => ({ from, to, kind, provenance: 'declared', sources: [], ...extra })),
+    services: [...names].sort().map((name) => ({
+      name,
+      type: 'service',
+      virtual: false,
+      labels: labels[name] ?? {},
+      sources: [],
+    })),
+    edges: edges.map(([from, to, kind = 'runtime', extra = {}]) => ({
+      from,
+      to,
+      kind,
+      provenance: 'declared',
+      sources: [],
+      ...extra,
+    })),
   };
 }
 
@@ -43,9 +56,20 @@ describe('strongly connected components', () => {
   });
 
   it('finds components, self-loops and the condensation DAG', () => {
-    const g = compile(graphOf([['a', 'b'], ['b', 'a'], ['b', 'c'], ['c', 'c'], ['c', 'd'], ['a', 'd']]));
+    const g = compile(
+      graphOf([
+        ['a', 'b'],
+        ['b', 'a'],
+        ['b', 'c'],
+        ['c', 'c'],
+        ['c', 'd'],
+        ['a', 'd'],
+      ]),
+    );
     const scc = stronglyConnected(g);
-    expect(scc.cyclic.map((m) => m.map((v) => g.names[v]).sort())).toEqual(expect.arrayContaining([['a', 'b'], ['c']]));
+    expect(scc.cyclic.map((m) => m.map((v) => g.names[v]).sort())).toEqual(
+      expect.arrayContaining([['a', 'b'], ['c']]),
+    );
     expect(scc.cyclic).toHaveLength(2);
     const cond = condensation(g, scc);
     expect(cond.nodes).toBe(3);
@@ -55,11 +79,24 @@ describe('strongly connected components', () => {
 
 describe('elementary cycles', () => {
   it('lists every cycle once, shortest first, within the bounds', () => {
-    const graph = graphOf([['a', 'b'], ['b', 'a'], ['b', 'c'], ['c', 'a'], ['c', 'd'], ['d', 'a'], ['x', 'x']]);
+    const graph = graphOf([
+      ['a', 'b'],
+      ['b', 'a'],
+      ['b', 'c'],
+      ['c', 'a'],
+      ['c', 'd'],
+      ['d', 'a'],
+      ['x', 'x'],
+    ]);
     const g = compile(graph);
     const { cycles, truncated } = elementaryCycles(g, stronglyConnected(g));
     expect(truncated).toBe(false);
-    expect(cycles.map((c) => c.map((v) => g.names[v]).join(''))).toEqual(['x', 'ab', 'abc', 'abcd']);
+    expect(cycles.map((c) => c.map((v) => g.names[v]).join(''))).toEqual([
+      'x',
+      'ab',
+      'abc',
+      'abcd',
+    ]);
     const bounded = elementaryCycles(g, stronglyConnected(g), { maxLength: 3, maxCycles: 2 });
     expect(bounded.cycles.map((c) => c.length)).toEqual([1, 2]);
     expect(bounded.truncated).toBe(true);
@@ -67,9 +104,13 @@ describe('elementary cycles', () => {
 
   it('stays bounded on a complete graph', () => {
     const edges: E[] = [];
-    for (let i = 0; i < 30; i++) for (let j = 0; j < 30; j++) if (i !== j) edges.push([`n${i}`, `n${j}`]);
+    for (let i = 0; i < 30; i++)
+      for (let j = 0; j < 30; j++) if (i !== j) edges.push([`n${i}`, `n${j}`]);
     const g = compile(graphOf(edges));
-    const { cycles, truncated } = elementaryCycles(g, stronglyConnected(g), { maxCycles: 50, maxSteps: 100_000 });
+    const { cycles, truncated } = elementaryCycles(g, stronglyConnected(g), {
+      maxCycles: 50,
+      maxSteps: 100_000,
+    });
     expect(cycles.length).toBeLessThanOrEqual(50);
     expect(cycles[0]).toHaveLength(2);
     expect(truncated).toBe(true);
@@ -110,7 +151,13 @@ describe('cycle breaking', () => {
     expect(s!.cuts[0]!.explanation).toMatch(/runtime edge/);
     expect(s!.supernode.services).toEqual(['orders', 'payments']);
 
-    const lowCrit = graphOf([['a', 'b'], ['b', 'a']], { a: { criticality: 'high' }, b: { criticality: 'low' } });
+    const lowCrit = graphOf(
+      [
+        ['a', 'b'],
+        ['b', 'a'],
+      ],
+      { a: { criticality: 'high' }, b: { criticality: 'low' } },
+    );
     expect(analyze(lowCrit).breakSuggestions[0]!.cuts.map((c) => c.to)).toEqual(['b']);
   });
 
@@ -124,23 +171,43 @@ describe('cycle breaking', () => {
     };
     for (let round = 0; round < 20; round++) {
       const edges: E[] = [];
-      for (let i = 0; i < 40; i++) edges.push([`n${Math.floor(rand() * 12)}`, `n${Math.floor(rand() * 12)}`, rand() < 0.3 ? 'startup' : 'runtime']);
+      for (let i = 0; i < 40; i++)
+        edges.push([
+          `n${Math.floor(rand() * 12)}`,
+          `n${Math.floor(rand() * 12)}`,
+          rand() < 0.3 ? 'startup' : 'runtime',
+        ]);
       const unique = [...new Map(edges.map((e) => [`${e[0]}>${e[1]}`, e])).values()];
       const graph = graphOf(unique);
       const cuts = analyze(graph).breakSuggestions.flatMap((s) => s.cuts);
       expect(acyclicWithout(graph, cuts)).toBe(true);
-      for (const c of cuts) expect(acyclicWithout(graph, cuts.filter((x) => x !== c))).toBe(false);
+      for (const c of cuts)
+        expect(
+          acyclicWithout(
+            graph,
+            cuts.filter((x) => x !== c),
+          ),
+        ).toBe(false);
     }
   });
 });
 
 describe('repair tools', () => {
   it('flags tools in a cycle and tools depending on what they watch', () => {
-    const graph = graphOf([['prometheus', 'postgres'], ['orders', 'postgres'], ['fixer', 'orders'], ['orders', 'fixer'], ['deployer', 'registry']], {
-      prometheus: { role: 'monitoring' },
-      fixer: { role: 'repair-tool' },
-      deployer: { role: 'repair-tool', repairs: 'orders' },
-    });
+    const graph = graphOf(
+      [
+        ['prometheus', 'postgres'],
+        ['orders', 'postgres'],
+        ['fixer', 'orders'],
+        ['orders', 'fixer'],
+        ['deployer', 'registry'],
+      ],
+      {
+        prometheus: { role: 'monitoring' },
+        fixer: { role: 'repair-tool' },
+        deployer: { role: 'repair-tool', repairs: 'orders' },
+      },
+    );
     const findings = analyze(graph).repairTools;
     const key = findings.map((f) => `${f.service}:${f.problem}:${f.path.join('>')}`);
     expect(key).toContain('prometheus:depends-on-watched:prometheus>postgres');
@@ -151,8 +218,17 @@ describe('repair tools', () => {
 
 describe('blast radius', () => {
   it('lists direct and transitive dependents and ranks the most critical', () => {
-    const graph = graphOf([['web', 'api'], ['api', 'db'], ['worker', 'db'], ['cron', 'worker']]);
-    expect(blastRadius(graph, 'db')).toEqual({ service: 'db', direct: ['api', 'worker'], transitive: ['api', 'cron', 'web', 'worker'] });
+    const graph = graphOf([
+      ['web', 'api'],
+      ['api', 'db'],
+      ['worker', 'db'],
+      ['cron', 'worker'],
+    ]);
+    expect(blastRadius(graph, 'db')).toEqual({
+      service: 'db',
+      direct: ['api', 'worker'],
+      transitive: ['api', 'cron', 'web', 'worker'],
+    });
     expect(blastRadius(graph, 'ghost')).toBeUndefined();
     expect(analyze(graph).critical[0]).toEqual({ service: 'db', direct: 2, transitive: 4 });
   });
@@ -164,13 +240,22 @@ describe('declared vs observed and layering', () => {
     edges: [
       { from: 'web', to: 'api', kind: 'runtime', provenance: 'both', sources: [] },
       { from: 'api', to: 'db', kind: 'runtime', provenance: 'declared', sources: [] },
-      { from: 'api', to: 'web', kind: 'runtime', provenance: 'observed', sources: [], metrics: { calls: 4, errors: 0, denied: 1 } },
+      {
+        from: 'api',
+        to: 'web',
+        kind: 'runtime',
+        provenance: 'observed',
+        sources: [],
+        metrics: { calls: 4, errors: 0, denied: 1 },
+      },
     ],
   };
 
   it('separates unapproved and unused edges', () => {
     const dvo = analyze(graph).declaredVsObserved;
-    expect(dvo.unapproved).toEqual([{ from: 'api', to: 'web', kind: 'runtime', calls: 4, denied: 1 }]);
+    expect(dvo.unapproved).toEqual([
+      { from: 'api', to: 'web', kind: 'runtime', calls: 4, denied: 1 },
+    ]);
     expect(dvo.unused).toEqual([{ from: 'api', to: 'db', kind: 'runtime' }]);
   });
 
@@ -180,26 +265,48 @@ describe('declared vs observed and layering', () => {
       'rules.yaml',
     );
     const v = analyze(graph, { rules }).layering.violations;
-    expect(v.map((x) => `${x.rule}:${x.from}>${x.to}`)).toEqual(['layers:same-or-lower:api>web', 'no-up:api>web']);
+    expect(v.map((x) => `${x.rule}:${x.from}>${x.to}`)).toEqual([
+      'layers:same-or-lower:api>web',
+      'no-up:api>web',
+    ]);
   });
 
   it('rejects invalid rules naming file and line', () => {
-    expect(() => parseLayeringRules('rules:\n  - name: x\n    from: {}\n    to: { tier: a }\n', 'r.yaml')).toThrow(
-      expect.objectContaining({ code: 'GRAPH_RULES_INVALID', file: 'r.yaml', line: 3 }),
+    expect(() =>
+      parseLayeringRules('rules:\n  - name: x\n    from: {}\n    to: { tier: a }\n', 'r.yaml'),
+    ).toThrow(expect.objectContaining({ code: 'GRAPH_RULES_INVALID', file: 'r.yaml', line: 3 }));
+    expect(() => parseLayeringRules('layers: { label: tier }\n', 'r.yaml')).toThrow(
+      /"layers" needs/,
     );
-    expect(() => parseLayeringRules('layers: { label: tier }\n', 'r.yaml')).toThrow(/"layers" needs/);
   });
 });
 
 describe('baseline check', () => {
   it('fails only on new cycles, new unapproved edges and new violations', () => {
-    const base = graphOf([['a', 'b'], ['b', 'a'], ['b', 'c']]);
+    const base = graphOf([
+      ['a', 'b'],
+      ['b', 'a'],
+      ['b', 'c'],
+    ]);
     expect(checkAgainstBaseline(base, base).ok).toBe(true);
-    const grown = graphOf([['a', 'b'], ['b', 'a'], ['b', 'c'], ['c', 'b']]);
+    const grown = graphOf([
+      ['a', 'b'],
+      ['b', 'a'],
+      ['b', 'c'],
+      ['c', 'b'],
+    ]);
     const r = checkAgainstBaseline(grown, base);
     expect(r.ok).toBe(false);
     expect(r.newCycles).toEqual([{ edge: { from: 'b', to: 'c' }, cycle: ['b', 'c', 'b'] }]);
-    const selfLoop = checkAgainstBaseline(graphOf([['a', 'b'], ['b', 'a'], ['b', 'c'], ['c', 'c']]), base);
+    const selfLoop = checkAgainstBaseline(
+      graphOf([
+        ['a', 'b'],
+        ['b', 'a'],
+        ['b', 'c'],
+        ['c', 'c'],
+      ]),
+      base,
+    );
     expect(selfLoop.newCycles.map((c) => c.cycle)).toEqual([['c', 'c']]);
   });
 });

@@ -1,7 +1,14 @@
 import fc from 'fast-check';
-import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { analyze, detectInputType, GraphError, GraphIngest, type InputType, parseLayeringRules } from '../src/index.ts';
+import { stringify } from 'yaml';
+import {
+  analyze,
+  detectInputType,
+  GraphError,
+  GraphIngest,
+  type InputType,
+  parseLayeringRules,
+} from '../src/index.ts';
 import { otlp } from './_helpers.ts';
 
 /** Runs one input through a fresh ingest and the analyses; only a GraphError may escape. */
@@ -24,38 +31,61 @@ function survives(type: InputType, content: string | Uint8Array): void {
 }
 
 const RUNS = { numRuns: 150 };
-const hex = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n });
+const hex = (n: number) =>
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n });
 const name = fc.constantFrom('a', 'b', 'c', 'orders', 'db', '', 'x y', '"q"');
 
-const jsonTypes: InputType[] = ['otlp-json', 'jaeger', 'jaeger-deps', 'zipkin', 'decision-log', 'graph-json'];
+const jsonTypes: InputType[] = [
+  'otlp-json',
+  'jaeger',
+  'jaeger-deps',
+  'zipkin',
+  'decision-log',
+  'graph-json',
+];
 const yamlTypes: InputType[] = ['kubernetes', 'compose', 'backstage', 'ward'];
 
 describe('every reader survives arbitrary input (property)', () => {
   it('arbitrary JSON values', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...jsonTypes), fc.jsonValue(), (type, value) => survives(type, JSON.stringify(value))),
+      fc.property(fc.constantFrom(...jsonTypes), fc.jsonValue(), (type, value) =>
+        survives(type, JSON.stringify(value)),
+      ),
       RUNS,
     );
   });
 
   it('arbitrary text, including JSON lines', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...jsonTypes, ...yamlTypes), fc.array(fc.string(), { maxLength: 5 }), (type, lines) =>
-        survives(type, lines.join('\n')),
+      fc.property(
+        fc.constantFrom(...jsonTypes, ...yamlTypes),
+        fc.array(fc.string(), { maxLength: 5 }),
+        (type, lines) => survives(type, lines.join('\n')),
       ),
       RUNS,
     );
   });
 
   it('arbitrary YAML-shaped documents', () => {
-    const doc = fc.record({
-      apiVersion: fc.constantFrom('apps/v1', 'v1', 'backstage.io/v1alpha1', 'ward.dev/v1', 7),
-      kind: fc.constantFrom('Deployment', 'Service', 'ConfigMap', 'Component', 'Resource', 'List', 'CronJob'),
-      metadata: fc.record({ name, namespace: fc.option(name) }),
-      spec: fc.anything(),
-      services: fc.dictionary(name, fc.anything()),
-      data: fc.dictionary(fc.string(), fc.string()),
-    }, { requiredKeys: [] });
+    const doc = fc.record(
+      {
+        apiVersion: fc.constantFrom('apps/v1', 'v1', 'backstage.io/v1alpha1', 'ward.dev/v1', 7),
+        kind: fc.constantFrom(
+          'Deployment',
+          'Service',
+          'ConfigMap',
+          'Component',
+          'Resource',
+          'List',
+          'CronJob',
+        ),
+        metadata: fc.record({ name, namespace: fc.option(name) }),
+        spec: fc.anything(),
+        services: fc.dictionary(name, fc.anything()),
+        data: fc.dictionary(fc.string(), fc.string()),
+      },
+      { requiredKeys: [] },
+    );
     fc.assert(
       fc.property(fc.constantFrom(...yamlTypes), fc.array(doc, { maxLength: 4 }), (type, docs) =>
         survives(type, docs.map((d) => stringify(d)).join('---\n')),
@@ -65,7 +95,10 @@ describe('every reader survives arbitrary input (property)', () => {
   });
 
   it('arbitrary bytes and mutated requests as OTLP/protobuf', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => survives('otlp-proto', bytes)), RUNS);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => survives('otlp-proto', bytes)),
+      RUNS,
+    );
   });
 
   it('structured OTLP spans: no crash, no internal self-loops, calls never exceed spans', () => {
@@ -74,25 +107,31 @@ describe('every reader survives arbitrary input (property)', () => {
       parent: fc.option(hex(16), { nil: undefined }),
       kind: fc.integer({ min: -1, max: 6 }),
       durationMs: fc.double({ noNaN: false }),
-      attrs: fc.dictionary(fc.constantFrom('peer.service', 'db.system', 'server.address', 'db.namespace'), fc.string()),
+      attrs: fc.dictionary(
+        fc.constantFrom('peer.service', 'db.system', 'server.address', 'db.namespace'),
+        fc.string(),
+      ),
       error: fc.boolean(),
     });
     fc.assert(
-      fc.property(fc.array(fc.tuple(name, fc.array(span, { maxLength: 6 })), { maxLength: 4 }), (resources) => {
-        const text = JSON.stringify(otlp(resources));
-        survives('otlp-json', text);
-        const ingest = new GraphIngest();
-        try {
-          ingest.add('otlp-json', 'fuzz', text);
-        } catch (e) {
-          if (!(e instanceof GraphError)) throw e;
-          return;
-        }
-        const { graph, stats } = ingest.finish();
-        const calls = graph.edges.reduce((n, e) => n + (e.metrics?.calls ?? 0), 0);
-        expect(calls).toBeLessThanOrEqual(stats.spans);
-        expect(graph.edges.every((e) => e.from !== e.to || stats.pairs > 0)).toBe(true);
-      }),
+      fc.property(
+        fc.array(fc.tuple(name, fc.array(span, { maxLength: 6 })), { maxLength: 4 }),
+        (resources) => {
+          const text = JSON.stringify(otlp(resources));
+          survives('otlp-json', text);
+          const ingest = new GraphIngest();
+          try {
+            ingest.add('otlp-json', 'fuzz', text);
+          } catch (e) {
+            if (!(e instanceof GraphError)) throw e;
+            return;
+          }
+          const { graph, stats } = ingest.finish();
+          const calls = graph.edges.reduce((n, e) => n + (e.metrics?.calls ?? 0), 0);
+          expect(calls).toBeLessThanOrEqual(stats.spans);
+          expect(graph.edges.every((e) => e.from !== e.to || stats.pairs > 0)).toBe(true);
+        },
+      ),
       RUNS,
     );
   });

@@ -1,11 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { detectInputType, type DependencyGraph, GraphIngest, type InputType, parseInputArg } from '../src/index.ts';
+import {
+  type DependencyGraph,
+  detectInputType,
+  GraphIngest,
+  type InputType,
+  parseInputArg,
+} from '../src/index.ts';
 
 const examples = join(import.meta.dirname, '..', '..', '..', 'examples', 'graph');
 
-function read(type: InputType, content: string | Uint8Array, file = `input.${type}`): ReturnType<GraphIngest['finish']> {
+function read(
+  type: InputType,
+  content: string | Uint8Array,
+  file = `input.${type}`,
+): ReturnType<GraphIngest['finish']> {
   const ingest = new GraphIngest();
   ingest.add(type, file, content);
   return ingest.finish();
@@ -21,13 +31,23 @@ describe('Jaeger', () => {
           traceID: 'abc123',
           processes: { p1: { serviceName: 'frontend' }, p2: { serviceName: 'driver' } },
           spans: [
-            { traceID: 'abc123', spanID: '1', processID: 'p1', duration: 5000, tags: [{ key: 'span.kind', type: 'string', value: 'client' }], references: [] },
+            {
+              traceID: 'abc123',
+              spanID: '1',
+              processID: 'p1',
+              duration: 5000,
+              tags: [{ key: 'span.kind', type: 'string', value: 'client' }],
+              references: [],
+            },
             {
               traceID: 'abc123',
               spanID: '2',
               processID: 'p2',
               duration: 4000,
-              tags: [{ key: 'span.kind', type: 'string', value: 'server' }, { key: 'error', type: 'bool', value: true }],
+              tags: [
+                { key: 'span.kind', type: 'string', value: 'server' },
+                { key: 'error', type: 'bool', value: true },
+              ],
               references: [{ refType: 'CHILD_OF', traceID: 'abc123', spanID: '1' }],
             },
             { traceID: 'abc123', spanID: '3', processID: 'nope' },
@@ -42,7 +62,11 @@ describe('Jaeger', () => {
   });
 
   it('reads dependency links, bare or wrapped', () => {
-    const links = [{ parent: 'a', child: 'b', callCount: 7 }, { parent: 'b', child: 'b', callCount: 1 }, { parent: 1 }];
+    const links = [
+      { parent: 'a', child: 'b', callCount: 7 },
+      { parent: 'b', child: 'b', callCount: 1 },
+      { parent: 1 },
+    ];
     for (const doc of [links, { data: links }]) {
       const { graph, stats } = read('jaeger-deps', JSON.stringify(doc));
       expect(edgeList(graph)).toEqual(['a>b:runtime']);
@@ -55,9 +79,30 @@ describe('Jaeger', () => {
 describe('Zipkin v2', () => {
   it('joins a shared server span to its client span', () => {
     const spans = [
-      { traceId: '463ac35c9f6413ad', id: 'a2fb4a1d1a96d312', kind: 'CLIENT', localEndpoint: { serviceName: 'frontend' }, duration: 2000 },
-      { traceId: '463ac35c9f6413ad', id: 'a2fb4a1d1a96d312', kind: 'SERVER', shared: true, localEndpoint: { serviceName: 'backend' }, duration: 1500 },
-      { traceId: '463ac35c9f6413ad', id: '0000000000000003', parentId: 'a2fb4a1d1a96d312', kind: 'CLIENT', localEndpoint: { serviceName: 'backend' }, remoteEndpoint: { serviceName: 'mysql' }, tags: { error: 'timeout' } },
+      {
+        traceId: '463ac35c9f6413ad',
+        id: 'a2fb4a1d1a96d312',
+        kind: 'CLIENT',
+        localEndpoint: { serviceName: 'frontend' },
+        duration: 2000,
+      },
+      {
+        traceId: '463ac35c9f6413ad',
+        id: 'a2fb4a1d1a96d312',
+        kind: 'SERVER',
+        shared: true,
+        localEndpoint: { serviceName: 'backend' },
+        duration: 1500,
+      },
+      {
+        traceId: '463ac35c9f6413ad',
+        id: '0000000000000003',
+        parentId: 'a2fb4a1d1a96d312',
+        kind: 'CLIENT',
+        localEndpoint: { serviceName: 'backend' },
+        remoteEndpoint: { serviceName: 'mysql' },
+        tags: { error: 'timeout' },
+      },
     ];
     const { graph } = read('zipkin', JSON.stringify([spans]));
     expect(edgeList(graph)).toEqual(['backend>mysql:runtime', 'frontend>backend:runtime']);
@@ -67,7 +112,11 @@ describe('Zipkin v2', () => {
 
 describe('Kubernetes', () => {
   it('reads env, args, ConfigMaps and init containers of the example', () => {
-    const { graph } = read('kubernetes', readFileSync(join(examples, 'k8s.yaml'), 'utf8'), 'k8s.yaml');
+    const { graph } = read(
+      'kubernetes',
+      readFileSync(join(examples, 'k8s.yaml'), 'utf8'),
+      'k8s.yaml',
+    );
     expect(edgeList(graph)).toEqual([
       'checkout>orders:runtime',
       'checkout>payments:runtime',
@@ -90,14 +139,22 @@ describe('Kubernetes', () => {
 
   it('reports YAML syntax errors with file, line and column', () => {
     expect(() => read('kubernetes', 'kind: Deployment\nmetadata: [\n', 'bad.yaml')).toThrow(
-      expect.objectContaining({ code: 'GRAPH_INPUT_MALFORMED', file: 'bad.yaml', line: expect.any(Number) }),
+      expect.objectContaining({
+        code: 'GRAPH_INPUT_MALFORMED',
+        file: 'bad.yaml',
+        line: expect.any(Number),
+      }),
     );
   });
 });
 
 describe('Compose', () => {
   it('reads depends_on (short and long), links, volumes_from, network_mode and env URLs', () => {
-    const { graph } = read('compose', readFileSync(join(examples, 'docker-compose.yml'), 'utf8'), 'docker-compose.yml');
+    const { graph } = read(
+      'compose',
+      readFileSync(join(examples, 'docker-compose.yml'), 'utf8'),
+      'docker-compose.yml',
+    );
     expect(edgeList(graph)).toEqual([
       'checkout>orders:startup',
       'checkout>payments:startup',
@@ -114,7 +171,11 @@ describe('Compose', () => {
 
   it('names an undefined dependency and its line', () => {
     expect(() => read('compose', 'services:\n  a:\n    depends_on: [ghost]\n', 'c.yml')).toThrow(
-      expect.objectContaining({ code: 'GRAPH_INPUT_MALFORMED', line: 3, message: expect.stringContaining('"ghost"') }),
+      expect.objectContaining({
+        code: 'GRAPH_INPUT_MALFORMED',
+        line: 3,
+        message: expect.stringContaining('"ghost"'),
+      }),
     );
   });
 });
@@ -122,7 +183,11 @@ describe('Compose', () => {
 describe('Backstage', () => {
   it('joins APIs into edges and reads dependsOn / dependencyOf', () => {
     const { graph } = read('backstage', readFileSync(join(examples, 'catalog-info.yaml'), 'utf8'));
-    expect(edgeList(graph)).toEqual(['checkout>orders:runtime', 'checkout>payments:runtime', 'orders>orders-db:runtime']);
+    expect(edgeList(graph)).toEqual([
+      'checkout>orders:runtime',
+      'checkout>payments:runtime',
+      'orders>orders-db:runtime',
+    ]);
     expect(graph.services.find((s) => s.name === 'orders-db')!.type).toBe('database');
   });
 });
@@ -154,33 +219,62 @@ spec: { destination: orders, rules: [] }
 
 describe('decision logs', () => {
   it('aggregates records into observed edges with deny counts, joining SPIFFE IDs', () => {
-    const base = { time: '2026-01-01T00:00:00Z', method: 'GET', path: '/x', rule: 'orders#0', revision: 1 };
+    const base = {
+      time: '2026-01-01T00:00:00Z',
+      method: 'GET',
+      path: '/x',
+      rule: 'orders#0',
+      revision: 1,
+    };
     const lines = [
       { ...base, source: 'checkout', destination: 'orders', effect: 'allow', enforced: true },
-      { ...base, source: 'spiffe://cluster.local/ns/shop/sa/web', destination: 'orders', effect: 'deny', enforced: true },
+      {
+        ...base,
+        source: 'spiffe://cluster.local/ns/shop/sa/web',
+        destination: 'orders',
+        effect: 'deny',
+        enforced: true,
+      },
       { ...base, source: 'anonymous', destination: 'orders', effect: 'deny', enforced: true },
       { ...base, source: 'checkout', destination: 'orders', effect: 'maybe', enforced: true },
     ].map((l) => JSON.stringify(l));
     const ingest = new GraphIngest();
-    ingest.add('ward', 'web.yaml', 'apiVersion: ward.dev/v1\nkind: Service\nmetadata: { name: web, namespace: shop }\nspec: {}\n');
+    ingest.add(
+      'ward',
+      'web.yaml',
+      'apiVersion: ward.dev/v1\nkind: Service\nmetadata: { name: web, namespace: shop }\nspec: {}\n',
+    );
     ingest.add('decision-log', 'decisions.jsonl', `${lines.join('\n')}\n`);
     const { graph, stats } = ingest.finish();
-    expect(graph.edges.map((e) => `${e.from}>${e.to}:${e.metrics!.calls}/${e.metrics!.denied}`)).toEqual(['checkout>orders:1/0', 'web>orders:1/1']);
+    expect(
+      graph.edges.map((e) => `${e.from}>${e.to}:${e.metrics!.calls}/${e.metrics!.denied}`),
+    ).toEqual(['checkout>orders:1/0', 'web>orders:1/1']);
     expect(stats.skipped).toMatchObject({ 'decision.anonymous': 1, 'decision.record': 1 });
-    expect(stats.skipSamples.join('\n')).toContain('decisions.jsonl:4: "effect" must be "allow" or "deny"');
+    expect(stats.skipSamples.join('\n')).toContain(
+      'decisions.jsonl:4: "effect" must be "allow" or "deny"',
+    );
   });
 });
 
 describe('input detection', () => {
   it('detects every example and honours type prefixes', () => {
-    const detect = (f: string) => detectInputType(f, readFileSync(join(examples, f)).subarray(0, 4096));
+    const detect = (f: string) =>
+      detectInputType(f, readFileSync(join(examples, f)).subarray(0, 4096));
     expect(detect('k8s.yaml')).toBe('kubernetes');
     expect(detect('docker-compose.yml')).toBe('compose');
     expect(detect('catalog-info.yaml')).toBe('backstage');
     expect(detect('traces.otlp.jsonl')).toBe('otlp-json');
     expect(detect('baseline.json')).toBe('graph-json');
-    expect(parseInputArg('k8s:deploy/x.yaml')).toEqual({ type: 'kubernetes', path: 'deploy/x.yaml' });
+    expect(parseInputArg('k8s:deploy/x.yaml')).toEqual({
+      type: 'kubernetes',
+      path: 'deploy/x.yaml',
+    });
     expect(parseInputArg('C:/x.yaml')).toEqual({ path: 'C:/x.yaml' });
-    expect(() => detectInputType('notes.txt', 'hello')).toThrow(expect.objectContaining({ code: 'GRAPH_INPUT_UNKNOWN', message: expect.stringContaining('k8s:notes.txt') }));
+    expect(() => detectInputType('notes.txt', 'hello')).toThrow(
+      expect.objectContaining({
+        code: 'GRAPH_INPUT_UNKNOWN',
+        message: expect.stringContaining('k8s:notes.txt'),
+      }),
+    );
   });
 });

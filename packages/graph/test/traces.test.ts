@@ -3,9 +3,20 @@ import type { AddressInfo } from 'node:net';
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { GraphBuilder, GraphIngest, normalizeId, readOtlpJson, SPAN_KIND, TraceAccumulator } from '../src/index.ts';
+import {
+  GraphBuilder,
+  GraphIngest,
+  normalizeId,
+  readOtlpJson,
+  SPAN_KIND,
+  TraceAccumulator,
+} from '../src/index.ts';
 import { otlp, sid, TRACE } from './_helpers.ts';
 
 const src = { type: 'otlp-json', file: 't.json' } as const;
@@ -22,7 +33,9 @@ describe('ids', () => {
   it('accepts hex and base64, pads short hex, rejects zero and junk', () => {
     expect(normalizeId('0AF7651916CD43DD8448EB211C80319C', 16)).toBe(TRACE);
     expect(normalizeId(Buffer.from(TRACE, 'hex').toString('base64'), 16)).toBe(TRACE);
-    expect(normalizeId(Buffer.from('00f067aa0ba902b7', 'hex').toString('base64'), 8)).toBe('00f067aa0ba902b7');
+    expect(normalizeId(Buffer.from('00f067aa0ba902b7', 'hex').toString('base64'), 8)).toBe(
+      '00f067aa0ba902b7',
+    );
     expect(normalizeId('f067aa0ba902b7', 8)).toBe('00f067aa0ba902b7');
     expect(normalizeId('00000000000000000000000000000000', 16)).toBeUndefined();
     expect(normalizeId('not-an-id!', 8)).toBeUndefined();
@@ -42,7 +55,11 @@ describe('OTLP/JSON pairing', () => {
     );
     expect(stats.pairs).toBe(1);
     const edge = graph.edges.find((e) => e.from === 'checkout' && e.to === 'orders')!;
-    expect(edge).toMatchObject({ provenance: 'observed', kind: 'runtime', metrics: { calls: 1, errors: 1 } });
+    expect(edge).toMatchObject({
+      provenance: 'observed',
+      kind: 'runtime',
+      metrics: { calls: 1, errors: 1 },
+    });
     expect(edge.metrics!.latencyMs!.max).toBe(12);
   });
 
@@ -60,7 +77,15 @@ describe('OTLP/JSON pairing', () => {
   it('drops self-loops from internal spans but counts them', () => {
     const root = sid();
     const { graph, stats } = ingestOtlp(
-      otlp([['a', [{ spanId: root, kind: SPAN_KIND.SERVER }, { spanId: sid(), parent: root, kind: SPAN_KIND.INTERNAL }]]]),
+      otlp([
+        [
+          'a',
+          [
+            { spanId: root, kind: SPAN_KIND.SERVER },
+            { spanId: sid(), parent: root, kind: SPAN_KIND.INTERNAL },
+          ],
+        ],
+      ]),
     );
     expect(graph.edges).toEqual([]);
     expect(stats.selfLoopsDropped).toBe(1);
@@ -72,11 +97,27 @@ describe('OTLP/JSON pairing', () => {
         [
           'orders',
           [
-            { spanId: sid(), kind: SPAN_KIND.CLIENT, attrs: { 'db.system': 'postgresql', 'db.namespace': 'orders' } },
-            { spanId: sid(), kind: SPAN_KIND.CLIENT, attrs: { 'db.system': 'redis', 'server.address': 'cache.shop.svc.cluster.local' } },
+            {
+              spanId: sid(),
+              kind: SPAN_KIND.CLIENT,
+              attrs: { 'db.system': 'postgresql', 'db.namespace': 'orders' },
+            },
+            {
+              spanId: sid(),
+              kind: SPAN_KIND.CLIENT,
+              attrs: { 'db.system': 'redis', 'server.address': 'cache.shop.svc.cluster.local' },
+            },
             { spanId: sid(), kind: SPAN_KIND.CLIENT, attrs: { 'peer.service': 'legacy-billing' } },
-            { spanId: sid(), kind: SPAN_KIND.PRODUCER, attrs: { 'messaging.system': 'kafka', 'messaging.destination.name': 'orders' } },
-            { spanId: sid(), kind: SPAN_KIND.CLIENT, attrs: { 'server.address': 'api.stripe.com' } },
+            {
+              spanId: sid(),
+              kind: SPAN_KIND.PRODUCER,
+              attrs: { 'messaging.system': 'kafka', 'messaging.destination.name': 'orders' },
+            },
+            {
+              spanId: sid(),
+              kind: SPAN_KIND.CLIENT,
+              attrs: { 'server.address': 'api.stripe.com' },
+            },
             { spanId: sid(), kind: SPAN_KIND.CLIENT },
           ],
         ],
@@ -97,7 +138,10 @@ describe('OTLP/JSON pairing', () => {
     const c = sid();
     const { graph } = ingestOtlp(
       otlp([
-        ['checkout', [{ spanId: c, kind: SPAN_KIND.CLIENT, attrs: { 'peer.service': 'orders-alias' } }]],
+        [
+          'checkout',
+          [{ spanId: c, kind: SPAN_KIND.CLIENT, attrs: { 'peer.service': 'orders-alias' } }],
+        ],
         ['orders', [{ spanId: sid(), parent: c, kind: SPAN_KIND.SERVER }]],
       ]),
     );
@@ -105,16 +149,26 @@ describe('OTLP/JSON pairing', () => {
   });
 
   it('skips and counts malformed spans, naming where they are', () => {
-    const request = otlp([['a', [{ spanId: sid(), kind: SPAN_KIND.SERVER }]]]) as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] };
-    request.resourceSpans[0]!.scopeSpans[0]!.spans.push({ traceId: 'xyz', spanId: 'abc' }, 'junk', { traceId: TRACE, spanId: sid(), kind: 9 });
+    const request = otlp([['a', [{ spanId: sid(), kind: SPAN_KIND.SERVER }]]]) as {
+      resourceSpans: { scopeSpans: { spans: unknown[] }[] }[];
+    };
+    request.resourceSpans[0]!.scopeSpans[0]!.spans.push({ traceId: 'xyz', spanId: 'abc' }, 'junk', {
+      traceId: TRACE,
+      spanId: sid(),
+      kind: 9,
+    });
     const { stats } = ingestOtlp(request);
     expect(stats.spans).toBe(1);
     expect(Object.values(stats.skipped).reduce((a, b) => a + b, 0)).toBe(3);
-    expect(stats.skipSamples[0]).toMatch(/t\.json: resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[1\]: traceId/);
+    expect(stats.skipSamples[0]).toMatch(
+      /t\.json: resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[1\]: traceId/,
+    );
   });
 
   it('rejects a document that is not a request with a coded error', () => {
-    expect(() => ingestOtlp({ hello: 1 })).toThrow(expect.objectContaining({ code: 'GRAPH_INPUT_MALFORMED' }));
+    expect(() => ingestOtlp({ hello: 1 })).toThrow(
+      expect.objectContaining({ code: 'GRAPH_INPUT_MALFORMED' }),
+    );
     expect(() => ingestOtlp([1])).toThrow(/expected an ExportTraceServiceRequest/);
   });
 
@@ -179,7 +233,9 @@ describe('OTLP/JSON lines streaming', () => {
   it('names file and line of a bad line, and tolerates a truncated last line', () => {
     const good = JSON.stringify(otlp([['a', [{ spanId: sid(), kind: SPAN_KIND.SERVER }]]]));
     const ingest = new GraphIngest();
-    expect(() => ingest.add('otlp-json', 'bad.jsonl', `${good}\n{"resourceSpans": [\n${good}\n`)).toThrow(
+    expect(() =>
+      ingest.add('otlp-json', 'bad.jsonl', `${good}\n{"resourceSpans": [\n${good}\n`),
+    ).toThrow(
       expect.objectContaining({ code: 'GRAPH_INPUT_MALFORMED', file: 'bad.jsonl', line: 2 }),
     );
     const ok = new GraphIngest();
@@ -212,15 +268,28 @@ describe('OTLP/protobuf from the real OpenTelemetry exporter', () => {
       const orders = provider('orders').getTracer('t');
       for (let i = 0; i < 3; i++) {
         const client = checkout.startSpan('POST /orders', { kind: SpanKind.CLIENT });
-        const server = orders.startSpan('POST /orders', { kind: SpanKind.SERVER }, trace.setSpan(ROOT_CONTEXT, client));
-        const db = orders.startSpan('INSERT', { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'postgresql', 'server.address': 'postgres' } }, trace.setSpan(ROOT_CONTEXT, server));
+        const server = orders.startSpan(
+          'POST /orders',
+          { kind: SpanKind.SERVER },
+          trace.setSpan(ROOT_CONTEXT, client),
+        );
+        const db = orders.startSpan(
+          'INSERT',
+          {
+            kind: SpanKind.CLIENT,
+            attributes: { 'db.system.name': 'postgresql', 'server.address': 'postgres' },
+          },
+          trace.setSpan(ROOT_CONTEXT, server),
+        );
         db.end();
         server.end();
         client.end();
       }
       const exporter = new OTLPTraceExporter({ url });
       await new Promise<void>((resolve, reject) =>
-        exporter.export(memory.getFinishedSpans(), (r) => (r.code === 0 ? resolve() : reject(r.error))),
+        exporter.export(memory.getFinishedSpans(), (r) =>
+          r.code === 0 ? resolve() : reject(r.error),
+        ),
       );
       await exporter.shutdown();
     } finally {
@@ -231,7 +300,10 @@ describe('OTLP/protobuf from the real OpenTelemetry exporter', () => {
     for (const body of bodies) ingest.addOtlpProtobuf(new Uint8Array(body));
     const { graph, stats } = ingest.finish();
     expect(stats.spans).toBe(9);
-    expect(graph.edges.map((e) => `${e.from}>${e.to}:${e.metrics!.calls}`)).toEqual(['checkout>orders:3', 'orders>postgres:3']);
+    expect(graph.edges.map((e) => `${e.from}>${e.to}:${e.metrics!.calls}`)).toEqual([
+      'checkout>orders:3',
+      'orders>postgres:3',
+    ]);
     expect(graph.services.find((s) => s.name === 'orders')!.namespace).toBe('shop');
     expect(graph.services.find((s) => s.name === 'postgres')!.type).toBe('database');
   });
@@ -239,7 +311,10 @@ describe('OTLP/protobuf from the real OpenTelemetry exporter', () => {
   it('rejects truncated protobuf with the byte offset', () => {
     const ingest = new GraphIngest();
     expect(() => ingest.addOtlpProtobuf(new Uint8Array([0x0a, 0x05, 0x0a]), 'body.pb')).toThrow(
-      expect.objectContaining({ code: 'GRAPH_INPUT_MALFORMED', message: expect.stringMatching(/body\.pb: invalid protobuf at byte \d+/) }),
+      expect.objectContaining({
+        code: 'GRAPH_INPUT_MALFORMED',
+        message: expect.stringMatching(/body\.pb: invalid protobuf at byte \d+/),
+      }),
     );
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { describe, expect, it } from 'vitest';
 import {
@@ -23,9 +23,16 @@ const examples = join(import.meta.dirname, '..', '..', '..', 'examples', 'graph'
 function shop() {
   const ingest = new GraphIngest();
   ingest.add('kubernetes', 'examples/graph/k8s.yaml', readFileSync(join(examples, 'k8s.yaml')));
-  ingest.add('otlp-json', 'examples/graph/traces.otlp.jsonl', readFileSync(join(examples, 'traces.otlp.jsonl')));
+  ingest.add(
+    'otlp-json',
+    'examples/graph/traces.otlp.jsonl',
+    readFileSync(join(examples, 'traces.otlp.jsonl')),
+  );
   const { graph, stats } = ingest.finish();
-  const rules = parseLayeringRules(readFileSync(join(examples, 'layering.yaml'), 'utf8'), 'layering.yaml');
+  const rules = parseLayeringRules(
+    readFileSync(join(examples, 'layering.yaml'), 'utf8'),
+    'layering.yaml',
+  );
   return { graph, stats, report: analyze(graph, { rules }) };
 }
 
@@ -40,12 +47,19 @@ describe('diagrams', () => {
     expect(mermaid).toMatch(/^flowchart LR\n/);
     const ids = Object.fromEntries(graph.services.map((s, i) => [s.name, `n${i}`]));
     const edgeLines = mermaid.split('\n').filter((l) => /-\.->|==>/.test(l));
-    const cycleIndex = edgeLines.findIndex((l) => l.trim() === `${ids.orders} -.-> ${ids.payments}`);
+    const cycleIndex = edgeLines.findIndex(
+      (l) => l.trim() === `${ids.orders} -.-> ${ids.payments}`,
+    );
     expect(mermaid).toMatch(new RegExp(`linkStyle [0-9,]*\\b${cycleIndex}\\b[0-9,]* stroke:#d00`));
   });
 
   it('escapes names that would break DOT or Mermaid', () => {
-    const graph = { services: [{ name: 'a"b', type: 'service' as const, virtual: false, labels: {}, sources: [] }], edges: [] };
+    const graph = {
+      services: [
+        { name: 'a"b', type: 'service' as const, virtual: false, labels: {}, sources: [] },
+      ],
+      edges: [],
+    };
     const report = analyze(graph);
     expect(toDot(graph, report)).toContain('"a\\"b"');
     expect(toMermaid(graph, report)).toContain('n0["a#quot;b"]');
@@ -63,15 +77,21 @@ describe('text and JSON reports', () => {
     const again = new GraphIngest();
     again.add('graph-json', 'report.json', json);
     const back = again.finish().graph;
-    expect(back.edges.map((e) => [e.from, e.to, e.kind, e.provenance])).toEqual(graph.edges.map((e) => [e.from, e.to, e.kind, e.provenance]));
-    expect(back.edges.find((e) => e.to === 'payments' && e.from === 'orders')!.metrics!.latencyMs!.max).toBe(10);
+    expect(back.edges.map((e) => [e.from, e.to, e.kind, e.provenance])).toEqual(
+      graph.edges.map((e) => [e.from, e.to, e.kind, e.provenance]),
+    );
+    expect(
+      back.edges.find((e) => e.to === 'payments' && e.from === 'orders')!.metrics!.latencyMs!.max,
+    ).toBe(10);
   });
 });
 
 describe('SARIF', () => {
   it('validates against the SARIF 2.1.0 schema and points at declarations', () => {
     // The OASIS schema is draft-04; ajv reads it once the draft-04 `id` is renamed.
-    const schema = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'sarif-schema-2.1.0.json'), 'utf8'));
+    const schema = JSON.parse(
+      readFileSync(join(import.meta.dirname, 'fixtures', 'sarif-schema-2.1.0.json'), 'utf8'),
+    );
     schema.$id = schema.id;
     delete schema.id;
     delete schema.$schema;
@@ -82,11 +102,24 @@ describe('SARIF', () => {
     const ok = validate(sarif);
     expect(validate.errors ?? []).toEqual([]);
     expect(ok).toBe(true);
-    const results = sarif.runs[0].results as { ruleId: string; locations?: { physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } } }[] }[];
+    const results = sarif.runs[0].results as {
+      ruleId: string;
+      locations?: {
+        physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } };
+      }[];
+    }[];
     const rules = new Set(results.map((r) => r.ruleId));
-    expect([...rules].sort()).toEqual(['ward.graph.cycle', 'ward.graph.repair-tool', 'ward.graph.unapproved-edge', 'ward.graph.unused-edge']);
+    expect([...rules].sort()).toEqual([
+      'ward.graph.cycle',
+      'ward.graph.repair-tool',
+      'ward.graph.unapproved-edge',
+      'ward.graph.unused-edge',
+    ]);
     const repair = results.find((r) => r.ruleId === 'ward.graph.repair-tool')!;
-    expect(repair.locations![0]!.physicalLocation).toEqual({ artifactLocation: { uri: 'examples/graph/k8s.yaml' }, region: { startLine: 132 } });
+    expect(repair.locations![0]!.physicalLocation).toEqual({
+      artifactLocation: { uri: 'examples/graph/k8s.yaml' },
+      region: { startLine: 132 },
+    });
   });
 });
 
@@ -95,18 +128,33 @@ describe('policy exports', () => {
     const { graph } = shop();
     const { manifests, skipped } = toNetworkPolicies(graph);
     for (const m of manifests) expect(() => new NetworkPolicy(m as never).validate()).not.toThrow();
-    for (const m of manifests) expect((m.spec as { policyTypes?: string[] }).policyTypes?.length).toBeGreaterThan(0);
-    const names = manifests.map((m) => `${(m.metadata as { namespace: string }).namespace}/${(m.metadata as { name: string }).name}`);
+    for (const m of manifests)
+      expect((m.spec as { policyTypes?: string[] }).policyTypes?.length).toBeGreaterThan(0);
+    const names = manifests.map(
+      (m) =>
+        `${(m.metadata as { namespace: string }).namespace}/${(m.metadata as { name: string }).name}`,
+    );
     expect(names).toContain('shop/ward-default-deny');
     expect(names).toContain('monitoring/ward-default-deny');
     expect(names).toContain('shop/ward-allow-dns');
     expect(names).toContain('monitoring/ward-prometheus-to-postgres-egress');
     expect(names).toContain('shop/ward-prometheus-to-postgres-ingress');
-    const ingress = manifests.find((m) => (m.metadata as { name: string }).name === 'ward-prometheus-to-postgres-ingress')!;
+    const ingress = manifests.find(
+      (m) => (m.metadata as { name: string }).name === 'ward-prometheus-to-postgres-ingress',
+    )!;
     expect(ingress.spec).toEqual({
       podSelector: { matchLabels: { app: 'postgres' } },
       policyTypes: ['Ingress'],
-      ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: { matchLabels: { app: 'prometheus' } } }] }],
+      ingress: [
+        {
+          from: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+              podSelector: { matchLabels: { app: 'prometheus' } },
+            },
+          ],
+        },
+      ],
     });
     const dns = manifests.find((m) => (m.metadata as { name: string }).name === 'ward-allow-dns')!;
     expect(JSON.stringify(dns)).toContain('"k8s-app":"kube-dns"');
@@ -118,19 +166,47 @@ describe('policy exports', () => {
   it('writes Istio AuthorizationPolicies that validate against the Istio schema', () => {
     const { graph } = shop();
     const { manifests } = toIstioPolicies(graph, { includeObserved: true });
-    for (const m of manifests) expect(() => new AuthorizationPolicy(m as never).validate()).not.toThrow();
-    const orders = manifests.find((m) => (m.metadata as { name: string }).name === 'ward-allow-orders')!;
+    for (const m of manifests)
+      expect(() => new AuthorizationPolicy(m as never).validate()).not.toThrow();
+    const orders = manifests.find(
+      (m) => (m.metadata as { name: string }).name === 'ward-allow-orders',
+    )!;
     expect(orders.spec).toEqual({
       selector: { matchLabels: { app: 'orders' } },
       action: 'ALLOW',
-      rules: [{ from: [{ source: { principals: ['cluster.local/ns/shop/sa/checkout', 'cluster.local/ns/shop/sa/payments'] } }] }],
+      rules: [
+        {
+          from: [
+            {
+              source: {
+                principals: [
+                  'cluster.local/ns/shop/sa/checkout',
+                  'cluster.local/ns/shop/sa/payments',
+                ],
+              },
+            },
+          ],
+        },
+      ],
     });
-    expect(manifests.find((m) => (m.metadata as { name: string }).name === 'ward-allow-nothing')!.spec).toEqual({});
+    expect(
+      manifests.find((m) => (m.metadata as { name: string }).name === 'ward-allow-nothing')!.spec,
+    ).toEqual({});
   });
 
   it('the validators do reject a broken manifest (so the tests above can fail)', () => {
-    expect(() => new NetworkPolicy({ metadata: { name: 'x' }, spec: { policyTypes: ['Sideways'] } } as never).validate()).toThrow();
-    expect(() => new AuthorizationPolicy({ metadata: { name: 'x' }, spec: { action: 'MAYBE' } } as never).validate()).toThrow();
+    expect(() =>
+      new NetworkPolicy({
+        metadata: { name: 'x' },
+        spec: { policyTypes: ['Sideways'] },
+      } as never).validate(),
+    ).toThrow();
+    expect(() =>
+      new AuthorizationPolicy({
+        metadata: { name: 'x' },
+        spec: { action: 'MAYBE' },
+      } as never).validate(),
+    ).toThrow();
   });
 
   it('makes DNS-1123 names of at most 63 characters', () => {

@@ -139,41 +139,90 @@ function failure(
 /**
  * The variables of one decision, reused across decisions of the same policy set so that a decision
  * allocates only what CEL itself needs. Safe because `decide` is synchronous and CEL keeps no
- * reference to the activation after a call returns; `fill` overwrites every field each time.
+ * reference to the activation after a call returns. Each variable is filled lazily, on first read
+ * in a decision (cel-js reads variables as plain properties, so getters work): a condition on
+ * `request.method` never pays for converting passport times to CEL ints.
  */
 export class Activation {
-  readonly source = new CelSource();
-  readonly request = new CelRequest();
-  readonly passport = new CelPassport();
-  readonly time = new Date(0);
+  readonly #source = new CelSource();
+  readonly #request = new CelRequest();
+  readonly #passport = new CelPassport();
+  readonly #time = new Date(0);
   readonly env: Readonly<Record<string, string>>;
+  #input: DecisionInput | undefined;
+  #service: string | undefined;
+  #spiffeId: string | undefined;
+  #namespace: string | undefined;
+  #labels: Record<string, string> | undefined;
+  /** Bit set of variables already filled for the current decision. */
+  #filled = 0;
 
   constructor(env: Readonly<Record<string, string>>) {
     this.env = env;
   }
 
-  /** Loads a decision input; `service`, `spiffeId` etc. are the resolved values. */
-  fill(
+  /** Starts a decision: `service`, `spiffeId` etc. are the resolved caller identity. */
+  begin(
     input: DecisionInput,
     service: string | undefined,
     spiffeId: string | undefined,
     namespace: string | undefined,
     labels: Record<string, string> | undefined,
   ): void {
-    const s = this.source;
-    s.service = service ?? '';
-    s.spiffeId = spiffeId ?? '';
-    s.namespace = namespace ?? '';
-    s.labels = labels ?? EMPTY;
-    const r = this.request;
-    const req = input.request;
-    r.method = req?.method ?? '';
-    r.path = req?.path ?? '';
-    r.headers = req?.headers ?? EMPTY;
-    r.grpc.service = req?.grpc?.service ?? '';
-    r.grpc.method = req?.grpc?.method ?? '';
-    fillPassport(this.passport, input.passport);
-    this.time.setTime(input.time ?? Date.now());
+    this.#input = input;
+    this.#service = service;
+    this.#spiffeId = spiffeId;
+    this.#namespace = namespace;
+    this.#labels = labels;
+    this.#filled = 0;
+  }
+
+  /** Drops the references to the decision's input, so it can be collected. */
+  end(): void {
+    this.#input = undefined;
+    this.#labels = undefined;
+  }
+
+  get source(): CelSource {
+    const s = this.#source;
+    if ((this.#filled & 1) === 0) {
+      this.#filled |= 1;
+      s.service = this.#service ?? '';
+      s.spiffeId = this.#spiffeId ?? '';
+      s.namespace = this.#namespace ?? '';
+      s.labels = this.#labels ?? EMPTY;
+    }
+    return s;
+  }
+
+  get request(): CelRequest {
+    const r = this.#request;
+    if ((this.#filled & 2) === 0) {
+      this.#filled |= 2;
+      const req = this.#input?.request;
+      r.method = req?.method ?? '';
+      r.path = req?.path ?? '';
+      r.headers = req?.headers ?? EMPTY;
+      r.grpc.service = req?.grpc?.service ?? '';
+      r.grpc.method = req?.grpc?.method ?? '';
+    }
+    return r;
+  }
+
+  get passport(): CelPassport {
+    if ((this.#filled & 4) === 0) {
+      this.#filled |= 4;
+      fillPassport(this.#passport, this.#input?.passport);
+    }
+    return this.#passport;
+  }
+
+  get time(): Date {
+    if ((this.#filled & 8) === 0) {
+      this.#filled |= 8;
+      this.#time.setTime(this.#input?.time ?? Date.now());
+    }
+    return this.#time;
   }
 }
 

@@ -43,7 +43,7 @@ export class CompiledPolicySet implements PolicySet {
     this.trustDomain = model.trustDomain;
     this.services = model.services;
     this.#activation = new Activation(model.env);
-    Object.freeze(this);
+    // (not frozen: V8 slows stores to private fields of frozen objects)
   }
 
   decide(input: DecisionInput): Decision {
@@ -56,6 +56,7 @@ export class CompiledPolicySet implements PolicySet {
       return this.#evaluate(dest, bucket);
     } finally {
       this.#input = undefined;
+      if (this.#filled) this.#activation.end();
     }
   }
 
@@ -172,7 +173,7 @@ export class CompiledPolicySet implements PolicySet {
   #fill(): void {
     const input = this.#input!;
     const known = this.#known;
-    this.#activation.fill(
+    this.#activation.begin(
       input,
       this.#service,
       this.#spiffeId,
@@ -194,6 +195,7 @@ export class CompiledPolicySet implements PolicySet {
       for (const rule of dest.rules) considered.push(this.#explainRule(rule));
     } finally {
       this.#input = undefined;
+      if (this.#filled) this.#activation.end();
     }
     return { decision, considered };
   }

@@ -123,6 +123,20 @@ describe('node:http middleware over mTLS', () => {
     expect(log.at(-1)!.source).toBe('anonymous');
   });
 
+  it('pins the trust domain when told: a peer of another one is anonymous', async () => {
+    const pinned = createHttpsServer(
+      { ...tls.server, ca: tls.ca, requestCert: true, rejectUnauthorized: false },
+      wardHttp({ decider: fixtureDecider(), service: 'orders', trustDomain: 'other.test' }, echo),
+    );
+    const u = await listen(pinned, 'https');
+    const agent = tlsAgent(tls.ca, tls.clients.frontend);
+    const r = await call(`${u}/orders/1`, { dispatcher: agent });
+    await agent.close();
+    await close(pinned);
+    expect(r.status).toBe(403);
+    expect(r.body.rule).toBe('default');
+  });
+
   it('never takes identity from a header unless development mode enables it', async () => {
     const r = await as('none', '/orders/42', { headers: { 'x-ward-source': 'frontend' } });
     expect(r.status).toBe(403);

@@ -32,7 +32,9 @@ export function formatProblem(problem: ProblemV1): string {
   for (const e of problem.errors ?? []) {
     const where = e.file ? `${e.file}${e.line ? `:${e.line}:${e.col ?? 1}` : ''}: ` : '';
     const field = e.field && e.field !== '/' ? `${e.field}: ` : '';
-    lines.push(`  ${where}${field}${e.message}${e.code && e.code !== problem.code ? ` [${e.code}]` : ''}`);
+    lines.push(
+      `  ${where}${field}${e.message}${e.code && e.code !== problem.code ? ` [${e.code}]` : ''}`,
+    );
   }
   return lines.join('\n');
 }
@@ -50,10 +52,17 @@ export async function apiRequest<T>(
   const url = new URL(path, opts.server.endsWith('/') ? opts.server : `${opts.server}/`);
   let res: Response;
   try {
-    res = await fetch(url, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    res = await fetch(url, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new ApiError(0, `cannot reach the control plane at ${opts.server}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+    throw new ApiError(
+      0,
+      `cannot reach the control plane at ${opts.server}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+    );
   }
   const text = await res.text();
   if (!res.ok) {
@@ -77,6 +86,6 @@ export async function apiRequest<T>(
 export type { ApplyResult, ApplyResultItem } from './apply/apply.ts';
 export type { FieldChange } from './apply/diff.ts';
 export type { TokenInfo } from './auth/tokens.ts';
-export type { HistoryChangeDetail, HistoryDetail, HistoryEntry } from './store/history.ts';
 export type { AuditEntry } from './store/audit.ts';
+export type { HistoryChangeDetail, HistoryDetail, HistoryEntry } from './store/history.ts';
 export type { StoredDocument } from './store/store.ts';

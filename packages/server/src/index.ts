@@ -1,17 +1,18 @@
 /**
  * The Ward control plane: policy administration API, signed per-service bundles, watch streams.
  */
+
+export type { ApplyFile, ApplyResult, ApplyResultItem } from './apply/apply.ts';
+export type { FieldChange } from './apply/diff.ts';
 export { Authenticator } from './auth/authenticator.ts';
-export { type Principal, type Scope, SCOPES, type TokenInfo } from './auth/tokens.ts';
+export { type Principal, SCOPES, type Scope, type TokenInfo } from './auth/tokens.ts';
 export { type AnyServerErrorCode, ServerError, type ServerErrorCode } from './errors.ts';
-export { type BuildAppOptions, type WardPlugin } from './http/app.ts';
+export type { BuildAppOptions, WardPlugin } from './http/app.ts';
 export { principalOf } from './http/auth-hook.ts';
 export type { RouteAuth, WardContext } from './http/context.ts';
 export { problemResponses } from './http/schemas.ts';
-export type { ApplyFile, ApplyResult, ApplyResultItem } from './apply/apply.ts';
-export type { FieldChange } from './apply/diff.ts';
+export { DEFAULT_PORT, type RunningServer, type StartServerOptions, startServer } from './start.ts';
 export { appendAudit } from './store/audit.ts';
 export type { Dialect } from './store/database.ts';
 export type { Database } from './store/schema.ts';
 export type { Actor, StoredDocument } from './store/store.ts';
-export { DEFAULT_PORT, type RunningServer, type StartServerOptions, startServer } from './start.ts';

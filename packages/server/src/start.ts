@@ -64,7 +64,10 @@ export interface RunningServer {
 
 const SYSTEM: Actor = { id: 'system', name: 'system', scope: 'admin' };
 
-async function bootstrapAdmin(store: Store, adminToken: string | undefined): Promise<{ token?: string; warning?: string }> {
+async function bootstrapAdmin(
+  store: Store,
+  adminToken: string | undefined,
+): Promise<{ token?: string; warning?: string }> {
   return store.transaction(async (trx) => {
     const claimed = await trx
       .updateTable('ward_state')
@@ -79,17 +82,34 @@ async function bootstrapAdmin(store: Store, adminToken: string | undefined): Pro
         .select(['id', 'revoked_at'])
         .where('hash', '=', hashToken(adminToken))
         .executeTakeFirst();
-      if (existing?.revoked_at) return { warning: 'the bootstrap admin token (WARD_ADMIN_TOKEN) is revoked' };
+      if (existing?.revoked_at)
+        return { warning: 'the bootstrap admin token (WARD_ADMIN_TOKEN) is revoked' };
       if (!existing) {
-        const info = await insertToken(trx, adminToken, { name: 'bootstrap-admin', scope: 'admin', createdBy: 'system' });
-        await appendAudit(trx, SYSTEM, 'token.create', info.id, { name: info.name, tokenScope: 'admin', bootstrap: 'env' });
+        const info = await insertToken(trx, adminToken, {
+          name: 'bootstrap-admin',
+          scope: 'admin',
+          createdBy: 'system',
+        });
+        await appendAudit(trx, SYSTEM, 'token.create', info.id, {
+          name: info.name,
+          tokenScope: 'admin',
+          bootstrap: 'env',
+        });
       }
       return {};
     }
     if (!first) return {};
     const token = generateToken();
-    const info = await insertToken(trx, token, { name: 'first-admin', scope: 'admin', createdBy: 'system' });
-    await appendAudit(trx, SYSTEM, 'token.create', info.id, { name: info.name, tokenScope: 'admin', bootstrap: 'generated' });
+    const info = await insertToken(trx, token, {
+      name: 'first-admin',
+      scope: 'admin',
+      createdBy: 'system',
+    });
+    await appendAudit(trx, SYSTEM, 'token.create', info.id, {
+      name: info.name,
+      tokenScope: 'admin',
+      bootstrap: 'generated',
+    });
     return { token };
   }, true);
 }
@@ -108,13 +128,21 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const dataDir = resolve(options.dataDir ?? '.ward');
   const trustDomain = options.trustDomain ?? 'ward.local';
   if (!/^[a-z0-9._-]+$/.test(trustDomain)) {
-    throw new ServerError('SERVER_CONFIG_INVALID', `invalid trust domain "${trustDomain}": lower-case letters, digits, ".", "-", "_"`);
+    throw new ServerError(
+      'SERVER_CONFIG_INVALID',
+      `invalid trust domain "${trustDomain}": lower-case letters, digits, ".", "-", "_"`,
+    );
   }
   if (options.adminToken !== undefined && options.adminToken.length < 16) {
-    throw new ServerError('SERVER_CONFIG_INVALID', 'the bootstrap admin token must be at least 16 characters');
+    throw new ServerError(
+      'SERVER_CONFIG_INVALID',
+      'the bootstrap admin token must be at least 16 characters',
+    );
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const signingKey = loadOrCreateSigningKey(resolve(options.signingKeyFile ?? join(dataDir, 'bundle-signing.key')));
+  const signingKey = loadOrCreateSigningKey(
+    resolve(options.signingKeyFile ?? join(dataDir, 'bundle-signing.key')),
+  );
   const database = options.database ?? join(dataDir, 'ward.db');
   const opened = await openDatabase(database);
   const cleanups: (() => Promise<void>)[] = [() => opened.close()];
@@ -164,7 +192,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       await started.close();
       for (const p of options.plugins ?? []) await p.close?.();
     });
-    await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? DEFAULT_PORT, backlog: 4096 });
+    await app.listen({
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? DEFAULT_PORT,
+      backlog: 4096,
+    });
     const address = app.server.address() as AddressInfo;
     const host = ['0.0.0.0', '::', ''].includes(address.address)
       ? '127.0.0.1'

@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
-import { cleanupDirs, http, intention, startTestServer, svc, yamlOf } from './helpers.ts';
+import { cleanupDirs, http, intention, type Res, startTestServer, svc, yamlOf } from './helpers.ts';
 
 let server: RunningServer;
 let base: string;
@@ -15,7 +15,7 @@ afterAll(async () => {
   cleanupDirs();
 });
 
-function expectProblem(res: { status: number; headers: Headers; body: any; text: string }, status: number, code: string) {
+function expectProblem(res: Res, status: number, code: string) {
   expect(res.status).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   expect(res.body).toMatchObject({ status, code });
@@ -31,7 +31,9 @@ describe('problem bodies', () => {
   });
 
   it('wrong types and unknown fields name each field', async () => {
-    const res = await http(base, 'POST', '/v1/tokens', { body: { name: 42, scope: 'root', extra: true } });
+    const res = await http(base, 'POST', '/v1/tokens', {
+      body: { name: 42, scope: 'root', extra: true },
+    });
     expectProblem(res, 400, 'API_VALIDATION');
     const fields = res.body.errors.map((e: { field: string }) => e.field).sort();
     expect(fields).toEqual(['/extra', '/name', '/scope']);
@@ -50,31 +52,50 @@ describe('problem bodies', () => {
   });
 
   it('oversized bodies are refused with 413', async () => {
-    const res = await http(base, 'POST', '/v1/tokens', { body: { name: 'x'.repeat(70 * 1024), scope: 'pdp' } });
+    const res = await http(base, 'POST', '/v1/tokens', {
+      body: { name: 'x'.repeat(70 * 1024), scope: 'pdp' },
+    });
     expectProblem(res, 413, 'API_PAYLOAD_TOO_LARGE');
   });
 
   it('unknown routes and unsupported media types are problems', async () => {
     expectProblem(await http(base, 'GET', '/v1/nope'), 404, 'API_NOT_FOUND');
-    expectProblem(await http(base, 'POST', '/v1/tokens', { raw: 'name=x', contentType: 'application/x-www-form-urlencoded' }), 415, 'API_UNSUPPORTED_MEDIA_TYPE');
+    expectProblem(
+      await http(base, 'POST', '/v1/tokens', {
+        raw: 'name=x',
+        contentType: 'application/x-www-form-urlencoded',
+      }),
+      415,
+      'API_UNSUPPORTED_MEDIA_TYPE',
+    );
   });
 
   it('missing or unknown tokens are 401', async () => {
     const res = await http(base, 'GET', '/v1/services', { token: null });
     expectProblem(res, 401, 'API_UNAUTHENTICATED');
     expect(res.headers.get('www-authenticate')).toContain('Bearer');
-    expectProblem(await http(base, 'GET', '/v1/services', { token: 'ward_unknown' }), 401, 'API_UNAUTHENTICATED');
+    expectProblem(
+      await http(base, 'GET', '/v1/services', { token: 'ward_unknown' }),
+      401,
+      'API_UNAUTHENTICATED',
+    );
   });
 
   it('never answers 500 or a non-problem error for arbitrary bodies (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify({ files: v })), fc.jsonValue().map((v) => JSON.stringify(v))),
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc.jsonValue().map((v) => JSON.stringify({ files: v })),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+        ),
         fc.constantFrom('/v1/tokens', '/v1/apply', '/v1/services', '/v1/passport-keys/rotate'),
         async (raw, path) => {
           const res = await http(base, 'POST', path, { raw });
           expect(res.status).toBeLessThan(500);
-          if (res.status >= 400) expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+          if (res.status >= 400)
+            expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
         },
       ),
       { numRuns: 60 },
@@ -84,7 +105,9 @@ describe('problem bodies', () => {
   it('arbitrary YAML text to apply gives 422 diagnostics or success, never 500 (property)', async () => {
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 300 }), async (content) => {
-        const res = await http(base, 'POST', '/v1/apply', { body: { files: [{ name: 'f.yaml', content }], dryRun: true } });
+        const res = await http(base, 'POST', '/v1/apply', {
+          body: { files: [{ name: 'f.yaml', content }], dryRun: true },
+        });
         expect([200, 422]).toContain(res.status);
       }),
       { numRuns: 60 },
@@ -112,16 +135,34 @@ describe('documents CRUD', () => {
   it('creates, reads, replaces, lists and deletes', async () => {
     let res = await http(base, 'POST', '/v1/services', { body: svc('crud-a') });
     expect(res.status).toBe(201);
-    expect(res.body.results[0]).toMatchObject({ kind: 'Service', name: 'crud-a', action: 'created' });
-    expectProblem(await http(base, 'POST', '/v1/services', { body: svc('crud-a') }), 409, 'API_CONFLICT');
+    expect(res.body.results[0]).toMatchObject({
+      kind: 'Service',
+      name: 'crud-a',
+      action: 'created',
+    });
+    expectProblem(
+      await http(base, 'POST', '/v1/services', { body: svc('crud-a') }),
+      409,
+      'API_CONFLICT',
+    );
     res = await http(base, 'GET', '/v1/services/crud-a');
     expect(res.body).toMatchObject({ kind: 'Service', name: 'crud-a', document: svc('crud-a') });
     res = await http(base, 'PUT', '/v1/services/crud-a', { body: svc('crud-a', { owner: 'me' }) });
     expect(res.body.results[0].action).toBe('updated');
     expect(res.body.results[0].diff).toEqual([{ path: '/spec/owner', op: 'add', after: 'me' }]);
-    expectProblem(await http(base, 'PUT', '/v1/services/other', { body: svc('crud-a') }), 422, 'API_DOCUMENT_INVALID');
-    expectProblem(await http(base, 'POST', '/v1/intentions', { body: svc('crud-b') }), 422, 'API_DOCUMENT_INVALID');
-    res = await http(base, 'POST', '/v1/intentions', { body: intention('crud-a-in', 'crud-a', ['crud-a']) });
+    expectProblem(
+      await http(base, 'PUT', '/v1/services/other', { body: svc('crud-a') }),
+      422,
+      'API_DOCUMENT_INVALID',
+    );
+    expectProblem(
+      await http(base, 'POST', '/v1/intentions', { body: svc('crud-b') }),
+      422,
+      'API_DOCUMENT_INVALID',
+    );
+    res = await http(base, 'POST', '/v1/intentions', {
+      body: intention('crud-a-in', 'crud-a', ['crud-a']),
+    });
     expect(res.status).toBe(201);
     res = await http(base, 'GET', '/v1/intentions?destination=crud-a');
     expect(res.body.items.map((i: { name: string }) => i.name)).toEqual(['crud-a-in']);
@@ -147,7 +188,12 @@ describe('apply', () => {
     const before = (await http(base, 'GET', '/v1/revision')).body.revision;
     const bad = `${yamlOf(docs)}\n---\napiVersion: ward.dev/v1\nkind: Intention\nmetadata: {name: ap-bad}\nspec:\n  destination: ap-api\n  rules:\n    - sources: [ap-web]\n      action: allow\n      when: "request.method =="\n`;
     const res = await http(base, 'POST', '/v1/apply', {
-      body: { files: [{ name: 'good.yaml', content: bad }, { name: 'worse.yaml', content: 'kind: [' }] },
+      body: {
+        files: [
+          { name: 'good.yaml', content: bad },
+          { name: 'worse.yaml', content: 'kind: [' },
+        ],
+      },
     });
     expectProblem(res, 422, 'API_DOCUMENT_INVALID');
     const files = res.body.errors.map((e: { file: string }) => e.file);
@@ -159,23 +205,39 @@ describe('apply', () => {
 
   it('reports compile errors (CEL) with file, line and column', async () => {
     const text = `apiVersion: ward.dev/v1\nkind: Intention\nmetadata: {name: ap-cel}\nspec:\n  destination: ap-api\n  rules:\n    - sources: [ap-web]\n      action: allow\n      when: "nosuchvar.x == 1"\n`;
-    const res = await http(base, 'POST', '/v1/apply', { body: { files: [{ name: 'cel.yaml', content: text }] } });
+    const res = await http(base, 'POST', '/v1/apply', {
+      body: { files: [{ name: 'cel.yaml', content: text }] },
+    });
     expectProblem(res, 422, 'API_DOCUMENT_INVALID');
-    expect(res.body.errors[0]).toMatchObject({ file: 'cel.yaml', line: 9, field: '/spec/rules/0/when' });
+    expect(res.body.errors[0]).toMatchObject({
+      file: 'cel.yaml',
+      line: 9,
+      field: '/spec/rules/0/when',
+    });
   });
 
   it('dry run plans, apply commits, re-apply is unchanged (idempotent), raw YAML works', async () => {
-    let res = await http(base, 'POST', '/v1/apply', { body: { files: [{ name: 'a.yaml', content: yamlOf(docs) }], dryRun: true } });
+    let res = await http(base, 'POST', '/v1/apply', {
+      body: { files: [{ name: 'a.yaml', content: yamlOf(docs) }], dryRun: true },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ dryRun: true, changed: false, summary: { created: 3 } });
     expectProblem(await http(base, 'GET', '/v1/services/ap-web'), 404, 'API_NOT_FOUND');
-    res = await http(base, 'POST', '/v1/apply', { raw: yamlOf(docs), contentType: 'application/yaml' });
+    res = await http(base, 'POST', '/v1/apply', {
+      raw: yamlOf(docs),
+      contentType: 'application/yaml',
+    });
     expect(res.body).toMatchObject({ dryRun: false, changed: true, summary: { created: 3 } });
     const rev = res.body.revision;
-    res = await http(base, 'POST', '/v1/apply', { body: { files: [{ name: 'a.json', content: JSON.stringify(docs[0]) }] } });
+    res = await http(base, 'POST', '/v1/apply', {
+      body: { files: [{ name: 'a.json', content: JSON.stringify(docs[0]) }] },
+    });
     expect(res.body).toMatchObject({ changed: false, revision: rev, summary: { unchanged: 1 } });
     const changed = intention('ap-api', 'ap-api', ['ap-web'], 'deny');
-    res = await http(base, 'POST', '/v1/apply?dryRun=true', { raw: JSON.stringify(changed), contentType: 'application/yaml' });
+    res = await http(base, 'POST', '/v1/apply?dryRun=true', {
+      raw: JSON.stringify(changed),
+      contentType: 'application/yaml',
+    });
     expect(res.body.results[0]).toMatchObject({
       action: 'updated',
       diff: [{ path: '/spec/rules/0/action', op: 'replace', before: 'allow', after: 'deny' }],

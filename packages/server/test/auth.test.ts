@@ -24,12 +24,16 @@ beforeAll(async () => {
     },
   });
   expect(seed.status).toBe(200);
-  const t = await http(base, 'POST', '/v1/tokens', { body: { name: 'team-mine', scope: 'team', services: ['mine'] } });
+  const t = await http(base, 'POST', '/v1/tokens', {
+    body: { name: 'team-mine', scope: 'team', services: ['mine'] },
+  });
   expect(t.status).toBe(201);
   team = t.body.token;
   teamId = t.body.id;
-  pdp = (await http(base, 'POST', '/v1/tokens', { body: { name: 'pdp-1', scope: 'pdp' } })).body.token;
-  admin2 = (await http(base, 'POST', '/v1/tokens', { body: { name: 'ops', scope: 'admin' } })).body.token;
+  pdp = (await http(base, 'POST', '/v1/tokens', { body: { name: 'pdp-1', scope: 'pdp' } })).body
+    .token;
+  admin2 = (await http(base, 'POST', '/v1/tokens', { body: { name: 'ops', scope: 'admin' } })).body
+    .token;
 });
 afterAll(async () => {
   await server.close();
@@ -47,20 +51,41 @@ describe('admin', () => {
   });
 
   it('validates team ownership lists', async () => {
-    expect((await http(base, 'POST', '/v1/tokens', { body: { name: 'x', scope: 'team' } })).status).toBe(400);
-    expect((await http(base, 'POST', '/v1/tokens', { body: { name: 'x', scope: 'pdp', services: ['a'] } })).status).toBe(400);
+    expect(
+      (await http(base, 'POST', '/v1/tokens', { body: { name: 'x', scope: 'team' } })).status,
+    ).toBe(400);
+    expect(
+      (
+        await http(base, 'POST', '/v1/tokens', {
+          body: { name: 'x', scope: 'pdp', services: ['a'] },
+        })
+      ).status,
+    ).toBe(400);
   });
 });
 
 describe('team', () => {
   it('may change its own service and intentions on it', async () => {
-    let res = await http(base, 'PUT', '/v1/services/mine', { token: team, body: svc('mine', { owner: 'team-mine' }) });
+    let res = await http(base, 'PUT', '/v1/services/mine', {
+      token: team,
+      body: svc('mine', { owner: 'team-mine' }),
+    });
     expect(res.status).toBe(200);
-    res = await http(base, 'POST', '/v1/intentions', { token: team, body: intention('mine-in', 'mine', ['theirs']) });
+    res = await http(base, 'POST', '/v1/intentions', {
+      token: team,
+      body: intention('mine-in', 'mine', ['theirs']),
+    });
     expect(res.status).toBe(201);
     res = await http(base, 'POST', '/v1/apply', {
       token: team,
-      body: { files: [{ name: 'm.yaml', content: JSON.stringify(intention('mine-in', 'mine', ['theirs'], 'deny')) }] },
+      body: {
+        files: [
+          {
+            name: 'm.yaml',
+            content: JSON.stringify(intention('mine-in', 'mine', ['theirs'], 'deny')),
+          },
+        ],
+      },
     });
     expect(res.status).toBe(200);
     const audit = await http(base, 'GET', '/v1/audit?limit=5');
@@ -75,10 +100,19 @@ describe('team', () => {
 
   it('may not touch other services, their intentions, or move an intention away', async () => {
     const refused = [
-      await http(base, 'PUT', '/v1/services/theirs', { token: team, body: svc('theirs', { owner: 'x' }) }),
+      await http(base, 'PUT', '/v1/services/theirs', {
+        token: team,
+        body: svc('theirs', { owner: 'x' }),
+      }),
       await http(base, 'DELETE', '/v1/intentions/theirs', { token: team }),
-      await http(base, 'POST', '/v1/intentions', { token: team, body: intention('sneaky', 'theirs', ['mine']) }),
-      await http(base, 'PUT', '/v1/intentions/mine-in', { token: team, body: intention('mine-in', 'theirs', ['mine']) }),
+      await http(base, 'POST', '/v1/intentions', {
+        token: team,
+        body: intention('sneaky', 'theirs', ['mine']),
+      }),
+      await http(base, 'PUT', '/v1/intentions/mine-in', {
+        token: team,
+        body: intention('mine-in', 'theirs', ['mine']),
+      }),
     ];
     for (const res of refused) {
       expect(res.status).toBe(403);
@@ -98,7 +132,9 @@ describe('team', () => {
     expect(res.status).toBe(403);
     expect(res.body.errors).toHaveLength(1);
     expect(res.body.errors[0].file).toBe('no.yaml');
-    expect((await http(base, 'GET', '/v1/services/mine')).body.document.spec.owner).toBe('team-mine');
+    expect((await http(base, 'GET', '/v1/services/mine')).body.document.spec.owner).toBe(
+      'team-mine',
+    );
   });
 
   it('may not read bundles, the audit log, tokens, or rotate keys', async () => {
@@ -109,10 +145,16 @@ describe('team', () => {
       ['GET', '/v1/tokens'],
       ['POST', '/v1/passport-keys/rotate'],
     ] as const) {
-      const res = await http(base, method, path, { token: team, ...(method === 'POST' ? { body: {} } : {}) });
+      const res = await http(base, method, path, {
+        token: team,
+        ...(method === 'POST' ? { body: {} } : {}),
+      });
       expect(res.status, `${method} ${path}`).toBe(403);
     }
-    expect((await http(base, 'POST', '/v1/tokens', { token: team, body: { name: 'x', scope: 'admin' } })).status).toBe(403);
+    expect(
+      (await http(base, 'POST', '/v1/tokens', { token: team, body: { name: 'x', scope: 'admin' } }))
+        .status,
+    ).toBe(403);
   });
 });
 
@@ -125,8 +167,17 @@ describe('pdp', () => {
 
   it('may not read or change documents', async () => {
     expect((await http(base, 'GET', '/v1/services', { token: pdp })).status).toBe(403);
-    expect((await http(base, 'POST', '/v1/services', { token: pdp, body: svc('x') })).status).toBe(403);
-    expect((await http(base, 'POST', '/v1/apply', { token: pdp, body: { files: [{ name: 'a', content: '' }] } })).status).toBe(403);
+    expect((await http(base, 'POST', '/v1/services', { token: pdp, body: svc('x') })).status).toBe(
+      403,
+    );
+    expect(
+      (
+        await http(base, 'POST', '/v1/apply', {
+          token: pdp,
+          body: { files: [{ name: 'a', content: '' }] },
+        })
+      ).status,
+    ).toBe(403);
     expect((await http(base, 'GET', '/v1/history', { token: pdp })).status).toBe(403);
   });
 });

@@ -3,13 +3,24 @@ import type { BundleV1, SignedBundleV1 } from '@ward/api-types';
 import { importPublicKey, verifyBundle } from '@ward/bundle';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
-import { cleanupDirs, http, intention, revisionEvent, SseClient, startTestServer, svc, yamlOf } from './helpers.ts';
+import {
+  cleanupDirs,
+  http,
+  intention,
+  revisionEvent,
+  SseClient,
+  startTestServer,
+  svc,
+  yamlOf,
+} from './helpers.ts';
 
 let server: RunningServer;
 let base: string;
 
 async function apply(docs: object[]): Promise<number> {
-  const res = await http(base, 'POST', '/v1/apply', { body: { files: [{ name: 't.yaml', content: yamlOf(docs) }] } });
+  const res = await http(base, 'POST', '/v1/apply', {
+    body: { files: [{ name: 't.yaml', content: yamlOf(docs) }] },
+  });
   expect(res.status).toBe(200);
   return res.body.revision;
 }
@@ -31,15 +42,28 @@ describe('bundles', () => {
   it('serves a verifiable signed bundle with ETag and 304', async () => {
     await apply([svc('web'), svc('orders'), svc('other'), intention('orders', 'orders', ['web'])]);
     const keys = await http(base, 'GET', '/v1/keys/bundle', { token: null });
-    expect(keys.body.keys[0]).toEqual({ keyId: server.keyId, alg: 'Ed25519', publicKey: server.publicKey });
+    expect(keys.body.keys[0]).toEqual({
+      keyId: server.keyId,
+      alg: 'Ed25519',
+      publicKey: server.publicKey,
+    });
     const res = await http<SignedBundleV1>(base, 'GET', '/v1/bundles/orders');
     expect(res.status).toBe(200);
     expect(res.headers.get('etag')).toBe(`"${res.body.hash}"`);
-    const b = verifyBundle(res.body, { keys: [importPublicKey(server.publicKey)], service: 'orders' });
+    const b = verifyBundle(res.body, {
+      keys: [importPublicKey(server.publicKey)],
+      service: 'orders',
+    });
     expect(b).toMatchObject({ service: 'orders', trustDomain: 'shop.test', kind: 'Bundle' });
-    expect(b.documents.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual(['Service/orders', 'Service/web', 'Intention/orders']);
+    expect(b.documents.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
+      'Service/orders',
+      'Service/web',
+      'Intention/orders',
+    ]);
     expect(b.passportKeys).toHaveLength(1);
-    const again = await http(base, 'GET', '/v1/bundles/orders', { headers: { 'if-none-match': res.headers.get('etag')! } });
+    const again = await http(base, 'GET', '/v1/bundles/orders', {
+      headers: { 'if-none-match': res.headers.get('etag')! },
+    });
     expect(again.status).toBe(304);
     expect(again.text).toBe('');
   });
@@ -68,7 +92,9 @@ describe('bundles', () => {
     expect(payload(orders2.body).documents.map((d) => d.metadata.name)).toContain('other');
     // A change to a Service referenced by orders' rules changes orders' bundle too.
     const rev2 = await apply([svc('web', { owner: 'storefront' })]);
-    expect(payload((await http<SignedBundleV1>(base, 'GET', '/v1/bundles/orders')).body).revision).toBe(rev2);
+    expect(
+      payload((await http<SignedBundleV1>(base, 'GET', '/v1/bundles/orders')).body).revision,
+    ).toBe(rev2);
   });
 
   it('rotating passport keys changes every bundle and keeps the previous key', async () => {
@@ -77,7 +103,10 @@ describe('bundles', () => {
     expect(res.status).toBe(200);
     const after = payload((await http<SignedBundleV1>(base, 'GET', '/v1/bundles/other')).body);
     expect(after.revision).toBe(res.body.revision);
-    expect(after.passportKeys.map((k) => k.kid)).toEqual([res.body.kid, before.passportKeys[0]!.kid]);
+    expect(after.passportKeys.map((k) => k.kid)).toEqual([
+      res.body.kid,
+      before.passportKeys[0]!.kid,
+    ]);
     const listed = await http(base, 'GET', '/v1/passport-keys');
     expect(listed.text).not.toContain(after.passportKeys[0]!.key);
   });
@@ -103,7 +132,9 @@ describe('watch', () => {
     const current = (await http(base, 'GET', '/v1/revision')).body.revision as number;
     const r1 = await apply([svc('resume-a')]);
     const r2 = await apply([svc('resume-b')]);
-    const c = await SseClient.open(`${base}/v1/watch?since=0`, undefined, { 'last-event-id': String(current) });
+    const c = await SseClient.open(`${base}/v1/watch?since=0`, undefined, {
+      'last-event-id': String(current),
+    });
     await c.next(revisionEvent(r2));
     expect(c.revisions()).toEqual([r1, r2]);
     c.close();
@@ -118,7 +149,8 @@ describe('watch', () => {
 
   it('sends one "*" event to a client too far behind', async () => {
     // Rotations are the cheapest revisions; push the store past the replay limit (100).
-    for (let i = 0; i < 101; i++) await http(base, 'POST', '/v1/passport-keys/rotate', { body: {} });
+    for (let i = 0; i < 101; i++)
+      await http(base, 'POST', '/v1/passport-keys/rotate', { body: {} });
     const current = (await http(base, 'GET', '/v1/revision')).body.revision as number;
     const c = await SseClient.open(`${base}/v1/watch?since=0`);
     await c.next(revisionEvent(current));

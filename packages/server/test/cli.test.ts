@@ -17,7 +17,10 @@ let proc: ChildProcess;
 let info: { url: string; publicKey: string; keyId: string; adminToken?: string };
 let dataDir: string;
 
-async function ward(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function ward(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const r = await run(process.execPath, [BIN, ...args], {
       env: { ...process.env, WARD_SERVER: info.url, WARD_TOKEN: info.adminToken!, ...env },
@@ -33,10 +36,24 @@ beforeAll(async () => {
   dataDir = tempDir();
   const env = { ...process.env };
   delete env.WARD_ADMIN_TOKEN;
-  proc = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--json', '--trust-domain', 'cli.test'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  proc = spawn(
+    process.execPath,
+    [
+      BIN,
+      'server',
+      '--data-dir',
+      dataDir,
+      '--listen',
+      '127.0.0.1:0',
+      '--json',
+      '--trust-domain',
+      'cli.test',
+    ],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const first = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout! });
     rl.once('line', resolve);
@@ -64,7 +81,10 @@ describe('ward CLI against ward server', () => {
     const dir = join(dataDir, 'policies');
     mkdirSync(join(dir, 'sub'), { recursive: true });
     writeFileSync(join(dir, 'services.yaml'), yamlOf([svc('web'), svc('orders')]));
-    writeFileSync(join(dir, 'sub', 'orders.json'), JSON.stringify(intention('orders', 'orders', ['web'])));
+    writeFileSync(
+      join(dir, 'sub', 'orders.json'),
+      JSON.stringify(intention('orders', 'orders', ['web'])),
+    );
     let r = await ward(['apply', '-f', dir, '--dry-run']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('intention/orders would be created');
@@ -73,7 +93,10 @@ describe('ward CLI against ward server', () => {
     expect(r.stdout).toMatch(/applied: 3 created.*revision 1/);
     r = await ward(['apply', '-f', dir]);
     expect(r.stdout).toContain('nothing to change');
-    writeFileSync(join(dir, 'sub', 'orders.json'), JSON.stringify(intention('orders', 'orders', ['web'], 'deny')));
+    writeFileSync(
+      join(dir, 'sub', 'orders.json'),
+      JSON.stringify(intention('orders', 'orders', ['web'], 'deny')),
+    );
     r = await ward(['apply', '-f', dir, '--dry-run']);
     expect(r.stdout).toContain('~ /spec/rules/0/action: "allow" -> "deny"');
 
@@ -91,7 +114,10 @@ describe('ward CLI against ward server', () => {
 
   it('prints document errors with file:line:col and exits 1, changing nothing', async () => {
     const file = join(dataDir, 'bad.yaml');
-    writeFileSync(file, 'apiVersion: ward.dev/v1\nkind: Intention\nmetadata: {name: bad}\nspec:\n  destination: orders\n  rules:\n    - sources: [web]\n      action: maybe\n');
+    writeFileSync(
+      file,
+      'apiVersion: ward.dev/v1\nkind: Intention\nmetadata: {name: bad}\nspec:\n  destination: orders\n  rules:\n    - sources: [web]\n      action: maybe\n',
+    );
     const r = await ward(['apply', '-f', file]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${file}:8:15`);
@@ -101,7 +127,18 @@ describe('ward CLI against ward server', () => {
   });
 
   it('creates tokens; a team token is refused outside its services; bad tokens fail clearly', async () => {
-    let r = await ward(['tokens', 'create', '--name', 'team-web', '--scope', 'team', '--service', 'web', '-o', 'json']);
+    let r = await ward([
+      'tokens',
+      'create',
+      '--name',
+      'team-web',
+      '--scope',
+      'team',
+      '--service',
+      'web',
+      '-o',
+      'json',
+    ]);
     expect(r.code).toBe(0);
     const team = JSON.parse(r.stdout).token as string;
     const file = join(dataDir, 'orders-change.yaml');
@@ -123,10 +160,16 @@ describe('ward CLI against ward server', () => {
     proc.kill('SIGTERM');
     const code = await new Promise((r) => proc.once('exit', r));
     expect(code).toBe(0);
-    const again = spawn(process.execPath, [BIN, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--json'], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    const first = await new Promise<string>((resolve) => createInterface({ input: again.stdout! }).once('line', resolve));
+    const again = spawn(
+      process.execPath,
+      [BIN, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--json'],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    const first = await new Promise<string>((resolve) =>
+      createInterface({ input: again.stdout! }).once('line', resolve),
+    );
     again.kill('SIGTERM');
     expect(await new Promise((r) => again.once('exit', r))).toBe(0);
     const line = JSON.parse(first);

@@ -55,9 +55,16 @@ export async function createPgSchema(): Promise<{ url: string; drop(): Promise<v
 }
 
 export async function startTestServer(opts: StartServerOptions = {}): Promise<RunningServer> {
-  return startServer({ dataDir: tempDir(), port: 0, adminToken: ADMIN, heartbeatMs: 60_000, ...opts });
+  return startServer({
+    dataDir: tempDir(),
+    port: 0,
+    adminToken: ADMIN,
+    heartbeatMs: 60_000,
+    ...opts,
+  });
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field in tests
 export interface Res<T = any> {
   status: number;
   headers: Headers;
@@ -66,11 +73,18 @@ export interface Res<T = any> {
 }
 
 /** fetch with JSON in and out; never throws on HTTP errors. */
+// biome-ignore lint/suspicious/noExplicitAny: see Res
 export async function http<T = any>(
   base: string,
   method: string,
   path: string,
-  opts: { token?: string | null; body?: unknown; raw?: string; contentType?: string; headers?: Record<string, string> } = {},
+  opts: {
+    token?: string | null;
+    body?: unknown;
+    raw?: string;
+    contentType?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Res<T>> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   const token = opts.token === undefined ? ADMIN : opts.token;
@@ -101,7 +115,12 @@ export const svc = (name: string, extra: Record<string, unknown> = {}) => ({
   spec: { ...extra },
 });
 
-export const intention = (name: string, destination: string, sources: string[], action = 'allow') => ({
+export const intention = (
+  name: string,
+  destination: string,
+  sources: string[],
+  action = 'allow',
+) => ({
   apiVersion: 'ward.dev/v1',
   kind: 'Intention',
   metadata: { name },
@@ -126,7 +145,11 @@ export class SseClient {
   #abort = new AbortController();
   status = 0;
 
-  static async open(url: string, token: string = ADMIN, headers: Record<string, string> = {}): Promise<SseClient> {
+  static async open(
+    url: string,
+    token: string = ADMIN,
+    headers: Record<string, string> = {},
+  ): Promise<SseClient> {
     const c = new SseClient();
     const res = await fetch(url, {
       headers: { authorization: `Bearer ${token}`, ...headers },
@@ -157,7 +180,11 @@ export class SseClient {
             }
           }
           this.events.push(e);
-          this.#waiters = this.#waiters.filter((w) => (w.pred(e) ? (w.resolve(e), false) : true));
+          this.#waiters = this.#waiters.filter((w) => {
+            if (!w.pred(e)) return true;
+            w.resolve(e);
+            return false;
+          });
           i = buf.indexOf('\n\n');
         }
       }
@@ -182,4 +209,5 @@ export class SseClient {
   }
 }
 
-export const revisionEvent = (rev: number) => (e: SseEvent) => e.event === 'revision' && Number(e.id) >= rev;
+export const revisionEvent = (rev: number) => (e: SseEvent) =>
+  e.event === 'revision' && Number(e.id) >= rev;

@@ -5,7 +5,15 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupDirs, http } from './helpers.ts';
-import { applyDocs, backends, type IngestServer, postBatch, rec, SHOP, startIngestServer } from './ingest-fixture.ts';
+import {
+  applyDocs,
+  backends,
+  type IngestServer,
+  postBatch,
+  rec,
+  SHOP,
+  startIngestServer,
+} from './ingest-fixture.ts';
 
 const list = await backends('ingest-decisions.test.ts');
 afterAll(() => cleanupDirs());
@@ -21,14 +29,29 @@ describe.each(list)('decision logs on $name', (backend) => {
   it('aggregates batches (plain and gzip, concurrent) into per-edge counts', async () => {
     const dryDeny = (n: number, path = '/charge') =>
       Array.from({ length: n }, () =>
-        rec({ source: 'frontend', destination: 'payments', effect: 'deny', enforced: false, rule: 'orders-tighten#1', method: 'POST', path }),
+        rec({
+          source: 'frontend',
+          destination: 'payments',
+          effect: 'deny',
+          enforced: false,
+          rule: 'orders-tighten#1',
+          method: 'POST',
+          path,
+        }),
       );
     const allows = Array.from({ length: 50 }, () => rec());
     const results = await Promise.all([
       postBatch(s.url, s.pdpToken, { records: [...allows, ...dryDeny(3)] }),
       postBatch(s.url, s.pdpToken, { records: dryDeny(4, '/refund') }, { gzip: true }),
       postBatch(s.url, s.pdpToken, {
-        records: [{ ...dryDeny(1)[0]!, count: 10, time: new Date(Date.now() - 60_000).toISOString(), lastTime: new Date().toISOString() }],
+        records: [
+          {
+            ...dryDeny(1)[0]!,
+            count: 10,
+            time: new Date(Date.now() - 60_000).toISOString(),
+            lastTime: new Date().toISOString(),
+          },
+        ],
         dropped: 7,
       }),
     ]);
@@ -39,7 +62,12 @@ describe.each(list)('decision logs on $name', (backend) => {
     expect(report.status).toBe(200);
     expect(report.body.items).toHaveLength(1);
     const item = report.body.items[0];
-    expect(item).toMatchObject({ source: 'frontend', destination: 'payments', rule: 'orders-tighten#1', count: 17 });
+    expect(item).toMatchObject({
+      source: 'frontend',
+      destination: 'payments',
+      rule: 'orders-tighten#1',
+      count: 17,
+    });
     expect(Date.parse(item.firstSeen)).toBeLessThanOrEqual(Date.parse(item.lastSeen));
     expect(item.samples.map((x: any) => `${x.method} ${x.path} ${x.count}`).sort()).toEqual([
       'POST /charge 13',
@@ -58,17 +86,24 @@ describe.each(list)('decision logs on $name', (backend) => {
   it('refuses a bad batch with the field at fault and writes nothing of it', async () => {
     const before = await http(s.url, 'GET', '/v1/reports/unapproved');
     const bad = await postBatch(s.url, s.pdpToken, {
-      records: [rec({ source: 'intruder' }), { ...rec({ source: 'intruder' }), effect: 'maybe' as never }],
+      records: [
+        rec({ source: 'intruder' }),
+        { ...rec({ source: 'intruder' }), effect: 'maybe' as never },
+      ],
     });
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('API_VALIDATION');
     expect(bad.body.errors.map((e: any) => e.field)).toContain('/records/1/effect');
 
-    const badTime = await postBatch(s.url, s.pdpToken, { records: [rec({ source: 'intruder' }), rec({ source: 'intruder', time: 'yesterday' })] });
+    const badTime = await postBatch(s.url, s.pdpToken, {
+      records: [rec({ source: 'intruder' }), rec({ source: 'intruder', time: 'yesterday' })],
+    });
     expect(badTime.status).toBe(400);
     expect(badTime.body.errors[0].field).toBe('/records/1/time');
 
-    const unknown = await postBatch(s.url, s.pdpToken, { records: [{ ...rec({ source: 'intruder' }), extra: 1 } as never] });
+    const unknown = await postBatch(s.url, s.pdpToken, {
+      records: [{ ...rec({ source: 'intruder' }), extra: 1 } as never],
+    });
     expect(unknown.status).toBe(400);
     expect(unknown.body.errors[0].field).toBe('/records/0/extra');
 
@@ -84,7 +119,11 @@ describe.each(list)('decision logs on $name', (backend) => {
   it('refuses bad encodings, media types, bombs and wrong tokens', async () => {
     const corrupt = await fetch(`${s.url}/v1/decision-logs`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${s.pdpToken}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      headers: {
+        authorization: `Bearer ${s.pdpToken}`,
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      },
       body: 'not gzip at all',
     });
     expect(corrupt.status).toBe(400);
@@ -94,7 +133,11 @@ describe.each(list)('decision logs on $name', (backend) => {
     const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
     const big = await fetch(`${s.url}/v1/decision-logs`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${s.pdpToken}`, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      headers: {
+        authorization: `Bearer ${s.pdpToken}`,
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      },
       body: bomb,
     });
     expect(big.status).toBe(413);
@@ -103,7 +146,9 @@ describe.each(list)('decision logs on $name', (backend) => {
     const br = await postBatch(s.url, s.pdpToken, { records: [rec()] }, { encoding: 'br' });
     expect(br.status).toBe(415);
     expect(br.body.errors[0].field).toBe('headers.content-encoding');
-    const text = await postBatch(s.url, s.pdpToken, '{"records":[]}', { contentType: 'text/plain' });
+    const text = await postBatch(s.url, s.pdpToken, '{"records":[]}', {
+      contentType: 'text/plain',
+    });
     expect(text.status).toBe(415);
 
     expect((await postBatch(s.url, null, { records: [rec()] })).status).toBe(401);
@@ -117,7 +162,13 @@ describe.each(list)('decision logs on $name', (backend) => {
     await postBatch(s.url, s.pdpToken, {
       records: [
         rec({ source: 'monitoring', destination: 'orders', effect: 'deny', rule: 'default' }),
-        rec({ source: 'orders', destination: 'payments', effect: 'allow', enforced: false, rule: 'orders-tighten#0' }),
+        rec({
+          source: 'orders',
+          destination: 'payments',
+          effect: 'allow',
+          enforced: false,
+          rule: 'orders-tighten#0',
+        }),
       ],
     });
     const unapproved = await http(s.url, 'GET', '/v1/reports/unapproved');
@@ -134,7 +185,9 @@ describe.each(list)('decision logs on $name', (backend) => {
     expect(unused.status).toBe(200);
     const u = unused.body.items.map((i: any) => `${i.source}->${i.destination}`);
     // `*` on frontend approves every other service; nobody called frontend.
-    expect(u).toEqual(expect.arrayContaining(['monitoring->frontend', 'orders->frontend', 'payments->frontend']));
+    expect(u).toEqual(
+      expect.arrayContaining(['monitoring->frontend', 'orders->frontend', 'payments->frontend']),
+    );
     expect(unused.body.items.find((i: any) => i.destination === 'frontend').wildcard).toBe(true);
     expect(u).not.toContain('frontend->orders');
     expect(u).not.toContain('orders->payments');
@@ -147,19 +200,33 @@ describe.each(list)('decision logs on $name', (backend) => {
   it('promote refuses while dry-run denials remain, then forces, audits and bumps the revision', async () => {
     const team = await s.token('team-payments', 'team', ['payments']);
     const other = await s.token('team-orders-2', 'team', ['orders']);
-    const refused = await http(s.url, 'POST', '/v1/services/payments/promote', { token: team, body: {} });
+    const refused = await http(s.url, 'POST', '/v1/services/payments/promote', {
+      token: team,
+      body: {},
+    });
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('API_CONFLICT');
     expect(refused.body.errors[0]).toMatchObject({ code: 'API_PROMOTE_DRY_RUN_DENIALS' });
     expect(refused.body.errors[0].message).toContain('frontend → payments');
 
-    const notOwner = await http(s.url, 'POST', '/v1/services/payments/promote', { token: other, body: { force: true } });
+    const notOwner = await http(s.url, 'POST', '/v1/services/payments/promote', {
+      token: other,
+      body: { force: true },
+    });
     expect(notOwner.status).toBe(403);
 
     const rev = (await http(s.url, 'GET', '/v1/revision')).body.revision;
-    const forced = await http(s.url, 'POST', '/v1/services/payments/promote', { token: team, body: { force: true } });
+    const forced = await http(s.url, 'POST', '/v1/services/payments/promote', {
+      token: team,
+      body: { force: true },
+    });
     expect(forced.status).toBe(200);
-    expect(forced.body).toMatchObject({ service: 'payments', changed: true, promoted: ['orders-tighten'], forced: true });
+    expect(forced.body).toMatchObject({
+      service: 'payments',
+      changed: true,
+      promoted: ['orders-tighten'],
+      forced: true,
+    });
     expect(forced.body.revision).toBeGreaterThan(rev);
 
     const doc = await http(s.url, 'GET', '/v1/intentions/orders-tighten');
@@ -167,10 +234,21 @@ describe.each(list)('decision logs on $name', (backend) => {
     expect(JSON.stringify(doc.body)).toContain('"mode":"enforce"');
     const audit = await http(s.url, 'GET', '/v1/audit');
     const entry = audit.body.items.find((a: any) => a.action === 'service.promote');
-    expect(entry).toMatchObject({ target: 'payments', actor: { name: 'team-payments' }, revision: forced.body.revision });
-    expect(entry.detail).toMatchObject({ force: true, intentions: ['orders-tighten'], dryRunDenials: 17 });
+    expect(entry).toMatchObject({
+      target: 'payments',
+      actor: { name: 'team-payments' },
+      revision: forced.body.revision,
+    });
+    expect(entry.detail).toMatchObject({
+      force: true,
+      intentions: ['orders-tighten'],
+      dryRunDenials: 17,
+    });
 
-    const again = await http(s.url, 'POST', '/v1/services/payments/promote', { token: team, body: {} });
+    const again = await http(s.url, 'POST', '/v1/services/payments/promote', {
+      token: team,
+      body: {},
+    });
     expect(again.status).toBe(200);
     expect(again.body.changed).toBe(false);
     const unknown = await http(s.url, 'POST', '/v1/services/nosuch/promote', { body: {} });
@@ -183,12 +261,23 @@ describe.each(list)('decision logs on $name', (backend) => {
         apiVersion: 'ward.dev/v1',
         kind: 'Intention',
         metadata: { name: 'monitoring-in' },
-        spec: { destination: 'monitoring', mode: 'dry-run', rules: [{ sources: ['orders'], action: 'allow' }] },
+        spec: {
+          destination: 'monitoring',
+          mode: 'dry-run',
+          rules: [{ sources: ['orders'], action: 'allow' }],
+        },
       },
     ]);
-    const ok = await http(s.url, 'POST', '/v1/services/monitoring/promote', { body: { window: '30m' } });
+    const ok = await http(s.url, 'POST', '/v1/services/monitoring/promote', {
+      body: { window: '30m' },
+    });
     expect(ok.status).toBe(200);
-    expect(ok.body).toMatchObject({ changed: true, forced: false, promoted: ['monitoring-in'], denials: [] });
+    expect(ok.body).toMatchObject({
+      changed: true,
+      forced: false,
+      promoted: ['monitoring-in'],
+      denials: [],
+    });
   });
 });
 
@@ -200,7 +289,13 @@ describe.each(list)('raw denial retention on $name', (backend) => {
         const t = Date.now() - (5 - i) * 1000;
         const r = await postBatch(s.url, s.pdpToken, {
           records: Array.from({ length: 10 }, (_, j) =>
-            rec({ effect: 'deny', enforced: false, rule: 'x#0', destination: 'payments', time: new Date(t + j).toISOString() }),
+            rec({
+              effect: 'deny',
+              enforced: false,
+              rule: 'x#0',
+              destination: 'payments',
+              time: new Date(t + j).toISOString(),
+            }),
           ),
         });
         expect(r.status).toBe(200);

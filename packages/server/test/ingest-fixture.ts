@@ -1,8 +1,8 @@
 /** Shared set-up of the ingest tests: a real server with the ingest plugin, tokens, records. */
 import { gzipSync } from 'node:zlib';
 import type { DecisionLogBatchV1, DecisionLogRecordV1 } from '@ward/api-types';
-import { ingestPlugin, type IngestPluginOptions } from '../src/ingest/index.ts';
 import type { RunningServer } from '../src/index.ts';
+import { type IngestPluginOptions, ingestPlugin } from '../src/ingest/index.ts';
 import { createPgSchema, http, intention, pgAvailable, startTestServer, svc } from './helpers.ts';
 
 export interface Backend {
@@ -13,7 +13,9 @@ export interface Backend {
 
 /** The storage backends to test; PostgreSQL only when it answers (a loud skip otherwise). */
 export async function backends(suite: string): Promise<Backend[]> {
-  const list: Backend[] = [{ name: 'sqlite', database: async () => ({ url: undefined, drop: async () => {} }) }];
+  const list: Backend[] = [
+    { name: 'sqlite', database: async () => ({ url: undefined, drop: async () => {} }) },
+  ];
   if (await pgAvailable(suite)) list.push({ name: 'postgres', database: createPgSchema });
   return list;
 }
@@ -26,14 +28,19 @@ export interface IngestServer {
   close(): Promise<void>;
 }
 
-export async function startIngestServer(backend: Backend, options: IngestPluginOptions = {}): Promise<IngestServer> {
+export async function startIngestServer(
+  backend: Backend,
+  options: IngestPluginOptions = {},
+): Promise<IngestServer> {
   const db = await backend.database();
   const server = await startTestServer({
     ...(db.url ? { database: db.url } : {}),
     plugins: [ingestPlugin(options)],
   });
   const token = async (name: string, scope: 'admin' | 'team' | 'pdp', services?: string[]) => {
-    const r = await http(server.url, 'POST', '/v1/tokens', { body: { name, scope, ...(services ? { services } : {}) } });
+    const r = await http(server.url, 'POST', '/v1/tokens', {
+      body: { name, scope, ...(services ? { services } : {}) },
+    });
     if (r.status !== 201) throw new Error(`token: ${r.status} ${r.text}`);
     return r.body.token as string;
   };
@@ -75,7 +82,9 @@ export const SHOP = [
 
 export async function applyDocs(url: string, docs: object[]): Promise<void> {
   const r = await http(url, 'POST', '/v1/apply', {
-    body: { files: [{ name: 'shop.yaml', content: docs.map((d) => JSON.stringify(d)).join('\n---\n') }] },
+    body: {
+      files: [{ name: 'shop.yaml', content: docs.map((d) => JSON.stringify(d)).join('\n---\n') }],
+    },
   });
   if (r.status !== 200) throw new Error(`apply: ${r.status} ${r.text}`);
 }
@@ -103,7 +112,9 @@ export async function postBatch(
   opts: { gzip?: boolean; contentType?: string; encoding?: string } = {},
 ): Promise<{ status: number; body: any }> {
   let payload: string | Buffer = typeof batch === 'string' ? batch : JSON.stringify(batch);
-  const headers: Record<string, string> = { 'content-type': opts.contentType ?? 'application/json' };
+  const headers: Record<string, string> = {
+    'content-type': opts.contentType ?? 'application/json',
+  };
   if (opts.gzip) {
     payload = gzipSync(payload);
     headers['content-encoding'] = 'gzip';

@@ -7,7 +7,19 @@ import { join } from 'node:path';
 import type { SignedBundleV1 } from '@ward/api-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
-import { cleanupDirs, createPgSchema, http, intention, pgAvailable, revisionEvent, SseClient, startTestServer, svc, tempDir, yamlOf } from './helpers.ts';
+import {
+  cleanupDirs,
+  createPgSchema,
+  http,
+  intention,
+  pgAvailable,
+  revisionEvent,
+  SseClient,
+  startTestServer,
+  svc,
+  tempDir,
+  yamlOf,
+} from './helpers.ts';
 
 const PG = await pgAvailable('replicas.test.ts');
 
@@ -40,7 +52,14 @@ describe.skipIf(!PG)('replicas on PostgreSQL', () => {
   it('a change through A wakes a watcher on B, and both serve the same bundle', async () => {
     const watcher = await SseClient.open(`${b.url}/v1/watch?service=orders`);
     const res = await http(a.url, 'POST', '/v1/apply', {
-      body: { files: [{ name: 'x.yaml', content: yamlOf([svc('orders'), svc('web'), intention('orders', 'orders', ['web'])]) }] },
+      body: {
+        files: [
+          {
+            name: 'x.yaml',
+            content: yamlOf([svc('orders'), svc('web'), intention('orders', 'orders', ['web'])]),
+          },
+        ],
+      },
     });
     expect(res.status).toBe(200);
     const e = await watcher.next(revisionEvent(res.body.revision));
@@ -51,7 +70,13 @@ describe.skipIf(!PG)('replicas on PostgreSQL', () => {
     expect(fromB.headers.get('etag')).toBe(fromA.headers.get('etag'));
     // B's cache is invalidated by A's change.
     const rev2 = (
-      await http(a.url, 'POST', '/v1/apply', { body: { files: [{ name: 'y.yaml', content: yamlOf([intention('orders', 'orders', ['web'], 'deny')]) }] } })
+      await http(a.url, 'POST', '/v1/apply', {
+        body: {
+          files: [
+            { name: 'y.yaml', content: yamlOf([intention('orders', 'orders', ['web'], 'deny')]) },
+          ],
+        },
+      })
     ).body.revision;
     await watcher.next(revisionEvent(rev2));
     const after = await http<SignedBundleV1>(b.url, 'GET', '/v1/bundles/orders');

@@ -6,19 +6,32 @@
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateToken, insertToken, findTokenByHash, hashToken, revokeToken } from '../src/auth/tokens.ts';
+import {
+  findTokenByHash,
+  generateToken,
+  hashToken,
+  insertToken,
+  revokeToken,
+} from '../src/auth/tokens.ts';
 import { appendAudit, listAudit } from '../src/store/audit.ts';
 import { type OpenedDatabase, openDatabase } from '../src/store/database.ts';
 import { getRevision, listHistory } from '../src/store/history.ts';
 import { migrate } from '../src/store/migrations.ts';
-import { bundlePassportKeys, ensurePassportKey, rotatePassportKeys } from '../src/store/passport-keys.ts';
+import {
+  bundlePassportKeys,
+  ensurePassportKey,
+  rotatePassportKeys,
+} from '../src/store/passport-keys.ts';
 import { type Actor, Store } from '../src/store/store.ts';
 import { cleanupDirs, createPgSchema, intention, pgAvailable, svc, tempDir } from './helpers.ts';
 
 const PG = await pgAvailable('storage.test.ts');
 const actor: Actor = { id: 'tok_test', name: 'tester', scope: 'admin' };
 
-function storageSuite(label: string, open: () => Promise<{ opened: OpenedDatabase; drop(): Promise<void> }>) {
+function storageSuite(
+  label: string,
+  open: () => Promise<{ opened: OpenedDatabase; drop(): Promise<void> }>,
+) {
   describe(`store on ${label}`, () => {
     let opened: OpenedDatabase;
     let drop: () => Promise<void>;
@@ -48,9 +61,22 @@ function storageSuite(label: string, open: () => Promise<{ opened: OpenedDatabas
           store.commit(
             trx,
             [
-              { kind: 'Service', name: 'alpha', action: 'created', before: null, after: a as never },
+              {
+                kind: 'Service',
+                name: 'alpha',
+                action: 'created',
+                before: null,
+                after: a as never,
+              },
               { kind: 'Service', name: 'beta', action: 'created', before: null, after: b as never },
-              { kind: 'Intention', name: 'alpha-from-beta', action: 'created', before: null, after: i as never, file: 'x.yaml' },
+              {
+                kind: 'Intention',
+                name: 'alpha-from-beta',
+                action: 'created',
+                before: null,
+                after: i as never,
+                file: 'x.yaml',
+              },
             ],
             actor,
             'apply',
@@ -58,13 +84,26 @@ function storageSuite(label: string, open: () => Promise<{ opened: OpenedDatabas
         true,
       );
       expect(r1).toEqual({ revision: 1, services: ['alpha', 'beta'] });
-      expect((await store.listDocuments({ kind: 'Intention', destination: 'alpha' })).map((d) => d.name)).toEqual([
-        'alpha-from-beta',
-      ]);
+      expect(
+        (await store.listDocuments({ kind: 'Intention', destination: 'alpha' })).map((d) => d.name),
+      ).toEqual(['alpha-from-beta']);
       // Changing beta's document touches alpha's bundle (alpha's rules name beta), not gamma's.
       const b2 = svc('beta', { owner: 'team-b' });
       const r2 = await store.transaction((trx) =>
-        store.commit(trx, [{ kind: 'Service', name: 'beta', action: 'updated', before: b as never, after: b2 as never }], actor, 'replace'),
+        store.commit(
+          trx,
+          [
+            {
+              kind: 'Service',
+              name: 'beta',
+              action: 'updated',
+              before: b as never,
+              after: b2 as never,
+            },
+          ],
+          actor,
+          'replace',
+        ),
       );
       expect(r2).toEqual({ revision: 2, services: ['alpha', 'beta'] });
       expect(await store.serviceRevision('alpha')).toBe(2);
@@ -77,7 +116,9 @@ function storageSuite(label: string, open: () => Promise<{ opened: OpenedDatabas
       expect(history.map((h) => h.revision)).toEqual([2, 1]);
       expect(history[1]!.changes).toHaveLength(3);
       const detail = await getRevision(opened.db, 2);
-      expect(detail?.changes[0]!.diff).toEqual([{ path: '/spec/owner', op: 'add', after: 'team-b' }]);
+      expect(detail?.changes[0]?.diff).toEqual([
+        { path: '/spec/owner', op: 'add', after: 'team-b' },
+      ]);
       expect(await store.revisionsAfter(0, 10)).toEqual([
         { revision: 1, services: ['alpha', 'beta'] },
         { revision: 2, services: ['alpha', 'beta'] },
@@ -88,7 +129,20 @@ function storageSuite(label: string, open: () => Promise<{ opened: OpenedDatabas
       const before = await store.revision();
       await expect(
         store.transaction(async (trx) => {
-          await store.commit(trx, [{ kind: 'Service', name: 'ghost', action: 'created', before: null, after: svc('ghost') as never }], actor, 'apply');
+          await store.commit(
+            trx,
+            [
+              {
+                kind: 'Service',
+                name: 'ghost',
+                action: 'created',
+                before: null,
+                after: svc('ghost') as never,
+              },
+            ],
+            actor,
+            'apply',
+          );
           throw new Error('boom');
         }, true),
       ).rejects.toThrow('boom');
@@ -99,8 +153,14 @@ function storageSuite(label: string, open: () => Promise<{ opened: OpenedDatabas
     it('keeps the audit log append-only at the database level', async () => {
       await appendAudit(opened.db, actor, 'test.action', 'target', { n: 1 });
       const [entry] = await listAudit(opened.db, { limit: 1 });
-      expect(entry).toMatchObject({ action: 'test.action', target: 'target', actor: { id: 'tok_test' } });
-      await expect(sql`UPDATE audit_log SET action = 'x'`.execute(opened.db)).rejects.toThrow(/append-only/);
+      expect(entry).toMatchObject({
+        action: 'test.action',
+        target: 'target',
+        actor: { id: 'tok_test' },
+      });
+      await expect(sql`UPDATE audit_log SET action = 'x'`.execute(opened.db)).rejects.toThrow(
+        /append-only/,
+      );
       await expect(sql`DELETE FROM audit_log`.execute(opened.db)).rejects.toThrow(/append-only/);
       expect((await listAudit(opened.db, { limit: 10 })).length).toBeGreaterThan(0);
     });
@@ -108,9 +168,16 @@ function storageSuite(label: string, open: () => Promise<{ opened: OpenedDatabas
     it('stores tokens only as hashes and revokes them', async () => {
       const token = generateToken();
       expect(token).toMatch(/^ward_[A-Za-z0-9_-]{43}$/);
-      const info = await insertToken(opened.db, token, { name: 'ci', scope: 'team', services: ['b', 'a'], createdBy: 'tester' });
+      const info = await insertToken(opened.db, token, {
+        name: 'ci',
+        scope: 'team',
+        services: ['b', 'a'],
+        createdBy: 'tester',
+      });
       expect(info.services).toEqual(['a', 'b']);
-      const rows = await sql<{ hash: string }>`SELECT hash FROM tokens WHERE id = ${info.id}`.execute(opened.db);
+      const rows = await sql<{
+        hash: string;
+      }>`SELECT hash FROM tokens WHERE id = ${info.id}`.execute(opened.db);
       expect(rows.rows[0]!.hash).toBe(hashToken(token));
       expect(JSON.stringify(rows.rows)).not.toContain(token);
       expect((await findTokenByHash(opened.db, hashToken(token)))?.name).toBe('ci');
@@ -129,7 +196,10 @@ function storageSuite(label: string, open: () => Promise<{ opened: OpenedDatabas
       expect(await store.revision()).toEqual({ revision: r.revision, keysRevision: r.revision });
       const r2 = await rotatePassportKeys(store, actor, true);
       expect((await bundlePassportKeys(opened.db)).map((k) => k.kid)).toEqual([r2.kid]);
-      expect((await store.revisionsAfter(r.revision - 1, 10)).map((e) => e.services)).toEqual([['*'], ['*']]);
+      expect((await store.revisionsAfter(r.revision - 1, 10)).map((e) => e.services)).toEqual([
+        ['*'],
+        ['*'],
+      ]);
     });
   });
 }
@@ -159,6 +229,8 @@ describe('SQLite file settings', () => {
   });
 
   it('reports an unreachable PostgreSQL as STORE_UNREACHABLE', async () => {
-    await expect(openDatabase('postgres://postgres@127.0.0.1:1/none')).rejects.toMatchObject({ code: 'STORE_UNREACHABLE' });
+    await expect(openDatabase('postgres://postgres@127.0.0.1:1/none')).rejects.toMatchObject({
+      code: 'STORE_UNREACHABLE',
+    });
   });
 });

@@ -22,17 +22,26 @@ export function connection(opts: ConnectionOptions): ClientOptions {
   const server = opts.server ?? process.env.WARD_SERVER ?? DEFAULT_SERVER;
   const token = opts.token ?? process.env.WARD_TOKEN;
   if (!token) {
-    throw new CliError('CLI_NO_TOKEN', 'no API token: pass --token or set WARD_TOKEN (ward server prints the first admin token)');
+    throw new CliError(
+      'CLI_NO_TOKEN',
+      'no API token: pass --token or set WARD_TOKEN (ward server prints the first admin token)',
+    );
   }
   return { server, token };
 }
 
 /** Calls the API; a problem body becomes a CliError whose message lists every field at fault. */
-export async function call<T>(opts: ConnectionOptions, method: string, path: string, body?: unknown): Promise<T> {
+export async function call<T>(
+  opts: ConnectionOptions,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
   try {
     return await apiRequest<T>(connection(opts), method, path, body);
   } catch (error) {
-    if (error instanceof ApiError) throw new CliError(error.problem?.code ?? 'CLI_API_ERROR', error.message);
+    if (error instanceof ApiError)
+      throw new CliError(error.problem?.code ?? 'CLI_API_ERROR', error.message);
     throw error;
   }
 }

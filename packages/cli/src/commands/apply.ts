@@ -12,7 +12,9 @@ const EXTENSIONS = /\.(ya?ml|json)$/i;
 export function collectFiles(paths: readonly string[]): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) {
         if (!entry.name.startsWith('.') && entry.name !== 'node_modules') walk(path);
@@ -52,7 +54,8 @@ export function formatApply(result: ApplyResult, verbose: boolean): string {
   }
   const s = result.summary;
   const counts = `${s.created} created, ${s.updated} updated, ${s.unchanged} unchanged`;
-  if (result.dryRun) lines.push(`dry run: ${counts}; nothing was changed (revision ${result.revision})`);
+  if (result.dryRun)
+    lines.push(`dry run: ${counts}; nothing was changed (revision ${result.revision})`);
   else if (result.changed) lines.push(`applied: ${counts}; now at revision ${result.revision}`);
   else lines.push(`nothing to change: ${counts} (revision ${result.revision})`);
   return `${lines.join('\n')}\n`;
@@ -62,16 +65,43 @@ export function register(program: Command): void {
   withConnection(
     program
       .command('apply')
-      .description('apply Service and Intention documents (YAML/JSON files or directories), all or nothing')
-      .requiredOption('-f, --file <path>', 'file or directory (repeatable)', (v: string, prev: string[]) => [...prev, v], [])
+      .description(
+        'apply Service and Intention documents (YAML/JSON files or directories), all or nothing',
+      )
+      .requiredOption(
+        '-f, --file <path>',
+        'file or directory (repeatable)',
+        (v: string, prev: string[]) => [...prev, v],
+        [],
+      )
       .option('--dry-run', 'show what would change, with a field diff, and change nothing')
       .option('-v, --verbose', 'also list unchanged documents')
       .option('-o, --output <format>', 'text or json', 'text'),
-  ).action(async (opts: ConnectionOptions & { file: string[]; dryRun?: boolean; verbose?: boolean; output: string }) => {
-    const paths = collectFiles(opts.file);
-    if (paths.length === 0) throw new CliError('CLI_NO_FILES', `no .yaml, .yml or .json files under ${opts.file.join(', ')}`);
-    const files = paths.map((name) => ({ name, content: readFileSync(name, 'utf8') }));
-    const result = await call<ApplyResult>(opts, 'POST', '/v1/apply', { files, dryRun: opts.dryRun ?? false });
-    process.stdout.write(opts.output === 'json' ? `${JSON.stringify(result, null, 2)}\n` : formatApply(result, opts.verbose ?? false));
-  });
+  ).action(
+    async (
+      opts: ConnectionOptions & {
+        file: string[];
+        dryRun?: boolean;
+        verbose?: boolean;
+        output: string;
+      },
+    ) => {
+      const paths = collectFiles(opts.file);
+      if (paths.length === 0)
+        throw new CliError(
+          'CLI_NO_FILES',
+          `no .yaml, .yml or .json files under ${opts.file.join(', ')}`,
+        );
+      const files = paths.map((name) => ({ name, content: readFileSync(name, 'utf8') }));
+      const result = await call<ApplyResult>(opts, 'POST', '/v1/apply', {
+        files,
+        dryRun: opts.dryRun ?? false,
+      });
+      process.stdout.write(
+        opts.output === 'json'
+          ? `${JSON.stringify(result, null, 2)}\n`
+          : formatApply(result, opts.verbose ?? false),
+      );
+    },
+  );
 }

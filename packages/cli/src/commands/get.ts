@@ -23,11 +23,22 @@ export function register(program: Command): void {
       .option('-o, --output <format>', 'table, json or yaml', 'table')
       .option('--destination <service>', 'intentions on this destination only'),
   ).action(
-    async (resource: string, name: string | undefined, opts: ConnectionOptions & { output: string; destination?: string }) => {
+    async (
+      resource: string,
+      name: string | undefined,
+      opts: ConnectionOptions & { output: string; destination?: string },
+    ) => {
       const path = RESOURCES[resource];
-      if (!path) throw new CliError('CLI_BAD_RESOURCE', `unknown resource "${resource}": use services or intentions`);
+      if (!path)
+        throw new CliError(
+          'CLI_BAD_RESOURCE',
+          `unknown resource "${resource}": use services or intentions`,
+        );
       if (!['table', 'json', 'yaml'].includes(opts.output)) {
-        throw new CliError('CLI_BAD_OPTION', `-o must be table, json or yaml, not "${opts.output}"`);
+        throw new CliError(
+          'CLI_BAD_OPTION',
+          `-o must be table, json or yaml, not "${opts.output}"`,
+        );
       }
       const query = opts.destination ? `?destination=${encodeURIComponent(opts.destination)}` : '';
       const items = name
@@ -42,14 +53,29 @@ export function register(program: Command): void {
         const rows = [['NAME', 'SPIFFE ID', 'OWNER', 'REVISION', 'UPDATED BY']];
         for (const i of items) {
           const spec = (i.document as { spec?: { spiffeId?: string; owner?: string } }).spec ?? {};
-          rows.push([i.name, spec.spiffeId ?? '(default)', spec.owner ?? '', String(i.updatedRevision), i.updatedBy]);
+          rows.push([
+            i.name,
+            spec.spiffeId ?? '(default)',
+            spec.owner ?? '',
+            String(i.updatedRevision),
+            i.updatedBy,
+          ]);
         }
         process.stdout.write(table(rows));
       } else {
         const rows = [['NAME', 'DESTINATION', 'MODE', 'RULES', 'REVISION', 'UPDATED BY']];
         for (const i of items) {
-          const spec = (i.document as { spec?: { destination?: string; mode?: string; rules?: unknown[] } }).spec ?? {};
-          rows.push([i.name, spec.destination ?? '', spec.mode ?? 'enforce', String(spec.rules?.length ?? 0), String(i.updatedRevision), i.updatedBy]);
+          const spec =
+            (i.document as { spec?: { destination?: string; mode?: string; rules?: unknown[] } })
+              .spec ?? {};
+          rows.push([
+            i.name,
+            spec.destination ?? '',
+            spec.mode ?? 'enforce',
+            String(spec.rules?.length ?? 0),
+            String(i.updatedRevision),
+            i.updatedBy,
+          ]);
         }
         process.stdout.write(table(rows));
       }

@@ -12,46 +12,66 @@ export function register(program: Command): void {
       .argument('[revision]', 'show one revision in detail')
       .option('--limit <n>', 'how many revisions', '20')
       .option('-o, --output <format>', 'text or json', 'text'),
-  ).action(async (revision: string | undefined, opts: ConnectionOptions & { limit: string; output: string }) => {
-    if (revision !== undefined) {
-      if (!/^[1-9][0-9]*$/.test(revision)) throw new CliError('CLI_BAD_ARGUMENT', `revision must be a positive integer, not "${revision}"`);
-      const d = await call<HistoryDetail>(opts, 'GET', `/v1/history/${revision}`);
-      if (opts.output === 'json') {
-        process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+  ).action(
+    async (
+      revision: string | undefined,
+      opts: ConnectionOptions & { limit: string; output: string },
+    ) => {
+      if (revision !== undefined) {
+        if (!/^[1-9][0-9]*$/.test(revision))
+          throw new CliError(
+            'CLI_BAD_ARGUMENT',
+            `revision must be a positive integer, not "${revision}"`,
+          );
+        const d = await call<HistoryDetail>(opts, 'GET', `/v1/history/${revision}`);
+        if (opts.output === 'json') {
+          process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+          return;
+        }
+        const lines = [
+          `revision ${d.revision}  ${d.at}  by ${d.actor.name} (${d.actor.id})  ${d.operation}`,
+        ];
+        lines.push(`bundles changed: ${d.services.join(', ') || '(none)'}`);
+        for (const c of d.changes) {
+          lines.push(
+            `${c.kind.toLowerCase()}/${c.name} ${c.action}${c.file ? `  (${c.file})` : ''}`,
+          );
+          for (const f of c.diff) {
+            const fmt = (v: unknown) => JSON.stringify(v);
+            lines.push(
+              f.op === 'add'
+                ? `    + ${f.path}: ${fmt(f.after)}`
+                : f.op === 'remove'
+                  ? `    - ${f.path}: ${fmt(f.before)}`
+                  : `    ~ ${f.path}: ${fmt(f.before)} -> ${fmt(f.after)}`,
+            );
+          }
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
         return;
       }
-      const lines = [`revision ${d.revision}  ${d.at}  by ${d.actor.name} (${d.actor.id})  ${d.operation}`];
-      lines.push(`bundles changed: ${d.services.join(', ') || '(none)'}`);
-      for (const c of d.changes) {
-        lines.push(`${c.kind.toLowerCase()}/${c.name} ${c.action}${c.file ? `  (${c.file})` : ''}`);
-        for (const f of c.diff) {
-          const fmt = (v: unknown) => JSON.stringify(v);
-          lines.push(
-            f.op === 'add'
-              ? `    + ${f.path}: ${fmt(f.after)}`
-              : f.op === 'remove'
-                ? `    - ${f.path}: ${fmt(f.before)}`
-                : `    ~ ${f.path}: ${fmt(f.before)} -> ${fmt(f.after)}`,
-          );
-        }
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+        throw new CliError('CLI_BAD_OPTION', '--limit must be 1..1000');
+      const { items } = await call<{ items: HistoryEntry[] }>(
+        opts,
+        'GET',
+        `/v1/history?limit=${limit}`,
+      );
+      if (opts.output === 'json') {
+        process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+        return;
       }
-      process.stdout.write(`${lines.join('\n')}\n`);
-      return;
-    }
-    const limit = Number(opts.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new CliError('CLI_BAD_OPTION', '--limit must be 1..1000');
-    const { items } = await call<{ items: HistoryEntry[] }>(opts, 'GET', `/v1/history?limit=${limit}`);
-    if (opts.output === 'json') {
-      process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
-      return;
-    }
-    const rows = [['REVISION', 'AT', 'BY', 'OPERATION', 'CHANGES']];
-    for (const e of items) {
-      const counts = new Map<string, number>();
-      for (const c of e.changes) counts.set(c.action, (counts.get(c.action) ?? 0) + 1);
-      const summary = [...counts].map(([a, n]) => `${n} ${a}`).join(', ') || (e.services.includes('*') ? 'all bundles' : '');
-      rows.push([String(e.revision), e.at, e.actor.name, e.operation, summary]);
-    }
-    process.stdout.write(items.length ? table(rows) : 'no revisions yet\n');
-  });
+      const rows = [['REVISION', 'AT', 'BY', 'OPERATION', 'CHANGES']];
+      for (const e of items) {
+        const counts = new Map<string, number>();
+        for (const c of e.changes) counts.set(c.action, (counts.get(c.action) ?? 0) + 1);
+        const summary =
+          [...counts].map(([a, n]) => `${n} ${a}`).join(', ') ||
+          (e.services.includes('*') ? 'all bundles' : '');
+        rows.push([String(e.revision), e.at, e.actor.name, e.operation, summary]);
+      }
+      process.stdout.write(items.length ? table(rows) : 'no revisions yet\n');
+    },
+  );
 }

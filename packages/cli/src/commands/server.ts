@@ -19,7 +19,8 @@ interface ServerOptions {
 function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port > 65535) throw new CliError('CLI_BAD_LISTEN', `--listen must be HOST:PORT or PORT, got "${text}"`);
+  if (!m || port > 65535)
+    throw new CliError('CLI_BAD_LISTEN', `--listen must be HOST:PORT or PORT, got "${text}"`);
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }
 
@@ -28,11 +29,17 @@ export function register(program: Command): void {
     .command('server')
     .alias('start')
     .description('run the control plane (SQLite under --data-dir by default, or PostgreSQL)')
-    .option('--db <path|url>', 'SQLite file or postgres:// URL (env WARD_DATABASE_URL; default <data-dir>/ward.db)')
+    .option(
+      '--db <path|url>',
+      'SQLite file or postgres:// URL (env WARD_DATABASE_URL; default <data-dir>/ward.db)',
+    )
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8181')
     .option('--trust-domain <domain>', 'SPIFFE trust domain (default ward.local)')
     .option('--data-dir <dir>', 'directory for the SQLite file and the signing key', '.ward')
-    .option('--signing-key <file>', 'bundle signing key file (default <data-dir>/bundle-signing.key)')
+    .option(
+      '--signing-key <file>',
+      'bundle signing key file (default <data-dir>/bundle-signing.key)',
+    )
     .option('--heartbeat-ms <ms>', 'watch-stream heartbeat interval', '15000')
     .option('--json', 'print one JSON line {url, publicKey, keyId, adminToken?} first')
     .action(async (opts: ServerOptions) => {
@@ -59,7 +66,10 @@ export function register(program: Command): void {
       } catch (error) {
         if (error instanceof ServerError) throw new CliError(error.code, error.message);
         if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-          throw new CliError('CLI_ADDRESS_IN_USE', `${opts.listen} is already in use (another ward server?); pick another with --listen`);
+          throw new CliError(
+            'CLI_ADDRESS_IN_USE',
+            `${opts.listen} is already in use (another ward server?); pick another with --listen`,
+          );
         }
         throw error;
       }

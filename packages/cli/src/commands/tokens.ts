@@ -13,35 +13,61 @@ export function register(program: Command): void {
       .description('create a token: admin, team (owns services) or pdp (reads bundles)')
       .requiredOption('--name <name>', 'who or what holds it')
       .requiredOption('--scope <scope>', 'admin, team or pdp')
-      .option('--service <name>', 'a service a team token owns (repeatable)', (v: string, p: string[]) => [...p, v], [])
+      .option(
+        '--service <name>',
+        'a service a team token owns (repeatable)',
+        (v: string, p: string[]) => [...p, v],
+        [],
+      )
       .option('-o, --output <format>', 'text or json', 'text'),
-  ).action(async (opts: ConnectionOptions & { name: string; scope: string; service: string[]; output: string }) => {
-    if (!['admin', 'team', 'pdp'].includes(opts.scope)) {
-      throw new CliError('CLI_BAD_OPTION', `--scope must be admin, team or pdp, not "${opts.scope}"`);
-    }
-    const body = { name: opts.name, scope: opts.scope, ...(opts.service.length ? { services: opts.service } : {}) };
-    const created = await call<TokenInfo & { token: string }>(opts, 'POST', '/v1/tokens', body);
-    if (opts.output === 'json') {
-      process.stdout.write(`${JSON.stringify(created)}\n`);
-      return;
-    }
-    process.stdout.write(
-      `created ${created.scope} token ${created.id} "${created.name}"${created.services.length ? ` owning ${created.services.join(', ')}` : ''}\n` +
-        `token (shown once; only its hash is stored):\n${created.token}\n`,
-    );
-  });
-
-  withConnection(tokens.command('list').description('list tokens (never the secrets)')).action(async (opts: ConnectionOptions) => {
-    const { items } = await call<{ items: TokenInfo[] }>(opts, 'GET', '/v1/tokens');
-    const rows = [['ID', 'NAME', 'SCOPE', 'SERVICES', 'CREATED', 'REVOKED']];
-    for (const t of items) rows.push([t.id, t.name, t.scope, t.services.join(',') || '-', t.createdAt, t.revokedAt ?? '-']);
-    process.stdout.write(table(rows));
-  });
-
-  withConnection(tokens.command('revoke').description('revoke a token by id').argument('<id>')).action(
-    async (id: string, opts: ConnectionOptions) => {
-      const t = await call<TokenInfo>(opts, 'DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
-      process.stdout.write(`revoked ${t.id} "${t.name}" at ${t.revokedAt}\n`);
+  ).action(
+    async (
+      opts: ConnectionOptions & { name: string; scope: string; service: string[]; output: string },
+    ) => {
+      if (!['admin', 'team', 'pdp'].includes(opts.scope)) {
+        throw new CliError(
+          'CLI_BAD_OPTION',
+          `--scope must be admin, team or pdp, not "${opts.scope}"`,
+        );
+      }
+      const body = {
+        name: opts.name,
+        scope: opts.scope,
+        ...(opts.service.length ? { services: opts.service } : {}),
+      };
+      const created = await call<TokenInfo & { token: string }>(opts, 'POST', '/v1/tokens', body);
+      if (opts.output === 'json') {
+        process.stdout.write(`${JSON.stringify(created)}\n`);
+        return;
+      }
+      process.stdout.write(
+        `created ${created.scope} token ${created.id} "${created.name}"${created.services.length ? ` owning ${created.services.join(', ')}` : ''}\n` +
+          `token (shown once; only its hash is stored):\n${created.token}\n`,
+      );
     },
   );
+
+  withConnection(tokens.command('list').description('list tokens (never the secrets)')).action(
+    async (opts: ConnectionOptions) => {
+      const { items } = await call<{ items: TokenInfo[] }>(opts, 'GET', '/v1/tokens');
+      const rows = [['ID', 'NAME', 'SCOPE', 'SERVICES', 'CREATED', 'REVOKED']];
+      for (const t of items)
+        rows.push([
+          t.id,
+          t.name,
+          t.scope,
+          t.services.join(',') || '-',
+          t.createdAt,
+          t.revokedAt ?? '-',
+        ]);
+      process.stdout.write(table(rows));
+    },
+  );
+
+  withConnection(
+    tokens.command('revoke').description('revoke a token by id').argument('<id>'),
+  ).action(async (id: string, opts: ConnectionOptions) => {
+    const t = await call<TokenInfo>(opts, 'DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
+    process.stdout.write(`revoked ${t.id} "${t.name}" at ${t.revokedAt}\n`);
+  });
 }

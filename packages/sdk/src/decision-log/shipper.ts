@@ -241,7 +241,14 @@ export function createDecisionLogShipper(options: DecisionLogShipperOptions): De
     record(entry: DecisionLogEntry): void {
       recorded++;
       ring.push(entry);
-      if (!scheduled && running === null && retryTimer === null && ring.size >= batchSize) {
+      // After close() entries are still counted and held (bounded), but nothing is sent.
+      if (
+        !scheduled &&
+        !closed &&
+        running === null &&
+        retryTimer === null &&
+        ring.size >= batchSize
+      ) {
         scheduled = true;
         setImmediate(runSoon);
       }

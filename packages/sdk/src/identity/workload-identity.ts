@@ -236,9 +236,9 @@ export class WorkloadIdentity extends EventEmitter {
       connect: ((opts: never, cb: never) => connector(opts, cb)) as never,
     });
     const close = agent.close.bind(agent);
-    agent.close = (() => {
+    agent.close = ((...args: unknown[]) => {
       this.off('rotate', onRotate);
-      return close();
+      return (close as (...a: unknown[]) => unknown)(...args);
     }) as never;
     return agent;
   }

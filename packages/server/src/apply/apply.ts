@@ -9,8 +9,8 @@ import type { ProblemFieldErrorV1 } from '@ward/api-types';
 import {
   compile,
   type Diagnostic,
-  type PolicyDocument,
   PolicyCompileError,
+  type PolicyDocument,
   parseDocuments,
   type SourcedDocument,
 } from '@ward/policy';
@@ -126,7 +126,8 @@ function authorize(
     const ok =
       kind === 'Service'
         ? principal.services.has(name)
-        : owned(destinationOf(doc)) && owned(destinationOf(before)) &&
+        : owned(destinationOf(doc)) &&
+          owned(destinationOf(before)) &&
           (destinationOf(doc) ?? destinationOf(before)) !== undefined;
     if (!ok) {
       const target = kind === 'Service' ? name : (destinationOf(doc) ?? destinationOf(before));
@@ -143,9 +144,13 @@ function authorize(
   }
   for (const d of request.deletes) check(d.kind, d.name, undefined, {});
   if (refused.length > 0) {
-    throw new ServerError('API_FORBIDDEN', 'this token may not change some of these documents; nothing was changed', {
-      errors: refused,
-    });
+    throw new ServerError(
+      'API_FORBIDDEN',
+      'this token may not change some of these documents; nothing was changed',
+      {
+        errors: refused,
+      },
+    );
   }
 }
 
@@ -171,7 +176,9 @@ export async function applyChanges(
       const at = where(d);
       if (before && request.operation === 'create') {
         throw new ServerError('API_CONFLICT', `${doc.kind} ${doc.metadata.name} already exists`, {
-          errors: [{ field: '/metadata/name', message: 'already exists; use PUT to replace it', ...at }],
+          errors: [
+            { field: '/metadata/name', message: 'already exists; use PUT to replace it', ...at },
+          ],
         });
       }
       let action: ApplyAction = 'created';
@@ -183,7 +190,13 @@ export async function applyChanges(
           diff = diffJson(before.document, doc);
         }
       }
-      results.push({ kind: doc.kind, name: doc.metadata.name, action, ...at, ...(diff ? { diff } : {}) });
+      results.push({
+        kind: doc.kind,
+        name: doc.metadata.name,
+        action,
+        ...at,
+        ...(diff ? { diff } : {}),
+      });
       if (action !== 'unchanged') {
         changes.push({
           kind: doc.kind,
@@ -201,7 +214,13 @@ export async function applyChanges(
       if (!before) throw new ServerError('API_NOT_FOUND', `${d.kind} ${d.name} does not exist`);
       replaced.add(key);
       results.push({ kind: d.kind, name: d.name, action: 'deleted' });
-      changes.push({ kind: d.kind, name: d.name, action: 'deleted', before: before.document, after: null });
+      changes.push({
+        kind: d.kind,
+        name: d.name,
+        action: 'deleted',
+        before: before.document,
+        after: null,
+      });
     }
 
     // The resulting state must compile as a whole (references, duplicates, CEL types).
@@ -222,7 +241,12 @@ export async function applyChanges(
       );
     }
 
-    const summary: Record<ApplyAction, number> = { created: 0, updated: 0, unchanged: 0, deleted: 0 };
+    const summary: Record<ApplyAction, number> = {
+      created: 0,
+      updated: 0,
+      unchanged: 0,
+      deleted: 0,
+    };
     for (const r of results) summary[r.action]++;
     const { revision } = await store.revision(trx);
     if (request.dryRun || changes.length === 0) {
@@ -233,7 +257,9 @@ export async function applyChanges(
       trx,
       principal,
       `documents.${request.operation}`,
-      changes.length === 1 ? keyOf(changes[0]!.kind, changes[0]!.name) : `${changes.length} documents`,
+      changes.length === 1
+        ? keyOf(changes[0]!.kind, changes[0]!.name)
+        : `${changes.length} documents`,
       {
         summary,
         changes: changes.map((c) => ({ kind: c.kind, name: c.name, action: c.action })),

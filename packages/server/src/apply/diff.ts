@@ -21,7 +21,7 @@ export function diffJson(before: unknown, after: unknown): FieldChange[] {
   return out;
 }
 
-function escape(key: string): string {
+function escapeKey(key: string): string {
   return key.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
@@ -44,7 +44,7 @@ function walk(a: unknown, b: unknown, path: string, out: FieldChange[]): void {
   if (isObject(a) && isObject(b)) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
     for (const key of [...keys].sort()) {
-      const p = `${path}/${escape(key)}`;
+      const p = `${path}/${escapeKey(key)}`;
       const inA = a[key] !== undefined;
       const inB = b[key] !== undefined;
       if (inA && !inB) out.push({ path: p, op: 'remove', before: a[key] });

@@ -86,7 +86,10 @@ export async function listTokens(db: Kysely<Database>): Promise<TokenInfo[]> {
 }
 
 /** Marks a token revoked (kept, not deleted, so the audit trail can still name it). */
-export async function revokeToken(db: Kysely<Database>, id: string): Promise<TokenInfo | undefined> {
+export async function revokeToken(
+  db: Kysely<Database>,
+  id: string,
+): Promise<TokenInfo | undefined> {
   const at = new Date().toISOString();
   const updated = await db
     .updateTable('tokens')

@@ -47,9 +47,9 @@ export function affectedServices(
       for (const source of rule.sources ?? []) {
         if (source.includes('*')) patterns.push({ source, destination });
         else {
-          let set = exact.get(source);
-          if (!set) exact.set(source, (set = new Set()));
-          set.add(destination);
+          const set = exact.get(source);
+          if (set) set.add(destination);
+          else exact.set(source, new Set([destination]));
         }
       }
     }

@@ -34,9 +34,9 @@ export async function buildBundle(
   const tx = store.db.transaction();
   return (store.dialect === 'postgres' ? tx.setIsolationLevel('repeatable read') : tx).execute(
     async (trx) => {
-      const intentions = (await store.listDocuments({ kind: 'Intention', destination: service }, trx)).map(
-        (d) => d.document as IntentionDocument,
-      );
+      const intentions = (
+        await store.listDocuments({ kind: 'Intention', destination: service }, trx)
+      ).map((d) => d.document as IntentionDocument);
       const own = await store.getDocument('Service', service, trx);
       if (!own && intentions.length === 0) return undefined;
       const sources = [...sourcesOf(intentions)];

@@ -35,7 +35,11 @@ function globToRegExp(glob: string): RegExp {
 }
 
 /** Whether a rule source can name `service`. Errs on the side of "yes" (an extra document). */
-export function sourceMatches(source: string, service: ServiceDocument, trustDomain: string): boolean {
+export function sourceMatches(
+  source: string,
+  service: ServiceDocument,
+  trustDomain: string,
+): boolean {
   if (source === '*') return true;
   const subject = source.startsWith('spiffe://')
     ? spiffeIdOf(service, trustDomain)
@@ -63,7 +67,8 @@ export function referencedServices(
   const sources = [...sourcesOf(intentions)];
   for (const service of services) {
     if (names.has(service.metadata.name)) continue;
-    if (sources.some((s) => sourceMatches(s, service, trustDomain))) names.add(service.metadata.name);
+    if (sources.some((s) => sourceMatches(s, service, trustDomain)))
+      names.add(service.metadata.name);
   }
   return names;
 }

@@ -26,7 +26,9 @@ function fromPem(pem: string, file: string): KeyObject {
   try {
     key = createPrivateKey(pem);
   } catch (cause) {
-    throw new ServerError('SERVER_SIGNING_KEY_INVALID', `${file} is not a PEM private key`, { cause });
+    throw new ServerError('SERVER_SIGNING_KEY_INVALID', `${file} is not a PEM private key`, {
+      cause,
+    });
   }
   if (key.asymmetricKeyType !== 'ed25519') {
     throw new ServerError(
@@ -56,9 +58,13 @@ export function loadOrCreateSigningKey(file: string): SigningKey {
     pem = readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new ServerError('SERVER_SIGNING_KEY_INVALID', `cannot read ${file}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new ServerError(
+        'SERVER_SIGNING_KEY_INVALID',
+        `cannot read ${file}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
   if (pem === undefined) {
@@ -71,9 +77,13 @@ export function loadOrCreateSigningKey(file: string): SigningKey {
       return describe(privateKey, file, true);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new ServerError('SERVER_SIGNING_KEY_INVALID', `cannot write ${file}: ${(error as Error).message}`, {
-          cause: error,
-        });
+        throw new ServerError(
+          'SERVER_SIGNING_KEY_INVALID',
+          `cannot write ${file}: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
       }
       pem = readFileSync(file, 'utf8');
     }

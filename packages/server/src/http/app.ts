@@ -58,10 +58,15 @@ export interface BuildAppOptions {
 /** Default body limit for routes that do not set their own (most take no body at all). */
 const DEFAULT_BODY_LIMIT = 64 * 1024;
 
-export async function buildApp(ctx: WardContext, options: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp(
+  ctx: WardContext,
+  options: BuildAppOptions,
+): Promise<FastifyInstance> {
   const app = Fastify({
     // Logs go to stderr: stdout belongs to the CLI's output (`ward server --json`).
-    loggerInstance: options.logger ? pino({ level: 'info' }, pino.destination(2)) : pino({ level: 'silent' }),
+    loggerInstance: options.logger
+      ? pino({ level: 'info' }, pino.destination(2))
+      : pino({ level: 'silent' }),
     // Per-request log lines would be 10,000 lines per change with a large fleet watching.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: DEFAULT_BODY_LIMIT,
@@ -80,7 +85,8 @@ export async function buildApp(ctx: WardContext, options: BuildAppOptions): Prom
   const routes: { method: string; url: string }[] = [];
   app.addHook('onRoute', (r) => {
     if ((r.schema as { hide?: boolean } | undefined)?.hide) return;
-    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+    for (const method of [r.method].flat())
+      if (method !== 'HEAD') routes.push({ method, url: r.url });
   });
   app.decorate('wardRoutes', routes);
 
@@ -97,7 +103,8 @@ export async function buildApp(ctx: WardContext, options: BuildAppOptions): Prom
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
     },
     refResolver: {
-      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
     },
   });
 

@@ -11,7 +11,12 @@ export async function authHook(request: FastifyRequest, _reply: FastifyReply): P
   const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   if (!match) {
     throw new ServerError('API_UNAUTHENTICATED', 'send a token: Authorization: Bearer <token>', {
-      errors: [{ field: 'headers.authorization', message: header ? 'must be "Bearer <token>"' : 'is missing' }],
+      errors: [
+        {
+          field: 'headers.authorization',
+          message: header ? 'must be "Bearer <token>"' : 'is missing',
+        },
+      ],
     });
   }
   const principal = await request.server.ward.authenticator.authenticate(match[1]!);
@@ -21,9 +26,18 @@ export async function authHook(request: FastifyRequest, _reply: FastifyReply): P
     });
   }
   if (!auth.includes(principal.scope)) {
-    throw new ServerError('API_FORBIDDEN', `a ${principal.scope} token may not ${request.method} ${request.routeOptions.url}`, {
-      errors: [{ field: 'headers.authorization', message: `needs a token with scope ${auth.join(' or ')}` }],
-    });
+    throw new ServerError(
+      'API_FORBIDDEN',
+      `a ${principal.scope} token may not ${request.method} ${request.routeOptions.url}`,
+      {
+        errors: [
+          {
+            field: 'headers.authorization',
+            message: `needs a token with scope ${auth.join(' or ')}`,
+          },
+        ],
+      },
+    );
   }
   request.principal = principal;
 }

@@ -43,7 +43,9 @@ function validationErrors(error: FastifyError): ProblemFieldErrorV1[] {
       path += `/${v.params.additionalProperty}`;
     }
     const field =
-      context === 'body' ? path || '/' : `${context === 'querystring' ? 'query' : context}.${path.replace(/^\//, '').replaceAll('/', '.')}`;
+      context === 'body'
+        ? path || '/'
+        : `${context === 'querystring' ? 'query' : context}.${path.replace(/^\//, '').replaceAll('/', '.')}`;
     let message = v.message ?? 'is invalid';
     if (v.keyword === 'additionalProperties') message = 'is not a known field';
     if (v.keyword === 'enum' && Array.isArray(v.params?.allowedValues)) {
@@ -64,10 +66,22 @@ export function toServerError(error: unknown): ServerError {
   }
   const map: Record<string, [ServerErrorCode, string]> = {
     FST_ERR_CTP_INVALID_JSON_BODY: ['API_MALFORMED_BODY', 'the body is not valid JSON'],
-    FST_ERR_CTP_EMPTY_JSON_BODY: ['API_MALFORMED_BODY', 'the body is empty but the content type is JSON'],
-    FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['API_MALFORMED_BODY', 'Content-Length does not match the body'],
-    FST_ERR_CTP_BODY_TOO_LARGE: ['API_PAYLOAD_TOO_LARGE', 'the body exceeds the size limit of this route'],
-    FST_ERR_CTP_INVALID_MEDIA_TYPE: ['API_UNSUPPORTED_MEDIA_TYPE', 'this route does not accept that content type'],
+    FST_ERR_CTP_EMPTY_JSON_BODY: [
+      'API_MALFORMED_BODY',
+      'the body is empty but the content type is JSON',
+    ],
+    FST_ERR_CTP_INVALID_CONTENT_LENGTH: [
+      'API_MALFORMED_BODY',
+      'Content-Length does not match the body',
+    ],
+    FST_ERR_CTP_BODY_TOO_LARGE: [
+      'API_PAYLOAD_TOO_LARGE',
+      'the body exceeds the size limit of this route',
+    ],
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: [
+      'API_UNSUPPORTED_MEDIA_TYPE',
+      'this route does not accept that content type',
+    ],
   };
   const known = e?.code ? map[e.code] : undefined;
   if (known) {
@@ -77,21 +91,37 @@ export function toServerError(error: unknown): ServerError {
     return new ServerError(known[0], known[1], { errors: [{ field, message }], cause: error });
   }
   const pgCode = (error as { code?: string })?.code;
-  if (pgCode === '40001' || pgCode === '23505' || pgCode === 'ERR_SQLITE_ERROR' && /UNIQUE|busy|locked/i.test(String((error as Error).message))) {
-    return new ServerError('STORE_CONFLICT', 'a concurrent change conflicted with this one; retry', { cause: error });
+  if (
+    pgCode === '40001' ||
+    pgCode === '23505' ||
+    (pgCode === 'ERR_SQLITE_ERROR' && /UNIQUE|busy|locked/i.test(String((error as Error).message)))
+  ) {
+    return new ServerError(
+      'STORE_CONFLICT',
+      'a concurrent change conflicted with this one; retry',
+      { cause: error },
+    );
   }
   if (pgCode === 'ECONNREFUSED' || pgCode === '57P01' || pgCode === 'ETIMEDOUT') {
-    return new ServerError('STORE_UNREACHABLE', 'the store is unreachable; retry later', { cause: error });
+    return new ServerError('STORE_UNREACHABLE', 'the store is unreachable; retry later', {
+      cause: error,
+    });
   }
   const status = typeof e?.statusCode === 'number' ? e.statusCode : 500;
   if (status === 404) return new ServerError('API_NOT_FOUND', 'not found', { cause: error });
   if (status >= 400 && status < 500) {
     return new ServerError('API_VALIDATION', e.message || 'bad request', { cause: error });
   }
-  return new ServerError('API_INTERNAL', 'an internal error occurred; it has been logged', { cause: error });
+  return new ServerError('API_INTERNAL', 'an internal error occurred; it has been logged', {
+    cause: error,
+  });
 }
 
-export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: ServerError): FastifyReply {
+export function sendProblem(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  error: ServerError,
+): FastifyReply {
   return reply
     .code(error.status)
     .header('content-type', PROBLEM_MEDIA_TYPE)
@@ -100,10 +130,15 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, error:
 }
 
 /** Fastify error handler: log what is ours to fix, answer with a problem body. */
-export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function errorHandler(
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
   const problem = toServerError(error);
   if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
-  if (problem.code === 'API_UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer realm="ward"');
+  if (problem.code === 'API_UNAUTHENTICATED')
+    reply.header('www-authenticate', 'Bearer realm="ward"');
   return sendProblem(reply, request, problem);
 }
 

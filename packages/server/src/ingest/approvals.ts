@@ -24,7 +24,13 @@ function sourceTest(text: string): { test: SourceTest; wildcard: boolean } {
   const spiffe = text.startsWith('spiffe://');
   if (text.includes('*')) {
     const re = compileGlob(text);
-    return { test: (n, id) => { const v = spiffe ? id : n; return v !== undefined && re.test(v); }, wildcard: true };
+    return {
+      test: (n, id) => {
+        const v = spiffe ? id : n;
+        return v !== undefined && re.test(v);
+      },
+      wildcard: true,
+    };
   }
   return { test: spiffe ? (_n, id) => id === text : (n) => n === text, wildcard: false };
 }
@@ -48,7 +54,11 @@ export class Approvals {
       if (r.ref.action !== 'allow') continue;
       let list = this.#allows.get(r.destination);
       if (!list) this.#allows.set(r.destination, (list = []));
-      list.push({ rule: `${r.ref.policy}#${r.ref.index}`, mode: r.ref.mode, sources: r.sources.map(sourceTest) });
+      list.push({
+        rule: `${r.ref.policy}#${r.ref.index}`,
+        mode: r.ref.mode,
+        sources: r.sources.map(sourceTest),
+      });
     }
     this.services = [...new Set([...set.services.keys(), ...set.destinations()])].sort();
     this.#known = new Set(this.services);
@@ -58,7 +68,11 @@ export class Approvals {
   static async load(store: Store): Promise<Approvals> {
     const docs = await store.listDocuments();
     const set = compile(
-      docs.map((d, index) => ({ document: d.document as PolicyDocument, file: `<stored ${d.kind} ${d.name}>`, index })),
+      docs.map((d, index) => ({
+        document: d.document as PolicyDocument,
+        file: `<stored ${d.kind} ${d.name}>`,
+        index,
+      })),
       { trustDomain: store.trustDomain },
     );
     return new Approvals(set);

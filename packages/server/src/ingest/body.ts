@@ -13,24 +13,41 @@ import { ServerError } from '../errors.ts';
 /** Decodes `Content-Encoding` (identity or gzip) with a bound on the decoded size. */
 export function decodeBody(request: FastifyRequest, body: Buffer, maxDecodedBytes: number): Buffer {
   const header = request.headers['content-encoding'];
-  const encoding = (Array.isArray(header) ? header.join(',') : (header ?? 'identity')).trim().toLowerCase();
+  const encoding = (Array.isArray(header) ? header.join(',') : (header ?? 'identity'))
+    .trim()
+    .toLowerCase();
   if (encoding === '' || encoding === 'identity') return body;
   if (encoding !== 'gzip' && encoding !== 'x-gzip') {
-    throw new ServerError('API_UNSUPPORTED_MEDIA_TYPE', `Content-Encoding ${encoding} is not supported; send gzip or none`, {
-      errors: [{ field: 'headers.content-encoding', message: 'must be gzip or absent' }],
-    });
+    throw new ServerError(
+      'API_UNSUPPORTED_MEDIA_TYPE',
+      `Content-Encoding ${encoding} is not supported; send gzip or none`,
+      {
+        errors: [{ field: 'headers.content-encoding', message: 'must be gzip or absent' }],
+      },
+    );
   }
   try {
     return gunzipSync(body, { maxOutputLength: maxDecodedBytes });
   } catch (cause) {
     if ((cause as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new ServerError('API_PAYLOAD_TOO_LARGE', `the decompressed body exceeds ${maxDecodedBytes} bytes`, {
-        errors: [{ field: 'body', message: `decompresses to more than ${maxDecodedBytes} bytes` }],
-        cause,
-      });
+      throw new ServerError(
+        'API_PAYLOAD_TOO_LARGE',
+        `the decompressed body exceeds ${maxDecodedBytes} bytes`,
+        {
+          errors: [
+            { field: 'body', message: `decompresses to more than ${maxDecodedBytes} bytes` },
+          ],
+          cause,
+        },
+      );
     }
     throw new ServerError('API_MALFORMED_BODY', 'the body is not valid gzip', {
-      errors: [{ field: 'body', message: `Content-Encoding is gzip but the body does not inflate: ${(cause as Error).message}` }],
+      errors: [
+        {
+          field: 'body',
+          message: `Content-Encoding is gzip but the body does not inflate: ${(cause as Error).message}`,
+        },
+      ],
       cause,
     });
   }

@@ -148,7 +148,15 @@ export class DecisionIngestor {
     const sk = `${hour}\u0000${shipper.id}`;
     let s = this.#shippers.get(sk);
     if (!s) {
-      s = { hour, token_id: shipper.id, token_name: shipper.name, batches: 0, records: 0, dropped: 0, denials_skipped: 0 };
+      s = {
+        hour,
+        token_id: shipper.id,
+        token_name: shipper.name,
+        batches: 0,
+        records: 0,
+        dropped: 0,
+        denials_skipped: 0,
+      };
       this.#shippers.set(sk, s);
     }
     s.batches++;
@@ -179,9 +187,19 @@ export class DecisionIngestor {
     const parse = (text: string, i: number, field: string): number => {
       const t = Date.parse(text);
       if (!Number.isFinite(t)) {
-        throw new ServerError('API_VALIDATION', 'the batch does not match DecisionLogBatchV1; nothing was written', {
-          errors: [{ field: `${at}/${i}/${field}`, message: 'must be an ISO 8601 date-time', code: 'API_VALIDATION' }],
-        });
+        throw new ServerError(
+          'API_VALIDATION',
+          'the batch does not match DecisionLogBatchV1; nothing was written',
+          {
+            errors: [
+              {
+                field: `${at}/${i}/${field}`,
+                message: 'must be an ISO 8601 date-time',
+                code: 'API_VALIDATION',
+              },
+            ],
+          },
+        );
       }
       return t > now + MAX_FUTURE_MS ? now : t;
     };
@@ -250,8 +268,12 @@ export class DecisionIngestor {
   }
 
   async #write(): Promise<void> {
-    const edges = [...this.#edges.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
-    const shippers = [...this.#shippers.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map((e) => e[1]);
+    const edges = [...this.#edges.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map((e) => e[1]);
+    const shippers = [...this.#shippers.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map((e) => e[1]);
     const denials = this.#denials;
     const waiters = this.#waiters;
     this.#edges = new Map();
@@ -267,20 +289,25 @@ export class DecisionIngestor {
             .insertInto('ingest_decision_edges')
             .values(edges.slice(i, i + CHUNK))
             .onConflict((oc) =>
-              oc.columns(['source', 'destination', 'effect', 'enforced', 'rule', 'hour']).doUpdateSet({
-                count: sql`ingest_decision_edges.count + excluded.count`,
-                sampled: sql`ingest_decision_edges.sampled + excluded.sampled`,
-                first_seen: sql`CASE WHEN excluded.first_seen < ingest_decision_edges.first_seen THEN excluded.first_seen ELSE ingest_decision_edges.first_seen END`,
-                method: sql`CASE WHEN excluded.last_seen >= ingest_decision_edges.last_seen THEN excluded.method ELSE ingest_decision_edges.method END`,
-                path: sql`CASE WHEN excluded.last_seen >= ingest_decision_edges.last_seen THEN excluded.path ELSE ingest_decision_edges.path END`,
-                last_seen: sql`CASE WHEN excluded.last_seen > ingest_decision_edges.last_seen THEN excluded.last_seen ELSE ingest_decision_edges.last_seen END`,
-                revision: sql`CASE WHEN excluded.revision > ingest_decision_edges.revision THEN excluded.revision ELSE ingest_decision_edges.revision END`,
-              }),
+              oc
+                .columns(['source', 'destination', 'effect', 'enforced', 'rule', 'hour'])
+                .doUpdateSet({
+                  count: sql`ingest_decision_edges.count + excluded.count`,
+                  sampled: sql`ingest_decision_edges.sampled + excluded.sampled`,
+                  first_seen: sql`CASE WHEN excluded.first_seen < ingest_decision_edges.first_seen THEN excluded.first_seen ELSE ingest_decision_edges.first_seen END`,
+                  method: sql`CASE WHEN excluded.last_seen >= ingest_decision_edges.last_seen THEN excluded.method ELSE ingest_decision_edges.method END`,
+                  path: sql`CASE WHEN excluded.last_seen >= ingest_decision_edges.last_seen THEN excluded.path ELSE ingest_decision_edges.path END`,
+                  last_seen: sql`CASE WHEN excluded.last_seen > ingest_decision_edges.last_seen THEN excluded.last_seen ELSE ingest_decision_edges.last_seen END`,
+                  revision: sql`CASE WHEN excluded.revision > ingest_decision_edges.revision THEN excluded.revision ELSE ingest_decision_edges.revision END`,
+                }),
             )
             .execute();
         }
         for (let i = 0; i < denials.length; i += CHUNK) {
-          await trx.insertInto('ingest_denials').values(denials.slice(i, i + CHUNK)).execute();
+          await trx
+            .insertInto('ingest_denials')
+            .values(denials.slice(i, i + CHUNK))
+            .execute();
         }
         for (let i = 0; i < shippers.length; i += CHUNK) {
           await trx

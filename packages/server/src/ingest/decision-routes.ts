@@ -22,7 +22,10 @@ export interface DecisionRouteOptions {
 
 export function decisionRoutes(options: DecisionRouteOptions) {
   return async (app: FastifyInstance): Promise<void> => {
-    registerIngestParsers(app, { maxDecodedBytes: options.maxBodyBytes, wireLimit: options.maxBodyBytes });
+    registerIngestParsers(app, {
+      maxDecodedBytes: options.maxBodyBytes,
+      wireLimit: options.maxBodyBytes,
+    });
 
     app.post<{ Body: DecisionLogBatchV1 }>(
       DECISION_LOG_PATH,
@@ -31,7 +34,8 @@ export function decisionRoutes(options: DecisionRouteOptions) {
         bodyLimit: options.maxBodyBytes,
         schema: {
           tags: ['ingest'],
-          summary: 'Ingest a batch of decision-log records (DecisionLogBatchV1; JSON, gzip allowed)',
+          summary:
+            'Ingest a batch of decision-log records (DecisionLogBatchV1; JSON, gzip allowed)',
           security: bearer,
           body: decisionBatchSchema,
           response: {
@@ -50,7 +54,9 @@ export function decisionRoutes(options: DecisionRouteOptions) {
       },
     );
 
-    app.get<{ Querystring: { since: string; destination?: string; source?: string; limit: number } }>(
+    app.get<{
+      Querystring: { since: string; destination?: string; source?: string; limit: number };
+    }>(
       `${DECISION_LOG_PATH}/denials`,
       {
         config: { auth: ['admin', 'team'] },

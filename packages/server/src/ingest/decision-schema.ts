@@ -7,7 +7,17 @@
 const record = {
   type: 'object',
   additionalProperties: false,
-  required: ['time', 'source', 'destination', 'method', 'path', 'effect', 'enforced', 'rule', 'revision'],
+  required: [
+    'time',
+    'source',
+    'destination',
+    'method',
+    'path',
+    'effect',
+    'enforced',
+    'rule',
+    'revision',
+  ],
   properties: {
     time: { type: 'string', minLength: 1, maxLength: 64 },
     source: { type: 'string', minLength: 1, maxLength: 2048 },

@@ -7,9 +7,12 @@ import type { Kysely } from 'kysely';
 import type { WardPlugin } from '../http/app.ts';
 import { DecisionIngestor } from './decision-ingestor.ts';
 import { decisionRoutes } from './decision-routes.ts';
+import { graphRoutes } from './graph-routes.ts';
 import { reportRoutes } from './report-routes.ts';
 import { prune } from './retention.ts';
 import { type IngestDatabase, ingestMigrations } from './tables.ts';
+import { TraceIngestor } from './trace-ingestor.ts';
+import { traceRoutes } from './trace-routes.ts';
 
 export interface IngestPluginOptions {
   /** Hours of hourly per-edge buckets kept (decisions and traces). Default 720 (30 days). */
@@ -24,6 +27,10 @@ export interface IngestPluginOptions {
   maxBodyBytes?: number;
   /** Records waiting for a flush before batches get 503. Default 1,000,000. */
   maxPendingRecords?: number;
+  /** Open traces are finalized this often (unpaired client spans become peer calls). Default 60 s. */
+  traceFinalizeMs?: number;
+  /** Spans held in memory for pairing at most. Default 200,000. */
+  maxPendingSpans?: number;
   /** How often retention runs. Default 60 s. */
   pruneIntervalMs?: number;
   /** Clock (epoch ms), for tests. */
@@ -59,6 +66,13 @@ export function ingestPlugin(options: IngestPluginOptions = {}): WardPlugin {
         now,
         onError: (error) => app.log.error({ err: error }, 'decision-log flush failed'),
       });
+      const traces = new TraceIngestor(db, app.ward.dialect, {
+        now,
+        onError: (error) => app.log.error({ err: error }, 'trace edge flush failed'),
+        ...(options.maxPendingSpans !== undefined ? { maxPendingSpans: options.maxPendingSpans } : {}),
+      });
+      const finalize = setInterval(() => void traces.finalize().catch(() => {}), options.traceFinalizeMs ?? 60_000);
+      finalize.unref();
       let pruning: Promise<unknown> | null = null;
       const runPrune = () => {
         pruning ??= prune(db, retention, now())
@@ -83,11 +97,15 @@ export function ingestPlugin(options: IngestPluginOptions = {}): WardPlugin {
       app.addHook('onClose', async () => {
         clearInterval(timer);
         clearInterval(burst);
+        clearInterval(finalize);
         await ingestor.flush();
+        await traces.close();
         if (pruning) await pruning;
       });
       await app.register(decisionRoutes({ ingestor, maxBodyBytes, now }));
       await app.register(reportRoutes({ now }));
+      await app.register(traceRoutes({ ingestor: traces, maxBodyBytes }));
+      await app.register(graphRoutes({ now }));
     },
   };
 }

@@ -41,23 +41,49 @@ export async function promote(
   req: PromoteRequest,
 ): Promise<PromoteResult> {
   if (principal.scope === 'team' && !principal.services.has(req.service)) {
-    throw new ServerError('API_FORBIDDEN', `token "${principal.name}" does not own service "${req.service}"`, {
-      errors: [{ field: 'params.service', message: 'not one of this token\'s services', code: 'API_NOT_OWNER' }],
-    });
+    throw new ServerError(
+      'API_FORBIDDEN',
+      `token "${principal.name}" does not own service "${req.service}"`,
+      {
+        errors: [
+          {
+            field: 'params.service',
+            message: "not one of this token's services",
+            code: 'API_NOT_OWNER',
+          },
+        ],
+      },
+    );
   }
-  const pending = await dryRunReport(ingestDb, { since: req.since, now: req.now, service: req.service });
+  const pending = await dryRunReport(ingestDb, {
+    since: req.since,
+    now: req.now,
+    service: req.service,
+  });
   return store.transaction(async (trx) => {
-    const intentions = await store.listDocuments({ kind: 'Intention', destination: req.service }, trx);
+    const intentions = await store.listDocuments(
+      { kind: 'Intention', destination: req.service },
+      trx,
+    );
     const service = await store.getDocument('Service', req.service, trx);
     if (!service && intentions.length === 0) {
       throw new ServerError('API_NOT_FOUND', `no service or intention names ${req.service}`, {
         errors: [{ field: 'params.service', message: 'unknown service' }],
       });
     }
-    const dryRun = intentions.filter((d) => (d.document as IntentionDocument).spec.mode === 'dry-run');
+    const dryRun = intentions.filter(
+      (d) => (d.document as IntentionDocument).spec.mode === 'dry-run',
+    );
     const { revision } = await store.revision(trx);
     if (dryRun.length === 0) {
-      return { service: req.service, changed: false, revision, promoted: [], forced: false, denials: pending.items };
+      return {
+        service: req.service,
+        changed: false,
+        revision,
+        promoted: [],
+        forced: false,
+        denials: pending.items,
+      };
     }
     const denied = pending.items.reduce((n, i) => n + i.count, 0);
     if (pending.items.length > 0 && !req.force) {

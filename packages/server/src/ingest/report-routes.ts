@@ -18,7 +18,8 @@ import { dryRunReport, unapprovedReport, unusedReport } from './reports.ts';
 import type { IngestDatabase } from './tables.ts';
 import { windowStart } from './windows.ts';
 
-const since = (fallback: string) => ({ type: 'string', minLength: 1, maxLength: 64, default: fallback }) as const;
+const since = (fallback: string) =>
+  ({ type: 'string', minLength: 1, maxLength: 64, default: fallback }) as const;
 
 export function reportRoutes(options: { now: () => number }) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -58,7 +59,11 @@ export function reportRoutes(options: { now: () => number }) {
           tags: ['reports'],
           summary: 'Approved edges (allow rules) that no traffic used in the window',
           security: bearer,
-          querystring: { type: 'object', additionalProperties: false, properties: { since: since('7d') } },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { since: since('7d') },
+          },
           response: { 200: unusedReportSchema, ...problemResponses },
         },
       },
@@ -77,7 +82,11 @@ export function reportRoutes(options: { now: () => number }) {
           tags: ['reports'],
           summary: 'Observed edges (decision logs, traces) that no allow rule approves',
           security: bearer,
-          querystring: { type: 'object', additionalProperties: false, properties: { since: since('30d') } },
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { since: since('30d') },
+          },
           response: { 200: unapprovedReportSchema, ...problemResponses },
         },
       },
@@ -88,20 +97,27 @@ export function reportRoutes(options: { now: () => number }) {
       },
     );
 
-    app.post<{ Params: { service: string }; Body: { force?: boolean; window?: string } | undefined }>(
+    app.post<{
+      Params: { service: string };
+      Body: { force?: boolean; window?: string } | undefined;
+    }>(
       '/v1/services/:service/promote',
       {
         config: { auth: ['admin', 'team'] },
         bodyLimit: 4096,
         schema: {
           tags: ['reports'],
-          summary: "Switch a service's dry-run intentions to enforce (409 while dry-run denials remain, unless force)",
+          summary:
+            "Switch a service's dry-run intentions to enforce (409 while dry-run denials remain, unless force)",
           security: bearer,
           params: { type: 'object', required: ['service'], properties: { service: nameParam } },
           body: {
             type: 'object',
             additionalProperties: false,
-            properties: { force: { type: 'boolean' }, window: { type: 'string', minLength: 1, maxLength: 64 } },
+            properties: {
+              force: { type: 'boolean' },
+              window: { type: 'string', minLength: 1, maxLength: 64 },
+            },
           },
           response: { 200: promoteResultSchema, ...problemResponses },
         },

@@ -24,7 +24,11 @@ export const dryRunItemSchema = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { method: { type: 'string' }, path: { type: 'string' }, count: { type: 'integer' } },
+        properties: {
+          method: { type: 'string' },
+          path: { type: 'string' },
+          count: { type: 'integer' },
+        },
       },
     },
   },
@@ -35,7 +39,10 @@ export const dryRunReportSchema = {
   properties: {
     since: { type: 'string' },
     until: { type: 'string' },
-    dropped: { type: 'integer', description: 'Records shippers dropped in the window: counts may be short by this' },
+    dropped: {
+      type: 'integer',
+      description: 'Records shippers dropped in the window: counts may be short by this',
+    },
     items: { type: 'array', items: dryRunItemSchema },
   },
 } as const;

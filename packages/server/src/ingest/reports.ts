@@ -57,7 +57,12 @@ export async function dryRunReport(
     .where('hour', '>=', hourOf(opts.since))
     .where('last_seen', '>=', opts.since);
   if (opts.service !== undefined) q = q.where('destination', '=', opts.service);
-  const rows = await q.groupBy(['destination', 'source', 'rule']).orderBy('destination').orderBy('source').orderBy('rule').execute();
+  const rows = await q
+    .groupBy(['destination', 'source', 'rule'])
+    .orderBy('destination')
+    .orderBy('source')
+    .orderBy('rule')
+    .execute();
 
   let sq = db
     .selectFrom('ingest_denials')
@@ -66,7 +71,9 @@ export async function dryRunReport(
     .where('enforced', '=', 0)
     .where('time', '>=', opts.since);
   if (opts.service !== undefined) sq = sq.where('destination', '=', opts.service);
-  const sampleRows = await sq.groupBy(['source', 'destination', 'rule', 'method', 'path']).execute();
+  const sampleRows = await sq
+    .groupBy(['source', 'destination', 'rule', 'method', 'path'])
+    .execute();
   const samples = new Map<string, { method: string; path: string; count: number }[]>();
   for (const s of sampleRows) {
     const k = `${s.source}\u0000${s.destination}\u0000${s.rule}`;
@@ -123,7 +130,16 @@ async function observed(
     const k = `${s}\u0000${destination}`;
     let o = out.get(k);
     if (!o) {
-      o = { source: s, destination, decisions: 0, denied: 0, traceCalls: 0, traceErrors: 0, firstSeen: Infinity, lastSeen: 0 };
+      o = {
+        source: s,
+        destination,
+        decisions: 0,
+        denied: 0,
+        traceCalls: 0,
+        traceErrors: 0,
+        firstSeen: Infinity,
+        lastSeen: 0,
+      };
       out.set(k, o);
     }
     return o;
@@ -244,6 +260,14 @@ export async function unapprovedReport(
       ],
     });
   }
-  items.sort((a, b) => (a.destination === b.destination ? (a.source < b.source ? -1 : 1) : a.destination < b.destination ? -1 : 1));
+  items.sort((a, b) =>
+    a.destination === b.destination
+      ? a.source < b.source
+        ? -1
+        : 1
+      : a.destination < b.destination
+        ? -1
+        : 1,
+  );
   return { since: iso(opts.since), until: iso(opts.now), items };
 }

@@ -22,9 +22,15 @@ export async function prune(
   now: number,
 ): Promise<{ edges: number; denials: number; traces: number }> {
   const oldestHour = hourOf(now - options.retentionHours * HOUR_MS);
-  const edges = await db.deleteFrom('ingest_decision_edges').where('hour', '<', oldestHour).executeTakeFirst();
+  const edges = await db
+    .deleteFrom('ingest_decision_edges')
+    .where('hour', '<', oldestHour)
+    .executeTakeFirst();
   await db.deleteFrom('ingest_decision_shippers').where('hour', '<', oldestHour).execute();
-  const traces = await db.deleteFrom('ingest_trace_edges').where('hour', '<', oldestHour).executeTakeFirst();
+  const traces = await db
+    .deleteFrom('ingest_trace_edges')
+    .where('hour', '<', oldestHour)
+    .executeTakeFirst();
   const byTime = await db
     .deleteFrom('ingest_denials')
     .where('time', '<', now - options.denialRetentionMs)

@@ -140,7 +140,11 @@ export function ingestMigrations(): Record<string, Migration> {
           .addColumn('kid', 'text')
           .addColumn('count', 'bigint', (c) => c.notNull())
           .execute();
-        await db.schema.createIndex('ingest_denials_time').on('ingest_denials').columns(['time']).execute();
+        await db.schema
+          .createIndex('ingest_denials_time')
+          .on('ingest_denials')
+          .columns(['time'])
+          .execute();
         await db.schema
           .createTable('ingest_decision_shippers')
           .addColumn('hour', 'integer', (c) => c.notNull())
@@ -169,7 +173,11 @@ export function ingestMigrations(): Record<string, Migration> {
           .addColumn('last_seen', 'bigint', (c) => c.notNull())
           .addPrimaryKeyConstraint('ingest_trace_edges_pk', ['source', 'destination', 'hour'])
           .execute();
-        await db.schema.createIndex('ingest_trace_edges_hour').on('ingest_trace_edges').columns(['hour']).execute();
+        await db.schema
+          .createIndex('ingest_trace_edges_hour')
+          .on('ingest_trace_edges')
+          .columns(['hour'])
+          .execute();
       },
     },
   };

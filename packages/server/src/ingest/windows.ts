@@ -4,7 +4,13 @@
  */
 import { ServerError } from '../errors.ts';
 
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const UNIT_MS: Record<string, number> = {
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
 
 /** The start (epoch ms) of the window `since` names; throws API_VALIDATION naming `field`. */
 export function windowStart(since: string, now: number, field = 'query.since'): number {
@@ -18,7 +24,8 @@ export function windowStart(since: string, now: number, field = 'query.since'): 
     errors: [
       {
         field,
-        message: 'must be a duration such as 30m, 1h, 7d, 2w (units s, m, h, d, w) or an ISO 8601 date-time',
+        message:
+          'must be a duration such as 30m, 1h, 7d, 2w (units s, m, h, d, w) or an ISO 8601 date-time',
         code: 'API_VALIDATION',
       },
     ],

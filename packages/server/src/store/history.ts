@@ -62,10 +62,18 @@ export async function listHistory(
   const byRevision = new Map<number, HistoryEntry['changes']>();
   for (const c of changes) {
     const list = byRevision.get(Number(c.revision)) ?? [];
-    list.push({ kind: c.kind, name: c.name, action: c.action, ...(c.file ? { file: c.file } : {}) });
+    list.push({
+      kind: c.kind,
+      name: c.name,
+      action: c.action,
+      ...(c.file ? { file: c.file } : {}),
+    });
     byRevision.set(Number(c.revision), list);
   }
-  return revisions.map((r) => ({ ...entryOf(r), changes: byRevision.get(Number(r.revision)) ?? [] }));
+  return revisions.map((r) => ({
+    ...entryOf(r),
+    changes: byRevision.get(Number(r.revision)) ?? [],
+  }));
 }
 
 export async function getRevision(

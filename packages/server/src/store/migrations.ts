@@ -128,7 +128,8 @@ export async function migrate(
   // in every schema and can find another deployment's (or test run's) in a shared database.
   const schema =
     dialect === 'postgres'
-      ? (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)).rows[0]?.schema
+      ? (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)).rows[0]
+          ?.schema
       : undefined;
   const migrator = new Migrator({
     db,

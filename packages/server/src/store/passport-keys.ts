@@ -12,7 +12,10 @@ import type { Database } from './schema.ts';
 import type { Actor, Store } from './store.ts';
 
 function newKey(): { kid: string; secret: string } {
-  return { kid: `pk_${randomBytes(9).toString('base64url')}`, secret: randomBytes(32).toString('base64url') };
+  return {
+    kid: `pk_${randomBytes(9).toString('base64url')}`,
+    secret: randomBytes(32).toString('base64url'),
+  };
 }
 
 /** Creates the first key when there is none (first start). Safe when replicas race. */
@@ -23,7 +26,13 @@ export async function ensurePassportKey(store: Store): Promise<void> {
     const { kid, secret } = newKey();
     await trx
       .insertInto('passport_keys')
-      .values({ kid, secret, created_at: new Date().toISOString(), created_revision: 0, status: 'active' })
+      .values({
+        kid,
+        secret,
+        created_at: new Date().toISOString(),
+        created_revision: 0,
+        status: 'active',
+      })
       .execute();
   }, true);
 }
@@ -35,7 +44,9 @@ export async function bundlePassportKeys(db: Kysely<Database>): Promise<Passport
     .select(['kid', 'secret', 'status'])
     .where('status', 'in', ['active', 'previous'])
     .execute();
-  rows.sort((a, b) => (a.status === b.status ? a.kid.localeCompare(b.kid) : a.status === 'active' ? -1 : 1));
+  rows.sort((a, b) =>
+    a.status === b.status ? a.kid.localeCompare(b.kid) : a.status === 'active' ? -1 : 1,
+  );
   return rows.map((r) => ({ kid: r.kid, alg: 'HS256', key: r.secret }));
 }
 
@@ -48,7 +59,11 @@ export interface PassportKeyInfo {
 
 /** Key ids and states, never the secrets. */
 export async function listPassportKeys(db: Kysely<Database>): Promise<PassportKeyInfo[]> {
-  const rows = await db.selectFrom('passport_keys').selectAll().orderBy('created_at', 'desc').execute();
+  const rows = await db
+    .selectFrom('passport_keys')
+    .selectAll()
+    .orderBy('created_at', 'desc')
+    .execute();
   return rows.map((r) => ({
     kid: r.kid,
     status: r.status,
@@ -65,7 +80,11 @@ export async function rotatePassportKeys(
 ): Promise<{ kid: string; revision: number }> {
   return store.transaction(async (trx) => {
     const revision = await store.bumpRevision(trx, true);
-    await trx.updateTable('passport_keys').set({ status: 'retired' }).where('status', '=', 'previous').execute();
+    await trx
+      .updateTable('passport_keys')
+      .set({ status: 'retired' })
+      .where('status', '=', 'previous')
+      .execute();
     await trx
       .updateTable('passport_keys')
       .set({ status: retirePrevious ? 'retired' : 'previous' })

@@ -93,7 +93,9 @@ export class Store {
     });
   }
 
-  async revision(db: Kysely<Database> = this.db): Promise<{ revision: number; keysRevision: number }> {
+  async revision(
+    db: Kysely<Database> = this.db,
+  ): Promise<{ revision: number; keysRevision: number }> {
     const row = await db
       .selectFrom('ward_state')
       .select(['revision', 'keys_revision'])
@@ -149,7 +151,9 @@ export class Store {
             kind: c.kind,
             name: c.name,
             destination:
-              c.after?.kind === 'Intention' ? ((c.after.spec?.destination as string) ?? null) : null,
+              c.after?.kind === 'Intention'
+                ? ((c.after.spec?.destination as string) ?? null)
+                : null,
             body: JSON.stringify(c.after),
             created_revision: revision,
             updated_revision: revision,
@@ -171,7 +175,11 @@ export class Store {
     for (const kind of ['Service', 'Intention'] as const) {
       const names = changes.filter((c) => c.after === null && c.kind === kind).map((c) => c.name);
       for (const part of chunks(names)) {
-        await trx.deleteFrom('documents').where('kind', '=', kind).where('name', 'in', part).execute();
+        await trx
+          .deleteFrom('documents')
+          .where('kind', '=', kind)
+          .where('name', 'in', part)
+          .execute();
       }
     }
     const rows = changes.map((c, seq) => ({
@@ -251,7 +259,10 @@ export class Store {
   }
 
   /** Bundle revision of one service, or undefined when it never had a bundle. */
-  async serviceRevision(service: string, db: Kysely<Database> = this.db): Promise<number | undefined> {
+  async serviceRevision(
+    service: string,
+    db: Kysely<Database> = this.db,
+  ): Promise<number | undefined> {
     const row = await db
       .selectFrom('service_revisions')
       .select('revision')

@@ -47,9 +47,9 @@ export class WatchHub {
   add(w: Watcher): void {
     if (w.service === undefined) this.#unfiltered.add(w);
     else {
-      let set = this.#byService.get(w.service);
-      if (!set) this.#byService.set(w.service, (set = new Set()));
-      set.add(w);
+      const set = this.#byService.get(w.service);
+      if (set) set.add(w);
+      else this.#byService.set(w.service, new Set([w]));
     }
     this.#count++;
   }

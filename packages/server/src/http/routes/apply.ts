@@ -21,8 +21,10 @@ interface ApplyBody {
 
 export async function applyRoutes(app: FastifyInstance): Promise<void> {
   // Raw YAML bodies arrive as a string; this parser lives only in this plugin's scope.
-  app.addContentTypeParser(YAML_TYPES, { parseAs: 'string', bodyLimit: APPLY_BODY_LIMIT }, (_req, body, done) =>
-    done(null, body),
+  app.addContentTypeParser(
+    YAML_TYPES,
+    { parseAs: 'string', bodyLimit: APPLY_BODY_LIMIT },
+    (_req, body, done) => done(null, body),
   );
 
   app.post<{ Body: ApplyBody | string; Querystring: { dryRun?: boolean; file?: string } }>(
@@ -77,13 +79,20 @@ export async function applyRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const body = request.body;
       const files: ApplyFile[] =
-        typeof body === 'string' ? [{ name: request.query.file ?? 'request.yaml', content: body }] : body.files;
-      const dryRun = (typeof body === 'string' ? undefined : body.dryRun) ?? request.query.dryRun ?? false;
+        typeof body === 'string'
+          ? [{ name: request.query.file ?? 'request.yaml', content: body }]
+          : body.files;
+      const dryRun =
+        (typeof body === 'string' ? undefined : body.dryRun) ?? request.query.dryRun ?? false;
       const upserts = parseFiles(files);
       if (upserts.length === 0) {
-        throw new ServerError('API_DOCUMENT_INVALID', 'the files hold no Service or Intention document', {
-          errors: [{ field: '/files', message: 'no documents found' }],
-        });
+        throw new ServerError(
+          'API_DOCUMENT_INVALID',
+          'the files hold no Service or Intention document',
+          {
+            errors: [{ field: '/files', message: 'no documents found' }],
+          },
+        );
       }
       const result = await applyChanges(app.ward.store, principalOf(request), {
         upserts,

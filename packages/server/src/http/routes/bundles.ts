@@ -23,7 +23,8 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
       config: { auth: ['pdp', 'admin'] },
       schema: {
         tags: ['bundles'],
-        summary: 'The signed bundle of one destination service (SignedBundleV1); ETag / If-None-Match',
+        summary:
+          'The signed bundle of one destination service (SignedBundleV1); ETag / If-None-Match',
         security: bearer,
         params: { type: 'object', required: ['service'], properties: { service: nameParam } },
         response: {
@@ -45,14 +46,24 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const built = await app.ward.bundles.get(request.params.service);
       if (!built) {
-        throw new ServerError('API_NOT_FOUND', `no service or destination named ${request.params.service}`, {
-          errors: [{ field: 'params.service', message: 'unknown service' }],
-        });
+        throw new ServerError(
+          'API_NOT_FOUND',
+          `no service or destination named ${request.params.service}`,
+          {
+            errors: [{ field: 'params.service', message: 'unknown service' }],
+          },
+        );
       }
       reply.header('etag', built.etag).header('cache-control', 'no-cache');
       if (matches(request.headers['if-none-match'], built.etag)) return reply.code(304).send();
       // Pre-serialised once per build: a string body skips the serialiser.
-      return reply.type(request.headers.accept?.includes(BUNDLE_MEDIA_TYPE) ? BUNDLE_MEDIA_TYPE : 'application/json').send(built.body);
+      return reply
+        .type(
+          request.headers.accept?.includes(BUNDLE_MEDIA_TYPE)
+            ? BUNDLE_MEDIA_TYPE
+            : 'application/json',
+        )
+        .send(built.body);
     },
   );
 
@@ -98,7 +109,10 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
         tags: ['bundles'],
         summary: 'The current global revision',
         security: bearer,
-        response: { 200: { type: 'object', properties: { revision: { type: 'integer' } } }, ...problemResponses },
+        response: {
+          200: { type: 'object', properties: { revision: { type: 'integer' } } },
+          ...problemResponses,
+        },
       },
     },
     async () => ({ revision: (await app.ward.store.revision()).revision }),
@@ -144,7 +158,8 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
       bodyLimit: 4 * 1024,
       schema: {
         tags: ['passport-keys'],
-        summary: 'New active passport key; the previous one stays for verification unless retirePrevious',
+        summary:
+          'New active passport key; the previous one stays for verification unless retirePrevious',
         security: bearer,
         body: {
           type: 'object',
@@ -152,7 +167,10 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
           properties: { retirePrevious: { type: 'boolean' } },
         },
         response: {
-          200: { type: 'object', properties: { kid: { type: 'string' }, revision: { type: 'integer' } } },
+          200: {
+            type: 'object',
+            properties: { kid: { type: 'string' }, revision: { type: 'integer' } },
+          },
           ...problemResponses,
         },
       },
@@ -189,7 +207,10 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
         tags: ['health'],
         summary: 'Readiness: 200 when the store answers',
         response: {
-          200: { type: 'object', properties: { status: { type: 'string' }, revision: { type: 'integer' } } },
+          200: {
+            type: 'object',
+            properties: { status: { type: 'string' }, revision: { type: 'integer' } },
+          },
           ...problemResponses,
         },
       },

@@ -29,7 +29,9 @@ function parseOne(body: unknown, kind: DocumentKind, expectedName?: string): Sou
   }
   if (expectedName !== undefined && d.metadata.name !== expectedName) {
     throw new ServerError('API_DOCUMENT_INVALID', 'the name in the body differs from the URL', {
-      errors: [{ field: '/metadata/name', message: `must be "${expectedName}" (the name in the URL)` }],
+      errors: [
+        { field: '/metadata/name', message: `must be "${expectedName}" (the name in the URL)` },
+      ],
     });
   }
   return doc;

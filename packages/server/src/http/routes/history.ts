@@ -16,7 +16,10 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
         security: bearer,
         querystring: pageQuery,
         response: {
-          200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'HistoryEntry#' } } } },
+          200: {
+            type: 'object',
+            properties: { items: { type: 'array', items: { $ref: 'HistoryEntry#' } } },
+          },
           ...problemResponses,
         },
       },
@@ -43,9 +46,13 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const detail = await getRevision(app.ward.db, request.params.revision);
       if (!detail) {
-        throw new ServerError('API_NOT_FOUND', `revision ${request.params.revision} does not exist`, {
-          errors: [{ field: 'params.revision', message: 'no such revision' }],
-        });
+        throw new ServerError(
+          'API_NOT_FOUND',
+          `revision ${request.params.revision} does not exist`,
+          {
+            errors: [{ field: 'params.revision', message: 'no such revision' }],
+          },
+        );
       }
       return detail;
     },
@@ -61,7 +68,10 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
         security: bearer,
         querystring: pageQuery,
         response: {
-          200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'AuditEntry#' } } } },
+          200: {
+            type: 'object',
+            properties: { items: { type: 'array', items: { $ref: 'AuditEntry#' } } },
+          },
           ...problemResponses,
         },
       },

@@ -1,6 +1,12 @@
 /** API tokens (admin only): create (shown once), list, revoke. Each is audited. */
 import type { FastifyInstance } from 'fastify';
-import { generateToken, insertToken, listTokens, revokeToken, type Scope } from '../../auth/tokens.ts';
+import {
+  generateToken,
+  insertToken,
+  listTokens,
+  revokeToken,
+  type Scope,
+} from '../../auth/tokens.ts';
 import { ServerError } from '../../errors.ts';
 import { appendAudit } from '../../store/audit.ts';
 import { principalOf } from '../auth-hook.ts';
@@ -64,8 +70,17 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
       const actor = principalOf(request);
       const token = generateToken();
       const info = await app.ward.store.transaction(async (trx) => {
-        const created = await insertToken(trx, token, { name, scope, services, createdBy: actor.name });
-        await appendAudit(trx, actor, 'token.create', created.id, { name, tokenScope: scope, services });
+        const created = await insertToken(trx, token, {
+          name,
+          scope,
+          services,
+          createdBy: actor.name,
+        });
+        await appendAudit(trx, actor, 'token.create', created.id, {
+          name,
+          tokenScope: scope,
+          services,
+        });
         return created;
       });
       return reply.code(201).send({ token, ...info });
@@ -81,7 +96,10 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
         summary: 'List tokens (never the tokens themselves)',
         security: bearer,
         response: {
-          200: { type: 'object', properties: { items: { type: 'array', items: { $ref: 'TokenInfo#' } } } },
+          200: {
+            type: 'object',
+            properties: { items: { type: 'array', items: { $ref: 'TokenInfo#' } } },
+          },
           ...problemResponses,
         },
       },
@@ -109,7 +127,8 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
       const actor = principalOf(request);
       const info = await app.ward.store.transaction(async (trx) => {
         const revoked = await revokeToken(trx, request.params.id);
-        if (revoked) await appendAudit(trx, actor, 'token.revoke', revoked.id, { name: revoked.name });
+        if (revoked)
+          await appendAudit(trx, actor, 'token.revoke', revoked.id, { name: revoked.name });
         return revoked;
       });
       if (!info) {

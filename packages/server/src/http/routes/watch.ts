@@ -71,13 +71,16 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
       try {
         const current = app.ward.follower.revision;
         if (since !== undefined && current > since) {
-          const backlog = current - since > MAX_REPLAY ? null : await store.revisionsAfter(since, MAX_REPLAY + 1);
+          const backlog =
+            current - since > MAX_REPLAY ? null : await store.revisionsAfter(since, MAX_REPLAY + 1);
           if (backlog === null || backlog.length > MAX_REPLAY) {
             const all: WatchEventV1 = { revision: current, services: ['*'] };
             w.pending?.unshift({ revision: current, text: formatEvent(all) });
           } else {
             const events = backlog.filter((e) => eventConcerns(e, service));
-            w.pending?.unshift(...events.map((e) => ({ revision: e.revision, text: formatEvent(e) })));
+            w.pending?.unshift(
+              ...events.map((e) => ({ revision: e.revision, text: formatEvent(e) })),
+            );
           }
         }
       } catch (error) {

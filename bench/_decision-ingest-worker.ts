@@ -1,0 +1,104 @@
+/**
+ * Shipper process of the `decision-ingest` benchmark: N real SDK decision-log shippers
+ * (`createDecisionLogShipper`) recording synthetic decisions at an offered rate, in a process of
+ * their own so they do not share the control plane's event loop. Reports counters over IPC.
+ */
+import { createDecisionLogShipper, type DecisionLogEntry } from '@ward/sdk';
+
+interface Config {
+  url: string;
+  token: string;
+  shippers: number;
+  services: number;
+  edges: number;
+  /** Decisions per second offered, all shippers together. */
+  rate: number;
+  fold: boolean;
+}
+
+const config = JSON.parse(process.argv[2]!) as Config;
+const names = Array.from({ length: config.services }, (_, i) => `svc-${i}`);
+// A fixed random-looking set of edges; each shipper is one destination's PDP and logs its edges.
+const edges: { source: string; destination: string }[] = [];
+for (let i = 0; edges.length < config.edges; i++) {
+  const s = (i * 7919) % config.services;
+  const d = (i * 104729 + 13) % config.services;
+  if (s !== d) edges.push({ source: names[s]!, destination: names[d]! });
+}
+const rules = [
+  { policy: 'p', index: 0, action: 'allow' as const, mode: 'enforce' as const },
+  { policy: 'p', index: 1, action: 'deny' as const, mode: 'dry-run' as const },
+];
+const paths = ['/orders/123', '/orders', '/items/9f1c2e', '/health', '/cart/42/items'];
+
+const shippers = Array.from({ length: config.shippers }, () =>
+  createDecisionLogShipper({
+    controlPlanes: config.url,
+    token: config.token,
+    capacity: 20_000,
+    batchSize: 500,
+    flushIntervalMs: 200,
+    fold: config.fold,
+  }),
+);
+
+let recorded = 0;
+let n = 0;
+const start = performance.now();
+let stopping = false;
+
+function tick(): void {
+  if (stopping) return;
+  const due = Math.floor(((performance.now() - start) / 1000) * config.rate) - recorded;
+  const todo = Math.min(due, 20_000);
+  const now = Date.now();
+  for (let i = 0; i < todo; i++) {
+    n = (n * 1103515245 + 12345) >>> 0;
+    const edge = edges[n % edges.length]!;
+    const deny = n % 100 < 3; // 3 % of calls denied (by a dry-run rule)
+    const entry: DecisionLogEntry = {
+      time: now,
+      source: edge.source,
+      destination: edge.destination,
+      method: 'GET',
+      path: paths[(n >>> 8) % paths.length]!,
+      routed: false,
+      effect: deny ? 'deny' : 'allow',
+      enforced: !deny,
+      rule: rules[deny ? 1 : 0]!,
+      revision: 7,
+      subject: undefined,
+      kid: undefined,
+    };
+    shippers[(n >>> 4) % shippers.length]!.record(entry);
+  }
+  recorded += todo;
+  setImmediate(tick);
+}
+
+function totals() {
+  let shipped = 0;
+  let dropped = 0;
+  let failed = 0;
+  let lastError: string | null = null;
+  for (const s of shippers) {
+    const st = s.stats();
+    shipped += st.shipped;
+    dropped += st.dropped;
+    failed += st.failedAttempts;
+    if (st.lastError) lastError = `${st.lastError.code}: ${st.lastError.message}`;
+  }
+  return { recorded, shipped, dropped, failed, lastError, at: performance.now() };
+}
+
+const report = setInterval(() => process.send?.({ type: 'stats', ...totals() }), 250);
+process.on('message', async (m: { type: string }) => {
+  if (m.type !== 'stop') return;
+  stopping = true;
+  clearInterval(report);
+  await Promise.all(shippers.map((s) => s.close()));
+  process.send?.({ type: 'final', ...totals() });
+  process.disconnect();
+});
+process.send?.({ type: 'ready' });
+tick();

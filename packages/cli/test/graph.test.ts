@@ -1,0 +1,116 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+
+const bin = join(import.meta.dirname, '..', 'src', 'bin.ts');
+const examples = join(import.meta.dirname, '..', '..', '..', 'examples', 'graph');
+
+function ward(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: examples });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('ward graph (real CLI)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ward-graph-'));
+
+  it('analyzes the examples in every format', () => {
+    const text = ward(
+      'graph',
+      'analyze',
+      'k8s.yaml',
+      'traces.otlp.jsonl',
+      '--rules',
+      'layering.yaml',
+    );
+    expect(text.err).toBe('');
+    expect(text.code).toBe(0);
+    expect(text.out).toContain('orders → payments → orders');
+    expect(text.out).toContain('Cold-start boot order');
+    const json = JSON.parse(
+      ward('graph', 'analyze', 'k8s.yaml', 'traces.otlp.jsonl', '-f', 'json').out,
+    );
+    expect(json.version).toBe('ward.dev/graph/v1');
+    expect(json.analysis.components).toEqual([['orders', 'payments']]);
+    expect(ward('graph', 'analyze', 'docker-compose.yml', '-f', 'dot').out).toMatch(
+      /^digraph ward/,
+    );
+    expect(ward('graph', 'analyze', 'catalog-info.yaml', '-f', 'mermaid').out).toMatch(
+      /^flowchart LR/,
+    );
+    const sarif = JSON.parse(
+      ward('graph', 'analyze', 'k8s.yaml', 'traces.otlp.jsonl', '-f', 'sarif').out,
+    );
+    expect(sarif.version).toBe('2.1.0');
+  });
+
+  it('gates CI on a baseline: 0 when nothing got worse, 1 on a new cycle or unapproved edge', () => {
+    const baseline = join(dir, 'baseline.json');
+    expect(ward('graph', 'analyze', 'k8s.yaml', '-f', 'json', '-o', baseline).code).toBe(0);
+    const same = ward('graph', 'check', 'k8s.yaml', '--baseline', baseline);
+    expect(same.out).toContain('ok:');
+    expect(same.code).toBe(0);
+    const worse = ward(
+      'graph',
+      'check',
+      'k8s.yaml',
+      'traces.otlp.jsonl',
+      '--baseline',
+      baseline,
+      '-f',
+      'json',
+    );
+    expect(worse.code).toBe(1);
+    const result = JSON.parse(worse.out);
+    expect(result.newCycles[0].cycle).toEqual(['orders', 'payments', 'orders']);
+    expect(result.newUnapproved.map((u: { to: string }) => u.to)).toContain('inventory');
+    // The committed example baseline is the k8s-only graph too.
+    expect(ward('graph', 'check', 'k8s.yaml', '--baseline', 'baseline.json').code).toBe(0);
+  });
+
+  it('exports NetworkPolicies and Istio policies per namespace', () => {
+    const out = join(dir, 'np');
+    const r = ward('graph', 'export', 'networkpolicy', 'k8s.yaml', 'traces.otlp.jsonl', '-o', out);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/wrote \d+ manifest\(s\) for 2 namespace\(s\)/);
+    expect(readdirSync(out).sort()).toEqual([
+      'monitoring.networkpolicy.yaml',
+      'shop.networkpolicy.yaml',
+    ]);
+    const docs = parseAllDocuments(readFileSync(join(out, 'shop.networkpolicy.yaml'), 'utf8')).map(
+      (d) => d.toJS(),
+    );
+    expect(docs.every((d) => d.kind === 'NetworkPolicy' && Array.isArray(d.spec.policyTypes))).toBe(
+      true,
+    );
+    const istio = join(dir, 'istio');
+    expect(ward('graph', 'export', 'istio', 'k8s.yaml', '-o', istio).code).toBe(0);
+    expect(parse(readFileSync(join(istio, 'monitoring.istio.yaml'), 'utf8')).kind).toBe(
+      'AuthorizationPolicy',
+    );
+  });
+
+  it('reports bad input in one line naming file and line, exit 2', () => {
+    const bad = join(dir, 'bad.jsonl');
+    writeFileSync(bad, '{"resourceSpans":[]}\nnot json\n{"resourceSpans":[]}\n');
+    const r = ward('graph', 'analyze', `otlp:${bad}`);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(
+      new RegExp(`^ward: ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: line is not valid JSON`),
+    );
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    const missing = ward('graph', 'analyze', 'nope.yaml');
+    expect(missing.code).toBe(2);
+    expect(missing.err).toBe('ward: cannot read nope.yaml: no such file\n');
+    const unknown = ward('graph', 'analyze', 'layering.yaml');
+    expect(unknown.err).toContain('k8s:layering.yaml');
+    expect(ward('graph', 'analyze', 'k8s.yaml', '-f', 'pdf').code).toBe(2);
+    const badRules = join(dir, 'rules.yaml');
+    writeFileSync(badRules, 'layers: { label: tier }\n');
+    const rules = ward('graph', 'analyze', 'k8s.yaml', '--rules', badRules);
+    expect(rules.code).toBe(2);
+    expect(rules.err).toContain('rules.yaml:1');
+  });
+});
