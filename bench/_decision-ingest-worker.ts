@@ -20,16 +20,25 @@ const config = JSON.parse(process.argv[2]!) as Config;
 const names = Array.from({ length: config.services }, (_, i) => `svc-${i}`);
 // A fixed random-looking set of edges; each shipper is one destination's PDP and logs its edges.
 const edges: { source: string; destination: string }[] = [];
-for (let i = 0; edges.length < config.edges; i++) {
-  const s = (i * 7919) % config.services;
-  const d = (i * 104729 + 13) % config.services;
-  if (s !== d) edges.push({ source: names[s]!, destination: names[d]! });
+const seen = new Set<string>();
+let seed = 42;
+const rand = (n: number) => {
+  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+  return (seed >>> 8) % n;
+};
+while (edges.length < config.edges) {
+  const s = rand(config.services);
+  const d = rand(config.services);
+  if (s === d || seen.has(`${s}:${d}`)) continue;
+  seen.add(`${s}:${d}`);
+  edges.push({ source: names[s]!, destination: names[d]! });
 }
 const rules = [
   { policy: 'p', index: 0, action: 'allow' as const, mode: 'enforce' as const },
   { policy: 'p', index: 1, action: 'deny' as const, mode: 'dry-run' as const },
 ];
-const paths = ['/orders/123', '/orders', '/items/9f1c2e', '/health', '/cart/42/items'];
+// Route templates, as the Fastify and Express middleware report them.
+const paths = ['/orders/:id', '/orders', '/items/:sku', '/health', '/cart/:id/items'];
 
 const shippers = Array.from({ length: config.shippers }, () =>
   createDecisionLogShipper({
@@ -53,16 +62,17 @@ function tick(): void {
   const todo = Math.min(due, 20_000);
   const now = Date.now();
   for (let i = 0; i < todo; i++) {
-    n = (n * 1103515245 + 12345) >>> 0;
-    const edge = edges[n % edges.length]!;
-    const deny = n % 100 < 3; // 3 % of calls denied (by a dry-run rule)
+    n = (Math.imul(n, 1103515245) + 12345) >>> 0;
+    // High bits: an LCG's low bits repeat with short periods.
+    const edge = edges[(n >>> 7) % edges.length]!;
+    const deny = (n >>> 20) % 100 < 3; // 3 % of calls denied (by a dry-run rule)
     const entry: DecisionLogEntry = {
       time: now,
       source: edge.source,
       destination: edge.destination,
       method: 'GET',
-      path: paths[(n >>> 8) % paths.length]!,
-      routed: false,
+      path: paths[(n >>> 24) % paths.length]!,
+      routed: true,
       effect: deny ? 'deny' : 'allow',
       enforced: !deny,
       rule: rules[deny ? 1 : 0]!,
@@ -70,7 +80,7 @@ function tick(): void {
       subject: undefined,
       kid: undefined,
     };
-    shippers[(n >>> 4) % shippers.length]!.record(entry);
+    shippers[(n >>> 16) % shippers.length]!.record(entry);
   }
   recorded += todo;
   setImmediate(tick);
@@ -97,8 +107,8 @@ process.on('message', async (m: { type: string }) => {
   stopping = true;
   clearInterval(report);
   await Promise.all(shippers.map((s) => s.close()));
-  process.send?.({ type: 'final', ...totals() });
-  process.disconnect();
+  process.send!({ type: 'final', ...totals() });
+  process.disconnect?.();
 });
 process.send?.({ type: 'ready' });
 tick();

@@ -67,7 +67,9 @@ export function makePolicyFixture(
   for (let d = 0; d < services; d++) {
     const rules: IntentionRule[] = [];
     for (let r = 0; r < rulesPerService; r++, n++) {
-      const srcIdx = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => Math.floor(rnd() * services));
+      const srcIdx = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () =>
+        Math.floor(rnd() * services),
+      );
       const kind = rnd();
       let sources: string[];
       let cedarSource: string;
@@ -102,7 +104,8 @@ export function makePolicyFixture(
       cedar.push(
         `${action === 'allow' ? 'permit' : 'forbid'}(principal, action == Action::"call", resource == Service::"${names[d]}") when { ${clauses.join(' && ')} };`,
       );
-      if (action === 'allow' && kind < 0.85) allowedPairs.push({ dest: names[d]!, src: srcIdx[0]!, rule });
+      if (action === 'allow' && kind < 0.85)
+        allowedPairs.push({ dest: names[d]!, src: srcIdx[0]!, rule });
     }
     documents.push({
       apiVersion: 'ward.dev/v1',
@@ -113,10 +116,21 @@ export function makePolicyFixture(
   }
   const inputs: DecisionInput[] = [];
   const time = Date.UTC(2026, 0, 1, 10);
-  const passport = { sub: 'u1', attrs: { roles: ['admin'] }, iat: 1767261600, exp: 1767265200, iss: 'edge', kid: 'k1' };
+  const passport = {
+    sub: 'u1',
+    attrs: { roles: ['admin'] },
+    iat: 1767261600,
+    exp: 1767265200,
+    iss: 'edge',
+    kid: 'k1',
+  };
   for (let i = 0; i < inputCount; i++) {
     const mix = i % 10;
-    const request = { method: pick(METHODS), path: rnd() < 0.7 ? '/api/items' : '/health', headers: {} };
+    const request = {
+      method: pick(METHODS),
+      path: rnd() < 0.7 ? '/api/items' : '/health',
+      headers: {},
+    };
     if (mix < 5) {
       // Callers some rule names: mostly allowed (unless its condition or a deny says otherwise).
       const p = pick(allowedPairs);
@@ -134,7 +148,10 @@ export function makePolicyFixture(
       inputs.push({ destination: pick(names), source: { service: pick(names) }, request, time });
     } else {
       // Unknown callers: a foreign SPIFFE ID, or an undeclared name.
-      const source = mix === 8 ? { spiffeId: `spiffe://other.example/ns/x/sa/u${i}` } : { service: `ghost-${i % 50}` };
+      const source =
+        mix === 8
+          ? { spiffeId: `spiffe://other.example/ns/x/sa/u${i}` }
+          : { service: `ghost-${i % 50}` };
       inputs.push({ destination: pick(names), source, request, time });
     }
   }

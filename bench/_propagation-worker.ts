@@ -43,6 +43,7 @@ let reported = false;
 const pdps: Pdp[] = [];
 let polling = true;
 let pool: Pool | undefined;
+let watchPool: Pool | undefined;
 
 function arrived(i: number, revision: number): void {
   if (revision <= baseline || armedAt === Number.POSITIVE_INFINITY || times[i]! > 0) return;
@@ -63,7 +64,10 @@ function arrived(i: number, revision: number): void {
 }
 
 async function startWatchers(m: StartMessage): Promise<void> {
-  pool = new Pool(m.url, { connections: m.count + 32, pipelining: 1, keepAliveTimeout: 60_000 });
+  // Streams in one pool (sized to hold them all), fetches in a small one: undici's Pool scans its
+  // clients for a free one on every request, so fetches must not share the pool of the streams.
+  pool = new Pool(m.url, { connections: 32, keepAliveTimeout: 60_000 });
+  watchPool = new Pool(m.url, { connections: m.count, keepAliveTimeout: 60_000 });
   const silent = { warn() {} };
   const batch = 250;
   for (let from = 0; from < m.count; from += batch) {
@@ -76,6 +80,7 @@ async function startWatchers(m: StartMessage): Promise<void> {
         publicKey: m.publicKey,
         token: m.token,
         dispatcher: pool,
+        watchDispatcher: watchPool,
         readTimeoutMs: 600_000,
         requestTimeoutMs: 60_000,
         logger: {
@@ -104,12 +109,13 @@ async function startWatchers(m: StartMessage): Promise<void> {
 }
 
 async function startPollers(m: StartMessage): Promise<void> {
-  pool = new Pool(m.url, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 });
+  pool = new Pool(m.url, { connections: 64, keepAliveTimeout: 60_000 });
   const keys: BundlePublicKey[] = [importPublicKey(m.publicKey)];
   const signal = new AbortController().signal;
   const options = {
     token: m.token,
     dispatcher: pool,
+    watchDispatcher: undefined,
     signal,
     requestTimeoutMs: 60_000,
     readTimeoutMs: 60_000,
@@ -163,7 +169,7 @@ process.on('message', (message: Message) => {
   } else if (message.type === 'stop') {
     polling = false;
     void Promise.all(pdps.map((p) => p.close()))
-      .then(() => pool?.destroy())
+      .then(() => Promise.all([pool?.destroy(), watchPool?.destroy()]))
       .finally(() => process.exit(0));
   }
 });

@@ -15,7 +15,11 @@ import { percentile, progress, round } from './_stats.ts';
 
 function cedarCall(set: PolicySet, input: DecisionInput): cedar.StatefulAuthorizationCall {
   let { service, spiffeId } = input.source;
-  const known = spiffeId ? set.serviceBySpiffeId(spiffeId) : service ? set.services.get(service) : undefined;
+  const known = spiffeId
+    ? set.serviceBySpiffeId(spiffeId)
+    : service
+      ? set.services.get(service)
+      : undefined;
   service ??= known?.name;
   spiffeId ??= known?.spiffeId;
   return {
@@ -47,10 +51,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const set = compile(fixture.documents);
   const inputs = fixture.inputs;
   const n = inputs.length;
-  progress(`decide: ${fixture.ruleCount} rules, ${set.services.size} services, ${n} distinct inputs`);
+  progress(
+    `decide: ${fixture.ruleCount} rules, ${set.services.size} services, ${n} distinct inputs`,
+  );
 
   const parsed = cedar.preparsePolicySet('bench', { staticPolicies: fixture.cedar });
-  if (parsed.type !== 'success') throw new Error(`cedar parse failed: ${JSON.stringify(parsed.errors[0])}`);
+  if (parsed.type !== 'success')
+    throw new Error(`cedar parse failed: ${JSON.stringify(parsed.errors[0])}`);
   const calls = inputs.map((i) => cedarCall(set, i));
 
   // Equivalence: the peer must decide the same thing, or the comparison means nothing.
@@ -59,7 +66,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   for (let i = 0; i < n; i++) {
     const ours = set.decide(inputs[i]!);
     const answer = cedar.statefulIsAuthorized(calls[i]!);
-    if (answer.type !== 'success') throw new Error(`cedar failed: ${JSON.stringify(answer.errors[0])}`);
+    if (answer.type !== 'success')
+      throw new Error(`cedar failed: ${JSON.stringify(answer.errors[0])}`);
     if (answer.response.decision === ours.effect) agree++;
     if (ours.allowed) allowed++;
   }

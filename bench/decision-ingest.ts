@@ -36,7 +36,14 @@ interface Options {
 }
 
 function parseArgs(args: string[]): Options {
-  const o: Options = { shippers: 100, rate: 120_000, seconds: 10, warmup: 3, fold: false, pg: false };
+  const o: Options = {
+    shippers: 100,
+    rate: 80_000,
+    seconds: 10,
+    warmup: 3,
+    fold: false,
+    pg: false,
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const num = () => {
@@ -97,7 +104,17 @@ function rawInsertPeer(records: number): number {
     for (let i = 0; i < records; i += 500) {
       db.exec('BEGIN');
       for (let j = 0; j < 500; j++) {
-        insert.run(Date.now(), `svc-${j % 200}`, `svc-${(i + j) % 199}`, 'GET', '/orders/{id}', 'allow', 1, 'p#0', 7);
+        insert.run(
+          Date.now(),
+          `svc-${j % 200}`,
+          `svc-${(i + j) % 199}`,
+          'GET',
+          '/orders/{id}',
+          'allow',
+          1,
+          'p#0',
+          7,
+        );
       }
       db.exec('COMMIT');
     }
@@ -128,9 +145,19 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       body: JSON.stringify({ name: 'bench-pdp', scope: 'pdp' }),
     });
     const { token } = (await res.json()) as { token: string };
-    progress(`control plane ${server.url} (${server.database}); ${o.shippers} shippers offering ${o.rate}/s`);
+    progress(
+      `control plane ${server.url} (${server.database}); ${o.shippers} shippers offering ${o.rate}/s`,
+    );
     child = fork(join(here, '_decision-ingest-worker.ts'), [
-      JSON.stringify({ url: server.url, token, shippers: o.shippers, services: 200, edges: 2000, rate: o.rate, fold: o.fold }),
+      JSON.stringify({
+        url: server.url,
+        token,
+        shippers: o.shippers,
+        services: 200,
+        edges: 2000,
+        rate: o.rate,
+        fold: o.fold,
+      }),
     ]);
     const samples: Stats[] = [];
     let final: Stats | undefined;
@@ -138,27 +165,45 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       if (m.type === 'stats') samples.push(m);
       if (m.type === 'final') final = m;
     });
+    const { sql } = await import('kysely');
+    // Counted where it matters: decisions committed to the store (shippers get their answer
+    // only after that), read at both ends of the window.
+    const committed = async () => {
+      const r = await sql<{
+        n: string;
+      }>`SELECT COALESCE(SUM(count), 0) AS n FROM ingest_decision_edges`.execute(
+        server.app.ward.db,
+      );
+      return { n: Number(r.rows[0]!.n), at: performance.now() };
+    };
     const sampleAt = async (seconds: number) => {
       await new Promise((r) => setTimeout(r, seconds * 1000));
-      return samples[samples.length - 1]!;
+      return { worker: samples[samples.length - 1]!, store: await committed() };
     };
     const a = await sampleAt(o.warmup);
-    progress(`warm: shipped ${a.shipped}, measuring ${o.seconds}s`);
+    progress(`warm: committed ${a.store.n}, measuring ${o.seconds}s`);
     const b = await sampleAt(o.seconds);
-    const perSec = (b.shipped - a.shipped) / ((b.at - a.at) / 1000);
-    const offered = (b.recorded - a.recorded) / ((b.at - a.at) / 1000);
-    progress(`shipped ${b.shipped - a.shipped} in ${round((b.at - a.at) / 1000, 2)}s; dropped ${b.dropped}; failed attempts ${b.failed}`);
-    if (b.lastError) progress(`last shipper error: ${b.lastError}`);
+    const perSec = (b.store.n - a.store.n) / ((b.store.at - a.store.at) / 1000);
+    const offered = (b.worker.recorded - a.worker.recorded) / ((b.worker.at - a.worker.at) / 1000);
+    const shipperSide =
+      (b.worker.shipped - a.worker.shipped) / ((b.worker.at - a.worker.at) / 1000);
+    progress(
+      `committed ${b.store.n - a.store.n} in ${round((b.store.at - a.store.at) / 1000, 2)}s; shippers saw ${Math.round(shipperSide)}/s accepted; dropped ${b.worker.dropped}; failed attempts ${b.worker.failed}`,
+    );
+    if (b.worker.lastError) progress(`last shipper error: ${b.worker.lastError}`);
     child.send({ type: 'stop' });
     await new Promise<void>((resolve) => child!.once('exit', () => resolve()));
     // Cross-check: the store holds every decision the shippers say was accepted.
-    const { sql } = await import('kysely');
-    const stored = await sql<{ n: string }>`SELECT COALESCE(SUM(count), 0) AS n FROM ingest_decision_edges`.execute(
+    const stored = await sql<{
+      n: string;
+    }>`SELECT COALESCE(SUM(count), 0) AS n FROM ingest_decision_edges`.execute(server.app.ward.db);
+    const rows = await sql<{ n: string }>`SELECT COUNT(*) AS n FROM ingest_decision_edges`.execute(
       server.app.ward.db,
     );
-    const rows = await sql<{ n: string }>`SELECT COUNT(*) AS n FROM ingest_decision_edges`.execute(server.app.ward.db);
     const storedDecisions = Number(stored.rows[0]!.n);
-    progress(`store: ${storedDecisions} decisions in ${rows.rows[0]!.n} rows; shippers report ${final?.shipped} accepted`);
+    progress(
+      `store: ${storedDecisions} decisions in ${rows.rows[0]!.n} rows; shippers report ${final?.shipped} accepted`,
+    );
     progress('peer: one row per decision into node:sqlite…');
     const peer = rawInsertPeer(500_000);
     return {
@@ -169,7 +214,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       fold: o.fold,
       offered_per_sec: Math.round(offered),
       per_sec: Math.round(perSec),
-      dropped_by_shippers: b.dropped,
+      shipper_side_per_sec: Math.round(shipperSide),
+      dropped_by_shippers: b.worker.dropped,
       stored_decisions: storedDecisions,
       shipped_total: final?.shipped ?? null,
       stored_rows: Number(rows.rows[0]!.n),

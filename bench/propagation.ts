@@ -79,6 +79,8 @@ async function startControlPlane(dir: string): Promise<Server> {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
+  // Never leave the control plane behind, even when the bench itself crashes.
+  process.once('exit', () => child.kill('SIGKILL'));
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
@@ -238,7 +240,7 @@ async function measure(
     progress(`${mode}: ${JSON.stringify(figures)}`);
     return figures;
   } finally {
-    for (const w of workers) w.child.send({ type: 'stop' });
+    for (const w of workers) if (w.child.connected) w.child.send({ type: 'stop' });
     await Promise.all(
       workers.map(
         (w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once('exit', r))),

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
+import { createServer, get as httpsGet, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import {
   trustBundlePem,
   verifyCsr,
 } from '@ward/ca';
-import { type WorkloadIdentity, workloadIdentity } from '@ward/sdk';
+import { peerIdentity, type WorkloadIdentity, workloadIdentity } from '@ward/sdk';
 import pino from 'pino';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,7 +97,7 @@ describe('workload identity end to end', () => {
     serverId = await workloadIdentity({ socketPath: `unix://${socketPath}`, spiffeId: ORDERS });
     clientId = await workloadIdentity({ socketPath, spiffeId: FRONTEND });
     server = createServer(serverId.serverOptions(), (req, res) => {
-      callers.push(serverId.constructor.name && (req.socket as never) ? peerOf(req.socket) : '');
+      callers.push(peerIdentity(req.socket) ?? '');
       clientSerials.add(
         (req.socket as import('node:tls').TLSSocket).getPeerX509Certificate()!.serialNumber,
       );
@@ -128,6 +128,17 @@ describe('workload identity end to end', () => {
     await expect(request(url, { dispatcher: wrong })).rejects.toThrow(/not the one expected/);
     await dispatcher.close();
     await wrong.close();
+    // The node:https agent flavour.
+    const agentOk = clientId.agent({ expect: ORDERS });
+    const body = await new Promise<string>((resolve, reject) => {
+      httpsGet(`${url}/`, { agent: agentOk }, (r) => {
+        let t = '';
+        r.on('data', (d) => (t += d));
+        r.on('end', () => resolve(t));
+      }).on('error', reject);
+    });
+    expect(body).toBe('ok');
+    agentOk.destroy();
   });
 
   it('completes mTLS with curl and openssl s_client, and refuses foreign, expired and unauthorized certificates', async () => {
@@ -152,6 +163,8 @@ describe('workload identity end to end', () => {
           '-connect',
           `127.0.0.1:${port}`,
           '-cert',
+          cli.cert,
+          '-cert_chain',
           cli.cert,
           '-key',
           cli.key,
@@ -268,16 +281,23 @@ describe('workload identity end to end', () => {
   });
 
   it('survives a control-plane outage while certificates last, and recovers', async () => {
+    // Start the outage right after both SVIDs were renewed, so both have ~4 s left.
+    const rotated = (id: WorkloadIdentity) => new Promise((r) => id.once('rotate', r));
+    await Promise.all([rotated(serverId), rotated(clientId)]);
     await cp.stop();
     const serial = clientId.svid.serialNumber;
     const dispatcher = clientId.dispatcher({ expect: ORDERS });
-    // Within the 4 s TTL the cached SVIDs keep working.
-    for (let i = 0; i < 5; i++) {
-      const res = await request(url, { dispatcher });
+    // Past the 2 s half-life (renewals fail and are retried) but within the 4 s TTL, the cached
+    // SVIDs keep working, for fresh handshakes too.
+    for (let i = 0; i < 10; i++) {
+      const fresh = clientId.dispatcher({ expect: ORDERS });
+      const res = await request(url, { dispatcher: fresh });
       expect(res.statusCode).toBe(200);
       await res.body.text();
+      await fresh.close();
       await sleep(200);
     }
+    expect(clientId.svid.serialNumber).toBe(serial); // nothing could be renewed meanwhile
     await cp.start();
     // After the outage the agent renews again: a new SVID reaches the workload.
     await new Promise<void>((resolve) => {
@@ -310,9 +330,3 @@ describe('workload identity end to end', () => {
     await dispatcher.close();
   });
 });
-
-import { peerIdentity } from '@ward/sdk';
-
-function peerOf(socket: unknown): string {
-  return peerIdentity(socket as import('node:tls').TLSSocket) ?? '';
-}

@@ -1,7 +1,8 @@
+import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, realpathSync } from 'node:fs';
+import { chmodSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 // The client side of this test uses only the public protobuf and stock gRPC libraries, as any
 // SPIFFE Workload API client would: no Ward code.
 import * as grpc from '@grpc/grpc-js';
@@ -149,6 +150,47 @@ describe('Workload API (generic gRPC client from the SPIFFE proto)', () => {
     expect(bad.code).toBe(grpc.status.INVALID_ARGUMENT);
     c.close();
   });
+
+  it.skipIf(process.getuid!() !== 0)(
+    'gives a process of another user the identity its selectors match',
+    async () => {
+      await cp.admin('POST', '/v1/ca/entries', {
+        spiffeId: 'spiffe://example.org/ns/batch/sa/nightly',
+        node: 'node-a',
+        selectors: ['unix:uid:65534'],
+      });
+      // The agent picks the new entry up at its next sync (500 ms) and issues its SVID.
+      await new Promise<void>((resolve) => {
+        const check = () =>
+          agent.manager.entries.some((e) => e.spiffeId.endsWith('/nightly'))
+            ? resolve()
+            : setTimeout(check, 100);
+        check();
+      });
+      chmodSync(dirname(socketPath), 0o755);
+      const script = join(dirname(socketPath), 'client.cjs');
+      writeFileSync(
+        script,
+        `const { createRequire } = require('node:module');
+const r = createRequire(${JSON.stringify(join(import.meta.dirname, '../../../package.json'))});
+const grpc = r('@grpc/grpc-js');
+const pl = r('@grpc/proto-loader');
+const Ctor = grpc.loadPackageDefinition(pl.loadSync(${JSON.stringify(PROTO)}, { keepCase: true })).SpiffeWorkloadAPI;
+const c = new Ctor('unix://${socketPath}', grpc.credentials.createInsecure());
+const md = new grpc.Metadata(); md.set('workload.spiffe.io', 'true');
+const call = c.FetchX509SVID({}, md);
+call.on('data', (m) => { console.log(JSON.stringify(m.svids.map((s) => s.spiffe_id))); process.exit(0); });
+call.on('error', (e) => { console.log('error ' + e.code); process.exit(1); });`,
+      );
+      chmodSync(script, 0o644);
+      const out = await new Promise<string>((resolve) => {
+        execFile(process.execPath, [script], { uid: 65534, gid: 65534 }, (_e, stdout) =>
+          resolve(stdout.trim()),
+        );
+      });
+      expect(JSON.parse(out)).toEqual(['spiffe://example.org/ns/batch/sa/nightly']);
+    },
+  );
 
   it('refuses a call without the security header', async () => {
     const c = client(socketPath);

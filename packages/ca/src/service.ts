@@ -1,19 +1,8 @@
-import {
-  type X509Certificate as NodeCert,
-  X509Certificate as NodeX509,
-  randomUUID,
-} from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { verifyAgentProof } from './agent-proof.ts';
-import {
-  type Authority,
-  type AuthorityLifetimes,
-  type AuthorityStateV1,
-  createAuthority,
-  openAuthority,
-  withNewIntermediate,
-  withNewJwtKey,
-} from './authority.ts';
-import { jwtBundle, spiffeBundle, trustBundleCerts, trustBundlePem } from './bundle.ts';
+import type { Authority, AuthorityLifetimes } from './authority.ts';
+import { AuthorityCache } from './authority-cache.ts';
+import { jwtBundle, spiffeBundle, trustBundlePem } from './bundle.ts';
 import { verifyCsr } from './csr.ts';
 import { parseEntryInput, type RegistrationEntry } from './entries.ts';
 import { CaError } from './errors.ts';
@@ -59,21 +48,24 @@ export interface AgentSvidResult {
 export class CaService {
   readonly trustDomain: string;
   readonly #store: CaStore;
-  readonly #sealKey: SealKey;
-  readonly #lifetimes: AuthorityLifetimes | undefined;
+  readonly #authority: AuthorityCache;
   readonly #agentTtl: number;
   readonly #tokenReview: TokenReviewConfig | undefined;
   readonly #now: () => number;
-  #cached: { version: number; authority: Authority; roots: NodeCert[] } | undefined;
 
   constructor(options: CaServiceOptions) {
     this.trustDomain = parseTrustDomain(options.trustDomain);
     this.#store = options.store;
-    this.#sealKey = options.sealKey;
-    this.#lifetimes = options.lifetimes;
     this.#agentTtl = parseTtl(options.agentSvidTtlSeconds ?? 3600, 'agentSvidTtlSeconds');
     this.#tokenReview = options.tokenReview;
     this.#now = options.now ?? Date.now;
+    this.#authority = new AuthorityCache({
+      store: options.store,
+      sealKey: options.sealKey,
+      trustDomain: this.trustDomain,
+      lifetimes: options.lifetimes,
+      now: this.#now,
+    });
   }
 
   /**
@@ -81,86 +73,17 @@ export class CaService {
    * the intermediate is rotated automatically once less than a third of its life remains.
    */
   async authority(): Promise<Authority> {
-    return (await this.#current()).authority;
-  }
-
-  async #current(): Promise<{ version: number; authority: Authority; roots: NodeCert[] }> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const stored = await this.#store.loadAuthority();
-      if (!stored) {
-        const state = await createAuthority({
-          trustDomain: this.trustDomain,
-          sealKey: this.#sealKey,
-          lifetimes: this.#lifetimes,
-          now: this.#now(),
-        });
-        await this.#store.saveAuthority(state, 0);
-        continue; // reload: another replica may have won the race
-      }
-      if (stored.state.trustDomain !== this.trustDomain) {
-        throw new CaError(
-          'CA_BAD_STATE',
-          `the stored CA is for trust domain "${stored.state.trustDomain}", not "${this.trustDomain}"`,
-        );
-      }
-      const now = this.#now();
-      const due = dueByDates(stored.state, now, this.#lifetimes?.jwtKeyTtlSeconds ?? 30 * 86400);
-      if (due) {
-        const next =
-          due === 'intermediate'
-            ? await withNewIntermediate(stored.state, this.#sealKey, {
-                now,
-                lifetimes: this.#lifetimes,
-              })
-            : await withNewJwtKey(stored.state, this.#sealKey, { now, lifetimes: this.#lifetimes });
-        await this.#store.saveAuthority(next, stored.version);
-        continue;
-      }
-      if (this.#cached?.version === stored.version) return this.#cached;
-      const authority = await openAuthority(stored.state, this.#sealKey, now);
-      this.#cached = { version: stored.version, authority, roots: trustBundleCerts(authority) };
-      return this.#cached;
-    }
-    throw new CaError('CA_CONFLICT', 'the CA state kept changing under concurrent updates; retry');
+    return (await this.#authority.current()).authority;
   }
 
   /** Rotates the signing intermediate now. Old SVIDs keep verifying until they expire. */
-  async rotateIntermediate(): Promise<{ serial: string; notAfter: number }> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const stored = await this.#store.loadAuthority();
-      if (!stored) {
-        await this.authority();
-        continue;
-      }
-      const next = await withNewIntermediate(stored.state, this.#sealKey, {
-        now: this.#now(),
-        lifetimes: this.#lifetimes,
-      });
-      if (await this.#store.saveAuthority(next, stored.version)) {
-        const a = await this.authority();
-        return { serial: a.intermediate.serialNumber, notAfter: a.intermediate.notAfter.getTime() };
-      }
-    }
-    throw new CaError('CA_CONFLICT', 'another replica is rotating the CA; retry');
+  rotateIntermediate(): Promise<{ serial: string; notAfter: number }> {
+    return this.#authority.rotateIntermediate();
   }
 
   /** Rotates the JWT-SVID signing key now; the old key stays published until it expires. */
-  async rotateJwtKey(): Promise<{ kid: string }> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const stored = await this.#store.loadAuthority();
-      if (!stored) {
-        await this.authority();
-        continue;
-      }
-      const next = await withNewJwtKey(stored.state, this.#sealKey, {
-        now: this.#now(),
-        lifetimes: this.#lifetimes,
-      });
-      if (await this.#store.saveAuthority(next, stored.version)) {
-        return { kid: (await this.authority()).jwtKey.kid };
-      }
-    }
-    throw new CaError('CA_CONFLICT', 'another replica is rotating the CA; retry');
+  rotateJwtKey(): Promise<{ kid: string }> {
+    return this.#authority.rotateJwtKey();
   }
 
   /** Root certificates as PEM: what every workload trusts. */
@@ -301,7 +224,7 @@ export class CaService {
     method: string,
     path: string,
   ): Promise<{ spiffeId: string; node: string }> {
-    const { roots } = await this.#current();
+    const { roots } = await this.#authority.current();
     const agent = await verifyAgentProof(proof, {
       roots,
       trustDomain: this.trustDomain,
@@ -420,22 +343,4 @@ export class CaService {
     });
     return { spiffeId: entry.spiffeId, token, expiresAt };
   }
-}
-
-function dueByDates(
-  state: AuthorityStateV1,
-  now: number,
-  jwtKeyTtlSeconds: number,
-): 'intermediate' | 'jwt' | undefined {
-  const active = state.intermediates.at(-1);
-  if (!active) return 'intermediate';
-  const c = new NodeX509(active.cert);
-  const from = c.validFromDate.getTime();
-  const to = c.validToDate.getTime();
-  // Rotate once a third of the life remains, so leaves (clamped to the intermediate's notAfter)
-  // keep their full TTL and a replica that is down for a while still finds a valid signer.
-  if (to - now < (to - from) / 3) return 'intermediate';
-  const jwt = state.jwtKeys.at(-1);
-  if (!jwt || jwt.notAfter - now < (jwtKeyTtlSeconds * 1000) / 3) return 'jwt';
-  return undefined;
 }

@@ -44,7 +44,12 @@ describe('ward policy (real CLI)', () => {
   writeFileSync(join(good, 'tests', 'api.yaml'), tests);
   writeFileSync(join(good, 'notes.txt'), 'not a policy');
   const bad = join(dir, 'bad.yaml');
-  writeFileSync(bad, policy.replace('action: allow, permissions', 'action: permit, permissions').replace('request.path', 'request.pth'));
+  writeFileSync(
+    bad,
+    policy
+      .replace('action: allow, permissions', 'action: permit, permissions')
+      .replace('request.path', 'request.pth'),
+  );
 
   it('check: prints every diagnostic as file:line:col and exits 1 on errors', () => {
     const r = ward('policy', 'check', bad);
@@ -56,13 +61,21 @@ describe('ward policy (real CLI)', () => {
     writeFileSync(fixed, policy.replace('request.path', 'request.pth'));
     const c = ward('policy', 'check', fixed);
     expect(c.code).toBe(1);
-    expect(c.out).toMatch(new RegExp(`^${fixed.replaceAll('/', '\\/')}:13:44: error POLICY_CEL_TYPE /spec/rules/1/when: .*pth`));
+    expect(c.out).toMatch(
+      new RegExp(
+        `^${fixed.replaceAll('/', '\\/')}:13:44: error POLICY_CEL_TYPE /spec/rules/1/when: .*pth`,
+      ),
+    );
   });
 
   it('check: walks directories, lints, and prints JSON', () => {
     const r = ward('policy', 'check', good, '--json');
     expect(r.code).toBe(0);
-    const diagnostics = JSON.parse(r.out) as Array<{ code: string; severity: string; line: number }>;
+    const diagnostics = JSON.parse(r.out) as Array<{
+      code: string;
+      severity: string;
+      line: number;
+    }>;
     expect(diagnostics.map((d) => [d.code, d.severity, d.line])).toEqual([
       ['LINT_UNKNOWN_SERVICE', 'warning', 10],
       ['LINT_UNKNOWN_SERVICE', 'warning', 14],
@@ -70,10 +83,18 @@ describe('ward policy (real CLI)', () => {
   });
 
   it('eval: decides one input, with --explain', () => {
-    const input = JSON.stringify({ destination: 'api', source: { service: 'web' }, request: { method: 'GET', path: '/admin/x' } });
+    const input = JSON.stringify({
+      destination: 'api',
+      source: { service: 'web' },
+      request: { method: 'GET', path: '/admin/x' },
+    });
     const r = ward('policy', 'eval', '-f', good, '--input', input);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out)).toMatchObject({ effect: 'deny', allowed: false, rule: { policy: 'api', index: 1 } });
+    expect(JSON.parse(r.out)).toMatchObject({
+      effect: 'deny',
+      allowed: false,
+      rule: { policy: 'api', index: 1 },
+    });
     const file = join(dir, 'input.json');
     writeFileSync(file, input);
     const e = ward('policy', 'eval', '-f', good, '--input', `@${file}`, '--explain');
@@ -85,10 +106,14 @@ describe('ward policy (real CLI)', () => {
   it('eval: bad input is a clear error, not a stack trace', () => {
     const r = ward('policy', 'eval', '-f', good, '--input', '{"destination": 1}');
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^ward: --input is not a decision input: \/: missing required field "source"; \/destination: must be a string\n$/);
+    expect(r.err).toMatch(
+      /^ward: --input is not a decision input: \/: missing required field "source"; \/destination: must be a string\n$/,
+    );
     const s = ward('policy', 'eval', '-f', bad, '--input', '{"destination":"api","source":{}}');
     expect(s.code).toBe(1);
-    expect(s.err).toMatch(/POLICY_SCHEMA_INVALID[\s\S]*ward: policy does not compile: 1 error\(s\)/);
+    expect(s.err).toMatch(
+      /POLICY_SCHEMA_INVALID[\s\S]*ward: policy does not compile: 1 error\(s\)/,
+    );
   });
 
   it('test: a line per case, coverage, exit 0 when all pass', () => {
@@ -103,7 +128,10 @@ describe('ward policy (real CLI)', () => {
     const failing = join(dir, 'failing');
     mkdirSync(failing);
     writeFileSync(join(failing, 'api.yaml'), policy);
-    writeFileSync(join(failing, 't.yaml'), tests.replace('expect: {effect: deny, rule: "api#1"}', 'expect: {effect: allow}'));
+    writeFileSync(
+      join(failing, 't.yaml'),
+      tests.replace('expect: {effect: deny, rule: "api#1"}', 'expect: {effect: allow}'),
+    );
     const r = ward('policy', 'test', failing);
     expect(r.code).toBe(1);
     expect(r.out).toContain('FAIL: api/admin is denied');

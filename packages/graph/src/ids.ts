@@ -4,6 +4,8 @@
  * Everything is normalized to lowercase hex so spans from any reader pair up.
  */
 
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const B64 = new Int16Array(128).fill(-1);
 for (let i = 0; i < 64; i++) {
@@ -20,12 +22,16 @@ export function bytesToHex(bytes: Uint8Array, start = 0, end = bytes.length): st
   return out;
 }
 
-function isHex(s: string): boolean {
+/** 0: not hex; 1: lowercase hex; 2: hex with upper-case digits. */
+function hexCase(s: string): number {
+  let upper = false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false;
+    if ((c >= 48 && c <= 57) || (c >= 97 && c <= 102)) continue;
+    if (c >= 65 && c <= 70) upper = true;
+    else return 0;
   }
-  return true;
+  return upper ? 2 : 1;
 }
 
 function base64ToHex(s: string, bytes: number): string | undefined {
@@ -59,13 +65,16 @@ export function normalizeId(value: unknown, bytes: 8 | 16): string | undefined {
   if (typeof value !== 'string' || value.length === 0) return undefined;
   let hex: string | undefined;
   const n = value.length;
-  if (n <= bytes * 2 && isHex(value)) {
+  const hexKind = n <= bytes * 2 ? hexCase(value) : 0;
+  if (hexKind !== 0) {
     // Padded base64 of 16 or 8 bytes always ends in '=', so it never reaches this branch; a
     // short hex id is one with its leading zeros trimmed (Jaeger, Zipkin).
-    hex = n === bytes * 2 ? value.toLowerCase() : value.toLowerCase().padStart(bytes * 2, '0');
+    // The common case (full-length lowercase hex) returns the string itself: no allocation.
+    hex = hexKind === 2 ? value.toLowerCase() : value;
+    if (n < bytes * 2) hex = hex.padStart(bytes * 2, '0');
   } else {
     hex = base64ToHex(value, bytes);
   }
-  if (hex === undefined || /^0+$/.test(hex)) return undefined;
+  if (hex === undefined || hex === (bytes === 16 ? ZERO_TRACE : ZERO_SPAN)) return undefined;
   return hex;
 }

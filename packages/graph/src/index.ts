@@ -25,7 +25,7 @@ export {
   cutCost,
 } from './analysis/break-cycles.ts';
 export { type CheckResult, checkAgainstBaseline, parseBaseline } from './analysis/check.ts';
-export { type CompiledGraph, compile, reverse } from './analysis/compiled.ts';
+export { type CompiledGraph, compile, reverse, subgraph } from './analysis/compiled.ts';
 export {
   type CycleOptions,
   type CyclesResult,

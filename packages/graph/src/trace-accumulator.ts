@@ -99,6 +99,8 @@ export class TraceAccumulator {
     skipSamples: [],
   };
   private readonly traces = new Map<string, TraceState>();
+  private lastService = '';
+  private lastSource: SourceRef | undefined;
   private pending = 0;
   private readonly maxPending: number;
   private readonly maxPerTrace: number;
@@ -129,7 +131,16 @@ export class TraceAccumulator {
 
   addSpan(span: SpanInput, source: SourceRef): void {
     this.stats.spans++;
-    this.builder.service(span.service, { virtual: false, namespace: span.namespace }, source.file);
+    // Spans come in runs from one resource: register the node once per run, not per span.
+    if (span.service !== this.lastService || source !== this.lastSource) {
+      this.lastService = span.service;
+      this.lastSource = source;
+      this.builder.service(
+        span.service,
+        { virtual: false, namespace: span.namespace },
+        source.file,
+      );
+    }
     const rec: Pending = {
       service: span.service,
       kind: span.kind,

@@ -125,7 +125,11 @@ describe('Kubernetes', () => {
       'web>checkout:runtime',
     ]);
     const checkoutToOrders = graph.edges.find((e) => e.from === 'checkout' && e.to === 'orders')!;
-    expect(checkoutToOrders.sources).toEqual([{ type: 'kubernetes', file: 'k8s.yaml', line: 43 }]);
+    const line =
+      readFileSync(join(examples, 'k8s.yaml'), 'utf8')
+        .split('\n')
+        .findIndex((l) => l.includes('orders.shop.svc')) + 1;
+    expect(checkoutToOrders.sources).toEqual([{ type: 'kubernetes', file: 'k8s.yaml', line }]);
     expect(checkoutToOrders.ports).toEqual([9090]);
     const web = graph.services.find((s) => s.name === 'web')!;
     expect(web).toMatchObject({
@@ -206,7 +210,7 @@ spec:
 apiVersion: ward.dev/v1
 kind: Intention
 metadata: { name: orders }
-spec: { destination: orders, rules: [] }
+spec: { destination: orders, rules: [{ sources: [checkout], action: allow }] }
 `;
     const { graph } = read('ward', text);
     expect(edgeList(graph)).toEqual(['orders>payments:runtime', 'orders>postgres:startup']);
@@ -214,6 +218,14 @@ spec: { destination: orders, rules: [] }
       spiffeId: 'spiffe://cluster.local/ns/shop/sa/orders',
       labels: { tier: 'backend', owner: 'team-orders' },
     });
+  });
+
+  it('refuses documents the policy schema rejects, with the position', () => {
+    const bad =
+      'apiVersion: ward.dev/v1\nkind: Service\nmetadata: { name: a }\nspec:\n  dependencies:\n    - { service: b, kind: sometimes }\n';
+    expect(() => read('ward', bad, 'svc.yaml')).toThrow(
+      expect.objectContaining({ code: 'GRAPH_INPUT_MALFORMED', file: 'svc.yaml', line: 6 }),
+    );
   });
 });
 

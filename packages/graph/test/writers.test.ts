@@ -19,6 +19,10 @@ import {
 } from '../src/index.ts';
 
 const examples = join(import.meta.dirname, '..', '..', '..', 'examples', 'graph');
+const lineOf = (file: string, text: string): number =>
+  readFileSync(join(examples, file), 'utf8')
+    .split('\n')
+    .findIndex((l) => l.includes(text)) + 1;
 
 function shop() {
   const ingest = new GraphIngest();
@@ -118,7 +122,7 @@ describe('SARIF', () => {
     const repair = results.find((r) => r.ruleId === 'ward.graph.repair-tool')!;
     expect(repair.locations![0]!.physicalLocation).toEqual({
       artifactLocation: { uri: 'examples/graph/k8s.yaml' },
-      region: { startLine: 132 },
+      region: { startLine: lineOf('k8s.yaml', 'storage.remote.url') },
     });
   });
 });

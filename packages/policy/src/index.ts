@@ -13,7 +13,6 @@ export { compileGlob, globProblem } from './glob.ts';
 export { lintPolicy } from './lint.ts';
 export { type ParseResult, parseDocuments } from './parse.ts';
 export { policySchema } from './schema.ts';
-export { decisionInputProblems } from './validate.ts';
 export { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 export {
   checkPolicyTests,
@@ -58,3 +57,4 @@ export {
   type SourcePosition,
   type StringMatch,
 } from './types.ts';
+export { decisionInputProblems } from './validate.ts';

@@ -20,7 +20,9 @@ describe('conformance vectors', () => {
       expect(loaded.tests.length).toBeGreaterThan(0);
       expect(checkPolicyTests(loaded.policySet!, loaded.tests)).toEqual([]);
       const report = runPolicyTests(loaded.policySet!, loaded.tests);
-      const failures = report.results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.failures.join('; ')}`);
+      const failures = report.results
+        .filter((r) => !r.passed)
+        .map((r) => `${r.name}: ${r.failures.join('; ')}`);
       expect(failures).toEqual([]);
       expect(report.passed).toBeGreaterThan(0);
     });

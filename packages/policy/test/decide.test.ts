@@ -5,18 +5,29 @@ import {
   type Decision,
   type DecisionInput,
   type IntentionDocument,
-  type PolicyDocument,
   PolicyCompileError,
+  type PolicyDocument,
   type ServiceDocument,
 } from '../src/index.ts';
 
-const svc = (name: string, extra: Partial<ServiceDocument['spec']> = {}, labels?: Record<string, string>): ServiceDocument => ({
+type ArbType<A> = A extends fc.Arbitrary<infer T> ? T : never;
+
+const svc = (
+  name: string,
+  extra: Partial<ServiceDocument['spec']> = {},
+  labels?: Record<string, string>,
+): ServiceDocument => ({
   apiVersion: 'ward.dev/v1',
   kind: 'Service',
   metadata: { name, ...(labels ? { labels } : {}) },
   spec: extra,
 });
-const intention = (name: string, destination: string, rules: IntentionDocument['spec']['rules'], mode?: 'enforce' | 'dry-run'): IntentionDocument => ({
+const intention = (
+  name: string,
+  destination: string,
+  rules: IntentionDocument['spec']['rules'],
+  mode?: 'enforce' | 'dry-run',
+): IntentionDocument => ({
   apiVersion: 'ward.dev/v1',
   kind: 'Intention',
   metadata: { name },
@@ -29,13 +40,20 @@ describe('decide', () => {
     svc('b'),
     intention('to-b', 'b', [
       { sources: ['a'], action: 'allow', description: 'a calls b' },
-      { sources: ['*'], action: 'deny', when: 'passport.present && passport.attrs.blocked == true' },
+      {
+        sources: ['*'],
+        action: 'deny',
+        when: 'passport.present && passport.attrs.blocked == true',
+      },
     ]),
   ]);
 
   it('returns frozen, preallocated decisions', () => {
     const one = set.decide({ destination: 'b', source: { service: 'a' } });
-    const two = set.decide({ destination: 'b', source: { spiffeId: 'spiffe://ward.local/ns/default/sa/a' } });
+    const two = set.decide({
+      destination: 'b',
+      source: { spiffeId: 'spiffe://ward.local/ns/default/sa/a' },
+    });
     expect(one).toBe(two);
     expect(Object.isFrozen(one)).toBe(true);
     expect(Object.isFrozen(one.rule)).toBe(true);
@@ -54,48 +72,92 @@ describe('decide', () => {
       source: { service: 'a' },
       passport: { sub: 's', attrs: {}, iat: 1, exp: 2, iss: 'a', kid: 'k' },
     };
-    expect(set.decide(input).rule).toEqual({ policy: 'to-b', index: 1, action: 'deny', mode: 'enforce' });
+    expect(set.decide(input).rule).toEqual({
+      policy: 'to-b',
+      index: 1,
+      action: 'deny',
+      mode: 'enforce',
+    });
     const ex = set.explain(input);
     expect(ex.decision).toBe(set.decide(input));
     expect(ex.considered.map((c) => c.matched)).toEqual([true, true]);
-    expect(ex.considered[1]!.detail).toMatch(/failed to evaluate .*No such key: blocked.*fail closed, so this deny matches/);
+    expect(ex.considered[1]!.detail).toMatch(
+      /failed to evaluate .*No such key: blocked.*fail closed, so this deny matches/,
+    );
     const ok = { ...input, passport: { ...input.passport!, attrs: { blocked: false } } };
     expect(set.decide(ok).effect).toBe('allow');
   });
 
   it('lists services, destinations and rules', () => {
-    expect(set.services.get('a')).toMatchObject({ namespace: 'default', spiffeId: 'spiffe://ward.local/ns/default/sa/a', labels: { team: 'x' } });
+    expect(set.services.get('a')).toMatchObject({
+      namespace: 'default',
+      spiffeId: 'spiffe://ward.local/ns/default/sa/a',
+      labels: { team: 'x' },
+    });
     expect(set.serviceBySpiffeId('spiffe://ward.local/ns/default/sa/b')?.name).toBe('b');
     expect(set.destinations()).toEqual(['b']);
-    expect(set.rules('b').map((r) => `${r.ref.policy}#${r.ref.index} ${r.sources.join(',')}`)).toEqual(['to-b#0 a', 'to-b#1 *']);
-    expect(set.decide({ destination: 'zzz', source: { service: 'a' } }).reason).toMatch(/no intention names this destination/);
+    expect(
+      set.rules('b').map((r) => `${r.ref.policy}#${r.ref.index} ${r.sources.join(',')}`),
+    ).toEqual(['to-b#0 a', 'to-b#1 *']);
+    expect(set.decide({ destination: 'zzz', source: { service: 'a' } }).reason).toMatch(
+      /no intention names this destination/,
+    );
   });
 
   it('uses the trust domain option and env', () => {
-    const s = compile([svc('a'), intention('i', 'b', [{ sources: ['spiffe://shop.example/ns/default/sa/a'], action: 'allow', when: 'env.stage == "prod"' }])], {
-      trustDomain: 'shop.example',
-      env: { stage: 'prod' },
-    });
+    const s = compile(
+      [
+        svc('a'),
+        intention('i', 'b', [
+          {
+            sources: ['spiffe://shop.example/ns/default/sa/a'],
+            action: 'allow',
+            when: 'env.stage == "prod"',
+          },
+        ]),
+      ],
+      {
+        trustDomain: 'shop.example',
+        env: { stage: 'prod' },
+      },
+    );
     expect(s.decide({ destination: 'b', source: { service: 'a' } }).effect).toBe('allow');
     expect(() => compile([], { trustDomain: 'Bad Domain' })).toThrow(TypeError);
   });
 
   it('throws a coded error carrying every diagnostic', () => {
     try {
-      compile([intention('i', 'b', [{ sources: ['a'], action: 'allow', when: 'x' }, { sources: ['bad name'], action: 'allow' }])]);
+      compile([
+        intention('i', 'b', [
+          { sources: ['a'], action: 'allow', when: 'x' },
+          { sources: ['bad name'], action: 'allow' },
+        ]),
+      ]);
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(PolicyCompileError);
       const e = error as PolicyCompileError;
       expect(e.code).toBe('POLICY_COMPILE_FAILED');
-      expect(e.diagnostics.map((d) => d.code)).toEqual(['POLICY_CEL_TYPE', 'POLICY_SOURCE_INVALID']);
-      expect(e.message).toMatch(/^policy does not compile: <input>:1:1: error POLICY_CEL_TYPE \/spec\/rules\/0\/when: .* \(and 1 more\)$/);
+      expect(e.diagnostics.map((d) => d.code)).toEqual([
+        'POLICY_CEL_TYPE',
+        'POLICY_SOURCE_INVALID',
+      ]);
+      expect(e.message).toMatch(
+        /^policy does not compile: <input>:1:1: error POLICY_CEL_TYPE \/spec\/rules\/0\/when: .* \(and 1 more\)$/,
+      );
     }
   });
 
   it('validates plain documents (from a bundle) against the schema', () => {
-    const bad = { apiVersion: 'ward.dev/v1', kind: 'Intention', metadata: { name: 'i' }, spec: { destination: 'b', rules: [] } };
-    expect(() => compile([bad as unknown as PolicyDocument])).toThrow(/POLICY_SCHEMA_INVALID \/spec\/rules/);
+    const bad = {
+      apiVersion: 'ward.dev/v1',
+      kind: 'Intention',
+      metadata: { name: 'i' },
+      spec: { destination: 'b', rules: [] },
+    };
+    expect(() => compile([bad as unknown as PolicyDocument])).toThrow(
+      /POLICY_SCHEMA_INVALID \/spec\/rules/,
+    );
   });
 });
 
@@ -108,7 +170,13 @@ const id = (n: string) => `spiffe://ward.local/ns/default/sa/${n}`;
 const sourceArb = fc.oneof(
   fc.constantFrom(...NAMES),
   fc.constantFrom(...NAMES).map(id),
-  fc.constantFrom('*', 's*', 'x*', 'spiffe://ward.local/ns/default/**', 'spiffe://ward.local/ns/*/sa/s1'),
+  fc.constantFrom(
+    '*',
+    's*',
+    'x*',
+    'spiffe://ward.local/ns/default/**',
+    'spiffe://ward.local/ns/*/sa/s1',
+  ),
 );
 const ruleArb = fc.record({
   sources: fc.array(sourceArb, { minLength: 1, maxLength: 3 }),
@@ -129,21 +197,35 @@ const inputArb = fc.record({
   path: fc.constantFrom('/p', '/q'),
 });
 
-type Gen = fc.infer<typeof intentionArb>;
+type Gen = ArbType<typeof intentionArb>;
 
-function reference(intentions: Gen[], input: fc.infer<typeof inputArb>): { effect: string; rule: string; allowed: boolean; enforced: boolean } {
+function reference(
+  intentions: Gen[],
+  input: ArbType<typeof inputArb>,
+): { effect: string; rule: string; allowed: boolean; enforced: boolean } {
   let service = input.service;
   let spiffe = input.spiffe;
-  if (spiffe && !service && DECLARED.some((n) => id(n) === spiffe)) service = spiffe.slice(spiffe.lastIndexOf('/') + 1);
+  if (spiffe && !service && DECLARED.some((n) => id(n) === spiffe))
+    service = spiffe.slice(spiffe.lastIndexOf('/') + 1);
   if (service && !spiffe && DECLARED.includes(service)) spiffe = id(service);
   const glob = (p: string, v: string | undefined) =>
-    v !== undefined && new RegExp(`^${p.replaceAll('.', '\\.').replaceAll('**', '\u0000').replaceAll('*', '[^/]*').replaceAll('\u0000', '.*')}$`).test(v);
+    v !== undefined &&
+    new RegExp(
+      `^${p.replaceAll('.', '\\.').replaceAll('**', '\u0000').replaceAll('*', '[^/]*').replaceAll('\u0000', '.*')}$`,
+    ).test(v);
   const srcMatch = (s: string) =>
-    s === '*' || (s.includes('*') ? glob(s, s.startsWith('spiffe://') ? spiffe : service) : s.startsWith('spiffe://') ? s === spiffe : s === service);
+    s === '*' ||
+    (s.includes('*')
+      ? glob(s, s.startsWith('spiffe://') ? spiffe : service)
+      : s.startsWith('spiffe://')
+        ? s === spiffe
+        : s === service);
   const rules = intentions
     .map((it, i) => ({ ...it, name: `i${i}` }))
     .filter((it) => it.dest === input.dest)
-    .flatMap((it) => it.rules.map((r, index) => ({ ...r, id: `${it.name}#${index}`, dry: it.mode === 'dry-run' })));
+    .flatMap((it) =>
+      it.rules.map((r, index) => ({ ...r, id: `${it.name}#${index}`, dry: it.mode === 'dry-run' })),
+    );
   const matches = (r: (typeof rules)[number]) => {
     if (!r.sources.some(srcMatch)) return false;
     if (r.l7 && r.l7 !== input.method) return false;
@@ -151,55 +233,80 @@ function reference(intentions: Gen[], input: fc.infer<typeof inputArb>): { effec
     if (r.cel) return r.action === 'deny'; // passport absent: runtime error, fail closed
     return true;
   };
-  const evaluate = (rs: typeof rules) => rs.find((r) => r.action === 'deny' && matches(r)) ?? rs.find((r) => r.action === 'allow' && matches(r));
+  const evaluate = (rs: typeof rules) =>
+    rs.find((r) => r.action === 'deny' && matches(r)) ??
+    rs.find((r) => r.action === 'allow' && matches(r));
   const full = evaluate(rules);
   const softApply = rules.length > 0 && rules.every((r) => r.dry);
   const enforcedRule = evaluate(rules.filter((r) => !r.dry));
   const enforcedEffect = enforcedRule ? enforcedRule.action : softApply ? 'allow' : 'deny';
   const fullEffect = full ? full.action : 'deny';
   if (!full) return { effect: 'deny', rule: 'default', allowed: softApply, enforced: !softApply };
-  if (!full.dry) return { effect: fullEffect, rule: full.id, allowed: fullEffect === 'allow', enforced: true };
+  if (!full.dry)
+    return { effect: fullEffect, rule: full.id, allowed: fullEffect === 'allow', enforced: true };
   if (!softApply && fullEffect === enforcedEffect) {
-    return { effect: fullEffect, rule: enforcedRule ? enforcedRule.id : 'default', allowed: enforcedEffect === 'allow', enforced: true };
+    return {
+      effect: fullEffect,
+      rule: enforcedRule ? enforcedRule.id : 'default',
+      allowed: enforcedEffect === 'allow',
+      enforced: true,
+    };
   }
-  return { effect: fullEffect, rule: full.id, allowed: enforcedEffect === 'allow', enforced: false };
+  return {
+    effect: fullEffect,
+    rule: full.id,
+    allowed: enforcedEffect === 'allow',
+    enforced: false,
+  };
 }
 
 describe('decide agrees with the reference semantics', () => {
   it('for random policies and inputs', () => {
     fc.assert(
-      fc.property(fc.array(intentionArb, { minLength: 1, maxLength: 4 }), fc.array(inputArb, { minLength: 1, maxLength: 10 }), (gens, inputs) => {
-        // Names sort in generation order (i0 < i1 < …), matching the engine's evaluation order.
-        const docs: PolicyDocument[] = [
-          ...DECLARED.map((n) => svc(n)),
-          ...gens.map((g, i) =>
-            intention(
-              `i${i}`,
-              g.dest,
-              g.rules.map((r) => ({
-                sources: r.sources,
-                action: r.action,
-                ...(r.l7 ? { permissions: [{ http: { methods: [r.l7] } }] } : {}),
-                ...(r.cel ? { when: r.cel } : {}),
-              })),
-              g.mode,
+      fc.property(
+        fc.array(intentionArb, { minLength: 1, maxLength: 4 }),
+        fc.array(inputArb, { minLength: 1, maxLength: 10 }),
+        (gens, inputs) => {
+          // Names sort in generation order (i0 < i1 < …), matching the engine's evaluation order.
+          const docs: PolicyDocument[] = [
+            ...DECLARED.map((n) => svc(n)),
+            ...gens.map((g, i) =>
+              intention(
+                `i${i}`,
+                g.dest,
+                g.rules.map((r) => ({
+                  sources: r.sources,
+                  action: r.action,
+                  ...(r.l7 ? { permissions: [{ http: { methods: [r.l7] } }] } : {}),
+                  ...(r.cel ? { when: r.cel } : {}),
+                })),
+                g.mode,
+              ),
             ),
-          ),
-        ];
-        const set = compile(docs);
-        for (const inp of inputs) {
-          const input: DecisionInput = {
-            destination: inp.dest,
-            source: { ...(inp.service ? { service: inp.service } : {}), ...(inp.spiffe ? { spiffeId: inp.spiffe } : {}) },
-            request: { ...(inp.method ? { method: inp.method } : {}), path: inp.path },
-          };
-          const d: Decision = set.decide(input);
-          const want = reference(gens, inp);
-          const got = { effect: d.effect, rule: d.rule ? `${d.rule.policy}#${d.rule.index}` : 'default', allowed: d.allowed, enforced: d.enforced };
-          expect(got, JSON.stringify({ input, gens })).toEqual(want);
-          expect(set.explain(input).decision).toBe(d);
-        }
-      }),
+          ];
+          const set = compile(docs);
+          for (const inp of inputs) {
+            const input: DecisionInput = {
+              destination: inp.dest,
+              source: {
+                ...(inp.service ? { service: inp.service } : {}),
+                ...(inp.spiffe ? { spiffeId: inp.spiffe } : {}),
+              },
+              request: { ...(inp.method ? { method: inp.method } : {}), path: inp.path },
+            };
+            const d: Decision = set.decide(input);
+            const want = reference(gens, inp);
+            const got = {
+              effect: d.effect,
+              rule: d.rule ? `${d.rule.policy}#${d.rule.index}` : 'default',
+              allowed: d.allowed,
+              enforced: d.enforced,
+            };
+            expect(got, JSON.stringify({ input, gens })).toEqual(want);
+            expect(set.explain(input).decision).toBe(d);
+          }
+        },
+      ),
       { numRuns: 400 },
     );
   });

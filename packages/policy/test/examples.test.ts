@@ -7,7 +7,11 @@ const root = join(import.meta.dirname, '..', '..', '..', 'examples', 'policies')
 
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(join(dir, e.name)) : /\.(ya?ml|json)$/.test(e.name) ? [join(dir, e.name)] : [],
+    e.isDirectory()
+      ? walk(join(dir, e.name))
+      : /\.(ya?ml|json)$/.test(e.name)
+        ? [join(dir, e.name)]
+        : [],
   );
 }
 
@@ -17,7 +21,12 @@ describe('examples/policies', () => {
   it('compiles without diagnostics and lints clean', () => {
     expect(loaded.diagnostics.map(formatDiagnostic)).toEqual([]);
     expect(lintPolicy(loaded.documents).map(formatDiagnostic)).toEqual([]);
-    expect(loaded.policySet!.destinations()).toEqual(['inventory', 'notifications', 'orders', 'payments']);
+    expect(loaded.policySet!.destinations()).toEqual([
+      'inventory',
+      'notifications',
+      'orders',
+      'payments',
+    ]);
   });
 
   it('passes its own policy tests', () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatDiagnostic, lintPolicy, parseDocuments } from '../src/index.ts';
 
-const lint = (text: string) => lintPolicy(parseDocuments(text, 'l.yaml').documents).map(formatDiagnostic);
+const lint = (text: string) =>
+  lintPolicy(parseDocuments(text, 'l.yaml').documents).map(formatDiagnostic);
 
 describe('lintPolicy', () => {
   it('reports shadowed rules, overridden allows and unknown services', () => {

@@ -18,7 +18,8 @@ describe('parseDocuments', () => {
   });
 
   it('parses JSON with positions', () => {
-    const text = '{\n  "apiVersion": "ward.dev/v1",\n  "kind": "Service",\n  "metadata": {"name": "A"},\n  "spec": {}\n}';
+    const text =
+      '{\n  "apiVersion": "ward.dev/v1",\n  "kind": "Service",\n  "metadata": {"name": "A"},\n  "spec": {}\n}';
     expect(lines(text)).toEqual([
       'p.yaml:4:24: error POLICY_SCHEMA_INVALID /metadata/name: does not match the pattern ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
     ]);
@@ -54,12 +55,19 @@ describe('parseDocuments', () => {
     const out = lines(text);
     expect(out.length).toBeGreaterThanOrEqual(2);
     expect(out[0]).toMatch(/^p\.yaml:\d+:\d+: error POLICY_YAML_SYNTAX \/: /);
-    expect(out.at(-1)).toBe('p.yaml:4:7: error POLICY_SCHEMA_INVALID /kind: must be one of "Service", "Intention", "PolicyTest"');
+    expect(out.at(-1)).toBe(
+      'p.yaml:4:7: error POLICY_SCHEMA_INVALID /kind: must be one of "Service", "Intention", "PolicyTest"',
+    );
   });
 
   it('rejects duplicate keys and alias bombs cleanly', () => {
     expect(lines('a: 1\na: 2\n')[0]).toMatch(/POLICY_YAML_SYNTAX/);
-    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]'].join('\n');
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+      'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+      'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+    ].join('\n');
     expect(lines(bomb)[0]).toMatch(/POLICY_YAML_SYNTAX/);
   });
 });
@@ -116,7 +124,10 @@ describe('semantic diagnostics', () => {
     const loaded = loadPolicy([
       { file: 'one.yaml', text: svc },
       { file: 'two.yaml', text: svc },
-      { file: 'three.yaml', text: `${intention('    - {sources: [a], action: allow}')}\n---\n${intention('    - {sources: [a], action: allow}')}` },
+      {
+        file: 'three.yaml',
+        text: `${intention('    - {sources: [a], action: allow}')}\n---\n${intention('    - {sources: [a], action: allow}')}`,
+      },
     ]);
     expect(loaded.diagnostics.map(formatDiagnostic)).toEqual([
       'three.yaml:11:18: error POLICY_DUPLICATE_NAME /metadata/name: intention "i" is already defined in three.yaml',

@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { DIAGNOSTIC_CODES, type Diagnostic, lintPolicy, loadPolicy } from '../src/index.ts';
 
+type ArbType<A> = A extends fc.Arbitrary<infer T> ? T : never;
+
 /**
  * Untrusted-input properties: random and mutated documents never crash or hang the parser, the
  * compiler or the linter, and every problem comes back as a clean diagnostic.
@@ -44,20 +46,51 @@ function loadAndLint(text: string): void {
 }
 
 const mutation = fc.oneof(
-  fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 20 }) }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.string({ maxLength: 12 }) }),
+  fc.record({
+    kind: fc.constant('delete' as const),
+    at: fc.nat(),
+    len: fc.integer({ min: 1, max: 20 }),
+  }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    text: fc.string({ maxLength: 12 }),
+  }),
   fc.record({
     kind: fc.constant('token' as const),
     at: fc.nat(),
-    text: fc.constantFrom(': ', '- ', '{', '}', '[', ']', '"', "'", '&a ', '*a', '\n', '  ', '#', '---\n', '!!str ', '|\n', 'when: x\n', '*', '**'),
+    text: fc.constantFrom(
+      ': ',
+      '- ',
+      '{',
+      '}',
+      '[',
+      ']',
+      '"',
+      "'",
+      '&a ',
+      '*a',
+      '\n',
+      '  ',
+      '#',
+      '---\n',
+      '!!str ',
+      '|\n',
+      'when: x\n',
+      '*',
+      '**',
+    ),
   }),
 );
 
-function mutate(text: string, ms: ReadonlyArray<fc.infer<typeof mutation>>): string {
+function mutate(text: string, ms: ReadonlyArray<ArbType<typeof mutation>>): string {
   let t = text;
   for (const m of ms) {
     const at = t.length === 0 ? 0 : m.at % t.length;
-    t = m.kind === 'delete' ? t.slice(0, at) + t.slice(at + m.len) : t.slice(0, at) + m.text + t.slice(at);
+    t =
+      m.kind === 'delete'
+        ? t.slice(0, at) + t.slice(at + m.len)
+        : t.slice(0, at) + m.text + t.slice(at);
   }
   return t;
 }
@@ -75,20 +108,27 @@ function replaceAt(value: unknown, path: number[], replacement: unknown): unknow
 
 describe('parser and compiler properties', () => {
   it('random text never crashes', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 300 }), (text) => loadAndLint(text)), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (text) => loadAndLint(text)),
+      { numRuns: 300 },
+    );
   });
 
   it('mutated example files never crash', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...seeds), fc.array(mutation, { minLength: 1, maxLength: 6 }), (seed, ms) =>
-        loadAndLint(mutate(seed, ms)),
+      fc.property(
+        fc.constantFrom(...seeds),
+        fc.array(mutation, { minLength: 1, maxLength: 6 }),
+        (seed, ms) => loadAndLint(mutate(seed, ms)),
       ),
       { numRuns: 300 },
     );
   });
 
   it('structurally mutated documents (YAML and JSON) never crash', () => {
-    const docs = seeds.flatMap((s) => loadPolicy([{ file: 'x', text: s }]).documents.map((d) => d.document));
+    const docs = seeds.flatMap((s) =>
+      loadPolicy([{ file: 'x', text: s }]).documents.map((d) => d.document),
+    );
     fc.assert(
       fc.property(
         fc.constantFrom(...docs),
@@ -109,7 +149,31 @@ describe('parser and compiler properties', () => {
       fc.string({ maxLength: 60 }),
       fc
         .array(
-          fc.constantFrom('source', '.service', '.labels', '["x"]', ' == ', '"a"', ' && ', ' || ', '(', ')', '!', 'passport.attrs', '.exists(r, r == 1)', 'time.getHours()', ' < ', '3', 'env', '.?x', '.orValue("")', 'request.headers', 'has(', 'size(', '1 / 0'),
+          fc.constantFrom(
+            'source',
+            '.service',
+            '.labels',
+            '["x"]',
+            ' == ',
+            '"a"',
+            ' && ',
+            ' || ',
+            '(',
+            ')',
+            '!',
+            'passport.attrs',
+            '.exists(r, r == 1)',
+            'time.getHours()',
+            ' < ',
+            '3',
+            'env',
+            '.?x',
+            '.orValue("")',
+            'request.headers',
+            'has(',
+            'size(',
+            '1 / 0',
+          ),
           { maxLength: 12 },
         )
         .map((parts) => parts.join('')),
@@ -120,7 +184,13 @@ describe('parser and compiler properties', () => {
           apiVersion: 'ward.dev/v1',
           kind: 'Intention',
           metadata: { name: 'i' },
-          spec: { destination: 'd', rules: [{ sources: ['*'], action: 'allow', when }, { sources: ['*'], action: 'deny', when }] },
+          spec: {
+            destination: 'd',
+            rules: [
+              { sources: ['*'], action: 'allow', when },
+              { sources: ['*'], action: 'deny', when },
+            ],
+          },
         });
         loadAndLint(text);
       }),

@@ -5,7 +5,7 @@
 
 // Decision logs
 export type { DecisionLogEntry, DecisionRecorder } from './decision-log/entry.ts';
-export { toRecordV1 } from './decision-log/entry.ts';
+export { foldRecords, toRecordV1 } from './decision-log/entry.ts';
 export { DecisionLogError, type DecisionLogErrorCode } from './decision-log/errors.ts';
 export { pathTemplate } from './decision-log/path-template.ts';
 export {
@@ -27,7 +27,12 @@ export {
   workloadIdentity,
 } from './identity/workload-identity.ts';
 // Enforcement middleware and egress guard
-export type { EnforcementProblemV1, IdentitySource, WardContext } from './middleware/context.ts';
+export {
+  type EnforcementProblemV1,
+  type IdentitySource,
+  Rejection,
+  type WardContext,
+} from './middleware/context.ts';
 export type { Decider, PassportVerifier } from './middleware/decider.ts';
 export {
   createEgressGuard,
@@ -39,7 +44,7 @@ export {
   type GuardedFetchOptions,
   guardedFetch,
 } from './middleware/egress.ts';
-export { type EnforcementOptions, PASSPORT_HEADER } from './middleware/enforcer.ts';
+export { type EnforcementOptions, Enforcer, PASSPORT_HEADER } from './middleware/enforcer.ts';
 export {
   EgressDeniedError,
   EnforcementError,

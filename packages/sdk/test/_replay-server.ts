@@ -16,6 +16,10 @@ export interface ReplayServer {
   readonly requests: string[];
   /** Sends a `revision` event to every open watch stream. */
   push(revision: number, services: string[]): void;
+  /** Pushes a bundle itself (`event: bundle`) to every open watch stream. */
+  pushBundle(revision: number, body: string): void;
+  /** `ward-watch-include` header of the last watch request. */
+  watchInclude: string | undefined;
   openStreams(): number;
   close(): Promise<void>;
 }
@@ -31,6 +35,10 @@ export async function startReplayServer(): Promise<ReplayServer> {
       const data = JSON.stringify({ revision, services });
       for (const res of streams) res.write(`id: ${revision}\nevent: revision\ndata: ${data}\n\n`);
     },
+    pushBundle(revision, body) {
+      for (const res of streams) res.write(`id: ${revision}\nevent: bundle\ndata: ${body}\n\n`);
+    },
+    watchInclude: undefined,
     openStreams: () => streams.size,
     close: async () => {
       for (const res of streams) res.destroy();
@@ -52,6 +60,7 @@ export async function startReplayServer(): Promise<ReplayServer> {
       return;
     }
     if (path === '/v1/watch') {
+      state.watchInclude = req.headers['ward-watch-include'] as string | undefined;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
       res.flushHeaders();
       if (state.watchMode === 'hang') {

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { PolicySet } from '@ward/policy';
+import { compile, type PolicySet } from '@ward/policy';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -13,7 +13,7 @@ import {
 } from '../src/index.ts';
 
 import { close, listen } from './_http-client.ts';
-import { fixturePolicySet } from './_policy-fixture.ts';
+import { DOCUMENTS, fixturePolicySet } from './_policy-fixture.ts';
 
 // Compile-time check: a running PDP and a bare compiled PolicySet are both Deciders.
 const _pdpIsDecider = (pdp: Pdp): Decider => pdp;
@@ -99,6 +99,53 @@ describe('egress guard', () => {
     expect(denied).toBeInstanceOf(EnforcementError);
     expect(denied.code).toBe('EGRESS_DENIED');
     expect(seen.length).toBe(before);
+    await agent.close();
+  });
+
+  it('decides on the outgoing headers, whatever form undici gets them in', async () => {
+    const policy = compile(
+      [
+        ...DOCUMENTS.filter((d) => d.kind === 'Service'),
+        {
+          apiVersion: 'ward.dev/v1',
+          kind: 'Intention',
+          metadata: { name: 'orders-tenants' },
+          spec: {
+            destination: 'orders',
+            rules: [
+              {
+                sources: ['frontend'],
+                action: 'allow',
+                permissions: [{ http: { headers: [{ name: 'x-tenant', exact: 'acme' }] } }],
+              },
+            ],
+          },
+        },
+      ],
+      { trustDomain: 'ward.test' },
+    );
+    const guard = createEgressGuard({ decider: policy, self: 'frontend' });
+    const fetch = guardedFetch(guard, { destinations: { [url]: 'orders' } });
+    expect((await fetch(`${url}/x`, { headers: { 'X-Tenant': 'acme' } })).status).toBe(200);
+    await expect(fetch(`${url}/x`, { headers: { 'x-tenant': 'evil' } })).rejects.toMatchObject({
+      code: 'EGRESS_DENIED',
+    });
+    const host = new URL(url).host;
+    const agent = new Agent().compose(
+      egressInterceptor(guard, { destinations: { [host]: 'orders' } }),
+    );
+    for (const headers of [
+      { 'X-Tenant': 'acme' },
+      ['x-tenant', 'acme'],
+      new Map([['x-tenant', 'acme']]),
+    ]) {
+      const res = await request(`${url}/x`, { dispatcher: agent, headers: headers as never });
+      await res.body.dump();
+      expect(res.statusCode).toBe(200);
+    }
+    await expect(request(`${url}/x`, { dispatcher: agent })).rejects.toMatchObject({
+      code: 'EGRESS_DENIED',
+    });
     await agent.close();
   });
 

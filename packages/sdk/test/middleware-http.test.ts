@@ -4,7 +4,7 @@ import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Decider, type DecisionLogEntry, toRecordV1, wardHttp } from '../src/index.ts';
 import { call, close, listen, type Reply, tlsAgent } from './_http-client.ts';
-import { fixtureDecider, passport } from './_policy-fixture.ts';
+import { fixtureDecider, fixturePolicySet, passport } from './_policy-fixture.ts';
 import { makeTlsFixture, type TlsFixture } from './_tls-fixture.ts';
 
 /** The handler echoes what the middleware handed it. */
@@ -203,6 +203,22 @@ describe('node:http middleware with the development identity header', () => {
     await close(s);
     expect(r.status).toBe(401);
     expect(r.body.code).toBe('MIDDLEWARE_PASSPORT_REJECTED');
+  });
+
+  it('takes a bare compiled PolicySet as its decider', async () => {
+    const bare = createHttpServer(
+      wardHttp(
+        { decider: fixturePolicySet(), service: 'orders', devIdentityHeader: 'x-ward-source' },
+        echo,
+      ),
+    );
+    const u = await listen(bare);
+    const ok = await call(`${u}/orders/1`, { headers: { 'x-ward-source': 'frontend' } });
+    const no = await call(`${u}/orders/1`, { headers: { 'x-ward-source': 'monitoring' } });
+    await close(bare);
+    expect(ok.status).toBe(200);
+    expect(no.status).toBe(403);
+    expect(no.body.rule).toBe('orders-access#0');
   });
 
   it('fails closed with a 500 problem when the decider throws', async () => {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPdp, type Pdp } from '../src/index.ts';
+import { createPdp, type Decider, type Pdp } from '../src/index.ts';
 import { cacheFile } from '../src/pdp/cache.ts';
 import {
   bundleOf,
@@ -100,6 +100,12 @@ describe('createPdp against a replaying peer', () => {
       }),
     );
     await pdp.ready;
+    // A PDP is what the middleware takes (type-checked here by tsc).
+    const decider: Decider = pdp;
+    expect(decider.revision?.()).toBe(5);
+    expect(decider.serviceForSpiffeId?.('spiffe://test.local/ns/shop/sa/checkout')).toBe(
+      'checkout',
+    );
     expect(pdp.decide(fromCheckout).allowed).toBe(true);
     expect(pdp.decide(fromBilling).allowed).toBe(false);
     expect(pdp.status()).toMatchObject({ revision: 5, source: peer.url, hash: rev5.hash });
@@ -171,6 +177,33 @@ describe('createPdp against a replaying peer', () => {
     expect(text).toMatch(/ward_pdp_decisions_total\{effect="allow",enforced="true"\} \d+/);
     expect(text).toMatch(/ward_pdp_watch_connected 0/);
     expect(text).toMatch(/ward_pdp_bundle_age_seconds \d/);
+  });
+
+  it('installs a bundle the watch stream pushes itself, without a fetch, and verifies it too', async () => {
+    const key = signingKey();
+    const peer = track(await startReplayServer());
+    peer.bundle = Buffer.from(
+      JSON.stringify(bundleOf('orders', 1, ordersPolicy(['checkout']), key.privateKey)),
+    );
+    const pdp = track(
+      createPdp({
+        service: 'orders',
+        controlPlanes: [peer.url],
+        publicKey: key.publicKey,
+        logger: memoryLogger(),
+      }),
+    );
+    await until(() => pdp.status().connected === peer.url, 'watching');
+    expect(peer.watchInclude).toBe('bundle');
+    const fetches = peer.requests.filter((r) => r.startsWith('GET /v1/bundles/')).length;
+    const forged = bundleOf('orders', 2, ordersPolicy(['billing']), signingKey().privateKey);
+    peer.pushBundle(2, JSON.stringify(forged));
+    await until(() => pdp.status().rejected.BUNDLE_UNKNOWN_KEY === 1, 'forged push refused');
+    const pushed = bundleOf('orders', 3, ordersPolicy(['billing']), key.privateKey);
+    peer.pushBundle(3, JSON.stringify(pushed));
+    await until(() => pdp.status().revision === 3, 'pushed bundle in use');
+    expect(pdp.decide(fromBilling).allowed).toBe(true);
+    expect(peer.requests.filter((r) => r.startsWith('GET /v1/bundles/'))).toHaveLength(fetches);
   });
 
   it('starts from a verified disk cache, and refuses a corrupt or tampered one without failing', async () => {

@@ -127,7 +127,7 @@ describe.each(list)('decision logs on $name', (backend) => {
       body: 'not gzip at all',
     });
     expect(corrupt.status).toBe(400);
-    expect((await corrupt.json()).code).toBe('API_MALFORMED_BODY');
+    expect(((await corrupt.json()) as any).code).toBe('API_MALFORMED_BODY');
 
     // 64 MiB of spaces compress to ~64 KiB: refused once inflated past the limit.
     const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
@@ -141,7 +141,7 @@ describe.each(list)('decision logs on $name', (backend) => {
       body: bomb,
     });
     expect(big.status).toBe(413);
-    expect((await big.json()).code).toBe('API_PAYLOAD_TOO_LARGE');
+    expect(((await big.json()) as any).code).toBe('API_PAYLOAD_TOO_LARGE');
 
     const br = await postBatch(s.url, s.pdpToken, { records: [rec()] }, { encoding: 'br' });
     expect(br.status).toBe(415);

@@ -4,13 +4,20 @@
  * OTLP/JSON and malformed bodies. SQLite and (when it answers) PostgreSQL.
  */
 import { context, SpanKind, trace } from '@opentelemetry/api';
-import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupDirs, http, svc } from './helpers.ts';
-import { applyDocs, backends, type IngestServer, postBatch, rec, startIngestServer } from './ingest-fixture.ts';
+import {
+  applyDocs,
+  backends,
+  type IngestServer,
+  postBatch,
+  rec,
+  startIngestServer,
+} from './ingest-fixture.ts';
 
 const list = await backends('ingest-traces.test.ts');
 afterAll(() => cleanupDirs());
@@ -32,7 +39,10 @@ const hex = (n: number, len: number) => n.toString(16).padStart(len, '0');
 function otlpJson(spans: object[], service: string) {
   return {
     resourceSpans: [
-      { resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans }] },
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+        scopeSpans: [{ spans }],
+      },
     ],
   };
 }
@@ -42,7 +52,12 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
   beforeAll(async () => {
     s = await startIngestServer(backend);
     await applyDocs(s.url, [
-      svc('frontend', { dependencies: [{ service: 'orders', kind: 'runtime' }, { service: 'catalog', kind: 'startup' }] }),
+      svc('frontend', {
+        dependencies: [
+          { service: 'orders', kind: 'runtime' },
+          { service: 'catalog', kind: 'startup' },
+        ],
+      }),
       svc('orders'),
       svc('catalog', { dependencies: [{ service: 'frontend', kind: 'startup' }] }),
     ]);
@@ -54,10 +69,17 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
     const orders = provider(s.url, s.pdpToken, 'orders', true);
     const client = front.getTracer('test').startSpan('GET /orders', { kind: SpanKind.CLIENT });
     const ctx = trace.setSpan(context.active(), client);
-    const server = orders.getTracer('test').startSpan('GET /orders', { kind: SpanKind.SERVER }, ctx);
-    const db = orders
+    const server = orders
       .getTracer('test')
-      .startSpan('SELECT orders', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'db.namespace': 'shop' } }, trace.setSpan(ctx, server));
+      .startSpan('GET /orders', { kind: SpanKind.SERVER }, ctx);
+    const db = orders.getTracer('test').startSpan(
+      'SELECT orders',
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { 'db.system': 'postgresql', 'db.namespace': 'shop' },
+      },
+      trace.setSpan(ctx, server),
+    );
     db.end();
     server.end();
     client.end();
@@ -79,7 +101,9 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
     expect(res.body.analysis.components).toContainEqual(['catalog', 'frontend']);
     expect(res.body.analysis.declaredVsObserved).toBeDefined();
 
-    const dot = await fetch(`${s.url}/v1/graph?format=dot`, { headers: { authorization: 'Bearer test-admin-token-0123456789abcdef' } });
+    const dot = await fetch(`${s.url}/v1/graph?format=dot`, {
+      headers: { authorization: 'Bearer test-admin-token-0123456789abcdef' },
+    });
     expect(dot.status).toBe(200);
     expect(await dot.text()).toContain('digraph');
   });
@@ -87,7 +111,16 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
   it('accepts OTLP/JSON with partial success for malformed spans, and joins decision logs', async () => {
     const traceId = hex(0xabc, 32);
     const good = otlpJson(
-      [{ traceId, spanId: hex(1, 16), name: 'call', kind: 3, startTimeUnixNano: '1', endTimeUnixNano: '5000001' }],
+      [
+        {
+          traceId,
+          spanId: hex(1, 16),
+          name: 'call',
+          kind: 3,
+          startTimeUnixNano: '1',
+          endTimeUnixNano: '5000001',
+        },
+      ],
       'billing',
     );
     const r1 = await http(s.url, 'POST', '/v1/traces', { token: s.pdpToken, body: good });
@@ -95,7 +128,15 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
     expect(r1.body).toEqual({});
     const withBad = otlpJson(
       [
-        { traceId, spanId: hex(2, 16), parentSpanId: hex(1, 16), name: 'serve', kind: 2, startTimeUnixNano: '1', endTimeUnixNano: '2' },
+        {
+          traceId,
+          spanId: hex(2, 16),
+          parentSpanId: hex(1, 16),
+          name: 'serve',
+          kind: 2,
+          startTimeUnixNano: '1',
+          endTimeUnixNano: '2',
+        },
         { traceId: 'not-hex', spanId: 'zz', name: 'broken', kind: 2 },
       ],
       'ledger',
@@ -105,7 +146,9 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
     expect(r2.body.partialSuccess.rejectedSpans).toBe('1');
     expect(r2.body.partialSuccess.errorMessage).toMatch(/rejected/);
 
-    await postBatch(s.url, s.pdpToken, { records: [rec({ source: 'ledger', destination: 'orders', effect: 'deny', rule: 'default' })] });
+    await postBatch(s.url, s.pdpToken, {
+      records: [rec({ source: 'ledger', destination: 'orders', effect: 'deny', rule: 'default' })],
+    });
     const g = (await http(s.url, 'GET', '/v1/graph?since=1h')).body;
     const pairs = g.graph.edges.map((e: any) => `${e.from}->${e.to}`);
     expect(pairs).toContain('billing->ledger');
@@ -113,7 +156,9 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
     expect(denied.metrics.denied).toBe(1);
 
     const unapproved = await http(s.url, 'GET', '/v1/reports/unapproved');
-    const u = unapproved.body.items.map((i: any) => `${i.source}->${i.destination}:${i.seenIn.join('+')}`);
+    const u = unapproved.body.items.map(
+      (i: any) => `${i.source}->${i.destination}:${i.seenIn.join('+')}`,
+    );
     expect(u).toContain('frontend->orders:traces');
     expect(u).toContain('billing->ledger:traces');
   });
@@ -131,11 +176,18 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
     expect(status[1]).toBe(3); // INVALID_ARGUMENT
     expect(status.toString('utf8')).toContain('API_MALFORMED_BODY');
 
-    const notOtlp = await http(s.url, 'POST', '/v1/traces', { token: s.pdpToken, body: { hello: 'world' } });
+    const notOtlp = await http(s.url, 'POST', '/v1/traces', {
+      token: s.pdpToken,
+      body: { hello: 'world' },
+    });
     expect(notOtlp.status).toBe(400);
     expect(notOtlp.body.code).toBe('API_MALFORMED_BODY');
 
-    const xml = await http(s.url, 'POST', '/v1/traces', { token: s.pdpToken, raw: '<x/>', contentType: 'application/xml' });
+    const xml = await http(s.url, 'POST', '/v1/traces', {
+      token: s.pdpToken,
+      raw: '<x/>',
+      contentType: 'application/xml',
+    });
     expect(xml.status).toBe(415);
     const anon = await fetch(`${s.url}/v1/traces`, {
       method: 'POST',

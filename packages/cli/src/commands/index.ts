@@ -1,11 +1,16 @@
 import type { Command } from 'commander';
+import { register as registerAgent } from './agent.ts';
 import { register as registerApply } from './apply.ts';
+import { register as registerCa } from './ca.ts';
 import { register as registerGet } from './get.ts';
 import { register as registerGraph } from './graph.ts';
 import { register as registerHistory } from './history.ts';
 import { register as registerPassport } from './passport.ts';
 import { register as registerPolicy } from './policy.ts';
+import { register as registerPromote } from './promote.ts';
+import { register as registerReport } from './report.ts';
 import { register as registerServer } from './server.ts';
+import { register as registerStart } from './start.ts';
 import { register as registerTokens } from './tokens.ts';
 
 /**
@@ -16,10 +21,15 @@ export function registerCommands(program: Command): void {
   void program;
   registerPassport(program);
   registerServer(program);
+  registerStart(program);
   registerApply(program);
   registerGet(program);
   registerHistory(program);
   registerTokens(program);
   registerPolicy(program);
   registerGraph(program);
+  registerReport(program);
+  registerPromote(program);
+  registerCa(program);
+  registerAgent(program);
 }

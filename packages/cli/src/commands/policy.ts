@@ -27,7 +27,9 @@ export function register(program: Command): void {
 
   policy
     .command('check')
-    .description('validate and lint policy files (directories are walked for *.yaml, *.yml, *.json)')
+    .description(
+      'validate and lint policy files (directories are walked for *.yaml, *.yml, *.json)',
+    )
     .argument('<paths...>', 'files or directories')
     .option('--json', 'print diagnostics as a JSON array')
     .option('--trust-domain <domain>', 'trust domain for default SPIFFE IDs', 'ward.local')
@@ -76,7 +78,8 @@ export function register(program: Command): void {
     .action((paths: string[], opts: CommonOptions & { verbose?: boolean }) => {
       const loaded = load(paths, opts);
       const set = requireCompiled(loaded);
-      if (loaded.tests.length === 0) throw new CliError('POLICY_NO_TESTS', 'no PolicyTest documents found');
+      if (loaded.tests.length === 0)
+        throw new CliError('POLICY_NO_TESTS', 'no PolicyTest documents found');
       const unknown = checkPolicyTests(set, loaded.tests);
       for (const d of unknown) process.stderr.write(`${formatDiagnostic(d)}\n`);
       const report = runPolicyTests(set, loaded.tests);
@@ -88,9 +91,11 @@ export function register(program: Command): void {
           process.stdout.write(`  decided by ${ruleId(r.decision)}: ${r.decision.reason}\n`);
         }
       }
-      process.stdout.write('-'.repeat(60) + '\n');
+      process.stdout.write(`${'-'.repeat(60)}\n`);
       const total = report.results.length;
-      process.stdout.write(`PASS: ${report.passed}/${total}${report.failed ? `, FAIL: ${report.failed}/${total}` : ''}\n`);
+      process.stdout.write(
+        `PASS: ${report.passed}/${total}${report.failed ? `, FAIL: ${report.failed}/${total}` : ''}\n`,
+      );
       const rules = report.covered.length + report.uncovered.length;
       process.stdout.write(
         `coverage: ${report.covered.length}/${rules} rules exercised` +
@@ -130,7 +135,9 @@ function compileOptions(opts: CommonOptions): CompileOptions {
 export function collectFiles(paths: string[]): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : 1,
+    )) {
       if (e.name.startsWith('.') || e.name === 'node_modules') continue;
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
@@ -179,11 +186,19 @@ function readInput(arg: string): DecisionInput {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new CliError('CLI_BAD_INPUT', `--input is not valid JSON: ${(error as Error).message}`, 2);
+    throw new CliError(
+      'CLI_BAD_INPUT',
+      `--input is not valid JSON: ${(error as Error).message}`,
+      2,
+    );
   }
   const problems = decisionInputProblems(value);
   if (problems.length > 0) {
-    throw new CliError('CLI_BAD_INPUT', `--input is not a decision input: ${problems.join('; ')}`, 2);
+    throw new CliError(
+      'CLI_BAD_INPUT',
+      `--input is not a decision input: ${problems.join('; ')}`,
+      2,
+    );
   }
   return value as DecisionInput;
 }

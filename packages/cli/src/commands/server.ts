@@ -1,5 +1,5 @@
 /**
- * `ward server` (alias `ward start`, which `npm start` runs): starts the control plane and
+ * `ward server`: starts the control plane (`ward start` runs the demo around one) and
  * prints its URL, the bundle public key, the admin token (first start only) and what to try next.
  */
 import type { Command } from 'commander';
@@ -27,7 +27,6 @@ function parseListen(text: string): { host: string; port: number } {
 export function register(program: Command): void {
   program
     .command('server')
-    .alias('start')
     .description('run the control plane (SQLite under --data-dir by default, or PostgreSQL)')
     .option(
       '--db <path|url>',

@@ -65,7 +65,7 @@ export function analyze(graph: DependencyGraph, options: AnalyzeOptions = {}): A
     );
     return { services, kinds };
   });
-  const boot = bootOrder(graph);
+  const boot = bootOrder(g);
   const components = scc.cyclic.map((m) => m.map((v) => g.names[v]!).sort());
   const dvo = declaredVsObserved(graph);
   const violations = options.rules ? checkLayering(graph, options.rules) : [];

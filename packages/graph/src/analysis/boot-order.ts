@@ -5,7 +5,7 @@
  * such service gets the reason.
  */
 import type { DependencyGraph } from '../model.ts';
-import { compile, reverse } from './compiled.ts';
+import { type CompiledGraph, compile, reverse, subgraph } from './compiled.ts';
 import { shortestCycleThrough } from './cycles.ts';
 import { stronglyConnected } from './scc.ts';
 
@@ -24,8 +24,10 @@ export interface BootOrder {
   blocked: BlockedService[];
 }
 
-export function bootOrder(graph: DependencyGraph): BootOrder {
-  const g = compile(graph, (e) => e.kind === 'startup');
+export function bootOrder(graph: DependencyGraph | CompiledGraph): BootOrder {
+  // Reuse an already compiled graph when given one: no second pass of name lookups.
+  const full = 'offsets' in graph ? graph : compile(graph);
+  const g = subgraph(full, (k) => full.startup[k] === 1);
   const { n, offsets, targets, names } = g;
   const rev = reverse(g);
   const pending = new Int32Array(n);

@@ -15,6 +15,8 @@ export interface CompiledGraph {
   readonly targets: Int32Array;
   /** Index into `graph.edges` of each CSR slot. */
   readonly edgeOf: Int32Array;
+  /** 1 where the slot's edge is a startup edge: lets boot order filter without object access. */
+  readonly startup: Uint8Array;
 }
 
 /** Builds CSR adjacency, optionally over a subset of edges (e.g. only startup edges). */
@@ -26,16 +28,25 @@ export function compile(graph: DependencyGraph, keep?: (edge: Edge) => boolean):
   const edges = graph.edges;
   const from = new Int32Array(edges.length);
   const to = new Int32Array(edges.length);
+  const kind = new Uint8Array(edges.length);
   const counts = new Int32Array(n + 1);
   let m = 0;
+  // Graphs from GraphBuilder.build() are sorted by `from`: remember the last lookup.
+  let lastFrom = '';
+  let lastA: number | undefined;
   for (let e = 0; e < edges.length; e++) {
     const edge = edges[e]!;
     if (keep && !keep(edge)) {
       from[e] = -1;
       continue;
     }
-    const a = index.get(edge.from);
+    if (edge.from !== lastFrom || lastA === undefined) {
+      lastFrom = edge.from;
+      lastA = index.get(lastFrom);
+    }
+    const a = lastA;
     const b = index.get(edge.to);
+    kind[e] = edge.kind === 'startup' ? 1 : 0;
     if (a === undefined || b === undefined) {
       from[e] = -1;
       continue;
@@ -50,14 +61,16 @@ export function compile(graph: DependencyGraph, keep?: (edge: Edge) => boolean):
   const fill = counts.slice(0, n);
   const targets = new Int32Array(m);
   const edgeOf = new Int32Array(m);
+  const startup = new Uint8Array(m);
   for (let e = 0; e < edges.length; e++) {
     const a = from[e]!;
     if (a < 0) continue;
     const slot = fill[a]!++;
     targets[slot] = to[e]!;
     edgeOf[slot] = e;
+    startup[slot] = kind[e]!;
   }
-  return { graph, n, names, index, offsets, targets, edgeOf };
+  return { graph, n, names, index, offsets, targets, edgeOf, startup };
 }
 
 /** The reverse adjacency (in-edges) of a compiled graph, in the same CSR form. */
@@ -81,4 +94,45 @@ export function reverse(g: CompiledGraph): {
     }
   }
   return { offsets: counts, sources, edgeOf: revEdgeOf };
+}
+
+/**
+ * A compiled graph restricted to some CSR slots (e.g. `(k) => g.startup[k] === 1`), built from
+ * the CSR directly: no name lookups and no edge objects touched.
+ */
+export function subgraph(g: CompiledGraph, keep: (slot: number) => boolean): CompiledGraph {
+  const { n, offsets, targets, edgeOf } = g;
+  const kept = new Uint8Array(targets.length);
+  const newOffsets = new Int32Array(n + 1);
+  let m = 0;
+  for (let v = 0; v < n; v++) {
+    for (let k = offsets[v]!; k < offsets[v + 1]!; k++) {
+      if (keep(k)) {
+        kept[k] = 1;
+        m++;
+      }
+    }
+    newOffsets[v + 1] = m;
+  }
+  const newTargets = new Int32Array(m);
+  const newEdgeOf = new Int32Array(m);
+  const newStartup = new Uint8Array(m);
+  let j = 0;
+  for (let k = 0; k < targets.length; k++) {
+    if (kept[k]) {
+      newTargets[j] = targets[k]!;
+      newStartup[j] = g.startup[k]!;
+      newEdgeOf[j++] = edgeOf[k]!;
+    }
+  }
+  return {
+    graph: g.graph,
+    n,
+    names: g.names,
+    index: g.index,
+    offsets: newOffsets,
+    targets: newTargets,
+    edgeOf: newEdgeOf,
+    startup: newStartup,
+  };
 }

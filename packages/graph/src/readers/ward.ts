@@ -1,13 +1,14 @@
 /**
  * Ward's own `Service` documents (`apiVersion: ward.dev/v1`, `kind: Service`): the declared
  * dependencies, each `startup` or `runtime`, with SPIFFE ID, namespace, owner and labels.
- * Other kinds (Intention) are skipped: an intention approves callers, it declares no dependency.
- *
- * Read with `yaml` directly: `@ward/policy` has no `parseDocuments` yet. When it lands, this
- * reader should take its parsed, schema-validated documents instead.
+ * Documents are parsed and schema-checked by `@ward/policy` (`parseDocuments`), so the graph
+ * reads exactly what the control plane would accept; a file with errors is refused with the
+ * first diagnostic's position. Intentions are skipped: they approve callers, they declare no
+ * dependency.
  */
+import { parseDocuments, type ServiceDocument } from '@ward/policy';
+import { GraphError } from '../errors.ts';
 import type { GraphBuilder } from '../model.ts';
-import { isObject, stringMap } from '../util.ts';
 import { wardLabels } from './labels.ts';
 import { parseYamlDocuments } from './yaml-docs.ts';
 
@@ -23,35 +24,46 @@ export function readWardServices(
   options: WardReadOptions = {},
 ): void {
   const trustDomain = options.trustDomain ?? 'cluster.local';
-  for (const doc of parseYamlDocuments(text, file, 'Ward documents (apiVersion: ward.dev/v1)')) {
-    const d = doc.data;
-    if (!isObject(d) || d.kind !== 'Service' || !isObject(d.metadata)) continue;
-    if (typeof d.apiVersion !== 'string' || !d.apiVersion.startsWith('ward.dev/')) continue;
-    const name = d.metadata.name;
-    if (typeof name !== 'string' || name === '') continue;
-    const namespace = typeof d.metadata.namespace === 'string' ? d.metadata.namespace : 'default';
-    const spec = isObject(d.spec) ? d.spec : {};
-    const labels = wardLabels(stringMap(d.metadata.labels), stringMap(d.metadata.annotations));
-    if (typeof spec.owner === 'string') labels.owner ??= spec.owner;
-    const spiffeId =
-      typeof spec.spiffeId === 'string'
-        ? spec.spiffeId
-        : `spiffe://${trustDomain}/ns/${namespace}/sa/${name}`;
+  const { documents, diagnostics } = parseDocuments(text, file);
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0) {
+    const d = errors[0]!;
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
+    throw new GraphError(
+      'GRAPH_INPUT_MALFORMED',
+      `${d.code} at ${d.path || '/'}: ${d.message}${more}`,
+      {
+        file,
+        line: d.line,
+        col: d.col,
+        expected: 'valid Ward documents (apiVersion: ward.dev/v1)',
+      },
+    );
+  }
+  const services = documents.filter((d) => d.document.kind === 'Service');
+  if (services.length === 0) return;
+  // parseDocuments gives no positions for valid documents; a second, plain parse does.
+  const positions = parseYamlDocuments(text, file, 'Ward documents');
+  for (const { document, index } of services) {
+    const doc = document as ServiceDocument;
+    const { name, namespace = 'default' } = doc.metadata;
+    const labels = wardLabels(doc.metadata.labels ?? {}, doc.metadata.annotations ?? {});
+    if (doc.spec.owner) labels.owner ??= doc.spec.owner;
+    const spiffeId = doc.spec.spiffeId ?? `spiffe://${trustDomain}/ns/${namespace}/sa/${name}`;
     const sa = /\/sa\/([^/]+)$/.exec(spiffeId)?.[1];
     builder.service(
       name,
       { virtual: false, namespace, spiffeId, labels, ...(sa ? { serviceAccount: sa } : {}) },
       file,
     );
-    if (!Array.isArray(spec.dependencies)) continue;
-    spec.dependencies.forEach((dep: unknown, i: number) => {
-      if (!isObject(dep) || typeof dep.service !== 'string' || dep.service === name) return;
-      const kind = dep.kind === 'startup' ? 'startup' : 'runtime';
-      builder.declare(name, dep.service, kind, {
+    const at = positions[index];
+    for (const [i, dep] of (doc.spec.dependencies ?? []).entries()) {
+      if (dep.service === name) continue;
+      builder.declare(name, dep.service, dep.kind === 'startup' ? 'startup' : 'runtime', {
         type: 'ward',
         file,
-        line: doc.lineOf(['spec', 'dependencies', i]),
+        line: at?.lineOf(['spec', 'dependencies', i]) ?? 1,
       });
-    });
+    }
   }
 }

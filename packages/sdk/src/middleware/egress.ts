@@ -178,16 +178,30 @@ export function egressInterceptor(
   const resolve = resolverOf(options.destinations);
   return (dispatch) => (opts, handler) => {
     const url = new URL(opts.path, opts.origin);
-    const headers: Record<string, string> = {};
-    const h = opts.headers;
-    if (Array.isArray(h)) {
-      for (let i = 0; i + 1 < h.length; i += 2)
-        headers[String(h[i]).toLowerCase()] = String(h[i + 1]);
-    } else if (h && typeof (h as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-      for (const [k, v] of Object.entries(h))
-        if (v !== undefined) headers[k.toLowerCase()] = String(v);
-    }
+    const headers = headersOf(opts.headers);
     guard.check(resolve(url), { method: opts.method, path: url.pathname, headers });
     return dispatch(opts, handler);
   };
+}
+
+/** undici's request headers in any of their forms (flat array, pairs, object, Headers/Map). */
+function headersOf(h: Dispatcher.DispatchOptions['headers']): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (h === null || h === undefined) return headers;
+  if (Array.isArray(h) && !Array.isArray(h[0])) {
+    for (let i = 0; i + 1 < h.length; i += 2) {
+      headers[String(h[i]).toLowerCase()] = String(h[i + 1]);
+    }
+  } else if (typeof (h as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const pair of h as Iterable<[string, unknown]>) {
+      if (Array.isArray(pair) && pair[1] !== undefined) {
+        headers[String(pair[0]).toLowerCase()] = String(pair[1]);
+      }
+    }
+  } else {
+    for (const [k, v] of Object.entries(h)) {
+      if (v !== undefined) headers[k.toLowerCase()] = String(v);
+    }
+  }
+  return headers;
 }

@@ -58,7 +58,17 @@ interface SocketWithIdentity extends Socket {
 /** Distinct callers remembered; past this the memory is cleared (a bound, not an LRU). */
 const MAX_SOURCES = 4096;
 
-/** The framework-neutral core of the middleware: identity, passport, decision, log, problem. */
+/**
+ * The framework-neutral core of every middleware flavour: identity, passport, decision, log,
+ * problem. Use it to write an adapter for another framework.
+ *
+ * @example
+ * ```ts
+ * const enforcer = new Enforcer({ decider: pdp, service: 'orders', log });
+ * const outcome = enforcer.check(req.socket, req.method, req.url, req.headers, routePattern);
+ * if (outcome instanceof Rejection) return reply(outcome.status, outcome.problem);
+ * ```
+ */
 export class Enforcer {
   readonly service: string;
   readonly #decider: Decider;

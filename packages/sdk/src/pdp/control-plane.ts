@@ -7,6 +7,8 @@ import { SseParser } from './sse.ts';
 export interface ControlPlaneRequestOptions {
   token: string | undefined;
   dispatcher: Dispatcher | undefined;
+  /** For the long-lived watch stream. */
+  watchDispatcher: Dispatcher | undefined;
   signal: AbortSignal;
   /** Time to wait for response headers. */
   requestTimeoutMs: number;
@@ -15,6 +17,14 @@ export interface ControlPlaneRequestOptions {
   /** Largest bundle body accepted. */
   maxBundleBytes: number;
 }
+
+/**
+ * Request header by which the PDP asks the watch stream to push its bundle itself (`event:
+ * bundle`, data = `SignedBundleV1`) instead of a `revision` event that it would answer with a
+ * fetch. A control plane that does not know it ignores it and sends `revision` events; the PDP
+ * handles both. See the contract's "Changes" (push saves one HTTP request per PDP per change).
+ */
+export const WATCH_INCLUDE_HEADER = 'ward-watch-include';
 
 /** Result of a bundle fetch: unchanged (304), or the envelope as untrusted JSON. */
 export type FetchResult = { changed: false } | { changed: true; envelope: unknown };
@@ -122,6 +132,11 @@ export interface WatchHandlers {
   onOpen(): void;
   /** A well-formed `revision` event. */
   onEvent(event: WatchEventV1): void;
+  /**
+   * A `bundle` event: the control plane pushed the service's signed bundle itself (opt-in, see
+   * WATCH_INCLUDE_HEADER), as untrusted JSON, with the event's revision.
+   */
+  onBundle(envelope: unknown, revision: number): void;
   /** Something arrived that is not a valid event; the stream goes on. */
   onMalformed(error: PdpError): void;
 }
@@ -144,8 +159,12 @@ export async function watch(
   try {
     const res = await request(url, {
       method: 'GET',
-      headers: headers(options, { accept: 'text/event-stream', 'last-event-id': String(since) }),
-      dispatcher: options.dispatcher,
+      headers: headers(options, {
+        accept: 'text/event-stream',
+        'last-event-id': String(since),
+        [WATCH_INCLUDE_HEADER]: 'bundle',
+      }),
+      dispatcher: options.watchDispatcher,
       signal: options.signal,
       headersTimeout: options.requestTimeoutMs,
       bodyTimeout: options.readTimeoutMs,
@@ -162,9 +181,17 @@ export async function watch(
       });
     }
     handlers.onOpen();
-    const parser = new SseParser({ maxLineLength: 64 * 1024, maxEventSize: 1 << 20 });
+    // A pushed bundle travels as one data line, so the limits follow the bundle size limit.
+    const limit = options.maxBundleBytes + 64 * 1024;
+    const parser = new SseParser({ maxLineLength: limit, maxEventSize: limit });
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       for (const event of parser.feedBytes(chunk)) {
+        if (event.event === 'bundle') {
+          const envelope = parseBundleEvent(event.data);
+          if (envelope instanceof PdpError) handlers.onMalformed(envelope);
+          else handlers.onBundle(envelope, Number(event.id) || 0);
+          continue;
+        }
         if (event.event !== 'revision') continue;
         const parsed = parseWatchEvent(event.data);
         if (parsed instanceof PdpError) handlers.onMalformed(parsed);
@@ -175,6 +202,15 @@ export async function watch(
     // Cancelled by the PDP itself (close, failover): no need to dress up the abort.
     if (options.signal.aborted) throw error;
     throw networkError('PDP_WATCH_FAILED', url.href, error);
+  }
+}
+
+/** JSON of a pushed bundle; verification is the caller's job. Never throws. */
+function parseBundleEvent(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    return new PdpError('PDP_WATCH_PROTOCOL', 'bundle event data is not JSON');
   }
 }
 

@@ -35,6 +35,12 @@ export interface PdpOptions {
   cacheDir?: string;
   /** An undici dispatcher (a shared Agent, or the mTLS agent of the workload identity). */
   dispatcher?: Dispatcher;
+  /**
+   * A separate dispatcher for the long-lived watch stream; defaults to `dispatcher`. Useful when
+   * one process runs many PDPs (an agent, a benchmark): their streams can sit in one large pool
+   * while the bundle fetches share a small one, where picking a free connection stays cheap.
+   */
+  watchDispatcher?: Dispatcher;
   /** Time to wait for a control plane's response headers, and for a bundle body. Default 10 s. */
   requestTimeoutMs?: number;
   /**
@@ -59,6 +65,7 @@ export interface ResolvedPdpOptions {
   readonly token: () => string | undefined;
   readonly cacheDir: string | undefined;
   readonly dispatcher: Dispatcher | undefined;
+  readonly watchDispatcher: Dispatcher | undefined;
   readonly requestTimeoutMs: number;
   readonly readTimeoutMs: number;
   readonly maxBundleBytes: number;
@@ -128,6 +135,7 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
     token: typeof token === 'function' ? token : () => token,
     cacheDir: options.cacheDir,
     dispatcher: options.dispatcher,
+    watchDispatcher: options.watchDispatcher,
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 10_000),
     readTimeoutMs: positive('readTimeoutMs', options.readTimeoutMs, 45_000),
     maxBundleBytes: positive('maxBundleBytes', options.maxBundleBytes, 16 * 1024 * 1024),

@@ -195,6 +195,7 @@ export function createPdp(options: PdpOptions): Pdp {
   const requestOptions = (signal: AbortSignal): ControlPlaneRequestOptions => ({
     token: opts.token(),
     dispatcher,
+    watchDispatcher: opts.watchDispatcher ?? dispatcher,
     signal,
     requestTimeoutMs: opts.requestTimeoutMs,
     readTimeoutMs: opts.readTimeoutMs,

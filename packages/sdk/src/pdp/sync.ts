@@ -115,6 +115,11 @@ export async function startSync(target: SyncTarget): Promise<void> {
             target.onConnected(url);
           },
           onEvent,
+          onBundle(envelope, revision) {
+            target.onEvent({ revision, services: [opts.service] }, url);
+            if (!signal.aborted) target.install(envelope, url);
+            synced = Math.max(synced, revision);
+          },
           onMalformed: (error) => target.onMalformed(error, url),
         },
         target.requestOptions(connection.signal),

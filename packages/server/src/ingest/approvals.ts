@@ -53,7 +53,10 @@ export class Approvals {
     for (const r of set.rules()) {
       if (r.ref.action !== 'allow') continue;
       let list = this.#allows.get(r.destination);
-      if (!list) this.#allows.set(r.destination, (list = []));
+      if (!list) {
+        list = [];
+        this.#allows.set(r.destination, list);
+      }
       list.push({
         rule: `${r.ref.policy}#${r.ref.index}`,
         mode: r.ref.mode,

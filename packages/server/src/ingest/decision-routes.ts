@@ -4,7 +4,8 @@
  * investigation.
  */
 import { DECISION_LOG_PATH, type DecisionLogBatchV1 } from '@ward/api-types';
-import type { FastifyInstance } from 'fastify';
+import { Ajv } from 'ajv';
+import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
 import { registerIngestParsers } from './body.ts';
@@ -20,12 +21,37 @@ export interface DecisionRouteOptions {
   now: () => number;
 }
 
+// The server's validators, except `unicode: false`: maxLength then reads `.length` instead of
+// counting code points, which was the largest validation cost on 500-record batches (the bound
+// only gets stricter: a UTF-16 length is never below the code-point count).
+const bodyAjv = new Ajv({
+  allErrors: true,
+  coerceTypes: false,
+  useDefaults: true,
+  removeAdditional: false,
+  strict: false,
+  unicode: false,
+  logger: false,
+});
+const queryAjv = new Ajv({
+  allErrors: true,
+  coerceTypes: true,
+  useDefaults: true,
+  removeAdditional: false,
+  strict: false,
+});
+const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
+  (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema as object) as ReturnType<
+    FastifySchemaCompiler<unknown>
+  >;
+
 export function decisionRoutes(options: DecisionRouteOptions) {
   return async (app: FastifyInstance): Promise<void> => {
     registerIngestParsers(app, {
       maxDecodedBytes: options.maxBodyBytes,
       wireLimit: options.maxBodyBytes,
     });
+    app.setValidatorCompiler(validatorCompiler);
 
     app.post<{ Body: DecisionLogBatchV1 }>(
       DECISION_LOG_PATH,

@@ -5,8 +5,17 @@
  * `ward graph analyze --format json` writes (so it can serve as a `ward graph check` baseline),
  * or as Graphviz DOT / Mermaid.
  */
-import { analyze, GraphBuilder, LatencySketch, readWardServices, toDot, toJsonReport, toMermaid } from '@ward/graph';
+
 import type { NodeType } from '@ward/graph';
+import {
+  analyze,
+  GraphBuilder,
+  LatencySketch,
+  readWardServices,
+  toDot,
+  toJsonReport,
+  toMermaid,
+} from '@ward/graph';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { bearer, problemResponses } from '../http/schemas.ts';
@@ -47,7 +56,9 @@ export function graphRoutes(options: { now: () => number }) {
           // Stored documents are JSON, which is YAML: the graph package's own reader applies the
           // same defaults (namespace, SPIFFE ID, labels) as `ward graph analyze` on the files.
           const text = services.map((d) => JSON.stringify(d.document)).join('\n---\n');
-          readWardServices(text, 'control-plane:services', builder, { trustDomain: app.ward.trustDomain });
+          readWardServices(text, 'control-plane:services', builder, {
+            trustDomain: app.ward.trustDomain,
+          });
         }
         const traces = await db
           .selectFrom('ingest_trace_edges')
@@ -55,17 +66,38 @@ export function graphRoutes(options: { now: () => number }) {
           .where('hour', '>=', hourOf(since))
           .where('last_seen', '>=', since)
           .execute();
-        const merged = new Map<string, { from: string; to: string; type: string; calls: number; errors: number; sketch: LatencySketch }>();
+        const merged = new Map<
+          string,
+          {
+            from: string;
+            to: string;
+            type: string;
+            calls: number;
+            errors: number;
+            sketch: LatencySketch;
+          }
+        >();
         for (const r of traces) {
           const k = `${r.source}\u0000${r.destination}`;
           let m = merged.get(k);
-          if (!m) merged.set(k, (m = { from: r.source, to: r.destination, type: r.dest_type, calls: 0, errors: 0, sketch: new LatencySketch() }));
+          if (!m) {
+            m = {
+              from: r.source,
+              to: r.destination,
+              type: r.dest_type,
+              calls: 0,
+              errors: 0,
+              sketch: new LatencySketch(),
+            };
+            merged.set(k, m);
+          }
           m.calls += Number(r.calls);
           m.errors += Number(r.errors);
           m.sketch.merge(JSON.parse(r.sketch));
         }
         for (const m of merged.values()) {
-          if (m.type !== 'service') builder.service(m.to, { type: m.type as NodeType, virtual: true });
+          if (m.type !== 'service')
+            builder.service(m.to, { type: m.type as NodeType, virtual: true });
           builder.observeAggregate(m.from, m.to, TRACES, {
             calls: m.calls,
             errors: m.errors,
@@ -94,8 +126,10 @@ export function graphRoutes(options: { now: () => number }) {
         const graph = builder.build();
         const analysis = analyze(graph);
         reply.header('cache-control', 'no-store');
-        if (request.query.format === 'dot') return reply.type('text/vnd.graphviz').send(toDot(graph, analysis));
-        if (request.query.format === 'mermaid') return reply.type('text/plain').send(toMermaid(graph, analysis));
+        if (request.query.format === 'dot')
+          return reply.type('text/vnd.graphviz').send(toDot(graph, analysis));
+        if (request.query.format === 'mermaid')
+          return reply.type('text/plain').send(toMermaid(graph, analysis));
         return reply.type('application/json').send(toJsonReport(graph, analysis));
       },
     );

@@ -26,19 +26,35 @@ function field(no: number, bytes: Uint8Array): number[] {
  */
 export function exportResponseProto(rejected: number, message: string | undefined): Buffer {
   if (rejected === 0) return Buffer.alloc(0);
-  const inner = [...varint(1 << 3), ...varint(rejected), ...(message ? field(2, Buffer.from(message, 'utf8')) : [])];
+  const inner = [
+    ...varint(1 << 3),
+    ...varint(rejected),
+    ...(message ? field(2, Buffer.from(message, 'utf8')) : []),
+  ];
   return Buffer.from(field(1, Uint8Array.from(inner)));
 }
 
 /** The same in the OTLP/JSON mapping (int64 as a decimal string, lowerCamelCase names). */
-export function exportResponseJson(rejected: number, message: string | undefined): Record<string, unknown> {
+export function exportResponseJson(
+  rejected: number,
+  message: string | undefined,
+): Record<string, unknown> {
   if (rejected === 0) return {};
-  return { partialSuccess: { rejectedSpans: String(rejected), ...(message ? { errorMessage: message } : {}) } };
+  return {
+    partialSuccess: {
+      rejectedSpans: String(rejected),
+      ...(message ? { errorMessage: message } : {}),
+    },
+  };
 }
 
 /** `google.rpc.Status { int32 code = 1; string message = 2; }`, the OTLP/HTTP error body. */
 export function statusProto(grpcCode: number, message: string): Buffer {
-  return Buffer.from([...varint(1 << 3), ...varint(grpcCode), ...field(2, Buffer.from(message, 'utf8'))]);
+  return Buffer.from([
+    ...varint(1 << 3),
+    ...varint(grpcCode),
+    ...field(2, Buffer.from(message, 'utf8')),
+  ]);
 }
 
 /** The gRPC status code OTLP/HTTP pairs with an HTTP status. */

@@ -25,6 +25,8 @@ export interface IngestPluginOptions {
   maxDenialsPerFlush?: number;
   /** Decoded body size limit of the ingest routes. Default 16 MiB. */
   maxBodyBytes?: number;
+  /** Decision-log flushes start at most this often (group commit window). Default 100 ms. */
+  minFlushIntervalMs?: number;
   /** Records waiting for a flush before batches get 503. Default 1,000,000. */
   maxPendingRecords?: number;
   /** Open traces are finalized this often (unpaired client spans become peer calls). Default 60 s. */
@@ -63,15 +65,21 @@ export function ingestPlugin(options: IngestPluginOptions = {}): WardPlugin {
         maxDenials: retention.maxDenials,
         maxDenialsPerFlush: options.maxDenialsPerFlush ?? 5000,
         maxPendingRecords: options.maxPendingRecords ?? 1_000_000,
+        minFlushIntervalMs: options.minFlushIntervalMs ?? 100,
         now,
         onError: (error) => app.log.error({ err: error }, 'decision-log flush failed'),
       });
       const traces = new TraceIngestor(db, app.ward.dialect, {
         now,
         onError: (error) => app.log.error({ err: error }, 'trace edge flush failed'),
-        ...(options.maxPendingSpans !== undefined ? { maxPendingSpans: options.maxPendingSpans } : {}),
+        ...(options.maxPendingSpans !== undefined
+          ? { maxPendingSpans: options.maxPendingSpans }
+          : {}),
       });
-      const finalize = setInterval(() => void traces.finalize().catch(() => {}), options.traceFinalizeMs ?? 60_000);
+      const finalize = setInterval(
+        () => void traces.finalize().catch(() => {}),
+        options.traceFinalizeMs ?? 60_000,
+      );
       finalize.unref();
       let pruning: Promise<unknown> | null = null;
       const runPrune = () => {

@@ -78,7 +78,10 @@ export async function dryRunReport(
   for (const s of sampleRows) {
     const k = `${s.source}\u0000${s.destination}\u0000${s.rule}`;
     let list = samples.get(k);
-    if (!list) samples.set(k, (list = []));
+    if (!list) {
+      list = [];
+      samples.set(k, list);
+    }
     list.push({ method: s.method, path: s.path, count: Number(s.n) });
   }
   const dropped = await db

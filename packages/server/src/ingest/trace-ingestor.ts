@@ -44,17 +44,37 @@ class RecordingBuilder extends GraphBuilder {
   readonly types = new Map<string, NodeType>();
 
   override service(name: string, patch: ServicePatch = {}): ServiceNode {
-    if (patch.type && patch.type !== 'service' && this.types.size < 100_000) this.types.set(name, patch.type);
-    return { name, type: patch.type ?? 'service', virtual: patch.virtual ?? false, labels: {}, sources: [] };
+    if (patch.type && patch.type !== 'service' && this.types.size < 100_000)
+      this.types.set(name, patch.type);
+    return {
+      name,
+      type: patch.type ?? 'service',
+      virtual: patch.virtual ?? false,
+      labels: {},
+      sources: [],
+    };
   }
 
-  override observe(from: string, to: string, _source: SourceRef, calls: number, errors: number, latencyMs?: number): void {
+  override observe(
+    from: string,
+    to: string,
+    _source: SourceRef,
+    calls: number,
+    errors: number,
+    latencyMs?: number,
+  ): void {
     const key = `${from}\u0000${to}`;
     let d = this.deltas.get(key);
-    if (!d) this.deltas.set(key, (d = { source: from, destination: to, calls: 0, errors: 0, sketch: undefined }));
+    if (!d) {
+      d = { source: from, destination: to, calls: 0, errors: 0, sketch: undefined };
+      this.deltas.set(key, d);
+    }
     d.calls += calls;
     d.errors += errors;
-    if (latencyMs !== undefined) (d.sketch ??= new LatencySketch()).add(latencyMs);
+    if (latencyMs !== undefined) {
+      d.sketch ??= new LatencySketch();
+      d.sketch.add(latencyMs);
+    }
   }
 }
 
@@ -88,7 +108,9 @@ export class TraceIngestor {
     this.#db = db;
     this.#dialect = dialect;
     this.#options = options;
-    this.#acc = new TraceAccumulator(this.#builder, { maxPendingSpans: options.maxPendingSpans ?? 200_000 });
+    this.#acc = new TraceAccumulator(this.#builder, {
+      maxPendingSpans: options.maxPendingSpans ?? 200_000,
+    });
     this.#commit = new GroupCommit(() => this.#write(), options.onError);
   }
 
@@ -106,10 +128,14 @@ export class TraceIngestor {
       else readOtlpJson(body, this.#acc, SOURCE_JSON);
     } catch (error) {
       if (error instanceof GraphError) {
-        throw new ServerError('API_MALFORMED_BODY', `not an OTLP ExportTraceServiceRequest: ${error.message}`, {
-          errors: [{ field: 'body', message: error.message, code: error.code }],
-          cause: error,
-        });
+        throw new ServerError(
+          'API_MALFORMED_BODY',
+          `not an OTLP ExportTraceServiceRequest: ${error.message}`,
+          {
+            errors: [{ field: 'body', message: error.message, code: error.code }],
+            cause: error,
+          },
+        );
       }
       throw error;
     }
@@ -140,7 +166,13 @@ export class TraceIngestor {
 
   async #write(): Promise<void> {
     const deltas = [...this.#builder.deltas.values()].sort((a, b) =>
-      a.source === b.source ? (a.destination < b.destination ? -1 : 1) : a.source < b.source ? -1 : 1,
+      a.source === b.source
+        ? a.destination < b.destination
+          ? -1
+          : 1
+        : a.source < b.source
+          ? -1
+          : 1,
     );
     this.#builder.deltas = new Map();
     if (deltas.length === 0) return;
@@ -155,7 +187,10 @@ export class TraceIngestor {
         else {
           cur.calls += d.calls;
           cur.errors += d.errors;
-          if (d.sketch) (cur.sketch ??= new LatencySketch()).merge(d.sketch);
+          if (d.sketch) {
+            cur.sketch ??= new LatencySketch();
+            cur.sketch.merge(d.sketch);
+          }
         }
       }
       throw error;
@@ -174,9 +209,17 @@ export class TraceIngestor {
           .selectFrom('ingest_trace_edges')
           .select(['source', 'destination', 'sketch'])
           .where('hour', '=', hour)
-          .where((eb) => eb.or(part.map((d) => eb.and([eb('source', '=', d.source), eb('destination', '=', d.destination)]))));
+          .where((eb) =>
+            eb.or(
+              part.map((d) =>
+                eb.and([eb('source', '=', d.source), eb('destination', '=', d.destination)]),
+              ),
+            ),
+          );
         if (this.#dialect === 'postgres') q = q.forUpdate();
-        const existing = new Map((await q.execute()).map((r) => [`${r.source}\u0000${r.destination}`, r.sketch]));
+        const existing = new Map(
+          (await q.execute()).map((r) => [`${r.source}\u0000${r.destination}`, r.sketch]),
+        );
         const rows = part.map((d) => {
           const sketch = new LatencySketch();
           const prev = existing.get(`${d.source}\u0000${d.destination}`);

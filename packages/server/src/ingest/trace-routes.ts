@@ -10,7 +10,12 @@ import { principalOf } from '../http/auth-hook.ts';
 import { errorHandler, toServerError } from '../http/problem.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
 import { registerIngestParsers } from './body.ts';
-import { exportResponseJson, exportResponseProto, grpcCodeOf, statusProto } from './otlp-response.ts';
+import {
+  exportResponseJson,
+  exportResponseProto,
+  grpcCodeOf,
+  statusProto,
+} from './otlp-response.ts';
 import type { TraceIngestor } from './trace-ingestor.ts';
 
 const PROTO_TYPES = ['application/x-protobuf', 'application/protobuf'];
@@ -23,7 +28,10 @@ export function traceRoutes(options: { ingestor: TraceIngestor; maxBodyBytes: nu
       bufferTypes: PROTO_TYPES,
     });
     app.setErrorHandler((error, request, reply) => {
-      const type = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      const type = String(request.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim()
+        .toLowerCase();
       if (!PROTO_TYPES.includes(type)) return errorHandler(error, request, reply);
       const problem = toServerError(error);
       if (problem.status >= 500) request.log.error({ err: error }, 'trace export failed');
@@ -40,7 +48,8 @@ export function traceRoutes(options: { ingestor: TraceIngestor; maxBodyBytes: nu
         bodyLimit: options.maxBodyBytes,
         schema: {
           tags: ['ingest'],
-          summary: 'OTLP/HTTP trace export (protobuf or JSON, gzip allowed); observed edges feed GET /v1/graph',
+          summary:
+            'OTLP/HTTP trace export (protobuf or JSON, gzip allowed); observed edges feed GET /v1/graph',
           security: bearer,
           response: { ...problemResponses },
         },
@@ -49,9 +58,17 @@ export function traceRoutes(options: { ingestor: TraceIngestor; maxBodyBytes: nu
         principalOf(request);
         const proto = Buffer.isBuffer(request.body);
         const outcome = await options.ingestor.accept(request.body, proto);
-        const message = outcome.rejected > 0 ? `${outcome.rejected} span(s) rejected; first: ${outcome.firstRejection ?? 'malformed span'}` : undefined;
-        if (proto) return reply.type('application/x-protobuf').send(exportResponseProto(outcome.rejected, message));
-        return reply.type('application/json').send(JSON.stringify(exportResponseJson(outcome.rejected, message)));
+        const message =
+          outcome.rejected > 0
+            ? `${outcome.rejected} span(s) rejected; first: ${outcome.firstRejection ?? 'malformed span'}`
+            : undefined;
+        if (proto)
+          return reply
+            .type('application/x-protobuf')
+            .send(exportResponseProto(outcome.rejected, message));
+        return reply
+          .type('application/json')
+          .send(JSON.stringify(exportResponseJson(outcome.rejected, message)));
       },
     );
   };

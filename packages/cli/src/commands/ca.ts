@@ -1,0 +1,174 @@
+/**
+ * `ward ca …`: the identity CA of the control plane (admin): join tokens for node agents,
+ * registration entries (which workloads get which SPIFFE ID), the trust bundle, rotation.
+ */
+import type { Command } from 'commander';
+import { CliError } from '../errors.ts';
+import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
+
+interface Entry {
+  id: string;
+  spiffeId: string;
+  node: string;
+  selectors: string[];
+  ttlSeconds: number;
+  hint?: string;
+}
+
+const collect = (v: string, p: string[]) => [...p, v];
+
+function seconds(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new CliError('CLI_BAD_OPTION', `${flag} must be a whole number of seconds >= 1`);
+  return n;
+}
+
+export function register(program: Command): void {
+  const ca = program
+    .command('ca')
+    .description('workload identity CA: join tokens, registration entries, trust bundle (admin)');
+
+  const jt = ca.command('join-token').description('one-time tokens that let a node agent attest');
+  withConnection(
+    jt
+      .command('create')
+      .description('create a join token for a node (shown once; single use)')
+      .requiredOption(
+        '--node <name>',
+        'node name; the agent becomes spiffe://<td>/ward/agent/<name>',
+      )
+      .option('--ttl <seconds>', 'how long the token may be used', '600')
+      .option('-o, --output <format>', 'text or json', 'text'),
+  ).action(async (opts: ConnectionOptions & { node: string; ttl: string; output: string }) => {
+    const created = await call<{
+      token: string;
+      node: string;
+      spiffeId: string;
+      expiresAt: number;
+    }>(opts, 'POST', '/v1/ca/join-tokens', {
+      node: opts.node,
+      ttlSeconds: seconds(opts.ttl, '--ttl'),
+    });
+    if (opts.output === 'json') {
+      process.stdout.write(`${JSON.stringify(created)}\n`);
+      return;
+    }
+    process.stdout.write(
+      `join token for ${created.spiffeId}, valid until ${new Date(created.expiresAt).toISOString()} (single use):\n${created.token}\n` +
+        `start the agent:  ward agent --join-token ${created.token} --control-plane <url>\n`,
+    );
+  });
+
+  const entry = ca.command('entry').description('registration entries: selectors → SPIFFE ID');
+  withConnection(
+    entry
+      .command('create')
+      .description('give the workloads on a node that match every selector a SPIFFE ID')
+      .requiredOption('--spiffe-id <id>', 'e.g. spiffe://example.org/ns/shop/sa/orders')
+      .requiredOption('--node <name>', 'node whose agent serves it')
+      .requiredOption(
+        '--selector <sel>',
+        'unix:uid:N, unix:gid:N, unix:path:/bin/x (repeatable)',
+        collect,
+        [],
+      )
+      .option('--ttl <seconds>', 'X.509-SVID lifetime (default 3600)')
+      .option('--jwt-ttl <seconds>', 'JWT-SVID lifetime (default 300)')
+      .option('--hint <text>', 'Workload API hint')
+      .option('--dns <name>', 'extra DNS SAN (repeatable)', collect, [])
+      .option('-o, --output <format>', 'text or json', 'text'),
+  ).action(
+    async (
+      opts: ConnectionOptions & {
+        spiffeId: string;
+        node: string;
+        selector: string[];
+        ttl?: string;
+        jwtTtl?: string;
+        hint?: string;
+        dns: string[];
+        output: string;
+      },
+    ) => {
+      const body = {
+        spiffeId: opts.spiffeId,
+        node: opts.node,
+        selectors: opts.selector,
+        ...(opts.ttl ? { ttlSeconds: seconds(opts.ttl, '--ttl') } : {}),
+        ...(opts.jwtTtl ? { jwtTtlSeconds: seconds(opts.jwtTtl, '--jwt-ttl') } : {}),
+        ...(opts.hint ? { hint: opts.hint } : {}),
+        ...(opts.dns.length ? { dnsNames: opts.dns } : {}),
+      };
+      const created = await call<Entry>(opts, 'POST', '/v1/ca/entries', body);
+      if (opts.output === 'json') process.stdout.write(`${JSON.stringify(created)}\n`);
+      else
+        process.stdout.write(
+          `created entry ${created.id}: ${created.spiffeId} on ${created.node} for ${created.selectors.join(' + ')}\n`,
+        );
+    },
+  );
+  withConnection(
+    entry
+      .command('list')
+      .description('list registration entries')
+      .option('--node <name>', 'only this node')
+      .option('-o, --output <format>', 'text or json', 'text'),
+  ).action(async (opts: ConnectionOptions & { node?: string; output: string }) => {
+    const q = opts.node ? `?node=${encodeURIComponent(opts.node)}` : '';
+    const { entries } = await call<{ entries: Entry[] }>(opts, 'GET', `/v1/ca/entries${q}`);
+    if (opts.output === 'json') {
+      process.stdout.write(`${JSON.stringify(entries)}\n`);
+      return;
+    }
+    const rows = [['ID', 'SPIFFE ID', 'NODE', 'SELECTORS', 'TTL']];
+    for (const e of entries)
+      rows.push([e.id, e.spiffeId, e.node, e.selectors.join(','), `${e.ttlSeconds}s`]);
+    process.stdout.write(table(rows));
+  });
+  withConnection(entry.command('delete').description('delete an entry').argument('<id>')).action(
+    async (id: string, opts: ConnectionOptions) => {
+      await call(opts, 'DELETE', `/v1/ca/entries/${encodeURIComponent(id)}`);
+      process.stdout.write(`deleted entry ${id}\n`);
+    },
+  );
+
+  ca.command('bundle')
+    .description('print the trust bundle (root certificates, PEM); no token needed')
+    .option('--server <url>', 'control plane URL (env WARD_SERVER)')
+    .option('--spiffe', 'the SPIFFE bundle (JWK Set) instead of PEM')
+    .action(async (opts: { server?: string; spiffe?: boolean }) => {
+      const server = (opts.server ?? process.env.WARD_SERVER ?? 'http://127.0.0.1:8181').replace(
+        /\/$/,
+        '',
+      );
+      let res: Response;
+      try {
+        res = await fetch(`${server}/v1/trust-bundle${opts.spiffe ? '?format=spiffe' : ''}`);
+      } catch (cause) {
+        throw new CliError(
+          'CLI_UNREACHABLE',
+          `cannot reach ${server}: ${(cause as Error).message}`,
+        );
+      }
+      if (!res.ok)
+        throw new CliError('CLI_API_ERROR', `${server}/v1/trust-bundle: HTTP ${res.status}`);
+      process.stdout.write(await res.text());
+    });
+
+  withConnection(
+    ca
+      .command('rotate')
+      .description('rotate the signing intermediate now (live SVIDs stay valid until they expire)')
+      .option('--jwt', 'rotate the JWT-SVID signing key too'),
+  ).action(async (opts: ConnectionOptions & { jwt?: boolean }) => {
+    const r = await call<{
+      intermediate: { serial: string; notAfter: number };
+      jwt?: { kid: string };
+    }>(opts, 'POST', '/v1/ca/rotate', { jwt: opts.jwt === true });
+    process.stdout.write(
+      `new intermediate ${r.intermediate.serial}, valid until ${new Date(r.intermediate.notAfter).toISOString()}${r.jwt ? `; new JWT key ${r.jwt.kid}` : ''}\n`,
+    );
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * `ward report dry-run|unused|unapproved`: the soft-apply reports of the control plane (what
+ * dry-run rules would deny, approved edges nobody uses, observed edges nobody approved). Text
+ * tables by default, `--json` for the API's JSON.
+ */
+import type { Command } from 'commander';
+import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
+
+interface DryRunItem {
+  source: string;
+  destination: string;
+  rule: string;
+  count: number;
+  sampled: number;
+  firstSeen: string;
+  lastSeen: string;
+  samples: { method: string; path: string; count: number }[];
+}
+interface UnusedItem {
+  source: string;
+  destination: string;
+  rules: { rule: string; mode: string; wildcard: boolean }[];
+  wildcard: boolean;
+  lastSeen: string | null;
+}
+interface UnapprovedItem {
+  source: string;
+  destination: string;
+  decisions: number;
+  denied: number;
+  traceCalls: number;
+  firstSeen: string;
+  lastSeen: string;
+  seenIn: string[];
+}
+interface Report<T> {
+  since: string;
+  until: string;
+  items: T[];
+  dropped?: number;
+}
+
+type Opts = ConnectionOptions & { since?: string; service?: string; json?: boolean };
+
+/** `2026-01-02T03:04:05.678Z` → `2026-01-02 03:04:05Z`: tables stay narrow. */
+const short = (iso: string | null) => (iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z` : 'never');
+
+function query(params: Record<string, string | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+function print(json: boolean | undefined, report: unknown, text: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : text());
+}
+
+export function register(program: Command): void {
+  const report = program
+    .command('report')
+    .description('soft-apply reports: dry-run denials, unused and unapproved edges');
+
+  withConnection(
+    report
+      .command('dry-run')
+      .description('every call that dry-run rules would have denied, by edge and rule')
+      .option('--since <window>', 'duration back from now (30m, 1h, 7d) or ISO time', '1h')
+      .option('--service <name>', 'only calls to this destination service')
+      .option('--json', 'print the API JSON'),
+  ).action(async (opts: Opts) => {
+    const r = await call<Report<DryRunItem>>(
+      opts,
+      'GET',
+      `/v1/reports/dry-run${query({ since: opts.since, service: opts.service })}`,
+    );
+    print(opts.json, r, () => {
+      if (r.items.length === 0) return `no dry-run denials since ${short(r.since)}\n`;
+      const rows = [
+        ['SOURCE', 'DESTINATION', 'RULE', 'CALLS', 'FIRST SEEN', 'LAST SEEN', 'SAMPLE'],
+      ];
+      for (const i of r.items) {
+        const sample = i.samples[0] ? `${i.samples[0].method} ${i.samples[0].path}` : '';
+        rows.push([
+          i.source,
+          i.destination,
+          i.rule,
+          String(i.count),
+          short(i.firstSeen),
+          short(i.lastSeen),
+          sample,
+        ]);
+      }
+      const total = r.items.reduce((n, i) => n + i.count, 0);
+      const note = r.dropped
+        ? `\nnote: shippers dropped ${r.dropped} record(s) in this window; counts may be low\n`
+        : '';
+      return `${table(rows)}\n${total} call(s) on ${r.items.length} edge/rule pair(s) would be denied once enforced (since ${short(r.since)})\n${note}`;
+    });
+  });
+
+  withConnection(
+    report
+      .command('unused')
+      .description('approved edges (allow rules) that no traffic used: candidates to remove')
+      .option('--since <window>', 'duration back from now or ISO time', '7d')
+      .option('--json', 'print the API JSON'),
+  ).action(async (opts: Opts) => {
+    const r = await call<Report<UnusedItem>>(
+      opts,
+      'GET',
+      `/v1/reports/unused${query({ since: opts.since })}`,
+    );
+    print(opts.json, r, () => {
+      if (r.items.length === 0) return `every approved edge was used since ${short(r.since)}\n`;
+      const rows = [['SOURCE', 'DESTINATION', 'APPROVED BY', 'LAST SEEN']];
+      for (const i of r.items) {
+        const by = i.rules
+          .map(
+            (x) =>
+              `${x.rule}${x.wildcard ? ' (wildcard)' : ''}${x.mode === 'dry-run' ? ' [dry-run]' : ''}`,
+          )
+          .join(', ');
+        rows.push([i.source, i.destination, by, short(i.lastSeen)]);
+      }
+      return `${table(rows)}\n${r.items.length} approved edge(s) unused since ${short(r.since)}\n`;
+    });
+  });
+
+  withConnection(
+    report
+      .command('unapproved')
+      .description('observed edges (decision logs, traces) that no allow rule approves')
+      .option('--since <window>', 'duration back from now or ISO time', '30d')
+      .option('--json', 'print the API JSON'),
+  ).action(async (opts: Opts) => {
+    const r = await call<Report<UnapprovedItem>>(
+      opts,
+      'GET',
+      `/v1/reports/unapproved${query({ since: opts.since })}`,
+    );
+    print(opts.json, r, () => {
+      if (r.items.length === 0) return `no unapproved edges since ${short(r.since)}\n`;
+      const rows = [
+        ['SOURCE', 'DESTINATION', 'DECISIONS', 'DENIED', 'TRACE CALLS', 'LAST SEEN', 'SEEN IN'],
+      ];
+      for (const i of r.items) {
+        rows.push([
+          i.source,
+          i.destination,
+          String(i.decisions),
+          String(i.denied),
+          String(i.traceCalls),
+          short(i.lastSeen),
+          i.seenIn.join(', '),
+        ]);
+      }
+      return `${table(rows)}\n${r.items.length} observed edge(s) with no allow rule since ${short(r.since)}\n`;
+    });
+  });
+}

@@ -1,0 +1,124 @@
+/**
+ * What the demo prints: where everything is, and the exact commands that show the soft-apply
+ * workflow on the traffic it generates.
+ */
+import { relative } from 'node:path';
+import type { Tally } from './tally.ts';
+import type { TrafficStats } from './traffic.ts';
+
+const tty = (out: NodeJS.WritableStream) => (out as { isTTY?: boolean }).isTTY === true;
+
+export function styler(out: NodeJS.WritableStream) {
+  const on = tty(out) && !process.env.NO_COLOR;
+  const wrap = (code: string) => (s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
+  return {
+    bold: wrap('1'),
+    dim: wrap('2'),
+    red: wrap('31'),
+    green: wrap('32'),
+    yellow: wrap('33'),
+    cyan: wrap('36'),
+  };
+}
+
+export interface BannerInfo {
+  controlPlane: string;
+  adminToken: string;
+  adminTokenFile: string;
+  dataDir: string;
+  applied: boolean;
+  identity: { mode: 'mtls' | 'dev-header'; reason?: string };
+  services: { name: string; url: string | undefined; note: string }[];
+  rps: number;
+  durationMs: number | undefined;
+}
+
+/** A path relative to the working directory when that is shorter. */
+export function shortPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') && rel.length < path.length ? rel : path;
+}
+
+export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
+  const s = styler(out);
+  const lines: string[] = [];
+  lines.push('', s.bold('Ward demo: a control plane and a small shop on the Ward SDK'), '');
+  lines.push(
+    `  control plane   ${s.cyan(info.controlPlane)}   (SQLite in ${shortPath(info.dataDir)})`,
+  );
+  lines.push(`  admin token     ${info.adminToken}`);
+  lines.push(`                  ${s.dim(`kept in ${shortPath(info.adminTokenFile)} (mode 0600)`)}`);
+  lines.push(
+    `  policies        ${info.applied ? 'applied from examples/demo' : 'kept from the previous run (delete the data dir to start over)'}`,
+  );
+  if (info.identity.mode === 'mtls') {
+    lines.push(
+      `  identity        ${s.green('mTLS')} with X.509-SVIDs from the Ward CA, via a node agent (Workload API)`,
+    );
+  } else {
+    lines.push(
+      `  identity        ${s.red(s.bold('DEVELOPMENT HEADER, NOT mTLS'))}: callers name themselves in x-ward-source`,
+      `                  ${s.red(`reason: ${info.identity.reason ?? 'unknown'}`)}`,
+    );
+  }
+  lines.push(
+    '',
+    s.bold('Services') + s.dim('  (PDP + middleware + egress guard + decision-log shipper each)'),
+  );
+  for (const svc of info.services) {
+    lines.push(`  ${svc.name.padEnd(14)}  ${(svc.url ?? '-').padEnd(24)}  ${s.dim(svc.note)}`);
+  }
+  lines.push(
+    '',
+    s.bold('Traffic') +
+      `  ~${info.rps} end-user requests/s at the frontend (alice, bob, carol: customers; dave: support),`,
+    '         fanning out to orders, inventory, payments, notifications; monitoring scrapes /metrics every 2 s.',
+    '',
+    `${s.bold('The new rule, in dry-run')} (examples/demo/inventory-via-orders.yaml):`,
+    '  inventory-via-orders#0 denies frontend → inventory. It is NOT enforced yet: the frontend still reads',
+    '  stock directly, every such call goes through, and each is logged as a would-deny.',
+    '',
+    `${s.bold('See it')} (in another terminal, from this directory):`,
+    `  export WARD_SERVER=${info.controlPlane} WARD_TOKEN=$(cat ${shortPath(info.adminTokenFile)})`,
+    `  npx ward report dry-run        ${s.dim('# calls the dry-run rule would have refused: frontend → inventory')}`,
+    `  npx ward report unapproved     ${s.dim('# observed edges no rule allows: monitoring → notifications')}`,
+    `  npx ward report unused         ${s.dim('# allowed edges nobody uses: payments → notifications')}`,
+    `  npx ward promote inventory     ${s.dim('# refuses: the last window shows dry-run denials')}`,
+    `  npx ward promote inventory --force   ${s.dim("# enforce anyway, and watch frontend's direct reads get 403")}`,
+    '',
+    info.durationMs === undefined
+      ? s.dim('Press Ctrl-C to stop.')
+      : s.dim(
+          `Stopping by itself after ${Math.round(info.durationMs / 1000)} s (Ctrl-C stops earlier).`,
+        ),
+    '',
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+const top = (m: Map<string, number>) =>
+  [...m.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([k, v]) => `${k} ×${v}`)
+    .join(', ');
+
+export function statusLine(
+  out: NodeJS.WritableStream,
+  elapsedMs: number,
+  traffic: TrafficStats,
+  tally: Tally,
+  shipped: number,
+): string {
+  const s = styler(out);
+  const t = `[${String(Math.round(elapsedMs / 1000)).padStart(4)} s]`;
+  const parts = [
+    `${s.dim(t)} users: ${traffic.requests} requests (${traffic.ok} ok, ${traffic.refused} refused, ${traffic.failed} failed)`,
+    `decisions: ${tally.allowed} allowed, ${s.yellow(`${tally.wouldDeny} would-deny (dry-run)`)}, ${s.red(`${tally.refused} refused`)}`,
+    `${shipped} shipped`,
+  ];
+  const lines = [parts.join(' · ')];
+  if (tally.wouldDenyEdges.size) lines.push(`         would-deny: ${top(tally.wouldDenyEdges)}`);
+  if (tally.refusedEdges.size) lines.push(`         refused:    ${top(tally.refusedEdges)}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,152 @@
+/**
+ * The demo's control plane: the embedded default (SQLite under the data dir) with the ingest
+ * (decision logs, reports, promote) and identity CA plugins, the demo's admin token, its policy
+ * documents (applied on first start only, so a `ward promote` survives a restart), and a `pdp`
+ * token the services use to fetch bundles and ship decision logs.
+ */
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type RunningServer, startServer, type WardPlugin } from '@ward/server';
+import { ApiError, apiRequest, type ClientOptions } from '@ward/server/client';
+import { DemoError } from './errors.ts';
+import type { ResolvedDemoOptions } from './options.ts';
+import { loadOrCreateToken, saveToken } from './tokens.ts';
+
+export interface DemoControlPlane {
+  server: RunningServer;
+  url: string;
+  adminToken: string;
+  adminTokenFile: string;
+  pdpToken: string;
+  /** Whether the policy documents were applied at this start (false: kept from a previous run). */
+  applied: boolean;
+  /** The CA plugin is mounted (mTLS identities are possible). */
+  ca: boolean;
+  admin<T>(method: string, path: string, body?: unknown): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** The plugins the demo needs, from `@ward/server`; a missing one is reported, not fatal. */
+async function plugins(): Promise<{ list: WardPlugin[]; ca: boolean; missing: string[] }> {
+  const server = (await import('@ward/server')) as Record<string, unknown>;
+  const list: WardPlugin[] = [];
+  const missing: string[] = [];
+  const ingest = server.ingestPlugin as (() => WardPlugin) | undefined;
+  if (typeof ingest === 'function') list.push(ingest());
+  else missing.push('ingestPlugin');
+  const ca = server.caPlugin as (() => WardPlugin) | undefined;
+  if (typeof ca === 'function') list.push(ca());
+  else missing.push('caPlugin');
+  return { list, ca: typeof ca === 'function', missing };
+}
+
+export async function startControlPlane(
+  opts: ResolvedDemoOptions,
+  warn: (message: string) => void,
+): Promise<DemoControlPlane> {
+  const { list, ca, missing } = await plugins();
+  if (missing.length > 0) {
+    warn(`@ward/server does not export ${missing.join(', ')} yet: running without it`);
+  }
+  const adminTokenFile = join(opts.dataDir, 'admin.token');
+  // The token file goes in the data dir, so the dir is made first (0700, as startServer would).
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  const adminToken = loadOrCreateToken(adminTokenFile).token;
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      dataDir: opts.dataDir,
+      host: opts.host,
+      port: opts.port,
+      adminToken,
+      plugins: list,
+      logger: false,
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new DemoError(
+        'DEMO_ADDRESS_IN_USE',
+        `port ${opts.port} is already in use (another ward server or demo?); pick another with --port, or --port 0 for any free one`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  const client: ClientOptions = { server: server.url, token: adminToken };
+  const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    try {
+      return await apiRequest<T>(client, method, path, body);
+    } catch (error) {
+      if (error instanceof ApiError) {
+        throw new DemoError('DEMO_SETUP_FAILED', `${method} ${path}: ${error.message}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  };
+  try {
+    const applied = await applyOnFirstStart(opts.policyDir, admin);
+    const pdpToken = await pdpTokenOf(opts.dataDir, server.url, admin);
+    return {
+      server,
+      url: server.url,
+      adminToken,
+      adminTokenFile,
+      pdpToken,
+      applied,
+      ca,
+      admin,
+      close: () => server.close(),
+    };
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+}
+
+/** Applies the demo's documents unless the control plane already holds intentions. */
+async function applyOnFirstStart(dir: string, admin: DemoControlPlane['admin']): Promise<boolean> {
+  const existing = await admin<{ items: unknown[] }>('GET', '/v1/intentions');
+  if (existing.items.length > 0) return false;
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => /\.(ya?ml|json)$/.test(n));
+  } catch (cause) {
+    throw new DemoError('DEMO_SETUP_FAILED', `cannot read the demo policies in ${dir}`, { cause });
+  }
+  const files = names
+    .sort()
+    .map((n) => ({ name: join(dir, n), content: readFileSync(join(dir, n), 'utf8') }));
+  await admin('POST', '/v1/apply', { files, dryRun: false });
+  return true;
+}
+
+/**
+ * A `pdp`-scope token for the services, kept in `<dataDir>/pdp.token`; a kept token that no longer
+ * works (revoked) is replaced.
+ */
+async function pdpTokenOf(
+  dataDir: string,
+  url: string,
+  admin: DemoControlPlane['admin'],
+): Promise<string> {
+  const file = join(dataDir, 'pdp.token');
+  let kept: string | undefined;
+  try {
+    kept = readFileSync(file, 'utf8').trim();
+  } catch {
+    kept = undefined;
+  }
+  if (kept) {
+    const res = await fetch(`${url}/v1/revision`, { headers: { authorization: `Bearer ${kept}` } });
+    await res.arrayBuffer();
+    if (res.ok) return kept;
+  }
+  const created = await admin<{ token: string }>('POST', '/v1/tokens', {
+    name: 'demo-services',
+    scope: 'pdp',
+  });
+  saveToken(file, created.token);
+  return created.token;
+}

@@ -1,0 +1,259 @@
+/**
+ * `runDemo`: the control plane, the mesh, the traffic loop and the status lines, started in
+ * order and stopped in reverse.
+ */
+import { join } from 'node:path';
+import {
+  createDecisionLogShipper,
+  createPdp,
+  type DecisionLogShipper,
+  type Pdp,
+  type PdpLogger,
+} from '@ward/sdk';
+import { type BannerInfo, banner, statusLine, styler } from './banner.ts';
+import { type DemoControlPlane, startControlPlane } from './control-plane.ts';
+import { DemoError } from './errors.ts';
+import {
+  frontendHandler,
+  inventoryHandler,
+  notificationsHandler,
+  ordersHandler,
+  paymentsHandler,
+} from './handlers.ts';
+import { type MeshIdentities, meshIdentities, type ServiceIdentity } from './identity.ts';
+import { MESH, SCRAPE_TARGETS, spiffeIdOf } from './mesh.ts';
+import { type DemoOptions, resolveDemoOptions } from './options.ts';
+import {
+  type Caller,
+  createCaller,
+  type Directory,
+  type Handler,
+  type RunningService,
+  startService,
+} from './service.ts';
+import { Tally } from './tally.ts';
+import { startTraffic, type Traffic } from './traffic.ts';
+
+/** A running demo. */
+export interface RunningDemo {
+  /** What the banner shows, also for `--json`. */
+  readonly info: BannerInfo;
+  /** Resolves when the demo has stopped (after `stop()` or `--duration`). */
+  readonly done: Promise<void>;
+  /** Stops traffic, ships the last decision logs, closes everything; idempotent. */
+  stop(): Promise<void>;
+}
+
+const HANDLERS: Record<string, (pdp: Pdp) => Handler> = {
+  frontend: frontendHandler,
+  orders: ordersHandler,
+  payments: paymentsHandler,
+  inventory: inventoryHandler,
+  notifications: notificationsHandler,
+};
+
+/**
+ * Starts the demo and prints its banner to `options.out`.
+ *
+ * @example
+ * ```ts
+ * const demo = await runDemo({ port: 0, dataDir: '/tmp/ward-demo', durationMs: 20_000 });
+ * await demo.done;
+ * ```
+ */
+export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
+  const opts = resolveDemoOptions(options);
+  const out = opts.out;
+  const s = styler(out);
+  const warn = (message: string) => process.stderr.write(`ward demo: ${message}\n`);
+  const cleanups: (() => Promise<void>)[] = [];
+  let stopping = false;
+  const cleanup = async () => {
+    for (const c of cleanups.reverse())
+      await c().catch((e) => warn(`while stopping: ${(e as Error).message}`));
+  };
+
+  try {
+    out.write(s.dim('starting the control plane…\n'));
+    const cp: DemoControlPlane = await startControlPlane(opts, warn);
+    cleanups.push(() => cp.close());
+
+    const pdpLogger: PdpLogger = {
+      warn(fields, message) {
+        if (!stopping) warn(`pdp: ${message} ${JSON.stringify(fields)}`);
+      },
+    };
+    const pdps = new Map<string, Pdp>();
+    for (const svc of MESH) {
+      if (svc.clientOnly) continue;
+      const pdp = createPdp({
+        service: svc.name,
+        controlPlanes: cp.url,
+        publicKey: cp.server.publicKey,
+        token: cp.pdpToken,
+        cacheDir: join(opts.dataDir, 'bundle-cache'),
+        backoff: { initialMs: 100, maxMs: 2000 },
+        logger: pdpLogger,
+      });
+      pdps.set(svc.name, pdp);
+      cleanups.push(() => pdp.close());
+    }
+    // A cached bundle makes a PDP ready at once; wait for the control plane's current revision.
+    await Promise.all([...pdps.values()].map((p) => p.ready));
+    const revision = (await cp.admin<{ revision: number }>('GET', '/v1/revision')).revision;
+    const deadline = Date.now() + 10_000;
+    while ([...pdps.values()].some((p) => p.revision() < revision) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+
+    out.write(s.dim('setting up service identities…\n'));
+    const identities: MeshIdentities = await meshIdentities(
+      cp,
+      MESH.map((m) => ({ name: m.name, spiffeId: spiffeIdOf(m) })),
+      { dataDir: opts.dataDir, forceDev: opts.devIdentity },
+    );
+    cleanups.push(() => identities.close());
+    if (identities.mode !== 'mtls') {
+      warn(
+        `WARNING: running WITHOUT mTLS (${identities.reason}); callers are identified by a forgeable header`,
+      );
+    }
+
+    const urls = new Map<string, string>();
+    const directory: Directory = {
+      url: (name) => {
+        const u = urls.get(name);
+        if (u === undefined) throw new Error(`${name} is not listening`);
+        return u;
+      },
+      spiffeId: (name) => spiffeIdOf(MESH.find((m) => m.name === name)!),
+    };
+    const tally = new Tally();
+    const reported = new Set<string>();
+    const shippers: DecisionLogShipper[] = [];
+    const services: RunningService[] = [];
+    let monitoring: Caller | undefined;
+    for (const svc of MESH) {
+      const identity: ServiceIdentity = await identities.for(svc.name, spiffeIdOf(svc));
+      cleanups.push(async () => identity.close());
+      const shipper = createDecisionLogShipper({
+        controlPlanes: cp.url,
+        token: cp.pdpToken,
+        flushIntervalMs: 1000,
+        onError: (e) => {
+          // Once per service and kind: a control plane without the ingest routes would
+          // otherwise fill the terminal.
+          const key = `${svc.name} ${e.message.replace(/^\S+ answered (\d+).*/s, '$1')}`;
+          if (stopping || reported.has(key)) return;
+          reported.add(key);
+          warn(`decision logs of ${svc.name}: ${e.message.slice(0, 200)} (repeats are not shown)`);
+        },
+      });
+      shippers.push(shipper);
+      const deps = {
+        name: svc.name,
+        identity,
+        pdp: pdps.get(svc.name)!,
+        pdps,
+        shipper,
+        tally,
+        directory,
+      };
+      const call = createCaller(deps);
+      if (svc.clientOnly) {
+        monitoring = call;
+        continue;
+      }
+      const running = await startService(deps, HANDLERS[svc.name]!(deps.pdp), {
+        host: opts.host,
+        enforce: !svc.edge,
+        call,
+      });
+      urls.set(svc.name, running.url!);
+      services.push(running);
+    }
+    // Servers close before the shippers flush, so the last decisions are shipped.
+    cleanups.push(async () => {
+      await Promise.all(shippers.map((sh) => sh.close()));
+    });
+    cleanups.push(async () => {
+      await Promise.all(services.map((sv) => sv.close()));
+    });
+
+    const traffic: Traffic = startTraffic({
+      frontendUrl: urls.get('frontend')!,
+      rps: opts.rps,
+      monitoring: monitoring!,
+      scrapeTargets: SCRAPE_TARGETS,
+    });
+    cleanups.push(() => traffic.stop());
+
+    const info: BannerInfo = {
+      controlPlane: cp.url,
+      adminToken: cp.adminToken,
+      adminTokenFile: cp.adminTokenFile,
+      dataDir: opts.dataDir,
+      applied: cp.applied,
+      identity: {
+        mode: identities.mode,
+        ...(identities.reason ? { reason: identities.reason } : {}),
+      },
+      services: MESH.map((m) => ({
+        name: m.name,
+        url: urls.get(m.name),
+        note: m.edge
+          ? 'edge: end users sign in here; mints their passports'
+          : m.clientOnly
+            ? 'client only, role: monitoring; scrapes /metrics'
+            : identities.mode === 'mtls'
+              ? `mTLS, ${spiffeIdOf(m)}`
+              : spiffeIdOf(m),
+      })),
+      rps: opts.rps,
+      durationMs: opts.durationMs,
+    };
+    out.write(banner(out, info));
+
+    const started = Date.now();
+    const shipped = () => shippers.reduce((n, sh) => n + sh.stats().shipped, 0);
+    const status = setInterval(() => {
+      out.write(statusLine(out, Date.now() - started, traffic.stats, tally, shipped()));
+    }, opts.statusIntervalMs);
+    cleanups.push(async () => clearInterval(status));
+
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => {
+      resolveDone = r;
+    });
+    let stopped: Promise<void> | undefined;
+    const stop = () =>
+      (stopped ??= (async () => {
+        stopping = true;
+        clearTimeout(timer);
+        clearInterval(status);
+        out.write(
+          s.dim(
+            '\nstopping: traffic, then servers, last decision logs, PDPs, identities, control plane…\n',
+          ),
+        );
+        await cleanup();
+        out.write(statusLine(out, Date.now() - started, traffic.stats, tally, shipped()));
+        out.write('stopped.\n');
+        resolveDone();
+      })());
+    const timer =
+      opts.durationMs === undefined ? undefined : setTimeout(() => void stop(), opts.durationMs);
+    return { info, done, stop };
+  } catch (error) {
+    stopping = true;
+    await cleanup();
+    if (error instanceof DemoError) throw error;
+    throw new DemoError(
+      'DEMO_SETUP_FAILED',
+      `the demo could not start: ${(error as Error)?.message ?? error}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}

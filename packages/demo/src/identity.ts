@@ -1,0 +1,149 @@
+/**
+ * Identities of the demo's services. Preferred: real mTLS with X.509-SVIDs from the control
+ * plane's CA, delivered by a node agent (started in this process) over the SPIFFE Workload API,
+ * one `WorkloadIdentity` per service. If the CA or the agent is unavailable, the demo falls back
+ * to the SDK's development identity header and says so loudly.
+ */
+import { realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TlsOptions } from 'node:tls';
+import type { Dispatcher } from 'undici';
+import { Agent } from 'undici';
+import type { DemoControlPlane } from './control-plane.ts';
+
+/** The header the services trust for caller identity in the development fallback. */
+export const DEV_IDENTITY_HEADER = 'x-ward-source';
+
+/** What a service needs from its identity. */
+export interface ServiceIdentity {
+  readonly spiffeId: string;
+  /** TLS server options (client certificate required), or undefined for plain HTTP. */
+  serverOptions(): TlsOptions | undefined;
+  /** Keeps a TLS server's certificate current across rotations; returns a stop function. */
+  secure(server: import('node:net').Server): () => void;
+  /** A dispatcher for calls to `destination` (expects its SPIFFE ID under mTLS). */
+  dispatcher(destinationSpiffeId: string): Dispatcher;
+  /** Headers to add to outgoing calls (the dev header in the fallback). */
+  readonly headers: Readonly<Record<string, string>>;
+  close(): void;
+}
+
+export interface MeshIdentities {
+  readonly mode: 'mtls' | 'dev-header';
+  /** Why the fallback was taken, when it was. */
+  readonly reason?: string;
+  for(service: string, spiffeId: string): Promise<ServiceIdentity>;
+  close(): Promise<void>;
+}
+
+const NODE = 'demo-node';
+
+/**
+ * Sets up mTLS identities: a registration entry per service (this process's uid and executable
+ * as selectors, since every demo service runs in it), a join token, and a node agent serving the
+ * Workload API on a Unix socket. Falls back to the dev header on any failure, with the reason.
+ */
+export async function meshIdentities(
+  cp: DemoControlPlane,
+  services: readonly { name: string; spiffeId: string }[],
+  opts: { dataDir: string; forceDev: boolean },
+): Promise<MeshIdentities> {
+  if (opts.forceDev) return devIdentities('--dev-identity was given');
+  if (!cp.ca) return devIdentities('the control plane has no identity CA plugin');
+  let agent: { close(): Promise<void>; socketPath: string } | undefined;
+  try {
+    const [{ startAgent }, { workloadIdentity }, pino] = await Promise.all([
+      import('@ward/agent'),
+      import('@ward/sdk'),
+      import('pino'),
+    ]);
+    const exe = realpathSync(process.execPath);
+    const selectors = [`unix:uid:${process.getuid?.() ?? 0}`, `unix:path:${exe}`];
+    const { entries } = await cp.admin<{ entries: { spiffeId: string; node: string }[] }>(
+      'GET',
+      `/v1/ca/entries?node=${NODE}`,
+    );
+    const have = new Set(entries.map((e) => e.spiffeId));
+    for (const s of services) {
+      if (have.has(s.spiffeId)) continue;
+      await cp.admin('POST', '/v1/ca/entries', {
+        spiffeId: s.spiffeId,
+        node: NODE,
+        selectors,
+        dnsNames: ['localhost'],
+      });
+    }
+    const { token } = await cp.admin<{ token: string }>('POST', '/v1/ca/join-tokens', {
+      node: NODE,
+    });
+    // Unix socket paths are limited to ~107 bytes: a deep data dir gets a short temp path.
+    const inData = join(opts.dataDir, 'agent.sock');
+    const socketPath =
+      inData.length < 100 ? inData : join(tmpdir(), `ward-demo-${process.pid}.sock`);
+    const running = await startAgent({
+      controlPlane: cp.url,
+      joinToken: token,
+      socketPath,
+      logger: pino.default({ level: 'warn', name: 'ward-agent' }, pino.default.destination(2)),
+    });
+    agent = running;
+    const held: { close(): void }[] = [];
+    return {
+      mode: 'mtls',
+      async for(_service, spiffeId) {
+        const id = await workloadIdentity({ socketPath: running.socketPath, spiffeId });
+        held.push(id);
+        const dispatchers: Dispatcher[] = [];
+        return {
+          spiffeId,
+          headers: {},
+          serverOptions: () => id.serverOptions(),
+          secure: (server) => id.secureServer(server),
+          dispatcher(destination) {
+            const d = id.dispatcher({ expect: destination, connections: 8 });
+            dispatchers.push(d);
+            return d;
+          },
+          close() {
+            for (const d of dispatchers) void d.close();
+            id.close();
+          },
+        };
+      },
+      async close() {
+        for (const h of held) h.close();
+        await running.close();
+      },
+    };
+  } catch (error) {
+    await agent?.close().catch(() => {});
+    return devIdentities(
+      `mTLS setup failed: ${(error as Error)?.message ?? String(error)}`.split('\n')[0]!,
+    );
+  }
+}
+
+/** The development fallback: plain HTTP, the caller's name in a header anyone could forge. */
+function devIdentities(reason: string): MeshIdentities {
+  const agents: Agent[] = [];
+  return {
+    mode: 'dev-header',
+    reason,
+    async for(service, spiffeId) {
+      const agent = new Agent({ connections: 8 });
+      agents.push(agent);
+      return {
+        spiffeId,
+        headers: { [DEV_IDENTITY_HEADER]: service },
+        serverOptions: () => undefined,
+        secure: () => () => {},
+        dispatcher: () => agent,
+        close() {},
+      };
+    },
+    async close() {
+      await Promise.all(agents.map((a) => a.close()));
+    },
+  };
+}

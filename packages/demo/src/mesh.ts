@@ -1,0 +1,35 @@
+/**
+ * The demo mesh: which services run, where their identities live, whom they call.
+ */
+
+export interface MeshService {
+  name: string;
+  namespace: string;
+  /** The edge: serves end users (no client certificates), mints their passports. */
+  edge?: boolean;
+  /** A client only (no server of its own): the monitoring tool. */
+  clientOnly?: boolean;
+}
+
+export const TRUST_DOMAIN = 'ward.local';
+
+export const MESH: readonly MeshService[] = [
+  { name: 'frontend', namespace: 'shop', edge: true },
+  { name: 'orders', namespace: 'shop' },
+  { name: 'payments', namespace: 'shop' },
+  { name: 'inventory', namespace: 'shop' },
+  { name: 'notifications', namespace: 'shop' },
+  { name: 'monitoring', namespace: 'monitoring', clientOnly: true },
+];
+
+/** The services the monitoring tool scrapes (notifications has no rule allowing it). */
+export const SCRAPE_TARGETS: readonly string[] = [
+  'orders',
+  'payments',
+  'inventory',
+  'notifications',
+];
+
+export function spiffeIdOf(s: MeshService): string {
+  return `spiffe://${TRUST_DOMAIN}/ns/${s.namespace}/sa/${s.name}`;
+}

@@ -1,0 +1,145 @@
+/**
+ * The identity CA plugin: join tokens and registration entries for admins, agent attestation
+ * and SVID issuance for node agents, the public trust bundle, and rotation. Pass it to
+ * `startServer({ plugins: [caPlugin()] })`.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AGENT_PROOF_HEADER,
+  type AuthorityLifetimes,
+  CaError,
+  CaService,
+  caProblem,
+  caRoutes,
+  generateSealKey,
+  parseSealKey,
+  type SealKey,
+  type TokenReviewConfig,
+} from '@ward/ca';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { WardPlugin } from '../http/app.ts';
+import { SqlCaStore } from './store.ts';
+import { type CaDatabase, caMigrations } from './tables.ts';
+
+export interface CaPluginOptions {
+  /**
+   * Key that seals the CA private keys in the database. Default: `WARD_CA_KEY` from the
+   * environment, else the file `caKeyFile`, else `<dataDir>/ca-seal.key` (created 0600 on first
+   * start). Replicas sharing a database must share this key.
+   */
+  sealKey?: SealKey;
+  caKeyFile?: string;
+  env?: NodeJS.ProcessEnv;
+  lifetimes?: AuthorityLifetimes;
+  agentSvidTtlSeconds?: number;
+  /** Enables Kubernetes projected service-account token attestation. */
+  tokenReview?: TokenReviewConfig;
+  now?: () => number;
+}
+
+function sealKeyOf(options: CaPluginOptions, dataDir: string): SealKey {
+  if (options.sealKey) return options.sealKey;
+  const env = options.env ?? process.env;
+  if (env.WARD_CA_KEY) return parseSealKey(env.WARD_CA_KEY, 'WARD_CA_KEY');
+  const file = options.caKeyFile ?? join(dataDir, 'ca-seal.key');
+  if (!existsSync(file)) {
+    // `wx`: never overwrite a key another replica just wrote.
+    try {
+      writeFileSync(file, `${generateSealKey()}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  return parseSealKey(readFileSync(file, 'utf8'), file);
+}
+
+/**
+ * Creates the CA plugin.
+ *
+ * @example
+ * ```ts
+ * import { caPlugin, startServer } from '@ward/server';
+ * const server = await startServer({ port: 0, plugins: [caPlugin()] });
+ * ```
+ */
+export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
+  return {
+    name: 'ca',
+    migrations: caMigrations(),
+    async register(app: FastifyInstance) {
+      const service = new CaService({
+        store: new SqlCaStore(app.ward.db as unknown as Kysely<CaDatabase>),
+        sealKey: sealKeyOf(options, app.ward.dataDir),
+        trustDomain: app.ward.trustDomain,
+        ...(options.lifetimes ? { lifetimes: options.lifetimes } : {}),
+        ...(options.agentSvidTtlSeconds
+          ? { agentSvidTtlSeconds: options.agentSvidTtlSeconds }
+          : {}),
+        ...(options.tokenReview ? { tokenReview: options.tokenReview } : {}),
+        ...(options.now ? { now: options.now } : {}),
+      });
+      // Create (or load and check) the authority now, so a wrong seal key fails the start.
+      await service.authority();
+      app.decorate('wardCa', service);
+      // CA errors carry their own code and status; everything else goes to the server's handler.
+      app.setErrorHandler((error, _request, reply) => {
+        if (!(error instanceof CaError)) throw error;
+        const p = caProblem(error);
+        return reply.code(p.status).type('application/problem+json').send(p.body);
+      });
+      const agentAuth = async (request: FastifyRequest) => {
+        const path = request.url.split('?')[0]!;
+        (request as { wardAgent?: unknown }).wardAgent = await service.authenticateAgent(
+          request.headers[AGENT_PROOF_HEADER],
+          request.method,
+          path,
+        );
+      };
+      for (const route of caRoutes(service)) {
+        app.route({
+          method: route.method,
+          url: route.path,
+          config: { auth: route.auth === 'admin' ? ['admin'] : 'public' },
+          schema: {
+            summary: route.summary,
+            tags: ['identity'],
+            ...(route.auth === 'agent'
+              ? {
+                  headers: {
+                    type: 'object',
+                    properties: { [AGENT_PROOF_HEADER]: { type: 'string' } },
+                  },
+                }
+              : {}),
+          },
+          ...(route.auth === 'agent' ? { preHandler: agentAuth } : {}),
+          handler: async (request: FastifyRequest, reply: FastifyReply) => {
+            const out = await route.handle({
+              params: (request.params ?? {}) as Record<string, string>,
+              query: (request.query ?? {}) as Record<string, string | undefined>,
+              body: request.body,
+              ...((request as { wardAgent?: { spiffeId: string; node: string } }).wardAgent
+                ? {
+                    agent: (request as unknown as { wardAgent: { spiffeId: string; node: string } })
+                      .wardAgent,
+                  }
+                : {}),
+            });
+            reply.code(out.status);
+            if (out.contentType) reply.type(out.contentType);
+            return out.body === undefined ? reply.send() : reply.send(out.body);
+          },
+        });
+      }
+    },
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The identity CA (set by the CA plugin). */
+    wardCa?: CaService;
+  }
+}
