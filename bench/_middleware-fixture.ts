@@ -83,7 +83,6 @@ resourcePolicy:
               - expr: request.resource.attr.method != "DELETE"
 `;
 
-
 /** Starts Cerbos pinned to core 0 with one OS thread (GOMAXPROCS=1), as a sidecar of the service. */
 export async function startCerbos(): Promise<{ url: string; child: ChildProcess; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-cerbos-'));

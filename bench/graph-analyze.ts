@@ -23,7 +23,7 @@ import { progress, round } from './_stats.ts';
 
 const require = createRequire(import.meta.url);
 
-function generate(n: number, m: number, planted: number): DependencyGraph {
+export function generate(n: number, m: number, planted: number): DependencyGraph {
   let seed = 12345;
   const rand = (k: number): number => {
     // xorshift32: deterministic, fast.
@@ -40,39 +40,48 @@ function generate(n: number, m: number, planted: number): DependencyGraph {
     labels: { criticality: crit[i % 4]! },
     sources: [],
   }));
+  // Pairs first, then edge objects allocated in (from, to) order, as GraphBuilder.build() and
+  // JSON.parse of a written graph lay them out.
   const seen = new Set<number>();
-  const edges: Edge[] = [];
+  const pairs: number[] = [];
+  const startup = new Set<number>();
   const add = (a: number, b: number, kind: Edge['kind']): void => {
     const key = a * n + b;
     if (a === b || seen.has(key)) return;
     seen.add(key);
-    edges.push({
-      from: services[a]!.name,
-      to: services[b]!.name,
-      kind,
-      provenance: 'observed',
-      sources: [],
-      metrics: { calls: rand(10_000), errors: 0, denied: 0 },
-    });
+    pairs.push(key);
+    if (kind === 'startup') startup.add(key);
   };
   // Planted cycles of length 2..6; every fifth is a startup cycle (services that never start).
   for (let c = 0; c < planted; c++) {
     const len = 2 + (c % 5);
     const base = rand(n - 10);
     const nodes = Array.from({ length: len }, (_, i) => base + i);
-    for (let i = 0; i < len; i++)
-      add(nodes[i]!, nodes[(i + 1) % len]!, c % 5 === 0 ? 'startup' : 'runtime');
+    for (let i = 0; i < len; i++) add(nodes[i]!, nodes[(i + 1) % len]!, c % 5 === 0 ? 'startup' : 'runtime');
   }
   // The rest: a random DAG (edges from lower to higher index, up to 2,000 apart so paths are long).
-  while (edges.length < m) {
+  while (pairs.length < m) {
     const a = rand(n);
     const b = a + 1 + rand(2000);
     if (b < n) add(a, b, rand(10) === 0 ? 'startup' : 'runtime');
   }
-  // Sorted by (from, to), exactly as GraphBuilder.build() and parseGraphJson output arrive.
-  edges.sort((x, y) =>
-    x.from < y.from ? -1 : x.from > y.from ? 1 : x.to < y.to ? -1 : x.to > y.to ? 1 : 0,
-  );
+  const name = (i: number): string => services[i]!.name;
+  pairs.sort((x, y) => {
+    const ax = name(Math.floor(x / n));
+    const ay = name(Math.floor(y / n));
+    if (ax !== ay) return ax < ay ? -1 : 1;
+    const bx = name(x % n);
+    const by = name(y % n);
+    return bx < by ? -1 : bx > by ? 1 : 0;
+  });
+  const edges: Edge[] = pairs.map((key) => ({
+    from: name(Math.floor(key / n)),
+    to: name(key % n),
+    kind: startup.has(key) ? 'startup' : 'runtime',
+    provenance: 'observed',
+    sources: [],
+    metrics: { calls: rand(10_000), errors: 0, denied: 0 },
+  }));
   return { services, edges };
 }
 

@@ -81,43 +81,35 @@ export class AuthorityCache {
     throw new CaError('CA_CONFLICT', 'the CA state kept changing under concurrent updates; retry');
   }
 
-  /** Rotates the signing intermediate now. Old SVIDs keep verifying until they expire. */
-  async rotateIntermediate(): Promise<{ serial: string; notAfter: number }> {
+  /**
+   * Applies `change` to the stored state with compare-and-set, retrying when another replica
+   * changed it meanwhile, and returns the reopened authority.
+   */
+  async update(
+    change: (state: AuthorityStateV1, ctx: { sealKey: SealKey; now: number; lifetimes: AuthorityLifetimes | undefined }) => Promise<AuthorityStateV1> | AuthorityStateV1,
+  ): Promise<Authority> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const stored = await this.#store.loadAuthority();
       if (!stored) {
         await this.current();
         continue;
       }
-      const next = await withNewIntermediate(stored.state, this.#sealKey, {
-        now: this.#now(),
-        lifetimes: this.#lifetimes,
-      });
-      if (await this.#store.saveAuthority(next, stored.version)) {
-        const { authority: a } = await this.current();
-        return { serial: a.intermediate.serialNumber, notAfter: a.intermediate.notAfter.getTime() };
-      }
+      const next = await change(stored.state, { sealKey: this.#sealKey, now: this.#now(), lifetimes: this.#lifetimes });
+      if (await this.#store.saveAuthority(next, stored.version)) return (await this.current()).authority;
     }
-    throw new CaError('CA_CONFLICT', 'another replica is rotating the CA; retry');
+    throw new CaError('CA_CONFLICT', 'another replica is changing the CA; retry');
+  }
+
+  /** Rotates the signing intermediate now. Old SVIDs keep verifying until they expire. */
+  async rotateIntermediate(): Promise<{ serial: string; notAfter: number }> {
+    const a = await this.update((state, ctx) => withNewIntermediate(state, ctx.sealKey, ctx));
+    return { serial: a.intermediate.serialNumber, notAfter: a.intermediate.notAfter.getTime() };
   }
 
   /** Rotates the JWT-SVID signing key now; the old key stays published until it expires. */
   async rotateJwtKey(): Promise<{ kid: string }> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const stored = await this.#store.loadAuthority();
-      if (!stored) {
-        await this.current();
-        continue;
-      }
-      const next = await withNewJwtKey(stored.state, this.#sealKey, {
-        now: this.#now(),
-        lifetimes: this.#lifetimes,
-      });
-      if (await this.#store.saveAuthority(next, stored.version)) {
-        return { kid: (await this.current()).authority.jwtKey.kid };
-      }
-    }
-    throw new CaError('CA_CONFLICT', 'another replica is rotating the CA; retry');
+    const a = await this.update((state, ctx) => withNewJwtKey(state, ctx.sealKey, ctx));
+    return { kid: a.jwtKey.kid };
   }
 }
 

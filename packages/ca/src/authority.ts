@@ -13,8 +13,12 @@ import { randomSerial, x509 } from './x509.ts';
 export interface AuthorityStateV1 {
   readonly v: 1;
   readonly trustDomain: string;
-  /** Trust anchors, newest first. The first one with a key signs intermediates. */
-  readonly roots: readonly { cert: string; key?: string }[];
+  /**
+   * Trust anchors, newest first. The first one with a key that is not `pending` signs
+   * intermediates; a `pending` root is already in the trust bundle but does not sign yet (root
+   * rotation, see root-rotation.ts). `activatedAt` records when a root started signing.
+   */
+  readonly roots: readonly { cert: string; key?: string; pending?: boolean; activatedAt?: number }[];
   /** Signing intermediates, oldest first; the last one is active. */
   readonly intermediates: readonly { cert: string; key: string }[];
   /** JWT-SVID signing keys, oldest first; the last one is active. */
@@ -54,11 +58,11 @@ export interface Authority {
   readonly jwtPublicKeys: readonly JsonWebKey[];
 }
 
-const purposeRoot = (td: string, serial: string) => `ward-ca:${td}:root:${serial}`;
+export const purposeRoot = (td: string, serial: string) => `ward-ca:${td}:root:${serial}`;
 const purposeIntermediate = (td: string, serial: string) => `ward-ca:${td}:intermediate:${serial}`;
 const purposeJwt = (td: string, kid: string) => `ward-ca:${td}:jwt:${kid}`;
 
-async function makeRoot(
+export async function makeRoot(
   trustDomain: string,
   keys: CryptoKeyPair,
   now: number,
@@ -161,6 +165,7 @@ export async function createAuthority(options: {
             await exportPrivateKey(rootKeys.privateKey),
             purposeRoot(trustDomain, root.serialNumber),
           ),
+          activatedAt: now,
         },
       ],
       intermediates: [],
@@ -238,7 +243,7 @@ export async function withNewIntermediate(
 ): Promise<AuthorityStateV1> {
   const now = options.now ?? Date.now();
   const life = { ...DEFAULTS, ...options.lifetimes };
-  const rootIndex = state.roots.findIndex((r) => r.key !== undefined);
+  const rootIndex = state.roots.findIndex((r) => r.key !== undefined && !r.pending);
   if (rootIndex < 0) throw new CaError('CA_BAD_STATE', 'no root key to sign an intermediate with');
   const rootEntry = state.roots[rootIndex]!;
   const root = parseCertificate(certificatesFromPem(rootEntry.cert)[0], 'roots[0]');

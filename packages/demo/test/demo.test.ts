@@ -278,7 +278,7 @@ describe('ward start (the demo)', () => {
     expect(demo.output()).toContain('stopped.');
     // The end users never noticed: dry-run let every call through, and nothing failed.
     expect(demo.output()).toMatch(
-      /users: (\d+) requests \(\1 ok, 0 refused, 0 failed\)\n[^]*stopped\.\n$/,
+      /users: (\d+) requests \(\1 ok, 0 refused, 0 failed\)[^\n]*\n[^]*stopped\.\n$/,
     );
     expect(demo.output()).not.toMatch(/Error|at .*\.ts:\d+/);
 

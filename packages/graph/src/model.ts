@@ -228,7 +228,9 @@ export class GraphBuilder {
   build(): DependencyGraph {
     const resolve = (name: string): string => this.aliases.get(name) ?? name;
     const merged = new Map<string, Edge>();
-    for (const acc of this.edges.values()) {
+    // Create edge objects in output order: analyses then walk them sequentially in memory.
+    const accs = [...this.edges.values()].sort((a, b) => cmp(a.from, b.from) || cmp(a.to, b.to));
+    for (const acc of accs) {
       const from = resolve(acc.from);
       const to = resolve(acc.to);
       if (from === to && acc.from !== acc.to) continue; // an alias collapsed it into a self-loop
