@@ -57,7 +57,8 @@ export function generate(n: number, m: number, planted: number): DependencyGraph
     const len = 2 + (c % 5);
     const base = rand(n - 10);
     const nodes = Array.from({ length: len }, (_, i) => base + i);
-    for (let i = 0; i < len; i++) add(nodes[i]!, nodes[(i + 1) % len]!, c % 5 === 0 ? 'startup' : 'runtime');
+    for (let i = 0; i < len; i++)
+      add(nodes[i]!, nodes[(i + 1) % len]!, c % 5 === 0 ? 'startup' : 'runtime');
   }
   // The rest: a random DAG (edges from lower to higher index, up to 2,000 apart so paths are long).
   while (pairs.length < m) {

@@ -4,6 +4,7 @@
  * real clients: Node (undici), curl and openssl s_client processes.
  */
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { createServer, get as httpsGet, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -97,10 +98,10 @@ describe('workload identity end to end', () => {
     serverId = await workloadIdentity({ socketPath: `unix://${socketPath}`, spiffeId: ORDERS });
     clientId = await workloadIdentity({ socketPath, spiffeId: FRONTEND });
     server = createServer(serverId.serverOptions(), (req, res) => {
-      callers.push(peerIdentity(req.socket) ?? '');
-      clientSerials.add(
-        (req.socket as import('node:tls').TLSSocket).getPeerX509Certificate()!.serialNumber,
-      );
+      // Records every request that reaches the handler: an unverified caller must never get here.
+      callers.push(peerIdentity(req.socket) ?? 'UNVERIFIED');
+      const cert = (req.socket as import('node:tls').TLSSocket).getPeerX509Certificate();
+      if (cert) clientSerials.add(cert.serialNumber);
       res.end('ok');
     });
     serverId.secureServer(server, { authorize: [FRONTEND, `spiffe://${TD}/ns/shop/sa/cli`] });
@@ -222,6 +223,11 @@ describe('workload identity end to end', () => {
     // Valid certificate, SPIFFE ID not authorized.
     const intruder = await mint(`spiffe://${TD}/ns/shop/sa/intruder`);
     expect(await curlFails(intruder.cert, intruder.key)).toMatch(/^exit \d+/);
+    // None of the refused callers reached the handler, not even with a request sent right
+    // behind the handshake.
+    expect(callers.filter((c) => c !== FRONTEND && c !== `spiffe://${TD}/ns/shop/sa/cli`)).toEqual(
+      [],
+    );
     // No client certificate at all.
     expect(
       await run('curl', [
@@ -278,6 +284,52 @@ describe('workload identity end to end', () => {
     expect(ok).toBeGreaterThan(50);
     expect(serverSerials.size).toBeGreaterThanOrEqual(2);
     expect(clientSerials.size - before).toBeGreaterThanOrEqual(2);
+  });
+
+  it('rotates the root through agents and workloads without a failed request', async () => {
+    const dispatcher = clientId.dispatcher({ expect: ORDERS });
+    let failures = 0;
+    let stop = false;
+    const load = (async () => {
+      while (!stop) {
+        try {
+          const d = clientId.dispatcher({ expect: ORDERS }); // fresh handshakes too
+          const [a, b] = await Promise.all([
+            request(url, { dispatcher }),
+            request(url, { dispatcher: d }),
+          ]);
+          await a.body.text();
+          await b.body.text();
+          if (a.statusCode !== 200 || b.statusCode !== 200) failures++;
+          await d.close();
+        } catch {
+          failures++;
+        }
+      }
+    })();
+    const roots = (id: WorkloadIdentity) =>
+      id.svid.bundlePem.match(/BEGIN CERTIFICATE/g)?.length ?? 0;
+    const until = (cond: () => boolean) =>
+      new Promise<void>((resolve) => {
+        const check = () => (cond() ? resolve() : setTimeout(check, 100));
+        check();
+      });
+    await cp.service.prepareRoot();
+    // The new root reaches both workloads through the agent before it signs anything.
+    await until(() => roots(serverId) === 2 && roots(clientId) === 2);
+    await cp.service.activateRoot();
+    const newRoot = (await cp.service.authority()).roots[0]!;
+    const chainsToNewRoot = (id: WorkloadIdentity) => {
+      const ints = id.svid.certChainPem.split(/(?=-----BEGIN CERTIFICATE-----)/);
+      return new X509Certificate(ints[1]!).checkIssued(
+        new X509Certificate(Buffer.from(newRoot.rawData)),
+      );
+    };
+    await until(() => chainsToNewRoot(serverId) && chainsToNewRoot(clientId));
+    stop = true;
+    await load;
+    await dispatcher.close();
+    expect(failures).toBe(0);
   });
 
   it('survives a control-plane outage while certificates last, and recovers', async () => {

@@ -86,7 +86,10 @@ export class AuthorityCache {
    * changed it meanwhile, and returns the reopened authority.
    */
   async update(
-    change: (state: AuthorityStateV1, ctx: { sealKey: SealKey; now: number; lifetimes: AuthorityLifetimes | undefined }) => Promise<AuthorityStateV1> | AuthorityStateV1,
+    change: (
+      state: AuthorityStateV1,
+      ctx: { sealKey: SealKey; now: number; lifetimes: AuthorityLifetimes | undefined },
+    ) => Promise<AuthorityStateV1> | AuthorityStateV1,
   ): Promise<Authority> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const stored = await this.#store.loadAuthority();
@@ -94,8 +97,13 @@ export class AuthorityCache {
         await this.current();
         continue;
       }
-      const next = await change(stored.state, { sealKey: this.#sealKey, now: this.#now(), lifetimes: this.#lifetimes });
-      if (await this.#store.saveAuthority(next, stored.version)) return (await this.current()).authority;
+      const next = await change(stored.state, {
+        sealKey: this.#sealKey,
+        now: this.#now(),
+        lifetimes: this.#lifetimes,
+      });
+      if (await this.#store.saveAuthority(next, stored.version))
+        return (await this.current()).authority;
     }
     throw new CaError('CA_CONFLICT', 'another replica is changing the CA; retry');
   }

@@ -18,7 +18,12 @@ export interface AuthorityStateV1 {
    * intermediates; a `pending` root is already in the trust bundle but does not sign yet (root
    * rotation, see root-rotation.ts). `activatedAt` records when a root started signing.
    */
-  readonly roots: readonly { cert: string; key?: string; pending?: boolean; activatedAt?: number }[];
+  readonly roots: readonly {
+    cert: string;
+    key?: string;
+    pending?: boolean;
+    activatedAt?: number;
+  }[];
   /** Signing intermediates, oldest first; the last one is active. */
   readonly intermediates: readonly { cert: string; key: string }[];
   /** JWT-SVID signing keys, oldest first; the last one is active. */
@@ -221,6 +226,7 @@ export async function importAuthority(options: {
         {
           cert: root.toString('pem'),
           key: seal(options.sealKey, keyDer, purposeRoot(trustDomain, root.serialNumber)),
+          activatedAt: now,
         },
       ],
       intermediates: [],

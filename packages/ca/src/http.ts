@@ -126,6 +126,22 @@ export function caRoutes(service: CaService): CaRoute[] {
     },
     {
       method: 'POST',
+      path: '/v1/ca/root/:step',
+      auth: 'admin',
+      summary:
+        'Rotate the root: step prepare (joins the bundle), activate (signs), retire (old roots leave)',
+      async handle(req) {
+        const step = req.params.step;
+        if (step === 'prepare') return json(200, await service.prepareRoot());
+        if (step === 'activate') return json(200, await service.activateRoot());
+        if (step === 'retire') return json(200, await service.retireRoots());
+        throw new CaError('CA_BAD_REQUEST', 'params.step: prepare, activate or retire', {
+          field: 'params.step',
+        });
+      },
+    },
+    {
+      method: 'POST',
       path: '/v1/agent/attest',
       auth: 'public',
       summary: 'Attest a node agent (join token or Kubernetes token) and sign its CSR',

@@ -40,7 +40,11 @@ export async function withPreparedRoot(
     options.now,
     options.lifetimes?.rootTtlSeconds ?? ROOT_TTL_SECONDS,
   );
-  const key = seal(sealKey, await exportPrivateKey(keys.privateKey), purposeRoot(state.trustDomain, root.serialNumber));
+  const key = seal(
+    sealKey,
+    await exportPrivateKey(keys.privateKey),
+    purposeRoot(state.trustDomain, root.serialNumber),
+  );
   return { ...state, roots: [{ cert: pemOf(root), key, pending: true }, ...state.roots] };
 }
 

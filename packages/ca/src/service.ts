@@ -9,6 +9,7 @@ import { CaError } from './errors.ts';
 import { generateJoinToken, hashJoinToken, parseJoinToken } from './join-token.ts';
 import { signJwtSvid } from './jwt-svid.ts';
 import { reviewServiceAccountToken, type TokenReviewConfig } from './k8s-token-review.ts';
+import { withActivatedRoot, withoutRetiredRoots, withPreparedRoot } from './root-rotation.ts';
 import type { SealKey } from './seal.ts';
 import { agentIdOf, parseNodeName, parseTrustDomain } from './spiffe-id.ts';
 import type { CaStore } from './store.ts';
@@ -84,6 +85,38 @@ export class CaService {
   /** Rotates the JWT-SVID signing key now; the old key stays published until it expires. */
   rotateJwtKey(): Promise<{ kid: string }> {
     return this.#authority.rotateJwtKey();
+  }
+
+  /**
+   * Root rotation, step 1: a new root joins the trust bundle without signing yet. Activate it
+   * once agents have synced the new bundle (a sync interval plus a margin).
+   */
+  async prepareRoot(): Promise<{ roots: string[] }> {
+    const a = await this.#authority.update((state, ctx) =>
+      withPreparedRoot(state, ctx.sealKey, ctx),
+    );
+    return { roots: a.roots.map((r) => r.serialNumber) };
+  }
+
+  /** Root rotation, step 2: the prepared root signs, through a new intermediate. */
+  async activateRoot(): Promise<{ serial: string; notAfter: number }> {
+    const a = await this.#authority.update((state, ctx) =>
+      withActivatedRoot(state, ctx.sealKey, ctx),
+    );
+    return { serial: a.intermediate.serialNumber, notAfter: a.intermediate.notAfter.getTime() };
+  }
+
+  /**
+   * Root rotation, step 3: the old roots leave the bundle, once no SVID chained to them can be
+   * alive (the longest TTL of any entry or of agent SVIDs after the activation).
+   */
+  async retireRoots(): Promise<{ roots: string[] }> {
+    const entries = await this.#store.listEntries();
+    const maxLeafTtlSeconds = Math.max(this.#agentTtl, ...entries.map((e) => e.ttlSeconds));
+    const a = await this.#authority.update((state, ctx) =>
+      withoutRetiredRoots(state, { now: ctx.now, maxLeafTtlSeconds }),
+    );
+    return { roots: a.roots.map((r) => r.serialNumber) };
   }
 
   /** Root certificates as PEM: what every workload trusts. */

@@ -92,6 +92,23 @@ describe('ward graph (real CLI)', () => {
     );
   });
 
+  // `script` (util-linux) gives the CLI a pseudo-terminal as stderr, where the bar is drawn.
+  const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+  it.skipIf(!hasScript)('draws a progress bar on a terminal for large inputs', () => {
+    const line = readFileSync(join(examples, 'traces.otlp.jsonl'), 'utf8').split('\n')[0]!;
+    const big = join(dir, 'big.jsonl');
+    writeFileSync(big, `${line}\n`.repeat(Math.ceil((17 * 1024 * 1024) / (line.length + 1))));
+    const log = join(dir, 'tty.log');
+    const cmd = `${process.execPath} ${bin} graph analyze otlp:${big} > ${join(dir, 'big.out')}`;
+    const r = spawnSync('script', ['-qfc', cmd, log], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const tty = readFileSync(log, 'utf8');
+    expect(tty).toMatch(/\[#+\] 100% 1[78]\/1[78] MB/);
+    expect(readFileSync(join(dir, 'big.out'), 'utf8')).toContain('Spans: ');
+    // Not a terminal: no bar.
+    expect(ward('graph', 'analyze', `otlp:${big}`).err).toBe('');
+  });
+
   it('reports bad input in one line naming file and line, exit 2', () => {
     const bad = join(dir, 'bad.jsonl');
     writeFileSync(bad, '{"resourceSpans":[]}\nnot json\n{"resourceSpans":[]}\n');

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type RunningServer, startServer, type WardPlugin } from '@ward/server';
+import { caPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
 import { ApiError, apiRequest, type ClientOptions } from '@ward/server/client';
 import { DemoError } from './errors.ts';
 import type { ResolvedDemoOptions } from './options.ts';
@@ -20,34 +20,11 @@ export interface DemoControlPlane {
   pdpToken: string;
   /** Whether the policy documents were applied at this start (false: kept from a previous run). */
   applied: boolean;
-  /** The CA plugin is mounted (mTLS identities are possible). */
-  ca: boolean;
   admin<T>(method: string, path: string, body?: unknown): Promise<T>;
   close(): Promise<void>;
 }
 
-/** The plugins the demo needs, from `@ward/server`; a missing one is reported, not fatal. */
-async function plugins(): Promise<{ list: WardPlugin[]; ca: boolean; missing: string[] }> {
-  const server = (await import('@ward/server')) as Record<string, unknown>;
-  const list: WardPlugin[] = [];
-  const missing: string[] = [];
-  const ingest = server.ingestPlugin as (() => WardPlugin) | undefined;
-  if (typeof ingest === 'function') list.push(ingest());
-  else missing.push('ingestPlugin');
-  const ca = server.caPlugin as (() => WardPlugin) | undefined;
-  if (typeof ca === 'function') list.push(ca());
-  else missing.push('caPlugin');
-  return { list, ca: typeof ca === 'function', missing };
-}
-
-export async function startControlPlane(
-  opts: ResolvedDemoOptions,
-  warn: (message: string) => void,
-): Promise<DemoControlPlane> {
-  const { list, ca, missing } = await plugins();
-  if (missing.length > 0) {
-    warn(`@ward/server does not export ${missing.join(', ')} yet: running without it`);
-  }
+export async function startControlPlane(opts: ResolvedDemoOptions): Promise<DemoControlPlane> {
   const adminTokenFile = join(opts.dataDir, 'admin.token');
   // The token file goes in the data dir, so the dir is made first (0700, as startServer would).
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
@@ -59,7 +36,7 @@ export async function startControlPlane(
       host: opts.host,
       port: opts.port,
       adminToken,
-      plugins: list,
+      plugins: [ingestPlugin(), caPlugin()],
       logger: false,
     });
   } catch (error) {
@@ -95,7 +72,6 @@ export async function startControlPlane(
       adminTokenFile,
       pdpToken,
       applied,
-      ca,
       admin,
       close: () => server.close(),
     };

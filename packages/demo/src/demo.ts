@@ -75,7 +75,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
 
   try {
     out.write(s.dim('starting the control plane…\n'));
-    const cp: DemoControlPlane = await startControlPlane(opts, warn);
+    const cp: DemoControlPlane = await startControlPlane(opts);
     cleanups.push(() => cp.close());
 
     const pdpLogger: PdpLogger = {

@@ -50,7 +50,6 @@ export async function meshIdentities(
   opts: { dataDir: string; forceDev: boolean },
 ): Promise<MeshIdentities> {
   if (opts.forceDev) return devIdentities('--dev-identity was given');
-  if (!cp.ca) return devIdentities('the control plane has no identity CA plugin');
   let agent: { close(): Promise<void>; socketPath: string } | undefined;
   try {
     const [{ startAgent }, { workloadIdentity }, pino] = await Promise.all([

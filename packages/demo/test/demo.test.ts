@@ -5,16 +5,23 @@
  * unapproved monitoring edge, the unused grant, and no enforced denial on an allowed edge.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DemoError, runDemo } from '../src/index.ts';
 import { parseDuration } from '../src/options.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../cli/src/bin.ts', import.meta.url).pathname;
 const ROOT = new URL('../../../', import.meta.url).pathname;
+/** A sink for the banner of demos that must not start. */
+function devNull(): NodeJS.WritableStream {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface DemoInfo {
@@ -142,6 +149,53 @@ describe('parseDuration', () => {
     expect(parseDuration('3')).toBe(3000);
     for (const bad of ['', 's', '-1s', '0', '1d', '1 2s', 'ten'])
       expect(parseDuration(bad)).toBeUndefined();
+  });
+});
+
+describe('runDemo refuses bad setups with a coded error, and leaves nothing running', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ward-demo-bad-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const expectCode = async (p: Promise<unknown>, code: string, message: RegExp) => {
+    const error = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(DemoError);
+    expect(error).toMatchObject({ code });
+    expect((error as Error).message).toMatch(message);
+  };
+
+  it('bad options', async () => {
+    await expectCode(runDemo({ port: 70000, dataDir: dir }), 'DEMO_BAD_OPTION', /--port/);
+    await expectCode(runDemo({ rps: 0, dataDir: dir }), 'DEMO_BAD_OPTION', /--rps/);
+    await expectCode(runDemo({ durationMs: -1, dataDir: dir }), 'DEMO_BAD_OPTION', /--duration/);
+  });
+
+  it('an admin token file others can read', async () => {
+    const d = join(dir, 'unsafe');
+    mkdirSync(d);
+    writeFileSync(join(d, 'admin.token'), 'ward_0123456789abcdef0123456789\n');
+    chmodSync(join(d, 'admin.token'), 0o644);
+    await expectCode(
+      runDemo({ port: 0, dataDir: d, out: devNull() }),
+      'DEMO_TOKEN_FILE_UNSAFE',
+      /chmod 600/,
+    );
+  });
+
+  it('a control-plane port in use', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      await expectCode(
+        runDemo({ port, dataDir: join(dir, 'busy'), out: devNull() }),
+        'DEMO_ADDRESS_IN_USE',
+        /--port 0/,
+      );
+    } finally {
+      taken.close();
+    }
   });
 });
 
@@ -278,7 +332,7 @@ describe('ward start (the demo)', () => {
     expect(demo.output()).toContain('stopped.');
     // The end users never noticed: dry-run let every call through, and nothing failed.
     expect(demo.output()).toMatch(
-      /users: (\d+) requests \(\1 ok, 0 refused, 0 failed\)[^\n]*\n[^]*stopped\.\n$/,
+      /users: (\d+) requests \(\1 ok, 0 refused, 0 failed\)[^\n]*\n[\s\S]*stopped\.\n$/,
     );
     expect(demo.output()).not.toMatch(/Error|at .*\.ts:\d+/);
 

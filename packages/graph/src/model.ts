@@ -113,7 +113,9 @@ interface EdgeAcc {
  */
 export class GraphBuilder {
   private readonly nodes = new Map<string, ServiceNode>();
-  private readonly edges = new Map<string, EdgeAcc>();
+  // Nested maps keyed by the (hash-cached) service names: no key string is built per call.
+  private readonly edges = new Map<string, Map<string, EdgeAcc>>();
+  private readonly edgeList: EdgeAcc[] = [];
   /** SPIFFE ID → service name, so decision logs naming callers by SPIFFE ID join their node. */
   private readonly aliases = new Map<string, string>();
 
@@ -221,7 +223,7 @@ export class GraphBuilder {
   }
 
   get edgeCount(): number {
-    return this.edges.size;
+    return this.edgeList.length;
   }
 
   /** A snapshot of the graph, sorted for stable output. The builder stays usable. */
@@ -229,7 +231,7 @@ export class GraphBuilder {
     const resolve = (name: string): string => this.aliases.get(name) ?? name;
     const merged = new Map<string, Edge>();
     // Create edge objects in output order: analyses then walk them sequentially in memory.
-    const accs = [...this.edges.values()].sort((a, b) => cmp(a.from, b.from) || cmp(a.to, b.to));
+    const accs = [...this.edgeList].sort((a, b) => cmp(a.from, b.from) || cmp(a.to, b.to));
     for (const acc of accs) {
       const from = resolve(acc.from);
       const to = resolve(acc.to);
@@ -248,8 +250,12 @@ export class GraphBuilder {
   }
 
   private edge(from: string, to: string): EdgeAcc {
-    const key = `${from}\u0000${to}`;
-    let edge = this.edges.get(key);
+    let out = this.edges.get(from);
+    if (!out) {
+      out = new Map();
+      this.edges.set(from, out);
+    }
+    let edge = out.get(to);
     if (!edge) {
       if (!this.nodes.has(from)) this.service(from, { virtual: true });
       if (!this.nodes.has(to)) this.service(to, { virtual: true });
@@ -265,7 +271,8 @@ export class GraphBuilder {
         errors: 0,
         denied: 0,
       };
-      this.edges.set(key, edge);
+      out.set(to, edge);
+      this.edgeList.push(edge);
     }
     return edge;
   }

@@ -19,6 +19,7 @@ export { workloadSocketPath } from './identity/endpoint.ts';
 export { IdentityError, type IdentityErrorCode } from './identity/errors.ts';
 export { matchSpiffeId, peerIdentity, type SpiffeIdMatcher } from './identity/peer.ts';
 export { splitDer, type X509Svid } from './identity/svid.ts';
+export { enforcePeerIdentity } from './identity/tls.ts';
 export {
   type ClientIdentityOptions,
   type ServerIdentityOptions,

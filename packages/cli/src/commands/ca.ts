@@ -157,6 +157,32 @@ export function register(program: Command): void {
       process.stdout.write(await res.text());
     });
 
+  const root = ca
+    .command('root')
+    .description('rotate the root in three steps: prepare, activate, retire');
+  const steps: Record<string, string> = {
+    prepare: 'add a new root to the trust bundle (it does not sign yet)',
+    activate: 'make the prepared root sign (through a new intermediate)',
+    retire: 'drop the old root once every SVID chained to it has expired',
+  };
+  for (const [step, description] of Object.entries(steps)) {
+    withConnection(root.command(step).description(description)).action(
+      async (opts: ConnectionOptions) => {
+        const r = await call<{ roots?: string[]; serial?: string }>(
+          opts,
+          'POST',
+          `/v1/ca/root/${step}`,
+          {},
+        );
+        process.stdout.write(
+          r.roots
+            ? `roots in the trust bundle: ${r.roots.join(', ')}\n`
+            : `new intermediate ${r.serial} under the new root\n`,
+        );
+      },
+    );
+  }
+
   withConnection(
     ca
       .command('rotate')

@@ -25,7 +25,6 @@ interface Workload {
   pod: Record<string, unknown>;
   podPath: (string | number)[];
   doc: YamlDoc;
-  itemPath: (string | number)[];
 }
 
 interface Text {
@@ -128,7 +127,6 @@ export function readKubernetes(
           pod: podSpec,
           podPath: [...podPath, 'spec'],
           doc,
-          itemPath: path,
         });
       }
     }

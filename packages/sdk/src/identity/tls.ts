@@ -1,6 +1,12 @@
-import type { PeerCertificate, SecureContextOptions, TlsOptions } from 'node:tls';
+import type {
+  PeerCertificate,
+  SecureContextOptions,
+  Server,
+  TLSSocket,
+  TlsOptions,
+} from 'node:tls';
 import { spiffeIdOfSubjectAltName } from '../middleware/peer.ts';
-import { matchSpiffeId, type SpiffeIdMatcher } from './peer.ts';
+import { matchSpiffeId, peerIdentity, type SpiffeIdMatcher } from './peer.ts';
 import type { X509Svid } from './svid.ts';
 
 /** Key, chain and trust bundle of an SVID, TLS 1.3 only. */
@@ -32,5 +38,30 @@ export function spiffeServerIdentityCheck(
     const ok =
       expect === undefined ? id.startsWith(`spiffe://${trustDomain}/`) : matchSpiffeId(expect, id);
     return ok ? undefined : new Error(`server SPIFFE ID ${id} is not the one expected`);
+  };
+}
+
+/**
+ * Closes every TLS connection of `server` whose peer is not an SVID accepted by `authorize`
+ * (default: any SPIFFE ID of `trustDomain`). Returns a function that stops the check.
+ *
+ * The check is prepended to `secureConnection`, so it runs before an HTTP server's own listener
+ * attaches its parser: a client may send its request right behind the handshake, and that
+ * request must never reach a handler once the connection is refused.
+ */
+export function enforcePeerIdentity(
+  server: Server,
+  options: { authorize?: SpiffeIdMatcher; trustDomain: string },
+): () => void {
+  const { authorize, trustDomain } = options;
+  const onSecure = (socket: TLSSocket) => {
+    const id = peerIdentity(socket, authorize === undefined ? trustDomain : undefined);
+    if (id === undefined || (authorize !== undefined && !matchSpiffeId(authorize, id))) {
+      socket.destroy();
+    }
+  };
+  server.prependListener('secureConnection', onSecure);
+  return () => {
+    server.off('secureConnection', onSecure);
   };
 }

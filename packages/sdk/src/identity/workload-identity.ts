@@ -8,9 +8,14 @@ import { WORKLOAD_PROTO_PATH } from '@ward/ca';
 import { buildConnector, Agent as UndiciAgent } from 'undici';
 import { workloadSocketPath } from './endpoint.ts';
 import { IdentityError } from './errors.ts';
-import { matchSpiffeId, peerIdentity, type SpiffeIdMatcher } from './peer.ts';
+import type { SpiffeIdMatcher } from './peer.ts';
 import { svidFromMessage, type X509Svid, type X509SvidMessage } from './svid.ts';
-import { secureContextOptions, serverTlsOptions, spiffeServerIdentityCheck } from './tls.ts';
+import {
+  enforcePeerIdentity,
+  secureContextOptions,
+  serverTlsOptions,
+  spiffeServerIdentityCheck,
+} from './tls.ts';
 
 /** Options of {@link workloadIdentity}. */
 export interface WorkloadIdentityOptions {
@@ -168,19 +173,15 @@ export class WorkloadIdentity extends EventEmitter {
    */
   secureServer(server: TlsServer | NetServer, options: ServerIdentityOptions = {}): () => void {
     const tlsServer = server as TlsServer;
-    const authorize = options.authorize;
-    const td = this.trustDomain;
     const onRotate = (svid: X509Svid) => tlsServer.setSecureContext(serverTlsOptions(svid));
-    const onSecure = (socket: TLSSocket) => {
-      const id = peerIdentity(socket, authorize === undefined ? td : undefined);
-      if (id === undefined || (authorize !== undefined && !matchSpiffeId(authorize, id)))
-        socket.destroy();
-    };
     this.on('rotate', onRotate);
-    tlsServer.on('secureConnection', onSecure);
+    const stop = enforcePeerIdentity(tlsServer, {
+      ...(options.authorize === undefined ? {} : { authorize: options.authorize }),
+      trustDomain: this.trustDomain,
+    });
     return () => {
       this.off('rotate', onRotate);
-      tlsServer.off('secureConnection', onSecure);
+      stop();
     };
   }
 
