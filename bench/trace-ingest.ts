@@ -228,8 +228,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     });
     const hex = (b: Uint8Array) =>
       Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-    const pbjsSeconds = best(() => {
-      const acc = new TraceAccumulator(new GraphBuilder());
+    // Decoding alone (spans handed to a sink that drops them): the decoders without the pairing.
+    let sunk = 0;
+    const drop = {
+      addSpan: () => void sunk++,
+      skip: () => {},
+    } as unknown as TraceAccumulator;
+    const handDecodeSeconds = best(() => {
+      for (const b of bodies) readOtlpProtobuf(b, drop, { type: 'otlp-proto', file: 'bench' });
+    });
+    const pbjsRun = (acc: TraceAccumulator): void => {
       const source = { type: 'otlp-proto' as const, file: 'bench' };
       for (const b of bodies) {
         const req = Req.decode(b) as unknown as {
@@ -272,8 +280,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
           }
         }
       }
-      acc.flush();
-    });
+      if (acc instanceof TraceAccumulator) acc.flush();
+    };
+    const pbjsSeconds = best(() => pbjsRun(new TraceAccumulator(new GraphBuilder())));
+    const pbjsDecodeSeconds = best(() => pbjsRun(drop));
 
     return {
       spans: stats.spans,
@@ -292,6 +302,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       proto_spans: protoSpans,
       proto_spans_per_sec: Math.round(protoSpans / handSeconds),
       protobufjs_spans_per_sec: Math.round(protoSpans / pbjsSeconds),
+      proto_decode_only_spans_per_sec: Math.round(protoSpans / handDecodeSeconds),
+      protobufjs_decode_only_spans_per_sec: Math.round(protoSpans / pbjsDecodeSeconds),
     };
   } finally {
     if (!process.env.WARD_BENCH_KEEP) rmSync(dir, { recursive: true, force: true });

@@ -3,6 +3,7 @@ import { createCsr, generateKeyPair } from '@ward/ca';
 import pino, { type Logger } from 'pino';
 import { ControlPlaneClient } from './control-plane.ts';
 import { AgentError } from './errors.ts';
+import { PeerCredentialReader } from './peer-credential-reader.ts';
 import { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
 import { SvidManager, type SvidManagerTiming } from './svid-manager.ts';
 import { startWorkloadApi } from './workload-api.ts';
@@ -72,16 +73,18 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   manager.setMaxListeners(0);
   await manager.start();
   const socketPath = options.socketPath ?? '/tmp/ward-agent.sock';
+  const reader = new PeerCredentialReader();
   let api: Awaited<ReturnType<typeof startWorkloadApi>>;
   try {
     api = await startWorkloadApi({
       socketPath,
       manager,
       logger: log,
-      resolvePeer: options.resolvePeer ?? ((s) => peerCredentials(s)),
+      resolvePeer: options.resolvePeer ?? ((s) => peerCredentials(s, { reader })),
       ...(options.socketMode === undefined ? {} : { socketMode: options.socketMode }),
     });
   } catch (e) {
+    reader.close();
     await manager.stop();
     throw e;
   }
@@ -91,6 +94,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     manager,
     async close() {
       await api.close();
+      reader.close();
       await manager.stop();
     },
   };

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile, readlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { AgentError } from './errors.ts';
+import type { PeerCredentialReader } from './peer-credential-reader.ts';
 
 /** What the kernel says about the process at the other end of a Unix socket. */
 export interface PeerCredentials {
@@ -33,9 +34,11 @@ const PEERCRED_SCRIPT = [
  */
 export async function peerCredentials(
   socket: Socket,
-  options: { python?: string; procRoot?: string } = {},
+  options: { python?: string; procRoot?: string; reader?: PeerCredentialReader } = {},
 ): Promise<PeerCredentials> {
-  const [pid, uid, gid] = await soPeerCred(socket, options.python ?? 'python3');
+  const [pid, uid, gid] = options.reader
+    ? await options.reader.read(socket)
+    : await soPeerCred(socket, options.python ?? 'python3');
   if (!(pid > 0))
     throw new AgentError(
       'AGENT_PEER_CREDENTIALS',

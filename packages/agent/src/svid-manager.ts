@@ -50,6 +50,10 @@ export class SvidManager extends EventEmitter {
   readonly #svids = new Map<string, HeldSvid>();
   #bundleDer: Buffer[] = [];
   #jwtBundle: { keys: JsonWebKey[] } = { keys: [] };
+  readonly #jwtCache = new Map<
+    string,
+    { spiffeId: string; token: string; expiresAt: number; renewAt: number }
+  >();
   #timer: NodeJS.Timeout | undefined;
   #nextSyncAt = 0;
   #failures = 0;
@@ -255,7 +259,21 @@ export class SvidManager extends EventEmitter {
     entryId: string,
     audience: string[],
   ): Promise<{ spiffeId: string; token: string }> {
-    return this.#client.jwt(this.#identity, entryId, audience);
+    // Cached per entry and audience set until half its life, so busy workloads do not call the
+    // control plane per request, and an outage only fails callers once the token has expired.
+    const key = `${entryId}\0${[...new Set(audience)].sort().join('\0')}`;
+    const now = Date.now();
+    const hit = this.#jwtCache.get(key);
+    if (hit && now < hit.renewAt) return hit;
+    try {
+      const fresh = await this.#client.jwt(this.#identity, entryId, audience);
+      if (this.#jwtCache.size >= 1000) this.#jwtCache.delete(this.#jwtCache.keys().next().value!);
+      this.#jwtCache.set(key, { ...fresh, renewAt: now + (fresh.expiresAt - now) / 2 });
+      return fresh;
+    } catch (error) {
+      if (hit && now < hit.expiresAt - 1000) return hit;
+      throw error;
+    }
   }
 
   /** Validates a JWT-SVID against the cached JWT bundle (works during outages). */

@@ -4,7 +4,7 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { peerCredentials } from '../src/index.ts';
+import { PeerCredentialReader, peerCredentials } from '../src/index.ts';
 
 const asRoot = process.getuid?.() === 0;
 
@@ -76,6 +76,31 @@ describe('peer credentials of Workload API connections', () => {
       });
     } finally {
       peer.close();
+    }
+  });
+
+  it('reads many connections through one persistent helper, and restarts it if it dies', async () => {
+    const reader = new PeerCredentialReader();
+    try {
+      for (const uid of [undefined, asRoot ? 65534 : undefined, undefined]) {
+        const peer = await acceptFrom(uid, uid);
+        try {
+          const creds = await peerCredentials(peer.socket, { reader });
+          expect(creds.pid).toBe(peer.child.pid);
+          expect(creds.uid).toBe(uid ?? process.getuid!());
+        } finally {
+          peer.close();
+        }
+      }
+      reader.close(); // the next read starts a new helper
+      const peer = await acceptFrom(undefined, undefined);
+      try {
+        expect((await reader.read(peer.socket))[0]).toBe(peer.child.pid);
+      } finally {
+        peer.close();
+      }
+    } finally {
+      reader.close();
     }
   });
 });

@@ -8,9 +8,6 @@ export interface VerifiedCsr {
   readonly publicKey: x509.PublicKey;
 }
 
-// ECDSA P-256 (design brief); the named-curve OID of SubjectPublicKeyInfo parameters.
-const P256 = '1.2.840.10045.3.1.7';
-
 /**
  * Parses a PKCS#10 CSR (PEM, or base64 DER), checks that its key is ECDSA P-256 and that its
  * signature verifies. Names, SANs and extensions in the CSR are ignored on purpose: the CA alone
@@ -68,5 +65,3 @@ export async function createCsr(keys: CryptoKeyPair): Promise<string> {
   });
   return csr.toString('pem');
 }
-
-export { P256 as P256_OID };

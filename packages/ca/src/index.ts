@@ -5,6 +5,8 @@
  * and rotation. The control plane wires {@link CaService} to its store and HTTP server.
  */
 
+import { fileURLToPath } from 'node:url';
+
 export {
   AGENT_PROOF_HEADER,
   signAgentProof,
@@ -79,5 +81,6 @@ export {
 } from './x509-svid.ts';
 
 /** Absolute path of the SPIFFE Workload API protobuf definition shipped with this package. */
-export const WORKLOAD_PROTO_PATH: string = new URL('../proto/workload.proto', import.meta.url)
-  .pathname;
+export const WORKLOAD_PROTO_PATH: string = fileURLToPath(
+  new URL('../proto/workload.proto', import.meta.url),
+);

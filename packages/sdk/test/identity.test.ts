@@ -1,11 +1,14 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  enforcePeerIdentity,
   IdentityError,
   peerIdentity,
   splitDer,
@@ -90,6 +93,55 @@ describe('peerIdentity', () => {
     expect(peerIdentity(socket)).toBeUndefined();
     client.destroy();
     socket.destroy();
+    server.close();
+  });
+});
+
+describe('enforcePeerIdentity', () => {
+  it('refuses unauthorized SVIDs before any request reaches the handler, even one sent behind the handshake', async () => {
+    const fx = makeTlsFixture(['frontend', 'payments']);
+    const seen: string[] = [];
+    const server = createHttpsServer(
+      {
+        key: fx.server.key,
+        cert: fx.server.cert,
+        ca: fx.ca,
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.3',
+      },
+      (req, res) => {
+        seen.push(peerIdentity(req.socket) ?? 'UNVERIFIED');
+        res.end('ok');
+      },
+    );
+    enforcePeerIdentity(server, {
+      authorize: ['spiffe://ward.test/ns/shop/sa/frontend'],
+      trustDomain: 'ward.test',
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const attempt = (who: 'frontend' | 'payments') =>
+      new Promise<string>((resolve) => {
+        const s = tlsConnect({
+          host: '127.0.0.1',
+          port,
+          key: fx.clients[who]!.key,
+          cert: fx.clients[who]!.cert,
+          ca: fx.ca,
+          checkServerIdentity: () => undefined,
+        });
+        // Written before the handshake completes: it goes out right behind the client's Finished.
+        s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+        let out = '';
+        s.on('data', (d) => (out += d));
+        s.on('close', () => resolve(out));
+        s.on('error', () => {});
+      });
+    for (let i = 0; i < 20; i++) expect(await attempt('payments')).toBe('');
+    expect(await attempt('frontend')).toContain('200 OK');
+    expect(seen).toEqual(['spiffe://ward.test/ns/shop/sa/frontend']);
+    server.closeAllConnections();
     server.close();
   });
 });

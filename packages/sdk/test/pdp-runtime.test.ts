@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPdp, type Decider, type Pdp } from '../src/index.ts';
 import { cacheFile } from '../src/pdp/cache.ts';
@@ -244,6 +245,51 @@ describe('createPdp against a replaying peer', () => {
         ),
       ).toBe(true);
     }
+  });
+
+  it('property: whatever bytes the cache file holds, the PDP starts, refuses them with a code, and denies', async () => {
+    const key = signingKey();
+    const cache = tempDir('pdp-cache-fuzz');
+    cleanups.push(() => cache.remove());
+    const file = cacheFile(cache.path, 'orders');
+    const good = JSON.stringify(bundleOf('orders', 3, ordersPolicy(['checkout']), key.privateKey));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          // A real cache file with one character changed or cut short.
+          fc
+            .tuple(fc.nat(good.length - 1), fc.string({ minLength: 1, maxLength: 1 }))
+            .map(([at, c]) => good.slice(0, at) + c + good.slice(at + 1)),
+          fc.nat(good.length - 1).map((n) => good.slice(0, n)),
+        ),
+        async (content) => {
+          writeFileSync(file, content);
+          const pdp = createPdp({
+            service: 'orders',
+            controlPlanes: [DEAD],
+            publicKey: key.publicKey,
+            cacheDir: cache.path,
+            logger: memoryLogger(),
+          });
+          try {
+            const status = pdp.status();
+            if (status.ready) {
+              // Only an unchanged bundle may load (e.g. the edit replaced a character by itself).
+              expect(status.hash).toBe(JSON.parse(good).hash);
+            } else {
+              expect(Object.keys(status.rejected)).toHaveLength(1);
+              expect(Object.keys(status.rejected)[0]).toMatch(/^(BUNDLE|PDP)_[A-Z_]+$/);
+              expect(pdp.decide(fromCheckout).allowed).toBe(false);
+            }
+          } finally {
+            await pdp.close();
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('keeps deciding with a new bundle when the cache cannot be written, and says so', async () => {

@@ -48,7 +48,7 @@ export function register(program: Command): void {
         throw new CliError('CLI_BAD_OPTION', '--heartbeat-ms must be an integer >= 100');
       }
       // Loaded here, not at the top: other commands should not pay for Fastify and the drivers.
-      const { startServer, ServerError, ingestPlugin } = await import('@ward/server');
+      const { startServer, ServerError, ingestPlugin, caPlugin } = await import('@ward/server');
       let server: Awaited<ReturnType<typeof startServer>>;
       try {
         server = await startServer({
@@ -61,7 +61,7 @@ export function register(program: Command): void {
           adminToken: process.env.WARD_ADMIN_TOKEN || undefined,
           heartbeatMs,
           logger: true,
-          plugins: [ingestPlugin()],
+          plugins: [ingestPlugin(), caPlugin()],
         });
       } catch (error) {
         if (error instanceof ServerError) throw new CliError(error.code, error.message);

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Server as NetServer } from 'node:net';
-import type { TLSSocket, TlsOptions, Server as TlsServer } from 'node:tls';
+import type { TlsOptions, Server as TlsServer } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { WORKLOAD_PROTO_PATH } from '@ward/ca';

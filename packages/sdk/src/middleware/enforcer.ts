@@ -311,14 +311,14 @@ export class Enforcer {
   }
 
   #devSource(claimed: string): DecisionSource | null {
+    // Known callers first: a map lookup, no validation on the hot path.
+    const known = this.#sources.get(claimed);
+    if (known !== undefined) return known;
     if (claimed.startsWith('spiffe://'))
       return isSpiffeId(claimed) ? this.#sourceOf(claimed) : null;
     if (!SERVICE_NAME.test(claimed)) return null;
-    let source = this.#sources.get(claimed);
-    if (source === undefined) {
-      source = Object.freeze({ service: claimed });
-      this.#remember(claimed, source);
-    }
+    const source = Object.freeze({ service: claimed });
+    this.#remember(claimed, source);
     return source;
   }
 
