@@ -307,7 +307,11 @@ export class CaService {
   }> {
     const authority = await this.authority();
     return {
-      entries: await this.#store.listEntries({ node: agent.node }),
+      // Entries of another trust domain (a store shared across a trust-domain change) are not
+      // this CA's to serve.
+      entries: (await this.#store.listEntries({ node: agent.node })).filter((e) =>
+        e.spiffeId.startsWith(`spiffe://${this.trustDomain}/`),
+      ),
       bundle: trustBundlePem(authority),
       jwtBundle: jwtBundle(authority),
     };

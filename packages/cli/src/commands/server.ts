@@ -73,6 +73,17 @@ export function register(program: Command): void {
         }
         throw error;
       }
+      // Listen for signals before announcing readiness: a supervisor (or a test) that reads the
+      // first line and stops us at once must get a clean shutdown, not the default kill.
+      const stopped = new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
       const out = process.stdout;
       if (opts.json) {
         out.write(
@@ -100,15 +111,7 @@ export function register(program: Command): void {
           ].join('\n'),
         );
       }
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await stopped;
       await server.close();
     });
 }

@@ -70,7 +70,7 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
     migrations: caMigrations(),
     async register(app: FastifyInstance) {
       const service = new CaService({
-        store: new SqlCaStore(app.ward.db as unknown as Kysely<CaDatabase>),
+        store: new SqlCaStore(app.ward.db as unknown as Kysely<CaDatabase>, app.ward.trustDomain),
         sealKey: sealKeyOf(options, app.ward.dataDir),
         trustDomain: app.ward.trustDomain,
         ...(options.lifetimes ? { lifetimes: options.lifetimes } : {}),

@@ -11,16 +11,19 @@ import type { CaDatabase } from './tables.ts';
 
 export class SqlCaStore implements CaStore {
   readonly #db: Kysely<CaDatabase>;
+  readonly #trustDomain: string;
 
-  constructor(db: Kysely<CaDatabase>) {
+  /** The store of the CA of `trustDomain` (registration entries and agents are shared). */
+  constructor(db: Kysely<CaDatabase>, trustDomain: string) {
     this.#db = db;
+    this.#trustDomain = trustDomain;
   }
 
   async loadAuthority(): Promise<{ version: number; state: AuthorityStateV1 } | undefined> {
     const row = await this.#db
       .selectFrom('ca_authority')
       .selectAll()
-      .where('id', '=', 1)
+      .where('trust_domain', '=', this.#trustDomain)
       .executeTakeFirst();
     return row
       ? { version: Number(row.version), state: JSON.parse(row.state) as AuthorityStateV1 }
@@ -32,15 +35,15 @@ export class SqlCaStore implements CaStore {
     if (expectedVersion === 0) {
       const r = await this.#db
         .insertInto('ca_authority')
-        .values({ id: 1, version: 1, state: text })
-        .onConflict((oc) => oc.column('id').doNothing())
+        .values({ trust_domain: this.#trustDomain, version: 1, state: text })
+        .onConflict((oc) => oc.column('trust_domain').doNothing())
         .executeTakeFirst();
       return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
     }
     const r = await this.#db
       .updateTable('ca_authority')
       .set({ state: text, version: expectedVersion + 1 })
-      .where('id', '=', 1)
+      .where('trust_domain', '=', this.#trustDomain)
       .where('version', '=', expectedVersion)
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;

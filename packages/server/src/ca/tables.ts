@@ -5,7 +5,11 @@
 import type { Kysely, Migration } from 'kysely';
 
 export interface CaAuthorityTable {
-  id: number;
+  /**
+   * One CA per trust domain: a server restarted with another `--trust-domain` gets (or creates)
+   * that domain's CA instead of failing on the other one.
+   */
+  trust_domain: string;
   /** Bumped by every save; saves compare-and-set on it so replicas never overwrite each other. */
   version: number;
   /** JSON `AuthorityStateV1`: certificates in PEM, private keys sealed (AES-256-GCM). */
@@ -52,7 +56,7 @@ export function caMigrations(): Record<string, Migration> {
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('ca_authority')
-          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('trust_domain', 'text', (c) => c.primaryKey())
           .addColumn('version', 'integer', (c) => c.notNull())
           .addColumn('state', 'text', (c) => c.notNull())
           .execute();
