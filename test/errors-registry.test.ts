@@ -1,9 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 /**
- * Ties the error codes in each package's `src/errors.ts` to docs/errors.md (as fastify ties its
+ * Ties the error codes in every `errors.ts` under a package's `src/` to docs/errors.md (as fastify ties its
  * registry to Errors.md): a code that users can see must be documented, and a documented code
  * must still exist, so the list can neither go stale nor miss one.
  */
@@ -12,15 +12,19 @@ const CODE = /['"]([A-Z][A-Z0-9]*_[A-Z0-9_]+)['"]/g;
 
 function codesInErrorFiles(): Map<string, string> {
   const found = new Map<string, string>();
-  for (const pkg of readdirSync(join(root, 'packages'))) {
-    const file = join(root, 'packages', pkg, 'src', 'errors.ts');
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name === 'errors.ts') {
+        const text = readFileSync(path, 'utf8');
+        for (const match of text.matchAll(CODE)) found.set(match[1]!, relative(root, path));
+      }
     }
-    for (const match of text.matchAll(CODE)) found.set(match[1]!, `packages/${pkg}/src/errors.ts`);
+  };
+  for (const pkg of readdirSync(join(root, 'packages'))) {
+    const src = join(root, 'packages', pkg, 'src');
+    if (existsSync(src)) walk(src);
   }
   return found;
 }
@@ -34,7 +38,10 @@ function allSourceText(): string {
       else if (entry.name.endsWith('.ts')) parts.push(readFileSync(path, 'utf8'));
     }
   };
-  for (const pkg of readdirSync(join(root, 'packages'))) walk(join(root, 'packages', pkg, 'src'));
+  for (const pkg of readdirSync(join(root, 'packages'))) {
+    const src = join(root, 'packages', pkg, 'src');
+    if (existsSync(src)) walk(src);
+  }
   return parts.join('\n');
 }
 

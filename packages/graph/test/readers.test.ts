@@ -266,6 +266,28 @@ describe('decision logs', () => {
       'decisions.jsonl:4: "effect" must be "allow" or "deny"',
     );
   });
+
+  it('counts a folded record (count) as that many calls, and refuses a bad count', () => {
+    const rec = {
+      time: '2026-01-01T00:00:00Z',
+      source: 'frontend',
+      destination: 'inventory',
+      effect: 'deny',
+      enforced: false,
+      rule: 'inventory-via-orders#0',
+    };
+    const ingest = new GraphIngest();
+    ingest.add(
+      'decision-log',
+      'folded.jsonl',
+      `${JSON.stringify({ ...rec, count: 7 })}\n${JSON.stringify({ ...rec, count: 0 })}\n`,
+    );
+    const { graph, stats } = ingest.finish();
+    expect(
+      graph.edges.map((e) => `${e.from}>${e.to}:${e.metrics!.calls}/${e.metrics!.denied}`),
+    ).toEqual(['frontend>inventory:7/7']);
+    expect(stats.skipped).toMatchObject({ 'decision.record': 1 });
+  });
 });
 
 describe('input detection', () => {

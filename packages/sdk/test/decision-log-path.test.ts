@@ -88,3 +88,41 @@ describe('isoTime', () => {
     }
   });
 });
+
+describe('foldRecords', () => {
+  it('folds exactly the entries equal but for the time, and loses none', async () => {
+    const { foldRecords, toRecordV1 } = await import('../src/decision-log/entry.ts');
+    const rules = [null, { policy: 'p', index: 0, action: 'deny', mode: 'dry-run' } as const];
+    const entry = fc.record({
+      time: fc.integer({ min: 0, max: 1e13 }),
+      source: fc.constantFrom('a', 'b'),
+      destination: fc.constant('orders'),
+      method: fc.constantFrom('GET', 'POST'),
+      path: fc.constantFrom('/x/1', '/x/2', '/y', '/x/:id'),
+      routed: fc.boolean(),
+      effect: fc.constantFrom('allow' as const, 'deny' as const),
+      enforced: fc.boolean(),
+      rule: fc.constantFrom(...rules),
+      revision: fc.constantFrom(1, 2),
+      subject: fc.constantFrom(undefined, 'alice', 'al\u0000ice'),
+      kid: fc.constantFrom(undefined, 'k1'),
+    });
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 60 }), (entries) => {
+        const folded = foldRecords(entries);
+        expect(folded.reduce((n, r) => n + (r.count ?? 1), 0)).toBe(entries.length);
+        const strip = (r: Record<string, unknown>) => {
+          const { time: _t, lastTime: _l, count: _c, ...rest } = r;
+          return JSON.stringify(rest);
+        };
+        const expected = new Map<string, number>();
+        for (const e of entries) {
+          const k = strip({ ...toRecordV1(e) });
+          expected.set(k, (expected.get(k) ?? 0) + 1);
+        }
+        expect(new Map(folded.map((r) => [strip({ ...r }), r.count ?? 1]))).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

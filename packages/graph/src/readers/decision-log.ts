@@ -24,6 +24,8 @@ export interface DecisionLogRecord {
   enforced: boolean;
   /** `policy#index` of the deciding rule, or `default`. */
   rule: string;
+  /** How many identical decisions this record stands for (the shipper folds repeats); 1 if absent. */
+  count?: number;
 }
 
 /** Checks one untrusted record; returns a message naming the bad field, or the record. */
@@ -34,6 +36,9 @@ export function validateDecisionRecord(v: unknown): DecisionLogRecord | string {
   }
   if (v.effect !== 'allow' && v.effect !== 'deny') return '"effect" must be "allow" or "deny"';
   if (typeof v.enforced !== 'boolean') return '"enforced" must be a boolean';
+  if (v.count !== undefined && !(Number.isSafeInteger(v.count) && (v.count as number) >= 1)) {
+    return '"count" must be a positive integer';
+  }
   return v as unknown as DecisionLogRecord;
 }
 
@@ -56,14 +61,15 @@ export function readDecisionRecord(
   }
   if (rec.source === rec.destination) return;
   builder.service(rec.destination, { virtual: false }, source.file);
+  const calls = rec.count ?? 1;
   builder.observe(
     rec.source,
     rec.destination,
     source,
-    1,
+    calls,
     0,
     undefined,
-    rec.effect === 'deny' ? 1 : 0,
+    rec.effect === 'deny' ? calls : 0,
   );
 }
 

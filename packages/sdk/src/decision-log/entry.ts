@@ -85,11 +85,28 @@ export function foldRecords(entries: readonly DecisionLogEntry[]): DecisionLogRe
   const out: DecisionLogRecordV1[] = [];
   const byKey = new Map<string, { record: DecisionLogRecordV1; first: number; last: number }>();
   const templates = new Map<string, string>();
+  let previous: DecisionLogEntry | undefined;
+  let previousFold: { record: DecisionLogRecordV1; first: number; last: number } | undefined;
   for (const entry of entries) {
-    let path = templates.get(entry.path);
-    if (path === undefined) {
-      path = entry.routed ? stripQuery(entry.path) : pathTemplate(entry.path);
-      templates.set(entry.path, path);
+    // Fast path: consecutive entries of one edge usually share every field but the time (the
+    // middleware reuses its strings and frozen objects), so most entries fold without a key.
+    if (previousFold !== undefined && sameButTime(entry, previous!)) {
+      previousFold.record.count = (previousFold.record.count ?? 1) + 1;
+      if (entry.time < previousFold.first) previousFold.first = entry.time;
+      if (entry.time > previousFold.last) previousFold.last = entry.time;
+      continue;
+    }
+    previous = entry;
+    let path: string;
+    if (entry.routed) {
+      path = stripQuery(entry.path);
+    } else {
+      let template = templates.get(entry.path);
+      if (template === undefined) {
+        template = pathTemplate(entry.path);
+        templates.set(entry.path, template);
+      }
+      path = template;
     }
     const rule = entry.rule === null ? 'default' : ruleName(entry.rule);
     // Names, methods, rule names and key ids cannot hold NUL; the path is length-prefixed and the
@@ -100,12 +117,14 @@ export function foldRecords(entries: readonly DecisionLogEntry[]): DecisionLogRe
       seen.record.count = (seen.record.count ?? 1) + 1;
       if (entry.time < seen.first) seen.first = entry.time;
       if (entry.time > seen.last) seen.last = entry.time;
+      previousFold = seen;
       continue;
     }
     const record = toRecordV1(entry);
     record.path = path;
     out.push(record);
-    byKey.set(key, { record, first: entry.time, last: entry.time });
+    previousFold = { record, first: entry.time, last: entry.time };
+    byKey.set(key, previousFold);
   }
   for (const { record, first, last } of byKey.values()) {
     if (record.count === undefined) continue;
@@ -113,6 +132,22 @@ export function foldRecords(entries: readonly DecisionLogEntry[]): DecisionLogRe
     record.lastTime = isoTime(last);
   }
   return out;
+}
+
+function sameButTime(a: DecisionLogEntry, b: DecisionLogEntry): boolean {
+  return (
+    a.path === b.path &&
+    a.source === b.source &&
+    a.rule === b.rule &&
+    a.effect === b.effect &&
+    a.enforced === b.enforced &&
+    a.routed === b.routed &&
+    a.method === b.method &&
+    a.destination === b.destination &&
+    a.revision === b.revision &&
+    a.subject === b.subject &&
+    a.kid === b.kid
+  );
 }
 
 function stripQuery(path: string): string {

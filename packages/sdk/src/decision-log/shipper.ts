@@ -14,9 +14,12 @@ export interface DecisionLogShipperOptions {
   controlPlanes: string | readonly string[];
   /** Bearer token (scope `pdp`), or a function read before each batch (for rotation). */
   token?: string | (() => string | undefined);
-  /** Entries held in memory at most (the ring). Default 10,000. */
+  /** Entries held in memory at most (the ring). Default 20,000. */
   capacity?: number;
-  /** Entries per batch at most; a full batch ships at once. Default 500. */
+  /**
+   * Entries per batch at most; a full batch ships at once. Default 2,000: a batch has fixed costs
+   * (an HTTP request, the fold), so bigger batches cost the service less per decision.
+   */
   batchSize?: number;
   /** A partial batch ships after this long. Default 1,000 ms. */
   flushIntervalMs?: number;
@@ -100,7 +103,7 @@ export function createDecisionLogShipper(options: DecisionLogShipperOptions): De
     typeof options.controlPlanes === 'string' ? [options.controlPlanes] : [...options.controlPlanes]
   ).map((u) => new URL(DECISION_LOG_PATH, u).href);
   if (urls.length === 0) throw new TypeError('controlPlanes must name at least one URL');
-  const batchSize = positiveInt('batchSize', options.batchSize ?? 500);
+  const batchSize = positiveInt('batchSize', options.batchSize ?? 2000);
   const flushIntervalMs = positiveInt('flushIntervalMs', options.flushIntervalMs ?? 1000);
   const maxAttempts = positiveInt('maxAttempts', options.maxAttempts ?? 6);
   const backoffMs = positiveInt('backoffMs', options.backoffMs ?? 250);
@@ -108,7 +111,7 @@ export function createDecisionLogShipper(options: DecisionLogShipperOptions): De
   const timeoutMs = positiveInt('timeoutMs', options.timeoutMs ?? 10_000);
   const compress = options.gzip ?? true;
   const fold = options.fold ?? true;
-  const ring = new DecisionLogRing(options.capacity ?? 10_000, options.sampleSize ?? 32);
+  const ring = new DecisionLogRing(options.capacity ?? 20_000, options.sampleSize ?? 32);
 
   let urlIndex = 0;
   let recorded = 0;

@@ -71,6 +71,8 @@ const MAX_SOURCES = 4096;
  */
 export class Enforcer {
   readonly service: string;
+  /** True when decisions are recorded (the route template is only needed then). */
+  readonly logging: boolean;
   readonly #decider: Decider;
   readonly #devHeader: string | undefined;
   readonly #log: DecisionRecorder | undefined;
@@ -97,6 +99,7 @@ export class Enforcer {
     this.service = service;
     this.#decider = decider;
     this.#log = options.log;
+    this.logging = options.log !== undefined;
     this.#trustDomain = options.trustDomain;
     const trustDomain = options.trustDomain;
     // Default: the identity module's check (chain verified by Node, leaf not a CA, exactly one URI
