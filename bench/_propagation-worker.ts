@@ -136,12 +136,16 @@ async function startPollers(m: StartMessage): Promise<void> {
     };
     first.push(poll());
     // Spread the pollers' phases over the interval, as independent services would be.
-    const phase = Math.random() * m.pollMs;
+    // On a fixed schedule (phase + k·interval), not "sleep after each poll": the start-up burst
+    // would otherwise bunch the pollers together for good.
+    const startAt = performance.now() + Math.random() * m.pollMs;
     void (async () => {
-      await sleep(phase);
-      while (polling) {
+      for (let k = 0; polling; k++) {
+        const at = startAt + k * m.pollMs;
+        const wait = at - performance.now();
+        if (wait > 0) await sleep(wait);
+        else if (wait < -m.pollMs) continue; // fell a whole interval behind: skip, as a timer would
         await poll().catch(() => {});
-        await sleep(m.pollMs);
       }
     })();
   }

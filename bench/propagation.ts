@@ -23,6 +23,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { percentile, progress, round } from './_stats.ts';
 
@@ -207,6 +208,9 @@ async function measure(
     progress(
       `${mode}: ${o.watchers} watchers connected and holding a bundle in ${Date.now() - started} ms`,
     );
+    // Pollers start at random phases; after one full interval they are in their steady state,
+    // spread uniformly relative to the change, as a fleet's would be.
+    if (mode === 'poll') await sleep(o.pollMs);
     for (const w of workers) w.child.send({ type: 'arm' });
     await Promise.all(workers.map((w) => w.next('armed')));
     const done = Promise.all(workers.map((w) => w.next('done')));

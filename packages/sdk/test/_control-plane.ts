@@ -26,6 +26,8 @@ export async function spawnControlPlane(options: {
   signingKey?: string;
   listen?: string;
   heartbeatMs?: number;
+  /** Extra environment, e.g. a `WARD_CA_KEY` that replicas on one database must share. */
+  env?: Record<string, string>;
 }): Promise<ControlPlaneProcess> {
   const args = [
     join(root, 'packages/cli/src/bin.ts'),
@@ -42,7 +44,7 @@ export async function spawnControlPlane(options: {
   ];
   if (options.signingKey) args.push('--signing-key', options.signingKey);
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, WARD_ADMIN_TOKEN: ADMIN_TOKEN },
+    env: { ...process.env, WARD_ADMIN_TOKEN: ADMIN_TOKEN, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

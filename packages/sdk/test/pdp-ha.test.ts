@@ -60,9 +60,11 @@ describe.skipIf(!available)('PDP with two control-plane replicas on PostgreSQL',
     await admin.query(`create schema ${schema}`);
     await admin.end();
     const signingKey = join(dir.path, 'bundle-signing.key');
+    // Replicas on one database share the key that seals the CA keys stored in it.
+    const env = { WARD_CA_KEY: randomBytes(32).toString('hex') };
     // A first: it creates the signing key file that B then reads.
-    a = await spawnControlPlane({ database: url, dataDir: join(dir.path, 'a'), signingKey });
-    b = await spawnControlPlane({ database: url, dataDir: join(dir.path, 'b'), signingKey });
+    a = await spawnControlPlane({ database: url, dataDir: join(dir.path, 'a'), signingKey, env });
+    b = await spawnControlPlane({ database: url, dataDir: join(dir.path, 'b'), signingKey, env });
   });
 
   afterAll(async () => {

@@ -14,7 +14,8 @@ export function cacheFile(cacheDir: string, service: string): string {
 /**
  * Reads the cached envelope as untrusted JSON (the caller verifies it). Synchronous on purpose:
  * it runs once, at start, so that `decide()` answers from the cache as soon as `createPdp`
- * returns. `null` when there is no cache yet; `PDP_CACHE_UNREADABLE` when it is not JSON.
+ * returns. `undefined` when there is no cache yet (a file holding `null` is a bad cache, not
+ * none); `PDP_CACHE_UNREADABLE` when it is not JSON.
  */
 export function readCache(cacheDir: string, service: string): unknown {
   const file = cacheFile(cacheDir, service);
@@ -23,7 +24,7 @@ export function readCache(cacheDir: string, service: string): unknown {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null; // no cache yet (or no folder)
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // no cache yet (or no folder)
     throw new PdpError('PDP_CACHE_UNREADABLE', `cannot read bundle cache ${file}`, {
       cause: error,
     });

@@ -180,13 +180,13 @@ export function createPdp(options: PdpOptions): Pdp {
       recordError(error);
       logger.warn({ service, error: error.message }, 'bundle cache unavailable');
     }
-    let cached: unknown = null;
+    let cached: unknown;
     try {
       cached = readCache(opts.cacheDir, service);
     } catch (error) {
       reject(error, 'cache');
     }
-    if (cached !== null) install(cached, 'cache');
+    if (cached !== undefined) install(cached, 'cache');
   }
 
   // 2. The control planes, in the background.
