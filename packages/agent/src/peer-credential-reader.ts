@@ -143,13 +143,11 @@ export class PeerCredentialReader {
               ?.reject(new AgentError('AGENT_PEER_CREDENTIALS', error.message, { cause: error }));
         });
       } catch (cause) {
-        this.#pending
-          .get(id)
-          ?.reject(
-            new AgentError('AGENT_PEER_CREDENTIALS', 'cannot reach the peer-credential helper', {
-              cause,
-            }),
-          );
+        this.#pending.get(id)?.reject(
+          new AgentError('AGENT_PEER_CREDENTIALS', 'cannot reach the peer-credential helper', {
+            cause,
+          }),
+        );
       }
     });
   }
