@@ -157,8 +157,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const boot = await bootstrapAdmin(store, options.adminToken);
     await ensurePassportKey(store);
 
-    const hub = new WatchHub(options.heartbeatMs ?? 15_000);
     const bundles = new BundleCache(store, signingKey);
+    // The hub pushes bundles from the same cache the GET route serves (one build per revision).
+    const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles);
     let app: FastifyInstance | undefined;
     const follower = new RevisionFollower({
       store,

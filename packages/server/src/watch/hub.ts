@@ -3,22 +3,43 @@
  * built once plus one `write` per interested watcher; watchers filtered to a service sit in a
  * per-service set, so an event on `orders` never visits the watchers of `payments`. One shared
  * heartbeat timer serves every connection (no per-connection timers).
+ *
+ * Watchers of one service that asked for pushed bundles (`ward-watch-include: bundle`) sit in a
+ * separate per-service set: for them an event becomes that service's built bundle (one cached
+ * build, one pre-encoded buffer) instead of a `revision` event they would answer with a GET.
  */
 import type { ServerResponse } from 'node:http';
 import type { WatchEventV1 } from '@ward/api-types';
+import type { BuiltBundle } from '../bundles/builder.ts';
+import { bundleEvent } from './bundle-event.ts';
 
 /** A watcher whose socket buffers more than this is too slow: it is dropped and will resume. */
 const MAX_BUFFERED = 1 << 20;
 const HEARTBEAT = ': heartbeat\n\n';
 
+/** A pre-formatted event: a string, or bytes encoded once for many sockets. */
+export type EventText = string | Buffer;
+
 export interface Watcher {
   res: ServerResponse;
   /** `?service=` filter, if any. */
   service?: string;
-  /** Highest revision written to this watcher. */
+  /** Receives `bundle` events for `service` instead of `revision` events (needs `service`). */
+  push?: boolean;
+  /**
+   * Highest revision written to this watcher: an event's revision, or for a `bundle` event the
+   * bundle's revision. Both count in global revisions, so one watermark orders both.
+   */
   lastSent: number;
   /** Events queued while the watcher's backlog is being read; null once live. */
-  pending: { revision: number; text: string }[] | null;
+  pending: { revision: number; text: EventText }[] | null;
+  /** Size of the last bundle written: a slow socket may hold one bundle beyond the limit. */
+  bundleBytes?: number;
+}
+
+/** Where pushed bundles come from: the per-service bundle cache (single-flight builds). */
+export interface BundleSource {
+  get(service: string): Promise<BuiltBundle | undefined>;
 }
 
 export function formatEvent(event: WatchEventV1): string {
@@ -32,12 +53,35 @@ export function eventConcerns(event: WatchEventV1, service: string | undefined):
 export class WatchHub {
   readonly #unfiltered = new Set<Watcher>();
   readonly #byService = new Map<string, Set<Watcher>>();
+  /** Watchers that receive pushed bundles, by service. */
+  readonly #pushByService = new Map<string, Set<Watcher>>();
+  readonly #bundles: BundleSource | undefined;
   readonly #timer: NodeJS.Timeout;
   #count = 0;
+  /** Bundle events written (one per watcher per pushed bundle), for tests and metrics. */
+  bundlesPushed = 0;
 
-  constructor(heartbeatMs: number) {
+  /** Without `bundles`, push requests are ignored and every watcher gets `revision` events. */
+  constructor(heartbeatMs: number, bundles?: BundleSource) {
+    this.#bundles = bundles;
     this.#timer = setInterval(() => this.#heartbeat(), heartbeatMs);
     this.#timer.unref();
+  }
+
+  /** Whether this hub can push bundles (the watch route asks before honouring the header). */
+  get pushesBundles(): boolean {
+    return this.#bundles !== undefined;
+  }
+
+  #setOf(w: Watcher): Set<Watcher> | undefined {
+    if (w.service === undefined) return this.#unfiltered;
+    return (w.push ? this.#pushByService : this.#byService).get(w.service);
+  }
+
+  *#all(): Iterable<Watcher> {
+    yield* this.#unfiltered;
+    for (const set of this.#byService.values()) yield* set;
+    for (const set of this.#pushByService.values()) yield* set;
   }
 
   get size(): number {
@@ -45,22 +89,22 @@ export class WatchHub {
   }
 
   add(w: Watcher): void {
+    if (w.push && (w.service === undefined || !this.#bundles)) w.push = false;
     if (w.service === undefined) this.#unfiltered.add(w);
     else {
-      const set = this.#byService.get(w.service);
+      const map = w.push ? this.#pushByService : this.#byService;
+      const set = map.get(w.service);
       if (set) set.add(w);
-      else this.#byService.set(w.service, new Set([w]));
+      else map.set(w.service, new Set([w]));
     }
     this.#count++;
   }
 
   remove(w: Watcher): void {
-    let removed: boolean;
-    if (w.service === undefined) removed = this.#unfiltered.delete(w);
-    else {
-      const set = this.#byService.get(w.service);
-      removed = set?.delete(w) ?? false;
-      if (set && set.size === 0) this.#byService.delete(w.service);
+    const set = this.#setOf(w);
+    const removed = set?.delete(w) ?? false;
+    if (w.service !== undefined && set && set.size === 0) {
+      (w.push ? this.#pushByService : this.#byService).delete(w.service);
     }
     if (removed) this.#count--;
   }
@@ -69,21 +113,61 @@ export class WatchHub {
     const text = formatEvent(event);
     const send = (w: Watcher) => this.send(w, event.revision, text);
     this.#unfiltered.forEach(send);
-    if (event.services.includes('*')) {
+    const all = event.services.includes('*');
+    if (all) {
       for (const set of this.#byService.values()) set.forEach(send);
     } else {
       for (const s of event.services) this.#byService.get(s)?.forEach(send);
     }
+    if (this.#pushByService.size === 0) return;
+    const pushed = all ? [...this.#pushByService.keys()] : event.services;
+    for (const s of pushed) {
+      if (this.#pushByService.has(s)) void this.#push(s, event, text);
+    }
+  }
+
+  /**
+   * Sends `service`'s bundle to its push watchers. Builds resolve in any order; the per-watcher
+   * watermark drops a bundle not newer than one already sent, so each watcher sees strictly
+   * rising revisions. A `*` event that left this bundle unchanged yields the same (cached) build
+   * and is skipped the same way. When the bundle cannot be built (store error, service gone) the
+   * watchers get the plain `revision` event instead: they fetch and meet the same answer a GET
+   * gives, exactly as without push.
+   */
+  async #push(service: string, event: WatchEventV1, fallback: string): Promise<void> {
+    let built: BuiltBundle | undefined;
+    try {
+      built = await this.#bundles?.get(service);
+    } catch {
+      built = undefined;
+    }
+    const set = this.#pushByService.get(service);
+    if (!set) return;
+    if (!built) {
+      for (const w of set) this.send(w, event.revision, fallback);
+      return;
+    }
+    this.sendBundle(set, built);
+  }
+
+  /** Writes (or queues) one built bundle to watchers of its service. */
+  sendBundle(watchers: Iterable<Watcher>, built: BuiltBundle): void {
+    const text = bundleEvent(built);
+    for (const w of watchers) this.send(w, built.revision, text);
   }
 
   /** Writes one event to one watcher unless it already has it (or queues it during backlog). */
-  send(w: Watcher, revision: number, text: string): void {
+  send(w: Watcher, revision: number, text: EventText): void {
     if (w.pending) {
       w.pending.push({ revision, text });
       return;
     }
     if (revision <= w.lastSent) return;
     w.lastSent = revision;
+    if (typeof text !== 'string') {
+      this.bundlesPushed++;
+      w.bundleBytes = text.length;
+    }
     this.#write(w, text);
   }
 
@@ -94,8 +178,8 @@ export class WatchHub {
     for (const e of queued) this.send(w, e.revision, e.text);
   }
 
-  #write(w: Watcher, text: string): void {
-    if (w.res.writableLength > MAX_BUFFERED) {
+  #write(w: Watcher, text: EventText): void {
+    if (w.res.writableLength > MAX_BUFFERED + (w.bundleBytes ?? 0)) {
       w.res.destroy();
       this.remove(w);
       return;
@@ -104,21 +188,17 @@ export class WatchHub {
   }
 
   #heartbeat(): void {
-    const beat = (w: Watcher) => {
-      if (!w.pending) this.#write(w, HEARTBEAT);
-    };
-    this.#unfiltered.forEach(beat);
-    for (const set of this.#byService.values()) set.forEach(beat);
+    // Deleting from a Set or Map while iterating it is safe, so a dropped watcher is fine here.
+    for (const w of this.#all()) if (!w.pending) this.#write(w, HEARTBEAT);
   }
 
   /** Ends every stream (server shutdown). */
   close(): void {
     clearInterval(this.#timer);
-    const end = (w: Watcher) => w.res.end();
-    this.#unfiltered.forEach(end);
-    for (const set of this.#byService.values()) set.forEach(end);
+    for (const w of this.#all()) w.res.end();
     this.#unfiltered.clear();
     this.#byService.clear();
+    this.#pushByService.clear();
     this.#count = 0;
   }
 }

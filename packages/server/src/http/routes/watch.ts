@@ -4,10 +4,14 @@
  * too far behind for a replay to be worth it. The reply is hijacked from Fastify and written
  * raw: a stream of small writes per connection, no per-connection timers (the hub's heartbeat
  * serves all).
+ *
+ * With `?service=NAME` and request header `ward-watch-include: bundle`, the stream carries NAME's
+ * signed bundle itself (`event: bundle`) instead of `revision` events, so the PDP needs no GET.
  */
 import type { WatchEventV1 } from '@ward/api-types';
 import type { FastifyInstance } from 'fastify';
 import { ServerError } from '../../errors.ts';
+import { bundleEvent, WATCH_INCLUDE_HEADER, wantsBundles } from '../../watch/bundle-event.ts';
 import { eventConcerns, formatEvent, type Watcher } from '../../watch/hub.ts';
 import { bearer, nameParam, problemResponses } from '../schemas.ts';
 
@@ -24,7 +28,10 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         summary: 'Server-sent events of revision changes (text/event-stream)',
         description:
           'Events: `id: <revision>`, `event: revision`, `data: {"revision":R,"services":[...]}`; ' +
-          'comments `: heartbeat` every heartbeat interval. Resume with Last-Event-ID or ?since=.',
+          'comments `: heartbeat` every heartbeat interval. Resume with Last-Event-ID or ?since=. ' +
+          'With ?service=NAME and header `ward-watch-include: bundle`: `event: bundle`, ' +
+          "`data: <SignedBundleV1>` (id = bundle revision) whenever NAME's bundle changes, and " +
+          'on connect when the client is behind; the response then echoes that header.',
         security: bearer,
         querystring: {
           type: 'object',
@@ -36,7 +43,11 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         },
         headers: {
           type: 'object',
-          properties: { 'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$' } },
+          properties: {
+            'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$' },
+            // Unknown values are ignored (forward compatible), so no pattern here.
+            [WATCH_INCLUDE_HEADER]: { type: 'string', maxLength: 256 },
+          },
         },
         response: {
           200: { description: 'text/event-stream of WatchEventV1', type: 'string' },
@@ -54,6 +65,11 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         });
       }
       const service = request.query.service;
+      // Bundles are per service: without ?service= the header is ignored.
+      const push =
+        service !== undefined &&
+        hub.pushesBundles &&
+        wantsBundles(request.headers[WATCH_INCLUDE_HEADER]);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -61,16 +77,28 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         'cache-control': 'no-store',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
+        ...(push ? { [WATCH_INCLUDE_HEADER]: 'bundle' } : {}),
       });
       res.socket?.setNoDelay(true);
       res.write(': connected\n\n');
-      const w: Watcher = { res, service, lastSent: since ?? 0, pending: [] };
+      const w: Watcher = { res, service, push, lastSent: since ?? 0, pending: [] };
       hub.add(w);
       res.on('close', () => hub.remove(w));
       // Registered before reading the backlog, queuing meanwhile: nothing falls in between.
       try {
         const current = app.ward.follower.revision;
-        if (since !== undefined && current > since) {
+        // Catch-up for a push watcher is the current bundle when it is newer than what the client
+        // holds (one event, whatever the gap). When it cannot be built, fall through to the
+        // revision replay below, so the client fetches and meets the same answer a GET gives.
+        const built =
+          push && service !== undefined && since !== undefined && current > since
+            ? await app.ward.bundles.get(service).catch(() => undefined)
+            : undefined;
+        if (built && since !== undefined) {
+          if (built.revision > since) {
+            w.pending?.unshift({ revision: built.revision, text: bundleEvent(built) });
+          }
+        } else if (since !== undefined && current > since) {
           const backlog =
             current - since > MAX_REPLAY ? null : await store.revisionsAfter(since, MAX_REPLAY + 1);
           if (backlog === null || backlog.length > MAX_REPLAY) {
