@@ -144,6 +144,8 @@ export class SseClient {
   #waiters: { pred: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }[] = [];
   #abort = new AbortController();
   status = 0;
+  /** Response headers of the stream. */
+  headers = new Headers();
 
   static async open(
     url: string,
@@ -156,6 +158,7 @@ export class SseClient {
       signal: c.#abort.signal,
     });
     c.status = res.status;
+    c.headers = res.headers;
     if (res.body) void c.#read(res.body);
     return c;
   }
