@@ -2,6 +2,8 @@
  * The demo mesh: which services run, where their identities live, whom they call.
  */
 
+import { defaultSpiffeId } from '@ward/policy';
+
 export interface MeshService {
   name: string;
   namespace: string;
@@ -31,5 +33,5 @@ export const SCRAPE_TARGETS: readonly string[] = [
 ];
 
 export function spiffeIdOf(s: MeshService): string {
-  return `spiffe://${TRUST_DOMAIN}/ns/${s.namespace}/sa/${s.name}`;
+  return defaultSpiffeId(TRUST_DOMAIN, s.namespace, s.name);
 }

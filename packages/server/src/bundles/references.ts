@@ -4,32 +4,29 @@
  * sources can name (by name, SPIFFE ID, glob over either, or `*`), so the PDP can map a caller's
  * SPIFFE ID to its service name and labels without asking anyone.
  */
-import type { IntentionDocument, ServiceDocument } from '@ward/policy';
+import {
+  compileGlob,
+  defaultSpiffeId,
+  type IntentionDocument,
+  type ServiceDocument,
+} from '@ward/policy';
 
 /** The SPIFFE ID a service is known by: explicit, else derived from namespace and name. */
 export function spiffeIdOf(service: ServiceDocument, trustDomain: string): string {
   return (
     service.spec?.spiffeId ??
-    `spiffe://${trustDomain}/ns/${service.metadata.namespace ?? 'default'}/sa/${service.metadata.name}`
+    defaultSpiffeId(trustDomain, service.metadata.namespace ?? 'default', service.metadata.name)
   );
 }
 
+// Globs compile with the policy engine's own function, so a bundle carries exactly the
+// services the engine would match; a cache keeps the per-change cost flat.
 const globCache = new Map<string, RegExp>();
 
 function globToRegExp(glob: string): RegExp {
   let re = globCache.get(glob);
   if (re) return re;
-  let body = '';
-  for (let i = 0; i < glob.length; i++) {
-    const ch = glob[i]!;
-    if (ch === '*') {
-      if (glob[i + 1] === '*') {
-        body += '.*';
-        i++;
-      } else body += '[^/]*';
-    } else body += ch.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
-  }
-  re = new RegExp(`^${body}$`);
+  re = compileGlob(glob);
   if (globCache.size < 10_000) globCache.set(glob, re);
   return re;
 }
