@@ -11,7 +11,7 @@ export const WATCH_INCLUDE_HEADER = 'ward-watch-include';
 
 /** Whether a `ward-watch-include` header value asks for pushed bundles. */
 export function wantsBundles(header: string | string[] | undefined): boolean {
-  if (header !== null) return false;
+  if (header === undefined) return false;
   const values = Array.isArray(header) ? header : [header];
   return values.some((v) => v.split(',').some((token) => token.trim().toLowerCase() === 'bundle'));
 }
