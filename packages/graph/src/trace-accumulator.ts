@@ -67,6 +67,9 @@ export interface TraceStats {
 }
 
 interface Pending {
+  spanId: string;
+  /** Set only while the span waits for its parent: no need to keep the string alive otherwise. */
+  parentSpanId: string | undefined;
   service: string;
   kind: number;
   durationMs: number;
@@ -76,14 +79,28 @@ interface Pending {
   source: SourceRef;
 }
 
+/**
+ * One open trace. Most traces hold a handful of spans, so spans (and children waiting for their
+ * parent) live in arrays searched linearly; a Map index is built only when a trace outgrows
+ * `SCAN_LIMIT`. Two Maps per trace were most of the pairing cost in the trace-ingest profile.
+ */
 interface TraceState {
   id: string;
   /** False once finalized: its entry in the eviction queue is then stale. */
   live: boolean;
-  spans: Map<string, Pending>;
-  /** Children that arrived before their parent, by parent span id. */
-  waiting: Map<string, Pending[]> | undefined;
+  /** Kept spans, one per span id (a repeated id replaces the earlier span in place). */
+  spans: Pending[];
+  /** Position in `spans` by span id, once `spans` outgrows `SCAN_LIMIT`. */
+  spanIndex: Map<string, number> | undefined;
+  /** Children that arrived before their parent, in arrival order. */
+  waiting: Pending[] | undefined;
+  /** The same by parent span id, once `waiting` outgrows `SCAN_LIMIT`. */
+  waitingIndex: Map<string, Pending[]> | undefined;
+  waitingCount: number;
 }
+
+/** Beyond this many entries a linear scan costs more than a Map. */
+const SCAN_LIMIT = 16;
 
 const CALLER = (kind: number): boolean => kind === SPAN_KIND.CLIENT || kind === SPAN_KIND.PRODUCER;
 const CALLEE = (kind: number): boolean => kind === SPAN_KIND.SERVER || kind === SPAN_KIND.CONSUMER;
@@ -112,6 +129,7 @@ export class TraceAccumulator {
   private head = 0;
   private lastService = '';
   private lastSource: SourceRef | undefined;
+  private lastTrace: TraceState | undefined;
   private pending = 0;
   private readonly maxPending: number;
   private readonly maxPerTrace: number;
@@ -153,6 +171,8 @@ export class TraceAccumulator {
       );
     }
     const rec: Pending = {
+      spanId: span.spanId,
+      parentSpanId: undefined,
       service: span.service,
       kind: span.kind,
       durationMs: span.durationMs,
@@ -166,32 +186,64 @@ export class TraceAccumulator {
       this.callPeer(rec);
       return;
     }
-    let trace = this.traces.get(span.traceId);
-    if (!trace) {
-      trace = { id: span.traceId, live: true, spans: new Map(), waiting: undefined };
+    // Consecutive spans usually share a trace: skip the Map lookup (hashing a fresh id string
+    // was the costliest line of addSpan).
+    let trace = this.lastTrace;
+    if (trace === undefined || !trace.live || trace.id !== span.traceId) {
+      trace = this.traces.get(span.traceId);
+    }
+    if (trace === undefined) {
+      trace = {
+        id: span.traceId,
+        live: true,
+        spans: [],
+        spanIndex: undefined,
+        waiting: undefined,
+        waitingIndex: undefined,
+        waitingCount: 0,
+      };
       this.traces.set(span.traceId, trace);
       this.queue.push(trace);
     }
-    if (span.parentSpanId !== undefined) {
-      const parent = trace.spans.get(span.parentSpanId);
-      if (parent) this.pair(parent, rec);
-      else if (trace.spans.size < this.maxPerTrace) {
-        trace.waiting ??= new Map();
-        const list = trace.waiting.get(span.parentSpanId);
-        if (list) list.push(rec);
-        else trace.waiting.set(span.parentSpanId, [rec]);
+    this.lastTrace = trace;
+    const spans = trace.spans;
+    const parentId = span.parentSpanId;
+    // One pass finds both the parent and an earlier span with the same id (the latest of each,
+    // as a Map keyed by span id would).
+    let parent: Pending | undefined;
+    let same = -1;
+    if (trace.spanIndex === undefined) {
+      const id = rec.spanId;
+      for (let i = spans.length - 1; i >= 0; i--) {
+        const sid = spans[i]!.spanId;
+        if (parent === undefined && sid === parentId) parent = spans[i];
+        if (same < 0 && sid === id) same = i;
+      }
+    } else if (parentId !== undefined) {
+      const at = trace.spanIndex.get(parentId);
+      if (at !== undefined) parent = spans[at];
+    }
+    if (parentId !== undefined) {
+      if (parent !== undefined) this.pair(parent, rec);
+      else if (spans.length < this.maxPerTrace) {
+        rec.parentSpanId = parentId;
+        this.addWaiting(trace, rec);
         this.pending++;
       }
     }
-    const children = trace.waiting?.get(span.spanId);
-    if (children) {
-      trace.waiting!.delete(span.spanId);
-      this.pending -= children.length;
-      for (const child of children) this.pair(rec, child);
-    }
-    if (trace.spans.size < this.maxPerTrace) {
-      trace.spans.set(span.spanId, rec);
-      this.pending++;
+    if (trace.waitingCount > 0) this.takeWaiting(trace, rec);
+    if (spans.length < this.maxPerTrace) {
+      if (trace.spanIndex !== undefined) same = trace.spanIndex.get(rec.spanId) ?? -1;
+      if (same >= 0) spans[same] = rec;
+      else {
+        spans.push(rec);
+        this.pending++;
+        if (trace.spanIndex !== undefined) trace.spanIndex.set(rec.spanId, spans.length - 1);
+        else if (spans.length > SCAN_LIMIT) {
+          trace.spanIndex = new Map();
+          for (let i = 0; i < spans.length; i++) trace.spanIndex.set(spans[i]!.spanId, i);
+        }
+      }
     } else {
       this.stats.spansOverTraceLimit++;
       this.finish(rec);
@@ -207,6 +259,7 @@ export class TraceAccumulator {
     for (const trace of this.traces.values()) this.finalize(trace);
     this.queue = [];
     this.head = 0;
+    this.lastTrace = undefined;
   }
 
   private evictOldest(): void {
@@ -227,16 +280,68 @@ export class TraceAccumulator {
     }
     if (!trace) return;
     this.stats.evictedTraces++;
-    this.stats.evictedSpans += trace.spans.size;
+    this.stats.evictedSpans += trace.spans.length;
     this.finalize(trace);
   }
 
   private finalize(trace: TraceState): void {
     trace.live = false;
     this.traces.delete(trace.id);
-    for (const rec of trace.spans.values()) this.finish(rec);
-    this.pending -= trace.spans.size;
-    if (trace.waiting) for (const list of trace.waiting.values()) this.pending -= list.length;
+    for (const rec of trace.spans) this.finish(rec);
+    this.pending -= trace.spans.length + trace.waitingCount;
+  }
+
+  /** Parks a child whose parent has not arrived yet. */
+  private addWaiting(trace: TraceState, child: Pending): void {
+    trace.waitingCount++;
+    if (trace.waitingIndex !== undefined) {
+      const parentId = child.parentSpanId!;
+      const list = trace.waitingIndex.get(parentId);
+      if (list) list.push(child);
+      else trace.waitingIndex.set(parentId, [child]);
+      return;
+    }
+    trace.waiting ??= [];
+    trace.waiting.push(child);
+    if (trace.waiting.length > SCAN_LIMIT) {
+      const index = new Map<string, Pending[]>();
+      for (const c of trace.waiting) {
+        const list = index.get(c.parentSpanId!);
+        if (list) list.push(c);
+        else index.set(c.parentSpanId!, [c]);
+      }
+      trace.waitingIndex = index;
+      trace.waiting = undefined;
+    }
+  }
+
+  /** Pairs `parent` with every child waiting for it, in arrival order, and unparks them. */
+  private takeWaiting(trace: TraceState, parent: Pending): void {
+    const id = parent.spanId;
+    if (trace.waitingIndex !== undefined) {
+      const children = trace.waitingIndex.get(id);
+      if (children === undefined) return;
+      trace.waitingIndex.delete(id);
+      trace.waitingCount -= children.length;
+      this.pending -= children.length;
+      for (const child of children) {
+        child.parentSpanId = undefined;
+        this.pair(parent, child);
+      }
+      return;
+    }
+    const waiting = trace.waiting!;
+    let kept = 0;
+    for (let i = 0; i < waiting.length; i++) {
+      const child = waiting[i]!;
+      if (child.parentSpanId === id) {
+        trace.waitingCount--;
+        this.pending--;
+        child.parentSpanId = undefined;
+        this.pair(parent, child);
+      } else waiting[kept++] = child;
+    }
+    waiting.length = kept;
   }
 
   private finish(rec: Pending): void {

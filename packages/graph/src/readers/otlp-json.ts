@@ -90,10 +90,24 @@ export function readOtlpJson(
   }
 }
 
+let lastRawTraceId = '';
+let lastTraceId = '';
+
 /** A normalized span, or a message (its first word names the field) when the span is malformed. */
 function toSpan(raw: unknown, service: string, namespace: string | undefined): SpanInput | string {
   if (!isObject(raw)) return 'span is not an object';
-  const traceId = normalizeId(raw.traceId ?? raw.trace_id, 16);
+  const rawTrace = raw.traceId ?? raw.trace_id;
+  // Spans of one trace come in runs: reuse the last id's validation, and its string, whose hash
+  // the accumulator's Map has already computed.
+  let traceId: string | undefined;
+  if (rawTrace === lastRawTraceId) traceId = lastTraceId;
+  else {
+    traceId = normalizeId(rawTrace, 16);
+    if (traceId) {
+      lastRawTraceId = rawTrace as string;
+      lastTraceId = traceId;
+    }
+  }
   if (!traceId) return 'traceId must be 32 hex digits or base64 of 16 bytes, not all zero';
   const spanId = normalizeId(raw.spanId ?? raw.span_id, 8);
   if (!spanId) return 'spanId must be 16 hex digits or base64 of 8 bytes, not all zero';
@@ -117,14 +131,20 @@ function toSpan(raw: unknown, service: string, namespace: string | undefined): S
   const attrs = raw.attributes;
   if (kind === SPAN_KIND.CLIENT || kind === SPAN_KIND.PRODUCER) {
     if (Array.isArray(attrs) && attrs.length > 0) {
-      const wanted = new Map<string, string>();
-      for (const kv of attrs as unknown[]) {
+      // One pass picking the few peer keys; the Map is made only when one is there (most client
+      // spans carry only HTTP attributes).
+      let wanted: Map<string, string> | undefined;
+      for (let a = 0; a < attrs.length; a++) {
+        const kv: unknown = attrs[a];
         if (isObject(kv) && typeof kv.key === 'string' && PEER_KEYS.has(kv.key)) {
           const v = scalar(kv.value);
-          if (v !== undefined) wanted.set(kv.key, v);
+          if (v !== undefined) {
+            wanted ??= new Map();
+            wanted.set(kv.key, v);
+          }
         }
       }
-      if (wanted.size > 0) peer = peerOf(wanted);
+      if (wanted !== undefined) peer = peerOf(wanted);
     }
   }
   return { traceId, spanId, parentSpanId, service, namespace, kind, durationMs, error, peer };
