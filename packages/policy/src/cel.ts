@@ -243,3 +243,84 @@ function fillPassport(p: CelPassport, claims: PassportClaims | undefined): void 
   p.exp = Number.isSafeInteger(claims.exp) ? BigInt(claims.exp) : 0n;
   p.attrs = (claims.attrs ?? EMPTY) as Record<string, unknown>;
 }
+
+// Identity fields whose values a memoized condition may read (all strings filled per decision).
+const MEMO_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  request: ['method'],
+  source: ['service', 'spiffeId', 'namespace'],
+};
+/** Distinct keys remembered per condition; past this the memory is cleared (a bound, not an LRU). */
+const MEMO_MAX = 256;
+
+interface CelNode {
+  op: string;
+  args: unknown;
+}
+
+/**
+ * The fields a condition reads, when it reads nothing but `request.method` and the caller's
+ * `source.service|spiffeId|namespace` (e.g. `request.method != "DELETE"`); else undefined. Any
+ * other identifier (headers, path, passport, time, env, a macro's bound variable) disqualifies.
+ */
+function memoFields(ast: unknown): string[] | undefined {
+  const fields = new Set<string>();
+  let ok = true;
+  const walk = (node: unknown): void => {
+    if (!ok || node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      for (const n of node) walk(n);
+      return;
+    }
+    const n = node as CelNode;
+    if (n.op === 'id') {
+      ok = false; // a bare identifier outside an allowed `var.field` selection
+      return;
+    }
+    if (n.op === '.' && Array.isArray(n.args)) {
+      const [target, field] = n.args as [CelNode, unknown];
+      if (target?.op === 'id' && typeof target.args === 'string' && typeof field === 'string') {
+        if (MEMO_FIELDS[target.args]?.includes(field)) {
+          fields.add(`${target.args}.${field}`);
+          return;
+        }
+        ok = false;
+        return;
+      }
+    }
+    if (n.op === 'value') return;
+    walk(n.args);
+  };
+  walk(ast);
+  return ok && fields.size > 0 ? [...fields].sort() : undefined;
+}
+
+/**
+ * The program itself, or (for a condition that reads only the method and the caller's identity,
+ * the common case) a wrapper that remembers its boolean result per distinct input. CEL is pure,
+ * so the result is a function of those strings; evaluating cel-js costs about as much as the rest
+ * of a decision, while a remembered result costs one Map lookup. Errors and non-bool results are
+ * never remembered: they are recomputed (and reported) on every call.
+ */
+export function memoizeCel(program: CelProgram): CelProgram {
+  const fields = memoFields((program as unknown as { ast?: unknown }).ast);
+  if (fields === undefined) return program;
+  const cache = new Map<string, boolean>();
+  const method = fields.includes('request.method');
+  const who = fields.some((f) => f.startsWith('source.'));
+  return (activation) => {
+    let key = method ? activation.request.method : '';
+    if (who) {
+      const s = activation.source;
+      // Length-prefixed, so two different inputs never share a key.
+      key = `${key.length}:${key}${s.service.length}:${s.service}${s.spiffeId.length}:${s.spiffeId}${s.namespace}`;
+    }
+    const hit = cache.get(key);
+    if (hit !== undefined) return hit;
+    const v = program(activation);
+    if (typeof v === 'boolean') {
+      if (cache.size >= MEMO_MAX) cache.clear();
+      cache.set(key, v);
+    }
+    return v;
+  };
+}

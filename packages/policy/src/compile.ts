@@ -1,4 +1,4 @@
-import type { CelProgram } from './cel.ts';
+import { memoizeCel } from './cel.ts';
 import { type CheckedRule, checkDocuments } from './check.ts';
 import { PolicyCompileError, sortDiagnostics } from './errors.ts';
 import { sourceMatches } from './matchers.ts';
@@ -173,7 +173,7 @@ function compileRule(c: CheckedRule, ordinal: number, softApply: boolean): Compi
     dryRun: c.mode === 'dry-run',
     sources: c.sources,
     permissions: c.permissions,
-    cel: c.cel?.ok ? (c.cel.program as CelProgram) : undefined,
+    cel: c.cel?.ok ? memoizeCel(c.cel.program) : undefined,
     decision: decision(c.rule.action, true, !deny, ref, `${verb} by rule ${id}${desc}`),
     dryRunDecision: decision(c.rule.action, false, dryRunAllowed, ref, dryReason),
   };

@@ -311,3 +311,68 @@ describe('decide agrees with the reference semantics', () => {
     );
   });
 });
+
+describe('conditions on the method and caller only (remembered per input)', () => {
+  it('give each distinct method and caller its own result, in any order', () => {
+    const set = compile([
+      svc('a'),
+      svc('b'),
+      svc('d'),
+      intention('d-access', 'd', [
+        { sources: ['*'], action: 'allow', when: 'request.method != "DELETE"' },
+        {
+          sources: ['*'],
+          action: 'allow',
+          when: 'source.service == "b" && request.method == "DELETE"',
+        },
+      ]),
+    ]);
+    const call = (service: string, method: string) =>
+      set.decide({
+        destination: 'd',
+        source: { service },
+        request: { method, path: '/', headers: {} },
+        time: 0,
+      }).allowed;
+    for (let round = 0; round < 3; round++) {
+      expect(call('a', 'GET')).toBe(true);
+      expect(call('a', 'DELETE')).toBe(false);
+      expect(call('b', 'DELETE')).toBe(true);
+      expect(call('a', 'DELETE')).toBe(false);
+      expect(call('b', 'GET')).toBe(true);
+    }
+  });
+  it('are not remembered when they also read anything else (time, headers, passport)', () => {
+    const set = compile([
+      svc('a'),
+      svc('d'),
+      intention('d-window', 'd', [
+        {
+          sources: ['*'],
+          action: 'allow',
+          when: 'request.method == "GET" && time < timestamp("2030-01-01T00:00:00Z")',
+        },
+        {
+          sources: ['*'],
+          action: 'allow',
+          when: 'request.method == "POST" && "x-ok" in request.headers && request.headers["x-ok"] == "yes"',
+        },
+      ]),
+    ]);
+    const call = (method: string, time: number, headers: Record<string, string> = {}) =>
+      set.decide({
+        destination: 'd',
+        source: { service: 'a' },
+        request: { method, path: '/', headers },
+        time,
+      }).allowed;
+    const before = Date.parse('2029-06-01T00:00:00Z');
+    const after = Date.parse('2031-06-01T00:00:00Z');
+    for (let round = 0; round < 3; round++) {
+      expect(call('GET', before)).toBe(true);
+      expect(call('GET', after)).toBe(false);
+      expect(call('POST', before, { 'x-ok': 'yes' })).toBe(true);
+      expect(call('POST', before, { 'x-ok': 'no' })).toBe(false);
+    }
+  });
+});
