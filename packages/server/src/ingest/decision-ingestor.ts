@@ -15,7 +15,7 @@
 import type { DecisionLogBatchV1, DecisionLogRecordV1 } from '@ward/api-types';
 import { type Kysely, sql } from 'kysely';
 import { ServerError } from '../errors.ts';
-import { hourOf, type IngestDatabase } from './tables.ts';
+import { type DenialsTable, hourOf, type IngestDatabase } from './tables.ts';
 
 export interface DecisionIngestOptions {
   /** Raw denials kept at most this many rows (oldest pruned first). Default 100,000. */
@@ -62,19 +62,10 @@ interface ShipperAgg {
   denials_skipped: number;
 }
 
-interface DenialRow {
-  time: number;
-  source: string;
-  destination: string;
-  method: string;
-  path: string;
-  rule: string;
-  enforced: number;
-  revision: number;
-  subject: string | null;
-  kid: string | null;
-  count: number;
-}
+/** A raw denial as buffered before its flush: the table's row with numbers, not driver strings. */
+type DenialRow = {
+  [K in keyof DenialsTable]: number extends DenialsTable[K] ? number : DenialsTable[K];
+};
 
 /** Who sent a batch (the token behind the request). */
 export interface Shipper {
