@@ -124,46 +124,48 @@ export async function startWorkloadApi(options: {
     push();
   };
 
+  // Every streaming call: check the security header, identify the caller from the socket, then
+  // stream; a refusal at either step ends the call with its gRPC status.
+  const serveStream = (
+    call: grpc.ServerWritableStream<unknown, unknown>,
+    render: (peer: PeerCredentials) => unknown,
+    entitled: (peer: PeerCredentials) => boolean,
+  ) => {
+    try {
+      checkHeader(call);
+      const peer = peerOf(call);
+      log.debug({ pid: peer.pid, uid: peer.uid, path: call.getPath() }, 'workload stream');
+      stream(
+        call,
+        () => render(peer),
+        () => entitled(peer),
+      );
+    } catch (e) {
+      call.emit('error', e as Error);
+    }
+  };
+
   grpcServer.addService(service, {
     FetchX509SVID(call: grpc.ServerWritableStream<unknown, unknown>) {
-      try {
-        checkHeader(call);
-        const peer = peerOf(call);
-        log.debug({ pid: peer.pid, uid: peer.uid }, 'FetchX509SVID');
-        stream(
-          call,
-          () => x509Response(peer),
-          () => entriesOf(peer).length > 0,
-        );
-      } catch (e) {
-        call.emit('error', e as Error);
-      }
+      serveStream(
+        call,
+        (peer) => x509Response(peer),
+        (peer) => entriesOf(peer).length > 0,
+      );
     },
     FetchX509Bundles(call: grpc.ServerWritableStream<unknown, unknown>) {
-      try {
-        checkHeader(call);
-        peerOf(call);
-        stream(
-          call,
-          () => ({ crl: [], bundles: { [tdId()]: bundleBytes() } }),
-          () => manager.bundleDer.length > 0,
-        );
-      } catch (e) {
-        call.emit('error', e as Error);
-      }
+      serveStream(
+        call,
+        () => ({ crl: [], bundles: { [tdId()]: bundleBytes() } }),
+        () => manager.bundleDer.length > 0,
+      );
     },
     FetchJWTBundles(call: grpc.ServerWritableStream<unknown, unknown>) {
-      try {
-        checkHeader(call);
-        peerOf(call);
-        stream(
-          call,
-          () => ({ bundles: { [tdId()]: Buffer.from(JSON.stringify(manager.jwtBundle)) } }),
-          () => true,
-        );
-      } catch (e) {
-        call.emit('error', e as Error);
-      }
+      serveStream(
+        call,
+        () => ({ bundles: { [tdId()]: Buffer.from(JSON.stringify(manager.jwtBundle)) } }),
+        () => true,
+      );
     },
     FetchJWTSVID(
       call: grpc.ServerUnaryCall<{ audience: string[]; spiffe_id: string }, unknown>,
