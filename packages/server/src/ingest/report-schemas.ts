@@ -9,11 +9,29 @@ const approvingRule = {
   },
 } as const;
 
+/** A report over a time window: `since`/`until` bound it, `items` are the rows. */
+function windowReport<Item extends object, Extra extends object = Record<never, never>>(
+  item: Item,
+  extra?: Extra,
+) {
+  return {
+    type: 'object',
+    properties: {
+      since: { type: 'string' },
+      until: { type: 'string' },
+      ...(extra ?? ({} as Extra)),
+      items: { type: 'array', items: item },
+    },
+  } as const;
+}
+
+/** An edge between two services, the key of every report row. */
+const edge = { source: { type: 'string' }, destination: { type: 'string' } } as const;
+
 export const dryRunItemSchema = {
   type: 'object',
   properties: {
-    source: { type: 'string' },
-    destination: { type: 'string' },
+    ...edge,
     rule: { type: 'string' },
     count: { type: 'integer' },
     sampled: { type: 'integer' },
@@ -34,64 +52,36 @@ export const dryRunItemSchema = {
   },
 } as const;
 
-export const dryRunReportSchema = {
-  type: 'object',
-  properties: {
-    since: { type: 'string' },
-    until: { type: 'string' },
-    dropped: {
-      type: 'integer',
-      description: 'Records shippers dropped in the window: counts may be short by this',
-    },
-    items: { type: 'array', items: dryRunItemSchema },
+export const dryRunReportSchema = windowReport(dryRunItemSchema, {
+  dropped: {
+    type: 'integer',
+    description: 'Records shippers dropped in the window: counts may be short by this',
   },
-} as const;
+});
 
-export const unusedReportSchema = {
+export const unusedReportSchema = windowReport({
   type: 'object',
   properties: {
-    since: { type: 'string' },
-    until: { type: 'string' },
-    items: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          source: { type: 'string' },
-          destination: { type: 'string' },
-          rules: { type: 'array', items: approvingRule },
-          wildcard: { type: 'boolean' },
-          lastSeen: { type: ['string', 'null'] },
-        },
-      },
-    },
+    ...edge,
+    rules: { type: 'array', items: approvingRule },
+    wildcard: { type: 'boolean' },
+    lastSeen: { type: ['string', 'null'] },
   },
-} as const;
+} as const);
 
-export const unapprovedReportSchema = {
+export const unapprovedReportSchema = windowReport({
   type: 'object',
   properties: {
-    since: { type: 'string' },
-    until: { type: 'string' },
-    items: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          source: { type: 'string' },
-          destination: { type: 'string' },
-          decisions: { type: 'integer' },
-          denied: { type: 'integer' },
-          traceCalls: { type: 'integer' },
-          traceErrors: { type: 'integer' },
-          firstSeen: { type: 'string' },
-          lastSeen: { type: 'string' },
-          seenIn: { type: 'array', items: { type: 'string' } },
-        },
-      },
-    },
+    ...edge,
+    decisions: { type: 'integer' },
+    denied: { type: 'integer' },
+    traceCalls: { type: 'integer' },
+    traceErrors: { type: 'integer' },
+    firstSeen: { type: 'string' },
+    lastSeen: { type: 'string' },
+    seenIn: { type: 'array', items: { type: 'string' } },
   },
-} as const;
+} as const);
 
 export const promoteResultSchema = {
   type: 'object',
