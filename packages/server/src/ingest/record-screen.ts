@@ -15,7 +15,7 @@ import { DEFAULT_RULE } from './rule-names.ts';
 import { badText } from './text-check.ts';
 
 export interface ScreenContext {
-  /** The one destination a pdp principal may report; undefined: any (admin). */
+  /** The one destination a pdp principal may report ('' when bound to none); undefined: any. */
   destination: string | undefined;
   /** Rule names per destination (`RuleNames.current()`). */
   rules: ReadonlyMap<string, ReadonlySet<string>>;
@@ -55,7 +55,10 @@ function refusal(r: DecisionLogRecordV1, ctx: ScreenContext): ProblemFieldErrorV
   if (ctx.destination !== undefined && r.destination !== ctx.destination) {
     return {
       field: 'destination',
-      message: `a PDP of ${ctx.destination} reports only decisions on calls to ${ctx.destination}`,
+      message:
+        ctx.destination === ''
+          ? 'this pdp token is bound to no service: it reports no decisions'
+          : `a PDP of ${ctx.destination} reports only decisions on calls to ${ctx.destination}`,
       code: 'API_NOT_OWNER',
     };
   }

@@ -37,7 +37,7 @@ export class SpanGate implements SpanSink {
       (span.namespace !== undefined ? badName('namespace', span.namespace) : undefined) ??
       (span.peer !== undefined ? badName('peer name', span.peer.name) : undefined) ??
       (this.#service !== undefined && span.service !== this.#service
-        ? `span of service ${JSON.stringify(span.service)}: this token reports only ${this.#service}'s spans`
+        ? `span of service ${JSON.stringify(span.service)}: this token reports only ${this.#service === '' ? "its own service's spans, and is bound to none" : `${this.#service}'s spans`}`
         : undefined);
     if (why !== undefined) {
       this.#refuse(why);
