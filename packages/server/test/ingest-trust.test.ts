@@ -234,10 +234,15 @@ describe.each(list)('ingest scope on $name', (backend) => {
 
   it('refuses records too old to keep, and revisions that would not fit the column', async () => {
     const r = await postBatch(s.url, s.pdpToken, {
-      records: [rec(), rec({ time: '-271821-04-20T00:00:00.000Z' })],
+      records: [
+        rec(),
+        rec({ time: '-271821-04-20T00:00:00.000Z' }),
+        // Folded: the first decision absurdly old, the last one now — kept, first time clamped.
+        rec({ time: '-271821-04-20T00:00:00.000Z', lastTime: new Date().toISOString(), count: 3 }),
+      ],
     });
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ accepted: 1, rejected: 1 });
+    expect(r.body).toMatchObject({ accepted: 4, rejected: 1 });
     expect(r.body.rejections[0].field).toBe('/records/1/time');
     const big = await postBatch(s.url, s.pdpToken, { records: [rec({ revision: 2 ** 40 })] });
     expect(big.status).toBe(400);

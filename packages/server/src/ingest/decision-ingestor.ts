@@ -201,6 +201,40 @@ function parseTime(text: string): number {
   return Date.parse(text);
 }
 
+/**
+ * The records whose last decision is not older than `oldest` (the others go to `refused`, named by
+ * their body position), with `firsts`/`lasts` compacted to match and first times clamped to
+ * `oldest`: retention would delete anything older at once, and an absurd epoch would not fit
+ * the hourly bucket column.
+ */
+function dropOld(
+  list: readonly DecisionLogRecordV1[],
+  firsts: number[],
+  lasts: number[],
+  oldest: number,
+  positions: readonly number[] | undefined,
+  refused: ProblemFieldErrorV1[],
+): readonly DecisionLogRecordV1[] {
+  if (!firsts.some((x) => x < oldest)) return list;
+  const out: DecisionLogRecordV1[] = [];
+  for (let i = 0; i < list.length; i++) {
+    if (lasts[i]! < oldest) {
+      refused.push({
+        field: `/records/${positions ? positions[i] : i}/time`,
+        message: 'is older than the retention',
+        code: 'API_VALIDATION',
+      });
+      continue;
+    }
+    firsts[out.length] = Math.max(firsts[i]!, oldest);
+    lasts[out.length] = lasts[i]!;
+    out.push(list[i]!);
+  }
+  firsts.length = out.length;
+  lasts.length = out.length;
+  return out;
+}
+
 export class DecisionIngestor {
   readonly #db: Kysely<IngestDatabase>;
   readonly #options: DecisionIngestOptions;
@@ -240,35 +274,8 @@ export class DecisionIngestor {
       });
     }
     const tooOld: ProblemFieldErrorV1[] = [];
-    const keep = (
-      list: readonly DecisionLogRecordV1[],
-      f: number[],
-      t: number[],
-      at?: readonly number[],
-    ) => {
-      if (!f.some((x) => x < oldest)) return list;
-      const out: DecisionLogRecordV1[] = [];
-      let w = 0;
-      for (let i = 0; i < list.length; i++) {
-        if (f[i]! < oldest) {
-          if (at)
-            tooOld.push({
-              field: `/records/${at[i]}/time`,
-              message: 'is older than the retention',
-              code: 'API_VALIDATION',
-            });
-          continue;
-        }
-        out.push(list[i]!);
-        f[w] = f[i]!;
-        t[w++] = t[i]!;
-      }
-      f.length = w;
-      t.length = w;
-      return out;
-    };
-    const records = keep(input.records, firsts, times, input.positions);
-    const sample = keep(input.sample, sampleFirsts, sampleTimes);
+    const records = dropOld(input.records, firsts, times, oldest, input.positions, tooOld);
+    const sample = dropOld(input.sample, sampleFirsts, sampleTimes, oldest, undefined, []);
     const denials: DenialRow[] = [];
     let skipped = 0;
     let decisions = 0;
