@@ -207,10 +207,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     ]);
     const samples: Stats[] = [];
     let final: Stats | undefined;
-    child.on('message', (m: Stats) => {
-      if (m.type === 'stats') samples.push(m);
-      if (m.type === 'final') final = m;
+    // The warm-up starts once the shippers run: loading the SDK can take seconds on a busy host.
+    const ready = new Promise<void>((resolve) => {
+      child!.on('message', (m: Stats) => {
+        if (m.type === 'ready') resolve();
+        if (m.type === 'stats') samples.push(m);
+        if (m.type === 'final') final = m;
+      });
     });
+    await ready;
     const { sql } = await import('kysely');
     // Counted where it matters: decisions committed to the store (shippers get their answer
     // only after that), read at both ends of the window.
