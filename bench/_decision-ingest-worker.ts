@@ -7,7 +7,8 @@ import { createDecisionLogShipper, type DecisionLogEntry } from '@ward/sdk';
 
 interface Config {
   url: string;
-  token: string;
+  /** One pdp token per shipper: shipper i is the PDP of service `svc-i`. */
+  tokens: string[];
   shippers: number;
   services: number;
   edges: number;
@@ -18,8 +19,9 @@ interface Config {
 
 const config = JSON.parse(process.argv[2]!) as Config;
 const names = Array.from({ length: config.services }, (_, i) => `svc-${i}`);
-// A fixed random-looking set of edges; each shipper is one destination's PDP and logs its edges.
-const edges: { source: string; destination: string }[] = [];
+// A fixed random-looking set of edges; each shipper is one destination's PDP (its token is bound
+// to that service) and logs the calls into it.
+const edges: { source: string; destination: string; shipper: number }[] = [];
 const seen = new Set<string>();
 let seed = 42;
 const rand = (n: number) => {
@@ -28,22 +30,23 @@ const rand = (n: number) => {
 };
 while (edges.length < config.edges) {
   const s = rand(config.services);
-  const d = rand(config.services);
+  const d = rand(config.shippers);
   if (s === d || seen.has(`${s}:${d}`)) continue;
   seen.add(`${s}:${d}`);
-  edges.push({ source: names[s]!, destination: names[d]! });
+  edges.push({ source: names[s]!, destination: names[d]!, shipper: d });
 }
-const rules = [
-  { policy: 'p', index: 0, action: 'allow' as const, mode: 'enforce' as const },
-  { policy: 'p', index: 1, action: 'deny' as const, mode: 'dry-run' as const },
-];
+// The rules the bench policy gives every destination (see decision-ingest.ts).
+const rulesOf = names.map((name) => [
+  { policy: `${name}-allow`, index: 0, action: 'allow' as const, mode: 'enforce' as const },
+  { policy: `${name}-tighten`, index: 0, action: 'deny' as const, mode: 'dry-run' as const },
+]);
 // Route templates, as the Fastify and Express middleware report them.
 const paths = ['/orders/:id', '/orders', '/items/:sku', '/health', '/cart/:id/items'];
 
-const shippers = Array.from({ length: config.shippers }, () =>
+const shippers = Array.from({ length: config.shippers }, (_, i) =>
   createDecisionLogShipper({
     controlPlanes: config.url,
-    token: config.token,
+    token: config.tokens[i]!,
     capacity: 20_000,
     batchSize: 500,
     flushIntervalMs: 200,
@@ -75,12 +78,12 @@ function tick(): void {
       routed: true,
       effect: deny ? 'deny' : 'allow',
       enforced: !deny,
-      rule: rules[deny ? 1 : 0]!,
+      rule: rulesOf[edge.shipper]![deny ? 1 : 0]!,
       revision: 7,
       subject: undefined,
       kid: undefined,
     };
-    shippers[(n >>> 16) % shippers.length]!.record(entry);
+    shippers[edge.shipper]!.record(entry);
   }
   recorded += todo;
   setImmediate(tick);

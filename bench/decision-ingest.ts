@@ -4,7 +4,9 @@
  *
  * The control plane runs in this process (SQLite by default; `--pg` for PostgreSQL at
  * WARD_BENCH_PG_URL or 127.0.0.1:5432/test). The shippers offer `--rate` decisions per second over
- * 2,000 edges between 200 services; `per_sec` is what the control plane accepted (durable:
+ * 2,000 edges from 200 services into 100 (one shipper per destination, each with a pdp token
+ * bound to it, naming the rules of its destination's policy); `per_sec` is what the control plane
+ * accepted (durable:
  * answered only after its transaction committed) in the steady-state window. `--fold` lets the
  * shipper fold identical decisions (the SDK default); without it every decision is its own wire
  * record, the worst case for the control plane.
@@ -59,6 +61,8 @@ function parseArgs(args: string[]): Options {
     else if (a === '--pg') o.pg = true;
     else throw new TypeError(`unknown argument ${a}`);
   }
+  // One shipper per destination service, among the 200.
+  if (o.shippers > 200) throw new TypeError('--shippers is at most 200');
   return o;
 }
 
@@ -139,19 +143,61 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   });
   let child: ChildProcess | undefined;
   try {
-    const res = await fetch(`${server.url}/v1/tokens`, {
+    const admin = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
+    // Every destination gets an enforced allow and a dry-run deny intention: the rule names the
+    // shippers log, which ingest checks against the destination's current policy.
+    const services = Array.from({ length: 200 }, (_, i) => `svc-${i}`);
+    const docs = services.flatMap((name, i) =>
+      i >= o.shippers
+        ? []
+        : [
+            {
+              kind: 'Intention',
+              metadata: { name: `${name}-allow` },
+              spec: { destination: name, rules: [{ sources: ['*'], action: 'allow' }] },
+            },
+            {
+              kind: 'Intention',
+              metadata: { name: `${name}-tighten` },
+              spec: {
+                destination: name,
+                mode: 'dry-run',
+                rules: [{ sources: ['svc-199'], action: 'deny' }],
+              },
+            },
+          ],
+    );
+    const applied = await fetch(`${server.url}/v1/apply`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench-pdp', scope: 'pdp' }),
+      headers: admin,
+      body: JSON.stringify({
+        files: [
+          {
+            name: 'bench.yaml',
+            content: docs
+              .map((d) => JSON.stringify({ apiVersion: 'ward.dev/v1', ...d }))
+              .join('\n---\n'),
+          },
+        ],
+      }),
     });
-    const { token } = (await res.json()) as { token: string };
+    if (applied.status !== 200) throw new Error(`apply: ${applied.status} ${await applied.text()}`);
+    const tokens: string[] = [];
+    for (let i = 0; i < o.shippers; i++) {
+      const res = await fetch(`${server.url}/v1/tokens`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ name: `bench-pdp-${i}`, scope: 'pdp', services: [services[i]] }),
+      });
+      tokens.push(((await res.json()) as { token: string }).token);
+    }
     progress(
       `control plane ${server.url} (${server.database}); ${o.shippers} shippers offering ${o.rate}/s`,
     );
     child = fork(join(here, '_decision-ingest-worker.ts'), [
       JSON.stringify({
         url: server.url,
-        token,
+        tokens,
         shippers: o.shippers,
         services: 200,
         edges: 2000,
@@ -161,10 +207,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     ]);
     const samples: Stats[] = [];
     let final: Stats | undefined;
-    child.on('message', (m: Stats) => {
-      if (m.type === 'stats') samples.push(m);
-      if (m.type === 'final') final = m;
+    // The warm-up starts once the shippers run: loading the SDK can take seconds on a busy host.
+    const ready = new Promise<void>((resolve) => {
+      child!.on('message', (m: Stats) => {
+        if (m.type === 'ready') resolve();
+        if (m.type === 'stats') samples.push(m);
+        if (m.type === 'final') final = m;
+      });
     });
+    await ready;
     const { sql } = await import('kysely');
     // Counted where it matters: decisions committed to the store (shippers get their answer
     // only after that), read at both ends of the window.

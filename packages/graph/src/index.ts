@@ -92,6 +92,7 @@ export { LatencySketch, type LatencySketchJSON, SKETCH_RELATIVE_ACCURACY } from 
 export {
   SPAN_KIND,
   type SpanInput,
+  type SpanSink,
   TraceAccumulator,
   type TraceAccumulatorOptions,
   type TraceStats,

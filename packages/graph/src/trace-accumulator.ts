@@ -36,6 +36,16 @@ export interface SpanInput {
   peer: PeerRef | undefined;
 }
 
+/**
+ * Where the OTLP readers put what they read: the accumulator itself, or a filter in front of it
+ * (the control plane admits only the spans the exporting identity may report).
+ */
+export interface SpanSink {
+  addSpan(span: SpanInput, source: SourceRef): void;
+  /** Counts a skipped span or record. */
+  skip(reason: string, message: string): void;
+}
+
 export interface TraceAccumulatorOptions {
   /** Spans held for pairing across all open traces. Default 200,000 (about 40 MB). */
   maxPendingSpans?: number;
@@ -105,7 +115,7 @@ const SCAN_LIMIT = 16;
 const CALLER = (kind: number): boolean => kind === SPAN_KIND.CLIENT || kind === SPAN_KIND.PRODUCER;
 const CALLEE = (kind: number): boolean => kind === SPAN_KIND.SERVER || kind === SPAN_KIND.CONSUMER;
 
-export class TraceAccumulator {
+export class TraceAccumulator implements SpanSink {
   readonly stats: TraceStats = {
     spans: 0,
     pairs: 0,

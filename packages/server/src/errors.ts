@@ -16,6 +16,7 @@ export const STATUS_OF = {
   API_PAYLOAD_TOO_LARGE: 413,
   API_UNSUPPORTED_MEDIA_TYPE: 415,
   API_DOCUMENT_INVALID: 422,
+  API_RATE_LIMITED: 429,
   API_INTERNAL: 500,
   API_UNAVAILABLE: 503,
   STORE_UNREACHABLE: 503,
@@ -39,6 +40,7 @@ const TITLES: Record<ServerErrorCode, string> = {
   API_PAYLOAD_TOO_LARGE: 'Payload too large',
   API_UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
   API_DOCUMENT_INVALID: 'Invalid policy documents',
+  API_RATE_LIMITED: 'Too many requests',
   API_INTERNAL: 'Internal server error',
   API_UNAVAILABLE: 'Service unavailable',
   STORE_UNREACHABLE: 'Store unreachable',
@@ -56,11 +58,13 @@ export class ServerError extends Error {
   readonly title: string;
   /** Fields at fault, as they appear in the problem body. */
   readonly errors: ProblemFieldErrorV1[];
+  /** Sent as `Retry-After` (seconds), for 429 and 503 answers that know when to come back. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     code: ServerErrorCode,
     message: string,
-    options?: { cause?: unknown; errors?: ProblemFieldErrorV1[] },
+    options?: { cause?: unknown; errors?: ProblemFieldErrorV1[]; retryAfterSeconds?: number },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ServerError';
@@ -68,6 +72,7 @@ export class ServerError extends Error {
     this.status = STATUS_OF[code];
     this.title = TITLES[code];
     this.errors = options?.errors ?? [];
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

@@ -54,13 +54,28 @@ describe('admin', () => {
     expect(
       (await http(base, 'POST', '/v1/tokens', { body: { name: 'x', scope: 'team' } })).status,
     ).toBe(400);
+    // A pdp token is bound to (at most) one service; admin and collector tokens own none.
     expect(
       (
         await http(base, 'POST', '/v1/tokens', {
-          body: { name: 'x', scope: 'pdp', services: ['a'] },
+          body: { name: 'x', scope: 'pdp', services: ['a', 'b'] },
         })
       ).status,
     ).toBe(400);
+    for (const scope of ['admin', 'collector']) {
+      expect(
+        (
+          await http(base, 'POST', '/v1/tokens', {
+            body: { name: 'x', scope, services: ['a'] },
+          })
+        ).status,
+      ).toBe(400);
+    }
+    const bound = await http(base, 'POST', '/v1/tokens', {
+      body: { name: 'x', scope: 'pdp', services: ['a'] },
+    });
+    expect(bound.status).toBe(201);
+    expect(bound.body.services).toEqual(['a']);
   });
 });
 

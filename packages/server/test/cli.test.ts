@@ -148,6 +148,9 @@ describe('ward CLI against ward server', () => {
     expect(r.stderr).toContain('does not own service "orders"');
     r = await ward(['tokens', 'list']);
     expect(r.stdout).toContain('team-web');
+    r = await ward(['tokens', 'create', '--name', 'otel', '--scope', 'collector', '-o', 'json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ scope: 'collector', services: [] });
     r = await ward(['get', 'services'], { WARD_TOKEN: 'ward_nope' });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('API_UNAUTHENTICATED');

@@ -40,10 +40,13 @@ describe.each(list)('decision logs on $name', (backend) => {
         }),
       );
     const allows = Array.from({ length: 50 }, () => rec());
+    // Each batch from the PDP of its records' destination (a PDP reports calls into its service).
+    const payments = await s.pdp('payments');
     const results = await Promise.all([
-      postBatch(s.url, s.pdpToken, { records: [...allows, ...dryDeny(3)] }),
-      postBatch(s.url, s.pdpToken, { records: dryDeny(4, '/refund') }, { gzip: true }),
-      postBatch(s.url, s.pdpToken, {
+      postBatch(s.url, s.pdpToken, { records: allows }),
+      postBatch(s.url, payments, { records: dryDeny(3) }),
+      postBatch(s.url, payments, { records: dryDeny(4, '/refund') }, { gzip: true }),
+      postBatch(s.url, payments, {
         records: [
           {
             ...dryDeny(1)[0]!,
@@ -55,8 +58,9 @@ describe.each(list)('decision logs on $name', (backend) => {
         dropped: 7,
       }),
     ]);
-    expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
-    expect(results.map((r) => r.body.accepted)).toEqual([53, 4, 10]);
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(results.map((r) => r.body.accepted)).toEqual([50, 3, 4, 10]);
+    expect(results.map((r) => r.body.rejected)).toEqual([0, 0, 0, 0]);
 
     const report = await http(s.url, 'GET', '/v1/reports/dry-run?since=1h');
     expect(report.status).toBe(200);
@@ -162,6 +166,10 @@ describe.each(list)('decision logs on $name', (backend) => {
     await postBatch(s.url, s.pdpToken, {
       records: [
         rec({ source: 'monitoring', destination: 'orders', effect: 'deny', rule: 'default' }),
+      ],
+    });
+    await postBatch(s.url, await s.pdp('payments'), {
+      records: [
         rec({
           source: 'orders',
           destination: 'payments',
@@ -285,14 +293,15 @@ describe.each(list)('raw denial retention on $name', (backend) => {
   it('keeps at most maxDenials raw rows while still counting every denial', async () => {
     const s = await startIngestServer(backend, { maxDenials: 20, pruneIntervalMs: 20 });
     try {
+      await applyDocs(s.url, SHOP);
       for (let i = 0; i < 5; i++) {
         const t = Date.now() - (5 - i) * 1000;
-        const r = await postBatch(s.url, s.pdpToken, {
+        const r = await postBatch(s.url, await s.pdp('payments'), {
           records: Array.from({ length: 10 }, (_, j) =>
             rec({
               effect: 'deny',
               enforced: false,
-              rule: 'x#0',
+              rule: 'orders-tighten#1',
               destination: 'payments',
               time: new Date(t + j).toISOString(),
             }),

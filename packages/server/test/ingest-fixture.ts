@@ -20,11 +20,16 @@ export async function backends(suite: string): Promise<Backend[]> {
   return list;
 }
 
+type TokenScope = 'admin' | 'team' | 'pdp' | 'collector';
+
 export interface IngestServer {
   server: RunningServer;
   url: string;
+  /** A pdp token bound to `orders` (the destination most records name). */
   pdpToken: string;
-  token(name: string, scope: 'admin' | 'team' | 'pdp', services?: string[]): Promise<string>;
+  /** A pdp token bound to `service` (made once per service). */
+  pdp(service: string): Promise<string>;
+  token(name: string, scope: TokenScope, services?: string[]): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -37,18 +42,28 @@ export async function startIngestServer(
     ...(db.url ? { database: db.url } : {}),
     plugins: [ingestPlugin(options)],
   });
-  const token = async (name: string, scope: 'admin' | 'team' | 'pdp', services?: string[]) => {
+  const token = async (name: string, scope: TokenScope, services?: string[]) => {
     const r = await http(server.url, 'POST', '/v1/tokens', {
       body: { name, scope, ...(services ? { services } : {}) },
     });
     if (r.status !== 201) throw new Error(`token: ${r.status} ${r.text}`);
     return r.body.token as string;
   };
-  const pdpToken = await token('pdp-1', 'pdp');
+  const pdps = new Map<string, Promise<string>>();
+  const pdp = (service: string) => {
+    let t = pdps.get(service);
+    if (!t) {
+      t = token(`pdp-${service}`, 'pdp', [service]);
+      pdps.set(service, t);
+    }
+    return t;
+  };
+  const pdpToken = await pdp('orders');
   return {
     server,
     url: server.url,
     pdpToken,
+    pdp,
     token,
     async close() {
       await server.close();

@@ -1,16 +1,46 @@
 /**
  * Property tests for the ingest endpoints, which parse untrusted bodies from every service: any
  * body, well-formed or not, gets a 2xx or a 4xx problem answer — never a 5xx, a hang or a crash —
- * and the server keeps answering afterwards.
+ * and the server keeps answering afterwards. Strings carrying NUL, other control characters or
+ * lone surrogates are refused record by record, on SQLite and on PostgreSQL (which refuses NUL).
  */
+import type { DecisionLogRecordV1 } from '@ward/api-types';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type IngestServer, startIngestServer } from './ingest-fixture.ts';
+import { cleanupDirs, http } from './helpers.ts';
+import {
+  applyDocs,
+  backends,
+  type IngestServer,
+  rec,
+  SHOP,
+  startIngestServer,
+} from './ingest-fixture.ts';
 
 const sqlite = {
   name: 'sqlite' as const,
   database: async () => ({ url: undefined, drop: async () => {} }),
 };
+const list = await backends('ingest-fuzz.test.ts');
+afterAll(() => cleanupDirs());
+
+/** A character no ingested string may hold: NUL, C0/C1 controls, DEL, lone surrogates. */
+const badChar = fc.oneof(
+  fc.constantFrom('\u0000', '\u001b', '\n', '\u007f', '\u0085', '\u009f'),
+  fc.integer({ min: 0, max: 0x1f }).map((c) => String.fromCharCode(c)),
+  fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)),
+);
+const poisoned = fc
+  .tuple(fc.string({ maxLength: 8 }), badChar, fc.string({ maxLength: 8 }))
+  .map(([a, c, b]) => `${a}${c}${b}`);
+const FIELDS = ['source', 'destination', 'method', 'path', 'rule', 'subject', 'kid'] as const;
+/** A record of orders' PDP with one string field poisoned. */
+const poisonedRecord = fc
+  .tuple(fc.constantFrom(...FIELDS), poisoned)
+  .map(([field, value]) => ({ ...rec({ path: '/p' }), [field]: value }) as DecisionLogRecordV1);
+const cleanRecord = fc
+  .tuple(fc.constantFrom('frontend', 'monitoring'), fc.string({ maxLength: 20 }))
+  .map(([source, path]) => rec({ source, path: `/${path}` }));
 
 const record = fc.record(
   {
@@ -90,5 +120,61 @@ describe('ingest endpoints under arbitrary bodies', () => {
     );
     const health = await fetch(`${s.url}/healthz`);
     expect(health.status).toBe(200);
+  });
+});
+
+describe.each(list)('poisoned strings on $name', (backend) => {
+  let s: IngestServer;
+  beforeAll(async () => {
+    s = await startIngestServer(backend, { minFlushIntervalMs: 5 });
+    await applyDocs(s.url, SHOP);
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('refuses exactly the poisoned records of a batch and counts the clean ones', async () => {
+    let expected = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(cleanRecord, { maxLength: 4 }),
+        fc.array(poisonedRecord, { minLength: 1, maxLength: 4 }),
+        fc.nat(),
+        async (clean, bad, seed) => {
+          const records = [...clean];
+          // Poisoned records anywhere in the batch.
+          bad.forEach((r, i) => {
+            records.splice((seed + i * 7) % (records.length + 1), 0, r);
+          });
+          const res = await fetch(`${s.url}/v1/decision-logs`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${s.pdpToken}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ records }),
+          });
+          const body = (await res.json()) as any;
+          if (clean.length === 0) {
+            expect(res.status, JSON.stringify(body)).toBe(400);
+            expect(body.errors).toHaveLength(bad.length);
+            return;
+          }
+          expect(res.status, JSON.stringify(body)).toBe(200);
+          expect(body).toMatchObject({ accepted: clean.length, rejected: bad.length });
+          expected += clean.length;
+        },
+      ),
+      { numRuns: backend.name === 'postgres' ? 60 : 120 },
+    );
+    // Every clean record landed, and no poisoned string reached a report.
+    const unapproved = await http(s.url, 'GET', '/v1/reports/unapproved');
+    const counted = unapproved.body.items
+      .filter((i: any) => i.destination === 'orders')
+      .reduce((n: number, i: any) => n + i.decisions, 0);
+    const approved = await http(s.url, 'GET', '/v1/graph?since=1h');
+    const frontOrders = approved.body.graph.edges.find(
+      (e: any) => e.from === 'frontend' && e.to === 'orders',
+    );
+    expect(counted + (frontOrders?.metrics.calls ?? 0)).toBe(expected);
+    const text = JSON.stringify(unapproved.body);
+    expect(text).not.toMatch(/\\u0000|\\ud[89ab]/i);
   });
 });

@@ -65,7 +65,8 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
   afterAll(async () => s?.close());
 
   it('a stock OTel SDK exporter for two services produces the edge in the graph', async () => {
-    const front = provider(s.url, s.pdpToken, 'frontend', false);
+    // Each service exports with its own PDP token (a token reports its own service's spans).
+    const front = provider(s.url, await s.pdp('frontend'), 'frontend', false);
     const orders = provider(s.url, s.pdpToken, 'orders', true);
     const client = front.getTracer('test').startSpan('GET /orders', { kind: SpanKind.CLIENT });
     const ctx = trace.setSpan(context.active(), client);
@@ -123,7 +124,10 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
       ],
       'billing',
     );
-    const r1 = await http(s.url, 'POST', '/v1/traces', { token: s.pdpToken, body: good });
+    const r1 = await http(s.url, 'POST', '/v1/traces', {
+      token: await s.pdp('billing'),
+      body: good,
+    });
     expect(r1.status).toBe(200);
     expect(r1.body).toEqual({});
     const withBad = otlpJson(
@@ -141,7 +145,10 @@ describe.each(list)('OTLP traces and GET /v1/graph on $name', (backend) => {
       ],
       'ledger',
     );
-    const r2 = await http(s.url, 'POST', '/v1/traces', { token: s.pdpToken, body: withBad });
+    const r2 = await http(s.url, 'POST', '/v1/traces', {
+      token: await s.pdp('ledger'),
+      body: withBad,
+    });
     expect(r2.status).toBe(200);
     expect(r2.body.partialSuccess.rejectedSpans).toBe('1');
     expect(r2.body.partialSuccess.errorMessage).toMatch(/rejected/);

@@ -10,12 +10,14 @@ export function register(program: Command): void {
   withConnection(
     tokens
       .command('create')
-      .description('create a token: admin, team (owns services) or pdp (reads bundles)')
+      .description(
+        "create a token: admin, team (owns services), pdp (one service's PDP) or collector (forwards spans)",
+      )
       .requiredOption('--name <name>', 'who or what holds it')
-      .requiredOption('--scope <scope>', 'admin, team or pdp')
+      .requiredOption('--scope <scope>', 'admin, team, pdp or collector')
       .option(
         '--service <name>',
-        'a service a team token owns (repeatable)',
+        'a service a team token owns (repeatable); the one service of a pdp token',
         (v: string, p: string[]) => [...p, v],
         [],
       )
@@ -24,10 +26,10 @@ export function register(program: Command): void {
     async (
       opts: ConnectionOptions & { name: string; scope: string; service: string[]; output: string },
     ) => {
-      if (!['admin', 'team', 'pdp'].includes(opts.scope)) {
+      if (!['admin', 'team', 'pdp', 'collector'].includes(opts.scope)) {
         throw new CliError(
           'CLI_BAD_OPTION',
-          `--scope must be admin, team or pdp, not "${opts.scope}"`,
+          `--scope must be admin, team, pdp or collector, not "${opts.scope}"`,
         );
       }
       const body = {

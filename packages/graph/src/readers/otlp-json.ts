@@ -8,7 +8,7 @@ import { GraphError } from '../errors.ts';
 import { normalizeId } from '../ids.ts';
 import type { SourceRef } from '../model.ts';
 import { PEER_KEYS, peerOf } from '../peer.ts';
-import { SPAN_KIND, type SpanInput, type TraceAccumulator } from '../trace-accumulator.ts';
+import { SPAN_KIND, type SpanInput, type SpanSink } from '../trace-accumulator.ts';
 import { isObject } from '../util.ts';
 
 const KIND_NAMES: Record<string, number> = {
@@ -32,7 +32,7 @@ const KIND_NAMES: Record<string, number> = {
  */
 export function readOtlpJson(
   request: unknown,
-  acc: TraceAccumulator,
+  acc: SpanSink,
   source: SourceRef,
   line?: number,
 ): void {

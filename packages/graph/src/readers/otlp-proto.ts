@@ -16,7 +16,7 @@ import { GraphError } from '../errors.ts';
 import { bytesToHex } from '../ids.ts';
 import type { SourceRef } from '../model.ts';
 import { PEER_KEYS, peerOf } from '../peer.ts';
-import { SPAN_KIND, type SpanInput, type TraceAccumulator } from '../trace-accumulator.ts';
+import { SPAN_KIND, type SpanInput, type SpanSink } from '../trace-accumulator.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
@@ -112,7 +112,7 @@ class Wire {
  * valid protobuf throws `GRAPH_INPUT_MALFORMED` naming the byte offset; a span with bad ids is
  * skipped and counted.
  */
-export function readOtlpProtobuf(body: Uint8Array, acc: TraceAccumulator, source: SourceRef): void {
+export function readOtlpProtobuf(body: Uint8Array, acc: SpanSink, source: SourceRef): void {
   const w = new Wire(body, source.file);
   const end = body.length;
   while (w.pos < end) {
@@ -125,7 +125,7 @@ export function readOtlpProtobuf(body: Uint8Array, acc: TraceAccumulator, source
   }
 }
 
-function resourceSpans(w: Wire, end: number, acc: TraceAccumulator, source: SourceRef): void {
+function resourceSpans(w: Wire, end: number, acc: SpanSink, source: SourceRef): void {
   let service = 'unknown_service';
   let namespace: string | undefined;
   // Field order on the wire is not guaranteed: find the resource first, then read the spans.

@@ -12,13 +12,18 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import type { Actor } from '../store/store.ts';
 
-export type Scope = 'admin' | 'team' | 'pdp';
-export const SCOPES: readonly Scope[] = ['admin', 'team', 'pdp'];
+/**
+ * `admin`: everything. `team`: its services' documents and reports. `pdp`: one service's PDP
+ * (bundle, watch, and ingest of decisions made by that service and spans it reports).
+ * `collector`: an OpenTelemetry collector forwarding other services' spans (`POST /v1/traces`).
+ */
+export type Scope = 'admin' | 'team' | 'pdp' | 'collector';
+export const SCOPES: readonly Scope[] = ['admin', 'team', 'pdp', 'collector'];
 
 /** The identity behind an authenticated request. */
 export interface Principal extends Actor {
   scope: Scope;
-  /** Services a `team` token owns. */
+  /** Services a `team` token owns; the one service a `pdp` principal is bound to. */
   services: ReadonlySet<string>;
 }
 

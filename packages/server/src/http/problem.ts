@@ -122,6 +122,7 @@ export function sendProblem(
   request: FastifyRequest,
   error: ServerError,
 ): FastifyReply {
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', error.retryAfterSeconds);
   return reply
     .code(error.status)
     .header('content-type', PROBLEM_MEDIA_TYPE)

@@ -156,7 +156,7 @@ export const tokenInfoSchema = {
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
-    scope: { type: 'string', enum: ['admin', 'team', 'pdp'] },
+    scope: { type: 'string', enum: ['admin', 'team', 'pdp', 'collector'] },
     services: { type: 'array', items: { type: 'string' } },
     createdAt: { type: 'string' },
     createdBy: { type: 'string' },

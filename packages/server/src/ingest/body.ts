@@ -6,6 +6,7 @@
  * Registered inside the ingest plugins' own Fastify contexts only: other routes keep Fastify's
  * defaults.
  */
+import { isUtf8 } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ServerError } from '../errors.ts';
@@ -53,13 +54,25 @@ export function decodeBody(request: FastifyRequest, body: Buffer, maxDecodedByte
   }
 }
 
+/**
+ * Requests whose JSON body was not valid UTF-8. Such a body is still parsed (bad bytes become
+ * U+FFFD) so that its other records count; the records holding a U+FFFD are then refused.
+ */
+const invalidUtf8 = new WeakSet<FastifyRequest>();
+
+/** True when `request`'s JSON body held bytes that are not UTF-8. */
+export function bodyWasInvalidUtf8(request: FastifyRequest): boolean {
+  return invalidUtf8.has(request);
+}
+
 /** Parses a decoded body as JSON, naming the position of a syntax error. */
-export function parseJson(bytes: Buffer): unknown {
+export function parseJson(bytes: Buffer, request?: FastifyRequest): unknown {
   if (bytes.length === 0) {
     throw new ServerError('API_MALFORMED_BODY', 'the body is empty but the content type is JSON', {
       errors: [{ field: 'body', message: 'is empty' }],
     });
   }
+  if (request !== undefined && !isUtf8(bytes)) invalidUtf8.add(request);
   try {
     // JSON.parse makes `__proto__` an own property, never the prototype; the strict schemas that
     // follow refuse unknown keys, so it cannot reach anything that merges objects.
@@ -87,7 +100,10 @@ export function registerIngestParsers(
     { parseAs: 'buffer', bodyLimit: options.wireLimit },
     (request, body, done) => {
       try {
-        done(null, parseJson(decodeBody(request, body as Buffer, options.maxDecodedBytes)));
+        done(
+          null,
+          parseJson(decodeBody(request, body as Buffer, options.maxDecodedBytes), request),
+        );
       } catch (error) {
         done(error as Error, undefined);
       }

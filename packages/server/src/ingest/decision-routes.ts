@@ -6,16 +6,26 @@
 import { DECISION_LOG_PATH, type DecisionLogBatchV1 } from '@ward/api-types';
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
+import { ServerError } from '../errors.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
-import { registerIngestParsers } from './body.ts';
+import { bodyWasInvalidUtf8, registerIngestParsers } from './body.ts';
 import type { DecisionIngestor } from './decision-ingestor.ts';
 import { decisionBatchSchema } from './decision-schema.ts';
+import { identityOf, type Quota } from './quota.ts';
+import { screenRecords } from './record-screen.ts';
+import type { RuleNames } from './rule-names.ts';
 import type { IngestDatabase } from './tables.ts';
 import { windowStart } from './windows.ts';
 
+/** Refusals listed in a 200 answer at most (`rejected` counts them all). */
+const MAX_LISTED = 100;
+
 export interface DecisionRouteOptions {
   ingestor: DecisionIngestor;
+  rules: RuleNames;
+  /** Records per second per identity. */
+  quota: Quota;
   /** Decoded (decompressed) body size limit. */
   maxBodyBytes: number;
   now: () => number;
@@ -67,7 +77,22 @@ export function decisionRoutes(options: DecisionRouteOptions) {
           response: {
             200: {
               type: 'object',
-              properties: { accepted: { type: 'integer', description: 'Records counted' } },
+              properties: {
+                accepted: { type: 'integer', description: 'Decisions counted' },
+                rejected: { type: 'integer', description: 'Records refused one by one' },
+                rejections: {
+                  type: 'array',
+                  description: `The first ${MAX_LISTED} refusals: field (/records/i/field) and why`,
+                  items: {
+                    type: 'object',
+                    properties: {
+                      field: { type: 'string' },
+                      message: { type: 'string' },
+                      code: { type: 'string' },
+                    },
+                  },
+                },
+              },
             },
             ...problemResponses,
           },
@@ -75,8 +100,61 @@ export function decisionRoutes(options: DecisionRouteOptions) {
       },
       async (request) => {
         const p = principalOf(request);
-        const accepted = await options.ingestor.accept(request.body, { id: p.id, name: p.name });
-        return { accepted };
+        const body = request.body;
+        const identity = identityOf(p);
+        const sampleIn = body.droppedSample ?? [];
+        options.quota.take(identity, body.records.length + sampleIn.length, 'records');
+        // A pdp principal speaks for its one service; an unbound one (a token from before
+        // binding) for none. Admin tokens may import any service's records.
+        const destination =
+          p.scope === 'pdp' ? (p.services.size === 1 ? [...p.services][0]! : '') : undefined;
+        let claimed = 0;
+        for (const r of body.records) if (r.revision > claimed) claimed = r.revision;
+        const ctx = {
+          destination,
+          rules: await options.rules.current(claimed),
+          invalidUtf8: bodyWasInvalidUtf8(request),
+        };
+        const screened = screenRecords(body.records, '/records', ctx);
+        const sample = screenRecords(sampleIn, '/droppedSample', ctx);
+        const positions: number[] = [];
+        for (let i = 0, k = 0; i < body.records.length && k < screened.kept.length; i++) {
+          if (body.records[i] === screened.kept[k]) {
+            positions.push(i);
+            k++;
+          }
+        }
+        const { tooOld, done } = options.ingestor.accept(
+          {
+            records: screened.kept,
+            positions,
+            sample: sample.kept,
+            dropped: body.dropped ?? 0,
+          },
+          { id: p.id, name: p.name, identity },
+        );
+        const rejections = [...screened.rejections, ...tooOld, ...sample.rejections];
+        const refusedAll =
+          body.records.length > 0 &&
+          screened.rejections.length + tooOld.length === body.records.length;
+        if (refusedAll) {
+          // Nothing of the batch counts; the dropped count and samples still do (below).
+          const scopeOnly = screened.scopeRejections === body.records.length;
+          void done.catch(() => {});
+          throw new ServerError(
+            scopeOnly ? 'API_FORBIDDEN' : 'API_VALIDATION',
+            scopeOnly
+              ? `token "${p.name}" may ship only decisions on calls to ${destination || 'its service (it is bound to none)'}; no record was counted`
+              : 'every record of the batch was refused; none was counted',
+            { errors: rejections.slice(0, MAX_LISTED) },
+          );
+        }
+        const accepted = await done;
+        return {
+          accepted,
+          rejected: rejections.length,
+          ...(rejections.length > 0 ? { rejections: rejections.slice(0, MAX_LISTED) } : {}),
+        };
       },
     );
 

@@ -27,7 +27,8 @@ const record = {
     effect: { type: 'string', enum: ['allow', 'deny'] },
     enforced: { type: 'boolean' },
     rule: { type: 'string', minLength: 1, maxLength: 512 },
-    revision: { type: 'integer', minimum: 0 },
+    // The column is a 32-bit integer on PostgreSQL: a larger value would fail the shared write.
+    revision: { type: 'integer', minimum: 0, maximum: 2_147_483_647 },
     subject: { type: 'string', maxLength: 512 },
     kid: { type: 'string', maxLength: 128 },
     count: { type: 'integer', minimum: 1, maximum: 1_000_000_000 },

@@ -62,6 +62,7 @@ export function grpcCodeOf(httpStatus: number): number {
   if (httpStatus === 400 || httpStatus === 413 || httpStatus === 415) return 3; // INVALID_ARGUMENT
   if (httpStatus === 401) return 16; // UNAUTHENTICATED
   if (httpStatus === 403) return 7; // PERMISSION_DENIED
+  if (httpStatus === 429) return 8; // RESOURCE_EXHAUSTED
   if (httpStatus === 503) return 14; // UNAVAILABLE
   return 13; // INTERNAL
 }

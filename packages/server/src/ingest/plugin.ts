@@ -8,9 +8,11 @@ import type { WardPlugin } from '../http/app.ts';
 import { DecisionIngestor } from './decision-ingestor.ts';
 import { decisionRoutes } from './decision-routes.ts';
 import { graphRoutes } from './graph-routes.ts';
+import { Quota, type QuotaOptions } from './quota.ts';
 import { reportRoutes } from './report-routes.ts';
 import { prune } from './retention.ts';
-import { type IngestDatabase, ingestMigrations } from './tables.ts';
+import { RuleNames } from './rule-names.ts';
+import { HOUR_MS, type IngestDatabase, ingestMigrations } from './tables.ts';
 import { TraceIngestor } from './trace-ingestor.ts';
 import { traceRoutes } from './trace-routes.ts';
 
@@ -19,10 +21,23 @@ export interface IngestPluginOptions {
   retentionHours?: number;
   /** Raw denials are kept this long. Default 24 h. */
   denialRetentionMs?: number;
-  /** Raw denials kept at most. Default 100,000 rows. */
+  /**
+   * Raw denials kept at most. Default 100,000 rows. Shared fairly among destinations: when the
+   * cap is reached, the destinations holding the most rows lose their oldest first, so a
+   * flooding service never pushes out the denials of a service that stays within its share.
+   */
   maxDenials?: number;
   /** Raw denials written per flush at most (the rest are counted only). Default 5,000. */
   maxDenialsPerFlush?: number;
+  /** Raw denials written per flush per identity at most. Default 1,000. */
+  maxDenialsPerFlushPerIdentity?: number;
+  /**
+   * Decision-log records per identity (a PDP's service, else the token): sustained rate and
+   * burst; beyond, 429 with Retry-After. Default 20,000/s, burst 100,000.
+   */
+  decisionQuota?: QuotaOptions;
+  /** Spans per identity, the same way. Default 50,000/s, burst 500,000. */
+  spanQuota?: QuotaOptions;
   /** Decoded body size limit of the ingest routes. Default 16 MiB. */
   maxBodyBytes?: number;
   /** Decision-log flushes start at most this often (group commit window). Default 100 ms. */
@@ -64,6 +79,8 @@ export function ingestPlugin(options: IngestPluginOptions = {}): WardPlugin {
       const ingestor = new DecisionIngestor(db, {
         maxDenials: retention.maxDenials,
         maxDenialsPerFlush: options.maxDenialsPerFlush ?? 5000,
+        maxDenialsPerFlushPerIdentity: options.maxDenialsPerFlushPerIdentity ?? 1000,
+        maxAgeMs: retention.retentionHours * HOUR_MS,
         maxPendingRecords: options.maxPendingRecords ?? 1_000_000,
         minFlushIntervalMs: options.minFlushIntervalMs ?? 100,
         now,
@@ -110,9 +127,16 @@ export function ingestPlugin(options: IngestPluginOptions = {}): WardPlugin {
         await traces.close();
         if (pruning) await pruning;
       });
-      await app.register(decisionRoutes({ ingestor, maxBodyBytes, now }));
+      const rules = new RuleNames(app.ward.store, () => app.ward.follower.revision);
+      const decisionQuota = new Quota(
+        options.decisionQuota ?? { perSecond: 20_000, burst: 100_000 },
+      );
+      const spanQuota = new Quota(options.spanQuota ?? { perSecond: 50_000, burst: 500_000 });
+      await app.register(
+        decisionRoutes({ ingestor, rules, quota: decisionQuota, maxBodyBytes, now }),
+      );
       await app.register(reportRoutes({ now }));
-      await app.register(traceRoutes({ ingestor: traces, maxBodyBytes }));
+      await app.register(traceRoutes({ ingestor: traces, quota: spanQuota, maxBodyBytes }));
       await app.register(graphRoutes({ now }));
     },
   };

@@ -180,6 +180,16 @@ export function ingestMigrations(): Record<string, Migration> {
           .execute();
       },
     },
+    // Raw denials are capped per destination (a fair share each): pruning reads by both.
+    ingest_0003_denials_by_destination: {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createIndex('ingest_denials_destination_time')
+          .on('ingest_denials')
+          .columns(['destination', 'time'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -28,6 +28,7 @@ import { type Kysely, sql } from 'kysely';
 import { ServerError } from '../errors.ts';
 import type { Dialect } from '../store/database.ts';
 import { GroupCommit } from './group-commit.ts';
+import { SpanGate } from './span-gate.ts';
 import { hourOf, type IngestDatabase } from './tables.ts';
 
 interface EdgeDelta {
@@ -118,14 +119,19 @@ export class TraceIngestor {
     return this.#acc.stats;
   }
 
-  /** Reads one export request body and resolves once the edges it completed are stored. */
-  async accept(body: Buffer | unknown, protobuf: boolean): Promise<ExportOutcome> {
-    const before = this.#skipped();
-    const spansBefore = this.#acc.stats.spans;
-    const samplesBefore = this.#acc.stats.skipSamples.length;
+  /**
+   * Reads one export request body and resolves once the edges it completed are stored. `service`:
+   * the only reporting service admitted (a PDP's own); undefined admits any (collector, admin).
+   */
+  async accept(
+    body: Buffer | unknown,
+    protobuf: boolean,
+    service?: string,
+  ): Promise<ExportOutcome> {
+    const gate = new SpanGate(this.#acc, service);
     try {
-      if (protobuf) readOtlpProtobuf(body as Buffer, this.#acc, SOURCE_PROTO);
-      else readOtlpJson(body, this.#acc, SOURCE_JSON);
+      if (protobuf) readOtlpProtobuf(body as Buffer, gate, SOURCE_PROTO);
+      else readOtlpJson(body, gate, SOURCE_JSON);
     } catch (error) {
       if (error instanceof GraphError) {
         throw new ServerError(
@@ -139,13 +145,8 @@ export class TraceIngestor {
       }
       throw error;
     }
-    const rejected = this.#skipped() - before;
     await this.#commit.wait();
-    return {
-      spans: this.#acc.stats.spans - spansBefore,
-      rejected,
-      firstRejection: rejected > 0 ? this.#acc.stats.skipSamples[samplesBefore] : undefined,
-    };
+    return { spans: gate.admitted, rejected: gate.rejected, firstRejection: gate.firstRejection };
   }
 
   /** Finalizes open traces (unmatched client spans become peer calls) and stores the result. */
@@ -156,12 +157,6 @@ export class TraceIngestor {
 
   async close(): Promise<void> {
     await this.finalize().catch((e) => this.#options.onError(e));
-  }
-
-  #skipped(): number {
-    let n = 0;
-    for (const v of Object.values(this.#acc.stats.skipped)) n += v;
-    return n;
   }
 
   async #write(): Promise<void> {
@@ -178,23 +173,38 @@ export class TraceIngestor {
     if (deltas.length === 0) return;
     try {
       await this.#store(deltas);
+      return;
     } catch (error) {
-      // Keep what was observed for the next write rather than losing it with this one.
-      for (const d of deltas) {
-        const key = `${d.source}\u0000${d.destination}`;
-        const cur = this.#builder.deltas.get(key);
-        if (!cur) this.#builder.deltas.set(key, d);
-        else {
-          cur.calls += d.calls;
-          cur.errors += d.errors;
-          if (d.sketch) {
-            cur.sketch ??= new LatencySketch();
-            cur.sketch.merge(d.sketch);
-          }
+      this.#options.onError(error);
+    }
+    // Write each edge alone: when only some fail, those are poison (nothing the gate foresaw)
+    // and are dropped, so they cannot fail every later write; when all fail, the store is down
+    // and they are kept for the next write.
+    const failed: EdgeDelta[] = [];
+    for (const d of deltas) {
+      try {
+        await this.#store([d]);
+      } catch {
+        failed.push(d);
+      }
+    }
+    if (failed.length < deltas.length) return;
+    for (const d of failed) {
+      const key = `${d.source}\u0000${d.destination}`;
+      const cur = this.#builder.deltas.get(key);
+      if (!cur) this.#builder.deltas.set(key, d);
+      else {
+        cur.calls += d.calls;
+        cur.errors += d.errors;
+        if (d.sketch) {
+          cur.sketch ??= new LatencySketch();
+          cur.sketch.merge(d.sketch);
         }
       }
-      throw error;
     }
+    throw new ServerError('STORE_UNREACHABLE', 'trace edges could not be written; retry later', {
+      retryAfterSeconds: 1,
+    });
   }
 
   async #store(deltas: EdgeDelta[]): Promise<void> {

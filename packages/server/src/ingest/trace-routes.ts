@@ -16,11 +16,17 @@ import {
   grpcCodeOf,
   statusProto,
 } from './otlp-response.ts';
+import { identityOf, type Quota } from './quota.ts';
 import type { TraceIngestor } from './trace-ingestor.ts';
 
 const PROTO_TYPES = ['application/x-protobuf', 'application/protobuf'];
 
-export function traceRoutes(options: { ingestor: TraceIngestor; maxBodyBytes: number }) {
+export function traceRoutes(options: {
+  ingestor: TraceIngestor;
+  /** Spans per second per identity. */
+  quota: Quota;
+  maxBodyBytes: number;
+}) {
   return async (app: FastifyInstance): Promise<void> => {
     registerIngestParsers(app, {
       maxDecodedBytes: options.maxBodyBytes,
@@ -35,6 +41,8 @@ export function traceRoutes(options: { ingestor: TraceIngestor; maxBodyBytes: nu
       if (!PROTO_TYPES.includes(type)) return errorHandler(error, request, reply);
       const problem = toServerError(error);
       if (problem.status >= 500) request.log.error({ err: error }, 'trace export failed');
+      if (problem.retryAfterSeconds !== undefined)
+        reply.header('retry-after', problem.retryAfterSeconds);
       return reply
         .code(problem.status)
         .type('application/x-protobuf')
@@ -44,7 +52,7 @@ export function traceRoutes(options: { ingestor: TraceIngestor; maxBodyBytes: nu
     app.post(
       '/v1/traces',
       {
-        config: { auth: ['pdp', 'admin'] },
+        config: { auth: ['pdp', 'collector', 'admin'] },
         bodyLimit: options.maxBodyBytes,
         schema: {
           tags: ['ingest'],
@@ -55,9 +63,17 @@ export function traceRoutes(options: { ingestor: TraceIngestor; maxBodyBytes: nu
         },
       },
       async (request, reply) => {
-        principalOf(request);
+        const p = principalOf(request);
+        const identity = identityOf(p);
+        // Spans are counted as they are read: an identity with no quota left is refused up
+        // front, and what an export brings is charged after (the bucket may go into debt).
+        options.quota.take(identity, 1, 'spans');
         const proto = Buffer.isBuffer(request.body);
-        const outcome = await options.ingestor.accept(request.body, proto);
+        // A PDP reports its own service's spans; unbound, none. Collectors and admins: any.
+        const service =
+          p.scope === 'pdp' ? (p.services.size === 1 ? [...p.services][0]! : '') : undefined;
+        const outcome = await options.ingestor.accept(request.body, proto, service);
+        options.quota.charge(identity, outcome.spans + outcome.rejected - 1);
         const message =
           outcome.rejected > 0
             ? `${outcome.rejected} span(s) rejected; first: ${outcome.firstRejection ?? 'malformed span'}`

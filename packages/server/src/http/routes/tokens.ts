@@ -5,6 +5,7 @@ import {
   insertToken,
   listTokens,
   revokeToken,
+  SCOPES,
   type Scope,
 } from '../../auth/tokens.ts';
 import { ServerError } from '../../errors.ts';
@@ -34,7 +35,7 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
           required: ['name', 'scope'],
           properties: {
             name: { type: 'string', minLength: 1, maxLength: 200 },
-            scope: { type: 'string', enum: ['admin', 'team', 'pdp'] },
+            scope: { type: 'string', enum: SCOPES },
             services: { type: 'array', maxItems: 10000, uniqueItems: true, items: nameParam },
           },
         },
@@ -62,9 +63,15 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
           errors: [{ field: '/services', message: 'required (non-empty) for scope team' }],
         });
       }
-      if (scope !== 'team' && services.length > 0) {
+      // A pdp token speaks for one service: it ships only that service's decisions and spans.
+      if (scope === 'pdp' && services.length > 1) {
+        throw new ServerError('API_VALIDATION', 'a pdp token is bound to exactly one service', {
+          errors: [{ field: '/services', message: 'at most one service for scope pdp' }],
+        });
+      }
+      if (scope !== 'team' && scope !== 'pdp' && services.length > 0) {
         throw new ServerError('API_VALIDATION', `a ${scope} token does not own services`, {
-          errors: [{ field: '/services', message: 'only allowed for scope team' }],
+          errors: [{ field: '/services', message: 'only allowed for scopes team and pdp' }],
         });
       }
       const actor = principalOf(request);

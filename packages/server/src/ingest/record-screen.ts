@@ -1,0 +1,95 @@
+/**
+ * Per-record admission of decision-log records, after the batch passed its schema. A record is
+ * refused on its own (the rest of its batch still counts) when:
+ *
+ * - a string field is not clean text (`text-check.ts`: lone surrogate, invalid UTF-8, NUL or
+ *   another control character);
+ * - the shipper is a service's PDP and the record's destination is not that service: a PDP
+ *   reports the calls INTO its service, nothing else;
+ * - its rule is not a rule of the destination's current policy (nor `default`);
+ * - its time is older than the retention (nothing would keep it, and an absurd epoch would not
+ *   fit the hourly bucket column).
+ */
+import type { DecisionLogRecordV1, ProblemFieldErrorV1 } from '@ward/api-types';
+import { DEFAULT_RULE } from './rule-names.ts';
+import { badText } from './text-check.ts';
+
+export interface ScreenContext {
+  /** The one destination a pdp principal may report ('' when bound to none); undefined: any. */
+  destination: string | undefined;
+  /** Rule names per destination (`RuleNames.current()`). */
+  rules: ReadonlyMap<string, ReadonlySet<string>>;
+  /** The body was not valid UTF-8: a U+FFFD marks a bad byte. */
+  invalidUtf8: boolean;
+}
+
+export interface Screened {
+  kept: DecisionLogRecordV1[];
+  /** One entry per refused record (`field` is `<at>/<index>/<field>`). */
+  rejections: ProblemFieldErrorV1[];
+  /** Refused only because the destination is not the principal's service. */
+  scopeRejections: number;
+}
+
+const DEFAULT_ONLY: ReadonlySet<string> = new Set([DEFAULT_RULE]);
+const TEXT_FIELDS = [
+  'time',
+  'source',
+  'destination',
+  'method',
+  'path',
+  'rule',
+  'subject',
+  'kid',
+  'lastTime',
+] as const;
+
+/** Why `r` is refused, or undefined. */
+function refusal(r: DecisionLogRecordV1, ctx: ScreenContext): ProblemFieldErrorV1 | undefined {
+  for (const f of TEXT_FIELDS) {
+    const v = r[f];
+    if (v === undefined) continue;
+    const bad = badText(v, ctx.invalidUtf8);
+    if (bad !== undefined) return { field: f, message: bad, code: 'API_VALIDATION' };
+  }
+  if (ctx.destination !== undefined && r.destination !== ctx.destination) {
+    return {
+      field: 'destination',
+      message:
+        ctx.destination === ''
+          ? 'this pdp token is bound to no service: it reports no decisions'
+          : `a PDP of ${ctx.destination} reports only decisions on calls to ${ctx.destination}`,
+      code: 'API_NOT_OWNER',
+    };
+  }
+  if (!(ctx.rules.get(r.destination) ?? DEFAULT_ONLY).has(r.rule)) {
+    return {
+      field: 'rule',
+      message: `${JSON.stringify(r.rule)} is not a rule of ${r.destination}'s current policy`,
+      code: 'API_VALIDATION',
+    };
+  }
+  return undefined;
+}
+
+/** Splits `records` into the ones to count and the refusals, in order. */
+export function screenRecords(
+  records: readonly DecisionLogRecordV1[],
+  at: string,
+  ctx: ScreenContext,
+): Screened {
+  const kept: DecisionLogRecordV1[] = [];
+  const rejections: ProblemFieldErrorV1[] = [];
+  let scopeRejections = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    const why = refusal(r, ctx);
+    if (why === undefined) {
+      kept.push(r);
+      continue;
+    }
+    if (why.code === 'API_NOT_OWNER') scopeRejections++;
+    rejections.push({ ...why, field: `${at}/${i}/${why.field}` });
+  }
+  return { kept, rejections, scopeRejections };
+}
