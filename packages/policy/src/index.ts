@@ -12,6 +12,12 @@ export {
 export { compileGlob, globProblem } from './glob.ts';
 export { lintPolicy } from './lint.ts';
 export { type ParseResult, parseDocuments } from './parse.ts';
+export {
+  type CanonicalRequest,
+  canonicalMethod,
+  canonicalRequest,
+  type RouterRules,
+} from './request/canonical.ts';
 export { policySchema } from './schema.ts';
 export { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 export {
