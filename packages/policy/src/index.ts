@@ -7,6 +7,8 @@ export {
   PolicyCompileError,
   PolicyError,
   type PolicyErrorCode,
+  type RequestErrorCode,
+  RequestTargetError,
   sortDiagnostics,
 } from './errors.ts';
 export { compileGlob, globProblem } from './glob.ts';

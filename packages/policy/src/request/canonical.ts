@@ -111,7 +111,10 @@ export function canonicalMethod(method: string): string {
   if (method === 'GET' || method === 'POST') return method;
   if (method === 'HEAD') return 'GET';
   if (typeof method !== 'string' || !TOKEN.test(method)) {
-    throw new RequestTargetError('REQUEST_METHOD_INVALID', `method ${quote(method)} is not an HTTP token`);
+    throw new RequestTargetError(
+      'REQUEST_METHOD_INVALID',
+      `method ${quote(method)} is not an HTTP token`,
+    );
   }
   const upper = method.toUpperCase();
   return upper === 'HEAD' ? 'GET' : upper;
@@ -151,7 +154,8 @@ function canonicalPath(
   const qAt = end < n && target.charCodeAt(end) !== HASH ? end : -1;
   const hash = qAt < 0 ? -1 : target.indexOf('#', qAt);
   const query = qAt < 0 ? undefined : target.slice(qAt + 1, hash < 0 ? n : hash);
-  const unchanged = !slow && !rewritten && (end === n || (hash < 0 && target.charCodeAt(end) === QUESTION));
+  const unchanged =
+    !slow && !rewritten && (end === n || (hash < 0 && target.charCodeAt(end) === QUESTION));
   return {
     method,
     path,
@@ -352,9 +356,17 @@ function originFormOf(target: string): string {
     end++;
   }
   if (end === start) {
-    throw new RequestTargetError('REQUEST_TARGET_INVALID', 'the absolute-form target has no host', start);
+    throw new RequestTargetError(
+      'REQUEST_TARGET_INVALID',
+      'the absolute-form target has no host',
+      start,
+    );
   }
-  return end === target.length ? '/' : target.charCodeAt(end) === SLASH ? target.slice(end) : `/${target.slice(end)}`;
+  return end === target.length
+    ? '/'
+    : target.charCodeAt(end) === SLASH
+      ? target.slice(end)
+      : `/${target.slice(end)}`;
 }
 
 /** Characters of an authority (RFC 3986 §3.2): unreserved, sub-delims, `:`, `@`, `[`, `]`, `%`. */
