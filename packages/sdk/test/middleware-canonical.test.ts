@@ -65,9 +65,32 @@ const DOCUMENTS: PolicyDocument[] = [
   },
 ];
 
-/** A decider that remembers what it last decided (method, path, gRPC method). */
-function recordingDecider() {
-  const policy = compile(DOCUMENTS, { trustDomain: 'ward.test' });
+/**
+ * The policy of the reproductions: a deny-list (#0 denies GET on `/admin`, #1 allows the rest),
+ * where a path that escapes the deny rule is admitted.
+ */
+const DENY_LIST: PolicyDocument[] = DOCUMENTS.map((d) =>
+  d.kind !== 'Intention'
+    ? d
+    : {
+        ...d,
+        spec: {
+          ...d.spec,
+          rules: [
+            {
+              sources: ['client'],
+              action: 'deny' as const,
+              permissions: [{ http: { methods: ['GET'], paths: [{ exact: '/admin' }] } }],
+            },
+            { sources: ['client'], action: 'allow' as const },
+          ],
+        },
+      },
+);
+
+/** A decider that remembers what it decided (method, path, gRPC method). */
+function recordingDecider(documents: PolicyDocument[] = DOCUMENTS) {
+  const policy = compile(documents, { trustDomain: 'ward.test' });
   const seen: { method?: string; path?: string; grpc?: string }[] = [];
   const decider: Decider = {
     decide(input: DecisionInput) {
@@ -110,8 +133,8 @@ interface Target {
   close(): Promise<void>;
 }
 
-async function nodeHttp(): Promise<Target> {
-  const { decider, seen } = recordingDecider();
+async function nodeHttp(documents?: PolicyDocument[]): Promise<Target> {
+  const { decider, seen } = recordingDecider(documents);
   // Routes with `new URL()`, as the reproduced vulnerable service did.
   const server = createServer(
     wardHttp({ ...OPTIONS, decider }, (req, res) => {
@@ -132,8 +155,8 @@ async function nodeHttp(): Promise<Target> {
   };
 }
 
-async function expressApp(): Promise<Target> {
-  const { decider, seen } = recordingDecider();
+async function expressApp(documents?: PolicyDocument[]): Promise<Target> {
+  const { decider, seen } = recordingDecider(documents);
   const app = express();
   app.use(wardExpress({ ...OPTIONS, decider }));
   for (const [path, handler] of [
@@ -154,8 +177,13 @@ async function expressApp(): Promise<Target> {
   };
 }
 
-async function fastifyApp(name: string, options: object, rules: RouterRules): Promise<Target> {
-  const { decider, seen } = recordingDecider();
+async function fastifyApp(
+  name: string,
+  options: object,
+  rules: RouterRules,
+  documents?: PolicyDocument[],
+): Promise<Target> {
+  const { decider, seen } = recordingDecider(documents);
   const app: FastifyInstance = Fastify({ logger: false, ...options });
   await app.register(wardFastify, { ...OPTIONS, decider });
   for (const [path, handler] of [
@@ -185,7 +213,7 @@ function rawRequest(url: string, method: string, target: string): Promise<RawRep
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), '127.0.0.1');
     const chunks: Buffer[] = [];
-    socket.on('data', (c) => chunks.push(c));
+    socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', reject);
     socket.on('close', () => {
       const text = Buffer.concat(chunks).toString('latin1');
@@ -241,13 +269,13 @@ function routerRefused(reply: RawReply): boolean {
   }
 }
 
-const FRAMEWORKS: [string, () => Promise<Target>][] = [
+const FRAMEWORKS: [string, (documents?: PolicyDocument[]) => Promise<Target>][] = [
   ['node:http', nodeHttp],
   ['Express 5', expressApp],
-  ['Fastify 5', () => fastifyApp('Fastify 5', {}, { resolveDotSegments: false })],
+  ['Fastify 5', (docs) => fastifyApp('Fastify 5', {}, { resolveDotSegments: false }, docs)],
   [
     'Fastify 5 (folding router)',
-    () =>
+    (docs) =>
       fastifyApp(
         'Fastify 5 (folding router)',
         {
@@ -265,6 +293,7 @@ const FRAMEWORKS: [string, () => Promise<Target>][] = [
           semicolonDelimiter: true,
           resolveDotSegments: false,
         },
+        docs,
       ),
   ],
 ];
@@ -296,6 +325,48 @@ const cases: [string, string][] = [
   ...vectors.map((v) => [v.method, v.target] as [string, string]),
   ...EXTRA,
 ];
+
+/**
+ * The reproduced attacks of issue 9, against the deny-list policy (and the allow-list one for the
+ * dot segments into node:http): each reached a denied handler before canonicalisation.
+ */
+const ATTACKS: [string, string, string][] = [
+  ['Fastify 5', 'GET', '/%61dmin'],
+  ['Fastify 5', 'GET', 'http://host/admin'],
+  ['Express 5', 'GET', '/ADMIN'],
+  ['Express 5', 'GET', '/admin/'],
+  ['Express 5', 'HEAD', '/admin'],
+  ['Fastify 5', 'HEAD', '/admin'],
+  ['node:http', 'HEAD', '/admin'],
+  ['node:http', 'GET', '/orders/../admin'],
+  ['node:http', 'GET', '/orders/%2e%2e/admin'],
+  ['node:http', 'GET', '//evil/admin'],
+  ['Express 5', 'GET', 'http://host/ADMIN'],
+  ['Fastify 5 (folding router)', 'GET', '/ADMIN/'],
+  ['Fastify 5 (folding router)', 'GET', '/admin;x'],
+  ['Fastify 5 (folding router)', 'GET', '/admin//'],
+];
+
+describe('the reproduced attacks no longer reach a denied handler', () => {
+  const denyList = new Map<string, Target>();
+  const allowList = new Map<string, Target>();
+  beforeAll(async () => {
+    for (const [name, start] of FRAMEWORKS) {
+      denyList.set(name, await start(DENY_LIST));
+      allowList.set(name, await start(DOCUMENTS));
+    }
+  });
+  afterAll(async () => {
+    for (const t of [...denyList.values(), ...allowList.values()]) await t.close();
+  });
+  it.each(ATTACKS)('%s: %s %s', async (name, method, raw) => {
+    for (const targets of [denyList, allowList]) {
+      const reply = await rawRequest(targets.get(name)!.url, method, raw);
+      expect(reply.headers['x-handler']).toBeUndefined();
+      expect([400, 403]).toContain(reply.status);
+    }
+  });
+});
 
 describe.each(FRAMEWORKS)('%s: the handler reached and the decision agree', (_name, start) => {
   let target: Target;
@@ -427,7 +498,7 @@ describe('gRPC (grpc-js): the method reached and the decision agree', () => {
       stream.on('trailers', (t) => {
         status = Number(t['grpc-status']);
       });
-      stream.on('data', (c) => chunks.push(c));
+      stream.on('data', (c: Buffer) => chunks.push(c));
       // HTTP/2 itself refuses some `:path` values (not starting with "/"): a stream error.
       stream.on('error', () => {
         status = -1;
