@@ -18,7 +18,9 @@ export {
   type CanonicalRequest,
   canonicalMethod,
   canonicalRequest,
+  RequestProblem,
   type RouterRules,
+  tryCanonicalRequest,
 } from './request/canonical.ts';
 export { policySchema } from './schema.ts';
 export { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';

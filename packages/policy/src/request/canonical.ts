@@ -22,7 +22,7 @@
  * Pure (no I/O). The common case (an origin-form path needing no change) costs one scan and no
  * allocation beyond the result.
  */
-import { RequestTargetError } from '../errors.ts';
+import { type RequestErrorCode, RequestTargetError } from '../errors.ts';
 
 /** How the router that serves the request matches paths (defaults: a strict router). */
 export interface RouterRules {
@@ -87,6 +87,24 @@ for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /**
+ * Why a request has no canonical form. Not an `Error`: building one costs no stack trace, so a
+ * flood of refused requests costs the middleware no more than good ones. `canonicalRequest`
+ * throws it as a `RequestTargetError`.
+ */
+export class RequestProblem {
+  readonly code: RequestErrorCode;
+  readonly message: string;
+  /** Offset in the target of the offending character (-1 for the method or the whole target). */
+  readonly index: number;
+
+  constructor(code: RequestErrorCode, message: string, index = -1) {
+    this.code = code;
+    this.message = message;
+    this.index = index;
+  }
+}
+
+/**
  * The canonical form of `method` and `target` (an HTTP request-target: origin form, absolute
  * form, or `*`). Throws `RequestTargetError` (its `code` and `index` say what and where) for a
  * request that has no single canonical form; answer it with 400.
@@ -96,22 +114,49 @@ export function canonicalRequest(
   target: string,
   rules: RouterRules = STRICT,
 ): CanonicalRequest {
-  const m = canonicalMethod(method);
-  if (target.charCodeAt(0) !== SLASH) {
-    if (target === '*' && m === 'OPTIONS') {
-      return { method: m, path: '*', query: undefined, target, match: '*' };
-    }
-    return canonicalPath(m, originFormOf(target), rules, true);
+  const result = tryCanonicalRequest(method, target, rules);
+  if (result instanceof RequestProblem) {
+    throw new RequestTargetError(result.code, result.message, result.index);
   }
-  return canonicalPath(m, target, rules, false);
+  return result;
 }
 
-/** The method upper-cased, HEAD as GET; throws for a method that is not an HTTP token. */
+/** `canonicalRequest` for hot paths: returns the `RequestProblem` instead of throwing. */
+export function tryCanonicalRequest(
+  method: string,
+  target: string,
+  rules: RouterRules = STRICT,
+): CanonicalRequest | RequestProblem {
+  try {
+    const m = methodOf(method);
+    if (target.charCodeAt(0) !== SLASH) {
+      if (target === '*' && m === 'OPTIONS') {
+        return new Canonical(m, '*', target, '*', target, -1, 0);
+      }
+      return canonicalPath(m, originFormOf(target), rules, true);
+    }
+    return canonicalPath(m, target, rules, false);
+  } catch (error) {
+    if (error instanceof RequestProblem) return error;
+    throw error;
+  }
+}
+
+/** The method upper-cased, HEAD as GET; throws `RequestTargetError` for a non-token method. */
 export function canonicalMethod(method: string): string {
+  try {
+    return methodOf(method);
+  } catch (error) {
+    if (!(error instanceof RequestProblem)) throw error;
+    throw new RequestTargetError(error.code, error.message, error.index);
+  }
+}
+
+function methodOf(method: string): string {
   if (method === 'GET' || method === 'POST') return method;
   if (method === 'HEAD') return 'GET';
   if (typeof method !== 'string' || !TOKEN.test(method)) {
-    throw new RequestTargetError(
+    throw new RequestProblem(
       'REQUEST_METHOD_INVALID',
       `method ${quote(method)} is not an HTTP token`,
     );
@@ -153,16 +198,45 @@ function canonicalPath(
   // The query starts after the `?` (or `;` for such routers); a `#` starts the fragment.
   const qAt = end < n && target.charCodeAt(end) !== HASH ? end : -1;
   const hash = qAt < 0 ? -1 : target.indexOf('#', qAt);
-  const query = qAt < 0 ? undefined : target.slice(qAt + 1, hash < 0 ? n : hash);
+  const qEnd = hash < 0 ? n : hash;
   const unchanged =
     !slow && !rewritten && (end === n || (hash < 0 && target.charCodeAt(end) === QUESTION));
-  return {
-    method,
-    path,
-    query,
-    target: unchanged ? target : query === undefined ? path : `${path}?${query}`,
-    match: matchForm(path, rules),
-  };
+  const routed = unchanged ? target : qAt < 0 ? path : `${path}?${target.slice(qAt + 1, qEnd)}`;
+  return new Canonical(method, path, routed, matchForm(path, rules), target, qAt, qEnd);
+}
+
+/** The result; the query is cut from the input only when read (most requests never read it). */
+class Canonical implements CanonicalRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly target: string;
+  readonly match: string;
+  readonly #input: string;
+  /** Index of the `?` (or `;`) before the query, or -1 for none; and where the query ends. */
+  readonly #qAt: number;
+  readonly #qEnd: number;
+
+  constructor(
+    method: string,
+    path: string,
+    target: string,
+    match: string,
+    input: string,
+    qAt: number,
+    qEnd: number,
+  ) {
+    this.method = method;
+    this.path = path;
+    this.target = target;
+    this.match = match;
+    this.#input = input;
+    this.#qAt = qAt;
+    this.#qEnd = qEnd;
+  }
+
+  get query(): string | undefined {
+    return this.#qAt < 0 ? undefined : this.#input.slice(this.#qAt + 1, this.#qEnd);
+  }
 }
 
 /**
@@ -182,14 +256,14 @@ function normalisePath(target: string, end: number, rules: RouterRules): string 
         i += 2;
       } else if (b < 0x80) {
         if (b === SLASH || b === BACKSLASH) {
-          throw new RequestTargetError(
+          throw new RequestProblem(
             'REQUEST_ENCODED_SLASH',
             `encoded ${b === SLASH ? 'slash' : 'backslash'} ${target.slice(i, i + 3)} at ${i}: a path segment cannot contain a slash`,
             i,
           );
         }
         if (b < 0x20 || b === 0x7f) {
-          throw new RequestTargetError(
+          throw new RequestProblem(
             'REQUEST_CONTROL_CHARACTER',
             `encoded control character ${target.slice(i, i + 3)} at ${i}`,
             i,
@@ -212,7 +286,7 @@ function normalisePath(target: string, end: number, rules: RouterRules): string 
   const path = removeDotSegments(out, rules.resolveDotSegments !== false);
   if (path.charCodeAt(1) === SLASH && rules.ignoreDuplicateSlashes !== true) {
     // `//host/x` is a network-path reference: `new URL('//admin/x', base)` reads `admin` as a host.
-    throw new RequestTargetError(
+    throw new RequestProblem(
       'REQUEST_TARGET_INVALID',
       'the path starts with "//" (a network-path reference, not a path)',
       0,
@@ -226,7 +300,7 @@ function escapeAt(s: string, i: number, end: number): number {
   const hi = i + 2 < end ? hexValue(s.charCodeAt(i + 1)) : -1;
   const lo = hi < 0 ? -1 : hexValue(s.charCodeAt(i + 2));
   if (lo < 0) {
-    throw new RequestTargetError(
+    throw new RequestProblem(
       'REQUEST_PERCENT_INVALID',
       `"%" at ${i} is not followed by two hex digits`,
       i,
@@ -259,7 +333,7 @@ function utf8SequenceAt(s: string, i: number, end: number, lead: number): number
     if (b < (j === 1 ? min : 0x80) || b > (j === 1 ? max : 0xbf)) len = 0;
   }
   if (len === 0) {
-    throw new RequestTargetError(
+    throw new RequestProblem(
       'REQUEST_UTF8_INVALID',
       `the escapes at ${i} do not decode to well-formed UTF-8`,
       i,
@@ -277,7 +351,7 @@ function removeDotSegments(path: string, resolve: boolean): string {
     const s = segments[i]!;
     if (s === '.' || s === '..') {
       if (!resolve) {
-        throw new RequestTargetError(
+        throw new RequestProblem(
           'REQUEST_DOT_SEGMENT',
           `the path has a "${s}" segment, which this router does not resolve`,
         );
@@ -331,7 +405,7 @@ function reencode(s: string): string {
 function originFormOf(target: string): string {
   const scheme = /^(https?):\/\//i.exec(target);
   if (scheme === null) {
-    throw new RequestTargetError(
+    throw new RequestProblem(
       'REQUEST_TARGET_INVALID',
       target === ''
         ? 'the request target is empty'
@@ -347,7 +421,7 @@ function originFormOf(target: string): string {
     const c = target.charCodeAt(end);
     if (c === SLASH || c === QUESTION) break;
     if (c >= 0x80 || !AUTHORITY[c]) {
-      throw new RequestTargetError(
+      throw new RequestProblem(
         'REQUEST_TARGET_INVALID',
         `character ${quote(target[end]!)} at ${end} is not allowed in the authority of an absolute-form target`,
         end,
@@ -356,7 +430,7 @@ function originFormOf(target: string): string {
     end++;
   }
   if (end === start) {
-    throw new RequestTargetError(
+    throw new RequestProblem(
       'REQUEST_TARGET_INVALID',
       'the absolute-form target has no host',
       start,
@@ -375,19 +449,19 @@ for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
   AUTHORITY[ch.charCodeAt(0)] = 1;
 }
 
-function refusedChar(target: string, i: number): RequestTargetError {
+function refusedChar(target: string, i: number): RequestProblem {
   const c = target.charCodeAt(i);
   if (c === BACKSLASH) {
-    return new RequestTargetError('REQUEST_BACKSLASH', `backslash at ${i}: paths use "/"`, i);
+    return new RequestProblem('REQUEST_BACKSLASH', `backslash at ${i}: paths use "/"`, i);
   }
   if (c < 0x20 || c === 0x7f) {
-    return new RequestTargetError(
+    return new RequestProblem(
       'REQUEST_CONTROL_CHARACTER',
       `control character U+${c.toString(16).toUpperCase().padStart(4, '0')} at ${i}`,
       i,
     );
   }
-  return new RequestTargetError(
+  return new RequestProblem(
     'REQUEST_TARGET_INVALID',
     `${c === 0x20 ? 'space' : `non-ASCII character U+${c.toString(16).toUpperCase().padStart(4, '0')}`} at ${i}: percent-encode it`,
     i,

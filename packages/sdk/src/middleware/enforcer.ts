@@ -3,13 +3,13 @@ import type { Socket } from 'node:net';
 import { PROBLEM_MEDIA_TYPE } from '@ward/api-types';
 import {
   type CanonicalRequest,
-  canonicalRequest,
   type Decision,
   type DecisionInput,
   type DecisionRequest,
   type DecisionSource,
-  RequestTargetError,
+  RequestProblem,
   type RouterRules,
+  tryCanonicalRequest,
 } from '@ward/policy';
 import type { DecisionLogEntry, DecisionRecorder } from '../decision-log/entry.ts';
 import { peerIdentity } from '../identity/peer.ts';
@@ -168,12 +168,13 @@ export class Enforcer {
     spiffeId?: string,
   ): WardContext | Rejection {
     // 0. One canonical request: the form the router routes on, or a 400 when there is none.
-    let canonical: CanonicalRequest;
-    try {
-      canonical = canonicalRequest(method, url, this.#routing);
-    } catch (error) {
-      if (!(error instanceof RequestTargetError)) throw error;
-      return problem(400, error.code, error.message);
+    const canonical: CanonicalRequest | RequestProblem = tryCanonicalRequest(
+      method,
+      url,
+      this.#routing,
+    );
+    if (canonical instanceof RequestProblem) {
+      return problem(400, canonical.code, canonical.message);
     }
     const time = Date.now();
     // 1. Who is calling: the verified peer certificate wins; a dev header only without one.
