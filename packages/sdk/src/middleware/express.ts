@@ -23,10 +23,11 @@ function expressRouting(routing: RouterRules | undefined): RouterRules {
  * app-wide (`app.use(wardExpress(…))`) or per route (`app.get('/orders/:id', ward, handler)`);
  * per route, the decision log records the route pattern instead of a collapsed path.
  *
- * App-wide at the root (the normal use), it sets `req.url` to the canonical target it decided,
- * so Express routes on exactly that (`/orders/%2e%2e/admin` is routed as `/admin`). Where it
- * cannot (per route, or mounted under a path, where routing already happened), a request whose
- * target is not canonical is refused with 400 `MIDDLEWARE_NOT_CANONICAL`.
+ * App-wide at the root and registered first (the normal use), it sets `req.url` to the canonical
+ * target it decided, so Express routes on exactly that (`/orders/%2e%2e/admin` is routed as
+ * `/admin`). Where it cannot (per route, or mounted under a path, where routing already
+ * happened), a request whose target is not canonical is refused with 400
+ * `MIDDLEWARE_NOT_CANONICAL`.
  *
  * @example
  * ```ts
