@@ -89,7 +89,10 @@ export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
  */
 export class RequestTargetError extends PolicyError {
   declare readonly code: RequestErrorCode;
-  /** Offset in the target of the offending character (-1 for the method or the whole target). */
+  /**
+   * Offset of the offending character in the target (in its path for an absolute-form target),
+   * or -1 for the method or the target as a whole.
+   */
   readonly index: number;
 
   constructor(code: RequestErrorCode, message: string, index = -1) {

@@ -94,7 +94,10 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 export class RequestProblem {
   readonly code: RequestErrorCode;
   readonly message: string;
-  /** Offset in the target of the offending character (-1 for the method or the whole target). */
+  /**
+   * Offset of the offending character in the target (in its path for an absolute-form target),
+   * or -1 for the method or the target as a whole.
+   */
   readonly index: number;
 
   constructor(code: RequestErrorCode, message: string, index = -1) {
