@@ -103,6 +103,35 @@ describe('ward policy (real CLI)', () => {
     expect(ex.considered[2].detail).toBe('source web not in [batch]');
   });
 
+  it('eval: decides on the canonical request, as the middleware does', () => {
+    const decide = (method: string, path: string) =>
+      ward(
+        'policy',
+        'eval',
+        '-f',
+        good,
+        '--input',
+        JSON.stringify({
+          destination: 'api',
+          source: { service: 'web' },
+          request: { method, path },
+        }),
+      );
+    // The query is not part of the path; encoded letters and dot segments resolve to /admin.
+    for (const path of ['/admin/x?debug=1', '/%61dmin/x', '/ok/../admin/x', '/ok/%2e%2e/admin/x']) {
+      const r = decide('GET', path);
+      expect(r.code, path).toBe(0);
+      expect(JSON.parse(r.out), path).toMatchObject({ effect: 'deny', rule: { index: 1 } });
+    }
+    // HEAD is decided as GET, so the GET-only allow covers it.
+    expect(JSON.parse(decide('HEAD', '/ok').out)).toMatchObject({ effect: 'allow' });
+    const bad = decide('GET', '/a%2Fb');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(
+      /^ward: --input request: REQUEST_ENCODED_SLASH: encoded slash %2F at 2/,
+    );
+  });
+
   it('eval: bad input is a clear error, not a stack trace', () => {
     const r = ward('policy', 'eval', '-f', good, '--input', '{"destination": 1}');
     expect(r.code).toBe(2);

@@ -24,8 +24,19 @@ export const DIAGNOSTIC_CODES = [
 
 export type DiagnosticCode = (typeof DIAGNOSTIC_CODES)[number];
 
+/** Why a request target or method was refused by `canonicalRequest` (answered with 400). */
+export type RequestErrorCode =
+  | 'REQUEST_TARGET_INVALID'
+  | 'REQUEST_METHOD_INVALID'
+  | 'REQUEST_ENCODED_SLASH'
+  | 'REQUEST_BACKSLASH'
+  | 'REQUEST_CONTROL_CHARACTER'
+  | 'REQUEST_PERCENT_INVALID'
+  | 'REQUEST_UTF8_INVALID'
+  | 'REQUEST_DOT_SEGMENT';
+
 /** Codes of errors the policy package throws. */
-export type PolicyErrorCode = 'POLICY_COMPILE_FAILED';
+export type PolicyErrorCode = 'POLICY_COMPILE_FAILED' | RequestErrorCode;
 
 /** Base class of every coded error thrown by `@ward/policy`; switch on `code`. */
 export class PolicyError extends Error {
@@ -70,4 +81,22 @@ export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
       (a.code < b.code ? -1 : a.code > b.code ? 1 : 0) ||
       (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
   );
+}
+
+/**
+ * A request whose method or target has no single canonical form (see `canonicalRequest`), so no
+ * decision can be trusted to match what the router will serve. Middleware answers 400.
+ */
+export class RequestTargetError extends PolicyError {
+  declare readonly code: RequestErrorCode;
+  /**
+   * Offset of the offending character in the target (in its path for an absolute-form target),
+   * or -1 for the method or the target as a whole.
+   */
+  readonly index: number;
+
+  constructor(code: RequestErrorCode, message: string, index = -1) {
+    super(code, message);
+    this.index = index;
+  }
 }

@@ -7,11 +7,21 @@ export {
   PolicyCompileError,
   PolicyError,
   type PolicyErrorCode,
+  type RequestErrorCode,
+  RequestTargetError,
   sortDiagnostics,
 } from './errors.ts';
 export { compileGlob, globProblem } from './glob.ts';
 export { lintPolicy } from './lint.ts';
 export { type ParseResult, parseDocuments } from './parse.ts';
+export {
+  type CanonicalRequest,
+  canonicalMethod,
+  canonicalRequest,
+  RequestProblem,
+  type RouterRules,
+  tryCanonicalRequest,
+} from './request/canonical.ts';
 export { policySchema } from './schema.ts';
 export { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 export {

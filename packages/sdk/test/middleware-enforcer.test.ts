@@ -13,7 +13,7 @@ describe('Enforcer.check on untrusted input', () => {
   });
   const valid = passport({ sub: 'alice' });
 
-  it('never throws, and answers only 200-context, 401 or 403, whatever the request', () => {
+  it('never throws, and answers only 200-context, 400 (no canonical form), 401 or 403, whatever the request', () => {
     const header = fc.oneof(
       fc.string({ maxLength: 300 }),
       fc.constantFrom('frontend', 'monitoring', 'spiffe://ward.test/ns/shop/sa/frontend', valid),
@@ -30,8 +30,10 @@ describe('Enforcer.check on untrusted input', () => {
         (method, url, headers) => {
           const outcome = enforcer.check(null, method, url, headers, undefined);
           if (outcome instanceof Rejection) {
-            expect([401, 403]).toContain(outcome.status);
-            expect(outcome.problem.code).toMatch(/^(MIDDLEWARE|PASSPORT)_[A-Z_]+$/);
+            expect([400, 401, 403]).toContain(outcome.status);
+            expect(outcome.problem.code).toMatch(
+              outcome.status === 400 ? /^REQUEST_[A-Z0-9_]+$/ : /^(MIDDLEWARE|PASSPORT)_[A-Z_]+$/,
+            );
             expect(typeof outcome.problem.reason).toBe('string');
           } else {
             expect(outcome.decision.allowed).toBe(true);

@@ -2,6 +2,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type CompileOptions,
+  canonicalMethod,
+  canonicalRequest,
   checkPolicyTests,
   type DecisionInput,
   type Diagnostic,
@@ -56,7 +58,10 @@ export function register(program: Command): void {
     .command('eval')
     .description('decide one input (JSON) against policy files')
     .requiredOption('-f, --file <paths...>', 'policy files or directories')
-    .requiredOption('--input <json>', 'the decision input as JSON, or @file to read it from a file')
+    .requiredOption(
+      '--input <json>',
+      'the decision input as JSON, or @file to read it from a file; request.method and request.path are put in the canonical form the middleware decides on (query dropped, escapes and dot segments resolved, HEAD as GET)',
+    )
     .option('--explain', 'also list every rule considered and why it matched or not')
     .option('--trust-domain <domain>', 'trust domain for default SPIFFE IDs', 'ward.local')
     .option('--env <key=value...>', 'static values visible to CEL as env')
@@ -200,5 +205,33 @@ function readInput(arg: string): DecisionInput {
       2,
     );
   }
-  return value as DecisionInput;
+  return canonicalInput(value as DecisionInput);
+}
+
+/**
+ * The input as the middleware would decide it: the same canonical method and path
+ * (`canonicalRequest`), so `eval` answers what a service would.
+ */
+function canonicalInput(input: DecisionInput): DecisionInput {
+  const request = input.request;
+  if (request === undefined || (request.method === undefined && request.path === undefined)) {
+    return input;
+  }
+  try {
+    if (request.path === undefined) {
+      return { ...input, request: { ...request, method: canonicalMethod(request.method!) } };
+    }
+    const canonical = canonicalRequest(request.method ?? 'GET', request.path);
+    return {
+      ...input,
+      request: {
+        ...request,
+        method: request.method === undefined ? undefined : canonical.method,
+        path: canonical.path,
+      },
+    };
+  } catch (error) {
+    const e = error as { code?: string; message: string };
+    throw new CliError('CLI_BAD_INPUT', `--input request: ${e.code}: ${e.message}`, 2);
+  }
 }

@@ -1,5 +1,5 @@
 import type { ProblemV1 } from '@ward/api-types';
-import type { Decision, DecisionSource, PassportClaims } from '@ward/policy';
+import type { CanonicalRequest, Decision, DecisionSource, PassportClaims } from '@ward/policy';
 
 /** How the caller's identity was established. */
 export type IdentitySource = 'mtls' | 'dev-header' | 'anonymous';
@@ -9,6 +9,11 @@ export type IdentitySource = 'mtls' | 'dev-header' | 'anonymous';
  * `wardOf(call)` for gRPC). Read-only.
  */
 export interface WardContext {
+  /**
+   * The request as it was decided: canonical method (HEAD as GET), path and target, and `match`,
+   * the path as the router compares it. The node:http and Express adapters route on `target`.
+   */
+  readonly request: CanonicalRequest;
   /** The caller as the policy saw it: service name and SPIFFE ID when known. */
   readonly source: DecisionSource;
   readonly identity: IdentitySource;
@@ -24,7 +29,7 @@ export interface WardContext {
 
 /** The `application/problem+json` body of a refused call. */
 export interface EnforcementProblemV1 extends ProblemV1 {
-  /** `policy#index` of the deciding rule, or `default`; absent for 401 and 500. */
+  /** `policy#index` of the deciding rule, or `default`; absent for 400, 401 and 500. */
   rule?: string;
   /** The policy's or the passport verifier's reason. */
   reason: string;
@@ -32,10 +37,10 @@ export interface EnforcementProblemV1 extends ProblemV1 {
 
 /** A refused call: the status to answer and its problem body. */
 export class Rejection {
-  readonly status: 401 | 403 | 500;
+  readonly status: 400 | 401 | 403 | 500;
   readonly problem: EnforcementProblemV1;
 
-  constructor(status: 401 | 403 | 500, problem: EnforcementProblemV1) {
+  constructor(status: 400 | 401 | 403 | 500, problem: EnforcementProblemV1) {
     this.status = status;
     this.problem = problem;
   }

@@ -1,4 +1,9 @@
-import type { Decision, DecisionSource, PassportClaims } from '@ward/policy';
+import {
+  canonicalRequest,
+  type Decision,
+  type DecisionSource,
+  type PassportClaims,
+} from '@ward/policy';
 import type { Dispatcher } from 'undici';
 import type { Decider } from './decider.ts';
 import { EgressDeniedError, EnforcementError } from './errors.ts';
@@ -69,14 +74,15 @@ export function createEgressGuard(options: EgressGuardOptions): EgressGuard {
       if (typeof destination !== 'string' || destination === '') {
         throw new TypeError('destination must be a service name');
       }
-      const path = request?.path ?? '/';
-      const q = path.indexOf('?');
+      // The destination decides on the canonical request; preview the same form (throws a
+      // RequestTargetError for a path the destination would refuse with 400).
+      const canonical = canonicalRequest(request?.method ?? 'GET', request?.path ?? '/');
       const decision = decider.decide({
         destination,
         source,
         request: {
-          method: (request?.method ?? 'GET').toUpperCase(),
-          path: q < 0 ? path : path.slice(0, q),
+          method: canonical.method,
+          path: canonical.path,
           headers: request?.headers ?? {},
           grpc: request?.grpc,
         },

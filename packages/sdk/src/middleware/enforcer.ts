@@ -1,7 +1,16 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { PROBLEM_MEDIA_TYPE } from '@ward/api-types';
-import type { Decision, DecisionInput, DecisionRequest, DecisionSource } from '@ward/policy';
+import {
+  type CanonicalRequest,
+  type Decision,
+  type DecisionInput,
+  type DecisionRequest,
+  type DecisionSource,
+  RequestProblem,
+  type RouterRules,
+  tryCanonicalRequest,
+} from '@ward/policy';
 import type { DecisionLogEntry, DecisionRecorder } from '../decision-log/entry.ts';
 import { peerIdentity } from '../identity/peer.ts';
 import type { IdentitySource, WardContext } from './context.ts';
@@ -44,6 +53,14 @@ export interface EnforcementOptions {
    * (chain checked by Node, then the X509-SVID leaf rules Node does not know).
    */
   peerIdentity?: (socket: Socket) => string | undefined;
+  /**
+   * How your router matches paths, so each decision is made on the form the router routes
+   * (`canonicalRequest` in `@ward/policy`). Each adapter knows its framework's defaults (Express:
+   * case-insensitive, trailing slash ignored; Fastify: read from its options); set this only when
+   * you changed them in a way the adapter cannot see, e.g. an Express app whose every router is
+   * `caseSensitive` and `strict`.
+   */
+  routing?: RouterRules;
 }
 
 const ANONYMOUS: DecisionSource = Object.freeze({});
@@ -79,6 +96,7 @@ export class Enforcer {
   readonly #trustDomain: string | undefined;
   readonly #peerIdentity: (socket: Socket) => string | undefined;
   readonly #passport: () => PassportVerifier | undefined;
+  readonly #routing: RouterRules | undefined;
   // Reused for every decision: `decide` is synchronous and keeps no reference to its input, so
   // one scratch object saves two allocations per request on the hot path.
   readonly #input: DecisionInput;
@@ -110,6 +128,8 @@ export class Enforcer {
     // SAN that is a SPIFFE ID with a path, pinned to `trustDomain` when given), cached per socket.
     this.#peerIdentity = options.peerIdentity ?? ((socket) => peerIdentity(socket, trustDomain));
     this.#passport = passportVerifierOf(decider, options.passportVerifier);
+    this.#routing =
+      options.routing === undefined ? undefined : Object.freeze({ ...options.routing });
     if (options.devIdentityHeader !== undefined) {
       if (typeof options.devIdentityHeader !== 'string' || options.devIdentityHeader === '') {
         throw new TypeError('options.devIdentityHeader must be a header name');
@@ -134,6 +154,8 @@ export class Enforcer {
    * Decides one incoming call. Returns the context to hand to the handler, or a `Rejection` to
    * answer. Never throws.
    *
+   * @param url the raw request target (`req.url`): it is put in canonical form (or refused with
+   *   400) before anything else, and the decision is made on that form.
    * @param route the framework's route template (`/orders/:id`), when known: used in the log.
    */
   check(
@@ -145,6 +167,15 @@ export class Enforcer {
     grpc?: { service: string; method: string },
     spiffeId?: string,
   ): WardContext | Rejection {
+    // 0. One canonical request: the form the router routes on, or a 400 when there is none.
+    const canonical: CanonicalRequest | RequestProblem = tryCanonicalRequest(
+      method,
+      url,
+      this.#routing,
+    );
+    if (canonical instanceof RequestProblem) {
+      return problem(400, canonical.code, canonical.message);
+    }
     const time = Date.now();
     // 1. Who is calling: the verified peer certificate wins; a dev header only without one.
     const revision = this.#decider.revision?.() ?? 0;
@@ -219,12 +250,10 @@ export class Enforcer {
       delete decisionHeaders[PASSPORT_HEADER];
     }
 
-    // 3. Decide.
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
+    // 3. Decide, on the canonical method (HEAD as GET) and the path as the router matches it.
     const request = this.#request;
-    request.method = method;
-    request.path = path;
+    request.method = canonical.method;
+    request.path = canonical.match;
     // Node lower-cases header names; only `set-cookie` can be an array, and it is a response header.
     request.headers = decisionHeaders as Record<string, string>;
     request.grpc = grpc;
@@ -254,8 +283,8 @@ export class Enforcer {
         time,
         source: source.service ?? source.spiffeId ?? 'anonymous',
         destination: this.service,
-        method,
-        path: route ?? path,
+        method: canonical.method,
+        path: route ?? canonical.path,
         routed: route !== undefined,
         effect: decision.effect,
         enforced: decision.enforced,
@@ -275,6 +304,7 @@ export class Enforcer {
       return rejection;
     }
     return {
+      request: canonical,
       source,
       identity,
       passport,
@@ -346,9 +376,15 @@ export class Enforcer {
   }
 }
 
-const TITLES = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error' } as const;
+const TITLES = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  500: 'Internal Server Error',
+} as const;
 
-function problem(status: 401 | 403 | 500, code: string, reason: string): Rejection {
+/** A rejection with its RFC 9457 problem body (`type` names the code). */
+export function problem(status: Rejection['status'], code: string, reason: string): Rejection {
   return new Rejection(status, {
     type: `https://ward.dev/errors#${code.toLowerCase()}`,
     title: TITLES[status],

@@ -7,6 +7,7 @@ import type { Decision } from '@ward/policy';
  */
 export type EnforcementErrorCode =
   | 'MIDDLEWARE_DENIED'
+  | 'MIDDLEWARE_NOT_CANONICAL'
   | 'MIDDLEWARE_BAD_IDENTITY'
   | 'MIDDLEWARE_PASSPORT_REJECTED'
   | 'MIDDLEWARE_DECIDE_FAILED'

@@ -8,7 +8,7 @@ import {
 } from '@grpc/grpc-js';
 import type { WardContext } from './context.ts';
 import { Rejection } from './context.ts';
-import { type EnforcementOptions, Enforcer } from './enforcer.ts';
+import { type EnforcementOptions, Enforcer, problem } from './enforcer.ts';
 import { spiffeIdOfCertificate } from './peer.ts';
 
 // The handler's call object carries the same Metadata instance the interceptor saw, so a weak
@@ -30,6 +30,7 @@ export function wardOf(call: { metadata: Metadata }): WardContext | undefined {
 }
 
 const GRPC_STATUS = {
+  400: status.INVALID_ARGUMENT,
   401: status.UNAUTHENTICATED,
   403: status.PERMISSION_DENIED,
   500: status.INTERNAL,
@@ -56,19 +57,23 @@ export function wardGrpc(options: EnforcementOptions): ServerInterceptor {
         next({
           onReceiveMetadata(metadata, nextMetadata) {
             const path = descriptor.path;
-            const slash = path.lastIndexOf('/');
-            const grpc = { service: path.slice(1, slash), method: path.slice(slash + 1) };
-            const auth = call.getAuthContext();
-            const spiffeId = spiffeIdOfCertificate(auth.sslPeerCertificate);
-            const outcome = enforcer.check(
-              null,
-              'POST',
-              path,
-              headersOf(metadata),
-              path,
-              grpc,
-              spiffeId,
-            );
+            const grpc = grpcMethodOf(path);
+            const outcome =
+              grpc === undefined
+                ? problem(
+                    400,
+                    'MIDDLEWARE_NOT_CANONICAL',
+                    `${JSON.stringify(path)} is not a canonical gRPC method path ("/package.Service/Method")`,
+                  )
+                : enforcer.check(
+                    null,
+                    'POST',
+                    path,
+                    headersOf(metadata),
+                    path,
+                    grpc,
+                    spiffeIdOfCertificate(call.getAuthContext().sslPeerCertificate),
+                  );
             if (outcome instanceof Rejection) {
               const trailers = new Metadata();
               trailers.set('ward-problem-bin', Buffer.from(JSON.stringify(outcome.problem)));
@@ -85,6 +90,20 @@ export function wardGrpc(options: EnforcementOptions): ServerInterceptor {
         });
       },
     });
+}
+
+/** `/package.Service/Method`: protobuf identifiers only, so there is nothing to normalise. */
+const GRPC_PATH =
+  /^\/((?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Za-z_][A-Za-z0-9_]*)\/([A-Za-z_][A-Za-z0-9_]*)$/;
+
+/**
+ * The service and method of a canonical gRPC method path, or undefined for any other path.
+ * grpc-js looks handlers up by the exact path string and runs interceptors only for a registered
+ * one, so this is defence in depth: a path that is not in this form never names a method.
+ */
+function grpcMethodOf(path: string): { service: string; method: string } | undefined {
+  const m = GRPC_PATH.exec(path);
+  return m === null ? undefined : { service: m[1]!, method: m[2]! };
 }
 
 /**

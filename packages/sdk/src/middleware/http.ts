@@ -3,8 +3,9 @@ import { Rejection } from './context.ts';
 import { type EnforcementOptions, Enforcer, problemResponse } from './enforcer.ts';
 
 /**
- * Decides `req` and either sets `req.ward` and returns true, or answers the problem (401, 403 or
- * 500, `application/problem+json`) and returns false.
+ * Decides `req` and either sets `req.ward` and returns true, or answers the problem (400, 401,
+ * 403 or 500, `application/problem+json`) and returns false. `req.ward.request.target` is the
+ * canonical target the decision was made on.
  */
 export function enforceHttp(
   enforcer: Enforcer,
@@ -13,7 +14,7 @@ export function enforceHttp(
   route?: string,
   url: string | undefined = req.url,
 ): boolean {
-  const outcome = enforcer.check(req.socket, req.method ?? 'GET', pathOf(url), req.headers, route);
+  const outcome = enforcer.check(req.socket, req.method ?? 'GET', url ?? '', req.headers, route);
   if (outcome instanceof Rejection) {
     sendProblem(res, outcome);
     return false;
@@ -31,22 +32,12 @@ export function sendProblem(res: ServerResponse, rejection: Rejection): void {
   res.end(body);
 }
 
-/** The path of a request target: origin form as is, absolute form reduced to its path. */
-export function pathOf(url: string | undefined): string {
-  if (url === undefined || url === '') return '/';
-  if (url.charCodeAt(0) === 47 /* / */) return url;
-  if (url === '*') return url;
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return url;
-  }
-}
-
 /**
  * Wraps a `node:http` (or `node:https`) request listener: every request is decided before the
  * listener sees it; refused requests get a problem response and never reach it. Admitted requests
- * carry `req.ward` (the verified caller, passport claims and the decision).
+ * carry `req.ward` (the verified caller, passport claims and the decision), and `req.url` is the
+ * canonical target the decision was made on (`/orders/../admin` arrives as `/admin`, an
+ * absolute-form `http://host/x` as `/x`), so the listener routes on exactly what was decided.
  *
  * @example
  * ```ts
@@ -62,6 +53,15 @@ export function wardHttp(options: EnforcementOptions, listener: RequestListener)
   if (typeof listener !== 'function') throw new TypeError('listener must be a function');
   const enforcer = new Enforcer(options);
   return function wardListener(req, res) {
-    if (enforceHttp(enforcer, req, res)) listener(req, res);
+    if (enforceHttp(enforcer, req, res)) {
+      routeOnCanonical(req);
+      listener(req, res);
+    }
   };
+}
+
+/** Makes the request route on the target it was decided on (a no-op for canonical targets). */
+export function routeOnCanonical(req: IncomingMessage): void {
+  const target = req.ward!.request.target;
+  if (req.url !== target) req.url = target;
 }
