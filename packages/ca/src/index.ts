@@ -5,8 +5,8 @@
  * and rotation. The control plane wires {@link CaService} to its store and HTTP server.
  */
 
-import { fileURLToPath } from 'node:url';
-
+/** Moved to `@ward/spiffe/workload-api`; re-exported for existing callers. */
+export { WORKLOAD_PROTO_PATH } from '@ward/spiffe/workload-api';
 export {
   AGENT_PROOF_HEADER,
   signAgentProof,
@@ -79,8 +79,3 @@ export {
   parseTtl,
   signLeaf,
 } from './x509-svid.ts';
-
-/** Absolute path of the SPIFFE Workload API protobuf definition shipped with this package. */
-export const WORKLOAD_PROTO_PATH: string = fileURLToPath(
-  new URL('../proto/workload.proto', import.meta.url),
-);

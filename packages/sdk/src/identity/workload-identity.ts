@@ -4,7 +4,8 @@ import type { Server as NetServer } from 'node:net';
 import type { TlsOptions, Server as TlsServer } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { WORKLOAD_PROTO_PATH } from '@ward/ca';
+import { trustDomainOf } from '@ward/spiffe';
+import { WORKLOAD_PROTO_PATH } from '@ward/spiffe/workload-api';
 import { buildConnector, Agent as UndiciAgent } from 'undici';
 import { workloadSocketPath } from './endpoint.ts';
 import { IdentityError } from './errors.ts';
@@ -89,7 +90,7 @@ export class WorkloadIdentity extends EventEmitter {
 
   /** The trust domain name, `example.org`. */
   get trustDomain(): string {
-    return this.svid.spiffeId.slice(9).split('/')[0]!;
+    return trustDomainOf(this.svid.spiffeId);
   }
 
   /** Resolves once an SVID is held. */
