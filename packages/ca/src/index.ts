@@ -43,10 +43,13 @@ export {
   validateJwtSvid,
 } from './jwt-svid.ts';
 export {
+  type K8sTokenReviewer,
+  parseK8sToken,
   type ReviewedServiceAccount,
-  reviewServiceAccountToken,
-  type TokenReviewConfig,
-} from './k8s-token-review.ts';
+  readTokenReview,
+  type TokenReviewPolicy,
+  tokenReviewRequest,
+} from './k8s-attestation.ts';
 export { exportPrivateKey, generateKeyPair, importPrivateKey } from './keys.ts';
 export { certificatesFromPem, pemBlocks, toPem } from './pem.ts';
 export { generateSealKey, parseSealKey, type SealKey, seal, sealKeyFrom, unseal } from './seal.ts';
