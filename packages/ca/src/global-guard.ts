@@ -14,7 +14,7 @@ function deleteAdded(o: object, before: Set<PropertyKey>): void {
 
 /**
  * The `Reflect` metadata API that tsyringe checks for and calls while classes are decorated, over
- * a private store. Installed only when the host has no polyfill of its own.
+ * a private store, for the methods the host has no polyfill of its own for.
  */
 function metadataShim(): Record<string, (...args: never[]) => unknown> {
   const store = new WeakMap<object, Map<unknown, unknown>>();
@@ -43,8 +43,9 @@ function metadataShim(): Record<string, (...args: never[]) => unknown> {
 export function withGlobalsRestored<T>(load: () => T): T {
   const globals = keysOf(globalThis);
   const reflect = keysOf(Reflect);
-  if (typeof (Reflect as { getMetadata?: unknown }).getMetadata !== 'function') {
-    for (const [k, fn] of Object.entries(metadataShim())) {
+  // Only what the host lacks: a host's own polyfill stays in charge.
+  for (const [k, fn] of Object.entries(metadataShim())) {
+    if (!reflect.has(k)) {
       Object.defineProperty(Reflect, k, { value: fn, configurable: true, writable: true });
     }
   }
