@@ -1,8 +1,9 @@
 /**
  * Ward's SPIFFE certificate authority: an ECDSA P-256 root and signing intermediate with keys
  * sealed at rest, X.509- and JWT-SVID issuance on CSR after attestation, registration entries
- * and selectors, join tokens, Kubernetes TokenReview attestation, agent proofs, the trust bundle
- * and rotation. The control plane wires {@link CaService} to its store and HTTP server.
+ * and selectors, join tokens, Kubernetes PSAT attestation (reading the TokenReview answer), agent
+ * proofs, the trust bundle and rotation. Pure: the control plane wires {@link CaService} to its
+ * store, its HTTP server and the apiserver; importing this package changes no globals.
  */
 
 /** Moved to `@ward/spiffe/workload-api`; re-exported for existing callers. */
