@@ -39,10 +39,10 @@ function isPathChar(c: number, pattern: boolean): boolean {
   return isTrustDomainChar(c) || (c >= 0x41 && c <= 0x5a) || (pattern && c === 0x2a);
 }
 
-/** Why the character at `at` is refused, in the words of the part of the URI it would start. */
-function charProblem(s: string, at: number, offset: number, inTrustDomain: boolean): string {
+/** Why the character at `at` of `s` is refused, in the words of the URI part it would start. */
+function charProblem(s: string, at: number, inTrustDomain: boolean): string {
   const ch = s[at]!;
-  const where = `at offset ${at + offset}`;
+  const where = `at offset ${at}`;
   if (ch === '?') return `a query ("?") is not allowed (${where})`;
   if (ch === '#') return `a fragment ("#") is not allowed (${where})`;
   if (ch === '%') return `percent-encoding is not allowed (${where})`;
@@ -55,14 +55,39 @@ function charProblem(s: string, at: number, offset: number, inTrustDomain: boole
   return `a path segment may hold only A-Z, a-z, 0-9, ".", "-" and "_" (found ${JSON.stringify(ch)} ${where})`;
 }
 
-/** Why `td` (from offset `offset` of a larger string) is not a trust domain name, or undefined. */
-function trustDomainProblemAt(td: string, offset: number): string | undefined {
-  if (td.length === 0) return 'the trust domain is empty';
-  if (td.length > MAX_TRUST_DOMAIN_BYTES) {
+/** Why `s[start, end)` is not a trust domain name, or undefined. Scans in place: no copies. */
+function trustDomainProblemIn(s: string, start: number, end: number): string | undefined {
+  if (end === start) return 'the trust domain is empty';
+  if (end - start > MAX_TRUST_DOMAIN_BYTES) {
     return `the trust domain is longer than ${MAX_TRUST_DOMAIN_BYTES} bytes`;
   }
-  for (let i = 0; i < td.length; i++) {
-    if (!isTrustDomainChar(td.charCodeAt(i))) return charProblem(td, i, offset, true);
+  for (let i = start; i < end; i++) {
+    if (!isTrustDomainChar(s.charCodeAt(i))) return charProblem(s, i, true);
+  }
+  return undefined;
+}
+
+/** Why the path segment `s[start, end)` is refused, or undefined. */
+function segmentProblem(
+  s: string,
+  start: number,
+  end: number,
+  pattern: boolean,
+): string | undefined {
+  const len = end - start;
+  if (len === 0) {
+    return end === s.length
+      ? 'the path ends with "/"'
+      : `the path has an empty segment (at offset ${start})`;
+  }
+  if (
+    s.charCodeAt(start) === 0x2e &&
+    (len === 1 || (len === 2 && s.charCodeAt(start + 1) === 0x2e))
+  ) {
+    return `the path has a "${s.slice(start, end)}" segment (at offset ${start})`;
+  }
+  for (let i = start; i < end; i++) {
+    if (!isPathChar(s.charCodeAt(i), pattern)) return charProblem(s, i, false);
   }
   return undefined;
 }
@@ -76,25 +101,12 @@ export function spiffeIdProblem(value: unknown, pattern = false): string | undef
   if (value.length > MAX_SPIFFE_ID_BYTES) return `is longer than ${MAX_SPIFFE_ID_BYTES} bytes`;
   if (!value.startsWith(SPIFFE_SCHEME_PREFIX)) return 'must start with "spiffe://"';
   let slash = value.indexOf('/', START);
-  const tdEnd = slash < 0 ? value.length : slash;
-  const td = trustDomainProblemAt(value.slice(START, tdEnd), START);
+  const td = trustDomainProblemIn(value, START, slash < 0 ? value.length : slash);
   if (td !== undefined) return td;
   while (slash >= 0) {
-    const start = slash + 1;
-    const next = value.indexOf('/', start);
-    const end = next < 0 ? value.length : next;
-    if (end === start) {
-      return next < 0
-        ? 'the path ends with "/"'
-        : `the path has an empty segment (at offset ${start})`;
-    }
-    const segment = value.slice(start, end);
-    if (segment === '.' || segment === '..') {
-      return `the path has a "${segment}" segment (at offset ${start})`;
-    }
-    for (let i = start; i < end; i++) {
-      if (!isPathChar(value.charCodeAt(i), pattern)) return charProblem(value, i, 0, false);
-    }
+    const next = value.indexOf('/', slash + 1);
+    const problem = segmentProblem(value, slash + 1, next < 0 ? value.length : next, pattern);
+    if (problem !== undefined) return problem;
     slash = next;
   }
   return undefined;
@@ -137,7 +149,7 @@ export function isWorkloadSpiffeId(value: unknown): value is string {
 /** Why `value` is not a trust domain name (`example.org`), or undefined when it is one. */
 export function trustDomainProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return 'must be a string';
-  return trustDomainProblemAt(value, 0);
+  return trustDomainProblemIn(value, 0, value.length);
 }
 
 /** Validates a trust domain name. Throws `SPIFFE_TRUST_DOMAIN_INVALID`. */
