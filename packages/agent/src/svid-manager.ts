@@ -7,6 +7,7 @@ import {
   type RegistrationEntry,
   validateJwtSvid,
 } from '@ward/ca';
+import { trustDomainOf } from '@ward/spiffe';
 import type { Logger } from 'pino';
 import type { AgentIdentity, ControlPlaneClient } from './control-plane.ts';
 import { AgentError } from './errors.ts';
@@ -86,7 +87,7 @@ export class SvidManager extends EventEmitter {
     return this.#identity;
   }
   get trustDomain(): string {
-    return this.#identity.spiffeId.slice('spiffe://'.length).split('/')[0]!;
+    return trustDomainOf(this.#identity.spiffeId);
   }
   get entries(): readonly RegistrationEntry[] {
     return this.#entries;

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningAgent, startAgent } from '../src/index.ts';
 import { startControlPlane } from './_control-plane.ts';
 
-const PROTO = join(import.meta.dirname, '../../ca/proto/workload.proto');
+const PROTO = join(import.meta.dirname, '../../spiffe/proto/workload.proto');
 const uid = process.getuid!();
 const exe = realpathSync(process.execPath);
 

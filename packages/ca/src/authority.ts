@@ -1,3 +1,4 @@
+import type * as X509 from '@peculiar/x509';
 import { CaError } from './errors.ts';
 import { exportPrivateKey, generateKeyPair, importPrivateKey, SIGNING_ALGORITHM } from './keys.ts';
 import { certificatesFromPem, derFromText } from './pem.ts';
@@ -52,12 +53,12 @@ const BACKDATE_MS = 10_000;
 export interface Authority {
   readonly trustDomain: string;
   /** Trust anchors (the trust bundle), newest first. */
-  readonly roots: readonly x509.X509Certificate[];
+  readonly roots: readonly X509.X509Certificate[];
   /** The active signing intermediate and its key. */
-  readonly intermediate: x509.X509Certificate;
+  readonly intermediate: X509.X509Certificate;
   readonly intermediateKey: CryptoKey;
   /** Every intermediate still valid, oldest first (the active one last). */
-  readonly intermediates: readonly x509.X509Certificate[];
+  readonly intermediates: readonly X509.X509Certificate[];
   readonly jwtKey: { kid: string; privateKey: CryptoKey; notAfter: number };
   /** Public JWKs of every JWT key still valid (the JWT bundle). */
   readonly jwtPublicKeys: readonly JsonWebKey[];
@@ -72,7 +73,7 @@ export async function makeRoot(
   keys: CryptoKeyPair,
   now: number,
   ttlSeconds: number,
-): Promise<x509.X509Certificate> {
+): Promise<X509.X509Certificate> {
   return x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name: `O=Ward, CN=Ward root CA ${trustDomain}`,
@@ -95,11 +96,11 @@ export async function makeRoot(
 
 async function makeIntermediate(
   trustDomain: string,
-  root: x509.X509Certificate,
+  root: X509.X509Certificate,
   rootKey: CryptoKey,
   now: number,
   ttlSeconds: number,
-): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair }> {
+): Promise<{ cert: X509.X509Certificate; keys: CryptoKeyPair }> {
   const keys = await generateKeyPair();
   // Never outlive the root: a chain is only as valid as its shortest link.
   const notAfter = Math.min(now + ttlSeconds * 1000, root.notAfter.getTime());
@@ -354,7 +355,7 @@ export function notAfterOf(pem: string): number {
 }
 
 /** Parses DER into a certificate; throws `CA_BAD_CERTIFICATE` naming `field`. */
-export function parseCertificate(der: Uint8Array | undefined, field: string): x509.X509Certificate {
+export function parseCertificate(der: Uint8Array | undefined, field: string): X509.X509Certificate {
   if (!der) throw new CaError('CA_BAD_CERTIFICATE', `${field}: no certificate`, { field });
   try {
     return new x509.X509Certificate(der);

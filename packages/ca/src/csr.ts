@@ -1,3 +1,4 @@
+import type * as X509 from '@peculiar/x509';
 import { CaError } from './errors.ts';
 import { derFromText } from './pem.ts';
 import type { CryptoKeyPair, EcKeyAlgorithm } from './webcrypto.ts';
@@ -5,7 +6,7 @@ import { x509 } from './x509.ts';
 
 /** A CSR whose self-signature verified: proof that the requester holds the private key. */
 export interface VerifiedCsr {
-  readonly publicKey: x509.PublicKey;
+  readonly publicKey: X509.PublicKey;
 }
 
 /**
@@ -15,7 +16,7 @@ export interface VerifiedCsr {
  */
 export async function verifyCsr(value: unknown, field = 'csr'): Promise<VerifiedCsr> {
   const der = derFromText(value, 'CERTIFICATE REQUEST', field, 'CA_BAD_CSR');
-  let csr: x509.Pkcs10CertificateRequest;
+  let csr: X509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(der);
   } catch (cause) {

@@ -1,12 +1,13 @@
 /**
  * Ward's SPIFFE certificate authority: an ECDSA P-256 root and signing intermediate with keys
  * sealed at rest, X.509- and JWT-SVID issuance on CSR after attestation, registration entries
- * and selectors, join tokens, Kubernetes TokenReview attestation, agent proofs, the trust bundle
- * and rotation. The control plane wires {@link CaService} to its store and HTTP server.
+ * and selectors, join tokens, Kubernetes PSAT attestation (reading the TokenReview answer), agent
+ * proofs, the trust bundle and rotation. Pure: the control plane wires {@link CaService} to its
+ * store, its HTTP server and the apiserver; importing this package changes no globals.
  */
 
-import { fileURLToPath } from 'node:url';
-
+/** Moved to `@ward/spiffe/workload-api`; re-exported for existing callers. */
+export { WORKLOAD_PROTO_PATH } from '@ward/spiffe/workload-api';
 export {
   AGENT_PROOF_HEADER,
   signAgentProof,
@@ -43,10 +44,13 @@ export {
   validateJwtSvid,
 } from './jwt-svid.ts';
 export {
+  type K8sTokenReviewer,
+  parseK8sToken,
   type ReviewedServiceAccount,
-  reviewServiceAccountToken,
-  type TokenReviewConfig,
-} from './k8s-token-review.ts';
+  readTokenReview,
+  type TokenReviewPolicy,
+  tokenReviewRequest,
+} from './k8s-attestation.ts';
 export { exportPrivateKey, generateKeyPair, importPrivateKey } from './keys.ts';
 export { certificatesFromPem, pemBlocks, toPem } from './pem.ts';
 export { generateSealKey, parseSealKey, type SealKey, seal, sealKeyFrom, unseal } from './seal.ts';
@@ -79,8 +83,3 @@ export {
   parseTtl,
   signLeaf,
 } from './x509-svid.ts';
-
-/** Absolute path of the SPIFFE Workload API protobuf definition shipped with this package. */
-export const WORKLOAD_PROTO_PATH: string = fileURLToPath(
-  new URL('../proto/workload.proto', import.meta.url),
-);

@@ -8,7 +8,7 @@ import { parseEntryInput, type RegistrationEntry } from './entries.ts';
 import { CaError } from './errors.ts';
 import { generateJoinToken, hashJoinToken, parseJoinToken } from './join-token.ts';
 import { signJwtSvid } from './jwt-svid.ts';
-import { reviewServiceAccountToken, type TokenReviewConfig } from './k8s-token-review.ts';
+import { type K8sTokenReviewer, parseK8sToken } from './k8s-attestation.ts';
 import { withActivatedRoot, withoutRetiredRoots, withPreparedRoot } from './root-rotation.ts';
 import type { SealKey } from './seal.ts';
 import { agentIdOf, parseNodeName, parseTrustDomain } from './spiffe-id.ts';
@@ -24,8 +24,11 @@ export interface CaServiceOptions {
   lifetimes?: AuthorityLifetimes;
   /** Agent SVID lifetime, seconds. Default 1 h; agents renew at half-life. */
   agentSvidTtlSeconds?: number;
-  /** Enables Kubernetes PSAT agent attestation. */
-  tokenReview?: TokenReviewConfig;
+  /**
+   * Enables Kubernetes PSAT agent attestation: asks the apiserver about an agent's token. The
+   * control plane supplies it (the CA itself does no I/O).
+   */
+  reviewK8sToken?: K8sTokenReviewer;
   /** Clock, ms since epoch (tests). */
   now?: () => number;
 }
@@ -51,14 +54,14 @@ export class CaService {
   readonly #store: CaStore;
   readonly #authority: AuthorityCache;
   readonly #agentTtl: number;
-  readonly #tokenReview: TokenReviewConfig | undefined;
+  readonly #reviewK8sToken: K8sTokenReviewer | undefined;
   readonly #now: () => number;
 
   constructor(options: CaServiceOptions) {
     this.trustDomain = parseTrustDomain(options.trustDomain);
     this.#store = options.store;
     this.#agentTtl = parseTtl(options.agentSvidTtlSeconds ?? 3600, 'agentSvidTtlSeconds');
-    this.#tokenReview = options.tokenReview;
+    this.#reviewK8sToken = options.reviewK8sToken;
     this.#now = options.now ?? Date.now;
     this.#authority = new AuthorityCache({
       store: options.store,
@@ -206,7 +209,7 @@ export class CaService {
       node = record.node;
       attestedBy = 'join_token';
     } else if (b.k8sToken !== undefined) {
-      if (!this.#tokenReview) {
+      if (!this.#reviewK8sToken) {
         throw new CaError(
           'CA_ATTESTATION_FAILED',
           'k8sToken: Kubernetes attestation is not configured',
@@ -215,7 +218,7 @@ export class CaService {
           },
         );
       }
-      const reviewed = await reviewServiceAccountToken(this.#tokenReview, b.k8sToken);
+      const reviewed = await this.#reviewK8sToken(parseK8sToken(b.k8sToken));
       node = parseNodeName(reviewed.nodeName, 'k8sToken.node-name');
       attestedBy = 'k8s_psat';
     } else {

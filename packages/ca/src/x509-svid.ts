@@ -1,3 +1,4 @@
+import type * as X509 from '@peculiar/x509';
 import type { Authority } from './authority.ts';
 import type { VerifiedCsr } from './csr.ts';
 import { CaError } from './errors.ts';
@@ -81,7 +82,7 @@ export async function signLeaf(
   if (notAfter <= now) {
     throw new CaError('CA_BAD_STATE', 'the signing intermediate has expired; rotate it');
   }
-  const names: x509.JsonGeneralName[] = [{ type: 'url', value: request.spiffeId }];
+  const names: X509.JsonGeneralName[] = [{ type: 'url', value: request.spiffeId }];
   for (const dns of request.dnsNames ?? []) names.push({ type: 'dns', value: dns });
   const serial = randomSerial();
   const cert = await x509.X509CertificateGenerator.create({

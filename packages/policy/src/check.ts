@@ -128,7 +128,7 @@ function checkService(
   if (spec.spiffeId !== undefined) {
     const problem = spiffeIdProblem(spec.spiffeId);
     if (problem) {
-      report('POLICY_SPIFFE_INVALID', '/spec/spiffeId', `SPIFFE ID ${problem}`);
+      report('POLICY_SPIFFE_INVALID', '/spec/spiffeId', `SPIFFE ID: ${problem}`);
       return;
     }
   }
@@ -222,7 +222,7 @@ export function sourceProblem(source: string): { code: string; message: string }
   }
   if (source.startsWith('spiffe://')) {
     const p = spiffeIdProblem(source, true);
-    return p ? { code: 'POLICY_SPIFFE_INVALID', message: `SPIFFE ID ${p}` } : undefined;
+    return p ? { code: 'POLICY_SPIFFE_INVALID', message: `SPIFFE ID: ${p}` } : undefined;
   }
   const valid = isGlob(source) ? /^[a-z0-9*-]+$/.test(source) : SERVICE_NAME.test(source);
   if (!valid) {

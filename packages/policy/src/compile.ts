@@ -1,3 +1,4 @@
+import { trustDomainProblem } from '@ward/spiffe';
 import { memoizeCel } from './cel.ts';
 import { type CheckedRule, checkDocuments } from './check.ts';
 import { PolicyCompileError, sortDiagnostics } from './errors.ts';
@@ -17,8 +18,6 @@ import type {
   SourcedPolicyTest,
 } from './types.ts';
 
-const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
-
 /** Accepts both parsed documents (with positions) and plain ones (from a bundle). */
 export function toSourced(
   documents: ReadonlyArray<PolicyDocument | SourcedDocument>,
@@ -37,8 +36,9 @@ function resolveOptions(options: CompileOptions): {
   env: Record<string, string>;
 } {
   const trustDomain = options.trustDomain ?? 'ward.local';
-  if (!TRUST_DOMAIN.test(trustDomain)) {
-    throw new TypeError(`compile: invalid trust domain ${JSON.stringify(trustDomain)}`);
+  const problem = trustDomainProblem(trustDomain);
+  if (problem !== undefined) {
+    throw new TypeError(`compile: invalid trust domain ${JSON.stringify(trustDomain)}: ${problem}`);
   }
   const env: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(options.env ?? {})) {

@@ -7,6 +7,7 @@ export type { FieldChange } from './apply/diff.ts';
 export { Authenticator } from './auth/authenticator.ts';
 export { type Principal, SCOPES, type Scope, type TokenInfo } from './auth/tokens.ts';
 export { type CaPluginOptions, caPlugin } from './ca/plugin.ts';
+export { type TokenReviewConfig, tokenReviewer } from './ca/token-review.ts';
 export { type AnyServerErrorCode, ServerError, type ServerErrorCode } from './errors.ts';
 export type { BuildAppOptions, WardPlugin } from './http/app.ts';
 export { principalOf } from './http/auth-hook.ts';

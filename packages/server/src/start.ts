@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import { trustDomainProblem } from '@ward/spiffe';
 import type { FastifyInstance } from 'fastify';
 import type { Migration } from 'kysely';
 import { Authenticator } from './auth/authenticator.ts';
@@ -127,10 +128,11 @@ async function bootstrapAdmin(
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
   const dataDir = resolve(options.dataDir ?? '.ward');
   const trustDomain = options.trustDomain ?? 'ward.local';
-  if (!/^[a-z0-9._-]+$/.test(trustDomain)) {
+  const tdProblem = trustDomainProblem(trustDomain);
+  if (tdProblem !== undefined) {
     throw new ServerError(
       'SERVER_CONFIG_INVALID',
-      `invalid trust domain "${trustDomain}": lower-case letters, digits, ".", "-", "_"`,
+      `invalid trust domain ${JSON.stringify(trustDomain)}: ${tdProblem}`,
     );
   }
   if (options.adminToken !== undefined && options.adminToken.length < 16) {

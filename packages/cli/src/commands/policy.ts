@@ -17,6 +17,7 @@ import {
   runPolicyTests,
   sortDiagnostics,
 } from '@ward/policy';
+import { trustDomainProblem } from '@ward/spiffe';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 
@@ -130,8 +131,13 @@ function compileOptions(opts: CommonOptions): CompileOptions {
     if (eq <= 0) throw new CliError('CLI_BAD_OPTION', `--env expects key=value, got "${pair}"`, 2);
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  if (!/^[a-z0-9._-]+$/.test(opts.trustDomain)) {
-    throw new CliError('CLI_BAD_OPTION', `invalid --trust-domain "${opts.trustDomain}"`, 2);
+  const problem = trustDomainProblem(opts.trustDomain);
+  if (problem !== undefined) {
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      `invalid --trust-domain "${opts.trustDomain}": ${problem}`,
+      2,
+    );
   }
   return { trustDomain: opts.trustDomain, env };
 }

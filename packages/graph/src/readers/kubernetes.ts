@@ -6,6 +6,7 @@
  * another Service (`http://orders:8080`, `orders.shop.svc.cluster.local`, `orders.shop:5432`).
  * References made by init containers are startup edges; all others are runtime edges.
  */
+import { defaultSpiffeId } from '@ward/spiffe';
 import type { GraphBuilder, SourceRef } from '../model.ts';
 import { isObject, stringMap } from '../util.ts';
 import { findHostRefs } from './hostnames.ts';
@@ -110,7 +111,7 @@ export function readKubernetes(
             virtual: false,
             namespace,
             serviceAccount: sa,
-            spiffeId: `spiffe://${trustDomain}/ns/${namespace}/sa/${sa}`,
+            spiffeId: defaultSpiffeId(trustDomain, namespace, sa),
             labels: {
               ...wardLabels(podLabels, stringMap(podMeta.annotations)),
               ...wardLabels(stringMap(obj.metadata.labels), stringMap(obj.metadata.annotations)),

@@ -7,6 +7,7 @@
  * dependency.
  */
 import { parseDocuments, type ServiceDocument } from '@ward/policy';
+import { defaultSpiffeId } from '@ward/spiffe';
 import { GraphError } from '../errors.ts';
 import type { GraphBuilder } from '../model.ts';
 import { wardLabels } from './labels.ts';
@@ -49,7 +50,7 @@ export function readWardServices(
     const { name, namespace = 'default' } = doc.metadata;
     const labels = wardLabels(doc.metadata.labels ?? {}, doc.metadata.annotations ?? {});
     if (doc.spec.owner) labels.owner ??= doc.spec.owner;
-    const spiffeId = doc.spec.spiffeId ?? `spiffe://${trustDomain}/ns/${namespace}/sa/${name}`;
+    const spiffeId = doc.spec.spiffeId ?? defaultSpiffeId(trustDomain, namespace, name);
     const sa = /\/sa\/([^/]+)$/.exec(spiffeId)?.[1];
     builder.service(
       name,

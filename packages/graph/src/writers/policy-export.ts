@@ -14,6 +14,7 @@
  * whose `source.principals` are the callers' SPIFFE IDs without the `spiffe://` scheme
  * (`cluster.local/ns/shop/sa/checkout`), the form Istio matches peer identities in.
  */
+import { defaultSpiffeId, SPIFFE_SCHEME_PREFIX } from '@ward/spiffe';
 import type { DependencyGraph, Edge, ServiceNode } from '../model.ts';
 
 export interface ExportOptions {
@@ -161,8 +162,8 @@ export function toNetworkPolicies(
 
 /** The Istio principal of a service: its SPIFFE ID without `spiffe://`. */
 export function istioPrincipal(s: ServiceNode, trustDomain = 'cluster.local'): string {
-  const id = s.spiffeId ?? `spiffe://${trustDomain}/ns/${ns(s)}/sa/${s.serviceAccount ?? s.name}`;
-  return id.startsWith('spiffe://') ? id.slice('spiffe://'.length) : id;
+  const id = s.spiffeId ?? defaultSpiffeId(trustDomain, ns(s), s.serviceAccount ?? s.name);
+  return id.startsWith(SPIFFE_SCHEME_PREFIX) ? id.slice(SPIFFE_SCHEME_PREFIX.length) : id;
 }
 
 export function toIstioPolicies(graph: DependencyGraph, options: ExportOptions = {}): ExportResult {

@@ -1,7 +1,8 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { DECISION_LOG_PATH, type DecisionLogBatchV1 } from '@ward/api-types';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from '../undici.ts';
 import { type DecisionLogEntry, type DecisionRecorder, foldRecords, toRecordV1 } from './entry.ts';
 import { DecisionLogError } from './errors.ts';
 import { DecisionLogRing } from './ring.ts';
@@ -222,7 +223,7 @@ export function createDecisionLogShipper(options: DecisionLogShipperOptions): De
     const token = typeof options.token === 'function' ? options.token() : options.token;
     if (token) headers.authorization = `Bearer ${token}`;
     const url = urls[urlIndex]!;
-    const res = await request(url, {
+    const res = await undici().request(url, {
       method: 'POST',
       headers,
       body: payload,

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { isSpiffeId, spiffeIdOfSubjectAltName, trustDomainOf } from '../middleware/peer.ts';
+import { isWorkloadSpiffeId, trustDomainOf } from '@ward/spiffe';
+import { spiffeIdOfSubjectAltName } from '../middleware/peer.ts';
 
 const kVerified = Symbol('ward.identity.peer');
 
@@ -32,7 +33,7 @@ function verifiedIdOf(socket: TLSSocket): string | undefined {
   if (!cert || cert.ca) return undefined;
   const id = cert.subjectAltName ? spiffeIdOfSubjectAltName(cert.subjectAltName) : undefined;
   // A leaf SVID's ID has a path (X509-SVID §3.1).
-  return id !== undefined && isSpiffeId(id) && id.indexOf('/', 9) > 0 ? id : undefined;
+  return isWorkloadSpiffeId(id) ? id : undefined;
 }
 
 /** A check of the peer's SPIFFE ID: an exact ID, a list, or a predicate. */

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { isWorkloadSpiffeId } from '@ward/spiffe';
 import { IdentityError } from './errors.ts';
 
 /** This workload's X.509-SVID: PEM material ready for Node's TLS options. */
@@ -57,6 +58,10 @@ export function splitDer(bytes: Buffer): Buffer[] {
 
 /** Converts a Workload API message to PEM material, checking the leaf matches the SPIFFE ID. */
 export function svidFromMessage(m: X509SvidMessage): X509Svid {
+  // A leaf SVID names a workload: a valid SPIFFE ID with a path (X509-SVID §3.1).
+  if (!isWorkloadSpiffeId(m.spiffe_id)) {
+    throw new IdentityError('IDENTITY_BAD_SVID', 'spiffe_id is not a workload SPIFFE ID');
+  }
   const chain = splitDer(m.x509_svid);
   if (chain.length === 0) throw new IdentityError('IDENTITY_BAD_SVID', 'empty x509_svid');
   let leaf: X509Certificate;

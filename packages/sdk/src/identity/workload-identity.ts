@@ -4,8 +4,10 @@ import type { Server as NetServer } from 'node:net';
 import type { TlsOptions, Server as TlsServer } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { WORKLOAD_PROTO_PATH } from '@ward/ca';
-import { buildConnector, Agent as UndiciAgent } from 'undici';
+import { trustDomainOf } from '@ward/spiffe';
+import { WORKLOAD_PROTO_PATH } from '@ward/spiffe/workload-api';
+import type { Agent as UndiciAgent } from 'undici';
+import { undici } from '../undici.ts';
 import { workloadSocketPath } from './endpoint.ts';
 import { IdentityError } from './errors.ts';
 import type { SpiffeIdMatcher } from './peer.ts';
@@ -89,7 +91,7 @@ export class WorkloadIdentity extends EventEmitter {
 
   /** The trust domain name, `example.org`. */
   get trustDomain(): string {
-    return this.svid.spiffeId.slice(9).split('/')[0]!;
+    return trustDomainOf(this.svid.spiffeId);
   }
 
   /** Resolves once an SVID is held. */
@@ -222,7 +224,7 @@ export class WorkloadIdentity extends EventEmitter {
   dispatcher(options: ClientIdentityOptions & { connections?: number } = {}): UndiciAgent {
     const check = spiffeServerIdentityCheck(options.expect, this.trustDomain);
     const build = (svid: X509Svid) =>
-      buildConnector({
+      undici().buildConnector({
         ...secureContextOptions(svid),
         rejectUnauthorized: true,
         checkServerIdentity: check,
@@ -232,7 +234,7 @@ export class WorkloadIdentity extends EventEmitter {
       connector = build(svid);
     };
     this.on('rotate', onRotate);
-    const agent = new UndiciAgent({
+    const agent = new (undici().Agent)({
       ...(options.connections ? { connections: options.connections } : {}),
       connect: ((opts: never, cb: never) => connector(opts, cb)) as never,
     });

@@ -1,4 +1,5 @@
 import type { PeerCertificate } from 'node:tls';
+import { isSpiffeId, isWorkloadSpiffeId } from '@ward/spiffe';
 
 /**
  * The SPIFFE ID of an (already chain-verified) peer certificate, per the X509-SVID leaf rules:
@@ -8,7 +9,7 @@ export function spiffeIdOfCertificate(cert: PeerCertificate | undefined): string
   const san = cert?.subjectaltname;
   if (typeof san !== 'string' || cert?.ca === true) return undefined;
   const id = spiffeIdOfSubjectAltName(san);
-  return id !== undefined && id.indexOf('/', 9) > 0 ? id : undefined;
+  return isWorkloadSpiffeId(id) ? id : undefined;
 }
 
 /**
@@ -49,33 +50,5 @@ export function spiffeIdOfSubjectAltName(san: string): string | undefined {
   return uris === 1 ? found : undefined;
 }
 
-// SPIFFE ID per the spec: scheme `spiffe`, a trust domain of lower-case letters, digits, `.`, `-`
-// and `_`, and a path of non-empty segments of letters, digits, `.`, `-` and `_` (no `.`/`..`
-// segments, no trailing slash, no query, fragment, port or user info).
-const SPIFFE_ID = /^spiffe:\/\/[a-z0-9._-]{1,255}(?:\/[A-Za-z0-9._-]+)*$/;
-
-/** True when `value` is a well-formed SPIFFE ID (at most 2048 bytes). */
-export function isSpiffeId(value: string): boolean {
-  if (value.length > 2048 || !SPIFFE_ID.test(value)) return false;
-  for (const segment of value.slice(9).split('/').slice(1)) {
-    if (segment === '.' || segment === '..') return false;
-  }
-  return true;
-}
-
-/** Trust domain of a well-formed SPIFFE ID. */
-export function trustDomainOf(spiffeId: string): string {
-  const slash = spiffeId.indexOf('/', 9);
-  return slash < 0 ? spiffeId.slice(9) : spiffeId.slice(9, slash);
-}
-
-/**
- * The service name by Ward's default convention `spiffe://<td>/ns/<namespace>/sa/<name>`, or
- * undefined when the ID does not follow it.
- */
-export function serviceByConvention(spiffeId: string): string | undefined {
-  const slash = spiffeId.indexOf('/', 9);
-  if (slash < 0) return undefined;
-  const parts = spiffeId.slice(slash + 1).split('/');
-  return parts.length === 4 && parts[0] === 'ns' && parts[2] === 'sa' ? parts[3] : undefined;
-}
+/** SPIFFE ID checks come from the one implementation in `@ward/spiffe`. */
+export { isSpiffeId, serviceByConvention, trustDomainOf } from '@ward/spiffe';

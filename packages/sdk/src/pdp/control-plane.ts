@@ -1,5 +1,6 @@
 import type { WatchEventV1 } from '@ward/api-types';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from '../undici.ts';
 import { PdpError } from './errors.ts';
 import { SseParser } from './sse.ts';
 
@@ -71,7 +72,7 @@ export async function fetchBundle(
 ): Promise<FetchResult> {
   const url = `${base}/v1/bundles/${encodeURIComponent(service)}`;
   try {
-    const res = await request(url, {
+    const res = await undici().request(url, {
       method: 'GET',
       headers: headers(options, {
         accept: 'application/json',
@@ -157,7 +158,7 @@ export async function watch(
   url.searchParams.set('since', String(since));
   url.searchParams.set('service', service);
   try {
-    const res = await request(url, {
+    const res = await undici().request(url, {
       method: 'GET',
       headers: headers(options, {
         accept: 'text/event-stream',

@@ -2,7 +2,7 @@ import type { PassportKeyV1, SignedBundleV1, WatchEventV1 } from '@ward/api-type
 import { BundleError, verifyBundle } from '@ward/bundle';
 import type { Decision, DecisionInput } from '@ward/policy';
 import type { Registry } from 'prom-client';
-import { Agent } from 'undici';
+import { undici } from '../undici.ts';
 import { ensureCacheDir, readCache, writeCache } from './cache.ts';
 import type { ControlPlaneRequestOptions } from './control-plane.ts';
 import { PdpError } from './errors.ts';
@@ -190,7 +190,7 @@ export function createPdp(options: PdpOptions): Pdp {
   }
 
   // 2. The control planes, in the background.
-  const dispatcher = opts.dispatcher ?? new Agent({ connections: 4 });
+  const dispatcher = opts.dispatcher ?? new (undici().Agent)({ connections: 4 });
   const abort = new AbortController();
   const requestOptions = (signal: AbortSignal): ControlPlaneRequestOptions => ({
     token: opts.token(),

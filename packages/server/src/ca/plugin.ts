@@ -15,13 +15,13 @@ import {
   generateSealKey,
   parseSealKey,
   type SealKey,
-  type TokenReviewConfig,
 } from '@ward/ca';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { WardPlugin } from '../http/app.ts';
 import { SqlCaStore } from './store.ts';
 import { type CaDatabase, caMigrations } from './tables.ts';
+import { type TokenReviewConfig, tokenReviewer } from './token-review.ts';
 
 export interface CaPluginOptions {
   /**
@@ -77,7 +77,7 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
         ...(options.agentSvidTtlSeconds
           ? { agentSvidTtlSeconds: options.agentSvidTtlSeconds }
           : {}),
-        ...(options.tokenReview ? { tokenReview: options.tokenReview } : {}),
+        ...(options.tokenReview ? { reviewK8sToken: tokenReviewer(options.tokenReview) } : {}),
         ...(options.now ? { now: options.now } : {}),
       });
       // Create (or load and check) the authority now, so a wrong seal key fails the start.
