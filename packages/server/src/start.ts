@@ -7,7 +7,11 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Migration } from 'kysely';
+import type { TlsOptions } from 'node:tls';
 import { Authenticator } from './auth/authenticator.ts';
+import { trustAnchors } from './auth/mtls.ts';
+import { onTokenRevoked, startRevocationSweep } from './auth/revocation.ts';
+import { ServiceIdentities } from './auth/service-identities.ts';
 import { generateToken, hashToken, insertToken } from './auth/tokens.ts';
 import { BundleCache } from './bundles/cache.ts';
 import { loadOrCreateSigningKey } from './bundles/signing-key.ts';
@@ -43,6 +47,22 @@ export interface StartServerOptions {
   logger?: boolean;
   /** Extra route plugins (identity CA, ingest, …). */
   plugins?: readonly WardPlugin[];
+  /**
+   * Serve HTTPS instead of HTTP. With `clientCa` (the Ward CA trust bundle, PEM), clients may
+   * present an X.509-SVID: it is requested but not required, so tokens keep working, and a
+   * verified SVID authenticates as a `pdp` principal of the service its SPIFFE ID names.
+   */
+  tls?: ServerTlsOptions;
+  /** How often other replicas' revocations are re-checked for open streams (PostgreSQL). */
+  revocationSweepMs?: number;
+}
+
+/** PEM material of the control plane's TLS listener. */
+export interface ServerTlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** Roots client SVIDs must chain to (PEM); without it no client certificate is asked for. */
+  clientCa?: string | Buffer;
 }
 
 export interface RunningServer {
@@ -115,6 +135,25 @@ async function bootstrapAdmin(
 }
 
 /**
+ * TLS listener options: client certificates are requested (when a client CA is given) but not
+ * required, and an unverified one does not fail the handshake — it authenticates nothing, and
+ * the request may still carry a token. TLS 1.2 or later.
+ */
+function httpsOptions(tls: ServerTlsOptions): TlsOptions {
+  if (tls.clientCa !== undefined && trustAnchors(tls.clientCa).length === 0) {
+    throw new ServerError('SERVER_CONFIG_INVALID', 'the client CA holds no PEM certificate');
+  }
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    minVersion: 'TLSv1.2',
+    ...(tls.clientCa !== undefined
+      ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }
+      : {}),
+  };
+}
+
+/**
  * Starts a control plane.
  *
  * @example
@@ -158,6 +197,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await ensurePassportKey(store);
 
     const bundles = new BundleCache(store, signingKey);
+    const authenticator = new Authenticator(opened.db);
     // The hub pushes bundles from the same cache the GET route serves (one build per revision).
     const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles);
     let app: FastifyInstance | undefined;
@@ -168,10 +208,21 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         bundles.invalidate(event.services);
         hub.publish(event);
       },
+      onRevoked: (tokenId) => onTokenRevoked(hub, authenticator, tokenId),
       log: (m) => app?.log.warn(m),
     });
     await follower.start();
     cleanups.push(() => follower.close());
+    if (opened.dialect === 'postgres') {
+      const stop = startRevocationSweep({
+        db: opened.db,
+        hub,
+        authenticator,
+        intervalMs: options.revocationSweepMs ?? 5000,
+        log: (m) => app?.log.warn(m),
+      });
+      cleanups.push(async () => stop());
+    }
     cleanups.push(async () => hub.close());
     const ctx: WardContext = {
       store,
@@ -183,10 +234,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       bundles,
       hub,
       follower,
-      authenticator: new Authenticator(opened.db),
+      authenticator,
+      identities: new ServiceIdentities(store, () => follower.revision),
+      ...(options.tls?.clientCa ? { clientRoots: trustAnchors(options.tls.clientCa) } : {}),
       changed: () => follower.catchUp(),
     };
-    app = await buildApp(ctx, { logger: options.logger ?? false, plugins: options.plugins ?? [] });
+    app = await buildApp(ctx, {
+      logger: options.logger ?? false,
+      plugins: options.plugins ?? [],
+      ...(options.tls ? { https: httpsOptions(options.tls) } : {}),
+    });
     const started = app;
     cleanups.push(async () => {
       hub.close();
@@ -208,7 +265,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     for (const w of warnings) app.log.warn(w);
     let closed: Promise<void> | undefined;
     return {
-      url: `http://${host}:${address.port}`,
+      url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
       publicKey: signingKey.publicKeyText,
       keyId: signingKey.keyId,
       ...(boot.token ? { adminToken: boot.token } : {}),

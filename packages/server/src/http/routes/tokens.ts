@@ -7,6 +7,7 @@ import {
   revokeToken,
   type Scope,
 } from '../../auth/tokens.ts';
+import { notifyRevoked, onTokenRevoked } from '../../auth/revocation.ts';
 import { ServerError } from '../../errors.ts';
 import { appendAudit } from '../../store/audit.ts';
 import { principalOf } from '../auth-hook.ts';
@@ -62,9 +63,16 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
           errors: [{ field: '/services', message: 'required (non-empty) for scope team' }],
         });
       }
-      if (scope !== 'team' && services.length > 0) {
-        throw new ServerError('API_VALIDATION', `a ${scope} token does not own services`, {
-          errors: [{ field: '/services', message: 'only allowed for scope team' }],
+      // A PDP speaks for exactly one service: its token reads that service's bundle and nothing
+      // else, so one stolen token exposes one service (issue 9).
+      if (scope === 'pdp' && services.length !== 1) {
+        throw new ServerError('API_VALIDATION', 'a pdp token is bound to exactly one service', {
+          errors: [{ field: '/services', message: 'must name exactly one service for scope pdp' }],
+        });
+      }
+      if (scope === 'admin' && services.length > 0) {
+        throw new ServerError('API_VALIDATION', 'an admin token does not own services', {
+          errors: [{ field: '/services', message: 'only allowed for scope team or pdp' }],
         });
       }
       const actor = principalOf(request);
@@ -127,8 +135,10 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
       const actor = principalOf(request);
       const info = await app.ward.store.transaction(async (trx) => {
         const revoked = await revokeToken(trx, request.params.id);
-        if (revoked)
+        if (revoked) {
           await appendAudit(trx, actor, 'token.revoke', revoked.id, { name: revoked.name });
+          if (app.ward.dialect === 'postgres') await notifyRevoked(trx, revoked.id);
+        }
         return revoked;
       });
       if (!info) {
@@ -136,7 +146,8 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
           errors: [{ field: 'params.id', message: 'no such token' }],
         });
       }
-      app.ward.authenticator.invalidate();
+      // Streams opened with it end now, not at their next reconnect.
+      onTokenRevoked(app.ward.hub, app.ward.authenticator, info.id);
       return info;
     },
   );
