@@ -142,7 +142,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const res = await fetch(`${server.url}/v1/tokens`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'bench-pdp', scope: 'pdp' }),
+      // pdp tokens are bound to one service (ingest does not yet check the binding).
+      body: JSON.stringify({ name: 'bench-pdp', scope: 'pdp', services: ['bench'] }),
     });
     const { token } = (await res.json()) as { token: string };
     progress(

@@ -105,6 +105,7 @@ export async function pdpToken(url: string, service: string): Promise<string> {
   const created = (await api(url, 'POST', '/v1/tokens', {
     name: `pdp-${service}-${Date.now()}`,
     scope: 'pdp',
+    services: [service],
   })) as { token: string };
   return created.token;
 }

@@ -44,7 +44,8 @@ export async function startIngestServer(
     if (r.status !== 201) throw new Error(`token: ${r.status} ${r.text}`);
     return r.body.token as string;
   };
-  const pdpToken = await token('pdp-1', 'pdp');
+  // pdp tokens are bound to one service; ingest does not (yet) look at the binding.
+  const pdpToken = await token('pdp-1', 'pdp', ['orders']);
   return {
     server,
     url: server.url,
