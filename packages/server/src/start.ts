@@ -5,9 +5,9 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import type { TlsOptions } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Migration } from 'kysely';
-import type { TlsOptions } from 'node:tls';
 import { Authenticator } from './auth/authenticator.ts';
 import { trustAnchors } from './auth/mtls.ts';
 import { onTokenRevoked, startRevocationSweep } from './auth/revocation.ts';

@@ -1,7 +1,7 @@
 /** What each token scope may and may not do. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../src/index.ts';
 import { insertToken } from '../src/auth/tokens.ts';
+import type { RunningServer } from '../src/index.ts';
 import {
   cleanupDirs,
   http,
@@ -66,7 +66,8 @@ describe('admin', () => {
     expect(
       (await http(base, 'POST', '/v1/tokens', { body: { name: 'x', scope: 'team' } })).status,
     ).toBe(400);
-    const create = async (body: object) => (await http(base, 'POST', '/v1/tokens', { body })).status;
+    const create = async (body: object) =>
+      (await http(base, 'POST', '/v1/tokens', { body })).status;
     expect(await create({ name: 'x', scope: 'admin', services: ['a'] })).toBe(400);
   });
 

@@ -10,12 +10,14 @@ export function register(program: Command): void {
   withConnection(
     tokens
       .command('create')
-      .description('create a token: admin, team (owns services) or pdp (reads bundles)')
+      .description(
+        "create a token: admin, team (owns services) or pdp (reads one service's bundle)",
+      )
       .requiredOption('--name <name>', 'who or what holds it')
       .requiredOption('--scope <scope>', 'admin, team or pdp')
       .option(
         '--service <name>',
-        'a service a team token owns (repeatable)',
+        'a service a team token owns (repeatable); for pdp, the one service it speaks for',
         (v: string, p: string[]) => [...p, v],
         [],
       )
@@ -30,6 +32,12 @@ export function register(program: Command): void {
           `--scope must be admin, team or pdp, not "${opts.scope}"`,
         );
       }
+      if (opts.scope === 'pdp' && opts.service.length !== 1) {
+        throw new CliError(
+          'CLI_BAD_OPTION',
+          '--scope pdp needs exactly one --service NAME: a pdp token reads only that service',
+        );
+      }
       const body = {
         name: opts.name,
         scope: opts.scope,
@@ -41,7 +49,7 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(
-        `created ${created.scope} token ${created.id} "${created.name}"${created.services.length ? ` owning ${created.services.join(', ')}` : ''}\n` +
+        `created ${created.scope} token ${created.id} "${created.name}"${created.services.length ? ` ${created.scope === 'pdp' ? 'for' : 'owning'} ${created.services.join(', ')}` : ''}\n` +
           `token (shown once; only its hash is stored):\n${created.token}\n`,
       );
     },

@@ -106,7 +106,9 @@ export function requireOwnService(
       errors: [
         {
           field,
-          message: own ? `must be ${own}` : 'this pdp token is bound to no service; create a new one with one service',
+          message: own
+            ? `must be ${own}`
+            : 'this pdp token is bound to no service; create a new one with one service',
         },
       ],
     },

@@ -1,5 +1,6 @@
 /** API tokens (admin only): create (shown once), list, revoke. Each is audited. */
 import type { FastifyInstance } from 'fastify';
+import { notifyRevoked, onTokenRevoked } from '../../auth/revocation.ts';
 import {
   generateToken,
   insertToken,
@@ -7,7 +8,6 @@ import {
   revokeToken,
   type Scope,
 } from '../../auth/tokens.ts';
-import { notifyRevoked, onTokenRevoked } from '../../auth/revocation.ts';
 import { ServerError } from '../../errors.ts';
 import { appendAudit } from '../../store/audit.ts';
 import { principalOf } from '../auth-hook.ts';
