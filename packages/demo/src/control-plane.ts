@@ -1,8 +1,9 @@
 /**
  * The demo's control plane: the embedded default (SQLite under the data dir) with the ingest
  * (decision logs, reports, promote) and identity CA plugins, the demo's admin token, its policy
- * documents (applied on first start only, so a `ward promote` survives a restart), and a `pdp`
- * token the services use to fetch bundles and ship decision logs.
+ * documents (applied on first start only, so a `ward promote` survives a restart), and one `pdp`
+ * token per service (bound to it) that the service uses to fetch its bundle and ship decision
+ * logs.
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +18,8 @@ export interface DemoControlPlane {
   url: string;
   adminToken: string;
   adminTokenFile: string;
-  pdpToken: string;
+  /** The `pdp` token bound to `service` (each service reads only its own bundle). */
+  pdpToken(service: string): Promise<string>;
   /** Whether the policy documents were applied at this start (false: kept from a previous run). */
   applied: boolean;
   admin<T>(method: string, path: string, body?: unknown): Promise<T>;
@@ -64,13 +66,12 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
   };
   try {
     const applied = await applyOnFirstStart(opts.policyDir, admin);
-    const pdpToken = await pdpTokenOf(opts.dataDir, server.url, admin);
     return {
       server,
       url: server.url,
       adminToken,
       adminTokenFile,
-      pdpToken,
+      pdpToken: (service) => pdpTokenOf(opts.dataDir, server.url, service, admin),
       applied,
       admin,
       close: () => server.close(),
@@ -99,15 +100,16 @@ async function applyOnFirstStart(dir: string, admin: DemoControlPlane['admin']):
 }
 
 /**
- * A `pdp`-scope token for the services, kept in `<dataDir>/pdp.token`; a kept token that no longer
- * works (revoked) is replaced.
+ * A `pdp` token bound to `service`, kept in `<dataDir>/pdp-<service>.token`; a kept token that no
+ * longer reads the service's bundle (revoked, or bound elsewhere) is replaced.
  */
 async function pdpTokenOf(
   dataDir: string,
   url: string,
+  service: string,
   admin: DemoControlPlane['admin'],
 ): Promise<string> {
-  const file = join(dataDir, 'pdp.token');
+  const file = join(dataDir, `pdp-${service}.token`);
   let kept: string | undefined;
   try {
     kept = readFileSync(file, 'utf8').trim();
@@ -115,13 +117,17 @@ async function pdpTokenOf(
     kept = undefined;
   }
   if (kept) {
-    const res = await fetch(`${url}/v1/revision`, { headers: { authorization: `Bearer ${kept}` } });
+    const res = await fetch(`${url}/v1/bundles/${encodeURIComponent(service)}`, {
+      headers: { authorization: `Bearer ${kept}` },
+    });
     await res.arrayBuffer();
-    if (res.ok) return kept;
+    // 404 (a client-only service has no bundle) still proves the token is good for `service`.
+    if (res.status !== 401 && res.status !== 403) return kept;
   }
   const created = await admin<{ token: string }>('POST', '/v1/tokens', {
-    name: 'demo-services',
+    name: `demo-${service}`,
     scope: 'pdp',
+    services: [service],
   });
   saveToken(file, created.token);
   return created.token;

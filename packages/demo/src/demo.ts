@@ -90,7 +90,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         service: svc.name,
         controlPlanes: cp.url,
         publicKey: cp.server.publicKey,
-        token: cp.pdpToken,
+        token: await cp.pdpToken(svc.name),
         cacheDir: join(opts.dataDir, 'bundle-cache'),
         backoff: { initialMs: 100, maxMs: 2000 },
         logger: pdpLogger,
@@ -138,7 +138,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       cleanups.push(async () => identity.close());
       const shipper = createDecisionLogShipper({
         controlPlanes: cp.url,
-        token: cp.pdpToken,
+        token: await cp.pdpToken(svc.name),
         flushIntervalMs: 1000,
         onError: (e) => {
           // Once per service and kind: a control plane without the ingest routes would
