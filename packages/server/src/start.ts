@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Migration } from 'kysely';
 import { Authenticator } from './auth/authenticator.ts';
 import { trustAnchors } from './auth/mtls.ts';
-import { onTokenRevoked, startRevocationSweep } from './auth/revocation.ts';
+import { onTokenRevoked, recheckSvidStreams, startRevocationSweep } from './auth/revocation.ts';
 import { ServiceIdentities } from './auth/service-identities.ts';
 import { generateToken, hashToken, insertToken } from './auth/tokens.ts';
 import { BundleCache } from './bundles/cache.ts';
@@ -198,6 +198,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
     const bundles = new BundleCache(store, signingKey);
     const authenticator = new Authenticator(opened.db);
+    let identities: ServiceIdentities | undefined;
     // The hub pushes bundles from the same cache the GET route serves (one build per revision).
     const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles);
     let app: FastifyInstance | undefined;
@@ -207,6 +208,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       onRevision: (event) => {
         bundles.invalidate(event.services);
         hub.publish(event);
+        if (identities) {
+          void recheckSvidStreams(hub, identities).catch((e) =>
+            app?.log.warn(`SVID stream re-check: ${(e as Error).message}`),
+          );
+        }
       },
       onRevoked: (tokenId) => onTokenRevoked(hub, authenticator, tokenId),
       log: (m) => app?.log.warn(m),
@@ -235,7 +241,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       hub,
       follower,
       authenticator,
-      identities: new ServiceIdentities(store, () => follower.revision),
+      identities: (identities = new ServiceIdentities(store, () => follower.revision)),
       ...(options.tls?.clientCa ? { clientRoots: trustAnchors(options.tls.clientCa) } : {}),
       changed: () => follower.catchUp(),
     };

@@ -165,6 +165,27 @@ describe('client SVID authentication', () => {
     expect(other.status).toBe(403);
   });
 
+  it("an SVID's stream ends when its identity is revoked: the Service gets another spiffeId", async () => {
+    const stream = await get('/v1/watch?service=payments', { svid: payments, stream: true });
+    expect(stream.status).toBe(200);
+    const kept = await get('/v1/watch?service=orders', { svid: orders, stream: true });
+    expect(kept.status).toBe(200);
+    const changed = await fetchAdmin('PUT', '/v1/services/payments', {
+      ...svc('payments', { spiffeId: `spiffe://${TD}/custom/payments-v2` }),
+    });
+    expect(changed).toBe(200);
+    await stream.ended;
+    expect((await get('/v1/bundles/payments', { svid: payments })).status).toBe(401);
+    // The orders stream is not touched by the change.
+    let ordersEnded = false;
+    void kept.ended.then(() => {
+      ordersEnded = true;
+    });
+    expect((await get('/v1/bundles/orders', { svid: orders })).status).toBe(200);
+    expect(ordersEnded).toBe(false);
+    kept.close();
+  });
+
   it('a stream opened with an SVID ends when the certificate expires', async () => {
     const brief = await ca.issue(`spiffe://${TD}/ns/default/sa/orders`, { ttlSeconds: 2 });
     const stream = await get('/v1/watch?service=orders', { svid: brief, stream: true });

@@ -9,6 +9,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import type { WatchHub } from '../watch/hub.ts';
 import type { Authenticator } from './authenticator.ts';
+import type { ServiceIdentities } from './service-identities.ts';
 
 export const REVOKED_CHANNEL = 'ward_token_revoked';
 
@@ -21,6 +22,22 @@ export async function notifyRevoked(trx: Kysely<Database>, tokenId: string): Pro
 export function onTokenRevoked(hub: WatchHub, authenticator: Authenticator, tokenId: string): void {
   authenticator.invalidate();
   hub.closeHeldBy(tokenId);
+}
+
+/**
+ * After a revision: ends the streams opened with a client SVID whose SPIFFE ID no longer names
+ * the service it watches (its Service was deleted, or given another `spiffeId`). This is how an
+ * identity is revoked before its certificate expires.
+ */
+export async function recheckSvidStreams(
+  hub: WatchHub,
+  identities: ServiceIdentities,
+): Promise<void> {
+  for (const id of hub.holders()) {
+    if (!id.startsWith('spiffe://')) continue;
+    const service = await identities.serviceOf(id);
+    hub.closeWhere((w) => w.heldBy === id && w.service !== service);
+  }
 }
 
 /** Ids among `ids` whose token is revoked. */

@@ -199,9 +199,14 @@ export class WatchHub {
    * end; reconnecting with the same credential is refused. Returns how many were ended.
    */
   closeHeldBy(id: string): number {
+    return this.closeWhere((w) => w.heldBy === id);
+  }
+
+  /** Ends every stream `pred` picks; returns how many. */
+  closeWhere(pred: (w: Watcher) => boolean): number {
     let ended = 0;
     for (const w of this.#all()) {
-      if (w.heldBy !== id) continue;
+      if (!pred(w)) continue;
       this.remove(w);
       w.res.end();
       ended++;
