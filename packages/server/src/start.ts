@@ -198,7 +198,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
     const bundles = new BundleCache(store, signingKey);
     const authenticator = new Authenticator(opened.db);
-    let identities: ServiceIdentities | undefined;
+    // Reads the follower's revision lazily (the follower is made next and knows the identities).
+    const identities = new ServiceIdentities(store, () => follower.revision);
     // The hub pushes bundles from the same cache the GET route serves (one build per revision).
     const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles);
     let app: FastifyInstance | undefined;
@@ -208,11 +209,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       onRevision: (event) => {
         bundles.invalidate(event.services);
         hub.publish(event);
-        if (identities) {
-          void recheckSvidStreams(hub, identities).catch((e) =>
-            app?.log.warn(`SVID stream re-check: ${(e as Error).message}`),
-          );
-        }
+        void recheckSvidStreams(hub, identities).catch((e) =>
+          app?.log.warn(`SVID stream re-check: ${(e as Error).message}`),
+        );
       },
       onRevoked: (tokenId) => onTokenRevoked(hub, authenticator, tokenId),
       log: (m) => app?.log.warn(m),
@@ -241,7 +240,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       hub,
       follower,
       authenticator,
-      identities: (identities = new ServiceIdentities(store, () => follower.revision)),
+      identities,
       ...(options.tls?.clientCa ? { clientRoots: trustAnchors(options.tls.clientCa) } : {}),
       changed: () => follower.catchUp(),
     };
