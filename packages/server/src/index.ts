@@ -19,6 +19,7 @@ export {
   type ServerTlsOptions,
   type StartServerOptions,
   startServer,
+  type TlsListener,
 } from './start.ts';
 export { appendAudit } from './store/audit.ts';
 export type { Dialect } from './store/database.ts';

@@ -5,7 +5,6 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import type { TlsOptions } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Migration } from 'kysely';
 import { Authenticator } from './auth/authenticator.ts';
@@ -18,6 +17,12 @@ import { loadOrCreateSigningKey } from './bundles/signing-key.ts';
 import { ServerError } from './errors.ts';
 import { buildApp, type WardPlugin } from './http/app.ts';
 import type { WardContext } from './http/context.ts';
+import {
+  httpsOptions,
+  listenTls,
+  type ServerTlsOptions,
+  type TlsListener,
+} from './http/tls-listener.ts';
 import { appendAudit } from './store/audit.ts';
 import { openDatabase } from './store/database.ts';
 import { migrate } from './store/migrations.ts';
@@ -25,6 +30,8 @@ import { ensurePassportKey } from './store/passport-keys.ts';
 import { type Actor, Store } from './store/store.ts';
 import { RevisionFollower } from './watch/follower.ts';
 import { WatchHub } from './watch/hub.ts';
+
+export type { ServerTlsOptions, TlsListener };
 
 /** Ward's default port, used by the server and as the CLI's default `--server`. */
 export const DEFAULT_PORT = 8181;
@@ -57,14 +64,6 @@ export interface StartServerOptions {
   revocationSweepMs?: number;
 }
 
-/** PEM material of the control plane's TLS listener. */
-export interface ServerTlsOptions {
-  cert: string | Buffer;
-  key: string | Buffer;
-  /** Roots client SVIDs must chain to (PEM); without it no client certificate is asked for. */
-  clientCa?: string | Buffer;
-}
-
 export interface RunningServer {
   url: string;
   /** base64url raw Ed25519 public key of the bundle-signing key. */
@@ -79,6 +78,15 @@ export interface RunningServer {
   app: FastifyInstance;
   /** Every route (method, URL), plugins' included. */
   routes: { method: string; url: string }[];
+  /**
+   * Serves the API over HTTPS too, on another port (default host: the server's; port 0 = any).
+   * For a serving certificate that exists only once the control plane runs (e.g. issued by its
+   * own CA); closed with the server.
+   */
+  listenTls(
+    tls: ServerTlsOptions,
+    address?: { host?: string; port?: number },
+  ): Promise<TlsListener>;
   close(): Promise<void>;
 }
 
@@ -132,25 +140,6 @@ async function bootstrapAdmin(
     });
     return { token };
   }, true);
-}
-
-/**
- * TLS listener options: client certificates are requested (when a client CA is given) but not
- * required, and an unverified one does not fail the handshake — it authenticates nothing, and
- * the request may still carry a token. TLS 1.2 or later.
- */
-function httpsOptions(tls: ServerTlsOptions): TlsOptions {
-  if (tls.clientCa !== undefined && trustAnchors(tls.clientCa).length === 0) {
-    throw new ServerError('SERVER_CONFIG_INVALID', 'the client CA holds no PEM certificate');
-  }
-  return {
-    cert: tls.cert,
-    key: tls.key,
-    minVersion: 'TLSv1.2',
-    ...(tls.clientCa !== undefined
-      ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }
-      : {}),
-  };
 }
 
 /**
@@ -279,6 +268,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       database: opened.dialect,
       app,
       routes: app.wardRoutes,
+      async listenTls(tls, at = {}) {
+        const listener = await listenTls(
+          started,
+          tls,
+          at.host ?? options.host ?? '127.0.0.1',
+          at.port ?? 0,
+        );
+        cleanups.push(() => listener.close());
+        return listener;
+      },
       close: () => (closed ??= cleanup()),
     };
   } catch (error) {

@@ -186,6 +186,38 @@ describe('client SVID authentication', () => {
     kept.close();
   });
 
+  it('an extra TLS listener beside a plain one (listenTls) takes SVIDs too', async () => {
+    const plain = await startTestServer({ trustDomain: TD });
+    try {
+      const seeded = await fetch(`${plain.url}/v1/services`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(svc('orders')),
+      });
+      expect(seeded.status).toBe(201);
+      const serving = await ca.issue(`spiffe://${TD}/ward/control-plane`, {
+        dnsNames: ['localhost'],
+      });
+      const extra = await plain.listenTls({ ...serving, clientCa: ca.bundle });
+      const saved = port;
+      port = Number(new URL(extra.url).port);
+      try {
+        expect((await get('/v1/bundles/orders', { svid: orders })).status).toBe(200);
+        expect((await get('/v1/bundles/payments', { svid: orders })).status).toBe(403);
+        // A rotated serving certificate is used for new connections.
+        const next = await ca.issue(`spiffe://${TD}/ward/control-plane`, {
+          dnsNames: ['localhost'],
+        });
+        extra.setCertificate(next.cert, next.key);
+        expect((await get('/v1/bundles/orders', { svid: orders })).status).toBe(200);
+      } finally {
+        port = saved;
+      }
+    } finally {
+      await plain.close();
+    }
+  });
+
   it('a stream opened with an SVID ends when the certificate expires', async () => {
     const brief = await ca.issue(`spiffe://${TD}/ns/default/sa/orders`, { ttlSeconds: 2 });
     const stream = await get('/v1/watch?service=orders', { svid: brief, stream: true });
