@@ -7,11 +7,38 @@
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { WorkloadIdentity } from '@ward/sdk';
 import { caPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
 import { ApiError, apiRequest, type ClientOptions } from '@ward/server/client';
 import { DemoError } from './errors.ts';
+import { TRUST_DOMAIN } from './mesh.ts';
 import type { ResolvedDemoOptions } from './options.ts';
 import { loadOrCreateToken, saveToken } from './tokens.ts';
+
+/** The control plane's own identity in the demo: its serving certificate comes from its CA. */
+export const CONTROL_PLANE_ID = `spiffe://${TRUST_DOMAIN}/ns/ward/sa/control-plane`;
+
+/**
+ * Serves the control plane over HTTPS as well, with the SVID its own CA issued it (swapped on
+ * each rotation) and the CA's trust bundle as client CA: there the services' PDPs authenticate
+ * with their own SVIDs, the normal path, with no token. Returns the URL PDPs use
+ * (`https://localhost:PORT`, the name on the certificate).
+ */
+export async function serveWithSvid(
+  cp: DemoControlPlane,
+  workload: WorkloadIdentity,
+  host: string,
+): Promise<string> {
+  const svid = workload.svid;
+  const listener = await cp.server.listenTls(
+    { cert: svid.certChainPem, key: svid.keyPem, clientCa: svid.bundlePem },
+    { host },
+  );
+  workload.on('rotate', (next: typeof svid) =>
+    listener.setCertificate(next.certChainPem, next.keyPem),
+  );
+  return `https://localhost:${new URL(listener.url).port}`;
+}
 
 export interface DemoControlPlane {
   server: RunningServer;
