@@ -1,23 +1,52 @@
 /**
  * The demo's control plane: the embedded default (SQLite under the data dir) with the ingest
  * (decision logs, reports, promote) and identity CA plugins, the demo's admin token, its policy
- * documents (applied on first start only, so a `ward promote` survives a restart), and a `pdp`
- * token the services use to fetch bundles and ship decision logs.
+ * documents (applied on first start only, so a `ward promote` survives a restart), and one `pdp`
+ * token per service (bound to it) that the service uses to fetch its bundle and ship decision
+ * logs.
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { WorkloadIdentity } from '@ward/sdk';
 import { caPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
 import { ApiError, apiRequest, type ClientOptions } from '@ward/server/client';
 import { DemoError } from './errors.ts';
+import { TRUST_DOMAIN } from './mesh.ts';
 import type { ResolvedDemoOptions } from './options.ts';
 import { loadOrCreateToken, saveToken } from './tokens.ts';
+
+/** The control plane's own identity in the demo: its serving certificate comes from its CA. */
+export const CONTROL_PLANE_ID = `spiffe://${TRUST_DOMAIN}/ns/ward/sa/control-plane`;
+
+/**
+ * Serves the control plane over HTTPS as well, with the SVID its own CA issued it (swapped on
+ * each rotation) and the CA's trust bundle as client CA: there the services' PDPs authenticate
+ * with their own SVIDs, the normal path, with no token. Returns the URL PDPs use
+ * (`https://localhost:PORT`, the name on the certificate).
+ */
+export async function serveWithSvid(
+  cp: DemoControlPlane,
+  workload: WorkloadIdentity,
+  host: string,
+): Promise<string> {
+  const svid = workload.svid;
+  const listener = await cp.server.listenTls(
+    { cert: svid.certChainPem, key: svid.keyPem, clientCa: svid.bundlePem },
+    { host },
+  );
+  workload.on('rotate', (next: typeof svid) =>
+    listener.setCertificate(next.certChainPem, next.keyPem),
+  );
+  return `https://localhost:${new URL(listener.url).port}`;
+}
 
 export interface DemoControlPlane {
   server: RunningServer;
   url: string;
   adminToken: string;
   adminTokenFile: string;
-  pdpToken: string;
+  /** The `pdp` token bound to `service` (each service reads only its own bundle). */
+  pdpToken(service: string): Promise<string>;
   /** Whether the policy documents were applied at this start (false: kept from a previous run). */
   applied: boolean;
   admin<T>(method: string, path: string, body?: unknown): Promise<T>;
@@ -64,13 +93,12 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
   };
   try {
     const applied = await applyOnFirstStart(opts.policyDir, admin);
-    const pdpToken = await pdpTokenOf(opts.dataDir, server.url, admin);
     return {
       server,
       url: server.url,
       adminToken,
       adminTokenFile,
-      pdpToken,
+      pdpToken: (service) => pdpTokenOf(opts.dataDir, server.url, service, admin),
       applied,
       admin,
       close: () => server.close(),
@@ -99,15 +127,16 @@ async function applyOnFirstStart(dir: string, admin: DemoControlPlane['admin']):
 }
 
 /**
- * A `pdp`-scope token for the services, kept in `<dataDir>/pdp.token`; a kept token that no longer
- * works (revoked) is replaced.
+ * A `pdp` token bound to `service`, kept in `<dataDir>/pdp-<service>.token`; a kept token that no
+ * longer reads the service's bundle (revoked, or bound elsewhere) is replaced.
  */
 async function pdpTokenOf(
   dataDir: string,
   url: string,
+  service: string,
   admin: DemoControlPlane['admin'],
 ): Promise<string> {
-  const file = join(dataDir, 'pdp.token');
+  const file = join(dataDir, `pdp-${service}.token`);
   let kept: string | undefined;
   try {
     kept = readFileSync(file, 'utf8').trim();
@@ -115,13 +144,17 @@ async function pdpTokenOf(
     kept = undefined;
   }
   if (kept) {
-    const res = await fetch(`${url}/v1/revision`, { headers: { authorization: `Bearer ${kept}` } });
+    const res = await fetch(`${url}/v1/bundles/${encodeURIComponent(service)}`, {
+      headers: { authorization: `Bearer ${kept}` },
+    });
     await res.arrayBuffer();
-    if (res.ok) return kept;
+    // 404 (a client-only service has no bundle) still proves the token is good for `service`.
+    if (res.status !== 401 && res.status !== 403) return kept;
   }
   const created = await admin<{ token: string }>('POST', '/v1/tokens', {
-    name: 'demo-services',
+    name: `demo-${service}`,
     scope: 'pdp',
+    services: [service],
   });
   saveToken(file, created.token);
   return created.token;

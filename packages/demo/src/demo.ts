@@ -9,9 +9,15 @@ import {
   type DecisionLogShipper,
   type Pdp,
   type PdpLogger,
+  svidDispatcher,
 } from '@ward/sdk';
 import { type BannerInfo, banner, statusLine, styler } from './banner.ts';
-import { type DemoControlPlane, startControlPlane } from './control-plane.ts';
+import {
+  CONTROL_PLANE_ID,
+  type DemoControlPlane,
+  serveWithSvid,
+  startControlPlane,
+} from './control-plane.ts';
 import { DemoError } from './errors.ts';
 import {
   frontendHandler,
@@ -83,14 +89,49 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         if (!stopping) warn(`pdp: ${message} ${JSON.stringify(fields)}`);
       },
     };
+    out.write(s.dim('setting up service identities…\n'));
+    const identities: MeshIdentities = await meshIdentities(
+      cp,
+      [
+        ...MESH.map((m) => ({ name: m.name, spiffeId: spiffeIdOf(m) })),
+        { name: 'control-plane', spiffeId: CONTROL_PLANE_ID },
+      ],
+      { dataDir: opts.dataDir, forceDev: opts.devIdentity },
+    );
+    cleanups.push(() => identities.close());
+    if (identities.mode !== 'mtls') {
+      warn(
+        `WARNING: running WITHOUT mTLS (${identities.reason}); callers are identified by a forgeable header`,
+      );
+    }
+    const identityOf = new Map<string, ServiceIdentity>();
+    for (const svc of MESH) {
+      const identity = await identities.for(svc.name, spiffeIdOf(svc));
+      cleanups.push(async () => identity.close());
+      identityOf.set(svc.name, identity);
+    }
+    // Under mTLS the PDPs and shippers authenticate with their SVIDs on the control plane's
+    // HTTPS listener (each is the service its SPIFFE ID names); otherwise with a bound token.
+    let svidUrl: string | undefined;
+    if (identities.mode === 'mtls') {
+      const own = await identities.for('control-plane', CONTROL_PLANE_ID);
+      cleanups.push(async () => own.close());
+      if (own.workload) svidUrl = await serveWithSvid(cp, own.workload, opts.host);
+    }
+    const credentialsOf = async (name: string) => {
+      const workload = identityOf.get(name)?.workload;
+      return svidUrl && workload
+        ? { controlPlanes: svidUrl, svid: { source: workload } }
+        : { controlPlanes: cp.url, token: await cp.pdpToken(name) };
+    };
+
     const pdps = new Map<string, Pdp>();
     for (const svc of MESH) {
       if (svc.clientOnly) continue;
       const pdp = createPdp({
         service: svc.name,
-        controlPlanes: cp.url,
+        ...(await credentialsOf(svc.name)),
         publicKey: cp.server.publicKey,
-        token: cp.pdpToken,
         cacheDir: join(opts.dataDir, 'bundle-cache'),
         backoff: { initialMs: 100, maxMs: 2000 },
         logger: pdpLogger,
@@ -104,19 +145,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     const deadline = Date.now() + 10_000;
     while ([...pdps.values()].some((p) => p.revision() < revision) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
-    }
-
-    out.write(s.dim('setting up service identities…\n'));
-    const identities: MeshIdentities = await meshIdentities(
-      cp,
-      MESH.map((m) => ({ name: m.name, spiffeId: spiffeIdOf(m) })),
-      { dataDir: opts.dataDir, forceDev: opts.devIdentity },
-    );
-    cleanups.push(() => identities.close());
-    if (identities.mode !== 'mtls') {
-      warn(
-        `WARNING: running WITHOUT mTLS (${identities.reason}); callers are identified by a forgeable header`,
-      );
     }
 
     const urls = new Map<string, string>();
@@ -134,11 +162,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     const services: RunningService[] = [];
     let monitoring: Caller | undefined;
     for (const svc of MESH) {
-      const identity: ServiceIdentity = await identities.for(svc.name, spiffeIdOf(svc));
-      cleanups.push(async () => identity.close());
+      const identity = identityOf.get(svc.name)!;
+      const credentials = await credentialsOf(svc.name);
+      const dispatcher = credentials.svid ? svidDispatcher(credentials.svid) : undefined;
+      if (dispatcher) cleanups.push(() => dispatcher.close());
       const shipper = createDecisionLogShipper({
-        controlPlanes: cp.url,
-        token: cp.pdpToken,
+        controlPlanes: credentials.controlPlanes,
+        ...(dispatcher ? { dispatcher } : { token: credentials.token }),
         flushIntervalMs: 1000,
         onError: (e) => {
           // Once per service and kind: a control plane without the ingest routes would

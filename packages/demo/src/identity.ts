@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TlsOptions } from 'node:tls';
+import type { WorkloadIdentity } from '@ward/sdk';
 import type { Dispatcher } from 'undici';
 import { Agent } from 'undici';
 import type { DemoControlPlane } from './control-plane.ts';
@@ -26,6 +27,8 @@ export interface ServiceIdentity {
   dispatcher(destinationSpiffeId: string): Dispatcher;
   /** Headers to add to outgoing calls (the dev header in the fallback). */
   readonly headers: Readonly<Record<string, string>>;
+  /** The rotating SVID under mTLS (the PDP authenticates to the control plane with it). */
+  readonly workload?: WorkloadIdentity;
   close(): void;
 }
 
@@ -97,6 +100,7 @@ export async function meshIdentities(
         return {
           spiffeId,
           headers: {},
+          workload: id,
           serverOptions: () => id.serverOptions(),
           secure: (server) => id.secureServer(server),
           dispatcher(destination) {

@@ -66,3 +66,8 @@ export {
   type PdpStatus,
 } from './pdp/pdp.ts';
 export { type SseEvent, SseParser, type SseParserOptions } from './pdp/sse.ts';
+export {
+  type SvidClientOptions,
+  type SvidSource,
+  svidDispatcher,
+} from './pdp/svid-dispatcher.ts';

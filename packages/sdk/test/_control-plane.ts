@@ -28,6 +28,8 @@ export async function spawnControlPlane(options: {
   heartbeatMs?: number;
   /** Extra environment, e.g. a `WARD_CA_KEY` that replicas on one database must share. */
   env?: Record<string, string>;
+  /** Extra `ward server` flags, e.g. `--tls-cert`. */
+  args?: string[];
 }): Promise<ControlPlaneProcess> {
   const args = [
     join(root, 'packages/cli/src/bin.ts'),
@@ -43,6 +45,7 @@ export async function spawnControlPlane(options: {
     '--json',
   ];
   if (options.signingKey) args.push('--signing-key', options.signingKey);
+  args.push(...(options.args ?? []));
   const child = spawn(process.execPath, args, {
     env: { ...process.env, WARD_ADMIN_TOKEN: ADMIN_TOKEN, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,6 +108,7 @@ export async function pdpToken(url: string, service: string): Promise<string> {
   const created = (await api(url, 'POST', '/v1/tokens', {
     name: `pdp-${service}-${Date.now()}`,
     scope: 'pdp',
+    services: [service],
   })) as { token: string };
   return created.token;
 }

@@ -67,12 +67,19 @@ describe('PDP against a real control-plane process', () => {
     expect(revisionOf(newer)).toBeGreaterThan(revisionOf(older));
     expect(pdp.status().revision).toBe(revisionOf(newer));
 
-    // A wrong token and an unknown service are reported with their own codes.
+    // A wrong token, another service's token and an unknown service get their own codes.
     const badToken = start({ controlPlanes: [server.url], token: 'not-a-token' });
-    const unknown = start({ controlPlanes: [server.url], token, service: 'no-such-service' });
+    const otherService = start({ controlPlanes: [server.url], token, service: 'billing' });
+    const unknown = start({
+      controlPlanes: [server.url],
+      token: await pdpToken(server.url, 'no-such-service'),
+      service: 'no-such-service',
+    });
     await until(() => badToken.status().lastError?.code === 'PDP_UNAUTHORIZED', '401 seen');
+    await until(() => otherService.status().lastError?.code === 'PDP_UNAUTHORIZED', '403 seen');
     await until(() => unknown.status().lastError?.code === 'PDP_SERVICE_UNKNOWN', '404 seen');
     await badToken.close();
+    await otherService.close();
     await unknown.close();
 
     // 2. SIGKILL: the stream breaks, decisions stay exactly as they were.

@@ -14,7 +14,14 @@ export { principalOf } from './http/auth-hook.ts';
 export type { RouteAuth, WardContext } from './http/context.ts';
 export { problemResponses } from './http/schemas.ts';
 export { type IngestPluginOptions, ingestPlugin } from './ingest/index.ts';
-export { DEFAULT_PORT, type RunningServer, type StartServerOptions, startServer } from './start.ts';
+export {
+  DEFAULT_PORT,
+  type RunningServer,
+  type ServerTlsOptions,
+  type StartServerOptions,
+  startServer,
+  type TlsListener,
+} from './start.ts';
 export { appendAudit } from './store/audit.ts';
 export type { Dialect } from './store/database.ts';
 export type { Database } from './store/schema.ts';

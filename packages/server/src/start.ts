@@ -9,12 +9,21 @@ import { trustDomainProblem } from '@ward/spiffe';
 import type { FastifyInstance } from 'fastify';
 import type { Migration } from 'kysely';
 import { Authenticator } from './auth/authenticator.ts';
+import { trustAnchors } from './auth/mtls.ts';
+import { onTokenRevoked, recheckSvidStreams, startRevocationSweep } from './auth/revocation.ts';
+import { ServiceIdentities } from './auth/service-identities.ts';
 import { generateToken, hashToken, insertToken } from './auth/tokens.ts';
 import { BundleCache } from './bundles/cache.ts';
 import { loadOrCreateSigningKey } from './bundles/signing-key.ts';
 import { ServerError } from './errors.ts';
 import { buildApp, type WardPlugin } from './http/app.ts';
 import type { WardContext } from './http/context.ts';
+import {
+  httpsOptions,
+  listenTls,
+  type ServerTlsOptions,
+  type TlsListener,
+} from './http/tls-listener.ts';
 import { appendAudit } from './store/audit.ts';
 import { openDatabase } from './store/database.ts';
 import { migrate } from './store/migrations.ts';
@@ -22,6 +31,8 @@ import { ensurePassportKey } from './store/passport-keys.ts';
 import { type Actor, Store } from './store/store.ts';
 import { RevisionFollower } from './watch/follower.ts';
 import { WatchHub } from './watch/hub.ts';
+
+export type { ServerTlsOptions, TlsListener };
 
 /** Ward's default port, used by the server and as the CLI's default `--server`. */
 export const DEFAULT_PORT = 8181;
@@ -44,6 +55,14 @@ export interface StartServerOptions {
   logger?: boolean;
   /** Extra route plugins (identity CA, ingest, …). */
   plugins?: readonly WardPlugin[];
+  /**
+   * Serve HTTPS instead of HTTP. With `clientCa` (the Ward CA trust bundle, PEM), clients may
+   * present an X.509-SVID: it is requested but not required, so tokens keep working, and a
+   * verified SVID authenticates as a `pdp` principal of the service its SPIFFE ID names.
+   */
+  tls?: ServerTlsOptions;
+  /** How often other replicas' revocations are re-checked for open streams (PostgreSQL). */
+  revocationSweepMs?: number;
 }
 
 export interface RunningServer {
@@ -60,6 +79,15 @@ export interface RunningServer {
   app: FastifyInstance;
   /** Every route (method, URL), plugins' included. */
   routes: { method: string; url: string }[];
+  /**
+   * Serves the API over HTTPS too, on another port (default host: the server's; port 0 = any).
+   * For a serving certificate that exists only once the control plane runs (e.g. issued by its
+   * own CA); closed with the server.
+   */
+  listenTls(
+    tls: ServerTlsOptions,
+    address?: { host?: string; port?: number },
+  ): Promise<TlsListener>;
   close(): Promise<void>;
 }
 
@@ -160,6 +188,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await ensurePassportKey(store);
 
     const bundles = new BundleCache(store, signingKey);
+    const authenticator = new Authenticator(opened.db);
+    // Reads the follower's revision lazily (the follower is made next and knows the identities).
+    const identities = new ServiceIdentities(store, () => follower.revision);
     // The hub pushes bundles from the same cache the GET route serves (one build per revision).
     const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles);
     let app: FastifyInstance | undefined;
@@ -169,11 +200,25 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       onRevision: (event) => {
         bundles.invalidate(event.services);
         hub.publish(event);
+        void recheckSvidStreams(hub, identities).catch((e) =>
+          app?.log.warn(`SVID stream re-check: ${(e as Error).message}`),
+        );
       },
+      onRevoked: (tokenId) => onTokenRevoked(hub, authenticator, tokenId),
       log: (m) => app?.log.warn(m),
     });
     await follower.start();
     cleanups.push(() => follower.close());
+    if (opened.dialect === 'postgres') {
+      const stop = startRevocationSweep({
+        db: opened.db,
+        hub,
+        authenticator,
+        intervalMs: options.revocationSweepMs ?? 5000,
+        log: (m) => app?.log.warn(m),
+      });
+      cleanups.push(async () => stop());
+    }
     cleanups.push(async () => hub.close());
     const ctx: WardContext = {
       store,
@@ -185,10 +230,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       bundles,
       hub,
       follower,
-      authenticator: new Authenticator(opened.db),
+      authenticator,
+      identities,
+      ...(options.tls?.clientCa ? { clientRoots: trustAnchors(options.tls.clientCa) } : {}),
       changed: () => follower.catchUp(),
     };
-    app = await buildApp(ctx, { logger: options.logger ?? false, plugins: options.plugins ?? [] });
+    app = await buildApp(ctx, {
+      logger: options.logger ?? false,
+      plugins: options.plugins ?? [],
+      ...(options.tls ? { https: httpsOptions(options.tls) } : {}),
+    });
     const started = app;
     cleanups.push(async () => {
       hub.close();
@@ -210,7 +261,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     for (const w of warnings) app.log.warn(w);
     let closed: Promise<void> | undefined;
     return {
-      url: `http://${host}:${address.port}`,
+      url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
       publicKey: signingKey.publicKeyText,
       keyId: signingKey.keyId,
       ...(boot.token ? { adminToken: boot.token } : {}),
@@ -219,6 +270,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       database: opened.dialect,
       app,
       routes: app.wardRoutes,
+      async listenTls(tls, at = {}) {
+        const listener = await listenTls(
+          started,
+          tls,
+          at.host ?? options.host ?? '127.0.0.1',
+          at.port ?? 0,
+        );
+        cleanups.push(() => listener.close());
+        return listener;
+      },
       close: () => (closed ??= cleanup()),
     };
   } catch (error) {

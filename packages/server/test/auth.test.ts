@@ -1,7 +1,16 @@
 /** What each token scope may and may not do. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertToken } from '../src/auth/tokens.ts';
 import type { RunningServer } from '../src/index.ts';
-import { cleanupDirs, http, intention, startTestServer, svc, yamlOf } from './helpers.ts';
+import {
+  cleanupDirs,
+  http,
+  intention,
+  SseClient,
+  startTestServer,
+  svc,
+  yamlOf,
+} from './helpers.ts';
 
 let server: RunningServer;
 let base: string;
@@ -30,8 +39,11 @@ beforeAll(async () => {
   expect(t.status).toBe(201);
   team = t.body.token;
   teamId = t.body.id;
-  pdp = (await http(base, 'POST', '/v1/tokens', { body: { name: 'pdp-1', scope: 'pdp' } })).body
-    .token;
+  pdp = (
+    await http(base, 'POST', '/v1/tokens', {
+      body: { name: 'pdp-1', scope: 'pdp', services: ['mine'] },
+    })
+  ).body.token;
   admin2 = (await http(base, 'POST', '/v1/tokens', { body: { name: 'ops', scope: 'admin' } })).body
     .token;
 });
@@ -54,28 +66,27 @@ describe('admin', () => {
     expect(
       (await http(base, 'POST', '/v1/tokens', { body: { name: 'x', scope: 'team' } })).status,
     ).toBe(400);
-    // A pdp token is bound to (at most) one service; admin and collector tokens own none.
-    expect(
-      (
-        await http(base, 'POST', '/v1/tokens', {
-          body: { name: 'x', scope: 'pdp', services: ['a', 'b'] },
-        })
-      ).status,
-    ).toBe(400);
-    for (const scope of ['admin', 'collector']) {
-      expect(
-        (
-          await http(base, 'POST', '/v1/tokens', {
-            body: { name: 'x', scope, services: ['a'] },
-          })
-        ).status,
-      ).toBe(400);
-    }
-    const bound = await http(base, 'POST', '/v1/tokens', {
-      body: { name: 'x', scope: 'pdp', services: ['a'] },
+    const create = async (body: object) =>
+      (await http(base, 'POST', '/v1/tokens', { body })).status;
+    expect(await create({ name: 'x', scope: 'admin', services: ['a'] })).toBe(400);
+    expect(await create({ name: 'x', scope: 'collector', services: ['a'] })).toBe(400);
+    expect(await create({ name: 'x', scope: 'collector' })).toBe(201);
+  });
+
+  it('binds a pdp token to exactly one service', async () => {
+    const res = await http(base, 'POST', '/v1/tokens', { body: { name: 'x', scope: 'pdp' } });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'API_VALIDATION' });
+    expect(res.body.errors[0].field).toBe('/services');
+    const two = await http(base, 'POST', '/v1/tokens', {
+      body: { name: 'x', scope: 'pdp', services: ['mine', 'theirs'] },
     });
-    expect(bound.status).toBe(201);
-    expect(bound.body.services).toEqual(['a']);
+    expect(two.status).toBe(400);
+    const one = await http(base, 'POST', '/v1/tokens', {
+      body: { name: 'x', scope: 'pdp', services: ['mine'] },
+    });
+    expect(one.status).toBe(201);
+    expect(one.body.services).toEqual(['mine']);
   });
 });
 
@@ -174,10 +185,56 @@ describe('team', () => {
 });
 
 describe('pdp', () => {
-  it('may read bundles, the revision and the key', async () => {
+  it('may read its own bundle, the revision and the key', async () => {
     expect((await http(base, 'GET', '/v1/bundles/mine', { token: pdp })).status).toBe(200);
     expect((await http(base, 'GET', '/v1/revision', { token: pdp })).status).toBe(200);
     expect((await http(base, 'GET', '/v1/keys/bundle', { token: null })).status).toBe(200);
+  });
+
+  // Attack (issue 9): one service's pdp token read every other service's bundle, passport keys
+  // included.
+  it("may not read another service's bundle, nor learn which services exist", async () => {
+    const other = await http(base, 'GET', '/v1/bundles/theirs', { token: pdp });
+    expect(other.status).toBe(403);
+    expect(other.body).toMatchObject({ code: 'API_FORBIDDEN' });
+    expect(other.body.errors[0].field).toBe('params.service');
+    expect(other.text).not.toContain('passport');
+    expect((await http(base, 'GET', '/v1/bundles/nosuch', { token: pdp })).status).toBe(403);
+    // Admin keeps full read.
+    expect((await http(base, 'GET', '/v1/bundles/theirs')).status).toBe(200);
+  });
+
+  it("may watch only its own service's stream", async () => {
+    const own = await SseClient.open(`${base}/v1/watch?service=mine`, pdp);
+    expect(own.status).toBe(200);
+    own.close();
+    for (const query of ['?service=theirs', '']) {
+      const res = await SseClient.open(`${base}/v1/watch${query}`, pdp);
+      expect(res.status, query).toBe(403);
+      res.close();
+    }
+    const pushed = await http(base, 'GET', '/v1/watch?service=theirs', {
+      token: pdp,
+      headers: { 'ward-watch-include': 'bundle' },
+    });
+    expect(pushed.status).toBe(403);
+    expect(pushed.body).toMatchObject({ code: 'API_FORBIDDEN' });
+  });
+
+  it('an unbound pdp token from before binding (a migrated database) reads nothing', async () => {
+    const legacy = 'ward_legacy-unbound-pdp-token-0123456789';
+    await insertToken(server.app.ward.db, legacy, {
+      name: 'legacy',
+      scope: 'pdp',
+      createdBy: 'test',
+    });
+    for (const path of ['/v1/bundles/mine', '/v1/bundles/theirs']) {
+      const res = await http(base, 'GET', path, { token: legacy });
+      expect(res.status, path).toBe(403);
+    }
+    const watch = await SseClient.open(`${base}/v1/watch?service=mine`, legacy);
+    expect(watch.status).toBe(403);
+    watch.close();
   });
 
   it('may not read or change documents', async () => {
@@ -199,12 +256,44 @@ describe('pdp', () => {
 
 describe('revocation', () => {
   it('a revoked token stops working at once on this replica', async () => {
-    const t = await http(base, 'POST', '/v1/tokens', { body: { name: 'temp', scope: 'pdp' } });
+    const t = await http(base, 'POST', '/v1/tokens', {
+      body: { name: 'temp', scope: 'pdp', services: ['mine'] },
+    });
     expect((await http(base, 'GET', '/v1/revision', { token: t.body.token })).status).toBe(200);
     const r = await http(base, 'DELETE', `/v1/tokens/${t.body.id}`);
     expect(r.body.revokedAt).toBeTruthy();
     expect((await http(base, 'GET', '/v1/revision', { token: t.body.token })).status).toBe(401);
     const audit = await http(base, 'GET', '/v1/audit?limit=3');
     expect(audit.body.items[0]).toMatchObject({ action: 'token.revoke', target: t.body.id });
+  });
+
+  // Attack (issue 9): a revoked token's open watch stream stayed open and kept receiving bundles.
+  it("ends the revoked token's open watch streams at once, and only those", async () => {
+    const mk = async (name: string) =>
+      (
+        await http(base, 'POST', '/v1/tokens', {
+          body: { name, scope: 'pdp', services: ['mine'] },
+        })
+      ).body as { token: string; id: string };
+    const leaked = await mk('leaked');
+    const kept = await mk('kept');
+    const push = { 'ward-watch-include': 'bundle' };
+    const a = await SseClient.open(`${base}/v1/watch?service=mine`, leaked.token, push);
+    const b = await SseClient.open(`${base}/v1/watch?service=mine`, leaked.token);
+    const c = await SseClient.open(`${base}/v1/watch?service=mine`, kept.token, push);
+    expect([a.status, b.status, c.status]).toEqual([200, 200, 200]);
+    await Promise.all([a, b, c].map((s) => s.next((e) => e.comment === 'connected')));
+    expect((await http(base, 'DELETE', `/v1/tokens/${leaked.id}`)).status).toBe(200);
+    await Promise.all([a.ended, b.ended]);
+    // The other token's stream lives on and still gets the next change.
+    const seen = a.events.length;
+    const change = await http(base, 'PUT', '/v1/services/mine', {
+      body: svc('mine', { owner: 'after-revoke' }),
+    });
+    expect(change.status).toBe(200);
+    await c.next((e) => e.event === 'bundle' && Number(e.id) >= change.body.revision);
+    expect(a.events.length).toBe(seen);
+    expect(a.events.some((e) => e.event === 'bundle')).toBe(false);
+    c.close();
   });
 });

@@ -4,10 +4,12 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testCa } from './_svids.ts';
 import { cleanupDirs, intention, svc, tempDir, yamlOf } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -159,6 +161,25 @@ describe('ward CLI against ward server', () => {
     expect(r.stderr).toContain('cannot reach the control plane');
   });
 
+  it('binds a pdp token to the one --service given', async () => {
+    let r = await ward(['tokens', 'create', '--name', 'orders-pdp', '--scope', 'pdp']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('exactly one --service');
+    r = await ward([
+      'tokens',
+      'create',
+      '--name',
+      'orders-pdp',
+      '--scope',
+      'pdp',
+      '--service',
+      'orders',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('created pdp token');
+    expect(r.stdout).toContain('for orders');
+  });
+
   it('a restart prints no admin token (only its hash is stored) and SIGTERM exits cleanly', async () => {
     proc.kill('SIGTERM');
     const code = await new Promise((r) => proc.once('exit', r));
@@ -178,5 +199,71 @@ describe('ward CLI against ward server', () => {
     const line = JSON.parse(first);
     expect(line.publicKey).toBe(info.publicKey);
     expect(line.adminToken).toBeUndefined();
+  });
+});
+
+describe('ward server --tls-cert --tls-key --client-ca', () => {
+  it('serves HTTPS and takes client SVIDs of the given CA', async () => {
+    const ca = await testCa('cli.test');
+    const dir = tempDir();
+    const serving = await ca.issue('spiffe://cli.test/ward/control-plane', {
+      dnsNames: ['localhost'],
+    });
+    const files = { cert: serving.cert, key: serving.key, ca: ca.bundle };
+    for (const [name, pem] of Object.entries(files)) writeFileSync(join(dir, name), pem);
+    const args = ['--tls-cert', join(dir, 'cert'), '--tls-key', join(dir, 'key')];
+    const tls = spawn(
+      process.execPath,
+      [
+        BIN,
+        'server',
+        '--data-dir',
+        dir,
+        '--listen',
+        '127.0.0.1:0',
+        '--json',
+        '--trust-domain',
+      ].concat(['cli.test', ...args, '--client-ca', join(dir, 'ca')]),
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    try {
+      const line = JSON.parse(
+        await new Promise<string>((resolve) =>
+          createInterface({ input: tls.stdout! }).once('line', resolve),
+        ),
+      ) as { url: string };
+      expect(line.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const ghost = await ca.issue('spiffe://cli.test/ns/default/sa/ghost');
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpsGet(
+          `${line.url}/v1/revision`,
+          { ca: ca.bundle, servername: 'localhost', cert: ghost.cert, key: ghost.key },
+          (r) => {
+            let body = '';
+            r.on('data', (c) => {
+              body += c;
+            });
+            r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+      });
+      // The certificate was verified against --client-ca and its SPIFFE ID looked up.
+      expect(res.status).toBe(401);
+      expect(res.body).toContain(
+        'spiffe://cli.test/ns/default/sa/ghost is the identity of no service',
+      );
+    } finally {
+      tls.kill('SIGTERM');
+      await new Promise((r) => tls.once('exit', r));
+    }
+    const half = await run(process.execPath, [
+      BIN,
+      'server',
+      '--tls-cert',
+      join(dir, 'cert'),
+    ]).catch((e: { code: number; stderr: string }) => e);
+    expect((half as { code: number }).code).toBe(1);
+    expect((half as { stderr: string }).stderr).toContain('--tls-cert and --tls-key go together');
   });
 });

@@ -146,6 +146,11 @@ export class SseClient {
   status = 0;
   /** Response headers of the stream. */
   headers = new Headers();
+  #ended!: () => void;
+  /** Resolves when the server ends the stream (or it is closed here). */
+  readonly ended = new Promise<void>((resolve) => {
+    this.#ended = resolve;
+  });
 
   static async open(
     url: string,
@@ -160,6 +165,7 @@ export class SseClient {
     c.status = res.status;
     c.headers = res.headers;
     if (res.body) void c.#read(res.body);
+    else c.#ended();
     return c;
   }
 
@@ -193,6 +199,8 @@ export class SseClient {
       }
     } catch {
       // aborted
+    } finally {
+      this.#ended();
     }
   }
 

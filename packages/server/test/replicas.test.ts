@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { SignedBundleV1 } from '@ward/api-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { revokeToken } from '../src/auth/tokens.ts';
 import type { RunningServer } from '../src/index.ts';
 import {
   cleanupDirs,
@@ -32,10 +33,11 @@ describe.skipIf(!PG)('replicas on PostgreSQL', () => {
     const schema = await createPgSchema();
     drop = schema.drop;
     const key = join(tempDir(), 'shared-signing.key');
-    // Start both at once: migrations, bootstrap and key creation must tolerate the race.
+    // Start both at once: migrations, bootstrap and key creation must tolerate the race. A sweeps
+    // for lost revocations often, B hardly ever (so on B only the notification can be at work).
     [a, b] = await Promise.all([
-      startTestServer({ database: schema.url, signingKeyFile: key }),
-      startTestServer({ database: schema.url, signingKeyFile: key }),
+      startTestServer({ database: schema.url, signingKeyFile: key, revocationSweepMs: 300 }),
+      startTestServer({ database: schema.url, signingKeyFile: key, revocationSweepMs: 600_000 }),
     ]);
   });
   afterAll(async () => {
@@ -107,5 +109,44 @@ describe.skipIf(!PG)('replicas on PostgreSQL', () => {
     }
     wa.close();
     wb.close();
+  });
+
+  const pdpToken = async (name: string) => {
+    const t = await http(a.url, 'POST', '/v1/tokens', {
+      body: { name, scope: 'pdp', services: ['orders'] },
+    });
+    expect(t.status).toBe(201);
+    return t.body as { token: string; id: string };
+  };
+
+  // Attack (issue 9): a token revoked on one replica kept its stream open on another.
+  it('revoking a token on A ends its open stream on B at once (NOTIFY)', async () => {
+    const leaked = await pdpToken('leaked-b');
+    const kept = await pdpToken('kept-b');
+    const onB = await SseClient.open(`${b.url}/v1/watch?service=orders`, leaked.token);
+    const other = await SseClient.open(`${b.url}/v1/watch?service=orders`, kept.token);
+    expect([onB.status, other.status]).toEqual([200, 200]);
+    await onB.next((e) => e.comment === 'connected');
+    expect((await http(a.url, 'DELETE', `/v1/tokens/${leaked.id}`)).status).toBe(200);
+    await onB.ended;
+    // B refuses the token at once too (its lookup cache was dropped), and keeps the other stream.
+    expect((await http(b.url, 'GET', '/v1/bundles/orders', { token: leaked.token })).status).toBe(
+      401,
+    );
+    const rev = (
+      await http(a.url, 'PUT', '/v1/services/orders', { body: svc('orders', { owner: 'x' }) })
+    ).body.revision as number;
+    await other.next(revisionEvent(rev));
+    other.close();
+  });
+
+  it('a revocation whose notification was lost is still caught by the sweep', async () => {
+    const leaked = await pdpToken('leaked-sweep');
+    const onA = await SseClient.open(`${a.url}/v1/watch?service=orders`, leaked.token);
+    expect(onA.status).toBe(200);
+    await onA.next((e) => e.comment === 'connected');
+    // Revoked straight in the shared database: no NOTIFY is sent, no replica is told.
+    await revokeToken(b.app.ward.db, leaked.id);
+    await onA.ended;
   });
 });

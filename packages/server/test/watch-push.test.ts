@@ -203,7 +203,7 @@ describe('a real PDP on the pushed path', () => {
 
   it('takes a change from the stream without fetching the bundle', async () => {
     const token = await http(base, 'POST', '/v1/tokens', {
-      body: { name: 'orders-pdp', scope: 'pdp' },
+      body: { name: 'orders-pdp', scope: 'pdp', services: ['orders'] },
     });
     expect(token.status).toBe(201);
     const warnings: string[] = [];

@@ -2,6 +2,7 @@
  * `ward server`: starts the control plane (`ward start` runs the demo around one) and
  * prints its URL, the bundle public key, the admin token (first start only) and what to try next.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 
@@ -14,6 +15,37 @@ interface ServerOptions {
   heartbeatMs?: string;
   json?: boolean;
   quiet?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  clientCa?: string;
+}
+
+function readPem(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      `${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+}
+
+/** `--tls-cert/--tls-key [--client-ca]` as startServer's `tls`, or undefined for plain HTTP. */
+function tlsOf(opts: ServerOptions) {
+  if (!opts.tlsCert && !opts.tlsKey) {
+    if (opts.clientCa)
+      throw new CliError('CLI_BAD_OPTION', '--client-ca needs --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (!opts.tlsCert || !opts.tlsKey) {
+    throw new CliError('CLI_BAD_OPTION', '--tls-cert and --tls-key go together');
+  }
+  return {
+    cert: readPem(opts.tlsCert, '--tls-cert'),
+    key: readPem(opts.tlsKey, '--tls-key'),
+    ...(opts.clientCa ? { clientCa: readPem(opts.clientCa, '--client-ca') } : {}),
+  };
 }
 
 function parseListen(text: string): { host: string; port: number } {
@@ -40,9 +72,16 @@ export function register(program: Command): void {
       'bundle signing key file (default <data-dir>/bundle-signing.key)',
     )
     .option('--heartbeat-ms <ms>', 'watch-stream heartbeat interval', '15000')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option(
+      '--client-ca <file>',
+      'PEM trust bundle (the Ward CA): PDPs may authenticate with their X.509-SVID',
+    )
     .option('--json', 'print one JSON line {url, publicKey, keyId, adminToken?} first')
     .action(async (opts: ServerOptions) => {
       const { host, port } = parseListen(opts.listen);
+      const tls = tlsOf(opts);
       const heartbeatMs = Number(opts.heartbeatMs);
       if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) {
         throw new CliError('CLI_BAD_OPTION', '--heartbeat-ms must be an integer >= 100');
@@ -62,6 +101,7 @@ export function register(program: Command): void {
           heartbeatMs,
           logger: true,
           plugins: [ingestPlugin(), caPlugin()],
+          ...(tls ? { tls } : {}),
         });
       } catch (error) {
         if (error instanceof ServerError) throw new CliError(error.code, error.message);

@@ -17,7 +17,7 @@ export function register(program: Command): void {
       .requiredOption('--scope <scope>', 'admin, team, pdp or collector')
       .option(
         '--service <name>',
-        'a service a team token owns (repeatable); the one service of a pdp token',
+        'a service a team token owns (repeatable); for pdp, the one service it speaks for',
         (v: string, p: string[]) => [...p, v],
         [],
       )
@@ -32,6 +32,12 @@ export function register(program: Command): void {
           `--scope must be admin, team, pdp or collector, not "${opts.scope}"`,
         );
       }
+      if (opts.scope === 'pdp' && opts.service.length !== 1) {
+        throw new CliError(
+          'CLI_BAD_OPTION',
+          '--scope pdp needs exactly one --service NAME: a pdp token reads only that service',
+        );
+      }
       const body = {
         name: opts.name,
         scope: opts.scope,
@@ -43,7 +49,7 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(
-        `created ${created.scope} token ${created.id} "${created.name}"${created.services.length ? ` owning ${created.services.join(', ')}` : ''}\n` +
+        `created ${created.scope} token ${created.id} "${created.name}"${created.services.length ? ` ${created.scope === 'pdp' ? 'for' : 'owning'} ${created.services.join(', ')}` : ''}\n` +
           `token (shown once; only its hash is stored):\n${created.token}\n`,
       );
     },

@@ -38,10 +38,14 @@ function headers(options: ControlPlaneRequestOptions, extra: Record<string, stri
 
 function statusError(status: number, url: string, what: string): PdpError {
   if (status === 401 || status === 403) {
-    return new PdpError('PDP_UNAUTHORIZED', `${what} refused with ${status}: check the PDP token`, {
-      status,
-      url,
-    });
+    return new PdpError(
+      'PDP_UNAUTHORIZED',
+      `${what} refused with ${status}: check the PDP's token or SVID (bound to this service?)`,
+      {
+        status,
+        url,
+      },
+    );
   }
   if (status === 404) {
     return new PdpError('PDP_SERVICE_UNKNOWN', `${what}: control plane does not know the service`, {

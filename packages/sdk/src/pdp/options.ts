@@ -1,6 +1,7 @@
 import { type BundlePublicKey, importPublicKey } from '@ward/bundle';
 import type { Registry } from 'prom-client';
 import type { Dispatcher } from 'undici';
+import type { SvidClientOptions } from './svid-dispatcher.ts';
 
 /**
  * Where the PDP reports what happens to it. The argument order is pino's (`fields, message`), so
@@ -25,8 +26,24 @@ export interface PdpOptions {
    * over the same channel as the bundles would not protect against that channel.
    */
   publicKey: string | readonly string[];
-  /** Bearer token (scope `pdp`), or a function read before each request (for rotation). */
+  /**
+   * Bearer token (scope `pdp`, bound to this service), or a function read before each request
+   * (for rotation). For development; in production use `svid`.
+   */
   token?: string | (() => string | undefined);
+  /**
+   * Authenticate with the workload's X.509-SVID over mTLS instead of a token (the normal path):
+   * the control plane (HTTPS, started with a client CA) maps its SPIFFE ID to the service. The
+   * current SVID is presented on each new connection, so rotation needs nothing. Not with
+   * `token` or `dispatcher` (which would bypass it); `controlPlanes` must be https.
+   *
+   * @example
+   * ```ts
+   * const identity = await workloadIdentity();
+   * createPdp({ service: 'orders', controlPlanes: 'https://ward:8181', publicKey, svid: { source: identity } });
+   * ```
+   */
+  svid?: SvidClientOptions;
   /**
    * Folder for the last good bundle (created with mode 0700; the file is 0600). Strongly
    * recommended: without it, a restart while the control plane is down starts with no policy and
@@ -63,6 +80,7 @@ export interface ResolvedPdpOptions {
   readonly controlPlanes: readonly string[];
   readonly keys: readonly BundlePublicKey[];
   readonly token: () => string | undefined;
+  readonly svid: SvidClientOptions | undefined;
   readonly cacheDir: string | undefined;
   readonly dispatcher: Dispatcher | undefined;
   readonly watchDispatcher: Dispatcher | undefined;
@@ -127,12 +145,25 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
     }
   });
   const token = options.token;
+  if (options.svid !== undefined) {
+    if (typeof options.svid?.source !== 'object' || options.svid.source === null) {
+      throw new TypeError(
+        'svid.source must be a workload identity (an object with an svid getter)',
+      );
+    }
+    if (token !== undefined || options.dispatcher !== undefined) {
+      throw new TypeError('svid authenticates the PDP: give neither token nor dispatcher with it');
+    }
+    const plain = controlPlanes.find((url) => !url.startsWith('https:'));
+    if (plain) throw new TypeError(`controlPlanes: ${plain} must be https with svid`);
+  }
   const backoffInitialMs = positive('backoff.initialMs', options.backoff?.initialMs, 250);
   const resolved: ResolvedPdpOptions = {
     service,
     controlPlanes,
     keys,
     token: typeof token === 'function' ? token : () => token,
+    svid: options.svid,
     cacheDir: options.cacheDir,
     dispatcher: options.dispatcher,
     watchDispatcher: options.watchDispatcher,

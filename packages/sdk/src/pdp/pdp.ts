@@ -9,6 +9,7 @@ import { PdpError } from './errors.ts';
 import { type LoadedBundle, loadBundle } from './loaded.ts';
 import { createPdpRegistry, registerPdpMetrics } from './metrics.ts';
 import { type PdpOptions, type ResolvedPdpOptions, resolvePdpOptions } from './options.ts';
+import { svidDispatcher } from './svid-dispatcher.ts';
 import { type SyncTarget, startSync } from './sync.ts';
 
 /** A decision input whose destination defaults to the PDP's own service. */
@@ -190,7 +191,9 @@ export function createPdp(options: PdpOptions): Pdp {
   }
 
   // 2. The control planes, in the background.
-  const dispatcher = opts.dispatcher ?? new (undici().Agent)({ connections: 4 });
+  const dispatcher =
+    opts.dispatcher ??
+    (opts.svid ? svidDispatcher(opts.svid, 4) : new (undici().Agent)({ connections: 4 }));
   const abort = new AbortController();
   const requestOptions = (signal: AbortSignal): ControlPlaneRequestOptions => ({
     token: opts.token(),

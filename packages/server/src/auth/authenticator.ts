@@ -26,7 +26,13 @@ export class Authenticator {
     const row = await findTokenByHash(this.#db, hash);
     const principal: Principal | null =
       row && row.revokedAt === null
-        ? { id: row.id, name: row.name, scope: row.scope, services: new Set(row.services) }
+        ? {
+            id: row.id,
+            name: row.name,
+            scope: row.scope,
+            services: new Set(row.services),
+            via: 'token',
+          }
         : null;
     // Bounded: unknown tokens are cached too (so guessing costs no queries), so cap the map.
     if (this.#cache.size > 50_000) this.#cache.clear();

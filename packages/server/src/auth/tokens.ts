@@ -23,8 +23,15 @@ export const SCOPES: readonly Scope[] = ['admin', 'team', 'pdp', 'collector'];
 /** The identity behind an authenticated request. */
 export interface Principal extends Actor {
   scope: Scope;
-  /** Services a `team` token owns; the one service a `pdp` principal is bound to. */
+  /**
+   * Services a `team` token owns; for `pdp`, the one service it speaks for (a token created
+   * before binding existed has none, so it reads nothing).
+   */
   services: ReadonlySet<string>;
+  /** How it authenticated: a bearer token (`id` is the token id) or a client SVID over mTLS. */
+  via: 'token' | 'mtls';
+  /** When the credential stops being valid (ms since epoch): a client certificate's notAfter. */
+  expiresAt?: number;
 }
 
 export interface TokenInfo {

@@ -2,6 +2,7 @@
  * Assembles the Fastify application: validation, problem bodies, authentication, OpenAPI and
  * every route plugin (core ones, then those passed by the embedder).
  */
+import type { TlsOptions } from 'node:tls';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, LogController } from 'fastify';
 import type { Migration } from 'kysely';
@@ -53,6 +54,8 @@ export interface WardPlugin {
 export interface BuildAppOptions {
   logger: boolean;
   plugins: readonly WardPlugin[];
+  /** Serve HTTPS with these options (see `startServer({ tls })`). */
+  https?: TlsOptions;
 }
 
 /** Default body limit for routes that do not set their own (most take no body at all). */
@@ -72,6 +75,7 @@ export async function buildApp(
     bodyLimit: DEFAULT_BODY_LIMIT,
     forceCloseConnections: true,
     return503OnClosing: true,
+    ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   addSharedSchemas(sharedSchemas);

@@ -2,8 +2,10 @@
  * What route plugins get: the store, caches and helpers. Core routes and plugins added later
  * (identity CA, trace and decision-log ingest) use the same object, reached as `app.ward`.
  */
+import type { X509Certificate } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Authenticator } from '../auth/authenticator.ts';
+import type { ServiceIdentities } from '../auth/service-identities.ts';
 import type { Principal, Scope } from '../auth/tokens.ts';
 import type { BundleCache } from '../bundles/cache.ts';
 import type { SigningKey } from '../bundles/signing-key.ts';
@@ -25,6 +27,10 @@ export interface WardContext {
   hub: WatchHub;
   follower: RevisionFollower;
   authenticator: Authenticator;
+  /** SPIFFE ID -> service, for client-certificate authentication. */
+  identities: ServiceIdentities;
+  /** Roots that client SVIDs must chain to; set when the TLS listener takes client certificates. */
+  clientRoots?: readonly X509Certificate[];
   /** Call after committing a revision: publishes it to watchers and drops stale bundles now. */
   changed(): Promise<void>;
 }

@@ -7,12 +7,15 @@
  */
 import type { WatchEventV1 } from '@ward/api-types';
 import pg from 'pg';
+import { REVOKED_CHANNEL } from '../auth/revocation.ts';
 import type { Store } from '../store/store.ts';
 
 export interface FollowerOptions {
   store: Store;
   /** Called for each new revision, in order. */
   onRevision: (event: WatchEventV1) => void;
+  /** A token was revoked on another replica (PostgreSQL `NOTIFY ward_token_revoked`). */
+  onRevoked?: (tokenId: string) => void;
   /** PostgreSQL URL: enables LISTEN/NOTIFY. */
   postgresUrl?: string;
   pollMs?: number;
@@ -80,6 +83,7 @@ export class RevisionFollower {
     const client = new pg.Client({ connectionString: this.#opts.postgresUrl });
     client.on('notification', (msg) => {
       if (msg.channel === CHANNEL) void this.catchUp();
+      else if (msg.channel === REVOKED_CHANNEL && msg.payload) this.#opts.onRevoked?.(msg.payload);
     });
     client.on('error', (error) => {
       this.#opts.log?.(`LISTEN connection lost: ${error.message}`);
@@ -88,6 +92,7 @@ export class RevisionFollower {
     client.on('end', () => this.#lost(client));
     await client.connect();
     await client.query(`LISTEN ${CHANNEL}`);
+    await client.query(`LISTEN ${REVOKED_CHANNEL}`);
     if (this.#closed) {
       await client.end().catch(() => {});
       return;

@@ -35,6 +35,8 @@ export interface Watcher {
   pending: { revision: number; text: EventText }[] | null;
   /** Size of the last bundle written: a slow socket may hold one bundle beyond the limit. */
   bundleBytes?: number;
+  /** Id of the credential the stream was opened with (a token id, or a client SPIFFE ID). */
+  heldBy?: string;
 }
 
 /** Where pushed bundles come from: the per-service bundle cache (single-flight builds). */
@@ -190,6 +192,33 @@ export class WatchHub {
   #heartbeat(): void {
     // Deleting from a Set or Map while iterating it is safe, so a dropped watcher is fine here.
     for (const w of this.#all()) if (!w.pending) this.#write(w, HEARTBEAT);
+  }
+
+  /**
+   * Ends every stream opened with credential `id` (a revoked token). The client sees its stream
+   * end; reconnecting with the same credential is refused. Returns how many were ended.
+   */
+  closeHeldBy(id: string): number {
+    return this.closeWhere((w) => w.heldBy === id);
+  }
+
+  /** Ends every stream `pred` picks; returns how many. */
+  closeWhere(pred: (w: Watcher) => boolean): number {
+    let ended = 0;
+    for (const w of this.#all()) {
+      if (!pred(w)) continue;
+      this.remove(w);
+      w.res.end();
+      ended++;
+    }
+    return ended;
+  }
+
+  /** Distinct credential ids behind the open streams (to re-check them for revocation). */
+  holders(): Set<string> {
+    const ids = new Set<string>();
+    for (const w of this.#all()) if (w.heldBy !== undefined) ids.add(w.heldBy);
+    return ids;
   }
 
   /** Ends every stream (server shutdown). */

@@ -6,7 +6,7 @@ import { BUNDLE_MEDIA_TYPE } from '@ward/api-types';
 import type { FastifyInstance } from 'fastify';
 import { ServerError } from '../../errors.ts';
 import { listPassportKeys, rotatePassportKeys } from '../../store/passport-keys.ts';
-import { principalOf } from '../auth-hook.ts';
+import { principalOf, requireOwnService } from '../auth-hook.ts';
 import { bearer, nameParam, problemResponses } from '../schemas.ts';
 
 /** True when an If-None-Match header names `etag` (a list, weak validators, or `*`). */
@@ -25,6 +25,9 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
         tags: ['bundles'],
         summary:
           'The signed bundle of one destination service (SignedBundleV1); ETag / If-None-Match',
+        description:
+          'A pdp credential (token bound to one service, or client SVID) reads only its own ' +
+          "service's bundle (403 otherwise); admin reads any.",
         security: bearer,
         params: { type: 'object', required: ['service'], properties: { service: nameParam } },
         response: {
@@ -44,6 +47,8 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
+      // Before the lookup: a PDP learns nothing about other services, not even which exist.
+      requireOwnService(principalOf(request), request.params.service, 'params.service');
       const built = await app.ward.bundles.get(request.params.service);
       if (!built) {
         throw new ServerError(

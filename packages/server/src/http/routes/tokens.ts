@@ -1,5 +1,6 @@
 /** API tokens (admin only): create (shown once), list, revoke. Each is audited. */
 import type { FastifyInstance } from 'fastify';
+import { notifyRevoked, onTokenRevoked } from '../../auth/revocation.ts';
 import {
   generateToken,
   insertToken,
@@ -63,10 +64,11 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
           errors: [{ field: '/services', message: 'required (non-empty) for scope team' }],
         });
       }
-      // A pdp token speaks for one service: it ships only that service's decisions and spans.
-      if (scope === 'pdp' && services.length > 1) {
+      // A PDP speaks for exactly one service: its token reads that service's bundle and ships
+      // only that service's decisions and spans, so one stolen token exposes one service.
+      if (scope === 'pdp' && services.length !== 1) {
         throw new ServerError('API_VALIDATION', 'a pdp token is bound to exactly one service', {
-          errors: [{ field: '/services', message: 'at most one service for scope pdp' }],
+          errors: [{ field: '/services', message: 'must name exactly one service for scope pdp' }],
         });
       }
       if (scope !== 'team' && scope !== 'pdp' && services.length > 0) {
@@ -134,8 +136,10 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
       const actor = principalOf(request);
       const info = await app.ward.store.transaction(async (trx) => {
         const revoked = await revokeToken(trx, request.params.id);
-        if (revoked)
+        if (revoked) {
           await appendAudit(trx, actor, 'token.revoke', revoked.id, { name: revoked.name });
+          if (app.ward.dialect === 'postgres') await notifyRevoked(trx, revoked.id);
+        }
         return revoked;
       });
       if (!info) {
@@ -143,7 +147,8 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
           errors: [{ field: 'params.id', message: 'no such token' }],
         });
       }
-      app.ward.authenticator.invalidate();
+      // Streams opened with it end now, not at their next reconnect.
+      onTokenRevoked(app.ward.hub, app.ward.authenticator, info.id);
       return info;
     },
   );

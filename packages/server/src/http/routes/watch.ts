@@ -8,15 +8,39 @@
  * With `?service=NAME` and request header `ward-watch-include: bundle`, the stream carries NAME's
  * signed bundle itself (`event: bundle`) instead of `revision` events, so the PDP needs no GET.
  */
+import type { ServerResponse } from 'node:http';
 import type { WatchEventV1 } from '@ward/api-types';
 import type { FastifyInstance } from 'fastify';
 import { ServerError } from '../../errors.ts';
 import { bundleEvent, WATCH_INCLUDE_HEADER, wantsBundles } from '../../watch/bundle-event.ts';
 import { eventConcerns, formatEvent, type Watcher } from '../../watch/hub.ts';
+import { principalOf, requireOwnService } from '../auth-hook.ts';
 import { bearer, nameParam, problemResponses } from '../schemas.ts';
 
 /** Further behind than this, a client gets one `*` event instead of a replay. */
 const MAX_REPLAY = 100;
+
+/** Longest delay a Node timer takes; a later expiry is re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Ends `res` when the credential it was opened with expires (a client SVID's notAfter): a
+ * stream must not outlive the proof it was opened with. Returns a function that cancels it.
+ */
+function endAt(res: ServerResponse, expiresAt: number): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const left = expiresAt - Date.now();
+    if (left <= 0) {
+      res.end();
+      return;
+    }
+    timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    timer.unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
 
 export async function watchRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: { since?: number; service?: string } }>(
@@ -31,7 +55,9 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
           'comments `: heartbeat` every heartbeat interval. Resume with Last-Event-ID or ?since=. ' +
           'With ?service=NAME and header `ward-watch-include: bundle`: `event: bundle`, ' +
           "`data: <SignedBundleV1>` (id = bundle revision) whenever NAME's bundle changes, and " +
-          'on connect when the client is behind; the response then echoes that header.',
+          'on connect when the client is behind; the response then echoes that header. A pdp ' +
+          'credential must name its own service (403 otherwise); the stream ends when that ' +
+          'credential is revoked or (client SVID) expires.',
         security: bearer,
         querystring: {
           type: 'object',
@@ -65,6 +91,8 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         });
       }
       const service = request.query.service;
+      const principal = principalOf(request);
+      requireOwnService(principal, service, 'querystring.service');
       // Bundles are per service: without ?service= the header is ignored.
       const push =
         service !== undefined &&
@@ -81,9 +109,21 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
       });
       res.socket?.setNoDelay(true);
       res.write(': connected\n\n');
-      const w: Watcher = { res, service, push, lastSent: since ?? 0, pending: [] };
+      const w: Watcher = {
+        res,
+        service,
+        push,
+        lastSent: since ?? 0,
+        pending: [],
+        heldBy: principal.id,
+      };
       hub.add(w);
-      res.on('close', () => hub.remove(w));
+      const stopExpiry =
+        principal.expiresAt === undefined ? undefined : endAt(res, principal.expiresAt);
+      res.on('close', () => {
+        hub.remove(w);
+        stopExpiry?.();
+      });
       // Registered before reading the backlog, queuing meanwhile: nothing falls in between.
       try {
         const current = app.ward.follower.revision;
