@@ -12,6 +12,14 @@ export {
 export { compileGlob, globProblem } from './glob.ts';
 export { lintPolicy } from './lint.ts';
 export { type ParseResult, parseDocuments } from './parse.ts';
+export {
+  conditionReadsPassport,
+  DEFAULT_PASSPORT_MAX_LIFETIME_SEC,
+  DEFAULT_PASSPORT_ZONE,
+  intentionsReadPassport,
+  type PassportUse,
+  passportUse,
+} from './passport-use.ts';
 export { policySchema } from './schema.ts';
 export { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 export {
@@ -52,6 +60,7 @@ export {
   type ServiceDependency,
   type ServiceDocument,
   type ServiceInfo,
+  type ServicePassport,
   type SourcedDocument,
   type SourcedPolicyTest,
   type SourcePosition,
