@@ -11,11 +11,12 @@
  * Secrets are written in one place (`writeKey`) and read in one place (`readKeys`), so sealing
  * them at rest wraps exactly those two functions.
  */
+
+import { randomBytes } from 'node:crypto';
 import type { PassportKeyV1 } from '@ward/api-types';
 import { generatePassportKeyMaterial, type PassportAlg } from '@ward/passport';
 import { DEFAULT_PASSPORT_ZONE, type PassportUse } from '@ward/policy';
 import type { Kysely, Transaction } from 'kysely';
-import { randomBytes } from 'node:crypto';
 import { appendAudit } from './audit.ts';
 import type { Database } from './schema.ts';
 import type { Actor, Store } from './store.ts';
