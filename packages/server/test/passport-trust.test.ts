@@ -76,11 +76,16 @@ async function service(name: string): Promise<{ url: string; pdp: Pdp }> {
   return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, pdp };
 }
 
-async function callWith(url: string, passport: string): Promise<{ status: number; body: any }> {
+interface Answer {
+  status: number;
+  body: { code?: string; passport?: Record<string, unknown> | null };
+}
+
+async function callWith(url: string, passport: string): Promise<Answer> {
   const res = await fetch(`${url}/x`, {
     headers: { 'x-ward-source': 'web', 'x-ward-passport': passport },
   });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as Answer['body'] };
 }
 
 /** Waits until the PDP runs at least `revision` (the push or the next poll brings it). */
@@ -166,6 +171,31 @@ describe('passport keys go only where they are used', () => {
       expect(r.status).toBe(200);
       expect(r.body.passport).toMatchObject({ sub: 'mallory', attrs: { role: 'admin' } });
     }
+  });
+});
+
+describe('who decides passport trust', () => {
+  it('a team cannot give its own service the signing key or another zone', async () => {
+    const team = await http(base, 'POST', '/v1/tokens', {
+      body: { name: 'team-reports', scope: 'team', services: ['reports'] },
+    });
+    expect(team.status).toBe(201);
+    const as = (docs: object[]) =>
+      http(base, 'POST', '/v1/apply', {
+        token: team.body.token,
+        body: { files: [{ name: 'r.yaml', content: yamlOf(docs) }] },
+      });
+    for (const passport of [{ mint: true }, { zone: 'partners' }, { verify: true }]) {
+      const r = await as([svc('reports', { passport })]);
+      expect(r.status).toBe(403);
+      expect(r.body.errors[0]).toMatchObject({
+        code: 'API_ADMIN_ONLY_FIELD',
+        field: '/spec/passport',
+      });
+    }
+    expect((await bundle('reports')).passportKeys).toEqual([]);
+    // Its other fields stay the team's to change.
+    expect((await as([svc('reports', { owner: 'team-reports' })])).status).toBe(200);
   });
 });
 
