@@ -1,13 +1,33 @@
 import type { PolicyDocument } from '@ward/policy';
 
-/** A passport verification key as distributed in bundles (HMAC-SHA-256, symmetric). */
+/**
+ * A passport key as distributed in bundles: an HMAC-SHA-256 secret (`HS256`, symmetric: whoever
+ * holds it can mint) or an Ed25519 public key (`EdDSA`), with the private key only in the bundle
+ * of a minting service. Only the keys of the service's own trust zone are distributed.
+ */
 export interface PassportKeyV1 {
   kid: string;
-  alg: 'HS256';
-  /** base64url of the raw key bytes. */
+  alg: 'HS256' | 'EdDSA';
+  /** base64url of the raw key bytes: the HS256 secret, or the 32-byte Ed25519 public key. */
   key: string;
+  /** EdDSA, minting services only: base64url of the 32-byte Ed25519 private seed. */
+  privateKey?: string;
+  /** Trust zone of the key. */
+  zone?: string;
   /** ISO time after which the key is no longer accepted for verification, if any. */
   notAfter?: string;
+}
+
+/** How the bundle's service takes part in passport trust (from `spec.passport` and its rules). */
+export interface BundlePassportV1 {
+  /** The service's trust zone; verifiers accept the audience `zone:<zone>` and their name. */
+  zone: string;
+  /** Mints passports (its keys include the signing key). */
+  mint: boolean;
+  /** Verifies passports; false: the bundle carries no keys and passports are ignored. */
+  verify: boolean;
+  /** Largest `exp - iat` accepted, seconds. */
+  maxLifetimeSec: number;
 }
 
 /**
@@ -26,6 +46,8 @@ export interface BundleV1 {
   trustDomain: string;
   documents: PolicyDocument[];
   passportKeys: PassportKeyV1[];
+  /** Absent in bundles of older control planes. */
+  passport?: BundlePassportV1;
 }
 
 /**

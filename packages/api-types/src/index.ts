@@ -4,6 +4,7 @@
  */
 
 export type {
+  BundlePassportV1,
   BundleV1,
   PassportKeyV1,
   SignedBundleV1,

@@ -94,4 +94,67 @@ describe('ward passport (real CLI)', () => {
         .code,
     ).toBe(2);
   });
+
+  it('Ed25519: keygen, mint with the private key, verify with the public key alone', () => {
+    const pair = join(dir, 'ed.json');
+    const gen = ward('passport', 'keygen', '--alg', 'EdDSA', '--kid', 'e1');
+    expect(gen.code).toBe(0);
+    const [entry] = JSON.parse(gen.out);
+    expect(entry).toMatchObject({ kid: 'e1', alg: 'EdDSA' });
+    writeFileSync(pair, gen.out);
+    const pub = join(dir, 'ed-public.json');
+    writeFileSync(pub, JSON.stringify([{ kid: 'e1', alg: 'EdDSA', key: entry.key }]));
+    const token = ward(
+      'passport',
+      'mint',
+      '--key-file',
+      pair,
+      '--sub',
+      'alice',
+      '--aud',
+      'orders',
+    ).out.trim();
+    expect(token).toMatch(/^v2\.e1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{86}$/);
+    const ok = ward('passport', 'verify', token, '--key-file', pub, '--audience', 'orders');
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.out)).toMatchObject({ sub: 'alice', kid: 'e1', aud: ['orders'] });
+    // The public key cannot mint.
+    const noMint = ward('passport', 'mint', '--key-file', pub, '--sub', 'mallory');
+    expect(noMint.code).toBe(2);
+    expect(noMint.err).toMatch(/cannot mint/);
+  });
+
+  it('checks audience and lifetime; mint defaults the audience to the zone', () => {
+    const token = ward(
+      'passport',
+      'mint',
+      '--key-file',
+      list,
+      '--sub',
+      'bob',
+      '--zone',
+      'shop',
+    ).out.trim();
+    const claims = JSON.parse(ward('passport', 'verify', token, '--key-file', list).out);
+    expect(claims.aud).toEqual(['zone:shop']);
+    const other = ward('passport', 'verify', token, '--key-file', list, '--audience', 'orders');
+    expect(other.code).toBe(1);
+    expect(other.err).toContain('PASSPORT_AUDIENCE');
+    const zone = ward('passport', 'verify', token, '--key-file', list, '--audience', 'zone:shop');
+    expect(zone.code).toBe(0);
+    const long = ward('passport', 'mint', '--key-file', list, '--sub', 'bob', '--ttl', '2h');
+    const refused = ward('passport', 'verify', long.out.trim(), '--key-file', list);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('PASSPORT_LIFETIME');
+    const allowed = ward(
+      'passport',
+      'verify',
+      long.out.trim(),
+      '--key-file',
+      list,
+      '--max-lifetime',
+      '2h',
+    );
+    expect(allowed.code).toBe(0);
+  });
 });

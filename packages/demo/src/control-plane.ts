@@ -109,7 +109,10 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
   }
 }
 
-/** Applies the demo's documents unless the control plane already holds intentions. */
+/**
+ * Applies the demo's documents unless the control plane already holds intentions, and switches
+ * the passport zone to Ed25519.
+ */
 async function applyOnFirstStart(dir: string, admin: DemoControlPlane['admin']): Promise<boolean> {
   const existing = await admin<{ items: unknown[] }>('GET', '/v1/intentions');
   if (existing.items.length > 0) return false;
@@ -123,6 +126,13 @@ async function applyOnFirstStart(dir: string, admin: DemoControlPlane['admin']):
     .sort()
     .map((n) => ({ name: join(dir, n), content: readFileSync(join(dir, n), 'utf8') }));
   await admin('POST', '/v1/apply', { files, dryRun: false });
+  // Ed25519 passports: only the frontend (`spec.passport.mint`) holds the signing key; orders,
+  // whose rules read the passport, holds the public key; the other services hold no key at all.
+  await admin('POST', '/v1/passport-keys/rotate', {
+    zone: 'default',
+    alg: 'EdDSA',
+    retirePrevious: true,
+  });
   return true;
 }
 

@@ -10,6 +10,7 @@ import {
   mintPassport,
   type PassportKeyring,
   type PassportVerifier,
+  zoneAudience,
 } from '@ward/passport';
 import type { Pdp } from '@ward/sdk';
 import type { Handler, Reply } from './service.ts';
@@ -33,8 +34,10 @@ const segments = (path: string) => path.split('/').filter(Boolean);
 
 /**
  * frontend: the edge. End users authenticate (here: `Authorization: Bearer demo-user:<name>`,
- * standing in for a validated OIDC token); the frontend mints a passport for the user with the
- * bundle's passport key and sends it with every downstream call.
+ * standing in for a validated OIDC token); the frontend (`spec.passport.mint`) mints a passport
+ * for the user with its bundle's signing key (Ed25519 in the demo: no other service holds it),
+ * for its whole zone (`aud: zone:<zone>`, since orders forwards it), and sends it with every
+ * downstream call.
  */
 export function frontendHandler(pdp: Pdp): Handler {
   let keys: readonly PassportKeyV1[] | undefined;
@@ -49,7 +52,8 @@ export function frontendHandler(pdp: Pdp): Handler {
     }
     if (!ring) return undefined;
     const attrs = USERS[user]!;
-    const token = mintPassport({ sub: user, iss: 'frontend', attrs, ttlSec: 60 }, ring);
+    const aud = zoneAudience(pdp.passportPolicy()?.zone ?? 'default');
+    const token = mintPassport({ sub: user, iss: 'frontend', attrs, ttlSec: 60, aud }, ring);
     // The egress guard decides with the claims exactly as the destination will read them.
     return { token, claims: verifier!.verify(token) };
   };

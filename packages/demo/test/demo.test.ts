@@ -235,6 +235,44 @@ describe('ward start (the demo)', () => {
     expect(text).toContain(`export WARD_SERVER=${info.controlPlane}`);
   });
 
+  it('the frontend mints Ed25519 passports that orders verifies; a customer cancels her order', async () => {
+    const frontend = demo.info.services.find((s) => s.name === 'frontend')!.url;
+    const as = (user: string, method: string, path: string, body?: unknown) =>
+      fetch(`${frontend}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer demo-user:${user}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    let id: string | undefined;
+    for (const sku of ['sku-rug', 'sku-lamp', 'sku-desk', 'sku-chair', 'sku-shelf']) {
+      const placed = await as('carol', 'POST', '/checkout', { sku, qty: 1 });
+      if (placed.status === 201) {
+        id = ((await placed.json()) as { id: string }).id;
+        break;
+      }
+      expect(placed.status).toBe(409); // out of stock: try another product
+    }
+    expect(id).toBeDefined();
+    // orders lists by the passport's subject: it verified the frontend's passport.
+    const mine = (await (await as('carol', 'GET', '/orders')).json()) as {
+      orders: { id: string; user: string }[];
+    };
+    expect(mine.orders.map((o) => o.id)).toContain(id);
+    expect(mine.orders.every((o) => o.user === 'carol')).toBe(true);
+    // The cancel rule reads passport.attrs.role == "customer" (support staff may not; that
+    // refusal would be an enforced denial, which the next test counts, so it is not tried here).
+    expect((await as('carol', 'DELETE', `/orders/${id}`)).status).toBeLessThan(300);
+    const keys = (await (
+      await fetch(`${demo.info.controlPlane}/v1/passport-keys?zone=default`, {
+        headers: { authorization: `Bearer ${demo.info.adminToken}` },
+      })
+    ).json()) as { items: { alg: string; status: string }[] };
+    expect(keys.items.filter((k) => k.status === 'active').map((k) => k.alg)).toEqual(['EdDSA']);
+  });
+
   it('ward report dry-run shows the would-be refusals of the one dry-run rule, and nothing else', async () => {
     const r = await eventually(
       () => report<DryRunItem>(demo.info, 'dry-run'),

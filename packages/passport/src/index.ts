@@ -2,10 +2,15 @@ export { PassportError, type PassportErrorCode } from './errors.ts';
 export {
   DEFAULT_CLOCK_SKEW_SEC,
   DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_LIFETIME_SEC,
   KID_PATTERN,
   PASSPORT_VERSION,
+  PASSPORT_VERSION_ED25519,
+  type PassportAlg,
+  zoneAudience,
 } from './format.ts';
 export {
+  generatePassportKeyMaterial,
   keyringFromBundleKeys,
   MIN_KEY_BYTES,
   PassportKey,

@@ -1,17 +1,37 @@
+import {
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+  verify,
+} from 'node:crypto';
 import type { PassportKeyV1 } from '@ward/api-types';
 import { PassportError } from './errors.ts';
-import { KID_PATTERN } from './format.ts';
+import { KID_PATTERN, type PassportAlg } from './format.ts';
 import { type HmacPads, hmacAscii, precomputePads } from './hmac.ts';
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
 export const MIN_KEY_BYTES = 32;
 
+/** Raw Ed25519 public keys and private seeds are 32 bytes (RFC 8032). */
+const ED25519_BYTES = 32;
+
 /** What it takes to make a passport key. */
 export interface PassportKeyInit {
   /** Key id carried in every passport it signs; 1-64 base64url characters. */
   kid: string;
-  /** The raw secret (at least 32 bytes), or its unpadded base64url text. */
+  /** `HS256` (default): `key` is the shared secret. `EdDSA`: `key` is the Ed25519 public key. */
+  alg?: PassportAlg;
+  /**
+   * HS256: the raw secret (at least 32 bytes). EdDSA: the raw 32-byte public key (JWK `x`).
+   * Bytes, or their unpadded base64url text.
+   */
   key: Uint8Array | string;
+  /** EdDSA only: the raw 32-byte private seed (JWK `d`); only a minting service holds it. */
+  privateKey?: Uint8Array | string;
   /** Epoch milliseconds from which the key no longer verifies (and no longer mints). */
   notAfter?: number;
 }
@@ -21,44 +41,82 @@ function invalidKey(message: string): PassportError<'PASSPORT_INVALID_KEY'> {
 }
 
 /**
- * One HMAC-SHA-256 passport key. The secret and the precomputed HMAC state live in private
- * fields, so logging or serialising a key or a keyring never prints them.
+ * One passport key: an HMAC-SHA-256 secret, or an Ed25519 public key (with the private key only
+ * where passports are minted). Secrets, the precomputed HMAC state and the Ed25519 KeyObjects
+ * (made once here, never per call) live in private fields, so logging or serialising a key or a
+ * keyring never prints them.
  */
 export class PassportKey {
   readonly kid: string;
+  readonly alg: PassportAlg;
   /** Epoch ms after which the key is refused; `Infinity` when it has no end. */
   readonly notAfter: number;
-  readonly #secret: Uint8Array;
-  readonly #pads: HmacPads;
+  readonly #secret: Uint8Array | undefined;
+  readonly #pads: HmacPads | undefined;
+  readonly #public: KeyObject | undefined;
+  readonly #private: KeyObject | undefined;
 
-  /** @throws PassportError `PASSPORT_INVALID_KEY` on a bad kid, key text or length. */
+  /** @throws PassportError `PASSPORT_INVALID_KEY` on a bad kid, alg, key text or length. */
   constructor(init: PassportKeyInit) {
     if (typeof init.kid !== 'string' || !KID_PATTERN.test(init.kid)) {
       throw invalidKey(
         `key id ${JSON.stringify(String(init.kid).slice(0, 80))} must be 1-64 base64url characters`,
       );
     }
-    const secret = typeof init.key === 'string' ? decodeKeyText(init.key, init.kid) : init.key;
-    if (!(secret instanceof Uint8Array))
-      throw new TypeError('key must be a Uint8Array or a string');
-    if (secret.length < MIN_KEY_BYTES) {
-      throw invalidKey(
-        `key ${init.kid} has ${secret.length} bytes; HS256 needs at least ${MIN_KEY_BYTES}`,
-      );
+    const alg = init.alg ?? 'HS256';
+    if (alg !== 'HS256' && alg !== 'EdDSA') {
+      throw invalidKey(`key ${init.kid}: alg must be "HS256" or "EdDSA"`);
     }
+    const key = keyBytes(init.key, init.kid);
     const notAfter = init.notAfter ?? Number.POSITIVE_INFINITY;
     if (typeof notAfter !== 'number' || Number.isNaN(notAfter)) {
       throw invalidKey(`key ${init.kid}: notAfter must be epoch milliseconds`);
     }
     this.kid = init.kid;
+    this.alg = alg;
     this.notAfter = notAfter;
-    this.#secret = Uint8Array.from(secret);
-    this.#pads = precomputePads(this.#secret);
+    if (alg === 'HS256') {
+      if (init.privateKey !== undefined) {
+        throw invalidKey(`key ${init.kid}: an HS256 key has no privateKey (the key is the secret)`);
+      }
+      if (key.length < MIN_KEY_BYTES) {
+        throw invalidKey(
+          `key ${init.kid} has ${key.length} bytes; HS256 needs at least ${MIN_KEY_BYTES}`,
+        );
+      }
+      this.#secret = Uint8Array.from(key);
+      this.#pads = precomputePads(this.#secret);
+      return;
+    }
+    this.#public = ed25519Public(key, init.kid);
+    if (init.privateKey !== undefined) {
+      this.#private = ed25519Private(keyBytes(init.privateKey, init.kid), key, init.kid);
+    }
   }
 
-  /** A copy of the raw secret (for minting with `createHmac`, or writing a key file). */
+  /** Whether this key can mint: always for HS256, only with the private key for EdDSA. */
+  get canMint(): boolean {
+    return this.alg === 'HS256' || this.#private !== undefined;
+  }
+
+  /** A copy of the raw HS256 secret (for writing a key file). @throws TypeError for EdDSA. */
   secret(): Uint8Array {
+    if (this.#secret === undefined) throw new TypeError(`key ${this.kid} is not an HS256 key`);
     return Uint8Array.from(this.#secret);
+  }
+
+  /**
+   * The signature segment over `signed` (ASCII): base64url HMAC-SHA-256 or Ed25519.
+   * @throws TypeError when this key cannot mint (an EdDSA key without its private key).
+   */
+  sign(signed: string): string {
+    if (this.#secret !== undefined) {
+      return createHmac('sha256', this.#secret).update(signed, 'latin1').digest('base64url');
+    }
+    if (this.#private === undefined) {
+      throw new TypeError(`passport key ${this.kid} is a public key: it verifies but cannot mint`);
+    }
+    return sign(null, Buffer.from(signed, 'latin1'), this.#private).toString('base64url');
   }
 
   /**
@@ -67,8 +125,69 @@ export class PassportKey {
    * @internal Used by verify; callers use `verifyPassport`.
    */
   macInto(text: string, end: number, out: Int32Array): number {
+    if (this.#pads === undefined) throw new TypeError(`key ${this.kid} is not an HS256 key`);
     return hmacAscii(this.#pads, text, end, out);
   }
+
+  /**
+   * Ed25519 verification of `signature` over `data`.
+   * @internal Used by verify; callers use `verifyPassport`.
+   */
+  verifySignature(data: Uint8Array, signature: Uint8Array): boolean {
+    if (this.#public === undefined) throw new TypeError(`key ${this.kid} is not an EdDSA key`);
+    return verify(null, data, this.#public, signature);
+  }
+}
+
+function keyBytes(key: Uint8Array | string, kid: string): Uint8Array {
+  const bytes = typeof key === 'string' ? decodeKeyText(key, kid) : key;
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('key must be a Uint8Array or a string');
+  return bytes;
+}
+
+function ed25519Public(raw: Uint8Array, kid: string): KeyObject {
+  if (raw.length !== ED25519_BYTES) {
+    throw invalidKey(`key ${kid}: an Ed25519 public key has 32 bytes, not ${raw.length}`);
+  }
+  try {
+    const x = Buffer.from(raw).toString('base64url');
+    return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+  } catch (error) {
+    throw new PassportError('PASSPORT_INVALID_KEY', `key ${kid}: not an Ed25519 public key`, {
+      cause: error,
+    });
+  }
+}
+
+/** The private KeyObject, checked to belong to the public key given with it. */
+function ed25519Private(raw: Uint8Array, publicRaw: Uint8Array, kid: string): KeyObject {
+  if (raw.length !== ED25519_BYTES) {
+    throw invalidKey(`key ${kid}: an Ed25519 private key has 32 bytes, not ${raw.length}`);
+  }
+  const x = Buffer.from(publicRaw).toString('base64url');
+  const d = Buffer.from(raw).toString('base64url');
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x, d }, format: 'jwk' });
+  } catch (error) {
+    throw new PassportError('PASSPORT_INVALID_KEY', `key ${kid}: not an Ed25519 private key`, {
+      cause: error,
+    });
+  }
+  if (createPublicKey(key).export({ format: 'jwk' }).x !== x) {
+    throw invalidKey(`key ${kid}: the private key does not belong to the public key`);
+  }
+  return key;
+}
+
+/** New key material as base64url text: an HS256 secret, or an Ed25519 key pair. */
+export function generatePassportKeyMaterial(alg: PassportAlg): {
+  key: string;
+  privateKey?: string;
+} {
+  if (alg === 'HS256') return { key: randomBytes(32).toString('base64url') };
+  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  return { key: String(jwk.x), privateKey: String(jwk.d) };
 }
 
 function decodeKeyText(text: string, kid: string): Uint8Array {
@@ -171,8 +290,8 @@ export function keyringFromBundleKeys(
   keys.forEach((entry, i) => {
     const at = `passportKeys[${i}]`;
     if (typeof entry !== 'object' || entry === null) throw invalidKey(`${at} must be an object`);
-    if (entry.alg !== 'HS256') {
-      throw invalidKey(`${at}.alg must be "HS256", not ${JSON.stringify(entry.alg)}`);
+    if (entry.alg !== 'HS256' && entry.alg !== 'EdDSA') {
+      throw invalidKey(`${at}.alg must be "HS256" or "EdDSA", not ${JSON.stringify(entry.alg)}`);
     }
     if (typeof entry.kid !== 'string' || !KID_PATTERN.test(entry.kid)) {
       throw invalidKey(`${at}.kid must be 1-64 base64url characters`);
@@ -180,13 +299,22 @@ export function keyringFromBundleKeys(
     if (seen.has(entry.kid)) throw invalidKey(`${at}.kid ${entry.kid} is listed twice`);
     seen.add(entry.kid);
     if (typeof entry.key !== 'string') throw invalidKey(`${at}.key must be base64url text`);
+    if (entry.privateKey !== undefined && typeof entry.privateKey !== 'string') {
+      throw invalidKey(`${at}.privateKey must be base64url text`);
+    }
     let notAfter: number | undefined;
     if (entry.notAfter !== undefined) {
       notAfter = typeof entry.notAfter === 'string' ? Date.parse(entry.notAfter) : Number.NaN;
       if (Number.isNaN(notAfter)) throw invalidKey(`${at}.notAfter must be an ISO 8601 time`);
     }
     try {
-      ring.add({ kid: entry.kid, key: entry.key, notAfter });
+      ring.add({
+        kid: entry.kid,
+        alg: entry.alg,
+        key: entry.key,
+        ...(entry.privateKey !== undefined ? { privateKey: entry.privateKey } : {}),
+        notAfter,
+      });
     } catch (error) {
       if (error instanceof PassportError) {
         throw new PassportError('PASSPORT_INVALID_KEY', `${at}: ${error.message}`);

@@ -1,7 +1,5 @@
-import { createHmac } from 'node:crypto';
-import type { PassportClaims } from '@ward/policy';
 import { PassportError } from './errors.ts';
-import { DEFAULT_MAX_BYTES, isSeconds, PASSPORT_VERSION } from './format.ts';
+import { DEFAULT_MAX_BYTES, isSeconds, MAX_AUDIENCE, VERSION_OF } from './format.ts';
 import { PassportKey, PassportKeyring } from './keyring.ts';
 
 /** What the minting service asserts about the end user. */
@@ -18,6 +16,11 @@ export interface MintClaims {
   exp?: number;
   /** Lifetime in seconds when `exp` is not given. Default 300. */
   ttlSec?: number;
+  /**
+   * Who the passport is for: service names and/or `zone:<zone>` (see `zoneAudience`). Verifiers
+   * that expect an audience (every SDK service does) refuse a passport without one.
+   */
+  aud?: string | readonly string[];
 }
 
 export interface MintPassportOptions {
@@ -31,11 +34,13 @@ export interface MintPassportOptions {
 export const DEFAULT_TTL_SEC = 300;
 
 /**
- * Mints a passport with `key`, or with the current key of a keyring. Uses `createHmac`
- * (minting is off the hot path), which also makes every round trip a cross-check of the
- * verifier's own HMAC code against OpenSSL.
+ * Mints a passport with `key`, or with the current key of a keyring: `v1` for an HS256 key, `v2`
+ * for an EdDSA key that holds its private key. HS256 uses `createHmac` (minting is off the hot
+ * path), which also makes every round trip a cross-check of the verifier's own HMAC code against
+ * OpenSSL.
  *
- * @throws TypeError on bad claims or no current key; PassportError `PASSPORT_TOO_LARGE`.
+ * @throws TypeError on bad claims, no current key or a public-only key;
+ *   PassportError `PASSPORT_TOO_LARGE`.
  * @example
  * const token = mintPassport({ sub: 'alice', iss: 'edge', attrs: { roles: ['admin'] } }, keyring);
  */
@@ -64,12 +69,14 @@ export function mintPassport(
   if (!isSeconds(iat) || !isSeconds(exp))
     throw new TypeError('iat and exp must be integer epoch seconds');
   if (exp <= iat) throw new TypeError('exp must be after iat');
+  const aud = mintAudience(claims.aud);
 
   // Fixed member order keeps tokens for equal claims byte-identical (and cache-friendly).
-  const json = JSON.stringify({ sub, iss, iat, exp, attrs } satisfies Omit<PassportClaims, 'kid'>);
-  const signed = `${PASSPORT_VERSION}.${k.kid}.${Buffer.from(json, 'utf8').toString('base64url')}`;
-  const mac = createHmac('sha256', k.secret()).update(signed, 'latin1').digest('base64url');
-  const token = `${signed}.${mac}`;
+  const json = JSON.stringify(
+    aud === undefined ? { sub, iss, iat, exp, attrs } : { sub, iss, iat, exp, aud, attrs },
+  );
+  const signed = `${VERSION_OF[k.alg]}.${k.kid}.${Buffer.from(json, 'utf8').toString('base64url')}`;
+  const token = `${signed}.${k.sign(signed)}`;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   if (token.length > maxBytes) {
     throw new PassportError(
@@ -78,4 +85,19 @@ export function mintPassport(
     );
   }
   return token;
+}
+
+/** The `aud` member as written: one string stays a string, a list stays a list. */
+function mintAudience(aud: MintClaims['aud']): string | readonly string[] | undefined {
+  if (aud === undefined) return undefined;
+  const list = typeof aud === 'string' ? [aud] : aud;
+  if (
+    !Array.isArray(list) ||
+    list.length === 0 ||
+    list.length > MAX_AUDIENCE ||
+    !list.every((a) => typeof a === 'string' && a.length > 0)
+  ) {
+    throw new TypeError(`aud must be a non-empty string or a list of 1-${MAX_AUDIENCE} of them`);
+  }
+  return aud;
 }

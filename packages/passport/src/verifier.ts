@@ -1,6 +1,12 @@
 import type { PassportClaims } from '@ward/policy';
 import type { PassportKeyring } from './keyring.ts';
-import { checkOptions, checkTimes, verifySignedClaims } from './verify.ts';
+import {
+  type CheckedOptions,
+  checkOptions,
+  checkScope,
+  checkTimes,
+  verifySignedClaims,
+} from './verify.ts';
 
 /** Options of `createPassportVerifier`. */
 export interface PassportVerifierOptions {
@@ -11,6 +17,10 @@ export interface PassportVerifierOptions {
   clockSkewSec?: number;
   /** Default 4096. */
   maxBytes?: number;
+  /** Largest `exp - iat` accepted, seconds. Default 3600. */
+  maxLifetimeSec?: number;
+  /** This verifier's service name and `zone:<zone>`; see `VerifyPassportOptions.audience`. */
+  audience?: string | readonly string[];
 }
 
 interface Entry {
@@ -26,7 +36,7 @@ interface Entry {
 }
 
 /**
- * Verifies passports and remembers the ones that verified, keyed by the full token text. A
+ * Verifies passports (HMAC or Ed25519) and remembers the ones that verified, keyed by the full token text. A
  * request that fans out calls one service many times with the same passport; after the first
  * call each one costs a map lookup and three comparisons. Times are still checked on every hit
  * against the current time, and any change to the keyring (a key added, retired or made
@@ -44,9 +54,11 @@ export class PassportVerifier {
   readonly #cacheSize: number;
   readonly #skew: number;
   readonly #maxBytes: number;
+  readonly #options: CheckedOptions;
 
   constructor(options: PassportVerifierOptions) {
-    const { skew, maxBytes } = checkOptions(options);
+    this.#options = checkOptions(options);
+    const { skew, maxBytes } = this.#options;
     const cacheSize = options.cacheSize ?? 1024;
     if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
       throw new TypeError('cacheSize must be an integer >= 0');
@@ -71,6 +83,9 @@ export class PassportVerifier {
       this.#cache.delete(token);
     }
     const claims = verifySignedClaims(token, this.#keyring, this.#maxBytes, now);
+    // Lifetime and audience depend only on the token and this verifier: checked once, before a
+    // passport can enter the cache.
+    checkScope(claims, this.#options);
     checkTimes(claims, now, this.#skew);
     deepFreeze(claims);
     if (this.#cacheSize > 0) {

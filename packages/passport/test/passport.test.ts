@@ -71,6 +71,7 @@ describe('mint and verify', () => {
       iat: NOW_S,
       exp: NOW_S + 300,
       kid: 'k1',
+      aud: [],
     });
   });
 
@@ -86,7 +87,11 @@ describe('mint and verify', () => {
             now: NOW,
             maxBytes: 1 << 20,
           });
-          const got = verifyPassport(token, ring, { now: NOW, maxBytes: 1 << 20 });
+          const got = verifyPassport(token, ring, {
+            now: NOW,
+            maxBytes: 1 << 20,
+            maxLifetimeSec: 86_400,
+          });
           expect(got).toEqual({
             sub,
             iss,
@@ -94,6 +99,7 @@ describe('mint and verify', () => {
             iat: NOW_S,
             exp: NOW_S + ttlSec,
             kid: 'k1',
+            aud: [],
           });
         },
       ),

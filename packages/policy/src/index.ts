@@ -15,6 +15,14 @@ export { compileGlob, globProblem } from './glob.ts';
 export { lintPolicy } from './lint.ts';
 export { type ParseResult, parseDocuments } from './parse.ts';
 export {
+  conditionReadsPassport,
+  DEFAULT_PASSPORT_MAX_LIFETIME_SEC,
+  DEFAULT_PASSPORT_ZONE,
+  intentionsReadPassport,
+  type PassportUse,
+  passportUse,
+} from './passport-use.ts';
+export {
   type CanonicalRequest,
   canonicalMethod,
   canonicalRequest,
@@ -62,6 +70,7 @@ export {
   type ServiceDependency,
   type ServiceDocument,
   type ServiceInfo,
+  type ServicePassport,
   type SourcedDocument,
   type SourcedPolicyTest,
   type SourcePosition,

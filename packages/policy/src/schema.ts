@@ -100,6 +100,29 @@ const serviceDocument = {
             },
           },
         },
+        passport: {
+          type: 'object',
+          description:
+            "The service's part in passport trust: its zone, whether it mints (the edge) or verifies.",
+          additionalProperties: false,
+          properties: {
+            zone: { ...name, description: 'Trust zone of its passport keys. Default `default`.' },
+            mint: {
+              type: 'boolean',
+              description: 'Mints passports: its bundle carries the signing key of its zone.',
+            },
+            verify: {
+              type: 'boolean',
+              description: 'Verifies passports even when no rule on it reads `passport`.',
+            },
+            maxLifetimeSec: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 86400,
+              description: 'Largest `exp - iat` accepted, seconds. Default 3600.',
+            },
+          },
+        },
       },
     },
   },
@@ -224,6 +247,7 @@ const decisionInput = {
         exp: { type: 'integer' },
         iss: { type: 'string' },
         kid: { type: 'string' },
+        aud: { type: 'array', items: { type: 'string' } },
       },
     },
     time: { type: 'integer', minimum: 0 },

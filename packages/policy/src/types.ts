@@ -49,7 +49,24 @@ export interface ServiceDocument {
     spiffeId?: string;
     owner?: string;
     dependencies?: ServiceDependency[];
+    /** This service's part in passport trust (docs/passport.md, key distribution). */
+    passport?: ServicePassport;
   };
+}
+
+/** `spec.passport` of a Service. */
+export interface ServicePassport {
+  /** Trust zone whose passport keys the service receives. Default `default`. */
+  zone?: string;
+  /** The service mints passports (the edge): its bundle carries the zone's signing key. */
+  mint?: boolean;
+  /**
+   * The service verifies passports even though no rule on it reads `passport` (its own code
+   * reads the claims). Without this or `mint`, only rules that read `passport` bring keys.
+   */
+  verify?: boolean;
+  /** Largest `exp - iat` the service accepts, seconds (1 to 86400). Default 3600. */
+  maxLifetimeSec?: number;
 }
 
 export type Action = 'allow' | 'deny';
@@ -185,6 +202,11 @@ export interface PassportClaims {
   exp: number;
   iss: string;
   kid: string;
+  /**
+   * Who the passport is for: service names and `zone:<zone>` entries. Verifiers check it before a
+   * policy sees the claims (empty or absent: minted without an audience).
+   */
+  aud?: readonly string[];
 }
 
 export interface DecisionInput {

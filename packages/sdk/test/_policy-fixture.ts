@@ -9,14 +9,18 @@ export const PASSPORT_KEYS: PassportKeyV1[] = [
   { kid: 'k1', alg: 'HS256', key: randomBytes(32).toString('base64url') },
 ];
 
-/** A real passport minted with the fixture's key (`@ward/passport`). */
+/** A real passport minted with the fixture's key (`@ward/passport`), for the default zone. */
 export function passport(claims: {
   sub: string;
   attrs?: Record<string, unknown>;
   exp?: number;
   iat?: number;
+  aud?: string | string[];
 }): string {
-  return mintPassport({ iss: 'frontend', ...claims }, keyringFromBundleKeys(PASSPORT_KEYS));
+  return mintPassport(
+    { iss: 'frontend', aud: 'zone:default', ...claims },
+    keyringFromBundleKeys(PASSPORT_KEYS),
+  );
 }
 
 const svc = (name: string): PolicyDocument => ({

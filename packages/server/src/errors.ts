@@ -80,4 +80,4 @@ export class ServerError extends Error {
 export type AnyServerErrorCode = ServerErrorCode;
 
 /** Codes that appear only inside a problem body's `errors[]`, naming why one item failed. */
-export const FIELD_CODES = ['API_NOT_OWNER'] as const;
+export const FIELD_CODES = ['API_NOT_OWNER', 'API_ADMIN_ONLY_FIELD'] as const;

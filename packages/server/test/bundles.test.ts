@@ -40,7 +40,13 @@ afterAll(async () => {
 
 describe('bundles', () => {
   it('serves a verifiable signed bundle with ETag and 304', async () => {
-    await apply([svc('web'), svc('orders'), svc('other'), intention('orders', 'orders', ['web'])]);
+    // `other` declares that it verifies passports; no rule on orders reads one.
+    await apply([
+      svc('web'),
+      svc('orders'),
+      svc('other', { passport: { verify: true } }),
+      intention('orders', 'orders', ['web']),
+    ]);
     const keys = await http(base, 'GET', '/v1/keys/bundle', { token: null });
     expect(keys.body.keys[0]).toEqual({
       keyId: server.keyId,
@@ -60,7 +66,14 @@ describe('bundles', () => {
       'Service/web',
       'Intention/orders',
     ]);
-    expect(b.passportKeys).toHaveLength(1);
+    // Issue 9: no rule of orders reads the passport, so its bundle carries no passport key.
+    expect(b.passportKeys).toEqual([]);
+    expect(b.passport).toEqual({
+      zone: 'default',
+      mint: false,
+      verify: false,
+      maxLifetimeSec: 3600,
+    });
     const again = await http(base, 'GET', '/v1/bundles/orders', {
       headers: { 'if-none-match': res.headers.get('etag')! },
     });
@@ -120,7 +133,7 @@ describe('watch', () => {
     const rev = await apply([intention('orders', 'orders', ['web'])]);
     const e = await all.next(revisionEvent(rev));
     expect(JSON.parse(e.data!)).toEqual({ revision: rev, services: ['orders'] });
-    const rev2 = await apply([svc('other', { owner: 'x' })]);
+    const rev2 = await apply([svc('other', { owner: 'x', passport: { verify: true } })]);
     await onlyOther.next(revisionEvent(rev2));
     expect(onlyOther.revisions()).toEqual([rev2]); // the orders-only revision was filtered out
     await all.next((x) => x.comment === 'heartbeat');

@@ -180,6 +180,20 @@ describe('ward CLI against ward server', () => {
     expect(r.stdout).toContain('for orders');
   });
 
+  it('rotates and lists passport keys per trust zone', async () => {
+    let r = await ward(['passport', 'rotate', '--zone', 'partners', '--alg', 'EdDSA']);
+    expect(r.code).toBe(0);
+    const kid = /key (pk_[A-Za-z0-9_-]+)/.exec(r.stdout)?.[1];
+    expect(r.stdout).toMatch(/^zone partners: new EdDSA key pk_/);
+    r = await ward(['passport', 'keys', '--zone', 'partners']);
+    expect(r.stdout).toMatch(new RegExp(`partners\\s+${kid}\\s+EdDSA\\s+active`));
+    expect(r.stdout).not.toMatch(/\bdefault\b/);
+    r = await ward(['passport', 'keys']);
+    expect(r.stdout).toMatch(/default\s+pk_\S+\s+HS256\s+active/);
+    r = await ward(['passport', 'rotate', '--alg', 'RSA']);
+    expect(r.code).toBe(2);
+  });
+
   it('a restart prints no admin token (only its hash is stored) and SIGTERM exits cleanly', async () => {
     proc.kill('SIGTERM');
     const code = await new Promise((r) => proc.once('exit', r));

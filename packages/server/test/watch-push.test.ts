@@ -67,7 +67,7 @@ beforeAll(async () => {
   await apply([
     svc('web'),
     svc('orders'),
-    svc('other'),
+    svc('other', { passport: { verify: true } }),
     svc('payments'),
     intention('orders', 'orders', ['web']),
   ]);

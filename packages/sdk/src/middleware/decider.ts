@@ -1,4 +1,4 @@
-import type { PassportKeyV1 } from '@ward/api-types';
+import type { BundlePassportV1, PassportKeyV1 } from '@ward/api-types';
 import type { Decision, DecisionInput, PassportClaims } from '@ward/policy';
 
 /**
@@ -20,6 +20,11 @@ export interface Decider {
    * bundle arrives, so its identity tells the middleware when to rebuild its verifier.
    */
   passportKeys?(): readonly PassportKeyV1[];
+  /**
+   * The bundle's passport settings (zone, lifetime, whether the service verifies at all), read
+   * whenever `passportKeys()` returns a new array; undefined for bundles without them.
+   */
+  passportPolicy?(): BundlePassportV1 | undefined;
   /** Service name declared for a SPIFFE ID by a `Service` document, if any (a PDP). */
   serviceForSpiffeId?(spiffeId: string): string | undefined;
   /** The `Service` a SPIFFE ID belongs to, if any (a compiled `PolicySet`). */

@@ -17,7 +17,7 @@ import type { IdentitySource, WardContext } from './context.ts';
 import { Rejection } from './context.ts';
 import type { Decider, PassportVerifier } from './decider.ts';
 import { ruleName } from './errors.ts';
-import { passportVerifierOf } from './passport.ts';
+import { IGNORE_PASSPORT, passportVerifierOf } from './passport.ts';
 import { isSpiffeId, serviceByConvention, trustDomainOf } from './peer.ts';
 
 /** The header that carries the end-user passport between services. */
@@ -95,7 +95,7 @@ export class Enforcer {
   readonly #log: DecisionRecorder | undefined;
   readonly #trustDomain: string | undefined;
   readonly #peerIdentity: (socket: Socket) => string | undefined;
-  readonly #passport: () => PassportVerifier | undefined;
+  readonly #passport: () => PassportVerifier | typeof IGNORE_PASSPORT | undefined;
   readonly #routing: RouterRules | undefined;
   // Reused for every decision: `decide` is synchronous and keeps no reference to its input, so
   // one scratch object saves two allocations per request on the hot path.
@@ -127,7 +127,7 @@ export class Enforcer {
     // Default: the identity module's check (chain verified by Node, leaf not a CA, exactly one URI
     // SAN that is a SPIFFE ID with a path, pinned to `trustDomain` when given), cached per socket.
     this.#peerIdentity = options.peerIdentity ?? ((socket) => peerIdentity(socket, trustDomain));
-    this.#passport = passportVerifierOf(decider, options.passportVerifier);
+    this.#passport = passportVerifierOf(decider, options.passportVerifier, service);
     this.#routing =
       options.routing === undefined ? undefined : Object.freeze({ ...options.routing });
     if (options.devIdentityHeader !== undefined) {
@@ -221,33 +221,39 @@ export class Enforcer {
     let decisionHeaders = headers;
     const token = headers[PASSPORT_HEADER];
     if (token !== undefined) {
-      let verifier: PassportVerifier | undefined;
+      let verifier: PassportVerifier | typeof IGNORE_PASSPORT | undefined;
       try {
         verifier = this.#passport();
       } catch {
         verifier = undefined;
       }
-      if (verifier === undefined) {
+      if (verifier === IGNORE_PASSPORT) {
+        // This service holds no passport keys (none of its rules reads one): the passport is
+        // neither verified nor shown to the policy or the handler.
+        decisionHeaders = { ...headers };
+        delete decisionHeaders[PASSPORT_HEADER];
+      } else if (verifier === undefined) {
         return problem(
           401,
           'MIDDLEWARE_PASSPORT_REJECTED',
           'no passport keys are configured to verify the passport',
         );
+      } else {
+        try {
+          passport = verifier.verify(Array.isArray(token) ? token.join(',') : token, time);
+        } catch (error) {
+          const code = (error as { code?: unknown })?.code;
+          return problem(
+            401,
+            typeof code === 'string' && code.startsWith('PASSPORT_')
+              ? code
+              : 'MIDDLEWARE_PASSPORT_REJECTED',
+            error instanceof Error ? error.message : 'passport rejected',
+          );
+        }
+        decisionHeaders = { ...headers };
+        delete decisionHeaders[PASSPORT_HEADER];
       }
-      try {
-        passport = verifier.verify(Array.isArray(token) ? token.join(',') : token, time);
-      } catch (error) {
-        const code = (error as { code?: unknown })?.code;
-        return problem(
-          401,
-          typeof code === 'string' && code.startsWith('PASSPORT_')
-            ? code
-            : 'MIDDLEWARE_PASSPORT_REJECTED',
-          error instanceof Error ? error.message : 'passport rejected',
-        );
-      }
-      decisionHeaders = { ...headers };
-      delete decisionHeaders[PASSPORT_HEADER];
     }
 
     // 3. Decide, on the canonical method (HEAD as GET) and the path as the router matches it.

@@ -1,4 +1,9 @@
-import type { PassportKeyV1, SignedBundleV1, WatchEventV1 } from '@ward/api-types';
+import type {
+  BundlePassportV1,
+  PassportKeyV1,
+  SignedBundleV1,
+  WatchEventV1,
+} from '@ward/api-types';
 import { BundleError, verifyBundle } from '@ward/bundle';
 import type { Decision, DecisionInput } from '@ward/policy';
 import type { Registry } from 'prom-client';
@@ -54,6 +59,8 @@ export interface Pdp {
   revision(): number;
   /** Passport verification keys of the bundle in use; a new array whenever the bundle changes. */
   passportKeys(): readonly PassportKeyV1[];
+  /** Passport settings of the bundle in use (zone, lifetime, verify/mint); see BundlePassportV1. */
+  passportPolicy(): BundlePassportV1 | undefined;
   /** Service name that a `Service` document of the bundle declares for a SPIFFE ID. */
   serviceForSpiffeId(spiffeId: string): string | undefined;
   /** Prometheus registry holding the `ward_pdp_*` metrics (the one given in options, if any). */
@@ -304,6 +311,7 @@ export function createPdp(options: PdpOptions): Pdp {
     },
     revision: () => current?.bundle.revision ?? 0,
     passportKeys: () => current?.passportKeys ?? EMPTY_KEYS,
+    passportPolicy: () => current?.bundle.passport,
     serviceForSpiffeId: (spiffeId: string) => current?.policy.serviceBySpiffeId(spiffeId)?.name,
     metrics(): Registry {
       registry ??= createPdpRegistry(metricsSource);

@@ -109,9 +109,19 @@ function destinationOf(doc: PolicyDocument | undefined): string | undefined {
   return doc?.kind === 'Intention' ? doc.spec?.destination : undefined;
 }
 
+/** Whether a Service keeps its `spec.passport` (a delete keeps nothing, but grants nothing). */
+function samePassport(before: PolicyDocument | undefined, after: PolicyDocument | undefined) {
+  if (after === undefined) return true;
+  const of = (d: PolicyDocument | undefined) => {
+    const p = d?.kind === 'Service' ? d.spec?.passport : undefined;
+    return p === undefined ? 'null' : JSON.stringify(p, Object.keys(p).sort());
+  };
+  return of(before) === of(after);
+}
+
 /**
- * Team tokens may change only the Service documents they own and the intentions whose
- * destination (before and after the change) is one of their services.
+ * Team tokens may change only the Service documents they own (but not their `spec.passport`)
+ * and the intentions whose destination (before and after the change) is one of their services.
  */
 function authorize(
   principal: Principal,
@@ -129,6 +139,16 @@ function authorize(
         : owned(destinationOf(doc)) &&
           owned(destinationOf(before)) &&
           (destinationOf(doc) ?? destinationOf(before)) !== undefined;
+    if (ok && kind === 'Service' && !samePassport(before, doc)) {
+      // A team could otherwise give its own service the zone's signing key (`mint`) or another
+      // zone's keys (`zone`): passport trust is the platform's call.
+      refused.push({
+        field: '/spec/passport',
+        message: `Service ${name}: only an admin token may set or change spec.passport`,
+        code: 'API_ADMIN_ONLY_FIELD',
+        ...at,
+      });
+    }
     if (!ok) {
       const target = kind === 'Service' ? name : (destinationOf(doc) ?? destinationOf(before));
       refused.push({

@@ -6,7 +6,12 @@
  */
 import type { BundleV1, SignedBundleV1 } from '@ward/api-types';
 import { signBundle } from '@ward/bundle';
-import type { IntentionDocument, PolicyDocument, ServiceDocument } from '@ward/policy';
+import {
+  type IntentionDocument,
+  type PolicyDocument,
+  passportUse,
+  type ServiceDocument,
+} from '@ward/policy';
 import { bundlePassportKeys } from '../store/passport-keys.ts';
 import type { Store } from '../store/store.ts';
 import { referencedServices, sourcesOf } from './references.ts';
@@ -39,6 +44,8 @@ export async function buildBundle(
       ).map((d) => d.document as IntentionDocument);
       const own = await store.getDocument('Service', service, trx);
       if (!own && intentions.length === 0) return undefined;
+      // Passport keys only where they are used, and only of the service's zone.
+      const passport = passportUse(own?.document as ServiceDocument | undefined, intentions);
       const sources = [...sourcesOf(intentions)];
       // Without patterns only the named services can be referenced: fetch just those.
       const needAll = sources.some((s) => s.includes('*') || s.startsWith('spiffe://'));
@@ -62,7 +69,8 @@ export async function buildBundle(
         issuedAt: at?.at ?? new Date(0).toISOString(),
         trustDomain: store.trustDomain,
         documents: [...services, ...intentions.sort(byName)],
-        passportKeys: await bundlePassportKeys(trx),
+        passportKeys: await bundlePassportKeys(trx, passport),
+        passport,
       };
       const signed = signBundle(bundle, key.privateKey);
       return { signed, etag: `"${signed.hash}"`, body: JSON.stringify(signed), revision };

@@ -109,6 +109,25 @@ function core(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    // Passport keys per trust zone, HMAC or Ed25519 (docs/passport.md, key distribution).
+    '0002_passport_zones': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('passport_keys')
+          .addColumn('zone', 'text', (c) => c.notNull().defaultTo('default'))
+          .execute();
+        await db.schema
+          .alterTable('passport_keys')
+          .addColumn('alg', 'text', (c) => c.notNull().defaultTo('HS256'))
+          .execute();
+        await db.schema.alterTable('passport_keys').addColumn('public_key', 'text').execute();
+        await db.schema
+          .createIndex('passport_keys_zone')
+          .on('passport_keys')
+          .columns(['zone', 'status'])
+          .execute();
+      },
+    },
   };
 }
 

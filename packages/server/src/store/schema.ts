@@ -83,8 +83,14 @@ export interface AuditTable {
 
 export interface PassportKeysTable {
   kid: string;
-  /** base64url raw HMAC key. */
+  /** base64url: the raw HMAC key (HS256) or the Ed25519 private seed (EdDSA). Secret. */
   secret: string;
+  /** Trust zone (migration 0002); `default` for keys made before zones. */
+  zone: Generated<string>;
+  /** `HS256` or `EdDSA` (migration 0002). */
+  alg: Generated<string>;
+  /** EdDSA: base64url raw public key (not secret); null for HS256. */
+  public_key: string | null;
   created_at: string;
   created_revision: number;
   /** `active` (signs and verifies), `previous` (verifies only), `retired` (gone from bundles). */

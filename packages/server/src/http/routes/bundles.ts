@@ -9,6 +9,14 @@ import { listPassportKeys, rotatePassportKeys } from '../../store/passport-keys.
 import { principalOf, requireOwnService } from '../auth-hook.ts';
 import { bearer, nameParam, problemResponses } from '../schemas.ts';
 
+/** A trust zone name: a DNS label, like `spec.passport.zone`. */
+const ZONE = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 63,
+  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+} as const;
+
 /** True when an If-None-Match header names `etag` (a list, weak validators, or `*`). */
 function matches(header: string | undefined, etag: string): boolean {
   if (!header) return false;
@@ -129,8 +137,13 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
       config: { auth: ['admin'] },
       schema: {
         tags: ['passport-keys'],
-        summary: 'Passport key ids and states (never the keys)',
+        summary: 'Passport key ids, zones, algorithms and states (never a secret)',
         security: bearer,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { zone: ZONE },
+        },
         response: {
           200: {
             type: 'object',
@@ -141,7 +154,10 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
                   type: 'object',
                   properties: {
                     kid: { type: 'string' },
+                    zone: { type: 'string' },
+                    alg: { type: 'string' },
                     status: { type: 'string' },
+                    publicKey: { type: 'string' },
                     createdAt: { type: 'string' },
                     createdRevision: { type: 'integer' },
                   },
@@ -153,10 +169,17 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
         },
       },
     },
-    async () => ({ items: await listPassportKeys(app.ward.db) }),
+    async (request) => ({
+      items: await listPassportKeys(
+        app.ward.db,
+        (request.query as { zone?: string } | undefined)?.zone,
+      ),
+    }),
   );
 
-  app.post<{ Body: { retirePrevious?: boolean } | undefined }>(
+  app.post<{
+    Body: { retirePrevious?: boolean; zone?: string; alg?: 'HS256' | 'EdDSA' } | undefined;
+  }>(
     '/v1/passport-keys/rotate',
     {
       config: { auth: ['admin'] },
@@ -164,17 +187,26 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['passport-keys'],
         summary:
-          'New active passport key; the previous one stays for verification unless retirePrevious',
+          "New active passport key of one zone; the zone's previous one stays for verification unless retirePrevious",
         security: bearer,
         body: {
           type: 'object',
           additionalProperties: false,
-          properties: { retirePrevious: { type: 'boolean' } },
+          properties: {
+            retirePrevious: { type: 'boolean' },
+            zone: ZONE,
+            alg: { enum: ['HS256', 'EdDSA'] },
+          },
         },
         response: {
           200: {
             type: 'object',
-            properties: { kid: { type: 'string' }, revision: { type: 'integer' } },
+            properties: {
+              kid: { type: 'string' },
+              zone: { type: 'string' },
+              alg: { type: 'string' },
+              revision: { type: 'integer' },
+            },
           },
           ...problemResponses,
         },
@@ -185,6 +217,10 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
         app.ward.store,
         principalOf(request),
         request.body?.retirePrevious ?? false,
+        {
+          ...(request.body?.zone !== undefined ? { zone: request.body.zone } : {}),
+          ...(request.body?.alg !== undefined ? { alg: request.body.alg } : {}),
+        },
       );
       await app.ward.changed();
       return result;
