@@ -11,6 +11,7 @@ interface ServerOptions {
   trustDomain?: string;
   dataDir: string;
   signingKey?: string;
+  sealKeyFile?: string;
   heartbeatMs?: string;
   json?: boolean;
   quiet?: boolean;
@@ -39,8 +40,12 @@ export function register(program: Command): void {
       '--signing-key <file>',
       'bundle signing key file (default <data-dir>/bundle-signing.key)',
     )
+    .option(
+      '--seal-key-file <file>',
+      'key that encrypts the signing, passport and CA keys at rest (env WARD_SEAL_KEY first; default <data-dir>/seal.key, with a warning)',
+    )
     .option('--heartbeat-ms <ms>', 'watch-stream heartbeat interval', '15000')
-    .option('--json', 'print one JSON line {url, publicKey, keyId, adminToken?} first')
+    .option('--json', 'print one JSON line {url, publicKey, keyId, adminToken?, warnings} first')
     .action(async (opts: ServerOptions) => {
       const { host, port } = parseListen(opts.listen);
       const heartbeatMs = Number(opts.heartbeatMs);
@@ -55,6 +60,7 @@ export function register(program: Command): void {
           database: opts.db ?? process.env.WARD_DATABASE_URL,
           dataDir: opts.dataDir,
           signingKeyFile: opts.signingKey,
+          sealKeyFile: opts.sealKeyFile,
           host,
           port,
           trustDomain: opts.trustDomain,
@@ -87,7 +93,7 @@ export function register(program: Command): void {
       const out = process.stdout;
       if (opts.json) {
         out.write(
-          `${JSON.stringify({ url: server.url, publicKey: server.publicKey, keyId: server.keyId, ...(server.adminToken ? { adminToken: server.adminToken } : {}) })}\n`,
+          `${JSON.stringify({ url: server.url, publicKey: server.publicKey, keyId: server.keyId, ...(server.adminToken ? { adminToken: server.adminToken } : {}), warnings: server.warnings })}\n`,
         );
       } else {
         const token = server.adminToken ?? '<your admin token>';
@@ -98,7 +104,8 @@ export function register(program: Command): void {
             server.adminToken
               ? `Admin token (shown ONCE, only its hash is stored — keep it now):\n  ${server.adminToken}`
               : 'Admin token: already created on first start (or WARD_ADMIN_TOKEN); create more with `ward tokens create`.',
-            ...server.warnings.map((w) => `warning: ${w}`),
+            // Loud on purpose: a seal key next to the data means a copy of the data is a copy of every key.
+            ...server.warnings.map((w) => `\nWARNING: ${w}\n`),
             '',
             'Try next:',
             `  export WARD_SERVER=${server.url} WARD_TOKEN=${token}`,

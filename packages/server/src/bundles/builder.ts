@@ -62,7 +62,7 @@ export async function buildBundle(
         issuedAt: at?.at ?? new Date(0).toISOString(),
         trustDomain: store.trustDomain,
         documents: [...services, ...intentions.sort(byName)],
-        passportKeys: await bundlePassportKeys(trx),
+        passportKeys: await bundlePassportKeys(trx, store.sealKey),
       };
       const signed = signBundle(bundle, key.privateKey);
       return { signed, etag: `"${signed.hash}"`, body: JSON.stringify(signed), revision };

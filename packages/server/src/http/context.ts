@@ -2,6 +2,7 @@
  * What route plugins get: the store, caches and helpers. Core routes and plugins added later
  * (identity CA, trace and decision-log ingest) use the same object, reached as `app.ward`.
  */
+import type { SealKey } from '@ward/ca';
 import type { Kysely } from 'kysely';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { Principal, Scope } from '../auth/tokens.ts';
@@ -21,6 +22,8 @@ export interface WardContext {
   trustDomain: string;
   dataDir: string;
   signingKey: SigningKey;
+  /** The control plane's seal key: plugins seal their own keys at rest with it (the CA does). */
+  sealKey: SealKey;
   bundles: BundleCache;
   hub: WatchHub;
   follower: RevisionFollower;

@@ -6,16 +6,48 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { PassportKeyV1 } from '@ward/api-types';
+import type { SealKey } from '@ward/ca';
 import type { Kysely } from 'kysely';
+import { isSealed, openText, sealText } from '../keys/seal-key.ts';
 import { appendAudit } from './audit.ts';
 import type { Database } from './schema.ts';
 import type { Actor, Store } from './store.ts';
 
-function newKey(): { kid: string; secret: string } {
-  return {
-    kid: `pk_${randomBytes(9).toString('base64url')}`,
-    secret: randomBytes(32).toString('base64url'),
-  };
+/** A new key as stored: its secret sealed under the seal key (the only place one is written). */
+function newKey(sealKey: SealKey): { kid: string; secret: string } {
+  const kid = `pk_${randomBytes(9).toString('base64url')}`;
+  return { kid, secret: sealSecret(sealKey, kid, randomBytes(32).toString('base64url')) };
+}
+
+/** The `secret` column's form: AES-256-GCM under the seal key, bound to the key id. */
+function sealSecret(sealKey: SealKey, kid: string, secret: string): string {
+  return sealText(sealKey, secret, `ward:passport-key:${kid}`);
+}
+
+/** The secret from the `secret` column (the only place one is read). */
+function openSecret(sealKey: SealKey, kid: string, stored: string): string {
+  return isSealed(stored)
+    ? openText(sealKey, stored, `ward:passport-key:${kid}`, `passport key ${kid}`)
+    : stored; // written before secrets were sealed; sealPlaintextSecrets seals it at start
+}
+
+/** Seals secrets stored in plaintext by older versions; run at start. Returns how many. */
+export async function sealPlaintextSecrets(store: Store): Promise<number> {
+  return store.transaction(async (trx) => {
+    const rows = await trx.selectFrom('passport_keys').select(['kid', 'secret']).execute();
+    let sealed = 0;
+    for (const row of rows) {
+      if (isSealed(row.secret)) continue;
+      await trx
+        .updateTable('passport_keys')
+        .set({ secret: sealSecret(store.sealKey, row.kid, row.secret) })
+        .where('kid', '=', row.kid)
+        .where('secret', '=', row.secret)
+        .execute();
+      sealed++;
+    }
+    return sealed;
+  }, true);
 }
 
 /** Creates the first key when there is none (first start). Safe when replicas race. */
@@ -23,7 +55,7 @@ export async function ensurePassportKey(store: Store): Promise<void> {
   await store.transaction(async (trx) => {
     const existing = await trx.selectFrom('passport_keys').select('kid').limit(1).execute();
     if (existing.length > 0) return;
-    const { kid, secret } = newKey();
+    const { kid, secret } = newKey(store.sealKey);
     await trx
       .insertInto('passport_keys')
       .values({
@@ -38,7 +70,10 @@ export async function ensurePassportKey(store: Store): Promise<void> {
 }
 
 /** Keys that go into bundles: the active one first, then the previous one. */
-export async function bundlePassportKeys(db: Kysely<Database>): Promise<PassportKeyV1[]> {
+export async function bundlePassportKeys(
+  db: Kysely<Database>,
+  sealKey: SealKey,
+): Promise<PassportKeyV1[]> {
   const rows = await db
     .selectFrom('passport_keys')
     .select(['kid', 'secret', 'status'])
@@ -47,7 +82,7 @@ export async function bundlePassportKeys(db: Kysely<Database>): Promise<Passport
   rows.sort((a, b) =>
     a.status === b.status ? a.kid.localeCompare(b.kid) : a.status === 'active' ? -1 : 1,
   );
-  return rows.map((r) => ({ kid: r.kid, alg: 'HS256', key: r.secret }));
+  return rows.map((r) => ({ kid: r.kid, alg: 'HS256', key: openSecret(sealKey, r.kid, r.secret) }));
 }
 
 export interface PassportKeyInfo {
@@ -90,7 +125,7 @@ export async function rotatePassportKeys(
       .set({ status: retirePrevious ? 'retired' : 'previous' })
       .where('status', '=', 'active')
       .execute();
-    const { kid, secret } = newKey();
+    const { kid, secret } = newKey(store.sealKey);
     const at = new Date().toISOString();
     await trx
       .insertInto('passport_keys')
