@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands/index.ts';
 import { CliError } from './errors.ts';
+import { guardOutput } from './output.ts';
 
 /** Builds the `ward` program; exported for tests that run it in-process. */
 export function buildProgram(): Command {
@@ -18,12 +19,16 @@ export function buildProgram(): Command {
  * `CliError`s printed as one clear message; nothing prints a stack trace unless WARD_DEBUG is set.
  */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  // Every byte printed passes the terminal-safety filter (see output.ts), errors included.
+  const restore = guardOutput();
   try {
+    const program = buildProgram();
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     return reportError(error);
+  } finally {
+    restore();
   }
 }
 
