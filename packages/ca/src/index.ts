@@ -49,6 +49,7 @@ export {
 } from './k8s-token-review.ts';
 export { exportPrivateKey, generateKeyPair, importPrivateKey } from './keys.ts';
 export { certificatesFromPem, pemBlocks, toPem } from './pem.ts';
+export { openEither, resealAuthority } from './reseal.ts';
 export { generateSealKey, parseSealKey, type SealKey, seal, unseal } from './seal.ts';
 export {
   parseSelector,

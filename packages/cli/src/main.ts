@@ -9,6 +9,9 @@ export function buildProgram(): Command {
     .description('Ward secures the dependencies between microservices.')
     .version('0.1.0')
     .showHelpAfterError()
+    // Options belong to the command they follow: `ward server reseal --data-dir x` gives
+    // --data-dir to `reseal`, not to `server`, which has an option of the same name.
+    .enablePositionalOptions()
     .exitOverride();
   registerCommands(program);
   return program;

@@ -4,12 +4,15 @@
  * reveals neither), plaintext ones from older versions are sealed at start, files are owner-only,
  * and a seal key kept next to the data is reported loudly.
  */
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { promisify } from 'node:util';
 import { generateSealKey, parseSealKey } from '@ward/ca';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SIGNING_KEY_PURPOSE } from '../src/bundles/signing-key.ts';
+import { caPlugin } from '../src/index.ts';
 import { openText } from '../src/keys/seal-key.ts';
 import { cleanupDirs, http, intention, startTestServer, svc, tempDir, yamlOf } from './helpers.ts';
 
@@ -139,5 +142,42 @@ describe('keys at rest', () => {
     await expect(
       startTestServer({ dataDir, sealKey: undefined, env: { WARD_SEAL_KEY: 'short' } }),
     ).rejects.toMatchObject({ code: 'SERVER_SEAL_KEY_INVALID' });
+  });
+
+  it('ward server reseal moves every sealed key to a new seal key; the keys themselves stay the same', async () => {
+    const dataDir = tempDir();
+    const a = await startTestServer({ dataDir, sealKey: undefined, plugins: [caPlugin()] });
+    const key = await passportKey(a.url);
+    const trust = (await http(a.url, 'GET', '/v1/trust-bundle', { token: null })).text;
+    await a.close();
+    const oldKey = readFileSync(join(dataDir, 'seal.key'), 'utf8');
+
+    const newFile = join(tempDir(), 'new-seal.key');
+    writeFileSync(newFile, `${generateSealKey()}\n`, { mode: 0o600 });
+    const bin = join(import.meta.dirname, '..', '..', 'cli', 'src', 'bin.ts');
+    const args = [bin, 'server', 'reseal', '--data-dir', dataDir, '--new-seal-key-file', newFile];
+    const env = { ...process.env, WARD_SEAL_KEY: '', WARD_CA_KEY: '' };
+    const run = promisify(execFile);
+    const first = await run(process.execPath, args, { env });
+    expect(first.stdout).toMatch(
+      /resealed the bundle-signing key, 1 passport key\(s\) and 1 CA state/,
+    );
+    // The default key file now holds the new key; the old key opens nothing any more.
+    expect(readFileSync(join(dataDir, 'seal.key'), 'utf8')).toBe(readFileSync(newFile, 'utf8'));
+    await expect(
+      startTestServer({ dataDir, sealKey: parseSealKey(oldKey), plugins: [caPlugin()] }),
+    ).rejects.toMatchObject({ code: 'SERVER_UNSEAL_FAILED' });
+    // Run again (as after an interruption): nothing breaks.
+    await run(process.execPath, args, { env });
+
+    const b = await startTestServer({ dataDir, sealKey: undefined, plugins: [caPlugin()] });
+    try {
+      expect(b.publicKey).toBe(a.publicKey);
+      const bundle = await http(b.url, 'GET', '/v1/bundles/orders');
+      expect(JSON.parse(bundle.body.payload).passportKeys[0].key).toBe(key);
+      expect((await http(b.url, 'GET', '/v1/trust-bundle', { token: null })).text).toBe(trust);
+    } finally {
+      await b.close();
+    }
   });
 });

@@ -29,6 +29,8 @@ export interface SealKeyOptions {
   file?: string;
   env: NodeJS.ProcessEnv;
   dataDir: string;
+  /** Generate the default key file when there is none (true for a start, false for a reseal). */
+  create?: boolean;
 }
 
 export interface ResolvedSealKey {
@@ -114,7 +116,7 @@ export function resolveSealKey(options: SealKeyOptions): ResolvedSealKey {
   let file = join(options.dataDir, DEFAULT_FILE);
   let created = false;
   if (!exists(file) && exists(legacy)) file = legacy;
-  else if (!exists(file)) {
+  else if (!exists(file) && options.create !== false) {
     try {
       // `wx`: never overwrite a key another replica (or process) just wrote.
       writeFileSync(file, `${generateSealKey()}\n`, { mode: 0o600, flag: 'wx' });

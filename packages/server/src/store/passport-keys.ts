@@ -19,15 +19,18 @@ function newKey(sealKey: SealKey): { kid: string; secret: string } {
   return { kid, secret: sealSecret(sealKey, kid, randomBytes(32).toString('base64url')) };
 }
 
+/** Associated data of a sealed secret: it opens only in the row of its own key id. */
+export const passportSecretPurpose = (kid: string) => `ward:passport-key:${kid}`;
+
 /** The `secret` column's form: AES-256-GCM under the seal key, bound to the key id. */
 function sealSecret(sealKey: SealKey, kid: string, secret: string): string {
-  return sealText(sealKey, secret, `ward:passport-key:${kid}`);
+  return sealText(sealKey, secret, passportSecretPurpose(kid));
 }
 
 /** The secret from the `secret` column (the only place one is read). */
 function openSecret(sealKey: SealKey, kid: string, stored: string): string {
   return isSealed(stored)
-    ? openText(sealKey, stored, `ward:passport-key:${kid}`, `passport key ${kid}`)
+    ? openText(sealKey, stored, passportSecretPurpose(kid), `passport key ${kid}`)
     : stored; // written before secrets were sealed; sealPlaintextSecrets seals it at start
 }
 
