@@ -13,10 +13,12 @@ import {
   spawnControlPlane,
 } from './_control-plane.ts';
 import {
+  bundleOf,
   fromBilling,
   fromCheckout,
   memoryLogger,
   ordersPolicy,
+  signingKey,
   tempDir,
   until,
 } from './_pdp-fixture.ts';
@@ -174,7 +176,7 @@ describe('PDP revision floor and maxStaleness against a real control plane', () 
       const pdp = createPdp({
         service: 'orders',
         controlPlanes: ['http://127.0.0.1:9'],
-        publicKey: (await import('./_pdp-fixture.ts')).signingKey().publicKey,
+        publicKey: signingKey().publicKey,
         logger: memoryLogger(),
         cacheDir: join(local.path, 'cache'),
         revisionFloor: floors,
@@ -183,6 +185,58 @@ describe('PDP revision floor and maxStaleness against a real control plane', () 
       expect(pdp.status().ready).toBe(false);
       await pdp.close();
     } finally {
+      local.remove();
+    }
+  });
+
+  it('takes a caller-supplied floor store: refuses a cache below it, raises it on a newer bundle', async () => {
+    const local = tempDir('pdp-floor-store');
+    const peer = await startReplayServer();
+    try {
+      const key = signingKey();
+      const cache = join(local.path, 'cache');
+      mkdirSync(cache, { mode: 0o700 });
+      writeFileSync(
+        cacheFile(cache, 'orders'),
+        JSON.stringify(bundleOf('orders', 3, ordersPolicy(['checkout']), key.privateKey)),
+      );
+      const floors = new Map<string, number>([['orders', 5]]);
+      const writes: number[] = [];
+      const store = {
+        read: (service: string) => floors.get(service),
+        async write(service: string, revision: number) {
+          writes.push(revision);
+          floors.set(service, revision);
+        },
+      };
+      peer.bundle = Buffer.from(
+        JSON.stringify(bundleOf('orders', 7, ordersPolicy(['billing']), key.privateKey)),
+      );
+      const pdp = createPdp({
+        service: 'orders',
+        controlPlanes: [peer.url],
+        publicKey: key.publicKey,
+        logger: memoryLogger(),
+        cacheDir: cache,
+        revisionFloor: store,
+      });
+      expect(pdp.status()).toMatchObject({ ready: false, revisionFloor: 5 });
+      expect(pdp.status().lastError?.code).toBe('PDP_REVISION_ROLLBACK');
+      await pdp.ready;
+      await pdp.close();
+      expect(pdp.status()).toMatchObject({ revision: 7, revisionFloor: 7 });
+      expect(writes).toEqual([7]);
+      expect(pdp.decide(fromBilling).allowed).toBe(true);
+      expect(() =>
+        createPdp({
+          service: 'orders',
+          controlPlanes: [peer.url],
+          publicKey: key.publicKey,
+          revisionFloor: {} as never,
+        }),
+      ).toThrow(TypeError);
+    } finally {
+      await peer.close();
       local.remove();
     }
   });

@@ -165,15 +165,18 @@ export function createPdp(options: PdpOptions): Pdp {
         });
       }
       if (raise) {
-        await floorStore.write(service, revision).catch((cause) => {
-          const error = new PdpError(
-            'PDP_FLOOR_WRITE_FAILED',
-            `cannot write the revision floor ${revision}: ${(cause as Error)?.message ?? cause}`,
-            { cause },
-          );
-          recordError(error);
-          logger.warn({ service, error: error.message }, 'cannot write revision floor');
-        });
+        // Through a promise even if a caller's store throws synchronously.
+        await Promise.resolve()
+          .then(() => floorStore.write(service, revision))
+          .catch((cause) => {
+            const error = new PdpError(
+              'PDP_FLOOR_WRITE_FAILED',
+              `cannot write the revision floor ${revision}: ${(cause as Error)?.message ?? cause}`,
+              { cause },
+            );
+            recordError(error);
+            logger.warn({ service, error: error.message }, 'cannot write revision floor');
+          });
       }
     });
   };
@@ -217,7 +220,11 @@ export function createPdp(options: PdpOptions): Pdp {
   // 0. The revision floor, before the cache is trusted: an unreadable floor keeps the cache out.
   if (opts.floor !== undefined) {
     try {
-      floor = opts.floor.read(service) ?? 0;
+      const read = opts.floor.read(service) ?? 0;
+      if (!Number.isSafeInteger(read) || read < 0) {
+        throw new PdpError('PDP_FLOOR_UNREADABLE', `revision floor store returned ${read}`);
+      }
+      floor = read;
     } catch (error) {
       floorBroken = true;
       reject(error, 'floor');
