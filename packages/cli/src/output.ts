@@ -69,3 +69,21 @@ export function writeRaw(stream: NodeJS.WriteStream, text: string): void {
   if (raw) raw(text);
   else stream.write(text);
 }
+
+/**
+ * `stream` for output the CLI composes itself with deliberate styling (the demo's colored
+ * banner and `\r` status line, built only from its own fixed services): writes skip the filter.
+ * Never hand it text that came from a control plane or a file.
+ */
+export function trustedOutput(stream: NodeJS.WriteStream): NodeJS.WriteStream {
+  const write = (chunk: unknown): boolean => {
+    writeRaw(
+      stream,
+      typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString(),
+    );
+    return true;
+  };
+  return new Proxy(stream, {
+    get: (target, property) => (property === 'write' ? write : Reflect.get(target, property)),
+  });
+}

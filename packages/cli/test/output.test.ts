@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { guardOutput, sanitizeOutput, writeRaw } from '../src/output.ts';
+import { guardOutput, sanitizeOutput, trustedOutput, writeRaw } from '../src/output.ts';
 
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
@@ -37,8 +37,9 @@ describe('terminal-safe output', () => {
     stream.write(bidi.subarray(0, 1));
     stream.write(bidi.subarray(1));
     writeRaw(stream, '\r\u001b[K'); // the CLI's own progress-bar controls pass
+    trustedOutput(stream).write('\u001b[36m'); // and the demo's own colors
     restore();
     stream.write('\u001b'); // restored: the stream is the caller's again
-    expect(seen).toBe('x\\u001b]8;;u\\u0007y\n\\u202e\r\u001b[K\u001b');
+    expect(seen).toBe('x\\u001b]8;;u\\u0007y\n\\u202e\r\u001b[K\u001b[36m\u001b');
   });
 });
