@@ -65,8 +65,9 @@ export interface Authority {
 }
 
 export const purposeRoot = (td: string, serial: string) => `ward-ca:${td}:root:${serial}`;
-const purposeIntermediate = (td: string, serial: string) => `ward-ca:${td}:intermediate:${serial}`;
-const purposeJwt = (td: string, kid: string) => `ward-ca:${td}:jwt:${kid}`;
+export const purposeIntermediate = (td: string, serial: string) =>
+  `ward-ca:${td}:intermediate:${serial}`;
+export const purposeJwt = (td: string, kid: string) => `ward-ca:${td}:jwt:${kid}`;
 
 export async function makeRoot(
   trustDomain: string,

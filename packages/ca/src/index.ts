@@ -53,7 +53,8 @@ export {
 } from './k8s-attestation.ts';
 export { exportPrivateKey, generateKeyPair, importPrivateKey } from './keys.ts';
 export { certificatesFromPem, pemBlocks, toPem } from './pem.ts';
-export { generateSealKey, parseSealKey, type SealKey, seal, sealKeyFrom, unseal } from './seal.ts';
+export { openEither, resealAuthority } from './reseal.ts';
+export { generateSealKey, parseSealKey, type SealKey, seal, unseal } from './seal.ts';
 export {
   parseSelector,
   parseSelectors,

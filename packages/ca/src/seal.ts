@@ -1,10 +1,10 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { CaError } from './errors.ts';
 
 /**
- * The 32-byte AES-256-GCM key that encrypts CA private keys at rest. Obtain one with
- * {@link sealKeyFrom}; never log it.
+ * The 32-byte AES-256-GCM key that encrypts private keys at rest (the CA's, and the control
+ * plane's bundle-signing and passport keys). Parse one with {@link parseSealKey}; where it comes
+ * from (environment, key file) is the server shell's business. Never log it.
  */
 export interface SealKey {
   readonly bytes: Buffer;
@@ -16,7 +16,7 @@ const VERSION = 'v1';
  * Parses a seal key: 64 hex characters, or base64/base64url of 32 bytes. Throws `CA_SEAL_KEY`
  * naming `source`.
  */
-export function parseSealKey(text: string, source = 'WARD_CA_KEY'): SealKey {
+export function parseSealKey(text: string, source = 'WARD_SEAL_KEY'): SealKey {
   const t = text.trim();
   let bytes: Buffer | undefined;
   if (/^[0-9a-fA-F]{64}$/.test(t)) bytes = Buffer.from(t, 'hex');
@@ -26,39 +26,14 @@ export function parseSealKey(text: string, source = 'WARD_CA_KEY'): SealKey {
   if (bytes?.length !== 32) {
     throw new CaError(
       'CA_SEAL_KEY',
-      `${source}: the CA key must be 32 bytes as 64 hex characters or base64 (generate one with \`openssl rand -base64 32\`)`,
+      `${source}: the seal key must be 32 bytes as 64 hex characters or base64 (generate one with \`openssl rand -base64 32\`)`,
       { field: source },
     );
   }
   return { bytes };
 }
 
-/**
- * The seal key from the environment variable `WARD_CA_KEY` (checked first) or a key file.
- * Throws `CA_SEAL_KEY` when neither is configured or readable.
- */
-export function sealKeyFrom(options: { env?: NodeJS.ProcessEnv; file?: string }): SealKey {
-  const fromEnv = options.env?.WARD_CA_KEY;
-  if (fromEnv) return parseSealKey(fromEnv, 'WARD_CA_KEY');
-  if (options.file) {
-    let text: string;
-    try {
-      text = readFileSync(options.file, 'utf8');
-    } catch (cause) {
-      throw new CaError('CA_SEAL_KEY', `${options.file}: cannot read the CA key file`, {
-        cause,
-        field: options.file,
-      });
-    }
-    return parseSealKey(text, options.file);
-  }
-  throw new CaError(
-    'CA_SEAL_KEY',
-    'no CA key: set WARD_CA_KEY or pass a key file (`openssl rand -base64 32 > ca.key`)',
-  );
-}
-
-/** A new random seal key, base64 (what goes into `WARD_CA_KEY` or a 0600 key file). */
+/** A new random seal key, base64 (what goes into `WARD_SEAL_KEY` or a 0600 key file). */
 export function generateSealKey(): string {
   return randomBytes(32).toString('base64');
 }
@@ -80,7 +55,7 @@ export function unseal(key: SealKey, sealed: string, purpose: string): Buffer {
   const fail = (cause?: unknown): never => {
     throw new CaError(
       'CA_UNSEAL',
-      `cannot decrypt the CA key "${purpose}": wrong WARD_CA_KEY, or the stored key was altered`,
+      `cannot decrypt "${purpose}": wrong seal key (WARD_SEAL_KEY), or the stored key was altered`,
       { cause },
     );
   };

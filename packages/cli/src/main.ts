@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerCommands } from './commands/index.ts';
 import { CliError } from './errors.ts';
+import { guardOutput } from './output.ts';
 
 /** Builds the `ward` program; exported for tests that run it in-process. */
 export function buildProgram(): Command {
@@ -8,6 +9,9 @@ export function buildProgram(): Command {
     .description('Ward secures the dependencies between microservices.')
     .version('0.1.0')
     .showHelpAfterError()
+    // Options belong to the command they follow: `ward server reseal --data-dir x` gives
+    // --data-dir to `reseal`, not to `server`, which has an option of the same name.
+    .enablePositionalOptions()
     .exitOverride();
   registerCommands(program);
   return program;
@@ -18,12 +22,16 @@ export function buildProgram(): Command {
  * `CliError`s printed as one clear message; nothing prints a stack trace unless WARD_DEBUG is set.
  */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  // Every byte printed passes the terminal-safety filter (see output.ts), errors included.
+  const restore = guardOutput();
   try {
+    const program = buildProgram();
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     return reportError(error);
+  } finally {
+    restore();
   }
 }
 

@@ -310,6 +310,8 @@ describe('createPdp against a replaying peer', () => {
         controlPlanes: [peer.url],
         publicKey: key.publicKey,
         cacheDir: notADir,
+        // The floor would default to the same unusable folder; this test is about the cache.
+        revisionFloor: false,
         logger,
       }),
     );

@@ -25,6 +25,8 @@ export const STATUS_OF = {
   STORE_BAD_URL: 500,
   SERVER_SIGNING_KEY_INVALID: 500,
   SERVER_CONFIG_INVALID: 500,
+  SERVER_SEAL_KEY_INVALID: 500,
+  SERVER_UNSEAL_FAILED: 500,
 } as const;
 
 export type ServerErrorCode = keyof typeof STATUS_OF;
@@ -49,6 +51,8 @@ const TITLES: Record<ServerErrorCode, string> = {
   STORE_BAD_URL: 'Bad database URL',
   SERVER_SIGNING_KEY_INVALID: 'Bundle signing key invalid',
   SERVER_CONFIG_INVALID: 'Invalid server configuration',
+  SERVER_SEAL_KEY_INVALID: 'Seal key invalid',
+  SERVER_UNSEAL_FAILED: 'Sealed key does not decrypt',
 };
 
 /** Base class of every coded control-plane error. Switch on `code`, not on the subclass. */

@@ -14,6 +14,8 @@ export { principalOf } from './http/auth-hook.ts';
 export type { RouteAuth, WardContext } from './http/context.ts';
 export { problemResponses } from './http/schemas.ts';
 export { type IngestPluginOptions, ingestPlugin } from './ingest/index.ts';
+export { type ResealOptions, type ResealResult, resealAtRest } from './keys/reseal.ts';
+export { type ResolvedSealKey, resolveSealKey } from './keys/seal-key.ts';
 export {
   DEFAULT_PORT,
   type RunningServer,

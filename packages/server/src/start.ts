@@ -2,9 +2,10 @@
  * `startServer`: opens the store, migrates it, bootstraps the first admin token, the passport key
  * and the bundle-signing key, and listens.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import type { SealKey } from '@ward/ca';
 import { trustDomainProblem } from '@ward/spiffe';
 import type { FastifyInstance } from 'fastify';
 import type { Migration } from 'kysely';
@@ -24,10 +25,11 @@ import {
   type ServerTlsOptions,
   type TlsListener,
 } from './http/tls-listener.ts';
+import { resolveSealKey } from './keys/seal-key.ts';
 import { appendAudit } from './store/audit.ts';
 import { openDatabase } from './store/database.ts';
 import { migrate } from './store/migrations.ts';
-import { ensurePassportKey } from './store/passport-keys.ts';
+import { ensurePassportKey, sealPlaintextSecrets } from './store/passport-keys.ts';
 import { type Actor, Store } from './store/store.ts';
 import { RevisionFollower } from './watch/follower.ts';
 import { WatchHub } from './watch/hub.ts';
@@ -40,10 +42,20 @@ export const DEFAULT_PORT = 8181;
 export interface StartServerOptions {
   /** SQLite file path (default `<dataDir>/ward.db`) or a `postgres://` URL. */
   database?: string;
-  /** Holds the SQLite file and the signing key; default `./.ward`. */
+  /** Holds the SQLite file and the signing key; default `./.ward`. Created 0700. */
   dataDir?: string;
   /** Default `<dataDir>/bundle-signing.key`; replicas point at one shared file. */
   signingKeyFile?: string;
+  /**
+   * The seal key that encrypts the signing key, the passport secrets and the CA keys at rest.
+   * Default: `WARD_SEAL_KEY` (or `WARD_CA_KEY`) from `env`, else `sealKeyFile`, else
+   * `<dataDir>/seal.key` generated at first start (with a warning: it travels with the data).
+   */
+  sealKey?: SealKey;
+  /** A seal key file kept outside the data directory (`ward server --seal-key-file`). */
+  sealKeyFile?: string;
+  /** Where `WARD_SEAL_KEY` is read; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
   host?: string;
   /** 0 = an ephemeral port. Default 8181. */
   port?: number;
@@ -73,7 +85,12 @@ export interface RunningServer {
   /** Only when generated at this (first) start; never stored in clear. */
   adminToken?: string;
   signingKeyFile: string;
-  /** Set when the signing key file is readable by others. */
+  /** Where the seal key came from: `option`, `env:WARD_SEAL_KEY`, `env:WARD_CA_KEY`, or its file. */
+  sealKeySource: string;
+  /**
+   * Things the operator must hear about: the seal key stored inside the data directory, key or
+   * data files readable by others, a revoked bootstrap token.
+   */
   warnings: string[];
   database: 'sqlite' | 'postgres';
   app: FastifyInstance;
@@ -144,6 +161,22 @@ async function bootstrapAdmin(
 }
 
 /**
+ * Creates the data directory owner-only (0700), and takes group and other access away from an
+ * existing one: it holds the database and, by default, the keys. A warning when that fails.
+ */
+function ensurePrivateDir(dir: string): string | undefined {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const mode = statSync(dir).mode & 0o777;
+  if ((mode & 0o077) === 0) return undefined;
+  try {
+    chmodSync(dir, mode & 0o700);
+    return undefined;
+  } catch {
+    return `the data directory ${dir} has mode ${mode.toString(8)}; it should be 700 (it holds the database and the keys)`;
+  }
+}
+
+/**
  * Starts a control plane.
  *
  * @example
@@ -169,9 +202,16 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       'the bootstrap admin token must be at least 16 characters',
     );
   }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const dirWarning = ensurePrivateDir(dataDir);
+  const seal = resolveSealKey({
+    sealKey: options.sealKey,
+    file: options.sealKeyFile,
+    env: options.env ?? process.env,
+    dataDir,
+  });
   const signingKey = loadOrCreateSigningKey(
     resolve(options.signingKeyFile ?? join(dataDir, 'bundle-signing.key')),
+    seal.key,
   );
   const database = options.database ?? join(dataDir, 'ward.db');
   const opened = await openDatabase(database);
@@ -183,8 +223,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const extra: Record<string, Migration> = {};
     for (const p of options.plugins ?? []) Object.assign(extra, p.migrations ?? {});
     await migrate(opened.db as never, opened.dialect, extra);
-    const store = new Store(opened.db, opened.dialect, trustDomain);
+    const store = new Store(opened.db, opened.dialect, trustDomain, seal.key);
     const boot = await bootstrapAdmin(store, options.adminToken);
+    await sealPlaintextSecrets(store);
     await ensurePassportKey(store);
 
     const bundles = new BundleCache(store, signingKey);
@@ -227,6 +268,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       trustDomain,
       dataDir,
       signingKey,
+      sealKey: seal.key,
       bundles,
       hub,
       follower,
@@ -257,7 +299,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       : address.family === 'IPv6'
         ? `[${address.address}]`
         : address.address;
-    const warnings = [signingKey.warning, boot.warning].filter((w): w is string => !!w);
+    const warnings = [
+      ...seal.warnings,
+      dirWarning,
+      signingKey.warning,
+      ...opened.warnings,
+      boot.warning,
+    ].filter((w): w is string => !!w);
     for (const w of warnings) app.log.warn(w);
     let closed: Promise<void> | undefined;
     return {
@@ -266,6 +314,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       keyId: signingKey.keyId,
       ...(boot.token ? { adminToken: boot.token } : {}),
       signingKeyFile: signingKey.file,
+      sealKeySource: seal.source,
       warnings,
       database: opened.dialect,
       app,

@@ -77,6 +77,10 @@ describe('ward CLI against ward server', () => {
     expect(info.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(info.publicKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(info.adminToken).toMatch(/^ward_/);
+    // Zero config: the seal key was generated next to the data, and the start says so.
+    expect((info as { warnings?: string[] }).warnings?.join('\n')).toMatch(
+      /seal key .* is inside the data directory/,
+    );
   });
 
   it('applies a directory (dry run first), gets and shows history', async () => {
@@ -192,6 +196,43 @@ describe('ward CLI against ward server', () => {
     expect(r.stdout).toMatch(/default\s+pk_\S+\s+HS256\s+active/);
     r = await ward(['passport', 'rotate', '--alg', 'RSA']);
     expect(r.code).toBe(2);
+  });
+
+  it('escapes terminal control characters a team put in its Service in every output', async () => {
+    const admin = {
+      authorization: `Bearer ${info.adminToken}`,
+      'content-type': 'application/json',
+    };
+    const created = await fetch(`${info.url}/v1/tokens`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ name: 'team-evil', scope: 'team', services: ['evil'] }),
+    });
+    const teamToken = ((await created.json()) as { token: string }).token;
+    // An OSC 8 hyperlink, a screen clear, a C1 CSI and a right-to-left override.
+    const owner =
+      'ops\u001b]8;;https://evil.example/\u0007click\u001b]8;;\u0007\u001b[2J\u009b31m\u202egnp.exe';
+    const file = join(dataDir, 'evil.yaml');
+    writeFileSync(file, yamlOf([svc('evil', { owner })]));
+    const applied = await ward(['apply', '-f', file], { WARD_TOKEN: teamToken });
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+
+    const unsafe = /[\u001b\u0007\u009b\u202e]/;
+    const outputs = [
+      await ward(['get', 'services']),
+      await ward(['get', 'service', 'evil', '-o', 'yaml']),
+      await ward(['get', 'service', 'evil', '-o', 'json']),
+      await ward(['history']),
+      await ward(['get', 'service', 'no\u001b[2Jsuch']), // the name comes back in the error
+    ];
+    for (const out of outputs) {
+      expect(out.stdout + out.stderr).not.toMatch(unsafe);
+    }
+    expect(outputs[0]!.stdout).toContain('\\u001b[2J'); // visible, escaped
+    expect(outputs[4]!.code).not.toBe(0);
+    // JSON stays valid and means exactly what the team wrote.
+    expect(JSON.parse(outputs[2]!.stdout).spec.owner).toBe(owner);
   });
 
   it('a restart prints no admin token (only its hash is stored) and SIGTERM exits cleanly', async () => {

@@ -3,11 +3,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateSealKey, parseSealKey } from '@ward/ca';
 import pg from 'pg';
 import { type RunningServer, type StartServerOptions, startServer } from '../src/index.ts';
 
 export const PG_URL = process.env.WARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const ADMIN = 'test-admin-token-0123456789abcdef';
+/**
+ * The seal key of test servers, shared like a deployment's `WARD_SEAL_KEY`: replicas on one
+ * database (or one signing-key file) need the same key. Tests of the generated default pass
+ * `sealKey: undefined`.
+ */
+export const TEST_SEAL_KEY = parseSealKey(generateSealKey());
 
 const dirs: string[] = [];
 export function tempDir(): string {
@@ -60,6 +67,8 @@ export async function startTestServer(opts: StartServerOptions = {}): Promise<Ru
     port: 0,
     adminToken: ADMIN,
     heartbeatMs: 60_000,
+    sealKey: TEST_SEAL_KEY,
+    env: {},
     ...opts,
   });
 }

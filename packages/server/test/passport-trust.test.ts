@@ -51,7 +51,7 @@ async function bundle(service: string): Promise<BundleV1> {
 /** A real service: a PDP pulling `name`'s bundle, and wardHttp in front of a node:http handler. */
 async function service(name: string): Promise<{ url: string; pdp: Pdp }> {
   const token = await http(base, 'POST', '/v1/tokens', {
-    body: { name: `${name}-pdp`, scope: 'pdp' },
+    body: { name: `${name}-pdp`, scope: 'pdp', services: [name] },
   });
   expect(token.status).toBe(201);
   const pdp = createPdp({

@@ -3,7 +3,9 @@
  * code. PostgreSQL gets a fresh schema per run, dropped afterwards; when it is unreachable that
  * suite is skipped with a loud warning.
  */
+import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { generateSealKey, parseSealKey } from '@ward/ca';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -21,12 +23,14 @@ import {
   bundlePassportKeys,
   ensurePassportKey,
   rotatePassportKeys,
+  sealPlaintextSecrets,
 } from '../src/store/passport-keys.ts';
 import { type Actor, Store } from '../src/store/store.ts';
 import { cleanupDirs, createPgSchema, intention, pgAvailable, svc, tempDir } from './helpers.ts';
 
 const PG = await pgAvailable('storage.test.ts');
 const actor: Actor = { id: 'tok_test', name: 'tester', scope: 'admin' };
+const sealKey = parseSealKey(generateSealKey());
 
 function storageSuite(
   label: string,
@@ -41,7 +45,7 @@ function storageSuite(
       ({ opened, drop } = await open());
       await migrate(opened.db as never, opened.dialect);
       await migrate(opened.db as never, opened.dialect); // idempotent
-      store = new Store(opened.db, opened.dialect, 'test.local');
+      store = new Store(opened.db, opened.dialect, 'test.local', sealKey);
     });
     afterAll(async () => {
       await opened?.close();
@@ -188,18 +192,71 @@ function storageSuite(
     it('rotates passport keys, keeping the previous one for verification', async () => {
       await ensurePassportKey(store);
       await ensurePassportKey(store); // only one first key
-      const first = await bundlePassportKeys(opened.db);
+      const first = await bundlePassportKeys(opened.db, sealKey);
       expect(first).toHaveLength(1);
       const r = await rotatePassportKeys(store, actor, false);
-      const keys = await bundlePassportKeys(opened.db);
+      const keys = await bundlePassportKeys(opened.db, sealKey);
       expect(keys.map((k) => k.kid)).toEqual([r.kid, first[0]!.kid]);
       expect(await store.revision()).toEqual({ revision: r.revision, keysRevision: r.revision });
       const r2 = await rotatePassportKeys(store, actor, true);
-      expect((await bundlePassportKeys(opened.db)).map((k) => k.kid)).toEqual([r2.kid]);
+      expect((await bundlePassportKeys(opened.db, sealKey)).map((k) => k.kid)).toEqual([r2.kid]);
       expect((await store.revisionsAfter(r.revision - 1, 10)).map((e) => e.services)).toEqual([
         ['*'],
         ['*'],
       ]);
+    });
+
+    it('keeps passport secrets sealed: never in clear in the table, bound to their key id', async () => {
+      const [key] = await bundlePassportKeys(opened.db, sealKey);
+      const rows = await opened.db.selectFrom('passport_keys').select(['kid', 'secret']).execute();
+      expect(JSON.stringify(rows)).not.toContain(key!.key);
+      for (const row of rows) expect(row.secret).toMatch(/^v1\./);
+      // Another seal key cannot open them: the start fails rather than serve garbage keys.
+      await expect(
+        bundlePassportKeys(opened.db, parseSealKey(generateSealKey())),
+      ).rejects.toMatchObject({ code: 'SERVER_UNSEAL_FAILED' });
+      // A sealed secret copied into another key's row does not open (the key id is bound in).
+      const other = rows.find((r) => r.kid !== key!.kid)!;
+      await opened.db
+        .updateTable('passport_keys')
+        .set({ secret: rows.find((r) => r.kid === key!.kid)!.secret, status: 'previous' })
+        .where('kid', '=', other.kid)
+        .execute();
+      await expect(bundlePassportKeys(opened.db, sealKey)).rejects.toMatchObject({
+        code: 'SERVER_UNSEAL_FAILED',
+      });
+      await opened.db
+        .updateTable('passport_keys')
+        .set({ secret: other.secret, status: 'retired' })
+        .where('kid', '=', other.kid)
+        .execute();
+    });
+
+    it('seals a plaintext passport secret written by an older version', async () => {
+      const active = await opened.db
+        .selectFrom('passport_keys')
+        .select(['kid'])
+        .where('status', '=', 'active')
+        .executeTakeFirstOrThrow();
+      const legacy = 'bGVnYWN5LXBsYWludGV4dC1zZWNyZXQtMDEyMzQ1Njc4OQ';
+      await opened.db
+        .updateTable('passport_keys')
+        .set({ secret: legacy })
+        .where('kid', '=', active.kid)
+        .execute();
+      // Still served while plaintext (no outage during an upgrade) …
+      expect((await bundlePassportKeys(opened.db, sealKey))[0]!.key).toBe(legacy);
+      expect(await sealPlaintextSecrets(store)).toBe(1);
+      expect(await sealPlaintextSecrets(store)).toBe(0);
+      const row = await opened.db
+        .selectFrom('passport_keys')
+        .select(['secret'])
+        .where('kid', '=', active.kid)
+        .executeTakeFirstOrThrow();
+      expect(row.secret).toMatch(/^v1\./);
+      expect(row.secret).not.toContain(legacy);
+      // … and the same key after sealing: passports minted before the upgrade keep verifying.
+      expect((await bundlePassportKeys(opened.db, sealKey))[0]!.key).toBe(legacy);
     });
   });
 }
@@ -226,6 +283,27 @@ describe('SQLite file settings', () => {
     const busy = await sql<{ timeout: number }>`PRAGMA busy_timeout`.execute(opened.db);
     expect(Number(Object.values(busy.rows[0]!)[0])).toBe(5000);
     await opened.close();
+  });
+
+  it('creates the database and its WAL and shared-memory files owner-only (0600)', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'data', 'ward.db');
+    const opened = await openDatabase(file);
+    await migrate(opened.db as never, opened.dialect); // writes: the -wal and -shm files exist now
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      expect(statSync(f).mode & 0o777, f).toBe(0o600);
+    }
+    expect(statSync(join(dir, 'data')).mode & 0o777).toBe(0o700);
+    await opened.close();
+
+    // Files an older version left world-readable are tightened at the next open.
+    const old = join(dir, 'old.db');
+    writeFileSync(old, '');
+    chmodSync(old, 0o644);
+    const reopened = await openDatabase(old);
+    expect(statSync(old).mode & 0o777).toBe(0o600);
+    expect(reopened.warnings).toEqual([]);
+    await reopened.close();
   });
 
   it('reports an unreachable PostgreSQL as STORE_UNREACHABLE', async () => {

@@ -19,6 +19,7 @@ import type {
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { CliError } from '../errors.ts';
+import { sanitizeOutput, writeRaw } from '../output.ts';
 
 const FORMATS = ['text', 'json', 'dot', 'mermaid', 'sarif'] as const;
 type Format = (typeof FORMATS)[number];
@@ -328,12 +329,13 @@ class ProgressBar {
     const ratio = Math.min(1, this.done_ / this.total);
     const filled = Math.round(ratio * width);
     const mb = (n: number) => (n / 1048576).toFixed(0);
-    process.stderr.write(
-      `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}% ${mb(this.done_)}/${mb(this.total)} MB ${file.slice(-40)}\u001b[K`,
+    writeRaw(
+      process.stderr,
+      `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}% ${mb(this.done_)}/${mb(this.total)} MB ${sanitizeOutput(file.slice(-40))}\u001b[K`,
     );
   }
 
   done(): void {
-    process.stderr.write('\r\u001b[K');
+    writeRaw(process.stderr, '\r\u001b[K');
   }
 }

@@ -12,6 +12,7 @@ interface ServerOptions {
   trustDomain?: string;
   dataDir: string;
   signingKey?: string;
+  sealKeyFile?: string;
   heartbeatMs?: string;
   json?: boolean;
   quiet?: boolean;
@@ -57,8 +58,9 @@ function parseListen(text: string): { host: string; port: number } {
 }
 
 export function register(program: Command): void {
-  program
-    .command('server')
+  const server = program.command('server');
+  registerReseal(server);
+  server
     .description('run the control plane (SQLite under --data-dir by default, or PostgreSQL)')
     .option(
       '--db <path|url>',
@@ -71,6 +73,10 @@ export function register(program: Command): void {
       '--signing-key <file>',
       'bundle signing key file (default <data-dir>/bundle-signing.key)',
     )
+    .option(
+      '--seal-key-file <file>',
+      'key that encrypts the signing, passport and CA keys at rest (env WARD_SEAL_KEY first; default <data-dir>/seal.key, with a warning)',
+    )
     .option('--heartbeat-ms <ms>', 'watch-stream heartbeat interval', '15000')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
@@ -78,7 +84,7 @@ export function register(program: Command): void {
       '--client-ca <file>',
       'PEM trust bundle (the Ward CA): PDPs may authenticate with their X.509-SVID',
     )
-    .option('--json', 'print one JSON line {url, publicKey, keyId, adminToken?} first')
+    .option('--json', 'print one JSON line {url, publicKey, keyId, adminToken?, warnings} first')
     .action(async (opts: ServerOptions) => {
       const { host, port } = parseListen(opts.listen);
       const tls = tlsOf(opts);
@@ -94,6 +100,7 @@ export function register(program: Command): void {
           database: opts.db ?? process.env.WARD_DATABASE_URL,
           dataDir: opts.dataDir,
           signingKeyFile: opts.signingKey,
+          sealKeyFile: opts.sealKeyFile,
           host,
           port,
           trustDomain: opts.trustDomain,
@@ -127,7 +134,7 @@ export function register(program: Command): void {
       const out = process.stdout;
       if (opts.json) {
         out.write(
-          `${JSON.stringify({ url: server.url, publicKey: server.publicKey, keyId: server.keyId, ...(server.adminToken ? { adminToken: server.adminToken } : {}) })}\n`,
+          `${JSON.stringify({ url: server.url, publicKey: server.publicKey, keyId: server.keyId, ...(server.adminToken ? { adminToken: server.adminToken } : {}), warnings: server.warnings })}\n`,
         );
       } else {
         const token = server.adminToken ?? '<your admin token>';
@@ -138,7 +145,8 @@ export function register(program: Command): void {
             server.adminToken
               ? `Admin token (shown ONCE, only its hash is stored — keep it now):\n  ${server.adminToken}`
               : 'Admin token: already created on first start (or WARD_ADMIN_TOKEN); create more with `ward tokens create`.',
-            ...server.warnings.map((w) => `warning: ${w}`),
+            // Loud on purpose: a seal key next to the data means a copy of the data is a copy of every key.
+            ...server.warnings.map((w) => `\nWARNING: ${w}\n`),
             '',
             'Try next:',
             `  export WARD_SERVER=${server.url} WARD_TOKEN=${token}`,
@@ -153,5 +161,72 @@ export function register(program: Command): void {
       }
       await stopped;
       await server.close();
+    });
+}
+
+interface ResealOptions {
+  db?: string;
+  dataDir: string;
+  signingKey?: string;
+  sealKeyFile?: string;
+  newSealKeyFile: string;
+}
+
+/**
+ * `ward server reseal`: seal-key rotation. Re-encrypts the signing key file, the passport
+ * secrets and the CA keys from the current seal key (found as `ward server` finds it) to the key
+ * in --new-seal-key-file. With every replica stopped; idempotent, so an interrupted run is
+ * finished by running it again.
+ */
+function registerReseal(server: Command): void {
+  server
+    .command('reseal')
+    .description('re-encrypt the keys at rest under a new seal key (stop every replica first)')
+    .requiredOption('--new-seal-key-file <file>', 'the new seal key (`openssl rand -base64 32`)')
+    .option('--db <path|url>', 'SQLite file or postgres:// URL (env WARD_DATABASE_URL)')
+    .option('--data-dir <dir>', 'the data directory of `ward server`', '.ward')
+    .option(
+      '--signing-key <file>',
+      'bundle signing key file (default <data-dir>/bundle-signing.key)',
+    )
+    .option('--seal-key-file <file>', 'the current seal key file (env WARD_SEAL_KEY first)')
+    .action(async (opts: ResealOptions) => {
+      const { resealAtRest, resolveSealKey, ServerError } = await import('@ward/server');
+      const { copyFileSync } = await import('node:fs');
+      const { join, resolve } = await import('node:path');
+      const dataDir = resolve(opts.dataDir);
+      try {
+        const from = resolveSealKey({
+          file: opts.sealKeyFile,
+          env: process.env,
+          dataDir,
+          create: false,
+        });
+        const to = resolveSealKey({ file: opts.newSealKeyFile, env: {}, dataDir, create: false });
+        const result = await resealAtRest({
+          database: opts.db ?? process.env.WARD_DATABASE_URL ?? join(dataDir, 'ward.db'),
+          signingKeyFile: resolve(opts.signingKey ?? join(dataDir, 'bundle-signing.key')),
+          from: from.key,
+          to: to.key,
+        });
+        const lines = [
+          `resealed the bundle-signing key, ${result.passportKeys} passport key(s) and ${result.authorities} CA state(s) under ${to.source}`,
+        ];
+        if (from.source.startsWith('env:')) {
+          lines.push(
+            `now set WARD_SEAL_KEY to the new key (and unset ${from.source.slice(4)}) on every replica`,
+          );
+        } else if (opts.sealKeyFile) {
+          lines.push(`now start every replica with --seal-key-file ${to.source}`);
+        } else {
+          // The zero-config default file: replace it, so the next plain `ward server` finds the new key.
+          copyFileSync(to.source, from.source);
+          lines.push(`replaced ${from.source} with the new key`);
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
+      } catch (error) {
+        if (error instanceof ServerError) throw new CliError(error.code, error.message);
+        throw error;
+      }
     });
 }

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
+import { trustedOutput } from '../output.ts';
 
 interface StartOptions {
   port: string;
@@ -68,7 +69,8 @@ export function register(program: Command): void {
           ...(durationMs !== undefined ? { durationMs } : {}),
           devIdentity: opts.devIdentity ?? false,
           // With --json the first stdout line is the JSON; the human output follows on stderr.
-          out: opts.json ? process.stderr : out,
+          // The demo's own colored banner and status line (fixed demo services only).
+          out: trustedOutput(opts.json ? process.stderr : out),
         });
       } catch (error) {
         if (error instanceof DemoError) throw new CliError(error.code, error.message);

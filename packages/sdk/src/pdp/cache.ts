@@ -44,9 +44,8 @@ export function ensureCacheDir(cacheDir: string): void {
 }
 
 /**
- * Writes the envelope atomically: a temporary file in the same folder, flushed to disk, then
- * renamed over the old one, so a crash leaves either the old or the new bundle, never half of
- * one. Mode 0600 because bundles carry passport HMAC keys.
+ * Writes the envelope atomically (see {@link writeFileAtomic}). Mode 0600 because bundles carry
+ * passport HMAC keys.
  */
 export async function writeCache(
   cacheDir: string,
@@ -54,12 +53,27 @@ export async function writeCache(
   envelope: SignedBundleV1,
 ): Promise<void> {
   const file = cacheFile(cacheDir, service);
+  try {
+    await writeFileAtomic(cacheDir, file, JSON.stringify(envelope));
+  } catch (error) {
+    throw new PdpError('PDP_CACHE_WRITE_FAILED', `cannot write bundle cache ${file}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Writes `text` to `file` (inside `dir`, created 0700) atomically: a temporary file in the same
+ * folder, flushed to disk, renamed over the old one, then the folder flushed so the rename itself
+ * survives a power loss. A crash leaves either the old or the new content, never half of one.
+ */
+export async function writeFileAtomic(dir: string, file: string, text: string): Promise<void> {
   const temp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const handle = await open(temp, 'wx', 0o600);
     try {
-      await handle.writeFile(JSON.stringify(envelope), 'utf8');
+      await handle.writeFile(text, 'utf8');
       await handle.sync();
     } finally {
       await handle.close();
@@ -67,8 +81,19 @@ export async function writeCache(
     await rename(temp, file);
   } catch (error) {
     await rm(temp, { force: true }).catch(() => {});
-    throw new PdpError('PDP_CACHE_WRITE_FAILED', `cannot write bundle cache ${file}`, {
-      cause: error,
-    });
+    throw error;
+  }
+  await syncDir(dir);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Some platforms (Windows) cannot open or fsync a folder; the rename is still atomic there.
+  } finally {
+    await handle?.close().catch(() => {});
   }
 }

@@ -13,7 +13,10 @@ export type PdpErrorCode =
   | 'PDP_COMPILE_FAILED'
   | 'PDP_WATCH_FAILED'
   | 'PDP_WATCH_PROTOCOL'
-  | 'PDP_CLOSED';
+  | 'PDP_CLOSED'
+  | 'PDP_REVISION_ROLLBACK'
+  | 'PDP_FLOOR_UNREADABLE'
+  | 'PDP_FLOOR_WRITE_FAILED';
 
 /** A failure of the PDP runtime: reading the cache, talking to a control plane, or compiling. */
 export class PdpError extends Error {

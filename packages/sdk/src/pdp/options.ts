@@ -1,6 +1,7 @@
 import { type BundlePublicKey, importPublicKey } from '@ward/bundle';
 import type { Registry } from 'prom-client';
 import type { Dispatcher } from 'undici';
+import { fileFloorStore, type RevisionFloorStore } from './floor.ts';
 import type { SvidClientOptions } from './svid-dispatcher.ts';
 
 /**
@@ -50,6 +51,22 @@ export interface PdpOptions {
    * denies everything.
    */
   cacheDir?: string;
+  /**
+   * Where the PDP remembers the highest revision it has accepted (the "revision floor"): a
+   * folder (one 0600 file per service, written atomically), or a store of your own. A bundle
+   * older than the floor is refused, from the cache (`PDP_REVISION_ROLLBACK`: the PDP stays not
+   * ready rather than enforce it) or from a control plane. Default: `cacheDir` (a separate file
+   * from the cache). Put it on another folder than the cache (one the process that ships or
+   * restores caches cannot write) so that replacing the cache folder cannot lower it. `false`
+   * turns it off.
+   */
+  revisionFloor?: string | RevisionFloorStore | false;
+  /**
+   * Fail closed on an old policy: when no control plane has been reachable for this long (ms)
+   * and the bundle in use was issued longer ago than this, every decision denies, saying why,
+   * until a control plane answers. Off by default (a PDP keeps its last good bundle forever).
+   */
+  maxStaleness?: number;
   /** An undici dispatcher (a shared Agent, or the mTLS agent of the workload identity). */
   dispatcher?: Dispatcher;
   /**
@@ -82,6 +99,9 @@ export interface ResolvedPdpOptions {
   readonly token: () => string | undefined;
   readonly svid: SvidClientOptions | undefined;
   readonly cacheDir: string | undefined;
+  readonly floor: RevisionFloorStore | undefined;
+  /** 0 = off. */
+  readonly maxStaleness: number;
   readonly dispatcher: Dispatcher | undefined;
   readonly watchDispatcher: Dispatcher | undefined;
   readonly requestTimeoutMs: number;
@@ -106,6 +126,19 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   const v = value ?? fallback;
   if (!Number.isFinite(v) || v <= 0) throw new TypeError(`${name} must be a positive number`);
   return v;
+}
+
+function floorStoreOf(options: PdpOptions): RevisionFloorStore | undefined {
+  const floor = options.revisionFloor;
+  if (floor === false) return undefined;
+  if (typeof floor === 'string') return fileFloorStore(floor);
+  if (floor !== undefined) {
+    if (typeof floor.read !== 'function' || typeof floor.write !== 'function') {
+      throw new TypeError('revisionFloor must be a folder, a {read, write} store, or false');
+    }
+    return floor;
+  }
+  return options.cacheDir === undefined ? undefined : fileFloorStore(options.cacheDir);
 }
 
 /** Validates the options once (caller misuse is a `TypeError`) and freezes the result. */
@@ -165,6 +198,9 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
     token: typeof token === 'function' ? token : () => token,
     svid: options.svid,
     cacheDir: options.cacheDir,
+    floor: floorStoreOf(options),
+    maxStaleness:
+      options.maxStaleness === undefined ? 0 : positive('maxStaleness', options.maxStaleness, 0),
     dispatcher: options.dispatcher,
     watchDispatcher: options.watchDispatcher,
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 10_000),

@@ -38,6 +38,13 @@ export interface PdpStatus {
   /** URL of the control plane whose watch stream is open, if any. */
   connected: string | null;
   lastError: { code: string; message: string; at: string } | null;
+  /**
+   * True while decisions deny because of `maxStaleness`: no control plane reachable, and the
+   * bundle in use older than the limit.
+   */
+  stale: boolean;
+  /** Highest revision accepted so far (the revision floor), `null` without a floor store. */
+  revisionFloor: number | null;
   /** Refused bundles since start, by code (`BUNDLE_*`, `PDP_COMPILE_FAILED`, `PDP_CACHE_UNREADABLE`). */
   rejected: Record<string, number>;
   /** Decisions since start. */
@@ -112,6 +119,13 @@ export function createPdp(options: PdpOptions): Pdp {
   let connected: string | null = null;
   let closed = false;
   let cacheWrite: Promise<void> = Promise.resolve();
+  // Highest revision accepted, as persisted in the floor store; bundles below it are refused.
+  let floor = 0;
+  let floorBroken = false;
+  // Epoch ms of the last time a control plane confirmed the bundle in use (for maxStaleness).
+  let lastContact = 0;
+  let staleFor: LoadedBundle | null = null;
+  let staleDecision: Decision = notReady;
   let resolveReady!: () => void;
   let rejectReady!: (error: Error) => void;
   const ready = new Promise<void>((resolve, reject) => {
@@ -137,6 +151,44 @@ export function createPdp(options: PdpOptions): Pdp {
     );
   };
 
+  /**
+   * Keeps a bundle accepted from a control plane: the cache file first, then the raised floor
+   * (so a crash in between leaves a cache at or above the floor). One write at a time, in order.
+   */
+  const persist = (loaded: LoadedBundle): void => {
+    const revision = loaded.bundle.revision;
+    const floorStore = opts.floor;
+    const raise = floorStore !== undefined && (revision > floor || floorBroken);
+    if (raise) {
+      floor = revision;
+      floorBroken = false;
+    }
+    const dir = opts.cacheDir;
+    if (dir === undefined && !raise) return;
+    cacheWrite = cacheWrite.then(async () => {
+      if (dir !== undefined && current === loaded) {
+        await writeCache(dir, service, loaded.envelope).catch((error) => {
+          recordError(error);
+          logger.warn({ service, error: (error as Error).message }, 'cannot write bundle cache');
+        });
+      }
+      if (raise) {
+        // Through a promise even if a caller's store throws synchronously.
+        await Promise.resolve()
+          .then(() => floorStore.write(service, revision))
+          .catch((cause) => {
+            const error = new PdpError(
+              'PDP_FLOOR_WRITE_FAILED',
+              `cannot write the revision floor ${revision}: ${(cause as Error)?.message ?? cause}`,
+              { cause },
+            );
+            recordError(error);
+            logger.warn({ service, error: error.message }, 'cannot write revision floor');
+          });
+      }
+    });
+  };
+
   /** Verifies, compiles and swaps in an envelope; returns whether the bundle in use changed. */
   const install = (envelope: unknown, source: string): boolean => {
     const held = current;
@@ -148,6 +200,12 @@ export function createPdp(options: PdpOptions): Pdp {
         service,
         currentRevision: held?.bundle.revision,
       });
+      if (bundle.revision < floor) {
+        throw new PdpError(
+          'PDP_REVISION_ROLLBACK',
+          `bundle revision ${bundle.revision} from ${source} is older than revision ${floor}, which this PDP already accepted`,
+        );
+      }
       loaded = loadBundle(envelope as SignedBundleV1, bundle, source);
     } catch (error) {
       if (error instanceof BundleError || error instanceof PdpError) {
@@ -163,21 +221,26 @@ export function createPdp(options: PdpOptions): Pdp {
       { service, revision: loaded.bundle.revision, source, hash: loaded.envelope.hash },
       'policy bundle in use',
     );
-    if (opts.cacheDir !== undefined && source !== 'cache') {
-      const dir = opts.cacheDir;
-      const env = loaded.envelope;
-      cacheWrite = cacheWrite
-        .then(() => (current === loaded ? writeCache(dir, service, env) : undefined))
-        .catch((error) => {
-          recordError(error);
-          logger.warn({ service, error: (error as Error).message }, 'cannot write bundle cache');
-        });
-    }
+    if (source !== 'cache') persist(loaded);
     return true;
   };
 
+  // 0. The revision floor, before the cache is trusted: an unreadable floor keeps the cache out.
+  if (opts.floor !== undefined) {
+    try {
+      const read = opts.floor.read(service) ?? 0;
+      if (!Number.isSafeInteger(read) || read < 0) {
+        throw new PdpError('PDP_FLOOR_UNREADABLE', `revision floor store returned ${read}`);
+      }
+      floor = read;
+    } catch (error) {
+      floorBroken = true;
+      reject(error, 'floor');
+    }
+  }
+
   // 1. The disk cache, synchronously, so decide() works as soon as createPdp returns.
-  if (opts.cacheDir !== undefined) {
+  if (opts.cacheDir !== undefined && !floorBroken) {
     try {
       ensureCacheDir(opts.cacheDir);
     } catch (cause) {
@@ -223,7 +286,11 @@ export function createPdp(options: PdpOptions): Pdp {
       (event.services.includes(service) || event.services.includes('*')),
     onConnected(url) {
       connected = url;
+      lastContact = Date.now();
       logger.debug?.({ service, url }, 'watching control plane');
+    },
+    onSynced() {
+      lastContact = Date.now();
     },
     onEvent(event, url) {
       logger.debug?.(
@@ -232,6 +299,7 @@ export function createPdp(options: PdpOptions): Pdp {
       );
     },
     onError(error, url) {
+      if (connected !== null) lastContact = Date.now(); // the stream was current until now
       connected = null;
       if (closed) return;
       recordError(error);
@@ -260,6 +328,24 @@ export function createPdp(options: PdpOptions): Pdp {
     registerPdpMetrics(registry, metricsSource);
   }
 
+  /** Whether the bundle in use has outlived `maxStaleness` with no control plane to vouch for it. */
+  const staleness = opts.maxStaleness;
+  const isStale = (held: LoadedBundle): boolean =>
+    Date.now() - Math.max(held.issuedAt, lastContact) > staleness;
+  const staleDecisionFor = (held: LoadedBundle): Decision => {
+    if (staleFor !== held) {
+      staleFor = held;
+      staleDecision = Object.freeze({
+        effect: 'deny',
+        enforced: true,
+        allowed: false,
+        rule: null,
+        reason: `denied: the policy bundle of ${service} (revision ${held.bundle.revision}, issued ${held.bundle.issuedAt}) is older than maxStaleness (${staleness} ms) and no control plane has confirmed it since`,
+      });
+    }
+    return staleDecision;
+  };
+
   return {
     service,
     ready,
@@ -268,6 +354,8 @@ export function createPdp(options: PdpOptions): Pdp {
       let decision: Decision;
       if (held === null) {
         decision = notReady;
+      } else if (staleness > 0 && connected === null && isStale(held)) {
+        decision = staleDecisionFor(held);
       } else {
         try {
           decision = held.policy.decide(
@@ -301,6 +389,8 @@ export function createPdp(options: PdpOptions): Pdp {
         loadedAt: held ? new Date(held.loadedAt).toISOString() : null,
         connected,
         lastError,
+        stale: held !== null && staleness > 0 && connected === null && isStale(held),
+        revisionFloor: opts.floor === undefined ? null : floor,
         rejected: Object.fromEntries(rejected),
         decisions: {
           allow: counts[ALLOW | ENFORCED]! + counts[ALLOW]!,

@@ -20,6 +20,8 @@ export interface SyncTarget {
   /** Whether an event may change this PDP's bundle. */
   wants(event: WatchEventV1): boolean;
   onConnected(url: string): void;
+  /** A control plane answered a bundle fetch (new bundle or 304): the bundle in use is current. */
+  onSynced(url: string): void;
   /** Every well-formed event, before filtering (for debug logs). */
   onEvent(event: WatchEventV1, url: string): void;
   onError(error: unknown, url: string): void;
@@ -56,7 +58,9 @@ export async function startSync(target: SyncTarget): Promise<void> {
       target.etag(),
       target.requestOptions(connection),
     );
-    if (result.changed && !signal.aborted) target.install(result.envelope, url);
+    if (signal.aborted) return;
+    if (result.changed) target.install(result.envelope, url);
+    target.onSynced(url);
   };
 
   while (!signal.aborted) {

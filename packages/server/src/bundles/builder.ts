@@ -69,7 +69,7 @@ export async function buildBundle(
         issuedAt: at?.at ?? new Date(0).toISOString(),
         trustDomain: store.trustDomain,
         documents: [...services, ...intentions.sort(byName)],
-        passportKeys: await bundlePassportKeys(trx, passport),
+        passportKeys: await bundlePassportKeys(trx, store.sealKey, passport),
         passport,
       };
       const signed = signBundle(bundle, key.privateKey);

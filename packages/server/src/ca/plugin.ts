@@ -3,8 +3,6 @@
  * and SVID issuance for node agents, the public trust bundle, and rotation. Pass it to
  * `startServer({ plugins: [caPlugin()] })`.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   AGENT_PROOF_HEADER,
   type AuthorityLifetimes,
@@ -12,7 +10,6 @@ import {
   CaService,
   caProblem,
   caRoutes,
-  generateSealKey,
   parseSealKey,
   type SealKey,
 } from '@ward/ca';
@@ -25,12 +22,13 @@ import { type TokenReviewConfig, tokenReviewer } from './token-review.ts';
 
 export interface CaPluginOptions {
   /**
-   * Key that seals the CA private keys in the database. Default: `WARD_CA_KEY` from the
-   * environment, else the file `caKeyFile`, else `<dataDir>/ca-seal.key` (created 0600 on first
-   * start). Replicas sharing a database must share this key.
+   * Key that seals the CA private keys in the database. Default: the control plane's seal key
+   * (`startServer`'s `sealKey`, `WARD_SEAL_KEY`, `--seal-key-file`, or the generated one), which
+   * also seals the bundle-signing and passport keys. Replicas sharing a database must share it.
+   * Give one here (or `env.WARD_CA_KEY`) only to keep the CA under a key of its own.
    */
   sealKey?: SealKey;
-  caKeyFile?: string;
+  /** Read for `WARD_CA_KEY` when given (the control plane's key is used otherwise). */
   env?: NodeJS.ProcessEnv;
   lifetimes?: AuthorityLifetimes;
   agentSvidTtlSeconds?: number;
@@ -39,20 +37,10 @@ export interface CaPluginOptions {
   now?: () => number;
 }
 
-function sealKeyOf(options: CaPluginOptions, dataDir: string): SealKey {
+function sealKeyOf(options: CaPluginOptions, shared: SealKey): SealKey {
   if (options.sealKey) return options.sealKey;
-  const env = options.env ?? process.env;
-  if (env.WARD_CA_KEY) return parseSealKey(env.WARD_CA_KEY, 'WARD_CA_KEY');
-  const file = options.caKeyFile ?? join(dataDir, 'ca-seal.key');
-  if (!existsSync(file)) {
-    // `wx`: never overwrite a key another replica just wrote.
-    try {
-      writeFileSync(file, `${generateSealKey()}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-  }
-  return parseSealKey(readFileSync(file, 'utf8'), file);
+  const own = options.env?.WARD_CA_KEY;
+  return own ? parseSealKey(own, 'WARD_CA_KEY') : shared;
 }
 
 /**
@@ -71,7 +59,7 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
     async register(app: FastifyInstance) {
       const service = new CaService({
         store: new SqlCaStore(app.ward.db as unknown as Kysely<CaDatabase>, app.ward.trustDomain),
-        sealKey: sealKeyOf(options, app.ward.dataDir),
+        sealKey: sealKeyOf(options, app.ward.sealKey),
         trustDomain: app.ward.trustDomain,
         ...(options.lifetimes ? { lifetimes: options.lifetimes } : {}),
         ...(options.agentSvidTtlSeconds

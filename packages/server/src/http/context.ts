@@ -3,6 +3,7 @@
  * (identity CA, trace and decision-log ingest) use the same object, reached as `app.ward`.
  */
 import type { X509Certificate } from 'node:crypto';
+import type { SealKey } from '@ward/ca';
 import type { Kysely } from 'kysely';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { ServiceIdentities } from '../auth/service-identities.ts';
@@ -23,6 +24,8 @@ export interface WardContext {
   trustDomain: string;
   dataDir: string;
   signingKey: SigningKey;
+  /** The control plane's seal key: plugins seal their own keys at rest with it (the CA does). */
+  sealKey: SealKey;
   bundles: BundleCache;
   hub: WatchHub;
   follower: RevisionFollower;

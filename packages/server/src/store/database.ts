@@ -2,7 +2,7 @@
  * Opens the store: SQLite through node:sqlite for a file path (the embedded default), or
  * PostgreSQL through `pg` for a `postgres://` / `postgresql://` URL.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
@@ -17,6 +17,8 @@ export interface OpenedDatabase {
   dialect: Dialect;
   /** For PostgreSQL: the URL, so the revision follower can open its own LISTEN connection. */
   url?: string;
+  /** SQLite files that others can read and whose mode could not be tightened. */
+  warnings: string[];
   close(): Promise<void>;
 }
 
@@ -50,9 +52,13 @@ export async function openDatabase(database: string): Promise<OpenedDatabase> {
       );
     }
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, dialect: 'postgres', url: database, close: () => db.destroy() };
+    return { db, dialect: 'postgres', url: database, warnings: [], close: () => db.destroy() };
   }
-  if (database !== ':memory:') mkdirSync(dirname(database), { recursive: true, mode: 0o700 });
+  const warnings: string[] = [];
+  if (database !== ':memory:') {
+    mkdirSync(dirname(database), { recursive: true, mode: 0o700 });
+    warnings.push(...ownerOnlySqliteFiles(database));
+  }
   let raw: ReturnType<typeof openSqlite>;
   try {
     raw = openSqlite(database);
@@ -66,5 +72,37 @@ export async function openDatabase(database: string): Promise<OpenedDatabase> {
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: kyselySqliteDatabase(raw) }),
   });
-  return { db, dialect: 'sqlite', close: () => db.destroy() };
+  return { db, dialect: 'sqlite', warnings, close: () => db.destroy() };
+}
+
+/**
+ * Makes the SQLite files owner-only (0600): the database holds token hashes, documents and the
+ * sealed passport keys. SQLite gives its -wal, -shm and journal files the database file's mode,
+ * so creating the database file first with 0600 covers them; files left by older versions with
+ * a wider mode are tightened. Returns a warning for each file that stays readable by others.
+ */
+function ownerOnlySqliteFiles(database: string): string[] {
+  try {
+    closeSync(openSync(database, 'a', 0o600)); // creates it 0600 if missing, changes nothing else
+  } catch {
+    return []; // not creatable here: openSqlite reports it with the real cause
+  }
+  const warnings: string[] = [];
+  for (const file of [database, `${database}-wal`, `${database}-shm`, `${database}-journal`]) {
+    let mode: number;
+    try {
+      mode = statSync(file).mode & 0o777;
+    } catch {
+      continue; // not there (yet): SQLite creates it with the database file's mode
+    }
+    if ((mode & 0o077) === 0) continue;
+    try {
+      chmodSync(file, 0o600);
+    } catch {
+      warnings.push(
+        `${file} has mode ${mode.toString(8)}; it should be 600 (readable by its owner only)`,
+      );
+    }
+  }
+  return warnings;
 }

@@ -14,9 +14,11 @@
 
 import { randomBytes } from 'node:crypto';
 import type { PassportKeyV1 } from '@ward/api-types';
+import type { SealKey } from '@ward/ca';
 import { generatePassportKeyMaterial, type PassportAlg } from '@ward/passport';
 import { DEFAULT_PASSPORT_ZONE, type PassportUse } from '@ward/policy';
 import type { Kysely, Transaction } from 'kysely';
+import { isSealed, openText, sealText } from '../keys/seal-key.ts';
 import { appendAudit } from './audit.ts';
 import type { Database } from './schema.ts';
 import type { Actor, Store } from './store.ts';
@@ -33,15 +35,35 @@ interface KeyRow {
   status: string;
 }
 
-/** The one place a key's secret is written. */
-async function writeKey(db: Db, row: KeyRow, createdRevision: number): Promise<void> {
+/** Associated data of a sealed secret: it opens only in the row of its own key id. */
+export const passportSecretPurpose = (kid: string) => `ward:passport-key:${kid}`;
+
+/** The `secret` column's form: AES-256-GCM under the seal key, bound to the key id. */
+function sealSecret(sealKey: SealKey, kid: string, secret: string): string {
+  return sealText(sealKey, secret, passportSecretPurpose(kid));
+}
+
+/** The secret from the `secret` column. */
+function openSecret(sealKey: SealKey, kid: string, stored: string): string {
+  return isSealed(stored)
+    ? openText(sealKey, stored, passportSecretPurpose(kid), `passport key ${kid}`)
+    : stored; // written before secrets were sealed; sealPlaintextSecrets seals it at start
+}
+
+/** The one place a key's secret is written: sealed under the seal key. */
+async function writeKey(
+  db: Db,
+  sealKey: SealKey,
+  row: KeyRow,
+  createdRevision: number,
+): Promise<void> {
   await db
     .insertInto('passport_keys')
     .values({
       kid: row.kid,
       zone: row.zone,
       alg: row.alg,
-      secret: row.secret,
+      secret: sealSecret(sealKey, row.kid, row.secret),
       public_key: row.publicKey,
       created_at: new Date().toISOString(),
       created_revision: createdRevision,
@@ -51,7 +73,7 @@ async function writeKey(db: Db, row: KeyRow, createdRevision: number): Promise<v
 }
 
 /** The one place secrets are read: the active and previous keys of a zone, active first. */
-async function readKeys(db: Db, zone: string): Promise<KeyRow[]> {
+async function readKeys(db: Db, sealKey: SealKey, zone: string): Promise<KeyRow[]> {
   const rows = await db
     .selectFrom('passport_keys')
     .select(['kid', 'zone', 'alg', 'secret', 'public_key', 'status'])
@@ -65,7 +87,7 @@ async function readKeys(db: Db, zone: string): Promise<KeyRow[]> {
     kid: r.kid,
     zone: r.zone,
     alg: r.alg as PassportAlg,
-    secret: r.secret,
+    secret: openSecret(sealKey, r.kid, r.secret),
     publicKey: r.public_key,
     status: r.status,
   }));
@@ -83,6 +105,25 @@ function newKey(zone: string, alg: PassportAlg, status: string): KeyRow {
   };
 }
 
+/** Seals secrets stored in plaintext by older versions; run at start. Returns how many. */
+export async function sealPlaintextSecrets(store: Store): Promise<number> {
+  return store.transaction(async (trx) => {
+    const rows = await trx.selectFrom('passport_keys').select(['kid', 'secret']).execute();
+    let sealed = 0;
+    for (const row of rows) {
+      if (isSealed(row.secret)) continue;
+      await trx
+        .updateTable('passport_keys')
+        .set({ secret: sealSecret(store.sealKey, row.kid, row.secret) })
+        .where('kid', '=', row.kid)
+        .where('secret', '=', row.secret)
+        .execute();
+      sealed++;
+    }
+    return sealed;
+  }, true);
+}
+
 /** Creates the first key of the default zone when there is none (first start). Race-safe. */
 export async function ensurePassportKey(store: Store): Promise<void> {
   await store.transaction(async (trx) => {
@@ -93,7 +134,7 @@ export async function ensurePassportKey(store: Store): Promise<void> {
       .limit(1)
       .execute();
     if (existing.length > 0) return;
-    await writeKey(trx, newKey(DEFAULT_PASSPORT_ZONE, 'HS256', 'active'), 0);
+    await writeKey(trx, store.sealKey, newKey(DEFAULT_PASSPORT_ZONE, 'HS256', 'active'), 0);
   }, true);
 }
 
@@ -111,10 +152,11 @@ const VERIFY_DEFAULT: PassportUse = {
  */
 export async function bundlePassportKeys(
   db: Db,
+  sealKey: SealKey,
   use: PassportUse = VERIFY_DEFAULT,
 ): Promise<PassportKeyV1[]> {
   if (!use.verify && !use.mint) return [];
-  return (await readKeys(db, use.zone)).map((r) => {
+  return (await readKeys(db, sealKey, use.zone)).map((r) => {
     if (r.alg === 'HS256') return { kid: r.kid, alg: 'HS256', key: r.secret, zone: r.zone };
     return {
       kid: r.kid,
@@ -198,7 +240,7 @@ export async function rotatePassportKeys(
       .where('status', '=', 'active')
       .execute();
     const key = newKey(zone, alg, 'active');
-    await writeKey(trx, key, revision);
+    await writeKey(trx, store.sealKey, key, revision);
     const at = new Date().toISOString();
     await store.recordRevision(trx, revision, at, actor, 'rotate-passport-keys', ['*']);
     await appendAudit(

@@ -3,6 +3,7 @@
  * each service. Every write goes through `commit` inside one transaction, so a change set is
  * all-or-nothing and gets exactly one revision.
  */
+import type { SealKey } from '@ward/ca';
 import type { IntentionDocument, PolicyDocument } from '@ward/policy';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { affectedServices } from '../bundles/affected.ts';
@@ -72,10 +73,14 @@ export class Store {
   readonly dialect: Dialect;
   readonly trustDomain: string;
 
-  constructor(db: Kysely<Database>, dialect: Dialect, trustDomain: string) {
+  /** Seals the secrets the store keeps (passport keys); every replica must hold the same one. */
+  readonly sealKey: SealKey;
+
+  constructor(db: Kysely<Database>, dialect: Dialect, trustDomain: string, sealKey: SealKey) {
     this.db = db;
     this.dialect = dialect;
     this.trustDomain = trustDomain;
+    this.sealKey = sealKey;
   }
 
   /**
