@@ -5,8 +5,9 @@
  * (open connections keep theirs until they close; the control plane ends a watch stream when the
  * certificate it was opened with expires, and the PDP reconnects with the new one).
  */
-import { Agent, Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { X509Svid } from '../identity/svid.ts';
+import { undici } from '../undici.ts';
 
 /** Where the current SVID comes from: a `WorkloadIdentity`, or any object with an `svid` getter. */
 export interface SvidSource {
@@ -32,66 +33,74 @@ export interface SvidClientOptions {
  * old certificate, which the control plane refuses once it has expired).
  */
 export function svidDispatcher(options: SvidClientOptions, connections?: number): Dispatcher {
+  SvidAgent ??= defineSvidAgent();
   return new SvidAgent(options, connections);
 }
 
-class SvidAgent extends Dispatcher {
-  readonly #options: SvidClientOptions;
-  readonly #connections: number | undefined;
-  #svid: X509Svid | undefined;
-  #agent: Agent | undefined;
+let SvidAgent: ReturnType<typeof defineSvidAgent> | undefined;
 
-  constructor(options: SvidClientOptions, connections: number | undefined) {
-    super();
-    this.#options = options;
-    this.#connections = connections;
-  }
+// Defined at first use: subclassing undici's Dispatcher at import time would load undici, which
+// fills Node's global dispatcher slot (see ../undici.ts).
+function defineSvidAgent() {
+  const { Agent, Dispatcher } = undici();
+  return class SvidAgent extends Dispatcher {
+    readonly #options: SvidClientOptions;
+    readonly #connections: number | undefined;
+    #svid: X509Svid | undefined;
+    #agent: Agent | undefined;
 
-  #current(): Agent {
-    const svid = this.#options.source.svid;
-    if (svid !== this.#svid || !this.#agent) {
-      const old = this.#agent;
-      this.#svid = svid;
-      this.#agent = new Agent({
-        ...(this.#connections ? { connections: this.#connections } : {}),
-        connect: {
-          key: svid.keyPem,
-          cert: svid.certChainPem,
-          ca: this.#options.serverCa ?? svid.bundlePem,
-          minVersion: 'TLSv1.2',
-          // A resumed session would carry the old certificate.
-          maxCachedSessions: 0,
-        },
-      });
-      old?.close().catch(() => {});
+    constructor(options: SvidClientOptions, connections: number | undefined) {
+      super();
+      this.#options = options;
+      this.#connections = connections;
     }
-    return this.#agent;
-  }
 
-  override dispatch(
-    opts: Dispatcher.DispatchOptions,
-    handler: Dispatcher.DispatchHandler,
-  ): boolean {
-    return this.#current().dispatch(opts, handler);
-  }
+    #current(): Agent {
+      const svid = this.#options.source.svid;
+      if (svid !== this.#svid || !this.#agent) {
+        const old = this.#agent;
+        this.#svid = svid;
+        this.#agent = new Agent({
+          ...(this.#connections ? { connections: this.#connections } : {}),
+          connect: {
+            key: svid.keyPem,
+            cert: svid.certChainPem,
+            ca: this.#options.serverCa ?? svid.bundlePem,
+            minVersion: 'TLSv1.2',
+            // A resumed session would carry the old certificate.
+            maxCachedSessions: 0,
+          },
+        });
+        old?.close().catch(() => {});
+      }
+      return this.#agent;
+    }
 
-  override close(): Promise<void>;
-  override close(callback: () => void): void;
-  override close(callback?: () => void): Promise<void> | void {
-    const done = this.#agent ? this.#agent.close() : Promise.resolve();
-    if (!callback) return done;
-    void done.then(callback, callback);
-  }
+    override dispatch(
+      opts: Dispatcher.DispatchOptions,
+      handler: Dispatcher.DispatchHandler,
+    ): boolean {
+      return this.#current().dispatch(opts, handler);
+    }
 
-  override destroy(): Promise<void>;
-  override destroy(error: Error | null): Promise<void>;
-  override destroy(callback: () => void): void;
-  override destroy(error: Error | null, callback: () => void): void;
-  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
-    const error = typeof a === 'function' ? null : (a ?? null);
-    const callback = typeof a === 'function' ? a : b;
-    const done = this.#agent ? this.#agent.destroy(error) : Promise.resolve();
-    if (!callback) return done;
-    void done.then(callback, callback);
-  }
+    override close(): Promise<void>;
+    override close(callback: () => void): void;
+    override close(callback?: () => void): Promise<void> | void {
+      const done = this.#agent ? this.#agent.close() : Promise.resolve();
+      if (!callback) return done;
+      void done.then(callback, callback);
+    }
+
+    override destroy(): Promise<void>;
+    override destroy(error: Error | null): Promise<void>;
+    override destroy(callback: () => void): void;
+    override destroy(error: Error | null, callback: () => void): void;
+    override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
+      const error = typeof a === 'function' ? null : (a ?? null);
+      const callback = typeof a === 'function' ? a : b;
+      const done = this.#agent ? this.#agent.destroy(error) : Promise.resolve();
+      if (!callback) return done;
+      void done.then(callback, callback);
+    }
+  };
 }
