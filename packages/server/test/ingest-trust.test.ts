@@ -111,6 +111,48 @@ describe.each(list)('ingest scope on $name', (backend) => {
     expect(unapproved.body.items.find((i: any) => i.destination === 'frontend')).toBeUndefined();
   });
 
+  it('a caller reports the calls its egress guard refused, and nothing else about other services', async () => {
+    // orders' egress guard refused a call to monitoring (no rule allows it): monitoring never saw
+    // it, so only orders can report it.
+    const refused = rec({
+      source: 'orders',
+      destination: 'monitoring',
+      effect: 'deny',
+      enforced: true,
+      rule: 'default',
+      method: 'GET',
+      path: '/internal',
+    });
+    const r = await postBatch(s.url, s.pdpToken, {
+      records: [
+        refused,
+        // What a caller cannot claim about the destination: a dry-run denial (its promote gate),
+        // an allow (its unused report), or another caller's refusal.
+        { ...refused, enforced: false },
+        { ...refused, effect: 'allow' },
+        { ...refused, source: 'frontend' },
+      ],
+    });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ accepted: 1, rejected: 3 });
+    expect(r.body.rejections.map((e: { code: string }) => e.code)).toEqual([
+      'API_NOT_OWNER',
+      'API_NOT_OWNER',
+      'API_NOT_OWNER',
+    ]);
+    let seen = false;
+    for (let tries = 0; tries < 200 && !seen; tries++) {
+      await new Promise((done) => setTimeout(done, 25));
+      const unapproved = await http(s.url, 'GET', '/v1/reports/unapproved');
+      seen = unapproved.body.items.some(
+        (i: { source: string; destination: string }) =>
+          i.source === 'orders' && i.destination === 'monitoring',
+      );
+    }
+    expect(seen).toBe(true);
+    expect(await dryRunCount(s.url, 'monitoring')).toBe(0);
+  });
+
   it('refuses invented rule names per record and counts the rest of the batch', async () => {
     const r = await postBatch(s.url, s.pdpToken, {
       records: [

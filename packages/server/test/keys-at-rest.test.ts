@@ -22,7 +22,12 @@ const mode = (file: string) => statSync(file).mode & 0o777;
 
 /** Applies a small policy and returns the passport key the bundle of `orders` carries. */
 async function passportKey(url: string): Promise<string> {
-  const documents = [svc('orders'), svc('checkout'), intention('i', 'orders', ['checkout'])];
+  // orders verifies passports, so its bundle carries its zone's key (an admin may declare it).
+  const documents = [
+    svc('orders', { passport: { verify: true } }),
+    svc('checkout'),
+    intention('i', 'orders', ['checkout']),
+  ];
   const applied = await http(url, 'POST', '/v1/apply', {
     body: { files: [{ name: 'p.yaml', content: yamlOf(documents) }] },
   });

@@ -4,8 +4,8 @@
  *
  * - a string field is not clean text (`text-check.ts`: lone surrogate, invalid UTF-8, NUL or
  *   another control character);
- * - the shipper is a service's PDP and the record's destination is not that service: a PDP
- *   reports the calls INTO its service, nothing else;
+ * - the shipper is a service's PDP and the record is neither a call INTO its service nor a call
+ *   its own egress guard refused (`callerRefusal`): a PDP reports what it decided, nothing else;
  * - its rule is not a rule of the destination's current policy (nor `default`);
  * - its time is older than the retention (nothing would keep it, and an absurd epoch would not
  *   fit the hourly bucket column).
@@ -44,6 +44,16 @@ const TEXT_FIELDS = [
   'lastTime',
 ] as const;
 
+/**
+ * A call the caller's egress guard refused before sending it: the destination never saw it, so
+ * only the caller can report it. Only an enforced deny qualifies — it can add the caller's own
+ * attempted edge to the unapproved report, but never mark an edge used (an allow) nor touch the
+ * destination's promote gate (which counts dry-run denials).
+ */
+function callerRefusal(r: DecisionLogRecordV1, self: string): boolean {
+  return self !== '' && r.source === self && r.effect === 'deny' && r.enforced;
+}
+
 /** Why `r` is refused, or undefined. */
 function refusal(r: DecisionLogRecordV1, ctx: ScreenContext): ProblemFieldErrorV1 | undefined {
   for (const f of TEXT_FIELDS) {
@@ -52,13 +62,17 @@ function refusal(r: DecisionLogRecordV1, ctx: ScreenContext): ProblemFieldErrorV
     const bad = badText(v, ctx.invalidUtf8);
     if (bad !== undefined) return { field: f, message: bad, code: 'API_VALIDATION' };
   }
-  if (ctx.destination !== undefined && r.destination !== ctx.destination) {
+  if (
+    ctx.destination !== undefined &&
+    r.destination !== ctx.destination &&
+    !callerRefusal(r, ctx.destination)
+  ) {
     return {
       field: 'destination',
       message:
         ctx.destination === ''
           ? 'this pdp token is bound to no service: it reports no decisions'
-          : `a PDP of ${ctx.destination} reports only decisions on calls to ${ctx.destination}`,
+          : `a PDP of ${ctx.destination} reports only calls to ${ctx.destination} and calls its egress guard refused`,
       code: 'API_NOT_OWNER',
     };
   }
