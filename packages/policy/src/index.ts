@@ -9,7 +9,7 @@ export {
   type PolicyErrorCode,
   sortDiagnostics,
 } from './errors.ts';
-export { compileGlob, globProblem } from './glob.ts';
+export { compileGlob, type Glob, globProblem } from './glob.ts';
 export { lintPolicy } from './lint.ts';
 export { type ParseResult, parseDocuments } from './parse.ts';
 export { policySchema } from './schema.ts';
