@@ -6,8 +6,8 @@
  */
 import {
   compileGlob,
-  type Glob,
   defaultSpiffeId,
+  type Glob,
   type IntentionDocument,
   type ServiceDocument,
 } from '@ward/policy';
