@@ -10,6 +10,7 @@ export {
   sortDiagnostics,
 } from './errors.ts';
 export { compileGlob, type Glob, globProblem } from './glob.ts';
+export { isReservedLabel, RESERVED_LABEL_PREFIX, reservedLabels } from './labels.ts';
 export { lintPolicy } from './lint.ts';
 export { type ParseResult, parseDocuments } from './parse.ts';
 export { policySchema } from './schema.ts';
