@@ -78,10 +78,29 @@ describe('globs match in linear time', () => {
     const text = fc.constantFrom('a', 'b', '/', '.', '-', '*');
     fc.assert(
       fc.property(
-        fc.array(char, { maxLength: 12 }).map((c) => c.join('').replace(/\*{3,}/g, '**')),
-        fc.array(text, { maxLength: 16 }).map((c) => c.join('')),
+        fc.array(char, { maxLength: 16 }).map((c) => c.join('').replace(/\*{3,}/g, '**')),
+        fc.array(text, { maxLength: 20 }).map((c) => c.join('')),
         (pattern, value) => {
           expect(compileGlob(pattern).test(value)).toBe(referenceGlob(pattern).test(value));
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('agrees with it on long inputs too (where single stars go to re2js)', () => {
+    const char = fc.constantFrom('a', 'b', '/', '*', '-');
+    fc.assert(
+      fc.property(
+        fc
+          .array(char, { maxLength: 10 })
+          .map((c) => c.join(''))
+          .filter((p) => !/\*{3,}/.test(p) && (p.match(/\*/g) ?? []).length <= 4),
+        fc.array(fc.constantFrom('a', 'b', '/', '-'), { maxLength: 12 }).map((c) => c.join('')),
+        fc.nat(3),
+        (pattern, value, pad) => {
+          const long = `${value.slice(0, pad)}${'ab'.repeat(40)}${value.slice(pad)}`;
+          expect(compileGlob(pattern).test(long)).toBe(referenceGlob(pattern).test(long));
         },
       ),
       { numRuns: 3000 },
