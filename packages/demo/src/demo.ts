@@ -234,7 +234,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         note: m.edge
           ? 'edge: end users sign in here; mints their passports'
           : m.clientOnly
-            ? 'client only, role: monitoring; scrapes /metrics'
+            ? 'client only, ward.dev/role: monitoring; scrapes /metrics'
             : identities.mode === 'mtls'
               ? `mTLS, ${spiffeIdOf(m)}`
               : spiffeIdOf(m),

@@ -1,4 +1,5 @@
 import { Environment, ParseError } from '@marcbachmann/cel-js';
+import { boundCel, CEL_BOUNDS } from './cel-bounds.ts';
 import type { DecisionInput, PassportClaims } from './types.ts';
 
 /**
@@ -28,10 +29,86 @@ class CelGrpc {
 }
 class CelRequest {
   method = '';
-  path = '';
-  headers: Record<string, string> = EMPTY;
   grpc = new CelGrpc();
+  #path = '';
+  #headers: Record<string, string> = EMPTY;
+  /** Whether `#headers` was checked against the input bounds in this decision. */
+  #checked = false;
+
+  fill(path: string, headers: Record<string, string>): void {
+    this.#path = path;
+    this.#headers = headers;
+    this.#checked = headers === EMPTY;
+  }
+
+  // Getters, so that a condition reading only `request.method` never pays for the checks.
+  get path(): string {
+    if (this.#path.length > INPUT_BOUNDS.maxPath) {
+      throw new RangeError(`request path is over ${INPUT_BOUNDS.maxPath} characters`);
+    }
+    return this.#path;
+  }
+
+  get headers(): Record<string, string> {
+    if (!this.#checked) {
+      const problem = headersProblem(this.#headers);
+      if (problem !== undefined) throw new RangeError(problem);
+      this.#checked = true;
+    }
+    return this.#headers;
+  }
 }
+
+/**
+ * Bounds on the caller-controlled inputs a condition can read. A condition that reads an input
+ * over a bound fails to evaluate, and fails closed (an allow does not match, a deny does): never
+ * truncated, since a truncated value could satisfy a condition the real one does not.
+ */
+export const INPUT_BOUNDS = {
+  maxPath: 8192,
+  maxHeaders: CEL_BOUNDS.maxCollection,
+  maxHeaderValue: 4096,
+  /** Keys of `passport.attrs` and of any map in it; elements of any list in it. */
+  maxAttrEntries: CEL_BOUNDS.maxCollection,
+  maxAttrString: 1024,
+  maxAttrDepth: 4,
+} as const;
+
+function headersProblem(headers: Record<string, string>): string | undefined {
+  let n = 0;
+  for (const k in headers) {
+    if (++n > INPUT_BOUNDS.maxHeaders)
+      return `more than ${INPUT_BOUNDS.maxHeaders} request headers`;
+    const v = headers[k];
+    if (typeof v === 'string' && v.length > INPUT_BOUNDS.maxHeaderValue) {
+      return `request header ${k} is over ${INPUT_BOUNDS.maxHeaderValue} characters`;
+    }
+  }
+  return undefined;
+}
+
+/** Why a passport attribute value is over the bounds, or undefined. */
+function attrsProblem(value: unknown, depth: number): string | undefined {
+  if (typeof value === 'string') {
+    return value.length > INPUT_BOUNDS.maxAttrString
+      ? `a string over ${INPUT_BOUNDS.maxAttrString} characters`
+      : undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth >= INPUT_BOUNDS.maxAttrDepth) return `nesting deeper than ${INPUT_BOUNDS.maxAttrDepth}`;
+  const list = Array.isArray(value) ? value : Object.values(value);
+  if (list.length > INPUT_BOUNDS.maxAttrEntries) {
+    return `a list or map of more than ${INPUT_BOUNDS.maxAttrEntries} entries`;
+  }
+  for (const v of list) {
+    const p = attrsProblem(v, depth + 1);
+    if (p !== undefined) return p;
+  }
+  return undefined;
+}
+
+/** Attribute objects already checked (passports are cached and reused by the verifier). */
+const checkedAttrs = new WeakSet<object>();
 class CelPassport {
   present = false;
   sub = '';
@@ -39,7 +116,21 @@ class CelPassport {
   kid = '';
   iat = 0n;
   exp = 0n;
-  attrs: Record<string, unknown> = EMPTY;
+  #attrs: Record<string, unknown> = EMPTY;
+
+  set attrs(value: Record<string, unknown>) {
+    this.#attrs = value;
+  }
+
+  get attrs(): Record<string, unknown> {
+    const a = this.#attrs;
+    if (a !== EMPTY && !checkedAttrs.has(a)) {
+      const problem = attrsProblem(a, 0);
+      if (problem !== undefined) throw new RangeError(`passport attrs hold ${problem}`);
+      checkedAttrs.add(a);
+    }
+    return a;
+  }
 }
 
 const EMPTY: Record<string, never> = Object.freeze({}) as Record<string, never>;
@@ -97,10 +188,22 @@ export type CelProgram = (activation: Activation) => unknown;
 
 export type CelCompileResult =
   | { ok: true; program: CelProgram }
-  | { ok: false; code: 'POLICY_CEL_SYNTAX' | 'POLICY_CEL_TYPE'; message: string; offset: number };
+  | {
+      ok: false;
+      code: 'POLICY_CEL_SYNTAX' | 'POLICY_CEL_TYPE' | 'POLICY_CEL_REGEX' | 'POLICY_CEL_COST';
+      message: string;
+      offset: number;
+    };
 
-/** Parses and type-checks `expression`; the result must be `bool` (or `dyn`, checked at runtime). */
+/**
+ * Parses and type-checks `expression`; the result must be `bool` (or `dyn`, checked at runtime).
+ * Then bounds its cost (see cel-bounds.ts): the first problem found is the result.
+ */
 export function compileCel(expression: string): CelCompileResult {
+  if (expression.length > CEL_BOUNDS.maxExpressionLength) {
+    const [p] = boundCel(undefined, expression);
+    return { ok: false, ...p! };
+  }
   const env = celEnvironment();
   let parsed: ReturnType<Environment['parse']>;
   try {
@@ -118,6 +221,8 @@ export function compileCel(expression: string): CelCompileResult {
       offset: 0,
     };
   }
+  const [problem] = boundCel(parsed.ast, expression);
+  if (problem !== undefined) return { ok: false, ...problem };
   return { ok: true, program: parsed as unknown as CelProgram };
 }
 
@@ -201,8 +306,7 @@ export class Activation {
       this.#filled |= 2;
       const req = this.#input?.request;
       r.method = req?.method ?? '';
-      r.path = req?.path ?? '';
-      r.headers = req?.headers ?? EMPTY;
+      r.fill(req?.path ?? '', req?.headers ?? EMPTY);
       r.grpc.service = req?.grpc?.service ?? '';
       r.grpc.method = req?.grpc?.method ?? '';
     }

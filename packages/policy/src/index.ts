@@ -11,7 +11,8 @@ export {
   RequestTargetError,
   sortDiagnostics,
 } from './errors.ts';
-export { compileGlob, globProblem } from './glob.ts';
+export { compileGlob, type Glob, globProblem } from './glob.ts';
+export { isReservedLabel, RESERVED_LABEL_PREFIX, reservedLabels } from './labels.ts';
 export { lintPolicy } from './lint.ts';
 export { type ParseResult, parseDocuments } from './parse.ts';
 export {

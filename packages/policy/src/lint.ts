@@ -2,6 +2,7 @@ import { type CheckedRule, checkDocuments } from './check.ts';
 import { toSourced } from './compile.ts';
 import { sortDiagnostics } from './errors.ts';
 import { compileGlob } from './glob.ts';
+import { labelReads, RESERVED_LABEL_PREFIX } from './labels.ts';
 import { type SourceMatcher, sourceMatches } from './matchers.ts';
 import { diag, positionOf } from './position.ts';
 import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from './types.ts';
@@ -14,6 +15,8 @@ import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from
  *   so it can never permit anything.
  * - `LINT_UNKNOWN_SERVICE`: a destination, source or dependency names a service that no Service
  *   document declares (only checked when some Service documents are present).
+ * - `LINT_TEAM_LABEL`: a condition trusts a label of the calling service that the caller's own team
+ *   can set (any key outside `ward.dev/`, or a key computed at run time); see labels.ts.
  *
  * Analyses are conservative: a rule "covers" another only when it has no `when` and no L7
  * permissions, so a warning is always real; some dead rules go unreported.
@@ -91,6 +94,7 @@ export function lintPolicy(
       }
     });
   }
+  for (const r of checked.rules) teamLabelWarnings(r, warn);
   if (checked.services.size > 0) {
     const known = checked.services;
     for (const [, sd] of checked.intentions) {
@@ -130,6 +134,27 @@ export function lintPolicy(
     }
   }
   return sortDiagnostics(out);
+}
+
+type Warn = (c: CheckedRule, code: string, path: string, message: string) => void;
+
+/** Warns for each read of a team-settable label in the rule's condition. */
+function teamLabelWarnings(rule: CheckedRule, warn: Warn): void {
+  if (!rule.cel?.ok) return;
+  const ast = (rule.cel.program as unknown as { ast?: unknown }).ast;
+  for (const { key, offset } of labelReads(ast)) {
+    if (key?.startsWith(RESERVED_LABEL_PREFIX)) continue;
+    const what =
+      key === undefined
+        ? 'reads source.labels as a whole or by a computed key, so it may trust labels'
+        : `trusts the label "${key}"`;
+    warn(
+      rule,
+      'LINT_TEAM_LABEL',
+      `/spec/rules/${rule.index}/when`,
+      `condition ${what} that the calling service's own team can set; authorize on labels under ${RESERVED_LABEL_PREFIX} (set only by an admin) instead (at character ${offset + 1})`,
+    );
+  }
 }
 
 function unconditional(r: CheckedRule): boolean {

@@ -1,9 +1,10 @@
-import { compileGlob, isGlob } from './glob.ts';
+import { compileGlob, type Glob, isGlob } from './glob.ts';
 import type { DecisionRequest, HeaderMatch, Permission, StringMatch } from './types.ts';
 
 /**
  * Compiled L7 and source matchers. Each is built once at compile time; on the hot path a matcher is
- * a few property reads, a Set lookup or one RegExp test, and never allocates.
+ * a few property reads, a Set lookup or one linear-time glob test (see glob.ts), and never
+ * allocates.
  */
 
 export type StringTest = (value: string) => boolean;
@@ -17,8 +18,7 @@ export function compileStringMatch(m: StringMatch): StringTest {
     const prefix = m.prefix;
     return (v) => v.startsWith(prefix);
   }
-  const re = compileGlob(m.glob ?? '');
-  return (v) => re.test(v);
+  return compileGlob(m.glob ?? '').test;
 }
 
 export function describeStringMatch(m: StringMatch): string {
@@ -131,7 +131,7 @@ export type SourceMatcher =
   | { kind: 'any'; text: string }
   | { kind: 'name'; text: string }
   | { kind: 'spiffe'; text: string }
-  | { kind: 'glob'; text: string; re: RegExp; spiffe: boolean };
+  | { kind: 'glob'; text: string; re: Glob; spiffe: boolean };
 
 export function compileSource(text: string): SourceMatcher {
   if (text === '*') return { kind: 'any', text };

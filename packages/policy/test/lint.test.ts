@@ -67,4 +67,28 @@ spec:
       'l.yaml:9:7: warning LINT_OVERRIDDEN_ALLOW /spec/rules/2: allow rule i#2 never permits: deny rule i#1 always overrides it',
     ]);
   });
+
+  it("warns when a condition trusts a label the caller's own team can set", () => {
+    const text = `apiVersion: ward.dev/v1
+kind: Intention
+metadata: {name: i}
+spec:
+  destination: d
+  rules:
+    - sources: ["*"]
+      action: allow
+      when: source.labels.?role.orValue("") == "monitoring"
+    - sources: ["*"]
+      action: allow
+      when: source.labels[?"ward.dev/role"].orValue("") == "monitoring" && "ward.dev/tier" in source.labels
+    - sources: ["*"]
+      action: allow
+      when: source.labels.exists(k, k == "x") || source.labels["team"] == "a"
+`;
+    expect(lint(text)).toEqual([
+      'l.yaml:9:13: warning LINT_TEAM_LABEL /spec/rules/0/when: condition trusts the label "role" that the calling service\'s own team can set; authorize on labels under ward.dev/ (set only by an admin) instead (at character 8)',
+      "l.yaml:15:13: warning LINT_TEAM_LABEL /spec/rules/2/when: condition reads source.labels as a whole or by a computed key, so it may trust labels that the calling service's own team can set; authorize on labels under ward.dev/ (set only by an admin) instead (at character 8)",
+      'l.yaml:15:13: warning LINT_TEAM_LABEL /spec/rules/2/when: condition trusts the label "team" that the calling service\'s own team can set; authorize on labels under ward.dev/ (set only by an admin) instead (at character 45)',
+    ]);
+  });
 });

@@ -12,6 +12,8 @@ import {
   PolicyCompileError,
   type PolicyDocument,
   parseDocuments,
+  RESERVED_LABEL_PREFIX,
+  reservedLabels,
   type SourcedDocument,
 } from '@ward/policy';
 import type { Principal } from '../auth/tokens.ts';
@@ -163,6 +165,7 @@ function authorize(
     check(d.document.kind, d.document.metadata.name, d.document, where(d));
   }
   for (const d of request.deletes) check(d.kind, d.name, undefined, {});
+  for (const d of request.upserts) refused.push(...reservedLabelChanges(d, existing));
   if (refused.length > 0) {
     throw new ServerError(
       'API_FORBIDDEN',
@@ -172,6 +175,42 @@ function authorize(
       },
     );
   }
+}
+
+/**
+ * Reserved labels (`ward.dev/…`) authorize: rules trust them because only an admin sets them. A
+ * team's Service document that leaves them all out keeps the stored ones (so a team's own files
+ * need not repeat what the platform set); one that names any must carry exactly the stored set.
+ * Returns an `API_RESERVED_LABEL` error per label that would change; may fill in `d`'s labels.
+ */
+function reservedLabelChanges(
+  d: SourcedDocument,
+  existing: ReadonlyMap<string, StoredDocument>,
+): ProblemFieldErrorV1[] {
+  const doc = d.document;
+  if (doc.kind !== 'Service') return [];
+  const stored = existing.get(keyOf('Service', doc.metadata.name))?.document;
+  const before = new Map(reservedLabels(stored?.metadata.labels));
+  const after = new Map(reservedLabels(doc.metadata.labels));
+  if (after.size === 0 && before.size > 0) {
+    doc.metadata.labels = { ...doc.metadata.labels, ...Object.fromEntries(before) };
+    return [];
+  }
+  const errors: ProblemFieldErrorV1[] = [];
+  for (const key of new Set([...before.keys(), ...after.keys()])) {
+    if (before.get(key) === after.get(key)) continue;
+    const field = `/metadata/labels/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    const p = d.positions?.get(field) ?? d.positions?.get('/metadata/labels');
+    const was = before.has(key) ? JSON.stringify(before.get(key)) : 'unset';
+    errors.push({
+      field,
+      message: `Service ${doc.metadata.name}: label "${key}" is reserved (${RESERVED_LABEL_PREFIX}…) and only an admin token may set, change or remove it (stored: ${was})`,
+      code: 'API_RESERVED_LABEL',
+      file: d.file,
+      ...(p ? { line: p.line, col: p.col } : {}),
+    });
+  }
+  return errors;
 }
 
 /** Validates, plans and (unless dry run) commits a change set in one transaction. */

@@ -7,6 +7,7 @@
 import {
   compileGlob,
   defaultSpiffeId,
+  type Glob,
   type IntentionDocument,
   type ServiceDocument,
 } from '@ward/policy';
@@ -21,9 +22,9 @@ export function spiffeIdOf(service: ServiceDocument, trustDomain: string): strin
 
 // Globs compile with the policy engine's own function, so a bundle carries exactly the
 // services the engine would match; a cache keeps the per-change cost flat.
-const globCache = new Map<string, RegExp>();
+const globCache = new Map<string, Glob>();
 
-function globToRegExp(glob: string): RegExp {
+function globToRegExp(glob: string): Glob {
   let re = globCache.get(glob);
   if (re) return re;
   re = compileGlob(glob);
