@@ -31,6 +31,8 @@ export interface BannerInfo {
   services: { name: string; url: string | undefined; note: string }[];
   rps: number;
   durationMs: number | undefined;
+  /** What the control plane warned about at start (e.g. the seal key kept with the data). */
+  warnings: readonly string[];
 }
 
 /** A path relative to the working directory when that is shorter. */
@@ -51,6 +53,9 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
   lines.push(
     `  policies        ${info.applied ? 'applied from examples/demo' : 'kept from the previous run (delete the data dir to start over)'}`,
   );
+  for (const warning of info.warnings) {
+    lines.push(`  ${s.yellow(s.bold('warning'))}         ${s.yellow(warning)}`);
+  }
   if (info.identity.mode === 'mtls') {
     lines.push(
       `  identity        ${s.green('mTLS')} with X.509-SVIDs from the Ward CA, via a node agent (Workload API)`,

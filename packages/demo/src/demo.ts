@@ -241,6 +241,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       })),
       rps: opts.rps,
       durationMs: opts.durationMs,
+      warnings: cp.server.warnings,
     };
     out.write(banner(out, info));
 

@@ -31,6 +31,7 @@ interface DemoInfo {
   identity: { mode: string; reason?: string };
   applied: boolean;
   services: { name: string; url?: string }[];
+  warnings: string[];
 }
 
 /** Starts `ward start --json`; resolves with the JSON line and the live process. */
@@ -233,6 +234,9 @@ describe('ward start (the demo)', () => {
       expect(text).toContain(`npx ward ${cmd}`);
     }
     expect(text).toContain(`export WARD_SERVER=${info.controlPlane}`);
+    // Zero-config: the seal key is generated next to the data, and the banner says what that means.
+    expect(info.warnings.join('\n')).toMatch(/seal key .* is inside the data directory/);
+    expect(text).toMatch(/warning .*copy of that directory/);
   });
 
   it('the frontend mints Ed25519 passports that orders verifies; a customer cancels her order', async () => {
