@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { SignedBundleV1 } from '@ward/api-types';
 import type { PolicyDocument } from '@ward/policy';
+import { createPdp, type Pdp, type PdpOptions } from '../src/index.ts';
+import { memoryLogger, tempDir } from './_pdp-fixture.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 export const ADMIN_TOKEN = 'ward-test-admin-token-0123456789abcdef';
@@ -125,4 +127,39 @@ export async function captureBundle(url: string, service: string, token: string)
 export function revisionOf(bytes: Buffer): number {
   const envelope = JSON.parse(bytes.toString('utf8')) as SignedBundleV1;
   return (JSON.parse(envelope.payload) as { revision: number }).revision;
+}
+
+/**
+ * PDPs of `orders` against `ward server` processes in one temporary folder: `spawn` starts a
+ * control plane (the latest one's key verifies the PDPs' bundles), `start` a PDP with fast
+ * backoff, and `close` stops them all and removes the folder.
+ */
+export function pdpHarness(label: string) {
+  const dir = tempDir(label);
+  const pdps: Pdp[] = [];
+  let server: ControlPlaneProcess | undefined;
+  return {
+    dir,
+    async spawn(options: Parameters<typeof spawnControlPlane>[0]): Promise<ControlPlaneProcess> {
+      server = await spawnControlPlane(options);
+      return server;
+    },
+    start(options: Partial<PdpOptions> & { controlPlanes: string[] }): Pdp {
+      if (!server) throw new TypeError('pdpHarness: spawn a control plane first');
+      const pdp = createPdp({
+        service: 'orders',
+        publicKey: server.publicKey,
+        logger: memoryLogger(),
+        backoff: { initialMs: 50, maxMs: 500 },
+        ...options,
+      });
+      pdps.push(pdp);
+      return pdp;
+    },
+    async close(): Promise<void> {
+      for (const p of pdps) await p.close();
+      await server?.kill('SIGKILL');
+      dir.remove();
+    },
+  };
 }

@@ -1,22 +1,13 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPdp, type Pdp } from '../src/index.ts';
 import {
   applyDocuments,
-  type ControlPlaneProcess,
   captureBundle,
+  pdpHarness,
   pdpToken,
   revisionOf,
-  spawnControlPlane,
 } from './_control-plane.ts';
-import {
-  fromBilling,
-  fromCheckout,
-  memoryLogger,
-  ordersPolicy,
-  tempDir,
-  until,
-} from './_pdp-fixture.ts';
+import { fromBilling, fromCheckout, ordersPolicy, until } from './_pdp-fixture.ts';
 import { startReplayServer } from './_replay-server.ts';
 
 /**
@@ -25,31 +16,13 @@ import { startReplayServer } from './_replay-server.ts';
  * real bundles captured from it, replayed tampered or older by a loopback peer, are refused.
  */
 describe('PDP against a real control-plane process', () => {
-  const dir = tempDir('pdp-cp');
+  const harness = pdpHarness('pdp-cp');
+  const { dir, start } = harness;
   const cacheDir = join(dir.path, 'cache');
-  const pdps: Pdp[] = [];
-  let server: ControlPlaneProcess | undefined;
-  afterAll(async () => {
-    for (const p of pdps) await p.close();
-    await server?.kill('SIGKILL');
-    dir.remove();
-  });
-  const start = (
-    options: Partial<Parameters<typeof createPdp>[0]> & { controlPlanes: string[] },
-  ) => {
-    const pdp = createPdp({
-      service: 'orders',
-      publicKey: server!.publicKey,
-      logger: memoryLogger(),
-      backoff: { initialMs: 50, maxMs: 500 },
-      ...options,
-    });
-    pdps.push(pdp);
-    return pdp;
-  };
+  afterAll(() => harness.close());
 
   it('runs the whole life cycle', async () => {
-    server = await spawnControlPlane({ database: join(dir.path, 'ward.db'), dataDir: dir.path });
+    const server = await harness.spawn({ database: join(dir.path, 'ward.db'), dataDir: dir.path });
     await applyDocuments(server.url, ordersPolicy(['checkout']));
     const token = await pdpToken(server.url, 'orders');
     const older = await captureBundle(server.url, 'orders', token);
@@ -59,7 +32,7 @@ describe('PDP against a real control-plane process', () => {
     await pdp.ready;
     expect(pdp.decide(fromCheckout).allowed).toBe(true);
     expect(pdp.decide(fromBilling).allowed).toBe(false);
-    await until(() => pdp.status().connected === server!.url, 'watch open');
+    await until(() => pdp.status().connected === server.url, 'watch open');
     await applyDocuments(server.url, ordersPolicy(['billing']));
     await until(() => pdp.decide(fromBilling).allowed, 'the change reaches the PDP');
     expect(pdp.decide(fromCheckout).allowed).toBe(false);

@@ -1,16 +1,15 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPdp, type Pdp } from '../src/index.ts';
+import { createPdp } from '../src/index.ts';
 import { cacheFile } from '../src/pdp/cache.ts';
 import { floorFile } from '../src/pdp/floor.ts';
 import {
   applyDocuments,
-  type ControlPlaneProcess,
   captureBundle,
+  pdpHarness,
   pdpToken,
   revisionOf,
-  spawnControlPlane,
 } from './_control-plane.ts';
 import {
   bundleOf,
@@ -30,33 +29,15 @@ import { startReplayServer } from './_replay-server.ts';
  * the cache, and refuses an older cached bundle at restart while the control plane is down.
  */
 describe('PDP revision floor and maxStaleness against a real control plane', () => {
-  const dir = tempDir('pdp-replay');
+  const harness = pdpHarness('pdp-replay');
+  const { dir, start } = harness;
   const cacheDir = join(dir.path, 'cache');
   const floorDir = join(dir.path, 'floor');
-  const pdps: Pdp[] = [];
-  let server: ControlPlaneProcess | undefined;
-  afterAll(async () => {
-    for (const p of pdps) await p.close();
-    await server?.kill('SIGKILL');
-    dir.remove();
-  });
-  const start = (
-    options: Partial<Parameters<typeof createPdp>[0]> & { controlPlanes: string[] },
-  ) => {
-    const pdp = createPdp({
-      service: 'orders',
-      publicKey: server!.publicKey,
-      logger: memoryLogger(),
-      backoff: { initialMs: 50, maxMs: 500 },
-      ...options,
-    });
-    pdps.push(pdp);
-    return pdp;
-  };
+  afterAll(() => harness.close());
 
   it('refuses an older cached bundle at restart, and fails closed on a stale bundle when asked', async () => {
     const database = join(dir.path, 'ward.db');
-    server = await spawnControlPlane({ database, dataDir: dir.path });
+    let server = await harness.spawn({ database, dataDir: dir.path });
     await applyDocuments(server.url, ordersPolicy(['checkout']));
     const token = await pdpToken(server.url, 'orders');
     const older = await captureBundle(server.url, 'orders', token); // revision N-1
@@ -157,9 +138,9 @@ describe('PDP revision floor and maxStaleness against a real control plane', () 
 
     // The control plane comes back (same database, a new port): once it confirms the bundle,
     // even the strict PDP decides again, and it goes stale again when the plane is gone.
-    server = await spawnControlPlane({ database, dataDir: dir.path });
+    server = await harness.spawn({ database, dataDir: dir.path });
     const back = start({ controlPlanes: [server.url], token, cacheDir, maxStaleness: 200 });
-    await until(() => back.status().connected === server!.url, 'watch open');
+    await until(() => back.status().connected === server.url, 'watch open');
     expect(back.status().stale).toBe(false);
     expect(back.decide(fromBilling).allowed).toBe(true);
     await server.kill('SIGKILL');
