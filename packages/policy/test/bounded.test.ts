@@ -9,6 +9,7 @@ import {
   type PolicySet,
   tryCompile,
 } from '../src/index.ts';
+import { backtrackingGlob } from './backtracking-glob.ts';
 
 /**
  * Bounded evaluation (issue 9, item 4): one request must not freeze a service's event loop. Each
@@ -37,20 +38,6 @@ function input(request: DecisionInput['request'], passport?: DecisionInput['pass
 }
 
 const globPolicy = (glob: string) => policy({ permissions: [{ http: { paths: [{ glob }] } }] });
-
-/** The glob matcher this replaced (a backtracking RegExp): the reference on short inputs. */
-function referenceGlob(pattern: string): RegExp {
-  let re = '^';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*' && pattern[i + 1] === '*') {
-      re += '.*';
-      i++;
-    } else if (c === '*') re += '[^/]*';
-    else re += c.replace(/[\\^$.|?+()[\]{}]/g, '\\$&');
-  }
-  return new RegExp(`${re}$`, 's');
-}
 
 describe('globs match in linear time', () => {
   it('/**/**/**/**/x against a 1,000-character path (4.4 s per decision before)', () => {
@@ -81,7 +68,7 @@ describe('globs match in linear time', () => {
         fc.array(char, { maxLength: 16 }).map((c) => c.join('').replace(/\*{3,}/g, '**')),
         fc.array(text, { maxLength: 20 }).map((c) => c.join('')),
         (pattern, value) => {
-          expect(compileGlob(pattern).test(value)).toBe(referenceGlob(pattern).test(value));
+          expect(compileGlob(pattern).test(value)).toBe(backtrackingGlob(pattern).test(value));
         },
       ),
       { numRuns: 5000 },
@@ -100,7 +87,7 @@ describe('globs match in linear time', () => {
         fc.nat(3),
         (pattern, value, pad) => {
           const long = `${value.slice(0, pad)}${'ab'.repeat(40)}${value.slice(pad)}`;
-          expect(compileGlob(pattern).test(long)).toBe(referenceGlob(pattern).test(long));
+          expect(compileGlob(pattern).test(long)).toBe(backtrackingGlob(pattern).test(long));
         },
       ),
       { numRuns: 3000 },
