@@ -331,6 +331,30 @@ describe.skipIf(!PG)('PostgreSQL', () => {
   });
 });
 
+describe('OpenAPI', () => {
+  it('declares the conditional headers, the ETag and the 412 of every document route and apply', async () => {
+    const server = await startTestServer();
+    try {
+      const spec = (await http(server.url, 'GET', '/openapi.json')).body;
+      const headerParams = (op: { parameters?: { in: string; name: string }[] }) =>
+        (op.parameters ?? []).filter((p) => p.in === 'header').map((p) => p.name);
+      for (const kind of ['services', 'intentions']) {
+        const one = spec.paths[`/v1/${kind}/{name}`];
+        expect(headerParams(one.get)).toEqual(['if-none-match']);
+        expect(one.get.responses['200'].headers.etag).toBeDefined();
+        expect(one.get.responses['304']).toBeDefined();
+        for (const op of [one.put, one.delete, spec.paths[`/v1/${kind}`].post]) {
+          expect(headerParams(op)).toEqual(['if-match', 'if-none-match']);
+          expect(op.responses['412'].description).toContain('API_PRECONDITION_FAILED');
+        }
+      }
+      expect(spec.paths['/v1/apply'].post.responses['412']).toBeDefined();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('conditional header parser', () => {
   it('accepts exactly * or a list of entity tags, and says which header is bad otherwise', () => {
     fc.assert(
