@@ -63,6 +63,13 @@ const metadata = {
     namespace: name,
     labels: stringMap,
     annotations: stringMap,
+    revision: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 2147483647,
+      description:
+        'The stored revision this copy was read at (`ward get -o yaml` writes it). The control plane refuses to apply the document if it changed since (0: it must not exist); it is never stored.',
+    },
   },
 } as const;
 

@@ -29,6 +29,8 @@ export interface Metadata {
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /** The stored revision a copy was read at; an expectation for the control plane, not stored. */
+  revision?: number;
 }
 
 export type DependencyKind = 'startup' | 'runtime';

@@ -111,11 +111,56 @@ describe('ward CLI against ward server', () => {
     r = await ward(['get', 'services', '-o', 'yaml']);
     expect(r.stdout).toContain('kind: Service');
     r = await ward(['get', 'services', 'web', '-o', 'json']);
-    expect(JSON.parse(r.stdout)).toEqual(svc('web'));
+    // The revision it was read at travels with it, so an edited copy applies only over it.
+    expect(JSON.parse(r.stdout)).toEqual({ ...svc('web'), metadata: { name: 'web', revision: 1 } });
     r = await ward(['history']);
     expect(r.stdout).toMatch(/1\s+\S+\s+first-admin\s+apply\s+3 created/);
     r = await ward(['history', '1']);
     expect(r.stdout).toContain('service/web created');
+  });
+
+  it('get, edit, apply refuses to overwrite a change made in between; --force overwrites', async () => {
+    const base = join(dataDir, 'occ-base.yaml');
+    writeFileSync(base, yamlOf([svc('occ')]));
+    expect((await ward(['apply', '-f', base])).code).toBe(0);
+    // Two operators read the same document.
+    const alice = join(dataDir, 'occ-alice.yaml');
+    const bob = join(dataDir, 'occ-bob.yaml');
+    const read = await ward(['get', 'service', 'occ', '-o', 'yaml']);
+    expect(read.code).toBe(0);
+    const at = Number(/revision: (\d+)/.exec(read.stdout)?.[1]);
+    expect(at).toBeGreaterThan(0);
+    writeFileSync(alice, read.stdout.replace('spec: {}', 'spec:\n  owner: alice'));
+    writeFileSync(bob, read.stdout.replace('spec: {}', 'spec:\n  owner: bob'));
+    expect(read.stdout).toContain('spec: {}');
+    // Alice applies first and wins.
+    const first = await ward(['apply', '-f', alice]);
+    expect(first.stderr).toBe('');
+    expect(first.stdout).toContain('service/occ updated');
+    const now = Number(/revision (\d+)/.exec(first.stdout)?.[1]);
+    // Bob's apply (and its dry run) is refused, naming the document and both revisions.
+    for (const args of [['--dry-run'], []]) {
+      const second = await ward(['apply', '-f', bob, ...args]);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain('API_PRECONDITION_FAILED');
+      expect(second.stderr).toContain(
+        `Service occ: expected revision ${at}, but it is at revision ${now}`,
+      );
+      expect(second.stderr).toContain(`${bob}:`);
+      expect(second.stderr).not.toMatch(/\n\s+at /);
+    }
+    let owner = JSON.parse((await ward(['get', 'service', 'occ', '-o', 'json'])).stdout);
+    expect(owner.spec.owner).toBe('alice');
+    // --force applies Bob's copy anyway; the revision in the file is not stored.
+    const forced = await ward(['apply', '-f', bob, '--force']);
+    expect(forced.code).toBe(0);
+    owner = JSON.parse((await ward(['get', 'service', 'occ', '-o', 'json'])).stdout);
+    expect(owner.spec.owner).toBe('bob');
+    expect(owner.metadata.revision).toBeGreaterThan(now);
+    // Re-reading and applying the fresh copy works without --force.
+    const fresh = join(dataDir, 'occ-fresh.yaml');
+    writeFileSync(fresh, (await ward(['get', 'service', 'occ', '-o', 'yaml'])).stdout);
+    expect((await ward(['apply', '-f', fresh])).stdout).toContain('nothing to change');
   });
 
   it('prints document errors with file:line:col and exits 1, changing nothing', async () => {

@@ -1,4 +1,8 @@
-/** `ward apply -f DIR|FILE [--dry-run]`: send policy files to the control plane, all or nothing. */
+/**
+ * `ward apply -f DIR|FILE [--dry-run] [--force]`: send policy files to the control plane, all or
+ * nothing. A document with `metadata.revision` (as `ward get -o yaml` writes it) is applied only
+ * if it is still at that revision; `--force` overwrites regardless.
+ */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ApplyResult } from '@ward/server/client';
@@ -75,6 +79,10 @@ export function register(program: Command): void {
         [],
       )
       .option('--dry-run', 'show what would change, with a field diff, and change nothing')
+      .option(
+        '--force',
+        'overwrite documents even if they changed since the metadata.revision in the files',
+      )
       .option('-v, --verbose', 'also list unchanged documents')
       .option('-o, --output <format>', 'text or json', 'text'),
   ).action(
@@ -82,6 +90,7 @@ export function register(program: Command): void {
       opts: ConnectionOptions & {
         file: string[];
         dryRun?: boolean;
+        force?: boolean;
         verbose?: boolean;
         output: string;
       },
@@ -96,6 +105,7 @@ export function register(program: Command): void {
       const result = await call<ApplyResult>(opts, 'POST', '/v1/apply', {
         files,
         dryRun: opts.dryRun ?? false,
+        ...(opts.force ? { force: true } : {}),
       });
       process.stdout.write(
         opts.output === 'json'

@@ -1,4 +1,8 @@
-/** `ward get services|intentions [NAME] [-o table|json|yaml]`. YAML output can be re-applied. */
+/**
+ * `ward get services|intentions [NAME] [-o table|json|yaml]`. YAML and JSON output can be edited
+ * and re-applied: each document carries `metadata.revision`, the revision it was read at, so
+ * `ward apply` refuses to overwrite a change someone made in between (docs/api.md, Concurrency).
+ */
 import type { StoredDocument } from '@ward/server/client';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
@@ -44,7 +48,10 @@ export function register(program: Command): void {
       const items = name
         ? [await call<StoredDocument>(opts, 'GET', `/v1/${path}/${encodeURIComponent(name)}`)]
         : (await call<{ items: StoredDocument[] }>(opts, 'GET', `/v1/${path}${query}`)).items;
-      const docs = items.map((i) => i.document);
+      const docs = items.map((i) => ({
+        ...i.document,
+        metadata: { ...i.document.metadata, revision: i.updatedRevision },
+      }));
       if (opts.output === 'json') {
         process.stdout.write(`${JSON.stringify(name ? docs[0] : docs, null, 2)}\n`);
       } else if (opts.output === 'yaml') {

@@ -28,6 +28,7 @@ import type {
 } from '../store/store.ts';
 import { canonicalJson } from './canonical.ts';
 import { diffJson, type FieldChange } from './diff.ts';
+import { type Expectation, holds, mismatch, preconditionFailed } from './preconditions.ts';
 
 export interface ApplyFile {
   name: string;
@@ -62,6 +63,10 @@ export interface ChangeRequest {
   dryRun: boolean;
   /** `apply`, `create` (refuses existing documents), `replace`, `delete`. */
   operation: 'apply' | 'create' | 'replace' | 'delete';
+  /** Expectations from conditional headers, by `Kind/name` (checked in the write transaction). */
+  expected?: ReadonlyMap<string, readonly Expectation[]>;
+  /** Write without checking the documents' `metadata.revision` (still strips it). */
+  force?: boolean;
 }
 
 /** Converts policy diagnostics to problem field errors. */
@@ -213,16 +218,63 @@ function reservedLabelChanges(
   return errors;
 }
 
-/** Validates, plans and (unless dry run) commits a change set in one transaction. */
+/**
+ * Every expectation of a change set, by `Kind/name`: the request's (headers) and each document's
+ * `metadata.revision`, which is removed from the document here: it says what the writer read,
+ * it is not part of the desired state.
+ */
+function expectationsOf(request: ChangeRequest): Map<string, Expectation[]> {
+  const out = new Map<string, Expectation[]>();
+  const add = (key: string, e: Expectation) => out.set(key, [...(out.get(key) ?? []), e]);
+  for (const [key, list] of request.expected ?? []) for (const e of list) add(key, e);
+  for (const d of request.upserts) {
+    const { revision, ...metadata } = d.document.metadata;
+    if (revision === undefined) continue;
+    d.document.metadata = metadata;
+    if (request.force) continue;
+    const p = d.positions?.get('/metadata/revision');
+    add(keyOf(d.document.kind, metadata.name), {
+      field: '/metadata/revision',
+      precondition: revision === 0 ? { type: 'absent' } : { type: 'at', revisions: [revision] },
+      file: d.file,
+      ...(p ? { line: p.line, col: p.col } : {}),
+    });
+  }
+  return out;
+}
+
+/** Refuses the whole change set with 412 when any document is not where its writer expects. */
+function checkExpectations(
+  expected: ReadonlyMap<string, readonly Expectation[]>,
+  existing: ReadonlyMap<string, StoredDocument>,
+): void {
+  const failed: ProblemFieldErrorV1[] = [];
+  for (const [key, list] of expected) {
+    const [kind, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+    const current = existing.get(key)?.updatedRevision;
+    for (const e of list) {
+      if (!holds(e.precondition, current)) failed.push(mismatch(kind, name, e, current));
+    }
+  }
+  if (failed.length > 0) preconditionFailed(failed);
+}
+
+/**
+ * Validates, plans and (unless dry run) commits a change set in one transaction. The
+ * expectations are checked on what this transaction reads, after the write lock: no other
+ * write can come between the check and this one.
+ */
 export async function applyChanges(
   store: Store,
   principal: Principal,
   request: ChangeRequest,
 ): Promise<ApplyResult & { commit?: CommitResult }> {
+  const expected = expectationsOf(request);
   return store.transaction(async (trx) => {
     const stored = await store.listDocuments({}, trx);
     const existing = new Map(stored.map((d) => [keyOf(d.kind, d.name), d]));
     authorize(principal, request, existing);
+    checkExpectations(expected, existing);
 
     const results: ApplyResultItem[] = [];
     const changes: PlannedChange[] = [];

@@ -180,6 +180,52 @@ export const problemResponses = {
   '5xx': { description: 'Problem', $ref: 'Problem#' },
 } as const;
 
+const entityTags = {
+  type: 'string',
+  maxLength: 4096,
+} as const;
+
+/** `If-None-Match` on a document read: 304 when it names the current ETag (or is `*`). */
+export const conditionalReadHeaders = {
+  type: 'object',
+  properties: {
+    'if-none-match': {
+      ...entityTags,
+      description: 'ETags read before (e.g. `"r12"`); 304 Not Modified when one is current.',
+    },
+  },
+} as const;
+
+/** Conditional writes (docs/api.md, Concurrency): checked in the write's transaction. */
+export const conditionalWriteHeaders = {
+  type: 'object',
+  properties: {
+    'if-match': {
+      ...entityTags,
+      description:
+        'Write only if the document is at this ETag (`"r12"`, from a read), or exists (`*`); else 412.',
+    },
+    'if-none-match': {
+      ...entityTags,
+      description: '`*`: write only if the document does not exist; else 412.',
+    },
+  },
+} as const;
+
+/** The `ETag` of a document read. */
+export const etagHeader = {
+  etag: {
+    type: 'string',
+    description: 'Strong entity tag `"r<revision>"`: the revision of the last change to it.',
+  },
+} as const;
+
+export const preconditionFailedResponse = {
+  description:
+    'Precondition failed (API_PRECONDITION_FAILED): the document is not at the expected revision; errors[] names each document, the expected and the current revision. Nothing was changed.',
+  $ref: 'Problem#',
+} as const;
+
 /** A service or document name: a DNS label, as the policy schema requires for names. */
 export const nameParam = {
   type: 'string',

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { type ApplyFile, applyChanges, parseFiles } from '../../apply/apply.ts';
 import { ServerError } from '../../errors.ts';
 import { principalOf } from '../auth-hook.ts';
-import { bearer, problemResponses } from '../schemas.ts';
+import { bearer, preconditionFailedResponse, problemResponses } from '../schemas.ts';
 
 /** 2,000 intentions in YAML are about 1 MiB; leave room, but bound it. */
 export const APPLY_BODY_LIMIT = 16 * 1024 * 1024;
@@ -17,6 +17,7 @@ const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml'];
 interface ApplyBody {
   files: ApplyFile[];
   dryRun?: boolean;
+  force?: boolean;
 }
 
 export async function applyRoutes(app: FastifyInstance): Promise<void> {
@@ -27,20 +28,25 @@ export async function applyRoutes(app: FastifyInstance): Promise<void> {
     (_req, body, done) => done(null, body),
   );
 
-  app.post<{ Body: ApplyBody | string; Querystring: { dryRun?: boolean; file?: string } }>(
+  app.post<{
+    Body: ApplyBody | string;
+    Querystring: { dryRun?: boolean; force?: boolean; file?: string };
+  }>(
     '/v1/apply',
     {
       config: { auth: ['admin', 'team'] },
       bodyLimit: APPLY_BODY_LIMIT,
       schema: {
         tags: ['apply'],
-        summary: 'Apply a set of documents (all or nothing; dryRun returns the plan and diff)',
+        summary:
+          'Apply a set of documents (all or nothing; dryRun returns the plan and diff; 412 if a document changed since its metadata.revision)',
         security: bearer,
         querystring: {
           type: 'object',
           additionalProperties: false,
           properties: {
             dryRun: { type: 'boolean' },
+            force: { type: 'boolean' },
             file: { type: 'string', minLength: 1, maxLength: 1024 },
           },
         },
@@ -67,13 +73,22 @@ export async function applyRoutes(app: FastifyInstance): Promise<void> {
                     },
                   },
                   dryRun: { type: 'boolean' },
+                  force: {
+                    type: 'boolean',
+                    description:
+                      'Ignore metadata.revision: overwrite documents even if they changed since they were read.',
+                  },
                 },
               },
             },
             'application/yaml': { schema: { type: 'string' } },
           },
         },
-        response: { 200: { $ref: 'ApplyResult#' }, ...problemResponses },
+        response: {
+          200: { $ref: 'ApplyResult#' },
+          412: preconditionFailedResponse,
+          ...problemResponses,
+        },
       },
     },
     async (request) => {
@@ -84,6 +99,8 @@ export async function applyRoutes(app: FastifyInstance): Promise<void> {
           : body.files;
       const dryRun =
         (typeof body === 'string' ? undefined : body.dryRun) ?? request.query.dryRun ?? false;
+      const force =
+        (typeof body === 'string' ? undefined : body.force) ?? request.query.force ?? false;
       const upserts = parseFiles(files);
       if (upserts.length === 0) {
         throw new ServerError(
@@ -98,6 +115,7 @@ export async function applyRoutes(app: FastifyInstance): Promise<void> {
         upserts,
         deletes: [],
         dryRun,
+        force,
         operation: 'apply',
       });
       if (result.changed) await app.ward.changed();

@@ -5,10 +5,19 @@
 import type { PolicyDocument, SourcedDocument } from '@ward/policy';
 import type { FastifyInstance } from 'fastify';
 import { applyChanges, parseFiles } from '../../apply/apply.ts';
+import { etagOf, headerExpectations, notModified } from '../../apply/preconditions.ts';
 import { ServerError } from '../../errors.ts';
 import type { DocumentKind } from '../../store/store.ts';
 import { principalOf } from '../auth-hook.ts';
-import { bearer, nameParam, problemResponses } from '../schemas.ts';
+import {
+  bearer,
+  conditionalReadHeaders,
+  conditionalWriteHeaders,
+  etagHeader,
+  nameParam,
+  preconditionFailedResponse,
+  problemResponses,
+} from '../schemas.ts';
 
 const DOCUMENT_BODY_LIMIT = 256 * 1024;
 
@@ -90,31 +99,43 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
           summary: `Read one ${kind}`,
           security: bearer,
           params,
-          response: { 200: { $ref: 'StoredDocument#' }, ...problemResponses },
+          headers: conditionalReadHeaders,
+          response: {
+            200: { $ref: 'StoredDocument#', headers: etagHeader },
+            304: { description: 'Not modified: If-None-Match names the current ETag' },
+            ...problemResponses,
+          },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const doc = await app.ward.store.getDocument(kind, request.params.name);
         if (!doc) {
           throw new ServerError('API_NOT_FOUND', `${kind} ${request.params.name} does not exist`, {
             errors: [{ field: 'params.name', message: 'no such document' }],
           });
         }
+        reply.header('etag', etagOf(doc.updatedRevision));
+        if (notModified(request.headers['if-none-match'], doc.updatedRevision)) {
+          return reply.code(304).send();
+        }
         return doc;
       },
     );
 
     const change = async (
-      request: { principal?: unknown },
+      request: { principal?: unknown; headers: Record<string, string | string[] | undefined> },
       upserts: SourcedDocument[],
       deletes: { kind: DocumentKind; name: string }[],
       operation: 'create' | 'replace' | 'delete',
     ) => {
+      const target = upserts[0]?.document.metadata.name ?? deletes[0]?.name ?? '';
+      const expected = headerExpectations(request.headers);
       const result = await applyChanges(app.ward.store, principalOf(request as never), {
         upserts,
         deletes,
         dryRun: false,
         operation,
+        expected: new Map([[`${kind}/${target}`, expected]]),
       });
       if (result.changed) await app.ward.changed();
       return result;
@@ -129,8 +150,13 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
           tags: [tag],
           summary: `Create a ${kind} (409 if it exists)`,
           security: bearer,
+          headers: conditionalWriteHeaders,
           body: { $ref: 'Document#' },
-          response: { 201: { $ref: 'ApplyResult#' }, ...problemResponses },
+          response: {
+            201: { $ref: 'ApplyResult#' },
+            412: preconditionFailedResponse,
+            ...problemResponses,
+          },
         },
       },
       async (request, reply) => {
@@ -149,8 +175,13 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
           summary: `Create or replace a ${kind}`,
           security: bearer,
           params,
+          headers: conditionalWriteHeaders,
           body: { $ref: 'Document#' },
-          response: { 200: { $ref: 'ApplyResult#' }, ...problemResponses },
+          response: {
+            200: { $ref: 'ApplyResult#' },
+            412: preconditionFailedResponse,
+            ...problemResponses,
+          },
         },
       },
       async (request) =>
@@ -166,7 +197,12 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
           summary: `Delete a ${kind}`,
           security: bearer,
           params,
-          response: { 200: { $ref: 'ApplyResult#' }, ...problemResponses },
+          headers: conditionalWriteHeaders,
+          response: {
+            200: { $ref: 'ApplyResult#' },
+            412: preconditionFailedResponse,
+            ...problemResponses,
+          },
         },
       },
       async (request) => change(request, [], [{ kind, name: request.params.name }], 'delete'),
