@@ -9,6 +9,7 @@ import {
   exportEntry,
 } from '../../audit/export.ts';
 import { ServerError } from '../../errors.ts';
+import { windowStart } from '../../ingest/windows.ts';
 import { listAudit, verifyAuditChain } from '../../store/audit.ts';
 import { getRevision, listHistory } from '../../store/history.ts';
 import { bearer, pageQuery, problemResponses } from '../schemas.ts';
@@ -122,8 +123,8 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
           type: 'object',
           additionalProperties: false,
           properties: {
-            since: { type: 'string', format: 'date-time' },
-            until: { type: 'string', format: 'date-time' },
+            since: { type: 'string', maxLength: 64 },
+            until: { type: 'string', maxLength: 64 },
             format: { type: 'string', enum: ['json', 'csv'], default: 'json' },
             head: hashParam,
           },
@@ -133,8 +134,10 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const { since, until, format, head } = request.query;
-      const from = since ? Date.parse(since) : undefined;
-      const to = until ? Date.parse(until) : undefined;
+      // An ISO 8601 time or a duration back from now (7d, 24h), as the report routes take.
+      const now = Date.now();
+      const from = since ? windowStart(since, now, 'query.since') : undefined;
+      const to = until ? windowStart(until, now, 'query.until') : undefined;
       const entries: AuditExportEntry[] = [];
       const inRange = (e: ChainEntry) => {
         const t = Date.parse(e.at);
