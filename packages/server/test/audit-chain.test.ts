@@ -415,35 +415,48 @@ describe.skipIf(!PG)('PostgreSQL', () => {
 });
 
 describe('migration, export and SQLite backups', () => {
-  it('chains the entries that existed before the chain, in id order', async () => {
-    const opened = await openDatabase(join(tempDir(), 'old.db'));
-    try {
-      const m = new Migrator({
-        db: opened.db as never,
-        provider: { getMigrations: async () => core('sqlite') },
-      });
-      const { error } = await m.migrateTo('0002_passport_zones');
-      expect(error).toBeUndefined();
-      for (let i = 0; i < 4; i++) {
-        await sql`INSERT INTO audit_log (at, actor_id, actor_name, action, target, revision, detail)
+  it.each([
+    ['SQLite', false],
+    ['PostgreSQL', true],
+  ] as const)(
+    'chains the entries that existed before the chain, in id order (%s)',
+    async (_, onPg) => {
+      if (onPg && !PG) return;
+      const schema = onPg ? await createPgSchema() : undefined;
+      const opened = await openDatabase(schema?.url ?? join(tempDir(), 'old.db'));
+      try {
+        const pgSchema = schema
+          ? (await sql<{ s: string }>`SELECT current_schema() AS s`.execute(opened.db)).rows[0]!.s
+          : undefined;
+        const m = new Migrator({
+          db: opened.db as never,
+          provider: { getMigrations: async () => core(opened.dialect) },
+          ...(pgSchema ? { migrationTableSchema: pgSchema } : {}),
+        });
+        const { error } = await m.migrateTo('0002_passport_zones');
+        expect(error).toBeUndefined();
+        for (let i = 0; i < 4; i++) {
+          await sql`INSERT INTO audit_log (at, actor_id, actor_name, action, target, revision, detail)
           VALUES (${`2025-01-0${i + 1}T00:00:00.000Z`}, 'tok_old', 'old', 'token.create', ${`t${i}`}, NULL, '{"scope":"admin"}')`.execute(
-          opened.db,
+            opened.db,
+          );
+        }
+        await migrate(opened.db as never, opened.dialect);
+        const r = await verifyAuditChain(opened.db);
+        expect(r).toMatchObject({ ok: true, entries: 4, headSeq: 4 });
+        await appendAudit(opened.db, { id: 'tok_new', name: 'new', scope: 'admin' }, 'x', 'y');
+        expect(await verifyAuditChain(opened.db)).toMatchObject({ ok: true, entries: 5 });
+        // The triggers are back after the backfill.
+        await expect(sql`DELETE FROM audit_log`.execute(opened.db)).rejects.toThrow(/append-only/);
+        await expect(sql`UPDATE audit_log SET target = 'x'`.execute(opened.db)).rejects.toThrow(
+          /append-only/,
         );
+      } finally {
+        await opened.close();
+        await schema?.drop();
       }
-      await migrate(opened.db as never, 'sqlite');
-      const r = await verifyAuditChain(opened.db);
-      expect(r).toMatchObject({ ok: true, entries: 4, headSeq: 4 });
-      await appendAudit(opened.db, { id: 'tok_new', name: 'new', scope: 'admin' }, 'x', 'y');
-      expect(await verifyAuditChain(opened.db)).toMatchObject({ ok: true, entries: 5 });
-      // The triggers are back after the backfill.
-      await expect(sql`DELETE FROM audit_log`.execute(opened.db)).rejects.toThrow(/append-only/);
-      await expect(sql`UPDATE audit_log SET target = 'x'`.execute(opened.db)).rejects.toThrow(
-        /append-only/,
-      );
-    } finally {
-      await opened.close();
-    }
-  });
+    },
+  );
 
   it('exports who, what, when, revision and chain fields, with the head and verdict', async () => {
     const server = await startTestServer();
