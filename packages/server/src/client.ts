@@ -85,6 +85,10 @@ export async function apiRequest<T>(
 // Type-only re-exports: erased at run time, so they load nothing of the server.
 export type { ApplyResult, ApplyResultItem } from './apply/apply.ts';
 export type { FieldChange } from './apply/diff.ts';
+export type { BreakKind, ChainBreak, ChainResult } from './audit/chain.ts';
+export type { AuditExport, AuditExportEntry } from './audit/export.ts';
+// Pure (no imports at run time): the CLI writes the same CSV as GET /v1/audit/export?format=csv.
+export { auditExportCsv } from './audit/export.ts';
 export type { TokenInfo } from './auth/tokens.ts';
 export type { AuditEntry } from './store/audit.ts';
 export type { HistoryChangeDetail, HistoryDetail, HistoryEntry } from './store/history.ts';

@@ -1,12 +1,14 @@
 /**
  * The real `ward` CLI against a real `ward server` process: start (--json first line), apply
- * (dry run, errors with file:line:col, exit 1), get, history, tokens; SIGTERM exits cleanly.
+ * (dry run, errors with file:line:col, exit 1), get, history, tokens, audit verify/export;
+ * SIGTERM exits cleanly.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { DatabaseSync } from 'node:sqlite';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testCa } from './_svids.ts';
@@ -278,6 +280,47 @@ describe('ward CLI against ward server', () => {
     expect(outputs[4]!.code).not.toBe(0);
     // JSON stays valid and means exactly what the team wrote.
     expect(JSON.parse(outputs[2]!.stdout).spec.owner).toBe(owner);
+  });
+
+  it('verifies the chain, exports evidence with the head, and exits 1 once it is tampered with', async () => {
+    const ok = await ward(['audit', 'verify']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(
+      /^ok: \d+ audit entries, chain intact\nhead: [0-9a-f]{64} \(entry \d+\)\n$/,
+    );
+    const json = JSON.parse((await ward(['audit', 'verify', '-o', 'json'])).stdout);
+    expect(json).toMatchObject({ ok: true, head: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect((await ward(['audit', 'verify', '-o', 'yaml'])).stdout).toContain(`head: ${json.head}`);
+    expect((await ward(['audit', 'verify', '--head', json.head])).code).toBe(0);
+
+    const csv = await ward(['audit', 'export', '-o', 'csv', '--since', '1h']);
+    expect(csv.code).toBe(0);
+    expect(csv.stdout).toContain(`# chain: ok=true entries=${json.entries}`);
+    expect(csv.stdout).toContain('seq,id,at,actor_id,actor_name,actor_scope,action,target');
+    expect(csv.stderr).toContain(`audit chain head: ${json.head}`);
+    const x = JSON.parse((await ward(['audit', 'export'])).stdout);
+    expect(x.entries).toHaveLength(json.entries);
+    expect(x.approvals).toMatch(/no approver is recorded/);
+
+    const bad = await ward(['audit', 'verify', '--head', 'nothex']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--head must be a 64-digit hex SHA-256');
+    const unknown = await ward(['audit', 'verify', '--head', 'ab'.repeat(32)]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stdout).toMatch(/^BROKEN: anchor-not-found/);
+
+    // An insider edits the database file directly, past the append-only triggers.
+    const db = new DatabaseSync(join(dataDir, 'ward.db'), { timeout: 5000 });
+    db.exec('DROP TRIGGER audit_log_no_update');
+    db.exec("UPDATE audit_log SET actor_name = 'nobody' WHERE seq = 1");
+    db.close();
+    const broken = await ward(['audit', 'verify']);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toMatch(/^BROKEN: hash-mismatch at entry 1: /);
+    const exp = await ward(['audit', 'export', '-o', 'json']);
+    expect(exp.code).toBe(1);
+    expect(JSON.parse(exp.stdout).chain.firstBreak).toMatchObject({ kind: 'hash-mismatch' });
+    expect(exp.stderr).toContain('chain BROKEN');
   });
 
   it('a restart prints no admin token (only its hash is stored) and SIGTERM exits cleanly', async () => {

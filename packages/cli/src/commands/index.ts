@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as registerAgent } from './agent.ts';
 import { register as registerApply } from './apply.ts';
+import { register as registerAudit } from './audit.ts';
 import { register as registerCa } from './ca.ts';
 import { register as registerGet } from './get.ts';
 import { register as registerGraph } from './graph.ts';
@@ -25,6 +26,7 @@ export function registerCommands(program: Command): void {
   registerApply(program);
   registerGet(program);
   registerHistory(program);
+  registerAudit(program);
   registerTokens(program);
   registerPolicy(program);
   registerGraph(program);

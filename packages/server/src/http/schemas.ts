@@ -147,6 +147,30 @@ export const auditEntrySchema = {
     target: { type: 'string' },
     revision: { type: ['integer', 'null'] },
     detail: { type: 'object', additionalProperties: true },
+    seq: { type: 'integer' },
+    prevHash: { type: 'string' },
+    hash: { type: 'string' },
+  },
+} as const;
+
+export const auditVerificationSchema = {
+  $id: 'AuditVerification',
+  type: 'object',
+  required: ['ok', 'entries', 'head', 'headSeq'],
+  properties: {
+    ok: { type: 'boolean' },
+    entries: { type: 'integer' },
+    head: { type: 'string' },
+    headSeq: { type: 'integer' },
+    firstBreak: {
+      type: 'object',
+      properties: {
+        kind: { type: 'string' },
+        seq: { type: 'integer' },
+        id: { type: 'integer' },
+        message: { type: 'string' },
+      },
+    },
   },
 } as const;
 
@@ -171,6 +195,7 @@ export const sharedSchemas = [
   applyResultSchema,
   historyEntrySchema,
   auditEntrySchema,
+  auditVerificationSchema,
   tokenInfoSchema,
 ];
 

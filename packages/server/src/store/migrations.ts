@@ -4,10 +4,12 @@
  * make it append-only at the database level (so not even a bug in our code can rewrite history).
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import { entryHash, GENESIS_HASH } from '../audit/chain.ts';
 import { ServerError } from '../errors.ts';
 import type { Dialect } from './database.ts';
 
-function core(dialect: Dialect): Record<string, Migration> {
+/** The core migrations (exported so tests can stop at an older schema). */
+export function core(dialect: Dialect): Record<string, Migration> {
   return {
     '0001_core': {
       async up(db: Kysely<unknown>) {
@@ -128,7 +130,85 @@ function core(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    // Hash-chains the audit log (src/audit/chain.ts). Entries that exist already are chained
+    // here, in id order: the chain vouches for them only from this migration on.
+    // Kysely runs SQLite migrations outside a transaction; this one gets its own, so a crash
+    // mid-backfill cannot leave the triggers lifted.
+    '0003_audit_chain': {
+      up: (db) =>
+        dialect === 'sqlite'
+          ? db
+              .transaction()
+              .execute((trx) => chainAuditLog(trx as unknown as Kysely<unknown>, dialect))
+          : chainAuditLog(db, dialect),
+    },
   };
+}
+
+async function chainAuditLog(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  for (const col of ['seq', 'prev_hash', 'hash'] as const) {
+    await db.schema
+      .alterTable('audit_log')
+      .addColumn(col, col === 'seq' ? 'integer' : 'text')
+      .execute();
+  }
+  await db.schema
+    .alterTable('ward_state')
+    .addColumn('audit_seq', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema
+    .alterTable('ward_state')
+    .addColumn('audit_head', 'text', (c) => c.notNull().defaultTo(GENESIS_HASH))
+    .execute();
+  await db.schema.createIndex('audit_log_seq').on('audit_log').column('seq').unique().execute();
+  // The append-only triggers are lifted for the backfill only (inside the migration's
+  // transaction on PostgreSQL, so no other writer ever sees them lifted).
+  if (dialect === 'postgres') {
+    await sql`ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only`.execute(db);
+  } else {
+    await sql`DROP TRIGGER audit_log_no_update`.execute(db);
+  }
+  const rows = (
+    await sql<{
+      id: number;
+      at: string;
+      actor_id: string;
+      actor_name: string;
+      action: string;
+      target: string;
+      revision: number | null;
+      detail: string;
+    }>`SELECT id, at, actor_id, actor_name, action, target, revision, detail
+       FROM audit_log ORDER BY id`.execute(db)
+  ).rows;
+  let prevHash = GENESIS_HASH;
+  let seq = 0;
+  for (const r of rows) {
+    seq++;
+    const hash = entryHash({
+      seq,
+      prevHash,
+      at: r.at,
+      actorId: r.actor_id,
+      actorName: r.actor_name,
+      action: r.action,
+      target: r.target,
+      revision: r.revision === null ? null : Number(r.revision),
+      detail: r.detail,
+    });
+    await sql`UPDATE audit_log SET seq = ${seq}, prev_hash = ${prevHash}, hash = ${hash}
+              WHERE id = ${r.id}`.execute(db);
+    prevHash = hash;
+  }
+  await sql`UPDATE ward_state SET audit_seq = ${seq}, audit_head = ${prevHash} WHERE id = 1`.execute(
+    db,
+  );
+  if (dialect === 'postgres') {
+    await sql`ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only`.execute(db);
+  } else {
+    await sql`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+      BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`.execute(db);
+  }
 }
 
 /**

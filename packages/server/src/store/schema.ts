@@ -14,6 +14,10 @@ export interface StateTable {
   keys_revision: number;
   /** 1 once the first-start admin token was generated. */
   bootstrapped: number;
+  /** Sequence number of the last audit entry (the audit chain's head; 0 before the first). */
+  audit_seq: Generated<number>;
+  /** Hash of the last audit entry (GENESIS_HASH before the first; src/audit/chain.ts). */
+  audit_head: Generated<string>;
 }
 
 export interface DocumentsTable {
@@ -79,6 +83,12 @@ export interface AuditTable {
   revision: number | null;
   /** JSON object with details. */
   detail: string;
+  /** Position in the hash chain; NULL only on a row inserted behind the chain's back. */
+  seq: number | null;
+  /** The previous entry's `hash` (src/audit/chain.ts). */
+  prev_hash: string | null;
+  /** SHA-256 over the entry's canonical serialisation (src/audit/chain.ts). */
+  hash: string | null;
 }
 
 export interface PassportKeysTable {
