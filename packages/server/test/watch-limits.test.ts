@@ -5,12 +5,24 @@
  * with a problem body and Retry-After, slots released when a stream ends), and a client that
  * never finishes its request headers or body is cut off.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WardContext } from '../src/http/context.ts';
 import type { RunningServer, StartServerOptions } from '../src/index.ts';
-import { ADMIN, cleanupDirs, http, intention, startTestServer, svc, yamlOf } from './helpers.ts';
+import {
+  ADMIN,
+  cleanupDirs,
+  http,
+  intention,
+  startTestServer,
+  svc,
+  tempDir,
+  yamlOf,
+} from './helpers.ts';
 
 const servers: RunningServer[] = [];
 const sockets: Socket[] = [];
@@ -290,5 +302,46 @@ describe('a client that never finishes its request', () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(w.socket.destroyed).toBe(false);
     expect(wardOf(server).watchAdmission.open).toBe(1);
+  });
+});
+
+describe('ward server --watch-max-*', () => {
+  const BIN = join(import.meta.dirname, '..', '..', 'cli', 'src', 'bin.ts');
+
+  it('passes the limits to the server, and refuses a value that is not a positive integer', async () => {
+    const env = { ...process.env, WARD_ADMIN_TOKEN: ADMIN, WARD_SEAL_KEY: '' };
+    const proc = spawn(
+      process.execPath,
+      [BIN, 'server', '--data-dir', tempDir(), '--listen', '127.0.0.1:0', '--json'].concat([
+        '--watch-max-per-credential',
+        '1',
+        '--watch-max-per-address',
+        '7',
+        '--watch-max-total',
+        '9',
+      ]),
+      { env, stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    try {
+      const line = await new Promise<string>((resolve) =>
+        createInterface({ input: proc.stdout! }).once('line', resolve),
+      );
+      const url = (JSON.parse(line) as { url: string }).url;
+      const stats = await http(url, 'GET', '/v1/watch/stats');
+      expect(stats.body.limits).toEqual({ perCredential: 1, perAddress: 7, total: 9 });
+    } finally {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+    const bad = await promisify(execFile)(process.execPath, [
+      BIN,
+      'server',
+      '--watch-max-total',
+      '0',
+    ]).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(1);
+    expect((bad as { stderr: string }).stderr).toContain(
+      '--watch-max-total must be a positive integer',
+    );
   });
 });
