@@ -9,10 +9,12 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WardContext } from '../src/http/context.ts';
 import type { RunningServer, StartServerOptions } from '../src/index.ts';
+import { testCa } from './_svids.ts';
 import {
   ADMIN,
   cleanupDirs,
@@ -65,13 +67,17 @@ interface RawWatch {
 function rawWatch(
   server: RunningServer,
   token: string,
-  opts: { service?: string; push?: boolean; from?: string; read?: boolean } = {},
+  opts: { service?: string; push?: boolean; from?: string; read?: boolean; url?: string } = {},
 ): RawWatch {
-  const socket = connect({
+  const url = opts.url ?? server.url;
+  const at = {
     host: '127.0.0.1',
-    port: portOf(server),
+    port: Number(new URL(url).port),
     ...(opts.from ? { localAddress: opts.from } : {}),
-  });
+  };
+  const socket = url.startsWith('https:')
+    ? tlsConnect({ ...at, rejectUnauthorized: false })
+    : connect(at);
   sockets.push(socket);
   const path = opts.service ? `/v1/watch?service=${opts.service}` : '/v1/watch';
   socket.write(
@@ -128,42 +134,56 @@ function finWait1(port: number): number | undefined {
   }
 }
 
+/**
+ * Opens `n` watchers that never read, pushes large bundles until the server has dropped them
+ * all, and checks how it dropped them.
+ */
+async function slowWatchersAreReset(
+  server: RunningServer,
+  n: number,
+  url = server.url,
+): Promise<void> {
+  const ward = wardOf(server);
+  const token = await pdpToken(server, 'web');
+  // A large bundle for `web` (many callers), so each change pushes tens of KiB per watcher.
+  const callers = Array.from({ length: 1500 }, (_, i) => `caller-${i}-${'x'.repeat(24)}`);
+  const watchers = Array.from({ length: n }, () =>
+    rawWatch(server, token, { service: 'web', push: true, read: false, url }),
+  );
+  for (const w of watchers) expect((await w.head).status).toBe(200);
+  await until(() => ward.hub.size === n, 'the watchers to register');
+  let round = 0;
+  while (ward.hub.size > 0 && round < 400) {
+    round++;
+    const res = await http(server.url, 'POST', '/v1/apply', {
+      body: { files: [{ name: 'big.yaml', content: yamlOf([bigIntention(callers, round)]) }] },
+    });
+    expect(res.status, res.text).toBe(200);
+  }
+  expect(ward.hub.size).toBe(0);
+  // Reset: the kernel dropped the sockets at once. A graceful close leaves each one in
+  // FIN-WAIT-1 with megabytes unsent to a peer whose receive window is closed.
+  const lingering = finWait1(Number(new URL(url).port));
+  if (lingering !== undefined) expect(lingering).toBe(0);
+  for (const w of watchers) w.socket.resume();
+  for (const w of watchers) expect(await w.outcome).toBe('reset');
+  expect(ward.watchAdmission.open).toBe(0);
+  expect(ward.hub.slowDropped).toBe(n);
+}
+
 describe('a watcher that never reads', () => {
   it('is reset at the buffer limit, leaving no socket in FIN-WAIT-1', async () => {
+    await slowWatchersAreReset(await start(), 5);
+  }, 120_000);
+
+  it('over TLS, the TCP connection under the session is reset too', async () => {
+    const ca = await testCa('ward.local');
+    const serving = await ca.issue('spiffe://ward.local/ward/control-plane', {
+      dnsNames: ['localhost'],
+    });
     const server = await start();
-    const ward = wardOf(server);
-    const token = await pdpToken(server, 'web');
-    // A large bundle for `web` (many callers), so each change pushes tens of KiB per watcher.
-    const callers = Array.from({ length: 1500 }, (_, i) => `caller-${i}-${'x'.repeat(24)}`);
-    const N = 5;
-    const watchers = Array.from({ length: N }, () =>
-      rawWatch(server, token, { service: 'web', push: true, read: false }),
-    );
-    for (const w of watchers) expect((await w.head).status).toBe(200);
-    await until(() => ward.hub.size === N, 'the watchers to register');
-    let round = 0;
-    while (ward.hub.size > 0 && round < 400) {
-      round++;
-      const res = await http(server.url, 'POST', '/v1/apply', {
-        body: {
-          files: [
-            {
-              name: 'big.yaml',
-              content: yamlOf([bigIntention(callers, round)]),
-            },
-          ],
-        },
-      });
-      expect(res.status, res.text).toBe(200);
-    }
-    expect(ward.hub.size).toBe(0);
-    // Reset: the kernel dropped the sockets at once. A graceful close leaves each one in
-    // FIN-WAIT-1 with megabytes unsent to a peer whose receive window is closed.
-    const lingering = finWait1(portOf(server));
-    if (lingering !== undefined) expect(lingering).toBe(0);
-    for (const w of watchers) w.socket.resume();
-    for (const w of watchers) expect(await w.outcome).toBe('reset');
-    expect(wardOf(server).watchAdmission.open).toBe(0);
+    const listener = await server.listenTls({ cert: serving.cert, key: serving.key });
+    await slowWatchersAreReset(server, 3, listener.url);
   }, 120_000);
 });
 
