@@ -9,7 +9,12 @@ export { type Principal, SCOPES, type Scope, type TokenInfo } from './auth/token
 export { type CaPluginOptions, caPlugin } from './ca/plugin.ts';
 export { type TokenReviewConfig, tokenReviewer } from './ca/token-review.ts';
 export { type AnyServerErrorCode, ServerError, type ServerErrorCode } from './errors.ts';
-export type { BuildAppOptions, WardPlugin } from './http/app.ts';
+export {
+  type BuildAppOptions,
+  DEFAULT_HTTP_TIMEOUTS,
+  type HttpTimeouts,
+  type WardPlugin,
+} from './http/app.ts';
 export { principalOf } from './http/auth-hook.ts';
 export type { RouteAuth, WardContext } from './http/context.ts';
 export { problemResponses } from './http/schemas.ts';
@@ -28,3 +33,4 @@ export { appendAudit } from './store/audit.ts';
 export type { Dialect } from './store/database.ts';
 export type { Database } from './store/schema.ts';
 export type { Actor, StoredDocument } from './store/store.ts';
+export { DEFAULT_WATCH_LIMITS, type WatchLimits } from './watch/limits.ts';

@@ -17,7 +17,7 @@ import { generateToken, hashToken, insertToken } from './auth/tokens.ts';
 import { BundleCache } from './bundles/cache.ts';
 import { loadOrCreateSigningKey } from './bundles/signing-key.ts';
 import { ServerError } from './errors.ts';
-import { buildApp, type WardPlugin } from './http/app.ts';
+import { buildApp, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts, type WardPlugin } from './http/app.ts';
 import type { WardContext } from './http/context.ts';
 import {
   httpsOptions,
@@ -33,6 +33,7 @@ import { ensurePassportKey, sealPlaintextSecrets } from './store/passport-keys.t
 import { type Actor, Store } from './store/store.ts';
 import { RevisionFollower } from './watch/follower.ts';
 import { WatchHub } from './watch/hub.ts';
+import { WatchAdmission, type WatchLimits } from './watch/limits.ts';
 
 export type { ServerTlsOptions, TlsListener };
 
@@ -75,6 +76,13 @@ export interface StartServerOptions {
   tls?: ServerTlsOptions;
   /** How often other replicas' revocations are re-checked for open streams (PostgreSQL). */
   revocationSweepMs?: number;
+  /**
+   * Most watch streams open at once per credential, per client address and in total (defaults
+   * in `DEFAULT_WATCH_LIMITS`; docs/operations.md says how to size them). Beyond: 429.
+   */
+  watchLimits?: Partial<WatchLimits>;
+  /** Time a client has to send its request headers and its whole request (slowloris). */
+  httpTimeouts?: Partial<HttpTimeouts>;
 }
 
 export interface RunningServer {
@@ -176,6 +184,25 @@ function ensurePrivateDir(dir: string): string | undefined {
   }
 }
 
+/** Refuses limits and timeouts that are not positive integers (or headers beyond request). */
+function checkLimits(limits: WatchLimits, timeouts: HttpTimeouts): void {
+  const all: [string, number][] = [
+    ...Object.entries(limits).map(([k, v]): [string, number] => [`watchLimits.${k}`, v]),
+    ...Object.entries(timeouts).map(([k, v]): [string, number] => [`httpTimeouts.${k}`, v]),
+  ];
+  for (const [name, value] of all) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new ServerError('SERVER_CONFIG_INVALID', `${name} must be a positive integer`);
+    }
+  }
+  if (timeouts.headersMs > timeouts.requestMs) {
+    throw new ServerError(
+      'SERVER_CONFIG_INVALID',
+      'httpTimeouts.headersMs must not exceed httpTimeouts.requestMs',
+    );
+  }
+}
+
 /**
  * Starts a control plane.
  *
@@ -202,6 +229,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       'the bootstrap admin token must be at least 16 characters',
     );
   }
+  const watchAdmission = new WatchAdmission(options.watchLimits);
+  const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...options.httpTimeouts };
+  checkLimits(watchAdmission.limits, timeouts);
   const dirWarning = ensurePrivateDir(dataDir);
   const seal = resolveSealKey({
     sealKey: options.sealKey,
@@ -271,6 +301,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       sealKey: seal.key,
       bundles,
       hub,
+      watchAdmission,
       follower,
       authenticator,
       identities,
@@ -280,6 +311,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     app = await buildApp(ctx, {
       logger: options.logger ?? false,
       plugins: options.plugins ?? [],
+      timeouts,
       ...(options.tls ? { https: httpsOptions(options.tls) } : {}),
     });
     const started = app;

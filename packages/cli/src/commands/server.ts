@@ -14,6 +14,9 @@ interface ServerOptions {
   signingKey?: string;
   sealKeyFile?: string;
   heartbeatMs?: string;
+  watchMaxPerCredential?: string;
+  watchMaxPerAddress?: string;
+  watchMaxTotal?: string;
   json?: boolean;
   quiet?: boolean;
   tlsCert?: string;
@@ -49,6 +52,26 @@ function tlsOf(opts: ServerOptions) {
   };
 }
 
+/** A positive integer flag, or undefined when not given (the server's default applies). */
+function positiveInt(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new CliError('CLI_BAD_OPTION', `${flag} must be a positive integer, got "${value}"`);
+  }
+  return n;
+}
+
+/** `--watch-max-*` as startServer's `watchLimits` (only the limits given). */
+function watchLimitsOf(opts: ServerOptions) {
+  const limits = {
+    perCredential: positiveInt(opts.watchMaxPerCredential, '--watch-max-per-credential'),
+    perAddress: positiveInt(opts.watchMaxPerAddress, '--watch-max-per-address'),
+    total: positiveInt(opts.watchMaxTotal, '--watch-max-total'),
+  };
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
+}
+
 function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : Number.NaN;
@@ -78,6 +101,15 @@ export function register(program: Command): void {
       'key that encrypts the signing, passport and CA keys at rest (env WARD_SEAL_KEY first; default <data-dir>/seal.key, with a warning)',
     )
     .option('--heartbeat-ms <ms>', 'watch-stream heartbeat interval', '15000')
+    .option(
+      '--watch-max-per-credential <n>',
+      'watch streams one credential (all instances of a service) may hold open (default 1024)',
+    )
+    .option(
+      '--watch-max-per-address <n>',
+      'watch streams one client address may hold open (default 1024)',
+    )
+    .option('--watch-max-total <n>', 'watch streams this replica holds in all (default 16384)')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option(
@@ -88,6 +120,7 @@ export function register(program: Command): void {
     .action(async (opts: ServerOptions) => {
       const { host, port } = parseListen(opts.listen);
       const tls = tlsOf(opts);
+      const watchLimits = watchLimitsOf(opts);
       const heartbeatMs = Number(opts.heartbeatMs);
       if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) {
         throw new CliError('CLI_BAD_OPTION', '--heartbeat-ms must be an integer >= 100');
@@ -106,6 +139,7 @@ export function register(program: Command): void {
           trustDomain: opts.trustDomain,
           adminToken: process.env.WARD_ADMIN_TOKEN || undefined,
           heartbeatMs,
+          watchLimits,
           logger: true,
           plugins: [ingestPlugin(), caPlugin()],
           ...(tls ? { tls } : {}),

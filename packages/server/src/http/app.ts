@@ -56,6 +56,33 @@ export interface BuildAppOptions {
   plugins: readonly WardPlugin[];
   /** Serve HTTPS with these options (see `startServer({ tls })`). */
   https?: TlsOptions;
+  timeouts: HttpTimeouts;
+}
+
+/**
+ * How long a client may take to send a request. Without them a client that trickles its headers
+ * (slowloris) or never finishes its body holds a connection for a minute (Node's default header
+ * timeout) or forever (Fastify disables the request timeout). They bound receiving the request
+ * only: a watch stream, whose request is complete once its headers are in, is not cut.
+ */
+export interface HttpTimeouts {
+  /** Time to receive the request headers. Default 10 s. */
+  headersMs: number;
+  /** Time to receive the whole request, body included (at least `headersMs`). Default 120 s. */
+  requestMs: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 120_000 };
+
+/** Node server options enforcing `t` (also used by the extra TLS listener). */
+export function serverTimeoutOptions(t: HttpTimeouts) {
+  return {
+    headersTimeout: t.headersMs,
+    requestTimeout: t.requestMs,
+    // Expired requests are found by a periodic sweep (default every 30 s, too coarse for a
+    // 10 s limit); it visits only connections with a request in progress, not idle streams.
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(t.headersMs / 4))),
+  };
 }
 
 /** Default body limit for routes that do not set their own (most take no body at all). */
@@ -65,6 +92,7 @@ export async function buildApp(
   ctx: WardContext,
   options: BuildAppOptions,
 ): Promise<FastifyInstance> {
+  const timeouts = serverTimeoutOptions(options.timeouts);
   const app = Fastify({
     // Logs go to stderr: stdout belongs to the CLI's output (`ward server --json`).
     loggerInstance: options.logger
@@ -75,7 +103,8 @@ export async function buildApp(
     bodyLimit: DEFAULT_BODY_LIMIT,
     forceCloseConnections: true,
     return503OnClosing: true,
-    ...(options.https ? { https: options.https } : {}),
+    requestTimeout: timeouts.requestTimeout,
+    ...(options.https ? { https: { ...options.https, ...timeouts } } : { http: timeouts }),
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   addSharedSchemas(sharedSchemas);

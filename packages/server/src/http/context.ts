@@ -15,6 +15,7 @@ import type { Database } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
 import type { RevisionFollower } from '../watch/follower.ts';
 import type { WatchHub } from '../watch/hub.ts';
+import type { WatchAdmission } from '../watch/limits.ts';
 
 export interface WardContext {
   store: Store;
@@ -28,6 +29,8 @@ export interface WardContext {
   sealKey: SealKey;
   bundles: BundleCache;
   hub: WatchHub;
+  /** Limits on open watch streams (per credential, per client address, in total). */
+  watchAdmission: WatchAdmission;
   follower: RevisionFollower;
   authenticator: Authenticator;
   /** SPIFFE ID -> service, for client-certificate authentication. */

@@ -10,6 +10,7 @@ import type { TlsOptions } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { trustAnchors } from '../auth/mtls.ts';
 import { ServerError } from '../errors.ts';
+import { serverTimeoutOptions } from './app.ts';
 
 /** PEM material of the control plane's TLS listener. */
 export interface ServerTlsOptions {
@@ -56,7 +57,12 @@ export async function listenTls(
   let options = httpsOptions(tls);
   if (tls.clientCa !== undefined) app.ward.clientRoots = trustAnchors(tls.clientCa);
   // `routing` is Fastify's whole request life cycle (hooks, authentication, handlers).
-  const server = createServer(options, (req, res) => app.routing(req, res));
+  // The same request timeouts as the main listener (slowloris).
+  const timeouts = serverTimeoutOptions({
+    headersMs: app.server.headersTimeout,
+    requestMs: app.server.requestTimeout,
+  });
+  const server = createServer({ ...options, ...timeouts }, (req, res) => app.routing(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host, port, backlog: 4096 }, () => {

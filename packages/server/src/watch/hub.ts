@@ -9,12 +9,17 @@
  * build, one pre-encoded buffer) instead of a `revision` event they would answer with a GET.
  */
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { WatchEventV1 } from '@ward/api-types';
 import type { BuiltBundle } from '../bundles/builder.ts';
 import { bundleEvent } from './bundle-event.ts';
 
-/** A watcher whose socket buffers more than this is too slow: it is dropped and will resume. */
-const MAX_BUFFERED = 1 << 20;
+/**
+ * A watcher whose socket buffers more than this (in user space, beyond what the kernel took) is
+ * too slow: it is reset and will resume. Bounds the memory one watcher can pin in this process.
+ */
+export const MAX_BUFFERED = 1 << 20;
 const HEARTBEAT = ': heartbeat\n\n';
 
 /** A pre-formatted event: a string, or bytes encoded once for many sockets. */
@@ -52,6 +57,25 @@ export function eventConcerns(event: WatchEventV1, service: string | undefined):
   return service === undefined || event.services.includes('*') || event.services.includes(service);
 }
 
+/**
+ * Drops a slow watcher's connection with a TCP reset. A graceful close (FIN) would queue behind
+ * the megabytes the kernel still holds for a peer whose receive window is closed: the socket sits
+ * in FIN-WAIT-1 with its send buffer (up to `tcp_wmem` max, ~4 MiB) for minutes, and a few
+ * hundred such clients push the whole machine into TCP memory pressure. A reset frees it at once.
+ * Over TLS the reset goes to the TCP socket beneath (the TLS socket's handle is not TCP).
+ */
+export function resetConnection(res: ServerResponse): void {
+  const socket = res.socket;
+  const tcp =
+    socket instanceof TLSSocket ? (socket as unknown as { _parent?: Socket })._parent : socket;
+  try {
+    tcp?.resetAndDestroy();
+  } catch {
+    // Not a TCP handle (a TLS socket over another stream): fall back to a plain destroy.
+  }
+  res.destroy();
+}
+
 export class WatchHub {
   readonly #unfiltered = new Set<Watcher>();
   readonly #byService = new Map<string, Set<Watcher>>();
@@ -60,6 +84,8 @@ export class WatchHub {
   readonly #bundles: BundleSource | undefined;
   readonly #timer: NodeJS.Timeout;
   #count = 0;
+  /** Watchers reset for reading too slowly, for metrics. */
+  slowDropped = 0;
   /** Bundle events written (one per watcher per pushed bundle), for tests and metrics. */
   bundlesPushed = 0;
 
@@ -182,8 +208,9 @@ export class WatchHub {
 
   #write(w: Watcher, text: EventText): void {
     if (w.res.writableLength > MAX_BUFFERED + (w.bundleBytes ?? 0)) {
-      w.res.destroy();
       this.remove(w);
+      this.slowDropped++;
+      resetConnection(w.res);
       return;
     }
     w.res.write(text);

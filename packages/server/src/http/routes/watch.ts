@@ -14,11 +14,44 @@ import type { FastifyInstance } from 'fastify';
 import { ServerError } from '../../errors.ts';
 import { bundleEvent, WATCH_INCLUDE_HEADER, wantsBundles } from '../../watch/bundle-event.ts';
 import { eventConcerns, formatEvent, type Watcher } from '../../watch/hub.ts';
+import type { Release, WatchAdmission, WatchLimit } from '../../watch/limits.ts';
 import { principalOf, requireOwnService } from '../auth-hook.ts';
 import { bearer, nameParam, problemResponses } from '../schemas.ts';
 
 /** Further behind than this, a client gets one `*` event instead of a replay. */
 const MAX_REPLAY = 100;
+
+/**
+ * Seconds a refused watcher is told to wait: long enough that a fleet retrying does not hammer a
+ * full replica, short enough that a slot freed by a restarting instance is taken up soon.
+ */
+const RETRY_AFTER_S = 10;
+
+const LIMIT_FIELDS: Record<WatchLimit, [string, string]> = {
+  perCredential: ['credential', 'too many watch streams open with this credential'],
+  perAddress: ['address', 'too many watch streams open from this client address'],
+  total: ['server', 'this replica holds as many watch streams as it may'],
+};
+
+const countsSchema = {
+  type: 'object',
+  properties: {
+    perCredential: { type: 'integer' },
+    perAddress: { type: 'integer' },
+    total: { type: 'integer' },
+  },
+} as const;
+
+/** Takes a watch slot for this request, or throws the 429 naming the limit reached. */
+function admit(admission: WatchAdmission, credential: string, address: string): Release {
+  const slot = admission.acquire(credential, address);
+  if (typeof slot === 'function') return slot;
+  const [field, message] = LIMIT_FIELDS[slot];
+  throw new ServerError('API_RATE_LIMITED', `${message} (limit ${admission.limits[slot]})`, {
+    errors: [{ field, message }],
+    retryAfterSeconds: RETRY_AFTER_S,
+  });
+}
 
 /** Longest delay a Node timer takes; a later expiry is re-armed when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -43,6 +76,39 @@ function endAt(res: ServerResponse, expiresAt: number): () => void {
 }
 
 export async function watchRoutes(app: FastifyInstance): Promise<void> {
+  app.get(
+    '/v1/watch/stats',
+    {
+      config: { auth: ['admin'] },
+      schema: {
+        tags: ['bundles'],
+        summary: "This replica's watch streams: open, limits, refusals, slow watchers reset",
+        security: bearer,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              open: { type: 'integer' },
+              limits: countsSchema,
+              rejected: countsSchema,
+              slowReset: { type: 'integer' },
+            },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async () => {
+      const { watchAdmission, hub } = app.ward;
+      return {
+        open: watchAdmission.open,
+        limits: watchAdmission.limits,
+        rejected: watchAdmission.rejected,
+        slowReset: hub.slowDropped,
+      };
+    },
+  );
+
   app.get<{ Querystring: { since?: number; service?: string } }>(
     '/v1/watch',
     {
@@ -57,7 +123,9 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
           "`data: <SignedBundleV1>` (id = bundle revision) whenever NAME's bundle changes, and " +
           'on connect when the client is behind; the response then echoes that header. A pdp ' +
           'credential must name its own service (403 otherwise); the stream ends when that ' +
-          'credential is revoked or (client SVID) expires.',
+          'credential is revoked or (client SVID) expires. 429 API_RATE_LIMITED with ' +
+          'Retry-After when the credential, the client address or the replica holds as many ' +
+          'streams as it may (docs/operations.md).',
         security: bearer,
         querystring: {
           type: 'object',
@@ -93,6 +161,13 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
       const service = request.query.service;
       const principal = principalOf(request);
       requireOwnService(principal, service, 'querystring.service');
+      // Admitted last, after every check that can refuse: nothing below throws before the
+      // stream's close handler, which gives the slot back.
+      const release = admit(
+        app.ward.watchAdmission,
+        principal.id,
+        request.socket.remoteAddress ?? 'unknown',
+      );
       // Bundles are per service: without ?service= the header is ignored.
       const push =
         service !== undefined &&
@@ -100,6 +175,12 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         wantsBundles(request.headers[WATCH_INCLUDE_HEADER]);
       reply.hijack();
       const res = reply.raw;
+      res.once('close', release);
+      // A client gone while its request was authenticated: 'close' has been and gone already.
+      if (request.socket.destroyed) {
+        release();
+        return;
+      }
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
