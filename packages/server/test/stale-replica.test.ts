@@ -1,0 +1,156 @@
+/**
+ * A replica cut off from PostgreSQL knows it: its applies and reads answer 503 with Retry-After
+ * (not 500), `/readyz` is not ready, and once the store answers again so does the replica. The
+ * cut is a TCP proxy on loopback between the replica and PostgreSQL, closed with every socket
+ * it carries (what a partition or a PostgreSQL restart looks like to the replica).
+ */
+import { createServer, type Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../src/index.ts';
+import {
+  cleanupDirs,
+  createPgSchema,
+  http,
+  intention,
+  PG_URL,
+  pgAvailable,
+  startTestServer,
+  svc,
+  tempDir,
+  yamlOf,
+} from './helpers.ts';
+
+const PG = await pgAvailable('stale-replica.test.ts');
+
+/** A TCP proxy to PostgreSQL that can be cut (listener closed, every socket destroyed) and mended. */
+class PgProxy {
+  #server: Server | null = null;
+  #sockets = new Set<Socket>();
+  port = 0;
+  readonly #target = new URL(PG_URL);
+
+  async open(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = new Socket();
+      upstream.connect(Number(this.#target.port || 5432), this.#target.hostname);
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('close', () => this.#sockets.delete(s));
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as { port: number }).port;
+    this.#server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => server?.close(() => resolve()) ?? resolve());
+  }
+
+  /** The schema URL with host:port pointing at this proxy. */
+  via(url: string): string {
+    const u = new URL(url);
+    u.hostname = '127.0.0.1';
+    u.port = String(this.port);
+    return u.toString();
+  }
+}
+
+const FILE = (content: string) => ({ body: { files: [{ name: 'x.yaml', content }] } });
+
+describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
+  let a: RunningServer;
+  let b: RunningServer;
+  let drop: () => Promise<void>;
+  let schemaUrl: string;
+  const proxy = new PgProxy();
+
+  beforeAll(async () => {
+    const schema = await createPgSchema();
+    drop = schema.drop;
+    schemaUrl = schema.url;
+    await proxy.open();
+    const key = join(tempDir(), 'shared-signing.key');
+    a = await startTestServer({ database: schema.url, signingKeyFile: key });
+    b = await startTestServer({ database: proxy.via(schema.url), signingKeyFile: key });
+    const res = await http(
+      a.url,
+      'POST',
+      '/v1/apply',
+      FILE(yamlOf([svc('orders'), svc('web'), intention('orders', 'orders', ['web'])])),
+    );
+    expect(res.status).toBe(200);
+  });
+  afterAll(async () => {
+    await proxy.cut();
+    await a?.close();
+    await b?.close();
+    await drop?.();
+    cleanupDirs();
+  });
+
+  it('answers 503 with Retry-After to applies, reads and /readyz, then recovers', async () => {
+    expect((await http(b.url, 'GET', '/readyz')).status).toBe(200);
+    await proxy.cut();
+    const apply = await http(b.url, 'POST', '/v1/apply', FILE(yamlOf([svc('billing')])));
+    expect(apply.status).toBe(503);
+    expect(apply.body.code).toBe('STORE_UNREACHABLE');
+    expect(Number(apply.headers.get('retry-after'))).toBeGreaterThan(0);
+    const read = await http(b.url, 'GET', '/v1/services');
+    expect(read.status).toBe(503);
+    expect(Number(read.headers.get('retry-after'))).toBeGreaterThan(0);
+    const ready = await http(b.url, 'GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(Number(ready.headers.get('retry-after'))).toBeGreaterThan(0);
+    // A stays healthy meanwhile.
+    expect((await http(a.url, 'GET', '/readyz')).status).toBe(200);
+    await proxy.open();
+    expect((await http(b.url, 'GET', '/readyz')).status).toBe(200);
+    expect((await http(b.url, 'POST', '/v1/apply', FILE(yamlOf([svc('billing')])))).status).toBe(
+      200,
+    );
+  });
+
+  it('answers 503 to an apply whose connection drops mid-query', async () => {
+    // Hold the revision log locked so B's apply waits on PostgreSQL, then cut B off.
+    const locker = new pg.Client({ connectionString: schemaUrl });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE revisions IN ACCESS EXCLUSIVE MODE');
+      const pending = http(b.url, 'POST', '/v1/apply', FILE(yamlOf([svc('ledger')])));
+      await waitFor(async () => {
+        const r = await locker.query(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'revisions'::regclass AND NOT granted",
+        );
+        return r.rows[0].n > 0;
+      });
+      await proxy.cut();
+      const apply = await pending;
+      expect(apply.status).toBe(503);
+      expect(apply.body.code).toBe('STORE_UNREACHABLE');
+      expect(Number(apply.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      await locker.end();
+      await proxy.open();
+    }
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
