@@ -277,6 +277,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       },
       onRevoked: (tokenId) => onTokenRevoked(hub, authenticator, tokenId),
       log: (m) => app?.log.warn(m),
+      // A replica that cannot follow the log ends its streams so PDPs fail over to a current one.
+      onHealth: (healthy) => {
+        if (!healthy) hub.closeWhere(() => true);
+      },
     });
     await follower.start();
     cleanups.push(() => follower.close());

@@ -7,7 +7,7 @@
 import { createServer, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
 import {
   cleanupDirs,
@@ -16,6 +16,8 @@ import {
   intention,
   PG_URL,
   pgAvailable,
+  revisionEvent,
+  SseClient,
   startTestServer,
   svc,
   tempDir,
@@ -90,6 +92,8 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
     );
     expect(res.status).toBe(200);
   });
+  // Each test starts from a replica that follows the log (the one before may have cut it).
+  beforeEach(() => waitFor(async () => (await http(b.url, 'GET', '/readyz')).status === 200));
   afterAll(async () => {
     await proxy.cut();
     await a?.close();
@@ -114,7 +118,8 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
     // A stays healthy meanwhile.
     expect((await http(a.url, 'GET', '/readyz')).status).toBe(200);
     await proxy.open();
-    expect((await http(b.url, 'GET', '/readyz')).status).toBe(200);
+    // Ready again once its LISTEN connection is back (retried each second) and it caught up.
+    await waitFor(async () => (await http(b.url, 'GET', '/readyz')).status === 200);
     expect((await http(b.url, 'POST', '/v1/apply', FILE(yamlOf([svc('billing')])))).status).toBe(
       200,
     );
@@ -144,6 +149,39 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
       await locker.end();
       await proxy.open();
     }
+  });
+
+  it('ends its watch streams and refuses new ones with 503 until it has caught up', async () => {
+    const onB = await SseClient.open(`${b.url}/v1/watch?service=orders`);
+    expect(onB.status).toBe(200);
+    const cutAt = Date.now();
+    await proxy.cut();
+    // The LISTEN connection's loss is seen at once; 5 s bounds it with room for a slow machine.
+    await Promise.race([
+      onB.ended,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('stream not ended')), 5000)),
+    ]);
+    expect(Date.now() - cutAt).toBeLessThan(5000);
+    const refused = await http(b.url, 'GET', '/v1/watch?service=orders');
+    expect(refused.status).toBe(503);
+    expect(refused.body.code).toBe('STORE_UNREACHABLE');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await http(b.url, 'GET', '/readyz')).status).toBe(503);
+    // Meanwhile A moves on; B must catch up to it before it serves a watch again.
+    const res = await http(
+      a.url,
+      'POST',
+      '/v1/apply',
+      FILE(yamlOf([svc('stock'), intention('orders', 'orders', ['web', 'stock'])])),
+    );
+    expect(res.status).toBe(200);
+    await proxy.open();
+    await waitFor(async () => (await http(b.url, 'GET', '/readyz')).status === 200);
+    expect(b.app.ward.follower.revision).toBeGreaterThanOrEqual(res.body.revision);
+    const again = await SseClient.open(`${b.url}/v1/watch?service=orders&since=0`);
+    expect(again.status).toBe(200);
+    await again.next(revisionEvent(res.body.revision));
+    again.close();
   });
 });
 

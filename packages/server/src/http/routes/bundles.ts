@@ -258,6 +258,11 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async () => {
+      if (!app.ward.follower.healthy) {
+        throw new ServerError('API_UNAVAILABLE', 'this replica cannot follow the revision log', {
+          retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
+        });
+      }
       try {
         return { status: 'ready', revision: (await app.ward.store.revision()).revision };
       } catch (cause) {

@@ -16,6 +16,7 @@ import { bundleEvent, WATCH_INCLUDE_HEADER, wantsBundles } from '../../watch/bun
 import { eventConcerns, formatEvent, type Watcher } from '../../watch/hub.ts';
 import type { Release, WatchAdmission, WatchLimit } from '../../watch/limits.ts';
 import { principalOf, requireOwnService } from '../auth-hook.ts';
+import { STORE_RETRY_AFTER_SECONDS } from '../problem.ts';
 import { bearer, nameParam, problemResponses } from '../schemas.ts';
 
 /** Further behind than this, a client gets one `*` event instead of a replay. */
@@ -161,6 +162,13 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
       const service = request.query.service;
       const principal = principalOf(request);
       requireOwnService(principal, service, 'querystring.service');
+      if (!app.ward.follower.healthy) {
+        throw new ServerError(
+          'STORE_UNREACHABLE',
+          'this replica cannot follow the revision log; retry later or another replica',
+          { retryAfterSeconds: STORE_RETRY_AFTER_SECONDS },
+        );
+      }
       // Admitted last, after every check that can refuse: nothing below throws before the
       // stream's close handler, which gives the slot back.
       const release = admit(
