@@ -6,6 +6,7 @@
  */
 import { createServer, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
+import { createPdp } from '@ward/sdk';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
@@ -182,6 +183,41 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
     expect(again.status).toBe(200);
     await again.next(revisionEvent(res.body.revision));
     again.close();
+  });
+
+  it('moves a PDP that knows both replicas off the cut one, onto the latest revision', async () => {
+    const token = await http(a.url, 'POST', '/v1/tokens', {
+      body: { name: 'orders-pdp-stale', scope: 'pdp', services: ['orders'] },
+    });
+    expect(token.status).toBe(201);
+    const pdp = createPdp({
+      service: 'orders',
+      controlPlanes: [b.url, a.url],
+      publicKey: b.publicKey,
+      token: token.body.token,
+      logger: { warn: () => {} },
+      backoff: { initialMs: 50, maxMs: 500 },
+    });
+    try {
+      await pdp.ready;
+      await waitFor(async () => pdp.status().connected === b.url);
+      await proxy.cut();
+      const res = await http(
+        a.url,
+        'POST',
+        '/v1/apply',
+        FILE(yamlOf([svc('audit'), intention('orders', 'orders', ['web', 'audit'])])),
+      );
+      expect(res.status).toBe(200);
+      // Before: B kept heartbeating, so the PDP stayed on it, stale, until B's store came back.
+      await waitFor(
+        async () => pdp.status().connected === a.url && pdp.revision() >= res.body.revision,
+      );
+      expect(pdp.decide({ source: { service: 'audit' } }).allowed).toBe(true);
+    } finally {
+      await pdp.close();
+      await proxy.open();
+    }
   });
 });
 
