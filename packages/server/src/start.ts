@@ -263,7 +263,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     // Reads the follower's revision lazily (the follower is made next and knows the identities).
     const identities = new ServiceIdentities(store, () => follower.revision);
     // The hub pushes bundles from the same cache the GET route serves (one build per revision).
-    const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles);
+    // Heartbeats carry the follower's revision (read lazily, like the identities above).
+    const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles, () => follower.revision);
     let app: FastifyInstance | undefined;
     const follower = new RevisionFollower({
       store,

@@ -83,7 +83,7 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
     schemaUrl = schema.url;
     await proxy.open();
     const key = join(tempDir(), 'shared-signing.key');
-    a = await startTestServer({ database: schema.url, signingKeyFile: key });
+    a = await startTestServer({ database: schema.url, signingKeyFile: key, heartbeatMs: 200 });
     b = await startTestServer({ database: proxy.via(schema.url), signingKeyFile: key });
     const res = await http(
       a.url,
@@ -218,6 +218,15 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
       await pdp.close();
       await proxy.open();
     }
+  });
+
+  it("heartbeats carry the replica's current revision", async () => {
+    const w = await SseClient.open(`${a.url}/v1/watch`);
+    const latest = (await http(a.url, 'GET', '/readyz')).body.revision as number;
+    const beat = await w.next((e) => e.comment?.startsWith('heartbeat ') === true);
+    expect(Number(beat.comment?.split(' ')[1])).toBeGreaterThanOrEqual(latest);
+    expect(Number(beat.comment?.split(' ')[1])).toBe(a.app.ward.follower.revision);
+    w.close();
   });
 });
 

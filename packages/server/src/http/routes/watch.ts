@@ -119,7 +119,7 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         summary: 'Server-sent events of revision changes (text/event-stream)',
         description:
           'Events: `id: <revision>`, `event: revision`, `data: {"revision":R,"services":[...]}`; ' +
-          'comments `: heartbeat` every heartbeat interval. Resume with Last-Event-ID or ?since=. ' +
+          'comments `: heartbeat <revision>` (the replica revision) every heartbeat interval. Resume with Last-Event-ID or ?since=. ' +
           'With ?service=NAME and header `ward-watch-include: bundle`: `event: bundle`, ' +
           "`data: <SignedBundleV1>` (id = bundle revision) whenever NAME's bundle changes, and " +
           'on connect when the client is behind; the response then echoes that header. A pdp ' +
