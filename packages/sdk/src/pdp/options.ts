@@ -84,6 +84,12 @@ export interface PdpOptions {
   readTimeoutMs?: number;
   /** Largest bundle accepted. Default 16 MiB. */
   maxBundleBytes?: number;
+  /**
+   * `pdp.ready` rejects with `PDP_NOT_READY` when no bundle has loaded this long after start
+   * (the control planes are unreachable and there is no cache). The PDP keeps trying and denies
+   * meanwhile. Default: none (`ready` waits for ever, as before).
+   */
+  readyTimeoutMs?: number;
   /** Reconnection delay: exponential from `initialMs` to `maxMs`, with full jitter. */
   backoff?: { initialMs?: number; maxMs?: number };
   logger?: PdpLogger;
@@ -107,6 +113,8 @@ export interface ResolvedPdpOptions {
   readonly requestTimeoutMs: number;
   readonly readTimeoutMs: number;
   readonly maxBundleBytes: number;
+  /** 0 = none. */
+  readonly readyTimeoutMs: number;
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   readonly logger: PdpLogger;
@@ -206,6 +214,10 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 10_000),
     readTimeoutMs: positive('readTimeoutMs', options.readTimeoutMs, 45_000),
     maxBundleBytes: positive('maxBundleBytes', options.maxBundleBytes, 16 * 1024 * 1024),
+    readyTimeoutMs:
+      options.readyTimeoutMs === undefined
+        ? 0
+        : positive('readyTimeoutMs', options.readyTimeoutMs, 0),
     backoffInitialMs,
     backoffMaxMs: Math.max(
       backoffInitialMs,
