@@ -27,12 +27,26 @@ import {
 
 const PG = await pgAvailable('stale-replica.test.ts');
 
-/** A TCP proxy to PostgreSQL that can be cut (listener closed, every socket destroyed) and mended. */
-class PgProxy {
+/**
+ * A TCP proxy on loopback that can be cut (listener closed, every socket destroyed), mended, or
+ * frozen (connections stay open, nothing flows: a SIGSTOPped peer or a path dropping packets).
+ */
+class TcpProxy {
   #server: Server | null = null;
   #sockets = new Set<Socket>();
   port = 0;
-  readonly #target = new URL(PG_URL);
+  readonly #target: URL;
+
+  constructor(target: string) {
+    this.#target = new URL(target);
+  }
+
+  freeze(): void {
+    for (const s of this.#sockets) {
+      s.unpipe();
+      s.pause();
+    }
+  }
 
   async open(): Promise<void> {
     const server = createServer((client) => {
@@ -75,7 +89,7 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
   let b: RunningServer;
   let drop: () => Promise<void>;
   let schemaUrl: string;
-  const proxy = new PgProxy();
+  const proxy = new TcpProxy(PG_URL);
 
   beforeAll(async () => {
     const schema = await createPgSchema();
@@ -227,6 +241,41 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
     expect(Number(beat.comment?.split(' ')[1])).toBeGreaterThanOrEqual(latest);
     expect(Number(beat.comment?.split(' ')[1])).toBe(a.app.ward.follower.revision);
     w.close();
+  });
+
+  it('moves a PDP off a frozen replica after three missed heartbeats, not the 45 s read timeout', async () => {
+    const toA = new TcpProxy(a.url);
+    await toA.open();
+    const viaA = `http://127.0.0.1:${toA.port}`;
+    const token = await http(a.url, 'POST', '/v1/tokens', {
+      body: { name: 'orders-pdp-frozen', scope: 'pdp', services: ['orders'] },
+    });
+    const pdp = createPdp({
+      service: 'orders',
+      controlPlanes: [viaA, b.url],
+      publicKey: a.publicKey,
+      token: token.body.token,
+      logger: { warn: () => {} },
+      backoff: { initialMs: 50, maxMs: 500 },
+    });
+    try {
+      await pdp.ready;
+      await waitFor(async () => pdp.status().connected === viaA);
+      toA.freeze();
+      // A heartbeats every 200 ms, so the PDP gives up on it after 600 ms of silence.
+      await waitFor(async () => pdp.status().connected === b.url, 5000);
+      const res = await http(
+        b.url,
+        'POST',
+        '/v1/apply',
+        FILE(yamlOf([svc('fraud'), intention('orders', 'orders', ['web', 'fraud'])])),
+      );
+      expect(res.status).toBe(200);
+      await waitFor(async () => pdp.revision() >= res.body.revision);
+    } finally {
+      await pdp.close();
+      await toA.cut();
+    }
   });
 });
 

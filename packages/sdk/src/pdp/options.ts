@@ -79,7 +79,8 @@ export interface PdpOptions {
   requestTimeoutMs?: number;
   /**
    * Longest silence on the watch stream before it is taken for dead. Must exceed the control
-   * plane's heartbeat interval (15 s by default). Default 45 s.
+   * plane's heartbeat interval (15 s by default). Default 45 s. A control plane that announces
+   * its interval (`ward-heartbeat-ms`) shortens this to three of its heartbeats.
    */
   readTimeoutMs?: number;
   /** Largest bundle accepted. Default 16 MiB. */

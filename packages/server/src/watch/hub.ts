@@ -89,6 +89,8 @@ export class WatchHub {
   bundlesPushed = 0;
 
   readonly #revision: (() => number) | undefined;
+  /** Interval between heartbeats; announced to clients so they can time out a silent stream. */
+  readonly heartbeatMs: number;
 
   /**
    * Without `bundles`, push requests are ignored and every watcher gets `revision` events.
@@ -98,6 +100,7 @@ export class WatchHub {
   constructor(heartbeatMs: number, bundles?: BundleSource, revision?: () => number) {
     this.#bundles = bundles;
     this.#revision = revision;
+    this.heartbeatMs = heartbeatMs;
     this.#timer = setInterval(() => this.#heartbeat(), heartbeatMs);
     this.#timer.unref();
   }

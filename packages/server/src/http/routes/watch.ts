@@ -12,7 +12,12 @@ import type { ServerResponse } from 'node:http';
 import type { WatchEventV1 } from '@ward/api-types';
 import type { FastifyInstance } from 'fastify';
 import { ServerError } from '../../errors.ts';
-import { bundleEvent, WATCH_INCLUDE_HEADER, wantsBundles } from '../../watch/bundle-event.ts';
+import {
+  bundleEvent,
+  WATCH_HEARTBEAT_HEADER,
+  WATCH_INCLUDE_HEADER,
+  wantsBundles,
+} from '../../watch/bundle-event.ts';
 import { eventConcerns, formatEvent, type Watcher } from '../../watch/hub.ts';
 import type { Release, WatchAdmission, WatchLimit } from '../../watch/limits.ts';
 import { principalOf, requireOwnService } from '../auth-hook.ts';
@@ -194,6 +199,7 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         'cache-control': 'no-store',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
+        [WATCH_HEARTBEAT_HEADER]: String(hub.heartbeatMs),
         ...(push ? { [WATCH_INCLUDE_HEADER]: 'bundle' } : {}),
       });
       res.socket?.setNoDelay(true);
