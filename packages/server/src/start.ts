@@ -77,6 +77,11 @@ export interface StartServerOptions {
   /** How often other replicas' revocations are re-checked for open streams (PostgreSQL). */
   revocationSweepMs?: number;
   /**
+   * PostgreSQL: safety poll of the revision log (default 5000 ms). A catch-up still running after
+   * two polls marks the replica stale (a frozen store): its watch streams end.
+   */
+  revisionPollMs?: number;
+  /**
    * Most watch streams open at once per credential, per client address and in total (defaults
    * in `DEFAULT_WATCH_LIMITS`; docs/operations.md says how to size them). Beyond: 429.
    */
@@ -269,6 +274,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const follower = new RevisionFollower({
       store,
       postgresUrl: opened.url,
+      ...(options.revisionPollMs ? { pollMs: options.revisionPollMs } : {}),
       onRevision: (event) => {
         bundles.invalidate(event.services);
         hub.publish(event);

@@ -41,7 +41,11 @@ class TcpProxy {
     this.#target = new URL(target);
   }
 
+  #frozen = false;
+
+  /** Connections opened while frozen are accepted and never answered, as by a stopped process. */
   freeze(): void {
+    this.#frozen = true;
     for (const s of this.#sockets) {
       s.unpipe();
       s.pause();
@@ -49,7 +53,14 @@ class TcpProxy {
   }
 
   async open(): Promise<void> {
+    this.#frozen = false;
     const server = createServer((client) => {
+      if (this.#frozen) {
+        this.#sockets.add(client);
+        client.on('close', () => this.#sockets.delete(client));
+        client.on('error', () => {});
+        return;
+      }
       const upstream = new Socket();
       upstream.connect(Number(this.#target.port || 5432), this.#target.hostname);
       for (const s of [client, upstream]) {
@@ -98,7 +109,11 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
     await proxy.open();
     const key = join(tempDir(), 'shared-signing.key');
     a = await startTestServer({ database: schema.url, signingKeyFile: key, heartbeatMs: 200 });
-    b = await startTestServer({ database: proxy.via(schema.url), signingKeyFile: key });
+    b = await startTestServer({
+      database: proxy.via(schema.url),
+      signingKeyFile: key,
+      revisionPollMs: 250,
+    });
     const res = await http(
       a.url,
       'POST',
@@ -275,6 +290,27 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
     } finally {
       await pdp.close();
       await toA.cut();
+    }
+  });
+
+  it('ends its watch streams when its store freezes (connections open, nothing answers)', async () => {
+    const onB = await SseClient.open(`${b.url}/v1/watch?service=orders`);
+    expect(onB.status).toBe(200);
+    proxy.freeze();
+    try {
+      // Polls every 250 ms; a catch-up unfinished after two polls marks the replica stale.
+      await Promise.race([
+        onB.ended,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('stream not ended')), 5000)),
+      ]);
+      // /readyz says so without asking the frozen store (requests that authenticate against
+      // the store wait on it: no query timeout is set, see docs/operations.md).
+      expect(b.app.ward.follower.healthy).toBe(false);
+      expect((await http(b.url, 'GET', '/readyz')).status).toBe(503);
+    } finally {
+      // Mend: drop the frozen connections (as a restarted store would) and accept new ones.
+      await proxy.cut();
+      await proxy.open();
     }
   });
 });
