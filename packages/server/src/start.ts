@@ -77,6 +77,11 @@ export interface StartServerOptions {
   /** How often other replicas' revocations are re-checked for open streams (PostgreSQL). */
   revocationSweepMs?: number;
   /**
+   * PostgreSQL: safety poll of the revision log (default 5000 ms). A catch-up still running after
+   * two polls marks the replica stale (a frozen store): its watch streams end.
+   */
+  revisionPollMs?: number;
+  /**
    * Most watch streams open at once per credential, per client address and in total (defaults
    * in `DEFAULT_WATCH_LIMITS`; docs/operations.md says how to size them). Beyond: 429.
    */
@@ -263,11 +268,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     // Reads the follower's revision lazily (the follower is made next and knows the identities).
     const identities = new ServiceIdentities(store, () => follower.revision);
     // The hub pushes bundles from the same cache the GET route serves (one build per revision).
-    const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles);
+    // Heartbeats carry the follower's revision (read lazily, like the identities above).
+    const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles, () => follower.revision);
     let app: FastifyInstance | undefined;
     const follower = new RevisionFollower({
       store,
       postgresUrl: opened.url,
+      ...(options.revisionPollMs ? { pollMs: options.revisionPollMs } : {}),
       onRevision: (event) => {
         bundles.invalidate(event.services);
         hub.publish(event);
@@ -277,6 +284,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       },
       onRevoked: (tokenId) => onTokenRevoked(hub, authenticator, tokenId),
       log: (m) => app?.log.warn(m),
+      // A replica that cannot follow the log ends its streams so PDPs fail over to a current one.
+      onHealth: (healthy) => {
+        if (!healthy) hub.closeWhere(() => true);
+      },
     });
     await follower.start();
     cleanups.push(() => follower.close());

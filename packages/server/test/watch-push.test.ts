@@ -46,7 +46,7 @@ async function watch(path: string, headers: Record<string, string> = {}): Promis
 }
 
 const bundleEvent = (rev: number) => (e: SseEvent) => e.event === 'bundle' && Number(e.id) >= rev;
-const heartbeat = (e: SseEvent) => e.comment === 'heartbeat';
+const heartbeat = (e: SseEvent) => e.comment?.startsWith('heartbeat') === true;
 
 /** Verifies a pushed event's data exactly as a PDP does a fetched bundle. */
 function verified(e: SseEvent, service: string): BundleV1 {

@@ -26,6 +26,20 @@ export interface ControlPlaneRequestOptions {
  * handles both. See the contract's "Changes" (push saves one HTTP request per PDP per change).
  */
 export const WATCH_INCLUDE_HEADER = 'ward-watch-include';
+/** Heartbeat interval (ms) a control plane announces on its watch stream. */
+export const WATCH_HEARTBEAT_HEADER = 'ward-heartbeat-ms';
+/** Heartbeats missed in a row before a watch stream is taken for dead (a frozen replica). */
+const MISSED_HEARTBEATS = 3;
+
+/**
+ * Idle timeout of a watch stream: three announced heartbeats, never above `readTimeoutMs`.
+ * Without the header (an older control plane) or with a nonsense value, `readTimeoutMs`.
+ */
+export function watchIdleTimeout(announced: unknown, readTimeoutMs: number): number {
+  const ms = Number(Array.isArray(announced) ? announced[0] : announced);
+  if (!Number.isSafeInteger(ms) || ms <= 0) return readTimeoutMs;
+  return Math.min(readTimeoutMs, ms * MISSED_HEARTBEATS);
+}
 
 /** Result of a bundle fetch: unchanged (304), or the envelope as untrusted JSON. */
 export type FetchResult = { changed: false } | { changed: true; envelope: unknown };
@@ -161,6 +175,7 @@ export async function watch(
   const url = new URL(`${base}/v1/watch`);
   url.searchParams.set('since', String(since));
   url.searchParams.set('service', service);
+  let idle: NodeJS.Timeout | undefined;
   try {
     const res = await undici().request(url, {
       method: 'GET',
@@ -189,7 +204,16 @@ export async function watch(
     // A pushed bundle travels as one data line, so the limits follow the bundle size limit.
     const limit = options.maxBundleBytes + 64 * 1024;
     const parser = new SseParser({ maxLineLength: limit, maxEventSize: limit });
+    // One timer per stream, refreshed per chunk: a replica that froze (or a path that drops
+    // packets) is noticed after a few missed heartbeats, not after `readTimeoutMs`.
+    const idleMs = watchIdleTimeout(res.headers[WATCH_HEARTBEAT_HEADER], options.readTimeoutMs);
+    idle = setTimeout(
+      () => res.body.destroy(new Error(`watch stream silent for ${idleMs} ms`)),
+      idleMs,
+    );
+    idle.unref();
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      idle.refresh();
       for (const event of parser.feedBytes(chunk)) {
         if (event.event === 'bundle') {
           const envelope = parseBundleEvent(event.data);
@@ -207,6 +231,8 @@ export async function watch(
     // Cancelled by the PDP itself (close, failover): no need to dress up the abort.
     if (options.signal.aborted) throw error;
     throw networkError('PDP_WATCH_FAILED', url.href, error);
+  } finally {
+    clearTimeout(idle);
   }
 }
 

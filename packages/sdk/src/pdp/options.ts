@@ -79,11 +79,18 @@ export interface PdpOptions {
   requestTimeoutMs?: number;
   /**
    * Longest silence on the watch stream before it is taken for dead. Must exceed the control
-   * plane's heartbeat interval (15 s by default). Default 45 s.
+   * plane's heartbeat interval (15 s by default). Default 45 s. A control plane that announces
+   * its interval (`ward-heartbeat-ms`) shortens this to three of its heartbeats.
    */
   readTimeoutMs?: number;
   /** Largest bundle accepted. Default 16 MiB. */
   maxBundleBytes?: number;
+  /**
+   * `pdp.ready` rejects with `PDP_NOT_READY` when no bundle has loaded this long after start
+   * (the control planes are unreachable and there is no cache). The PDP keeps trying and denies
+   * meanwhile. Default: none (`ready` waits for ever, as before).
+   */
+  readyTimeoutMs?: number;
   /** Reconnection delay: exponential from `initialMs` to `maxMs`, with full jitter. */
   backoff?: { initialMs?: number; maxMs?: number };
   logger?: PdpLogger;
@@ -107,6 +114,8 @@ export interface ResolvedPdpOptions {
   readonly requestTimeoutMs: number;
   readonly readTimeoutMs: number;
   readonly maxBundleBytes: number;
+  /** 0 = none. */
+  readonly readyTimeoutMs: number;
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   readonly logger: PdpLogger;
@@ -206,6 +215,10 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 10_000),
     readTimeoutMs: positive('readTimeoutMs', options.readTimeoutMs, 45_000),
     maxBundleBytes: positive('maxBundleBytes', options.maxBundleBytes, 16 * 1024 * 1024),
+    readyTimeoutMs:
+      options.readyTimeoutMs === undefined
+        ? 0
+        : positive('readyTimeoutMs', options.readyTimeoutMs, 0),
     backoffInitialMs,
     backoffMaxMs: Math.max(
       backoffInitialMs,

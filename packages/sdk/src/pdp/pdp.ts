@@ -59,8 +59,16 @@ export interface Pdp {
    * was loaded it denies (`rule: null`, `enforced: true`) and says why in `reason`.
    */
   decide(input: PdpDecisionInput): Decision;
-  /** Resolves once a first bundle is loaded (from cache or control plane); rejects on `close()` before. */
+  /**
+   * Resolves once a first bundle is loaded (from cache or control plane); rejects on `close()`
+   * before, and with `PDP_NOT_READY` after `readyTimeoutMs` when that option is set.
+   */
   readonly ready: Promise<void>;
+  /**
+   * Like `ready`, but settles within `timeoutMs`: rejects with `PDP_NOT_READY` if no bundle has
+   * loaded by then. The PDP keeps trying either way (a later bundle still makes it ready).
+   */
+  waitReady(options: { timeoutMs: number }): Promise<void>;
   status(): PdpStatus;
   /** Revision of the bundle in use; 0 before the first one. */
   revision(): number;
@@ -135,6 +143,17 @@ export function createPdp(options: PdpOptions): Pdp {
   // Nobody has to await `ready`; without this, close() before a first bundle would be an
   // unhandled rejection that crashes the service.
   ready.catch(() => {});
+  let loadedOnce = false;
+  ready.then(
+    () => {
+      loadedOnce = true;
+    },
+    () => {},
+  );
+  const waitReady = ({ timeoutMs }: { timeoutMs: number }): Promise<void> =>
+    loadedOnce ? Promise.resolve() : withTimeout(ready, timeoutMs, service);
+  const readyOut = opts.readyTimeoutMs > 0 ? waitReady({ timeoutMs: opts.readyTimeoutMs }) : ready;
+  readyOut.catch(() => {});
 
   const recordError = (error: unknown): void => {
     const e = error as { code?: string; message?: string };
@@ -348,7 +367,8 @@ export function createPdp(options: PdpOptions): Pdp {
 
   return {
     service,
-    ready,
+    ready: readyOut,
+    waitReady,
     decide(input: PdpDecisionInput): Decision {
       const held = current;
       let decision: Decision;
@@ -422,4 +442,23 @@ export function createPdp(options: PdpOptions): Pdp {
       if (!opts.dispatcher) await dispatcher.close();
     },
   };
+}
+
+/** `ready`, or a `PDP_NOT_READY` rejection after `timeoutMs`, whichever comes first. */
+function withTimeout(ready: Promise<void>, timeoutMs: number, service: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new PdpError(
+            'PDP_NOT_READY',
+            `PDP for ${service} has no bundle after ${timeoutMs} ms: no control plane answered and no cache was usable`,
+          ),
+        ),
+      timeoutMs,
+    );
+    timer.unref();
+  });
+  return Promise.race([ready, timeout]).finally(() => clearTimeout(timer));
 }

@@ -102,9 +102,10 @@ export function toServerError(error: unknown): ServerError {
       { cause: error },
     );
   }
-  if (pgCode === 'ECONNREFUSED' || pgCode === '57P01' || pgCode === 'ETIMEDOUT') {
+  if (storeUnreachable(error)) {
     return new ServerError('STORE_UNREACHABLE', 'the store is unreachable; retry later', {
       cause: error,
+      retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
     });
   }
   const status = typeof e?.statusCode === 'number' ? e.statusCode : 500;
@@ -115,6 +116,37 @@ export function toServerError(error: unknown): ServerError {
   return new ServerError('API_INTERNAL', 'an internal error occurred; it has been logged', {
     cause: error,
   });
+}
+
+/** Seconds a client waits before retrying a replica whose store does not answer. */
+export const STORE_RETRY_AFTER_SECONDS = 2;
+
+// Socket errors, PostgreSQL "admin shutdown / crash shutdown / cannot connect now" (57P0x) and
+// connection exceptions (class 08): the store is down or cut off, not this request at fault.
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
+// node-postgres reports a dropped connection and a pool connect timeout with messages, no code.
+const UNREACHABLE_MESSAGE =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+/** True when `error` says the store cannot be reached (so the answer is 503, not 500). */
+export function storeUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && (UNREACHABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) {
+    return true;
+  }
+  if (error instanceof ServerError) return error.code === 'STORE_UNREACHABLE';
+  const message = (error as { message?: unknown })?.message;
+  return typeof message === 'string' && UNREACHABLE_MESSAGE.test(message);
 }
 
 export function sendProblem(

@@ -32,7 +32,14 @@ export async function openDatabase(database: string): Promise<OpenedDatabase> {
   if (isPostgresUrl(database)) {
     let pool: pg.Pool;
     try {
-      pool = new pg.Pool({ connectionString: database, max: 10 });
+      // A store that stops answering (partition, frozen server) fails connects in seconds (503)
+      // rather than holding requests until the client gives up.
+      pool = new pg.Pool({
+        connectionString: database,
+        max: 10,
+        connectionTimeoutMillis: 5000,
+        keepAlive: true,
+      });
     } catch (cause) {
       throw new ServerError('STORE_BAD_URL', `cannot parse the database URL: ${String(cause)}`, {
         cause,
@@ -40,6 +47,9 @@ export async function openDatabase(database: string): Promise<OpenedDatabase> {
     }
     // An idle client losing its server must not crash the process; the next query reconnects.
     pool.on('error', () => {});
+    // A client checked out when its connection drops emits 'error' besides failing its query;
+    // unheard, that would crash the replica. The query's own error answers the request (503).
+    pool.on('connect', (client) => client.on('error', () => {}));
     try {
       const client = await pool.connect();
       client.release();

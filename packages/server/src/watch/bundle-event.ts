@@ -8,6 +8,8 @@ import type { BuiltBundle } from '../bundles/builder.ts';
 
 /** Request header by which a watcher asks for `bundle` events (comma list; unknown values ignored). */
 export const WATCH_INCLUDE_HEADER = 'ward-watch-include';
+/** Response header of a watch stream: the heartbeat interval (ms), so clients can time out. */
+export const WATCH_HEARTBEAT_HEADER = 'ward-heartbeat-ms';
 
 /** Whether a `ward-watch-include` header value asks for pushed bundles. */
 export function wantsBundles(header: string | string[] | undefined): boolean {

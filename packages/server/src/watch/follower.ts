@@ -20,6 +20,12 @@ export interface FollowerOptions {
   postgresUrl?: string;
   pollMs?: number;
   log?: (message: string) => void;
+  /**
+   * Called when the replica starts or stops being able to follow the log: false when the store
+   * fails a read, the LISTEN connection is lost, or a catch-up hangs for two poll intervals;
+   * true again once LISTEN is back and a catch-up has completed (the replica is current).
+   */
+  onHealth?: (healthy: boolean) => void;
 }
 
 const CHANNEL = 'ward_revision';
@@ -33,6 +39,8 @@ export class RevisionFollower {
   #client: pg.Client | null = null;
   #poll: NodeJS.Timeout | null = null;
   #retry: NodeJS.Timeout | null = null;
+  #healthy = true;
+  #runningSince = 0;
 
   constructor(opts: FollowerOptions) {
     this.#opts = opts;
@@ -42,11 +50,34 @@ export class RevisionFollower {
     return this.#last;
   }
 
+  /** Whether this replica follows the revision log now (watches are served only then). */
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  #setHealthy(healthy: boolean, why?: string): void {
+    if (this.#healthy === healthy || this.#closed) return;
+    this.#healthy = healthy;
+    this.#opts.log?.(
+      healthy ? 'revision follower: caught up' : `revision follower: stale (${why})`,
+    );
+    this.#opts.onHealth?.(healthy);
+  }
+
+  /** Poll tick: a catch-up that has not finished in two intervals means the store hangs. */
+  #tick(pollMs: number): void {
+    if (this.#running && Date.now() - this.#runningSince > 2 * pollMs) {
+      this.#setHealthy(false, 'the store does not answer');
+    }
+    void this.catchUp();
+  }
+
   async start(): Promise<void> {
     this.#last = (await this.#opts.store.revision()).revision;
     if (this.#opts.postgresUrl) {
       await this.#listen();
-      this.#poll = setInterval(() => void this.catchUp(), this.#opts.pollMs ?? 5000);
+      const pollMs = this.#opts.pollMs ?? 5000;
+      this.#poll = setInterval(() => this.#tick(pollMs), pollMs);
       this.#poll.unref();
     }
   }
@@ -57,6 +88,7 @@ export class RevisionFollower {
       this.#again = true;
       return this.#running;
     }
+    this.#runningSince = Date.now();
     this.#running = (async () => {
       try {
         do {
@@ -70,8 +102,12 @@ export class RevisionFollower {
             if (batch.length < 500) break;
           }
         } while (this.#again && !this.#closed);
+        // Current only with a live feed: without LISTEN, other replicas' commits go unseen.
+        if (!this.#opts.postgresUrl || this.#client) this.#setHealthy(true);
       } catch (error) {
         this.#opts.log?.(`revision follower: ${(error as Error).message}`);
+        // SQLite has one replica and no poll to recover with: a failed read there stays local.
+        if (this.#opts.postgresUrl) this.#setHealthy(false, (error as Error).message);
       } finally {
         this.#running = null;
       }
@@ -104,6 +140,7 @@ export class RevisionFollower {
     if (this.#client !== client) return;
     this.#client = null;
     client.end().catch(() => {});
+    this.#setHealthy(false, 'LISTEN connection lost');
     this.#scheduleListen();
   }
 

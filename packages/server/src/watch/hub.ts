@@ -20,7 +20,6 @@ import { bundleEvent } from './bundle-event.ts';
  * too slow: it is reset and will resume. Bounds the memory one watcher can pin in this process.
  */
 export const MAX_BUFFERED = 1 << 20;
-const HEARTBEAT = ': heartbeat\n\n';
 
 /** A pre-formatted event: a string, or bytes encoded once for many sockets. */
 export type EventText = string | Buffer;
@@ -89,9 +88,19 @@ export class WatchHub {
   /** Bundle events written (one per watcher per pushed bundle), for tests and metrics. */
   bundlesPushed = 0;
 
-  /** Without `bundles`, push requests are ignored and every watcher gets `revision` events. */
-  constructor(heartbeatMs: number, bundles?: BundleSource) {
+  readonly #revision: (() => number) | undefined;
+  /** Interval between heartbeats; announced to clients so they can time out a silent stream. */
+  readonly heartbeatMs: number;
+
+  /**
+   * Without `bundles`, push requests are ignored and every watcher gets `revision` events.
+   * With `revision`, heartbeats read `: heartbeat <revision>` (this replica's current revision,
+   * so a client can tell a replica that lags another); SSE clients ignore comments either way.
+   */
+  constructor(heartbeatMs: number, bundles?: BundleSource, revision?: () => number) {
     this.#bundles = bundles;
+    this.#revision = revision;
+    this.heartbeatMs = heartbeatMs;
     this.#timer = setInterval(() => this.#heartbeat(), heartbeatMs);
     this.#timer.unref();
   }
@@ -218,7 +227,8 @@ export class WatchHub {
 
   #heartbeat(): void {
     // Deleting from a Set or Map while iterating it is safe, so a dropped watcher is fine here.
-    for (const w of this.#all()) if (!w.pending) this.#write(w, HEARTBEAT);
+    const text = this.#revision ? `: heartbeat ${this.#revision()}\n\n` : ': heartbeat\n\n';
+    for (const w of this.#all()) if (!w.pending) this.#write(w, text);
   }
 
   /**

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { ServerError } from '../../errors.ts';
 import { listPassportKeys, rotatePassportKeys } from '../../store/passport-keys.ts';
 import { principalOf, requireOwnService } from '../auth-hook.ts';
+import { STORE_RETRY_AFTER_SECONDS } from '../problem.ts';
 import { bearer, nameParam, problemResponses } from '../schemas.ts';
 
 /** A trust zone name: a DNS label, like `spec.passport.zone`. */
@@ -257,10 +258,18 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async () => {
+      if (!app.ward.follower.healthy) {
+        throw new ServerError('API_UNAVAILABLE', 'this replica cannot follow the revision log', {
+          retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
+        });
+      }
       try {
         return { status: 'ready', revision: (await app.ward.store.revision()).revision };
       } catch (cause) {
-        throw new ServerError('API_UNAVAILABLE', 'the store does not answer', { cause });
+        throw new ServerError('API_UNAVAILABLE', 'the store does not answer', {
+          cause,
+          retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
+        });
       }
     },
   );

@@ -12,10 +12,16 @@ import type { ServerResponse } from 'node:http';
 import type { WatchEventV1 } from '@ward/api-types';
 import type { FastifyInstance } from 'fastify';
 import { ServerError } from '../../errors.ts';
-import { bundleEvent, WATCH_INCLUDE_HEADER, wantsBundles } from '../../watch/bundle-event.ts';
+import {
+  bundleEvent,
+  WATCH_HEARTBEAT_HEADER,
+  WATCH_INCLUDE_HEADER,
+  wantsBundles,
+} from '../../watch/bundle-event.ts';
 import { eventConcerns, formatEvent, type Watcher } from '../../watch/hub.ts';
 import type { Release, WatchAdmission, WatchLimit } from '../../watch/limits.ts';
 import { principalOf, requireOwnService } from '../auth-hook.ts';
+import { STORE_RETRY_AFTER_SECONDS } from '../problem.ts';
 import { bearer, nameParam, problemResponses } from '../schemas.ts';
 
 /** Further behind than this, a client gets one `*` event instead of a replay. */
@@ -118,7 +124,7 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         summary: 'Server-sent events of revision changes (text/event-stream)',
         description:
           'Events: `id: <revision>`, `event: revision`, `data: {"revision":R,"services":[...]}`; ' +
-          'comments `: heartbeat` every heartbeat interval. Resume with Last-Event-ID or ?since=. ' +
+          'comments `: heartbeat <revision>` (the replica revision) every heartbeat interval. Resume with Last-Event-ID or ?since=. ' +
           'With ?service=NAME and header `ward-watch-include: bundle`: `event: bundle`, ' +
           "`data: <SignedBundleV1>` (id = bundle revision) whenever NAME's bundle changes, and " +
           'on connect when the client is behind; the response then echoes that header. A pdp ' +
@@ -161,6 +167,13 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
       const service = request.query.service;
       const principal = principalOf(request);
       requireOwnService(principal, service, 'querystring.service');
+      if (!app.ward.follower.healthy) {
+        throw new ServerError(
+          'STORE_UNREACHABLE',
+          'this replica cannot follow the revision log; retry later or another replica',
+          { retryAfterSeconds: STORE_RETRY_AFTER_SECONDS },
+        );
+      }
       // Admitted last, after every check that can refuse: nothing below throws before the
       // stream's close handler, which gives the slot back.
       const release = admit(
@@ -186,6 +199,7 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         'cache-control': 'no-store',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
+        [WATCH_HEARTBEAT_HEADER]: String(hub.heartbeatMs),
         ...(push ? { [WATCH_INCLUDE_HEADER]: 'bundle' } : {}),
       });
       res.socket?.setNoDelay(true);
