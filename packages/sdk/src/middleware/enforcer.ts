@@ -227,18 +227,16 @@ export class Enforcer {
       } catch {
         verifier = undefined;
       }
-      if (verifier === IGNORE_PASSPORT) {
-        // This service holds no passport keys (none of its rules reads one): the passport is
-        // neither verified nor shown to the policy or the handler.
-        decisionHeaders = { ...headers };
-        delete decisionHeaders[PASSPORT_HEADER];
-      } else if (verifier === undefined) {
+      if (verifier === undefined) {
         return problem(
           401,
           'MIDDLEWARE_PASSPORT_REJECTED',
           'no passport keys are configured to verify the passport',
         );
-      } else {
+      }
+      // A service that holds no passport keys (none of its rules reads one) ignores it: the
+      // passport is neither verified nor shown to the policy or the handler.
+      if (verifier !== IGNORE_PASSPORT) {
         try {
           passport = verifier.verify(Array.isArray(token) ? token.join(',') : token, time);
         } catch (error) {
@@ -251,9 +249,9 @@ export class Enforcer {
             error instanceof Error ? error.message : 'passport rejected',
           );
         }
-        decisionHeaders = { ...headers };
-        delete decisionHeaders[PASSPORT_HEADER];
       }
+      decisionHeaders = { ...headers };
+      delete decisionHeaders[PASSPORT_HEADER];
     }
 
     // 3. Decide, on the canonical method (HEAD as GET) and the path as the router matches it.
