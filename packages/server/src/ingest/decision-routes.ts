@@ -117,17 +117,10 @@ export function decisionRoutes(options: DecisionRouteOptions) {
         };
         const screened = screenRecords(body.records, '/records', ctx);
         const sample = screenRecords(sampleIn, '/droppedSample', ctx);
-        const positions: number[] = [];
-        for (let i = 0, k = 0; i < body.records.length && k < screened.kept.length; i++) {
-          if (body.records[i] === screened.kept[k]) {
-            positions.push(i);
-            k++;
-          }
-        }
         const { tooOld, done } = options.ingestor.accept(
           {
             records: screened.kept,
-            positions,
+            positions: screened.positions,
             sample: sample.kept,
             dropped: body.dropped ?? 0,
           },

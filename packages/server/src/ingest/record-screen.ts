@@ -25,6 +25,8 @@ export interface ScreenContext {
 
 export interface Screened {
   kept: DecisionLogRecordV1[];
+  /** Index in the input of each kept record. */
+  positions: number[];
   /** One entry per refused record (`field` is `<at>/<index>/<field>`). */
   rejections: ProblemFieldErrorV1[];
   /** Refused only because the destination is not the principal's service. */
@@ -93,6 +95,7 @@ export function screenRecords(
   ctx: ScreenContext,
 ): Screened {
   const kept: DecisionLogRecordV1[] = [];
+  const positions: number[] = [];
   const rejections: ProblemFieldErrorV1[] = [];
   let scopeRejections = 0;
   for (let i = 0; i < records.length; i++) {
@@ -100,10 +103,11 @@ export function screenRecords(
     const why = refusal(r, ctx);
     if (why === undefined) {
       kept.push(r);
+      positions.push(i);
       continue;
     }
     if (why.code === 'API_NOT_OWNER') scopeRejections++;
     rejections.push({ ...why, field: `${at}/${i}/${why.field}` });
   }
-  return { kept, rejections, scopeRejections };
+  return { kept, positions, rejections, scopeRejections };
 }
