@@ -338,6 +338,7 @@ describe('workload identity end to end', () => {
     await Promise.all([rotated(serverId), rotated(clientId)]);
     await cp.stop();
     const serial = clientId.svid.serialNumber;
+    const serverSerial = serverId.svid.serialNumber;
     const dispatcher = clientId.dispatcher({ expect: ORDERS });
     // Past the 2 s half-life (renewals fail and are retried) but within the 4 s TTL, the cached
     // SVIDs keep working, for fresh handshakes too.
@@ -351,10 +352,13 @@ describe('workload identity end to end', () => {
     }
     expect(clientId.svid.serialNumber).toBe(serial); // nothing could be renewed meanwhile
     await cp.start();
-    // After the outage the agent renews again: a new SVID reaches the workload.
+    // After the outage the agent renews again: new SVIDs reach both workloads (the server's may
+    // have expired during the outage; a call before its renewal would be refused).
     await new Promise<void>((resolve) => {
       const check = () =>
-        clientId.svid.serialNumber !== serial ? resolve() : setTimeout(check, 100);
+        clientId.svid.serialNumber !== serial && serverId.svid.serialNumber !== serverSerial
+          ? resolve()
+          : setTimeout(check, 100);
       check();
     });
     const res = await request(url, { dispatcher });
