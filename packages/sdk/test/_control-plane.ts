@@ -32,6 +32,11 @@ export async function spawnControlPlane(options: {
   env?: Record<string, string>;
   /** Extra `ward server` flags, e.g. `--tls-cert`. */
   args?: string[];
+  /**
+   * A command that runs node for us, e.g. `['ip', 'netns', 'exec', 'ns1']` to start the replica
+   * inside a network namespace (`ip netns exec` execs node in place: the child's pid is node's).
+   */
+  wrap?: string[];
 }): Promise<ControlPlaneProcess> {
   const args = [
     join(root, 'packages/cli/src/bin.ts'),
@@ -47,8 +52,10 @@ export async function spawnControlPlane(options: {
     '--json',
   ];
   if (options.signingKey) args.push('--signing-key', options.signingKey);
+  if (options.heartbeatMs) args.push('--heartbeat-ms', String(options.heartbeatMs));
   args.push(...(options.args ?? []));
-  const child = spawn(process.execPath, args, {
+  const [command, ...prefix] = [...(options.wrap ?? []), process.execPath];
+  const child = spawn(command!, [...prefix, ...args], {
     env: { ...process.env, WARD_ADMIN_TOKEN: ADMIN_TOKEN, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
