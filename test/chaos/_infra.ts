@@ -142,6 +142,27 @@ export class PrivatePostgres {
     await this.#pg('pg_ctl', ['-D', this.#data, '-m', 'immediate', '-w', 'stop']);
   }
 
+  /** The sessions of database `ward` now: who waits on what (for a stalled scenario's figures). */
+  async activity(): Promise<unknown[]> {
+    const client = new pg.Client({
+      connectionString: this.url('postgres'),
+      connectionTimeoutMillis: 2000,
+    });
+    try {
+      await client.connect();
+      const { rows } = await client.query(
+        `SELECT client_addr::text AS client, state, wait_event_type AS wait,
+                round(extract(epoch FROM now() - xact_start) * 1000) AS "xactMs", left(query, 60) AS query
+           FROM pg_stat_activity WHERE datname = 'ward' AND state <> 'idle'`,
+      );
+      return rows;
+    } catch (error) {
+      return [(error as Error).message];
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
   async destroy(): Promise<void> {
     if (existsSync(join(this.#data, 'postmaster.pid'))) await this.stop().catch(() => {});
     rmSync(this.dir, { recursive: true, force: true });

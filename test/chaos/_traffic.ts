@@ -108,7 +108,7 @@ export class DecisionLoad {
  * `web` and `chaos-N`. Records which writes were acknowledged (200) and at which revision.
  */
 export class SteadyWriter {
-  readonly acked = new Map<number, { revision: number; via: string }>();
+  readonly acked = new Map<number, { revision: number; via: string; at: number }>();
   readonly unexpected: { seq: number; via: string; status: number; body: unknown }[] = [];
   attempts = 0;
   #seq = 0;
@@ -128,6 +128,18 @@ export class SteadyWriter {
     return max;
   }
 
+  /** Longest time between acknowledgements in [from, to] (the ends count as acknowledgements). */
+  longestGap(from: number, to: number): number {
+    const times = [
+      from,
+      ...[...this.acked.values()].map((w) => w.at).filter((t) => t > from && t < to),
+      to,
+    ];
+    let gap = 0;
+    for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+    return gap;
+  }
+
   start(): void {
     this.#running = true;
     this.#loop = (async () => {
@@ -141,7 +153,8 @@ export class SteadyWriter {
           body: applyBody([service(name, { seq: String(seq) }), ordersIntention(['web', name])]),
         });
         if (res.answered && res.status === 200) {
-          this.acked.set(seq, { revision: (res.body as { revision: number }).revision, via });
+          const { revision } = res.body as { revision: number };
+          this.acked.set(seq, { revision, via, at: Date.now() });
         } else if (res.answered && res.status !== 503) {
           // The issue demands 503 while the store is unreachable: anything else is a finding.
           this.unexpected.push({ seq, via, status: res.status, body: res.body });
