@@ -48,7 +48,7 @@ export async function call(
   }
 }
 
-const service = (name: string, labels: Record<string, string>) => ({
+export const service = (name: string, labels: Record<string, string>) => ({
   apiVersion: 'ward.dev/v1',
   kind: 'Service',
   metadata: { name, labels },

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateSealKey } from '@ward/ca';
 import { createPdp, type Pdp } from '@ward/sdk';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ControlPlaneProcess,
@@ -29,6 +30,7 @@ import {
   spawnControlPlane,
 } from '../../packages/sdk/test/_control-plane.ts';
 import { memoryLogger } from '../../packages/sdk/test/_pdp-fixture.ts';
+import { IDLE_IN_TRANSACTION_MS } from '../../packages/server/src/store/database.ts';
 import { Netns, netnsUnavailable, PrivatePostgres, privatePostgresUnavailable } from './_infra.ts';
 import {
   applyBody,
@@ -37,6 +39,7 @@ import {
   DecisionLoad,
   ordersIntention,
   SteadyWriter,
+  service,
 } from './_traffic.ts';
 
 /** Replicas heartbeat every 250 ms: a PDP gives up on a silent stream after 750 ms. */
@@ -378,6 +381,63 @@ describe.skipIf(pgMissing !== null)(
         });
       },
     );
+
+    it('a replica frozen mid-write does not stall the other replica: PostgreSQL rolls its write back', async () => {
+      // Only this test writes meanwhile, so the write that waits below is B's.
+      await writer.stop();
+      await race.stop();
+      const f: Figures = {};
+      figures['frozen-mid-write'] = f;
+      const locker = new pg.Client({ connectionString: db.url() });
+      await locker.connect();
+      let frozen = false;
+      try {
+        // Hold B's apply inside its transaction (after it took the state row), then freeze B and
+        // let its statement finish: its session sits idle in the transaction, holding the row.
+        await locker.query('BEGIN');
+        await locker.query('LOCK TABLE revisions IN EXCLUSIVE MODE');
+        const pending = call(b.url, 'POST', '/v1/apply', {
+          body: applyBody([service('frozen-write', { by: 'b' })]),
+          timeoutMs: 60_000,
+        });
+        await elapsedUntil(
+          async () =>
+            (
+              await locker.query(
+                "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'revisions'::regclass AND NOT granted",
+              )
+            ).rows[0].n > 0,
+          10_000,
+          "B's apply waiting inside its transaction",
+        );
+        b.child.kill('SIGSTOP');
+        frozen = true;
+        await locker.query('ROLLBACK');
+        const start = Date.now();
+        const through = await call(a.url, 'POST', '/v1/apply', {
+          body: applyBody([service('while-b-frozen', { by: 'a' })]),
+          timeoutMs: 30_000,
+        });
+        f.writeWhileFrozenMs = Date.now() - start;
+        // Before: A's write waited for B to resume (here, past the 30 s the client waits).
+        expect(through.status).toBe(200);
+        expect(f.writeWhileFrozenMs).toBeLessThanOrEqual(IDLE_IN_TRANSACTION_MS + 5_000);
+        b.child.kill('SIGCONT');
+        frozen = false;
+        // B's write was rolled back: it must not be acknowledged, and it is not there.
+        const late = await pending;
+        f.frozenWriteAnswer = late.status;
+        expect(late.answered && late.status).toBe(503);
+        expect((await call(a.url, 'GET', '/v1/services/frozen-write')).status).toBe(404);
+        expect((await call(b.url, 'GET', '/v1/services/while-b-frozen')).status).toBe(200);
+      } finally {
+        if (frozen) b.child.kill('SIGCONT');
+        await locker.query('ROLLBACK').catch(() => {});
+        await locker.end();
+        writer.start();
+        race.start();
+      }
+    });
 
     it('afterwards: no acknowledged write lost, no update lost silently, every PDP at the latest revision', async () => {
       await writer.stop();

@@ -27,6 +27,16 @@ export function isPostgresUrl(database: string): boolean {
   return /^postgres(ql)?:\/\//i.test(database);
 }
 
+/**
+ * How long PostgreSQL lets one of our sessions sit idle inside a transaction before it ends the
+ * session. Ward's transactions send their statements back to back, so an idle one means its
+ * replica froze (SIGSTOP, a stalled VM) or lost its network mid-write — while it holds the lock
+ * on the state row that every write takes. Without this, one frozen replica stalls every
+ * replica's writes until it resumes; with it, PostgreSQL rolls the frozen write back (it was
+ * never acknowledged) and the others go on.
+ */
+export const IDLE_IN_TRANSACTION_MS = 5000;
+
 /** Opens (and for SQLite, creates) the store named by `database`. */
 export async function openDatabase(database: string): Promise<OpenedDatabase> {
   if (isPostgresUrl(database)) {
@@ -39,6 +49,7 @@ export async function openDatabase(database: string): Promise<OpenedDatabase> {
         max: 10,
         connectionTimeoutMillis: 5000,
         keepAlive: true,
+        idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
       });
     } catch (cause) {
       throw new ServerError('STORE_BAD_URL', `cannot parse the database URL: ${String(cause)}`, {
