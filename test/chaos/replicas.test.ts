@@ -143,7 +143,7 @@ describe.skipIf(pgMissing !== null)(
       await race.init();
       writer.start();
       race.start();
-    });
+    }, 120_000); // initdb and two process starts on a loaded machine
 
     afterAll(async () => {
       await writer.stop();
@@ -173,7 +173,7 @@ describe.skipIf(pgMissing !== null)(
             2,
           ),
       );
-    });
+    }, 120_000);
 
     /**
      * Four PDPs of `orders`, two preferring A and two preferring B, each connected to the replica
