@@ -22,7 +22,11 @@ export type StoreType = Extract<NodeType, 'database' | 'cache' | 'messaging'>;
  * A workload typed a data store or broker (not a virtual peer of that type): boot order starts it
  * before whatever calls it, exports open no egress for it.
  */
-export function isStoreWorkload(node: { type: NodeType; virtual: boolean; typedFrom?: string }): boolean {
+export function isStoreWorkload(node: {
+  type: NodeType;
+  virtual: boolean;
+  typedFrom?: string;
+}): boolean {
   return !node.virtual && node.typedFrom !== undefined && node.type !== 'service';
 }
 

@@ -113,12 +113,22 @@ export function register(program: Command): void {
       .argument('<target>', 'networkpolicy or istio')
       .argument('<inputs...>', 'files, as for analyze')
       .requiredOption('-o, --out <dir>', 'directory to write one YAML file per namespace into')
-      .option('--include-observed', 'also allow observed edges nothing declares'),
+      .option('--include-observed', 'also allow observed edges nothing declares')
+      .option('--namespace <ns>', 'namespace of objects and services that name none', 'default')
+      .option(
+        '--allow-empty',
+        'export even if some workloads have no allowed edge and no entry point (their traffic is cut)',
+      ),
   ).action(
     async (
       target: string,
       inputs: string[],
-      opts: CommonOptions & { out: string; includeObserved?: boolean },
+      opts: CommonOptions & {
+        out: string;
+        includeObserved?: boolean;
+        namespace: string;
+        allowEmpty?: boolean;
+      },
     ) => {
       await engine();
       if (target !== 'networkpolicy' && target !== 'istio')
@@ -127,15 +137,21 @@ export function register(program: Command): void {
           `export target ${target}: expected networkpolicy or istio`,
           2,
         );
-      const { graph } = await load(inputs, opts);
+      const { graph, stats } = await load(inputs, opts);
+      // Every document skipped and reference left unresolved, before anything is written.
+      for (const line of G.diagnosticLines(stats.diagnostics))
+        process.stderr.write(`${sanitizeOutput(line)}\n`);
       const options = {
         includeObserved: opts.includeObserved === true,
         trustDomain: opts.trustDomain ?? 'cluster.local',
+        namespace: opts.namespace,
+        allowEmpty: opts.allowEmpty === true,
       };
-      const result =
+      const result = exportCall(() =>
         target === 'istio'
           ? G.toIstioPolicies(graph, options)
-          : G.toNetworkPolicies(graph, options);
+          : G.toNetworkPolicies(graph, options),
+      );
       const byNamespace = new Map<string, Record<string, unknown>[]>();
       for (const m of result.manifests) {
         const ns = (m.metadata as { namespace: string }).namespace;
@@ -149,8 +165,9 @@ export function register(program: Command): void {
       process.stderr.write(
         `wrote ${result.manifests.length} manifest(s) for ${byNamespace.size} namespace(s) to ${opts.out}\n`,
       );
+      for (const w of result.warnings) process.stderr.write(`warning: ${sanitizeOutput(w)}\n`);
       for (const s of result.skipped.slice(0, 20))
-        process.stderr.write(`  skipped ${s.item}: ${s.reason}\n`);
+        process.stderr.write(`  skipped ${sanitizeOutput(s.item)}: ${sanitizeOutput(s.reason)}\n`);
       if (result.skipped.length > 20)
         process.stderr.write(`  … and ${result.skipped.length - 20} more skipped\n`);
     },
@@ -212,6 +229,17 @@ async function emit(text: string, output: string | undefined): Promise<void> {
   else process.stdout.write(text);
 }
 
+/** An export the engine refused because it would cut unexplained traffic: a finding, exit 1. */
+function exportCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof G.GraphError && error.code === 'GRAPH_EXPORT_UNEXPLAINED')
+      throw new CliError(error.code, error.message, 1);
+    throw asCliError(error);
+  }
+}
+
 /** Turns the engine's coded errors into one-line CLI failures (exit 2). */
 function graphCall<T>(fn: () => T): T {
   try {
@@ -263,7 +291,10 @@ async function load(
   inputs: string[],
   opts: CommonOptions,
 ): Promise<{ graph: DependencyGraph; stats: IngestStats }> {
-  const ingest = new G.GraphIngest({ trustDomain: opts.trustDomain });
+  const ingest = new G.GraphIngest({
+    trustDomain: opts.trustDomain,
+    defaultNamespace: (opts as { namespace?: string }).namespace,
+  });
   const plan: { path: string; type: InputType; size: number }[] = [];
   for (const arg of inputs) {
     const { type, path } = G.parseInputArg(arg);

@@ -13,7 +13,12 @@ function podPortList(value: unknown): PodPort[] | undefined {
   if (!Array.isArray(value)) return undefined;
   const out: PodPort[] = [];
   for (const p of value) {
-    if (!isObject(p) || !Number.isInteger(p.port) || (p.port as number) < 1 || (p.port as number) > 65_535)
+    if (
+      !isObject(p) ||
+      !Number.isInteger(p.port) ||
+      (p.port as number) < 1 ||
+      (p.port as number) > 65_535
+    )
       continue;
     const protocol = p.protocol === 'UDP' || p.protocol === 'SCTP' ? p.protocol : 'TCP';
     out.push({ port: p.port as number, protocol });

@@ -30,11 +30,10 @@ export function findHostRefs(value: string): HostRef[] {
     const labels = host.split('.');
     const s = scheme === undefined ? {} : { scheme: scheme.toLowerCase() };
     if (labels.length === 1) {
-      if (scheme !== undefined || port !== undefined) out.push(withPort({ name: host, ...s }, port));
+      if (scheme !== undefined || port !== undefined)
+        out.push(withPort({ name: host, ...s }, port));
     } else if (labels.length >= 3 && labels[2] === 'svc') {
-      out.push(
-        withPort({ name: labels[0]!, namespace: labels[1]!, serviceDns: true, ...s }, port),
-      );
+      out.push(withPort({ name: labels[0]!, namespace: labels[1]!, serviceDns: true, ...s }, port));
     } else if (labels.length === 2 && /^[a-z]/.test(labels[1]!)) {
       // `name.namespace`: resolved only when such a Service exists; callers check.
       out.push(withPort({ name: labels[0]!, namespace: labels[1]!, ...s }, port));

@@ -298,16 +298,10 @@ export class GraphIngest {
     for (const e of graph.edges) {
       if (e.provenance !== 'observed') {
         const decl = e.sources.find((s) => s.line !== undefined) ?? source;
-        this.builder.declare(
-          e.from,
-          e.to,
-          e.kind,
-          decl,
-          {
-            ...(e.condition ? { condition: e.condition } : {}),
-            ...(e.podPorts ? { podPorts: e.podPorts } : {}),
-          },
-        );
+        this.builder.declare(e.from, e.to, e.kind, decl, {
+          ...(e.condition ? { condition: e.condition } : {}),
+          ...(e.podPorts ? { podPorts: e.podPorts } : {}),
+        });
       }
       if (e.provenance !== 'declared') {
         this.builder.observeAggregate(

@@ -185,16 +185,14 @@ export class KubernetesSet {
   resolve(): void {
     const workloads = this.items.flatMap((i) => {
       const w = WORKLOAD_KINDS.has(i.kind) ? workloadOf(i) : undefined;
-      if (WORKLOAD_KINDS.has(i.kind) && !w)
-        this.skip(i, `a ${i.kind} without a pod template`);
+      if (WORKLOAD_KINDS.has(i.kind) && !w) this.skip(i, `a ${i.kind} without a pod template`);
       return w ? [w] : [];
     });
     const qualify = ambiguousNames([
       ...workloads.map((w) => w.item),
       ...this.items.filter((i) => i.kind === 'Service'),
     ]);
-    const idOf = (ns: string, name: string): string =>
-      qualify.has(name) ? `${ns}/${name}` : name;
+    const idOf = (ns: string, name: string): string => (qualify.has(name) ? `${ns}/${name}` : name);
     for (const w of workloads) {
       w.id = idOf(w.item.namespace, w.item.name);
       this.addWorkloadNode(w);
@@ -341,7 +339,11 @@ export class KubernetesSet {
       for (const host of list) {
         const h = host.toLowerCase();
         hosts.set(h, h);
-        this.builder.service(h, { virtual: true, type: 'external', namespace: i.namespace }, i.file);
+        this.builder.service(
+          h,
+          { virtual: true, type: 'external', namespace: i.namespace },
+          i.file,
+        );
       }
       if (list.length > 0) this.used(i, `hosts ${list.join(', ')} become external nodes`);
       else this.skip(i, 'a ServiceEntry without hosts');
@@ -381,15 +383,27 @@ export class KubernetesSet {
           reason: p,
         });
       }
-      if (targets.length > 0) this.used(i, `${what}: traffic from outside into ${targets.join(', ')}`);
+      if (targets.length > 0)
+        this.used(i, `${what}: traffic from outside into ${targets.join(', ')}`);
       else if (problems.length === 0) this.skip(i, `${what} with no backend`);
     };
 
     for (const svc of services.values()) {
       const i = svc.item;
       if (svc.type === 'LoadBalancer' || svc.type === 'NodePort') {
-        const problem = mark(i, `Service/${svc.type} ${i.namespace}/${i.name}`, i.namespace, i.name, undefined);
-        report(i, problem ? [] : [`${i.namespace}/${i.name}`], problem ? [problem] : [], `a ${svc.type} Service`);
+        const problem = mark(
+          i,
+          `Service/${svc.type} ${i.namespace}/${i.name}`,
+          i.namespace,
+          i.name,
+          undefined,
+        );
+        report(
+          i,
+          problem ? [] : [`${i.namespace}/${i.name}`],
+          problem ? [problem] : [],
+          `a ${svc.type} Service`,
+        );
       } else if (svc.type === 'ExternalName') {
         this.skip(i, 'an ExternalName Service points outside the cluster; no pods to select');
       }
@@ -422,17 +436,31 @@ export class KubernetesSet {
         const problems: string[] = [];
         for (const b of routeBackends(i.spec)) {
           const ns = b.namespace ?? i.namespace;
-          const p = mark(i, `${i.kind} ${i.namespace}/${i.name} (Gateway ${gateways.join(', ')})`, ns, b.name, b.port);
+          const p = mark(
+            i,
+            `${i.kind} ${i.namespace}/${i.name} (Gateway ${gateways.join(', ')})`,
+            ns,
+            b.name,
+            b.port,
+          );
           if (p) problems.push(p);
           else targets.push(`${ns}/${b.name}`);
         }
-        report(i, [...new Set(targets)], problems, `a ${i.kind} through Gateway ${gateways.join(', ')}`);
+        report(
+          i,
+          [...new Set(targets)],
+          problems,
+          `a ${i.kind} through Gateway ${gateways.join(', ')}`,
+        );
       } else if (i.kind === 'VirtualService' && isIstio(i.obj)) {
         const gws = Array.isArray(i.spec.gateways)
           ? i.spec.gateways.filter((g): g is string => typeof g === 'string' && g !== 'mesh')
           : [];
         if (gws.length === 0) {
-          this.skip(i, 'routes mesh traffic only (no `gateways`): no entry point; its hosts are Services already read');
+          this.skip(
+            i,
+            'routes mesh traffic only (no `gateways`): no entry point; its hosts are Services already read',
+          );
           continue;
         }
         const gateways = gws.map((g) => (g.includes('/') ? g : `${i.namespace}/${g}`));
@@ -445,11 +473,22 @@ export class KubernetesSet {
             problems.push(`destination host ${d.host} is not a Kubernetes Service name`);
             continue;
           }
-          const p = mark(i, `VirtualService ${i.namespace}/${i.name} (Gateway ${gateways.join(', ')})`, host.namespace, host.name, d.port);
+          const p = mark(
+            i,
+            `VirtualService ${i.namespace}/${i.name} (Gateway ${gateways.join(', ')})`,
+            host.namespace,
+            host.name,
+            d.port,
+          );
           if (p) problems.push(p);
           else targets.push(`${host.namespace}/${host.name}`);
         }
-        report(i, [...new Set(targets)], problems, `a VirtualService bound to Gateway ${gateways.join(', ')}`);
+        report(
+          i,
+          [...new Set(targets)],
+          problems,
+          `a VirtualService bound to Gateway ${gateways.join(', ')}`,
+        );
       }
     }
     // Gateways, and every other kind nothing above read.
@@ -490,7 +529,9 @@ export class KubernetesSet {
     if (svc.ports.length === 0) return unresolved('the Service lists no ports: ports left open');
     let chosen = svc.ports;
     if (port !== undefined) {
-      chosen = svc.ports.filter((p) => (typeof port === 'number' ? p.port === port : p.name === port));
+      chosen = svc.ports.filter((p) =>
+        typeof port === 'number' ? p.port === port : p.name === port,
+      );
       if (chosen.length === 0) {
         // Called on a pod port directly (headless Services are often used so).
         const direct = w?.ports.find((c) => c.port === port || c.name === port);
@@ -592,9 +633,7 @@ function workloadOf(item: Item): Workload | undefined {
   }
   if (!isObject(pod)) return undefined;
   const podMeta = isObject(pod.metadata) ? pod.metadata : {};
-  const podLabels = stringMap(
-    item.kind === 'Pod' ? (obj.metadata as Obj).labels : podMeta.labels,
-  );
+  const podLabels = stringMap(item.kind === 'Pod' ? (obj.metadata as Obj).labels : podMeta.labels);
   const matchLabels = isObject(spec.selector) ? stringMap(spec.selector.matchLabels) : {};
   const podSpec = isObject(pod.spec) ? pod.spec : {};
   const ports: ContainerPort[] = [];
@@ -663,12 +702,17 @@ function ingressBackends(spec: Obj): Backend[] {
       const port = isObject(b.service.port) ? b.service.port : {};
       out.push({
         name: b.service.name,
-        port: validPort(port.number) ? port.number : typeof port.name === 'string' ? port.name : undefined,
+        port: validPort(port.number)
+          ? port.number
+          : typeof port.name === 'string'
+            ? port.name
+            : undefined,
       });
     } else if (typeof b.serviceName === 'string') {
       out.push({
         name: b.serviceName,
-        port: validPort(b.servicePort) || typeof b.servicePort === 'string' ? b.servicePort : undefined,
+        port:
+          validPort(b.servicePort) || typeof b.servicePort === 'string' ? b.servicePort : undefined,
       });
     }
   };
@@ -720,7 +764,8 @@ function virtualServiceDestinations(spec: Obj): { host: string; port?: number }[
 function serviceOfHost(host: string, ns: string): { name: string; namespace: string } | undefined {
   const labels = host.toLowerCase().split('.');
   if (labels.length === 1) return { name: labels[0]!, namespace: ns };
-  if (labels.length === 2 || labels[2] === 'svc') return { name: labels[0]!, namespace: labels[1]! };
+  if (labels.length === 2 || labels[2] === 'svc')
+    return { name: labels[0]!, namespace: labels[1]! };
   return undefined;
 }
 
@@ -780,7 +825,12 @@ function texts(w: Workload, configMaps: Map<string, Item>): Text[] {
         c.env.forEach((e: unknown, i: number) => {
           if (!isObject(e)) return;
           if (typeof e.value === 'string')
-            out.push({ value: e.value, file, line: doc.lineOf([...base, 'env', i, 'value']), startup });
+            out.push({
+              value: e.value,
+              file,
+              line: doc.lineOf([...base, 'env', i, 'value']),
+              startup,
+            });
           const ref =
             isObject(e.valueFrom) && isObject(e.valueFrom.configMapKeyRef)
               ? e.valueFrom.configMapKeyRef

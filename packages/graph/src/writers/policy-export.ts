@@ -203,7 +203,9 @@ export function toNetworkPolicies(
     spec,
   });
   const ports = (list: PodPort[] | undefined) =>
-    list && list.length > 0 ? { ports: list.map((x) => ({ protocol: x.protocol, port: x.port })) } : {};
+    list && list.length > 0
+      ? { ports: list.map((x) => ({ protocol: x.protocol, port: x.port })) }
+      : {};
   for (const namespace of namespaces(p)) {
     manifests.push(
       policy(meta('ward-default-deny', namespace), {
@@ -329,7 +331,8 @@ export function toIstioPolicies(graph: DependencyGraph, options: ExportOptions =
   const to = (key: string) =>
     key === '' ? {} : { to: [{ operation: { ports: [...new Set(key.split(','))] } }] };
   const targets = new Map<string, ServiceNode>();
-  for (const s of p.workloads) if (s.entryPoints?.length || callees.has(s.name)) targets.set(s.name, s);
+  for (const s of p.workloads)
+    if (s.entryPoints?.length || callees.has(s.name)) targets.set(s.name, s);
   for (const target of [...targets.values()].sort((x, y) => cmp(x.name, y.name))) {
     const rules: Record<string, unknown>[] = [];
     const groups = callees.get(target.name)?.byPorts ?? new Map<string, Set<string>>();

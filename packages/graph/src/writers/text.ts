@@ -42,13 +42,16 @@ export function toTextReport(
     out.push('');
     out.push(`Data stores and brokers (started first, call nothing): ${report.stores.length}`);
     for (const st of report.stores.slice(0, max))
-      out.push(`  ${st.service}: ${st.type === 'messaging' ? 'broker' : st.type} (${st.typedFrom})`);
+      out.push(
+        `  ${st.service}: ${st.type === 'messaging' ? 'broker' : st.type} (${st.typedFrom})`,
+      );
     more(report.stores.length);
   }
   if (report.entryPoints.length > 0) {
     out.push('');
     out.push(`Entry points (reachable from outside): ${report.entryPoints.length}`);
-    for (const e of report.entryPoints.slice(0, max)) out.push(`  ${e.service}: ${e.via.join('; ')}`);
+    for (const e of report.entryPoints.slice(0, max))
+      out.push(`  ${e.service}: ${e.via.join('; ')}`);
     more(report.entryPoints.length);
   }
   out.push('');
