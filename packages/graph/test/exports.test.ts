@@ -467,6 +467,28 @@ describe('kinds: databases, caches and brokers', () => {
     );
   });
 
+  it('Compose services are typed from image and ports too', () => {
+    const ingest = new GraphIngest();
+    ingest.add(
+      'compose',
+      'compose.yml',
+      `services:
+  app: { image: example/app, environment: { DB: "postgres://db:5432/x", Q: "amqp://mq:5672" } }
+  db: { image: "postgres:17" }
+  mq: { image: example/broker, ports: ["15672:5672/tcp"], expose: [5672] }
+  tool: { image: "oliver006/redis_exporter" }
+`,
+    );
+    const { graph } = ingest.finish();
+    expect(Object.fromEntries(graph.services.map((s) => [s.name, [s.type, s.typedFrom]]))).toEqual({
+      app: ['service', undefined],
+      db: ['database', 'image postgres:17'],
+      mq: ['messaging', 'port 5672'],
+      tool: ['service', undefined],
+    });
+    expect(analyze(graph).bootOrder.waves).toEqual([['db', 'mq', 'tool'], ['app']]);
+  });
+
   it('kinds, entry points and pod ports survive a JSON round trip', () => {
     const { graph, stats } = shop();
     const again = new GraphIngest();
