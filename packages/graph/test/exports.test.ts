@@ -257,7 +257,7 @@ describe('nothing dropped silently', () => {
       fixture('shop.yaml')
         .split('\n')
         .findIndex((l) => l.includes(text)) + 1;
-    expect(d).toContain(`skipped Namespace default/shop shop.yaml:${line('kind: Namespace') - 1}`);
+    expect(d).toContain(`skipped Namespace shop shop.yaml:${line('kind: Namespace') - 1}`);
     expect(d).toContain(
       `skipped NetworkPolicy shop/legacy-allow-all shop.yaml:${line('kind: NetworkPolicy') - 1}`,
     );

@@ -115,6 +115,25 @@ const SKIP_REASONS: Record<string, string> = {
   ServiceAccount: 'identity only; workloads name their service account',
 };
 const DEFAULT_SKIP = 'declares no dependency Ward reads';
+/** Kinds without a namespace: diagnostics name them without one. */
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'Node',
+  'PersistentVolume',
+  'StorageClass',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'IngressClass',
+  'GatewayClass',
+  'PriorityClass',
+  'ValidatingWebhookConfiguration',
+  'MutatingWebhookConfiguration',
+]);
+
+function itemName(i: { kind: string; namespace: string; name: string }): string {
+  return CLUSTER_SCOPED.has(i.kind) ? i.name : `${i.namespace}/${i.name}`;
+}
 
 export function readKubernetes(
   text: string,
@@ -233,7 +252,7 @@ export class KubernetesSet {
       file: i.file,
       line: i.doc.lineOf(i.path),
       kind: i.kind,
-      name: `${i.namespace}/${i.name}`,
+      name: itemName(i),
       action: 'skipped',
       reason,
     });
@@ -244,7 +263,7 @@ export class KubernetesSet {
       file: i.file,
       line: i.doc.lineOf(i.path),
       kind: i.kind,
-      name: `${i.namespace}/${i.name}`,
+      name: itemName(i),
       action: 'used',
       reason,
     });
