@@ -4,7 +4,8 @@
  * whole), draws a progress bar on stderr for large inputs when stderr is a terminal, and writes
  * reports and manifests.
  *
- * Exit codes: 0 fine; 1 `check` found a regression against the baseline; 2 bad input or usage.
+ * Exit codes: 0 fine; 1 `check` found a regression against the baseline, or `export` refused to
+ * write policies that would cut traffic the graph cannot explain; 2 bad input or usage.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
@@ -139,8 +140,7 @@ export function register(program: Command): void {
         );
       const { graph, stats } = await load(inputs, opts);
       // Every document skipped and reference left unresolved, before anything is written.
-      for (const line of G.diagnosticLines(stats.diagnostics))
-        process.stderr.write(`${sanitizeOutput(line)}\n`);
+      for (const line of G.diagnosticLines(stats.diagnostics)) process.stderr.write(`${line}\n`);
       const options = {
         includeObserved: opts.includeObserved === true,
         trustDomain: opts.trustDomain ?? 'cluster.local',
@@ -165,9 +165,9 @@ export function register(program: Command): void {
       process.stderr.write(
         `wrote ${result.manifests.length} manifest(s) for ${byNamespace.size} namespace(s) to ${opts.out}\n`,
       );
-      for (const w of result.warnings) process.stderr.write(`warning: ${sanitizeOutput(w)}\n`);
+      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       for (const s of result.skipped.slice(0, 20))
-        process.stderr.write(`  skipped ${sanitizeOutput(s.item)}: ${sanitizeOutput(s.reason)}\n`);
+        process.stderr.write(`  skipped ${s.item}: ${s.reason}\n`);
       if (result.skipped.length > 20)
         process.stderr.write(`  … and ${result.skipped.length - 20} more skipped\n`);
     },
