@@ -90,5 +90,9 @@ describe('ward graph export (real CLI)', () => {
     expect(r.code).toBe(0);
     expect(r.out).toContain('No dependencies found in the inputs');
     expect(r.out).toMatch(/Hints: 1\n {2}code-only\.yaml: its workloads name no other Service/);
+    // Diagrams and SARIF have no place for diagnostics: they go to stderr.
+    const dot = ward('graph', 'analyze', 'k8s:shop.yaml', '-f', 'dot');
+    expect(dot.out).toMatch(/^digraph ward/);
+    expect(dot.err).toContain('Documents skipped: 2');
   });
 });

@@ -67,6 +67,9 @@ export function register(program: Command): void {
     const { graph, stats } = await load(inputs, opts);
     const options = await analyzeOptions(opts);
     const report = G.analyze(graph, options);
+    // The text and JSON reports carry the diagnostics; diagrams and SARIF have no place for them.
+    if (format !== 'text' && format !== 'json')
+      for (const line of G.diagnosticLines(stats.diagnostics)) process.stderr.write(`${line}\n`);
     await emit(render(format, graph, report, stats), opts.output);
   });
 
