@@ -372,161 +372,72 @@ export class KubernetesSet {
 
   /** Marks the workloads that traffic from outside reaches, and notes each document used. */
   private entryPoints(services: Map<string, Service>): void {
-    const mark = (
-      i: Item,
-      via: string,
-      svcNs: string,
-      svcName: string,
-      port: number | string | undefined,
-    ): string | undefined => {
-      const svc = services.get(`${svcNs}/${svcName}`);
-      if (!svc) return `backend Service ${svcNs}/${svcName} is not in the inputs`;
-      if (svc.workloads.length === 0)
-        return `backend Service ${svcNs}/${svcName} selects no workload in the inputs`;
-      for (const w of svc.workloads) {
-        const entry: EntryPoint = { via, file: i.file, line: i.doc.lineOf(i.path) };
-        const ports = this.podPorts(svc, port, w, i.file, i.doc.lineOf(i.path));
-        if (ports) entry.ports = ports;
-        this.builder.service(w.id, { entryPoints: [entry] });
-      }
-      return undefined;
-    };
-    const report = (i: Item, targets: string[], problems: string[], what: string): void => {
-      for (const p of problems) {
-        this.builder.note({
-          file: i.file,
-          line: i.doc.lineOf(i.path),
-          kind: i.kind,
-          name: `${i.namespace}/${i.name}`,
-          action: 'unresolved',
-          reason: p,
-        });
-      }
-      if (targets.length > 0)
-        this.used(i, `${what}: traffic from outside into ${targets.join(', ')}`);
-      else if (problems.length === 0) this.skip(i, `${what} with no backend`);
-    };
-
-    for (const svc of services.values()) {
-      const i = svc.item;
-      if (svc.type === 'LoadBalancer' || svc.type === 'NodePort') {
-        const problem = mark(
-          i,
-          `Service/${svc.type} ${i.namespace}/${i.name}`,
-          i.namespace,
-          i.name,
-          undefined,
-        );
-        report(
-          i,
-          problem ? [] : [`${i.namespace}/${i.name}`],
-          problem ? [problem] : [],
-          `a ${svc.type} Service`,
-        );
-      } else if (svc.type === 'ExternalName') {
-        this.skip(i, 'an ExternalName Service points outside the cluster; no pods to select');
-      }
-    }
     const gatewaysUsed = new Set<string>();
+    const handled = new Set<Item>();
     for (const i of this.items) {
-      if (i.kind === 'Ingress') {
-        const targets: string[] = [];
-        const problems: string[] = [];
-        for (const b of ingressBackends(i.spec)) {
-          const p = mark(i, `Ingress ${i.namespace}/${i.name}`, i.namespace, b.name, b.port);
-          if (p) problems.push(p);
-          else targets.push(`${i.namespace}/${b.name}`);
-        }
-        report(i, [...new Set(targets)], problems, 'an Ingress');
-      } else if (ROUTE_KINDS.has(i.kind) && isGatewayApi(i.obj)) {
-        const parents = Array.isArray(i.spec.parentRefs) ? i.spec.parentRefs.filter(isObject) : [];
-        const gateways = parents
-          .filter((p) => (p.kind ?? 'Gateway') === 'Gateway' && typeof p.name === 'string')
-          .map((p) => `${typeof p.namespace === 'string' ? p.namespace : i.namespace}/${p.name}`);
-        if (gateways.length === 0) {
-          this.skip(
-            i,
-            'its parents are Services (mesh routing inside the cluster), not a Gateway: no entry point',
-          );
-          continue;
-        }
-        for (const g of gateways) gatewaysUsed.add(`gateway.networking.k8s.io\u0000${g}`);
-        const targets: string[] = [];
-        const problems: string[] = [];
-        for (const b of routeBackends(i.spec)) {
-          const ns = b.namespace ?? i.namespace;
-          const p = mark(
-            i,
-            `${i.kind} ${i.namespace}/${i.name} (Gateway ${gateways.join(', ')})`,
-            ns,
-            b.name,
-            b.port,
-          );
-          if (p) problems.push(p);
-          else targets.push(`${ns}/${b.name}`);
-        }
-        report(
-          i,
-          [...new Set(targets)],
-          problems,
-          `a ${i.kind} through Gateway ${gateways.join(', ')}`,
-        );
-      } else if (i.kind === 'VirtualService' && isIstio(i.obj)) {
-        const gws = Array.isArray(i.spec.gateways)
-          ? i.spec.gateways.filter((g): g is string => typeof g === 'string' && g !== 'mesh')
-          : [];
-        if (gws.length === 0) {
-          this.skip(
-            i,
-            'routes mesh traffic only (no `gateways`): no entry point; its hosts are Services already read',
-          );
-          continue;
-        }
-        const gateways = gws.map((g) => (g.includes('/') ? g : `${i.namespace}/${g}`));
-        for (const g of gateways) gatewaysUsed.add(`networking.istio.io\u0000${g}`);
-        const targets: string[] = [];
-        const problems: string[] = [];
-        for (const d of virtualServiceDestinations(i.spec)) {
-          const host = serviceOfHost(d.host, i.namespace);
-          if (!host) {
-            problems.push(`destination host ${d.host} is not a Kubernetes Service name`);
-            continue;
-          }
-          const p = mark(
-            i,
-            `VirtualService ${i.namespace}/${i.name} (Gateway ${gateways.join(', ')})`,
-            host.namespace,
-            host.name,
-            d.port,
-          );
-          if (p) problems.push(p);
-          else targets.push(`${host.namespace}/${host.name}`);
-        }
-        report(
-          i,
-          [...new Set(targets)],
-          problems,
-          `a VirtualService bound to Gateway ${gateways.join(', ')}`,
-        );
+      const entry = entryOf(i, services.get(`${i.namespace}/${i.name}`));
+      if (entry === undefined) continue;
+      handled.add(i);
+      if (typeof entry === 'string') {
+        this.skip(i, entry);
+        continue;
       }
+      for (const g of entry.gateways) gatewaysUsed.add(g);
+      const targets: string[] = [];
+      const problems = [...entry.problems];
+      for (const b of entry.backends) {
+        const problem = this.markEntry(i, entry.via, services.get(`${b.namespace}/${b.name}`), b);
+        if (problem) problems.push(problem);
+        else targets.push(`${b.namespace}/${b.name}`);
+      }
+      for (const reason of problems) this.note(i, 'unresolved', reason);
+      if (targets.length > 0)
+        this.used(
+          i,
+          `${entry.what}: traffic from outside into ${[...new Set(targets)].join(', ')}`,
+        );
+      else if (problems.length === 0) this.skip(i, `${entry.what} with no backend`);
     }
-    // Gateways, and every other kind nothing above read.
+    // Gateways, and every other kind nothing reads.
     for (const i of this.items) {
+      if (handled.has(i) || READ_KINDS.has(i.kind)) continue;
       if (i.kind === 'Gateway') {
-        const api = isIstio(i.obj) ? 'networking.istio.io' : 'gateway.networking.k8s.io';
-        if (gatewaysUsed.has(`${api}\u0000${i.namespace}/${i.name}`))
+        if (gatewaysUsed.has(gatewayKey(i.obj, `${i.namespace}/${i.name}`)))
           this.used(i, 'the routes bound to it are entry points');
         else this.skip(i, 'no route or VirtualService in the inputs is bound to it');
-      } else if (
-        !WORKLOAD_KINDS.has(i.kind) &&
-        !['Service', 'ConfigMap', 'Ingress', 'ServiceEntry', 'VirtualService'].includes(i.kind) &&
-        !(ROUTE_KINDS.has(i.kind) && isGatewayApi(i.obj))
-      ) {
-        this.skip(i, SKIP_REASONS[i.kind] ?? DEFAULT_SKIP);
-      } else if (i.kind === 'VirtualService' && !isIstio(i.obj)) {
-        this.skip(i, DEFAULT_SKIP);
-      }
+      } else this.skip(i, SKIP_REASONS[i.kind] ?? DEFAULT_SKIP);
     }
+  }
+
+  /** Adds an entry point to every workload behind `svc`; returns why it could not, if so. */
+  private markEntry(
+    i: Item,
+    via: string,
+    svc: Service | undefined,
+    b: { namespace: string; name: string; port?: number | string },
+  ): string | undefined {
+    if (!svc) return `backend Service ${b.namespace}/${b.name} is not in the inputs`;
+    if (svc.workloads.length === 0)
+      return `backend Service ${b.namespace}/${b.name} selects no workload in the inputs`;
+    const line = i.doc.lineOf(i.path);
+    for (const w of svc.workloads) {
+      const entry: EntryPoint = { via, file: i.file, line };
+      const ports = this.podPorts(svc, b.port, w, i.file, line);
+      if (ports) entry.ports = ports;
+      this.builder.service(w.id, { entryPoints: [entry] });
+    }
+    return undefined;
+  }
+
+  private note(i: Item, action: 'unresolved', reason: string): void {
+    this.builder.note({
+      file: i.file,
+      line: i.doc.lineOf(i.path),
+      kind: i.kind,
+      name: itemName(i),
+      action,
+      reason,
+    });
   }
 
   /**
@@ -632,6 +543,88 @@ export class KubernetesSet {
     }
     return n;
   }
+}
+
+/** Kinds read as nodes, data or external hosts: never reported as skipped. */
+const READ_KINDS = new Set([...WORKLOAD_KINDS, 'Service', 'ConfigMap', 'ServiceEntry']);
+
+/** An entry-point document: what it opens, to which Service backends, through which gateways. */
+interface Entry {
+  via: string;
+  what: string;
+  backends: { namespace: string; name: string; port?: number | string }[];
+  /** Keys (`api\0ns/name`) of the Gateways it is bound to. */
+  gateways: string[];
+  problems: string[];
+}
+
+function gatewayKey(obj: Obj, name: string): string {
+  return `${isIstio(obj) ? 'networking.istio.io' : 'gateway.networking.k8s.io'}\u0000${name}`;
+}
+
+/**
+ * The entry point a document opens; a string when it is of an entry kind but opens none (the
+ * reason); undefined for every other kind.
+ */
+function entryOf(i: Item, svc: Service | undefined): Entry | string | undefined {
+  const id = `${i.namespace}/${i.name}`;
+  if (i.kind === 'Service' && svc) {
+    if (svc.type === 'ExternalName')
+      return 'an ExternalName Service points outside the cluster; no pods to select';
+    if (svc.type !== 'LoadBalancer' && svc.type !== 'NodePort') return undefined;
+    return {
+      via: `Service/${svc.type} ${id}`,
+      what: `a ${svc.type} Service`,
+      backends: [{ namespace: i.namespace, name: i.name }],
+      gateways: [],
+      problems: [],
+    };
+  }
+  if (i.kind === 'Ingress') {
+    return {
+      via: `Ingress ${id}`,
+      what: 'an Ingress',
+      backends: ingressBackends(i.spec).map((b) => ({ ...b, namespace: i.namespace })),
+      gateways: [],
+      problems: [],
+    };
+  }
+  if (ROUTE_KINDS.has(i.kind) && isGatewayApi(i.obj)) {
+    const parents = Array.isArray(i.spec.parentRefs) ? i.spec.parentRefs.filter(isObject) : [];
+    const gateways = parents
+      .filter((p) => (p.kind ?? 'Gateway') === 'Gateway' && typeof p.name === 'string')
+      .map((p) => `${typeof p.namespace === 'string' ? p.namespace : i.namespace}/${p.name}`);
+    if (gateways.length === 0)
+      return 'its parents are Services (mesh routing inside the cluster), not a Gateway: no entry point';
+    return {
+      via: `${i.kind} ${id} (Gateway ${gateways.join(', ')})`,
+      what: `a ${i.kind} through Gateway ${gateways.join(', ')}`,
+      backends: routeBackends(i.spec).map((b) => ({ ...b, namespace: b.namespace ?? i.namespace })),
+      gateways: gateways.map((g) => gatewayKey(i.obj, g)),
+      problems: [],
+    };
+  }
+  if (i.kind === 'VirtualService' && isIstio(i.obj)) {
+    const gateways = (Array.isArray(i.spec.gateways) ? i.spec.gateways : [])
+      .filter((g): g is string => typeof g === 'string' && g !== 'mesh')
+      .map((g) => (g.includes('/') ? g : `${i.namespace}/${g}`));
+    if (gateways.length === 0)
+      return 'routes mesh traffic only (no `gateways`): no entry point; its hosts are Services already read';
+    const entry: Entry = {
+      via: `VirtualService ${id} (Gateway ${gateways.join(', ')})`,
+      what: `a VirtualService bound to Gateway ${gateways.join(', ')}`,
+      backends: [],
+      gateways: gateways.map((g) => gatewayKey(i.obj, g)),
+      problems: [],
+    };
+    for (const d of virtualServiceDestinations(i.spec)) {
+      const host = serviceOfHost(d.host, i.namespace);
+      if (host) entry.backends.push({ ...host, ...(d.port ? { port: d.port } : {}) });
+      else entry.problems.push(`destination host ${d.host} is not a Kubernetes Service name`);
+    }
+    return entry;
+  }
+  return undefined;
 }
 
 function workloadOf(item: Item): Workload | undefined {
