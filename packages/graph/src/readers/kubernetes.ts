@@ -20,7 +20,7 @@
  * namespace is qualified, as `namespace/name`, so graphs of one namespace keep their ids.
  */
 import { defaultSpiffeId } from '@ward/spiffe';
-import type { EntryPoint, GraphBuilder, PodPort, SourceRef } from '../model.ts';
+import type { EntryPoint, GraphBuilder, GraphDiagnostic, PodPort, SourceRef } from '../model.ts';
 import { sortPorts } from '../model.ts';
 import { isObject, stringMap } from '../util.ts';
 import { findHostRefs } from './hostnames.ts';
@@ -248,23 +248,20 @@ export class KubernetesSet {
   }
 
   private skip(i: Item, reason: string): void {
-    this.builder.note({
-      file: i.file,
-      line: i.doc.lineOf(i.path),
-      kind: i.kind,
-      name: itemName(i),
-      action: 'skipped',
-      reason,
-    });
+    this.note(i, 'skipped', reason);
   }
 
   private used(i: Item, reason: string): void {
+    this.note(i, 'used', reason);
+  }
+
+  private note(i: Item, action: GraphDiagnostic['action'], reason: string): void {
     this.builder.note({
       file: i.file,
       line: i.doc.lineOf(i.path),
       kind: i.kind,
       name: itemName(i),
-      action: 'used',
+      action,
       reason,
     });
   }
@@ -427,17 +424,6 @@ export class KubernetesSet {
       this.builder.service(w.id, { entryPoints: [entry] });
     }
     return undefined;
-  }
-
-  private note(i: Item, action: 'unresolved', reason: string): void {
-    this.builder.note({
-      file: i.file,
-      line: i.doc.lineOf(i.path),
-      kind: i.kind,
-      name: itemName(i),
-      action,
-      reason,
-    });
   }
 
   /**
