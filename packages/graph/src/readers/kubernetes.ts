@@ -24,63 +24,29 @@ import type { EntryPoint, GraphBuilder, GraphDiagnostic, PodPort, SourceRef } fr
 import { sortPorts } from '../model.ts';
 import { isObject, stringMap } from '../util.ts';
 import { findHostRefs } from './hostnames.ts';
+import { entryOf, gatewayKey } from './k8s-entry-points.ts';
+import {
+  type Item,
+  itemName,
+  type Obj,
+  type Path,
+  protocolOf,
+  type Service,
+  type ServicePort,
+  validPort,
+  WORKLOAD_KINDS,
+  type Workload,
+  workloadOf,
+} from './k8s-objects.ts';
 import { classifyWorkload } from './kinds.ts';
 import { wardLabels } from './labels.ts';
-import { parseYamlDocuments, type YamlDoc } from './yaml-docs.ts';
+import { parseYamlDocuments } from './yaml-docs.ts';
 
 export interface KubernetesReadOptions {
   /** Trust domain of generated SPIFFE IDs. Default `cluster.local` (Istio's default). */
   trustDomain?: string;
   /** Namespace of objects whose metadata names none. Default `default`. */
   defaultNamespace?: string;
-}
-
-type Obj = Record<string, unknown>;
-type Path = (string | number)[];
-type Protocol = PodPort['protocol'];
-
-/** One object of a manifest, with where it is. */
-interface Item {
-  obj: Obj;
-  kind: string;
-  name: string;
-  namespace: string;
-  spec: Obj;
-  path: Path;
-  doc: YamlDoc;
-  file: string;
-}
-
-interface ContainerPort {
-  name?: string;
-  port: number;
-  protocol: Protocol;
-}
-
-interface Workload {
-  item: Item;
-  id: string;
-  selector: Record<string, string>;
-  podLabels: Record<string, string>;
-  pod: Obj;
-  podPath: Path;
-  ports: ContainerPort[];
-}
-
-interface ServicePort {
-  name?: string;
-  port: number;
-  targetPort?: number | string;
-  protocol: Protocol;
-}
-
-interface Service {
-  item: Item;
-  type: string;
-  ports: ServicePort[];
-  /** Workloads it selects; empty when none is in the inputs (then `id` is a node of its own). */
-  workloads: Workload[];
-  id: string;
 }
 
 interface Text {
@@ -90,16 +56,6 @@ interface Text {
   startup: boolean;
 }
 
-const WORKLOAD_KINDS = new Set([
-  'Deployment',
-  'StatefulSet',
-  'DaemonSet',
-  'ReplicaSet',
-  'Job',
-  'CronJob',
-  'Pod',
-]);
-const ROUTE_KINDS = new Set(['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute', 'UDPRoute']);
 const SCHEME_PORTS: Record<string, number> = { http: 80, https: 443, ws: 80, wss: 443 };
 
 /** Why a kind Ward does not read is skipped (the default reason covers the rest). */
@@ -115,26 +71,6 @@ const SKIP_REASONS: Record<string, string> = {
   ServiceAccount: 'identity only; workloads name their service account',
 };
 const DEFAULT_SKIP = 'declares no dependency Ward reads';
-/** Kinds without a namespace: diagnostics name them without one. */
-const CLUSTER_SCOPED = new Set([
-  'Namespace',
-  'Node',
-  'PersistentVolume',
-  'StorageClass',
-  'ClusterRole',
-  'ClusterRoleBinding',
-  'CustomResourceDefinition',
-  'IngressClass',
-  'GatewayClass',
-  'PriorityClass',
-  'ValidatingWebhookConfiguration',
-  'MutatingWebhookConfiguration',
-]);
-
-function itemName(i: { kind: string; namespace: string; name: string }): string {
-  return CLUSTER_SCOPED.has(i.kind) ? i.name : `${i.namespace}/${i.name}`;
-}
-
 export function readKubernetes(
   text: string,
   file: string,
@@ -534,127 +470,6 @@ export class KubernetesSet {
 /** Kinds read as nodes, data or external hosts: never reported as skipped. */
 const READ_KINDS = new Set([...WORKLOAD_KINDS, 'Service', 'ConfigMap', 'ServiceEntry']);
 
-/** An entry-point document: what it opens, to which Service backends, through which gateways. */
-interface Entry {
-  via: string;
-  what: string;
-  backends: { namespace: string; name: string; port?: number | string }[];
-  /** Keys (`api\0ns/name`) of the Gateways it is bound to. */
-  gateways: string[];
-  problems: string[];
-}
-
-function gatewayKey(obj: Obj, name: string): string {
-  return `${isIstio(obj) ? 'networking.istio.io' : 'gateway.networking.k8s.io'}\u0000${name}`;
-}
-
-/**
- * The entry point a document opens; a string when it is of an entry kind but opens none (the
- * reason); undefined for every other kind.
- */
-function entryOf(i: Item, svc: Service | undefined): Entry | string | undefined {
-  const id = `${i.namespace}/${i.name}`;
-  if (i.kind === 'Service' && svc) {
-    if (svc.type === 'ExternalName')
-      return 'an ExternalName Service points outside the cluster; no pods to select';
-    if (svc.type !== 'LoadBalancer' && svc.type !== 'NodePort') return undefined;
-    return {
-      via: `Service/${svc.type} ${id}`,
-      what: `a ${svc.type} Service`,
-      backends: [{ namespace: i.namespace, name: i.name }],
-      gateways: [],
-      problems: [],
-    };
-  }
-  if (i.kind === 'Ingress') {
-    return {
-      via: `Ingress ${id}`,
-      what: 'an Ingress',
-      backends: ingressBackends(i.spec).map((b) => ({ ...b, namespace: i.namespace })),
-      gateways: [],
-      problems: [],
-    };
-  }
-  if (ROUTE_KINDS.has(i.kind) && isGatewayApi(i.obj)) {
-    const parents = Array.isArray(i.spec.parentRefs) ? i.spec.parentRefs.filter(isObject) : [];
-    const gateways = parents
-      .filter((p) => (p.kind ?? 'Gateway') === 'Gateway' && typeof p.name === 'string')
-      .map((p) => `${typeof p.namespace === 'string' ? p.namespace : i.namespace}/${p.name}`);
-    if (gateways.length === 0)
-      return 'its parents are Services (mesh routing inside the cluster), not a Gateway: no entry point';
-    return {
-      via: `${i.kind} ${id} (Gateway ${gateways.join(', ')})`,
-      what: `a ${i.kind} through Gateway ${gateways.join(', ')}`,
-      backends: routeBackends(i.spec).map((b) => ({ ...b, namespace: b.namespace ?? i.namespace })),
-      gateways: gateways.map((g) => gatewayKey(i.obj, g)),
-      problems: [],
-    };
-  }
-  if (i.kind === 'VirtualService' && isIstio(i.obj)) {
-    const gateways = (Array.isArray(i.spec.gateways) ? i.spec.gateways : [])
-      .filter((g): g is string => typeof g === 'string' && g !== 'mesh')
-      .map((g) => (g.includes('/') ? g : `${i.namespace}/${g}`));
-    if (gateways.length === 0)
-      return 'routes mesh traffic only (no `gateways`): no entry point; its hosts are Services already read';
-    const entry: Entry = {
-      via: `VirtualService ${id} (Gateway ${gateways.join(', ')})`,
-      what: `a VirtualService bound to Gateway ${gateways.join(', ')}`,
-      backends: [],
-      gateways: gateways.map((g) => gatewayKey(i.obj, g)),
-      problems: [],
-    };
-    for (const d of virtualServiceDestinations(i.spec)) {
-      const host = serviceOfHost(d.host, i.namespace);
-      if (host) entry.backends.push({ ...host, ...(d.port ? { port: d.port } : {}) });
-      else entry.problems.push(`destination host ${d.host} is not a Kubernetes Service name`);
-    }
-    return entry;
-  }
-  return undefined;
-}
-
-function workloadOf(item: Item): Workload | undefined {
-  const { obj, spec, path } = item;
-  let pod: unknown;
-  let podPath: Path;
-  if (item.kind === 'Pod') {
-    pod = obj;
-    podPath = path;
-  } else if (item.kind === 'CronJob') {
-    const job =
-      isObject(spec.jobTemplate) && isObject(spec.jobTemplate.spec) ? spec.jobTemplate.spec : {};
-    pod = job.template;
-    podPath = [...path, 'spec', 'jobTemplate', 'spec', 'template'];
-  } else {
-    pod = spec.template;
-    podPath = [...path, 'spec', 'template'];
-  }
-  if (!isObject(pod)) return undefined;
-  const podMeta = isObject(pod.metadata) ? pod.metadata : {};
-  const podLabels = stringMap(item.kind === 'Pod' ? (obj.metadata as Obj).labels : podMeta.labels);
-  const matchLabels = isObject(spec.selector) ? stringMap(spec.selector.matchLabels) : {};
-  const podSpec = isObject(pod.spec) ? pod.spec : {};
-  const ports: ContainerPort[] = [];
-  for (const c of Array.isArray(podSpec.containers) ? podSpec.containers : []) {
-    if (!isObject(c) || !Array.isArray(c.ports)) continue;
-    for (const p of c.ports) {
-      if (!isObject(p) || !validPort(p.containerPort)) continue;
-      const cp: ContainerPort = { port: p.containerPort, protocol: protocolOf(p.protocol) };
-      if (typeof p.name === 'string') cp.name = p.name;
-      ports.push(cp);
-    }
-  }
-  return {
-    item,
-    id: item.name,
-    selector: Object.keys(matchLabels).length > 0 ? matchLabels : podLabels,
-    podLabels,
-    pod,
-    podPath: [...podPath, 'spec'],
-    ports,
-  };
-}
-
 /** Names used in more than one namespace: their node ids carry the namespace. */
 function ambiguousNames(items: Item[]): Set<string> {
   const seen = new Map<string, string>();
@@ -665,106 +480,6 @@ function ambiguousNames(items: Item[]): Set<string> {
     else if (ns !== i.namespace) out.add(i.name);
   }
   return out;
-}
-
-function validPort(p: unknown): p is number {
-  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65_535;
-}
-
-function protocolOf(p: unknown): Protocol {
-  return p === 'UDP' || p === 'SCTP' ? p : 'TCP';
-}
-
-function isIstio(obj: Obj): boolean {
-  return typeof obj.apiVersion === 'string' && obj.apiVersion.startsWith('networking.istio.io/');
-}
-
-function isGatewayApi(obj: Obj): boolean {
-  return (
-    typeof obj.apiVersion === 'string' && obj.apiVersion.startsWith('gateway.networking.k8s.io/')
-  );
-}
-
-interface Backend {
-  name: string;
-  namespace?: string;
-  port?: number | string;
-}
-
-/** Ingress backends: networking.k8s.io/v1 (`service.name`, `service.port`) and the older form. */
-function ingressBackends(spec: Obj): Backend[] {
-  const out: Backend[] = [];
-  const add = (b: unknown): void => {
-    if (!isObject(b)) return;
-    if (isObject(b.service) && typeof b.service.name === 'string') {
-      const port = isObject(b.service.port) ? b.service.port : {};
-      out.push({
-        name: b.service.name,
-        port: validPort(port.number)
-          ? port.number
-          : typeof port.name === 'string'
-            ? port.name
-            : undefined,
-      });
-    } else if (typeof b.serviceName === 'string') {
-      out.push({
-        name: b.serviceName,
-        port:
-          validPort(b.servicePort) || typeof b.servicePort === 'string' ? b.servicePort : undefined,
-      });
-    }
-  };
-  add(spec.defaultBackend ?? spec.backend);
-  for (const r of Array.isArray(spec.rules) ? spec.rules : []) {
-    if (!isObject(r) || !isObject(r.http) || !Array.isArray(r.http.paths)) continue;
-    for (const p of r.http.paths) if (isObject(p)) add(p.backend);
-  }
-  return out;
-}
-
-/** Gateway API route backends of kind Service (the default). */
-function routeBackends(spec: Obj): Backend[] {
-  const out: Backend[] = [];
-  for (const r of Array.isArray(spec.rules) ? spec.rules : []) {
-    if (!isObject(r) || !Array.isArray(r.backendRefs)) continue;
-    for (const b of r.backendRefs) {
-      if (!isObject(b) || typeof b.name !== 'string') continue;
-      if ((b.kind ?? 'Service') !== 'Service') continue;
-      const backend: Backend = { name: b.name };
-      if (typeof b.namespace === 'string') backend.namespace = b.namespace;
-      if (validPort(b.port)) backend.port = b.port;
-      out.push(backend);
-    }
-  }
-  return out;
-}
-
-/** Istio VirtualService route destinations (http, tcp and tls routes). */
-function virtualServiceDestinations(spec: Obj): { host: string; port?: number }[] {
-  const out: { host: string; port?: number }[] = [];
-  for (const section of ['http', 'tcp', 'tls'] as const) {
-    for (const route of Array.isArray(spec[section]) ? spec[section] : []) {
-      if (!isObject(route) || !Array.isArray(route.route)) continue;
-      for (const r of route.route) {
-        if (!isObject(r) || !isObject(r.destination) || typeof r.destination.host !== 'string')
-          continue;
-        const d: { host: string; port?: number } = { host: r.destination.host };
-        const port = isObject(r.destination.port) ? r.destination.port.number : undefined;
-        if (validPort(port)) d.port = port;
-        out.push(d);
-      }
-    }
-  }
-  return out;
-}
-
-/** `name`, `name.ns`, `name.ns.svc[.cluster.local]` relative to `ns`; undefined otherwise. */
-function serviceOfHost(host: string, ns: string): { name: string; namespace: string } | undefined {
-  const labels = host.toLowerCase().split('.');
-  if (labels.length === 1) return { name: labels[0]!, namespace: ns };
-  if (labels.length === 2 || labels[2] === 'svc')
-    return { name: labels[0]!, namespace: labels[1]! };
-  return undefined;
 }
 
 /** Whether `text` names `host` (a ServiceEntry host, maybe `*.suffix`) as a whole hostname. */
