@@ -4,7 +4,8 @@ export type GraphErrorCode =
   | 'GRAPH_INPUT_UNKNOWN'
   | 'GRAPH_INPUT_TOO_LARGE'
   | 'GRAPH_RULES_INVALID'
-  | 'GRAPH_BASELINE_INVALID';
+  | 'GRAPH_BASELINE_INVALID'
+  | 'GRAPH_EXPORT_UNEXPLAINED';
 
 /** Where in an input a problem is. Lines and columns are 1-based. */
 export interface GraphErrorLocation {

@@ -54,13 +54,18 @@ export {
   type Edge,
   type EdgeKind,
   type EdgeMetrics,
+  type EntryPoint,
   GraphBuilder,
+  type GraphDiagnostic,
   type InputType,
+  isStoreWorkload,
   type NodeType,
+  type PodPort,
   type Provenance,
   type ServiceNode,
   type ServicePatch,
   type SourceRef,
+  type StoreType,
 } from './model.ts';
 export { hostName, type PeerRef, peerOf } from './peer.ts';
 export { readBackstage } from './readers/backstage.ts';
@@ -82,7 +87,12 @@ export {
   type InputSummary,
 } from './readers/ingest.ts';
 export { readJaeger, readJaegerDependencies } from './readers/jaeger.ts';
-export { type KubernetesReadOptions, readKubernetes } from './readers/kubernetes.ts';
+export { classifyWorkload, storeTypeOfImage } from './readers/kinds.ts';
+export {
+  type KubernetesReadOptions,
+  KubernetesSet,
+  readKubernetes,
+} from './readers/kubernetes.ts';
 export { LineSplitter } from './readers/lines.ts';
 export { readOtlpJson } from './readers/otlp-json.ts';
 export { readOtlpProtobuf } from './readers/otlp-proto.ts';
@@ -108,4 +118,4 @@ export {
   toNetworkPolicies,
 } from './writers/policy-export.ts';
 export { toSarif } from './writers/sarif.ts';
-export { toTextReport } from './writers/text.ts';
+export { diagnosticLines, toTextReport } from './writers/text.ts';

@@ -9,8 +9,60 @@ import { LatencySketch, type LatencySketchJSON } from './sketch.ts';
 export type EdgeKind = 'startup' | 'runtime';
 /** Declared in configuration, observed in traffic, or both. */
 export type Provenance = 'declared' | 'observed' | 'both';
-/** What a node stands for; everything but `service` is usually a virtual (uninstrumented) peer. */
-export type NodeType = 'service' | 'database' | 'messaging' | 'external' | 'resource';
+/**
+ * What a node stands for. A virtual `database`/`messaging` node is an uninstrumented peer; a
+ * workload typed `database`, `cache` or `messaging` from its image or ports (see `typedFrom`) is a
+ * data store or broker the manifests run: a sink that starts first and calls nothing.
+ */
+export type NodeType = 'service' | 'database' | 'cache' | 'messaging' | 'external' | 'resource';
+
+export type StoreType = Extract<NodeType, 'database' | 'cache' | 'messaging'>;
+
+/**
+ * A workload typed a data store or broker (not a virtual peer of that type): boot order starts it
+ * before whatever calls it, exports open no egress for it.
+ */
+export function isStoreWorkload(node: {
+  type: NodeType;
+  virtual: boolean;
+  typedFrom?: string;
+}): boolean {
+  return !node.virtual && node.typedFrom !== undefined && node.type !== 'service';
+}
+
+/** A port on the pods of a workload (what a NetworkPolicy or an Istio `ports` rule matches). */
+export interface PodPort {
+  port: number;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+}
+
+/**
+ * Traffic from outside the graph into a workload: a LoadBalancer or NodePort Service, an Ingress,
+ * a Gateway API route or an Istio Gateway + VirtualService. Exports allow it from any source.
+ */
+export interface EntryPoint {
+  /** What opens it, e.g. `Service/LoadBalancer shop/storefront`, `Ingress shop/web`. */
+  via: string;
+  file: string;
+  line?: number;
+  /** Pod ports it reaches; absent when they could not be resolved (then all ports are open). */
+  ports?: PodPort[];
+}
+
+/**
+ * Something a reader noticed about a document or a reference: a document it skipped or used for
+ * something other than a node, or a hostname it could not resolve. Nothing is dropped silently.
+ */
+export interface GraphDiagnostic {
+  file: string;
+  line?: number;
+  /** Document kind (`NetworkPolicy`, `VirtualService`, …) or `reference` for a hostname. */
+  kind: string;
+  /** `namespace/name` of the document, or the hostname. */
+  name: string;
+  action: 'used' | 'skipped' | 'unresolved' | 'hint';
+  reason: string;
+}
 
 /** Every input format the readers understand. */
 export type InputType =
@@ -47,6 +99,10 @@ export interface ServiceNode {
   labels: Record<string, string>;
   /** Kubernetes pod labels that select this service's pods (for NetworkPolicy/Istio export). */
   podSelector?: Record<string, string>;
+  /** Why the node is typed a data store or broker: `image redis:7`, `port 5432`. */
+  typedFrom?: string;
+  /** Traffic from outside the graph allowed into this workload. */
+  entryPoints?: EntryPoint[];
   /** Files that mention the node. */
   sources: string[];
 }
@@ -72,6 +128,12 @@ export interface Edge {
   condition?: string;
   /** Destination ports named by the declaration (`host:port`), when known. */
   ports?: number[];
+  /**
+   * Pod ports of the callee this edge reaches (Service port resolved through `targetPort`, named
+   * ports too). Absent when any declaration of the edge left them unknown: then exports leave
+   * ports open between the pair.
+   */
+  podPorts?: PodPort[];
   metrics?: EdgeMetrics;
 }
 
@@ -89,6 +151,8 @@ export interface ServicePatch {
   serviceAccount?: string;
   labels?: Record<string, string>;
   podSelector?: Record<string, string>;
+  typedFrom?: string;
+  entryPoints?: EntryPoint[];
 }
 
 interface EdgeAcc {
@@ -101,6 +165,9 @@ interface EdgeAcc {
   sourceKeys: Set<string>;
   condition?: string;
   ports?: Set<number>;
+  podPorts?: Map<string, PodPort>;
+  /** A declaration without pod ports: the ports of the edge are unknown (open). */
+  podPortsUnknown: boolean;
   calls: number;
   errors: number;
   denied: number;
@@ -118,6 +185,12 @@ export class GraphBuilder {
   private readonly edgeList: EdgeAcc[] = [];
   /** SPIFFE ID → service name, so decision logs naming callers by SPIFFE ID join their node. */
   private readonly aliases = new Map<string, string>();
+  /** Documents skipped or used, references left unresolved: reported, never dropped silently. */
+  readonly diagnostics: GraphDiagnostic[] = [];
+
+  note(diagnostic: GraphDiagnostic): void {
+    this.diagnostics.push(diagnostic);
+  }
 
   /** Ensures a node exists and merges what the reader knows about it. */
   service(name: string, patch: ServicePatch = {}, file?: string): ServiceNode {
@@ -145,6 +218,16 @@ export class GraphBuilder {
     }
     if (patch.serviceAccount && !node.serviceAccount) node.serviceAccount = patch.serviceAccount;
     if (patch.podSelector && !node.podSelector) node.podSelector = { ...patch.podSelector };
+    if (patch.typedFrom && !node.typedFrom) {
+      node.typedFrom = patch.typedFrom;
+      if (patch.type) node.type = patch.type;
+    }
+    if (patch.entryPoints?.length) {
+      node.entryPoints ??= [];
+      const seen = new Set(node.entryPoints.map((e) => `${e.via}\u0000${e.file}`));
+      for (const e of patch.entryPoints)
+        if (!seen.has(`${e.via}\u0000${e.file}`)) node.entryPoints.push(structuredClone(e));
+    }
     if (patch.labels) {
       for (const [k, v] of Object.entries(patch.labels))
         if (!(k in node.labels)) node.labels[k] = v;
@@ -165,7 +248,7 @@ export class GraphBuilder {
     to: string,
     kind: EdgeKind,
     source: SourceRef,
-    extra: { condition?: string; port?: number } = {},
+    extra: { condition?: string; port?: number; podPorts?: PodPort[] } = {},
   ): void {
     const edge = this.edge(from, to);
     edge.declared = true;
@@ -175,6 +258,10 @@ export class GraphBuilder {
       edge.ports ??= new Set();
       edge.ports.add(extra.port);
     }
+    if (extra.podPorts && extra.podPorts.length > 0) {
+      edge.podPorts ??= new Map();
+      for (const p of extra.podPorts) edge.podPorts.set(`${p.protocol}/${p.port}`, { ...p });
+    } else edge.podPortsUnknown = true;
     this.addSource(edge, source);
   }
 
@@ -243,7 +330,11 @@ export class GraphBuilder {
     }
     const services = [...this.nodes.values()]
       .filter((n) => !(this.aliases.has(n.name) && this.aliases.get(n.name) !== n.name))
-      .map((n) => ({ ...n, labels: { ...n.labels }, sources: [...n.sources] }))
+      .map((n) => {
+        const copy = { ...n, labels: { ...n.labels }, sources: [...n.sources] };
+        if (n.entryPoints) copy.entryPoints = n.entryPoints.map((e) => structuredClone(e));
+        return copy;
+      })
       .sort((a, b) => cmp(a.name, b.name));
     const edges = [...merged.values()].sort((a, b) => cmp(a.from, b.from) || cmp(a.to, b.to));
     return { services, edges };
@@ -267,6 +358,7 @@ export class GraphBuilder {
         observed: false,
         sources: [],
         sourceKeys: new Set(),
+        podPortsUnknown: false,
         calls: 0,
         errors: 0,
         denied: 0,
@@ -299,6 +391,7 @@ function toEdge(acc: EdgeAcc, from: string, to: string): Edge {
   };
   if (acc.condition) edge.condition = acc.condition;
   if (acc.ports) edge.ports = [...acc.ports].sort((a, b) => a - b);
+  if (acc.podPorts && !acc.podPortsUnknown) edge.podPorts = sortPorts([...acc.podPorts.values()]);
   if (acc.observed) edge.metrics = metricsOf(acc.calls, acc.errors, acc.denied, acc.sketch);
   return edge;
 }
@@ -325,6 +418,11 @@ export function metricsOf(
   return metrics;
 }
 
+/** Ports in a stable order: by number, then protocol. */
+export function sortPorts(ports: PodPort[]): PodPort[] {
+  return ports.sort((x, y) => x.port - y.port || cmp(x.protocol, y.protocol));
+}
+
 function mergeEdges(a: Edge, b: Edge): Edge {
   const declared = a.provenance !== 'observed' || b.provenance !== 'observed';
   const observed = a.provenance !== 'declared' || b.provenance !== 'declared';
@@ -334,6 +432,13 @@ function mergeEdges(a: Edge, b: Edge): Edge {
     provenance: declared ? (observed ? 'both' : 'declared') : 'observed',
     sources: [...a.sources, ...b.sources],
   };
+  // Pod ports stay known only if every declaring side knows them.
+  const declares = [a, b].filter((e) => e.provenance !== 'observed');
+  if (declares.every((e) => e.podPorts)) {
+    const all = new Map<string, PodPort>();
+    for (const e of declares) for (const p of e.podPorts!) all.set(`${p.protocol}/${p.port}`, p);
+    if (all.size > 0) out.podPorts = sortPorts([...all.values()]);
+  } else delete out.podPorts;
   if (a.metrics || b.metrics) {
     const sketch = new LatencySketch();
     if (a.metrics?.sketch) sketch.merge(a.metrics.sketch);

@@ -157,6 +157,8 @@ describe('policy exports', () => {
               podSelector: { matchLabels: { app: 'prometheus' } },
             },
           ],
+          // The pod port: Service postgres port 5432 → targetPort (defaults to the port).
+          ports: [{ port: 5432, protocol: 'TCP' }],
         },
       ],
     });
@@ -178,18 +180,13 @@ describe('policy exports', () => {
     expect(orders.spec).toEqual({
       selector: { matchLabels: { app: 'orders' } },
       action: 'ALLOW',
+      // payments → orders is observed only: no declared port, so any port; checkout's declared
+      // call reaches orders' pod port 9090 only.
       rules: [
+        { from: [{ source: { principals: ['cluster.local/ns/shop/sa/payments'] } }] },
         {
-          from: [
-            {
-              source: {
-                principals: [
-                  'cluster.local/ns/shop/sa/checkout',
-                  'cluster.local/ns/shop/sa/payments',
-                ],
-              },
-            },
-          ],
+          from: [{ source: { principals: ['cluster.local/ns/shop/sa/checkout'] } }],
+          to: [{ operation: { ports: ['9090'] } }],
         },
       ],
     });

@@ -4,7 +4,8 @@
  * whole), draws a progress bar on stderr for large inputs when stderr is a terminal, and writes
  * reports and manifests.
  *
- * Exit codes: 0 fine; 1 `check` found a regression against the baseline; 2 bad input or usage.
+ * Exit codes: 0 fine; 1 `check` found a regression against the baseline, or `export` refused to
+ * write policies that would cut traffic the graph cannot explain; 2 bad input or usage.
  */
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
@@ -66,6 +67,9 @@ export function register(program: Command): void {
     const { graph, stats } = await load(inputs, opts);
     const options = await analyzeOptions(opts);
     const report = G.analyze(graph, options);
+    // The text and JSON reports carry the diagnostics; diagrams and SARIF have no place for them.
+    if (format !== 'text' && format !== 'json')
+      for (const line of G.diagnosticLines(stats.diagnostics)) process.stderr.write(`${line}\n`);
     await emit(render(format, graph, report, stats), opts.output);
   });
 
@@ -113,12 +117,22 @@ export function register(program: Command): void {
       .argument('<target>', 'networkpolicy or istio')
       .argument('<inputs...>', 'files, as for analyze')
       .requiredOption('-o, --out <dir>', 'directory to write one YAML file per namespace into')
-      .option('--include-observed', 'also allow observed edges nothing declares'),
+      .option('--include-observed', 'also allow observed edges nothing declares')
+      .option('--namespace <ns>', 'namespace of objects and services that name none', 'default')
+      .option(
+        '--allow-empty',
+        'export even if some workloads have no allowed edge and no entry point (their traffic is cut)',
+      ),
   ).action(
     async (
       target: string,
       inputs: string[],
-      opts: CommonOptions & { out: string; includeObserved?: boolean },
+      opts: CommonOptions & {
+        out: string;
+        includeObserved?: boolean;
+        namespace: string;
+        allowEmpty?: boolean;
+      },
     ) => {
       await engine();
       if (target !== 'networkpolicy' && target !== 'istio')
@@ -127,15 +141,20 @@ export function register(program: Command): void {
           `export target ${target}: expected networkpolicy or istio`,
           2,
         );
-      const { graph } = await load(inputs, opts);
+      const { graph, stats } = await load(inputs, opts);
+      // Every document skipped and reference left unresolved, before anything is written.
+      for (const line of G.diagnosticLines(stats.diagnostics)) process.stderr.write(`${line}\n`);
       const options = {
         includeObserved: opts.includeObserved === true,
         trustDomain: opts.trustDomain ?? 'cluster.local',
+        namespace: opts.namespace,
+        allowEmpty: opts.allowEmpty === true,
       };
-      const result =
+      const result = exportCall(() =>
         target === 'istio'
           ? G.toIstioPolicies(graph, options)
-          : G.toNetworkPolicies(graph, options);
+          : G.toNetworkPolicies(graph, options),
+      );
       const byNamespace = new Map<string, Record<string, unknown>[]>();
       for (const m of result.manifests) {
         const ns = (m.metadata as { namespace: string }).namespace;
@@ -149,6 +168,7 @@ export function register(program: Command): void {
       process.stderr.write(
         `wrote ${result.manifests.length} manifest(s) for ${byNamespace.size} namespace(s) to ${opts.out}\n`,
       );
+      for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       for (const s of result.skipped.slice(0, 20))
         process.stderr.write(`  skipped ${s.item}: ${s.reason}\n`);
       if (result.skipped.length > 20)
@@ -212,6 +232,17 @@ async function emit(text: string, output: string | undefined): Promise<void> {
   else process.stdout.write(text);
 }
 
+/** An export the engine refused because it would cut unexplained traffic: a finding, exit 1. */
+function exportCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof G.GraphError && error.code === 'GRAPH_EXPORT_UNEXPLAINED')
+      throw new CliError(error.code, error.message, 1);
+    throw asCliError(error);
+  }
+}
+
 /** Turns the engine's coded errors into one-line CLI failures (exit 2). */
 function graphCall<T>(fn: () => T): T {
   try {
@@ -263,7 +294,10 @@ async function load(
   inputs: string[],
   opts: CommonOptions,
 ): Promise<{ graph: DependencyGraph; stats: IngestStats }> {
-  const ingest = new G.GraphIngest({ trustDomain: opts.trustDomain });
+  const ingest = new G.GraphIngest({
+    trustDomain: opts.trustDomain,
+    defaultNamespace: (opts as { namespace?: string }).namespace,
+  });
   const plan: { path: string; type: InputType; size: number }[] = [];
   for (const arg of inputs) {
     const { type, path } = G.parseInputArg(arg);

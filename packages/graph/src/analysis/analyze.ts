@@ -2,7 +2,7 @@
  * Runs every analysis over a graph and returns one report: the shape `ward graph analyze
  * --format json` writes (with the graph) and `GET /v1/graph` serves.
  */
-import type { DependencyGraph, EdgeKind } from '../model.ts';
+import { type DependencyGraph, type EdgeKind, isStoreWorkload } from '../model.ts';
 import { type CriticalService, mostCritical } from './blast-radius.ts';
 import { type BootOrder, bootOrder } from './boot-order.ts';
 import { type BreakSuggestion, breakCycles } from './break-cycles.ts';
@@ -49,6 +49,10 @@ export interface AnalysisReport {
   critical: CriticalService[];
   declaredVsObserved: DeclaredVsObserved;
   layering: { checked: boolean; violations: LayeringViolation[] };
+  /** Workloads typed data store or broker, and why (boot order starts them first). */
+  stores: { service: string; type: string; typedFrom: string }[];
+  /** Workloads reachable from outside, and through what. */
+  entryPoints: { service: string; via: string[] }[];
 }
 
 export function analyze(graph: DependencyGraph, options: AnalyzeOptions = {}): AnalysisReport {
@@ -92,5 +96,11 @@ export function analyze(graph: DependencyGraph, options: AnalyzeOptions = {}): A
     critical: mostCritical(g, options.criticalTop ?? 10),
     declaredVsObserved: dvo,
     layering: { checked: options.rules !== undefined, violations },
+    stores: graph.services
+      .filter(isStoreWorkload)
+      .map((s) => ({ service: s.name, type: s.type, typedFrom: s.typedFrom! })),
+    entryPoints: graph.services
+      .filter((s) => s.entryPoints?.length)
+      .map((s) => ({ service: s.name, via: s.entryPoints!.map((e) => e.via) })),
   };
 }

@@ -1,10 +1,12 @@
 /**
  * Cold-start boot order over startup edges: an edge A → B (A needs B to start) puts B in an
- * earlier wave than A. Waves are sets of services that can start in parallel. Services in a
+ * earlier wave than A. A call into a data store or broker workload (a database, cache or broker
+ * typed from its image or ports) counts as a startup edge too, whatever its kind: services open
+ * their connection pools when they start, so stores come first. Waves are sets of services that can start in parallel. Services in a
  * startup cycle can never start from cold, and neither can anything that waits for them; each
  * such service gets the reason.
  */
-import type { DependencyGraph } from '../model.ts';
+import { type DependencyGraph, isStoreWorkload } from '../model.ts';
 import { type CompiledGraph, compile, reverse, subgraph } from './compiled.ts';
 import { shortestCycleThrough } from './cycles.ts';
 import { stronglyConnected } from './scc.ts';
@@ -27,7 +29,7 @@ export interface BootOrder {
 export function bootOrder(graph: DependencyGraph | CompiledGraph): BootOrder {
   // Reuse an already compiled graph when given one: no second pass of name lookups.
   const full = 'offsets' in graph ? graph : compile(graph);
-  const g = subgraph(full, (k) => full.startup[k] === 1);
+  const g = subgraph(full, startupSlots(full));
   const { n, offsets, targets, names } = g;
   const rev = reverse(g);
   const pending = new Int32Array(n);
@@ -81,4 +83,22 @@ export function bootOrder(graph: DependencyGraph | CompiledGraph): BootOrder {
     }
   }
   return { waves, blocked };
+}
+
+/** Which CSR slots order a cold start: startup edges, and calls from a service into a store. */
+function startupSlots(full: CompiledGraph): (slot: number) => boolean {
+  const services = full.graph.services;
+  let store: Uint8Array | undefined;
+  for (let v = 0; v < full.n; v++) {
+    if (isStoreWorkload(services[v]!)) {
+      store ??= new Uint8Array(full.n);
+      store[v] = 1;
+    }
+  }
+  if (!store) return (k) => full.startup[k] === 1;
+  const from = new Int32Array(full.targets.length);
+  for (let v = 0; v < full.n; v++)
+    for (let k = full.offsets[v]!; k < full.offsets[v + 1]!; k++) from[k] = v;
+  const s = store;
+  return (k) => full.startup[k] === 1 || (s[full.targets[k]!] === 1 && s[from[k]!] === 0);
 }

@@ -8,6 +8,7 @@ import { GraphError } from '../errors.ts';
 import type { GraphBuilder, SourceRef } from '../model.ts';
 import { isObject } from '../util.ts';
 import { findHostRefs } from './hostnames.ts';
+import { classifyWorkload } from './kinds.ts';
 import { wardLabels } from './labels.ts';
 import { parseYamlDocuments } from './yaml-docs.ts';
 
@@ -30,7 +31,15 @@ export function readCompose(text: string, file: string, builder: GraphBuilder): 
   });
   for (const [name, raw] of Object.entries(services)) {
     const svc = isObject(raw) ? raw : {};
-    builder.service(name, { virtual: false, labels: wardLabels(keyValues(svc.labels)) }, file);
+    const typed = classifyWorkload(
+      typeof svc.image === 'string' ? [svc.image] : [],
+      containerPorts(svc),
+    );
+    builder.service(
+      name,
+      { virtual: false, labels: wardLabels(keyValues(svc.labels)), ...(typed ?? {}) },
+      file,
+    );
     const startup = (to: string, path: (string | number)[], condition?: string): void => {
       if (to === name) return;
       if (!names.has(to)) {
@@ -118,6 +127,24 @@ function keyValues(v: unknown): Record<string, string> {
   } else if (isObject(v)) {
     for (const [k, val] of Object.entries(v))
       if (typeof val === 'string' || typeof val === 'number') out[k] = String(val);
+  }
+  return out;
+}
+
+/** Container-side ports of a Compose service: `expose`, and `ports` (`8080:80/tcp`, `{target}`). */
+function containerPorts(svc: Record<string, unknown>): number[] {
+  const out: number[] = [];
+  const add = (v: unknown): void => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : Number.NaN;
+    if (Number.isInteger(n) && n >= 1 && n <= 65_535) out.push(n);
+  };
+  for (const e of Array.isArray(svc.expose) ? svc.expose : []) add(String(e).split('/')[0]);
+  for (const p of Array.isArray(svc.ports) ? svc.ports : []) {
+    if (isObject(p)) add(p.target);
+    else if (typeof p === 'string' || typeof p === 'number') {
+      const spec = String(p).split('/')[0]!;
+      add(spec.slice(spec.lastIndexOf(':') + 1));
+    }
   }
   return out;
 }

@@ -3,11 +3,28 @@
  * back in: as an input to merge with others, and as the baseline of `ward graph check`.
  */
 import { GraphError } from '../errors.ts';
-import type { DependencyGraph, Edge, ServiceNode } from '../model.ts';
+import type { DependencyGraph, Edge, EntryPoint, PodPort, ServiceNode } from '../model.ts';
 import { parseSketch } from '../sketch.ts';
 import { isObject, stringMap } from '../util.ts';
 
-const NODE_TYPES = new Set(['service', 'database', 'messaging', 'external', 'resource']);
+const NODE_TYPES = new Set(['service', 'database', 'cache', 'messaging', 'external', 'resource']);
+
+function podPortList(value: unknown): PodPort[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const out: PodPort[] = [];
+  for (const p of value) {
+    if (
+      !isObject(p) ||
+      !Number.isInteger(p.port) ||
+      (p.port as number) < 1 ||
+      (p.port as number) > 65_535
+    )
+      continue;
+    const protocol = p.protocol === 'UDP' || p.protocol === 'SCTP' ? p.protocol : 'TCP';
+    out.push({ port: p.port as number, protocol });
+  }
+  return out;
+}
 
 /** Validates untrusted JSON as a `DependencyGraph` (at the top level or under `graph`). */
 export function parseGraphJson(value: unknown, file: string): DependencyGraph {
@@ -41,6 +58,17 @@ export function parseGraphJson(value: unknown, file: string): DependencyGraph {
     if (typeof s.spiffeId === 'string') node.spiffeId = s.spiffeId;
     if (typeof s.serviceAccount === 'string') node.serviceAccount = s.serviceAccount;
     if (isObject(s.podSelector)) node.podSelector = stringMap(s.podSelector);
+    if (typeof s.typedFrom === 'string') node.typedFrom = s.typedFrom;
+    if (Array.isArray(s.entryPoints)) {
+      node.entryPoints = s.entryPoints.flatMap((e: unknown): EntryPoint[] => {
+        if (!isObject(e) || typeof e.via !== 'string' || typeof e.file !== 'string') return [];
+        const entry: EntryPoint = { via: e.via, file: e.file };
+        if (Number.isInteger(e.line)) entry.line = e.line as number;
+        const ports = podPortList(e.ports);
+        if (ports) entry.ports = ports;
+        return [entry];
+      });
+    }
     return node;
   });
   const edges: Edge[] = root.edges.map((e: unknown, i: number) => {
@@ -66,6 +94,8 @@ export function parseGraphJson(value: unknown, file: string): DependencyGraph {
     if (typeof e.condition === 'string') edge.condition = e.condition;
     if (Array.isArray(e.ports))
       edge.ports = e.ports.filter((p: unknown): p is number => Number.isInteger(p));
+    const podPorts = podPortList(e.podPorts);
+    if (podPorts && podPorts.length > 0) edge.podPorts = podPorts;
     if (isObject(e.metrics)) {
       const m = e.metrics;
       const num = (v: unknown): number =>

@@ -10,6 +10,10 @@ export interface HostRef {
   /** Namespace from a `name.ns[.svc…]` DNS name. */
   namespace?: string;
   port?: number;
+  /** URL scheme (`http`, `grpc`, …) when the reference is a URL. */
+  scheme?: string;
+  /** `true` when the name came as `name.ns.svc[…]`: certainly a Kubernetes Service name. */
+  serviceDns?: boolean;
 }
 
 const HOST =
@@ -24,13 +28,15 @@ export function findHostRefs(value: string): HostRef[] {
     const port = m[3] === undefined ? undefined : Number(m[3]);
     if (port !== undefined && port > 65_535) continue;
     const labels = host.split('.');
+    const s = scheme === undefined ? {} : { scheme: scheme.toLowerCase() };
     if (labels.length === 1) {
-      if (scheme !== undefined || port !== undefined) out.push(withPort({ name: host }, port));
+      if (scheme !== undefined || port !== undefined)
+        out.push(withPort({ name: host, ...s }, port));
     } else if (labels.length >= 3 && labels[2] === 'svc') {
-      out.push(withPort({ name: labels[0]!, namespace: labels[1]! }, port));
+      out.push(withPort({ name: labels[0]!, namespace: labels[1]!, serviceDns: true, ...s }, port));
     } else if (labels.length === 2 && /^[a-z]/.test(labels[1]!)) {
       // `name.namespace`: resolved only when such a Service exists; callers check.
-      out.push(withPort({ name: labels[0]!, namespace: labels[1]! }, port));
+      out.push(withPort({ name: labels[0]!, namespace: labels[1]!, ...s }, port));
     }
   }
   return out;

@@ -8,7 +8,13 @@
  * OTLP/JSON request, protobuf) are parsed when they end, up to `maxDocumentBytes`.
  */
 import { GraphError } from '../errors.ts';
-import { type DependencyGraph, GraphBuilder, type InputType, type SourceRef } from '../model.ts';
+import {
+  type DependencyGraph,
+  GraphBuilder,
+  type GraphDiagnostic,
+  type InputType,
+  type SourceRef,
+} from '../model.ts';
 import {
   TraceAccumulator,
   type TraceAccumulatorOptions,
@@ -19,7 +25,7 @@ import { readCompose } from './compose.ts';
 import { readDecisionBatch, readDecisionRecord } from './decision-log.ts';
 import { parseGraphJson } from './graph-json.ts';
 import { readJaeger, readJaegerDependencies } from './jaeger.ts';
-import { readKubernetes } from './kubernetes.ts';
+import { KubernetesSet } from './kubernetes.ts';
 import { LineSplitter } from './lines.ts';
 import { readOtlpJson } from './otlp-json.ts';
 import { readOtlpProtobuf } from './otlp-proto.ts';
@@ -29,6 +35,8 @@ import { readZipkin } from './zipkin.ts';
 export interface IngestOptions extends TraceAccumulatorOptions {
   /** Trust domain of SPIFFE IDs derived from Kubernetes service accounts. */
   trustDomain?: string;
+  /** Namespace of Kubernetes objects whose metadata names none. Default `default`. */
+  defaultNamespace?: string;
   /** Largest whole-document input (bytes). Default 512 MiB. */
   maxDocumentBytes?: number;
 }
@@ -49,6 +57,8 @@ export interface InputSummary {
 
 export interface IngestStats extends TraceStats {
   inputs: InputSummary[];
+  /** Documents skipped or used for something other than a node, references left unresolved. */
+  diagnostics: GraphDiagnostic[];
 }
 
 export class GraphIngest {
@@ -56,6 +66,8 @@ export class GraphIngest {
   readonly traces: TraceAccumulator;
   readonly inputs: InputSummary[] = [];
   private readonly options: IngestOptions;
+  /** Kubernetes files are resolved together at `finish`: Services and workloads may be apart. */
+  private kubernetes: KubernetesSet | undefined;
 
   constructor(options: IngestOptions = {}) {
     this.options = options;
@@ -97,7 +109,16 @@ export class GraphIngest {
   /** Finalizes open traces and returns the graph and what ingest did. */
   finish(): { graph: DependencyGraph; stats: IngestStats } {
     this.traces.flush();
-    return { graph: this.builder.build(), stats: { ...this.traces.stats, inputs: this.inputs } };
+    this.kubernetes?.resolve();
+    this.kubernetes = undefined;
+    return {
+      graph: this.builder.build(),
+      stats: {
+        ...this.traces.stats,
+        inputs: this.inputs,
+        diagnostics: [...this.builder.diagnostics],
+      },
+    };
   }
 
   private lineSink(
@@ -219,7 +240,11 @@ export class GraphIngest {
     const file = source.file;
     switch (type) {
       case 'kubernetes':
-        readKubernetes(text, file, this.builder, { trustDomain: this.options.trustDomain });
+        this.kubernetes ??= new KubernetesSet(this.builder, {
+          trustDomain: this.options.trustDomain,
+          defaultNamespace: this.options.defaultNamespace,
+        });
+        this.kubernetes.add(text, file);
         return;
       case 'compose':
         readCompose(text, file, this.builder);
@@ -273,13 +298,10 @@ export class GraphIngest {
     for (const e of graph.edges) {
       if (e.provenance !== 'observed') {
         const decl = e.sources.find((s) => s.line !== undefined) ?? source;
-        this.builder.declare(
-          e.from,
-          e.to,
-          e.kind,
-          decl,
-          e.condition ? { condition: e.condition } : {},
-        );
+        this.builder.declare(e.from, e.to, e.kind, decl, {
+          ...(e.condition ? { condition: e.condition } : {}),
+          ...(e.podPorts ? { podPorts: e.podPorts } : {}),
+        });
       }
       if (e.provenance !== 'declared') {
         this.builder.observeAggregate(

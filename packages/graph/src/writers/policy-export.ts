@@ -1,36 +1,68 @@
 /**
  * Policy exports from the approved graph (declared edges; observed-only edges are unapproved and
  * are left out unless asked for): Kubernetes NetworkPolicy and Istio AuthorizationPolicy. Both
- * return plain manifest objects; the CLI writes them as YAML.
+ * return plain manifest objects, grouped by the namespace in their metadata; the CLI writes one
+ * YAML file per namespace.
  *
- * NetworkPolicy: per namespace a default deny of ingress and egress, an egress allow to kube-dns
- * only, and per edge an egress allow at the caller and an ingress allow at the callee, each
- * selecting the pods by their labels and the other side's namespace by
- * `kubernetes.io/metadata.name` (set on every namespace since Kubernetes 1.21). Ports are left
- * open between an allowed pair: the ports a declaration names are Service ports, and a
- * NetworkPolicy matches pod (target) ports, which the graph does not know reliably.
+ * The exports deny by default, so what they leave out is cut when applied. They therefore:
+ * - allow traffic from outside into every entry point (LoadBalancer/NodePort Service, Ingress,
+ *   Gateway API route, Istio Gateway + VirtualService), on the pod ports it reaches;
+ * - restrict each allowed edge to the callee's pod ports when the graph knows them (Service
+ *   `targetPort` resolved to the `containerPort`), and say so when it does not;
+ * - open no egress for data stores and brokers (they are sinks);
+ * - refuse (`GRAPH_EXPORT_UNEXPLAINED`) when the graph explains no traffic at all, or none of
+ *   some workload's, unless `allowEmpty`: such a policy set would silently cut the application.
+ *
+ * NetworkPolicy: per namespace a default deny of ingress and egress, DNS egress to kube-dns pods
+ * in kube-system only (UDP and TCP 53), per edge an egress allow at the caller and an ingress allow
+ * at the callee (peer namespace by `kubernetes.io/metadata.name`, set on every namespace since
+ * Kubernetes 1.21), per entry point an ingress allow from anywhere.
  *
  * Istio: per namespace an `allow-nothing` policy (empty spec), and per callee an ALLOW policy
- * whose `source.principals` are the callers' SPIFFE IDs without the `spiffe://` scheme
- * (`cluster.local/ns/shop/sa/checkout`), the form Istio matches peer identities in.
+ * whose rules name the callers' principals (their SPIFFE IDs without `spiffe://`:
+ * `cluster.local/ns/shop/sa/checkout`) and the ports they reach. Istio can only tell workloads
+ * apart by service account, so workloads sharing one are named in a warning.
  */
 import { defaultSpiffeId, SPIFFE_SCHEME_PREFIX } from '@ward/spiffe';
-import type { DependencyGraph, Edge, ServiceNode } from '../model.ts';
+import { GraphError } from '../errors.ts';
+import {
+  cmp,
+  type DependencyGraph,
+  type Edge,
+  isStoreWorkload,
+  type PodPort,
+  type ServiceNode,
+  sortPorts,
+} from '../model.ts';
 
 export interface ExportOptions {
   /** Also allow observed-only (unapproved) edges. Default false. */
   includeObserved?: boolean;
   /** Trust domain for services without a SPIFFE ID. Default `cluster.local`. */
   trustDomain?: string;
+  /** Namespace of services that name none (from Compose, traces, catalogs). Default `default`. */
+  namespace?: string;
+  /** Export even when some workloads' traffic is unexplained (see above). Default false. */
+  allowEmpty?: boolean;
 }
 
 export interface ExportResult {
   manifests: Record<string, unknown>[];
-  /** Edges or services left out, and why (virtual peers, unapproved edges). */
+  /** Edges or services left out, and why (virtual peers, unapproved edges, data store egress). */
   skipped: { item: string; reason: string }[];
+  /** What a reviewer should know before applying: shared identities, ports left open. */
+  warnings: string[];
 }
 
 const MANAGED = { 'app.kubernetes.io/managed-by': 'ward' };
+
+interface Plan {
+  edges: [Edge, ServiceNode, ServiceNode][];
+  workloads: ServiceNode[];
+  skipped: ExportResult['skipped'];
+  warnings: string[];
+  ns: (s: ServiceNode) => string;
+}
 
 function podSelector(s: ServiceNode): Record<string, string> {
   return s.podSelector && Object.keys(s.podSelector).length > 0
@@ -38,8 +70,13 @@ function podSelector(s: ServiceNode): Record<string, string> {
     : { 'app.kubernetes.io/name': s.name };
 }
 
-function ns(s: ServiceNode): string {
-  return s.namespace ?? 'default';
+/** A node that stands for pods the policies can select. */
+function isWorkload(s: ServiceNode): boolean {
+  return !s.virtual && (s.type === 'service' || isStoreWorkload(s));
+}
+
+function kindOf(s: ServiceNode): string {
+  return s.type === 'messaging' ? 'broker' : s.type;
 }
 
 /** A DNS-1123 name of at most 63 characters (a hash keeps long names distinct). */
@@ -58,12 +95,13 @@ export function resourceName(...parts: string[]): string {
   return name || 'ward';
 }
 
-function approved(
-  graph: DependencyGraph,
-  options: ExportOptions,
-): { edges: [Edge, ServiceNode, ServiceNode][]; skipped: ExportResult['skipped'] } {
+/** Chooses the edges to allow, and refuses when the result would cut unexplained traffic. */
+function plan(graph: DependencyGraph, options: ExportOptions): Plan {
+  const fallbackNs = options.namespace ?? 'default';
+  const ns = (s: ServiceNode): string => s.namespace ?? fallbackNs;
   const nodes = new Map(graph.services.map((s) => [s.name, s]));
   const skipped: ExportResult['skipped'] = [];
+  const warnings: string[] = [];
   const edges: [Edge, ServiceNode, ServiceNode][] = [];
   for (const e of graph.edges) {
     const item = `${e.from} → ${e.to}`;
@@ -73,43 +111,110 @@ function approved(
     }
     const a = nodes.get(e.from);
     const b = nodes.get(e.to);
-    if (!a || !b || a.virtual || b.virtual || a.type !== 'service' || b.type !== 'service') {
+    if (!a || !b || !isWorkload(a) || !isWorkload(b)) {
+      const other = a && !isWorkload(a) ? a : b;
       skipped.push({
         item,
-        reason: 'a side is a virtual peer or not a workload (no pods to select)',
+        reason:
+          other?.type === 'external'
+            ? `${other.name} is outside the cluster: NetworkPolicy and Istio ALLOW rules cannot name a host; open egress to it by hand (an egress gateway or a CIDR)`
+            : 'a side is a virtual peer or not a workload (no pods to select)',
       });
       continue;
     }
+    if (isStoreWorkload(a)) {
+      skipped.push({
+        item,
+        reason: `${a.name} is a ${kindOf(a)} (${a.typedFrom}): a data store calls nothing, so no egress is opened for it`,
+      });
+      continue;
+    }
+    if (!e.podPorts)
+      warnings.push(
+        `${item}: the callee's pod ports are unknown (no Service port resolved), so all ports are allowed`,
+      );
     edges.push([e, a, b]);
   }
-  return { edges, skipped };
+  const workloads = graph.services.filter(isWorkload);
+  const linked = new Set<string>();
+  for (const [, a, b] of edges) {
+    linked.add(a.name);
+    linked.add(b.name);
+  }
+  const unexplained = workloads.filter((s) => !linked.has(s.name) && !s.entryPoints?.length);
+  if (!options.allowEmpty && workloads.length > 0) {
+    const advice =
+      'Their dependencies probably live in code or configuration: add them (`ward graph scan DIR`, traces, declarations), or pass --allow-empty to export anyway.';
+    if (edges.length === 0 && !workloads.some((s) => s.entryPoints?.length)) {
+      throw new GraphError(
+        'GRAPH_EXPORT_UNEXPLAINED',
+        `refusing to export: the inputs declare no dependency between the ${workloads.length} workload(s), so the policies would deny all their traffic. ${advice}`,
+      );
+    }
+    if (unexplained.length > 0) {
+      const names = unexplained.map((s) => `${ns(s)}/${s.name}`);
+      throw new GraphError(
+        'GRAPH_EXPORT_UNEXPLAINED',
+        `refusing to export: ${unexplained.length} workload(s) have no allowed dependency and no entry point, so the policies would cut all their traffic: ${names.slice(0, 20).join(', ')}${names.length > 20 ? `, … (${names.length})` : ''}. ${advice}`,
+      );
+    }
+  }
+  for (const s of unexplained)
+    warnings.push(
+      `${ns(s)}/${s.name} has no allowed dependency and no entry point: all its traffic is denied (--allow-empty)`,
+    );
+  return { edges, workloads, skipped, warnings, ns };
 }
 
-function namespaces(graph: DependencyGraph): string[] {
-  return [
-    ...new Set(graph.services.filter((s) => !s.virtual && s.type === 'service').map(ns)),
-  ].sort();
+function namespaces(p: Plan): string[] {
+  return [...new Set(p.workloads.map(p.ns))].sort();
+}
+
+/** The pod ports traffic from outside reaches; undefined when any entry's ports are unknown. */
+function entryPorts(s: ServiceNode): PodPort[] | undefined {
+  const all = new Map<string, PodPort>();
+  for (const e of s.entryPoints ?? []) {
+    if (!e.ports) return undefined;
+    for (const p of e.ports) all.set(`${p.protocol}/${p.port}`, p);
+  }
+  return sortPorts([...all.values()]);
+}
+
+function entryAnnotation(s: ServiceNode): Record<string, string> {
+  return { 'ward.dev/entry-points': (s.entryPoints ?? []).map((e) => e.via).join('; ') };
 }
 
 export function toNetworkPolicies(
   graph: DependencyGraph,
   options: ExportOptions = {},
 ): ExportResult {
-  const { edges, skipped } = approved(graph, options);
+  const p = plan(graph, options);
   const manifests: Record<string, unknown>[] = [];
-  const meta = (name: string, namespace: string) => ({ name, namespace, labels: { ...MANAGED } });
-  for (const namespace of namespaces(graph)) {
-    manifests.push({
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'NetworkPolicy',
-      metadata: meta('ward-default-deny', namespace),
-      spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
-    });
-    manifests.push({
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'NetworkPolicy',
-      metadata: meta('ward-allow-dns', namespace),
-      spec: {
+  const meta = (name: string, namespace: string, annotations?: Record<string, string>) => ({
+    name,
+    namespace,
+    labels: { ...MANAGED },
+    ...(annotations ? { annotations } : {}),
+  });
+  const policy = (metadata: unknown, spec: unknown) => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata,
+    spec,
+  });
+  const ports = (list: PodPort[] | undefined) =>
+    list && list.length > 0
+      ? { ports: list.map((x) => ({ protocol: x.protocol, port: x.port })) }
+      : {};
+  for (const namespace of namespaces(p)) {
+    manifests.push(
+      policy(meta('ward-default-deny', namespace), {
+        podSelector: {},
+        policyTypes: ['Ingress', 'Egress'],
+      }),
+    );
+    manifests.push(
+      policy(meta('ward-allow-dns', namespace), {
         podSelector: {},
         policyTypes: ['Egress'],
         egress: [
@@ -128,48 +233,78 @@ export function toNetworkPolicies(
             ],
           },
         ],
-      },
-    });
+      }),
+    );
+  }
+  for (const s of p.workloads.filter((w) => w.entryPoints?.length)) {
+    manifests.push(
+      policy(meta(resourceName('ward', s.name, 'from-outside'), p.ns(s), entryAnnotation(s)), {
+        podSelector: { matchLabels: { ...podSelector(s) } },
+        policyTypes: ['Ingress'],
+        // No `from`: any source, inside or outside the cluster, on the entry's pod ports.
+        ingress: [{ ...ports(entryPorts(s)) }],
+      }),
+    );
   }
   const peer = (s: ServiceNode) => ({
-    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns(s) } },
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': p.ns(s) } },
     podSelector: { matchLabels: { ...podSelector(s) } },
   });
-  for (const [, a, b] of edges) {
-    manifests.push({
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'NetworkPolicy',
-      metadata: meta(resourceName('ward', a.name, 'to', b.name, 'egress'), ns(a)),
-      spec: {
+  for (const [e, a, b] of p.edges) {
+    manifests.push(
+      policy(meta(resourceName('ward', a.name, 'to', b.name, 'egress'), p.ns(a)), {
         podSelector: { matchLabels: { ...podSelector(a) } },
         policyTypes: ['Egress'],
-        egress: [{ to: [peer(b)] }],
-      },
-    });
-    manifests.push({
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'NetworkPolicy',
-      metadata: meta(resourceName('ward', a.name, 'to', b.name, 'ingress'), ns(b)),
-      spec: {
+        egress: [{ to: [peer(b)], ...ports(e.podPorts) }],
+      }),
+    );
+    manifests.push(
+      policy(meta(resourceName('ward', a.name, 'to', b.name, 'ingress'), p.ns(b)), {
         podSelector: { matchLabels: { ...podSelector(b) } },
         policyTypes: ['Ingress'],
-        ingress: [{ from: [peer(a)] }],
-      },
-    });
+        ingress: [{ from: [peer(a)], ...ports(e.podPorts) }],
+      }),
+    );
   }
-  return { manifests, skipped };
+  return { manifests, skipped: p.skipped, warnings: p.warnings };
 }
 
 /** The Istio principal of a service: its SPIFFE ID without `spiffe://`. */
-export function istioPrincipal(s: ServiceNode, trustDomain = 'cluster.local'): string {
-  const id = s.spiffeId ?? defaultSpiffeId(trustDomain, ns(s), s.serviceAccount ?? s.name);
+export function istioPrincipal(
+  s: ServiceNode,
+  trustDomain = 'cluster.local',
+  fallbackNamespace = 'default',
+): string {
+  const id =
+    s.spiffeId ??
+    defaultSpiffeId(trustDomain, s.namespace ?? fallbackNamespace, s.serviceAccount ?? s.name);
   return id.startsWith(SPIFFE_SCHEME_PREFIX) ? id.slice(SPIFFE_SCHEME_PREFIX.length) : id;
 }
 
+/** Warnings naming the workloads that share one principal (Istio cannot tell them apart). */
+function sharedIdentities(p: Plan, principal: (s: ServiceNode) => string): string[] {
+  const by = new Map<string, string[]>();
+  for (const s of p.workloads) {
+    const id = principal(s);
+    by.set(id, [...(by.get(id) ?? []), s.name]);
+  }
+  const out: string[] = [];
+  for (const [id, names] of [...by].sort((x, y) => cmp(x[0], y[0]))) {
+    if (names.length < 2) continue;
+    out.push(
+      `workloads ${names.sort().join(', ')} share the identity ${id}: Istio cannot tell them apart, so allowing one of them allows all; give each its own serviceAccountName`,
+    );
+  }
+  return out;
+}
+
 export function toIstioPolicies(graph: DependencyGraph, options: ExportOptions = {}): ExportResult {
-  const { edges, skipped } = approved(graph, options);
+  const p = plan(graph, options);
+  const principal = (s: ServiceNode) =>
+    istioPrincipal(s, options.trustDomain, options.namespace ?? 'default');
+  const warnings = [...sharedIdentities(p, principal), ...p.warnings];
   const manifests: Record<string, unknown>[] = [];
-  for (const namespace of namespaces(graph)) {
+  for (const namespace of namespaces(p)) {
     manifests.push({
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
@@ -177,32 +312,53 @@ export function toIstioPolicies(graph: DependencyGraph, options: ExportOptions =
       spec: {},
     });
   }
-  const callers = new Map<string, { target: ServiceNode; principals: Set<string> }>();
-  for (const [, a, b] of edges) {
-    let entry = callers.get(b.name);
+  // Per callee: its callers' principals, grouped by the ports they may reach ('' = any port).
+  const callees = new Map<string, { target: ServiceNode; byPorts: Map<string, Set<string>> }>();
+  for (const [e, a, b] of p.edges) {
+    let entry = callees.get(b.name);
     if (!entry) {
-      entry = { target: b, principals: new Set() };
-      callers.set(b.name, entry);
+      entry = { target: b, byPorts: new Map() };
+      callees.set(b.name, entry);
     }
-    entry.principals.add(istioPrincipal(a, options.trustDomain));
+    const key = e.podPorts ? e.podPorts.map((x) => x.port).join(',') : '';
+    let set = entry.byPorts.get(key);
+    if (!set) {
+      set = new Set();
+      entry.byPorts.set(key, set);
+    }
+    set.add(principal(a));
   }
-  for (const { target, principals } of [...callers.values()].sort((x, y) =>
-    x.target.name < y.target.name ? -1 : 1,
-  )) {
+  const to = (key: string) =>
+    key === '' ? {} : { to: [{ operation: { ports: [...new Set(key.split(','))] } }] };
+  const targets = new Map<string, ServiceNode>();
+  for (const s of p.workloads)
+    if (s.entryPoints?.length || callees.has(s.name)) targets.set(s.name, s);
+  for (const target of [...targets.values()].sort((x, y) => cmp(x.name, y.name))) {
+    const rules: Record<string, unknown>[] = [];
+    const groups = callees.get(target.name)?.byPorts ?? new Map<string, Set<string>>();
+    for (const [key, principals] of [...groups].sort((x, y) => cmp(x[0], y[0])))
+      rules.push({ from: [{ source: { principals: [...principals].sort() } }], ...to(key) });
+    const metadata: Record<string, unknown> = {
+      name: resourceName('ward-allow', target.name),
+      namespace: p.ns(target),
+      labels: { ...MANAGED },
+    };
+    if (target.entryPoints?.length) {
+      // From outside: any source (the ingress gateway or a node port), on the entry's ports.
+      const ports = entryPorts(target);
+      rules.push(ports ? to(ports.map((x) => x.port).join(',')) : {});
+      metadata.annotations = entryAnnotation(target);
+    }
     manifests.push({
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
-      metadata: {
-        name: resourceName('ward-allow', target.name),
-        namespace: ns(target),
-        labels: { ...MANAGED },
-      },
+      metadata,
       spec: {
         selector: { matchLabels: { ...podSelector(target) } },
         action: 'ALLOW',
-        rules: [{ from: [{ source: { principals: [...principals].sort() } }] }],
+        rules,
       },
     });
   }
-  return { manifests, skipped };
+  return { manifests, skipped: p.skipped, warnings };
 }

@@ -1,5 +1,6 @@
 /** A plain-text report for terminals: summary first, then findings, each with its explanation. */
 import type { AnalysisReport } from '../analysis/analyze.ts';
+import type { GraphDiagnostic } from '../model.ts';
 import type { IngestStats } from '../readers/ingest.ts';
 
 export function toTextReport(
@@ -27,6 +28,32 @@ export function toTextReport(
   }
   if (stats?.skipSamples.length)
     for (const m of stats.skipSamples.slice(0, 5)) out.push(`  skipped: ${m}`);
+  if (stats?.diagnostics?.length) {
+    out.push('');
+    out.push(...diagnosticLines(stats.diagnostics, max));
+  }
+  if (s.edges === 0) {
+    out.push('');
+    out.push(
+      'No dependencies found in the inputs. They probably live in code or configuration files the manifests do not show: try `ward graph scan DIR`, or add traces or decision logs.',
+    );
+  }
+  if (report.stores.length > 0) {
+    out.push('');
+    out.push(`Data stores and brokers (started first, call nothing): ${report.stores.length}`);
+    for (const st of report.stores.slice(0, max))
+      out.push(
+        `  ${st.service}: ${st.type === 'messaging' ? 'broker' : st.type} (${st.typedFrom})`,
+      );
+    more(report.stores.length);
+  }
+  if (report.entryPoints.length > 0) {
+    out.push('');
+    out.push(`Entry points (reachable from outside): ${report.entryPoints.length}`);
+    for (const e of report.entryPoints.slice(0, max))
+      out.push(`  ${e.service}: ${e.via.join('; ')}`);
+    more(report.entryPoints.length);
+  }
   out.push('');
   out.push(
     `Cycles: ${s.cyclicComponents} cyclic component(s), ${s.servicesInCycles} service(s) in cycles`,
@@ -38,9 +65,13 @@ export function toTextReport(
   if (report.cyclesTruncated) out.push('  (cycle list truncated by its bounds)');
   out.push('');
   out.push(`Cold-start boot order: ${report.bootOrder.waves.length} wave(s)`);
+  const kind = new Map(
+    report.stores.map((st) => [st.service, st.type === 'messaging' ? 'broker' : st.type]),
+  );
+  const label = (name: string): string => (kind.has(name) ? `${name} [${kind.get(name)}]` : name);
   report.bootOrder.waves.slice(0, max).forEach((w, i) => {
     out.push(
-      `  wave ${i + 1}: ${w.slice(0, 12).join(', ')}${w.length > 12 ? `, … (${w.length})` : ''}`,
+      `  wave ${i + 1}: ${w.slice(0, 12).map(label).join(', ')}${w.length > 12 ? `, … (${w.length})` : ''}`,
     );
   });
   more(report.bootOrder.waves.length);
@@ -93,4 +124,30 @@ export function toTextReport(
     more(report.layering.violations.length);
   }
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Documents skipped or used for something other than a node, and references left unresolved:
+ * counted by action, then each named with its file, line, kind and why.
+ */
+export function diagnosticLines(diagnostics: readonly GraphDiagnostic[], max = 20): string[] {
+  const out: string[] = [];
+  const groups: [GraphDiagnostic['action'], string][] = [
+    ['skipped', 'Documents skipped'],
+    ['used', 'Documents used for entry points and external hosts'],
+    ['unresolved', 'Not resolved'],
+    ['hint', 'Hints'],
+  ];
+  for (const [action, title] of groups) {
+    const list = diagnostics.filter((d) => d.action === action);
+    if (list.length === 0) continue;
+    out.push(`${title}: ${list.length}`);
+    for (const d of list.slice(0, max)) {
+      const where = d.line === undefined ? d.file : `${d.file}:${d.line}`;
+      const what = d.kind === 'file' ? '' : ` ${d.kind} ${d.name}`;
+      out.push(`  ${where}${what}: ${d.reason}`);
+    }
+    if (list.length > max) out.push(`  … and ${list.length - max} more`);
+  }
+  return out;
 }
