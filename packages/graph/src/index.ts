@@ -107,5 +107,5 @@ export {
   toIstioPolicies,
   toNetworkPolicies,
 } from './writers/policy-export.ts';
-export { toSarif } from './writers/sarif.ts';
+export { checkToSarif, toSarif } from './writers/sarif.ts';
 export { toTextReport } from './writers/text.ts';
