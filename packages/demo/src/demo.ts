@@ -42,7 +42,7 @@ import { startTraffic, type Traffic } from './traffic.ts';
 
 /** A running demo. */
 export interface RunningDemo {
-  /** What the banner shows, also for `--json`. */
+  /** What the banner shows, also for `-o json`. */
   readonly info: BannerInfo;
   /** Resolves when the demo has stopped (after `stop()` or `--duration`). */
   readonly done: Promise<void>;

@@ -34,7 +34,7 @@ interface DemoInfo {
   warnings: string[];
 }
 
-/** Starts `ward start --json`; resolves with the JSON line and the live process. */
+/** Starts `ward start -o json`; resolves with the JSON line and the live process. */
 async function startDemo(dataDir: string, duration: string) {
   const child = spawn(
     process.execPath,
@@ -49,7 +49,8 @@ async function startDemo(dataDir: string, duration: string) {
       duration,
       '--rps',
       '20',
-      '--json',
+      '-o',
+      'json',
     ],
     { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -92,7 +93,7 @@ async function ward(info: DemoInfo, ...args: string[]) {
 }
 
 async function report<T>(info: DemoInfo, kind: string): Promise<{ items: T[] }> {
-  const r = await ward(info, 'report', kind, '--json');
+  const r = await ward(info, 'report', kind, '-o', 'json');
   if (r.code !== 0) throw new Error(`ward report ${kind} failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as { items: T[] };
 }

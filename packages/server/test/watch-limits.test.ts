@@ -332,7 +332,7 @@ describe('ward server --watch-max-*', () => {
     const env = { ...process.env, WARD_ADMIN_TOKEN: ADMIN, WARD_SEAL_KEY: '' };
     const proc = spawn(
       process.execPath,
-      [BIN, 'server', '--data-dir', tempDir(), '--listen', '127.0.0.1:0', '--json'].concat([
+      [BIN, 'server', '--data-dir', tempDir(), '--listen', '127.0.0.1:0', '-o', 'json'].concat([
         '--watch-max-per-credential',
         '1',
         '--watch-max-per-address',

@@ -66,7 +66,7 @@ export function register(program: Command): void {
         rps,
         ...(durationMs !== undefined ? { durationMs } : {}),
         devIdentity: opts.devIdentity ?? false,
-        // With --json the first stdout line is the JSON; the human output follows on stderr.
+        // With -o json the first stdout line is the JSON; the human output follows on stderr.
         // The demo's own colored banner and status line (fixed demo services only).
         out: trustedOutput(opts.output === 'json' ? process.stderr : out),
       });
