@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 
 const bin = join(import.meta.dirname, '..', 'src', 'bin.ts');
@@ -145,5 +145,92 @@ describe('ward graph (real CLI)', () => {
     const rules = ward('graph', 'analyze', '-f', 'k8s.yaml', '--rules', badRules);
     expect(rules.code).toBe(2);
     expect(rules.err).toContain('rules.yaml:1');
+  });
+});
+
+describe('ward graph: inputs and the CI gate pointers', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ward-graph-grammar-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('check names the new edge that closed a cycle and points SARIF at its line', () => {
+    // The approved graph: a depends on b. The change adds b → a (declared at line 8).
+    writeFileSync(
+      join(dir, 'base.yml'),
+      'services:\n  a:\n    image: a\n    depends_on: [b]\n  b:\n    image: b\n',
+    );
+    const compose = join(dir, 'compose.yml');
+    writeFileSync(
+      compose,
+      'services:\n  a:\n    image: a\n    depends_on: [b]\n  b:\n    image: b\n    depends_on:\n      - a\n',
+    );
+    const baseline = join(dir, 'baseline.json');
+    const base = ward(
+      'graph',
+      'analyze',
+      '-f',
+      join(dir, 'base.yml'),
+      '-o',
+      'json',
+      '--output-file',
+      baseline,
+    );
+    expect(base.code).toBe(0);
+    const text = ward('graph', 'check', '-f', compose, '--baseline', baseline);
+    expect(text.code).toBe(1);
+    expect(text.out).toContain(`new cycle: b → a → b (closed by b → a at ${compose}:8)`);
+    const json = JSON.parse(
+      ward('graph', 'check', '-f', compose, '--baseline', baseline, '-o', 'json').out,
+    );
+    expect(json.newCycles[0].edge).toEqual({ from: 'b', to: 'a' });
+    expect(json.newCycles[0].newEdges).toEqual([
+      { from: 'b', to: 'a', sources: [{ type: 'compose', file: compose, line: 8 }] },
+    ]);
+    const sarif = ward('graph', 'check', '-f', compose, '--baseline', baseline, '-o', 'sarif');
+    expect(sarif.code).toBe(1);
+    const [result] = JSON.parse(sarif.out).runs[0].results;
+    expect(result.ruleId).toBe('ward.graph.cycle');
+    expect(result.message.text).toContain('closed by b → a');
+    expect(result.locations).toEqual([
+      { physicalLocation: { artifactLocation: { uri: compose }, region: { startLine: 8 } } },
+    ]);
+  });
+
+  it('walks a directory given with -f, noting files it cannot read as graph input', () => {
+    const r = ward('graph', 'analyze', '-f', '.', '-o', 'json');
+    expect(r.code).toBe(0);
+    expect(r.err).toBe(
+      'ward: skipped layering.yaml: not a graph input (name it with -f TYPE:layering.yaml to force a type)\n',
+    );
+    const walked = JSON.parse(r.out);
+    const named = JSON.parse(
+      ward('graph', 'analyze', '-f', 'k8s.yaml', '-f', 'docker-compose.yml', '-o', 'json').out,
+    );
+    // The compose and k8s services are both in the walked graph.
+    const names = (r: { graph: { services: { name: string }[] } }) =>
+      r.graph.services.map((s) => s.name);
+    for (const name of names(named)) expect(names(walked)).toContain(name);
+  });
+
+  it('reads stdin with -f - and prints an export to stdout without --output-dir', () => {
+    const k8s = readFileSync(join(examples, 'k8s.yaml'), 'utf8');
+    const piped = spawnSync(process.execPath, [bin, 'graph', 'analyze', '-f', '-', '-o', 'json'], {
+      encoding: 'utf8',
+      cwd: examples,
+      input: k8s,
+    });
+    expect(piped.status).toBe(0);
+    const fromFile = JSON.parse(ward('graph', 'analyze', '-f', 'k8s.yaml', '-o', 'json').out);
+    expect(
+      JSON.parse(piped.stdout).graph.edges.map(
+        (e: { from: string; to: string }) => `${e.from}>${e.to}`,
+      ),
+    ).toEqual(fromFile.graph.edges.map((e: { from: string; to: string }) => `${e.from}>${e.to}`));
+    const exported = ward('graph', 'export', 'networkpolicy', '-f', 'k8s.yaml');
+    expect(exported.code).toBe(0);
+    const docs = parseAllDocuments(exported.out).map((d) => d.toJS());
+    expect(docs.length).toBeGreaterThan(0);
+    expect(docs.every((d) => d.kind === 'NetworkPolicy')).toBe(true);
+    expect(exported.err).toMatch(/wrote \d+ manifest\(s\) for 2 namespace\(s\) to stdout/);
+    expect(ward('graph', 'export', 'firewall', '-f', 'k8s.yaml').code).toBe(2);
   });
 });

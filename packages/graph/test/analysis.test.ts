@@ -299,7 +299,11 @@ describe('baseline check', () => {
     expect(r.ok).toBe(false);
     // Named by the edge that closed it (c → b is new; b → c was in the baseline).
     expect(r.newCycles).toEqual([
-      { edge: { from: 'c', to: 'b' }, cycle: ['c', 'b', 'c'], newEdges: [{ from: 'c', to: 'b' }] },
+      {
+        edge: { from: 'c', to: 'b' },
+        cycle: ['c', 'b', 'c'],
+        newEdges: [{ from: 'c', to: 'b', sources: [] }],
+      },
     ]);
     const selfLoop = checkAgainstBaseline(
       graphOf([
@@ -325,7 +329,11 @@ describe('the CI gate names the edge that closed a cycle', () => {
       base,
     );
     expect(r.newCycles).toEqual([
-      { edge: { from: 'b', to: 'a' }, cycle: ['b', 'a', 'b'], newEdges: [{ from: 'b', to: 'a' }] },
+      {
+        edge: { from: 'b', to: 'a' },
+        cycle: ['b', 'a', 'b'],
+        newEdges: [{ from: 'b', to: 'a', sources: [] }],
+      },
     ]);
   });
 
@@ -341,10 +349,7 @@ describe('the CI gate names the edge that closed a cycle', () => {
     expect(r.newCycles).toHaveLength(1);
     expect(r.newCycles[0]!.edge).toEqual({ from: 'b', to: 'c' });
     expect(r.newCycles[0]!.cycle).toEqual(['b', 'c', 'a', 'b']);
-    expect(r.newCycles[0]!.newEdges).toEqual([
-      { from: 'b', to: 'c' },
-      { from: 'c', to: 'a' },
-    ]);
+    expect(r.newCycles[0]!.newEdges.map(({ from, to }) => `${from}>${to}`)).toEqual(['b>c', 'c>a']);
   });
 });
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type {
   AnalysisReport,
   AnalyzeOptions,
+  CheckResult,
   DependencyGraph,
   GraphIngest,
   IngestStats,
@@ -186,13 +187,16 @@ function common(cmd: Command): Command {
     .option('--no-progress', 'never draw a progress bar');
 }
 
-/** The edge(s) that closed a new cycle: those the baseline did not have. */
-function closedBy(c: {
-  edge: { from: string; to: string };
-  newEdges?: { from: string; to: string }[];
-}): string {
-  const edges = c.newEdges && c.newEdges.length > 0 ? c.newEdges : [c.edge];
-  return edges.map((e) => `${e.from} → ${e.to}`).join(', ');
+/** The edge(s) that closed a new cycle — those the baseline did not have — with where each is. */
+function closedBy(c: CheckResult['newCycles'][number]): string {
+  if (c.newEdges.length === 0) return `${c.edge.from} → ${c.edge.to}`;
+  return c.newEdges
+    .map((e) => {
+      const at = e.sources.find((s) => s.line !== undefined) ?? e.sources[0];
+      const where = at ? ` at ${at.file}${at.line !== undefined ? `:${at.line}` : ''}` : '';
+      return `${e.from} → ${e.to}${where}`;
+    })
+    .join(', ');
 }
 
 async function analyzeOptions(opts: CommonOptions): Promise<AnalyzeOptions> {

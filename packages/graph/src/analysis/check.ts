@@ -5,7 +5,7 @@
  * on a graph that is not yet clean and ratchet from there.
  */
 import { GraphError } from '../errors.ts';
-import type { DependencyGraph, Edge } from '../model.ts';
+import type { DependencyGraph, Edge, SourceRef } from '../model.ts';
 import { parseGraphJson } from '../readers/graph-json.ts';
 import { type AnalysisReport, type AnalyzeOptions, analyze } from './analyze.ts';
 import { compile } from './compiled.ts';
@@ -23,7 +23,7 @@ export interface CheckResult {
   newCycles: {
     edge: { from: string; to: string };
     cycle: string[];
-    newEdges: { from: string; to: string }[];
+    newEdges: { from: string; to: string; sources: SourceRef[] }[];
   }[];
   newUnapproved: { from: string; to: string; calls: number }[];
   newViolations: { rule: string; from: string; to: string; message: string }[];
@@ -80,16 +80,19 @@ export function checkAgainstBaseline(
     if (!baseEdges.has(key(e))) closing.set(c, e);
   }
   const newCycles: CheckResult['newCycles'] = [];
+  const edgeAt = first.size > 0 ? new Map(current.edges.map((e) => [key(e), e])) : undefined;
   for (const [c, fallback] of first) {
     const e = closing.get(c) ?? fallback;
     const a = g.index.get(e.from)!;
     const b = g.index.get(e.to)!;
     const back = a === b ? [] : (shortestPath(g, scc, b, a) ?? []).slice(0, -1);
     const cycle = [e.from, ...back.map((v) => g.names[v]!), e.from];
-    const newEdges: { from: string; to: string }[] = [];
+    const newEdges: CheckResult['newCycles'][number]['newEdges'] = [];
     for (let i = 0; i + 1 < cycle.length; i++) {
       const step = { from: cycle[i]!, to: cycle[i + 1]! };
-      if (!baseEdges.has(key(step))) newEdges.push(step);
+      // Where the new edge was declared (or observed): what a reviewer opens.
+      if (!baseEdges.has(key(step)))
+        newEdges.push({ ...step, sources: edgeAt!.get(key(step))?.sources ?? [] });
     }
     newCycles.push({ edge: { from: e.from, to: e.to }, cycle, newEdges });
   }

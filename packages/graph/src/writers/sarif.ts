@@ -132,11 +132,12 @@ export function checkToSarif(
   const refsOf = edgeRefs(graph);
   const { add, log } = sarifResults();
   for (const c of result.newCycles) {
-    const closing = c.newEdges.length > 0 ? c.newEdges : [c.edge];
+    const closing: { from: string; to: string; sources?: SourceRef[] }[] =
+      c.newEdges.length > 0 ? c.newEdges : [c.edge];
     add(
       'ward.graph.cycle',
       `New dependency cycle ${c.cycle.join(' → ')}, closed by ${closing.map((e) => `${e.from} → ${e.to}`).join(', ')} (not in the baseline).`,
-      closing.flatMap((e) => refsOf(e.from, e.to)),
+      closing.flatMap((e) => e.sources ?? refsOf(e.from, e.to)),
       `cycle:${closing.map((e) => `${e.from}>${e.to}`).join(',')}`,
     );
   }
