@@ -32,6 +32,7 @@ interface DemoInfo {
   applied: boolean;
   services: { name: string; url?: string }[];
   warnings: string[];
+  cycle?: { path: string[]; startup: boolean; fix: string };
 }
 
 /** Starts `ward start -o json`; resolves with the JSON line and the live process. */
@@ -238,6 +239,25 @@ describe('ward start (the demo)', () => {
     // Zero-config: the seal key is generated next to the data, and the banner says what that means.
     expect(info.warnings.join('\n')).toMatch(/seal key .* is inside the data directory/);
     expect(text).toMatch(/warning .*copy of that directory/);
+  });
+
+  it('shows the dependency cycle its services declare, with the cheapest fix', () => {
+    // examples/demo/services.yaml: orders and notifications each wait for the other at startup.
+    const { cycle } = demo.info;
+    expect(cycle).toBeDefined();
+    expect(new Set(cycle!.path)).toEqual(new Set(['orders', 'notifications']));
+    expect(cycle!.path[0]).toBe(cycle!.path.at(-1));
+    expect(cycle!.startup).toBe(true);
+    expect(cycle!.fix).toMatch(
+      /^Cut (orders → notifications|notifications → orders) \(cost [\d.]+\): a startup edge/,
+    );
+    const text = demo.output();
+    expect(text).toContain('A dependency cycle (declared in examples/demo/services.yaml):');
+    expect(text).toContain(
+      `  ${cycle!.path.join(' → ')}  startup cycle: none of them can start from cold`,
+    );
+    expect(text).toContain(`  fix: ${cycle!.fix}`);
+    expect(text).toContain('npx ward graph analyze -f examples/demo');
   });
 
   it('the frontend mints Ed25519 passports that orders verifies; a customer cancels her order', async () => {
