@@ -15,8 +15,7 @@ export function parseGraphJson(value: unknown, file: string): DependencyGraph {
   const fail = (msg: string): never => {
     throw new GraphError('GRAPH_INPUT_MALFORMED', msg, {
       file,
-      expected:
-        'Ward graph JSON: {"services": [...], "edges": [...]} (ward graph analyze -o json)',
+      expected: 'Ward graph JSON: {"services": [...], "edges": [...]} (ward graph analyze -o json)',
     });
   };
   if (!isObject(root) || !Array.isArray(root.services) || !Array.isArray(root.edges)) {
