@@ -359,7 +359,7 @@ describe('ward server --watch-max-*', () => {
       '--watch-max-total',
       '0',
     ]).catch((e: { code: number; stderr: string }) => e);
-    expect((bad as { code: number }).code).toBe(1);
+    expect((bad as { code: number }).code).toBe(2);
     expect((bad as { stderr: string }).stderr).toContain(
       '--watch-max-total must be a positive integer',
     );
