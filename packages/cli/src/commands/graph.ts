@@ -287,11 +287,10 @@ function ioError(file: string, error: unknown): CliError {
 /** The first bytes of a file, for type detection. */
 const HEAD_BYTES = 64 * 1024;
 
-interface PlannedInput {
-  path: string;
-  type: InputType;
-  size: number;
-}
+/** A file to stream, or stdin (whose type, unless forced, is told from its first bytes). */
+type PlannedInput =
+  | { stdin: false; path: string; type: InputType; size: number }
+  | { stdin: true; path: typeof STDIN; type: InputType | undefined; size: 0 };
 
 /**
  * Which files to read and as what: `-f` values with an optional TYPE: prefix; directories are
@@ -305,7 +304,7 @@ async function plan(filenames: string[]): Promise<PlannedInput[]> {
     const { type, path } = G.parseInputArg(arg);
     if (path === STDIN) {
       if (++stdin > 1) throw new CliError('CLI_USAGE', '-f -: stdin can be read only once', 2);
-      out.push({ path, type: type ?? ('' as InputType), size: 0 });
+      out.push({ stdin: true, path: STDIN, type, size: 0 });
       continue;
     }
     let isDir: boolean;
@@ -316,12 +315,17 @@ async function plan(filenames: string[]): Promise<PlannedInput[]> {
     }
     for (const file of isDir ? collectFiles([path], GRAPH_FILES) : [path]) {
       const { size, head } = await peek(file);
-      if (type) out.push({ path: file, type, size });
+      if (type) out.push({ stdin: false, path: file, type, size });
       else if (!isDir)
-        out.push({ path: file, type: graphCall(() => G.detectInputType(file, head)), size });
+        out.push({
+          stdin: false,
+          path: file,
+          type: graphCall(() => G.detectInputType(file, head)),
+          size,
+        });
       else {
         try {
-          out.push({ path: file, type: G.detectInputType(file, head), size });
+          out.push({ stdin: false, path: file, type: G.detectInputType(file, head), size });
         } catch (error) {
           if (!(error instanceof G.GraphError)) throw error;
           process.stderr.write(
@@ -352,7 +356,7 @@ async function peek(path: string): Promise<{ size: number; head: Uint8Array }> {
 }
 
 /** Streams stdin into the ingest, detecting its type from the first bytes unless given. */
-async function ingestStdin(ingest: GraphIngest, type: InputType | ''): Promise<void> {
+async function ingestStdin(ingest: GraphIngest, type: InputType | undefined): Promise<void> {
   const chunks = process.stdin[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let size = 0;
@@ -368,7 +372,7 @@ async function ingestStdin(ingest: GraphIngest, type: InputType | ''): Promise<v
     size += chunk.length;
   }
   const first = Buffer.concat(head);
-  const sink = ingest.open(type || graphCall(() => G.detectInputType('<stdin>', first)), '<stdin>');
+  const sink = ingest.open(type ?? graphCall(() => G.detectInputType('<stdin>', first)), '<stdin>');
   try {
     sink.write(first);
     while (!done) {
@@ -395,11 +399,12 @@ async function load(
       ? new ProgressBar(total)
       : undefined;
   try {
-    for (const { path, type } of inputs) {
-      if (path === STDIN) {
-        await ingestStdin(ingest, type);
+    for (const input of inputs) {
+      if (input.stdin) {
+        await ingestStdin(ingest, input.type);
         continue;
       }
+      const { path, type } = input;
       const sink = ingest.open(type, path);
       try {
         for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
