@@ -80,7 +80,8 @@ async function startControlPlane(dir: string): Promise<Server> {
       '127.0.0.1:0',
       '--trust-domain',
       'bench.local',
-      '--json',
+      '-o',
+      'json',
     ],
     {
       env: { ...process.env, WARD_ADMIN_TOKEN: ADMIN_TOKEN },

@@ -30,7 +30,7 @@ describe('ward graph export (real CLI)', () => {
 
   it('writes per-namespace policies with the entry point, and explains what it skipped', () => {
     const out = join(dir, 'np');
-    const r = ward('graph', 'export', 'networkpolicy', 'k8s:shop.yaml', '-o', out);
+    const r = ward('graph', 'export', 'networkpolicy', '-f', 'k8s:shop.yaml', '--output-dir', out);
     expect(r.code).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['shop.networkpolicy.yaml', 'web.networkpolicy.yaml']);
     const web = docs(join(out, 'web.networkpolicy.yaml'));
@@ -51,7 +51,7 @@ describe('ward graph export (real CLI)', () => {
 
   it('warns about workloads that share a service account (Istio)', () => {
     const out = join(dir, 'istio');
-    const r = ward('graph', 'export', 'istio', 'k8s:shop.yaml', '-o', out);
+    const r = ward('graph', 'export', 'istio', '-f', 'k8s:shop.yaml', '--output-dir', out);
     expect(r.code).toBe(0);
     expect(r.err).toContain(
       'warning: workloads cart, catalog, postgres, redis share the identity cluster.local/ns/shop/sa/default',
@@ -60,7 +60,15 @@ describe('ward graph export (real CLI)', () => {
 
   it('refuses an app whose dependencies live in code (exit 1, nothing written); --allow-empty and --namespace', () => {
     const out = join(dir, 'refused');
-    const r = ward('graph', 'export', 'networkpolicy', 'k8s:code-only.yaml', '-o', out);
+    const r = ward(
+      'graph',
+      'export',
+      'networkpolicy',
+      '-f',
+      'k8s:code-only.yaml',
+      '--output-dir',
+      out,
+    );
     expect(r.code).toBe(1);
     expect(r.err).toMatch(
       /ward: refusing to export: the inputs declare no dependency between the 2 workload\(s\).*--allow-empty/,
@@ -71,8 +79,9 @@ describe('ward graph export (real CLI)', () => {
       'graph',
       'export',
       'networkpolicy',
+      '-f',
       'k8s:code-only.yaml',
-      '-o',
+      '--output-dir',
       out,
       '--allow-empty',
       '--namespace',
@@ -86,12 +95,12 @@ describe('ward graph export (real CLI)', () => {
   });
 
   it('analyze says where the dependencies probably are when the manifests name none', () => {
-    const r = ward('graph', 'analyze', 'k8s:code-only.yaml');
+    const r = ward('graph', 'analyze', '-f', 'k8s:code-only.yaml');
     expect(r.code).toBe(0);
     expect(r.out).toContain('No dependencies found in the inputs');
     expect(r.out).toMatch(/Hints: 1\n {2}code-only\.yaml: its workloads name no other Service/);
     // Diagrams and SARIF have no place for diagnostics: they go to stderr.
-    const dot = ward('graph', 'analyze', 'k8s:shop.yaml', '-f', 'dot');
+    const dot = ward('graph', 'analyze', '-f', 'k8s:shop.yaml', '-o', 'dot');
     expect(dot.out).toMatch(/^digraph ward/);
     expect(dot.err).toContain('Documents skipped: 2');
   });

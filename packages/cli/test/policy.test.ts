@@ -52,14 +52,14 @@ describe('ward policy (real CLI)', () => {
   );
 
   it('check: prints every diagnostic as file:line:col and exits 1 on errors', () => {
-    const r = ward('policy', 'check', bad);
+    const r = ward('policy', 'check', '-f', bad);
     expect(r.code).toBe(1);
     expect(r.out.trim().split('\n')).toEqual([
       `${bad}:12:32: error POLICY_SCHEMA_INVALID /spec/rules/0/action: must be one of "allow", "deny"`,
     ]);
     const fixed = join(dir, 'cel.yaml');
     writeFileSync(fixed, policy.replace('request.path', 'request.pth'));
-    const c = ward('policy', 'check', fixed);
+    const c = ward('policy', 'check', '-f', fixed);
     expect(c.code).toBe(1);
     expect(c.out).toMatch(
       new RegExp(
@@ -69,7 +69,7 @@ describe('ward policy (real CLI)', () => {
   });
 
   it('check: walks directories, lints, and prints JSON', () => {
-    const r = ward('policy', 'check', good, '--json');
+    const r = ward('policy', 'check', '-f', good, '-o', 'json');
     expect(r.code).toBe(0);
     const diagnostics = JSON.parse(r.out) as Array<{
       code: string;
@@ -146,7 +146,7 @@ describe('ward policy (real CLI)', () => {
   });
 
   it('test: a line per case, coverage, exit 0 when all pass', () => {
-    const r = ward('policy', 'test', good);
+    const r = ward('policy', 'test', '-f', good);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`PASS: api/web reads (${join(good, 'tests', 'api.yaml')}:6)`);
     expect(r.out).toContain('PASS: 2/2');
@@ -161,7 +161,7 @@ describe('ward policy (real CLI)', () => {
       join(failing, 't.yaml'),
       tests.replace('expect: {effect: deny, rule: "api#1"}', 'expect: {effect: allow}'),
     );
-    const r = ward('policy', 'test', failing);
+    const r = ward('policy', 'test', '-f', failing);
     expect(r.code).toBe(1);
     expect(r.out).toContain('FAIL: api/admin is denied');
     expect(r.out).toContain('  effect: want allow, got deny');
@@ -169,8 +169,8 @@ describe('ward policy (real CLI)', () => {
   });
 
   it('reports missing paths', () => {
-    const r = ward('policy', 'check', join(dir, 'nope'));
-    expect(r.code).toBe(1);
-    expect(r.err).toBe(`ward: no such file or directory: ${join(dir, 'nope')}\n`);
+    const r = ward('policy', 'check', '-f', join(dir, 'nope'));
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`ward: -f ${join(dir, 'nope')}: no such file or directory\n`);
   });
 });

@@ -3,6 +3,7 @@
  * workflow on the traffic it generates.
  */
 import { relative } from 'node:path';
+import type { DemoCycle } from './cycles.ts';
 import type { Tally } from './tally.ts';
 import type { TrafficStats } from './traffic.ts';
 
@@ -33,6 +34,8 @@ export interface BannerInfo {
   durationMs: number | undefined;
   /** What the control plane warned about at start (e.g. the seal key kept with the data). */
   warnings: readonly string[];
+  /** A dependency cycle of the mesh and its cheapest fix (examples/demo declares one). */
+  cycle?: DemoCycle;
 }
 
 /** A path relative to the working directory when that is shorter. */
@@ -82,6 +85,7 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
     `${s.bold('The new rule, in dry-run')} (examples/demo/inventory-via-orders.yaml):`,
     '  inventory-via-orders#0 denies frontend → inventory. It is NOT enforced yet: the frontend still reads',
     '  stock directly, every such call goes through, and each is logged as a would-deny.',
+    ...cycleLines(s, info.cycle),
     '',
     `${s.bold('See it')} (in another terminal, from this directory):`,
     `  export WARD_SERVER=${info.controlPlane} WARD_TOKEN=$(cat ${shortPath(info.adminTokenFile)})`,
@@ -90,6 +94,7 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
     `  npx ward report unused         ${s.dim('# allowed edges nobody uses: payments → notifications')}`,
     `  npx ward promote inventory     ${s.dim('# refuses: the last window shows dry-run denials')}`,
     `  npx ward promote inventory --force   ${s.dim("# enforce anyway, and watch frontend's direct reads get 403")}`,
+    `  npx ward graph analyze -f examples/demo   ${s.dim('# the map: cycles, cold-start order, how to break them')}`,
     '',
     info.durationMs === undefined
       ? s.dim('Press Ctrl-C to stop.')
@@ -99,6 +104,17 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
     '',
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** The banner's cycle section: the cycle, whether it blocks a cold start, the cheapest fix. */
+function cycleLines(s: ReturnType<typeof styler>, cycle: DemoCycle | undefined): string[] {
+  if (cycle === undefined) return [];
+  return [
+    '',
+    `${s.bold('A dependency cycle')} (declared in examples/demo/services.yaml):`,
+    `  ${s.yellow(cycle.path.join(' → '))}${cycle.startup ? `  ${s.red('startup cycle: none of them can start from cold')}` : ''}`,
+    `  fix: ${cycle.fix}`,
+  ];
 }
 
 const top = (m: Map<string, number>) =>

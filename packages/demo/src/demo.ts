@@ -18,6 +18,7 @@ import {
   serveWithSvid,
   startControlPlane,
 } from './control-plane.ts';
+import { dependencyCycle } from './cycles.ts';
 import { DemoError } from './errors.ts';
 import {
   frontendHandler,
@@ -42,7 +43,7 @@ import { startTraffic, type Traffic } from './traffic.ts';
 
 /** A running demo. */
 export interface RunningDemo {
-  /** What the banner shows, also for `--json`. */
+  /** What the banner shows, also for `-o json`. */
   readonly info: BannerInfo;
   /** Resolves when the demo has stopped (after `stop()` or `--duration`). */
   readonly done: Promise<void>;
@@ -218,6 +219,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     });
     cleanups.push(() => traffic.stop());
 
+    // The map of the mesh as the control plane sees it; the demo runs on without it.
+    const cycle = await dependencyCycle(cp.admin).catch((e: Error) => {
+      warn(`the dependency graph is not available: ${e.message.slice(0, 200)}`);
+      return undefined;
+    });
     const info: BannerInfo = {
       controlPlane: cp.url,
       adminToken: cp.adminToken,
@@ -242,6 +248,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       rps: opts.rps,
       durationMs: opts.durationMs,
       warnings: cp.server.warnings,
+      ...(cycle ? { cycle } : {}),
     };
     out.write(banner(out, info));
 

@@ -32,9 +32,10 @@ interface DemoInfo {
   applied: boolean;
   services: { name: string; url?: string }[];
   warnings: string[];
+  cycle?: { path: string[]; startup: boolean; fix: string };
 }
 
-/** Starts `ward start --json`; resolves with the JSON line and the live process. */
+/** Starts `ward start -o json`; resolves with the JSON line and the live process. */
 async function startDemo(dataDir: string, duration: string) {
   const child = spawn(
     process.execPath,
@@ -49,7 +50,8 @@ async function startDemo(dataDir: string, duration: string) {
       duration,
       '--rps',
       '20',
-      '--json',
+      '-o',
+      'json',
     ],
     { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -92,7 +94,7 @@ async function ward(info: DemoInfo, ...args: string[]) {
 }
 
 async function report<T>(info: DemoInfo, kind: string): Promise<{ items: T[] }> {
-  const r = await ward(info, 'report', kind, '--json');
+  const r = await ward(info, 'report', kind, '-o', 'json');
   if (r.code !== 0) throw new Error(`ward report ${kind} failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as { items: T[] };
 }
@@ -237,6 +239,25 @@ describe('ward start (the demo)', () => {
     // Zero-config: the seal key is generated next to the data, and the banner says what that means.
     expect(info.warnings.join('\n')).toMatch(/seal key .* is inside the data directory/);
     expect(text).toMatch(/warning .*copy of that directory/);
+  });
+
+  it('shows the dependency cycle its services declare, with the cheapest fix', () => {
+    // examples/demo/services.yaml: orders and notifications each wait for the other at startup.
+    const { cycle } = demo.info;
+    expect(cycle).toBeDefined();
+    expect(new Set(cycle!.path)).toEqual(new Set(['orders', 'notifications']));
+    expect(cycle!.path[0]).toBe(cycle!.path.at(-1));
+    expect(cycle!.startup).toBe(true);
+    expect(cycle!.fix).toMatch(
+      /^Cut (orders → notifications|notifications → orders) \(cost [\d.]+\): a startup edge/,
+    );
+    const text = demo.output();
+    expect(text).toContain('A dependency cycle (declared in examples/demo/services.yaml):');
+    expect(text).toContain(
+      `  ${cycle!.path.join(' → ')}  startup cycle: none of them can start from cold`,
+    );
+    expect(text).toContain(`  fix: ${cycle!.fix}`);
+    expect(text).toContain('npx ward graph analyze -f examples/demo');
   });
 
   it('the frontend mints Ed25519 passports that orders verifies; a customer cancels her order', async () => {

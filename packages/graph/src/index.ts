@@ -117,5 +117,5 @@ export {
   toIstioPolicies,
   toNetworkPolicies,
 } from './writers/policy-export.ts';
-export { toSarif } from './writers/sarif.ts';
+export { checkToSarif, toSarif } from './writers/sarif.ts';
 export { diagnosticLines, toTextReport } from './writers/text.ts';

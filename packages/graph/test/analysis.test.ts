@@ -297,7 +297,14 @@ describe('baseline check', () => {
     ]);
     const r = checkAgainstBaseline(grown, base);
     expect(r.ok).toBe(false);
-    expect(r.newCycles).toEqual([{ edge: { from: 'b', to: 'c' }, cycle: ['b', 'c', 'b'] }]);
+    // Named by the edge that closed it (c → b is new; b → c was in the baseline).
+    expect(r.newCycles).toEqual([
+      {
+        edge: { from: 'c', to: 'b' },
+        cycle: ['c', 'b', 'c'],
+        newEdges: [{ from: 'c', to: 'b', sources: [] }],
+      },
+    ]);
     const selfLoop = checkAgainstBaseline(
       graphOf([
         ['a', 'b'],
@@ -308,5 +315,65 @@ describe('baseline check', () => {
       base,
     );
     expect(selfLoop.newCycles.map((c) => c.cycle)).toEqual([['c', 'c']]);
+  });
+});
+
+describe('the CI gate names the edge that closed a cycle', () => {
+  it('blames the new B → A, not the approved A → B', () => {
+    const base = graphOf([['a', 'b']]);
+    const r = checkAgainstBaseline(
+      graphOf([
+        ['a', 'b'],
+        ['b', 'a'],
+      ]),
+      base,
+    );
+    expect(r.newCycles).toEqual([
+      {
+        edge: { from: 'b', to: 'a' },
+        cycle: ['b', 'a', 'b'],
+        newEdges: [{ from: 'b', to: 'a', sources: [] }],
+      },
+    ]);
+  });
+
+  it('lists every new edge of the cycle when several closed it together', () => {
+    const r = checkAgainstBaseline(
+      graphOf([
+        ['a', 'b'],
+        ['b', 'c'],
+        ['c', 'a'],
+      ]),
+      graphOf([['a', 'b']]),
+    );
+    expect(r.newCycles).toHaveLength(1);
+    expect(r.newCycles[0]!.edge).toEqual({ from: 'b', to: 'c' });
+    expect(r.newCycles[0]!.cycle).toEqual(['b', 'c', 'a', 'b']);
+    expect(r.newCycles[0]!.newEdges.map(({ from, to }) => `${from}>${to}`)).toEqual(['b>c', 'c>a']);
+  });
+});
+
+describe('cycle-break wording follows the evidence given', () => {
+  const cycle: E[] = [
+    ['a', 'b'],
+    ['b', 'a'],
+  ];
+
+  it('claims nothing about traffic when no traffic was given', () => {
+    const [s] = analyze(graphOf(cycle)).breakSuggestions;
+    const text = s!.cuts[0]!.explanation;
+    expect(text).not.toMatch(/never observed/);
+    expect(text).toMatch(/declared \(no traffic input was given/);
+  });
+
+  it('says "never observed" only when traffic was given and did not show the edge', () => {
+    const seen: E = [
+      'c',
+      'd',
+      'runtime',
+      { provenance: 'observed', metrics: { calls: 5, errors: 0, denied: 0 } },
+    ];
+    const [s] = analyze(graphOf([...cycle, seen])).breakSuggestions;
+    expect(s!.cuts[0]!.explanation).toMatch(/declared but never observed in the traffic given/);
   });
 });

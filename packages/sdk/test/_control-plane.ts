@@ -19,7 +19,7 @@ export interface ControlPlaneProcess {
 }
 
 /**
- * Spawns `node packages/cli/src/bin.ts server … --json` and reads the first stdout line for the
+ * Spawns `node packages/cli/src/bin.ts server … -o json` and reads the first stdout line for the
  * URL and the bundle public key. `database` is a SQLite path or a postgres URL.
  */
 export async function spawnControlPlane(options: {
@@ -49,7 +49,8 @@ export async function spawnControlPlane(options: {
     options.listen ?? '127.0.0.1:0',
     '--trust-domain',
     'test.local',
-    '--json',
+    '-o',
+    'json',
   ];
   if (options.signingKey) args.push('--signing-key', options.signingKey);
   if (options.heartbeatMs) args.push('--heartbeat-ms', String(options.heartbeatMs));

@@ -1,9 +1,9 @@
 /**
- * The real `ward` CLI against a real `ward server` process: start (--json first line), apply
+ * The real `ward` CLI against a real `ward server` process: start (-o json first line), apply
  * (dry run, errors with file:line:col, exit 1), get, history, tokens, audit verify/export;
  * SIGTERM exits cleanly.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
@@ -49,7 +49,8 @@ beforeAll(async () => {
       dataDir,
       '--listen',
       '127.0.0.1:0',
-      '--json',
+      '-o',
+      'json',
       '--trust-domain',
       'cli.test',
     ],
@@ -119,6 +120,40 @@ describe('ward CLI against ward server', () => {
     expect(r.stdout).toMatch(/1\s+\S+\s+first-admin\s+apply\s+3 created/);
     r = await ward(['history', '1']);
     expect(r.stdout).toContain('service/web created');
+  });
+
+  it('takes --server as HOST:PORT and -f - from stdin, and refuses a junk --server with exit 2', async () => {
+    const hostPort = info.url.replace(/^http:\/\//, '');
+    const r = await ward(['get', 'services', '--server', hostPort, '-o', 'json']);
+    expect(r.code).toBe(0);
+    expect(
+      JSON.parse(r.stdout).map((d: { metadata: { name: string } }) => d.metadata.name),
+    ).toContain('web');
+    // The same documents again, piped: nothing to change, and named as stdin.
+    const piped = spawnSync(
+      process.execPath,
+      [BIN, 'apply', '-f', '-', '--dry-run', '-o', 'json'],
+      {
+        input: yamlOf([svc('web')]),
+        encoding: 'utf8',
+        env: { ...process.env, WARD_SERVER: hostPort, WARD_TOKEN: info.adminToken! },
+      },
+    );
+    expect(piped.stderr).toBe('');
+    expect(piped.status).toBe(0);
+    expect(JSON.parse(piped.stdout).results).toEqual([
+      expect.objectContaining({ name: 'web', action: 'unchanged', file: '<stdin>' }),
+    ]);
+    for (const junk of ['not a url', 'ftp://127.0.0.1:1', 'http://user:pw@127.0.0.1:1']) {
+      const bad = await ward(['get', 'services', '--server', junk]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(
+        /^ward: --server "[^\n]*": .*expected a URL like http:\/\/127\.0\.0\.1:8181 or HOST:PORT\n$/,
+      );
+    }
+    const env = await ward(['get', 'services'], { WARD_SERVER: 'a b' });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain('WARD_SERVER "a b"');
   });
 
   it('get, edit, apply refuses to overwrite a change made in between; --force overwrites', async () => {
@@ -214,7 +249,7 @@ describe('ward CLI against ward server', () => {
 
   it('binds a pdp token to the one --service given', async () => {
     let r = await ward(['tokens', 'create', '--name', 'orders-pdp', '--scope', 'pdp']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('exactly one --service');
     r = await ward([
       'tokens',
@@ -303,7 +338,7 @@ describe('ward CLI against ward server', () => {
     expect(x.approvals).toMatch(/no approver is recorded/);
 
     const bad = await ward(['audit', 'verify', '--head', 'nothex']);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--head must be a 64-digit hex SHA-256');
     const unknown = await ward(['audit', 'verify', '--head', 'ab'.repeat(32)]);
     expect(unknown.code).toBe(1);
@@ -329,7 +364,7 @@ describe('ward CLI against ward server', () => {
     expect(code).toBe(0);
     const again = spawn(
       process.execPath,
-      [BIN, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--json'],
+      [BIN, 'server', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '-o', 'json'],
       {
         stdio: ['ignore', 'pipe', 'ignore'],
       },
@@ -364,7 +399,8 @@ describe('ward server --tls-cert --tls-key --client-ca', () => {
         dir,
         '--listen',
         '127.0.0.1:0',
-        '--json',
+        '-o',
+        'json',
         '--trust-domain',
       ].concat(['cli.test', ...args, '--client-ca', join(dir, 'ca')]),
       { stdio: ['ignore', 'pipe', 'ignore'] },
@@ -406,7 +442,7 @@ describe('ward server --tls-cert --tls-key --client-ca', () => {
       '--tls-cert',
       join(dir, 'cert'),
     ]).catch((e: { code: number; stderr: string }) => e);
-    expect((half as { code: number }).code).toBe(1);
+    expect((half as { code: number }).code).toBe(2);
     expect((half as { stderr: string }).stderr).toContain('--tls-cert and --tls-key go together');
   });
 });

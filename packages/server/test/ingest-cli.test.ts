@@ -69,7 +69,7 @@ describe('ward report and ward promote', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/frontend\s+payments\s+orders-tighten#1\s+5\s/);
     expect(text.stdout).toContain('POST /charge');
-    const json = await ward(s.url, ['report', 'dry-run', '--service', 'payments', '--json']);
+    const json = await ward(s.url, ['report', 'dry-run', '--service', 'payments', '-o', 'json']);
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout).items[0]).toMatchObject({ destination: 'payments', count: 5 });
     const bad = await ward(s.url, ['report', 'dry-run', '--since', 'soon']);
@@ -81,7 +81,7 @@ describe('ward report and ward promote', () => {
     const unused = await ward(s.url, ['report', 'unused']);
     expect(unused.code).toBe(0);
     expect(unused.stdout).toMatch(/orders\s+frontend\s+metrics#0 \(wildcard\)/);
-    const unapproved = await ward(s.url, ['report', 'unapproved', '--json']);
+    const unapproved = await ward(s.url, ['report', 'unapproved', '-o', 'json']);
     expect(unapproved.code).toBe(0);
     const pairs = JSON.parse(unapproved.stdout).items.map(
       (i: any) => `${i.source}->${i.destination}`,

@@ -332,7 +332,7 @@ describe('ward server --watch-max-*', () => {
     const env = { ...process.env, WARD_ADMIN_TOKEN: ADMIN, WARD_SEAL_KEY: '' };
     const proc = spawn(
       process.execPath,
-      [BIN, 'server', '--data-dir', tempDir(), '--listen', '127.0.0.1:0', '--json'].concat([
+      [BIN, 'server', '--data-dir', tempDir(), '--listen', '127.0.0.1:0', '-o', 'json'].concat([
         '--watch-max-per-credential',
         '1',
         '--watch-max-per-address',
@@ -359,7 +359,7 @@ describe('ward server --watch-max-*', () => {
       '--watch-max-total',
       '0',
     ]).catch((e: { code: number; stderr: string }) => e);
-    expect((bad as { code: number }).code).toBe(1);
+    expect((bad as { code: number }).code).toBe(2);
     expect((bad as { stderr: string }).stderr).toContain(
       '--watch-max-total must be a positive integer',
     );

@@ -5,6 +5,7 @@
 import { ApiError, apiRequest, type ClientOptions, DEFAULT_SERVER } from '@ward/server/client';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
+import { parseServer } from '../options.ts';
 
 export interface ConnectionOptions {
   server?: string;
@@ -14,12 +15,22 @@ export interface ConnectionOptions {
 /** Adds `--server` and `--token` to a client command. */
 export function withConnection(command: Command): Command {
   return command
-    .option('--server <url>', `control plane URL (env WARD_SERVER, default ${DEFAULT_SERVER})`)
+    .option(
+      '--server <url>',
+      `control plane URL or HOST:PORT (env WARD_SERVER, default ${DEFAULT_SERVER})`,
+    )
     .option('--token <token>', 'API token (env WARD_TOKEN)');
 }
 
+/** The control plane to talk to: `--server`, else WARD_SERVER, else the default; checked. */
+export function serverUrl(opts: ConnectionOptions): string {
+  if (opts.server !== undefined) return parseServer(opts.server, '--server');
+  const env = process.env.WARD_SERVER;
+  return env ? parseServer(env, 'WARD_SERVER') : DEFAULT_SERVER;
+}
+
 export function connection(opts: ConnectionOptions): ClientOptions {
-  const server = opts.server ?? process.env.WARD_SERVER ?? DEFAULT_SERVER;
+  const server = serverUrl(opts);
   const token = opts.token ?? process.env.WARD_TOKEN;
   if (!token) {
     throw new CliError(

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
+import { parseServer, usageError } from '../options.ts';
 
 interface AgentCliOptions {
   joinToken?: string;
@@ -27,7 +28,7 @@ export function register(program: Command): void {
       '--k8s-token-file <file>',
       'projected service-account token file (Kubernetes attestation)',
     )
-    .option('--control-plane <url>', 'control plane URL (env WARD_SERVER)')
+    .option('--control-plane <url>', 'control plane URL or HOST:PORT (env WARD_SERVER)')
     .option(
       '--socket <path>',
       'Workload API socket; workloads set SPIFFE_ENDPOINT_SOCKET=unix://<path>',
@@ -41,24 +42,29 @@ export function register(program: Command): void {
         try {
           k8sToken = readFileSync(opts.k8sTokenFile, 'utf8').trim();
         } catch (cause) {
-          throw new CliError(
-            'CLI_BAD_OPTION',
+          throw usageError(
             `--k8s-token-file: cannot read ${opts.k8sTokenFile}: ${(cause as Error).message}`,
+            'CLI_BAD_OPTION',
           );
         }
       }
       if (!joinToken === !k8sToken) {
-        throw new CliError(
-          'CLI_BAD_OPTION',
+        throw usageError(
           'give exactly one of --join-token (or WARD_JOIN_TOKEN) and --k8s-token-file',
+          'CLI_BAD_OPTION',
         );
       }
-      const controlPlane = opts.controlPlane ?? process.env.WARD_SERVER;
+      const controlPlane =
+        opts.controlPlane !== undefined
+          ? parseServer(opts.controlPlane, '--control-plane')
+          : process.env.WARD_SERVER
+            ? parseServer(process.env.WARD_SERVER, 'WARD_SERVER')
+            : undefined;
       if (!controlPlane)
-        throw new CliError('CLI_BAD_OPTION', '--control-plane <url> (or WARD_SERVER) is required');
+        throw usageError('--control-plane <url> (or WARD_SERVER) is required', 'CLI_BAD_OPTION');
       const syncIntervalMs = Number(opts.syncIntervalMs);
       if (!Number.isInteger(syncIntervalMs) || syncIntervalMs < 100) {
-        throw new CliError('CLI_BAD_OPTION', '--sync-interval-ms must be an integer >= 100');
+        throw usageError('--sync-interval-ms must be an integer >= 100', 'CLI_BAD_OPTION');
       }
       const { startAgent, AgentError } = await import('@ward/agent');
       let agent: Awaited<ReturnType<typeof startAgent>>;

@@ -4,15 +4,14 @@
  */
 import { type AuditExport, auditExportCsv, type ChainResult } from '@ward/server/client';
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
-import { CliError } from '../errors.ts';
+import { addOutputOption, printResult, usageError } from '../options.ts';
 import { type ConnectionOptions, call, withConnection } from './_api.ts';
 
 const HASH = /^[0-9a-fA-F]{64}$/;
 
 function checkHead(head: string | undefined): void {
   if (head !== undefined && !HASH.test(head))
-    throw new CliError('CLI_BAD_OPTION', `--head must be a 64-digit hex SHA-256, not "${head}"`);
+    throw usageError(`--head must be a 64-digit hex SHA-256, not "${head}"`, 'CLI_BAD_OPTION');
 }
 
 function verdictText(r: ChainResult): string {
@@ -29,40 +28,37 @@ export function register(program: Command): void {
   const audit = program.command('audit').description('verify and export the audit log');
 
   withConnection(
-    audit
-      .command('verify')
-      .description('walk the audit hash chain; exit 1 on an edited, deleted or reordered entry')
-      .option('--head <hash>', 'a chain head recorded earlier that must still be in the chain')
-      .option('-o, --output <format>', 'text, json or yaml', 'text'),
+    addOutputOption(
+      audit
+        .command('verify')
+        .description('walk the audit hash chain; exit 1 on an edited, deleted or reordered entry')
+        .option('--head <hash>', 'a chain head recorded earlier that must still be in the chain'),
+    ),
   ).action(async (opts: ConnectionOptions & { head?: string; output: string }) => {
-    if (!['text', 'json', 'yaml'].includes(opts.output))
-      throw new CliError('CLI_BAD_OPTION', `-o must be text, json or yaml, not "${opts.output}"`);
     checkHead(opts.head);
     const q = opts.head ? `?head=${opts.head}` : '';
     const r = await call<ChainResult>(opts, 'GET', `/v1/audit/verify${q}`);
-    if (opts.output === 'json') process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-    else if (opts.output === 'yaml') process.stdout.write(stringify(r));
-    else process.stdout.write(verdictText(r));
+    printResult(opts.output, r, () => verdictText(r));
     if (!r.ok) process.exitCode = 1;
   });
 
   withConnection(
-    audit
-      .command('export')
-      .description('audit evidence (who, what, when, revision, chain fields) with the chain head')
-      .option(
-        '--since <time>',
-        'entries at or after this ISO 8601 time, or a duration back from now (7d, 24h)',
-      )
-      .option('--until <time>', 'entries before this ISO 8601 time or duration back from now')
-      .option('--head <hash>', 'a chain head recorded earlier that must still be in the chain')
-      .option('-o, --output <format>', 'json or csv', 'json'),
+    addOutputOption(
+      audit
+        .command('export')
+        .description('audit evidence (who, what, when, revision, chain fields) with the chain head')
+        .option(
+          '--since <time>',
+          'entries at or after this ISO 8601 time, or a duration back from now (7d, 24h)',
+        )
+        .option('--until <time>', 'entries before this ISO 8601 time or duration back from now')
+        .option('--head <hash>', 'a chain head recorded earlier that must still be in the chain'),
+      ['json', 'yaml', 'csv'],
+    ),
   ).action(
     async (
       opts: ConnectionOptions & { since?: string; until?: string; head?: string; output: string },
     ) => {
-      if (!['json', 'csv'].includes(opts.output))
-        throw new CliError('CLI_BAD_OPTION', `-o must be json or csv, not "${opts.output}"`);
       checkHead(opts.head);
       const q = new URLSearchParams();
       if (opts.since) q.set('since', opts.since);
@@ -70,9 +66,7 @@ export function register(program: Command): void {
       if (opts.head) q.set('head', opts.head);
       const qs = q.size ? `?${q}` : '';
       const x = await call<AuditExport>(opts, 'GET', `/v1/audit/export${qs}`);
-      process.stdout.write(
-        opts.output === 'csv' ? auditExportCsv(x) : `${JSON.stringify(x, null, 2)}\n`,
-      );
+      printResult(opts.output, x, () => auditExportCsv(x));
       // The head goes to stderr too, every time: record it outside Ward (a ticket, a WORM
       // bucket) and later `ward audit verify --head` proves nothing before it was rewritten.
       process.stderr.write(

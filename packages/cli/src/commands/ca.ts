@@ -2,9 +2,10 @@
  * `ward ca …`: the identity CA of the control plane (admin): join tokens for node agents,
  * registration entries (which workloads get which SPIFFE ID), the trust bundle, rotation.
  */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { CliError } from '../errors.ts';
-import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
+import { addOutputOption, collect, printResult, usageError } from '../options.ts';
+import { type ConnectionOptions, call, serverUrl, table, withConnection } from './_api.ts';
 
 interface Entry {
   id: string;
@@ -15,13 +16,11 @@ interface Entry {
   hint?: string;
 }
 
-const collect = (v: string, p: string[]) => [...p, v];
-
 function seconds(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1)
-    throw new CliError('CLI_BAD_OPTION', `${flag} must be a whole number of seconds >= 1`);
+    throw usageError(`${flag} must be a whole number of seconds >= 1`, 'CLI_BAD_OPTION');
   return n;
 }
 
@@ -32,15 +31,16 @@ export function register(program: Command): void {
 
   const jt = ca.command('join-token').description('one-time tokens that let a node agent attest');
   withConnection(
-    jt
-      .command('create')
-      .description('create a join token for a node (shown once; single use)')
-      .requiredOption(
-        '--node <name>',
-        'node name; the agent becomes spiffe://<td>/ward/agent/<name>',
-      )
-      .option('--ttl <seconds>', 'how long the token may be used', '600')
-      .option('-o, --output <format>', 'text or json', 'text'),
+    addOutputOption(
+      jt
+        .command('create')
+        .description('create a join token for a node (shown once; single use)')
+        .requiredOption(
+          '--node <name>',
+          'node name; the agent becomes spiffe://<td>/ward/agent/<name>',
+        )
+        .option('--ttl <seconds>', 'how long the token may be used', '600'),
+    ),
   ).action(async (opts: ConnectionOptions & { node: string; ttl: string; output: string }) => {
     const created = await call<{
       token: string;
@@ -51,8 +51,8 @@ export function register(program: Command): void {
       node: opts.node,
       ttlSeconds: seconds(opts.ttl, '--ttl'),
     });
-    if (opts.output === 'json') {
-      process.stdout.write(`${JSON.stringify(created)}\n`);
+    if (opts.output !== 'text') {
+      printResult(opts.output, created, () => '');
       return;
     }
     process.stdout.write(
@@ -63,22 +63,23 @@ export function register(program: Command): void {
 
   const entry = ca.command('entry').description('registration entries: selectors → SPIFFE ID');
   withConnection(
-    entry
-      .command('create')
-      .description('give the workloads on a node that match every selector a SPIFFE ID')
-      .requiredOption('--spiffe-id <id>', 'e.g. spiffe://example.org/ns/shop/sa/orders')
-      .requiredOption('--node <name>', 'node whose agent serves it')
-      .requiredOption(
-        '--selector <sel>',
-        'unix:uid:N, unix:gid:N, unix:path:/bin/x (repeatable)',
-        collect,
-        [],
-      )
-      .option('--ttl <seconds>', 'X.509-SVID lifetime (default 3600)')
-      .option('--jwt-ttl <seconds>', 'JWT-SVID lifetime (default 300)')
-      .option('--hint <text>', 'Workload API hint')
-      .option('--dns <name>', 'extra DNS SAN (repeatable)', collect, [])
-      .option('-o, --output <format>', 'text or json', 'text'),
+    addOutputOption(
+      entry
+        .command('create')
+        .description('give the workloads on a node that match every selector a SPIFFE ID')
+        .requiredOption('--spiffe-id <id>', 'e.g. spiffe://example.org/ns/shop/sa/orders')
+        .requiredOption('--node <name>', 'node whose agent serves it')
+        .requiredOption(
+          '--selector <sel>',
+          'unix:uid:N, unix:gid:N, unix:path:/bin/x (repeatable)',
+          collect,
+          [],
+        )
+        .option('--ttl <seconds>', 'X.509-SVID lifetime (default 3600)')
+        .option('--jwt-ttl <seconds>', 'JWT-SVID lifetime (default 300)')
+        .option('--hint <text>', 'Workload API hint')
+        .option('--dns <name>', 'extra DNS SAN (repeatable)', collect, []),
+    ),
   ).action(
     async (
       opts: ConnectionOptions & {
@@ -102,24 +103,26 @@ export function register(program: Command): void {
         ...(opts.dns.length ? { dnsNames: opts.dns } : {}),
       };
       const created = await call<Entry>(opts, 'POST', '/v1/ca/entries', body);
-      if (opts.output === 'json') process.stdout.write(`${JSON.stringify(created)}\n`);
-      else
-        process.stdout.write(
+      printResult(
+        opts.output,
+        created,
+        () =>
           `created entry ${created.id}: ${created.spiffeId} on ${created.node} for ${created.selectors.join(' + ')}\n`,
-        );
+      );
     },
   );
   withConnection(
-    entry
-      .command('list')
-      .description('list registration entries')
-      .option('--node <name>', 'only this node')
-      .option('-o, --output <format>', 'text or json', 'text'),
+    addOutputOption(
+      entry
+        .command('list')
+        .description('list registration entries')
+        .option('--node <name>', 'only this node'),
+    ),
   ).action(async (opts: ConnectionOptions & { node?: string; output: string }) => {
     const q = opts.node ? `?node=${encodeURIComponent(opts.node)}` : '';
     const { entries } = await call<{ entries: Entry[] }>(opts, 'GET', `/v1/ca/entries${q}`);
-    if (opts.output === 'json') {
-      process.stdout.write(`${JSON.stringify(entries)}\n`);
+    if (opts.output !== 'text') {
+      printResult(opts.output, entries, () => '');
       return;
     }
     const rows = [['ID', 'SPIFFE ID', 'NODE', 'SELECTORS', 'TTL']];
@@ -127,25 +130,29 @@ export function register(program: Command): void {
       rows.push([e.id, e.spiffeId, e.node, e.selectors.join(','), `${e.ttlSeconds}s`]);
     process.stdout.write(table(rows));
   });
-  withConnection(entry.command('delete').description('delete an entry').argument('<id>')).action(
-    async (id: string, opts: ConnectionOptions) => {
-      await call(opts, 'DELETE', `/v1/ca/entries/${encodeURIComponent(id)}`);
-      process.stdout.write(`deleted entry ${id}\n`);
-    },
-  );
+  withConnection(
+    addOutputOption(entry.command('delete').description('delete an entry').argument('<id>')),
+  ).action(async (id: string, opts: ConnectionOptions & { output: string }) => {
+    await call(opts, 'DELETE', `/v1/ca/entries/${encodeURIComponent(id)}`);
+    printResult(opts.output, { deleted: id }, () => `deleted entry ${id}\n`);
+  });
 
   ca.command('bundle')
     .description('print the trust bundle (root certificates, PEM); no token needed')
-    .option('--server <url>', 'control plane URL (env WARD_SERVER)')
-    .option('--spiffe', 'the SPIFFE bundle (JWK Set) instead of PEM')
-    .action(async (opts: { server?: string; spiffe?: boolean }) => {
-      const server = (opts.server ?? process.env.WARD_SERVER ?? 'http://127.0.0.1:8181').replace(
-        /\/$/,
-        '',
-      );
+    .option('--server <url>', 'control plane URL or HOST:PORT (env WARD_SERVER)')
+    .addOption(
+      new Option('-o, --output <format>', 'pem (certificates) or spiffe (JWK Set)')
+        .choices(['pem', 'spiffe'])
+        .default('pem'),
+    )
+    .addOption(new Option('--spiffe', 'deprecated: use -o spiffe').hideHelp())
+    .action(async (opts: { server?: string; spiffe?: boolean; output: string }) => {
+      const server = serverUrl(opts);
+      if (opts.spiffe) process.stderr.write('ward: --spiffe is deprecated; use -o spiffe\n');
+      const spiffe = opts.spiffe === true || opts.output === 'spiffe';
       let res: Response;
       try {
-        res = await fetch(`${server}/v1/trust-bundle${opts.spiffe ? '?format=spiffe' : ''}`);
+        res = await fetch(`${server}/v1/trust-bundle${spiffe ? '?format=spiffe' : ''}`);
       } catch (cause) {
         throw new CliError(
           'CLI_UNREACHABLE',
@@ -166,15 +173,15 @@ export function register(program: Command): void {
     retire: 'drop the old root once every SVID chained to it has expired',
   };
   for (const [step, description] of Object.entries(steps)) {
-    withConnection(root.command(step).description(description)).action(
-      async (opts: ConnectionOptions) => {
+    withConnection(addOutputOption(root.command(step).description(description))).action(
+      async (opts: ConnectionOptions & { output: string }) => {
         const r = await call<{ roots?: string[]; serial?: string }>(
           opts,
           'POST',
           `/v1/ca/root/${step}`,
           {},
         );
-        process.stdout.write(
+        printResult(opts.output, r, () =>
           r.roots
             ? `roots in the trust bundle: ${r.roots.join(', ')}\n`
             : `new intermediate ${r.serial} under the new root\n`,
@@ -184,17 +191,24 @@ export function register(program: Command): void {
   }
 
   withConnection(
-    ca
-      .command('rotate')
-      .description('rotate the signing intermediate now (live SVIDs stay valid until they expire)')
-      .option('--jwt', 'rotate the JWT-SVID signing key too'),
-  ).action(async (opts: ConnectionOptions & { jwt?: boolean }) => {
+    addOutputOption(
+      ca
+        .command('rotate')
+        .description(
+          'rotate the signing intermediate now (live SVIDs stay valid until they expire)',
+        )
+        .option('--jwt', 'rotate the JWT-SVID signing key too'),
+    ),
+  ).action(async (opts: ConnectionOptions & { jwt?: boolean; output: string }) => {
     const r = await call<{
       intermediate: { serial: string; notAfter: number };
       jwt?: { kid: string };
     }>(opts, 'POST', '/v1/ca/rotate', { jwt: opts.jwt === true });
-    process.stdout.write(
-      `new intermediate ${r.intermediate.serial}, valid until ${new Date(r.intermediate.notAfter).toISOString()}${r.jwt ? `; new JWT key ${r.jwt.kid}` : ''}\n`,
+    printResult(
+      opts.output,
+      r,
+      () =>
+        `new intermediate ${r.intermediate.serial}, valid until ${new Date(r.intermediate.notAfter).toISOString()}${r.jwt ? `; new JWT key ${r.jwt.kid}` : ''}\n`,
     );
   });
 }

@@ -1,12 +1,12 @@
 /**
- * `ward get services|intentions [NAME] [-o table|json|yaml]`. YAML and JSON output can be edited
+ * `ward get services|intentions [NAME] [-o text|json|yaml]`. YAML and JSON output can be edited
  * and re-applied: each document carries `metadata.revision`, the revision it was read at, so
  * `ward apply` refuses to overwrite a change someone made in between (docs/api.md, Concurrency).
  */
 import type { StoredDocument } from '@ward/server/client';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { CliError } from '../errors.ts';
+import { addOutputOption, usageError } from '../options.ts';
 import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
 
 const RESOURCES: Record<string, string> = {
@@ -19,13 +19,14 @@ const RESOURCES: Record<string, string> = {
 
 export function register(program: Command): void {
   withConnection(
-    program
-      .command('get')
-      .description('list services or intentions stored in the control plane')
-      .argument('<resource>', 'services or intentions')
-      .argument('[name]', 'one document by name')
-      .option('-o, --output <format>', 'table, json or yaml', 'table')
-      .option('--destination <service>', 'intentions on this destination only'),
+    addOutputOption(
+      program
+        .command('get')
+        .description('list services or intentions stored in the control plane')
+        .argument('<resource>', 'services or intentions')
+        .argument('[name]', 'one document by name')
+        .option('--destination <service>', 'intentions on this destination only'),
+    ),
   ).action(
     async (
       resource: string,
@@ -34,16 +35,10 @@ export function register(program: Command): void {
     ) => {
       const path = RESOURCES[resource];
       if (!path)
-        throw new CliError(
-          'CLI_BAD_RESOURCE',
+        throw usageError(
           `unknown resource "${resource}": use services or intentions`,
+          'CLI_BAD_RESOURCE',
         );
-      if (!['table', 'json', 'yaml'].includes(opts.output)) {
-        throw new CliError(
-          'CLI_BAD_OPTION',
-          `-o must be table, json or yaml, not "${opts.output}"`,
-        );
-      }
       const query = opts.destination ? `?destination=${encodeURIComponent(opts.destination)}` : '';
       const items = name
         ? [await call<StoredDocument>(opts, 'GET', `/v1/${path}/${encodeURIComponent(name)}`)]

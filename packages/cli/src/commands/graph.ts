@@ -1,8 +1,9 @@
 /**
- * `ward graph analyze|check|export`: the dependency graph on the command line. This shell only
- * does I/O: it streams files into `@ward/graph` (so a 1 GB trace file never sits in memory
- * whole), draws a progress bar on stderr for large inputs when stderr is a terminal, and writes
- * reports and manifests.
+ * `ward graph analyze|check|export -f FILE…`: the dependency graph on the command line. This
+ * shell only does I/O: it streams files (and stdin, `-f -`) into `@ward/graph` (so a 1 GB trace
+ * file never sits in memory whole), walks directories with the CLI's one walker, draws a
+ * progress bar on stderr for large inputs when stderr is a terminal, and writes reports and
+ * manifests.
  *
  * Exit codes: 0 fine; 1 `check` found a regression against the baseline, or `export` refused to
  * write policies that would cut traffic the graph cannot explain; 2 bad input or usage.
@@ -13,17 +14,27 @@ import { join } from 'node:path';
 import type {
   AnalysisReport,
   AnalyzeOptions,
+  CheckResult,
   DependencyGraph,
+  GraphIngest,
   IngestStats,
   InputType,
 } from '@ward/graph';
-import type { Command } from 'commander';
+import { Argument, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { CliError } from '../errors.ts';
+import { addFileOption, addOutputOption, collectFiles, STDIN } from '../options.ts';
 import { sanitizeOutput, writeRaw } from '../output.ts';
 
-const FORMATS = ['text', 'json', 'dot', 'mermaid', 'sarif'] as const;
+/** What `analyze -o` prints: the common formats plus the graph's drawings and SARIF. */
+const FORMATS = ['text', 'json', 'yaml', 'dot', 'mermaid', 'sarif'] as const;
 type Format = (typeof FORMATS)[number];
+
+/** Files a directory walk picks up: what the readers can tell apart by name or content. */
+const GRAPH_FILES = /\.(ya?ml|json|jsonl|ndjson|pb|binpb|protobuf)$/i;
+
+const INPUT_HELP =
+  'input: traces, manifests, catalogs, decision logs, a graph; force a type with TYPE:PATH (otlp, otlp-proto, jaeger, jaeger-deps, zipkin, k8s, compose, backstage, ward, decisions, graph)';
 /**
  * The engine, loaded on first use so that other `ward` commands do not pay for parsing it.
  */
@@ -36,6 +47,7 @@ async function engine(): Promise<void> {
 const PROGRESS_MIN_BYTES = 16 * 1024 * 1024;
 
 interface CommonOptions {
+  filename: string[];
   rules?: string;
   trustDomain?: string;
   maxCycles?: string;
@@ -50,51 +62,52 @@ export function register(program: Command): void {
     );
 
   common(
-    graph
-      .command('analyze')
-      .description(
-        'Read inputs (traces, manifests, catalogs, decision logs) and report on the graph',
-      )
-      .argument(
-        '<inputs...>',
-        'files; force a type with TYPE:PATH (otlp, otlp-proto, jaeger, jaeger-deps, zipkin, k8s, compose, backstage, ward, decisions, graph)',
-      )
-      .option('-f, --format <format>', `output format: ${FORMATS.join(', ')}`, 'text')
-      .option('-o, --output <file>', 'write the report to a file instead of stdout'),
-  ).action(async (inputs: string[], opts: CommonOptions & { format: string; output?: string }) => {
+    addOutputOption(
+      graph
+        .command('analyze')
+        .description(
+          'Read inputs (traces, manifests, catalogs, decision logs) and report on the graph',
+        )
+        .option('--output-file <file>', 'write the report to this file instead of stdout'),
+      FORMATS,
+    ),
+  ).action(async (opts: CommonOptions & { output: Format; outputFile?: string }) => {
     await engine();
-    const format = parseFormat(opts.format);
-    const { graph, stats } = await load(inputs, opts);
+    const { graph, stats } = await load(opts.filename, opts);
     const options = await analyzeOptions(opts);
     const report = G.analyze(graph, options);
     // The text and JSON reports carry the diagnostics; diagrams and SARIF have no place for them.
-    if (format !== 'text' && format !== 'json')
+    if (opts.output !== 'text' && opts.output !== 'json')
       for (const line of G.diagnosticLines(stats.diagnostics)) process.stderr.write(`${line}\n`);
-    await emit(render(format, graph, report, stats), opts.output);
+    await emit(render(opts.output, graph, report, stats), opts.outputFile);
   });
 
   common(
-    graph
-      .command('check')
-      .description(
-        'CI gate: exit 1 if the graph gained a cycle, an unapproved edge or a layering violation',
-      )
-      .argument('<inputs...>', 'files, as for analyze')
-      .requiredOption('--baseline <file>', 'a previous `ward graph analyze --format json` output')
-      .option('-f, --format <format>', 'text or json', 'text'),
-  ).action(async (inputs: string[], opts: CommonOptions & { baseline: string; format: string }) => {
+    addOutputOption(
+      graph
+        .command('check')
+        .description(
+          'CI gate: exit 1 if the graph gained a cycle, an unapproved edge or a layering violation',
+        )
+        .requiredOption(
+          '--baseline <file>',
+          'a previous `ward graph analyze -o json` output (the approved graph)',
+        ),
+      ['text', 'json', 'yaml', 'sarif'],
+    ),
+  ).action(async (opts: CommonOptions & { baseline: string; output: string }) => {
     await engine();
-    if (opts.format !== 'text' && opts.format !== 'json')
-      throw new CliError('CLI_USAGE', `--format ${opts.format}: expected text or json`, 2);
     const json = await readJson(opts.baseline);
     const baseline = graphCall(() => G.parseBaseline(json, opts.baseline));
-    const { graph } = await load(inputs, opts);
+    const { graph } = await load(opts.filename, opts);
     const result = G.checkAgainstBaseline(graph, baseline, await analyzeOptions(opts));
-    if (opts.format === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (opts.output === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else if (opts.output === 'yaml') process.stdout.write(stringify(result));
+    else if (opts.output === 'sarif') process.stdout.write(G.checkToSarif(graph, result));
     else {
       const lines: string[] = [];
       for (const c of result.newCycles)
-        lines.push(`new cycle: ${c.cycle.join(' → ')} (via ${c.edge.from} → ${c.edge.to})`);
+        lines.push(`new cycle: ${c.cycle.join(' → ')} (closed by ${closedBy(c)})`);
       for (const u of result.newUnapproved)
         lines.push(`new unapproved edge: ${u.from} → ${u.to} (${u.calls} calls)`);
       for (const v of result.newViolations) lines.push(`new layering violation: ${v.message}`);
@@ -109,39 +122,38 @@ export function register(program: Command): void {
   });
 
   common(
-    graph
-      .command('export')
-      .description(
-        'Write Kubernetes NetworkPolicies or Istio AuthorizationPolicies for the approved (declared) graph',
-      )
-      .argument('<target>', 'networkpolicy or istio')
-      .argument('<inputs...>', 'files, as for analyze')
-      .requiredOption('-o, --out <dir>', 'directory to write one YAML file per namespace into')
-      .option('--include-observed', 'also allow observed edges nothing declares')
-      .option('--namespace <ns>', 'namespace of objects and services that name none', 'default')
-      .option(
-        '--allow-empty',
-        'export even if some workloads have no allowed edge and no entry point (their traffic is cut)',
-      ),
+    addOutputOption(
+      graph
+        .command('export')
+        .description(
+          'Write Kubernetes NetworkPolicies or Istio AuthorizationPolicies for the approved (declared) graph',
+        )
+        .addArgument(new Argument('<target>', 'what to write').choices(['networkpolicy', 'istio']))
+        .option(
+          '--output-dir <dir>',
+          'write one file per namespace into this directory instead of printing to stdout',
+        )
+        .option('--include-observed', 'also allow observed edges nothing declares')
+        .option('--namespace <ns>', 'namespace of objects and services that name none', 'default')
+        .option(
+          '--allow-empty',
+          'export even if some workloads have no allowed edge and no entry point (their traffic is cut)',
+        ),
+      ['yaml', 'json'],
+    ),
   ).action(
     async (
-      target: string,
-      inputs: string[],
+      target: 'networkpolicy' | 'istio',
       opts: CommonOptions & {
-        out: string;
+        output: string;
+        outputDir?: string;
         includeObserved?: boolean;
         namespace: string;
         allowEmpty?: boolean;
       },
     ) => {
       await engine();
-      if (target !== 'networkpolicy' && target !== 'istio')
-        throw new CliError(
-          'CLI_USAGE',
-          `export target ${target}: expected networkpolicy or istio`,
-          2,
-        );
-      const { graph, stats } = await load(inputs, opts);
+      const { graph, stats } = await load(opts.filename, opts);
       // Every document skipped and reference left unresolved, before anything is written.
       for (const line of G.diagnosticLines(stats.diagnostics)) process.stderr.write(`${line}\n`);
       const options = {
@@ -160,13 +172,20 @@ export function register(program: Command): void {
         const ns = (m.metadata as { namespace: string }).namespace;
         byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), m]);
       }
-      await mkdir(opts.out, { recursive: true });
-      for (const [ns, manifests] of byNamespace) {
-        const file = join(opts.out, `${ns}.${target}.yaml`);
-        await writeFile(file, `${manifests.map((m) => stringify(m)).join('---\n')}`);
+      const print = (manifests: Record<string, unknown>[]): string =>
+        opts.output === 'json'
+          ? `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifests }, null, 2)}\n`
+          : manifests.map((m) => stringify(m)).join('---\n');
+      if (opts.outputDir === undefined) process.stdout.write(print(result.manifests));
+      else {
+        await mkdir(opts.outputDir, { recursive: true });
+        for (const [ns, manifests] of byNamespace) {
+          const file = join(opts.outputDir, `${ns}.${target}.${opts.output}`);
+          await writeFile(file, print(manifests));
+        }
       }
       process.stderr.write(
-        `wrote ${result.manifests.length} manifest(s) for ${byNamespace.size} namespace(s) to ${opts.out}\n`,
+        `wrote ${result.manifests.length} manifest(s) for ${byNamespace.size} namespace(s) to ${opts.outputDir ?? 'stdout'}\n`,
       );
       for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
       for (const s of result.skipped.slice(0, 20))
@@ -178,7 +197,7 @@ export function register(program: Command): void {
 }
 
 function common(cmd: Command): Command {
-  return cmd
+  return addFileOption(cmd, INPUT_HELP)
     .option('--rules <file>', 'layering rules (YAML)')
     .option(
       '--trust-domain <domain>',
@@ -189,10 +208,16 @@ function common(cmd: Command): Command {
     .option('--no-progress', 'never draw a progress bar');
 }
 
-function parseFormat(format: string): Format {
-  if (!(FORMATS as readonly string[]).includes(format))
-    throw new CliError('CLI_USAGE', `--format ${format}: expected one of ${FORMATS.join(', ')}`, 2);
-  return format as Format;
+/** The edge(s) that closed a new cycle — those the baseline did not have — with where each is. */
+function closedBy(c: CheckResult['newCycles'][number]): string {
+  if (c.newEdges.length === 0) return `${c.edge.from} → ${c.edge.to}`;
+  return c.newEdges
+    .map((e) => {
+      const at = e.sources.find((s) => s.line !== undefined) ?? e.sources[0];
+      const where = at ? ` at ${at.file}${at.line !== undefined ? `:${at.line}` : ''}` : '';
+      return `${e.from} → ${e.to}${where}`;
+    })
+    .join(', ');
 }
 
 async function analyzeOptions(opts: CommonOptions): Promise<AnalyzeOptions> {
@@ -216,6 +241,8 @@ function render(
   switch (format) {
     case 'json':
       return G.toJsonReport(graph, report, stats);
+    case 'yaml':
+      return stringify(JSON.parse(G.toJsonReport(graph, report, stats)));
     case 'dot':
       return G.toDot(graph, report);
     case 'mermaid':
@@ -232,6 +259,15 @@ async function emit(text: string, output: string | undefined): Promise<void> {
   else process.stdout.write(text);
 }
 
+/** Turns the engine's coded errors into one-line CLI failures (exit 2). */
+function graphCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw asCliError(error);
+  }
+}
+
 /** An export the engine refused because it would cut unexplained traffic: a finding, exit 1. */
 function exportCall<T>(fn: () => T): T {
   try {
@@ -239,15 +275,6 @@ function exportCall<T>(fn: () => T): T {
   } catch (error) {
     if (error instanceof G.GraphError && error.code === 'GRAPH_EXPORT_UNEXPLAINED')
       throw new CliError(error.code, error.message, 1);
-    throw asCliError(error);
-  }
-}
-
-/** Turns the engine's coded errors into one-line CLI failures (exit 2). */
-function graphCall<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (error) {
     throw asCliError(error);
   }
 }
@@ -289,44 +316,130 @@ function ioError(file: string, error: unknown): CliError {
   return new CliError('CLI_INPUT', `cannot read ${file}: ${why}`, 2);
 }
 
+/** The first bytes of a file, for type detection. */
+const HEAD_BYTES = 64 * 1024;
+
+/** A file to stream, or stdin (whose type, unless forced, is told from its first bytes). */
+type PlannedInput =
+  | { stdin: false; path: string; type: InputType; size: number }
+  | { stdin: true; path: typeof STDIN; type: InputType | undefined; size: 0 };
+
+/**
+ * Which files to read and as what: `-f` values with an optional TYPE: prefix; directories are
+ * walked (the CLI's one walker) and a walked file whose type cannot be told is skipped with a
+ * note, while a file named directly must be readable as some input.
+ */
+async function plan(filenames: string[]): Promise<PlannedInput[]> {
+  const out: PlannedInput[] = [];
+  let stdin = 0;
+  for (const arg of filenames) {
+    const { type, path } = G.parseInputArg(arg);
+    if (path === STDIN) {
+      if (++stdin > 1) throw new CliError('CLI_USAGE', '-f -: stdin can be read only once', 2);
+      out.push({ stdin: true, path: STDIN, type, size: 0 });
+      continue;
+    }
+    let isDir: boolean;
+    try {
+      isDir = (await stat(path)).isDirectory();
+    } catch (error) {
+      throw ioError(path, error);
+    }
+    for (const file of isDir ? collectFiles([path], GRAPH_FILES) : [path]) {
+      const { size, head } = await peek(file);
+      if (type) out.push({ stdin: false, path: file, type, size });
+      else if (!isDir)
+        out.push({
+          stdin: false,
+          path: file,
+          type: graphCall(() => G.detectInputType(file, head)),
+          size,
+        });
+      else {
+        try {
+          out.push({ stdin: false, path: file, type: G.detectInputType(file, head), size });
+        } catch (error) {
+          if (!(error instanceof G.GraphError)) throw error;
+          process.stderr.write(
+            `ward: skipped ${file}: not a graph input (name it with -f TYPE:${file} to force a type)\n`,
+          );
+        }
+      }
+    }
+  }
+  return out;
+}
+
+async function peek(path: string): Promise<{ size: number; head: Uint8Array }> {
+  try {
+    const info = await stat(path);
+    if (info.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    const fh = await open(path, 'r');
+    try {
+      const head = new Uint8Array(Math.min(info.size, HEAD_BYTES));
+      await fh.read(head, 0, head.length, 0);
+      return { size: info.size, head };
+    } finally {
+      await fh.close();
+    }
+  } catch (error) {
+    throw ioError(path, error);
+  }
+}
+
+/** Streams stdin into the ingest, detecting its type from the first bytes unless given. */
+async function ingestStdin(ingest: GraphIngest, type: InputType | undefined): Promise<void> {
+  const chunks = process.stdin[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  while (size < HEAD_BYTES) {
+    const next = await chunks.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(String(next.value));
+    head.push(chunk);
+    size += chunk.length;
+  }
+  const first = Buffer.concat(head);
+  const sink = ingest.open(type ?? graphCall(() => G.detectInputType('<stdin>', first)), '<stdin>');
+  try {
+    sink.write(first);
+    while (!done) {
+      const next = await chunks.next();
+      if (next.done) break;
+      sink.write(Buffer.isBuffer(next.value) ? next.value : Buffer.from(String(next.value)));
+    }
+    sink.end();
+  } catch (error) {
+    throw asCliError(error);
+  }
+}
+
 /** Streams every input into one ingest, detecting types from prefixes, names or content. */
 async function load(
-  inputs: string[],
+  filenames: string[],
   opts: CommonOptions,
 ): Promise<{ graph: DependencyGraph; stats: IngestStats }> {
   const ingest = new G.GraphIngest({
     trustDomain: opts.trustDomain,
     defaultNamespace: (opts as { namespace?: string }).namespace,
   });
-  const plan: { path: string; type: InputType; size: number }[] = [];
-  for (const arg of inputs) {
-    const { type, path } = G.parseInputArg(arg);
-    let size: number;
-    let head: Uint8Array;
-    try {
-      const info = await stat(path);
-      if (info.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      size = info.size;
-      const fh = await open(path, 'r');
-      try {
-        const buf = new Uint8Array(Math.min(size, 64 * 1024));
-        await fh.read(buf, 0, buf.length, 0);
-        head = buf;
-      } finally {
-        await fh.close();
-      }
-    } catch (error) {
-      throw ioError(path, error);
-    }
-    plan.push({ path, type: type ?? graphCall(() => G.detectInputType(path, head)), size });
-  }
-  const total = plan.reduce((n, p) => n + p.size, 0);
+  const inputs = await plan(filenames);
+  const total = inputs.reduce((n, p) => n + p.size, 0);
   const bar =
     opts.progress && process.stderr.isTTY && total >= PROGRESS_MIN_BYTES
       ? new ProgressBar(total)
       : undefined;
   try {
-    for (const { path, type } of plan) {
+    for (const input of inputs) {
+      if (input.stdin) {
+        await ingestStdin(ingest, input.type);
+        continue;
+      }
+      const { path, type } = input;
       const sink = ingest.open(type, path);
       try {
         for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {

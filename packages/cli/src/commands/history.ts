@@ -1,17 +1,18 @@
 /** `ward history [REVISION]`: who changed what, when; one revision with its field diffs. */
 import type { HistoryDetail, HistoryEntry } from '@ward/server/client';
 import type { Command } from 'commander';
-import { CliError } from '../errors.ts';
+import { addOutputOption, printResult, usageError } from '../options.ts';
 import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
 
 export function register(program: Command): void {
   withConnection(
-    program
-      .command('history')
-      .description('revision history of the control plane (newest first)')
-      .argument('[revision]', 'show one revision in detail')
-      .option('--limit <n>', 'how many revisions', '20')
-      .option('-o, --output <format>', 'text or json', 'text'),
+    addOutputOption(
+      program
+        .command('history')
+        .description('revision history of the control plane (newest first)')
+        .argument('[revision]', 'show one revision in detail')
+        .option('--limit <n>', 'how many revisions', '20'),
+    ),
   ).action(
     async (
       revision: string | undefined,
@@ -19,13 +20,13 @@ export function register(program: Command): void {
     ) => {
       if (revision !== undefined) {
         if (!/^[1-9][0-9]*$/.test(revision))
-          throw new CliError(
-            'CLI_BAD_ARGUMENT',
+          throw usageError(
             `revision must be a positive integer, not "${revision}"`,
+            'CLI_BAD_ARGUMENT',
           );
         const d = await call<HistoryDetail>(opts, 'GET', `/v1/history/${revision}`);
-        if (opts.output === 'json') {
-          process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+        if (opts.output !== 'text') {
+          printResult(opts.output, d, () => '');
           return;
         }
         const lines = [
@@ -52,14 +53,14 @@ export function register(program: Command): void {
       }
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-        throw new CliError('CLI_BAD_OPTION', '--limit must be 1..1000');
+        throw usageError('--limit must be 1..1000', 'CLI_BAD_OPTION');
       const { items } = await call<{ items: HistoryEntry[] }>(
         opts,
         'GET',
         `/v1/history?limit=${limit}`,
       );
-      if (opts.output === 'json') {
-        process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+      if (opts.output !== 'text') {
+        printResult(opts.output, items, () => '');
         return;
       }
       const rows = [['REVISION', 'AT', 'BY', 'OPERATION', 'CHANGES']];

@@ -11,6 +11,7 @@ import {
 } from '@ward/passport';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
+import { addOutputOption, collect, printResult } from '../options.ts';
 import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
 
 /**
@@ -80,7 +81,7 @@ export function register(program: Command): void {
       },
     );
 
-  passport
+  const verify = passport
     .command('verify')
     .description('verify a passport and print its claims as JSON (exit 1 if refused)')
     .argument('<token>', 'the passport')
@@ -93,41 +94,43 @@ export function register(program: Command): void {
       collect,
       [],
     )
-    .option('--max-lifetime <duration>', 'largest exp - iat accepted', '1h')
-    .action(
-      (
-        token: string,
-        opts: {
-          keyFile: string;
-          kid?: string;
-          skew: string;
-          audience: string[];
-          maxLifetime: string;
-        },
-      ) => {
-        const kid = opts.kid ?? /^v[12]\.([A-Za-z0-9_-]{1,64})\./.exec(token)?.[1] ?? 'unknown';
-        const ring = loadKeyring(opts.keyFile, kid);
-        const skew = Number(opts.skew);
-        if (!Number.isFinite(skew) || skew < 0)
-          throw new CliError('CLI_USAGE', '--skew must be seconds >= 0', 2);
-        const claims = guard(() =>
-          verifyPassport(token.trim(), ring, {
-            clockSkewSec: skew,
-            maxLifetimeSec: parseTtl(opts.maxLifetime, '--max-lifetime'),
-            ...(opts.audience.length > 0 ? { audience: opts.audience } : {}),
-          }),
-        );
-        process.stdout.write(`${JSON.stringify(claims, null, 2)}\n`);
+    .option('--max-lifetime <duration>', 'largest exp - iat accepted', '1h');
+  addOutputOption(verify, ['json', 'yaml']).action(
+    (
+      token: string,
+      opts: {
+        keyFile: string;
+        kid?: string;
+        skew: string;
+        audience: string[];
+        maxLifetime: string;
+        output: string;
       },
-    );
+    ) => {
+      const kid = opts.kid ?? /^v[12]\.([A-Za-z0-9_-]{1,64})\./.exec(token)?.[1] ?? 'unknown';
+      const ring = loadKeyring(opts.keyFile, kid);
+      const skew = Number(opts.skew);
+      if (!Number.isFinite(skew) || skew < 0)
+        throw new CliError('CLI_USAGE', '--skew must be seconds >= 0', 2);
+      const claims = guard(() =>
+        verifyPassport(token.trim(), ring, {
+          clockSkewSec: skew,
+          maxLifetimeSec: parseTtl(opts.maxLifetime, '--max-lifetime'),
+          ...(opts.audience.length > 0 ? { audience: opts.audience } : {}),
+        }),
+      );
+      printResult(opts.output, claims, () => '');
+    },
+  );
 
-  passport
+  const keygen = passport
     .command('keygen')
     .description('make a key and print it as a JSON key list (for mint/verify outside Ward)')
     .option('--alg <alg>', 'HS256 (shared secret) or EdDSA (Ed25519 key pair)', 'HS256')
     .requiredOption('--kid <kid>', 'key id')
-    .option('--public', 'EdDSA: print only the public key (what verifiers hold)')
-    .action((opts: { alg: string; kid: string; public?: boolean }) => {
+    .option('--public', 'EdDSA: print only the public key (what verifiers hold)');
+  addOutputOption(keygen, ['json', 'yaml']).action(
+    (opts: { alg: string; kid: string; public?: boolean; output: string }) => {
       if (opts.alg !== 'HS256' && opts.alg !== 'EdDSA') {
         throw new CliError('CLI_USAGE', '--alg must be HS256 or EdDSA', 2);
       }
@@ -135,22 +138,26 @@ export function register(program: Command): void {
       const entry: PassportKeyV1 = { kid: opts.kid, alg: opts.alg, key: material.key };
       if (material.privateKey !== undefined && !opts.public) entry.privateKey = material.privateKey;
       guard(() => keyringFromBundleKeys([entry]));
-      process.stdout.write(`${JSON.stringify([entry])}\n`);
-    });
+      if (opts.output === 'json') process.stdout.write(`${JSON.stringify([entry])}\n`);
+      else printResult(opts.output, [entry], () => '');
+    },
+  );
 
   withConnection(
-    passport
-      .command('keys')
-      .description("list the control plane's passport keys (ids, zones, states; never a secret)")
-      .option('--zone <zone>', 'only this trust zone'),
-  ).action(async (opts: ConnectionOptions & { zone?: string }) => {
+    addOutputOption(
+      passport
+        .command('keys')
+        .description("list the control plane's passport keys (ids, zones, states; never a secret)")
+        .option('--zone <zone>', 'only this trust zone'),
+    ),
+  ).action(async (opts: ConnectionOptions & { zone?: string; output: string }) => {
     const query = opts.zone !== undefined ? `?zone=${encodeURIComponent(opts.zone)}` : '';
     const r = await call<{ items: { kid: string; zone: string; alg: string; status: string }[] }>(
       opts,
       'GET',
       `/v1/passport-keys${query}`,
     );
-    process.stdout.write(
+    printResult(opts.output, r.items, () =>
       table([
         ['ZONE', 'KID', 'ALG', 'STATUS'],
         ...r.items.map((k) => [k.zone, k.kid, k.alg, k.status]),
@@ -159,16 +166,25 @@ export function register(program: Command): void {
   });
 
   withConnection(
-    passport
-      .command('rotate')
-      .description(
-        "new active key for one trust zone; the zone's previous key keeps verifying until the next rotation",
-      )
-      .option('--zone <zone>', 'trust zone (its first rotation creates it)', 'default')
-      .option('--alg <alg>', "HS256 or EdDSA (default: the zone's current algorithm)")
-      .option('--retire-previous', 'drop the old key at once (after a leak)'),
+    addOutputOption(
+      passport
+        .command('rotate')
+        .description(
+          "new active key for one trust zone; the zone's previous key keeps verifying until the next rotation",
+        )
+        .option('--zone <zone>', 'trust zone (its first rotation creates it)', 'default')
+        .option('--alg <alg>', "HS256 or EdDSA (default: the zone's current algorithm)")
+        .option('--retire-previous', 'drop the old key at once (after a leak)'),
+    ),
   ).action(
-    async (opts: ConnectionOptions & { zone: string; alg?: string; retirePrevious?: boolean }) => {
+    async (
+      opts: ConnectionOptions & {
+        zone: string;
+        alg?: string;
+        retirePrevious?: boolean;
+        output: string;
+      },
+    ) => {
       if (opts.alg !== undefined && opts.alg !== 'HS256' && opts.alg !== 'EdDSA') {
         throw new CliError('CLI_USAGE', '--alg must be HS256 or EdDSA', 2);
       }
@@ -182,13 +198,13 @@ export function register(program: Command): void {
           retirePrevious: opts.retirePrevious === true,
         },
       );
-      process.stdout.write(`zone ${r.zone}: new ${r.alg} key ${r.kid} at revision ${r.revision}\n`);
+      printResult(
+        opts.output,
+        r,
+        () => `zone ${r.zone}: new ${r.alg} key ${r.kid} at revision ${r.revision}\n`,
+      );
     },
   );
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 function parseTtl(text: string, flag = '--ttl'): number {

@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   type CompileOptions,
   canonicalMethod,
@@ -20,106 +18,129 @@ import {
 import { trustDomainProblem } from '@ward/spiffe';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
+import {
+  addFileOption,
+  addOutputOption,
+  collectFiles,
+  printResult,
+  readText,
+  STDIN,
+  usageError,
+} from '../options.ts';
 
 /**
- * `ward policy check|eval|test|schema`: validate and lint policy files, decide one input, run
- * policy tests (the equivalent of `opa test`), print the JSON Schema.
+ * `ward policy check|eval|test|schema -f FILE…`: validate and lint policy files, decide one
+ * input, run policy tests (the equivalent of `opa test`), print the JSON Schema.
  */
 export function register(program: Command): void {
   const policy = program.command('policy').description('validate, evaluate and test policies');
 
-  policy
-    .command('check')
-    .description(
-      'validate and lint policy files (directories are walked for *.yaml, *.yml, *.json)',
+  addOutputOption(
+    addFileOption(
+      policy
+        .command('check')
+        .description(
+          'validate and lint policy files (directories are walked for *.yaml, *.yml, *.json)',
+        ),
+      'policy file or directory',
     )
-    .argument('<paths...>', 'files or directories')
-    .option('--json', 'print diagnostics as a JSON array')
-    .option('--trust-domain <domain>', 'trust domain for default SPIFFE IDs', 'ward.local')
-    .option('--env <key=value...>', 'static values visible to CEL as env')
-    .action((paths: string[], opts: CommonOptions & { json?: boolean }) => {
-      const loaded = load(paths, opts);
-      const warnings = loaded.policySet ? lintPolicy(loaded.documents, compileOptions(opts)) : [];
-      const tests = loaded.policySet ? checkPolicyTests(loaded.policySet, loaded.tests) : [];
-      const all = sortDiagnostics([...loaded.diagnostics, ...tests, ...warnings]);
-      const errors = all.filter((d) => d.severity === 'error').length;
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
-      } else {
-        for (const d of all) process.stdout.write(`${formatDiagnostic(d)}\n`);
-        const docs = loaded.documents.length + loaded.tests.length;
-        process.stderr.write(
-          `${docs} document(s): ${errors} error(s), ${all.length - errors} warning(s)\n`,
-        );
-      }
-      if (errors > 0) process.exitCode = 1;
-    });
+      .option('--trust-domain <domain>', 'trust domain for default SPIFFE IDs', 'ward.local')
+      .option('--env <key=value...>', 'static values visible to CEL as env'),
+  ).action((opts: CommonOptions & { output: string }) => {
+    const loaded = load(opts.filename, opts);
+    const warnings = loaded.policySet ? lintPolicy(loaded.documents, compileOptions(opts)) : [];
+    const tests = loaded.policySet ? checkPolicyTests(loaded.policySet, loaded.tests) : [];
+    const all = sortDiagnostics([...loaded.diagnostics, ...tests, ...warnings]);
+    const errors = all.filter((d) => d.severity === 'error').length;
+    if (opts.output !== 'text') {
+      printResult(opts.output, all, () => '');
+    } else {
+      for (const d of all) process.stdout.write(`${formatDiagnostic(d)}\n`);
+      const docs = loaded.documents.length + loaded.tests.length;
+      process.stderr.write(
+        `${docs} document(s): ${errors} error(s), ${all.length - errors} warning(s)\n`,
+      );
+    }
+    if (errors > 0) process.exitCode = 1;
+  });
 
-  policy
-    .command('eval')
-    .description('decide one input (JSON) against policy files')
-    .requiredOption('-f, --file <paths...>', 'policy files or directories')
-    .requiredOption(
-      '--input <json>',
-      'the decision input as JSON, or @file to read it from a file; request.method and request.path are put in the canonical form the middleware decides on (query dropped, escapes and dot segments resolved, HEAD as GET)',
+  addOutputOption(
+    addFileOption(
+      policy.command('eval').description('decide one input (JSON) against policy files'),
+      'policy file or directory',
     )
-    .option('--explain', 'also list every rule considered and why it matched or not')
-    .option('--trust-domain <domain>', 'trust domain for default SPIFFE IDs', 'ward.local')
-    .option('--env <key=value...>', 'static values visible to CEL as env')
-    .action((opts: CommonOptions & { file: string[]; input: string; explain?: boolean }) => {
-      const input = readInput(opts.input);
-      const loaded = load(opts.file, opts);
-      const set = requireCompiled(loaded);
-      const result = opts.explain ? set.explain(input) : set.decide(input);
-      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    });
+      .requiredOption(
+        '--input <json>',
+        'the decision input as JSON, or @file to read it from a file; request.method and request.path are put in the canonical form the middleware decides on (query dropped, escapes and dot segments resolved, HEAD as GET)',
+      )
+      .option('--explain', 'also list every rule considered and why it matched or not')
+      .option('--trust-domain <domain>', 'trust domain for default SPIFFE IDs', 'ward.local')
+      .option('--env <key=value...>', 'static values visible to CEL as env'),
+    ['json', 'yaml'],
+  ).action((opts: CommonOptions & { input: string; explain?: boolean; output: string }) => {
+    const input = readInput(opts.input, opts.filename);
+    const loaded = load(opts.filename, opts);
+    const set = requireCompiled(loaded);
+    const result = opts.explain ? set.explain(input) : set.decide(input);
+    printResult(opts.output, result, () => '');
+  });
 
-  policy
-    .command('test')
-    .description('run PolicyTest cases found in the given paths against the policies there')
-    .argument('<paths...>', 'directories or files holding policies and PolicyTest documents')
-    .option('-v, --verbose', 'print the reason of every decision')
-    .option('--trust-domain <domain>', 'trust domain for default SPIFFE IDs', 'ward.local')
-    .option('--env <key=value...>', 'static values visible to CEL as env')
-    .action((paths: string[], opts: CommonOptions & { verbose?: boolean }) => {
-      const loaded = load(paths, opts);
-      const set = requireCompiled(loaded);
-      if (loaded.tests.length === 0)
-        throw new CliError('POLICY_NO_TESTS', 'no PolicyTest documents found');
-      const unknown = checkPolicyTests(set, loaded.tests);
-      for (const d of unknown) process.stderr.write(`${formatDiagnostic(d)}\n`);
-      const report = runPolicyTests(set, loaded.tests);
-      for (const r of report.results) {
-        const where = r.location ? ` (${r.location.file}:${r.location.line})` : '';
-        process.stdout.write(`${r.passed ? 'PASS' : 'FAIL'}: ${r.name}${where}\n`);
-        for (const f of r.failures) process.stdout.write(`  ${f}\n`);
-        if (opts.verbose || !r.passed) {
-          process.stdout.write(`  decided by ${ruleId(r.decision)}: ${r.decision.reason}\n`);
-        }
+  addOutputOption(
+    addFileOption(
+      policy
+        .command('test')
+        .description('run PolicyTest cases found in the given files against the policies there'),
+      'file or directory holding policies and PolicyTest documents',
+    )
+      .option('-v, --verbose', 'print the reason of every decision')
+      .option('--trust-domain <domain>', 'trust domain for default SPIFFE IDs', 'ward.local')
+      .option('--env <key=value...>', 'static values visible to CEL as env'),
+  ).action((opts: CommonOptions & { verbose?: boolean; output: string }) => {
+    const loaded = load(opts.filename, opts);
+    const set = requireCompiled(loaded);
+    if (loaded.tests.length === 0)
+      throw new CliError('POLICY_NO_TESTS', 'no PolicyTest documents found');
+    const unknown = checkPolicyTests(set, loaded.tests);
+    for (const d of unknown) process.stderr.write(`${formatDiagnostic(d)}\n`);
+    const report = runPolicyTests(set, loaded.tests);
+    if (report.failed > 0 || unknown.length > 0) process.exitCode = 1;
+    if (opts.output !== 'text') {
+      printResult(opts.output, report, () => '');
+      return;
+    }
+    for (const r of report.results) {
+      const where = r.location ? ` (${r.location.file}:${r.location.line})` : '';
+      process.stdout.write(`${r.passed ? 'PASS' : 'FAIL'}: ${r.name}${where}\n`);
+      for (const f of r.failures) process.stdout.write(`  ${f}\n`);
+      if (opts.verbose || !r.passed) {
+        process.stdout.write(`  decided by ${ruleId(r.decision)}: ${r.decision.reason}\n`);
       }
-      process.stdout.write(`${'-'.repeat(60)}\n`);
-      const total = report.results.length;
-      process.stdout.write(
-        `PASS: ${report.passed}/${total}${report.failed ? `, FAIL: ${report.failed}/${total}` : ''}\n`,
-      );
-      const rules = report.covered.length + report.uncovered.length;
-      process.stdout.write(
-        `coverage: ${report.covered.length}/${rules} rules exercised` +
-          (report.uncovered.length ? `; never exercised: ${report.uncovered.join(', ')}` : '') +
-          '\n',
-      );
-      if (report.failed > 0 || unknown.length > 0) process.exitCode = 1;
-    });
+    }
+    process.stdout.write(`${'-'.repeat(60)}\n`);
+    const total = report.results.length;
+    process.stdout.write(
+      `PASS: ${report.passed}/${total}${report.failed ? `, FAIL: ${report.failed}/${total}` : ''}\n`,
+    );
+    const rules = report.covered.length + report.uncovered.length;
+    process.stdout.write(
+      `coverage: ${report.covered.length}/${rules} rules exercised` +
+        (report.uncovered.length ? `; never exercised: ${report.uncovered.join(', ')}` : '') +
+        '\n',
+    );
+  });
 
-  policy
-    .command('schema')
-    .description('print the JSON Schema of policy documents (docs/policy-schema.json)')
-    .action(() => {
-      process.stdout.write(`${JSON.stringify(policySchema, null, 2)}\n`);
-    });
+  addOutputOption(
+    policy
+      .command('schema')
+      .description('print the JSON Schema of policy documents (docs/policy-schema.json)'),
+    ['json', 'yaml'],
+  ).action((opts: { output: string }) => {
+    printResult(opts.output, policySchema, () => '');
+  });
 }
 
 interface CommonOptions {
+  filename: string[];
   trustDomain: string;
   env?: string[];
 }
@@ -128,7 +149,7 @@ function compileOptions(opts: CommonOptions): CompileOptions {
   const env: Record<string, string> = {};
   for (const pair of opts.env ?? []) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new CliError('CLI_BAD_OPTION', `--env expects key=value, got "${pair}"`, 2);
+    if (eq <= 0) throw usageError(`--env expects key=value, got "${pair}"`, 'CLI_BAD_OPTION');
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   const problem = trustDomainProblem(opts.trustDomain);
@@ -142,37 +163,12 @@ function compileOptions(opts: CommonOptions): CompileOptions {
   return { trustDomain: opts.trustDomain, env };
 }
 
-/** Files named directly are read whatever their extension; directories are walked. */
-export function collectFiles(paths: string[]): string[] {
-  const out: string[] = [];
-  const walk = (dir: string): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
-      a.name < b.name ? -1 : 1,
-    )) {
-      if (e.name.startsWith('.') || e.name === 'node_modules') continue;
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.(ya?ml|json)$/.test(e.name)) out.push(p);
-    }
-  };
-  for (const p of paths) {
-    let isDir: boolean;
-    try {
-      isDir = statSync(p).isDirectory();
-    } catch {
-      throw new CliError('CLI_FILE_NOT_FOUND', `no such file or directory: ${p}`);
-    }
-    if (isDir) walk(p);
-    else out.push(p);
-  }
-  return out;
-}
-
 function load(paths: string[], opts: CommonOptions): LoadResult {
   const files = collectFiles(paths);
-  if (files.length === 0) throw new CliError('CLI_FILE_NOT_FOUND', 'no policy files found');
+  if (files.length === 0)
+    throw usageError(`no policy files under ${paths.join(', ')}`, 'CLI_FILE_NOT_FOUND');
   return loadPolicy(
-    files.map((file) => ({ file, text: readFileSync(file, 'utf8') })),
+    files.map((file) => ({ file: file === STDIN ? '<stdin>' : file, text: readText(file) })),
     compileOptions(opts),
   );
 }
@@ -184,14 +180,14 @@ function requireCompiled(loaded: LoadResult): NonNullable<LoadResult['policySet'
   throw new CliError('POLICY_COMPILE_FAILED', `policy does not compile: ${errors.length} error(s)`);
 }
 
-function readInput(arg: string): DecisionInput {
+function readInput(arg: string, filenames: string[]): DecisionInput {
   let text = arg;
   if (arg.startsWith('@')) {
-    try {
-      text = readFileSync(arg.slice(1), 'utf8');
-    } catch {
-      throw new CliError('CLI_FILE_NOT_FOUND', `cannot read input file ${arg.slice(1)}`);
-    }
+    const file = arg.slice(1);
+    // Both the policies (-f -) and the input (@-) cannot come from the one stdin.
+    if (file === STDIN && filenames.includes(STDIN))
+      throw usageError('--input @- and -f -: stdin can be read only once');
+    text = readText(file);
   }
   let value: unknown;
   try {

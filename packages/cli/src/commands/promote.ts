@@ -1,8 +1,9 @@
 /**
- * `ward promote SERVICE [--force] [--window 1h]`: switch a service's dry-run intentions to enforce.
+ * `ward promote SERVICE [--force] [--window 1h] [-o text|json|yaml]`: switch a service's dry-run intentions to enforce.
  * The control plane refuses (409, exit 1) while the window shows calls they would deny.
  */
 import type { Command } from 'commander';
+import { addOutputOption, printResult } from '../options.ts';
 import { type ConnectionOptions, call, withConnection } from './_api.ts';
 
 interface PromoteResult {
@@ -16,19 +17,20 @@ interface PromoteResult {
 
 export function register(program: Command): void {
   withConnection(
-    program
-      .command('promote')
-      .description(
-        "switch a service's dry-run intentions to enforce (refused while dry-run denials remain)",
-      )
-      .argument('<service>', 'destination service')
-      .option('--force', 'promote even though the window shows dry-run denials')
-      .option('--window <window>', 'how far back to look for dry-run denials', '1h')
-      .option('--json', 'print the API JSON'),
+    addOutputOption(
+      program
+        .command('promote')
+        .description(
+          "switch a service's dry-run intentions to enforce (refused while dry-run denials remain)",
+        )
+        .argument('<service>', 'destination service')
+        .option('--force', 'promote even though the window shows dry-run denials')
+        .option('--window <window>', 'how far back to look for dry-run denials', '1h'),
+    ),
   ).action(
     async (
       service: string,
-      opts: ConnectionOptions & { force?: boolean; window: string; json?: boolean },
+      opts: ConnectionOptions & { force?: boolean; window: string; output: string },
     ) => {
       const r = await call<PromoteResult>(
         opts,
@@ -39,8 +41,8 @@ export function register(program: Command): void {
           window: opts.window,
         },
       );
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      if (opts.output !== 'text') {
+        printResult(opts.output, r, () => '');
         return;
       }
       if (!r.changed) {

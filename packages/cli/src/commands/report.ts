@@ -1,9 +1,10 @@
 /**
  * `ward report dry-run|unused|unapproved`: the soft-apply reports of the control plane (what
  * dry-run rules would deny, approved edges nobody uses, observed edges nobody approved). Text
- * tables by default, `--json` for the API's JSON.
+ * tables by default, `-o json|yaml` for the API's data.
  */
 import type { Command } from 'commander';
+import { addOutputOption, printResult } from '../options.ts';
 import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
 
 interface DryRunItem {
@@ -40,7 +41,7 @@ interface Report<T> {
   dropped?: number;
 }
 
-type Opts = ConnectionOptions & { since?: string; service?: string; json?: boolean };
+type Opts = ConnectionOptions & { since?: string; service?: string; output: string };
 
 /** `2026-01-02T03:04:05.678Z` → `2026-01-02 03:04:05Z`: tables stay narrow. */
 const short = (iso: string | null) => (iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}Z` : 'never');
@@ -52,29 +53,26 @@ function query(params: Record<string, string | undefined>): string {
   return s ? `?${s}` : '';
 }
 
-function print(json: boolean | undefined, report: unknown, text: () => string): void {
-  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : text());
-}
-
 export function register(program: Command): void {
   const report = program
     .command('report')
     .description('soft-apply reports: dry-run denials, unused and unapproved edges');
 
   withConnection(
-    report
-      .command('dry-run')
-      .description('every call that dry-run rules would have denied, by edge and rule')
-      .option('--since <window>', 'duration back from now (30m, 1h, 7d) or ISO time', '1h')
-      .option('--service <name>', 'only calls to this destination service')
-      .option('--json', 'print the API JSON'),
+    addOutputOption(
+      report
+        .command('dry-run')
+        .description('every call that dry-run rules would have denied, by edge and rule')
+        .option('--since <window>', 'duration back from now (30m, 1h, 7d) or ISO time', '1h')
+        .option('--service <name>', 'only calls to this destination service'),
+    ),
   ).action(async (opts: Opts) => {
     const r = await call<Report<DryRunItem>>(
       opts,
       'GET',
       `/v1/reports/dry-run${query({ since: opts.since, service: opts.service })}`,
     );
-    print(opts.json, r, () => {
+    printResult(opts.output, r, () => {
       if (r.items.length === 0) return `no dry-run denials since ${short(r.since)}\n`;
       const rows = [
         ['SOURCE', 'DESTINATION', 'RULE', 'CALLS', 'FIRST SEEN', 'LAST SEEN', 'SAMPLE'],
@@ -100,18 +98,19 @@ export function register(program: Command): void {
   });
 
   withConnection(
-    report
-      .command('unused')
-      .description('approved edges (allow rules) that no traffic used: candidates to remove')
-      .option('--since <window>', 'duration back from now or ISO time', '7d')
-      .option('--json', 'print the API JSON'),
+    addOutputOption(
+      report
+        .command('unused')
+        .description('approved edges (allow rules) that no traffic used: candidates to remove')
+        .option('--since <window>', 'duration back from now or ISO time', '7d'),
+    ),
   ).action(async (opts: Opts) => {
     const r = await call<Report<UnusedItem>>(
       opts,
       'GET',
       `/v1/reports/unused${query({ since: opts.since })}`,
     );
-    print(opts.json, r, () => {
+    printResult(opts.output, r, () => {
       if (r.items.length === 0) return `every approved edge was used since ${short(r.since)}\n`;
       const rows = [['SOURCE', 'DESTINATION', 'APPROVED BY', 'LAST SEEN']];
       for (const i of r.items) {
@@ -128,18 +127,19 @@ export function register(program: Command): void {
   });
 
   withConnection(
-    report
-      .command('unapproved')
-      .description('observed edges (decision logs, traces) that no allow rule approves')
-      .option('--since <window>', 'duration back from now or ISO time', '30d')
-      .option('--json', 'print the API JSON'),
+    addOutputOption(
+      report
+        .command('unapproved')
+        .description('observed edges (decision logs, traces) that no allow rule approves')
+        .option('--since <window>', 'duration back from now or ISO time', '30d'),
+    ),
   ).action(async (opts: Opts) => {
     const r = await call<Report<UnapprovedItem>>(
       opts,
       'GET',
       `/v1/reports/unapproved${query({ since: opts.since })}`,
     );
-    print(opts.json, r, () => {
+    printResult(opts.output, r, () => {
       if (r.items.length === 0) return `no unapproved edges since ${short(r.since)}\n`;
       const rows = [
         ['SOURCE', 'DESTINATION', 'DECISIONS', 'DENIED', 'TRACE CALLS', 'LAST SEEN', 'SEEN IN'],

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
+import { addOutputOption, usageError } from '../options.ts';
 
 interface ServerOptions {
   db?: string;
@@ -17,7 +18,7 @@ interface ServerOptions {
   watchMaxPerCredential?: string;
   watchMaxPerAddress?: string;
   watchMaxTotal?: string;
-  json?: boolean;
+  output: string;
   quiet?: boolean;
   tlsCert?: string;
   tlsKey?: string;
@@ -28,9 +29,9 @@ function readPem(file: string, flag: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (error) {
-    throw new CliError(
-      'CLI_BAD_OPTION',
+    throw usageError(
       `${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      'CLI_BAD_OPTION',
     );
   }
 }
@@ -39,11 +40,11 @@ function readPem(file: string, flag: string): string {
 function tlsOf(opts: ServerOptions) {
   if (!opts.tlsCert && !opts.tlsKey) {
     if (opts.clientCa)
-      throw new CliError('CLI_BAD_OPTION', '--client-ca needs --tls-cert and --tls-key');
+      throw usageError('--client-ca needs --tls-cert and --tls-key', 'CLI_BAD_OPTION');
     return undefined;
   }
   if (!opts.tlsCert || !opts.tlsKey) {
-    throw new CliError('CLI_BAD_OPTION', '--tls-cert and --tls-key go together');
+    throw usageError('--tls-cert and --tls-key go together', 'CLI_BAD_OPTION');
   }
   return {
     cert: readPem(opts.tlsCert, '--tls-cert'),
@@ -57,7 +58,7 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
-    throw new CliError('CLI_BAD_OPTION', `${flag} must be a positive integer, got "${value}"`);
+    throw usageError(`${flag} must be a positive integer, got "${value}"`, 'CLI_BAD_OPTION');
   }
   return n;
 }
@@ -76,7 +77,7 @@ function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535)
-    throw new CliError('CLI_BAD_LISTEN', `--listen must be HOST:PORT or PORT, got "${text}"`);
+    throw usageError(`--listen must be HOST:PORT or PORT, got "${text}"`, 'CLI_BAD_LISTEN');
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }
 
@@ -116,86 +117,89 @@ export function register(program: Command): void {
       '--client-ca <file>',
       'PEM trust bundle (the Ward CA): PDPs may authenticate with their X.509-SVID',
     )
-    .option('--json', 'print one JSON line {url, publicKey, keyId, adminToken?, warnings} first')
-    .action(async (opts: ServerOptions) => {
-      const { host, port } = parseListen(opts.listen);
-      const tls = tlsOf(opts);
-      const watchLimits = watchLimitsOf(opts);
-      const heartbeatMs = Number(opts.heartbeatMs);
-      if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) {
-        throw new CliError('CLI_BAD_OPTION', '--heartbeat-ms must be an integer >= 100');
-      }
-      // Loaded here, not at the top: other commands should not pay for Fastify and the drivers.
-      const { startServer, ServerError, ingestPlugin, caPlugin } = await import('@ward/server');
-      let server: Awaited<ReturnType<typeof startServer>>;
-      try {
-        server = await startServer({
-          database: opts.db ?? process.env.WARD_DATABASE_URL,
-          dataDir: opts.dataDir,
-          signingKeyFile: opts.signingKey,
-          sealKeyFile: opts.sealKeyFile,
-          host,
-          port,
-          trustDomain: opts.trustDomain,
-          adminToken: process.env.WARD_ADMIN_TOKEN || undefined,
-          heartbeatMs,
-          watchLimits,
-          logger: true,
-          plugins: [ingestPlugin(), caPlugin()],
-          ...(tls ? { tls } : {}),
-        });
-      } catch (error) {
-        if (error instanceof ServerError) throw new CliError(error.code, error.message);
-        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-          throw new CliError(
-            'CLI_ADDRESS_IN_USE',
-            `${opts.listen} is already in use (another ward server?); pick another with --listen`,
-          );
-        }
-        throw error;
-      }
-      // Listen for signals before announcing readiness: a supervisor (or a test) that reads the
-      // first line and stops us at once must get a clean shutdown, not the default kill.
-      const stopped = new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
+    .addHelpText(
+      'after',
+      '\n-o json prints one JSON line first: {url, publicKey, keyId, adminToken?, warnings}.',
+    );
+  addOutputOption(server, ['text', 'json']).action(async (opts: ServerOptions) => {
+    const { host, port } = parseListen(opts.listen);
+    const tls = tlsOf(opts);
+    const watchLimits = watchLimitsOf(opts);
+    const heartbeatMs = Number(opts.heartbeatMs);
+    if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) {
+      throw usageError('--heartbeat-ms must be an integer >= 100', 'CLI_BAD_OPTION');
+    }
+    // Loaded here, not at the top: other commands should not pay for Fastify and the drivers.
+    const { startServer, ServerError, ingestPlugin, caPlugin } = await import('@ward/server');
+    let server: Awaited<ReturnType<typeof startServer>>;
+    try {
+      server = await startServer({
+        database: opts.db ?? process.env.WARD_DATABASE_URL,
+        dataDir: opts.dataDir,
+        signingKeyFile: opts.signingKey,
+        sealKeyFile: opts.sealKeyFile,
+        host,
+        port,
+        trustDomain: opts.trustDomain,
+        adminToken: process.env.WARD_ADMIN_TOKEN || undefined,
+        heartbeatMs,
+        watchLimits,
+        logger: true,
+        plugins: [ingestPlugin(), caPlugin()],
+        ...(tls ? { tls } : {}),
       });
-      const out = process.stdout;
-      if (opts.json) {
-        out.write(
-          `${JSON.stringify({ url: server.url, publicKey: server.publicKey, keyId: server.keyId, ...(server.adminToken ? { adminToken: server.adminToken } : {}), warnings: server.warnings })}\n`,
-        );
-      } else {
-        const token = server.adminToken ?? '<your admin token>';
-        out.write(
-          [
-            `Ward control plane listening on ${server.url} (${server.database === 'postgres' ? 'PostgreSQL' : `SQLite ${opts.db ?? `${opts.dataDir}/ward.db`}`})`,
-            `Bundle signing public key: ${server.publicKey}  (key id ${server.keyId}; PDPs verify bundles with it, also at ${server.url}/v1/keys/bundle)`,
-            server.adminToken
-              ? `Admin token (shown ONCE, only its hash is stored — keep it now):\n  ${server.adminToken}`
-              : 'Admin token: already created on first start (or WARD_ADMIN_TOKEN); create more with `ward tokens create`.',
-            // Loud on purpose: a seal key next to the data means a copy of the data is a copy of every key.
-            ...server.warnings.map((w) => `\nWARNING: ${w}\n`),
-            '',
-            'Try next:',
-            `  export WARD_SERVER=${server.url} WARD_TOKEN=${token}`,
-            '  npx ward apply -f examples/policies --dry-run',
-            '  npx ward apply -f examples/policies',
-            '  npx ward get intentions',
-            '  npx ward history',
-            `  open ${server.url}/openapi.json for the API`,
-            '',
-          ].join('\n'),
+    } catch (error) {
+      if (error instanceof ServerError) throw new CliError(error.code, error.message);
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new CliError(
+          'CLI_ADDRESS_IN_USE',
+          `${opts.listen} is already in use (another ward server?); pick another with --listen`,
         );
       }
-      await stopped;
-      await server.close();
+      throw error;
+    }
+    // Listen for signals before announcing readiness: a supervisor (or a test) that reads the
+    // first line and stops us at once must get a clean shutdown, not the default kill.
+    const stopped = new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
     });
+    const out = process.stdout;
+    if (opts.output === 'json') {
+      out.write(
+        `${JSON.stringify({ url: server.url, publicKey: server.publicKey, keyId: server.keyId, ...(server.adminToken ? { adminToken: server.adminToken } : {}), warnings: server.warnings })}\n`,
+      );
+    } else {
+      const token = server.adminToken ?? '<your admin token>';
+      out.write(
+        [
+          `Ward control plane listening on ${server.url} (${server.database === 'postgres' ? 'PostgreSQL' : `SQLite ${opts.db ?? `${opts.dataDir}/ward.db`}`})`,
+          `Bundle signing public key: ${server.publicKey}  (key id ${server.keyId}; PDPs verify bundles with it, also at ${server.url}/v1/keys/bundle)`,
+          server.adminToken
+            ? `Admin token (shown ONCE, only its hash is stored — keep it now):\n  ${server.adminToken}`
+            : 'Admin token: already created on first start (or WARD_ADMIN_TOKEN); create more with `ward tokens create`.',
+          // Loud on purpose: a seal key next to the data means a copy of the data is a copy of every key.
+          ...server.warnings.map((w) => `\nWARNING: ${w}\n`),
+          '',
+          'Try next:',
+          `  export WARD_SERVER=${server.url} WARD_TOKEN=${token}`,
+          '  npx ward apply -f examples/policies --dry-run',
+          '  npx ward apply -f examples/policies',
+          '  npx ward get intentions',
+          '  npx ward history',
+          `  open ${server.url}/openapi.json for the API`,
+          '',
+        ].join('\n'),
+      );
+    }
+    await stopped;
+    await server.close();
+  });
 }
 
 interface ResealOptions {

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
+import { addOutputOption, usageError } from '../options.ts';
 import { trustedOutput } from '../output.ts';
 
 interface StartOptions {
@@ -14,11 +15,11 @@ interface StartOptions {
   duration?: string;
   rps: string;
   devIdentity?: boolean;
-  json?: boolean;
+  output: string;
 }
 
 export function register(program: Command): void {
-  program
+  const start = program
     .command('start')
     .description(
       'run the demo: a control plane, a mesh of services on the Ward SDK, traffic, and a dry-run rule to report on',
@@ -32,56 +33,53 @@ export function register(program: Command): void {
     .option('--duration <time>', 'stop by itself after this long (e.g. 20s, 2m)')
     .option('--rps <n>', 'end-user requests per second at the frontend', '8')
     .option('--dev-identity', 'use the development identity header instead of mTLS')
-    .option(
-      '--json',
-      'print one JSON line first: {controlPlane, adminToken, adminTokenFile, services, identity}',
-    )
-    .action(async (opts: StartOptions) => {
-      const { runDemo, parseDuration, DemoError } = await import('@ward/demo');
-      const port = Number(opts.port);
-      if (!/^\d{1,5}$/.test(opts.port) || port > 65535) {
-        throw new CliError('CLI_BAD_OPTION', `--port must be 0-65535, got "${opts.port}"`);
-      }
-      const rps = Number(opts.rps);
-      if (!Number.isFinite(rps) || rps <= 0 || rps > 1000) {
-        throw new CliError(
+    .addHelpText(
+      'after',
+      '\n-o json prints one JSON line first: {controlPlane, adminToken, adminTokenFile, services, identity}; the human output then goes to stderr.',
+    );
+  addOutputOption(start, ['text', 'json']).action(async (opts: StartOptions) => {
+    const { runDemo, parseDuration, DemoError } = await import('@ward/demo');
+    const port = Number(opts.port);
+    if (!/^\d{1,5}$/.test(opts.port) || port > 65535) {
+      throw usageError(`--port must be 0-65535, got "${opts.port}"`, 'CLI_BAD_OPTION');
+    }
+    const rps = Number(opts.rps);
+    if (!Number.isFinite(rps) || rps <= 0 || rps > 1000) {
+      throw usageError(`--rps must be a number in (0, 1000], got "${opts.rps}"`, 'CLI_BAD_OPTION');
+    }
+    let durationMs: number | undefined;
+    if (opts.duration !== undefined) {
+      durationMs = parseDuration(opts.duration);
+      if (durationMs === undefined) {
+        throw usageError(
+          `--duration must be like 500ms, 20s, 2m or 1h, got "${opts.duration}"`,
           'CLI_BAD_OPTION',
-          `--rps must be a number in (0, 1000], got "${opts.rps}"`,
         );
       }
-      let durationMs: number | undefined;
-      if (opts.duration !== undefined) {
-        durationMs = parseDuration(opts.duration);
-        if (durationMs === undefined) {
-          throw new CliError(
-            'CLI_BAD_OPTION',
-            `--duration must be like 500ms, 20s, 2m or 1h, got "${opts.duration}"`,
-          );
-        }
-      }
-      let demo: Awaited<ReturnType<typeof runDemo>>;
-      const out = process.stdout;
-      try {
-        demo = await runDemo({
-          port,
-          dataDir: opts.dataDir,
-          rps,
-          ...(durationMs !== undefined ? { durationMs } : {}),
-          devIdentity: opts.devIdentity ?? false,
-          // With --json the first stdout line is the JSON; the human output follows on stderr.
-          // The demo's own colored banner and status line (fixed demo services only).
-          out: trustedOutput(opts.json ? process.stderr : out),
-        });
-      } catch (error) {
-        if (error instanceof DemoError) throw new CliError(error.code, error.message);
-        throw error;
-      }
-      if (opts.json) out.write(`${JSON.stringify(demo.info)}\n`);
-      const onSignal = () => void demo.stop();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      await demo.done;
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    });
+    }
+    let demo: Awaited<ReturnType<typeof runDemo>>;
+    const out = process.stdout;
+    try {
+      demo = await runDemo({
+        port,
+        dataDir: opts.dataDir,
+        rps,
+        ...(durationMs !== undefined ? { durationMs } : {}),
+        devIdentity: opts.devIdentity ?? false,
+        // With -o json the first stdout line is the JSON; the human output follows on stderr.
+        // The demo's own colored banner and status line (fixed demo services only).
+        out: trustedOutput(opts.output === 'json' ? process.stderr : out),
+      });
+    } catch (error) {
+      if (error instanceof DemoError) throw new CliError(error.code, error.message);
+      throw error;
+    }
+    if (opts.output === 'json') out.write(`${JSON.stringify(demo.info)}\n`);
+    const onSignal = () => void demo.stop();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    await demo.done;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
 }

@@ -1,41 +1,40 @@
 /** `ward tokens create|list|revoke`: API tokens (admin). A new token is printed once. */
 import type { TokenInfo } from '@ward/server/client';
-import type { Command } from 'commander';
-import { CliError } from '../errors.ts';
+import { type Command, Option } from 'commander';
+import { addOutputOption, collect, printResult, usageError } from '../options.ts';
 import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
 
 export function register(program: Command): void {
   const tokens = program.command('tokens').description('manage control-plane API tokens (admin)');
 
   withConnection(
-    tokens
-      .command('create')
-      .description(
-        "create a token: admin, team (owns services), pdp (one service's PDP) or collector (forwards spans)",
-      )
-      .requiredOption('--name <name>', 'who or what holds it')
-      .requiredOption('--scope <scope>', 'admin, team, pdp or collector')
-      .option(
-        '--service <name>',
-        'a service a team token owns (repeatable); for pdp, the one service it speaks for',
-        (v: string, p: string[]) => [...p, v],
-        [],
-      )
-      .option('-o, --output <format>', 'text or json', 'text'),
+    addOutputOption(
+      tokens
+        .command('create')
+        .description(
+          "create a token: admin, team (owns services), pdp (one service's PDP) or collector (forwards spans)",
+        )
+        .requiredOption('--name <name>', 'who or what holds it')
+        .addOption(
+          new Option('--scope <scope>', 'what the token may do')
+            .choices(['admin', 'team', 'pdp', 'collector'])
+            .makeOptionMandatory(),
+        )
+        .option(
+          '--service <name>',
+          'a service a team token owns (repeatable); for pdp, the one service it speaks for',
+          collect,
+          [],
+        ),
+    ),
   ).action(
     async (
       opts: ConnectionOptions & { name: string; scope: string; service: string[]; output: string },
     ) => {
-      if (!['admin', 'team', 'pdp', 'collector'].includes(opts.scope)) {
-        throw new CliError(
-          'CLI_BAD_OPTION',
-          `--scope must be admin, team, pdp or collector, not "${opts.scope}"`,
-        );
-      }
       if (opts.scope === 'pdp' && opts.service.length !== 1) {
-        throw new CliError(
-          'CLI_BAD_OPTION',
+        throw usageError(
           '--scope pdp needs exactly one --service NAME: a pdp token reads only that service',
+          'CLI_BAD_OPTION',
         );
       }
       const body = {
@@ -44,8 +43,8 @@ export function register(program: Command): void {
         ...(opts.service.length ? { services: opts.service } : {}),
       };
       const created = await call<TokenInfo & { token: string }>(opts, 'POST', '/v1/tokens', body);
-      if (opts.output === 'json') {
-        process.stdout.write(`${JSON.stringify(created)}\n`);
+      if (opts.output !== 'text') {
+        printResult(opts.output, created, () => '');
         return;
       }
       process.stdout.write(
@@ -55,27 +54,31 @@ export function register(program: Command): void {
     },
   );
 
-  withConnection(tokens.command('list').description('list tokens (never the secrets)')).action(
-    async (opts: ConnectionOptions) => {
-      const { items } = await call<{ items: TokenInfo[] }>(opts, 'GET', '/v1/tokens');
-      const rows = [['ID', 'NAME', 'SCOPE', 'SERVICES', 'CREATED', 'REVOKED']];
-      for (const t of items)
-        rows.push([
-          t.id,
-          t.name,
-          t.scope,
-          t.services.join(',') || '-',
-          t.createdAt,
-          t.revokedAt ?? '-',
-        ]);
-      process.stdout.write(table(rows));
-    },
-  );
+  withConnection(
+    addOutputOption(tokens.command('list').description('list tokens (never the secrets)')),
+  ).action(async (opts: ConnectionOptions & { output: string }) => {
+    const { items } = await call<{ items: TokenInfo[] }>(opts, 'GET', '/v1/tokens');
+    if (opts.output !== 'text') {
+      printResult(opts.output, items, () => '');
+      return;
+    }
+    const rows = [['ID', 'NAME', 'SCOPE', 'SERVICES', 'CREATED', 'REVOKED']];
+    for (const t of items)
+      rows.push([
+        t.id,
+        t.name,
+        t.scope,
+        t.services.join(',') || '-',
+        t.createdAt,
+        t.revokedAt ?? '-',
+      ]);
+    process.stdout.write(table(rows));
+  });
 
   withConnection(
-    tokens.command('revoke').description('revoke a token by id').argument('<id>'),
-  ).action(async (id: string, opts: ConnectionOptions) => {
+    addOutputOption(tokens.command('revoke').description('revoke a token by id').argument('<id>')),
+  ).action(async (id: string, opts: ConnectionOptions & { output: string }) => {
     const t = await call<TokenInfo>(opts, 'DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
-    process.stdout.write(`revoked ${t.id} "${t.name}" at ${t.revokedAt}\n`);
+    printResult(opts.output, t, () => `revoked ${t.id} "${t.name}" at ${t.revokedAt}\n`);
   });
 }

@@ -1,6 +1,6 @@
 /**
- * Runs every analysis over a graph and returns one report: the shape `ward graph analyze
- * --format json` writes (with the graph) and `GET /v1/graph` serves.
+ * Runs every analysis over a graph and returns one report: the shape `ward graph analyze -o json`
+ * writes (with the graph) and `GET /v1/graph` serves.
  */
 import { type DependencyGraph, type EdgeKind, isStoreWorkload } from '../model.ts';
 import { type CriticalService, mostCritical } from './blast-radius.ts';

@@ -60,6 +60,9 @@ export function breakCycles(
   const graph: DependencyGraph = g.graph;
   const out: BreakSuggestion[] = [];
   const nodeOf = new Map(graph.services.map((s) => [s.name, s]));
+  // Whether any input showed traffic: only then can "never observed" be said of an edge.
+  const trafficGiven =
+    scc.cyclic.length > 0 && graph.edges.some((e) => e.provenance !== 'declared');
   const comp = scc.component;
   for (const members of scc.cyclic) {
     const id = comp[members[0]!]!;
@@ -97,7 +100,7 @@ export function breakCycles(
         kind: e.kind,
         cost: weight.get(k)!,
         breaks,
-        explanation: explainCut(e, nodeOf.get(e.to), weight.get(k)!, breaks),
+        explanation: explainCut(e, nodeOf.get(e.to), weight.get(k)!, breaks, trafficGiven),
       };
     });
     cuts.sort((x, y) => x.cost - y.cost || x.from.localeCompare(y.from));
@@ -124,6 +127,7 @@ function explainCut(
   target: ServiceNode | undefined,
   cost: number,
   breaks: string[],
+  trafficGiven: boolean,
 ): string {
   const why: string[] = [
     e.kind === 'runtime'
@@ -131,8 +135,10 @@ function explainCut(
       : 'a startup edge (the service could start without it and connect lazily)',
   ];
   const calls = e.metrics?.calls ?? 0;
-  if (e.provenance === 'declared') why.push('declared but never observed in traffic');
-  else why.push(`${calls} observed call(s)`);
+  // Say only what the inputs show: without traces or decision logs nothing is known of traffic.
+  if (e.provenance !== 'declared') why.push(`${calls} observed call(s)`);
+  else if (trafficGiven) why.push('declared but never observed in the traffic given');
+  else why.push('declared (no traffic input was given, so how much it is used is unknown)');
   const crit = target?.labels.criticality;
   if (crit) why.push(`into ${crit}-criticality ${e.to}`);
   return `Cut ${e.from} → ${e.to} (cost ${cost}): ${why.join(', ')}. It closes the cycle ${breaks.join(' → ')}.`;

@@ -1,11 +1,11 @@
 /**
  * The CI gate: compares the current graph with a baseline graph (a previous `ward graph analyze
- * --format json` output) and reports what got worse: a new cycle, a new unapproved edge, a new
+ * -o json` output) and reports what got worse: a new cycle, a new unapproved edge, a new
  * layering violation. Anything the baseline already had is accepted, so a team can adopt the gate
  * on a graph that is not yet clean and ratchet from there.
  */
 import { GraphError } from '../errors.ts';
-import type { DependencyGraph } from '../model.ts';
+import type { DependencyGraph, Edge, SourceRef } from '../model.ts';
 import { parseGraphJson } from '../readers/graph-json.ts';
 import { type AnalysisReport, type AnalyzeOptions, analyze } from './analyze.ts';
 import { compile } from './compiled.ts';
@@ -14,8 +14,17 @@ import { stronglyConnected } from './scc.ts';
 
 export interface CheckResult {
   ok: boolean;
-  /** Cycles that close over an edge the baseline did not have in any cycle. */
-  newCycles: { edge: { from: string; to: string }; cycle: string[] }[];
+  /**
+   * Cycles among services the baseline did not have in one cycle. `edge` is an edge that closed
+   * the cycle — one the baseline did not have whenever there is such an edge — and `cycle` runs
+   * through it; `newEdges` are all the edges of `cycle` missing from the baseline (what a
+   * reviewer has to look at), so a finding never blames an edge that was already approved.
+   */
+  newCycles: {
+    edge: { from: string; to: string };
+    cycle: string[];
+    newEdges: { from: string; to: string; sources: SourceRef[] }[];
+  }[];
   newUnapproved: { from: string; to: string; calls: number }[];
   newViolations: { rule: string; from: string; to: string; message: string }[];
 }
@@ -30,7 +39,7 @@ export function parseBaseline(value: unknown, file: string): DependencyGraph {
       `baseline is not a Ward graph: ${(cause as Error).message}`,
       {
         file,
-        expected: 'the JSON output of `ward graph analyze --format json`',
+        expected: 'the JSON output of `ward graph analyze -o json`',
       },
       { cause },
     );
@@ -49,29 +58,44 @@ export function checkAgainstBaseline(
   base.components.forEach((members, i) => {
     for (const m of members) baseComp.set(m, i);
   });
+  const key = (x: { from: string; to: string }): string => `${x.from}\u0000${x.to}`;
+  const baseEdges = new Set(baseline.edges.map(key));
   const g = compile(current);
   const scc = stronglyConnected(g);
-  const newCycles: CheckResult['newCycles'] = [];
-  const reported = new Set<number>();
+  // Per cyclic component that is new: the first edge that makes it new, and the first such edge
+  // the baseline did not have (the one that closed the cycle; preferred).
+  const first = new Map<number, Edge>();
+  const closing = new Map<number, Edge>();
   for (const e of current.edges) {
     const a = g.index.get(e.from)!;
     const b = g.index.get(e.to)!;
     const c = scc.component[a]!;
-    if (c !== scc.component[b] || reported.has(c)) continue;
+    if (c !== scc.component[b] || closing.has(c)) continue;
     const isNew =
       a === b
-        ? !baseline.edges.some((x) => x.from === e.from && x.to === e.to)
+        ? !baseEdges.has(key(e))
         : baseComp.get(e.from) === undefined || baseComp.get(e.from) !== baseComp.get(e.to);
-    if (isNew) {
-      reported.add(c);
-      const back = a === b ? [] : (shortestPath(g, scc, b, a) ?? []).slice(0, -1);
-      newCycles.push({
-        edge: { from: e.from, to: e.to },
-        cycle: [e.from, ...back.map((v) => g.names[v]!), e.from],
-      });
-    }
+    if (!isNew) continue;
+    if (!first.has(c)) first.set(c, e);
+    if (!baseEdges.has(key(e))) closing.set(c, e);
   }
-  const key = (x: { from: string; to: string }): string => `${x.from}\u0000${x.to}`;
+  const newCycles: CheckResult['newCycles'] = [];
+  const edgeAt = first.size > 0 ? new Map(current.edges.map((e) => [key(e), e])) : undefined;
+  for (const [c, fallback] of first) {
+    const e = closing.get(c) ?? fallback;
+    const a = g.index.get(e.from)!;
+    const b = g.index.get(e.to)!;
+    const back = a === b ? [] : (shortestPath(g, scc, b, a) ?? []).slice(0, -1);
+    const cycle = [e.from, ...back.map((v) => g.names[v]!), e.from];
+    const newEdges: CheckResult['newCycles'][number]['newEdges'] = [];
+    for (let i = 0; i + 1 < cycle.length; i++) {
+      const step = { from: cycle[i]!, to: cycle[i + 1]! };
+      // Where the new edge was declared (or observed): what a reviewer opens.
+      if (!baseEdges.has(key(step)))
+        newEdges.push({ ...step, sources: edgeAt!.get(key(step))?.sources ?? [] });
+    }
+    newCycles.push({ edge: { from: e.from, to: e.to }, cycle, newEdges });
+  }
   const baseUnapproved = new Set(base.declaredVsObserved.unapproved.map(key));
   const newUnapproved = currentReport.declaredVsObserved.unapproved
     .filter((u) => !baseUnapproved.has(key(u)))

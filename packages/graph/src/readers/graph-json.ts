@@ -1,5 +1,5 @@
 /**
- * Reads a graph Ward wrote (`ward graph analyze --format json`, or the bare `{services, edges}`)
+ * Reads a graph Ward wrote (`ward graph analyze -o json`, or the bare `{services, edges}`)
  * back in: as an input to merge with others, and as the baseline of `ward graph check`.
  */
 import { GraphError } from '../errors.ts';
@@ -32,8 +32,7 @@ export function parseGraphJson(value: unknown, file: string): DependencyGraph {
   const fail = (msg: string): never => {
     throw new GraphError('GRAPH_INPUT_MALFORMED', msg, {
       file,
-      expected:
-        'Ward graph JSON: {"services": [...], "edges": [...]} (ward graph analyze --format json)',
+      expected: 'Ward graph JSON: {"services": [...], "edges": [...]} (ward graph analyze -o json)',
     });
   };
   if (!isObject(root) || !Array.isArray(root.services) || !Array.isArray(root.edges)) {

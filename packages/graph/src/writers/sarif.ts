@@ -3,6 +3,7 @@
  * created the edge (file and line) when there is one, else at the input file that showed it.
  */
 import type { AnalysisReport } from '../analysis/analyze.ts';
+import type { CheckResult } from '../analysis/check.ts';
 import type { DependencyGraph, Edge, SourceRef } from '../model.ts';
 
 const RULES = [
@@ -77,15 +78,24 @@ function locations(refs: SourceRef[]): unknown[] {
   return out;
 }
 
-export function toSarif(
-  graph: DependencyGraph,
-  report: AnalysisReport,
-  toolVersion = '0.1.0',
-): string {
+/** Where each edge of `graph` was found, by its ends. */
+function edgeRefs(graph: DependencyGraph): (from: string, to: string) => SourceRef[] {
   const edges = new Map<string, Edge>();
   for (const e of graph.edges) edges.set(`${e.from}\u0000${e.to}`, e);
-  const refsOf = (from: string, to: string): SourceRef[] =>
-    edges.get(`${from}\u0000${to}`)?.sources ?? [];
+  return (from, to) => edges.get(`${from}\u0000${to}`)?.sources ?? [];
+}
+
+/** Collects results; `log()` wraps them in one SARIF run. */
+function sarifResults(): {
+  add: (
+    ruleId: RuleId,
+    text: string,
+    refs: SourceRef[],
+    fingerprint: string,
+    level?: string,
+  ) => void;
+  log: (toolVersion: string) => string;
+} {
   const results: SarifResult[] = [];
   const add = (
     ruleId: RuleId,
@@ -106,6 +116,57 @@ export function toSarif(
     if (locs.length > 0) result.locations = locs;
     results.push(result);
   };
+  return { add, log: (toolVersion) => sarifLog(results, toolVersion) };
+}
+
+/**
+ * The CI gate's findings (`ward graph check -o sarif`). A new cycle is located at the
+ * declaration of the edge(s) that closed it — those the baseline did not have — never at an
+ * edge that was already approved.
+ */
+export function checkToSarif(
+  graph: DependencyGraph,
+  result: CheckResult,
+  toolVersion = '0.1.0',
+): string {
+  const refsOf = edgeRefs(graph);
+  const { add, log } = sarifResults();
+  for (const c of result.newCycles) {
+    const closing: { from: string; to: string; sources?: SourceRef[] }[] =
+      c.newEdges.length > 0 ? c.newEdges : [c.edge];
+    add(
+      'ward.graph.cycle',
+      `New dependency cycle ${c.cycle.join(' → ')}, closed by ${closing.map((e) => `${e.from} → ${e.to}`).join(', ')} (not in the baseline).`,
+      closing.flatMap((e) => e.sources ?? refsOf(e.from, e.to)),
+      `cycle:${closing.map((e) => `${e.from}>${e.to}`).join(',')}`,
+    );
+  }
+  for (const u of result.newUnapproved) {
+    add(
+      'ward.graph.unapproved-edge',
+      `${u.from} → ${u.to} was observed (${u.calls} calls) but neither the inputs nor the baseline declare it.`,
+      refsOf(u.from, u.to),
+      `unapproved:${u.from}:${u.to}`,
+    );
+  }
+  for (const v of result.newViolations) {
+    add(
+      'ward.graph.layering',
+      v.message,
+      refsOf(v.from, v.to),
+      `layering:${v.rule}:${v.from}:${v.to}`,
+    );
+  }
+  return log(toolVersion);
+}
+
+export function toSarif(
+  graph: DependencyGraph,
+  report: AnalysisReport,
+  toolVersion = '0.1.0',
+): string {
+  const refsOf = edgeRefs(graph);
+  const { add, log } = sarifResults();
   for (const b of report.breakSuggestions) {
     const cycle = report.cycles.find((c) => b.component.includes(c.services[0]!));
     const path = cycle ? [...cycle.services, cycle.services[0]!] : b.component;
@@ -163,6 +224,10 @@ export function toSarif(
       `unused:${u.from}:${u.to}`,
     );
   }
+  return log(toolVersion);
+}
+
+function sarifLog(results: SarifResult[], toolVersion: string): string {
   const log = {
     $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
     version: '2.1.0',

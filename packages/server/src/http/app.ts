@@ -94,7 +94,7 @@ export async function buildApp(
 ): Promise<FastifyInstance> {
   const timeouts = serverTimeoutOptions(options.timeouts);
   const app = Fastify({
-    // Logs go to stderr: stdout belongs to the CLI's output (`ward server --json`).
+    // Logs go to stderr: stdout belongs to the CLI's output (`ward server -o json`).
     loggerInstance: options.logger
       ? pino({ level: 'info' }, pino.destination(2))
       : pino({ level: 'silent' }),

@@ -2,7 +2,7 @@
  * `GET /v1/graph`: the merged dependency graph — declared (Service documents' dependencies) and
  * observed (OTLP traces and decision logs in the window) — with every analysis of `@ward/graph`
  * (cycles, boot order, break suggestions, declared vs observed, …), as the same JSON report
- * `ward graph analyze --format json` writes (so it can serve as a `ward graph check` baseline),
+ * `ward graph analyze -o json` writes (so it can serve as a `ward graph check` baseline),
  * or as Graphviz DOT / Mermaid.
  */
 
