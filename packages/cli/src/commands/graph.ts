@@ -20,6 +20,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { CliError } from '../errors.ts';
 import { sanitizeOutput, writeRaw } from '../output.ts';
+import { registerScan } from './graph-scan.ts';
 
 const FORMATS = ['text', 'json', 'dot', 'mermaid', 'sarif'] as const;
 type Format = (typeof FORMATS)[number];
@@ -103,6 +104,8 @@ export function register(program: Command): void {
     }
     if (!result.ok) process.exitCode = 1;
   });
+
+  registerScan(graph);
 
   common(
     graph

@@ -175,8 +175,10 @@ export class CodeScanner {
         readKubernetes(text, file, scratch, { trustDomain: this.options.trustDomain });
       else readCompose(text, file, scratch);
     } catch (error) {
-      const reason = error instanceof GraphError ? error.message : String(error);
-      this.skipped.push({ file, reason: `not read as ${type}: ${reason}` });
+      const message = error instanceof GraphError ? error.message : String(error);
+      // The message starts with the file name, which the skipped entry already carries.
+      const reason = message.startsWith(`${file}:`) ? message.slice(file.length + 1) : message;
+      this.skipped.push({ file, reason: `not read as ${type}: line ${reason.trim()}` });
       return false;
     }
     if (type === 'kubernetes')
