@@ -106,6 +106,7 @@ function portAfter(
 
 /** `name.ns.svc` or `name.ns.svc.cluster.local`-style names. */
 function isClusterDns(host: string): boolean {
+  if (!host.toLowerCase().includes('.svc')) return false;
   const labels = host.toLowerCase().split('.');
   return labels.length >= 3 && labels[2] === 'svc' && labels[0] !== '' && labels[1] !== '';
 }

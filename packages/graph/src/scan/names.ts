@@ -282,6 +282,16 @@ export class Owners {
       if (d === '' || this.roots.includes(d)) continue;
       this.dirs.set(d, serviceNameOf(baseOf(d), known));
     }
+    // A directory inside a service's own tree named like it (a Java package `…/payments`) is
+    // the same service, not another one.
+    for (const [dir, service] of this.dirs) {
+      for (let d = parentOf(dir); d !== ''; d = parentOf(d)) {
+        const outer = this.dirs.get(d);
+        if (outer === undefined) continue;
+        if (outer === service) this.dirs.delete(dir);
+        break;
+      }
+    }
     for (const [dir, service] of built) {
       const d = trimSlash(dir);
       if (d !== '' && !this.roots.includes(d)) this.dirs.set(d, service.toLowerCase());

@@ -236,7 +236,9 @@ export class CodeScanner {
     let unowned = 0;
     let below = 0;
     for (const [, service] of owners.entries()) this.builder.service(service, { virtual: false });
-    for (const f of this.findings) {
+    // Strongest first: an edge keeps one source per line, so it should be the surest one.
+    const ordered = [...this.findings].sort((a, b) => RANK[b.confidence] - RANK[a.confidence]);
+    for (const f of ordered) {
       if (f.from === undefined) unowned++;
       else if (RANK[f.confidence] < min) below++;
       else {
