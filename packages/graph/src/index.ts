@@ -89,7 +89,7 @@ export { readOtlpProtobuf } from './readers/otlp-proto.ts';
 export { readWardServices, type WardReadOptions } from './readers/ward.ts';
 export { readZipkin } from './readers/zipkin.ts';
 export { type Syntax, syntaxOf } from './scan/lexer.ts';
-export { ServiceNames } from './scan/names.ts';
+export { isBuildMarker, ServiceNames } from './scan/names.ts';
 export {
   CodeScanner,
   type Confidence,

@@ -122,7 +122,14 @@ export async function scanDirs(
     }
     if (!info.isDirectory())
       throw new CliError('CLI_INPUT', `${dir}: not a directory (graph scan reads directories)`, 2);
-    await walk(dir, await realpath(dir), entries, skipped, G.syntaxOf);
+    // Build markers (`pom.xml`, `go.mod`…) are listed too: they tell service directories apart.
+    await walk(
+      dir,
+      await realpath(dir),
+      entries,
+      skipped,
+      (name) => G.syntaxOf(name) !== undefined || G.isBuildMarker(name),
+    );
   }
   const scanner = new G.CodeScanner({
     roots,
@@ -157,7 +164,7 @@ export async function scanDirs(
     else if (text !== undefined) texts.set(e.path, text);
   }
   for (const e of entries) {
-    if (manifests.has(e.path)) continue;
+    if (manifests.has(e.path) || G.syntaxOf(e.path) === undefined) continue;
     const text = await read(e);
     texts.delete(e.path);
     if (text !== undefined) scanner.scanFile(e.path, text);
@@ -170,7 +177,7 @@ async function walk(
   rootReal: string,
   out: Entry[],
   skipped: { file: string; reason: string }[],
-  syntaxOf: (path: string) => unknown,
+  wanted: (name: string) => boolean,
 ): Promise<void> {
   let names: string[];
   try {
@@ -199,8 +206,8 @@ async function walk(
     }
     if (info.isDirectory()) {
       if (SKIP_DIRS.has(name) || (name.startsWith('.') && name !== '.')) continue;
-      await walk(path, rootReal, out, skipped, syntaxOf);
-    } else if (info.isFile() && syntaxOf(name) !== undefined) {
+      await walk(path, rootReal, out, skipped, wanted);
+    } else if (info.isFile() && wanted(name)) {
       if (info.size > MAX_FILE_BYTES) {
         skipped.push({ file: shown, reason: `larger than ${MAX_FILE_BYTES} bytes` });
         continue;

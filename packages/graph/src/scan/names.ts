@@ -213,6 +213,12 @@ const BUILD_MARKERS = new Set([
   'cargo.toml',
 ]);
 
+/** True for a file name that marks a service directory (`pom.xml`, `go.mod`, `*.csproj`…). */
+export function isBuildMarker(fileName: string): boolean {
+  const base = fileName.slice(fileName.lastIndexOf('/') + 1).toLowerCase();
+  return BUILD_MARKERS.has(base) || base.endsWith('.csproj');
+}
+
 /** Directory names that are layout, not services: the service is the directory above. */
 const GENERIC_DIRS = new Set([
   'src',
@@ -268,8 +274,7 @@ export class Owners {
     for (const f of files) {
       const slash = f.lastIndexOf('/');
       const dir = slash < 0 ? '' : f.slice(0, slash);
-      const base = f.slice(slash + 1).toLowerCase();
-      if (BUILD_MARKERS.has(base) || base.endsWith('.csproj')) candidates.add(dir);
+      if (isBuildMarker(f)) candidates.add(dir);
       for (let d = dir; d !== ''; d = parentOf(d)) {
         if (known.has(baseOf(d))) candidates.add(d);
         if (this.roots.includes(d)) break;
