@@ -238,7 +238,13 @@ function render(format: (typeof OUTPUTS)[number], r: ScanResult): string {
     const more = e.sources.length > 1 ? ` (+${e.sources.length - 1} more)` : '';
     lines.push(`${e.from} → ${e.to}  [${how}] ${where}${more}`);
   }
-  if (lines.length === 0) lines.push('no dependencies found');
+  if (lines.length === 0) {
+    lines.push(
+      r.graph.services.length === 0
+        ? 'no dependencies found: no known services (no Kubernetes or Compose manifest, no service directory); name them with --services a,b,c'
+        : `no dependencies found among ${r.graph.services.length} known service(s); ${r.stats.belowConfidence} finding(s) under --min-confidence, ${r.stats.unowned} in files no service owns`,
+    );
+  }
   for (const s of r.skipped.slice(0, 20)) lines.push(`skipped ${s.file}: ${s.reason}`);
   if (r.skipped.length > 20) lines.push(`… and ${r.skipped.length - 20} more skipped`);
   return `${lines.join('\n')}\n`;

@@ -1,12 +1,13 @@
 /**
  * Host references inside one string or configuration value: `scheme://host[:port]`,
- * `host:port`, and Kubernetes DNS names (`orders.shop.svc[.cluster.local]`). A hand-written
+ * `host:port`, Kubernetes DNS names (`orders.shop.svc[.cluster.local]`) and connection-string
+ * pairs (`host=mysql;dbname=…`). A hand-written
  * scanner rather than a regular expression: each maximal run of host characters is looked at
  * once, with bounded looks before and after it, so the cost is linear in the text.
  */
 import { isIdentPart } from './lexer.ts';
 
-export type HostEvidence = 'url' | 'host-port' | 'dns';
+export type HostEvidence = 'url' | 'host-port' | 'dns' | 'dsn';
 
 export interface HostHit {
   host: string;
@@ -109,4 +110,48 @@ function isClusterDns(host: string): boolean {
   if (!host.toLowerCase().includes('.svc')) return false;
   const labels = host.toLowerCase().split('.');
   return labels.length >= 3 && labels[2] === 'svc' && labels[0] !== '' && labels[1] !== '';
+}
+
+/** Keys of connection strings that name a host: PDO `mysql:host=…`, libpq, ADO.NET `Server=…`. */
+const DSN_KEYS = new Set(['host', 'hostname', 'server', 'addr', 'address', 'datasource']);
+
+/**
+ * Hosts in connection-string key-value pairs inside `text[start, end)`: `host=mysql;dbname=x`,
+ * `host=postgres dbname=x`, `Server=sql;Database=x`, `Data Source=sql`. Each `=` looks back
+ * at most 16 characters for its key, so the scan stays linear.
+ */
+export function findDsnHosts(text: string, start: number, end: number): HostHit[] {
+  const out: HostHit[] = [];
+  for (let i = start; i < end; i++) {
+    if (text.charCodeAt(i) !== 61) continue;
+    let k = i;
+    while (k > start && i - k < 16 && isKeyChar(text.charCodeAt(k - 1))) k--;
+    if (k > start && !isBoundary(text.charCodeAt(k - 1))) continue;
+    const key = text.slice(k, i).toLowerCase().replace(' ', '');
+    if (!DSN_KEYS.has(key)) continue;
+    let j = i + 1;
+    while (j < end && j - i <= MAX_HOST && isHostChar(text.charCodeAt(j))) j++;
+    if (j === i + 1) continue;
+    const host = text.slice(i + 1, j);
+    const hit: HostHit = { host, evidence: 'dsn', start: i + 1, end: j };
+    const port = portAfter(text, j, end);
+    if (port !== undefined) {
+      hit.port = port.value;
+      hit.end = j + 1 + port.text.length;
+    }
+    out.push(hit);
+    i = j - 1;
+  }
+  return out;
+}
+
+function isKeyChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 32;
+}
+
+/** What may stand before a connection-string key: its start, `;`, `:`, `?`, `&`, a space. */
+function isBoundary(c: number): boolean {
+  return (
+    c === 59 || c === 58 || c === 63 || c === 38 || c === 32 || c === 9 || c === 34 || c === 39
+  );
 }

@@ -17,7 +17,7 @@ import { readCompose } from '../readers/compose.ts';
 import { detectInputType } from '../readers/detect.ts';
 import { readKubernetes } from '../readers/kubernetes.ts';
 import { isObject } from '../util.ts';
-import { findHosts } from './hosts.ts';
+import { findDsnHosts, findHosts } from './hosts.ts';
 import { lineStarts, type Syntax, syntaxOf, type Token, tokenize } from './lexer.ts';
 import { isEnvName, joinPath, Owners, ServiceNames, squash } from './names.ts';
 
@@ -26,6 +26,7 @@ export type Evidence =
   | 'url'
   | 'host-port'
   | 'dns'
+  | 'dsn'
   | 'env-var'
   | 'config-key'
   | 'client-call'
@@ -377,7 +378,7 @@ function scanLine(
       continue;
     }
     // A string literal or a configuration value.
-    for (const h of findHosts(text, t.start, t.end)) {
+    for (const h of [...findHosts(text, t.start, t.end), ...findDsnHosts(text, t.start, t.end)]) {
       const to = names.resolveHost(h.host);
       if (to === undefined) continue;
       valueTargets.add(to);
