@@ -192,6 +192,31 @@ describe('service names', () => {
     ]);
   });
 
+  it('gives test code no owner: a harness under test/ is not a service', () => {
+    const files = [
+      'test/telemetry/package.json',
+      'test/telemetry/run.js',
+      'cart/go.mod',
+      'cart/tests/cart_test.go',
+    ];
+    const scanner = new CodeScanner({ roots: ['.'], files, services: ['checkout', 'valkey-cart'] });
+    expect(
+      scanner.scanFile('test/telemetry/run.js', "get('http://checkout:8080/')\n")[0]?.from,
+    ).toBeUndefined();
+    expect(
+      scanner.scanFile('cart/tests/cart_test.go', 'x := "checkout:8080"\n')[0]?.from,
+    ).toBeUndefined();
+    // Valkey is named by technology, like Redis: VALKEY_ADDR → the one valkey service.
+    expect(scanner.scanFile('cart/main.go', 'a := os.Getenv("VALKEY_ADDR")\n')[0]).toMatchObject({
+      from: 'cart',
+      to: 'valkey-cart',
+      confidence: 'medium',
+    });
+    const r = scanner.finish();
+    expect(r.serviceDirs).toEqual([{ dir: 'cart', service: 'cart' }]);
+    expect(r.stats.unowned).toBe(2);
+  });
+
   it('records a manifest that does not parse as skipped, with its line, and adds nothing', () => {
     const scanner = new CodeScanner({ roots: ['.'], files: ['k8s/bad.yaml'] });
     const bad = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: x\n {{ .Values }}\n';

@@ -51,6 +51,7 @@ const TECH_ALIASES: Record<string, string> = {
   mongo: 'mongo',
   mongodb: 'mongo',
   redis: 'redis',
+  valkey: 'valkey',
   mysql: 'mysql',
   postgres: 'postgres',
   postgresql: 'postgres',
@@ -219,6 +220,16 @@ export function isBuildMarker(fileName: string): boolean {
   return BUILD_MARKERS.has(base) || base.endsWith('.csproj');
 }
 
+/**
+ * Directories of test code: what they name is a test's target, not a runtime dependency, and
+ * a harness under them (`test/telemetry/`) is not a service.
+ */
+const TEST_DIRS = new Set(['test', 'tests', '__tests__', 'e2e', 'testdata', 'integration-tests']);
+
+function isTestDir(dir: string): boolean {
+  return TEST_DIRS.has(baseOf(dir).toLowerCase());
+}
+
 /** Directory names that are layout, not services: the service is the directory above. */
 const GENERIC_DIRS = new Set([
   'src',
@@ -229,8 +240,6 @@ const GENERIC_DIRS = new Set([
   'server',
   'client',
   'java',
-  'test',
-  'tests',
   'docker',
   'build',
   'dist',
@@ -251,7 +260,8 @@ const GENERIC_DIRS = new Set([
 /**
  * Which service owns each file: the nearest directory holding a build marker (a Dockerfile,
  * `package.json`, `go.mod`, `pom.xml`, …) or named like a known service, skipping generic
- * layout names (`src`, `app`, `cmd`…). A directory named `spring-petclinic-customers-service`
+ * layout names (`src`, `app`, `cmd`…). Test directories own nothing. A directory named
+ * `spring-petclinic-customers-service`
  * joins the known service `customers-service` it ends with. The scan roots themselves own
  * nothing unless no other service directory exists (a single-service repository).
  */
@@ -281,6 +291,7 @@ export class Owners {
       }
     }
     for (const dir of candidates) {
+      if (this.underTests(dir)) continue;
       let d = dir;
       while (d !== '' && !this.roots.includes(d) && GENERIC_DIRS.has(baseOf(d).toLowerCase()))
         d = parentOf(d);
@@ -312,13 +323,21 @@ export class Owners {
     return [...this.dirs.entries()].sort();
   }
 
-  /** The service owning `file`, if any. */
+  /** The service owning `file`, if any; none for test code. */
   of(file: string): string | undefined {
     for (let d = parentOf(file); d !== ''; d = parentOf(d)) {
       const name = this.dirs.get(d);
       if (name !== undefined) return name;
+      if (isTestDir(d)) return undefined;
     }
     return undefined;
+  }
+
+  /** True when `dir` lies in (or is) a test directory below the scan roots. */
+  private underTests(dir: string): boolean {
+    for (let d = dir; d !== '' && !this.roots.includes(d); d = parentOf(d))
+      if (isTestDir(d)) return true;
+    return false;
   }
 }
 
