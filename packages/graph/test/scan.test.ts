@@ -181,6 +181,7 @@ describe('service names', () => {
     });
     const found = scanner.scanFile(
       'repo/spring-petclinic-vets-service/src/main/resources/application.yml',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a Spring placeholder, not a template
       'spring:\n  config:\n    import: optional:configserver:${CONFIG_SERVER_URL:http://config-server:8888/}\n',
     );
     expect(found.map((f) => [f.from, f.to, f.evidence, f.confidence, f.match])).toEqual([
