@@ -218,6 +218,37 @@ describe('service names', () => {
     expect(r.stats.unowned).toBe(2);
   });
 
+  it('reads Compose build contexts and Dockerfile paths, but not a context shared by several', () => {
+    const compose = [
+      'services:',
+      '  ad:',
+      '    build: { context: ./, dockerfile: src/ad/Dockerfile }',
+      '  cart:',
+      '    build: { context: ./ }',
+      '  quote:',
+      '    build: { context: ./ }',
+      '  shipping:',
+      '    build: ./svc/ship',
+      '  redis:',
+      '    image: redis:7',
+    ].join('\n');
+    const files = ['src/ad/Main.java', 'svc/ship/main.rs', 'src/cart/x.cs', 'src/quote/y.php'];
+    const scanner = new CodeScanner({ roots: ['.'], files });
+    expect(scanner.addManifest('compose.yaml', compose)).toBe(true);
+    // `image: redis:7` and `FROM redis:7` are image tags, not addresses; a URL still counts.
+    expect(scanner.scanFile('svc/ship/values.yaml', 'image: redis:7\n')).toEqual([]);
+    expect(scanner.scanFile('svc/ship/Dockerfile', 'FROM redis:7\n')).toEqual([]);
+    expect(scanner.scanFile('svc/ship/app.yaml', 'cache: redis:6379\n')[0]?.to).toBe('redis');
+    // `src/ad` from its Dockerfile path, `svc/ship` from its context; `src/cart` and `src/quote`
+    // (whose shared context names no directory) because they are named like known services.
+    expect(scanner.finish().serviceDirs).toEqual([
+      { dir: 'src/ad', service: 'ad' },
+      { dir: 'src/cart', service: 'cart' },
+      { dir: 'src/quote', service: 'quote' },
+      { dir: 'svc/ship', service: 'shipping' },
+    ]);
+  });
+
   it('records a manifest that does not parse as skipped, with its line, and adds nothing', () => {
     const scanner = new CodeScanner({ roots: ['.'], files: ['k8s/bad.yaml'] });
     const bad = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: x\n {{ .Values }}\n';
@@ -331,6 +362,49 @@ describe('scan of untrusted files (properties)', () => {
         expect(performance.now() - t0, `${attack(1)} as ${syntax}`).toBeLessThan(5000);
       }
     }
+  });
+
+  it('a whole scan of random trees never throws, and edges start at service directories', () => {
+    const segment = fc.constantFrom('src', 'orders', 'cart', 'test', 'app', '..', '.', 'a b', 'x');
+    const leaf = fc.constantFrom(
+      'main.go',
+      'app.py',
+      'index.ts',
+      'Dockerfile',
+      'package.json',
+      'compose.yaml',
+      'k8s.yaml',
+      '.env',
+      'a.properties',
+      'logo.png',
+    );
+    const file = fc
+      .tuple(fc.array(segment, { maxLength: 4 }), leaf)
+      .map(([dirs, name]) => ['root', ...dirs, name].join('/'));
+    const manifest = fc.constantFrom(
+      'services:\n  orders:\n    build: ./orders\n  cart:\n    image: cart\n',
+      'services:\n  a:\n    depends_on: [nope]\n',
+      'apiVersion: v1\nkind: Service\nmetadata:\n  name: cart\n',
+      'apiVersion: v1\nkind: [\n',
+      '',
+    );
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(file, { maxLength: 12 }),
+        source,
+        manifest,
+        (files, text, yaml) => {
+          const scanner = new CodeScanner({ roots: ['root'], files, services: ['orders'] });
+          for (const f of files) if (/\.ya?ml$/.test(f)) scanner.addManifest(f, yaml);
+          for (const f of files) positionsHold(text, scanner.scanFile(f, text));
+          const r = scanner.finish();
+          const owners = new Set(r.serviceDirs.map((d) => d.service));
+          for (const e of r.graph.edges)
+            if (e.sources.some((x) => x.type === 'scan')) expect(owners.has(e.from)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('tells syntaxes from file names and skips what it does not read', () => {

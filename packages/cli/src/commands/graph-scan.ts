@@ -7,7 +7,8 @@
  *
  * Exit codes: 0 fine (whatever was found); 2 usage or an unreadable directory.
  */
-import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { Confidence, ScanResult } from '@ward/graph';
 import type { Command } from 'commander';
@@ -98,10 +99,34 @@ export function registerScan(graph: Command): void {
     });
 }
 
-/** A file to read: the path shown in findings, and where it really is. */
+/** A file to read: the path shown in findings, where it really is, and whether it was a link. */
 interface Entry {
   path: string;
   real: string;
+  /** A regular file when walked: opened with O_NOFOLLOW, so a swap for a symlink fails. */
+  noFollow: boolean;
+}
+
+/**
+ * Reads a file, never more than MAX_FILE_BYTES + 1 bytes: one larger than the limit, or that
+ * grew since it was sized, is refused (undefined) rather than read whole or cut short.
+ */
+async function readBounded(e: Entry): Promise<Buffer | undefined> {
+  const fh = await open(e.real, constants.O_RDONLY | (e.noFollow ? constants.O_NOFOLLOW : 0));
+  try {
+    // Sized from the file (plus one byte, to see growth since the walk), capped at the limit.
+    const { size } = await fh.stat();
+    const buf = Buffer.alloc(Math.min(size, MAX_FILE_BYTES) + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return n === buf.length ? undefined : buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Walks `dirs`, reads what the scan wants, and runs the scanner. */
@@ -144,7 +169,11 @@ export async function scanDirs(
     const cached = texts.get(e.path);
     if (cached !== undefined) return cached;
     try {
-      const buf = await readFile(e.real);
+      const buf = await readBounded(e);
+      if (buf === undefined) {
+        scanner.skip(e.path, `larger than ${MAX_FILE_BYTES} bytes, or growing while read`);
+        return undefined;
+      }
       if (buf.subarray(0, 8192).includes(0)) {
         scanner.skip(e.path, 'binary (NUL byte)');
         return undefined;
@@ -212,7 +241,7 @@ async function walk(
         skipped.push({ file: shown, reason: `larger than ${MAX_FILE_BYTES} bytes` });
         continue;
       }
-      out.push({ path: shown, real });
+      out.push({ path: shown, real, noFollow: real === path });
     }
   }
 }

@@ -10,12 +10,12 @@
  * directories. Pure: no I/O.
  */
 
-import { parse } from 'yaml';
 import { GraphError } from '../errors.ts';
 import { type DependencyGraph, GraphBuilder, type SourceRef } from '../model.ts';
 import { readCompose } from '../readers/compose.ts';
 import { detectInputType } from '../readers/detect.ts';
 import { readKubernetes } from '../readers/kubernetes.ts';
+import { parseYamlDocuments } from '../readers/yaml-docs.ts';
 import { isObject } from '../util.ts';
 import { findDsnHosts, findHosts } from './hosts.ts';
 import { lineStarts, type Syntax, syntaxOf, type Token, tokenize } from './lexer.ts';
@@ -191,20 +191,33 @@ export class CodeScanner {
     return true;
   }
 
-  /** Compose `build: DIR` / `build: {context: DIR}`: that directory's code is that service. */
+  /**
+   * Compose `build: DIR`, `build: {context: DIR}` or `build: {dockerfile: DIR/Dockerfile}`: that
+   * directory's code is that service. A directory several services build from (a shared
+   * context such as `./`) names none of them.
+   */
   private noteBuildContexts(file: string, text: string): void {
     const slash = file.lastIndexOf('/');
     const dir = slash < 0 ? '.' : file.slice(0, slash);
-    const doc: unknown = parse(text, { uniqueKeys: false });
-    if (!isObject(doc) || !isObject(doc.services)) return;
-    for (const [name, svc] of Object.entries(doc.services)) {
+    // Parsed already by readCompose without error; the first document holds the services.
+    const [doc] = parseYamlDocuments(text, file, 'Compose');
+    if (!doc || !isObject(doc.data) || !isObject(doc.data.services)) return;
+    const literal = (v: unknown): v is string =>
+      typeof v === 'string' && v !== '' && !v.includes('://') && !v.includes('$');
+    const seen = new Map<string, string[]>();
+    for (const [name, svc] of Object.entries(doc.data.services)) {
       if (!isObject(svc)) continue;
       const build = svc.build;
-      const context =
-        typeof build === 'string' ? build : isObject(build) ? build.context : undefined;
-      if (typeof context === 'string' && !context.includes('://') && !context.includes('$'))
-        this.built.set(joinPath(dir, context), name);
+      const context = typeof build === 'string' ? build : isObject(build) ? build.context : '.';
+      if (!literal(context)) continue;
+      let where = joinPath(dir, context);
+      if (isObject(build) && literal(build.dockerfile) && build.dockerfile.includes('/')) {
+        const df = joinPath(where, build.dockerfile);
+        where = df.slice(0, Math.max(0, df.lastIndexOf('/')));
+      } else if (build === undefined) continue;
+      seen.set(where, [...(seen.get(where) ?? []), name]);
     }
+    for (const [where, names] of seen) if (names.length === 1) this.built.set(where, names[0]!);
   }
 
   /** Scans one source or configuration file; returns its findings (also kept for `finish`). */
@@ -381,6 +394,8 @@ function scanLine(
     for (const h of [...findHosts(text, t.start, t.end), ...findDsnHosts(text, t.start, t.end)]) {
       const to = names.resolveHost(h.host);
       if (to === undefined) continue;
+      // `image: redis:7`, `FROM redis:7`: an image tag, not an address.
+      if (h.evidence === 'host-port' && isImageRef(text, t, key)) continue;
       valueTargets.add(to);
       add(h.start, h.end, to, h.evidence, 'high', h.port);
     }
@@ -459,6 +474,13 @@ function placeholders(text: string, start: number, end: number, envs: EnvRef[]):
     }
     i = Math.max(next, i + 2);
   }
+}
+
+/** A configuration value naming a container image: `image: NAME:TAG` or `FROM NAME:TAG`. */
+function isImageRef(text: string, t: Token, key: string | undefined): boolean {
+  if (t.kind !== 'value') return false;
+  if (key !== undefined) return key.toLowerCase() === 'image';
+  return /^from\s/i.test(text.slice(t.start, Math.min(t.end, t.start + 5)));
 }
 
 function isUpperWord(c: number): boolean {
