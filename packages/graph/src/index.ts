@@ -98,6 +98,17 @@ export { readOtlpJson } from './readers/otlp-json.ts';
 export { readOtlpProtobuf } from './readers/otlp-proto.ts';
 export { readWardServices, type WardReadOptions } from './readers/ward.ts';
 export { readZipkin } from './readers/zipkin.ts';
+export { type Syntax, syntaxOf } from './scan/lexer.ts';
+export { isBuildMarker, ServiceNames } from './scan/names.ts';
+export {
+  CodeScanner,
+  type Confidence,
+  type Evidence,
+  type Finding,
+  type ScanOptions,
+  type ScanResult,
+  scanText,
+} from './scan/scanner.ts';
 export { LatencySketch, type LatencySketchJSON, SKETCH_RELATIVE_ACCURACY } from './sketch.ts';
 export {
   SPAN_KIND,

@@ -76,13 +76,21 @@ export type InputType =
   | 'backstage'
   | 'ward'
   | 'decision-log'
-  | 'graph-json';
+  | 'graph-json'
+  /** `ward graph scan`: a reference found in source code or configuration. */
+  | 'scan';
 
 /** Where an edge or a node was found. `line` is set for declared edges (1-based). */
 export interface SourceRef {
   type: InputType;
   file: string;
   line?: number;
+  /** 1-based column of the match (`scan` sources). */
+  col?: number;
+  /** What kind of reference a `scan` source is (`url`, `host-port`, `env-var`, …). */
+  evidence?: string;
+  /** How sure a `scan` source is that it names a dependency: `high`, `medium` or `low`. */
+  confidence?: string;
 }
 
 export interface ServiceNode {

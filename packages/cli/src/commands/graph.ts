@@ -25,6 +25,7 @@ import { stringify } from 'yaml';
 import { CliError } from '../errors.ts';
 import { addFileOption, addOutputOption, collectFiles, STDIN } from '../options.ts';
 import { sanitizeOutput, writeRaw } from '../output.ts';
+import { registerScan } from './graph-scan.ts';
 
 /** What `analyze -o` prints: the common formats plus the graph's drawings and SARIF. */
 const FORMATS = ['text', 'json', 'yaml', 'dot', 'mermaid', 'sarif'] as const;
@@ -120,6 +121,8 @@ export function register(program: Command): void {
     }
     if (!result.ok) process.exitCode = 1;
   });
+
+  registerScan(graph);
 
   common(
     addOutputOption(
