@@ -9,7 +9,6 @@
  * data); a key of a structured object it never read is not in the schema.
  */
 import type { Model } from '@kubernetes-models/base';
-import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { DaemonSet, Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -19,6 +18,7 @@ import {
   Role,
   RoleBinding,
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 
 type ModelClass = { new (data: never): Model<unknown>; apiVersion: string; kind: string };
 const MODELS: ModelClass[] = [
@@ -61,7 +61,7 @@ function watched(value: unknown, path: string, seen: Set<string>): unknown {
 
 function unknownFields(value: unknown, path: string, seen: Set<string>, out: string[]): void {
   if (Array.isArray(value)) {
-    value.forEach((v, i) => unknownFields(v, `${path}/${i}`, seen, out));
+    for (const [i, v] of value.entries()) unknownFields(v, `${path}/${i}`, seen, out);
   } else if (typeof value === 'object' && value !== null) {
     const map = seen.has(`${path}/*`);
     for (const [k, v] of Object.entries(value)) {

@@ -26,7 +26,15 @@ interface Kustomization {
   patches?: { path: string }[];
 }
 
-const FIELDS = new Set(['apiVersion', 'kind', 'namespace', 'resources', 'images', 'replicas', 'patches']);
+const FIELDS = new Set([
+  'apiVersion',
+  'kind',
+  'namespace',
+  'resources',
+  'images',
+  'replicas',
+  'patches',
+]);
 const CLUSTER_SCOPED = new Set([
   'Namespace',
   'ClusterRole',
@@ -100,7 +108,7 @@ function setImages(objects: K8sObject[], images: NonNullable<Kustomization['imag
         if (!rule) continue;
         const newName = rule.newName ?? name!;
         if (rule.digest) c.image = `${newName}@${rule.digest}`;
-        else c.image = `${newName}${rule.newTag ?? tag ? `:${rule.newTag ?? tag}` : ''}`;
+        else c.image = `${newName}${(rule.newTag ?? tag) ? `:${rule.newTag ?? tag}` : ''}`;
       }
     }
   }
@@ -114,7 +122,9 @@ function loadResource(dir: string, entry: string): K8sObject[] {
 
 /** Renders the kustomization in `dir` to its list of objects. */
 export function render(dir: string): K8sObject[] {
-  const file = readdirSync(dir).find((f) => f === 'kustomization.yaml' || f === 'kustomization.yml');
+  const file = readdirSync(dir).find(
+    (f) => f === 'kustomization.yaml' || f === 'kustomization.yml',
+  );
   if (!file) throw new Error(`${dir}: no kustomization.yaml`);
   const k = parseYamlDocs(readFileSync(join(dir, file), 'utf8'), file)[0] as Kustomization;
   for (const field of Object.keys(k)) {
@@ -123,8 +133,10 @@ export function render(dir: string): K8sObject[] {
   let objects = (k.resources ?? []).flatMap((r) => loadResource(dir, r));
   for (const { path } of k.patches ?? []) {
     for (const patch of parseYamlDocs(readFileSync(join(dir, path), 'utf8'), path) as K8sObject[]) {
-      const target = (o: K8sObject) => o.kind === patch.kind && o.metadata.name === patch.metadata.name;
-      if (!objects.some(target)) throw new Error(`${dir}/${path}: no ${patch.kind} ${patch.metadata.name}`);
+      const target = (o: K8sObject) =>
+        o.kind === patch.kind && o.metadata.name === patch.metadata.name;
+      if (!objects.some(target))
+        throw new Error(`${dir}/${path}: no ${patch.kind} ${patch.metadata.name}`);
       objects = objects.map((o) => (target(o) ? (strategicMerge(o, patch) as K8sObject) : o));
     }
   }
@@ -133,7 +145,9 @@ export function render(dir: string): K8sObject[] {
   }
   if (k.images) setImages(objects, k.images);
   for (const { name, count } of k.replicas ?? []) {
-    const o = objects.find((x) => x.metadata.name === name && ['Deployment', 'StatefulSet'].includes(x.kind));
+    const o = objects.find(
+      (x) => x.metadata.name === name && ['Deployment', 'StatefulSet'].includes(x.kind),
+    );
     if (!o) throw new Error(`${dir}/${file}: replicas: no Deployment or StatefulSet ${name}`);
     (o.spec as { replicas: number }).replicas = count;
   }

@@ -23,14 +23,15 @@ interface Stage {
 }
 
 /** Dockerfile instructions (continuations joined, comments dropped), grouped by stage. */
-export function parseDockerfile(text: string): Stage[] {
+function parseDockerfile(text: string): Stage[] {
   const stages: Stage[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const start = i + 1;
     let line = lines[i]!;
     if (/^\s*(#|$)/.test(line)) continue;
-    while (line.endsWith('\\') && i + 1 < lines.length) line = `${line.slice(0, -1)} ${lines[++i]!.trim()}`;
+    while (line.endsWith('\\') && i + 1 < lines.length)
+      line = `${line.slice(0, -1)} ${lines[++i]!.trim()}`;
     const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
     if (!m) throw new Error(`Dockerfile:${start}: cannot read "${line}"`);
     const ins = { op: m[1]!.toUpperCase(), args: m[2]!.trim(), line: start };
@@ -52,9 +53,14 @@ const lineage = (s: Stage): Instruction[] => {
   const parent = stages.find((p) => p.name === s.from);
   return [...(parent ? lineage(parent) : []), ...s.body];
 };
-const workspaces = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+const workspaces = (
+  JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces: string[] }
+).workspaces;
 const pkg = (dir: string) =>
-  JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) as { name: string; dependencies?: Record<string, string> };
+  JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) as {
+    name: string;
+    dependencies?: Record<string, string>;
+  };
 
 describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine here)', () => {
   it('has the server and agent targets', () => {
@@ -62,7 +68,9 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
   });
 
   it('builds only from node:<exact version>-slim, matching the Node the repository tests with', () => {
-    const node = JSON.parse(readFileSync(join(root, 'node_modules', 'node', 'package.json'), 'utf8')).version;
+    const node = JSON.parse(
+      readFileSync(join(root, 'node_modules', 'node', 'package.json'), 'utf8'),
+    ).version;
     for (const s of stages) {
       if (stages.some((p) => p.name === s.from)) continue;
       expect(s.from).toBe(`node:${node}-slim`);
@@ -70,7 +78,9 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
   });
 
   it('installs production dependencies from the lockfile, without install scripts', () => {
-    const runs = stages.flatMap((s) => s.body).filter((i) => i.op === 'RUN' && /\bnpm\b/.test(i.args));
+    const runs = stages
+      .flatMap((s) => s.body)
+      .filter((i) => i.op === 'RUN' && /\bnpm\b/.test(i.args));
     expect(runs).toHaveLength(1);
     expect(runs[0]!.args).toMatch(/\bnpm ci\b/);
     expect(runs[0]!.args).toMatch(/--omit=dev\b/);
@@ -90,7 +100,10 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
       const user = all.filter((i) => i.op === 'USER').at(-1);
       expect(user, name).toBeDefined();
       expect(user!.args).toMatch(/^[1-9][0-9]*(:[1-9][0-9]*)?$/);
-      expect(all.some((i) => i.op === 'HEALTHCHECK' && /CMD/.test(i.args)), name).toBe(true);
+      expect(
+        all.some((i) => i.op === 'HEALTHCHECK' && /CMD/.test(i.args)),
+        name,
+      ).toBe(true);
     }
     // The server's check is the endpoint the Kubernetes probes use.
     const hc = stage('server').body.find((i) => i.op === 'HEALTHCHECK')!;
@@ -98,9 +111,12 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
   });
 
   it('copies from the build context only manifests and runtime sources, never tests or local data', () => {
-    const allowed = /^(package\.json|package-lock\.json|packages\/[a-z-]+\/package\.json|packages\/[a-z-]+\/src|packages\/spiffe\/proto)$/;
+    const allowed =
+      /^(package\.json|package-lock\.json|packages\/[a-z-]+\/package\.json|packages\/[a-z-]+\/src|packages\/spiffe\/proto)$/;
     for (const s of stages) {
-      for (const i of s.body.filter((x) => (x.op === 'COPY' || x.op === 'ADD') && !x.args.startsWith('--from'))) {
+      for (const i of s.body.filter(
+        (x) => (x.op === 'COPY' || x.op === 'ADD') && !x.args.startsWith('--from'),
+      )) {
         expect(i.op, `line ${i.line}`).toBe('COPY');
         const sources = i.args.split(/\s+/).slice(0, -1);
         for (const src of sources) expect(src, `Dockerfile:${i.line}`).toMatch(allowed);
@@ -112,7 +128,9 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
   });
 
   it('copies the sources of every package `ward server` and `ward agent` load', () => {
-    const runtime = lineage(stage('server')).filter((i) => i.op === 'COPY' && !i.args.startsWith('--from'));
+    const runtime = lineage(stage('server')).filter(
+      (i) => i.op === 'COPY' && !i.args.startsWith('--from'),
+    );
     const copied = new Set(runtime.map((i) => i.args.split(/\s+/)[0]));
     const dirOf = new Map(workspaces.map((ws) => [pkg(ws).name, ws]));
     // @ward/demo (and the SDK through it) is loaded only by `ward start`, with a dynamic import.
@@ -123,7 +141,8 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
     const visit = (name: string) => {
       if (needed.has(name) || lazy.has(name)) return;
       needed.add(name);
-      for (const dep of Object.keys(pkg(dirOf.get(name)!).dependencies ?? {})) if (dirOf.has(dep)) visit(dep);
+      for (const dep of Object.keys(pkg(dirOf.get(name)!).dependencies ?? {}))
+        if (dirOf.has(dep)) visit(dep);
     };
     visit('@ward/cli');
     for (const name of needed) expect(copied, name).toContain(`${dirOf.get(name)}/src`);
@@ -134,9 +153,14 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
   });
 
   it("the agent image has python3, which the agent's peer-credential helper runs", () => {
-    const source = readFileSync(join(root, 'packages', 'agent', 'src', 'peer-credential-reader.ts'), 'utf8');
+    const source = readFileSync(
+      join(root, 'packages', 'agent', 'src', 'peer-credential-reader.ts'),
+      'utf8',
+    );
     expect(source).toMatch(/'python3'/);
-    const install = stage('agent').body.find((i) => i.op === 'RUN' && /apt-get install/.test(i.args));
+    const install = stage('agent').body.find(
+      (i) => i.op === 'RUN' && /apt-get install/.test(i.args),
+    );
     expect(install?.args).toMatch(/--no-install-recommends python3\b/);
     expect(install?.args).toMatch(/rm -rf \/var\/lib\/apt\/lists/);
     expect(stage('server').body.some((i) => /apt-get/.test(i.args))).toBe(false);

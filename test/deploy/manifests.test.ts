@@ -20,7 +20,12 @@ afterAll(() => cleanupDirs());
 
 const root = join(import.meta.dirname, '..', '..');
 const deploy = join(root, 'deploy');
-const TARGETS = ['base', 'overlays/dev', 'overlays/production'] as const;
+const TARGETS = [
+  'base',
+  'overlays/dev',
+  'overlays/production',
+  'overlays/production-mtls',
+] as const;
 const rendered = Object.fromEntries(TARGETS.map((t) => [t, render(join(deploy, t))])) as Record<
   (typeof TARGETS)[number],
   K8sObject[]
@@ -28,7 +33,8 @@ const rendered = Object.fromEntries(TARGETS.map((t) => [t, render(join(deploy, t
 
 // biome-ignore lint/suspicious/noExplicitAny: rendered manifests are walked field by field
 type Any = any;
-const byKind = (objects: K8sObject[], kind: string): Any[] => objects.filter((o) => o.kind === kind);
+const byKind = (objects: K8sObject[], kind: string): Any[] =>
+  objects.filter((o) => o.kind === kind);
 const one = (objects: K8sObject[], kind: string, name: string): Any => {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
   if (!found) throw new Error(`no ${kind} ${name}`);
@@ -88,7 +94,8 @@ describe('deploy/: rendering', () => {
 
   it('the schema check catches a misspelt field and a wrong type', () => {
     const d = structuredClone(one(rendered.base, 'Deployment', 'ward-control-plane'));
-    d.spec.template.spec.containers[0].readinesProbe = d.spec.template.spec.containers[0].readinessProbe;
+    d.spec.template.spec.containers[0].readinesProbe =
+      d.spec.template.spec.containers[0].readinessProbe;
     d.spec.replicas = 'two';
     const errors = schemaErrors(d).join('\n');
     expect(errors).toMatch(/replicas must be integer/);
@@ -136,7 +143,9 @@ describe('deploy/: invariants of every overlay', () => {
         expect(pdbs[0].spec.maxUnavailable).toBeGreaterThanOrEqual(1);
         // …and it selects nothing else.
         for (const w of workloads(objects).filter((x) => x !== cp())) {
-          expect(matches(pdbs[0].spec.selector.matchLabels, w.spec.template.metadata.labels)).toBe(false);
+          expect(matches(pdbs[0].spec.selector.matchLabels, w.spec.template.metadata.labels)).toBe(
+            false,
+          );
         }
       });
 
@@ -149,7 +158,9 @@ describe('deploy/: invariants of every overlay', () => {
             matches(s.spec.selector, w.spec.template.metadata.labels),
           );
           expect(pods, s.metadata.name).toHaveLength(1);
-          const names = containersOf(pods[0]).flatMap((c) => (c.ports ?? []).map((p: Any) => p.name));
+          const names = containersOf(pods[0]).flatMap((c) =>
+            (c.ports ?? []).map((p: Any) => p.name),
+          );
           for (const p of s.spec.ports) expect(names).toContain(p.targetPort);
         }
       });
@@ -169,7 +180,12 @@ describe('deploy/: invariants of every overlay', () => {
         // The agents are among the allowed callers.
         const from = np.spec.ingress.flatMap((r: Any) => r.from);
         expect(
-          from.some((f: Any) => f.podSelector && !f.namespaceSelector && matches(f.podSelector.matchLabels, agent().spec.template.metadata.labels)),
+          from.some(
+            (f: Any) =>
+              f.podSelector &&
+              !f.namespaceSelector &&
+              matches(f.podSelector.matchLabels, agent().spec.template.metadata.labels),
+          ),
         ).toBe(true);
         const egressPorts = np.spec.egress
           .flatMap((r: Any) => r.ports.map((p: Any) => p.port))
@@ -177,9 +193,10 @@ describe('deploy/: invariants of every overlay', () => {
         expect(egressPorts).toEqual([53, 53, 443, 5432, 6443]);
         const dns = np.spec.egress.find((r: Any) => r.ports.some((p: Any) => p.port === 53));
         expect(dns.to[0].podSelector.matchLabels).toEqual({ 'k8s-app': 'kube-dns' });
-        if (target === 'overlays/production') {
+        if (target.startsWith('overlays/production')) {
           // Production pins every egress rule to a destination.
-          for (const rule of np.spec.egress) expect(rule.to?.length, JSON.stringify(rule)).toBeGreaterThan(0);
+          for (const rule of np.spec.egress)
+            expect(rule.to?.length, JSON.stringify(rule)).toBeGreaterThan(0);
         }
       });
 
@@ -189,7 +206,13 @@ describe('deploy/: invariants of every overlay', () => {
         );
         expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
         expect(np.spec.ingress ?? []).toEqual([]);
-        const toCp = np.spec.egress.find((r: Any) => r.to.some((t: Any) => t.podSelector && matches(t.podSelector.matchLabels, cp().spec.template.metadata.labels)));
+        const toCp = np.spec.egress.find((r: Any) =>
+          r.to.some(
+            (t: Any) =>
+              t.podSelector &&
+              matches(t.podSelector.matchLabels, cp().spec.template.metadata.labels),
+          ),
+        );
         expect(toCp.ports).toEqual([{ port: 8181, protocol: 'TCP' }]);
         expect(np.spec.egress).toHaveLength(2);
       });
@@ -242,7 +265,9 @@ describe('deploy/: invariants of every overlay', () => {
         const ops = readFileSync(join(root, 'docs', 'operations.md'), 'utf8');
         // The shell command that creates `name` (continued lines joined), or undefined.
         const creates = (what: 'secret' | 'configmap', name: string) =>
-          new RegExp(`kubectl -n ward create ${what} (?:\\S+ )?${name} (?:[^\\n]*\\\\\\n)*[^\\n]*`).exec(ops)?.[0];
+          new RegExp(
+            `kubectl -n ward create ${what} (?:\\S+ )?${name} (?:[^\\n]*\\\\\\n)*[^\\n]*`,
+          ).exec(ops)?.[0];
         const keys = new Map<string, Set<string>>();
         const need = (name: string, key?: string) => {
           if (!keys.has(name)) keys.set(name, new Set());
@@ -251,7 +276,10 @@ describe('deploy/: invariants of every overlay', () => {
         for (const w of workloads(objects)) {
           for (const v of w.spec.template.spec.volumes ?? []) {
             if (v.secret) need(v.secret.secretName);
-            if (v.configMap && !objects.some((o) => o.kind === 'ConfigMap' && o.metadata.name === v.configMap.name)) {
+            if (
+              v.configMap &&
+              !objects.some((o) => o.kind === 'ConfigMap' && o.metadata.name === v.configMap.name)
+            ) {
               expect(creates('configmap', v.configMap.name), v.configMap.name).toBeDefined();
             }
           }
@@ -266,7 +294,8 @@ describe('deploy/: invariants of every overlay', () => {
         for (const [name, wanted] of keys) {
           const command = creates('secret', name);
           expect(command, name).toBeDefined();
-          for (const key of wanted) expect(command, `${name}/${key}`).toMatch(new RegExp(`--from-\\w+=${key}=`));
+          for (const key of wanted)
+            expect(command, `${name}/${key}`).toMatch(new RegExp(`--from-\\w+=${key}=`));
         }
       });
 
@@ -283,12 +312,21 @@ describe('deploy/: invariants of every overlay', () => {
         expect(projected.audience).toBe(flag(server, '--k8s-audience'));
         expect(projected.expirationSeconds).toBeLessThanOrEqual(3600);
         const mount = pod.containers[0].volumeMounts.find((m: Any) => m.name === tokenVolume.name);
-        expect(flag(pod.containers[0], '--k8s-token-file')).toBe(`${mount.mountPath}/${projected.path}`);
+        expect(flag(pod.containers[0], '--k8s-token-file')).toBe(
+          `${mount.mountPath}/${projected.path}`,
+        );
         // The agent needs no API access: no automounted token, no binding.
         expect(pod.automountServiceAccountToken).toBe(false);
-        const bindings = [...byKind(objects, 'ClusterRoleBinding'), ...byKind(objects, 'RoleBinding')];
+        const bindings = [
+          ...byKind(objects, 'ClusterRoleBinding'),
+          ...byKind(objects, 'RoleBinding'),
+        ];
         const subjectsOf = (sa: string, ns: string) =>
-          bindings.filter((b) => b.subjects.some((s: Any) => s.kind === 'ServiceAccount' && s.name === sa && s.namespace === ns));
+          bindings.filter((b) =>
+            b.subjects.some(
+              (s: Any) => s.kind === 'ServiceAccount' && s.name === sa && s.namespace === ns,
+            ),
+          );
         expect(subjectsOf(pod.serviceAccountName, agent().metadata.namespace)).toEqual([]);
         // The control plane's service account may create tokenreviews, and nothing else.
         const cpPod = cp().spec.template.spec;
@@ -312,6 +350,35 @@ describe('deploy/: invariants of every overlay', () => {
         const socket = flag(c, '--socket')!;
         const dir = c.volumeMounts.find((m: Any) => m.name === 'socket-dir').mountPath;
         expect(socket.startsWith(`${dir}/`)).toBe(true);
+      });
+
+      it('every file a flag names is on a volume mounted into that container', () => {
+        const FILE_FLAGS = [
+          '--signing-key',
+          '--tls-cert',
+          '--tls-key',
+          '--client-ca',
+          '--k8s-token-file',
+          '--k8s-ca-file',
+          '--k8s-reviewer-token-file',
+        ];
+        let seen = 0;
+        for (const w of workloads(objects)) {
+          for (const c of containersOf(w)) {
+            for (const f of FILE_FLAGS) {
+              const file = flag(c, f);
+              if (file === undefined) continue;
+              seen++;
+              const mount = (c.volumeMounts ?? []).find((m: Any) =>
+                file.startsWith(`${m.mountPath}/`),
+              );
+              expect(mount, `${c.name} ${f}=${file}`).toBeDefined();
+              expect(mount.readOnly, `${f} is mounted read-only`).toBe(true);
+              expect(w.spec.template.spec.volumes.map((v: Any) => v.name)).toContain(mount.name);
+            }
+          }
+        }
+        expect(seen).toBeGreaterThanOrEqual(2);
       });
 
       it('passes only flags the real `ward server` and `ward agent` accept', () => {
