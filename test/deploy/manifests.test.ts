@@ -50,7 +50,7 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
   Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
 /** `--flag=value` of a container's args. */
 const flag = (c: Any, name: string): string | undefined =>
-  (c.args as string[]).find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
+  ((c.args ?? []) as string[]).find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
 
 function kubectlAvailable(): boolean {
   try {
