@@ -1,7 +1,8 @@
 /**
  * A small offline Kustomize for the subset deploy/ uses, so the manifests render in a test with
  * no kustomize binary: `resources` (files and kustomization directories), `namespace`, `images`,
- * `replicas` and `patches` (strategic-merge patches from files, targeted by kind and name). Any
+ * `replicas` and `patches` from files: strategic-merge patches (targeted by their kind and name)
+ * and, with a `target`, JSON patches (RFC 6902 add, replace, remove). Any
  * other field is refused, so a manifest cannot silently rely on a feature this renderer ignores;
  * where `kubectl kustomize` exists, manifests.test.ts checks both render the same objects.
  */
@@ -23,7 +24,7 @@ interface Kustomization {
   resources?: string[];
   images?: { name: string; newName?: string; newTag?: string; digest?: string }[];
   replicas?: { name: string; count: number }[];
-  patches?: { path: string }[];
+  patches?: { path: string; target?: { kind: string; name: string } }[];
 }
 
 const FIELDS = new Set([
@@ -92,6 +93,40 @@ export function strategicMerge(base: unknown, patch: unknown, field = ''): unkno
   return patch;
 }
 
+interface JsonPatchOp {
+  op: string;
+  path: string;
+  value?: unknown;
+}
+
+/** Applies RFC 6902 add/replace/remove operations to `doc` in place. */
+function jsonPatch(doc: unknown, ops: JsonPatchOp[], where: string): void {
+  for (const [n, { op, path, value }] of ops.entries()) {
+    const fail = (why: string) => new Error(`${where} operation ${n + 1} (${op} ${path}): ${why}`);
+    if (!['add', 'replace', 'remove'].includes(op)) throw fail('operation not supported here');
+    const keys = path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
+    const last = keys.pop();
+    let parent = doc as Record<string, unknown> | unknown[];
+    for (const k of keys) {
+      parent = (parent as Record<string, unknown>)[k] as Record<string, unknown>;
+      if (typeof parent !== 'object' || parent === null) throw fail('no such path');
+    }
+    if (last === undefined) throw fail('cannot patch the root');
+    if (Array.isArray(parent)) {
+      const i = last === '-' ? parent.length : Number(last);
+      if (!Number.isInteger(i) || i < 0 || i > parent.length) throw fail('bad index');
+      if (op === 'add') parent.splice(i, 0, value);
+      else if (i === parent.length) throw fail('no such element');
+      else if (op === 'replace') parent[i] = value;
+      else parent.splice(i, 1);
+    } else {
+      if (op !== 'add' && !(last in parent)) throw fail('no such field');
+      if (op === 'remove') delete parent[last];
+      else parent[last] = value;
+    }
+  }
+}
+
 function podSpecs(obj: K8sObject): Record<string, unknown>[] {
   const template = (obj.spec as { template?: { spec?: Record<string, unknown> } } | undefined)
     ?.template;
@@ -131,13 +166,21 @@ export function render(dir: string): K8sObject[] {
     if (!FIELDS.has(field)) throw new Error(`${dir}/${file}: "${field}" is not supported here`);
   }
   let objects = (k.resources ?? []).flatMap((r) => loadResource(dir, r));
-  for (const { path } of k.patches ?? []) {
-    for (const patch of parseYamlDocs(readFileSync(join(dir, path), 'utf8'), path) as K8sObject[]) {
-      const target = (o: K8sObject) =>
+  for (const { path, target } of k.patches ?? []) {
+    const docs = parseYamlDocs(readFileSync(join(dir, path), 'utf8'), path);
+    if (target) {
+      const o = objects.find((x) => x.kind === target.kind && x.metadata.name === target.name);
+      if (!o) throw new Error(`${dir}/${path}: no ${target.kind} ${target.name}`);
+      jsonPatch(o, docs[0] as JsonPatchOp[], `${dir}/${path}`);
+      continue;
+    }
+    for (const patch of docs as K8sObject[]) {
+      const match = (o: K8sObject) =>
         o.kind === patch.kind && o.metadata.name === patch.metadata.name;
-      if (!objects.some(target))
+      if (!objects.some(match)) {
         throw new Error(`${dir}/${path}: no ${patch.kind} ${patch.metadata.name}`);
-      objects = objects.map((o) => (target(o) ? (strategicMerge(o, patch) as K8sObject) : o));
+      }
+      objects = objects.map((o) => (match(o) ? (strategicMerge(o, patch) as K8sObject) : o));
     }
   }
   if (k.namespace) {
