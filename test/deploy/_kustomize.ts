@@ -104,7 +104,10 @@ function jsonPatch(doc: unknown, ops: JsonPatchOp[], where: string): void {
   for (const [n, { op, path, value }] of ops.entries()) {
     const fail = (why: string) => new Error(`${where} operation ${n + 1} (${op} ${path}): ${why}`);
     if (!['add', 'replace', 'remove'].includes(op)) throw fail('operation not supported here');
-    const keys = path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
+    const keys = path
+      .split('/')
+      .slice(1)
+      .map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'));
     const last = keys.pop();
     let parent = doc as Record<string, unknown> | unknown[];
     for (const k of keys) {
