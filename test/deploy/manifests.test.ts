@@ -403,6 +403,42 @@ describe('deploy/: invariants of every overlay', () => {
   }
 });
 
+describe('deploy/workload: what a client namespace applies', () => {
+  it("validates, and lets every pod reach exactly the control plane's pods and port", () => {
+    const docs = parseYamlDocs(
+      readFileSync(join(deploy, 'workload', 'allow-ward.yaml'), 'utf8'),
+      'allow-ward.yaml',
+    ) as Any[];
+    expect(docs).toHaveLength(1);
+    const np = docs[0];
+    expect(schemaErrors(np)).toEqual([]);
+    expect(np.metadata.namespace).toBeUndefined(); // applied with -n into each namespace
+    expect(np.spec.podSelector).toEqual({});
+    expect(np.spec.policyTypes).toEqual(['Egress']);
+    const cp = one(rendered.base, 'Deployment', 'ward-control-plane');
+    const [rule] = np.spec.egress;
+    expect(np.spec.egress).toHaveLength(1);
+    expect(rule.to).toHaveLength(1);
+    expect(rule.to[0].namespaceSelector.matchLabels).toEqual({
+      'kubernetes.io/metadata.name': cp.metadata.namespace,
+    });
+    expect(matches(rule.to[0].podSelector.matchLabels, cp.spec.template.metadata.labels)).toBe(
+      true,
+    );
+    expect(rule.ports).toEqual([
+      { port: cp.spec.template.spec.containers[0].ports[0].containerPort, protocol: 'TCP' },
+    ]);
+    // The control plane admits namespaces by the label this file's comment and the docs name.
+    const cpPolicy = one(rendered.base, 'NetworkPolicy', 'ward-control-plane');
+    const label = cpPolicy.spec.ingress
+      .flatMap((r: Any) => r.from)
+      .find((f: Any) => f.namespaceSelector && !f.podSelector).namespaceSelector.matchLabels;
+    const [[key, value]] = Object.entries(label) as [string, string][];
+    const ops = readFileSync(join(root, 'docs', 'operations.md'), 'utf8');
+    expect(ops).toContain(`kubectl label namespace shop ${key}=${value}`);
+  });
+});
+
 describe('deploy/: the probed endpoints exist on the real server', () => {
   it('GET /healthz and /readyz answer 200 without credentials', async () => {
     const server = await startTestServer();
