@@ -1,13 +1,17 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { createCsr, generateKeyPair, generateSealKey, parseSealKey } from '@ward/ca';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caPlugin, tokenReviewer } from '../src/index.ts';
-import { cleanupDirs, http, startTestServer } from './helpers.ts';
+import { cleanupDirs, http, startTestServer, tempDir } from './helpers.ts';
+
+const BIN = join(import.meta.dirname, '..', '..', 'cli', 'src', 'bin.ts');
 
 afterAll(() => cleanupDirs());
 
@@ -29,6 +33,7 @@ describe('Kubernetes PSAT attestation: the control plane asks the apiserver', ()
   let url: string;
   let caPem: string;
   const seen: unknown[] = [];
+  const reviewers: string[] = [];
 
   beforeAll(async () => {
     const key = openssl({}, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']);
@@ -50,13 +55,14 @@ describe('Kubernetes PSAT attestation: the control plane asks the apiserver', ()
       req.on('end', () => {
         if (
           req.url !== '/apis/authentication.k8s.io/v1/tokenreviews' ||
-          req.headers.authorization !== 'Bearer reviewer'
+          !['Bearer reviewer', 'Bearer reviewer-rotated'].includes(req.headers.authorization ?? '')
         ) {
           res.writeHead(403).end('{}');
           return;
         }
         const review = JSON.parse(body);
         seen.push(review);
+        reviewers.push(req.headers.authorization!);
         const token = review.spec.token as string;
         const status =
           token === 'good'
@@ -135,5 +141,83 @@ describe('Kubernetes PSAT attestation: the control plane asks the apiserver', ()
       allowedServiceAccounts: [],
     });
     await expect(plain('good')).rejects.toMatchObject({ code: 'CA_TOKEN_REVIEW_FAILED' });
+  });
+
+  // The deployment (deploy/base/control-plane) runs `ward server --k8s-attestation`: the flags
+  // must reach the CA plugin, and the reviewer token must be re-read when the kubelet rotates it.
+  it('`ward server --k8s-attestation` attests agents, re-reading the rotated reviewer token', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'ca.crt'), caPem);
+    writeFileSync(join(dir, 'token'), 'reviewer\n');
+    const proc = spawn(
+      process.execPath,
+      [
+        BIN,
+        'server',
+        '--data-dir',
+        dir,
+        '--listen',
+        '127.0.0.1:0',
+        '--json',
+        '--k8s-attestation',
+        'ward:ward-agent',
+        '--k8s-api',
+        url,
+        '--k8s-ca-file',
+        join(dir, 'ca.crt'),
+        '--k8s-reviewer-token-file',
+        join(dir, 'token'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: proc.stdout! }).once('line', resolve);
+        proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+      });
+      const base = JSON.parse(first).url as string;
+      const csr = await createCsr(await generateKeyPair());
+      const attest = (k8sToken: string) =>
+        http(base, 'POST', '/v1/agent/attest', { token: null, body: { k8sToken, csr } });
+      const ok = await attest('good');
+      expect(ok.status).toBe(200);
+      expect(ok.body.spiffeId).toBe('spiffe://ward.local/ward/agent/worker-1');
+      expect(reviewers.at(-1)).toBe('Bearer reviewer');
+      writeFileSync(join(dir, 'token'), 'reviewer-rotated\n');
+      expect((await attest('good')).status).toBe(200);
+      expect(reviewers.at(-1)).toBe('Bearer reviewer-rotated');
+      const refused = await attest('other-sa');
+      expect(refused.status).toBe(401);
+      expect(refused.body.code).toBe('CA_ATTESTATION_FAILED');
+    } finally {
+      proc.kill('SIGTERM');
+      if (proc.exitCode === null) await new Promise((r) => proc.once('exit', r));
+    }
+  });
+
+  it('`ward server` refuses malformed --k8s-* options with exit 2 and the option named', async () => {
+    const dir = tempDir();
+    const run = (args: string[]) =>
+      promisify(execFile)(process.execPath, [BIN, 'server', '--data-dir', dir, ...args], {
+        env: { ...process.env, KUBERNETES_SERVICE_HOST: '', KUBERNETES_SERVICE_PORT: '' },
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      );
+    const cases: [string[], RegExp][] = [
+      [['--k8s-attestation', 'ward/agent', '--k8s-api', url], /item 1: "ward\/agent"/],
+      [['--k8s-audience', 'x'], /need --k8s-attestation/],
+      [['--k8s-attestation', 'ward:ward-agent'], /give --k8s-api, or run in a pod/],
+      [
+        ['--k8s-attestation', 'ward:a', '--k8s-api', url, '--k8s-ca-file', join(dir, 'none')],
+        /--k8s-reviewer-token-file|--k8s-ca-file/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await run(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
   });
 });

@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import { addOutputOption, usageError } from '../options.ts';
+import { type TokenReviewFlags, tokenReviewOf } from './_token-review.ts';
 
-interface ServerOptions {
+interface ServerOptions extends TokenReviewFlags {
   db?: string;
   listen: string;
   trustDomain?: string;
@@ -117,6 +118,23 @@ export function register(program: Command): void {
       '--client-ca <file>',
       'PEM trust bundle (the Ward CA): PDPs may authenticate with their X.509-SVID',
     )
+    .option(
+      '--k8s-attestation <ns:sa,...>',
+      'attest node agents by the projected service-account tokens of these service accounts (Kubernetes TokenReview)',
+    )
+    .option('--k8s-audience <aud>', "audience the agents' tokens must carry (default ward)")
+    .option(
+      '--k8s-api <url>',
+      'kube-apiserver URL (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)',
+    )
+    .option(
+      '--k8s-ca-file <file>',
+      'PEM CA of the apiserver (default /var/run/secrets/kubernetes.io/serviceaccount/ca.crt)',
+    )
+    .option(
+      '--k8s-reviewer-token-file <file>',
+      'token allowed to create tokenreviews, re-read at each review (default the pod service-account token)',
+    )
     .addHelpText(
       'after',
       '\n-o json prints one JSON line first: {url, publicKey, keyId, adminToken?, warnings}.',
@@ -124,6 +142,7 @@ export function register(program: Command): void {
   addOutputOption(server, ['text', 'json']).action(async (opts: ServerOptions) => {
     const { host, port } = parseListen(opts.listen);
     const tls = tlsOf(opts);
+    const tokenReview = tokenReviewOf(opts);
     const watchLimits = watchLimitsOf(opts);
     const heartbeatMs = Number(opts.heartbeatMs);
     if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) {
@@ -145,7 +164,7 @@ export function register(program: Command): void {
         heartbeatMs,
         watchLimits,
         logger: true,
-        plugins: [ingestPlugin(), caPlugin()],
+        plugins: [ingestPlugin(), caPlugin(tokenReview ? { tokenReview } : {})],
         ...(tls ? { tls } : {}),
       });
     } catch (error) {

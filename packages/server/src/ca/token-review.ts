@@ -17,8 +17,11 @@ export interface TokenReviewConfig extends TokenReviewPolicy {
   url: string;
   /** PEM CA certificate(s) of the apiserver; default: the system roots. */
   caPem?: string;
-  /** Bearer token of an identity allowed to `create` `tokenreviews`. */
-  reviewerToken: string;
+  /**
+   * Bearer token of an identity allowed to `create` `tokenreviews`, or a function that reads it
+   * at each review: in a pod the kubelet rotates the service-account token file under us.
+   */
+  reviewerToken: string | (() => string);
   /** Timeout of the review call, ms. Default 5000. */
   timeoutMs?: number;
 }
@@ -43,10 +46,18 @@ function postJson(config: TokenReviewConfig, path: string, body: string): Promis
     new CaError('CA_TOKEN_REVIEW_FAILED', `TokenReview at ${config.url}: ${why}`, { cause });
   return new Promise((resolve, reject) => {
     let url: URL;
+    let reviewerToken: string;
     try {
       url = new URL(path, config.url);
     } catch (cause) {
       reject(failed('bad URL', cause));
+      return;
+    }
+    try {
+      reviewerToken =
+        typeof config.reviewerToken === 'string' ? config.reviewerToken : config.reviewerToken();
+    } catch (cause) {
+      reject(failed(`cannot read the reviewer token: ${(cause as Error).message}`, cause));
       return;
     }
     if (url.protocol !== 'https:') {
@@ -61,7 +72,7 @@ function postJson(config: TokenReviewConfig, path: string, body: string): Promis
         headers: {
           'content-type': 'application/json',
           accept: 'application/json',
-          authorization: `Bearer ${config.reviewerToken}`,
+          authorization: `Bearer ${reviewerToken}`,
           'content-length': Buffer.byteLength(body),
         },
         timeout: config.timeoutMs ?? 5000,
