@@ -96,7 +96,10 @@ describe('wire observation: real processes → node agent → control plane grap
         {
           name: 'shop.yaml',
           content: ['checkout', 'payments']
-            .map((n) => `apiVersion: ward.dev/v1\nkind: Service\nmetadata: {name: ${n}, namespace: shop}\nspec: {}\n`)
+            .map(
+              (n) =>
+                `apiVersion: ward.dev/v1\nkind: Service\nmetadata: {name: ${n}, namespace: shop}\nspec: {}\n`,
+            )
             .join('---\n'),
         },
       ],
@@ -143,7 +146,9 @@ describe('wire observation: real processes → node agent → control plane grap
     const edge = sample.edges.find((e) => e.source === CHECKOUT && e.destination === PAYMENTS);
     expect(edge).toMatchObject({ port, connections: 1 });
     // The server's end of the same connection is not a second (reversed) edge.
-    expect(sample.edges.some((e) => e.source === PAYMENTS && e.destination === CHECKOUT)).toBe(false);
+    expect(sample.edges.some((e) => e.source === PAYMENTS && e.destination === CHECKOUT)).toBe(
+      false,
+    );
     expect(sample.unresolved.inbound).toBeGreaterThan(0);
   });
 
@@ -154,7 +159,13 @@ describe('wire observation: real processes → node agent → control plane grap
     const res = await api('GET', '/v1/graph?since=1h');
     expect(res.status).toBe(200);
     const graph = res.body.graph as {
-      edges: { from: string; to: string; provenance: string; ports?: number[]; sources: { type: string }[] }[];
+      edges: {
+        from: string;
+        to: string;
+        provenance: string;
+        ports?: number[];
+        sources: { type: string }[];
+      }[];
     };
     // SPIFFE IDs resolve to the Service documents' names.
     const edge = graph.edges.find((e) => e.from === 'checkout' && e.to === 'payments');
@@ -164,9 +175,9 @@ describe('wire observation: real processes → node agent → control plane grap
     expect(edge!.ports).toContain(port);
     const unapproved = await api('GET', '/v1/reports/unapproved?since=1h');
     expect(unapproved.status).toBe(200);
-    const item = (unapproved.body.items as { source: string; destination: string; seenIn: string[] }[]).find(
-      (i) => i.source === 'checkout' && i.destination === 'payments',
-    );
+    const item = (
+      unapproved.body.items as { source: string; destination: string; seenIn: string[] }[]
+    ).find((i) => i.source === 'checkout' && i.destination === 'payments');
     expect(item?.seenIn).toEqual(['wire']);
   });
 
@@ -182,7 +193,14 @@ describe('wire observation: real processes → node agent → control plane grap
       firstSeen: now,
       lastSeen: now,
     });
-    const unresolved = { inbound: 0, noProcess: 0, unattested: 0, unknownRemote: 0, self: 0, overCap: 0 };
+    const unresolved = {
+      inbound: 0,
+      noProcess: 0,
+      unattested: 0,
+      unknownRemote: 0,
+      self: 0,
+      overCap: 0,
+    };
     // node-b's agent claims that checkout (a node-a workload) calls payments.
     const forged = client.reportConnections(agentB.manager.identity, {
       edges: [edge(CHECKOUT)],
@@ -206,7 +224,9 @@ describe('wire observation: real processes → node agent → control plane grap
       edges: { from: string; to: string; ports?: number[] }[];
     };
     expect(graph.edges.some((e) => e.from === 'payments' && e.to === 'payments')).toBe(false);
-    expect(graph.edges.find((e) => e.from === 'checkout' && e.to === 'payments')?.ports).not.toContain(443);
+    expect(
+      graph.edges.find((e) => e.from === 'checkout' && e.to === 'payments')?.ports,
+    ).not.toContain(443);
   });
 
   it('refuses a report without a valid agent proof (401), before reading the body', async () => {

@@ -61,7 +61,9 @@ describe('/proc/net/tcp parser', () => {
   it('reads IPv6 rows: ::1, IPv4-mapped addresses as IPv4, compressed zeros', () => {
     const { sockets, skipped } = parseProcNetTcp(TCP6);
     expect(skipped).toEqual([]);
-    expect(sockets.map((s) => [s.family, s.localAddress, s.localPort, s.remoteAddress, s.remotePort])).toEqual([
+    expect(
+      sockets.map((s) => [s.family, s.localAddress, s.localPort, s.remoteAddress, s.remotePort]),
+    ).toEqual([
       [6, '::1', 6379, '::', 0],
       [4, '10.0.0.5', 40000, '10.0.0.9', 5432],
       [6, '2001:db8::1', 80, '::', 0],
@@ -169,9 +171,15 @@ describe('/proc/net/tcp parser', () => {
         fc.boolean(),
         (sockets, littleEndian) => {
           const v4 = sockets.filter((s) => s.family === 4);
-          const text4 = [HEADER, ...v4.map((s, i) => formatProcNetRow(s, i, { littleEndian }))].join('\n');
+          const text4 = [
+            HEADER,
+            ...v4.map((s, i) => formatProcNetRow(s, i, { littleEndian })),
+          ].join('\n');
           // Every socket written into the tcp6 table: IPv4 ones come back as IPv4 (mapped).
-          const text6 = [HEADER6, ...sockets.map((s, i) => formatProcNetRow(s, i, { littleEndian, table: 6 }))].join('\n');
+          const text6 = [
+            HEADER6,
+            ...sockets.map((s, i) => formatProcNetRow(s, i, { littleEndian, table: 6 })),
+          ].join('\n');
           const strip = (s: ProcNetSocket) => {
             const { line: _line, ...rest } = s;
             return rest;
@@ -248,7 +256,12 @@ describe('correlate: one sample to edges', () => {
   it('names the caller from its ephemeral end and the callee from the listener or the map', () => {
     const r = correlate(input);
     expect(r.edges).toEqual([
-      { source: 'spiffe://td/checkout', destination: 'spiffe://td/payments', port: 8080, connections: 2 },
+      {
+        source: 'spiffe://td/checkout',
+        destination: 'spiffe://td/payments',
+        port: 8080,
+        connections: 2,
+      },
       { source: 'spiffe://td/checkout', destination: 'orders-db', port: 5432, connections: 1 },
     ]);
     expect(r.unresolved).toEqual({

@@ -14,11 +14,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { ServerError } from '../errors.ts';
-import { problemResponses } from '../http/schemas.ts';
+import { bearer, problemResponses } from '../http/schemas.ts';
 import { bodyWasInvalidUtf8, registerIngestParsers } from './body.ts';
 import type { Quota } from './quota.ts';
 import { HOUR_MS, hourOf, type IngestDatabase } from './tables.ts';
 import { badText } from './text-check.ts';
+import { windowStart } from './windows.ts';
 import { wireBatchSchema } from './wire-schema.ts';
 
 /** Refusals listed in an answer at most (`rejected` counts them all). */
@@ -182,6 +183,79 @@ export function wireRoutes(options: WireRouteOptions) {
           ...(screened.rejections.length > 0
             ? { rejections: screened.rejections.slice(0, MAX_LISTED) }
             : {}),
+        };
+      },
+    );
+
+    app.get<{ Querystring: { since: string } }>(
+      `${WIRE_CONNECTIONS_PATH}/nodes`,
+      {
+        config: { auth: ['admin', 'team'] },
+        schema: {
+          tags: ['reports'],
+          summary:
+            "Per node: what its agent's wire sampling reported and could not resolve (counts, not edges)",
+          security: bearer,
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { since: { type: 'string', minLength: 1, maxLength: 64, default: '1h' } },
+          },
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                since: { type: 'string' },
+                items: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      node: { type: 'string' },
+                      batches: { type: 'integer' },
+                      edges: { type: 'integer' },
+                      dropped: { type: 'integer' },
+                      unknownRemote: { type: 'integer' },
+                      unattested: { type: 'integer' },
+                      noProcess: { type: 'integer' },
+                    },
+                  },
+                },
+              },
+            },
+            ...problemResponses,
+          },
+        },
+      },
+      async (request) => {
+        const since = windowStart(request.query.since, options.now());
+        const db = app.ward.db as unknown as Kysely<IngestDatabase>;
+        const rows = await db
+          .selectFrom('ingest_wire_nodes')
+          .select('node')
+          .select((eb) => [
+            eb.fn.sum<string>('batches').as('batches'),
+            eb.fn.sum<string>('edges').as('edges'),
+            eb.fn.sum<string>('dropped').as('dropped'),
+            eb.fn.sum<string>('unknown_remote').as('unknown_remote'),
+            eb.fn.sum<string>('unattested').as('unattested'),
+            eb.fn.sum<string>('no_process').as('no_process'),
+          ])
+          .where('hour', '>=', hourOf(since))
+          .groupBy('node')
+          .orderBy('node')
+          .execute();
+        return {
+          since: new Date(since).toISOString(),
+          items: rows.map((r) => ({
+            node: r.node,
+            batches: Number(r.batches),
+            edges: Number(r.edges),
+            dropped: Number(r.dropped),
+            unknownRemote: Number(r.unknown_remote),
+            unattested: Number(r.unattested),
+            noProcess: Number(r.no_process),
+          })),
         };
       },
     );
