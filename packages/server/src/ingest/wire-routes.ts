@@ -51,6 +51,32 @@ export interface ScreenedWireEdge {
   last: number;
 }
 
+/** Why edge `e` is refused, or undefined. */
+function refusal(e: WireEdgeV1, ctx: WireScreenContext): ProblemFieldErrorV1 | undefined {
+  const bad = (field: string, message: string) => ({ field, message, code: 'API_VALIDATION' });
+  for (const f of ['source', 'destination', 'firstSeen', 'lastSeen'] as const) {
+    const why = badText(e[f], ctx.invalidUtf8);
+    if (why !== undefined) return bad(f, why);
+  }
+  if (!ctx.workloads.has(e.source)) {
+    return {
+      field: 'source',
+      message: `${e.source} is not a workload registered on node ${ctx.node}: an agent reports only its own node's workloads`,
+      code: 'API_NOT_OWNER',
+    };
+  }
+  const first = Date.parse(e.firstSeen);
+  const last = Date.parse(e.lastSeen);
+  if (Number.isNaN(first)) return bad('firstSeen', 'is not an ISO 8601 date-time');
+  if (Number.isNaN(last)) return bad('lastSeen', 'is not an ISO 8601 date-time');
+  if (first > last) return bad('firstSeen', 'is after lastSeen');
+  if (last > ctx.now + MAX_SKEW_MS) return bad('lastSeen', 'is in the future');
+  if (last < ctx.now - ctx.retentionHours * HOUR_MS) {
+    return bad('lastSeen', 'is older than the retention');
+  }
+  return undefined;
+}
+
 /** Splits a batch's edges into those to store and the refusals (`/edges/i/field`). */
 export function screenWireEdges(
   edges: readonly WireEdgeV1[],
@@ -60,30 +86,22 @@ export function screenWireEdges(
   const rejections: ProblemFieldErrorV1[] = [];
   let scopeRejections = 0;
   const oldest = ctx.now - ctx.retentionHours * HOUR_MS;
-  edges.forEach((e, i) => {
-    const refuse = (field: string, message: string, code = 'API_VALIDATION') =>
-      rejections.push({ field: `/edges/${i}/${field}`, message, code });
-    for (const f of ['source', 'destination', 'firstSeen', 'lastSeen'] as const) {
-      const bad = badText(e[f], ctx.invalidUtf8);
-      if (bad !== undefined) return refuse(f, bad);
+  for (let i = 0; i < edges.length; i++) {
+    const e = edges[i]!;
+    const why = refusal(e, ctx);
+    if (why === undefined) {
+      // A first sighting older than the retention is clipped to it: the bucket's hour is the
+      // last sighting's, and nothing older is kept anyway.
+      kept.push({
+        edge: e,
+        first: Math.max(Date.parse(e.firstSeen), oldest),
+        last: Date.parse(e.lastSeen),
+      });
+      continue;
     }
-    if (!ctx.workloads.has(e.source)) {
-      scopeRejections++;
-      return refuse(
-        'source',
-        `${e.source} is not a workload registered on node ${ctx.node}: an agent reports only its own node's workloads`,
-        'API_NOT_OWNER',
-      );
-    }
-    const first = Date.parse(e.firstSeen);
-    const last = Date.parse(e.lastSeen);
-    if (Number.isNaN(first)) return refuse('firstSeen', 'is not an ISO 8601 date-time');
-    if (Number.isNaN(last)) return refuse('lastSeen', 'is not an ISO 8601 date-time');
-    if (first > last) return refuse('firstSeen', 'is after lastSeen');
-    if (last > ctx.now + MAX_SKEW_MS) return refuse('lastSeen', 'is in the future');
-    if (last < oldest) return refuse('lastSeen', 'is older than the retention');
-    kept.push({ edge: e, first: Math.max(first, oldest), last });
-  });
+    if (why.code === 'API_NOT_OWNER') scopeRejections++;
+    rejections.push({ ...why, field: `/edges/${i}/${why.field}` });
+  }
   return { kept, rejections, scopeRejections };
 }
 
