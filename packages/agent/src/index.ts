@@ -8,6 +8,7 @@ export { AgentError, type AgentErrorCode } from './errors.ts';
 export { PeerCredentialReader } from './peer-credential-reader.ts';
 export { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
 export { type HeldSvid, SvidManager, type SvidManagerTiming } from './svid-manager.ts';
+export { parseAddressMap } from './wire/address-map.ts';
 export {
   type Correlated,
   type CorrelateInput,

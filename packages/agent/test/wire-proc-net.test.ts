@@ -1,9 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  AgentError,
   correlate,
   formatProcNetRow,
   type ProcNetSocket,
+  parseAddressMap,
   parseProcNetTcp,
   TCP_ESTABLISHED,
   TCP_LISTEN,
@@ -373,5 +375,57 @@ describe('WireAccumulator', () => {
     expect(edge).toMatchObject({ samples: 2, connections: 4 });
     expect(edge!.firstSeen).toBe(new Date(1000).toISOString());
     expect(edge!.lastSeen).toBe(new Date(9000).toISOString());
+  });
+});
+
+describe('address map file', () => {
+  it('normalises keys to what sampling sees (IPv6 compressed, IPv4-mapped as IPv4)', () => {
+    expect(
+      parseAddressMap(
+        JSON.stringify({
+          '10.96.0.7:5432': 'orders-db',
+          '[fd00:0:0::7]:443': 'ledger',
+          '::ffff:10.0.0.1': 'mapped',
+          '10.0.3.12': 'payments',
+        }),
+        'map.json',
+      ),
+    ).toEqual({
+      '10.96.0.7:5432': 'orders-db',
+      '[fd00::7]:443': 'ledger',
+      '10.0.0.1': 'mapped',
+      '10.0.3.12': 'payments',
+    });
+  });
+
+  it('refuses bad files naming the file and the key', () => {
+    const bad = (text: string) => () => parseAddressMap(text, 'map.json');
+    expect(bad('[1]')).toThrow(/^map\.json: expected an object/);
+    expect(bad('{"orders:80": "x"}')).toThrow(/^map\.json: key "orders:80": expected an IP/);
+    expect(bad('{"1.2.3.4:70000": "x"}')).toThrow(/key "1\.2\.3\.4:70000"/);
+    expect(bad('{"1.2.3.4": "a b"}')).toThrow(/key "1\.2\.3\.4": the service must be/);
+    expect(bad('{')).toThrow(/^map\.json: not JSON/);
+  });
+
+  it('only ever throws AGENT_BAD_OPTIONS, on any text or object', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc
+            .dictionary(fc.oneof(fc.string(), fc.ipV4(), fc.ipV6()), fc.anything())
+            .map((o) => JSON.stringify(o)),
+        ),
+        (text) => {
+          try {
+            parseAddressMap(text, 'f');
+          } catch (e) {
+            expect(e).toBeInstanceOf(AgentError);
+            expect((e as AgentError).code).toBe('AGENT_BAD_OPTIONS');
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
