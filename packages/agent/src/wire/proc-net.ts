@@ -66,6 +66,8 @@ export function parseProcNetTcp(text: string, options: ProcNetOptions = {}): Pro
   const little = options.littleEndian ?? true;
   const sockets: ProcNetSocket[] = [];
   const skipped: ProcNetIssue[] = [];
+  // Most rows share a few addresses (loopback, the node's IPs): each distinct hex is decoded once.
+  const addresses = new Map<string, Address | string>();
   let extra = 0;
   let lineNo = 0;
   let start = 0;
@@ -77,13 +79,13 @@ export function parseProcNetTcp(text: string, options: ProcNetOptions = {}): Pro
     lineNo++;
     if (raw.trim() === '') continue;
     if (lineNo === 1 && /^\s*sl\s/.test(raw)) continue;
-    const row = parseRow(raw, lineNo, little);
+    const row = parseRow(raw, lineNo, little, options.states, addresses);
+    if (row === undefined) continue;
     if (typeof row === 'string') {
       if (skipped.length < MAX_ISSUES) skipped.push({ line: lineNo, message: row });
       else extra++;
       continue;
     }
-    if (options.states && !options.states.has(row.state)) continue;
     sockets.push(row);
   }
   if (extra > 0) {
@@ -92,16 +94,30 @@ export function parseProcNetTcp(text: string, options: ProcNetOptions = {}): Pro
   return { sockets, skipped };
 }
 
-/** One row, or why it is not one. */
-function parseRow(raw: string, line: number, little: boolean): ProcNetSocket | string {
-  const f = raw.trim().split(/\s+/);
+interface Address {
+  family: 4 | 6;
+  address: string;
+}
+
+/** One row, why it is not one, or undefined when its state is not wanted. */
+function parseRow(
+  raw: string,
+  line: number,
+  little: boolean,
+  states: ReadonlySet<number> | undefined,
+  addresses: Map<string, Address | string>,
+): ProcNetSocket | string | undefined {
+  // The fields after the inode (refcount, pointer, timers) are never read.
+  const f = raw.trim().split(/\s+/, 10);
   if (f.length < 10) return `expected at least 10 fields, found ${f.length}`;
   if (!ROW_START.test(f[0]!)) return `field 1 "${clip(f[0]!)}" is not a row number "N:"`;
-  const local = parseEndpoint(f[1]!, little);
-  if (typeof local === 'string') return `local address: ${local}`;
-  const remote = parseEndpoint(f[2]!, little);
-  if (typeof remote === 'string') return `remote address: ${remote}`;
   if (!HEX_STATE.test(f[3]!)) return `state "${clip(f[3]!)}" is not 2 hex digits`;
+  const state = Number.parseInt(f[3]!, 16);
+  if (states && !states.has(state)) return undefined;
+  const local = parseEndpoint(f[1]!, little, addresses);
+  if (typeof local === 'string') return `local address: ${local}`;
+  const remote = parseEndpoint(f[2]!, little, addresses);
+  if (typeof remote === 'string') return `remote address: ${remote}`;
   if (!DECIMAL.test(f[7]!)) return `uid "${clip(f[7]!)}" is not a decimal number`;
   if (!DECIMAL.test(f[9]!)) return `inode "${clip(f[9]!)}" is not a decimal number`;
   const uid = Number(f[7]);
@@ -114,7 +130,7 @@ function parseRow(raw: string, line: number, little: boolean): ProcNetSocket | s
     localPort: local.port,
     remoteAddress: remote.address,
     remotePort: remote.port,
-    state: Number.parseInt(f[3]!, 16),
+    state,
     uid,
     inode,
     line,
@@ -129,17 +145,29 @@ function clip(s: string): string {
 function parseEndpoint(
   s: string,
   little: boolean,
-): { family: 4 | 6; address: string; port: number } | string {
+  addresses: Map<string, Address | string>,
+): (Address & { port: number }) | string {
   const colon = s.indexOf(':');
   if (colon < 0) return `"${clip(s)}" is not ADDR:PORT`;
   const hex = s.slice(0, colon);
   const portHex = s.slice(colon + 1);
   if (!HEX_PORT.test(portHex)) return `port "${clip(portHex)}" is not 4 hex digits`;
   const port = Number.parseInt(portHex, 16);
+  let address = addresses.get(hex);
+  if (address === undefined) {
+    address = decodeAddress(hex, little);
+    if (addresses.size < 4096) addresses.set(hex, address);
+  }
+  if (typeof address === 'string') return address;
+  return { family: address.family, address: address.address, port };
+}
+
+/** An address in hex (8 or 32 digits) as text, or why it is not one. */
+function decodeAddress(hex: string, little: boolean): Address | string {
   if (hex.length === 8) {
     const bytes = wordBytes(hex, little);
     if (!bytes) return `"${clip(hex)}" is not hex`;
-    return { family: 4, address: bytes.join('.'), port };
+    return { family: 4, address: bytes.join('.') };
   }
   if (hex.length === 32) {
     const bytes: number[] = [];
@@ -148,7 +176,7 @@ function parseEndpoint(
       if (!w) return `"${clip(hex)}" is not hex`;
       bytes.push(...w);
     }
-    return { ...ipv6Text(bytes), port };
+    return ipv6Text(bytes);
   }
   return `address "${clip(hex)}" has ${hex.length} hex digits, expected 8 or 32`;
 }

@@ -4,6 +4,7 @@
  * may vanish between two reads (processes exit), which costs the affected rows, never the sample.
  */
 
+import { readdirSync, readlinkSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { AgentError } from '../errors.ts';
@@ -53,6 +54,10 @@ export async function readTcpTables(
  * `socket:[N]`. Processes whose descriptors the agent may not read (another user's, without
  * CAP_SYS_PTRACE) are counted in `unreadable`. A socket shared by several processes (a forked
  * server) maps to the lowest pid.
+ *
+ * The links are read synchronously, one process at a time, yielding to the event loop between
+ * processes: a readlink through the thread pool costs several times the syscall itself, and a
+ * node holds thousands of descriptors. The longest pause is one process's descriptor table.
  */
 export async function socketOwners(
   proc: string,
@@ -64,26 +69,38 @@ export async function socketOwners(
   pids.sort((a, b) => a - b);
   for (const pid of pids) {
     if (owners.size === wanted.size) break;
-    let fds: string[];
-    try {
-      fds = await readdir(`${proc}/${pid}/fd`);
-    } catch {
-      unreadable++;
-      continue;
-    }
-    for (const fd of fds) {
-      let target: string;
-      try {
-        target = await readlink(`${proc}/${pid}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      if (!target.startsWith('socket:[')) continue;
-      const inode = Number(target.slice(8, -1));
-      if (wanted.has(inode) && !owners.has(inode)) owners.set(inode, pid);
-    }
+    if (!scanProcess(proc, pid, wanted, owners)) unreadable++;
+    await new Promise((resolve) => setImmediate(resolve));
   }
   return { owners, unreadable };
+}
+
+/** Adds `pid`'s sockets among `wanted` to `owners`; false when its fd table is unreadable. */
+function scanProcess(
+  proc: string,
+  pid: number,
+  wanted: ReadonlySet<number>,
+  owners: Map<number, number>,
+): boolean {
+  const dir = `${proc}/${pid}/fd/`;
+  let fds: string[];
+  try {
+    fds = readdirSync(dir);
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    let target: string;
+    try {
+      target = readlinkSync(dir + fd);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (!target.startsWith('socket:[')) continue;
+    const inode = Number(target.slice(8, -1));
+    if (wanted.has(inode) && !owners.has(inode)) owners.set(inode, pid);
+  }
+  return true;
 }
 
 /** What the agent attests of a process it did not talk to: the same fields as peer credentials. */
