@@ -95,6 +95,8 @@ export class WireSampler {
     const workloads = new Map<number, string | undefined>();
     const entries = this.#entries();
     for (const pid of new Set(owners.values())) {
+      // The agent's own connections (to the control plane) are not a workload's.
+      if (pid === process.pid && this.#proc === '/proc') continue;
       const facts = await processFacts(this.#proc, pid);
       // The default identity, as the Workload API would serve it: the oldest matching entry.
       const entry = facts ? entriesForWorkload(entries, unixSelectors(facts))[0] : undefined;

@@ -86,7 +86,10 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
           }
         },
         async workloadsOf(node) {
-          return new Set((await service.listEntries({ node })).map((e) => e.spiffeId));
+          // As in the agent's sync: entries of another trust domain are not this CA's to serve.
+          const prefix = `spiffe://${service.trustDomain}/`;
+          const entries = await service.listEntries({ node });
+          return new Set(entries.map((e) => e.spiffeId).filter((id) => id.startsWith(prefix)));
         },
       };
       // CA errors carry their own code and status; everything else goes to the server's handler.
