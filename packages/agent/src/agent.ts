@@ -6,6 +6,7 @@ import { AgentError } from './errors.ts';
 import { PeerCredentialReader } from './peer-credential-reader.ts';
 import { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
 import { SvidManager, type SvidManagerTiming } from './svid-manager.ts';
+import { type WireOptions, WireSampler } from './wire/sampler.ts';
 import { startWorkloadApi } from './workload-api.ts';
 
 /** Options of {@link startAgent}. */
@@ -23,6 +24,8 @@ export interface AgentOptions {
   timing?: SvidManagerTiming;
   /** How workloads are identified; default: kernel peer credentials (Linux). */
   resolvePeer?: (socket: Socket) => Promise<PeerCredentials>;
+  /** Samples the node's TCP connections and ships them as observed edges; off when absent. */
+  wire?: WireOptions;
 }
 
 /** A running node agent. */
@@ -30,6 +33,8 @@ export interface RunningAgent {
   readonly spiffeId: string;
   readonly socketPath: string;
   readonly manager: SvidManager;
+  /** The wire sampler, when `wire` was given. */
+  readonly wire: WireSampler | undefined;
   close(): Promise<void>;
 }
 
@@ -88,11 +93,22 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     await manager.stop();
     throw e;
   }
+  const wire = options.wire
+    ? new WireSampler({
+        ...options.wire,
+        entries: () => manager.entries,
+        ship: (batch) => client.reportConnections(manager.identity, batch),
+        logger: log,
+      })
+    : undefined;
+  wire?.start();
   return {
     spiffeId: reply.spiffeId,
     socketPath,
     manager,
+    wire,
     async close() {
+      await wire?.stop();
       await api.close();
       reader.close();
       await manager.stop();

@@ -1,3 +1,4 @@
+import { WIRE_CONNECTIONS_PATH, type WireBatchV1 } from '@ward/api-types';
 import { AGENT_PROOF_HEADER, type RegistrationEntry, signAgentProof } from '@ward/ca';
 import { AgentError } from './errors.ts';
 
@@ -77,6 +78,14 @@ export class ControlPlaneClient {
     audience: string[],
   ): Promise<{ spiffeId: string; token: string; expiresAt: number }> {
     return this.#call('POST', '/v1/agent/jwt-svids', { entryId, audience }, identity);
+  }
+
+  /** Ships the edges wire sampling observed on this node (`wire/sampler.ts`). */
+  reportConnections(
+    identity: AgentIdentity,
+    batch: WireBatchV1,
+  ): Promise<{ accepted: number; rejected: number }> {
+    return this.#call('POST', WIRE_CONNECTIONS_PATH, batch, identity);
   }
 
   async #call<T>(

@@ -4,7 +4,8 @@ export type AgentErrorCode =
   | 'AGENT_ATTESTATION_FAILED'
   | 'AGENT_CONTROL_PLANE'
   | 'AGENT_PEER_CREDENTIALS'
-  | 'AGENT_SOCKET';
+  | 'AGENT_SOCKET'
+  | 'AGENT_WIRE';
 
 /** A failure of the node agent; `cause` holds the underlying error. */
 export class AgentError extends Error {

@@ -8,4 +8,22 @@ export { AgentError, type AgentErrorCode } from './errors.ts';
 export { PeerCredentialReader } from './peer-credential-reader.ts';
 export { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
 export { type HeldSvid, SvidManager, type SvidManagerTiming } from './svid-manager.ts';
+export { parseAddressMap } from './wire/address-map.ts';
+export {
+  type Correlated,
+  type CorrelateInput,
+  correlate,
+  endpointKey,
+  type SampledEdge,
+} from './wire/correlate.ts';
+export {
+  formatProcNetRow,
+  type ProcNetIssue,
+  type ProcNetParse,
+  type ProcNetSocket,
+  parseProcNetTcp,
+  TCP_ESTABLISHED,
+  TCP_LISTEN,
+} from './wire/proc-net.ts';
+export { type WireOptions, type WireSample, WireSampler } from './wire/sampler.ts';
 export { startWorkloadApi, type WorkloadApiServer } from './workload-api.ts';

@@ -73,7 +73,8 @@ export async function peerCredentials(
   return { pid, uid, gid, supplementaryGids, path };
 }
 
-async function startTime(proc: string, pid: number): Promise<string | undefined> {
+/** Start time (field 22 of `/proc/<pid>/stat`), which changes when a pid is reused. */
+export async function startTime(proc: string, pid: number): Promise<string | undefined> {
   try {
     const stat = await readFile(`${proc}/${pid}/stat`, 'utf8');
     // Field 22 (starttime) after the parenthesised comm, which may itself contain spaces.

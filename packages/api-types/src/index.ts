@@ -17,3 +17,9 @@ export {
 } from './decision-log.ts';
 export { BUNDLE_MEDIA_TYPE, PROBLEM_MEDIA_TYPE } from './media-types.ts';
 export type { ProblemFieldErrorV1, ProblemV1 } from './problem.ts';
+export {
+  WIRE_CONNECTIONS_PATH,
+  type WireBatchV1,
+  type WireEdgeV1,
+  type WireUnresolvedV1,
+} from './wire.ts';

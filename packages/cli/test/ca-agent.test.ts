@@ -112,4 +112,32 @@ describe('ward ca / ward agent (real processes)', () => {
     );
     expect((again as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('checks the wire options before attesting: usage errors exit 2, a bad address map names file and key', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const map = join(dir, 'map.json');
+    writeFileSync(map, JSON.stringify({ '10.96.0.7:5432': 'orders-db', 'orders:80': 'x' }));
+    const agent = (...extra: string[]) =>
+      run(process.execPath, [
+        bin,
+        'agent',
+        '--join-token',
+        'unused',
+        '--control-plane',
+        server.url,
+        '--socket',
+        join(dir, 'wire.sock'),
+        ...extra,
+      ]).catch((e) => e as { code: number; stderr: string });
+    const interval = await agent('--wire-interval', '0');
+    expect(interval).toMatchObject({ code: 2 });
+    expect((interval as { stderr: string }).stderr).toMatch(/--wire-interval must be/);
+    expect(await agent('--wire-address-map', map)).toMatchObject({ code: 2 });
+    const bad = await agent('--wire-interval', '10', '--wire-address-map', map);
+    expect(bad).toMatchObject({ code: 1 });
+    expect((bad as { stderr: string }).stderr).toMatch(
+      /^ward: .*map\.json: key "orders:80": expected an IP address/,
+    );
+    expect((bad as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
+  });
 });

@@ -78,7 +78,9 @@ export type InputType =
   | 'decision-log'
   | 'graph-json'
   /** `ward graph scan`: a reference found in source code or configuration. */
-  | 'scan';
+  | 'scan'
+  /** TCP connections a node agent sampled (`/proc/net/tcp`), via the control plane. */
+  | 'wire';
 
 /** Where an edge or a node was found. `line` is set for declared edges (1-based). */
 export interface SourceRef {
@@ -134,7 +136,7 @@ export interface Edge {
   sources: SourceRef[];
   /** Compose `depends_on` condition (`service_healthy`, …). */
   condition?: string;
-  /** Destination ports named by the declaration (`host:port`), when known. */
+  /** Destination ports named by the declaration (`host:port`) or seen on the wire, when known. */
   ports?: number[];
   /**
    * Pod ports of the callee this edge reaches (Service port resolved through `targetPort`, named
@@ -298,18 +300,28 @@ export class GraphBuilder {
     this.addSource(edge, source);
   }
 
-  /** Merges a whole observed edge (from a previously written graph or a Jaeger links file). */
+  /**
+   * Merges a whole observed edge (from a previously written graph, a Jaeger links file, or the
+   * control plane's buckets); `ports` are destination ports seen (wire observation).
+   */
   observeAggregate(
     from: string,
     to: string,
     source: SourceRef,
     metrics: { calls: number; errors: number; denied: number; sketch?: LatencySketchJSON },
+    ports?: readonly number[],
   ): void {
     this.observe(from, to, source, metrics.calls, metrics.errors, undefined, metrics.denied);
-    if (metrics.sketch) {
+    if (metrics.sketch || ports?.length) {
       const edge = this.edge(from, to);
-      edge.sketch ??= new LatencySketch();
-      edge.sketch.merge(metrics.sketch);
+      if (metrics.sketch) {
+        edge.sketch ??= new LatencySketch();
+        edge.sketch.merge(metrics.sketch);
+      }
+      if (ports?.length) {
+        edge.ports ??= new Set();
+        for (const p of ports) edge.ports.add(p);
+      }
     }
   }
 

@@ -312,3 +312,39 @@ describe('input detection', () => {
     );
   });
 });
+
+describe('wire-observed edges', () => {
+  it('keep their ports and evidence in the builder, and their ports through a saved graph', () => {
+    const ingest = new GraphIngest();
+    const wire = { type: 'wire', file: 'POST /v1/ingest/connections' } as const;
+    ingest.builder.observeAggregate(
+      'checkout',
+      'payments',
+      wire,
+      { calls: 0, errors: 0, denied: 0 },
+      [8080],
+    );
+    ingest.builder.observeAggregate(
+      'checkout',
+      'payments',
+      wire,
+      { calls: 0, errors: 0, denied: 0 },
+      [8443, 8080],
+    );
+    const { graph } = ingest.finish();
+    expect(graph.edges).toEqual([
+      {
+        from: 'checkout',
+        to: 'payments',
+        kind: 'runtime',
+        provenance: 'observed',
+        sources: [wire],
+        ports: [8080, 8443],
+        metrics: { calls: 0, errors: 0, denied: 0 },
+      },
+    ]);
+    // `ward graph analyze graph:observed.json` on what GET /v1/graph served.
+    const merged = read('graph-json', JSON.stringify({ version: 1, graph }), 'observed.json').graph;
+    expect(merged.edges[0]).toMatchObject({ provenance: 'observed', ports: [8080, 8443] });
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * `ward agent`: the node agent. Attests to the control plane with a one-time join token (or a
  * Kubernetes projected service-account token), then serves the SPIFFE Workload API to the
- * workloads of this node until SIGTERM/SIGINT.
+ * workloads of this node until SIGTERM/SIGINT. With `--wire-interval` it also samples the node's
+ * TCP connections and ships them to the control plane as observed edges.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -14,6 +15,8 @@ interface AgentCliOptions {
   controlPlane?: string;
   socket: string;
   syncIntervalMs: string;
+  wireInterval?: string;
+  wireAddressMap?: string;
 }
 
 export function register(program: Command): void {
@@ -35,6 +38,14 @@ export function register(program: Command): void {
       '/tmp/ward-agent.sock',
     )
     .option('--sync-interval-ms <ms>', 'how often registration entries are re-synced', '5000')
+    .option(
+      '--wire-interval <seconds>',
+      "sample the node's TCP connections every N seconds and ship them as observed edges (off unless given)",
+    )
+    .option(
+      '--wire-address-map <file>',
+      'JSON {"ip[:port]": "service"} naming remote addresses that are not workloads of this node',
+    )
     .action(async (opts: AgentCliOptions) => {
       const joinToken = opts.joinToken ?? process.env.WARD_JOIN_TOKEN;
       let k8sToken: string | undefined;
@@ -66,14 +77,16 @@ export function register(program: Command): void {
       if (!Number.isInteger(syncIntervalMs) || syncIntervalMs < 100) {
         throw usageError('--sync-interval-ms must be an integer >= 100', 'CLI_BAD_OPTION');
       }
-      const { startAgent, AgentError } = await import('@ward/agent');
+      const { startAgent, AgentError, parseAddressMap } = await import('@ward/agent');
       let agent: Awaited<ReturnType<typeof startAgent>>;
       try {
+        const wire = wireOptions(opts, parseAddressMap);
         agent = await startAgent({
           controlPlane,
           ...(joinToken ? { joinToken } : { k8sToken: k8sToken! }),
           socketPath: opts.socket,
           timing: { syncIntervalMs },
+          ...(wire ? { wire } : {}),
         });
       } catch (error) {
         if (error instanceof AgentError) throw new CliError(error.code, error.message);
@@ -89,4 +102,36 @@ export function register(program: Command): void {
       });
       await agent.close();
     });
+}
+
+/** `--wire-*` options to the agent's wire sampling options (undefined: off). */
+function wireOptions(
+  opts: AgentCliOptions,
+  parseAddressMap: (text: string, file: string) => Record<string, string>,
+): { intervalMs: number; addressMap?: Record<string, string> } | undefined {
+  if (opts.wireInterval === undefined) {
+    if (opts.wireAddressMap !== undefined) {
+      throw new CliError('CLI_BAD_OPTION', '--wire-address-map needs --wire-interval', 2);
+    }
+    return undefined;
+  }
+  const seconds = Number(opts.wireInterval);
+  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 3600) {
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      '--wire-interval must be a number of seconds from 1 to 3600',
+      2,
+    );
+  }
+  if (opts.wireAddressMap === undefined) return { intervalMs: seconds * 1000 };
+  let text: string;
+  try {
+    text = readFileSync(opts.wireAddressMap, 'utf8');
+  } catch (cause) {
+    throw new CliError(
+      'CLI_BAD_OPTION',
+      `--wire-address-map: cannot read ${opts.wireAddressMap}: ${(cause as Error).message}`,
+    );
+  }
+  return { intervalMs: seconds * 1000, addressMap: parseAddressMap(text, opts.wireAddressMap) };
 }

@@ -304,11 +304,13 @@ export class GraphIngest {
         });
       }
       if (e.provenance !== 'declared') {
+        // Ports carry over: a wire-observed edge's ports are what a NetworkPolicy export needs.
         this.builder.observeAggregate(
           e.from,
           e.to,
           source,
           e.metrics ?? { calls: 0, errors: 0, denied: 0 },
+          e.ports,
         );
       }
     }

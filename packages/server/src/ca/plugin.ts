@@ -15,6 +15,7 @@ import {
 } from '@ward/ca';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
+import { ServerError } from '../errors.ts';
 import type { WardPlugin } from '../http/app.ts';
 import { SqlCaStore } from './store.ts';
 import { type CaDatabase, caMigrations } from './tables.ts';
@@ -71,6 +72,26 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
       // Create (or load and check) the authority now, so a wrong seal key fails the start.
       await service.authority();
       app.decorate('wardCa', service);
+      // app.ward is the one context object every plugin shares (decorated at the root), so the
+      // directory set here is what the ingest plugin's routes find at request time.
+      app.ward.agents = {
+        async authenticate(proof, method, path) {
+          try {
+            return await service.authenticateAgent(proof, method, path);
+          } catch (error) {
+            if (!(error instanceof CaError)) throw error;
+            throw new ServerError('API_UNAUTHENTICATED', error.message, {
+              errors: [{ field: `headers.${AGENT_PROOF_HEADER}`, message: error.message }],
+            });
+          }
+        },
+        async workloadsOf(node) {
+          // As in the agent's sync: entries of another trust domain are not this CA's to serve.
+          const prefix = `spiffe://${service.trustDomain}/`;
+          const entries = await service.listEntries({ node });
+          return new Set(entries.map((e) => e.spiffeId).filter((id) => id.startsWith(prefix)));
+        },
+      };
       // CA errors carry their own code and status; everything else goes to the server's handler.
       app.setErrorHandler((error, _request, reply) => {
         if (!(error instanceof CaError)) throw error;

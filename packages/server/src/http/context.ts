@@ -37,8 +37,28 @@ export interface WardContext {
   identities: ServiceIdentities;
   /** Roots that client SVIDs must chain to; set when the TLS listener takes client certificates. */
   clientRoots?: readonly X509Certificate[];
+  /**
+   * Node agents, set by the CA plugin (absent without it): other plugins authenticate an agent's
+   * proof header and read what its node runs, e.g. wire-observation ingest.
+   */
+  agents?: AgentDirectory;
   /** Call after committing a revision: publishes it to watchers and drops stale bundles now. */
   changed(): Promise<void>;
+}
+
+/** What the CA plugin tells other plugins about node agents. */
+export interface AgentDirectory {
+  /**
+   * The agent whose proof header (`x-ward-agent-proof`) is bound to `method` `path`; throws
+   * `API_UNAUTHENTICATED` saying why not.
+   */
+  authenticate(
+    proof: unknown,
+    method: string,
+    path: string,
+  ): Promise<{ spiffeId: string; node: string }>;
+  /** SPIFFE IDs of the registration entries of `node` (the workloads its agent attests). */
+  workloadsOf(node: string): Promise<ReadonlySet<string>>;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * `GET /v1/graph`: the merged dependency graph — declared (Service documents' dependencies) and
- * observed (OTLP traces and decision logs in the window) — with every analysis of `@ward/graph`
+ * observed (OTLP traces, decision logs and node agents' wire samples in the window) — with every analysis of `@ward/graph`
  * (cycles, boot order, break suggestions, declared vs observed, …), as the same JSON report
  * `ward graph analyze -o json` writes (so it can serve as a `ward graph check` baseline),
  * or as Graphviz DOT / Mermaid.
@@ -24,6 +24,7 @@ import { windowStart } from './windows.ts';
 
 const TRACES = { type: 'otlp-proto', file: 'POST /v1/traces' } as const;
 const DECISIONS = { type: 'decision-log', file: 'POST /v1/decision-logs' } as const;
+const WIRE = { type: 'wire', file: 'POST /v1/ingest/connections' } as const;
 
 export function graphRoutes(options: { now: () => number }) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -122,6 +123,25 @@ export function graphRoutes(options: { now: () => number }) {
             errors: 0,
             denied: r.effect === 'deny' ? n : 0,
           });
+        }
+        // Wire observations prove a connection, not a number of calls: they add the edge, its
+        // evidence and its ports, and count no calls.
+        const wire = await db
+          .selectFrom('ingest_wire_edges')
+          .select(['source', 'destination', 'port'])
+          .where('hour', '>=', hourOf(since))
+          .where('last_seen', '>=', since)
+          .groupBy(['source', 'destination', 'port'])
+          .execute();
+        for (const r of wire) {
+          if (r.source === r.destination) continue;
+          builder.observeAggregate(
+            r.source,
+            r.destination,
+            WIRE,
+            { calls: 0, errors: 0, denied: 0 },
+            [Number(r.port)],
+          );
         }
         const graph = builder.build();
         const analysis = analyze(graph);

@@ -1,6 +1,6 @@
 /**
- * The ingest plugin: decision logs, OTLP traces, the dependency graph, the soft-apply reports and
- * promote. Pass it to `startServer({ plugins: [ingestPlugin()] })`.
+ * The ingest plugin: decision logs, OTLP traces, node agents' wire observations, the dependency
+ * graph, the soft-apply reports and promote. Pass it to `startServer({ plugins: [ingestPlugin()] })`.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -15,6 +15,7 @@ import { RuleNames } from './rule-names.ts';
 import { HOUR_MS, type IngestDatabase, ingestMigrations } from './tables.ts';
 import { TraceIngestor } from './trace-ingestor.ts';
 import { traceRoutes } from './trace-routes.ts';
+import { wireRoutes } from './wire-routes.ts';
 
 export interface IngestPluginOptions {
   /** Hours of hourly per-edge buckets kept (decisions and traces). Default 720 (30 days). */
@@ -38,6 +39,8 @@ export interface IngestPluginOptions {
   decisionQuota?: QuotaOptions;
   /** Spans per identity, the same way. Default 50,000/s, burst 500,000. */
   spanQuota?: QuotaOptions;
+  /** Wire-observed edges per node agent, the same way. Default 1,000/s, burst 20,000. */
+  wireQuota?: QuotaOptions;
   /** Decoded body size limit of the ingest routes. Default 16 MiB. */
   maxBodyBytes?: number;
   /** Decision-log flushes start at most this often (group commit window). Default 100 ms. */
@@ -138,6 +141,14 @@ export function ingestPlugin(options: IngestPluginOptions = {}): WardPlugin {
       await app.register(reportRoutes({ now }));
       await app.register(traceRoutes({ ingestor: traces, quota: spanQuota, maxBodyBytes }));
       await app.register(graphRoutes({ now }));
+      await app.register(
+        wireRoutes({
+          quota: new Quota(options.wireQuota ?? { perSecond: 1000, burst: 20_000 }),
+          maxBodyBytes,
+          retentionHours: retention.retentionHours,
+          now,
+        }),
+      );
     },
   };
 }

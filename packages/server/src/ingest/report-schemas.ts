@@ -77,6 +77,7 @@ export const unapprovedReportSchema = windowReport({
     denied: { type: 'integer' },
     traceCalls: { type: 'integer' },
     traceErrors: { type: 'integer' },
+    wireSamples: { type: 'integer' },
     firstSeen: { type: 'string' },
     lastSeen: { type: 'string' },
     seenIn: { type: 'array', items: { type: 'string' } },

@@ -109,7 +109,7 @@ export async function dryRunReport(
   };
 }
 
-/** Observed traffic per (resolved source, destination) from decision logs and traces. */
+/** Observed traffic per (resolved source, destination) from decision logs, traces and the wire. */
 interface Observed {
   source: string;
   destination: string;
@@ -117,6 +117,8 @@ interface Observed {
   denied: number;
   traceCalls: number;
   traceErrors: number;
+  /** Samples of node agents that saw a connection on the edge. */
+  wireSamples: number;
   firstSeen: number;
   lastSeen: number;
 }
@@ -140,6 +142,7 @@ async function observed(
         denied: 0,
         traceCalls: 0,
         traceErrors: 0,
+        wireSamples: 0,
         firstSeen: Infinity,
         lastSeen: 0,
       };
@@ -183,6 +186,25 @@ async function observed(
     const o = at(r.source, r.destination);
     o.traceCalls += Number(r.calls);
     o.traceErrors += Number(r.errors);
+    o.firstSeen = Math.min(o.firstSeen, Number(r.first_seen));
+    o.lastSeen = Math.max(o.lastSeen, Number(r.last_seen));
+  }
+  // Wire edges name both ends by SPIFFE ID when the destination is a workload: resolve both.
+  const wire = await db
+    .selectFrom('ingest_wire_edges')
+    .select(['source', 'destination'])
+    .select((eb) => [
+      eb.fn.sum<string>('samples').as('samples'),
+      eb.fn.min<string>('first_seen').as('first_seen'),
+      eb.fn.max<string>('last_seen').as('last_seen'),
+    ])
+    .where('hour', '>=', hourOf(since))
+    .where('last_seen', '>=', since)
+    .groupBy(['source', 'destination'])
+    .execute();
+  for (const r of wire) {
+    const o = at(r.source, approvals.resolve(r.destination));
+    o.wireSamples += Number(r.samples);
     o.firstSeen = Math.min(o.firstSeen, Number(r.first_seen));
     o.lastSeen = Math.max(o.lastSeen, Number(r.last_seen));
   }
@@ -232,9 +254,11 @@ export interface UnapprovedItem {
   /** Calls seen in traces. */
   traceCalls: number;
   traceErrors: number;
+  /** Node-agent samples that saw a TCP connection on the edge. */
+  wireSamples: number;
   firstSeen: string;
   lastSeen: string;
-  seenIn: ('decision-logs' | 'traces')[];
+  seenIn: ('decision-logs' | 'traces' | 'wire')[];
 }
 
 /** Observed edges between services that no allow rule approves. */
@@ -255,11 +279,13 @@ export async function unapprovedReport(
       denied: o.denied,
       traceCalls: o.traceCalls,
       traceErrors: o.traceErrors,
+      wireSamples: o.wireSamples,
       firstSeen: iso(o.firstSeen),
       lastSeen: iso(o.lastSeen),
       seenIn: [
         ...(o.decisions > 0 ? (['decision-logs'] as const) : []),
         ...(o.traceCalls > 0 ? (['traces'] as const) : []),
+        ...(o.wireSamples > 0 ? (['wire'] as const) : []),
       ],
     });
   }

@@ -35,6 +35,8 @@ export async function prune(
     .deleteFrom('ingest_trace_edges')
     .where('hour', '<', oldestHour)
     .executeTakeFirst();
+  await db.deleteFrom('ingest_wire_edges').where('hour', '<', oldestHour).execute();
+  await db.deleteFrom('ingest_wire_nodes').where('hour', '<', oldestHour).execute();
   const byTime = await db
     .deleteFrom('ingest_denials')
     .where('time', '<', now - options.denialRetentionMs)

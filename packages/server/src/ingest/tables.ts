@@ -78,12 +78,45 @@ export interface TraceEdgesTable {
   last_seen: number | string;
 }
 
+/**
+ * One hour of wire observations on one (source, destination, port): what node agents saw in the
+ * node's TCP tables (`POST /v1/ingest/connections`). `node` is the last agent that reported it.
+ */
+export interface WireEdgesTable {
+  hour: number;
+  /** SPIFFE ID of the calling workload. */
+  source: string;
+  /** SPIFFE ID of a workload, or a service name from the agent's address map. */
+  destination: string;
+  port: number;
+  samples: number | string;
+  connections: number | string;
+  first_seen: number | string;
+  last_seen: number | string;
+  node: string;
+}
+
+/** What each node's agent could not resolve, per hour (counts, never edges). */
+export interface WireNodesTable {
+  hour: number;
+  node: string;
+  batches: number | string;
+  edges: number | string;
+  /** Distinct edges the agent dropped at its cap. */
+  dropped: number | string;
+  unknown_remote: number | string;
+  unattested: number | string;
+  no_process: number | string;
+}
+
 /** Tables of the ingest plugin, for `Kysely<IngestDatabase>`. */
 export interface IngestDatabase {
   ingest_decision_edges: DecisionEdgesTable;
   ingest_denials: DenialsTable;
   ingest_decision_shippers: DecisionShippersTable;
   ingest_trace_edges: TraceEdgesTable;
+  ingest_wire_edges: WireEdgesTable;
+  ingest_wire_nodes: WireNodesTable;
 }
 
 /** The plugin's migrations; names start with `ingest_` so they never collide with core ones. */
@@ -187,6 +220,45 @@ export function ingestMigrations(): Record<string, Migration> {
           .createIndex('ingest_denials_destination_time')
           .on('ingest_denials')
           .columns(['destination', 'time'])
+          .execute();
+      },
+    },
+    ingest_0004_wire: {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('ingest_wire_edges')
+          .addColumn('hour', 'integer', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('port', 'integer', (c) => c.notNull())
+          .addColumn('samples', 'bigint', (c) => c.notNull())
+          .addColumn('connections', 'bigint', (c) => c.notNull())
+          .addColumn('first_seen', 'bigint', (c) => c.notNull())
+          .addColumn('last_seen', 'bigint', (c) => c.notNull())
+          .addColumn('node', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('ingest_wire_edges_pk', [
+            'source',
+            'destination',
+            'port',
+            'hour',
+          ])
+          .execute();
+        await db.schema
+          .createIndex('ingest_wire_edges_hour')
+          .on('ingest_wire_edges')
+          .columns(['hour'])
+          .execute();
+        await db.schema
+          .createTable('ingest_wire_nodes')
+          .addColumn('hour', 'integer', (c) => c.notNull())
+          .addColumn('node', 'text', (c) => c.notNull())
+          .addColumn('batches', 'bigint', (c) => c.notNull())
+          .addColumn('edges', 'bigint', (c) => c.notNull())
+          .addColumn('dropped', 'bigint', (c) => c.notNull())
+          .addColumn('unknown_remote', 'bigint', (c) => c.notNull())
+          .addColumn('unattested', 'bigint', (c) => c.notNull())
+          .addColumn('no_process', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('ingest_wire_nodes_pk', ['node', 'hour'])
           .execute();
       },
     },
