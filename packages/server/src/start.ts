@@ -31,8 +31,8 @@ import { openDatabase } from './store/database.ts';
 import { migrate } from './store/migrations.ts';
 import { ensurePassportKey, sealPlaintextSecrets } from './store/passport-keys.ts';
 import { type Actor, Store } from './store/store.ts';
-import { RevisionFollower } from './watch/follower.ts';
 import { AgentHub } from './watch/agent-hub.ts';
+import { RevisionFollower } from './watch/follower.ts';
 import { WatchHub } from './watch/hub.ts';
 import { WatchAdmission, type WatchLimits } from './watch/limits.ts';
 

@@ -15,13 +15,13 @@ import { ServerError } from '../errors.ts';
 import { STORE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
 import { admit, endAt } from '../http/routes/watch.ts';
 import { nameParam } from '../http/schemas.ts';
-import { WATCH_HEARTBEAT_HEADER } from '../watch/bundle-event.ts';
 import {
   type AgentHub,
   type AgentScope,
   type AgentWatcher,
   agentBundleBody,
 } from '../watch/agent-hub.ts';
+import { WATCH_HEARTBEAT_HEADER } from '../watch/bundle-event.ts';
 
 /** The authenticated agent of a request (set by the CA plugin's agent pre-handler). */
 export interface RequestAgent {

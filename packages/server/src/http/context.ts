@@ -13,8 +13,8 @@ import type { SigningKey } from '../bundles/signing-key.ts';
 import type { Dialect } from '../store/database.ts';
 import type { Database } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
-import type { RevisionFollower } from '../watch/follower.ts';
 import type { AgentHub } from '../watch/agent-hub.ts';
+import type { RevisionFollower } from '../watch/follower.ts';
 import type { WatchHub } from '../watch/hub.ts';
 import type { WatchAdmission } from '../watch/limits.ts';
 
