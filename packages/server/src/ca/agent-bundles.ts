@@ -14,7 +14,7 @@ import type { ServiceIdentities } from '../auth/service-identities.ts';
 import { ServerError } from '../errors.ts';
 import { STORE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
 import { admit, endAt } from '../http/routes/watch.ts';
-import { nameParam } from '../http/schemas.ts';
+import { bearer, nameParam } from '../http/schemas.ts';
 import {
   type AgentHub,
   type AgentScope,
@@ -147,6 +147,28 @@ export function agentBundleRoutes(
         .send(agentBundleBody(service, spiffeId, built));
     },
   });
+
+  app.get(
+    '/v1/agent/watch/stats',
+    {
+      config: { auth: ['admin'] },
+      schema: {
+        tags: ['identity'],
+        summary:
+          "This replica's agent streams: open, bundles written, slow agents reset, the last fan-out's timing",
+        security: bearer,
+      },
+    },
+    async () => {
+      const hub = app.ward.agentHub;
+      return {
+        open: hub.size,
+        bundlesPushed: hub.bundlesPushed,
+        slowReset: hub.slowDropped,
+        lastFanout: hub.lastFanout ?? null,
+      };
+    },
+  );
 
   app.route({
     method: 'GET',

@@ -75,6 +75,19 @@ function changedEvent(service: string, revision: number): string {
   return `event: changed\ndata: ${JSON.stringify({ service, revision })}\n\n`;
 }
 
+/** Timing of one service's change written to the agent streams (`GET /v1/agent/watch/stats`). */
+export interface FanoutTiming {
+  service: string;
+  /** Revision of the bundle written. */
+  revision: number;
+  /** Agent streams written to. */
+  streams: number;
+  /** From the revision reaching this hub to the bundle built (or taken from the cache), ms. */
+  buildMs: number;
+  /** Writing the one encoded buffer to every stream (the kernel takes it from there), ms. */
+  writeMs: number;
+}
+
 export class AgentHub {
   readonly #byService = new Map<string, Set<AgentWatcher>>();
   readonly #all = new Set<AgentWatcher>();
@@ -86,6 +99,8 @@ export class AgentHub {
   slowDropped = 0;
   /** Bundle events written (one per agent per bundle), for tests and the benchmark. */
   bundlesPushed = 0;
+  /** The last change fanned out: how long its build and its writes to every stream took. */
+  lastFanout: FanoutTiming | undefined;
 
   constructor(heartbeatMs: number, bundles: BundleSource, revision: () => number) {
     this.heartbeatMs = heartbeatMs;
@@ -205,9 +220,11 @@ export class AgentHub {
    * bundle unchanged yields the same cached build and is skipped the same way.
    */
   async #push(service: string, revision: number): Promise<void> {
+    const t0 = performance.now();
     const built = await this.#build(service);
     const set = this.#byService.get(service);
     if (!set) return;
+    const t1 = performance.now();
     if (!built) {
       const text = changedEvent(service, revision);
       for (const w of set) this.#send(w, { service, revision: undefined, text });
@@ -221,6 +238,13 @@ export class AgentHub {
         text: agentBundleEvent(service, spiffeId, built),
       });
     }
+    this.lastFanout = {
+      service,
+      revision: built.revision,
+      streams: set.size,
+      buildMs: t1 - t0,
+      writeMs: performance.now() - t1,
+    };
   }
 
   #send(w: AgentWatcher, e: AgentEvent): void {
