@@ -19,6 +19,7 @@ import { type BundlePublicKey, importPublicKey, verifyBundle } from '@ward/bundl
 import { createCsr, generateKeyPair } from '@ward/ca';
 import pino from 'pino';
 import { type LoadedBundle, loadBundle } from '../packages/sdk/src/pdp/loaded.ts';
+import { startProfile, stopProfile } from './_profile.ts';
 
 interface StartMessage {
   type: 'start';
@@ -103,17 +104,22 @@ function onBundle(agent: number): void {
     pdpTimes[k] = now();
     got++;
   }
-  if (isChange && got === pdpTimes.length) {
-    const cpu = process.cpuUsage(armedCpu);
-    send({
-      type: 'done',
-      agentTimes: Array.from(agentTimes),
-      pdpTimes: Array.from(pdpTimes),
-      vcsMs: Array.from(vcsMs),
-      cpuMs: (cpu.user + cpu.system) / 1000,
-    });
-    if (process.execArgv.includes('--cpu-prof')) setImmediate(() => process.exit(0));
-  }
+  if (isChange && got === pdpTimes.length) void finish();
+}
+
+async function finish(): Promise<void> {
+  const cpu = process.cpuUsage(armedCpu);
+  const profile = process.env.PROF
+    ? await stopProfile(`/tmp/prof/agent-worker-${process.pid}.cpuprofile`)
+    : undefined;
+  send({
+    type: 'done',
+    agentTimes: Array.from(agentTimes),
+    pdpTimes: Array.from(pdpTimes),
+    vcsMs: Array.from(vcsMs),
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    profile,
+  });
 }
 
 /**
@@ -206,9 +212,11 @@ process.on('message', (message: Message) => {
         send({ type: 'error', message: String((error as Error)?.stack ?? error) }),
     );
   } else if (message.type === 'arm') {
-    armed = true;
-    armedCpu = process.cpuUsage();
-    send({ type: 'armed' });
+    void (process.env.PROF ? startProfile() : Promise.resolve()).then(() => {
+      armed = true;
+      armedCpu = process.cpuUsage();
+      send({ type: 'armed' });
+    });
   } else if (message.type === 'stop') {
     void Promise.all(feeds.map((f) => f.stop())).finally(() => process.exit(0));
   }

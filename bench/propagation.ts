@@ -27,8 +27,9 @@
  * their install step (verify, floor, compile, swap), all of one worker process on one event loop.
  * On one 2-core machine the server, N agents and N×K PDPs share the cores: (c) at 10,000 agents is
  * bound by the 100,000 verify-compile-swaps (N×K×vcs CPU-seconds over the cores), which on a real
- * fleet run on as many nodes. `PROF=1` writes CPU profiles of the server and the workers to
- * /tmp/prof (`node --cpu-prof`) to show where the time goes.
+ * fleet run on as many nodes. `PROF=1` profiles the agent workers over the measured window only
+ * (set-up excluded; summary in the JSON, `.cpuprofile` files in /tmp/prof) and the server
+ * (`node --cpu-prof`, whole run) to show where the time goes.
  *
  * File descriptors: the server holds N sockets, each worker N/W: run `ulimit -n 65536` first.
  */
@@ -202,7 +203,11 @@ interface Worker {
 
 function startWorker(file: string): Worker {
   const child = fork(join(here, file), [], {
-    execArgv: process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
+    // The agent workers profile their measured window themselves (bench/_profile.ts).
+    execArgv:
+      process.env.PROF && file === '_propagation-worker.ts'
+        ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']
+        : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const queue: Record<string, unknown>[] = [];
@@ -400,6 +405,7 @@ async function measureAgents(
       server_cpu_ms: round(serverCpuMs),
       clients_cpu_ms: round(results.reduce((sum, r) => sum + (r.cpuMs as number), 0)),
       setup_ms: Date.now() - setup0,
+      ...(process.env.PROF ? { profiles: results.map((r) => r.profile) } : {}),
     };
     progress(`agents: ${JSON.stringify(figures)}`);
     return figures;

@@ -1,0 +1,66 @@
+/**
+ * Profiles of benchmark worker processes (`PROF=1`): the V8 CPU profiler, started and stopped
+ * around the measured window only (set-up excluded), and a summary of where the time went.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+
+let session: Session | undefined;
+
+export async function startProfile(): Promise<void> {
+  session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+}
+
+/** Stops the profiler, writes `file` (a `.cpuprofile`) and returns its summary. */
+export async function stopProfile(file: string): Promise<ProfileSummary | undefined> {
+  if (!session) return undefined;
+  const { profile } = await session.post('Profiler.stop');
+  writeFileSync(file, JSON.stringify(profile));
+  session.disconnect();
+  return summarize(profile as unknown as CpuProfile);
+}
+
+interface CpuProfile {
+  nodes: {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    children?: number[];
+  }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface ProfileSummary {
+  total_ms: number;
+  /** Self time by function (name and file), largest first. */
+  top: { fn: string; self_ms: number; pct: number }[];
+}
+
+export function summarize(profile: CpuProfile, count = 12): ProfileSummary {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const us = profile.timeDeltas[i] ?? 0;
+    const node = byId.get(profile.samples[i]!);
+    if (!node) continue;
+    const f = node.callFrame;
+    const file = f.url.replace(/^.*\/(packages|node_modules)\//, '$1/');
+    const key = `${f.functionName || '(anonymous)'} ${file}${file ? `:${f.lineNumber + 1}` : ''}`;
+    self.set(key, (self.get(key) ?? 0) + us);
+    total += us;
+  }
+  const top = [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([fn, us]) => ({
+      fn,
+      self_ms: Math.round(us / 100) / 10,
+      pct: Math.round((1000 * us) / total) / 10,
+    }));
+  return { total_ms: Math.round(total / 1000), top };
+}
