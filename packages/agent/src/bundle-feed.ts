@@ -49,12 +49,13 @@ export function parseBundleEvent(data: unknown): HeldBundle | string {
     !['payload', 'signature', 'keyId', 'hash'].every((k) => typeof b[k] === 'string')
   )
     return 'bundle: not a signed bundle';
-  let revision: unknown;
+  let payload: unknown;
   try {
-    revision = (JSON.parse(b.payload as string) as { revision?: unknown }).revision;
+    payload = JSON.parse(b.payload as string);
   } catch {
     return 'bundle.payload: not JSON';
   }
+  const revision = (payload as { revision?: unknown } | null)?.revision;
   if (!Number.isSafeInteger(revision) || (revision as number) < 0)
     return 'bundle.payload.revision: not a revision';
   return {
