@@ -110,7 +110,14 @@ function onBundle(agent: number): void {
 async function finish(): Promise<void> {
   const cpu = process.cpuUsage(armedCpu);
   const profile = process.env.PROF
-    ? await stopProfile(`/tmp/prof/agent-worker-${process.pid}.cpuprofile`)
+    ? await stopProfile(`/tmp/prof/agent-worker-${process.pid}.cpuprofile`, [
+        // PDPs: signature + hash + payload parse, then compilation.
+        'verifyBundle',
+        'loadBundle',
+        // The agent: SSE parsing and its checks of each event.
+        'feedBytes',
+        'parseBundleEvent',
+      ])
     : undefined;
   send({
     type: 'done',
