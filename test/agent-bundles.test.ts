@@ -130,7 +130,8 @@ describe('bundles through the node agent', () => {
       port: 0,
       adminToken: ADMIN,
       trustDomain: TD,
-      heartbeatMs: 500,
+      // Long enough that a loaded machine's stalls do not pass for a dead stream (3 heartbeats).
+      heartbeatMs: 3000,
       plugins: [caPlugin({ env: { WARD_CA_KEY: generateSealKey() }, agentSweepMs: 200 })],
     });
     await apply({});
@@ -158,18 +159,22 @@ describe('bundles through the node agent', () => {
   });
 
   it('a PDP on the agent socket receives the new bundle after an apply', async () => {
-    const pdp = pdpFor('orders', socketPath);
-    await pdp.waitReady({ timeoutMs: 10_000 });
-    expect(pdp.status().source).toBe(`unix://${socketPath}`);
-    const before = pdp.revision();
-    expect(frontendGet(pdp, '/orders/1')).toBe(true);
+    // Three instances of orders on the node: still one stream on the control plane.
+    const [pdp, ...replicas] = [1, 2, 3].map(() => pdpFor('orders', socketPath));
+    await pdp!.waitReady({ timeoutMs: 10_000 });
+    expect(pdp!.status().source).toBe(`unix://${socketPath}`);
+    const before = pdp!.revision();
+    expect(frontendGet(pdp!, '/orders/1')).toBe(true);
     await apply({ orders: '/orders-v2' });
-    await waitFor('the new orders bundle', () => pdp.revision() > before);
-    expect(frontendGet(pdp, '/orders/1')).toBe(false);
-    expect(frontendGet(pdp, '/orders-v2/1')).toBe(true);
-    // One stream for the node: the agent has not reconnected to get it.
-    expect(agent.bundles?.connects).toBe(1);
+    await waitFor('the new orders bundle', () => pdp!.revision() > before);
+    expect(frontendGet(pdp!, '/orders/1')).toBe(false);
+    expect(frontendGet(pdp!, '/orders-v2/1')).toBe(true);
+    for (const r of replicas) {
+      await waitFor('every replica', () => r.revision() === pdp!.revision());
+    }
+    // One stream for the node, none per PDP.
     expect(server.app.ward.agentHub.size).toBe(1);
+    expect(server.app.ward.hub.size).toBe(0);
   });
 
   it("gives a workload only its own service's bundle (peer credentials)", async () => {
@@ -193,10 +198,13 @@ for (const service of ['payments', 'orders']) {
   const pdp = createPdp({ service, agentSocket: ${JSON.stringify(socketPath)},
     publicKey: ${JSON.stringify(server.publicKey)}, revisionFloor: false, logger: quiet,
     backoff: { initialMs: 20, maxMs: 100 } });
-  out[service] = await pdp.waitReady({ timeoutMs: 3000 }).then(
-    () => ({ revision: pdp.revision() }),
-    () => ({ error: pdp.status().lastError?.code }),
-  );
+  // Ready, or refused: whichever comes first (a refusal does not end the PDP's retries).
+  for (let i = 0; i < 500 && pdp.revision() === 0 && !pdp.status().lastError; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  out[service] = pdp.revision() > 0
+    ? { revision: pdp.revision() }
+    : { error: pdp.status().lastError?.code };
   await pdp.close();
 }
 console.log(JSON.stringify(out));
@@ -225,9 +233,13 @@ console.log(JSON.stringify(out));
     expect(own.service).toBe('orders');
     expect(own.spiffeId).toBe(`spiffe://${TD}/ns/shop/sa/orders`);
 
-    // Its stream: the connect snapshot and every change name only worker-1's services.
+    // Its stream: the connect snapshot and every change name only worker-1's services. The
+    // client's request timeout (300 ms) bounds the headers, not the stream's life.
     const abort = new AbortController();
-    const res = await client.watch(identity, abort.signal);
+    const res = await new ControlPlaneClient(server.url, { timeoutMs: 300 }).watch(
+      identity,
+      abort.signal,
+    );
     const seen: string[] = [];
     const parser = new SseParser({ maxLineLength: 1 << 24, maxEventSize: 1 << 24 });
     const reading = (async () => {
@@ -238,12 +250,39 @@ console.log(JSON.stringify(out));
       }
     })().catch(() => {});
     await waitFor('the snapshot', () => seen.length >= 2);
+    await new Promise((r) => setTimeout(r, 800));
     await apply({ inventory: '/inventory-v2', payments: '/payments-v2' });
     await waitFor('the payments change', () => seen.filter((s) => s === 'payments').length >= 2);
     abort.abort();
     await reading;
     expect(new Set(seen)).toEqual(new Set(['orders', 'payments']));
     expect(agent.bundles?.get('inventory')).toBeUndefined();
+  });
+
+  it("follows the node's registration entries: a service added starts flowing, one removed stops", async () => {
+    const created = await admin('POST', '/v1/ca/entries', {
+      spiffeId: `spiffe://${TD}/ns/shop/sa/inventory`,
+      node: 'worker-1',
+      selectors: ['unix:uid:4242'],
+    });
+    expect(created.status).toBe(201);
+    // Same stream (no reconnect): the sweep widened its scope and sent the current bundle.
+    const connects = agent.bundles!.connects;
+    await waitFor('inventory on worker-1', () => agent.bundles?.get('inventory') !== undefined);
+    expect(agent.bundles!.connects).toBe(connects);
+    const held = agent.bundles!.get('inventory')!.revision;
+    expect((await admin('DELETE', `/v1/ca/entries/${created.body.id}`)).status).toBe(204);
+    // The fetch is refused at once; the stream's scope shrinks at the next sweep (200 ms here).
+    const client = new ControlPlaneClient(server.url);
+    await expect(client.bundle(agent.manager.identity, 'inventory')).rejects.toMatchObject({
+      status: 403,
+    });
+    await new Promise((r) => setTimeout(r, 600));
+    const orders = agent.bundles!.get('orders')!.revision;
+    await apply({ inventory: '/inventory-v3', orders: '/orders-v2b' });
+    await waitFor('orders', () => agent.bundles!.get('orders')!.revision > orders);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(agent.bundles!.get('inventory')!.revision).toBe(held);
   });
 
   it('revoking an agent ends its stream, and it cannot open another', async () => {

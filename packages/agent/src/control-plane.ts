@@ -96,18 +96,27 @@ export class ControlPlaneClient {
   async watch(identity: AgentIdentity, signal: AbortSignal): Promise<Response> {
     const path = '/v1/agent/watch';
     let res: Response;
+    // The timeout covers the response headers only: the body is a stream meant to stay open
+    // (the feed's own heartbeat allowance bounds its silences).
+    const headers = new AbortController();
+    const timer = setTimeout(() => headers.abort(), this.#timeoutMs);
+    const stop = () => headers.abort();
+    signal.addEventListener('abort', stop, { once: true });
     try {
       res = await fetch(`${this.#base}${path}`, {
         headers: {
           accept: 'text/event-stream',
           [AGENT_PROOF_HEADER]: await this.#proof(identity, 'GET', path),
         },
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]),
+        signal: headers.signal,
       });
     } catch (cause) {
+      signal.removeEventListener('abort', stop);
       throw new AgentError('AGENT_CONTROL_PLANE', `GET ${path}: control plane unreachable`, {
         cause,
       });
+    } finally {
+      clearTimeout(timer);
     }
     if (!res.ok) {
       const text = await res.text().catch(() => '');
