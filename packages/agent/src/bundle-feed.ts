@@ -30,6 +30,8 @@ export interface BundleFeedTiming {
   missedHeartbeats?: number;
 }
 
+/** How long a refusal of the control plane (service not on this node) is remembered, ms. */
+const REFUSAL_MS = 5000;
 /** Largest event accepted from the control plane (a bundle with its envelope). */
 const MAX_EVENT = 8 << 20;
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -73,6 +75,12 @@ export class BundleFeed extends EventEmitter {
   readonly #timing: Required<BundleFeedTiming>;
   readonly #held = new Map<string, HeldBundle>();
   readonly #fetching = new Map<string, Promise<HeldBundle | undefined>>();
+  /**
+   * Services the control plane refused (not on this node), with when: a local process asking
+   * for them again within {@link REFUSAL_MS} is answered from here, so it cannot make the agent
+   * hammer the control plane.
+   */
+  readonly #refused = new Map<string, { at: number; error: unknown }>();
   readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
   /** Whether the stream is open now. */
@@ -121,9 +129,19 @@ export class BundleFeed extends EventEmitter {
   async ensure(service: string): Promise<HeldBundle | undefined> {
     const held = this.#held.get(service);
     if (held) return held;
+    const refused = this.#refused.get(service);
+    if (refused && Date.now() - refused.at < REFUSAL_MS) throw refused.error;
     let pending = this.#fetching.get(service);
     if (!pending) {
-      pending = this.#fetch(service).finally(() => this.#fetching.delete(service));
+      pending = this.#fetch(service)
+        .catch((error: unknown) => {
+          if ((error as { status?: number }).status === 403) {
+            if (this.#refused.size > 1000) this.#refused.clear();
+            this.#refused.set(service, { at: Date.now(), error });
+          }
+          throw error;
+        })
+        .finally(() => this.#fetching.delete(service));
       this.#fetching.set(service, pending);
     }
     return pending;
