@@ -228,3 +228,6 @@ process.on('message', (message: Message) => {
     void Promise.all(feeds.map((f) => f.stop())).finally(() => process.exit(0));
   }
 });
+
+// The benchmark process is gone (killed, crashed): do not linger holding sockets and CPU.
+process.on('disconnect', () => process.exit(0));

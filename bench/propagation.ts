@@ -132,8 +132,11 @@ async function startControlPlane(dir: string): Promise<Server> {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  // Never leave the control plane behind, even when the bench itself crashes.
+  // Never leave the control plane behind, even when the bench itself crashes or is killed.
   process.once('exit', () => child.kill('SIGKILL'));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => process.exit(130));
+  }
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
