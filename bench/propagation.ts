@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- propagation [--agents N] [--small M] [--pdps-per-agent K] [--workers W]
- *   [--peer-pdps P] [--no-peer] [--no-small] [--hop-rounds R]`
+ *   [--peer-pdps P] [--no-peer] [--no-small] [--hop-rounds R] [--identities I]`
  *
  * Fan-out through node agents (issue 10 item 4). ONE real `ward server` process (SQLite) serves
  * N simulated node agents (default 10,000), each holding ONE agent-scoped watch stream, spread
@@ -23,7 +23,9 @@
  * bundles), as many as this box holds beside everything else.
  *
  * What is simulated (see bench/_propagation-agent-worker.ts): the agents are real agent code
- * (attestation, proofs, `BundleFeed`) but the hop to their PDPs is in-process, and the PDPs are
+ * (attestation, proofs, `BundleFeed`), their streams sharing `--identities` (default 500)
+ * attested agent identities round-robin (set-up cost only: each stream is still its own
+ * connection, proof check and write), but the hop to their PDPs is in-process, and the PDPs are
  * their install step (verify, floor, compile, swap), all of one worker process on one event loop.
  * On one 2-core machine the server, N agents and N×K PDPs share the cores: (c) at 10,000 agents is
  * bound by the 100,000 verify-compile-swaps (N×K×vcs CPU-seconds over the cores), which on a real
