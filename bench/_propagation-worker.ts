@@ -177,3 +177,6 @@ process.on('message', (message: Message) => {
       .finally(() => process.exit(0));
   }
 });
+
+// The benchmark process is gone (killed, crashed): do not linger holding sockets and CPU.
+process.on('disconnect', () => process.exit(0));

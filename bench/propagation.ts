@@ -1,30 +1,50 @@
 /**
- * `npm run bench -- propagation [--watchers N] [--workers W] [--poll-ms X] [--no-poll]`
+ * `npm run bench -- propagation [--agents N] [--small M] [--pdps-per-agent K] [--workers W]
+ *   [--peer-pdps P] [--no-peer] [--no-small] [--hop-rounds R] [--identities I]`
  *
- * N watchers (default 10,000) on ONE control plane (a real `ward server` process on SQLite),
- * spread over W client processes (default: one per core, 2 to 8). Each watcher is a full PDP:
- * its own SSE watch stream, its own bundle fetch, Ed25519 verification and compilation. One
- * intention change is applied; the figure is the time from just before the change request until
- * each watcher holds the new verified bundle (`p50_ms`, `p99_ms`, `max_ms`, over all N). Also:
- * `apply_ms` (the change request), `event_p50_ms`/`event_p99_ms` (when the streams delivered the
- * event), and the CPU the server and the clients spent from the change to the last arrival: on
- * one machine the whole simulated fleet shares the cores, so read the latencies with those.
+ * Fan-out through node agents (issue 10 item 4). ONE real `ward server` process (SQLite) serves
+ * N simulated node agents (default 10,000), each holding ONE agent-scoped watch stream, spread
+ * over W client processes (default: one per core, 2 to 8); each agent serves K PDPs (default 10,
+ * so 100,000 PDPs in all). One intention change to `orders` (a service every node runs) is
+ * applied, and the run reports separately:
  *
- * Peer, in the same run: the same N watchers long-polling the bundle every X ms (default 1,000)
- * with If-None-Match, verifying and compiling it when it changes. At 10,000 watchers a 1 s poll is
- * 10,000 requests a second, which saturates a small machine by itself; pass `--poll-ms 5000`.
+ * - (a) `control_plane`: the server's own timing of that change's fan-out, from
+ *   `GET /v1/agent/watch/stats` — the bundle build (`build_ms`) and the writes of the one encoded
+ *   buffer to every agent stream (`write_ms`) — plus when the agents had it (`agent_p50_ms`…,
+ *   from just before the apply request, so including the apply itself, `apply_ms`).
+ * - (b) `pdp`: one PDP's verify-compile-swap (`vcs_p50_ms`/`vcs_p99_ms`, over every PDP of the
+ *   run), and the agent → PDP hop measured on a REAL agent and a REAL `createPdp({ agentSocket })`
+ *   over the Unix socket (`hop_p50_ms`/`hop_p99_ms`: agent holds the bundle → PDP swapped it,
+ *   which includes that PDP's verify-compile-swap), over R changes.
+ * - (c) `e2e_p50_ms`/`e2e_p99_ms`/`e2e_max_ms`: from just before the apply until each of the N×K
+ *   PDPs swapped the new bundle in.
+ * The same at M agents (default 1,000), and a peer in the same run: the old design, P PDPs
+ * (default 2,000) each holding its own stream on the control plane (`createPdp` with pushed
+ * bundles), as many as this box holds beside everything else.
  *
- * File descriptors: the server holds N sockets and each client process N/W plus a few; the bench
- * raises nothing itself (a process cannot raise its own hard limit). With `ulimit -n` below
- * about N + 1,000 the streams fail to open; run `ulimit -n 65536` first if so.
+ * What is simulated (see bench/_propagation-agent-worker.ts): the agents are real agent code
+ * (attestation, proofs, `BundleFeed`), their streams sharing `--identities` (default 500)
+ * attested agent identities round-robin (set-up cost only: each stream is still its own
+ * connection, proof check and write), but the hop to their PDPs is in-process, and the PDPs are
+ * their install step (verify, floor, compile, swap), all of one worker process on one event loop.
+ * On one 2-core machine the server, N agents and N×K PDPs share the cores: (c) at 10,000 agents is
+ * bound by the 100,000 verify-compile-swaps (N×K×vcs CPU-seconds over the cores), which on a real
+ * fleet run on as many nodes. `PROF=1` profiles the agent workers over the measured window only
+ * (set-up excluded; summary in the JSON, `.cpuprofile` files in /tmp/prof) and the server
+ * (`node --cpu-prof`, whole run) to show where the time goes.
+ *
+ * File descriptors: the server holds N sockets, each worker N/W: run `ulimit -n 65536` first.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { startAgent } from '@ward/agent';
+import pino from 'pino';
+import { createPdp } from '../packages/sdk/src/index.ts';
 import { percentile, progress, round } from './_stats.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -33,17 +53,31 @@ const SERVICE = 'orders';
 const ADMIN_TOKEN = 'ward-bench-admin-token-0123456789abcdef';
 
 interface Options {
-  watchers: number;
+  agents: number;
+  small: number;
+  pdpsPerAgent: number;
   workers: number;
-  pollMs: number;
-  poll: boolean;
+  peerPdps: number;
+  peer: boolean;
+  /** Distinct attested agent identities; the agents' streams share them round-robin. */
+  identities: number;
+  hopRounds: number;
 }
 
 function parseArgs(args: string[]): Options {
   // One client process per core (at least 2, at most 8): the work is CPU-bound, so more processes
   // than cores only add context switches.
   const workers = Math.min(8, Math.max(2, availableParallelism()));
-  const o: Options = { watchers: 10_000, workers, pollMs: 1000, poll: true };
+  const o: Options = {
+    agents: 10_000,
+    small: 1000,
+    pdpsPerAgent: 10,
+    workers,
+    peerPdps: 2000,
+    peer: true,
+    hopRounds: 20,
+    identities: 500,
+  };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const next = () => {
@@ -51,10 +85,15 @@ function parseArgs(args: string[]): Options {
       if (!Number.isInteger(v) || v <= 0) throw new TypeError(`${a} needs a positive integer`);
       return v;
     };
-    if (a === '--watchers') o.watchers = next();
+    if (a === '--agents') o.agents = next();
+    else if (a === '--small') o.small = next();
+    else if (a === '--no-small') o.small = 0;
+    else if (a === '--pdps-per-agent') o.pdpsPerAgent = next();
     else if (a === '--workers') o.workers = next();
-    else if (a === '--poll-ms') o.pollMs = next();
-    else if (a === '--no-poll') o.poll = false;
+    else if (a === '--peer-pdps') o.peerPdps = next();
+    else if (a === '--no-peer') o.peer = false;
+    else if (a === '--hop-rounds') o.hopRounds = next();
+    else if (a === '--identities') o.identities = next();
     else throw new TypeError(`unknown argument ${a}`);
   }
   return o;
@@ -70,6 +109,7 @@ async function startControlPlane(dir: string): Promise<Server> {
   const child = spawn(
     process.execPath,
     [
+      ...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
       join(root, 'packages/cli/src/bin.ts'),
       'server',
       '--db',
@@ -82,14 +122,24 @@ async function startControlPlane(dir: string): Promise<Server> {
       'bench.local',
       '-o',
       'json',
+      // Every simulated agent and PDP connects from 127.0.0.1.
+      '--watch-max-per-address',
+      '1000000',
+      '--watch-max-total',
+      '1000000',
+      '--watch-max-per-credential',
+      '1000000',
     ],
     {
       env: { ...process.env, WARD_ADMIN_TOKEN: ADMIN_TOKEN },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  // Never leave the control plane behind, even when the bench itself crashes.
+  // Never leave the control plane behind, even when the bench itself crashes or is killed.
   process.once('exit', () => child.kill('SIGKILL'));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => process.exit(130));
+  }
   const lines = createInterface({ input: child.stdout! });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
@@ -157,9 +207,13 @@ interface Worker {
   next(type: string): Promise<Record<string, unknown>>;
 }
 
-function startWorker(): Worker {
-  const child = fork(join(here, '_propagation-worker.ts'), [], {
-    execArgv: process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
+function startWorker(file: string): Worker {
+  const child = fork(join(here, file), [], {
+    // The agent workers profile their measured window themselves (bench/_profile.ts).
+    execArgv:
+      process.env.PROF && file === '_propagation-worker.ts'
+        ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']
+        : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const queue: Record<string, unknown>[] = [];
@@ -181,16 +235,22 @@ function startWorker(): Worker {
   };
 }
 
-/** Runs one round: N watchers in `mode`, one change, and the arrival time of each. */
-async function measure(
+/**
+ * The peer (the old design): `count` PDPs each holding its own watch stream on the control plane
+ * (pushed bundles), one change, and the arrival time of each.
+ */
+async function measureDirect(
   server: Server,
   o: Options,
-  mode: 'watch' | 'poll',
+  count: number,
   change: string[],
 ): Promise<Record<string, number>> {
-  const workers = Array.from({ length: Math.min(o.workers, o.watchers) }, startWorker);
-  const base = Math.floor(o.watchers / workers.length);
-  const extra = o.watchers % workers.length;
+  const mode = 'watch';
+  const workers = Array.from({ length: Math.min(o.workers, count) }, () =>
+    startWorker('_propagation-worker.ts'),
+  );
+  const base = Math.floor(count / workers.length);
+  const extra = count % workers.length;
   try {
     const started = Date.now();
     workers.forEach((w, i) => {
@@ -202,16 +262,11 @@ async function measure(
         token: ADMIN_TOKEN,
         service: SERVICE,
         count: base + (i < extra ? 1 : 0),
-        pollMs: o.pollMs,
+        pollMs: 1000,
       });
     });
     await Promise.all(workers.map((w) => w.next('ready')));
-    progress(
-      `${mode}: ${o.watchers} watchers connected and holding a bundle in ${Date.now() - started} ms`,
-    );
-    // Pollers start at random phases; after one full interval they are in their steady state,
-    // spread uniformly relative to the change, as a fleet's would be.
-    if (mode === 'poll') await sleep(o.pollMs);
+    progress(`direct: ${count} PDPs connected and holding a bundle in ${Date.now() - started} ms`);
     for (const w of workers) w.child.send({ type: 'arm' });
     await Promise.all(workers.map((w) => w.next('armed')));
     const done = Promise.all(workers.map((w) => w.next('done')));
@@ -221,23 +276,21 @@ async function measure(
     const applyMs = performance.timeOrigin + performance.now() - t0;
     const results = await done;
     const serverCpuMs = cpuMsOf(server.child.pid) - serverCpu0;
-    const latencies = new Float64Array(o.watchers);
-    const events = new Float64Array(o.watchers);
+    const latencies = new Float64Array(count);
+    const events = new Float64Array(count);
     let k = 0;
     let e = 0;
     for (const r of results) {
       for (const t of r.times as number[]) latencies[k++] = t - t0;
       for (const t of r.eventTimes as number[]) if (t > 0) events[e++] = t - t0;
     }
-    const eventFigures: Record<string, number> =
-      mode === 'watch'
-        ? {
-            // When the stream delivered the event: the fan-out alone, before fetch and verify.
-            event_p50_ms: round(percentile(events.subarray(0, e), 50)),
-            event_p99_ms: round(percentile(events.subarray(0, e), 99)),
-          }
-        : {};
+    const eventFigures: Record<string, number> = {
+      // When the stream delivered the event: the fan-out alone, before verify and compile.
+      event_p50_ms: round(percentile(events.subarray(0, e), 50)),
+      event_p99_ms: round(percentile(events.subarray(0, e), 99)),
+    };
     const figures = {
+      pdps: count,
       p50_ms: round(percentile(latencies, 50)),
       p99_ms: round(percentile(latencies, 99)),
       max_ms: round(percentile(latencies, 100)),
@@ -250,7 +303,7 @@ async function measure(
       server_cpu_ms: round(serverCpuMs),
       clients_cpu_ms: round(results.reduce((sum, r) => sum + (r.cpuMs as number), 0)),
     };
-    progress(`${mode}: ${JSON.stringify(figures)}`);
+    progress(`direct: ${JSON.stringify(figures)}`);
     return figures;
   } finally {
     for (const w of workers) if (w.child.connected) w.child.send({ type: 'stop' });
@@ -262,22 +315,199 @@ async function measure(
   }
 }
 
+/** Registration entries (orders on each node) and one join token per node, `count` nodes. */
+async function prepareNodes(server: Server, prefix: string, count: number): Promise<string[]> {
+  const tokens: string[] = new Array(count);
+  let next = 0;
+  const one = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const node = `${prefix}-${i}`;
+      await api(server.url, 'POST', '/v1/ca/entries', {
+        spiffeId: `spiffe://bench.local/ns/shop/sa/${SERVICE}`,
+        node,
+        selectors: [`unix:uid:${process.getuid?.() ?? 0}`],
+      });
+      const { token } = (await api(server.url, 'POST', '/v1/ca/join-tokens', { node })) as {
+        token: string;
+      };
+      tokens[i] = token;
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, one));
+  return tokens;
+}
+
+/** N simulated agents × K PDPs, one change: figures (a), (b) and (c). */
+async function measureAgents(
+  server: Server,
+  o: Options,
+  agents: number,
+  change: string[],
+): Promise<Record<string, unknown>> {
+  const setup0 = Date.now();
+  const identities = Math.min(agents, o.identities);
+  const tokens = await prepareNodes(server, `n${agents}`, identities);
+  progress(`agents: ${identities} nodes registered in ${Date.now() - setup0} ms`);
+  const workers = Array.from({ length: Math.min(o.workers, identities) }, () =>
+    startWorker('_propagation-agent-worker.ts'),
+  );
+  const per = Math.ceil(identities / workers.length);
+  const streams = (i: number) =>
+    Math.floor(agents / workers.length) + (i < agents % workers.length ? 1 : 0);
+  try {
+    const started = Date.now();
+    workers.forEach((w, i) => {
+      w.child.send({
+        type: 'start',
+        url: server.url,
+        publicKey: server.publicKey,
+        service: SERVICE,
+        tokens: tokens.slice(i * per, (i + 1) * per),
+        agents: streams(i),
+        pdpsPerAgent: o.pdpsPerAgent,
+      });
+    });
+    const ready = await Promise.all(workers.map((w) => w.next('ready')));
+    progress(`agents: setup per worker ${JSON.stringify(ready.map((r) => r.setupMs))}`);
+    progress(
+      `agents: ${agents} attested, streaming, ${agents * o.pdpsPerAgent} PDPs holding a bundle in ${Date.now() - started} ms`,
+    );
+    for (const w of workers) w.child.send({ type: 'arm' });
+    await Promise.all(workers.map((w) => w.next('armed')));
+    const done = Promise.all(workers.map((w) => w.next('done')));
+    const serverCpu0 = cpuMsOf(server.child.pid);
+    const t0 = performance.timeOrigin + performance.now();
+    await applyDocuments(server.url, change);
+    const applyMs = performance.timeOrigin + performance.now() - t0;
+    const results = await done;
+    const serverCpuMs = cpuMsOf(server.child.pid) - serverCpu0;
+    const stats = (await api(server.url, 'GET', '/v1/agent/watch/stats')) as {
+      open: number;
+      lastFanout: { streams: number; buildMs: number; writeMs: number } | null;
+    };
+    const agentLat = results.flatMap((r) => (r.agentTimes as number[]).map((t) => t - t0));
+    const e2e = results.flatMap((r) => (r.pdpTimes as number[]).map((t) => t - t0));
+    const vcs = results.flatMap((r) => r.vcsMs as number[]);
+    const figures = {
+      agents,
+      agent_identities: identities,
+      pdps: e2e.length,
+      control_plane: {
+        streams_written: stats.lastFanout?.streams ?? 0,
+        build_ms: round(stats.lastFanout?.buildMs ?? Number.NaN, 2),
+        write_ms: round(stats.lastFanout?.writeMs ?? Number.NaN, 2),
+        apply_ms: round(applyMs),
+        agent_p50_ms: round(percentile(agentLat, 50)),
+        agent_p99_ms: round(percentile(agentLat, 99)),
+        agent_max_ms: round(percentile(agentLat, 100)),
+      },
+      pdp: {
+        vcs_p50_ms: round(percentile(vcs, 50), 3),
+        vcs_p99_ms: round(percentile(vcs, 99), 3),
+      },
+      e2e_p50_ms: round(percentile(e2e, 50)),
+      e2e_p99_ms: round(percentile(e2e, 99)),
+      e2e_max_ms: round(percentile(e2e, 100)),
+      server_cpu_ms: round(serverCpuMs),
+      clients_cpu_ms: round(results.reduce((sum, r) => sum + (r.cpuMs as number), 0)),
+      setup_ms: Date.now() - setup0,
+      ...(process.env.PROF ? { profiles: results.map((r) => r.profile) } : {}),
+    };
+    progress(`agents: ${JSON.stringify(figures)}`);
+    return figures;
+  } finally {
+    for (const w of workers) if (w.child.connected) w.child.send({ type: 'stop' });
+    await Promise.all(
+      workers.map(
+        (w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once('exit', r))),
+      ),
+    );
+  }
+}
+
+/**
+ * The agent → PDP hop on real parts: a real `ward agent` (startAgent) and a real
+ * `createPdp({ agentSocket })` over its Unix socket. Per change: from the agent holding the new
+ * bundle to the PDP having verified, compiled and swapped it.
+ */
+async function measureHop(
+  server: Server,
+  dir: string,
+  rounds: number,
+): Promise<Record<string, number>> {
+  const [token] = await prepareNodes(server, 'hop', 1);
+  const socketPath = join(dir, 'hop-agent.sock');
+  const agent = await startAgent({
+    controlPlane: server.url,
+    joinToken: token!,
+    socketPath,
+    logger: pino({ level: 'silent' }),
+  });
+  let agentAt = 0;
+  let swappedAt = 0;
+  agent.bundles!.on('bundle', () => {
+    agentAt = performance.now();
+  });
+  const pdp = createPdp({
+    service: SERVICE,
+    agentSocket: socketPath,
+    publicKey: server.publicKey,
+    revisionFloor: false,
+    logger: {
+      warn() {},
+      info() {
+        swappedAt = performance.now();
+      },
+    },
+  });
+  const hops: number[] = [];
+  try {
+    await pdp.waitReady({ timeoutMs: 30_000 });
+    for (let k = 0; k < rounds; k++) {
+      const before = pdp.revision();
+      await applyDocuments(server.url, k % 2 === 0 ? ['checkout'] : ['checkout', 'billing']);
+      while (pdp.revision() <= before) await sleep(2);
+      hops.push(swappedAt - agentAt);
+    }
+  } finally {
+    await pdp.close();
+    await agent.close();
+  }
+  return {
+    hop_p50_ms: round(percentile(hops, 50), 3),
+    hop_p99_ms: round(percentile(hops, 99), 3),
+    rounds,
+  };
+}
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const o = parseArgs(args);
+  if (process.env.PROF) mkdirSync('/tmp/prof', { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-propagation-'));
   const server = await startControlPlane(dir);
   try {
-    progress(`control plane at ${server.url}; ${o.watchers} watchers over ${o.workers} processes`);
+    progress(
+      `control plane at ${server.url}; ${o.agents} agents × ${o.pdpsPerAgent} PDPs over ${o.workers} processes`,
+    );
     await applyDocuments(server.url, ['checkout']);
-    const watch = await measure(server, o, 'watch', ['checkout', 'billing']);
-    const poll = o.poll
-      ? await measure(server, o, 'poll', ['checkout', 'billing', 'shipping'])
+    const small =
+      o.small > 0 ? await measureAgents(server, o, o.small, ['checkout', 'billing']) : undefined;
+    const big = await measureAgents(server, o, o.agents, ['checkout', 'shipping']);
+    const hop = await measureHop(server, dir, o.hopRounds);
+    progress(`hop: ${JSON.stringify(hop)}`);
+    const peer = o.peer
+      ? await measureDirect(server, o, o.peerPdps, ['checkout', 'billing', 'shipping'])
       : undefined;
     return {
-      watchers: o.watchers,
+      design: 'agents',
       workers: o.workers,
-      ...watch,
-      peer: poll ? { name: `long-poll every ${o.pollMs} ms`, ...poll } : 'skipped (--no-poll)',
+      pdps_per_agent: o.pdpsPerAgent,
+      ...big,
+      hop,
+      ...(small ? { at_small: small } : {}),
+      peer: peer
+        ? { name: 'direct: every PDP holds its own stream (the old design)', ...peer }
+        : 'skipped (--no-peer)',
     };
   } finally {
     server.child.kill('SIGTERM');

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { createCsr, generateKeyPair } from '@ward/ca';
 import pino, { type Logger } from 'pino';
+import { BundleFeed, type BundleFeedTiming } from './bundle-feed.ts';
 import { ControlPlaneClient } from './control-plane.ts';
 import { AgentError } from './errors.ts';
 import { PeerCredentialReader } from './peer-credential-reader.ts';
@@ -22,6 +23,12 @@ export interface AgentOptions {
   socketMode?: number;
   logger?: Logger;
   timing?: SvidManagerTiming;
+  /**
+   * Hold one bundle stream for the node and serve each local PDP its service's bundle
+   * (`ward.agent.v1.Bundles` on the same socket). Default true; false serves SVIDs only.
+   */
+  bundles?: boolean;
+  bundleTiming?: BundleFeedTiming;
   /** How workloads are identified; default: kernel peer credentials (Linux). */
   resolvePeer?: (socket: Socket) => Promise<PeerCredentials>;
   /** Samples the node's TCP connections and ships them as observed edges; off when absent. */
@@ -35,6 +42,8 @@ export interface RunningAgent {
   readonly manager: SvidManager;
   /** The wire sampler, when `wire` was given. */
   readonly wire: WireSampler | undefined;
+  /** The node's bundle stream (absent with `bundles: false`). */
+  readonly bundles: BundleFeed | undefined;
   close(): Promise<void>;
 }
 
@@ -79,6 +88,16 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   await manager.start();
   const socketPath = options.socketPath ?? '/tmp/ward-agent.sock';
   const reader = new PeerCredentialReader();
+  const feed =
+    options.bundles === false
+      ? undefined
+      : new BundleFeed({
+          client,
+          identity: () => manager.identity,
+          logger: log,
+          ...(options.bundleTiming ? { timing: options.bundleTiming } : {}),
+        });
+  feed?.start();
   let api: Awaited<ReturnType<typeof startWorkloadApi>>;
   try {
     api = await startWorkloadApi({
@@ -87,8 +106,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       logger: log,
       resolvePeer: options.resolvePeer ?? ((s) => peerCredentials(s, { reader })),
       ...(options.socketMode === undefined ? {} : { socketMode: options.socketMode }),
+      ...(feed ? { bundles: feed } : {}),
     });
   } catch (e) {
+    await feed?.stop();
     reader.close();
     await manager.stop();
     throw e;
@@ -107,8 +128,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     socketPath,
     manager,
     wire,
+    bundles: feed,
     async close() {
       await wire?.stop();
+      await feed?.stop();
       await api.close();
       reader.close();
       await manager.stop();

@@ -88,6 +88,68 @@ export class ControlPlaneClient {
     return this.#call('POST', WIRE_CONNECTIONS_PATH, batch, identity);
   }
 
+  /** The signed bundle of one service of this node (the control plane checks the scope). */
+  bundle(identity: AgentIdentity, service: string): Promise<unknown> {
+    return this.#call(
+      'GET',
+      `/v1/agent/bundles/${encodeURIComponent(service)}`,
+      undefined,
+      identity,
+    );
+  }
+
+  /**
+   * Opens the agent's bundle stream (`GET /v1/agent/watch`, server-sent events). Resolves with
+   * the response once headers arrive; throws `AGENT_CONTROL_PLANE` on a refusal.
+   */
+  async watch(identity: AgentIdentity, signal: AbortSignal): Promise<Response> {
+    const path = '/v1/agent/watch';
+    let res: Response;
+    // The timeout covers the response headers only: the body is a stream meant to stay open
+    // (the feed's own heartbeat allowance bounds its silences).
+    const headers = new AbortController();
+    const timer = setTimeout(() => headers.abort(), this.#timeoutMs);
+    const stop = () => headers.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      res = await fetch(`${this.#base}${path}`, {
+        headers: {
+          accept: 'text/event-stream',
+          [AGENT_PROOF_HEADER]: await this.#proof(identity, 'GET', path),
+        },
+        signal: headers.signal,
+      });
+    } catch (cause) {
+      signal.removeEventListener('abort', stop);
+      throw new AgentError('AGENT_CONTROL_PLANE', `GET ${path}: control plane unreachable`, {
+        cause,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!res.ok) {
+      const text = await res.text().catch(() => '');
+      throw new AgentError(
+        'AGENT_CONTROL_PLANE',
+        `GET ${path}: HTTP ${res.status} ${problemDetail(text)}`,
+        {
+          status: res.status,
+        },
+      );
+    }
+    return res;
+  }
+
+  #proof(identity: AgentIdentity, method: string, path: string): Promise<string> {
+    return signAgentProof({
+      privateKey: identity.privateKey,
+      chainPem: identity.chain,
+      spiffeId: identity.spiffeId,
+      method,
+      path,
+    });
+  }
+
   async #call<T>(
     method: string,
     path: string,
@@ -96,15 +158,7 @@ export class ControlPlaneClient {
   ): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (identity) {
-      headers[AGENT_PROOF_HEADER] = await signAgentProof({
-        privateKey: identity.privateKey,
-        chainPem: identity.chain,
-        spiffeId: identity.spiffeId,
-        method,
-        path,
-      });
-    }
+    if (identity) headers[AGENT_PROOF_HEADER] = await this.#proof(identity, method, path);
     let res: Response;
     try {
       res = await fetch(`${this.#base}${path}`, {
@@ -120,16 +174,9 @@ export class ControlPlaneClient {
     }
     const text = await res.text().catch(() => '');
     if (!res.ok) {
-      let detail = text.slice(0, 300);
-      try {
-        const p = JSON.parse(text) as { code?: string; detail?: string };
-        detail = `${p.code ?? ''} ${p.detail ?? ''}`.trim();
-      } catch {
-        // not a problem body
-      }
       throw new AgentError(
         'AGENT_CONTROL_PLANE',
-        `${method} ${path}: HTTP ${res.status} ${detail}`,
+        `${method} ${path}: HTTP ${res.status} ${problemDetail(text)}`,
         { status: res.status },
       );
     }
@@ -140,5 +187,15 @@ export class ControlPlaneClient {
         cause,
       });
     }
+  }
+}
+
+/** `code detail` of a problem body, or the start of any other body. */
+function problemDetail(text: string): string {
+  try {
+    const p = JSON.parse(text) as { code?: string; detail?: string };
+    return `${p.code ?? ''} ${p.detail ?? ''}`.trim();
+  } catch {
+    return text.slice(0, 300);
   }
 }

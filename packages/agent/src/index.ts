@@ -3,6 +3,12 @@
  * workloads in memory, and serves them over the SPIFFE Workload API on a Unix socket.
  */
 export { type AgentOptions, type RunningAgent, startAgent } from './agent.ts';
+export {
+  BundleFeed,
+  type BundleFeedTiming,
+  type HeldBundle,
+  parseBundleEvent,
+} from './bundle-feed.ts';
 export { type AgentIdentity, ControlPlaneClient } from './control-plane.ts';
 export { AgentError, type AgentErrorCode } from './errors.ts';
 export { PeerCredentialReader } from './peer-credential-reader.ts';

@@ -2,9 +2,11 @@ import { chmod, rm, stat } from 'node:fs/promises';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { AGENT_BUNDLES_SERVICE } from '@ward/api-types';
 import { entriesForWorkload, unixSelectors } from '@ward/ca';
 import { WORKLOAD_PROTO_PATH } from '@ward/spiffe/workload-api';
 import type { Logger } from 'pino';
+import type { BundleFeed } from './bundle-feed.ts';
 import { AgentError } from './errors.ts';
 import type { PeerCredentials } from './peer-credentials.ts';
 import { toStruct } from './struct.ts';
@@ -32,6 +34,8 @@ export async function startWorkloadApi(options: {
   resolvePeer: (socket: Socket) => Promise<PeerCredentials>;
   /** Socket file mode. Default 0o777: any local process may ask; selectors decide what it gets. */
   socketMode?: number;
+  /** Serves `ward.agent.v1.Bundles` from this feed too (PDPs take their bundles here). */
+  bundles?: BundleFeed;
 }): Promise<WorkloadApiServer> {
   const { manager, logger: log } = options;
   const definition = protoLoader.loadSync(WORKLOAD_PROTO_PATH, {
@@ -232,6 +236,83 @@ export async function startWorkloadApi(options: {
       })();
     },
   });
+
+  const feed = options.bundles;
+  if (feed) {
+    grpcServer.addService(AGENT_BUNDLES_SERVICE as unknown as grpc.ServiceDefinition, {
+      WatchBundle(call: grpc.ServerWritableStream<unknown, unknown>) {
+        void (async () => {
+          try {
+            checkHeader(call);
+            const peer = peerOf(call);
+            const service = (call.request as { service?: unknown } | null)?.service;
+            if (typeof service !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(service)) {
+              throw status(grpc.status.INVALID_ARGUMENT, 'service: not a service name');
+            }
+            // Refused before the agent fetches anything on this caller's behalf.
+            if (entriesOf(peer).length === 0) {
+              throw status(
+                grpc.status.PERMISSION_DENIED,
+                'no identity is registered for this workload',
+              );
+            }
+            await feed.ensure(service).catch((err: unknown) => {
+              const refused = (err as AgentError).status === 403;
+              throw status(
+                refused ? grpc.status.PERMISSION_DENIED : grpc.status.UNAVAILABLE,
+                refused
+                  ? `${service} is not a service of this node`
+                  : `no bundle for ${service} yet: ${(err as Error).message}`,
+              );
+            });
+            streamBundle(call, service, peer, feed);
+          } catch (e) {
+            call.emit('error', e as Error);
+          }
+        })();
+      },
+    });
+  }
+
+  // A workload receives a bundle only when one of its own identities is the bundle's service:
+  // bundles carry passport keys, secret to their service. Re-checked on every change, so a
+  // workload whose entry is removed stops receiving.
+  const streamBundle = (
+    call: grpc.ServerWritableStream<unknown, unknown>,
+    service: string,
+    peer: PeerCredentials,
+    feed: BundleFeed,
+  ) => {
+    let sent = '';
+    const push = () => {
+      if (call.cancelled || call.destroyed) return;
+      const held = feed.get(service);
+      if (!held || !entriesOf(peer).some((e) => e.spiffeId === held.spiffeId)) {
+        cleanup();
+        call.emit(
+          'error',
+          status(grpc.status.PERMISSION_DENIED, `this workload is not service ${service}`),
+        );
+        return;
+      }
+      if (held.bundle.hash === sent) return;
+      sent = held.bundle.hash;
+      call.write({ bundle: held.bundle });
+    };
+    const onBundle = (s: string) => {
+      if (s === service) push();
+    };
+    const cleanup = () => {
+      feed.off('bundle', onBundle);
+      manager.off('update', push);
+    };
+    feed.on('bundle', onBundle);
+    manager.on('update', push);
+    call.on('cancelled', cleanup);
+    call.on('close', cleanup);
+    call.on('error', cleanup);
+    push();
+  };
 
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   await removeStaleSocket(options.socketPath);

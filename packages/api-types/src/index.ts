@@ -3,6 +3,13 @@
  * a process boundary is defined here once, versioned with a `V1` suffix.
  */
 
+export {
+  AGENT_BUNDLES_HEADER,
+  AGENT_BUNDLES_SERVICE,
+  type AgentBundleEventV1,
+  type AgentBundleReplyV1,
+  type AgentBundleRequestV1,
+} from './agent-bundles.ts';
 export type {
   BundlePassportV1,
   BundleV1,

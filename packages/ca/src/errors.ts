@@ -19,7 +19,8 @@ export type CaErrorCode =
   | 'CA_BAD_CERTIFICATE'
   | 'CA_JWT_SVID'
   | 'CA_BAD_REQUEST'
-  | 'CA_CONFLICT';
+  | 'CA_CONFLICT'
+  | 'CA_AGENT_NOT_FOUND';
 
 /** HTTP status that each code maps to when it crosses the control-plane API. */
 export const CA_ERROR_STATUS: Readonly<Record<CaErrorCode, number>> = Object.freeze({
@@ -43,6 +44,7 @@ export const CA_ERROR_STATUS: Readonly<Record<CaErrorCode, number>> = Object.fre
   CA_JWT_SVID: 401,
   CA_BAD_REQUEST: 400,
   CA_CONFLICT: 409,
+  CA_AGENT_NOT_FOUND: 404,
 });
 
 /**

@@ -141,6 +141,17 @@ export function caRoutes(service: CaService): CaRoute[] {
       },
     },
     {
+      method: 'DELETE',
+      path: '/v1/ca/agents/:node',
+      auth: 'admin',
+      summary:
+        "Revoke a node's agent: its proofs are refused from now on and its streams end (re-attest with a new join token)",
+      async handle(req) {
+        await service.revokeAgent(req.params.node ?? '');
+        return { status: 204, body: undefined };
+      },
+    },
+    {
       method: 'POST',
       path: '/v1/agent/attest',
       auth: 'public',

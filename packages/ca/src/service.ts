@@ -31,6 +31,11 @@ export interface CaServiceOptions {
   reviewK8sToken?: K8sTokenReviewer;
   /** Clock, ms since epoch (tests). */
   now?: () => number;
+  /**
+   * Called after an agent was revoked here, with its SPIFFE ID: the control plane ends the
+   * agent's open streams at once (other replicas notice on their next sweep).
+   */
+  onAgentRevoked?: (spiffeId: string) => void;
 }
 
 /** What an agent receives after attestation or renewal. */
@@ -56,8 +61,10 @@ export class CaService {
   readonly #agentTtl: number;
   readonly #reviewK8sToken: K8sTokenReviewer | undefined;
   readonly #now: () => number;
+  readonly #onAgentRevoked: ((spiffeId: string) => void) | undefined;
 
   constructor(options: CaServiceOptions) {
+    this.#onAgentRevoked = options.onAgentRevoked;
     this.trustDomain = parseTrustDomain(options.trustDomain);
     this.#store = options.store;
     this.#agentTtl = parseTtl(options.agentSvidTtlSeconds ?? 3600, 'agentSvidTtlSeconds');
@@ -259,7 +266,7 @@ export class CaService {
     proof: unknown,
     method: string,
     path: string,
-  ): Promise<{ spiffeId: string; node: string }> {
+  ): Promise<{ spiffeId: string; node: string; notAfter: number }> {
     const { roots } = await this.#authority.current();
     const agent = await verifyAgentProof(proof, {
       roots,
@@ -271,6 +278,28 @@ export class CaService {
     const record = await this.#store.getAgent(agent.spiffeId);
     if (!record) throw new CaError('CA_AGENT_PROOF', `${agent.spiffeId} was never attested`);
     return agent;
+  }
+
+  /**
+   * Revokes the agent of `node`: forgets its attestation record, so every later proof it signs is
+   * refused (`CA_AGENT_PROOF`: it can no longer renew, sync, obtain SVIDs or watch bundles) and a
+   * new join token is needed to bring the node back. Its current SVID stays valid until it
+   * expires as a certificate, but nothing of Ward's accepts it any more.
+   */
+  async revokeAgent(node: string): Promise<{ spiffeId: string }> {
+    const spiffeId = agentIdOf(this.trustDomain, parseNodeName(node, 'params.node'));
+    if (!(await this.#store.deleteAgent(spiffeId))) {
+      throw new CaError('CA_AGENT_NOT_FOUND', `no attested agent for node ${node}`, {
+        field: 'params.node',
+      });
+    }
+    this.#onAgentRevoked?.(spiffeId);
+    return { spiffeId };
+  }
+
+  /** SPIFFE IDs of the agents currently attested (not revoked). */
+  async agentIds(): Promise<Set<string>> {
+    return new Set(await this.#store.listAgentIds());
   }
 
   /** Renews an authenticated agent's own SVID over a new CSR. */
@@ -286,16 +315,19 @@ export class CaService {
       now: this.#now(),
     });
     const prev = await this.#store.getAgent(agent.spiffeId);
+    // Revoked while this request was in flight: renewing would bring the agent back.
+    if (!prev) throw new CaError('CA_AGENT_PROOF', `${agent.spiffeId} was revoked`);
     await this.#store.upsertAgent({
       spiffeId: agent.spiffeId,
       node: agent.node,
-      attestedBy: prev?.attestedBy ?? 'renewal',
+      attestedBy: prev.attestedBy,
       serial: svid.serial,
       expiresAt: svid.notAfter,
       lastSeen: this.#now(),
     });
     return {
-      ...agent,
+      spiffeId: agent.spiffeId,
+      node: agent.node,
       chain: svid.chain,
       expiresAt: svid.notAfter,
       bundle: await this.trustBundlePem(),

@@ -46,6 +46,10 @@ export interface CaStore {
   deleteEntry(id: string): Promise<boolean>;
   upsertAgent(agent: AgentRecord): Promise<void>;
   getAgent(spiffeId: string): Promise<AgentRecord | undefined>;
+  /** Forgets an attested agent (revocation); false when there was none. */
+  deleteAgent(spiffeId: string): Promise<boolean>;
+  /** SPIFFE IDs of every attested agent (one query, for sweeps over open agent streams). */
+  listAgentIds(): Promise<string[]>;
 }
 
 /** An in-memory {@link CaStore} for tests and single-process use. */
@@ -89,5 +93,11 @@ export class MemoryCaStore implements CaStore {
   }
   async getAgent(spiffeId: string) {
     return this.#agents.get(spiffeId);
+  }
+  async deleteAgent(spiffeId: string) {
+    return this.#agents.delete(spiffeId);
+  }
+  async listAgentIds() {
+    return [...this.#agents.keys()];
   }
 }

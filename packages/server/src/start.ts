@@ -31,6 +31,7 @@ import { openDatabase } from './store/database.ts';
 import { migrate } from './store/migrations.ts';
 import { ensurePassportKey, sealPlaintextSecrets } from './store/passport-keys.ts';
 import { type Actor, Store } from './store/store.ts';
+import { AgentHub } from './watch/agent-hub.ts';
 import { RevisionFollower } from './watch/follower.ts';
 import { WatchHub } from './watch/hub.ts';
 import { WatchAdmission, type WatchLimits } from './watch/limits.ts';
@@ -270,6 +271,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     // The hub pushes bundles from the same cache the GET route serves (one build per revision).
     // Heartbeats carry the follower's revision (read lazily, like the identities above).
     const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles, () => follower.revision);
+    // Node agents' streams (one per node, scoped to its services); fed by the same revisions.
+    const agentHub = new AgentHub(options.heartbeatMs ?? 15_000, bundles, () => follower.revision);
     let app: FastifyInstance | undefined;
     const follower = new RevisionFollower({
       store,
@@ -278,6 +281,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       onRevision: (event) => {
         bundles.invalidate(event.services);
         hub.publish(event);
+        agentHub.publish(event);
         void recheckSvidStreams(hub, identities).catch((e) =>
           app?.log.warn(`SVID stream re-check: ${(e as Error).message}`),
         );
@@ -286,7 +290,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       log: (m) => app?.log.warn(m),
       // A replica that cannot follow the log ends its streams so PDPs fail over to a current one.
       onHealth: (healthy) => {
-        if (!healthy) hub.closeWhere(() => true);
+        if (!healthy) {
+          hub.closeWhere(() => true);
+          agentHub.closeWhere(() => true);
+        }
       },
     });
     await follower.start();
@@ -302,6 +309,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       cleanups.push(async () => stop());
     }
     cleanups.push(async () => hub.close());
+    cleanups.push(async () => agentHub.close());
     const ctx: WardContext = {
       store,
       db: opened.db,
@@ -312,6 +320,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       sealKey: seal.key,
       bundles,
       hub,
+      agentHub,
       watchAdmission,
       follower,
       authenticator,
@@ -328,6 +337,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const started = app;
     cleanups.push(async () => {
       hub.close();
+      agentHub.close();
       await started.close();
       for (const p of options.plugins ?? []) await p.close?.();
     });

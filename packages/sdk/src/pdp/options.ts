@@ -19,8 +19,20 @@ export interface PdpLogger {
 export interface PdpOptions {
   /** The service this PDP decides for: the destination of its bundle. */
   service: string;
-  /** Control-plane base URLs, tried in order; the PDP fails over to the next on any failure. */
-  controlPlanes: string | readonly string[];
+  /**
+   * Control-plane base URLs, tried in order; the PDP fails over to the next on any failure.
+   * Required unless `agentSocket` is given (then not allowed).
+   */
+  controlPlanes?: string | readonly string[];
+  /**
+   * Take bundles from the node agent instead (`ward agent`'s Workload API socket, e.g.
+   * `/run/ward/agent.sock`; a `unix:` prefix is allowed): the agent holds one control-plane
+   * stream for the whole node and hands this workload its own service's bundle. The PDP still
+   * verifies every bundle with `publicKey` and keeps its revision floor and cache, so the agent
+   * can neither forge nor roll back a bundle. Not with `controlPlanes`, `token`, `svid` or
+   * `dispatcher` (the agent identifies the workload by its process credentials).
+   */
+  agentSocket?: string;
   /**
    * The control plane's bundle public key(s): base64url raw Ed25519 (as `ward server` prints it)
    * or PEM. Several during a key rotation. Never fetched from the control plane: a key learnt
@@ -102,6 +114,8 @@ export interface PdpOptions {
 export interface ResolvedPdpOptions {
   readonly service: string;
   readonly controlPlanes: readonly string[];
+  /** Path of the agent socket when bundles come from the node agent (controlPlanes is empty). */
+  readonly agentSocket: string | undefined;
   readonly keys: readonly BundlePublicKey[];
   readonly token: () => string | undefined;
   readonly svid: SvidClientOptions | undefined;
@@ -150,6 +164,24 @@ function floorStoreOf(options: PdpOptions): RevisionFloorStore | undefined {
   return options.cacheDir === undefined ? undefined : fileFloorStore(options.cacheDir);
 }
 
+/** The agent socket path (`unix:` prefix dropped), checked against options it excludes. */
+function agentSocketOf(options: PdpOptions): string | undefined {
+  const socket = options.agentSocket;
+  if (socket === undefined) return undefined;
+  const path = typeof socket === 'string' ? socket.replace(/^unix:(\/\/)?/, '') : '';
+  if (!path.startsWith('/')) throw new TypeError('agentSocket must be an absolute socket path');
+  if (
+    options.token !== undefined ||
+    options.svid !== undefined ||
+    options.dispatcher !== undefined
+  ) {
+    throw new TypeError(
+      'agentSocket: the agent identifies the PDP; give no token, svid or dispatcher',
+    );
+  }
+  return path;
+}
+
 /** Validates the options once (caller misuse is a `TypeError`) and freezes the result. */
 export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
   if (!options || typeof options !== 'object') throw new TypeError('createPdp needs options');
@@ -161,7 +193,13 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
     typeof options.controlPlanes === 'string'
       ? [options.controlPlanes]
       : [...(options.controlPlanes ?? [])];
-  if (planes.length === 0) throw new TypeError('controlPlanes must name at least one URL');
+  const agentSocket = agentSocketOf(options);
+  if (agentSocket !== undefined && planes.length > 0) {
+    throw new TypeError('give either controlPlanes or agentSocket, not both');
+  }
+  if (planes.length === 0 && agentSocket === undefined) {
+    throw new TypeError('controlPlanes must name at least one URL (or give agentSocket)');
+  }
   const controlPlanes = planes.map((url) => {
     let parsed: URL;
     try {
@@ -203,6 +241,7 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
   const resolved: ResolvedPdpOptions = {
     service,
     controlPlanes,
+    agentSocket,
     keys,
     token: typeof token === 'function' ? token : () => token,
     svid: options.svid,

@@ -8,6 +8,7 @@ import { BundleError, verifyBundle } from '@ward/bundle';
 import type { Decision, DecisionInput } from '@ward/policy';
 import type { Registry } from 'prom-client';
 import { undici } from '../undici.ts';
+import { startAgentSource } from './agent-source.ts';
 import { ensureCacheDir, readCache, writeCache } from './cache.ts';
 import type { ControlPlaneRequestOptions } from './control-plane.ts';
 import { PdpError } from './errors.ts';
@@ -332,7 +333,8 @@ export function createPdp(options: PdpOptions): Pdp {
       logger.warn({ service, url, error: error.message }, 'malformed watch event ignored');
     },
   };
-  const sync = startSync(target);
+  // Bundles from the node agent, or straight from the control planes.
+  const sync = opts.agentSocket === undefined ? startSync(target) : startAgentSource(target);
 
   let registry: Registry | undefined;
   const metricsSource = {

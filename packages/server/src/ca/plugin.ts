@@ -17,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { ServerError } from '../errors.ts';
 import type { WardPlugin } from '../http/app.ts';
+import { agentBundleRoutes, startAgentSweep } from './agent-bundles.ts';
 import { SqlCaStore } from './store.ts';
 import { type CaDatabase, caMigrations } from './tables.ts';
 import { type TokenReviewConfig, tokenReviewer } from './token-review.ts';
@@ -36,6 +37,11 @@ export interface CaPluginOptions {
   /** Enables Kubernetes projected service-account token attestation. */
   tokenReview?: TokenReviewConfig;
   now?: () => number;
+  /**
+   * How often open agent streams are re-checked (ms): revocation on another replica, and
+   * registration entries that moved a service onto or off a node. Default 5000.
+   */
+  agentSweepMs?: number;
 }
 
 function sealKeyOf(options: CaPluginOptions, shared: SealKey): SealKey {
@@ -68,6 +74,8 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
           : {}),
         ...(options.tokenReview ? { reviewK8sToken: tokenReviewer(options.tokenReview) } : {}),
         ...(options.now ? { now: options.now } : {}),
+        // Revoked here: the agent's streams on this replica end now, not at the next sweep.
+        onAgentRevoked: (spiffeId) => app.ward.agentHub.closeHeldBy(spiffeId),
       });
       // Create (or load and check) the authority now, so a wrong seal key fails the start.
       await service.authority();
@@ -106,6 +114,15 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
           path,
         );
       };
+      agentBundleRoutes(app, service, agentAuth);
+      const stopSweep = startAgentSweep({
+        ca: service,
+        hub: app.ward.agentHub,
+        identities: app.ward.identities,
+        intervalMs: options.agentSweepMs ?? 5000,
+        log: (m) => app.log.warn(m),
+      });
+      app.addHook('onClose', async () => stopSweep());
       for (const route of caRoutes(service)) {
         app.route({
           method: route.method,

@@ -154,4 +154,17 @@ export class SqlCaStore implements CaStore {
         }
       : undefined;
   }
+
+  async deleteAgent(spiffeId: string): Promise<boolean> {
+    const r = await this.#db
+      .deleteFrom('ca_agents')
+      .where('spiffe_id', '=', spiffeId)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) === 1;
+  }
+
+  async listAgentIds(): Promise<string[]> {
+    const rows = await this.#db.selectFrom('ca_agents').select('spiffe_id').execute();
+    return rows.map((r) => r.spiffe_id);
+  }
 }

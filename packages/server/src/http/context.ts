@@ -13,6 +13,7 @@ import type { SigningKey } from '../bundles/signing-key.ts';
 import type { Dialect } from '../store/database.ts';
 import type { Database } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
+import type { AgentHub } from '../watch/agent-hub.ts';
 import type { RevisionFollower } from '../watch/follower.ts';
 import type { WatchHub } from '../watch/hub.ts';
 import type { WatchAdmission } from '../watch/limits.ts';
@@ -29,6 +30,8 @@ export interface WardContext {
   sealKey: SealKey;
   bundles: BundleCache;
   hub: WatchHub;
+  /** Node agents' scoped bundle streams (`GET /v1/agent/watch`, with the CA plugin). */
+  agentHub: AgentHub;
   /** Limits on open watch streams (per credential, per client address, in total). */
   watchAdmission: WatchAdmission;
   follower: RevisionFollower;

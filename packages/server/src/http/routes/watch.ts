@@ -49,7 +49,7 @@ const countsSchema = {
 } as const;
 
 /** Takes a watch slot for this request, or throws the 429 naming the limit reached. */
-function admit(admission: WatchAdmission, credential: string, address: string): Release {
+export function admit(admission: WatchAdmission, credential: string, address: string): Release {
   const slot = admission.acquire(credential, address);
   if (typeof slot === 'function') return slot;
   const [field, message] = LIMIT_FIELDS[slot];
@@ -66,7 +66,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * Ends `res` when the credential it was opened with expires (a client SVID's notAfter): a
  * stream must not outlive the proof it was opened with. Returns a function that cancels it.
  */
-function endAt(res: ServerResponse, expiresAt: number): () => void {
+export function endAt(res: ServerResponse, expiresAt: number): () => void {
   let timer: NodeJS.Timeout;
   const arm = () => {
     const left = expiresAt - Date.now();

@@ -1,0 +1,233 @@
+/**
+ * One client process of the `propagation` benchmark's agent design. It runs `tokens.length`
+ * simulated node agents against one control plane. What is real and what is simulated:
+ *
+ * - Real: each agent's attestation (its own key, CSR, join token, agent SVID), its proof-signed
+ *   agent-scoped watch stream, and its bundle handling — the agent's own `BundleFeed` class
+ *   (SSE parsing, shape checks, revision ordering), unchanged.
+ * - Real per PDP: the verify-compile-swap. Each agent has `pdpsPerAgent` PDPs; each one runs
+ *   exactly what `createPdp`'s install runs on a bundle (`verifyBundle` with its trust key, the
+ *   revision checks, `loadBundle` = compile) and swaps its reference.
+ * - Simulated: the agent → PDP hop. The agent hands the envelope to its PDPs in-process instead of
+ *   over its Unix socket (the main process measures that hop on a real agent and a real PDP), and
+ *   all PDPs of all agents of this process share its event loop — on a real node they run in
+ *   their own processes on the node's cores.
+ */
+import { type AgentIdentity, BundleFeed, ControlPlaneClient } from '@ward/agent';
+import type { SignedBundleV1 } from '@ward/api-types';
+import { type BundlePublicKey, importPublicKey, verifyBundle } from '@ward/bundle';
+import { createCsr, generateKeyPair } from '@ward/ca';
+import pino from 'pino';
+import { type LoadedBundle, loadBundle } from '../packages/sdk/src/pdp/loaded.ts';
+import { startProfile, stopProfile } from './_profile.ts';
+
+interface StartMessage {
+  type: 'start';
+  url: string;
+  publicKey: string;
+  service: string;
+  /** Join tokens of the attested agent identities this process uses (round-robin over agents). */
+  tokens: string[];
+  /** Simulated agents (one stream each) in this process. */
+  agents: number;
+  pdpsPerAgent: number;
+}
+type Message = StartMessage | { type: 'arm' } | { type: 'stop' };
+
+const now = (): number => performance.timeOrigin + performance.now();
+const send = (message: object): void => {
+  process.send?.(message);
+};
+const silent = pino({ level: 'silent' });
+
+/** One PDP's state: what `createPdp` keeps between bundles. */
+interface SimPdp {
+  current: LoadedBundle | null;
+  floor: number;
+}
+
+let keys: BundlePublicKey[];
+let service: string;
+let armed = false;
+let baseline = -1;
+const feeds: BundleFeed[] = [];
+let pdps: SimPdp[][] = [];
+/** Per agent: when its stream delivered the change (epoch ms). */
+let agentTimes: Float64Array;
+/** Per PDP: when it swapped the new bundle in. */
+let pdpTimes: Float64Array;
+/** Per PDP: its verify-compile-swap, ms. */
+let vcsMs: Float64Array;
+let got = 0;
+let armedCpu: NodeJS.CpuUsage | undefined;
+let setupMs: { attest: number; stream: number } | undefined;
+const setupCache = new Map<string, LoadedBundle>();
+
+/** `createPdp`'s install, minus logging and the disk: verify, floor, compile, swap. */
+function install(pdp: SimPdp, envelope: SignedBundleV1): boolean {
+  const held = pdp.current;
+  if (held && envelope.hash === held.envelope.hash) return false;
+  const bundle = verifyBundle(envelope, { keys, service, currentRevision: held?.bundle.revision });
+  if (bundle.revision < pdp.floor) return false;
+  pdp.current = loadBundle(envelope, bundle, 'agent');
+  pdp.floor = bundle.revision;
+  return true;
+}
+
+function onBundle(agent: number): void {
+  const held = feeds[agent]!.get(service);
+  if (!held) return;
+  const isChange = armed && held.revision > baseline && pdpTimes[agent * pdps[agent]!.length] === 0;
+  const list = pdps[agent]!;
+  if (!armed) {
+    // Before the measured change: the PDPs' first bundle is verified and compiled once per
+    // process and shared (set-up only; the change below is installed by every PDP itself).
+    let loaded = setupCache.get(held.bundle.hash);
+    if (!loaded) {
+      const probe: SimPdp = { current: null, floor: 0 };
+      install(probe, held.bundle);
+      loaded = probe.current!;
+      setupCache.set(held.bundle.hash, loaded);
+    }
+    for (const p of list) {
+      p.current = loaded;
+      p.floor = loaded.bundle.revision;
+    }
+    return;
+  }
+  for (let p = 0; p < list.length; p++) {
+    const t = performance.now();
+    install(list[p]!, held.bundle);
+    if (!isChange) continue;
+    const k = agent * list.length + p;
+    vcsMs[k] = performance.now() - t;
+    pdpTimes[k] = now();
+    got++;
+  }
+  if (isChange && got === pdpTimes.length) void finish();
+}
+
+async function finish(): Promise<void> {
+  const cpu = process.cpuUsage(armedCpu);
+  const profile = process.env.PROF
+    ? await stopProfile(`/tmp/prof/agent-worker-${process.pid}.cpuprofile`, [
+        // PDPs: signature + hash + payload parse, then compilation.
+        'verifyBundle',
+        'loadBundle',
+        // The agent: SSE parsing and its checks of each event.
+        'feedBytes',
+        'parseBundleEvent',
+      ])
+    : undefined;
+  send({
+    type: 'done',
+    agentTimes: Array.from(agentTimes),
+    pdpTimes: Array.from(pdpTimes),
+    vcsMs: Array.from(vcsMs),
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    profile,
+  });
+}
+
+/**
+ * The PDPs' work, queued and run in slices of at most SLICE_MS between which the event loop
+ * reads sockets again: the agents' arrival times then measure the control plane and the
+ * agents, not the queue of PDP work this one process has to get through.
+ */
+const SLICE_MS = 4;
+const queue: number[] = [];
+let draining = false;
+function enqueue(agent: number): void {
+  queue.push(agent);
+  if (!draining) {
+    draining = true;
+    setImmediate(drain);
+  }
+}
+function drain(): void {
+  const until = performance.now() + SLICE_MS;
+  let k = 0;
+  while (k < queue.length && performance.now() < until) onBundle(queue[k++]!);
+  queue.splice(0, k);
+  if (queue.length > 0) setImmediate(drain);
+  else draining = false;
+}
+
+async function attest(client: ControlPlaneClient, token: string): Promise<AgentIdentity> {
+  const pair = await generateKeyPair();
+  const reply = await client.attest({ joinToken: token, csr: await createCsr(pair) });
+  return {
+    spiffeId: reply.spiffeId,
+    node: reply.node,
+    privateKey: pair.privateKey,
+    chain: reply.chain,
+    expiresAt: reply.expiresAt,
+  };
+}
+
+async function start(m: StartMessage): Promise<void> {
+  keys = [importPublicKey(m.publicKey)];
+  service = m.service;
+  const n = m.agents;
+  service = m.service;
+  agentTimes = new Float64Array(n);
+  pdpTimes = new Float64Array(n * m.pdpsPerAgent);
+  vcsMs = new Float64Array(n * m.pdpsPerAgent);
+  pdps = Array.from({ length: n }, () =>
+    Array.from({ length: m.pdpsPerAgent }, () => ({ current: null, floor: 0 })),
+  );
+  const t0 = performance.now();
+  const client = new ControlPlaneClient(m.url, { timeoutMs: 120_000 });
+  const identities: AgentIdentity[] = [];
+  for (let from = 0; from < m.tokens.length; from += 50) {
+    const batch = m.tokens.slice(from, from + 50);
+    identities.push(...(await Promise.all(batch.map((t) => attest(client, t)))));
+  }
+  const attested = performance.now();
+  for (let i = 0; i < n; i++) {
+    const identity = identities[i % identities.length]!;
+    const feed = new BundleFeed({
+      client,
+      identity: () => identity,
+      logger: silent,
+      timing: { minBackoffMs: 500, maxBackoffMs: 5000 },
+    });
+    // A real agent writes to its PDPs' sockets and returns: the PDPs' work (other processes on
+    // a real node) must not hold up the agents' reading here. See `enqueue`.
+    feed.on('bundle', () => {
+      const held = feed.get(service);
+      if (armed && held && held.revision > baseline && agentTimes[i] === 0) agentTimes[i] = now();
+      enqueue(i);
+    });
+    feeds.push(feed);
+    feed.start();
+    if (i % 200 === 199) await new Promise((r) => setTimeout(r, 10));
+  }
+  // Every agent connected and every PDP holding the current bundle.
+  while (!pdps.every((list) => list.every((p) => p.current !== null))) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  baseline = Math.max(...pdps.map((l) => l[0]!.current!.bundle.revision));
+  setupMs = { attest: attested - t0, stream: performance.now() - attested };
+}
+
+process.on('message', (message: Message) => {
+  if (message.type === 'start') {
+    start(message).then(
+      () => send({ type: 'ready', baseline, setupMs }),
+      (error: unknown) =>
+        send({ type: 'error', message: String((error as Error)?.stack ?? error) }),
+    );
+  } else if (message.type === 'arm') {
+    void (process.env.PROF ? startProfile() : Promise.resolve()).then(() => {
+      armed = true;
+      armedCpu = process.cpuUsage();
+      send({ type: 'armed' });
+    });
+  } else if (message.type === 'stop') {
+    void Promise.all(feeds.map((f) => f.stop())).finally(() => process.exit(0));
+  }
+});
+
+// The benchmark process is gone (killed, crashed): do not linger holding sockets and CPU.
+process.on('disconnect', () => process.exit(0));
