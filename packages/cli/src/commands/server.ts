@@ -100,7 +100,12 @@ export function register(program: Command): void {
       '--seal-key-file <file>',
       'key that encrypts the signing, passport and CA keys at rest (env WARD_SEAL_KEY first; default <data-dir>/seal.key, with a warning)',
     )
-    .option('--heartbeat-ms <ms>', 'watch-stream heartbeat interval', '15000')
+    // Same default as DEFAULT_HEARTBEAT_MS (@ward/server is loaded lazily, not at startup).
+    .option(
+      '--heartbeat-ms <ms>',
+      'watch-stream heartbeat interval; PDPs leave a stream silent for 3 of them',
+      '5000',
+    )
     .option(
       '--watch-max-per-credential <n>',
       'watch streams one credential (all instances of a service) may hold open (default 1024)',
