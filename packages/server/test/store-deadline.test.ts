@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../src/index.ts';
+import { caPlugin, type RunningServer } from '../src/index.ts';
 import { TcpProxy } from './_tcp-proxy.ts';
 import {
   cleanupDirs,
@@ -47,6 +47,8 @@ describe.skipIf(!PG)('a store query that hangs', () => {
       database: proxy.via(schema.url),
       signingKeyFile: join(tempDir(), 'signing.key'),
       storeQueryTimeoutMs: TIMEOUT_MS,
+      // No safety poll during the tests: what checks the replica is what the tests trigger.
+      revisionPollMs: 600_000,
     });
     const res = await http(
       b.url,
@@ -103,6 +105,20 @@ describe.skipIf(!PG)('a store query that hangs', () => {
     const watch = await SseClient.open(`${b.url}/v1/watch?service=orders`);
     expect(watch.status).toBe(200);
     await whileLocked('revisions', async () => {
+      // A watch resuming from revision 0 needs the log for its backlog: it cannot be read, so
+      // the stream ends (the client resumes from the same point later) rather than go live
+      // with a hole in it.
+      const resuming = await SseClient.open(`${b.url}/v1/watch?since=0`);
+      expect(resuming.status).toBe(200);
+      await Promise.race([
+        resuming.ended,
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error('resuming stream not ended')), ANSWER_WITHIN_MS),
+        ),
+      ]);
+      expect(resuming.revisions()).toEqual([]);
+      // Ended for its own failed backlog, before the replica found itself stale.
+      expect(b.app.ward.follower.healthy).toBe(true);
       // The apply waits on the revision log, times out, and makes the replica check itself:
       // its catch-up times out too, so it is stale and ends its streams.
       const apply = await http(b.url, 'POST', '/v1/apply', FILE(yamlOf([svc('ledger')])));
@@ -139,5 +155,98 @@ describe.skipIf(!PG)('a store query that hangs', () => {
     }
     // The silent connections were dropped, not handed out again: the next read answers.
     await waitFor(async () => (await http(b.url, 'GET', '/v1/services/orders')).status === 200);
+  });
+});
+
+describe.skipIf(!PG)('every write path against an unreachable store', () => {
+  let server: RunningServer;
+  let drop: () => Promise<void>;
+  const proxy = new TcpProxy(PG_URL);
+
+  beforeAll(async () => {
+    const schema = await createPgSchema();
+    drop = schema.drop;
+    await proxy.open();
+    server = await startTestServer({
+      database: proxy.via(schema.url),
+      signingKeyFile: join(tempDir(), 'signing.key'),
+      storeQueryTimeoutMs: TIMEOUT_MS,
+      trustDomain: 'ward.test',
+      plugins: [caPlugin()],
+    });
+  });
+  afterAll(async () => {
+    await proxy.cut();
+    await server?.close();
+    await drop?.();
+    cleanupDirs();
+  });
+
+  it('answers 503 STORE_UNREACHABLE with Retry-After to documents, tokens, keys and CA writes', async () => {
+    const url = server.url;
+    const seed = await http(
+      url,
+      'POST',
+      '/v1/apply',
+      FILE(yamlOf([svc('orders'), svc('web'), intention('orders', 'orders', ['web'])])),
+    );
+    expect(seed.status).toBe(200);
+    const token = await http(url, 'POST', '/v1/tokens', {
+      body: { name: 'victim', scope: 'team', services: ['orders'] },
+    });
+    expect(token.status, JSON.stringify(token.body)).toBe(201);
+    expect(
+      (await http(url, 'POST', '/v1/ca/join-tokens', { body: { node: 'n1', ttlSeconds: 120 } }))
+        .status,
+    ).toBe(201);
+    const entry = await http(url, 'POST', '/v1/ca/entries', {
+      body: {
+        spiffeId: 'spiffe://ward.test/ns/shop/sa/orders',
+        node: 'n1',
+        selectors: ['unix:uid:1000'],
+      },
+    });
+    expect(entry.status).toBe(201);
+    const writes: [string, string, unknown][] = [
+      ['POST', '/v1/apply', FILE(yamlOf([svc('billing')])).body],
+      ['POST', '/v1/services', svc('billing')],
+      ['PUT', '/v1/services/web', svc('web')],
+      ['DELETE', '/v1/services/web', undefined],
+      ['POST', '/v1/intentions', intention('billing-in', 'orders', ['web'])],
+      ['PUT', '/v1/intentions/orders', intention('orders', 'orders', ['web'], 'deny')],
+      ['DELETE', '/v1/intentions/orders', undefined],
+      ['POST', '/v1/tokens', { name: 'late', scope: 'team', services: ['orders'] }],
+      ['DELETE', `/v1/tokens/${token.body.id}`, undefined],
+      ['POST', '/v1/passport-keys/rotate', {}],
+      [
+        'POST',
+        '/v1/ca/entries',
+        {
+          spiffeId: 'spiffe://ward.test/ns/shop/sa/web',
+          node: 'n1',
+          selectors: ['unix:uid:1001'],
+        },
+      ],
+      ['DELETE', `/v1/ca/entries/${entry.body.id}`, undefined],
+      ['POST', '/v1/ca/join-tokens', { node: 'n2', ttlSeconds: 120 }],
+      ['POST', '/v1/ca/rotate', {}],
+    ];
+    // The admin token was just looked up: authentication answers from its cache, so each
+    // request reaches its handler's store write.
+    await proxy.cut();
+    try {
+      for (const [method, path, body] of writes) {
+        const res = await http(url, method, path, body === undefined ? {} : { body });
+        expect({ method, path, status: res.status, code: res.body?.code }).toEqual({
+          method,
+          path,
+          status: 503,
+          code: 'STORE_UNREACHABLE',
+        });
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      }
+    } finally {
+      await proxy.open();
+    }
   });
 });

@@ -286,7 +286,14 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
           }
         }
       } catch (error) {
-        request.log.warn({ err: error }, 'watch backlog failed');
+        // Live without its backlog the stream would skip revisions: end it instead, so the
+        // client resumes from the same point (here once the store answers, or elsewhere), and
+        // have the replica check whether it still follows the log.
+        request.log.warn({ err: error }, 'watch backlog failed; ending the stream');
+        hub.remove(w);
+        res.end();
+        void app.ward.follower.catchUp();
+        return;
       }
       if (!res.destroyed) hub.goLive(w);
     },
