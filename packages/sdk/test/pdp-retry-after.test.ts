@@ -4,6 +4,7 @@ import {
   heartbeatRevision,
   parseRetryAfter,
   RETRY_AFTER_MAX_MS,
+  watchIdleTimeout,
 } from '../src/pdp/control-plane.ts';
 import { nextPlane } from '../src/pdp/sync.ts';
 
@@ -94,5 +95,19 @@ describe('nextPlane', () => {
         },
       ),
     );
+  });
+});
+
+describe('watch idle timeout', () => {
+  it('is three announced heartbeats at most and two at least, readTimeoutMs in between', () => {
+    // Defaults: 5 s heartbeats, 15 s read timeout.
+    expect(watchIdleTimeout('5000', 15_000)).toBe(15_000);
+    expect(watchIdleTimeout('200', 15_000)).toBe(600);
+    // A control plane on the former 15 s heartbeat is not dropped between two heartbeats.
+    expect(watchIdleTimeout('15000', 15_000)).toBe(30_000);
+    expect(watchIdleTimeout('5000', 12_000)).toBe(12_000);
+    expect(watchIdleTimeout(undefined, 15_000)).toBe(15_000);
+    expect(watchIdleTimeout('-5', 15_000)).toBe(15_000);
+    expect(watchIdleTimeout(['1000'], 15_000)).toBe(3000);
   });
 });

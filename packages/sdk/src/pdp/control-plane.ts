@@ -32,13 +32,16 @@ export const WATCH_HEARTBEAT_HEADER = 'ward-heartbeat-ms';
 const MISSED_HEARTBEATS = 3;
 
 /**
- * Idle timeout of a watch stream: three announced heartbeats, never above `readTimeoutMs`.
- * Without the header (an older control plane) or with a nonsense value, `readTimeoutMs`.
+ * Idle timeout of a watch stream: `readTimeoutMs` held between two and three announced
+ * heartbeats — at most three missed heartbeats (a frozen replica is left soon), and never under
+ * two (a control plane with a longer heartbeat than the default, e.g. an older one at 15 s, is
+ * not dropped between two of its heartbeats). Without the header or with a nonsense value,
+ * `readTimeoutMs`.
  */
 export function watchIdleTimeout(announced: unknown, readTimeoutMs: number): number {
   const ms = announcedHeartbeat(announced);
   if (ms === undefined) return readTimeoutMs;
-  return Math.min(readTimeoutMs, ms * MISSED_HEARTBEATS);
+  return Math.min(ms * MISSED_HEARTBEATS, Math.max(readTimeoutMs, ms * (MISSED_HEARTBEATS - 1)));
 }
 
 /** The `ward-heartbeat-ms` header as a positive integer, or undefined. */

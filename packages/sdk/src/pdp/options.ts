@@ -79,8 +79,8 @@ export interface PdpOptions {
   requestTimeoutMs?: number;
   /**
    * Longest silence on the watch stream before it is taken for dead. Must exceed the control
-   * plane's heartbeat interval (5 s by default). Default 15 s. A control plane that announces
-   * its interval (`ward-heartbeat-ms`) shortens this to three of its heartbeats.
+   * plane's heartbeat interval (5 s by default). Default 15 s. When the control plane announces
+   * its interval (`ward-heartbeat-ms`), this is held between two and three of its heartbeats.
    */
   readTimeoutMs?: number;
   /**

@@ -59,7 +59,9 @@ export function nextPlane(index: number, notBefore: readonly number[], now: numb
  * fetch the bundle (re-sync), then watch its revision stream and fetch again on each event that
  * concerns the service. On any failure it moves to the next control plane after a delay drawn by
  * cockatiel's exponential backoff with full jitter (uniform in [0, min(max, initial·2^n))), so a
- * fleet of PDPs that lost the same control plane does not reconnect in lockstep.
+ * fleet of PDPs that lost the same control plane does not reconnect in lockstep. A control plane
+ * that answered `Retry-After` is skipped until then while another is free; one that lags another
+ * (the cross-check, see LagCheck) is left at once for the fresher one.
  */
 export async function startSync(target: SyncTarget): Promise<void> {
   const { opts, signal } = target;
