@@ -31,6 +31,8 @@ export class LagCheck {
   #interval: NodeJS.Timeout | null = null;
   #graceMs = DEFAULT_GRACE_MS;
   #stopped = false;
+  /** A probe is out: a slow replica does not get a second one stacked on it. */
+  #probing = false;
 
   constructor(options: LagCheckOptions) {
     this.#o = options;
@@ -70,8 +72,10 @@ export class LagCheck {
 
   async #probe(): Promise<void> {
     // Without heartbeat revisions (an older control plane) there is nothing to compare.
-    if (!this.#heartbeats || this.#pending || this.#stopped) return;
+    if (!this.#heartbeats || this.#pending || this.#stopped || this.#probing) return;
+    this.#probing = true;
     const answers = await Promise.allSettled(this.#o.others.map((i) => this.#o.probe(i)));
+    this.#probing = false;
     if (this.#stopped || this.#pending) return;
     let best = -1;
     let plane = -1;
