@@ -5,12 +5,16 @@
  * replica's query timeout, and a revision catch-up that hangs the same way marks the replica
  * stale so its watch streams end. Real PostgreSQL; the freeze is a TCP proxy in between.
  */
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { caPlugin, type RunningServer } from '../src/index.ts';
 import { TcpProxy } from './_tcp-proxy.ts';
 import {
+  ADMIN,
   cleanupDirs,
   createPgSchema,
   http,
@@ -248,5 +252,59 @@ describe.skipIf(!PG)('every write path against an unreachable store', () => {
     } finally {
       await proxy.open();
     }
+  });
+});
+
+describe.skipIf(!PG)('ward server --store-query-timeout-ms', () => {
+  const BIN = join(import.meta.dirname, '..', '..', 'cli', 'src', 'bin.ts');
+
+  it('gives the replica its query deadline, and refuses a value that is not an integer >= 100', async () => {
+    const schema = await createPgSchema();
+    const env = { ...process.env, WARD_ADMIN_TOKEN: ADMIN, WARD_SEAL_KEY: '' };
+    const proc = spawn(
+      process.execPath,
+      [
+        BIN,
+        'server',
+        '--db',
+        schema.url,
+        '--data-dir',
+        tempDir(),
+        '--listen',
+        '127.0.0.1:0',
+      ].concat(['--json', '--store-query-timeout-ms', String(TIMEOUT_MS)]),
+      { env, stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    const locker = new pg.Client({ connectionString: schema.url });
+    try {
+      const line = await new Promise<string>((resolve) =>
+        createInterface({ input: proc.stdout! }).once('line', resolve),
+      );
+      const url = (JSON.parse(line) as { url: string }).url;
+      await locker.connect();
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE documents IN ACCESS EXCLUSIVE MODE');
+      const started = Date.now();
+      const read = await http(url, 'GET', '/v1/services/orders');
+      expect(Date.now() - started).toBeLessThan(ANSWER_WITHIN_MS);
+      expect(read.status).toBe(503);
+      expect(read.body.code).toBe('STORE_UNREACHABLE');
+    } finally {
+      await locker.query('ROLLBACK').catch(() => {});
+      await locker.end().catch(() => {});
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+      await schema.drop();
+    }
+    const bad = await promisify(execFile)(process.execPath, [
+      BIN,
+      'server',
+      '--store-query-timeout-ms',
+      'soon',
+    ]).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(1);
+    expect((bad as { stderr: string }).stderr).toContain(
+      '--store-query-timeout-ms must be an integer >= 100',
+    );
   });
 });

@@ -14,6 +14,7 @@ interface ServerOptions {
   signingKey?: string;
   sealKeyFile?: string;
   heartbeatMs?: string;
+  storeQueryTimeoutMs?: string;
   watchMaxPerCredential?: string;
   watchMaxPerAddress?: string;
   watchMaxTotal?: string;
@@ -107,6 +108,10 @@ export function register(program: Command): void {
       '5000',
     )
     .option(
+      '--store-query-timeout-ms <ms>',
+      'PostgreSQL: longest a store query may run before the request answers 503 (default 10000)',
+    )
+    .option(
       '--watch-max-per-credential <n>',
       'watch streams one credential (all instances of a service) may hold open (default 1024)',
     )
@@ -130,6 +135,14 @@ export function register(program: Command): void {
       if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) {
         throw new CliError('CLI_BAD_OPTION', '--heartbeat-ms must be an integer >= 100');
       }
+      const storeQueryTimeoutMs =
+        opts.storeQueryTimeoutMs === undefined ? undefined : Number(opts.storeQueryTimeoutMs);
+      if (
+        storeQueryTimeoutMs !== undefined &&
+        (!Number.isInteger(storeQueryTimeoutMs) || storeQueryTimeoutMs < 100)
+      ) {
+        throw new CliError('CLI_BAD_OPTION', '--store-query-timeout-ms must be an integer >= 100');
+      }
       // Loaded here, not at the top: other commands should not pay for Fastify and the drivers.
       const { startServer, ServerError, ingestPlugin, caPlugin } = await import('@ward/server');
       let server: Awaited<ReturnType<typeof startServer>>;
@@ -144,6 +157,7 @@ export function register(program: Command): void {
           trustDomain: opts.trustDomain,
           adminToken: process.env.WARD_ADMIN_TOKEN || undefined,
           heartbeatMs,
+          ...(storeQueryTimeoutMs === undefined ? {} : { storeQueryTimeoutMs }),
           watchLimits,
           logger: true,
           plugins: [ingestPlugin(), caPlugin()],
