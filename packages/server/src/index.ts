@@ -22,7 +22,9 @@ export { type IngestPluginOptions, ingestPlugin } from './ingest/index.ts';
 export { type ResealOptions, type ResealResult, resealAtRest } from './keys/reseal.ts';
 export { type ResolvedSealKey, resolveSealKey } from './keys/seal-key.ts';
 export {
+  DEFAULT_HEARTBEAT_MS,
   DEFAULT_PORT,
+  DEFAULT_STORE_QUERY_TIMEOUT_MS,
   type RunningServer,
   type ServerTlsOptions,
   type StartServerOptions,

@@ -40,6 +40,10 @@ export type { ServerTlsOptions, TlsListener };
 
 /** Ward's default port, used by the server and as the CLI's default `--server`. */
 export const DEFAULT_PORT = 8181;
+/** Default heartbeat interval of watch streams (ms); `ward server --heartbeat-ms`. */
+export const DEFAULT_HEARTBEAT_MS = 5000;
+/** Default deadline of one store query on PostgreSQL (ms). */
+export const DEFAULT_STORE_QUERY_TIMEOUT_MS = 10_000;
 
 export interface StartServerOptions {
   /** SQLite file path (default `<dataDir>/ward.db`) or a `postgres://` URL. */
@@ -64,7 +68,18 @@ export interface StartServerOptions {
   trustDomain?: string;
   /** Bootstrap admin token (at least 16 characters) instead of a generated one. */
   adminToken?: string;
+  /**
+   * Interval of the watch streams' heartbeats (default 5000 ms). The SDK takes a stream silent
+   * for three of them for dead, so this bounds how long a PDP stays on a frozen replica (15 s).
+   */
   heartbeatMs?: number;
+  /**
+   * PostgreSQL: longest a store query may run (`statement_timeout`, plus a client-side deadline
+   * one second later for a store that stopped answering at all). A query past it answers 503
+   * STORE_UNREACHABLE with Retry-After, and a revision catch-up past it marks the replica stale.
+   * Default 10,000 ms.
+   */
+  storeQueryTimeoutMs?: number;
   /** Log to stderr (pino). */
   logger?: boolean;
   /** Extra route plugins (identity CA, ingest, …). */
@@ -250,7 +265,14 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     seal.key,
   );
   const database = options.database ?? join(dataDir, 'ward.db');
-  const opened = await openDatabase(database);
+  const queryTimeoutMs = options.storeQueryTimeoutMs ?? DEFAULT_STORE_QUERY_TIMEOUT_MS;
+  if (!Number.isSafeInteger(queryTimeoutMs) || queryTimeoutMs < 1) {
+    throw new ServerError(
+      'SERVER_CONFIG_INVALID',
+      'storeQueryTimeoutMs must be a positive integer',
+    );
+  }
+  const opened = await openDatabase(database, { queryTimeoutMs });
   const cleanups: (() => Promise<void>)[] = [() => opened.close()];
   const cleanup = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
@@ -270,9 +292,17 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     const identities = new ServiceIdentities(store, () => follower.revision);
     // The hub pushes bundles from the same cache the GET route serves (one build per revision).
     // Heartbeats carry the follower's revision (read lazily, like the identities above).
-    const hub = new WatchHub(options.heartbeatMs ?? 15_000, bundles, () => follower.revision);
+    const hub = new WatchHub(
+      options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+      bundles,
+      () => follower.revision,
+    );
     // Node agents' streams (one per node, scoped to its services); fed by the same revisions.
-    const agentHub = new AgentHub(options.heartbeatMs ?? 15_000, bundles, () => follower.revision);
+    const agentHub = new AgentHub(
+      options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+      bundles,
+      () => follower.revision,
+    );
     let app: FastifyInstance | undefined;
     const follower = new RevisionFollower({
       store,

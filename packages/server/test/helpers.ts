@@ -231,3 +231,12 @@ export class SseClient {
 
 export const revisionEvent = (rev: number) => (e: SseEvent) =>
   e.event === 'revision' && Number(e.id) >= rev;
+
+/** Polls `check` every 50 ms until it holds; throws after `timeoutMs`. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

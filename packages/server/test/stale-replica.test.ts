@@ -4,12 +4,12 @@
  * cut is a TCP proxy on loopback between the replica and PostgreSQL, closed with every socket
  * it carries (what a partition or a PostgreSQL restart looks like to the replica).
  */
-import { createServer, type Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { createPdp } from '@ward/sdk';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
+import { TcpProxy } from './_tcp-proxy.ts';
 import {
   cleanupDirs,
   createPgSchema,
@@ -22,76 +22,11 @@ import {
   startTestServer,
   svc,
   tempDir,
+  waitFor,
   yamlOf,
 } from './helpers.ts';
 
 const PG = await pgAvailable('stale-replica.test.ts');
-
-/**
- * A TCP proxy on loopback that can be cut (listener closed, every socket destroyed), mended, or
- * frozen (connections stay open, nothing flows: a SIGSTOPped peer or a path dropping packets).
- */
-class TcpProxy {
-  #server: Server | null = null;
-  #sockets = new Set<Socket>();
-  port = 0;
-  readonly #target: URL;
-
-  constructor(target: string) {
-    this.#target = new URL(target);
-  }
-
-  #frozen = false;
-
-  /** Connections opened while frozen are accepted and never answered, as by a stopped process. */
-  freeze(): void {
-    this.#frozen = true;
-    for (const s of this.#sockets) {
-      s.unpipe();
-      s.pause();
-    }
-  }
-
-  async open(): Promise<void> {
-    this.#frozen = false;
-    const server = createServer((client) => {
-      if (this.#frozen) {
-        this.#sockets.add(client);
-        client.on('close', () => this.#sockets.delete(client));
-        client.on('error', () => {});
-        return;
-      }
-      const upstream = new Socket();
-      upstream.connect(Number(this.#target.port || 5432), this.#target.hostname);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {});
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
-  }
-
-  async cut(): Promise<void> {
-    const server = this.#server;
-    this.#server = null;
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => server?.close(() => resolve()) ?? resolve());
-  }
-
-  /** The schema URL with host:port pointing at this proxy. */
-  via(url: string): string {
-    const u = new URL(url);
-    u.hostname = '127.0.0.1';
-    u.port = String(this.port);
-    return u.toString();
-  }
-}
 
 const FILE = (content: string) => ({ body: { files: [{ name: 'x.yaml', content }] } });
 
@@ -314,11 +249,3 @@ describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
     }
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -16,6 +16,7 @@ interface ServerOptions extends TokenReviewFlags {
   signingKey?: string;
   sealKeyFile?: string;
   heartbeatMs?: string;
+  storeQueryTimeoutMs?: string;
   watchMaxPerCredential?: string;
   watchMaxPerAddress?: string;
   watchMaxTotal?: string;
@@ -102,7 +103,15 @@ export function register(program: Command): void {
       '--seal-key-file <file>',
       'key that encrypts the signing, passport and CA keys at rest (env WARD_SEAL_KEY first; default <data-dir>/seal.key, with a warning)',
     )
-    .option('--heartbeat-ms <ms>', 'watch-stream heartbeat interval', '15000')
+    .option(
+      '--heartbeat-ms <ms>',
+      'watch-stream heartbeat interval; PDPs leave a stream silent for 3 of them',
+      '5000',
+    )
+    .option(
+      '--store-query-timeout-ms <ms>',
+      'PostgreSQL: longest a store query may run before the request answers 503 (default 10000)',
+    )
     .option(
       '--watch-max-per-credential <n>',
       'watch streams one credential (all instances of a service) may hold open (default 1024)',
@@ -148,6 +157,14 @@ export function register(program: Command): void {
     if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) {
       throw usageError('--heartbeat-ms must be an integer >= 100', 'CLI_BAD_OPTION');
     }
+    const storeQueryTimeoutMs =
+      opts.storeQueryTimeoutMs === undefined ? undefined : Number(opts.storeQueryTimeoutMs);
+    if (
+      storeQueryTimeoutMs !== undefined &&
+      (!Number.isInteger(storeQueryTimeoutMs) || storeQueryTimeoutMs < 100)
+    ) {
+      throw usageError('--store-query-timeout-ms must be an integer >= 100', 'CLI_BAD_OPTION');
+    }
     // Loaded here, not at the top: other commands should not pay for Fastify and the drivers.
     const { startServer, ServerError, ingestPlugin, caPlugin } = await import('@ward/server');
     let server: Awaited<ReturnType<typeof startServer>>;
@@ -162,6 +179,7 @@ export function register(program: Command): void {
         trustDomain: opts.trustDomain,
         adminToken: process.env.WARD_ADMIN_TOKEN || undefined,
         heartbeatMs,
+        ...(storeQueryTimeoutMs === undefined ? {} : { storeQueryTimeoutMs }),
         watchLimits,
         logger: true,
         plugins: [ingestPlugin(), caPlugin(tokenReview ? { tokenReview } : {})],

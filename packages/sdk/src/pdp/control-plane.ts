@@ -32,13 +32,76 @@ export const WATCH_HEARTBEAT_HEADER = 'ward-heartbeat-ms';
 const MISSED_HEARTBEATS = 3;
 
 /**
- * Idle timeout of a watch stream: three announced heartbeats, never above `readTimeoutMs`.
- * Without the header (an older control plane) or with a nonsense value, `readTimeoutMs`.
+ * Idle timeout of a watch stream: `readTimeoutMs` held between two and three announced
+ * heartbeats — at most three missed heartbeats (a frozen replica is left soon), and never under
+ * two (a control plane with a longer heartbeat than the default, e.g. an older one at 15 s, is
+ * not dropped between two of its heartbeats). Without the header or with a nonsense value,
+ * `readTimeoutMs`.
  */
 export function watchIdleTimeout(announced: unknown, readTimeoutMs: number): number {
+  const ms = announcedHeartbeat(announced);
+  if (ms === undefined) return readTimeoutMs;
+  return Math.min(ms * MISSED_HEARTBEATS, Math.max(readTimeoutMs, ms * (MISSED_HEARTBEATS - 1)));
+}
+
+/** The `ward-heartbeat-ms` header as a positive integer, or undefined. */
+function announcedHeartbeat(announced: unknown): number | undefined {
   const ms = Number(Array.isArray(announced) ? announced[0] : announced);
-  if (!Number.isSafeInteger(ms) || ms <= 0) return readTimeoutMs;
-  return Math.min(readTimeoutMs, ms * MISSED_HEARTBEATS);
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}
+
+/** The revision of a `heartbeat <revision>` comment; undefined for any other comment. */
+export function heartbeatRevision(comment: string): number | undefined {
+  const match = /^heartbeat ([0-9]{1,15})$/.exec(comment);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * `GET /v1/watch/revision`: the revision another replica has caught up to (its follower's, what
+ * its heartbeats carry). Rejects on any failure, a 503 from a replica that cannot follow the log
+ * included; the body is untrusted and checked.
+ */
+export async function fetchReplicaRevision(
+  base: string,
+  options: ControlPlaneRequestOptions,
+): Promise<number> {
+  const url = `${base}/v1/watch/revision`;
+  try {
+    const res = await undici().request(url, {
+      method: 'GET',
+      headers: headers(options, { accept: 'application/json' }),
+      dispatcher: options.dispatcher,
+      signal: options.signal,
+      headersTimeout: options.requestTimeoutMs,
+      bodyTimeout: options.requestTimeoutMs,
+    });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw statusError(res.statusCode, url, `GET ${url}`, res.headers);
+    }
+    // A few bytes are expected; a hostile replica gets no more than 1 KiB of memory.
+    let text = '';
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      text += chunk.toString('utf8');
+      if (text.length > 1024) {
+        res.body.destroy();
+        throw new PdpError('PDP_FETCH_FAILED', `GET ${url}: body too large`, { url });
+      }
+    }
+    let revision: unknown;
+    try {
+      revision = (JSON.parse(text) as { revision?: unknown } | null)?.revision;
+    } catch {
+      revision = undefined;
+    }
+    if (!Number.isSafeInteger(revision) || (revision as number) < 0) {
+      throw new PdpError('PDP_FETCH_FAILED', `GET ${url}: body has no revision`, { url });
+    }
+    return revision as number;
+  } catch (error) {
+    if (options.signal.aborted) throw error;
+    throw networkError('PDP_FETCH_FAILED', url, error);
+  }
 }
 
 /** Result of a bundle fetch: unchanged (304), or the envelope as untrusted JSON. */
@@ -50,7 +113,33 @@ function headers(options: ControlPlaneRequestOptions, extra: Record<string, stri
   return h;
 }
 
-function statusError(status: number, url: string, what: string): PdpError {
+/** Longest `Retry-After` honoured: a control plane cannot park a PDP for longer than this. */
+export const RETRY_AFTER_MAX_MS = 60_000;
+
+/**
+ * `Retry-After` as milliseconds (delay-seconds or an HTTP date, RFC 9110 §10.2.3), capped at
+ * RETRY_AFTER_MAX_MS; undefined when absent or malformed. The header is the peer's word only
+ * about when to come back, so nothing else depends on it.
+ */
+export function parseRetryAfter(value: unknown, now = Date.now()): number | undefined {
+  const text = String(Array.isArray(value) ? value[0] : (value ?? '')).trim();
+  if (text === '') return undefined;
+  let ms: number;
+  if (/^[0-9]{1,10}$/.test(text)) ms = Number(text) * 1000;
+  else {
+    const at = Date.parse(text);
+    if (!Number.isFinite(at) || !/[a-z]/i.test(text)) return undefined;
+    ms = Math.max(0, at - now);
+  }
+  return Math.min(ms, RETRY_AFTER_MAX_MS);
+}
+
+function statusError(
+  status: number,
+  url: string,
+  what: string,
+  responseHeaders: Record<string, unknown> = {},
+): PdpError {
   if (status === 401 || status === 403) {
     return new PdpError(
       'PDP_UNAUTHORIZED',
@@ -67,7 +156,14 @@ function statusError(status: number, url: string, what: string): PdpError {
       url,
     });
   }
-  return new PdpError('PDP_FETCH_FAILED', `${what} answered ${status}`, { status, url });
+  // Busy (429) or unavailable (503): the control plane may say when to come back.
+  const retryAfterMs =
+    status === 429 || status === 503 ? parseRetryAfter(responseHeaders['retry-after']) : undefined;
+  return new PdpError('PDP_FETCH_FAILED', `${what} answered ${status}`, {
+    status,
+    url,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  });
 }
 
 /** Wraps network errors (refused, reset, timeouts) in `code` so status and logs stay coded. */
@@ -107,7 +203,7 @@ export async function fetchBundle(
     }
     if (res.statusCode !== 200) {
       await res.body.dump();
-      throw statusError(res.statusCode, url, `GET ${url}`);
+      throw statusError(res.statusCode, url, `GET ${url}`, res.headers);
     }
     const declared = Number(res.headers['content-length']);
     if (Number.isFinite(declared) && declared > options.maxBundleBytes) {
@@ -147,8 +243,13 @@ export async function fetchBundle(
 
 /** Callbacks of one watch stream. */
 export interface WatchHandlers {
-  /** The stream is open (200 with `text/event-stream`). */
-  onOpen(): void;
+  /**
+   * The stream is open (200 with `text/event-stream`); `heartbeatMs` is the interval the
+   * control plane announced (`ward-heartbeat-ms`), if it did.
+   */
+  onOpen(heartbeatMs: number | undefined): void;
+  /** A heartbeat carrying the replica's revision (`: heartbeat <revision>`). */
+  onHeartbeat?(revision: number): void;
   /** A well-formed `revision` event. */
   onEvent(event: WatchEventV1): void;
   /**
@@ -191,7 +292,7 @@ export async function watch(
     });
     if (res.statusCode !== 200) {
       await res.body.dump();
-      throw statusError(res.statusCode, url.href, `GET ${url.href}`);
+      throw statusError(res.statusCode, url.href, `GET ${url.href}`, res.headers);
     }
     const type = String(res.headers['content-type'] ?? '');
     if (!type.startsWith('text/event-stream')) {
@@ -200,7 +301,7 @@ export async function watch(
         url: url.href,
       });
     }
-    handlers.onOpen();
+    handlers.onOpen(announcedHeartbeat(res.headers[WATCH_HEARTBEAT_HEADER]));
     // A pushed bundle travels as one data line, so the limits follow the bundle size limit.
     const limit = options.maxBundleBytes + 64 * 1024;
     const parser = new SseParser({ maxLineLength: limit, maxEventSize: limit });
@@ -214,7 +315,13 @@ export async function watch(
     idle.unref();
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       idle.refresh();
-      for (const event of parser.feedBytes(chunk)) {
+      const comments = parser.comments;
+      const events = parser.feedBytes(chunk);
+      if (parser.comments !== comments) {
+        const revision = heartbeatRevision(parser.lastComment);
+        if (revision !== undefined) handlers.onHeartbeat?.(revision);
+      }
+      for (const event of events) {
         if (event.event === 'bundle') {
           const envelope = parseBundleEvent(event.data);
           if (envelope instanceof PdpError) handlers.onMalformed(envelope);

@@ -17,7 +17,8 @@ export type PdpErrorCode =
   | 'PDP_NOT_READY'
   | 'PDP_REVISION_ROLLBACK'
   | 'PDP_FLOOR_UNREADABLE'
-  | 'PDP_FLOOR_WRITE_FAILED';
+  | 'PDP_FLOOR_WRITE_FAILED'
+  | 'PDP_REPLICA_STALE';
 
 /** A failure of the PDP runtime: reading the cache, talking to a control plane, or compiling. */
 export class PdpError extends Error {
@@ -26,16 +27,19 @@ export class PdpError extends Error {
   readonly status: number | undefined;
   /** Control-plane URL involved, when there was one. */
   readonly url: string | undefined;
+  /** What the control plane's `Retry-After` asked for (ms, capped), on a 429 or 503. */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     code: PdpErrorCode,
     message: string,
-    options?: { cause?: unknown; status?: number; url?: string },
+    options?: { cause?: unknown; status?: number; url?: string; retryAfterMs?: number },
   ) {
     super(message, options);
     this.name = 'PdpError';
     this.code = code;
     this.status = options?.status;
     this.url = options?.url;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }

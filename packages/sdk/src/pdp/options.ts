@@ -91,10 +91,20 @@ export interface PdpOptions {
   requestTimeoutMs?: number;
   /**
    * Longest silence on the watch stream before it is taken for dead. Must exceed the control
-   * plane's heartbeat interval (15 s by default). Default 45 s. A control plane that announces
-   * its interval (`ward-heartbeat-ms`) shortens this to three of its heartbeats.
+   * plane's heartbeat interval (5 s by default). Default 15 s. When the control plane announces
+   * its interval (`ward-heartbeat-ms`), this is held between two and three of its heartbeats.
    */
   readTimeoutMs?: number;
+  /**
+   * With several `controlPlanes`: while watching one, ask another for its revision every
+   * `intervalMs` (`GET /v1/watch/revision`, answered without a store query) and compare it with
+   * the revision the watched replica's heartbeats carry. When the watched replica has not reached
+   * that revision (less `maxLagRevisions`) `graceMs` later, it lags (it lost its feed without
+   * knowing): the PDP moves to the fresher replica (`PDP_REPLICA_STALE`). `graceMs` is at least
+   * 1.5 announced heartbeats, since a current replica shows its revision at its next heartbeat.
+   * Defaults: every 10 s, grace 2 heartbeats (10 s at the default 5 s), lag 0. `false`: off.
+   */
+  crossCheck?: { intervalMs?: number; graceMs?: number; maxLagRevisions?: number } | false;
   /** Largest bundle accepted. Default 16 MiB. */
   maxBundleBytes?: number;
   /**
@@ -103,7 +113,12 @@ export interface PdpOptions {
    * meanwhile. Default: none (`ready` waits for ever, as before).
    */
   readyTimeoutMs?: number;
-  /** Reconnection delay: exponential from `initialMs` to `maxMs`, with full jitter. */
+  /**
+   * Reconnection delay: exponential from `initialMs` (250 ms) to `maxMs` (1 s), with full jitter,
+   * so a PDP reconnects within about a second of a control plane coming back. A control plane
+   * that answers 429 or 503 with `Retry-After` is not asked again before that (capped at 60 s,
+   * plus up to 20% jitter); the PDP tries the other control planes meanwhile.
+   */
   backoff?: { initialMs?: number; maxMs?: number };
   logger?: PdpLogger;
   /** Register the PDP's metrics here instead of in a registry of its own (`pdp.metrics()`). */
@@ -132,6 +147,12 @@ export interface ResolvedPdpOptions {
   readonly readyTimeoutMs: number;
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
+  /** null = off (one control plane, or `crossCheck: false`). */
+  readonly crossCheck: {
+    readonly intervalMs: number;
+    readonly graceMs: number | undefined;
+    readonly maxLagRevisions: number;
+  } | null;
   readonly logger: PdpLogger;
   readonly registry: Registry | undefined;
 }
@@ -180,6 +201,23 @@ function agentSocketOf(options: PdpOptions): string | undefined {
     );
   }
   return path;
+}
+
+function crossCheckOf(options: PdpOptions, planes: number): ResolvedPdpOptions['crossCheck'] {
+  const c = options.crossCheck;
+  if (c === false || planes < 2) return null;
+  if (c !== undefined && (typeof c !== 'object' || c === null)) {
+    throw new TypeError('crossCheck must be an object or false');
+  }
+  const lag = c?.maxLagRevisions ?? 0;
+  if (!Number.isSafeInteger(lag) || lag < 0) {
+    throw new TypeError('crossCheck.maxLagRevisions must be an integer >= 0');
+  }
+  return Object.freeze({
+    intervalMs: positive('crossCheck.intervalMs', c?.intervalMs, 10_000),
+    graceMs: c?.graceMs === undefined ? undefined : positive('crossCheck.graceMs', c.graceMs, 0),
+    maxLagRevisions: lag,
+  });
 }
 
 /** Validates the options once (caller misuse is a `TypeError`) and freezes the result. */
@@ -252,7 +290,7 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
     dispatcher: options.dispatcher,
     watchDispatcher: options.watchDispatcher,
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 10_000),
-    readTimeoutMs: positive('readTimeoutMs', options.readTimeoutMs, 45_000),
+    readTimeoutMs: positive('readTimeoutMs', options.readTimeoutMs, 15_000),
     maxBundleBytes: positive('maxBundleBytes', options.maxBundleBytes, 16 * 1024 * 1024),
     readyTimeoutMs:
       options.readyTimeoutMs === undefined
@@ -261,8 +299,9 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
     backoffInitialMs,
     backoffMaxMs: Math.max(
       backoffInitialMs,
-      positive('backoff.maxMs', options.backoff?.maxMs, 30_000),
+      positive('backoff.maxMs', options.backoff?.maxMs, 1000),
     ),
+    crossCheck: crossCheckOf(options, controlPlanes.length),
     logger: options.logger ?? consoleLogger,
     registry: options.registry,
   };

@@ -41,6 +41,7 @@ export class SseParser {
   #lastEventId = '';
   #retry: number | undefined;
   #comments = 0;
+  #lastComment = '';
   readonly #decoder = new TextDecoder('utf-8');
   readonly #maxLine: number;
   readonly #maxEvent: number;
@@ -63,6 +64,11 @@ export class SseParser {
   /** Comment lines seen so far (heartbeats). */
   get comments(): number {
     return this.#comments;
+  }
+
+  /** Text of the last comment line, without its `:` and one leading space. */
+  get lastComment(): string {
+    return this.#lastComment;
   }
 
   /** Feeds raw bytes (UTF-8, possibly split inside a character) and returns completed events. */
@@ -124,6 +130,7 @@ export class SseParser {
     }
     if (line.charCodeAt(0) === 58 /* : */) {
       this.#comments++;
+      this.#lastComment = line.charCodeAt(1) === 32 ? line.slice(2) : line.slice(1);
       return;
     }
     const colon = line.indexOf(':');

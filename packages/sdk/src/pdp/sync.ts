@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WatchEventV1 } from '@ward/api-types';
 import { ExponentialBackoff, fullJitterGenerator, type IBackoff } from 'cockatiel';
-import { type ControlPlaneRequestOptions, fetchBundle, watch } from './control-plane.ts';
+import {
+  type ControlPlaneRequestOptions,
+  fetchBundle,
+  fetchReplicaRevision,
+  watch,
+} from './control-plane.ts';
+import { LagCheck } from './cross-check.ts';
 import { PdpError } from './errors.ts';
 import type { ResolvedPdpOptions } from './options.ts';
 
@@ -30,13 +36,32 @@ export interface SyncTarget {
 
 /** A connection that stayed open this long was healthy: the next failure starts a fresh backoff. */
 const HEALTHY_MS = 1000;
+/** Up to this fraction is added to a `Retry-After`, so a refused fleet does not return at once. */
+const RETRY_AFTER_JITTER = 0.2;
+
+/**
+ * The control plane to try after `index`: the next in order that is not waiting out its
+ * `Retry-After`; when all are, the one free soonest (the caller waits until then).
+ */
+export function nextPlane(index: number, notBefore: readonly number[], now: number): number {
+  const n = notBefore.length;
+  let soonest = (index + 1) % n;
+  for (let k = 1; k <= n; k++) {
+    const j = (index + k) % n;
+    if (notBefore[j]! <= now) return j;
+    if (notBefore[j]! < notBefore[soonest]!) soonest = j;
+  }
+  return soonest;
+}
 
 /**
  * Keeps the PDP's bundle current until `target.signal` aborts. One control plane at a time:
  * fetch the bundle (re-sync), then watch its revision stream and fetch again on each event that
  * concerns the service. On any failure it moves to the next control plane after a delay drawn by
  * cockatiel's exponential backoff with full jitter (uniform in [0, min(max, initial·2^n))), so a
- * fleet of PDPs that lost the same control plane does not reconnect in lockstep.
+ * fleet of PDPs that lost the same control plane does not reconnect in lockstep. A control plane
+ * that answered `Retry-After` is skipped until then while another is free; one that lags another
+ * (the cross-check, see LagCheck) is left at once for the fresher one.
  */
 export async function startSync(target: SyncTarget): Promise<void> {
   const { opts, signal } = target;
@@ -48,6 +73,10 @@ export async function startSync(target: SyncTarget): Promise<void> {
   });
   let backoff: IBackoff<unknown> = factory.next();
   let index = 0;
+  // Epoch ms before which a control plane that answered Retry-After is not asked again.
+  const notBefore = planes.map(() => 0);
+  // Set when the watched replica lags another: where to go next, at once.
+  let moveTo: number | null = null;
   // Highest event revision whose fetch completed: where a new watch resumes from.
   let synced = 0;
 
@@ -73,9 +102,20 @@ export async function startSync(target: SyncTarget): Promise<void> {
     let inflight: Promise<void> | null = null;
     let again = false;
     let pendingRevision = 0;
+    const lag = crossCheck(target, index, connection.signal, (plane, watched, fresher) => {
+      if (connection.signal.aborted) return;
+      failure = new PdpError(
+        'PDP_REPLICA_STALE',
+        `${url} lags: still at revision ${watched} while ${planes[plane]} is at ${fresher}`,
+        { url },
+      );
+      moveTo = plane;
+      connection.abort();
+    });
 
     const onEvent = (event: WatchEventV1): void => {
       target.onEvent(event, url);
+      lag?.seen(event.revision);
       if (!target.wants(event)) {
         synced = Math.max(synced, event.revision);
         return;
@@ -114,12 +154,15 @@ export async function startSync(target: SyncTarget): Promise<void> {
         opts.service,
         since,
         {
-          onOpen() {
+          onOpen(heartbeatMs) {
             openedAt = Date.now();
             target.onConnected(url);
+            lag?.start(heartbeatMs);
           },
+          onHeartbeat: (revision) => lag?.heartbeat(revision),
           onEvent,
           onBundle(envelope, revision) {
+            lag?.seen(revision);
             target.onEvent({ revision, services: [opts.service] }, url);
             if (!signal.aborted) target.install(envelope, url);
             synced = Math.max(synced, revision);
@@ -132,20 +175,50 @@ export async function startSync(target: SyncTarget): Promise<void> {
     } catch (error) {
       if (!signal.aborted) failure ??= error;
     } finally {
+      lag?.stop();
       signal.removeEventListener('abort', stop);
       connection.abort();
       if (inflight) await inflight;
     }
     if (signal.aborted) break;
     target.onError(failure, url);
-    if (openedAt > 0 && Date.now() - openedAt >= HEALTHY_MS) backoff = factory.next();
-    index = (index + 1) % planes.length;
-    const delay = backoff.duration;
-    backoff = backoff.next(undefined);
+    const now = Date.now();
+    const retryAfter = (failure as PdpError | null)?.retryAfterMs;
+    if (retryAfter !== undefined) {
+      notBefore[index] = now + retryAfter * (1 + RETRY_AFTER_JITTER * Math.random());
+    }
+    if (openedAt > 0 && now - openedAt >= HEALTHY_MS) backoff = factory.next();
+    // A lagging replica is left at once for the one known fresher; otherwise backoff.
+    const next: number = moveTo ?? nextPlane(index, notBefore, now);
+    let delay = moveTo === null ? backoff.duration : 0;
+    if (moveTo === null) backoff = backoff.next(undefined);
+    moveTo = null;
+    index = next;
+    delay = Math.max(delay, notBefore[index]! - now);
     try {
       await sleep(delay, undefined, { signal });
     } catch {
       break; // closed while waiting
     }
   }
+}
+
+/** The lag check of one watch stream on `index`, or null (off, or a single control plane). */
+function crossCheck(
+  target: SyncTarget,
+  index: number,
+  connection: AbortSignal,
+  onLag: (plane: number, watched: number, fresher: number) => void,
+): LagCheck | null {
+  const { crossCheck: c, controlPlanes } = target.opts;
+  if (c === null) return null;
+  return new LagCheck({
+    others: controlPlanes.map((_, i) => i).filter((i) => i !== index),
+    probe: (plane) =>
+      fetchReplicaRevision(controlPlanes[plane]!, target.requestOptions(connection)),
+    intervalMs: c.intervalMs,
+    graceMs: c.graceMs,
+    maxLagRevisions: c.maxLagRevisions,
+    onLag,
+  });
 }

@@ -121,8 +121,9 @@ export function toServerError(error: unknown): ServerError {
 /** Seconds a client waits before retrying a replica whose store does not answer. */
 export const STORE_RETRY_AFTER_SECONDS = 2;
 
-// Socket errors, PostgreSQL "admin shutdown / crash shutdown / cannot connect now" (57P0x) and
-// connection exceptions (class 08): the store is down or cut off, not this request at fault.
+// Socket errors, PostgreSQL "admin shutdown / crash shutdown / cannot connect now" (57P0x),
+// "query cancelled" (57014: statement_timeout, a lock held elsewhere or a stalled server) and
+// connection exceptions (class 08): the store is down, cut off or stuck, not this request at fault.
 const UNREACHABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -133,10 +134,11 @@ const UNREACHABLE_CODES = new Set([
   '57P01',
   '57P02',
   '57P03',
+  '57014',
 ]);
 // node-postgres reports a dropped connection and a pool connect timeout with messages, no code.
 const UNREACHABLE_MESSAGE =
-  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout)/;
 
 /** True when `error` says the store cannot be reached (so the answer is 503, not 500). */
 export function storeUnreachable(error: unknown): boolean {
@@ -170,6 +172,10 @@ export function errorHandler(
 ): FastifyReply {
   const problem = toServerError(error);
   if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+  // The store failed this request: check at once whether the replica still follows the log
+  // (a catch-up that fails the same way marks it stale and ends its watch streams), rather
+  // than wait for the next safety poll while PDPs stay on a replica that cannot serve them.
+  if (problem.code === 'STORE_UNREACHABLE') void request.server.ward?.follower.catchUp();
   if (problem.code === 'API_UNAUTHENTICATED')
     reply.header('www-authenticate', 'Bearer realm="ward"');
   return sendProblem(reply, request, problem);

@@ -37,19 +37,60 @@ export function isPostgresUrl(database: string): boolean {
  */
 export const IDLE_IN_TRANSACTION_MS = 5000;
 
+/** How long a store query may take before it fails (PostgreSQL; SQLite queries are local). */
+export interface OpenDatabaseOptions {
+  /** `statement_timeout` in ms; the client gives up one second later. None when absent. */
+  queryTimeoutMs?: number;
+}
+
+/** Message of node-postgres's client-side query deadline (`query_timeout`). */
+const CLIENT_DEADLINE = 'Query read timeout';
+
+/**
+ * A pg client that drops its connection when a query outlives the client-side deadline. The
+ * server never answered (frozen, or a path that drops packets): the connection is unusable, and
+ * handed back to the pool it would make the next request wait out the deadline again.
+ */
+class DeadlineClient extends pg.Client {
+  // biome-ignore lint/suspicious/noExplicitAny: pg's query overloads; the result passes through.
+  override query(...args: any[]): any {
+    // biome-ignore lint/suspicious/noExplicitAny: see above
+    const result = (super.query as any)(...args);
+    if (result && typeof result.catch === 'function') {
+      result.catch((error: unknown) => {
+        if ((error as Error)?.message === CLIENT_DEADLINE) {
+          (
+            this as unknown as { connection: { stream: { destroy(): void } } }
+          ).connection.stream.destroy();
+        }
+      });
+    }
+    return result;
+  }
+}
+
 /** Opens (and for SQLite, creates) the store named by `database`. */
-export async function openDatabase(database: string): Promise<OpenedDatabase> {
+export async function openDatabase(
+  database: string,
+  options: OpenDatabaseOptions = {},
+): Promise<OpenedDatabase> {
   if (isPostgresUrl(database)) {
     let pool: pg.Pool;
+    const timeout = options.queryTimeoutMs;
     try {
       // A store that stops answering (partition, frozen server) fails connects in seconds (503)
-      // rather than holding requests until the client gives up.
+      // rather than holding requests until the client gives up. With a query timeout, a query
+      // that waits (a lock held elsewhere) is cancelled by PostgreSQL itself; one whose server
+      // went silent is abandoned by the client a second later, and its connection dropped.
       pool = new pg.Pool({
         connectionString: database,
         max: 10,
         connectionTimeoutMillis: 5000,
         keepAlive: true,
         idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+        ...(timeout === undefined
+          ? {}
+          : { Client: DeadlineClient, statement_timeout: timeout, query_timeout: timeout + 1000 }),
       });
     } catch (cause) {
       throw new ServerError('STORE_BAD_URL', `cannot parse the database URL: ${String(cause)}`, {

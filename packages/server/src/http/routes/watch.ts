@@ -82,6 +82,45 @@ export function endAt(res: ServerResponse, expiresAt: number): () => void {
 }
 
 export async function watchRoutes(app: FastifyInstance): Promise<void> {
+  // What a PDP watching another replica asks this one to find out whether its own replica lags:
+  // answered from the revision follower, no store query, so probing it costs a fleet little.
+  app.get(
+    '/v1/watch/revision',
+    {
+      config: { auth: ['pdp', 'admin'] },
+      schema: {
+        tags: ['bundles'],
+        summary: "This replica's current revision (what its watch heartbeats carry)",
+        description:
+          'The revision this replica has caught up to in the revision log. 503 ' +
+          'STORE_UNREACHABLE with Retry-After when it cannot follow the log (it serves no ' +
+          'watches then). PDPs configured with several replicas compare it with the ' +
+          'heartbeats of the replica they watch (docs/operations.md, High availability).',
+        security: bearer,
+        response: {
+          200: {
+            type: 'object',
+            required: ['revision'],
+            properties: { revision: { type: 'integer' } },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async (_request, reply) => {
+      const { follower } = app.ward;
+      if (!follower.healthy) {
+        throw new ServerError(
+          'STORE_UNREACHABLE',
+          'this replica cannot follow the revision log; retry later or another replica',
+          { retryAfterSeconds: STORE_RETRY_AFTER_SECONDS },
+        );
+      }
+      reply.header('cache-control', 'no-store');
+      return { revision: follower.revision };
+    },
+  );
+
   app.get(
     '/v1/watch/stats',
     {
@@ -247,7 +286,14 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
           }
         }
       } catch (error) {
-        request.log.warn({ err: error }, 'watch backlog failed');
+        // Live without its backlog the stream would skip revisions: end it instead, so the
+        // client resumes from the same point (here once the store answers, or elsewhere), and
+        // have the replica check whether it still follows the log.
+        request.log.warn({ err: error }, 'watch backlog failed; ending the stream');
+        hub.remove(w);
+        res.end();
+        void app.ward.follower.catchUp();
+        return;
       }
       if (!res.destroyed) hub.goLive(w);
     },
