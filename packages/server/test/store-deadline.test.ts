@@ -272,7 +272,7 @@ describe.skipIf(!PG)('ward server --store-query-timeout-ms', () => {
         tempDir(),
         '--listen',
         '127.0.0.1:0',
-      ].concat(['--json', '--store-query-timeout-ms', String(TIMEOUT_MS)]),
+      ].concat(['-o', 'json', '--store-query-timeout-ms', String(TIMEOUT_MS)]),
       { env, stdio: ['ignore', 'pipe', 'ignore'] },
     );
     const locker = new pg.Client({ connectionString: schema.url });
