@@ -28,7 +28,6 @@ import { readJaeger, readJaegerDependencies } from './jaeger.ts';
 import { KubernetesSet } from './kubernetes.ts';
 import { LineSplitter } from './lines.ts';
 import { readOtlpJson } from './otlp-json.ts';
-import { scanOtlpJsonLine } from './otlp-json-scan.ts';
 import { readOtlpProtobuf } from './otlp-proto.ts';
 import { readWardServices } from './ward.ts';
 import { readZipkin } from './zipkin.ts';
@@ -40,11 +39,6 @@ export interface IngestOptions extends TraceAccumulatorOptions {
   defaultNamespace?: string;
   /** Largest whole-document input (bytes). Default 512 MiB. */
   maxDocumentBytes?: number;
-  /**
-   * Read OTLP/JSON lines with the scanner of otlp-json-scan.ts (default true). False parses every
-   * line with JSON.parse: the reference the scanner is tested and benchmarked against.
-   */
-  scanOtlpJson?: boolean;
 }
 
 /** A streaming input: push chunks as they come, then end it. */
@@ -137,7 +131,6 @@ export class GraphIngest {
     let whole: InputSink | undefined;
     let badLine: { line: number; message: string } | undefined;
     let firstLine = true;
-    const scan = type === 'otlp-json' && this.options.scanOtlpJson !== false;
     const splitter = new LineSplitter((line, lineNo) => {
       if (whole) {
         whole.write(`${line}\n`);
@@ -145,11 +138,6 @@ export class GraphIngest {
       }
       if (badLine) this.failLine(source, badLine); // a bad line followed by more lines: not truncation
       if (line.trim() === '') return;
-      // The scanner takes only complete, well-formed requests; anything else falls through.
-      if (scan && scanOtlpJsonLine(line, this.traces, source)) {
-        firstLine = false;
-        return;
-      }
       let value: unknown;
       try {
         value = JSON.parse(line);

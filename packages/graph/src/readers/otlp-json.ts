@@ -93,15 +93,8 @@ export function readOtlpJson(
 let lastRawTraceId = '';
 let lastTraceId = '';
 
-/**
- * A normalized span, or a message (its first word names the field) when the span is malformed.
- * Shared with the line scanner (otlp-json-scan.ts), which hands it the same field values.
- */
-export function toSpan(
-  raw: unknown,
-  service: string,
-  namespace: string | undefined,
-): SpanInput | string {
+/** A normalized span, or a message (its first word names the field) when the span is malformed. */
+function toSpan(raw: unknown, service: string, namespace: string | undefined): SpanInput | string {
   if (!isObject(raw)) return 'span is not an object';
   const rawTrace = raw.traceId ?? raw.trace_id;
   // Spans of one trace come in runs: reuse the last id's validation, and its string, whose hash
@@ -124,21 +117,6 @@ export function toSpan(
     parentSpanId = normalizeId(rawParent, 8);
     if (!parentSpanId) return 'parentSpanId must be empty, 16 hex digits or base64 of 8 bytes';
   }
-  return spanOf(raw, traceId, spanId, parentSpanId, service, namespace);
-}
-
-/**
- * The rest of a span once its ids are valid and normalized: kind, duration, status and peer. The
- * line scanner, which checks common ids on their bytes, calls it directly.
- */
-export function spanOf(
-  raw: Record<string, unknown>,
-  traceId: string,
-  spanId: string,
-  parentSpanId: string | undefined,
-  service: string,
-  namespace: string | undefined,
-): SpanInput | string {
   let kind = raw.kind ?? 0;
   if (typeof kind === 'string') kind = KIND_NAMES[kind] ?? -1;
   if (typeof kind !== 'number' || !(kind >= 0 && kind <= 5))
@@ -190,8 +168,7 @@ function scalar(v: unknown): string | undefined {
   return undefined;
 }
 
-/** The first attribute named `key`, as `scalar` reads it (shared with the line scanner). */
-export function attr(attrs: unknown, key: string): string | undefined {
+function attr(attrs: unknown, key: string): string | undefined {
   if (!Array.isArray(attrs)) return undefined;
   for (const kv of attrs as unknown[]) if (isObject(kv) && kv.key === key) return scalar(kv.value);
   return undefined;
