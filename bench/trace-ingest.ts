@@ -8,6 +8,9 @@
  * Peers, same run:
  * - `json_parse_spans_per_sec`: only JSON.parse of the same lines, no pairing: the bound any
  *   JSON-based reader can reach.
+ * - `json_read_spans_per_sec`: JSON.parse and `readOtlpJson` (ids checked, spans normalized)
+ *   into a sink that drops the spans: everything but the pairing, so the gap to
+ *   `spans_per_sec` is what pairing and the graph cost.
  * - OTLP/protobuf: the same kind of traces encoded with protobufjs from the opentelemetry-proto
  *   field numbers; Ward's hand-written decoder (`proto_spans_per_sec`) against protobufjs's
  *   generated decoder feeding the same pairing (`protobufjs_spans_per_sec`). This is the
@@ -21,6 +24,7 @@ import { join } from 'node:path';
 import {
   GraphBuilder,
   GraphIngest,
+  readOtlpJson,
   readOtlpProtobuf,
   SPAN_KIND,
   type SpanInput,
@@ -181,6 +185,29 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const pcpu = process.cpuUsage(pcpu0);
     const parseCpuSeconds = (pcpu.user + pcpu.system) / 1e6;
 
+    progress('peer: JSON.parse + readOtlpJson, no pairing…');
+    let readSpans = 0;
+    const dropSpans = {
+      addSpan: () => void readSpans++,
+      skip: () => {},
+    } as unknown as TraceAccumulator;
+    const jsonSource = { type: 'otlp-json' as const, file };
+    const rcpu0 = process.cpuUsage();
+    const r0 = performance.now();
+    rest = '';
+    let lineNo = 0;
+    for await (const chunk of createReadStream(file, {
+      highWaterMark: 1 << 20,
+      encoding: 'utf8',
+    })) {
+      const lines = (rest + (chunk as string)).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) readOtlpJson(JSON.parse(line), dropSpans, jsonSource, ++lineNo);
+    }
+    const readSeconds = (performance.now() - r0) / 1000;
+    const rcpu = process.cpuUsage(rcpu0);
+    const readCpuSeconds = (rcpu.user + rcpu.system) / 1e6;
+
     progress('OTLP/protobuf: hand-written decoder vs protobufjs…');
     const root = protobuf.parse(PROTO).root;
     const Req = root.lookupType('otlp.ExportTraceServiceRequest');
@@ -299,6 +326,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       evicted_traces: stats.evictedTraces,
       json_parse_spans_per_sec: Math.round(parsedSpans / parseSeconds),
       json_parse_spans_per_cpu_sec: Math.round(parsedSpans / parseCpuSeconds),
+      json_read_spans_per_sec: Math.round(readSpans / readSeconds),
+      json_read_spans_per_cpu_sec: Math.round(readSpans / readCpuSeconds),
       proto_spans: protoSpans,
       proto_spans_per_sec: Math.round(protoSpans / handSeconds),
       protobufjs_spans_per_sec: Math.round(protoSpans / pbjsSeconds),
