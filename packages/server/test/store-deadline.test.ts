@@ -302,7 +302,7 @@ describe.skipIf(!PG)('ward server --store-query-timeout-ms', () => {
       '--store-query-timeout-ms',
       'soon',
     ]).catch((e: { code: number; stderr: string }) => e);
-    expect((bad as { code: number }).code).toBe(1);
+    expect((bad as { code: number }).code).toBe(2);
     expect((bad as { stderr: string }).stderr).toContain(
       '--store-query-timeout-ms must be an integer >= 100',
     );
