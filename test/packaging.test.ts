@@ -76,6 +76,10 @@ async function node22(): Promise<string> {
   return bin;
 }
 
+/** What a tarball may hold: dist/, the spiffe .proto, the CLI launcher, manifest, readme, licence. */
+const SHIPPED =
+  /^package\/(?:dist\/|proto\/[\w.-]+\.proto$|bin\/ward\.js$|package\.json$|README(?:\.md)?$|LICEN[CS]E(?:\.\w+)?$)/;
+
 const node26 = join(root, 'node_modules', 'node', 'bin', 'node');
 const work = mkdtempSync(join(tmpdir(), 'ward-packaging-'));
 const tarballs = join(work, 'tarballs');
@@ -131,7 +135,7 @@ afterAll(async () => {
 });
 
 describe('npm pack tarballs', () => {
-  it('ship JavaScript and declarations, no TypeScript source', async () => {
+  it('ship JavaScript and declarations only: no source, tests, data or install scripts', async () => {
     const files = readdirSync(tarballs);
     expect(files.sort()).toContain('ward-sdk-0.1.0.tgz');
     for (const file of files) {
@@ -145,6 +149,22 @@ describe('npm pack tarballs', () => {
       ).toEqual([]);
       expect(
         entries.filter((e) => e.endsWith('.ts') && !e.endsWith('.d.ts')),
+        file,
+      ).toEqual([]);
+      // Nothing but the build, the manifest and the declared assets: no tests, data or keys.
+      expect(
+        entries.filter((e) => !SHIPPED.test(e)),
+        file,
+      ).toEqual([]);
+      // No install-time scripts run on a consumer's machine.
+      const { stdout: manifest } = await run('tar', [
+        '-xzOf',
+        join(tarballs, file),
+        'package/package.json',
+      ]);
+      const scripts = Object.keys((JSON.parse(manifest) as { scripts?: object }).scripts ?? {});
+      expect(
+        scripts.filter((s) => /install|prepare/.test(s)),
         file,
       ).toEqual([]);
     }
