@@ -3,6 +3,8 @@
  * and, as its last line on stdout, one JSON object with its figures and its peer's figures
  * measured in the same run.
  */
+// Benchmarks import the @ward packages from their TypeScript source, like the tests.
+import '../tools/source-mode.ts';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
