@@ -221,7 +221,7 @@ for (const version of ['22', '26'] as const) {
     it('npx ward policy check passes good policies and fails a broken one with its position', async () => {
       const good = await sh(
         'npx',
-        ['--no', '--', 'ward', 'policy', 'check', 'policies'],
+        ['--no', '--', 'ward', 'policy', 'check', '-f', 'policies'],
         project,
         nodes[version],
       );
@@ -234,7 +234,7 @@ for (const version of ['22', '26'] as const) {
 
       const bad = await sh(
         'npx',
-        ['--no', '--', 'ward', 'policy', 'check', 'broken.yaml'],
+        ['--no', '--', 'ward', 'policy', 'check', '-f', 'broken.yaml'],
         project,
         nodes[version],
       ).then(

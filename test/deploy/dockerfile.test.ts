@@ -149,7 +149,13 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
     // The agent's Workload API loads its protobuf definitions at run time.
     expect(copied).toContain('packages/spiffe/proto');
     const entry = lineage(stage('server')).find((i) => i.op === 'ENTRYPOINT')!;
-    expect(JSON.parse(entry.args)).toEqual(['node', '/app/packages/cli/src/bin.ts']);
+    // The image runs the TypeScript source: the `ward-source` export condition resolves the
+    // @ward packages to src/ (their default export is the built dist/, which the image lacks).
+    expect(JSON.parse(entry.args)).toEqual([
+      'node',
+      '--conditions=ward-source',
+      '/app/packages/cli/src/bin.ts',
+    ]);
   });
 
   it("the agent image has python3, which the agent's peer-credential helper runs", () => {
