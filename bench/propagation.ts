@@ -542,7 +542,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const server = await startControlPlane(dir);
   try {
     progress(
-      `control plane at ${server.url}; ${o.agents} agents × ${o.pdpsPerAgent} PDPs over ${o.workers} processes`,
+      `control plane at ${server.url}; ${o.small} agents × ${o.pdpsPerAgent} PDPs, then ${o.agents} agents × ${o.full ? o.pdpsPerAgent : 0} PDPs, over ${o.workers} processes`,
     );
     await applyDocuments(server.url, ['checkout']);
     // (c) as measured with everything on this box, at M agents × K PDPs.

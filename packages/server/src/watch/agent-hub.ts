@@ -64,11 +64,11 @@ export function agentBundleEvent(service: string, spiffeId: string, built: Built
 }
 
 /**
- * JSON of `{ service, spiffeId, bundle }`, the body of `GET /v1/agent/bundles/:service` and the
+ * JSON of `{ service, spiffeId, revision, bundle }`, the body of `GET /v1/agent/bundles/:service` and the
  * data of a `bundle` event. `built.body` is `JSON.stringify` output, so it is one line.
  */
 export function agentBundleBody(service: string, spiffeId: string, built: BuiltBundle): string {
-  return `{"service":${JSON.stringify(service)},"spiffeId":${JSON.stringify(spiffeId)},"bundle":${built.body}}`;
+  return `{"service":${JSON.stringify(service)},"spiffeId":${JSON.stringify(spiffeId)},"revision":${built.revision},"bundle":${built.body}}`;
 }
 
 function changedEvent(service: string, revision: number): string {
