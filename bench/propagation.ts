@@ -1,39 +1,46 @@
 /**
- * `npm run bench -- propagation [--agents N] [--small M] [--pdps-per-agent K] [--workers W]
- *   [--peer-pdps P] [--no-peer] [--no-small] [--hop-rounds R] [--identities I]`
+ * `npm run bench -- propagation [--agents N] [--small M] [--pdps-per-agent K] [--full]
+ *   [--workers W] [--peer-pdps P] [--no-peer] [--no-small] [--hop-rounds R] [--identities I]`
  *
  * Fan-out through node agents (issue 10 item 4). ONE real `ward server` process (SQLite) serves
- * N simulated node agents (default 10,000), each holding ONE agent-scoped watch stream, spread
- * over W client processes (default: one per core, 2 to 8); each agent serves K PDPs (default 10,
- * so 100,000 PDPs in all). One intention change to `orders` (a service every node runs) is
- * applied, and the run reports separately:
+ * simulated node agents, each holding ONE agent-scoped watch stream, spread over W client
+ * processes (default: one per core, 2 to 8). One intention change to `orders` (a service every
+ * node runs) is applied per run. The default run (~3 min) is:
  *
- * - (a) `control_plane`: the server's own timing of that change's fan-out, from
- *   `GET /v1/agent/watch/stats` — the bundle build (`build_ms`) and the writes of the one encoded
- *   buffer to every agent stream (`write_ms`) — plus when the agents had it (`agent_p50_ms`…,
- *   from just before the apply request, so including the apply itself, `apply_ms`).
- * - (b) `pdp`: one PDP's verify-compile-swap (`vcs_p50_ms`/`vcs_p99_ms`, over every PDP of the
- *   run), and the agent → PDP hop measured on a REAL agent and a REAL `createPdp({ agentSocket })`
- *   over the Unix socket (`hop_p50_ms`/`hop_p99_ms`: agent holds the bundle → PDP swapped it,
- *   which includes that PDP's verify-compile-swap), over R changes.
- * - (c) `e2e_p50_ms`/`e2e_p99_ms`/`e2e_max_ms`: from just before the apply until each of the N×K
- *   PDPs swapped the new bundle in.
- * The same at M agents (default 1,000), and a peer in the same run: the old design, P PDPs
- * (default 2,000) each holding its own stream on the control plane (`createPdp` with pushed
- * bundles), as many as this box holds beside everything else.
+ * 1. FULL at M agents (default 1,000) × K PDPs (default 10): every PDP's verify-compile-swap
+ *    runs on this box too. Reports (a) `control_plane` — the server's own timing of the fan-out
+ *    from `GET /v1/agent/watch/stats` (`build_ms`, `write_ms` to every agent stream) and when
+ *    the agents had it (`agent_p50_ms`…, from just before the apply request, `apply_ms`
+ *    included); (b) `pdp.vcs_*` one PDP's verify-compile-swap; (c) `e2e_*` until each of the
+ *    M×K PDPs swapped the new bundle. (c) is CPU-BOUND ON THIS BOX: M×K verify-compile-swaps
+ *    that a fleet runs on M nodes' cores here share two cores with the server and the agents.
+ * 2. AGENTS-ONLY at N agents (default 10,000): the worker processes only receive, parse and hold
+ *    each agent's event — no PDP CPU on the box — so `agent_*` is the control plane's fan-out
+ *    plus the agents' receipt (5,000 agents per process on two cores: agent k of a process waits
+ *    for the k-1 before it, which a real node's agent does not). `agent_receipt_cpu_us` is one
+ *    receipt's CPU. `--full` runs N × K instead (100,000 PDPs at the defaults: tens of seconds).
+ * 3. `hop`: the agent → PDP hop on REAL parts — a real agent (`startAgent`) and a real
+ *    `createPdp({ agentSocket })` over its Unix socket, agent holds the bundle → PDP swapped it,
+ *    that PDP's verify-compile-swap included — over R changes (default 20).
+ * 4. (c') `per_node`: what a node of an N-node fleet sees, composed (not measured in one piece):
+ *    the agents' receipt distribution of run 2 plus the hop's (p50 + p50, p99 + p99). On a real
+ *    fleet each node's PDPs run on that node's cores, so the hop does not queue behind 100,000
+ *    other PDPs as it must on this box. `fleet_model_p99_ms` = apply + write to every stream +
+ *    one receipt's CPU + hop p99: a model from measured parts, network latency excluded.
+ * 5. `peer`: the old design in the same run, P PDPs (default 2,000) each holding its own stream.
  *
  * What is simulated (see bench/_propagation-agent-worker.ts): the agents are real agent code
  * (attestation, proofs, `BundleFeed`), their streams sharing `--identities` (default 500)
  * attested agent identities round-robin (set-up cost only: each stream is still its own
- * connection, proof check and write), but the hop to their PDPs is in-process, and the PDPs are
- * their install step (verify, floor, compile, swap), all of one worker process on one event loop.
- * On one 2-core machine the server, N agents and N×K PDPs share the cores: (c) at 10,000 agents is
- * bound by the 100,000 verify-compile-swaps (N×K×vcs CPU-seconds over the cores), which on a real
- * fleet run on as many nodes. `PROF=1` profiles the agent workers over the measured window only
- * (set-up excluded; summary in the JSON, `.cpuprofile` files in /tmp/prof) and the server
- * (`node --cpu-prof`, whole run) to show where the time goes.
+ * connection, proof check and write); in FULL runs the hop to their PDPs is in-process and the
+ * PDPs are their install step (verify, floor, compile, swap), all of one worker on one event loop.
  *
- * File descriptors: the server holds N sockets, each worker N/W: run `ulimit -n 65536` first.
+ * `PROF=1` profiles the measured window only (set-up excluded): the agent workers in-process
+ * (summary in the JSON, `.cpuprofile` files in /tmp/prof) and the server through its inspector
+ * (`--inspect=127.0.0.1:0`, bench/_inspector-profile.ts). The in-process profiler's own start
+ * shows as `post node:inspector` in the workers' summaries: not work of the agents.
+ *
+ * File descriptors: the server holds N sockets, each worker N/W: `ulimit -n` of at least N + 1,000.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
