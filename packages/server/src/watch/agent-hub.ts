@@ -6,7 +6,7 @@
  * with service instances; each agent hands the bundle on to its local PDPs.
  *
  * Events (see docs/api.md, `GET /v1/agent/watch`):
- * - `event: bundle`, `data: {"service":S,"spiffeId":ID,"bundle":<SignedBundleV1>}` — S changed (or
+ * - `event: bundle`, `data: {"service":S,"spiffeId":ID,"revision":R,"bundle":<SignedBundleV1>}` — S changed (or
  *   the agent just connected): the agent keeps it and serves it to S's workloads.
  * - `event: changed`, `data: {"service":S,"revision":R}` — S changed but its bundle could not be
  *   built here; the agent fetches `GET /v1/agent/bundles/S` and meets the answer a GET gives.
