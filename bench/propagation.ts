@@ -25,7 +25,7 @@
  * 4. (c') `per_node`: what a node of an N-node fleet sees, composed (not measured in one piece):
  *    the agents' receipt distribution of run 2 plus the hop's (p50 + p50, p99 + p99). On a real
  *    fleet each node's PDPs run on that node's cores, so the hop does not queue behind 100,000
- *    other PDPs as it must on this box. `fleet_model_p99_ms` = apply + write to every stream +
+ *    other PDPs as it must on this box. `fleet_model_p99_ms` (agents-only) = apply + write +
  *    one receipt's CPU + hop p99: a model from measured parts, network latency excluded.
  * 5. `peer`: the old design in the same run, P PDPs (default 2,000) each holding its own stream.
  *
@@ -540,7 +540,7 @@ function perNode(
   hop: Record<string, number>,
 ): Record<string, unknown> {
   const cp = big.control_plane as Record<string, number>;
-  const receiptMs = ((big.agent_receipt_cpu_us as number | undefined) ?? 0) / 1000;
+  const receiptUs = big.agent_receipt_cpu_us as number | undefined;
   return {
     composed_of: `agent receipt at ${big.agents} agents (${big.mode}) + real agent→PDP hop`,
     e2e_p50_ms: round(cp.agent_p50_ms! + hop.hop_p50_ms!),
@@ -549,7 +549,14 @@ function perNode(
     // A model from measured parts, not a measurement: the last stream is written by apply +
     // write; its agent, alone on its node, spends one receipt's CPU; then the hop (p99). Network
     // latency to the node is not included (loopback here).
-    fleet_model_p99_ms: round(cp.apply_ms! + cp.write_ms! + receiptMs + hop.hop_p99_ms!),
+    // Only agents-only runs measure one receipt's CPU (in full runs the PDPs share the clock).
+    ...(receiptUs === undefined
+      ? {}
+      : {
+          fleet_model_p99_ms: round(
+            cp.apply_ms! + cp.write_ms! + receiptUs / 1000 + hop.hop_p99_ms!,
+          ),
+        }),
   };
 }
 
