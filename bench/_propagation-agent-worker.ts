@@ -8,6 +8,9 @@
  * - Real per PDP: the verify-compile-swap. Each agent has `pdpsPerAgent` PDPs; each one runs
  *   exactly what `createPdp`'s install runs on a bundle (`verifyBundle` with its trust key, the
  *   revision checks, `loadBundle` = compile) and swaps its reference.
+ * - `pdpsPerAgent: 0` (agents-only): no PDP work at all on this box; the process only receives,
+ *   parses and holds each agent's event — what one node's agent does — so the arrival times are
+ *   the control plane's fan-out and the agents' receipt, not a queue of simulated PDPs.
  * - Simulated: the agent → PDP hop. The agent hands the envelope to its PDPs in-process instead of
  *   over its Unix socket (the main process measures that hop on a real agent and a real PDP), and
  *   all PDPs of all agents of this process share its event loop — on a real node they run in
@@ -59,6 +62,9 @@ let pdpTimes: Float64Array;
 /** Per PDP: its verify-compile-swap, ms. */
 let vcsMs: Float64Array;
 let got = 0;
+/** Agents whose stream delivered the change. */
+let agentsGot = 0;
+let finished = false;
 let armedCpu: NodeJS.CpuUsage | undefined;
 let setupMs: { attest: number; stream: number } | undefined;
 const setupCache = new Map<string, LoadedBundle>();
@@ -104,7 +110,14 @@ function onBundle(agent: number): void {
     pdpTimes[k] = now();
     got++;
   }
-  if (isChange && got === pdpTimes.length) void finish();
+  if (isChange) maybeFinish();
+}
+
+/** Done once every agent and every PDP of this process has the change. */
+function maybeFinish(): void {
+  if (finished || agentsGot < agentTimes.length || got < pdpTimes.length) return;
+  finished = true;
+  void finish();
 }
 
 async function finish(): Promise<void> {
@@ -196,18 +209,26 @@ async function start(m: StartMessage): Promise<void> {
     // a real node) must not hold up the agents' reading here. See `enqueue`.
     feed.on('bundle', () => {
       const held = feed.get(service);
-      if (armed && held && held.revision > baseline && agentTimes[i] === 0) agentTimes[i] = now();
-      enqueue(i);
+      if (armed && held && held.revision > baseline && agentTimes[i] === 0) {
+        agentTimes[i] = now();
+        agentsGot++;
+      }
+      // Agents-only (no PDPs): the agent has it, nothing else runs on this box.
+      if (m.pdpsPerAgent > 0) enqueue(i);
+      else maybeFinish();
     });
     feeds.push(feed);
     feed.start();
     if (i % 200 === 199) await new Promise((r) => setTimeout(r, 10));
   }
-  // Every agent connected and every PDP holding the current bundle.
-  while (!pdps.every((list) => list.every((p) => p.current !== null))) {
+  // Every agent connected and holding the current bundle, and every PDP too.
+  while (
+    !feeds.every((f) => f.get(service)) ||
+    !pdps.every((list) => list.every((p) => p.current !== null))
+  ) {
     await new Promise((r) => setTimeout(r, 50));
   }
-  baseline = Math.max(...pdps.map((l) => l[0]!.current!.bundle.revision));
+  baseline = Math.max(...feeds.map((f) => f.get(service)!.revision));
   setupMs = { attest: attested - t0, stream: performance.now() - attested };
 }
 

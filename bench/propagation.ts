@@ -1,39 +1,46 @@
 /**
- * `npm run bench -- propagation [--agents N] [--small M] [--pdps-per-agent K] [--workers W]
- *   [--peer-pdps P] [--no-peer] [--no-small] [--hop-rounds R] [--identities I]`
+ * `npm run bench -- propagation [--agents N] [--small M] [--pdps-per-agent K] [--full]
+ *   [--workers W] [--peer-pdps P] [--no-peer] [--no-small] [--hop-rounds R] [--identities I]`
  *
  * Fan-out through node agents (issue 10 item 4). ONE real `ward server` process (SQLite) serves
- * N simulated node agents (default 10,000), each holding ONE agent-scoped watch stream, spread
- * over W client processes (default: one per core, 2 to 8); each agent serves K PDPs (default 10,
- * so 100,000 PDPs in all). One intention change to `orders` (a service every node runs) is
- * applied, and the run reports separately:
+ * simulated node agents, each holding ONE agent-scoped watch stream, spread over W client
+ * processes (default: one per core, 2 to 8). One intention change to `orders` (a service every
+ * node runs) is applied per run. The default run (~3 min) is:
  *
- * - (a) `control_plane`: the server's own timing of that change's fan-out, from
- *   `GET /v1/agent/watch/stats` — the bundle build (`build_ms`) and the writes of the one encoded
- *   buffer to every agent stream (`write_ms`) — plus when the agents had it (`agent_p50_ms`…,
- *   from just before the apply request, so including the apply itself, `apply_ms`).
- * - (b) `pdp`: one PDP's verify-compile-swap (`vcs_p50_ms`/`vcs_p99_ms`, over every PDP of the
- *   run), and the agent → PDP hop measured on a REAL agent and a REAL `createPdp({ agentSocket })`
- *   over the Unix socket (`hop_p50_ms`/`hop_p99_ms`: agent holds the bundle → PDP swapped it,
- *   which includes that PDP's verify-compile-swap), over R changes.
- * - (c) `e2e_p50_ms`/`e2e_p99_ms`/`e2e_max_ms`: from just before the apply until each of the N×K
- *   PDPs swapped the new bundle in.
- * The same at M agents (default 1,000), and a peer in the same run: the old design, P PDPs
- * (default 2,000) each holding its own stream on the control plane (`createPdp` with pushed
- * bundles), as many as this box holds beside everything else.
+ * 1. FULL at M agents (default 1,000) × K PDPs (default 10): every PDP's verify-compile-swap
+ *    runs on this box too. Reports (a) `control_plane` — the server's own timing of the fan-out
+ *    from `GET /v1/agent/watch/stats` (`build_ms`, `write_ms` to every agent stream) and when
+ *    the agents had it (`agent_p50_ms`…, from just before the apply request, `apply_ms`
+ *    included); (b) `pdp.vcs_*` one PDP's verify-compile-swap; (c) `e2e_*` until each of the
+ *    M×K PDPs swapped the new bundle. (c) is CPU-BOUND ON THIS BOX: M×K verify-compile-swaps
+ *    that a fleet runs on M nodes' cores here share two cores with the server and the agents.
+ * 2. AGENTS-ONLY at N agents (default 10,000): the worker processes only receive, parse and hold
+ *    each agent's event — no PDP CPU on the box — so `agent_*` is the control plane's fan-out
+ *    plus the agents' receipt (5,000 agents per process on two cores: agent k of a process waits
+ *    for the k-1 before it, which a real node's agent does not). `agent_receipt_cpu_us` is one
+ *    receipt's CPU. `--full` runs N × K instead (100,000 PDPs at the defaults: tens of seconds).
+ * 3. `hop`: the agent → PDP hop on REAL parts — a real agent (`startAgent`) and a real
+ *    `createPdp({ agentSocket })` over its Unix socket, agent holds the bundle → PDP swapped it,
+ *    that PDP's verify-compile-swap included — over R changes (default 20).
+ * 4. (c') `per_node`: what a node of an N-node fleet sees, composed (not measured in one piece):
+ *    the agents' receipt distribution of run 2 plus the hop's (p50 + p50, p99 + p99). On a real
+ *    fleet each node's PDPs run on that node's cores, so the hop does not queue behind 100,000
+ *    other PDPs as it must on this box. `fleet_model_p99_ms` (agents-only) = apply + write +
+ *    one receipt's CPU + hop p99: a model from measured parts, network latency excluded.
+ * 5. `peer`: the old design in the same run, P PDPs (default 2,000) each holding its own stream.
  *
  * What is simulated (see bench/_propagation-agent-worker.ts): the agents are real agent code
  * (attestation, proofs, `BundleFeed`), their streams sharing `--identities` (default 500)
  * attested agent identities round-robin (set-up cost only: each stream is still its own
- * connection, proof check and write), but the hop to their PDPs is in-process, and the PDPs are
- * their install step (verify, floor, compile, swap), all of one worker process on one event loop.
- * On one 2-core machine the server, N agents and N×K PDPs share the cores: (c) at 10,000 agents is
- * bound by the 100,000 verify-compile-swaps (N×K×vcs CPU-seconds over the cores), which on a real
- * fleet run on as many nodes. `PROF=1` profiles the agent workers over the measured window only
- * (set-up excluded; summary in the JSON, `.cpuprofile` files in /tmp/prof) and the server
- * (`node --cpu-prof`, whole run) to show where the time goes.
+ * connection, proof check and write); in FULL runs the hop to their PDPs is in-process and the
+ * PDPs are their install step (verify, floor, compile, swap), all of one worker on one event loop.
  *
- * File descriptors: the server holds N sockets, each worker N/W: run `ulimit -n 65536` first.
+ * `PROF=1` profiles the measured window only (set-up excluded): the agent workers in-process
+ * (summary in the JSON, `.cpuprofile` files in /tmp/prof) and the server through its inspector
+ * (`--inspect=127.0.0.1:0`, bench/_inspector-profile.ts). The in-process profiler's own start
+ * shows as `post node:inspector` in the workers' summaries: not work of the agents.
+ *
+ * File descriptors: the server holds N sockets, each worker N/W: `ulimit -n` of at least N + 1,000.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -45,6 +52,7 @@ import { fileURLToPath } from 'node:url';
 import { startAgent } from '@ward/agent';
 import pino from 'pino';
 import { createPdp } from '../packages/sdk/src/index.ts';
+import { inspectorUrlOf, RemoteProfiler } from './_inspector-profile.ts';
 import { percentile, progress, round } from './_stats.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -62,6 +70,8 @@ interface Options {
   /** Distinct attested agent identities; the agents' streams share them round-robin. */
   identities: number;
   hopRounds: number;
+  /** The big run with its PDPs on this box too (N×K), instead of agents-only. */
+  full: boolean;
 }
 
 function parseArgs(args: string[]): Options {
@@ -77,6 +87,7 @@ function parseArgs(args: string[]): Options {
     peer: true,
     hopRounds: 20,
     identities: 500,
+    full: false,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -94,6 +105,7 @@ function parseArgs(args: string[]): Options {
     else if (a === '--no-peer') o.peer = false;
     else if (a === '--hop-rounds') o.hopRounds = next();
     else if (a === '--identities') o.identities = next();
+    else if (a === '--full') o.full = true;
     else throw new TypeError(`unknown argument ${a}`);
   }
   return o;
@@ -103,13 +115,18 @@ interface Server {
   url: string;
   publicKey: string;
   child: ChildProcess;
+  /** PROF=1: the server's CPU profiler, run over each measured change only. */
+  profiler?: RemoteProfiler;
 }
+
+/** The server's parts in a profile: the fan-out (build, write) and the HTTP/TLS stack. */
+const SERVER_PARTS = ['#push', '#build', '#send', '#write', 'applyDocuments', 'parseOptions'];
 
 async function startControlPlane(dir: string): Promise<Server> {
   const child = spawn(
     process.execPath,
     [
-      ...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
+      ...(process.env.PROF ? ['--inspect=127.0.0.1:0'] : []),
       join(root, 'packages/cli/src/bin.ts'),
       'server',
       '--db',
@@ -132,9 +149,18 @@ async function startControlPlane(dir: string): Promise<Server> {
     ],
     {
       env: { ...process.env, WARD_ADMIN_TOKEN: ADMIN_TOKEN },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', process.env.PROF ? 'pipe' : 'inherit'],
     },
   );
+  const inspector = process.env.PROF
+    ? new Promise<string>((resolve) => {
+        createInterface({ input: child.stderr! }).on('line', (line) => {
+          const url = inspectorUrlOf(line);
+          if (url) resolve(url);
+          else process.stderr.write(`${line}\n`);
+        });
+      })
+    : undefined;
   // Never leave the control plane behind, even when the bench itself crashes or is killed.
   process.once('exit', () => child.kill('SIGKILL'));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -147,7 +173,8 @@ async function startControlPlane(dir: string): Promise<Server> {
   });
   lines.on('line', () => {}); // keep draining
   const info = JSON.parse(first) as { url: string; publicKey: string };
-  return { url: info.url, publicKey: info.publicKey, child };
+  const profiler = inspector ? await RemoteProfiler.connect(await inspector) : undefined;
+  return { url: info.url, publicKey: info.publicKey, child, ...(profiler ? { profiler } : {}) };
 }
 
 async function api(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
@@ -342,6 +369,7 @@ async function measureAgents(
   server: Server,
   o: Options,
   agents: number,
+  pdpsPerAgent: number,
   change: string[],
 ): Promise<Record<string, unknown>> {
   const setup0 = Date.now();
@@ -364,23 +392,28 @@ async function measureAgents(
         service: SERVICE,
         tokens: tokens.slice(i * per, (i + 1) * per),
         agents: streams(i),
-        pdpsPerAgent: o.pdpsPerAgent,
+        pdpsPerAgent,
       });
     });
     const ready = await Promise.all(workers.map((w) => w.next('ready')));
     progress(`agents: setup per worker ${JSON.stringify(ready.map((r) => r.setupMs))}`);
     progress(
-      `agents: ${agents} attested, streaming, ${agents * o.pdpsPerAgent} PDPs holding a bundle in ${Date.now() - started} ms`,
+      `agents: ${agents} attested, streaming, ${agents * pdpsPerAgent} PDPs holding a bundle in ${Date.now() - started} ms`,
     );
     for (const w of workers) w.child.send({ type: 'arm' });
     await Promise.all(workers.map((w) => w.next('armed')));
     const done = Promise.all(workers.map((w) => w.next('done')));
+    await server.profiler?.start();
     const serverCpu0 = cpuMsOf(server.child.pid);
     const t0 = performance.timeOrigin + performance.now();
     await applyDocuments(server.url, change);
     const applyMs = performance.timeOrigin + performance.now() - t0;
     const results = await done;
     const serverCpuMs = cpuMsOf(server.child.pid) - serverCpu0;
+    const serverProfile = await server.profiler?.stop(
+      `/tmp/prof/server-${agents}-${pdpsPerAgent}.cpuprofile`,
+      SERVER_PARTS,
+    );
     const stats = (await api(server.url, 'GET', '/v1/agent/watch/stats')) as {
       open: number;
       lastFanout: { streams: number; buildMs: number; writeMs: number } | null;
@@ -388,7 +421,9 @@ async function measureAgents(
     const agentLat = results.flatMap((r) => (r.agentTimes as number[]).map((t) => t - t0));
     const e2e = results.flatMap((r) => (r.pdpTimes as number[]).map((t) => t - t0));
     const vcs = results.flatMap((r) => r.vcsMs as number[]);
+    const clientsCpuMs = round(results.reduce((sum, r) => sum + (r.cpuMs as number), 0));
     const figures = {
+      mode: pdpsPerAgent > 0 ? `full: ${pdpsPerAgent} PDPs per agent on this box` : 'agents-only',
       agents,
       agent_identities: identities,
       pdps: e2e.length,
@@ -401,17 +436,28 @@ async function measureAgents(
         agent_p99_ms: round(percentile(agentLat, 99)),
         agent_max_ms: round(percentile(agentLat, 100)),
       },
-      pdp: {
-        vcs_p50_ms: round(percentile(vcs, 50), 3),
-        vcs_p99_ms: round(percentile(vcs, 99), 3),
-      },
-      e2e_p50_ms: round(percentile(e2e, 50)),
-      e2e_p99_ms: round(percentile(e2e, 99)),
-      e2e_max_ms: round(percentile(e2e, 100)),
+      ...(pdpsPerAgent > 0
+        ? {
+            pdp: {
+              vcs_p50_ms: round(percentile(vcs, 50), 3),
+              vcs_p99_ms: round(percentile(vcs, 99), 3),
+            },
+            e2e_p50_ms: round(percentile(e2e, 50)),
+            e2e_p99_ms: round(percentile(e2e, 99)),
+            e2e_max_ms: round(percentile(e2e, 100)),
+          }
+        : {}),
       server_cpu_ms: round(serverCpuMs),
-      clients_cpu_ms: round(results.reduce((sum, r) => sum + (r.cpuMs as number), 0)),
+      clients_cpu_ms: clientsCpuMs,
+      // Agents-only: what one agent's receipt of the change costs (SSE read, parse, checks):
+      // the client processes' CPU over the change divided by the agents.
+      ...(pdpsPerAgent === 0
+        ? { agent_receipt_cpu_us: round((clientsCpuMs * 1000) / agents) }
+        : {}),
       setup_ms: Date.now() - setup0,
-      ...(process.env.PROF ? { profiles: results.map((r) => r.profile) } : {}),
+      ...(process.env.PROF
+        ? { profiles: { server: serverProfile, workers: results.map((r) => r.profile) } }
+        : {}),
     };
     progress(`agents: ${JSON.stringify(figures)}`);
     return figures;
@@ -476,7 +522,41 @@ async function measureHop(
   return {
     hop_p50_ms: round(percentile(hops, 50), 3),
     hop_p99_ms: round(percentile(hops, 99), 3),
+    hop_max_ms: round(percentile(hops, 100), 3),
     rounds,
+  };
+}
+
+/**
+ * (c') What a node of a fleet of N would see: when its agent had the change (measured, N agents
+ * on this box with no PDP work beside them) plus the agent → PDP hop (measured on a real agent
+ * and a real PDP over the Unix socket, which includes that PDP's verify-compile-swap). Composed,
+ * not measured in one piece: on a real fleet each node's PDPs run on that node's own cores, so
+ * the hop does not queue behind the other nodes' PDPs the way it must on this one box. The p99
+ * is the sum of the two p99s (no better than that is claimed for two independent parts).
+ */
+function perNode(
+  big: Record<string, unknown>,
+  hop: Record<string, number>,
+): Record<string, unknown> {
+  const cp = big.control_plane as Record<string, number>;
+  const receiptUs = big.agent_receipt_cpu_us as number | undefined;
+  return {
+    composed_of: `agent receipt at ${big.agents} agents (${big.mode}) + real agent→PDP hop`,
+    e2e_p50_ms: round(cp.agent_p50_ms! + hop.hop_p50_ms!),
+    e2e_p99_ms: round(cp.agent_p99_ms! + hop.hop_p99_ms!),
+    e2e_max_ms: round(cp.agent_max_ms! + hop.hop_max_ms!),
+    // A model from measured parts, not a measurement: the last stream is written by apply +
+    // write; its agent, alone on its node, spends one receipt's CPU; then the hop (p99). Network
+    // latency to the node is not included (loopback here).
+    // Only agents-only runs measure one receipt's CPU (in full runs the PDPs share the clock).
+    ...(receiptUs === undefined
+      ? {}
+      : {
+          fleet_model_p99_ms: round(
+            cp.apply_ms! + cp.write_ms! + receiptUs / 1000 + hop.hop_p99_ms!,
+          ),
+        }),
   };
 }
 
@@ -487,24 +567,33 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const server = await startControlPlane(dir);
   try {
     progress(
-      `control plane at ${server.url}; ${o.agents} agents × ${o.pdpsPerAgent} PDPs over ${o.workers} processes`,
+      `control plane at ${server.url}; ${o.small} agents × ${o.pdpsPerAgent} PDPs, then ${o.agents} agents × ${o.full ? o.pdpsPerAgent : 0} PDPs, over ${o.workers} processes`,
     );
     await applyDocuments(server.url, ['checkout']);
+    // (c) as measured with everything on this box, at M agents × K PDPs.
     const small =
-      o.small > 0 ? await measureAgents(server, o, o.small, ['checkout', 'billing']) : undefined;
-    const big = await measureAgents(server, o, o.agents, ['checkout', 'shipping']);
+      o.small > 0
+        ? await measureAgents(server, o, o.small, o.pdpsPerAgent, ['checkout', 'billing'])
+        : undefined;
+    // (c') the per-node view at N agents: agents-only unless --full.
+    const big = await measureAgents(server, o, o.agents, o.full ? o.pdpsPerAgent : 0, [
+      'checkout',
+      'shipping',
+    ]);
     const hop = await measureHop(server, dir, o.hopRounds);
     progress(`hop: ${JSON.stringify(hop)}`);
     const peer = o.peer
       ? await measureDirect(server, o, o.peerPdps, ['checkout', 'billing', 'shipping'])
       : undefined;
+    server.profiler?.close();
     return {
       design: 'agents',
       workers: o.workers,
       pdps_per_agent: o.pdpsPerAgent,
-      ...big,
+      [`at_${o.agents}`]: big,
+      per_node: perNode(big, hop),
       hop,
-      ...(small ? { at_small: small } : {}),
+      ...(small ? { [`at_${o.small}`]: small } : {}),
       peer: peer
         ? { name: 'direct: every PDP holds its own stream (the old design)', ...peer }
         : 'skipped (--no-peer)',

@@ -229,9 +229,17 @@ console.log(JSON.stringify(out));
     const client = new ControlPlaneClient(server.url);
     const identity = agent.manager.identity;
     await expect(client.bundle(identity, 'inventory')).rejects.toMatchObject({ status: 403 });
-    const own = (await client.bundle(identity, 'orders')) as { service: string; spiffeId: string };
+    const own = (await client.bundle(identity, 'orders')) as {
+      service: string;
+      spiffeId: string;
+      revision: number;
+      bundle: { payload: string };
+    };
     expect(own.service).toBe('orders');
     expect(own.spiffeId).toBe(`spiffe://${TD}/ns/shop/sa/orders`);
+    // The revision sent beside the bundle (so the agent need not parse the payload) is the
+    // signed payload's.
+    expect(own.revision).toBe((JSON.parse(own.bundle.payload) as { revision: number }).revision);
 
     // Its stream: the connect snapshot and every change name only worker-1's services. The
     // client's request timeout (300 ms) bounds the headers, not the stream's life.
@@ -241,11 +249,20 @@ console.log(JSON.stringify(out));
       abort.signal,
     );
     const seen: string[] = [];
+    const mismatched: string[] = [];
     const parser = new SseParser({ maxLineLength: 1 << 24, maxEventSize: 1 << 24 });
     const reading = (async () => {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         for (const e of parser.feedBytes(chunk)) {
-          if (e.event === 'bundle') seen.push((JSON.parse(e.data) as { service: string }).service);
+          if (e.event !== 'bundle') continue;
+          const data = JSON.parse(e.data) as {
+            service: string;
+            revision: number;
+            bundle: { payload: string };
+          };
+          // The revision beside the bundle is the signed payload's (checked after the stream).
+          if (data.revision !== JSON.parse(data.bundle.payload).revision) mismatched.push(e.data);
+          seen.push(data.service);
         }
       }
     })().catch(() => {});
@@ -256,6 +273,7 @@ console.log(JSON.stringify(out));
     abort.abort();
     await reading;
     expect(new Set(seen)).toEqual(new Set(['orders', 'payments']));
+    expect(mismatched).toEqual([]);
     expect(agent.bundles?.get('inventory')).toBeUndefined();
   });
 

@@ -51,15 +51,19 @@ export function parseBundleEvent(data: unknown): HeldBundle | string {
     !['payload', 'signature', 'keyId', 'hash'].every((k) => typeof b[k] === 'string')
   )
     return 'bundle: not a signed bundle';
-  let payload: unknown;
-  try {
-    payload = JSON.parse(b.payload as string);
-  } catch {
-    return 'bundle.payload: not JSON';
+  // A server that sends `revision` beside the bundle spares the agent parsing the whole payload
+  // for one number, on every event of every node; an older server's events are read as before.
+  let revision: unknown = d.revision;
+  const where = revision === undefined ? 'bundle.payload.revision' : 'revision';
+  if (revision === undefined) {
+    try {
+      revision = (JSON.parse(b.payload as string) as { revision?: unknown } | null)?.revision;
+    } catch {
+      return 'bundle.payload: not JSON';
+    }
   }
-  const revision = (payload as { revision?: unknown } | null)?.revision;
   if (!Number.isSafeInteger(revision) || (revision as number) < 0)
-    return 'bundle.payload.revision: not a revision';
+    return `${where}: not a revision`;
   return {
     service: d.service,
     spiffeId: d.spiffeId,

@@ -41,6 +41,21 @@ describe('parseBundleEvent (untrusted stream data)', () => {
     );
   });
 
+  it('takes the revision sent beside the bundle without parsing the payload, checked the same', () => {
+    fc.assert(
+      fc.property(name, fc.nat(), fc.string(), (service, revision, payload) => {
+        const bundle = { payload, signature: 's', keyId: 'k', hash: 'h' };
+        const event = { service, spiffeId: `spiffe://td/ns/x/sa/${service}`, bundle };
+        expect(parseBundleEvent({ ...event, revision })).toMatchObject({ revision, bundle });
+      }),
+    );
+    const bundle = { payload: '{"revision":1}', signature: 's', keyId: 'k', hash: 'h' };
+    const ok = { service: 'orders', spiffeId: 'spiffe://td/x', bundle };
+    for (const bad of [-1, 1.5, '7', null, 2 ** 53]) {
+      expect(parseBundleEvent({ ...ok, revision: bad })).toBe('revision: not a revision');
+    }
+  });
+
   it('names what is wrong', () => {
     const bundle = { payload: '{"revision":1}', signature: 's', keyId: 'k', hash: 'h' };
     const ok = { service: 'orders', spiffeId: 'spiffe://td/x', bundle };

@@ -14,6 +14,12 @@ export interface AgentBundleEventV1 {
   service: string;
   /** The SPIFFE ID of the service's workloads: the agent serves the bundle to them only. */
   spiffeId: string;
+  /**
+   * The bundle's revision, as in its signed payload, so the agent orders bundles without parsing
+   * the payload (it does not verify it; the PDP does). Absent from servers before it was added:
+   * the agent then reads the payload.
+   */
+  revision?: number;
   bundle: SignedBundleV1;
 }
 

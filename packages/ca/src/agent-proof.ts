@@ -1,5 +1,6 @@
 import { createPublicKey, type X509Certificate as NodeCert, randomBytes } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import { AgentChainCache, type VerifiedAgentChain } from './agent-chain-cache.ts';
 import { CaError } from './errors.ts';
 import { certificatesFromPem } from './pem.ts';
 import { nodeOfAgentId } from './spiffe-id.ts';
@@ -39,7 +40,9 @@ export async function signAgentProof(options: {
 
 /**
  * Verifies an agent proof for `method` and `path` against the trust bundle and returns the
- * agent's SPIFFE ID and node. Throws `CA_AGENT_PROOF` saying why.
+ * agent's SPIFFE ID and node. Throws `CA_AGENT_PROOF` saying why. With `cache`, a chain already
+ * validated under these same `roots` (and still within its validity) is not parsed again; the
+ * proof itself (signature, method, path, time) is checked every time.
  */
 export async function verifyAgentProof(
   token: unknown,
@@ -49,6 +52,7 @@ export async function verifyAgentProof(
     method: string;
     path: string;
     now?: number;
+    cache?: AgentChainCache;
   },
 ): Promise<{ spiffeId: string; node: string; notAfter: number }> {
   const fail = (why: string, cause?: unknown): never => {
@@ -72,10 +76,45 @@ export async function verifyAgentProof(
   if (!Array.isArray(header.x5c) || header.x5c.some((c) => typeof c !== 'string')) {
     return fail('no x5c chain');
   }
+  const x5c = header.x5c as string[];
+  const key = options.cache ? AgentChainCache.keyOf(x5c) : '';
+  let chain = options.cache?.get(key, options.roots, now);
+  if (!chain) {
+    chain = verifyChain(x5c, options, now, fail);
+    options.cache?.set(key, options.roots, chain);
+  }
+  const verified = chain;
+  let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
+  try {
+    ({ payload } = await jwtVerify(token, verified.key, {
+      algorithms: ['ES256'],
+      typ: TYP,
+      subject: verified.spiffeId,
+      currentDate: new Date(now),
+      clockTolerance: SKEW_S,
+      maxTokenAge: LIFETIME_S + SKEW_S,
+      requiredClaims: ['iat', 'exp', 'jti'],
+    }));
+  } catch (cause) {
+    return fail(cause instanceof Error ? cause.message : 'signature does not verify', cause);
+  }
+  if (payload.htm !== options.method.toUpperCase() || payload.htu !== options.path) {
+    return fail(`bound to ${String(payload.htm)} ${String(payload.htu)}, not this request`);
+  }
+  return { spiffeId: verified.spiffeId, node: verified.node, notAfter: verified.notAfter };
+}
+
+/** Full X509-SVID validation of an agent's chain; the agent's node from its SPIFFE ID. */
+function verifyChain(
+  x5c: readonly string[],
+  options: { roots: readonly NodeCert[]; trustDomain: string },
+  now: number,
+  fail: (why: string, cause?: unknown) => never,
+): VerifiedAgentChain {
   let verified: ReturnType<typeof verifyX509Svid>;
   try {
     verified = verifyX509Svid(
-      header.x5c.map((c) => Buffer.from(c, 'base64')),
+      x5c.map((c) => Buffer.from(c, 'base64')),
       options.roots,
       now,
     );
@@ -84,26 +123,12 @@ export async function verifyAgentProof(
   }
   const node = nodeOfAgentId(verified.spiffeId, options.trustDomain);
   if (node === undefined) return fail(`${verified.spiffeId} is not an agent identity`);
-  let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
-  try {
-    ({ payload } = await jwtVerify(
-      token,
-      createPublicKey(verified.leaf.publicKey.export({ type: 'spki', format: 'pem' })),
-      {
-        algorithms: ['ES256'],
-        typ: TYP,
-        subject: verified.spiffeId,
-        currentDate: new Date(now),
-        clockTolerance: SKEW_S,
-        maxTokenAge: LIFETIME_S + SKEW_S,
-        requiredClaims: ['iat', 'exp', 'jti'],
-      },
-    ));
-  } catch (cause) {
-    return fail(cause instanceof Error ? cause.message : 'signature does not verify', cause);
-  }
-  if (payload.htm !== options.method.toUpperCase() || payload.htu !== options.path) {
-    return fail(`bound to ${String(payload.htm)} ${String(payload.htu)}, not this request`);
-  }
-  return { spiffeId: verified.spiffeId, node, notAfter: verified.notAfter };
+  return {
+    spiffeId: verified.spiffeId,
+    node,
+    notAfter: verified.notAfter,
+    key: createPublicKey(verified.leaf.publicKey.export({ type: 'spki', format: 'pem' })),
+    validFrom: verified.validFrom,
+    validUntil: verified.validUntil,
+  };
 }

@@ -8,6 +8,7 @@
 
 /** Moved to `@ward/spiffe/workload-api`; re-exported for existing callers. */
 export { WORKLOAD_PROTO_PATH } from '@ward/spiffe/workload-api';
+export { AgentChainCache, type VerifiedAgentChain } from './agent-chain-cache.ts';
 export {
   AGENT_PROOF_HEADER,
   signAgentProof,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { AgentChainCache } from './agent-chain-cache.ts';
 import { verifyAgentProof } from './agent-proof.ts';
 import type { Authority, AuthorityLifetimes } from './authority.ts';
 import { AuthorityCache } from './authority-cache.ts';
@@ -36,6 +37,8 @@ export interface CaServiceOptions {
    * agent's open streams at once (other replicas notice on their next sweep).
    */
   onAgentRevoked?: (spiffeId: string) => void;
+  /** Verified agent chains kept (LRU) so proofs skip re-validating them. Default 20,000. */
+  agentChainCacheSize?: number;
 }
 
 /** What an agent receives after attestation or renewal. */
@@ -62,9 +65,12 @@ export class CaService {
   readonly #reviewK8sToken: K8sTokenReviewer | undefined;
   readonly #now: () => number;
   readonly #onAgentRevoked: ((spiffeId: string) => void) | undefined;
+  /** Agent chains already validated under the current trust bundle (see AgentChainCache). */
+  readonly agentChains: AgentChainCache;
 
   constructor(options: CaServiceOptions) {
     this.#onAgentRevoked = options.onAgentRevoked;
+    this.agentChains = new AgentChainCache({ maxEntries: options.agentChainCacheSize });
     this.trustDomain = parseTrustDomain(options.trustDomain);
     this.#store = options.store;
     this.#agentTtl = parseTtl(options.agentSvidTtlSeconds ?? 3600, 'agentSvidTtlSeconds');
@@ -274,7 +280,9 @@ export class CaService {
       method,
       path,
       now: this.#now(),
+      cache: this.agentChains,
     });
+    // After the cache, on every request: a revoked agent's chain may still be cached.
     const record = await this.#store.getAgent(agent.spiffeId);
     if (!record) throw new CaError('CA_AGENT_PROOF', `${agent.spiffeId} was never attested`);
     return agent;

@@ -8,6 +8,12 @@ export interface VerifiedX509Svid {
   readonly spiffeId: string;
   readonly notAfter: number;
   readonly leaf: NodeCert;
+  /**
+   * The window in which this verification holds, ms since epoch: the latest notBefore and the
+   * earliest notAfter of the chain and its anchoring root (what a cache of it must honour).
+   */
+  readonly validFrom: number;
+  readonly validUntil: number;
 }
 
 const MAX_CHAIN = 4;
@@ -51,7 +57,7 @@ export function verifyX509Svid(
     }
   }
   const top = chain.at(-1)!;
-  const anchored = roots.some(
+  const anchored = roots.find(
     (r) =>
       r.validToDate.getTime() > now &&
       (r.raw.equals(top.raw) || (top.checkIssued(r) && top.verify(r.publicKey))),
@@ -76,5 +82,12 @@ export function verifyX509Svid(
     return fail('the URI SAN is not a SPIFFE ID');
   }
   if (parseSpiffeId(id).path === '') fail('the leaf SPIFFE ID has no path');
-  return { spiffeId: id, notAfter: leaf.validToDate.getTime(), leaf };
+  const certs = [...chain, anchored!];
+  return {
+    spiffeId: id,
+    notAfter: leaf.validToDate.getTime(),
+    leaf,
+    validFrom: Math.max(...certs.map((c) => c.validFromDate.getTime())),
+    validUntil: Math.min(...certs.map((c) => c.validToDate.getTime())),
+  };
 }

@@ -6,7 +6,7 @@
  * with service instances; each agent hands the bundle on to its local PDPs.
  *
  * Events (see docs/api.md, `GET /v1/agent/watch`):
- * - `event: bundle`, `data: {"service":S,"spiffeId":ID,"bundle":<SignedBundleV1>}` — S changed (or
+ * - `event: bundle`, `data: {"service":S,"spiffeId":ID,"revision":R,"bundle":<SignedBundleV1>}` — S changed (or
  *   the agent just connected): the agent keeps it and serves it to S's workloads.
  * - `event: changed`, `data: {"service":S,"revision":R}` — S changed but its bundle could not be
  *   built here; the agent fetches `GET /v1/agent/bundles/S` and meets the answer a GET gives.
@@ -64,11 +64,11 @@ export function agentBundleEvent(service: string, spiffeId: string, built: Built
 }
 
 /**
- * JSON of `{ service, spiffeId, bundle }`, the body of `GET /v1/agent/bundles/:service` and the
+ * JSON of `{ service, spiffeId, revision, bundle }`, the body of `GET /v1/agent/bundles/:service` and the
  * data of a `bundle` event. `built.body` is `JSON.stringify` output, so it is one line.
  */
 export function agentBundleBody(service: string, spiffeId: string, built: BuiltBundle): string {
-  return `{"service":${JSON.stringify(service)},"spiffeId":${JSON.stringify(spiffeId)},"bundle":${built.body}}`;
+  return `{"service":${JSON.stringify(service)},"spiffeId":${JSON.stringify(spiffeId)},"revision":${built.revision},"bundle":${built.body}}`;
 }
 
 function changedEvent(service: string, revision: number): string {
