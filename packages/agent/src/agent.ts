@@ -3,7 +3,7 @@ import { createCsr, generateKeyPair } from '@ward/ca';
 import pino, { type Logger } from 'pino';
 import { ControlPlaneClient } from './control-plane.ts';
 import { AgentError } from './errors.ts';
-import { PeerCredentialReader } from './peer-credential-reader.ts';
+import { type PeerCredentialSource, peerCredentialSource } from './peer-credential-source.ts';
 import { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
 import { SvidManager, type SvidManagerTiming } from './svid-manager.ts';
 import { startWorkloadApi } from './workload-api.ts';
@@ -21,7 +21,11 @@ export interface AgentOptions {
   socketMode?: number;
   logger?: Logger;
   timing?: SvidManagerTiming;
-  /** How workloads are identified; default: kernel peer credentials (Linux). */
+  /**
+   * How workloads are identified; default: the kernel's peer credentials (Linux; `node:ffi` on
+   * Node 26+, else a `python3` helper). Without either the agent refuses to start
+   * (`AGENT_NO_PEER_ATTESTATION`): it never serves SVIDs to callers it cannot identify.
+   */
   resolvePeer?: (socket: Socket) => Promise<PeerCredentials>;
 }
 
@@ -43,6 +47,22 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   if (!options.joinToken === !options.k8sToken) {
     throw new AgentError('AGENT_BAD_OPTIONS', 'give exactly one of joinToken or k8sToken');
   }
+  // Fail closed before attesting: an agent that cannot identify callers must not hold SVIDs.
+  const source: PeerCredentialSource | undefined = options.resolvePeer
+    ? undefined
+    : peerCredentialSource();
+  try {
+    return await runAgent(options, source);
+  } catch (e) {
+    source?.close();
+    throw e;
+  }
+}
+
+async function runAgent(
+  options: AgentOptions,
+  source: PeerCredentialSource | undefined,
+): Promise<RunningAgent> {
   const log = options.logger ?? pino({ name: 'ward-agent' }, pino.destination(2));
   const client = new ControlPlaneClient(options.controlPlane);
   const keys = await generateKeyPair();
@@ -56,7 +76,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const why = cause instanceof Error ? cause.message : String(cause);
     throw new AgentError('AGENT_ATTESTATION_FAILED', `attestation failed: ${why}`, { cause });
   }
-  log.info({ spiffeId: reply.spiffeId }, 'agent attested');
+  log.info(
+    { spiffeId: reply.spiffeId, peerCredentials: source?.method ?? 'custom resolvePeer' },
+    'agent attested',
+  );
   const manager = new SvidManager({
     client,
     identity: {
@@ -73,18 +96,16 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   manager.setMaxListeners(0);
   await manager.start();
   const socketPath = options.socketPath ?? '/tmp/ward-agent.sock';
-  const reader = new PeerCredentialReader();
   let api: Awaited<ReturnType<typeof startWorkloadApi>>;
   try {
     api = await startWorkloadApi({
       socketPath,
       manager,
       logger: log,
-      resolvePeer: options.resolvePeer ?? ((s) => peerCredentials(s, { reader })),
+      resolvePeer: options.resolvePeer ?? ((s) => peerCredentials(s, { reader: source! })),
       ...(options.socketMode === undefined ? {} : { socketMode: options.socketMode }),
     });
   } catch (e) {
-    reader.close();
     await manager.stop();
     throw e;
   }
@@ -94,7 +115,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     manager,
     async close() {
       await api.close();
-      reader.close();
+      source?.close();
       await manager.stop();
     },
   };

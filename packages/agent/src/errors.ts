@@ -4,6 +4,7 @@ export type AgentErrorCode =
   | 'AGENT_ATTESTATION_FAILED'
   | 'AGENT_CONTROL_PLANE'
   | 'AGENT_PEER_CREDENTIALS'
+  | 'AGENT_NO_PEER_ATTESTATION'
   | 'AGENT_SOCKET';
 
 /** A failure of the node agent; `cause` holds the underlying error. */
