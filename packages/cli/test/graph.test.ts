@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 
 const bin = join(import.meta.dirname, '..', 'src', 'bin.ts');
@@ -15,6 +15,7 @@ function ward(...args: string[]) {
 
 describe('ward graph (real CLI)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ward-graph-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('analyzes the examples in every format', () => {
     const text = ward(
