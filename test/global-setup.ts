@@ -19,7 +19,16 @@ export default function setup(): () => void {
   return function teardown(): void {
     if (outer === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = outer;
-    const left = readdirSync(runDir);
+    // Each entry with a few of the names inside it, to tell which test made it.
+    const left = readdirSync(runDir).map((name) => {
+      let inside: string[] = [];
+      try {
+        inside = readdirSync(join(runDir, name)).slice(0, 4);
+      } catch {
+        // a file, not a directory
+      }
+      return inside.length > 0 ? `${name} (${inside.join(', ')})` : name;
+    });
     rmSync(runDir, { recursive: true, force: true });
     if (left.length > 0) {
       // Vitest reports an error thrown here but still exits 0: set the exit code as well.
