@@ -3,7 +3,7 @@
  * a Cerbos PDP server on loopback (the binary the npm package `cerbos` ships).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,5 +113,6 @@ export async function startCerbos(): Promise<{ url: string; child: ChildProcess;
     await new Promise((r) => setTimeout(r, 50));
   }
   child.kill();
+  rmSync(dir, { recursive: true, force: true });
   throw new Error('cerbos did not start');
 }

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, get as httpsGet, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -116,6 +116,7 @@ describe('workload identity end to end', () => {
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     await agent?.close();
     await cp?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('serves mTLS to a Ward client and hands the verified caller to the handler', async () => {

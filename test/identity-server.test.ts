@@ -2,7 +2,7 @@
  * The real control plane (`startServer` with the CA plugin, SQLite) → a real node agent → the SDK:
  * a workload obtains its SVID through the whole chain and uses it for mTLS.
  */
-import { mkdtempSync, realpathSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -107,6 +107,7 @@ describe('control plane CA → agent → SDK', () => {
       https.close();
       await agent.close();
       await server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -4,7 +4,7 @@ import pino, { type Logger } from 'pino';
 import { BundleFeed, type BundleFeedTiming } from './bundle-feed.ts';
 import { ControlPlaneClient } from './control-plane.ts';
 import { AgentError } from './errors.ts';
-import { PeerCredentialReader } from './peer-credential-reader.ts';
+import { type PeerCredentialSource, peerCredentialSource } from './peer-credential-source.ts';
 import { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
 import { SvidManager, type SvidManagerTiming } from './svid-manager.ts';
 import { type WireOptions, WireSampler } from './wire/sampler.ts';
@@ -29,7 +29,11 @@ export interface AgentOptions {
    */
   bundles?: boolean;
   bundleTiming?: BundleFeedTiming;
-  /** How workloads are identified; default: kernel peer credentials (Linux). */
+  /**
+   * How workloads are identified; default: the kernel's peer credentials (Linux; `node:ffi` on
+   * Node 26+, else a `python3` helper). Without either the agent refuses to start
+   * (`AGENT_NO_PEER_ATTESTATION`): it never serves SVIDs to callers it cannot identify.
+   */
   resolvePeer?: (socket: Socket) => Promise<PeerCredentials>;
   /** Samples the node's TCP connections and ships them as observed edges; off when absent. */
   wire?: WireOptions;
@@ -57,6 +61,22 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   if (!options.joinToken === !options.k8sToken) {
     throw new AgentError('AGENT_BAD_OPTIONS', 'give exactly one of joinToken or k8sToken');
   }
+  // Fail closed before attesting: an agent that cannot identify callers must not hold SVIDs.
+  const source: PeerCredentialSource | undefined = options.resolvePeer
+    ? undefined
+    : peerCredentialSource();
+  try {
+    return await runAgent(options, source);
+  } catch (e) {
+    source?.close();
+    throw e;
+  }
+}
+
+async function runAgent(
+  options: AgentOptions,
+  source: PeerCredentialSource | undefined,
+): Promise<RunningAgent> {
   const log = options.logger ?? pino({ name: 'ward-agent' }, pino.destination(2));
   const client = new ControlPlaneClient(options.controlPlane);
   const keys = await generateKeyPair();
@@ -70,7 +90,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const why = cause instanceof Error ? cause.message : String(cause);
     throw new AgentError('AGENT_ATTESTATION_FAILED', `attestation failed: ${why}`, { cause });
   }
-  log.info({ spiffeId: reply.spiffeId }, 'agent attested');
+  log.info(
+    { spiffeId: reply.spiffeId, peerCredentials: source?.method ?? 'custom resolvePeer' },
+    'agent attested',
+  );
   const manager = new SvidManager({
     client,
     identity: {
@@ -87,7 +110,6 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   manager.setMaxListeners(0);
   await manager.start();
   const socketPath = options.socketPath ?? '/tmp/ward-agent.sock';
-  const reader = new PeerCredentialReader();
   const feed =
     options.bundles === false
       ? undefined
@@ -104,13 +126,12 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       socketPath,
       manager,
       logger: log,
-      resolvePeer: options.resolvePeer ?? ((s) => peerCredentials(s, { reader })),
+      resolvePeer: options.resolvePeer ?? ((s) => peerCredentials(s, { reader: source! })),
       ...(options.socketMode === undefined ? {} : { socketMode: options.socketMode }),
       ...(feed ? { bundles: feed } : {}),
     });
   } catch (e) {
     await feed?.stop();
-    reader.close();
     await manager.stop();
     throw e;
   }
@@ -133,7 +154,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       await wire?.stop();
       await feed?.stop();
       await api.close();
-      reader.close();
+      source?.close();
       await manager.stop();
     },
   };

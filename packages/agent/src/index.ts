@@ -12,6 +12,10 @@ export {
 export { type AgentIdentity, ControlPlaneClient } from './control-plane.ts';
 export { AgentError, type AgentErrorCode } from './errors.ts';
 export { PeerCredentialReader } from './peer-credential-reader.ts';
+export {
+  type PeerCredentialSource,
+  peerCredentialSource,
+} from './peer-credential-source.ts';
 export { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
 export { type HeldSvid, SvidManager, type SvidManagerTiming } from './svid-manager.ts';
 export { parseAddressMap } from './wire/address-map.ts';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile, readlink } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { AgentError } from './errors.ts';
-import type { PeerCredentialReader } from './peer-credential-reader.ts';
+import type { PeerCredentialSource } from './peer-credential-source.ts';
 
 /** What the kernel says about the process at the other end of a Unix socket. */
 export interface PeerCredentials {
@@ -34,7 +34,11 @@ const PEERCRED_SCRIPT = [
  */
 export async function peerCredentials(
   socket: Socket,
-  options: { python?: string; procRoot?: string; reader?: PeerCredentialReader } = {},
+  options: {
+    python?: string;
+    procRoot?: string;
+    reader?: Pick<PeerCredentialSource, 'read'>;
+  } = {},
 ): Promise<PeerCredentials> {
   const [pid, uid, gid] = options.reader
     ? await options.reader.read(socket)

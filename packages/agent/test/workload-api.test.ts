@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 // The client side of this test uses only the public protobuf and stock gRPC libraries, as any
@@ -73,6 +73,7 @@ describe('Workload API (generic gRPC client from the SPIFFE proto)', () => {
   afterAll(async () => {
     await agent?.close();
     await cp?.stop();
+    if (socketPath) rmSync(dirname(socketPath), { recursive: true, force: true });
   });
 
   it('streams an X.509-SVID to a stock client and rotates it at half-life', async () => {
@@ -238,6 +239,7 @@ describe('Workload API entitlement', () => {
       ).rejects.toMatchObject({ code: 'AGENT_ATTESTATION_FAILED' });
     } finally {
       await agent.close();
+      rmSync(dirname(socketPath), { recursive: true, force: true });
       await cp.stop();
     }
   });

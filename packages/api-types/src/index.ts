@@ -23,7 +23,15 @@ export {
   type DecisionLogRecordV1,
 } from './decision-log.ts';
 export { BUNDLE_MEDIA_TYPE, PROBLEM_MEDIA_TYPE } from './media-types.ts';
-export type { ProblemFieldErrorV1, ProblemV1 } from './problem.ts';
+export {
+  PROBLEM_TYPE_BASE,
+  type ProblemFieldErrorV1,
+  type ProblemInput,
+  type ProblemV1,
+  problemBody,
+  problemTitle,
+  problemType,
+} from './problem.ts';
 export {
   WIRE_CONNECTIONS_PATH,
   type WireBatchV1,

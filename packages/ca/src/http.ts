@@ -1,4 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { PROBLEM_MEDIA_TYPE, type ProblemV1, problemBody } from '@ward/api-types';
 import { AGENT_PROOF_HEADER } from './agent-proof.ts';
 import { CaError } from './errors.ts';
 import type { CaService } from './service.ts';
@@ -189,32 +190,35 @@ export function caRoutes(service: CaService): CaRoute[] {
   ];
 }
 
-/** `application/problem+json` body for an error (CaError → its code and status). */
-export function caProblem(error: unknown): { status: number; body: Record<string, unknown> } {
+/**
+ * `application/problem+json` body for an error (CaError → its code and status), built by the
+ * shared builder so the CA answers like the rest of the control plane. Anything else is a 500
+ * that says nothing about internals.
+ */
+export function caProblem(error: unknown, instance?: string): { status: number; body: ProblemV1 } {
+  const at = instance === undefined ? {} : { instance };
   if (error instanceof CaError) {
     return {
       status: error.statusCode,
-      body: {
-        type: `https://ward.dev/errors#${error.code.toLowerCase()}`,
-        title: error.code,
+      body: problemBody({
         status: error.statusCode,
         code: error.code,
         detail: error.message,
+        ...at,
         ...(error.field
           ? { errors: [{ field: error.field, message: error.message, code: error.code }] }
           : {}),
-      },
+      }),
     };
   }
   return {
     status: 500,
-    body: {
-      type: 'about:blank',
-      title: 'Internal error',
+    body: problemBody({
       status: 500,
       code: 'API_INTERNAL',
-      detail: 'internal error',
-    },
+      detail: 'an internal error occurred; it has been logged',
+      ...at,
+    }),
   };
 }
 
@@ -255,8 +259,8 @@ export function caRequestListener(
         const reply = await route.handle({ params, query, body, ...(agent ? { agent } : {}) });
         send(res, reply.status, reply.body, reply.contentType);
       } catch (error) {
-        const p = caProblem(error);
-        send(res, p.status, p.body, 'application/problem+json');
+        const p = caProblem(error, (req.url ?? '/').split('?')[0]);
+        send(res, p.status, p.body, PROBLEM_MEDIA_TYPE);
       }
     })();
   };

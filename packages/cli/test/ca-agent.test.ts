@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, realpathSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,7 +29,10 @@ describe('ward ca / ward agent (real processes)', () => {
       plugins: [caPlugin({ env: { WARD_CA_KEY: generateSealKey() } })],
     });
   });
-  afterAll(() => server?.close());
+  afterAll(async () => {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('creates a join token and an entry, runs an agent that serves the entry, and stops on SIGTERM', async () => {
     const jt = JSON.parse(

@@ -15,6 +15,7 @@ function ward(...args: string[]) {
 
 describe('ward graph (real CLI)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ward-graph-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('analyzes the examples in every format', () => {
     const text = ward(

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const bin = join(import.meta.dirname, '..', 'src', 'bin.ts');
 
@@ -14,6 +14,7 @@ function ward(...args: string[]) {
 
 describe('ward passport (real CLI)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ward-passport-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const plain = join(dir, 'key.txt');
   writeFileSync(plain, `${randomBytes(32).toString('base64url')}\n`);
   const list = join(dir, 'keys.json');

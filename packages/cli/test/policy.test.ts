@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const bin = join(import.meta.dirname, '..', 'src', 'bin.ts');
 
@@ -38,6 +38,7 @@ spec:
 
 describe('ward policy (real CLI)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ward-policy-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const good = join(dir, 'good');
   mkdirSync(join(good, 'tests'), { recursive: true });
   writeFileSync(join(good, 'api.yaml'), policy);

@@ -28,7 +28,7 @@ export interface BannerInfo {
   adminTokenFile: string;
   dataDir: string;
   applied: boolean;
-  identity: { mode: 'mtls' | 'dev-header'; reason?: string };
+  identity: { mode: 'mtls' | 'dev-header'; reason?: string; attestation?: string };
   services: { name: string; url: string | undefined; note: string }[];
   rps: number;
   durationMs: number | undefined;
@@ -63,6 +63,10 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
     lines.push(
       `  identity        ${s.green('mTLS')} with X.509-SVIDs from the Ward CA, via a node agent (Workload API)`,
     );
+    const how = info.identity.attestation;
+    if (how?.startsWith('SO_PEERCRED'))
+      lines.push(`                  ${s.dim(`callers attested by ${how}`)}`);
+    else if (how) lines.push(`                  ${s.yellow(`callers NOT attested: ${how}`)}`);
   } else {
     lines.push(
       `  identity        ${s.red(s.bold('DEVELOPMENT HEADER, NOT mTLS'))}: callers name themselves in x-ward-source`,

@@ -100,6 +100,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       { dataDir: opts.dataDir, forceDev: opts.devIdentity },
     );
     cleanups.push(() => identities.close());
+    if (identities.notice) warn(identities.notice);
     if (identities.mode !== 'mtls') {
       warn(
         `WARNING: running WITHOUT mTLS (${identities.reason}); callers are identified by a forgeable header`,
@@ -233,6 +234,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       identity: {
         mode: identities.mode,
         ...(identities.reason ? { reason: identities.reason } : {}),
+        ...(identities.attestation ? { attestation: identities.attestation } : {}),
       },
       services: MESH.map((m) => ({
         name: m.name,

@@ -5,12 +5,12 @@
  * to the SDK's development identity header and says so loudly.
  */
 import { realpathSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TlsOptions } from 'node:tls';
 import type { WorkloadIdentity } from '@ward/sdk';
 import type { Dispatcher } from 'undici';
 import { Agent } from 'undici';
+import { type DemoAttestation, demoAttestation, privateSocketDir } from './attestation.ts';
 import type { DemoControlPlane } from './control-plane.ts';
 
 /** The header the services trust for caller identity in the development fallback. */
@@ -36,6 +36,10 @@ export interface MeshIdentities {
   readonly mode: 'mtls' | 'dev-header';
   /** Why the fallback was taken, when it was. */
   readonly reason?: string;
+  /** How the agent identifies callers (mTLS mode): e.g. `SO_PEERCRED via node:ffi`. */
+  readonly attestation?: string;
+  /** One line to show when the agent does not attest callers (the demo fallback). */
+  readonly notice?: string;
   for(service: string, spiffeId: string): Promise<ServiceIdentity>;
   close(): Promise<void>;
 }
@@ -54,6 +58,8 @@ export async function meshIdentities(
 ): Promise<MeshIdentities> {
   if (opts.forceDev) return devIdentities('--dev-identity was given');
   let agent: { close(): Promise<void>; socketPath: string } | undefined;
+  let attestation: DemoAttestation | undefined;
+  let socketDir: { dir: string; remove(): void } | undefined;
   try {
     const [{ startAgent }, { workloadIdentity }, pino] = await Promise.all([
       import('@ward/agent'),
@@ -79,20 +85,24 @@ export async function meshIdentities(
     const { token } = await cp.admin<{ token: string }>('POST', '/v1/ca/join-tokens', {
       node: NODE,
     });
-    // Unix socket paths are limited to ~107 bytes: a deep data dir gets a short temp path.
-    const inData = join(opts.dataDir, 'agent.sock');
-    const socketPath =
-      inData.length < 100 ? inData : join(tmpdir(), `ward-demo-${process.pid}.sock`);
+    // The socket sits in a directory only this user may enter (0700).
+    socketDir = privateSocketDir(opts.dataDir);
+    attestation = await demoAttestation();
     const running = await startAgent({
       controlPlane: cp.url,
       joinToken: token,
-      socketPath,
+      socketPath: join(socketDir.dir, 'agent.sock'),
+      resolvePeer: attestation.resolvePeer,
       logger: pino.default({ level: 'warn', name: 'ward-agent' }, pino.default.destination(2)),
     });
     agent = running;
     const held: { close(): void }[] = [];
+    const { method, notice, close: closeAttestation } = attestation;
+    const removeDir = socketDir.remove;
     return {
       mode: 'mtls',
+      attestation: method,
+      ...(notice ? { notice } : {}),
       async for(_service, spiffeId) {
         const id = await workloadIdentity({ socketPath: running.socketPath, spiffeId });
         held.push(id);
@@ -117,10 +127,14 @@ export async function meshIdentities(
       async close() {
         for (const h of held) h.close();
         await running.close();
+        closeAttestation();
+        removeDir();
       },
     };
   } catch (error) {
     await agent?.close().catch(() => {});
+    attestation?.close();
+    socketDir?.remove();
     return devIdentities(
       `mTLS setup failed: ${(error as Error)?.message ?? String(error)}`.split('\n')[0]!,
     );

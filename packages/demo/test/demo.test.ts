@@ -5,7 +5,15 @@
  * unapproved monitoring edge, the unused grant, and no enforced denial on an allowed edge.
  */
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +36,7 @@ interface DemoInfo {
   controlPlane: string;
   adminToken: string;
   adminTokenFile: string;
-  identity: { mode: string; reason?: string };
+  identity: { mode: string; reason?: string; attestation?: string };
   applied: boolean;
   services: { name: string; url?: string }[];
   warnings: string[];
@@ -36,10 +44,15 @@ interface DemoInfo {
 }
 
 /** Starts `ward start -o json`; resolves with the JSON line and the live process. */
-async function startDemo(dataDir: string, duration: string) {
+async function startDemo(
+  dataDir: string,
+  duration: string,
+  how: { node?: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
+) {
   const child = spawn(
-    process.execPath,
+    how.node ?? process.execPath,
     [
+      ...(how.nodeArgs ?? []),
       BIN,
       'start',
       '--port',
@@ -53,7 +66,11 @@ async function startDemo(dataDir: string, duration: string) {
       '-o',
       'json',
     ],
-    { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      cwd: ROOT,
+      env: { ...(how.env ?? process.env), NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let stdout = '';
   let stderr = '';
@@ -221,7 +238,8 @@ describe('ward start (the demo)', () => {
     expect(statSync(info.adminTokenFile).mode & 0o777).toBe(0o600);
     expect(info.applied).toBe(true);
     // Issue 6 asks for the demo to run on mTLS identities; the fallback must not pass silently.
-    expect(info.identity).toEqual({ mode: 'mtls' });
+    // Callers are attested by the kernel's SO_PEERCRED, read in process (no python3 needed).
+    expect(info.identity).toEqual({ mode: 'mtls', attestation: 'SO_PEERCRED via node:ffi' });
     const urls = Object.fromEntries(info.services.map((s) => [s.name, s.url]));
     expect(urls.frontend).toMatch(/^http:\/\//);
     for (const s of ['orders', 'payments', 'inventory', 'notifications'])
@@ -405,5 +423,46 @@ describe('ward start (the demo)', () => {
     expect(second.info.applied).toBe(false);
     expect(await second.exited).toBe(0);
     expect(second.output()).toContain('stopped.');
+  });
+});
+
+describe('ward start on a box where the agent cannot identify callers', () => {
+  // PATH holds only `node` (no python3), and Node's FFI is off: nothing reads SO_PEERCRED.
+  const bin = mkdtempSync(join(tmpdir(), 'ward-nopy-'));
+  const dataDir = mkdtempSync(join(tmpdir(), 'ward-demo-'));
+  let demo: Awaited<ReturnType<typeof startDemo>>;
+
+  beforeAll(async () => {
+    symlinkSync(process.execPath, join(bin, 'node'));
+    demo = await startDemo(dataDir, '40s', {
+      node: join(bin, 'node'),
+      nodeArgs: ['--no-experimental-ffi'],
+      env: { PATH: bin, HOME: dataDir },
+    });
+  });
+  afterAll(async () => {
+    if (demo?.child.exitCode === null) demo.child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(bin, { recursive: true, force: true });
+  });
+
+  it('starts on mTLS in the labelled fallback, says so in one line, and decisions flow', async () => {
+    expect(demo.info.identity).toEqual({ mode: 'mtls', attestation: 'none (demo fallback)' });
+    // The agent socket's directory admits only this user.
+    expect(statSync(join(dataDir, 'agent')).mode & 0o777).toBe(0o700);
+    const r = await eventually(
+      () => report<DryRunItem>(demo.info, 'dry-run'),
+      (v) => v.items.some((i) => i.count >= 3),
+      30_000,
+    );
+    expect(r.items[0]).toMatchObject({ source: 'frontend', destination: 'inventory' });
+    const text = demo.output();
+    const notices = text.split('\n').filter((l) => l.includes('callers are not attested'));
+    expect(notices).toEqual([
+      'ward demo: agent: cannot read caller credentials (no node:ffi in this Node, no python3) — callers are not attested (demo fallback); use Node 26+ or install python3 for peer attestation',
+    ]);
+    // No raw JSON log lines reach the user.
+    expect(text).not.toMatch(/^\{"level"/m);
+    expect(text).not.toMatch(/AGENT_PEER_CREDENTIALS/);
   });
 });

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -75,10 +75,14 @@ describe('DER certificate lists (Workload API x509_svid / bundle fields)', () =>
 
 describe('workloadIdentity', () => {
   it('times out with a coded error when no agent answers', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'ward-sdk-id-')), 'none.sock');
-    await expect(workloadIdentity({ socketPath: path, timeoutMs: 300 })).rejects.toMatchObject({
-      code: 'IDENTITY_TIMEOUT',
-    });
+    const dir = mkdtempSync(join(tmpdir(), 'ward-sdk-id-'));
+    try {
+      await expect(
+        workloadIdentity({ socketPath: join(dir, 'none.sock'), timeoutMs: 300 }),
+      ).rejects.toMatchObject({ code: 'IDENTITY_TIMEOUT' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -29,6 +29,8 @@ import { type Actor, Store } from '../src/store/store.ts';
 import { cleanupDirs, createPgSchema, intention, pgAvailable, svc, tempDir } from './helpers.ts';
 
 const PG = await pgAvailable('storage.test.ts');
+// The SQLite file tests below make temp dirs outside the backend suites' own cleanup.
+afterAll(() => cleanupDirs());
 const actor: Actor = { id: 'tok_test', name: 'tester', scope: 'admin' };
 const sealKey = parseSealKey(generateSealKey());
 

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { PROBLEM_MEDIA_TYPE } from '@ward/api-types';
+import { PROBLEM_MEDIA_TYPE, problemBody } from '@ward/api-types';
 import {
   type CanonicalRequest,
   type Decision,
@@ -13,7 +13,7 @@ import {
 } from '@ward/policy';
 import type { DecisionLogEntry, DecisionRecorder } from '../decision-log/entry.ts';
 import { peerIdentity } from '../identity/peer.ts';
-import type { IdentitySource, WardContext } from './context.ts';
+import type { EnforcementProblemV1, IdentitySource, WardContext } from './context.ts';
 import { Rejection } from './context.ts';
 import type { Decider, PassportVerifier } from './decider.ts';
 import { ruleName } from './errors.ts';
@@ -302,10 +302,10 @@ export class Enforcer {
 
     if (!decision.allowed) {
       const rule = ruleName(decision);
-      const rejection = problem(403, 'MIDDLEWARE_DENIED', decision.reason);
-      rejection.problem.rule = rule;
-      rejection.problem.detail = `${source.service ?? source.spiffeId ?? 'anonymous'} → ${this.service}: denied by ${rule}: ${decision.reason}`;
-      return rejection;
+      return problem(403, 'MIDDLEWARE_DENIED', decision.reason, {
+        rule,
+        detail: `${source.service ?? source.spiffeId ?? 'anonymous'} → ${this.service}: denied by ${rule}: ${decision.reason}`,
+      });
     }
     return {
       request: canonical,
@@ -380,23 +380,19 @@ export class Enforcer {
   }
 }
 
-const TITLES = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  500: 'Internal Server Error',
-} as const;
-
-/** A rejection with its RFC 9457 problem body (`type` names the code). */
-export function problem(status: Rejection['status'], code: string, reason: string): Rejection {
-  return new Rejection(status, {
-    type: `https://ward.dev/errors#${code.toLowerCase()}`,
-    title: TITLES[status],
-    status,
-    code,
-    detail: reason,
+/** A rejection with its RFC 9457 problem body, from the builder the control plane uses too. */
+export function problem(
+  status: Rejection['status'],
+  code: string,
+  reason: string,
+  options: { detail?: string; rule?: string } = {},
+): Rejection {
+  const body: EnforcementProblemV1 = {
+    ...problemBody({ status, code, detail: options.detail ?? reason }),
+    ...(options.rule === undefined ? {} : { rule: options.rule }),
     reason,
-  });
+  };
+  return new Rejection(status, body);
 }
 
 /** The JSON text and content type of a rejection, for the HTTP flavours. */

@@ -8,7 +8,6 @@ import {
   type AuthorityLifetimes,
   CaError,
   CaService,
-  caProblem,
   caRoutes,
   parseSealKey,
   type SealKey,
@@ -100,12 +99,8 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
           return new Set(entries.map((e) => e.spiffeId).filter((id) => id.startsWith(prefix)));
         },
       };
-      // CA errors carry their own code and status; everything else goes to the server's handler.
-      app.setErrorHandler((error, _request, reply) => {
-        if (!(error instanceof CaError)) throw error;
-        const p = caProblem(error);
-        return reply.code(p.status).type('application/problem+json').send(p.body);
-      });
+      // CA errors reach the server's one error handler, which answers them with their own code
+      // and status in the same problem format as every other route.
       const agentAuth = async (request: FastifyRequest) => {
         const path = request.url.split('?')[0]!;
         (request as { wardAgent?: unknown }).wardAgent = await service.authenticateAgent(

@@ -7,9 +7,10 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, LogController } from 'fastify';
 import type { Migration } from 'kysely';
 import pino from 'pino';
+import { ServerError } from '../errors.ts';
 import { authHook } from './auth-hook.ts';
 import type { WardContext } from './context.ts';
-import { errorHandler, notFoundHandler } from './problem.ts';
+import { clientErrorHandler, errorHandler, notFoundHandler } from './problem.ts';
 import { applyRoutes } from './routes/apply.ts';
 import { bundleRoutes } from './routes/bundles.ts';
 import { documentRoutes } from './routes/documents.ts';
@@ -102,7 +103,11 @@ export async function buildApp(
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: DEFAULT_BODY_LIMIT,
     forceCloseConnections: true,
-    return503OnClosing: true,
+    // Fastify's own answers (503 while closing, bad URL, client errors) are not problem bodies
+    // and carry `statusCode`: these go through the one error handler instead (see below).
+    return503OnClosing: false,
+    frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
+    clientErrorHandler,
     requestTimeout: timeouts.requestTimeout,
     ...(options.https ? { https: { ...options.https, ...timeouts } } : { http: timeouts }),
   }) as unknown as FastifyInstance;
@@ -113,6 +118,16 @@ export async function buildApp(
   app.decorateRequest('principal', undefined);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  // While closing, refuse new work with a problem body (a load balancer retries elsewhere).
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    reply.header('connection', 'close');
+    throw new ServerError('API_UNAVAILABLE', 'the server is shutting down; retry another replica');
+  });
   app.addHook('onRequest', authHook);
   // Every route, for the test that checks each one is in the OpenAPI document.
   const routes: { method: string; url: string }[] = [];

@@ -4,23 +4,23 @@
  * field at fault; anything unexpected becomes a 500 whose body says nothing about internals —
  * the stack trace goes to the server log only.
  */
+
+import type { Socket } from 'node:net';
 import type { ProblemFieldErrorV1, ProblemV1 } from '@ward/api-types';
-import { PROBLEM_MEDIA_TYPE } from '@ward/api-types';
+import { PROBLEM_MEDIA_TYPE, problemBody } from '@ward/api-types';
+import { CaError, caProblem } from '@ward/ca';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ServerError, type ServerErrorCode } from '../errors.ts';
 
-const TYPE_BASE = 'https://ward.dev/problems/';
-
 function problemOf(error: ServerError, instance: string): ProblemV1 {
-  return {
-    type: `${TYPE_BASE}${error.code.toLowerCase().replaceAll('_', '-')}`,
-    title: error.title,
+  return problemBody({
     status: error.status,
     code: error.code,
+    title: error.title,
     detail: error.message,
     instance,
-    ...(error.errors.length > 0 ? { errors: error.errors } : {}),
-  };
+    errors: error.errors,
+  });
 }
 
 interface AjvLikeError {
@@ -157,19 +157,36 @@ export function sendProblem(
   error: ServerError,
 ): FastifyReply {
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', error.retryAfterSeconds);
-  return reply
-    .code(error.status)
-    .header('content-type', PROBLEM_MEDIA_TYPE)
-    .header('cache-control', 'no-store')
-    .send(JSON.stringify(problemOf(error, request.url.split('?')[0] ?? request.url)));
+  return sendBody(reply, error.status, problemOf(error, instanceOf(request)));
 }
 
-/** Fastify error handler: log what is ours to fix, answer with a problem body. */
+function instanceOf(request: FastifyRequest): string {
+  return request.url.split('?')[0] ?? request.url;
+}
+
+/** The one place a problem body leaves the control plane: as text, so no serializer adds to it. */
+function sendBody(reply: FastifyReply, status: number, body: ProblemV1): FastifyReply {
+  return reply
+    .code(status)
+    .header('content-type', PROBLEM_MEDIA_TYPE)
+    .header('cache-control', 'no-store')
+    .send(JSON.stringify(body));
+}
+
+/**
+ * Fastify error handler of the whole app (plugins included): log what is ours to fix, answer
+ * with a problem body. CA errors keep their own codes and statuses.
+ */
 export function errorHandler(
   error: unknown,
   request: FastifyRequest,
   reply: FastifyReply,
 ): FastifyReply {
+  if (error instanceof CaError) {
+    const p = caProblem(error, instanceOf(request));
+    if (p.status >= 500) request.log.error({ err: error }, 'request failed');
+    return sendBody(reply, p.status, p.body);
+  }
   const problem = toServerError(error);
   if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
   // The store failed this request: check at once whether the replica still follows the log
@@ -180,6 +197,43 @@ export function errorHandler(
     reply.header('www-authenticate', 'Bearer realm="ward"');
   return sendProblem(reply, request, problem);
 }
+
+/**
+ * Answers what never became a Fastify request (an unparsable request line, headers past the
+ * limit, a request that took too long) with the same problem body, written on the raw socket
+ * (Fastify's default writes `{error, message, statusCode}`).
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ServerErrorCode =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? 'API_REQUEST_TIMEOUT'
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? 'API_HEADERS_TOO_LARGE'
+        : 'API_MALFORMED_REQUEST';
+  const problem = new ServerError(code, CLIENT_ERROR_DETAIL[code] ?? 'malformed HTTP request');
+  const text = JSON.stringify(
+    problemBody({
+      status: problem.status,
+      code,
+      title: problem.title,
+      detail: problem.message,
+    }),
+  );
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: ${PROBLEM_MEDIA_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(text)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${text}`,
+    );
+  }
+  socket.destroy();
+}
+
+const CLIENT_ERROR_DETAIL: Partial<Record<ServerErrorCode, string>> = {
+  API_REQUEST_TIMEOUT: 'the request was not received in time',
+  API_HEADERS_TOO_LARGE: 'the request headers exceed the size limit',
+  API_MALFORMED_REQUEST: 'the request is not valid HTTP',
+};
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   return sendProblem(

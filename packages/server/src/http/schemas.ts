@@ -10,9 +10,12 @@ export const problemSchema = {
   description: 'RFC 9457 problem details (application/problem+json).',
   required: ['type', 'title', 'status', 'code'],
   properties: {
-    type: { type: 'string' },
+    type: {
+      type: 'string',
+      description: '`https://ward.dev/problems/<code>`: the code in lower case, `_` as `-`.',
+    },
     title: { type: 'string' },
-    status: { type: 'integer' },
+    status: { type: 'integer', description: 'The HTTP status (there is no `statusCode`).' },
     code: { type: 'string', description: 'Stable error code, see docs/errors.md.' },
     detail: { type: 'string' },
     instance: { type: 'string' },
