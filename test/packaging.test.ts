@@ -50,6 +50,9 @@ function outsideEnv(node: string): NodeJS.ProcessEnv {
   }
   // `npm`, `npx` and the `ward` bin start with `#!/usr/bin/env node`: this Node.
   env.PATH = [dirname(node), env.PATH].join(delimiter);
+  // npm turns on Node's module compile cache, which otherwise lands in $TMPDIR/node-compile-cache
+  // and outlives the test.
+  env.NODE_DISABLE_COMPILE_CACHE = '1';
   return env;
 }
 

@@ -257,6 +257,7 @@ describe.skipIf(!PG)('every write path against an unreachable store', () => {
 
 describe.skipIf(!PG)('ward server --store-query-timeout-ms', () => {
   const BIN = join(import.meta.dirname, '..', '..', 'cli', 'src', 'bin.ts');
+  afterAll(() => cleanupDirs());
 
   it('gives the replica its query deadline, and refuses a value that is not an integer >= 100', async () => {
     const schema = await createPgSchema();
