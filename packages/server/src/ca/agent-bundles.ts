@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServiceIdentities } from '../auth/service-identities.ts';
 import { ServerError } from '../errors.ts';
 import { STORE_RETRY_AFTER_SECONDS } from '../http/problem.ts';
-import { admit, endAt } from '../http/routes/watch.ts';
+import { admit, endAt, openEventStream } from '../http/routes/watch.ts';
 import { bearer, nameParam } from '../http/schemas.ts';
 import {
   type AgentHub,
@@ -21,7 +21,6 @@ import {
   type AgentWatcher,
   agentBundleBody,
 } from '../watch/agent-hub.ts';
-import { WATCH_HEARTBEAT_HEADER } from '../watch/bundle-event.ts';
 
 /** The authenticated agent of a request (set by the CA plugin's agent pre-handler). */
 export interface RequestAgent {
@@ -202,22 +201,8 @@ export function agentBundleRoutes(
         request.socket.remoteAddress ?? 'unknown',
       );
       const hub = app.ward.agentHub;
-      reply.hijack();
-      const res = reply.raw;
-      res.once('close', release);
-      if (request.socket.destroyed) {
-        release();
-        return;
-      }
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-        [WATCH_HEARTBEAT_HEADER]: String(hub.heartbeatMs),
-      });
-      res.socket?.setNoDelay(true);
-      res.write(': connected\n\n');
+      const res = openEventStream(request, reply, release, hub.heartbeatMs);
+      if (!res) return;
       const w: AgentWatcher = {
         res,
         agentId: agent.spiffeId,

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import { ServerError } from '../errors.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
+import { batchAnswerSchema, MAX_LISTED } from './batch-answer.ts';
 import { bodyWasInvalidUtf8, registerIngestParsers } from './body.ts';
 import type { DecisionIngestor } from './decision-ingestor.ts';
 import { decisionBatchSchema } from './decision-schema.ts';
@@ -17,9 +18,6 @@ import { screenRecords } from './record-screen.ts';
 import type { RuleNames } from './rule-names.ts';
 import type { IngestDatabase } from './tables.ts';
 import { windowStart } from './windows.ts';
-
-/** Refusals listed in a 200 answer at most (`rejected` counts them all). */
-const MAX_LISTED = 100;
 
 export interface DecisionRouteOptions {
   ingestor: DecisionIngestor;
@@ -75,25 +73,7 @@ export function decisionRoutes(options: DecisionRouteOptions) {
           security: bearer,
           body: decisionBatchSchema,
           response: {
-            200: {
-              type: 'object',
-              properties: {
-                accepted: { type: 'integer', description: 'Decisions counted' },
-                rejected: { type: 'integer', description: 'Records refused one by one' },
-                rejections: {
-                  type: 'array',
-                  description: `The first ${MAX_LISTED} refusals: field (/records/i/field) and why`,
-                  items: {
-                    type: 'object',
-                    properties: {
-                      field: { type: 'string' },
-                      message: { type: 'string' },
-                      code: { type: 'string' },
-                    },
-                  },
-                },
-              },
-            },
+            200: batchAnswerSchema('Decisions counted', 'Records', '/records/i'),
             ...problemResponses,
           },
         },

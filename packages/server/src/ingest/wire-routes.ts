@@ -15,6 +15,7 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { ServerError } from '../errors.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
+import { batchAnswerSchema, MAX_LISTED } from './batch-answer.ts';
 import { bodyWasInvalidUtf8, registerIngestParsers } from './body.ts';
 import type { Quota } from './quota.ts';
 import { HOUR_MS, hourOf, type IngestDatabase } from './tables.ts';
@@ -22,8 +23,6 @@ import { badText } from './text-check.ts';
 import { windowStart } from './windows.ts';
 import { wireBatchSchema } from './wire-schema.ts';
 
-/** Refusals listed in an answer at most (`rejected` counts them all). */
-const MAX_LISTED = 100;
 /** How far ahead of the server's clock an agent's sample time may be. */
 const MAX_SKEW_MS = 5 * 60_000;
 
@@ -127,25 +126,7 @@ export function wireRoutes(options: WireRouteOptions) {
           },
           body: wireBatchSchema,
           response: {
-            200: {
-              type: 'object',
-              properties: {
-                accepted: { type: 'integer', description: 'Edges stored' },
-                rejected: { type: 'integer', description: 'Edges refused one by one' },
-                rejections: {
-                  type: 'array',
-                  description: `The first ${MAX_LISTED} refusals: field (/edges/i/field) and why`,
-                  items: {
-                    type: 'object',
-                    properties: {
-                      field: { type: 'string' },
-                      message: { type: 'string' },
-                      code: { type: 'string' },
-                    },
-                  },
-                },
-              },
-            },
+            200: batchAnswerSchema('Edges stored', 'Edges', '/edges/i'),
             ...problemResponses,
           },
         },

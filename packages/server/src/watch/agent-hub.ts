@@ -18,7 +18,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { BuiltBundle } from '../bundles/builder.ts';
-import { type BundleSource, type EventText, MAX_BUFFERED, resetConnection } from './hub.ts';
+import { type BundleSource, type EventText, writeOrReset } from './hub.ts';
 
 /** Services an agent may receive, by name, each with the SPIFFE ID its workloads hold. */
 export type AgentScope = ReadonlyMap<string, string>;
@@ -262,13 +262,9 @@ export class AgentHub {
   }
 
   #write(w: AgentWatcher, text: EventText): void {
-    if (w.res.writableLength > MAX_BUFFERED + w.bundleBytes) {
-      this.remove(w);
-      this.slowDropped++;
-      resetConnection(w.res);
-      return;
-    }
-    w.res.write(text);
+    if (writeOrReset(w.res, text, w.bundleBytes)) return;
+    this.remove(w);
+    this.slowDropped++;
   }
 
   #heartbeat(): void {

@@ -75,6 +75,20 @@ export function resetConnection(res: ServerResponse): void {
   res.destroy();
 }
 
+/**
+ * Writes `text` to a watcher's stream, or, when more than `MAX_BUFFERED` (plus `allowance`, the
+ * bytes of a bundle event it was sent) already waits unread, resets the connection and returns
+ * false: the caller forgets the watcher. Shared by the per-service and the agent hubs.
+ */
+export function writeOrReset(res: ServerResponse, text: EventText, allowance: number): boolean {
+  if (res.writableLength > MAX_BUFFERED + allowance) {
+    resetConnection(res);
+    return false;
+  }
+  res.write(text);
+  return true;
+}
+
 export class WatchHub {
   readonly #unfiltered = new Set<Watcher>();
   readonly #byService = new Map<string, Set<Watcher>>();
@@ -216,13 +230,9 @@ export class WatchHub {
   }
 
   #write(w: Watcher, text: EventText): void {
-    if (w.res.writableLength > MAX_BUFFERED + (w.bundleBytes ?? 0)) {
-      this.remove(w);
-      this.slowDropped++;
-      resetConnection(w.res);
-      return;
-    }
-    w.res.write(text);
+    if (writeOrReset(w.res, text, w.bundleBytes ?? 0)) return;
+    this.remove(w);
+    this.slowDropped++;
   }
 
   #heartbeat(): void {

@@ -10,7 +10,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { WatchEventV1 } from '@ward/api-types';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServerError } from '../../errors.ts';
 import {
   bundleEvent,
@@ -225,24 +225,14 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         service !== undefined &&
         hub.pushesBundles &&
         wantsBundles(request.headers[WATCH_INCLUDE_HEADER]);
-      reply.hijack();
-      const res = reply.raw;
-      res.once('close', release);
-      // A client gone while its request was authenticated: 'close' has been and gone already.
-      if (request.socket.destroyed) {
-        release();
-        return;
-      }
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-        [WATCH_HEARTBEAT_HEADER]: String(hub.heartbeatMs),
-        ...(push ? { [WATCH_INCLUDE_HEADER]: 'bundle' } : {}),
-      });
-      res.socket?.setNoDelay(true);
-      res.write(': connected\n\n');
+      const res = openEventStream(
+        request,
+        reply,
+        release,
+        hub.heartbeatMs,
+        push ? { [WATCH_INCLUDE_HEADER]: 'bundle' } : {},
+      );
+      if (!res) return;
       const w: Watcher = {
         res,
         service,
@@ -298,4 +288,37 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
       if (!res.destroyed) hub.goLive(w);
     },
   );
+}
+
+/**
+ * Takes over the response of an admitted watch request as a server-sent-event stream: headers
+ * (with the heartbeat interval, so clients can time out a silent stream) and a first comment.
+ * `release` (the admission slot) runs when the stream closes. Null when the client left while
+ * its request was authenticated: 'close' has been and gone already, so the slot is released here.
+ */
+export function openEventStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  release: () => void,
+  heartbeatMs: number,
+  headers: Record<string, string> = {},
+): ServerResponse | null {
+  reply.hijack();
+  const res = reply.raw;
+  res.once('close', release);
+  if (request.socket.destroyed) {
+    release();
+    return null;
+  }
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    [WATCH_HEARTBEAT_HEADER]: String(heartbeatMs),
+    ...headers,
+  });
+  res.socket?.setNoDelay(true);
+  res.write(': connected\n\n');
+  return res;
 }
