@@ -154,7 +154,8 @@ describe('peer credentials without python3', () => {
       const run = promisify(execFile);
       const failed = await run(
         join(bin, 'node'),
-        ['--no-experimental-ffi', '--no-warnings', '-e', script],
+        // The source condition too: this env has no NODE_OPTIONS to carry it.
+        ['--no-experimental-ffi', '--no-warnings', '--conditions=ward-source', '-e', script],
         {
           env: { PATH: bin },
         },

@@ -436,7 +436,8 @@ describe('ward start on a box where the agent cannot identify callers', () => {
     symlinkSync(process.execPath, join(bin, 'node'));
     demo = await startDemo(dataDir, '40s', {
       node: join(bin, 'node'),
-      nodeArgs: ['--no-experimental-ffi'],
+      // The source condition too: this env has no NODE_OPTIONS to carry it.
+      nodeArgs: ['--no-experimental-ffi', '--conditions=ward-source'],
       env: { PATH: bin, HOME: dataDir },
     });
   });
