@@ -4,7 +4,10 @@ import { BundleError } from './errors.ts';
 import type { BundlePublicKey } from './keys.ts';
 import { bundleHash } from './sign.ts';
 
-const ED25519_SIGNATURE = /^[A-Za-z0-9_-]{86}$/;
+// 86 base64url characters carry 516 bits for the signature's 512: the last one's 4 low bits are
+// unused, and a decoder ignores them. Only the canonical last characters (A, Q, g, w: low bits
+// zero) are accepted, so one signature has one spelling.
+const ED25519_SIGNATURE = /^[A-Za-z0-9_-]{85}[AQgw]$/;
 
 export interface VerifyBundleOptions {
   /** Keys the verifier trusts (current and, during rotation, previous). */

@@ -57,6 +57,21 @@ describe('bundle signatures', () => {
     );
   });
 
+  it('refuses a non-canonical spelling of a valid signature (unused low bits of the last character)', () => {
+    const signed = signBundle(bundle, privateKey);
+    const last = signed.signature.at(-1)!;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // The next character differs only in the 4 bits a decoder drops: same bytes, other text.
+    const other = alphabet[alphabet.indexOf(last) + 1]!;
+    const respelled = { ...signed, signature: signed.signature.slice(0, -1) + other };
+    expect(Buffer.from(respelled.signature, 'base64url')).toEqual(
+      Buffer.from(signed.signature, 'base64url'),
+    );
+    expect(codeOf(() => verifyBundle(respelled, { keys: [trusted], service: 'orders' }))).toBe(
+      'BUNDLE_BAD_SIGNATURE',
+    );
+  });
+
   it('rejects any change to any byte of the payload or signature', () => {
     const signed = signBundle(bundle, privateKey);
     fc.assert(
