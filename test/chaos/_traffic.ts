@@ -107,12 +107,16 @@ export class DecisionLoad {
  * bundle sees: a new Service `chaos-N` (label `seq: N`) and the `orders` intention now allowing
  * `web` and `chaos-N`. Records which writes were acknowledged (200) and at which revision.
  */
+/** How long the steady writer avoids a replica that did not answer. */
+const AVOID_MS = 5_000;
+
 export class SteadyWriter {
   readonly acked = new Map<number, { revision: number; via: string; at: number }>();
   readonly unexpected: { seq: number; via: string; status: number; body: unknown }[] = [];
   attempts = 0;
   #seq = 0;
   #running = false;
+  readonly #avoidUntil = new Map<string, number>();
   #loop: Promise<void> | null = null;
 
   readonly replicas: () => string[];
@@ -145,7 +149,12 @@ export class SteadyWriter {
     this.#loop = (async () => {
       while (this.#running) {
         const seq = ++this.#seq;
-        const planes = this.replicas();
+        // Like a real client, a replica that just failed to answer is avoided for a while, so a
+        // frozen replica does not take every other write's timeout.
+        const all = this.replicas();
+        const now = Date.now();
+        const healthy = all.filter((p) => (this.#avoidUntil.get(p) ?? 0) <= now);
+        const planes = healthy.length > 0 ? healthy : all;
         const via = planes[seq % planes.length]!;
         const name = `chaos-${seq}`;
         this.attempts++;
@@ -155,7 +164,9 @@ export class SteadyWriter {
         if (res.answered && res.status === 200) {
           const { revision } = res.body as { revision: number };
           this.acked.set(seq, { revision, via, at: Date.now() });
-        } else if (res.answered && res.status !== 503) {
+        } else if (!res.answered) {
+          this.#avoidUntil.set(via, Date.now() + AVOID_MS);
+        } else if (res.status !== 503) {
           // The issue demands 503 while the store is unreachable: anything else is a finding.
           this.unexpected.push({ seq, via, status: res.status, body: res.body });
         }

@@ -276,7 +276,7 @@ describe.skipIf(pgMissing !== null)(
         // frozen or cut off mid-transaction, holds the write lock.)
         const waitMs = Math.max(
           holdMs - (Date.now() - faultAt),
-          opts.writesContinue ? IDLE_IN_TRANSACTION_MS + 3_000 : 0,
+          opts.writesContinue ? IDLE_IN_TRANSACTION_MS + 6_000 : 0,
         );
         const ack = await nextAck(before, waitMs).catch(() => null);
         if (ack) {
