@@ -16,6 +16,9 @@ export const ADMIN = 'test-admin-token-0123456789abcdef';
  */
 export const TEST_SEAL_KEY = parseSealKey(generateSealKey());
 
+/** An apply request body holding one YAML file. */
+export const FILE = (content: string) => ({ body: { files: [{ name: 'x.yaml', content }] } });
+
 const dirs: string[] = [];
 export function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'ward-server-'));

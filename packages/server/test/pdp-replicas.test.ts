@@ -15,6 +15,7 @@ import { TcpProxy } from './_tcp-proxy.ts';
 import {
   cleanupDirs,
   createPgSchema,
+  FILE,
   http,
   intention,
   PG_URL,
@@ -28,7 +29,6 @@ import {
 } from './helpers.ts';
 
 const PG = await pgAvailable('pdp-replicas.test.ts');
-const FILE = (content: string) => ({ body: { files: [{ name: 'x.yaml', content }] } });
 
 /** A logger that keeps the time of each 'control plane unavailable' warning, by URL. */
 function failureLog(): PdpLogger & { at: (url: string) => number[]; codes: () => string[] } {

@@ -13,6 +13,7 @@ import { TcpProxy } from './_tcp-proxy.ts';
 import {
   cleanupDirs,
   createPgSchema,
+  FILE,
   http,
   intention,
   PG_URL,
@@ -27,8 +28,6 @@ import {
 } from './helpers.ts';
 
 const PG = await pgAvailable('stale-replica.test.ts');
-
-const FILE = (content: string) => ({ body: { files: [{ name: 'x.yaml', content }] } });
 
 describe.skipIf(!PG)('a replica cut off from PostgreSQL', () => {
   let a: RunningServer;

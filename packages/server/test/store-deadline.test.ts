@@ -17,6 +17,7 @@ import {
   ADMIN,
   cleanupDirs,
   createPgSchema,
+  FILE,
   http,
   intention,
   PG_URL,
@@ -30,7 +31,6 @@ import {
 } from './helpers.ts';
 
 const PG = await pgAvailable('store-deadline.test.ts');
-const FILE = (content: string) => ({ body: { files: [{ name: 'x.yaml', content }] } });
 /** The replica's query timeout here; the client-side deadline is one second later. */
 const TIMEOUT_MS = 500;
 /** Stated bound for an answer: the client deadline plus generous room for a loaded machine. */
