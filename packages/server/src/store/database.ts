@@ -88,6 +88,13 @@ export async function openDatabase(
         connectionTimeoutMillis: 5000,
         keepAlive: true,
         idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+        // The idle limit does not cover a session that is sending us a result when our replica
+        // goes silent (partitioned, or frozen with its receive buffer full): PostgreSQL cannot
+        // cancel a statement blocked writing to its client, so it would hold the state-row
+        // lock until TCP gives up, minutes later. With a TCP user timeout, the server's kernel
+        // drops the connection once sent data stays unacknowledged this long, and the
+        // transaction rolls back.
+        options: `-c tcp_user_timeout=${IDLE_IN_TRANSACTION_MS}`,
         ...(timeout === undefined
           ? {}
           : { Client: DeadlineClient, statement_timeout: timeout, query_timeout: timeout + 1000 }),
