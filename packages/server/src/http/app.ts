@@ -13,6 +13,7 @@ import type { WardContext } from './context.ts';
 import { clientErrorHandler, errorHandler, notFoundHandler } from './problem.ts';
 import { applyRoutes } from './routes/apply.ts';
 import { bundleRoutes } from './routes/bundles.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { documentRoutes } from './routes/documents.ts';
 import { historyRoutes } from './routes/history.ts';
 import { tokenRoutes } from './routes/tokens.ts';
@@ -162,6 +163,7 @@ export async function buildApp(
   await app.register(tokenRoutes);
   await app.register(bundleRoutes);
   await app.register(watchRoutes);
+  await app.register(consoleRoutes);
   for (const plugin of options.plugins) await app.register(plugin.register);
 
   app.get(

@@ -1,4 +1,7 @@
-/** API tokens (admin only): create (shown once), list, revoke. Each is audited. */
+/**
+ * API tokens (admin only): create (shown once), list, revoke. Each is audited. `GET /v1/whoami`
+ * tells any credential who it is.
+ */
 import type { FastifyInstance } from 'fastify';
 import { notifyRevoked, onTokenRevoked } from '../../auth/revocation.ts';
 import {
@@ -93,6 +96,36 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
         return created;
       });
       return reply.code(201).send({ token, ...info });
+    },
+  );
+
+  // Who am I: the console shows it after sign-in and hides what the scope may not do.
+  app.get(
+    '/v1/whoami',
+    {
+      config: { auth: ['admin', 'team', 'pdp', 'collector'] },
+      schema: {
+        tags: ['tokens'],
+        summary: 'The principal behind the credential sent: name, scope and owned services',
+        security: bearer,
+        response: {
+          200: {
+            type: 'object',
+            required: ['name', 'scope', 'services', 'via'],
+            properties: {
+              name: { type: 'string' },
+              scope: { type: 'string', enum: SCOPES },
+              services: { type: 'array', items: { type: 'string' } },
+              via: { type: 'string', enum: ['token', 'mtls'] },
+            },
+          },
+          ...problemResponses,
+        },
+      },
+    },
+    async (request) => {
+      const p = principalOf(request);
+      return { name: p.name, scope: p.scope, services: [...p.services].sort(), via: p.via };
     },
   );
 

@@ -1,0 +1,6 @@
+import type { ViewProps } from '../app.tsx';
+
+// Placeholder until this view is built.
+export function PoliciesView(_props: ViewProps) {
+  return <p class="muted">Not built yet.</p>;
+}
