@@ -36,12 +36,13 @@ export function importsOf(text: string): Map<string, number> {
   return found;
 }
 
-const SOURCE = /\.(?:ts|js|mjs|cjs|mts|cts)$/;
+const SOURCE = /\.(?:ts|tsx|js|mjs|cjs|mts|cts)$/;
 
 /** Every source file under `dir` (recursively; no node_modules, dist or fixtures). */
 export function sourceFiles(dir: string): string[] {
   let entries: string[];
   try {
+    if (statSync(dir).isFile()) return SOURCE.test(dir) ? [dir] : [];
     entries = readdirSync(dir);
   } catch {
     return [];

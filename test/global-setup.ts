@@ -10,8 +10,12 @@
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildConsole } from '../tools/build-console.ts';
 
-export default function setup(): () => void {
+export default async function setup(): Promise<() => void> {
+  // The console tests (and the control plane's `/`) serve the built console: build it first
+  // when it is missing or older than its sources, as `npm start` does.
+  await buildConsole({ ifStale: true });
   const outer = process.env.TMPDIR;
   const runDir = mkdtempSync(join(tmpdir(), 'ward-test-run-'));
   chmodSync(runDir, 0o711);

@@ -32,8 +32,12 @@ function stale(): boolean {
   return sources > built;
 }
 
-if (!process.argv.includes('--if-stale') || stale()) {
+/** Builds the console; with `ifStale`, only when the output is missing or older than its sources. */
+export async function buildConsole(options: { ifStale: boolean }): Promise<void> {
+  if (options.ifStale && !stale()) return;
   const started = Date.now();
   await build({ configFile: join(pkg, 'vite.config.ts') });
   process.stderr.write(`console built in ${Date.now() - started} ms\n`);
 }
+
+if (import.meta.main) await buildConsole({ ifStale: process.argv.includes('--if-stale') });
