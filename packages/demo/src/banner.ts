@@ -51,6 +51,9 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
   lines.push(
     `  control plane   ${s.cyan(info.controlPlane)}   (SQLite in ${shortPath(info.dataDir)})`,
   );
+  lines.push(
+    `  web console     ${s.cyan(s.bold(`${info.controlPlane}/`))}   ${s.dim('(open it, sign in with the admin token)')}`,
+  );
   lines.push(`  admin token     ${info.adminToken}`);
   lines.push(`                  ${s.dim(`kept in ${shortPath(info.adminTokenFile)} (mode 0600)`)}`);
   lines.push(

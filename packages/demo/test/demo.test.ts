@@ -254,9 +254,17 @@ describe('ward start (the demo)', () => {
       expect(text).toContain(`npx ward ${cmd}`);
     }
     expect(text).toContain(`export WARD_SERVER=${info.controlPlane}`);
+    expect(text).toMatch(new RegExp(`web console +${info.controlPlane}/ `));
     // Zero-config: the seal key is generated next to the data, and the banner says what that means.
     expect(info.warnings.join('\n')).toMatch(/seal key .* is inside the data directory/);
     expect(text).toMatch(/warning .*copy of that directory/);
+  });
+
+  it('serves the web console at the URL the banner prints', async () => {
+    const res = await fetch(`${demo.info.controlPlane}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await res.text()).toContain('<div id="app"></div>');
   });
 
   it('shows the dependency cycle its services declare, with the cheapest fix', () => {
