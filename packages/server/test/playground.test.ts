@@ -6,7 +6,19 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
-import { cleanupDirs, FILE, http, intention, startTestServer, svc, yamlOf } from './helpers.ts';
+import {
+  cleanupDirs,
+  createPgSchema,
+  FILE,
+  http,
+  intention,
+  pgAvailable,
+  startTestServer,
+  svc,
+  yamlOf,
+} from './helpers.ts';
+
+const PG = await pgAvailable('playground.test.ts');
 
 let server: RunningServer;
 let base: string;
@@ -37,6 +49,7 @@ beforeAll(async () => {
         svc('frontend'),
         svc('billing'),
         intention('orders', 'orders', ['frontend']),
+        intention('billing-in', 'billing', ['frontend']),
       ]),
     ),
   );
@@ -50,6 +63,8 @@ beforeAll(async () => {
     FILE(yamlOf([intention('orders', 'orders', ['frontend', 'billing'])])),
   );
   expect(second.body.revision).toBeGreaterThan(firstRevision);
+  // ...and a later one deletes billing-in: `at` must still see it.
+  expect((await http(base, 'DELETE', '/v1/intentions/billing-in')).status).toBe(200);
   const token = async (body: object) =>
     (await http(base, 'POST', '/v1/tokens', { body })).body.token as string;
   team = await token({ name: 'team-billing', scope: 'team', services: ['billing'] });
@@ -82,6 +97,10 @@ describe('POST /v1/playground/evaluate', () => {
     expect(then.body.decision).toMatchObject({ effect: 'deny', allowed: false, rule: null });
     expect(then.body.decision.reason).toMatch(/default/);
     expect(then.body.explanation.considered[0]).toMatchObject({ matched: false });
+    const billing = { destination: 'billing', source: { service: 'frontend' } };
+    expect((await evaluate({ input: billing })).body.decision.effect).toBe('deny');
+    const before = await evaluate({ input: billing, at: firstRevision });
+    expect(before.body.decision).toMatchObject({ effect: 'allow', rule: { policy: 'billing-in' } });
     const future = await evaluate({ input: input('billing'), at: 10_000 });
     expect(future.status).toBe(404);
     expect(future.body.errors[0].field).toBe('/at');
@@ -202,5 +221,36 @@ describe('POST /v1/playground/evaluate', () => {
       ),
       { numRuns: 150 },
     );
+  });
+});
+
+describe.skipIf(!PG)('POST /v1/playground/evaluate on PostgreSQL', () => {
+  it('rebuilds a past revision from the history', async () => {
+    const schema = await createPgSchema();
+    const pg = await startTestServer({ database: schema.url });
+    try {
+      const apply = async (docs: object[]) =>
+        (await http(pg.url, 'POST', '/v1/apply', FILE(yamlOf(docs)))).body.revision as number;
+      const first = await apply([
+        svc('orders'),
+        svc('frontend'),
+        intention('orders', 'orders', ['frontend']),
+      ]);
+      await apply([intention('orders', 'orders', ['frontend'], 'deny')]);
+      const ask = async (at?: number) =>
+        (
+          await http(pg.url, 'POST', '/v1/playground/evaluate', {
+            body: {
+              input: { destination: 'orders', source: { service: 'frontend' } },
+              ...(at === undefined ? {} : { at }),
+            },
+          })
+        ).body.decision.effect;
+      expect(await ask()).toBe('deny');
+      expect(await ask(first)).toBe('allow');
+    } finally {
+      await pg.close();
+      await schema.drop();
+    }
   });
 });

@@ -15,18 +15,29 @@ export interface DocumentAt {
 
 /** Every document alive at `revision`, sorted by kind and name. */
 export async function documentsAt(db: Kysely<Database>, revision: number): Promise<DocumentAt[]> {
-  const rows = await db
+  // Only each document's last change at or before the revision: memory follows the number of
+  // documents, not the length of the history.
+  const last = db
     .selectFrom('changes')
-    .select(['revision', 'seq', 'kind', 'name', 'after'])
+    .select(['kind', 'name', (eb) => eb.fn.max('revision').as('rev')])
     .where('revision', '<=', revision)
-    .orderBy('revision')
-    .orderBy('seq')
+    .groupBy(['kind', 'name'])
+    .as('last');
+  const rows = await db
+    .selectFrom('changes as c')
+    .innerJoin(last, (join) =>
+      join
+        .onRef('c.kind', '=', 'last.kind')
+        .onRef('c.name', '=', 'last.name')
+        .onRef('c.revision', '=', 'last.rev'),
+    )
+    .select(['c.kind', 'c.name', 'c.after'])
+    .orderBy('c.seq')
     .execute();
   const state = new Map<string, DocumentAt | null>();
   for (const r of rows) {
-    const key = `${r.kind}/${r.name}`;
     state.set(
-      key,
+      `${r.kind}/${r.name}`,
       r.after === null
         ? null
         : { kind: r.kind, name: r.name, document: JSON.parse(r.after) as PolicyDocument },
