@@ -104,6 +104,8 @@ export interface StartServerOptions {
   watchLimits?: Partial<WatchLimits>;
   /** Time a client has to send its request headers and its whole request (slowloris). */
   httpTimeouts?: Partial<HttpTimeouts>;
+  /** Serve the web console from this directory instead of `@ward/console`'s build (tests). */
+  consoleDir?: string;
 }
 
 export interface RunningServer {
@@ -363,6 +365,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       plugins: options.plugins ?? [],
       timeouts,
       ...(options.tls ? { https: httpsOptions(options.tls) } : {}),
+      ...(options.consoleDir !== undefined ? { consoleDir: options.consoleDir } : {}),
     });
     const started = app;
     cleanups.push(async () => {

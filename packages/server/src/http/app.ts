@@ -16,6 +16,7 @@ import { bundleRoutes } from './routes/bundles.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { documentRoutes } from './routes/documents.ts';
 import { historyRoutes } from './routes/history.ts';
+import { playgroundRoutes } from './routes/playground.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { watchRoutes } from './routes/watch.ts';
 import { sharedSchemas } from './schemas.ts';
@@ -59,6 +60,8 @@ export interface BuildAppOptions {
   /** Serve HTTPS with these options (see `startServer({ tls })`). */
   https?: TlsOptions;
   timeouts: HttpTimeouts;
+  /** Where the built console is (default: `@ward/console`'s build). */
+  consoleDir?: string;
 }
 
 /**
@@ -163,7 +166,8 @@ export async function buildApp(
   await app.register(tokenRoutes);
   await app.register(bundleRoutes);
   await app.register(watchRoutes);
-  await app.register(consoleRoutes);
+  await app.register(playgroundRoutes);
+  await app.register(consoleRoutes, { dir: options.consoleDir });
   for (const plugin of options.plugins) await app.register(plugin.register);
 
   app.get(

@@ -1,6 +1,58 @@
+/**
+ * Rollout: what the dry-run rules would deny, which observed edges no rule approves, which
+ * approved edges nobody uses, and promote. A team token reads every report the API gives it,
+ * and by default the view keeps the edges that touch its own services.
+ */
+import { useState } from 'preact/hooks';
 import type { ViewProps } from '../app.tsx';
+import { PromotePanel } from '../rollout/promote.tsx';
+import { DryRunTable, type EdgeFilter, UnapprovedTable, UnusedTable } from '../rollout/reports.tsx';
 
-// Placeholder until this view is built.
-export function RolloutView(_props: ViewProps) {
-  return <p class="muted">Not built yet.</p>;
+const WINDOWS = ['15m', '1h', '6h', '24h', '7d'];
+
+export function RolloutView(props: ViewProps) {
+  const { api, me } = props;
+  const [since, setSince] = useState(props.params.get('since') ?? '1h');
+  const [mine, setMine] = useState(me.scope === 'team');
+  const [tick, setTick] = useState(0);
+  const filter: EdgeFilter = (e) =>
+    !mine || me.services.includes(e.destination) || me.services.includes(e.source);
+  return (
+    <div class="pol">
+      <div class="pol-actions">
+        <label>
+          Window{' '}
+          <select
+            data-testid="rollout-window"
+            value={since}
+            onChange={(e) => setSince((e.target as HTMLSelectElement).value)}
+          >
+            {WINDOWS.map((w) => (
+              <option key={w} value={w}>
+                {w}
+              </option>
+            ))}
+          </select>
+        </label>
+        {me.scope === 'team' && (
+          <label>
+            <input
+              type="checkbox"
+              data-testid="only-mine"
+              checked={mine}
+              onChange={(e) => setMine((e.target as HTMLInputElement).checked)}
+            />{' '}
+            Only edges of my services ({me.services.join(', ')})
+          </label>
+        )}
+        <button type="button" data-testid="rollout-refresh" onClick={() => setTick((t) => t + 1)}>
+          Refresh
+        </button>
+      </div>
+      <PromotePanel api={api} me={me} window={since} onPromoted={() => setTick((t) => t + 1)} />
+      <DryRunTable api={api} since={since} filter={filter} tick={tick} />
+      <UnapprovedTable api={api} filter={filter} tick={tick} />
+      <UnusedTable api={api} filter={filter} tick={tick} />
+    </div>
+  );
 }

@@ -5,7 +5,7 @@
  * request can reach outside the build. The app authenticates to the API with a Ward token the
  * user types in; these routes themselves hold nothing secret and are public.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join, relative } from 'node:path';
 import { consoleAssetsDir, consoleBuilt } from '@ward/console';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -69,8 +69,15 @@ function send(reply: FastifyReply, asset: Asset, immutable: boolean): FastifyRep
     .send(asset.body);
 }
 
-export async function consoleRoutes(app: FastifyInstance): Promise<void> {
-  const assets = consoleBuilt() ? loadAssets(consoleAssetsDir()) : new Map<string, Asset>();
+export async function consoleRoutes(
+  app: FastifyInstance,
+  options: { dir?: string | undefined } = {},
+): Promise<void> {
+  // `dir` points at another build (tests of a missing or a different console).
+  const built =
+    options.dir === undefined ? consoleBuilt() : existsSync(join(options.dir, 'index.html'));
+  const dir = options.dir ?? consoleAssetsDir();
+  const assets = built ? loadAssets(dir) : new Map<string, Asset>();
   const page = { config: { auth: 'public' as const }, schema: { hide: true } };
 
   app.get('/', page, async (_request, reply) => {

@@ -1,0 +1,195 @@
+/** The soft-apply reports: dry-run denials by edge and rule with samples, unapproved, unused. */
+import type { Api } from '../api.ts';
+import { Problem } from '../policies/problem.tsx';
+import { useLoad } from '../policies/use-load.ts';
+
+export interface DryRunItem {
+  source: string;
+  destination: string;
+  rule: string;
+  count: number;
+  sampled: number;
+  firstSeen: string;
+  lastSeen: string;
+  revision: number;
+  samples: { method: string; path: string; count: number }[];
+}
+
+interface UnapprovedItem {
+  source: string;
+  destination: string;
+  decisions: number;
+  denied: number;
+  traceCalls: number;
+  wireSamples: number;
+  lastSeen: string;
+  seenIn: string[];
+}
+
+interface UnusedItem {
+  source: string;
+  destination: string;
+  rules: { rule: string; mode: string; wildcard?: boolean }[];
+  wildcard: boolean;
+  lastSeen: string | null;
+}
+
+interface Report<T> {
+  since: string;
+  until: string;
+  items: T[];
+  dropped?: number;
+}
+
+/** Keeps the edges a filter lets through (a team's own services, when it asks for that). */
+export type EdgeFilter = (e: { source: string; destination: string }) => boolean;
+
+export function DryRunTable(props: { api: Api; since: string; filter: EdgeFilter; tick: number }) {
+  const { api, since } = props;
+  const report = useLoad(
+    () => api.get<Report<DryRunItem>>(`/v1/reports/dry-run?since=${encodeURIComponent(since)}`),
+    [api, since, props.tick],
+  );
+  const items = (report.data?.items ?? []).filter(props.filter);
+  return (
+    <section class="pol-panel" data-testid="dry-run">
+      <h2>Would be denied (dry-run rules, last {since})</h2>
+      <Problem failure={report.failure} />
+      {report.data && items.length === 0 && (
+        <p class="muted" data-testid="dry-run-empty">
+          No call was denied by a dry-run rule in the window.
+        </p>
+      )}
+      {(report.data?.dropped ?? 0) > 0 && (
+        <p class="muted">
+          Shippers dropped {report.data?.dropped} record(s) in the window: counts may be short.
+        </p>
+      )}
+      {items.length > 0 && (
+        <table data-testid="dry-run-table">
+          <thead>
+            <tr>
+              <th>Edge</th>
+              <th>Rule</th>
+              <th>Calls</th>
+              <th>First seen</th>
+              <th>Last seen</th>
+              <th>Samples</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((i) => (
+              <tr key={`${i.source}>${i.destination}>${i.rule}`} data-testid="dry-run-row">
+                <td>
+                  {i.source} → {i.destination}
+                </td>
+                <td>
+                  <code>{i.rule}</code>
+                </td>
+                <td>
+                  {i.count}
+                  {i.sampled > 0 && <span class="muted"> (+{i.sampled} sampled)</span>}
+                </td>
+                <td>{i.firstSeen}</td>
+                <td>{i.lastSeen}</td>
+                <td>
+                  {i.samples.map((s) => (
+                    <div key={`${s.method} ${s.path}`}>
+                      <code>
+                        {s.method} {s.path}
+                      </code>{' '}
+                      ×{s.count}
+                    </div>
+                  ))}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+export function UnapprovedTable(props: { api: Api; filter: EdgeFilter; tick: number }) {
+  const report = useLoad(
+    () => props.api.get<Report<UnapprovedItem>>('/v1/reports/unapproved'),
+    [props.api, props.tick],
+  );
+  const items = (report.data?.items ?? []).filter(props.filter);
+  return (
+    <section class="pol-panel" data-testid="unapproved">
+      <h2>Unapproved edges (seen, no allow rule; last 30d)</h2>
+      <Problem failure={report.failure} />
+      {report.data && items.length === 0 && <p class="muted">None.</p>}
+      {items.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th>Edge</th>
+              <th>Decisions (denied)</th>
+              <th>Trace calls</th>
+              <th>Wire samples</th>
+              <th>Seen in</th>
+              <th>Last seen</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((i) => (
+              <tr key={`${i.source}>${i.destination}`} data-testid="unapproved-row">
+                <td>
+                  {i.source} → {i.destination}
+                </td>
+                <td>
+                  {i.decisions} ({i.denied})
+                </td>
+                <td>{i.traceCalls}</td>
+                <td>{i.wireSamples}</td>
+                <td>{i.seenIn.join(', ')}</td>
+                <td>{i.lastSeen}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+export function UnusedTable(props: { api: Api; filter: EdgeFilter; tick: number }) {
+  const report = useLoad(
+    () => props.api.get<Report<UnusedItem>>('/v1/reports/unused'),
+    [props.api, props.tick],
+  );
+  const items = (report.data?.items ?? []).filter(props.filter);
+  return (
+    <section class="pol-panel" data-testid="unused">
+      <h2>Unused edges (allowed, no traffic; last 7d)</h2>
+      <Problem failure={report.failure} />
+      {report.data && items.length === 0 && <p class="muted">None.</p>}
+      {items.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th>Edge</th>
+              <th>Approved by</th>
+              <th>Last seen</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((i) => (
+              <tr key={`${i.source}>${i.destination}`} data-testid="unused-row">
+                <td>
+                  {i.source} → {i.destination}
+                  {i.wildcard && <span class="badge">wildcard</span>}
+                </td>
+                <td>{i.rules.map((r) => `${r.rule} (${r.mode})`).join(', ')}</td>
+                <td>{i.lastSeen ?? 'never (within retention)'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
