@@ -1,7 +1,7 @@
 /**
  * Takes the screenshots of the web console that docs/console.md and the README show: the real
  * demo (control plane, mesh, traffic) and headless Chromium, one PNG per view in
- * docs/images/console-<view>.png. Run after changing a view: `node tools/console-screenshots.ts`.
+ * docs/images/console-<view>.png. Run after changing a view: `npm run screenshots`.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

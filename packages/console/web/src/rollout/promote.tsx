@@ -105,7 +105,9 @@ export function PromotePanel(props: { api: Api; me: Me; window: string; onPromot
           >
             Promote
           </button>
-          <span class="muted">gate: no dry-run denials in the last {props.window}</span>
+          <span class="muted">
+            promotes only if its dry-run rules denied nothing in the last {props.window}
+          </span>
         </div>
       )}
       <Problem failure={blocked} testid="promote-blocked" />
