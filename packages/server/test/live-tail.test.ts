@@ -73,6 +73,15 @@ describe.each(list)('live tail on $name', (backend) => {
       await all.next(isDecision((d) => d.path === '/marker'));
       expect(decisions(mine).every((d) => d.destination === 'payments')).toBe(true);
       expect(decisions(mine)).toHaveLength(2);
+      // The backlog route (raw denials) holds the team to the same scope.
+      const kept = await http(s.url, 'GET', '/v1/decision-logs/denials', { token: team });
+      expect(kept.status).toBe(200);
+      expect(kept.body.items.length).toBeGreaterThan(0);
+      for (const d of kept.body.items) expect(d.destination).toBe('payments');
+      const admin = await http(s.url, 'GET', '/v1/decision-logs/denials');
+      expect(
+        admin.body.items.some((d: { destination: string }) => d.destination === 'orders'),
+      ).toBe(true);
       for (const c of [all, dry, byService, mine]) c.close();
     } finally {
       await s.close();

@@ -200,6 +200,15 @@ export function decisionRoutes(options: DecisionRouteOptions) {
           .limit(q.limit);
         if (q.destination !== undefined) query = query.where('destination', '=', q.destination);
         if (q.source !== undefined) query = query.where('source', '=', q.source);
+        // A team sees the denials of calls from or to its services only.
+        const p = principalOf(request);
+        if (p.scope === 'team') {
+          const owned = [...p.services];
+          if (owned.length === 0) return { since: new Date(since).toISOString(), items: [] };
+          query = query.where((eb) =>
+            eb.or([eb('destination', 'in', owned), eb('source', 'in', owned)]),
+          );
+        }
         const rows = await query.execute();
         return {
           since: new Date(since).toISOString(),
