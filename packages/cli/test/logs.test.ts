@@ -94,6 +94,14 @@ describe('ward logs (real processes)', () => {
       expect.objectContaining({ path: '/recent/dry-run', dryRun: true, allowed: false }),
     ]);
     await expect(ward('logs', '--kind', 'allow')).rejects.toMatchObject({ code: 2 });
+    // ward server's alert flags are checked before anything starts.
+    for (const bad of [
+      ['--alertmanager', 'ftp://am'],
+      ['--alert-webhook', 'not a url'],
+      ['--alert-interval', '5x'],
+      ['--alert-spike-factor', '0.5'],
+    ])
+      await expect(ward('server', '--data-dir', dir, ...bad)).rejects.toMatchObject({ code: 2 });
   });
 
   it('-f follows the live tail', async () => {

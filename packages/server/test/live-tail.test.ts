@@ -2,12 +2,21 @@
  * The live tail of denials (`GET /v1/decisions/stream`): what it carries, filters, team scope,
  * revocation, admission limits, the flood cut, and (PostgreSQL) fan-out across replicas.
  */
+import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ingestPlugin } from '../src/ingest/index.ts';
 import { pack } from '../src/live/relay.ts';
 import { type LiveDecision, matches } from '../src/live/tail.ts';
-import { cleanupDirs, http, SseClient, type SseEvent, startTestServer } from './helpers.ts';
+import {
+  ADMIN,
+  cleanupDirs,
+  http,
+  SseClient,
+  type SseEvent,
+  startTestServer,
+  waitFor,
+} from './helpers.ts';
 import { applyDocs, backends, postBatch, rec, SHOP, startIngestServer } from './ingest-fixture.ts';
 
 afterAll(() => cleanupDirs());
@@ -153,11 +162,69 @@ describe.skipIf(!list.some((b) => b.name === 'postgres'))('live tail across repl
       await onA.next(isDecision((d) => d.path === '/three'));
       await tail.next(isDecision((d) => d.path === '/three'));
       expect(decisions(onA).map((d) => d.path)).toEqual(['/two', '/three']);
+      // A token revoked on A ends its tail on B (NOTIFY ward_token_revoked).
+      const t = await http(a.url, 'POST', '/v1/tokens', {
+        body: { name: 'oncall', scope: 'team', services: ['orders'] },
+      });
+      const held = await SseClient.open(`${b.url}/v1/decisions/stream`, t.body.token);
+      expect(held.status).toBe(200);
+      expect((await http(a.url, 'DELETE', `/v1/tokens/${t.body.id}`)).status).toBe(200);
+      await held.ended;
       tail.close();
       onA.close();
     } finally {
       await b.close();
       await a.close();
+    }
+  });
+});
+
+describe('a tail that never reads', () => {
+  it('is reset at the buffer limit, and its slot is free again', async () => {
+    const sqlite = list.find((b) => b.name === 'sqlite')!;
+    const s = await startIngestServer(sqlite, {
+      tail: { maxPerSecond: 1e9, perSubscriberPerSecond: 1e9, perSubscriberBurst: 1e9 },
+      tailLimits: { perCredential: 1 },
+      decisionQuota: { perSecond: 1e9, burst: 1e9 },
+    });
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(s.url).port) });
+    try {
+      socket.write(
+        `GET /v1/decisions/stream HTTP/1.1\r\nhost: ward\r\nauthorization: Bearer ${ADMIN}\r\n\r\n`,
+      );
+      await new Promise<void>((resolve) => {
+        let head = '';
+        const onData = (c: Buffer) => {
+          head += c.toString('latin1');
+          if (!head.includes('\r\n\r\n')) return;
+          socket.off('data', onData);
+          socket.pause(); // never reads again: the kernel buffers fill, then the server's
+          resolve();
+        };
+        socket.on('data', onData);
+      });
+      let outcome: string | undefined;
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        outcome = e.code;
+      });
+      // Long paths, so each batch queues megabytes for the reader.
+      const path = `/${'p'.repeat(2000)}`;
+      const batch = { records: Array.from({ length: 1000 }, () => ({ ...DENY, path })) };
+      const other = await SseClient.open(`${s.url}/v1/decisions/stream`);
+      expect(other.status).toBe(429); // the never-reading tail holds the one slot
+      other.close();
+      for (let round = 0; round < 200; round++) {
+        expect((await postBatch(s.url, s.pdpToken, batch)).status).toBe(200);
+        const again = await SseClient.open(`${s.url}/v1/decisions/stream`);
+        again.close();
+        if (again.status === 200) break;
+      }
+      socket.resume();
+      await waitFor(async () => outcome !== undefined || socket.destroyed);
+      expect(outcome).toBe('ECONNRESET');
+    } finally {
+      socket.destroy();
+      await s.close();
     }
   });
 });
