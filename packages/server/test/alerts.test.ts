@@ -10,6 +10,7 @@ import { Ajv } from 'ajv';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type AlertsPlugin, alertsPlugin } from '../src/alerts/plugin.ts';
 import { isSpike } from '../src/alerts/sources/denial-spike.ts';
+import type { AlertSource } from '../src/alerts/types.ts';
 import { ingestPlugin } from '../src/ingest/index.ts';
 import {
   cleanupDirs,
@@ -199,6 +200,68 @@ describe('alerts (SQLite)', () => {
         'resolved',
       ]);
       expect((await http(server.url, 'GET', '/v1/alerts')).body.alerts).toEqual([]);
+    } finally {
+      await server.close();
+      hook.close();
+      am.close();
+    }
+  });
+
+  it('takes extra sources; a failing or hanging source keeps its alerts; URL credentials become basic auth', async () => {
+    const hook = await receiver();
+    const am = await receiver();
+    let mode: 'fire' | 'throw' | 'hang' | 'clear' = 'fire';
+    const stale: AlertSource = {
+      name: 'test-stale',
+      evaluate: async () => {
+        if (mode === 'throw') throw new Error('store down');
+        if (mode === 'hang') return new Promise<never>(() => {});
+        if (mode === 'clear') return [];
+        return [
+          {
+            name: 'WardPdpStale',
+            key: 'orders/pod-1',
+            severity: 'critical',
+            labels: { service: 'orders', instance: 'pod-1' },
+            summary: 'PDP orders/pod-1 is 3 revisions behind',
+          },
+        ];
+      },
+    };
+    const clock = { t: Date.now() };
+    const alerts = alertsPlugin({
+      webhooks: [hook.url.replace('http://', 'http://ops:s%3Acret@')],
+      alertmanagers: [am.url],
+      intervalMs: 1000, // also the hang timeout; ticked by hand
+      now: () => clock.t,
+    });
+    alerts.addSource(() => stale);
+    const server = await startTestServer({ plugins: [ingestPlugin(), alerts] });
+    try {
+      await alerts.engine!.tick();
+      await Promise.all(alerts.receivers.map((r) => r.idle()));
+      expect(hook.got).toHaveLength(1);
+      expect(hook.got[0]!.headers.authorization).toBe(
+        `Basic ${Buffer.from('ops:s:cret').toString('base64')}`,
+      );
+      expect(hook.got[0]!.headers['x-ward-signature']).toBeUndefined();
+      const listed = await http(server.url, 'GET', '/v1/alerts');
+      expect(listed.body.alerts).toMatchObject([
+        { name: 'WardPdpStale', key: 'orders/pod-1', severity: 'critical' },
+      ]);
+      for (const m of ['throw', 'hang'] as const) {
+        mode = m;
+        await alerts.engine!.tick();
+        expect((await http(server.url, 'GET', '/v1/alerts')).body.alerts).toHaveLength(1);
+      }
+      mode = 'clear';
+      await alerts.engine!.tick();
+      await Promise.all(alerts.receivers.map((r) => r.idle()));
+      expect(am.got).toHaveLength(2);
+      expect(JSON.parse(am.got[1]!.body)[0]).toMatchObject({
+        labels: { alertname: 'WardPdpStale' },
+        endsAt: new Date(clock.t).toISOString(),
+      });
     } finally {
       await server.close();
       hook.close();

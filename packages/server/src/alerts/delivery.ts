@@ -74,6 +74,7 @@ export class HttpReceiver implements AlertReceiver {
   readonly #url: string;
   readonly #format: (m: readonly AlertMessage[]) => string;
   readonly #secret: string | Buffer | undefined;
+  #auth: string | undefined;
   readonly #o: DeliveryOptions;
   readonly #queue: string[] = [];
   #draining: Promise<void> | null = null;
@@ -93,7 +94,16 @@ export class HttpReceiver implements AlertReceiver {
     if (u.protocol !== 'http:' && u.protocol !== 'https:')
       throw new TypeError(`alert receiver URL must be http(s): ${url}`);
     this.name = `${kind} ${u.origin}`;
-    this.#url = kind === 'alertmanager' ? `${url.replace(/\/+$/, '')}/api/v2/alerts` : u.toString();
+    // fetch refuses URLs with credentials: they travel as basic auth instead (never logged).
+    if (u.username || u.password) {
+      const user = decodeURIComponent(u.username);
+      const pass = decodeURIComponent(u.password);
+      this.#auth = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
+      u.username = '';
+      u.password = '';
+    }
+    this.#url =
+      kind === 'alertmanager' ? `${u.toString().replace(/\/+$/, '')}/api/v2/alerts` : u.toString();
     this.#format = kind === 'alertmanager' ? alertmanagerBody : webhookBody;
     this.#secret = secret;
     this.#o = options;
@@ -135,6 +145,7 @@ export class HttpReceiver implements AlertReceiver {
       'user-agent': 'ward-alerts',
     };
     if (this.#secret !== undefined) headers[SIGNATURE_HEADER] = signature(this.#secret, body);
+    if (this.#auth !== undefined) headers.authorization = this.#auth;
     for (let i = 0; i < this.#o.attempts && !this.#closed; i++) {
       if (i > 0) await sleep(this.#o.backoffMs * 2 ** (i - 1));
       try {

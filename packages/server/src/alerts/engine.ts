@@ -46,6 +46,8 @@ export interface EngineOptions {
   repeatMs: number;
   /** Link from an alert back to the console (its `generatorURL`). */
   generatorURL: string;
+  /** A source that has not answered in this long counts as failed. */
+  evaluateTimeoutMs: number;
   now: () => number;
   log: (message: string) => void;
 }
@@ -100,12 +102,24 @@ export class AlertEngine {
     const failed = new Set<AlertSource>();
     for (const source of this.#sources) {
       let list: AlertInstance[];
+      let timer: NodeJS.Timeout | undefined;
       try {
-        list = await source.evaluate(now);
+        // A source that hangs must not stop the others, nor every later evaluation.
+        list = await Promise.race([
+          source.evaluate(now),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`no answer in ${this.#o.evaluateTimeoutMs} ms`)),
+              this.#o.evaluateTimeoutMs,
+            );
+          }),
+        ]);
       } catch (error) {
         failed.add(source);
         this.#o.log(`alert source ${source.name} failed: ${(error as Error).message}`);
         continue;
+      } finally {
+        clearTimeout(timer);
       }
       for (const a of list) {
         const id = alertId(a);

@@ -76,6 +76,7 @@ export function alertsPlugin(options: AlertsPluginOptions = {}): AlertsPlugin {
     },
     async register(app: FastifyInstance) {
       const ctx = app.ward;
+      const intervalMs = options.intervalMs ?? DEFAULT_ALERT_INTERVAL_MS;
       const db = ctx.db as unknown as Kysely<IngestDatabase>;
       const log = (m: string) => app.log.warn(m);
       const delivery: DeliveryOptions = { ...DEFAULT_DELIVERY, ...options.delivery, log };
@@ -100,14 +101,12 @@ export function alertsPlugin(options: AlertsPluginOptions = {}): AlertsPlugin {
         isLeader: () => leader.isLeader(),
         repeatMs: options.repeatMs ?? 5 * 60_000,
         generatorURL: options.generatorURL ?? '/#/live',
+        evaluateTimeoutMs: Math.max(1000, Math.min(intervalMs, 30_000)),
         now: options.now ?? Date.now,
         log,
       });
       engine = running;
-      const timer = setInterval(
-        () => void running.tick(),
-        options.intervalMs ?? DEFAULT_ALERT_INTERVAL_MS,
-      );
+      const timer = setInterval(() => void running.tick(), intervalMs);
       timer.unref();
       app.addHook('onClose', async () => {
         clearInterval(timer);
