@@ -271,7 +271,7 @@ export function register(program: Command): void {
           caPlugin(tokenReview ? { tokenReview } : {}),
           alertsPlugin({
             ...alertOptions,
-            generatorURL: `${tls ? 'https' : 'http'}://${opts.listen}/#/live`,
+            generatorURL: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/#/live`,
           }),
         ],
         ...(tls ? { tls } : {}),
