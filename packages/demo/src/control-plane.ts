@@ -8,7 +8,13 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkloadIdentity } from '@ward/sdk';
-import { caPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
+import {
+  alertsPlugin,
+  caPlugin,
+  ingestPlugin,
+  type RunningServer,
+  startServer,
+} from '@ward/server';
 import { ApiError, apiRequest, type ClientOptions } from '@ward/server/client';
 import { DemoError } from './errors.ts';
 import { TRUST_DOMAIN } from './mesh.ts';
@@ -65,7 +71,8 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
       host: opts.host,
       port: opts.port,
       adminToken,
-      plugins: [ingestPlugin(), caPlugin()],
+      // Alerts evaluated every 15 s, so the console's Live view shows them during a short demo.
+      plugins: [ingestPlugin(), caPlugin(), alertsPlugin({ intervalMs: 15_000 })],
       logger: false,
     });
   } catch (error) {

@@ -2,6 +2,16 @@
  * The Ward control plane: policy administration API, signed per-service bundles, watch streams.
  */
 
+export { SIGNATURE_HEADER as ALERT_SIGNATURE_HEADER } from './alerts/delivery.ts';
+export type { AlertMessage } from './alerts/engine.ts';
+export {
+  type AlertSourceFactory,
+  type AlertsPlugin,
+  type AlertsPluginOptions,
+  alertsPlugin,
+  DEFAULT_ALERT_INTERVAL_MS,
+} from './alerts/plugin.ts';
+export type { AlertInstance, AlertName, AlertSource } from './alerts/types.ts';
 export type { ApplyFile, ApplyResult, ApplyResultItem } from './apply/apply.ts';
 export type { FieldChange } from './apply/diff.ts';
 export { Authenticator } from './auth/authenticator.ts';

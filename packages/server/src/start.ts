@@ -346,6 +346,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       store,
       db: opened.db,
       dialect: opened.dialect,
+      ...(opened.url ? { postgresUrl: opened.url } : {}),
       trustDomain,
       dataDir,
       signingKey,

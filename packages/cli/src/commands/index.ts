@@ -6,6 +6,7 @@ import { register as registerCa } from './ca.ts';
 import { register as registerGet } from './get.ts';
 import { register as registerGraph } from './graph.ts';
 import { register as registerHistory } from './history.ts';
+import { register as registerLogs } from './logs.ts';
 import { register as registerPassport } from './passport.ts';
 import { register as registerPolicy } from './policy.ts';
 import { register as registerPromote } from './promote.ts';
@@ -31,6 +32,7 @@ export function registerCommands(program: Command): void {
   registerPolicy(program);
   registerGraph(program);
   registerReport(program);
+  registerLogs(program);
   registerPromote(program);
   registerCa(program);
   registerAgent(program);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
-import { addOutputOption, usageError } from '../options.ts';
+import { addOutputOption, collect, usageError } from '../options.ts';
 import { type TokenReviewFlags, tokenReviewOf } from './_token-review.ts';
 
 interface ServerOptions extends TokenReviewFlags {
@@ -25,6 +25,61 @@ interface ServerOptions extends TokenReviewFlags {
   tlsCert?: string;
   tlsKey?: string;
   clientCa?: string;
+  alertWebhook: string[];
+  alertWebhookSecretFile?: string;
+  alertmanager: string[];
+  alertInterval?: string;
+  alertSpikeMin?: string;
+  alertSpikeFactor?: string;
+}
+
+/** `30s`, `5m`, `1h` or plain seconds, as milliseconds. */
+export function durationMs(text: string, flag: string): number {
+  const m = /^([0-9]{1,6})(s|m|h)?$/.exec(text);
+  const n = m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']! : 0;
+  if (n < 1000)
+    throw usageError(`${flag} must be like 30s, 5m or 1h, got "${text}"`, 'CLI_BAD_OPTION');
+  return n;
+}
+
+function httpUrl(text: string, flag: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(text);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:'))
+    throw usageError(`${flag} must be an http(s) URL, got "${text}"`, 'CLI_BAD_OPTION');
+  return text;
+}
+
+/** `--alert-*` and `--alertmanager` as alertsPlugin's options. */
+function alertsOf(opts: ServerOptions) {
+  const secret = opts.alertWebhookSecretFile
+    ? readPem(opts.alertWebhookSecretFile, '--alert-webhook-secret-file').trim()
+    : undefined;
+  if (secret !== undefined && secret.length < 16)
+    throw usageError(
+      '--alert-webhook-secret-file must hold at least 16 characters',
+      'CLI_BAD_OPTION',
+    );
+  const factor = opts.alertSpikeFactor === undefined ? undefined : Number(opts.alertSpikeFactor);
+  if (factor !== undefined && !(factor >= 1))
+    throw usageError('--alert-spike-factor must be a number >= 1', 'CLI_BAD_OPTION');
+  const minCount = positiveInt(opts.alertSpikeMin, '--alert-spike-min');
+  return {
+    webhooks: opts.alertWebhook.map((u) => httpUrl(u, '--alert-webhook')),
+    alertmanagers: opts.alertmanager.map((u) => httpUrl(u, '--alertmanager')),
+    ...(secret !== undefined ? { webhookSecret: secret } : {}),
+    ...(opts.alertInterval
+      ? { intervalMs: durationMs(opts.alertInterval, '--alert-interval') }
+      : {}),
+    denialSpike: {
+      ...(minCount !== undefined ? { minCount } : {}),
+      ...(factor !== undefined ? { factor } : {}),
+    },
+  };
 }
 
 function readPem(file: string, flag: string): string {
@@ -128,6 +183,31 @@ export function register(program: Command): void {
       'PEM trust bundle (the Ward CA): PDPs may authenticate with their X.509-SVID',
     )
     .option(
+      '--alert-webhook <url>',
+      'POST alerts as JSON to this webhook (repeatable)',
+      collect,
+      [] as string[],
+    )
+    .option(
+      '--alert-webhook-secret-file <file>',
+      'sign webhook bodies with HMAC-SHA256 under this secret (header x-ward-signature)',
+    )
+    .option(
+      '--alertmanager <url>',
+      'send alerts to this Alertmanager (API v2, repeatable)',
+      collect,
+      [] as string[],
+    )
+    .option('--alert-interval <duration>', 'how often alerts are evaluated (default 60s)')
+    .option(
+      '--alert-spike-min <n>',
+      'WardDenialSpike: never below this many denials per 5 min (default 50)',
+    )
+    .option(
+      '--alert-spike-factor <k>',
+      'WardDenialSpike: above k x the baseline rate of the previous hour (default 3)',
+    )
+    .option(
       '--k8s-attestation <ns:sa,...>',
       'attest node agents by the projected service-account tokens of these service accounts (Kubernetes TokenReview)',
     )
@@ -153,6 +233,7 @@ export function register(program: Command): void {
     const tls = tlsOf(opts);
     const tokenReview = tokenReviewOf(opts);
     const watchLimits = watchLimitsOf(opts);
+    const alertOptions = alertsOf(opts);
     const heartbeatMs = Number(opts.heartbeatMs);
     if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) {
       throw usageError('--heartbeat-ms must be an integer >= 100', 'CLI_BAD_OPTION');
@@ -166,7 +247,9 @@ export function register(program: Command): void {
       throw usageError('--store-query-timeout-ms must be an integer >= 100', 'CLI_BAD_OPTION');
     }
     // Loaded here, not at the top: other commands should not pay for Fastify and the drivers.
-    const { startServer, ServerError, ingestPlugin, caPlugin } = await import('@ward/server');
+    const { startServer, ServerError, ingestPlugin, caPlugin, alertsPlugin } = await import(
+      '@ward/server'
+    );
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
       server = await startServer({
@@ -182,7 +265,15 @@ export function register(program: Command): void {
         ...(storeQueryTimeoutMs === undefined ? {} : { storeQueryTimeoutMs }),
         watchLimits,
         logger: true,
-        plugins: [ingestPlugin(), caPlugin(tokenReview ? { tokenReview } : {})],
+        // The alerts plugin reads the ingest tables: it comes after ingestPlugin().
+        plugins: [
+          ingestPlugin(),
+          caPlugin(tokenReview ? { tokenReview } : {}),
+          alertsPlugin({
+            ...alertOptions,
+            generatorURL: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/#/live`,
+          }),
+        ],
         ...(tls ? { tls } : {}),
       });
     } catch (error) {

@@ -23,6 +23,8 @@ export interface WardContext {
   /** Kysely handle; plugins may query their own tables (declare their types themselves). */
   db: Kysely<Database>;
   dialect: Dialect;
+  /** PostgreSQL URL (absent on SQLite): for plugins that LISTEN on a connection of their own. */
+  postgresUrl?: string;
   trustDomain: string;
   dataDir: string;
   signingKey: SigningKey;

@@ -3,7 +3,11 @@
  * JSON, optionally gzip). `GET /v1/decision-logs/denials`: the raw denials kept for
  * investigation.
  */
-import { DECISION_LOG_PATH, type DecisionLogBatchV1 } from '@ward/api-types';
+import {
+  DECISION_LOG_PATH,
+  type DecisionLogBatchV1,
+  type DecisionLogRecordV1,
+} from '@ward/api-types';
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import { ServerError } from '../errors.ts';
@@ -27,6 +31,8 @@ export interface DecisionRouteOptions {
   /** Decoded (decompressed) body size limit. */
   maxBodyBytes: number;
   now: () => number;
+  /** Told about the records of each batch once they are committed (the live tail). */
+  onCommitted?: (records: readonly DecisionLogRecordV1[]) => void;
 }
 
 // The server's validators, except `unicode: false`: maxLength then reads `.length` instead of
@@ -123,6 +129,7 @@ export function decisionRoutes(options: DecisionRouteOptions) {
           );
         }
         const accepted = await done;
+        options.onCommitted?.(screened.kept);
         return {
           accepted,
           rejected: rejections.length,
@@ -193,6 +200,15 @@ export function decisionRoutes(options: DecisionRouteOptions) {
           .limit(q.limit);
         if (q.destination !== undefined) query = query.where('destination', '=', q.destination);
         if (q.source !== undefined) query = query.where('source', '=', q.source);
+        // A team sees the denials of calls from or to its services only.
+        const p = principalOf(request);
+        if (p.scope === 'team') {
+          const owned = [...p.services];
+          if (owned.length === 0) return { since: new Date(since).toISOString(), items: [] };
+          query = query.where((eb) =>
+            eb.or([eb('destination', 'in', owned), eb('source', 'in', owned)]),
+          );
+        }
         const rows = await query.execute();
         return {
           since: new Date(since).toISOString(),

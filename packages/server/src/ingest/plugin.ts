@@ -2,9 +2,14 @@
  * The ingest plugin: decision logs, OTLP traces, node agents' wire observations, the dependency
  * graph, the soft-apply reports and promote. Pass it to `startServer({ plugins: [ingestPlugin()] })`.
  */
+import type { DecisionLogRecordV1 } from '@ward/api-types';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { WardPlugin } from '../http/app.ts';
+import { DecisionRelay } from '../live/relay.ts';
+import { liveRoutes } from '../live/routes.ts';
+import { DecisionTail, type LiveDecision, liveDecisionOf, type TailOptions } from '../live/tail.ts';
+import { WatchAdmission, type WatchLimits } from '../watch/limits.ts';
 import { DecisionIngestor } from './decision-ingestor.ts';
 import { decisionRoutes } from './decision-routes.ts';
 import { graphRoutes } from './graph-routes.ts';
@@ -55,7 +60,14 @@ export interface IngestPluginOptions {
   pruneIntervalMs?: number;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
+  /** Rates of the live tail (`GET /v1/decisions/stream`); defaults in `DEFAULT_TAIL_OPTIONS`. */
+  tail?: Partial<TailOptions>;
+  /** Live tails open at once per credential, per address and in total. Default 8, 64, 256. */
+  tailLimits?: Partial<WatchLimits>;
 }
+
+/** Default limits of live tails: for people and dashboards, not for a fleet. */
+export const DEFAULT_TAIL_LIMITS: WatchLimits = { perCredential: 8, perAddress: 64, total: 256 };
 
 /**
  * Creates the ingest plugin.
@@ -130,13 +142,38 @@ export function ingestPlugin(options: IngestPluginOptions = {}): WardPlugin {
         await traces.close();
         if (pruning) await pruning;
       });
+      // The live tail: denials as they are committed, here and (PostgreSQL) on other replicas.
+      const tail = new DecisionTail({ heartbeatMs: app.ward.hub.heartbeatMs, ...options.tail });
+      const detach = app.ward.hub.attach(tail);
+      const relay = app.ward.postgresUrl
+        ? new DecisionRelay(app.ward.postgresUrl, app.ward.db, tail, (m) => app.log.warn(m))
+        : undefined;
+      await relay?.start();
+      app.addHook('onClose', async () => {
+        detach();
+        tail.close();
+        await relay?.close();
+      });
+      const onCommitted = (records: readonly DecisionLogRecordV1[]) => {
+        const events: LiveDecision[] = [];
+        for (const r of records) {
+          const e = liveDecisionOf(r);
+          if (e) events.push(e);
+        }
+        if (events.length === 0) return;
+        const kept = tail.admit(events);
+        if (kept.length > 0) relay?.send(kept);
+      };
+      await app.register(
+        liveRoutes(tail, new WatchAdmission({ ...DEFAULT_TAIL_LIMITS, ...options.tailLimits })),
+      );
       const rules = new RuleNames(app.ward.store, () => app.ward.follower.revision);
       const decisionQuota = new Quota(
         options.decisionQuota ?? { perSecond: 20_000, burst: 100_000 },
       );
       const spanQuota = new Quota(options.spanQuota ?? { perSecond: 50_000, burst: 500_000 });
       await app.register(
-        decisionRoutes({ ingestor, rules, quota: decisionQuota, maxBodyBytes, now }),
+        decisionRoutes({ ingestor, rules, quota: decisionQuota, maxBodyBytes, now, onCommitted }),
       );
       await app.register(reportRoutes({ now }));
       await app.register(traceRoutes({ ingestor: traces, quota: spanQuota, maxBodyBytes }));

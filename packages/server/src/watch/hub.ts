@@ -89,7 +89,18 @@ export function writeOrReset(res: ServerResponse, text: EventText, allowance: nu
   return true;
 }
 
+/**
+ * Other streams held by a credential (the live tail of denials): attached to the hub so that
+ * every path that ends a revoked token's watch streams (this replica, NOTIFY, the sweep) ends
+ * them too.
+ */
+export interface HeldStreams {
+  holders(): Iterable<string>;
+  closeHeldBy(id: string): number;
+}
+
 export class WatchHub {
+  readonly #attached = new Set<HeldStreams>();
   readonly #unfiltered = new Set<Watcher>();
   readonly #byService = new Map<string, Set<Watcher>>();
   /** Watchers that receive pushed bundles, by service. */
@@ -246,7 +257,15 @@ export class WatchHub {
    * end; reconnecting with the same credential is refused. Returns how many were ended.
    */
   closeHeldBy(id: string): number {
-    return this.closeWhere((w) => w.heldBy === id);
+    let ended = this.closeWhere((w) => w.heldBy === id);
+    for (const a of this.#attached) ended += a.closeHeldBy(id);
+    return ended;
+  }
+
+  /** Ends `streams` of a revoked credential along with the hub's own; returns a detach. */
+  attach(streams: HeldStreams): () => void {
+    this.#attached.add(streams);
+    return () => this.#attached.delete(streams);
   }
 
   /** Ends every stream `pred` picks; returns how many. */
@@ -265,6 +284,7 @@ export class WatchHub {
   holders(): Set<string> {
     const ids = new Set<string>();
     for (const w of this.#all()) if (w.heldBy !== undefined) ids.add(w.heldBy);
+    for (const a of this.#attached) for (const id of a.holders()) ids.add(id);
     return ids;
   }
 

@@ -1,0 +1,90 @@
+/**
+ * The Live view's data, kept pure for the view to render: the tail's rows (newest first, never
+ * more than a bound), what the filters keep, and the backlog's denials turned into rows.
+ */
+
+/** One denial as the live tail sends it (`event: decision`). */
+export interface LiveDecision {
+  at: string;
+  source: string;
+  destination: string;
+  method?: string;
+  path?: string;
+  allowed: boolean;
+  dryRun: boolean;
+  rule: string;
+  reason?: string;
+  count?: number;
+}
+
+/** A row: the decision and a key unique within the table. */
+export interface Row extends LiveDecision {
+  key: string;
+}
+
+export interface Filters {
+  service: string;
+  kind: '' | 'deny' | 'dry-run-deny';
+}
+
+/** Rows kept at most: the tail is for watching, the denials report for digging. */
+export const MAX_ROWS = 200;
+
+/** `incoming` (oldest first) placed on top of `rows`, newest first, cut to `max`. */
+export function prepend(rows: readonly Row[], incoming: readonly Row[], max = MAX_ROWS): Row[] {
+  const top = incoming.slice(-max).reverse();
+  return [...top, ...rows].slice(0, max);
+}
+
+/** The stream's query string for the filters (the server filters; so does the backlog). */
+export function streamQuery(f: Filters): string {
+  const q = new URLSearchParams();
+  if (f.service.trim()) q.set('service', f.service.trim());
+  if (f.kind) q.set('kind', f.kind);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+export function keeps(f: Filters, d: LiveDecision): boolean {
+  const s = f.service.trim();
+  if (s && d.source !== s && d.destination !== s) return false;
+  if (f.kind && (f.kind === 'dry-run-deny') !== d.dryRun) return false;
+  return true;
+}
+
+/** A raw denial (`GET /v1/decision-logs/denials`) as a row. */
+export interface DenialItem {
+  time: string;
+  source: string;
+  destination: string;
+  method: string;
+  path: string;
+  rule: string;
+  enforced: boolean;
+  count: number;
+}
+
+export function fromDenial(d: DenialItem): LiveDecision {
+  return {
+    at: d.time,
+    source: d.source,
+    destination: d.destination,
+    method: d.method,
+    path: d.path,
+    allowed: false,
+    dryRun: !d.enforced,
+    rule: d.rule,
+    ...(d.count > 1 ? { count: d.count } : {}),
+  };
+}
+
+/** A firing alert (`GET /v1/alerts`). */
+export interface FiringAlert {
+  name: string;
+  key: string;
+  severity: 'info' | 'warning' | 'critical';
+  labels: Record<string, string>;
+  summary: string;
+  description?: string;
+  startsAt: string;
+}
