@@ -26,6 +26,8 @@ import {
   type TlsListener,
 } from './http/tls-listener.ts';
 import { resolveSealKey } from './keys/seal-key.ts';
+import { listenMetrics } from './metrics/listener.ts';
+import { ServerMetrics } from './metrics/metrics.ts';
 import { appendAudit } from './store/audit.ts';
 import { openDatabase } from './store/database.ts';
 import { migrate } from './store/migrations.ts';
@@ -104,6 +106,13 @@ export interface StartServerOptions {
   watchLimits?: Partial<WatchLimits>;
   /** Time a client has to send its request headers and its whole request (slowloris). */
   httpTimeouts?: Partial<HttpTimeouts>;
+  /**
+   * Also serve `GET /metrics` without a token on this address (`ward server --metrics-listen`);
+   * host defaults to 127.0.0.1. The API's `/metrics` needs a `metrics` or `admin` token.
+   */
+  metricsListen?: { host?: string; port: number };
+  /** Count and time every request (default true; the benchmark turns it off to measure it). */
+  requestMetrics?: boolean;
 }
 
 export interface RunningServer {
@@ -122,6 +131,8 @@ export interface RunningServer {
    */
   warnings: string[];
   database: 'sqlite' | 'postgres';
+  /** The unauthenticated scrape URL, with `metricsListen`. */
+  metricsUrl?: string;
   app: FastifyInstance;
   /** Every route (method, URL), plugins' included. */
   routes: { method: string; url: string }[];
@@ -286,7 +297,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await sealPlaintextSecrets(store);
     await ensurePassportKey(store);
 
-    const bundles = new BundleCache(store, signingKey);
+    // One registry per server: two servers in one process never share a counter.
+    const metrics = new ServerMetrics();
+    const bundles = new BundleCache(store, signingKey, metrics);
     const authenticator = new Authenticator(opened.db);
     // Reads the follower's revision lazily (the follower is made next and knows the identities).
     const identities = new ServiceIdentities(store, () => follower.revision);
@@ -328,6 +341,12 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     });
     await follower.start();
     cleanups.push(() => follower.close());
+    metrics.attach({
+      watchers: () => hub.size,
+      agentWatchers: () => agentHub.size,
+      revision: () => follower.revision,
+      following: () => follower.healthy,
+    });
     if (opened.dialect === 'postgres') {
       const stop = startRevocationSweep({
         db: opened.db,
@@ -355,6 +374,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       follower,
       authenticator,
       identities,
+      metrics,
       ...(options.tls?.clientCa ? { clientRoots: trustAnchors(options.tls.clientCa) } : {}),
       changed: () => follower.catchUp(),
     };
@@ -362,6 +382,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       logger: options.logger ?? false,
       plugins: options.plugins ?? [],
       timeouts,
+      ...(options.requestMetrics === false ? { requestMetrics: false } : {}),
       ...(options.tls ? { https: httpsOptions(options.tls) } : {}),
     });
     const started = app;
@@ -376,6 +397,14 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       port: options.port ?? DEFAULT_PORT,
       backlog: 4096,
     });
+    const scrape = options.metricsListen
+      ? await listenMetrics(
+          metrics,
+          options.metricsListen.host ?? '127.0.0.1',
+          options.metricsListen.port,
+        )
+      : undefined;
+    if (scrape) cleanups.push(() => scrape.close());
     const address = app.server.address() as AddressInfo;
     const host = ['0.0.0.0', '::', ''].includes(address.address)
       ? '127.0.0.1'
@@ -400,6 +429,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       sealKeySource: seal.source,
       warnings,
       database: opened.dialect,
+      ...(scrape ? { metricsUrl: scrape.url } : {}),
       app,
       routes: app.wardRoutes,
       async listenTls(tls, at = {}) {

@@ -16,6 +16,7 @@ import { bundleRoutes } from './routes/bundles.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { documentRoutes } from './routes/documents.ts';
 import { historyRoutes } from './routes/history.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { watchRoutes } from './routes/watch.ts';
 import { sharedSchemas } from './schemas.ts';
@@ -59,6 +60,8 @@ export interface BuildAppOptions {
   /** Serve HTTPS with these options (see `startServer({ tls })`). */
   https?: TlsOptions;
   timeouts: HttpTimeouts;
+  /** Count and time every request in `ward_http_*` (default true; off only to measure its cost). */
+  requestMetrics?: boolean;
 }
 
 /**
@@ -130,6 +133,19 @@ export async function buildApp(
     throw new ServerError('API_UNAVAILABLE', 'the server is shutting down; retry another replica');
   });
   app.addHook('onRequest', authHook);
+  if (options.requestMetrics !== false) {
+    // The route's pattern, never the URL: a scan of random paths adds no series.
+    const metrics = ctx.metrics;
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.request(
+        request.method,
+        request.is404 ? undefined : request.routeOptions.url,
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      );
+      done();
+    });
+  }
   // Every route, for the test that checks each one is in the OpenAPI document.
   const routes: { method: string; url: string }[] = [];
   app.addHook('onRoute', (r) => {
@@ -164,6 +180,7 @@ export async function buildApp(
   await app.register(bundleRoutes);
   await app.register(watchRoutes);
   await app.register(consoleRoutes);
+  await app.register(metricsRoutes);
   for (const plugin of options.plugins) await app.register(plugin.register);
 
   app.get(
