@@ -65,6 +65,8 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
       host: opts.host,
       port: opts.port,
       adminToken,
+      // Prometheus scrapes the control plane without a token here (the API's /metrics needs one).
+      metricsListen: { host: opts.host, port: 0 },
       plugins: [ingestPlugin(), caPlugin()],
       logger: false,
     });

@@ -399,7 +399,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     });
     const scrape = options.metricsListen
       ? await listenMetrics(
-          metrics,
+          () => metrics.scrape(),
           options.metricsListen.host ?? '127.0.0.1',
           options.metricsListen.port,
         )

@@ -6,15 +6,19 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { METRICS_CONTENT_TYPE, type ServerMetrics } from './metrics.ts';
+import { METRICS_CONTENT_TYPE } from './metrics.ts';
 
 export interface MetricsListener {
   url: string;
   close(): Promise<void>;
 }
 
+/**
+ * Serves `scrape()` (Prometheus text) at `GET /metrics` on `host:port` (0 = any free port); the
+ * demo uses it for each service's PDP registry as well.
+ */
 export async function listenMetrics(
-  metrics: ServerMetrics,
+  scrape: () => Promise<string>,
   host: string,
   port: number,
 ): Promise<MetricsListener> {
@@ -28,7 +32,7 @@ export async function listenMetrics(
         response.end('only GET /metrics is served here\n');
         return;
       }
-      metrics.scrape().then(
+      scrape().then(
         (text) => {
           response.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
           response.end(request.method === 'HEAD' ? undefined : text);
