@@ -7,7 +7,14 @@
  * `collect` functions instead of being mirrored on every change.
  */
 import { readFileSync } from 'node:fs';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type Metric,
+  Registry,
+} from 'prom-client';
 
 /** Prometheus text exposition format, the one `GET /metrics` answers with. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -15,7 +22,11 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 /** Label of a request that matched no route: the raw URL is never a label (cardinality). */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+/** Method labels; anything else counts as OTHER (the last). */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'] as const;
+const METHOD_INDEX = new Map<string, number>(METHODS.map((m, i) => [m, i]));
+/** Status class labels, indexed by `status / 100` (0: outside 100..599). */
+const CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
 /** Ingest streams, each with its own unit (records, spans, edges). */
 export type IngestKind = 'decision_logs' | 'traces' | 'wire';
@@ -35,9 +46,17 @@ export interface ServerMetricsSource {
   following(): boolean;
 }
 
+/**
+ * One label set of the request metrics, kept as plain numbers: prom-client's `inc`/`observe`
+ * hash the label set on every call (about 1 µs, several percent of a cheap request), so the
+ * request path only adds here and the scrape formats (see `requestMetric`).
+ */
 interface RequestSeries {
-  count: Counter.Internal;
-  duration: Histogram.Internal<'method' | 'route' | 'status_class'>;
+  labels: { method: string; route: string; status_class: string };
+  count: number;
+  sum: number;
+  /** Per bucket of LATENCY_BUCKETS, then +Inf; not cumulative (the scrape adds them up). */
+  buckets: Float64Array;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -51,12 +70,52 @@ function serverVersion(): string {
   }
 }
 
+/**
+ * A metric read from the request series at scrape time, in the shape prom-client's registry
+ * formats (`get()` → name, help, type, values).
+ */
+function requestMetric(
+  name: string,
+  help: string,
+  type: 'counter' | 'histogram',
+  series: ReadonlyMap<string, readonly (RequestSeries | undefined)[]>,
+): Metric {
+  const values = () => {
+    const out: { value: number; labels: Record<string, string | number>; metricName?: string }[] =
+      [];
+    for (const s of [...series.values()].flat()) {
+      if (s === undefined) continue;
+      if (type === 'counter') {
+        out.push({ value: s.count, labels: s.labels });
+        continue;
+      }
+      let cumulative = 0;
+      for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+        cumulative += s.buckets[i]!;
+        const labels = { ...s.labels, le: LATENCY_BUCKETS[i]! };
+        out.push({ value: cumulative, labels, metricName: `${name}_bucket` });
+      }
+      const inf = { ...s.labels, le: '+Inf' };
+      out.push({ value: s.count, labels: inf, metricName: `${name}_bucket` });
+      out.push({ value: s.sum, labels: s.labels, metricName: `${name}_sum` });
+      out.push({ value: s.count, labels: s.labels, metricName: `${name}_count` });
+    }
+    return out;
+  };
+  return {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
+    reset() {},
+  } as unknown as Metric;
+}
+
 export class ServerMetrics {
   readonly registry = new Registry();
-  readonly #requests: Counter<'method' | 'route' | 'status_class'>;
-  readonly #requestDuration: Histogram<'method' | 'route' | 'status_class'>;
-  /** Children per label set, so a request costs one map lookup, not a label hash. */
-  readonly #series = new Map<string, RequestSeries>();
+  /** Request series by route pattern, then by method and status class (see `request`). */
+  readonly #series = new Map<string, (RequestSeries | undefined)[]>();
   readonly #apply: Histogram<'operation' | 'outcome'>;
   readonly #bundleBuild: Histogram<'outcome'>;
   readonly #ingest: Counter<'kind' | 'outcome'>;
@@ -74,19 +133,22 @@ export class ServerMetrics {
       labelNames: ['version', 'node_version'],
       registers,
     }).set({ version: serverVersion(), node_version: process.version }, 1);
-    this.#requests = new Counter({
-      name: 'ward_http_requests_total',
-      help: 'HTTP requests answered, by method, route pattern (not the URL) and status class.',
-      labelNames: ['method', 'route', 'status_class'],
-      registers,
-    });
-    this.#requestDuration = new Histogram({
-      name: 'ward_http_request_duration_seconds',
-      help: 'Time to answer an HTTP request (for a watch stream: how long it stayed open).',
-      labelNames: ['method', 'route', 'status_class'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.registry.registerMetric(
+      requestMetric(
+        'ward_http_requests_total',
+        'HTTP requests answered, by method, route pattern (not the URL) and status class.',
+        'counter',
+        this.#series,
+      ),
+    );
+    this.registry.registerMetric(
+      requestMetric(
+        'ward_http_request_duration_seconds',
+        'Time to answer an HTTP request (for a watch stream: how long it stayed open).',
+        'histogram',
+        this.#series,
+      ),
+    );
     this.#apply = new Histogram({
       name: 'ward_apply_duration_seconds',
       help: 'Time to apply a change (validate, commit, publish), by operation and outcome.',
@@ -152,18 +214,31 @@ export class ServerMetrics {
    * or undefined for a 404 without a route; `seconds` is Fastify's elapsed time.
    */
   request(method: string, route: string | undefined, status: number, seconds: number): void {
-    const m = METHODS.has(method) ? method : 'OTHER';
+    // No string is built here: a concatenated key would be flattened and hashed per request.
     const r = route ?? UNMATCHED_ROUTE;
-    const c = status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
-    const key = `${m} ${c} ${r}`;
-    let s = this.#series.get(key);
-    if (!s) {
-      const labels = { method: m, route: r, status_class: c };
-      s = { count: this.#requests.labels(labels), duration: this.#requestDuration.labels(labels) };
-      this.#series.set(key, s);
+    let row = this.#series.get(r);
+    if (!row) {
+      row = new Array(METHODS.length * CLASSES.length);
+      this.#series.set(r, row);
     }
-    s.count.inc();
-    s.duration.observe(seconds);
+    const m = METHOD_INDEX.get(method) ?? METHODS.length - 1;
+    const c = status >= 100 && status < 600 ? Math.floor(status / 100) : 0;
+    const slot = m * CLASSES.length + c;
+    let s = row[slot];
+    if (!s) {
+      s = {
+        labels: { method: METHODS[m]!, route: r, status_class: CLASSES[c]! },
+        count: 0,
+        sum: 0,
+        buckets: new Float64Array(LATENCY_BUCKETS.length + 1),
+      };
+      row[slot] = s;
+    }
+    s.count++;
+    s.sum += seconds;
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    s.buckets[i]!++;
   }
 
   /** Times `run` (an apply, create, replace or delete) and records its outcome. */
