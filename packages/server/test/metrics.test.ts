@@ -4,6 +4,9 @@
  * only `metrics` and `admin` tokens may scrape (and a metrics token reads nothing else), random
  * paths add no series, and two servers in one process count apart.
  */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { WireBatchV1 } from '@ward/api-types';
 import { createCsr, generateKeyPair, signAgentProof } from '@ward/ca';
 import fc from 'fast-check';
@@ -17,6 +20,7 @@ import {
   SseClient,
   startTestServer,
   svc,
+  tempDir,
   waitFor,
   yamlOf,
 } from './helpers.ts';
@@ -406,6 +410,45 @@ describe('two servers in one process', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+});
+
+describe('ward server --metrics-listen', () => {
+  it('prints metricsUrl and serves the scrape there without a token', async () => {
+    const bin = join(import.meta.dirname, '..', '..', 'cli', 'src', 'bin.ts');
+    const env = { ...process.env };
+    delete env.WARD_ADMIN_TOKEN;
+    const proc = spawn(
+      process.execPath,
+      [
+        bin,
+        'server',
+        '--data-dir',
+        tempDir(),
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics-listen',
+        '127.0.0.1:0',
+        '-o',
+        'json',
+      ],
+      { env, stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: proc.stdout! }).once('line', resolve);
+        proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+      });
+      const info = JSON.parse(first) as { url: string; metricsUrl: string };
+      expect(info.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      expect(new URL(info.metricsUrl).port).not.toBe(new URL(info.url).port);
+      const r = await fetch(info.metricsUrl);
+      expect(r.status).toBe(200);
+      expect(sumOf(parseProm(await r.text()).samples, 'ward_server_build_info')).toBe(1);
+    } finally {
+      proc.kill('SIGTERM');
+      expect(await new Promise((r) => proc.once('exit', r))).toBe(0);
     }
   });
 });
