@@ -10,13 +10,16 @@ import { createInterface } from 'node:readline';
 import type { WireBatchV1 } from '@ward/api-types';
 import { createCsr, generateKeyPair, signAgentProof } from '@ward/ca';
 import fc from 'fast-check';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caPlugin, ingestPlugin, type RunningServer } from '../src/index.ts';
 import {
   cleanupDirs,
+  createPgSchema,
   FILE,
   http,
   intention,
+  pgAvailable,
   SseClient,
   startTestServer,
   svc,
@@ -449,6 +452,38 @@ describe('ward server --metrics-listen', () => {
     } finally {
       proc.kill('SIGTERM');
       expect(await new Promise((r) => proc.once('exit', r))).toBe(0);
+    }
+  });
+});
+
+const PG = await pgAvailable('metrics.test.ts');
+
+describe.skipIf(!PG)('store errors (PostgreSQL)', () => {
+  it('counts a request the store failed as STORE_UNREACHABLE', async () => {
+    const schema = await createPgSchema();
+    const server = await startTestServer({ database: schema.url, storeQueryTimeoutMs: 300 });
+    const locker = new pg.Client({ connectionString: schema.url });
+    try {
+      expect((await http(server.url, 'GET', '/v1/services')).status).toBe(200);
+      const before = await scrape(server.url);
+      await locker.connect();
+      await locker.query('BEGIN');
+      // The documents table locked by another session: the read waits past its deadline.
+      await locker.query('LOCK TABLE documents IN ACCESS EXCLUSIVE MODE');
+      const r = await http(server.url, 'GET', '/v1/services');
+      expect(r.status).toBe(503);
+      expect(r.body.code).toBe('STORE_UNREACHABLE');
+      await locker.query('ROLLBACK');
+      const after = await scrape(server.url);
+      const code = { code: 'STORE_UNREACHABLE' };
+      expect(
+        sumOf(after, 'ward_store_errors_total', code) -
+          sumOf(before, 'ward_store_errors_total', code),
+      ).toBe(1);
+    } finally {
+      await locker.end().catch(() => {});
+      await server.close();
+      await schema.drop();
     }
   });
 });
