@@ -31,9 +31,6 @@ const CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /** Ingest streams, each with its own unit (records, spans, edges). */
 export type IngestKind = 'decision_logs' | 'traces' | 'wire';
 
-/** What an apply ended with. */
-export type ApplyOutcome = 'changed' | 'unchanged' | 'dry_run' | 'refused' | 'error';
-
 /** What the metrics read from the server when scraped (no copy is kept up to date). */
 export interface ServerMetricsSource {
   /** Open PDP watch streams. */
