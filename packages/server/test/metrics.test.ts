@@ -295,11 +295,19 @@ describe('GET /metrics', () => {
       body: batch,
     });
     expect(wire.status).toBe(200);
+    // An SVID request without a valid agent proof is refused before the handler.
+    const noProof = await http(url, 'POST', '/v1/agent/svids', {
+      token: null,
+      headers: { 'x-ward-agent-proof': 'forged' },
+      body: {},
+    });
+    expect(noProof.status).toBe(401);
     const after = await scrape(url);
     const delta = (name: string, labels: Record<string, string>) =>
       sumOf(after, name, labels) - sumOf(before, name, labels);
     expect(delta('ward_ca_issuance_total', { kind: 'agent_attest', outcome: 'issued' })).toBe(1);
     expect(delta('ward_ca_issuance_total', { kind: 'agent_attest', outcome: 'refused' })).toBe(1);
+    expect(delta('ward_ca_issuance_total', { kind: 'x509_svid', outcome: 'refused' })).toBe(1);
     expect(delta('ward_ingest_items_total', { kind: 'wire', outcome: 'accepted' })).toBe(1);
     expect(delta('ward_ingest_items_total', { kind: 'wire', outcome: 'dropped' })).toBe(2);
   });
@@ -337,6 +345,14 @@ describe('GET /metrics', () => {
       });
       expect(r.status, `${method} ${path}`).toBe(403);
     }
+    // Revoked, it scrapes no more.
+    const listed = (await http(url, 'GET', '/v1/tokens')).body.items as {
+      id: string;
+      name: string;
+    }[];
+    const id = listed.find((t) => t.name === 'prometheus')!.id;
+    expect((await http(url, 'DELETE', `/v1/tokens/${id}`)).status).toBe(200);
+    expect((await http(url, 'GET', '/metrics', { token: metrics })).status).toBe(401);
     // A metrics token owns no services.
     const bad = await http(url, 'POST', '/v1/tokens', {
       body: { name: 'm2', scope: 'metrics', services: ['web'] },

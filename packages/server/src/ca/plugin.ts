@@ -126,6 +126,17 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
         log: (m) => app.log.warn(m),
       });
       app.addHook('onClose', async () => stopSweep());
+      // An issuance request whose agent proof fails is refused before the handler runs.
+      const countRefusals =
+        (path: string, auth: typeof agentAuth) => async (request: FastifyRequest) => {
+          const issuance = ISSUANCE[path];
+          try {
+            await auth(request);
+          } catch (error) {
+            if (issuance !== undefined) app.ward.metrics.caIssuance(issuance, 'refused');
+            throw error;
+          }
+        };
       for (const route of caRoutes(service)) {
         app.route({
           method: route.method,
@@ -143,7 +154,7 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
                 }
               : {}),
           },
-          ...(route.auth === 'agent' ? { preHandler: agentAuth } : {}),
+          ...(route.auth === 'agent' ? { preHandler: countRefusals(route.path, agentAuth) } : {}),
           handler: async (request: FastifyRequest, reply: FastifyReply) => {
             const issuance = ISSUANCE[route.path];
             if (issuance === undefined) return handle(request, reply);
