@@ -141,7 +141,7 @@ export class ServerMetrics {
     this.registry.registerMetric(
       requestMetric(
         'ward_http_request_duration_seconds',
-        'Time to answer an HTTP request (for a watch stream: how long it stayed open).',
+        'Time to answer an HTTP request (open watch streams are in ward_watch_streams instead).',
         'histogram',
         this.#series,
       ),
