@@ -1,6 +1,7 @@
 /**
  * The control plane's Prometheus metrics: one `Registry` per server instance (never prom-client's
- * global default registry), so two servers in one process (tests, the demo) count apart.
+ * global default registry), so two servers in one process (tests, the demo) count apart. Only
+ * the process metrics (`ward_server_process_*`, `ward_server_nodejs_*`) are per process.
  *
  * The hot paths record through a few methods that cost a map lookup and an increment. Counts
  * that already exist elsewhere (watchers, bundle builds, the revision) are read at scrape time by
@@ -109,6 +110,22 @@ function requestMetric(
   } as unknown as Metric;
 }
 
+let processMetrics: Registry | undefined;
+
+/**
+ * prom-client's process and Node metrics (CPU, memory, event-loop lag, GC), in one registry per
+ * process: they describe the process, not a server, and each collection starts an event-loop
+ * monitor and a GC observer that are never stopped — one per server instance would pile up in a
+ * process that starts many (tests). Each scrape merges it with the server's own registry.
+ */
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics, prefix: 'ward_server_' });
+  }
+  return processMetrics;
+}
+
 export class ServerMetrics {
   readonly registry = new Registry();
   /** Request series by route pattern, then by method and status class (see `request`). */
@@ -119,11 +136,11 @@ export class ServerMetrics {
   readonly #ca: Counter<'kind' | 'outcome'>;
   readonly #storeErrors: Counter<'code'>;
   #source: ServerMetricsSource | undefined;
+  readonly #process: Registry | undefined;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    if (options.defaultMetrics !== false)
-      collectDefaultMetrics({ register: this.registry, prefix: 'ward_server_' });
+    this.#process = options.defaultMetrics === false ? undefined : processRegistry();
     new Gauge({
       name: 'ward_server_build_info',
       help: 'Always 1; the labels say which build runs.',
@@ -286,6 +303,8 @@ export class ServerMetrics {
 
   /** The Prometheus text of every metric. */
   scrape(): Promise<string> {
-    return this.registry.metrics();
+    return this.#process
+      ? Registry.merge([this.registry, this.#process]).metrics()
+      : this.registry.metrics();
   }
 }
