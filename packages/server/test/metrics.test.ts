@@ -1,83 +1,23 @@
-/**
- * `GET /metrics` on a real server (SQLite, loopback): the scrape is valid Prometheus text, the
- * counters move with requests, applies, bundle builds, ingest, CA issuance and watch streams,
- * only `metrics` and `admin` tokens may scrape (and a metrics token reads nothing else), random
- * paths add no series, and two servers in one process count apart.
- */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { WireBatchV1 } from '@ward/api-types';
 import { createCsr, generateKeyPair, signAgentProof } from '@ward/ca';
 import fc from 'fast-check';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caPlugin, ingestPlugin, type RunningServer } from '../src/index.ts';
+import { parseProm, type Sample, sumOf } from './_prom-text.ts';
 import {
   cleanupDirs,
-  createPgSchema,
   FILE,
   http,
   intention,
-  pgAvailable,
   SseClient,
   startTestServer,
   svc,
-  tempDir,
   waitFor,
   yamlOf,
 } from './helpers.ts';
 import { postBatch, rec } from './ingest-fixture.ts';
 
 afterAll(() => cleanupDirs());
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/**
- * A strict reader of the Prometheus text format 0.0.4: every line is a comment (`# HELP`,
- * `# TYPE`) or `name{label="value",...} number`; it throws on anything else.
- */
-function parseProm(text: string): { samples: Sample[]; types: Map<string, string> } {
-  const samples: Sample[] = [];
-  const types = new Map<string, string>();
-  const line = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/;
-  const label = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/y;
-  for (const l of text.split('\n')) {
-    if (l === '') continue;
-    if (l.startsWith('# HELP ')) continue;
-    if (l.startsWith('# TYPE ')) {
-      const [, , name, type] = l.split(' ');
-      types.set(name!, type!);
-      continue;
-    }
-    const m = line.exec(l);
-    if (!m) throw new Error(`not a Prometheus sample line: ${l}`);
-    const labels: Record<string, string> = {};
-    const body = m[2] ?? '';
-    label.lastIndex = 0;
-    while (label.lastIndex < body.length) {
-      const lm = label.exec(body);
-      if (!lm) throw new Error(`bad labels: ${body}`);
-      labels[lm[1]!] = lm[2]!.replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
-    }
-    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
-    // Go's ParseFloat, which Prometheus uses, takes NaN in any case (prom-client writes "Nan").
-    if (Number.isNaN(value) && m[3]!.toLowerCase() !== 'nan') throw new Error(`bad value: ${l}`);
-    samples.push({ name: m[1]!, labels, value });
-  }
-  return { samples, types };
-}
-
-/** Sum of the samples of `name` whose labels include `labels`. */
-function sumOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((a, s) => a + s.value, 0);
-}
 
 async function scrape(url: string, token?: string | null): Promise<Sample[]> {
   const r = await http(url, 'GET', '/metrics', token === undefined ? {} : { token });
@@ -429,77 +369,6 @@ describe('two servers in one process', () => {
     } finally {
       await a.close();
       await b.close();
-    }
-  });
-});
-
-describe('ward server --metrics-listen', () => {
-  it('prints metricsUrl and serves the scrape there without a token', async () => {
-    const bin = join(import.meta.dirname, '..', '..', 'cli', 'src', 'bin.ts');
-    const env = { ...process.env };
-    delete env.WARD_ADMIN_TOKEN;
-    const proc = spawn(
-      process.execPath,
-      [
-        bin,
-        'server',
-        '--data-dir',
-        tempDir(),
-        '--listen',
-        '127.0.0.1:0',
-        '--metrics-listen',
-        '127.0.0.1:0',
-        '-o',
-        'json',
-      ],
-      { env, stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    try {
-      const first = await new Promise<string>((resolve, reject) => {
-        createInterface({ input: proc.stdout! }).once('line', resolve);
-        proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-      });
-      const info = JSON.parse(first) as { url: string; metricsUrl: string };
-      expect(info.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
-      expect(new URL(info.metricsUrl).port).not.toBe(new URL(info.url).port);
-      const r = await fetch(info.metricsUrl);
-      expect(r.status).toBe(200);
-      expect(sumOf(parseProm(await r.text()).samples, 'ward_server_build_info')).toBe(1);
-    } finally {
-      proc.kill('SIGTERM');
-      expect(await new Promise((r) => proc.once('exit', r))).toBe(0);
-    }
-  });
-});
-
-const PG = await pgAvailable('metrics.test.ts');
-
-describe.skipIf(!PG)('store errors (PostgreSQL)', () => {
-  it('counts a request the store failed as STORE_UNREACHABLE', async () => {
-    const schema = await createPgSchema();
-    const server = await startTestServer({ database: schema.url, storeQueryTimeoutMs: 300 });
-    const locker = new pg.Client({ connectionString: schema.url });
-    try {
-      expect((await http(server.url, 'GET', '/v1/services')).status).toBe(200);
-      const before = await scrape(server.url);
-      await locker.connect();
-      await locker.query('BEGIN');
-      // The documents table locked by another session: the read waits past its deadline.
-      await locker.query('LOCK TABLE documents IN ACCESS EXCLUSIVE MODE');
-      const r = await http(server.url, 'GET', '/v1/services');
-      expect(r.status).toBe(503);
-      expect(r.body.code).toBe('STORE_UNREACHABLE');
-      await locker.query('ROLLBACK');
-      const after = await scrape(server.url);
-      const code = { code: 'STORE_UNREACHABLE' };
-      expect(
-        sumOf(after, 'ward_store_errors_total', code) -
-          sumOf(before, 'ward_store_errors_total', code),
-      ).toBe(1);
-    } finally {
-      await locker.end().catch(() => {});
-      await server.close();
-      await schema.drop();
     }
   });
 });
