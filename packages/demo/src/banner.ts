@@ -24,12 +24,15 @@ export function styler(out: NodeJS.WritableStream) {
 
 export interface BannerInfo {
   controlPlane: string;
+  /** The control plane's unauthenticated Prometheus endpoint (`--metrics-listen`). */
+  controlPlaneMetrics?: string;
   adminToken: string;
   adminTokenFile: string;
   dataDir: string;
   applied: boolean;
   identity: { mode: 'mtls' | 'dev-header'; reason?: string; attestation?: string };
-  services: { name: string; url: string | undefined; note: string }[];
+  /** `metrics`: the service PDP's Prometheus endpoint (no token, no mTLS). */
+  services: { name: string; url: string | undefined; metrics?: string; note: string }[];
   rps: number;
   durationMs: number | undefined;
   /** What the control plane warned about at start (e.g. the seal key kept with the data). */
@@ -83,6 +86,7 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
   for (const svc of info.services) {
     lines.push(`  ${svc.name.padEnd(14)}  ${(svc.url ?? '-').padEnd(24)}  ${s.dim(svc.note)}`);
   }
+  lines.push(...metricsLines(s, info));
   lines.push(
     '',
     s.bold('Traffic') +
@@ -111,6 +115,21 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
     '',
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** Where Prometheus scrapes: the control plane's and each service PDP's metrics. */
+function metricsLines(s: ReturnType<typeof styler>, info: BannerInfo): string[] {
+  const targets = [
+    ...(info.controlPlaneMetrics ? [['control plane', info.controlPlaneMetrics] as const] : []),
+    ...info.services.flatMap((svc) => (svc.metrics ? [[svc.name, svc.metrics] as const] : [])),
+  ];
+  if (targets.length === 0) return [];
+  return [
+    '',
+    s.bold('Metrics') +
+      s.dim('  (Prometheus text, no token; ward_pdp_* per service, ward_* for the control plane)'),
+    ...targets.map(([name, url]) => `  ${name.padEnd(14)}  ${url}`),
+  ];
 }
 
 /** The banner's cycle section: the cycle, whether it blocks a cold start, the cheapest fix. */

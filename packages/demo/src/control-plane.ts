@@ -71,6 +71,8 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
       host: opts.host,
       port: opts.port,
       adminToken,
+      // Prometheus scrapes the control plane without a token here (the API's /metrics needs one).
+      metricsListen: { host: opts.host, port: 0 },
       // Alerts evaluated every 15 s, so the console's Live view shows them during a short demo.
       plugins: [ingestPlugin(), caPlugin(), alertsPlugin({ intervalMs: 15_000 })],
       logger: false,

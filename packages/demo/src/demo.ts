@@ -11,6 +11,7 @@ import {
   type PdpLogger,
   svidDispatcher,
 } from '@ward/sdk';
+import { listenMetrics } from '@ward/server';
 import { type BannerInfo, banner, statusLine, styler } from './banner.ts';
 import {
   CONTROL_PLANE_ID,
@@ -141,6 +142,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       pdps.set(svc.name, pdp);
       cleanups.push(() => pdp.close());
     }
+    // Each PDP's metrics on a port of its own, without a token or mTLS: what a team's
+    // Prometheus scrapes (the services' own /metrics routes go through their policy).
+    const metricsUrls = new Map<string, string>();
+    for (const [name, pdp] of pdps) {
+      const registry = pdp.metrics();
+      const listener = await listenMetrics(() => registry.metrics(), opts.host, 0);
+      cleanups.push(() => listener.close());
+      metricsUrls.set(name, listener.url);
+    }
     // A cached bundle makes a PDP ready at once; wait for the control plane's current revision.
     await Promise.all([...pdps.values()].map((p) => p.ready));
     const revision = (await cp.admin<{ revision: number }>('GET', '/v1/revision')).revision;
@@ -227,6 +237,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     });
     const info: BannerInfo = {
       controlPlane: cp.url,
+      ...(cp.server.metricsUrl ? { controlPlaneMetrics: cp.server.metricsUrl } : {}),
       adminToken: cp.adminToken,
       adminTokenFile: cp.adminTokenFile,
       dataDir: opts.dataDir,
@@ -239,6 +250,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       services: MESH.map((m) => ({
         name: m.name,
         url: urls.get(m.name),
+        ...(metricsUrls.has(m.name) ? { metrics: metricsUrls.get(m.name)! } : {}),
         note: m.edge
           ? 'edge: end users sign in here; mints their passports'
           : m.clientOnly

@@ -34,11 +34,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface DemoInfo {
   controlPlane: string;
+  controlPlaneMetrics?: string;
   adminToken: string;
   adminTokenFile: string;
   identity: { mode: string; reason?: string; attestation?: string };
   applied: boolean;
-  services: { name: string; url?: string }[];
+  services: { name: string; url?: string; metrics?: string }[];
   warnings: string[];
   cycle?: { path: string[]; startup: boolean; fix: string };
 }
@@ -397,6 +398,27 @@ describe('ward start (the demo)', () => {
         rule: 'inventory-via-orders#0',
       });
     }
+  });
+
+  it("lists each service PDP's and the control plane's metrics, scrapable without a token", async () => {
+    const { info } = demo;
+    const text = demo.output();
+    expect(text).toContain('Metrics');
+    for (const s of ['frontend', 'orders', 'payments', 'inventory', 'notifications']) {
+      const url = info.services.find((x) => x.name === s)?.metrics;
+      expect(url, s).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      expect(text).toContain(url);
+      const r = await fetch(url!);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const body = await r.text();
+      expect(body).toMatch(/^ward_pdp_bundle_revision [1-9]\d*$/m);
+      expect(body).toContain('ward_pdp_decisions_total');
+    }
+    expect(info.controlPlaneMetrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const cp = await fetch(info.controlPlaneMetrics!);
+    expect(cp.status).toBe(200);
+    expect(await cp.text()).toMatch(/^ward_watch_streams [1-9]\d*$/m);
   });
 
   it('ward report unused shows the grant nobody uses, and not the edges the traffic uses', async () => {

@@ -31,6 +31,8 @@ export { problemResponses } from './http/schemas.ts';
 export { type IngestPluginOptions, ingestPlugin } from './ingest/index.ts';
 export { type ResealOptions, type ResealResult, resealAtRest } from './keys/reseal.ts';
 export { type ResolvedSealKey, resolveSealKey } from './keys/seal-key.ts';
+export { listenMetrics, type MetricsListener } from './metrics/listener.ts';
+export { METRICS_CONTENT_TYPE, ServerMetrics } from './metrics/metrics.ts';
 export {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_PORT,

@@ -26,6 +26,8 @@ import {
   type TlsListener,
 } from './http/tls-listener.ts';
 import { resolveSealKey } from './keys/seal-key.ts';
+import { listenMetrics } from './metrics/listener.ts';
+import { ServerMetrics } from './metrics/metrics.ts';
 import { appendAudit } from './store/audit.ts';
 import { openDatabase } from './store/database.ts';
 import { migrate } from './store/migrations.ts';
@@ -106,6 +108,13 @@ export interface StartServerOptions {
   httpTimeouts?: Partial<HttpTimeouts>;
   /** Serve the web console from this directory instead of `@ward/console`'s build (tests). */
   consoleDir?: string;
+  /**
+   * Also serve `GET /metrics` without a token on this address (`ward server --metrics-listen`);
+   * host defaults to 127.0.0.1. The API's `/metrics` needs a `metrics` or `admin` token.
+   */
+  metricsListen?: { host?: string; port: number };
+  /** Count and time every request (default true; the benchmark turns it off to measure it). */
+  requestMetrics?: boolean;
 }
 
 export interface RunningServer {
@@ -124,6 +133,8 @@ export interface RunningServer {
    */
   warnings: string[];
   database: 'sqlite' | 'postgres';
+  /** The unauthenticated scrape URL, with `metricsListen`. */
+  metricsUrl?: string;
   app: FastifyInstance;
   /** Every route (method, URL), plugins' included. */
   routes: { method: string; url: string }[];
@@ -288,7 +299,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     await sealPlaintextSecrets(store);
     await ensurePassportKey(store);
 
-    const bundles = new BundleCache(store, signingKey);
+    // One registry per server: two servers in one process never share a counter.
+    const metrics = new ServerMetrics();
+    const bundles = new BundleCache(store, signingKey, metrics);
     const authenticator = new Authenticator(opened.db);
     // Reads the follower's revision lazily (the follower is made next and knows the identities).
     const identities = new ServiceIdentities(store, () => follower.revision);
@@ -330,6 +343,12 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     });
     await follower.start();
     cleanups.push(() => follower.close());
+    metrics.attach({
+      watchers: () => hub.size,
+      agentWatchers: () => agentHub.size,
+      revision: () => follower.revision,
+      following: () => follower.healthy,
+    });
     if (opened.dialect === 'postgres') {
       const stop = startRevocationSweep({
         db: opened.db,
@@ -358,6 +377,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       follower,
       authenticator,
       identities,
+      metrics,
       ...(options.tls?.clientCa ? { clientRoots: trustAnchors(options.tls.clientCa) } : {}),
       changed: () => follower.catchUp(),
     };
@@ -365,6 +385,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       logger: options.logger ?? false,
       plugins: options.plugins ?? [],
       timeouts,
+      ...(options.requestMetrics === false ? { requestMetrics: false } : {}),
       ...(options.tls ? { https: httpsOptions(options.tls) } : {}),
       ...(options.consoleDir !== undefined ? { consoleDir: options.consoleDir } : {}),
     });
@@ -380,6 +401,14 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       port: options.port ?? DEFAULT_PORT,
       backlog: 4096,
     });
+    const scrape = options.metricsListen
+      ? await listenMetrics(
+          () => metrics.scrape(),
+          options.metricsListen.host ?? '127.0.0.1',
+          options.metricsListen.port,
+        )
+      : undefined;
+    if (scrape) cleanups.push(() => scrape.close());
     const address = app.server.address() as AddressInfo;
     const host = ['0.0.0.0', '::', ''].includes(address.address)
       ? '127.0.0.1'
@@ -404,6 +433,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       sealKeySource: seal.source,
       warnings,
       database: opened.dialect,
+      ...(scrape ? { metricsUrl: scrape.url } : {}),
       app,
       routes: app.wardRoutes,
       async listenTls(tls, at = {}) {

@@ -31,6 +31,7 @@ interface ServerOptions extends TokenReviewFlags {
   alertInterval?: string;
   alertSpikeMin?: string;
   alertSpikeFactor?: string;
+  metricsListen?: string;
 }
 
 /** `30s`, `5m`, `1h` or plain seconds, as milliseconds. */
@@ -130,11 +131,11 @@ function watchLimitsOf(opts: ServerOptions) {
   return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
-function parseListen(text: string): { host: string; port: number } {
+function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535)
-    throw usageError(`--listen must be HOST:PORT or PORT, got "${text}"`, 'CLI_BAD_LISTEN');
+    throw usageError(`${flag} must be HOST:PORT or PORT, got "${text}"`, 'CLI_BAD_LISTEN');
   return { host: m[1] || m[2] || '127.0.0.1', port };
 }
 
@@ -148,6 +149,10 @@ export function register(program: Command): void {
       'SQLite file or postgres:// URL (env WARD_DATABASE_URL; default <data-dir>/ward.db)',
     )
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8181')
+    .option(
+      '--metrics-listen <host:port>',
+      'also serve GET /metrics without a token on this address (host default 127.0.0.1)',
+    )
     .option('--trust-domain <domain>', 'SPIFFE trust domain (default ward.local)')
     .option('--data-dir <dir>', 'directory for the SQLite file and the signing key', '.ward')
     .option(
@@ -230,6 +235,10 @@ export function register(program: Command): void {
     );
   addOutputOption(server, ['text', 'json']).action(async (opts: ServerOptions) => {
     const { host, port } = parseListen(opts.listen);
+    const metricsListen =
+      opts.metricsListen === undefined
+        ? undefined
+        : parseListen(opts.metricsListen, '--metrics-listen');
     const tls = tlsOf(opts);
     const tokenReview = tokenReviewOf(opts);
     const watchLimits = watchLimitsOf(opts);
@@ -275,6 +284,7 @@ export function register(program: Command): void {
           }),
         ],
         ...(tls ? { tls } : {}),
+        ...(metricsListen ? { metricsListen } : {}),
       });
     } catch (error) {
       if (error instanceof ServerError) throw new CliError(error.code, error.message);
@@ -300,13 +310,14 @@ export function register(program: Command): void {
     const out = process.stdout;
     if (opts.output === 'json') {
       out.write(
-        `${JSON.stringify({ url: server.url, publicKey: server.publicKey, keyId: server.keyId, ...(server.adminToken ? { adminToken: server.adminToken } : {}), warnings: server.warnings })}\n`,
+        `${JSON.stringify({ url: server.url, publicKey: server.publicKey, keyId: server.keyId, ...(server.adminToken ? { adminToken: server.adminToken } : {}), ...(server.metricsUrl ? { metricsUrl: server.metricsUrl } : {}), warnings: server.warnings })}\n`,
       );
     } else {
       const token = server.adminToken ?? '<your admin token>';
       out.write(
         [
           `Ward control plane listening on ${server.url} (${server.database === 'postgres' ? 'PostgreSQL' : `SQLite ${opts.db ?? `${opts.dataDir}/ward.db`}`})`,
+          ...(server.metricsUrl ? [`Prometheus metrics (no token): ${server.metricsUrl}`] : []),
           `Bundle signing public key: ${server.publicKey}  (key id ${server.keyId}; PDPs verify bundles with it, also at ${server.url}/v1/keys/bundle)`,
           server.adminToken
             ? `Admin token (shown ONCE, only its hash is stored — keep it now):\n  ${server.adminToken}`

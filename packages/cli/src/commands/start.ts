@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option('--dev-identity', 'use the development identity header instead of mTLS')
     .addHelpText(
       'after',
-      '\n-o json prints one JSON line first: {controlPlane, adminToken, adminTokenFile, services, identity}; the human output then goes to stderr.',
+      '\n-o json prints one JSON line first: {controlPlane, controlPlaneMetrics, adminToken, adminTokenFile, services (each with its metrics URL), identity}; the human output then goes to stderr.',
     );
   addOutputOption(start, ['text', 'json']).action(async (opts: StartOptions) => {
     const { runDemo, parseDuration, DemoError } = await import('@ward/demo');

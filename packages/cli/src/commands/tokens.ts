@@ -12,12 +12,12 @@ export function register(program: Command): void {
       tokens
         .command('create')
         .description(
-          "create a token: admin, team (owns services), pdp (one service's PDP) or collector (forwards spans)",
+          "create a token: admin, team (owns services), pdp (one service's PDP), collector (forwards spans) or metrics (scrapes /metrics)",
         )
         .requiredOption('--name <name>', 'who or what holds it')
         .addOption(
           new Option('--scope <scope>', 'what the token may do')
-            .choices(['admin', 'team', 'pdp', 'collector'])
+            .choices(['admin', 'team', 'pdp', 'collector', 'metrics'])
             .makeOptionMandatory(),
         )
         .option(

@@ -7,7 +7,7 @@
 /** The principal behind the token (`GET /v1/whoami`). */
 export interface Me {
   name: string;
-  scope: 'admin' | 'team' | 'pdp' | 'collector';
+  scope: 'admin' | 'team' | 'pdp' | 'collector' | 'metrics';
   services: string[];
   via: 'token' | 'mtls';
 }

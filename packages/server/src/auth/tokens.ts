@@ -16,9 +16,10 @@ import type { Actor } from '../store/store.ts';
  * `admin`: everything. `team`: its services' documents and reports. `pdp`: one service's PDP
  * (bundle, watch, and ingest of decisions made by that service and spans it reports).
  * `collector`: an OpenTelemetry collector forwarding other services' spans (`POST /v1/traces`).
+ * `metrics`: a Prometheus scraper; reads `GET /metrics` and nothing else, owns no services.
  */
-export type Scope = 'admin' | 'team' | 'pdp' | 'collector';
-export const SCOPES: readonly Scope[] = ['admin', 'team', 'pdp', 'collector'];
+export type Scope = 'admin' | 'team' | 'pdp' | 'collector' | 'metrics';
+export const SCOPES: readonly Scope[] = ['admin', 'team', 'pdp', 'collector', 'metrics'];
 
 /** The identity behind an authenticated request. */
 export interface Principal extends Actor {

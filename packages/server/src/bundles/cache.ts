@@ -3,6 +3,7 @@
  * same bundle at once: the first request builds it and every concurrent one awaits the same
  * promise (single flight); later ones get the cached, pre-serialised body.
  */
+import type { ServerMetrics } from '../metrics/metrics.ts';
 import type { Store } from '../store/store.ts';
 import { type BuiltBundle, buildBundle } from './builder.ts';
 import type { SigningKey } from './signing-key.ts';
@@ -11,19 +12,22 @@ export class BundleCache {
   readonly #store: Store;
   readonly #key: SigningKey;
   readonly #entries = new Map<string, Promise<BuiltBundle | undefined>>();
+  readonly #metrics: ServerMetrics | undefined;
   /** Builds done, for tests and metrics: a GET served from cache does not count. */
   builds = 0;
 
-  constructor(store: Store, key: SigningKey) {
+  constructor(store: Store, key: SigningKey, metrics?: ServerMetrics) {
     this.#store = store;
     this.#key = key;
+    this.#metrics = metrics;
   }
 
   get(service: string): Promise<BuiltBundle | undefined> {
     const hit = this.#entries.get(service);
     if (hit) return hit;
     this.builds++;
-    const promise = buildBundle(this.#store, service, this.#key);
+    const build = () => buildBundle(this.#store, service, this.#key);
+    const promise = this.#metrics ? this.#metrics.timeBundleBuild(build) : build();
     this.#entries.set(service, promise);
     // A failed build must not stay cached; an unknown service is not cached either (it may be
     // created later, and caching misses would let anyone grow the map with random names).

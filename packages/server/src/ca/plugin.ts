@@ -43,6 +43,14 @@ export interface CaPluginOptions {
   agentSweepMs?: number;
 }
 
+/** CA routes that issue credentials, and the `kind` label each counts under. */
+const ISSUANCE: Readonly<Record<string, string>> = {
+  '/v1/agent/attest': 'agent_attest',
+  '/v1/agent/renew': 'agent_renew',
+  '/v1/agent/svids': 'x509_svid',
+  '/v1/agent/jwt-svids': 'jwt_svid',
+};
+
 function sealKeyOf(options: CaPluginOptions, shared: SealKey): SealKey {
   if (options.sealKey) return options.sealKey;
   const own = options.env?.WARD_CA_KEY;
@@ -118,6 +126,17 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
         log: (m) => app.log.warn(m),
       });
       app.addHook('onClose', async () => stopSweep());
+      // An issuance request whose agent proof fails is refused before the handler runs.
+      const countRefusals =
+        (path: string, auth: typeof agentAuth) => async (request: FastifyRequest) => {
+          const issuance = ISSUANCE[path];
+          try {
+            await auth(request);
+          } catch (error) {
+            if (issuance !== undefined) app.ward.metrics.caIssuance(issuance, 'refused');
+            throw error;
+          }
+        };
       for (const route of caRoutes(service)) {
         app.route({
           method: route.method,
@@ -135,24 +154,37 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
                 }
               : {}),
           },
-          ...(route.auth === 'agent' ? { preHandler: agentAuth } : {}),
+          ...(route.auth === 'agent' ? { preHandler: countRefusals(route.path, agentAuth) } : {}),
           handler: async (request: FastifyRequest, reply: FastifyReply) => {
-            const out = await route.handle({
-              params: (request.params ?? {}) as Record<string, string>,
-              query: (request.query ?? {}) as Record<string, string | undefined>,
-              body: request.body,
-              ...((request as { wardAgent?: { spiffeId: string; node: string } }).wardAgent
-                ? {
-                    agent: (request as unknown as { wardAgent: { spiffeId: string; node: string } })
-                      .wardAgent,
-                  }
-                : {}),
-            });
-            reply.code(out.status);
-            if (out.contentType) reply.type(out.contentType);
-            return out.body === undefined ? reply.send() : reply.send(out.body);
+            const issuance = ISSUANCE[route.path];
+            if (issuance === undefined) return handle(request, reply);
+            try {
+              const sent = await handle(request, reply);
+              app.ward.metrics.caIssuance(issuance, reply.statusCode < 400 ? 'issued' : 'refused');
+              return sent;
+            } catch (error) {
+              // A CaError is a refusal (bad proof, unknown entry, rate); anything else failed.
+              app.ward.metrics.caIssuance(issuance, error instanceof CaError ? 'refused' : 'error');
+              throw error;
+            }
           },
         });
+        async function handle(request: FastifyRequest, reply: FastifyReply) {
+          const out = await route.handle({
+            params: (request.params ?? {}) as Record<string, string>,
+            query: (request.query ?? {}) as Record<string, string | undefined>,
+            body: request.body,
+            ...((request as { wardAgent?: { spiffeId: string; node: string } }).wardAgent
+              ? {
+                  agent: (request as unknown as { wardAgent: { spiffeId: string; node: string } })
+                    .wardAgent,
+                }
+              : {}),
+          });
+          reply.code(out.status);
+          if (out.contentType) reply.type(out.contentType);
+          return out.body === undefined ? reply.send() : reply.send(out.body);
+        }
       }
     },
   };

@@ -16,6 +16,7 @@ import { bundleRoutes } from './routes/bundles.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { documentRoutes } from './routes/documents.ts';
 import { historyRoutes } from './routes/history.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { playgroundRoutes } from './routes/playground.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { watchRoutes } from './routes/watch.ts';
@@ -62,6 +63,8 @@ export interface BuildAppOptions {
   timeouts: HttpTimeouts;
   /** Where the built console is (default: `@ward/console`'s build). */
   consoleDir?: string;
+  /** Count and time every request in `ward_http_*` (default true; off only to measure its cost). */
+  requestMetrics?: boolean;
 }
 
 /**
@@ -133,6 +136,19 @@ export async function buildApp(
     throw new ServerError('API_UNAVAILABLE', 'the server is shutting down; retry another replica');
   });
   app.addHook('onRequest', authHook);
+  if (options.requestMetrics !== false) {
+    // The route's pattern, never the URL: a scan of random paths adds no series.
+    const metrics = ctx.metrics;
+    app.addHook('onResponse', (request, reply, done) => {
+      metrics.request(
+        request.method,
+        request.is404 ? undefined : request.routeOptions.url,
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      );
+      done();
+    });
+  }
   // Every route, for the test that checks each one is in the OpenAPI document.
   const routes: { method: string; url: string }[] = [];
   app.addHook('onRoute', (r) => {
@@ -168,6 +184,7 @@ export async function buildApp(
   await app.register(watchRoutes);
   await app.register(playgroundRoutes);
   await app.register(consoleRoutes, { dir: options.consoleDir });
+  await app.register(metricsRoutes);
   for (const plugin of options.plugins) await app.register(plugin.register);
 
   app.get(

@@ -10,6 +10,7 @@ import type { ServiceIdentities } from '../auth/service-identities.ts';
 import type { Principal, Scope } from '../auth/tokens.ts';
 import type { BundleCache } from '../bundles/cache.ts';
 import type { SigningKey } from '../bundles/signing-key.ts';
+import type { ServerMetrics } from '../metrics/metrics.ts';
 import type { Dialect } from '../store/database.ts';
 import type { Database } from '../store/schema.ts';
 import type { Store } from '../store/store.ts';
@@ -47,6 +48,8 @@ export interface WardContext {
    * proof header and read what its node runs, e.g. wire-observation ingest.
    */
   agents?: AgentDirectory;
+  /** This server's Prometheus registry and the recorders of requests, applies, ingest, CA. */
+  metrics: ServerMetrics;
   /** Call after committing a revision: publishes it to watchers and drops stale bundles now. */
   changed(): Promise<void>;
 }

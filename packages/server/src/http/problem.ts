@@ -193,6 +193,7 @@ export function errorHandler(
   // (a catch-up that fails the same way marks it stale and ends its watch streams), rather
   // than wait for the next safety poll while PDPs stay on a replica that cannot serve them.
   if (problem.code === 'STORE_UNREACHABLE') void request.server.ward?.follower.catchUp();
+  request.server.ward?.metrics.storeError(problem.code);
   if (problem.code === 'API_UNAUTHENTICATED')
     reply.header('www-authenticate', 'Bearer realm="ward"');
   return sendProblem(reply, request, problem);

@@ -183,7 +183,7 @@ export const tokenInfoSchema = {
   properties: {
     id: { type: 'string' },
     name: { type: 'string' },
-    scope: { type: 'string', enum: ['admin', 'team', 'pdp', 'collector'] },
+    scope: { type: 'string', enum: ['admin', 'team', 'pdp', 'collector', 'metrics'] },
     services: { type: 'array', items: { type: 'string' } },
     createdAt: { type: 'string' },
     createdBy: { type: 'string' },

@@ -117,6 +117,7 @@ export function decisionRoutes(options: DecisionRouteOptions) {
           body.records.length > 0 &&
           screened.rejections.length + tooOld.length === body.records.length;
         if (refusedAll) {
+          app.ward.metrics.ingest('decision_logs', 0, rejections.length, body.dropped ?? 0);
           // Nothing of the batch counts; the dropped count and samples still do (below).
           const scopeOnly = screened.scopeRejections === body.records.length;
           void done.catch(() => {});
@@ -130,6 +131,7 @@ export function decisionRoutes(options: DecisionRouteOptions) {
         }
         const accepted = await done;
         options.onCommitted?.(screened.kept);
+        app.ward.metrics.ingest('decision_logs', accepted, rejections.length, body.dropped ?? 0);
         return {
           accepted,
           rejected: rejections.length,

@@ -74,6 +74,7 @@ export function traceRoutes(options: {
           p.scope === 'pdp' ? (p.services.size === 1 ? [...p.services][0]! : '') : undefined;
         const outcome = await options.ingestor.accept(request.body, proto, service);
         options.quota.charge(identity, outcome.spans + outcome.rejected - 1);
+        app.ward.metrics.ingest('traces', outcome.spans, outcome.rejected);
         const message =
           outcome.rejected > 0
             ? `${outcome.rejected} span(s) rejected; first: ${outcome.firstRejection ?? 'malformed span'}`

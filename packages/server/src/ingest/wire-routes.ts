@@ -160,6 +160,7 @@ export function wireRoutes(options: WireRouteOptions) {
           invalidUtf8: bodyWasInvalidUtf8(request),
         });
         if (body.edges.length > 0 && screened.kept.length === 0) {
+          app.ward.metrics.ingest('wire', 0, screened.rejections.length, body.dropped);
           const scopeOnly = screened.scopeRejections === body.edges.length;
           throw new ServerError(
             scopeOnly ? 'API_FORBIDDEN' : 'API_VALIDATION',
@@ -175,6 +176,12 @@ export function wireRoutes(options: WireRouteOptions) {
           body,
           screened.kept,
           now,
+        );
+        app.ward.metrics.ingest(
+          'wire',
+          screened.kept.length,
+          screened.rejections.length,
+          body.dropped,
         );
         return {
           accepted: screened.kept.length,

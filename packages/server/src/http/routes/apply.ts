@@ -101,24 +101,28 @@ export async function applyRoutes(app: FastifyInstance): Promise<void> {
         (typeof body === 'string' ? undefined : body.dryRun) ?? request.query.dryRun ?? false;
       const force =
         (typeof body === 'string' ? undefined : body.force) ?? request.query.force ?? false;
-      const upserts = parseFiles(files);
-      if (upserts.length === 0) {
-        throw new ServerError(
-          'API_DOCUMENT_INVALID',
-          'the files hold no Service or Intention document',
-          {
-            errors: [{ field: '/files', message: 'no documents found' }],
-          },
-        );
-      }
-      const result = await applyChanges(app.ward.store, principalOf(request), {
-        upserts,
-        deletes: [],
-        dryRun,
-        force,
-        operation: 'apply',
+      // Timed from parsing to publishing: what a client waits for, refusals included.
+      const result = await app.ward.metrics.timeApply('apply', dryRun, async () => {
+        const upserts = parseFiles(files);
+        if (upserts.length === 0) {
+          throw new ServerError(
+            'API_DOCUMENT_INVALID',
+            'the files hold no Service or Intention document',
+            {
+              errors: [{ field: '/files', message: 'no documents found' }],
+            },
+          );
+        }
+        const applied = await applyChanges(app.ward.store, principalOf(request), {
+          upserts,
+          deletes: [],
+          dryRun,
+          force,
+          operation: 'apply',
+        });
+        if (applied.changed) await app.ward.changed();
+        return applied;
       });
-      if (result.changed) await app.ward.changed();
       const { commit: _commit, ...rest } = result;
       return rest;
     },

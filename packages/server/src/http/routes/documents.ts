@@ -130,15 +130,17 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
     ) => {
       const target = upserts[0]?.document.metadata.name ?? deletes[0]?.name ?? '';
       const expected = headerExpectations(request.headers);
-      const result = await applyChanges(app.ward.store, principalOf(request as never), {
-        upserts,
-        deletes,
-        dryRun: false,
-        operation,
-        expected: new Map([[`${kind}/${target}`, expected]]),
+      return app.ward.metrics.timeApply(operation, false, async () => {
+        const result = await applyChanges(app.ward.store, principalOf(request as never), {
+          upserts,
+          deletes,
+          dryRun: false,
+          operation,
+          expected: new Map([[`${kind}/${target}`, expected]]),
+        });
+        if (result.changed) await app.ward.changed();
+        return result;
       });
-      if (result.changed) await app.ward.changed();
-      return result;
     };
 
     app.post<{ Body: unknown }>(
