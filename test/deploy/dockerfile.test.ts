@@ -78,13 +78,24 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
   });
 
   it('installs production dependencies from the lockfile, without install scripts', () => {
-    const runs = stages
-      .flatMap((s) => s.body)
-      .filter((i) => i.op === 'RUN' && /\bnpm\b/.test(i.args));
+    const npm = (s: Stage) => s.body.filter((i) => i.op === 'RUN' && /\bnpm\b/.test(i.args));
+    const runs = npm(stage('deps'));
     expect(runs).toHaveLength(1);
     expect(runs[0]!.args).toMatch(/\bnpm ci\b/);
     expect(runs[0]!.args).toMatch(/--omit=dev\b/);
     expect(runs[0]!.args).toMatch(/--ignore-scripts\b/);
+    // Dev tools (Vite) install in one stage only, the console build, and never run scripts.
+    const others = stages.filter((s) => s.name !== 'deps' && npm(s).length > 0);
+    expect(others.map((s) => s.name)).toEqual(['console']);
+    for (const r of npm(stage('console'))) expect(r.args).toMatch(/--ignore-scripts\b/);
+    // No image inherits that stage: only the built web app is copied out of it.
+    for (const name of ['server', 'agent']) {
+      expect(lineage(stage(name))).not.toEqual(expect.arrayContaining(stage('console').body));
+      const fromConsole = lineage(stage(name)).filter(
+        (i) => i.op === 'COPY' && i.args.startsWith('--from=console'),
+      );
+      for (const c of fromConsole) expect(c.args).toMatch(/\/packages\/console\/dist\/web /);
+    }
   });
 
   it('copies the manifest of every workspace before `npm ci` (it checks the lockfile against all)', () => {
@@ -112,7 +123,7 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
 
   it('copies from the build context only manifests and runtime sources, never tests or local data', () => {
     const allowed =
-      /^(package\.json|package-lock\.json|packages\/[a-z-]+\/package\.json|packages\/[a-z-]+\/src|packages\/spiffe\/proto)$/;
+      /^(package\.json|package-lock\.json|packages\/[a-z-]+\/package\.json|packages\/[a-z-]+\/src|packages\/spiffe\/proto|packages\/console\/web|packages\/console\/vite\.config\.ts)$/;
     for (const s of stages) {
       for (const i of s.body.filter(
         (x) => (x.op === 'COPY' || x.op === 'ADD') && !x.args.startsWith('--from'),
