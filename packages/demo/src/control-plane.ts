@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkloadIdentity } from '@ward/sdk';
-import { caPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
+import { caPlugin, fleetPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
 import { ApiError, apiRequest, type ClientOptions } from '@ward/server/client';
 import { DemoError } from './errors.ts';
 import { TRUST_DOMAIN } from './mesh.ts';
@@ -65,7 +65,7 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
       host: opts.host,
       port: opts.port,
       adminToken,
-      plugins: [ingestPlugin(), caPlugin()],
+      plugins: [ingestPlugin(), caPlugin(), fleetPlugin()],
       logger: false,
     });
   } catch (error) {

@@ -166,7 +166,9 @@ export function register(program: Command): void {
       throw usageError('--store-query-timeout-ms must be an integer >= 100', 'CLI_BAD_OPTION');
     }
     // Loaded here, not at the top: other commands should not pay for Fastify and the drivers.
-    const { startServer, ServerError, ingestPlugin, caPlugin } = await import('@ward/server');
+    const { startServer, ServerError, ingestPlugin, caPlugin, fleetPlugin } = await import(
+      '@ward/server'
+    );
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
       server = await startServer({
@@ -182,7 +184,7 @@ export function register(program: Command): void {
         ...(storeQueryTimeoutMs === undefined ? {} : { storeQueryTimeoutMs }),
         watchLimits,
         logger: true,
-        plugins: [ingestPlugin(), caPlugin(tokenReview ? { tokenReview } : {})],
+        plugins: [ingestPlugin(), caPlugin(tokenReview ? { tokenReview } : {}), fleetPlugin()],
         ...(tls ? { tls } : {}),
       });
     } catch (error) {
