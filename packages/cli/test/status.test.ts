@@ -66,9 +66,9 @@ describe('ward status', () => {
       (await call('/v1/apply', { files: [{ name: 'a.yaml', content: JSON.stringify(doc) }] }))
         .status,
     ).toBe(200);
-    const tok = await (
+    const tok = (await (
       await call('/v1/tokens', { name: 'p', scope: 'pdp', services: ['orders'] })
-    ).json();
+    ).json()) as { token: string };
     const r = await call(
       '/v1/status/pdp',
       {
