@@ -110,4 +110,37 @@ describe.skipIf(missing !== null)('console fleet view in Chromium', { timeout: 1
       await page.close();
     }
   });
+
+  it('shows a reported label as text, never as markup', async () => {
+    const { token } = await api<{ token: string }>('/v1/tokens', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'fleet-e2e-pdp', scope: 'pdp', services: ['orders'] }),
+    });
+    const label = '<img src=x data-testid=injected onerror=alert(1)>';
+    const res = await fetch(`${f.url}/v1/status/pdp`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        instance: 'html-label',
+        service: 'orders',
+        revision: 1,
+        bundleAt: null,
+        connected: false,
+        version: '0',
+        startedAt: new Date().toISOString(),
+        label,
+        decisions: { allowed: 0, denied: 0, dryRunDenied: 0 },
+      }),
+    });
+    expect(res.status).toBe(204);
+    const page = await f.signedIn('fleet');
+    try {
+      const row = page.locator('[data-testid=fleet-row][data-instance="html-label"]');
+      await row.waitFor();
+      await expect(row.textContent()).resolves.toContain(label);
+      expect(await page.locator('[data-testid=injected]').count()).toBe(0);
+    } finally {
+      await page.close();
+    }
+  });
 });
