@@ -120,6 +120,72 @@ describe('status heartbeats', () => {
     expect(quiet.status().instance).toBeNull();
   });
 
+  it('a control plane without the fleet plugin: reports fail quietly (debug), decisions go on', async () => {
+    const bare = await startServer({
+      dataDir: join(dir, 'bare'),
+      port: 0,
+      adminToken: ADMIN,
+      trustDomain: TD,
+      heartbeatMs: 3000,
+    });
+    try {
+      const token = (
+        await fetch(`${bare.url}/v1/tokens`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'p', scope: 'pdp', services: ['orders'] }),
+        }).then((r) => r.json() as Promise<{ token: string }>)
+      ).token;
+      const lines: { level: string; message: string; fields: object }[] = [];
+      const logger = {
+        debug: (fields: object, message: string) => lines.push({ level: 'debug', message, fields }),
+        warn: (fields: object, message: string) => lines.push({ level: 'warn', message, fields }),
+        error: (fields: object, message: string) => lines.push({ level: 'error', message, fields }),
+      };
+      const pdp = createPdp({
+        service: 'orders',
+        controlPlanes: bare.url,
+        publicKey: bare.publicKey,
+        token,
+        revisionFloor: false,
+        logger,
+        statusIntervalMs: 100,
+      });
+      pdps.push(pdp);
+      // No report before the first bundle: applied after the PDP started.
+      await fetch(`${bare.url}/v1/apply`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          files: [
+            {
+              name: 'a.yaml',
+              content: JSON.stringify({
+                apiVersion: 'ward.dev/v1',
+                kind: 'Service',
+                metadata: { name: 'orders' },
+                spec: {},
+              }),
+            },
+          ],
+        }),
+      });
+      await pdp.waitReady({ timeoutMs: 10_000 });
+      await waitFor(
+        'two refused reports',
+        async () => lines.filter((l) => l.message === 'status report refused').length >= 2,
+      );
+      const refused = lines.filter((l) => l.message === 'status report refused');
+      expect(new Set(refused.map((l) => l.level))).toEqual(new Set(['debug']));
+      expect(refused[0]!.fields).toMatchObject({ status: 404 });
+      const d = pdp.decide({ source: { service: 'x' }, request: { method: 'GET', path: '/' } });
+      expect(d.reason).not.toMatch(/no policy bundle/);
+      await pdp.close();
+    } finally {
+      await bare.close();
+    }
+  });
+
   it('a node agent reports its node, the SVIDs it holds and its bundle revisions', async () => {
     expect(
       (

@@ -104,6 +104,16 @@ describe.each(list)('fleet on $name', (backend) => {
       raw: JSON.stringify(report({ label: 'x'.repeat(20_000) })),
     });
     expect(big.status).toBe(413);
+    // A revoked PDP token reports no more.
+    const spare = await token('pdp-spare', 'pdp', ['orders']);
+    const list = await http(url, 'GET', '/v1/tokens');
+    const id = list.body.items.find((t: { name: string }) => t.name === 'pdp-spare').id;
+    expect((await http(url, 'DELETE', `/v1/tokens/${id}`)).status).toBeLessThan(300);
+    const revoked = await http(url, 'POST', '/v1/status/pdp', {
+      token: spare,
+      body: report({ instance: 'i-spare' }),
+    });
+    expect(revoked.status).toBe(401);
   });
 
   it('lists the fleet: admin sees all, a team its services only and no agents', async () => {
