@@ -83,9 +83,9 @@ export function fleetRoutes(app: FastifyInstance, limits: FleetLimits, now: () =
         tags: ['fleet'],
         summary: "A node agent reports its node's workloads, SVIDs and bundle revisions",
         description:
-          `Agent proof required (\`${AGENT_PROOF_HEADER}\`). The node must be the agent's own, ` +
-          'every workload one registered on it and every bundle one of its services (403 ' +
-          `otherwise); at most ${MAX_AGENT_ITEMS} workloads and bundles.`,
+          `Agent proof required (\`${AGENT_PROOF_HEADER}\`). The node must be the agent's own ` +
+          'and every workload one registered on it (403 otherwise); bundles of services with ' +
+          `no workload on the node are dropped. At most ${MAX_AGENT_ITEMS} workloads and bundles.`,
         headers: { type: 'object', properties: { [AGENT_PROOF_HEADER]: { type: 'string' } } },
         body: agentReportSchema,
         response: { 204: { type: 'null' }, ...problemResponses },
@@ -113,11 +113,9 @@ export function fleetRoutes(app: FastifyInstance, limits: FleetLimits, now: () =
           forbid(`body.workloads[${i}].spiffeId`, `is not registered on node ${agent.node}`);
         }
       });
-      report.bundles.forEach((b, i) => {
-        if (!services.has(b.service)) {
-          forbid(`body.bundles[${i}].service`, `has no workload on node ${agent.node}`);
-        }
-      });
+      // A bundle of a service that left the node is dropped, not refused: the agent's feed
+      // keeps what it once held, and refusing would turn a healthy agent LOST.
+      report.bundles = report.bundles.filter((b) => services.has(b.service));
       await recordAgent(db, agent.spiffeId, report, now(), limits);
       return reply.code(204).send();
     },
