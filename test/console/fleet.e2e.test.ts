@@ -143,4 +143,35 @@ describe.skipIf(missing !== null)('console fleet view in Chromium', { timeout: 1
       await page.close();
     }
   });
+
+  it('counts down the SVID expiry of the workloads the demo agent serves', async () => {
+    interface W {
+      spiffeId: string;
+      serial: string | null;
+    }
+    let held: W[] = [];
+    const until = Date.now() + 20_000;
+    while (Date.now() < until) {
+      held = (await api<{ workloads: W[] }>('/v1/identity')).workloads.filter((w) => w.serial);
+      if (held.length > 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (held.length === 0) {
+      console.warn('!!! the demo ran without its node agent (fallback identity): no SVID to show');
+      return;
+    }
+    const page = await f.signedIn('fleet');
+    try {
+      const expiry = page.locator('[data-testid=workload-expiry]').first();
+      await page.waitForSelector('[data-testid=workload-row]');
+      await expect
+        .poll(async () => expiry.textContent())
+        .toMatch(/^(\d+h \d{2}m|\d+m \d{2}s|\d+s)$/);
+      await expect(page.textContent('[data-testid=workloads]')).resolves.toContain(
+        held[0]!.serial!,
+      );
+    } finally {
+      await page.close();
+    }
+  });
 });
