@@ -6,6 +6,7 @@ import { ControlPlaneClient } from './control-plane.ts';
 import { AgentError } from './errors.ts';
 import { type PeerCredentialSource, peerCredentialSource } from './peer-credential-source.ts';
 import { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
+import { startStatusReports } from './status-report.ts';
 import { SvidManager, type SvidManagerTiming } from './svid-manager.ts';
 import { type WireOptions, WireSampler } from './wire/sampler.ts';
 import { startWorkloadApi } from './workload-api.ts';
@@ -35,6 +36,11 @@ export interface AgentOptions {
    * (`AGENT_NO_PEER_ATTESTATION`): it never serves SVIDs to callers it cannot identify.
    */
   resolvePeer?: (socket: Socket) => Promise<PeerCredentials>;
+  /**
+   * How often (ms) the agent reports its node's status (`POST /v1/status/agent`): workload
+   * SVIDs and bundle revisions, for `ward status`. Default 30 s; 0 turns it off.
+   */
+  statusIntervalMs?: number;
   /** Samples the node's TCP connections and ships them as observed edges; off when absent. */
   wire?: WireOptions;
 }
@@ -60,6 +66,10 @@ export interface RunningAgent {
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   if (!options.joinToken === !options.k8sToken) {
     throw new AgentError('AGENT_BAD_OPTIONS', 'give exactly one of joinToken or k8sToken');
+  }
+  const statusMs = options.statusIntervalMs ?? 30_000;
+  if (!Number.isFinite(statusMs) || statusMs < 0) {
+    throw new AgentError('AGENT_BAD_OPTIONS', 'statusIntervalMs must be a number >= 0');
   }
   // Fail closed before attesting: an agent that cannot identify callers must not hold SVIDs.
   const source: PeerCredentialSource | undefined = options.resolvePeer
@@ -144,6 +154,11 @@ async function runAgent(
       })
     : undefined;
   wire?.start();
+  const statusMs = options.statusIntervalMs ?? 30_000;
+  const stopStatus =
+    statusMs > 0
+      ? startStatusReports({ client, manager, feed, intervalMs: statusMs, log })
+      : () => {};
   return {
     spiffeId: reply.spiffeId,
     socketPath,
@@ -151,6 +166,7 @@ async function runAgent(
     wire,
     bundles: feed,
     async close() {
+      stopStatus();
       await wire?.stop();
       await feed?.stop();
       await api.close();

@@ -116,6 +116,11 @@ export class BundleFeed extends EventEmitter {
     return this.#held.get(service);
   }
 
+  /** Every service's held revision (for the agent's status report). */
+  revisions(): { service: string; revision: number }[] {
+    return [...this.#held].map(([service, b]) => ({ service, revision: b.revision }));
+  }
+
   start(): void {
     this.#loop ??= this.#run();
   }

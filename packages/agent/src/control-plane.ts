@@ -88,6 +88,11 @@ export class ControlPlaneClient {
     return this.#call('POST', WIRE_CONNECTIONS_PATH, batch, identity);
   }
 
+  /** Reports the node's status (`POST /v1/status/agent`, 204). */
+  reportStatus(identity: AgentIdentity, report: unknown): Promise<void> {
+    return this.#call('POST', '/v1/status/agent', report, identity);
+  }
+
   /** The signed bundle of one service of this node (the control plane checks the scope). */
   bundle(identity: AgentIdentity, service: string): Promise<unknown> {
     return this.#call(
@@ -173,6 +178,7 @@ export class ControlPlaneClient {
       });
     }
     const text = await res.text().catch(() => '');
+    if (res.status === 204) return undefined as T;
     if (!res.ok) {
       throw new AgentError(
         'AGENT_CONTROL_PLANE',

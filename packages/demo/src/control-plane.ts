@@ -11,6 +11,8 @@ import type { WorkloadIdentity } from '@ward/sdk';
 import {
   alertsPlugin,
   caPlugin,
+  fleetAlertSources,
+  fleetPlugin,
   ingestPlugin,
   type RunningServer,
   startServer,
@@ -74,7 +76,12 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
       // Prometheus scrapes the control plane without a token here (the API's /metrics needs one).
       metricsListen: { host: opts.host, port: 0 },
       // Alerts evaluated every 15 s, so the console's Live view shows them during a short demo.
-      plugins: [ingestPlugin(), caPlugin(), alertsPlugin({ intervalMs: 15_000 })],
+      plugins: [
+        ingestPlugin(),
+        caPlugin(),
+        fleetPlugin(),
+        alertsPlugin({ intervalMs: 15_000, sources: fleetAlertSources() }),
+      ],
       logger: false,
     });
   } catch (error) {

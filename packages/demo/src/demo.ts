@@ -138,6 +138,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         cacheDir: join(opts.dataDir, 'bundle-cache'),
         backoff: { initialMs: 100, maxMs: 2000 },
         logger: pdpLogger,
+        // Reported more often than in production, so `ward status` and the console's fleet
+        // view show the demo's PDPs at the current revision within seconds of a change.
+        statusIntervalMs: 5000,
       });
       pdps.set(svc.name, pdp);
       cleanups.push(() => pdp.close());

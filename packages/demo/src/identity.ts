@@ -94,6 +94,8 @@ export async function meshIdentities(
       socketPath: join(socketDir.dir, 'agent.sock'),
       resolvePeer: attestation.resolvePeer,
       logger: pino.default({ level: 'warn', name: 'ward-agent' }, pino.default.destination(2)),
+      // As the demo's PDPs: the fleet view shows the node's SVIDs within seconds.
+      statusIntervalMs: 5000,
     });
     agent = running;
     const held: { close(): void }[] = [];

@@ -20,6 +20,13 @@ export { type CaPluginOptions, caPlugin } from './ca/plugin.ts';
 export { type TokenReviewConfig, tokenReviewer } from './ca/token-review.ts';
 export { type AnyServerErrorCode, ServerError, type ServerErrorCode } from './errors.ts';
 export {
+  fleetAlertSources,
+  pdpStaleSource,
+  svidExpiringSource,
+} from './fleet/alert-sources.ts';
+export { DEFAULT_FLEET_LIMITS, type FleetLimits } from './fleet/members.ts';
+export { type FleetPluginOptions, fleetPlugin } from './fleet/plugin.ts';
+export {
   type BuildAppOptions,
   DEFAULT_HTTP_TIMEOUTS,
   type HttpTimeouts,

@@ -13,6 +13,7 @@ import { register as registerPromote } from './promote.ts';
 import { register as registerReport } from './report.ts';
 import { register as registerServer } from './server.ts';
 import { register as registerStart } from './start.ts';
+import { register as registerStatus } from './status.ts';
 import { register as registerTokens } from './tokens.ts';
 
 /**
@@ -36,4 +37,5 @@ export function registerCommands(program: Command): void {
   registerPromote(program);
   registerCa(program);
   registerAgent(program);
+  registerStatus(program);
 }

@@ -256,9 +256,15 @@ export function register(program: Command): void {
       throw usageError('--store-query-timeout-ms must be an integer >= 100', 'CLI_BAD_OPTION');
     }
     // Loaded here, not at the top: other commands should not pay for Fastify and the drivers.
-    const { startServer, ServerError, ingestPlugin, caPlugin, alertsPlugin } = await import(
-      '@ward/server'
-    );
+    const {
+      startServer,
+      ServerError,
+      ingestPlugin,
+      caPlugin,
+      alertsPlugin,
+      fleetPlugin,
+      fleetAlertSources,
+    } = await import('@ward/server');
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
       server = await startServer({
@@ -274,12 +280,14 @@ export function register(program: Command): void {
         ...(storeQueryTimeoutMs === undefined ? {} : { storeQueryTimeoutMs }),
         watchLimits,
         logger: true,
-        // The alerts plugin reads the ingest tables: it comes after ingestPlugin().
+        // The alerts plugin reads the ingest and fleet tables: it comes after both plugins.
         plugins: [
           ingestPlugin(),
           caPlugin(tokenReview ? { tokenReview } : {}),
+          fleetPlugin(),
           alertsPlugin({
             ...alertOptions,
+            sources: fleetAlertSources(),
             generatorURL: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/#/live`,
           }),
         ],

@@ -120,6 +120,13 @@ export interface PdpOptions {
    * plus up to 20% jitter); the PDP tries the other control planes meanwhile.
    */
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * How often (ms) the PDP reports its status to the control plane it watches (`POST
+   * /v1/status/pdp`: revision, connection, decision counts), for `ward status` and the console.
+   * The first report follows the first bundle. Default 30 s; 0 turns it off. Not sent with
+   * `agentSocket` (the node agent reports for its node).
+   */
+  statusIntervalMs?: number;
   logger?: PdpLogger;
   /** Register the PDP's metrics here instead of in a registry of its own (`pdp.metrics()`). */
   registry?: Registry;
@@ -153,6 +160,8 @@ export interface ResolvedPdpOptions {
     readonly graceMs: number | undefined;
     readonly maxLagRevisions: number;
   } | null;
+  /** 0 = off. */
+  readonly statusIntervalMs: number;
   readonly logger: PdpLogger;
   readonly registry: Registry | undefined;
 }
@@ -302,6 +311,10 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
       positive('backoff.maxMs', options.backoff?.maxMs, 1000),
     ),
     crossCheck: crossCheckOf(options, controlPlanes.length),
+    statusIntervalMs:
+      options.statusIntervalMs === 0
+        ? 0
+        : positive('statusIntervalMs', options.statusIntervalMs, 30_000),
     logger: options.logger ?? consoleLogger,
     registry: options.registry,
   };

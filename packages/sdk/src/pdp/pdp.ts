@@ -15,6 +15,7 @@ import { PdpError } from './errors.ts';
 import { type LoadedBundle, loadBundle } from './loaded.ts';
 import { createPdpRegistry, registerPdpMetrics } from './metrics.ts';
 import { type PdpOptions, type ResolvedPdpOptions, resolvePdpOptions } from './options.ts';
+import { startStatusReporter } from './status-report.ts';
 import { svidDispatcher } from './svid-dispatcher.ts';
 import { type SyncTarget, startSync } from './sync.ts';
 
@@ -50,6 +51,8 @@ export interface PdpStatus {
   rejected: Record<string, number>;
   /** Decisions since start. */
   decisions: { allow: number; deny: number; dryRun: number };
+  /** The id this PDP reports its status under (`ward status`), null when it does not report. */
+  instance: string | null;
 }
 
 /** A running policy decision point: decides locally from the last good bundle. */
@@ -335,6 +338,37 @@ export function createPdp(options: PdpOptions): Pdp {
   };
   // Bundles from the node agent, or straight from the control planes.
   const sync = opts.agentSocket === undefined ? startSync(target) : startAgentSource(target);
+  // The status heartbeat goes to the control plane watched last (else the first one).
+  let reportTo = opts.controlPlanes[0];
+  const instance =
+    opts.statusIntervalMs > 0 && reportTo !== undefined
+      ? startStatusReporter({
+          intervalMs: opts.statusIntervalMs,
+          service,
+          target: () => {
+            if (connected !== null) reportTo = connected;
+            return reportTo!;
+          },
+          snapshot: () => {
+            const held = current;
+            if (held === null) return undefined;
+            return {
+              revision: held.bundle.revision,
+              bundleAt: new Date(held.issuedAt).toISOString(),
+              connected: connected !== null,
+              decisions: {
+                allowed: counts[ALLOW | ENFORCED]! + counts[ALLOW]!,
+                denied: counts[ENFORCED]!,
+                dryRunDenied: counts[0]!,
+              },
+            };
+          },
+          request: requestOptions,
+          ready,
+          signal: abort.signal,
+          logger,
+        })
+      : null;
 
   let registry: Registry | undefined;
   const metricsSource = {
@@ -419,6 +453,7 @@ export function createPdp(options: PdpOptions): Pdp {
           deny: counts[ENFORCED]! + counts[0]!,
           dryRun: counts[0]! + counts[ALLOW]!,
         },
+        instance,
       };
     },
     revision: () => current?.bundle.revision ?? 0,
