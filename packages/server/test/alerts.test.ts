@@ -11,6 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type AlertsPlugin, alertsPlugin } from '../src/alerts/plugin.ts';
 import { isSpike } from '../src/alerts/sources/denial-spike.ts';
 import type { AlertSource } from '../src/alerts/types.ts';
+import { fleetAlertSources } from '../src/fleet/alert-sources.ts';
+import { fleetPlugin } from '../src/fleet/plugin.ts';
 import { ingestPlugin } from '../src/ingest/index.ts';
 import {
   cleanupDirs,
@@ -204,6 +206,48 @@ describe('alerts (SQLite)', () => {
       await server.close();
       hook.close();
       am.close();
+    }
+  });
+
+  it('the fleet sources fire through the engine: a PDP behind its bundle raises WardPdpStale', async () => {
+    const hook = await receiver();
+    const alerts = alertsPlugin({
+      webhooks: [`${hook.url}/hook`],
+      intervalMs: 3_600_000, // ticked by hand
+      // No grace: a PDP behind the current revision is STALE at once.
+      sources: fleetAlertSources({ limits: { staleGraceMs: 0 } }),
+      delivery: { backoffMs: 20, timeoutMs: 2000 },
+      generatorURL: 'http://127.0.0.1/#/fleet',
+    });
+    const server = await startTestServer({ plugins: [ingestPlugin(), fleetPlugin(), alerts] });
+    try {
+      await applyDocs(server.url, SHOP);
+      const pdp = await http(server.url, 'POST', '/v1/tokens', {
+        body: { name: 'pdp-orders', scope: 'pdp', services: ['orders'] },
+      });
+      const now = new Date().toISOString();
+      const reported = await http(server.url, 'POST', '/v1/status/pdp', {
+        token: pdp.body.token,
+        body: {
+          instance: 'i-behind',
+          service: 'orders',
+          revision: 0,
+          bundleAt: now,
+          connected: true,
+          version: '0.0.0-test',
+          startedAt: now,
+          decisions: { allowed: 0, denied: 0, dryRunDenied: 0 },
+        },
+      });
+      expect(reported.status).toBe(204);
+      await alerts.engine!.tick();
+      await Promise.all(alerts.receivers.map((r) => r.idle()));
+      const stale = webhookAlerts(hook.got).filter((a) => a.labels.alertname === 'WardPdpStale');
+      expect(stale).toHaveLength(1);
+      expect(stale[0]!.labels).toMatchObject({ service: 'orders' });
+    } finally {
+      await server.close();
+      hook.close();
     }
   });
 
