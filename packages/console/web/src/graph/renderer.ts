@@ -1,0 +1,101 @@
+/**
+ * The WebGL drawing of the graph (sigma over graphology). Chosen for the large case: a thousand
+ * services and ten thousand edges draw in one WebGL pass per frame, where a canvas renderer
+ * strokes every edge (bench/console-graph.ts measures both). Labels and colours are data given
+ * to sigma, drawn as text on the canvas: nothing from the graph ever becomes markup.
+ */
+import Graph from 'graphology';
+import Sigma from 'sigma';
+import type { Position } from './layout.ts';
+import { DIMMED, edgeColour, edgeKey, nodeColour } from './model.ts';
+import type { GraphView } from './types.ts';
+
+export interface Focus {
+  /** Services and edges passing the filters (null: all). */
+  nodes: ReadonlySet<string> | null;
+  edges: ReadonlySet<string> | null;
+  /** When set, everything outside it is dimmed (blast radius, a cycle, search hits). */
+  lit: { nodes: ReadonlySet<string>; edges: ReadonlySet<string> } | null;
+}
+
+export interface GraphCanvas {
+  setFocus(focus: Focus): void;
+  kill(): void;
+}
+
+export function drawGraph(
+  container: HTMLElement,
+  view: GraphView,
+  positions: Map<string, Position>,
+  on: {
+    node(id: string): void;
+    edge(from: string, to: string): void;
+    stage(): void;
+    firstFrame(): void;
+  },
+): GraphCanvas {
+  const graph = new Graph({ type: 'directed', multi: false, allowSelfLoops: false });
+  const big = view.nodes.length > 300;
+  for (const n of view.nodes) {
+    const p = positions.get(n.id)!;
+    graph.addNode(n.id, {
+      x: p.x,
+      y: p.y,
+      size: n.inCycle ? 7 : big ? 3 : 5,
+      color: nodeColour(n),
+      label: n.name,
+    });
+  }
+  for (const e of view.edges) {
+    if (e.from === e.to || !graph.hasNode(e.from) || !graph.hasNode(e.to)) continue;
+    graph.addDirectedEdgeWithKey(edgeKey(e), e.from, e.to, {
+      size: e.startup ? 2 : 1,
+      color: edgeColour(e),
+    });
+  }
+  let focus: Focus = { nodes: null, edges: null, lit: null };
+  const sigma = new Sigma(graph, container, {
+    settings: {
+      enableEdgeEvents: !big,
+      hideEdgesOnMove: false,
+      hideLabelsOnMove: big,
+      renderEdgeLabels: false,
+      labelRenderedSizeThreshold: big ? 8 : 0,
+    },
+    nodeReducer: (key) => {
+      if (focus.nodes && !focus.nodes.has(key)) return { visibility: 'hidden' };
+      if (focus.lit && !focus.lit.nodes.has(key)) return { color: DIMMED, label: null };
+      if (focus.lit) return { labelVisibility: 'visible', zIndex: 1 };
+      return {};
+    },
+    edgeReducer: (key) => {
+      if (focus.edges && !focus.edges.has(key)) return { visibility: 'hidden' };
+      if (focus.lit && !focus.lit.edges.has(key)) return { color: DIMMED };
+      if (focus.lit) return { size: 2, zIndex: 1 };
+      return {};
+    },
+  });
+  let first = true;
+  sigma.on('afterRender', () => {
+    if (!first) return;
+    first = false;
+    on.firstFrame();
+  });
+  sigma.on('clickNode', ({ node }) => on.node(node));
+  sigma.on('clickEdge', ({ edge }) => {
+    const [from, to] = [graph.source(edge), graph.target(edge)];
+    on.edge(from, to);
+  });
+  sigma.on('clickStage', () => on.stage());
+  // The constructor may have drawn before the listener above existed: draw once more.
+  sigma.refresh();
+  return {
+    setFocus(next) {
+      focus = next;
+      sigma.refresh({ skipIndexation: true });
+    },
+    kill() {
+      sigma.kill();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * The Graph view against the real demo in headless Chromium: the whole map draws (WebGL through
+ * SwiftShader), the demo's declared cycle (orders ⇄ notifications at startup) is listed and
+ * lights up, selecting a service shows its blast radius, and opening an edge shows its details
+ * with the counts the demo's traffic produced.
+ */
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserUnavailable, type ConsoleFixture, startConsoleFixture } from './_browser.ts';
+
+const missing = browserUnavailable();
+if (missing) console.warn(`\n!!! SKIPPING the console browser tests: ${missing}.\n`);
+
+describe.skipIf(missing !== null)('console Graph view in Chromium', { timeout: 120_000 }, () => {
+  let f: ConsoleFixture;
+  let page: Page;
+  beforeAll(async () => {
+    f = await startConsoleFixture();
+    page = await f.signedIn('graph');
+    await page.waitForSelector('[data-testid=graph-canvas][data-rendered]');
+  }, 120_000);
+  afterAll(async () => {
+    await page?.close();
+    await f?.close();
+  }, 60_000);
+
+  it('draws every service of the map on the WebGL canvas', async () => {
+    const drawn = Number(await page.getAttribute('[data-testid=graph-canvas]', 'data-rendered'));
+    expect(drawn).toBeGreaterThanOrEqual(5);
+    expect(await page.locator('[data-testid=graph-canvas] canvas').count()).toBeGreaterThan(0);
+    await expect(page.textContent('[data-testid=graph-summary]')).resolves.toMatch(
+      /services, \d+ of \d+ edges/,
+    );
+    await expect(page.textContent('[data-testid=graph-legend]')).resolves.toContain('dry-run');
+  });
+
+  it('lists the declared cycle and highlights it', async () => {
+    const cycle = page.locator('[data-testid=graph-cycle]').first();
+    const text = (await cycle.textContent()) ?? '';
+    expect(text).toContain('orders');
+    expect(text).toContain('notifications');
+    await cycle.click();
+    await expect(cycle.getAttribute('class')).resolves.toContain('active');
+  });
+
+  it('shows the blast radius of a selected service', async () => {
+    await page.fill('[data-testid=graph-search]', 'inventory');
+    await page.click('[data-testid=graph-hits] button:text-is("inventory")');
+    const panel = page.locator('[data-testid=graph-node-panel]');
+    await expect(panel.locator('h3').textContent()).resolves.toBe('inventory');
+    // frontend and orders call inventory (declared): both break when it breaks.
+    const dependents = (await page.textContent('[data-testid=graph-dependents]')) ?? '';
+    expect(dependents).toContain('frontend');
+    expect(dependents).toContain('orders');
+  });
+
+  it('opens an edge with its states and counts', async () => {
+    await page.fill('[data-testid=graph-search]', 'frontend');
+    await page.click('[data-testid=graph-hits] button:text-is("frontend")');
+    await page.click('[data-testid=graph-edge-link]:text-is("frontend → orders")');
+    const panel = page.locator('[data-testid=graph-edge-panel]');
+    await expect(panel.locator('h3').textContent()).resolves.toBe('frontend → orders');
+    const states = (await page.textContent('[data-testid=graph-edge-states]')) ?? '';
+    expect(states).toContain('declared');
+    expect(states).toContain('approved');
+    expect(Number(await page.textContent('[data-testid=graph-edge-calls]'))).toBeGreaterThan(0);
+    expect(await page.textContent('[data-testid=graph-edge-rule]')).not.toBe('—');
+  });
+
+  it('filters by edge state and namespace', async () => {
+    const summary = async () => (await page.textContent('[data-testid=graph-summary]')) ?? '';
+    const shownEdges = async () => Number(/(\d+) of \d+ edges/.exec(await summary())?.[1]);
+    const before = await shownEdges();
+    await page.uncheck('[data-testid=graph-state-declared]');
+    await page.uncheck('[data-testid=graph-state-observed]');
+    await page.uncheck('[data-testid=graph-state-approved]');
+    expect(await shownEdges()).toBeLessThan(before);
+    await page.check('[data-testid=graph-state-declared]');
+    await page.check('[data-testid=graph-state-observed]');
+    await page.check('[data-testid=graph-state-approved]');
+    expect(await shownEdges()).toBe(before);
+    await page.selectOption('[data-testid=graph-namespace]', 'shop');
+    expect(await summary()).toMatch(/^\d+ of \d+ services/);
+  });
+});
