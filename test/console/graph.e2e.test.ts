@@ -82,4 +82,34 @@ describe.skipIf(missing !== null)('console Graph view in Chromium', { timeout: 1
     await page.selectOption('[data-testid=graph-namespace]', 'shop');
     expect(await summary()).toMatch(/^\d+ of \d+ services/);
   });
+
+  it('renders a hostile owner as text, never as markup', async () => {
+    const owner = '<img src=x onerror="document.body.dataset.pwned=1"><b>team</b>';
+    const doc = {
+      apiVersion: 'ward.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'lookalike' },
+      spec: { owner },
+    };
+    const res = await fetch(`${f.url}/v1/apply`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${f.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ files: [{ name: 'x.yaml', content: JSON.stringify(doc) }] }),
+    });
+    expect(res.status).toBe(200);
+    const fresh = await f.signedIn('graph');
+    try {
+      await fresh.waitForSelector('[data-testid=graph-canvas][data-rendered]');
+      await fresh.fill('[data-testid=graph-search]', 'lookalike');
+      await fresh.click('[data-testid=graph-hits] button:text-is("lookalike")');
+      const panel = fresh.locator('[data-testid=graph-node-panel]');
+      await expect(panel.textContent()).resolves.toContain(owner);
+      expect(await panel.locator('img, b').count()).toBe(0);
+      const options = await fresh.locator('[data-testid=graph-team] option').allTextContents();
+      expect(options).toContain(owner);
+      expect(await fresh.evaluate('document.body.dataset.pwned ?? null')).toBeNull();
+    } finally {
+      await fresh.close();
+    }
+  });
 });
