@@ -6,6 +6,7 @@
  */
 import Graph from 'graphology';
 import Sigma from 'sigma';
+import { extremityArrow } from 'sigma/rendering';
 import type { Position } from './layout.ts';
 import { DIMMED, edgeColour, edgeKey, nodeColour } from './model.ts';
 import type { GraphView } from './types.ts';
@@ -57,18 +58,23 @@ export function drawGraph(
   }
   let focus: Focus = { nodes: null, edges: null, lit: null };
   const sigma = new Sigma(graph, container, {
+    // Dependencies have a direction: every edge ends in an arrow at the callee.
+    primitives: { edges: { extremities: [extremityArrow()], defaultHead: 'arrow' } },
     settings: {
       enableEdgeEvents: !big,
       hideEdgesOnMove: big,
       hideLabelsOnMove: big,
       renderEdgeLabels: false,
+      // Room for the labels of the last column, which are drawn right of their nodes.
+      stagePadding: 80,
       labelRenderedSizeThreshold: big ? 8 : 0,
     },
     nodeReducer: (key) => {
       if (focus.nodes && !focus.nodes.has(key)) return { visibility: 'hidden' };
       if (focus.lit && !focus.lit.nodes.has(key)) return { color: DIMMED, label: null };
       if (focus.lit) return { labelVisibility: 'visible', zIndex: 1 };
-      return {};
+      // A small map names every service; a large one lets sigma pick labels that fit.
+      return big ? {} : { labelVisibility: 'visible' };
     },
     edgeReducer: (key) => {
       if (focus.edges && !focus.edges.has(key)) return { visibility: 'hidden' };
