@@ -90,7 +90,7 @@ describe('ward graph get (real processes)', () => {
       (e) => e as { code: number; stderr: string },
     );
     expect(bad).toMatchObject({ code: 1 });
-    expect((bad as { stderr: string }).stderr).toMatch(/^ward: [^]*query\.since/);
+    expect((bad as { stderr: string }).stderr).toMatch(/^ward: [\s\S]*query\.since/);
     const usage = await ward('graph', 'get', '--server', server.url, '-o', 'sarif').catch(
       (e) => e as { code: number },
     );
