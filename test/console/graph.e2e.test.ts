@@ -67,6 +67,19 @@ describe.skipIf(missing !== null)('console Graph view in Chromium', { timeout: 1
     expect(await page.textContent('[data-testid=graph-edge-rule]')).not.toBe('—');
   });
 
+  it('keeps the selection in the URL, so a link opens the same edge', async () => {
+    expect(decodeURIComponent(page.url())).toContain('edge=frontend\u2192orders');
+    const linked = await f.signedIn(`graph?edge=${encodeURIComponent('orders\u2192payments')}`);
+    try {
+      await linked.waitForSelector('[data-testid=graph-edge-panel]');
+      await expect(linked.textContent('[data-testid=graph-edge-panel] h3')).resolves.toBe(
+        'orders \u2192 payments',
+      );
+    } finally {
+      await linked.close();
+    }
+  });
+
   it('filters by edge state and namespace', async () => {
     const summary = async () => (await page.textContent('[data-testid=graph-summary]')) ?? '';
     const shownEdges = async () => Number(/(\d+) of \d+ edges/.exec(await summary())?.[1]);

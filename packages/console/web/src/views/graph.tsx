@@ -27,6 +27,7 @@ import {
   type GraphView as View,
   type ViewEdge,
 } from '../graph/types.ts';
+import { navigate } from '../route.ts';
 
 type Selection =
   | { kind: 'node'; id: string }
@@ -34,7 +35,30 @@ type Selection =
   | { kind: 'cycle'; index: number }
   | null;
 
-export function GraphView({ api }: ViewProps) {
+/**
+ * The selection lives in the URL (`#/graph?node=orders`, `?edge=frontend→orders`, `?cycle=0`),
+ * so a link from another view or a colleague opens the same service or edge.
+ */
+function selectionOf(params: URLSearchParams): Selection {
+  const node = params.get('node');
+  if (node) return { kind: 'node', id: node };
+  const edge = params.get('edge');
+  const arrow = edge ? edge.indexOf('\u2192') : -1;
+  if (edge && arrow > 0)
+    return { kind: 'edge', from: edge.slice(0, arrow), to: edge.slice(arrow + 1) };
+  const cycle = Number(params.get('cycle') ?? Number.NaN);
+  if (Number.isInteger(cycle) && cycle >= 0) return { kind: 'cycle', index: cycle };
+  return null;
+}
+
+function select(s: Selection): void {
+  if (s === null) navigate('graph');
+  else if (s.kind === 'node') navigate('graph', { node: s.id });
+  else if (s.kind === 'edge') navigate('graph', { edge: edgeKey(s) });
+  else navigate('graph', { cycle: String(s.index) });
+}
+
+export function GraphView({ api, params }: ViewProps) {
   const [view, setView] = useState<View | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -55,12 +79,14 @@ export function GraphView({ api }: ViewProps) {
       </p>
     );
   if (!view) return <p class="muted">Loading the graph…</p>;
-  return <GraphExplorer view={view} />;
+  return <GraphExplorer view={view} query={params.toString()} />;
 }
 
-function GraphExplorer({ view }: { view: View }) {
+function GraphExplorer({ view, query: route }: { view: View; query: string }) {
+  // Keyed on the query text: the same selection object until the URL changes.
+  const selection = useMemo(() => selectionOf(new URLSearchParams(route)), [route]);
   const [filters, setFilters] = useState<Filters>({ namespace: '', team: '', states: ALL_STATES });
-  const [selection, setSelection] = useState<Selection>(null);
+  const setSelection = select;
   const [query, setQuery] = useState('');
   const container = useRef<HTMLDivElement>(null);
   const canvas = useRef<GraphCanvas | null>(null);
