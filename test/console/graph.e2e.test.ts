@@ -96,6 +96,13 @@ describe.skipIf(missing !== null)('console Graph view in Chromium', { timeout: 1
     expect(await summary()).toMatch(/^\d+ of \d+ services/);
   });
 
+  it('reloads the map for another observation window', async () => {
+    await page.selectOption('[data-testid=graph-since]', '1h');
+    await page.waitForSelector('[data-testid=graph-canvas][data-rendered]');
+    await expect(page.textContent('[data-testid=graph-summary]')).resolves.toMatch(/services/);
+    await expect(page.inputValue('[data-testid=graph-since]')).resolves.toBe('1h');
+  });
+
   it('renders a hostile owner as text, never as markup', async () => {
     const owner = '<img src=x onerror="document.body.dataset.pwned=1"><b>team</b>';
     const doc = {

@@ -61,17 +61,20 @@ function select(s: Selection): void {
 export function GraphView({ api, params }: ViewProps) {
   const [view, setView] = useState<View | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [since, setSince] = useState('7d');
   useEffect(() => {
     const abort = new AbortController();
+    setView(null);
+    setError(null);
     api
-      .get<View>('/v1/graph/view?since=7d', abort.signal)
+      .get<View>(`/v1/graph/view?since=${encodeURIComponent(since)}`, abort.signal)
       .then(setView)
       .catch((e) => {
         if (!abort.signal.aborted)
           setError(e instanceof ApiProblem ? e.message : 'the control plane did not answer');
       });
     return () => abort.abort();
-  }, [api]);
+  }, [api, since]);
   if (error)
     return (
       <p class="error" role="alert">
@@ -79,10 +82,23 @@ export function GraphView({ api, params }: ViewProps) {
       </p>
     );
   if (!view) return <p class="muted">Loading the graph…</p>;
-  return <GraphExplorer view={view} query={params.toString()} />;
+  return <GraphExplorer view={view} query={params.toString()} since={since} onSince={setSince} />;
 }
 
-function GraphExplorer({ view, query: route }: { view: View; query: string }) {
+/** Observation windows offered (declared edges show whatever the window). */
+const WINDOWS = ['1h', '24h', '7d', '30d'];
+
+function GraphExplorer({
+  view,
+  query: route,
+  since,
+  onSince,
+}: {
+  view: View;
+  query: string;
+  since: string;
+  onSince: (since: string) => void;
+}) {
   // Keyed on the query text: the same selection object until the URL changes.
   const selection = useMemo(() => selectionOf(new URLSearchParams(route)), [route]);
   const [filters, setFilters] = useState<Filters>({ namespace: '', team: '', states: ALL_STATES });
@@ -154,6 +170,20 @@ function GraphExplorer({ view, query: route }: { view: View; query: string }) {
   return (
     <div class="graph-view" data-testid="graph-view">
       <div class="graph-toolbar">
+        <label>
+          Observed in{' '}
+          <select
+            data-testid="graph-since"
+            value={since}
+            onChange={(e) => onSince((e.target as HTMLSelectElement).value)}
+          >
+            {WINDOWS.map((w) => (
+              <option key={w} value={w}>
+                last {w}
+              </option>
+            ))}
+          </select>
+        </label>
         <label>
           Namespace{' '}
           <select
