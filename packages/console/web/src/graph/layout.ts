@@ -19,6 +19,7 @@ export interface Position {
 const COLUMN_GAP = 200;
 const ROW_GAP = 24;
 const SWEEPS = 4;
+const MAX_ASPECT = 2;
 
 export function layout(view: Pick<GraphView, 'nodes' | 'edges'>): Map<string, Position> {
   const n = view.nodes.length;
@@ -92,13 +93,17 @@ export function layout(view: Pick<GraphView, 'nodes' | 'edges'>): Map<string, Po
     }
   }
   const tallest = Math.max(1, ...columns.map((c) => c.length));
+  // A deep graph has hundreds of thin columns: squeeze the gap between columns so the drawing
+  // keeps a screen-like shape (at most MAX_ASPECT wide for 1 high) instead of a thin strip.
+  const height = Math.max(ROW_GAP, (tallest - 1) * ROW_GAP);
+  const gap = Math.min(COLUMN_GAP, (height * MAX_ASPECT) / Math.max(1, columns.length - 1));
   const positions = new Map<string, Position>();
   columns.forEach((col, c) => {
     const offset = ((tallest - col.length) * ROW_GAP) / 2;
     col.forEach((v, r) => {
       // Screen y grows downwards; sigma's grows upwards: negate so the first row is on top.
       positions.set(view.nodes[v]!.id, {
-        x: c * COLUMN_GAP,
+        x: c * gap,
         y: -(offset + r * ROW_GAP),
         column: c,
       });

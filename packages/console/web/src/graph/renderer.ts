@@ -76,7 +76,11 @@ export function drawGraph(
     nodeReducer: (key) => {
       if (focus.nodes && !focus.nodes.has(key)) return { visibility: 'hidden' };
       if (focus.lit && !focus.lit.nodes.has(key)) return { color: DIMMED, label: null };
-      if (focus.lit) return { labelVisibility: 'visible', zIndex: 1 };
+      // Name the lit services when they are few enough to read.
+      if (focus.lit)
+        return focus.lit.nodes.size <= 60
+          ? { labelVisibility: 'visible', zIndex: 1 }
+          : { zIndex: 1 };
       // A small map names every service; a large one lets sigma pick labels that fit.
       return big ? {} : { labelVisibility: 'visible' };
     },
