@@ -16,6 +16,18 @@ describe.skipIf(missing !== null)('console Graph view in Chromium', { timeout: 1
   let page: Page;
   beforeAll(async () => {
     f = await startConsoleFixture();
+    // The demo's PDPs ship decision logs in batches: wait until the edge the tests open has
+    // counts, so the page loads a map that has them.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const res = await fetch(`${f.url}/v1/graph/view`, {
+        headers: { authorization: `Bearer ${f.adminToken}` },
+      });
+      const view = (await res.json()) as { edges: { from: string; to: string; calls: number }[] };
+      const e = view.edges.find((x) => x.from === 'frontend' && x.to === 'orders');
+      if ((e?.calls ?? 0) > 0 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
     page = await f.signedIn('graph');
     await page.waitForSelector('[data-testid=graph-canvas][data-rendered]');
   }, 120_000);
