@@ -5,6 +5,7 @@
  * audience as `GET /v1/graph` (a team token sees the same map; a PDP token none).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GraphView } from '../src/ingest/graph-view.ts';
 import { cleanupDirs, http, intention, svc } from './helpers.ts';
 import {
   applyDocs,
@@ -85,8 +86,11 @@ describe.each(list)('GET /v1/graph/view on $name', (backend) => {
     expect(r.status, r.text).toBe(200);
     return r.body;
   };
-  const edge = (v: any, from: string, to: string) =>
-    v.edges.find((e: any) => e.from === from && e.to === to);
+  const edge = (v: GraphView, from: string, to: string) => {
+    const e = v.edges.find((x) => x.from === from && x.to === to);
+    if (!e) throw new Error(`no edge ${from} → ${to}`);
+    return e;
+  };
 
   it('gives each edge its states and details', async () => {
     const v = await view();
@@ -95,7 +99,7 @@ describe.each(list)('GET /v1/graph/view on $name', (backend) => {
     expect(fo).toMatchObject({ calls: 5, denied: 0, rule: 'orders-allow#0', protocol: 'http' });
     expect(fo.mtls).toBe(false);
     expect(fo.firstSeen).toBe('2026-11-30T08:00:00.000Z');
-    expect(Date.parse(fo.lastSeen)).toBeGreaterThan(Date.parse(fo.firstSeen));
+    expect(Date.parse(fo.lastSeen!)).toBeGreaterThan(Date.parse(fo.firstSeen!));
     const po = edge(v, 'payments', 'orders');
     expect(po.states).toEqual(['observed', 'denied']);
     expect(po).toMatchObject({ denied: 4, rule: 'default' });
@@ -110,7 +114,7 @@ describe.each(list)('GET /v1/graph/view on $name', (backend) => {
 
   it('marks cycles and boot waves on the nodes', async () => {
     const v = await view();
-    const node = (id: string) => v.nodes.find((n: any) => n.id === id);
+    const node = (id: string) => (v as GraphView).nodes.find((n) => n.id === id);
     expect(node('orders')).toMatchObject({ inCycle: true, wave: null, team: 'team-checkout' });
     expect(node('mailer')).toMatchObject({ inCycle: true, wave: null, team: null });
     expect(node('payments')).toMatchObject({ inCycle: false, wave: 0, namespace: 'default' });
