@@ -6,7 +6,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { layout } from '../web/src/graph/layout.ts';
-import { ALL_STATES, blastRadius, edgeKey, search, visible } from '../web/src/graph/model.ts';
+import {
+  ALL_STATES,
+  blastRadius,
+  edgeKey,
+  search,
+  selectionOf,
+  visible,
+} from '../web/src/graph/model.ts';
 import type { EdgeState, GraphView, ViewEdge } from '../web/src/graph/types.ts';
 
 const STATES: EdgeState[] = ['declared', 'observed', 'approved', 'dry-run-denied', 'denied'];
@@ -178,5 +185,39 @@ describe('graph filters and blast radius', () => {
           expect(hit.name.toLowerCase()).toContain(q.trim().toLowerCase());
       }),
     );
+  });
+});
+
+describe('selection from the URL (anyone’s text)', () => {
+  it('reads any query as a well-formed selection or none, never throwing', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), (query) => {
+        const s = selectionOf(new URLSearchParams(query));
+        if (s === null) return;
+        if (s.kind === 'node') expect(s.id.length).toBeGreaterThan(0);
+        if (s.kind === 'edge') {
+          expect(s.from.length).toBeGreaterThan(0);
+          expect(s.to.length).toBeGreaterThan(0);
+        }
+        if (s.kind === 'cycle') expect(Number.isSafeInteger(s.index) && s.index >= 0).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('round-trips what the view writes', () => {
+    const name = fc.stringMatching(/^[a-z0-9][a-z0-9.-]{0,30}$/);
+    fc.assert(
+      fc.property(name, name, fc.nat({ max: 999_999 }), (from, to, index) => {
+        const q = (p: Record<string, string>) =>
+          new URLSearchParams(new URLSearchParams(p).toString());
+        expect(selectionOf(q({ node: from }))).toEqual({ kind: 'node', id: from });
+        expect(selectionOf(q({ edge: edgeKey({ from, to }) }))).toEqual({ kind: 'edge', from, to });
+        expect(selectionOf(q({ cycle: String(index) }))).toEqual({ kind: 'cycle', index });
+      }),
+    );
+    expect(selectionOf(new URLSearchParams('edge=%E2%86%92x'))).toBeNull();
+    expect(selectionOf(new URLSearchParams('cycle=-1'))).toBeNull();
+    expect(selectionOf(new URLSearchParams('cycle=1e9'))).toBeNull();
   });
 });

@@ -141,3 +141,28 @@ export function choices(view: GraphView, field: 'namespace' | 'team'): string[] 
   }
   return [...set].sort();
 }
+
+/** What is selected: a service, an edge, a cycle (by its index in the answer), or nothing. */
+export type Selection =
+  | { kind: 'node'; id: string }
+  | { kind: 'edge'; from: string; to: string }
+  | { kind: 'cycle'; index: number }
+  | null;
+
+/**
+ * The selection a URL names (`#/graph?node=orders`, `?edge=frontend→orders`, `?cycle=0`), so a
+ * link from another view or a colleague opens the same service or edge. The URL is anyone's
+ * text: anything else is no selection, and a name is only ever looked up, never rendered as
+ * markup.
+ */
+export function selectionOf(params: URLSearchParams): Selection {
+  const node = params.get('node');
+  if (node) return { kind: 'node', id: node };
+  const edge = params.get('edge');
+  const arrow = edge ? edge.indexOf('\u2192') : -1;
+  if (edge && arrow > 0 && arrow < edge.length - 1)
+    return { kind: 'edge', from: edge.slice(0, arrow), to: edge.slice(arrow + 1) };
+  const cycle = params.get('cycle');
+  if (cycle !== null && /^\d{1,6}$/.test(cycle)) return { kind: 'cycle', index: Number(cycle) };
+  return null;
+}

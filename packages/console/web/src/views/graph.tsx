@@ -17,7 +17,9 @@ import {
   edgeKey,
   type Filters,
   NODE_COLOURS,
+  type Selection,
   search,
+  selectionOf,
   visible,
 } from '../graph/model.ts';
 import { drawGraph, type GraphCanvas } from '../graph/renderer.ts';
@@ -28,28 +30,6 @@ import {
   type ViewEdge,
 } from '../graph/types.ts';
 import { navigate } from '../route.ts';
-
-type Selection =
-  | { kind: 'node'; id: string }
-  | { kind: 'edge'; from: string; to: string }
-  | { kind: 'cycle'; index: number }
-  | null;
-
-/**
- * The selection lives in the URL (`#/graph?node=orders`, `?edge=frontend→orders`, `?cycle=0`),
- * so a link from another view or a colleague opens the same service or edge.
- */
-function selectionOf(params: URLSearchParams): Selection {
-  const node = params.get('node');
-  if (node) return { kind: 'node', id: node };
-  const edge = params.get('edge');
-  const arrow = edge ? edge.indexOf('\u2192') : -1;
-  if (edge && arrow > 0)
-    return { kind: 'edge', from: edge.slice(0, arrow), to: edge.slice(arrow + 1) };
-  const cycle = Number(params.get('cycle') ?? Number.NaN);
-  if (Number.isInteger(cycle) && cycle >= 0) return { kind: 'cycle', index: cycle };
-  return null;
-}
 
 function select(s: Selection): void {
   if (s === null) navigate('graph');
