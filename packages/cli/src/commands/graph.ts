@@ -1,5 +1,6 @@
 /**
- * `ward graph analyze|check|export -f FILE…`: the dependency graph on the command line. This
+ * `ward graph analyze|check|export -f FILE…`: the dependency graph on the command line, and
+ * `ward graph get`: the control plane's graph (`GET /v1/graph`). This
  * shell only does I/O: it streams files (and stdin, `-f -`) into `@ward/graph` (so a 1 GB trace
  * file never sits in memory whole), walks directories with the CLI's one walker, draws a
  * progress bar on stderr for large inputs when stderr is a terminal, and writes reports and
@@ -17,19 +18,25 @@ import type {
   CheckResult,
   DependencyGraph,
   GraphIngest,
+  GraphReport,
   IngestStats,
   InputType,
 } from '@ward/graph';
 import { Argument, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { CliError } from '../errors.ts';
-import { addFileOption, addOutputOption, collectFiles, STDIN } from '../options.ts';
+import { addFileOption, addOutputOption, collectFiles, printResult, STDIN } from '../options.ts';
 import { sanitizeOutput, writeRaw } from '../output.ts';
+import { type ConnectionOptions, call, withConnection } from './_api.ts';
 import { registerScan } from './graph-scan.ts';
 
 /** What `analyze -o` prints: the common formats plus the graph's drawings and SARIF. */
 const FORMATS = ['text', 'json', 'yaml', 'dot', 'mermaid', 'sarif'] as const;
 type Format = (typeof FORMATS)[number];
+
+/** What `get -o` prints: the report as data, its text summary, or a drawing. */
+const REMOTE_FORMATS = ['text', 'json', 'yaml', 'dot', 'mermaid'] as const;
+type RemoteFormat = (typeof REMOTE_FORMATS)[number];
 
 /** Files a directory walk picks up: what the readers can tell apart by name or content. */
 const GRAPH_FILES = /\.(ya?ml|json|jsonl|ndjson|pb|binpb|protobuf)$/i;
@@ -123,6 +130,35 @@ export function register(program: Command): void {
   });
 
   registerScan(graph);
+
+  withConnection(
+    addOutputOption(
+      graph
+        .command('get')
+        .description(
+          "The control plane's merged graph (declared + observed) and its analyses (GET /v1/graph)",
+        )
+        .option(
+          '--since <window>',
+          'observations since: duration back from now (30m, 7d) or ISO time',
+          '7d',
+        ),
+      REMOTE_FORMATS,
+    ),
+  ).action(async (opts: ConnectionOptions & { since: string; output: RemoteFormat }) => {
+    const report = await call<GraphReport>(
+      opts,
+      'GET',
+      `/v1/graph?${new URLSearchParams({ since: opts.since, format: 'json' })}`,
+    );
+    await engine();
+    // The same writers the server's `format=dot|mermaid` uses, on the report it sent.
+    const text = (): string => G.toTextReport(report.analysis, report.stats);
+    if (opts.output === 'dot') process.stdout.write(G.toDot(report.graph, report.analysis));
+    else if (opts.output === 'mermaid')
+      process.stdout.write(G.toMermaid(report.graph, report.analysis));
+    else printResult(opts.output, report, text);
+  });
 
   common(
     addOutputOption(

@@ -4,27 +4,95 @@
  * (cycles, boot order, break suggestions, declared vs observed, …), as the same JSON report
  * `ward graph analyze -o json` writes (so it can serve as a `ward graph check` baseline),
  * or as Graphviz DOT / Mermaid.
+ *
+ * `GET /v1/graph/view`: the same graph made for drawing (graph-view.ts), bounded.
  */
 
-import type { NodeType } from '@ward/graph';
-import {
-  analyze,
-  GraphBuilder,
-  LatencySketch,
-  readWardServices,
-  toDot,
-  toJsonReport,
-  toMermaid,
-} from '@ward/graph';
+import { analyze, toDot, toJsonReport, toMermaid } from '@ward/graph';
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
 import { bearer, problemResponses } from '../http/schemas.ts';
-import { hourOf, type IngestDatabase } from './tables.ts';
+import { Approvals } from './approvals.ts';
+import { loadGraph } from './graph-source.ts';
+import { EDGE_STATES, graphView } from './graph-view.ts';
 import { windowStart } from './windows.ts';
 
-const TRACES = { type: 'otlp-proto', file: 'POST /v1/traces' } as const;
-const DECISIONS = { type: 'decision-log', file: 'POST /v1/decision-logs' } as const;
-const WIRE = { type: 'wire', file: 'POST /v1/ingest/connections' } as const;
+/** Hard bounds of one view answer (a larger graph is cut, with `truncated: true`). */
+export const VIEW_MAX_SERVICES = 5_000;
+export const VIEW_MAX_EDGES = 50_000;
+
+const names = { type: 'array', items: { type: 'string' } } as const;
+const nullableString = { type: ['string', 'null'] } as const;
+
+const viewResponse = {
+  type: 'object',
+  required: ['nodes', 'edges', 'cycles', 'components', 'waves', 'truncated', 'totals'],
+  properties: {
+    nodes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['id', 'name', 'namespace', 'team', 'wave', 'inCycle', 'kind', 'virtual'],
+        properties: {
+          id: { type: 'string' },
+          name: { type: 'string' },
+          namespace: nullableString,
+          team: nullableString,
+          wave: { type: ['integer', 'null'] },
+          inCycle: { type: 'boolean' },
+          kind: { type: 'string' },
+          virtual: { type: 'boolean' },
+        },
+      },
+    },
+    edges: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: [
+          'from',
+          'to',
+          'states',
+          'startup',
+          'calls',
+          'errors',
+          'denied',
+          'dryRunDenied',
+          'firstSeen',
+          'lastSeen',
+          'rule',
+          'protocol',
+          'ports',
+          'mtls',
+        ],
+        properties: {
+          from: { type: 'string' },
+          to: { type: 'string' },
+          states: { type: 'array', items: { type: 'string', enum: [...EDGE_STATES] } },
+          startup: { type: 'boolean' },
+          calls: { type: 'integer' },
+          errors: { type: 'integer' },
+          denied: { type: 'integer' },
+          dryRunDenied: { type: 'integer' },
+          firstSeen: nullableString,
+          lastSeen: nullableString,
+          rule: nullableString,
+          protocol: nullableString,
+          ports: { type: 'array', items: { type: 'integer' } },
+          mtls: { type: ['boolean', 'null'] },
+        },
+      },
+    },
+    cycles: { type: 'array', items: names },
+    components: { type: 'array', items: names },
+    waves: { type: 'array', items: names },
+    truncated: { type: 'boolean' },
+    totals: {
+      type: 'object',
+      required: ['services', 'edges'],
+      properties: { services: { type: 'integer' }, edges: { type: 'integer' } },
+    },
+  },
+} as const;
 
 export function graphRoutes(options: { now: () => number }) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -48,102 +116,8 @@ export function graphRoutes(options: { now: () => number }) {
         },
       },
       async (request, reply) => {
-        const now = options.now();
-        const since = windowStart(request.query.since, now);
-        const db = app.ward.db as unknown as Kysely<IngestDatabase>;
-        const builder = new GraphBuilder();
-        const services = await app.ward.store.listDocuments({ kind: 'Service' });
-        if (services.length > 0) {
-          // Stored documents are JSON, which is YAML: the graph package's own reader applies the
-          // same defaults (namespace, SPIFFE ID, labels) as `ward graph analyze` on the files.
-          const text = services.map((d) => JSON.stringify(d.document)).join('\n---\n');
-          readWardServices(text, 'control-plane:services', builder, {
-            trustDomain: app.ward.trustDomain,
-          });
-        }
-        const traces = await db
-          .selectFrom('ingest_trace_edges')
-          .select(['source', 'destination', 'dest_type', 'calls', 'errors', 'sketch'])
-          .where('hour', '>=', hourOf(since))
-          .where('last_seen', '>=', since)
-          .execute();
-        const merged = new Map<
-          string,
-          {
-            from: string;
-            to: string;
-            type: string;
-            calls: number;
-            errors: number;
-            sketch: LatencySketch;
-          }
-        >();
-        for (const r of traces) {
-          const k = `${r.source}\u0000${r.destination}`;
-          let m = merged.get(k);
-          if (!m) {
-            m = {
-              from: r.source,
-              to: r.destination,
-              type: r.dest_type,
-              calls: 0,
-              errors: 0,
-              sketch: new LatencySketch(),
-            };
-            merged.set(k, m);
-          }
-          m.calls += Number(r.calls);
-          m.errors += Number(r.errors);
-          m.sketch.merge(JSON.parse(r.sketch));
-        }
-        for (const m of merged.values()) {
-          if (m.type !== 'service')
-            builder.service(m.to, { type: m.type as NodeType, virtual: true });
-          builder.observeAggregate(m.from, m.to, TRACES, {
-            calls: m.calls,
-            errors: m.errors,
-            denied: 0,
-            ...(m.sketch.count > 0 ? { sketch: m.sketch.toJSON() } : {}),
-          });
-        }
-        const decisions = await db
-          .selectFrom('ingest_decision_edges')
-          .select(['source', 'destination', 'effect'])
-          .select((eb) => eb.fn.sum<string>('count').as('count'))
-          .where('hour', '>=', hourOf(since))
-          .where('last_seen', '>=', since)
-          .groupBy(['source', 'destination', 'effect'])
-          .execute();
-        for (const r of decisions) {
-          if (r.source === 'anonymous' || r.source === r.destination) continue;
-          const n = Number(r.count);
-          builder.service(r.destination, { virtual: false });
-          builder.observeAggregate(r.source, r.destination, DECISIONS, {
-            calls: n,
-            errors: 0,
-            denied: r.effect === 'deny' ? n : 0,
-          });
-        }
-        // Wire observations prove a connection, not a number of calls: they add the edge, its
-        // evidence and its ports, and count no calls.
-        const wire = await db
-          .selectFrom('ingest_wire_edges')
-          .select(['source', 'destination', 'port'])
-          .where('hour', '>=', hourOf(since))
-          .where('last_seen', '>=', since)
-          .groupBy(['source', 'destination', 'port'])
-          .execute();
-        for (const r of wire) {
-          if (r.source === r.destination) continue;
-          builder.observeAggregate(
-            r.source,
-            r.destination,
-            WIRE,
-            { calls: 0, errors: 0, denied: 0 },
-            [Number(r.port)],
-          );
-        }
-        const graph = builder.build();
+        const since = windowStart(request.query.since, options.now());
+        const { graph } = await loadGraph(app, since);
         const analysis = analyze(graph);
         reply.header('cache-control', 'no-store');
         if (request.query.format === 'dot')
@@ -151,6 +125,54 @@ export function graphRoutes(options: { now: () => number }) {
         if (request.query.format === 'mermaid')
           return reply.type('text/plain').send(toMermaid(graph, analysis));
         return reply.type('application/json').send(toJsonReport(graph, analysis));
+      },
+    );
+
+    // Same audience and the same map as GET /v1/graph: the dependency map is shared knowledge
+    // (a team needs its callers and callees, whoever owns them); nothing here is more than the
+    // report already tells, only shaped for drawing.
+    app.get<{ Querystring: { since: string; maxServices: number; maxEdges: number } }>(
+      '/v1/graph/view',
+      {
+        config: { auth: ['admin', 'team'] },
+        schema: {
+          tags: ['graph'],
+          summary: 'The dependency graph shaped for drawing: nodes, edges with states and details',
+          security: bearer,
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              since: { type: 'string', minLength: 1, maxLength: 64, default: '7d' },
+              maxServices: {
+                type: 'integer',
+                minimum: 1,
+                maximum: VIEW_MAX_SERVICES,
+                default: VIEW_MAX_SERVICES,
+              },
+              maxEdges: {
+                type: 'integer',
+                minimum: 0,
+                maximum: VIEW_MAX_EDGES,
+                default: VIEW_MAX_EDGES,
+              },
+            },
+          },
+          response: { 200: viewResponse, ...problemResponses },
+        },
+      },
+      async (request, reply) => {
+        const since = windowStart(request.query.since, options.now());
+        const source = await loadGraph(app, since);
+        const approvals = await Approvals.load(app.ward.store);
+        const view = graphView(
+          source,
+          analyze(source.graph),
+          (from, to) => approvals.approving(from, to),
+          { services: request.query.maxServices, edges: request.query.maxEdges },
+        );
+        reply.header('cache-control', 'no-store');
+        return view;
       },
     );
   };
