@@ -1,0 +1,82 @@
+/**
+ * The journey issue 13 names, in one browser session against the demo: sign in, find the cycle,
+ * open an edge, read the dry-run report, promote (the gate refuses, then force), and see the
+ * now-enforced denials of frontend → inventory arrive in the live tail. Each view is reached
+ * through the navigation bar, as a user would.
+ */
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserUnavailable, type ConsoleFixture, startConsoleFixture } from './_browser.ts';
+
+const missing = browserUnavailable();
+if (missing) console.warn(`\n!!! SKIPPING the console browser tests: ${missing}.\n`);
+
+describe.skipIf(missing !== null)('console journey in Chromium', { timeout: 180_000 }, () => {
+  let f: ConsoleFixture;
+  let page: Page;
+  beforeAll(async () => {
+    f = await startConsoleFixture({ rps: 30 });
+  }, 120_000);
+  afterAll(async () => {
+    await page?.close();
+    await f?.close();
+  }, 60_000);
+
+  const nav = (title: string) => page.click(`header nav a:text-is("${title}")`);
+
+  it('signs in, finds the cycle, opens an edge, promotes and sees the denials live', async () => {
+    page = await f.signedIn('graph');
+
+    // The cycle: listed on the graph, with both services.
+    await page.waitForSelector('[data-testid=graph-canvas][data-rendered]');
+    const cycle = page.locator('[data-testid=graph-cycle]').first();
+    await cycle.waitFor();
+    const members = (await cycle.textContent()) ?? '';
+    expect(members).toContain('orders');
+    expect(members).toContain('notifications');
+
+    // An edge: frontend → inventory is the one the dry-run rule would deny.
+    await page.fill('[data-testid=graph-search]', 'frontend');
+    await page.click('[data-testid=graph-hits] button:text-is("frontend")');
+    await page.click('[data-testid=graph-edge-link]:text-is("frontend → inventory")');
+    await expect(page.locator('[data-testid=graph-edge-panel] h3').textContent()).resolves.toBe(
+      'frontend → inventory',
+    );
+
+    // The dry-run report lists it with the rule that would deny it.
+    await nav('Rollout');
+    await expect
+      .poll(
+        async () => {
+          if ((await page.locator('[data-testid=dry-run-row]').count()) === 0)
+            await page.click('[data-testid=rollout-refresh]');
+          return page.locator('[data-testid=dry-run-row]').allTextContents();
+        },
+        { timeout: 60_000, interval: 1_000 },
+      )
+      .toEqual(expect.arrayContaining([expect.stringContaining('inventory-via-orders#0')]));
+
+    // Promote: the gate refuses while calls would be denied; force after confirming.
+    await page.click('[data-testid=promote-run]');
+    await page.waitForSelector('[data-testid=promote-blocked]');
+    await page.check('[data-testid=promote-confirm]');
+    await page.click('[data-testid=promote-force]');
+    await page.waitForSelector('[data-testid=promote-done]');
+
+    // The rule is enforced now: frontend's direct stock reads are denied, and the live tail
+    // shows them as enforced denials (not dry-run) as they arrive.
+    await nav('Live');
+    await page.selectOption('[data-testid=live-filter-kind]', 'deny');
+    // A row's cells read: time, kind, source, destination, call, rule.
+    const enforced = async () => {
+      const rows = await page.locator('[data-testid=live-row]').all();
+      const cells = await Promise.all(rows.map((row) => row.locator('td').allTextContents()));
+      return cells.map(([, kind, source, destination, , rule]) =>
+        [kind, source, destination, rule].join(' '),
+      );
+    };
+    await expect
+      .poll(enforced, { timeout: 60_000, interval: 500 })
+      .toContain('deny frontend inventory inventory-via-orders#0');
+  });
+});
