@@ -44,7 +44,7 @@ export function drawGraph(
     graph.addNode(n.id, {
       x: p.x,
       y: p.y,
-      size: n.inCycle ? 7 : big ? 3 : 5,
+      size: big ? (n.inCycle ? 7 : 3) : n.inCycle ? 12 : 10,
       color: nodeColour(n),
       label: n.name,
     });
@@ -52,7 +52,7 @@ export function drawGraph(
   for (const e of view.edges) {
     if (e.from === e.to || !graph.hasNode(e.from) || !graph.hasNode(e.to)) continue;
     graph.addDirectedEdgeWithKey(edgeKey(e), e.from, e.to, {
-      size: e.startup ? 2 : 1,
+      size: big ? (e.startup ? 2 : 1) : e.startup ? 4 : 2,
       color: edgeColour(e),
     });
   }
@@ -65,6 +65,9 @@ export function drawGraph(
       ? {}
       : { primitives: { edges: { extremities: [extremityArrow()], defaultHead: 'arrow' } } }),
     settings: {
+      // A small map sizes nodes in screen pixels: sized in graph units (sigma 4's default), a
+      // six-service map fitted to the canvas drew nodes a fifth of its height.
+      ...(big ? {} : { itemSizesReference: 'screen' as const }),
       enableEdgeEvents: !big,
       hideEdgesOnMove: big,
       hideLabelsOnMove: big,
