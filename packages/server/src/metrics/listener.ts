@@ -4,7 +4,7 @@
  * It serves nothing else, and binds loopback unless told otherwise: whoever reaches it reads
  * counts and route patterns, never documents, tokens or service data.
  */
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { METRICS_CONTENT_TYPE } from './metrics.ts';
 
@@ -22,6 +22,9 @@ export async function listenMetrics(
   host: string,
   port: number,
 ): Promise<MetricsListener> {
+  // Loaded here, not at import: on Node 26 loading `node:http` fills undici's global dispatcher
+  // slots, and importing @ward/server must change no globals (test/package-purity.test.ts).
+  const { createServer } = await import('node:http');
   const server: Server = createServer(
     // A scrape's request has no body; slow or idle clients are cut like on the API.
     { headersTimeout: 10_000, requestTimeout: 30_000 },
