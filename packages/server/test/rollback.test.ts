@@ -1,0 +1,297 @@
+/**
+ * `POST /v1/rollback` on SQLite and PostgreSQL: restoring creates, updates and deletes (dry run
+ * first, then one new revision with history and a `documents.rollback` audit entry), nothing to
+ * do, one service only, team scope, the reviewed revision as a precondition (412, nothing
+ * written), a restored set that does not compile (422, nothing written), and bad targets.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../src/index.ts';
+import {
+  cleanupDirs,
+  createPgSchema,
+  FILE,
+  http,
+  intention,
+  pgAvailable,
+  type Res,
+  startTestServer,
+  svc,
+  yamlOf,
+} from './helpers.ts';
+
+const PG = await pgAvailable('rollback.test.ts');
+
+afterAll(() => cleanupDirs());
+
+function expectProblem(res: Res, status: number, code: string): void {
+  expect(res.status, res.text).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(res.body).toMatchObject({ status, code });
+}
+
+interface Backend {
+  label: string;
+  start(): Promise<{ server: RunningServer; stop(): Promise<void> }>;
+}
+
+const backends: Backend[] = [
+  {
+    label: 'SQLite',
+    async start() {
+      const server = await startTestServer();
+      return { server, stop: () => server.close() };
+    },
+  },
+];
+if (PG) {
+  backends.push({
+    label: 'PostgreSQL',
+    async start() {
+      const schema = await createPgSchema();
+      const server = await startTestServer({ database: schema.url });
+      return {
+        server,
+        async stop() {
+          await server.close();
+          await schema.drop();
+        },
+      };
+    },
+  });
+}
+
+/** Every stored document as `Kind/name` → document, to compare whole states. */
+async function state(base: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const kind of ['services', 'intentions']) {
+    const res = await http(base, 'GET', `/v1/${kind}`);
+    expect(res.status).toBe(200);
+    for (const d of res.body.items) out[`${d.kind}/${d.name}`] = d.document;
+  }
+  return out;
+}
+
+const revisionOf = async (base: string) =>
+  (await http(base, 'GET', '/v1/history?limit=1')).body.items[0]?.revision as number;
+
+describe.each(backends)('POST /v1/rollback on $label', (backend) => {
+  let server: RunningServer;
+  let stop: () => Promise<void>;
+  let base: string;
+  const apply = async (docs: object[], token?: string) => {
+    const res = await http(base, 'POST', '/v1/apply', { ...FILE(yamlOf(docs)), token });
+    expect(res.status, res.text).toBe(200);
+    return res.body.revision as number;
+  };
+  const rollback = (
+    body: object,
+    opts: { token?: string; headers?: Record<string, string> } = {},
+  ) => http(base, 'POST', '/v1/rollback', { body, ...opts });
+
+  beforeAll(async () => {
+    ({ server, stop } = await backend.start());
+    base = server.url;
+  });
+  afterAll(async () => stop?.());
+
+  it('restores created, updated and deleted documents as one audited revision, dry run first', async () => {
+    const r1 = await apply([
+      svc('orders'),
+      svc('frontend'),
+      svc('billing'),
+      intention('orders-in', 'orders', ['frontend']),
+      intention('billing-in', 'billing', ['frontend']),
+    ]);
+    const atR1 = await state(base);
+    await apply([
+      svc('orders', { owner: 'team-orders' }),
+      intention('orders-in', 'orders', ['frontend', 'billing']),
+      intention('orders-extra', 'orders', ['billing']),
+    ]);
+    expect((await http(base, 'DELETE', '/v1/intentions/billing-in')).status).toBe(200);
+    const before = await state(base);
+    const current = await revisionOf(base);
+
+    const dry = await rollback({ to: r1, dryRun: true });
+    expect(dry.status, dry.text).toBe(200);
+    expect(dry.body).toMatchObject({ dryRun: true, changed: false, revision: current });
+    expect(dry.body.summary).toEqual({ created: 1, updated: 2, unchanged: 0, deleted: 1 });
+    const actions = Object.fromEntries(
+      dry.body.results.map((r: { kind: string; name: string; action: string }) => [
+        `${r.kind}/${r.name}`,
+        r.action,
+      ]),
+    );
+    expect(actions).toEqual({
+      'Service/orders': 'updated',
+      'Intention/billing-in': 'created',
+      'Intention/orders-extra': 'deleted',
+      'Intention/orders-in': 'updated',
+    });
+    const ordersDiff = dry.body.results.find(
+      (r: { name: string; kind: string }) => r.kind === 'Service' && r.name === 'orders',
+    ).diff;
+    expect(ordersDiff).toEqual([{ path: '/spec/owner', op: 'remove', before: 'team-orders' }]);
+    expect(await state(base)).toEqual(before);
+    expect(await revisionOf(base)).toBe(current);
+
+    const done = await rollback({ to: r1, expectedRevision: current });
+    expect(done.status, done.text).toBe(200);
+    expect(done.body).toMatchObject({ dryRun: false, changed: true, revision: current + 1 });
+    expect(done.body.results).toEqual(dry.body.results);
+    expect(await state(base)).toEqual(atR1);
+
+    const history = await http(base, 'GET', `/v1/history/${current + 1}`);
+    expect(history.body.operation).toBe('rollback');
+    expect(history.body.changes).toHaveLength(4);
+    const audit = await http(base, 'GET', '/v1/audit?limit=5');
+    const entry = audit.body.items.find(
+      (a: { action: string }) => a.action === 'documents.rollback',
+    );
+    expect(entry).toMatchObject({
+      revision: current + 1,
+      detail: { to: r1, service: null, summary: dry.body.summary },
+    });
+
+    // Back at r1's state: nothing to do, and nothing is written.
+    const again = await rollback({ to: r1 });
+    expect(again.body).toMatchObject({ changed: false, revision: current + 1, results: [] });
+    expect(await revisionOf(base)).toBe(current + 1);
+  });
+
+  it('rolls back one service only: its Service and the intentions whose destination it is', async () => {
+    const to = await revisionOf(base);
+    await apply([
+      svc('orders', { owner: 'someone' }),
+      intention('orders-in', 'orders', ['billing']),
+      intention('orders-new', 'orders', ['frontend']),
+      intention('billing-in', 'billing', ['orders']),
+    ]);
+    const after = await state(base);
+    const res = await rollback({ to, service: 'orders' });
+    expect(res.status, res.text).toBe(200);
+    expect(
+      res.body.results.map((r: { name: string; action: string }) => `${r.name}:${r.action}`),
+    ).toEqual(['orders:updated', 'orders-in:updated', 'orders-new:deleted']);
+    const now = await state(base);
+    expect(now['Intention/billing-in']).toEqual(after['Intention/billing-in']);
+    expect(now['Intention/orders-new']).toBeUndefined();
+    expect(now['Service/orders']).toEqual(svc('orders'));
+    const audit = await http(base, 'GET', '/v1/audit?limit=1');
+    expect(audit.body.items[0]).toMatchObject({
+      action: 'documents.rollback',
+      detail: { to, service: 'orders' },
+    });
+  });
+
+  it('lets a team token roll back only a service it owns, and only documents it owns', async () => {
+    const tok = await http(base, 'POST', '/v1/tokens', {
+      body: { name: `team-billing-${backend.label}`, scope: 'team', services: ['billing'] },
+    });
+    const team = tok.body.token as string;
+    const to = await revisionOf(base);
+    await apply([intention('billing-in', 'billing', ['frontend', 'orders'])]);
+    const changed = await state(base);
+
+    expectProblem(await rollback({ to }, { token: team }), 403, 'API_FORBIDDEN');
+    const other = await rollback({ to, service: 'orders', dryRun: true }, { token: team });
+    expectProblem(other, 403, 'API_FORBIDDEN');
+    expect(other.text).not.toContain('orders-in');
+    expect(await state(base)).toEqual(changed);
+
+    const own = await rollback({ to, service: 'billing' }, { token: team });
+    expect(own.status, own.text).toBe(200);
+    expect(own.body.summary.updated).toBe(1);
+    const audit = await http(base, 'GET', '/v1/audit?limit=1');
+    expect(audit.body.items[0].actor.name).toBe(`team-billing-${backend.label}`);
+
+    // An intention that pointed at billing then and at orders now: restoring it would take it
+    // from the orders team, so the team token is refused and nothing is written.
+    const then = await revisionOf(base);
+    await apply([intention('billing-in', 'orders', ['frontend'])]);
+    const moved = await state(base);
+    const refused = await rollback({ to: then, service: 'billing' }, { token: team });
+    expectProblem(refused, 403, 'API_FORBIDDEN');
+    expect(refused.body.errors[0]).toMatchObject({ code: 'API_NOT_OWNER' });
+    expect(await state(base)).toEqual(moved);
+    // The admin may.
+    expect((await rollback({ to: then, service: 'billing' })).body.changed).toBe(true);
+  });
+
+  it('refuses (412) when something in scope changed since the reviewed revision', async () => {
+    const to = await revisionOf(base);
+    await apply([intention('orders-in', 'orders', ['frontend', 'billing'])]);
+    const dry = await rollback({ to, service: 'orders', dryRun: true });
+    const reviewed = dry.body.revision as number;
+    // Someone changes orders after the review: the rollback must not undo it unseen.
+    await apply([intention('orders-in', 'orders', ['billing'])]);
+    const changed = await state(base);
+    for (const precondition of [
+      { body: { expectedRevision: reviewed } },
+      { headers: { 'if-match': `"r${reviewed}"` } },
+    ]) {
+      const res = await rollback(
+        { to, service: 'orders', ...precondition.body },
+        { ...(precondition.headers ? { headers: precondition.headers } : {}) },
+      );
+      expectProblem(res, 412, 'API_PRECONDITION_FAILED');
+      expect(res.body.errors[0].message).toContain('Intention orders-in');
+    }
+    expect(await state(base)).toEqual(changed);
+
+    // A change outside the scope does not stop a per-service rollback reviewed before it.
+    const review = (await rollback({ to, service: 'orders', dryRun: true })).body.revision;
+    await apply([intention('billing-in', 'billing', ['orders', 'frontend'])]);
+    const ok = await rollback(
+      { to, service: 'orders' },
+      { headers: { 'if-match': `"r${review}"` } },
+    );
+    expect(ok.status, ok.text).toBe(200);
+    expect(ok.body.changed).toBe(true);
+
+    const now = await revisionOf(base);
+    expectProblem(
+      await rollback({ to, expectedRevision: now + 5 }),
+      412,
+      'API_PRECONDITION_FAILED',
+    );
+    expectProblem(
+      await rollback({ to }, { headers: { 'if-match': '"not-ours"' } }),
+      412,
+      'API_PRECONDITION_FAILED',
+    );
+    expectProblem(
+      await rollback({ to, expectedRevision: now }, { headers: { 'if-match': `"r${now - 1}"` } }),
+      400,
+      'API_VALIDATION',
+    );
+  });
+
+  it('refuses (422) a restored set that does not compile, writing nothing', async () => {
+    await apply([svc('ledger', { spiffeId: 'spiffe://example.org/ledger' })]);
+    const to = await revisionOf(base);
+    await apply([svc('ledger', { spiffeId: 'spiffe://example.org/ledger-v2' })]);
+    // Another service takes ledger's old identity: restoring it would give two services one ID.
+    await apply([svc('ledger-next', { spiffeId: 'spiffe://example.org/ledger' })]);
+    const before = await state(base);
+    const revision = await revisionOf(base);
+    const res = await rollback({ to, service: 'ledger' });
+    expectProblem(res, 422, 'API_DOCUMENT_INVALID');
+    expect(JSON.stringify(res.body.errors)).toContain('POLICY_DUPLICATE_NAME');
+    expect(await state(base)).toEqual(before);
+    expect(await revisionOf(base)).toBe(revision);
+  });
+
+  it('answers 400 for a revision after the current one or a malformed body', async () => {
+    const now = await revisionOf(base);
+    expectProblem(await rollback({ to: now + 1 }), 400, 'API_VALIDATION');
+    expectProblem(await rollback({ to: 0 }), 400, 'API_VALIDATION');
+    expectProblem(await rollback({ to: 1, service: 'Not A Name' }), 400, 'API_VALIDATION');
+    expectProblem(await rollback({ to: 1, extra: true }), 400, 'API_VALIDATION');
+    expectProblem(
+      await rollback({ to: 1 }, { token: null as unknown as string }),
+      401,
+      'API_UNAUTHENTICATED',
+    );
+  });
+});
