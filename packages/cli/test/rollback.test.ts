@@ -150,6 +150,25 @@ describe('ward rollback', () => {
     expect((await intentionOf('web-in')).name).toBe('web-in');
   });
 
+  it('prints stored text through the terminal escaping', async () => {
+    const to = await revision();
+    const hostile = 'ok\u202e\u001b]0;pwned\u0007';
+    await apply(
+      doc('Intention', 'orders-in', {
+        destination: 'orders',
+        rules: [{ sources: ['web'], action: 'allow', description: hostile }],
+      }),
+    );
+    const r = await ward('rollback', '--to', String(to), '--service', 'orders');
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('/spec/rules/0/description');
+    expect(r.out).toContain('\\u202e');
+    expect(r.out).not.toMatch(/[\u001b\u0007\u202e]/);
+    expect((await ward('rollback', '--to', String(to), '--service', 'orders', '--yes')).code).toBe(
+      0,
+    );
+  });
+
   it('refuses a bad --to as a usage error (exit 2), and a future one (exit 1)', async () => {
     expect((await ward('rollback', '--to', 'abc')).code).toBe(2);
     expect((await ward('rollback', '--to', '0')).code).toBe(2);

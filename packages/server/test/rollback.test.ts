@@ -153,6 +153,12 @@ describe.each(backends)('POST /v1/rollback on $label', (backend) => {
       detail: { to: r1, service: null, summary: dry.body.summary },
     });
 
+    // Replayed with the revision it was reviewed at, it is refused: its own write moved on.
+    expectProblem(
+      await rollback({ to: r1, expectedRevision: current }),
+      412,
+      'API_PRECONDITION_FAILED',
+    );
     // Back at r1's state: nothing to do, and nothing is written.
     const again = await rollback({ to: r1 });
     expect(again.body).toMatchObject({ changed: false, revision: current + 1, results: [] });
@@ -216,6 +222,15 @@ describe.each(backends)('POST /v1/rollback on $label', (backend) => {
     expect(await state(base)).toEqual(moved);
     // The admin may.
     expect((await rollback({ to: then, service: 'billing' })).body.changed).toBe(true);
+
+    // Passport trust is the platform's call: a team cannot take back what an admin set.
+    const unset = await revisionOf(base);
+    await apply([svc('billing', { passport: { verify: true } })]);
+    const set = await state(base);
+    const passport = await rollback({ to: unset, service: 'billing' }, { token: team });
+    expectProblem(passport, 403, 'API_FORBIDDEN');
+    expect(passport.body.errors[0]).toMatchObject({ code: 'API_ADMIN_ONLY_FIELD' });
+    expect(await state(base)).toEqual(set);
   });
 
   it('refuses (412) when something in scope changed since the reviewed revision', async () => {
