@@ -285,6 +285,9 @@ export async function applyChanges(
   given: ChangeRequest,
 ): Promise<ApplyResult & { commit?: CommitResult }> {
   const expected = expectationsOf(given);
+  // A planned dry run (rollback) locks too: the revision it answers is what the caller later
+  // sends as its precondition, so the plan it shows must be the state at exactly that revision.
+  const lock = !given.dryRun || given.plan !== undefined;
   return store.transaction(async (trx) => {
     const stored = await store.listDocuments({}, trx);
     const existing = new Map(stored.map((d) => [keyOf(d.kind, d.name), d]));
@@ -404,5 +407,5 @@ export async function applyChanges(
       commit.revision,
     );
     return { dryRun: false, revision: commit.revision, changed: true, results, summary, commit };
-  }, !given.dryRun);
+  }, lock);
 }
