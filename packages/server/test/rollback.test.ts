@@ -2,8 +2,10 @@
  * `POST /v1/rollback` on SQLite and PostgreSQL: restoring creates, updates and deletes (dry run
  * first, then one new revision with history and a `documents.rollback` audit entry), nothing to
  * do, one service only, team scope, the reviewed revision as a precondition (412, nothing
- * written), a restored set that does not compile (422, nothing written), and bad targets.
+ * written), a restored set that does not compile (422, nothing written), bad targets, and a
+ * rollback racing an apply (two PostgreSQL replicas).
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
 import {
@@ -16,6 +18,7 @@ import {
   type Res,
   startTestServer,
   svc,
+  tempDir,
   yamlOf,
 } from './helpers.ts';
 
@@ -297,6 +300,20 @@ describe.each(backends)('POST /v1/rollback on $label', (backend) => {
     expect(await revisionOf(base)).toBe(revision);
   });
 
+  it('declares If-Match, the body and the 412 in /openapi.json', async () => {
+    const spec = (await http(base, 'GET', '/openapi.json', { token: null })).body;
+    const op = spec.paths['/v1/rollback'].post;
+    expect(
+      op.parameters
+        .filter((p: { in: string }) => p.in === 'header')
+        .map((p: { name: string }) => p.name),
+    ).toEqual(['if-match']);
+    expect(op.responses['412'].description).toContain('API_PRECONDITION_FAILED');
+    expect(
+      Object.keys(op.requestBody.content['application/json'].schema.properties).sort(),
+    ).toEqual(['dryRun', 'expectedRevision', 'service', 'to']);
+  });
+
   it('answers 400 for a revision after the current one or a malformed body', async () => {
     const now = await revisionOf(base);
     expectProblem(await rollback({ to: now + 1 }), 400, 'API_VALIDATION');
@@ -308,5 +325,88 @@ describe.each(backends)('POST /v1/rollback on $label', (backend) => {
       401,
       'API_UNAUTHENTICATED',
     );
+  });
+});
+
+/**
+ * A rollback reviewed at revision R races an apply to the same document (on PostgreSQL from two
+ * replicas): whatever the order, the concurrent change is never undone unseen. Either the
+ * rollback commits first (and the apply after it), or it is refused with 412.
+ */
+interface Pair {
+  label: string;
+  start(): Promise<{ a: string; b: string; stop(): Promise<void> }>;
+}
+const pairs: Pair[] = [
+  {
+    label: 'SQLite',
+    async start() {
+      const server = await startTestServer();
+      return { a: server.url, b: server.url, stop: () => server.close() };
+    },
+  },
+];
+if (PG) {
+  pairs.push({
+    label: 'PostgreSQL, two replicas',
+    async start() {
+      const schema = await createPgSchema();
+      const key = join(tempDir(), 'shared-signing.key');
+      const [ra, rb] = await Promise.all([
+        startTestServer({ database: schema.url, signingKeyFile: key }),
+        startTestServer({ database: schema.url, signingKeyFile: key }),
+      ]);
+      return {
+        a: ra.url,
+        b: rb.url,
+        async stop() {
+          await ra.close();
+          await rb.close();
+          await schema.drop();
+        },
+      };
+    },
+  });
+}
+
+describe.each(pairs)('rollback racing an apply on $label', (pair) => {
+  it('never undoes a change it did not review', async () => {
+    const { a, b, stop } = await pair.start();
+    try {
+      const race = (description: string) => ({
+        ...intention('race', 'orders', ['frontend']),
+        spec: {
+          destination: 'orders',
+          rules: [{ sources: ['frontend'], action: 'allow', description }],
+        },
+      });
+      const put = async (base: string, description: string) =>
+        http(base, 'POST', '/v1/apply', FILE(yamlOf([race(description)])));
+      expect(
+        (await http(a, 'POST', '/v1/apply', FILE(yamlOf([svc('orders'), svc('frontend')])))).status,
+      ).toBe(200);
+      const outcomes = { first: 0, refused: 0 };
+      for (let round = 0; round < 20; round++) {
+        const to = (await put(a, `base-${round}`)).body.revision as number;
+        const reviewed = (await put(a, `bad-${round}`)).body.revision as number;
+        const [rolled, applied] = await Promise.all([
+          http(a, 'POST', '/v1/rollback', {
+            body: { to, service: 'orders', expectedRevision: reviewed },
+          }),
+          put(b, `concurrent-${round}`),
+        ]);
+        expect(applied.status, applied.text).toBe(200);
+        expect([200, 412], rolled.text).toContain(rolled.status);
+        if (rolled.status === 200) {
+          expect(rolled.body.revision).toBeLessThan(applied.body.revision);
+          outcomes.first++;
+        } else outcomes.refused++;
+        const now = await http(a, 'GET', '/v1/intentions/race');
+        expect(now.body.document.spec.rules[0].description).toBe(`concurrent-${round}`);
+      }
+      expect(outcomes.first + outcomes.refused).toBe(20);
+    } finally {
+      await stop();
+    }
   });
 });

@@ -65,6 +65,17 @@ export async function rollbackRoutes(app: FastifyInstance): Promise<void> {
         summary:
           'Return the documents (all, or one service) to their state at a past revision, as one audited apply (dryRun shows the diff; 412 if something in scope changed since expectedRevision)',
         security: bearer,
+        headers: {
+          type: 'object',
+          properties: {
+            'if-match': {
+              type: 'string',
+              maxLength: 4096,
+              description:
+                'The store revision the rollback was reviewed at, as `"r<revision>"` (the dry run\'s `revision`): 412 if a document in scope changed since. Same as `expectedRevision`.',
+            },
+          },
+        },
         body: {
           type: 'object',
           additionalProperties: false,
