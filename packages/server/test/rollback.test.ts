@@ -6,6 +6,7 @@
  * rollback racing an apply (two PostgreSQL replicas).
  */
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
 import {
@@ -407,6 +408,83 @@ describe.each(pairs)('rollback racing an apply on $label', (pair) => {
       expect(outcomes.first + outcomes.refused).toBe(20);
     } finally {
       await stop();
+    }
+  });
+});
+
+describe('POST /v1/rollback with arbitrary input', () => {
+  it('never answers 500, whatever the body and If-Match', async () => {
+    const server = await startTestServer();
+    try {
+      const base = server.url;
+      for (const docs of [
+        [svc('orders'), svc('web'), intention('orders-in', 'orders', ['web'])],
+        [
+          intention('orders-in', 'orders', ['web', 'orders']),
+          intention('web-in', 'web', ['orders']),
+        ],
+      ]) {
+        expect((await http(base, 'POST', '/v1/apply', FILE(yamlOf(docs)))).status).toBe(200);
+      }
+      // Mostly well-formed, so runs reach the plan, the preconditions and the write.
+      const revision = fc.oneof(
+        { arbitrary: fc.integer({ min: 0, max: 4 }), weight: 6 },
+        { arbitrary: fc.integer({ min: -2, max: 2 ** 32 }), weight: 1 },
+        { arbitrary: fc.jsonValue(), weight: 1 },
+      );
+      const body = fc.oneof(
+        { arbitrary: fc.jsonValue(), weight: 1 },
+        {
+          arbitrary: fc.record(
+            {
+              to: revision,
+              service: fc.oneof(
+                { arbitrary: fc.constantFrom('orders', 'web', 'nobody'), weight: 4 },
+                { arbitrary: fc.string({ maxLength: 70 }), weight: 1 },
+              ),
+              dryRun: fc.oneof(
+                { arbitrary: fc.boolean(), weight: 6 },
+                { arbitrary: fc.jsonValue(), weight: 1 },
+              ),
+              expectedRevision: revision,
+            },
+            { requiredKeys: ['to'] },
+          ),
+          weight: 6,
+        },
+      );
+      const ifMatch = fc.option(
+        fc.oneof(
+          fc.string({ maxLength: 30 }),
+          fc.integer({ min: 0, max: 6 }).map((n) => `"r${n}"`),
+          fc.constantFrom('*', 'W/"r2"', '"r1", "r2"', '"r99999999999"', '"r1", W/"r2"'),
+        ),
+        { nil: undefined, freq: 3 },
+      );
+      let answered = 0;
+      await fc.assert(
+        fc.asyncProperty(body, ifMatch, async (value, tag) => {
+          const res = await http(base, 'POST', '/v1/rollback', {
+            raw: JSON.stringify(value) ?? 'null',
+            ...(tag === undefined ? {} : { headers: { 'if-match': tag } }),
+          });
+          expect(res.status, res.text).toBeLessThan(500);
+          if (res.status >= 400) expect(res.body.code).toMatch(/^API_/);
+          else answered++;
+          console.log(
+            'RB',
+            res.status,
+            JSON.stringify(value),
+            tag,
+            res.body?.code,
+            res.body?.detail,
+          );
+        }),
+        { numRuns: 200 },
+      );
+      expect(answered).toBeGreaterThan(0);
+    } finally {
+      await server.close();
     }
   });
 });

@@ -4,7 +4,7 @@
  * comes as `expectedRevision` or `If-Match: "r<revision>"`; anything in scope changed since → 412.
  */
 import type { FastifyInstance } from 'fastify';
-import { headerExpectations } from '../../apply/preconditions.ts';
+import { headerExpectations, preconditionFailed } from '../../apply/preconditions.ts';
 import { rollback } from '../../apply/rollback.ts';
 import { ServerError } from '../../errors.ts';
 import { principalOf } from '../auth-hook.ts';
@@ -44,11 +44,20 @@ function expectedOf(
   if (header.revisions.length > 1) {
     throw bad('headers.if-match', 'name one revision, the one the rollback was reviewed at');
   }
-  // A tag this server never issued names no revision: it can only fail, like on a document.
-  const fromHeader = {
-    revision: header.revisions[0] ?? MAX_REVISION + 1,
-    field: 'headers.if-match',
-  };
+  const [revision] = header.revisions;
+  if (revision === undefined) {
+    // A weak tag, or one this server never issued, names no revision: it never matches, as on a
+    // document write.
+    preconditionFailed([
+      {
+        field: 'headers.if-match',
+        message:
+          'If-Match names no revision this server issued (expected one strong tag "r<revision>")',
+        code: 'API_PRECONDITION_FAILED',
+      },
+    ]);
+  }
+  const fromHeader = { revision, field: 'headers.if-match' };
   if (fromBody && fromBody.revision !== fromHeader.revision) {
     throw bad('/expectedRevision', 'disagrees with the If-Match header');
   }
