@@ -315,6 +315,14 @@ describe.each(backends)('POST /v1/rollback on $label', (backend) => {
     ).toEqual(['dryRun', 'expectedRevision', 'service', 'to']);
   });
 
+  it('answers 404 for a revision the history does not hold', async () => {
+    // An operator who trimmed the early history by hand: revision 1 can no longer be rebuilt.
+    await server.app.ward.db.deleteFrom('revisions').where('revision', '=', 1).execute();
+    const res = await rollback({ to: 1, dryRun: true });
+    expectProblem(res, 404, 'API_NOT_FOUND');
+    expect(res.body.detail).toContain('revision 1 does not exist');
+  });
+
   it('answers 400 for a revision after the current one or a malformed body', async () => {
     const now = await revisionOf(base);
     expectProblem(await rollback({ to: now + 1 }), 400, 'API_VALIDATION');
