@@ -20,7 +20,8 @@ function show(value: unknown): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
-export function formatApply(result: ApplyResult, verbose: boolean): string {
+/** One line per document (unchanged ones only when `verbose`), each followed by its field diff. */
+export function formatResultLines(result: ApplyResult, verbose: boolean): string[] {
   const lines: string[] = [];
   const verb = result.dryRun ? 'would be ' : '';
   for (const r of result.results) {
@@ -33,6 +34,11 @@ export function formatApply(result: ApplyResult, verbose: boolean): string {
       else lines.push(`    ~ ${d.path}: ${show(d.before)} -> ${show(d.after)}`);
     }
   }
+  return lines;
+}
+
+export function formatApply(result: ApplyResult, verbose: boolean): string {
+  const lines = formatResultLines(result, verbose);
   const s = result.summary;
   const counts = `${s.created} created, ${s.updated} updated, ${s.unchanged} unchanged`;
   if (result.dryRun)

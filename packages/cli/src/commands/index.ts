@@ -11,6 +11,7 @@ import { register as registerPassport } from './passport.ts';
 import { register as registerPolicy } from './policy.ts';
 import { register as registerPromote } from './promote.ts';
 import { register as registerReport } from './report.ts';
+import { register as registerRollback } from './rollback.ts';
 import { register as registerServer } from './server.ts';
 import { register as registerStart } from './start.ts';
 import { register as registerStatus } from './status.ts';
@@ -28,6 +29,7 @@ export function registerCommands(program: Command): void {
   registerApply(program);
   registerGet(program);
   registerHistory(program);
+  registerRollback(program);
   registerAudit(program);
   registerTokens(program);
   registerPolicy(program);

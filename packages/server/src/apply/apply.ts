@@ -25,6 +25,7 @@ import type {
   PlannedChange,
   Store,
   StoredDocument,
+  Trx,
 } from '../store/store.ts';
 import { canonicalJson } from './canonical.ts';
 import { diffJson, type FieldChange } from './diff.ts';
@@ -61,12 +62,26 @@ export interface ChangeRequest {
   upserts: SourcedDocument[];
   deletes: { kind: DocumentKind; name: string }[];
   dryRun: boolean;
-  /** `apply`, `create` (refuses existing documents), `replace`, `delete`. */
-  operation: 'apply' | 'create' | 'replace' | 'delete';
+  /** `apply`, `create` (refuses existing documents), `replace`, `delete`, `rollback`. */
+  operation: 'apply' | 'create' | 'replace' | 'delete' | 'rollback';
   /** Expectations from conditional headers, by `Kind/name` (checked in the write transaction). */
   expected?: ReadonlyMap<string, readonly Expectation[]>;
   /** Write without checking the documents' `metadata.revision` (still strips it). */
   force?: boolean;
+  /**
+   * Plans (more of) the change set from what this very transaction reads (rollback: the state
+   * at a past revision against the stored one), so nothing can change between plan and write.
+   * Runs before authorization, so what it plans is authorized like any other change.
+   */
+  plan?: (trx: Trx, existing: ReadonlyMap<string, StoredDocument>) => Promise<PlannedSet>;
+  /** Added to the audit entry's detail (rollback: `{ to, service }`). */
+  auditDetail?: Record<string, unknown>;
+}
+
+/** What a `plan` adds to a change request. */
+export interface PlannedSet {
+  upserts: SourcedDocument[];
+  deletes: { kind: DocumentKind; name: string }[];
 }
 
 /** Converts policy diagnostics to problem field errors. */
@@ -267,12 +282,24 @@ function checkExpectations(
 export async function applyChanges(
   store: Store,
   principal: Principal,
-  request: ChangeRequest,
+  given: ChangeRequest,
 ): Promise<ApplyResult & { commit?: CommitResult }> {
-  const expected = expectationsOf(request);
+  const expected = expectationsOf(given);
+  // A planned dry run (rollback) locks too: the revision it answers is what the caller later
+  // sends as its precondition, so the plan it shows must be the state at exactly that revision.
+  const lock = !given.dryRun || given.plan !== undefined;
   return store.transaction(async (trx) => {
     const stored = await store.listDocuments({}, trx);
     const existing = new Map(stored.map((d) => [keyOf(d.kind, d.name), d]));
+    let request = given;
+    if (given.plan) {
+      const planned = await given.plan(trx, existing);
+      request = {
+        ...given,
+        upserts: [...given.upserts, ...planned.upserts],
+        deletes: [...given.deletes, ...planned.deletes],
+      };
+    }
     authorize(principal, request, existing);
     checkExpectations(expected, existing);
 
@@ -375,9 +402,10 @@ export async function applyChanges(
         summary,
         changes: changes.map((c) => ({ kind: c.kind, name: c.name, action: c.action })),
         services: commit.services,
+        ...request.auditDetail,
       },
       commit.revision,
     );
     return { dryRun: false, revision: commit.revision, changed: true, results, summary, commit };
-  }, !request.dryRun);
+  }, lock);
 }

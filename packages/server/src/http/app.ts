@@ -18,6 +18,7 @@ import { documentRoutes } from './routes/documents.ts';
 import { historyRoutes } from './routes/history.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { playgroundRoutes } from './routes/playground.ts';
+import { rollbackRoutes } from './routes/rollback.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { watchRoutes } from './routes/watch.ts';
 import { sharedSchemas } from './schemas.ts';
@@ -183,6 +184,7 @@ export async function buildApp(
   await app.register(bundleRoutes);
   await app.register(watchRoutes);
   await app.register(playgroundRoutes);
+  await app.register(rollbackRoutes);
   await app.register(consoleRoutes, { dir: options.consoleDir });
   await app.register(metricsRoutes);
   for (const plugin of options.plugins) await app.register(plugin.register);

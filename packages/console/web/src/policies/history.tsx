@@ -5,9 +5,10 @@
  * state at B, and the two are compared as YAML lines.
  */
 import { useState } from 'preact/hooks';
-import type { Api } from '../api.ts';
+import type { Api, Me } from '../api.ts';
 import { type DiffLine, lineDiff } from './line-diff.ts';
 import { type Failure, failureOf, Problem } from './problem.tsx';
+import { RollbackPanel } from './rollback.tsx';
 import { useLoad } from './use-load.ts';
 import { toYaml } from './yaml.ts';
 
@@ -69,8 +70,8 @@ export async function diffRevisions(
   return out;
 }
 
-export function HistoryPanel(props: { api: Api }) {
-  const { api } = props;
+export function HistoryPanel(props: { api: Api; me: Me }) {
+  const { api, me } = props;
   const history = useLoad(
     () => api.get<{ items: HistoryEntry[] }>('/v1/history?limit=100').then((r) => r.items),
     [api],
@@ -81,6 +82,7 @@ export function HistoryPanel(props: { api: Api }) {
   const [diff, setDiff] = useState<DocumentDiff[] | null>(null);
   const [failure, setFailure] = useState<Failure | null>(null);
   const [busy, setBusy] = useState(false);
+  const [rollbackTo, setRollbackTo] = useState<number | null>(null);
   const toRev = to ?? items[0]?.revision ?? 0;
   const fromRev = from ?? items[1]?.revision ?? 0;
 
@@ -155,6 +157,16 @@ export function HistoryPanel(props: { api: Api }) {
           ))}
         </div>
       )}
+      {rollbackTo !== null && (
+        <RollbackPanel
+          key={rollbackTo}
+          api={api}
+          me={me}
+          to={rollbackTo}
+          onDone={history.reload}
+          onClose={() => setRollbackTo(null)}
+        />
+      )}
       <table data-testid="history-table">
         <thead>
           <tr>
@@ -186,7 +198,18 @@ export function HistoryPanel(props: { api: Api }) {
                   }}
                 >
                   diff
-                </button>
+                </button>{' '}
+                {i.revision !== items[0]?.revision && (
+                  <button
+                    type="button"
+                    class="link"
+                    data-testid="rb-open"
+                    data-revision={String(i.revision)}
+                    onClick={() => setRollbackTo(i.revision)}
+                  >
+                    roll back to this revision
+                  </button>
+                )}
               </td>
             </tr>
           ))}

@@ -35,7 +35,7 @@ export function PoliciesView(props: ViewProps) {
         ))}
       </nav>
       {tab === 'documents' && <DocumentsPanel api={props.api} me={props.me} />}
-      {tab === 'history' && <HistoryPanel api={props.api} />}
+      {tab === 'history' && <HistoryPanel api={props.api} me={props.me} />}
       {tab === 'audit' && <AuditPanel api={props.api} />}
       {tab === 'playground' && <PlaygroundPanel api={props.api} />}
     </div>

@@ -1,0 +1,190 @@
+/**
+ * Rollback: the change set that returns the stored documents (all of them, or one service's
+ * Service and the Intentions whose destination it is) to their state at a past revision, applied
+ * as one ordinary apply: same authorization, compile check, history, bundles and audit (action
+ * `documents.rollback`). The plan is computed inside the apply's write transaction, from what it
+ * reads, so the revision it writes is exactly the state it planned against; a caller that showed
+ * a diff first passes the revision it showed, and the rollback is refused (412) if anything in its
+ * scope changed since, rather than undoing a change nobody reviewed.
+ */
+import type { ProblemFieldErrorV1 } from '@ward/api-types';
+import type { PolicyDocument, SourcedDocument } from '@ward/policy';
+import type { Principal } from '../auth/tokens.ts';
+import { ServerError } from '../errors.ts';
+import { documentsAt } from '../store/revision-state.ts';
+import type { Store, StoredDocument, Trx } from '../store/store.ts';
+import { type ApplyResult, applyChanges, type PlannedSet } from './apply.ts';
+import { canonicalJson } from './canonical.ts';
+import { preconditionFailed } from './preconditions.ts';
+
+export interface RollbackRequest {
+  /** The revision whose state is restored. */
+  to: number;
+  /** Only this service's Service document and the Intentions whose destination it is. */
+  service?: string;
+  dryRun: boolean;
+  /**
+   * The store revision the caller planned against (its dry run): refused with 412 when a
+   * document in scope changed since. `field` names where it came from, for the 412 body.
+   */
+  expected?: { revision: number; field: string };
+}
+
+interface Doc {
+  kind: string;
+  name: string;
+  document: PolicyDocument;
+}
+
+const keyOf = (kind: string, name: string) => `${kind}/${name}`;
+
+/** Whether a document belongs to the rollback's scope (everything without a service). */
+function inScope(d: Doc, service: string | undefined): boolean {
+  if (service === undefined) return true;
+  if (d.kind === 'Service') return d.name === service;
+  return d.document.kind === 'Intention' && d.document.spec?.destination === service;
+}
+
+function scoped(docs: readonly Doc[], service: string | undefined): Map<string, Doc> {
+  return new Map(docs.filter((d) => inScope(d, service)).map((d) => [keyOf(d.kind, d.name), d]));
+}
+
+/**
+ * Team tokens roll back one service they own: a rollback of everything would touch (and, in
+ * its refusal, name) documents of other teams. What the plan then touches is authorized by
+ * `applyChanges` like any apply (an intention moved to another team's service is refused).
+ */
+function authorizeScope(principal: Principal, service: string | undefined): void {
+  if (principal.scope === 'admin') return;
+  if (service === undefined || !principal.services.has(service)) {
+    throw new ServerError(
+      'API_FORBIDDEN',
+      service === undefined
+        ? `token "${principal.name}" may roll back only a service it owns: pass service`
+        : `token "${principal.name}" does not own service "${service}"`,
+      { errors: [{ field: '/service', message: 'must be a service this token owns' }] },
+    );
+  }
+}
+
+/** 400 for a revision after the current one, 404 for one the history does not hold. */
+async function checkTarget(trx: Trx, to: number, current: number): Promise<void> {
+  if (to > current) {
+    throw new ServerError(
+      'API_VALIDATION',
+      `cannot roll back to revision ${to}: the store is at revision ${current}`,
+      { errors: [{ field: '/to', message: `must be at most ${current}` }] },
+    );
+  }
+  const row = await trx
+    .selectFrom('revisions')
+    .select('revision')
+    .where('revision', '=', to)
+    .executeTakeFirst();
+  if (!row) throw new ServerError('API_NOT_FOUND', `revision ${to} does not exist`);
+}
+
+/**
+ * 412 unless every document in scope is as it was at the expected revision: the change set the
+ * caller reviewed is then the one written.
+ */
+async function checkExpected(
+  trx: Trx,
+  expected: NonNullable<RollbackRequest['expected']>,
+  current: number,
+  now: ReadonlyMap<string, StoredDocument>,
+  service: string | undefined,
+): Promise<void> {
+  if (expected.revision > current) {
+    preconditionFailed([
+      {
+        field: expected.field,
+        message: `expected revision ${expected.revision}, but the store is at revision ${current}`,
+        code: 'API_PRECONDITION_FAILED',
+      },
+    ]);
+  }
+  if (expected.revision === current) return;
+  const then = scoped(await documentsAt(trx, expected.revision), service);
+  const nowScoped = scoped([...now.values()], service);
+  const failed: ProblemFieldErrorV1[] = [];
+  for (const key of new Set([...then.keys(), ...nowScoped.keys()])) {
+    const before = then.get(key);
+    const after = now.get(key);
+    if (before && after && canonicalJson(before.document) === canonicalJson(after.document)) {
+      continue;
+    }
+    if (!before && !after) continue;
+    const [kind, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+    const state = after ? `it is at revision ${after.updatedRevision}` : 'it was deleted';
+    failed.push({
+      field: expected.field,
+      message: `${kind} ${name}: changed since revision ${expected.revision} (${state}); review the rollback again`,
+      code: 'API_PRECONDITION_FAILED',
+    });
+  }
+  if (failed.length > 0) preconditionFailed(failed);
+}
+
+/**
+ * The change set from `now` to the state at `to`, within the scope: every document in scope at
+ * either revision goes back to what it was at `to` (created, updated — whatever its destination
+ * was then — or deleted).
+ */
+export function rollbackPlan(
+  then: readonly Doc[],
+  now: ReadonlyMap<string, StoredDocument>,
+  service: string | undefined,
+  to: number,
+): PlannedSet {
+  const target = new Map(then.map((d) => [keyOf(d.kind, d.name), d]));
+  const keys = new Set([
+    ...scoped(then, service).keys(),
+    ...scoped([...now.values()], service).keys(),
+  ]);
+  const upserts: SourcedDocument[] = [];
+  const deletes: PlannedSet['deletes'] = [];
+  // Services first, then intentions, each by name: a stable, readable order.
+  const rank = (key: string) => (key.startsWith('Service/') ? 0 : 1);
+  const order = [...keys].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  for (const key of order) {
+    const want = target.get(key);
+    const have = now.get(key);
+    if (want && have && canonicalJson(want.document) === canonicalJson(have.document)) continue;
+    if (want) {
+      upserts.push({
+        document: structuredClone(want.document),
+        file: `<revision ${to}>`,
+        index: upserts.length,
+      });
+    } else if (have) {
+      deletes.push({ kind: have.kind, name: have.name });
+    }
+  }
+  return { upserts, deletes };
+}
+
+/** Plans and (unless dry run) applies a rollback; answered like an apply. */
+export async function rollback(
+  store: Store,
+  principal: Principal,
+  request: RollbackRequest,
+): Promise<ApplyResult & { commit?: { revision: number; services: string[] } }> {
+  authorizeScope(principal, request.service);
+  return applyChanges(store, principal, {
+    upserts: [],
+    deletes: [],
+    dryRun: request.dryRun,
+    operation: 'rollback',
+    auditDetail: { to: request.to, service: request.service ?? null },
+    plan: async (trx, existing) => {
+      const { revision: current } = await store.revision(trx);
+      await checkTarget(trx, request.to, current);
+      if (request.expected) {
+        await checkExpected(trx, request.expected, current, existing, request.service);
+      }
+      const then = await documentsAt(trx, request.to);
+      return rollbackPlan(then, existing, request.service, request.to);
+    },
+  });
+}
