@@ -24,6 +24,24 @@ export {
   passportUse,
 } from './passport-use.ts';
 export {
+  DEFAULT_DISTINCT_LIMIT,
+  inferPathTemplates,
+  type PathTemplate,
+  segmentWildcard,
+} from './propose/path-templates.ts';
+export {
+  type ObservedEdge,
+  type ObservedSample,
+  type Proposal,
+  type ProposalEvidence,
+  type ProposedRule,
+  type ProposeInput,
+  type ProposeResult,
+  proposalsYaml,
+  proposeIntentions,
+  type SkippedEdge,
+} from './propose/propose.ts';
+export {
   type CanonicalRequest,
   canonicalMethod,
   canonicalRequest,
