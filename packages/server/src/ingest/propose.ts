@@ -1,0 +1,89 @@
+/**
+ * `ward propose`'s shell: the observations of a window, read with the soft-apply reports' own
+ * queries (unapproved edges, raw denial samples, decision buckets), handed to the pure
+ * `proposeIntentions` of `@ward/policy` with the stored documents.
+ *
+ * Only unapproved edges are observed here (no allow rule names the source); the core also skips
+ * edges a deny rule names. Method and path evidence comes from decision logs only: an edge seen
+ * only in traces or by node agents has none, and its proposed rule is the whole edge.
+ */
+import {
+  compile,
+  type ObservedEdge,
+  type ObservedSample,
+  type PolicyDocument,
+  type ProposeResult,
+  proposeIntentions,
+} from '@ward/policy';
+import type { Kysely } from 'kysely';
+import type { Store } from '../store/store.ts';
+import { Approvals } from './approvals.ts';
+import { decisionSamples, denialSamples, unapprovedReport } from './reports.ts';
+import type { IngestDatabase } from './tables.ts';
+
+export interface ProposeRequest {
+  since: number;
+  now: number;
+  /** Only these destinations (a team token's services, or the one asked for); all when absent. */
+  destinations?: ReadonlySet<string>;
+}
+
+export async function proposeFromTraffic(
+  store: Store,
+  db: Kysely<IngestDatabase>,
+  req: ProposeRequest,
+): Promise<ProposeResult> {
+  const docs = await store.listDocuments();
+  const policy = compile(
+    docs.map((d, index) => ({
+      document: d.document as PolicyDocument,
+      file: `<stored ${d.kind} ${d.name}>`,
+      index,
+    })),
+    { trustDomain: store.trustDomain },
+  );
+  const approvals = new Approvals(policy);
+  const wanted = (destination: string) =>
+    req.destinations === undefined || req.destinations.has(destination);
+
+  const unapproved = await unapprovedReport(db, approvals, { since: req.since, now: req.now });
+  // Samples per resolved edge and (method, path): raw denials (every decision on an unapproved
+  // edge is a denial), then the hourly buckets' samples for what raw retention has dropped.
+  const samples = new Map<string, Map<string, ObservedSample>>();
+  const add = (source: string, destination: string, method: string, path: string, n: number) => {
+    if (!wanted(destination)) return;
+    const key = `${approvals.resolve(source)}\u0000${destination}`;
+    let m = samples.get(key);
+    if (m === undefined) {
+      m = new Map();
+      samples.set(key, m);
+    }
+    const k = `${method}\u0000${path}`;
+    const s = m.get(k);
+    if (s === undefined) m.set(k, { method, path, count: n });
+    else s.count += n;
+  };
+  for (const list of (await denialSamples(db, { since: req.since })).values()) {
+    for (const s of list) add(s.source, s.destination, s.method, s.path, s.count);
+  }
+  for (const s of await decisionSamples(db, { since: req.since })) {
+    add(s.source, s.destination, s.method, s.path, 0);
+  }
+
+  const edges: ObservedEdge[] = [];
+  for (const u of unapproved.items) {
+    if (!wanted(u.destination)) continue;
+    const observed = samples.get(`${u.source}\u0000${u.destination}`);
+    edges.push({
+      source: u.source,
+      destination: u.destination,
+      calls: u.decisions > 0 ? u.decisions : u.traceCalls > 0 ? u.traceCalls : u.wireSamples,
+      firstSeen: u.firstSeen,
+      lastSeen: u.lastSeen,
+      seenIn: u.seenIn,
+      // Without decisions the edge was seen only by traces or node agents: no method or path.
+      samples: u.decisions > 0 && observed ? [...observed.values()] : [],
+    });
+  }
+  return proposeIntentions({ edges, policy, since: unapproved.since, until: unapproved.until });
+}
