@@ -98,6 +98,12 @@ describe('path template inference', () => {
       '/stock/sku-desk/reserve',
       '/stock/sku-lamp/reserve',
     ]);
+    for (const id of ['ord-1a2b3c4d', 'cus_8x7y6z5w', '42', 'a1b2c3d4e5f6a7b8']) {
+      expect(segmentWildcard(id, false)).toBe('*');
+    }
+    for (const name of ['sku-lamp', 'v2beta1', 'orders', 'oauth2', 'api-v2']) {
+      expect(segmentWildcard(name, false)).toBeUndefined();
+    }
     const users = Array.from({ length: 17 }, (_, i) => `/users/${'abcdefghijklmnopq'[i]}name`);
     expect(inferPathTemplates(users).map((x) => x.pattern)).toEqual(['/users/*']);
     expect(inferPathTemplates(users.slice(0, 16)).length).toBe(16);
@@ -202,7 +208,6 @@ describe('proposeIntentions', () => {
     expect(p!.document.metadata.labels).toEqual({ owner: 'team-checkout' });
     expect(p!.document.spec.mode).toBe('dry-run');
     expect(p!.document.spec.rules.map((r) => [r.sources, r.permissions])).toEqual([
-      [['monitoring'], undefined],
       [
         ['frontend', 'spiffe://ward.local/ns/default/sa/batch'],
         [
@@ -210,9 +215,10 @@ describe('proposeIntentions', () => {
           { http: { methods: ['GET', 'POST'], paths: [{ exact: '/orders' }] } },
         ],
       ],
+      [['monitoring'], undefined],
     ]);
-    expect(p!.rules[0]!.wholeEdge).toBe(true);
-    expect(p!.document.spec.rules[1]!.description).toBe(
+    expect(p!.rules[1]!.wholeEdge).toBe(true);
+    expect(p!.document.spec.rules[0]!.description).toBe(
       'proposed from traffic: 15 calls from 2026-01-01T00:00:00.000Z to 2026-01-01T00:10:00.000Z (decision-logs)',
     );
     expect(result.skipped).toEqual([

@@ -21,6 +21,7 @@ const NUMBER = /^[+-]?\d+(?:[.,]\d+)*$/;
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 const HEX = /^(?:0x)?[0-9a-f]{12,}$/i;
 const OPAQUE = /^[A-Za-z0-9_~.+-]{16,}$/;
+const TAGGED = /^[A-Za-z]{1,12}[-_]([A-Za-z0-9]{6,})$/;
 const PARAM = /^(?::[A-Za-z_$][\w$]*|\{[^{}/]*\})$/;
 
 /** The wildcard a segment stands for: `*` (an instance), `**` (a catch-all), or undefined. */
@@ -40,6 +41,10 @@ export function segmentWildcard(segment: string, last: boolean): '*' | '**' | un
     if (c >= 48 && c <= 57) digits++;
   }
   if (digits >= 4 && digits * 2 >= segment.length) return '*';
+  // A prefixed identifier (`ord-1a2b3c4d`, `cus_8x7y6z5w`): a tag, a separator, then a run of at
+  // least 6 letters and digits holding 2 digits or more. Names (`sku-lamp`, `v2beta1`) stay.
+  const tagged = TAGGED.exec(segment);
+  if (tagged && (tagged[1]!.match(/\d/g)?.length ?? 0) >= 2) return '*';
   return undefined;
 }
 
