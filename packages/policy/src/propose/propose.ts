@@ -312,9 +312,13 @@ export function proposeIntentions(input: ProposeInput): ProposeResult {
     if (groups.size === 0) continue;
     const rules: IntentionRule[] = [];
     const evidence: ProposedRule[] = [];
-    for (const key of [...groups.keys()].sort(cmp)) {
-      const g = groups.get(key)!;
-      g.evidence.sort((a, b) => cmp(a.source, b.source));
+    for (const g of groups.values()) g.evidence.sort((a, b) => cmp(a.source, b.source));
+    // By first caller, then permissions (the same caller listed twice in the input may land
+    // in two groups): a total order, whatever the input order.
+    const ordered = [...groups.entries()].sort(
+      ([ka, a], [kb, b]) => cmp(a.evidence[0]!.source, b.evidence[0]!.source) || cmp(ka, kb),
+    );
+    for (const [, g] of ordered) {
       const sources = g.evidence.map((e) => e.source);
       rules.push({
         sources,
