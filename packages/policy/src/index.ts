@@ -32,6 +32,7 @@ export {
 export {
   type ObservedEdge,
   type ObservedSample,
+  PROPOSED_ANNOTATION,
   type Proposal,
   type ProposalEvidence,
   type ProposedRule,

@@ -284,6 +284,45 @@ describe('proposeIntentions', () => {
     }
   });
 
+  it('proposes beside a proposal under review the calls it does not allow, and nothing else', () => {
+    const stored = `---
+apiVersion: ward.dev/v1
+kind: Intention
+metadata: { name: orders-proposed, annotations: { ward.dev/proposed-from: traffic x/y } }
+spec:
+  destination: orders
+  mode: dry-run
+  rules:
+    - sources: [frontend]
+      action: allow
+      permissions: [{ http: { methods: [GET], paths: [{ exact: /orders }] } }]
+`;
+    const edges = [
+      edge('frontend', 'orders', [
+        { method: 'GET', path: '/orders', count: 3 },
+        { method: 'DELETE', path: '/orders/7', count: 1 },
+      ]),
+    ];
+    const reviewing = new Set(['orders-proposed']);
+    const r = proposeIntentions({ ...window, policy: policy(stored), edges, reviewing });
+    expect(r.proposals.map((p) => p.document.metadata.name)).toEqual(['orders-proposed-2']);
+    expect(r.proposals[0]!.document.spec.rules.map((x) => x.permissions)).toEqual([
+      [{ http: { methods: ['DELETE'], paths: [{ glob: '/orders/*' }] } }],
+    ]);
+    // Not under review (a person's rule, or promoted): the edge is closed.
+    const closed = proposeIntentions({ ...window, policy: policy(stored), edges });
+    expect(closed.proposals).toEqual([]);
+    expect(closed.skipped[0]!.reason).toBe('already covered by orders-proposed#0 (allow)');
+    // Everything observed already allowed: nothing to add.
+    const done = proposeIntentions({
+      ...window,
+      policy: policy(stored),
+      edges: [edge('frontend', 'orders', [{ method: 'GET', path: '/orders', count: 3 }])],
+      reviewing,
+    });
+    expect(done.proposals).toEqual([]);
+  });
+
   it('never reuses a stored intention name, and is deterministic', () => {
     const stored = `---
 apiVersion: ward.dev/v1

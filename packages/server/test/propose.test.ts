@@ -111,6 +111,30 @@ describe.each(list)('propose on $name', (backend) => {
     expect(applied.status).toBe(200);
     const again = await http<ProposeResult>(s.url, 'GET', '/v1/propose?since=1h');
     expect(again.body.proposals.map((p) => p.destination)).toEqual(['payments']);
+
+    // The next round: a call the proposal under review does not allow is proposed beside it.
+    const more = await postBatch(s.url, s.pdpToken, {
+      records: [
+        rec({
+          source: 'batch',
+          destination: 'orders',
+          method: 'DELETE',
+          path: '/orders/{id}',
+          effect: 'deny',
+          enforced: false,
+          rule: 'default',
+        }),
+      ],
+    });
+    expect(more.body.rejected).toBe(0);
+    const next = await http<ProposeResult>(s.url, 'GET', '/v1/propose?destination=orders');
+    expect(next.body.proposals.map((p) => p.document.metadata.name)).toEqual(['orders-proposed-2']);
+    expect(next.body.proposals[0]!.document.spec.rules).toMatchObject([
+      {
+        sources: ['batch'],
+        permissions: [{ http: { methods: ['DELETE'], paths: [{ glob: '/orders/*' }] } }],
+      },
+    ]);
   });
 
   it('shows a team token only the destinations it owns', async () => {

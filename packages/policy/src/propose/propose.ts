@@ -57,6 +57,12 @@ export interface ProposeInput {
   until: string;
   /** More distinct values than this at one path position collapse to `*`. Default 16. */
   distinctLimit?: number;
+  /**
+   * Stored intentions that are proposals still under review (dry-run, written by propose). An
+   * edge only their allow rules name is not closed: its observed calls they do not allow are
+   * proposed again, in a document beside them.
+   */
+  reviewing?: ReadonlySet<string>;
 }
 
 /** What one observed caller contributed to a proposed rule. */
@@ -97,6 +103,9 @@ export interface ProposeResult {
   skipped: SkippedEdge[];
 }
 
+/** The annotation on every proposal (`traffic <since>/<until>`); in dry-run, one under review. */
+export const PROPOSED_ANNOTATION = 'ward.dev/proposed-from';
+
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const METHOD = /^[A-Za-z][A-Za-z0-9-]{0,31}$/;
 const MAX_PATHS = 100;
@@ -104,6 +113,9 @@ const MAX_PERMISSIONS = 100;
 const MAX_MATCH = 2048;
 /** A policy glob refuses whitespace and control characters; a canonical path never has them. */
 const UNWRITABLE = /[\s\u0000-\u001f\u007f-\u009f]/;
+
+/** Upper case, and HEAD as GET: as the engine decides it. */
+const canonicalMethod = (m: string) => (m.toUpperCase() === 'HEAD' ? 'GET' : m.toUpperCase());
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -193,7 +205,10 @@ export function proposeIntentions(input: ProposeInput): ProposeResult {
   const { policy } = input;
   const skipped: SkippedEdge[] = [];
   const taken = new Set(policy.rules().map((r) => r.ref.policy));
-  const matchers = new Map<string, { sources: SourceMatcher[]; rule: string; action: string }[]>();
+  const matchers = new Map<
+    string,
+    { sources: SourceMatcher[]; rule: string; action: string; reviewing: boolean }[]
+  >();
   const rulesOn = (destination: string) => {
     let list = matchers.get(destination);
     if (list === undefined) {
@@ -201,6 +216,10 @@ export function proposeIntentions(input: ProposeInput): ProposeResult {
         sources: r.sources.map(compileSource),
         rule: `${r.ref.policy}#${r.ref.index}`,
         action: r.ref.action,
+        reviewing:
+          r.ref.action === 'allow' &&
+          r.ref.mode === 'dry-run' &&
+          (input.reviewing?.has(r.ref.policy) ?? false),
       }));
       matchers.set(destination, list);
     }
@@ -224,17 +243,35 @@ export function proposeIntentions(input: ProposeInput): ProposeResult {
     const spiffe = edge.source.startsWith('spiffe://');
     const name = spiffe ? policy.serviceBySpiffeId(edge.source)?.name : edge.source;
     const id = spiffe ? edge.source : policy.services.get(edge.source)?.spiffeId;
-    const covering = rulesOn(edge.destination).find((r) =>
+    const covering = rulesOn(edge.destination).filter((r) =>
       r.sources.some((m) => sourceMatches(m, name, id)),
     );
-    if (covering !== undefined) {
-      skip(`already covered by ${covering.rule} (${covering.action})`);
-      continue;
+    let samples = edge.samples;
+    if (covering.length > 0) {
+      // Only proposals still under review name the edge: the calls they do not allow are
+      // proposed beside them (the next round of the loop); any other rule closes the edge.
+      if (covering.every((r) => r.reviewing)) {
+        const source = spiffe ? { spiffeId: edge.source } : { service: edge.source };
+        samples = samples.filter(
+          (s) =>
+            s.method !== '' &&
+            s.path !== '' &&
+            policy.decide({
+              destination: edge.destination,
+              source,
+              request: { method: canonicalMethod(s.method), path: s.path, headers: {} },
+            }).effect !== 'allow',
+        );
+      } else samples = [];
+      if (samples.length === 0) {
+        skip(`already covered by ${covering[0]!.rule} (${covering[0]!.action})`);
+        continue;
+      }
     }
     const calls = new Map<string, Set<string>>();
-    let wholeEdge = edge.samples.length === 0;
+    let wholeEdge = samples.length === 0;
     let unreadable = false;
-    for (const s of edge.samples) {
+    for (const s of samples) {
       if (s.method === '' || s.path === '') {
         wholeEdge = true;
         continue;
@@ -248,7 +285,7 @@ export function proposeIntentions(input: ProposeInput): ProposeResult {
         unreadable = true;
         break;
       }
-      const method = s.method.toUpperCase() === 'HEAD' ? 'GET' : s.method.toUpperCase();
+      const method = canonicalMethod(s.method);
       let set = calls.get(s.path);
       if (set === undefined) {
         set = new Set();
@@ -336,7 +373,7 @@ export function proposeIntentions(input: ProposeInput): ProposeResult {
       metadata: {
         name: documentName(destination, taken),
         ...(owner !== null ? { labels: { owner } } : {}),
-        annotations: { 'ward.dev/proposed-from': `traffic ${input.since}/${input.until}` },
+        annotations: { [PROPOSED_ANNOTATION]: `traffic ${input.since}/${input.until}` },
       },
       spec: { destination, mode: 'dry-run', rules },
     };

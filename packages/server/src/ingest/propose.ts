@@ -9,9 +9,11 @@
  */
 import {
   compile,
+  type IntentionDocument,
   type ObservedEdge,
   type ObservedSample,
   type PolicyDocument,
+  PROPOSED_ANNOTATION,
   type ProposeResult,
   proposeIntentions,
 } from '@ward/policy';
@@ -63,8 +65,38 @@ export async function proposeFromTraffic(
     if (s === undefined) m.set(k, { method, path, count: n });
     else s.count += n;
   };
+  // Calls no rule decided (`default`) on edges that only proposals under review approve: what
+  // the next round proposes beside them.
+  const reviewing = new Set(
+    docs
+      .filter((d) => {
+        const doc = d.document as IntentionDocument;
+        return (
+          d.kind === 'Intention' &&
+          doc.spec.mode === 'dry-run' &&
+          doc.metadata.annotations?.[PROPOSED_ANNOTATION] !== undefined
+        );
+      })
+      .map((d) => d.name),
+  );
+  const underReview = new Map<string, { samples: ObservedSample[]; first: number; last: number }>();
   for (const list of (await denialSamples(db, { since: req.since })).values()) {
-    for (const s of list) add(s.source, s.destination, s.method, s.path, s.count);
+    for (const s of list) {
+      add(s.source, s.destination, s.method, s.path, s.count);
+      if (s.rule !== 'default' || !wanted(s.destination)) continue;
+      const source = approvals.resolve(s.source);
+      const rules = approvals.approving(source, s.destination);
+      if (rules.length === 0 || !rules.every((r) => reviewing.has(r.rule.split('#')[0]!))) continue;
+      const key = `${source}\u0000${s.destination}`;
+      let e = underReview.get(key);
+      if (e === undefined) {
+        e = { samples: [], first: s.first, last: s.last };
+        underReview.set(key, e);
+      }
+      e.samples.push({ method: s.method, path: s.path, count: s.count });
+      e.first = Math.min(e.first, s.first);
+      e.last = Math.max(e.last, s.last);
+    }
   }
   for (const s of await decisionSamples(db, { since: req.since })) {
     add(s.source, s.destination, s.method, s.path, 0);
@@ -85,5 +117,23 @@ export async function proposeFromTraffic(
       samples: u.decisions > 0 && observed ? [...observed.values()] : [],
     });
   }
-  return proposeIntentions({ edges, policy, since: unapproved.since, until: unapproved.until });
+  for (const [key, e] of [...underReview].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const [source, destination] = key.split('\u0000') as [string, string];
+    edges.push({
+      source,
+      destination,
+      calls: e.samples.reduce((n, x) => n + x.count, 0),
+      firstSeen: new Date(e.first).toISOString(),
+      lastSeen: new Date(e.last).toISOString(),
+      seenIn: ['decision-logs'],
+      samples: e.samples,
+    });
+  }
+  return proposeIntentions({
+    edges,
+    policy,
+    reviewing,
+    since: unapproved.since,
+    until: unapproved.until,
+  });
 }

@@ -45,6 +45,9 @@ export interface DenialSample {
   method: string;
   path: string;
   count: number;
+  /** Times (epoch ms) of the first and last of them. */
+  first: number;
+  last: number;
 }
 
 /**
@@ -58,7 +61,11 @@ export async function denialSamples(
   let sq = db
     .selectFrom('ingest_denials')
     .select(['source', 'destination', 'rule', 'method', 'path'])
-    .select((eb) => eb.fn.sum<string>('count').as('n'))
+    .select((eb) => [
+      eb.fn.sum<string>('count').as('n'),
+      eb.fn.min<string>('time').as('first'),
+      eb.fn.max<string>('time').as('last'),
+    ])
     .where('time', '>=', opts.since);
   if (opts.enforced !== undefined) sq = sq.where('enforced', '=', opts.enforced);
   if (opts.service !== undefined) sq = sq.where('destination', '=', opts.service);
@@ -71,7 +78,16 @@ export async function denialSamples(
       list = [];
       samples.set(k, list);
     }
-    list.push({ ...s, count: Number(s.n) });
+    list.push({
+      source: s.source,
+      destination: s.destination,
+      rule: s.rule,
+      method: s.method,
+      path: s.path,
+      count: Number(s.n),
+      first: Number(s.first),
+      last: Number(s.last),
+    });
   }
   return samples;
 }
