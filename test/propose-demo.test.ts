@@ -67,6 +67,7 @@ function client(demo: RunningDemo) {
 }
 
 interface Figures {
+  rounds: number;
   proposals: number;
   rules: number;
   edges: number;
@@ -83,7 +84,7 @@ interface Figures {
 }
 
 /** The round trip; returns the figures. */
-async function roundTrip(demo: RunningDemo): Promise<Figures> {
+async function roundTrip(demo: RunningDemo, maxRounds = 1): Promise<Figures> {
   const api = client(demo);
   const phase = async () => {
     const start = new Date().toISOString();
@@ -93,33 +94,42 @@ async function roundTrip(demo: RunningDemo): Promise<Figures> {
   };
   const run1 = await phase();
 
-  const proposed = await api('GET', `/v1/propose?since=${encodeURIComponent(run1)}`);
-  expect(proposed.status).toBe(200);
-  const result = proposed.body as ProposeResult;
-  expect(result.proposals.length).toBeGreaterThan(0);
-  const yaml = await api('GET', `/v1/propose?since=${encodeURIComponent(run1)}&format=yaml`);
-  const applied = await api('POST', '/v1/apply', {
-    files: [{ name: 'proposed.yaml', content: yaml.text }],
-  });
-  expect(applied.status).toBe(200);
-  await sleep(FLUSH_MS); // PDPs follow the watch stream; let the new revision reach them
-  const run2 = await phase();
+  // Propose and apply until nothing observed is left uncovered: one round when every call got
+  // through the first run; more when default denials hid the calls behind the first hop.
+  const proposals: ProposeResult['proposals'] = [];
+  let rounds = 0;
+  let run2 = run1;
+  for (;;) {
+    const proposed = await api('GET', `/v1/propose?since=${encodeURIComponent(run1)}`);
+    expect(proposed.status).toBe(200);
+    const round = (proposed.body as ProposeResult).proposals;
+    if (round.length === 0) break;
+    rounds++;
+    expect(rounds, 'rounds of propose').toBeLessThanOrEqual(maxRounds);
+    proposals.push(...round);
+    const yaml = await api('GET', `/v1/propose?since=${encodeURIComponent(run1)}&format=yaml`);
+    const applied = await api('POST', '/v1/apply', {
+      files: [{ name: `proposed-${rounds}.yaml`, content: yaml.text }],
+    });
+    expect(applied.status, applied.text).toBe(200);
+    await sleep(FLUSH_MS); // PDPs follow the watch stream; let the new revision reach them
+    run2 = await phase();
+  }
+  expect(proposals.length).toBeGreaterThan(0);
+  const result = { proposals };
+  const destinations = [...new Set(proposals.map((p) => p.destination))].sort();
 
   // Promote every proposed destination through the gate: no force, the window since the apply.
   const promoted: string[] = [];
   let dryRunDenials = 0;
-  for (const p of result.proposals) {
+  for (const destination of destinations) {
     const window = `${Math.ceil((Date.now() - Date.parse(run2)) / 1000)}s`;
     const dry = await api(
       'GET',
-      `/v1/reports/dry-run?since=${encodeURIComponent(run2)}&service=${p.destination}`,
+      `/v1/reports/dry-run?since=${encodeURIComponent(run2)}&service=${destination}`,
     );
-    dryRunDenials += (dry.body.items as Json[])
-      .filter(
-        (i) => i.rule === 'default' || String(i.rule).startsWith(`${p.document.metadata.name}#`),
-      )
-      .reduce((n: number, i: Json) => n + i.count, 0);
-    const r = await api('POST', `/v1/services/${p.destination}/promote`, { window });
+    dryRunDenials += (dry.body.items as Json[]).reduce((n: number, i: Json) => n + i.count, 0);
+    const r = await api('POST', `/v1/services/${destination}/promote`, { window });
     expect(r.status, r.text).toBe(200);
     expect(r.body.forced).toBe(false);
     promoted.push(...(r.body.promoted as string[]));
@@ -130,7 +140,9 @@ async function roundTrip(demo: RunningDemo): Promise<Figures> {
   // Every proposed edge, by destination, its callers (names; decision logs may carry SPIFFE IDs).
   const proposedEdges = new Map<string, Set<string>>();
   for (const p of result.proposals) {
-    proposedEdges.set(p.destination, new Set(p.rules.flatMap((r) => r.sources)));
+    const set = proposedEdges.get(p.destination) ?? new Set<string>();
+    for (const r of p.rules) for (const source of r.sources) set.add(source);
+    proposedEdges.set(p.destination, set);
   }
   const named = (source: string) => source.replace(/^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\//, '');
   let denied = 0;
@@ -155,6 +167,7 @@ async function roundTrip(demo: RunningDemo): Promise<Figures> {
   const again = await api('GET', `/v1/propose?since=${encodeURIComponent(run3)}`);
   expect(again.body.proposals).toEqual([]);
   return {
+    rounds,
     proposals: result.proposals.length,
     rules: result.proposals.reduce((n, p) => n + p.rules.length, 0),
     edges: [...proposedEdges.values()].reduce((n, s) => n + s.size, 0),
@@ -176,6 +189,14 @@ async function roundTrip(demo: RunningDemo): Promise<Figures> {
   };
 }
 
+/** A policy folder with only the demo's Service documents. */
+function servicesOnly(): string {
+  const policyDir = mkdtempSync(join(tmpdir(), 'ward-propose-policy-'));
+  dirs.push(policyDir);
+  copyFileSync(join(DEFAULT_POLICY_DIR, 'services.yaml'), join(policyDir, 'services.yaml'));
+  return policyDir;
+}
+
 describe('ward propose on the demo', () => {
   it('on the demo examples: proposals + promote leave no would-deny call and no unused approval', async () => {
     const demo = await startDemo();
@@ -192,9 +213,7 @@ describe('ward propose on the demo', () => {
   }, 180_000);
 
   it('on a demo with only Service documents: one run builds the whole policy', async () => {
-    const policyDir = mkdtempSync(join(tmpdir(), 'ward-propose-policy-'));
-    dirs.push(policyDir);
-    copyFileSync(join(DEFAULT_POLICY_DIR, 'services.yaml'), join(policyDir, 'services.yaml'));
+    const policyDir = servicesOnly();
     // Each destination in soft-apply: a dry-run intention naming no real caller lets every call
     // through and logs it as a dry-run denial, with its method and path.
     const observe = ['orders', 'payments', 'inventory', 'notifications'].map(
@@ -223,4 +242,22 @@ spec:
       await demo.stop();
     }
   }, 180_000);
+
+  it('on a demo with only Service documents, denied by default: a few rounds build the policy', async () => {
+    // Each refused call hides the calls behind it (frontend → orders, then orders → payments):
+    // every round proposes what the previous one let through.
+    const demo = await startDemo(servicesOnly());
+    try {
+      const f = await roundTrip(demo, 4);
+      console.log(`propose-demo: services-only-default-deny ${JSON.stringify(f)}`);
+      expect(f.rounds).toBeGreaterThan(1);
+      expect(f.dryRunDenialsBeforePromote).toBe(0);
+      expect(f.deniedAfterPromote).toBe(0);
+      expect(f.wouldDenyAfterPromote).toBe(0);
+      expect(f.unusedProposed).toBe(0);
+      expect(f.unapprovedAfter).toBe(0);
+    } finally {
+      await demo.stop();
+    }
+  }, 300_000);
 });
