@@ -323,6 +323,64 @@ spec:
     expect(done.proposals).toEqual([]);
   });
 
+  it('property: proposals load as policy and allow every observed call they cover', () => {
+    const method = fc.constantFrom('GET', 'POST', 'DELETE', 'HEAD', 'put');
+    const sample = fc.record({
+      method,
+      path: fc.array(fc.oneof(word, id, anySegment), { maxLength: 5 }).map(pathOf),
+      count: fc.integer({ min: 1, max: 5 }),
+    });
+    const observed = fc.record({
+      source: fc.constantFrom(
+        'frontend',
+        'batch',
+        'web',
+        'spiffe://ward.local/ns/x/sa/y',
+        '*',
+        'Bad Name',
+      ),
+      destination: fc.constantFrom('orders', 'inventory', 'payments'),
+      samples: fc.array(sample, { maxLength: 6 }),
+    });
+    const set = policy();
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(observed, { maxLength: 8, selector: (o) => `${o.source} ${o.destination}` }),
+        fc.integer({ min: 1, max: 20 }),
+        (obs, distinctLimit) => {
+          const edges = obs.map((o) => edge(o.source, o.destination, o.samples));
+          const result = proposeIntentions({ ...window, policy: set, edges, distinctLimit });
+          if (result.proposals.length === 0) return;
+          const loaded = loadPolicy([
+            { file: 'p.yaml', text: `${SERVICES}---\n${proposalsYaml(result)}` },
+          ]);
+          expect(loaded.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+          const proposed = new Set(
+            result.proposals.flatMap((p) =>
+              p.rules.flatMap((r) => r.sources.map((s) => `${s} ${p.destination}`)),
+            ),
+          );
+          for (const e of edges) {
+            if (!proposed.has(`${e.source} ${e.destination}`)) continue;
+            const source = e.source.startsWith('spiffe://')
+              ? { spiffeId: e.source }
+              : { service: e.source };
+            for (const s of e.samples) {
+              const method = s.method.toUpperCase() === 'HEAD' ? 'GET' : s.method.toUpperCase();
+              const d = loaded.policySet!.decide({
+                destination: e.destination,
+                source,
+                request: { method, path: s.path, headers: {} },
+              });
+              expect(d.effect).toBe('allow');
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('never reuses a stored intention name, and is deterministic', () => {
     const stored = `---
 apiVersion: ward.dev/v1
