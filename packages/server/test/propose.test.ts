@@ -25,6 +25,7 @@ const DOCS = [
   svc('payments', { owner: 'team-payments' }),
   svc('monitoring'),
   svc('batch'),
+  svc('ledger', { owner: 'team-ledger' }),
   intention('orders-allow', 'orders', ['frontend']),
   intention('payments-deny', 'payments', ['batch'], 'deny'),
 ];
@@ -156,6 +157,44 @@ describe.each(list)('propose on $name', (backend) => {
     expect(empty.body.skipped).toEqual([]);
     expect((await http(s.url, 'GET', '/v1/propose', { token: s.pdpToken })).status).toBe(403);
     expect((await http(s.url, 'GET', '/v1/propose', { token: null })).status).toBe(401);
+  });
+
+  it('proposes the whole edge for an edge seen only in traces (no method or path)', async () => {
+    const traceId = 'ab'.repeat(16);
+    const otlp = (service: string, span: object) => ({
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+          scopeSpans: [
+            { spans: [{ traceId, startTimeUnixNano: '1', endTimeUnixNano: '5', ...span }] },
+          ],
+        },
+      ],
+    });
+    const client = await http(s.url, 'POST', '/v1/traces', {
+      token: await s.pdp('billing'),
+      body: otlp('billing', { spanId: '01'.repeat(8), name: 'call', kind: 3 }),
+    });
+    expect(client.status).toBe(200);
+    const server = await http(s.url, 'POST', '/v1/traces', {
+      token: await s.pdp('ledger'),
+      body: otlp('ledger', {
+        spanId: '02'.repeat(8),
+        parentSpanId: '01'.repeat(8),
+        name: 'serve',
+        kind: 2,
+      }),
+    });
+    expect(server.status).toBe(200);
+    const r = await http<ProposeResult>(s.url, 'GET', '/v1/propose?destination=ledger');
+    expect(r.status).toBe(200);
+    expect(r.body.proposals).toHaveLength(1);
+    const [p] = r.body.proposals;
+    expect(p!.owner).toBe('team-ledger');
+    expect(p!.document.spec.rules).toEqual([
+      { sources: ['billing'], action: 'allow', description: expect.stringMatching(/\(traces\)$/) },
+    ]);
+    expect(p!.rules[0]).toMatchObject({ wholeEdge: true, evidence: [{ seenIn: ['traces'] }] });
   });
 
   it('refuses a window it cannot read', async () => {
