@@ -38,10 +38,10 @@ export {
   type ProposedRule,
   type ProposeInput,
   type ProposeResult,
-  proposalsYaml,
   proposeIntentions,
   type SkippedEdge,
 } from './propose/propose.ts';
+export { proposalsYaml } from './propose/render.ts';
 export {
   type CanonicalRequest,
   canonicalMethod,
