@@ -24,6 +24,25 @@ export {
   passportUse,
 } from './passport-use.ts';
 export {
+  DEFAULT_DISTINCT_LIMIT,
+  inferPathTemplates,
+  type PathTemplate,
+  segmentWildcard,
+} from './propose/path-templates.ts';
+export {
+  type ObservedEdge,
+  type ObservedSample,
+  PROPOSED_ANNOTATION,
+  type Proposal,
+  type ProposalEvidence,
+  type ProposedRule,
+  type ProposeInput,
+  type ProposeResult,
+  proposeIntentions,
+  type SkippedEdge,
+} from './propose/propose.ts';
+export { proposalsYaml } from './propose/render.ts';
+export {
   type CanonicalRequest,
   canonicalMethod,
   canonicalRequest,

@@ -10,6 +10,7 @@ import { register as registerLogs } from './logs.ts';
 import { register as registerPassport } from './passport.ts';
 import { register as registerPolicy } from './policy.ts';
 import { register as registerPromote } from './promote.ts';
+import { register as registerPropose } from './propose.ts';
 import { register as registerReport } from './report.ts';
 import { register as registerRollback } from './rollback.ts';
 import { register as registerServer } from './server.ts';
@@ -37,6 +38,7 @@ export function registerCommands(program: Command): void {
   registerReport(program);
   registerLogs(program);
   registerPromote(program);
+  registerPropose(program);
   registerCa(program);
   registerAgent(program);
   registerStatus(program);

@@ -13,6 +13,7 @@ import { WatchAdmission, type WatchLimits } from '../watch/limits.ts';
 import { DecisionIngestor } from './decision-ingestor.ts';
 import { decisionRoutes } from './decision-routes.ts';
 import { graphRoutes } from './graph-routes.ts';
+import { proposeRoutes } from './propose-routes.ts';
 import { Quota, type QuotaOptions } from './quota.ts';
 import { reportRoutes } from './report-routes.ts';
 import { prune } from './retention.ts';
@@ -176,6 +177,7 @@ export function ingestPlugin(options: IngestPluginOptions = {}): WardPlugin {
         decisionRoutes({ ingestor, rules, quota: decisionQuota, maxBodyBytes, now, onCommitted }),
       );
       await app.register(reportRoutes({ now }));
+      await app.register(proposeRoutes({ now }));
       await app.register(traceRoutes({ ingestor: traces, quota: spanQuota, maxBodyBytes }));
       await app.register(graphRoutes({ now }));
       await app.register(

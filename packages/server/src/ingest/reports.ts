@@ -37,6 +37,78 @@ export interface DryRunReport {
 
 const iso = (ms: unknown) => new Date(Number(ms)).toISOString();
 
+/** Method and path of raw denials, summed per (source, destination, rule, method, path). */
+export interface DenialSample {
+  source: string;
+  destination: string;
+  rule: string;
+  method: string;
+  path: string;
+  count: number;
+  /** Times (epoch ms) of the first and last of them. */
+  first: number;
+  last: number;
+}
+
+/**
+ * The raw denials of the window grouped by method and path, keyed `source NUL destination NUL
+ * rule` (the dry-run report's samples; `ward propose`'s method and path evidence).
+ */
+export async function denialSamples(
+  db: Kysely<IngestDatabase>,
+  opts: { since: number; service?: string; enforced?: 0 | 1 },
+): Promise<Map<string, DenialSample[]>> {
+  let sq = db
+    .selectFrom('ingest_denials')
+    .select(['source', 'destination', 'rule', 'method', 'path'])
+    .select((eb) => [
+      eb.fn.sum<string>('count').as('n'),
+      eb.fn.min<string>('time').as('first'),
+      eb.fn.max<string>('time').as('last'),
+    ])
+    .where('time', '>=', opts.since);
+  if (opts.enforced !== undefined) sq = sq.where('enforced', '=', opts.enforced);
+  if (opts.service !== undefined) sq = sq.where('destination', '=', opts.service);
+  const rows = await sq.groupBy(['source', 'destination', 'rule', 'method', 'path']).execute();
+  const samples = new Map<string, DenialSample[]>();
+  for (const s of rows) {
+    const k = `${s.source}\u0000${s.destination}\u0000${s.rule}`;
+    let list = samples.get(k);
+    if (!list) {
+      list = [];
+      samples.set(k, list);
+    }
+    list.push({
+      source: s.source,
+      destination: s.destination,
+      rule: s.rule,
+      method: s.method,
+      path: s.path,
+      count: Number(s.n),
+      first: Number(s.first),
+      last: Number(s.last),
+    });
+  }
+  return samples;
+}
+
+/**
+ * The method and path each hourly decision bucket kept as its sample (the last one seen), per
+ * edge: what is left of an edge's endpoints once its raw denials are pruned (24 h).
+ */
+export async function decisionSamples(
+  db: Kysely<IngestDatabase>,
+  opts: { since: number },
+): Promise<{ source: string; destination: string; method: string; path: string }[]> {
+  return db
+    .selectFrom('ingest_decision_edges')
+    .select(['source', 'destination', 'method', 'path'])
+    .where('hour', '>=', hourOf(opts.since))
+    .where('last_seen', '>=', opts.since)
+    .groupBy(['source', 'destination', 'method', 'path'])
+    .execute();
+}
+
 /** Every call that dry-run rules would have denied (effect deny, enforced false) in the window. */
 export async function dryRunReport(
   db: Kysely<IngestDatabase>,
@@ -64,26 +136,7 @@ export async function dryRunReport(
     .orderBy('rule')
     .execute();
 
-  let sq = db
-    .selectFrom('ingest_denials')
-    .select(['source', 'destination', 'rule', 'method', 'path'])
-    .select((eb) => eb.fn.sum<string>('count').as('n'))
-    .where('enforced', '=', 0)
-    .where('time', '>=', opts.since);
-  if (opts.service !== undefined) sq = sq.where('destination', '=', opts.service);
-  const sampleRows = await sq
-    .groupBy(['source', 'destination', 'rule', 'method', 'path'])
-    .execute();
-  const samples = new Map<string, { method: string; path: string; count: number }[]>();
-  for (const s of sampleRows) {
-    const k = `${s.source}\u0000${s.destination}\u0000${s.rule}`;
-    let list = samples.get(k);
-    if (!list) {
-      list = [];
-      samples.set(k, list);
-    }
-    list.push({ method: s.method, path: s.path, count: Number(s.n) });
-  }
+  const samples = await denialSamples(db, { ...opts, enforced: 0 });
   const dropped = await db
     .selectFrom('ingest_decision_shippers')
     .select((eb) => eb.fn.sum<string>('dropped').as('dropped'))
@@ -104,7 +157,8 @@ export async function dryRunReport(
       revision: Number(r.revision),
       samples: (samples.get(`${r.source}\u0000${r.destination}\u0000${r.rule}`) ?? [])
         .sort((a, b) => b.count - a.count || (a.path < b.path ? -1 : 1))
-        .slice(0, 5),
+        .slice(0, 5)
+        .map((x) => ({ method: x.method, path: x.path, count: x.count })),
     })),
   };
 }
