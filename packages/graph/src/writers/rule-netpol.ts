@@ -1,0 +1,213 @@
+/**
+ * Kubernetes NetworkPolicies from Ward's rules (issue 14): a caller may reach a destination at L4
+ * when an enforced allow rule of the destination names it (by name, SPIFFE ID or a glob matching
+ * it now) and no enforced, unconditional deny rule does — not only when some edge was declared or
+ * observed. Ports are the destination's pod ports the graph knows.
+ *
+ * NetworkPolicy is L4: it admits a caller for every request. So an allow with permissions or a
+ * condition admits its callers wider than Ward at L4 (the L7 part is Ward's PDP's or the Istio
+ * export's), and a deny with permissions or a condition is not expressed at all; both go into the
+ * report. A source `*` admits every pod and outside traffic; a destination whose intentions are
+ * all dry-run (soft apply) admits everything, as Ward enforces nothing there.
+ */
+import type { PolicySet } from '@ward/policy';
+import { GraphError } from '../errors.ts';
+import {
+  cmp,
+  type DependencyGraph,
+  isStoreWorkload,
+  type PodPort,
+  type ServiceNode,
+} from '../model.ts';
+import {
+  type ExportOptions,
+  entryAnnotation,
+  entryPorts,
+  MANAGED,
+  networkBaseline,
+  podSelector,
+  resourceName,
+} from './policy-export.ts';
+import {
+  destinationPorts,
+  idOf,
+  principalsOf,
+  type RuleContext,
+  type RuleExportResult,
+  ruleContext,
+} from './rule-context.ts';
+
+type Json = Record<string, unknown>;
+
+/** Refuses (unless `allowEmpty`) when some workload would have all its traffic cut. */
+export function refuseUnexplained(
+  c: RuleContext,
+  workloads: ServiceNode[],
+  explained: Set<string>,
+  anyCaller: boolean,
+  options: ExportOptions,
+): void {
+  const unexplained = anyCaller ? [] : workloads.filter((s) => !explained.has(s.name));
+  if (unexplained.length === 0) return;
+  const names = unexplained.map((s) => `${c.ns(s)}/${s.name}`);
+  if (!options.allowEmpty)
+    throw new GraphError(
+      'GRAPH_EXPORT_UNEXPLAINED',
+      `refusing to export: ${unexplained.length} workload(s) are neither allowed to call nor to be called by any rule, and have no entry point, so the policies would cut all their traffic: ${names.slice(0, 20).join(', ')}${names.length > 20 ? `, … (${names.length})` : ''}. Add intentions for them, or pass --allow-empty to export anyway.`,
+    );
+  for (const n of names)
+    c.warnings.push(
+      `${n} is in no allow rule and has no entry point: all its traffic is denied (--allow-empty)`,
+    );
+}
+
+/** Who may reach `dest` at L4: workloads, or anyone. Reports what L4 cannot carry. */
+function l4Callers(c: RuleContext, dest: ServiceNode, trustDomain: string) {
+  const rules = c.rules.get(dest.name) ?? [];
+  if (c.softApply.has(dest.name)) return { any: true, callers: [] as ServiceNode[] };
+  let any = false;
+  const callers = new Map<string, ServiceNode>();
+  for (const r of rules.filter((x) => x.ref.mode === 'enforce' && x.ref.action === 'allow')) {
+    const src = principalsOf(c, r, trustDomain);
+    any ||= src.any;
+    for (const s of src.workloads) callers.set(s.name, s);
+    if (src.principals.length > src.workloads.length)
+      c.unexpressed.push({
+        rule: idOf(r),
+        what: 'sources',
+        why: 'some name no workload the graph knows (no pods to select); left out at L4',
+      });
+    if (r.permissions || r.when !== undefined)
+      c.unexpressed.push({
+        rule: idOf(r),
+        what: r.when !== undefined ? `when: ${r.when}` : 'permissions',
+        why: 'NetworkPolicy is L4: its callers are admitted for every request (wider); the L7 part needs the Istio export or Ward',
+      });
+  }
+  for (const r of rules.filter((x) => x.ref.mode === 'enforce' && x.ref.action === 'deny')) {
+    if (r.permissions || r.when !== undefined) {
+      c.unexpressed.push({
+        rule: idOf(r),
+        what: r.when !== undefined ? `when: ${r.when}` : 'permissions',
+        why: 'NetworkPolicy is L4 and has no deny: a deny of some requests is left to the Istio export or Ward',
+      });
+      continue;
+    }
+    const src = principalsOf(c, r, trustDomain);
+    if (src.any) {
+      any = false;
+      callers.clear();
+      continue;
+    }
+    if (any)
+      c.unexpressed.push({
+        rule: idOf(r),
+        what: 'sources',
+        why: 'NetworkPolicy cannot except pods from an allow of every source; the deny is left to the Istio export or Ward',
+      });
+    for (const s of src.workloads) callers.delete(s.name);
+  }
+  return { any, callers: [...callers.values()].sort((a, b) => cmp(a.name, b.name)) };
+}
+
+export function toNetworkPoliciesFromRules(
+  graph: DependencyGraph,
+  policy: PolicySet,
+  options: ExportOptions = {},
+): RuleExportResult {
+  const c = ruleContext(graph, policy, options);
+  const trustDomain = options.trustDomain ?? 'cluster.local';
+  const workloads = [...c.nodes.values()].sort((a, b) => cmp(a.name, b.name));
+  const manifests: Json[] = [];
+  const policy_ = (name: string, namespace: string, spec: Json, annotations?: Json) => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace, labels: { ...MANAGED }, ...(annotations ? { annotations } : {}) },
+    spec,
+  });
+  const ports = (list: PodPort[] | undefined) =>
+    list && list.length > 0
+      ? { ports: list.map((x) => ({ protocol: x.protocol, port: x.port })) }
+      : {};
+  const peer = (s: ServiceNode) => ({
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': c.ns(s) } },
+    podSelector: { matchLabels: { ...podSelector(s) } },
+  });
+  const namespaces = [...new Set(workloads.map(c.ns))].sort();
+  const explained = new Set<string>();
+  let anyCaller = false;
+  for (const s of workloads.filter((w) => w.entryPoints?.length)) {
+    explained.add(s.name);
+    manifests.push(
+      policy_(
+        resourceName('ward', s.name, 'from-outside'),
+        c.ns(s),
+        {
+          podSelector: { matchLabels: { ...podSelector(s) } },
+          policyTypes: ['Ingress'],
+          ingress: [{ ...ports(entryPorts(s)) }],
+        },
+        entryAnnotation(s),
+      ),
+    );
+  }
+  for (const b of workloads) {
+    if (!c.rules.has(b.name)) continue;
+    const { any, callers } = l4Callers(c, b, trustDomain);
+    const known = destinationPorts(graph, b);
+    if ((any || callers.length > 0) && !known)
+      c.warnings.push(
+        `${c.ns(b)}/${b.name}: its pod ports are unknown, so its callers may reach every port`,
+      );
+    if (any) {
+      anyCaller = true;
+      explained.add(b.name);
+      manifests.push(
+        policy_(resourceName('ward', 'any', 'to', b.name, 'ingress'), c.ns(b), {
+          podSelector: { matchLabels: { ...podSelector(b) } },
+          policyTypes: ['Ingress'],
+          ingress: [{ ...ports(known) }],
+        }),
+      );
+      for (const namespace of namespaces)
+        manifests.push(
+          policy_(resourceName('ward', 'any', 'to', b.name, 'egress'), namespace, {
+            podSelector: {},
+            policyTypes: ['Egress'],
+            egress: [{ to: [peer(b)], ...ports(known) }],
+          }),
+        );
+      continue;
+    }
+    for (const a of callers) {
+      if (isStoreWorkload(a)) {
+        c.skipped.push({
+          item: `${a.name} → ${b.name}`,
+          reason: `${a.name} is a data store or broker: a data store calls nothing, so no egress is opened for it`,
+        });
+        continue;
+      }
+      explained.add(a.name);
+      explained.add(b.name);
+      manifests.push(
+        policy_(resourceName('ward', a.name, 'to', b.name, 'egress'), c.ns(a), {
+          podSelector: { matchLabels: { ...podSelector(a) } },
+          policyTypes: ['Egress'],
+          egress: [{ to: [peer(b)], ...ports(known) }],
+        }),
+        policy_(resourceName('ward', a.name, 'to', b.name, 'ingress'), c.ns(b), {
+          podSelector: { matchLabels: { ...podSelector(b) } },
+          policyTypes: ['Ingress'],
+          ingress: [{ from: [peer(a)], ...ports(known) }],
+        }),
+      );
+    }
+  }
+  refuseUnexplained(c, workloads, explained, anyCaller, options);
+  return {
+    manifests: [...namespaces.flatMap(networkBaseline), ...manifests],
+    skipped: c.skipped,
+    warnings: c.warnings,
+    unexpressed: c.unexpressed,
+  };
+}
