@@ -281,6 +281,66 @@ describe('NetworkPolicy from Ward rules', () => {
   });
 });
 
+describe('rules over Kubernetes manifests (the test shop)', () => {
+  const shopDir = join(import.meta.dirname, 'fixtures', 'shop-app');
+  const intentions = readFileSync(
+    join(import.meta.dirname, 'fixtures', 'rule-export-shop', 'intentions.yaml'),
+    'utf8',
+  );
+  const ingest = new GraphIngest();
+  ingest.add('kubernetes', 'shop.yaml', readFileSync(join(shopDir, 'shop.yaml'), 'utf8'));
+  ingest.add('ward', 'shop-intentions.yaml', intentions);
+  const { graph } = ingest.finish();
+  const policy = compile(parseDocuments(intentions, 'shop-intentions.yaml').documents as never, {
+    trustDomain: 'cluster.local',
+  });
+  const find = (list: Record<string, unknown>[], ns: string, name: string) =>
+    list.find(
+      (m) => (m as Json).metadata.namespace === ns && (m as Json).metadata.name === name,
+    ) as Json;
+
+  it('Istio: principals from service accounts across namespaces, pod ports, the entry point', () => {
+    const { manifests, warnings, unexpressed } = toIstioPoliciesFromRules(graph, policy);
+    for (const m of manifests)
+      expect(() => new AuthorizationPolicy(m as never).validate()).not.toThrow();
+    expect(unexpressed).toEqual([]);
+    expect(find(manifests, 'shop', 'ward-allow-checkout').spec.rules).toEqual([
+      {
+        from: [{ source: { principals: ['cluster.local/ns/web/sa/storefront'] } }],
+        to: [{ operation: { methods: ['POST'], paths: ['/checkout/*'], ports: ['5050'] } }],
+      },
+    ]);
+    expect(find(manifests, 'shop', 'ward-allow-cart').spec.rules[0].to).toEqual([
+      { operation: { paths: ['/shop.Cart/*'], ports: ['7070'] } },
+    ]);
+    const storefront = find(manifests, 'web', 'ward-allow-storefront');
+    expect(storefront.spec.rules).toEqual([{ to: [{ operation: { ports: ['8080'] } }] }]);
+    expect(storefront.metadata.annotations['ward.dev/rules']).toBe('entry-points');
+    expect(warnings.join('\n')).toMatch(/share the identity cluster\.local\/ns\/shop\/sa\/default/);
+  });
+
+  it('NetworkPolicy: peers by namespace and pod labels, on the pod ports', () => {
+    const { manifests } = toNetworkPoliciesFromRules(graph, policy);
+    for (const m of manifests) expect(() => new NetworkPolicy(m as never).validate()).not.toThrow();
+    expect(find(manifests, 'shop', 'ward-storefront-to-checkout-ingress').spec.ingress).toEqual([
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'web' } },
+            podSelector: { matchLabels: { app: 'storefront' } },
+          },
+        ],
+        ports: [{ protocol: 'TCP', port: 5050 }],
+      },
+    ]);
+    expect(find(manifests, 'web', 'ward-storefront-from-outside')).toBeDefined();
+    // A store calls nothing: no egress from postgres, and no rule makes one.
+    expect(manifests.some((m) => (m as Json).metadata.name.startsWith('ward-postgres-to-'))).toBe(
+      false,
+    );
+  });
+});
+
 describe('Ward string matches in Istio syntax', () => {
   const text = fc.stringMatching(/^[/ab*]{1,8}$/);
   const value = fc.stringMatching(/^[/ab]{0,8}$/);
