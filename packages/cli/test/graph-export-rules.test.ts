@@ -49,7 +49,7 @@ describe('ward graph export from rules (real CLI)', () => {
     };
     expect(list.kind).toBe('List');
     expect(list.items.length).toBeGreaterThan(5);
-    expect(new Set(list.unexpressed.map((u) => u.rule)).size).toBe(8);
+    expect(new Set(list.unexpressed.map((u) => u.rule)).size).toBe(9);
   });
 
   it('NetworkPolicies per namespace from the approved rules', () => {

@@ -102,7 +102,8 @@ const CALLERS = [
   ...['frontend', 'checkout', 'orders', 'admin-tool', 'reports', 'batch-a', 'batch-b'],
   undefined,
 ];
-const METHODS = ['GET', 'POST', 'DELETE'];
+// HEAD reaches Ward as GET (its canonical form) and Istio as HEAD.
+const METHODS = ['GET', 'HEAD', 'POST', 'DELETE'];
 const PATHS = [
   '/',
   '/orders',
@@ -112,6 +113,7 @@ const PATHS = [
   '/orders/1/internal',
   '/orders/export/all',
   '/orders/debug',
+  '/debug',
   '/admin/x',
   '/inventory/a/b',
   '/reports/secret',
@@ -137,7 +139,7 @@ function* samples(destination: string): Generator<[DecisionInput, IstioRequest]>
             destination,
             source: caller ? { service: caller, spiffeId } : {},
             request: {
-              method,
+              method: method === 'HEAD' ? 'GET' : method,
               path,
               headers,
               ...(grpc ? { grpc: { service: grpc[1]!, method: grpc[2]! } } : {}),
@@ -165,6 +167,7 @@ describe('Istio AuthorizationPolicy from Ward rules', () => {
     const byRule = new Map<string, string[]>();
     for (const u of result.unexpressed) byRule.set(u.rule, [...(byRule.get(u.rule) ?? []), u.why]);
     expect([...byRule.keys()].sort()).toEqual([
+      'orders-callers#10',
       'orders-callers#2',
       'orders-callers#3',
       'orders-callers#4',

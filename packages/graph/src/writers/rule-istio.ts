@@ -60,7 +60,20 @@ interface Operation {
 function httpOperation(c: RuleContext, rule: RuleInfo, h: HttpPermission): Operation | undefined {
   const deny = rule.ref.action === 'deny';
   const report = (what: string, why: string) => c.unexpressed.push({ rule: idOf(rule), what, why });
-  const base: Json = h.methods ? { methods: [...h.methods] } : {};
+  const base: Json = {};
+  if (h.methods) {
+    // Ward decides HEAD as GET (the router runs the GET handler); Istio sees HEAD as sent.
+    const methods = new Set(h.methods.filter((m) => m !== 'HEAD'));
+    if (methods.has('GET')) methods.add('HEAD');
+    if (methods.size === 0) {
+      report(
+        'method HEAD',
+        'Ward decides HEAD requests as GET, so a permission naming only HEAD matches nothing; left out',
+      );
+      return undefined;
+    }
+    base.methods = [...methods];
+  }
   const ops: Json[] = [];
   const when: Json[] = [];
   if (h.paths) {
