@@ -96,4 +96,16 @@ describe('ward graph export from rules (real CLI)', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/bad\.yaml:6:\d+/);
   });
+
+  it('rule text in the report goes through the terminal escaping', () => {
+    const file = join(dir, 'esc.yaml');
+    writeFileSync(
+      file,
+      'apiVersion: ward.dev/v1\nkind: Service\nmetadata: { name: a }\nspec: {}\n---\napiVersion: ward.dev/v1\nkind: Intention\nmetadata: { name: esc }\nspec:\n  destination: a\n  rules: [{ sources: ["*"], action: allow, when: "request.path == \\"\\e[2J\\"" }, { sources: ["*"], action: allow }]\n',
+    );
+    const r = ward('graph', 'export', 'istio', '-f', file);
+    expect(r.code).toBe(0);
+    expect(r.err).not.toContain('\u001b');
+    expect(r.err).toContain('could not express: esc#0 when: request.path == "\\u001b[2J"');
+  });
 });
