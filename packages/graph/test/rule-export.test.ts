@@ -274,6 +274,28 @@ describe('NetworkPolicy from Ward rules', () => {
     );
   });
 
+  it('at L4, never narrower than Ward: every caller Ward lets through on some request is admitted', () => {
+    const admits = (caller: string, dest: string) =>
+      names.includes(`ward-any-to-${dest}-ingress`) ||
+      names.includes(`ward-${caller}-to-${dest}-ingress`);
+    let pairs = 0;
+    for (const destination of policy.destinations())
+      for (const caller of CALLERS) {
+        if (caller === undefined) continue;
+        let allowed = false;
+        for (const [input] of samples(destination))
+          if (input.source.service === caller && policy.decide(input).allowed) {
+            allowed = true;
+            break;
+          }
+        if (allowed) {
+          pairs++;
+          expect(admits(caller, destination), `${caller} → ${destination}`).toBe(true);
+        }
+      }
+    expect(pairs).toBeGreaterThan(10);
+  });
+
   it('an unconditional deny removes the caller', () => {
     const docs = [
       ...files.flatMap(([file, text]) => parseDocuments(text, file).documents),
