@@ -10,6 +10,7 @@
  */
 import { compileGlob, type PolicySet, type RuleInfo } from '@ward/policy';
 import { defaultSpiffeId, SPIFFE_SCHEME_PREFIX } from '@ward/spiffe';
+import { GraphError } from '../errors.ts';
 import { cmp, type DependencyGraph, type PodPort, type ServiceNode, sortPorts } from '../model.ts';
 import { istioGlob } from './istio-match.ts';
 import {
@@ -207,4 +208,26 @@ export function principalsOf(c: RuleContext, rule: RuleInfo, trustDomain: string
   out.principals = [...new Set(out.principals)].sort();
   out.workloads = [...new Map(out.workloads.map((s) => [s.name, s])).values()];
   return out;
+}
+
+/** Refuses (unless `allowEmpty`) when some workload would have all its traffic cut. */
+export function refuseUnexplained(
+  c: RuleContext,
+  workloads: ServiceNode[],
+  explained: Set<string>,
+  anyCaller: boolean,
+  options: ExportOptions,
+): void {
+  const unexplained = anyCaller ? [] : workloads.filter((s) => !explained.has(s.name));
+  if (unexplained.length === 0) return;
+  const names = unexplained.map((s) => `${c.ns(s)}/${s.name}`);
+  if (!options.allowEmpty)
+    throw new GraphError(
+      'GRAPH_EXPORT_UNEXPLAINED',
+      `refusing to export: ${unexplained.length} workload(s) are neither allowed to call nor to be called by any rule, and have no entry point, so the policies would cut all their traffic: ${names.slice(0, 20).join(', ')}${names.length > 20 ? `, … (${names.length})` : ''}. Add intentions for them, or pass --allow-empty to export anyway.`,
+    );
+  for (const n of names)
+    c.warnings.push(
+      `${n} is in no allow rule and has no entry point: all its traffic is denied (--allow-empty)`,
+    );
 }

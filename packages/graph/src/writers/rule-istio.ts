@@ -38,9 +38,9 @@ import {
   principalsOf,
   type RuleContext,
   type RuleExportResult,
+  refuseUnexplained,
   ruleContext,
 } from './rule-context.ts';
-import { refuseUnexplained } from './rule-netpol.ts';
 
 type Json = Record<string, unknown>;
 

@@ -11,7 +11,6 @@
  * all dry-run (soft apply) admits everything, as Ward enforces nothing there.
  */
 import type { PolicySet } from '@ward/policy';
-import { GraphError } from '../errors.ts';
 import {
   cmp,
   type DependencyGraph,
@@ -34,32 +33,11 @@ import {
   principalsOf,
   type RuleContext,
   type RuleExportResult,
+  refuseUnexplained,
   ruleContext,
 } from './rule-context.ts';
 
 type Json = Record<string, unknown>;
-
-/** Refuses (unless `allowEmpty`) when some workload would have all its traffic cut. */
-export function refuseUnexplained(
-  c: RuleContext,
-  workloads: ServiceNode[],
-  explained: Set<string>,
-  anyCaller: boolean,
-  options: ExportOptions,
-): void {
-  const unexplained = anyCaller ? [] : workloads.filter((s) => !explained.has(s.name));
-  if (unexplained.length === 0) return;
-  const names = unexplained.map((s) => `${c.ns(s)}/${s.name}`);
-  if (!options.allowEmpty)
-    throw new GraphError(
-      'GRAPH_EXPORT_UNEXPLAINED',
-      `refusing to export: ${unexplained.length} workload(s) are neither allowed to call nor to be called by any rule, and have no entry point, so the policies would cut all their traffic: ${names.slice(0, 20).join(', ')}${names.length > 20 ? `, … (${names.length})` : ''}. Add intentions for them, or pass --allow-empty to export anyway.`,
-    );
-  for (const n of names)
-    c.warnings.push(
-      `${n} is in no allow rule and has no entry point: all its traffic is denied (--allow-empty)`,
-    );
-}
 
 /** Who may reach `dest` at L4: workloads, or anyone. Reports what L4 cannot carry. */
 function l4Callers(c: RuleContext, dest: ServiceNode, trustDomain: string) {
