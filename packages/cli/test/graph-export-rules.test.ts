@@ -39,6 +39,25 @@ describe('ward graph export from rules (real CLI)', () => {
     expect(r.err).toContain('could not express: payments-callers#1 when: request.method == "POST"');
   });
 
+  it('--strict: exit 1 when something could not be expressed, 0 when all was', () => {
+    const r = ward('graph', 'export', 'istio', '-f', policy, '--strict');
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('ward-allow-orders');
+    expect(r.err).toMatch(/failed \(--strict\): \d+ rule part\(s\) could not be expressed/);
+    const shop = join(fixtures, 'rule-export-shop', 'intentions.yaml');
+    const clean = ward(
+      'graph',
+      'export',
+      'istio',
+      '-f',
+      `k8s:${join(fixtures, 'shop-app', 'shop.yaml')}`,
+      '-f',
+      shop,
+      '--strict',
+    );
+    expect(clean.code).toBe(0);
+  });
+
   it('-o json carries the report beside the items', () => {
     const r = ward('graph', 'export', 'istio', '-f', policy, '-o', 'json');
     expect(r.code).toBe(0);

@@ -178,6 +178,10 @@ export function register(program: Command): void {
           ).choices(['rules', 'edges']),
         )
         .option(
+          '--strict',
+          'exit 1 when some rule part could not be expressed (the manifests are still written)',
+        )
+        .option(
           '--output-dir <dir>',
           'write one file per namespace into this directory instead of printing to stdout',
         )
@@ -199,6 +203,7 @@ export function register(program: Command): void {
         namespace: string;
         allowEmpty?: boolean;
         from?: 'rules' | 'edges';
+        strict?: boolean;
       },
     ) => {
       await engine();
@@ -266,6 +271,12 @@ export function register(program: Command): void {
       // Every rule part the target cannot carry, and what the export did instead: the whole list.
       for (const u of result.unexpressed ?? [])
         process.stderr.write(`${sanitizeOutput(G.unexpressedLine(u))}\n`);
+      if (opts.strict && (result.unexpressed?.length ?? 0) > 0) {
+        process.stderr.write(
+          `failed (--strict): ${result.unexpressed!.length} rule part(s) could not be expressed\n`,
+        );
+        process.exitCode = 1;
+      }
     },
   );
 }
