@@ -84,10 +84,17 @@ describe.each(list)('GET /v1/graph/export on $name', (backend) => {
   it('NetworkPolicy from the approved rules', async () => {
     const r = await http(s.url, 'GET', '/v1/graph/export?target=networkpolicy');
     expect(r.status).toBe(200);
-    const names = (r.body.manifests as Json[]).map((m) => m.metadata.name);
-    expect(names).toContain('ward-frontend-to-orders-ingress');
-    expect(names).not.toContain('ward-payments-to-orders-ingress');
-    expect(names).toContain('ward-any-to-payments-ingress'); // soft apply: Ward enforces nothing
+    const byName = new Map((r.body.manifests as Json[]).map((m) => [m.metadata.name, m]));
+    const peers = (name: string) =>
+      byName
+        .get(name)!
+        .spec.ingress.flatMap((i: Json) =>
+          (i.from ?? [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': '*' } } }]).map(
+            (p: Json) => p.podSelector.matchLabels['app.kubernetes.io/name'],
+          ),
+        );
+    expect(peers('ward-orders-ingress')).toEqual(['frontend']); // payments is denied
+    expect(peers('ward-payments-ingress')).toEqual(['*']); // soft apply: Ward enforces nothing
   });
 
   it('a team token sees the policies of its services and the report of their rules', async () => {

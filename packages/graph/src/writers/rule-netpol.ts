@@ -129,6 +129,10 @@ export function toNetworkPoliciesFromRules(
       ),
     );
   }
+  // One ingress policy per destination and one egress policy per caller (not one per pair): a
+  // source glob matching n workloads on m destinations gives n + m objects, not 2·n·m.
+  const egress = new Map<string, { caller: ServiceNode; rules: Json[] }>();
+  const open: Json[] = [];
   for (const b of workloads) {
     if (!c.rules.has(b.name)) continue;
     const { any, callers } = l4Callers(c, b, trustDomain);
@@ -137,27 +141,8 @@ export function toNetworkPoliciesFromRules(
       c.warnings.push(
         `${c.ns(b)}/${b.name}: its pod ports are unknown, so its callers may reach every port`,
       );
-    if (any) {
-      anyCaller = true;
-      explained.add(b.name);
-      manifests.push(
-        policy_(resourceName('ward', 'any', 'to', b.name, 'ingress'), c.ns(b), {
-          podSelector: { matchLabels: { ...podSelector(b) } },
-          policyTypes: ['Ingress'],
-          ingress: [{ ...ports(known) }],
-        }),
-      );
-      for (const namespace of namespaces)
-        manifests.push(
-          policy_(resourceName('ward', 'any', 'to', b.name, 'egress'), namespace, {
-            podSelector: {},
-            policyTypes: ['Egress'],
-            egress: [{ to: [peer(b)], ...ports(known) }],
-          }),
-        );
-      continue;
-    }
-    for (const a of callers) {
+    const peers: ServiceNode[] = [];
+    for (const a of any ? [] : callers) {
       if (isStoreWorkload(a)) {
         c.skipped.push({
           item: `${a.name} → ${b.name}`,
@@ -165,22 +150,48 @@ export function toNetworkPoliciesFromRules(
         });
         continue;
       }
+      peers.push(a);
       explained.add(a.name);
-      explained.add(b.name);
+      let out = egress.get(a.name);
+      if (!out) {
+        out = { caller: a, rules: [] };
+        egress.set(a.name, out);
+      }
+      out.rules.push({ to: [peer(b)], ...ports(known) });
+    }
+    if (any) {
+      anyCaller = true;
+      open.push({ to: [peer(b)], ...ports(known) });
+    }
+    if (!any && peers.length === 0) continue;
+    explained.add(b.name);
+    manifests.push(
+      policy_(resourceName('ward', b.name, 'ingress'), c.ns(b), {
+        podSelector: { matchLabels: { ...podSelector(b) } },
+        policyTypes: ['Ingress'],
+        // `*` or soft apply: no `from`, any source inside or outside the cluster.
+        ingress: [any ? { ...ports(known) } : { from: peers.map(peer), ...ports(known) }],
+      }),
+    );
+  }
+  for (const { caller, rules } of egress.values())
+    manifests.push(
+      policy_(resourceName('ward', caller.name, 'egress'), c.ns(caller), {
+        podSelector: { matchLabels: { ...podSelector(caller) } },
+        policyTypes: ['Egress'],
+        egress: rules,
+      }),
+    );
+  // Destinations anyone may call: egress to them from every pod of each exported namespace.
+  if (open.length > 0)
+    for (const namespace of namespaces)
       manifests.push(
-        policy_(resourceName('ward', a.name, 'to', b.name, 'egress'), c.ns(a), {
-          podSelector: { matchLabels: { ...podSelector(a) } },
+        policy_('ward-egress-to-open-services', namespace, {
+          podSelector: {},
           policyTypes: ['Egress'],
-          egress: [{ to: [peer(b)], ...ports(known) }],
-        }),
-        policy_(resourceName('ward', a.name, 'to', b.name, 'ingress'), c.ns(b), {
-          podSelector: { matchLabels: { ...podSelector(b) } },
-          policyTypes: ['Ingress'],
-          ingress: [{ from: [peer(a)], ...ports(known) }],
+          egress: open,
         }),
       );
-    }
-  }
   refuseUnexplained(c, workloads, explained, anyCaller, options);
   return {
     manifests: [...namespaces.flatMap(networkBaseline), ...manifests],
