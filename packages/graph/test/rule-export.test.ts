@@ -2,7 +2,7 @@
  * Exports from Ward's rules (issue 14, item 5): every Istio object validates against Istio's CRD
  * schema, and each Ward rule of the conformance fixtures (fixtures/rule-export) is compared, on
  * sample requests, with the Istio rules exported from it — evaluated by a small model of
- * AuthorizationPolicy semantics written here (principals, methods, paths with Istio's
+ * AuthorizationPolicy semantics (_istio-model.ts: principals, methods, paths with Istio's
  * exact/prefix/suffix matching, ports, `when` on request headers; DENY before ALLOW; deny when an
  * ALLOW policy selects the workload and none matches). Rules not in the report match exactly the
  * same requests; reported allows match no more than Ward's, reported denies no fewer.
@@ -10,15 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1';
-import {
-  compile,
-  compileGlob,
-  type DecisionInput,
-  type IntentionRule,
-  parseDocuments,
-  tryCompile,
-} from '@ward/policy';
-import fc from 'fast-check';
+import { compile, type DecisionInput, parseDocuments } from '@ward/policy';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { describe, expect, it } from 'vitest';
 import {
@@ -27,7 +19,13 @@ import {
   toIstioPoliciesFromRules,
   toNetworkPoliciesFromRules,
 } from '../src/index.ts';
-import { istioMatches, istioPath, istioString, widen } from '../src/writers/istio-match.ts';
+import {
+  exportedRuleMatches,
+  type IstioRequest,
+  istioAllows,
+  type Json,
+  l4Admits,
+} from './_istio-model.ts';
 
 const dir = join(import.meta.dirname, 'fixtures', 'rule-export');
 const files = ['services.yaml', 'intentions.yaml'].map(
@@ -41,68 +39,6 @@ function load() {
   const docs = files.flatMap(([file, text]) => parseDocuments(text, file).documents);
   const policy = compile(docs as never, { trustDomain: 'cluster.local' });
   return { graph, policy };
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: manifests are read as loose JSON in this evaluator
-type Json = Record<string, any>;
-
-interface IstioRequest {
-  principal?: string;
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  port: number;
-}
-
-/** Istio's rule semantics: any `from`, any `to`, every `when`; absent parts match all. */
-function ruleMatches(rule: Json, req: IstioRequest): boolean {
-  const from = (rule.from as Json[] | undefined)?.some((f) =>
-    (f.source.principals as string[]).some(
-      (p) => req.principal !== undefined && istioMatches(p, req.principal),
-    ),
-  );
-  if (from === false) return false;
-  const to = (rule.to as Json[] | undefined)?.some(({ operation: op }) => {
-    if (op.methods && !op.methods.includes(req.method)) return false;
-    if (op.paths && !op.paths.some((p: string) => istioMatches(p, req.path))) return false;
-    if (op.notPaths?.some((p: string) => istioMatches(p, req.path))) return false;
-    if (op.ports && !op.ports.includes(String(req.port))) return false;
-    return true;
-  });
-  if (to === false) return false;
-  return ((rule.when as Json[] | undefined) ?? []).every((c) => {
-    const name = /^request\.headers\[(.+)\]$/.exec(c.key)![1]!;
-    const value = req.headers[name];
-    return value !== undefined && (c.values as string[]).some((v) => istioMatches(v, value));
-  });
-}
-
-const policyMatches = (p: Json, req: IstioRequest) =>
-  ((p.spec.rules as Json[] | undefined) ?? []).some((r) => ruleMatches(r, req));
-
-function selects(p: Json, workload: string): boolean {
-  const labels: Record<string, string> = { 'app.kubernetes.io/name': workload };
-  const want = p.spec.selector?.matchLabels ?? {};
-  return Object.entries(want).every(([k, v]) => labels[k] === v);
-}
-
-/** Istio's decision for a workload from its enforced (not dry-run) policies. */
-function istioAllows(manifests: Json[], workload: string, req: IstioRequest): boolean {
-  const mine = manifests.filter(
-    (m) => selects(m, workload) && m.metadata.annotations?.['istio.io/dry-run'] !== 'true',
-  );
-  if (mine.some((m) => m.spec.action === 'DENY' && policyMatches(m, req))) return false;
-  const allows = mine.filter((m) => (m.spec.action ?? 'ALLOW') === 'ALLOW');
-  return allows.length === 0 || allows.some((m) => policyMatches(m, req));
-}
-
-/** Whether any Istio rule exported from Ward rule `id` matches. */
-function exportedRuleMatches(manifests: Json[], workload: string, id: string, req: IstioRequest) {
-  return manifests.some((m) => {
-    if (!selects(m, workload) || !m.metadata.annotations?.['ward.dev/rules']) return false;
-    const from = (m.metadata.annotations['ward.dev/rules'] as string).split(',');
-    return (m.spec.rules as Json[]).some((r, i) => from[i] === id && ruleMatches(r, req));
-  });
 }
 
 const CALLERS = [
@@ -251,30 +187,6 @@ describe('Istio AuthorizationPolicy from Ward rules', () => {
   });
 });
 
-/**
- * Whether the NetworkPolicies let `caller` reach `dest` (both selected by
- * `app.kubernetes.io/name`): an ingress rule at dest with no `from` or a peer selecting caller,
- * and an egress rule at caller (its own or a namespace-wide one) to dest.
- */
-function l4Admits(manifests: Json[], caller: string, dest: string): boolean {
-  const name = (sel: Json | undefined) => sel?.matchLabels?.['app.kubernetes.io/name'];
-  const ingress = manifests.some(
-    (m) =>
-      name(m.spec.podSelector) === dest &&
-      (m.spec.ingress as Json[] | undefined)?.some(
-        (r) => !r.from || (r.from as Json[]).some((p) => name(p.podSelector) === caller),
-      ),
-  );
-  const egress = manifests.some(
-    (m) =>
-      (name(m.spec.podSelector) === caller || Object.keys(m.spec.podSelector).length === 0) &&
-      (m.spec.egress as Json[] | undefined)?.some((r) =>
-        (r.to as Json[]).some((p) => name(p.podSelector) === dest),
-      ),
-  );
-  return ingress && egress;
-}
-
 describe('NetworkPolicy from Ward rules', () => {
   const { graph, policy } = load();
   const result = toNetworkPoliciesFromRules(graph, policy);
@@ -409,172 +321,6 @@ describe('rules over Kubernetes manifests (the test shop)', () => {
     // A store calls nothing: no egress from postgres, and no rule makes one.
     expect(manifests.some((m) => (m as Json).metadata.name.startsWith('ward-postgres-to-'))).toBe(
       false,
-    );
-  });
-});
-
-describe('property: arbitrary rules, exported, match what Ward matches in the reported direction', () => {
-  const names = ['alpha', 'beta', 'gamma'];
-  const glob = fc.stringMatching(/^\/[ab/*]{0,5}$/);
-  const str = fc.oneof(
-    glob.map((g) => ({ glob: g })),
-    fc.stringMatching(/^\/[ab/]{0,4}$/).map((e) => ({ exact: e })),
-    fc.stringMatching(/^\/[ab/]{0,3}$/).map((p) => ({ prefix: p })),
-  );
-  const header = fc.oneof(
-    fc.constantFrom({ name: 'x-h', present: true }, { name: 'x-h', present: false }),
-    fc.stringMatching(/^[ab*]{1,3}$/).map((v) => ({ name: 'x-h', glob: v })),
-    fc.stringMatching(/^[ab]{0,2}$/).map((v) => ({ name: 'x-h', exact: v })),
-    fc.stringMatching(/^[ab]{1,2}$/).map((v) => ({ name: 'x-h', prefix: v })),
-  );
-  const http = fc.record(
-    {
-      methods: fc.subarray(['GET', 'HEAD', 'POST'], { minLength: 1 }),
-      paths: fc.array(str, { minLength: 1, maxLength: 3 }),
-      headers: fc.array(header, { minLength: 1, maxLength: 2 }),
-    },
-    { requiredKeys: [] },
-  );
-  const rule: fc.Arbitrary<IntentionRule> = fc.record(
-    {
-      sources: fc.array(
-        fc.constantFrom(
-          ...names,
-          '*',
-          'al*',
-          'spiffe://cluster.local/ns/default/sa/*',
-          'spiffe://cluster.local/ns/default/sa/b*',
-          'spiffe://cluster.local/ns/default/sa/alpha',
-        ),
-        { minLength: 1, maxLength: 2 },
-      ),
-      action: fc.constantFrom('allow', 'deny') as fc.Arbitrary<'allow' | 'deny'>,
-      permissions: fc.array(
-        fc.oneof(
-          { weight: 4, arbitrary: http.map((h) => ({ http: h })) },
-          {
-            weight: 1,
-            arbitrary: fc.constantFrom('svc.A', '*').map((service) => ({ grpc: { service } })),
-          },
-        ),
-        { minLength: 1, maxLength: 2 },
-      ),
-      when: fc.constant('request.method != "PUT"'),
-    },
-    { requiredKeys: ['sources', 'action'] },
-  );
-  // Every request path over the alphabet up to four characters, and the gRPC one.
-  const paths = ['/'];
-  for (let i = 0; i < paths.length && paths.length < 121; i++)
-    if (paths[i]!.length < 4) for (const c of ['a', 'b', '/']) paths.push(paths[i]! + c);
-  paths.push('/svc.A/M');
-
-  it('holds for 100 random intentions', () => {
-    fc.assert(
-      fc.property(fc.array(rule, { minLength: 1, maxLength: 3 }), fc.boolean(), (rules, dry) => {
-        const docs = [
-          ...names.map((n) => ({
-            apiVersion: 'ward.dev/v1',
-            kind: 'Service',
-            metadata: { name: n },
-            spec: {},
-          })),
-          {
-            apiVersion: 'ward.dev/v1',
-            kind: 'Intention',
-            metadata: { name: 'p' },
-            spec: { destination: 'alpha', ...(dry ? { mode: 'dry-run' } : {}), rules },
-          },
-        ];
-        const { policySet } = tryCompile(docs as never, { trustDomain: 'cluster.local' });
-        fc.pre(policySet !== undefined);
-        const ingest = new GraphIngest();
-        ingest.add(
-          'ward',
-          's.yaml',
-          docs
-            .slice(0, 3)
-            .map((d) => JSON.stringify(d))
-            .join('\n---\n'),
-        );
-        const { graph } = ingest.finish();
-        const out = toIstioPoliciesFromRules(graph, policySet!, { allowEmpty: true });
-        for (const m of out.manifests)
-          expect(() => new AuthorizationPolicy(m as never).validate()).not.toThrow();
-        const reported = new Set(out.unexpressed.map((u) => u.rule));
-        const manifests = out.manifests as Json[];
-        // `alfa` has no Service document: a service added after the export.
-        for (const caller of [...names, 'alfa', undefined])
-          for (const method of ['GET', 'HEAD', 'POST'])
-            for (const path of paths)
-              for (const headers of [{}, { 'x-h': 'ab' }, { 'x-h': 'b' }] as Record<
-                string,
-                string
-              >[]) {
-                const spiffeId = caller && `spiffe://cluster.local/ns/default/sa/${caller}`;
-                const grpc = path === '/svc.A/M' ? { grpc: { service: 'svc.A', method: 'M' } } : {};
-                const input: DecisionInput = {
-                  destination: 'alpha',
-                  source: caller ? { service: caller, spiffeId } : {},
-                  request: { method: method === 'HEAD' ? 'GET' : method, path, headers, ...grpc },
-                };
-                const req: IstioRequest = {
-                  principal: spiffeId?.slice('spiffe://'.length),
-                  method,
-                  path,
-                  headers,
-                  port: 8080,
-                };
-                const ex = policySet!.explain(input);
-                for (const e of ex.considered) {
-                  const id = `${e.rule.policy}#${e.rule.index}`;
-                  const istio = exportedRuleMatches(manifests, 'alpha', id, req);
-                  const at = `${id} ${JSON.stringify(rules[e.rule.index])} ${caller} ${method} ${path} ${JSON.stringify(headers)}`;
-                  if (!reported.has(id)) expect(istio, at).toBe(e.matched);
-                  else if (e.rule.action === 'allow') expect(istio && !e.matched, at).toBe(false);
-                  else expect(e.matched && !istio, at).toBe(false);
-                }
-                const istioAllowed = istioAllows(manifests, 'alpha', req);
-                if (istioAllowed) expect(ex.decision.allowed, JSON.stringify(req)).toBe(true);
-              }
-      }),
-      { numRuns: 100 },
-    );
-  });
-});
-
-describe('Ward string matches in Istio syntax', () => {
-  const text = fc.stringMatching(/^[/ab*]{1,8}$/);
-  const value = fc.stringMatching(/^[/ab]{0,8}$/);
-  it('istioString matches exactly what Ward matches; widen at least that', () => {
-    fc.assert(
-      fc.property(text, value, fc.constantFrom('exact', 'prefix', 'glob'), (t, v, kind) => {
-        if (kind === 'glob' && /\*{3,}/.test(t)) return;
-        const m = { [kind]: t };
-        const ward =
-          kind === 'exact' ? v === t : kind === 'prefix' ? v.startsWith(t) : compileGlob(t).test(v);
-        const exact = istioString(m);
-        if (exact !== undefined) expect(istioMatches(exact, v)).toBe(ward);
-        const wide = widen(m);
-        if (ward && wide !== undefined) expect(istioMatches(wide, v)).toBe(true);
-      }),
-      { numRuns: 5000 },
-    );
-  });
-  it('istioPath matches exactly what Ward matches on paths (which start with /)', () => {
-    fc.assert(
-      fc.property(text, value, (t, v) => {
-        const glob = `/${t}`;
-        if (/\*{3,}/.test(glob)) return;
-        const path = `/${v}`;
-        const m = istioPath({ glob });
-        if (m === undefined) return;
-        const istio =
-          m.paths.some((p) => istioMatches(p, path)) &&
-          !(m.notPaths ?? []).some((p) => istioMatches(p, path));
-        expect(istio).toBe(compileGlob(glob).test(path));
-      }),
-      { numRuns: 5000 },
     );
   });
 });
