@@ -128,5 +128,12 @@ export {
   toIstioPolicies,
   toNetworkPolicies,
 } from './writers/policy-export.ts';
+export {
+  type RuleExportResult,
+  type Unexpressed,
+  unexpressedLine,
+} from './writers/rule-context.ts';
+export { toIstioPoliciesFromRules } from './writers/rule-istio.ts';
+export { toNetworkPoliciesFromRules } from './writers/rule-netpol.ts';
 export { checkToSarif, toSarif } from './writers/sarif.ts';
 export { diagnosticLines, toTextReport } from './writers/text.ts';

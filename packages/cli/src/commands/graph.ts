@@ -17,12 +17,15 @@ import type {
   AnalyzeOptions,
   CheckResult,
   DependencyGraph,
+  ExportResult,
   GraphIngest,
   GraphReport,
   IngestStats,
   InputType,
+  Unexpressed,
 } from '@ward/graph';
-import { Argument, type Command } from 'commander';
+import type { PolicySet, SourcedDocument } from '@ward/policy';
+import { Argument, type Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { CliError } from '../errors.ts';
 import { addFileOption, addOutputOption, collectFiles, printResult, STDIN } from '../options.ts';
@@ -165,9 +168,19 @@ export function register(program: Command): void {
       graph
         .command('export')
         .description(
-          'Write Kubernetes NetworkPolicies or Istio AuthorizationPolicies for the approved (declared) graph',
+          'Write Kubernetes NetworkPolicies or Istio AuthorizationPolicies from the Ward rules among the inputs, or else the approved (declared) graph',
         )
         .addArgument(new Argument('<target>', 'what to write').choices(['networkpolicy', 'istio']))
+        .addOption(
+          new Option(
+            '--from <source>',
+            "export from the Intention rules among the inputs, or from the graph's edges (default: rules when the inputs hold intentions)",
+          ).choices(['rules', 'edges']),
+        )
+        .option(
+          '--strict',
+          'exit 1 when some rule part could not be expressed (the manifests are still written)',
+        )
         .option(
           '--output-dir <dir>',
           'write one file per namespace into this directory instead of printing to stdout',
@@ -189,10 +202,12 @@ export function register(program: Command): void {
         includeObserved?: boolean;
         namespace: string;
         allowEmpty?: boolean;
+        from?: 'rules' | 'edges';
+        strict?: boolean;
       },
     ) => {
       await engine();
-      const { graph, stats } = await load(opts.filename, opts);
+      const { graph, stats, wardFiles } = await load(opts.filename, opts);
       // Every document skipped and reference left unresolved, before anything is written.
       for (const line of G.diagnosticLines(stats.diagnostics)) process.stderr.write(`${line}\n`);
       const options = {
@@ -201,21 +216,43 @@ export function register(program: Command): void {
         namespace: opts.namespace,
         allowEmpty: opts.allowEmpty === true,
       };
-      const result = exportCall(() =>
-        target === 'istio'
-          ? G.toIstioPolicies(graph, options)
-          : G.toNetworkPolicies(graph, options),
+      const policy =
+        opts.from === 'edges' ? undefined : await inputPolicy(wardFiles, options.trustDomain);
+      if (opts.from === 'rules' && !policy)
+        throw new CliError(
+          'CLI_USAGE',
+          '--from rules: the inputs hold no Intention documents (pass the policy directory with -f)',
+          2,
+        );
+      const result: ExportResult & { unexpressed?: Unexpressed[] } = exportCall(() =>
+        policy
+          ? target === 'istio'
+            ? G.toIstioPoliciesFromRules(graph, policy, options)
+            : G.toNetworkPoliciesFromRules(graph, policy, options)
+          : target === 'istio'
+            ? G.toIstioPolicies(graph, options)
+            : G.toNetworkPolicies(graph, options),
       );
       const byNamespace = new Map<string, Record<string, unknown>[]>();
       for (const m of result.manifests) {
         const ns = (m.metadata as { namespace: string }).namespace;
         byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), m]);
       }
-      const print = (manifests: Record<string, unknown>[]): string =>
+      const print = (manifests: Record<string, unknown>[], report = false): string =>
         opts.output === 'json'
-          ? `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: manifests }, null, 2)}\n`
+          ? `${JSON.stringify(
+              {
+                apiVersion: 'v1',
+                kind: 'List',
+                items: manifests,
+                // What the rules say that the manifests do not (kubectl reads only `items`).
+                ...(report && result.unexpressed ? { unexpressed: result.unexpressed } : {}),
+              },
+              null,
+              2,
+            )}\n`
           : manifests.map((m) => stringify(m)).join('---\n');
-      if (opts.outputDir === undefined) process.stdout.write(print(result.manifests));
+      if (opts.outputDir === undefined) process.stdout.write(print(result.manifests, true));
       else {
         await mkdir(opts.outputDir, { recursive: true });
         for (const [ns, manifests] of byNamespace) {
@@ -231,6 +268,15 @@ export function register(program: Command): void {
         process.stderr.write(`  skipped ${s.item}: ${s.reason}\n`);
       if (result.skipped.length > 20)
         process.stderr.write(`  … and ${result.skipped.length - 20} more skipped\n`);
+      // Every rule part the target cannot carry, and what the export did instead: the whole list.
+      for (const u of result.unexpressed ?? [])
+        process.stderr.write(`${sanitizeOutput(G.unexpressedLine(u))}\n`);
+      if (opts.strict && (result.unexpressed?.length ?? 0) > 0) {
+        process.stderr.write(
+          `failed (--strict): ${result.unexpressed!.length} rule part(s) could not be expressed\n`,
+        );
+        process.exitCode = 1;
+      }
     },
   );
 }
@@ -461,7 +507,7 @@ async function ingestStdin(ingest: GraphIngest, type: InputType | undefined): Pr
 async function load(
   filenames: string[],
   opts: CommonOptions,
-): Promise<{ graph: DependencyGraph; stats: IngestStats }> {
+): Promise<{ graph: DependencyGraph; stats: IngestStats; wardFiles: string[] }> {
   const ingest = new G.GraphIngest({
     trustDomain: opts.trustDomain,
     defaultNamespace: (opts as { namespace?: string }).namespace,
@@ -493,7 +539,30 @@ async function load(
   } finally {
     bar?.done();
   }
-  return graphCall(() => ingest.finish());
+  const wardFiles = inputs.flatMap((p) => (!p.stdin && p.type === 'ward' ? [p.path] : []));
+  return { ...graphCall(() => ingest.finish()), wardFiles };
+}
+
+/**
+ * The compiled policy of the Ward documents among the inputs, or undefined when they hold no
+ * Intention (then the export is the graph's edges, as before issue 14).
+ */
+async function inputPolicy(files: string[], trustDomain: string): Promise<PolicySet | undefined> {
+  const P = await import('@ward/policy');
+  const documents: SourcedDocument[] = [];
+  for (const file of files)
+    documents.push(...P.parseDocuments(await readText(file), file).documents);
+  if (!documents.some((d) => d.document.kind === 'Intention')) return undefined;
+  const { policySet, diagnostics } = P.tryCompile(documents, { trustDomain });
+  if (policySet) return policySet;
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  for (const d of errors.slice(1))
+    process.stderr.write(`${sanitizeOutput(P.formatDiagnostic(d))}\n`);
+  throw new CliError(
+    'POLICY_COMPILE_FAILED',
+    `policy does not compile: ${P.formatDiagnostic(errors[0]!)}`,
+    2,
+  );
 }
 
 /** A one-line progress bar on stderr, redrawn at most ten times a second. */

@@ -54,7 +54,7 @@ export interface ExportResult {
   warnings: string[];
 }
 
-const MANAGED = { 'app.kubernetes.io/managed-by': 'ward' };
+export const MANAGED = { 'app.kubernetes.io/managed-by': 'ward' };
 
 interface Plan {
   edges: [Edge, ServiceNode, ServiceNode][];
@@ -64,14 +64,14 @@ interface Plan {
   ns: (s: ServiceNode) => string;
 }
 
-function podSelector(s: ServiceNode): Record<string, string> {
+export function podSelector(s: ServiceNode): Record<string, string> {
   return s.podSelector && Object.keys(s.podSelector).length > 0
     ? s.podSelector
     : { 'app.kubernetes.io/name': s.name };
 }
 
 /** A node that stands for pods the policies can select. */
-function isWorkload(s: ServiceNode): boolean {
+export function isWorkload(s: ServiceNode): boolean {
   return !s.virtual && (s.type === 'service' || isStoreWorkload(s));
 }
 
@@ -171,7 +171,7 @@ function namespaces(p: Plan): string[] {
 }
 
 /** The pod ports traffic from outside reaches; undefined when any entry's ports are unknown. */
-function entryPorts(s: ServiceNode): PodPort[] | undefined {
+export function entryPorts(s: ServiceNode): PodPort[] | undefined {
   const all = new Map<string, PodPort>();
   for (const e of s.entryPoints ?? []) {
     if (!e.ports) return undefined;
@@ -180,8 +180,39 @@ function entryPorts(s: ServiceNode): PodPort[] | undefined {
   return sortPorts([...all.values()]);
 }
 
-function entryAnnotation(s: ServiceNode): Record<string, string> {
+export function entryAnnotation(s: ServiceNode): Record<string, string> {
   return { 'ward.dev/entry-points': (s.entryPoints ?? []).map((e) => e.via).join('; ') };
+}
+
+/** Per namespace: deny all ingress and egress, then allow DNS to kube-dns in kube-system. */
+export function networkBaseline(namespace: string): Record<string, unknown>[] {
+  const policy = (name: string, spec: unknown) => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace, labels: { ...MANAGED } },
+    spec,
+  });
+  return [
+    policy('ward-default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
+    policy('ward-allow-dns', {
+      podSelector: {},
+      policyTypes: ['Egress'],
+      egress: [
+        {
+          to: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+              podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+            },
+          ],
+          ports: [
+            { protocol: 'UDP', port: 53 },
+            { protocol: 'TCP', port: 53 },
+          ],
+        },
+      ],
+    }),
+  ];
 }
 
 export function toNetworkPolicies(
@@ -206,36 +237,7 @@ export function toNetworkPolicies(
     list && list.length > 0
       ? { ports: list.map((x) => ({ protocol: x.protocol, port: x.port })) }
       : {};
-  for (const namespace of namespaces(p)) {
-    manifests.push(
-      policy(meta('ward-default-deny', namespace), {
-        podSelector: {},
-        policyTypes: ['Ingress', 'Egress'],
-      }),
-    );
-    manifests.push(
-      policy(meta('ward-allow-dns', namespace), {
-        podSelector: {},
-        policyTypes: ['Egress'],
-        egress: [
-          {
-            to: [
-              {
-                namespaceSelector: {
-                  matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' },
-                },
-                podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
-              },
-            ],
-            ports: [
-              { protocol: 'UDP', port: 53 },
-              { protocol: 'TCP', port: 53 },
-            ],
-          },
-        ],
-      }),
-    );
-  }
+  for (const namespace of namespaces(p)) manifests.push(...networkBaseline(namespace));
   for (const s of p.workloads.filter((w) => w.entryPoints?.length)) {
     manifests.push(
       policy(meta(resourceName('ward', s.name, 'from-outside'), p.ns(s), entryAnnotation(s)), {
@@ -282,9 +284,12 @@ export function istioPrincipal(
 }
 
 /** Warnings naming the workloads that share one principal (Istio cannot tell them apart). */
-function sharedIdentities(p: Plan, principal: (s: ServiceNode) => string): string[] {
+export function sharedIdentities(
+  workloads: readonly ServiceNode[],
+  principal: (s: ServiceNode) => string,
+): string[] {
   const by = new Map<string, string[]>();
-  for (const s of p.workloads) {
+  for (const s of workloads) {
     const id = principal(s);
     by.set(id, [...(by.get(id) ?? []), s.name]);
   }
@@ -302,7 +307,7 @@ export function toIstioPolicies(graph: DependencyGraph, options: ExportOptions =
   const p = plan(graph, options);
   const principal = (s: ServiceNode) =>
     istioPrincipal(s, options.trustDomain, options.namespace ?? 'default');
-  const warnings = [...sharedIdentities(p, principal), ...p.warnings];
+  const warnings = [...sharedIdentities(p.workloads, principal), ...p.warnings];
   const manifests: Record<string, unknown>[] = [];
   for (const namespace of namespaces(p)) {
     manifests.push({

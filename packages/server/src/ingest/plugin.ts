@@ -12,6 +12,7 @@ import { DecisionTail, type LiveDecision, liveDecisionOf, type TailOptions } fro
 import { WatchAdmission, type WatchLimits } from '../watch/limits.ts';
 import { DecisionIngestor } from './decision-ingestor.ts';
 import { decisionRoutes } from './decision-routes.ts';
+import { exportRoutes } from './export-routes.ts';
 import { graphRoutes } from './graph-routes.ts';
 import { proposeRoutes } from './propose-routes.ts';
 import { Quota, type QuotaOptions } from './quota.ts';
@@ -180,6 +181,7 @@ export function ingestPlugin(options: IngestPluginOptions = {}): WardPlugin {
       await app.register(proposeRoutes({ now }));
       await app.register(traceRoutes({ ingestor: traces, quota: spanQuota, maxBodyBytes }));
       await app.register(graphRoutes({ now }));
+      await app.register(exportRoutes());
       await app.register(
         wireRoutes({
           quota: new Quota(options.wireQuota ?? { perSecond: 1000, burst: 20_000 }),

@@ -1,0 +1,233 @@
+/**
+ * What the rule-based exports (rule-istio.ts, rule-netpol.ts) share: the workloads (graph nodes,
+ * plus a stand-in for every service the policy names that the graph does not know), their
+ * namespaces and principals, each destination's rules and pod ports, how a rule's sources become
+ * Istio principals, and the report of what could not be expressed.
+ *
+ * The direction of every approximation is fixed: an ALLOW is exported no wider than the Ward rule
+ * (a part Istio cannot say is dropped, or the rule left out), a DENY no narrower (a part it cannot
+ * say is widened or dropped, so the deny covers more). Either way, the report names the rule.
+ */
+import { compileGlob, type PolicySet, type RuleInfo } from '@ward/policy';
+import { defaultSpiffeId, SPIFFE_SCHEME_PREFIX } from '@ward/spiffe';
+import { GraphError } from '../errors.ts';
+import { cmp, type DependencyGraph, type PodPort, type ServiceNode, sortPorts } from '../model.ts';
+import { istioGlob } from './istio-match.ts';
+import {
+  type ExportOptions,
+  type ExportResult,
+  entryPorts,
+  istioPrincipal,
+  isWorkload,
+} from './policy-export.ts';
+
+/** One thing a rule says that the export could not carry, and what the export did instead. */
+export interface Unexpressed {
+  /** `policy#index` of the Ward rule. */
+  rule: string;
+  /** The part: `when: <condition>`, `path glob "/a/*"`, `source "shop-*"`, … */
+  what: string;
+  /** Why, and the direction: `left out`, `dropped (narrower)`, `widened (stricter)`. */
+  why: string;
+}
+
+export interface RuleExportResult extends ExportResult {
+  /** Every rule part not exported exactly (`could not express: <rule> <what> <why>`). */
+  unexpressed: Unexpressed[];
+}
+
+/** One line of the report, as the CLI prints it. */
+export function unexpressedLine(u: Unexpressed): string {
+  return `could not express: ${u.rule} ${u.what}: ${u.why}`;
+}
+
+export interface RuleContext {
+  /** Workloads by name: graph workloads and stand-ins for services only the policy names. */
+  nodes: Map<string, ServiceNode>;
+  ns: (s: ServiceNode) => string;
+  /** Istio principal (SPIFFE ID without `spiffe://`). */
+  principal: (s: ServiceNode) => string;
+  /** Enforced and dry-run rules by destination, in evaluation order. */
+  rules: Map<string, RuleInfo[]>;
+  /** Destinations whose every intention is dry-run: Ward enforces nothing there (soft apply). */
+  softApply: Set<string>;
+  unexpressed: Unexpressed[];
+  warnings: string[];
+  skipped: ExportResult['skipped'];
+}
+
+export const idOf = (r: RuleInfo): string => `${r.ref.policy}#${r.ref.index}`;
+
+export function ruleContext(
+  graph: DependencyGraph,
+  policy: PolicySet,
+  options: ExportOptions,
+): RuleContext {
+  const fallbackNs = options.namespace ?? 'default';
+  const trustDomain = options.trustDomain ?? 'cluster.local';
+  const nodes = new Map<string, ServiceNode>();
+  for (const s of graph.services) if (isWorkload(s)) nodes.set(s.name, s);
+  const skipped: ExportResult['skipped'] = [];
+  const stand = (name: string): void => {
+    if (nodes.has(name)) return;
+    const other = graph.services.find((s) => s.name === name);
+    if (other) {
+      skipped.push({ item: name, reason: 'the policy names it, but it is not a workload' });
+      return;
+    }
+    const info = policy.services.get(name);
+    nodes.set(name, {
+      name,
+      type: 'service',
+      virtual: false,
+      ...(info ? { namespace: info.namespace, spiffeId: info.spiffeId } : {}),
+      labels: {},
+      sources: [],
+    });
+  };
+  for (const name of policy.services.keys()) stand(name);
+  const rules = new Map<string, RuleInfo[]>();
+  const softApply = new Set<string>();
+  for (const dest of policy.destinations()) {
+    const list = policy.rules(dest);
+    stand(dest);
+    rules.set(dest, list);
+    if (list.length > 0 && list.every((r) => r.ref.mode === 'dry-run')) softApply.add(dest);
+  }
+  return {
+    nodes,
+    ns: (s) => s.namespace ?? fallbackNs,
+    principal: (s) => istioPrincipal(s, trustDomain, fallbackNs),
+    rules,
+    softApply,
+    unexpressed: [],
+    warnings: [],
+    skipped,
+  };
+}
+
+/**
+ * The pod ports callers reach on `s`: those of every edge into it and of its entry points, or
+ * undefined when any of them is unknown (then nothing restricts ports).
+ */
+export function destinationPorts(graph: DependencyGraph, s: ServiceNode): PodPort[] | undefined {
+  const all = new Map<string, PodPort>();
+  const incoming = graph.edges.filter((e) => e.to === s.name);
+  if (incoming.length === 0 && !s.entryPoints?.length) return undefined;
+  for (const e of incoming) {
+    if (!e.podPorts) return undefined;
+    for (const p of e.podPorts) all.set(`${p.protocol}/${p.port}`, p);
+  }
+  if (s.entryPoints?.length) {
+    const entry = entryPorts(s);
+    if (!entry) return undefined;
+    for (const p of entry) all.set(`${p.protocol}/${p.port}`, p);
+  }
+  return sortPorts([...all.values()]);
+}
+
+/** A rule's sources as Istio principals; `any` when one is `*` (or a deny had to widen). */
+export interface Principals {
+  any: boolean;
+  principals: string[];
+  /** The workloads those principals belong to (for NetworkPolicy peers). */
+  workloads: ServiceNode[];
+}
+
+const stripScheme = (id: string): string =>
+  id.startsWith(SPIFFE_SCHEME_PREFIX) ? id.slice(SPIFFE_SCHEME_PREFIX.length) : id;
+
+/**
+ * The principals of a rule's sources. A name is its workload's principal; a SPIFFE ID is itself;
+ * a glob Istio can say (`spiffe://td/ns/shop/**`, or a last `/sa/*` segment — service accounts
+ * hold no `/`) stays a pattern. Other globs (over names, or mid-ID wildcards) match the known
+ * workloads now (ALLOW: the services added later are not covered, reported) or any source (DENY:
+ * widened, reported).
+ */
+export function principalsOf(c: RuleContext, rule: RuleInfo, trustDomain: string): Principals {
+  const deny = rule.ref.action === 'deny';
+  const out: Principals = { any: false, principals: [], workloads: [] };
+  const known = [...c.nodes.values()].sort((a, b) => cmp(a.name, b.name));
+  const add = (s: ServiceNode) => {
+    out.principals.push(c.principal(s));
+    out.workloads.push(s);
+  };
+  for (const src of rule.sources) {
+    if (src === '*') {
+      out.any = true;
+      continue;
+    }
+    const spiffe = src.startsWith(SPIFFE_SCHEME_PREFIX);
+    if (!src.includes('*')) {
+      if (spiffe) {
+        out.principals.push(stripScheme(src));
+        out.workloads.push(
+          ...known.filter((s) => `${SPIFFE_SCHEME_PREFIX}${c.principal(s)}` === src),
+        );
+      } else {
+        const node = c.nodes.get(src);
+        if (node) add(node);
+        else out.principals.push(stripScheme(defaultSpiffeId(trustDomain, 'default', src)));
+      }
+      continue;
+    }
+    const glob = compileGlob(src);
+    const matching = known.filter((s) =>
+      glob.test(spiffe ? `${SPIFFE_SCHEME_PREFIX}${c.principal(s)}` : s.name),
+    );
+    if (spiffe) {
+      const body = stripScheme(src);
+      const istio =
+        istioGlob(body) ??
+        (/\/sa\/\*$/.test(body) && !body.slice(0, -1).includes('*') ? body : undefined);
+      if (istio !== undefined) {
+        out.principals.push(istio);
+        out.workloads.push(...matching);
+        continue;
+      }
+    }
+    const why = spiffe
+      ? 'Istio principals take one `*`, only at the start or end'
+      : 'Istio matches principals, not service names, and has no pattern over names';
+    if (deny) {
+      out.any = true;
+      c.unexpressed.push({
+        rule: idOf(rule),
+        what: `source ${JSON.stringify(src)}`,
+        why: `${why}; widened to any source (the deny covers more callers)`,
+      });
+    } else {
+      for (const s of matching) add(s);
+      c.unexpressed.push({
+        rule: idOf(rule),
+        what: `source ${JSON.stringify(src)}`,
+        why: `${why}; exported as the ${matching.length} known workload(s) it matches now (${matching.map((s) => s.name).join(', ') || 'none'}); services added later are not allowed`,
+      });
+    }
+  }
+  out.principals = [...new Set(out.principals)].sort();
+  out.workloads = [...new Map(out.workloads.map((s) => [s.name, s])).values()];
+  return out;
+}
+
+/** Refuses (unless `allowEmpty`) when some workload would have all its traffic cut. */
+export function refuseUnexplained(
+  c: RuleContext,
+  workloads: ServiceNode[],
+  explained: Set<string>,
+  anyCaller: boolean,
+  options: ExportOptions,
+): void {
+  const unexplained = anyCaller ? [] : workloads.filter((s) => !explained.has(s.name));
+  if (unexplained.length === 0) return;
+  const names = unexplained.map((s) => `${c.ns(s)}/${s.name}`);
+  if (!options.allowEmpty)
+    throw new GraphError(
+      'GRAPH_EXPORT_UNEXPLAINED',
+      `refusing to export: ${unexplained.length} workload(s) are neither allowed to call nor to be called by any rule, and have no entry point, so the policies would cut all their traffic: ${names.slice(0, 20).join(', ')}${names.length > 20 ? `, … (${names.length})` : ''}. Add intentions for them, or pass --allow-empty to export anyway.`,
+    );
+  for (const n of names)
+    c.warnings.push(
+      `${n} is in no allow rule and has no entry point: all its traffic is denied (--allow-empty)`,
+    );
+}

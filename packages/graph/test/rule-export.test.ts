@@ -1,0 +1,326 @@
+/**
+ * Exports from Ward's rules (issue 14, item 5): every Istio object validates against Istio's CRD
+ * schema, and each Ward rule of the conformance fixtures (fixtures/rule-export) is compared, on
+ * sample requests, with the Istio rules exported from it — evaluated by a small model of
+ * AuthorizationPolicy semantics (_istio-model.ts: principals, methods, paths with Istio's
+ * exact/prefix/suffix matching, ports, `when` on request headers; DENY before ALLOW; deny when an
+ * ALLOW policy selects the workload and none matches). Rules not in the report match exactly the
+ * same requests; reported allows match no more than Ward's, reported denies no fewer.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1';
+import { compile, type DecisionInput, parseDocuments } from '@ward/policy';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { describe, expect, it } from 'vitest';
+import {
+  GraphError,
+  GraphIngest,
+  toIstioPoliciesFromRules,
+  toNetworkPoliciesFromRules,
+} from '../src/index.ts';
+import {
+  exportedRuleMatches,
+  type IstioRequest,
+  istioAllows,
+  type Json,
+  l4Admits,
+} from './_istio-model.ts';
+
+const dir = join(import.meta.dirname, 'fixtures', 'rule-export');
+const files = ['services.yaml', 'intentions.yaml'].map(
+  (f) => [f, readFileSync(join(dir, f), 'utf8')] as const,
+);
+
+function load() {
+  const ingest = new GraphIngest();
+  for (const [file, text] of files) ingest.add('ward', file, text);
+  const { graph } = ingest.finish();
+  const docs = files.flatMap(([file, text]) => parseDocuments(text, file).documents);
+  const policy = compile(docs as never, { trustDomain: 'cluster.local' });
+  return { graph, policy };
+}
+
+const CALLERS = [
+  ...['frontend', 'checkout', 'orders', 'admin-tool', 'reports', 'batch-a', 'batch-b'],
+  undefined,
+];
+// HEAD reaches Ward as GET (its canonical form) and Istio as HEAD.
+const METHODS = ['GET', 'HEAD', 'POST', 'DELETE'];
+const PATHS = [
+  '/',
+  '/orders',
+  '/orders/1',
+  '/orders/cart',
+  '/orders/1/items',
+  '/orders/1/internal',
+  '/orders/export/all',
+  '/orders/debug',
+  '/debug',
+  '/admin/x',
+  '/inventory/a/b',
+  '/reports/secret',
+  '/shop.Payments/Charge',
+  '/shop.Payments/Refund',
+  '/shop.Refunds/Issue',
+];
+const HEADERS: Record<string, string>[] = [
+  {},
+  { 'x-tenant': 'acme' },
+  { 'x-tenant': 'other' },
+  { 'x-debug': '1' },
+];
+
+function* samples(destination: string): Generator<[DecisionInput, IstioRequest]> {
+  for (const caller of CALLERS)
+    for (const method of METHODS)
+      for (const path of PATHS)
+        for (const headers of HEADERS) {
+          const spiffeId = caller && `spiffe://cluster.local/ns/default/sa/${caller}`;
+          const grpc = /^\/(shop\.[A-Za-z]+)\/([A-Za-z]+)$/.exec(path);
+          const input: DecisionInput = {
+            destination,
+            source: caller ? { service: caller, spiffeId } : {},
+            request: {
+              method: method === 'HEAD' ? 'GET' : method,
+              path,
+              headers,
+              ...(grpc ? { grpc: { service: grpc[1]!, method: grpc[2]! } } : {}),
+            },
+          };
+          yield [
+            input,
+            { principal: spiffeId?.slice('spiffe://'.length), method, path, headers, port: 8080 },
+          ];
+        }
+}
+
+describe('Istio AuthorizationPolicy from Ward rules', () => {
+  const { graph, policy } = load();
+  const result = toIstioPoliciesFromRules(graph, policy);
+  const manifests = result.manifests as Json[];
+
+  it('every object validates against Istio’s CRD schema', () => {
+    expect(manifests.length).toBeGreaterThan(5);
+    for (const m of manifests)
+      expect(() => new AuthorizationPolicy(m as never).validate()).not.toThrow();
+  });
+
+  it('reports exactly the rules Istio cannot carry, with the direction taken', () => {
+    const byRule = new Map<string, string[]>();
+    for (const u of result.unexpressed) byRule.set(u.rule, [...(byRule.get(u.rule) ?? []), u.why]);
+    expect([...byRule.keys()].sort()).toEqual([
+      'orders-callers#10',
+      'orders-callers#2',
+      'orders-callers#3',
+      'orders-callers#4',
+      'orders-callers#6',
+      'orders-callers#8',
+      'orders-callers#9',
+      'payments-callers#1',
+      'payments-callers#3',
+    ]);
+    expect(byRule.get('orders-callers#3')![0]).toMatch(/widened to "\/orders\/\*"/);
+    expect(byRule.get('orders-callers#6')![0]).toMatch(/left out/);
+    expect(byRule.get('payments-callers#1')![0]).toMatch(/dropped \(the deny covers more\)/);
+  });
+
+  it('dry-run intentions carry istio.io/dry-run; a soft-applied destination allows all', () => {
+    const names = manifests.map(
+      (m) => `${m.metadata.name}:${m.metadata.annotations?.['istio.io/dry-run'] ?? ''}`,
+    );
+    expect(names).toContain('ward-deny-reports-dry-run:true');
+    expect(names).toContain('ward-allow-inventory-dry-run:true');
+    expect(names).toContain('ward-allow-inventory-soft-apply:');
+    expect(result.warnings.join('\n')).toMatch(/inventory: every intention is dry-run/);
+  });
+
+  it('rule by rule, the exported rules match what the Ward rules match (in the reported direction)', () => {
+    const reported = new Set(result.unexpressed.map((u) => u.rule));
+    let compared = 0;
+    for (const destination of policy.destinations()) {
+      const rules = policy.rules(destination);
+      for (const [input, req] of samples(destination)) {
+        const explanation = policy.explain(input);
+        for (const r of rules) {
+          const id = `${r.ref.policy}#${r.ref.index}`;
+          const ward = explanation.considered.find(
+            (e) => e.rule.policy === r.ref.policy && e.rule.index === r.ref.index,
+          )!.matched;
+          const istio = exportedRuleMatches(manifests, destination, id, req);
+          const at = `${id} ${JSON.stringify(input.source)} ${req.method} ${req.path} ${JSON.stringify(req.headers)}`;
+          if (!reported.has(id)) expect(istio, at).toBe(ward);
+          else if (r.ref.action === 'allow') expect(istio && !ward, at).toBe(false);
+          else expect(ward && !istio, at).toBe(false);
+          compared++;
+        }
+        // The whole destination: Istio never allows what Ward denies; equal where nothing is reported.
+        const wardAllowed = explanation.decision.allowed;
+        const istioAllowed = istioAllows(manifests, destination, req);
+        if (istioAllowed) expect(wardAllowed, `${destination} ${JSON.stringify(req)}`).toBe(true);
+        if (!rules.some((r) => reported.has(`${r.ref.policy}#${r.ref.index}`)))
+          expect(istioAllowed, `${destination} ${JSON.stringify(req)}`).toBe(wardAllowed);
+      }
+    }
+    expect(compared).toBe(36_480); // 19 rules × 1,920 requests (the figure in docs/graph.md)
+  });
+
+  it('refuses when a workload is in no rule, unless allowEmpty', () => {
+    // Without the `*` allow of frontend and the soft-applied inventory, which let every workload
+    // call something; in a namespace the `sa/*` source of payments does not cover.
+    const docs = files
+      .flatMap(([file, text]) => parseDocuments(text, file).documents)
+      .filter((d) => !['frontend-callers', 'inventory-callers'].includes(d.document.metadata.name));
+    const p = compile(docs as never, { trustDomain: 'cluster.local' });
+    const ingest = new GraphIngest();
+    for (const [file, text] of files) ingest.add('ward', file, text);
+    ingest.add(
+      'ward',
+      'extra.yaml',
+      'apiVersion: ward.dev/v1\nkind: Service\nmetadata: { name: lonely, namespace: batch }\nspec: {}\n',
+    );
+    const { graph: g } = ingest.finish();
+    expect(() => toIstioPoliciesFromRules(g, p)).toThrow(/batch\/lonely/);
+    expect(() => toNetworkPoliciesFromRules(g, p)).toThrow(GraphError);
+    const forced = toIstioPoliciesFromRules(g, p, { allowEmpty: true });
+    expect(forced.warnings.join('\n')).toMatch(/batch\/lonely is in no allow rule/);
+  });
+});
+
+describe('NetworkPolicy from Ward rules', () => {
+  const { graph, policy } = load();
+  const result = toNetworkPoliciesFromRules(graph, policy);
+  const manifests = result.manifests as Json[];
+  const names = manifests.map((m) => m.metadata.name as string);
+
+  it('validates, and admits the callers the enforced allow rules name (not edges)', () => {
+    for (const m of manifests) expect(() => new NetworkPolicy(m as never).validate()).not.toThrow();
+    for (const caller of ['frontend', 'checkout', 'admin-tool', 'batch-a', 'batch-b', 'reports'])
+      expect(l4Admits(manifests, caller, 'orders'), caller).toBe(true);
+    expect(l4Admits(manifests, 'orders', 'reports')).toBe(false);
+    // One ingress policy per destination, one egress per caller.
+    expect(names).toContain('ward-orders-ingress');
+    expect(names).toContain('ward-frontend-egress');
+    // Soft apply (inventory) and `*` (frontend) admit everyone.
+    expect(l4Admits(manifests, 'reports', 'inventory')).toBe(true);
+    expect(l4Admits(manifests, 'payments', 'frontend')).toBe(true);
+    expect(names).toContain('ward-egress-to-open-services');
+    // The enforced deny of frontend on payments has a condition: not expressible at L4.
+    expect(l4Admits(manifests, 'frontend', 'payments')).toBe(true);
+    expect(result.unexpressed.some((u) => u.rule === 'payments-callers#1')).toBe(true);
+    // L7 parts of allows are reported as wider at L4.
+    expect(result.unexpressed.find((u) => u.rule === 'orders-callers#0')?.why).toMatch(
+      /NetworkPolicy is L4/,
+    );
+  });
+
+  it('at L4, never narrower than Ward: every caller Ward lets through on some request is admitted', () => {
+    let pairs = 0;
+    for (const destination of policy.destinations())
+      for (const caller of CALLERS) {
+        if (caller === undefined) continue;
+        let allowed = false;
+        for (const [input] of samples(destination))
+          if (input.source.service === caller && policy.decide(input).allowed) {
+            allowed = true;
+            break;
+          }
+        if (allowed) {
+          pairs++;
+          expect(l4Admits(manifests, caller, destination), `${caller} → ${destination}`).toBe(true);
+        }
+      }
+    expect(pairs).toBeGreaterThan(10);
+  });
+
+  it('an unconditional deny removes the caller', () => {
+    const docs = [
+      ...files.flatMap(([file, text]) => parseDocuments(text, file).documents),
+      ...parseDocuments(
+        'apiVersion: ward.dev/v1\nkind: Intention\nmetadata: { name: no-batch }\nspec:\n  destination: orders\n  rules: [{ sources: [batch-b], action: deny }]\n',
+        'deny.yaml',
+      ).documents,
+    ];
+    const p = compile(docs as never, { trustDomain: 'cluster.local' });
+    const out = toNetworkPoliciesFromRules(graph, p).manifests as Json[];
+    expect(l4Admits(out, 'batch-a', 'orders')).toBe(true);
+    expect(l4Admits(out, 'batch-b', 'orders')).toBe(false);
+  });
+
+  it('a source glob over n workloads on m destinations gives n + m objects, not 2·n·m', () => {
+    const many = Array.from({ length: 30 }, (_, i) => `svc-${i}`);
+    const text = many
+      .flatMap((n) => [
+        `apiVersion: ward.dev/v1\nkind: Service\nmetadata: { name: ${n} }\nspec: {}\n`,
+        `apiVersion: ward.dev/v1\nkind: Intention\nmetadata: { name: ${n} }\nspec:\n  destination: ${n}\n  rules: [{ sources: ["svc-*"], action: allow }]\n`,
+      ])
+      .join('---\n');
+    const ingest = new GraphIngest();
+    ingest.add('ward', 'many.yaml', text);
+    const p = compile(parseDocuments(text, 'many.yaml').documents as never, {
+      trustDomain: 'cluster.local',
+    });
+    const out = toNetworkPoliciesFromRules(ingest.finish().graph, p).manifests;
+    expect(out.length).toBe(2 + 30 + 30); // baseline, 30 ingress, 30 egress
+  });
+});
+
+describe('rules over Kubernetes manifests (the test shop)', () => {
+  const shopDir = join(import.meta.dirname, 'fixtures', 'shop-app');
+  const intentions = readFileSync(
+    join(import.meta.dirname, 'fixtures', 'rule-export-shop', 'intentions.yaml'),
+    'utf8',
+  );
+  const ingest = new GraphIngest();
+  ingest.add('kubernetes', 'shop.yaml', readFileSync(join(shopDir, 'shop.yaml'), 'utf8'));
+  ingest.add('ward', 'shop-intentions.yaml', intentions);
+  const { graph } = ingest.finish();
+  const policy = compile(parseDocuments(intentions, 'shop-intentions.yaml').documents as never, {
+    trustDomain: 'cluster.local',
+  });
+  const find = (list: Record<string, unknown>[], ns: string, name: string) =>
+    list.find(
+      (m) => (m as Json).metadata.namespace === ns && (m as Json).metadata.name === name,
+    ) as Json;
+
+  it('Istio: principals from service accounts across namespaces, pod ports, the entry point', () => {
+    const { manifests, warnings, unexpressed } = toIstioPoliciesFromRules(graph, policy);
+    for (const m of manifests)
+      expect(() => new AuthorizationPolicy(m as never).validate()).not.toThrow();
+    expect(unexpressed).toEqual([]);
+    expect(find(manifests, 'shop', 'ward-allow-checkout').spec.rules).toEqual([
+      {
+        from: [{ source: { principals: ['cluster.local/ns/web/sa/storefront'] } }],
+        to: [{ operation: { methods: ['POST'], paths: ['/checkout/*'], ports: ['5050'] } }],
+      },
+    ]);
+    expect(find(manifests, 'shop', 'ward-allow-cart').spec.rules[0].to).toEqual([
+      { operation: { paths: ['/shop.Cart/*'], ports: ['7070'] } },
+    ]);
+    const storefront = find(manifests, 'web', 'ward-allow-storefront');
+    expect(storefront.spec.rules).toEqual([{ to: [{ operation: { ports: ['8080'] } }] }]);
+    expect(storefront.metadata.annotations['ward.dev/rules']).toBe('entry-points');
+    expect(warnings.join('\n')).toMatch(/share the identity cluster\.local\/ns\/shop\/sa\/default/);
+  });
+
+  it('NetworkPolicy: peers by namespace and pod labels, on the pod ports', () => {
+    const { manifests } = toNetworkPoliciesFromRules(graph, policy);
+    for (const m of manifests) expect(() => new NetworkPolicy(m as never).validate()).not.toThrow();
+    expect(find(manifests, 'shop', 'ward-checkout-ingress').spec.ingress).toEqual([
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'web' } },
+            podSelector: { matchLabels: { app: 'storefront' } },
+          },
+        ],
+        ports: [{ protocol: 'TCP', port: 5050 }],
+      },
+    ]);
+    expect(find(manifests, 'web', 'ward-storefront-from-outside')).toBeDefined();
+    // A store calls nothing: no egress from postgres, and no rule makes one.
+    expect(manifests.some((m) => (m as Json).metadata.name.startsWith('ward-postgres-to-'))).toBe(
+      false,
+    );
+  });
+});

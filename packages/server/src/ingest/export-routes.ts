@@ -1,0 +1,148 @@
+/**
+ * `GET /v1/graph/export?target=istio|networkpolicy`: the stored policy exported as Istio
+ * AuthorizationPolicies or Kubernetes NetworkPolicies (issue 14), with the report of every rule
+ * part the target cannot carry — the same `@ward/graph` exporters `ward graph export -f POLICY_DIR`
+ * runs. The graph is the Service documents only: the control plane knows no pod ports or service
+ * accounts, so selectors are `app.kubernetes.io/name: <service>` and ports are open (warned).
+ *
+ * A team token gets the policies that select its services and the report of their rules only;
+ * who calls them (principals, peers) is in those policies, as it is in `GET /v1/graph`.
+ */
+import {
+  GraphBuilder,
+  GraphError,
+  readWardServices,
+  toIstioPoliciesFromRules,
+  toNetworkPoliciesFromRules,
+} from '@ward/graph';
+import { compile, type PolicyDocument } from '@ward/policy';
+import type { FastifyInstance } from 'fastify';
+import { ServerError } from '../errors.ts';
+import { principalOf } from '../http/auth-hook.ts';
+import { bearer, problemResponses } from '../http/schemas.ts';
+
+const response = {
+  type: 'object',
+  required: ['target', 'manifests', 'unexpressed', 'warnings', 'skipped'],
+  properties: {
+    target: { type: 'string', enum: ['istio', 'networkpolicy'] },
+    manifests: { type: 'array', items: { type: 'object', additionalProperties: true } },
+    unexpressed: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['rule', 'what', 'why'],
+        properties: { rule: { type: 'string' }, what: { type: 'string' }, why: { type: 'string' } },
+      },
+    },
+    warnings: { type: 'array', items: { type: 'string' } },
+    skipped: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['item', 'reason'],
+        properties: { item: { type: 'string' }, reason: { type: 'string' } },
+      },
+    },
+  },
+} as const;
+
+type Json = Record<string, unknown>;
+
+/** The service a manifest selects (`app.kubernetes.io/name`), or undefined for namespace-wide. */
+function selected(m: Json): string | undefined {
+  const spec = m.spec as {
+    selector?: { matchLabels?: Json };
+    podSelector?: { matchLabels?: Json };
+  };
+  const labels = spec.selector?.matchLabels ?? spec.podSelector?.matchLabels;
+  const name = labels?.['app.kubernetes.io/name'];
+  return typeof name === 'string' ? name : undefined;
+}
+
+export function exportRoutes() {
+  return async (app: FastifyInstance): Promise<void> => {
+    app.get<{ Querystring: { target: 'istio' | 'networkpolicy'; allowEmpty: boolean } }>(
+      '/v1/graph/export',
+      {
+        config: { auth: ['admin', 'team'] },
+        schema: {
+          tags: ['graph'],
+          summary:
+            'The stored policy as Istio AuthorizationPolicies or NetworkPolicies, with what could not be expressed',
+          security: bearer,
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['target'],
+            properties: {
+              target: { type: 'string', enum: ['istio', 'networkpolicy'] },
+              allowEmpty: { type: 'boolean', default: false },
+            },
+          },
+          response: { 200: response, ...problemResponses },
+        },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const stored = await app.ward.store.listDocuments();
+        const documents = stored
+          .filter((d) => d.kind === 'Service' || d.kind === 'Intention')
+          .map((d, index) => ({
+            document: d.document as PolicyDocument,
+            file: `<stored ${d.kind} ${d.name}>`,
+            index,
+          }));
+        const trustDomain = app.ward.trustDomain;
+        const policy = compile(documents, { trustDomain });
+        const builder = new GraphBuilder();
+        const services = documents.filter((d) => d.document.kind === 'Service');
+        if (services.length > 0)
+          readWardServices(
+            services.map((d) => JSON.stringify(d.document)).join('\n---\n'),
+            'control-plane:services',
+            builder,
+            { trustDomain },
+          );
+        const graph = builder.build();
+        const options = { trustDomain, allowEmpty: request.query.allowEmpty };
+        let result: ReturnType<typeof toIstioPoliciesFromRules>;
+        try {
+          result =
+            request.query.target === 'istio'
+              ? toIstioPoliciesFromRules(graph, policy, options)
+              : toNetworkPoliciesFromRules(graph, policy, options);
+        } catch (error) {
+          if (error instanceof GraphError && error.code === 'GRAPH_EXPORT_UNEXPLAINED')
+            throw new ServerError('API_CONFLICT', error.message, {
+              errors: [{ field: 'allowEmpty', message: 'pass allowEmpty=true to export anyway' }],
+            });
+          throw error;
+        }
+        reply.header('cache-control', 'no-store');
+        const body = { target: request.query.target, ...result };
+        if (principal.scope !== 'team') return body;
+        // A team: only what selects its services, and the report of their rules.
+        const own = principal.services;
+        const destinationOf = new Map(
+          policy.rules().map((r) => [`${r.ref.policy}#${r.ref.index}`, r.destination]),
+        );
+        const namespaced = [...own].map(
+          (s) => `${policy.services.get(s)?.namespace ?? 'default'}/${s}`,
+        );
+        return {
+          target: body.target,
+          manifests: result.manifests.filter((m) => {
+            const s = selected(m);
+            return s !== undefined && own.has(s);
+          }),
+          unexpressed: result.unexpressed.filter((u) => own.has(destinationOf.get(u.rule) ?? '')),
+          warnings: result.warnings.filter((w) =>
+            namespaced.some((n) => w.startsWith(`${n}:`) || w.startsWith(`${n} `)),
+          ),
+          skipped: [],
+        };
+      },
+    );
+  };
+}
