@@ -1,4 +1,5 @@
-import { type CheckedRule, checkDocuments } from './check.ts';
+import { attributesFor, keyReads } from './attribute-schema.ts';
+import { type CheckedRule, type CheckResult, checkDocuments } from './check.ts';
 import { toSourced } from './compile.ts';
 import { sortDiagnostics } from './errors.ts';
 import { compileGlob } from './glob.ts';
@@ -17,6 +18,9 @@ import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from
  *   document declares (only checked when some Service documents are present).
  * - `LINT_TEAM_LABEL`: a condition trusts a label of the calling service that the caller's own team
  *   can set (any key outside `ward.dev/`, or a key computed at run time); see labels.ts.
+ * - `LINT_ATTRIBUTE_UNDECLARED`: AttributeSchemas exist, but none covers a passport attribute or
+ *   label a condition reads (its zone has no attribute schema, or no schema declares labels), so
+ *   the read is not type-checked (see attribute-schema.ts).
  *
  * Analyses are conservative: a rule "covers" another only when it has no `when` and no L7
  * permissions, so a warning is always real; some dead rules go unreported.
@@ -95,6 +99,7 @@ export function lintPolicy(
     });
   }
   for (const r of checked.rules) teamLabelWarnings(r, warn);
+  if (checked.schemas) undeclaredWarnings(checked, warn);
   if (checked.services.size > 0) {
     const known = checked.services;
     for (const [, sd] of checked.intentions) {
@@ -154,6 +159,40 @@ function teamLabelWarnings(rule: CheckedRule, warn: Warn): void {
       `/spec/rules/${rule.index}/when`,
       `condition ${what} that the calling service's own team can set; authorize on labels under ${RESERVED_LABEL_PREFIX} (set only by an admin) instead (at character ${offset + 1})`,
     );
+  }
+}
+
+/** Warns for each read no schema covers, when some schema exists. */
+function undeclaredWarnings(checked: CheckResult, warn: Warn): void {
+  const schemas = checked.schemas!;
+  const zoneOf = new Map(
+    checked.serviceDocs.map((sd) => [sd.document.metadata.name, sd.document.spec.passport?.zone]),
+  );
+  for (const rule of checked.rules) {
+    if (!rule.cel?.ok) continue;
+    const ast = (rule.cel.program as unknown as { ast?: unknown }).ast;
+    const parts = [
+      [
+        'passport',
+        'attrs',
+        attributesFor(schemas, zoneOf.get(rule.destination)),
+        'passport attribute',
+      ],
+      ['source', 'labels', schemas.labels, 'label'],
+    ] as const;
+    for (const [variable, field, declared, what] of parts) {
+      if (declared !== undefined) continue; // covered: checked at compile time
+      for (const { key, offset } of keyReads(ast, variable, field)) {
+        const name = key === undefined ? `${variable}.${field} (as a whole)` : `${what} "${key}"`;
+        const zone = variable === 'passport' ? ` for the passport zone of ${rule.destination}` : '';
+        warn(
+          rule,
+          'LINT_ATTRIBUTE_UNDECLARED',
+          `/spec/rules/${rule.index}/when`,
+          `condition reads ${name}, which no AttributeSchema declares${zone}, so it is not type-checked (at character ${offset + 1})`,
+        );
+      }
+    }
   }
 }
 
