@@ -5,7 +5,7 @@ import { sortDiagnostics } from './errors.ts';
 import { compileGlob } from './glob.ts';
 import { labelReads, RESERVED_LABEL_PREFIX } from './labels.ts';
 import { type SourceMatcher, sourceMatches } from './matchers.ts';
-import { diag, positionOf } from './position.ts';
+import { diag, positionOf, scalarPosition } from './position.ts';
 import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from './types.ts';
 
 /**
@@ -99,7 +99,7 @@ export function lintPolicy(
     });
   }
   for (const r of checked.rules) teamLabelWarnings(r, warn);
-  if (checked.schemas) undeclaredWarnings(checked, warn);
+  if (checked.schemas) undeclaredWarnings(checked, out);
   if (checked.services.size > 0) {
     const known = checked.services;
     for (const [, sd] of checked.intentions) {
@@ -163,7 +163,7 @@ function teamLabelWarnings(rule: CheckedRule, warn: Warn): void {
 }
 
 /** Warns for each read no schema covers, when some schema exists. */
-function undeclaredWarnings(checked: CheckResult, warn: Warn): void {
+function undeclaredWarnings(checked: CheckResult, out: Diagnostic[]): void {
   const schemas = checked.schemas!;
   const zoneOf = new Map(
     checked.serviceDocs.map((sd) => [sd.document.metadata.name, sd.document.spec.passport?.zone]),
@@ -185,11 +185,21 @@ function undeclaredWarnings(checked: CheckResult, warn: Warn): void {
       for (const { key, offset } of keyReads(ast, variable, field)) {
         const name = key === undefined ? `${variable}.${field} (as a whole)` : `${what} "${key}"`;
         const zone = variable === 'passport' ? ` for the passport zone of ${rule.destination}` : '';
-        warn(
-          rule,
-          'LINT_ATTRIBUTE_UNDECLARED',
-          `/spec/rules/${rule.index}/when`,
-          `condition reads ${name}, which no AttributeSchema declares${zone}, so it is not type-checked (at character ${offset + 1})`,
+        const path = `/spec/rules/${rule.index}/when`;
+        const scalar = rule.scalars?.get(path);
+        const at = scalar
+          ? scalarPosition(scalar, rule.rule.when!, offset)
+          : positionOf(rule.positions, path);
+        out.push(
+          diag(
+            rule.file,
+            at.line,
+            at.col,
+            'LINT_ATTRIBUTE_UNDECLARED',
+            path,
+            `condition reads ${name}, which no AttributeSchema declares${zone}, so it is not type-checked${scalar ? '' : ` (at character ${offset + 1})`}`,
+            'warning',
+          ),
         );
       }
     }
