@@ -115,7 +115,7 @@ export function mergeSchemas(
         sd,
         'POLICY_SCHEMA_CONFLICT',
         path,
-        `"${key}" is declared as ${cel} here but as ${prior.cel} by AttributeSchema ${prior.schema}`,
+        `${JSON.stringify(key)} is declared as ${cel} here but as ${prior.cel} by AttributeSchema ${prior.schema}`,
       );
       return;
     }
@@ -287,7 +287,7 @@ export function checkCondition(
       } else if (!labels.has(r.key)) {
         problems.push({
           code: 'POLICY_LABEL_UNKNOWN',
-          message: `label "${r.key}" is not declared by any AttributeSchema${hint(r.key, labels)}`,
+          message: `label ${JSON.stringify(r.key)} is not declared by any AttributeSchema${hint(r.key, labels)}`,
           offset: r.offset,
         });
       }
@@ -300,7 +300,7 @@ export function checkCondition(
         unknown = true;
         problems.push({
           code: 'POLICY_ATTRIBUTE_UNKNOWN',
-          message: `passport attribute "${r.key}" is not declared by the AttributeSchema of this zone${hint(r.key, attrs)}`,
+          message: `passport attribute ${JSON.stringify(r.key)} is not declared by the AttributeSchema of this zone${hint(r.key, attrs)}`,
           offset: r.offset,
         });
       }
@@ -323,7 +323,8 @@ export function checkCondition(
 
 /** `; did you mean "tier"?` for a key one edit away from a declared one. */
 function hint(key: string, declared: Map<string, Declared>): string {
-  for (const k of declared.keys()) if (nearlyEqual(key, k)) return `; did you mean "${k}"?`;
+  for (const k of declared.keys())
+    if (nearlyEqual(key, k)) return `; did you mean ${JSON.stringify(k)}?`;
   return '';
 }
 

@@ -183,7 +183,10 @@ function undeclaredWarnings(checked: CheckResult, out: Diagnostic[]): void {
     for (const [variable, field, declared, what] of parts) {
       if (declared !== undefined) continue; // covered: checked at compile time
       for (const { key, offset } of keyReads(ast, variable, field)) {
-        const name = key === undefined ? `${variable}.${field} (as a whole)` : `${what} "${key}"`;
+        const name =
+          key === undefined
+            ? `${variable}.${field} (as a whole)`
+            : `${what} ${JSON.stringify(key)}`;
         const zone = variable === 'passport' ? ` for the passport zone of ${rule.destination}` : '';
         const path = `/spec/rules/${rule.index}/when`;
         const scalar = rule.scalars?.get(path);
