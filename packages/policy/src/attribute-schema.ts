@@ -242,7 +242,12 @@ function keyOf(parent: Node | undefined, map: Node): KeyRead {
 const environments = new Map<string, Environment>();
 const MAX_ENVIRONMENTS = 64;
 
+/** The same for one merged set of attributes (rules of a zone share it): no key per rule. */
+const byDeclaration = new WeakMap<Map<string, Declared>, Environment>();
+
 function checkingEnvironment(attrs: Map<string, Declared>): Environment {
+  const known = byDeclaration.get(attrs);
+  if (known) return known;
   const fields: Record<string, string> = Object.create(null);
   for (const [k, d] of [...attrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
     fields[k] = d.cel;
@@ -253,6 +258,7 @@ function checkingEnvironment(attrs: Map<string, Declared>): Environment {
     if (environments.size >= MAX_ENVIRONMENTS) environments.clear();
     environments.set(key, env);
   }
+  byDeclaration.set(attrs, env);
   return env;
 }
 
