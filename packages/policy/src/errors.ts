@@ -27,6 +27,7 @@ export const DIAGNOSTIC_CODES = [
   'LINT_OVERRIDDEN_ALLOW',
   'LINT_TEAM_LABEL',
   'LINT_ATTRIBUTE_UNDECLARED',
+  'LINT_ENUM_VALUE',
 ] as const;
 
 export type DiagnosticCode = (typeof DIAGNOSTIC_CODES)[number];

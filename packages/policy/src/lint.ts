@@ -1,11 +1,11 @@
-import { attributesFor, keyReads } from './attribute-schema.ts';
+import { attributesFor, enumFindings, keyReads } from './attribute-schema.ts';
 import { type CheckedRule, type CheckResult, checkDocuments } from './check.ts';
 import { toSourced } from './compile.ts';
 import { sortDiagnostics } from './errors.ts';
 import { compileGlob } from './glob.ts';
 import { labelReads, RESERVED_LABEL_PREFIX } from './labels.ts';
 import { type SourceMatcher, sourceMatches } from './matchers.ts';
-import { diag, positionOf, scalarPosition } from './position.ts';
+import { diag, pointerToken, positionOf, scalarPosition } from './position.ts';
 import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from './types.ts';
 
 /**
@@ -18,6 +18,8 @@ import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from
  *   document declares (only checked when some Service documents are present).
  * - `LINT_TEAM_LABEL`: a condition trusts a label of the calling service that the caller's own team
  *   can set (any key outside `ward.dev/`, or a key computed at run time); see labels.ts.
+ * - `LINT_ENUM_VALUE`: a condition compares a declared attribute or label with a literal outside
+ *   its `enum`, or a Service's label has a value outside the declared label's `enum`.
  * - `LINT_ATTRIBUTE_UNDECLARED`: AttributeSchemas exist, but none covers a passport attribute or
  *   label a condition reads (its zone has no attribute schema, or no schema declares labels), so
  *   the read is not type-checked (see attribute-schema.ts).
@@ -99,7 +101,10 @@ export function lintPolicy(
     });
   }
   for (const r of checked.rules) teamLabelWarnings(r, warn);
-  if (checked.schemas) undeclaredWarnings(checked, out);
+  if (checked.schemas) {
+    undeclaredWarnings(checked, out);
+    enumWarnings(checked, out);
+  }
   if (checked.services.size > 0) {
     const known = checked.services;
     for (const [, sd] of checked.intentions) {
@@ -205,6 +210,49 @@ function undeclaredWarnings(checked: CheckResult, out: Diagnostic[]): void {
           ),
         );
       }
+    }
+  }
+}
+
+/** Warns for literals and Service label values outside a declared `enum`. */
+function enumWarnings(checked: CheckResult, out: Diagnostic[]): void {
+  const schemas = checked.schemas!;
+  const zoneOf = new Map(
+    checked.serviceDocs.map((sd) => [sd.document.metadata.name, sd.document.spec.passport?.zone]),
+  );
+  const list = (values: readonly unknown[]) => values.map((v) => JSON.stringify(v)).join(', ');
+  for (const rule of checked.rules) {
+    if (!rule.cel?.ok || rule.rule.when === undefined) continue;
+    const ast = (rule.cel.program as unknown as { ast?: unknown }).ast;
+    const attrs = attributesFor(schemas, zoneOf.get(rule.destination));
+    const path = `/spec/rules/${rule.index}/when`;
+    for (const f of enumFindings(ast, attrs, schemas.labels)) {
+      const scalar = rule.scalars?.get(path);
+      const at = scalar
+        ? scalarPosition(scalar, rule.rule.when, f.offset)
+        : positionOf(rule.positions, path);
+      const where = scalar ? '' : ` (at character ${f.offset + 1})`;
+      const message = `condition compares ${f.what} with ${JSON.stringify(f.value)}, which its AttributeSchema does not allow (${list(f.allowed)}), so this comparison never holds for a conforming caller${where}`;
+      out.push(diag(rule.file, at.line, at.col, 'LINT_ENUM_VALUE', path, message, 'warning'));
+    }
+  }
+  for (const sd of checked.serviceDocs) {
+    for (const [key, value] of Object.entries(sd.document.metadata.labels ?? {})) {
+      const allowed = schemas.labels?.get(key)?.type.enum;
+      if (!allowed || allowed.includes(value)) continue;
+      const path = `/metadata/labels/${pointerToken(key)}`;
+      const p = positionOf(sd.positions, path);
+      out.push(
+        diag(
+          sd.file,
+          p.line,
+          p.col,
+          'LINT_ENUM_VALUE',
+          path,
+          `label ${JSON.stringify(key)} is ${JSON.stringify(value)}, which its AttributeSchema does not allow (${list(allowed)})`,
+          'warning',
+        ),
+      );
     }
   }
 }
