@@ -59,6 +59,16 @@ describe('attribute schemas in the control plane', () => {
   });
 
   it('a schema that stored conditions do not satisfy is refused, with where they fail', async () => {
+    const dry = await http(base, 'POST', '/v1/apply', {
+      body: {
+        dryRun: true,
+        files: [
+          { name: 'x.yaml', content: yamlOf([schema('passport', { level: { type: 'integer' } })]) },
+        ],
+      },
+    });
+    expect(dry.status).toBeGreaterThanOrEqual(400);
+    expect(dry.text).toContain('POLICY_ATTRIBUTE_UNKNOWN');
     const res = await apply([schema('passport', { level: { type: 'integer' } })]);
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.text).toContain('POLICY_ATTRIBUTE_UNKNOWN');
