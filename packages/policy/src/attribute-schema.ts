@@ -302,7 +302,15 @@ export function checkCondition(
   if (attrs) {
     let unknown = false;
     for (const r of keyReads(ast, 'passport', 'attrs')) {
-      if (r.key !== undefined && !attrs.has(r.key)) {
+      if (r.key === undefined) {
+        unknown = true;
+        problems.push({
+          code: 'POLICY_ATTRIBUTE_UNKNOWN',
+          message:
+            'passport.attrs is read as a whole or by a computed key, which the AttributeSchema cannot check; read declared attributes by name',
+          offset: r.offset,
+        });
+      } else if (!attrs.has(r.key)) {
         unknown = true;
         problems.push({
           code: 'POLICY_ATTRIBUTE_UNKNOWN',
