@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Scalar, stringify } from 'yaml';
@@ -196,6 +198,59 @@ describe('attribute schemas: property', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('a schema changes no decision: the same set with and without it decides alike', () => {
+    const text = readFileSync(join(import.meta.dirname, 'conformance', 'schemas.yaml'), 'utf8');
+    const typed = loadPolicy([{ file: 's.yaml', text }]);
+    const withSchema = typed.policySet!;
+    const withoutSchema = loadPolicy([
+      {
+        file: 's.yaml',
+        text: text
+          .split('\n---\n')
+          .filter((d) => !d.includes('kind: AttributeSchema'))
+          .join('\n---\n'),
+      },
+    ]).policySet!;
+    const value = fc.oneof(
+      fc.string({ maxLength: 6 }),
+      fc.integer({ min: -3, max: 5 }),
+      fc.boolean(),
+      fc.double({ noNaN: true }),
+      fc.array(fc.constantFrom('admin', 'x'), { maxLength: 2 }),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom('svc', 'kiosk'),
+        fc.constantFrom('bot', 'user-api', 'levels', 'gold', 'team', 'staff', 'web', 'other'),
+        fc.option(
+          fc.dictionary(
+            fc.constantFrom(
+              'tier',
+              'level',
+              'score',
+              'staff',
+              'roles',
+              'x-team',
+              'device',
+              'other',
+            ),
+            value,
+          ),
+          { nil: undefined },
+        ),
+        (destination, service, attrs) => {
+          const input = {
+            destination,
+            source: { service },
+            ...(attrs ? { passport: { sub: 'u', attrs, iat: 1, exp: 2, iss: 'i', kid: 'k' } } : {}),
+          };
+          expect(withSchema.decide(input)).toEqual(withoutSchema.decide(input));
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });
