@@ -154,9 +154,14 @@ export function celEnvironment(): Environment {
  * programs are never evaluated (`Activation` fills the run-time one).
  */
 export function buildEnvironment(attrs: Readonly<Record<string, string>> | undefined): Environment {
-  const env = new Environment({ enableOptionalTypes: true, limits: LIMITS }).registerType(
-    'ward.Source',
-    {
+  const env = new Environment({ enableOptionalTypes: true, limits: LIMITS });
+  if (attrs !== undefined) {
+    env.registerType('ward.Attrs', { ctor: class CelAttrs {}, fields: { ...attrs } });
+    // `"key" in passport.attrs` stays valid (its key is checked on the AST: attribute-schema.ts).
+    env.registerOperator('string in ward.Attrs', () => false);
+  }
+  return env
+    .registerType('ward.Source', {
       ctor: CelSource,
       fields: {
         service: 'string',
@@ -164,14 +169,7 @@ export function buildEnvironment(attrs: Readonly<Record<string, string>> | undef
         namespace: 'string',
         labels: 'map<string, string>',
       },
-    },
-  );
-  if (attrs !== undefined) {
-    env.registerType('ward.Attrs', { ctor: class CelAttrs {}, fields: { ...attrs } });
-    // `"key" in passport.attrs` stays valid (the key checks are done on the AST, see schemas.ts).
-    env.registerOperator('string in ward.Attrs', () => false);
-  }
-  return env
+    })
     .registerType('ward.Grpc', { ctor: CelGrpc, fields: { service: 'string', method: 'string' } })
     .registerType('ward.Request', {
       ctor: CelRequest,
