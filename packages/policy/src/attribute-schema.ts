@@ -1,4 +1,5 @@
 import type { Environment } from '@marcbachmann/cel-js';
+import { keyReads } from './attribute-reads.ts';
 import { buildEnvironment } from './cel.ts';
 import { DEFAULT_PASSPORT_ZONE } from './passport-use.ts';
 import { pointerToken } from './position.ts';
@@ -154,9 +155,6 @@ export function mergeSchemas(
       out.anyZone ??= new Map();
       for (const [k, t] of Object.entries(attributes.properties))
         add(out.anyZone, sd, 'attributes', k, t);
-      for (const z of out.zones.values()) {
-        for (const [k, t] of Object.entries(attributes.properties)) add(z, sd, 'attributes', k, t);
-      }
     } else {
       let z = out.zones.get(zone);
       if (!z) {
@@ -175,67 +173,6 @@ export function attributesFor(
   zone: string | undefined,
 ): Map<string, Declared> | undefined {
   return schemas.zones.get(zone ?? DEFAULT_PASSPORT_ZONE) ?? schemas.anyZone;
-}
-
-interface Node {
-  op: string;
-  args: unknown;
-  pos?: number;
-}
-
-const isNode = (v: unknown): v is Node =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) && typeof (v as Node).op === 'string';
-
-/** `passport.attrs` or `source.labels` itself. */
-function isMapRead(n: Node, variable: string, field: string): boolean {
-  if (n.op !== '.' || !Array.isArray(n.args)) return false;
-  const [target, f] = n.args as [Node, unknown];
-  return f === field && isNode(target) && target.op === 'id' && target.args === variable;
-}
-
-/** A read of one key of a map variable: the key (undefined when computed) and where it is. */
-export interface KeyRead {
-  key: string | undefined;
-  offset: number;
-}
-
-/**
- * Every read of `variable.field` (e.g. `passport.attrs`) in a cel-js AST (`{op, args, pos}`):
- * `.key`, `.?key`, `["key"]`, `[?"key"]`, `"key" in …` and `has(….key)` give the key and the
- * offset of the key itself; any other use (whole map, computed key) gives key undefined.
- */
-export function keyReads(ast: unknown, variable: string, field: string): KeyRead[] {
-  const out: KeyRead[] = [];
-  const walk = (node: unknown, parent: Node | undefined): void => {
-    if (Array.isArray(node)) {
-      for (const n of node) walk(n, parent);
-      return;
-    }
-    if (!isNode(node)) return;
-    if (isMapRead(node, variable, field)) {
-      out.push(keyOf(parent, node));
-      return;
-    }
-    if (node.op !== 'value') walk(node.args, node);
-  };
-  walk(ast, undefined);
-  return out;
-}
-
-function keyOf(parent: Node | undefined, map: Node): KeyRead {
-  const whole = { key: undefined, offset: map.pos ?? 0 };
-  if (!parent || !Array.isArray(parent.args)) return whole;
-  const [a, b] = parent.args as [unknown, unknown];
-  if ((parent.op === '.' || parent.op === '.?') && a === map && typeof b === 'string') {
-    return { key: b, offset: parent.pos ?? 0 };
-  }
-  const literal = parent.op === 'in' ? (b === map ? a : undefined) : a === map ? b : undefined;
-  if ((parent.op === '[]' || parent.op === '[?]' || parent.op === 'in') && isNode(literal)) {
-    if (literal.op === 'value' && typeof literal.args === 'string') {
-      return { key: literal.args, offset: literal.pos ?? 0 };
-    }
-  }
-  return whole;
 }
 
 /** Checking environments by their declared attributes; a few schemas make a few zones. */
@@ -352,86 +289,4 @@ function nearlyEqual(a: string, b: string): boolean {
     return a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2);
   }
   return a.length > b.length ? a.slice(i + 1) === b.slice(i) : a.slice(i) === b.slice(i + 1);
-}
-
-/** A literal a condition compares a declared key with, outside the key's declared `enum`. */
-export interface EnumFinding {
-  what: string;
-  value: unknown;
-  allowed: readonly unknown[];
-  offset: number;
-}
-
-/** The declared key `node` reads (`.k`, `.?k`, `["k"]`, `[?"k"]`, any of them `.orValue(…)`). */
-function declaredRead(
-  node: unknown,
-  attrs: Map<string, Declared> | undefined,
-  labels: Map<string, Declared> | undefined,
-): { what: string; type: AttributeType } | undefined {
-  if (!isNode(node) || !Array.isArray(node.args)) return undefined;
-  if (node.op === 'rcall' && node.args[0] === 'orValue')
-    return declaredRead(node.args[1], attrs, labels);
-  const [map, key] = node.args as [unknown, unknown];
-  const name =
-    node.op === '.' || node.op === '.?'
-      ? key
-      : (node.op === '[]' || node.op === '[?]') && isNode(key) && key.op === 'value'
-        ? key.args
-        : undefined;
-  if (typeof name !== 'string' || !isNode(map)) return undefined;
-  const source = isMapRead(map, 'passport', 'attrs')
-    ? attrs
-    : isMapRead(map, 'source', 'labels')
-      ? labels
-      : undefined;
-  const declared = source?.get(name);
-  if (!declared) return undefined;
-  const what = `${source === attrs ? 'passport attribute' : 'label'} ${JSON.stringify(name)}`;
-  return { what, type: declared.type };
-}
-
-/**
- * Comparisons (`==`, `!=`, `in [literals]`, `"v" in list-attribute`) of a declared key with a
- * literal its `enum` does not allow: never true for a passport or Service that keeps to the
- * schema, so most likely a misspelt value. Reported by lint, not refused: the schema is the
- * platform's, and a team may write a rule for a value before the schema lists it.
- */
-export function enumFindings(
-  ast: unknown,
-  attrs: Map<string, Declared> | undefined,
-  labels: Map<string, Declared> | undefined,
-): EnumFinding[] {
-  const out: EnumFinding[] = [];
-  const check = (read: ReturnType<typeof declaredRead>, literal: unknown, element: boolean) => {
-    if (!read || !isNode(literal) || literal.op !== 'value') return;
-    const allowed = element ? read.type.items?.enum : read.type.enum;
-    const value = typeof literal.args === 'bigint' ? Number(literal.args) : literal.args;
-    if (allowed && !allowed.includes(value as string)) {
-      out.push({ what: read.what, value, allowed, offset: literal.pos ?? 0 });
-    }
-  };
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) {
-      for (const n of node) walk(n);
-      return;
-    }
-    if (!isNode(node) || node.op === 'value') return;
-    if (Array.isArray(node.args) && (node.op === '==' || node.op === '!=' || node.op === 'in')) {
-      const [l, r] = node.args as [unknown, unknown];
-      if (node.op === 'in') {
-        const right = declaredRead(r, attrs, labels);
-        if (right?.type.type === 'array') check(right, l, true);
-        const left = declaredRead(l, attrs, labels);
-        if (left && isNode(r) && r.op === 'list' && Array.isArray(r.args)) {
-          for (const v of r.args) check(left, v, false);
-        }
-      } else {
-        check(declaredRead(l, attrs, labels), r, false);
-        check(declaredRead(r, attrs, labels), l, false);
-      }
-    }
-    walk(node.args);
-  };
-  walk(ast);
-  return out;
 }

@@ -1,4 +1,5 @@
-import { attributesFor, enumFindings, keyReads } from './attribute-schema.ts';
+import { enumFindings, keyReads } from './attribute-reads.ts';
+import { attributesFor } from './attribute-schema.ts';
 import { type CheckedRule, type CheckResult, checkDocuments } from './check.ts';
 import { toSourced } from './compile.ts';
 import { sortDiagnostics } from './errors.ts';
