@@ -142,8 +142,25 @@ let baseEnv: Environment | undefined;
 
 /** The shared, frozen environment (instantiating one is costly; it holds no per-call state). */
 export function celEnvironment(): Environment {
-  if (baseEnv) return baseEnv;
-  baseEnv = new Environment({ enableOptionalTypes: true, limits: LIMITS })
+  baseEnv ??= buildEnvironment(undefined);
+  return baseEnv;
+}
+
+/**
+ * The environment of conditions, with `passport.attrs` either an open `map<string, dyn>` (the
+ * run-time environment) or, for checking against an AttributeSchema, a message type whose fields
+ * are the declared attributes with their CEL types: then `passport.attrs.tierr` is "No such key"
+ * and `passport.attrs.level == "3"` "no such overload". A checking environment only checks; its
+ * programs are never evaluated (`Activation` fills the run-time one).
+ */
+export function buildEnvironment(attrs: Readonly<Record<string, string>> | undefined): Environment {
+  const env = new Environment({ enableOptionalTypes: true, limits: LIMITS });
+  if (attrs !== undefined) {
+    env.registerType('ward.Attrs', { ctor: class CelAttrs {}, fields: { ...attrs } });
+    // `"key" in passport.attrs` stays valid (its key is checked on the AST: attribute-schema.ts).
+    env.registerOperator('string in ward.Attrs', () => false);
+  }
+  return env
     .registerType('ward.Source', {
       ctor: CelSource,
       fields: {
@@ -164,7 +181,8 @@ export function celEnvironment(): Environment {
       },
     })
     .registerType('ward.Passport', {
-      ctor: CelPassport,
+      // A checking environment gets its own class: cel-js maps a constructor to one type.
+      ctor: attrs === undefined ? CelPassport : class CelCheckedPassport {},
       fields: {
         present: 'bool',
         sub: 'string',
@@ -172,7 +190,7 @@ export function celEnvironment(): Environment {
         kid: 'string',
         iat: 'int',
         exp: 'int',
-        attrs: 'map<string, dyn>',
+        attrs: attrs === undefined ? 'map<string, dyn>' : 'ward.Attrs',
       },
     })
     .registerVariable('source', 'ward.Source')
@@ -180,7 +198,6 @@ export function celEnvironment(): Environment {
     .registerVariable('passport', 'ward.Passport')
     .registerVariable('time', 'google.protobuf.Timestamp')
     .registerVariable('env', 'map<string, string>');
-  return baseEnv;
 }
 
 /** A compiled, type-checked condition. Throws (any error) on evaluation failure. */

@@ -1,3 +1,4 @@
+import { attributesFor, checkCondition, mergeSchemas, type Schemas } from './attribute-schema.ts';
 import { compileCel } from './cel.ts';
 import { globProblem, isGlob } from './glob.ts';
 import {
@@ -6,9 +7,10 @@ import {
   type PermissionMatcher,
   type SourceMatcher,
 } from './matchers.ts';
-import { diag, positionOf } from './position.ts';
+import { diag, positionOf, scalarPosition } from './position.ts';
 import { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 import type {
+  AttributeSchemaDocument,
   Diagnostic,
   IntentionDocument,
   IntentionRule,
@@ -53,6 +55,7 @@ export interface CheckedRule {
   file: string;
   line: number;
   positions: SourcedDocument['positions'];
+  scalars: SourcedDocument['scalars'];
 }
 
 export interface CheckResult {
@@ -62,6 +65,8 @@ export interface CheckResult {
   /** Intentions by name (after duplicates are dropped). */
   intentions: Map<string, SourcedDocument<IntentionDocument>>;
   serviceDocs: SourcedDocument<ServiceDocument>[];
+  /** The AttributeSchema documents merged, or undefined when there are none. */
+  schemas: Schemas | undefined;
 }
 
 type Report = (code: string, path: string, message: string) => void;
@@ -77,8 +82,10 @@ export function checkDocuments(
     rules: [],
     intentions: new Map(),
     serviceDocs: [],
+    schemas: undefined,
   };
   const serviceIds = new Map<string, string>();
+  const schemaDocs = new Map<string, SourcedDocument<AttributeSchemaDocument>>();
   for (const sd of documents) {
     const schemaErrors = validateSchema(sd.document, sd.file, sd.positions);
     if (schemaErrors.length > 0) {
@@ -105,9 +112,61 @@ export function checkDocuments(
       }
       out.intentions.set(name, sd as SourcedDocument<IntentionDocument>);
       checkIntention(sd as SourcedDocument<IntentionDocument>, out, report);
+    } else if (doc.kind === 'AttributeSchema') {
+      const name = doc.metadata.name;
+      const prior = schemaDocs.get(name);
+      if (prior) {
+        report(
+          'POLICY_DUPLICATE_NAME',
+          '/metadata/name',
+          `attribute schema "${name}" is already defined in ${prior.file}`,
+        );
+        continue;
+      }
+      schemaDocs.set(name, sd as SourcedDocument<AttributeSchemaDocument>);
     }
   }
+  out.schemas = mergeSchemas([...schemaDocs.values()], (sd, code, path, message) => {
+    const p = positionOf(sd.positions, path);
+    out.diagnostics.push(diag(sd.file, p.line, p.col, code, path, message));
+  });
+  if (out.schemas) checkTypes(out, out.schemas);
   return out;
+}
+
+/** The passport zone of each service with a Service document (default zone otherwise). */
+function zones(out: CheckResult): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const sd of out.serviceDocs) {
+    const zone = sd.document.spec.passport?.zone;
+    if (zone !== undefined) map.set(sd.document.metadata.name, zone);
+  }
+  return map;
+}
+
+/**
+ * Type-checks every compiled condition against the schemas: the attributes of its destination's
+ * passport zone, and the declared labels. A rule with a problem is dropped (and the set does not
+ * compile); each problem points at its line and column inside the condition.
+ */
+function checkTypes(out: CheckResult, schemas: Schemas): void {
+  const zoneOf = zones(out);
+  out.rules = out.rules.filter((r) => {
+    if (!r.cel?.ok || r.rule.when === undefined) return true;
+    const ast = (r.cel.program as unknown as { ast?: unknown }).ast;
+    const attrs = attributesFor(schemas, zoneOf.get(r.destination));
+    const problems = checkCondition(r.rule.when, ast, attrs, schemas.labels);
+    const path = `/spec/rules/${r.index}/when`;
+    for (const p of problems) {
+      const scalar = r.scalars?.get(path);
+      const at = scalar
+        ? scalarPosition(scalar, r.rule.when, p.offset)
+        : positionOf(r.positions, path);
+      const where = scalar ? '' : ` (at character ${p.offset + 1})`;
+      out.diagnostics.push(diag(r.file, at.line, at.col, p.code, path, `${p.message}${where}`));
+    }
+    return problems.length === 0;
+  });
 }
 
 function checkService(
@@ -209,6 +268,7 @@ function checkIntention(
       file: sd.file,
       line: positionOf(sd.positions, base).line,
       positions: sd.positions,
+      scalars: sd.scalars,
     });
   });
 }

@@ -1,10 +1,12 @@
-import { type CheckedRule, checkDocuments } from './check.ts';
+import { enumFindings, keyReads } from './attribute-reads.ts';
+import { attributesFor } from './attribute-schema.ts';
+import { type CheckedRule, type CheckResult, checkDocuments } from './check.ts';
 import { toSourced } from './compile.ts';
 import { sortDiagnostics } from './errors.ts';
 import { compileGlob } from './glob.ts';
 import { labelReads, RESERVED_LABEL_PREFIX } from './labels.ts';
 import { type SourceMatcher, sourceMatches } from './matchers.ts';
-import { diag, positionOf } from './position.ts';
+import { diag, pointerToken, positionOf, scalarPosition } from './position.ts';
 import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from './types.ts';
 
 /**
@@ -17,6 +19,11 @@ import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from
  *   document declares (only checked when some Service documents are present).
  * - `LINT_TEAM_LABEL`: a condition trusts a label of the calling service that the caller's own team
  *   can set (any key outside `ward.dev/`, or a key computed at run time); see labels.ts.
+ * - `LINT_ENUM_VALUE`: a condition compares a declared attribute or label with a literal outside
+ *   its `enum`, or a Service's label has a value outside the declared label's `enum`.
+ * - `LINT_ATTRIBUTE_UNDECLARED`: AttributeSchemas exist, but none covers a passport attribute or
+ *   label a condition reads (its zone has no attribute schema, or no schema declares labels), so
+ *   the read is not type-checked (see attribute-schema.ts).
  *
  * Analyses are conservative: a rule "covers" another only when it has no `when` and no L7
  * permissions, so a warning is always real; some dead rules go unreported.
@@ -95,6 +102,10 @@ export function lintPolicy(
     });
   }
   for (const r of checked.rules) teamLabelWarnings(r, warn);
+  if (checked.schemas) {
+    undeclaredWarnings(checked, out);
+    enumWarnings(checked, out);
+  }
   if (checked.services.size > 0) {
     const known = checked.services;
     for (const [, sd] of checked.intentions) {
@@ -154,6 +165,96 @@ function teamLabelWarnings(rule: CheckedRule, warn: Warn): void {
       `/spec/rules/${rule.index}/when`,
       `condition ${what} that the calling service's own team can set; authorize on labels under ${RESERVED_LABEL_PREFIX} (set only by an admin) instead (at character ${offset + 1})`,
     );
+  }
+}
+
+/** Warns for each read no schema covers, when some schema exists. */
+function undeclaredWarnings(checked: CheckResult, out: Diagnostic[]): void {
+  const schemas = checked.schemas!;
+  const zoneOf = new Map(
+    checked.serviceDocs.map((sd) => [sd.document.metadata.name, sd.document.spec.passport?.zone]),
+  );
+  for (const rule of checked.rules) {
+    if (!rule.cel?.ok) continue;
+    const ast = (rule.cel.program as unknown as { ast?: unknown }).ast;
+    const parts = [
+      [
+        'passport',
+        'attrs',
+        attributesFor(schemas, zoneOf.get(rule.destination)),
+        'passport attribute',
+      ],
+      ['source', 'labels', schemas.labels, 'label'],
+    ] as const;
+    for (const [variable, field, declared, what] of parts) {
+      if (declared !== undefined) continue; // covered: checked at compile time
+      for (const { key, offset } of keyReads(ast, variable, field)) {
+        const name =
+          key === undefined
+            ? `${variable}.${field} (as a whole)`
+            : `${what} ${JSON.stringify(key)}`;
+        const zone = variable === 'passport' ? ` for the passport zone of ${rule.destination}` : '';
+        const path = `/spec/rules/${rule.index}/when`;
+        const scalar = rule.scalars?.get(path);
+        const at = scalar
+          ? scalarPosition(scalar, rule.rule.when!, offset)
+          : positionOf(rule.positions, path);
+        out.push(
+          diag(
+            rule.file,
+            at.line,
+            at.col,
+            'LINT_ATTRIBUTE_UNDECLARED',
+            path,
+            `condition reads ${name}, which no AttributeSchema declares${zone}, so it is not type-checked${scalar ? '' : ` (at character ${offset + 1})`}`,
+            'warning',
+          ),
+        );
+      }
+    }
+  }
+}
+
+/** Warns for literals and Service label values outside a declared `enum`. */
+function enumWarnings(checked: CheckResult, out: Diagnostic[]): void {
+  const schemas = checked.schemas!;
+  const zoneOf = new Map(
+    checked.serviceDocs.map((sd) => [sd.document.metadata.name, sd.document.spec.passport?.zone]),
+  );
+  const list = (values: readonly unknown[]) => values.map((v) => JSON.stringify(v)).join(', ');
+  for (const rule of checked.rules) {
+    if (!rule.cel?.ok || rule.rule.when === undefined) continue;
+    const ast = (rule.cel.program as unknown as { ast?: unknown }).ast;
+    const attrs = attributesFor(schemas, zoneOf.get(rule.destination));
+    const path = `/spec/rules/${rule.index}/when`;
+    for (const f of enumFindings(ast, attrs, schemas.labels)) {
+      const scalar = rule.scalars?.get(path);
+      const at = scalar
+        ? scalarPosition(scalar, rule.rule.when, f.offset)
+        : positionOf(rule.positions, path);
+      const where = scalar ? '' : ` (at character ${f.offset + 1})`;
+      const message = `condition compares ${f.what} with ${JSON.stringify(f.value)}, which its AttributeSchema does not allow (${list(f.allowed)}), so this comparison never holds for a conforming caller${where}`;
+      out.push(diag(rule.file, at.line, at.col, 'LINT_ENUM_VALUE', path, message, 'warning'));
+    }
+  }
+  for (const sd of checked.serviceDocs) {
+    for (const [key, value] of Object.entries(sd.document.metadata.labels ?? {})) {
+      const allowed = schemas.labels?.get(key)?.type.enum;
+      if (!allowed || allowed.includes(value)) continue;
+      const path = `/metadata/labels/${pointerToken(key)}`;
+      const p = positionOf(sd.positions, path);
+      out.push(
+        diag(
+          sd.file,
+          p.line,
+          p.col,
+          'LINT_ENUM_VALUE',
+          path,
+          `label ${JSON.stringify(key)} is ${JSON.stringify(value)}, which its AttributeSchema does not allow (${list(allowed)})`,
+          'warning',
+        ),
+      );
+    }
   }
 }
 

@@ -5,6 +5,7 @@ import type {
   Diagnostic,
   PolicyDocument,
   PolicyTestDocument,
+  ScalarSource,
   SourcedDocument,
   SourcedPolicyTest,
 } from './types.ts';
@@ -78,7 +79,8 @@ export function parseDocuments(text: string, file: string): ParseResult {
     }
     if (value === null || value === undefined) continue; // an empty document between `---`s
     const positions: PositionMap = new Map();
-    collectPositions(doc.contents as Node, '', positions, at, 0);
+    const scalars = new Map<string, ScalarSource>();
+    collectPositions(doc.contents as Node, '', positions, at, 0, { text, scalars });
     const errors = validateSchema(value, file, positions);
     if (errors.length > 0) {
       result.diagnostics.push(...errors);
@@ -88,7 +90,13 @@ export function parseDocuments(text: string, file: string): ParseResult {
     if (kind === 'PolicyTest') {
       result.tests.push({ document: value as PolicyTestDocument, file, index: i, positions });
     } else {
-      result.documents.push({ document: value as PolicyDocument, file, index: i, positions });
+      result.documents.push({
+        document: value as PolicyDocument,
+        file,
+        index: i,
+        positions,
+        ...(scalars.size > 0 ? { scalars } : {}),
+      });
     }
   }
   sortDiagnostics(result.diagnostics);
@@ -110,10 +118,18 @@ function collectPositions(
   out: PositionMap,
   at: (offset: number) => { line: number; col: number },
   depth: number,
+  conditions: { text: string; scalars: Map<string, ScalarSource> },
 ): void {
   if (depth > 200 || node === null || typeof node !== 'object') return;
   const range = (node as { range?: [number, number, number] }).range;
   if (range && !out.has(path)) out.set(path, at(range[0]));
+  // A condition's own text, so a diagnostic can point inside it (position.ts, `scalarPosition`).
+  if (range && path.endsWith('/when') && isScalar(node) && typeof node.value === 'string') {
+    conditions.scalars.set(path, {
+      raw: conditions.text.slice(range[0], range[1]),
+      ...at(range[0]),
+    });
+  }
   if (isMap(node)) {
     for (const pair of node.items) {
       if (!isPair(pair)) continue;
@@ -125,11 +141,11 @@ function collectPositions(
         // A key with an empty value (`when:`) has no value node; point at the key.
         if (pair.value === null || pair.value === undefined) out.set(child, at(keyRange[0]));
       }
-      collectPositions(pair.value, child, out, at, depth + 1);
+      collectPositions(pair.value, child, out, at, depth + 1, conditions);
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, i) => {
-      collectPositions(item, `${path}/${i}`, out, at, depth + 1);
+      collectPositions(item, `${path}/${i}`, out, at, depth + 1, conditions);
     });
   }
 }

@@ -212,6 +212,76 @@ const intentionDocument = {
   },
 } as const;
 
+const scalarType = { enum: ['string', 'number', 'integer', 'boolean'] } as const;
+const enumValues = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 256,
+  items: { type: ['string', 'number', 'boolean'] },
+  description: 'Allowed values, of the declared type.',
+} as const;
+const description = { type: 'string', maxLength: 1024 } as const;
+
+const attributeType = {
+  type: 'object',
+  description:
+    'A JSON Schema subset: a scalar `type` (or `array` with scalar `items`), optional `enum`.',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { enum: ['string', 'number', 'integer', 'boolean', 'array'] },
+    enum: enumValues,
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type'],
+      properties: { type: scalarType, enum: enumValues, description },
+    },
+    description,
+  },
+} as const;
+
+const objectSchema = {
+  type: 'object',
+  description:
+    'A JSON Schema of an object: its declared `properties` are what conditions may read.',
+  additionalProperties: false,
+  required: ['properties'],
+  properties: {
+    type: { const: 'object' },
+    properties: {
+      type: 'object',
+      maxProperties: 1000,
+      propertyNames: { minLength: 1, maxLength: 253 },
+      additionalProperties: attributeType,
+    },
+    description,
+  },
+} as const;
+
+const attributeSchemaDocument = {
+  type: 'object',
+  description: 'The passport attributes and Service labels conditions may read, with their types.',
+  additionalProperties: false,
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  properties: {
+    ...header('AttributeSchema'),
+    spec: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        zone: { ...name, description: 'Passport zone of `attributes`; omitted: every zone.' },
+        attributes: { ...objectSchema, description: 'The passport attributes (`passport.attrs`).' },
+        labels: {
+          ...objectSchema,
+          description: 'Service labels (`source.labels`) rules may read.',
+        },
+      },
+    },
+  },
+} as const;
+
 const decisionInput = {
   type: 'object',
   additionalProperties: false,
@@ -308,7 +378,8 @@ const policyTestDocument = {
 } as const;
 
 /**
- * JSON Schema (draft-07) of a Ward document of any kind: `Service`, `Intention` or `PolicyTest`.
+ * JSON Schema (draft-07) of a Ward document of any kind: `Service`, `Intention`, `AttributeSchema`
+ * or `PolicyTest`.
  * The `kind` selects the sub-schema, so errors speak about the right fields.
  */
 export const policySchema = {
@@ -319,7 +390,7 @@ export const policySchema = {
   required: ['apiVersion', 'kind', 'metadata'],
   properties: {
     apiVersion: { const: 'ward.dev/v1' },
-    kind: { enum: ['Service', 'Intention', 'PolicyTest'] },
+    kind: { enum: ['Service', 'Intention', 'AttributeSchema', 'PolicyTest'] },
   },
   allOf: [
     {
@@ -333,6 +404,11 @@ export const policySchema = {
       then: { $ref: '#/definitions/Intention' },
     },
     {
+      if: { properties: { kind: { const: 'AttributeSchema' } } },
+      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
+      then: { $ref: '#/definitions/AttributeSchema' },
+    },
+    {
       if: { properties: { kind: { const: 'PolicyTest' } } },
       // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
       then: { $ref: '#/definitions/PolicyTest' },
@@ -341,6 +417,7 @@ export const policySchema = {
   definitions: {
     Service: serviceDocument,
     Intention: intentionDocument,
+    AttributeSchema: attributeSchemaDocument,
     PolicyTest: policyTestDocument,
     DecisionInput: decisionInput,
   },

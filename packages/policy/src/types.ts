@@ -128,7 +128,45 @@ export interface IntentionDocument {
   };
 }
 
-export type PolicyDocument = ServiceDocument | IntentionDocument;
+/** The JSON Schema subset an attribute or label is declared with. */
+export type AttributeScalarType = 'string' | 'number' | 'integer' | 'boolean';
+
+export interface AttributeType {
+  type: AttributeScalarType | 'array';
+  /** Allowed values (of the scalar type). */
+  enum?: (string | number | boolean)[];
+  /** The element type; required with `type: array`, refused otherwise. */
+  items?: { type: AttributeScalarType; enum?: (string | number | boolean)[]; description?: string };
+  description?: string;
+}
+
+/** A JSON Schema of an object: the declared properties (and nothing else) may be read. */
+export interface ObjectSchema {
+  type?: 'object';
+  properties: Record<string, AttributeType>;
+  description?: string;
+}
+
+/**
+ * `kind: AttributeSchema` — the passport attributes (`passport.attrs`) and Service labels
+ * (`source.labels`) that conditions may read, with their types. With one present, conditions are
+ * type-checked against it when the policy is compiled.
+ */
+export interface AttributeSchemaDocument {
+  apiVersion: typeof API_VERSION;
+  kind: 'AttributeSchema';
+  metadata: Metadata;
+  spec: {
+    /** Passport zone whose passports carry `attributes`; omitted means every zone. */
+    zone?: string;
+    /** The passport's attributes. */
+    attributes?: ObjectSchema;
+    /** Service labels rules may read (zone-independent). */
+    labels?: ObjectSchema;
+  };
+}
+
+export type PolicyDocument = ServiceDocument | IntentionDocument | AttributeSchemaDocument;
 
 /** Every kind a policy file may hold: policy documents and test documents. */
 export type AnyDocument = PolicyDocument | PolicyTestDocument;
@@ -144,6 +182,18 @@ export interface SourcedDocument<D extends PolicyDocument = PolicyDocument> {
    * by `parseDocuments`. Without it (documents from a bundle), diagnostics fall back to 1:1.
    */
   positions?: ReadonlyMap<string, { line: number; col: number }>;
+  /**
+   * The source text of each string scalar at a `when` pointer, with where it starts, so that a
+   * diagnostic inside a condition points at its line and column in the file (see position.ts).
+   */
+  scalars?: ReadonlyMap<string, ScalarSource>;
+}
+
+/** A scalar's text as written in the file (quotes, escapes, folding included) and its start. */
+export interface ScalarSource {
+  raw: string;
+  line: number;
+  col: number;
 }
 
 /** `kind: PolicyTest` — decision test cases, run by `runPolicyTests` and `ward policy test`. */

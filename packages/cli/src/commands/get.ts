@@ -1,5 +1,5 @@
 /**
- * `ward get services|intentions [NAME] [-o text|json|yaml]`. YAML and JSON output can be edited
+ * `ward get services|intentions|attribute-schemas [NAME] [-o text|json|yaml]`. YAML and JSON output can be edited
  * and re-applied: each document carries `metadata.revision`, the revision it was read at, so
  * `ward apply` refuses to overwrite a change someone made in between (docs/api.md, Concurrency).
  */
@@ -15,6 +15,8 @@ const RESOURCES: Record<string, string> = {
   svc: 'services',
   intentions: 'intentions',
   intention: 'intentions',
+  'attribute-schemas': 'attribute-schemas',
+  'attribute-schema': 'attribute-schemas',
 };
 
 export function register(program: Command): void {
@@ -22,8 +24,8 @@ export function register(program: Command): void {
     addOutputOption(
       program
         .command('get')
-        .description('list services or intentions stored in the control plane')
-        .argument('<resource>', 'services or intentions')
+        .description('list services, intentions or attribute schemas stored in the control plane')
+        .argument('<resource>', 'services, intentions or attribute-schemas')
         .argument('[name]', 'one document by name')
         .option('--destination <service>', 'intentions on this destination only'),
     ),
@@ -36,7 +38,7 @@ export function register(program: Command): void {
       const path = RESOURCES[resource];
       if (!path)
         throw usageError(
-          `unknown resource "${resource}": use services or intentions`,
+          `unknown resource "${resource}": use services, intentions or attribute-schemas`,
           'CLI_BAD_RESOURCE',
         );
       const query = opts.destination ? `?destination=${encodeURIComponent(opts.destination)}` : '';
@@ -59,6 +61,26 @@ export function register(program: Command): void {
             i.name,
             spec.spiffeId ?? '(default)',
             spec.owner ?? '',
+            String(i.updatedRevision),
+            i.updatedBy,
+          ]);
+        }
+        process.stdout.write(table(rows));
+      } else if (path === 'attribute-schemas') {
+        const rows = [['NAME', 'ZONE', 'ATTRIBUTES', 'LABELS', 'REVISION', 'UPDATED BY']];
+        for (const i of items) {
+          const spec =
+            (i.document as { spec?: Record<string, { properties?: object } | string | undefined> })
+              .spec ?? {};
+          const count = (part: unknown) =>
+            String(
+              Object.keys((part as { properties?: object } | undefined)?.properties ?? {}).length,
+            );
+          rows.push([
+            i.name,
+            typeof spec.zone === 'string' ? spec.zone : '(every zone)',
+            count(spec.attributes),
+            count(spec.labels),
             String(i.updatedRevision),
             i.updatedBy,
           ]);

@@ -153,6 +153,17 @@ function authorize(
   if (principal.scope === 'admin') return;
   const refused: ProblemFieldErrorV1[] = [];
   const check = (kind: DocumentKind, name: string, doc: PolicyDocument | undefined, at: object) => {
+    if (kind === 'AttributeSchema') {
+      // A schema decides what every team's conditions may read (and whether they compile): a
+      // team could otherwise break other teams' applies or widen what they trust.
+      refused.push({
+        field: '/kind',
+        message: `AttributeSchema ${name}: only an admin token may apply or delete attribute schemas`,
+        code: 'API_NOT_OWNER',
+        ...at,
+      });
+      return;
+    }
     const before = existing.get(keyOf(kind, name))?.document;
     const owned = (s: string | undefined) => s === undefined || principal.services.has(s);
     const ok =

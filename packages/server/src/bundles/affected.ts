@@ -6,7 +6,7 @@ import type { IntentionDocument, PolicyDocument, ServiceDocument } from '@ward/p
 import { sourceMatches, spiffeIdOf } from './references.ts';
 
 export interface DocumentChange {
-  kind: 'Service' | 'Intention';
+  kind: 'Service' | 'Intention' | 'AttributeSchema';
   name: string;
   before: PolicyDocument | null;
   after: PolicyDocument | null;
@@ -31,7 +31,7 @@ export function affectedServices(
       if (doc.kind === 'Intention') {
         if (doc.spec?.destination) out.add(doc.spec.destination);
         if (doc === change.before) all.push(doc);
-      } else {
+      } else if (doc.kind === 'Service') {
         out.add(doc.metadata.name);
         serviceChanges.push(doc);
       }

@@ -50,7 +50,7 @@ export const storedDocumentSchema = {
   type: 'object',
   required: ['kind', 'name', 'document', 'createdRevision', 'updatedRevision'],
   properties: {
-    kind: { type: 'string', enum: ['Service', 'Intention'] },
+    kind: { type: 'string', enum: ['Service', 'Intention', 'AttributeSchema'] },
     name: { type: 'string' },
     document: { $ref: 'Document#' },
     createdRevision: { type: 'integer' },

@@ -17,7 +17,7 @@ export interface Actor {
   scope: string;
 }
 
-export type DocumentKind = 'Service' | 'Intention';
+export type DocumentKind = 'Service' | 'Intention' | 'AttributeSchema';
 
 /** A document as stored, with when and by whom it last changed. */
 export interface StoredDocument {
@@ -177,7 +177,7 @@ export class Store {
         )
         .execute();
     }
-    for (const kind of ['Service', 'Intention'] as const) {
+    for (const kind of ['Service', 'Intention', 'AttributeSchema'] as const) {
       const names = changes.filter((c) => c.after === null && c.kind === kind).map((c) => c.name);
       for (const part of chunks(names)) {
         await trx

@@ -50,6 +50,8 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
   for (const [kind, path, tag] of [
     ['Service', 'services', 'services'],
     ['Intention', 'intentions', 'intentions'],
+    // Team tokens read schemas (their conditions are checked against them); only admins write.
+    ['AttributeSchema', 'attribute-schemas', 'attribute-schemas'],
   ] as const) {
     const read = { auth: ['admin', 'team'] as const };
     const write = { auth: ['admin', 'team'] as const };

@@ -1,0 +1,36 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { lintPolicy, loadPolicy } from '../src/index.ts';
+
+/**
+ * Conformance vectors for attribute schemas that must NOT compile (or must lint): each file in
+ * conformance/schemas/ lists, in leading comments, the diagnostics `loadPolicy` reports
+ * (`# expect: CODE line:col`) and the warnings `lintPolicy` adds (`# lint: CODE line:col`), in
+ * order. Valid schemas with decisions are in conformance/schemas.yaml (conformance.test.ts).
+ */
+const dir = join(import.meta.dirname, 'conformance', 'schemas');
+const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+
+const expected = (text: string, tag: string) =>
+  [...text.matchAll(new RegExp(`^# ${tag}: (\\S+) (\\d+:\\d+)$`, 'gm'))].map(
+    (m) => `${m[1]} ${m[2]}`,
+  );
+
+describe('attribute schema vectors', () => {
+  it('has vectors', () => {
+    expect(files.length).toBeGreaterThanOrEqual(5);
+  });
+  for (const name of files) {
+    it(name, () => {
+      const text = readFileSync(join(dir, name), 'utf8');
+      const loaded = loadPolicy([{ file: name, text }]);
+      expect(loaded.diagnostics.map((d) => `${d.code} ${d.line}:${d.col}`)).toEqual(
+        expected(text, 'expect'),
+      );
+      expect(loaded.diagnostics.every((d) => d.file === name && d.message.length > 0)).toBe(true);
+      const lint = lintPolicy(loaded.documents).map((d) => `${d.code} ${d.line}:${d.col}`);
+      expect(lint).toEqual(expected(text, 'lint'));
+    });
+  }
+});
