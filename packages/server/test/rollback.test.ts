@@ -479,14 +479,6 @@ describe('POST /v1/rollback with arbitrary input', () => {
           expect(res.status, res.text).toBeLessThan(500);
           if (res.status >= 400) expect(res.body.code).toMatch(/^API_/);
           else answered++;
-          console.log(
-            'RB',
-            res.status,
-            JSON.stringify(value),
-            tag,
-            res.body?.code,
-            res.body?.detail,
-          );
         }),
         { numRuns: 200 },
       );
