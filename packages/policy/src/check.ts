@@ -10,10 +10,12 @@ import { diag, positionOf } from './position.ts';
 import { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 import type {
   Diagnostic,
+  HeaderMatch,
   IntentionDocument,
   IntentionRule,
   Mode,
   Permission,
+  QueryMatch,
   ServiceDocument,
   ServiceInfo,
   SourcedDocument,
@@ -181,7 +183,7 @@ function checkIntention(
       permissions = [];
       rule.permissions.forEach((p, i) => {
         if (checkPermission(p, `${base}/permissions/${i}`, report)) {
-          permissions!.push(compilePermission(p));
+          permissions!.push(compilePermission(p, rule.action === 'deny'));
         } else {
           ok = false;
         }
@@ -234,6 +236,45 @@ export function sourceProblem(source: string): { code: string; message: string }
   return undefined;
 }
 
+/**
+ * A header or query matcher: exactly one of `exact`, `prefix`, `glob`, `present` (the schema
+ * bounds the field count only, since `ignoreCase` may come with them), `ignoreCase` only beside a
+ * value matcher, and a valid glob.
+ */
+function checkValueMatch(
+  m: HeaderMatch | QueryMatch,
+  what: string,
+  path: string,
+  report: Report,
+): boolean {
+  const given = (['exact', 'prefix', 'glob', 'present'] as const).filter((k) => m[k] !== undefined);
+  if (given.length !== 1) {
+    report(
+      'POLICY_SCHEMA_INVALID',
+      path,
+      `${what} "${m.name}" must have exactly one of "exact", "prefix", "glob" or "present"${given.length > 1 ? ` (it has ${given.map((k) => `"${k}"`).join(', ')})` : ''}`,
+    );
+    return false;
+  }
+  if (m.ignoreCase !== undefined && m.present !== undefined) {
+    report(
+      'POLICY_SCHEMA_INVALID',
+      `${path}/ignoreCase`,
+      `${what} "${m.name}": "ignoreCase" applies to "exact", "prefix" or "glob", not to "present"`,
+    );
+    return false;
+  }
+  if (m.glob !== undefined && globProblem(m.glob)) {
+    report(
+      'POLICY_GLOB_INVALID',
+      `${path}/glob`,
+      `${what} glob "${m.glob}": ${globProblem(m.glob)}`,
+    );
+    return false;
+  }
+  return true;
+}
+
 function checkPermission(p: Permission, path: string, report: Report): boolean {
   let ok = true;
   if (p.http) {
@@ -266,14 +307,10 @@ function checkPermission(p: Permission, path: string, report: Report): boolean {
       }
     });
     p.http.headers?.forEach((h, i) => {
-      if (h.glob !== undefined && globProblem(h.glob)) {
-        report(
-          'POLICY_GLOB_INVALID',
-          `${path}/http/headers/${i}/glob`,
-          `header glob "${h.glob}": ${globProblem(h.glob)}`,
-        );
-        ok = false;
-      }
+      if (!checkValueMatch(h, 'header', `${path}/http/headers/${i}`, report)) ok = false;
+    });
+    p.http.query?.forEach((q, i) => {
+      if (!checkValueMatch(q, 'query parameter', `${path}/http/query/${i}`, report)) ok = false;
     });
   }
   if (p.grpc) {

@@ -174,18 +174,33 @@ function canonicalPath(
   rules: RouterRules,
   rewritten: boolean,
 ): CanonicalRequest {
-  const semicolon = rules.semicolonDelimiter === true;
   const n = target.length;
-  // Fast scan: find the end of the path and whether anything in it needs the slow path.
-  let end = n;
+  const scanned = scanPath(target, rules.semicolonDelimiter === true);
+  const slow = scanned < 0;
+  const end = slow ? -scanned : scanned;
+  const path = slow ? normalisePath(target, end, rules) : end === n ? target : target.slice(0, end);
+  // The query starts after the `?` (or `;` for such routers); a `#` starts the fragment.
+  const qAt = end < n && target.charCodeAt(end) !== HASH ? end : -1;
+  const hash = qAt < 0 ? -1 : target.indexOf('#', qAt);
+  const qEnd = hash < 0 ? n : hash;
+  const unchanged =
+    !slow && !rewritten && (end === n || (hash < 0 && target.charCodeAt(end) === QUESTION));
+  const routed = unchanged ? target : qAt < 0 ? path : `${path}?${target.slice(qAt + 1, qEnd)}`;
+  return new Canonical(method, path, routed, matchForm(path, rules), target, qAt, qEnd);
+}
+
+/**
+ * The fast scan of a path that starts with `/`: where the path ends (at `?`, `#`, or `;` for
+ * `semicolon`), negated when something in it needs `normalisePath`. Throws the `RequestProblem`
+ * of a refused character.
+ */
+function scanPath(target: string, semicolon: boolean): number {
+  const n = target.length;
   let slow = false;
   let prev = 0;
   for (let i = 0; i < n; i++) {
     const c = target.charCodeAt(i);
-    if (c === QUESTION || c === HASH || (c === SEMICOLON && semicolon)) {
-      end = i;
-      break;
-    }
+    if (c === QUESTION || c === HASH || (c === SEMICOLON && semicolon)) return slow ? -i : i;
     if (c >= 0x80) throw refusedChar(target, i);
     const k = CLASS[c]!;
     if (k !== 0) {
@@ -197,15 +212,22 @@ function canonicalPath(
     }
     prev = c;
   }
-  const path = slow ? normalisePath(target, end, rules) : end === n ? target : target.slice(0, end);
-  // The query starts after the `?` (or `;` for such routers); a `#` starts the fragment.
-  const qAt = end < n && target.charCodeAt(end) !== HASH ? end : -1;
-  const hash = qAt < 0 ? -1 : target.indexOf('#', qAt);
-  const qEnd = hash < 0 ? n : hash;
-  const unchanged =
-    !slow && !rewritten && (end === n || (hash < 0 && target.charCodeAt(end) === QUESTION));
-  const routed = unchanged ? target : qAt < 0 ? path : `${path}?${target.slice(qAt + 1, qEnd)}`;
-  return new Canonical(method, path, routed, matchForm(path, rules), target, qAt, qEnd);
+  return slow ? -n : n;
+}
+
+/**
+ * True when `path` is already a canonical path with no query or fragment (strict rules): what
+ * `canonicalRequest` would give back unchanged. One scan, no allocation: the check a decision
+ * entry makes before paying for the canonical form.
+ */
+export function isCanonicalPath(path: string): boolean {
+  if (typeof path !== 'string' || path.charCodeAt(0) !== SLASH) return false;
+  try {
+    return scanPath(path, false) === path.length;
+  } catch (error) {
+    if (error instanceof RequestProblem) return false;
+    throw error;
+  }
 }
 
 /** The result; the query is cut from the input only when read (most requests never read it). */

@@ -5,7 +5,12 @@ import type {
   WatchEventV1,
 } from '@ward/api-types';
 import { BundleError, verifyBundle } from '@ward/bundle';
-import type { Decision, DecisionInput } from '@ward/policy';
+import {
+  type Decision,
+  type DecisionInput,
+  RequestProblem,
+  tryCanonicalDecisionRequest,
+} from '@ward/policy';
 import type { Registry } from 'prom-client';
 import { undici } from '../undici.ts';
 import { startAgentSource } from './agent-source.ts';
@@ -92,6 +97,17 @@ const EMPTY_KEYS: readonly PassportKeyV1[] = Object.freeze([]);
 // Index into the decision counters: (effect === 'allow' ? 1 : 0) | (enforced ? 2 : 0).
 const ALLOW = 1;
 const ENFORCED = 2;
+
+/** The decision for a request the middleware would refuse with 400: no rule can decide it. */
+function refusedDecision(problem: RequestProblem): Decision {
+  return {
+    effect: 'deny',
+    enforced: true,
+    allowed: false,
+    rule: null,
+    reason: `denied: the request has no canonical form (${problem.code}: ${problem.message})`,
+  };
+}
 
 /**
  * Starts a PDP for `service`. It loads the last good bundle from `cacheDir` at once (so it decides
@@ -414,11 +430,21 @@ export function createPdp(options: PdpOptions): Pdp {
         decision = staleDecisionFor(held);
       } else {
         try {
-          decision = held.policy.decide(
-            input.destination === undefined
-              ? { ...input, destination: service }
-              : (input as DecisionInput),
-          );
+          // A hand-written request is split and normalised as the middleware's is (a path with
+          // `?…` decides on the path alone); the middleware's own input is already canonical,
+          // which costs one scan of the path to see.
+          const request = input.request;
+          const canonical =
+            request === undefined ? undefined : tryCanonicalDecisionRequest(request);
+          if (canonical instanceof RequestProblem) {
+            decision = refusedDecision(canonical);
+          } else {
+            decision = held.policy.decide(
+              input.destination === undefined || canonical !== request
+                ? { ...input, destination: input.destination ?? service, request: canonical }
+                : (input as DecisionInput),
+            );
+          }
         } catch (error) {
           // The engine must not throw; if it does, fail closed and say so rather than crash.
           decision = {
