@@ -7,6 +7,7 @@ import {
   type SourceMatcher,
 } from './matchers.ts';
 import { diag, positionOf } from './position.ts';
+import { compileRegex } from './regex.ts';
 import { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 import type {
   Diagnostic,
@@ -237,9 +238,9 @@ export function sourceProblem(source: string): { code: string; message: string }
 }
 
 /**
- * A header or query matcher: exactly one of `exact`, `prefix`, `glob`, `present` (the schema
+ * A header or query matcher: exactly one of `exact`, `prefix`, `glob`, `regex`, `present` (the schema
  * bounds the field count only, since `ignoreCase` may come with them), `ignoreCase` only beside a
- * value matcher, and a valid glob.
+ * value matcher, and a valid glob or RE2 pattern.
  */
 function checkValueMatch(
   m: HeaderMatch | QueryMatch,
@@ -247,12 +248,14 @@ function checkValueMatch(
   path: string,
   report: Report,
 ): boolean {
-  const given = (['exact', 'prefix', 'glob', 'present'] as const).filter((k) => m[k] !== undefined);
+  const given = (['exact', 'prefix', 'glob', 'regex', 'present'] as const).filter(
+    (k) => m[k] !== undefined,
+  );
   if (given.length !== 1) {
     report(
       'POLICY_SCHEMA_INVALID',
       path,
-      `${what} "${m.name}" must have exactly one of "exact", "prefix", "glob" or "present"${given.length > 1 ? ` (it has ${given.map((k) => `"${k}"`).join(', ')})` : ''}`,
+      `${what} "${m.name}" must have exactly one of "exact", "prefix", "glob", "regex" or "present"${given.length > 1 ? ` (it has ${given.map((k) => `"${k}"`).join(', ')})` : ''}`,
     );
     return false;
   }
@@ -260,9 +263,16 @@ function checkValueMatch(
     report(
       'POLICY_SCHEMA_INVALID',
       `${path}/ignoreCase`,
-      `${what} "${m.name}": "ignoreCase" applies to "exact", "prefix" or "glob", not to "present"`,
+      `${what} "${m.name}": "ignoreCase" applies to "exact", "prefix", "glob" or "regex", not to "present"`,
     );
     return false;
+  }
+  if (m.regex !== undefined) {
+    const compiled = compileRegex(m.regex);
+    if (!compiled.ok) {
+      report('POLICY_REGEX_INVALID', `${path}/regex`, `${what} "${m.name}": ${compiled.message}`);
+      return false;
+    }
   }
   if (m.glob !== undefined && globProblem(m.glob)) {
     report(

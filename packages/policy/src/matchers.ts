@@ -1,4 +1,5 @@
 import { compileGlob, type Glob, isGlob } from './glob.ts';
+import { compileRegex } from './regex.ts';
 import { cachedQuery, type QueryParameters } from './request/query.ts';
 import type { DecisionRequest, HeaderMatch, Permission, QueryMatch, StringMatch } from './types.ts';
 
@@ -28,8 +29,20 @@ export function describeStringMatch(m: StringMatch): string {
   return `glob ${JSON.stringify(m.glob)}`;
 }
 
-/** `exact`, `prefix` or `glob`, case-insensitively: both sides lower-cased. */
-function compileValueMatch(m: StringMatch & { ignoreCase?: boolean }): StringTest {
+type ValueMatch = StringMatch & { regex?: string; ignoreCase?: boolean };
+
+/**
+ * `exact`, `prefix`, `glob` or `regex`; with `ignoreCase`, both sides lower-cased (a regex gets
+ * RE2's `(?i)`). A regex must match the whole value, as Envoy's `safe_regex` does: an unanchored
+ * `admin` would otherwise also match `notadmin`.
+ */
+function compileValueMatch(m: ValueMatch): StringTest {
+  if (m.regex !== undefined) {
+    const compiled = compileRegex(`${m.ignoreCase === true ? '(?i)' : ''}^(?:${m.regex})$`);
+    // check.ts compiled the pattern already; a failure here is a bug, not a policy error.
+    if (!compiled.ok) throw new TypeError(compiled.message);
+    return compiled.regex.test;
+  }
   if (m.ignoreCase !== true) return compileStringMatch(m);
   const test = compileStringMatch({
     ...(m.exact !== undefined ? { exact: m.exact.toLowerCase() } : {}),
@@ -39,8 +52,9 @@ function compileValueMatch(m: StringMatch & { ignoreCase?: boolean }): StringTes
   return (v) => test(v.toLowerCase());
 }
 
-function describeValueMatch(m: StringMatch & { ignoreCase?: boolean }): string {
-  return `${describeStringMatch(m)}${m.ignoreCase === true ? ' (ignoring case)' : ''}`;
+function describeValueMatch(m: ValueMatch): string {
+  const match = m.regex !== undefined ? `regex ${JSON.stringify(m.regex)}` : describeStringMatch(m);
+  return `${match}${m.ignoreCase === true ? ' (ignoring case)' : ''}`;
 }
 
 /** A compiled header or query matcher. */

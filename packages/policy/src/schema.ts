@@ -36,13 +36,19 @@ const stringMatch = {
 const ignoreCase = {
   type: 'boolean',
   description:
-    'Compare the value case-insensitively (with `exact`, `prefix` or `glob`). Default false.',
+    'Compare the value case-insensitively (with `exact`, `prefix`, `glob` or `regex`). Default false.',
 } as const;
 
 const valueMatchers = {
   exact: { type: 'string', maxLength: 8192 },
   prefix: { type: 'string', minLength: 1, maxLength: 8192 },
   glob: { type: 'string', minLength: 1, maxLength: 8192 },
+  regex: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 1024,
+    description: 'An RE2 pattern the whole value must match.',
+  },
   present: { type: 'boolean' },
   ignoreCase,
 } as const;
@@ -50,7 +56,7 @@ const valueMatchers = {
 const headerMatch = {
   type: 'object',
   description:
-    'A header `name` and exactly one of `exact`, `prefix`, `glob` or `present`, and optionally `ignoreCase`.',
+    'A header `name` and exactly one of `exact`, `prefix`, `glob`, `regex` or `present`, and optionally `ignoreCase`.',
   additionalProperties: false,
   required: ['name'],
   minProperties: 2,
@@ -69,7 +75,7 @@ const headerMatch = {
 const queryMatch = {
   type: 'object',
   description:
-    'A query parameter `name` and exactly one of `exact`, `prefix`, `glob` or `present`, and optionally `ignoreCase`.',
+    'A query parameter `name` and exactly one of `exact`, `prefix`, `glob`, `regex` or `present`, and optionally `ignoreCase`.',
   additionalProperties: false,
   required: ['name'],
   minProperties: 2,

@@ -86,22 +86,26 @@ export interface HeaderMatch extends StringMatch {
   name: string;
   /** True: the header must be present (any value). False: it must be absent. */
   present?: boolean;
+  /** An RE2 pattern the whole value must match (re2js: linear time). */
+  regex?: string;
   /**
-   * True: `exact`, `prefix` or `glob` compare the value case-insensitively (both sides
-   * lower-cased). Default false: values compare case-sensitively.
+   * True: `exact`, `prefix`, `glob` or `regex` compare the value case-insensitively (both sides
+   * lower-cased; `(?i)` for a regex). Default false: values compare case-sensitively.
    */
   ignoreCase?: boolean;
 }
 
 /**
  * A query parameter matcher: `name` (case-sensitive, after decoding) and exactly one of `exact`,
- * `prefix`, `glob` or `present`, as for headers. For a repeated name, an allow rule needs every
+ * `prefix`, `glob`, `regex` or `present`, as for headers. For a repeated name, an allow rule needs every
  * value to match and a deny rule any one (docs/policy-language.md, "Query parameters").
  */
 export interface QueryMatch extends StringMatch {
   name: string;
   /** True: the parameter must be present (any value, even empty). False: it must be absent. */
   present?: boolean;
+  /** An RE2 pattern the whole value must match (re2js: linear time). */
+  regex?: string;
   /** True: values compare case-insensitively. Default false. */
   ignoreCase?: boolean;
 }

@@ -271,17 +271,23 @@ spec:
 
   it('refuses two value matchers, none, ignoreCase with present, and bad globs', () => {
     expect(messages({ query: [{ name: 'q', exact: 'a', prefix: 'b' }] })).toEqual([
-      'POLICY_SCHEMA_INVALID /spec/rules/0/permissions/0/http/query/0: query parameter "q" must have exactly one of "exact", "prefix", "glob" or "present" (it has "exact", "prefix")',
+      'POLICY_SCHEMA_INVALID /spec/rules/0/permissions/0/http/query/0: query parameter "q" must have exactly one of "exact", "prefix", "glob", "regex" or "present" (it has "exact", "prefix")',
     ]);
     expect(messages({ headers: [{ name: 'x-a', ignoreCase: true }] })).toEqual([
-      'POLICY_SCHEMA_INVALID /spec/rules/0/permissions/0/http/headers/0: header "x-a" must have exactly one of "exact", "prefix", "glob" or "present"',
+      'POLICY_SCHEMA_INVALID /spec/rules/0/permissions/0/http/headers/0: header "x-a" must have exactly one of "exact", "prefix", "glob", "regex" or "present"',
     ]);
     expect(messages({ query: [{ name: 'q', present: true, ignoreCase: true }] })).toEqual([
-      'POLICY_SCHEMA_INVALID /spec/rules/0/permissions/0/http/query/0/ignoreCase: query parameter "q": "ignoreCase" applies to "exact", "prefix" or "glob", not to "present"',
+      'POLICY_SCHEMA_INVALID /spec/rules/0/permissions/0/http/query/0/ignoreCase: query parameter "q": "ignoreCase" applies to "exact", "prefix", "glob" or "regex", not to "present"',
     ]);
     expect(messages({ query: [{ name: 'q', glob: 'a***' }] })).toEqual([
       'POLICY_GLOB_INVALID /spec/rules/0/permissions/0/http/query/0/glob: query parameter glob "a***": three or more consecutive `*` (use `*` or `**`)',
     ]);
     expect(messages({ query: [{ name: '', exact: 'a' }] })[0]).toMatch(/POLICY_SCHEMA_INVALID/);
+    expect(messages({ headers: [{ name: 'x-a', regex: '(a' }] })[0]).toMatch(
+      /^POLICY_REGEX_INVALID \/spec\/rules\/0\/permissions\/0\/http\/headers\/0\/regex: header "x-a": invalid regular expression/,
+    );
+    expect(messages({ query: [{ name: 'q', regex: '(a)\\1' }] })[0]).toMatch(
+      /POLICY_REGEX_INVALID/,
+    );
   });
 });
