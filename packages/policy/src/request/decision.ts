@@ -30,8 +30,7 @@ export function tryCanonicalDecisionRequest(
   request: DecisionRequest,
 ): DecisionRequest | RequestProblem {
   const { method, path } = request;
-  const methodOk =
-    method === undefined || method === 'GET' || method === 'POST' || method === canonicalOf(method);
+  const methodOk = method === undefined || COMMON.has(method) || method === canonicalOf(method);
   const given = request.query;
   const hash = given === undefined ? -1 : given.indexOf('#');
   if (methodOk && hash < 0 && (path === undefined || isCanonicalPath(path))) return request;
@@ -80,6 +79,9 @@ export function canonicalDecisionInput<I extends Pick<DecisionInput, 'request'>>
   const canonical = canonicalDecisionRequest(request);
   return canonical === request ? input : { ...input, request: canonical };
 }
+
+/** Methods already canonical, checked without the token test (HEAD is not: it is decided as GET). */
+const COMMON: ReadonlySet<unknown> = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 
 function canonicalOf(method: string): string | undefined {
   try {
