@@ -36,6 +36,9 @@ const EMPTY: QueryParameters = Object.freeze({
 });
 
 const ENCODER = new TextEncoder();
+const ASCII = /^[\x00-\x7f]*$/;
+/** Decoded bytes of one ASCII name or value: never longer than the query itself. */
+const SCRATCH = new Uint8Array(MAX_QUERY_LENGTH);
 // `ignoreBOM: true` keeps a leading U+FEFF: WHATWG decodes "UTF-8 without BOM" here.
 const DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
 
@@ -103,6 +106,26 @@ function decodeComponent(s: string): string {
   if (plus < 0 && percent < 0) return s.isWellFormed() ? s : s.toWellFormed();
   const spaced = plus < 0 ? s : s.replaceAll('+', ' ');
   if (percent < 0) return spaced.isWellFormed() ? spaced : spaced.toWellFormed();
+  // An ASCII string (all a request line carries) is its own UTF-8: decode its escapes straight
+  // into a scratch buffer, with no encoding step and no allocation but the result.
+  if (ASCII.test(spaced)) {
+    let w = 0;
+    const n = spaced.length;
+    for (let r = 0; r < n; r++) {
+      const c = spaced.charCodeAt(r);
+      if (c === 0x25 && r + 2 < n) {
+        const hi = hexValue(spaced.charCodeAt(r + 1));
+        const lo = hi < 0 ? -1 : hexValue(spaced.charCodeAt(r + 2));
+        if (lo >= 0) {
+          SCRATCH[w++] = (hi << 4) | lo;
+          r += 2;
+          continue;
+        }
+      }
+      SCRATCH[w++] = c;
+    }
+    return DECODER.decode(SCRATCH.subarray(0, w));
+  }
   // TextEncoder writes a lone surrogate as U+FFFD, as the WHATWG parser's UTF-8 encode does.
   const bytes = ENCODER.encode(spaced);
   let w = 0;
