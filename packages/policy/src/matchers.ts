@@ -195,7 +195,7 @@ export function compilePermission(p: Permission, deny = false): PermissionMatche
         if (q) {
           const n = parsed.params.get(q.name)?.length ?? 0;
           const repeated =
-            n > 1 && q.test !== undefined
+            n > 1 && q.test !== undefined && !deny
               ? ` (${n} values; an allow needs every one to match)`
               : '';
           return `${q.text} does not hold${repeated}`;
