@@ -5,11 +5,13 @@ import {
   compile,
   type Decision,
   type PolicyDocument,
+  parseQuery,
   RequestTargetError,
 } from '@ward/policy';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryVectors } from '../../policy/test/request-vectors/vectors.ts';
 import {
   createEgressGuard,
   createPdp,
@@ -61,7 +63,7 @@ const DOCUMENTS: PolicyDocument[] = [
                 query: [{ name: 'tenant', exact: 'acme' }],
               },
             },
-            { http: { methods: ['GET'], paths: [{ exact: '/open' }] } },
+            { http: { methods: ['GET'], paths: [{ exact: '/open' }, { exact: '/echo' }] } },
           ],
         },
       ],
@@ -87,6 +89,10 @@ const CASES: [string, string][] = [
   // An encoded `=` does not end the name: the parameter is `debug=1`, not `debug`.
   ['/open?debug%3D1', 'q#1'],
   ['/open?x=debug', 'q#1'],
+  // Escapes that are not UTF-8: Fastify reads `%FF` where the others read U+FFFD, so the query
+  // rules fail closed: the deny on `debug` matches, whatever the path.
+  ['/orders?tenant=acme&x=%FF', 'q#0'],
+  ['/open?x=%FF', 'q#0'],
 ];
 
 const policy = compile(DOCUMENTS, { trustDomain: 'test.local' });
@@ -107,11 +113,26 @@ const cache = tempDir('middleware-query');
 let pdp: Pdp;
 
 beforeAll(async () => {
-  const http = createServer(wardHttp({ ...OPTIONS, decider: policy }, answer));
+  const http = createServer(
+    wardHttp({ ...OPTIONS, decider: policy }, (req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      if (url.pathname !== '/echo') return answer(req, res);
+      const out: Record<string, string | string[]> = {};
+      for (const [k, v] of url.searchParams) {
+        const had = out[k];
+        out[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
+      }
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(out));
+    }),
+  );
   servers.push({ name: 'node:http', url: await listen(http), close: () => close(http) });
 
   const app = express();
   app.use(wardExpress({ ...OPTIONS, decider: policy }));
+  app.get('/echo', (req, res) => {
+    res.json(req.query);
+  });
   app.get(['/orders', '/open'], (req, res) =>
     answer(req as IncomingMessage, res as ServerResponse),
   );
@@ -120,6 +141,9 @@ beforeAll(async () => {
 
   const fastify = Fastify({ logger: false });
   await fastify.register(wardFastify, { ...OPTIONS, decider: policy });
+  fastify.get('/echo', (request, reply) => {
+    reply.send(request.query);
+  });
   for (const path of ['/orders', '/open']) {
     fastify.get(path, (request, reply) => {
       reply.header('x-rule', ruleOf(request.ward!.decision)).send('ok');
@@ -196,4 +220,30 @@ describe('a target with a query is decided the same way everywhere', () => {
       RequestTargetError,
     );
   });
+});
+
+describe('the parameters a rule reads are the ones the handler reads', () => {
+  // Every `parse` vector a client can send (a `#` would start the fragment; `debug` is denied).
+  // Escapes that are not UTF-8 are left out: Fastify keeps them undecoded where the others read
+  // U+FFFD, which is why the rules fail closed on them (the cases above and query.test.ts).
+  const vectors = queryVectors().parse.filter(
+    (v) => !v.query.includes('#') && !/debug/.test(v.query) && !v.notUtf8,
+  );
+  for (const v of vectors) {
+    it(`${v.name}: ${JSON.stringify(v.query)}`, async () => {
+      const ours = Object.fromEntries(
+        [...parseQuery(v.query).params].map(([k, values]) => [
+          k,
+          values.length === 1 ? values[0] : [...values],
+        ]),
+      );
+      for (const s of servers) {
+        const reply = await call(`${s.url}/echo?${v.query}`, {
+          headers: { 'x-ward-source': 'client' },
+        });
+        expect([s.name, reply.status]).toEqual([s.name, 200]);
+        expect([s.name, reply.body]).toEqual([s.name, ours]);
+      }
+    });
+  }
 });

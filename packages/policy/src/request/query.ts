@@ -12,7 +12,8 @@
  *
  * Bounds: a query longer than `MAX_QUERY_LENGTH` characters or with more than
  * `MAX_QUERY_PARAMETERS` parameters is not read at all; `problem` says why, and every `query`
- * matcher then fails closed (an allow does not match, a deny does).
+ * matcher then fails closed (an allow does not match, a deny does). The same holds for a query
+ * whose escapes are not UTF-8: frameworks disagree on what it says.
  *
  * Pure (no I/O).
  */
@@ -24,9 +25,15 @@ export const MAX_QUERY_PARAMETERS = 256;
 
 /** A parsed query. */
 export interface QueryParameters {
-  /** The values of each name, in order of appearance; empty when `problem` is set. */
+  /**
+   * The values of each name, in order of appearance; empty when the query is over a bound.
+   * Escapes that are not UTF-8 read as U+FFFD (and set `problem`).
+   */
   readonly params: ReadonlyMap<string, readonly string[]>;
-  /** Why the query was not read (over a bound), or undefined. */
+  /**
+   * Why the rules cannot trust this reading (over a bound, or escapes that are not UTF-8), or
+   * undefined. `query` matchers fail closed when it is set.
+   */
   readonly problem: string | undefined;
 }
 
@@ -55,6 +62,7 @@ export function parseQuery(query: string | undefined): QueryParameters {
     );
   }
   const params = new Map<string, string[]>();
+  notUtf8 = false;
   let count = 0;
   let from = 0;
   const n = query.length;
@@ -75,8 +83,19 @@ export function parseQuery(query: string | undefined): QueryParameters {
     }
     from = to + 1;
   }
-  return { params, problem: undefined };
+  // Frameworks disagree on escapes that are not UTF-8 (WHATWG and Node's querystring read
+  // U+FFFD, Fastify keeps the text undecoded): what the rule would read is not surely what the
+  // handler reads, so such a query is read, but flagged, and the matchers fail closed on it.
+  return {
+    params,
+    problem: notUtf8
+      ? 'its escapes do not decode to UTF-8, which frameworks read differently'
+      : undefined,
+  };
 }
+
+/** Set by `decodeComponent` when escapes decode to bytes that are not UTF-8. */
+let notUtf8 = false;
 
 let lastRaw: string | undefined;
 let lastParsed: QueryParameters = EMPTY;
@@ -124,6 +143,7 @@ function decodeComponent(s: string): string {
       }
       SCRATCH[w++] = c;
     }
+    if (!validUtf8(SCRATCH, w)) notUtf8 = true;
     return DECODER.decode(SCRATCH.subarray(0, w));
   }
   // TextEncoder writes a lone surrogate as U+FFFD, as the WHATWG parser's UTF-8 encode does.
@@ -142,7 +162,44 @@ function decodeComponent(s: string): string {
     }
     bytes[w++] = b;
   }
+  if (!validUtf8(bytes, w)) notUtf8 = true;
   return DECODER.decode(bytes.subarray(0, w));
+}
+
+/**
+ * True when the first `n` bytes are well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF).
+ */
+function validUtf8(b: Uint8Array, n: number): boolean {
+  for (let i = 0; i < n; ) {
+    const c = b[i]!;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let len = 0;
+    let min = 0x80;
+    let max = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c === 0xe0) min = 0xa0;
+      if (c === 0xed) max = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c === 0xf0) min = 0x90;
+      if (c === 0xf4) max = 0x8f;
+    } else return false;
+    if (i + len > n) return false;
+    const c1 = b[i + 1]!;
+    if (c1 < min || c1 > max) return false;
+    for (let j = 2; j < len; j++) {
+      const cj = b[i + j]!;
+      if (cj < 0x80 || cj > 0xbf) return false;
+    }
+    i += len;
+  }
+  return true;
 }
 
 function hexValue(c: number): number {

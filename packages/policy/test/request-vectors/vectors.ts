@@ -35,6 +35,8 @@ export interface ParseVector {
   name: string;
   query: string;
   params: [string, string[]][];
+  /** Escapes that are not UTF-8: `problem` is set and the matchers fail closed. */
+  notUtf8?: true;
 }
 
 /** The query vectors (see the comment at the top of `query.yaml`). */
