@@ -3,11 +3,11 @@ import { globProblem, isGlob } from './glob.ts';
 import {
   compilePermission,
   compileSource,
+  compileValueRegex,
   type PermissionMatcher,
   type SourceMatcher,
 } from './matchers.ts';
 import { diag, positionOf } from './position.ts';
-import { compileRegex } from './regex.ts';
 import { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 import type {
   Diagnostic,
@@ -268,7 +268,7 @@ function checkValueMatch(
     return false;
   }
   if (m.regex !== undefined) {
-    const compiled = compileRegex(m.regex);
+    const compiled = compileValueRegex(m as typeof m & { regex: string });
     if (!compiled.ok) {
       report('POLICY_REGEX_INVALID', `${path}/regex`, `${what} "${m.name}": ${compiled.message}`);
       return false;

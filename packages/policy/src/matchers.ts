@@ -32,13 +32,23 @@ export function describeStringMatch(m: StringMatch): string {
 type ValueMatch = StringMatch & { regex?: string; ignoreCase?: boolean };
 
 /**
- * `exact`, `prefix`, `glob` or `regex`; with `ignoreCase`, both sides lower-cased (a regex gets
- * RE2's `(?i)`). A regex must match the whole value, as Envoy's `safe_regex` does: an unanchored
- * `admin` would otherwise also match `notadmin`.
+ * The regex of a header or query matcher, as it runs: the whole value must match, as Envoy's
+ * `safe_regex` does (an unanchored `admin` would also match `notadmin`), `(?i)` with
+ * `ignoreCase`. The pattern is compiled alone first, so an unbalanced one cannot escape the
+ * anchoring group, and so the message names the author's pattern. check.ts reports its failure.
  */
+export function compileValueRegex(
+  m: ValueMatch & { regex: string },
+): ReturnType<typeof compileRegex> {
+  const compiled = compileRegex(m.regex);
+  if (!compiled.ok) return compiled;
+  return compileRegex(`${m.ignoreCase === true ? '(?i)' : ''}^(?:${m.regex})$`);
+}
+
+/** `exact`, `prefix`, `glob` or `regex`; with `ignoreCase`, both sides lower-cased. */
 function compileValueMatch(m: ValueMatch): StringTest {
   if (m.regex !== undefined) {
-    const compiled = compileRegex(`${m.ignoreCase === true ? '(?i)' : ''}^(?:${m.regex})$`);
+    const compiled = compileValueRegex(m as ValueMatch & { regex: string });
     // check.ts compiled the pattern already; a failure here is a bug, not a policy error.
     if (!compiled.ok) throw new TypeError(compiled.message);
     return compiled.regex.test;
