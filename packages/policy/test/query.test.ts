@@ -9,6 +9,7 @@ import {
   type PolicyDocument,
   parseQuery,
   RequestProblem,
+  runPolicyTests,
   tryCanonicalDecisionRequest,
 } from '../src/index.ts';
 import { queryVectors } from './request-vectors/vectors.ts';
@@ -298,5 +299,110 @@ spec:
     expect(messages({ query: [{ name: 'q', regex: '(a)\\1' }] })[0]).toMatch(
       /POLICY_REGEX_INVALID/,
     );
+  });
+});
+
+describe('header and query matchers on untrusted documents and requests', () => {
+  const value = fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.constantFrom('a*', '**', '(a', 'a)|(b', '\\', '(?i)x', '[0-9]+', '(a)\\1', '(?=a)', '.*'),
+  );
+  const matcher = fc.record(
+    {
+      name: fc.oneof(fc.constantFrom('q', 'x-a', 'A'), fc.string({ maxLength: 6 })),
+      exact: value,
+      prefix: value,
+      glob: value,
+      regex: value,
+      present: fc.boolean(),
+      ignoreCase: fc.boolean(),
+    },
+    { requiredKeys: [] },
+  );
+  const query = fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc
+      .array(fc.constantFrom('q=a', 'q=A', 'q=1', 'x=%FF', 'q', '&', 'q=%61'), { maxLength: 8 })
+      .map((p) => p.join('&')),
+  );
+
+  it('compile to clean diagnostics or a policy set that decides and explains without throwing', () => {
+    fc.assert(
+      fc.property(
+        fc.array(matcher, { minLength: 1, maxLength: 3 }),
+        fc.array(matcher, { minLength: 1, maxLength: 3 }),
+        fc.constantFrom('allow', 'deny'),
+        query,
+        (headers, q, action, raw) => {
+          const loaded = loadPolicy([
+            {
+              file: 'f.yaml',
+              text: JSON.stringify({
+                apiVersion: 'ward.dev/v1',
+                kind: 'Intention',
+                metadata: { name: 'f' },
+                spec: {
+                  destination: 'svc',
+                  rules: [
+                    { sources: ['*'], action, permissions: [{ http: { headers, query: q } }] },
+                  ],
+                },
+              }),
+            },
+          ]);
+          for (const d of loaded.diagnostics) {
+            expect(d.code).toMatch(/^POLICY_(SCHEMA|GLOB|REGEX)_INVALID$/);
+            expect(d.message).not.toMatch(/\n/);
+          }
+          const set = loaded.policySet;
+          if (!set) return;
+          const input = {
+            destination: 'svc',
+            source: { service: 'c' },
+            request: { method: 'GET', path: '/', query: raw, headers: { 'x-a': raw, q: raw } },
+          };
+          const d = set.decide(input);
+          expect(set.explain(input).decision).toEqual(d);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('runPolicyTests splits as the middleware does', () => {
+  it('decides a case written with its query on the path alone, and fails a refused request', () => {
+    const loaded = loadPolicy([
+      {
+        file: 't.yaml',
+        text: `apiVersion: ward.dev/v1
+kind: Intention
+metadata: { name: t }
+spec:
+  destination: svc
+  rules:
+    - { sources: [c], action: allow, permissions: [{ http: { paths: [{ exact: /a }], query: [{ name: x, exact: "1" }] } }] }
+---
+apiVersion: ward.dev/v1
+kind: PolicyTest
+metadata: { name: t }
+spec:
+  cases:
+    - { name: split, input: { destination: svc, source: { service: c }, request: { path: "/a?x=1#f" } }, expect: { effect: allow, rule: "t#0" } }
+    - { name: refused, input: { destination: svc, source: { service: c }, request: { path: "/a%2F?x=1" } }, expect: { effect: deny } }
+`,
+      },
+    ]);
+    const report = runPolicyTests(loaded.policySet!, loaded.tests);
+    expect(report.results.map((r) => [r.name, r.passed, r.failures])).toEqual([
+      ['t/split', true, []],
+      [
+        't/refused',
+        false,
+        [
+          'request refused (400): REQUEST_ENCODED_SLASH: encoded slash %2F at 2: a path segment cannot contain a slash',
+        ],
+      ],
+    ]);
   });
 });
