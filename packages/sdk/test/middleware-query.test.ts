@@ -108,24 +108,45 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
   res.end('ok');
 }
 
+/** node:http: `/echo` answers the parameters `URLSearchParams` reads; the rest, `answer`. */
+function echoOrAnswer(req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url!, 'http://x');
+  if (url.pathname !== '/echo') {
+    answer(req, res);
+    return;
+  }
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of url.searchParams) {
+    const had = out[k];
+    out[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
+  }
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify(out));
+}
+
 const servers: { name: string; url: string; close(): Promise<void> }[] = [];
 const cache = tempDir('middleware-query');
 let pdp: Pdp;
 
 beforeAll(async () => {
-  const http = createServer(
-    wardHttp({ ...OPTIONS, decider: policy }, (req, res) => {
-      const url = new URL(req.url!, 'http://x');
-      if (url.pathname !== '/echo') return answer(req, res);
-      const out: Record<string, string | string[]> = {};
-      for (const [k, v] of url.searchParams) {
-        const had = out[k];
-        out[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
-      }
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(out));
-    }),
+  const key = signingKey();
+  writeFileSync(
+    cacheFile(cache.path, 'svc'),
+    JSON.stringify(bundleOf('svc', 1, DOCUMENTS, key.privateKey)),
+    { mode: 0o600 },
   );
+  pdp = createPdp({
+    service: 'svc',
+    controlPlanes: ['http://127.0.0.1:9'],
+    publicKey: key.publicKey,
+    cacheDir: cache.path,
+    logger: memoryLogger(),
+  });
+
+  // node:http again, deciding through the PDP (the middleware calls its `decideCanonical`).
+  const viaPdp = createServer(wardHttp({ ...OPTIONS, decider: pdp }, echoOrAnswer));
+  servers.push({ name: 'node:http + PDP', url: await listen(viaPdp), close: () => close(viaPdp) });
+  const http = createServer(wardHttp({ ...OPTIONS, decider: policy }, echoOrAnswer));
   servers.push({ name: 'node:http', url: await listen(http), close: () => close(http) });
 
   const app = express();
@@ -153,20 +174,6 @@ beforeAll(async () => {
     name: 'Fastify 5',
     url: await fastify.listen({ port: 0, host: '127.0.0.1' }),
     close: () => fastify.close(),
-  });
-
-  const key = signingKey();
-  writeFileSync(
-    cacheFile(cache.path, 'svc'),
-    JSON.stringify(bundleOf('svc', 1, DOCUMENTS, key.privateKey)),
-    { mode: 0o600 },
-  );
-  pdp = createPdp({
-    service: 'svc',
-    controlPlanes: ['http://127.0.0.1:9'],
-    publicKey: key.publicKey,
-    cacheDir: cache.path,
-    logger: memoryLogger(),
   });
 });
 

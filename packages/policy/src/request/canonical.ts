@@ -176,6 +176,7 @@ function canonicalPath(
 ): CanonicalRequest {
   const n = target.length;
   const scanned = scanPath(target, rules.semicolonDelimiter === true);
+  if (scanned < -n) throw refusedChar(target, -scanned - n - 1);
   const slow = scanned < 0;
   const end = slow ? -scanned : scanned;
   const path = slow ? normalisePath(target, end, rules) : end === n ? target : target.slice(0, end);
@@ -191,8 +192,8 @@ function canonicalPath(
 
 /**
  * The fast scan of a path that starts with `/`: where the path ends (at `?`, `#`, or `;` for
- * `semicolon`), negated when something in it needs `normalisePath`. Throws the `RequestProblem`
- * of a refused character.
+ * `semicolon`), negated when something in it needs `normalisePath`; for a refused character at
+ * `i`, `-n - 1 - i` (below `-n`). Numbers, not exceptions: `isCanonicalPath` runs it per decision.
  */
 function scanPath(target: string, semicolon: boolean): number {
   const n = target.length;
@@ -201,10 +202,10 @@ function scanPath(target: string, semicolon: boolean): number {
   for (let i = 0; i < n; i++) {
     const c = target.charCodeAt(i);
     if (c === QUESTION || c === HASH || (c === SEMICOLON && semicolon)) return slow ? -i : i;
-    if (c >= 0x80) throw refusedChar(target, i);
+    if (c >= 0x80) return -n - 1 - i;
     const k = CLASS[c]!;
     if (k !== 0) {
-      if (k === 2) throw refusedChar(target, i);
+      if (k === 2) return -n - 1 - i;
       // A dot matters only at the start of a segment; `%` and characters to encode always do.
       if (c !== DOT || prev === SLASH) slow = true;
     } else if (c === SLASH && i === 1 && prev === SLASH) {
@@ -221,13 +222,11 @@ function scanPath(target: string, semicolon: boolean): number {
  * entry makes before paying for the canonical form.
  */
 export function isCanonicalPath(path: string): boolean {
-  if (typeof path !== 'string' || path.charCodeAt(0) !== SLASH) return false;
-  try {
-    return scanPath(path, false) === path.length;
-  } catch (error) {
-    if (error instanceof RequestProblem) return false;
-    throw error;
-  }
+  return (
+    typeof path === 'string' &&
+    path.charCodeAt(0) === SLASH &&
+    scanPath(path, false) === path.length
+  );
 }
 
 /** The result; the query is cut from the input only when read (most requests never read it). */

@@ -276,7 +276,12 @@ export class Enforcer {
     input.time = time;
     let decision: Decision;
     try {
-      decision = this.#decider.decide(input);
+      const decider = this.#decider;
+      // The request is canonical already: a PDP need not check it again.
+      decision =
+        decider.decideCanonical !== undefined
+          ? decider.decideCanonical(input)
+          : decider.decide(input);
     } catch (error) {
       // Fail closed: a decider that throws must not admit the call.
       return problem(
