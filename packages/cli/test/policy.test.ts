@@ -133,6 +133,40 @@ describe('ward policy (real CLI)', () => {
     );
   });
 
+  it('eval: matches query parameters on the query split from the path', () => {
+    const file = join(dir, 'query.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: ward.dev/v1
+kind: Intention
+metadata: {name: api}
+spec:
+  destination: api
+  rules:
+    - {sources: [web], action: deny, permissions: [{http: {query: [{name: debug, exact: "ON", ignoreCase: true}]}}]}
+    - {sources: [web], action: allow, permissions: [{http: {paths: [{exact: /x}], query: [{name: tenant, exact: acme}]}}]}
+`,
+    );
+    const decide = (request: object) =>
+      ward(
+        'policy',
+        'eval',
+        '-f',
+        file,
+        '--input',
+        JSON.stringify({ destination: 'api', source: { service: 'web' }, request }),
+      );
+    const rule = (request: object) => JSON.parse(decide(request).out).rule?.index ?? 'default';
+    expect(rule({ path: '/x?tenant=acme#frag' })).toBe(1);
+    expect(rule({ path: '/x', query: 'tenant=acme' })).toBe(1);
+    expect(rule({ path: '/x?tenant=acme&tenant=other' })).toBe('default');
+    expect(rule({ path: '/x?tenant=acme&debug=off&debug=On' })).toBe(0);
+    expect(rule({ path: '/x%3Ftenant=acme' })).toBe('default');
+    const both = decide({ path: '/x?tenant=acme', query: 'tenant=acme' });
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/REQUEST_TARGET_INVALID: the request has a query both in its path/);
+  });
+
   it('eval: bad input is a clear error, not a stack trace', () => {
     const r = ward('policy', 'eval', '-f', good, '--input', '{"destination": 1}');
     expect(r.code).toBe(2);

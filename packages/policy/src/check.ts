@@ -4,6 +4,7 @@ import { globProblem, isGlob } from './glob.ts';
 import {
   compilePermission,
   compileSource,
+  compileValueRegex,
   type PermissionMatcher,
   type SourceMatcher,
 } from './matchers.ts';
@@ -12,10 +13,12 @@ import { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 import type {
   AttributeSchemaDocument,
   Diagnostic,
+  HeaderMatch,
   IntentionDocument,
   IntentionRule,
   Mode,
   Permission,
+  QueryMatch,
   ServiceDocument,
   ServiceInfo,
   SourcedDocument,
@@ -240,7 +243,7 @@ function checkIntention(
       permissions = [];
       rule.permissions.forEach((p, i) => {
         if (checkPermission(p, `${base}/permissions/${i}`, report)) {
-          permissions!.push(compilePermission(p));
+          permissions!.push(compilePermission(p, rule.action === 'deny'));
         } else {
           ok = false;
         }
@@ -294,6 +297,54 @@ export function sourceProblem(source: string): { code: string; message: string }
   return undefined;
 }
 
+/**
+ * A header or query matcher: exactly one of `exact`, `prefix`, `glob`, `regex`, `present` (the schema
+ * bounds the field count only, since `ignoreCase` may come with them), `ignoreCase` only beside a
+ * value matcher, and a valid glob or RE2 pattern.
+ */
+function checkValueMatch(
+  m: HeaderMatch | QueryMatch,
+  what: string,
+  path: string,
+  report: Report,
+): boolean {
+  const given = (['exact', 'prefix', 'glob', 'regex', 'present'] as const).filter(
+    (k) => m[k] !== undefined,
+  );
+  if (given.length !== 1) {
+    report(
+      'POLICY_SCHEMA_INVALID',
+      path,
+      `${what} "${m.name}" must have exactly one of "exact", "prefix", "glob", "regex" or "present"${given.length > 1 ? ` (it has ${given.map((k) => `"${k}"`).join(', ')})` : ''}`,
+    );
+    return false;
+  }
+  if (m.ignoreCase !== undefined && m.present !== undefined) {
+    report(
+      'POLICY_SCHEMA_INVALID',
+      `${path}/ignoreCase`,
+      `${what} "${m.name}": "ignoreCase" applies to "exact", "prefix", "glob" or "regex", not to "present"`,
+    );
+    return false;
+  }
+  if (m.regex !== undefined) {
+    const compiled = compileValueRegex(m as typeof m & { regex: string });
+    if (!compiled.ok) {
+      report('POLICY_REGEX_INVALID', `${path}/regex`, `${what} "${m.name}": ${compiled.message}`);
+      return false;
+    }
+  }
+  if (m.glob !== undefined && globProblem(m.glob)) {
+    report(
+      'POLICY_GLOB_INVALID',
+      `${path}/glob`,
+      `${what} glob "${m.glob}": ${globProblem(m.glob)}`,
+    );
+    return false;
+  }
+  return true;
+}
+
 function checkPermission(p: Permission, path: string, report: Report): boolean {
   let ok = true;
   if (p.http) {
@@ -326,14 +377,10 @@ function checkPermission(p: Permission, path: string, report: Report): boolean {
       }
     });
     p.http.headers?.forEach((h, i) => {
-      if (h.glob !== undefined && globProblem(h.glob)) {
-        report(
-          'POLICY_GLOB_INVALID',
-          `${path}/http/headers/${i}/glob`,
-          `header glob "${h.glob}": ${globProblem(h.glob)}`,
-        );
-        ok = false;
-      }
+      if (!checkValueMatch(h, 'header', `${path}/http/headers/${i}`, report)) ok = false;
+    });
+    p.http.query?.forEach((q, i) => {
+      if (!checkValueMatch(q, 'query parameter', `${path}/http/query/${i}`, report)) ok = false;
     });
   }
   if (p.grpc) {

@@ -46,10 +46,22 @@ export {
   type CanonicalRequest,
   canonicalMethod,
   canonicalRequest,
+  isCanonicalPath,
   RequestProblem,
   type RouterRules,
   tryCanonicalRequest,
 } from './request/canonical.ts';
+export {
+  canonicalDecisionInput,
+  canonicalDecisionRequest,
+  tryCanonicalDecisionRequest,
+} from './request/decision.ts';
+export {
+  MAX_QUERY_LENGTH,
+  MAX_QUERY_PARAMETERS,
+  parseQuery,
+  type QueryParameters,
+} from './request/query.ts';
 export { policySchema } from './schema.ts';
 export { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 export {
@@ -87,6 +99,7 @@ export {
   type PolicySet,
   type PolicyTestCase,
   type PolicyTestDocument,
+  type QueryMatch,
   type RuleEvaluation,
   type RuleInfo,
   type RuleRef,

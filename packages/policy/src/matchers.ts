@@ -1,5 +1,7 @@
 import { compileGlob, type Glob, isGlob } from './glob.ts';
-import type { DecisionRequest, HeaderMatch, Permission, StringMatch } from './types.ts';
+import { compileRegex } from './regex.ts';
+import { cachedQuery, type QueryParameters } from './request/query.ts';
+import type { DecisionRequest, HeaderMatch, Permission, QueryMatch, StringMatch } from './types.ts';
 
 /**
  * Compiled L7 and source matchers. Each is built once at compile time; on the hot path a matcher is
@@ -27,29 +29,89 @@ export function describeStringMatch(m: StringMatch): string {
   return `glob ${JSON.stringify(m.glob)}`;
 }
 
-interface HeaderTest {
+type ValueMatch = StringMatch & { regex?: string; ignoreCase?: boolean };
+
+/**
+ * The regex of a header or query matcher, as it runs: the whole value must match, as Envoy's
+ * `safe_regex` does (an unanchored `admin` would also match `notadmin`), `(?i)` with
+ * `ignoreCase`. The pattern is compiled alone first, so an unbalanced one cannot escape the
+ * anchoring group, and so the message names the author's pattern. check.ts reports its failure.
+ */
+export function compileValueRegex(
+  m: ValueMatch & { regex: string },
+): ReturnType<typeof compileRegex> {
+  const compiled = compileRegex(m.regex);
+  if (!compiled.ok) return compiled;
+  return compileRegex(`${m.ignoreCase === true ? '(?i)' : ''}^(?:${m.regex})$`);
+}
+
+/** `exact`, `prefix`, `glob` or `regex`; with `ignoreCase`, both sides lower-cased. */
+function compileValueMatch(m: ValueMatch): StringTest {
+  if (m.regex !== undefined) {
+    const compiled = compileValueRegex(m as ValueMatch & { regex: string });
+    // check.ts compiled the pattern already; a failure here is a bug, not a policy error.
+    if (!compiled.ok) throw new TypeError(compiled.message);
+    return compiled.regex.test;
+  }
+  if (m.ignoreCase !== true) return compileStringMatch(m);
+  const test = compileStringMatch({
+    ...(m.exact !== undefined ? { exact: m.exact.toLowerCase() } : {}),
+    ...(m.prefix !== undefined ? { prefix: m.prefix.toLowerCase() } : {}),
+    ...(m.glob !== undefined ? { glob: m.glob.toLowerCase() } : {}),
+  });
+  return (v) => test(v.toLowerCase());
+}
+
+function describeValueMatch(m: ValueMatch): string {
+  const match = m.regex !== undefined ? `regex ${JSON.stringify(m.regex)}` : describeStringMatch(m);
+  return `${match}${m.ignoreCase === true ? ' (ignoring case)' : ''}`;
+}
+
+/** A compiled header or query matcher. */
+interface ValueTest {
   name: string;
   present: boolean | undefined;
   test: StringTest | undefined;
   text: string;
 }
 
-function compileHeader(h: HeaderMatch): HeaderTest {
-  const name = h.name.toLowerCase();
-  if (h.present !== undefined) {
+function compileValueTest(
+  m: HeaderMatch | QueryMatch,
+  name: string,
+  what: 'header' | 'query',
+): ValueTest {
+  if (m.present !== undefined) {
     return {
       name,
-      present: h.present,
+      present: m.present,
       test: undefined,
-      text: `header ${name} ${h.present ? 'present' : 'absent'}`,
+      text: `${what} ${name} ${m.present ? 'present' : 'absent'}`,
     };
   }
   return {
     name,
     present: undefined,
-    test: compileStringMatch(h),
-    text: `header ${name} ${describeStringMatch(h)}`,
+    test: compileValueMatch(m),
+    text: `${what} ${name} ${describeValueMatch(m)}`,
   };
+}
+
+/**
+ * Whether a query matcher holds. A repeated name is read the way that is safe for the rule,
+ * whichever value the application then reads (the first, the last, or all of them): an allow
+ * needs every value to match, a deny any one.
+ */
+function queryHolds(q: ValueTest, params: QueryParameters['params'], deny: boolean): boolean {
+  const values = params.get(q.name);
+  if (q.present !== undefined) return q.present === (values !== undefined);
+  if (values === undefined) return false;
+  const test = q.test!;
+  if (deny) {
+    for (let i = 0; i < values.length; i++) if (test(values[i]!)) return true;
+    return false;
+  }
+  for (let i = 0; i < values.length; i++) if (!test(values[i]!)) return false;
+  return true;
 }
 
 /** One compiled permission: `match` for the hot path, `why` explains a miss (for `explain`). */
@@ -58,7 +120,12 @@ export interface PermissionMatcher {
   why(req: DecisionRequest | undefined): string;
 }
 
-export function compilePermission(p: Permission): PermissionMatcher {
+/**
+ * Compiles one permission of a rule; `deny` is the rule's action, which decides how a repeated
+ * query parameter or an unreadable query is read (fail closed: an allow does not match, a deny
+ * does).
+ */
+export function compilePermission(p: Permission, deny = false): PermissionMatcher {
   if (p.grpc) {
     const service = p.grpc.service;
     const methods = p.grpc.methods ? new Set(p.grpc.methods) : undefined;
@@ -81,11 +148,19 @@ export function compilePermission(p: Permission): PermissionMatcher {
   const methods = http.methods ? new Set(http.methods) : undefined;
   const paths = http.paths?.map(compileStringMatch);
   const pathText = http.paths?.map(describeStringMatch).join(' or ');
-  const headers = http.headers?.map(compileHeader);
-  const headerOk = (h: HeaderTest, req: DecisionRequest): boolean => {
+  const headers = http.headers?.map((h) => compileValueTest(h, h.name.toLowerCase(), 'header'));
+  const query = http.query?.map((q) => compileValueTest(q, q.name, 'query'));
+  const headerOk = (h: ValueTest, req: DecisionRequest): boolean => {
     const value = req.headers?.[h.name];
     if (h.present !== undefined) return h.present === (value !== undefined);
     return value !== undefined && h.test!(value);
+  };
+  const queryOk = (req: DecisionRequest): boolean => {
+    const parsed = cachedQuery(req.query);
+    if (parsed.problem !== undefined) return deny;
+    for (let i = 0; i < query!.length; i++)
+      if (!queryHolds(query![i]!, parsed.params, deny)) return false;
+    return true;
   };
   const match = (req: DecisionRequest | undefined): boolean => {
     if (req === undefined) return false;
@@ -107,7 +182,7 @@ export function compilePermission(p: Permission): PermissionMatcher {
     if (headers !== undefined) {
       for (let i = 0; i < headers.length; i++) if (!headerOk(headers[i]!, req)) return false;
     }
-    return true;
+    return query === undefined || queryOk(req);
   };
   return {
     match,
@@ -121,6 +196,21 @@ export function compilePermission(p: Permission): PermissionMatcher {
       }
       const failed = headers?.find((h) => !headerOk(h, req));
       if (failed) return `${failed.text} does not hold`;
+      if (query !== undefined) {
+        const parsed = cachedQuery(req.query);
+        if (parsed.problem !== undefined) {
+          return `the query was not read (${parsed.problem}): fail closed, so this ${deny ? 'deny matches' : 'allow does not match'}`;
+        }
+        const q = query.find((t) => !queryHolds(t, parsed.params, deny));
+        if (q) {
+          const n = parsed.params.get(q.name)?.length ?? 0;
+          const repeated =
+            n > 1 && q.test !== undefined && !deny
+              ? ` (${n} values; an allow needs every one to match)`
+              : '';
+          return `${q.text} does not hold${repeated}`;
+        }
+      }
       return 'HTTP request matches';
     },
   };

@@ -33,13 +33,34 @@ const stringMatch = {
   },
 } as const;
 
+const ignoreCase = {
+  type: 'boolean',
+  description:
+    'Compare the value case-insensitively (with `exact`, `prefix`, `glob` or `regex`). Default false.',
+} as const;
+
+const valueMatchers = {
+  exact: { type: 'string', maxLength: 8192 },
+  prefix: { type: 'string', minLength: 1, maxLength: 8192 },
+  glob: { type: 'string', minLength: 1, maxLength: 8192 },
+  regex: {
+    type: 'string',
+    minLength: 1,
+    maxLength: 1024,
+    description: 'An RE2 pattern the whole value must match.',
+  },
+  present: { type: 'boolean' },
+  ignoreCase,
+} as const;
+
 const headerMatch = {
   type: 'object',
-  description: 'A header `name` and exactly one of `exact`, `prefix`, `glob` or `present`.',
+  description:
+    'A header `name` and exactly one of `exact`, `prefix`, `glob`, `regex` or `present`, and optionally `ignoreCase`.',
   additionalProperties: false,
   required: ['name'],
   minProperties: 2,
-  maxProperties: 2,
+  maxProperties: 3,
   properties: {
     name: {
       type: 'string',
@@ -47,10 +68,26 @@ const headerMatch = {
       maxLength: 256,
       pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
     },
-    exact: { type: 'string', maxLength: 8192 },
-    prefix: { type: 'string', minLength: 1, maxLength: 8192 },
-    glob: { type: 'string', minLength: 1, maxLength: 8192 },
-    present: { type: 'boolean' },
+    ...valueMatchers,
+  },
+} as const;
+
+const queryMatch = {
+  type: 'object',
+  description:
+    'A query parameter `name` and exactly one of `exact`, `prefix`, `glob`, `regex` or `present`, and optionally `ignoreCase`.',
+  additionalProperties: false,
+  required: ['name'],
+  minProperties: 2,
+  maxProperties: 3,
+  properties: {
+    name: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      description: 'The decoded parameter name; case-sensitive.',
+    },
+    ...valueMatchers,
   },
 } as const;
 
@@ -168,6 +205,7 @@ const rule = {
               methods: { type: 'array', minItems: 1, maxItems: 16, items: { type: 'string' } },
               paths: { type: 'array', minItems: 1, maxItems: 100, items: stringMatch },
               headers: { type: 'array', minItems: 1, maxItems: 32, items: headerMatch },
+              query: { type: 'array', minItems: 1, maxItems: 32, items: queryMatch },
             },
           },
           grpc: {
@@ -304,6 +342,7 @@ const decisionInput = {
       properties: {
         method: { type: 'string' },
         path: { type: 'string' },
+        query: { type: 'string' },
         headers: stringMap,
         grpc: {
           type: 'object',

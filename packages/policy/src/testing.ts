@@ -1,4 +1,6 @@
 import { diag, positionOf } from './position.ts';
+import { RequestProblem } from './request/canonical.ts';
+import { tryCanonicalDecisionRequest } from './request/decision.ts';
 import type {
   Decision,
   Diagnostic,
@@ -59,10 +61,18 @@ export function runPolicyTests(
     const docName = sourced ? sourced.document.metadata.name : (t as { name: string }).name;
     const cases = sourced ? sourced.document.spec.cases : (t as { cases: PolicyTestCase[] }).cases;
     cases.forEach((c, i) => {
-      const decision = policySet.decide(c.input);
+      // The input as the middleware would decide it: a `path` with `?…` is split into path and
+      // query; a request the middleware refuses with 400 is decided by nothing, so it fails.
+      const request = c.input.request && tryCanonicalDecisionRequest(c.input.request);
+      const refused = request instanceof RequestProblem ? request : undefined;
+      const decision =
+        request instanceof RequestProblem
+          ? refusedDecision(request)
+          : policySet.decide(request === c.input.request ? c.input : { ...c.input, request });
       const id = ruleId(decision);
       if (decision.rule) covered.add(id);
       const failures: string[] = [];
+      if (refused) failures.push(`request refused (400): ${refused.code}: ${refused.message}`);
       const e = c.expect;
       if (decision.effect !== e.effect)
         failures.push(`effect: want ${e.effect}, got ${decision.effect}`);
@@ -94,6 +104,16 @@ export function runPolicyTests(
     failed: results.length - passed,
     covered: all.filter((r) => covered.has(r)),
     uncovered: all.filter((r) => !covered.has(r)),
+  };
+}
+
+function refusedDecision(problem: RequestProblem): Decision {
+  return {
+    effect: 'deny',
+    enforced: true,
+    allowed: false,
+    rule: null,
+    reason: `the request is refused with 400 before any decision: ${problem.message}`,
   };
 }
 

@@ -82,15 +82,40 @@ export interface StringMatch {
 }
 
 export interface HeaderMatch extends StringMatch {
+  /** Header name; compared case-insensitively (HTTP header names are). */
   name: string;
   /** True: the header must be present (any value). False: it must be absent. */
   present?: boolean;
+  /** An RE2 pattern the whole value must match (re2js: linear time). */
+  regex?: string;
+  /**
+   * True: `exact`, `prefix`, `glob` or `regex` compare the value case-insensitively (both sides
+   * lower-cased; `(?i)` for a regex). Default false: values compare case-sensitively.
+   */
+  ignoreCase?: boolean;
+}
+
+/**
+ * A query parameter matcher: `name` (case-sensitive, after decoding) and exactly one of `exact`,
+ * `prefix`, `glob`, `regex` or `present`, as for headers. For a repeated name, an allow rule needs every
+ * value to match and a deny rule any one (docs/policy-language.md, "Query parameters").
+ */
+export interface QueryMatch extends StringMatch {
+  name: string;
+  /** True: the parameter must be present (any value, even empty). False: it must be absent. */
+  present?: boolean;
+  /** An RE2 pattern the whole value must match (re2js: linear time). */
+  regex?: string;
+  /** True: values compare case-insensitively. Default false. */
+  ignoreCase?: boolean;
 }
 
 export interface HttpPermission {
   methods?: string[];
   paths?: StringMatch[];
   headers?: HeaderMatch[];
+  /** Query parameters of the canonical request; all must hold. */
+  query?: QueryMatch[];
 }
 
 export interface GrpcPermission {
@@ -241,6 +266,11 @@ export interface DecisionRequest {
   method?: string;
   /** Path without query string. */
   path?: string;
+  /**
+   * The raw query, without its `?` and fragment and not decoded (`CanonicalRequest.query`);
+   * `query` permissions read it (request/query.ts). Absent: the request had no query.
+   */
+  query?: string;
   /** Lower-case header names. */
   headers?: Record<string, string>;
   grpc?: { service: string; method: string };

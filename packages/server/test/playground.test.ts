@@ -129,6 +129,38 @@ describe('POST /v1/playground/evaluate', () => {
     expect((await evaluate({ input: input('frontend') })).body.decision.effect).toBe('allow');
   });
 
+  it('splits the path and query of the input as the middleware does, for query rules', async () => {
+    const edited = [
+      'apiVersion: ward.dev/v1',
+      'kind: Intention',
+      'metadata: { name: orders }',
+      'spec:',
+      '  destination: orders',
+      '  rules:',
+      '    - sources: [frontend]',
+      '      action: allow',
+      '      permissions: [{ http: { paths: [{ exact: /orders/1 }], query: [{ name: tenant, exact: acme }] } }]',
+    ].join('\n');
+    const documents = [{ name: 'orders.yaml', content: edited }];
+    const decide = async (path: string) =>
+      (await evaluate({ input: input('frontend', 'GET', path), documents })).body.decision;
+    expect(await decide('/orders/1?tenant=acme#top')).toMatchObject({ effect: 'allow' });
+    expect(await decide('/orders/1?tenant=acme&tenant=evil')).toMatchObject({ effect: 'deny' });
+    expect(await decide('/orders/1%3Ftenant=acme')).toMatchObject({ effect: 'deny' });
+    const both = await evaluate({
+      input: {
+        ...input('frontend', 'GET', '/orders/1?tenant=acme'),
+        request: { path: '/orders/1?a', query: 'b' },
+      },
+      documents,
+    });
+    expect(both.status).toBe(400);
+    expect(both.body.errors[0]).toMatchObject({ field: '/input/request' });
+    expect(both.body.errors[0].message).toMatch(
+      /^REQUEST_TARGET_INVALID: .*both in its path and in `query`/,
+    );
+  });
+
   it('answers compile errors as a 422 problem with file, line and column', async () => {
     const bad = [
       'apiVersion: ward.dev/v1',

@@ -1,7 +1,6 @@
 import {
   type CompileOptions,
-  canonicalMethod,
-  canonicalRequest,
+  canonicalDecisionInput,
   checkPolicyTests,
   type DecisionInput,
   type Diagnostic,
@@ -211,27 +210,12 @@ function readInput(arg: string, filenames: string[]): DecisionInput {
 }
 
 /**
- * The input as the middleware would decide it: the same canonical method and path
- * (`canonicalRequest`), so `eval` answers what a service would.
+ * The input as the middleware would decide it: the same canonical method, path and query
+ * (`canonicalDecisionInput`: a `path` with `?…` is split), so `eval` answers what a service would.
  */
 function canonicalInput(input: DecisionInput): DecisionInput {
-  const request = input.request;
-  if (request === undefined || (request.method === undefined && request.path === undefined)) {
-    return input;
-  }
   try {
-    if (request.path === undefined) {
-      return { ...input, request: { ...request, method: canonicalMethod(request.method!) } };
-    }
-    const canonical = canonicalRequest(request.method ?? 'GET', request.path);
-    return {
-      ...input,
-      request: {
-        ...request,
-        method: request.method === undefined ? undefined : canonical.method,
-        path: canonical.path,
-      },
-    };
+    return canonicalDecisionInput(input);
   } catch (error) {
     const e = error as { code?: string; message: string };
     throw new CliError('CLI_BAD_INPUT', `--input request: ${e.code}: ${e.message}`, 2);

@@ -174,29 +174,11 @@ function canonicalPath(
   rules: RouterRules,
   rewritten: boolean,
 ): CanonicalRequest {
-  const semicolon = rules.semicolonDelimiter === true;
   const n = target.length;
-  // Fast scan: find the end of the path and whether anything in it needs the slow path.
-  let end = n;
-  let slow = false;
-  let prev = 0;
-  for (let i = 0; i < n; i++) {
-    const c = target.charCodeAt(i);
-    if (c === QUESTION || c === HASH || (c === SEMICOLON && semicolon)) {
-      end = i;
-      break;
-    }
-    if (c >= 0x80) throw refusedChar(target, i);
-    const k = CLASS[c]!;
-    if (k !== 0) {
-      if (k === 2) throw refusedChar(target, i);
-      // A dot matters only at the start of a segment; `%` and characters to encode always do.
-      if (c !== DOT || prev === SLASH) slow = true;
-    } else if (c === SLASH && i === 1 && prev === SLASH) {
-      slow = true; // a leading `//`: refused (or merged) by normalisePath
-    }
-    prev = c;
-  }
+  const scanned = scanPath(target, rules.semicolonDelimiter === true);
+  if (scanned < -n) throw refusedChar(target, -scanned - n - 1);
+  const slow = scanned < 0;
+  const end = slow ? -scanned : scanned;
   const path = slow ? normalisePath(target, end, rules) : end === n ? target : target.slice(0, end);
   // The query starts after the `?` (or `;` for such routers); a `#` starts the fragment.
   const qAt = end < n && target.charCodeAt(end) !== HASH ? end : -1;
@@ -206,6 +188,45 @@ function canonicalPath(
     !slow && !rewritten && (end === n || (hash < 0 && target.charCodeAt(end) === QUESTION));
   const routed = unchanged ? target : qAt < 0 ? path : `${path}?${target.slice(qAt + 1, qEnd)}`;
   return new Canonical(method, path, routed, matchForm(path, rules), target, qAt, qEnd);
+}
+
+/**
+ * The fast scan of a path that starts with `/`: where the path ends (at `?`, `#`, or `;` for
+ * `semicolon`), negated when something in it needs `normalisePath`; for a refused character at
+ * `i`, `-n - 1 - i` (below `-n`). Numbers, not exceptions: `isCanonicalPath` runs it per decision.
+ */
+function scanPath(target: string, semicolon: boolean): number {
+  const n = target.length;
+  let slow = false;
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const c = target.charCodeAt(i);
+    if (c === QUESTION || c === HASH || (c === SEMICOLON && semicolon)) return slow ? -i : i;
+    if (c >= 0x80) return -n - 1 - i;
+    const k = CLASS[c]!;
+    if (k !== 0) {
+      if (k === 2) return -n - 1 - i;
+      // A dot matters only at the start of a segment; `%` and characters to encode always do.
+      if (c !== DOT || prev === SLASH) slow = true;
+    } else if (c === SLASH && i === 1 && prev === SLASH) {
+      slow = true; // a leading `//`: refused (or merged) by normalisePath
+    }
+    prev = c;
+  }
+  return slow ? -n : n;
+}
+
+/**
+ * True when `path` is already a canonical path with no query or fragment (strict rules): what
+ * `canonicalRequest` would give back unchanged. One scan, no allocation: the check a decision
+ * entry makes before paying for the canonical form.
+ */
+export function isCanonicalPath(path: string): boolean {
+  return (
+    typeof path === 'string' &&
+    path.charCodeAt(0) === SLASH &&
+    scanPath(path, false) === path.length
+  );
 }
 
 /** The result; the query is cut from the input only when read (most requests never read it). */

@@ -13,6 +13,12 @@ import type { Decision, DecisionInput, PassportClaims } from '@ward/policy';
 export interface Decider {
   /** Synchronous, in-process decision. Must not throw on any input (the middleware fails closed if it does). */
   decide(input: DecisionInput): Decision;
+  /**
+   * `decide` for an input whose request is already in canonical form (the middleware's, from
+   * `canonicalRequest`): a PDP's `decide` puts hand-written requests in that form first, and this
+   * skips the check (one scan of the path per call). Omitted: the middleware calls `decide`.
+   */
+  decideCanonical?(input: DecisionInput): Decision;
   /** The policy revision decisions are made at (the PDP's bundle revision); omitted means 0. */
   revision?(): number;
   /**

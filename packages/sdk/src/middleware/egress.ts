@@ -1,5 +1,5 @@
 import {
-  canonicalRequest,
+  canonicalDecisionRequest,
   type Decision,
   type DecisionSource,
   type PassportClaims,
@@ -12,7 +12,7 @@ import { EgressDeniedError, EnforcementError } from './errors.ts';
 export interface EgressRequest {
   /** HTTP method; default `GET`. */
   method?: string;
-  /** Path; a query string is ignored. Default `/`. */
+  /** Path, with its query string if any (split off as the destination does). Default `/`. */
   path?: string;
   /** Lower-case header names. */
   headers?: Record<string, string>;
@@ -74,18 +74,18 @@ export function createEgressGuard(options: EgressGuardOptions): EgressGuard {
       if (typeof destination !== 'string' || destination === '') {
         throw new TypeError('destination must be a service name');
       }
-      // The destination decides on the canonical request; preview the same form (throws a
-      // RequestTargetError for a path the destination would refuse with 400).
-      const canonical = canonicalRequest(request?.method ?? 'GET', request?.path ?? '/');
+      // The destination decides on the canonical request; preview the same form, the query
+      // split off the path (throws a RequestTargetError for a path it would refuse with 400).
+      const canonical = canonicalDecisionRequest({
+        method: request?.method ?? 'GET',
+        path: request?.path ?? '/',
+        headers: request?.headers ?? {},
+        grpc: request?.grpc,
+      });
       const decision = decider.decide({
         destination,
         source,
-        request: {
-          method: canonical.method,
-          path: canonical.path,
-          headers: request?.headers ?? {},
-          grpc: request?.grpc,
-        },
+        request: canonical,
         passport,
         time: Date.now(),
       });

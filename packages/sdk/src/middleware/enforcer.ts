@@ -140,7 +140,13 @@ export class Enforcer {
         { code: 'WARD_DEV_IDENTITY' },
       );
     }
-    this.#request = { method: undefined, path: undefined, headers: undefined, grpc: undefined };
+    this.#request = {
+      method: undefined,
+      path: undefined,
+      query: undefined,
+      headers: undefined,
+      grpc: undefined,
+    };
     this.#input = {
       destination: service,
       source: ANONYMOUS,
@@ -254,10 +260,13 @@ export class Enforcer {
       delete decisionHeaders[PASSPORT_HEADER];
     }
 
-    // 3. Decide, on the canonical method (HEAD as GET) and the path as the router matches it.
+    // 3. Decide, on the canonical method (HEAD as GET), the path as the router matches it and
+    //    the query.
     const request = this.#request;
     request.method = canonical.method;
     request.path = canonical.match;
+    // The raw query, split off as for every decision (`query` permissions parse it lazily).
+    request.query = canonical.query;
     // Node lower-cases header names; only `set-cookie` can be an array, and it is a response header.
     request.headers = decisionHeaders as Record<string, string>;
     request.grpc = grpc;
@@ -267,7 +276,12 @@ export class Enforcer {
     input.time = time;
     let decision: Decision;
     try {
-      decision = this.#decider.decide(input);
+      const decider = this.#decider;
+      // The request is canonical already: a PDP need not check it again.
+      decision =
+        decider.decideCanonical !== undefined
+          ? decider.decideCanonical(input)
+          : decider.decide(input);
     } catch (error) {
       // Fail closed: a decider that throws must not admit the call.
       return problem(

@@ -5,7 +5,12 @@ import type {
   WatchEventV1,
 } from '@ward/api-types';
 import { BundleError, verifyBundle } from '@ward/bundle';
-import type { Decision, DecisionInput } from '@ward/policy';
+import {
+  type Decision,
+  type DecisionInput,
+  RequestProblem,
+  tryCanonicalDecisionRequest,
+} from '@ward/policy';
 import type { Registry } from 'prom-client';
 import { undici } from '../undici.ts';
 import { startAgentSource } from './agent-source.ts';
@@ -64,6 +69,11 @@ export interface Pdp {
    */
   decide(input: PdpDecisionInput): Decision;
   /**
+   * `decide` for an input the caller already put in canonical form (the middleware does); skips
+   * the check `decide` makes on hand-written requests.
+   */
+  decideCanonical(input: PdpDecisionInput): Decision;
+  /**
    * Resolves once a first bundle is loaded (from cache or control plane); rejects on `close()`
    * before, and with `PDP_NOT_READY` after `readyTimeoutMs` when that option is set.
    */
@@ -92,6 +102,17 @@ const EMPTY_KEYS: readonly PassportKeyV1[] = Object.freeze([]);
 // Index into the decision counters: (effect === 'allow' ? 1 : 0) | (enforced ? 2 : 0).
 const ALLOW = 1;
 const ENFORCED = 2;
+
+/** The decision for a request the middleware would refuse with 400: no rule can decide it. */
+function refusedDecision(problem: RequestProblem): Decision {
+  return {
+    effect: 'deny',
+    enforced: true,
+    allowed: false,
+    rule: null,
+    reason: `denied: the request has no canonical form (${problem.code}: ${problem.message})`,
+  };
+}
 
 /**
  * Starts a PDP for `service`. It loads the last good bundle from `cacheDir` at once (so it decides
@@ -401,37 +422,55 @@ export function createPdp(options: PdpOptions): Pdp {
     return staleDecision;
   };
 
+  /** The decision; `canonicalise` puts a hand-written request in the middleware's form first. */
+  const decideWith = (input: PdpDecisionInput, canonicalise: boolean): Decision => {
+    const held = current;
+    let decision: Decision;
+    if (held === null) {
+      decision = notReady;
+    } else if (staleness > 0 && connected === null && isStale(held)) {
+      decision = staleDecisionFor(held);
+    } else {
+      try {
+        // A hand-written request is split and normalised as the middleware's is (a path with
+        // `?…` decides on the path alone); the middleware's own input is already canonical
+        // (`decideCanonical`), and an already canonical one costs one scan of the path to see.
+        const request = input.request;
+        const canonical =
+          request === undefined || !canonicalise ? request : tryCanonicalDecisionRequest(request);
+        if (canonical instanceof RequestProblem) {
+          decision = refusedDecision(canonical);
+        } else {
+          decision = held.policy.decide(
+            input.destination === undefined || canonical !== request
+              ? { ...input, destination: input.destination ?? service, request: canonical }
+              : (input as DecisionInput),
+          );
+        }
+      } catch (error) {
+        // The engine must not throw; if it does, fail closed and say so rather than crash.
+        decision = {
+          effect: 'deny',
+          enforced: true,
+          allowed: false,
+          rule: null,
+          reason: `denied: policy evaluation failed: ${(error as Error)?.message ?? error}`,
+        };
+      }
+    }
+    counts[(decision.effect === 'allow' ? ALLOW : 0) | (decision.enforced ? ENFORCED : 0)]!++;
+    return decision;
+  };
+
   return {
     service,
     ready: readyOut,
     waitReady,
     decide(input: PdpDecisionInput): Decision {
-      const held = current;
-      let decision: Decision;
-      if (held === null) {
-        decision = notReady;
-      } else if (staleness > 0 && connected === null && isStale(held)) {
-        decision = staleDecisionFor(held);
-      } else {
-        try {
-          decision = held.policy.decide(
-            input.destination === undefined
-              ? { ...input, destination: service }
-              : (input as DecisionInput),
-          );
-        } catch (error) {
-          // The engine must not throw; if it does, fail closed and say so rather than crash.
-          decision = {
-            effect: 'deny',
-            enforced: true,
-            allowed: false,
-            rule: null,
-            reason: `denied: policy evaluation failed: ${(error as Error)?.message ?? error}`,
-          };
-        }
-      }
-      counts[(decision.effect === 'allow' ? ALLOW : 0) | (decision.enforced ? ENFORCED : 0)]!++;
-      return decision;
+      return decideWith(input, true);
+    },
+    decideCanonical(input: PdpDecisionInput): Decision {
+      return decideWith(input, false);
     },
     status(): PdpStatus {
       const held = current;

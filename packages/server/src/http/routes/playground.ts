@@ -8,8 +8,7 @@
  * cost bounds, and the body, document count and sizes are bounded here.
  */
 import {
-  canonicalMethod,
-  canonicalRequest,
+  canonicalDecisionInput,
   type DecisionInput,
   type Diagnostic,
   decisionInputProblems,
@@ -238,25 +237,9 @@ function checkedInput(value: unknown): DecisionInput {
       }),
     });
   }
-  const input = value as DecisionInput;
-  const request = input.request;
-  if (request === undefined || (request.method === undefined && request.path === undefined)) {
-    return input;
-  }
-  // The same canonical method and path the middleware decides on, as `ward policy eval`.
+  // The same canonical method, path and query the middleware decides on, as `ward policy eval`.
   try {
-    if (request.path === undefined) {
-      return { ...input, request: { ...request, method: canonicalMethod(request.method!) } };
-    }
-    const canonical = canonicalRequest(request.method ?? 'GET', request.path);
-    return {
-      ...input,
-      request: {
-        ...request,
-        method: request.method === undefined ? undefined : canonical.method,
-        path: canonical.path,
-      },
-    };
+    return canonicalDecisionInput(value as DecisionInput);
   } catch (error) {
     const e = error as { code?: string; message: string };
     throw new ServerError('API_VALIDATION', `the input's request: ${e.message}`, {
