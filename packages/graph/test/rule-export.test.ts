@@ -324,3 +324,74 @@ describe('rules over Kubernetes manifests (the test shop)', () => {
     );
   });
 });
+
+describe('request matchers Istio cannot carry (query parameters, case-blind headers)', () => {
+  const intentions = `apiVersion: ward.dev/v1
+kind: Intention
+metadata: { name: inventory-callers }
+spec:
+  destination: inventory
+  rules:
+    - sources: [frontend]
+      action: allow
+      permissions: [{ http: { methods: [GET], query: [{ name: view, exact: full }] } }]
+    - sources: [reports]
+      action: allow
+      permissions: [{ http: { methods: [GET], headers: [{ name: x-tenant, exact: Acme, ignoreCase: true }] } }]
+    - sources: [checkout]
+      action: deny
+      permissions: [{ http: { query: [{ name: debug, present: true }] } }]
+    - sources: [checkout]
+      action: allow
+`;
+  const svc = files.find(([f]) => f === 'services.yaml')![1];
+  const ingest = new GraphIngest();
+  ingest.add('ward', 'services.yaml', svc);
+  ingest.add('ward', 'inventory.yaml', intentions);
+  const { graph } = ingest.finish();
+  const docs = [
+    ...parseDocuments(svc, 'services.yaml').documents,
+    ...parseDocuments(intentions, 'inventory.yaml').documents,
+  ];
+  const result = toIstioPoliciesFromRules(
+    graph,
+    compile(docs as never, { trustDomain: 'cluster.local' }),
+    // Only inventory has rules here: the other services of the fixture are not the point.
+    { allowEmpty: true },
+  );
+  const why = (rule: string) =>
+    result.unexpressed
+      .filter((u) => u.rule === rule)
+      .map((u) => u.why)
+      .join('\n');
+  const rulesOf = (action: string) =>
+    (result.manifests as Json[])
+      .filter(
+        (m) =>
+          (m as { metadata: { annotations?: Record<string, string> } }).metadata.annotations?.[
+            'istio.io/dry-run'
+          ] === undefined && (m as { spec: { action?: string } }).spec.action === action,
+      )
+      .flatMap((m) => (m as { spec: { rules?: Json[] } }).spec.rules ?? []);
+
+  it('an allow that needs a query parameter is left out, never exported wider', () => {
+    expect(why('inventory-callers#0')).toMatch(/cannot match query parameters; .*left out/);
+    const text = JSON.stringify(rulesOf('ALLOW'));
+    expect(text).not.toContain('/ns/default/sa/frontend');
+  });
+
+  it('a case-blind header allow keeps the spelling written (narrower), and says so', () => {
+    expect(why('inventory-callers#1')).toMatch(/case-sensitively; the allow matches the spelling/);
+    expect(JSON.stringify(rulesOf('ALLOW'))).toContain('"values":["Acme"]');
+  });
+
+  it('a deny on a query parameter drops the condition and covers more', () => {
+    expect(why('inventory-callers#2')).toMatch(/condition is dropped \(the deny covers more\)/);
+    expect(JSON.stringify(rulesOf('DENY'))).toContain('/ns/default/sa/checkout');
+  });
+
+  it('every object still validates against Istio’s CRD schema', () => {
+    for (const m of result.manifests as Json[])
+      expect(() => new AuthorizationPolicy(m as never).validate()).not.toThrow();
+  });
+});

@@ -112,6 +112,24 @@ function httpOperation(c: RuleContext, rule: RuleInfo, h: HttpPermission): Opera
       continue;
     }
     const exact = header.present === false ? undefined : istioString(header);
+    if (exact !== undefined && header.ignoreCase) {
+      // Istio compares header values case-sensitively: the allow keeps the spelling written
+      // (it lets fewer requests through); a deny cannot be made case-blind, so it drops the
+      // condition and covers more.
+      if (!deny) {
+        when.push({ key, values: [exact] });
+        report(
+          what,
+          'Istio compares header values case-sensitively; the allow matches the spelling written only',
+        );
+      } else {
+        report(
+          what,
+          'Istio compares header values case-sensitively; the header condition is dropped (the deny covers more)',
+        );
+      }
+      continue;
+    }
     if (exact !== undefined) {
       when.push({ key, values: [exact] });
       continue;
@@ -130,6 +148,17 @@ function httpOperation(c: RuleContext, rule: RuleInfo, h: HttpPermission): Opera
       what,
       `${why}; ${wide === undefined ? 'the header condition is dropped' : `widened to ${JSON.stringify(wide)}`} (the deny covers more)`,
     );
+  }
+  // AuthorizationPolicy has no query-parameter match: an allow that requires one is left out
+  // (exported without it, it would let more through); a deny drops it and covers more.
+  for (const q of h.query ?? []) {
+    const what = `query parameter ${JSON.stringify(q.name)}`;
+    const why = 'Istio AuthorizationPolicy cannot match query parameters';
+    if (!deny) {
+      report(what, `${why}; the permission is left out of the allow`);
+      return undefined;
+    }
+    report(what, `${why}; the condition is dropped (the deny covers more)`);
   }
   return { ops, when };
 }
