@@ -281,7 +281,23 @@ describe('POST /v1/playground/evaluate', () => {
           if (res.status >= 400) expect(res.body.code).toMatch(/^API_/);
         },
       ),
-      { numRuns: 150 },
+      {
+        numRuns: 150,
+        // Random documents and revisions often stop at validation or compilation: these run
+        // first, so the property always covers the decision itself as well.
+        examples: [
+          [
+            {
+              destination: 'orders',
+              source: { service: 'frontend' },
+              request: { method: 'GET', path: '/orders/1' },
+            },
+            [],
+            undefined,
+          ],
+          [{ destination: 'orders', source: { service: 'nobody' } }, [], undefined],
+        ],
+      },
     );
     // Some runs got past validation and compilation to a decision.
     expect(decided).toBeGreaterThan(0);
