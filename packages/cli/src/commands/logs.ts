@@ -5,6 +5,7 @@
  * can read as it comes). Every line goes through the CLI's output filter (output.ts), so a
  * source name or path holding terminal controls prints escaped.
  */
+import type { DecisionLogDenialsV1, DecisionLogDenialV1, LiveDecisionV1 } from '@ward/api-types';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import { addOutputOption, usageError } from '../options.ts';
@@ -12,30 +13,11 @@ import { sanitizeOutput } from '../output.ts';
 import { type ConnectionOptions, call, connection, withConnection } from './_api.ts';
 import { SseParser } from './_sse.ts';
 
-/** One line of output: the live tail's event shape. */
-export interface LogLine {
-  at: string;
-  source: string;
-  destination: string;
-  method?: string;
-  path?: string;
-  allowed: boolean;
-  dryRun: boolean;
-  rule: string;
-  reason?: string;
-  count?: number;
-}
-
-interface DenialItem {
-  time: string;
-  source: string;
-  destination: string;
-  method: string;
-  path: string;
-  rule: string;
-  enforced: boolean;
-  count: number;
-}
+/**
+ * One line of output: a live tail event, or a recent denial in its shape (which carries no
+ * `reason`).
+ */
+type LogLine = Omit<LiveDecisionV1, 'reason'> & { reason?: string };
 
 interface LogsOptions extends ConnectionOptions {
   output: 'text' | 'json';
@@ -56,7 +38,7 @@ export function formatLine(l: LogLine, format: string): string {
   );
 }
 
-const fromDenial = (d: DenialItem): LogLine => ({
+const fromDenial = (d: DecisionLogDenialV1): LogLine => ({
   at: d.time,
   source: d.source,
   destination: d.destination,
@@ -75,14 +57,14 @@ async function recent(opts: LogsOptions, limit: number): Promise<LogLine[]> {
   // --service means either end of the call: the route filters one end at a time.
   const pages = await Promise.all(
     s === undefined
-      ? [call<{ items: DenialItem[] }>(opts, 'GET', q(''))]
+      ? [call<DecisionLogDenialsV1>(opts, 'GET', q(''))]
       : [
-          call<{ items: DenialItem[] }>(opts, 'GET', q(`&destination=${s}`)),
-          call<{ items: DenialItem[] }>(opts, 'GET', q(`&source=${s}`)),
+          call<DecisionLogDenialsV1>(opts, 'GET', q(`&destination=${s}`)),
+          call<DecisionLogDenialsV1>(opts, 'GET', q(`&source=${s}`)),
         ],
   );
   const seen = new Set<string>();
-  const items: DenialItem[] = [];
+  const items: DecisionLogDenialV1[] = [];
   for (const d of pages.flat().flatMap((p) => p.items)) {
     const key = JSON.stringify(d);
     if (seen.has(key)) continue;

@@ -2,25 +2,16 @@
  * The Live view's data, kept pure for the view to render: the tail's rows (newest first, never
  * more than a bound), what the filters keep, and the backlog's denials turned into rows.
  */
+import type { DecisionLogDenialV1, LiveDecisionV1 } from '@ward/api-types/console';
 
-/** One denial as the live tail sends it (`event: decision`). */
-export interface LiveDecision {
-  at: string;
-  source: string;
-  destination: string;
-  method?: string;
-  path?: string;
-  allowed: boolean;
-  dryRun: boolean;
-  rule: string;
-  reason?: string;
-  count?: number;
-}
+/**
+ * One denial: a live tail event (`event: decision`), or a backlog denial in its shape (which
+ * carries no `reason`).
+ */
+export type LiveDecision = Omit<LiveDecisionV1, 'reason'> & { reason?: string };
 
 /** A row: the decision and a key unique within the table. */
-export interface Row extends LiveDecision {
-  key: string;
-}
+export type Row = LiveDecision & { key: string };
 
 export interface Filters {
   service: string;
@@ -52,19 +43,7 @@ export function keeps(f: Filters, d: LiveDecision): boolean {
   return true;
 }
 
-/** A raw denial (`GET /v1/decision-logs/denials`) as a row. */
-export interface DenialItem {
-  time: string;
-  source: string;
-  destination: string;
-  method: string;
-  path: string;
-  rule: string;
-  enforced: boolean;
-  count: number;
-}
-
-export function fromDenial(d: DenialItem): LiveDecision {
+export function fromDenial(d: DecisionLogDenialV1): LiveDecision {
   return {
     at: d.time,
     source: d.source,

@@ -4,11 +4,11 @@
  * the recent raw denials; then the stream, reopened with backoff when it ends. Everything shown
  * is text rendered by Preact (escaped); the API decides what a team token may see.
  */
+import type { DecisionLogDenialsV1 } from '@ward/api-types/console';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiProblem } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
 import {
-  type DenialItem,
   type Filters,
   type FiringAlert,
   fromDenial,
@@ -55,16 +55,16 @@ export function LiveView({ api }: ViewProps) {
         const pages = await Promise.all(
           s
             ? [
-                api.get<{ items: DenialItem[] }>(
+                api.get<DecisionLogDenialsV1>(
                   `/v1/decision-logs/denials?${q}&destination=${encodeURIComponent(s)}`,
                   abort.signal,
                 ),
-                api.get<{ items: DenialItem[] }>(
+                api.get<DecisionLogDenialsV1>(
                   `/v1/decision-logs/denials?${q}&source=${encodeURIComponent(s)}`,
                   abort.signal,
                 ),
               ]
-            : [api.get<{ items: DenialItem[] }>(`/v1/decision-logs/denials?${q}`, abort.signal)],
+            : [api.get<DecisionLogDenialsV1>(`/v1/decision-logs/denials?${q}`, abort.signal)],
         );
         const backlog = pages
           .flatMap((p) => p.items)
