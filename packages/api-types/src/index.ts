@@ -10,7 +10,6 @@ export {
   type AgentBundleReplyV1,
   type AgentBundleRequestV1,
 } from './agent-bundles.ts';
-export type { AuditEntryV1 } from './audit.ts';
 export type {
   BundlePassportV1,
   BundleV1,
@@ -18,34 +17,8 @@ export type {
   SignedBundleV1,
   WatchEventV1,
 } from './bundle.ts';
-export {
-  DECISION_LOG_PATH,
-  type DecisionLogBatchV1,
-  type DecisionLogDenialsV1,
-  type DecisionLogDenialV1,
-  type DecisionLogRecordV1,
-} from './decision-log.ts';
-export type {
-  AgentStatusReportV1,
-  AgentWorkloadV1,
-  FleetAnswerV1,
-  FleetMemberV1,
-  FleetStateV1,
-  IdentityAnswerV1,
-  IdentityWorkloadV1,
-  PdpStatusReportV1,
-  RootRotationV1,
-  TrustBundleInfoV1,
-  TrustRootV1,
-} from './fleet.ts';
-export {
-  EDGE_STATES,
-  type EdgeStateV1,
-  type GraphViewEdgeV1,
-  type GraphViewNodeV1,
-  type GraphViewV1,
-} from './graph-view.ts';
-export type { LiveDecisionV1 } from './live-tail.ts';
+// Audit, decision logs, fleet, graph view, live tail: see console.ts.
+export * from './console.ts';
 export { BUNDLE_MEDIA_TYPE, PROBLEM_MEDIA_TYPE } from './media-types.ts';
 export {
   PROBLEM_TYPE_BASE,

@@ -2,16 +2,10 @@
  * The Live view's data, kept pure for the view to render: the tail's rows (newest first, never
  * more than a bound), what the filters keep, and the backlog's denials turned into rows.
  */
-import type { DecisionLogDenialV1, LiveDecisionV1 } from '@ward/api-types/console';
-
-/**
- * One denial: a live tail event (`event: decision`), or a backlog denial in its shape (which
- * carries no `reason`).
- */
-export type LiveDecision = Omit<LiveDecisionV1, 'reason'> & { reason?: string };
+import type { LiveLineV1 } from '@ward/api-types/console';
 
 /** A row: the decision and a key unique within the table. */
-export type Row = LiveDecision & { key: string };
+export type Row = LiveLineV1 & { key: string };
 
 export interface Filters {
   service: string;
@@ -36,25 +30,11 @@ export function streamQuery(f: Filters): string {
   return s ? `?${s}` : '';
 }
 
-export function keeps(f: Filters, d: LiveDecision): boolean {
+export function keeps(f: Filters, d: LiveLineV1): boolean {
   const s = f.service.trim();
   if (s && d.source !== s && d.destination !== s) return false;
   if (f.kind && (f.kind === 'dry-run-deny') !== d.dryRun) return false;
   return true;
-}
-
-export function fromDenial(d: DecisionLogDenialV1): LiveDecision {
-  return {
-    at: d.time,
-    source: d.source,
-    destination: d.destination,
-    method: d.method,
-    path: d.path,
-    allowed: false,
-    dryRun: !d.enforced,
-    rule: d.rule,
-    ...(d.count > 1 ? { count: d.count } : {}),
-  };
 }
 
 /** A firing alert (`GET /v1/alerts`). */
