@@ -8,3 +8,4 @@ export * from './decision-log.ts';
 export * from './fleet.ts';
 export * from './graph-view.ts';
 export * from './live-tail.ts';
+export * from './rollout.ts';

@@ -17,7 +17,7 @@ export type {
   SignedBundleV1,
   WatchEventV1,
 } from './bundle.ts';
-// Audit, decision logs, fleet, graph view, live tail: see console.ts.
+// Audit, decision logs, fleet, graph view, live tail, rollout: see console.ts.
 export * from './console.ts';
 export { BUNDLE_MEDIA_TYPE, PROBLEM_MEDIA_TYPE } from './media-types.ts';
 export {
