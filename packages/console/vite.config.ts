@@ -3,13 +3,16 @@
  * (the control plane serves it with a strict Content-Security-Policy).
  */
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 
 export default defineConfig({
   root: fileURLToPath(new URL('./web', import.meta.url)),
   base: '/',
   logLevel: 'warn',
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
+  // Workspace packages (@ward/api-types: wire shapes and their constants) are read from src/,
+  // as the tests read them, so the console builds without building them first.
+  resolve: { conditions: ['ward-source', ...defaultClientConditions] },
   build: {
     outDir: fileURLToPath(new URL('./dist/web', import.meta.url)),
     emptyOutDir: true,

@@ -7,6 +7,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
+import type { AgentStatusReportV1, AgentWorkloadV1 } from '@ward/api-types';
 import type { Logger } from 'pino';
 import type { BundleFeed } from './bundle-feed.ts';
 import type { ControlPlaneClient } from './control-plane.ts';
@@ -26,8 +27,8 @@ export function agentStatusReport(
   manager: SvidManager,
   feed: BundleFeed | undefined,
   intervalMs: number,
-): unknown {
-  const workloads = [];
+): AgentStatusReportV1 {
+  const workloads: AgentWorkloadV1[] = [];
   for (const entry of manager.entries) {
     const held = manager.svid(entry.id);
     const leaf = held?.chainDer[0];

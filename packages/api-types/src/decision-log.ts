@@ -56,3 +56,18 @@ export interface DecisionLogBatchV1 {
 
 /** Path of the decision-log ingest endpoint on the control plane. */
 export const DECISION_LOG_PATH = '/v1/decision-logs';
+
+/**
+ * One raw denial (enforced or dry-run) as `GET /v1/decision-logs/denials` lists it: a record
+ * without its effect (always a denial; `enforced` tells which kind), `count` always present.
+ */
+export interface DecisionLogDenialV1
+  extends Omit<DecisionLogRecordV1, 'effect' | 'count' | 'lastTime'> {
+  count: number;
+}
+
+/** The answer of `GET /v1/decision-logs/denials`, newest first. */
+export interface DecisionLogDenialsV1 {
+  since: string;
+  items: DecisionLogDenialV1[];
+}

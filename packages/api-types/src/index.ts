@@ -17,11 +17,8 @@ export type {
   SignedBundleV1,
   WatchEventV1,
 } from './bundle.ts';
-export {
-  DECISION_LOG_PATH,
-  type DecisionLogBatchV1,
-  type DecisionLogRecordV1,
-} from './decision-log.ts';
+// Audit, decision logs, fleet, graph view, live tail, rollout: see console.ts.
+export * from './console.ts';
 export { BUNDLE_MEDIA_TYPE, PROBLEM_MEDIA_TYPE } from './media-types.ts';
 export {
   PROBLEM_TYPE_BASE,

@@ -3,6 +3,12 @@
  * within a wave, one spot per service, cycle members together), the filters and the blast
  * radius, checked on random graphs against direct definitions.
  */
+
+import type {
+  EdgeStateV1 as EdgeState,
+  GraphViewV1 as GraphView,
+  GraphViewEdgeV1 as ViewEdge,
+} from '@ward/api-types/console';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { layout } from '../web/src/graph/layout.ts';
@@ -14,7 +20,6 @@ import {
   selectionOf,
   visible,
 } from '../web/src/graph/model.ts';
-import type { EdgeState, GraphView, ViewEdge } from '../web/src/graph/types.ts';
 
 const STATES: EdgeState[] = ['declared', 'observed', 'approved', 'dry-run-denied', 'denied'];
 

@@ -82,6 +82,7 @@ export async function apiRequest<T>(
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
+export type { AuditEntryV1 as AuditEntry } from '@ward/api-types';
 // Type-only re-exports: erased at run time, so they load nothing of the server.
 export type { ApplyResult, ApplyResultItem } from './apply/apply.ts';
 export type { FieldChange } from './apply/diff.ts';
@@ -90,6 +91,5 @@ export type { AuditExport, AuditExportEntry } from './audit/export.ts';
 // Pure (no imports at run time): the CLI writes the same CSV as GET /v1/audit/export?format=csv.
 export { auditExportCsv } from './audit/export.ts';
 export type { TokenInfo } from './auth/tokens.ts';
-export type { AuditEntry } from './store/audit.ts';
 export type { HistoryChangeDetail, HistoryDetail, HistoryEntry } from './store/history.ts';
 export type { StoredDocument } from './store/store.ts';

@@ -4,8 +4,9 @@
  * edge details from decision logs, cycles and waves from the analysis, the caps, and the same
  * audience as `GET /v1/graph` (a team token sees the same map; a PDP token none).
  */
+
+import type { GraphViewV1 as GraphView } from '@ward/api-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GraphView } from '../src/ingest/graph-view.ts';
 import { cleanupDirs, http, intention, svc } from './helpers.ts';
 import {
   applyDocs,

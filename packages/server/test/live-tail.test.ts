@@ -3,11 +3,12 @@
  * revocation, admission limits, the flood cut, and (PostgreSQL) fan-out across replicas.
  */
 import { connect } from 'node:net';
+import type { LiveDecisionV1 as LiveDecision } from '@ward/api-types';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ingestPlugin } from '../src/ingest/index.ts';
 import { pack } from '../src/live/relay.ts';
-import { type LiveDecision, matches } from '../src/live/tail.ts';
+import { matches } from '../src/live/tail.ts';
 import {
   ADMIN,
   cleanupDirs,

@@ -5,37 +5,18 @@
  * can read as it comes). Every line goes through the CLI's output filter (output.ts), so a
  * source name or path holding terminal controls prints escaped.
  */
+import {
+  type DecisionLogDenialsV1,
+  type DecisionLogDenialV1,
+  type LiveLineV1,
+  liveLineOfDenial,
+} from '@ward/api-types';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import { addOutputOption, usageError } from '../options.ts';
 import { sanitizeOutput } from '../output.ts';
 import { type ConnectionOptions, call, connection, withConnection } from './_api.ts';
 import { SseParser } from './_sse.ts';
-
-/** One line of output: the live tail's event shape. */
-export interface LogLine {
-  at: string;
-  source: string;
-  destination: string;
-  method?: string;
-  path?: string;
-  allowed: boolean;
-  dryRun: boolean;
-  rule: string;
-  reason?: string;
-  count?: number;
-}
-
-interface DenialItem {
-  time: string;
-  source: string;
-  destination: string;
-  method: string;
-  path: string;
-  rule: string;
-  enforced: boolean;
-  count: number;
-}
 
 interface LogsOptions extends ConnectionOptions {
   output: 'text' | 'json';
@@ -46,7 +27,7 @@ interface LogsOptions extends ConnectionOptions {
   limit: string;
 }
 
-export function formatLine(l: LogLine, format: string): string {
+export function formatLine(l: LiveLineV1, format: string): string {
   if (format === 'json') return `${JSON.stringify(l)}\n`;
   const kind = l.dryRun ? 'DRY-RUN' : 'DENY   ';
   const call = [l.method, l.path].filter(Boolean).join(' ');
@@ -56,33 +37,21 @@ export function formatLine(l: LogLine, format: string): string {
   );
 }
 
-const fromDenial = (d: DenialItem): LogLine => ({
-  at: d.time,
-  source: d.source,
-  destination: d.destination,
-  method: d.method,
-  path: d.path,
-  allowed: false,
-  dryRun: !d.enforced,
-  rule: d.rule,
-  ...(d.count > 1 ? { count: d.count } : {}),
-});
-
-async function recent(opts: LogsOptions, limit: number): Promise<LogLine[]> {
+async function recent(opts: LogsOptions, limit: number): Promise<LiveLineV1[]> {
   const q = (extra: string) =>
     `/v1/decision-logs/denials?since=${encodeURIComponent(opts.since)}&limit=${limit}${extra}`;
   const s = opts.service === undefined ? undefined : encodeURIComponent(opts.service);
   // --service means either end of the call: the route filters one end at a time.
   const pages = await Promise.all(
     s === undefined
-      ? [call<{ items: DenialItem[] }>(opts, 'GET', q(''))]
+      ? [call<DecisionLogDenialsV1>(opts, 'GET', q(''))]
       : [
-          call<{ items: DenialItem[] }>(opts, 'GET', q(`&destination=${s}`)),
-          call<{ items: DenialItem[] }>(opts, 'GET', q(`&source=${s}`)),
+          call<DecisionLogDenialsV1>(opts, 'GET', q(`&destination=${s}`)),
+          call<DecisionLogDenialsV1>(opts, 'GET', q(`&source=${s}`)),
         ],
   );
   const seen = new Set<string>();
-  const items: DenialItem[] = [];
+  const items: DecisionLogDenialV1[] = [];
   for (const d of pages.flat().flatMap((p) => p.items)) {
     const key = JSON.stringify(d);
     if (seen.has(key)) continue;
@@ -90,7 +59,7 @@ async function recent(opts: LogsOptions, limit: number): Promise<LogLine[]> {
     items.push(d);
   }
   return items
-    .map(fromDenial)
+    .map(liveLineOfDenial)
     .filter((l) => opts.kind === undefined || (opts.kind === 'dry-run-deny') === l.dryRun)
     .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
     .slice(-limit);
@@ -135,7 +104,7 @@ async function follow(opts: LogsOptions): Promise<void> {
         for await (const chunk of res.body) {
           for (const e of parser.push(decoder.decode(chunk, { stream: true }))) {
             if (e.event === 'decision') {
-              process.stdout.write(formatLine(JSON.parse(e.data) as LogLine, opts.output));
+              process.stdout.write(formatLine(JSON.parse(e.data) as LiveLineV1, opts.output));
             } else if (e.event === 'dropped') {
               const n = (JSON.parse(e.data) as { dropped?: number }).dropped ?? 0;
               process.stderr.write(`ward logs: ${n} events not shown (rate limit)\n`);

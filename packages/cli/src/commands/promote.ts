@@ -2,18 +2,10 @@
  * `ward promote SERVICE [--force] [--window 1h] [-o text|json|yaml]`: switch a service's dry-run intentions to enforce.
  * The control plane refuses (409, exit 1) while the window shows calls they would deny.
  */
+import type { PromoteAnswerV1 } from '@ward/api-types';
 import type { Command } from 'commander';
 import { addOutputOption, printResult } from '../options.ts';
 import { type ConnectionOptions, call, withConnection } from './_api.ts';
-
-interface PromoteResult {
-  service: string;
-  changed: boolean;
-  revision: number;
-  promoted: string[];
-  forced: boolean;
-  denials: { source: string; rule: string; count: number }[];
-}
 
 export function register(program: Command): void {
   withConnection(
@@ -32,7 +24,7 @@ export function register(program: Command): void {
       service: string,
       opts: ConnectionOptions & { force?: boolean; window: string; output: string },
     ) => {
-      const r = await call<PromoteResult>(
+      const r = await call<PromoteAnswerV1>(
         opts,
         'POST',
         `/v1/services/${encodeURIComponent(service)}/promote`,

@@ -3,31 +3,10 @@
  * proxy-status`: its revision against the one its service should be at, its state and when it
  * last reported. A member STALE or LOST is a finding (exit 1).
  */
+import type { FleetAnswerV1, FleetMemberV1 } from '@ward/api-types';
 import type { Command } from 'commander';
 import { addOutputOption, printResult, usageError } from '../options.ts';
 import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
-
-/** One row of `GET /v1/fleet`. */
-export interface FleetItem {
-  kind: 'pdp' | 'agent';
-  instance: string;
-  service: string | null;
-  node: string | null;
-  label?: string;
-  revision: number;
-  desiredRevision: number | null;
-  state: 'SYNCED' | 'STALE' | 'LOST';
-  lastContact: string;
-  ageMs: number;
-  connected: boolean;
-  version: string;
-}
-
-export interface FleetAnswer {
-  revision: number;
-  now: string;
-  items: FleetItem[];
-}
 
 /** `12s ago`, `4m ago`, `2h ago`, `3d ago`. */
 export function ago(ms: number): string {
@@ -38,7 +17,7 @@ export function ago(ms: number): string {
   return `${Math.floor(s / 86_400)}d ago`;
 }
 
-export function fleetTable(items: readonly FleetItem[]): string {
+export function fleetTable(items: readonly FleetMemberV1[]): string {
   const rows = [['NAME', 'KIND', 'SERVICE/NODE', 'REVISION', 'DESIRED', 'STATE', 'LAST CONTACT']];
   for (const i of items) {
     rows.push([
@@ -70,7 +49,7 @@ export function register(program: Command): void {
       if (opts.kind !== undefined && opts.kind !== 'pdp' && opts.kind !== 'agent') {
         throw usageError(`--kind must be pdp or agent, not "${opts.kind}"`, 'CLI_BAD_OPTION');
       }
-      const answer = await call<FleetAnswer>(opts, 'GET', '/v1/fleet');
+      const answer = await call<FleetAnswerV1>(opts, 'GET', '/v1/fleet');
       const items = answer.items.filter(
         (i) =>
           (opts.kind === undefined || i.kind === opts.kind) &&

@@ -8,23 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
+import type { PdpStatusReportV1 } from '@ward/api-types';
 import { undici } from '../undici.ts';
 import type { ControlPlaneRequestOptions } from './control-plane.ts';
 import type { PdpLogger } from './options.ts';
-
-/** What one report says (the body of `POST /v1/status/pdp`). */
-export interface PdpStatusReport {
-  instance: string;
-  service: string;
-  revision: number;
-  bundleAt: string | null;
-  connected: boolean;
-  version: string;
-  startedAt: string;
-  label: string;
-  intervalMs: number;
-  decisions: { allowed: number; denied: number; dryRunDenied: number };
-}
 
 function sdkVersion(): string {
   try {
@@ -47,7 +34,7 @@ export interface StatusReporterOptions {
   target: () => string;
   /** The PDP's state now, or undefined before its first bundle (nothing is sent then). */
   snapshot: () =>
-    | Pick<PdpStatusReport, 'revision' | 'bundleAt' | 'connected' | 'decisions'>
+    | Pick<PdpStatusReportV1, 'revision' | 'bundleAt' | 'connected' | 'decisions'>
     | undefined;
   request: (signal: AbortSignal) => ControlPlaneRequestOptions;
   /** Resolves once a first bundle is loaded: the first report follows it. */
@@ -66,7 +53,7 @@ export function startStatusReporter(options: StatusReporterOptions): string {
   const send = async () => {
     const state = options.snapshot();
     if (state === undefined || options.signal.aborted) return;
-    const body: PdpStatusReport = {
+    const body: PdpStatusReportV1 = {
       instance,
       service: options.service,
       ...state,

@@ -4,34 +4,13 @@
  * and every registered workload with the SVID its agent last reported holding.
  */
 import { X509Certificate } from 'node:crypto';
+import type {
+  TrustRootV1 as RootInfo,
+  TrustBundleInfoV1 as TrustBundleInfo,
+} from '@ward/api-types';
 import type { AuthorityStateV1 } from '@ward/ca';
 import type { Kysely } from 'kysely';
 import type { CaDatabase } from '../ca/tables.ts';
-
-export interface RootInfo {
-  subject: string;
-  serial: string;
-  /** SHA-256 of the DER, hex with colons (as `openssl x509 -fingerprint -sha256`). */
-  fingerprint: string;
-  notBefore: string;
-  notAfter: string;
-  /** `active` signs; `prepared` is trusted but does not sign yet; `retiring` awaits retirement. */
-  state: 'active' | 'prepared' | 'retiring';
-  activatedAt: string | null;
-}
-
-export interface Rotation {
-  /** `idle`: one root; `prepared`: step 1 done; `activated`: step 2 done, old root to retire. */
-  state: 'idle' | 'prepared' | 'activated';
-  /** The `ward ca root <step>` to run next, or null when there is nothing to do. */
-  next: 'activate' | 'retire' | null;
-  intermediate: { serial: string; notAfter: string } | null;
-}
-
-export interface TrustBundleInfo {
-  roots: RootInfo[];
-  rotation: Rotation;
-}
 
 function iso(text: string): string {
   return new Date(text).toISOString();

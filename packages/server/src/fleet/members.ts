@@ -3,10 +3,14 @@
  * revision each service should be at. Writes keep the table bounded (expired rows deleted, a cap
  * per service); reads compute each member's state from its last contact and revision.
  */
+import type {
+  AgentStatusReportV1 as AgentReport,
+  FleetMemberV1 as FleetMember,
+  PdpStatusReportV1 as PdpReport,
+} from '@ward/api-types';
 import type { Kysely } from 'kysely';
 import { ServerError } from '../errors.ts';
 import type { Database } from '../store/schema.ts';
-import type { AgentReport, PdpReport } from './reports.ts';
 import type { FleetDatabase } from './tables.ts';
 
 export type FleetDb = Kysely<FleetDatabase & Database>;
@@ -36,23 +40,6 @@ export const DEFAULT_FLEET_LIMITS: FleetLimits = {
 /** A member's own interval, clamped: a reporter may not claim to be alive for an hour. */
 export const MIN_INTERVAL_MS = 1000;
 export const MAX_INTERVAL_MS = 600_000;
-
-export type FleetState = 'SYNCED' | 'STALE' | 'LOST';
-
-export interface FleetMember {
-  kind: 'pdp' | 'agent';
-  instance: string;
-  service: string | null;
-  node: string | null;
-  label: string;
-  revision: number;
-  desiredRevision: number | null;
-  state: FleetState;
-  lastContact: string;
-  ageMs: number;
-  connected: boolean;
-  version: string;
-}
 
 function intervalOf(body: { intervalMs?: unknown }, limits: FleetLimits): number {
   const ms = body.intervalMs;

@@ -5,41 +5,14 @@
  * every body so the stored text is safe to show in a terminal or the console whatever the
  * validator let through: well-formed Unicode, no control characters, bounded lengths and counts.
  */
+import type {
+  AgentStatusReportV1 as AgentReport,
+  PdpStatusReportV1 as PdpReport,
+} from '@ward/api-types';
 import { badText } from '../ingest/text-check.ts';
 
 /** Most workloads and bundle entries one agent report may list. */
 export const MAX_AGENT_ITEMS = 1000;
-
-export interface PdpReport {
-  instance: string;
-  service: string;
-  revision: number;
-  bundleAt: string | null;
-  connected: boolean;
-  version: string;
-  startedAt: string;
-  /** Host name and pid, for a human telling instances apart. */
-  label: string;
-  decisions: { allowed: number; denied: number; dryRunDenied: number };
-  /** How often this PDP reports (ms); the server clamps it. */
-  intervalMs?: number;
-}
-
-export interface AgentWorkload {
-  spiffeId: string;
-  serial: string;
-  /** ISO 8601. */
-  notAfter: string;
-}
-
-export interface AgentReport {
-  node: string;
-  version: string;
-  workloads: AgentWorkload[];
-  /** The bundle revision the agent holds per service. */
-  bundles: { service: string; revision: number }[];
-  intervalMs?: number;
-}
 
 /** A refused report: the field at fault and why. */
 export interface ReportProblem {

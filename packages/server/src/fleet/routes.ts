@@ -2,6 +2,7 @@
  * Fleet routes: PDPs and node agents report their status; admins and teams read the fleet and
  * the identity view. Reports are small and frequent: bounded bodies, one upsert each.
  */
+import type { FleetAnswerV1, IdentityAnswerV1, IdentityWorkloadV1 } from '@ward/api-types';
 import { AGENT_PROOF_HEADER } from '@ward/ca';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -135,7 +136,7 @@ export function fleetRoutes(app: FastifyInstance, limits: FleetLimits, now: () =
         response: { 200: fleetSchema, ...problemResponses },
       },
     },
-    async (request) => {
+    async (request): Promise<FleetAnswerV1> => {
       const principal = principalOf(request);
       const at = now();
       const admin = principal.scope === 'admin';
@@ -163,7 +164,7 @@ export function fleetRoutes(app: FastifyInstance, limits: FleetLimits, now: () =
         response: { 200: identitySchema, ...problemResponses },
       },
     },
-    async (request) => {
+    async (request): Promise<IdentityAnswerV1> => {
       const principal = principalOf(request);
       const at = now();
       const trustDomain = app.ward.trustDomain;
@@ -181,7 +182,7 @@ export function fleetRoutes(app: FastifyInstance, limits: FleetLimits, now: () =
         .orderBy('spiffe_id')
         .orderBy('node')
         .execute();
-      const workloads = [];
+      const workloads: IdentityWorkloadV1[] = [];
       for (const e of entries) {
         const service = (await app.ward.identities.serviceOf(e.spiffe_id)) ?? null;
         if (principal.scope !== 'admin' && (service === null || !principal.services.has(service))) {

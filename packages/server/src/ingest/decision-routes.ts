@@ -6,6 +6,7 @@
 import {
   DECISION_LOG_PATH,
   type DecisionLogBatchV1,
+  type DecisionLogDenialsV1,
   type DecisionLogRecordV1,
 } from '@ward/api-types';
 import { Ajv } from 'ajv';
@@ -190,7 +191,7 @@ export function decisionRoutes(options: DecisionRouteOptions) {
           },
         },
       },
-      async (request) => {
+      async (request): Promise<DecisionLogDenialsV1> => {
         const q = request.query;
         const since = windowStart(q.since, options.now());
         const db = app.ward.db as unknown as import('kysely').Kysely<IngestDatabase>;

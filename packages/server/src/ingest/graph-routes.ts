@@ -8,12 +8,13 @@
  * `GET /v1/graph/view`: the same graph made for drawing (graph-view.ts), bounded.
  */
 
+import { EDGE_STATES } from '@ward/api-types';
 import { analyze, toDot, toJsonReport, toMermaid } from '@ward/graph';
 import type { FastifyInstance } from 'fastify';
 import { bearer, problemResponses } from '../http/schemas.ts';
 import { Approvals } from './approvals.ts';
 import { loadGraph } from './graph-source.ts';
-import { EDGE_STATES, graphView } from './graph-view.ts';
+import { graphView } from './graph-view.ts';
 import { windowStart } from './windows.ts';
 
 /** Hard bounds of one view answer (a larger graph is cut, with `truncated: true`). */

@@ -5,65 +5,15 @@
  * dry-run-denied (decision logs) — and the details an operator opens on it. Pure: the caller
  * loads the graph (graph-source.ts), analyses it and supplies the approvals.
  */
+import type {
+  EdgeStateV1 as EdgeState,
+  GraphViewV1 as GraphView,
+  GraphViewEdgeV1 as ViewEdge,
+  GraphViewNodeV1 as ViewNode,
+} from '@ward/api-types';
 import type { AnalysisReport } from '@ward/graph';
 import type { ApprovingRule } from './approvals.ts';
 import type { GraphSource } from './graph-source.ts';
-
-export const EDGE_STATES = [
-  'declared',
-  'observed',
-  'approved',
-  'dry-run-denied',
-  'denied',
-] as const;
-export type EdgeState = (typeof EDGE_STATES)[number];
-
-export interface ViewNode {
-  id: string;
-  name: string;
-  namespace: string | null;
-  /** The Service document's owner (its `owner` label). */
-  team: string | null;
-  /** Boot wave (0 starts first); null when it cannot start cold (in or behind a startup cycle). */
-  wave: number | null;
-  inCycle: boolean;
-  /** Node type: service, database, messaging, external, resource. */
-  kind: string;
-  virtual: boolean;
-}
-
-export interface ViewEdge {
-  from: string;
-  to: string;
-  states: EdgeState[];
-  startup: boolean;
-  calls: number;
-  errors: number;
-  /** Enforced denials in the window. */
-  denied: number;
-  /** Denials a dry-run rule only reported. */
-  dryRunDenied: number;
-  firstSeen: string | null;
-  lastSeen: string | null;
-  /** The rule of the latest decision on the edge, else the first intention rule approving it. */
-  rule: string | null;
-  protocol: string | null;
-  ports: number[];
-  /** True when decision logs identified the caller by SPIFFE ID (an mTLS peer); null: unknown. */
-  mtls: boolean | null;
-}
-
-export interface GraphView {
-  nodes: ViewNode[];
-  edges: ViewEdge[];
-  /** Elementary cycles (service names, each closing back on its first). */
-  cycles: string[][];
-  /** Cyclic strongly connected components. */
-  components: string[][];
-  waves: string[][];
-  truncated: boolean;
-  totals: { services: number; edges: number };
-}
 
 export interface ViewLimits {
   services: number;

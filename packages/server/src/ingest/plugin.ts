@@ -2,13 +2,13 @@
  * The ingest plugin: decision logs, OTLP traces, node agents' wire observations, the dependency
  * graph, the soft-apply reports and promote. Pass it to `startServer({ plugins: [ingestPlugin()] })`.
  */
-import type { DecisionLogRecordV1 } from '@ward/api-types';
+import type { DecisionLogRecordV1, LiveDecisionV1 as LiveDecision } from '@ward/api-types';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { WardPlugin } from '../http/app.ts';
 import { DecisionRelay } from '../live/relay.ts';
 import { liveRoutes } from '../live/routes.ts';
-import { DecisionTail, type LiveDecision, liveDecisionOf, type TailOptions } from '../live/tail.ts';
+import { DecisionTail, liveDecisionOf, type TailOptions } from '../live/tail.ts';
 import { WatchAdmission, type WatchLimits } from '../watch/limits.ts';
 import { DecisionIngestor } from './decision-ingestor.ts';
 import { decisionRoutes } from './decision-routes.ts';

@@ -4,13 +4,14 @@
  * calls. The change goes through the store's normal commit (one new revision, history, bundle
  * revision of the service, watch event) and the audit log, with the acting token's identity.
  */
+import type { PromoteAnswerV1 as PromoteResult } from '@ward/api-types';
 import type { IntentionDocument } from '@ward/policy';
 import type { Kysely } from 'kysely';
 import type { Principal } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
 import { appendAudit } from '../store/audit.ts';
 import type { PlannedChange, Store } from '../store/store.ts';
-import { type DryRunItem, dryRunReport } from './reports.ts';
+import { dryRunReport } from './reports.ts';
 import type { IngestDatabase } from './tables.ts';
 
 export interface PromoteRequest {
@@ -20,18 +21,6 @@ export interface PromoteRequest {
   since: number;
   window: string;
   now: number;
-}
-
-export interface PromoteResult {
-  service: string;
-  changed: boolean;
-  /** The new revision, or the current one when nothing was in dry-run. */
-  revision: number;
-  /** Intentions switched to enforce. */
-  promoted: string[];
-  forced: boolean;
-  /** Dry-run denials in the window (what `force` overrode, when it did). */
-  denials: DryRunItem[];
 }
 
 export async function promote(

@@ -7,25 +7,10 @@
  * counts are "calls in the hours the window touches", never fewer than the calls inside it.
  * `lastSeen` is exact.
  */
+import type { DryRunItemV1 as DryRunItem } from '@ward/api-types';
 import type { Kysely } from 'kysely';
 import type { Approvals, ApprovingRule } from './approvals.ts';
 import { hourOf, type IngestDatabase } from './tables.ts';
-
-export interface DryRunItem {
-  source: string;
-  destination: string;
-  rule: string;
-  /** Calls the rule would have denied. */
-  count: number;
-  /** Further such calls seen only in shippers' samples of dropped records. */
-  sampled: number;
-  firstSeen: string;
-  lastSeen: string;
-  /** Highest policy revision these decisions were made at. */
-  revision: number;
-  /** The most frequent method and path templates among the raw denials kept for the window. */
-  samples: { method: string; path: string; count: number }[];
-}
 
 export interface DryRunReport {
   since: string;

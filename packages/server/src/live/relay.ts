@@ -9,9 +9,10 @@
  * while a LISTEN connection is down are not replayed; the connection is re-opened after 1 s.
  */
 import { randomBytes } from 'node:crypto';
+import type { LiveDecisionV1 as LiveDecision } from '@ward/api-types';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
-import type { DecisionTail, LiveDecision } from './tail.ts';
+import type { DecisionTail } from './tail.ts';
 
 export const DECISION_CHANNEL = 'ward_decision';
 const MAX_PAYLOAD = 7000;

@@ -11,27 +11,8 @@
  * One shared timer serves heartbeats, bucket refills and dropped reports.
  */
 import type { ServerResponse } from 'node:http';
-import type { DecisionLogRecordV1 } from '@ward/api-types';
+import type { DecisionLogRecordV1, LiveDecisionV1 as LiveDecision } from '@ward/api-types';
 import { writeOrReset } from '../watch/hub.ts';
-
-/** One event of the tail (the `data:` of `event: decision`). */
-export interface LiveDecision {
-  /** Time of the (last) decision, ISO 8601. */
-  at: string;
-  source: string;
-  destination: string;
-  method?: string;
-  path?: string;
-  /** Always false: the tail carries denials only (kept for the shape's readers). */
-  allowed: boolean;
-  /** True when a dry-run rule denied: the call went through. */
-  dryRun: boolean;
-  rule: string;
-  reason: string;
-  instance?: string;
-  /** Identical decisions this event stands for (the shipper folds them), when more than one. */
-  count?: number;
-}
 
 export type LiveKind = 'deny' | 'dry-run-deny';
 

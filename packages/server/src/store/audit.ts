@@ -5,6 +5,7 @@
  * commits to the previous one (src/audit/chain.ts): `verifyAuditChain` detects an edited,
  * deleted or reordered entry, and an operator-recorded head detects a rewritten or removed tail.
  */
+import type { AuditEntryV1 as AuditEntry } from '@ward/api-types';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import {
   type ChainEntry,
@@ -15,20 +16,6 @@ import {
 } from '../audit/chain.ts';
 import type { AuditTable, Database } from './schema.ts';
 import type { Actor } from './store.ts';
-
-export interface AuditEntry {
-  id: number;
-  /** Position in the hash chain (1, 2, 3, …). */
-  seq: number;
-  at: string;
-  actor: { id: string; name: string };
-  action: string;
-  target: string;
-  revision: number | null;
-  detail: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
 
 /**
  * Appends one entry; call it inside the transaction of the change it records. The chain head

@@ -1,57 +1,5 @@
-/** The fleet view's data: the API answers it reads, and how times are shown. */
-
-export type FleetState = 'SYNCED' | 'STALE' | 'LOST';
-
-export interface FleetItem {
-  kind: 'pdp' | 'agent';
-  instance: string;
-  service: string | null;
-  node: string | null;
-  label?: string;
-  revision: number;
-  desiredRevision: number | null;
-  state: FleetState;
-  lastContact: string;
-  ageMs: number;
-  connected: boolean;
-  version: string;
-}
-
-export interface Fleet {
-  revision: number;
-  now: string;
-  items: FleetItem[];
-}
-
-export interface Root {
-  subject: string;
-  serial: string;
-  fingerprint: string;
-  notBefore: string;
-  notAfter: string;
-  state: 'active' | 'prepared' | 'retiring';
-  activatedAt: string | null;
-}
-
-export interface Identity {
-  trustDomain: string;
-  trustBundle: {
-    roots: Root[];
-    rotation: {
-      state: 'idle' | 'prepared' | 'activated';
-      next: 'activate' | 'retire' | null;
-      intermediate: { serial: string; notAfter: string } | null;
-    };
-  } | null;
-  workloads: {
-    spiffeId: string;
-    service: string | null;
-    node: string;
-    serial: string | null;
-    notAfter: string | null;
-    expiresInMs: number | null;
-  }[];
-}
+/** The fleet view's data: how times are shown and which members the filters keep. */
+import type { FleetMemberV1 } from '@ward/api-types/console';
 
 /** `1h 02m`, `4m 05s`, `12s`; `expired` at or below zero. */
 export function countdown(ms: number): string {
@@ -73,7 +21,7 @@ export function ago(ms: number): string {
 
 /** Whether an item passes the filters (kind, state, text in service, node or instance). */
 export function matches(
-  item: FleetItem,
+  item: FleetMemberV1,
   filter: { kind: string; state: string; text: string },
 ): boolean {
   if (filter.kind && item.kind !== filter.kind) return false;

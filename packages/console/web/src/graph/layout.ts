@@ -8,7 +8,7 @@
  *
  * Pure (no DOM): the benchmark runs it in Node to give the peer renderer the same positions.
  */
-import type { GraphView } from './types.ts';
+import type { GraphViewV1 as GraphView } from '@ward/api-types/console';
 
 export interface Position {
   x: number;

@@ -3,7 +3,12 @@
  * selected service, and the colour of every state. Pure, so the rules are tested without a
  * browser and the renderer only paints what this decides.
  */
-import type { EdgeState, GraphView, ViewEdge, ViewNode } from './types.ts';
+import type {
+  EdgeStateV1 as EdgeState,
+  GraphViewV1 as GraphView,
+  GraphViewEdgeV1 as ViewEdge,
+  GraphViewNodeV1 as ViewNode,
+} from '@ward/api-types/console';
 
 /** Edge colours, strongest state first: an edge takes the colour of its first state here. */
 export const EDGE_COLOURS: { state: EdgeState | 'unapproved'; colour: string; label: string }[] = [

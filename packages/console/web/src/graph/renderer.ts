@@ -4,12 +4,13 @@
  * strokes every edge (bench/console-graph.ts measures both). Labels and colours are data given
  * to sigma, drawn as text on the canvas: nothing from the graph ever becomes markup.
  */
+
+import type { GraphViewV1 as GraphView } from '@ward/api-types/console';
 import Graph from 'graphology';
 import Sigma from 'sigma';
 import { extremityArrow } from 'sigma/rendering';
 import type { Position } from './layout.ts';
 import { DIMMED, edgeColour, edgeKey, nodeColour } from './model.ts';
-import type { GraphView } from './types.ts';
 
 export interface Focus {
   /** Services and edges passing the filters (null: all). */

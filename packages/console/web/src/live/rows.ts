@@ -2,25 +2,10 @@
  * The Live view's data, kept pure for the view to render: the tail's rows (newest first, never
  * more than a bound), what the filters keep, and the backlog's denials turned into rows.
  */
-
-/** One denial as the live tail sends it (`event: decision`). */
-export interface LiveDecision {
-  at: string;
-  source: string;
-  destination: string;
-  method?: string;
-  path?: string;
-  allowed: boolean;
-  dryRun: boolean;
-  rule: string;
-  reason?: string;
-  count?: number;
-}
+import type { LiveLineV1 } from '@ward/api-types/console';
 
 /** A row: the decision and a key unique within the table. */
-export interface Row extends LiveDecision {
-  key: string;
-}
+export type Row = LiveLineV1 & { key: string };
 
 export interface Filters {
   service: string;
@@ -45,37 +30,11 @@ export function streamQuery(f: Filters): string {
   return s ? `?${s}` : '';
 }
 
-export function keeps(f: Filters, d: LiveDecision): boolean {
+export function keeps(f: Filters, d: LiveLineV1): boolean {
   const s = f.service.trim();
   if (s && d.source !== s && d.destination !== s) return false;
   if (f.kind && (f.kind === 'dry-run-deny') !== d.dryRun) return false;
   return true;
-}
-
-/** A raw denial (`GET /v1/decision-logs/denials`) as a row. */
-export interface DenialItem {
-  time: string;
-  source: string;
-  destination: string;
-  method: string;
-  path: string;
-  rule: string;
-  enforced: boolean;
-  count: number;
-}
-
-export function fromDenial(d: DenialItem): LiveDecision {
-  return {
-    at: d.time,
-    source: d.source,
-    destination: d.destination,
-    method: d.method,
-    path: d.path,
-    allowed: false,
-    dryRun: !d.enforced,
-    rule: d.rule,
-    ...(d.count > 1 ? { count: d.count } : {}),
-  };
 }
 
 /** A firing alert (`GET /v1/alerts`). */

@@ -2,20 +2,10 @@
  * The audit log with the verdict of its hash chain. Admin only in the API: a team token sees
  * the API's refusal here rather than an empty table that would look like "nothing happened".
  */
+import type { AuditEntryV1 } from '@ward/api-types/console';
 import type { Api } from '../api.ts';
 import { Problem } from './problem.tsx';
 import { useLoad } from './use-load.ts';
-
-interface AuditEntry {
-  id: number;
-  at: string;
-  actor: { id: string; name: string };
-  action: string;
-  target: string;
-  revision: number | null;
-  detail: Record<string, unknown>;
-  seq?: number;
-}
 
 interface Verification {
   ok: boolean;
@@ -28,7 +18,7 @@ interface Verification {
 export function AuditPanel(props: { api: Api }) {
   const { api } = props;
   const log = useLoad(
-    () => api.get<{ items: AuditEntry[] }>('/v1/audit?limit=100').then((r) => r.items),
+    () => api.get<{ items: AuditEntryV1[] }>('/v1/audit?limit=100').then((r) => r.items),
     [api],
   );
   const chain = useLoad(() => api.get<Verification>('/v1/audit/verify'), [api]);

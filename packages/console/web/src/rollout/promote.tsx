@@ -3,21 +3,12 @@
  * `ward promote`: refused (409) while the window shows calls they would deny. The console shows
  * what blocks it and offers force only after an explicit confirmation, as `--force` is explicit.
  */
+import type { PromoteAnswerV1 } from '@ward/api-types/console';
 import { useState } from 'preact/hooks';
 import type { Api, Me } from '../api.ts';
 import { loadDocuments } from '../policies/documents.tsx';
 import { type Failure, failureOf, Problem } from '../policies/problem.tsx';
 import { useLoad } from '../policies/use-load.ts';
-import type { DryRunItem } from './reports.tsx';
-
-interface PromoteResult {
-  service: string;
-  changed: boolean;
-  revision: number;
-  promoted: string[];
-  forced: boolean;
-  denials: DryRunItem[];
-}
 
 export function PromotePanel(props: { api: Api; me: Me; window: string; onPromoted: () => void }) {
   const { api, me } = props;
@@ -42,7 +33,7 @@ export function PromotePanel(props: { api: Api; me: Me; window: string; onPromot
     setBusy(true);
     setDone(null);
     try {
-      const r = await api.send<PromoteResult>(
+      const r = await api.send<PromoteAnswerV1>(
         'POST',
         `/v1/services/${encodeURIComponent(service)}/promote`,
         { force, window: props.window },

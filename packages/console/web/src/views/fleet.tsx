@@ -4,23 +4,17 @@
  * trust bundle's roots and rotation state. Polls the API every 5 s; the countdowns tick locally.
  * What a team token sees is what the API gives it (its services' PDPs and workloads).
  */
+import type { FleetAnswerV1, FleetMemberV1, IdentityAnswerV1 } from '@ward/api-types/console';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiProblem } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
-import {
-  ago,
-  countdown,
-  type Fleet,
-  type FleetItem,
-  type Identity,
-  matches,
-} from '../fleet/model.ts';
+import { ago, countdown, matches } from '../fleet/model.ts';
 
 const POLL_MS = 5000;
 
 export function FleetView({ api }: ViewProps) {
-  const [fleet, setFleet] = useState<Fleet | null>(null);
-  const [identity, setIdentity] = useState<Identity | null>(null);
+  const [fleet, setFleet] = useState<FleetAnswerV1 | null>(null);
+  const [identity, setIdentity] = useState<IdentityAnswerV1 | null>(null);
   const [error, setError] = useState<string | null>(null);
   // When the answers were read, to age them locally between polls.
   const [readAt, setReadAt] = useState(Date.now());
@@ -33,8 +27,8 @@ export function FleetView({ api }: ViewProps) {
     const load = async () => {
       try {
         const [f, i] = await Promise.all([
-          api.get<Fleet>('/v1/fleet', abort.signal),
-          api.get<Identity>('/v1/identity', abort.signal),
+          api.get<FleetAnswerV1>('/v1/fleet', abort.signal),
+          api.get<IdentityAnswerV1>('/v1/identity', abort.signal),
         ]);
         setFleet(f);
         setIdentity(i);
@@ -118,7 +112,7 @@ function Filters(props: {
   );
 }
 
-function FleetTable({ items, since }: { items: FleetItem[]; since: number }) {
+function FleetTable({ items, since }: { items: FleetMemberV1[]; since: number }) {
   if (items.length === 0) {
     return (
       <p class="muted" data-testid="fleet-empty">
@@ -171,7 +165,7 @@ function FleetTable({ items, since }: { items: FleetItem[]; since: number }) {
   );
 }
 
-function IdentitySection({ identity, since }: { identity: Identity; since: number }) {
+function IdentitySection({ identity, since }: { identity: IdentityAnswerV1; since: number }) {
   const bundle = identity.trustBundle;
   return (
     <>

@@ -4,6 +4,12 @@
  * selecting an edge opens its details. The side panel lists cycles, search hits and the selected
  * service's edges as buttons, so everything the canvas offers is also reachable by keyboard.
  */
+import {
+  EDGE_STATES,
+  type EdgeStateV1 as EdgeState,
+  type GraphViewV1 as View,
+  type GraphViewEdgeV1 as ViewEdge,
+} from '@ward/api-types/console';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiProblem } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
@@ -23,12 +29,6 @@ import {
   visible,
 } from '../graph/model.ts';
 import { drawGraph, type GraphCanvas } from '../graph/renderer.ts';
-import {
-  EDGE_STATES,
-  type EdgeState,
-  type GraphView as View,
-  type ViewEdge,
-} from '../graph/types.ts';
 import { navigate } from '../route.ts';
 
 function select(s: Selection): void {

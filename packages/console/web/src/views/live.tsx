@@ -4,16 +4,18 @@
  * the recent raw denials; then the stream, reopened with backoff when it ends. Everything shown
  * is text rendered by Preact (escaped); the API decides what a team token may see.
  */
+import {
+  type DecisionLogDenialsV1,
+  type LiveLineV1,
+  liveLineOfDenial,
+} from '@ward/api-types/console';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiProblem } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
 import {
-  type DenialItem,
   type Filters,
   type FiringAlert,
-  fromDenial,
   keeps,
-  type LiveDecision,
   MAX_ROWS,
   prepend,
   type Row,
@@ -39,7 +41,7 @@ export function LiveView({ api }: ViewProps) {
   // The tail: backlog, then the stream, for the current filters.
   useEffect(() => {
     const abort = new AbortController();
-    const toRow = (d: LiveDecision): Row => ({ ...d, key: String(++seq.current) });
+    const toRow = (d: LiveLineV1): Row => ({ ...d, key: String(++seq.current) });
     const add = (incoming: Row[]) => {
       if (incoming.length === 0) return;
       if (pausedRef.current) setHeld((h) => prepend(h, incoming));
@@ -55,20 +57,20 @@ export function LiveView({ api }: ViewProps) {
         const pages = await Promise.all(
           s
             ? [
-                api.get<{ items: DenialItem[] }>(
+                api.get<DecisionLogDenialsV1>(
                   `/v1/decision-logs/denials?${q}&destination=${encodeURIComponent(s)}`,
                   abort.signal,
                 ),
-                api.get<{ items: DenialItem[] }>(
+                api.get<DecisionLogDenialsV1>(
                   `/v1/decision-logs/denials?${q}&source=${encodeURIComponent(s)}`,
                   abort.signal,
                 ),
               ]
-            : [api.get<{ items: DenialItem[] }>(`/v1/decision-logs/denials?${q}`, abort.signal)],
+            : [api.get<DecisionLogDenialsV1>(`/v1/decision-logs/denials?${q}`, abort.signal)],
         );
         const backlog = pages
           .flatMap((p) => p.items)
-          .map(fromDenial)
+          .map(liveLineOfDenial)
           .filter((d) => keeps(filters, d))
           .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
         add(backlog.map(toRow));
@@ -83,7 +85,7 @@ export function LiveView({ api }: ViewProps) {
             `/v1/decisions/stream${streamQuery(filters)}`,
             (e) => {
               backoff = 1000;
-              if (e.event === 'decision') add([toRow(JSON.parse(e.data) as LiveDecision)]);
+              if (e.event === 'decision') add([toRow(JSON.parse(e.data) as LiveLineV1)]);
               else if (e.event === 'dropped')
                 setDropped((n) => n + ((JSON.parse(e.data) as { dropped: number }).dropped ?? 0));
             },
