@@ -53,43 +53,26 @@ const valueMatchers = {
   ignoreCase,
 } as const;
 
-const headerMatch = {
-  type: 'object',
-  description:
-    'A header `name` and exactly one of `exact`, `prefix`, `glob`, `regex` or `present`, and optionally `ignoreCase`.',
-  additionalProperties: false,
-  required: ['name'],
-  minProperties: 2,
-  maxProperties: 3,
-  properties: {
-    name: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 256,
-      pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+/** A named matcher (a header or a query parameter): its `name` and one value matcher. */
+const namedMatch = <N extends object>(what: string, nameSchema: N) =>
+  ({
+    type: 'object',
+    description: `${what} \`name\` and exactly one of \`exact\`, \`prefix\`, \`glob\`, \`regex\` or \`present\`, and optionally \`ignoreCase\`.`,
+    additionalProperties: false,
+    required: ['name'],
+    minProperties: 2,
+    maxProperties: 3,
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 256, ...nameSchema },
+      ...valueMatchers,
     },
-    ...valueMatchers,
-  },
-} as const;
+  }) as const;
 
-const queryMatch = {
-  type: 'object',
-  description:
-    'A query parameter `name` and exactly one of `exact`, `prefix`, `glob`, `regex` or `present`, and optionally `ignoreCase`.',
-  additionalProperties: false,
-  required: ['name'],
-  minProperties: 2,
-  maxProperties: 3,
-  properties: {
-    name: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 256,
-      description: 'The decoded parameter name; case-sensitive.',
-    },
-    ...valueMatchers,
-  },
-} as const;
+const headerMatch = namedMatch('A header', { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" } as const);
+
+const queryMatch = namedMatch('A query parameter', {
+  description: 'The decoded parameter name; case-sensitive.',
+} as const);
 
 const metadata = {
   type: 'object',
@@ -416,6 +399,8 @@ const policyTestDocument = {
   },
 } as const;
 
+const kinds = ['Service', 'Intention', 'AttributeSchema', 'PolicyTest'] as const;
+
 /**
  * JSON Schema (draft-07) of a Ward document of any kind: `Service`, `Intention`, `AttributeSchema`
  * or `PolicyTest`.
@@ -429,30 +414,13 @@ export const policySchema = {
   required: ['apiVersion', 'kind', 'metadata'],
   properties: {
     apiVersion: { const: 'ward.dev/v1' },
-    kind: { enum: ['Service', 'Intention', 'AttributeSchema', 'PolicyTest'] },
+    kind: { enum: kinds },
   },
-  allOf: [
-    {
-      if: { properties: { kind: { const: 'Service' } } },
-      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
-      then: { $ref: '#/definitions/Service' },
-    },
-    {
-      if: { properties: { kind: { const: 'Intention' } } },
-      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
-      then: { $ref: '#/definitions/Intention' },
-    },
-    {
-      if: { properties: { kind: { const: 'AttributeSchema' } } },
-      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
-      then: { $ref: '#/definitions/AttributeSchema' },
-    },
-    {
-      if: { properties: { kind: { const: 'PolicyTest' } } },
-      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
-      then: { $ref: '#/definitions/PolicyTest' },
-    },
-  ],
+  allOf: kinds.map((kind) => ({
+    if: { properties: { kind: { const: kind } } },
+    // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
+    then: { $ref: `#/definitions/${kind}` },
+  })),
   definitions: {
     Service: serviceDocument,
     Intention: intentionDocument,
