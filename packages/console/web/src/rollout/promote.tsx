@@ -8,6 +8,7 @@ import type { Api, Me } from '../api.ts';
 import { loadDocuments } from '../policies/documents.tsx';
 import { type Failure, failureOf, Problem } from '../policies/problem.tsx';
 import { useLoad } from '../policies/use-load.ts';
+import { Check } from '../ui/controls.tsx';
 import type { DryRunItem } from './reports.tsx';
 
 interface PromoteResult {
@@ -113,15 +114,9 @@ export function PromotePanel(props: { api: Api; me: Me; window: string; onPromot
       <Problem failure={blocked} testid="promote-blocked" />
       {blocked?.status === 409 && (
         <div class="pol-actions" data-testid="promote-force-box">
-          <label>
-            <input
-              type="checkbox"
-              data-testid="promote-confirm"
-              checked={confirmed}
-              onChange={(e) => setConfirmed((e.target as HTMLInputElement).checked)}
-            />{' '}
+          <Check testid="promote-confirm" checked={confirmed} onChange={setConfirmed}>
             I understand these calls will be refused once {service} enforces
-          </label>
+          </Check>
           <button
             type="button"
             class="danger"
