@@ -100,60 +100,62 @@ const header = (kind: string) =>
     metadata,
   }) as const;
 
-const serviceDocument = {
-  type: 'object',
-  description: 'A workload Ward knows about.',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+/** A document of `kind`: the common header and a closed `spec` object with these keywords. */
+const documentOf = <S extends object>(kind: string, description: string, spec: S) =>
+  ({
+    type: 'object',
+    description,
+    additionalProperties: false,
+    required: ['apiVersion', 'kind', 'metadata', 'spec'],
+    properties: {
+      ...header(kind),
+      spec: { type: 'object', additionalProperties: false, ...spec },
+    },
+  }) as const;
+
+const serviceDocument = documentOf('Service', 'A workload Ward knows about.', {
   properties: {
-    ...header('Service'),
-    spec: {
+    spiffeId: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^spiffe://' },
+    owner: { type: 'string', minLength: 1, maxLength: 256 },
+    dependencies: {
+      type: 'array',
+      maxItems: 1000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['service', 'kind'],
+        properties: {
+          service: name,
+          kind: { enum: ['startup', 'runtime'] },
+          description: { type: 'string', maxLength: 1024 },
+        },
+      },
+    },
+    passport: {
       type: 'object',
+      description:
+        "The service's part in passport trust: its zone, whether it mints (the edge) or verifies.",
       additionalProperties: false,
       properties: {
-        spiffeId: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^spiffe://' },
-        owner: { type: 'string', minLength: 1, maxLength: 256 },
-        dependencies: {
-          type: 'array',
-          maxItems: 1000,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['service', 'kind'],
-            properties: {
-              service: name,
-              kind: { enum: ['startup', 'runtime'] },
-              description: { type: 'string', maxLength: 1024 },
-            },
-          },
+        zone: { ...name, description: 'Trust zone of its passport keys. Default `default`.' },
+        mint: {
+          type: 'boolean',
+          description: 'Mints passports: its bundle carries the signing key of its zone.',
         },
-        passport: {
-          type: 'object',
-          description:
-            "The service's part in passport trust: its zone, whether it mints (the edge) or verifies.",
-          additionalProperties: false,
-          properties: {
-            zone: { ...name, description: 'Trust zone of its passport keys. Default `default`.' },
-            mint: {
-              type: 'boolean',
-              description: 'Mints passports: its bundle carries the signing key of its zone.',
-            },
-            verify: {
-              type: 'boolean',
-              description: 'Verifies passports even when no rule on it reads `passport`.',
-            },
-            maxLifetimeSec: {
-              type: 'integer',
-              minimum: 1,
-              maximum: 86400,
-              description: 'Largest `exp - iat` accepted, seconds. Default 3600.',
-            },
-          },
+        verify: {
+          type: 'boolean',
+          description: 'Verifies passports even when no rule on it reads `passport`.',
+        },
+        maxLifetimeSec: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 86400,
+          description: 'Largest `exp - iat` accepted, seconds. Default 3600.',
         },
       },
     },
   },
-} as const;
+});
 
 const rule = {
   type: 'object',
@@ -213,25 +215,14 @@ const rule = {
   },
 } as const;
 
-const intentionDocument = {
-  type: 'object',
-  description: 'Who may call a destination service, and how.',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+const intentionDocument = documentOf('Intention', 'Who may call a destination service, and how.', {
+  required: ['destination', 'rules'],
   properties: {
-    ...header('Intention'),
-    spec: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['destination', 'rules'],
-      properties: {
-        destination: name,
-        mode: { enum: ['enforce', 'dry-run'] },
-        rules: { type: 'array', minItems: 1, maxItems: 10000, items: rule },
-      },
-    },
+    destination: name,
+    mode: { enum: ['enforce', 'dry-run'] },
+    rules: { type: 'array', minItems: 1, maxItems: 10000, items: rule },
   },
-} as const;
+});
 
 const scalarType = { enum: ['string', 'number', 'integer', 'boolean'] } as const;
 const enumValues = {
@@ -280,28 +271,21 @@ const objectSchema = {
   },
 } as const;
 
-const attributeSchemaDocument = {
-  type: 'object',
-  description: 'The passport attributes and Service labels conditions may read, with their types.',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  properties: {
-    ...header('AttributeSchema'),
-    spec: {
-      type: 'object',
-      additionalProperties: false,
-      minProperties: 1,
-      properties: {
-        zone: { ...name, description: 'Passport zone of `attributes`; omitted: every zone.' },
-        attributes: { ...objectSchema, description: 'The passport attributes (`passport.attrs`).' },
-        labels: {
-          ...objectSchema,
-          description: 'Service labels (`source.labels`) rules may read.',
-        },
+const attributeSchemaDocument = documentOf(
+  'AttributeSchema',
+  'The passport attributes and Service labels conditions may read, with their types.',
+  {
+    minProperties: 1,
+    properties: {
+      zone: { ...name, description: 'Passport zone of `attributes`; omitted: every zone.' },
+      attributes: { ...objectSchema, description: 'The passport attributes (`passport.attrs`).' },
+      labels: {
+        ...objectSchema,
+        description: 'Service labels (`source.labels`) rules may read.',
       },
     },
   },
-} as const;
+);
 
 const decisionInput = {
   type: 'object',
@@ -353,43 +337,36 @@ const decisionInput = {
   },
 } as const;
 
-const policyTestDocument = {
-  type: 'object',
-  description: 'Decision test cases: an input and the expected decision.',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  properties: {
-    ...header('PolicyTest'),
-    spec: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['cases'],
-      properties: {
-        cases: {
-          type: 'array',
-          minItems: 1,
-          maxItems: 10000,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name', 'input', 'expect'],
-            properties: {
-              name: { type: 'string', minLength: 1, maxLength: 256 },
-              input: decisionInput,
-              expect: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['effect'],
-                properties: {
-                  effect: { enum: ['allow', 'deny'] },
-                  rule: {
-                    type: 'string',
-                    pattern: '^(default|[a-z0-9]([-a-z0-9]*[a-z0-9])?#[0-9]+)$',
-                    description: '`policy#index` of the deciding rule, or `default`.',
-                  },
-                  allowed: { type: 'boolean' },
-                  enforced: { type: 'boolean' },
+const policyTestDocument = documentOf(
+  'PolicyTest',
+  'Decision test cases: an input and the expected decision.',
+  {
+    required: ['cases'],
+    properties: {
+      cases: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 10000,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'input', 'expect'],
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 256 },
+            input: decisionInput,
+            expect: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['effect'],
+              properties: {
+                effect: { enum: ['allow', 'deny'] },
+                rule: {
+                  type: 'string',
+                  pattern: '^(default|[a-z0-9]([-a-z0-9]*[a-z0-9])?#[0-9]+)$',
+                  description: '`policy#index` of the deciding rule, or `default`.',
                 },
+                allowed: { type: 'boolean' },
+                enforced: { type: 'boolean' },
               },
             },
           },
@@ -397,7 +374,7 @@ const policyTestDocument = {
       },
     },
   },
-} as const;
+);
 
 const kinds = ['Service', 'Intention', 'AttributeSchema', 'PolicyTest'] as const;
 
