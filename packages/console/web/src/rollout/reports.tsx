@@ -1,4 +1,5 @@
 /** The soft-apply reports: dry-run denials by edge and rule with samples, unapproved, unused. */
+import type { ComponentChildren } from 'preact';
 import type { Api } from '../api.ts';
 import { Problem } from '../policies/problem.tsx';
 import { useLoad } from '../policies/use-load.ts';
@@ -55,6 +56,18 @@ function useReport<T extends { source: string; destination: string }>(
   return { report, items: (report.data?.items ?? []).filter(filter) };
 }
 
+function EdgeCell(props: {
+  edge: { source: string; destination: string };
+  children?: ComponentChildren;
+}) {
+  return (
+    <td>
+      {props.edge.source} → {props.edge.destination}
+      {props.children}
+    </td>
+  );
+}
+
 function Head(props: { columns: string[] }) {
   return (
     <thead>
@@ -95,9 +108,7 @@ export function DryRunTable(props: { api: Api; since: string; filter: EdgeFilter
           <tbody>
             {items.map((i) => (
               <tr key={`${i.source}>${i.destination}>${i.rule}`} data-testid="dry-run-row">
-                <td>
-                  {i.source} → {i.destination}
-                </td>
+                <EdgeCell edge={i} />
                 <td>
                   <code>{i.rule}</code>
                 </td>
@@ -153,9 +164,7 @@ export function UnapprovedTable(props: { api: Api; filter: EdgeFilter; tick: num
           <tbody>
             {items.map((i) => (
               <tr key={`${i.source}>${i.destination}`} data-testid="unapproved-row">
-                <td>
-                  {i.source} → {i.destination}
-                </td>
+                <EdgeCell edge={i} />
                 <td>
                   {i.decisions} ({i.denied})
                 </td>
@@ -190,10 +199,7 @@ export function UnusedTable(props: { api: Api; filter: EdgeFilter; tick: number 
           <tbody>
             {items.map((i) => (
               <tr key={`${i.source}>${i.destination}`} data-testid="unused-row">
-                <td>
-                  {i.source} → {i.destination}
-                  {i.wildcard && <span class="badge">wildcard</span>}
-                </td>
+                <EdgeCell edge={i}>{i.wildcard && <span class="badge">wildcard</span>}</EdgeCell>
                 <td>{i.rules.map((r) => `${r.rule} (${r.mode})`).join(', ')}</td>
                 <td>{i.lastSeen ?? 'never (within retention)'}</td>
               </tr>

@@ -69,6 +69,12 @@ export function GraphView({ api, params }: ViewProps) {
 /** Observation windows offered (declared edges show whatever the window). */
 const WINDOWS = ['1h', '24h', '7d', '30d'];
 
+/** The filters over a service field: the field and its caption. */
+const FIELD_FILTERS = [
+  ['namespace', 'Namespace'],
+  ['team', 'Team'],
+] as const;
+
 /** A filter's choices: `all` (the empty value), then each value. */
 const allOr = (values: string[]): [string, string][] => [
   ['', 'all'],
@@ -164,20 +170,16 @@ function GraphExplorer({
           onChange={onSince}
           choices={WINDOWS.map((w) => [w, `last ${w}`] as const)}
         />
-        <Choice
-          caption="Namespace"
-          testid="graph-namespace"
-          value={filters.namespace}
-          onChange={(namespace) => setFilters({ ...filters, namespace })}
-          choices={allOr(choices(view, 'namespace'))}
-        />
-        <Choice
-          caption="Team"
-          testid="graph-team"
-          value={filters.team}
-          onChange={(team) => setFilters({ ...filters, team })}
-          choices={allOr(choices(view, 'team'))}
-        />
+        {FIELD_FILTERS.map(([field, caption]) => (
+          <Choice
+            key={field}
+            caption={caption}
+            testid={`graph-${field}`}
+            value={filters[field]}
+            onChange={(value) => setFilters({ ...filters, [field]: value })}
+            choices={allOr(choices(view, field))}
+          />
+        ))}
         {EDGE_STATES.map((s) => (
           <Check
             key={s}
