@@ -43,6 +43,26 @@ describe('status heartbeats', () => {
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };
 
+  /** A PDP for `orders` on `cp` that reports to the fleet every `statusIntervalMs` (0: never). */
+  const orderPdp = (
+    cp: { url: string; publicKey: string },
+    token: string,
+    statusIntervalMs: number,
+    logger: Parameters<typeof createPdp>[0]['logger'] = silent,
+  ) => {
+    const pdp = createPdp({
+      service: 'orders',
+      controlPlanes: cp.url,
+      publicKey: cp.publicKey,
+      token,
+      revisionFloor: false,
+      logger,
+      statusIntervalMs,
+    });
+    pdps.push(pdp);
+    return pdp;
+  };
+
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ward-fleet-heartbeat-'));
     server = await startServer({
@@ -76,16 +96,7 @@ describe('status heartbeats', () => {
     const token = (
       await call('POST', '/v1/tokens', { name: 'p', scope: 'pdp', services: ['orders'] })
     ).body.token as string;
-    const pdp = createPdp({
-      service: 'orders',
-      controlPlanes: server.url,
-      publicKey: server.publicKey,
-      token,
-      revisionFloor: false,
-      logger: silent,
-      statusIntervalMs: 200,
-    });
-    pdps.push(pdp);
+    const pdp = orderPdp(server, token, 200);
     await pdp.waitReady({ timeoutMs: 10_000 });
     const instance = pdp.status().instance;
     expect(instance).toMatch(/^[A-Za-z0-9_-]{12}$/);
@@ -107,16 +118,7 @@ describe('status heartbeats', () => {
     });
     expect(item.label).toContain(`/${process.pid}`);
     // Off with 0: no instance, nothing sent.
-    const quiet = createPdp({
-      service: 'orders',
-      controlPlanes: server.url,
-      publicKey: server.publicKey,
-      token,
-      revisionFloor: false,
-      logger: silent,
-      statusIntervalMs: 0,
-    });
-    pdps.push(quiet);
+    const quiet = orderPdp(server, token, 0);
     expect(quiet.status().instance).toBeNull();
   });
 
@@ -142,16 +144,7 @@ describe('status heartbeats', () => {
         warn: (fields: object, message: string) => lines.push({ level: 'warn', message, fields }),
         error: (fields: object, message: string) => lines.push({ level: 'error', message, fields }),
       };
-      const pdp = createPdp({
-        service: 'orders',
-        controlPlanes: bare.url,
-        publicKey: bare.publicKey,
-        token,
-        revisionFloor: false,
-        logger,
-        statusIntervalMs: 100,
-      });
-      pdps.push(pdp);
+      const pdp = orderPdp(bare, token, 100, logger);
       // No report before the first bundle: applied after the PDP started.
       await fetch(`${bare.url}/v1/apply`, {
         method: 'POST',

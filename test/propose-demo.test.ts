@@ -197,19 +197,29 @@ function servicesOnly(): string {
   return policyDir;
 }
 
+/**
+ * Runs the round trip on a fresh demo, prints its figures and checks what every run must end
+ * with: no dry-run denial left before promote, nothing denied or would-be denied after it, and no
+ * proposed approval unused.
+ */
+async function cleanRoundTrip(label: string, policyDir?: string, maxRounds = 1): Promise<Figures> {
+  const demo = await startDemo(policyDir);
+  try {
+    const f = await roundTrip(demo, maxRounds);
+    console.log(`propose-demo: ${label} ${JSON.stringify(f)}`);
+    expect(f.dryRunDenialsBeforePromote).toBe(0);
+    expect(f.deniedAfterPromote).toBe(0);
+    expect(f.wouldDenyAfterPromote).toBe(0);
+    expect(f.unusedProposed).toBe(0);
+    return f;
+  } finally {
+    await demo.stop();
+  }
+}
+
 describe('ward propose on the demo', () => {
   it('on the demo examples: proposals + promote leave no would-deny call and no unused approval', async () => {
-    const demo = await startDemo();
-    try {
-      const f = await roundTrip(demo);
-      console.log(`propose-demo: examples ${JSON.stringify(f)}`);
-      expect(f.dryRunDenialsBeforePromote).toBe(0);
-      expect(f.deniedAfterPromote).toBe(0);
-      expect(f.wouldDenyAfterPromote).toBe(0);
-      expect(f.unusedProposed).toBe(0);
-    } finally {
-      await demo.stop();
-    }
+    await cleanRoundTrip('examples');
   }, 180_000);
 
   it('on a demo with only Service documents: one run builds the whole policy', async () => {
@@ -228,36 +238,16 @@ spec:
     );
     mkdirSync(policyDir, { recursive: true });
     writeFileSync(join(policyDir, 'observe.yaml'), observe.join('---\n'));
-    const demo = await startDemo(policyDir);
-    try {
-      const f = await roundTrip(demo);
-      console.log(`propose-demo: services-only ${JSON.stringify(f)}`);
-      expect(f.proposals).toBe(4);
-      expect(f.dryRunDenialsBeforePromote).toBe(0);
-      expect(f.deniedAfterPromote).toBe(0);
-      expect(f.wouldDenyAfterPromote).toBe(0);
-      expect(f.unusedProposed).toBe(0);
-      expect(f.unapprovedAfter).toBe(0);
-    } finally {
-      await demo.stop();
-    }
+    const f = await cleanRoundTrip('services-only', policyDir);
+    expect(f.proposals).toBe(4);
+    expect(f.unapprovedAfter).toBe(0);
   }, 180_000);
 
   it('on a demo with only Service documents, denied by default: a few rounds build the policy', async () => {
     // Each refused call hides the calls behind it (frontend → orders, then orders → payments):
     // every round proposes what the previous one let through.
-    const demo = await startDemo(servicesOnly());
-    try {
-      const f = await roundTrip(demo, 4);
-      console.log(`propose-demo: services-only-default-deny ${JSON.stringify(f)}`);
-      expect(f.rounds).toBeGreaterThan(1);
-      expect(f.dryRunDenialsBeforePromote).toBe(0);
-      expect(f.deniedAfterPromote).toBe(0);
-      expect(f.wouldDenyAfterPromote).toBe(0);
-      expect(f.unusedProposed).toBe(0);
-      expect(f.unapprovedAfter).toBe(0);
-    } finally {
-      await demo.stop();
-    }
+    const f = await cleanRoundTrip('services-only-default-deny', servicesOnly(), 4);
+    expect(f.rounds).toBeGreaterThan(1);
+    expect(f.unapprovedAfter).toBe(0);
   }, 300_000);
 });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { type RunningDemo, runDemo } from '@ward/demo';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe } from 'vitest';
 
 export const CHROMIUM = process.env.WARD_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -44,6 +45,8 @@ export interface ConsoleFixture {
   browser: Browser;
   /** A new page signed in with `token` (default: the admin token), at `#/view`. */
   signedIn(view?: string, token?: string): Promise<Page>;
+  /** A new team token for `services`. */
+  teamToken(name: string, services: readonly string[]): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -69,10 +72,42 @@ export async function startConsoleFixture(options: { rps?: number } = {}): Promi
       await page.waitForSelector('[data-testid=whoami]');
       return page;
     },
+    async teamToken(name, services) {
+      const res = await fetch(`${url}/v1/tokens`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name, scope: 'team', services }),
+      });
+      return ((await res.json()) as { token: string }).token;
+    },
     async close() {
       await browser.close().catch(() => {});
       await demo.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One test file's browser suite: skipped, loudly, where Chromium is missing; otherwise one demo
+ * and browser started before its tests and closed after. `f` is filled in before any `beforeAll`
+ * that `body` registers runs, and closed after its `afterAll`s.
+ */
+export function describeConsole(
+  name: string,
+  options: { timeout?: number; rps?: number },
+  body: (f: ConsoleFixture) => void,
+): void {
+  const missing = browserUnavailable();
+  if (missing) console.warn(`\n!!! SKIPPING the console browser tests: ${missing}.\n`);
+  describe.skipIf(missing !== null)(name, { timeout: options.timeout ?? 120_000 }, () => {
+    const f = {} as ConsoleFixture;
+    beforeAll(async () => {
+      Object.assign(f, await startConsoleFixture(options.rps ? { rps: options.rps } : {}));
+    }, 120_000);
+    afterAll(async () => {
+      await f.close?.();
+    }, 60_000);
+    body(f);
+  });
 }

@@ -3,11 +3,8 @@
  * default reporting) appear SYNCED at their service's revision; filters narrow the table; a team
  * token sees its own service's PDPs only; the trust bundle shows its active root.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserUnavailable, type ConsoleFixture, startConsoleFixture } from './_browser.ts';
-
-const missing = browserUnavailable();
-if (missing) console.warn(`\n!!! SKIPPING the console fleet tests: ${missing}.\n`);
+import { expect, it } from 'vitest';
+import { describeConsole } from './_browser.ts';
 
 interface Item {
   kind: string;
@@ -18,8 +15,7 @@ interface Item {
   state: string;
 }
 
-describe.skipIf(missing !== null)('console fleet view in Chromium', { timeout: 120_000 }, () => {
-  let f: ConsoleFixture;
+describeConsole('console fleet view in Chromium', { rps: 5 }, (f) => {
   const api = async <T>(path: string, init: RequestInit = {}, token?: string): Promise<T> => {
     const res = await fetch(`${f.url}${path}`, {
       ...init,
@@ -30,12 +26,6 @@ describe.skipIf(missing !== null)('console fleet view in Chromium', { timeout: 1
     });
     return (await res.json()) as T;
   };
-  beforeAll(async () => {
-    f = await startConsoleFixture({ rps: 5 });
-  }, 120_000);
-  afterAll(async () => {
-    await f?.close();
-  }, 60_000);
 
   it('shows the demo PDPs SYNCED at their service revision', async () => {
     // The PDPs report right after their first bundle, then every 5 s in the demo.

@@ -5,17 +5,12 @@
  * with the counts the demo's traffic produced.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserUnavailable, type ConsoleFixture, startConsoleFixture } from './_browser.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeConsole } from './_browser.ts';
 
-const missing = browserUnavailable();
-if (missing) console.warn(`\n!!! SKIPPING the console browser tests: ${missing}.\n`);
-
-describe.skipIf(missing !== null)('console Graph view in Chromium', { timeout: 120_000 }, () => {
-  let f: ConsoleFixture;
+describeConsole('console Graph view in Chromium', {}, (f) => {
   let page: Page;
   beforeAll(async () => {
-    f = await startConsoleFixture();
     // The demo's PDPs ship decision logs in batches: wait until the edge the tests open has
     // counts, so the page loads a map that has them.
     const deadline = Date.now() + 60_000;
@@ -33,7 +28,6 @@ describe.skipIf(missing !== null)('console Graph view in Chromium', { timeout: 1
   }, 120_000);
   afterAll(async () => {
     await page?.close();
-    await f?.close();
   }, 60_000);
 
   it('draws every service of the map on the WebGL canvas', async () => {

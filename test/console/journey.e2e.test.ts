@@ -5,21 +5,13 @@
  * through the navigation bar, as a user would.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserUnavailable, type ConsoleFixture, startConsoleFixture } from './_browser.ts';
+import { afterAll, expect, it } from 'vitest';
+import { describeConsole } from './_browser.ts';
 
-const missing = browserUnavailable();
-if (missing) console.warn(`\n!!! SKIPPING the console browser tests: ${missing}.\n`);
-
-describe.skipIf(missing !== null)('console journey in Chromium', { timeout: 180_000 }, () => {
-  let f: ConsoleFixture;
+describeConsole('console journey in Chromium', { timeout: 180_000, rps: 30 }, (f) => {
   let page: Page;
-  beforeAll(async () => {
-    f = await startConsoleFixture({ rps: 30 });
-  }, 120_000);
   afterAll(async () => {
     await page?.close();
-    await f?.close();
   }, 60_000);
 
   const nav = (title: string) => page.click(`header nav a:text-is("${title}")`);

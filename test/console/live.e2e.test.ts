@@ -4,21 +4,10 @@
  * monitoring tool's scrapes), and they appear in the tail as they arrive; pausing holds new rows;
  * the kind filter narrows the table; the firing alerts list renders.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserUnavailable, type ConsoleFixture, startConsoleFixture } from './_browser.ts';
+import { expect, it } from 'vitest';
+import { describeConsole } from './_browser.ts';
 
-const missing = browserUnavailable();
-if (missing) console.warn(`\n!!! SKIPPING the console browser tests: ${missing}.\n`);
-
-describe.skipIf(missing !== null)('console Live view in Chromium', { timeout: 120_000 }, () => {
-  let f: ConsoleFixture;
-  beforeAll(async () => {
-    f = await startConsoleFixture();
-  }, 120_000);
-  afterAll(async () => {
-    await f?.close();
-  }, 60_000);
-
+describeConsole('console Live view in Chromium', {}, (f) => {
   it('shows denials arriving live, pauses, filters by kind, lists alerts', async () => {
     const page = await f.signedIn('live');
     try {

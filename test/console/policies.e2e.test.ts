@@ -5,11 +5,8 @@
  * sees its own services and gets the API's refusal for another team's document and the audit.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserUnavailable, type ConsoleFixture, startConsoleFixture } from './_browser.ts';
-
-const missing = browserUnavailable();
-if (missing) console.warn(`\n!!! SKIPPING the console browser tests: ${missing}.\n`);
+import { beforeAll, expect, it } from 'vitest';
+import { describeConsole } from './_browser.ts';
 
 async function openDocument(page: Page, key: string): Promise<void> {
   await page.click(`[data-testid=doc-row][data-key="${key}"]`);
@@ -22,21 +19,11 @@ async function evaluate(page: Page, input: object): Promise<void> {
   await page.waitForSelector('[data-testid=pg-result], [data-testid=pg-problem]');
 }
 
-describe.skipIf(missing !== null)('console Policies view in Chromium', { timeout: 120_000 }, () => {
-  let f: ConsoleFixture;
+describeConsole('console Policies view in Chromium', {}, (f) => {
   let team = '';
   beforeAll(async () => {
-    f = await startConsoleFixture();
-    const res = await fetch(`${f.url}/v1/tokens`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${f.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'team-warehouse', scope: 'team', services: ['inventory'] }),
-    });
-    team = ((await res.json()) as { token: string }).token;
+    team = await f.teamToken('team-warehouse', ['inventory']);
   }, 120_000);
-  afterAll(async () => {
-    await f?.close();
-  }, 60_000);
 
   it('shows a document’s YAML, applies an edit and diffs it against the revision before', async () => {
     const page = await f.signedIn('policies');

@@ -5,11 +5,8 @@
  * confirmation; and a team token that sees its own edges and may promote only its services.
  */
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserUnavailable, type ConsoleFixture, startConsoleFixture } from './_browser.ts';
-
-const missing = browserUnavailable();
-if (missing) console.warn(`\n!!! SKIPPING the console browser tests: ${missing}.\n`);
+import { beforeAll, expect, it } from 'vitest';
+import { describeConsole } from './_browser.ts';
 
 /** Refreshes until the demo's shippers have delivered a dry-run denial (they flush every second). */
 async function waitForDryRun(page: Page): Promise<void> {
@@ -21,26 +18,16 @@ async function waitForDryRun(page: Page): Promise<void> {
   throw new Error('no dry-run denial reached the report');
 }
 
-describe.skipIf(missing !== null)('console Rollout view in Chromium', { timeout: 120_000 }, () => {
-  let f: ConsoleFixture;
+describeConsole('console Rollout view in Chromium', {}, (f) => {
   const tokens: Record<string, string> = {};
   beforeAll(async () => {
-    f = await startConsoleFixture();
     for (const [name, services] of [
       ['team-warehouse', ['inventory']],
       ['team-checkout', ['orders', 'notifications']],
     ] as const) {
-      const res = await fetch(`${f.url}/v1/tokens`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${f.adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name, scope: 'team', services }),
-      });
-      tokens[name] = ((await res.json()) as { token: string }).token;
+      tokens[name] = await f.teamToken(name, services);
     }
   }, 120_000);
-  afterAll(async () => {
-    await f?.close();
-  }, 60_000);
 
   it('shows the dry-run denials with samples, unapproved and unused edges', async () => {
     const page = await f.signedIn('rollout');

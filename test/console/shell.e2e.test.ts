@@ -1,18 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browserUnavailable, type ConsoleFixture, startConsoleFixture } from './_browser.ts';
+import { expect, it } from 'vitest';
+import { describeConsole } from './_browser.ts';
 
-const missing = browserUnavailable();
-if (missing) console.warn(`\n!!! SKIPPING the console browser tests: ${missing}.\n`);
-
-describe.skipIf(missing !== null)('console shell in Chromium', { timeout: 120_000 }, () => {
-  let f: ConsoleFixture;
-  beforeAll(async () => {
-    f = await startConsoleFixture();
-  }, 120_000);
-  afterAll(async () => {
-    await f?.close();
-  }, 60_000);
-
+describeConsole('console shell in Chromium', {}, (f) => {
   it('refuses a wrong token with the server’s reason, then signs in with the admin token', async () => {
     const page = await f.browser.newPage();
     try {

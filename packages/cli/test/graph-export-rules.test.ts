@@ -23,6 +23,12 @@ function ward(...args: string[]) {
 describe('ward graph export from rules (real CLI)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ward-graph-export-rules-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  /** `ward graph export istio` of one file written with `text`. */
+  const exportIstio = (name: string, text: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    return ward('graph', 'export', 'istio', '-f', file);
+  };
 
   it('Istio from a policy directory: DENY, dry-run, and the report on stderr', () => {
     const r = ward('graph', 'export', 'istio', '-f', policy);
@@ -106,23 +112,19 @@ describe('ward graph export from rules (real CLI)', () => {
   });
 
   it('a policy that does not compile exits 2 with its position', () => {
-    const bad = join(dir, 'bad.yaml');
-    writeFileSync(
-      bad,
+    const r = exportIstio(
+      'bad.yaml',
       'apiVersion: ward.dev/v1\nkind: Intention\nmetadata: { name: bad }\nspec:\n  destination: orders\n  rules: [{ sources: [x], action: allow, when: "request.nope(" }]\n',
     );
-    const r = ward('graph', 'export', 'istio', '-f', bad);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/bad\.yaml:6:\d+/);
   });
 
   it('rule text in the report goes through the terminal escaping', () => {
-    const file = join(dir, 'esc.yaml');
-    writeFileSync(
-      file,
+    const r = exportIstio(
+      'esc.yaml',
       'apiVersion: ward.dev/v1\nkind: Service\nmetadata: { name: a }\nspec: {}\n---\napiVersion: ward.dev/v1\nkind: Intention\nmetadata: { name: esc }\nspec:\n  destination: a\n  rules: [{ sources: ["*"], action: allow, when: "request.path == \\"\\e[2J\\"" }, { sources: ["*"], action: allow }]\n',
     );
-    const r = ward('graph', 'export', 'istio', '-f', file);
     expect(r.code).toBe(0);
     expect(r.err).not.toContain('\u001b');
     expect(r.err).toContain('could not express: esc#0 when: request.path == "\\u001b[2J"');

@@ -53,43 +53,26 @@ const valueMatchers = {
   ignoreCase,
 } as const;
 
-const headerMatch = {
-  type: 'object',
-  description:
-    'A header `name` and exactly one of `exact`, `prefix`, `glob`, `regex` or `present`, and optionally `ignoreCase`.',
-  additionalProperties: false,
-  required: ['name'],
-  minProperties: 2,
-  maxProperties: 3,
-  properties: {
-    name: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 256,
-      pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+/** A named matcher (a header or a query parameter): its `name` and one value matcher. */
+const namedMatch = <N extends object>(what: string, nameSchema: N) =>
+  ({
+    type: 'object',
+    description: `${what} \`name\` and exactly one of \`exact\`, \`prefix\`, \`glob\`, \`regex\` or \`present\`, and optionally \`ignoreCase\`.`,
+    additionalProperties: false,
+    required: ['name'],
+    minProperties: 2,
+    maxProperties: 3,
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 256, ...nameSchema },
+      ...valueMatchers,
     },
-    ...valueMatchers,
-  },
-} as const;
+  }) as const;
 
-const queryMatch = {
-  type: 'object',
-  description:
-    'A query parameter `name` and exactly one of `exact`, `prefix`, `glob`, `regex` or `present`, and optionally `ignoreCase`.',
-  additionalProperties: false,
-  required: ['name'],
-  minProperties: 2,
-  maxProperties: 3,
-  properties: {
-    name: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 256,
-      description: 'The decoded parameter name; case-sensitive.',
-    },
-    ...valueMatchers,
-  },
-} as const;
+const headerMatch = namedMatch('A header', { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" } as const);
+
+const queryMatch = namedMatch('A query parameter', {
+  description: 'The decoded parameter name; case-sensitive.',
+} as const);
 
 const metadata = {
   type: 'object',
@@ -117,60 +100,62 @@ const header = (kind: string) =>
     metadata,
   }) as const;
 
-const serviceDocument = {
-  type: 'object',
-  description: 'A workload Ward knows about.',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+/** A document of `kind`: the common header and a closed `spec` object with these keywords. */
+const documentOf = <S extends object>(kind: string, description: string, spec: S) =>
+  ({
+    type: 'object',
+    description,
+    additionalProperties: false,
+    required: ['apiVersion', 'kind', 'metadata', 'spec'],
+    properties: {
+      ...header(kind),
+      spec: { type: 'object', additionalProperties: false, ...spec },
+    },
+  }) as const;
+
+const serviceDocument = documentOf('Service', 'A workload Ward knows about.', {
   properties: {
-    ...header('Service'),
-    spec: {
+    spiffeId: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^spiffe://' },
+    owner: { type: 'string', minLength: 1, maxLength: 256 },
+    dependencies: {
+      type: 'array',
+      maxItems: 1000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['service', 'kind'],
+        properties: {
+          service: name,
+          kind: { enum: ['startup', 'runtime'] },
+          description: { type: 'string', maxLength: 1024 },
+        },
+      },
+    },
+    passport: {
       type: 'object',
+      description:
+        "The service's part in passport trust: its zone, whether it mints (the edge) or verifies.",
       additionalProperties: false,
       properties: {
-        spiffeId: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^spiffe://' },
-        owner: { type: 'string', minLength: 1, maxLength: 256 },
-        dependencies: {
-          type: 'array',
-          maxItems: 1000,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['service', 'kind'],
-            properties: {
-              service: name,
-              kind: { enum: ['startup', 'runtime'] },
-              description: { type: 'string', maxLength: 1024 },
-            },
-          },
+        zone: { ...name, description: 'Trust zone of its passport keys. Default `default`.' },
+        mint: {
+          type: 'boolean',
+          description: 'Mints passports: its bundle carries the signing key of its zone.',
         },
-        passport: {
-          type: 'object',
-          description:
-            "The service's part in passport trust: its zone, whether it mints (the edge) or verifies.",
-          additionalProperties: false,
-          properties: {
-            zone: { ...name, description: 'Trust zone of its passport keys. Default `default`.' },
-            mint: {
-              type: 'boolean',
-              description: 'Mints passports: its bundle carries the signing key of its zone.',
-            },
-            verify: {
-              type: 'boolean',
-              description: 'Verifies passports even when no rule on it reads `passport`.',
-            },
-            maxLifetimeSec: {
-              type: 'integer',
-              minimum: 1,
-              maximum: 86400,
-              description: 'Largest `exp - iat` accepted, seconds. Default 3600.',
-            },
-          },
+        verify: {
+          type: 'boolean',
+          description: 'Verifies passports even when no rule on it reads `passport`.',
+        },
+        maxLifetimeSec: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 86400,
+          description: 'Largest `exp - iat` accepted, seconds. Default 3600.',
         },
       },
     },
   },
-} as const;
+});
 
 const rule = {
   type: 'object',
@@ -230,25 +215,14 @@ const rule = {
   },
 } as const;
 
-const intentionDocument = {
-  type: 'object',
-  description: 'Who may call a destination service, and how.',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+const intentionDocument = documentOf('Intention', 'Who may call a destination service, and how.', {
+  required: ['destination', 'rules'],
   properties: {
-    ...header('Intention'),
-    spec: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['destination', 'rules'],
-      properties: {
-        destination: name,
-        mode: { enum: ['enforce', 'dry-run'] },
-        rules: { type: 'array', minItems: 1, maxItems: 10000, items: rule },
-      },
-    },
+    destination: name,
+    mode: { enum: ['enforce', 'dry-run'] },
+    rules: { type: 'array', minItems: 1, maxItems: 10000, items: rule },
   },
-} as const;
+});
 
 const scalarType = { enum: ['string', 'number', 'integer', 'boolean'] } as const;
 const enumValues = {
@@ -297,28 +271,21 @@ const objectSchema = {
   },
 } as const;
 
-const attributeSchemaDocument = {
-  type: 'object',
-  description: 'The passport attributes and Service labels conditions may read, with their types.',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  properties: {
-    ...header('AttributeSchema'),
-    spec: {
-      type: 'object',
-      additionalProperties: false,
-      minProperties: 1,
-      properties: {
-        zone: { ...name, description: 'Passport zone of `attributes`; omitted: every zone.' },
-        attributes: { ...objectSchema, description: 'The passport attributes (`passport.attrs`).' },
-        labels: {
-          ...objectSchema,
-          description: 'Service labels (`source.labels`) rules may read.',
-        },
+const attributeSchemaDocument = documentOf(
+  'AttributeSchema',
+  'The passport attributes and Service labels conditions may read, with their types.',
+  {
+    minProperties: 1,
+    properties: {
+      zone: { ...name, description: 'Passport zone of `attributes`; omitted: every zone.' },
+      attributes: { ...objectSchema, description: 'The passport attributes (`passport.attrs`).' },
+      labels: {
+        ...objectSchema,
+        description: 'Service labels (`source.labels`) rules may read.',
       },
     },
   },
-} as const;
+);
 
 const decisionInput = {
   type: 'object',
@@ -370,43 +337,36 @@ const decisionInput = {
   },
 } as const;
 
-const policyTestDocument = {
-  type: 'object',
-  description: 'Decision test cases: an input and the expected decision.',
-  additionalProperties: false,
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  properties: {
-    ...header('PolicyTest'),
-    spec: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['cases'],
-      properties: {
-        cases: {
-          type: 'array',
-          minItems: 1,
-          maxItems: 10000,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['name', 'input', 'expect'],
-            properties: {
-              name: { type: 'string', minLength: 1, maxLength: 256 },
-              input: decisionInput,
-              expect: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['effect'],
-                properties: {
-                  effect: { enum: ['allow', 'deny'] },
-                  rule: {
-                    type: 'string',
-                    pattern: '^(default|[a-z0-9]([-a-z0-9]*[a-z0-9])?#[0-9]+)$',
-                    description: '`policy#index` of the deciding rule, or `default`.',
-                  },
-                  allowed: { type: 'boolean' },
-                  enforced: { type: 'boolean' },
+const policyTestDocument = documentOf(
+  'PolicyTest',
+  'Decision test cases: an input and the expected decision.',
+  {
+    required: ['cases'],
+    properties: {
+      cases: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 10000,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'input', 'expect'],
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 256 },
+            input: decisionInput,
+            expect: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['effect'],
+              properties: {
+                effect: { enum: ['allow', 'deny'] },
+                rule: {
+                  type: 'string',
+                  pattern: '^(default|[a-z0-9]([-a-z0-9]*[a-z0-9])?#[0-9]+)$',
+                  description: '`policy#index` of the deciding rule, or `default`.',
                 },
+                allowed: { type: 'boolean' },
+                enforced: { type: 'boolean' },
               },
             },
           },
@@ -414,7 +374,9 @@ const policyTestDocument = {
       },
     },
   },
-} as const;
+);
+
+const kinds = ['Service', 'Intention', 'AttributeSchema', 'PolicyTest'] as const;
 
 /**
  * JSON Schema (draft-07) of a Ward document of any kind: `Service`, `Intention`, `AttributeSchema`
@@ -429,30 +391,13 @@ export const policySchema = {
   required: ['apiVersion', 'kind', 'metadata'],
   properties: {
     apiVersion: { const: 'ward.dev/v1' },
-    kind: { enum: ['Service', 'Intention', 'AttributeSchema', 'PolicyTest'] },
+    kind: { enum: kinds },
   },
-  allOf: [
-    {
-      if: { properties: { kind: { const: 'Service' } } },
-      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
-      then: { $ref: '#/definitions/Service' },
-    },
-    {
-      if: { properties: { kind: { const: 'Intention' } } },
-      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
-      then: { $ref: '#/definitions/Intention' },
-    },
-    {
-      if: { properties: { kind: { const: 'AttributeSchema' } } },
-      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
-      then: { $ref: '#/definitions/AttributeSchema' },
-    },
-    {
-      if: { properties: { kind: { const: 'PolicyTest' } } },
-      // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
-      then: { $ref: '#/definitions/PolicyTest' },
-    },
-  ],
+  allOf: kinds.map((kind) => ({
+    if: { properties: { kind: { const: kind } } },
+    // biome-ignore lint/suspicious/noThenProperty: `then` is a JSON Schema keyword here
+    then: { $ref: `#/definitions/${kind}` },
+  })),
   definitions: {
     Service: serviceDocument,
     Intention: intentionDocument,

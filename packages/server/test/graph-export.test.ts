@@ -6,11 +6,10 @@
  * refused (409) unless `allowEmpty=true`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDirs, http, svc } from './helpers.ts';
-import { applyDocs, backends, type IngestServer, startIngestServer } from './ingest-fixture.ts';
+import { http, svc } from './helpers.ts';
+import { applyDocs, type IngestServer, ingestSuite, startIngestServer } from './ingest-fixture.ts';
 
-const list = await backends('graph-export.test.ts');
-afterAll(() => cleanupDirs());
+const list = await ingestSuite('graph-export.test.ts');
 
 const DOCS = [
   svc('frontend'),

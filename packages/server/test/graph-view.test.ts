@@ -7,18 +7,17 @@
 
 import type { GraphViewV1 as GraphView } from '@ward/api-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDirs, http, intention, svc } from './helpers.ts';
+import { http, intention, svc } from './helpers.ts';
 import {
   applyDocs,
-  backends,
   type IngestServer,
+  ingestSuite,
   postBatch,
   rec,
   startIngestServer,
 } from './ingest-fixture.ts';
 
-const list = await backends('graph-view.test.ts');
-afterAll(() => cleanupDirs());
+const list = await ingestSuite('graph-view.test.ts');
 
 const DOCS = [
   svc('frontend', { owner: 'team-web', dependencies: [{ service: 'orders', kind: 'runtime' }] }),

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, cleanupDirs } from './helpers.ts';
 import {
   applyDocs,
-  backends,
   type IngestServer,
+  ingestSuite,
   postBatch,
   rec,
   SHOP,
@@ -32,8 +32,7 @@ function ward(
   });
 }
 
-const [sqlite] = await backends('ingest-cli.test.ts');
-afterAll(() => cleanupDirs());
+const [sqlite] = await ingestSuite('ingest-cli.test.ts');
 
 describe('ward report and ward promote', () => {
   let s: IngestServer;

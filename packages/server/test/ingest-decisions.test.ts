@@ -4,19 +4,18 @@
  */
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDirs, http } from './helpers.ts';
+import { http } from './helpers.ts';
 import {
   applyDocs,
-  backends,
   type IngestServer,
+  ingestSuite,
   postBatch,
   rec,
   SHOP,
   startIngestServer,
 } from './ingest-fixture.ts';
 
-const list = await backends('ingest-decisions.test.ts');
-afterAll(() => cleanupDirs());
+const list = await ingestSuite('ingest-decisions.test.ts');
 
 describe.each(list)('decision logs on $name', (backend) => {
   let s: IngestServer;

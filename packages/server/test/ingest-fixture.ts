@@ -1,9 +1,18 @@
 /** Shared set-up of the ingest tests: a real server with the ingest plugin, tokens, records. */
 import { gzipSync } from 'node:zlib';
 import type { DecisionLogBatchV1, DecisionLogRecordV1 } from '@ward/api-types';
+import { afterAll } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
 import { type IngestPluginOptions, ingestPlugin } from '../src/ingest/index.ts';
-import { createPgSchema, http, intention, pgAvailable, startTestServer, svc } from './helpers.ts';
+import {
+  cleanupDirs,
+  createPgSchema,
+  http,
+  intention,
+  pgAvailable,
+  startTestServer,
+  svc,
+} from './helpers.ts';
 
 export interface Backend {
   name: 'sqlite' | 'postgres';
@@ -18,6 +27,12 @@ export async function backends(suite: string): Promise<Backend[]> {
   ];
   if (await pgAvailable(suite)) list.push({ name: 'postgres', database: createPgSchema });
   return list;
+}
+
+/** An ingest test file's set-up: its backends, and its temp dirs removed when it ends. */
+export async function ingestSuite(suite: string): Promise<Backend[]> {
+  afterAll(() => cleanupDirs());
+  return backends(suite);
 }
 
 type TokenScope = 'admin' | 'team' | 'pdp' | 'collector';

@@ -7,11 +7,11 @@
 import type { DecisionLogRecordV1 } from '@ward/api-types';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDirs, http } from './helpers.ts';
+import { http } from './helpers.ts';
 import {
   applyDocs,
-  backends,
   type IngestServer,
+  ingestSuite,
   rec,
   SHOP,
   startIngestServer,
@@ -21,8 +21,7 @@ const sqlite = {
   name: 'sqlite' as const,
   database: async () => ({ url: undefined, drop: async () => {} }),
 };
-const list = await backends('ingest-fuzz.test.ts');
-afterAll(() => cleanupDirs());
+const list = await ingestSuite('ingest-fuzz.test.ts');
 
 /** A character no ingested string may hold: NUL, C0/C1 controls, DEL, lone surrogates. */
 const badChar = fc.oneof(

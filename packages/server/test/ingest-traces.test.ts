@@ -9,18 +9,17 @@ import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupDirs, http, svc } from './helpers.ts';
+import { http, svc } from './helpers.ts';
 import {
   applyDocs,
-  backends,
   type IngestServer,
+  ingestSuite,
   postBatch,
   rec,
   startIngestServer,
 } from './ingest-fixture.ts';
 
-const list = await backends('ingest-traces.test.ts');
-afterAll(() => cleanupDirs());
+const list = await ingestSuite('ingest-traces.test.ts');
 
 function provider(url: string, token: string, service: string, gzip: boolean): BasicTracerProvider {
   const exporter = new OTLPTraceExporter({

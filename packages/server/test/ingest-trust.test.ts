@@ -8,19 +8,18 @@ import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DecisionIngestor } from '../src/ingest/decision-ingestor.ts';
 import type { IngestDatabase } from '../src/ingest/tables.ts';
-import { cleanupDirs, http } from './helpers.ts';
+import { http } from './helpers.ts';
 import {
   applyDocs,
-  backends,
   type IngestServer,
+  ingestSuite,
   postBatch,
   rec,
   SHOP,
   startIngestServer,
 } from './ingest-fixture.ts';
 
-const list = await backends('ingest-trust.test.ts');
-afterAll(() => cleanupDirs());
+const list = await ingestSuite('ingest-trust.test.ts');
 
 /** A dry-run denial frontend → payments, as payments' PDP logs it (blocks promote of payments). */
 const dryDeny = (extra: Partial<DecisionLogRecordV1> = {}) =>

@@ -77,6 +77,18 @@ afterAll(async () => {
   cleanupDirs();
 });
 
+/** An edited `orders` Intention as YAML text, with these lines under `rules:`. */
+const ordersIntention = (...rules: string[]): string =>
+  [
+    'apiVersion: ward.dev/v1',
+    'kind: Intention',
+    'metadata: { name: orders }',
+    'spec:',
+    '  destination: orders',
+    '  rules:',
+    ...rules,
+  ].join('\n');
+
 describe('POST /v1/playground/evaluate', () => {
   it('allows with the deciding rule and explains every rule considered', async () => {
     const res = await evaluate({ input: input('frontend') });
@@ -107,15 +119,9 @@ describe('POST /v1/playground/evaluate', () => {
   });
 
   it('evaluates an edited set over the stored one without storing it', async () => {
-    const edited = [
-      'apiVersion: ward.dev/v1',
-      'kind: Intention',
-      'metadata: { name: orders }',
-      'spec:',
-      '  destination: orders',
-      '  rules:',
+    const edited = ordersIntention(
       '    - { sources: [frontend], action: deny, description: closed for maintenance }',
-    ].join('\n');
+    );
     const res = await evaluate({
       input: input('frontend'),
       documents: [{ name: 'orders.yaml', content: edited }],
@@ -130,17 +136,11 @@ describe('POST /v1/playground/evaluate', () => {
   });
 
   it('splits the path and query of the input as the middleware does, for query rules', async () => {
-    const edited = [
-      'apiVersion: ward.dev/v1',
-      'kind: Intention',
-      'metadata: { name: orders }',
-      'spec:',
-      '  destination: orders',
-      '  rules:',
+    const edited = ordersIntention(
       '    - sources: [frontend]',
       '      action: allow',
       '      permissions: [{ http: { paths: [{ exact: /orders/1 }], query: [{ name: tenant, exact: acme }] } }]',
-    ].join('\n');
+    );
     const documents = [{ name: 'orders.yaml', content: edited }];
     const decide = async (path: string) =>
       (await evaluate({ input: input('frontend', 'GET', path), documents })).body.decision;
@@ -162,17 +162,11 @@ describe('POST /v1/playground/evaluate', () => {
   });
 
   it('answers compile errors as a 422 problem with file, line and column', async () => {
-    const bad = [
-      'apiVersion: ward.dev/v1',
-      'kind: Intention',
-      'metadata: { name: orders }',
-      'spec:',
-      '  destination: orders',
-      '  rules:',
+    const bad = ordersIntention(
       '    - sources: [frontend]',
       '      action: allow',
       '      when: request.method ==',
-    ].join('\n');
+    );
     const res = await evaluate({
       input: input('frontend'),
       documents: [{ name: 'edit.yaml', content: bad }],

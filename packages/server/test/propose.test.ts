@@ -6,18 +6,17 @@
 import type { ProposeResult } from '@ward/policy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { cleanupDirs, http, intention, svc } from './helpers.ts';
+import { http, intention, svc } from './helpers.ts';
 import {
   applyDocs,
-  backends,
   type IngestServer,
+  ingestSuite,
   postBatch,
   rec,
   startIngestServer,
 } from './ingest-fixture.ts';
 
-const list = await backends('propose.test.ts');
-afterAll(() => cleanupDirs());
+const list = await ingestSuite('propose.test.ts');
 
 const DOCS = [
   svc('frontend'),

@@ -9,8 +9,8 @@ import { createCsr, generateKeyPair, signAgentProof } from '@ward/ca';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caPlugin, ingestPlugin, type RunningServer } from '../src/index.ts';
-import { cleanupDirs, http, type Res, startTestServer } from './helpers.ts';
-import { backends } from './ingest-fixture.ts';
+import { http, type Res, startTestServer } from './helpers.ts';
+import { ingestSuite } from './ingest-fixture.ts';
 
 const TD = 'wire.test';
 const CHECKOUT = `spiffe://${TD}/ns/shop/sa/checkout`;
@@ -19,8 +19,7 @@ const LEDGER = `spiffe://${TD}/ns/shop/sa/ledger`;
 const PATH = '/v1/ingest/connections';
 const NONE = { inbound: 0, noProcess: 0, unattested: 0, unknownRemote: 0, self: 0, overCap: 0 };
 
-const list = await backends('wire-ingest.test.ts');
-afterAll(() => cleanupDirs());
+const list = await ingestSuite('wire-ingest.test.ts');
 
 interface Agent {
   send(body: unknown, raw?: string): Promise<Res>;

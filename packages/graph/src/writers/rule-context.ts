@@ -44,6 +44,10 @@ export function unexpressedLine(u: Unexpressed): string {
 export interface RuleContext {
   /** Workloads by name: graph workloads and stand-ins for services only the policy names. */
   nodes: Map<string, ServiceNode>;
+  /** The same workloads sorted by name, and their namespaces sorted: the order of the output. */
+  workloads: ServiceNode[];
+  namespaces: string[];
+  trustDomain: string;
   ns: (s: ServiceNode) => string;
   /** Istio principal (SPIFFE ID without `spiffe://`). */
   principal: (s: ServiceNode) => string;
@@ -94,9 +98,14 @@ export function ruleContext(
     rules.set(dest, list);
     if (list.length > 0 && list.every((r) => r.ref.mode === 'dry-run')) softApply.add(dest);
   }
+  const ns = (s: ServiceNode) => s.namespace ?? fallbackNs;
+  const workloads = [...nodes.values()].sort((a, b) => cmp(a.name, b.name));
   return {
     nodes,
-    ns: (s) => s.namespace ?? fallbackNs,
+    workloads,
+    namespaces: [...new Set(workloads.map(ns))].sort(),
+    trustDomain,
+    ns,
     principal: (s) => istioPrincipal(s, trustDomain, fallbackNs),
     rules,
     softApply,
@@ -144,7 +153,7 @@ const stripScheme = (id: string): string =>
  * workloads now (ALLOW: the services added later are not covered, reported) or any source (DENY:
  * widened, reported).
  */
-export function principalsOf(c: RuleContext, rule: RuleInfo, trustDomain: string): Principals {
+export function principalsOf(c: RuleContext, rule: RuleInfo): Principals {
   const deny = rule.ref.action === 'deny';
   const out: Principals = { any: false, principals: [], workloads: [] };
   const known = [...c.nodes.values()].sort((a, b) => cmp(a.name, b.name));
@@ -167,7 +176,7 @@ export function principalsOf(c: RuleContext, rule: RuleInfo, trustDomain: string
       } else {
         const node = c.nodes.get(src);
         if (node) add(node);
-        else out.principals.push(stripScheme(defaultSpiffeId(trustDomain, 'default', src)));
+        else out.principals.push(stripScheme(defaultSpiffeId(c.trustDomain, 'default', src)));
       }
       continue;
     }

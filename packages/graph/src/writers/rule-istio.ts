@@ -21,7 +21,7 @@
  * gets an enforced allow-all policy beside its dry-run ones, and a warning.
  */
 import type { HttpPermission, Permission, PolicySet, RuleInfo } from '@ward/policy';
-import { cmp, type DependencyGraph, type ServiceNode } from '../model.ts';
+import type { DependencyGraph, ServiceNode } from '../model.ts';
 import { istioPath, istioString, widen } from './istio-match.ts';
 import {
   type ExportOptions,
@@ -184,12 +184,7 @@ function operation(c: RuleContext, rule: RuleInfo, p: Permission): Operation | u
 }
 
 /** The Istio rules of one Ward rule (none: an ALLOW left out entirely). */
-function istioRules(
-  c: RuleContext,
-  rule: RuleInfo,
-  ports: string[] | undefined,
-  trustDomain: string,
-): IstioRule[] {
+function istioRules(c: RuleContext, rule: RuleInfo, ports: string[] | undefined): IstioRule[] {
   const deny = rule.ref.action === 'deny';
   const id = idOf(rule);
   if (rule.when !== undefined && !deny) {
@@ -206,7 +201,7 @@ function istioRules(
       what: `when: ${rule.when}`,
       why: 'Istio cannot evaluate CEL conditions (nor read passports); the condition is dropped (the deny covers more)',
     });
-  const src = principalsOf(c, rule, trustDomain);
+  const src = principalsOf(c, rule);
   if (!src.any && src.principals.length === 0) {
     c.unexpressed.push({
       rule: id,
@@ -254,9 +249,8 @@ export function toIstioPoliciesFromRules(
   options: ExportOptions = {},
 ): RuleExportResult {
   const c = ruleContext(graph, policy, options);
-  const trustDomain = options.trustDomain ?? 'cluster.local';
+  const { workloads } = c;
   const manifests: Json[] = [];
-  const workloads = [...c.nodes.values()].sort((a, b) => cmp(a.name, b.name));
   const emit = (
     s: ServiceNode,
     suffix: string[],
@@ -293,11 +287,10 @@ export function toIstioPoliciesFromRules(
       );
     const groups = new Map<string, IstioRule[]>();
     for (const r of rules) {
-      const made = istioRules(c, r, ports, trustDomain);
+      const made = istioRules(c, r, ports);
       if (r.ref.action === 'allow' && made.length > 0) {
         explained.add(s.name);
-        for (const p of principalsOf({ ...c, unexpressed: [] }, r, trustDomain).workloads)
-          explained.add(p.name);
+        for (const p of principalsOf({ ...c, unexpressed: [] }, r).workloads) explained.add(p.name);
         if (r.sources.includes('*')) anyCaller = true;
       }
       const key = `${r.ref.action}/${r.ref.mode}`;
@@ -332,8 +325,7 @@ export function toIstioPoliciesFromRules(
     }
   }
   refuseUnexplained(c, workloads, explained, anyCaller, options);
-  const namespaces = [...new Set(workloads.map(c.ns))].sort();
-  const nothing = namespaces.map((namespace) => ({
+  const nothing = c.namespaces.map((namespace) => ({
     apiVersion: 'security.istio.io/v1',
     kind: 'AuthorizationPolicy',
     metadata: { name: 'ward-allow-nothing', namespace, labels: { ...MANAGED } },

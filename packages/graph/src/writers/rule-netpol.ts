@@ -40,13 +40,13 @@ import {
 type Json = Record<string, unknown>;
 
 /** Who may reach `dest` at L4: workloads, or anyone. Reports what L4 cannot carry. */
-function l4Callers(c: RuleContext, dest: ServiceNode, trustDomain: string) {
+function l4Callers(c: RuleContext, dest: ServiceNode) {
   const rules = c.rules.get(dest.name) ?? [];
   if (c.softApply.has(dest.name)) return { any: true, callers: [] as ServiceNode[] };
   let any = false;
   const callers = new Map<string, ServiceNode>();
   for (const r of rules.filter((x) => x.ref.mode === 'enforce' && x.ref.action === 'allow')) {
-    const src = principalsOf(c, r, trustDomain);
+    const src = principalsOf(c, r);
     any ||= src.any;
     for (const s of src.workloads) callers.set(s.name, s);
     if (src.principals.length > src.workloads.length)
@@ -71,7 +71,7 @@ function l4Callers(c: RuleContext, dest: ServiceNode, trustDomain: string) {
       });
       continue;
     }
-    const src = principalsOf(c, r, trustDomain);
+    const src = principalsOf(c, r);
     if (src.any) {
       any = false;
       callers.clear();
@@ -94,8 +94,7 @@ export function toNetworkPoliciesFromRules(
   options: ExportOptions = {},
 ): RuleExportResult {
   const c = ruleContext(graph, policy, options);
-  const trustDomain = options.trustDomain ?? 'cluster.local';
-  const workloads = [...c.nodes.values()].sort((a, b) => cmp(a.name, b.name));
+  const { workloads, namespaces } = c;
   const manifests: Json[] = [];
   const policy_ = (name: string, namespace: string, spec: Json, annotations?: Json) => ({
     apiVersion: 'networking.k8s.io/v1',
@@ -111,7 +110,6 @@ export function toNetworkPoliciesFromRules(
     namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': c.ns(s) } },
     podSelector: { matchLabels: { ...podSelector(s) } },
   });
-  const namespaces = [...new Set(workloads.map(c.ns))].sort();
   const explained = new Set<string>();
   let anyCaller = false;
   for (const s of workloads.filter((w) => w.entryPoints?.length)) {
@@ -135,7 +133,7 @@ export function toNetworkPoliciesFromRules(
   const open: Json[] = [];
   for (const b of workloads) {
     if (!c.rules.has(b.name)) continue;
-    const { any, callers } = l4Callers(c, b, trustDomain);
+    const { any, callers } = l4Callers(c, b);
     const known = destinationPorts(graph, b);
     if ((any || callers.length > 0) && !known)
       c.warnings.push(

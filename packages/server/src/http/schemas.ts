@@ -254,6 +254,13 @@ export const preconditionFailedResponse = {
   $ref: 'Problem#',
 } as const;
 
+/** What an apply-like write answers: the result, a 412 when a reviewed revision moved, problems. */
+export const applyResponses = {
+  200: { $ref: 'ApplyResult#' },
+  412: preconditionFailedResponse,
+  ...problemResponses,
+} as const;
+
 /** A service or document name: a DNS label, as the policy schema requires for names. */
 export const nameParam = {
   type: 'string',

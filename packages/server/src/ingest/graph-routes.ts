@@ -95,8 +95,13 @@ const viewResponse = {
   },
 } as const;
 
+/** The observation window both graph routes read: `7d`, `24h`, … back from now. */
+const sinceParam = { type: 'string', minLength: 1, maxLength: 64, default: '7d' } as const;
+
 export function graphRoutes(options: { now: () => number }) {
   return async (app: FastifyInstance): Promise<void> => {
+    const graphSince = (since: string) => loadGraph(app, windowStart(since, options.now()));
+
     app.get<{ Querystring: { since: string; format: 'json' | 'dot' | 'mermaid' } }>(
       '/v1/graph',
       {
@@ -109,7 +114,7 @@ export function graphRoutes(options: { now: () => number }) {
             type: 'object',
             additionalProperties: false,
             properties: {
-              since: { type: 'string', minLength: 1, maxLength: 64, default: '7d' },
+              since: sinceParam,
               format: { type: 'string', enum: ['json', 'dot', 'mermaid'], default: 'json' },
             },
           },
@@ -117,8 +122,7 @@ export function graphRoutes(options: { now: () => number }) {
         },
       },
       async (request, reply) => {
-        const since = windowStart(request.query.since, options.now());
-        const { graph } = await loadGraph(app, since);
+        const { graph } = await graphSince(request.query.since);
         const analysis = analyze(graph);
         reply.header('cache-control', 'no-store');
         if (request.query.format === 'dot')
@@ -144,7 +148,7 @@ export function graphRoutes(options: { now: () => number }) {
             type: 'object',
             additionalProperties: false,
             properties: {
-              since: { type: 'string', minLength: 1, maxLength: 64, default: '7d' },
+              since: sinceParam,
               maxServices: {
                 type: 'integer',
                 minimum: 1,
@@ -163,8 +167,7 @@ export function graphRoutes(options: { now: () => number }) {
         },
       },
       async (request, reply) => {
-        const since = windowStart(request.query.since, options.now());
-        const source = await loadGraph(app, since);
+        const source = await graphSince(request.query.since);
         const approvals = await Approvals.load(app.ward.store);
         const view = graphView(
           source,

@@ -5,6 +5,7 @@
  */
 import { useState } from 'preact/hooks';
 import type { Api, Me } from '../api.ts';
+import { Check, CodeArea } from '../ui/controls.tsx';
 import { type Failure, failureOf, Problem } from './problem.tsx';
 import { useLoad } from './use-load.ts';
 import { toYaml } from './yaml.ts';
@@ -52,15 +53,9 @@ export function DocumentsPanel(props: { api: Api; me: Me }) {
     <section class="pol-panel" data-testid="documents">
       <h2>Documents</h2>
       {me.scope === 'team' && (
-        <label class="pol-toggle">
-          <input
-            type="checkbox"
-            checked={mine}
-            data-testid="only-mine"
-            onChange={(e) => setMine((e.target as HTMLInputElement).checked)}
-          />{' '}
+        <Check class="pol-toggle" testid="only-mine" checked={mine} onChange={setMine}>
           Only my services ({me.services.join(', ')})
-        </label>
+        </Check>
       )}
       <Problem failure={docs.failure} />
       <div class="pol-split">
@@ -148,14 +143,7 @@ function DocumentEditor(props: { api: Api; doc: StoredDocument; onApplied: () =>
         </span>
       </h3>
       {editing ? (
-        <textarea
-          class="pol-code"
-          data-testid="doc-edit"
-          rows={18}
-          spellcheck={false}
-          value={text}
-          onInput={(e) => setText((e.target as HTMLTextAreaElement).value)}
-        />
+        <CodeArea testid="doc-edit" rows={18} value={text} onInput={setText} />
       ) : (
         <pre class="pol-code" data-testid="doc-yaml">
           {yaml}

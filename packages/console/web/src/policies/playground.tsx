@@ -6,6 +6,7 @@
  */
 import { useState } from 'preact/hooks';
 import type { Api } from '../api.ts';
+import { Check, CodeArea } from '../ui/controls.tsx';
 import { loadDocuments } from './documents.tsx';
 import { type Failure, failureOf, Problem } from './problem.tsx';
 import { toYamlStream } from './yaml.ts';
@@ -118,29 +119,18 @@ export function PlaygroundPanel(props: { api: Api }) {
       <div class="pol-split">
         <div>
           <label for="pg-input">Input (DecisionInput JSON)</label>
-          <textarea
-            id="pg-input"
-            class="pol-code"
-            data-testid="pg-input"
-            rows={10}
-            spellcheck={false}
-            value={input}
-            onInput={(e) => setInput((e.target as HTMLTextAreaElement).value)}
-          />
+          <CodeArea id="pg-input" testid="pg-input" rows={10} value={input} onInput={setInput} />
           <div class="pol-actions">
-            <label>
-              <input
-                type="checkbox"
-                data-testid="pg-edit-toggle"
-                checked={editing}
-                onChange={(e) => {
-                  const on = (e.target as HTMLInputElement).checked;
-                  setEditing(on);
-                  if (on && policies === '') void loadCurrent();
-                }}
-              />{' '}
+            <Check
+              testid="pg-edit-toggle"
+              checked={editing}
+              onChange={(on) => {
+                setEditing(on);
+                if (on && policies === '') void loadCurrent();
+              }}
+            >
               Edit policies
-            </label>
+            </Check>
             <label>
               at revision{' '}
               <input
@@ -171,14 +161,12 @@ export function PlaygroundPanel(props: { api: Api }) {
                 reload current
               </button>
             </label>
-            <textarea
+            <CodeArea
               id="pg-policies"
-              class="pol-code"
-              data-testid="pg-policies"
+              testid="pg-policies"
               rows={16}
-              spellcheck={false}
               value={policies}
-              onInput={(e) => setPolicies((e.target as HTMLTextAreaElement).value)}
+              onInput={setPolicies}
             />
           </div>
         )}

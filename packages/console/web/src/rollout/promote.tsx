@@ -9,6 +9,7 @@ import type { Api, Me } from '../api.ts';
 import { loadDocuments } from '../policies/documents.tsx';
 import { type Failure, failureOf, Problem } from '../policies/problem.tsx';
 import { useLoad } from '../policies/use-load.ts';
+import { Check } from '../ui/controls.tsx';
 
 export function PromotePanel(props: { api: Api; me: Me; window: string; onPromoted: () => void }) {
   const { api, me } = props;
@@ -104,15 +105,9 @@ export function PromotePanel(props: { api: Api; me: Me; window: string; onPromot
       <Problem failure={blocked} testid="promote-blocked" />
       {blocked?.status === 409 && (
         <div class="pol-actions" data-testid="promote-force-box">
-          <label>
-            <input
-              type="checkbox"
-              data-testid="promote-confirm"
-              checked={confirmed}
-              onChange={(e) => setConfirmed((e.target as HTMLInputElement).checked)}
-            />{' '}
+          <Check testid="promote-confirm" checked={confirmed} onChange={setConfirmed}>
             I understand these calls will be refused once {service} enforces
-          </label>
+          </Check>
           <button
             type="button"
             class="danger"

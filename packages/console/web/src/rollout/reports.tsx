@@ -1,4 +1,5 @@
 /** The soft-apply reports: dry-run denials by edge and rule with samples, unapproved, unused. */
+import type { ComponentChildren } from 'preact';
 import type { Api } from '../api.ts';
 import { Problem } from '../policies/problem.tsx';
 import { useLoad } from '../policies/use-load.ts';
@@ -44,13 +45,49 @@ interface Report<T> {
 /** Keeps the edges a filter lets through (a team's own services, when it asks for that). */
 export type EdgeFilter = (e: { source: string; destination: string }) => boolean;
 
+/** One report from the API, reloaded on `tick`, and its items the filter lets through. */
+function useReport<T extends { source: string; destination: string }>(
+  api: Api,
+  path: string,
+  filter: EdgeFilter,
+  tick: number,
+) {
+  const report = useLoad(() => api.get<Report<T>>(path), [api, path, tick]);
+  return { report, items: (report.data?.items ?? []).filter(filter) };
+}
+
+function EdgeCell(props: {
+  edge: { source: string; destination: string };
+  children?: ComponentChildren;
+}) {
+  return (
+    <td>
+      {props.edge.source} → {props.edge.destination}
+      {props.children}
+    </td>
+  );
+}
+
+function Head(props: { columns: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {props.columns.map((c) => (
+          <th key={c}>{c}</th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 export function DryRunTable(props: { api: Api; since: string; filter: EdgeFilter; tick: number }) {
   const { api, since } = props;
-  const report = useLoad(
-    () => api.get<Report<DryRunItem>>(`/v1/reports/dry-run?since=${encodeURIComponent(since)}`),
-    [api, since, props.tick],
+  const { report, items } = useReport<DryRunItem>(
+    api,
+    `/v1/reports/dry-run?since=${encodeURIComponent(since)}`,
+    props.filter,
+    props.tick,
   );
-  const items = (report.data?.items ?? []).filter(props.filter);
   return (
     <section class="pol-panel" data-testid="dry-run">
       <h2>Would be denied (dry-run rules, last {since})</h2>
@@ -67,22 +104,11 @@ export function DryRunTable(props: { api: Api; since: string; filter: EdgeFilter
       )}
       {items.length > 0 && (
         <table data-testid="dry-run-table">
-          <thead>
-            <tr>
-              <th>Edge</th>
-              <th>Rule</th>
-              <th>Calls</th>
-              <th>First seen</th>
-              <th>Last seen</th>
-              <th>Samples</th>
-            </tr>
-          </thead>
+          <Head columns={['Edge', 'Rule', 'Calls', 'First seen', 'Last seen', 'Samples']} />
           <tbody>
             {items.map((i) => (
               <tr key={`${i.source}>${i.destination}>${i.rule}`} data-testid="dry-run-row">
-                <td>
-                  {i.source} → {i.destination}
-                </td>
+                <EdgeCell edge={i} />
                 <td>
                   <code>{i.rule}</code>
                 </td>
@@ -112,11 +138,12 @@ export function DryRunTable(props: { api: Api; since: string; filter: EdgeFilter
 }
 
 export function UnapprovedTable(props: { api: Api; filter: EdgeFilter; tick: number }) {
-  const report = useLoad(
-    () => props.api.get<Report<UnapprovedItem>>('/v1/reports/unapproved'),
-    [props.api, props.tick],
+  const { report, items } = useReport<UnapprovedItem>(
+    props.api,
+    '/v1/reports/unapproved',
+    props.filter,
+    props.tick,
   );
-  const items = (report.data?.items ?? []).filter(props.filter);
   return (
     <section class="pol-panel" data-testid="unapproved">
       <h2>Unapproved edges (seen, no allow rule; last 30d)</h2>
@@ -124,22 +151,20 @@ export function UnapprovedTable(props: { api: Api; filter: EdgeFilter; tick: num
       {report.data && items.length === 0 && <p class="muted">None.</p>}
       {items.length > 0 && (
         <table>
-          <thead>
-            <tr>
-              <th>Edge</th>
-              <th>Decisions (denied)</th>
-              <th>Trace calls</th>
-              <th>Wire samples</th>
-              <th>Seen in</th>
-              <th>Last seen</th>
-            </tr>
-          </thead>
+          <Head
+            columns={[
+              'Edge',
+              'Decisions (denied)',
+              'Trace calls',
+              'Wire samples',
+              'Seen in',
+              'Last seen',
+            ]}
+          />
           <tbody>
             {items.map((i) => (
               <tr key={`${i.source}>${i.destination}`} data-testid="unapproved-row">
-                <td>
-                  {i.source} → {i.destination}
-                </td>
+                <EdgeCell edge={i} />
                 <td>
                   {i.decisions} ({i.denied})
                 </td>
@@ -157,11 +182,12 @@ export function UnapprovedTable(props: { api: Api; filter: EdgeFilter; tick: num
 }
 
 export function UnusedTable(props: { api: Api; filter: EdgeFilter; tick: number }) {
-  const report = useLoad(
-    () => props.api.get<Report<UnusedItem>>('/v1/reports/unused'),
-    [props.api, props.tick],
+  const { report, items } = useReport<UnusedItem>(
+    props.api,
+    '/v1/reports/unused',
+    props.filter,
+    props.tick,
   );
-  const items = (report.data?.items ?? []).filter(props.filter);
   return (
     <section class="pol-panel" data-testid="unused">
       <h2>Unused edges (allowed, no traffic; last 7d)</h2>
@@ -169,20 +195,11 @@ export function UnusedTable(props: { api: Api; filter: EdgeFilter; tick: number 
       {report.data && items.length === 0 && <p class="muted">None.</p>}
       {items.length > 0 && (
         <table>
-          <thead>
-            <tr>
-              <th>Edge</th>
-              <th>Approved by</th>
-              <th>Last seen</th>
-            </tr>
-          </thead>
+          <Head columns={['Edge', 'Approved by', 'Last seen']} />
           <tbody>
             {items.map((i) => (
               <tr key={`${i.source}>${i.destination}`} data-testid="unused-row">
-                <td>
-                  {i.source} → {i.destination}
-                  {i.wildcard && <span class="badge">wildcard</span>}
-                </td>
+                <EdgeCell edge={i}>{i.wildcard && <span class="badge">wildcard</span>}</EdgeCell>
                 <td>{i.rules.map((r) => `${r.rule} (${r.mode})`).join(', ')}</td>
                 <td>{i.lastSeen ?? 'never (within retention)'}</td>
               </tr>

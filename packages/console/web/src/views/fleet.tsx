@@ -9,6 +9,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiProblem } from '../api.ts';
 import type { ViewProps } from '../app.tsx';
 import { ago, countdown, matches } from '../fleet/model.ts';
+import { Choice } from '../ui/controls.tsx';
 
 const POLL_MS = 5000;
 
@@ -73,6 +74,18 @@ export function FleetView({ api }: ViewProps) {
   );
 }
 
+const KINDS = [
+  ['', 'PDPs and agents'],
+  ['pdp', 'PDPs'],
+  ['agent', 'Agents'],
+] as const;
+const STATES = [
+  ['', 'any state'],
+  ['SYNCED', 'SYNCED'],
+  ['STALE', 'STALE'],
+  ['LOST', 'LOST'],
+] as const;
+
 function Filters(props: {
   filter: { kind: string; state: string; text: string };
   onChange: (f: { kind: string; state: string; text: string }) => void;
@@ -80,27 +93,20 @@ function Filters(props: {
   const { filter, onChange } = props;
   return (
     <div class="fleet-filters" data-testid="fleet-filters">
-      <select
-        aria-label="kind"
-        data-testid="filter-kind"
+      <Choice
+        label="kind"
+        testid="filter-kind"
         value={filter.kind}
-        onChange={(e) => onChange({ ...filter, kind: (e.target as HTMLSelectElement).value })}
-      >
-        <option value="">PDPs and agents</option>
-        <option value="pdp">PDPs</option>
-        <option value="agent">Agents</option>
-      </select>
-      <select
-        aria-label="state"
-        data-testid="filter-state"
+        onChange={(kind) => onChange({ ...filter, kind })}
+        choices={KINDS}
+      />
+      <Choice
+        label="state"
+        testid="filter-state"
         value={filter.state}
-        onChange={(e) => onChange({ ...filter, state: (e.target as HTMLSelectElement).value })}
-      >
-        <option value="">any state</option>
-        <option value="SYNCED">SYNCED</option>
-        <option value="STALE">STALE</option>
-        <option value="LOST">LOST</option>
-      </select>
+        onChange={(state) => onChange({ ...filter, state })}
+        choices={STATES}
+      />
       <input
         aria-label="search"
         data-testid="filter-text"

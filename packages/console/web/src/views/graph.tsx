@@ -30,6 +30,7 @@ import {
 } from '../graph/model.ts';
 import { drawGraph, type GraphCanvas } from '../graph/renderer.ts';
 import { navigate } from '../route.ts';
+import { Check, Choice } from '../ui/controls.tsx';
 
 function select(s: Selection): void {
   if (s === null) navigate('graph');
@@ -67,6 +68,18 @@ export function GraphView({ api, params }: ViewProps) {
 
 /** Observation windows offered (declared edges show whatever the window). */
 const WINDOWS = ['1h', '24h', '7d', '30d'];
+
+/** The filters over a service field: the field and its caption. */
+const FIELD_FILTERS = [
+  ['namespace', 'Namespace'],
+  ['team', 'Team'],
+] as const;
+
+/** A filter's choices: `all` (the empty value), then each value. */
+const allOr = (values: string[]): [string, string][] => [
+  ['', 'all'],
+  ...values.map((v): [string, string] => [v, v]),
+];
 
 function GraphExplorer({
   view,
@@ -150,69 +163,38 @@ function GraphExplorer({
   return (
     <div class="graph-view" data-testid="graph-view">
       <div class="graph-toolbar">
-        <label>
-          Observed in{' '}
-          <select
-            data-testid="graph-since"
-            value={since}
-            onChange={(e) => onSince((e.target as HTMLSelectElement).value)}
-          >
-            {WINDOWS.map((w) => (
-              <option key={w} value={w}>
-                last {w}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Namespace{' '}
-          <select
-            data-testid="graph-namespace"
-            value={filters.namespace}
-            onChange={(e) =>
-              setFilters({ ...filters, namespace: (e.target as HTMLSelectElement).value })
-            }
-          >
-            <option value="">all</option>
-            {choices(view, 'namespace').map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Team{' '}
-          <select
-            data-testid="graph-team"
-            value={filters.team}
-            onChange={(e) =>
-              setFilters({ ...filters, team: (e.target as HTMLSelectElement).value })
-            }
-          >
-            <option value="">all</option>
-            {choices(view, 'team').map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice
+          caption="Observed in"
+          testid="graph-since"
+          value={since}
+          onChange={onSince}
+          choices={WINDOWS.map((w) => [w, `last ${w}`] as const)}
+        />
+        {FIELD_FILTERS.map(([field, caption]) => (
+          <Choice
+            key={field}
+            caption={caption}
+            testid={`graph-${field}`}
+            value={filters[field]}
+            onChange={(value) => setFilters({ ...filters, [field]: value })}
+            choices={allOr(choices(view, field))}
+          />
+        ))}
         {EDGE_STATES.map((s) => (
-          <label key={s} class="graph-state">
-            <input
-              type="checkbox"
-              data-testid={`graph-state-${s}`}
-              checked={filters.states.has(s)}
-              onChange={(e) => {
-                const next = new Set<EdgeState>(filters.states);
-                if ((e.target as HTMLInputElement).checked) next.add(s);
-                else next.delete(s);
-                setFilters({ ...filters, states: next });
-              }}
-            />{' '}
+          <Check
+            key={s}
+            class="graph-state"
+            testid={`graph-state-${s}`}
+            checked={filters.states.has(s)}
+            onChange={(on) => {
+              const next = new Set<EdgeState>(filters.states);
+              if (on) next.add(s);
+              else next.delete(s);
+              setFilters({ ...filters, states: next });
+            }}
+          >
             {s}
-          </label>
+          </Check>
         ))}
         <input
           type="search"

@@ -7,6 +7,7 @@ import { useState } from 'preact/hooks';
 import type { ViewProps } from '../app.tsx';
 import { PromotePanel } from '../rollout/promote.tsx';
 import { DryRunTable, type EdgeFilter, UnapprovedTable, UnusedTable } from '../rollout/reports.tsx';
+import { Check, Choice } from '../ui/controls.tsx';
 
 const WINDOWS = ['15m', '1h', '6h', '24h', '7d'];
 
@@ -20,30 +21,17 @@ export function RolloutView(props: ViewProps) {
   return (
     <div class="pol">
       <div class="pol-actions">
-        <label>
-          Window{' '}
-          <select
-            data-testid="rollout-window"
-            value={since}
-            onChange={(e) => setSince((e.target as HTMLSelectElement).value)}
-          >
-            {WINDOWS.map((w) => (
-              <option key={w} value={w}>
-                {w}
-              </option>
-            ))}
-          </select>
-        </label>
+        <Choice
+          caption="Window"
+          testid="rollout-window"
+          value={since}
+          onChange={setSince}
+          choices={WINDOWS.map((w) => [w, w] as const)}
+        />
         {me.scope === 'team' && (
-          <label>
-            <input
-              type="checkbox"
-              data-testid="only-mine"
-              checked={mine}
-              onChange={(e) => setMine((e.target as HTMLInputElement).checked)}
-            />{' '}
+          <Check testid="only-mine" checked={mine} onChange={setMine}>
             Only edges of my services ({me.services.join(', ')})
-          </label>
+          </Check>
         )}
         <button type="button" data-testid="rollout-refresh" onClick={() => setTick((t) => t + 1)}>
           Refresh

@@ -6,8 +6,9 @@
 import type { FastifyInstance } from 'fastify';
 import { type ApplyFile, applyChanges, parseFiles } from '../../apply/apply.ts';
 import { ServerError } from '../../errors.ts';
+import { timedApply, withoutCommit } from '../apply-run.ts';
 import { principalOf } from '../auth-hook.ts';
-import { bearer, preconditionFailedResponse, problemResponses } from '../schemas.ts';
+import { applyResponses, bearer } from '../schemas.ts';
 
 /** 2,000 intentions in YAML are about 1 MiB; leave room, but bound it. */
 export const APPLY_BODY_LIMIT = 16 * 1024 * 1024;
@@ -84,11 +85,7 @@ export async function applyRoutes(app: FastifyInstance): Promise<void> {
             'application/yaml': { schema: { type: 'string' } },
           },
         },
-        response: {
-          200: { $ref: 'ApplyResult#' },
-          412: preconditionFailedResponse,
-          ...problemResponses,
-        },
+        response: applyResponses,
       },
     },
     async (request) => {
@@ -102,7 +99,7 @@ export async function applyRoutes(app: FastifyInstance): Promise<void> {
       const force =
         (typeof body === 'string' ? undefined : body.force) ?? request.query.force ?? false;
       // Timed from parsing to publishing: what a client waits for, refusals included.
-      const result = await app.ward.metrics.timeApply('apply', dryRun, async () => {
+      const result = await timedApply(app.ward, 'apply', dryRun, async () => {
         const upserts = parseFiles(files);
         if (upserts.length === 0) {
           throw new ServerError(
@@ -113,18 +110,15 @@ export async function applyRoutes(app: FastifyInstance): Promise<void> {
             },
           );
         }
-        const applied = await applyChanges(app.ward.store, principalOf(request), {
+        return applyChanges(app.ward.store, principalOf(request), {
           upserts,
           deletes: [],
           dryRun,
           force,
           operation: 'apply',
         });
-        if (applied.changed) await app.ward.changed();
-        return applied;
       });
-      const { commit: _commit, ...rest } = result;
-      return rest;
+      return withoutCommit(result);
     },
   );
 }

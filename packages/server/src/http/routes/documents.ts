@@ -8,6 +8,7 @@ import { applyChanges, parseFiles } from '../../apply/apply.ts';
 import { etagOf, headerExpectations, notModified } from '../../apply/preconditions.ts';
 import { ServerError } from '../../errors.ts';
 import type { DocumentKind } from '../../store/store.ts';
+import { timedApply } from '../apply-run.ts';
 import { principalOf } from '../auth-hook.ts';
 import {
   bearer,
@@ -132,17 +133,15 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
     ) => {
       const target = upserts[0]?.document.metadata.name ?? deletes[0]?.name ?? '';
       const expected = headerExpectations(request.headers);
-      return app.ward.metrics.timeApply(operation, false, async () => {
-        const result = await applyChanges(app.ward.store, principalOf(request as never), {
+      return timedApply(app.ward, operation, false, () =>
+        applyChanges(app.ward.store, principalOf(request as never), {
           upserts,
           deletes,
           dryRun: false,
           operation,
           expected: new Map([[`${kind}/${target}`, expected]]),
-        });
-        if (result.changed) await app.ward.changed();
-        return result;
-      });
+        }),
+      );
     };
 
     app.post<{ Body: unknown }>(

@@ -7,8 +7,9 @@ import type { FastifyInstance } from 'fastify';
 import { headerExpectations, preconditionFailed } from '../../apply/preconditions.ts';
 import { rollback } from '../../apply/rollback.ts';
 import { ServerError } from '../../errors.ts';
+import { timedApply, withoutCommit } from '../apply-run.ts';
 import { principalOf } from '../auth-hook.ts';
-import { bearer, nameParam, preconditionFailedResponse, problemResponses } from '../schemas.ts';
+import { applyResponses, bearer, nameParam } from '../schemas.ts';
 
 interface RollbackBody {
   to: number;
@@ -111,29 +112,22 @@ export async function rollbackRoutes(app: FastifyInstance): Promise<void> {
             },
           },
         },
-        response: {
-          200: { $ref: 'ApplyResult#' },
-          412: preconditionFailedResponse,
-          ...problemResponses,
-        },
+        response: applyResponses,
       },
     },
     async (request) => {
       const body = request.body;
       const dryRun = body.dryRun ?? false;
       const expected = expectedOf(body, request.headers);
-      const result = await app.ward.metrics.timeApply('rollback', dryRun, async () => {
-        const applied = await rollback(app.ward.store, principalOf(request), {
+      const result = await timedApply(app.ward, 'rollback', dryRun, () =>
+        rollback(app.ward.store, principalOf(request), {
           to: body.to,
           ...(body.service !== undefined ? { service: body.service } : {}),
           dryRun,
           ...(expected ? { expected } : {}),
-        });
-        if (applied.changed) await app.ward.changed();
-        return applied;
-      });
-      const { commit: _commit, ...rest } = result;
-      return rest;
+        }),
+      );
+      return withoutCommit(result);
     },
   );
 }
