@@ -3,20 +3,11 @@
  * dry-run rules would deny, approved edges nobody uses, observed edges nobody approved). Text
  * tables by default, `-o json|yaml` for the API's data.
  */
+import type { DryRunItemV1 as DryRunItem } from '@ward/api-types';
 import type { Command } from 'commander';
 import { addOutputOption, printResult } from '../options.ts';
 import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
 
-interface DryRunItem {
-  source: string;
-  destination: string;
-  rule: string;
-  count: number;
-  sampled: number;
-  firstSeen: string;
-  lastSeen: string;
-  samples: { method: string; path: string; count: number }[];
-}
 interface UnusedItem {
   source: string;
   destination: string;

@@ -1,20 +1,9 @@
 /** The soft-apply reports: dry-run denials by edge and rule with samples, unapproved, unused. */
+import type { DryRunItemV1 as DryRunItem } from '@ward/api-types/console';
 import type { ComponentChildren } from 'preact';
 import type { Api } from '../api.ts';
 import { Problem } from '../policies/problem.tsx';
 import { useLoad } from '../policies/use-load.ts';
-
-export interface DryRunItem {
-  source: string;
-  destination: string;
-  rule: string;
-  count: number;
-  sampled: number;
-  firstSeen: string;
-  lastSeen: string;
-  revision: number;
-  samples: { method: string; path: string; count: number }[];
-}
 
 interface UnapprovedItem {
   source: string;
