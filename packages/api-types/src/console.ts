@@ -3,6 +3,7 @@
  * all of it): modules that need neither Node's types nor `@ward/policy`, so the browser build
  * (packages/console/tsconfig.web.json, no Node types) typechecks them as source.
  */
+export * from './alerts.ts';
 export * from './audit.ts';
 export * from './decision-log.ts';
 export * from './fleet.ts';

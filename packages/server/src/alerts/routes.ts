@@ -1,4 +1,5 @@
 /** `GET /v1/alerts`: what fires now, as this replica's engine last evaluated it. */
+import type { AlertsAnswerV1 } from '@ward/api-types';
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
@@ -51,7 +52,7 @@ export function alertRoutes(engine: AlertEngine) {
           response: { 200: alertListSchema, ...problemResponses },
         },
       },
-      async (request, reply) => {
+      async (request, reply): Promise<AlertsAnswerV1> => {
         const p = principalOf(request);
         reply.header('cache-control', 'no-store');
         const list = engine.firing().filter((f) => p.scope !== 'team' || visibleTo(f, p.services));

@@ -38,12 +38,4 @@ export function keeps(f: Filters, d: LiveLineV1): boolean {
 }
 
 /** A firing alert (`GET /v1/alerts`). */
-export interface FiringAlert {
-  name: string;
-  key: string;
-  severity: 'info' | 'warning' | 'critical';
-  labels: Record<string, string>;
-  summary: string;
-  description?: string;
-  startsAt: string;
-}
+export type { FiringAlertV1 as FiringAlert } from '@ward/api-types/console';
