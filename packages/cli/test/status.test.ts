@@ -7,9 +7,10 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fleetPlugin, startServer } from '@ward/server';
+import { AGENT_PROOF_HEADER, createCsr, generateKeyPair, signAgentProof } from '@ward/ca';
+import { caPlugin, fleetPlugin, startServer } from '@ward/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ago } from '../src/commands/status.ts';
+import { ago, expiresIn } from '../src/commands/status.ts';
 import { main } from '../src/main.ts';
 
 const ADMIN = 'cli-status-admin-token-0123456789';
@@ -134,5 +135,123 @@ describe('ward status', () => {
       '3h ago',
       '5d ago',
     ]);
+  });
+});
+
+describe('ward status --identity', () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  const dir = mkdtempSync(join(tmpdir(), 'ward-cli-identity-'));
+  const notAfter = new Date(Date.now() + 3_600_000).toISOString();
+
+  beforeAll(async () => {
+    server = await startServer({
+      dataDir: dir,
+      port: 0,
+      adminToken: ADMIN,
+      trustDomain: 'ward.local',
+      plugins: [caPlugin(), fleetPlugin()],
+    });
+    const post = async (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${server.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+    const admin = { authorization: `Bearer ${ADMIN}` };
+    const services = ['orders', 'payments'].map((name) =>
+      JSON.stringify({
+        apiVersion: 'ward.dev/v1',
+        kind: 'Service',
+        metadata: { name, namespace: 'shop' },
+        spec: {},
+      }),
+    );
+    const applied = await post(
+      '/v1/apply',
+      { files: [{ name: 'services.yaml', content: services.join('\n---\n') }] },
+      admin,
+    );
+    expect(applied.status).toBe(200);
+    for (const [name, node] of [
+      ['orders', 'n1'],
+      ['payments', 'n2'],
+    ]) {
+      const entry = await post(
+        '/v1/ca/entries',
+        { spiffeId: `spiffe://ward.local/ns/shop/sa/${name}`, node, selectors: ['unix:uid:1000'] },
+        admin,
+      );
+      expect(entry.status).toBe(201);
+    }
+    // A real agent of node n1 (join token, attested key) reports the SVID it holds for orders.
+    const jt = (await (await post('/v1/ca/join-tokens', { node: 'n1' }, admin)).json()) as {
+      token: string;
+    };
+    const keys = await generateKeyPair();
+    const att = (await (
+      await post('/v1/agent/attest', { joinToken: jt.token, csr: await createCsr(keys) })
+    ).json()) as { chain: string[]; spiffeId: string };
+    const report = await post(
+      '/v1/status/agent',
+      {
+        node: 'n1',
+        version: '0.1.0',
+        workloads: [
+          { spiffeId: 'spiffe://ward.local/ns/shop/sa/orders', serial: 'ab12', notAfter },
+        ],
+        bundles: [],
+      },
+      {
+        [AGENT_PROOF_HEADER]: await signAgentProof({
+          privateKey: keys.privateKey,
+          chainPem: att.chain,
+          spiffeId: att.spiffeId,
+          method: 'POST',
+          path: '/v1/status/agent',
+        }),
+      },
+    );
+    expect(report.status).toBe(204);
+  });
+  afterAll(async () => {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const conn = () => ['--server', server.url, '--token', ADMIN];
+
+  it('lists the workloads with their SVID expiry, and the trust bundle', async () => {
+    const text = await run('status', '--identity', ...conn());
+    expect(text.code).toBe(0);
+    const lines = text.out.split('\n');
+    expect(lines[0]).toMatch(/^SPIFFE ID\s+SERVICE\s+NODE\s+SVID SERIAL\s+EXPIRES IN$/);
+    expect(text.out).toMatch(
+      /spiffe:\/\/ward\.local\/ns\/shop\/sa\/orders\s+orders\s+n1\s+ab12\s+(59m|1h 00m)/,
+    );
+    expect(text.out).toMatch(/sa\/payments\s+payments\s+n2\s+-\s+not reported/);
+    expect(text.out).toContain('trust domain ward.local');
+    expect(text.out).toMatch(/Ward root CA.*\s+active\s+/);
+    expect(text.out).toContain('root rotation: idle');
+
+    const json = await run('status', '--identity', '--service', 'orders', ...conn(), '-o', 'json');
+    expect(json.code).toBe(0);
+    const answer = JSON.parse(json.out);
+    expect(answer.workloads).toEqual([
+      expect.objectContaining({ service: 'orders', serial: 'ab12', notAfter }),
+    ]);
+    expect(answer.trustBundle.roots).toEqual([expect.objectContaining({ state: 'active' })]);
+  });
+
+  it('--kind does not go with --identity (exit 2)', async () => {
+    expect((await run('status', '--identity', '--kind', 'pdp', ...conn())).code).toBe(2);
+  });
+
+  it('says how long an SVID has left in a unit that fits', () => {
+    expect([
+      expiresIn(null),
+      expiresIn(-1),
+      expiresIn(125_000),
+      expiresIn(2 * 3_600_000 + 5 * 60_000),
+    ]).toEqual(['not reported', 'expired', '2m 05s', '2h 05m']);
   });
 });
