@@ -114,8 +114,8 @@ async function checkExpected(
     if (before && after && canonicalJson(before.document) === canonicalJson(after.document)) {
       continue;
     }
-    if (!before && !after) continue;
-    const [kind, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+    // Every key is in `then` or in `now`: one of the two names the document.
+    const { kind, name } = after ?? before!;
     const state = after ? `it is at revision ${after.updatedRevision}` : 'it was deleted';
     failed.push({
       field: expected.field,
