@@ -275,6 +275,22 @@ describe.skipIf(!PG)('PostgreSQL', () => {
     const opened = await openDatabase(schema.url);
     return { opened, drop: () => schema.drop() };
   });
+
+  it("keeps the TCP user timeout when the URL brings its own options (the test schema's search_path)", async () => {
+    const schema = await createPgSchema();
+    const opened = await openDatabase(schema.url);
+    try {
+      const show = async (name: string) =>
+        (await sql<Record<string, string>>`SHOW ${sql.raw(name)}`.execute(opened.db)).rows[0]?.[
+          name
+        ];
+      expect(await show('tcp_user_timeout')).toBe('5000'); // milliseconds
+      expect(await show('search_path')).toMatch(/^ward_test_/);
+    } finally {
+      await opened.close();
+      await schema.drop();
+    }
+  });
 });
 
 describe('SQLite file settings', () => {

@@ -69,6 +69,26 @@ class DeadlineClient extends pg.Client {
   }
 }
 
+const TCP_USER_TIMEOUT = `-c tcp_user_timeout=${IDLE_IN_TRANSACTION_MS}`;
+
+/**
+ * The URL with `setting` added to its own `options` parameter, when it has one (often
+ * `-c search_path=…`): pg lets the URL's `options` replace the pool's, which would drop the
+ * setting silently. Without one (or unparsable here), the pool's `options` applies.
+ */
+function withOptions(database: string, setting: string): string {
+  let url: URL;
+  try {
+    url = new URL(database);
+  } catch {
+    return database;
+  }
+  const own = url.searchParams.get('options');
+  if (!own) return database;
+  url.searchParams.set('options', `${own} ${setting}`);
+  return url.href;
+}
+
 /** Opens (and for SQLite, creates) the store named by `database`. */
 export async function openDatabase(
   database: string,
@@ -83,7 +103,7 @@ export async function openDatabase(
       // that waits (a lock held elsewhere) is cancelled by PostgreSQL itself; one whose server
       // went silent is abandoned by the client a second later, and its connection dropped.
       pool = new pg.Pool({
-        connectionString: database,
+        connectionString: withOptions(database, TCP_USER_TIMEOUT),
         max: 10,
         connectionTimeoutMillis: 5000,
         keepAlive: true,
@@ -94,7 +114,7 @@ export async function openDatabase(
         // lock until TCP gives up, minutes later. With a TCP user timeout, the server's kernel
         // drops the connection once sent data stays unacknowledged this long, and the
         // transaction rolls back.
-        options: `-c tcp_user_timeout=${IDLE_IN_TRANSACTION_MS}`,
+        options: TCP_USER_TIMEOUT,
         ...(timeout === undefined
           ? {}
           : { Client: DeadlineClient, statement_timeout: timeout, query_timeout: timeout + 1000 }),
