@@ -45,8 +45,37 @@ function inScope(d: Doc, service: string | undefined): boolean {
   return d.document.kind === 'Intention' && d.document.spec?.destination === service;
 }
 
-function scoped(docs: readonly Doc[], service: string | undefined): Map<string, Doc> {
-  return new Map(docs.filter((d) => inScope(d, service)).map((d) => [keyOf(d.kind, d.name), d]));
+/** One document in scope as it stands in a past state and now (undefined: absent there). */
+interface Difference {
+  then: Doc | undefined;
+  now: StoredDocument | undefined;
+}
+
+/**
+ * The documents in scope in either state that differ between the past state `then` and the
+ * stored one: Services first, then the rest, each by name (a stable, readable order). A document
+ * counts wherever its destination was in the other state.
+ */
+function differences(
+  then: readonly Doc[],
+  now: ReadonlyMap<string, StoredDocument>,
+  service: string | undefined,
+): Difference[] {
+  const past = new Map(then.map((d) => [keyOf(d.kind, d.name), d]));
+  const keys = new Set<string>();
+  for (const d of [...then, ...now.values()]) {
+    if (inScope(d, service)) keys.add(keyOf(d.kind, d.name));
+  }
+  const rank = (key: string) => (key.startsWith('Service/') ? 0 : 1);
+  const out: Difference[] = [];
+  for (const key of [...keys].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))) {
+    const d = { then: past.get(key), now: now.get(key) };
+    if (d.then && d.now && canonicalJson(d.then.document) === canonicalJson(d.now.document)) {
+      continue;
+    }
+    out.push(d);
+  }
+  return out;
 }
 
 /**
@@ -105,24 +134,17 @@ async function checkExpected(
     ]);
   }
   if (expected.revision === current) return;
-  const then = scoped(await documentsAt(trx, expected.revision), service);
-  const nowScoped = scoped([...now.values()], service);
-  const failed: ProblemFieldErrorV1[] = [];
-  for (const key of new Set([...then.keys(), ...nowScoped.keys()])) {
-    const before = then.get(key);
-    const after = now.get(key);
-    if (before && after && canonicalJson(before.document) === canonicalJson(after.document)) {
-      continue;
-    }
-    // Every key is in `then` or in `now`: one of the two names the document.
-    const { kind, name } = after ?? before!;
-    const state = after ? `it is at revision ${after.updatedRevision}` : 'it was deleted';
-    failed.push({
+  const then = await documentsAt(trx, expected.revision);
+  const failed = differences(then, now, service).map((d): ProblemFieldErrorV1 => {
+    // Every difference is present in one state at least: that one names the document.
+    const { kind, name } = d.now ?? d.then!;
+    const state = d.now ? `it is at revision ${d.now.updatedRevision}` : 'it was deleted';
+    return {
       field: expected.field,
       message: `${kind} ${name}: changed since revision ${expected.revision} (${state}); review the rollback again`,
       code: 'API_PRECONDITION_FAILED',
-    });
-  }
+    };
+  });
   if (failed.length > 0) preconditionFailed(failed);
 }
 
@@ -137,28 +159,17 @@ export function rollbackPlan(
   service: string | undefined,
   to: number,
 ): PlannedSet {
-  const target = new Map(then.map((d) => [keyOf(d.kind, d.name), d]));
-  const keys = new Set([
-    ...scoped(then, service).keys(),
-    ...scoped([...now.values()], service).keys(),
-  ]);
   const upserts: SourcedDocument[] = [];
   const deletes: PlannedSet['deletes'] = [];
-  // Services first, then intentions, each by name: a stable, readable order.
-  const rank = (key: string) => (key.startsWith('Service/') ? 0 : 1);
-  const order = [...keys].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
-  for (const key of order) {
-    const want = target.get(key);
-    const have = now.get(key);
-    if (want && have && canonicalJson(want.document) === canonicalJson(have.document)) continue;
-    if (want) {
+  for (const d of differences(then, now, service)) {
+    if (d.then) {
       upserts.push({
-        document: structuredClone(want.document),
+        document: structuredClone(d.then.document),
         file: `<revision ${to}>`,
         index: upserts.length,
       });
-    } else if (have) {
-      deletes.push({ kind: have.kind, name: have.name });
+    } else if (d.now) {
+      deletes.push({ kind: d.now.kind, name: d.now.name });
     }
   }
   return { upserts, deletes };
