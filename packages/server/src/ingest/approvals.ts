@@ -8,6 +8,21 @@
 import { compile, compileGlob, type PolicyDocument, type PolicySet } from '@ward/policy';
 import type { Store } from '../store/store.ts';
 
+/** Stored documents compiled as one policy, each named `<stored KIND NAME>` in diagnostics. */
+export function compileStored(
+  docs: readonly { kind: string; name: string; document: unknown }[],
+  trustDomain: string,
+): PolicySet {
+  return compile(
+    docs.map((d, index) => ({
+      document: d.document as PolicyDocument,
+      file: `<stored ${d.kind} ${d.name}>`,
+      index,
+    })),
+    { trustDomain },
+  );
+}
+
 /** One allow rule's share in approving an edge. */
 export interface ApprovingRule {
   /** `policy#index`, as decision logs name rules. */
@@ -69,16 +84,7 @@ export class Approvals {
 
   /** Compiles the store's current documents. */
   static async load(store: Store): Promise<Approvals> {
-    const docs = await store.listDocuments();
-    const set = compile(
-      docs.map((d, index) => ({
-        document: d.document as PolicyDocument,
-        file: `<stored ${d.kind} ${d.name}>`,
-        index,
-      })),
-      { trustDomain: store.trustDomain },
-    );
-    return new Approvals(set);
+    return new Approvals(compileStored(await store.listDocuments(), store.trustDomain));
   }
 
   /** The service name an observed caller stands for (a known SPIFFE ID becomes its service). */

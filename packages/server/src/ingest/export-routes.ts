@@ -15,11 +15,11 @@ import {
   toIstioPoliciesFromRules,
   toNetworkPoliciesFromRules,
 } from '@ward/graph';
-import { compile, type PolicyDocument } from '@ward/policy';
 import type { FastifyInstance } from 'fastify';
 import { ServerError } from '../errors.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
+import { compileStored } from './approvals.ts';
 
 const response = {
   type: 'object',
@@ -85,18 +85,13 @@ export function exportRoutes() {
       },
       async (request, reply) => {
         const principal = principalOf(request);
-        const stored = await app.ward.store.listDocuments();
-        const documents = stored
-          .filter((d) => d.kind === 'Service' || d.kind === 'Intention')
-          .map((d, index) => ({
-            document: d.document as PolicyDocument,
-            file: `<stored ${d.kind} ${d.name}>`,
-            index,
-          }));
+        const stored = (await app.ward.store.listDocuments()).filter(
+          (d) => d.kind === 'Service' || d.kind === 'Intention',
+        );
         const trustDomain = app.ward.trustDomain;
-        const policy = compile(documents, { trustDomain });
+        const policy = compileStored(stored, trustDomain);
         const builder = new GraphBuilder();
-        const services = documents.filter((d) => d.document.kind === 'Service');
+        const services = stored.filter((d) => d.kind === 'Service');
         if (services.length > 0)
           readWardServices(
             services.map((d) => JSON.stringify(d.document)).join('\n---\n'),

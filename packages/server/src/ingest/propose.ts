@@ -8,18 +8,16 @@
  * only in traces or by node agents has none, and its proposed rule is the whole edge.
  */
 import {
-  compile,
   type IntentionDocument,
   type ObservedEdge,
   type ObservedSample,
-  type PolicyDocument,
   PROPOSED_ANNOTATION,
   type ProposeResult,
   proposeIntentions,
 } from '@ward/policy';
 import type { Kysely } from 'kysely';
 import type { Store } from '../store/store.ts';
-import { Approvals } from './approvals.ts';
+import { Approvals, compileStored } from './approvals.ts';
 import { decisionSamples, denialSamples, unapprovedReport } from './reports.ts';
 import type { IngestDatabase } from './tables.ts';
 
@@ -36,14 +34,7 @@ export async function proposeFromTraffic(
   req: ProposeRequest,
 ): Promise<ProposeResult> {
   const docs = await store.listDocuments();
-  const policy = compile(
-    docs.map((d, index) => ({
-      document: d.document as PolicyDocument,
-      file: `<stored ${d.kind} ${d.name}>`,
-      index,
-    })),
-    { trustDomain: store.trustDomain },
-  );
+  const policy = compileStored(docs, store.trustDomain);
   const approvals = new Approvals(policy);
   const wanted = (destination: string) =>
     req.destinations === undefined || req.destinations.has(destination);
