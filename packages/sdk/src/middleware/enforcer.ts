@@ -91,6 +91,8 @@ export class Enforcer {
   /** True when decisions are recorded (the route template is only needed then). */
   readonly logging: boolean;
   readonly #decider: Decider;
+  /** `decideCanonical` when the decider has it (the request is canonical already), else `decide`. */
+  readonly #decide: (input: DecisionInput) => Decision;
   readonly #devHeader: string | undefined;
   readonly #log: DecisionRecorder | undefined;
   readonly #trustDomain: string | undefined;
@@ -120,6 +122,11 @@ export class Enforcer {
     }
     this.service = service;
     this.#decider = decider;
+    // Chosen once here, not per request.
+    this.#decide =
+      typeof decider.decideCanonical === 'function'
+        ? decider.decideCanonical.bind(decider)
+        : decider.decide.bind(decider);
     this.#log = options.log;
     this.logging = options.log !== undefined;
     this.#trustDomain = options.trustDomain;
@@ -276,12 +283,7 @@ export class Enforcer {
     input.time = time;
     let decision: Decision;
     try {
-      const decider = this.#decider;
-      // The request is canonical already: a PDP need not check it again.
-      decision =
-        decider.decideCanonical !== undefined
-          ? decider.decideCanonical(input)
-          : decider.decide(input);
+      decision = this.#decide(input);
     } catch (error) {
       // Fail closed: a decider that throws must not admit the call.
       return problem(
