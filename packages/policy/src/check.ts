@@ -138,7 +138,7 @@ export function checkDocuments(
 }
 
 /** The passport zone of each service with a Service document (default zone otherwise). */
-function zones(out: CheckResult): Map<string, string> {
+export function zones(out: Pick<CheckResult, 'serviceDocs'>): Map<string, string> {
   const map = new Map<string, string>();
   for (const sd of out.serviceDocs) {
     const zone = sd.document.spec.passport?.zone;
@@ -159,17 +159,30 @@ function checkTypes(out: CheckResult, schemas: Schemas): void {
     const ast = (r.cel.program as unknown as { ast?: unknown }).ast;
     const attrs = attributesFor(schemas, zoneOf.get(r.destination));
     const problems = checkCondition(r.rule.when, ast, attrs, schemas.labels);
-    const path = `/spec/rules/${r.index}/when`;
-    for (const p of problems) {
-      const scalar = r.scalars?.get(path);
-      const at = scalar
-        ? scalarPosition(scalar, r.rule.when, p.offset)
-        : positionOf(r.positions, path);
-      const where = scalar ? '' : ` (at character ${p.offset + 1})`;
-      out.diagnostics.push(diag(r.file, at.line, at.col, p.code, path, `${p.message}${where}`));
-    }
+    for (const p of problems) out.diagnostics.push(conditionDiag(r, p.offset, p.code, p.message));
     return problems.length === 0;
   });
+}
+
+/**
+ * A diagnostic at `offset` inside a rule's condition: its line and column in the YAML source when
+ * the scalar's text is known, else the condition's own position and the offset in the message.
+ */
+export function conditionDiag(
+  r: CheckedRule,
+  offset: number,
+  code: string,
+  message: string,
+  severity: 'error' | 'warning' = 'error',
+): Diagnostic {
+  const path = `/spec/rules/${r.index}/when`;
+  const scalar = r.scalars?.get(path);
+  const at =
+    scalar && r.rule.when !== undefined
+      ? scalarPosition(scalar, r.rule.when, offset)
+      : positionOf(r.positions, path);
+  const where = scalar ? '' : ` (at character ${offset + 1})`;
+  return diag(r.file, at.line, at.col, code, path, `${message}${where}`, severity);
 }
 
 function checkService(

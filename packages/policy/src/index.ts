@@ -54,6 +54,7 @@ export {
 export {
   canonicalDecisionInput,
   canonicalDecisionRequest,
+  refusedDecision,
   tryCanonicalDecisionRequest,
 } from './request/decision.ts';
 export {

@@ -1,12 +1,18 @@
 import { enumFindings, keyReads } from './attribute-reads.ts';
 import { attributesFor } from './attribute-schema.ts';
-import { type CheckedRule, type CheckResult, checkDocuments } from './check.ts';
+import {
+  type CheckedRule,
+  type CheckResult,
+  checkDocuments,
+  conditionDiag,
+  zones,
+} from './check.ts';
 import { toSourced } from './compile.ts';
 import { sortDiagnostics } from './errors.ts';
 import { compileGlob } from './glob.ts';
 import { labelReads, RESERVED_LABEL_PREFIX } from './labels.ts';
 import { type SourceMatcher, sourceMatches } from './matchers.ts';
-import { diag, pointerToken, positionOf, scalarPosition } from './position.ts';
+import { diag, pointerToken, positionOf } from './position.ts';
 import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from './types.ts';
 
 /**
@@ -171,9 +177,7 @@ function teamLabelWarnings(rule: CheckedRule, warn: Warn): void {
 /** Warns for each read no schema covers, when some schema exists. */
 function undeclaredWarnings(checked: CheckResult, out: Diagnostic[]): void {
   const schemas = checked.schemas!;
-  const zoneOf = new Map(
-    checked.serviceDocs.map((sd) => [sd.document.metadata.name, sd.document.spec.passport?.zone]),
-  );
+  const zoneOf = zones(checked);
   for (const rule of checked.rules) {
     if (!rule.cel?.ok) continue;
     const ast = (rule.cel.program as unknown as { ast?: unknown }).ast;
@@ -194,19 +198,12 @@ function undeclaredWarnings(checked: CheckResult, out: Diagnostic[]): void {
             ? `${variable}.${field} (as a whole)`
             : `${what} ${JSON.stringify(key)}`;
         const zone = variable === 'passport' ? ` for the passport zone of ${rule.destination}` : '';
-        const path = `/spec/rules/${rule.index}/when`;
-        const scalar = rule.scalars?.get(path);
-        const at = scalar
-          ? scalarPosition(scalar, rule.rule.when!, offset)
-          : positionOf(rule.positions, path);
         out.push(
-          diag(
-            rule.file,
-            at.line,
-            at.col,
+          conditionDiag(
+            rule,
+            offset,
             'LINT_ATTRIBUTE_UNDECLARED',
-            path,
-            `condition reads ${name}, which no AttributeSchema declares${zone}, so it is not type-checked${scalar ? '' : ` (at character ${offset + 1})`}`,
+            `condition reads ${name}, which no AttributeSchema declares${zone}, so it is not type-checked`,
             'warning',
           ),
         );
@@ -218,23 +215,15 @@ function undeclaredWarnings(checked: CheckResult, out: Diagnostic[]): void {
 /** Warns for literals and Service label values outside a declared `enum`. */
 function enumWarnings(checked: CheckResult, out: Diagnostic[]): void {
   const schemas = checked.schemas!;
-  const zoneOf = new Map(
-    checked.serviceDocs.map((sd) => [sd.document.metadata.name, sd.document.spec.passport?.zone]),
-  );
+  const zoneOf = zones(checked);
   const list = (values: readonly unknown[]) => values.map((v) => JSON.stringify(v)).join(', ');
   for (const rule of checked.rules) {
     if (!rule.cel?.ok || rule.rule.when === undefined) continue;
     const ast = (rule.cel.program as unknown as { ast?: unknown }).ast;
     const attrs = attributesFor(schemas, zoneOf.get(rule.destination));
-    const path = `/spec/rules/${rule.index}/when`;
     for (const f of enumFindings(ast, attrs, schemas.labels)) {
-      const scalar = rule.scalars?.get(path);
-      const at = scalar
-        ? scalarPosition(scalar, rule.rule.when, f.offset)
-        : positionOf(rule.positions, path);
-      const where = scalar ? '' : ` (at character ${f.offset + 1})`;
-      const message = `condition compares ${f.what} with ${JSON.stringify(f.value)}, which its AttributeSchema does not allow (${list(f.allowed)}), so this comparison never holds for a conforming caller${where}`;
-      out.push(diag(rule.file, at.line, at.col, 'LINT_ENUM_VALUE', path, message, 'warning'));
+      const message = `condition compares ${f.what} with ${JSON.stringify(f.value)}, which its AttributeSchema does not allow (${list(f.allowed)}), so this comparison never holds for a conforming caller`;
+      out.push(conditionDiag(rule, f.offset, 'LINT_ENUM_VALUE', message, 'warning'));
     }
   }
   for (const sd of checked.serviceDocs) {

@@ -1,6 +1,6 @@
 import { diag, positionOf } from './position.ts';
 import { RequestProblem } from './request/canonical.ts';
-import { tryCanonicalDecisionRequest } from './request/decision.ts';
+import { refusedDecision, tryCanonicalDecisionRequest } from './request/decision.ts';
 import type {
   Decision,
   Diagnostic,
@@ -104,16 +104,6 @@ export function runPolicyTests(
     failed: results.length - passed,
     covered: all.filter((r) => covered.has(r)),
     uncovered: all.filter((r) => !covered.has(r)),
-  };
-}
-
-function refusedDecision(problem: RequestProblem): Decision {
-  return {
-    effect: 'deny',
-    enforced: true,
-    allowed: false,
-    rule: null,
-    reason: `the request is refused with 400 before any decision: ${problem.message}`,
   };
 }
 

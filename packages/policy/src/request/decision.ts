@@ -7,7 +7,7 @@
  * a rule matches.
  */
 import { RequestTargetError } from '../errors.ts';
-import type { DecisionInput, DecisionRequest } from '../types.ts';
+import type { Decision, DecisionInput, DecisionRequest } from '../types.ts';
 import {
   canonicalMethod,
   isCanonicalPath,
@@ -78,6 +78,20 @@ export function canonicalDecisionInput<I extends Pick<DecisionInput, 'request'>>
   if (request === undefined) return input;
   const canonical = canonicalDecisionRequest(request);
   return canonical === request ? input : { ...input, request: canonical };
+}
+
+/**
+ * The decision for a request the middleware would refuse with 400 (`RequestProblem`): no rule
+ * can decide it, so it is denied with no rule, its code in the reason.
+ */
+export function refusedDecision(problem: RequestProblem): Decision {
+  return {
+    effect: 'deny',
+    enforced: true,
+    allowed: false,
+    rule: null,
+    reason: `denied: the request has no canonical form (${problem.code}: ${problem.message})`,
+  };
 }
 
 /** Methods already canonical, checked without the token test (HEAD is not: it is decided as GET). */

@@ -91,6 +91,8 @@ export class Enforcer {
   /** True when decisions are recorded (the route template is only needed then). */
   readonly logging: boolean;
   readonly #decider: Decider;
+  /** `decideCanonical` when the decider has it (the request is canonical already), else `decide`. */
+  readonly #decide: (input: DecisionInput) => Decision;
   readonly #devHeader: string | undefined;
   readonly #log: DecisionRecorder | undefined;
   readonly #trustDomain: string | undefined;
@@ -101,6 +103,8 @@ export class Enforcer {
   // one scratch object saves two allocations per request on the hot path.
   readonly #input: DecisionInput;
   readonly #request: DecisionRequest;
+  /** The request being decided (during `decide` only), whose query `#request.query` reads. */
+  #canonical: CanonicalRequest | undefined;
   // Callers by SPIFFE ID or claimed name, so a known caller costs a map lookup, not an object.
   readonly #sources = new Map<string, DecisionSource>();
   #sourcesRevision = Number.NaN;
@@ -120,6 +124,11 @@ export class Enforcer {
     }
     this.service = service;
     this.#decider = decider;
+    // Chosen once here, not per request.
+    this.#decide =
+      typeof decider.decideCanonical === 'function'
+        ? decider.decideCanonical.bind(decider)
+        : decider.decide.bind(decider);
     this.#log = options.log;
     this.logging = options.log !== undefined;
     this.#trustDomain = options.trustDomain;
@@ -140,10 +149,15 @@ export class Enforcer {
         { code: 'WARD_DEV_IDENTITY' },
       );
     }
+    const enforcer = this;
     this.#request = {
       method: undefined,
       path: undefined,
-      query: undefined,
+      // Read through to the request being decided: `CanonicalRequest.query` cuts the query from
+      // the target only when read, and only `query` permissions read it (most requests never do).
+      get query() {
+        return enforcer.#canonical?.query;
+      },
       headers: undefined,
       grpc: undefined,
     };
@@ -265,8 +279,7 @@ export class Enforcer {
     const request = this.#request;
     request.method = canonical.method;
     request.path = canonical.match;
-    // The raw query, split off as for every decision (`query` permissions parse it lazily).
-    request.query = canonical.query;
+    this.#canonical = canonical;
     // Node lower-cases header names; only `set-cookie` can be an array, and it is a response header.
     request.headers = decisionHeaders as Record<string, string>;
     request.grpc = grpc;
@@ -276,12 +289,7 @@ export class Enforcer {
     input.time = time;
     let decision: Decision;
     try {
-      const decider = this.#decider;
-      // The request is canonical already: a PDP need not check it again.
-      decision =
-        decider.decideCanonical !== undefined
-          ? decider.decideCanonical(input)
-          : decider.decide(input);
+      decision = this.#decide(input);
     } catch (error) {
       // Fail closed: a decider that throws must not admit the call.
       return problem(
@@ -292,6 +300,7 @@ export class Enforcer {
     } finally {
       input.passport = undefined;
       request.headers = undefined;
+      this.#canonical = undefined;
     }
 
     // 4. Record, off the hot path: one object, no I/O.

@@ -9,6 +9,7 @@ import {
   type Decision,
   type DecisionInput,
   RequestProblem,
+  refusedDecision,
   tryCanonicalDecisionRequest,
 } from '@ward/policy';
 import type { Registry } from 'prom-client';
@@ -102,17 +103,6 @@ const EMPTY_KEYS: readonly PassportKeyV1[] = Object.freeze([]);
 // Index into the decision counters: (effect === 'allow' ? 1 : 0) | (enforced ? 2 : 0).
 const ALLOW = 1;
 const ENFORCED = 2;
-
-/** The decision for a request the middleware would refuse with 400: no rule can decide it. */
-function refusedDecision(problem: RequestProblem): Decision {
-  return {
-    effect: 'deny',
-    enforced: true,
-    allowed: false,
-    rule: null,
-    reason: `denied: the request has no canonical form (${problem.code}: ${problem.message})`,
-  };
-}
 
 /**
  * Starts a PDP for `service`. It loads the last good bundle from `cacheDir` at once (so it decides
