@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
 
 const pkg = fileURLToPath(new URL('../packages/console/', import.meta.url));
+// The console bundles @ward/api-types from its sources (vite.config.ts): a change there is a
+// change to the console too.
+const apiTypes = fileURLToPath(new URL('../packages/api-types/src/', import.meta.url));
 const output = join(pkg, 'dist/web/index.html');
 
 /** Newest modification time under `dir` (0 when it does not exist). */
@@ -28,7 +31,11 @@ function stale(): boolean {
   } catch {
     return true;
   }
-  const sources = Math.max(newest(join(pkg, 'web')), statSync(join(pkg, 'vite.config.ts')).mtimeMs);
+  const sources = Math.max(
+    newest(join(pkg, 'web')),
+    newest(apiTypes),
+    statSync(join(pkg, 'vite.config.ts')).mtimeMs,
+  );
   return sources > built;
 }
 

@@ -55,8 +55,18 @@ export async function startConsoleFixture(options: { rps?: number } = {}): Promi
   const dataDir = mkdtempSync(join(tmpdir(), 'ward-console-e2e-'));
   const out = new PassThrough();
   out.resume();
-  const demo = await runDemo({ port: 0, dataDir, rps: options.rps ?? 20, out });
-  const browser = await launchBrowser();
+  // A demo that started but whose browser did not (or a demo that failed half-way) must not
+  // outlive the failed start: nothing else holds it to close it.
+  let demo: RunningDemo | undefined;
+  let browser: Browser;
+  try {
+    demo = await runDemo({ port: 0, dataDir, rps: options.rps ?? 20, out });
+    browser = await launchBrowser();
+  } catch (err) {
+    await demo?.stop().catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const url = demo.info.controlPlane;
   const adminToken = demo.info.adminToken;
   return {
@@ -82,8 +92,11 @@ export async function startConsoleFixture(options: { rps?: number } = {}): Promi
     },
     async close() {
       await browser.close().catch(() => {});
-      await demo.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      try {
+        await demo.stop();
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     },
   };
 }

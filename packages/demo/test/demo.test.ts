@@ -229,6 +229,8 @@ describe('ward start (the demo)', () => {
   });
   afterAll(async () => {
     if (demo?.child.exitCode === null) demo.child.kill('SIGKILL');
+    // Gone before its data directory is removed: nothing of it may write there afterwards.
+    await demo?.exited;
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -473,6 +475,8 @@ describe('ward start on a box where the agent cannot identify callers', () => {
   });
   afterAll(async () => {
     if (demo?.child.exitCode === null) demo.child.kill('SIGKILL');
+    // Gone before its data directory is removed: nothing of it may write there afterwards.
+    await demo?.exited;
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(bin, { recursive: true, force: true });
   });

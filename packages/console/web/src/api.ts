@@ -102,17 +102,23 @@ export class Api {
     if (!res.ok || !res.body) throw new ApiProblem(res.status, await body(res));
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value;
-      let end = buffer.indexOf('\n\n');
-      while (end >= 0) {
-        const event = parseEvent(buffer.slice(0, end));
-        buffer = buffer.slice(end + 2);
-        if (event) onEvent(event);
-        end = buffer.indexOf('\n\n');
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += value;
+        let end = buffer.indexOf('\n\n');
+        while (end >= 0) {
+          const event = parseEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+          if (event) onEvent(event);
+          end = buffer.indexOf('\n\n');
+        }
       }
+    } finally {
+      // A handler that throws (a malformed event) ends this stream: its connection is closed
+      // here, not left open beside the one the caller reconnects with.
+      reader.cancel().catch(() => {});
     }
   }
 }
