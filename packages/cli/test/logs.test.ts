@@ -112,6 +112,8 @@ describe('ward logs (real processes)', () => {
         env: env(),
       },
     );
+    // Awaited below: the tail's connection is gone before afterAll closes the server.
+    const exited = new Promise((r) => child.once('exit', r));
     try {
       let out = '';
       child.stdout.on('data', (c: Buffer) => {
@@ -128,6 +130,7 @@ describe('ward logs (real processes)', () => {
       expect(JSON.parse(line)).toMatchObject({ source: 'monitoring', destination: 'orders' });
     } finally {
       child.kill('SIGTERM');
+      await exited;
     }
   });
 });
