@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { generateSealKey, parseSealKey } from '@ward/ca';
+import { SseParser } from '@ward/sdk';
 import { ingestPlugin, startServer } from '@ward/server';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_LINE, SseParser } from '../src/commands/_sse.ts';
-import { formatLine } from '../src/commands/logs.ts';
+import { formatLine, MAX_EVENT } from '../src/commands/logs.ts';
 
 const bin = join(import.meta.dirname, '..', 'src', 'bin.ts');
 const run = promisify(execFile);
@@ -112,6 +112,8 @@ describe('ward logs (real processes)', () => {
         env: env(),
       },
     );
+    // Awaited below: the tail's connection is gone before afterAll closes the server.
+    const exited = new Promise((r) => child.once('exit', r));
     try {
       let out = '';
       child.stdout.on('data', (c: Buffer) => {
@@ -128,6 +130,7 @@ describe('ward logs (real processes)', () => {
       expect(JSON.parse(line)).toMatchObject({ source: 'monitoring', destination: 'orders' });
     } finally {
       child.kill('SIGTERM');
+      await exited;
     }
   });
 });
@@ -160,14 +163,14 @@ describe('ward logs pure parts', () => {
     fc.assert(
       fc.property(fc.array(event, { maxLength: 10 }), fc.array(fc.nat(50)), (events, cuts) => {
         const text = `: hi\n\n${events.map((e) => `id: ${e.id}\nevent: ${e.event}\ndata: ${e.data}\n\n`).join(': heartbeat\n\n')}`;
-        const p = new SseParser();
+        const p = new SseParser({ maxLineLength: MAX_EVENT, maxEventSize: MAX_EVENT });
         const got = [];
         let at = 0;
         for (const c of cuts) {
-          got.push(...p.push(text.slice(at, at + c)));
+          got.push(...p.feed(text.slice(at, at + c)));
           at += c;
         }
-        got.push(...p.push(text.slice(at)));
+        got.push(...p.feed(text.slice(at)));
         expect(got).toEqual(events);
       }),
     );
@@ -176,9 +179,15 @@ describe('ward logs pure parts', () => {
   it('never throws on junk shorter than its line limit, and refuses an endless line', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 2000 }), (junk) => {
-        new SseParser().push(junk);
+        new SseParser({ maxLineLength: MAX_EVENT, maxEventSize: MAX_EVENT }).feed(junk);
       }),
     );
-    expect(() => new SseParser().push('x'.repeat(MAX_LINE + 1))).toThrow(/too long/);
+    const parser = () => new SseParser({ maxLineLength: MAX_EVENT, maxEventSize: MAX_EVENT });
+    expect(() => parser().feed('x'.repeat(MAX_EVENT + 1))).toThrow(/longer than/);
+    // Nor does an event that never ends grow without bound, however short its lines.
+    const endless = parser();
+    expect(() => {
+      for (let i = 0; i < 2 * MAX_EVENT; i += 1024) endless.feed(`data: ${'x'.repeat(1016)}\n`);
+    }).toThrow(/larger than/);
   });
 });

@@ -4,7 +4,7 @@
  * what it prints.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -142,5 +142,46 @@ describe('ward propose (real processes)', () => {
     const bad = await fails('propose', '--since', 'soon');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/since/);
+  });
+
+  it('--out writes nothing when one of its files exists', async () => {
+    const svc = (name: string) =>
+      JSON.stringify({ apiVersion: 'ward.dev/v1', kind: 'Service', metadata: { name }, spec: {} });
+    await api('/v1/apply', ADMIN, {
+      files: [{ name: 'y.yaml', content: [svc('billing'), svc('stock')].join('\n---\n') }],
+    });
+    for (const destination of ['billing', 'stock']) {
+      const pdp = (
+        await api('/v1/tokens', ADMIN, {
+          name: `p-${destination}`,
+          scope: 'pdp',
+          services: [destination],
+        })
+      ).token;
+      await api('/v1/decision-logs', pdp, {
+        records: [
+          {
+            time: new Date().toISOString(),
+            source: 'monitoring',
+            destination,
+            method: 'GET',
+            path: '/metrics',
+            effect: 'deny',
+            enforced: true,
+            rule: 'default',
+            revision: 0,
+          },
+        ],
+      });
+    }
+    const out = join(dir, 'partial');
+    mkdirSync(out);
+    writeFileSync(join(out, 'stock-proposed.yaml'), 'mine\n');
+    const refused = await fails('propose', '--out', out);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/stock-proposed\.yaml: it exists \(not overwritten\)/);
+    // Not half a result: billing's file is not written either, and the existing one is intact.
+    expect(readdirSync(out)).toEqual(['stock-proposed.yaml']);
+    expect(readFileSync(join(out, 'stock-proposed.yaml'), 'utf8')).toBe('mine\n');
   });
 });

@@ -16,7 +16,6 @@ import { CliError } from '../errors.ts';
 import { addOutputOption, usageError } from '../options.ts';
 import { sanitizeOutput } from '../output.ts';
 import { type ConnectionOptions, call, connection, withConnection } from './_api.ts';
-import { SseParser } from './_sse.ts';
 
 interface LogsOptions extends ConnectionOptions {
   output: 'text' | 'json';
@@ -65,6 +64,9 @@ async function recent(opts: LogsOptions, limit: number): Promise<LiveLineV1[]> {
     .slice(-limit);
 }
 
+/** Longest line and largest event data taken from the stream (a decision event is a few KiB). */
+export const MAX_EVENT = 1 << 20;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Follows the tail until interrupted; returns only on a refusal that retrying cannot fix. */
@@ -99,10 +101,11 @@ async function follow(opts: LogsOptions): Promise<void> {
         process.stderr.write(`ward logs: ${message}; reconnecting\n`);
       } else if (res.body) {
         backoff = 500;
-        const parser = new SseParser();
-        const decoder = new TextDecoder();
+        // The SDK's bounded parser, loaded here: other commands should not pay for the SDK.
+        const { SseParser } = await import('@ward/sdk');
+        const parser = new SseParser({ maxLineLength: MAX_EVENT, maxEventSize: MAX_EVENT });
         for await (const chunk of res.body) {
-          for (const e of parser.push(decoder.decode(chunk, { stream: true }))) {
+          for (const e of parser.feedBytes(chunk)) {
             if (e.event === 'decision') {
               process.stdout.write(formatLine(JSON.parse(e.data) as LiveLineV1, opts.output));
             } else if (e.event === 'dropped') {

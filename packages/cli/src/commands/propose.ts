@@ -5,7 +5,7 @@
  * writes one file per destination instead. The loop then goes on with `ward report dry-run` and
  * `ward promote` (docs/soft-apply.md).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ProposeResult, proposalsYaml } from '@ward/policy';
 import type { Command } from 'commander';
@@ -68,14 +68,21 @@ export function register(program: Command): void {
     const r = await call<ProposeResult>(opts, 'GET', `/v1/propose?${q}`);
     const written: string[] = [];
     if (opts.out !== undefined) {
-      for (const p of r.proposals) {
+      const out = opts.out;
+      // Every name and target checked before the first write, so a refusal writes nothing.
+      const files = r.proposals.map((p) => {
         const name = p.document.metadata.name;
         if (!FILE_NAME.test(name)) {
           throw new CliError('CLI_INPUT', `the control plane answered a bad document name`);
         }
-        const file = join(opts.out, `${name}.yaml`);
+        const file = join(out, `${name}.yaml`);
+        if (existsSync(file))
+          throw new CliError('CLI_INPUT', `cannot write ${file}: it exists (not overwritten)`);
+        return { p, file };
+      });
+      for (const { p, file } of files) {
         try {
-          // `wx`: never overwrite a file a person may have edited.
+          // `wx`: never overwrite a file a person may have edited (nor one made meanwhile).
           writeFileSync(file, proposalsYaml({ ...r, proposals: [p] }), { flag: 'wx' });
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;

@@ -156,7 +156,7 @@ const stripScheme = (id: string): string =>
 export function principalsOf(c: RuleContext, rule: RuleInfo): Principals {
   const deny = rule.ref.action === 'deny';
   const out: Principals = { any: false, principals: [], workloads: [] };
-  const known = [...c.nodes.values()].sort((a, b) => cmp(a.name, b.name));
+  const known = c.workloads; // already sorted by name
   const add = (s: ServiceNode) => {
     out.principals.push(c.principal(s));
     out.workloads.push(s);

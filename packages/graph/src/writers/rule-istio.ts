@@ -183,8 +183,15 @@ function operation(c: RuleContext, rule: RuleInfo, p: Permission): Operation | u
   return { ops: [{ paths }], when: [] };
 }
 
-/** The Istio rules of one Ward rule (none: an ALLOW left out entirely). */
-function istioRules(c: RuleContext, rule: RuleInfo, ports: string[] | undefined): IstioRule[] {
+/**
+ * The Istio rules of one Ward rule (none: an ALLOW left out entirely), and the workloads its
+ * sources name (the callers an exported ALLOW explains).
+ */
+function istioRules(
+  c: RuleContext,
+  rule: RuleInfo,
+  ports: string[] | undefined,
+): { rules: IstioRule[]; callers: ServiceNode[] } {
   const deny = rule.ref.action === 'deny';
   const id = idOf(rule);
   if (rule.when !== undefined && !deny) {
@@ -193,7 +200,7 @@ function istioRules(c: RuleContext, rule: RuleInfo, ports: string[] | undefined)
       what: `when: ${rule.when}`,
       why: 'Istio cannot evaluate CEL conditions (nor read passports); the rule is left out, so the callers it admits are denied',
     });
-    return [];
+    return { rules: [], callers: [] };
   }
   if (rule.when !== undefined)
     c.unexpressed.push({
@@ -202,13 +209,14 @@ function istioRules(c: RuleContext, rule: RuleInfo, ports: string[] | undefined)
       why: 'Istio cannot evaluate CEL conditions (nor read passports); the condition is dropped (the deny covers more)',
     });
   const src = principalsOf(c, rule);
+  const result = (rules: IstioRule[]) => ({ rules, callers: src.workloads });
   if (!src.any && src.principals.length === 0) {
     c.unexpressed.push({
       rule: id,
       what: 'sources',
       why: 'match no known workload; the rule is left out',
     });
-    return [];
+    return result([]);
   }
   const from = src.any ? {} : { from: [{ source: { principals: src.principals } }] };
   let ops: Operation[] | undefined;
@@ -218,7 +226,7 @@ function istioRules(c: RuleContext, rule: RuleInfo, ports: string[] | undefined)
       const o = operation(c, rule, p);
       if (o) ops.push(o);
     }
-    if (ops.length === 0) return []; // an ALLOW none of whose permissions Istio can say
+    if (ops.length === 0) return result([]); // an ALLOW none of whose permissions Istio can say
     // A deny permission widened to "any request" makes the whole rule any request.
     if (
       deny &&
@@ -233,14 +241,14 @@ function istioRules(c: RuleContext, rule: RuleInfo, ports: string[] | undefined)
       ? { to: filled.map((operation) => ({ operation })) }
       : {};
   };
-  if (!ops) return [{ from: id, rule: { ...from, ...to([{}]) } }];
+  if (!ops) return result([{ from: id, rule: { ...from, ...to([{}]) } }]);
   const out: IstioRule[] = [];
   const plain = ops.filter((o) => o.when.length === 0);
   if (plain.length > 0)
     out.push({ from: id, rule: { ...from, ...to(plain.flatMap((o) => o.ops)) } });
   for (const o of ops.filter((x) => x.when.length > 0))
     out.push({ from: id, rule: { ...from, ...to(o.ops), when: o.when } });
-  return out;
+  return result(out);
 }
 
 export function toIstioPoliciesFromRules(
@@ -287,10 +295,10 @@ export function toIstioPoliciesFromRules(
       );
     const groups = new Map<string, IstioRule[]>();
     for (const r of rules) {
-      const made = istioRules(c, r, ports);
+      const { rules: made, callers } = istioRules(c, r, ports);
       if (r.ref.action === 'allow' && made.length > 0) {
         explained.add(s.name);
-        for (const p of principalsOf({ ...c, unexpressed: [] }, r).workloads) explained.add(p.name);
+        for (const p of callers) explained.add(p.name);
         if (r.sources.includes('*')) anyCaller = true;
       }
       const key = `${r.ref.action}/${r.ref.mode}`;
