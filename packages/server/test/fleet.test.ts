@@ -88,6 +88,19 @@ describe.each(list)('fleet on $name', (backend) => {
       code: 'API_FORBIDDEN',
       errors: [{ field: 'body.service' }],
     });
+    // A PDP credential cannot take over (or hide) another service's instance by reusing its id.
+    const paymentsPdp = await token('pdp-payments', 'pdp', ['payments']);
+    const hijack = await http(url, 'POST', '/v1/status/pdp', {
+      token: paymentsPdp,
+      body: report({ service: 'payments', label: 'hijack' }),
+    });
+    expect(hijack.status).toBe(409);
+    expect(hijack.body).toMatchObject({
+      code: 'API_CONFLICT',
+      errors: [{ field: 'body.instance' }],
+    });
+    const row = (await fleet()).items.find((m: { instance: string }) => m.instance === 'i-1');
+    expect(row).toMatchObject({ service: 'orders', label: 'host-a/123' });
     // Only PDP credentials report; an admin token is not a PDP.
     expect((await http(url, 'POST', '/v1/status/pdp', { body: report() })).status).toBe(403);
     expect(
