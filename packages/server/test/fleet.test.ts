@@ -315,6 +315,12 @@ describe.each(list)('fleet on $name', (backend) => {
     ]);
     const gone = await svids.evaluate(Date.parse(notAfter) + 1);
     expect(gone[0]).toMatchObject({ severity: 'critical' });
+
+    // A revoked agent reports no more: its next proof is refused and its row is left as it was.
+    expect((await http(url, 'DELETE', '/v1/ca/agents/n1')).status).toBe(204);
+    const revoked = await send(good);
+    expect(revoked.status).toBe(401);
+    expect(revoked.body.code).toBe('API_UNAUTHENTICATED');
   });
 
   it('is in the OpenAPI document', async () => {
