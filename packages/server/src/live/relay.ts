@@ -77,9 +77,12 @@ export class DecisionRelay {
       const nl = msg.payload.indexOf('\n');
       if (nl < 0 || msg.payload.slice(0, nl) === this.#origin) return;
       try {
-        this.#tail.publish(JSON.parse(msg.payload.slice(nl + 1)) as LiveDecision[]);
+        const events: unknown = JSON.parse(msg.payload.slice(nl + 1));
+        // Only replicas write this channel; a payload that is not a list is skipped (publishing
+        // it would throw half-way or turn the `published` count into NaN).
+        if (Array.isArray(events)) this.#tail.publish(events as LiveDecision[]);
       } catch {
-        // Only replicas write this channel; a payload that does not parse is skipped.
+        // A payload that does not parse is skipped likewise.
       }
     });
     const lost = () => {
