@@ -88,6 +88,19 @@ describe.each(list)('fleet on $name', (backend) => {
       code: 'API_FORBIDDEN',
       errors: [{ field: 'body.service' }],
     });
+    // A PDP credential cannot take over (or hide) another service's instance by reusing its id.
+    const paymentsPdp = await token('pdp-payments', 'pdp', ['payments']);
+    const hijack = await http(url, 'POST', '/v1/status/pdp', {
+      token: paymentsPdp,
+      body: report({ service: 'payments', label: 'hijack' }),
+    });
+    expect(hijack.status).toBe(409);
+    expect(hijack.body).toMatchObject({
+      code: 'API_CONFLICT',
+      errors: [{ field: 'body.instance' }],
+    });
+    const row = (await fleet()).items.find((m: { instance: string }) => m.instance === 'i-1');
+    expect(row).toMatchObject({ service: 'orders', label: 'host-a/123' });
     // Only PDP credentials report; an admin token is not a PDP.
     expect((await http(url, 'POST', '/v1/status/pdp', { body: report() })).status).toBe(403);
     expect(
@@ -302,6 +315,12 @@ describe.each(list)('fleet on $name', (backend) => {
     ]);
     const gone = await svids.evaluate(Date.parse(notAfter) + 1);
     expect(gone[0]).toMatchObject({ severity: 'critical' });
+
+    // A revoked agent reports no more: its next proof is refused and its row is left as it was.
+    expect((await http(url, 'DELETE', '/v1/ca/agents/n1')).status).toBe(204);
+    const revoked = await send(good);
+    expect(revoked.status).toBe(401);
+    expect(revoked.body.code).toBe('API_UNAUTHENTICATED');
   });
 
   it('is in the OpenAPI document', async () => {

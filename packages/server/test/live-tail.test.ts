@@ -258,6 +258,28 @@ describe('live tail pure parts', () => {
     );
   });
 
+  it('leaves out an event too large for one payload, never its neighbours', () => {
+    const ctl = (n: number) => '\u0001'.repeat(n);
+    const huge: LiveDecision = {
+      at: '2026-01-01T00:00:00.000Z',
+      source: ctl(2048),
+      destination: 'orders',
+      method: 'GET',
+      path: ctl(2048),
+      allowed: false,
+      dryRun: false,
+      rule: ctl(512),
+      reason: `denied: rule ${ctl(512)}`,
+    };
+    const small: LiveDecision = { ...huge, source: 'web', path: '/x', rule: 'r', reason: 'r' };
+    const payloads = pack('abc', [small, huge, small]);
+    const back = payloads.flatMap((p) => {
+      expect(Buffer.byteLength(p)).toBeLessThan(8000);
+      return JSON.parse(p.slice(4)) as LiveDecision[];
+    });
+    expect(back).toEqual([small, small]);
+  });
+
   it('a team filter never lets through an event on neither owned service', () => {
     fc.assert(
       fc.property(decision, fc.array(fc.string(), { maxLength: 3 }), (e, owned) => {

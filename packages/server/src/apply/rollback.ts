@@ -47,12 +47,12 @@ function inScope(d: Doc, service: string | undefined): boolean {
 
 /** One document in scope as it stands in a past state and now (undefined: absent there). */
 interface Difference {
-  then: Doc | undefined;
+  past: Doc | undefined;
   now: StoredDocument | undefined;
 }
 
 /**
- * The documents in scope in either state that differ between the past state `then` and the
+ * The documents in scope in either state that differ between the past state (`past`) and the
  * stored one: Services first, then the rest, each by name (a stable, readable order). A document
  * counts wherever its destination was in the other state.
  */
@@ -69,8 +69,8 @@ function differences(
   const rank = (key: string) => (key.startsWith('Service/') ? 0 : 1);
   const out: Difference[] = [];
   for (const key of [...keys].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))) {
-    const d = { then: past.get(key), now: now.get(key) };
-    if (d.then && d.now && canonicalJson(d.then.document) === canonicalJson(d.now.document)) {
+    const d = { past: past.get(key), now: now.get(key) };
+    if (d.past && d.now && canonicalJson(d.past.document) === canonicalJson(d.now.document)) {
       continue;
     }
     out.push(d);
@@ -137,7 +137,7 @@ async function checkExpected(
   const then = await documentsAt(trx, expected.revision);
   const failed = differences(then, now, service).map((d): ProblemFieldErrorV1 => {
     // Every difference is present in one state at least: that one names the document.
-    const { kind, name } = d.now ?? d.then!;
+    const { kind, name } = d.now ?? d.past!;
     const state = d.now ? `it is at revision ${d.now.updatedRevision}` : 'it was deleted';
     return {
       field: expected.field,
@@ -162,9 +162,9 @@ export function rollbackPlan(
   const upserts: SourcedDocument[] = [];
   const deletes: PlannedSet['deletes'] = [];
   for (const d of differences(then, now, service)) {
-    if (d.then) {
+    if (d.past) {
       upserts.push({
-        document: structuredClone(d.then.document),
+        document: structuredClone(d.past.document),
         file: `<revision ${to}>`,
         index: upserts.length,
       });

@@ -60,20 +60,25 @@ async function expire(db: FleetDb, now: number, limits: FleetLimits): Promise<vo
   await db.deleteFrom('fleet_members').where('reported_at', '<', oldest).execute();
 }
 
+// The row is overwritten only by a report for the same service: an instance id is global, and a
+// credential of one service must not take over (or hide) another service's instance, even when
+// it races the check in recordPdp.
 async function upsert(db: FleetDb, row: FleetDatabase['fleet_members']): Promise<void> {
   await db
     .insertInto('fleet_members')
     .values(row)
     .onConflict((oc) =>
-      oc.columns(['kind', 'instance']).doUpdateSet({
-        service: row.service,
-        node: row.node,
-        revision: row.revision,
-        version: row.version,
-        connected: row.connected,
-        reported_at: row.reported_at,
-        body: row.body,
-      }),
+      oc
+        .columns(['kind', 'instance'])
+        .doUpdateSet({
+          node: row.node,
+          revision: row.revision,
+          version: row.version,
+          connected: row.connected,
+          reported_at: row.reported_at,
+          body: row.body,
+        })
+        .where('fleet_members.service', '=', row.service),
     )
     .execute();
 }
@@ -81,7 +86,8 @@ async function upsert(db: FleetDb, row: FleetDatabase['fleet_members']): Promise
 /**
  * Stores a PDP's report. A new instance of a service that already has `maxPerService` live ones
  * is refused (`API_RATE_LIMITED`): the instances already known keep reporting, so a credential
- * that floods instance ids hides nobody. Rows of the service past their expiry go first.
+ * that floods instance ids hides nobody. Rows of the service past their expiry go first. An
+ * instance id already reporting for another service is refused (`API_CONFLICT`).
  */
 export async function recordPdp(
   db: FleetDb,
@@ -92,10 +98,17 @@ export async function recordPdp(
   await expire(db, now, limits);
   const known = await db
     .selectFrom('fleet_members')
-    .select('instance')
+    .select('service')
     .where('kind', '=', 'pdp')
     .where('instance', '=', report.instance)
     .executeTakeFirst();
+  if (known && known.service !== report.service) {
+    throw new ServerError(
+      'API_CONFLICT',
+      `instance ${report.instance} reports for another service; an instance speaks for one service`,
+      { errors: [{ field: 'body.instance', message: 'is the instance id of another service' }] },
+    );
+  }
   if (!known) {
     const live = await db
       .selectFrom('fleet_members')

@@ -46,7 +46,8 @@ export function fleetRoutes(app: FastifyInstance, limits: FleetLimits, now: () =
         summary: 'A PDP reports its status (revision, connection, decision counts)',
         description:
           'Sent by the SDK every `statusIntervalMs`. A pdp credential reports only its own ' +
-          'service (403 otherwise). A new instance beyond the per-service cap gets 429.',
+          'service (403 otherwise). A new instance beyond the per-service cap gets 429; an ' +
+          'instance id already reporting for another service gets 409.',
         security: bearer,
         body: pdpReportSchema,
         response: { 204: { type: 'null' }, ...problemResponses },

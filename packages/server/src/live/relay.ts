@@ -26,7 +26,11 @@ function cut(e: LiveDecision): LiveDecision {
   return out;
 }
 
-/** Packs events into payloads `origin\n[json,…]`, each under MAX_PAYLOAD bytes. */
+/**
+ * Packs events into payloads `origin\n[json,…]`, each under MAX_PAYLOAD bytes. An event still
+ * too large after `cut` (control characters escape to six bytes each) is left out: it would
+ * make `pg_notify` refuse the whole payload, its neighbours (other services' events) with it.
+ */
 export function pack(origin: string, events: readonly LiveDecision[]): string[] {
   const out: string[] = [];
   let items: string[] = [];
@@ -34,6 +38,7 @@ export function pack(origin: string, events: readonly LiveDecision[]): string[] 
   for (const e of events) {
     const text = JSON.stringify(cut(e));
     const bytes = Buffer.byteLength(text) + 1;
+    if (origin.length + 3 + bytes > MAX_PAYLOAD) continue;
     if (items.length > 0 && size + bytes > MAX_PAYLOAD) {
       out.push(`${origin}\n[${items.join(',')}]`);
       items = [];
@@ -72,9 +77,12 @@ export class DecisionRelay {
       const nl = msg.payload.indexOf('\n');
       if (nl < 0 || msg.payload.slice(0, nl) === this.#origin) return;
       try {
-        this.#tail.publish(JSON.parse(msg.payload.slice(nl + 1)) as LiveDecision[]);
+        const events: unknown = JSON.parse(msg.payload.slice(nl + 1));
+        // Only replicas write this channel; a payload that is not a list is skipped (publishing
+        // it would throw half-way or turn the `published` count into NaN).
+        if (Array.isArray(events)) this.#tail.publish(events as LiveDecision[]);
       } catch {
-        // Only replicas write this channel; a payload that does not parse is skipped.
+        // A payload that does not parse is skipped likewise.
       }
     });
     const lost = () => {
