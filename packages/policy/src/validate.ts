@@ -46,7 +46,13 @@ function describe(error: ErrorObject): { path: string; message: string; keyPath?
     case 'additionalProperties': {
       const prop = String(p.additionalProperty);
       const child = `${path}/${prop.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-      return { path: child, message: `unknown field "${prop}"`, keyPath: `${child}#key` };
+      // JSON quoting: a YAML key may be a whole mapping (`? {...}`) that stringifies over several
+      // lines, and a diagnostic is one line.
+      return {
+        path: child,
+        message: `unknown field ${JSON.stringify(prop)}`,
+        keyPath: `${child}#key`,
+      };
     }
     case 'required':
       return { path, message: `missing required field "${String(p.missingProperty)}"` };

@@ -60,6 +60,17 @@ describe('parseDocuments', () => {
     );
   });
 
+  it('names an unknown key that is a whole mapping on one line (found by the mutation fuzzer)', () => {
+    const text =
+      'apiVersion: ward.dev/v1\nkind: AttributeSchema\nmetadata: { name: passport }\nspec:\n' +
+      '  ? attributes:\n      properties:\n        role: { type: string }\n  : 1\n';
+    const { diagnostics } = loadPolicy([{ file: 'x.yaml', text }]);
+    const unknown = diagnostics.filter((d) => d.message.startsWith('unknown field'));
+    expect(unknown).toHaveLength(1);
+    expect(unknown[0]!.message).not.toMatch(/\n/);
+    expect(unknown[0]!.message).toContain('attributes:');
+  });
+
   it('rejects duplicate keys and alias bombs cleanly', () => {
     expect(lines('a: 1\na: 2\n')[0]).toMatch(/POLICY_YAML_SYNTAX/);
     const bomb = [
