@@ -8,6 +8,14 @@ import {
   type PermissionMatcher,
   type SourceMatcher,
 } from './matchers.ts';
+import {
+  canonicalServiceKey,
+  documentKey,
+  documentNamespace,
+  isNamespace,
+  parseServiceRef,
+  serviceKey,
+} from './namespace.ts';
 import { diag, positionOf, scalarPosition } from './position.ts';
 import { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 import type {
@@ -103,7 +111,7 @@ export function checkDocuments(
     if (doc.kind === 'Service') {
       checkService(sd as SourcedDocument<ServiceDocument>, trustDomain, out, serviceIds, report);
     } else if (doc.kind === 'Intention') {
-      const name = doc.metadata.name;
+      const name = documentKey(doc);
       const prior = out.intentions.get(name);
       if (prior) {
         report(
@@ -116,7 +124,7 @@ export function checkDocuments(
       out.intentions.set(name, sd as SourcedDocument<IntentionDocument>);
       checkIntention(sd as SourcedDocument<IntentionDocument>, out, report);
     } else if (doc.kind === 'AttributeSchema') {
-      const name = doc.metadata.name;
+      const name = documentKey(doc);
       const prior = schemaDocs.get(name);
       if (prior) {
         report(
@@ -142,7 +150,7 @@ export function zones(out: Pick<CheckResult, 'serviceDocs'>): Map<string, string
   const map = new Map<string, string>();
   for (const sd of out.serviceDocs) {
     const zone = sd.document.spec.passport?.zone;
-    if (zone !== undefined) map.set(sd.document.metadata.name, zone);
+    if (zone !== undefined) map.set(documentKey(sd.document), zone);
   }
   return map;
 }
@@ -193,13 +201,15 @@ function checkService(
   report: Report,
 ): void {
   const { metadata, spec } = sd.document;
-  const name = metadata.name;
+  const namespace = documentNamespace(sd.document);
+  // The key (`name`, or `namespace/name` outside the default namespace) is the service's name
+  // everywhere else: bundles, decisions, tokens, the graph.
+  const name = serviceKey(namespace, metadata.name);
   if (out.services.has(name)) {
     report('POLICY_DUPLICATE_NAME', '/metadata/name', `service "${name}" is already defined`);
     return;
   }
-  const namespace = metadata.namespace ?? 'default';
-  const spiffeId = spec.spiffeId ?? defaultSpiffeId(trustDomain, namespace, name);
+  const spiffeId = spec.spiffeId ?? defaultSpiffeId(trustDomain, namespace, metadata.name);
   if (spec.spiffeId !== undefined) {
     const problem = spiffeIdProblem(spec.spiffeId);
     if (problem) {
@@ -226,7 +236,11 @@ function checkService(
       spiffeId,
       ...(spec.owner !== undefined ? { owner: spec.owner } : {}),
       labels: Object.freeze({ ...(metadata.labels ?? {}) }),
-      dependencies: Object.freeze([...(spec.dependencies ?? [])]),
+      dependencies: Object.freeze(
+        (spec.dependencies ?? []).map((d) =>
+          Object.freeze({ ...d, service: canonicalServiceKey(d.service, namespace) ?? d.service }),
+        ),
+      ),
     }),
   );
 }
@@ -236,8 +250,22 @@ function checkIntention(
   out: CheckResult,
   report: Report,
 ): void {
-  const { metadata, spec } = sd.document;
+  const { spec } = sd.document;
   const mode = spec.mode ?? 'enforce';
+  const namespace = documentNamespace(sd.document);
+  const destination = parseServiceRef(spec.destination, namespace);
+  if (destination === undefined) return; // the schema refused it already
+  if (destination.namespace !== namespace) {
+    // An intention lives in its destination's namespace: whoever owns that namespace decides who
+    // may call into it (a team cannot grant itself access to another namespace's service).
+    report(
+      'POLICY_NAMESPACE_MISMATCH',
+      '/spec/destination',
+      `destination "${spec.destination}" is in namespace "${destination.namespace}", but this intention is in "${namespace}": an intention lives in its destination's namespace`,
+    );
+    return;
+  }
+  const destinationKey = serviceKey(namespace, destination.name);
   spec.rules.forEach((rule, index) => {
     const base = `/spec/rules/${index}`;
     let ok = true;
@@ -248,7 +276,7 @@ function checkIntention(
         report(problem.code, `${base}/sources/${i}`, problem.message);
         ok = false;
       } else {
-        sources.push(compileSource(source));
+        sources.push(compileSource(source, namespace));
       }
     });
     let permissions: PermissionMatcher[] | undefined;
@@ -273,8 +301,8 @@ function checkIntention(
     }
     if (!ok) return;
     out.rules.push({
-      intention: metadata.name,
-      destination: spec.destination,
+      intention: documentKey(sd.document),
+      destination: destinationKey,
       index,
       mode,
       rule,
@@ -300,11 +328,22 @@ export function sourceProblem(source: string): { code: string; message: string }
     const p = spiffeIdProblem(source, true);
     return p ? { code: 'POLICY_SPIFFE_INVALID', message: `SPIFFE ID: ${p}` } : undefined;
   }
-  const valid = isGlob(source) ? /^[a-z0-9*-]+$/.test(source) : SERVICE_NAME.test(source);
+  const slash = source.indexOf('/');
+  const ns = slash < 0 ? undefined : source.slice(0, slash);
+  const name = slash < 0 ? source : source.slice(slash + 1);
+  if (ns !== undefined && !isNamespace(ns)) {
+    return {
+      code: 'POLICY_SOURCE_INVALID',
+      message: isGlob(ns)
+        ? `source "${source}": a namespace cannot be a pattern; match services across namespaces with a SPIFFE ID pattern (spiffe://<trust-domain>/ns/*/sa/<name>)`
+        : `source "${source}": "${ns}" is not a namespace (a DNS label)`,
+    };
+  }
+  const valid = isGlob(name) ? /^[a-z0-9*-]+$/.test(name) : SERVICE_NAME.test(name);
   if (!valid) {
     return {
       code: 'POLICY_SOURCE_INVALID',
-      message: `source "${source}" is neither a service name, a SPIFFE ID (spiffe://…), a glob nor "*"`,
+      message: `source "${source}" is neither a service (name or namespace/name), a namespace (namespace/*), a SPIFFE ID (spiffe://…), a glob nor "*"`,
     };
   }
   return undefined;

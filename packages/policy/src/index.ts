@@ -14,6 +14,23 @@ export {
 export { compileGlob, type Glob, globProblem } from './glob.ts';
 export { isReservedLabel, RESERVED_LABEL_PREFIX, reservedLabels } from './labels.ts';
 export { lintPolicy } from './lint.ts';
+export {
+  canonicalInputNames,
+  canonicalServiceKey,
+  DEFAULT_NAMESPACE,
+  documentKey,
+  documentNamespace,
+  isNamespace,
+  isServiceKey,
+  NAMESPACE_PATTERN,
+  namespaceOfKey,
+  parseServiceRef,
+  SERVICE_REF_PATTERN,
+  type ServiceRef,
+  serviceKey,
+  serviceRefFrom,
+  splitServiceKey,
+} from './namespace.ts';
 export { type ParseResult, parseDocuments } from './parse.ts';
 export {
   conditionReadsPassport,

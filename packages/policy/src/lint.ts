@@ -12,6 +12,7 @@ import { sortDiagnostics } from './errors.ts';
 import { compileGlob } from './glob.ts';
 import { labelReads, RESERVED_LABEL_PREFIX } from './labels.ts';
 import { type SourceMatcher, sourceMatches } from './matchers.ts';
+import { canonicalServiceKey, documentNamespace } from './namespace.ts';
 import { diag, pointerToken, positionOf } from './position.ts';
 import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from './types.ts';
 
@@ -116,7 +117,8 @@ export function lintPolicy(
     const known = checked.services;
     for (const [, sd] of checked.intentions) {
       const dest = sd.document.spec.destination;
-      if (!known.has(dest)) {
+      const key = canonicalServiceKey(dest, documentNamespace(sd.document));
+      if (key !== undefined && !known.has(key)) {
         warn(
           sd,
           'LINT_UNKNOWN_SERVICE',
@@ -138,13 +140,15 @@ export function lintPolicy(
       });
     }
     for (const sd of checked.serviceDocs) {
+      const namespace = documentNamespace(sd.document);
       sd.document.spec.dependencies?.forEach((d, i) => {
-        if (!known.has(d.service)) {
+        const key = canonicalServiceKey(d.service, namespace);
+        if (key !== undefined && !known.has(key)) {
           warn(
             sd,
             'LINT_UNKNOWN_SERVICE',
             `/spec/dependencies/${i}/service`,
-            `dependency "${d.service}" is not a declared Service`,
+            `dependency "${key}" is not a declared Service`,
           );
         }
       });

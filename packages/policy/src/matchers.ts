@@ -1,4 +1,5 @@
 import { compileGlob, type Glob, isGlob } from './glob.ts';
+import { DEFAULT_NAMESPACE, serviceKey } from './namespace.ts';
 import { compileRegex } from './regex.ts';
 import { cachedQuery, type QueryParameters } from './request/query.ts';
 import type { DecisionRequest, HeaderMatch, Permission, QueryMatch, StringMatch } from './types.ts';
@@ -223,11 +224,26 @@ export type SourceMatcher =
   | { kind: 'spiffe'; text: string }
   | { kind: 'glob'; text: string; re: Glob; spiffe: boolean };
 
-export function compileSource(text: string): SourceMatcher {
+/**
+ * Compiles a (valid) rule source written in a document of `namespace`. Service names resolve to
+ * keys, so matching compares keys: `orders` in namespace `shop` is `shop/orders`; `ns/*` is a
+ * one-segment glob over the keys of namespace `ns` (for the default namespace, whose keys have no
+ * `/`, that is `*` as a glob, not the "any caller" token). In a name, `**` means what `*` means:
+ * names have no `/`, and a `**` must not reach into other namespaces.
+ */
+export function compileSource(text: string, namespace: string = DEFAULT_NAMESPACE): SourceMatcher {
   if (text === '*') return { kind: 'any', text };
-  const spiffe = text.startsWith('spiffe://');
-  if (isGlob(text)) return { kind: 'glob', text, re: compileGlob(text), spiffe };
-  return spiffe ? { kind: 'spiffe', text } : { kind: 'name', text };
+  if (text.startsWith('spiffe://')) {
+    return isGlob(text)
+      ? { kind: 'glob', text, re: compileGlob(text), spiffe: true }
+      : { kind: 'spiffe', text };
+  }
+  const slash = text.indexOf('/');
+  const ns = slash < 0 ? namespace : text.slice(0, slash);
+  const name = slash < 0 ? text : text.slice(slash + 1);
+  if (!isGlob(name)) return { kind: 'name', text: serviceKey(ns, name) };
+  const key = serviceKey(ns, name.replace(/\*\*/g, '*'));
+  return { kind: 'glob', text: key, re: compileGlob(key), spiffe: false };
 }
 
 /** True when `m` matches a caller with this (resolved) service name and SPIFFE ID. */

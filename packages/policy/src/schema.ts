@@ -4,6 +4,8 @@
  * follow in `check.ts` because a schema cannot express them with useful messages.
  */
 
+import { NAMESPACE_PATTERN, SERVICE_REF_PATTERN } from '@ward/spiffe';
+
 const NAME = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
 const name = {
@@ -12,6 +14,24 @@ const name = {
   maxLength: 63,
   pattern: NAME,
   description: 'A DNS label: lower-case letters, digits and `-`.',
+} as const;
+
+const namespace = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 63,
+  pattern: NAMESPACE_PATTERN,
+  description:
+    'The namespace the document lives in (default `default`): a DNS label. Names inside it are relative to it.',
+} as const;
+
+/** A reference to a service: `name` (in the document's namespace) or `namespace/name`. */
+const serviceRef = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 127,
+  pattern: SERVICE_REF_PATTERN,
+  description: "A service: `name` in the document's namespace, or `namespace/name` in another one.",
 } as const;
 
 const stringMap = {
@@ -80,7 +100,7 @@ const metadata = {
   required: ['name'],
   properties: {
     name,
-    namespace: name,
+    namespace,
     labels: stringMap,
     annotations: stringMap,
     revision: {
@@ -125,7 +145,7 @@ const serviceDocument = documentOf('Service', 'A workload Ward knows about.', {
         additionalProperties: false,
         required: ['service', 'kind'],
         properties: {
-          service: name,
+          service: serviceRef,
           kind: { enum: ['startup', 'runtime'] },
           description: { type: 'string', maxLength: 1024 },
         },
@@ -167,7 +187,8 @@ const rule = {
       minItems: 1,
       maxItems: 1000,
       items: { type: 'string', minLength: 1, maxLength: 2048 },
-      description: 'Service names, SPIFFE IDs, glob patterns over either, or `*`.',
+      description:
+        'Callers: a service (`name` in this namespace, `namespace/name` in another), `namespace/*` for every service of a namespace, a glob over names, a SPIFFE ID or SPIFFE ID pattern, or `*` for any caller.',
     },
     action: { enum: ['allow', 'deny'] },
     permissions: {
@@ -218,7 +239,7 @@ const rule = {
 const intentionDocument = documentOf('Intention', 'Who may call a destination service, and how.', {
   required: ['destination', 'rules'],
   properties: {
-    destination: name,
+    destination: serviceRef,
     mode: { enum: ['enforce', 'dry-run'] },
     rules: { type: 'array', minItems: 1, maxItems: 10000, items: rule },
   },
@@ -362,7 +383,8 @@ const policyTestDocument = documentOf(
                 effect: { enum: ['allow', 'deny'] },
                 rule: {
                   type: 'string',
-                  pattern: '^(default|[a-z0-9]([-a-z0-9]*[a-z0-9])?#[0-9]+)$',
+                  pattern:
+                    '^(default|([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?#[0-9]+)$',
                   description: '`policy#index` of the deciding rule, or `default`.',
                 },
                 allowed: { type: 'boolean' },

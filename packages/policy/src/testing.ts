@@ -1,3 +1,4 @@
+import { canonicalInputNames } from './namespace.ts';
 import { diag, positionOf } from './position.ts';
 import { RequestProblem } from './request/canonical.ts';
 import { refusedDecision, tryCanonicalDecisionRequest } from './request/decision.ts';
@@ -68,7 +69,9 @@ export function runPolicyTests(
       const decision =
         request instanceof RequestProblem
           ? refusedDecision(request)
-          : policySet.decide(request === c.input.request ? c.input : { ...c.input, request });
+          : policySet.decide(
+              canonicalInputNames(request === c.input.request ? c.input : { ...c.input, request }),
+            );
       const id = ruleId(decision);
       if (decision.rule) covered.add(id);
       const failures: string[] = [];

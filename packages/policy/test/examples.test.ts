@@ -25,7 +25,7 @@ describe('examples/policies', () => {
       'inventory',
       'notifications',
       'orders',
-      'payments',
+      'pci/payments',
     ]);
   });
 

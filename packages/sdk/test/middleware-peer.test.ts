@@ -40,7 +40,8 @@ describe('SPIFFE ID from a subjectaltname', () => {
   });
 
   it('maps the default convention to a service name', () => {
-    expect(serviceByConvention('spiffe://td/ns/shop/sa/orders')).toBe('orders');
+    expect(serviceByConvention('spiffe://td/ns/shop/sa/orders')).toBe('shop/orders');
+    expect(serviceByConvention('spiffe://td/ns/default/sa/orders')).toBe('orders');
     expect(serviceByConvention('spiffe://td/orders')).toBeUndefined();
     expect(serviceByConvention('spiffe://td/ns/shop/sa/orders/extra')).toBeUndefined();
   });

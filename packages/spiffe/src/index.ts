@@ -7,6 +7,21 @@
 export { defaultSpiffeId, serviceByConvention } from './convention.ts';
 export { SpiffeError, type SpiffeErrorCode } from './errors.ts';
 export {
+  canonicalServiceKey,
+  DEFAULT_NAMESPACE,
+  isNamespace,
+  isServiceKey,
+  isServiceName,
+  NAMESPACE_PATTERN,
+  namespaceOfKey,
+  parseServiceRef,
+  SERVICE_NAME_PATTERN,
+  SERVICE_REF_PATTERN,
+  type ServiceRef,
+  serviceKey,
+  splitServiceKey,
+} from './service-ref.ts';
+export {
   isSpiffeId,
   isWorkloadSpiffeId,
   MAX_SPIFFE_ID_BYTES,

@@ -12,7 +12,16 @@
  * pattern (an observed source that is not a plain service name or SPIFFE ID is skipped, so a
  * decision log claiming a caller `*` can never become `sources: ["*"]`).
  */
+
 import { compileSource, type SourceMatcher, sourceMatches } from '../matchers.ts';
+import {
+  DEFAULT_NAMESPACE,
+  isServiceKey,
+  namespaceOfKey,
+  serviceKey,
+  serviceRefFrom,
+  splitServiceKey,
+} from '../namespace.ts';
 import { spiffeIdProblem } from '../spiffe.ts';
 import {
   API_VERSION,
@@ -105,7 +114,6 @@ export interface ProposeResult {
 /** The annotation on every proposal (`traffic <since>/<until>`); in dry-run, one under review. */
 export const PROPOSED_ANNOTATION = 'ward.dev/proposed-from';
 
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const METHOD = /^[A-Za-z][A-Za-z0-9-]{0,31}$/;
 const MAX_PATHS = 100;
 const MAX_PERMISSIONS = 100;
@@ -122,17 +130,22 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 function sourceProblem(source: string): string | undefined {
   if (source.includes('*')) return 'the observed caller is a pattern, not a service';
   if (source.startsWith('spiffe://')) return spiffeIdProblem(source);
-  if (source.length > 63 || !NAME.test(source)) return 'the observed caller is not a service name';
+  if (!isServiceKey(source)) return 'the observed caller is not a service name';
   return undefined;
 }
 
-/** A proposal's document name: `<destination>-proposed`, made unique among `taken`. */
+/**
+ * A proposal's document name: `<destination>-proposed` in the destination's namespace, made
+ * unique among `taken` (intention keys).
+ */
 function documentName(destination: string, taken: Set<string>): string {
+  const { namespace, name: base } = splitServiceKey(destination);
   for (let i = 1; ; i++) {
     const suffix = i === 1 ? '-proposed' : `-proposed-${i}`;
-    const name = `${destination.slice(0, 63 - suffix.length).replace(/-+$/, '')}${suffix}`;
-    if (!taken.has(name)) {
-      taken.add(name);
+    const name = `${base.slice(0, 63 - suffix.length).replace(/-+$/, '')}${suffix}`;
+    const key = serviceKey(namespace, name);
+    if (!taken.has(key)) {
+      taken.add(key);
       return name;
     }
   }
@@ -212,7 +225,8 @@ export function proposeIntentions(input: ProposeInput): ProposeResult {
     let list = matchers.get(destination);
     if (list === undefined) {
       list = policy.rules(destination).map((r) => ({
-        sources: r.sources.map(compileSource),
+        // An intention lives in its destination's namespace: its sources are relative to it.
+        sources: r.sources.map((text) => compileSource(text, namespaceOfKey(destination))),
         rule: `${r.ref.policy}#${r.ref.index}`,
         action: r.ref.action,
         reviewing:
@@ -230,7 +244,7 @@ export function proposeIntentions(input: ProposeInput): ProposeResult {
     const skip = (reason: string) =>
       skipped.push({ source: edge.source, destination: edge.destination, reason });
     if (edge.source === edge.destination) continue;
-    if (edge.destination.length > 63 || !NAME.test(edge.destination)) {
+    if (!isServiceKey(edge.destination)) {
       skip('the destination is not a service name');
       continue;
     }
@@ -354,10 +368,12 @@ export function proposeIntentions(input: ProposeInput): ProposeResult {
     const ordered = [...groups.entries()].sort(
       ([ka, a], [kb, b]) => cmp(a.evidence[0]!.source, b.evidence[0]!.source) || cmp(ka, kb),
     );
+    const namespace = namespaceOfKey(destination);
     for (const [, g] of ordered) {
       const sources = g.evidence.map((e) => e.source);
       rules.push({
-        sources,
+        // Written relative to the document's namespace (a SPIFFE ID is written as it is).
+        sources: sources.map((s) => (s.startsWith('spiffe://') ? s : serviceRefFrom(s, namespace))),
         action: 'allow',
         ...(g.perms ? { permissions: g.perms } : {}),
         description: evidenceText(g.evidence).slice(0, 1024),
@@ -371,10 +387,11 @@ export function proposeIntentions(input: ProposeInput): ProposeResult {
       kind: 'Intention',
       metadata: {
         name: documentName(destination, taken),
+        ...(namespace !== DEFAULT_NAMESPACE ? { namespace } : {}),
         ...(owner !== null ? { labels: { owner } } : {}),
         annotations: { [PROPOSED_ANNOTATION]: `traffic ${input.since}/${input.until}` },
       },
-      spec: { destination, mode: 'dry-run', rules },
+      spec: { destination: splitServiceKey(destination).name, mode: 'dry-run', rules },
     };
     proposals.push({ destination, owner, document, rules: evidence });
   }
