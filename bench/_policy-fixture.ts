@@ -1,10 +1,17 @@
 /**
  * A generated, deterministic policy set for benchmarks (and any test that wants scale): 200
- * services, 2,000 rules (a third with CEL conditions, a fifth with L7 matchers), and a mix of
- * decision inputs (allowed, denied, unknown callers). The same rules are also given as Cedar
- * policies, so the peer decides exactly the same thing.
+ * services in 10 namespaces (`ns0/s000` … `ns9/s199`), 2,000 rules (a third with CEL conditions, a
+ * fifth with L7 matchers; sources in the same and in other namespaces, globs, whole namespaces),
+ * and a mix of decision inputs (allowed, denied, unknown callers). The same rules are also given as
+ * Cedar policies, so the peer decides exactly the same thing.
  */
-import type { DecisionInput, IntentionRule, PolicyDocument } from '@ward/policy';
+import {
+  type DecisionInput,
+  type IntentionRule,
+  type PolicyDocument,
+  serviceKey,
+  serviceRefFrom,
+} from '@ward/policy';
 
 export interface PolicyFixture {
   documents: PolicyDocument[];
@@ -52,10 +59,12 @@ export function makePolicyFixture(
 ): PolicyFixture {
   const rnd = prng(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)]!;
-  const names = Array.from({ length: services }, (_, i) => `s${String(i).padStart(3, '0')}`);
+  const plain = Array.from({ length: services }, (_, i) => `s${String(i).padStart(3, '0')}`);
   const ns = (i: number) => `ns${i % 10}`;
-  const spiffe = (i: number) => `spiffe://ward.local/ns/${ns(i)}/sa/${names[i]}`;
-  const documents: PolicyDocument[] = names.map((name, i) => ({
+  // Service keys: every service lives in a namespace, so every input names one.
+  const names = plain.map((name, i) => serviceKey(ns(i), name));
+  const spiffe = (i: number) => `spiffe://ward.local/ns/${ns(i)}/sa/${plain[i]}`;
+  const documents: PolicyDocument[] = plain.map((name, i) => ({
     apiVersion: 'ward.dev/v1',
     kind: 'Service',
     metadata: { name, namespace: ns(i), labels: { tier: TIERS[i % TIERS.length]! } },
@@ -74,15 +83,20 @@ export function makePolicyFixture(
       let sources: string[];
       let cedarSource: string;
       if (kind < 0.7) {
-        sources = srcIdx.map((i) => names[i]!);
+        // Relative names for callers in the destination's namespace, `ns/name` for the others.
+        sources = srcIdx.map((i) => serviceRefFrom(names[i]!, ns(d)));
         cedarSource = `principal in [${srcIdx.map((i) => `Service::"${names[i]}"`).join(', ')}]`;
       } else if (kind < 0.85) {
         sources = srcIdx.map(spiffe);
         cedarSource = `[${srcIdx.map((i) => `"${spiffe(i)}"`).join(', ')}].contains(context.spiffeId)`;
+      } else if (kind < 0.94) {
+        const prefix = plain[srcIdx[0]!]!.slice(0, 3);
+        sources = [`${ns(srcIdx[0]!)}/${prefix}*`];
+        cedarSource = `context.service like "${ns(srcIdx[0]!)}/${prefix}*"`;
       } else if (kind < 0.97) {
-        const prefix = names[srcIdx[0]!]!.slice(0, 3);
-        sources = [`${prefix}*`];
-        cedarSource = `context.service like "${prefix}*"`;
+        // A whole namespace (keys have one `/`, so Cedar's `*` cannot reach further).
+        sources = [`${ns(srcIdx[0]!)}/*`];
+        cedarSource = `context.service like "${ns(srcIdx[0]!)}/*"`;
       } else {
         sources = ['*'];
         cedarSource = 'true';
@@ -110,8 +124,8 @@ export function makePolicyFixture(
     documents.push({
       apiVersion: 'ward.dev/v1',
       kind: 'Intention',
-      metadata: { name: `to-${names[d]}` },
-      spec: { destination: names[d]!, rules },
+      metadata: { name: `to-${plain[d]}`, namespace: ns(d) },
+      spec: { destination: plain[d]!, rules },
     });
   }
   const inputs: DecisionInput[] = [];
@@ -151,7 +165,7 @@ export function makePolicyFixture(
       const source =
         mix === 8
           ? { spiffeId: `spiffe://other.example/ns/x/sa/u${i}` }
-          : { service: `ghost-${i % 50}` };
+          : { service: i % 20 < 10 ? `ghost-${i % 50}` : `${ns(i)}/ghost-${i % 50}` };
       inputs.push({ destination: pick(names), source, request, time });
     }
   }

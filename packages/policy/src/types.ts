@@ -26,6 +26,11 @@ export interface Diagnostic extends SourcePosition {
 
 export interface Metadata {
   name: string;
+  /**
+   * Where the document lives (default `default`). Its key is `name` in the default namespace and
+   * `namespace/name` elsewhere; service names inside it are relative to it (docs/policy-language.md,
+   * "Namespaces").
+   */
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -131,7 +136,10 @@ export interface Permission {
 }
 
 export interface IntentionRule {
-  /** Service names, SPIFFE IDs, glob patterns over either, or `*`. */
+  /**
+   * Callers: service names (relative to the intention's namespace, or `namespace/name`),
+   * `namespace/*`, SPIFFE IDs, glob patterns over either, or `*` (any caller).
+   */
   sources: string[];
   action: Action;
   /** L7 permissions; any one matching permits the rule to match. Omitted means any request. */
@@ -147,6 +155,7 @@ export interface IntentionDocument {
   kind: 'Intention';
   metadata: Metadata;
   spec: {
+    /** The service called, in the intention's own namespace (`name`, or `namespace/name` naming it). */
     destination: string;
     mode?: Mode;
     rules: IntentionRule[];
@@ -344,6 +353,7 @@ export interface Explanation {
 
 /** A Service document with its defaults applied. */
 export interface ServiceInfo {
+  /** The service's key: `name` in the default namespace, `namespace/name` elsewhere. */
   name: string;
   namespace: string;
   spiffeId: string;

@@ -9,21 +9,29 @@ import { lintPolicy, loadPolicy } from '../src/index.ts';
  * (`# expect: CODE line:col`) and the warnings `lintPolicy` adds (`# lint: CODE line:col`), in
  * order. Valid schemas with decisions are in conformance/schemas.yaml (conformance.test.ts).
  */
-const dir = join(import.meta.dirname, 'conformance', 'schemas');
-const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+const vectors = (sub: string) => {
+  const dir = join(import.meta.dirname, 'conformance', sub);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((name) => ({ name, file: join(dir, name) }));
+};
 
 const expected = (text: string, tag: string) =>
   [...text.matchAll(new RegExp(`^# ${tag}: (\\S+) (\\d+:\\d+)$`, 'gm'))].map(
     (m) => `${m[1]} ${m[2]}`,
   );
 
-describe('attribute schema vectors', () => {
+describe.each([
+  { sub: 'schemas', what: 'attribute schema', least: 5 },
+  { sub: 'invalid', what: 'namespace', least: 2 },
+])('$what vectors (conformance/$sub)', ({ sub, least }) => {
+  const files = vectors(sub);
   it('has vectors', () => {
-    expect(files.length).toBeGreaterThanOrEqual(5);
+    expect(files.length).toBeGreaterThanOrEqual(least);
   });
-  for (const name of files) {
+  for (const { name, file } of files) {
     it(name, () => {
-      const text = readFileSync(join(dir, name), 'utf8');
+      const text = readFileSync(file, 'utf8');
       const loaded = loadPolicy([{ file: name, text }]);
       expect(loaded.diagnostics.map((d) => `${d.code} ${d.line}:${d.col}`)).toEqual(
         expected(text, 'expect'),
