@@ -104,6 +104,30 @@ describe('ward policy (real CLI)', () => {
     expect(ex.considered[2].detail).toBe('source web not in [batch]');
   });
 
+  it('eval: names in the default namespace may be written out; other namespaces are other services', () => {
+    const decide = (destination: string, service: string) =>
+      JSON.parse(
+        ward(
+          'policy',
+          'eval',
+          '-f',
+          good,
+          '--input',
+          JSON.stringify({
+            destination,
+            source: { service },
+            request: { method: 'GET', path: '/x' },
+          }),
+        ).out,
+      );
+    expect(decide('default/api', 'default/web')).toMatchObject({
+      effect: 'allow',
+      rule: { policy: 'api', index: 0 },
+    });
+    expect(decide('api', 'team-b/web')).toMatchObject({ effect: 'deny', rule: null });
+    expect(decide('team-b/api', 'web').reason).toMatch(/no intention names this destination/);
+  });
+
   it('eval: decides on the canonical request, as the middleware does', () => {
     const decide = (method: string, path: string) =>
       ward(

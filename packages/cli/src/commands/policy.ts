@@ -1,6 +1,7 @@
 import {
   type CompileOptions,
   canonicalDecisionInput,
+  canonicalInputNames,
   checkPolicyTests,
   type DecisionInput,
   type Diagnostic,
@@ -77,7 +78,8 @@ export function register(program: Command): void {
       .option('--env <key=value...>', 'static values visible to CEL as env'),
     ['json', 'yaml'],
   ).action((opts: CommonOptions & { input: string; explain?: boolean; output: string }) => {
-    const input = readInput(opts.input, opts.filename);
+    // `default/payments` is `payments`: the engine compares canonical keys.
+    const input = canonicalInputNames(readInput(opts.input, opts.filename));
     const loaded = load(opts.filename, opts);
     const set = requireCompiled(loaded);
     const result = opts.explain ? set.explain(input) : set.decide(input);
