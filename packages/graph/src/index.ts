@@ -114,6 +114,7 @@ export {
   SPAN_KIND,
   type SpanInput,
   type SpanSink,
+  spanKey,
   TraceAccumulator,
   type TraceAccumulatorOptions,
   type TraceStats,

@@ -3,6 +3,7 @@
  * OpenTelemetry semantic conventions define (and their older names), so databases, queues and
  * external hosts become virtual nodes instead of dropping out of the graph.
  */
+import { canonicalServiceKey, namespaceOfKey } from '@ward/spiffe';
 import type { NodeType } from './model.ts';
 
 export interface PeerRef {
@@ -57,7 +58,8 @@ export function peerOf(attrs: Map<string, string>): PeerRef | undefined {
 
 /**
  * A host as a node name: the port dropped, and a Kubernetes service DNS name
- * (`orders.shop.svc.cluster.local`) reduced to the service name, which is how traces name it.
+ * (`orders.shop.svc.cluster.local`) reduced to the service's key (`shop/orders`; `orders` in the
+ * default namespace), which is how Ward and the Kubernetes reader name it.
  */
 export function hostName(host: string): string {
   let h = host.toLowerCase();
@@ -66,7 +68,20 @@ export function hostName(host: string): string {
   const svc = h.indexOf('.svc');
   if (svc > 0 && (h.length === svc + 4 || h[svc + 4] === '.')) {
     const labels = h.slice(0, svc).split('.');
-    if (labels.length === 2) return labels[0]!;
+    if (labels.length === 2) return canonicalServiceKey(labels[0]!, labels[1]!) ?? labels[0]!;
   }
   return h;
+}
+
+/**
+ * The node of a peer a service `caller` (a key) calls: a bare service or database host name
+ * (`postgres`, `peer.service: orders`) is resolved as cluster DNS and Ward's documents resolve
+ * it, in the caller's namespace (`shop/postgres`); anything else (hosts with dots, messaging
+ * destinations, names already qualified) is taken as it is.
+ */
+export function peerKey(peer: PeerRef, caller: string): string {
+  if (peer.type !== 'service' && peer.type !== 'database') return peer.name;
+  if (peer.name.includes('/') || peer.name.includes('.')) return peer.name;
+  const ns = namespaceOfKey(caller);
+  return canonicalServiceKey(peer.name, ns) ?? peer.name;
 }

@@ -149,15 +149,6 @@ export function uniqueNames(manifests: Record<string, unknown>[]): void {
   }
 }
 
-/**
- * A peer's part of a resource name in namespace `ns`: its plain name when it lives there, else
- * `name.namespace` (as its DNS name reads; `.` keeps it apart from any plain name).
- */
-export function peerPart(s: ServiceNode, ns: string, fallback = ns): string {
-  const own = nodeNamespace(s, fallback);
-  return own === ns ? plainName(s) : `${plainName(s)}.${own}`;
-}
-
 /** Chooses the edges to allow, and refuses when the result would cut unexplained traffic. */
 function plan(graph: DependencyGraph, options: ExportOptions): Plan {
   const fallbackNs = options.namespace ?? 'default';
@@ -320,24 +311,18 @@ export function toNetworkPolicies(
   });
   for (const [e, a, b] of p.edges) {
     manifests.push(
-      policy(
-        meta(resourceName('ward', plainName(a), 'to', peerPart(b, p.ns(a)), 'egress'), p.ns(a)),
-        {
-          podSelector: { matchLabels: { ...podSelector(a) } },
-          policyTypes: ['Egress'],
-          egress: [{ to: [peer(b)], ...ports(e.podPorts) }],
-        },
-      ),
+      policy(meta(resourceName('ward', plainName(a), 'to', plainName(b), 'egress'), p.ns(a)), {
+        podSelector: { matchLabels: { ...podSelector(a) } },
+        policyTypes: ['Egress'],
+        egress: [{ to: [peer(b)], ...ports(e.podPorts) }],
+      }),
     );
     manifests.push(
-      policy(
-        meta(resourceName('ward', peerPart(a, p.ns(b)), 'to', plainName(b), 'ingress'), p.ns(b)),
-        {
-          podSelector: { matchLabels: { ...podSelector(b) } },
-          policyTypes: ['Ingress'],
-          ingress: [{ from: [peer(a)], ...ports(e.podPorts) }],
-        },
-      ),
+      policy(meta(resourceName('ward', plainName(a), 'to', plainName(b), 'ingress'), p.ns(b)), {
+        podSelector: { matchLabels: { ...podSelector(b) } },
+        policyTypes: ['Ingress'],
+        ingress: [{ from: [peer(a)], ...ports(e.podPorts) }],
+      }),
     );
   }
   uniqueNames(manifests);
