@@ -106,7 +106,10 @@ function l4Callers(c: RuleContext, dest: ServiceNode) {
   }
   return {
     any,
-    callers: [...callers.values()].sort((a, b) => cmp(a.name, b.name)),
+    // A caller whose whole namespace may call needs no peer of its own.
+    callers: [...callers.values()]
+      .filter((s) => !namespaces.has(namespaceOfKey(s.name)))
+      .sort((a, b) => cmp(a.name, b.name)),
     namespaces: [...namespaces].sort(),
   };
 }
