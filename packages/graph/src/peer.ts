@@ -9,6 +9,8 @@ import type { NodeType } from './model.ts';
 export interface PeerRef {
   name: string;
   type: NodeType;
+  /** The namespace, when `name` is a service key (a Kubernetes service DNS name, resolved). */
+  namespace?: string;
 }
 
 /** Span attribute keys the readers collect for `peerOf`. Anything else is ignored unread. */
@@ -42,7 +44,7 @@ export function peerOf(attrs: Map<string, string>): PeerRef | undefined {
     // The server is the node (it is what manifests declare, e.g. a `postgres` Service); without
     // an address, the logical database names it.
     const host = attrs.get('server.address') ?? attrs.get('net.peer.name');
-    if (host) return { name: hostName(host), type: 'database' };
+    if (host) return hostRef(host, 'database');
     const ns = attrs.get('db.namespace') ?? attrs.get('db.name');
     return { name: ns ? `${db}/${ns}` : db, type: 'database' };
   }
@@ -52,8 +54,14 @@ export function peerOf(attrs: Map<string, string>): PeerRef | undefined {
     return { name: dest ? `${messaging}/${dest}` : messaging, type: 'messaging' };
   }
   const host = attrs.get('server.address') ?? attrs.get('net.peer.name') ?? attrs.get('http.host');
-  if (host) return { name: hostName(host), type: 'external' };
+  if (host) return hostRef(host, 'external');
   return undefined;
+}
+
+function hostRef(host: string, type: NodeType): PeerRef {
+  const name = hostName(host);
+  // A service DNS name became a key: the one place a peer's `/` is a namespace.
+  return name.includes('/') ? { name, type, namespace: namespaceOfKey(name) } : { name, type };
 }
 
 /**
@@ -79,9 +87,10 @@ export function hostName(host: string): string {
  * it, in the caller's namespace (`shop/postgres`); anything else (hosts with dots, messaging
  * destinations, names already qualified) is taken as it is.
  */
-export function peerKey(peer: PeerRef, caller: string): string {
-  if (peer.type !== 'service' && peer.type !== 'database') return peer.name;
-  if (peer.name.includes('/') || peer.name.includes('.')) return peer.name;
+export function peerKey(peer: PeerRef, caller: string): PeerRef {
+  if (peer.type !== 'service' && peer.type !== 'database') return peer;
+  if (peer.name.includes('/') || peer.name.includes('.')) return peer;
   const ns = namespaceOfKey(caller);
-  return canonicalServiceKey(peer.name, ns) ?? peer.name;
+  const key = canonicalServiceKey(peer.name, ns);
+  return key === undefined ? peer : { ...peer, name: key, namespace: ns };
 }

@@ -383,12 +383,17 @@ export class TraceAccumulator implements SpanSink {
 
   private callPeer(rec: Pending): void {
     const peer = rec.peer!;
-    const name = peerKey(peer, rec.service);
+    const resolved = peerKey(peer, rec.service);
+    const name = resolved.name;
     if (name === rec.service) {
       this.stats.selfLoopsDropped++;
       return;
     }
-    this.builder.service(name, { type: peer.type, virtual: true });
+    this.builder.service(name, {
+      type: peer.type,
+      virtual: true,
+      ...(resolved.namespace !== undefined ? { namespace: resolved.namespace } : {}),
+    });
     this.stats.peerCalls++;
     this.builder.observe(rec.service, name, rec.source, 1, rec.error ? 1 : 0, ms(rec));
   }

@@ -11,7 +11,8 @@ import type {
   GraphViewEdgeV1 as ViewEdge,
   GraphViewNodeV1 as ViewNode,
 } from '@ward/api-types';
-import type { AnalysisReport } from '@ward/graph';
+import type { AnalysisReport, ServiceNode } from '@ward/graph';
+import { DEFAULT_NAMESPACE, namespaceOfKey } from '@ward/spiffe';
 import type { ApprovingRule } from './approvals.ts';
 import type { GraphSource } from './graph-source.ts';
 
@@ -106,7 +107,7 @@ export function graphView(
   const nodes: ViewNode[] = kept.map((s) => ({
     id: s.name,
     name: s.name,
-    namespace: s.namespace ?? null,
+    namespace: viewNamespace(s),
     team: s.labels.owner ?? null,
     wave: waveOf.get(s.name) ?? null,
     inCycle: inCycle.has(s.name),
@@ -155,6 +156,18 @@ export function graphView(
     truncated: truncated || analysis.cyclesTruncated,
     totals: { services: graph.services.length, edges: graph.edges.length },
   };
+}
+
+/**
+ * A node's namespace as the console filters and groups by it. A service's node id is its key, so
+ * the key says it (`team-a/payments`: team-a; `payments`: default). Uninstrumented peers that are
+ * not services (a database named `postgresql/orders`, a topic `kafka/orders`, an external host)
+ * have no key: their namespace is the one a reader learnt (a service DNS name), or none.
+ */
+export function viewNamespace(s: Pick<ServiceNode, 'name' | 'namespace' | 'type' | 'virtual'>) {
+  if (!s.virtual || s.type === 'service')
+    return s.name.includes('/') ? namespaceOfKey(s.name) : DEFAULT_NAMESPACE;
+  return s.namespace ?? null;
 }
 
 function protocolOf(f: EdgeFacts | undefined): string | null {
