@@ -11,8 +11,7 @@ import type {
   GraphViewEdgeV1 as ViewEdge,
   GraphViewNodeV1 as ViewNode,
 } from '@ward/api-types';
-import type { AnalysisReport, ServiceNode } from '@ward/graph';
-import { DEFAULT_NAMESPACE, namespaceOfKey } from '@ward/spiffe';
+import { type AnalysisReport, namespaceOfNode } from '@ward/graph';
 import type { ApprovingRule } from './approvals.ts';
 import type { GraphSource } from './graph-source.ts';
 
@@ -158,17 +157,8 @@ export function graphView(
   };
 }
 
-/**
- * A node's namespace as the console filters and groups by it. A service's node id is its key, so
- * the key says it (`team-a/payments`: team-a; `payments`: default). Uninstrumented peers that are
- * not services (a database named `postgresql/orders`, a topic `kafka/orders`, an external host)
- * have no key: their namespace is the one a reader learnt (a service DNS name), or none.
- */
-export function viewNamespace(s: Pick<ServiceNode, 'name' | 'namespace' | 'type' | 'virtual'>) {
-  if (!s.virtual || s.type === 'service')
-    return s.name.includes('/') ? namespaceOfKey(s.name) : DEFAULT_NAMESPACE;
-  return s.namespace ?? null;
-}
+/** A node's namespace as the console filters and groups by it (see `namespaceOfNode`). */
+export const viewNamespace = namespaceOfNode;
 
 function protocolOf(f: EdgeFacts | undefined): string | null {
   if (!f) return null;
