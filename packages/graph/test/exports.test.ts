@@ -194,6 +194,49 @@ describe('namespaces', () => {
     validNetworkPolicies(manifests);
   });
 
+  it('a namespace read from a span that is no DNS label never becomes metadata.namespace', () => {
+    const span = (service: string, namespace: string, peer: string) => ({
+      resource: {
+        attributes: [
+          { key: 'service.name', value: { stringValue: service } },
+          { key: 'k8s.namespace.name', value: { stringValue: namespace } },
+        ],
+      },
+      scopeSpans: [
+        {
+          spans: [
+            {
+              traceId: '0af7651916cd43dd8448eb211c80319c',
+              spanId: `${service.length}f067aa0ba902b7`.slice(0, 16),
+              name: 'op',
+              kind: 3,
+              startTimeUnixNano: '1',
+              endTimeUnixNano: '2',
+              attributes: [{ key: 'peer.service', value: { stringValue: peer } }],
+            },
+          ],
+        },
+      ],
+    });
+    const ingest = new GraphIngest();
+    ingest.add(
+      'otlp-json',
+      't.json',
+      JSON.stringify({ resourceSpans: [span('web', '../../etc', 'api')] }),
+    );
+    const { graph } = ingest.finish();
+    // Not a namespace: the name stays as it came, and exports use the fallback namespace.
+    expect(graph.services.find((s) => s.name === 'web')!.namespace).toBe('../../etc');
+    const { manifests } = toNetworkPolicies(graph, {
+      includeObserved: true,
+      allowEmpty: true,
+      namespace: 'staging',
+    });
+    expect(new Set(manifests.map((m) => (m as Manifest).metadata.namespace))).toEqual(
+      new Set(['staging']),
+    );
+  });
+
   it('cross-namespace hostnames resolve to the Service in that namespace', () => {
     const { graph } = shop();
     const targets = graph.edges.filter((e) => e.from === 'web/storefront').map((e) => e.to);

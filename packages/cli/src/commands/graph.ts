@@ -283,6 +283,9 @@ export function register(program: Command): void {
       else {
         await mkdir(opts.outputDir, { recursive: true });
         for (const [ns, manifests] of byNamespace) {
+          // A namespace is a DNS label, never a path: refuse anything else before joining.
+          if (!isNamespace(ns))
+            throw new CliError('CLI_USAGE', `not a namespace: ${JSON.stringify(ns)}`, 2);
           const file = join(opts.outputDir, `${ns}.${target}.${opts.output}`);
           await writeFile(file, print(manifests));
         }

@@ -25,6 +25,7 @@
  */
 import {
   defaultSpiffeId,
+  isNamespace,
   namespaceOfKey,
   SPIFFE_SCHEME_PREFIX,
   splitServiceKey,
@@ -83,7 +84,10 @@ export function plainName(s: Pick<ServiceNode, 'name'>): string {
  * key, the node's own namespace, else `fallback` (the namespace of inputs that name none).
  */
 export function nodeNamespace(s: Pick<ServiceNode, 'name' | 'namespace'>, fallback = 'default') {
-  return s.name.includes('/') ? namespaceOfKey(s.name) : (s.namespace ?? fallback);
+  if (s.name.includes('/')) return namespaceOfKey(s.name);
+  // A namespace a reader took from its input (a span's `k8s.namespace.name`) is anyone's text:
+  // only a DNS label may become `metadata.namespace` (and a file name in `--output-dir`).
+  return s.namespace !== undefined && isNamespace(s.namespace) ? s.namespace : fallback;
 }
 
 /** `namespace/name` of a node, for messages. */
