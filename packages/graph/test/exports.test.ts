@@ -237,6 +237,26 @@ describe('namespaces', () => {
     );
   });
 
+  it('a manifest whose namespace is no DNS label, or whose name holds a `/`, is skipped and said', () => {
+    const dep = (meta: string) =>
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata: ${meta}\nspec:\n  selector: { matchLabels: { app: x } }\n  template:\n    metadata: { labels: { app: x } }\n    spec: { containers: [{ name: c, image: example/x }] }\n`;
+    const { graph, stats } = read([
+      [
+        'bad.yaml',
+        [
+          dep('{ name: api, namespace: "../etc" }'),
+          dep('{ name: "team-a/api", namespace: team-b }'),
+          dep('{ name: ok, namespace: team-b }'),
+        ].join('---\n'),
+      ],
+    ]);
+    expect(graph.services.map((s) => s.name)).toEqual(['team-b/ok']);
+    expect(stats.diagnostics.filter((d) => d.action === 'skipped').map((d) => d.reason)).toEqual([
+      'metadata.namespace is not a namespace (a DNS label)',
+      'metadata.name holds a `/`',
+    ]);
+  });
+
   it('cross-namespace hostnames resolve to the Service in that namespace', () => {
     const { graph } = shop();
     const targets = graph.edges.filter((e) => e.from === 'web/storefront').map((e) => e.to);

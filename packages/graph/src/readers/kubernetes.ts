@@ -21,7 +21,7 @@
  * is `shop/orders`). Objects whose metadata names no namespace are in `defaultNamespace`, as
  * `kubectl apply -n` places them.
  */
-import { defaultSpiffeId, serviceKey } from '@ward/spiffe';
+import { defaultSpiffeId, isNamespace, serviceKey } from '@ward/spiffe';
 import type { EntryPoint, GraphBuilder, GraphDiagnostic, PodPort, SourceRef } from '../model.ts';
 import { sortPorts } from '../model.ts';
 import { isObject, stringMap } from '../util.ts';
@@ -122,14 +122,29 @@ export class KubernetesSet {
           continue;
         }
         const meta = obj.metadata as Obj;
+        const namespace =
+          typeof meta.namespace === 'string' && meta.namespace !== ''
+            ? meta.namespace
+            : this.defaultNamespace;
+        if (!isNamespace(namespace) || name.includes('/')) {
+          // Kubernetes refuses both; in a node's key either could name another namespace's service.
+          this.builder.note({
+            file,
+            line: doc.lineOf(path),
+            kind: obj.kind,
+            name: `${namespace}/${name}`,
+            action: 'skipped',
+            reason: isNamespace(namespace)
+              ? 'metadata.name holds a `/`'
+              : 'metadata.namespace is not a namespace (a DNS label)',
+          });
+          continue;
+        }
         this.items.push({
           obj,
           kind: obj.kind,
           name,
-          namespace:
-            typeof meta.namespace === 'string' && meta.namespace !== ''
-              ? meta.namespace
-              : this.defaultNamespace,
+          namespace,
           spec: isObject(obj.spec) ? obj.spec : {},
           path,
           doc,
