@@ -2,7 +2,8 @@
  * The Graph view against the real demo in headless Chromium: the whole map draws (WebGL through
  * SwiftShader), the demo's declared cycle (orders ⇄ notifications at startup) is listed and
  * lights up, selecting a service shows its blast radius, and opening an edge shows its details
- * with the counts the demo's traffic produced.
+ * with the counts the demo's traffic produced. Services are named by key: the demo's live in
+ * namespace `shop` (`shop/orders`), and the namespace filter keeps them.
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -19,7 +20,7 @@ describeConsole('console Graph view in Chromium', {}, (f) => {
         headers: { authorization: `Bearer ${f.adminToken}` },
       });
       const view = (await res.json()) as { edges: { from: string; to: string; calls: number }[] };
-      const e = view.edges.find((x) => x.from === 'frontend' && x.to === 'orders');
+      const e = view.edges.find((x) => x.from === 'shop/frontend' && x.to === 'shop/orders');
       if ((e?.calls ?? 0) > 0 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -51,21 +52,22 @@ describeConsole('console Graph view in Chromium', {}, (f) => {
 
   it('shows the blast radius of a selected service', async () => {
     await page.fill('[data-testid=graph-search]', 'inventory');
-    await page.click('[data-testid=graph-hits] button:text-is("inventory")');
+    await page.click('[data-testid=graph-hits] button:text-is("shop/inventory")');
     const panel = page.locator('[data-testid=graph-node-panel]');
-    await expect(panel.locator('h3').textContent()).resolves.toBe('inventory');
+    await expect(panel.locator('h3').textContent()).resolves.toBe('shop/inventory');
+    await expect(panel.textContent()).resolves.toContain('shop');
     // frontend and orders call inventory (declared): both break when it breaks.
     const dependents = (await page.textContent('[data-testid=graph-dependents]')) ?? '';
-    expect(dependents).toContain('frontend');
-    expect(dependents).toContain('orders');
+    expect(dependents).toContain('shop/frontend');
+    expect(dependents).toContain('shop/orders');
   });
 
   it('opens an edge with its states and counts', async () => {
     await page.fill('[data-testid=graph-search]', 'frontend');
-    await page.click('[data-testid=graph-hits] button:text-is("frontend")');
-    await page.click('[data-testid=graph-edge-link]:text-is("frontend → orders")');
+    await page.click('[data-testid=graph-hits] button:text-is("shop/frontend")');
+    await page.click('[data-testid=graph-edge-link]:text-is("shop/frontend → shop/orders")');
     const panel = page.locator('[data-testid=graph-edge-panel]');
-    await expect(panel.locator('h3').textContent()).resolves.toBe('frontend → orders');
+    await expect(panel.locator('h3').textContent()).resolves.toBe('shop/frontend → shop/orders');
     const states = (await page.textContent('[data-testid=graph-edge-states]')) ?? '';
     expect(states).toContain('declared');
     expect(states).toContain('approved');
@@ -74,12 +76,14 @@ describeConsole('console Graph view in Chromium', {}, (f) => {
   });
 
   it('keeps the selection in the URL, so a link opens the same edge', async () => {
-    expect(decodeURIComponent(page.url())).toContain('edge=frontend\u2192orders');
-    const linked = await f.signedIn(`graph?edge=${encodeURIComponent('orders\u2192payments')}`);
+    expect(decodeURIComponent(page.url())).toContain('edge=shop/frontend\u2192shop/orders');
+    const linked = await f.signedIn(
+      `graph?edge=${encodeURIComponent('shop/orders\u2192shop/payments')}`,
+    );
     try {
       await linked.waitForSelector('[data-testid=graph-edge-panel]');
       await expect(linked.textContent('[data-testid=graph-edge-panel] h3')).resolves.toBe(
-        'orders \u2192 payments',
+        'shop/orders \u2192 shop/payments',
       );
     } finally {
       await linked.close();

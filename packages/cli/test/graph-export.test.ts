@@ -45,7 +45,7 @@ describe('ward graph export (real CLI)', () => {
       /Not resolved: 1\n {2}shop\.yaml:\d+ reference otel-collector\.observability/,
     );
     expect(r.err).toContain(
-      'skipped checkout → api.stripe.com: api.stripe.com is outside the cluster',
+      'skipped shop/checkout → api.stripe.com: api.stripe.com is outside the cluster',
     );
   });
 
@@ -54,7 +54,7 @@ describe('ward graph export (real CLI)', () => {
     const r = ward('graph', 'export', 'istio', '-f', 'k8s:shop.yaml', '--output-dir', out);
     expect(r.code).toBe(0);
     expect(r.err).toContain(
-      'warning: workloads cart, catalog, postgres, redis share the identity cluster.local/ns/shop/sa/default',
+      'warning: workloads shop/cart, shop/catalog, shop/postgres, shop/redis share the identity cluster.local/ns/shop/sa/default',
     );
   });
 

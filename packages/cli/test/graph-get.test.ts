@@ -96,4 +96,33 @@ describe('ward graph get (real processes)', () => {
     );
     expect(usage).toMatchObject({ code: 2 });
   });
+
+  it("-n NS: the namespace's services, the edges into and out of them, analysed again", async () => {
+    const file = join(dir, 'shop.yaml');
+    writeFileSync(
+      file,
+      'apiVersion: ward.dev/v1\nkind: Service\nmetadata: { name: web, namespace: shop }\nspec:\n  dependencies: [{ service: default/frontend, kind: runtime }]\n',
+    );
+    await ward('apply', '-f', file, '--server', server.url);
+    const shop = JSON.parse(
+      (await ward('graph', 'get', '--server', server.url, '-n', 'shop', '-o', 'json')).stdout,
+    );
+    expect(shop.graph.services.map((s: { name: string }) => s.name)).toEqual([
+      'frontend',
+      'shop/web',
+    ]);
+    expect(shop.graph.edges.map((e: { from: string; to: string }) => `${e.from}>${e.to}`)).toEqual([
+      'shop/web>frontend',
+    ]);
+    // The cycle of the default namespace is not this namespace's.
+    expect(shop.analysis.components).toEqual([]);
+    const all = JSON.parse(
+      (await ward('graph', 'get', '--server', server.url, '-o', 'json')).stdout,
+    );
+    expect(all.graph.services).toHaveLength(4);
+    const bad = await ward('graph', 'get', '--server', server.url, '-n', 'Shop!').catch(
+      (e) => e as { code: number; stderr: string },
+    );
+    expect(bad).toMatchObject({ code: 2 });
+  });
 });

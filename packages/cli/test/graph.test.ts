@@ -30,13 +30,14 @@ describe('ward graph (real CLI)', () => {
     );
     expect(text.err).toBe('');
     expect(text.code).toBe(0);
-    expect(text.out).toContain('orders → payments → orders');
+    // Services are named by key: namespace/name outside the default namespace.
+    expect(text.out).toContain('shop/orders → shop/payments → shop/orders');
     expect(text.out).toContain('Cold-start boot order');
     const json = JSON.parse(
       ward('graph', 'analyze', '-f', 'k8s.yaml', '-f', 'traces.otlp.jsonl', '-o', 'json').out,
     );
     expect(json.version).toBe('ward.dev/graph/v1');
-    expect(json.analysis.components).toEqual([['orders', 'payments']]);
+    expect(json.analysis.components).toEqual([['shop/orders', 'shop/payments']]);
     expect(ward('graph', 'analyze', '-f', 'docker-compose.yml', '-o', 'dot').out).toMatch(
       /^digraph ward/,
     );
@@ -71,8 +72,8 @@ describe('ward graph (real CLI)', () => {
     );
     expect(worse.code).toBe(1);
     const result = JSON.parse(worse.out);
-    expect(result.newCycles[0].cycle).toEqual(['orders', 'payments', 'orders']);
-    expect(result.newUnapproved.map((u: { to: string }) => u.to)).toContain('inventory');
+    expect(result.newCycles[0].cycle).toEqual(['shop/orders', 'shop/payments', 'shop/orders']);
+    expect(result.newUnapproved.map((u: { to: string }) => u.to)).toContain('shop/inventory');
     // The committed example baseline is the k8s-only graph too.
     expect(ward('graph', 'check', '-f', 'k8s.yaml', '--baseline', 'baseline.json').code).toBe(0);
   });
@@ -107,6 +108,46 @@ describe('ward graph (real CLI)', () => {
     expect(parse(readFileSync(join(istio, 'monitoring.istio.yaml'), 'utf8')).kind).toBe(
       'AuthorizationPolicy',
     );
+  });
+
+  it("-n NS: the namespace's part of the graph, and the namespace of objects naming none", () => {
+    const services = (...args: string[]) =>
+      JSON.parse(
+        ward('graph', 'analyze', '-f', 'k8s.yaml', '-o', 'json', ...args).out,
+      ).graph.services.map((x: { name: string }) => x.name);
+    // monitoring: prometheus, and shop/postgres at the other end of its edge.
+    expect(services('-n', 'monitoring')).toEqual(['monitoring/prometheus', 'shop/postgres']);
+    expect(services('--namespace', 'shop')).toContain('monitoring/prometheus');
+    expect(services('-n', 'shop').every((n: string) => n.includes('/'))).toBe(true);
+    expect(services('-n', 'nowhere')).toEqual([]);
+    const bad = ward('graph', 'analyze', '-f', 'k8s.yaml', '-n', 'Not_A_Label');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/a namespace is a DNS label/);
+    // As kubectl -n: a manifest naming no namespace is in NS.
+    const bare = join(dir, 'bare.yaml');
+    writeFileSync(
+      bare,
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: api }\nspec:\n  selector: { matchLabels: { app: api } }\n  template:\n    metadata: { labels: { app: api } }\n    spec: { containers: [{ name: c, image: example/api }] }\n',
+    );
+    const staged = JSON.parse(
+      ward('graph', 'analyze', '-f', `k8s:${bare}`, '-n', 'staging', '-o', 'json').out,
+    );
+    expect(staged.graph.services.map((x: { name: string }) => x.name)).toEqual(['staging/api']);
+    // export -n: only that namespace's manifests.
+    const out = join(dir, 'np-monitoring');
+    const r = ward(
+      'graph',
+      'export',
+      'networkpolicy',
+      '-f',
+      'k8s.yaml',
+      '-n',
+      'monitoring',
+      '--output-dir',
+      out,
+    );
+    expect(r.code).toBe(0);
+    expect(readdirSync(out)).toEqual(['monitoring.networkpolicy.yaml']);
   });
 
   // `script` (util-linux) gives the CLI a pseudo-terminal as stderr, where the bar is drawn.

@@ -67,6 +67,7 @@ export {
   type SourceRef,
   type StoreType,
 } from './model.ts';
+export { namespaceOfNode, namespaceSubgraph } from './namespaces.ts';
 export { hostName, type PeerRef, peerOf } from './peer.ts';
 export { readBackstage } from './readers/backstage.ts';
 export { readCompose } from './readers/compose.ts';
@@ -114,6 +115,7 @@ export {
   SPAN_KIND,
   type SpanInput,
   type SpanSink,
+  spanKey,
   TraceAccumulator,
   type TraceAccumulatorOptions,
   type TraceStats,

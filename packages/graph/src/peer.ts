@@ -3,11 +3,14 @@
  * OpenTelemetry semantic conventions define (and their older names), so databases, queues and
  * external hosts become virtual nodes instead of dropping out of the graph.
  */
+import { canonicalServiceKey, namespaceOfKey } from '@ward/spiffe';
 import type { NodeType } from './model.ts';
 
 export interface PeerRef {
   name: string;
   type: NodeType;
+  /** The namespace, when `name` is a service key (a Kubernetes service DNS name, resolved). */
+  namespace?: string;
 }
 
 /** Span attribute keys the readers collect for `peerOf`. Anything else is ignored unread. */
@@ -41,7 +44,7 @@ export function peerOf(attrs: Map<string, string>): PeerRef | undefined {
     // The server is the node (it is what manifests declare, e.g. a `postgres` Service); without
     // an address, the logical database names it.
     const host = attrs.get('server.address') ?? attrs.get('net.peer.name');
-    if (host) return { name: hostName(host), type: 'database' };
+    if (host) return hostRef(host, 'database');
     const ns = attrs.get('db.namespace') ?? attrs.get('db.name');
     return { name: ns ? `${db}/${ns}` : db, type: 'database' };
   }
@@ -51,13 +54,20 @@ export function peerOf(attrs: Map<string, string>): PeerRef | undefined {
     return { name: dest ? `${messaging}/${dest}` : messaging, type: 'messaging' };
   }
   const host = attrs.get('server.address') ?? attrs.get('net.peer.name') ?? attrs.get('http.host');
-  if (host) return { name: hostName(host), type: 'external' };
+  if (host) return hostRef(host, 'external');
   return undefined;
+}
+
+function hostRef(host: string, type: NodeType): PeerRef {
+  const name = hostName(host);
+  // A service DNS name became a key: the one place a peer's `/` is a namespace.
+  return name.includes('/') ? { name, type, namespace: namespaceOfKey(name) } : { name, type };
 }
 
 /**
  * A host as a node name: the port dropped, and a Kubernetes service DNS name
- * (`orders.shop.svc.cluster.local`) reduced to the service name, which is how traces name it.
+ * (`orders.shop.svc.cluster.local`) reduced to the service's key (`shop/orders`; `orders` in the
+ * default namespace), which is how Ward and the Kubernetes reader name it.
  */
 export function hostName(host: string): string {
   let h = host.toLowerCase();
@@ -66,7 +76,21 @@ export function hostName(host: string): string {
   const svc = h.indexOf('.svc');
   if (svc > 0 && (h.length === svc + 4 || h[svc + 4] === '.')) {
     const labels = h.slice(0, svc).split('.');
-    if (labels.length === 2) return labels[0]!;
+    if (labels.length === 2) return canonicalServiceKey(labels[0]!, labels[1]!) ?? labels[0]!;
   }
   return h;
+}
+
+/**
+ * The node of a peer a service `caller` (a key) calls: a bare service or database host name
+ * (`postgres`, `peer.service: orders`) is resolved as cluster DNS and Ward's documents resolve
+ * it, in the caller's namespace (`shop/postgres`); anything else (hosts with dots, messaging
+ * destinations, names already qualified) is taken as it is.
+ */
+export function peerKey(peer: PeerRef, caller: string): PeerRef {
+  if (peer.type !== 'service' && peer.type !== 'database') return peer;
+  if (peer.name.includes('/') || peer.name.includes('.')) return peer;
+  const ns = namespaceOfKey(caller);
+  const key = canonicalServiceKey(peer.name, ns);
+  return key === undefined ? peer : { ...peer, name: key, namespace: ns };
 }

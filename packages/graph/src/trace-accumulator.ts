@@ -9,8 +9,9 @@
  * in `stats`. Trace exporters write a trace's spans close together, so first-seen order is a good
  * stand-in for "finished".
  */
+import { canonicalServiceKey } from '@ward/spiffe';
 import type { GraphBuilder, SourceRef } from './model.ts';
-import type { PeerRef } from './peer.ts';
+import { type PeerRef, peerKey } from './peer.ts';
 
 /** OTLP span kinds (the numbering of `opentelemetry.proto.trace.v1.Span.SpanKind`). */
 export const SPAN_KIND = {
@@ -21,6 +22,18 @@ export const SPAN_KIND = {
   PRODUCER: 4,
   CONSUMER: 5,
 } as const;
+
+/**
+ * The node of a span's service: its service key. A `service.name` with no namespace of its own
+ * (`orders`) is placed in the namespace the resource names (`k8s.namespace.name`, else
+ * `service.namespace`) when that is a valid namespace — `shop/orders`, as the Kubernetes reader
+ * and Ward's documents name it; otherwise the name is taken as it comes (a key already, or a name
+ * outside Ward's grammar).
+ */
+export function spanKey(service: string, namespace: string | undefined): string {
+  if (namespace === undefined || service.includes('/')) return service;
+  return canonicalServiceKey(service, namespace) ?? service;
+}
 
 /** One span, normalized by a reader. Ids are lowercase hex (see `normalizeId`). */
 export interface SpanInput {
@@ -138,6 +151,8 @@ export class TraceAccumulator implements SpanSink {
   private queue: (TraceState | undefined)[] = [];
   private head = 0;
   private lastService = '';
+  private lastNamespace: string | undefined;
+  private lastKey = '';
   private lastSource: SourceRef | undefined;
   private lastTrace: TraceState | undefined;
   private pending = 0;
@@ -171,11 +186,17 @@ export class TraceAccumulator implements SpanSink {
   addSpan(span: SpanInput, source: SourceRef): void {
     this.stats.spans++;
     // Spans come in runs from one resource: register the node once per run, not per span.
-    if (span.service !== this.lastService || source !== this.lastSource) {
+    if (
+      span.service !== this.lastService ||
+      span.namespace !== this.lastNamespace ||
+      source !== this.lastSource
+    ) {
       this.lastService = span.service;
+      this.lastNamespace = span.namespace;
       this.lastSource = source;
+      this.lastKey = spanKey(span.service, span.namespace);
       this.builder.service(
-        span.service,
+        this.lastKey,
         { virtual: false, namespace: span.namespace },
         source.file,
       );
@@ -183,7 +204,7 @@ export class TraceAccumulator implements SpanSink {
     const rec: Pending = {
       spanId: span.spanId,
       parentSpanId: undefined,
-      service: span.service,
+      service: this.lastKey,
       kind: span.kind,
       durationMs: span.durationMs,
       error: span.error,
@@ -362,13 +383,19 @@ export class TraceAccumulator implements SpanSink {
 
   private callPeer(rec: Pending): void {
     const peer = rec.peer!;
-    if (peer.name === rec.service) {
+    const resolved = peerKey(peer, rec.service);
+    const name = resolved.name;
+    if (name === rec.service) {
       this.stats.selfLoopsDropped++;
       return;
     }
-    this.builder.service(peer.name, { type: peer.type, virtual: true });
+    this.builder.service(name, {
+      type: peer.type,
+      virtual: true,
+      ...(resolved.namespace !== undefined ? { namespace: resolved.namespace } : {}),
+    });
     this.stats.peerCalls++;
-    this.builder.observe(rec.service, peer.name, rec.source, 1, rec.error ? 1 : 0, ms(rec));
+    this.builder.observe(rec.service, name, rec.source, 1, rec.error ? 1 : 0, ms(rec));
   }
 
   private pair(parent: Pending, child: Pending): void {

@@ -5,6 +5,7 @@
  * request headers; DENY policies before ALLOW; deny when an ALLOW selects the workload and none
  * matches. Workloads are selected by `app.kubernetes.io/name`.
  */
+import { namespaceOfKey, splitServiceKey } from '@ward/spiffe';
 import { istioMatches } from '../src/writers/istio-match.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are read as loose JSON in this evaluator
@@ -18,13 +19,31 @@ export interface IstioRequest {
   port: number;
 }
 
+/** The namespace Istio reads from a principal (`td/ns/<ns>/sa/<sa>`). */
+const principalNs = (p: string | undefined) =>
+  p ? /^[^/]+\/ns\/([^/]+)\//.exec(p)?.[1] : undefined;
+
+/**
+ * One `from.source`: every field given must hold (principals: any matches; namespaces: the
+ * principal's namespace is listed; notPrincipals: none matches). mTLS is assumed, so a caller
+ * without a principal matches no source.
+ */
+function sourceMatches(src: Json, req: IstioRequest): boolean {
+  const p = req.principal;
+  if (p === undefined) return false;
+  if (src.principals && !(src.principals as string[]).some((x) => istioMatches(x, p))) return false;
+  if (
+    src.namespaces &&
+    !(src.namespaces as string[]).some((n) => istioMatches(n, principalNs(p) ?? ''))
+  )
+    return false;
+  if ((src.notPrincipals as string[] | undefined)?.some((x) => istioMatches(x, p))) return false;
+  return true;
+}
+
 /** Istio's rule semantics: any `from`, any `to`, every `when`; absent parts match all. */
 function ruleMatches(rule: Json, req: IstioRequest): boolean {
-  const from = (rule.from as Json[] | undefined)?.some((f) =>
-    (f.source.principals as string[]).some(
-      (p) => req.principal !== undefined && istioMatches(p, req.principal),
-    ),
-  );
+  const from = (rule.from as Json[] | undefined)?.some((f) => sourceMatches(f.source, req));
   if (from === false) return false;
   const to = (rule.to as Json[] | undefined)?.some(({ operation: op }) => {
     if (op.methods && !op.methods.includes(req.method)) return false;
@@ -44,8 +63,11 @@ function ruleMatches(rule: Json, req: IstioRequest): boolean {
 const policyMatches = (p: Json, req: IstioRequest) =>
   ((p.spec.rules as Json[] | undefined) ?? []).some((r) => ruleMatches(r, req));
 
+/** Whether a policy selects the workload of a service key: in its namespace, by its label. */
 function selects(p: Json, workload: string): boolean {
-  const labels: Record<string, string> = { 'app.kubernetes.io/name': workload };
+  const { namespace, name } = splitServiceKey(workload);
+  if ((p.metadata.namespace ?? 'default') !== namespace) return false;
+  const labels: Record<string, string> = { 'app.kubernetes.io/name': name };
   const want = p.spec.selector?.matchLabels ?? {};
   return Object.entries(want).every(([k, v]) => labels[k] === v);
 }
@@ -75,24 +97,40 @@ export function exportedRuleMatches(
 }
 
 /**
- * Whether the NetworkPolicies let `caller` reach `dest` (both selected by
- * `app.kubernetes.io/name`): an ingress rule at dest with no `from` or a peer selecting caller,
- * and an egress rule at caller (its own or a namespace-wide one) to dest.
+ * Whether the NetworkPolicies let `caller` reach `dest` (service keys; pods labelled
+ * `app.kubernetes.io/name` with the plain name, in the key's namespace): an ingress rule at dest
+ * with no `from` or a peer selecting caller, and an egress rule at caller (its own or a
+ * namespace-wide one) to dest. A peer selects pods in the namespaces its `namespaceSelector`
+ * names (none: the policy's own), with its `podSelector` (none: every pod).
  */
 export function l4Admits(manifests: Json[], caller: string, dest: string): boolean {
   const name = (sel: Json | undefined) => sel?.matchLabels?.['app.kubernetes.io/name'];
+  const peerSelects = (peer: Json, home: string, key: string) => {
+    const { namespace, name: plain } = splitServiceKey(key);
+    const ns = peer.namespaceSelector
+      ? peer.namespaceSelector.matchLabels?.['kubernetes.io/metadata.name'] === namespace
+      : home === namespace;
+    const pod = peer.podSelector === undefined || name(peer.podSelector) === plain;
+    return ns && pod;
+  };
+  const selected = (m: Json, key: string) =>
+    m.metadata.namespace === namespaceOfKey(key) &&
+    (Object.keys(m.spec.podSelector).length === 0 ||
+      name(m.spec.podSelector) === splitServiceKey(key).name);
   const ingress = manifests.some(
     (m) =>
-      name(m.spec.podSelector) === dest &&
+      selected(m, dest) &&
+      Object.keys(m.spec.podSelector).length > 0 &&
       (m.spec.ingress as Json[] | undefined)?.some(
-        (r) => !r.from || (r.from as Json[]).some((p) => name(p.podSelector) === caller),
+        (r) =>
+          !r.from || (r.from as Json[]).some((p) => peerSelects(p, m.metadata.namespace, caller)),
       ),
   );
   const egress = manifests.some(
     (m) =>
-      (name(m.spec.podSelector) === caller || Object.keys(m.spec.podSelector).length === 0) &&
+      selected(m, caller) &&
       (m.spec.egress as Json[] | undefined)?.some((r) =>
-        (r.to as Json[]).some((p) => name(p.podSelector) === dest),
+        (r.to as Json[]).some((p) => peerSelects(p, m.metadata.namespace, dest)),
       ),
   );
   return ingress && egress;

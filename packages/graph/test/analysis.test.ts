@@ -377,3 +377,43 @@ describe('cycle-break wording follows the evidence given', () => {
     expect(s!.cuts[0]!.explanation).toMatch(/declared but never observed in the traffic given/);
   });
 });
+
+describe('layering over namespaces', () => {
+  it('matches name by key and namespace by the key’s namespace', async () => {
+    const { checkLayering } = await import('../src/index.ts');
+    const node = (name: string, namespace?: string) => ({
+      name,
+      type: 'service' as const,
+      virtual: false,
+      labels: {},
+      sources: [],
+      ...(namespace ? { namespace } : {}),
+    });
+    const edge = (from: string, to: string) => ({
+      from,
+      to,
+      kind: 'runtime' as const,
+      provenance: 'declared' as const,
+      sources: [],
+    });
+    const graph = {
+      services: [node('team-a/payments', 'team-a'), node('team-b/payments'), node('audit')],
+      edges: [edge('team-b/payments', 'team-a/payments'), edge('audit', 'team-a/payments')],
+    };
+    const rules = {
+      rules: [
+        { name: 'no-b-to-a', from: { namespace: 'team-b' }, to: { name: 'team-a/payments' } },
+      ],
+    };
+    const v = checkLayering(graph as never, rules as never);
+    expect(v.map((x) => `${x.from}>${x.to}`)).toEqual(['team-b/payments>team-a/payments']);
+    // `default` is the namespace of a bare key.
+    const d = checkLayering(
+      graph as never,
+      {
+        rules: [{ name: 'd', from: { namespace: 'default' }, to: { namespace: 'team-a' } }],
+      } as never,
+    );
+    expect(d.map((x) => x.from)).toEqual(['audit']);
+  });
+});

@@ -75,7 +75,7 @@ describe('the shop: exports checked against hand-written policies', () => {
     // What is left out, and why: the external host, and nothing else.
     expect(skipped).toEqual([
       {
-        item: 'checkout → api.stripe.com',
+        item: 'shop/checkout → api.stripe.com',
         reason: expect.stringContaining('outside the cluster'),
       },
     ]);
@@ -91,7 +91,7 @@ describe('the shop: exports checked against hand-written policies', () => {
     for (const [key, m] of want) expect({ key, m: got.get(key) }).toEqual({ key, m });
     expect(warnings).toEqual([
       expect.stringMatching(
-        /^workloads cart, catalog, postgres, redis share the identity cluster\.local\/ns\/shop\/sa\/default: .*serviceAccountName/,
+        /^workloads shop\/cart, shop\/catalog, shop\/postgres, shop\/redis share the identity cluster\.local\/ns\/shop\/sa\/default: .*serviceAccountName/,
       ),
     ]);
   });
@@ -102,14 +102,16 @@ describe('the shop: exports checked against hand-written policies', () => {
       'ports: [{ name: redis, containerPort: 6379 }]\n          env: [{ name: REPLICA_OF, value: "catalog:3550" }]',
     );
     const { graph } = read([['shop.yaml', text]]);
-    expect(graph.edges.some((e) => e.from === 'redis' && e.to === 'catalog')).toBe(true);
+    expect(graph.edges.some((e) => e.from === 'shop/redis' && e.to === 'shop/catalog')).toBe(true);
     const { manifests, skipped } = toNetworkPolicies(graph);
     expect(manifests.some((m) => (m as Manifest).metadata.name.startsWith('ward-redis-to'))).toBe(
       false,
     );
     expect(skipped).toContainEqual({
-      item: 'redis → catalog',
-      reason: expect.stringMatching(/redis is a cache \(image redis:7\.2-alpine\).*no egress/),
+      item: 'shop/redis → shop/catalog',
+      reason: expect.stringMatching(
+        /shop\/redis is a cache \(image redis:7\.2-alpine\).*no egress/,
+      ),
     });
   });
 });
@@ -167,7 +169,7 @@ describe('namespaces', () => {
     const { graph } = read([['code-only.yaml', fixture('code-only.yaml')]], {
       defaultNamespace: 'payments',
     });
-    expect(graph.services.find((s) => s.name === 'api')).toMatchObject({
+    expect(graph.services.find((s) => s.name === 'payments/api')).toMatchObject({
       namespace: 'payments',
       spiffeId: 'spiffe://cluster.local/ns/payments/sa/default',
     });
@@ -192,17 +194,80 @@ describe('namespaces', () => {
     validNetworkPolicies(manifests);
   });
 
-  it('cross-namespace hostnames resolve to the Service in that namespace', () => {
-    const { graph } = shop();
-    const targets = graph.edges.filter((e) => e.from === 'storefront').map((e) => e.to);
-    // catalog.shop.svc.cluster.local, cart.shop.svc.cluster.local, checkout.shop
-    expect(targets).toEqual(['cart', 'catalog', 'checkout']);
-    expect(graph.edges.find((e) => e.from === 'storefront' && e.to === 'cart')!.podPorts).toEqual([
-      { port: 7070, protocol: 'TCP' },
+  it('a namespace read from a span that is no DNS label never becomes metadata.namespace', () => {
+    const span = (service: string, namespace: string, peer: string) => ({
+      resource: {
+        attributes: [
+          { key: 'service.name', value: { stringValue: service } },
+          { key: 'k8s.namespace.name', value: { stringValue: namespace } },
+        ],
+      },
+      scopeSpans: [
+        {
+          spans: [
+            {
+              traceId: '0af7651916cd43dd8448eb211c80319c',
+              spanId: `${service.length}f067aa0ba902b7`.slice(0, 16),
+              name: 'op',
+              kind: 3,
+              startTimeUnixNano: '1',
+              endTimeUnixNano: '2',
+              attributes: [{ key: 'peer.service', value: { stringValue: peer } }],
+            },
+          ],
+        },
+      ],
+    });
+    const ingest = new GraphIngest();
+    ingest.add(
+      'otlp-json',
+      't.json',
+      JSON.stringify({ resourceSpans: [span('web', '../../etc', 'api')] }),
+    );
+    const { graph } = ingest.finish();
+    // Not a namespace: the name stays as it came, and exports use the fallback namespace.
+    expect(graph.services.find((s) => s.name === 'web')!.namespace).toBe('../../etc');
+    const { manifests } = toNetworkPolicies(graph, {
+      includeObserved: true,
+      allowEmpty: true,
+      namespace: 'staging',
+    });
+    expect(new Set(manifests.map((m) => (m as Manifest).metadata.namespace))).toEqual(
+      new Set(['staging']),
+    );
+  });
+
+  it('a manifest whose namespace is no DNS label, or whose name holds a `/`, is skipped and said', () => {
+    const dep = (meta: string) =>
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata: ${meta}\nspec:\n  selector: { matchLabels: { app: x } }\n  template:\n    metadata: { labels: { app: x } }\n    spec: { containers: [{ name: c, image: example/x }] }\n`;
+    const { graph, stats } = read([
+      [
+        'bad.yaml',
+        [
+          dep('{ name: api, namespace: "../etc" }'),
+          dep('{ name: "team-a/api", namespace: team-b }'),
+          dep('{ name: ok, namespace: team-b }'),
+        ].join('---\n'),
+      ],
+    ]);
+    expect(graph.services.map((s) => s.name)).toEqual(['team-b/ok']);
+    expect(stats.diagnostics.filter((d) => d.action === 'skipped').map((d) => d.reason)).toEqual([
+      'metadata.namespace is not a namespace (a DNS label)',
+      'metadata.name holds a `/`',
     ]);
   });
 
-  it('a name used in two namespaces gets namespace-qualified ids; others keep theirs', () => {
+  it('cross-namespace hostnames resolve to the Service in that namespace', () => {
+    const { graph } = shop();
+    const targets = graph.edges.filter((e) => e.from === 'web/storefront').map((e) => e.to);
+    // catalog.shop.svc.cluster.local, cart.shop.svc.cluster.local, checkout.shop
+    expect(targets).toEqual(['shop/cart', 'shop/catalog', 'shop/checkout']);
+    expect(
+      graph.edges.find((e) => e.from === 'web/storefront' && e.to === 'shop/cart')!.podPorts,
+    ).toEqual([{ port: 7070, protocol: 'TCP' }]);
+  });
+
+  it('node ids are service keys: namespace/name outside the default namespace', () => {
     const dep = (ns: string, name: string, env = '') => `apiVersion: apps/v1
 kind: Deployment
 metadata: { name: ${name}, namespace: ${ns} }
@@ -224,14 +289,22 @@ spec: { selector: { app: ${name} }, ports: [{ port: 80, targetPort: 8080 }] }
       dep('b', 'api') +
       dep('a', 'web', ', env: [{ name: X, value: "http://api" }, { name: Y, value: "api.b:80" }]');
     const { graph } = read([['two.yaml', text]]);
-    expect(graph.services.map((s) => s.name)).toEqual(['a/api', 'b/api', 'web']);
-    expect(graph.edges.map((e) => `${e.from}>${e.to}`)).toEqual(['web>a/api', 'web>b/api']);
+    expect(graph.services.map((s) => s.name)).toEqual(['a/api', 'a/web', 'b/api']);
+    expect(graph.edges.map((e) => `${e.from}>${e.to}`)).toEqual(['a/web>a/api', 'a/web>b/api']);
     const { manifests } = toNetworkPolicies(graph, { allowEmpty: true });
     validNetworkPolicies(manifests);
     const ingressB = manifests.find(
-      (m) => (m as Manifest).metadata.name === 'ward-web-to-b-api-ingress',
-    ) as Manifest;
-    expect(ingressB.metadata.namespace).toBe('b');
+      (m) =>
+        (m as Manifest).metadata.name === 'ward-web-to-api-ingress' &&
+        (m as Manifest).metadata.namespace === 'b',
+    ) as Manifest & { spec: { ingress: { from: unknown[] }[] } };
+    // Names take the plain service name; the peer is selected in its own namespace.
+    expect(ingressB.spec.ingress[0]!.from).toEqual([
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'a' } },
+        podSelector: { matchLabels: { app: 'web' } },
+      },
+    ]);
   });
 
   it('Services and workloads in different files meet', () => {
@@ -277,7 +350,7 @@ describe('nothing dropped silently', () => {
     expect(text).toContain('Documents skipped: 2');
     expect(text).toContain('Not resolved: 1');
     expect(text).toMatch(
-      /shop\.yaml:\d+ reference otel-collector\.observability: storefront names/,
+      /shop\.yaml:\d+ reference otel-collector\.observability: web\/storefront names/,
     );
     // And in the JSON report, for tools.
     const json = JSON.parse(toJsonReport(shop().graph, analyze(shop().graph), stats));
@@ -290,7 +363,7 @@ describe('nothing dropped silently', () => {
       type: 'external',
       virtual: true,
     });
-    expect(graph.edges.find((e) => e.to === 'api.stripe.com')!.from).toBe('checkout');
+    expect(graph.edges.find((e) => e.to === 'api.stripe.com')!.from).toBe('shop/checkout');
   });
 
   it('Gateway API routes, Istio Gateway + VirtualService and NodePort open entry points', () => {
@@ -359,9 +432,9 @@ spec: { type: NodePort, selector: { app: legacy }, ports: [{ port: 80, targetPor
     );
     const p9000 = [{ port: 9000, protocol: 'TCP' }];
     expect(entries).toEqual({
-      api: [['HTTPRoute edge/api (Gateway infra/public)', p9000]],
-      legacy: [['Service/NodePort edge/legacy-np', p9000]],
-      reviews: [['VirtualService edge/reviews (Gateway edge/ingress)', p9000]],
+      'edge/api': [['HTTPRoute edge/api (Gateway infra/public)', p9000]],
+      'edge/legacy': [['Service/NodePort edge/legacy-np', p9000]],
+      'edge/reviews': [['VirtualService edge/reviews (Gateway edge/ingress)', p9000]],
     });
     const notes = stats.diagnostics.map((x) => `${x.action} ${x.kind} ${x.name}`);
     expect(notes).toContain('skipped GRPCRoute edge/mesh-only');
@@ -404,7 +477,7 @@ spec: { selector: { app: api }, ports: [{ port: 80, targetPort: http }] }
         kind: 'port',
         name: 'x/api',
         action: 'unresolved',
-        reason: expect.stringContaining('targetPort "http" names no containerPort of api'),
+        reason: expect.stringContaining('targetPort "http" names no containerPort of x/api'),
       }),
     );
     const { manifests, warnings } = toNetworkPolicies(graph);
@@ -414,7 +487,7 @@ spec: { selector: { app: api }, ports: [{ port: 80, targetPort: http }] }
     ) as { spec: { egress: Record<string, unknown>[] } };
     expect(egress.spec.egress[0]!.ports).toBeUndefined();
     expect(warnings).toContain(
-      "web → api: the callee's pod ports are unknown (no Service port resolved), so all ports are allowed",
+      "x/web → x/api: the callee's pod ports are unknown (no Service port resolved), so all ports are allowed",
     );
   });
 });
@@ -448,22 +521,26 @@ describe('kinds: databases, caches and brokers', () => {
   it('stores start first, are listed with their kind, and shown in the boot order', () => {
     const { graph, stats } = shop();
     const kinds = Object.fromEntries(graph.services.map((s) => [s.name, s.type]));
-    expect(kinds).toMatchObject({ redis: 'cache', postgres: 'database', cart: 'service' });
+    expect(kinds).toMatchObject({
+      'shop/redis': 'cache',
+      'shop/postgres': 'database',
+      'shop/cart': 'service',
+    });
     const report = analyze(graph);
     // cart → redis, catalog and checkout → postgres are runtime calls, yet order the cold start.
     expect(report.bootOrder.waves).toEqual([
-      ['api.stripe.com', 'postgres', 'redis', 'storefront'],
-      ['cart', 'catalog', 'checkout'],
+      ['api.stripe.com', 'shop/postgres', 'shop/redis', 'web/storefront'],
+      ['shop/cart', 'shop/catalog', 'shop/checkout'],
     ]);
     expect(report.stores).toEqual([
-      { service: 'postgres', type: 'database', typedFrom: 'image postgres:16.4' },
-      { service: 'redis', type: 'cache', typedFrom: 'image redis:7.2-alpine' },
+      { service: 'shop/postgres', type: 'database', typedFrom: 'image postgres:16.4' },
+      { service: 'shop/redis', type: 'cache', typedFrom: 'image redis:7.2-alpine' },
     ]);
     const text = toTextReport(report, stats);
-    expect(text).toContain('postgres [database]');
-    expect(text).toContain('redis: cache (image redis:7.2-alpine)');
+    expect(text).toContain('shop/postgres [database]');
+    expect(text).toContain('shop/redis: cache (image redis:7.2-alpine)');
     expect(text).toContain(
-      'storefront: Service/LoadBalancer web/storefront; Ingress web/storefront',
+      'web/storefront: Service/LoadBalancer web/storefront; Ingress web/storefront',
     );
   });
 

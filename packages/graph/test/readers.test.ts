@@ -117,28 +117,33 @@ describe('Kubernetes', () => {
       readFileSync(join(examples, 'k8s.yaml'), 'utf8'),
       'k8s.yaml',
     );
+    // Node ids are service keys: `namespace/name` outside the default namespace.
     expect(edgeList(graph)).toEqual([
-      'checkout>orders:runtime',
-      'checkout>payments:runtime',
-      'orders>postgres:startup',
-      'prometheus>postgres:runtime',
-      'web>checkout:runtime',
+      'monitoring/prometheus>shop/postgres:runtime',
+      'shop/checkout>shop/orders:runtime',
+      'shop/checkout>shop/payments:runtime',
+      'shop/orders>shop/postgres:startup',
+      'shop/web>shop/checkout:runtime',
     ]);
-    const checkoutToOrders = graph.edges.find((e) => e.from === 'checkout' && e.to === 'orders')!;
+    const checkoutToOrders = graph.edges.find(
+      (e) => e.from === 'shop/checkout' && e.to === 'shop/orders',
+    )!;
     const line =
       readFileSync(join(examples, 'k8s.yaml'), 'utf8')
         .split('\n')
         .findIndex((l) => l.includes('orders.shop.svc')) + 1;
     expect(checkoutToOrders.sources).toEqual([{ type: 'kubernetes', file: 'k8s.yaml', line }]);
     expect(checkoutToOrders.ports).toEqual([9090]);
-    const web = graph.services.find((s) => s.name === 'web')!;
+    const web = graph.services.find((s) => s.name === 'shop/web')!;
     expect(web).toMatchObject({
       namespace: 'shop',
       spiffeId: 'spiffe://cluster.local/ns/shop/sa/web',
       podSelector: { app: 'web' },
       labels: { tier: 'frontend', criticality: 'high' },
     });
-    expect(graph.services.find((s) => s.name === 'prometheus')!.labels.role).toBe('monitoring');
+    expect(graph.services.find((s) => s.name === 'monitoring/prometheus')!.labels.role).toBe(
+      'monitoring',
+    );
   });
 
   it('reports YAML syntax errors with file, line and column', () => {
@@ -206,15 +211,24 @@ spec:
   dependencies:
     - { service: postgres, kind: startup }
     - { service: payments, kind: runtime }
+    - { service: default/audit, kind: runtime }
+    - { service: team-b/payments, kind: runtime }
 ---
 apiVersion: ward.dev/v1
 kind: Intention
-metadata: { name: orders }
+metadata: { name: orders, namespace: shop }
 spec: { destination: orders, rules: [{ sources: [checkout], action: allow }] }
 `;
     const { graph } = read('ward', text);
-    expect(edgeList(graph)).toEqual(['orders>payments:runtime', 'orders>postgres:startup']);
-    expect(graph.services.find((s) => s.name === 'orders')).toMatchObject({
+    // Nodes are keys; dependencies resolve in the document's namespace unless they name one.
+    expect(edgeList(graph)).toEqual([
+      'shop/orders>audit:runtime',
+      'shop/orders>shop/payments:runtime',
+      'shop/orders>shop/postgres:startup',
+      'shop/orders>team-b/payments:runtime',
+    ]);
+    expect(graph.services.find((s) => s.name === 'shop/orders')).toMatchObject({
+      namespace: 'shop',
       spiffeId: 'spiffe://cluster.local/ns/shop/sa/orders',
       labels: { tier: 'backend', owner: 'team-orders' },
     });
@@ -260,7 +274,7 @@ describe('decision logs', () => {
     const { graph, stats } = ingest.finish();
     expect(
       graph.edges.map((e) => `${e.from}>${e.to}:${e.metrics!.calls}/${e.metrics!.denied}`),
-    ).toEqual(['checkout>orders:1/0', 'web>orders:1/1']);
+    ).toEqual(['checkout>orders:1/0', 'shop/web>orders:1/1']);
     expect(stats.skipped).toMatchObject({ 'decision.anonymous': 1, 'decision.record': 1 });
     expect(stats.skipSamples.join('\n')).toContain(
       'decisions.jsonl:4: "effect" must be "allow" or "deny"',

@@ -1,6 +1,6 @@
 /**
  * Property tests of the rule-based Istio export (issue 14): random intentions — sources by name,
- * name glob, SPIFFE glob and `*`; methods, path and header matches, gRPC, `when`; either action,
+ * name glob, SPIFFE glob and `*`, and in another namespace (`ns-b/beta`, `ns-b/*`, `ns-b/b*`); methods, path and header matches, gRPC, `when`; either action,
  * either mode — are exported, every object is checked against Istio's CRD schema, and each Ward
  * rule is compared on a grid of requests with the Istio rules exported from it (equal when not
  * reported; no wider for a reported allow, no narrower for a reported deny). The string
@@ -46,6 +46,11 @@ describe('property: arbitrary rules, exported, match what Ward matches in the re
           'spiffe://cluster.local/ns/default/sa/*',
           'spiffe://cluster.local/ns/default/sa/b*',
           'spiffe://cluster.local/ns/default/sa/alpha',
+          'ns-b/beta',
+          'ns-b/*',
+          'ns-b/b*',
+          'default/*',
+          'spiffe://cluster.local/ns/ns-b/sa/*',
         ),
         { minLength: 1, maxLength: 2 },
       ),
@@ -80,6 +85,13 @@ describe('property: arbitrary rules, exported, match what Ward matches in the re
             metadata: { name: n },
             spec: {},
           })),
+          // A second `beta`, in namespace ns-b: another service, key `ns-b/beta`.
+          {
+            apiVersion: 'ward.dev/v1',
+            kind: 'Service',
+            metadata: { name: 'beta', namespace: 'ns-b' },
+            spec: {},
+          },
           {
             apiVersion: 'ward.dev/v1',
             kind: 'Intention',
@@ -94,7 +106,7 @@ describe('property: arbitrary rules, exported, match what Ward matches in the re
           'ward',
           's.yaml',
           docs
-            .slice(0, 3)
+            .filter((d) => d.kind === 'Service')
             .map((d) => JSON.stringify(d))
             .join('\n---\n'),
         );
@@ -104,15 +116,16 @@ describe('property: arbitrary rules, exported, match what Ward matches in the re
           expect(() => new AuthorizationPolicy(m as never).validate()).not.toThrow();
         const reported = new Set(out.unexpressed.map((u) => u.rule));
         const manifests = out.manifests as Json[];
-        // `alfa` has no Service document: a service added after the export.
-        for (const caller of [...names, 'alfa', undefined])
+        // `alfa` and `ns-b/alfa` have no Service document: services added after the export.
+        for (const caller of [...names, 'ns-b/beta', 'alfa', 'ns-b/alfa', undefined])
           for (const method of ['GET', 'HEAD', 'POST'])
             for (const path of paths)
               for (const headers of [{}, { 'x-h': 'ab' }, { 'x-h': 'b' }] as Record<
                 string,
                 string
               >[]) {
-                const spiffeId = caller && `spiffe://cluster.local/ns/default/sa/${caller}`;
+                const [ns, sa] = caller?.includes('/') ? caller.split('/') : ['default', caller];
+                const spiffeId = caller && `spiffe://cluster.local/ns/${ns}/sa/${sa}`;
                 const grpc = path === '/svc.A/M' ? { grpc: { service: 'svc.A', method: 'M' } } : {};
                 const input: DecisionInput = {
                   destination: 'alpha',

@@ -395,3 +395,255 @@ spec:
       expect(() => new AuthorizationPolicy(m as never).validate()).not.toThrow();
   });
 });
+
+describe('namespaced sources (service keys, ns/*, sources in other namespaces)', () => {
+  // team-a owns payments and ledger; team-b has its own payments; odd lives in team-c but its
+  // SPIFFE ID names team-a (Istio reads the namespace from the principal, Ward from the key).
+  const services = `apiVersion: ward.dev/v1
+kind: Service
+metadata: { name: payments, namespace: team-a }
+spec: {}
+---
+apiVersion: ward.dev/v1
+kind: Service
+metadata: { name: ledger, namespace: team-a }
+spec: {}
+---
+apiVersion: ward.dev/v1
+kind: Service
+metadata: { name: payments, namespace: team-b }
+spec: {}
+---
+apiVersion: ward.dev/v1
+kind: Service
+metadata: { name: evil, namespace: team-b }
+spec: {}
+---
+apiVersion: ward.dev/v1
+kind: Service
+metadata: { name: pay-batch, namespace: team-b }
+spec: {}
+---
+apiVersion: ward.dev/v1
+kind: Service
+metadata: { name: odd, namespace: team-c }
+spec: { spiffeId: "spiffe://cluster.local/ns/team-a/sa/odd" }
+---
+apiVersion: ward.dev/v1
+kind: Service
+metadata: { name: frontend }
+spec: {}
+`;
+  const intentions = `apiVersion: ward.dev/v1
+kind: Intention
+metadata: { name: payments, namespace: team-a }
+spec:
+  destination: payments
+  rules:
+    - sources: [ledger]
+      action: allow
+    - sources: ["team-b/*"]
+      action: allow
+      permissions: [{ http: { methods: [GET] } }]
+    - sources: [team-b/evil]
+      action: deny
+    - sources: [default/frontend]
+      action: allow
+    - sources: ["team-b/pay-*"]
+      action: allow
+      permissions: [{ http: { methods: [POST] } }]
+---
+apiVersion: ward.dev/v1
+kind: Intention
+metadata: { name: ledger, namespace: team-a }
+spec:
+  destination: ledger
+  rules:
+    - sources: ["team-a/*"]
+      action: allow
+    - sources: ["team-c/*"]
+      action: deny
+---
+apiVersion: ward.dev/v1
+kind: Intention
+metadata: { name: payments, namespace: team-b }
+spec:
+  destination: payments
+  rules:
+    - sources: [team-a/payments, evil]
+      action: allow
+---
+apiVersion: ward.dev/v1
+kind: Intention
+metadata: { name: frontend }
+spec:
+  destination: frontend
+  rules:
+    - sources: ["*"]
+      action: allow
+`;
+  const ingest = new GraphIngest();
+  ingest.add('ward', 'services.yaml', services);
+  const { graph } = ingest.finish();
+  const docs = [
+    ...parseDocuments(services, 'services.yaml').documents,
+    ...parseDocuments(intentions, 'intentions.yaml').documents,
+  ];
+  const policy = compile(docs as never, { trustDomain: 'cluster.local' });
+  const istio = toIstioPoliciesFromRules(graph, policy);
+  const manifests = istio.manifests as Json[];
+  // Every service, plus callers no Service document declares (their key by the convention).
+  const callers: [string, string][] = [
+    ...[...policy.services.values()].map((s) => [s.name, s.spiffeId] as [string, string]),
+    ['team-a/ghost', 'spiffe://cluster.local/ns/team-a/sa/ghost'],
+    ['team-b/ghost', 'spiffe://cluster.local/ns/team-b/sa/ghost'],
+    ['ghost', 'spiffe://cluster.local/ns/default/sa/ghost'],
+  ];
+  function* requests(destination: string): Generator<[DecisionInput, IstioRequest]> {
+    for (const [service, spiffeId] of callers)
+      for (const method of ['GET', 'POST'])
+        yield [
+          { destination, source: { service, spiffeId }, request: { method, path: '/x' } },
+          {
+            principal: spiffeId.slice('spiffe://'.length),
+            method,
+            path: '/x',
+            headers: {},
+            port: 8080,
+          },
+        ];
+  }
+  const find = (ns: string, name: string) =>
+    manifests.find((m) => m.metadata.namespace === ns && m.metadata.name === name)!;
+
+  it('policies live in the destination namespace, named by the plain name, and validate', () => {
+    for (const m of manifests)
+      expect(() => new AuthorizationPolicy(m as never).validate()).not.toThrow();
+    const allow = find('team-a', 'ward-allow-payments');
+    expect(allow.spec.selector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'payments' } });
+    // Sources resolve in the intention's namespace, and each keeps its own namespace.
+    expect(allow.spec.rules[0].from).toEqual([
+      { source: { principals: ['cluster.local/ns/team-a/sa/ledger'] } },
+    ]);
+    expect(allow.spec.rules[1].from).toEqual([{ source: { namespaces: ['team-b'] } }]);
+    expect(allow.spec.rules[2].from).toEqual([
+      { source: { principals: ['cluster.local/ns/default/sa/frontend'] } },
+    ]);
+    expect(find('team-a', 'ward-deny-payments').spec.rules[0].from).toEqual([
+      { source: { principals: ['cluster.local/ns/team-b/sa/evil'] } },
+    ]);
+    // team-b's payments is another workload, in its own namespace.
+    expect(find('team-b', 'ward-allow-payments').spec.rules[0].from).toEqual([
+      {
+        source: {
+          principals: ['cluster.local/ns/team-a/sa/payments', 'cluster.local/ns/team-b/sa/evil'],
+        },
+      },
+    ]);
+    // team-a/*: odd's principal names team-a but its key is team-c/odd, so it is excepted.
+    expect(find('team-a', 'ward-allow-ledger').spec.rules[0].from).toEqual([
+      { source: { namespaces: ['team-a'], notPrincipals: ['cluster.local/ns/team-a/sa/odd'] } },
+    ]);
+    // A deny of team-c/* covers odd by its principal too (never narrower than Ward).
+    expect(find('team-a', 'ward-deny-ledger').spec.rules[0].from).toEqual([
+      { source: { principals: ['cluster.local/ns/team-a/sa/odd'] } },
+      { source: { namespaces: ['team-c'] } },
+    ]);
+    expect(manifests.map((m) => `${m.metadata.namespace}/${m.metadata.name}`)).not.toContain(
+      'default/ward-allow-payments',
+    );
+  });
+
+  it('rule by rule and per destination, Istio matches what Ward matches (in the reported direction)', () => {
+    const reported = new Set(istio.unexpressed.map((u) => u.rule));
+    expect([...reported].sort()).toEqual(['team-a/payments#4']);
+    let compared = 0;
+    for (const destination of policy.destinations()) {
+      const rules = policy.rules(destination);
+      for (const [input, req] of requests(destination)) {
+        const explanation = policy.explain(input);
+        for (const r of rules) {
+          const id = `${r.ref.policy}#${r.ref.index}`;
+          const ward = explanation.considered.find(
+            (e) => e.rule.policy === r.ref.policy && e.rule.index === r.ref.index,
+          )!.matched;
+          const got = exportedRuleMatches(manifests, destination, id, req);
+          const at = `${id} ${input.source.service} ${req.method}`;
+          if (!reported.has(id)) expect(got, at).toBe(ward);
+          else if (r.ref.action === 'allow') expect(got && !ward, at).toBe(false);
+          else expect(ward && !got, at).toBe(false);
+          compared++;
+        }
+        const wardAllowed = explanation.decision.allowed;
+        const istioAllowed = istioAllows(manifests, destination, req);
+        const at = `${destination} ${input.source.service} ${req.method}`;
+        if (istioAllowed) expect(wardAllowed, at).toBe(true);
+        if (!rules.some((r) => reported.has(`${r.ref.policy}#${r.ref.index}`)))
+          expect(istioAllowed, at).toBe(wardAllowed);
+      }
+    }
+    expect(compared).toBe(9 * 10 * 2); // 9 rules × 10 callers × 2 methods
+  });
+
+  it('an attacker in team-b reaches team-a/payments only as the rules say', () => {
+    const req = (sa: string, method: string): IstioRequest => ({
+      principal: `cluster.local/ns/team-b/sa/${sa}`,
+      method,
+      path: '/x',
+      headers: {},
+      port: 8080,
+    });
+    expect(istioAllows(manifests, 'team-a/payments', req('payments', 'GET'))).toBe(true);
+    expect(istioAllows(manifests, 'team-a/payments', req('payments', 'POST'))).toBe(false);
+    expect(istioAllows(manifests, 'team-a/payments', req('evil', 'GET'))).toBe(false);
+    expect(istioAllows(manifests, 'team-a/ledger', req('payments', 'GET'))).toBe(false);
+  });
+
+  it('NetworkPolicy: ns/* is a namespaceSelector alone, other namespaces add the pod, egress at the caller', () => {
+    const { manifests: np, warnings } = toNetworkPoliciesFromRules(graph, policy);
+    for (const m of np) expect(() => new NetworkPolicy(m as never).validate()).not.toThrow();
+    const ingress = (np as Json[]).find(
+      (m) => m.metadata.namespace === 'team-a' && m.metadata.name === 'ward-payments-ingress',
+    )!;
+    // (team-b/pay-batch, matched by a glob, is covered by team-b/* and gets no peer of its own.)
+    expect(ingress.spec.ingress[0].from).toEqual([
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'default' } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'frontend' } },
+      },
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'team-a' } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ledger' } },
+      },
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'team-b' } } },
+    ]);
+    // Egress for a namespace's pods lives in that namespace.
+    const nsEgress = (np as Json[]).find(
+      (m) => m.metadata.namespace === 'team-b' && m.metadata.name === 'ward-namespace-egress',
+    )!;
+    expect(nsEgress.spec.podSelector).toEqual({});
+    expect(nsEgress.spec.egress[0].to).toEqual([
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'team-a' } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'payments' } },
+      },
+    ]);
+    expect(
+      (np as Json[]).find(
+        (m) => m.metadata.namespace === 'team-a' && m.metadata.name === 'ward-payments-egress',
+      )!.spec.egress[0].to[0].namespaceSelector.matchLabels['kubernetes.io/metadata.name'],
+    ).toBe('team-b');
+    expect(warnings.join('\n')).not.toMatch(/undefined/);
+    // At L4, never narrower than Ward; and team-c (only denied) does not reach the ledger.
+    for (const destination of policy.destinations())
+      for (const [service] of callers) {
+        if (!policy.services.has(service) || service === destination) continue;
+        const allowed = [...requests(destination)].some(
+          ([input]) => input.source.service === service && policy.decide(input).allowed,
+        );
+        if (allowed) expect(l4Admits(np as Json[], service, destination), service).toBe(true);
+      }
+    expect(l4Admits(np as Json[], 'team-c/odd', 'team-a/ledger')).toBe(false);
+    expect(l4Admits(np as Json[], 'team-b/payments', 'team-a/ledger')).toBe(false);
+  });
+});

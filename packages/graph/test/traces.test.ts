@@ -126,7 +126,8 @@ describe('OTLP/JSON pairing', () => {
     const nodes = Object.fromEntries(graph.services.map((s) => [s.name, [s.type, s.virtual]]));
     expect(nodes).toMatchObject({
       'postgresql/orders': ['database', true],
-      cache: ['database', true],
+      // cache.shop.svc.cluster.local: the key of Service cache in namespace shop.
+      'shop/cache': ['database', true],
       'legacy-billing': ['service', true],
       'kafka/orders': ['messaging', true],
       'api.stripe.com': ['external', true],
@@ -146,6 +147,72 @@ describe('OTLP/JSON pairing', () => {
       ]),
     );
     expect(graph.edges.map((e) => e.to)).toEqual(['orders']);
+  });
+
+  it('keys services by the resource namespace; bare peers resolve in the caller namespace', () => {
+    const nsOtlp = (
+      resources: [attrs: Record<string, string>, spans: Parameters<typeof otlp>[0][0][1]][],
+    ) => {
+      const request = otlp(resources.map(([a, spans]) => [a['service.name']!, spans])) as {
+        resourceSpans: { resource: { attributes: unknown[] } }[];
+      };
+      resources.forEach(([a], i) => {
+        request.resourceSpans[i]!.resource.attributes = Object.entries(a).map(([key, v]) => ({
+          key,
+          value: { stringValue: v },
+        }));
+      });
+      return request;
+    };
+    const c = sid();
+    const { graph } = ingestOtlp(
+      nsOtlp([
+        [
+          { 'service.name': 'checkout', 'k8s.namespace.name': 'team-b' },
+          [
+            { spanId: c, kind: SPAN_KIND.CLIENT },
+            { spanId: sid(), kind: SPAN_KIND.CLIENT, attrs: { 'peer.service': 'billing' } },
+            {
+              spanId: sid(),
+              kind: SPAN_KIND.CLIENT,
+              attrs: { 'db.system': 'redis', 'server.address': 'cache' },
+            },
+            {
+              spanId: sid(),
+              kind: SPAN_KIND.CLIENT,
+              attrs: { 'server.address': 'ledger.team-a.svc.cluster.local:8080' },
+            },
+          ],
+        ],
+        [
+          { 'service.name': 'payments', 'k8s.namespace.name': 'team-a' },
+          [{ spanId: sid(), parent: c, kind: SPAN_KIND.SERVER }],
+        ],
+        [
+          { 'service.name': 'audit', 'k8s.namespace.name': 'default' },
+          [{ spanId: sid(), kind: 1 }],
+        ],
+        [
+          { 'service.name': 'legacy', 'service.namespace': 'Not A Label' },
+          [{ spanId: sid(), kind: 1 }],
+        ],
+        [
+          { 'service.name': 'team-c/worker', 'k8s.namespace.name': 'team-d' },
+          [{ spanId: sid(), kind: 1 }],
+        ],
+      ]),
+    );
+    expect(graph.edges.map((e) => `${e.from}>${e.to}`)).toEqual([
+      'team-b/checkout>team-a/ledger',
+      'team-b/checkout>team-a/payments',
+      'team-b/checkout>team-b/billing',
+      'team-b/checkout>team-b/cache',
+    ]);
+    const names = graph.services.map((s) => s.name);
+    // The default namespace is elided; an invalid namespace and a key already written stay.
+    expect(names).toContain('audit');
+    expect(names).toContain('legacy');
+    expect(names).toContain('team-c/worker');
   });
 
   it('skips and counts malformed spans, naming where they are', () => {
@@ -301,11 +368,12 @@ describe('OTLP/protobuf from the real OpenTelemetry exporter', () => {
     const { graph, stats } = ingest.finish();
     expect(stats.spans).toBe(9);
     expect(graph.edges.map((e) => `${e.from}>${e.to}:${e.metrics!.calls}`)).toEqual([
-      'checkout>orders:3',
-      'orders>postgres:3',
+      'shop/checkout>shop/orders:3',
+      'shop/orders>shop/postgres:3',
     ]);
-    expect(graph.services.find((s) => s.name === 'orders')!.namespace).toBe('shop');
-    expect(graph.services.find((s) => s.name === 'postgres')!.type).toBe('database');
+    // service.name in the resource's namespace is the key; a bare host is in the caller's.
+    expect(graph.services.find((s) => s.name === 'shop/orders')!.namespace).toBe('shop');
+    expect(graph.services.find((s) => s.name === 'shop/postgres')!.type).toBe('database');
   });
 
   it('rejects truncated protobuf with the byte offset', () => {

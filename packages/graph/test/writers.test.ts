@@ -45,15 +45,18 @@ describe('diagrams', () => {
     const { graph, report } = shop();
     const dot = toDot(graph, report);
     expect(dot).toMatch(/^digraph ward \{/);
-    expect(dot).toContain('"orders" -> "payments" [style=dashed, color=red, penwidth=2');
-    expect(dot).toContain('"prometheus" -> "postgres" [style=dashed, color=gray40');
+    // Node ids are service keys; DOT ids are quoted, so `/` needs nothing more.
+    expect(dot).toContain('"shop/orders" -> "shop/payments" [style=dashed, color=red, penwidth=2');
+    expect(dot).toContain('"monitoring/prometheus" -> "shop/postgres" [style=dashed, color=gray40');
     const mermaid = toMermaid(graph, report);
     expect(mermaid).toMatch(/^flowchart LR\n/);
     const ids = Object.fromEntries(graph.services.map((s, i) => [s.name, `n${i}`]));
     const edgeLines = mermaid.split('\n').filter((l) => /-\.->|==>/.test(l));
     const cycleIndex = edgeLines.findIndex(
-      (l) => l.trim() === `${ids.orders} -.-> ${ids.payments}`,
+      (l) => l.trim() === `${ids['shop/orders']} -.-> ${ids['shop/payments']}`,
     );
+    // Mermaid node ids are generated (n0, n1, …); the key is only ever a quoted label.
+    expect(mermaid).toContain(`${ids['shop/orders']}["shop/orders"]`);
     expect(mermaid).toMatch(new RegExp(`linkStyle [0-9,]*\\b${cycleIndex}\\b[0-9,]* stroke:#d00`));
   });
 
@@ -74,9 +77,9 @@ describe('text and JSON reports', () => {
   it('summarizes findings with explanations and round-trips as a graph input', () => {
     const { graph, stats, report } = shop();
     const text = toTextReport(report, stats);
-    expect(text).toContain('orders → payments → orders');
+    expect(text).toContain('shop/orders → shop/payments → shop/orders');
     expect(text).toContain('Cut ');
-    expect(text).toContain('prometheus (monitoring) depends on postgres');
+    expect(text).toContain('monitoring/prometheus (monitoring) depends on shop/postgres');
     const json = toJsonReport(graph, report, stats);
     const again = new GraphIngest();
     again.add('graph-json', 'report.json', json);
@@ -85,7 +88,8 @@ describe('text and JSON reports', () => {
       graph.edges.map((e) => [e.from, e.to, e.kind, e.provenance]),
     );
     expect(
-      back.edges.find((e) => e.to === 'payments' && e.from === 'orders')!.metrics!.latencyMs!.max,
+      back.edges.find((e) => e.to === 'shop/payments' && e.from === 'shop/orders')!.metrics!
+        .latencyMs!.max,
     ).toBe(10);
   });
 });
@@ -165,7 +169,7 @@ describe('policy exports', () => {
     const dns = manifests.find((m) => (m.metadata as { name: string }).name === 'ward-allow-dns')!;
     expect(JSON.stringify(dns)).toContain('"k8s-app":"kube-dns"');
     // Observed-only edges are unapproved and not exported.
-    expect(skipped.map((s) => s.item)).toContain('orders → payments');
+    expect(skipped.map((s) => s.item)).toContain('shop/orders → shop/payments');
     expect(names.some((n) => n.includes('orders-to-payments'))).toBe(false);
   });
 

@@ -121,3 +121,87 @@ describe.each(list)('GET /v1/graph/export on $name', (backend) => {
     expect(bad.status).toBe(400);
   });
 });
+
+// Needs the store and tokens to know namespaces (other branches of issue 14 item 1): until they
+// are merged, two `payments` documents collide in the store and a token cannot name
+// `team-a/payments`. The integrator turns this on after merging them (teamView is tested on its
+// own in graph-export-team.test.ts meanwhile).
+describe.skip.each(list)('GET /v1/graph/export with namespaces on $name', (backend) => {
+  // Two teams each own a `payments`; team-b may call team-a's with GET, and only that.
+  const inNs = (ns: string, name: string) => ({
+    apiVersion: 'ward.dev/v1',
+    kind: 'Service',
+    metadata: { name, namespace: ns },
+    spec: {},
+  });
+  const NS_DOCS = [
+    inNs('team-a', 'payments'),
+    inNs('team-b', 'payments'),
+    {
+      apiVersion: 'ward.dev/v1',
+      kind: 'Intention',
+      metadata: { name: 'payments', namespace: 'team-a' },
+      spec: {
+        destination: 'payments',
+        rules: [
+          {
+            sources: ['team-b/*'],
+            action: 'allow',
+            permissions: [{ http: { methods: ['GET'] } }],
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: 'ward.dev/v1',
+      kind: 'Intention',
+      metadata: { name: 'payments', namespace: 'team-b' },
+      spec: { destination: 'payments', rules: [{ sources: ['team-a/payments'], action: 'allow' }] },
+    },
+  ];
+  let s: IngestServer;
+  beforeAll(async () => {
+    s = await startIngestServer(backend);
+    await applyDocs(s.url, NS_DOCS);
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('each policy lives in its destination namespace; sources keep their own', async () => {
+    const r = await http(s.url, 'GET', '/v1/graph/export?target=istio');
+    expect(r.status).toBe(200);
+    const at = (ns: string, name: string) =>
+      (r.body.manifests as Json[]).find(
+        (m) => m.metadata.namespace === ns && m.metadata.name === name,
+      )!;
+    expect(at('team-a', 'ward-allow-payments').spec.rules[0].from).toEqual([
+      { source: { namespaces: ['team-b'] } },
+    ]);
+    expect(at('team-b', 'ward-allow-payments').spec.rules[0].from).toEqual([
+      { source: { principals: ['ward.local/ns/team-a/sa/payments'] } },
+    ]);
+    const np = await http(s.url, 'GET', '/v1/graph/export?target=networkpolicy');
+    const ingress = (np.body.manifests as Json[]).find(
+      (m) => m.metadata.namespace === 'team-a' && m.metadata.name === 'ward-payments-ingress',
+    )!;
+    expect(ingress.spec.ingress[0].from).toEqual([
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'team-b' } } },
+    ]);
+  });
+
+  it('a team token sees its own namespace’s policies, not a same-named service’s elsewhere', async () => {
+    const teamA = await s.token('team-a-payments', 'team', ['team-a/payments']);
+    const a = await http(s.url, 'GET', '/v1/graph/export?target=istio', { token: teamA });
+    expect(a.status).toBe(200);
+    expect(
+      (a.body.manifests as Json[]).map((m) => `${m.metadata.namespace}/${m.metadata.name}`),
+    ).toEqual(['team-a/ward-allow-payments']);
+    expect(a.body.warnings.every((w: string) => w.startsWith('team-a/payments'))).toBe(true);
+    // A default-namespace `payments` owns neither.
+    const plain = await s.token('default-payments', 'team', ['payments']);
+    const d = await http(s.url, 'GET', '/v1/graph/export?target=istio', { token: plain });
+    expect(d.status).toBe(200);
+    expect(d.body.manifests).toEqual([]);
+  });
+});

@@ -223,6 +223,26 @@ describe.each(list)('ingest scope on $name', (backend) => {
     expect(edges).not.toContain('frontend->catalog');
   });
 
+  it("a PDP token cannot report its name into another namespace's node", async () => {
+    const inNs = (namespace: string) => {
+      const body = otlp('orders', [clientSpan('ledger')]);
+      body.resourceSpans[0]!.resource.attributes.push({
+        key: 'k8s.namespace.name',
+        value: { stringValue: namespace },
+      });
+      return body;
+    };
+    // The span's node would be team-a/orders: not this token's service (orders).
+    const forged = await postTraces(s.url, s.pdpToken, inNs('team-a'));
+    expect(forged.status).toBe(200);
+    expect(forged.body.partialSuccess.rejectedSpans).toBe('1');
+    expect(forged.body.partialSuccess.errorMessage).toContain('"team-a/orders"');
+    // The default namespace written out is the same key.
+    const own = await postTraces(s.url, s.pdpToken, inNs('default'));
+    expect(own.status).toBe(200);
+    expect(own.body).toEqual({});
+  });
+
   it('refuses NUL, control characters, lone surrogates and invalid UTF-8 per record', async () => {
     const good = JSON.stringify(rec({ path: '/ok' }));
     const bad = [

@@ -25,6 +25,7 @@ import type {
   Unexpressed,
 } from '@ward/graph';
 import type { PolicySet, SourcedDocument } from '@ward/policy';
+import { isNamespace } from '@ward/spiffe';
 import { Argument, type Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { CliError } from '../errors.ts';
@@ -79,19 +80,24 @@ export function register(program: Command): void {
         .description(
           'Read inputs (traces, manifests, catalogs, decision logs) and report on the graph',
         )
-        .option('--output-file <file>', 'write the report to this file instead of stdout'),
+        .option('--output-file <file>', 'write the report to this file instead of stdout')
+        .option(...NAMESPACE_FILTER),
       FORMATS,
     ),
-  ).action(async (opts: CommonOptions & { output: Format; outputFile?: string }) => {
-    await engine();
-    const { graph, stats } = await load(opts.filename, opts);
-    const options = await analyzeOptions(opts);
-    const report = G.analyze(graph, options);
-    // The text and JSON reports carry the diagnostics; diagrams and SARIF have no place for them.
-    if (opts.output !== 'text' && opts.output !== 'json')
-      for (const line of G.diagnosticLines(stats.diagnostics)) process.stderr.write(`${line}\n`);
-    await emit(render(opts.output, graph, report, stats), opts.outputFile);
-  });
+  ).action(
+    async (opts: CommonOptions & { output: Format; outputFile?: string; namespace?: string }) => {
+      await engine();
+      const loaded = await load(opts.filename, opts);
+      const { stats } = loaded;
+      const graph = inNamespace(loaded.graph, opts.namespace);
+      const options = await analyzeOptions(opts);
+      const report = G.analyze(graph, options);
+      // The text and JSON reports carry the diagnostics; diagrams and SARIF have no place for them.
+      if (opts.output !== 'text' && opts.output !== 'json')
+        for (const line of G.diagnosticLines(stats.diagnostics)) process.stderr.write(`${line}\n`);
+      await emit(render(opts.output, graph, report, stats), opts.outputFile);
+    },
+  );
 
   common(
     addOutputOption(
@@ -145,23 +151,37 @@ export function register(program: Command): void {
           '--since <window>',
           'observations since: duration back from now (30m, 7d) or ISO time',
           '7d',
+        )
+        .option(
+          '-n, --namespace <ns>',
+          'only this namespace: its services, the edges into and out of them and the services at their other end (default: every namespace)',
         ),
       REMOTE_FORMATS,
     ),
-  ).action(async (opts: ConnectionOptions & { since: string; output: RemoteFormat }) => {
-    const report = await call<GraphReport>(
-      opts,
-      'GET',
-      `/v1/graph?${new URLSearchParams({ since: opts.since, format: 'json' })}`,
-    );
-    await engine();
-    // The same writers the server's `format=dot|mermaid` uses, on the report it sent.
-    const text = (): string => G.toTextReport(report.analysis, report.stats);
-    if (opts.output === 'dot') process.stdout.write(G.toDot(report.graph, report.analysis));
-    else if (opts.output === 'mermaid')
-      process.stdout.write(G.toMermaid(report.graph, report.analysis));
-    else printResult(opts.output, report, text);
-  });
+  ).action(
+    async (
+      opts: ConnectionOptions & { since: string; output: RemoteFormat; namespace?: string },
+    ) => {
+      checkNamespace(opts.namespace);
+      const report = await call<GraphReport>(
+        opts,
+        'GET',
+        `/v1/graph?${new URLSearchParams({ since: opts.since, format: 'json' })}`,
+      );
+      await engine();
+      if (opts.namespace !== undefined) {
+        // The report's analyses are of the whole graph: analyse the namespace's part again.
+        report.graph = inNamespace(report.graph, opts.namespace);
+        report.analysis = G.analyze(report.graph);
+      }
+      // The same writers the server's `format=dot|mermaid` uses, on the report it sent.
+      const text = (): string => G.toTextReport(report.analysis, report.stats);
+      if (opts.output === 'dot') process.stdout.write(G.toDot(report.graph, report.analysis));
+      else if (opts.output === 'mermaid')
+        process.stdout.write(G.toMermaid(report.graph, report.analysis));
+      else printResult(opts.output, report, text);
+    },
+  );
 
   common(
     addOutputOption(
@@ -186,7 +206,10 @@ export function register(program: Command): void {
           'write one file per namespace into this directory instead of printing to stdout',
         )
         .option('--include-observed', 'also allow observed edges nothing declares')
-        .option('--namespace <ns>', 'namespace of objects and services that name none', 'default')
+        .option(
+          '-n, --namespace <ns>',
+          'namespace of objects and services that name none (as kubectl -n), and write only the manifests of this namespace (default: every namespace; objects naming none are in default)',
+        )
         .option(
           '--allow-empty',
           'export even if some workloads have no allowed edge and no entry point (their traffic is cut)',
@@ -200,7 +223,7 @@ export function register(program: Command): void {
         output: string;
         outputDir?: string;
         includeObserved?: boolean;
-        namespace: string;
+        namespace?: string;
         allowEmpty?: boolean;
         from?: 'rules' | 'edges';
         strict?: boolean;
@@ -213,7 +236,7 @@ export function register(program: Command): void {
       const options = {
         includeObserved: opts.includeObserved === true,
         trustDomain: opts.trustDomain ?? 'cluster.local',
-        namespace: opts.namespace,
+        namespace: opts.namespace ?? 'default',
         allowEmpty: opts.allowEmpty === true,
       };
       const policy =
@@ -233,6 +256,10 @@ export function register(program: Command): void {
             ? G.toIstioPolicies(graph, options)
             : G.toNetworkPolicies(graph, options),
       );
+      if (opts.namespace !== undefined)
+        result.manifests = result.manifests.filter(
+          (m) => (m.metadata as { namespace?: string }).namespace === opts.namespace,
+        );
       const byNamespace = new Map<string, Record<string, unknown>[]>();
       for (const m of result.manifests) {
         const ns = (m.metadata as { namespace: string }).namespace;
@@ -256,6 +283,9 @@ export function register(program: Command): void {
       else {
         await mkdir(opts.outputDir, { recursive: true });
         for (const [ns, manifests] of byNamespace) {
+          // A namespace is a DNS label, never a path: refuse anything else before joining.
+          if (!isNamespace(ns))
+            throw new CliError('CLI_USAGE', `not a namespace: ${JSON.stringify(ns)}`, 2);
           const file = join(opts.outputDir, `${ns}.${target}.${opts.output}`);
           await writeFile(file, print(manifests));
         }
@@ -279,6 +309,28 @@ export function register(program: Command): void {
       }
     },
   );
+}
+
+/** `-n NS` on `analyze`: inputs naming no namespace are in NS (kubectl's `-n`), and it filters. */
+const NAMESPACE_FILTER = [
+  '-n, --namespace <ns>',
+  'only this namespace: its services, the edges into and out of them and the services at their other end; objects in the inputs that name no namespace are in it (as kubectl -n). Default: every namespace, objects naming none in default',
+] as const;
+
+/** Refuses a namespace that is not a DNS label, as kubectl does (exit 2). */
+function checkNamespace(ns: string | undefined): void {
+  if (ns !== undefined && !isNamespace(ns))
+    throw new CliError(
+      'CLI_USAGE',
+      `--namespace ${JSON.stringify(ns)}: a namespace is a DNS label (lower-case letters, digits and inner hyphens, at most 63)`,
+      2,
+    );
+}
+
+/** The namespace's part of the graph, or the whole graph when no namespace is given. */
+function inNamespace(graph: DependencyGraph, ns: string | undefined): DependencyGraph {
+  checkNamespace(ns);
+  return ns === undefined ? graph : G.namespaceSubgraph(graph, ns);
 }
 
 function common(cmd: Command): Command {
@@ -508,10 +560,9 @@ async function load(
   filenames: string[],
   opts: CommonOptions,
 ): Promise<{ graph: DependencyGraph; stats: IngestStats; wardFiles: string[] }> {
-  const ingest = new G.GraphIngest({
-    trustDomain: opts.trustDomain,
-    defaultNamespace: (opts as { namespace?: string }).namespace,
-  });
+  const defaultNamespace = (opts as { namespace?: string }).namespace;
+  checkNamespace(defaultNamespace);
+  const ingest = new G.GraphIngest({ trustDomain: opts.trustDomain, defaultNamespace });
   const inputs = await plan(filenames);
   const total = inputs.reduce((n, p) => n + p.size, 0);
   const bar =

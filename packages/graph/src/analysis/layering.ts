@@ -16,10 +16,14 @@
  */
 import { GraphError } from '../errors.ts';
 import type { DependencyGraph, ServiceNode } from '../model.ts';
+import { namespaceOfNode } from '../namespaces.ts';
 import { parseYamlDocuments } from '../readers/yaml-docs.ts';
 import { isObject } from '../util.ts';
 
-/** Label values to match; a list matches any of its values. `name` and `namespace` are special. */
+/**
+ * Label values to match; a list matches any of its values. `name` (the node's key:
+ * `shop/orders`, or `orders` in the default namespace) and `namespace` (the key's) are special.
+ */
 export type Selector = Record<string, string | string[]>;
 
 export interface LayeringRules {
@@ -116,7 +120,12 @@ export function parseLayeringRules(text: string, file: string): LayeringRules {
 function matches(node: ServiceNode | undefined, selector: Selector): boolean {
   if (!node) return false;
   return Object.entries(selector).every(([k, want]) => {
-    const have = k === 'name' ? node.name : k === 'namespace' ? node.namespace : node.labels[k];
+    const have =
+      k === 'name'
+        ? node.name
+        : k === 'namespace'
+          ? (namespaceOfNode(node) ?? undefined)
+          : node.labels[k];
     return have !== undefined && (Array.isArray(want) ? want.includes(have) : want === have);
   });
 }

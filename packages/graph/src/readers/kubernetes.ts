@@ -16,10 +16,12 @@
  * References made by init containers are startup edges; all others are runtime edges. Every other
  * document, and every reference that names no Service in the inputs, is reported as a diagnostic.
  *
- * Node ids are the workload names, as traces name services; only a name used in more than one
- * namespace is qualified, as `namespace/name`, so graphs of one namespace keep their ids.
+ * Node ids are service keys, as Ward's documents, decisions and tokens name services: `name` in
+ * the default namespace and `namespace/name` in any other (a Service `orders` in namespace `shop`
+ * is `shop/orders`). Objects whose metadata names no namespace are in `defaultNamespace`, as
+ * `kubectl apply -n` places them.
  */
-import { defaultSpiffeId } from '@ward/spiffe';
+import { defaultSpiffeId, isNamespace, serviceKey } from '@ward/spiffe';
 import type { EntryPoint, GraphBuilder, GraphDiagnostic, PodPort, SourceRef } from '../model.ts';
 import { sortPorts } from '../model.ts';
 import { isObject, stringMap } from '../util.ts';
@@ -120,14 +122,29 @@ export class KubernetesSet {
           continue;
         }
         const meta = obj.metadata as Obj;
+        const namespace =
+          typeof meta.namespace === 'string' && meta.namespace !== ''
+            ? meta.namespace
+            : this.defaultNamespace;
+        if (!isNamespace(namespace) || name.includes('/')) {
+          // Kubernetes refuses both; in a node's key either could name another namespace's service.
+          this.builder.note({
+            file,
+            line: doc.lineOf(path),
+            kind: obj.kind,
+            name: `${namespace}/${name}`,
+            action: 'skipped',
+            reason: isNamespace(namespace)
+              ? 'metadata.name holds a `/`'
+              : 'metadata.namespace is not a namespace (a DNS label)',
+          });
+          continue;
+        }
         this.items.push({
           obj,
           kind: obj.kind,
           name,
-          namespace:
-            typeof meta.namespace === 'string' && meta.namespace !== ''
-              ? meta.namespace
-              : this.defaultNamespace,
+          namespace,
           spec: isObject(obj.spec) ? obj.spec : {},
           path,
           doc,
@@ -143,11 +160,7 @@ export class KubernetesSet {
       if (WORKLOAD_KINDS.has(i.kind) && !w) this.skip(i, `a ${i.kind} without a pod template`);
       return w ? [w] : [];
     });
-    const qualify = ambiguousNames([
-      ...workloads.map((w) => w.item),
-      ...this.items.filter((i) => i.kind === 'Service'),
-    ]);
-    const idOf = (ns: string, name: string): string => (qualify.has(name) ? `${ns}/${name}` : name);
+    const idOf = serviceKey;
     for (const w of workloads) {
       w.id = idOf(w.item.namespace, w.item.name);
       this.addWorkloadNode(w);
@@ -469,18 +482,6 @@ export class KubernetesSet {
 
 /** Kinds read as nodes, data or external hosts: never reported as skipped. */
 const READ_KINDS = new Set([...WORKLOAD_KINDS, 'Service', 'ConfigMap', 'ServiceEntry']);
-
-/** Names used in more than one namespace: their node ids carry the namespace. */
-function ambiguousNames(items: Item[]): Set<string> {
-  const seen = new Map<string, string>();
-  const out = new Set<string>();
-  for (const i of items) {
-    const ns = seen.get(i.name);
-    if (ns === undefined) seen.set(i.name, i.namespace);
-    else if (ns !== i.namespace) out.add(i.name);
-  }
-  return out;
-}
 
 /** Whether `text` names `host` (a ServiceEntry host, maybe `*.suffix`) as a whole hostname. */
 function mentionsHost(text: string, host: string): boolean {

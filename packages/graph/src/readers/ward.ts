@@ -7,7 +7,7 @@
  * dependency.
  */
 import { parseDocuments, type ServiceDocument } from '@ward/policy';
-import { defaultSpiffeId } from '@ward/spiffe';
+import { canonicalServiceKey, defaultSpiffeId, serviceKey } from '@ward/spiffe';
 import { GraphError } from '../errors.ts';
 import type { GraphBuilder } from '../model.ts';
 import { wardLabels } from './labels.ts';
@@ -47,10 +47,13 @@ export function readWardServices(
   const positions = parseYamlDocuments(text, file, 'Ward documents');
   for (const { document, index } of services) {
     const doc = document as ServiceDocument;
-    const { name, namespace = 'default' } = doc.metadata;
+    const { name: plain, namespace = 'default' } = doc.metadata;
+    // The node is the service's key (`name`, or `namespace/name` outside the default
+    // namespace), as decisions, traces from Ward's SDKs and the compiled policy name it.
+    const name = serviceKey(namespace, plain);
     const labels = wardLabels(doc.metadata.labels ?? {}, doc.metadata.annotations ?? {});
     if (doc.spec.owner) labels.owner ??= doc.spec.owner;
-    const spiffeId = doc.spec.spiffeId ?? defaultSpiffeId(trustDomain, namespace, name);
+    const spiffeId = doc.spec.spiffeId ?? defaultSpiffeId(trustDomain, namespace, plain);
     const sa = /\/sa\/([^/]+)$/.exec(spiffeId)?.[1];
     builder.service(
       name,
@@ -59,8 +62,10 @@ export function readWardServices(
     );
     const at = positions[index];
     for (const [i, dep] of (doc.spec.dependencies ?? []).entries()) {
-      if (dep.service === name) continue;
-      builder.declare(name, dep.service, dep.kind === 'startup' ? 'startup' : 'runtime', {
+      // Relative to the document's namespace: `orders` in a `shop` document is `shop/orders`.
+      const to = canonicalServiceKey(dep.service, namespace) ?? dep.service;
+      if (to === name) continue;
+      builder.declare(name, to, dep.kind === 'startup' ? 'startup' : 'runtime', {
         type: 'ward',
         file,
         line: at?.lineOf(['spec', 'dependencies', i]) ?? 1,

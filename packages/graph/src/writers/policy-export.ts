@@ -23,7 +23,13 @@
  * `cluster.local/ns/shop/sa/checkout`) and the ports they reach. Istio can only tell workloads
  * apart by service account, so workloads sharing one are named in a warning.
  */
-import { defaultSpiffeId, SPIFFE_SCHEME_PREFIX } from '@ward/spiffe';
+import {
+  defaultSpiffeId,
+  isNamespace,
+  namespaceOfKey,
+  SPIFFE_SCHEME_PREFIX,
+  splitServiceKey,
+} from '@ward/spiffe';
 import { GraphError } from '../errors.ts';
 import {
   cmp,
@@ -64,10 +70,35 @@ interface Plan {
   ns: (s: ServiceNode) => string;
 }
 
+/**
+ * A node's name within its namespace: node ids are service keys (`name` in the default namespace,
+ * `namespace/name` elsewhere), and a key's `/` may reach no label value, resource name or SPIFFE
+ * path.
+ */
+export function plainName(s: Pick<ServiceNode, 'name'>): string {
+  return splitServiceKey(s.name).name;
+}
+
+/**
+ * The namespace a node's pods (and so its policies) live in: the one its key names; for a bare
+ * key, the node's own namespace, else `fallback` (the namespace of inputs that name none).
+ */
+export function nodeNamespace(s: Pick<ServiceNode, 'name' | 'namespace'>, fallback = 'default') {
+  if (s.name.includes('/')) return namespaceOfKey(s.name);
+  // A namespace a reader took from its input (a span's `k8s.namespace.name`) is anyone's text:
+  // only a DNS label may become `metadata.namespace` (and a file name in `--output-dir`).
+  return s.namespace !== undefined && isNamespace(s.namespace) ? s.namespace : fallback;
+}
+
+/** `namespace/name` of a node, for messages. */
+export function nodeWhere(s: Pick<ServiceNode, 'name' | 'namespace'>, fallback = 'default') {
+  return `${nodeNamespace(s, fallback)}/${plainName(s)}`;
+}
+
 export function podSelector(s: ServiceNode): Record<string, string> {
   return s.podSelector && Object.keys(s.podSelector).length > 0
     ? s.podSelector
-    : { 'app.kubernetes.io/name': s.name };
+    : { 'app.kubernetes.io/name': plainName(s) };
 }
 
 /** A node that stands for pods the policies can select. */
@@ -79,6 +110,12 @@ function kindOf(s: ServiceNode): string {
   return s.type === 'messaging' ? 'broker' : s.type;
 }
 
+function fnv(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
 /** A DNS-1123 name of at most 63 characters (a hash keeps long names distinct). */
 export function resourceName(...parts: string[]): string {
   let name = parts
@@ -87,18 +124,39 @@ export function resourceName(...parts: string[]): string {
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/-+/g, '-')
     .replace(/^-|-$/g, '');
-  if (name.length > 63) {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-    name = `${name.slice(0, 54).replace(/-$/, '')}-${(h >>> 0).toString(16).padStart(8, '0')}`;
-  }
+  if (name.length > 63) name = `${name.slice(0, 54).replace(/-$/, '')}-${fnv(name)}`;
   return name || 'ward';
+}
+
+/**
+ * Makes every (kind, namespace, name) of `manifests` distinct, in place: names built from service
+ * names of several namespaces (`orders.shop` and `orders-shop` both read `orders-shop`) may meet,
+ * and applying two objects of one name keeps only the last. A later duplicate gets a hash of its
+ * spec appended, so the result is deterministic.
+ */
+export function uniqueNames(manifests: Record<string, unknown>[]): void {
+  const seen = new Set<string>();
+  for (const m of manifests) {
+    const meta = m.metadata as { name: string; namespace?: string };
+    const id = (name: string) => `${String(m.kind)}\n${meta.namespace ?? ''}\n${name}`;
+    if (seen.has(id(meta.name))) {
+      const base = meta.name.length > 54 ? meta.name.slice(0, 54).replace(/-$/, '') : meta.name;
+      let salt = JSON.stringify(m.spec);
+      let name = `${base}-${fnv(salt)}`;
+      while (seen.has(id(name))) {
+        salt += '+';
+        name = `${base}-${fnv(salt)}`;
+      }
+      meta.name = name;
+    }
+    seen.add(id(meta.name));
+  }
 }
 
 /** Chooses the edges to allow, and refuses when the result would cut unexplained traffic. */
 function plan(graph: DependencyGraph, options: ExportOptions): Plan {
   const fallbackNs = options.namespace ?? 'default';
-  const ns = (s: ServiceNode): string => s.namespace ?? fallbackNs;
+  const ns = (s: ServiceNode): string => nodeNamespace(s, fallbackNs);
   const nodes = new Map(graph.services.map((s) => [s.name, s]));
   const skipped: ExportResult['skipped'] = [];
   const warnings: string[] = [];
@@ -152,7 +210,7 @@ function plan(graph: DependencyGraph, options: ExportOptions): Plan {
       );
     }
     if (unexplained.length > 0) {
-      const names = unexplained.map((s) => `${ns(s)}/${s.name}`);
+      const names = unexplained.map((s) => `${ns(s)}/${plainName(s)}`);
       throw new GraphError(
         'GRAPH_EXPORT_UNEXPLAINED',
         `refusing to export: ${unexplained.length} workload(s) have no allowed dependency and no entry point, so the policies would cut all their traffic: ${names.slice(0, 20).join(', ')}${names.length > 20 ? `, … (${names.length})` : ''}. ${advice}`,
@@ -161,7 +219,7 @@ function plan(graph: DependencyGraph, options: ExportOptions): Plan {
   }
   for (const s of unexplained)
     warnings.push(
-      `${ns(s)}/${s.name} has no allowed dependency and no entry point: all its traffic is denied (--allow-empty)`,
+      `${ns(s)}/${plainName(s)} has no allowed dependency and no entry point: all its traffic is denied (--allow-empty)`,
     );
   return { edges, workloads, skipped, warnings, ns };
 }
@@ -240,12 +298,15 @@ export function toNetworkPolicies(
   for (const namespace of namespaces(p)) manifests.push(...networkBaseline(namespace));
   for (const s of p.workloads.filter((w) => w.entryPoints?.length)) {
     manifests.push(
-      policy(meta(resourceName('ward', s.name, 'from-outside'), p.ns(s), entryAnnotation(s)), {
-        podSelector: { matchLabels: { ...podSelector(s) } },
-        policyTypes: ['Ingress'],
-        // No `from`: any source, inside or outside the cluster, on the entry's pod ports.
-        ingress: [{ ...ports(entryPorts(s)) }],
-      }),
+      policy(
+        meta(resourceName('ward', plainName(s), 'from-outside'), p.ns(s), entryAnnotation(s)),
+        {
+          podSelector: { matchLabels: { ...podSelector(s) } },
+          policyTypes: ['Ingress'],
+          // No `from`: any source, inside or outside the cluster, on the entry's pod ports.
+          ingress: [{ ...ports(entryPorts(s)) }],
+        },
+      ),
     );
   }
   const peer = (s: ServiceNode) => ({
@@ -254,20 +315,21 @@ export function toNetworkPolicies(
   });
   for (const [e, a, b] of p.edges) {
     manifests.push(
-      policy(meta(resourceName('ward', a.name, 'to', b.name, 'egress'), p.ns(a)), {
+      policy(meta(resourceName('ward', plainName(a), 'to', plainName(b), 'egress'), p.ns(a)), {
         podSelector: { matchLabels: { ...podSelector(a) } },
         policyTypes: ['Egress'],
         egress: [{ to: [peer(b)], ...ports(e.podPorts) }],
       }),
     );
     manifests.push(
-      policy(meta(resourceName('ward', a.name, 'to', b.name, 'ingress'), p.ns(b)), {
+      policy(meta(resourceName('ward', plainName(a), 'to', plainName(b), 'ingress'), p.ns(b)), {
         podSelector: { matchLabels: { ...podSelector(b) } },
         policyTypes: ['Ingress'],
         ingress: [{ from: [peer(a)], ...ports(e.podPorts) }],
       }),
     );
   }
+  uniqueNames(manifests);
   return { manifests, skipped: p.skipped, warnings: p.warnings };
 }
 
@@ -279,7 +341,11 @@ export function istioPrincipal(
 ): string {
   const id =
     s.spiffeId ??
-    defaultSpiffeId(trustDomain, s.namespace ?? fallbackNamespace, s.serviceAccount ?? s.name);
+    defaultSpiffeId(
+      trustDomain,
+      nodeNamespace(s, fallbackNamespace),
+      s.serviceAccount ?? plainName(s),
+    );
   return id.startsWith(SPIFFE_SCHEME_PREFIX) ? id.slice(SPIFFE_SCHEME_PREFIX.length) : id;
 }
 
@@ -344,7 +410,7 @@ export function toIstioPolicies(graph: DependencyGraph, options: ExportOptions =
     for (const [key, principals] of [...groups].sort((x, y) => cmp(x[0], y[0])))
       rules.push({ from: [{ source: { principals: [...principals].sort() } }], ...to(key) });
     const metadata: Record<string, unknown> = {
-      name: resourceName('ward-allow', target.name),
+      name: resourceName('ward-allow', plainName(target)),
       namespace: p.ns(target),
       labels: { ...MANAGED },
     };
@@ -365,5 +431,6 @@ export function toIstioPolicies(graph: DependencyGraph, options: ExportOptions =
       },
     });
   }
+  uniqueNames(manifests);
   return { manifests, skipped: p.skipped, warnings };
 }

@@ -9,7 +9,13 @@
  * say is widened or dropped, so the deny covers more). Either way, the report names the rule.
  */
 import { compileGlob, type PolicySet, type RuleInfo } from '@ward/policy';
-import { defaultSpiffeId, SPIFFE_SCHEME_PREFIX } from '@ward/spiffe';
+import {
+  defaultSpiffeId,
+  namespaceOfKey,
+  SPIFFE_SCHEME_PREFIX,
+  serviceKey,
+  splitServiceKey,
+} from '@ward/spiffe';
 import { GraphError } from '../errors.ts';
 import { cmp, type DependencyGraph, type PodPort, type ServiceNode, sortPorts } from '../model.ts';
 import { istioGlob } from './istio-match.ts';
@@ -19,6 +25,8 @@ import {
   entryPorts,
   istioPrincipal,
   isWorkload,
+  nodeNamespace,
+  nodeWhere,
 } from './policy-export.ts';
 
 /** One thing a rule says that the export could not carry, and what the export did instead. */
@@ -49,6 +57,8 @@ export interface RuleContext {
   namespaces: string[];
   trustDomain: string;
   ns: (s: ServiceNode) => string;
+  /** `namespace/name` of a workload, for messages. */
+  where: (s: ServiceNode) => string;
   /** Istio principal (SPIFFE ID without `spiffe://`). */
   principal: (s: ServiceNode) => string;
   /** Enforced and dry-run rules by destination, in evaluation order. */
@@ -98,7 +108,7 @@ export function ruleContext(
     rules.set(dest, list);
     if (list.length > 0 && list.every((r) => r.ref.mode === 'dry-run')) softApply.add(dest);
   }
-  const ns = (s: ServiceNode) => s.namespace ?? fallbackNs;
+  const ns = (s: ServiceNode) => nodeNamespace(s, fallbackNs);
   const workloads = [...nodes.values()].sort((a, b) => cmp(a.name, b.name));
   return {
     nodes,
@@ -106,6 +116,7 @@ export function ruleContext(
     namespaces: [...new Set(workloads.map(ns))].sort(),
     trustDomain,
     ns,
+    where: (s) => nodeWhere(s, fallbackNs),
     principal: (s) => istioPrincipal(s, trustDomain, fallbackNs),
     rules,
     softApply,
@@ -139,23 +150,68 @@ export function destinationPorts(graph: DependencyGraph, s: ServiceNode): PodPor
 export interface Principals {
   any: boolean;
   principals: string[];
-  /** The workloads those principals belong to (for NetworkPolicy peers). */
+  /**
+   * Whole namespaces (`ns/*` sources): Istio `source.namespaces`, a NetworkPolicy peer by
+   * `namespaceSelector` alone.
+   */
+  namespaces: string[];
+  /**
+   * Principals an exported ALLOW of `namespaces` must except (`source.notPrincipals`): known
+   * workloads whose SPIFFE ID names one of those namespaces but whose key is in another, which
+   * Ward's `ns/*` does not match.
+   */
+  notPrincipals: string[];
+  /** The workloads those principals and namespaces belong to (for NetworkPolicy peers). */
   workloads: ServiceNode[];
 }
 
 const stripScheme = (id: string): string =>
   id.startsWith(SPIFFE_SCHEME_PREFIX) ? id.slice(SPIFFE_SCHEME_PREFIX.length) : id;
 
+/** The namespace a principal (`td/ns/<ns>/sa/<sa>`) names, as Istio reads it. */
+export function principalNamespace(principal: string): string | undefined {
+  return /^[^/]+\/ns\/([^/]+)\//.exec(principal)?.[1];
+}
+
+/** A non-SPIFFE source, resolved as Ward does against the intention's namespace. */
+type NameSource =
+  | { kind: 'name'; key: string }
+  | { kind: 'namespace'; namespace: string }
+  | { kind: 'glob'; key: string };
+
 /**
- * The principals of a rule's sources. A name is its workload's principal; a SPIFFE ID is itself;
- * a glob Istio can say (`spiffe://td/ns/shop/**`, or a last `/sa/*` segment — service accounts
- * hold no `/`) stays a pattern. Other globs (over names, or mid-ID wildcards) match the known
- * workloads now (ALLOW: the services added later are not covered, reported) or any source (DENY:
- * widened, reported).
+ * Resolves a service source written in an intention of namespace `ns` (Ward's `compileSource`):
+ * `orders` is `ns/orders`, `other/orders` that one, `other/*` every service of `other`, and a
+ * glob stays inside its namespace (`**` in a name means `*`).
+ */
+export function resolveSource(text: string, ns: string): NameSource {
+  const slash = text.indexOf('/');
+  const namespace = slash < 0 ? ns : text.slice(0, slash);
+  const name = slash < 0 ? text : text.slice(slash + 1);
+  if (!name.includes('*')) return { kind: 'name', key: serviceKey(namespace, name) };
+  const one = name.replace(/\*\*/g, '*');
+  if (one === '*') return { kind: 'namespace', namespace };
+  return { kind: 'glob', key: serviceKey(namespace, one) };
+}
+
+/**
+ * The principals of a rule's sources. A name is its workload's principal (the default SPIFFE ID
+ * in its own namespace when no workload is known); a SPIFFE ID is itself; `ns/*` is the namespace
+ * `ns`; a glob Istio can say (`spiffe://td/ns/shop/**`, or a last `/sa/*` segment — service
+ * accounts hold no `/`) stays a pattern. Other globs (over names, or mid-ID wildcards) match the
+ * known workloads now (ALLOW: the services added later are not covered, reported) or any source
+ * (DENY: widened, reported). Names resolve in the intention's namespace, its destination's.
  */
 export function principalsOf(c: RuleContext, rule: RuleInfo): Principals {
   const deny = rule.ref.action === 'deny';
-  const out: Principals = { any: false, principals: [], workloads: [] };
+  const home = namespaceOfKey(rule.destination);
+  const out: Principals = {
+    any: false,
+    principals: [],
+    namespaces: [],
+    notPrincipals: [],
+    workloads: [],
+  };
   const known = c.workloads; // already sorted by name
   const add = (s: ServiceNode) => {
     out.principals.push(c.principal(s));
@@ -167,20 +223,31 @@ export function principalsOf(c: RuleContext, rule: RuleInfo): Principals {
       continue;
     }
     const spiffe = src.startsWith(SPIFFE_SCHEME_PREFIX);
-    if (!src.includes('*')) {
-      if (spiffe) {
-        out.principals.push(stripScheme(src));
-        out.workloads.push(
-          ...known.filter((s) => `${SPIFFE_SCHEME_PREFIX}${c.principal(s)}` === src),
-        );
-      } else {
-        const node = c.nodes.get(src);
+    if (!spiffe) {
+      const ref = resolveSource(src, home);
+      if (ref.kind === 'name') {
+        const node = c.nodes.get(ref.key);
         if (node) add(node);
-        else out.principals.push(stripScheme(defaultSpiffeId(c.trustDomain, 'default', src)));
+        else {
+          const { namespace, name } = splitServiceKey(ref.key);
+          out.principals.push(stripScheme(defaultSpiffeId(c.trustDomain, namespace, name)));
+        }
+        continue;
       }
+      if (ref.kind === 'namespace') {
+        namespaceSource(c, rule, ref.namespace, out);
+        continue;
+      }
+    }
+    if (spiffe && !src.includes('*')) {
+      out.principals.push(stripScheme(src));
+      out.workloads.push(
+        ...known.filter((s) => `${SPIFFE_SCHEME_PREFIX}${c.principal(s)}` === src),
+      );
       continue;
     }
-    const glob = compileGlob(src);
+    const pattern = spiffe ? src : (resolveSource(src, home) as { key: string }).key;
+    const glob = compileGlob(pattern);
     const matching = known.filter((s) =>
       glob.test(spiffe ? `${SPIFFE_SCHEME_PREFIX}${c.principal(s)}` : s.name),
     );
@@ -215,8 +282,38 @@ export function principalsOf(c: RuleContext, rule: RuleInfo): Principals {
     }
   }
   out.principals = [...new Set(out.principals)].sort();
+  out.namespaces = [...new Set(out.namespaces)].sort();
+  out.notPrincipals = [...new Set(out.notPrincipals)].sort();
   out.workloads = [...new Map(out.workloads.map((s) => [s.name, s])).values()];
   return out;
+}
+
+/**
+ * `ns/*`: Ward matches every caller whose key is in `ns`; Istio's `source.namespaces` every
+ * caller whose principal names `ns`. They differ only for workloads whose SPIFFE ID is not in
+ * their own namespace: an ALLOW excepts those the principal brings in (`notPrincipals`) and
+ * leaves out those it misses (narrower, reported); a DENY adds the missed ones by principal.
+ */
+function namespaceSource(c: RuleContext, rule: RuleInfo, ns: string, out: Principals): void {
+  out.namespaces.push(ns);
+  for (const s of c.workloads) {
+    const inKey = namespaceOfKey(s.name) === ns;
+    const principal = c.principal(s);
+    const inPrincipal = principalNamespace(principal) === ns;
+    if (inKey) out.workloads.push(s);
+    if (inKey === inPrincipal) continue;
+    if (rule.ref.action === 'deny') {
+      if (inKey) out.principals.push(principal);
+      continue;
+    }
+    if (inPrincipal) out.notPrincipals.push(principal);
+    else
+      c.unexpressed.push({
+        rule: idOf(rule),
+        what: `source ${JSON.stringify(`${ns}/*`)}`,
+        why: `${c.where(s)} has the SPIFFE ID ${principal}, outside namespace ${ns}, which Istio's source.namespaces reads; it is left out of the allow`,
+      });
+  }
 }
 
 /** Refuses (unless `allowEmpty`) when some workload would have all its traffic cut. */
@@ -229,7 +326,7 @@ export function refuseUnexplained(
 ): void {
   const unexplained = anyCaller ? [] : workloads.filter((s) => !explained.has(s.name));
   if (unexplained.length === 0) return;
-  const names = unexplained.map((s) => `${c.ns(s)}/${s.name}`);
+  const names = unexplained.map(c.where);
   if (!options.allowEmpty)
     throw new GraphError(
       'GRAPH_EXPORT_UNEXPLAINED',

@@ -28,9 +28,11 @@ import {
   entryAnnotation,
   entryPorts,
   MANAGED,
+  plainName,
   podSelector,
   resourceName,
   sharedIdentities,
+  uniqueNames,
 } from './policy-export.ts';
 import {
   destinationPorts,
@@ -210,7 +212,7 @@ function istioRules(
     });
   const src = principalsOf(c, rule);
   const result = (rules: IstioRule[]) => ({ rules, callers: src.workloads });
-  if (!src.any && src.principals.length === 0) {
+  if (!src.any && src.principals.length === 0 && src.namespaces.length === 0) {
     c.unexpressed.push({
       rule: id,
       what: 'sources',
@@ -218,7 +220,17 @@ function istioRules(
     });
     return result([]);
   }
-  const from = src.any ? {} : { from: [{ source: { principals: src.principals } }] };
+  // Istio ORs the `from` entries and ANDs the fields of one source.
+  const sources: Json[] = [];
+  if (src.principals.length > 0) sources.push({ source: { principals: src.principals } });
+  if (src.namespaces.length > 0)
+    sources.push({
+      source: {
+        namespaces: src.namespaces,
+        ...(src.notPrincipals.length > 0 && !deny ? { notPrincipals: src.notPrincipals } : {}),
+      },
+    });
+  const from = src.any ? {} : { from: sources };
   let ops: Operation[] | undefined;
   if (rule.permissions) {
     ops = [];
@@ -271,7 +283,7 @@ export function toIstioPoliciesFromRules(
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
       metadata: {
-        name: resourceName('ward', action.toLowerCase(), s.name, ...suffix),
+        name: resourceName('ward', action.toLowerCase(), plainName(s), ...suffix),
         namespace: c.ns(s),
         labels: { ...MANAGED },
         annotations: { ...ann, 'ward.dev/rules': rules.map((r) => r.from).join(',') },
@@ -291,7 +303,7 @@ export function toIstioPoliciesFromRules(
     const ports = known ? [...new Set(known.map((p) => String(p.port)))] : undefined;
     if (!known && rules.some((r) => r.ref.action === 'allow'))
       c.warnings.push(
-        `${c.ns(s)}/${s.name}: its pod ports are unknown (no Service port resolved), so its allow rules admit every port`,
+        `${c.where(s)}: its pod ports are unknown (no Service port resolved), so its allow rules admit every port`,
       );
     const groups = new Map<string, IstioRule[]>();
     for (const r of rules) {
@@ -325,7 +337,7 @@ export function toIstioPoliciesFromRules(
       explained.add(s.name);
       anyCaller = true; // everyone may call it
       c.warnings.push(
-        `${c.ns(s)}/${s.name}: every intention is dry-run, so Ward enforces nothing there (soft apply); exported as an enforced allow-all beside the dry-run policies`,
+        `${c.where(s)}: every intention is dry-run, so Ward enforces nothing there (soft apply); exported as an enforced allow-all beside the dry-run policies`,
       );
       emit(s, ['soft-apply'], 'ALLOW', [{ from: 'soft-apply', rule: {} }], {
         'ward.dev/soft-apply': 'true',
@@ -339,8 +351,10 @@ export function toIstioPoliciesFromRules(
     metadata: { name: 'ward-allow-nothing', namespace, labels: { ...MANAGED } },
     spec: {},
   }));
+  const all = [...nothing, ...manifests];
+  uniqueNames(all);
   return {
-    manifests: [...nothing, ...manifests],
+    manifests: all,
     skipped: c.skipped,
     warnings: [...sharedIdentities(workloads, c.principal), ...c.warnings],
     unexpressed: c.unexpressed,

@@ -11,6 +11,7 @@
  * all dry-run (soft apply) admits everything, as Ward enforces nothing there.
  */
 import type { PolicySet } from '@ward/policy';
+import { namespaceOfKey } from '@ward/spiffe';
 import {
   cmp,
   type DependencyGraph,
@@ -24,8 +25,10 @@ import {
   entryPorts,
   MANAGED,
   networkBaseline,
+  plainName,
   podSelector,
   resourceName,
+  uniqueNames,
 } from './policy-export.ts';
 import {
   destinationPorts,
@@ -39,17 +42,25 @@ import {
 
 type Json = Record<string, unknown>;
 
-/** Who may reach `dest` at L4: workloads, or anyone. Reports what L4 cannot carry. */
+/**
+ * Who may reach `dest` at L4: workloads, whole namespaces (`ns/*`), or anyone. Reports what L4
+ * cannot carry.
+ */
 function l4Callers(c: RuleContext, dest: ServiceNode) {
   const rules = c.rules.get(dest.name) ?? [];
-  if (c.softApply.has(dest.name)) return { any: true, callers: [] as ServiceNode[] };
+  if (c.softApply.has(dest.name))
+    return { any: true, callers: [] as ServiceNode[], namespaces: [] as string[] };
   let any = false;
   const callers = new Map<string, ServiceNode>();
+  const namespaces = new Set<string>();
   for (const r of rules.filter((x) => x.ref.mode === 'enforce' && x.ref.action === 'allow')) {
     const src = principalsOf(c, r);
     any ||= src.any;
-    for (const s of src.workloads) callers.set(s.name, s);
-    if (src.principals.length > src.workloads.length)
+    for (const n of src.namespaces) namespaces.add(n);
+    const inNamespaces = (s: ServiceNode) => src.namespaces.includes(namespaceOfKey(s.name));
+    for (const s of src.workloads) if (!inNamespaces(s)) callers.set(s.name, s);
+    const named = src.workloads.filter((s) => !inNamespaces(s)).length;
+    if (src.principals.length > named)
       c.unexpressed.push({
         rule: idOf(r),
         what: 'sources',
@@ -75,17 +86,32 @@ function l4Callers(c: RuleContext, dest: ServiceNode) {
     if (src.any) {
       any = false;
       callers.clear();
+      namespaces.clear();
       continue;
     }
-    if (any)
+    for (const n of src.namespaces) {
+      namespaces.delete(n);
+      for (const [k, s] of callers) if (namespaceOfKey(s.name) === n) callers.delete(k);
+    }
+    const inAllowed = src.workloads.filter((s) => namespaces.has(namespaceOfKey(s.name)));
+    if (any || inAllowed.length > 0)
       c.unexpressed.push({
         rule: idOf(r),
         what: 'sources',
-        why: 'NetworkPolicy cannot except pods from an allow of every source; the deny is left to the Istio export or Ward',
+        why: any
+          ? 'NetworkPolicy cannot except pods from an allow of every source; the deny is left to the Istio export or Ward'
+          : `NetworkPolicy cannot except pods from an allow of a whole namespace (${inAllowed.map(c.where).join(', ')}); the deny is left to the Istio export or Ward`,
       });
     for (const s of src.workloads) callers.delete(s.name);
   }
-  return { any, callers: [...callers.values()].sort((a, b) => cmp(a.name, b.name)) };
+  return {
+    any,
+    // A caller whose whole namespace may call needs no peer of its own.
+    callers: [...callers.values()]
+      .filter((s) => !namespaces.has(namespaceOfKey(s.name)))
+      .sort((a, b) => cmp(a.name, b.name)),
+    namespaces: [...namespaces].sort(),
+  };
 }
 
 export function toNetworkPoliciesFromRules(
@@ -116,7 +142,7 @@ export function toNetworkPoliciesFromRules(
     explained.add(s.name);
     manifests.push(
       policy_(
-        resourceName('ward', s.name, 'from-outside'),
+        resourceName('ward', plainName(s), 'from-outside'),
         c.ns(s),
         {
           podSelector: { matchLabels: { ...podSelector(s) } },
@@ -131,14 +157,26 @@ export function toNetworkPoliciesFromRules(
   // source glob matching n workloads on m destinations gives n + m objects, not 2·n·m.
   const egress = new Map<string, { caller: ServiceNode; rules: Json[] }>();
   const open: Json[] = [];
+  // `ns/*` callers: egress from every pod of the namespace, one policy per namespace.
+  const fromNamespace = new Map<string, Json[]>();
   for (const b of workloads) {
     if (!c.rules.has(b.name)) continue;
-    const { any, callers } = l4Callers(c, b);
+    const { any, callers, namespaces: callerNs } = l4Callers(c, b);
     const known = destinationPorts(graph, b);
-    if ((any || callers.length > 0) && !known)
+    if ((any || callers.length > 0 || callerNs.length > 0) && !known)
       c.warnings.push(
-        `${c.ns(b)}/${b.name}: its pod ports are unknown, so its callers may reach every port`,
+        `${c.where(b)}: its pod ports are unknown, so its callers may reach every port`,
       );
+    const nsPeers = any ? [] : callerNs;
+    for (const n of nsPeers) {
+      for (const w of workloads) if (namespaceOfKey(w.name) === n) explained.add(w.name);
+      if (namespaces.includes(n))
+        fromNamespace.set(n, [...(fromNamespace.get(n) ?? []), { to: [peer(b)], ...ports(known) }]);
+      else
+        c.warnings.push(
+          `${c.where(b)}: namespace ${n} may call it, but no exported workload lives there, so nothing here restricts (or opens) that namespace's egress`,
+        );
+    }
     const peers: ServiceNode[] = [];
     for (const a of any ? [] : callers) {
       if (isStoreWorkload(a)) {
@@ -161,20 +199,35 @@ export function toNetworkPoliciesFromRules(
       anyCaller = true;
       open.push({ to: [peer(b)], ...ports(known) });
     }
-    if (!any && peers.length === 0) continue;
+    if (!any && peers.length === 0 && nsPeers.length === 0) continue;
     explained.add(b.name);
+    const from = [
+      ...peers.map(peer),
+      // A whole namespace: exactly its pods (no podSelector), not any other namespace's.
+      ...nsPeers.map((n) => ({
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': n } },
+      })),
+    ];
     manifests.push(
-      policy_(resourceName('ward', b.name, 'ingress'), c.ns(b), {
+      policy_(resourceName('ward', plainName(b), 'ingress'), c.ns(b), {
         podSelector: { matchLabels: { ...podSelector(b) } },
         policyTypes: ['Ingress'],
         // `*` or soft apply: no `from`, any source inside or outside the cluster.
-        ingress: [any ? { ...ports(known) } : { from: peers.map(peer), ...ports(known) }],
+        ingress: [any ? { ...ports(known) } : { from, ...ports(known) }],
       }),
     );
   }
+  for (const [n, rules] of [...fromNamespace].sort((x, y) => cmp(x[0], y[0])))
+    manifests.push(
+      policy_('ward-namespace-egress', n, {
+        podSelector: {},
+        policyTypes: ['Egress'],
+        egress: rules,
+      }),
+    );
   for (const { caller, rules } of egress.values())
     manifests.push(
-      policy_(resourceName('ward', caller.name, 'egress'), c.ns(caller), {
+      policy_(resourceName('ward', plainName(caller), 'egress'), c.ns(caller), {
         podSelector: { matchLabels: { ...podSelector(caller) } },
         policyTypes: ['Egress'],
         egress: rules,
@@ -191,8 +244,10 @@ export function toNetworkPoliciesFromRules(
         }),
       );
   refuseUnexplained(c, workloads, explained, anyCaller, options);
+  const all = [...namespaces.flatMap(networkBaseline), ...manifests];
+  uniqueNames(all);
   return {
-    manifests: [...namespaces.flatMap(networkBaseline), ...manifests],
+    manifests: all,
     skipped: c.skipped,
     warnings: c.warnings,
     unexpressed: c.unexpressed,

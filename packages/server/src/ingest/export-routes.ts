@@ -3,7 +3,8 @@
  * AuthorizationPolicies or Kubernetes NetworkPolicies (issue 14), with the report of every rule
  * part the target cannot carry — the same `@ward/graph` exporters `ward graph export -f POLICY_DIR`
  * runs. The graph is the Service documents only: the control plane knows no pod ports or service
- * accounts, so selectors are `app.kubernetes.io/name: <service>` and ports are open (warned).
+ * accounts, so each policy lives in its service's namespace, selects `app.kubernetes.io/name:
+ * <name>` (the plain name) and leaves ports open (warned).
  *
  * A team token gets the policies that select its services and the report of their rules only;
  * who calls them (principals, peers) is in those policies, as it is in `GET /v1/graph`.
@@ -15,6 +16,8 @@ import {
   toIstioPoliciesFromRules,
   toNetworkPoliciesFromRules,
 } from '@ward/graph';
+import type { PolicySet } from '@ward/policy';
+import { serviceKey, splitServiceKey } from '@ward/spiffe';
 import type { FastifyInstance } from 'fastify';
 import { ServerError } from '../errors.ts';
 import { principalOf } from '../http/auth-hook.ts';
@@ -49,7 +52,11 @@ const response = {
 
 type Json = Record<string, unknown>;
 
-/** The service a manifest selects (`app.kubernetes.io/name`), or undefined for namespace-wide. */
+/**
+ * The key of the service a manifest selects — its namespace and `app.kubernetes.io/name`, the
+ * plain name — or undefined for namespace-wide ones. The label alone is not the service:
+ * `team-a/payments` and `team-b/payments` both carry `payments`.
+ */
 function selected(m: Json): string | undefined {
   const spec = m.spec as {
     selector?: { matchLabels?: Json };
@@ -57,7 +64,43 @@ function selected(m: Json): string | undefined {
   };
   const labels = spec.selector?.matchLabels ?? spec.podSelector?.matchLabels;
   const name = labels?.['app.kubernetes.io/name'];
-  return typeof name === 'string' ? name : undefined;
+  const namespace = (m.metadata as { namespace?: unknown } | undefined)?.namespace;
+  return typeof name === 'string' && typeof namespace === 'string'
+    ? serviceKey(namespace, name)
+    : undefined;
+}
+
+type ExportBody = ReturnType<typeof toIstioPoliciesFromRules> & { target: string };
+
+/**
+ * What a team sees of an export: the policies selecting its services (by key: namespace and
+ * name), the report of their rules and the warnings naming them; nothing namespace-wide.
+ */
+export function teamView(
+  body: ExportBody,
+  policy: Pick<PolicySet, 'rules'>,
+  own: ReadonlySet<string>,
+): ExportBody {
+  const destinationOf = new Map(
+    policy.rules().map((r) => [`${r.ref.policy}#${r.ref.index}`, r.destination]),
+  );
+  // Warnings name workloads `namespace/name` (the default namespace written out).
+  const namespaced = [...own].map((s) => {
+    const ref = splitServiceKey(s);
+    return `${ref.namespace}/${ref.name}`;
+  });
+  return {
+    target: body.target,
+    manifests: body.manifests.filter((m) => {
+      const s = selected(m);
+      return s !== undefined && own.has(s);
+    }),
+    unexpressed: body.unexpressed.filter((u) => own.has(destinationOf.get(u.rule) ?? '')),
+    warnings: body.warnings.filter((w) =>
+      namespaced.some((n) => w.startsWith(`${n}:`) || w.startsWith(`${n} `)),
+    ),
+    skipped: [],
+  };
 }
 
 export function exportRoutes() {
@@ -119,24 +162,7 @@ export function exportRoutes() {
         if (principal.scope !== 'team') return body;
         // A team: only what selects its services, and the report of their rules.
         const own = principal.services;
-        const destinationOf = new Map(
-          policy.rules().map((r) => [`${r.ref.policy}#${r.ref.index}`, r.destination]),
-        );
-        const namespaced = [...own].map(
-          (s) => `${policy.services.get(s)?.namespace ?? 'default'}/${s}`,
-        );
-        return {
-          target: body.target,
-          manifests: result.manifests.filter((m) => {
-            const s = selected(m);
-            return s !== undefined && own.has(s);
-          }),
-          unexpressed: result.unexpressed.filter((u) => own.has(destinationOf.get(u.rule) ?? '')),
-          warnings: result.warnings.filter((w) =>
-            namespaced.some((n) => w.startsWith(`${n}:`) || w.startsWith(`${n} `)),
-          ),
-          skipped: [],
-        };
+        return teamView(body, policy, own);
       },
     );
   };

@@ -11,7 +11,7 @@ import type {
   GraphViewEdgeV1 as ViewEdge,
   GraphViewNodeV1 as ViewNode,
 } from '@ward/api-types';
-import type { AnalysisReport } from '@ward/graph';
+import { type AnalysisReport, namespaceOfNode } from '@ward/graph';
 import type { ApprovingRule } from './approvals.ts';
 import type { GraphSource } from './graph-source.ts';
 
@@ -106,7 +106,7 @@ export function graphView(
   const nodes: ViewNode[] = kept.map((s) => ({
     id: s.name,
     name: s.name,
-    namespace: s.namespace ?? null,
+    namespace: viewNamespace(s),
     team: s.labels.owner ?? null,
     wave: waveOf.get(s.name) ?? null,
     inCycle: inCycle.has(s.name),
@@ -156,6 +156,9 @@ export function graphView(
     totals: { services: graph.services.length, edges: graph.edges.length },
   };
 }
+
+/** A node's namespace as the console filters and groups by it (see `namespaceOfNode`). */
+export const viewNamespace = namespaceOfNode;
 
 function protocolOf(f: EdgeFacts | undefined): string | null {
   if (!f) return null;

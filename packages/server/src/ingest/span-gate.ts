@@ -4,7 +4,7 @@
  * and whose names are clean text of sane length. Collectors and admins may report any service.
  * Refused spans are counted, like malformed ones, into OTLP's `partial_success`.
  */
-import type { SourceRef, SpanInput, SpanSink } from '@ward/graph';
+import { type SourceRef, type SpanInput, type SpanSink, spanKey } from '@ward/graph';
 import { badText } from './text-check.ts';
 
 /** Longest service, namespace or peer name kept (DNS names are at most 253). */
@@ -36,8 +36,11 @@ export class SpanGate implements SpanSink {
       badName('service.name', span.service) ??
       (span.namespace !== undefined ? badName('namespace', span.namespace) : undefined) ??
       (span.peer !== undefined ? badName('peer name', span.peer.name) : undefined) ??
-      (this.#service !== undefined && span.service !== this.#service
-        ? `span of service ${JSON.stringify(span.service)}: this token reports only ${this.#service === '' ? "its own service's spans, and is bound to none" : `${this.#service}'s spans`}`
+      // The node the span lands on is its key (a bare `service.name` in the resource's
+      // namespace): compare that, so a token cannot reach another namespace's node through
+      // `k8s.namespace.name`.
+      (this.#service !== undefined && spanKey(span.service, span.namespace) !== this.#service
+        ? `span of service ${JSON.stringify(spanKey(span.service, span.namespace))}: this token reports only ${this.#service === '' ? "its own service's spans, and is bound to none" : `${this.#service}'s spans`}`
         : undefined);
     if (why !== undefined) {
       this.#refuse(why);
