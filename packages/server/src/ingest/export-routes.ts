@@ -15,7 +15,9 @@ import {
   toIstioPoliciesFromRules,
   toNetworkPoliciesFromRules,
 } from '@ward/graph';
+import { canonicalServiceKey, splitServiceKey } from '@ward/spiffe';
 import type { FastifyInstance } from 'fastify';
+import { ownedAmong } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
@@ -57,7 +59,12 @@ function selected(m: Json): string | undefined {
   };
   const labels = spec.selector?.matchLabels ?? spec.podSelector?.matchLabels;
   const name = labels?.['app.kubernetes.io/name'];
-  return typeof name === 'string' ? name : undefined;
+  if (typeof name !== 'string') return undefined;
+  // The label holds the name within the manifest's namespace: the service is that key.
+  const namespace = (m.metadata as { namespace?: unknown } | undefined)?.namespace;
+  return name.includes('/')
+    ? canonicalServiceKey(name)
+    : canonicalServiceKey(name, typeof namespace === 'string' ? namespace : undefined);
 }
 
 export function exportRoutes() {
@@ -118,13 +125,14 @@ export function exportRoutes() {
         const body = { target: request.query.target, ...result };
         if (principal.scope !== 'team') return body;
         // A team: only what selects its services, and the report of their rules.
-        const own = principal.services;
+        const own = new Set(ownedAmong(principal, policy.services.keys()));
         const destinationOf = new Map(
           policy.rules().map((r) => [`${r.ref.policy}#${r.ref.index}`, r.destination]),
         );
-        const namespaced = [...own].map(
-          (s) => `${policy.services.get(s)?.namespace ?? 'default'}/${s}`,
-        );
+        const namespaced = [...own].map((s) => {
+          const ref = splitServiceKey(s);
+          return `${ref.namespace}/${ref.name}`;
+        });
         return {
           target: body.target,
           manifests: result.manifests.filter((m) => {
