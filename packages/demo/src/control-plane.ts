@@ -53,7 +53,7 @@ export interface DemoControlPlane {
   url: string;
   adminToken: string;
   adminTokenFile: string;
-  /** The `pdp` token bound to `service` (each service reads only its own bundle). */
+  /** The `pdp` token bound to the key `service` (each service reads only its own bundle). */
   pdpToken(service: string): Promise<string>;
   /** Whether the policy documents were applied at this start (false: kept from a previous run). */
   applied: boolean;
@@ -153,7 +153,8 @@ async function applyOnFirstStart(dir: string, admin: DemoControlPlane['admin']):
 }
 
 /**
- * A `pdp` token bound to `service`, kept in `<dataDir>/pdp-<service>.token`; a kept token that no
+ * A `pdp` token bound to `service` (a key, `shop/orders`), kept in
+ * `<dataDir>/pdp-shop__orders.token` (a key's `/` never reaches a path); a kept token that no
  * longer reads the service's bundle (revoked, or bound elsewhere) is replaced.
  */
 async function pdpTokenOf(
@@ -162,7 +163,7 @@ async function pdpTokenOf(
   service: string,
   admin: DemoControlPlane['admin'],
 ): Promise<string> {
-  const file = join(dataDir, `pdp-${service}.token`);
+  const file = join(dataDir, `pdp-${service.replaceAll('/', '__')}.token`);
   let kept: string | undefined;
   try {
     kept = readFileSync(file, 'utf8').trim();

@@ -150,15 +150,16 @@ async function eventually<T>(
   return last;
 }
 
+// Every name is a service key: the shop lives in namespace `shop`, prometheus in `monitoring`.
 const ALLOWED_EDGES = [
-  'frontend→orders',
-  'frontend→inventory',
-  'orders→inventory',
-  'orders→payments',
-  'orders→notifications',
-  'monitoring→orders',
-  'monitoring→payments',
-  'monitoring→inventory',
+  'shop/frontend→shop/orders',
+  'shop/frontend→shop/inventory',
+  'shop/orders→shop/inventory',
+  'shop/orders→shop/payments',
+  'shop/orders→shop/notifications',
+  'monitoring/prometheus→shop/orders',
+  'monitoring/prometheus→shop/payments',
+  'monitoring/prometheus→shop/inventory',
 ];
 
 describe('parseDuration', () => {
@@ -244,15 +245,16 @@ describe('ward start (the demo)', () => {
     // Callers are attested by the kernel's SO_PEERCRED, read in process (no python3 needed).
     expect(info.identity).toEqual({ mode: 'mtls', attestation: 'SO_PEERCRED via node:ffi' });
     const urls = Object.fromEntries(info.services.map((s) => [s.name, s.url]));
-    expect(urls.frontend).toMatch(/^http:\/\//);
-    for (const s of ['orders', 'payments', 'inventory', 'notifications'])
+    expect(urls['shop/frontend']).toMatch(/^http:\/\//);
+    for (const s of ['shop/orders', 'shop/payments', 'shop/inventory', 'shop/notifications'])
       expect(urls[s]).toMatch(/^https:\/\//);
+    expect(Object.keys(urls)).toContain('monitoring/prometheus');
     const text = demo.output();
     for (const cmd of [
       'report dry-run',
       'report unapproved',
       'report unused',
-      'promote inventory',
+      'promote shop/inventory',
     ]) {
       expect(text).toContain(`npx ward ${cmd}`);
     }
@@ -274,11 +276,11 @@ describe('ward start (the demo)', () => {
     // examples/demo/services.yaml: orders and notifications each wait for the other at startup.
     const { cycle } = demo.info;
     expect(cycle).toBeDefined();
-    expect(new Set(cycle!.path)).toEqual(new Set(['orders', 'notifications']));
+    expect(new Set(cycle!.path)).toEqual(new Set(['shop/orders', 'shop/notifications']));
     expect(cycle!.path[0]).toBe(cycle!.path.at(-1));
     expect(cycle!.startup).toBe(true);
     expect(cycle!.fix).toMatch(
-      /^Cut (orders → notifications|notifications → orders) \(cost [\d.]+\): a startup edge/,
+      /^Cut (shop\/orders → shop\/notifications|shop\/notifications → shop\/orders) \(cost [\d.]+\): a startup edge/,
     );
     const text = demo.output();
     expect(text).toContain('A dependency cycle (declared in examples/demo/services.yaml):');
@@ -290,7 +292,7 @@ describe('ward start (the demo)', () => {
   });
 
   it('the frontend mints Ed25519 passports that orders verifies; a customer cancels her order', async () => {
-    const frontend = demo.info.services.find((s) => s.name === 'frontend')!.url;
+    const frontend = demo.info.services.find((s) => s.name === 'shop/frontend')!.url;
     const as = (user: string, method: string, path: string, body?: unknown) =>
       fetch(`${frontend}${path}`, {
         method,
@@ -336,9 +338,9 @@ describe('ward start (the demo)', () => {
     expect(r.items).toHaveLength(1);
     const [item] = r.items;
     expect(item).toMatchObject({
-      source: 'frontend',
-      destination: 'inventory',
-      rule: 'inventory-via-orders#0',
+      source: 'shop/frontend',
+      destination: 'shop/inventory',
+      rule: 'shop/inventory-via-orders#0',
     });
     expect(item!.count).toBeGreaterThanOrEqual(5);
     expect(item!.samples.length).toBeGreaterThan(0);
@@ -351,12 +353,15 @@ describe('ward start (the demo)', () => {
   it('ward report unapproved shows the monitoring edge no rule allows, and no allowed edge', async () => {
     const r = await eventually(
       () => report<UnapprovedItem>(demo.info, 'unapproved'),
-      (v) => v.items.some((i) => i.source === 'monitoring' && i.destination === 'notifications'),
+      (v) =>
+        v.items.some(
+          (i) => i.source === 'monitoring/prometheus' && i.destination === 'shop/notifications',
+        ),
       15_000,
     );
     const edges = r.items.map((i) => `${i.source}→${i.destination}`);
-    expect(edges).toContain('monitoring→notifications');
-    const m = r.items.find((i) => i.source === 'monitoring')!;
+    expect(edges).toContain('monitoring/prometheus→shop/notifications');
+    const m = r.items.find((i) => i.source === 'monitoring/prometheus')!;
     // Every one of those scrapes was refused by monitoring's egress guard before it was sent.
     expect(m.denied).toBeGreaterThan(0);
     expect(m.denied).toBe(m.decisions);
@@ -385,8 +390,8 @@ describe('ward start (the demo)', () => {
     expect(enforced.length).toBeGreaterThan(0);
     for (const d of enforced) {
       expect(d).toMatchObject({
-        source: 'monitoring',
-        destination: 'notifications',
+        source: 'monitoring/prometheus',
+        destination: 'shop/notifications',
         rule: 'default',
         method: 'GET',
         path: '/metrics',
@@ -395,9 +400,9 @@ describe('ward start (the demo)', () => {
     // The dry-run denials are all the new rule's, on frontend's direct stock reads.
     for (const d of items.filter((i) => !i.enforced)) {
       expect(d).toMatchObject({
-        source: 'frontend',
-        destination: 'inventory',
-        rule: 'inventory-via-orders#0',
+        source: 'shop/frontend',
+        destination: 'shop/inventory',
+        rule: 'shop/inventory-via-orders#0',
       });
     }
   });
@@ -406,7 +411,13 @@ describe('ward start (the demo)', () => {
     const { info } = demo;
     const text = demo.output();
     expect(text).toContain('Metrics');
-    for (const s of ['frontend', 'orders', 'payments', 'inventory', 'notifications']) {
+    for (const s of [
+      'shop/frontend',
+      'shop/orders',
+      'shop/payments',
+      'shop/inventory',
+      'shop/notifications',
+    ]) {
       const url = info.services.find((x) => x.name === s)?.metrics;
       expect(url, s).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
       expect(text).toContain(url);
@@ -426,17 +437,17 @@ describe('ward start (the demo)', () => {
   it('ward report unused shows the grant nobody uses, and not the edges the traffic uses', async () => {
     const r = await report<UnusedItem>(demo.info, 'unused');
     const edges = r.items.map((i) => `${i.source}→${i.destination}`);
-    expect(edges).toContain('payments→notifications');
+    expect(edges).toContain('shop/payments→shop/notifications');
     for (const used of ALLOWED_EDGES) expect(edges).not.toContain(used);
   });
 
   it('ward promote refuses while the window shows dry-run denials', async () => {
-    const r = await ward(demo.info, 'promote', 'inventory');
+    const r = await ward(demo.info, 'promote', 'shop/inventory');
     expect(r.code).not.toBe(0);
     expect(`${r.stdout}${r.stderr}`).toMatch(/dry-run/i);
     // Nothing changed: the rule is still only reported.
     const again = await report<DryRunItem>(demo.info, 'dry-run');
-    expect(again.items.map((i) => i.rule)).toEqual(['inventory-via-orders#0']);
+    expect(again.items.map((i) => i.rule)).toEqual(['shop/inventory-via-orders#0']);
   });
 
   it('stops cleanly on Ctrl-C (SIGINT), and keeps its token and policies for the next run', async () => {
@@ -490,7 +501,7 @@ describe('ward start on a box where the agent cannot identify callers', () => {
       (v) => v.items.some((i) => i.count >= 3),
       30_000,
     );
-    expect(r.items[0]).toMatchObject({ source: 'frontend', destination: 'inventory' });
+    expect(r.items[0]).toMatchObject({ source: 'shop/frontend', destination: 'shop/inventory' });
     const text = demo.output();
     const notices = text.split('\n').filter((l) => l.includes('callers are not attested'));
     expect(notices).toEqual([
