@@ -31,7 +31,7 @@ export function spiffeIdOf(service: ServiceDocument, trustDomain: string): strin
 // services the engine would match; a cache keeps the per-change cost flat.
 const globCache = new Map<string, Glob>();
 
-function globToRegExp(glob: string): Glob {
+export function globToRegExp(glob: string): Glob {
   let re = globCache.get(glob);
   if (re) return re;
   re = compileGlob(glob);
