@@ -3,8 +3,8 @@
  * `team-b`, end to end on a real control plane (SQLite, the ingest and fleet plugins, its HTTPS
  * listener with a client CA), real PDPs, the real middleware behind real mTLS, and real SVIDs of
  * Ward's CA: distinct bundles, decisions, decision-log edges and SVIDs. And the attacker who owns
- * `team-b/payments` (its token, its SVID) gets nothing of `team-a/payments`, nor of the default
- * namespace's `payments`.
+ * `team-b/payments` (its token, its SVID, its workload on a node agent) gets nothing of
+ * `team-a/payments`, nor of the default namespace's `payments`.
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,9 +12,12 @@ import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ControlPlaneClient, type RunningAgent, startAgent } from '@ward/agent';
 import type { SignedBundleV1 } from '@ward/api-types';
-import { createPdp, type Pdp, wardHttp, type X509Svid } from '@ward/sdk';
-import { fleetPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
+import { generateSealKey } from '@ward/ca';
+import { createPdp, type Pdp, wardHttp, workloadIdentity, type X509Svid } from '@ward/sdk';
+import { caPlugin, fleetPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
+import pino from 'pino';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestCa, type TestSvid, testCa } from '../packages/server/test/_svids.ts';
@@ -466,4 +469,114 @@ describe('two payments in two namespaces, end to end', () => {
     expect(created.status).toBe(201);
     return created.body.token;
   }
+});
+
+describe('two payments through the node agent', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ward-ns-agent-'));
+  let server: RunningServer;
+  let agent: RunningAgent;
+  const socketPath = join(dir, 'agent.sock');
+  const pdps: Pdp[] = [];
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, string> };
+  };
+  const agentPdp = (service: string) => {
+    const pdp = createPdp({
+      service,
+      agentSocket: socketPath,
+      publicKey: server.publicKey,
+      revisionFloor: false,
+      logger: quiet,
+      backoff: { initialMs: 20, maxMs: 200 },
+    });
+    pdps.push(pdp);
+    return pdp;
+  };
+
+  beforeAll(async () => {
+    server = await startServer({
+      dataDir: join(dir, 'data'),
+      port: 0,
+      adminToken: ADMIN,
+      trustDomain: TD,
+      plugins: [caPlugin({ env: { WARD_CA_KEY: generateSealKey() }, agentSweepMs: 200 })],
+      logger: false,
+    });
+    const applied = await admin('POST', '/v1/apply', {
+      files: [{ name: 'two-teams.yaml', content: DOCUMENTS }],
+    });
+    expect(applied.status).toBe(200);
+    // This process is team-b's payments on worker-1 (registered by its key); team-a's payments
+    // runs on worker-2.
+    const mine = await admin('POST', '/v1/ca/entries', {
+      service: 'team-b/payments',
+      node: 'worker-1',
+      selectors: [`unix:uid:${process.getuid!()}`],
+    });
+    expect(mine.status).toBe(201);
+    expect(mine.body.spiffeId).toBe(id('team-b', 'payments'));
+    const theirs = await admin('POST', '/v1/ca/entries', {
+      service: 'team-a/payments',
+      node: 'worker-2',
+      selectors: [`unix:uid:${process.getuid!()}`],
+    });
+    expect(theirs.body.spiffeId).toBe(id('team-a', 'payments'));
+    const { body } = await admin('POST', '/v1/ca/join-tokens', { node: 'worker-1' });
+    agent = await startAgent({
+      controlPlane: server.url,
+      joinToken: body.token!,
+      socketPath,
+      logger: pino({ level: 'silent' }),
+      bundleTiming: { minBackoffMs: 20, maxBackoffMs: 200 },
+    });
+  });
+
+  afterAll(async () => {
+    for (const p of pdps) await p.close();
+    await agent?.close();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("issues the workload team-b's SVID and bundle, and never team-a's or the default one", async () => {
+    const identity = await workloadIdentity({ socketPath });
+    try {
+      expect(identity.svid.spiffeId).toBe(id('team-b', 'payments'));
+    } finally {
+      identity.close();
+    }
+    const own = agentPdp('team-b/payments');
+    await own.waitReady({ timeoutMs: 10_000 });
+    expect(
+      own.decide({
+        source: { service: 'team-b/checkout' },
+        request: { method: 'GET', path: '/balance' },
+      }).allowed,
+    ).toBe(true);
+    // The agent holds the node's bundles by key: team-b's payments only.
+    expect(agent.bundles?.get('team-b/payments')?.spiffeId).toBe(id('team-b', 'payments'));
+    expect(agent.bundles?.get('team-a/payments')).toBeUndefined();
+    expect(agent.bundles?.get('payments')).toBeUndefined();
+    for (const target of ['team-a/payments', 'payments', 'default/payments']) {
+      const stolen = agentPdp(target);
+      await expect(stolen.waitReady({ timeoutMs: 1500 }), target).rejects.toMatchObject({
+        code: 'PDP_NOT_READY',
+      });
+      expect(stolen.status().lastError?.code, target).toBe('PDP_UNAUTHORIZED');
+    }
+    // Nor can the agent itself fetch team-a's bundle: it is not a service of its node.
+    const client = new ControlPlaneClient(server.url);
+    await expect(client.bundle(agent.manager.identity, 'team-a/payments')).rejects.toMatchObject({
+      status: 403,
+    });
+    const fetched = (await client.bundle(agent.manager.identity, 'team-b/payments')) as {
+      service: string;
+    };
+    expect(fetched.service).toBe('team-b/payments');
+  });
 });
