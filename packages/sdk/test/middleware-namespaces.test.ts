@@ -6,7 +6,9 @@
 import { compile, type PolicyDocument } from '@ward/policy';
 import { describe, expect, it } from 'vitest';
 import { Rejection } from '../src/middleware/context.ts';
+import { createEgressGuard } from '../src/middleware/egress.ts';
 import { Enforcer } from '../src/middleware/enforcer.ts';
+import { EgressDeniedError } from '../src/middleware/errors.ts';
 import { resolvePdpOptions } from '../src/pdp/options.ts';
 import { signingKey } from './_pdp-fixture.ts';
 
@@ -102,5 +104,25 @@ describe('middleware: keys on both ends', () => {
       expect((r as Rejection).status, bad).toBe(401);
       expect((r as Rejection).problem.code).toBe('MIDDLEWARE_BAD_IDENTITY');
     }
+  });
+});
+
+describe('egress guard: keys on both ends', () => {
+  it('calls as its key, to a key', () => {
+    const ours = createEgressGuard({ decider: policy, self: 'team-a/payments' });
+    expect(ours.check('team-a/ledger', { method: 'POST', path: '/entries' }).allowed).toBe(true);
+    // team-b's payments (or the default one) asking team-a's ledger is refused before sending.
+    for (const self of ['team-b/payments', 'payments', 'default/payments']) {
+      const guard = createEgressGuard({ decider: policy, self });
+      expect(() => guard.check('team-a/ledger', { method: 'POST', path: '/entries' })).toThrow(
+        EgressDeniedError,
+      );
+    }
+    // `ledger` is the default namespace's ledger, which no rule admits anyone to.
+    expect(() => ours.check('ledger', { method: 'POST', path: '/entries' })).toThrow(
+      EgressDeniedError,
+    );
+    expect(() => ours.check('Team-A/ledger', {})).toThrow(TypeError);
+    expect(() => createEgressGuard({ decider: policy, self: 'a/b/c' })).toThrow(TypeError);
   });
 });
