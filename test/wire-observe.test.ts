@@ -168,7 +168,8 @@ describe('wire observation: real processes → node agent → control plane grap
       }[];
     };
     // SPIFFE IDs resolve to the Service documents' names.
-    const edge = graph.edges.find((e) => e.from === 'checkout' && e.to === 'payments');
+    // Services in namespace `shop`: the graph and the reports name them by key.
+    const edge = graph.edges.find((e) => e.from === 'shop/checkout' && e.to === 'shop/payments');
     expect(edge).toBeDefined();
     expect(edge!.provenance).toBe('observed');
     expect(edge!.sources).toContainEqual({ type: 'wire', file: 'POST /v1/ingest/connections' });
@@ -177,7 +178,7 @@ describe('wire observation: real processes → node agent → control plane grap
     expect(unapproved.status).toBe(200);
     const item = (
       unapproved.body.items as { source: string; destination: string; seenIn: string[] }[]
-    ).find((i) => i.source === 'checkout' && i.destination === 'payments');
+    ).find((i) => i.source === 'shop/checkout' && i.destination === 'shop/payments');
     expect(item?.seenIn).toEqual(['wire']);
   });
 
@@ -186,7 +187,7 @@ describe('wire observation: real processes → node agent → control plane grap
     const now = new Date().toISOString();
     const edge = (source: string) => ({
       source,
-      destination: 'payments',
+      destination: 'shop/payments',
       port: 443,
       samples: 1,
       connections: 1,
@@ -223,9 +224,11 @@ describe('wire observation: real processes → node agent → control plane grap
     const graph = (await api('GET', '/v1/graph?since=1h')).body.graph as {
       edges: { from: string; to: string; ports?: number[] }[];
     };
-    expect(graph.edges.some((e) => e.from === 'payments' && e.to === 'payments')).toBe(false);
+    expect(graph.edges.some((e) => e.from === 'shop/payments' && e.to === 'shop/payments')).toBe(
+      false,
+    );
     expect(
-      graph.edges.find((e) => e.from === 'checkout' && e.to === 'payments')?.ports,
+      graph.edges.find((e) => e.from === 'shop/checkout' && e.to === 'shop/payments')?.ports,
     ).not.toContain(443);
   });
 
