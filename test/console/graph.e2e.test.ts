@@ -19,7 +19,7 @@ describeConsole('console Graph view in Chromium', {}, (f) => {
         headers: { authorization: `Bearer ${f.adminToken}` },
       });
       const view = (await res.json()) as { edges: { from: string; to: string; calls: number }[] };
-      const e = view.edges.find((x) => x.from === 'shop/frontend' && x.to === 'shop/orders');
+      const e = view.edges.find((x) => x.from === 'frontend' && x.to === 'orders');
       if ((e?.calls ?? 0) > 0 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -43,29 +43,29 @@ describeConsole('console Graph view in Chromium', {}, (f) => {
   it('lists the declared cycle and highlights it', async () => {
     const cycle = page.locator('[data-testid=graph-cycle]').first();
     const text = (await cycle.textContent()) ?? '';
-    expect(text).toContain('shop/orders');
-    expect(text).toContain('shop/notifications');
+    expect(text).toContain('orders');
+    expect(text).toContain('notifications');
     await cycle.click();
     await expect(cycle.getAttribute('class')).resolves.toContain('active');
   });
 
   it('shows the blast radius of a selected service', async () => {
-    await page.fill('[data-testid=graph-search]', 'shop/inventory');
-    await page.click('[data-testid=graph-hits] button:text-is("shop/inventory")');
+    await page.fill('[data-testid=graph-search]', 'inventory');
+    await page.click('[data-testid=graph-hits] button:text-is("inventory")');
     const panel = page.locator('[data-testid=graph-node-panel]');
-    await expect(panel.locator('h3').textContent()).resolves.toBe('shop/inventory');
+    await expect(panel.locator('h3').textContent()).resolves.toBe('inventory');
     // frontend and orders call inventory (declared): both break when it breaks.
     const dependents = (await page.textContent('[data-testid=graph-dependents]')) ?? '';
-    expect(dependents).toContain('shop/frontend');
-    expect(dependents).toContain('shop/orders');
+    expect(dependents).toContain('frontend');
+    expect(dependents).toContain('orders');
   });
 
   it('opens an edge with its states and counts', async () => {
-    await page.fill('[data-testid=graph-search]', 'shop/frontend');
-    await page.click('[data-testid=graph-hits] button:text-is("shop/frontend")');
-    await page.click('[data-testid=graph-edge-link]:text-is("shop/frontend → shop/orders")');
+    await page.fill('[data-testid=graph-search]', 'frontend');
+    await page.click('[data-testid=graph-hits] button:text-is("frontend")');
+    await page.click('[data-testid=graph-edge-link]:text-is("frontend → orders")');
     const panel = page.locator('[data-testid=graph-edge-panel]');
-    await expect(panel.locator('h3').textContent()).resolves.toBe('shop/frontend → shop/orders');
+    await expect(panel.locator('h3').textContent()).resolves.toBe('frontend → orders');
     const states = (await page.textContent('[data-testid=graph-edge-states]')) ?? '';
     expect(states).toContain('declared');
     expect(states).toContain('approved');
@@ -74,14 +74,12 @@ describeConsole('console Graph view in Chromium', {}, (f) => {
   });
 
   it('keeps the selection in the URL, so a link opens the same edge', async () => {
-    expect(decodeURIComponent(page.url())).toContain('edge=shop/frontend\u2192shop/orders');
-    const linked = await f.signedIn(
-      `graph?edge=${encodeURIComponent('shop/orders\u2192shop/payments')}`,
-    );
+    expect(decodeURIComponent(page.url())).toContain('edge=frontend\u2192orders');
+    const linked = await f.signedIn(`graph?edge=${encodeURIComponent('orders\u2192payments')}`);
     try {
       await linked.waitForSelector('[data-testid=graph-edge-panel]');
       await expect(linked.textContent('[data-testid=graph-edge-panel] h3')).resolves.toBe(
-        'shop/orders \u2192 shop/payments',
+        'orders \u2192 payments',
       );
     } finally {
       await linked.close();
