@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { startServer } from '@ward/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoError, runDemo } from '../src/index.ts';
 import { parseDuration } from '../src/options.ts';
@@ -202,6 +203,40 @@ describe('runDemo refuses bad setups with a coded error, and leaves nothing runn
       runDemo({ port: 0, dataDir: d, out: devNull() }),
       'DEMO_TOKEN_FILE_UNSAFE',
       /chmod 600/,
+    );
+  });
+
+  it('a data dir whose kept policies name the services without their namespace', async () => {
+    // As a data dir from before namespaces is after the control plane's migration: the shop's
+    // services are the default namespace's `orders`, … — not the keys the demo runs (`shop/…`).
+    const d = join(dir, 'before-namespaces');
+    mkdirSync(d, { mode: 0o700 });
+    const token = 'ward_beforenamespaces0123456789abcdef';
+    writeFileSync(join(d, 'admin.token'), `${token}\n`, { mode: 0o600 });
+    const server = await startServer({ dataDir: d, port: 0, adminToken: token, logger: false });
+    try {
+      const content = ['frontend', 'orders', 'payments', 'inventory', 'notifications']
+        .map(
+          (name) =>
+            `apiVersion: ward.dev/v1\nkind: Service\nmetadata: { name: ${name} }\nspec: {}\n`,
+        )
+        .concat(
+          'apiVersion: ward.dev/v1\nkind: Intention\nmetadata: { name: orders }\nspec: { destination: orders, rules: [{ sources: [frontend], action: allow }] }\n',
+        )
+        .join('---\n');
+      const res = await fetch(`${server.url}/v1/apply`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ files: [{ name: 'old.yaml', content }] }),
+      });
+      expect(res.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+    await expectCode(
+      runDemo({ port: 0, dataDir: d, out: devNull() }),
+      'DEMO_SETUP_FAILED',
+      /without the demo's services shop\/frontend, .*delete the data dir/,
     );
   });
 
