@@ -167,8 +167,7 @@ describe('wire observation: real processes → node agent → control plane grap
         sources: { type: string }[];
       }[];
     };
-    // SPIFFE IDs resolve to the Service documents' names.
-    // Services in namespace `shop`: the graph and the reports name them by key.
+    // SPIFFE IDs resolve to the Service documents' nodes: their keys (namespace shop).
     const edge = graph.edges.find((e) => e.from === 'shop/checkout' && e.to === 'shop/payments');
     expect(edge).toBeDefined();
     expect(edge!.provenance).toBe('observed');
@@ -187,7 +186,7 @@ describe('wire observation: real processes → node agent → control plane grap
     const now = new Date().toISOString();
     const edge = (source: string) => ({
       source,
-      destination: 'shop/payments',
+      destination: 'payments',
       port: 443,
       samples: 1,
       connections: 1,

@@ -113,7 +113,7 @@ describeConsole('console Policies view in Chromium', {}, (f) => {
         [
           'apiVersion: ward.dev/v1',
           'kind: Intention',
-          'metadata: { name: payments }',
+          'metadata: { name: payments, namespace: shop }',
           'spec:',
           '  destination: payments',
           '  rules:',
@@ -141,7 +141,7 @@ describeConsole('console Policies view in Chromium', {}, (f) => {
       await page.click('[data-testid=pg-evaluate]');
       await page.waitForSelector('[data-testid=pg-result]');
       expect(await page.textContent('[data-testid=pg-decision]')).toBe('allow');
-      expect(await page.textContent('[data-testid=pg-rule]')).toBe('payments#0');
+      expect(await page.textContent('[data-testid=pg-rule]')).toBe('shop/payments#0');
     } finally {
       await page.close();
     }
