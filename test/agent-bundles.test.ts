@@ -28,11 +28,16 @@ const root = join(import.meta.dirname, '..');
 const quiet = pino({ level: 'silent' });
 const silentPdpLogger = { warn() {}, error() {} };
 
+/**
+ * A service of the default namespace (its key is its bare name) whose workloads run in
+ * Kubernetes namespace `shop`: the SPIFFE ID written out, as the namespace migration keeps a
+ * service stored before namespaces. test/namespaces-runtime.test.ts covers namespaced keys.
+ */
 const service = (name: string): PolicyDocument => ({
   apiVersion: 'ward.dev/v1',
   kind: 'Service',
-  metadata: { name, namespace: 'shop' },
-  spec: {},
+  metadata: { name },
+  spec: { spiffeId: `spiffe://${TD}/ns/shop/sa/${name}` },
 });
 /** `dest` lets `frontend` GET `path` (a change of `path` is a new bundle of `dest` only). */
 const intention = (dest: string, path: string): PolicyDocument => ({

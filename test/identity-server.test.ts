@@ -54,7 +54,8 @@ describe('control plane CA → agent → SDK', () => {
       logger: pino({ level: 'silent' }),
     });
     const identity = await workloadIdentity({ socketPath: `unix://${socketPath}` });
-    // The PDP decides on the caller proven by mTLS: `api` may GET /hello on itself, nothing else.
+    // The PDP decides on the caller proven by mTLS: `a/api` (service `api` of namespace `a`, whose
+    // SVID is spiffe://prod.test/ns/a/sa/api) may GET /hello on itself, nothing else.
     const policy = compile(
       [
         {
@@ -66,7 +67,7 @@ describe('control plane CA → agent → SDK', () => {
         {
           apiVersion: 'ward.dev/v1',
           kind: 'Intention',
-          metadata: { name: 'api-self' },
+          metadata: { name: 'api-self', namespace: 'a' },
           spec: {
             destination: 'api',
             mode: 'enforce',
@@ -85,7 +86,7 @@ describe('control plane CA → agent → SDK', () => {
     const https = createServer(
       identity.serverOptions(),
       wardHttp(
-        { decider: policy, service: 'api', peerIdentity: (s) => peerIdentity(s) },
+        { decider: policy, service: 'a/api', peerIdentity: (s) => peerIdentity(s) },
         (req, res) => res.end(`hello ${req.ward?.source.service} (${req.ward?.identity})`),
       ),
     );
@@ -97,7 +98,7 @@ describe('control plane CA → agent → SDK', () => {
       const dispatcher = identity.dispatcher({ expect: 'spiffe://prod.test/ns/a/sa/api' });
       const base = `https://127.0.0.1:${(https.address() as AddressInfo).port}`;
       const res = await request(`${base}/hello`, { dispatcher });
-      expect(await res.body.text()).toBe('hello api (mtls)');
+      expect(await res.body.text()).toBe('hello a/api (mtls)');
       const denied = await request(`${base}/admin`, { dispatcher });
       expect(denied.statusCode).toBe(403);
       await denied.body.text();

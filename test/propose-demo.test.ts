@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { DEFAULT_POLICY_DIR, type RunningDemo, runDemo } from '@ward/demo';
-import type { ProposeResult } from '@ward/policy';
+import { canonicalServiceKey, documentKey, namespaceOfKey, type ProposeResult } from '@ward/policy';
+import { serviceByConvention } from '@ward/spiffe';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -126,10 +127,12 @@ async function roundTrip(demo: RunningDemo, maxRounds = 1): Promise<Figures> {
     const window = `${Math.ceil((Date.now() - Date.parse(run2)) / 1000)}s`;
     const dry = await api(
       'GET',
-      `/v1/reports/dry-run?since=${encodeURIComponent(run2)}&service=${destination}`,
+      `/v1/reports/dry-run?since=${encodeURIComponent(run2)}&service=${encodeURIComponent(destination)}`,
     );
     dryRunDenials += (dry.body.items as Json[]).reduce((n: number, i: Json) => n + i.count, 0);
-    const r = await api('POST', `/v1/services/${destination}/promote`, { window });
+    const r = await api('POST', `/v1/services/${encodeURIComponent(destination)}/promote`, {
+      window,
+    });
     expect(r.status, r.text).toBe(200);
     expect(r.body.forced).toBe(false);
     promoted.push(...(r.body.promoted as string[]));
@@ -137,19 +140,24 @@ async function roundTrip(demo: RunningDemo, maxRounds = 1): Promise<Figures> {
   await sleep(FLUSH_MS);
   const run3 = await phase();
 
-  // Every proposed edge, by destination, its callers (names; decision logs may carry SPIFFE IDs).
+  // Every proposed edge, by destination key, its callers' keys (a proposal writes a source
+  // relative to its destination's namespace; decision logs carry keys, or SPIFFE IDs).
   const proposedEdges = new Map<string, Set<string>>();
   for (const p of result.proposals) {
     const set = proposedEdges.get(p.destination) ?? new Set<string>();
-    for (const r of p.rules) for (const source of r.sources) set.add(source);
+    const namespace = namespaceOfKey(p.destination);
+    for (const r of p.rules) {
+      for (const source of r.sources) set.add(canonicalServiceKey(source, namespace) ?? source);
+    }
     proposedEdges.set(p.destination, set);
   }
-  const named = (source: string) => source.replace(/^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\//, '');
+  const named = (source: string) =>
+    source.startsWith('spiffe://') ? (serviceByConvention(source) ?? source) : source;
   let denied = 0;
   for (const [destination, sources] of proposedEdges) {
     const d = await api(
       'GET',
-      `/v1/decision-logs/denials?since=${encodeURIComponent(run3)}&destination=${destination}&limit=10000`,
+      `/v1/decision-logs/denials?since=${encodeURIComponent(run3)}&destination=${encodeURIComponent(destination)}&limit=10000`,
     );
     for (const i of d.body.items as Json[]) if (sources.has(named(i.source))) denied += i.count;
   }
@@ -158,7 +166,8 @@ async function roundTrip(demo: RunningDemo, maxRounds = 1): Promise<Figures> {
     .filter((i) => proposedEdges.get(i.destination)?.has(named(i.source)))
     .reduce((n: number, i: Json) => n + i.count, 0);
   const unused = await api('GET', `/v1/reports/unused?since=${encodeURIComponent(run3)}`);
-  const proposedNames = new Set(result.proposals.map((p) => p.document.metadata.name));
+  // Rule names are `<intention key>#<index>`: `shop/orders-proposed#0`.
+  const proposedNames = new Set(result.proposals.map((p) => documentKey(p.document)));
   const unusedProposed = (unused.body.items as Json[]).filter((i) =>
     (i.rules as Json[]).some((r) => proposedNames.has(String(r.rule).split('#')[0]!)),
   );
@@ -229,7 +238,7 @@ describe('ward propose on the demo', () => {
     const observe = ['orders', 'payments', 'inventory', 'notifications'].map(
       (d) => `apiVersion: ward.dev/v1
 kind: Intention
-metadata: { name: observe-${d} }
+metadata: { name: observe-${d}, namespace: shop }
 spec:
   destination: ${d}
   mode: dry-run

@@ -104,7 +104,7 @@ describeConsole('console fleet view in Chromium', { rps: 5 }, (f) => {
   it('shows a reported label as text, never as markup', async () => {
     const { token } = await api<{ token: string }>('/v1/tokens', {
       method: 'POST',
-      body: JSON.stringify({ name: 'fleet-e2e-pdp', scope: 'pdp', services: ['orders'] }),
+      body: JSON.stringify({ name: 'fleet-e2e-pdp', scope: 'pdp', services: ['shop/orders'] }),
     });
     const label = '<img src=x data-testid=injected onerror=alert(1)>';
     const res = await fetch(`${f.url}/v1/status/pdp`, {
@@ -112,7 +112,7 @@ describeConsole('console fleet view in Chromium', { rps: 5 }, (f) => {
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({
         instance: 'html-label',
-        service: 'orders',
+        service: 'shop/orders',
         revision: 1,
         bundleAt: null,
         connected: false,

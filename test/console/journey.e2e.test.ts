@@ -24,15 +24,15 @@ describeConsole('console journey in Chromium', { timeout: 180_000, rps: 30 }, (f
     const cycle = page.locator('[data-testid=graph-cycle]').first();
     await cycle.waitFor();
     const members = (await cycle.textContent()) ?? '';
-    expect(members).toContain('orders');
-    expect(members).toContain('notifications');
+    expect(members).toContain('shop/orders');
+    expect(members).toContain('shop/notifications');
 
     // An edge: frontend → inventory is the one the dry-run rule would deny.
-    await page.fill('[data-testid=graph-search]', 'frontend');
-    await page.click('[data-testid=graph-hits] button:text-is("frontend")');
-    await page.click('[data-testid=graph-edge-link]:text-is("frontend → inventory")');
+    await page.fill('[data-testid=graph-search]', 'shop/frontend');
+    await page.click('[data-testid=graph-hits] button:text-is("shop/frontend")');
+    await page.click('[data-testid=graph-edge-link]:text-is("shop/frontend → shop/inventory")');
     await expect(page.locator('[data-testid=graph-edge-panel] h3').textContent()).resolves.toBe(
-      'frontend → inventory',
+      'shop/frontend → shop/inventory',
     );
 
     // The dry-run report lists it with the rule that would deny it.
@@ -46,7 +46,7 @@ describeConsole('console journey in Chromium', { timeout: 180_000, rps: 30 }, (f
         },
         { timeout: 60_000, interval: 1_000 },
       )
-      .toEqual(expect.arrayContaining([expect.stringContaining('inventory-via-orders#0')]));
+      .toEqual(expect.arrayContaining([expect.stringContaining('shop/inventory-via-orders#0')]));
 
     // Promote: the gate refuses while calls would be denied; force after confirming.
     await page.click('[data-testid=promote-run]');
@@ -69,6 +69,6 @@ describeConsole('console journey in Chromium', { timeout: 180_000, rps: 30 }, (f
     };
     await expect
       .poll(enforced, { timeout: 60_000, interval: 500 })
-      .toContain('deny frontend inventory inventory-via-orders#0');
+      .toContain('deny shop/frontend shop/inventory shop/inventory-via-orders#0');
   });
 });

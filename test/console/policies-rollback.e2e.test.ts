@@ -25,7 +25,7 @@ describeConsole('console History: roll back to a revision', {}, (f) => {
   /** Rewrites the notifications intention's description; returns the revision before. */
   async function describeNotifications(text: string): Promise<number> {
     const before = await revision();
-    const stored = await api('GET', '/v1/intentions/notifications');
+    const stored = await api('GET', '/v1/intentions/shop%2Fnotifications');
     const doc = structuredClone(stored.document);
     doc.spec.rules[0].description = text;
     await api('POST', '/v1/apply', { files: [{ name: 'n.json', content: JSON.stringify(doc) }] });
@@ -37,17 +37,17 @@ describeConsole('console History: roll back to a revision', {}, (f) => {
   }
 
   beforeAll(async () => {
-    team = await f.teamToken('team-warehouse', ['inventory']);
+    team = await f.teamToken('team-warehouse', ['shop/inventory']);
   }, 120_000);
 
   it('shows the diff first, as text, then rolls back on confirmation', async () => {
-    const original = (await api('GET', '/v1/intentions/notifications')).document;
+    const original = (await api('GET', '/v1/intentions/shop%2Fnotifications')).document;
     const hostile = '<img src=x data-testid=injected onerror=alert(1)>';
     const to = await describeNotifications(hostile);
     const page = await f.signedIn('policies?tab=history');
     try {
       await openRollback(page, to);
-      const doc = page.locator('[data-testid=rb-doc][data-key="Intention/notifications"]');
+      const doc = page.locator('[data-testid=rb-doc][data-key="Intention/shop/notifications"]');
       const text = (await doc.textContent()) ?? '';
       expect(text).toContain('updated');
       expect(text).toContain('/spec/rules/0/description');
@@ -58,7 +58,7 @@ describeConsole('console History: roll back to a revision', {}, (f) => {
       await page.click('[data-testid=rb-confirm]');
       const done = await page.waitForSelector('[data-testid=rb-done]');
       expect(await done.textContent()).toContain(`now at revision ${to + 2}`);
-      expect((await api('GET', '/v1/intentions/notifications')).document).toEqual(original);
+      expect((await api('GET', '/v1/intentions/shop%2Fnotifications')).document).toEqual(original);
       const entry = await api('GET', `/v1/history/${to + 2}`);
       expect(entry.operation).toBe('rollback');
     } finally {
@@ -95,7 +95,7 @@ describeConsole('console History: roll back to a revision', {}, (f) => {
       const options = await page
         .locator('[data-testid=rb-scope] option')
         .evaluateAll((els) => els.map((e) => e.getAttribute('value')));
-      expect(options).toEqual(['inventory']);
+      expect(options).toEqual(['shop/inventory']);
     } finally {
       await page.close();
     }

@@ -22,18 +22,19 @@ async function evaluate(page: Page, input: object): Promise<void> {
 describeConsole('console Policies view in Chromium', {}, (f) => {
   let team = '';
   beforeAll(async () => {
-    team = await f.teamToken('team-warehouse', ['inventory']);
+    team = await f.teamToken('team-warehouse', ['shop/inventory']);
   }, 120_000);
 
   it('shows a document’s YAML, applies an edit and diffs it against the revision before', async () => {
     const page = await f.signedIn('policies');
     try {
-      await openDocument(page, 'Intention/inventory');
+      // Documents by kind and key: the demo's live in namespace `shop`.
+      await openDocument(page, 'Intention/shop/inventory');
       const yaml = (await page.textContent('[data-testid=doc-yaml]')) ?? '';
       expect(yaml).toContain('destination: inventory');
       expect(yaml).toContain('description: stock levels');
 
-      await openDocument(page, 'Intention/notifications');
+      await openDocument(page, 'Intention/shop/notifications');
       await page.click('[data-testid=doc-edit-start]');
       const text = await page.inputValue('[data-testid=doc-edit]');
       await page.fill(
@@ -49,7 +50,7 @@ describeConsole('console Policies view in Chromium', {}, (f) => {
       await page.waitForSelector('[data-testid=history-row] >> nth=1');
       await page.click('[data-testid=diff-run]');
       const diff = await page.waitForSelector(
-        '[data-testid=diff-doc][data-key="Intention/notifications"]',
+        '[data-testid=diff-doc][data-key="Intention/shop/notifications"]',
       );
       const lines = (await diff.textContent()) ?? '';
       expect(lines).toContain('- ');
@@ -77,27 +78,27 @@ describeConsole('console Policies view in Chromium', {}, (f) => {
     const page = await f.signedIn('policies?tab=playground');
     try {
       await evaluate(page, {
-        destination: 'inventory',
-        source: { service: 'orders' },
+        destination: 'shop/inventory',
+        source: { service: 'shop/orders' },
         request: { method: 'GET', path: '/stock/42' },
       });
       expect(await page.textContent('[data-testid=pg-decision]')).toBe('allow');
-      expect(await page.textContent('[data-testid=pg-rule]')).toBe('inventory#0');
+      expect(await page.textContent('[data-testid=pg-rule]')).toBe('shop/inventory#0');
       expect(await page.locator('[data-testid=pg-considered-row]').count()).toBeGreaterThan(1);
 
       // The demo's dry-run rule: it decides deny, not enforced.
       await evaluate(page, {
-        destination: 'inventory',
-        source: { service: 'frontend' },
+        destination: 'shop/inventory',
+        source: { service: 'shop/frontend' },
         request: { method: 'GET', path: '/stock/42' },
       });
       expect(await page.textContent('[data-testid=pg-decision]')).toBe('deny');
-      expect(await page.textContent('[data-testid=pg-rule]')).toBe('inventory-via-orders#0');
+      expect(await page.textContent('[data-testid=pg-rule]')).toBe('shop/inventory-via-orders#0');
       await expect(page.textContent('[data-testid=pg-result]')).resolves.toContain('dry-run');
 
       await evaluate(page, {
-        destination: 'payments',
-        source: { service: 'frontend' },
+        destination: 'shop/payments',
+        source: { service: 'shop/frontend' },
         request: { method: 'POST', path: '/charges' },
       });
       expect(await page.textContent('[data-testid=pg-decision]')).toBe('deny');
@@ -112,7 +113,7 @@ describeConsole('console Policies view in Chromium', {}, (f) => {
         [
           'apiVersion: ward.dev/v1',
           'kind: Intention',
-          'metadata: { name: payments }',
+          'metadata: { name: payments, namespace: shop }',
           'spec:',
           '  destination: payments',
           '  rules:',
@@ -140,7 +141,7 @@ describeConsole('console Policies view in Chromium', {}, (f) => {
       await page.click('[data-testid=pg-evaluate]');
       await page.waitForSelector('[data-testid=pg-result]');
       expect(await page.textContent('[data-testid=pg-decision]')).toBe('allow');
-      expect(await page.textContent('[data-testid=pg-rule]')).toBe('payments#0');
+      expect(await page.textContent('[data-testid=pg-rule]')).toBe('shop/payments#0');
     } finally {
       await page.close();
     }
@@ -155,13 +156,13 @@ describeConsole('console Policies view in Chromium', {}, (f) => {
         .locator('[data-testid=doc-row]')
         .evaluateAll((els) => els.map((e) => e.getAttribute('data-key')));
       expect(keys.sort()).toEqual([
-        'Intention/inventory',
-        'Intention/inventory-via-orders',
-        'Service/inventory',
+        'Intention/shop/inventory',
+        'Intention/shop/inventory-via-orders',
+        'Service/shop/inventory',
       ]);
 
       await page.uncheck('[data-testid=only-mine]');
-      await openDocument(page, 'Intention/orders');
+      await openDocument(page, 'Intention/shop/orders');
       await page.click('[data-testid=doc-edit-start]');
       const text = await page.inputValue('[data-testid=doc-edit]');
       await page.fill('[data-testid=doc-edit]', text.replace('lists and places', 'takes'));

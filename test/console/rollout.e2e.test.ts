@@ -22,8 +22,8 @@ describeConsole('console Rollout view in Chromium', {}, (f) => {
   const tokens: Record<string, string> = {};
   beforeAll(async () => {
     for (const [name, services] of [
-      ['team-warehouse', ['inventory']],
-      ['team-checkout', ['orders', 'notifications']],
+      ['team-warehouse', ['shop/inventory']],
+      ['team-checkout', ['shop/orders', 'shop/notifications']],
     ] as const) {
       tokens[name] = await f.teamToken(name, services);
     }
@@ -35,18 +35,18 @@ describeConsole('console Rollout view in Chromium', {}, (f) => {
       await waitForDryRun(page);
       const row = page.locator('[data-testid=dry-run-row]').first();
       const text = (await row.textContent()) ?? '';
-      expect(text).toContain('frontend → inventory');
-      expect(text).toContain('inventory-via-orders#0');
+      expect(text).toContain('shop/frontend → shop/inventory');
+      expect(text).toContain('shop/inventory-via-orders#0');
       expect(text).toMatch(/GET \/stock/);
       // notifications has no rule for monitoring's scrapes; payments never mails.
       await page.waitForSelector('[data-testid=unapproved-row]');
       expect(
         (await page.locator('[data-testid=unapproved-row]').allTextContents()).join('\n'),
-      ).toContain('monitoring → notifications');
+      ).toContain('monitoring/prometheus → shop/notifications');
       await page.waitForSelector('[data-testid=unused-row]');
       expect(
         (await page.locator('[data-testid=unused-row]').allTextContents()).join('\n'),
-      ).toContain('payments → notifications');
+      ).toContain('shop/payments → shop/notifications');
     } finally {
       await page.close();
     }
@@ -57,7 +57,7 @@ describeConsole('console Rollout view in Chromium', {}, (f) => {
     try {
       await page.waitForSelector('[data-testid=promote-service]');
       // inventory's dry-run intention belongs to team-warehouse: promote is disabled here.
-      expect(await page.inputValue('[data-testid=promote-service]')).toBe('inventory');
+      expect(await page.inputValue('[data-testid=promote-service]')).toBe('shop/inventory');
       expect(await page.isDisabled('[data-testid=promote-run]')).toBe(true);
       await page.waitForSelector('[data-testid=unapproved-row], [data-testid=unused-row]');
       const edges = await page
@@ -73,7 +73,7 @@ describeConsole('console Rollout view in Chromium', {}, (f) => {
       // The API refuses another team's promote with its own words.
       const res = await page.evaluate(async () => {
         const token = sessionStorage.getItem('ward.token');
-        const r = await fetch('/v1/services/inventory/promote', {
+        const r = await fetch('/v1/services/shop%2Finventory/promote', {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: '{}',
@@ -89,7 +89,7 @@ describeConsole('console Rollout view in Chromium', {}, (f) => {
     try {
       await waitForDryRun(owner);
       expect(await owner.textContent('[data-testid=dry-run-row]')).toContain(
-        'frontend → inventory',
+        'shop/frontend → shop/inventory',
       );
       expect(await owner.isDisabled('[data-testid=promote-run]')).toBe(false);
     } finally {
@@ -101,19 +101,19 @@ describeConsole('console Rollout view in Chromium', {}, (f) => {
     const page = await f.signedIn('rollout');
     try {
       await waitForDryRun(page);
-      expect(await page.inputValue('[data-testid=promote-service]')).toBe('inventory');
+      expect(await page.inputValue('[data-testid=promote-service]')).toBe('shop/inventory');
       await page.click('[data-testid=promote-run]');
       const blocked = await page.waitForSelector('[data-testid=promote-blocked]');
       const why = (await blocked.textContent()) ?? '';
       expect(why).toMatch(/would be denied once enforced/);
-      expect(why).toContain('frontend → inventory');
+      expect(why).toContain('shop/frontend → shop/inventory');
       expect(why).toContain('API_CONFLICT');
       expect(await page.isDisabled('[data-testid=promote-force]')).toBe(true);
       await page.check('[data-testid=promote-confirm]');
       await page.click('[data-testid=promote-force]');
       const done = await page.waitForSelector('[data-testid=promote-done]');
       expect(await done.textContent()).toMatch(
-        /inventory: enforcing inventory-via-orders at revision \d+ \(forced: \d+ call\(s\)/,
+        /shop\/inventory: enforcing shop\/inventory-via-orders at revision \d+ \(forced: \d+ call\(s\)/,
       );
       // Nothing is left in dry-run, and the audit log names the promotion.
       await page.waitForSelector('[data-testid=promote-none]');

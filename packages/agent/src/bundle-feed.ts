@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentBundleEventV1, SignedBundleV1 } from '@ward/api-types';
 import { SseParser } from '@ward/sdk';
+import { isServiceKey } from '@ward/spiffe';
 import type { Logger } from 'pino';
 import type { AgentIdentity, ControlPlaneClient } from './control-plane.ts';
 
@@ -34,14 +35,14 @@ export interface BundleFeedTiming {
 const REFUSAL_MS = 5000;
 /** Largest event accepted from the control plane (a bundle with its envelope). */
 const MAX_EVENT = 8 << 20;
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Checks the shape of an event's data; returns the held form, or a reason to drop it. */
 export function parseBundleEvent(data: unknown): HeldBundle | string {
   if (data === null || typeof data !== 'object') return 'not an object';
   const d = data as Record<string, unknown>;
-  if (typeof d.service !== 'string' || d.service.length > 63 || !NAME.test(d.service))
-    return 'service: not a service name';
+  // The service key (`name`, or `namespace/name`): the control plane sends it canonical.
+  if (typeof d.service !== 'string' || !isServiceKey(d.service))
+    return 'service: not a service key';
   if (typeof d.spiffeId !== 'string' || !d.spiffeId.startsWith('spiffe://'))
     return 'spiffeId: not a SPIFFE ID';
   const b = d.bundle as Record<string, unknown> | null;
@@ -188,7 +189,7 @@ export class BundleFeed extends EventEmitter {
       else this.#accept(parsed);
     } else if (event === 'changed') {
       const service = (json as { service?: unknown } | null)?.service;
-      if (typeof service !== 'string' || !NAME.test(service)) return;
+      if (typeof service !== 'string' || !isServiceKey(service)) return;
       // The control plane could not build it for the stream: fetch it (one at a time).
       void this.#fetch(service).catch((error: unknown) =>
         this.#log.warn({ service, err: (error as Error).message }, 'bundle fetch failed'),

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { AGENT_BUNDLES_SERVICE } from '@ward/api-types';
 import { entriesForWorkload, unixSelectors } from '@ward/ca';
+import { canonicalServiceKey } from '@ward/spiffe';
 import { WORKLOAD_PROTO_PATH } from '@ward/spiffe/workload-api';
 import type { Logger } from 'pino';
 import type { BundleFeed } from './bundle-feed.ts';
@@ -245,9 +246,15 @@ export async function startWorkloadApi(options: {
           try {
             checkHeader(call);
             const peer = peerOf(call);
-            const service = (call.request as { service?: unknown } | null)?.service;
-            if (typeof service !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(service)) {
-              throw status(grpc.status.INVALID_ARGUMENT, 'service: not a service name');
+            const requested = (call.request as { service?: unknown } | null)?.service;
+            // The service key: `name` or `namespace/name` (`default/x` is read as `x`).
+            const service =
+              typeof requested === 'string' ? canonicalServiceKey(requested) : undefined;
+            if (service === undefined) {
+              throw status(
+                grpc.status.INVALID_ARGUMENT,
+                'service: not a service name or namespace/name',
+              );
             }
             // Refused before the agent fetches anything on this caller's behalf.
             if (entriesOf(peer).length === 0) {

@@ -61,6 +61,14 @@ describe('parseBundleEvent (untrusted stream data)', () => {
     const ok = { service: 'orders', spiffeId: 'spiffe://td/x', bundle };
     expect(parseBundleEvent(null)).toBe('not an object');
     expect(parseBundleEvent({ ...ok, service: 'Orders!' })).toMatch(/^service:/);
+    // A key: `team-a/orders` is one; the default namespace written out is not canonical, and a
+    // control plane always sends keys canonical.
+    expect(parseBundleEvent({ ...ok, service: 'team-a/orders' })).toMatchObject({
+      service: 'team-a/orders',
+    });
+    for (const bad of ['default/orders', 'team-a/', 'a/b/c', 'Team-A/orders']) {
+      expect(parseBundleEvent({ ...ok, service: bad }), bad).toMatch(/^service:/);
+    }
     expect(parseBundleEvent({ ...ok, spiffeId: 'http://x' })).toMatch(/^spiffeId:/);
     expect(parseBundleEvent({ ...ok, bundle: { ...bundle, hash: 1 } })).toMatch(/^bundle:/);
     expect(parseBundleEvent({ ...ok, bundle: { ...bundle, payload: '{' } })).toMatch(/not JSON/);

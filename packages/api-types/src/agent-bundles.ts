@@ -11,6 +11,7 @@ import type { SignedBundleV1 } from './bundle.ts';
 
 /** Data of `event: bundle` on the agent watch, and the body of `GET /v1/agent/bundles/:service`. */
 export interface AgentBundleEventV1 {
+  /** The bundle's service, as its service key: `name`, or `namespace/name` outside the default namespace (canonical). */
   service: string;
   /** The SPIFFE ID of the service's workloads: the agent serves the bundle to them only. */
   spiffeId: string;
@@ -25,6 +26,7 @@ export interface AgentBundleEventV1 {
 
 /** A PDP asks for its service's bundle stream. */
 export interface AgentBundleRequestV1 {
+  /** The service key: `name`, or `namespace/name` outside the default namespace (`default/x` is read as `x`). */
   service: string;
 }
 

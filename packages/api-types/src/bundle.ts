@@ -37,7 +37,7 @@ export interface BundlePassportV1 {
 export interface BundleV1 {
   apiVersion: 'ward.dev/v1';
   kind: 'Bundle';
-  /** The destination service this bundle is for. */
+  /** The destination service this bundle is for: its service key: `name`, or `namespace/name` outside the default namespace. */
   service: string;
   /** Global, strictly monotonic control-plane revision at which the bundle was built. */
   revision: number;
@@ -68,6 +68,6 @@ export interface SignedBundleV1 {
 /** Data of one server-sent event on `GET /v1/watch` (event name `revision`). */
 export interface WatchEventV1 {
   revision: number;
-  /** Services whose bundle changed at this revision; `["*"]` when every bundle changed. */
+  /** Keys of the services whose bundle changed at this revision; `["*"]` when every bundle changed. */
   services: string[];
 }

@@ -7,9 +7,11 @@
 export interface DecisionLogRecordV1 {
   /** ISO 8601 time of the decision. */
   time: string;
-  /** The caller: its service name, else its SPIFFE ID, else `anonymous`. */
+  /**
+   * The caller: its service key: `name`, or `namespace/name` outside the default namespace (`team-b/checkout`), else its SPIFFE ID, else `anonymous`.
+   */
   source: string;
-  /** The service that decided (the callee). */
+  /** The service that decided (the callee), as its key. */
   destination: string;
   /** HTTP method, upper case (`POST` for gRPC). */
   method: string;

@@ -7,6 +7,7 @@
 /** The body of `POST /v1/status/pdp` (sent by the SDK's PDP). */
 export interface PdpStatusReportV1 {
   instance: string;
+  /** The PDP's service key: `name`, or `namespace/name` outside the default namespace (`default/x` is stored as `x`). */
   service: string;
   revision: number;
   bundleAt: string | null;

@@ -1,3 +1,4 @@
+import { canonicalServiceKey, defaultSpiffeId, splitServiceKey } from '@ward/spiffe';
 import { CaError } from './errors.ts';
 import { DEFAULT_JWT_SVID_TTL_SECONDS } from './jwt-svid.ts';
 import { parseSelectors, type Selector, selectorsMatch } from './selectors.ts';
@@ -31,8 +32,12 @@ const DNS =
   /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /**
- * Validates the body of "create entry" (`{ spiffeId, node, selectors, ttlSeconds?,
- * jwtTtlSeconds?, hint?, dnsNames? }`) into an entry. Throws coded `CA_*` errors naming the field.
+ * Validates the body of "create entry" (`{ spiffeId | service, node, selectors, ttlSeconds?,
+ * jwtTtlSeconds?, hint?, dnsNames? }`) into an entry. `service` is a service key (`payments`, or
+ * `team-a/payments`; `default/payments` is `payments`) and stands for its conventional SPIFFE
+ * ID, `spiffe://<td>/ns/<namespace>/sa/<name>` — always with the key's own namespace, so an
+ * entry for `team-b/payments` can never issue `team-a/payments`' (or the default one's) identity.
+ * Throws coded `CA_*` errors naming the field.
  */
 export function parseEntryInput(
   body: unknown,
@@ -47,6 +52,7 @@ export function parseEntryInput(
     if (
       ![
         'spiffeId',
+        'service',
         'node',
         'selectors',
         'ttlSeconds',
@@ -58,7 +64,11 @@ export function parseEntryInput(
       throw new CaError('CA_BAD_ENTRY', `${key}: unknown field`, { field: key });
     }
   }
-  const spiffeId = parseWorkloadId(b.spiffeId, trustDomain, 'spiffeId').id;
+  const spiffeId = parseWorkloadId(
+    b.service === undefined ? b.spiffeId : serviceSpiffeId(b, trustDomain),
+    trustDomain,
+    b.service === undefined ? 'spiffeId' : 'service',
+  ).id;
   const node = parseNodeName(b.node, 'node');
   const selectors = parseSelectors(b.selectors, 'selectors');
   const ttlSeconds =
@@ -104,6 +114,28 @@ export function parseEntryInput(
     ...(dnsNames === undefined ? {} : { dnsNames }),
     createdAt: make.now,
   };
+}
+
+/** The conventional SPIFFE ID of the entry body's `service` (a key); refuses both or a bad key. */
+function serviceSpiffeId(b: Record<string, unknown>, trustDomain: string): string {
+  if (b.spiffeId !== undefined) {
+    throw new CaError('CA_BAD_ENTRY', 'service: give either spiffeId or service, not both', {
+      field: 'service',
+    });
+  }
+  const key =
+    typeof b.service === 'string' && b.service.length <= 317
+      ? canonicalServiceKey(b.service)
+      : undefined;
+  if (key === undefined) {
+    throw new CaError(
+      'CA_BAD_ENTRY',
+      'service: not a service key (name, or namespace/name of lower-case DNS labels)',
+      { field: 'service' },
+    );
+  }
+  const { namespace, name } = splitServiceKey(key);
+  return defaultSpiffeId(trustDomain, namespace, name);
 }
 
 /**

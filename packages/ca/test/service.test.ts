@@ -241,6 +241,36 @@ describe('CA service over HTTP', () => {
       }),
     ).rejects.toMatchObject({ code: 'CA_BAD_ENTRY', field: 'extra' });
   });
+
+  it('registers a service key as its conventional SPIFFE ID, in its own namespace', async () => {
+    const svc = new CaService({
+      store: new MemoryCaStore(),
+      sealKey: parseSealKey(generateSealKey()),
+      trustDomain: 'example.org',
+    });
+    const entry = (service: unknown, extra: Record<string, unknown> = {}) =>
+      svc.createEntry({ service, node: 'n1', selectors: ['unix:uid:1'], ...extra });
+    expect((await entry('team-a/payments')).spiffeId).toBe(
+      'spiffe://example.org/ns/team-a/sa/payments',
+    );
+    expect((await entry('team-b/payments')).spiffeId).toBe(
+      'spiffe://example.org/ns/team-b/sa/payments',
+    );
+    // A bare name and `default/x` are the default namespace's service.
+    expect((await entry('payments')).spiffeId).toBe('spiffe://example.org/ns/default/sa/payments');
+    expect((await entry('default/ledger')).spiffeId).toBe(
+      'spiffe://example.org/ns/default/sa/ledger',
+    );
+    for (const bad of ['Team-A/payments', 'a/b/c', '../payments', 'team-a/', 7, '']) {
+      await expect(entry(bad), String(bad)).rejects.toMatchObject({
+        code: 'CA_BAD_ENTRY',
+        field: 'service',
+      });
+    }
+    await expect(
+      entry('team-a/payments', { spiffeId: 'spiffe://example.org/ns/team-b/sa/payments' }),
+    ).rejects.toMatchObject({ code: 'CA_BAD_ENTRY', field: 'service' });
+  });
 });
 
 describe('Kubernetes projected service-account token attestation (reading the review)', () => {

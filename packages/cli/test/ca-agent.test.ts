@@ -70,6 +70,36 @@ describe('ward ca / ward agent (real processes)', () => {
     expect(bad).toMatchObject({ code: 1 });
     expect((bad as { stderr: string }).stderr).toMatch(/^ward: .*selectors\[0\]/);
     expect((await ward('ca', 'bundle')).stdout).toContain('-----BEGIN CERTIFICATE-----');
+    // By service key: the conventional ID in the key's own namespace.
+    const keyed = await ward(
+      'ca',
+      'entry',
+      'create',
+      '--service',
+      'team-a/payments',
+      '--node',
+      'box-2',
+      '--selector',
+      'unix:uid:4242',
+    );
+    expect(keyed.stdout).toMatch(/: spiffe:\/\/cli.test\/ns\/team-a\/sa\/payments on box-2/);
+    for (const args of [
+      ['--service', 'Team-A/payments'],
+      ['--service', 'payments', '--spiffe-id', 'spiffe://cli.test/ns/default/sa/payments'],
+      [],
+    ]) {
+      const refused = await ward(
+        'ca',
+        'entry',
+        'create',
+        ...args,
+        '--node',
+        'box-2',
+        '--selector',
+        'unix:uid:4242',
+      ).catch((e) => e as { code: number; stderr: string });
+      expect(refused, args.join(' ')).toMatchObject({ code: args.length === 2 ? 1 : 2 });
+    }
 
     const socket = join(dir, 'agent.sock');
     const agent = spawn(

@@ -81,30 +81,33 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
   }
   lines.push(
     '',
-    s.bold('Services') + s.dim('  (PDP + middleware + egress guard + decision-log shipper each)'),
+    s.bold('Services') +
+      s.dim('  (namespace/name; PDP + middleware + egress guard + decision-log shipper each)'),
   );
+  const width = Math.max(14, ...info.services.map((svc) => svc.name.length));
   for (const svc of info.services) {
-    lines.push(`  ${svc.name.padEnd(14)}  ${(svc.url ?? '-').padEnd(24)}  ${s.dim(svc.note)}`);
+    lines.push(`  ${svc.name.padEnd(width)}  ${(svc.url ?? '-').padEnd(24)}  ${s.dim(svc.note)}`);
   }
   lines.push(...metricsLines(s, info));
   lines.push(
     '',
     s.bold('Traffic') +
-      `  ~${info.rps} end-user requests/s at the frontend (alice, bob, carol: customers; dave: support),`,
-    '         fanning out to orders, inventory, payments, notifications; monitoring scrapes /metrics every 2 s.',
+      `  ~${info.rps} end-user requests/s at shop/frontend (alice, bob, carol: customers; dave: support),`,
+    '         fanning out to orders, inventory, payments, notifications (all in namespace shop);',
+    '         monitoring/prometheus scrapes their /metrics every 2 s.',
     '',
     `${s.bold('The new rule, in dry-run')} (examples/demo/inventory-via-orders.yaml):`,
-    '  inventory-via-orders#0 denies frontend → inventory. It is NOT enforced yet: the frontend still reads',
-    '  stock directly, every such call goes through, and each is logged as a would-deny.',
+    '  shop/inventory-via-orders#0 denies shop/frontend → shop/inventory. It is NOT enforced yet: the',
+    '  frontend still reads stock directly, every such call goes through, and each is logged as a would-deny.',
     ...cycleLines(s, info.cycle),
     '',
     `${s.bold('See it')} (in another terminal, from this directory):`,
     `  export WARD_SERVER=${info.controlPlane} WARD_TOKEN=$(cat ${shortPath(info.adminTokenFile)})`,
-    `  npx ward report dry-run        ${s.dim('# calls the dry-run rule would have refused: frontend → inventory')}`,
-    `  npx ward report unapproved     ${s.dim('# observed edges no rule allows: monitoring → notifications')}`,
-    `  npx ward report unused         ${s.dim('# allowed edges nobody uses: payments → notifications')}`,
-    `  npx ward promote inventory     ${s.dim('# refuses: the last window shows dry-run denials')}`,
-    `  npx ward promote inventory --force   ${s.dim("# enforce anyway, and watch frontend's direct reads get 403")}`,
+    `  npx ward report dry-run        ${s.dim('# calls the dry-run rule would have refused: shop/frontend → shop/inventory')}`,
+    `  npx ward report unapproved     ${s.dim('# observed edges no rule allows: monitoring/prometheus → shop/notifications')}`,
+    `  npx ward report unused         ${s.dim('# allowed edges nobody uses: shop/payments → shop/notifications')}`,
+    `  npx ward promote shop/inventory   ${s.dim('# refuses: the last window shows dry-run denials')}`,
+    `  npx ward promote shop/inventory --force   ${s.dim("# enforce anyway, and watch frontend's direct reads get 403")}`,
     `  npx ward graph analyze -f examples/demo   ${s.dim('# the map: cycles, cold-start order, how to break them')}`,
     '',
     info.durationMs === undefined
@@ -124,11 +127,12 @@ function metricsLines(s: ReturnType<typeof styler>, info: BannerInfo): string[] 
     ...info.services.flatMap((svc) => (svc.metrics ? [[svc.name, svc.metrics] as const] : [])),
   ];
   if (targets.length === 0) return [];
+  const width = Math.max(14, ...targets.map(([name]) => name.length));
   return [
     '',
     s.bold('Metrics') +
       s.dim('  (Prometheus text, no token; ward_pdp_* per service, ward_* for the control plane)'),
-    ...targets.map(([name, url]) => `  ${name.padEnd(14)}  ${url}`),
+    ...targets.map(([name, url]) => `  ${name.padEnd(width)}  ${url}`),
   ];
 }
 

@@ -19,7 +19,7 @@ import {
 } from '@ward/server';
 import { ApiError, apiRequest, type ClientOptions } from '@ward/server/client';
 import { DemoError } from './errors.ts';
-import { TRUST_DOMAIN } from './mesh.ts';
+import { keyOf, MESH, TRUST_DOMAIN } from './mesh.ts';
 import type { ResolvedDemoOptions } from './options.ts';
 import { loadOrCreateToken, saveToken } from './tokens.ts';
 
@@ -53,7 +53,7 @@ export interface DemoControlPlane {
   url: string;
   adminToken: string;
   adminTokenFile: string;
-  /** The `pdp` token bound to `service` (each service reads only its own bundle). */
+  /** The `pdp` token bound to the key `service` (each service reads only its own bundle). */
   pdpToken(service: string): Promise<string>;
   /** Whether the policy documents were applied at this start (false: kept from a previous run). */
   applied: boolean;
@@ -108,7 +108,7 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
     }
   };
   try {
-    const applied = await applyOnFirstStart(opts.policyDir, admin);
+    const applied = await applyOnFirstStart(opts.policyDir, opts.dataDir, admin);
     return {
       server,
       url: server.url,
@@ -129,9 +129,26 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
  * Applies the demo's documents unless the control plane already holds intentions, and switches
  * the passport zone to Ed25519.
  */
-async function applyOnFirstStart(dir: string, admin: DemoControlPlane['admin']): Promise<boolean> {
+async function applyOnFirstStart(
+  dir: string,
+  dataDir: string,
+  admin: DemoControlPlane['admin'],
+): Promise<boolean> {
   const existing = await admin<{ items: unknown[] }>('GET', '/v1/intentions');
-  if (existing.items.length > 0) return false;
+  if (existing.items.length > 0) {
+    // Kept policies must still name the mesh's services by their keys (`shop/orders`): a data
+    // dir from before namespaces holds `orders` (migrated to the default namespace).
+    const stored = await admin<{ items: { name: string }[] }>('GET', '/v1/services');
+    const have = new Set(stored.items.map((s) => s.name));
+    const missing = MESH.map(keyOf).filter((key) => !have.has(key));
+    if (missing.length > 0) {
+      throw new DemoError(
+        'DEMO_SETUP_FAILED',
+        `the data dir ${dataDir} keeps policies without the demo's services ${missing.join(', ')} (from a run before namespaces, or edited); delete the data dir to start over`,
+      );
+    }
+    return false;
+  }
   let names: string[];
   try {
     names = readdirSync(dir).filter((n) => /\.(ya?ml|json)$/.test(n));
@@ -153,7 +170,8 @@ async function applyOnFirstStart(dir: string, admin: DemoControlPlane['admin']):
 }
 
 /**
- * A `pdp` token bound to `service`, kept in `<dataDir>/pdp-<service>.token`; a kept token that no
+ * A `pdp` token bound to `service` (a key, `shop/orders`), kept in
+ * `<dataDir>/pdp-shop__orders.token` (a key's `/` never reaches a path); a kept token that no
  * longer reads the service's bundle (revoked, or bound elsewhere) is replaced.
  */
 async function pdpTokenOf(
@@ -162,7 +180,7 @@ async function pdpTokenOf(
   service: string,
   admin: DemoControlPlane['admin'],
 ): Promise<string> {
-  const file = join(dataDir, `pdp-${service}.token`);
+  const file = join(dataDir, `pdp-${service.replaceAll('/', '__')}.token`);
   let kept: string | undefined;
   try {
     kept = readFileSync(file, 'utf8').trim();

@@ -29,7 +29,7 @@ import {
   paymentsHandler,
 } from './handlers.ts';
 import { type MeshIdentities, meshIdentities, type ServiceIdentity } from './identity.ts';
-import { MESH, SCRAPE_TARGETS, spiffeIdOf } from './mesh.ts';
+import { keyOf, MESH, SCRAPE_TARGETS, spiffeIdOf } from './mesh.ts';
 import { type DemoOptions, resolveDemoOptions } from './options.ts';
 import {
   type Caller,
@@ -95,7 +95,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     const identities: MeshIdentities = await meshIdentities(
       cp,
       [
-        ...MESH.map((m) => ({ name: m.name, spiffeId: spiffeIdOf(m) })),
+        ...MESH.map((m) => ({ name: keyOf(m), spiffeId: spiffeIdOf(m) })),
         { name: 'control-plane', spiffeId: CONTROL_PLANE_ID },
       ],
       { dataDir: opts.dataDir, forceDev: opts.devIdentity },
@@ -107,11 +107,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         `WARNING: running WITHOUT mTLS (${identities.reason}); callers are identified by a forgeable header`,
       );
     }
+    // Everything below is by service key (`shop/orders`): PDPs, tokens, bundles, decision logs.
     const identityOf = new Map<string, ServiceIdentity>();
     for (const svc of MESH) {
-      const identity = await identities.for(svc.name, spiffeIdOf(svc));
+      const identity = await identities.for(keyOf(svc), spiffeIdOf(svc));
       cleanups.push(async () => identity.close());
-      identityOf.set(svc.name, identity);
+      identityOf.set(keyOf(svc), identity);
     }
     // Under mTLS the PDPs and shippers authenticate with their SVIDs on the control plane's
     // HTTPS listener (each is the service its SPIFFE ID names); otherwise with a bound token.
@@ -132,8 +133,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     for (const svc of MESH) {
       if (svc.clientOnly) continue;
       const pdp = createPdp({
-        service: svc.name,
-        ...(await credentialsOf(svc.name)),
+        service: keyOf(svc),
+        ...(await credentialsOf(keyOf(svc))),
         publicKey: cp.server.publicKey,
         cacheDir: join(opts.dataDir, 'bundle-cache'),
         backoff: { initialMs: 100, maxMs: 2000 },
@@ -142,7 +143,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         // view show the demo's PDPs at the current revision within seconds of a change.
         statusIntervalMs: 5000,
       });
-      pdps.set(svc.name, pdp);
+      pdps.set(keyOf(svc), pdp);
       cleanups.push(() => pdp.close());
     }
     // Each PDP's metrics on a port of its own, without a token or mTLS: what a team's
@@ -164,12 +165,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
 
     const urls = new Map<string, string>();
     const directory: Directory = {
-      url: (name) => {
-        const u = urls.get(name);
-        if (u === undefined) throw new Error(`${name} is not listening`);
+      url: (key) => {
+        const u = urls.get(key);
+        if (u === undefined) throw new Error(`${key} is not listening`);
         return u;
       },
-      spiffeId: (name) => spiffeIdOf(MESH.find((m) => m.name === name)!),
+      spiffeId: (key) => spiffeIdOf(MESH.find((m) => keyOf(m) === key)!),
     };
     const tally = new Tally();
     const reported = new Set<string>();
@@ -177,8 +178,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     const services: RunningService[] = [];
     let monitoring: Caller | undefined;
     for (const svc of MESH) {
-      const identity = identityOf.get(svc.name)!;
-      const credentials = await credentialsOf(svc.name);
+      const key = keyOf(svc);
+      const identity = identityOf.get(key)!;
+      const credentials = await credentialsOf(key);
       const dispatcher = credentials.svid ? svidDispatcher(credentials.svid) : undefined;
       if (dispatcher) cleanups.push(() => dispatcher.close());
       const shipper = createDecisionLogShipper({
@@ -188,17 +190,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         onError: (e) => {
           // Once per service and kind: a control plane without the ingest routes would
           // otherwise fill the terminal.
-          const key = `${svc.name} ${e.message.replace(/^\S+ answered (\d+).*/s, '$1')}`;
-          if (stopping || reported.has(key)) return;
-          reported.add(key);
-          warn(`decision logs of ${svc.name}: ${e.message.slice(0, 200)} (repeats are not shown)`);
+          const seen = `${key} ${e.message.replace(/^\S+ answered (\d+).*/s, '$1')}`;
+          if (stopping || reported.has(seen)) return;
+          reported.add(seen);
+          warn(`decision logs of ${key}: ${e.message.slice(0, 200)} (repeats are not shown)`);
         },
       });
       shippers.push(shipper);
       const deps = {
-        name: svc.name,
+        name: key,
         identity,
-        pdp: pdps.get(svc.name)!,
+        pdp: pdps.get(key)!,
         pdps,
         shipper,
         tally,
@@ -214,7 +216,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         enforce: !svc.edge,
         call,
       });
-      urls.set(svc.name, running.url!);
+      urls.set(key, running.url!);
       services.push(running);
     }
     // Servers close before the shippers flush, so the last decisions are shipped.
@@ -226,7 +228,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     });
 
     const traffic: Traffic = startTraffic({
-      frontendUrl: urls.get('frontend')!,
+      frontendUrl: urls.get(keyOf(MESH.find((m) => m.edge)!))!,
       rps: opts.rps,
       monitoring: monitoring!,
       scrapeTargets: SCRAPE_TARGETS,
@@ -251,9 +253,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         ...(identities.attestation ? { attestation: identities.attestation } : {}),
       },
       services: MESH.map((m) => ({
-        name: m.name,
-        url: urls.get(m.name),
-        ...(metricsUrls.has(m.name) ? { metrics: metricsUrls.get(m.name)! } : {}),
+        name: keyOf(m),
+        url: urls.get(keyOf(m)),
+        ...(metricsUrls.has(keyOf(m)) ? { metrics: metricsUrls.get(keyOf(m))! } : {}),
         note: m.edge
           ? 'edge: end users sign in here; mints their passports'
           : m.clientOnly

@@ -1,8 +1,10 @@
 /**
- * The demo mesh: which services run, where their identities live, whom they call.
+ * The demo mesh: which services run, where their identities live, whom they call. A service is
+ * `namespace/name`; its key (what its PDP, token, bundle and decision logs carry) is
+ * `shop/orders` — the shop lives in namespace `shop`, its monitoring in `monitoring`.
  */
 
-import { defaultSpiffeId } from '@ward/policy';
+import { defaultSpiffeId, serviceKey } from '@ward/policy';
 
 export interface MeshService {
   name: string;
@@ -21,16 +23,21 @@ export const MESH: readonly MeshService[] = [
   { name: 'payments', namespace: 'shop' },
   { name: 'inventory', namespace: 'shop' },
   { name: 'notifications', namespace: 'shop' },
-  { name: 'monitoring', namespace: 'monitoring', clientOnly: true },
+  { name: 'prometheus', namespace: 'monitoring', clientOnly: true },
 ];
 
-/** The services the monitoring tool scrapes (notifications has no rule allowing it). */
+/** The services the monitoring tool scrapes, by key (notifications has no rule allowing it). */
 export const SCRAPE_TARGETS: readonly string[] = [
-  'orders',
-  'payments',
-  'inventory',
-  'notifications',
+  'shop/orders',
+  'shop/payments',
+  'shop/inventory',
+  'shop/notifications',
 ];
+
+/** A mesh service's key: `shop/orders`. */
+export function keyOf(s: MeshService): string {
+  return serviceKey(s.namespace, s.name);
+}
 
 export function spiffeIdOf(s: MeshService): string {
   return defaultSpiffeId(TRUST_DOMAIN, s.namespace, s.name);

@@ -11,7 +11,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { PassportClaims } from '@ward/policy';
+import { canonicalServiceKey, namespaceOfKey, type PassportClaims } from '@ward/policy';
 import type { DecisionLogEntry, DecisionLogShipper, EgressGuard, Pdp } from '@ward/sdk';
 import { createEgressGuard, EgressDeniedError, PASSPORT_HEADER, wardHttp } from '@ward/sdk';
 import { request } from 'undici';
@@ -48,6 +48,10 @@ export interface CallResult {
   refused?: { rule: string; reason: string };
 }
 
+/**
+ * Calls `destination`: a service reference read the way a document in the caller's namespace
+ * reads it (`inventory` from `shop/orders` is `shop/inventory`; `shop/orders` from `monitoring`).
+ */
 export type Caller = (
   destination: string,
   method: string,
@@ -59,13 +63,14 @@ export type Caller = (
   },
 ) => Promise<CallResult>;
 
-/** Where the other services are: their URLs (set once all listen) and SPIFFE IDs. */
+/** Where the other services are, by key: their URLs (set once all listen) and SPIFFE IDs. */
 export interface Directory {
   url(service: string): string;
   spiffeId(service: string): string;
 }
 
 export interface ServiceDeps {
+  /** The service's key, `shop/orders`. */
   name: string;
   identity: ServiceIdentity;
   pdp: Pdp;
@@ -101,7 +106,10 @@ export function createCaller(deps: ServiceDeps): Caller {
     self: { service: name, spiffeId: identity.spiffeId },
   });
   const dispatchers = new Map<string, ReturnType<ServiceIdentity['dispatcher']>>();
-  return async (destination, method, path, options = {}) => {
+  const namespace = namespaceOfKey(name);
+  return async (ref, method, path, options = {}) => {
+    const destination = canonicalServiceKey(ref, namespace);
+    if (destination === undefined) throw new Error(`${ref} is not a service reference`);
     const headers: Record<string, string> = { ...identity.headers, ...options.headers };
     try {
       guard.check(destination, { method, path, headers }, options.passport?.claims);

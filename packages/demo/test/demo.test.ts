@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { startServer } from '@ward/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoError, runDemo } from '../src/index.ts';
 import { parseDuration } from '../src/options.ts';
@@ -150,15 +151,16 @@ async function eventually<T>(
   return last;
 }
 
+// Every name is a service key: the shop lives in namespace `shop`, prometheus in `monitoring`.
 const ALLOWED_EDGES = [
-  'frontend→orders',
-  'frontend→inventory',
-  'orders→inventory',
-  'orders→payments',
-  'orders→notifications',
-  'monitoring→orders',
-  'monitoring→payments',
-  'monitoring→inventory',
+  'shop/frontend→shop/orders',
+  'shop/frontend→shop/inventory',
+  'shop/orders→shop/inventory',
+  'shop/orders→shop/payments',
+  'shop/orders→shop/notifications',
+  'monitoring/prometheus→shop/orders',
+  'monitoring/prometheus→shop/payments',
+  'monitoring/prometheus→shop/inventory',
 ];
 
 describe('parseDuration', () => {
@@ -204,6 +206,40 @@ describe('runDemo refuses bad setups with a coded error, and leaves nothing runn
     );
   });
 
+  it('a data dir whose kept policies name the services without their namespace', async () => {
+    // As a data dir from before namespaces is after the control plane's migration: the shop's
+    // services are the default namespace's `orders`, … — not the keys the demo runs (`shop/…`).
+    const d = join(dir, 'before-namespaces');
+    mkdirSync(d, { mode: 0o700 });
+    const token = 'ward_beforenamespaces0123456789abcdef';
+    writeFileSync(join(d, 'admin.token'), `${token}\n`, { mode: 0o600 });
+    const server = await startServer({ dataDir: d, port: 0, adminToken: token, logger: false });
+    try {
+      const content = ['frontend', 'orders', 'payments', 'inventory', 'notifications']
+        .map(
+          (name) =>
+            `apiVersion: ward.dev/v1\nkind: Service\nmetadata: { name: ${name} }\nspec: {}\n`,
+        )
+        .concat(
+          'apiVersion: ward.dev/v1\nkind: Intention\nmetadata: { name: orders }\nspec: { destination: orders, rules: [{ sources: [frontend], action: allow }] }\n',
+        )
+        .join('---\n');
+      const res = await fetch(`${server.url}/v1/apply`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ files: [{ name: 'old.yaml', content }] }),
+      });
+      expect(res.status).toBe(200);
+    } finally {
+      await server.close();
+    }
+    await expectCode(
+      runDemo({ port: 0, dataDir: d, out: devNull() }),
+      'DEMO_SETUP_FAILED',
+      /without the demo's services shop\/frontend, .*delete the data dir/,
+    );
+  });
+
   it('a control-plane port in use', async () => {
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
@@ -244,15 +280,16 @@ describe('ward start (the demo)', () => {
     // Callers are attested by the kernel's SO_PEERCRED, read in process (no python3 needed).
     expect(info.identity).toEqual({ mode: 'mtls', attestation: 'SO_PEERCRED via node:ffi' });
     const urls = Object.fromEntries(info.services.map((s) => [s.name, s.url]));
-    expect(urls.frontend).toMatch(/^http:\/\//);
-    for (const s of ['orders', 'payments', 'inventory', 'notifications'])
+    expect(urls['shop/frontend']).toMatch(/^http:\/\//);
+    for (const s of ['shop/orders', 'shop/payments', 'shop/inventory', 'shop/notifications'])
       expect(urls[s]).toMatch(/^https:\/\//);
+    expect(Object.keys(urls)).toContain('monitoring/prometheus');
     const text = demo.output();
     for (const cmd of [
       'report dry-run',
       'report unapproved',
       'report unused',
-      'promote inventory',
+      'promote shop/inventory',
     ]) {
       expect(text).toContain(`npx ward ${cmd}`);
     }
@@ -274,11 +311,11 @@ describe('ward start (the demo)', () => {
     // examples/demo/services.yaml: orders and notifications each wait for the other at startup.
     const { cycle } = demo.info;
     expect(cycle).toBeDefined();
-    expect(new Set(cycle!.path)).toEqual(new Set(['orders', 'notifications']));
+    expect(new Set(cycle!.path)).toEqual(new Set(['shop/orders', 'shop/notifications']));
     expect(cycle!.path[0]).toBe(cycle!.path.at(-1));
     expect(cycle!.startup).toBe(true);
     expect(cycle!.fix).toMatch(
-      /^Cut (orders → notifications|notifications → orders) \(cost [\d.]+\): a startup edge/,
+      /^Cut (shop\/orders → shop\/notifications|shop\/notifications → shop\/orders) \(cost [\d.]+\): a startup edge/,
     );
     const text = demo.output();
     expect(text).toContain('A dependency cycle (declared in examples/demo/services.yaml):');
@@ -290,7 +327,7 @@ describe('ward start (the demo)', () => {
   });
 
   it('the frontend mints Ed25519 passports that orders verifies; a customer cancels her order', async () => {
-    const frontend = demo.info.services.find((s) => s.name === 'frontend')!.url;
+    const frontend = demo.info.services.find((s) => s.name === 'shop/frontend')!.url;
     const as = (user: string, method: string, path: string, body?: unknown) =>
       fetch(`${frontend}${path}`, {
         method,
@@ -336,9 +373,9 @@ describe('ward start (the demo)', () => {
     expect(r.items).toHaveLength(1);
     const [item] = r.items;
     expect(item).toMatchObject({
-      source: 'frontend',
-      destination: 'inventory',
-      rule: 'inventory-via-orders#0',
+      source: 'shop/frontend',
+      destination: 'shop/inventory',
+      rule: 'shop/inventory-via-orders#0',
     });
     expect(item!.count).toBeGreaterThanOrEqual(5);
     expect(item!.samples.length).toBeGreaterThan(0);
@@ -351,12 +388,15 @@ describe('ward start (the demo)', () => {
   it('ward report unapproved shows the monitoring edge no rule allows, and no allowed edge', async () => {
     const r = await eventually(
       () => report<UnapprovedItem>(demo.info, 'unapproved'),
-      (v) => v.items.some((i) => i.source === 'monitoring' && i.destination === 'notifications'),
+      (v) =>
+        v.items.some(
+          (i) => i.source === 'monitoring/prometheus' && i.destination === 'shop/notifications',
+        ),
       15_000,
     );
     const edges = r.items.map((i) => `${i.source}→${i.destination}`);
-    expect(edges).toContain('monitoring→notifications');
-    const m = r.items.find((i) => i.source === 'monitoring')!;
+    expect(edges).toContain('monitoring/prometheus→shop/notifications');
+    const m = r.items.find((i) => i.source === 'monitoring/prometheus')!;
     // Every one of those scrapes was refused by monitoring's egress guard before it was sent.
     expect(m.denied).toBeGreaterThan(0);
     expect(m.denied).toBe(m.decisions);
@@ -385,8 +425,8 @@ describe('ward start (the demo)', () => {
     expect(enforced.length).toBeGreaterThan(0);
     for (const d of enforced) {
       expect(d).toMatchObject({
-        source: 'monitoring',
-        destination: 'notifications',
+        source: 'monitoring/prometheus',
+        destination: 'shop/notifications',
         rule: 'default',
         method: 'GET',
         path: '/metrics',
@@ -395,9 +435,9 @@ describe('ward start (the demo)', () => {
     // The dry-run denials are all the new rule's, on frontend's direct stock reads.
     for (const d of items.filter((i) => !i.enforced)) {
       expect(d).toMatchObject({
-        source: 'frontend',
-        destination: 'inventory',
-        rule: 'inventory-via-orders#0',
+        source: 'shop/frontend',
+        destination: 'shop/inventory',
+        rule: 'shop/inventory-via-orders#0',
       });
     }
   });
@@ -406,7 +446,13 @@ describe('ward start (the demo)', () => {
     const { info } = demo;
     const text = demo.output();
     expect(text).toContain('Metrics');
-    for (const s of ['frontend', 'orders', 'payments', 'inventory', 'notifications']) {
+    for (const s of [
+      'shop/frontend',
+      'shop/orders',
+      'shop/payments',
+      'shop/inventory',
+      'shop/notifications',
+    ]) {
       const url = info.services.find((x) => x.name === s)?.metrics;
       expect(url, s).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
       expect(text).toContain(url);
@@ -426,17 +472,17 @@ describe('ward start (the demo)', () => {
   it('ward report unused shows the grant nobody uses, and not the edges the traffic uses', async () => {
     const r = await report<UnusedItem>(demo.info, 'unused');
     const edges = r.items.map((i) => `${i.source}→${i.destination}`);
-    expect(edges).toContain('payments→notifications');
+    expect(edges).toContain('shop/payments→shop/notifications');
     for (const used of ALLOWED_EDGES) expect(edges).not.toContain(used);
   });
 
   it('ward promote refuses while the window shows dry-run denials', async () => {
-    const r = await ward(demo.info, 'promote', 'inventory');
+    const r = await ward(demo.info, 'promote', 'shop/inventory');
     expect(r.code).not.toBe(0);
     expect(`${r.stdout}${r.stderr}`).toMatch(/dry-run/i);
     // Nothing changed: the rule is still only reported.
     const again = await report<DryRunItem>(demo.info, 'dry-run');
-    expect(again.items.map((i) => i.rule)).toEqual(['inventory-via-orders#0']);
+    expect(again.items.map((i) => i.rule)).toEqual(['shop/inventory-via-orders#0']);
   });
 
   it('stops cleanly on Ctrl-C (SIGINT), and keeps its token and policies for the next run', async () => {
@@ -490,7 +536,7 @@ describe('ward start on a box where the agent cannot identify callers', () => {
       (v) => v.items.some((i) => i.count >= 3),
       30_000,
     );
-    expect(r.items[0]).toMatchObject({ source: 'frontend', destination: 'inventory' });
+    expect(r.items[0]).toMatchObject({ source: 'shop/frontend', destination: 'shop/inventory' });
     const text = demo.output();
     const notices = text.split('\n').filter((l) => l.includes('callers are not attested'));
     expect(notices).toEqual([

@@ -14,8 +14,10 @@ export function ordersPolicy(allowed: string[]): PolicyDocument[] {
       (name): PolicyDocument => ({
         apiVersion: 'ward.dev/v1',
         kind: 'Service',
-        metadata: { name, namespace: 'shop' },
-        spec: {},
+        // The default namespace (keys are bare names), workloads in Kubernetes namespace `shop`
+        // (the SPIFFE ID written out, as the namespace migration keeps pre-namespace services).
+        metadata: { name },
+        spec: { spiffeId: `spiffe://test.local/ns/shop/sa/${name}` },
       }),
     ),
     {

@@ -23,11 +23,16 @@ export function passport(claims: {
   );
 }
 
+/**
+ * A service of the default namespace whose workloads run in Kubernetes namespace `shop`: its key
+ * is its bare name (`orders`) and its SPIFFE ID is written out, as the control plane's namespace
+ * migration writes services stored before namespaces (server/src/store/migrate-namespaces.ts).
+ */
 const svc = (name: string): PolicyDocument => ({
   apiVersion: 'ward.dev/v1',
   kind: 'Service',
-  metadata: { name, namespace: 'shop' },
-  spec: {},
+  metadata: { name },
+  spec: { spiffeId: `spiffe://ward.test/ns/shop/sa/${name}` },
 });
 
 /**

@@ -30,6 +30,7 @@ import { listenMetrics } from './metrics/listener.ts';
 import { ServerMetrics } from './metrics/metrics.ts';
 import { appendAudit } from './store/audit.ts';
 import { openDatabase } from './store/database.ts';
+import { migrateNamespaces } from './store/migrate-namespaces.ts';
 import { migrate } from './store/migrations.ts';
 import { ensurePassportKey, sealPlaintextSecrets } from './store/passport-keys.ts';
 import { type Actor, Store } from './store/store.ts';
@@ -295,6 +296,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     for (const p of options.plugins ?? []) Object.assign(extra, p.migrations ?? {});
     await migrate(opened.db as never, opened.dialect, extra);
     const store = new Store(opened.db, opened.dialect, trustDomain, seal.key);
+    // Documents stored before namespaces keep their meaning (once; docs/namespaces.md).
+    await migrateNamespaces(store);
     const boot = await bootstrapAdmin(store, options.adminToken);
     await sealPlaintextSecrets(store);
     await ensurePassportKey(store);

@@ -98,6 +98,21 @@ describe('fleet report screens', () => {
     );
   });
 
+  it('read a service as its key: namespace/name kept, the default namespace elided, the rest refused', () => {
+    const pdp = (service: string) => screenPdpReport({ ...good, service });
+    expect(pdp('team-a/payments')).toMatchObject({ service: 'team-a/payments' });
+    expect(pdp('default/payments')).toMatchObject({ service: 'payments' });
+    const bundles = (service: string) =>
+      screenAgentReport({ ...agent, bundles: [{ service, revision: 1 }] });
+    expect(bundles('default/orders')).toMatchObject({ bundles: [{ service: 'orders' }] });
+    for (const bad of ['Team-A/payments', 'team-a/', '/payments', 'a/b/c', 'x'.repeat(318)]) {
+      const out = pdp(bad);
+      expect(isProblem(out) && out.field, bad).toBe('body.service');
+      const listed = bundles(bad);
+      expect(isProblem(listed) && listed.field, bad).toBe('body.bundles[0].service');
+    }
+  });
+
   it('bound the lists of an agent report', () => {
     const many = Array.from({ length: MAX_AGENT_ITEMS + 1 }, () => agent.bundles[0]);
     const out = screenAgentReport({ ...agent, bundles: many });

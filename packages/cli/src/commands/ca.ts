@@ -67,7 +67,11 @@ export function register(program: Command): void {
       entry
         .command('create')
         .description('give the workloads on a node that match every selector a SPIFFE ID')
-        .requiredOption('--spiffe-id <id>', 'e.g. spiffe://example.org/ns/shop/sa/orders')
+        .option('--spiffe-id <id>', 'e.g. spiffe://example.org/ns/shop/sa/orders')
+        .option(
+          '--service <key>',
+          'instead of --spiffe-id: a service key (shop/orders), its ID spiffe://<td>/ns/shop/sa/orders',
+        )
         .requiredOption('--node <name>', 'node whose agent serves it')
         .requiredOption(
           '--selector <sel>',
@@ -83,7 +87,8 @@ export function register(program: Command): void {
   ).action(
     async (
       opts: ConnectionOptions & {
-        spiffeId: string;
+        spiffeId?: string;
+        service?: string;
         node: string;
         selector: string[];
         ttl?: string;
@@ -93,8 +98,11 @@ export function register(program: Command): void {
         output: string;
       },
     ) => {
+      if ((opts.spiffeId === undefined) === (opts.service === undefined)) {
+        throw usageError('give exactly one of --spiffe-id and --service');
+      }
       const body = {
-        spiffeId: opts.spiffeId,
+        ...(opts.spiffeId !== undefined ? { spiffeId: opts.spiffeId } : { service: opts.service }),
         node: opts.node,
         selectors: opts.selector,
         ...(opts.ttl ? { ttlSeconds: seconds(opts.ttl, '--ttl') } : {}),

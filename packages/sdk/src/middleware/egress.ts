@@ -4,6 +4,7 @@ import {
   type DecisionSource,
   type PassportClaims,
 } from '@ward/policy';
+import { canonicalServiceKey } from '@ward/spiffe';
 import type { Dispatcher } from 'undici';
 import type { Decider } from './decider.ts';
 import { EgressDeniedError, EnforcementError } from './errors.ts';
@@ -26,7 +27,10 @@ export interface EgressGuardOptions {
    * the services this one calls, or a PDP loaded with their bundles).
    */
   decider: Decider;
-  /** This service: its name, or its name and SPIFFE ID. */
+  /**
+   * This service: its key (`orders`, or `shop/orders` outside the default namespace), or its key
+   * and SPIFFE ID. `default/orders` is read as `orders`.
+   */
   self: string | { service: string; spiffeId?: string };
   /**
    * Called with every decision, including dry-run would-denies that are let through, e.g. to log
@@ -61,18 +65,19 @@ export function createEgressGuard(options: EgressGuardOptions): EgressGuard {
     throw new TypeError('options.decider must have a decide(input) method');
   }
   const self = typeof options.self === 'string' ? { service: options.self } : options.self;
-  if (typeof self?.service !== 'string' || self.service === '') {
-    throw new TypeError('options.self must name this service');
+  const key = typeof self?.service === 'string' ? canonicalServiceKey(self.service) : undefined;
+  if (key === undefined) {
+    throw new TypeError('options.self must name this service: name or namespace/name');
   }
   const source: DecisionSource = Object.freeze(
-    self.spiffeId === undefined
-      ? { service: self.service }
-      : { service: self.service, spiffeId: self.spiffeId },
+    self.spiffeId === undefined ? { service: key } : { service: key, spiffeId: self.spiffeId },
   );
   return {
-    check(destination, request, passport) {
-      if (typeof destination !== 'string' || destination === '') {
-        throw new TypeError('destination must be a service name');
+    check(ref, request, passport) {
+      // The destination's key (`default/x` is `x`): what its policy and bundle are named by.
+      const destination = typeof ref === 'string' ? canonicalServiceKey(ref) : undefined;
+      if (destination === undefined) {
+        throw new TypeError('destination must be a service key: name or namespace/name');
       }
       // The destination decides on the canonical request; preview the same form, the query
       // split off the path (throws a RequestTargetError for a path it would refuse with 400).

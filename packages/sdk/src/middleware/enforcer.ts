@@ -11,6 +11,7 @@ import {
   type RouterRules,
   tryCanonicalRequest,
 } from '@ward/policy';
+import { canonicalServiceKey } from '@ward/spiffe';
 import type { DecisionLogEntry, DecisionRecorder } from '../decision-log/entry.ts';
 import { peerIdentity } from '../identity/peer.ts';
 import type { EnforcementProblemV1, IdentitySource, WardContext } from './context.ts';
@@ -27,7 +28,10 @@ export const PASSPORT_HEADER = 'x-ward-passport';
 export interface EnforcementOptions {
   /** The policy engine: a running PDP, or a compiled `PolicySet`. */
   decider: Decider;
-  /** This service's name: the destination of every call it receives. */
+  /**
+   * This service's key (`orders`, or `shop/orders` outside the default namespace; `default/orders`
+   * is read as `orders`): the destination of every call it receives.
+   */
   service: string;
   /**
    * DEVELOPMENT ONLY: read the caller's service name (or SPIFFE ID) from this header when the
@@ -65,7 +69,6 @@ export interface EnforcementOptions {
 
 const ANONYMOUS: DecisionSource = Object.freeze({});
 const kIdentity = Symbol('ward.identity');
-const SERVICE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
 
 interface SocketWithIdentity extends Socket {
   /** The verified peer SPIFFE ID, or '' when the connection has none. */
@@ -115,12 +118,16 @@ export class Enforcer {
 
   constructor(options: EnforcementOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('options required');
-    const { decider, service } = options;
+    const { decider } = options;
     if (decider === null || typeof decider?.decide !== 'function') {
       throw new TypeError('options.decider must have a decide(input) method');
     }
-    if (typeof service !== 'string' || service === '') {
-      throw new TypeError('options.service must name this service');
+    const service =
+      typeof options.service === 'string' ? canonicalServiceKey(options.service) : undefined;
+    if (service === undefined) {
+      throw new TypeError(
+        'options.service must name this service: name or namespace/name (lower-case DNS labels)',
+      );
     }
     this.service = service;
     this.#decider = decider;
@@ -385,8 +392,10 @@ export class Enforcer {
     }
     if (claimed.startsWith('spiffe://'))
       return isSpiffeId(claimed) ? this.#sourceOf(claimed) : null;
-    if (!SERVICE_NAME.test(claimed)) return null;
-    const source = Object.freeze({ service: claimed });
+    // A claimed name is a service reference: `orders` or `shop/orders` (`default/x` is `x`).
+    const service = canonicalServiceKey(claimed);
+    if (service === undefined) return null;
+    const source = Object.freeze({ service });
     this.#remember(claimed, source);
     return source;
   }

@@ -1,4 +1,5 @@
 import { type BundlePublicKey, importPublicKey } from '@ward/bundle';
+import { canonicalServiceKey } from '@ward/spiffe';
 import type { Registry } from 'prom-client';
 import type { Dispatcher } from 'undici';
 import { fileFloorStore, type RevisionFloorStore } from './floor.ts';
@@ -17,7 +18,10 @@ export interface PdpLogger {
 
 /** Options of {@link createPdp}. */
 export interface PdpOptions {
-  /** The service this PDP decides for: the destination of its bundle. */
+  /**
+   * The service this PDP decides for, the destination of its bundle: its key, `orders` or
+   * `shop/orders` outside the default namespace (`default/orders` is read as `orders`).
+   */
   service: string;
   /**
    * Control-plane base URLs, tried in order; the PDP fails over to the next on any failure.
@@ -232,9 +236,12 @@ function crossCheckOf(options: PdpOptions, planes: number): ResolvedPdpOptions['
 /** Validates the options once (caller misuse is a `TypeError`) and freezes the result. */
 export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
   if (!options || typeof options !== 'object') throw new TypeError('createPdp needs options');
-  const { service } = options;
-  if (typeof service !== 'string' || service.length === 0) {
-    throw new TypeError('service must be a non-empty string');
+  const service =
+    typeof options.service === 'string' ? canonicalServiceKey(options.service) : undefined;
+  if (service === undefined) {
+    throw new TypeError(
+      'service must be a service key: name or namespace/name (lower-case DNS labels)',
+    );
   }
   const planes =
     typeof options.controlPlanes === 'string'

@@ -9,6 +9,9 @@ import type { ProblemFieldErrorV1 } from '@ward/api-types';
 import {
   compile,
   type Diagnostic,
+  documentKey,
+  documentNamespace,
+  namespaceOfKey,
   PolicyCompileError,
   type PolicyDocument,
   parseDocuments,
@@ -16,16 +19,17 @@ import {
   reservedLabels,
   type SourcedDocument,
 } from '@ward/policy';
-import type { Principal } from '../auth/tokens.ts';
+import { owns, type Principal } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
 import { appendAudit } from '../store/audit.ts';
-import type {
-  CommitResult,
-  DocumentKind,
-  PlannedChange,
-  Store,
-  StoredDocument,
-  Trx,
+import {
+  type CommitResult,
+  type DocumentKind,
+  intentionDestination,
+  type PlannedChange,
+  type Store,
+  type StoredDocument,
+  type Trx,
 } from '../store/store.ts';
 import { canonicalJson } from './canonical.ts';
 import { diffJson, type FieldChange } from './diff.ts';
@@ -40,7 +44,9 @@ export type ApplyAction = 'created' | 'updated' | 'unchanged' | 'deleted';
 
 export interface ApplyResultItem {
   kind: DocumentKind;
+  /** The document's key (`name`, or `namespace/name` outside the default namespace). */
   name: string;
+  namespace: string;
   action: ApplyAction;
   file?: string;
   line?: number;
@@ -127,8 +133,9 @@ function keyOf(kind: string, name: string): string {
   return `${kind}/${name}`;
 }
 
+/** The KEY of an intention's destination (resolved in the intention's namespace). */
 function destinationOf(doc: PolicyDocument | undefined): string | undefined {
-  return doc?.kind === 'Intention' ? doc.spec?.destination : undefined;
+  return intentionDestination(doc) ?? undefined;
 }
 
 /** Whether a Service keeps its `spec.passport` (a delete keeps nothing, but grants nothing). */
@@ -142,8 +149,12 @@ function samePassport(before: PolicyDocument | undefined, after: PolicyDocument 
 }
 
 /**
- * Team tokens may change only the Service documents they own (but not their `spec.passport`)
- * and the intentions whose destination (before and after the change) is one of their services.
+ * Team tokens may change only the Service documents they own (`owns`: the key, or its whole
+ * namespace; never `spec.passport`) and the intentions whose destination (before and after the
+ * change) is one of their services. An intention lives in its destination's namespace, so owning
+ * the destination's key is owning the intention; one that names another namespace's destination
+ * is refused here too (before the compile's POLICY_NAMESPACE_MISMATCH), so a team can neither
+ * write nor probe another namespace through it.
  */
 function authorize(
   principal: Principal,
@@ -165,12 +176,16 @@ function authorize(
       return;
     }
     const before = existing.get(keyOf(kind, name))?.document;
-    const owned = (s: string | undefined) => s === undefined || principal.services.has(s);
+    // An intention's destination must be in the intention's own namespace (its key's).
+    const inPlace = (s: string | undefined) =>
+      s === undefined || namespaceOfKey(s) === namespaceOfKey(name);
+    const owned = (s: string | undefined) => s === undefined || owns(principal, s);
     const ok =
       kind === 'Service'
-        ? principal.services.has(name)
+        ? owns(principal, name)
         : owned(destinationOf(doc)) &&
           owned(destinationOf(before)) &&
+          inPlace(destinationOf(doc)) &&
           (destinationOf(doc) ?? destinationOf(before)) !== undefined;
     if (ok && kind === 'Service' && !samePassport(before, doc)) {
       // A team could otherwise give its own service the zone's signing key (`mint`) or another
@@ -193,7 +208,7 @@ function authorize(
     }
   };
   for (const d of request.upserts) {
-    check(d.document.kind, d.document.metadata.name, d.document, where(d));
+    check(d.document.kind, documentKey(d.document), d.document, where(d));
   }
   for (const d of request.deletes) check(d.kind, d.name, undefined, {});
   for (const d of request.upserts) refused.push(...reservedLabelChanges(d, existing));
@@ -220,7 +235,8 @@ function reservedLabelChanges(
 ): ProblemFieldErrorV1[] {
   const doc = d.document;
   if (doc.kind !== 'Service') return [];
-  const stored = existing.get(keyOf('Service', doc.metadata.name))?.document;
+  const name = documentKey(doc);
+  const stored = existing.get(keyOf('Service', name))?.document;
   const before = new Map(reservedLabels(stored?.metadata.labels));
   const after = new Map(reservedLabels(doc.metadata.labels));
   if (after.size === 0 && before.size > 0) {
@@ -235,7 +251,7 @@ function reservedLabelChanges(
     const was = before.has(key) ? JSON.stringify(before.get(key)) : 'unset';
     errors.push({
       field,
-      message: `Service ${doc.metadata.name}: label "${key}" is reserved (${RESERVED_LABEL_PREFIX}…) and only an admin token may set, change or remove it (stored: ${was})`,
+      message: `Service ${name}: label "${key}" is reserved (${RESERVED_LABEL_PREFIX}…) and only an admin token may set, change or remove it (stored: ${was})`,
       code: 'API_RESERVED_LABEL',
       file: d.file,
       ...(p ? { line: p.line, col: p.col } : {}),
@@ -259,7 +275,7 @@ function expectationsOf(request: ChangeRequest): Map<string, Expectation[]> {
     d.document.metadata = metadata;
     if (request.force) continue;
     const p = d.positions?.get('/metadata/revision');
-    add(keyOf(d.document.kind, metadata.name), {
+    add(keyOf(d.document.kind, documentKey(d.document)), {
       field: '/metadata/revision',
       precondition: revision === 0 ? { type: 'absent' } : { type: 'at', revisions: [revision] },
       file: d.file,
@@ -319,12 +335,13 @@ export async function applyChanges(
     const replaced = new Set<string>();
     for (const d of request.upserts) {
       const doc = d.document;
-      const key = keyOf(doc.kind, doc.metadata.name);
+      const name = documentKey(doc);
+      const key = keyOf(doc.kind, name);
       const before = existing.get(key);
       replaced.add(key);
       const at = where(d);
       if (before && request.operation === 'create') {
-        throw new ServerError('API_CONFLICT', `${doc.kind} ${doc.metadata.name} already exists`, {
+        throw new ServerError('API_CONFLICT', `${doc.kind} ${name} already exists`, {
           errors: [
             { field: '/metadata/name', message: 'already exists; use PUT to replace it', ...at },
           ],
@@ -341,7 +358,8 @@ export async function applyChanges(
       }
       results.push({
         kind: doc.kind,
-        name: doc.metadata.name,
+        name,
+        namespace: documentNamespace(doc),
         action,
         ...at,
         ...(diff ? { diff } : {}),
@@ -349,7 +367,7 @@ export async function applyChanges(
       if (action !== 'unchanged') {
         changes.push({
           kind: doc.kind,
-          name: doc.metadata.name,
+          name,
           action,
           before: before?.document ?? null,
           after: doc,
@@ -362,7 +380,12 @@ export async function applyChanges(
       const before = existing.get(key);
       if (!before) throw new ServerError('API_NOT_FOUND', `${d.kind} ${d.name} does not exist`);
       replaced.add(key);
-      results.push({ kind: d.kind, name: d.name, action: 'deleted' });
+      results.push({
+        kind: d.kind,
+        name: d.name,
+        namespace: namespaceOfKey(d.name),
+        action: 'deleted',
+      });
       changes.push({
         kind: d.kind,
         name: d.name,

@@ -9,10 +9,10 @@
  */
 import type { ProblemFieldErrorV1 } from '@ward/api-types';
 import type { PolicyDocument, SourcedDocument } from '@ward/policy';
-import type { Principal } from '../auth/tokens.ts';
+import { owns, type Principal } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
 import { documentsAt } from '../store/revision-state.ts';
-import type { Store, StoredDocument, Trx } from '../store/store.ts';
+import { intentionDestination, type Store, type StoredDocument, type Trx } from '../store/store.ts';
 import { type ApplyResult, applyChanges, type PlannedSet } from './apply.ts';
 import { canonicalJson } from './canonical.ts';
 import { preconditionFailed } from './preconditions.ts';
@@ -42,7 +42,8 @@ const keyOf = (kind: string, name: string) => `${kind}/${name}`;
 function inScope(d: Doc, service: string | undefined): boolean {
   if (service === undefined) return true;
   if (d.kind === 'Service') return d.name === service;
-  return d.document.kind === 'Intention' && d.document.spec?.destination === service;
+  // The destination's KEY (resolved in the intention's namespace), as `service` is.
+  return d.document.kind === 'Intention' && intentionDestination(d.document) === service;
 }
 
 /** One document in scope as it stands in a past state and now (undefined: absent there). */
@@ -85,7 +86,7 @@ function differences(
  */
 function authorizeScope(principal: Principal, service: string | undefined): void {
   if (principal.scope === 'admin') return;
-  if (service === undefined || !principal.services.has(service)) {
+  if (service === undefined || !owns(principal, service)) {
     throw new ServerError(
       'API_FORBIDDEN',
       service === undefined

@@ -31,6 +31,7 @@ export class Authenticator {
             name: row.name,
             scope: row.scope,
             services: new Set(row.services),
+            namespaces: new Set(row.namespaces),
             via: 'token',
           }
         : null;

@@ -8,6 +8,7 @@
  * look a token up by its hash with an index (no per-row comparison, so no timing side channel).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { canonicalServiceKey, namespaceOfKey } from '@ward/spiffe';
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import type { Actor } from '../store/store.ts';
@@ -29,6 +30,12 @@ export interface Principal extends Actor {
    * before binding existed has none, so it reads nothing).
    */
   services: ReadonlySet<string>;
+  /**
+   * Namespaces a `team` token owns whole: every service in them, present and future, and the
+   * right to write their Service and Intention documents. Empty (or absent) for other scopes:
+   * a `pdp` credential stays bound to its one service key.
+   */
+  namespaces?: ReadonlySet<string>;
   /** How it authenticated: a bearer token (`id` is the token id) or a client SVID over mTLS. */
   via: 'token' | 'mtls';
   /** When the credential stops being valid (ms since epoch): a client certificate's notAfter. */
@@ -40,9 +47,38 @@ export interface TokenInfo {
   name: string;
   scope: Scope;
   services: string[];
+  /** Namespaces a `team` token owns whole (`[]` for tokens made before namespaces). */
+  namespaces: string[];
   createdAt: string;
   createdBy: string;
   revokedAt: string | null;
+}
+
+/**
+ * Whether `principal` owns the service `key`: the one question every team-ownership check asks
+ * (apply, rollback, promote, propose, reports, exports, live tail, fleet). An admin owns every
+ * service; a `team` token the services it names and every service of the namespaces it names; a
+ * `pdp` credential its one bound service (never a namespace); other scopes none. `key` is
+ * canonicalised first (`default/payments` is `payments`); a malformed key is owned by nobody but
+ * an admin.
+ */
+export function owns(principal: Pick<Principal, 'scope' | 'services' | 'namespaces'>, key: string) {
+  if (principal.scope === 'admin') return true;
+  if (principal.scope !== 'team' && principal.scope !== 'pdp') return false;
+  const canonical = canonicalServiceKey(key);
+  if (canonical === undefined) return false;
+  if (principal.services.has(canonical)) return true;
+  return (
+    principal.scope === 'team' && (principal.namespaces?.has(namespaceOfKey(canonical)) ?? false)
+  );
+}
+
+/** The keys among `keys` that `principal` owns, sorted: how a team's services are enumerated. */
+export function ownedAmong(
+  principal: Pick<Principal, 'scope' | 'services' | 'namespaces'>,
+  keys: Iterable<string>,
+): string[] {
+  return [...new Set([...keys].filter((k) => owns(principal, k)))].sort();
 }
 
 export function generateToken(): string {
@@ -59,6 +95,7 @@ function rowToInfo(r: Database['tokens']): TokenInfo {
     name: r.name,
     scope: r.scope as Scope,
     services: JSON.parse(r.services) as string[],
+    namespaces: JSON.parse(r.namespaces) as string[],
     createdAt: r.created_at,
     createdBy: r.created_by,
     revokedAt: r.revoked_at,
@@ -69,13 +106,20 @@ function rowToInfo(r: Database['tokens']): TokenInfo {
 export async function insertToken(
   db: Kysely<Database>,
   token: string,
-  fields: { name: string; scope: Scope; services?: readonly string[]; createdBy: string },
+  fields: {
+    name: string;
+    scope: Scope;
+    services?: readonly string[];
+    namespaces?: readonly string[];
+    createdBy: string;
+  },
 ): Promise<TokenInfo> {
   const row = {
     id: `tok_${randomBytes(9).toString('base64url')}`,
     name: fields.name,
     scope: fields.scope,
     services: JSON.stringify([...(fields.services ?? [])].sort()),
+    namespaces: JSON.stringify([...(fields.namespaces ?? [])].sort()),
     hash: hashToken(token),
     created_at: new Date().toISOString(),
     created_by: fields.createdBy,

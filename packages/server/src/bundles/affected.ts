@@ -2,8 +2,20 @@
  * Which bundles a committed change set touches. Each touched service's bundle revision becomes
  * the commit's revision; untouched bundles keep theirs, so their ETag stays stable.
  */
-import type { IntentionDocument, PolicyDocument, ServiceDocument } from '@ward/policy';
-import { sourceMatches, spiffeIdOf } from './references.ts';
+import {
+  documentKey,
+  documentNamespace,
+  type IntentionDocument,
+  type PolicyDocument,
+  type ServiceDocument,
+} from '@ward/policy';
+import {
+  destinationKey,
+  type ResolvedSource,
+  resolvedMatches,
+  resolveSource,
+  spiffeIdOf,
+} from './references.ts';
 
 export interface DocumentChange {
   kind: 'Service' | 'Intention' | 'AttributeSchema';
@@ -13,7 +25,8 @@ export interface DocumentChange {
 }
 
 /**
- * `intentions` is every intention after the change. Sources are indexed once (exact names and
+ * The keys of the services whose bundles the change touches. `intentions` is every intention
+ * after the change. Sources are indexed once (exact names and
  * SPIFFE IDs in a map, patterns in a list) so a change set of S services over I intentions costs
  * O(I + S × patterns), not O(S × I).
  */
@@ -29,37 +42,46 @@ export function affectedServices(
     for (const doc of [change.before, change.after]) {
       if (!doc) continue;
       if (doc.kind === 'Intention') {
-        if (doc.spec?.destination) out.add(doc.spec.destination);
+        const destination = destinationKey(doc);
+        if (destination !== undefined) out.add(destination);
         if (doc === change.before) all.push(doc);
       } else if (doc.kind === 'Service') {
-        out.add(doc.metadata.name);
+        out.add(documentKey(doc));
         serviceChanges.push(doc);
       }
     }
   }
   if (serviceChanges.length === 0) return out;
+  // Exact sources by key (`key:…`) or SPIFFE ID (`spiffe:…`), resolved in each intention's
+  // namespace: `orders` in a `shop` intention names `shop/orders`, never the default `orders`.
   const exact = new Map<string, Set<string>>();
-  const patterns: { source: string; destination: string }[] = [];
+  const patterns: { source: ResolvedSource; destination: string }[] = [];
   for (const intention of all) {
-    const destination = intention.spec?.destination;
-    if (!destination) continue;
+    const destination = destinationKey(intention);
+    if (destination === undefined) continue;
+    const namespace = documentNamespace(intention);
     for (const rule of intention.spec.rules ?? []) {
-      for (const source of rule.sources ?? []) {
-        if (source.includes('*')) patterns.push({ source, destination });
+      for (const text of rule.sources ?? []) {
+        const source = resolveSource(text, namespace);
+        if (source.kind === 'any' || source.glob) patterns.push({ source, destination });
         else {
-          const set = exact.get(source);
+          const id = `${source.kind}:${source.text}`;
+          const set = exact.get(id);
           if (set) set.add(destination);
-          else exact.set(source, new Set([destination]));
+          else exact.set(id, new Set([destination]));
         }
       }
     }
   }
   for (const service of serviceChanges) {
-    for (const key of [service.metadata.name, spiffeIdOf(service, trustDomain)]) {
-      for (const d of exact.get(key) ?? []) out.add(d);
+    for (const id of [
+      `key:${documentKey(service)}`,
+      `spiffe:${spiffeIdOf(service, trustDomain)}`,
+    ]) {
+      for (const d of exact.get(id) ?? []) out.add(d);
     }
     for (const p of patterns) {
-      if (!out.has(p.destination) && sourceMatches(p.source, service, trustDomain)) {
+      if (!out.has(p.destination) && resolvedMatches(p.source, service, trustDomain)) {
         out.add(p.destination);
       }
     }

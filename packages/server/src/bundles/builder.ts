@@ -7,6 +7,7 @@
 import type { BundleV1, SignedBundleV1 } from '@ward/api-types';
 import { signBundle } from '@ward/bundle';
 import {
+  documentKey,
   type IntentionDocument,
   type PolicyDocument,
   passportUse,
@@ -26,10 +27,17 @@ export interface BuiltBundle {
   revision: number;
 }
 
-const byName = (a: PolicyDocument, b: PolicyDocument) =>
-  a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+/** Documents in key order (`shop/orders` and `team-a/orders` are two documents). */
+const byKey = (a: PolicyDocument, b: PolicyDocument) => {
+  const x = documentKey(a);
+  const y = documentKey(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+};
 
-/** Builds the bundle of `service`, or undefined when no such service or destination exists. */
+/**
+ * Builds the bundle of `service` (a key: `orders`, or `shop/orders`), or undefined when no such
+ * service or destination exists.
+ */
 export async function buildBundle(
   store: Store,
   service: string,
@@ -46,14 +54,18 @@ export async function buildBundle(
       if (!own && intentions.length === 0) return undefined;
       // Passport keys only where they are used, and only of the service's zone.
       const passport = passportUse(own?.document as ServiceDocument | undefined, intentions);
-      const sources = [...sourcesOf(intentions)];
-      // Without patterns only the named services can be referenced: fetch just those.
-      const needAll = sources.some((s) => s.includes('*') || s.startsWith('spiffe://'));
+      const sources = sourcesOf(intentions);
+      // Without patterns only the named services can be referenced: fetch just those (by key,
+      // each source resolved in its intention's namespace).
+      const needAll = sources.some((s) => s.kind !== 'key' || s.glob);
       let q = trx.selectFrom('documents').select('body').where('kind', '=', 'Service');
-      if (!needAll) q = q.where('name', 'in', [service, ...sources]);
+      if (!needAll) {
+        const named = sources.flatMap((s) => (s.kind === 'key' ? [s.text] : []));
+        q = q.where('name', 'in', [service, ...named]);
+      }
       const candidates = (await q.execute()).map((r) => JSON.parse(r.body) as ServiceDocument);
-      const names = referencedServices(service, intentions, candidates, store.trustDomain);
-      const services = candidates.filter((s) => names.has(s.metadata.name)).sort(byName);
+      const keys = referencedServices(service, intentions, candidates, store.trustDomain);
+      const services = candidates.filter((s) => keys.has(documentKey(s))).sort(byKey);
       const { keysRevision } = await store.revision(trx);
       const revision = Math.max((await store.serviceRevision(service, trx)) ?? 0, keysRevision);
       const at = await trx
@@ -68,7 +80,7 @@ export async function buildBundle(
         revision,
         issuedAt: at?.at ?? new Date(0).toISOString(),
         trustDomain: store.trustDomain,
-        documents: [...services, ...intentions.sort(byName)],
+        documents: [...services, ...intentions.sort(byKey)],
         passportKeys: await bundlePassportKeys(trx, store.sealKey, passport),
         passport,
       };

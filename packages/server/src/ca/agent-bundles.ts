@@ -9,6 +9,7 @@
  */
 import type { CaService, RegistrationEntry } from '@ward/ca';
 import { AGENT_PROOF_HEADER, CaError } from '@ward/ca';
+import { canonicalServiceKey } from '@ward/spiffe';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServiceIdentities } from '../auth/service-identities.ts';
 import { ServerError } from '../errors.ts';
@@ -35,7 +36,7 @@ const proofHeaders = {
   properties: { [AGENT_PROOF_HEADER]: { type: 'string' } },
 } as const;
 
-/** The scope of a node given its registration entries: service name → SPIFFE ID. */
+/** The scope of a node given its registration entries: service key → SPIFFE ID. */
 export async function scopeOf(
   entries: readonly RegistrationEntry[],
   identities: ServiceIdentities,
@@ -125,7 +126,8 @@ export function agentBundleRoutes(
     },
     preHandler: agentAuth,
     handler: async (request, reply) => {
-      const service = request.params.service;
+      // The key (`team-a%2Fpayments` in the path; `default/x` is `x`); the schema checked it.
+      const service = canonicalServiceKey(request.params.service) ?? request.params.service;
       const spiffeId = (await scopeOfAgent(agentOf(request))).get(service);
       if (spiffeId === undefined) {
         throw new CaError(

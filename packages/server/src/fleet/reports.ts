@@ -9,6 +9,7 @@ import type {
   AgentStatusReportV1 as AgentReport,
   PdpStatusReportV1 as PdpReport,
 } from '@ward/api-types';
+import { canonicalServiceKey } from '@ward/spiffe';
 import { badText } from '../ingest/text-check.ts';
 
 /** Most workloads and bundle entries one agent report may list. */
@@ -20,7 +21,8 @@ export interface ReportProblem {
   message: string;
 }
 
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Longest service key: a namespace (63) and `/` and a name (253). */
+const MAX_KEY = 317;
 const INSTANCE = /^[A-Za-z0-9._:-]{1,64}$/;
 const SERIAL = /^[0-9A-Fa-f]{1,64}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
@@ -62,8 +64,13 @@ function time(value: unknown, field: string): string {
   return new Date(Date.parse(s)).toISOString();
 }
 
+/** A service key, `name` or `namespace/name`; `default/x` is stored as its key `x`. */
 function service(value: unknown, field: string): string {
-  return text(value, field, 63, NAME);
+  const key = canonicalServiceKey(text(value, field, MAX_KEY));
+  if (key === undefined) {
+    throw new Refused(field, 'must be a service name or namespace/name (lower-case DNS labels)');
+  }
+  return key;
 }
 
 function interval(value: unknown): { intervalMs?: number } {

@@ -6,6 +6,8 @@ import type { FleetAnswerV1, IdentityAnswerV1, IdentityWorkloadV1 } from '@ward/
 import { AGENT_PROOF_HEADER } from '@ward/ca';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
+import { ownedServices } from '../auth/owned.ts';
+import { owns } from '../auth/tokens.ts';
 import type { CaDatabase } from '../ca/tables.ts';
 import { ServerError } from '../errors.ts';
 import { principalOf, requireOwnService } from '../http/auth-hook.ts';
@@ -142,7 +144,8 @@ export function fleetRoutes(app: FastifyInstance, limits: FleetLimits, now: () =
       const at = now();
       const admin = principal.scope === 'admin';
       const items = await listMembers(db, at, limits, {
-        ...(admin ? {} : { services: principal.services }),
+        // A team: the stored services it owns (its namespaces' too) and those it names.
+        ...(admin ? {} : { services: await ownedServices(app.ward.store, principal) }),
         agents: admin,
       });
       const { revision } = await app.ward.store.revision();
@@ -186,7 +189,7 @@ export function fleetRoutes(app: FastifyInstance, limits: FleetLimits, now: () =
       const workloads: IdentityWorkloadV1[] = [];
       for (const e of entries) {
         const service = (await app.ward.identities.serviceOf(e.spiffe_id)) ?? null;
-        if (principal.scope !== 'admin' && (service === null || !principal.services.has(service))) {
+        if (principal.scope !== 'admin' && (service === null || !owns(principal, service))) {
           continue;
         }
         const svid = held.get(`${e.node}\n${e.spiffe_id}`);

@@ -2,7 +2,8 @@
 
 const count = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 const isoTime = { type: 'string', maxLength: 40 } as const;
-const service = { type: 'string', minLength: 1, maxLength: 63 } as const;
+/** A service key, `name` or `namespace/name` (reports.ts canonicalises and checks it). */
+const service = { type: 'string', minLength: 1, maxLength: 317 } as const;
 
 export const pdpReportSchema = {
   type: 'object',

@@ -4,6 +4,7 @@
  */
 import type { TlsOptions } from 'node:tls';
 import swagger from '@fastify/swagger';
+import { canonicalServiceKey } from '@ward/spiffe';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, LogController } from 'fastify';
 import type { Migration } from 'kysely';
 import pino from 'pino';
@@ -41,6 +42,24 @@ import { addSharedSchemas, validatorCompiler } from './validation.ts';
  * await startServer({ plugins: [ingest] });
  * ```
  */
+/** The parameters that name a service or document (a key once canonical). */
+const SERVICE_PARAMS = ['name', 'service', 'destination'] as const;
+
+/**
+ * Rewrites the service references among `params` (validated already, so each is a reference)
+ * to their canonical key. A value that is not a service reference is left alone.
+ */
+function canonicalServiceParams(params: unknown): void {
+  if (typeof params !== 'object' || params === null) return;
+  const p = params as Record<string, unknown>;
+  for (const field of SERVICE_PARAMS) {
+    const value = p[field];
+    if (typeof value !== 'string') continue;
+    const key = canonicalServiceKey(value);
+    if (key !== undefined && key !== value) p[field] = key;
+  }
+}
+
 export interface WardPlugin {
   name: string;
   /** Migration names must be unique across plugins: prefix them with the plugin name. */
@@ -137,6 +156,11 @@ export async function buildApp(
     throw new ServerError('API_UNAVAILABLE', 'the server is shutting down; retry another replica');
   });
   app.addHook('onRequest', authHook);
+  // A service or document named in a path or query is a key: `default/payments` is `payments`.
+  app.addHook('preHandler', async (request) => {
+    canonicalServiceParams(request.params);
+    canonicalServiceParams(request.query);
+  });
   if (options.requestMetrics !== false) {
     // The route's pattern, never the URL: a scan of random paths adds no series.
     const metrics = ctx.metrics;

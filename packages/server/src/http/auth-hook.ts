@@ -6,7 +6,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { peerSvid } from '../auth/mtls.ts';
-import type { Principal } from '../auth/tokens.ts';
+import { owns, type Principal } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
 
 export async function authHook(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
@@ -79,6 +79,7 @@ async function certificatePrincipal(request: FastifyRequest): Promise<Principal 
     name: svid.spiffeId,
     scope: 'pdp',
     services: new Set([service]),
+    namespaces: new Set(),
     via: 'mtls',
     expiresAt: svid.expiresAt,
   };
@@ -95,7 +96,7 @@ export function requireOwnService(
   field: string,
 ): void {
   if (principal.scope !== 'pdp') return;
-  if (service !== undefined && principal.services.has(service)) return;
+  if (service !== undefined && owns(principal, service)) return;
   const own = [...principal.services][0];
   throw new ServerError(
     'API_FORBIDDEN',

@@ -4,6 +4,8 @@
  * OpenAPI document at /openapi.json. Shared ones are registered by `$id` and referenced.
  */
 
+import { NAMESPACE_PATTERN, SERVICE_REF_PATTERN } from '@ward/spiffe';
+
 export const problemSchema = {
   $id: 'Problem',
   type: 'object',
@@ -48,10 +50,15 @@ export const documentSchema = {
 export const storedDocumentSchema = {
   $id: 'StoredDocument',
   type: 'object',
-  required: ['kind', 'name', 'document', 'createdRevision', 'updatedRevision'],
+  required: ['kind', 'name', 'namespace', 'document', 'createdRevision', 'updatedRevision'],
   properties: {
     kind: { type: 'string', enum: ['Service', 'Intention', 'AttributeSchema'] },
-    name: { type: 'string' },
+    name: {
+      type: 'string',
+      description:
+        'The document key: `name` in the default namespace, `namespace/name` in any other',
+    },
+    namespace: { type: 'string', description: 'The namespace the document lives in' },
     document: { $ref: 'Document#' },
     createdRevision: { type: 'integer' },
     updatedRevision: { type: 'integer' },
@@ -92,10 +99,14 @@ export const applyResultSchema = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['kind', 'name', 'action'],
+        required: ['kind', 'name', 'namespace', 'action'],
         properties: {
           kind: { type: 'string' },
-          name: { type: 'string' },
+          name: {
+            type: 'string',
+            description: 'The document key (`namespace/name` outside default)',
+          },
+          namespace: { type: 'string' },
           action: { type: 'string', enum: ['created', 'updated', 'unchanged', 'deleted'] },
           file: { type: 'string' },
           line: { type: 'integer' },
@@ -128,6 +139,7 @@ export const historyEntrySchema = {
         properties: {
           kind: { type: 'string' },
           name: { type: 'string' },
+          namespace: { type: 'string' },
           action: { type: 'string' },
           file: { type: 'string' },
           before: { anyOf: [{ type: 'null' }, { $ref: 'Document#' }] },
@@ -185,6 +197,11 @@ export const tokenInfoSchema = {
     name: { type: 'string' },
     scope: { type: 'string', enum: ['admin', 'team', 'pdp', 'collector', 'metrics'] },
     services: { type: 'array', items: { type: 'string' } },
+    namespaces: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'Namespaces a team token owns whole (every service in them, present and future)',
+    },
     createdAt: { type: 'string' },
     createdBy: { type: 'string' },
     revokedAt: { type: ['string', 'null'] },
@@ -261,12 +278,25 @@ export const applyResponses = {
   ...problemResponses,
 } as const;
 
-/** A service or document name: a DNS label, as the policy schema requires for names. */
+/**
+ * A service or document: its key, `name` or `namespace/name` (in a URL path the `/` travels
+ * percent-encoded: `/v1/services/team-a%2Fpayments`). `default/payments` is accepted and is the
+ * key `payments` (the app canonicalises `params.name`, `params.service` and the service query
+ * parameters before any handler runs; src/http/app.ts).
+ */
 export const nameParam = {
   type: 'string',
   minLength: 1,
+  maxLength: 317,
+  pattern: SERVICE_REF_PATTERN,
+} as const;
+
+/** A namespace filter (`?namespace=team-a`): a DNS label. */
+export const namespaceParam = {
+  type: 'string',
+  minLength: 1,
   maxLength: 63,
-  pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+  pattern: NAMESPACE_PATTERN,
 } as const;
 
 export const pageQuery = {

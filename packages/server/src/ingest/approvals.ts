@@ -5,7 +5,8 @@
  * permissions and `when` conditions are not considered: a rule that allows some calls on the edge
  * approves the edge.
  */
-import { compile, compileGlob, type PolicyDocument, type PolicySet } from '@ward/policy';
+import { compile, namespaceOfKey, type PolicyDocument, type PolicySet } from '@ward/policy';
+import { globToRegExp, resolveSource } from '../bundles/references.ts';
 import type { Store } from '../store/store.ts';
 
 /** Stored documents compiled as one policy, each named `<stored KIND NAME>` in diagnostics. */
@@ -34,11 +35,18 @@ export interface ApprovingRule {
 
 type SourceTest = (name: string | undefined, spiffeId: string | undefined) => boolean;
 
-function sourceTest(text: string): { test: SourceTest; wildcard: boolean } {
-  if (text === '*') return { test: () => true, wildcard: true };
-  const spiffe = text.startsWith('spiffe://');
-  if (text.includes('*')) {
-    const re = compileGlob(text);
+/**
+ * A rule source as a test on (service key, SPIFFE ID). The source is resolved in its intention's
+ * namespace (the destination's) first, as the engine does: `orders` in a `shop` intention is
+ * `shop/orders`, `monitoring/*` every service of namespace `monitoring`.
+ */
+function sourceTest(text: string, namespace: string): { test: SourceTest; wildcard: boolean } {
+  const source = resolveSource(text, namespace);
+  if (source.kind === 'any') return { test: () => true, wildcard: true };
+  const spiffe = source.kind === 'spiffe';
+  const want = source.text;
+  if (source.glob) {
+    const re = globToRegExp(want);
     return {
       test: (n, id) => {
         const v = spiffe ? id : n;
@@ -47,7 +55,7 @@ function sourceTest(text: string): { test: SourceTest; wildcard: boolean } {
       wildcard: true,
     };
   }
-  return { test: spiffe ? (_n, id) => id === text : (n) => n === text, wildcard: false };
+  return { test: spiffe ? (_n, id) => id === want : (n) => n === want, wildcard: false };
 }
 
 interface CompiledAllow {
@@ -75,7 +83,7 @@ export class Approvals {
       list.push({
         rule: `${r.ref.policy}#${r.ref.index}`,
         mode: r.ref.mode,
-        sources: r.sources.map(sourceTest),
+        sources: r.sources.map((text) => sourceTest(text, namespaceOfKey(r.destination))),
       });
     }
     this.services = [...new Set([...set.services.keys(), ...set.destinations()])].sort();

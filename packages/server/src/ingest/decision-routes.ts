@@ -156,7 +156,7 @@ export function decisionRoutes(options: DecisionRouteOptions) {
             additionalProperties: false,
             properties: {
               since: { type: 'string', default: '1h', maxLength: 64 },
-              destination: { type: 'string', maxLength: 253 },
+              destination: { type: 'string', maxLength: 317 },
               source: { type: 'string', maxLength: 2048 },
               limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
             },

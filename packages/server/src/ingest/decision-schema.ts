@@ -21,7 +21,8 @@ const record = {
   properties: {
     time: { type: 'string', minLength: 1, maxLength: 64 },
     source: { type: 'string', minLength: 1, maxLength: 2048 },
-    destination: { type: 'string', minLength: 1, maxLength: 253 },
+    // A service key: a namespace (63), `/` and a name (253).
+    destination: { type: 'string', minLength: 1, maxLength: 317 },
     method: { type: 'string', maxLength: 32 },
     path: { type: 'string', maxLength: 2048 },
     effect: { type: 'string', enum: ['allow', 'deny'] },

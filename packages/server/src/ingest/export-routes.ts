@@ -17,8 +17,9 @@ import {
   toNetworkPoliciesFromRules,
 } from '@ward/graph';
 import type { PolicySet } from '@ward/policy';
-import { serviceKey, splitServiceKey } from '@ward/spiffe';
+import { canonicalServiceKey, splitServiceKey } from '@ward/spiffe';
 import type { FastifyInstance } from 'fastify';
+import { ownedAmong } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
@@ -64,10 +65,12 @@ function selected(m: Json): string | undefined {
   };
   const labels = spec.selector?.matchLabels ?? spec.podSelector?.matchLabels;
   const name = labels?.['app.kubernetes.io/name'];
+  if (typeof name !== 'string') return undefined;
+  // The label holds the name within the manifest's namespace: the service is that key.
   const namespace = (m.metadata as { namespace?: unknown } | undefined)?.namespace;
-  return typeof name === 'string' && typeof namespace === 'string'
-    ? serviceKey(namespace, name)
-    : undefined;
+  return name.includes('/')
+    ? canonicalServiceKey(name)
+    : canonicalServiceKey(name, typeof namespace === 'string' ? namespace : undefined);
 }
 
 type ExportBody = ReturnType<typeof toIstioPoliciesFromRules> & { target: string };
@@ -161,7 +164,7 @@ export function exportRoutes() {
         const body = { target: request.query.target, ...result };
         if (principal.scope !== 'team') return body;
         // A team: only what selects its services, and the report of their rules.
-        const own = principal.services;
+        const own = new Set(ownedAmong(principal, policy.services.keys()));
         return teamView(body, policy, own);
       },
     );

@@ -7,7 +7,7 @@
 import type { PromoteAnswerV1 as PromoteResult } from '@ward/api-types';
 import type { IntentionDocument } from '@ward/policy';
 import type { Kysely } from 'kysely';
-import type { Principal } from '../auth/tokens.ts';
+import { owns, type Principal } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
 import { appendAudit } from '../store/audit.ts';
 import type { PlannedChange, Store } from '../store/store.ts';
@@ -29,7 +29,7 @@ export async function promote(
   principal: Principal,
   req: PromoteRequest,
 ): Promise<PromoteResult> {
-  if (principal.scope === 'team' && !principal.services.has(req.service)) {
+  if (principal.scope === 'team' && !owns(principal, req.service)) {
     throw new ServerError(
       'API_FORBIDDEN',
       `token "${principal.name}" does not own service "${req.service}"`,

@@ -6,6 +6,8 @@
 import { proposalsYaml } from '@ward/policy';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { ownedServices } from '../auth/owned.ts';
+import { owns } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, nameParam, problemResponses } from '../http/schemas.ts';
@@ -109,7 +111,7 @@ export function proposeRoutes(options: { now: () => number }) {
         const { destination } = request.query;
         let destinations: ReadonlySet<string> | undefined;
         if (principal.scope === 'team') {
-          if (destination !== undefined && !principal.services.has(destination)) {
+          if (destination !== undefined && !owns(principal, destination)) {
             throw new ServerError(
               'API_FORBIDDEN',
               `token "${principal.name}" does not own service "${destination}"`,
@@ -124,7 +126,9 @@ export function proposeRoutes(options: { now: () => number }) {
               },
             );
           }
-          destinations = principal.services;
+          // Its services: the stored ones it owns (a namespace's, present and future) and those
+          // it names.
+          destinations = await ownedServices(app.ward.store, principal);
         }
         if (destination !== undefined) destinations = new Set([destination]);
         const now = options.now();

@@ -4,6 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
+import { owns, type Principal } from '../auth/tokens.ts';
+import { ServerError } from '../errors.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, nameParam, problemResponses } from '../http/schemas.ts';
 import { Approvals } from './approvals.ts';
@@ -20,6 +22,30 @@ import { windowStart } from './windows.ts';
 
 const since = (fallback: string) =>
   ({ type: 'string', minLength: 1, maxLength: 64, default: fallback }) as const;
+
+/**
+ * A team reads the report items of the destinations it owns (`owns`: the key or its whole
+ * namespace), nothing about another team's services. Admins read everything.
+ */
+function ownItems<R extends { items: { destination: string }[] }>(
+  principal: Principal,
+  report: R,
+): R {
+  if (principal.scope === 'admin') return report;
+  return { ...report, items: report.items.filter((i) => owns(principal, i.destination)) };
+}
+
+/** 403 when a team names a service it does not own. */
+function requireOwned(principal: Principal, service: string, field: string): void {
+  if (principal.scope === 'admin' || owns(principal, service)) return;
+  throw new ServerError(
+    'API_FORBIDDEN',
+    `token "${principal.name}" does not own service "${service}"`,
+    {
+      errors: [{ field, message: "not one of this token's services", code: 'API_NOT_OWNER' }],
+    },
+  );
+}
 
 export function reportRoutes(options: { now: () => number }) {
   return async (app: FastifyInstance): Promise<void> => {
@@ -42,12 +68,18 @@ export function reportRoutes(options: { now: () => number }) {
         },
       },
       async (request) => {
+        const principal = principalOf(request);
+        const { service } = request.query;
+        if (service !== undefined) requireOwned(principal, service, 'query.service');
         const now = options.now();
-        return dryRunReport(db(), {
-          since: windowStart(request.query.since, now),
-          now,
-          ...(request.query.service !== undefined ? { service: request.query.service } : {}),
-        });
+        return ownItems(
+          principal,
+          await dryRunReport(db(), {
+            since: windowStart(request.query.since, now),
+            now,
+            ...(service !== undefined ? { service } : {}),
+          }),
+        );
       },
     );
 
@@ -70,7 +102,10 @@ export function reportRoutes(options: { now: () => number }) {
       async (request) => {
         const now = options.now();
         const start = windowStart(request.query.since, now);
-        return unusedReport(db(), await Approvals.load(app.ward.store), { since: start, now });
+        return ownItems(
+          principalOf(request),
+          await unusedReport(db(), await Approvals.load(app.ward.store), { since: start, now }),
+        );
       },
     );
 
@@ -93,7 +128,13 @@ export function reportRoutes(options: { now: () => number }) {
       async (request) => {
         const now = options.now();
         const start = windowStart(request.query.since, now);
-        return unapprovedReport(db(), await Approvals.load(app.ward.store), { since: start, now });
+        return ownItems(
+          principalOf(request),
+          await unapprovedReport(db(), await Approvals.load(app.ward.store), {
+            since: start,
+            now,
+          }),
+        );
       },
     );
 

@@ -8,7 +8,12 @@
  * and again, at most once a second, when a record claims a newer revision than the one loaded (a
  * PDP may hear of a revision from another replica first).
  */
-import type { IntentionDocument } from '@ward/policy';
+import {
+  canonicalServiceKey,
+  documentKey,
+  documentNamespace,
+  type IntentionDocument,
+} from '@ward/policy';
 import type { Store } from '../store/store.ts';
 
 /** The rule name decision logs carry when no rule matched (the SDK's default-deny marker). */
@@ -54,12 +59,17 @@ export class RuleNames {
     const map = new Map<string, Set<string>>();
     for (const d of docs) {
       const doc = d.document as IntentionDocument;
-      let set = map.get(doc.spec.destination);
+      // By keys, as decisions name them: the destination resolved in the intention's namespace,
+      // and the rule `<intention key>#<index>` (`shop/orders#0`).
+      const destination =
+        canonicalServiceKey(doc.spec.destination, documentNamespace(doc)) ?? doc.spec.destination;
+      let set = map.get(destination);
       if (!set) {
         set = new Set([DEFAULT_RULE]);
-        map.set(doc.spec.destination, set);
+        map.set(destination, set);
       }
-      for (let i = 0; i < doc.spec.rules.length; i++) set.add(`${doc.metadata.name}#${i}`);
+      const key = documentKey(doc);
+      for (let i = 0; i < doc.spec.rules.length; i++) set.add(`${key}#${i}`);
     }
     this.#byDestination = map;
     this.#loaded = revision;

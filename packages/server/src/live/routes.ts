@@ -5,6 +5,7 @@
  * and dashboards, not for every instance of a fleet.
  */
 import type { FastifyInstance } from 'fastify';
+import { owns } from '../auth/tokens.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { admit, endAt, openEventStream } from '../http/routes/watch.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
@@ -57,7 +58,10 @@ export function liveRoutes(tail: DecisionTail, admission: WatchAdmission) {
           filter: {
             ...(service !== undefined ? { service } : {}),
             ...(kind !== undefined ? { kind } : {}),
-            ...(principal.scope === 'team' ? { owned: principal.services } : {}),
+            // A team sees decisions of the services it owns (`owns`: key or whole namespace).
+            ...(principal.scope === 'team'
+              ? { owned: { has: (service: string) => owns(principal, service) } }
+              : {}),
           },
           heldBy: principal.id,
           tokens: tail.options.perSubscriberBurst,

@@ -21,7 +21,7 @@ export interface TailFilter {
   service?: string;
   kind?: LiveKind;
   /** Team tokens: only events whose source or destination is one of these. */
-  owned?: ReadonlySet<string>;
+  owned?: { has(service: string): boolean };
 }
 
 export interface TailSubscriber {

@@ -1,5 +1,5 @@
 /** Revision history: who changed what, when. Read-only views over `revisions` and `changes`. */
-import type { PolicyDocument } from '@ward/policy';
+import { namespaceOfKey, type PolicyDocument } from '@ward/policy';
 import type { Kysely } from 'kysely';
 import { diffJson, type FieldChange } from '../apply/diff.ts';
 import type { Database } from './schema.ts';
@@ -10,12 +10,13 @@ export interface HistoryEntry {
   actor: { id: string; name: string };
   operation: string;
   services: string[];
-  changes: { kind: string; name: string; action: string; file?: string }[];
+  changes: { kind: string; name: string; namespace: string; action: string; file?: string }[];
 }
 
 export interface HistoryChangeDetail {
   kind: string;
   name: string;
+  namespace: string;
   action: string;
   file?: string;
   before: PolicyDocument | null;
@@ -65,6 +66,7 @@ export async function listHistory(
     list.push({
       kind: c.kind,
       name: c.name,
+      namespace: namespaceOfKey(c.name),
       action: c.action,
       ...(c.file ? { file: c.file } : {}),
     });
@@ -100,6 +102,7 @@ export async function getRevision(
       return {
         kind: c.kind,
         name: c.name,
+        namespace: namespaceOfKey(c.name),
         action: c.action,
         ...(c.file ? { file: c.file } : {}),
         before,

@@ -142,6 +142,22 @@ export function core(dialect: Dialect): Record<string, Migration> {
               .execute((trx) => chainAuditLog(trx as unknown as Kysely<unknown>, dialect))
           : chainAuditLog(db, dialect),
     },
+    // Namespaces (docs/namespaces.md): a team token may own whole namespaces (existing tokens
+    // own none), and the marker of the one-off rewrite of stored documents that gave
+    // `metadata.namespace` its new meaning (store/migrate-namespaces.ts runs it at start, where
+    // the trust domain is known).
+    '0004_namespaces': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('tokens')
+          .addColumn('namespaces', 'text', (c) => c.notNull().defaultTo('[]'))
+          .execute();
+        await db.schema
+          .alterTable('ward_state')
+          .addColumn('namespaces_migrated', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
 

@@ -18,6 +18,11 @@ export interface StateTable {
   audit_seq: Generated<number>;
   /** Hash of the last audit entry (GENESIS_HASH before the first; src/audit/chain.ts). */
   audit_head: Generated<string>;
+  /**
+   * 1 once stored documents were rewritten for namespaces (store/migrate-namespaces.ts): the
+   * marker that makes that data migration run once.
+   */
+  namespaces_migrated: Generated<number>;
 }
 
 export interface DocumentsTable {
@@ -64,8 +69,10 @@ export interface TokensTable {
   id: string;
   name: string;
   scope: string;
-  /** JSON array of service names for `team` tokens. */
+  /** JSON array of service keys for `team` tokens (for `pdp`: its one service). */
   services: string;
+  /** JSON array of namespaces a `team` token owns whole (migration 0004; `[]` before). */
+  namespaces: string;
   /** Hex SHA-256 of the token. */
   hash: string;
   created_at: string;

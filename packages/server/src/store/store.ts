@@ -4,7 +4,12 @@
  * all-or-nothing and gets exactly one revision.
  */
 import type { SealKey } from '@ward/ca';
-import type { IntentionDocument, PolicyDocument } from '@ward/policy';
+import {
+  canonicalServiceKey,
+  documentNamespace,
+  type IntentionDocument,
+  type PolicyDocument,
+} from '@ward/policy';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { affectedServices } from '../bundles/affected.ts';
 import type { Dialect } from './database.ts';
@@ -22,7 +27,10 @@ export type DocumentKind = 'Service' | 'Intention' | 'AttributeSchema';
 /** A document as stored, with when and by whom it last changed. */
 export interface StoredDocument {
   kind: DocumentKind;
+  /** The document's KEY: `name` in the default namespace, `namespace/name` in any other. */
   name: string;
+  /** The namespace it lives in. */
+  namespace: string;
   document: PolicyDocument;
   createdRevision: number;
   updatedRevision: number;
@@ -56,16 +64,34 @@ function chunks<T>(items: readonly T[]): T[][] {
   return out;
 }
 
+/** The namespace of a stored document (its key's). */
+export function storedNamespace(d: Pick<StoredDocument, 'name'>): string {
+  const slash = d.name.indexOf('/');
+  return slash < 0 ? 'default' : d.name.slice(0, slash);
+}
+
 function toStored(row: Database['documents']): StoredDocument {
   return {
     kind: row.kind as DocumentKind,
     name: row.name,
+    namespace: storedNamespace(row),
     document: JSON.parse(row.body) as PolicyDocument,
     createdRevision: Number(row.created_revision),
     updatedRevision: Number(row.updated_revision),
     updatedAt: row.updated_at,
     updatedBy: row.updated_by,
   };
+}
+
+/**
+ * The KEY of an intention's destination (`spec.destination` is relative to the intention's
+ * namespace): what the `destination` column holds, so a bundle reads its intentions by key.
+ */
+export function intentionDestination(doc: PolicyDocument | null | undefined): string | null {
+  if (doc?.kind !== 'Intention') return null;
+  const destination = doc.spec?.destination;
+  if (typeof destination !== 'string') return null;
+  return canonicalServiceKey(destination, documentNamespace(doc)) ?? null;
 }
 
 export class Store {
@@ -123,15 +149,22 @@ export class Store {
     return row ? toStored(row) : undefined;
   }
 
+  /**
+   * Stored documents by kind, then key. `destination` (a key) keeps the intentions on that
+   * service; `namespace` the documents of that namespace (their keys are `namespace/…`, or have
+   * no `/` for the default namespace).
+   */
   async listDocuments(
-    filter: { kind?: DocumentKind; destination?: string } = {},
+    filter: { kind?: DocumentKind; destination?: string; namespace?: string } = {},
     db: Kysely<Database> = this.db,
   ): Promise<StoredDocument[]> {
     let q = db.selectFrom('documents').selectAll();
     if (filter.kind) q = q.where('kind', '=', filter.kind);
     if (filter.destination !== undefined) q = q.where('destination', '=', filter.destination);
     const rows = await q.orderBy('kind').orderBy('name').execute();
-    return rows.map(toStored);
+    const docs = rows.map(toStored);
+    const ns = filter.namespace;
+    return ns === undefined ? docs : docs.filter((d) => storedNamespace(d) === ns);
   }
 
   /**
@@ -155,10 +188,7 @@ export class Store {
           part.map((c) => ({
             kind: c.kind,
             name: c.name,
-            destination:
-              c.after?.kind === 'Intention'
-                ? ((c.after.spec?.destination as string) ?? null)
-                : null,
+            destination: intentionDestination(c.after),
             body: JSON.stringify(c.after),
             created_revision: revision,
             updated_revision: revision,

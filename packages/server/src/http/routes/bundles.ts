@@ -3,6 +3,7 @@
  * revision; plus passport-key rotation and health probes.
  */
 import { BUNDLE_MEDIA_TYPE } from '@ward/api-types';
+import { canonicalServiceKey } from '@ward/spiffe';
 import type { FastifyInstance } from 'fastify';
 import { ServerError } from '../../errors.ts';
 import { listPassportKeys, rotatePassportKeys } from '../../store/passport-keys.ts';
@@ -35,8 +36,9 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
         summary:
           'The signed bundle of one destination service (SignedBundleV1); ETag / If-None-Match',
         description:
-          'A pdp credential (token bound to one service, or client SVID) reads only its own ' +
-          "service's bundle (403 otherwise); admin reads any.",
+          'The service is its key: `name`, or `namespace/name` with the `/` percent-encoded ' +
+          '(`team-a%2Fpayments`). A pdp credential (token bound to one service, or client SVID) ' +
+          "reads only its own service's bundle (403 otherwise); admin reads any.",
         security: bearer,
         params: { type: 'object', required: ['service'], properties: { service: nameParam } },
         response: {
@@ -56,17 +58,16 @@ export async function bundleRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
+      // The key (`team-a/payments`, percent-encoded in the path; `default/x` is `x`). The schema
+      // checked the pattern, so there is always one.
+      const service = canonicalServiceKey(request.params.service) ?? request.params.service;
       // Before the lookup: a PDP learns nothing about other services, not even which exist.
-      requireOwnService(principalOf(request), request.params.service, 'params.service');
-      const built = await app.ward.bundles.get(request.params.service);
+      requireOwnService(principalOf(request), service, 'params.service');
+      const built = await app.ward.bundles.get(service);
       if (!built) {
-        throw new ServerError(
-          'API_NOT_FOUND',
-          `no service or destination named ${request.params.service}`,
-          {
-            errors: [{ field: 'params.service', message: 'unknown service' }],
-          },
-        );
+        throw new ServerError('API_NOT_FOUND', `no service or destination named ${service}`, {
+          errors: [{ field: 'params.service', message: 'unknown service' }],
+        });
       }
       reply.header('etag', built.etag).header('cache-control', 'no-cache');
       if (matches(request.headers['if-none-match'], built.etag)) return reply.code(304).send();

@@ -2,7 +2,7 @@
  * CRUD of Service and Intention documents under /v1/services and /v1/intentions. Writes go
  * through the same validated, audited path as `apply`.
  */
-import type { PolicyDocument, SourcedDocument } from '@ward/policy';
+import { documentKey, type PolicyDocument, type SourcedDocument } from '@ward/policy';
 import type { FastifyInstance } from 'fastify';
 import { applyChanges, parseFiles } from '../../apply/apply.ts';
 import { etagOf, headerExpectations, notModified } from '../../apply/preconditions.ts';
@@ -16,6 +16,7 @@ import {
   conditionalWriteHeaders,
   etagHeader,
   nameParam,
+  namespaceParam,
   preconditionFailedResponse,
   problemResponses,
 } from '../schemas.ts';
@@ -37,10 +38,15 @@ function parseOne(body: unknown, kind: DocumentKind, expectedName?: string): Sou
       errors: [{ field: '/kind', message: `must be ${kind} on this route, not ${d.kind}` }],
     });
   }
-  if (expectedName !== undefined && d.metadata.name !== expectedName) {
+  // The URL names a key (`team-a/payments`, percent-encoded); the body's namespace and name
+  // must make the same key, so a document cannot land in another namespace than the URL says.
+  if (expectedName !== undefined && documentKey(d) !== expectedName) {
     throw new ServerError('API_DOCUMENT_INVALID', 'the name in the body differs from the URL', {
       errors: [
-        { field: '/metadata/name', message: `must be "${expectedName}" (the name in the URL)` },
+        {
+          field: '/metadata/name',
+          message: `metadata.namespace and metadata.name must make "${expectedName}" (the key in the URL), not "${documentKey(d)}"`,
+        },
       ],
     });
   }
@@ -58,7 +64,7 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
     const write = { auth: ['admin', 'team'] as const };
     const params = { type: 'object', required: ['name'], properties: { name: nameParam } } as const;
 
-    app.get<{ Querystring: { destination?: string } }>(
+    app.get<{ Querystring: { destination?: string; namespace?: string } }>(
       `/v1/${path}`,
       {
         config: read,
@@ -69,7 +75,20 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: kind === 'Intention' ? { destination: nameParam } : {},
+            properties: {
+              namespace: {
+                ...namespaceParam,
+                description: 'Only the documents of this namespace',
+              },
+              ...(kind === 'Intention'
+                ? {
+                    destination: {
+                      ...nameParam,
+                      description: 'Only the intentions on this destination (a service key)',
+                    },
+                  }
+                : {}),
+            },
           },
           response: {
             200: {
@@ -86,7 +105,15 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
       async (request) => {
         const { store } = app.ward;
         const [items, { revision }] = await Promise.all([
-          store.listDocuments({ kind, destination: request.query.destination }),
+          store.listDocuments({
+            kind,
+            ...(request.query.destination !== undefined
+              ? { destination: request.query.destination }
+              : {}),
+            ...(request.query.namespace !== undefined
+              ? { namespace: request.query.namespace }
+              : {}),
+          }),
           store.revision(),
         ]);
         return { revision, items };
@@ -131,7 +158,8 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
       deletes: { kind: DocumentKind; name: string }[],
       operation: 'create' | 'replace' | 'delete',
     ) => {
-      const target = upserts[0]?.document.metadata.name ?? deletes[0]?.name ?? '';
+      const first = upserts[0]?.document;
+      const target = first ? documentKey(first) : (deletes[0]?.name ?? '');
       const expected = headerExpectations(request.headers);
       return timedApply(app.ward, operation, false, () =>
         applyChanges(app.ward.store, principalOf(request as never), {

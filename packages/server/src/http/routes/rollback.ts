@@ -3,6 +3,8 @@
  * past revision, as one ordinary apply (src/apply/rollback.ts). The revision the caller reviewed
  * comes as `expectedRevision` or `If-Match: "r<revision>"`; anything in scope changed since → 412.
  */
+
+import { canonicalServiceKey } from '@ward/spiffe';
 import type { FastifyInstance } from 'fastify';
 import { headerExpectations, preconditionFailed } from '../../apply/preconditions.ts';
 import { rollback } from '../../apply/rollback.ts';
@@ -122,7 +124,10 @@ export async function rollbackRoutes(app: FastifyInstance): Promise<void> {
       const result = await timedApply(app.ward, 'rollback', dryRun, () =>
         rollback(app.ward.store, principalOf(request), {
           to: body.to,
-          ...(body.service !== undefined ? { service: body.service } : {}),
+          // A key: `default/payments` is `payments` (the schema admitted a service reference).
+          ...(body.service !== undefined
+            ? { service: canonicalServiceKey(body.service) ?? body.service }
+            : {}),
           dryRun,
           ...(expected ? { expected } : {}),
         }),

@@ -2,6 +2,7 @@
  * API tokens (admin only): create (shown once), list, revoke. Each is audited. `GET /v1/whoami`
  * tells any credential who it is.
  */
+import { canonicalServiceKey } from '@ward/spiffe';
 import type { FastifyInstance } from 'fastify';
 import { notifyRevoked, onTokenRevoked } from '../../auth/revocation.ts';
 import {
@@ -15,12 +16,13 @@ import {
 import { ServerError } from '../../errors.ts';
 import { appendAudit } from '../../store/audit.ts';
 import { principalOf } from '../auth-hook.ts';
-import { bearer, nameParam, problemResponses } from '../schemas.ts';
+import { bearer, nameParam, namespaceParam, problemResponses } from '../schemas.ts';
 
 interface CreateBody {
   name: string;
   scope: Scope;
   services?: string[];
+  namespaces?: string[];
 }
 
 export async function tokenRoutes(app: FastifyInstance): Promise<void> {
@@ -40,7 +42,22 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
           properties: {
             name: { type: 'string', minLength: 1, maxLength: 200 },
             scope: { type: 'string', enum: SCOPES },
-            services: { type: 'array', maxItems: 10000, uniqueItems: true, items: nameParam },
+            services: {
+              type: 'array',
+              maxItems: 10000,
+              uniqueItems: true,
+              items: nameParam,
+              description:
+                'Service keys (`name`, or `namespace/name` outside the default namespace) a team token owns, or the one a pdp token speaks for',
+            },
+            namespaces: {
+              type: 'array',
+              maxItems: 1000,
+              uniqueItems: true,
+              items: namespaceParam,
+              description:
+                'Namespaces a team token owns whole: every service in them, present and future, and their Service and Intention documents',
+            },
           },
         },
         response: {
@@ -52,6 +69,7 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
               name: { type: 'string' },
               scope: { type: 'string' },
               services: { type: 'array', items: { type: 'string' } },
+              namespaces: { type: 'array', items: { type: 'string' } },
               createdAt: { type: 'string' },
               createdBy: { type: 'string' },
             },
@@ -61,11 +79,25 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { name, scope, services = [] } = request.body;
-      if (scope === 'team' && services.length === 0) {
-        throw new ServerError('API_VALIDATION', 'a team token must own at least one service', {
-          errors: [{ field: '/services', message: 'required (non-empty) for scope team' }],
-        });
+      const { name, scope } = request.body;
+      // Keys: `default/payments` is `payments`; two spellings of one service are one service.
+      const services = [
+        ...new Set((request.body.services ?? []).map((s) => canonicalServiceKey(s) ?? s)),
+      ];
+      const namespaces = [...new Set(request.body.namespaces ?? [])];
+      if (scope === 'team' && services.length === 0 && namespaces.length === 0) {
+        throw new ServerError(
+          'API_VALIDATION',
+          'a team token must own at least one service or namespace',
+          {
+            errors: [
+              {
+                field: '/services',
+                message: 'required (non-empty) for scope team unless namespaces names one',
+              },
+            ],
+          },
+        );
       }
       // A PDP speaks for exactly one service: its token reads that service's bundle and ships
       // only that service's decisions and spans, so one stolen token exposes one service.
@@ -79,6 +111,12 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
           errors: [{ field: '/services', message: 'only allowed for scopes team and pdp' }],
         });
       }
+      // Only a team owns namespaces: a pdp credential stays bound to one service key.
+      if (scope !== 'team' && namespaces.length > 0) {
+        throw new ServerError('API_VALIDATION', `a ${scope} token does not own namespaces`, {
+          errors: [{ field: '/namespaces', message: 'only allowed for scope team' }],
+        });
+      }
       const actor = principalOf(request);
       const token = generateToken();
       const info = await app.ward.store.transaction(async (trx) => {
@@ -86,12 +124,14 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
           name,
           scope,
           services,
+          namespaces,
           createdBy: actor.name,
         });
         await appendAudit(trx, actor, 'token.create', created.id, {
           name,
           tokenScope: scope,
           services,
+          namespaces,
         });
         return created;
       });
@@ -111,11 +151,12 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
         response: {
           200: {
             type: 'object',
-            required: ['name', 'scope', 'services', 'via'],
+            required: ['name', 'scope', 'services', 'namespaces', 'via'],
             properties: {
               name: { type: 'string' },
               scope: { type: 'string', enum: SCOPES },
               services: { type: 'array', items: { type: 'string' } },
+              namespaces: { type: 'array', items: { type: 'string' } },
               via: { type: 'string', enum: ['token', 'mtls'] },
             },
           },
@@ -125,7 +166,13 @@ export async function tokenRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const p = principalOf(request);
-      return { name: p.name, scope: p.scope, services: [...p.services].sort(), via: p.via };
+      return {
+        name: p.name,
+        scope: p.scope,
+        services: [...p.services].sort(),
+        namespaces: [...(p.namespaces ?? [])].sort(),
+        via: p.via,
+      };
     },
   );
 

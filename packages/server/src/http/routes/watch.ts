@@ -10,6 +10,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { WatchEventV1 } from '@ward/api-types';
+import { canonicalServiceKey } from '@ward/spiffe';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ServerError } from '../../errors.ts';
 import {
@@ -164,8 +165,8 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
         description:
           'Events: `id: <revision>`, `event: revision`, `data: {"revision":R,"services":[...]}`; ' +
           'comments `: heartbeat <revision>` (the replica revision) every heartbeat interval. Resume with Last-Event-ID or ?since=. ' +
-          'With ?service=NAME and header `ward-watch-include: bundle`: `event: bundle`, ' +
-          "`data: <SignedBundleV1>` (id = bundle revision) whenever NAME's bundle changes, and " +
+          'With ?service=KEY (`name` or `namespace/name`) and header `ward-watch-include: bundle`: `event: bundle`, ' +
+          "`data: <SignedBundleV1>` (id = bundle revision) whenever KEY's bundle changes, and " +
           'on connect when the client is behind; the response then echoes that header. A pdp ' +
           'credential must name its own service (403 otherwise); the stream ends when that ' +
           'credential is revoked or (client SVID) expires. 429 API_RATE_LIMITED with ' +
@@ -203,7 +204,9 @@ export async function watchRoutes(app: FastifyInstance): Promise<void> {
           errors: [{ field: 'headers.last-event-id', message: 'must be a revision number' }],
         });
       }
-      const service = request.query.service;
+      // The key (`default/x` is `x`); the schema checked the pattern.
+      const named = request.query.service;
+      const service = named === undefined ? undefined : (canonicalServiceKey(named) ?? named);
       const principal = principalOf(request);
       requireOwnService(principal, service, 'querystring.service');
       if (!app.ward.follower.healthy) {
