@@ -226,18 +226,27 @@ describe('ward status --identity', () => {
     const lines = text.out.split('\n');
     expect(lines[0]).toMatch(/^SPIFFE ID\s+SERVICE\s+NODE\s+SVID SERIAL\s+EXPIRES IN$/);
     expect(text.out).toMatch(
-      /spiffe:\/\/ward\.local\/ns\/shop\/sa\/orders\s+orders\s+n1\s+ab12\s+(59m|1h 00m)/,
+      // The services live in namespace shop: their keys are shop/orders and shop/payments.
+      /spiffe:\/\/ward\.local\/ns\/shop\/sa\/orders\s+shop\/orders\s+n1\s+ab12\s+(59m|1h 00m)/,
     );
-    expect(text.out).toMatch(/sa\/payments\s+payments\s+n2\s+-\s+not reported/);
+    expect(text.out).toMatch(/sa\/payments\s+shop\/payments\s+n2\s+-\s+not reported/);
     expect(text.out).toContain('trust domain ward.local');
     expect(text.out).toMatch(/Ward root CA.*\s+active\s+/);
     expect(text.out).toContain('root rotation: idle');
 
-    const json = await run('status', '--identity', '--service', 'orders', ...conn(), '-o', 'json');
+    const json = await run(
+      'status',
+      '--identity',
+      '--service',
+      'shop/orders',
+      ...conn(),
+      '-o',
+      'json',
+    );
     expect(json.code).toBe(0);
     const answer = JSON.parse(json.out);
     expect(answer.workloads).toEqual([
-      expect.objectContaining({ service: 'orders', serial: 'ab12', notAfter }),
+      expect.objectContaining({ service: 'shop/orders', serial: 'ab12', notAfter }),
     ]);
     expect(answer.trustBundle.roots).toEqual([expect.objectContaining({ state: 'active' })]);
   });
