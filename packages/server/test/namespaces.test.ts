@@ -212,6 +212,13 @@ describe.each(backends)('namespaces ($name)', (backend: Backend) => {
       field: '/spec/destination',
       code: 'API_NOT_OWNER',
     });
+    // Nor borrow a team-a workload's identity for its own service (new or existing).
+    for (const name of ['ledger', 'impostor']) {
+      const id = await refusedApply([
+        service(name, 'team-b', { spiffeId: 'spiffe://ward.local/ns/team-a/sa/payments' }),
+      ]);
+      expect(id.body.errors[0]).toMatchObject({ field: '/spec/spiffeId', code: 'API_NOT_OWNER' });
+    }
     // The same documents by URL.
     const put = await http(s.url, 'PUT', '/v1/services/team-a%2Fpayments', {
       body: service('payments', 'team-a'),
