@@ -4,7 +4,7 @@
  * that own whole namespaces, and what a token for `team-b` may NOT do in `team-a`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http } from './helpers.ts';
+import { http, SseClient, type SseEvent } from './helpers.ts';
 import {
   applyDocs,
   type Backend,
@@ -355,6 +355,29 @@ describe.each(backends)('namespaces ($name)', (backend: Backend) => {
     }
     const a = await http(s.url, 'GET', '/v1/reports/unapproved?since=1h', { token: teamA });
     for (const item of a.body.items) expect(item.destination).toMatch(/^team-a\//);
+  });
+
+  it('live tail: a team-b token sees the decisions of its namespace, none of team-a', async () => {
+    const mine = await SseClient.open(`${s.url}/v1/decisions/stream`, teamB);
+    const all = await SseClient.open(`${s.url}/v1/decisions/stream`);
+    try {
+      expect([mine.status, all.status]).toEqual([200, 200]);
+      const deny = (destination: string, source: string, path: string) =>
+        rec({ destination, source, effect: 'deny', enforced: true, rule: 'default', path });
+      const pdpA = await s.pdp('team-a/payments');
+      const pdpB = await s.pdp('team-b/payments');
+      await postBatch(s.url, pdpA, { records: [deny('team-a/payments', 'team-a/checkout', '/a')] });
+      await postBatch(s.url, pdpB, { records: [deny('team-b/payments', 'team-b/checkout', '/b')] });
+      const seen = (e: SseEvent) => e.event === 'decision';
+      await all.next((e) => seen(e) && JSON.parse(e.data!).path === '/b');
+      await mine.next((e) => seen(e) && JSON.parse(e.data!).path === '/b');
+      const got = mine.events.filter(seen).map((e) => JSON.parse(e.data!).destination);
+      expect(got).toEqual(['team-b/payments']);
+      expect(all.events.filter(seen).length).toBe(2);
+    } finally {
+      mine.close();
+      all.close();
+    }
   });
 
   it('a team-b token may not promote or propose for team-a', async () => {
