@@ -209,6 +209,16 @@ describe.each([
         );
         expect(entry).toMatchObject({ actor: { id: 'system', name: 'system' }, revision: 2 });
         expect((await http(base, 'GET', '/v1/audit/verify')).body.ok).toBe(true);
+        // Rolling back across the migration would re-place the old documents: refused.
+        const back = await http(base, 'POST', '/v1/rollback', { body: { to: 1, dryRun: true } });
+        expect(back.status).toBe(409);
+        expect(back.body.errors[0]).toMatchObject({
+          field: '/to',
+          code: 'API_ROLLBACK_BEFORE_MIGRATION',
+        });
+        expect(
+          (await http(base, 'POST', '/v1/rollback', { body: { to: 2, dryRun: true } })).status,
+        ).toBe(200);
       } finally {
         await server.close();
       }
