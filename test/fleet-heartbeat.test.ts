@@ -76,7 +76,9 @@ describe('status heartbeats', () => {
     const docs = ['orders', 'payments'].map((name) => ({
       apiVersion: 'ward.dev/v1',
       kind: 'Service',
-      metadata: { name, namespace: 'shop' },
+      // In the default namespace (keys `orders`, `payments`, which the PDPs are configured
+      // with), with the shop identities their workloads hold.
+      metadata: { name },
       spec: { spiffeId: `spiffe://${TD}/ns/shop/sa/${name}` },
     }));
     const content = docs.map((d) => JSON.stringify(d)).join('\n---\n');
