@@ -26,7 +26,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const bundle: BundleV1 = {
     apiVersion: 'ward.dev/v1',
     kind: 'Bundle',
-    service: 's000',
+    service: 'ns0/s000',
     revision: 1,
     issuedAt: new Date().toISOString(),
     trustDomain: 'ward.local',
@@ -34,9 +34,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     passportKeys: [],
   };
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-pdp-decide-'));
-  writeFileSync(cacheFile(dir, 's000'), JSON.stringify(signBundle(bundle, privateKey)));
+  writeFileSync(cacheFile(dir, 'ns0/s000'), JSON.stringify(signBundle(bundle, privateKey)));
   const pdp = createPdp({
-    service: 's000',
+    service: 'ns0/s000',
     controlPlanes: ['http://127.0.0.1:9'],
     publicKey: exportPublicKey(publicKey),
     cacheDir: dir,

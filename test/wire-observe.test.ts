@@ -98,7 +98,8 @@ describe('wire observation: real processes → node agent → control plane grap
           content: ['checkout', 'payments']
             .map(
               (n) =>
-                `apiVersion: ward.dev/v1\nkind: Service\nmetadata: {name: ${n}, namespace: shop}\nspec: {}\n`,
+                // Default-namespace keys (`checkout`, `payments`) holding the shop identities.
+                `apiVersion: ward.dev/v1\nkind: Service\nmetadata: {name: ${n}}\nspec: {spiffeId: 'spiffe://${TD}/ns/shop/sa/${n}'}\n`,
             )
             .join('---\n'),
         },

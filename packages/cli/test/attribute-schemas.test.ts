@@ -78,8 +78,8 @@ describe('attribute schemas in the CLI (real processes)', () => {
     writeFileSync(file, SCHEMA);
     expect((await ward('apply', '-f', file, '--server', server.url)).code).toBe(0);
     const text = await ward('get', 'attribute-schemas', '--server', server.url);
-    expect(text.stdout).toMatch(/^NAME\s+ZONE\s+ATTRIBUTES\s+LABELS/);
-    expect(text.stdout).toMatch(/passport\s+default\s+1\s+0/);
+    expect(text.stdout).toMatch(/^NAMESPACE\s+NAME\s+ZONE\s+ATTRIBUTES\s+LABELS/);
+    expect(text.stdout).toMatch(/default\s+passport\s+default\s+1\s+0/);
     const yaml = await ward(
       'get',
       'attribute-schema',

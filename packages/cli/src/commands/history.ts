@@ -2,7 +2,14 @@
 import type { HistoryDetail, HistoryEntry } from '@ward/server/client';
 import type { Command } from 'commander';
 import { addOutputOption, printResult, usageError } from '../options.ts';
-import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
+import {
+  type ConnectionOptions,
+  call,
+  namespaceOption,
+  resolveKey,
+  table,
+  withConnection,
+} from './_api.ts';
 
 export function register(program: Command): void {
   withConnection(
@@ -11,12 +18,19 @@ export function register(program: Command): void {
         .command('history')
         .description('revision history of the control plane (newest first)')
         .argument('[revision]', 'show one revision in detail')
-        .option('--limit <n>', 'how many revisions', '20'),
+        .option('--limit <n>', 'how many revisions', '20')
+        .option('--service <name>', 'only revisions that changed this service (or namespace/name)')
+        .addOption(namespaceOption('the namespace --service is in, or whose revisions to list')),
     ),
   ).action(
     async (
       revision: string | undefined,
-      opts: ConnectionOptions & { limit: string; output: string },
+      opts: ConnectionOptions & {
+        limit: string;
+        output: string;
+        service?: string;
+        namespace?: string;
+      },
     ) => {
       if (revision !== undefined) {
         if (!/^[1-9][0-9]*$/.test(revision))
@@ -54,11 +68,13 @@ export function register(program: Command): void {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
         throw usageError('--limit must be 1..1000', 'CLI_BAD_OPTION');
-      const { items } = await call<{ items: HistoryEntry[] }>(
-        opts,
-        'GET',
-        `/v1/history?limit=${limit}`,
-      );
+      const q = new URLSearchParams({ limit: String(limit) });
+      if (opts.service !== undefined) q.set('service', resolveKey(opts.service, opts.namespace));
+      else if (opts.namespace !== undefined) {
+        resolveKey('x', opts.namespace);
+        q.set('namespace', opts.namespace);
+      }
+      const { items } = await call<{ items: HistoryEntry[] }>(opts, 'GET', `/v1/history?${q}`);
       if (opts.output !== 'text') {
         printResult(opts.output, items, () => '');
         return;

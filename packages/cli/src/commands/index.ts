@@ -3,6 +3,7 @@ import { register as registerAgent } from './agent.ts';
 import { register as registerApply } from './apply.ts';
 import { register as registerAudit } from './audit.ts';
 import { register as registerCa } from './ca.ts';
+import { register as registerDelete } from './delete.ts';
 import { register as registerGet } from './get.ts';
 import { register as registerGraph } from './graph.ts';
 import { register as registerHistory } from './history.ts';
@@ -29,6 +30,7 @@ export function registerCommands(program: Command): void {
   registerStart(program);
   registerApply(program);
   registerGet(program);
+  registerDelete(program);
   registerHistory(program);
   registerRollback(program);
   registerAudit(program);

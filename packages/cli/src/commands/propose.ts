@@ -10,12 +10,20 @@ import { join } from 'node:path';
 import { type ProposeResult, proposalsYaml } from '@ward/policy';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
-import { addOutputOption, printResult } from '../options.ts';
-import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
+import { addOutputOption, printResult, usageError } from '../options.ts';
+import {
+  type ConnectionOptions,
+  call,
+  namespaceOption,
+  resolveKey,
+  table,
+  withConnection,
+} from './_api.ts';
 
 type Opts = ConnectionOptions & {
   since: string;
   destination?: string;
+  namespace?: string;
   out?: string;
   output: string;
 };
@@ -59,12 +67,16 @@ export function register(program: Command): void {
         )
         .option('--since <window>', 'duration back from now (30m, 1h, 7d) or ISO time', '1h')
         .option('--destination <service>', 'only proposals for this destination')
+        .addOption(namespaceOption('the namespace --destination is in'))
         .option('--out <dir>', 'write one YAML file per destination into this directory'),
       ['yaml', 'json', 'text'],
     ),
   ).action(async (opts: Opts) => {
     const q = new URLSearchParams({ since: opts.since });
-    if (opts.destination !== undefined) q.set('destination', opts.destination);
+    if (opts.namespace !== undefined && opts.destination === undefined)
+      throw usageError('-n names the namespace of --destination: pass --destination too');
+    if (opts.destination !== undefined)
+      q.set('destination', resolveKey(opts.destination, opts.namespace, '--destination'));
     const r = await call<ProposeResult>(opts, 'GET', `/v1/propose?${q}`);
     const written: string[] = [];
     if (opts.out !== undefined) {
@@ -72,10 +84,16 @@ export function register(program: Command): void {
       // Every name and target checked before the first write, so a refusal writes nothing.
       const files = r.proposals.map((p) => {
         const name = p.document.metadata.name;
-        if (!FILE_NAME.test(name)) {
+        const namespace = p.document.metadata.namespace ?? 'default';
+        if (!FILE_NAME.test(name) || !FILE_NAME.test(namespace)) {
           throw new CliError('CLI_INPUT', `the control plane answered a bad document name`);
         }
-        const file = join(out, `${name}.yaml`);
+        // Two namespaces may each have a proposal of one name: outside the default namespace
+        // the file is `<namespace>__<name>.yaml` (a key's `/` never reaches a path).
+        const file = join(
+          out,
+          namespace === 'default' ? `${name}.yaml` : `${namespace}__${name}.yaml`,
+        );
         if (existsSync(file))
           throw new CliError('CLI_INPUT', `cannot write ${file}: it exists (not overwritten)`);
         return { p, file };

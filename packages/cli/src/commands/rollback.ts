@@ -10,12 +10,19 @@ import type { ApplyResult } from '@ward/server/client';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import { addOutputOption, printResult, usageError } from '../options.ts';
-import { type ConnectionOptions, call, withConnection } from './_api.ts';
+import {
+  type ConnectionOptions,
+  call,
+  namespaceOption,
+  resolveKey,
+  withConnection,
+} from './_api.ts';
 import { formatResultLines } from './apply.ts';
 
 interface RollbackOptions extends ConnectionOptions {
   to: string;
   service?: string;
+  namespace?: string;
   yes?: boolean;
   output: string;
 }
@@ -74,12 +81,19 @@ export function register(program: Command): void {
           '--service <name>',
           'only this Service and the Intentions whose destination it is (team tokens: required)',
         )
+        .addOption(namespaceOption('the namespace --service is in'))
         .option('-y, --yes', 'roll back without asking (needed when stdin is not a terminal)'),
     ),
   ).action(async (opts: RollbackOptions) => {
     const to = parseRevision(opts.to);
-    const scope = opts.service === undefined ? 'all documents' : `service ${opts.service}`;
-    const body = { to, ...(opts.service !== undefined ? { service: opts.service } : {}) };
+    if (opts.namespace !== undefined && opts.service === undefined)
+      throw usageError('-n names the namespace of --service: pass --service too', 'CLI_BAD_OPTION');
+    const service =
+      opts.service === undefined
+        ? undefined
+        : resolveKey(opts.service, opts.namespace, '--service');
+    const scope = service === undefined ? 'all documents' : `service ${service}`;
+    const body = { to, ...(service !== undefined ? { service } : {}) };
     const plan = await call<ApplyResult>(opts, 'POST', '/v1/rollback', { ...body, dryRun: true });
     if (plan.results.length === 0) {
       printResult(

@@ -2,7 +2,12 @@
 import type { TokenInfo } from '@ward/server/client';
 import { type Command, Option } from 'commander';
 import { addOutputOption, collect, printResult, usageError } from '../options.ts';
-import { type ConnectionOptions, call, table, withConnection } from './_api.ts';
+import { type ConnectionOptions, call, resolveKey, table, withConnection } from './_api.ts';
+
+/** What a token owns, for one line: its services, and its namespaces as `ns/*`. */
+function owned(t: TokenInfo): string {
+  return [...t.services, ...(t.namespaces ?? []).map((n) => `${n}/*`)].join(', ');
+}
 
 export function register(program: Command): void {
   const tokens = program.command('tokens').description('manage control-plane API tokens (admin)');
@@ -22,15 +27,35 @@ export function register(program: Command): void {
         )
         .option(
           '--service <name>',
-          'a service a team token owns (repeatable); for pdp, the one service it speaks for',
+          'a service a team token owns, name or namespace/name (repeatable); for pdp, the one service it speaks for',
+          collect,
+          [],
+        )
+        .option(
+          '--namespace <namespace>',
+          'a namespace a team token owns whole: every service in it, present and future (repeatable)',
           collect,
           [],
         ),
     ),
   ).action(
     async (
-      opts: ConnectionOptions & { name: string; scope: string; service: string[]; output: string },
+      opts: ConnectionOptions & {
+        name: string;
+        scope: string;
+        service: string[];
+        namespace: string[];
+        output: string;
+      },
     ) => {
+      const services = opts.service.map((s) => resolveKey(s, undefined, '--service'));
+      for (const ns of opts.namespace) resolveKey('x', ns);
+      if (opts.namespace.length > 0 && opts.scope !== 'team') {
+        throw usageError(
+          '--namespace is for --scope team: only a team token owns whole namespaces',
+          'CLI_BAD_OPTION',
+        );
+      }
       if (opts.scope === 'pdp' && opts.service.length !== 1) {
         throw usageError(
           '--scope pdp needs exactly one --service NAME: a pdp token reads only that service',
@@ -40,7 +65,8 @@ export function register(program: Command): void {
       const body = {
         name: opts.name,
         scope: opts.scope,
-        ...(opts.service.length ? { services: opts.service } : {}),
+        ...(services.length ? { services } : {}),
+        ...(opts.namespace.length ? { namespaces: opts.namespace } : {}),
       };
       const created = await call<TokenInfo & { token: string }>(opts, 'POST', '/v1/tokens', body);
       if (opts.output !== 'text') {
@@ -48,7 +74,7 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(
-        `created ${created.scope} token ${created.id} "${created.name}"${created.services.length ? ` ${created.scope === 'pdp' ? 'for' : 'owning'} ${created.services.join(', ')}` : ''}\n` +
+        `created ${created.scope} token ${created.id} "${created.name}"${owned(created) ? ` ${created.scope === 'pdp' ? 'for' : 'owning'} ${owned(created)}` : ''}\n` +
           `token (shown once; only its hash is stored):\n${created.token}\n`,
       );
     },
@@ -62,13 +88,14 @@ export function register(program: Command): void {
       printResult(opts.output, items, () => '');
       return;
     }
-    const rows = [['ID', 'NAME', 'SCOPE', 'SERVICES', 'CREATED', 'REVOKED']];
+    const rows = [['ID', 'NAME', 'SCOPE', 'SERVICES', 'NAMESPACES', 'CREATED', 'REVOKED']];
     for (const t of items)
       rows.push([
         t.id,
         t.name,
         t.scope,
         t.services.join(',') || '-',
+        (t.namespaces ?? []).join(',') || '-',
         t.createdAt,
         t.revokedAt ?? '-',
       ]);

@@ -1,6 +1,7 @@
 /** `GET /v1/alerts`: what fires now, as this replica's engine last evaluated it. */
 import type { AlertsAnswerV1 } from '@ward/api-types';
 import type { FastifyInstance } from 'fastify';
+import { owns } from '../auth/tokens.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
 import type { AlertEngine, FiringAlert } from './engine.ts';
@@ -31,7 +32,7 @@ export const alertListSchema = {
 } as const;
 
 /** A team sees an alert whose `service`, `source` or `destination` label it owns. */
-export function visibleTo(f: FiringAlert, owned: ReadonlySet<string>): boolean {
+export function visibleTo(f: FiringAlert, owned: { has(service: string): boolean }): boolean {
   const l = f.instance.labels;
   return [l.service, l.source, l.destination].some((s) => s !== undefined && owned.has(s));
 }
@@ -55,7 +56,9 @@ export function alertRoutes(engine: AlertEngine) {
       async (request, reply): Promise<AlertsAnswerV1> => {
         const p = principalOf(request);
         reply.header('cache-control', 'no-store');
-        const list = engine.firing().filter((f) => p.scope !== 'team' || visibleTo(f, p.services));
+        const list = engine
+          .firing()
+          .filter((f) => p.scope !== 'team' || visibleTo(f, { has: (s) => owns(p, s) }));
         return {
           alerts: list.map((f) => ({
             name: f.instance.name,

@@ -19,6 +19,7 @@ import {
   reservedLabels,
   type SourcedDocument,
 } from '@ward/policy';
+import { serviceByConvention } from '@ward/spiffe';
 import { owns, type Principal } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
 import { appendAudit } from '../store/audit.ts';
@@ -138,6 +139,22 @@ function destinationOf(doc: PolicyDocument | undefined): string | undefined {
   return intentionDestination(doc) ?? undefined;
 }
 
+/**
+ * The convention SPIFFE ID (`spiffe://<td>/ns/<ns>/sa/<name>`) a Service document newly sets in
+ * `spec.spiffeId`, with the service key it names; undefined when it sets none, keeps the stored
+ * one (a migrated document keeps the ID it always had) or uses another form.
+ */
+function claimedIdentity(
+  before: PolicyDocument | undefined,
+  after: PolicyDocument | undefined,
+): { spiffeId: string; key: string } | undefined {
+  const id = after?.kind === 'Service' ? after.spec?.spiffeId : undefined;
+  if (typeof id !== 'string') return undefined;
+  if (before?.kind === 'Service' && before.spec?.spiffeId === id) return undefined;
+  const key = serviceByConvention(id);
+  return key === undefined ? undefined : { spiffeId: id, key };
+}
+
 /** Whether a Service keeps its `spec.passport` (a delete keeps nothing, but grants nothing). */
 function samePassport(before: PolicyDocument | undefined, after: PolicyDocument | undefined) {
   if (after === undefined) return true;
@@ -194,6 +211,18 @@ function authorize(
         field: '/spec/passport',
         message: `Service ${name}: only an admin token may set or change spec.passport`,
         code: 'API_ADMIN_ONLY_FIELD',
+        ...at,
+      });
+    }
+    const claimed = ok && kind === 'Service' ? claimedIdentity(before, doc) : undefined;
+    if (claimed !== undefined && !owns(principal, claimed.key)) {
+      // A team could otherwise give its service the identity of another namespace's workload
+      // (`spiffe://<td>/ns/team-a/sa/payments`): that workload's SVID would then speak for the
+      // team's service, and the real owner could no longer declare its own (duplicate ID).
+      refused.push({
+        field: '/spec/spiffeId',
+        message: `Service ${name}: ${claimed.spiffeId} is the identity of service "${claimed.key}" by convention, which token "${principal.name}" does not own`,
+        code: 'API_NOT_OWNER',
         ...at,
       });
     }

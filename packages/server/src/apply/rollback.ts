@@ -11,6 +11,7 @@ import type { ProblemFieldErrorV1 } from '@ward/api-types';
 import type { PolicyDocument, SourcedDocument } from '@ward/policy';
 import { owns, type Principal } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
+import { MIGRATE_NAMESPACES_OPERATION } from '../store/migrate-namespaces.ts';
 import { documentsAt } from '../store/revision-state.ts';
 import { intentionDestination, type Store, type StoredDocument, type Trx } from '../store/store.ts';
 import { type ApplyResult, applyChanges, type PlannedSet } from './apply.ts';
@@ -112,6 +113,28 @@ async function checkTarget(trx: Trx, to: number, current: number): Promise<void>
     .where('revision', '=', to)
     .executeTakeFirst();
   if (!row) throw new ServerError('API_NOT_FOUND', `revision ${to} does not exist`);
+  // Documents from before the namespace migration mean something else now (their
+  // `metadata.namespace` would place them): restoring one would create another document.
+  const migration = await trx
+    .selectFrom('revisions')
+    .select('revision')
+    .where('operation', '=', MIGRATE_NAMESPACES_OPERATION)
+    .executeTakeFirst();
+  if (migration && to < Number(migration.revision)) {
+    throw new ServerError(
+      'API_CONFLICT',
+      `cannot roll back to revision ${to}: revision ${migration.revision} rewrote the documents for namespaces (migrate-namespaces), and older documents no longer mean what they meant`,
+      {
+        errors: [
+          {
+            field: '/to',
+            message: `must be at least ${migration.revision}`,
+            code: 'API_ROLLBACK_BEFORE_MIGRATION',
+          },
+        ],
+      },
+    );
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import {
 } from '@ward/api-types';
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
+import { ownedServices } from '../auth/owned.ts';
 import { ServerError } from '../errors.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
@@ -206,7 +207,8 @@ export function decisionRoutes(options: DecisionRouteOptions) {
         // A team sees the denials of calls from or to its services only.
         const p = principalOf(request);
         if (p.scope === 'team') {
-          const owned = [...p.services];
+          // Its services: the stored ones `owns` accepts (whole namespaces too) and those it names.
+          const owned = [...(await ownedServices(app.ward.store, p))];
           if (owned.length === 0) return { since: new Date(since).toISOString(), items: [] };
           query = query.where((eb) =>
             eb.or([eb('destination', 'in', owned), eb('source', 'in', owned)]),

@@ -3,6 +3,7 @@ import { namespaceOfKey, type PolicyDocument } from '@ward/policy';
 import type { Kysely } from 'kysely';
 import { diffJson, type FieldChange } from '../apply/diff.ts';
 import type { Database } from './schema.ts';
+import { intentionDestination } from './store.ts';
 
 export interface HistoryEntry {
   revision: number;
@@ -40,18 +41,59 @@ function entryOf(r: RevisionRow): Omit<HistoryEntry, 'changes'> {
   };
 }
 
-/** Newest first; `before` pages backwards. */
+/** Newest first; `before` pages backwards; `service` / `namespace` keep matching revisions. */
 export async function listHistory(
   db: Kysely<Database>,
-  opts: { limit: number; before?: number },
+  opts: { limit: number; before?: number; service?: string; namespace?: string },
 ): Promise<HistoryEntry[]> {
+  if (opts.service === undefined && opts.namespace === undefined) return historyPage(db, opts);
+  // Filtered: read pages of revisions (with the documents a change touched) until `limit` match.
+  const out: HistoryEntry[] = [];
+  let before = opts.before;
+  for (;;) {
+    const page = await historyPage(db, { limit: FILTER_PAGE, before }, true);
+    for (const e of page) {
+      if (matches(e, opts)) out.push(stripDocuments(e));
+      if (out.length === opts.limit) return out;
+    }
+    if (page.length < FILTER_PAGE) return out;
+    before = page[page.length - 1]!.revision;
+  }
+}
+
+const FILTER_PAGE = 200;
+
+type Detailed = Omit<HistoryEntry, 'changes'> & {
+  changes: (HistoryEntry['changes'][number] & { destinations?: string[] })[];
+};
+
+/** Whether a revision changed `service` (its Service, or an intention on it) / `namespace`. */
+function matches(e: Detailed, opts: { service?: string; namespace?: string }): boolean {
+  return e.changes.some(
+    (c) =>
+      (opts.namespace === undefined || c.namespace === opts.namespace) &&
+      (opts.service === undefined ||
+        (c.kind === 'Service' && c.name === opts.service) ||
+        (c.destinations ?? []).includes(opts.service)),
+  );
+}
+
+function stripDocuments(e: Detailed): HistoryEntry {
+  return { ...e, changes: e.changes.map(({ destinations: _, ...c }) => c) };
+}
+
+async function historyPage(
+  db: Kysely<Database>,
+  opts: { limit: number; before?: number | undefined },
+  withDestinations = false,
+): Promise<Detailed[]> {
   let q = db.selectFrom('revisions').selectAll().orderBy('revision', 'desc').limit(opts.limit);
   if (opts.before !== undefined) q = q.where('revision', '<', opts.before);
   const revisions = await q.execute();
   if (revisions.length === 0) return [];
   const changes = await db
     .selectFrom('changes')
-    .select(['revision', 'kind', 'name', 'action', 'file'])
+    .select(['revision', 'kind', 'name', 'action', 'file', 'before', 'after'])
     .where(
       'revision',
       'in',
@@ -60,15 +102,23 @@ export async function listHistory(
     .orderBy('revision')
     .orderBy('seq')
     .execute();
-  const byRevision = new Map<number, HistoryEntry['changes']>();
+  const byRevision = new Map<number, Detailed['changes']>();
   for (const c of changes) {
     const list = byRevision.get(Number(c.revision)) ?? [];
+    const destinations =
+      withDestinations && c.kind === 'Intention'
+        ? [c.before, c.after].flatMap((b) => {
+            const d = b ? intentionDestination(JSON.parse(b) as PolicyDocument) : null;
+            return d === null ? [] : [d];
+          })
+        : undefined;
     list.push({
       kind: c.kind,
       name: c.name,
       namespace: namespaceOfKey(c.name),
       action: c.action,
       ...(c.file ? { file: c.file } : {}),
+      ...(destinations ? { destinations } : {}),
     });
     byRevision.set(Number(c.revision), list);
   }

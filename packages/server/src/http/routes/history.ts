@@ -12,10 +12,12 @@ import { ServerError } from '../../errors.ts';
 import { windowStart } from '../../ingest/windows.ts';
 import { listAudit, verifyAuditChain } from '../../store/audit.ts';
 import { getRevision, listHistory } from '../../store/history.ts';
-import { bearer, pageQuery, problemResponses } from '../schemas.ts';
+import { bearer, nameParam, namespaceParam, pageQuery, problemResponses } from '../schemas.ts';
 
 export async function historyRoutes(app: FastifyInstance): Promise<void> {
-  app.get<{ Querystring: { limit: number; before?: number } }>(
+  app.get<{
+    Querystring: { limit: number; before?: number; service?: string; namespace?: string };
+  }>(
     '/v1/history',
     {
       config: { auth: ['admin', 'team'] },
@@ -23,7 +25,21 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
         tags: ['history'],
         summary: 'Revisions, newest first: who changed what, when',
         security: bearer,
-        querystring: pageQuery,
+        querystring: {
+          ...pageQuery,
+          properties: {
+            ...pageQuery.properties,
+            service: {
+              ...nameParam,
+              description:
+                'Only revisions that changed this service: its Service document or an Intention on it (a key)',
+            },
+            namespace: {
+              ...namespaceParam,
+              description: 'Only revisions that changed a document of this namespace',
+            },
+          },
+        },
         response: {
           200: {
             type: 'object',

@@ -1,0 +1,48 @@
+/**
+ * `ward delete services|intentions|attribute-schemas NAME [-n NS] [-o text|json|yaml]`: delete one
+ * stored document, the kubectl way (NAME is in `-n`'s namespace, or written `NS/NAME`). Goes
+ * through the same validated, authorized, audited path as `ward apply`: a delete that would leave
+ * the stored policy broken (an intention on a deleted service) is refused and nothing changes.
+ */
+import type { ApplyResult } from '@ward/server/client';
+import type { Command } from 'commander';
+import { addOutputOption, printResult, usageError } from '../options.ts';
+import {
+  type ConnectionOptions,
+  call,
+  keySegment,
+  namespaceOption,
+  resolveKey,
+  withConnection,
+} from './_api.ts';
+import { formatApply } from './apply.ts';
+import { RESOURCES } from './get.ts';
+
+export function register(program: Command): void {
+  withConnection(
+    addOutputOption(
+      program
+        .command('delete')
+        .description('delete one service, intention or attribute schema from the control plane')
+        .argument('<resource>', 'service, intention or attribute-schema')
+        .argument('<name>', 'its name (or namespace/name)')
+        .addOption(namespaceOption()),
+    ),
+  ).action(
+    async (
+      resource: string,
+      name: string,
+      opts: ConnectionOptions & { output: string; namespace?: string },
+    ) => {
+      const path = RESOURCES[resource];
+      if (!path)
+        throw usageError(
+          `unknown resource "${resource}": use services, intentions or attribute-schemas`,
+          'CLI_BAD_RESOURCE',
+        );
+      const key = resolveKey(name, opts.namespace);
+      const result = await call<ApplyResult>(opts, 'DELETE', `/v1/${path}/${keySegment(key)}`);
+      printResult(opts.output, result, () => formatApply(result, false));
+    },
+  );
+}
