@@ -122,11 +122,7 @@ describe.each(list)('GET /v1/graph/export on $name', (backend) => {
   });
 });
 
-// Needs the store and tokens to know namespaces (other branches of issue 14 item 1): until they
-// are merged, two `payments` documents collide in the store and a token cannot name
-// `team-a/payments`. The integrator turns this on after merging them (teamView is tested on its
-// own in graph-export-team.test.ts meanwhile).
-describe.skip.each(list)('GET /v1/graph/export with namespaces on $name', (backend) => {
+describe.each(list)('GET /v1/graph/export with namespaces on $name', (backend) => {
   // Two teams each own a `payments`; team-b may call team-a's with GET, and only that.
   const inNs = (ns: string, name: string) => ({
     apiVersion: 'ward.dev/v1',

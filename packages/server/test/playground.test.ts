@@ -161,6 +161,44 @@ describe('POST /v1/playground/evaluate', () => {
     );
   });
 
+  it('replaces a stored namespaced document by its key, and canonicalises the input names', async () => {
+    const doc = (rules: string[]) =>
+      yamlOf([
+        { ...svc('ledger'), metadata: { name: 'ledger', namespace: 'team-a' } },
+        {
+          apiVersion: 'ward.dev/v1',
+          kind: 'Intention',
+          metadata: { name: 'ledger', namespace: 'team-a' },
+          spec: {
+            destination: 'ledger',
+            rules: rules.map((r) => ({ sources: [r], action: 'allow' })),
+          },
+        },
+      ]);
+    const stored = await http(base, 'POST', '/v1/apply', FILE(doc(['default/frontend'])));
+    expect(stored.status).toBe(200);
+    const ask = { destination: 'team-a/ledger', source: { service: 'default/frontend' } };
+    const now = await evaluate({ input: ask });
+    expect(now.body.decision).toMatchObject({ effect: 'allow', rule: { policy: 'team-a/ledger' } });
+    // The edit replaces the stored team-a/ledger (no duplicate-name error), and decides alone.
+    const res = await evaluate({
+      input: ask,
+      documents: [{ name: 'ledger.yaml', content: doc(['default/billing']) }],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.edited).toEqual(['Intention/team-a/ledger', 'Service/team-a/ledger']);
+    expect(res.body.decision).toMatchObject({ effect: 'deny', rule: null });
+    // A document with no metadata is a 422 naming it, not a 500.
+    const bare = await evaluate({
+      input: ask,
+      documents: [
+        { name: 'bare.yaml', content: 'apiVersion: ward.dev/v1\nkind: Intention\nspec: {}\n' },
+      ],
+    });
+    expect(bare.status).toBe(422);
+    expect(bare.body.errors[0].file).toBe('bare.yaml');
+  });
+
   it('answers compile errors as a 422 problem with file, line and column', async () => {
     const bad = ordersIntention(
       '    - sources: [frontend]',

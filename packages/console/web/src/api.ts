@@ -9,6 +9,8 @@ export interface Me {
   name: string;
   scope: 'admin' | 'team' | 'pdp' | 'collector' | 'metrics';
   services: string[];
+  /** Namespaces a team token owns whole (absent from servers before namespaces). */
+  namespaces?: string[];
   via: 'token' | 'mtls';
 }
 

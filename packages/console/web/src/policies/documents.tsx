@@ -5,6 +5,7 @@
  */
 import { useState } from 'preact/hooks';
 import type { Api, Me } from '../api.ts';
+import { destinationKey, owns } from '../ownership.ts';
 import { Check, CodeArea } from '../ui/controls.tsx';
 import { type Failure, failureOf, Problem } from './problem.tsx';
 import { useLoad } from './use-load.ts';
@@ -34,7 +35,7 @@ export async function loadDocuments(api: Api): Promise<StoredDocument[]> {
 
 /** The service a document is about: its own name, or an intention's destination. */
 export const serviceOf = (d: StoredDocument) =>
-  d.kind === 'Service' ? d.name : (d.document.spec?.destination ?? '');
+  d.kind === 'Service' ? d.name : destinationKey(d.name, d.document.spec?.destination ?? '');
 
 export function DocumentsPanel(props: { api: Api; me: Me }) {
   const { api, me } = props;
@@ -46,7 +47,7 @@ export function DocumentsPanel(props: { api: Api; me: Me }) {
       .filter((d) => d.kind === 'Service')
       .map((d) => [d.name, d.document.spec?.owner ?? '']),
   );
-  const shown = (docs.data ?? []).filter((d) => !mine || me.services.includes(serviceOf(d)));
+  const shown = (docs.data ?? []).filter((d) => !mine || owns(me, serviceOf(d)));
   const current = shown.find((d) => `${d.kind}/${d.name}` === selected) ?? null;
 
   return (

@@ -7,6 +7,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { Api, Me } from '../api.ts';
+import { owns } from '../ownership.ts';
 import { type Failure, failureOf, Problem } from './problem.tsx';
 import { useLoad } from './use-load.ts';
 
@@ -50,11 +51,17 @@ export function RollbackPanel(props: {
   const admin = me.scope === 'admin';
   const services = useLoad(
     () =>
-      admin
-        ? api
-            .get<{ items: { name: string }[] }>('/v1/services')
-            .then((r) => r.items.map((s) => s.name))
-        : Promise.resolve([...me.services].sort()),
+      // Every stored service for an admin; a team's own (named, or in a namespace it owns).
+      api
+        .get<{ items: { name: string }[] }>('/v1/services')
+        .then((r) =>
+          [
+            ...new Set([
+              ...r.items.map((s) => s.name).filter((s) => owns(me, s)),
+              ...(admin ? [] : me.services),
+            ]),
+          ].sort(),
+        ),
     [api, admin],
   );
   const [scope, setScope] = useState<string>(admin ? ALL : (me.services[0] ?? ALL));

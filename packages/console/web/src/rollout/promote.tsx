@@ -6,7 +6,8 @@
 import type { PromoteAnswerV1 } from '@ward/api-types/console';
 import { useState } from 'preact/hooks';
 import type { Api, Me } from '../api.ts';
-import { loadDocuments } from '../policies/documents.tsx';
+import { owns } from '../ownership.ts';
+import { loadDocuments, serviceOf } from '../policies/documents.tsx';
 import { type Failure, failureOf, Problem } from '../policies/problem.tsx';
 import { useLoad } from '../policies/use-load.ts';
 import { Check } from '../ui/controls.tsx';
@@ -18,7 +19,7 @@ export function PromotePanel(props: { api: Api; me: Me; window: string; onPromot
     ...new Set(
       (docs.data ?? [])
         .filter((d) => d.kind === 'Intention' && d.document.spec?.mode === 'dry-run')
-        .map((d) => d.document.spec?.destination ?? ''),
+        .map((d) => serviceOf(d)),
     ),
   ].sort();
   const [chosen, setChosen] = useState('');
@@ -28,7 +29,7 @@ export function PromotePanel(props: { api: Api; me: Me; window: string; onPromot
   const [done, setDone] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   // A team token may promote only its own services (the server checks the same).
-  const mayPromote = me.scope === 'admin' || (me.scope === 'team' && me.services.includes(service));
+  const mayPromote = me.scope === 'admin' || (me.scope === 'team' && owns(me, service));
 
   const promote = async (force: boolean) => {
     setBusy(true);
@@ -83,7 +84,7 @@ export function PromotePanel(props: { api: Api; me: Me; window: string; onPromot
             {dryRun.map((s) => (
               <option key={s} value={s}>
                 {s}
-                {me.scope === 'team' && !me.services.includes(s) ? ' (not yours)' : ''}
+                {me.scope === 'team' && !owns(me, s) ? ' (not yours)' : ''}
               </option>
             ))}
           </select>

@@ -5,6 +5,7 @@
  */
 import { useState } from 'preact/hooks';
 import type { ViewProps } from '../app.tsx';
+import { owns } from '../ownership.ts';
 import { PromotePanel } from '../rollout/promote.tsx';
 import { DryRunTable, type EdgeFilter, UnapprovedTable, UnusedTable } from '../rollout/reports.tsx';
 import { Check, Choice } from '../ui/controls.tsx';
@@ -16,8 +17,7 @@ export function RolloutView(props: ViewProps) {
   const [since, setSince] = useState(props.params.get('since') ?? '1h');
   const [mine, setMine] = useState(me.scope === 'team');
   const [tick, setTick] = useState(0);
-  const filter: EdgeFilter = (e) =>
-    !mine || me.services.includes(e.destination) || me.services.includes(e.source);
+  const filter: EdgeFilter = (e) => !mine || owns(me, e.destination) || owns(me, e.source);
   return (
     <div class="pol">
       <div class="pol-actions">

@@ -9,9 +9,11 @@
  */
 import {
   canonicalDecisionInput,
+  canonicalInputNames,
   type DecisionInput,
   type Diagnostic,
   decisionInputProblems,
+  documentKey,
   type PolicyDocument,
   parseDocuments,
   type SourcedDocument,
@@ -210,7 +212,8 @@ export async function playgroundRoutes(app: FastifyInstance): Promise<void> {
   );
 }
 
-const keyOf = (d: PolicyDocument) => `${d.kind}/${d.metadata?.name}`;
+/** Matches the store's row names: kind and document key (namespace/name, default elided). */
+const keyOf = (d: PolicyDocument) => `${d.kind}/${documentKey(d)}`;
 
 function failOnErrors(diagnostics: readonly Diagnostic[]): void {
   const errors = diagnosticErrors(diagnostics);
@@ -239,7 +242,7 @@ function checkedInput(value: unknown): DecisionInput {
   }
   // The same canonical method, path and query the middleware decides on, as `ward policy eval`.
   try {
-    return canonicalDecisionInput(value as DecisionInput);
+    return canonicalInputNames(canonicalDecisionInput(value as DecisionInput));
   } catch (error) {
     const e = error as { code?: string; message: string };
     throw new ServerError('API_VALIDATION', `the input's request: ${e.message}`, {
