@@ -6,7 +6,7 @@
  */
 import type { ApplyResult } from '@ward/server/client';
 import type { Command } from 'commander';
-import { addOutputOption, printResult, usageError } from '../options.ts';
+import { addOutputOption, printResult } from '../options.ts';
 import {
   type ConnectionOptions,
   call,
@@ -16,7 +16,7 @@ import {
   withConnection,
 } from './_api.ts';
 import { formatApply } from './apply.ts';
-import { RESOURCES } from './get.ts';
+import { resourcePath } from './get.ts';
 
 export function register(program: Command): void {
   withConnection(
@@ -34,12 +34,7 @@ export function register(program: Command): void {
       name: string,
       opts: ConnectionOptions & { output: string; namespace?: string },
     ) => {
-      const path = RESOURCES[resource];
-      if (!path)
-        throw usageError(
-          `unknown resource "${resource}": use services, intentions or attribute-schemas`,
-          'CLI_BAD_RESOURCE',
-        );
+      const path = resourcePath(resource);
       const key = resolveKey(name, opts.namespace);
       const result = await call<ApplyResult>(opts, 'DELETE', `/v1/${path}/${keySegment(key)}`);
       printResult(opts.output, result, () => formatApply(result, false));

@@ -19,7 +19,7 @@ import {
   withConnection,
 } from './_api.ts';
 
-export const RESOURCES: Record<string, string> = {
+const RESOURCES: Record<string, string> = {
   services: 'services',
   service: 'services',
   svc: 'services',
@@ -28,6 +28,17 @@ export const RESOURCES: Record<string, string> = {
   'attribute-schemas': 'attribute-schemas',
   'attribute-schema': 'attribute-schemas',
 };
+
+/** The API collection of a resource name as kubectl users type it; a usage error otherwise. */
+export function resourcePath(resource: string): string {
+  const path = RESOURCES[resource];
+  if (!path)
+    throw usageError(
+      `unknown resource "${resource}": use services, intentions or attribute-schemas`,
+      'CLI_BAD_RESOURCE',
+    );
+  return path;
+}
 
 export function register(program: Command): void {
   withConnection(
@@ -52,12 +63,7 @@ export function register(program: Command): void {
         allNamespaces?: boolean;
       },
     ) => {
-      const path = RESOURCES[resource];
-      if (!path)
-        throw usageError(
-          `unknown resource "${resource}": use services, intentions or attribute-schemas`,
-          'CLI_BAD_RESOURCE',
-        );
+      const path = resourcePath(resource);
       if (opts.allNamespaces && (opts.namespace !== undefined || name !== undefined))
         throw usageError(
           '-A lists every namespace: it takes neither -n nor a NAME',
