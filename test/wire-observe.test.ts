@@ -98,8 +98,9 @@ describe('wire observation: real processes → node agent → control plane grap
           content: ['checkout', 'payments']
             .map(
               (n) =>
-                // Default-namespace keys (`checkout`, `payments`) holding the shop identities.
-                `apiVersion: ward.dev/v1\nkind: Service\nmetadata: {name: ${n}}\nspec: {spiffeId: 'spiffe://${TD}/ns/shop/sa/${n}'}\n`,
+                // Services of namespace shop: keys `shop/checkout`, `shop/payments`, and the
+                // conventional SPIFFE IDs `…/ns/shop/sa/…` the registration entries issue.
+                `apiVersion: ward.dev/v1\nkind: Service\nmetadata: {name: ${n}, namespace: shop}\nspec: {}\n`,
             )
             .join('---\n'),
         },
@@ -187,7 +188,7 @@ describe('wire observation: real processes → node agent → control plane grap
     const now = new Date().toISOString();
     const edge = (source: string) => ({
       source,
-      destination: 'payments',
+      destination: 'shop/payments',
       port: 443,
       samples: 1,
       connections: 1,
