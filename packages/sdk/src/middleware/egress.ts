@@ -72,10 +72,18 @@ export function createEgressGuard(options: EgressGuardOptions): EgressGuard {
   const source: DecisionSource = Object.freeze(
     self.spiffeId === undefined ? { service: key } : { service: key, spiffeId: self.spiffeId },
   );
+  // The last reference and its key: a service calls a few destinations over and over, so the
+  // key is parsed once per change of destination, not per call.
+  let lastRef: unknown;
+  let lastKey: string | undefined;
   return {
     check(ref, request, passport) {
       // The destination's key (`default/x` is `x`): what its policy and bundle are named by.
-      const destination = typeof ref === 'string' ? canonicalServiceKey(ref) : undefined;
+      if (ref !== lastRef) {
+        lastKey = typeof ref === 'string' ? canonicalServiceKey(ref) : undefined;
+        lastRef = ref;
+      }
+      const destination = lastKey;
       if (destination === undefined) {
         throw new TypeError('destination must be a service key: name or namespace/name');
       }
