@@ -4,15 +4,14 @@
  * peers that are not services (a database named `postgresql/orders`, a topic `kafka/orders`,
  * an external host) have no key: their namespace is the one a reader learnt, or none.
  */
-import { DEFAULT_NAMESPACE, namespaceOfKey } from '@ward/spiffe';
+import { namespaceOfKey } from '@ward/spiffe';
 import { cmp, type DependencyGraph, type ServiceNode } from './model.ts';
 
 /** The namespace of a node, or null for a peer that is not a service and names none. */
 export function namespaceOfNode(
   s: Pick<ServiceNode, 'name' | 'namespace' | 'type' | 'virtual'>,
 ): string | null {
-  if (!s.virtual || s.type === 'service')
-    return s.name.includes('/') ? namespaceOfKey(s.name) : DEFAULT_NAMESPACE;
+  if (!s.virtual || s.type === 'service') return namespaceOfKey(s.name);
   return s.namespace ?? null;
 }
 

@@ -14,6 +14,7 @@ export {
 export { compileGlob, type Glob, globProblem } from './glob.ts';
 export { isReservedLabel, RESERVED_LABEL_PREFIX, reservedLabels } from './labels.ts';
 export { lintPolicy } from './lint.ts';
+export { type ResolvedSource, resolveSource } from './matchers.ts';
 export {
   canonicalInputNames,
   canonicalServiceKey,

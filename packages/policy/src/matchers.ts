@@ -225,25 +225,39 @@ export type SourceMatcher =
   | { kind: 'glob'; text: string; re: Glob; spiffe: boolean };
 
 /**
- * Compiles a (valid) rule source written in a document of `namespace`. Service names resolve to
+ * A rule source resolved in its intention's namespace: `any` (`*`), a SPIFFE ID (or pattern over
+ * SPIFFE IDs), or a service key (or pattern over keys). The one resolution of sources: the engine
+ * compiles it below, and the control plane uses it to find which Service documents a bundle needs.
+ */
+export type ResolvedSource =
+  | { kind: 'any' }
+  | { kind: 'spiffe'; text: string; glob: boolean }
+  | { kind: 'key'; text: string; glob: boolean };
+
+/**
+ * Resolves a (valid) rule source written in a document of `namespace`. Service names resolve to
  * keys, so matching compares keys: `orders` in namespace `shop` is `shop/orders`; `ns/*` is a
  * one-segment glob over the keys of namespace `ns` (for the default namespace, whose keys have no
  * `/`, that is `*` as a glob, not the "any caller" token). In a name, `**` means what `*` means:
  * names have no `/`, and a `**` must not reach into other namespaces.
  */
-export function compileSource(text: string, namespace: string = DEFAULT_NAMESPACE): SourceMatcher {
-  if (text === '*') return { kind: 'any', text };
-  if (text.startsWith('spiffe://')) {
-    return isGlob(text)
-      ? { kind: 'glob', text, re: compileGlob(text), spiffe: true }
-      : { kind: 'spiffe', text };
-  }
+export function resolveSource(text: string, namespace: string = DEFAULT_NAMESPACE): ResolvedSource {
+  if (text === '*') return { kind: 'any' };
+  if (text.startsWith('spiffe://')) return { kind: 'spiffe', text, glob: isGlob(text) };
   const slash = text.indexOf('/');
   const ns = slash < 0 ? namespace : text.slice(0, slash);
   const name = slash < 0 ? text : text.slice(slash + 1);
-  if (!isGlob(name)) return { kind: 'name', text: serviceKey(ns, name) };
-  const key = serviceKey(ns, name.replace(/\*\*/g, '*'));
-  return { kind: 'glob', text: key, re: compileGlob(key), spiffe: false };
+  const glob = isGlob(name);
+  return { kind: 'key', text: serviceKey(ns, glob ? name.replace(/\*\*/g, '*') : name), glob };
+}
+
+/** Compiles a (valid) rule source written in a document of `namespace` (see `resolveSource`). */
+export function compileSource(text: string, namespace: string = DEFAULT_NAMESPACE): SourceMatcher {
+  const r = resolveSource(text, namespace);
+  if (r.kind === 'any') return { kind: 'any', text };
+  if (r.glob)
+    return { kind: 'glob', text: r.text, re: compileGlob(r.text), spiffe: r.kind === 'spiffe' };
+  return r.kind === 'spiffe' ? { kind: 'spiffe', text: r.text } : { kind: 'name', text: r.text };
 }
 
 /** True when `m` matches a caller with this (resolved) service name and SPIFFE ID. */

@@ -7,15 +7,11 @@ import {
   documentNamespace,
   type IntentionDocument,
   type PolicyDocument,
+  type ResolvedSource,
+  resolveSource,
   type ServiceDocument,
 } from '@ward/policy';
-import {
-  destinationKey,
-  type ResolvedSource,
-  resolvedMatches,
-  resolveSource,
-  spiffeIdOf,
-} from './references.ts';
+import { destinationKey, resolvedMatches, spiffeIdOf } from './references.ts';
 
 export interface DocumentChange {
   kind: 'Service' | 'Intention' | 'AttributeSchema';

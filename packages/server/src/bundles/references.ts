@@ -15,8 +15,9 @@ import {
   documentNamespace,
   type Glob,
   type IntentionDocument,
+  type ResolvedSource,
+  resolveSource,
   type ServiceDocument,
-  serviceKey,
 } from '@ward/policy';
 
 /** The SPIFFE ID a service is known by: explicit, else derived from namespace and name. */
@@ -37,32 +38,6 @@ export function globToRegExp(glob: string): Glob {
   re = compileGlob(glob);
   if (globCache.size < 10_000) globCache.set(glob, re);
   return re;
-}
-
-/**
- * A rule source resolved in its intention's namespace: `any` (`*`), a SPIFFE ID (or pattern over
- * SPIFFE IDs), or a service key (or pattern over keys: `ns/*`, `shop/pay*`).
- */
-export type ResolvedSource =
-  | { kind: 'any' }
-  | { kind: 'spiffe'; text: string; glob: boolean }
-  | { kind: 'key'; text: string; glob: boolean };
-
-/**
- * Resolves a (valid) rule source written in an intention of `namespace`, the way the policy
- * engine's `compileSource` does. For the default namespace `default/*` is the glob `*` over keys
- * (which never crosses a `/`), not the "any caller" token.
- */
-export function resolveSource(source: string, namespace: string): ResolvedSource {
-  if (source === '*') return { kind: 'any' };
-  if (source.startsWith('spiffe://'))
-    return { kind: 'spiffe', text: source, glob: source.includes('*') };
-  const slash = source.indexOf('/');
-  const ns = slash < 0 ? namespace : source.slice(0, slash);
-  const name = slash < 0 ? source : source.slice(slash + 1);
-  const glob = name.includes('*');
-  // In a name `**` means `*`: a `**` must not reach into other namespaces.
-  return { kind: 'key', text: serviceKey(ns, glob ? name.replace(/\*\*/g, '*') : name), glob };
 }
 
 /** Whether a resolved source can name `service`. Errs on the side of "yes" (an extra document). */

@@ -5,8 +5,14 @@
  * permissions and `when` conditions are not considered: a rule that allows some calls on the edge
  * approves the edge.
  */
-import { compile, namespaceOfKey, type PolicyDocument, type PolicySet } from '@ward/policy';
-import { globToRegExp, resolveSource } from '../bundles/references.ts';
+import {
+  compile,
+  namespaceOfKey,
+  type PolicyDocument,
+  type PolicySet,
+  resolveSource,
+} from '@ward/policy';
+import { globToRegExp } from '../bundles/references.ts';
 import type { Store } from '../store/store.ts';
 
 /** Stored documents compiled as one policy, each named `<stored KIND NAME>` in diagnostics. */
