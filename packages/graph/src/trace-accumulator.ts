@@ -31,8 +31,9 @@ export const SPAN_KIND = {
  * outside Ward's grammar).
  */
 export function spanKey(service: string, namespace: string | undefined): string {
-  if (namespace === undefined || service.includes('/')) return service;
-  return canonicalServiceKey(service, namespace) ?? service;
+  // A key as written (`default/orders` is `orders`); a name with its own `/` keeps its namespace.
+  const home = namespace === undefined || service.includes('/') ? undefined : namespace;
+  return canonicalServiceKey(service, home) ?? service;
 }
 
 /** One span, normalized by a reader. Ids are lowercase hex (see `normalizeId`). */

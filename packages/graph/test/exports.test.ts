@@ -237,6 +237,50 @@ describe('namespaces', () => {
     );
   });
 
+  it("a namespace carried in a span's service.name is checked too; default/x is x", () => {
+    const span = (service: string, spanId: string) => ({
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+      scopeSpans: [
+        {
+          spans: [
+            {
+              traceId: '0af7651916cd43dd8448eb211c80319c',
+              spanId,
+              name: 'op',
+              kind: 3,
+              startTimeUnixNano: '1',
+              endTimeUnixNano: '2',
+              attributes: [{ key: 'peer.service', value: { stringValue: 'api' } }],
+            },
+          ],
+        },
+      ],
+    });
+    const ingest = new GraphIngest();
+    ingest.add(
+      'otlp-json',
+      't.json',
+      JSON.stringify({
+        resourceSpans: [
+          span('../etc/x', 'b7ad6b7169203331'),
+          span('default/web', 'c7ad6b7169203331'),
+        ],
+      }),
+    );
+    const { graph } = ingest.finish();
+    // `default/web` and `web` are one node.
+    expect(graph.services.some((s) => s.name === 'default/web')).toBe(false);
+    expect(graph.services.some((s) => s.name === 'web')).toBe(true);
+    const { manifests } = toNetworkPolicies(graph, {
+      includeObserved: true,
+      allowEmpty: true,
+      namespace: 'staging',
+    });
+    const namespaces = new Set(manifests.map((m) => (m as Manifest).metadata.namespace));
+    expect([...namespaces].every((n) => /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n))).toBe(true);
+    expect(namespaces.has('..')).toBe(false);
+  });
+
   it('a manifest whose namespace is no DNS label, or whose name holds a `/`, is skipped and said', () => {
     const dep = (meta: string) =>
       `apiVersion: apps/v1\nkind: Deployment\nmetadata: ${meta}\nspec:\n  selector: { matchLabels: { app: x } }\n  template:\n    metadata: { labels: { app: x } }\n    spec: { containers: [{ name: c, image: example/x }] }\n`;

@@ -84,10 +84,11 @@ export function plainName(s: Pick<ServiceNode, 'name'>): string {
  * key, the node's own namespace, else `fallback` (the namespace of inputs that name none).
  */
 export function nodeNamespace(s: Pick<ServiceNode, 'name' | 'namespace'>, fallback = 'default') {
-  if (s.name.includes('/')) return namespaceOfKey(s.name);
-  // A namespace a reader took from its input (a span's `k8s.namespace.name`) is anyone's text:
-  // only a DNS label may become `metadata.namespace` (and a file name in `--output-dir`).
-  return s.namespace !== undefined && isNamespace(s.namespace) ? s.namespace : fallback;
+  // A namespace a reader took from its input (a span's `service.name` or `k8s.namespace.name`) is
+  // anyone's text: only a DNS label may become `metadata.namespace` (and a file name in
+  // `--output-dir`), whether it came in the node's key or beside it.
+  const ns = s.name.includes('/') ? namespaceOfKey(s.name) : s.namespace;
+  return ns !== undefined && isNamespace(ns) ? ns : fallback;
 }
 
 /** `namespace/name` of a node, for messages. */
