@@ -254,6 +254,22 @@ describe('ward history / rollback / tokens with namespaces', () => {
       'team-b',
     );
     expect(pdp.code).toBe(2);
+    // A bare --service beside --namespace would silently mean the default namespace's service.
+    const ambiguous = await ward(
+      'tokens',
+      'create',
+      '--name',
+      'amb',
+      '--scope',
+      'team',
+      '--service',
+      'payments',
+      '--namespace',
+      'team-a',
+    );
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.err).toContain('ambiguous');
+    expect((await ward('tokens', 'list')).out).not.toMatch(/^amb\s/m);
     // The team token writes in team-b through the CLI's percent-encoded URL, not in team-a.
     const asTeam = async (method: string, path: string, body: unknown) =>
       (

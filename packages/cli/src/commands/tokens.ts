@@ -48,6 +48,16 @@ export function register(program: Command): void {
         output: string;
       },
     ) => {
+      // Elsewhere `-n/--namespace` says which namespace a name is in; here it grants a whole
+      // namespace. A bare --service beside it is ambiguous (was `team-a/payments` meant?), so it
+      // must be written namespace/name (`default/payments` for the default namespace).
+      const bare = opts.service.find((s) => !s.includes('/'));
+      if (opts.namespace.length > 0 && bare !== undefined) {
+        throw usageError(
+          `--service "${bare}" beside --namespace is ambiguous: --namespace grants a whole namespace and does not place --service; write it as namespace/name (default/${bare} for the default namespace)`,
+          'CLI_BAD_OPTION',
+        );
+      }
       const services = opts.service.map((s) => resolveKey(s, undefined, '--service'));
       for (const ns of opts.namespace) resolveKey('x', ns);
       if (opts.namespace.length > 0 && opts.scope !== 'team') {
