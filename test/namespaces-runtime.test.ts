@@ -121,7 +121,6 @@ describe('two payments in two namespaces, end to end', () => {
   let server: RunningServer;
   /** The HTTPS listener (client SVIDs authenticate there), by the name on its certificate. */
   let tlsUrl: string;
-  let trustAgent: Agent;
   const tokens: Record<string, string> = {};
   const pdps: Pdp[] = [];
   const closers: (() => Promise<void>)[] = [];
@@ -179,7 +178,6 @@ describe('two payments in two namespaces, end to end', () => {
       { host: '127.0.0.1' },
     );
     tlsUrl = `https://localhost:${new URL(tls.url).port}`;
-    trustAgent = new Agent({ connect: { ca: ca.bundle } });
     const applied = await api('POST', '/v1/apply', ADMIN, {
       files: [{ name: 'two-teams.yaml', content: DOCUMENTS }],
     });
@@ -198,7 +196,6 @@ describe('two payments in two namespaces, end to end', () => {
   afterAll(async () => {
     for (const p of pdps) await p.close();
     for (const c of closers) await c();
-    await trustAgent?.close();
     await server?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -307,14 +304,17 @@ describe('two payments in two namespaces, end to end', () => {
       expect(stolen.status().lastError?.code, target).toBe('PDP_UNAUTHORIZED');
     }
     // The same refusal straight on the HTTPS listener: its SVID is team-b/payments, not payments.
-    const res = await request(`${tlsUrl}/v1/bundles/payments`, {
-      dispatcher: new Agent({
-        connect: { ca: ca.bundle, cert: teamB.certChainPem, key: teamB.keyPem },
-      }),
+    const asTeamB = new Agent({
+      connect: { ca: ca.bundle, cert: teamB.certChainPem, key: teamB.keyPem },
     });
-    const body = (await res.body.json()) as { code: string; detail: string };
-    expect(res.statusCode).toBe(403);
-    expect(body.detail).toMatch(/team-b\/payments may not read payments/);
+    try {
+      const res = await request(`${tlsUrl}/v1/bundles/payments`, { dispatcher: asTeamB });
+      const body = (await res.body.json()) as { code: string; detail: string };
+      expect(res.statusCode).toBe(403);
+      expect(body.detail).toMatch(/team-b\/payments may not read payments/);
+    } finally {
+      await asTeamB.close();
+    }
   });
 
   it('keeps decision-log edges apart, and a team-b PDP cannot report as team-a', async () => {
