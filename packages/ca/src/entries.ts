@@ -123,10 +123,7 @@ function serviceSpiffeId(b: Record<string, unknown>, trustDomain: string): strin
       field: 'service',
     });
   }
-  const key =
-    typeof b.service === 'string' && b.service.length <= 317
-      ? canonicalServiceKey(b.service)
-      : undefined;
+  const key = typeof b.service === 'string' ? canonicalServiceKey(b.service) : undefined;
   if (key === undefined) {
     throw new CaError(
       'CA_BAD_ENTRY',

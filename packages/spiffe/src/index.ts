@@ -12,6 +12,7 @@ export {
   isNamespace,
   isServiceKey,
   isServiceName,
+  MAX_SERVICE_KEY_LENGTH,
   NAMESPACE_PATTERN,
   namespaceOfKey,
   parseServiceRef,

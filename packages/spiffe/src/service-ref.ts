@@ -18,15 +18,21 @@ export const DEFAULT_NAMESPACE = 'default';
 /** A namespace: an RFC 1123 DNS label, as Kubernetes namespaces are (1 to 63 characters). */
 export const NAMESPACE_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
 
-/** A service name within its namespace: lower-case letters, digits and inner hyphens. */
-export const SERVICE_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]{0,251}[a-z0-9])?$';
+/**
+ * A service name within its namespace: a DNS label (lower-case letters, digits and inner hyphens,
+ * 1 to 63 characters), as `metadata.name` of a Service document is.
+ */
+export const SERVICE_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
+
+/** The longest key: a 63-character namespace, `/`, a 63-character name. */
+export const MAX_SERVICE_KEY_LENGTH = 127;
 
 /**
  * A service reference as input (JSON Schema `pattern`): `name` or `namespace/name`. The default
  * namespace may be written out; `canonicalServiceKey` removes it.
  */
 export const SERVICE_REF_PATTERN =
-  '^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9](?:[-a-z0-9]{0,251}[a-z0-9])?$';
+  '^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$';
 
 const NAMESPACE_RE = new RegExp(NAMESPACE_PATTERN);
 const NAME_RE = new RegExp(SERVICE_NAME_PATTERN);

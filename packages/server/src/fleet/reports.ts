@@ -9,7 +9,7 @@ import type {
   AgentStatusReportV1 as AgentReport,
   PdpStatusReportV1 as PdpReport,
 } from '@ward/api-types';
-import { canonicalServiceKey } from '@ward/spiffe';
+import { canonicalServiceKey, MAX_SERVICE_KEY_LENGTH } from '@ward/spiffe';
 import { badText } from '../ingest/text-check.ts';
 
 /** Most workloads and bundle entries one agent report may list. */
@@ -22,7 +22,7 @@ export interface ReportProblem {
 }
 
 /** Longest service key: a namespace (63) and `/` and a name (253). */
-const MAX_KEY = 317;
+const MAX_KEY = MAX_SERVICE_KEY_LENGTH;
 const INSTANCE = /^[A-Za-z0-9._:-]{1,64}$/;
 const SERIAL = /^[0-9A-Fa-f]{1,64}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;

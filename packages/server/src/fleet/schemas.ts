@@ -1,9 +1,10 @@
 /** JSON schemas of the fleet routes (validation and OpenAPI; reports.ts screens again). */
+import { MAX_SERVICE_KEY_LENGTH } from '@ward/spiffe';
 
 const count = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 const isoTime = { type: 'string', maxLength: 40 } as const;
 /** A service key, `name` or `namespace/name` (reports.ts canonicalises and checks it). */
-const service = { type: 'string', minLength: 1, maxLength: 317 } as const;
+const service = { type: 'string', minLength: 1, maxLength: MAX_SERVICE_KEY_LENGTH } as const;
 
 export const pdpReportSchema = {
   type: 'object',

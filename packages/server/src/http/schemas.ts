@@ -4,7 +4,7 @@
  * OpenAPI document at /openapi.json. Shared ones are registered by `$id` and referenced.
  */
 
-import { NAMESPACE_PATTERN, SERVICE_REF_PATTERN } from '@ward/spiffe';
+import { MAX_SERVICE_KEY_LENGTH, NAMESPACE_PATTERN, SERVICE_REF_PATTERN } from '@ward/spiffe';
 
 export const problemSchema = {
   $id: 'Problem',
@@ -287,7 +287,7 @@ export const applyResponses = {
 export const nameParam = {
   type: 'string',
   minLength: 1,
-  maxLength: 317,
+  maxLength: MAX_SERVICE_KEY_LENGTH,
   pattern: SERVICE_REF_PATTERN,
 } as const;
 

@@ -9,6 +9,7 @@ import {
   type DecisionLogDenialsV1,
   type DecisionLogRecordV1,
 } from '@ward/api-types';
+import { MAX_SERVICE_KEY_LENGTH } from '@ward/spiffe';
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import { ownedServices } from '../auth/owned.ts';
@@ -157,7 +158,7 @@ export function decisionRoutes(options: DecisionRouteOptions) {
             additionalProperties: false,
             properties: {
               since: { type: 'string', default: '1h', maxLength: 64 },
-              destination: { type: 'string', maxLength: 317 },
+              destination: { type: 'string', maxLength: MAX_SERVICE_KEY_LENGTH },
               source: { type: 'string', maxLength: 2048 },
               limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 100 },
             },

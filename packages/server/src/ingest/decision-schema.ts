@@ -3,6 +3,7 @@
  * the rest of the API: an unknown or misspelt field is an error naming it, so a shipper bug is
  * seen at once rather than silently losing a field.
  */
+import { MAX_SERVICE_KEY_LENGTH } from '@ward/spiffe';
 
 const record = {
   type: 'object',
@@ -22,7 +23,7 @@ const record = {
     time: { type: 'string', minLength: 1, maxLength: 64 },
     source: { type: 'string', minLength: 1, maxLength: 2048 },
     // A service key: a namespace (63), `/` and a name (253).
-    destination: { type: 'string', minLength: 1, maxLength: 317 },
+    destination: { type: 'string', minLength: 1, maxLength: MAX_SERVICE_KEY_LENGTH },
     method: { type: 'string', maxLength: 32 },
     path: { type: 'string', maxLength: 2048 },
     effect: { type: 'string', enum: ['allow', 'deny'] },

@@ -8,6 +8,7 @@ import {
   canonicalServiceKey,
   documentNamespace,
   type IntentionDocument,
+  namespaceOfKey,
   type PolicyDocument,
 } from '@ward/policy';
 import { type Kysely, sql, type Transaction } from 'kysely';
@@ -64,17 +65,11 @@ function chunks<T>(items: readonly T[]): T[][] {
   return out;
 }
 
-/** The namespace of a stored document (its key's). */
-export function storedNamespace(d: Pick<StoredDocument, 'name'>): string {
-  const slash = d.name.indexOf('/');
-  return slash < 0 ? 'default' : d.name.slice(0, slash);
-}
-
 function toStored(row: Database['documents']): StoredDocument {
   return {
     kind: row.kind as DocumentKind,
     name: row.name,
-    namespace: storedNamespace(row),
+    namespace: namespaceOfKey(row.name),
     document: JSON.parse(row.body) as PolicyDocument,
     createdRevision: Number(row.created_revision),
     updatedRevision: Number(row.updated_revision),
@@ -164,7 +159,7 @@ export class Store {
     const rows = await q.orderBy('kind').orderBy('name').execute();
     const docs = rows.map(toStored);
     const ns = filter.namespace;
-    return ns === undefined ? docs : docs.filter((d) => storedNamespace(d) === ns);
+    return ns === undefined ? docs : docs.filter((d) => namespaceOfKey(d.name) === ns);
   }
 
   /**

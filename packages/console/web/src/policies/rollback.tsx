@@ -65,6 +65,12 @@ export function RollbackPanel(props: {
     [api, admin],
   );
   const [scope, setScope] = useState<string>(admin ? ALL : (me.services[0] ?? ALL));
+  // A team token that owns only namespaces names no service itself: once its services are
+  // loaded, start on the first (the server refuses a team's rollback of all documents).
+  const first = services.data?.[0];
+  useEffect(() => {
+    if (!admin && scope === ALL && first !== undefined) setScope(first);
+  }, [admin, first]);
   const [plan, setPlan] = useState<RollbackResult | null>(null);
   const [done, setDone] = useState<RollbackResult | null>(null);
   const [failure, setFailure] = useState<Failure | null>(null);
