@@ -1,0 +1,2 @@
+/** A development OpenID provider for the demo and tests (oidc-provider on loopback). */
+export {};

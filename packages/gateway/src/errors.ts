@@ -1,0 +1,25 @@
+/** Codes of every way the gateway refuses a request or a configuration. */
+export type GatewayErrorCode =
+  | 'GATEWAY_CONFIG_INVALID'
+  | 'GATEWAY_UNAUTHENTICATED'
+  | 'GATEWAY_FORBIDDEN'
+  | 'GATEWAY_RATE_LIMITED'
+  | 'GATEWAY_RATE_LIMIT_UNAVAILABLE'
+  | 'GATEWAY_NO_ROUTE'
+  | 'GATEWAY_BAD_REQUEST'
+  | 'GATEWAY_UPSTREAM_UNAVAILABLE'
+  | 'GATEWAY_UPSTREAM_TIMEOUT';
+
+/**
+ * A request the gateway refuses or a configuration it cannot use. Switch on `code`. Messages never
+ * carry a credential (bearer token, API key, passport): they end up in logs.
+ */
+export class GatewayError<C extends GatewayErrorCode = GatewayErrorCode> extends Error {
+  readonly code: C;
+
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+  }
+}
