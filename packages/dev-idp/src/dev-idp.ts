@@ -18,7 +18,11 @@ import { type DevIdpAlg, generateKeySet, type SigningJwk } from './keys.ts';
 export type DevIdpClaims = Record<string, unknown>;
 
 export interface DevIdpOptions {
-  /** Users by `sub`; their claims go into access tokens (and the ID token / userinfo). */
+  /**
+   * Users by `sub`; their claims go into access tokens (and the ID token / userinfo), except the
+   * ones the provider sets (iss, sub, aud, exp, iat, jti, client_id, scope, cnf). `nbf` is kept:
+   * a user with a future `nbf` yields not-yet-valid tokens, for tests.
+   */
   users: Record<string, DevIdpClaims>;
   /** Machine clients by client id (client credentials grant); their claims go into their tokens. */
   clients?: Record<string, DevIdpClaims>;

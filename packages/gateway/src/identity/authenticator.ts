@@ -19,17 +19,19 @@ export function createAuthenticator(
   if (spec === null || typeof spec !== 'object')
     throw new TypeError('createAuthenticator: spec must be an object');
   const issuers = spec.oidc ?? [];
-  // One compiled mapping per issuer: the attrs are shared, the subject claim is per issuer.
+  // The attrs are shared by every issuer; the subject claim is per issuer. Compiled (and so
+  // checked) once, even with no issuer configured.
   const mappings = new Map<string, ClaimMapping>();
-  for (const issuer of issuers) {
-    try {
+  try {
+    compileClaimMapping(spec.passport?.attrs);
+    for (const issuer of issuers) {
       mappings.set(issuer?.issuer, compileClaimMapping(spec.passport?.attrs, issuer?.subjectClaim));
-    } catch (error) {
-      throw new GatewayError(
-        'GATEWAY_CONFIG_INVALID',
-        `Gateway spec.passport.attrs: ${(error as Error).message}`,
-      );
     }
+  } catch (error) {
+    throw new GatewayError(
+      'GATEWAY_CONFIG_INVALID',
+      `Gateway spec.passport.attrs or spec.oidc[].subjectClaim: ${(error as Error).message}`,
+    );
   }
   const apiKeys = createApiKeyVerifier(spec.apiKeys ?? []);
   const oidc = createOidcVerifier(issuers, options);

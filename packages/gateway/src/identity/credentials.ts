@@ -44,7 +44,11 @@ export function readCredential(headers: IncomingHttpHeaders): Credential | undef
   return fromAuthorization;
 }
 
-/** A header Node may hand over as a list (a custom header sent twice) must appear once. */
+/**
+ * A header Node may hand over as a list must appear once. Node itself keeps only the first of
+ * two `Authorization` headers and joins two `X-Api-Key` headers with ", " (which then fails the
+ * key syntax): a list only arrives from callers that build headers themselves.
+ */
 function single(value: string | string[] | undefined, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (Array.isArray(value)) {
