@@ -115,6 +115,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const redirectUri = `${issuer}/callback`;
   const endpoints: Endpoints = { authorization: `${issuer}/auth`, token: `${issuer}/token` };
 
+  /** The requested resource scopes (default all), or undefined when one is unknown or none is left. */
+  const resourceScope = (requested: string | undefined): string | undefined => {
+    if (requested === undefined) return scopes.join(' ');
+    const asked = requested.split(' ').filter((s) => s !== '');
+    return asked.length > 0 && asked.every((s) => scopes.includes(s)) ? asked.join(' ') : undefined;
+  };
+
   const signingKid = (): string => {
     const key = keys.find((k) => k.alg === alg);
     if (key === undefined) throw new Error(`no ${alg} key`);
@@ -257,11 +264,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     },
     userToken(sub, tokenOptions) {
       if (!users.has(sub)) return Promise.reject(new TypeError(`no such dev IdP user: ${sub}`));
+      const scope = resourceScope(tokenOptions?.scope);
+      if (scope === undefined)
+        return Promise.reject(new TypeError(`scope must be some of: ${scopes.join(' ')}`));
       return authorizationCodeFlow({
         endpoints,
         clientId: LOGIN_CLIENT_ID,
         redirectUri,
-        scope: `openid ${tokenOptions?.scope ?? scopes.join(' ')}`,
+        scope: `openid ${scope}`,
         resource: options.audience,
         loginHint: sub,
       });

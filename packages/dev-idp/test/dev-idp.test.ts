@@ -82,6 +82,7 @@ describe('dev IdP', () => {
   it('refuses unknown users and clients', async () => {
     await expect(idp.userToken('mallory')).rejects.toThrow(TypeError);
     await expect(idp.clientToken('nobody')).rejects.toThrow(TypeError);
+    await expect(idp.userToken('alice', { scope: 'admin' })).rejects.toThrow(TypeError);
   });
 
   it('rotates: the new key signs, the old stays published until dropped', async () => {
