@@ -1,2 +1,3 @@
 /** A development OpenID provider for the demo and tests (oidc-provider on loopback). */
-export {};
+export { type DevIdp, type DevIdpClaims, type DevIdpOptions, startDevIdp } from './dev-idp.ts';
+export type { DevIdpAlg } from './keys.ts';
