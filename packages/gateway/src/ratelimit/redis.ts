@@ -24,7 +24,7 @@ import { boundedBucket } from './bucket.ts';
 import { checkRule, unavailableVerdict, windowVerdict } from './sliding-window.ts';
 
 /** KEYS[1] the bucket; ARGV limit, window ms. Returns {allowed 0|1, current, previous, elapsed ms}. */
-const SCRIPT = `
+export const RATE_LIMIT_SCRIPT = `
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -149,7 +149,7 @@ export function redisRateLimiter(options: RedisRateLimiterOptions): RedisRateLim
   // listens to: the outage is reported once, through onUnavailable, from hit().
   const quiet = (): void => {};
   if (owned) client.on('error', quiet);
-  client.defineCommand(COMMAND, { numberOfKeys: 1, lua: SCRIPT });
+  client.defineCommand(COMMAND, { numberOfKeys: 1, lua: RATE_LIMIT_SCRIPT });
   const run = (client as unknown as WithScript)[COMMAND].bind(client);
   let available = true;
   let closed = false;

@@ -1,0 +1,253 @@
+/**
+ * `npm run bench -- ratelimit [seconds] [buckets] [lanes]`: the shared (Redis) rate limiter under
+ * load from 2 processes, and whether it holds its limit exactly.
+ *
+ * A private redis-server (random port, no persistence) is started for the run. Two worker
+ * processes (bench/_ratelimit-worker.ts) each run `lanes` concurrent loops calling
+ * `redisRateLimiter().hit` as fast as they can, round-robin over `buckets` buckets shared by both
+ * (limit 1000 per 1 s window), for `seconds`, starting on a window boundary. Reported:
+ * - decisions/s of both together, with ioredis auto-pipelining and without;
+ * - admissions per bucket per full window against the limit: the true count of a window lies
+ *   between the admissions sent and answered inside it and those plus the ones straddling its
+ *   edges, and the overshoot is taken from that upper bound (conservative);
+ * - what bounds it: the CPU of the workers and of redis-server over the run.
+ * Peers from the same run: the memory limiter in this one process under the same load; a plain
+ * INCR per request from the same 2 processes and client settings (the Node client's ceiling);
+ * redis-benchmark sending the INCR and the limiter's own script (EVALSHA) pipelined (the server's
+ * ceiling without any Node client).
+ */
+import { execFile, fork } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { memoryRateLimiter, type RateLimitRule } from '../packages/gateway/src/index.ts';
+import { RATE_LIMIT_SCRIPT } from '../packages/gateway/src/ratelimit/redis.ts';
+import { freePort, PrivateRedis } from '../packages/gateway/test/_redis.ts';
+import type { WorkerJob, WorkerResult } from './_ratelimit-worker.ts';
+import { progress, round } from './_stats.ts';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const LIMIT = 1000;
+const WINDOW_SEC = 1;
+const WINDOW_MS = WINDOW_SEC * 1000;
+
+interface Options {
+  seconds: number;
+  buckets: number;
+  lanes: number;
+}
+
+function runWorker(job: WorkerJob): Promise<WorkerResult> {
+  const child = fork(join(here, '_ratelimit-worker.ts'), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: { type: string; result?: WorkerResult; message?: string }) => {
+      if (m.type === 'done') resolve(m.result!);
+      else reject(new Error(`worker failed: ${m.message}`));
+    });
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`worker exited ${code}`));
+    });
+    child.send(job);
+  });
+}
+
+async function redisCpuSec(admin: Redis): Promise<number> {
+  const info = await admin.info('cpu');
+  const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
+/** Admissions per (bucket, full window): the conservative upper bound and the mean. */
+function perWindow(results: WorkerResult[], startAt: number, endAt: number, buckets: number) {
+  const first = Math.floor(startAt / WINDOW_MS);
+  const last = Math.floor(endAt / WINDOW_MS) - 1;
+  let maxUpper = 0;
+  let maxCertain = 0;
+  let minCertain = Number.POSITIVE_INFINITY;
+  let sum = 0;
+  let n = 0;
+  for (let b = 0; b < buckets; b++)
+    for (let w = first; w <= last; w++) {
+      let certain = 0;
+      let straddled = 0;
+      for (const r of results) {
+        certain += r.certain[`${b}:${w}`] ?? 0;
+        straddled += r.straddled[`${b}:${w}`] ?? 0;
+      }
+      maxUpper = Math.max(maxUpper, certain + straddled);
+      maxCertain = Math.max(maxCertain, certain);
+      minCertain = Math.min(minCertain, certain);
+      // A straddling admission is counted in both windows it touched: half each for the mean.
+      sum += certain + straddled / 2;
+      n++;
+    }
+  return {
+    windows: n,
+    admitted_per_window_mean: round(sum / n, 1),
+    admitted_per_window_min_certain: minCertain,
+    admitted_per_window_max_certain: maxCertain,
+    admitted_per_window_max_upper_bound: maxUpper,
+    max_overshoot_pct: round(Math.max(0, ((maxUpper - LIMIT) / LIMIT) * 100), 2),
+  };
+}
+
+async function twoProcesses(
+  admin: Redis,
+  url: string,
+  o: Options,
+  mode: WorkerJob['mode'],
+  autoPipelining: boolean,
+): Promise<Record<string, unknown>> {
+  // Start on a window boundary, after the workers had time to connect.
+  const startAt = Math.ceil((Date.now() + 1500) / WINDOW_MS) * WINDOW_MS;
+  const endAt = startAt + o.seconds * 1000;
+  const job: WorkerJob = {
+    mode,
+    url,
+    prefix: `bench:${mode}:${autoPipelining ? 'auto' : 'plain'}:`,
+    buckets: o.buckets,
+    limit: LIMIT,
+    windowSec: WINDOW_SEC,
+    lanes: o.lanes,
+    autoPipelining,
+    startAt,
+    endAt,
+  };
+  const pending = [runWorker(job), runWorker(job)];
+  await new Promise((resolve) => setTimeout(resolve, startAt - Date.now()));
+  const cpu0 = await redisCpuSec(admin);
+  await new Promise((resolve) => setTimeout(resolve, endAt - Date.now()));
+  const redisCpu = (await redisCpuSec(admin)) - cpu0;
+  const results = await Promise.all(pending);
+  const decisions = results.reduce((s, r) => s + r.decisions, 0);
+  const seconds = (endAt - startAt) / 1000;
+  const figures: Record<string, unknown> = {
+    decisions_per_sec: Math.round(decisions / seconds),
+    per_process: results.map((r) => Math.round(r.decisions / seconds)),
+    worker_cpu_pct: results.map((r) => round((r.cpuMs / (endAt - startAt)) * 100, 0)),
+    redis_cpu_pct: round((redisCpu / seconds) * 100, 0),
+  };
+  if (mode === 'limiter') {
+    figures.admitted = results.reduce((s, r) => s + r.admitted, 0);
+    figures.unavailable = results.reduce((s, r) => s + r.unavailable, 0);
+    Object.assign(figures, perWindow(results, startAt, endAt, o.buckets));
+  }
+  progress(
+    `${mode} (${autoPipelining ? 'auto-pipelining' : 'no pipelining'}): ${JSON.stringify(figures)}`,
+  );
+  return figures;
+}
+
+/** The memory limiter in this process, same lanes and buckets. */
+async function memoryPeer(o: Options): Promise<Record<string, unknown>> {
+  const limiter = memoryRateLimiter();
+  const rule: RateLimitRule = { by: 'route', limit: LIMIT, windowSec: WINDOW_SEC };
+  const counts = new Map<string, number>();
+  const startAt = Math.ceil((Date.now() + 100) / WINDOW_MS) * WINDOW_MS;
+  const endAt = startAt + o.seconds * 1000;
+  await new Promise((resolve) => setTimeout(resolve, startAt - Date.now()));
+  let decisions = 0;
+  let next = 0;
+  const cpu0 = process.cpuUsage();
+  const lane = async (): Promise<void> => {
+    for (let now = Date.now(); now < endAt; now = Date.now()) {
+      const bucket = next++ % o.buckets;
+      const verdict = await limiter.hit(`b${bucket}`, rule, now);
+      decisions++;
+      if (verdict.allowed) {
+        const key = `${bucket}:${Math.floor(now / WINDOW_MS)}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: o.lanes }, lane));
+  const cpu = process.cpuUsage(cpu0);
+  const first = Math.floor(startAt / WINDOW_MS);
+  const last = Math.floor(endAt / WINDOW_MS) - 1;
+  let max = 0;
+  let sum = 0;
+  let n = 0;
+  for (let b = 0; b < o.buckets; b++)
+    for (let w = first; w <= last; w++) {
+      const c = counts.get(`${b}:${w}`) ?? 0;
+      max = Math.max(max, c);
+      sum += c;
+      n++;
+    }
+  const figures = {
+    decisions_per_sec: Math.round(decisions / o.seconds),
+    cpu_pct: round(((cpu.user + cpu.system) / 1000 / (endAt - startAt)) * 100, 0),
+    admitted_per_window_mean: round(sum / n, 1),
+    admitted_per_window_max: max,
+    max_overshoot_pct: round(Math.max(0, ((max - LIMIT) / LIMIT) * 100), 2),
+  };
+  progress(`memory limiter: ${JSON.stringify(figures)}`);
+  return figures;
+}
+
+/** redis-benchmark's requests/s for one command (50 connections, pipelines of 32). */
+async function redisBenchmark(port: number, command: string[]): Promise<number> {
+  const { stdout } = await promisify(execFile)('redis-benchmark', [
+    ...['-h', '127.0.0.1', '-p', String(port), '-n', '1000000', '-c', '50', '-P', '32', '--csv'],
+    ...command,
+  ]);
+  const row = stdout.trim().split('\n').at(-1)!.split(',');
+  return Math.round(Number(JSON.parse(row[1]!)));
+}
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const o: Options = {
+    seconds: Number(args[0] ?? 6),
+    buckets: Number(args[1] ?? 8),
+    lanes: Number(args[2] ?? 128),
+  };
+  progress(
+    `ratelimit: 2 processes x ${o.lanes} lanes, ${o.buckets} buckets of ${LIMIT}/${WINDOW_SEC}s, ${o.seconds}s per run`,
+  );
+  // Other work on the host skews every figure here: the load average says how busy it was.
+  const loadBefore = round(loadavg()[0]!, 2);
+  const redis = new PrivateRedis(await freePort());
+  await redis.start();
+  const admin = new Redis(redis.url);
+  try {
+    const auto = await twoProcesses(admin, redis.url, o, 'limiter', true);
+    const plain = await twoProcesses(admin, redis.url, o, 'limiter', false);
+    const incr = await twoProcesses(admin, redis.url, o, 'incr', true);
+    const memory = await memoryPeer(o);
+    const sha = (await admin.script('LOAD', RATE_LIMIT_SCRIPT)) as string;
+    const rbIncr = await redisBenchmark(redis.port, ['INCR', 'bench:rb:incr']);
+    const rbScript = await redisBenchmark(redis.port, [
+      'EVALSHA',
+      sha,
+      '1',
+      'bench:rb:script',
+      String(LIMIT),
+      String(WINDOW_MS),
+    ]);
+    progress(`redis-benchmark: INCR ${rbIncr}/s, limiter script ${rbScript}/s`);
+    return {
+      processes: 2,
+      lanes_per_process: o.lanes,
+      buckets: o.buckets,
+      limit: LIMIT,
+      window_sec: WINDOW_SEC,
+      seconds: o.seconds,
+      cpus: availableParallelism(),
+      loadavg_1m_before: loadBefore,
+      loadavg_1m_after: round(loadavg()[0]!, 2),
+      redis_limiter: auto,
+      redis_limiter_no_pipelining: plain,
+      peer_memory_limiter_1_process: memory,
+      peer_incr_2_processes: incr,
+      peer_redis_benchmark_incr_per_sec: rbIncr,
+      peer_redis_benchmark_script_per_sec: rbScript,
+    };
+  } finally {
+    await admin.quit();
+    await redis.dispose();
+  }
+}
