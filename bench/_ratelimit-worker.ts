@@ -20,6 +20,8 @@ export interface WorkerJob {
   windowSec: number;
   lanes: number;
   autoPipelining: boolean;
+  /** The limiter's timeoutMs: above the latency under load, so that the figures are Redis's. */
+  timeoutMs: number;
   startAt: number;
   endAt: number;
 }
@@ -32,6 +34,8 @@ export interface WorkerResult {
   certain: Record<string, number>;
   /** `${bucket}:${window}` -> admissions that may belong to that window. */
   straddled: Record<string, number>;
+  /** Decision latency histogram: latencyMs[i] requests took i ms (the last slot: more). */
+  latencyMs: number[];
   cpuMs: number;
   elapsedMs: number;
 }
@@ -48,6 +52,7 @@ async function runLimiter(job: WorkerJob, result: WorkerResult): Promise<void> {
     url: job.url,
     prefix: job.prefix,
     autoPipelining: job.autoPipelining,
+    timeoutMs: job.timeoutMs,
   });
   if (!(await limiter.ready())) throw new Error('redis not ready');
   const rule: RateLimitRule = { by: 'route', limit: job.limit, windowSec: job.windowSec };
@@ -62,6 +67,7 @@ async function runLimiter(job: WorkerJob, result: WorkerResult): Promise<void> {
       const verdict = await limiter.hit(`b${bucket}`, rule);
       const answered = Date.now();
       result.decisions++;
+      result.latencyMs[Math.min(answered - sent, result.latencyMs.length - 1)]!++;
       if (verdict.unavailable) result.unavailable++;
       if (!verdict.allowed) continue;
       result.admitted++;
@@ -86,8 +92,10 @@ async function runIncr(job: WorkerJob, result: WorkerResult): Promise<void> {
   cpuStart = process.cpuUsage();
   const lane = async (): Promise<void> => {
     while (Date.now() < job.endAt) {
+      const sent = Date.now();
       await client.incr(`${job.prefix}incr:${next++ % job.buckets}`);
       result.decisions++;
+      result.latencyMs[Math.min(Date.now() - sent, result.latencyMs.length - 1)]!++;
     }
   };
   await Promise.all(Array.from({ length: job.lanes }, lane));
@@ -106,6 +114,7 @@ process.once('message', async (job: WorkerJob) => {
     unavailable: 0,
     certain: {},
     straddled: {},
+    latencyMs: Array(1001).fill(0),
     cpuMs: 0,
     elapsedMs: 0,
   };

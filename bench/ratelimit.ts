@@ -10,7 +10,11 @@
  * - admissions per bucket per full window against the limit: the true count of a window lies
  *   between the admissions sent and answered inside it and those plus the ones straddling its
  *   edges, and the overshoot is taken from that upper bound (conservative);
- * - what bounds it: the CPU of the workers and of redis-server over the run.
+ * - decision latency (p50/p99, whole ms) with `lanes` requests in flight per process; the
+ *   limiter's timeout is raised to 1 s here so the figures are Redis's answers, not the gateway's
+ *   50 ms failure mode (`unavailable` counts the ones that still timed out);
+ * - what bounds it: the CPU of the workers and of redis-server over the run, and the host's load
+ *   average (other work on a small host skews every figure).
  * Peers from the same run: the memory limiter in this one process under the same load; a plain
  * INCR per request from the same 2 processes and client settings (the Node client's ceiling);
  * redis-benchmark sending the INCR and the limiter's own script (EVALSHA) pipelined (the server's
@@ -61,17 +65,42 @@ async function redisCpuSec(admin: Redis): Promise<number> {
   return field('used_cpu_user') + field('used_cpu_sys');
 }
 
-/** Admissions per (bucket, full window): the conservative upper bound and the mean. */
-function perWindow(results: WorkerResult[], startAt: number, endAt: number, buckets: number) {
+/** The p-th percentile of a histogram of whole milliseconds. */
+function histogramPercentile(histogram: number[], p: number): number {
+  const total = histogram.reduce((s, n) => s + n, 0);
+  let seen = 0;
+  for (let ms = 0; ms < histogram.length; ms++) {
+    seen += histogram[ms]!;
+    if (seen >= (p / 100) * total) return ms;
+  }
+  return histogram.length - 1;
+}
+
+/**
+ * Admissions per (bucket, full window), seen from the clients (certain, and an upper bound that
+ * widens with the latency) and counted by the store itself (`stored`, exact).
+ */
+function perWindow(
+  results: WorkerResult[],
+  stored: Map<string, number>,
+  startAt: number,
+  endAt: number,
+  buckets: number,
+) {
   const first = Math.floor(startAt / WINDOW_MS);
   const last = Math.floor(endAt / WINDOW_MS) - 1;
   let maxUpper = 0;
   let maxCertain = 0;
   let minCertain = Number.POSITIVE_INFINITY;
+  let maxStored = 0;
+  let missing = 0;
   let sum = 0;
   let n = 0;
   for (let b = 0; b < buckets; b++)
     for (let w = first; w <= last; w++) {
+      const count = stored.get(`${b}:${w}`);
+      if (count === undefined) missing++;
+      else maxStored = Math.max(maxStored, count);
       let certain = 0;
       let straddled = 0;
       for (const r of results) {
@@ -87,12 +116,31 @@ function perWindow(results: WorkerResult[], startAt: number, endAt: number, buck
     }
   return {
     windows: n,
+    windows_not_sampled: missing,
     admitted_per_window_mean: round(sum / n, 1),
-    admitted_per_window_min_certain: minCertain,
-    admitted_per_window_max_certain: maxCertain,
-    admitted_per_window_max_upper_bound: maxUpper,
-    max_overshoot_pct: round(Math.max(0, ((maxUpper - LIMIT) / LIMIT) * 100), 2),
+    admitted_per_window_max_stored: maxStored,
+    admitted_per_window_min_client_certain: minCertain,
+    admitted_per_window_max_client_certain: maxCertain,
+    admitted_per_window_max_client_upper_bound: maxUpper,
+    max_overshoot_pct: round(
+      Math.max(0, ((Math.max(maxStored, maxCertain) - LIMIT) / LIMIT) * 100),
+      2,
+    ),
   };
+}
+
+/** Reads each bucket's hash: `p` is the count of window w − 1, `c` the count of window w. */
+async function sampleCounts(
+  admin: Redis,
+  job: WorkerJob,
+  stored: Map<string, number>,
+  field: 'p' | 'c',
+): Promise<void> {
+  for (let b = 0; b < job.buckets; b++) {
+    const [w, count] = await admin.hmget(`${job.prefix}b${b}`, 'w', field);
+    if (w === null || count === null) continue;
+    stored.set(`${b}:${Number(w) - (field === 'p' ? 1 : 0)}`, Number(count));
+  }
 }
 
 async function twoProcesses(
@@ -114,19 +162,31 @@ async function twoProcesses(
     windowSec: WINDOW_SEC,
     lanes: o.lanes,
     autoPipelining,
+    timeoutMs: 1000,
     startAt,
     endAt,
   };
   const pending = [runWorker(job), runWorker(job)];
   await new Promise((resolve) => setTimeout(resolve, startAt - Date.now()));
   const cpu0 = await redisCpuSec(admin);
+  const stored = new Map<string, number>();
+  // Mid-window samples of the buckets' hashes: `p` is the final count of the window before.
+  for (let at = startAt + WINDOW_MS / 2; at < endAt; at += WINDOW_MS) {
+    await new Promise((resolve) => setTimeout(resolve, at - Date.now()));
+    if (mode === 'limiter') await sampleCounts(admin, job, stored, 'p');
+  }
   await new Promise((resolve) => setTimeout(resolve, endAt - Date.now()));
   const redisCpu = (await redisCpuSec(admin)) - cpu0;
   const results = await Promise.all(pending);
+  // After the run, `c` is the final count of the last window.
+  if (mode === 'limiter') await sampleCounts(admin, job, stored, 'c');
   const decisions = results.reduce((s, r) => s + r.decisions, 0);
   const seconds = (endAt - startAt) / 1000;
+  const latency = results[0]!.latencyMs.map((n, i) => n + results[1]!.latencyMs[i]!);
   const figures: Record<string, unknown> = {
     decisions_per_sec: Math.round(decisions / seconds),
+    latency_ms_p50: histogramPercentile(latency, 50),
+    latency_ms_p99: histogramPercentile(latency, 99),
     per_process: results.map((r) => Math.round(r.decisions / seconds)),
     worker_cpu_pct: results.map((r) => round((r.cpuMs / (endAt - startAt)) * 100, 0)),
     redis_cpu_pct: round((redisCpu / seconds) * 100, 0),
@@ -134,7 +194,7 @@ async function twoProcesses(
   if (mode === 'limiter') {
     figures.admitted = results.reduce((s, r) => s + r.admitted, 0);
     figures.unavailable = results.reduce((s, r) => s + r.unavailable, 0);
-    Object.assign(figures, perWindow(results, startAt, endAt, o.buckets));
+    Object.assign(figures, perWindow(results, stored, startAt, endAt, o.buckets));
   }
   progress(
     `${mode} (${autoPipelining ? 'auto-pipelining' : 'no pipelining'}): ${JSON.stringify(figures)}`,
