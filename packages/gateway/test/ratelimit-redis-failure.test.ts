@@ -89,8 +89,10 @@ describe('redisRateLimiter when Redis dies and returns', () => {
     const closed = limiter(redis.url, 'closed', () => told++);
     const open = limiter(redis.url, 'open');
     expect((await closed.ready()) && (await open.ready())).toBe(true);
-    expect(await timedHit(closed)).toMatchObject({ allowed: true, remaining: 999 });
-    expect((await timedHit(open)).unavailable).toBeUndefined();
+    // A busy host may let a first command miss the 50 ms: wait for a counted one.
+    expect((await until(closed, (v) => v.unavailable === undefined)).allowed).toBe(true);
+    expect((await until(open, (v) => v.unavailable === undefined)).allowed).toBe(true);
+    const toldBefore = told;
 
     await redis.kill();
     const refused = await until(closed, (v) => v.unavailable === true);
@@ -100,7 +102,7 @@ describe('redisRateLimiter when Redis dies and returns', () => {
     // Every hit while it is down answers within the bound, from the failure mode.
     for (let i = 0; i < 10; i++)
       expect(await timedHit(closed)).toMatchObject({ unavailable: true });
-    expect(told).toBe(1);
+    expect(told).toBe(toldBefore + 1);
 
     await redis.start();
     // Reconnects in the background (capped backoff): counting resumes on a fresh server.
@@ -114,7 +116,7 @@ describe('redisRateLimiter when Redis dies and returns', () => {
   it('treats a Redis that stops answering as down, within the timeout', async () => {
     const closed = limiter(redis.url, 'closed');
     expect(await closed.ready()).toBe(true);
-    expect((await timedHit(closed)).unavailable).toBeUndefined();
+    expect((await until(closed, (v) => v.unavailable === undefined)).allowed).toBe(true);
     redis.signal('SIGSTOP');
     try {
       // The connection stays up; the command timeout (50 ms) answers for it.
