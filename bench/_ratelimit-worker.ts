@@ -1,18 +1,15 @@
 /**
  * One client process of the `ratelimit` benchmark: `lanes` concurrent loops, each deciding as
- * fast as it can, round-robin over the shared buckets, until `endAt`.
+ * fast as it can with redisRateLimiter.hit, round-robin over the shared buckets, until `endAt`.
  *
- * - `limiter` mode: redisRateLimiter.hit. Every admission is attributed to the aligned window
- *   its request was in: certainly window k when sent and answered within k (`certain`), or
- *   possibly k when it straddled a boundary (`straddled`, counted for both windows it touched):
- *   the true count of window k lies between certain[k] and certain[k] + straddled[k].
- * - `incr` mode (the Redis ceiling): a plain INCR per request on the same client settings.
+ * Every admission is attributed to the aligned window its request was in: certainly window k
+ * when sent and answered within k (`certain`), or possibly k when it straddled a boundary
+ * (`straddled`, counted for both windows it touched): the true count of window k lies between
+ * certain[k] and certain[k] + straddled[k].
  */
-import { Redis } from 'ioredis';
 import { type RateLimitRule, redisRateLimiter } from '../packages/gateway/src/index.ts';
 
 export interface WorkerJob {
-  mode: 'limiter' | 'incr';
   url: string;
   prefix: string;
   buckets: number;
@@ -81,27 +78,6 @@ async function runLimiter(job: WorkerJob, result: WorkerResult): Promise<void> {
   await limiter.close();
 }
 
-async function runIncr(job: WorkerJob, result: WorkerResult): Promise<void> {
-  const client = new Redis(job.url, {
-    enableAutoPipelining: job.autoPipelining,
-    enableOfflineQueue: false,
-  });
-  await new Promise<void>((resolve) => client.once('ready', () => resolve()));
-  let next = 0;
-  await waitUntil(job.startAt);
-  cpuStart = process.cpuUsage();
-  const lane = async (): Promise<void> => {
-    while (Date.now() < job.endAt) {
-      const sent = Date.now();
-      await client.incr(`${job.prefix}incr:${next++ % job.buckets}`);
-      result.decisions++;
-      result.latencyMs[Math.min(Date.now() - sent, result.latencyMs.length - 1)]!++;
-    }
-  };
-  await Promise.all(Array.from({ length: job.lanes }, lane));
-  await client.quit();
-}
-
 async function waitUntil(at: number): Promise<void> {
   const wait = at - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -119,8 +95,7 @@ process.once('message', async (job: WorkerJob) => {
     elapsedMs: 0,
   };
   try {
-    if (job.mode === 'limiter') await runLimiter(job, result);
-    else await runIncr(job, result);
+    await runLimiter(job, result);
     const cpu = process.cpuUsage(cpuStart);
     result.cpuMs = (cpu.user + cpu.system) / 1000;
     result.elapsedMs = job.endAt - job.startAt;

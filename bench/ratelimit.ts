@@ -7,25 +7,26 @@
  * `redisRateLimiter().hit` as fast as they can, round-robin over `buckets` buckets shared by both
  * (limit 1000 per 1 s window), for `seconds`, starting on a window boundary. Reported:
  * - decisions/s of both together, with ioredis auto-pipelining and without;
- * - admissions per bucket per full window against the limit: the true count of a window lies
- *   between the admissions sent and answered inside it and those plus the ones straddling its
- *   edges, and the overshoot is taken from that upper bound (conservative);
+ * - admissions per bucket per full window against the limit, counted by the store (each
+ *   bucket's hash sampled mid-window: `p` is the final count of the window before; `c` after the
+ *   run) and seen from the clients (admissions sent and answered inside the window: a lower
+ *   bound; plus those straddling its edges: an upper bound that widens with the latency); the
+ *   overshoot is taken from the larger of the store's count and the clients' lower bound;
  * - decision latency (p50/p99, whole ms) with `lanes` requests in flight per process; the
  *   limiter's timeout is raised to 1 s here so the figures are Redis's answers, not the gateway's
  *   50 ms failure mode (`unavailable` counts the ones that still timed out);
  * - what bounds it: the CPU of the workers and of redis-server over the run, and the host's load
  *   average (other work on a small host skews every figure).
- * Peers from the same run: the memory limiter in this one process under the same load; a plain
- * INCR per request from the same 2 processes and client settings (the Node client's ceiling);
- * redis-benchmark sending the INCR and the limiter's own script (EVALSHA) pipelined (the server's
- * ceiling without any Node client).
+ * Peers from the same run: the memory limiter in this one process under the same load;
+ * redis-benchmark sending INCR and the limiter's own script (EVALSHA), pipelined, from 50
+ * connections (the server's ceiling, without any Node client).
+ * The bench talks to Redis itself through redis-cli, which comes with redis-server.
  */
 import { execFile, fork } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import { memoryRateLimiter, type RateLimitRule } from '../packages/gateway/src/index.ts';
 import { RATE_LIMIT_SCRIPT } from '../packages/gateway/src/ratelimit/redis.ts';
 import { freePort, PrivateRedis } from '../packages/gateway/test/_redis.ts';
@@ -59,8 +60,16 @@ function runWorker(job: WorkerJob): Promise<WorkerResult> {
   });
 }
 
-async function redisCpuSec(admin: Redis): Promise<number> {
-  const info = await admin.info('cpu');
+const exec = promisify(execFile);
+
+/** One command through redis-cli; its reply's lines. */
+async function cli(port: number, ...args: string[]): Promise<string[]> {
+  const { stdout } = await exec('redis-cli', ['-p', String(port), ...args]);
+  return stdout.replace(/\n$/, '').split('\n');
+}
+
+async function redisCpuSec(port: number): Promise<number> {
+  const info = (await cli(port, 'INFO', 'cpu')).join('\n');
   const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? 0);
   return field('used_cpu_user') + field('used_cpu_sys');
 }
@@ -131,32 +140,33 @@ function perWindow(
 
 /** Reads each bucket's hash: `p` is the count of window w − 1, `c` the count of window w. */
 async function sampleCounts(
-  admin: Redis,
+  port: number,
   job: WorkerJob,
   stored: Map<string, number>,
   field: 'p' | 'c',
 ): Promise<void> {
-  for (let b = 0; b < job.buckets; b++) {
-    const [w, count] = await admin.hmget(`${job.prefix}b${b}`, 'w', field);
-    if (w === null || count === null) continue;
+  const buckets = Array.from({ length: job.buckets }, (_, b) => b);
+  const replies = await Promise.all(
+    buckets.map((b) => cli(port, 'HMGET', `${job.prefix}b${b}`, 'w', field)),
+  );
+  for (const b of buckets) {
+    const [w, count] = replies[b]!;
+    if (!w || !count) continue;
     stored.set(`${b}:${Number(w) - (field === 'p' ? 1 : 0)}`, Number(count));
   }
 }
 
 async function twoProcesses(
-  admin: Redis,
-  url: string,
+  redis: PrivateRedis,
   o: Options,
-  mode: WorkerJob['mode'],
   autoPipelining: boolean,
 ): Promise<Record<string, unknown>> {
   // Start on a window boundary, after the workers had time to connect.
   const startAt = Math.ceil((Date.now() + 1500) / WINDOW_MS) * WINDOW_MS;
   const endAt = startAt + o.seconds * 1000;
   const job: WorkerJob = {
-    mode,
-    url,
-    prefix: `bench:${mode}:${autoPipelining ? 'auto' : 'plain'}:`,
+    url: redis.url,
+    prefix: `bench:${autoPipelining ? 'auto' : 'plain'}:`,
     buckets: o.buckets,
     limit: LIMIT,
     windowSec: WINDOW_SEC,
@@ -168,36 +178,36 @@ async function twoProcesses(
   };
   const pending = [runWorker(job), runWorker(job)];
   await new Promise((resolve) => setTimeout(resolve, startAt - Date.now()));
-  const cpu0 = await redisCpuSec(admin);
+  const cpu0 = await redisCpuSec(redis.port);
   const stored = new Map<string, number>();
   // Mid-window samples of the buckets' hashes: `p` is the final count of the window before.
   for (let at = startAt + WINDOW_MS / 2; at < endAt; at += WINDOW_MS) {
     await new Promise((resolve) => setTimeout(resolve, at - Date.now()));
-    if (mode === 'limiter') await sampleCounts(admin, job, stored, 'p');
+    await sampleCounts(redis.port, job, stored, 'p');
   }
   await new Promise((resolve) => setTimeout(resolve, endAt - Date.now()));
-  const redisCpu = (await redisCpuSec(admin)) - cpu0;
+  const redisCpu = (await redisCpuSec(redis.port)) - cpu0;
   const results = await Promise.all(pending);
   // After the run, `c` is the final count of the last window.
-  if (mode === 'limiter') await sampleCounts(admin, job, stored, 'c');
+  await sampleCounts(redis.port, job, stored, 'c');
   const decisions = results.reduce((s, r) => s + r.decisions, 0);
   const seconds = (endAt - startAt) / 1000;
   const latency = results[0]!.latencyMs.map((n, i) => n + results[1]!.latencyMs[i]!);
   const figures: Record<string, unknown> = {
     decisions_per_sec: Math.round(decisions / seconds),
+    // Above 1 the buckets were overloaded, so the limit, not the load, decided each window.
+    offered_per_limit: round(decisions / seconds / o.buckets / (LIMIT / WINDOW_SEC), 2),
     latency_ms_p50: histogramPercentile(latency, 50),
     latency_ms_p99: histogramPercentile(latency, 99),
     per_process: results.map((r) => Math.round(r.decisions / seconds)),
     worker_cpu_pct: results.map((r) => round((r.cpuMs / (endAt - startAt)) * 100, 0)),
     redis_cpu_pct: round((redisCpu / seconds) * 100, 0),
   };
-  if (mode === 'limiter') {
-    figures.admitted = results.reduce((s, r) => s + r.admitted, 0);
-    figures.unavailable = results.reduce((s, r) => s + r.unavailable, 0);
-    Object.assign(figures, perWindow(results, stored, startAt, endAt, o.buckets));
-  }
+  figures.admitted = results.reduce((s, r) => s + r.admitted, 0);
+  figures.unavailable = results.reduce((s, r) => s + r.unavailable, 0);
+  Object.assign(figures, perWindow(results, stored, startAt, endAt, o.buckets));
   progress(
-    `${mode} (${autoPipelining ? 'auto-pipelining' : 'no pipelining'}): ${JSON.stringify(figures)}`,
+    `redis limiter (${autoPipelining ? 'auto-pipelining' : 'no pipelining'}): ${JSON.stringify(figures)}`,
   );
   return figures;
 }
@@ -251,7 +261,7 @@ async function memoryPeer(o: Options): Promise<Record<string, unknown>> {
 
 /** redis-benchmark's requests/s for one command (50 connections, pipelines of 32). */
 async function redisBenchmark(port: number, command: string[]): Promise<number> {
-  const { stdout } = await promisify(execFile)('redis-benchmark', [
+  const { stdout } = await exec('redis-benchmark', [
     ...['-h', '127.0.0.1', '-p', String(port), '-n', '1000000', '-c', '50', '-P', '32', '--csv'],
     ...command,
   ]);
@@ -262,7 +272,7 @@ async function redisBenchmark(port: number, command: string[]): Promise<number> 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const o: Options = {
     seconds: Number(args[0] ?? 6),
-    buckets: Number(args[1] ?? 8),
+    buckets: Number(args[1] ?? 2),
     lanes: Number(args[2] ?? 128),
   };
   progress(
@@ -272,17 +282,15 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const loadBefore = round(loadavg()[0]!, 2);
   const redis = new PrivateRedis(await freePort());
   await redis.start();
-  const admin = new Redis(redis.url);
   try {
-    const auto = await twoProcesses(admin, redis.url, o, 'limiter', true);
-    const plain = await twoProcesses(admin, redis.url, o, 'limiter', false);
-    const incr = await twoProcesses(admin, redis.url, o, 'incr', true);
+    const auto = await twoProcesses(redis, o, true);
+    const plain = await twoProcesses(redis, o, false);
     const memory = await memoryPeer(o);
-    const sha = (await admin.script('LOAD', RATE_LIMIT_SCRIPT)) as string;
+    const [sha] = await cli(redis.port, 'SCRIPT', 'LOAD', RATE_LIMIT_SCRIPT);
     const rbIncr = await redisBenchmark(redis.port, ['INCR', 'bench:rb:incr']);
     const rbScript = await redisBenchmark(redis.port, [
       'EVALSHA',
-      sha,
+      sha!,
       '1',
       'bench:rb:script',
       String(LIMIT),
@@ -302,12 +310,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       redis_limiter: auto,
       redis_limiter_no_pipelining: plain,
       peer_memory_limiter_1_process: memory,
-      peer_incr_2_processes: incr,
       peer_redis_benchmark_incr_per_sec: rbIncr,
       peer_redis_benchmark_script_per_sec: rbScript,
     };
   } finally {
-    await admin.quit();
     await redis.dispose();
   }
 }
