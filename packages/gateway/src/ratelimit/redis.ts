@@ -25,6 +25,8 @@ import { checkRule, unavailableVerdict, windowVerdict } from './sliding-window.t
 
 /** KEYS[1] the bucket; ARGV limit, window ms. Returns {allowed 0|1, current, previous, elapsed ms}. */
 export const RATE_LIMIT_SCRIPT = `
+-- Redis < 5 must be told to replicate effects to write after TIME; later ones always do.
+if redis.replicate_commands then redis.replicate_commands() end
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local t = redis.call('TIME')
