@@ -242,7 +242,6 @@ export class Destination {
     signal: AbortSignal,
   ): Promise<ClientResponse> {
     if (signal.aborted) throw new TaskCancelledError();
-    state.attempts++;
     const endpoint = this.balancer.pick(state.tried);
     state.tried.add(endpoint);
     const send = () =>
@@ -268,6 +267,8 @@ export class Destination {
     state: CallState,
     signal: AbortSignal,
   ): Promise<ClientResponse> {
+    // Counted here, past the breaker: `attempts` are what reached the network.
+    state.attempts++;
     const started = performance.now();
     endpoint.inFlight++;
     let held = true;
