@@ -24,6 +24,7 @@ import {
   handleWhen,
   type IBackoff,
   type IBackoffFactory,
+  type RetryPolicy,
   retry,
   TaskCancelledError,
   type TimeoutPolicy,
@@ -61,7 +62,15 @@ export class Destination {
   readonly #breaker: CircuitBreakerPolicy | undefined;
   readonly #bulkhead: BulkheadPolicy | undefined;
   readonly #attemptTimeout: TimeoutPolicy;
+  /** The deadline policy for `options.deadlineMs`; a call with its own deadline makes its own. */
+  readonly #deadline: TimeoutPolicy;
   readonly #budget: RetryBudget | undefined;
+  readonly #retry: RetryPolicy | undefined;
+  /**
+   * The call each attempt outcome (a response, a ClientError) belongs to: the retry policy is
+   * built once per destination, and its filter and backoff see only the outcome.
+   */
+  readonly #calls = new WeakMap<object, CallState>();
   readonly #stopHealth: (() => void) | undefined;
 
   constructor(
@@ -84,6 +93,7 @@ export class Destination {
       strategy: TimeoutStrategy.Cooperative,
       abortOnReturn: false,
     });
+    this.#deadline = deadlinePolicy(options.deadlineMs);
     if (options.breaker) {
       const breaker = circuitBreaker(
         handleWhen((e) => e instanceof ClientError && retryableErrors.has(e)).orWhenResult(
@@ -109,7 +119,17 @@ export class Destination {
     if (options.bulkhead) {
       this.#bulkhead = bulkhead(options.bulkhead.maxConcurrent, options.bulkhead.maxQueue);
     }
-    if (options.retry) this.#budget = new RetryBudget(options.retry.ratio, options.retry.minPerSec);
+    const r = options.retry;
+    if (r) {
+      this.#budget = new RetryBudget(r.ratio, r.minPerSec);
+      const again = (outcome: unknown) => this.#shouldRetry(outcome);
+      this.#retry = retry(handleWhen(again).orWhenResult(again), {
+        maxAttempts: r.maxAttempts - 1,
+        backoff: this.#honourRetryAfter(
+          new ExponentialBackoff({ initialDelay: r.initialDelayMs, maxDelay: r.maxDelayMs }),
+        ),
+      });
+    }
     if (options.healthCheck) {
       this.#stopHealth = startHealthChecks(
         options.healthCheck,
@@ -127,10 +147,7 @@ export class Destination {
   /** Makes the call; see the module comment for the order of the policies. */
   async call(p: PreparedRequest): Promise<ClientResponse> {
     const state: CallState = { attempts: 0, tried: new Set(), retryAfterMs: undefined };
-    const deadline = timeout(p.deadlineMs ?? this.options.deadlineMs, {
-      strategy: TimeoutStrategy.Aggressive,
-      abortOnReturn: false,
-    });
+    const deadline = p.deadlineMs === undefined ? this.#deadline : deadlinePolicy(p.deadlineMs);
     let outcome: CallOutcome = 'unavailable';
     try {
       const res = await deadline.execute(
@@ -193,23 +210,15 @@ export class Destination {
 
   #retried(p: PreparedRequest, state: CallState, signal: AbortSignal): Promise<ClientResponse> {
     this.#budget?.deposit();
-    const r = this.options.retry;
-    if (!r || !p.retryable || r.maxAttempts === 1) return this.#attempt(p, state, signal);
-    const again = (outcome: unknown) => this.#shouldRetry(outcome, state);
-    const policy = retry(handleWhen(again).orWhenResult(again), {
-      maxAttempts: r.maxAttempts - 1,
-      backoff: honourRetryAfter(
-        new ExponentialBackoff({ initialDelay: r.initialDelayMs, maxDelay: r.maxDelayMs }),
-        state,
-      ),
-    });
-    return policy.execute(({ signal: s }) => this.#attempt(p, state, s), signal);
+    if (!this.#retry || !p.retryable) return this.#attempt(p, state, signal);
+    return this.#retry.execute(({ signal: s }) => this.#attempt(p, state, s), signal);
   }
 
   /** Decides whether a failed attempt is retried; counts the retry. */
-  #shouldRetry(outcome: unknown, state: CallState): boolean {
+  #shouldRetry(outcome: unknown): boolean {
     const r = this.options.retry!;
-    if (state.attempts >= r.maxAttempts) return false;
+    const state = typeof outcome === 'object' && outcome ? this.#calls.get(outcome) : undefined;
+    if (state === undefined || state.attempts >= r.maxAttempts) return false;
     // An open circuit answers the retry with CLIENT_CIRCUIT_OPEN; the caller learns more from
     // the failure that opened it.
     if (this.#breaker?.state === CircuitState.Open) return false;
@@ -293,17 +302,21 @@ export class Destination {
       this.#metrics.attempt((performance.now() - started) / 1000);
       this.balancer.succeeded(endpoint);
       res.body.once('close', release);
-      return {
+      const response: ClientResponse = {
         statusCode: res.statusCode,
         headers: res.headers,
         body: res.body,
         endpoint: endpoint.origin,
         attempts: state.attempts,
       };
+      this.#calls.set(response, state);
+      return response;
     } catch (error) {
       release();
       this.#metrics.attempt((performance.now() - started) / 1000);
-      throw this.#attemptError(error, endpoint, p, signal);
+      const thrown = this.#attemptError(error, endpoint, p, signal);
+      if (thrown instanceof ClientError) this.#calls.set(thrown, state);
+      throw thrown;
     }
   }
 
@@ -340,17 +353,23 @@ export class Destination {
     retryableErrors.add(e);
     return e;
   }
+
+  /** The exponential backoff, except after an answer with `Retry-After`: then exactly that. */
+  #honourRetryAfter(inner: IBackoffFactory<unknown>): IBackoffFactory<unknown> {
+    const wrap = (b: IBackoff<unknown>, ctx: unknown): IBackoff<unknown> => {
+      const { result } = ctx as { result: { error?: unknown; value?: unknown } };
+      const outcome = 'error' in result ? result.error : result.value;
+      const state =
+        typeof outcome === 'object' && outcome !== null ? this.#calls.get(outcome) : undefined;
+      const asked = state?.retryAfterMs;
+      if (state) state.retryAfterMs = undefined;
+      return { duration: asked ?? b.duration, next: (c) => wrap(b.next(c), c) };
+    };
+    return { next: (ctx) => wrap(inner.next(ctx), ctx) };
+  }
 }
 
-/** The exponential backoff, except after an answer with `Retry-After`: then exactly that. */
-function honourRetryAfter(
-  inner: IBackoffFactory<unknown>,
-  state: CallState,
-): IBackoffFactory<unknown> {
-  const wrap = (b: IBackoff<unknown>): IBackoff<unknown> => {
-    const asked = state.retryAfterMs;
-    state.retryAfterMs = undefined;
-    return { duration: asked ?? b.duration, next: (ctx) => wrap(b.next(ctx)) };
-  };
-  return { next: (ctx) => wrap(inner.next(ctx)) };
+/** Aggressive: the caller gets its answer at the deadline even if an inner step ignores it. */
+function deadlinePolicy(ms: number): TimeoutPolicy {
+  return timeout(ms, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false });
 }
