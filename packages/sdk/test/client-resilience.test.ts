@@ -284,19 +284,24 @@ describe('load balancing', () => {
     const port = await freePort();
     const c = client([a.url, b.url, `http://127.0.0.1:${port}`], {
       breaker: false,
-      ejection: { consecutiveFailures: 1, baseMs: 400 },
+      ejection: { consecutiveFailures: 1, baseMs: 1500, maxMs: 1500 },
     });
+    let failedAttempts = 0;
     for (let i = 0; i < 30; i++) {
       const res = await c.request(DEST, { path: '/' });
       expect(res.statusCode).toBe(200);
+      failedAttempts += res.attempts - 1;
       await res.body.dump();
     }
-    // Every call succeeded (a failed attempt moved to another endpoint); c was ejected once.
+    // Every call succeeded (a failed attempt moved to another endpoint), and once ejected the
+    // closed port was left alone: one failed attempt, not one in three.
     expect(a.hits + b.hits).toBe(30);
-    expect(await metric(c, 'ward_client_endpoint_ejections_total')).toBe(1);
+    expect(failedAttempts).toBe(await metric(c, 'ward_client_endpoint_ejections_total'));
+    expect(failedAttempts).toBeGreaterThanOrEqual(1);
+    expect(failedAttempts).toBeLessThanOrEqual(2);
 
     const revived = await start('ok', port);
-    await sleep(450);
+    await sleep(1600);
     for (let i = 0; i < 60; i++) await (await c.request(DEST, { path: '/' })).body.dump();
     expect(revived.hits).toBeGreaterThan(0);
   });

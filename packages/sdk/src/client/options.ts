@@ -70,7 +70,10 @@ export interface DestinationOptions {
   spiffeId?: SpiffeIdMatcher;
   /** Per attempt, until the response headers (and between body chunks), ms. Default 10000. */
   timeoutMs?: number;
-  /** The whole call, all attempts and backoffs included, ms. Default timeoutMs × maxAttempts. */
+  /**
+   * The whole call, all attempts and backoffs included, ms. Default: room for every attempt and
+   * the longest backoff between them, maxAttempts × timeoutMs + (maxAttempts − 1) × maxDelayMs.
+   */
   deadlineMs?: number;
   retry?: RetryOptions | false;
   breaker?: BreakerOptions | false;
@@ -240,10 +243,12 @@ export function resolveDestination(
       timeoutMs: int(c.timeoutMs, `${at}.healthCheck.timeoutMs`, 2000, 1, DAY),
     };
   }
+  // By default, room for every attempt and the longest backoff between them.
+  const attempts = retry?.maxAttempts ?? 1;
   const deadlineMs = int(
     o.deadlineMs,
     `${at}.deadlineMs`,
-    timeoutMs * (retry?.maxAttempts ?? 1),
+    attempts * timeoutMs + (attempts - 1) * (retry?.maxDelayMs ?? 0),
     1,
     10 * DAY,
   );
