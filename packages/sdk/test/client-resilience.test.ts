@@ -306,6 +306,31 @@ describe('load balancing', () => {
     expect(revived.hits).toBeGreaterThan(0);
   });
 
+  it('tries ejected endpoints anyway when all are out (panic mode)', async () => {
+    const ports = await Promise.all([freePort(), freePort()]);
+    const c = client(
+      ports.map((p) => `http://127.0.0.1:${p}`),
+      { breaker: false, retry: false, ejection: { consecutiveFailures: 1, baseMs: 60_000 } },
+    );
+    for (let i = 0; i < 4; i++) {
+      // Each call still reaches the network (attempts: 1), rather than failing for want of an
+      // endpoint.
+      await expect(c.request(DEST, { path: '/' })).rejects.toMatchObject({
+        code: 'CLIENT_UNAVAILABLE',
+        attempts: 1,
+      });
+    }
+    // Both are still ejected for a minute, yet the one that comes back gets calls at once.
+    const revived = await start('ok', ports[0]);
+    for (let i = 0; i < 40 && revived.hits === 0; i++) {
+      await c.request(DEST, { path: '/' }).then(
+        (res) => res.body.dump(),
+        () => undefined,
+      );
+    }
+    expect(revived.hits).toBeGreaterThan(0);
+  });
+
   it('leaves out endpoints failing their health check until they pass', async () => {
     const [a, b] = await Promise.all([start(), start()]);
     b.health = 503;
