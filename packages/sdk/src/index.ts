@@ -1,8 +1,22 @@
 /**
  * What a service embeds: the PDP runtime, workload identity, enforcement middleware, the egress
- * guard and the decision-log shipper.
+ * guard, the resilient client and the decision-log shipper.
  */
 
+// Resilient client
+export { type Client, createClient } from './client/client.ts';
+export { ClientError, type ClientErrorCode } from './client/errors.ts';
+export type {
+  BreakerOptions,
+  BulkheadOptions,
+  ClientOptions,
+  DestinationOptions,
+  EjectionOptions,
+  HealthCheckOptions,
+  RetryOptions,
+} from './client/options.ts';
+export type { ClientRequest, ClientResponse } from './client/request.ts';
+export { childTrace, parseTraceParent, type TraceParent } from './client/trace.ts';
 // Decision logs
 export type { DecisionLogEntry, DecisionRecorder } from './decision-log/entry.ts';
 export { foldRecords, toRecordV1 } from './decision-log/entry.ts';

@@ -29,16 +29,21 @@ export function spiffeServerIdentityCheck(
   trustDomain: string,
 ) {
   return (_host: string, cert: PeerCertificate): Error | undefined => {
-    if (cert.ca) return new Error('the server presented a CA certificate, not an SVID');
+    if (cert.ca) return refused('the server presented a CA certificate, not an SVID');
     const id =
       typeof cert.subjectaltname === 'string'
         ? spiffeIdOfSubjectAltName(cert.subjectaltname)
         : undefined;
-    if (id === undefined) return new Error('the server certificate has no single SPIFFE ID');
+    if (id === undefined) return refused('the server certificate has no single SPIFFE ID');
     const ok =
       expect === undefined ? id.startsWith(`spiffe://${trustDomain}/`) : matchSpiffeId(expect, id);
-    return ok ? undefined : new Error(`server SPIFFE ID ${id} is not the one expected`);
+    return ok ? undefined : refused(`server SPIFFE ID ${id} is not the one expected`);
   };
+}
+
+/** Node's code for a server name mismatch, so callers classify it like a host name check. */
+function refused(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
 }
 
 /**

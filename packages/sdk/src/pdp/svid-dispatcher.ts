@@ -5,8 +5,11 @@
  * (open connections keep theirs until they close; the control plane ends a watch stream when the
  * certificate it was opened with expires, and the PDP reconnects with the new one).
  */
+import { trustDomainOf } from '@ward/spiffe';
 import type { Agent, Dispatcher } from 'undici';
+import type { SpiffeIdMatcher } from '../identity/peer.ts';
 import type { X509Svid } from '../identity/svid.ts';
+import { spiffeServerIdentityCheck } from '../identity/tls.ts';
 import { undici } from '../undici.ts';
 
 /** Where the current SVID comes from: a `WorkloadIdentity`, or any object with an `svid` getter. */
@@ -24,6 +27,12 @@ export interface SvidClientOptions {
    * certificate the Ward CA issued.
    */
   serverCa?: string;
+  /**
+   * Verify the server as a SPIFFE workload instead of by host name: its SVID chain against the
+   * trust bundle (or `serverCa`) and its SPIFFE ID (URI SAN, which Node never checks) against
+   * this matcher. The resilient client (`createClient`) sets it per destination.
+   */
+  serverSpiffeId?: SpiffeIdMatcher;
 }
 
 /**
@@ -69,6 +78,15 @@ function defineSvidAgent() {
             minVersion: 'TLSv1.2',
             // A resumed session would carry the old certificate.
             maxCachedSessions: 0,
+            ...(this.#options.serverSpiffeId === undefined
+              ? {}
+              : {
+                  rejectUnauthorized: true,
+                  checkServerIdentity: spiffeServerIdentityCheck(
+                    this.#options.serverSpiffeId,
+                    trustDomainOf(svid.spiffeId),
+                  ),
+                }),
           },
         });
         old?.close().catch(() => {});
