@@ -165,6 +165,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
 
     const urls = new Map<string, string>();
     const directory: Directory = {
+      keys: () => MESH.map(keyOf),
+      urlIfListening: (key) => urls.get(key),
       url: (key) => {
         const u = urls.get(key);
         if (u === undefined) throw new Error(`${key} is not listening`);
@@ -176,6 +178,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     const reported = new Set<string>();
     const shippers: DecisionLogShipper[] = [];
     const services: RunningService[] = [];
+    const callers: (() => Promise<void>)[] = [];
     let monitoring: Caller | undefined;
     for (const svc of MESH) {
       const key = keyOf(svc);
@@ -200,18 +203,19 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       const deps = {
         name: key,
         identity,
-        pdp: pdps.get(key)!,
+        pdp: pdps.get(key),
         pdps,
         shipper,
         tally,
         directory,
       };
-      const call = createCaller(deps);
+      const { call, close: closeCaller } = createCaller(deps);
+      callers.push(closeCaller);
       if (svc.clientOnly) {
         monitoring = call;
         continue;
       }
-      const running = await startService(deps, HANDLERS[svc.name]!(deps.pdp), {
+      const running = await startService(deps, HANDLERS[svc.name]!(deps.pdp!), {
         host: opts.host,
         enforce: !svc.edge,
         call,
@@ -225,6 +229,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     });
     cleanups.push(async () => {
       await Promise.all(services.map((sv) => sv.close()));
+    });
+    // Clients close first: their health checks and kept-alive connections end before servers do.
+    cleanups.push(async () => {
+      await Promise.all(callers.map((close) => close()));
     });
 
     const traffic: Traffic = startTraffic({

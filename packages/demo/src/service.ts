@@ -12,9 +12,22 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { canonicalServiceKey, namespaceOfKey, type PassportClaims } from '@ward/policy';
-import type { DecisionLogEntry, DecisionLogShipper, EgressGuard, Pdp } from '@ward/sdk';
-import { createEgressGuard, EgressDeniedError, PASSPORT_HEADER, wardHttp } from '@ward/sdk';
-import { request } from 'undici';
+import type {
+  Client,
+  ClientResponse,
+  DecisionLogEntry,
+  DecisionLogShipper,
+  DestinationOptions,
+  EgressGuard,
+  Pdp,
+} from '@ward/sdk';
+import {
+  createClient,
+  createEgressGuard,
+  EgressDeniedError,
+  PASSPORT_HEADER,
+  wardHttp,
+} from '@ward/sdk';
 import { DEV_IDENTITY_HEADER, type ServiceIdentity } from './identity.ts';
 import type { Tally } from './tally.ts';
 
@@ -60,12 +73,18 @@ export type Caller = (
     body?: unknown;
     headers?: Record<string, string>;
     passport?: { token: string; claims: PassportClaims };
+    /** W3C trace context of the request being served: the call continues its trace. */
+    traceparent?: string;
   },
 ) => Promise<CallResult>;
 
 /** Where the other services are, by key: their URLs (set once all listen) and SPIFFE IDs. */
 export interface Directory {
+  /** Every mesh service's key. */
+  keys(): readonly string[];
   url(service: string): string;
+  /** The URL, or undefined for a service that does not listen (a client only). */
+  urlIfListening(service: string): string | undefined;
   spiffeId(service: string): string;
 }
 
@@ -73,7 +92,8 @@ export interface ServiceDeps {
   /** The service's key, `shop/orders`. */
   name: string;
   identity: ServiceIdentity;
-  pdp: Pdp;
+  /** The service's PDP; undefined for a client only (the monitoring tool). */
+  pdp: Pdp | undefined;
   /** The destinations' PDPs: the egress guard decides with the destination's own policy. */
   pdps: ReadonlyMap<string, Pdp>;
   shipper: DecisionLogShipper;
@@ -88,8 +108,19 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** Builds the egress-guarded caller of a service. */
-export function createCaller(deps: ServiceDeps): Caller {
+/** A service's caller and what holds it open. */
+export interface ServiceCaller {
+  call: Caller;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the caller of a service: the SDK's resilient client (`createClient`: egress check,
+ * mTLS with the service's SVID and the destination's SPIFFE ID checked, passport forwarding,
+ * trace context, timeout, retries of idempotent calls within a budget, circuit breaker). The
+ * client is made at the first call, once every service listens and its URL is known.
+ */
+export function createCaller(deps: ServiceDeps): ServiceCaller {
   const { name, identity, pdps, shipper, tally, directory } = deps;
   const guard: EgressGuard = createEgressGuard({
     // In a real mesh the caller loads its destinations' bundles; here they share the process.
@@ -105,14 +136,52 @@ export function createCaller(deps: ServiceDeps): Caller {
     },
     self: { service: name, spiffeId: identity.spiffeId },
   });
-  const dispatchers = new Map<string, ReturnType<ServiceIdentity['dispatcher']>>();
   const namespace = namespaceOfKey(name);
-  return async (ref, method, path, options = {}) => {
+  let client: Client | undefined;
+  const clientFor = (): Client => {
+    if (client) return client;
+    const destinations: Record<string, DestinationOptions> = {};
+    for (const key of directory.keys()) {
+      if (key === name) continue;
+      const url = directory.urlIfListening(key);
+      if (url === undefined) continue;
+      destinations[key] = {
+        endpoints: [url],
+        ...(url.startsWith('https:') ? { spiffeId: directory.spiffeId(key) } : {}),
+        timeoutMs: 5000,
+        connections: 8,
+      };
+    }
+    client = createClient({
+      self: { service: name, spiffeId: identity.spiffeId },
+      ...(identity.workload ? { identity: identity.workload } : {}),
+      guard,
+      destinations,
+      // Beside the PDP's metrics, so the service's /metrics shows its calls too (a client-only
+      // service has no PDP: its client keeps a registry of its own).
+      ...(deps.pdp ? { registry: deps.pdp.metrics() } : {}),
+    });
+    return client;
+  };
+  const call: Caller = async (ref, method, path, options = {}) => {
     const destination = canonicalServiceKey(ref, namespace);
     if (destination === undefined) throw new Error(`${ref} is not a service reference`);
     const headers: Record<string, string> = { ...identity.headers, ...options.headers };
+    let payload: string | undefined;
+    if (options.body !== undefined) {
+      payload = JSON.stringify(options.body);
+      headers['content-type'] = 'application/json';
+    }
+    let res: ClientResponse;
     try {
-      guard.check(destination, { method, path, headers }, options.passport?.claims);
+      res = await clientFor().request(destination, {
+        method,
+        path,
+        headers,
+        ...(payload === undefined ? {} : { body: payload }),
+        ...(options.passport ? { passport: options.passport } : {}),
+        ...(options.traceparent ? { traceparent: options.traceparent } : {}),
+      });
     } catch (error) {
       if (!(error instanceof EgressDeniedError)) throw error;
       // The call never leaves this process, so the destination never logs it: the caller does,
@@ -137,25 +206,6 @@ export function createCaller(deps: ServiceDeps): Caller {
       const rule = d.rule === null ? 'default' : `${d.rule.policy}#${d.rule.index}`;
       return { status: 0, body: null, refused: { rule, reason: d.reason } };
     }
-    if (options.passport) headers[PASSPORT_HEADER] = options.passport.token;
-    let dispatcher = dispatchers.get(destination);
-    if (dispatcher === undefined) {
-      dispatcher = identity.dispatcher(directory.spiffeId(destination));
-      dispatchers.set(destination, dispatcher);
-    }
-    let payload: string | undefined;
-    if (options.body !== undefined) {
-      payload = JSON.stringify(options.body);
-      headers['content-type'] = 'application/json';
-    }
-    const res = await request(`${directory.url(destination)}${path}`, {
-      method: method as 'GET',
-      headers,
-      body: payload,
-      dispatcher,
-      headersTimeout: 5000,
-      bodyTimeout: 5000,
-    });
     const text = await res.body.text();
     let body: unknown = text;
     if (String(res.headers['content-type'] ?? '').includes('json')) {
@@ -167,6 +217,7 @@ export function createCaller(deps: ServiceDeps): Caller {
     }
     return { status: res.statusCode, body };
   };
+  return { call, close: async () => client?.close() };
 }
 
 /** Reads a small JSON body (the demo's own traffic; capped, and bad JSON is a 400). */
@@ -211,6 +262,13 @@ export function listenerOf(handler: Handler, call: Caller) {
         const url = req.url ?? '/';
         const q = url.indexOf('?');
         const token = req.headers[PASSPORT_HEADER];
+        // Calls made while serving this request continue its trace.
+        const traceparent = req.headers.traceparent;
+        const traced: Caller =
+          typeof traceparent === 'string'
+            ? (destination, method, path, options = {}) =>
+                call(destination, method, path, { traceparent, ...options })
+            : call;
         const reply = await handler({
           req,
           method: req.method ?? 'GET',
@@ -218,7 +276,7 @@ export function listenerOf(handler: Handler, call: Caller) {
           body,
           passport: req.ward?.passport,
           passportToken: typeof token === 'string' ? token : undefined,
-          call,
+          call: traced,
         });
         send(res, reply);
       } catch (error) {
@@ -240,6 +298,7 @@ export async function startService(
   opts: { host: string; enforce: boolean; call: Caller },
 ): Promise<RunningService> {
   const { name, identity, pdp, shipper } = deps;
+  if (pdp === undefined) throw new TypeError(`${name} has no PDP to enforce with`);
   const inner = listenerOf(handler, opts.call);
   const listener = opts.enforce
     ? wardHttp(
