@@ -8,8 +8,6 @@ import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TlsOptions } from 'node:tls';
 import type { WorkloadIdentity } from '@ward/sdk';
-import type { Dispatcher } from 'undici';
-import { Agent } from 'undici';
 import { type DemoAttestation, demoAttestation, privateSocketDir } from './attestation.ts';
 import type { DemoControlPlane } from './control-plane.ts';
 
@@ -23,8 +21,6 @@ export interface ServiceIdentity {
   serverOptions(): TlsOptions | undefined;
   /** Keeps a TLS server's certificate current across rotations; returns a stop function. */
   secure(server: import('node:net').Server): () => void;
-  /** A dispatcher for calls to `destination` (expects its SPIFFE ID under mTLS). */
-  dispatcher(destinationSpiffeId: string): Dispatcher;
   /** Headers to add to outgoing calls (the dev header in the fallback). */
   readonly headers: Readonly<Record<string, string>>;
   /** The rotating SVID under mTLS (the PDP authenticates to the control plane with it). */
@@ -108,20 +104,13 @@ export async function meshIdentities(
       async for(_service, spiffeId) {
         const id = await workloadIdentity({ socketPath: running.socketPath, spiffeId });
         held.push(id);
-        const dispatchers: Dispatcher[] = [];
         return {
           spiffeId,
           headers: {},
           workload: id,
           serverOptions: () => id.serverOptions(),
           secure: (server) => id.secureServer(server),
-          dispatcher(destination) {
-            const d = id.dispatcher({ expect: destination, connections: 8 });
-            dispatchers.push(d);
-            return d;
-          },
           close() {
-            for (const d of dispatchers) void d.close();
             id.close();
           },
         };
@@ -145,24 +134,18 @@ export async function meshIdentities(
 
 /** The development fallback: plain HTTP, the caller's name in a header anyone could forge. */
 function devIdentities(reason: string): MeshIdentities {
-  const agents: Agent[] = [];
   return {
     mode: 'dev-header',
     reason,
     async for(service, spiffeId) {
-      const agent = new Agent({ connections: 8 });
-      agents.push(agent);
       return {
         spiffeId,
         headers: { [DEV_IDENTITY_HEADER]: service },
         serverOptions: () => undefined,
         secure: () => () => {},
-        dispatcher: () => agent,
         close() {},
       };
     },
-    async close() {
-      await Promise.all(agents.map((a) => a.close()));
-    },
+    async close() {},
   };
 }
