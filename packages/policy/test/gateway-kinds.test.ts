@@ -89,6 +89,7 @@ describe('request schemas', () => {
     expect(compiled.validate({ sku: 'abc' })).toBe(false);
     // Each pattern is its own (ajv keys compiled patterns by their text).
     const two = compileRequestSchema({
+      type: 'object',
       properties: { a: { type: 'string', pattern: '^a$' }, b: { type: 'string', pattern: '^b$' } },
     });
     expect(two.ok && two.validate({ a: 'a', b: 'b' })).toBe(true);
