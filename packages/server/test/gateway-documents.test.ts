@@ -90,11 +90,9 @@ describe('Gateway and Route documents', () => {
   it('the owning team applies them; they are listed and read like intentions', async () => {
     const res = await apply([gateway(), route('products'), route('orders')], tokens.shop);
     expect(res.status).toBe(200);
-    expect(res.body.results.map((r: { kind: string; name: string }) => `${r.kind} ${r.name}`)).toEqual([
-      'Gateway shop/edge',
-      'Route shop/products',
-      'Route shop/orders',
-    ]);
+    expect(
+      res.body.results.map((r: { kind: string; name: string }) => `${r.kind} ${r.name}`),
+    ).toEqual(['Gateway shop/edge', 'Route shop/products', 'Route shop/orders']);
     const gateways = await http(base, 'GET', '/v1/gateways', { token: tokens.shop });
     expect(gateways.status).toBe(200);
     expect(gateways.body.items.map((d: { name: string }) => d.name)).toEqual(['shop/edge']);
