@@ -52,7 +52,9 @@ export function routeGatewayKey(route: Pick<RouteDocument, 'metadata' | 'spec'>)
  * The key of a Route's upstream service (`spec.upstream.service`, relative to the route's
  * namespace), or undefined when it is not a service reference.
  */
-export function routeUpstreamKey(route: Pick<RouteDocument, 'metadata' | 'spec'>): string | undefined {
+export function routeUpstreamKey(
+  route: Pick<RouteDocument, 'metadata' | 'spec'>,
+): string | undefined {
   return canonicalServiceKey(route.spec.upstream.service, documentNamespace(route));
 }
 
@@ -150,7 +152,11 @@ export function checkGateway(gateway: GatewayDocument, report: ReportProblem): v
   const hashes = new Set<string>();
   spec.apiKeys?.forEach((k, i) => {
     if (ids.has(k.id)) {
-      report('POLICY_DUPLICATE_NAME', `/spec/apiKeys/${i}/id`, `API key id "${k.id}" is listed twice`);
+      report(
+        'POLICY_DUPLICATE_NAME',
+        `/spec/apiKeys/${i}/id`,
+        `API key id "${k.id}" is listed twice`,
+      );
     }
     if (hashes.has(k.sha256)) {
       report(
@@ -234,7 +240,8 @@ export function checkRoute(route: RouteDocument, report: ReportProblem): void {
   });
   upstream.endpoints.forEach((e, i) => {
     const problem = urlProblem(e, false);
-    if (problem) report('POLICY_URL_INVALID', `/spec/upstream/endpoints/${i}`, `endpoint ${problem}`);
+    if (problem)
+      report('POLICY_URL_INVALID', `/spec/upstream/endpoints/${i}`, `endpoint ${problem}`);
   });
   if (upstream.stripPrefix === true && match.pathPrefix === undefined) {
     report(
@@ -253,6 +260,7 @@ export function checkRoute(route: RouteDocument, report: ReportProblem): void {
   }
   if (route.spec.requestSchema !== undefined) {
     const compiled = compileRequestSchema(route.spec.requestSchema);
-    if (!compiled.ok) report('POLICY_REQUEST_SCHEMA_INVALID', '/spec/requestSchema', compiled.message);
+    if (!compiled.ok)
+      report('POLICY_REQUEST_SCHEMA_INVALID', '/spec/requestSchema', compiled.message);
   }
 }

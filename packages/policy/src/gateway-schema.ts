@@ -37,7 +37,8 @@ const oidcIssuer = {
       minItems: 1,
       maxItems: 16,
       items: token,
-      description: 'Allowed JWS algorithms (default RS256, PS256, ES256, EdDSA); never none or HS*.',
+      description:
+        'Allowed JWS algorithms (default RS256, PS256, ES256, EdDSA); never none or HS*.',
     },
     jwksUri: { ...url, description: "The issuer's JWKS; skips discovery." },
     clockSkewSec: { type: 'integer', minimum: 0, maximum: 300 },

@@ -411,7 +411,14 @@ const routeDocument = documentOf(
   routeSpec,
 );
 
-const kinds = ['Service', 'Intention', 'AttributeSchema', 'Gateway', 'Route', 'PolicyTest'] as const;
+const kinds = [
+  'Service',
+  'Intention',
+  'AttributeSchema',
+  'Gateway',
+  'Route',
+  'PolicyTest',
+] as const;
 
 /**
  * JSON Schema (draft-07) of a Ward document of any kind: `Service`, `Intention`, `AttributeSchema`,
