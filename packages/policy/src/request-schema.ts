@@ -7,7 +7,8 @@
  * - ajv `strict` refuses unknown keywords and formats (a typo must not silently validate nothing);
  * - `pattern` runs on re2js (linear time) instead of backtracking RegExp;
  * - no remote `$ref` is ever loaded (no `loadSchema`): an unresolved reference is an error;
- * - the schema's size is bounded, and so is the generated code.
+ * - the schema's size is bounded, and so is the generated code;
+ * - each distinct schema compiles once (a bounded cache), since ajv compiling costs milliseconds.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { RE2JS } from 're2js';
@@ -34,32 +35,76 @@ export type CompiledRequestSchema =
   | { ok: false; message: string };
 
 /**
- * Compiles a Route's `requestSchema` (each call a fresh ajv instance: schemas of different routes
- * may reuse one `$id`). Never throws on a bad schema.
+ * Validates schemas against the draft 2020-12 meta-schema. Compiling the meta-schema costs tens of
+ * milliseconds, so one instance does it once; each request schema then compiles in a fresh,
+ * cheap instance (schemas of different routes may reuse one `$id`).
+ */
+let meta: Ajv2020 | undefined;
+
+/**
+ * Compiled schemas by their JSON text. Every apply validates the whole stored state, and a PDP
+ * recompiles its bundle on every change, so the same schemas come back again and again. Bounded
+ * in entries and in key characters; the oldest entry goes first.
+ */
+const cache = new Map<string, CompiledRequestSchema>();
+const CACHE_ENTRIES = 1024;
+const CACHE_CHARS = 8 * 1024 * 1024;
+let cacheChars = 0;
+
+/**
+ * Compiles a Route's `requestSchema`. Never throws on a bad schema; the same schema (by its JSON
+ * text) compiles once.
  */
 export function compileRequestSchema(schema: unknown): CompiledRequestSchema {
   if (typeof schema !== 'boolean' && (schema === null || typeof schema !== 'object')) {
     return { ok: false, message: 'a request schema is an object or a boolean' };
   }
-  let size: number;
+  let text: string;
   try {
-    size = JSON.stringify(schema).length;
+    text = JSON.stringify(schema);
   } catch {
     return { ok: false, message: 'a request schema must be JSON' };
   }
-  if (size > MAX_REQUEST_SCHEMA_BYTES) {
+  if (text.length > MAX_REQUEST_SCHEMA_BYTES) {
     return {
       ok: false,
-      message: `request schema is ${size} bytes of JSON, more than ${MAX_REQUEST_SCHEMA_BYTES}`,
+      message: `request schema is ${text.length} bytes of JSON, more than ${MAX_REQUEST_SCHEMA_BYTES}`,
     };
   }
+  const hit = cache.get(text);
+  if (hit !== undefined) {
+    cache.delete(text); // most recently used goes last
+    cache.set(text, hit);
+    return hit;
+  }
+  const result = compileFresh(JSON.parse(text) as object | boolean);
+  cache.set(text, result);
+  cacheChars += text.length;
+  for (const [key] of cache) {
+    if (cache.size <= CACHE_ENTRIES && cacheChars <= CACHE_CHARS) break;
+    cache.delete(key);
+    cacheChars -= key.length;
+  }
+  return result;
+}
+
+/** Compiles a private copy (the caller cannot change it afterwards). */
+function compileFresh(schema: object | boolean): CompiledRequestSchema {
   try {
+    meta ??= new Ajv2020({ strict: true });
+    if (!meta.validateSchema(schema)) {
+      return {
+        ok: false,
+        message: `invalid request schema: ${firstLine(meta.errorsText(meta.errors, { dataVar: 'schema' }))}`,
+      };
+    }
     const ajv = new Ajv2020({
       strict: true,
       allErrors: false,
+      validateSchema: false, // done above, against the once-compiled meta-schema
       code: { regExp: re2Engine },
     });
-    return { ok: true, validate: ajv.compile(schema as object | boolean) };
+    return { ok: true, validate: ajv.compile(schema) };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     return { ok: false, message: `invalid request schema: ${firstLine(message)}` };

@@ -111,5 +111,15 @@ describe('request schemas', () => {
       expect(compileRequestSchema(bad).ok, JSON.stringify(bad).slice(0, 40)).toBe(false);
     }
     expect(compileRequestSchema(true).ok).toBe(true);
+    expect(compileRequestSchema({ type: 'nope' }).ok).toBe(false); // the meta-schema holds
+  });
+
+  it('compiles each distinct schema once; routes may reuse one $id', () => {
+    const a = { $id: 'https://shop.example/order', type: 'object' };
+    const first = compileRequestSchema(a);
+    expect(compileRequestSchema({ ...a })).toBe(first);
+    const b = compileRequestSchema({ $id: 'https://shop.example/order', type: 'string' });
+    expect(b.ok && b.validate('x')).toBe(true);
+    expect(first.ok && first.validate('x')).toBe(false);
   });
 });
