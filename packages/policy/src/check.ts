@@ -1,6 +1,6 @@
 import { attributesFor, checkCondition, mergeSchemas, type Schemas } from './attribute-schema.ts';
 import { compileCel } from './cel.ts';
-import { checkGateway, checkRoute } from './gateway-check.ts';
+import { checkGateway, checkPassportTtl, checkRoute } from './gateway-check.ts';
 import { globProblem, isGlob } from './glob.ts';
 import { methodProblem } from './http-methods.ts';
 import {
@@ -23,6 +23,7 @@ import { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 import type {
   AttributeSchemaDocument,
   Diagnostic,
+  GatewayDocument,
   HeaderMatch,
   IntentionDocument,
   IntentionRule,
@@ -91,6 +92,7 @@ export function checkDocuments(
   const schemaDocs = new Map<string, SourcedDocument<AttributeSchemaDocument>>();
   /** `Kind/key` of each Gateway and Route seen, with its file. */
   const edgeDocs = new Map<string, string>();
+  const gateways: { doc: GatewayDocument; report: Report }[] = [];
   for (const sd of documents) {
     const schemaErrors = validateSchema(sd.document, sd.file, sd.positions);
     if (schemaErrors.length > 0) {
@@ -130,8 +132,12 @@ export function checkDocuments(
         continue;
       }
       edgeDocs.set(id, sd.file);
-      if (doc.kind === 'Gateway') checkGateway(doc, report);
-      else checkRoute(doc, report);
+      if (doc.kind === 'Gateway') {
+        checkGateway(doc, report);
+        gateways.push({ doc, report });
+      } else {
+        checkRoute(doc, report);
+      }
     } else if (doc.kind === 'AttributeSchema') {
       const name = documentKey(doc);
       const prior = schemaDocs.get(name);
@@ -146,6 +152,7 @@ export function checkDocuments(
       schemaDocs.set(name, sd as SourcedDocument<AttributeSchemaDocument>);
     }
   }
+  for (const g of gateways) checkPassportTtl(g.doc, out.serviceDocs, g.report);
   out.schemas = mergeSchemas([...schemaDocs.values()], (sd, code, path, message) => {
     const p = positionOf(sd.positions, path);
     out.diagnostics.push(diag(sd.file, p.line, p.col, code, path, message));

@@ -10,8 +10,9 @@
  */
 import { methodProblem } from './http-methods.ts';
 import { canonicalServiceKey, documentKey, documentNamespace, serviceKey } from './namespace.ts';
+import { DEFAULT_PASSPORT_MAX_LIFETIME_SEC } from './passport-use.ts';
 import { compileRequestSchema } from './request-schema.ts';
-import type { GatewayDocument, RouteDocument } from './types.ts';
+import type { GatewayDocument, RouteDocument, ServiceDocument, SourcedDocument } from './types.ts';
 
 /** How a check reports a problem: a code, the JSON pointer at fault, and a message. */
 export type ReportProblem = (code: string, path: string, message: string) => void;
@@ -173,6 +174,29 @@ export function checkGateway(gateway: GatewayDocument, report: ReportProblem): v
     const problem = cidrProblem(cidr);
     if (problem) report('POLICY_CIDR_INVALID', `/spec/trustedProxies/${i}`, problem);
   });
+}
+
+/**
+ * A gateway's passports must live no longer than its own service accepts (`maxLifetimeSec` of the
+ * Service of the same key, default 3600): the verifiers of its zone would refuse them all.
+ */
+export function checkPassportTtl(
+  gateway: GatewayDocument,
+  services: readonly SourcedDocument<ServiceDocument>[],
+  report: ReportProblem,
+): void {
+  const ttl = gateway.spec.passport?.ttlSec;
+  if (ttl === undefined) return;
+  const key = gatewayKey(gateway);
+  const own = services.find((s) => documentKey(s.document) === key)?.document;
+  const max = own?.spec.passport?.maxLifetimeSec ?? DEFAULT_PASSPORT_MAX_LIFETIME_SEC;
+  if (ttl > max) {
+    report(
+      'POLICY_PASSPORT_TTL',
+      '/spec/passport/ttlSec',
+      `passports of ${ttl} s outlive what service "${key}" accepts (maxLifetimeSec ${max}): every verifier would refuse them`,
+    );
+  }
 }
 
 function checkCors(cors: NonNullable<GatewayDocument['spec']['cors']>, report: ReportProblem) {

@@ -13,6 +13,7 @@ export {
 } from './errors.ts';
 export {
   checkGateway,
+  checkPassportTtl,
   checkRoute,
   cidrProblem,
   DEFAULT_GATEWAY_ALGORITHMS,
