@@ -30,6 +30,7 @@ import type {
   Mode,
   Permission,
   QueryMatch,
+  RouteDocument,
   ServiceDocument,
   ServiceInfo,
   SourcedDocument,
@@ -71,6 +72,8 @@ export interface CheckResult {
   serviceDocs: SourcedDocument<ServiceDocument>[];
   /** The AttributeSchema documents merged, or undefined when there are none. */
   schemas: Schemas | undefined;
+  /** Gateway and Route documents that passed their checks (no rules: for lint and tools). */
+  edge: SourcedDocument<GatewayDocument | RouteDocument>[];
 }
 
 type Report = (code: string, path: string, message: string) => void;
@@ -87,6 +90,7 @@ export function checkDocuments(
     intentions: new Map(),
     serviceDocs: [],
     schemas: undefined,
+    edge: [],
   };
   const serviceIds = new Map<string, string>();
   const schemaDocs = new Map<string, SourcedDocument<AttributeSchemaDocument>>();
@@ -132,11 +136,15 @@ export function checkDocuments(
         continue;
       }
       edgeDocs.set(id, sd.file);
+      const before = out.diagnostics.length;
       if (doc.kind === 'Gateway') {
         checkGateway(doc, report);
         gateways.push({ doc, report });
       } else {
         checkRoute(doc, report);
+      }
+      if (out.diagnostics.length === before) {
+        out.edge.push(sd as SourcedDocument<GatewayDocument | RouteDocument>);
       }
     } else if (doc.kind === 'AttributeSchema') {
       const name = documentKey(doc);

@@ -4,6 +4,7 @@ import {
   compile,
   compileRequestSchema,
   gatewayKey,
+  lintPolicy,
   type PolicyDocument,
   type RouteDocument,
   routeGatewayKey,
@@ -41,6 +42,22 @@ describe('gateway keys', () => {
     expect(set.destinations()).toEqual([]);
     expect(set.services.size).toBe(0);
     expect(set.decide({ destination: 'shop/edge', source: {} }).allowed).toBe(false);
+  });
+});
+
+describe('lint', () => {
+  it('warns about a route whose gateway or upstream no Service declares', () => {
+    const edge: PolicyDocument = {
+      apiVersion: 'ward.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'edge', namespace: 'shop' },
+      spec: {},
+    };
+    const warnings = lintPolicy([edge, route('shop', 'frontend'), route('other', 'shop/edge')]);
+    expect(warnings.map((w) => `${w.code} ${w.path} ${w.message}`)).toEqual([
+      'LINT_UNKNOWN_SERVICE /spec/gateway gateway "other/edge" is not a declared Service',
+      'LINT_UNKNOWN_SERVICE /spec/upstream/service upstream "shop/frontend" is not a declared Service',
+    ]);
   });
 });
 
