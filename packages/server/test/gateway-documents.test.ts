@@ -13,6 +13,8 @@ import { cleanupDirs, http, revisionEvent, SseClient, startTestServer, yamlOf } 
 
 let server: RunningServer;
 let base: string;
+/** The revision before any Gateway or Route existed. */
+let seeded: number;
 const tokens: Record<string, string> = {};
 
 const HASH = '4b227777d4dd1fc61c6f884f48641d02b4d121d3fd328cb08b5531fcacdabf8a';
@@ -75,6 +77,7 @@ beforeAll(async () => {
     service('api', 'other'),
   ]);
   expect(seed.status).toBe(200);
+  seeded = seed.body.revision as number;
   tokens.shop = await token('team-shop', { scope: 'team', namespaces: ['shop'] });
   tokens.other = await token('team-other', { scope: 'team', namespaces: ['other'] });
   tokens.frontend = await token('team-frontend', { scope: 'team', services: ['shop/frontend'] });
@@ -194,6 +197,22 @@ describe('Gateway and Route documents', () => {
       'Route other',
     ]);
     expect((await bundleOf(EDGE)).documents.some((d) => d.metadata.name === 'mine')).toBe(false);
+  });
+
+  it("a rollback of the gateway's key covers its Gateway and Routes, and only them", async () => {
+    const dry = await http(base, 'POST', '/v1/rollback', {
+      token: tokens.shop,
+      body: { to: seeded, service: 'shop/edge', dryRun: true },
+    });
+    expect(dry.status, dry.text).toBe(200);
+    const actions = dry.body.results.map(
+      (r: { kind: string; name: string; action: string }) => `${r.kind} ${r.name} ${r.action}`,
+    );
+    expect(actions.sort()).toEqual([
+      'Gateway shop/edge deleted',
+      'Route shop/orders deleted',
+      'Route shop/products deleted',
+    ]);
   });
 
   it("a PDP token of another service cannot read the gateway's bundle or watch it", async () => {
