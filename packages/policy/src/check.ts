@@ -1,6 +1,8 @@
 import { attributesFor, checkCondition, mergeSchemas, type Schemas } from './attribute-schema.ts';
 import { compileCel } from './cel.ts';
+import { checkGateway, checkPassportTtl, checkRoute } from './gateway-check.ts';
 import { globProblem, isGlob } from './glob.ts';
+import { methodProblem } from './http-methods.ts';
 import {
   compilePermission,
   compileSource,
@@ -21,12 +23,14 @@ import { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 import type {
   AttributeSchemaDocument,
   Diagnostic,
+  GatewayDocument,
   HeaderMatch,
   IntentionDocument,
   IntentionRule,
   Mode,
   Permission,
   QueryMatch,
+  RouteDocument,
   ServiceDocument,
   ServiceInfo,
   SourcedDocument,
@@ -38,17 +42,7 @@ import { validateSchema } from './validate.ts';
  * CEL. Collects every problem as a diagnostic and returns the pieces `compile` builds from.
  */
 
-export const HTTP_METHODS = new Set([
-  'GET',
-  'HEAD',
-  'POST',
-  'PUT',
-  'DELETE',
-  'CONNECT',
-  'OPTIONS',
-  'TRACE',
-  'PATCH',
-]);
+export { HTTP_METHODS } from './http-methods.ts';
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const GRPC_SERVICE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
@@ -78,6 +72,8 @@ export interface CheckResult {
   serviceDocs: SourcedDocument<ServiceDocument>[];
   /** The AttributeSchema documents merged, or undefined when there are none. */
   schemas: Schemas | undefined;
+  /** Gateway and Route documents that passed their checks (no rules: for lint and tools). */
+  edge: SourcedDocument<GatewayDocument | RouteDocument>[];
 }
 
 type Report = (code: string, path: string, message: string) => void;
@@ -94,9 +90,13 @@ export function checkDocuments(
     intentions: new Map(),
     serviceDocs: [],
     schemas: undefined,
+    edge: [],
   };
   const serviceIds = new Map<string, string>();
   const schemaDocs = new Map<string, SourcedDocument<AttributeSchemaDocument>>();
+  /** `Kind/key` of each Gateway and Route seen, with its file. */
+  const edgeDocs = new Map<string, string>();
+  const gateways: { doc: GatewayDocument; report: Report }[] = [];
   for (const sd of documents) {
     const schemaErrors = validateSchema(sd.document, sd.file, sd.positions);
     if (schemaErrors.length > 0) {
@@ -123,6 +123,29 @@ export function checkDocuments(
       }
       out.intentions.set(name, sd as SourcedDocument<IntentionDocument>);
       checkIntention(sd as SourcedDocument<IntentionDocument>, out, report);
+    } else if (doc.kind === 'Gateway' || doc.kind === 'Route') {
+      // No rules: checked so a bad one never reaches a bundle, then left to the gateway.
+      const id = `${doc.kind}/${documentKey(doc)}`;
+      const prior = edgeDocs.get(id);
+      if (prior !== undefined) {
+        report(
+          'POLICY_DUPLICATE_NAME',
+          '/metadata/name',
+          `${doc.kind.toLowerCase()} "${documentKey(doc)}" is already defined in ${prior}`,
+        );
+        continue;
+      }
+      edgeDocs.set(id, sd.file);
+      const before = out.diagnostics.length;
+      if (doc.kind === 'Gateway') {
+        checkGateway(doc, report);
+        gateways.push({ doc, report });
+      } else {
+        checkRoute(doc, report);
+      }
+      if (out.diagnostics.length === before) {
+        out.edge.push(sd as SourcedDocument<GatewayDocument | RouteDocument>);
+      }
     } else if (doc.kind === 'AttributeSchema') {
       const name = documentKey(doc);
       const prior = schemaDocs.get(name);
@@ -137,6 +160,7 @@ export function checkDocuments(
       schemaDocs.set(name, sd as SourcedDocument<AttributeSchemaDocument>);
     }
   }
+  for (const g of gateways) checkPassportTtl(g.doc, out.serviceDocs, g.report);
   out.schemas = mergeSchemas([...schemaDocs.values()], (sd, code, path, message) => {
     const p = positionOf(sd.positions, path);
     out.diagnostics.push(diag(sd.file, p.line, p.col, code, path, message));
@@ -401,15 +425,9 @@ function checkPermission(p: Permission, path: string, report: Report): boolean {
   let ok = true;
   if (p.http) {
     p.http.methods?.forEach((m, i) => {
-      if (!HTTP_METHODS.has(m)) {
-        const hint = HTTP_METHODS.has(m.toUpperCase())
-          ? ` (methods are upper case: ${m.toUpperCase()})`
-          : '';
-        report(
-          'POLICY_METHOD_UNKNOWN',
-          `${path}/http/methods/${i}`,
-          `unknown HTTP method "${m}"${hint}`,
-        );
+      const problem = methodProblem(m);
+      if (problem) {
+        report('POLICY_METHOD_UNKNOWN', `${path}/http/methods/${i}`, problem);
         ok = false;
       }
     });

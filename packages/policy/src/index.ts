@@ -11,7 +11,21 @@ export {
   RequestTargetError,
   sortDiagnostics,
 } from './errors.ts';
+export {
+  checkGateway,
+  checkPassportTtl,
+  checkRoute,
+  cidrProblem,
+  DEFAULT_GATEWAY_ALGORITHMS,
+  GATEWAY_ALGORITHMS,
+  gatewayKey,
+  type ReportProblem,
+  routeGatewayKey,
+  routeUpstreamKey,
+  urlProblem,
+} from './gateway-check.ts';
 export { compileGlob, type Glob, globProblem } from './glob.ts';
+export { HTTP_METHODS, methodProblem } from './http-methods.ts';
 export { isReservedLabel, RESERVED_LABEL_PREFIX, reservedLabels } from './labels.ts';
 export { lintPolicy } from './lint.ts';
 export { type ResolvedSource, resolveSource } from './matchers.ts';
@@ -81,6 +95,11 @@ export {
   parseQuery,
   type QueryParameters,
 } from './request/query.ts';
+export {
+  type CompiledRequestSchema,
+  compileRequestSchema,
+  MAX_REQUEST_SCHEMA_BYTES,
+} from './request-schema.ts';
 export { policySchema } from './schema.ts';
 export { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 export {
@@ -104,6 +123,10 @@ export {
   type DependencyKind,
   type Diagnostic,
   type Explanation,
+  type GatewayApiKey,
+  type GatewayCors,
+  type GatewayDocument,
+  type GatewayOidcIssuer,
   type GrpcPermission,
   type HeaderMatch,
   type HttpPermission,
@@ -119,6 +142,9 @@ export {
   type PolicyTestCase,
   type PolicyTestDocument,
   type QueryMatch,
+  type RouteAuth,
+  type RouteDocument,
+  type RouteRateLimit,
   type RuleEvaluation,
   type RuleInfo,
   type RuleRef,

@@ -9,12 +9,20 @@ import {
 } from './check.ts';
 import { toSourced } from './compile.ts';
 import { sortDiagnostics } from './errors.ts';
+import { gatewayKey, routeGatewayKey, routeUpstreamKey } from './gateway-check.ts';
 import { compileGlob } from './glob.ts';
 import { labelReads, RESERVED_LABEL_PREFIX } from './labels.ts';
 import { type SourceMatcher, sourceMatches } from './matchers.ts';
 import { canonicalServiceKey, documentNamespace } from './namespace.ts';
 import { diag, pointerToken, positionOf } from './position.ts';
-import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from './types.ts';
+import type {
+  CompileOptions,
+  Diagnostic,
+  GatewayDocument,
+  PolicyDocument,
+  RouteDocument,
+  SourcedDocument,
+} from './types.ts';
 
 /**
  * Warnings about documents that compile but probably do not say what their author meant:
@@ -22,8 +30,9 @@ import type { CompileOptions, Diagnostic, PolicyDocument, SourcedDocument } from
  *   this rule can never decide (unreachable).
  * - `LINT_OVERRIDDEN_ALLOW`: an unconditional enforce-mode deny covers every caller of this allow,
  *   so it can never permit anything.
- * - `LINT_UNKNOWN_SERVICE`: a destination, source or dependency names a service that no Service
- *   document declares (only checked when some Service documents are present).
+ * - `LINT_UNKNOWN_SERVICE`: a destination, source, dependency, gateway or route upstream names a
+ *   service that no Service document declares (only checked when some Service documents are
+ *   present).
  * - `LINT_TEAM_LABEL`: a condition trusts a label of the calling service that the caller's own team
  *   can set (any key outside `ward.dev/`, or a key computed at run time); see labels.ts.
  * - `LINT_ENUM_VALUE`: a condition compares a declared attribute or label with a literal outside
@@ -139,6 +148,7 @@ export function lintPolicy(
         }
       });
     }
+    for (const sd of checked.edge) edgeWarnings(sd, known, warn);
     for (const sd of checked.serviceDocs) {
       const namespace = documentNamespace(sd.document);
       sd.document.spec.dependencies?.forEach((d, i) => {
@@ -275,4 +285,28 @@ function covers(outer: SourceMatcher[], inner: SourceMatcher[]): boolean {
       s.kind === 'name' ? sourceMatches(o, s.text, undefined) : sourceMatches(o, undefined, s.text),
     );
   });
+}
+
+/**
+ * A Gateway whose key, or a Route whose gateway or upstream, no Service document declares: the
+ * gateway would have no identity (nor signing key) to serve with, the upstream no identity to call.
+ */
+function edgeWarnings(
+  sd: SourcedDocument<GatewayDocument | RouteDocument>,
+  known: ReadonlyMap<string, unknown>,
+  warn: (c: SourcedDocument, code: string, path: string, message: string) => void,
+): void {
+  const doc = sd.document;
+  const refs: [string | undefined, string, string][] =
+    doc.kind === 'Gateway'
+      ? [[gatewayKey(doc), '/metadata/name', 'gateway']]
+      : [
+          [routeGatewayKey(doc), '/spec/gateway', 'gateway'],
+          [routeUpstreamKey(doc), '/spec/upstream/service', 'upstream'],
+        ];
+  for (const [key, path, what] of refs) {
+    if (key !== undefined && !known.has(key)) {
+      warn(sd, 'LINT_UNKNOWN_SERVICE', path, `${what} "${key}" is not a declared Service`);
+    }
+  }
 }

@@ -5,6 +5,7 @@
  */
 
 import { NAMESPACE_PATTERN, SERVICE_REF_PATTERN } from '@ward/spiffe';
+import { gatewaySpec, routeSpec } from './gateway-schema.ts';
 
 const NAME = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
@@ -398,11 +399,30 @@ const policyTestDocument = documentOf(
   },
 );
 
-const kinds = ['Service', 'Intention', 'AttributeSchema', 'PolicyTest'] as const;
+const gatewayDocument = documentOf(
+  'Gateway',
+  "The edge's configuration: trusted issuers, API key hashes, passport, limits, CORS. Its key is the gateway service's key.",
+  gatewaySpec,
+);
+
+const routeDocument = documentOf(
+  'Route',
+  "One route of a gateway (in the gateway's namespace): what it matches and the upstream it forwards to.",
+  routeSpec,
+);
+
+const kinds = [
+  'Service',
+  'Intention',
+  'AttributeSchema',
+  'Gateway',
+  'Route',
+  'PolicyTest',
+] as const;
 
 /**
- * JSON Schema (draft-07) of a Ward document of any kind: `Service`, `Intention`, `AttributeSchema`
- * or `PolicyTest`.
+ * JSON Schema (draft-07) of a Ward document of any kind: `Service`, `Intention`, `AttributeSchema`,
+ * `Gateway`, `Route` or `PolicyTest`.
  * The `kind` selects the sub-schema, so errors speak about the right fields.
  */
 export const policySchema = {
@@ -424,6 +444,8 @@ export const policySchema = {
     Service: serviceDocument,
     Intention: intentionDocument,
     AttributeSchema: attributeSchemaDocument,
+    Gateway: gatewayDocument,
+    Route: routeDocument,
     PolicyTest: policyTestDocument,
     DecisionInput: decisionInput,
   },

@@ -4,6 +4,8 @@
  * (control plane, SDK, CLI); change them only with all of those in mind.
  */
 
+import type { GatewayDocument, RouteDocument } from './gateway-types.ts';
+
 /** The API group and version every Ward document carries in `apiVersion`. */
 export const API_VERSION = 'ward.dev/v1';
 
@@ -200,7 +202,22 @@ export interface AttributeSchemaDocument {
   };
 }
 
-export type PolicyDocument = ServiceDocument | IntentionDocument | AttributeSchemaDocument;
+export type {
+  GatewayApiKey,
+  GatewayCors,
+  GatewayDocument,
+  GatewayOidcIssuer,
+  RouteAuth,
+  RouteDocument,
+  RouteRateLimit,
+} from './gateway-types.ts';
+
+export type PolicyDocument =
+  | ServiceDocument
+  | IntentionDocument
+  | AttributeSchemaDocument
+  | GatewayDocument
+  | RouteDocument;
 
 /** Every kind a policy file may hold: policy documents and test documents. */
 export type AnyDocument = PolicyDocument | PolicyTestDocument;

@@ -23,7 +23,7 @@ const expected = (text: string, tag: string) =>
 
 describe.each([
   { sub: 'schemas', what: 'attribute schema', least: 5 },
-  { sub: 'invalid', what: 'namespace', least: 2 },
+  { sub: 'invalid', what: 'invalid document', least: 4 },
 ])('$what vectors (conformance/$sub)', ({ sub, least }) => {
   const files = vectors(sub);
   it('has vectors', () => {

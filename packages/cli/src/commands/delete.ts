@@ -1,5 +1,5 @@
 /**
- * `ward delete services|intentions|attribute-schemas NAME [-n NS] [-o text|json|yaml]`: delete one
+ * `ward delete services|intentions|attribute-schemas|gateways|routes NAME [-n NS] [-o text|json|yaml]`: delete one
  * stored document, the kubectl way (NAME is in `-n`'s namespace, or written `NS/NAME`). Goes
  * through the same validated, authorized, audited path as `ward apply`: a delete that would leave
  * the stored policy broken (an intention on a deleted service) is refused and nothing changes.
@@ -23,8 +23,10 @@ export function register(program: Command): void {
     addOutputOption(
       program
         .command('delete')
-        .description('delete one service, intention or attribute schema from the control plane')
-        .argument('<resource>', 'service, intention or attribute-schema')
+        .description(
+          'delete one service, intention, attribute schema, gateway or route from the control plane',
+        )
+        .argument('<resource>', 'service, intention, attribute-schema, gateway or route')
         .argument('<name>', 'its name (or namespace/name)')
         .addOption(namespaceOption()),
     ),

@@ -1,5 +1,5 @@
 /**
- * `ward get services|intentions|attribute-schemas [NAME] [-n NS | -A] [-o text|json|yaml]`, the
+ * `ward get services|intentions|attribute-schemas|gateways|routes [NAME] [-n NS | -A] [-o text|json|yaml]`, the
  * kubectl way: a list shows the default namespace, `-n NS` another one, `-A` every namespace;
  * NAME is in `-n`'s namespace (or written `NS/NAME`). YAML and JSON output can be edited
  * and re-applied: each document carries `metadata.revision`, the revision it was read at, so
@@ -27,6 +27,10 @@ const RESOURCES: Record<string, string> = {
   intention: 'intentions',
   'attribute-schemas': 'attribute-schemas',
   'attribute-schema': 'attribute-schemas',
+  gateways: 'gateways',
+  gateway: 'gateways',
+  routes: 'routes',
+  route: 'routes',
 };
 
 /** The API collection of a resource name as kubectl users type it; a usage error otherwise. */
@@ -34,21 +38,81 @@ export function resourcePath(resource: string): string {
   const path = RESOURCES[resource];
   if (!path)
     throw usageError(
-      `unknown resource "${resource}": use services, intentions or attribute-schemas`,
+      `unknown resource "${resource}": use services, intentions, attribute-schemas, gateways or routes`,
       'CLI_BAD_RESOURCE',
     );
   return path;
 }
+
+// biome-ignore lint/suspicious/noExplicitAny: a stored document's spec, read field by field
+type Spec = Record<string, any>;
+const spec = (i: StoredDocument): Spec => ((i.document as { spec?: Spec }).spec ?? {}) as Spec;
+const nsOf = (i: StoredDocument) => i.namespace ?? 'default';
+const shortName = (i: StoredDocument) => i.document.metadata.name;
+const count = (part: unknown) =>
+  String(Object.keys((part as { properties?: object } | undefined)?.properties ?? {}).length);
+
+/** The text table of each resource: its columns (REVISION and UPDATED BY follow). */
+const COLUMNS: Record<string, { head: string[]; row(i: StoredDocument, s: Spec): string[] }> = {
+  services: {
+    head: ['NAMESPACE', 'NAME', 'SPIFFE ID', 'OWNER'],
+    row: (i, s) => [nsOf(i), shortName(i), s.spiffeId ?? '(default)', s.owner ?? ''],
+  },
+  intentions: {
+    head: ['NAMESPACE', 'NAME', 'DESTINATION', 'MODE', 'RULES'],
+    row: (i, s) => [
+      nsOf(i),
+      shortName(i),
+      s.destination ?? '',
+      s.mode ?? 'enforce',
+      String(s.rules?.length ?? 0),
+    ],
+  },
+  'attribute-schemas': {
+    head: ['NAMESPACE', 'NAME', 'ZONE', 'ATTRIBUTES', 'LABELS'],
+    row: (i, s) => [
+      nsOf(i),
+      shortName(i),
+      typeof s.zone === 'string' ? s.zone : '(every zone)',
+      count(s.attributes),
+      count(s.labels),
+    ],
+  },
+  gateways: {
+    head: ['NAMESPACE', 'NAME', 'ISSUERS', 'API KEYS', 'CORS'],
+    row: (i, s) => [
+      nsOf(i),
+      shortName(i),
+      String(s.oidc?.length ?? 0),
+      String(s.apiKeys?.length ?? 0),
+      s.cors ? (s.cors.origins ?? []).join(',') : '-',
+    ],
+  },
+  routes: {
+    head: ['NAMESPACE', 'NAME', 'GATEWAY', 'MATCH', 'AUTH', 'UPSTREAM'],
+    row: (i, s) => [
+      nsOf(i),
+      shortName(i),
+      s.gateway ?? '',
+      s.match?.path ?? (s.match?.pathPrefix !== undefined ? `${s.match.pathPrefix}*` : ''),
+      s.auth ?? 'required',
+      s.upstream?.service ?? '',
+    ],
+  },
+};
 
 export function register(program: Command): void {
   withConnection(
     addOutputOption(
       program
         .command('get')
-        .description('list services, intentions or attribute schemas stored in the control plane')
-        .argument('<resource>', 'services, intentions or attribute-schemas')
+        .description(
+          'list services, intentions, attribute schemas, gateways or routes stored in the control plane',
+        )
+        .argument('<resource>', 'services, intentions, attribute-schemas, gateways or routes')
         .argument('[name]', 'one document by name (or namespace/name)')
         .option('--destination <service>', 'intentions on this destination only')
+        .option('--gateway <service>', 'routes of this gateway only')
         .addOption(namespaceOption())
         .option('-A, --all-namespaces', 'list the documents of every namespace'),
     ),
@@ -59,6 +123,7 @@ export function register(program: Command): void {
       opts: ConnectionOptions & {
         output: string;
         destination?: string;
+        gateway?: string;
         namespace?: string;
         allNamespaces?: boolean;
       },
@@ -78,6 +143,8 @@ export function register(program: Command): void {
       }
       if (opts.destination !== undefined)
         q.set('destination', resolveKey(opts.destination, opts.namespace, '--destination'));
+      if (opts.gateway !== undefined)
+        q.set('gateway', resolveKey(opts.gateway, opts.namespace, '--gateway'));
       const items = name
         ? [
             await call<StoredDocument>(
@@ -87,8 +154,6 @@ export function register(program: Command): void {
             ),
           ]
         : (await call<{ items: StoredDocument[] }>(opts, 'GET', `/v1/${path}?${q}`)).items;
-      const nsOf = (i: StoredDocument) => i.namespace ?? 'default';
-      const shortName = (i: StoredDocument) => i.document.metadata.name;
       const docs = items.map((i) => ({
         ...i.document,
         metadata: { ...i.document.metadata, revision: i.updatedRevision },
@@ -97,60 +162,11 @@ export function register(program: Command): void {
         process.stdout.write(`${JSON.stringify(name ? docs[0] : docs, null, 2)}\n`);
       } else if (opts.output === 'yaml') {
         process.stdout.write(docs.map((d) => stringify(d)).join('---\n'));
-      } else if (path === 'services') {
-        const rows = [['NAMESPACE', 'NAME', 'SPIFFE ID', 'OWNER', 'REVISION', 'UPDATED BY']];
-        for (const i of items) {
-          const spec = (i.document as { spec?: { spiffeId?: string; owner?: string } }).spec ?? {};
-          rows.push([
-            nsOf(i),
-            shortName(i),
-            spec.spiffeId ?? '(default)',
-            spec.owner ?? '',
-            String(i.updatedRevision),
-            i.updatedBy,
-          ]);
-        }
-        process.stdout.write(table(rows));
-      } else if (path === 'attribute-schemas') {
-        const rows = [
-          ['NAMESPACE', 'NAME', 'ZONE', 'ATTRIBUTES', 'LABELS', 'REVISION', 'UPDATED BY'],
-        ];
-        for (const i of items) {
-          const spec =
-            (i.document as { spec?: Record<string, { properties?: object } | string | undefined> })
-              .spec ?? {};
-          const count = (part: unknown) =>
-            String(
-              Object.keys((part as { properties?: object } | undefined)?.properties ?? {}).length,
-            );
-          rows.push([
-            nsOf(i),
-            shortName(i),
-            typeof spec.zone === 'string' ? spec.zone : '(every zone)',
-            count(spec.attributes),
-            count(spec.labels),
-            String(i.updatedRevision),
-            i.updatedBy,
-          ]);
-        }
-        process.stdout.write(table(rows));
       } else {
-        const rows = [
-          ['NAMESPACE', 'NAME', 'DESTINATION', 'MODE', 'RULES', 'REVISION', 'UPDATED BY'],
-        ];
+        const columns = COLUMNS[path]!;
+        const rows = [[...columns.head, 'REVISION', 'UPDATED BY']];
         for (const i of items) {
-          const spec =
-            (i.document as { spec?: { destination?: string; mode?: string; rules?: unknown[] } })
-              .spec ?? {};
-          rows.push([
-            nsOf(i),
-            shortName(i),
-            spec.destination ?? '',
-            spec.mode ?? 'enforce',
-            String(spec.rules?.length ?? 0),
-            String(i.updatedRevision),
-            i.updatedBy,
-          ]);
+          rows.push([...columns.row(i, spec(i)), String(i.updatedRevision), i.updatedBy]);
         }
         process.stdout.write(table(rows));
       }

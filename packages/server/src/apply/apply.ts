@@ -26,7 +26,7 @@ import { appendAudit } from '../store/audit.ts';
 import {
   type CommitResult,
   type DocumentKind,
-  intentionDestination,
+  documentDestination,
   type PlannedChange,
   type Store,
   type StoredDocument,
@@ -134,10 +134,22 @@ function keyOf(kind: string, name: string): string {
   return `${kind}/${name}`;
 }
 
-/** The KEY of an intention's destination (resolved in the intention's namespace). */
+/**
+ * The KEY of the service a document is attached to: an intention's destination (resolved in the
+ * intention's namespace), a Gateway's own key, a Route's gateway. Owning it is owning the document.
+ */
 function destinationOf(doc: PolicyDocument | undefined): string | undefined {
-  return intentionDestination(doc) ?? undefined;
+  return documentDestination(doc) ?? undefined;
 }
+
+/** The field that names what a document is attached to, for an API_NOT_OWNER error. */
+const OWNER_FIELD: Record<DocumentKind, string> = {
+  Service: '/metadata/name',
+  Intention: '/spec/destination',
+  AttributeSchema: '/kind',
+  Gateway: '/metadata/name',
+  Route: '/spec/gateway',
+};
 
 /**
  * The convention SPIFFE ID (`spiffe://<td>/ns/<ns>/sa/<name>`) a Service document newly sets in
@@ -167,8 +179,9 @@ function samePassport(before: PolicyDocument | undefined, after: PolicyDocument 
 
 /**
  * Team tokens may change only the Service documents they own (`owns`: the key, or its whole
- * namespace; never `spec.passport`) and the intentions whose destination (before and after the
- * change) is one of their services. An intention lives in its destination's namespace, so owning
+ * namespace; never `spec.passport`), the intentions whose destination (before and after the
+ * change) is one of their services, the Gateway of a service they own (same key) and the Routes
+ * of such a gateway (`<namespace>/<spec.gateway>`, before and after). An intention lives in its destination's namespace, so owning
  * the destination's key is owning the intention; one that names another namespace's destination
  * is refused here too (before the compile's POLICY_NAMESPACE_MISMATCH), so a team can neither
  * write nor probe another namespace through it.
@@ -229,7 +242,7 @@ function authorize(
     if (!ok) {
       const target = kind === 'Service' ? name : (destinationOf(doc) ?? destinationOf(before));
       refused.push({
-        field: kind === 'Service' ? '/metadata/name' : '/spec/destination',
+        field: OWNER_FIELD[kind],
         message: `${kind} ${name}: token "${principal.name}" does not own service "${target}"`,
         code: 'API_NOT_OWNER',
         ...at,

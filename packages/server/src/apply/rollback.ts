@@ -1,6 +1,6 @@
 /**
  * Rollback: the change set that returns the stored documents (all of them, or one service's
- * Service and the Intentions whose destination it is) to their state at a past revision, applied
+ * Service, the Intentions whose destination it is and, for a gateway, its Gateway and Routes) to their state at a past revision, applied
  * as one ordinary apply: same authorization, compile check, history, bundles and audit (action
  * `documents.rollback`). The plan is computed inside the apply's write transaction, from what it
  * reads, so the revision it writes is exactly the state it planned against; a caller that showed
@@ -13,7 +13,7 @@ import { owns, type Principal } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
 import { MIGRATE_NAMESPACES_OPERATION } from '../store/migrate-namespaces.ts';
 import { documentsAt } from '../store/revision-state.ts';
-import { intentionDestination, type Store, type StoredDocument, type Trx } from '../store/store.ts';
+import { documentDestination, type Store, type StoredDocument, type Trx } from '../store/store.ts';
 import { type ApplyResult, applyChanges, type PlannedSet } from './apply.ts';
 import { canonicalJson } from './canonical.ts';
 import { preconditionFailed } from './preconditions.ts';
@@ -21,7 +21,7 @@ import { preconditionFailed } from './preconditions.ts';
 export interface RollbackRequest {
   /** The revision whose state is restored. */
   to: number;
-  /** Only this service's Service document and the Intentions whose destination it is. */
+  /** Only this service's Service document, the Intentions on it, its Gateway and Routes. */
   service?: string;
   dryRun: boolean;
   /**
@@ -43,8 +43,9 @@ const keyOf = (kind: string, name: string) => `${kind}/${name}`;
 function inScope(d: Doc, service: string | undefined): boolean {
   if (service === undefined) return true;
   if (d.kind === 'Service') return d.name === service;
-  // The destination's KEY (resolved in the intention's namespace), as `service` is.
-  return d.document.kind === 'Intention' && intentionDestination(d.document) === service;
+  // The KEY its bundle is under (an intention's destination resolved in its namespace, a
+  // Gateway's own key, a Route's gateway), as `service` is.
+  return documentDestination(d.document) === service;
 }
 
 /** One document in scope as it stands in a past state and now (undefined: absent there). */

@@ -9,12 +9,13 @@ import {
   type PolicyDocument,
   type ResolvedSource,
   resolveSource,
+  routeGatewayKey,
   type ServiceDocument,
 } from '@ward/policy';
 import { destinationKey, resolvedMatches, spiffeIdOf } from './references.ts';
 
 export interface DocumentChange {
-  kind: 'Service' | 'Intention' | 'AttributeSchema';
+  kind: 'Service' | 'Intention' | 'AttributeSchema' | 'Gateway' | 'Route';
   name: string;
   before: PolicyDocument | null;
   after: PolicyDocument | null;
@@ -44,6 +45,12 @@ export function affectedServices(
       } else if (doc.kind === 'Service') {
         out.add(documentKey(doc));
         serviceChanges.push(doc);
+      } else if (doc.kind === 'Gateway') {
+        // The gateway's own bundle carries its Gateway and Routes (a route moved to another
+        // gateway touches both: `before` and `after` are each counted).
+        out.add(documentKey(doc));
+      } else if (doc.kind === 'Route') {
+        out.add(routeGatewayKey(doc));
       }
     }
   }

@@ -51,7 +51,13 @@ export async function buildBundle(
         await store.listDocuments({ kind: 'Intention', destination: service }, trx)
       ).map((d) => d.document as IntentionDocument);
       const own = await store.getDocument('Service', service, trx);
-      if (!own && intentions.length === 0) return undefined;
+      // A gateway's bundle carries its configuration: its Gateway and every Route on it (the
+      // `destination` column of a Route is its gateway's key).
+      const edge = [
+        ...(await store.listDocuments({ kind: 'Gateway', destination: service }, trx)),
+        ...(await store.listDocuments({ kind: 'Route', destination: service }, trx)),
+      ].map((d) => d.document);
+      if (!own && intentions.length === 0 && edge.length === 0) return undefined;
       // Passport keys only where they are used, and only of the service's zone.
       const passport = passportUse(own?.document as ServiceDocument | undefined, intentions);
       const sources = sourcesOf(intentions);
@@ -80,7 +86,7 @@ export async function buildBundle(
         revision,
         issuedAt: at?.at ?? new Date(0).toISOString(),
         trustDomain: store.trustDomain,
-        documents: [...services, ...intentions.sort(byKey)],
+        documents: [...services, ...intentions.sort(byKey), ...edge],
         passportKeys: await bundlePassportKeys(trx, store.sealKey, passport),
         passport,
       };

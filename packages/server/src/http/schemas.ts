@@ -39,11 +39,12 @@ export const problemSchema = {
   },
 } as const;
 
-/** A Service or Intention document; the policy engine validates its structure. */
+/** A policy document of any stored kind; the policy engine validates its structure. */
 export const documentSchema = {
   $id: 'Document',
   type: 'object',
-  description: 'A ward.dev/v1 Service or Intention document (see docs/policy-schema.json).',
+  description:
+    'A ward.dev/v1 Service, Intention, AttributeSchema, Gateway or Route document (see docs/policy-schema.json).',
   additionalProperties: true,
 } as const;
 
@@ -52,7 +53,10 @@ export const storedDocumentSchema = {
   type: 'object',
   required: ['kind', 'name', 'namespace', 'document', 'createdRevision', 'updatedRevision'],
   properties: {
-    kind: { type: 'string', enum: ['Service', 'Intention', 'AttributeSchema'] },
+    kind: {
+      type: 'string',
+      enum: ['Service', 'Intention', 'AttributeSchema', 'Gateway', 'Route'],
+    },
     name: {
       type: 'string',
       description:

@@ -3,7 +3,7 @@ import { namespaceOfKey, type PolicyDocument } from '@ward/policy';
 import type { Kysely } from 'kysely';
 import { diffJson, type FieldChange } from '../apply/diff.ts';
 import type { Database } from './schema.ts';
-import { intentionDestination } from './store.ts';
+import { documentDestination } from './store.ts';
 
 export interface HistoryEntry {
   revision: number;
@@ -67,7 +67,10 @@ type Detailed = Omit<HistoryEntry, 'changes'> & {
   changes: (HistoryEntry['changes'][number] & { destinations?: string[] })[];
 };
 
-/** Whether a revision changed `service` (its Service, or an intention on it) / `namespace`. */
+/**
+ * Whether a revision changed `service` (its Service, an intention on it, or, for a gateway, its
+ * Gateway or one of its Routes) / `namespace`.
+ */
 function matches(e: Detailed, opts: { service?: string; namespace?: string }): boolean {
   return e.changes.some(
     (c) =>
@@ -106,9 +109,9 @@ async function historyPage(
   for (const c of changes) {
     const list = byRevision.get(Number(c.revision)) ?? [];
     const destinations =
-      withDestinations && c.kind === 'Intention'
+      withDestinations && c.kind !== 'Service'
         ? [c.before, c.after].flatMap((b) => {
-            const d = b ? intentionDestination(JSON.parse(b) as PolicyDocument) : null;
+            const d = b ? documentDestination(JSON.parse(b) as PolicyDocument) : null;
             return d === null ? [] : [d];
           })
         : undefined;

@@ -6,10 +6,12 @@
 import type { SealKey } from '@ward/ca';
 import {
   canonicalServiceKey,
+  documentKey,
   documentNamespace,
   type IntentionDocument,
   namespaceOfKey,
   type PolicyDocument,
+  routeGatewayKey,
 } from '@ward/policy';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { affectedServices } from '../bundles/affected.ts';
@@ -23,7 +25,16 @@ export interface Actor {
   scope: string;
 }
 
-export type DocumentKind = 'Service' | 'Intention' | 'AttributeSchema';
+export type DocumentKind = 'Service' | 'Intention' | 'AttributeSchema' | 'Gateway' | 'Route';
+
+/** Every stored kind, in the order they are enumerated (deletes, listings). */
+export const DOCUMENT_KINDS: readonly DocumentKind[] = [
+  'Service',
+  'Intention',
+  'AttributeSchema',
+  'Gateway',
+  'Route',
+];
 
 /** A document as stored, with when and by whom it last changed. */
 export interface StoredDocument {
@@ -87,6 +98,19 @@ export function intentionDestination(doc: PolicyDocument | null | undefined): st
   const destination = doc.spec?.destination;
   if (typeof destination !== 'string') return null;
   return canonicalServiceKey(destination, documentNamespace(doc)) ?? null;
+}
+
+/**
+ * The KEY of the service whose bundle carries a document besides its own Service document: an
+ * intention's destination, a Gateway's own key, a Route's gateway. What the `destination` column
+ * holds, so a bundle reads them by key; null for the rest (Services, AttributeSchemas).
+ */
+export function documentDestination(doc: PolicyDocument | null | undefined): string | null {
+  if (doc?.kind === 'Gateway') return documentKey(doc);
+  if (doc?.kind === 'Route') {
+    return typeof doc.spec?.gateway === 'string' ? routeGatewayKey(doc) : null;
+  }
+  return intentionDestination(doc);
 }
 
 export class Store {
@@ -183,7 +207,7 @@ export class Store {
           part.map((c) => ({
             kind: c.kind,
             name: c.name,
-            destination: intentionDestination(c.after),
+            destination: documentDestination(c.after),
             body: JSON.stringify(c.after),
             created_revision: revision,
             updated_revision: revision,
@@ -202,7 +226,7 @@ export class Store {
         )
         .execute();
     }
-    for (const kind of ['Service', 'Intention', 'AttributeSchema'] as const) {
+    for (const kind of DOCUMENT_KINDS) {
       const names = changes.filter((c) => c.after === null && c.kind === kind).map((c) => c.name);
       for (const part of chunks(names)) {
         await trx

@@ -1,6 +1,6 @@
 /**
- * CRUD of Service and Intention documents under /v1/services and /v1/intentions. Writes go
- * through the same validated, audited path as `apply`.
+ * CRUD of stored documents under /v1/services, /v1/intentions, /v1/attribute-schemas,
+ * /v1/gateways and /v1/routes. Writes go through the same validated, audited path as `apply`.
  */
 import { documentKey, type PolicyDocument, type SourcedDocument } from '@ward/policy';
 import type { FastifyInstance } from 'fastify';
@@ -59,12 +59,15 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
     ['Intention', 'intentions', 'intentions'],
     // Team tokens read schemas (their conditions are checked against them); only admins write.
     ['AttributeSchema', 'attribute-schemas', 'attribute-schemas'],
+    // The edge's configuration; owned like the gateway's Service (apply.ts, `authorize`).
+    ['Gateway', 'gateways', 'gateways'],
+    ['Route', 'routes', 'routes'],
   ] as const) {
     const read = { auth: ['admin', 'team'] as const };
     const write = { auth: ['admin', 'team'] as const };
     const params = { type: 'object', required: ['name'], properties: { name: nameParam } } as const;
 
-    app.get<{ Querystring: { destination?: string; namespace?: string } }>(
+    app.get<{ Querystring: { destination?: string; gateway?: string; namespace?: string } }>(
       `/v1/${path}`,
       {
         config: read,
@@ -88,6 +91,14 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
                     },
                   }
                 : {}),
+              ...(kind === 'Route'
+                ? {
+                    gateway: {
+                      ...nameParam,
+                      description: "Only the routes of this gateway (the gateway service's key)",
+                    },
+                  }
+                : {}),
             },
           },
           response: {
@@ -104,12 +115,12 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
       },
       async (request) => {
         const { store } = app.ward;
+        // Intentions are filtered by destination, routes by gateway: the same stored column.
+        const destination = request.query.destination ?? request.query.gateway;
         const [items, { revision }] = await Promise.all([
           store.listDocuments({
             kind,
-            ...(request.query.destination !== undefined
-              ? { destination: request.query.destination }
-              : {}),
+            ...(destination !== undefined ? { destination } : {}),
             ...(request.query.namespace !== undefined
               ? { namespace: request.query.namespace }
               : {}),
