@@ -61,6 +61,7 @@ describe('pdp.documents() and pdp.onUpdate()', () => {
       revision: 1,
     });
     expect(Object.isFrozen(pdp.documents())).toBe(true);
+    expect(pdp.trustDomain()).toBe('test.local');
     // The engine compiled the rest: decisions work as without the extra document.
     expect(pdp.decide(fromCheckout).allowed).toBe(true);
     expect(pdp.decide(fromBilling).allowed).toBe(false);

@@ -98,6 +98,8 @@ export interface Pdp {
    * array whenever the bundle changes.
    */
   documents(): readonly PolicyDocument[];
+  /** Trust domain of the bundle in use; undefined before the first one. */
+  trustDomain(): string | undefined;
   /**
    * Calls `listener` after each bundle swap (the cache load included), with the new revision;
    * `documents()` then returns the new bundle's documents. A listener that throws is logged and
@@ -514,6 +516,7 @@ export function createPdp(options: PdpOptions): Pdp {
     passportKeys: () => current?.passportKeys ?? EMPTY_KEYS,
     passportPolicy: () => current?.bundle.passport,
     documents: () => current?.documents ?? EMPTY_DOCUMENTS,
+    trustDomain: () => current?.bundle.trustDomain,
     onUpdate(listener: (revision: number) => void): () => void {
       if (typeof listener !== 'function')
         throw new TypeError('onUpdate: listener must be a function');
