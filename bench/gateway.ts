@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- gateway [--duration S] [--connections C] [--requests N]`
+ * `npm run bench -- gateway [--duration S] [--connections C] [--requests N] [--rounds R]`
  *
  * What `@ward/gateway` adds to a request, against the same upstream called directly and through
  * nginx (Debian's /usr/sbin/nginx, worker_processes 1, keepalive upstream) as a plain reverse
@@ -13,12 +13,15 @@
  *
  * Figures: `added_p50_ms` / `added_p99_ms` (gateway minus direct) and `nginx_added_p50_ms` from
  * sequential requests on one keep-alive connection (per-request latency, no queueing: the
- * moderate, fixed concurrency where latency means something); `rps`, `direct_rps`, `nginx_rps`
- * from autocannon at `--connections` (default 16). `PROF=1` profiles the gateway process over its
+ * moderate, fixed concurrency where latency means something), medians over `--rounds` rounds
+ * run in alternation; `rps`, `direct_rps`, `nginx_rps` from autocannon at `--connections`
+ * (default 16); `gateway_cpu_us_per_request`, `nginx_cpu_us_per_request` and
+ * `upstream_cpu_us_per_request`, each process's CPU time per request under load, from /proc (the
+ * figures least disturbed by other load on a shared machine). `PROF=1` profiles the gateway process over its
  * measured window and adds the summary (`profile`).
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -104,8 +107,10 @@ async function serveGateway(upstream: string): Promise<void> {
   const rateLimiter = {
     async hit(bucket: string, rule: { limit: number; windowSec: number }, now = Date.now()) {
       let e = counts.get(bucket);
-      if (e === undefined || e.until <= now)
-        counts.set(bucket, (e = { until: now + rule.windowSec * 1000, n: 0 }));
+      if (e === undefined || e.until <= now) {
+        e = { until: now + rule.windowSec * 1000, n: 0 };
+        counts.set(bucket, e);
+      }
       e.n++;
       return {
         allowed: e.n <= rule.limit,
@@ -117,7 +122,13 @@ async function serveGateway(upstream: string): Promise<void> {
     async close() {},
   };
   // Access log on, as in production, written to /dev/null through pino's sonic-boom.
-  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+  const logger = process.env.GATEWAY_NO_LOG
+    ? silent
+    : // Batched writes (4 KiB), as `ward gateway` logs: one write per line would cost a syscall each.
+      pino(
+        { level: 'info' },
+        pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }),
+      );
   const gateway = await createGateway({
     pdp,
     authenticator,
@@ -264,7 +275,31 @@ async function load(url: string, path: string, connections: number, duration: nu
   const r = await autocannon({ url: `${url}${path}`, connections, duration, headers: HEADERS });
   if (r.non2xx > 0 || r.errors > 0)
     throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  return r.requests.average;
+  return { rps: r.requests.average, total: r.requests.total };
+}
+
+/** User + system CPU of a process and its child processes (nginx's worker), µs, from /proc. */
+function processTreeCpuUs(pid: number): number {
+  const tick = 1e6 / 100; // USER_HZ
+  let total = 0;
+  const visit = (p: number): void => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) * tick;
+      const children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
+      for (const c of children === '' ? [] : children.split(' ')) visit(Number(c));
+    } catch {
+      // The process is gone: nothing more to count.
+    }
+  };
+  visit(pid);
+  return total;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 function flag(args: string[], name: string, fallback: number): number {
@@ -275,7 +310,8 @@ function flag(args: string[], name: string, fallback: number): number {
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const duration = flag(args, '--duration', 5);
   const connections = flag(args, '--connections', 16);
-  const requests = flag(args, '--requests', 5000);
+  const requests = flag(args, '--requests', 2000);
+  const rounds = flag(args, '--rounds', 5);
   pin(1, process.pid);
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-gateway-'));
   const children: ChildProcess[] = [];
@@ -292,12 +328,29 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       ['gateway', gateway.url, PATH],
       ['nginx', nginx.url, PATH],
     ] as const;
-    const lat: Record<string, { p50: number; p99: number }> = {};
-    const rps: Record<string, number> = {};
-    for (const [name, url, path] of through) {
-      progress(`latency ${name}: ${requests} sequential requests`);
-      lat[name] = await latency(url, path, requests);
+    // Rounds in alternation, so load from elsewhere on the machine hits every side alike; the
+    // median of the per-round percentiles is reported.
+    const samples: Record<string, { p50: number[]; p99: number[] }> = {};
+    for (let round = 0; round < rounds; round++) {
+      for (const [name, url, path] of through) {
+        progress(`latency ${name}, round ${round + 1}/${rounds}: ${requests} sequential requests`);
+        const l = await latency(url, path, requests);
+        samples[name] ??= { p50: [], p99: [] };
+        samples[name].p50.push(l.p50);
+        samples[name].p99.push(l.p99);
+      }
     }
+    const lat: Record<string, { p50: number; p99: number }> = {};
+    for (const [name, s] of Object.entries(samples)) {
+      lat[name] = { p50: median(s.p50), p99: median(s.p99) };
+    }
+    const rps: Record<string, number> = {};
+    const pids: Record<string, number> = {
+      direct: upstream.child.pid!,
+      gateway: gateway.child.pid!,
+      nginx: nginx.child.pid!,
+    };
+    const cpuUs: Record<string, number> = {};
     let profile: unknown;
     for (const [name, url, path] of through) {
       progress(`load ${name}: ${connections} connections, ${duration} s`);
@@ -305,7 +358,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         gateway.child.send('prof-start');
         await new Promise((r) => gateway.child.once('message', r));
       }
-      rps[name] = await load(url, path, connections, duration);
+      const cpu0 = processTreeCpuUs(pids[name]!);
+      const loaded = await load(url, path, connections, duration);
+      rps[name] = loaded.rps;
+      // The proxy's own CPU: its process minus nothing (the upstream is a separate process).
+      cpuUs[name] = (processTreeCpuUs(pids[name]!) - cpu0) / Math.max(1, loaded.total);
       if (name === 'gateway' && process.env.PROF) {
         gateway.child.send('prof-stop');
         profile = (
@@ -327,6 +384,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       nginx_added_p50_ms: round(lat.nginx!.p50 - lat.direct!.p50, 3),
       nginx_added_p99_ms: round(lat.nginx!.p99 - lat.direct!.p99, 3),
       target_added_p50_ms: 0.5,
+      gateway_cpu_us_per_request: round(cpuUs.gateway!, 1),
+      nginx_cpu_us_per_request: round(cpuUs.nginx!, 1),
+      upstream_cpu_us_per_request: round(cpuUs.direct!, 1),
+      load_average: (await import('node:os')).loadavg()[0],
       ...(profile === undefined ? {} : { profile }),
     };
   } finally {
