@@ -130,3 +130,22 @@ describe('close', () => {
     }
   });
 });
+
+describe('request timeout', () => {
+  it('answers 504 when the whole request outlives limits.requestTimeoutMs', async () => {
+    const s = await startStack((u) => [
+      gatewayDoc({ limits: { requestTimeoutMs: 200 } }),
+      routeDoc('slow', {
+        match: { pathPrefix: '/slow' },
+        auth: 'none',
+        upstream: { service: 'catalog', endpoints: [u], timeoutMs: 60_000 },
+      }),
+    ]);
+    stack = s;
+    const res = await fetch(`${s.gateway.url}/slow/x`);
+    expect(res.status).toBe(504);
+    expect(await res.json()).toMatchObject({ code: 'GATEWAY_UPSTREAM_TIMEOUT' });
+    // The upstream request was cut too.
+    await until(() => s.upstream.abandoned === 1, 'the upstream request to be aborted');
+  });
+});

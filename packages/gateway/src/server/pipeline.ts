@@ -221,10 +221,12 @@ async function handle(
       return;
     }
     record.subject = principal?.subject;
+    if (abort.signal.aborted) return; // timed out or the client left while authenticating
   }
   // 7. Rate limits.
   const ip = clientIp(peer, req.headers, config.isTrustedProxy);
   const limited = await applyRateLimits(deps.rateLimiter, route, ip, principal, config.failureMode);
+  if (abort.signal.aborted) return;
   const limitHeaders = rateLimitHeaders(limited.verdict);
   if (limited.result !== 'ok') {
     if (limited.result === 'unavailable') {
@@ -300,6 +302,7 @@ async function handle(
         fail(413, 'GATEWAY_BAD_REQUEST', error.message, { connection: 'close' });
         return;
       }
+      if (abort.signal.aborted) return;
       let parsed: unknown;
       try {
         parsed = JSON.parse(buffer.toString('utf8'));

@@ -13,6 +13,7 @@ export function sendProblem(
   headers: OutgoingHttpHeaders | undefined,
   extra?: Record<string, unknown>,
 ): void {
+  if (res.writableEnded) return; // already answered (the request timed out meanwhile)
   if (res.headersSent) {
     res.destroy();
     return;
