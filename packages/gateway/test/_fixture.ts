@@ -29,6 +29,7 @@ import {
   type RateLimiter,
   type RateLimitRule,
   type RouteSpec,
+  type Upstream,
 } from '../src/index.ts';
 
 export const API_KEYS: Record<string, Principal> = {
@@ -300,7 +301,10 @@ export interface Stack {
 }
 
 /** Starts the stack with `documents(upstreamUrl)` as the Gateway/Route documents of revision 1. */
-export async function startStack(documents: (upstream: string) => unknown[]): Promise<Stack> {
+export async function startStack(
+  documents: (upstream: string) => unknown[],
+  options: { upstream?: Upstream } = {},
+): Promise<Stack> {
   const { privateKey, publicKey } = generateBundleSigningKey();
   const upstream = await startEchoUpstream();
   let revision = 1;
@@ -316,7 +320,7 @@ export async function startStack(documents: (upstream: string) => unknown[]): Pr
   });
   await pdp.ready;
   const limiter = mapRateLimiter();
-  const upstreamClient = createUndiciUpstream();
+  const upstreamClient = options.upstream ?? createUndiciUpstream();
   const gateway = await createGateway({
     pdp,
     authenticator: mapAuthenticator(),
