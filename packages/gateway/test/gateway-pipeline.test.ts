@@ -218,6 +218,23 @@ describe('header hygiene', () => {
     }
   });
 
+  it('answers Expect: 100-continue itself and forwards the body without it', async () => {
+    const socket = rawSocket(stack.gateway.url);
+    try {
+      const interim = await socket.request(
+        'POST /health HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n',
+      );
+      expect(interim.status).toBe(100);
+      const res = await socket.request('ok');
+      expect(res.status).toBe(200);
+      const upstream = JSON.parse(res.body) as Seen;
+      expect(upstream.body).toBe('ok');
+      expect(upstream.headers.expect).toBeUndefined();
+    } finally {
+      socket.close();
+    }
+  });
+
   it('replaces spoofed X-Forwarded-* and Forwarded from an untrusted peer', async () => {
     const res = await call('/health', {
       headers: {

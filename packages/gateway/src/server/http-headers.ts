@@ -27,6 +27,8 @@ const HOP_BY_HOP = new Set([
 /** Request headers never forwarded besides the hop-by-hop ones (set by the gateway itself). */
 const REQUEST_DROPPED = new Set([
   'host',
+  // The gateway answered `Expect: 100-continue` itself (node:http does); it is hop-by-hop in effect.
+  'expect',
   PASSPORT_HEADER,
   'forwarded',
   'x-forwarded-for',
