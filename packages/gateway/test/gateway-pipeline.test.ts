@@ -320,6 +320,18 @@ describe('limits', () => {
     expect(refused.json).toMatchObject({ code: 'GATEWAY_RATE_LIMITED' });
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
   });
+
+  it('503 when the limit store cannot be asked and the gateway fails closed (the default)', async () => {
+    stack.limiter.down = true;
+    try {
+      const res = await call('/limited');
+      expect(res).toMatchObject({ status: 503, json: { code: 'GATEWAY_RATE_LIMIT_UNAVAILABLE' } });
+      // Routes without limits do not depend on the store.
+      expect((await call('/health')).status).toBe(200);
+    } finally {
+      stack.limiter.down = false;
+    }
+  });
 });
 
 describe('CORS', () => {
