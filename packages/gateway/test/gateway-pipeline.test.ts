@@ -400,6 +400,7 @@ describe('access log', () => {
       subject: 'alice',
     });
     expect(typeof line?.durationMs).toBe('number');
+    expect(line?.aborted).toBeUndefined();
     expect(line?.upstream).toBe(stack.upstream.url);
     const passport = seen(res.json).headers['x-ward-passport'] as string;
     for (const raw of stack.logs.raw) {
