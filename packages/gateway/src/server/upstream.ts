@@ -76,7 +76,7 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions = {}): Upstr
       };
       if (req.passport !== undefined) headers['x-ward-passport'] = req.passport;
       try {
-        const res = await request(new URL(req.path, origin), {
+        const res = await request(`${origin.origin}${req.path}`, {
           method: req.method as Dispatcher.HttpMethod,
           headers,
           body: req.body ?? null,
