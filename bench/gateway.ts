@@ -124,7 +124,8 @@ async function serveGateway(upstream: string): Promise<void> {
   // Access log on, as in production, written to /dev/null through pino's sonic-boom.
   const logger = process.env.GATEWAY_NO_LOG
     ? silent
-    : // Batched writes (4 KiB), as `ward gateway` logs: one write per line would cost a syscall each.
+    : // Batched writes (4 KiB): a write per line would cost a syscall each (`ward gateway` writes
+      // each line to stderr as it comes, so this figure is the batched-log deployment).
       pino(
         { level: 'info' },
         pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }),
