@@ -7,9 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
-
-/** The passport header of @ward/sdk (PASSPORT_HEADER): only the gateway's own may reach upstreams. */
-export const PASSPORT_HEADER = 'x-ward-passport';
+// Only the gateway's own passport may reach upstreams: any incoming one is dropped.
+import { PASSPORT_HEADER } from '@ward/sdk';
 
 const HOP_BY_HOP = new Set([
   'connection',

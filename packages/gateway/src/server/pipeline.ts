@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { type PassportClaims, RequestProblem, tryCanonicalRequest } from '@ward/policy';
-import type { Pdp } from '@ward/sdk';
+import { PASSPORT_HEADER, type Pdp } from '@ward/sdk';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/compile.ts';
 import { hostOf } from '../config/routes.ts';
@@ -55,7 +55,7 @@ const HIDDEN = new Set([
   'authorization',
   'cookie',
   'x-api-key',
-  'x-ward-passport',
+  PASSPORT_HEADER,
   'proxy-authorization',
 ]);
 

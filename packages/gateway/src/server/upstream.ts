@@ -4,6 +4,7 @@
  * the plain one: round robin over the endpoints, one attempt, undici over keep-alive.
  */
 import type { Readable } from 'node:stream';
+import { PASSPORT_HEADER } from '@ward/sdk';
 import type { Dispatcher } from 'undici';
 import { Agent, request } from 'undici';
 import type { CompiledRoute } from '../config/compile.ts';
@@ -74,7 +75,7 @@ export function createUndiciUpstream(options: UndiciUpstreamOptions = {}): Upstr
         ...req.headers,
         traceparent: req.traceparent,
       };
-      if (req.passport !== undefined) headers['x-ward-passport'] = req.passport;
+      if (req.passport !== undefined) headers[PASSPORT_HEADER] = req.passport;
       try {
         const res = await request(`${origin.origin}${req.path}`, {
           method: req.method as Dispatcher.HttpMethod,
