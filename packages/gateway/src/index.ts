@@ -3,6 +3,24 @@
  * policy at the edge, rate limits, request hygiene and mTLS upstreams through the SDK's client.
  */
 
+export {
+  type BodyValidator,
+  type CompiledCors,
+  type CompiledRoute,
+  compileGatewayConfig,
+  type GatewayConfig,
+} from './config/compile.ts';
+export { hostOf, prefixMatches } from './config/routes.ts';
+export type {
+  ApiKeySpec,
+  CorsSpec,
+  GatewayDocument,
+  GatewaySpec,
+  OidcIssuerSpec,
+  RouteAuth,
+  RouteDocument,
+  RouteSpec,
+} from './config/spec.ts';
 export type {
   Authenticator,
   Principal,
@@ -11,6 +29,7 @@ export type {
   RateLimitVerdict,
 } from './contracts.ts';
 export { GatewayError, type GatewayErrorCode } from './errors.ts';
+export { configFromPdp, createGateway, type Gateway, type GatewayOptions } from './gateway.ts';
 export { type ApiKeyVerifier, createApiKeyVerifier } from './identity/api-keys.ts';
 export { createAuthenticator } from './identity/authenticator.ts';
 export { MAX_API_KEY_BYTES, MAX_TOKEN_BYTES } from './identity/credentials.ts';
@@ -35,3 +54,10 @@ export {
   type RedisRateLimiterOptions,
   redisRateLimiter,
 } from './ratelimit/redis.ts';
+export {
+  createUndiciUpstream,
+  type UndiciUpstreamOptions,
+  type Upstream,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from './server/upstream.ts';

@@ -4,6 +4,7 @@ import { register as registerApply } from './apply.ts';
 import { register as registerAudit } from './audit.ts';
 import { register as registerCa } from './ca.ts';
 import { register as registerDelete } from './delete.ts';
+import { register as registerGateway } from './gateway.ts';
 import { register as registerGet } from './get.ts';
 import { register as registerGraph } from './graph.ts';
 import { register as registerHistory } from './history.ts';
@@ -44,4 +45,5 @@ export function registerCommands(program: Command): void {
   registerCa(program);
   registerAgent(program);
   registerStatus(program);
+  registerGateway(program);
 }

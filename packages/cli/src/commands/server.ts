@@ -131,7 +131,7 @@ function watchLimitsOf(opts: ServerOptions) {
   return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
-function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
+export function parseListen(text: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text) ?? /^()()(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65535)

@@ -1,5 +1,5 @@
 import type { BundleV1, PassportKeyV1, SignedBundleV1 } from '@ward/api-types';
-import type { PolicySet } from '@ward/policy';
+import type { PolicyDocument, PolicySet } from '@ward/policy';
 // A namespace import: the SDK's other modules keep loading even with an engine build that lacks
 // `compile` (then only bundle loading fails, with PDP_COMPILE_FAILED).
 import * as engine from '@ward/policy';
@@ -16,6 +16,8 @@ export interface LoadedBundle {
   readonly issuedAt: number;
   readonly loadedAt: number;
   readonly passportKeys: readonly PassportKeyV1[];
+  /** Every document of the bundle, frozen (`pdp.documents()`). */
+  readonly documents: readonly PolicyDocument[];
 }
 
 /**
@@ -31,7 +33,7 @@ export function loadBundle(
 ): LoadedBundle {
   let policy: PolicySet;
   try {
-    policy = engine.compile(bundle.documents, { trustDomain: bundle.trustDomain });
+    policy = engine.compile(policyDocuments(bundle.documents), { trustDomain: bundle.trustDomain });
   } catch (error) {
     throw new PdpError(
       'PDP_COMPILE_FAILED',
@@ -49,5 +51,28 @@ export function loadBundle(
     issuedAt: Number.isFinite(issued) ? issued : now,
     loadedAt: now,
     passportKeys: Object.freeze(bundle.passportKeys.map((k) => Object.freeze({ ...k }))),
+    documents: Object.freeze([...bundle.documents]),
   });
+}
+
+/**
+ * The documents the engine compiles: those of the kinds its schema knows. A bundle also carries
+ * documents for other consumers of the PDP (a gateway's `Gateway` and `Route` documents, read
+ * through `pdp.documents()`); an engine that predates a kind passes it through rather than
+ * refusing the whole bundle. The control plane validated every document before signing.
+ */
+function policyDocuments(documents: BundleV1['documents']): BundleV1['documents'] {
+  const known = knownKinds();
+  if (known === undefined) return documents;
+  const kept = documents.filter((d) => known.has((d as { kind?: unknown } | null)?.kind));
+  return kept.length === documents.length ? documents : kept;
+}
+
+let kinds: ReadonlySet<unknown> | undefined;
+function knownKinds(): ReadonlySet<unknown> | undefined {
+  const list = (engine.policySchema as { properties?: { kind?: { enum?: readonly unknown[] } } })
+    ?.properties?.kind?.enum;
+  if (!Array.isArray(list)) return undefined;
+  kinds ??= new Set(list);
+  return kinds;
 }

@@ -8,6 +8,7 @@ import { BundleError, verifyBundle } from '@ward/bundle';
 import {
   type Decision,
   type DecisionInput,
+  type PolicyDocument,
   RequestProblem,
   refusedDecision,
   tryCanonicalDecisionRequest,
@@ -91,6 +92,20 @@ export interface Pdp {
   passportKeys(): readonly PassportKeyV1[];
   /** Passport settings of the bundle in use (zone, lifetime, verify/mint); see BundlePassportV1. */
   passportPolicy(): BundlePassportV1 | undefined;
+  /**
+   * Every document of the bundle in use, including kinds the policy engine does not compile
+   * (a gateway's `Gateway` and `Route`); an empty array before the first bundle. Frozen; a new
+   * array whenever the bundle changes.
+   */
+  documents(): readonly PolicyDocument[];
+  /** Trust domain of the bundle in use; undefined before the first one. */
+  trustDomain(): string | undefined;
+  /**
+   * Calls `listener` after each bundle swap (the cache load included), with the new revision;
+   * `documents()` then returns the new bundle's documents. A listener that throws is logged and
+   * does not stop the others. Returns the unsubscribe function.
+   */
+  onUpdate(listener: (revision: number) => void): () => void;
   /** Service name that a `Service` document of the bundle declares for a SPIFFE ID. */
   serviceForSpiffeId(spiffeId: string): string | undefined;
   /** Prometheus registry holding the `ward_pdp_*` metrics (the one given in options, if any). */
@@ -100,6 +115,7 @@ export interface Pdp {
 }
 
 const EMPTY_KEYS: readonly PassportKeyV1[] = Object.freeze([]);
+const EMPTY_DOCUMENTS: readonly PolicyDocument[] = Object.freeze([]);
 // Index into the decision counters: (effect === 'allow' ? 1 : 0) | (enforced ? 2 : 0).
 const ALLOW = 1;
 const ENFORCED = 2;
@@ -138,6 +154,7 @@ export function createPdp(options: PdpOptions): Pdp {
   const counts = new Float64Array(4);
   const rejected = new Map<string, number>();
   let current: LoadedBundle | null = null;
+  const listeners = new Set<(revision: number) => void>();
   let lastError: PdpStatus['lastError'] = null;
   let connected: string | null = null;
   let closed = false;
@@ -256,6 +273,16 @@ export function createPdp(options: PdpOptions): Pdp {
       'policy bundle in use',
     );
     if (source !== 'cache') persist(loaded);
+    for (const listener of [...listeners]) {
+      try {
+        listener(loaded.bundle.revision);
+      } catch (error) {
+        logger.warn(
+          { service, error: String((error as Error)?.message ?? error) },
+          'bundle update listener failed',
+        );
+      }
+    }
     return true;
   };
 
@@ -488,6 +515,16 @@ export function createPdp(options: PdpOptions): Pdp {
     revision: () => current?.bundle.revision ?? 0,
     passportKeys: () => current?.passportKeys ?? EMPTY_KEYS,
     passportPolicy: () => current?.bundle.passport,
+    documents: () => current?.documents ?? EMPTY_DOCUMENTS,
+    trustDomain: () => current?.bundle.trustDomain,
+    onUpdate(listener: (revision: number) => void): () => void {
+      if (typeof listener !== 'function')
+        throw new TypeError('onUpdate: listener must be a function');
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
     serviceForSpiffeId: (spiffeId: string) => current?.policy.serviceBySpiffeId(spiffeId)?.name,
     metrics(): Registry {
       registry ??= createPdpRegistry(metricsSource);

@@ -1,0 +1,124 @@
+import { X509Certificate } from 'node:crypto';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import {
+  createAuthority,
+  createCsr,
+  exportPrivateKey,
+  generateKeyPair,
+  generateSealKey,
+  openAuthority,
+  parseSealKey,
+  signLeaf,
+  toPem,
+  trustBundlePem,
+  verifyCsr,
+} from '@ward/ca';
+import { spiffeIdOfCertificate, svidDispatcher } from '@ward/sdk';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createUndiciUpstream } from '../src/index.ts';
+import { gatewayDoc, routeDoc, type Stack, startStack } from './_fixture.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** Real SVIDs from Ward's own CA package. */
+async function testCa() {
+  const sealKey = parseSealKey(generateSealKey(), 'test');
+  const authority = await openAuthority(
+    await createAuthority({ trustDomain: 'test.local', sealKey }),
+    sealKey,
+  );
+  const bundlePem = trustBundlePem(authority);
+  return {
+    bundlePem,
+    async issue(spiffeId: string, dnsNames?: string[]) {
+      const keys = await generateKeyPair();
+      const csr = await verifyCsr(await createCsr(keys));
+      const issued = await signLeaf(authority, {
+        csr,
+        spiffeId,
+        ...(dnsNames ? { dnsNames } : {}),
+      });
+      const cert = issued.chain.join('');
+      const leaf = new X509Certificate(issued.chain[0]!);
+      return {
+        spiffeId,
+        certChainPem: cert,
+        keyPem: toPem(await exportPrivateKey(keys.privateKey), 'PRIVATE KEY'),
+        bundlePem,
+        hint: '',
+        notAfter: leaf.validToDate,
+        serialNumber: leaf.serialNumber,
+      };
+    },
+  };
+}
+
+describe('https upstreams over mTLS with the gateway SVID', () => {
+  it('presents the SVID; the upstream sees the gateway SPIFFE ID and the passport', async () => {
+    const ca = await testCa();
+    const upstreamSvid = await ca.issue('spiffe://test.local/ns/shop/sa/catalog', ['localhost']);
+    const gatewaySvid = await ca.issue('spiffe://test.local/ns/shop/sa/edge');
+    const peers: (string | undefined)[] = [];
+    const server = createServer(
+      {
+        key: upstreamSvid.keyPem,
+        cert: upstreamSvid.certChainPem,
+        ca: ca.bundlePem,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req, res) => {
+        const cert = (req.socket as TLSSocket).getPeerCertificate();
+        peers.push(spiffeIdOfCertificate(cert));
+        res.end(JSON.stringify({ passport: req.headers['x-ward-passport'] !== undefined }));
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    const origin = `https://localhost:${(server.address() as AddressInfo).port}`;
+    const dispatcher = svidDispatcher({ source: { svid: gatewaySvid } });
+    cleanups.push(() => dispatcher.close());
+    const stack: Stack = await startStack(
+      () => [
+        gatewayDoc({}),
+        routeDoc('secure', {
+          match: { pathPrefix: '/secure/' },
+          upstream: { service: 'catalog', endpoints: [origin] },
+        }),
+      ],
+      { upstream: createUndiciUpstream({ https: dispatcher }) },
+    );
+    cleanups.push(() => stack.close());
+    const res = await fetch(`${stack.gateway.url}/secure/x`, {
+      headers: { 'x-api-key': 'key-alice-0123456789' },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ passport: true });
+    expect(peers).toEqual(['spiffe://test.local/ns/shop/sa/edge']);
+  });
+
+  it('answers 502 for an https upstream without an mTLS dispatcher', async () => {
+    const stack = await startStack(() => [
+      gatewayDoc({}),
+      routeDoc('secure', {
+        match: { pathPrefix: '/secure/' },
+        auth: 'none',
+        upstream: { service: 'catalog', endpoints: ['https://localhost:9'] },
+      }),
+    ]);
+    cleanups.push(() => stack.close());
+    const res = await fetch(`${stack.gateway.url}/secure/x`);
+    expect(res.status).toBe(502);
+  });
+});
