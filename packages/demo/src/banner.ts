@@ -39,6 +39,8 @@ export interface BannerInfo {
   warnings: readonly string[];
   /** A dependency cycle of the mesh and its cheapest fix (examples/demo declares one). */
   cycle?: DemoCycle;
+  /** Where outside traffic enters, and the OpenID provider whose tokens it takes. */
+  gateway: { url: string; issuer: string; audience: string };
 }
 
 /** A path relative to the working directory when that is shorter. */
@@ -92,7 +94,9 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
   lines.push(
     '',
     s.bold('Traffic') +
-      `  ~${info.rps} end-user requests/s at shop/frontend (alice, bob, carol: customers; dave: support),`,
+      `  ~${info.rps} end-user requests/s (alice, bob, carol: customers; dave: support), each signed in`,
+    `         at the OpenID provider ${info.gateway.issuer} and sending its access token to the`,
+    `         gateway ${info.gateway.url}/shop/…, which mints the passport and forwards to shop/frontend,`,
     '         fanning out to orders, inventory, payments, notifications (all in namespace shop);',
     '         monitoring/prometheus scrapes their /metrics every 2 s.',
     '',

@@ -20,6 +20,7 @@ import {
   startControlPlane,
 } from './control-plane.ts';
 import { dependencyCycle } from './cycles.ts';
+import { SHOP_AUDIENCE, startEdge } from './edge.ts';
 import { DemoError } from './errors.ts';
 import {
   frontendHandler,
@@ -215,9 +216,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         monitoring = call;
         continue;
       }
+      // The gateway starts once the storefront behind it listens (below).
+      if (svc.gateway) continue;
       const running = await startService(deps, HANDLERS[svc.name]!(deps.pdp!), {
         host: opts.host,
-        enforce: !svc.edge,
         call,
       });
       urls.set(key, running.url!);
@@ -235,8 +237,23 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       await Promise.all(callers.map((close) => close()));
     });
 
+    const gatewaySvc = MESH.find((m) => m.gateway)!;
+    const frontendKey = 'shop/frontend';
+    out.write(s.dim('starting the OpenID provider and the gateway…\n'));
+    const edge = await startEdge({
+      host: opts.host,
+      admin: cp.admin,
+      pdp: pdps.get(keyOf(gatewaySvc))!,
+      identity: identityOf.get(keyOf(gatewaySvc))!,
+      frontendUrl: urls.get(frontendKey)!,
+      frontendSpiffeId: directory.spiffeId(frontendKey),
+    });
+    cleanups.push(() => edge.close());
+    urls.set(keyOf(gatewaySvc), edge.url);
+
     const traffic: Traffic = startTraffic({
-      frontendUrl: urls.get(keyOf(MESH.find((m) => m.edge)!))!,
+      gatewayUrl: edge.url,
+      token: (user) => edge.token(user),
       rps: opts.rps,
       monitoring: monitoring!,
       scrapeTargets: SCRAPE_TARGETS,
@@ -264,8 +281,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         name: keyOf(m),
         url: urls.get(keyOf(m)),
         ...(metricsUrls.has(keyOf(m)) ? { metrics: metricsUrls.get(keyOf(m))! } : {}),
-        note: m.edge
-          ? 'edge: end users sign in here; mints their passports'
+        note: m.gateway
+          ? 'ward gateway: OIDC tokens in, passports out; the way in'
           : m.clientOnly
             ? 'client only, ward.dev/role: monitoring; scrapes /metrics'
             : identities.mode === 'mtls'
@@ -276,6 +293,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       durationMs: opts.durationMs,
       warnings: cp.server.warnings,
       ...(cycle ? { cycle } : {}),
+      gateway: { url: edge.url, issuer: edge.issuer, audience: SHOP_AUDIENCE },
     };
     out.write(banner(out, info));
 

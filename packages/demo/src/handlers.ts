@@ -3,15 +3,6 @@
  * paths, bodies and headers, so the decision logs look like a shop's.
  */
 import { randomUUID } from 'node:crypto';
-import type { PassportKeyV1 } from '@ward/api-types';
-import {
-  createPassportVerifier,
-  keyringFromBundleKeys,
-  mintPassport,
-  type PassportKeyring,
-  type PassportVerifier,
-  zoneAudience,
-} from '@ward/passport';
 import type { Pdp } from '@ward/sdk';
 import type { Handler, Reply } from './service.ts';
 
@@ -33,41 +24,16 @@ async function metrics(pdp: Pdp): Promise<Reply> {
 const segments = (path: string) => path.split('/').filter(Boolean);
 
 /**
- * frontend: the edge. End users authenticate (here: `Authorization: Bearer demo-user:<name>`,
- * standing in for a validated OIDC token); the frontend (`spec.passport.mint`) mints a passport
- * for the user with its bundle's signing key (Ed25519 in the demo: no other service holds it),
- * for its whole zone (`aud: zone:<zone>`, since orders forwards it), and sends it with every
- * downstream call.
+ * frontend: the storefront behind the gateway. The gateway verified the user's OIDC token and
+ * minted a passport; the middleware verified it (`spec.passport.verify`), and the frontend
+ * forwards it with every downstream call, so orders can tell who the end user is.
  */
-export function frontendHandler(pdp: Pdp): Handler {
-  let keys: readonly PassportKeyV1[] | undefined;
-  let ring: PassportKeyring | undefined;
-  let verifier: PassportVerifier | undefined;
-  const passportFor = (user: string) => {
-    const current = pdp.passportKeys();
-    if (current !== keys) {
-      keys = current;
-      ring = current.length > 0 ? keyringFromBundleKeys(current) : undefined;
-      verifier = ring ? createPassportVerifier({ keyring: ring }) : undefined;
+export function frontendHandler(_pdp: Pdp): Handler {
+  return async ({ method, path, body, passport: claims, passportToken, call }) => {
+    if (claims === undefined || passportToken === undefined) {
+      return { status: 401, body: { error: 'no passport: sign in at the gateway' } };
     }
-    if (!ring) return undefined;
-    const attrs = USERS[user]!;
-    const aud = zoneAudience(pdp.passportPolicy()?.zone ?? 'default');
-    const token = mintPassport({ sub: user, iss: 'frontend', attrs, ttlSec: 60, aud }, ring);
-    // The egress guard decides with the claims exactly as the destination will read them.
-    return { token, claims: verifier!.verify(token) };
-  };
-  return async ({ req, method, path, body, call }) => {
-    const auth = /^Bearer demo-user:([a-z]+)$/.exec(String(req.headers.authorization ?? ''));
-    const user = auth?.[1];
-    if (user === undefined || USERS[user] === undefined) {
-      return {
-        status: 401,
-        body: { error: 'sign in: Authorization: Bearer demo-user:<alice|bob|carol|dave>' },
-      };
-    }
-    const passport = passportFor(user);
-    if (!passport) return { status: 503, body: { error: 'no passport key yet' } };
+    const passport = { token: passportToken, claims };
     const [first, second] = segments(path);
     const forward = (r: {
       status: number;

@@ -9,8 +9,11 @@ import { defaultSpiffeId, serviceKey } from '@ward/policy';
 export interface MeshService {
   name: string;
   namespace: string;
-  /** The edge: serves end users (no client certificates), mints their passports. */
-  edge?: boolean;
+  /**
+   * The edge: `ward gateway` (end users enter here with OIDC tokens; it mints their passports),
+   * not a handler of the demo's own.
+   */
+  gateway?: boolean;
   /** A client only (no server of its own): the monitoring tool. */
   clientOnly?: boolean;
 }
@@ -18,7 +21,8 @@ export interface MeshService {
 export const TRUST_DOMAIN = 'ward.local';
 
 export const MESH: readonly MeshService[] = [
-  { name: 'frontend', namespace: 'shop', edge: true },
+  { name: 'edge', namespace: 'shop', gateway: true },
+  { name: 'frontend', namespace: 'shop' },
   { name: 'orders', namespace: 'shop' },
   { name: 'payments', namespace: 'shop' },
   { name: 'inventory', namespace: 'shop' },

@@ -289,36 +289,33 @@ export function listenerOf(handler: Handler, call: Caller) {
 }
 
 /**
- * Starts a service's server on an ephemeral loopback port. `enforce` puts the Ward middleware in
- * front (every service but the edge, whose callers are end users, not workloads).
+ * Starts a service's server on an ephemeral loopback port, behind the Ward middleware (mTLS
+ * when the service has an SVID). End users never reach these servers: they enter through the
+ * gateway (./edge.ts).
  */
 export async function startService(
   deps: ServiceDeps,
   handler: Handler,
-  opts: { host: string; enforce: boolean; call: Caller },
+  opts: { host: string; call: Caller },
 ): Promise<RunningService> {
   const { name, identity, pdp, shipper } = deps;
   if (pdp === undefined) throw new TypeError(`${name} has no PDP to enforce with`);
   const inner = listenerOf(handler, opts.call);
-  const listener = opts.enforce
-    ? wardHttp(
-        {
-          decider: pdp,
-          service: name,
-          log: {
-            record(entry) {
-              shipper.record(entry);
-              deps.tally.record(entry);
-            },
-          },
-          ...(identity.serverOptions() === undefined
-            ? { devIdentityHeader: DEV_IDENTITY_HEADER }
-            : {}),
+  const listener = wardHttp(
+    {
+      decider: pdp,
+      service: name,
+      log: {
+        record(entry) {
+          shipper.record(entry);
+          deps.tally.record(entry);
         },
-        inner,
-      )
-    : inner;
-  const tls = opts.enforce ? identity.serverOptions() : undefined;
+      },
+      ...(identity.serverOptions() === undefined ? { devIdentityHeader: DEV_IDENTITY_HEADER } : {}),
+    },
+    inner,
+  );
+  const tls = identity.serverOptions();
   const server: Server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
   const unsecure = tls ? identity.secure(server) : () => {};
   await new Promise<void>((resolve, reject) => {

@@ -1,5 +1,6 @@
 /**
- * The traffic loop: simulated end users at a bounded rate against the frontend, and the
+ * The traffic loop: simulated end users at a bounded rate through the gateway (each with a real
+ * access token from the demo's OpenID provider), and the
  * monitoring tool scraping every service's /metrics. No burst: one request per tick, and ticks
  * are skipped while too many requests are still in flight.
  */
@@ -28,7 +29,10 @@ export interface Traffic {
 
 /** Starts the loops: `rps` end-user requests per second, a scrape round every 2 s. */
 export function startTraffic(opts: {
-  frontendUrl: string;
+  /** The gateway; the shop is under `/shop/`. */
+  gatewayUrl: string;
+  /** A current access token for a user. */
+  token: (user: string) => Promise<string>;
   rps: number;
   monitoring: Caller;
   scrapeTargets: readonly string[];
@@ -70,10 +74,11 @@ export function startTraffic(opts: {
     }
     stats.requests++;
     try {
-      const res = await request(`${opts.frontendUrl}${path}`, {
+      const token = await opts.token(user);
+      const res = await request(`${opts.gatewayUrl}/shop${path}`, {
         method: method as 'GET',
         headers: {
-          authorization: `Bearer demo-user:${user}`,
+          authorization: `Bearer ${token}`,
           ...(body ? { 'content-type': 'application/json' } : {}),
         },
         body,

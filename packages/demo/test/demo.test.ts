@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { signIn } from '@ward/dev-idp';
 import { startServer } from '@ward/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoError, runDemo } from '../src/index.ts';
@@ -43,6 +44,7 @@ interface DemoInfo {
   services: { name: string; url?: string; metrics?: string }[];
   warnings: string[];
   cycle?: { path: string[]; startup: boolean; fix: string };
+  gateway: { url: string; issuer: string; audience: string };
 }
 
 /** Starts `ward start -o json`; resolves with the JSON line and the live process. */
@@ -236,7 +238,7 @@ describe('runDemo refuses bad setups with a coded error, and leaves nothing runn
     await expectCode(
       runDemo({ port: 0, dataDir: d, out: devNull() }),
       'DEMO_SETUP_FAILED',
-      /without the demo's services shop\/frontend, .*delete the data dir/,
+      /without the demo's services shop\/edge, shop\/frontend, .*delete the data dir/,
     );
   });
 
@@ -280,8 +282,16 @@ describe('ward start (the demo)', () => {
     // Callers are attested by the kernel's SO_PEERCRED, read in process (no python3 needed).
     expect(info.identity).toEqual({ mode: 'mtls', attestation: 'SO_PEERCRED via node:ffi' });
     const urls = Object.fromEntries(info.services.map((s) => [s.name, s.url]));
-    expect(urls['shop/frontend']).toMatch(/^http:\/\//);
-    for (const s of ['shop/orders', 'shop/payments', 'shop/inventory', 'shop/notifications'])
+    // Outside traffic enters at the gateway (plain HTTP on loopback); every service behind it
+    // takes mTLS only.
+    expect(urls['shop/edge']).toMatch(/^http:\/\//);
+    for (const s of [
+      'shop/frontend',
+      'shop/orders',
+      'shop/payments',
+      'shop/inventory',
+      'shop/notifications',
+    ])
       expect(urls[s]).toMatch(/^https:\/\//);
     expect(Object.keys(urls)).toContain('monitoring/prometheus');
     const text = demo.output();
@@ -326,17 +336,45 @@ describe('ward start (the demo)', () => {
     expect(text).toContain('npx ward graph analyze -f examples/demo');
   });
 
-  it('the frontend mints Ed25519 passports that orders verifies; a customer cancels her order', async () => {
-    const frontend = demo.info.services.find((s) => s.name === 'shop/frontend')!.url;
-    const as = (user: string, method: string, path: string, body?: unknown) =>
-      fetch(`${frontend}${path}`, {
+  it('the gateway takes real OIDC tokens and mints Ed25519 passports that orders verifies; a customer cancels her order', async () => {
+    const gateway = demo.info.services.find((s) => s.name === 'shop/edge')!.url!;
+    const send = (
+      authorization: string | undefined,
+      method: string,
+      path: string,
+      body?: unknown,
+    ) =>
+      fetch(`${gateway}/shop${path}`, {
         method,
         headers: {
-          authorization: `Bearer demo-user:${user}`,
+          ...(authorization ? { authorization } : {}),
           ...(body ? { 'content-type': 'application/json' } : {}),
         },
         ...(body ? { body: JSON.stringify(body) } : {}),
       });
+    const { issuer, audience } = demo.info.gateway;
+    const token = await signIn(issuer, 'carol', { audience });
+    // A real access token from the demo's OpenID provider (authorization code + PKCE).
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as {
+      iss: string;
+      sub: string;
+      aud: string | string[];
+    };
+    expect(claims.sub).toBe('carol');
+    expect(claims.iss).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const as = (user: string, method: string, path: string, body?: unknown) =>
+      user === 'carol'
+        ? send(`Bearer ${token}`, method, path, body)
+        : send(undefined, method, path);
+    // No token, a forged one, or a passport sent from outside: the gateway lets none through.
+    const anonymous = await send(undefined, 'GET', '/orders');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await send('Bearer demo-user:carol', 'GET', '/orders')).status).toBe(401);
+    const [h, p] = token.split('.');
+    expect((await send(`Bearer ${h}.${p}.AAAA`, 'GET', '/orders')).status).toBe(401);
+    // The edge checks checkout bodies against the route's JSON Schema.
+    expect((await as('carol', 'POST', '/checkout', { sku: 'sku-rug', qty: 99 })).status).toBe(400);
     let id: string | undefined;
     for (const sku of ['sku-rug', 'sku-lamp', 'sku-desk', 'sku-chair', 'sku-shelf']) {
       const placed = await as('carol', 'POST', '/checkout', { sku, qty: 1 });
@@ -347,7 +385,7 @@ describe('ward start (the demo)', () => {
       expect(placed.status).toBe(409); // out of stock: try another product
     }
     expect(id).toBeDefined();
-    // orders lists by the passport's subject: it verified the frontend's passport.
+    // orders lists by the passport's subject: it verified the passport the gateway minted.
     const mine = (await (await as('carol', 'GET', '/orders')).json()) as {
       orders: { id: string; user: string }[];
     };

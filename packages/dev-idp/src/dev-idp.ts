@@ -267,14 +267,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       const scope = resourceScope(tokenOptions?.scope);
       if (scope === undefined)
         return Promise.reject(new TypeError(`scope must be some of: ${scopes.join(' ')}`));
-      return authorizationCodeFlow({
-        endpoints,
-        clientId: LOGIN_CLIENT_ID,
-        redirectUri,
-        scope: `openid ${scope}`,
-        resource: options.audience,
-        loginHint: sub,
-      });
+      return signIn(issuer, sub, { audience: options.audience, scope });
     },
     clientToken(clientId, tokenOptions) {
       const secret = secrets.get(clientId);
@@ -345,4 +338,25 @@ async function quietly<T>(logger: DevIdpOptions['logger'], fn: () => Promise<T>)
     console.warn = warn;
     console.info = info;
   }
+}
+
+/**
+ * Signs `user` in at a running dev IdP, from any process, the way a browser would
+ * (authorization code + PKCE over HTTP), and returns the access token for `audience`. This is
+ * what `userToken` does, for a provider started elsewhere (the demo's, from its tests or a
+ * terminal).
+ */
+export function signIn(
+  issuer: string,
+  user: string,
+  options: { audience: string; scope?: string },
+): Promise<string> {
+  return authorizationCodeFlow({
+    endpoints: { authorization: `${issuer}/auth`, token: `${issuer}/token` },
+    clientId: LOGIN_CLIENT_ID,
+    redirectUri: `${issuer}/callback`,
+    scope: `openid ${options.scope ?? 'api'}`,
+    resource: options.audience,
+    loginHint: user,
+  });
 }
