@@ -74,6 +74,8 @@ const LIBRARIES: Record<string, Record<string, unknown>> = {
   '@ward/agent': {},
   '@ward/server': {},
   '@ward/sdk': {},
+  '@ward/gateway': {},
+  '@ward/dev-idp': {},
   '@ward/demo': UNDICI_SLOT,
 };
 

@@ -7,7 +7,7 @@
  * never face a network other than loopback.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Provider } from 'oidc-provider';
 import { createMemoryAdapterFactory } from './adapter.ts';
@@ -94,6 +94,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   let provider: Provider | undefined;
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 
+  // Loaded here, not at import: on Node 26 loading node:http fills undici's global dispatcher
+  // slot, and importing a package must change no globals (test/package-purity.test.ts).
+  const { createServer } = await import('node:http');
   const server: Server = createServer((req, res) => {
     if (provider === undefined || handler === undefined) {
       res.writeHead(503).end();
