@@ -11,16 +11,16 @@ export {
   type GatewayConfig,
 } from './config/compile.ts';
 export { hostOf, prefixMatches } from './config/routes.ts';
+// The documents' types are @ward/policy's; re-exported so a gateway user needs one import.
 export type {
-  ApiKeySpec,
-  CorsSpec,
+  GatewayApiKey,
+  GatewayCors,
   GatewayDocument,
-  GatewaySpec,
-  OidcIssuerSpec,
+  GatewayOidcIssuer,
   RouteAuth,
   RouteDocument,
-  RouteSpec,
-} from './config/spec.ts';
+  RouteRateLimit,
+} from '@ward/policy';
 export type {
   Authenticator,
   Principal,
@@ -40,7 +40,7 @@ export {
   type OidcVerifierOptions,
   type VerifiedToken,
 } from './identity/oidc.ts';
-export type { GatewayApiKey, GatewayIdentitySpec, GatewayOidc } from './identity/types.ts';
+export type { GatewayIdentitySpec } from './identity/types.ts';
 export {
   type BucketContext,
   boundedBucket,
