@@ -3,14 +3,6 @@
  * policy at the edge, rate limits, request hygiene and mTLS upstreams through the SDK's client.
  */
 
-export {
-  type BodyValidator,
-  type CompiledCors,
-  type CompiledRoute,
-  compileGatewayConfig,
-  type GatewayConfig,
-} from './config/compile.ts';
-export { hostOf, prefixMatches } from './config/routes.ts';
 // The documents' types are @ward/policy's; re-exported so a gateway user needs one import.
 export type {
   GatewayApiKey,
@@ -21,6 +13,14 @@ export type {
   RouteDocument,
   RouteRateLimit,
 } from '@ward/policy';
+export {
+  type BodyValidator,
+  type CompiledCors,
+  type CompiledRoute,
+  compileGatewayConfig,
+  type GatewayConfig,
+} from './config/compile.ts';
+export { hostOf, prefixMatches } from './config/routes.ts';
 export type {
   Authenticator,
   Principal,

@@ -37,7 +37,11 @@ export const API_KEYS = {
 
 /** `spec.apiKeys` for API_KEYS. */
 export const apiKeySpecs = (): GatewayApiKey[] =>
-  Object.entries(API_KEYS).map(([key, k]) => ({ ...k, attrs: { ...k.attrs }, sha256: sha256(key) }));
+  Object.entries(API_KEYS).map(([key, k]) => ({
+    ...k,
+    attrs: { ...k.attrs },
+    sha256: sha256(key),
+  }));
 
 /** What the echo upstream saw of one request. */
 export interface Seen {

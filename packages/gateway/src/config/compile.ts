@@ -291,7 +291,11 @@ function compileProxies(list: readonly string[]): BlockList | undefined {
   for (const entry of list) {
     const [address, bits] = entry.split('/') as [string, string | undefined];
     const family = isIP(address) === 4 ? 'ipv4' : 'ipv6';
-    blocks.addSubnet(address, bits === undefined ? (family === 'ipv4' ? 32 : 128) : Number(bits), family);
+    blocks.addSubnet(
+      address,
+      bits === undefined ? (family === 'ipv4' ? 32 : 128) : Number(bits),
+      family,
+    );
   }
   return blocks;
 }

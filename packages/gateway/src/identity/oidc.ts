@@ -12,12 +12,13 @@
  * again would only add load to an IdP that is already down. Discovery runs in the background
  * from the start, retried with capped exponential backoff; it never fails the gateway's start.
  */
+
+import type { GatewayOidcIssuer } from '@ward/policy';
 import { decodeJwt, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { GatewayError } from '../errors.ts';
 import { checkJwksUri, discoverJwksUri } from './discovery.ts';
 import { KeysUnavailableError, resilientJwks } from './jwks.ts';
 import { TokenCache } from './token-cache.ts';
-import type { GatewayOidcIssuer } from '@ward/policy';
 
 export const DEFAULT_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 /** Asymmetric JWS algorithms only: a configuration naming anything else is refused. */
