@@ -44,8 +44,8 @@ export interface RateLimitVerdict {
   /** Seconds until the window resets (>= 1). */
   resetSec: number;
   /**
-   * True when the store could not be asked (Redis down): `allowed` then follows the gateway's
-   * failure mode (open: true, closed: false).
+   * True when the store could not be asked (Redis down). The gateway then decides by its config's
+   * `spec.rateLimit.failureMode` (open: admit, closed: 503), whatever `allowed` says.
    */
   unavailable?: boolean;
 }
