@@ -177,7 +177,11 @@ describe('gateway end to end', () => {
   });
 
   it('Redis unreachable: the Gateway document decides, hot-reloaded (open 200, closed 503)', async () => {
-    const limiter = redisRateLimiter({ url: `redis://127.0.0.1:${await freePort()}` });
+    // The limiter's own mode says closed: the Gateway document's open must win.
+    const limiter = redisRateLimiter({
+      url: `redis://127.0.0.1:${await freePort()}`,
+      failureMode: 'closed',
+    });
     const s = await startStack(
       (u) => [gatewayDoc(gatewaySpec({ rateLimit: { failureMode: 'open' } })), ...routes(u)],
       { rateLimiter: limiter },
