@@ -54,7 +54,7 @@ async function serveGateway(upstream: string): Promise<void> {
   const { createHash } = await import('node:crypto');
   const { exportPublicKey, generateBundleSigningKey } = await import('@ward/bundle');
   const { createPdp } = await import('@ward/sdk');
-  const { createGateway, createUndiciUpstream, GatewayError } = await import('@ward/gateway');
+  const { createGateway, createUndiciUpstream, memoryRateLimiter } = await import('@ward/gateway');
   const { pino } = await import('pino');
   // The gateway test fixture: a control-plane stand-in serving a signed bundle.
   const fx = await import('../packages/gateway/test/_fixture.ts');
@@ -80,47 +80,9 @@ async function serveGateway(upstream: string): Promise<void> {
     logger: silent,
   });
   await pdp.ready;
-  // An API-key Authenticator over the Gateway document's hashes (the identity work's stands in).
-  const keys = new Map([
-    [
-      sha,
-      {
-        kind: 'apiKey' as const,
-        subject: 'bench-user',
-        attrs: { role: 'customer' },
-        apiKeyId: 'bench',
-      },
-    ],
-  ]);
-  const authenticator = {
-    async authenticate(headers: Record<string, string | string[] | undefined>) {
-      const key = headers['x-api-key'];
-      if (typeof key !== 'string') return undefined;
-      const principal = keys.get(createHash('sha256').update(key).digest('hex'));
-      if (principal === undefined)
-        throw new GatewayError('GATEWAY_UNAUTHENTICATED', 'unknown API key');
-      return principal;
-    },
-    async close() {},
-  };
-  const counts = new Map<string, { until: number; n: number }>();
-  const rateLimiter = {
-    async hit(bucket: string, rule: { limit: number; windowSec: number }, now = Date.now()) {
-      let e = counts.get(bucket);
-      if (e === undefined || e.until <= now) {
-        e = { until: now + rule.windowSec * 1000, n: 0 };
-        counts.set(bucket, e);
-      }
-      e.n++;
-      return {
-        allowed: e.n <= rule.limit,
-        limit: rule.limit,
-        remaining: rule.limit - e.n,
-        resetSec: Math.ceil((e.until - now) / 1000),
-      };
-    },
-    async close() {},
-  };
+  // The real parts: the authenticator the gateway builds from the Gateway document's API keys,
+  // and the memory rate limiter.
+  const rateLimiter = memoryRateLimiter();
   // Access log on, as in production, written to /dev/null through pino's sonic-boom, in
   // synchronous 4 KiB batches: a write per line costs a syscall each, and asynchronous writes a
   // thread-pool round trip each (measured: ~400 µs CPU per request against ~250 µs here).
@@ -130,7 +92,6 @@ async function serveGateway(upstream: string): Promise<void> {
     : pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true, minLength: 4096 }));
   const gateway = await createGateway({
     pdp,
-    authenticator,
     rateLimiter,
     upstream: createUndiciUpstream(),
     logger,

@@ -3,6 +3,7 @@
  * admits the request (RateLimiter). The pipeline depends on these, not on OIDC or Redis.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { RouteRateLimit } from '@ward/policy';
 
 /** Who the external caller proved to be: what the minted passport will say. */
 export interface Principal {
@@ -31,12 +32,8 @@ export interface Authenticator {
   close(): Promise<void>;
 }
 
-/** One limit of a route: `limit` requests per `windowSec`, counted per `by`. */
-export interface RateLimitRule {
-  by: 'ip' | 'user' | 'apiKey' | 'route';
-  limit: number;
-  windowSec: number;
-}
+/** One limit of a route (`Route.spec.rateLimits[]`): `limit` requests per `windowSec`, per `by`. */
+export type RateLimitRule = RouteRateLimit;
 
 /** What one limit says about one request. */
 export interface RateLimitVerdict {
@@ -47,8 +44,8 @@ export interface RateLimitVerdict {
   /** Seconds until the window resets (>= 1). */
   resetSec: number;
   /**
-   * True when the store could not be asked (Redis down): `allowed` then follows the gateway's
-   * failure mode (open: true, closed: false).
+   * True when the store could not be asked (Redis down). The gateway then decides by its config's
+   * `spec.rateLimit.failureMode` (open: admit, closed: 503), whatever `allowed` says.
    */
   unavailable?: boolean;
 }

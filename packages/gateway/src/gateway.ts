@@ -16,14 +16,26 @@ import type { Logger } from 'pino';
 import { compileGatewayConfig, type GatewayConfig } from './config/compile.ts';
 import type { Authenticator, RateLimiter } from './contracts.ts';
 import { GatewayError } from './errors.ts';
+import { createAuthenticator } from './identity/authenticator.ts';
+import type { OidcVerifierOptions } from './identity/oidc.ts';
 import { requestHandler } from './server/pipeline.ts';
 import type { Upstream } from './server/upstream.ts';
 
 export interface GatewayOptions {
   /** The PDP of the gateway's service key (createPdp from @ward/sdk). */
   pdp: Pdp;
-  /** Verifies bearer tokens / API keys; without one, routes that require auth answer 401. */
+  /**
+   * Replaces the authenticator built from the Gateway document (`spec.oidc`, `spec.apiKeys`,
+   * `spec.passport.attrs`), for tests. Without it, the gateway builds one per identity config and
+   * rebuilds it on a reload that changes those fields.
+   */
   authenticator?: Authenticator;
+  /** Tuning of the OIDC verifiers the gateway builds (timeouts, caches); logs go to `logger`. */
+  oidc?: OidcVerifierOptions;
+  /**
+   * Counts requests (memoryRateLimiter, or redisRateLimiter shared by replicas). When it cannot
+   * answer (`unavailable`), the Gateway document's `spec.rateLimit.failureMode` decides.
+   */
   rateLimiter: RateLimiter;
   upstream: Upstream;
   /** pino logger: access log lines (`msg: "request"`) and config events. */
@@ -51,7 +63,8 @@ export interface Gateway {
   reload(): GatewayConfig;
   /**
    * Stops accepting, lets in-flight requests finish within the grace period, then cuts what is
-   * left. Does not close the injected PDP, authenticator, limiter or upstream.
+   * left. Closes the authenticator it built; not the injected PDP, authenticator, limiter or
+   * upstream.
    */
   close(): Promise<void>;
 }
@@ -85,9 +98,31 @@ export function configFromPdp(pdp: Pdp): GatewayConfig {
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { pdp, logger } = options;
   let current: GatewayConfig | undefined;
+  let authenticator = options.authenticator;
+  /** The identity fields the built authenticator was made from (JSON): rebuilt when they change. */
+  let identityOf: string | undefined;
+  const oidcOptions: OidcVerifierOptions = {
+    logger: { warn: (message: string) => logger.warn({ gateway: pdp.service }, message) },
+    ...options.oidc,
+  };
   const reload = (): GatewayConfig => {
     const next = configFromPdp(pdp);
+    let previous: Authenticator | undefined;
+    if (options.authenticator === undefined) {
+      const { oidc, apiKeys, passport } = next.document.spec;
+      const identity = { oidc, apiKeys, passport: { attrs: passport?.attrs } };
+      const text = JSON.stringify(identity);
+      if (text !== identityOf) {
+        // Built before the swap: an identity config it refuses keeps the whole config in use.
+        const built = createAuthenticator(identity, oidcOptions);
+        previous = authenticator;
+        authenticator = built;
+        identityOf = text;
+      }
+    }
     current = next; // the swap: each request reads `current` once, at its start
+    // In-flight requests may still verify with the old one: close() only stops its background work.
+    previous?.close().catch(() => {});
     logger.info(
       { gateway: next.key, revision: pdp.revision(), routes: next.routes.length },
       'gateway configuration in use',
@@ -111,7 +146,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const tls = options.listen.tls;
   const handler = requestHandler({
     pdp,
-    ...(options.authenticator === undefined ? {} : { authenticator: options.authenticator }),
+    authenticator: () => authenticator,
     rateLimiter: options.rateLimiter,
     upstream: options.upstream,
     logger,
@@ -188,6 +223,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         }
         server.closeAllConnections();
         await closed;
+        if (options.authenticator === undefined) await authenticator?.close();
       })();
       return closing;
     },

@@ -3,6 +3,16 @@
  * policy at the edge, rate limits, request hygiene and mTLS upstreams through the SDK's client.
  */
 
+// The documents' types are @ward/policy's; re-exported so a gateway user needs one import.
+export type {
+  GatewayApiKey,
+  GatewayCors,
+  GatewayDocument,
+  GatewayOidcIssuer,
+  RouteAuth,
+  RouteDocument,
+  RouteRateLimit,
+} from '@ward/policy';
 export {
   type BodyValidator,
   type CompiledCors,
@@ -11,16 +21,6 @@ export {
   type GatewayConfig,
 } from './config/compile.ts';
 export { hostOf, prefixMatches } from './config/routes.ts';
-export type {
-  ApiKeySpec,
-  CorsSpec,
-  GatewayDocument,
-  GatewaySpec,
-  OidcIssuerSpec,
-  RouteAuth,
-  RouteDocument,
-  RouteSpec,
-} from './config/spec.ts';
 export type {
   Authenticator,
   Principal,
@@ -40,7 +40,7 @@ export {
   type OidcVerifierOptions,
   type VerifiedToken,
 } from './identity/oidc.ts';
-export type { GatewayApiKey, GatewayIdentitySpec, GatewayOidc } from './identity/types.ts';
+export type { GatewayIdentitySpec } from './identity/types.ts';
 export {
   type BucketContext,
   boundedBucket,

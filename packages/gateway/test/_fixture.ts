@@ -1,8 +1,7 @@
 /**
  * A whole gateway stack on loopback for tests: a control-plane stand-in that serves and pushes
- * signed bundles, the gateway's real PDP, an echo upstream, and the simplest real implementations
- * of the injected seams (an API-key Authenticator over a fixed map, a RateLimiter counting in a
- * Map). After the merge the lead swaps these for the identity and rate-limit packages' own.
+ * signed bundles, the gateway's real PDP, an echo upstream, the authenticator the gateway builds
+ * from its Gateway document (API keys API_KEYS) and the memory rate limiter.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -19,73 +18,30 @@ import type { PolicyDocument } from '@ward/policy';
 import { createPdp, type Pdp } from '@ward/sdk';
 import { pino } from 'pino';
 import {
-  type Authenticator,
   createGateway,
   createUndiciUpstream,
   type Gateway,
-  GatewayError,
-  type GatewaySpec,
-  type Principal,
+  type GatewayApiKey,
+  type GatewayDocument,
+  memoryRateLimiter,
   type RateLimiter,
-  type RateLimitRule,
-  type RouteSpec,
+  type RouteDocument,
   type Upstream,
 } from '../src/index.ts';
 
-export const API_KEYS: Record<string, Principal> = {
-  'key-alice-0123456789': {
-    kind: 'apiKey',
-    subject: 'alice',
-    attrs: { role: 'customer' },
-    apiKeyId: 'alice',
-  },
-  'key-root-0123456789': {
-    kind: 'apiKey',
-    subject: 'root',
-    attrs: { role: 'admin' },
-    apiKeyId: 'root',
-  },
-};
+/** API keys of the tests' Gateway documents (only their hashes go into the documents). */
+export const API_KEYS = {
+  'key-alice-0123456789': { id: 'alice', subject: 'alice', attrs: { role: 'customer' } },
+  'key-root-0123456789': { id: 'root', subject: 'root', attrs: { role: 'admin' } },
+} as const;
 
-/** Test double for the identity package's Authenticator: API keys from a fixed map. */
-export function mapAuthenticator(keys = API_KEYS): Authenticator {
-  return {
-    async authenticate(headers: IncomingHttpHeaders) {
-      const key = headers['x-api-key'];
-      if (key === undefined) return undefined;
-      const principal = typeof key === 'string' ? keys[key] : undefined;
-      if (principal === undefined) {
-        throw new GatewayError('GATEWAY_UNAUTHENTICATED', 'unknown API key');
-      }
-      return principal;
-    },
-    async close() {},
-  };
-}
-
-/** Test double for the rate-limit package's memory limiter: fixed windows counted in a Map. */
-export function mapRateLimiter(): RateLimiter & { down: boolean } {
-  const counts = new Map<string, { window: number; n: number }>();
-  const limiter = {
-    down: false,
-    async hit(bucket: string, rule: RateLimitRule, now = Date.now()) {
-      if (limiter.down) throw new Error('store down');
-      const window = Math.floor(now / (rule.windowSec * 1000));
-      const entry = counts.get(bucket);
-      const n = entry?.window === window ? entry.n + 1 : 1;
-      counts.set(bucket, { window, n });
-      const resetSec = Math.max(1, Math.ceil(((window + 1) * rule.windowSec * 1000 - now) / 1000));
-      return {
-        allowed: n <= rule.limit,
-        limit: rule.limit,
-        remaining: Math.max(0, rule.limit - n),
-        resetSec,
-      };
-    },
-    async close() {},
-  };
-  return limiter;
-}
+/** `spec.apiKeys` for API_KEYS. */
+export const apiKeySpecs = (): GatewayApiKey[] =>
+  Object.entries(API_KEYS).map(([key, k]) => ({
+    ...k,
+    attrs: { ...k.attrs },
+    sha256: sha256(key),
+  }));
 
 /** What the echo upstream saw of one request. */
 export interface Seen {
@@ -238,14 +194,15 @@ export function edgePolicy(): PolicyDocument[] {
   ] as PolicyDocument[];
 }
 
-export const gatewayDoc = (spec: GatewaySpec) => ({
+/** The tests' Gateway document; `spec.apiKeys` defaults to API_KEYS. */
+export const gatewayDoc = (spec: GatewayDocument['spec']): GatewayDocument => ({
   apiVersion: 'ward.dev/v1',
   kind: 'Gateway',
   metadata: { name: 'edge', namespace: 'shop' },
-  spec,
+  spec: { apiKeys: apiKeySpecs(), ...spec },
 });
 
-export const routeDoc = (name: string, spec: Omit<RouteSpec, 'gateway'>) => ({
+export const routeDoc = (name: string, spec: Omit<RouteDocument['spec'], 'gateway'>) => ({
   apiVersion: 'ward.dev/v1',
   kind: 'Route',
   metadata: { name, namespace: 'shop' },
@@ -293,7 +250,7 @@ export interface Stack {
   pdp: Pdp;
   upstream: EchoUpstream;
   control: Awaited<ReturnType<typeof startBundleServer>>;
-  limiter: ReturnType<typeof mapRateLimiter>;
+  limiter: RateLimiter;
   logs: ReturnType<typeof logCapture>;
   /** Pushes a new bundle with these Gateway/Route documents; returns its revision. */
   push(documents: unknown[]): number;
@@ -303,7 +260,7 @@ export interface Stack {
 /** Starts the stack with `documents(upstreamUrl)` as the Gateway/Route documents of revision 1. */
 export async function startStack(
   documents: (upstream: string) => unknown[],
-  options: { upstream?: Upstream } = {},
+  options: { upstream?: Upstream; rateLimiter?: RateLimiter } = {},
 ): Promise<Stack> {
   const { privateKey, publicKey } = generateBundleSigningKey();
   const upstream = await startEchoUpstream();
@@ -319,11 +276,10 @@ export async function startStack(
     logger: logs.logger,
   });
   await pdp.ready;
-  const limiter = mapRateLimiter();
+  const limiter = options.rateLimiter ?? memoryRateLimiter();
   const upstreamClient = options.upstream ?? createUndiciUpstream();
   const gateway = await createGateway({
     pdp,
-    authenticator: mapAuthenticator(),
     rateLimiter: limiter,
     upstream: upstreamClient,
     logger: logs.logger,
@@ -345,6 +301,7 @@ export async function startStack(
       await gateway.close();
       await upstreamClient.close();
       await pdp.close();
+      await limiter.close();
       await control.close();
       await upstream.close();
     },

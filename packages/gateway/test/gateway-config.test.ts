@@ -136,7 +136,7 @@ describe('compileGatewayConfig', () => {
       'CORS * with credentials',
       gatewayDoc({ cors: { origins: ['*'], credentials: true } }),
       [],
-      /Gateway "shop\/edge": spec\.cors\.credentials/,
+      /Gateway "shop\/edge": spec\.cors\.origins\.0: origin "\*" cannot go with credentials/,
     ],
     ['a bad CIDR', gatewayDoc({ trustedProxies: ['10.0.0.0/33'] }), [], /spec\.trustedProxies\.0/],
     [

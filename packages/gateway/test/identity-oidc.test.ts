@@ -8,7 +8,7 @@ import {
   createAuthenticator,
   GatewayError,
   type GatewayIdentitySpec,
-  type GatewayOidc,
+  type GatewayOidcIssuer,
   type OidcVerifierOptions,
 } from '../src/index.ts';
 
@@ -42,12 +42,12 @@ afterAll(async () => {
   await Promise.all([idp?.close(), other?.close()]);
 });
 
-function oidcOf(source: DevIdp, overrides: Partial<GatewayOidc> = {}): GatewayOidc {
+function oidcOf(source: DevIdp, overrides: Partial<GatewayOidcIssuer> = {}): GatewayOidcIssuer {
   return { issuer: source.issuer, audiences: [AUDIENCE], ...overrides };
 }
 
 function authenticator(
-  oidc: GatewayOidc[],
+  oidc: GatewayOidcIssuer[],
   options: OidcVerifierOptions = {},
   extra: Partial<GatewayIdentitySpec> = {},
 ): Authenticator {

@@ -5,7 +5,6 @@
  * Runs until SIGTERM/SIGINT, then drains in-flight requests.
  */
 import { readFileSync } from 'node:fs';
-import type { RateLimiter, RateLimitRule, RateLimitVerdict } from '@ward/gateway';
 import { canonicalServiceKey } from '@ward/spiffe';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
@@ -66,12 +65,14 @@ export function register(program: Command): void {
       throw usageError('--tls-cert and --tls-key go together', 'CLI_BAD_OPTION');
     }
     const source = pdpSource(opts);
-    if (opts.redis !== undefined) {
-      // TODO(merge): createRedisRateLimiter from the rate-limit work replaces this refusal.
-      throw usageError('--redis: shared rate limits are not in this build yet', 'CLI_BAD_OPTION');
+    if (opts.redis !== undefined && !/^rediss?:\/\//.test(opts.redis)) {
+      throw usageError('--redis must be a redis:// or rediss:// URL', 'CLI_BAD_OPTION');
     }
-    const [{ createGateway, createUndiciUpstream }, { createPdp, workloadIdentity }, { pino }] =
-      await Promise.all([import('@ward/gateway'), import('@ward/sdk'), import('pino')]);
+    const [
+      { createGateway, createUndiciUpstream, memoryRateLimiter, redisRateLimiter },
+      { createPdp, workloadIdentity },
+      { pino },
+    ] = await Promise.all([import('@ward/gateway'), import('@ward/sdk'), import('pino')]);
     const logger = pino({ level: process.env.WARD_LOG_LEVEL ?? 'info' }, process.stderr);
     const pdp = createPdp({
       service,
@@ -83,13 +84,19 @@ export function register(program: Command): void {
     // mTLS to https upstreams with the gateway's own SVID, when a Workload API is there.
     const identity = process.env.SPIFFE_ENDPOINT_SOCKET ? await workloadIdentity() : undefined;
     const upstream = createUndiciUpstream(identity ? { https: identity.dispatcher() } : {});
-    const rateLimiter = memoryRateLimiter();
+    // No failureMode here: the gateway applies its Gateway document's (hot-reloaded) one.
+    const rateLimiter =
+      opts.redis === undefined
+        ? memoryRateLimiter()
+        : redisRateLimiter({
+            url: opts.redis,
+            onUnavailable: (error) =>
+              logger.warn({ error: error.message }, 'rate-limit store unavailable'),
+          });
     let gateway: Awaited<ReturnType<typeof createGateway>>;
     try {
       gateway = await createGateway({
-        pdp,
-        // TODO(merge): the OIDC/API-key Authenticator of the identity work goes here; without
-        // one, routes with `auth: required` answer 401.
+        pdp, // the authenticator is built from its Gateway document (OIDC issuers, API keys)
         rateLimiter,
         upstream,
         logger,
@@ -103,6 +110,7 @@ export function register(program: Command): void {
     } catch (error) {
       await pdp.close();
       await upstream.close();
+      await rateLimiter.close();
       identity?.close();
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
         throw new CliError(
@@ -173,32 +181,4 @@ function pdpSource(
       'CLI_BAD_OPTION',
     );
   return { controlPlanes: servers.map((s) => parseServer(s, '--server')), token };
-}
-
-/**
- * A per-replica fixed-window limiter. TODO(merge): replaced by the rate-limit work's
- * memory limiter; kept bounded here (expired windows are swept past 100k buckets).
- */
-function memoryRateLimiter(): RateLimiter {
-  const buckets = new Map<string, { until: number; n: number }>();
-  return {
-    async hit(bucket: string, rule: RateLimitRule, now = Date.now()): Promise<RateLimitVerdict> {
-      if (buckets.size > 100_000) {
-        for (const [k, v] of buckets) if (v.until <= now) buckets.delete(k);
-      }
-      let entry = buckets.get(bucket);
-      if (entry === undefined || entry.until <= now) {
-        entry = { until: now + rule.windowSec * 1000, n: 0 };
-        buckets.set(bucket, entry);
-      }
-      entry.n++;
-      return {
-        allowed: entry.n <= rule.limit,
-        limit: rule.limit,
-        remaining: Math.max(0, rule.limit - entry.n),
-        resetSec: Math.max(1, Math.ceil((entry.until - now) / 1000)),
-      };
-    },
-    async close() {},
-  };
 }

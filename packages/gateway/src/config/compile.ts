@@ -4,15 +4,23 @@
  * never meets a configuration error, and a bad document is refused before anything is swapped.
  */
 import { BlockList, isIP } from 'node:net';
-import { isCanonicalPath } from '@ward/policy';
-import { canonicalServiceKey, defaultSpiffeId, serviceKey, splitServiceKey } from '@ward/spiffe';
-import type { ErrorObject } from 'ajv';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import {
+  type CompiledRequestSchema,
+  compileRequestSchema,
+  type GatewayCors,
+  type GatewayDocument,
+  isCanonicalPath,
+  type PolicyDocument,
+  type RouteAuth,
+  type RouteDocument,
+  routeGatewayKey,
+  routeUpstreamKey,
+  tryCompile,
+} from '@ward/policy';
+import { defaultSpiffeId, serviceKey, splitServiceKey } from '@ward/spiffe';
 import type { RateLimitRule } from '../contracts.ts';
 import { GatewayError } from '../errors.ts';
 import { type Matchable, RouteTable } from './routes.ts';
-import { schemaProblem } from './schema.ts';
-import type { GatewayDocument, RouteAuth, RouteDocument } from './spec.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
 export const DEFAULT_MAX_HEADER_BYTES = 16_384;
@@ -103,29 +111,23 @@ export function compileGatewayConfig(
   options: { trustDomain: string },
 ): GatewayConfig {
   const where = `Gateway ${nameOf(gatewayDoc)}`;
-  const problem = schemaProblem('Gateway', gatewayDoc);
-  if (problem !== undefined) throw invalid(where, problem);
-  const doc = gatewayDoc as GatewayDocument;
+  const doc = validated<GatewayDocument>('Gateway', gatewayDoc, where, options.trustDomain);
   const namespace = doc.metadata.namespace ?? 'default';
   const key = serviceKey(namespace, doc.metadata.name);
   const spec = doc.spec;
-  const cors = spec.cors === undefined ? undefined : compileCors(spec.cors, where);
-  const proxies = compileProxies(spec.trustedProxies ?? [], where);
+  const cors = spec.cors === undefined ? undefined : compileCors(spec.cors);
+  const proxies = compileProxies(spec.trustedProxies ?? []);
 
-  const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
   const routes: CompiledRoute[] = [];
   const seen = new Set<string>();
   for (const r of routeDocs) {
     const routeWhere = `Route ${nameOf(r)}`;
-    const routeProblem = schemaProblem('Route', r);
-    if (routeProblem !== undefined) throw invalid(routeWhere, routeProblem);
-    const route = r as RouteDocument;
-    const routeNs = route.metadata.namespace ?? 'default';
-    if (routeNs !== namespace || route.spec.gateway !== doc.metadata.name) continue;
-    const routeKey = serviceKey(routeNs, route.metadata.name);
+    const route = validated<RouteDocument>('Route', r, routeWhere, options.trustDomain);
+    if (routeGatewayKey(route) !== key) continue;
+    const routeKey = serviceKey(namespace, route.metadata.name);
     if (seen.has(routeKey)) throw invalid(routeWhere, 'metadata.name: duplicate route');
     seen.add(routeKey);
-    routes.push(compileRoute(route, routeKey, namespace, options.trustDomain, ajv, routeWhere));
+    routes.push(compileRoute(route, routeKey, options.trustDomain, routeWhere));
   }
   const table = new RouteTable(routes);
   return Object.freeze({
@@ -154,18 +156,39 @@ export function compileGatewayConfig(
   });
 }
 
+/**
+ * `document` checked as @ward/policy checks it when it is applied (schema, then the kind's
+ * semantic checks): one source of truth, and the gateway still refuses what it cannot use rather
+ * than trusting that the control plane did.
+ */
+function validated<D extends GatewayDocument | RouteDocument>(
+  kind: D['kind'],
+  document: unknown,
+  where: string,
+  trustDomain: string,
+): D {
+  const d = document as { kind?: unknown } | null;
+  if (d === null || typeof d !== 'object' || d.kind !== kind) {
+    throw invalid(where, `kind: must be ${kind}`);
+  }
+  const { diagnostics } = tryCompile([{ document: d as PolicyDocument, file: where, index: 0 }], {
+    trustDomain,
+  });
+  const error = diagnostics.find((x) => x.severity === 'error');
+  if (error !== undefined) {
+    const at = error.path === '' ? '(document)' : error.path.slice(1).replaceAll('/', '.');
+    throw invalid(where, `${at}: ${error.message.slice(0, 500)}`);
+  }
+  return d as D;
+}
+
 function compileRoute(
   route: RouteDocument,
   key: string,
-  namespace: string,
   trustDomain: string,
-  ajv: Ajv2020,
   where: string,
 ): CompiledRoute {
   const { match, upstream } = route.spec;
-  if ((match.path === undefined) === (match.pathPrefix === undefined)) {
-    throw invalid(where, 'spec.match: exactly one of path and pathPrefix is required');
-  }
   const path = match.path ?? match.pathPrefix!;
   if (!isCanonicalPath(path)) {
     throw invalid(
@@ -173,7 +196,7 @@ function compileRoute(
       `spec.match.${match.path === undefined ? 'pathPrefix' : 'path'}: ${JSON.stringify(path.slice(0, 64))} is not a canonical path (no query, dot segments, escapes to normalise or "//")`,
     );
   }
-  const service = canonicalServiceKey(upstream.service, namespace);
+  const service = routeUpstreamKey(route);
   if (service === undefined) {
     throw invalid(
       where,
@@ -197,12 +220,9 @@ function compileRoute(
   });
   let validateBody: BodyValidator | undefined;
   if (route.spec.requestSchema !== undefined) {
-    let validate: ReturnType<Ajv2020['compile']>;
-    try {
-      validate = ajv.compile(route.spec.requestSchema);
-    } catch (error) {
-      throw invalid(where, `spec.requestSchema: ${(error as Error).message.slice(0, 300)}`);
-    }
+    const compiled = compileRequestSchema(route.spec.requestSchema);
+    if (!compiled.ok) throw invalid(where, `spec.requestSchema: ${compiled.message}`);
+    const { validate } = compiled;
     validateBody = (body) => (validate(body) ? undefined : bodyErrors(validate.errors));
   }
   const ref = splitServiceKey(service);
@@ -238,7 +258,7 @@ function compileRoute(
 
 /** Ajv's errors, bounded in number and size: they go back to an untrusted caller. */
 function bodyErrors(
-  errors: ErrorObject[] | null | undefined,
+  errors: Extract<CompiledRequestSchema, { ok: true }>['validate']['errors'],
 ): { field: string; message: string }[] {
   return (errors ?? []).slice(0, MAX_BODY_ERRORS).map((e) => ({
     field: (e.instancePath || '/').slice(0, 200),
@@ -246,15 +266,10 @@ function bodyErrors(
   }));
 }
 
-function compileCors(
-  cors: NonNullable<GatewayDocument['spec']['cors']>,
-  where: string,
-): CompiledCors {
+/** A validated `spec.cors` (@ward/policy refuses `*` with credentials) in lookup form. */
+function compileCors(cors: GatewayCors): CompiledCors {
   const anyOrigin = cors.origins.includes('*');
   const credentials = cors.credentials === true;
-  if (anyOrigin && credentials) {
-    throw invalid(where, 'spec.cors.credentials: must be false when origins has "*"');
-  }
   const methods = (cors.methods ?? ['GET', 'HEAD', 'POST']).map((m) => m.toUpperCase());
   const headers = (cors.headers ?? []).map((h) => h.toLowerCase());
   return Object.freeze({
@@ -269,26 +284,18 @@ function compileCors(
   });
 }
 
-function compileProxies(list: readonly string[], where: string): BlockList | undefined {
+/** Validated `spec.trustedProxies` (@ward/policy `cidrProblem` checked each) as a BlockList. */
+function compileProxies(list: readonly string[]): BlockList | undefined {
   if (list.length === 0) return undefined;
   const blocks = new BlockList();
-  list.forEach((entry, i) => {
-    const [address, bits, extra] = entry.split('/');
-    const family = isIP(address ?? '');
-    const max = family === 4 ? 32 : 128;
-    const prefix = bits === undefined ? max : Number(bits);
-    if (
-      family === 0 ||
-      extra !== undefined ||
-      (bits !== undefined && !/^\d{1,3}$/.test(bits)) ||
-      prefix > max
-    ) {
-      throw invalid(
-        where,
-        `spec.trustedProxies.${i}: ${JSON.stringify(entry)} is not an IP or CIDR`,
-      );
-    }
-    blocks.addSubnet(address!, prefix, family === 4 ? 'ipv4' : 'ipv6');
-  });
+  for (const entry of list) {
+    const [address, bits] = entry.split('/') as [string, string | undefined];
+    const family = isIP(address) === 4 ? 'ipv4' : 'ipv6';
+    blocks.addSubnet(
+      address,
+      bits === undefined ? (family === 'ipv4' ? 32 : 128) : Number(bits),
+      family,
+    );
+  }
   return blocks;
 }

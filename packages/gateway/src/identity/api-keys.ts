@@ -10,10 +10,10 @@
  * decision itself never branches on secret bytes.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { GatewayApiKey } from '@ward/policy';
 import type { Principal } from '../contracts.ts';
 import { GatewayError } from '../errors.ts';
 import { jsonValue, MAX_ATTRS_BYTES, MAX_SUBJECT_LENGTH } from './claims.ts';
-import type { GatewayApiKey } from './types.ts';
 
 const ID = /^[a-z0-9-]{1,63}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;

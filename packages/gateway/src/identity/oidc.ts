@@ -12,12 +12,13 @@
  * again would only add load to an IdP that is already down. Discovery runs in the background
  * from the start, retried with capped exponential backoff; it never fails the gateway's start.
  */
+
+import type { GatewayOidcIssuer } from '@ward/policy';
 import { decodeJwt, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { GatewayError } from '../errors.ts';
 import { checkJwksUri, discoverJwksUri } from './discovery.ts';
 import { KeysUnavailableError, resilientJwks } from './jwks.ts';
 import { TokenCache } from './token-cache.ts';
-import type { GatewayOidc } from './types.ts';
 
 export const DEFAULT_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 /** Asymmetric JWS algorithms only: a configuration naming anything else is refused. */
@@ -61,7 +62,7 @@ export interface OidcVerifierOptions {
 
 /** A token that verified: its issuer's configuration and its claims. */
 export interface VerifiedToken {
-  issuer: GatewayOidc;
+  issuer: GatewayOidcIssuer;
   claims: JWTPayload;
   /** Epoch seconds. */
   exp: number;
@@ -78,7 +79,7 @@ export interface OidcVerifier {
 }
 
 interface IssuerState {
-  config: GatewayOidc;
+  config: GatewayOidcIssuer;
   algorithms: string[];
   clockTolerance: number;
   getKey?: JWTVerifyGetKey;
@@ -94,7 +95,7 @@ const configInvalid = (message: string): GatewayError<'GATEWAY_CONFIG_INVALID'> 
   new GatewayError('GATEWAY_CONFIG_INVALID', `Gateway spec.oidc: ${message}`);
 
 /** Checks `config` and returns its effective algorithms and clock tolerance. */
-function checkIssuer(config: GatewayOidc): { algorithms: string[]; clockTolerance: number } {
+function checkIssuer(config: GatewayOidcIssuer): { algorithms: string[]; clockTolerance: number } {
   if (config === null || typeof config !== 'object')
     throw configInvalid('each entry must be an object');
   const { issuer, audiences, algorithms, clockSkewSec } = config;
@@ -129,7 +130,7 @@ function checkIssuer(config: GatewayOidc): { algorithms: string[]; clockToleranc
 }
 
 export function createOidcVerifier(
-  issuers: GatewayOidc[],
+  issuers: GatewayOidcIssuer[],
   options: OidcVerifierOptions = {},
 ): OidcVerifier {
   if (!Array.isArray(issuers)) throw new TypeError('createOidcVerifier: issuers must be an array');

@@ -69,7 +69,11 @@ export interface RedisRateLimiterOptions {
   client?: Redis;
   /** Key prefix; default `ward:rl:`. */
   prefix?: string;
-  /** What a hit answers when Redis cannot: admit (`open`) or refuse (`closed`, the default). */
+  /**
+   * What a hit answers when Redis cannot: admit (`open`) or refuse (`closed`, the default). For
+   * callers of the limiter itself: the gateway ignores it and applies its Gateway document's
+   * `spec.rateLimit.failureMode` to `unavailable` verdicts (that one is hot-reloaded).
+   */
   failureMode?: 'open' | 'closed';
   /** How long a decision may wait for Redis; default 50 ms. */
   timeoutMs?: number;

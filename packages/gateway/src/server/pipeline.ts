@@ -24,13 +24,14 @@ import {
   upstreamRequestHeaders,
 } from './http-headers.ts';
 import { passportMinter } from './passport.ts';
-import { applyRateLimits, rateLimitHeaders } from './rate-limit.ts';
+import { applyRateLimits } from './rate-limit.ts';
 import { type AccessRecord, logAccess, loggedPath, sendProblem } from './respond.ts';
 import type { Upstream, UpstreamResponse } from './upstream.ts';
 
 export interface PipelineDeps {
   pdp: Pdp;
-  authenticator?: Authenticator;
+  /** The authenticator of the config in use (swapped with it); undefined: no credential is valid. */
+  authenticator(): Authenticator | undefined;
   rateLimiter: RateLimiter;
   upstream: Upstream;
   logger: Logger;
@@ -87,6 +88,7 @@ async function handle(
 ): Promise<void> {
   const startedAt = performance.now();
   const config = deps.config();
+  const authenticator = deps.authenticator(); // read with the config: both are swapped together
   const peer = plainIp(req.socket.remoteAddress);
   const trustedPeer = config?.isTrustedProxy(peer) ?? false;
   const record: AccessRecord = {
@@ -205,9 +207,15 @@ async function handle(
   if (route.auth !== 'none') {
     const realm = `Bearer realm="${config.key}"`;
     try {
-      principal = await deps.authenticator?.authenticate(req.headers);
+      principal = await authenticator?.authenticate(req.headers);
     } catch (error) {
-      if (!(error instanceof GatewayError) || error.code !== 'GATEWAY_UNAUTHENTICATED') throw error;
+      if (!(error instanceof GatewayError)) throw error;
+      if (error.code === 'GATEWAY_IDP_UNAVAILABLE') {
+        // The token is not known to be bad: 503, so a client retries instead of signing in again.
+        fail(503, 'GATEWAY_IDP_UNAVAILABLE', error.message, { 'retry-after': '5' });
+        return;
+      }
+      if (error.code !== 'GATEWAY_UNAUTHENTICATED') throw error;
       fail(401, 'GATEWAY_UNAUTHENTICATED', error.message, {
         'www-authenticate': `${realm}, error="invalid_token"`,
       });
@@ -226,7 +234,7 @@ async function handle(
   const ip = clientIp(peer, req.headers, config.isTrustedProxy);
   const limited = await applyRateLimits(deps.rateLimiter, route, ip, principal, config.failureMode);
   if (abort.signal.aborted) return;
-  const limitHeaders = rateLimitHeaders(limited.verdict);
+  const limitHeaders = limited.headers;
   if (limited.result !== 'ok') {
     if (limited.result === 'unavailable') {
       fail(
@@ -357,7 +365,7 @@ async function handle(
   const out = clientResponseHeaders(answer.headers);
   out['x-request-id'] = record.reqId;
   if (cors !== undefined) Object.assign(out, cors);
-  if (limitHeaders !== undefined) Object.assign(out, limitHeaders);
+  Object.assign(out, limitHeaders);
   res.writeHead(answer.statusCode, out);
   // pipe() rather than stream.pipeline(): the same backpressure for less work per response; an
   // upstream body that fails mid-way cuts the client's response (its length would be a lie).

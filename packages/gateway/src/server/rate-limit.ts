@@ -1,19 +1,26 @@
 /**
  * A route's rate limits for one request: every rule must admit it, in order. Buckets are
- * `<route>|<by>|<value>`: per client address, user (passport subject), API key id or the route.
+ * ratelimit/bucket.ts's `bucketKey` (per client address, user, API key id or the route), headers
+ * are ratelimit/headers.ts's `rateLimitHeaders`.
+ *
+ * What a verdict the store could not give (`unavailable`) means is decided HERE, by the config's
+ * `spec.rateLimit.failureMode`, not by the limiter: the config is hot-reloaded, the limiter (and
+ * its Redis connection) lives as long as the process. A limiter's own `allowed` on such a
+ * verdict is ignored.
  */
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Principal, RateLimiter, RateLimitVerdict } from '../contracts.ts';
+import { bucketKey } from '../ratelimit/bucket.ts';
+import { type RateLimitOutcome, rateLimitHeaders } from '../ratelimit/headers.ts';
 
-export interface RateLimitOutcome {
+export interface RateLimitResult {
   /** `limited`: 429; `unavailable`: 503 (store down, failing closed). */
   result: 'ok' | 'limited' | 'unavailable';
-  /** The verdict to report in headers: the refusing one, else the one with least remaining. */
-  verdict?: RateLimitVerdict;
+  /** RateLimit / RateLimit-Policy / Retry-After headers for the answer (empty when none). */
+  headers: Record<string, string>;
 }
 
-const OK: RateLimitOutcome = Object.freeze({ result: 'ok' });
+const NONE: RateLimitResult = Object.freeze({ result: 'ok', headers: Object.freeze({}) });
 
 export async function applyRateLimits(
   limiter: RateLimiter,
@@ -21,56 +28,30 @@ export async function applyRateLimits(
   ip: string,
   principal: Principal | undefined,
   failureMode: 'open' | 'closed',
-): Promise<RateLimitOutcome> {
-  if (route.rateLimits.length === 0) return OK;
-  let tightest: RateLimitVerdict | undefined;
+): Promise<RateLimitResult> {
+  if (route.rateLimits.length === 0) return NONE;
+  const ctx = {
+    ip,
+    ...(principal === undefined ? {} : { user: principal.subject }),
+    ...(principal?.apiKeyId === undefined ? {} : { apiKeyId: principal.apiKeyId }),
+  };
+  const outcomes: RateLimitOutcome[] = [];
   for (const rule of route.rateLimits) {
-    let value: string;
-    if (rule.by === 'route') value = '-';
-    else if (rule.by === 'ip') value = ip;
-    else if (rule.by === 'user')
-      value = principal === undefined ? `ip:${ip}` : `sub:${principal.subject}`;
-    else if (principal?.apiKeyId !== undefined) value = principal.apiKeyId;
-    else continue; // `by: apiKey` limits API-key callers only
     let verdict: RateLimitVerdict;
     try {
-      verdict = await limiter.hit(`${route.key}|${rule.by}|${value}`, rule);
+      verdict = await limiter.hit(bucketKey(route.key, rule, ctx), rule);
     } catch {
       // A limiter that throws is a store that cannot be asked.
-      verdict = {
-        allowed: failureMode === 'open',
-        limit: rule.limit,
-        remaining: 0,
-        resetSec: rule.windowSec,
-        unavailable: true,
+      verdict = { allowed: false, limit: rule.limit, remaining: 0, resetSec: 1, unavailable: true };
+    }
+    if (verdict.unavailable === true) verdict = { ...verdict, allowed: failureMode === 'open' };
+    outcomes.push({ rule, verdict });
+    if (!verdict.allowed) {
+      return {
+        result: verdict.unavailable === true ? 'unavailable' : 'limited',
+        headers: rateLimitHeaders(outcomes),
       };
     }
-    if (!verdict.allowed) {
-      return { result: verdict.unavailable === true ? 'unavailable' : 'limited', verdict };
-    }
-    if (
-      verdict.unavailable !== true &&
-      (tightest === undefined || verdict.remaining < tightest.remaining)
-    ) {
-      tightest = verdict;
-    }
   }
-  return tightest === undefined ? OK : { result: 'ok', verdict: tightest };
-}
-
-/**
- * RateLimit headers (IETF draft, `RateLimit-Limit/Remaining/Reset`) and Retry-After on refusal.
- * The lead swaps this for the rate-limit package's `rateLimitHeaders` when merging.
- */
-export function rateLimitHeaders(
-  verdict: RateLimitVerdict | undefined,
-): OutgoingHttpHeaders | undefined {
-  if (verdict === undefined || verdict.unavailable === true) return undefined;
-  const out: OutgoingHttpHeaders = {
-    'ratelimit-limit': String(verdict.limit),
-    'ratelimit-remaining': String(Math.max(0, verdict.remaining)),
-    'ratelimit-reset': String(Math.max(1, Math.ceil(verdict.resetSec))),
-  };
-  if (!verdict.allowed) out['retry-after'] = String(Math.max(1, Math.ceil(verdict.resetSec)));
-  return out;
+  return { result: 'ok', headers: rateLimitHeaders(outcomes) };
 }
