@@ -8,8 +8,6 @@
  */
 import { type DevIdp, startDevIdp } from '@ward/dev-idp';
 import {
-  type Authenticator,
-  createAuthenticator,
   createGateway,
   createUndiciUpstream,
   type Gateway,
@@ -109,16 +107,14 @@ export async function startEdge(opts: {
     workload ? { https: workload.dispatcher({ expect: opts.frontendSpiffeId }) } : {},
   );
   const rateLimiter = memoryRateLimiter();
-  let authenticator: Authenticator | undefined;
   let gateway: Gateway | undefined;
   const closeAll = async () => {
     await gateway?.close();
-    await Promise.all([authenticator?.close(), rateLimiter.close(), upstream.close()]);
+    await Promise.all([rateLimiter.close(), upstream.close()]);
     await idp.close();
   };
   try {
     const docs = edgeDocuments(idp.issuer, opts.frontendUrl);
-    authenticator = createAuthenticator(docs[0].spec);
     // JSON is YAML: one stream of three documents.
     const content = docs.map((d) => JSON.stringify(d)).join('\n---\n');
     await opts.admin('POST', '/v1/apply', {
@@ -132,7 +128,8 @@ export async function startEdge(opts: {
     }
     gateway = await createGateway({
       pdp: opts.pdp,
-      authenticator,
+      // The gateway builds its authenticator from the Gateway document (and rebuilds it when
+      // the document changes): it trusts the provider's issuer for the shop's audience.
       rateLimiter,
       upstream,
       // Access logs would drown the status lines: only warnings, on stderr.
