@@ -7,6 +7,7 @@ import {
   createDecisionLogShipper,
   createPdp,
   type DecisionLogShipper,
+  type DecisionRecorder,
   type Pdp,
   type PdpLogger,
   svidDispatcher,
@@ -180,6 +181,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     const shippers: DecisionLogShipper[] = [];
     const services: RunningService[] = [];
     const callers: (() => Promise<void>)[] = [];
+    let edgeLog: DecisionRecorder | undefined;
     let monitoring: Caller | undefined;
     for (const svc of MESH) {
       const key = keyOf(svc);
@@ -217,7 +219,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         continue;
       }
       // The gateway starts once the storefront behind it listens (below).
-      if (svc.gateway) continue;
+      if (svc.gateway) {
+        edgeLog = {
+          record(entry) {
+            shipper.record(entry);
+            tally.record(entry);
+          },
+        };
+        continue;
+      }
       const running = await startService(deps, HANDLERS[svc.name]!(deps.pdp!), {
         host: opts.host,
         call,
@@ -247,6 +257,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       identity: identityOf.get(keyOf(gatewaySvc))!,
       frontendUrl: urls.get(frontendKey)!,
       frontendSpiffeId: directory.spiffeId(frontendKey),
+      decisionLog: edgeLog!,
     });
     cleanups.push(() => edge.close());
     urls.set(keyOf(gatewaySvc), edge.url);

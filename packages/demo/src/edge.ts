@@ -14,7 +14,7 @@ import {
   memoryRateLimiter,
 } from '@ward/gateway';
 import type { GatewayDocument, RouteDocument } from '@ward/policy';
-import type { Pdp } from '@ward/sdk';
+import type { DecisionRecorder, Pdp } from '@ward/sdk';
 import pino from 'pino';
 import type { DemoControlPlane } from './control-plane.ts';
 import { USERS } from './handlers.ts';
@@ -97,6 +97,8 @@ export async function startEdge(opts: {
   frontendUrl: string;
   /** The storefront's SPIFFE ID, checked on every mTLS connection to it. */
   frontendSpiffeId: string;
+  /** Where the gateway's edge decisions go (the edge's decision-log shipper). */
+  decisionLog: DecisionRecorder;
 }): Promise<DemoEdge> {
   const idp: DevIdp = await startDevIdp({
     users: Object.fromEntries(Object.entries(USERS).map(([sub, claims]) => [sub, { ...claims }])),
@@ -132,6 +134,7 @@ export async function startEdge(opts: {
       // the document changes): it trusts the provider's issuer for the shop's audience.
       rateLimiter,
       upstream,
+      decisionLog: opts.decisionLog,
       // Access logs would drown the status lines: only warnings, on stderr.
       logger: pino({ level: 'warn', name: 'ward-gateway' }, pino.destination(2)),
       listen: { host: opts.host, port: 0 },

@@ -11,7 +11,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { problemBody, problemTitle } from '@ward/api-types';
-import type { Pdp } from '@ward/sdk';
+import type { DecisionRecorder, Pdp } from '@ward/sdk';
 import type { Logger } from 'pino';
 import { compileGatewayConfig, type GatewayConfig } from './config/compile.ts';
 import type { Authenticator, RateLimiter } from './contracts.ts';
@@ -49,6 +49,11 @@ export interface GatewayOptions {
   maxHeaderSize?: number;
   /** How long `close()` lets in-flight requests finish. Default 10 s. */
   shutdownGraceMs?: number;
+  /**
+   * Records every edge decision (e.g. a `createDecisionLogShipper` from @ward/sdk), as the
+   * middleware does for a service: soft-apply reports and the console then cover the edge.
+   */
+  decisionLog?: DecisionRecorder;
 }
 
 export interface Gateway {
@@ -152,6 +157,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
     config: () => current,
     proto: tls === undefined ? 'http' : 'https',
+    decisionLog: options.decisionLog,
   });
   let inFlight = 0;
   let drained: (() => void) | undefined;

@@ -15,7 +15,7 @@ import { Writable } from 'node:stream';
 import type { BundleV1, SignedBundleV1 } from '@ward/api-types';
 import { exportPublicKey, generateBundleSigningKey, signBundle } from '@ward/bundle';
 import type { PolicyDocument } from '@ward/policy';
-import { createPdp, type Pdp } from '@ward/sdk';
+import { createPdp, type DecisionLogEntry, type Pdp } from '@ward/sdk';
 import { pino } from 'pino';
 import {
   createGateway,
@@ -252,6 +252,8 @@ export interface Stack {
   control: Awaited<ReturnType<typeof startBundleServer>>;
   limiter: RateLimiter;
   logs: ReturnType<typeof logCapture>;
+  /** Every edge decision the gateway recorded (its decision log), oldest first. */
+  decisions: DecisionLogEntry[];
   /** Pushes a new bundle with these Gateway/Route documents; returns its revision. */
   push(documents: unknown[]): number;
   close(): Promise<void>;
@@ -278,8 +280,10 @@ export async function startStack(
   await pdp.ready;
   const limiter = options.rateLimiter ?? memoryRateLimiter();
   const upstreamClient = options.upstream ?? createUndiciUpstream();
+  const decisions: DecisionLogEntry[] = [];
   const gateway = await createGateway({
     pdp,
+    decisionLog: { record: (entry) => decisions.push(entry) },
     rateLimiter: limiter,
     upstream: upstreamClient,
     logger: logs.logger,
@@ -288,6 +292,7 @@ export async function startStack(
   return {
     gateway,
     pdp,
+    decisions,
     upstream,
     control,
     limiter,

@@ -188,6 +188,26 @@ describe('passports and the edge decision', () => {
     expect((await call('/api/admin/users', { headers: ROOT })).status).toBe(200);
   });
 
+  it('records every edge decision for the decision log: who, what, the rule, never the token', async () => {
+    const denied = await call('/api/admin/users', { headers: ALICE });
+    const allowed = await call('/api/admin/users', { headers: ROOT });
+    expect([denied.status, allowed.status]).toEqual([403, 200]);
+    const last = stack.decisions.slice(-2);
+    expect(last[0]).toMatchObject({
+      source: 'anonymous',
+      destination: 'shop/edge',
+      method: 'GET',
+      path: '/api/admin/users',
+      effect: 'deny',
+      enforced: true,
+      rule: { policy: 'shop/edge-admin', index: 0 },
+      subject: 'alice',
+    });
+    expect(last[1]).toMatchObject({ effect: 'allow', destination: 'shop/edge' });
+    expect(last[1]!.revision).toBe(stack.pdp.revision());
+    expect(JSON.stringify(last)).not.toMatch(/key-alice|key-root|x-api-key/);
+  });
+
   it('dry-run denials pass and are logged with their rule', async () => {
     const res = await call('/api/beta/x', { headers: ALICE });
     expect(res.status).toBe(200);

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { type PassportClaims, RequestProblem, tryCanonicalRequest } from '@ward/policy';
-import { PASSPORT_HEADER, type Pdp } from '@ward/sdk';
+import { type DecisionRecorder, PASSPORT_HEADER, type Pdp } from '@ward/sdk';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/compile.ts';
 import { hostOf } from '../config/routes.ts';
@@ -38,6 +38,11 @@ export interface PipelineDeps {
   /** The config in use (undefined before the first good one). */
   config(): GatewayConfig | undefined;
   proto: 'http' | 'https';
+  /**
+   * Where edge decisions go (a decision-log shipper), so soft-apply reports, `ward logs` and the
+   * console cover the edge like every other service.
+   */
+  decisionLog: DecisionRecorder | undefined;
 }
 
 const STATUS: Record<string, number> = {
@@ -276,6 +281,21 @@ async function handle(
       headers: decisionHeaders,
     },
     ...(claims === undefined ? {} : { passport: claims }),
+  });
+  // Outside callers have no workload identity: `anonymous`, as the middleware logs them.
+  deps.decisionLog?.record({
+    time: Date.now(),
+    source: 'anonymous',
+    destination: config.key,
+    method: canonical.method,
+    path: canonical.path,
+    routed: false,
+    effect: decision.effect,
+    enforced: decision.enforced,
+    rule: decision.rule,
+    revision: deps.pdp.revision(),
+    subject: claims?.sub,
+    kid: claims?.kid,
   });
   const rule = decision.rule === null ? null : `${decision.rule.policy}#${decision.rule.index}`;
   if (!decision.allowed) {
