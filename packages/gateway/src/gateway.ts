@@ -87,6 +87,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let current: GatewayConfig | undefined;
   const reload = (): GatewayConfig => {
     const next = configFromPdp(pdp);
+    options.upstream.reload?.(next); // the new routes' destinations, before any request uses them
     current = next; // the swap: each request reads `current` once, at its start
     logger.info(
       { gateway: next.key, revision: pdp.revision(), routes: next.routes.length },
