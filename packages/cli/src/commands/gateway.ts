@@ -70,7 +70,7 @@ export function register(program: Command): void {
       // TODO(merge): createRedisRateLimiter from the rate-limit work replaces this refusal.
       throw usageError('--redis: shared rate limits are not in this build yet', 'CLI_BAD_OPTION');
     }
-    const [{ createGateway, createUndiciUpstream }, { createPdp, workloadIdentity }, { pino }] =
+    const [{ createClientUpstream, createGateway }, { createPdp, workloadIdentity }, { pino }] =
       await Promise.all([import('@ward/gateway'), import('@ward/sdk'), import('pino')]);
     const logger = pino({ level: process.env.WARD_LOG_LEVEL ?? 'info' }, process.stderr);
     const pdp = createPdp({
@@ -80,9 +80,24 @@ export function register(program: Command): void {
       ...source,
       ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
     });
-    // mTLS to https upstreams with the gateway's own SVID, when a Workload API is there.
-    const identity = process.env.SPIFFE_ENDPOINT_SOCKET ? await workloadIdentity() : undefined;
-    const upstream = createUndiciUpstream(identity ? { https: identity.dispatcher() } : {});
+    // mTLS to https upstreams with the gateway's own SVID, from the node agent's Workload API
+    // (the --agent-socket one, else SPIFFE_ENDPOINT_SOCKET's); without one, http upstreams only.
+    // No egress guard: the gateway's token reads its own bundle, not the upstreams' intentions,
+    // so each upstream decides on the gateway's mTLS identity and passport with its own PDP.
+    let identity: Awaited<ReturnType<typeof workloadIdentity>> | undefined;
+    try {
+      if (opts.agentSocket !== undefined) {
+        identity = await workloadIdentity({ socketPath: opts.agentSocket });
+      } else if (process.env.SPIFFE_ENDPOINT_SOCKET) identity = await workloadIdentity();
+    } catch (error) {
+      await pdp.close();
+      throw error;
+    }
+    const upstream = createClientUpstream({
+      self: service,
+      ...(identity === undefined ? {} : { identity }),
+      logger,
+    });
     const rateLimiter = memoryRateLimiter();
     let gateway: Awaited<ReturnType<typeof createGateway>>;
     try {
