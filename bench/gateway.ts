@@ -45,7 +45,7 @@ const HEADERS = { 'x-api-key': API_KEY };
 // Children.
 
 /** The SVIDs of the run, written by the parent (PEM in JSON, as `SvidSource.svid` takes them). */
-type Svid = { spiffeId: string; certChainPem: string; keyPem: string; bundlePem: string };
+type Svid = import('@ward/sdk').X509Svid;
 const readSvid = (dir: string, name: string): Svid =>
   JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Svid;
 
@@ -438,6 +438,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       nginx_added_p99_ms: round(lat.nginx!.p99 - lat.direct!.p99, 3),
       target_added_p50_ms: 0.5,
       gateway_cpu_us_per_request: round(cpuUs.gateway!, 1),
+      gateway_plain_cpu_us_per_request: round(cpuUs.gateway_plain!, 1),
       nginx_cpu_us_per_request: round(cpuUs.nginx!, 1),
       upstream_cpu_us_per_request: round(cpuUs.direct!, 1),
       load_errors: errors,
