@@ -13,6 +13,7 @@ import { testCa } from './_ca.ts';
 import {
   GATEWAY_KEY,
   gatewayDoc,
+  logCapture,
   rawSocket,
   routeDoc,
   type Stack,
@@ -24,12 +25,19 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** One upstream instance: answers its name; `hang` makes it never answer. */
+/**
+ * One upstream instance: answers its name; `hang` makes it never answer, `reset` cuts the
+ * connection of that many next requests, `hold` delays answers until it settles.
+ */
 interface Instance {
   name: string;
   url: string;
   hits: number;
   hang: boolean;
+  reset: number;
+  hold: Promise<void> | undefined;
+  /** Connections open now. */
+  connections: number;
   close(): Promise<void>;
 }
 
@@ -37,15 +45,30 @@ async function instance(
   name: string,
   tls?: { key: string; cert: string; ca: string },
 ): Promise<Instance> {
-  const state: Instance = { name, url: '', hits: 0, hang: false, close: async () => {} };
+  const state: Instance = {
+    name,
+    url: '',
+    hits: 0,
+    hang: false,
+    reset: 0,
+    hold: undefined,
+    connections: 0,
+    close: async () => {},
+  };
   const handler = (
     req: import('node:http').IncomingMessage,
     res: import('node:http').ServerResponse,
   ) => {
     req.resume();
-    req.on('end', () => {
+    req.on('end', async () => {
       state.hits++;
       if (state.hang) return;
+      if (state.reset > 0) {
+        state.reset--;
+        req.socket.destroy();
+        return;
+      }
+      await state.hold;
       const body = JSON.stringify({
         name,
         url: req.url,
@@ -66,6 +89,10 @@ async function instance(
           { ...tls, requestCert: true, rejectUnauthorized: true },
           handler,
         ) as unknown as Server);
+  server.on(tls === undefined ? 'connection' : 'secureConnection', (socket) => {
+    state.connections++;
+    socket.once('close', () => state.connections--);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   state.url = tls === undefined ? `http://127.0.0.1:${port}` : `https://localhost:${port}`;
@@ -96,18 +123,24 @@ const route = (endpoints: string[], extra: Record<string, unknown> = {}) =>
 
 async function stackWith(
   documents: unknown[],
-  upstream: ClientUpstream = createClientUpstream({
+  upstream: ClientUpstream | undefined = undefined,
+  gateway: Parameters<typeof gatewayDoc>[0] = {},
+): Promise<Stack> {
+  const stack = await startStack(() => [gatewayDoc(gateway), ...documents], {
+    upstream: upstream ?? defaultUpstream(),
+  });
+  cleanups.push(() => stack.close());
+  return stack;
+}
+
+const defaultUpstream = () =>
+  createClientUpstream({
     self: GATEWAY_KEY,
     defaults: {
       retry: { initialDelayMs: 1, maxDelayMs: 20 },
       breaker: { consecutiveFailures: 3, halfOpenAfterMs: 200 },
     },
-  }),
-): Promise<Stack> {
-  const stack = await startStack(() => [gatewayDoc({}), ...documents], { upstream });
-  cleanups.push(() => stack.close());
-  return stack;
-}
+  });
 
 const until = async (check: () => boolean | Promise<boolean>, what: string) => {
   const start = Date.now();
@@ -246,10 +279,58 @@ describe('createClientUpstream', () => {
     expect(catalog.hits).toBe(1);
   });
 
+  it('retries a buffered (validated) body, never a streamed one', async () => {
+    const one = await instance('one');
+    const stack = await stackWith([
+      route([one.url]),
+      routeDoc('validated', {
+        match: { pathPrefix: '/validated/' },
+        auth: 'none',
+        upstream: { service: 'catalog', endpoints: [one.url] },
+        requestSchema: { type: 'object' },
+      }),
+    ]);
+    const put = (path: string) =>
+      fetch(`${stack.gateway.url}${path}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: '{"a":1}',
+      });
+    one.reset = 1;
+    expect((await put('/api/x')).status).toBe(502); // streamed to the upstream: sent once
+    expect(one.hits).toBe(1);
+    one.reset = 1;
+    expect((await put('/validated/x')).status).toBe(200); // buffered: retried
+    expect(one.hits).toBe(3);
+  });
+
+  it('a request in flight during a reload finishes on the retired destination', async () => {
+    const before = await instance('before');
+    const after = await instance('after');
+    let release = () => {};
+    before.hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const stack = await stackWith([route([before.url])]);
+    const pending = get(stack);
+    await until(() => before.hits === 1, 'the request to reach the upstream');
+    const config = stack.gateway.config();
+    stack.push([gatewayDoc({}), route([after.url])]);
+    await until(() => stack.gateway.config() !== config, 'the new config');
+    expect((await get(stack)).body.name).toBe('after');
+    release();
+    const answer = await pending;
+    expect(answer.status).toBe(200);
+    expect(answer.body.name).toBe('before');
+  });
+
   it('a reload that changes the endpoints moves traffic, keeping client connections', async () => {
     const before = await instance('before');
     const after = await instance('after');
-    const stack = await stackWith([route([before.url])]);
+    const limits = { limits: { requestTimeoutMs: 300 } };
+    const logs = logCapture();
+    const upstream = createClientUpstream({ self: GATEWAY_KEY, logger: logs.logger });
+    const stack = await stackWith([route([before.url])], upstream, limits);
     const socket = rawSocket(stack.gateway.url);
     cleanups.push(async () => socket.close());
     const ask = async () =>
@@ -258,9 +339,15 @@ describe('createClientUpstream', () => {
       };
     expect((await ask()).name).toBe('before');
     const config = stack.gateway.config();
-    stack.push([gatewayDoc({}), route([after.url])]);
+    stack.push([gatewayDoc(limits), route([after.url])]);
     await until(() => stack.gateway.config() !== config, 'the new config');
     for (let i = 0; i < 5; i++) expect((await ask()).name).toBe('after'); // same socket
     expect(before.hits).toBe(1);
+    // The old destination is closed once the old config's requests are over.
+    await until(
+      () => logs.lines.some((l) => l.msg === 'retired upstream destination closed'),
+      'the retired destination to close',
+    );
+    await until(() => before.connections === 0, 'its connections to close');
   });
 });

@@ -169,6 +169,7 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
   const maybeClose = (e: Entry, signature: string): void => {
     if (!e.retired || !e.graceOver || e.inFlight > 0 || e.closed) return;
     retiring.delete(signature);
+    options.logger?.info({ destination: e.service }, 'retired upstream destination closed');
     closeEntry(e).catch((error: unknown) =>
       options.logger?.warn({ error: String(error) }, 'closing a retired upstream client failed'),
     );
