@@ -66,6 +66,8 @@ export interface ClientUpstream extends Upstream {
 
 /** One destination's client and who may still use it. */
 interface Entry {
+  /** See `signatureOf`. */
+  readonly signature: string;
   readonly service: string;
   /** Undefined when the destination cannot be built (an https endpoint without identity). */
   readonly client: Client | undefined;
@@ -118,7 +120,7 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
   let closed = false;
 
   /** A destination's client; a route whose client cannot be built fails alone, with 502s. */
-  const build = (route: CompiledRoute): Entry => {
+  const build = (route: CompiledRoute, signature: string): Entry => {
     const u = route.upstream;
     const https = u.endpoints.some((e) => e.protocol === 'https:');
     let client: Client | undefined;
@@ -149,6 +151,7 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
       }
     }
     return {
+      signature,
       service: u.service,
       client,
       problem,
@@ -166,9 +169,9 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
     return e.client?.close() ?? Promise.resolve();
   };
 
-  const maybeClose = (e: Entry, signature: string): void => {
+  const maybeClose = (e: Entry): void => {
     if (!e.retired || !e.graceOver || e.inFlight > 0 || e.closed) return;
-    retiring.delete(signature);
+    retiring.delete(e.signature);
     options.logger?.info({ destination: e.service }, 'retired upstream destination closed');
     closeEntry(e).catch((error: unknown) =>
       options.logger?.warn({ error: String(error) }, 'closing a retired upstream client failed'),
@@ -176,17 +179,17 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
   };
 
   /** The entry for a route: prepared by `reload`, else found or built now. */
-  const entryOf = (route: CompiledRoute): [Entry, string] => {
-    const signature = signatureOf(route);
+  const entryOf = (route: CompiledRoute): Entry => {
     let e = ofRoute.get(route);
-    if (e !== undefined) return [e, signature];
+    if (e !== undefined) return e;
+    const signature = signatureOf(route);
     e = live.get(signature) ?? retiring.get(signature);
     if (e === undefined || e.closed) {
-      e = build(route);
+      e = build(route, signature);
       live.set(signature, e);
     }
     ofRoute.set(route, e);
-    return [e, signature];
+    return e;
   };
 
   const failure = (route: CompiledRoute, error: unknown, signal: AbortSignal): unknown => {
@@ -244,7 +247,7 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
             e.retired = false;
             e.graceOver = false;
           } else {
-            e = build(route);
+            e = build(route, signature);
           }
           live.set(signature, e);
         }
@@ -260,7 +263,7 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
         e.retired = true;
         e.timer = setTimeout(() => {
           e.graceOver = true;
-          maybeClose(e, signature);
+          maybeClose(e);
         }, grace);
         e.timer.unref();
       }
@@ -270,7 +273,7 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
         throw new GatewayError('GATEWAY_UPSTREAM_UNAVAILABLE', 'the upstream is closed', {
           status: 503,
         });
-      const [e, signature] = entryOf(route);
+      const e = entryOf(route);
       if (e.client === undefined) {
         throw new GatewayError('GATEWAY_UPSTREAM_UNAVAILABLE', e.problem ?? 'no client');
       }
@@ -280,7 +283,7 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
         if (!held) return;
         held = false;
         e.inFlight--;
-        maybeClose(e, signature);
+        maybeClose(e);
       };
       try {
         const res = await e.client.request(e.service, {
