@@ -4,9 +4,13 @@
  * What `@ward/gateway` adds to a request, against the same upstream called directly and through
  * nginx (Debian's /usr/sbin/nginx, worker_processes 1, keepalive upstream) as a plain reverse
  * proxy, all on loopback in one run. The gateway runs its full path: API-key authentication
- * (SHA-256 lookup), passport mint, edge decision, a memory rate limit, proxy over keep-alive.
- * The upstream is plain HTTP (node:http): an mTLS upstream would add the same TLS cost to the
- * direct and nginx paths too, and the gateway's own work is what is measured.
+ * (SHA-256 lookup), passport mint, edge decision, a memory rate limit, then the production
+ * upstream (`createClientUpstream`, the SDK's resilient client) over mTLS keep-alive: the gateway
+ * presents a Ward SVID and checks the upstream's SPIFFE ID, as in production. The same upstream
+ * process also listens on plain HTTP, for the direct calls and for nginx (a plain reverse proxy:
+ * nginx with client certificates adds TLS to its hop only, and its figure is the floor of "what
+ * a proxy costs"). `gateway_plain` is the same gateway over plain HTTP to the upstream, so the
+ * mTLS hop's share of `added_*` is visible (`gateway_plain_added_p50_ms`).
  *
  * The machine has 2 cores: the upstream and the proxy under test are pinned to core 0, this
  * process (the load) to core 1.
@@ -22,7 +26,8 @@
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,22 +44,45 @@ const HEADERS = { 'x-api-key': API_KEY };
 // ---------------------------------------------------------------------------------------------
 // Children.
 
-async function serveUpstream(): Promise<void> {
+/** The SVIDs of the run, written by the parent (PEM in JSON, as `SvidSource.svid` takes them). */
+type Svid = import('@ward/sdk').X509Svid;
+const readSvid = (dir: string, name: string): Svid =>
+  JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Svid;
+
+async function serveUpstream(dir: string): Promise<void> {
   const body = Buffer.from('{"ok":true}');
-  const server = createServer((_req, res) => {
+  const handler = (_req: IncomingMessage, res: ServerResponse) => {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
     res.end(body);
+  };
+  const server = createServer(handler);
+  const svid = readSvid(dir, 'upstream');
+  // mTLS as a Ward workload serves it: its SVID, callers' SVIDs required from the trust bundle.
+  const tls = createHttpsServer(
+    {
+      cert: svid.certChainPem,
+      key: svid.keyPem,
+      ca: svid.bundlePem,
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    handler,
+  );
+  for (const s of [server, tls]) {
+    s.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  }
+  process.send!({
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tls: `https://localhost:${(tls.address() as AddressInfo).port}`,
   });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  process.send!({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
 }
 
-async function serveGateway(upstream: string): Promise<void> {
+async function serveGateway(upstream: string, dir: string): Promise<void> {
   const { createHash } = await import('node:crypto');
   const { exportPublicKey, generateBundleSigningKey } = await import('@ward/bundle');
   const { createPdp } = await import('@ward/sdk');
-  const { createGateway, createUndiciUpstream, memoryRateLimiter } = await import('@ward/gateway');
+  const { createClientUpstream, createGateway, memoryRateLimiter } = await import('@ward/gateway');
   const { pino } = await import('pino');
   // The gateway test fixture: a control-plane stand-in serving a signed bundle.
   const fx = await import('../packages/gateway/test/_fixture.ts');
@@ -93,7 +121,10 @@ async function serveGateway(upstream: string): Promise<void> {
   const gateway = await createGateway({
     pdp,
     rateLimiter,
-    upstream: createUndiciUpstream(),
+    upstream: createClientUpstream({
+      self: fx.GATEWAY_KEY,
+      ...(upstream.startsWith('https:') ? { identity: { svid: readSvid(dir, 'gateway') } } : {}),
+    }),
     logger,
     listen: { host: '127.0.0.1', port: 0 },
   });
@@ -123,6 +154,8 @@ async function serveGateway(upstream: string): Promise<void> {
 
 interface Child {
   url: string;
+  /** The upstream's mTLS listener. */
+  tls?: string;
   child: ChildProcess;
 }
 
@@ -134,17 +167,17 @@ function pin(core: number, pid: number): void {
   }
 }
 
-async function startChild(mode: string, extra?: string): Promise<Child> {
-  const child = fork(SELF, ['--serve', mode, ...(extra ? [extra] : [])], {
+async function startChild(mode: string, ...extra: string[]): Promise<Child> {
+  const child = fork(SELF, ['--serve', mode, ...extra], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     execArgv: ['--no-warnings', '--conditions=ward-source'],
   });
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, tls } = await new Promise<{ url: string; tls?: string }>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${mode} exited with ${code}`)));
-    child.once('message', (m) => resolve((m as { url: string }).url));
+    child.once('message', (m) => resolve(m as { url: string; tls?: string }));
   });
   pin(0, child.pid!);
-  return { url, child };
+  return { url, ...(tls === undefined ? {} : { tls }), child };
 }
 
 async function freePort(): Promise<number> {
@@ -276,16 +309,29 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-gateway-'));
   const children: ChildProcess[] = [];
   try {
-    const upstream = await startChild('upstream');
+    // Real SVIDs from Ward's CA: the upstream's (its conventional ID, what the gateway expects)
+    // and the gateway's own.
+    const { testCa } = await import('../packages/gateway/test/_ca.ts');
+    const ca = await testCa();
+    for (const [name, id, dns] of [
+      ['upstream', 'spiffe://test.local/ns/shop/sa/orders', ['localhost']],
+      ['gateway', 'spiffe://test.local/ns/shop/sa/edge', undefined],
+    ] as const) {
+      writeFileSync(join(dir, `${name}.json`), JSON.stringify(await ca.issue(id, dns && [...dns])));
+    }
+    const upstream = await startChild('upstream', dir);
     children.push(upstream.child);
-    const gateway = await startChild('gateway', upstream.url);
+    const gateway = await startChild('gateway', upstream.tls!, dir);
     children.push(gateway.child);
+    const gatewayPlain = await startChild('gateway', upstream.url, dir);
+    children.push(gatewayPlain.child);
     const nginx = await startNginx(upstream.url, dir);
     children.push(nginx.child);
     const direct = { url: upstream.url, path: '/orders/42?x=1' };
     const through = [
       ['direct', direct.url, direct.path],
       ['gateway', gateway.url, PATH],
+      ['gateway_plain', gatewayPlain.url, PATH],
       ['nginx', nginx.url, PATH],
     ] as const;
     // Rounds in alternation, so load from elsewhere on the machine hits every side alike; the
@@ -308,6 +354,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const pids: Record<string, number> = {
       direct: upstream.child.pid!,
       gateway: gateway.child.pid!,
+      gateway_plain: gatewayPlain.child.pid!,
       nginx: nginx.child.pid!,
     };
     const cpuUs: Record<string, number> = {};
@@ -343,10 +390,16 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       nginx_p50_ms: round(lat.nginx!.p50, 3),
       added_p50_ms: round(lat.gateway!.p50 - lat.direct!.p50, 3),
       added_p99_ms: round(lat.gateway!.p99 - lat.direct!.p99, 3),
+      upstream_hop:
+        'mTLS keep-alive (createClientUpstream, Ward SVIDs); nginx and direct: plain HTTP',
+      gateway_plain_rps: round(rps.gateway_plain!, 0),
+      gateway_plain_added_p50_ms: round(lat.gateway_plain!.p50 - lat.direct!.p50, 3),
+      gateway_plain_added_p99_ms: round(lat.gateway_plain!.p99 - lat.direct!.p99, 3),
       nginx_added_p50_ms: round(lat.nginx!.p50 - lat.direct!.p50, 3),
       nginx_added_p99_ms: round(lat.nginx!.p99 - lat.direct!.p99, 3),
       target_added_p50_ms: 0.5,
       gateway_cpu_us_per_request: round(cpuUs.gateway!, 1),
+      gateway_plain_cpu_us_per_request: round(cpuUs.gateway_plain!, 1),
       nginx_cpu_us_per_request: round(cpuUs.nginx!, 1),
       upstream_cpu_us_per_request: round(cpuUs.direct!, 1),
       load_errors: errors,
@@ -360,6 +413,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 }
 
 if (process.argv[2] === '--serve') {
-  if (process.argv[3] === 'upstream') await serveUpstream();
-  else await serveGateway(process.argv[4]!);
+  if (process.argv[3] === 'upstream') await serveUpstream(process.argv[4]!);
+  else await serveGateway(process.argv[4]!, process.argv[5]!);
 }

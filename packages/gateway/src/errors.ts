@@ -17,10 +17,20 @@ export type GatewayErrorCode =
  */
 export class GatewayError<C extends GatewayErrorCode = GatewayErrorCode> extends Error {
   readonly code: C;
+  /** The HTTP status to answer with when the code's usual one does not fit (503 vs 502). */
+  readonly status: number | undefined;
+  /** Sent as `Retry-After` (e.g. until an open circuit lets a probe through). */
+  readonly retryAfterSec: number | undefined;
 
-  constructor(code: C, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(
+    code: C,
+    message: string,
+    options?: { cause?: unknown; status?: number; retryAfterSec?: number },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
+    this.status = options?.status;
+    this.retryAfterSec = options?.retryAfterSec;
   }
 }

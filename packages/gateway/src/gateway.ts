@@ -125,6 +125,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         identityOf = text;
       }
     }
+    options.upstream.reload?.(next); // the new routes' destinations, before any request uses them
     current = next; // the swap: each request reads `current` once, at its start
     // In-flight requests may still verify with the old one: close() only stops its background work.
     previous?.close().catch(() => {});

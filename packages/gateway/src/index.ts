@@ -55,6 +55,11 @@ export {
   redisRateLimiter,
 } from './ratelimit/redis.ts';
 export {
+  type ClientUpstream,
+  type ClientUpstreamOptions,
+  createClientUpstream,
+} from './server/client-upstream.ts';
+export {
   createUndiciUpstream,
   type UndiciUpstreamOptions,
   type Upstream,

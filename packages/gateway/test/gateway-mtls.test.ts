@@ -1,62 +1,16 @@
-import { X509Certificate } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import {
-  createAuthority,
-  createCsr,
-  exportPrivateKey,
-  generateKeyPair,
-  generateSealKey,
-  openAuthority,
-  parseSealKey,
-  signLeaf,
-  toPem,
-  trustBundlePem,
-  verifyCsr,
-} from '@ward/ca';
 import { spiffeIdOfCertificate, svidDispatcher } from '@ward/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createUndiciUpstream } from '../src/index.ts';
+import { testCa } from './_ca.ts';
 import { gatewayDoc, routeDoc, type Stack, startStack } from './_fixture.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
-
-/** Real SVIDs from Ward's own CA package. */
-async function testCa() {
-  const sealKey = parseSealKey(generateSealKey(), 'test');
-  const authority = await openAuthority(
-    await createAuthority({ trustDomain: 'test.local', sealKey }),
-    sealKey,
-  );
-  const bundlePem = trustBundlePem(authority);
-  return {
-    bundlePem,
-    async issue(spiffeId: string, dnsNames?: string[]) {
-      const keys = await generateKeyPair();
-      const csr = await verifyCsr(await createCsr(keys));
-      const issued = await signLeaf(authority, {
-        csr,
-        spiffeId,
-        ...(dnsNames ? { dnsNames } : {}),
-      });
-      const cert = issued.chain.join('');
-      const leaf = new X509Certificate(issued.chain[0]!);
-      return {
-        spiffeId,
-        certChainPem: cert,
-        keyPem: toPem(await exportPrivateKey(keys.privateKey), 'PRIVATE KEY'),
-        bundlePem,
-        hint: '',
-        notAfter: leaf.validToDate,
-        serialNumber: leaf.serialNumber,
-      };
-    },
-  };
-}
 
 describe('https upstreams over mTLS with the gateway SVID', () => {
   it('presents the SVID; the upstream sees the gateway SPIFFE ID and the passport', async () => {

@@ -69,8 +69,8 @@ export function register(program: Command): void {
       throw usageError('--redis must be a redis:// or rediss:// URL', 'CLI_BAD_OPTION');
     }
     const [
-      { createGateway, createUndiciUpstream, memoryRateLimiter, redisRateLimiter },
-      { createPdp, workloadIdentity },
+      { createClientUpstream, createGateway, memoryRateLimiter, redisRateLimiter },
+      { createDecisionLogShipper, createPdp, workloadIdentity },
       { pino },
     ] = await Promise.all([import('@ward/gateway'), import('@ward/sdk'), import('pino')]);
     const logger = pino({ level: process.env.WARD_LOG_LEVEL ?? 'info' }, process.stderr);
@@ -81,9 +81,24 @@ export function register(program: Command): void {
       ...source,
       ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
     });
-    // mTLS to https upstreams with the gateway's own SVID, when a Workload API is there.
-    const identity = process.env.SPIFFE_ENDPOINT_SOCKET ? await workloadIdentity() : undefined;
-    const upstream = createUndiciUpstream(identity ? { https: identity.dispatcher() } : {});
+    // mTLS to https upstreams with the gateway's own SVID, from the node agent's Workload API
+    // (the --agent-socket one, else SPIFFE_ENDPOINT_SOCKET's); without one, http upstreams only.
+    // No egress guard: the gateway's token reads its own bundle, not the upstreams' intentions,
+    // so each upstream decides on the gateway's mTLS identity and passport with its own PDP.
+    let identity: Awaited<ReturnType<typeof workloadIdentity>> | undefined;
+    try {
+      if (opts.agentSocket !== undefined) {
+        identity = await workloadIdentity({ socketPath: opts.agentSocket });
+      } else if (process.env.SPIFFE_ENDPOINT_SOCKET) identity = await workloadIdentity();
+    } catch (error) {
+      await pdp.close();
+      throw error;
+    }
+    const upstream = createClientUpstream({
+      self: service,
+      ...(identity === undefined ? {} : { identity }),
+      logger,
+    });
     // No failureMode here: the gateway applies its Gateway document's (hot-reloaded) one.
     const rateLimiter =
       opts.redis === undefined
@@ -93,10 +108,22 @@ export function register(program: Command): void {
             onUnavailable: (error) =>
               logger.warn({ error: error.message }, 'rate-limit store unavailable'),
           });
+    // Edge decisions go to the control plane like every service's (soft-apply reports, `ward
+    // logs`, the console), with the gateway's pdp token.
+    const shipper =
+      'token' in source
+        ? createDecisionLogShipper({
+            controlPlanes: source.controlPlanes,
+            token: source.token,
+            onError: (error) =>
+              logger.warn({ error: error.message.slice(0, 200) }, 'decision logs not shipped'),
+          })
+        : undefined;
     let gateway: Awaited<ReturnType<typeof createGateway>>;
     try {
       gateway = await createGateway({
         pdp, // the authenticator is built from its Gateway document (OIDC issuers, API keys)
+        ...(shipper ? { decisionLog: shipper } : {}),
         rateLimiter,
         upstream,
         logger,
@@ -111,6 +138,7 @@ export function register(program: Command): void {
       await pdp.close();
       await upstream.close();
       await rateLimiter.close();
+      await shipper?.close();
       identity?.close();
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
         throw new CliError(
@@ -136,7 +164,7 @@ export function register(program: Command): void {
     }
     await stopped;
     await gateway.close();
-    await Promise.all([pdp.close(), upstream.close(), rateLimiter.close()]);
+    await Promise.all([pdp.close(), upstream.close(), rateLimiter.close(), shipper?.close()]);
     identity?.close();
   });
 }

@@ -367,14 +367,26 @@ async function handle(
       headers,
       body: body as Buffer | undefined,
       passport,
+      ...(claims === undefined ? {} : { passportClaims: claims }),
       traceparent: trace.traceparent,
       signal: abort.signal,
+      deadlineMs: Math.max(1, Math.ceil(timeoutMs - (performance.now() - startedAt))),
     });
   } catch (error) {
     if (abort.signal.aborted) return; // timed out (answered) or the client left
     if (!(error instanceof GatewayError)) throw error;
-    const status = error.code === 'GATEWAY_BAD_REQUEST' ? 413 : (STATUS[error.code] ?? 502);
-    fail(status, error.code, error.message, status === 413 ? { connection: 'close' } : undefined);
+    const status =
+      error.code === 'GATEWAY_BAD_REQUEST' ? 413 : (error.status ?? STATUS[error.code] ?? 502);
+    fail(
+      status,
+      error.code,
+      error.message,
+      status === 413
+        ? { connection: 'close' }
+        : error.retryAfterSec === undefined
+          ? undefined
+          : { 'retry-after': String(error.retryAfterSec) },
+    );
     return;
   }
   record.upstream = answer.endpoint;

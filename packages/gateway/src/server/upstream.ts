@@ -4,10 +4,11 @@
  * the plain one: round robin over the endpoints, one attempt, undici over keep-alive.
  */
 import type { Readable } from 'node:stream';
+import type { PassportClaims } from '@ward/policy';
 import { PASSPORT_HEADER } from '@ward/sdk';
 import type { Dispatcher } from 'undici';
 import { Agent, request } from 'undici';
-import type { CompiledRoute } from '../config/compile.ts';
+import type { CompiledRoute, GatewayConfig } from '../config/compile.ts';
 import { GatewayError } from '../errors.ts';
 
 export interface UpstreamRequest {
@@ -19,8 +20,12 @@ export interface UpstreamRequest {
   body: Buffer | Readable | undefined;
   /** The minted passport (sent as `x-ward-passport`), absent for anonymous calls. */
   passport: string | undefined;
+  /** The passport's claims (for an egress check that reads them); set with `passport`. */
+  passportClaims?: PassportClaims;
   traceparent: string;
   signal: AbortSignal;
+  /** What is left of the gateway's request timeout, ms: no retry may outlive it. */
+  deadlineMs?: number;
 }
 
 export interface UpstreamResponse {
@@ -39,6 +44,11 @@ export interface Upstream {
    *   error when its body stream failed (a body over the limit).
    */
   forward(route: CompiledRoute, request: UpstreamRequest): Promise<UpstreamResponse>;
+  /**
+   * Called with each new config before it is swapped in (the gateway's `reload`), so the
+   * upstream can prepare the new routes' destinations and retire the old ones. Must not throw.
+   */
+  reload?(config: GatewayConfig): void;
   close(): Promise<void>;
 }
 
