@@ -256,7 +256,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       pdp: pdps.get(keyOf(gatewaySvc))!,
       identity: identityOf.get(keyOf(gatewaySvc))!,
       frontendUrl: urls.get(frontendKey)!,
-      frontendSpiffeId: directory.spiffeId(frontendKey),
       decisionLog: edgeLog!,
     });
     cleanups.push(() => edge.close());

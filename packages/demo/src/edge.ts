@@ -8,8 +8,8 @@
  */
 import { type DevIdp, startDevIdp } from '@ward/dev-idp';
 import {
+  createClientUpstream,
   createGateway,
-  createUndiciUpstream,
   type Gateway,
   memoryRateLimiter,
 } from '@ward/gateway';
@@ -95,8 +95,6 @@ export async function startEdge(opts: {
   pdp: Pdp;
   identity: ServiceIdentity;
   frontendUrl: string;
-  /** The storefront's SPIFFE ID, checked on every mTLS connection to it. */
-  frontendSpiffeId: string;
   /** Where the gateway's edge decisions go (the edge's decision-log shipper). */
   decisionLog: DecisionRecorder;
 }): Promise<DemoEdge> {
@@ -104,10 +102,13 @@ export async function startEdge(opts: {
     users: Object.fromEntries(Object.entries(USERS).map(([sub, claims]) => [sub, { ...claims }])),
     audience: SHOP_AUDIENCE,
   });
+  // The resilient client to the storefront: mTLS with the gateway's SVID, the storefront's
+  // SPIFFE ID checked; in the development fallback (no mTLS) the dev identity header names it.
   const workload = opts.identity.workload;
-  const upstream = createUndiciUpstream(
-    workload ? { https: workload.dispatcher({ expect: opts.frontendSpiffeId }) } : {},
-  );
+  const upstream = createClientUpstream({
+    self: 'shop/edge',
+    ...(workload ? { identity: workload } : { headers: opts.identity.headers }),
+  });
   const rateLimiter = memoryRateLimiter();
   let gateway: Gateway | undefined;
   const closeAll = async () => {

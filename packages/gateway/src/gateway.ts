@@ -7,8 +7,7 @@
  * node:http, not fastify: the request path's budget is < 0.5 ms added at p50, and the pipeline
  * needs no routing or parsing a framework would add (bench/gateway.ts measures it).
  */
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { problemBody, problemTitle } from '@ward/api-types';
 import type { DecisionRecorder, Pdp } from '@ward/sdk';
@@ -163,10 +162,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let inFlight = 0;
   let drained: (() => void) | undefined;
   const serverOptions = { maxHeaderSize: options.maxHeaderSize ?? 65_536 };
+  // node:http loads here, not at import: on Node 26 it fills undici's global dispatcher slot, and
+  // importing a package must change no globals (test/package-purity.test.ts).
   const server: Server =
     tls === undefined
-      ? createHttpServer(serverOptions)
-      : (createHttpsServer({
+      ? (await import('node:http')).createServer(serverOptions)
+      : ((await import('node:https')).createServer({
           ...serverOptions,
           cert: tls.cert,
           key: tls.key,

@@ -59,10 +59,8 @@ export {
   type ClientUpstreamOptions,
   createClientUpstream,
 } from './server/client-upstream.ts';
-export {
-  createUndiciUpstream,
-  type UndiciUpstreamOptions,
-  type Upstream,
-  type UpstreamRequest,
-  type UpstreamResponse,
+export type {
+  Upstream,
+  UpstreamRequest,
+  UpstreamResponse,
 } from './server/upstream.ts';

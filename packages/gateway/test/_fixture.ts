@@ -18,8 +18,8 @@ import type { PolicyDocument } from '@ward/policy';
 import { createPdp, type DecisionLogEntry, type Pdp } from '@ward/sdk';
 import { pino } from 'pino';
 import {
+  createClientUpstream,
   createGateway,
-  createUndiciUpstream,
   type Gateway,
   type GatewayApiKey,
   type GatewayDocument,
@@ -279,7 +279,7 @@ export async function startStack(
   });
   await pdp.ready;
   const limiter = options.rateLimiter ?? memoryRateLimiter();
-  const upstreamClient = options.upstream ?? createUndiciUpstream();
+  const upstreamClient = options.upstream ?? createClientUpstream({ self: GATEWAY_KEY });
   const decisions: DecisionLogEntry[] = [];
   const gateway = await createGateway({
     pdp,

@@ -11,8 +11,8 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createClientUpstream,
   createGateway,
-  createUndiciUpstream,
   type GatewayDocument,
   redisRateLimiter,
 } from '../src/index.ts';
@@ -151,7 +151,7 @@ describe('gateway end to end', () => {
     const s = await startStack((u) => [gatewayDoc(gatewaySpec()), ...routes(u)], {
       rateLimiter: limiters[0],
     });
-    const upstream = createUndiciUpstream();
+    const upstream = createClientUpstream({ self: s.pdp.service });
     const second = await createGateway({
       pdp: s.pdp,
       rateLimiter: limiters[1]!,

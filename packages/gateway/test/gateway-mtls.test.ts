@@ -1,9 +1,9 @@
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { spiffeIdOfCertificate, svidDispatcher } from '@ward/sdk';
+import { spiffeIdOfCertificate } from '@ward/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createUndiciUpstream } from '../src/index.ts';
+import { createClientUpstream } from '../src/index.ts';
 import { testCa } from './_ca.ts';
 import { gatewayDoc, routeDoc, type Stack, startStack } from './_fixture.ts';
 
@@ -41,8 +41,6 @@ describe('https upstreams over mTLS with the gateway SVID', () => {
         }),
     );
     const origin = `https://localhost:${(server.address() as AddressInfo).port}`;
-    const dispatcher = svidDispatcher({ source: { svid: gatewaySvid } });
-    cleanups.push(() => dispatcher.close());
     const stack: Stack = await startStack(
       () => [
         gatewayDoc({}),
@@ -51,7 +49,7 @@ describe('https upstreams over mTLS with the gateway SVID', () => {
           upstream: { service: 'catalog', endpoints: [origin] },
         }),
       ],
-      { upstream: createUndiciUpstream({ https: dispatcher }) },
+      { upstream: createClientUpstream({ self: 'shop/edge', identity: { svid: gatewaySvid } }) },
     );
     cleanups.push(() => stack.close());
     const res = await fetch(`${stack.gateway.url}/secure/x`, {
@@ -60,19 +58,5 @@ describe('https upstreams over mTLS with the gateway SVID', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ passport: true });
     expect(peers).toEqual(['spiffe://test.local/ns/shop/sa/edge']);
-  });
-
-  it('answers 502 for an https upstream without an mTLS dispatcher', async () => {
-    const stack = await startStack(() => [
-      gatewayDoc({}),
-      routeDoc('secure', {
-        match: { pathPrefix: '/secure/' },
-        auth: 'none',
-        upstream: { service: 'catalog', endpoints: ['https://localhost:9'] },
-      }),
-    ]);
-    cleanups.push(() => stack.close());
-    const res = await fetch(`${stack.gateway.url}/secure/x`);
-    expect(res.status).toBe(502);
   });
 });

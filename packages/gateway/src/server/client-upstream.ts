@@ -56,6 +56,12 @@ export interface ClientUpstreamOptions {
   /** Where the client metrics (`ward_client_*`) go. Default a registry of its own. */
   registry?: Registry;
   logger?: Logger;
+  /**
+   * Headers set on every upstream request, over the client's (lower-case names). For a
+   * development mesh without mTLS, whose services read the caller from a header (the SDK's
+   * `devIdentityHeader`); never for credentials.
+   */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface ClientUpstream extends Upstream {
@@ -109,6 +115,7 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
     throw new TypeError('options.self must be the gateway service key');
   }
   const registry = options.registry ?? new Registry();
+  const fixed = options.headers === undefined ? undefined : { ...options.headers };
   const retryAfterSec = Math.max(
     1,
     Math.ceil(((options.defaults?.breaker || undefined)?.halfOpenAfterMs ?? 5000) / 1000),
@@ -289,7 +296,10 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
         const res = await e.client.request(e.service, {
           method: req.method,
           path: req.path,
-          headers: singleValued(req.headers),
+          headers:
+            fixed === undefined
+              ? singleValued(req.headers)
+              : { ...singleValued(req.headers), ...fixed },
           body: (req.body as Buffer | Readable | undefined) ?? null,
           ...(req.passport === undefined
             ? {}
