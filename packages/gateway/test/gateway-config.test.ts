@@ -34,6 +34,27 @@ const config = (): GatewayConfig =>
   );
 
 describe('compileGatewayConfig', () => {
+  it('a body nested deeper than a recursive schema can validate is refused, not thrown', () => {
+    const c = compileGatewayConfig(
+      gatewayDoc({}),
+      [
+        route(
+          'deep',
+          { pathPrefix: '/deep/' },
+          { requestSchema: { type: 'array', items: { $ref: '#' } } },
+        ),
+      ],
+      { trustDomain: 'test.local' },
+    );
+    const validate = c.routes[0]!.validateBody!;
+    expect(validate([[[]]])).toBeUndefined();
+    let deep: unknown = [];
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    expect(validate(deep)).toEqual([
+      { field: '/', message: 'the body is nested too deeply to validate' },
+    ]);
+  });
+
   it('compiles defaults, keys and the upstream identity', () => {
     const c = config();
     expect(c.key).toBe('shop/edge');

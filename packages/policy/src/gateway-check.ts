@@ -11,6 +11,7 @@
 import { methodProblem } from './http-methods.ts';
 import { canonicalServiceKey, documentKey, documentNamespace, serviceKey } from './namespace.ts';
 import { DEFAULT_PASSPORT_MAX_LIFETIME_SEC } from './passport-use.ts';
+import { isCanonicalPath } from './request/canonical.ts';
 import { compileRequestSchema } from './request-schema.ts';
 import type { GatewayDocument, RouteDocument, ServiceDocument, SourcedDocument } from './types.ts';
 
@@ -233,6 +234,21 @@ function checkCors(cors: NonNullable<GatewayDocument['spec']['cors']>, report: R
   });
 }
 
+/** Why `path` cannot be a route's path (or health-check path), or undefined. */
+function routePathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return `path "${path.slice(0, 64)}" must start with "/"`;
+  if (!/^[\x21-\x7e]+$/.test(path) || !isCanonicalPath(path)) {
+    return `path "${path.slice(0, 64)}" is not a canonical path (printable, no query, no dot segments, no escapes to normalise, no "//")`;
+  }
+  return undefined;
+}
+
+/** Why an endpoint URL is not an origin (the gateway sends its own path), or undefined. */
+function originProblem(text: string): string | undefined {
+  const url = new URL(text);
+  return url.pathname === '/' ? undefined : `"${text}" must be an origin, without a path`;
+}
+
 /** Checks a schema-valid Route; every problem goes to `report`. */
 export function checkRoute(route: RouteDocument, report: ReportProblem): void {
   const { match, upstream } = route.spec;
@@ -244,14 +260,22 @@ export function checkRoute(route: RouteDocument, report: ReportProblem): void {
       `a route must have exactly one of "pathPrefix" or "path"${paths.length > 1 ? ' (it has both)' : ''}`,
     );
   }
+  // The gateway matches, decides and forwards the canonical path: a route path that is not one
+  // could never match, and the gateway would refuse the whole bundle, freezing its config.
   for (const k of paths) {
-    if (!match[k]!.startsWith('/')) {
-      report('POLICY_PATH_INVALID', `/spec/match/${k}`, `path "${match[k]}" must start with "/"`);
-    }
+    const problem = routePathProblem(match[k]!);
+    if (problem) report('POLICY_PATH_INVALID', `/spec/match/${k}`, problem);
   }
   match.methods?.forEach((m, i) => {
     const problem = methodProblem(m);
     if (problem) report('POLICY_METHOD_UNKNOWN', `/spec/match/methods/${i}`, problem);
+    else if (m.toUpperCase() === 'HEAD') {
+      report(
+        'POLICY_METHOD_UNKNOWN',
+        `/spec/match/methods/${i}`,
+        'a HEAD request is matched as GET (as in intentions): list GET instead of HEAD',
+      );
+    }
   });
   match.hosts?.forEach((h, i) => {
     if (!DNS_NAME.test(h)) {
@@ -263,7 +287,7 @@ export function checkRoute(route: RouteDocument, report: ReportProblem): void {
     }
   });
   upstream.endpoints.forEach((e, i) => {
-    const problem = urlProblem(e, false);
+    const problem = urlProblem(e, false) ?? originProblem(e);
     if (problem)
       report('POLICY_URL_INVALID', `/spec/upstream/endpoints/${i}`, `endpoint ${problem}`);
   });
@@ -275,13 +299,9 @@ export function checkRoute(route: RouteDocument, report: ReportProblem): void {
     );
   }
   const health = upstream.healthCheck?.path;
-  if (health !== undefined && !health.startsWith('/')) {
-    report(
-      'POLICY_PATH_INVALID',
-      '/spec/upstream/healthCheck/path',
-      `path "${health}" must start with "/"`,
-    );
-  }
+  const healthProblem = health === undefined ? undefined : routePathProblem(health);
+  if (healthProblem)
+    report('POLICY_PATH_INVALID', '/spec/upstream/healthCheck/path', healthProblem);
   if (route.spec.requestSchema !== undefined) {
     const compiled = compileRequestSchema(route.spec.requestSchema);
     if (!compiled.ok)

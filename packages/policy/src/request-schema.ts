@@ -8,6 +8,8 @@
  * - `pattern` runs on re2js (linear time) instead of backtracking RegExp;
  * - no remote `$ref` is ever loaded (no `loadSchema`): an unresolved reference is an error;
  * - the schema's size is bounded, and so is the generated code;
+ * - `uniqueItems` (ajv compares object items pairwise: O(n²) on a body) needs a `maxItems` of
+ *   at most MAX_UNIQUE_ITEMS beside it, or one body could hold the event loop for seconds;
  * - each distinct schema compiles once (a bounded cache), since ajv compiling costs milliseconds.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
@@ -15,6 +17,9 @@ import { RE2JS } from 're2js';
 
 /** Largest request schema, as JSON text. */
 export const MAX_REQUEST_SCHEMA_BYTES = 64 * 1024;
+
+/** Largest `maxItems` beside `uniqueItems: true` (1,000² comparisons stay in milliseconds). */
+export const MAX_UNIQUE_ITEMS = 1000;
 
 /**
  * ajv's pluggable regular-expression engine, backed by re2js (`u` is RE2's default). ajv keys its
@@ -98,6 +103,13 @@ function compileFresh(schema: object | boolean): CompiledRequestSchema {
         message: `invalid request schema: ${firstLine(meta.errorsText(meta.errors, { dataVar: 'schema' }))}`,
       };
     }
+    const unbounded = unboundedUniqueItems(schema, '');
+    if (unbounded !== undefined) {
+      return {
+        ok: false,
+        message: `invalid request schema: "uniqueItems" at "${unbounded || '/'}" needs "maxItems" of at most ${MAX_UNIQUE_ITEMS} beside it (checking uniqueness costs the square of the item count)`,
+      };
+    }
     const ajv = new Ajv2020({
       strict: true,
       allErrors: false,
@@ -109,6 +121,21 @@ function compileFresh(schema: object | boolean): CompiledRequestSchema {
     const message = error instanceof Error ? error.message : String(error);
     return { ok: false, message: `invalid request schema: ${firstLine(message)}` };
   }
+}
+
+/** The JSON pointer of the first `uniqueItems: true` without a small `maxItems`, if any. */
+function unboundedUniqueItems(node: unknown, at: string): string | undefined {
+  if (node === null || typeof node !== 'object') return undefined;
+  if (!Array.isArray(node)) {
+    const o = node as Record<string, unknown>;
+    const max = o.maxItems;
+    if (o.uniqueItems === true && !(typeof max === 'number' && max <= MAX_UNIQUE_ITEMS)) return at;
+  }
+  for (const [k, v] of Object.entries(node)) {
+    const found = unboundedUniqueItems(v, `${at}/${k}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function firstLine(text: string): string {

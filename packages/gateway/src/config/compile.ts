@@ -223,7 +223,15 @@ function compileRoute(
     const compiled = compileRequestSchema(route.spec.requestSchema);
     if (!compiled.ok) throw invalid(where, `spec.requestSchema: ${compiled.message}`);
     const { validate } = compiled;
-    validateBody = (body) => (validate(body) ? undefined : bodyErrors(validate.errors));
+    validateBody = (body) => {
+      try {
+        return validate(body) ? undefined : bodyErrors(validate.errors);
+      } catch {
+        // A body nested deeper than the validator's stack (a recursive schema): refused as a
+        // bad request, never a 502 or a crash.
+        return [{ field: '/', message: 'the body is nested too deeply to validate' }];
+      }
+    };
   }
   const ref = splitServiceKey(service);
   const methods = match.methods?.map((m) => (m.toUpperCase() === 'HEAD' ? 'GET' : m.toUpperCase()));
