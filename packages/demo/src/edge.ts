@@ -103,11 +103,12 @@ export async function startEdge(opts: {
     audience: SHOP_AUDIENCE,
   });
   // The resilient client to the storefront: mTLS with the gateway's SVID, the storefront's
-  // SPIFFE ID checked; in the development fallback (no mTLS) the dev identity header names it.
+  // SPIFFE ID checked; in the development fallback (no mTLS) the dev identity header names it,
+  // and passports go over plain http (insecure: that fallback already warns loudly).
   const workload = opts.identity.workload;
   const upstream = createClientUpstream({
     self: 'shop/edge',
-    ...(workload ? { identity: workload } : { headers: opts.identity.headers }),
+    ...(workload ? { identity: workload } : { headers: opts.identity.headers, insecure: true }),
   });
   const rateLimiter = memoryRateLimiter();
   let gateway: Gateway | undefined;

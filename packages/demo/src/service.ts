@@ -148,6 +148,8 @@ export function createCaller(deps: ServiceDeps): ServiceCaller {
       destinations[key] = {
         endpoints: [url],
         ...(url.startsWith('https:') ? { spiffeId: directory.spiffeId(key) } : {}),
+        // The development fallback (no mTLS, already warned about): passports over plain http.
+        ...(identity.workload === undefined && url.startsWith('http:') ? { insecure: true } : {}),
         timeoutMs: 5000,
         connections: 8,
       };

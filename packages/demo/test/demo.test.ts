@@ -51,7 +51,7 @@ interface DemoInfo {
 async function startDemo(
   dataDir: string,
   duration: string,
-  how: { node?: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
+  how: { node?: string; nodeArgs?: string[]; env?: NodeJS.ProcessEnv; args?: string[] } = {},
 ) {
   const child = spawn(
     how.node ?? process.execPath,
@@ -69,6 +69,7 @@ async function startDemo(
       '20',
       '-o',
       'json',
+      ...(how.args ?? []),
     ],
     {
       cwd: ROOT,
@@ -583,5 +584,26 @@ describe('ward start on a box where the agent cannot identify callers', () => {
     // No raw JSON log lines reach the user.
     expect(text).not.toMatch(/^\{"level"/m);
     expect(text).not.toMatch(/AGENT_PEER_CREDENTIALS/);
+  });
+});
+
+describe('ward start --dev-identity (no mTLS)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ward-demo-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it("the users' calls succeed: this fallback alone lets passports travel over plain http", async () => {
+    const demo = await startDemo(dataDir, '6s', { args: ['--dev-identity'] });
+    try {
+      expect(await demo.exited).toBe(0);
+    } finally {
+      if (demo.child.exitCode === null) demo.child.kill('SIGKILL');
+    }
+    const text = demo.output();
+    expect(text).toContain('WITHOUT mTLS');
+    const totals = [...text.matchAll(/users: (\d+) requests \((\d+) ok, 0 refused, 0 failed\)/g)];
+    expect(totals.length).toBeGreaterThan(0);
+    const [, requests, ok] = totals.at(-1)!;
+    expect(Number(requests)).toBeGreaterThan(0);
+    expect(ok).toBe(requests);
   });
 });

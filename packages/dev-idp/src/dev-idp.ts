@@ -320,26 +320,56 @@ function closeServer(server: Server): Promise<void> {
 }
 
 /**
+ * The calls of `quietly` in progress, each with its logger, and the console functions they
+ * replaced. Calls overlap (two providers started at once): each swapping and restoring on its
+ * own would restore in the wrong order and leave a router installed for good. So the real
+ * functions are saved by the first call and put back by the last.
+ */
+const quiet: {
+  depth: number;
+  loggers: DevIdpOptions['logger'][];
+  warn: Console['warn'];
+  info: Console['info'];
+} = {
+  depth: 0,
+  loggers: [],
+  warn: console.warn,
+  info: console.info,
+};
+
+/**
  * Runs `fn` with oidc-provider's console notices (lines starting "oidc-provider ") routed to
  * `logger` (default: dropped) and every other console line passed through. oidc-provider prints
  * them at import (e.g. "Unsupported runtime" on a non-LTS Node) and at construction; it has no
- * option to turn them off. Scoped to the call, so no other output is touched for longer.
+ * option to turn them off. Scoped to the calls in progress, so no other output is touched for
+ * longer; while calls overlap, a notice goes to each of their loggers (which provider printed it
+ * cannot be told).
  */
 async function quietly<T>(logger: DevIdpOptions['logger'], fn: () => Promise<T>): Promise<T> {
-  const { warn, info } = console;
-  const route =
-    (original: (...args: unknown[]) => void) =>
-    (...args: unknown[]): void => {
-      if (typeof args[0] === 'string' && args[0].includes('oidc-provider ')) logger?.warn(args[0]);
-      else original(...args);
-    };
-  console.warn = route(warn);
-  console.info = route(info);
+  if (quiet.depth === 0) {
+    quiet.warn = console.warn;
+    quiet.info = console.info;
+    const route =
+      (original: (...args: unknown[]) => void) =>
+      (...args: unknown[]): void => {
+        if (typeof args[0] === 'string' && args[0].includes('oidc-provider ')) {
+          for (const l of new Set(quiet.loggers)) l?.warn(args[0]);
+        } else original(...args);
+      };
+    console.warn = route(quiet.warn);
+    console.info = route(quiet.info);
+  }
+  quiet.depth++;
+  quiet.loggers.push(logger);
   try {
     return await fn();
   } finally {
-    console.warn = warn;
-    console.info = info;
+    quiet.loggers.splice(quiet.loggers.indexOf(logger), 1);
+    quiet.depth--;
+    if (quiet.depth === 0) {
+      console.warn = quiet.warn;
+      console.info = quiet.info;
+    }
   }
 }
 

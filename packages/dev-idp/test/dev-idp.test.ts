@@ -119,6 +119,26 @@ describe('dev IdP', () => {
     }
   });
 
+  it('overlapping starts leave console.warn and console.info as they were', async () => {
+    const { warn, info } = console;
+    const ownWarn = (..._args: unknown[]) => {};
+    const ownInfo = (..._args: unknown[]) => {};
+    console.warn = ownWarn;
+    console.info = ownInfo;
+    try {
+      const started = await Promise.all([
+        startDevIdp({ users: { carol: {} }, audience: AUDIENCE }),
+        startDevIdp({ users: { dave: {} }, audience: AUDIENCE }),
+      ]);
+      await Promise.all(started.map((s) => s.close()));
+      expect(console.warn).toBe(ownWarn);
+      expect(console.info).toBe(ownInfo);
+    } finally {
+      console.warn = warn;
+      console.info = info;
+    }
+  });
+
   it('rejects misuse with TypeError', async () => {
     await expect(startDevIdp({ users: {}, audience: '' })).rejects.toThrow(TypeError);
     await expect(

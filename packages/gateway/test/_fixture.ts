@@ -279,7 +279,8 @@ export async function startStack(
   });
   await pdp.ready;
   const limiter = options.rateLimiter ?? memoryRateLimiter();
-  const upstreamClient = options.upstream ?? createClientUpstream({ self: GATEWAY_KEY });
+  const upstreamClient =
+    options.upstream ?? createClientUpstream({ self: GATEWAY_KEY, insecure: true });
   const decisions: DecisionLogEntry[] = [];
   const gateway = await createGateway({
     pdp,

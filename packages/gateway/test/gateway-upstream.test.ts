@@ -157,6 +157,27 @@ async function get(stack: Stack, path = '/api/x') {
 }
 
 describe('createClientUpstream', () => {
+  it('sends a minted passport to an http upstream only with insecure: true', async () => {
+    const plain = await instance('plain');
+    const authed = routeDoc('api', {
+      match: { pathPrefix: '/api/' },
+      upstream: { service: 'catalog', endpoints: [plain.url] },
+    });
+    const alice = { headers: { 'x-api-key': 'key-alice-0123456789' } };
+    const refused = await stackWith([authed], createClientUpstream({ self: GATEWAY_KEY }));
+    const res = await fetch(`${refused.gateway.url}/api/x`, alice);
+    expect(res.status).toBe(502);
+    await res.body?.cancel();
+    expect(plain.hits).toBe(0);
+    const dev = await stackWith(
+      [authed],
+      createClientUpstream({ self: GATEWAY_KEY, insecure: true }),
+    );
+    const ok = await fetch(`${dev.gateway.url}/api/x`, alice);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ name: 'plain', passport: true });
+  });
+
   it('spreads load over the instances; the access log names the endpoint', async () => {
     const instances = await Promise.all(['a', 'b', 'c'].map((n) => instance(n)));
     const stack = await stackWith([route(instances.map((i) => i.url))]);

@@ -41,7 +41,8 @@ beforeAll(async () => {
   client = createClient({
     self: 'frontend',
     guard: createEgressGuard({ decider, self: 'frontend' }),
-    destinations: { orders: { endpoints: [orders.url] } },
+    // Loopback: the passport test below sends one over plain http.
+    destinations: { orders: { endpoints: [orders.url], insecure: true } },
     onDecision: (d, decision) => decisions.push(`${d}:${decision.effect}`),
   });
 });
@@ -94,6 +95,65 @@ describe('egress guard', () => {
     const input = inputs.at(-1)!;
     expect(input.passport).toBe(claims);
     expect(JSON.stringify(input.request)).not.toContain(token);
+  });
+});
+
+describe('passports over plain http', () => {
+  const now = Math.floor(Date.now() / 1000);
+  const claims: PassportClaims = {
+    sub: 'alice',
+    attrs: {},
+    iat: now,
+    exp: now + 60,
+    iss: 'frontend',
+    kid: 'k1',
+  };
+  const token = passport({ sub: 'alice' });
+
+  it('refuses a passport for an http:// destination unless it is marked insecure', async () => {
+    const plain = createClient({
+      self: 'frontend',
+      destinations: {
+        orders: { endpoints: [orders.url] },
+        'shop/orders': { endpoints: [orders.url], insecure: true },
+      },
+    });
+    const loose = createClient({
+      self: 'frontend',
+      defaults: { insecure: true },
+      destinations: { orders: { endpoints: [orders.url] } },
+    });
+    try {
+      const hits = orders.hits;
+      await expect(
+        plain.request('orders', { path: '/orders/1', passport: { token, claims } }),
+      ).rejects.toThrow(TypeError);
+      expect(orders.hits).toBe(hits);
+      // Without a passport the destination is usable.
+      const anonymous = await plain.request('orders', { path: '/orders/1' });
+      await anonymous.body.dump();
+      // Marked insecure on the destination, or in the defaults: sent.
+      for (const [c, ref] of [
+        [plain, 'shop/orders'],
+        [loose, 'orders'],
+      ] as const) {
+        const res = await c.request(ref, { path: '/orders/1', passport: { token, claims } });
+        await res.body.dump();
+        expect(orders.seen.at(-1)![PASSPORT_HEADER]).toBe(token);
+      }
+      expect(orders.hits).toBe(hits + 3);
+    } finally {
+      await Promise.all([plain.close(), loose.close()]);
+    }
+  });
+
+  it('rejects a non-boolean insecure with TypeError', () => {
+    expect(() =>
+      createClient({
+        self: 'frontend',
+        destinations: { orders: { endpoints: [orders.url], insecure: 'yes' as never } },
+      }),
+    ).toThrow(TypeError);
   });
 });
 

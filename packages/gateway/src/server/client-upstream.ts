@@ -62,6 +62,12 @@ export interface ClientUpstreamOptions {
    * `devIdentityHeader`); never for credentials.
    */
   headers?: Readonly<Record<string, string>>;
+  /**
+   * Development only: forwards passports to `http://` upstreams too. Without it, a request
+   * that carries a passport to an http upstream fails (502): a passport's audience may be the
+   * whole zone, so one seen on a plaintext hop could be replayed to any service in it.
+   */
+  insecure?: boolean;
 }
 
 export interface ClientUpstream extends Upstream {
@@ -145,6 +151,7 @@ export function createClientUpstream(options: ClientUpstreamOptions): ClientUpst
           destinations: {
             [u.service]: {
               ...options.defaults,
+              ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
               endpoints: u.endpoints.map((e) => e.origin),
               timeoutMs: u.timeoutMs,
               ...(https ? { spiffeId: u.spiffeId } : {}),

@@ -22,7 +22,8 @@ export interface Client {
   readonly registry: Registry;
   /**
    * Calls `destination` (a key from `options.destinations`). Resolves with the answer, whatever
-   * its status; rejects with `EgressDeniedError` (the guard refused), `ClientError` (circuit
+   * its status; rejects with TypeError (misuse, e.g. a passport for an `http://` destination
+   * not marked `insecure`), `EgressDeniedError` (the guard refused), `ClientError` (circuit
    * open, bulkhead full, timeout, unavailable, peer rejected, closed), or the caller's abort
    * reason.
    */
@@ -99,6 +100,14 @@ export function createClient(options: ClientOptions): Client {
       const key = destination.options.key;
       if (closed) throw new ClientError('CLIENT_CLOSED', key, 'the client is closed');
       const p = prepareRequest(request);
+      // Checked per call, since passports are: a passport's audience may be the whole zone, so
+      // one seen on a plaintext hop could be replayed to any service in it.
+      if (p.claims !== undefined && destination.options.plaintextRefusesPassports) {
+        throw new TypeError(
+          `destination ${key} has http:// endpoints: a passport is sent over https only ` +
+            '(set insecure: true on the destination for development)',
+        );
+      }
       if (guard !== undefined) {
         // The destination decides without the passport's token in the headers (the enforcer
         // removes it too); the claims stand for it.

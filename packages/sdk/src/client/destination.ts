@@ -9,6 +9,10 @@
  * the work a destination can pull in. The breaker sees every attempt: a destination that fails
  * attempts fails fast for everyone. Written by hand, where cockatiel has nothing: the retry
  * budget (./budget.ts), endpoint choice and ejection (./balancer.ts), `Retry-After`.
+ *
+ * The deadline and the bulkhead end when the response headers arrive: the body is read after
+ * `call` returned, bounded only by the per-chunk `timeoutMs` (undici's bodyTimeout) and the
+ * caller. Only the endpoint's `inFlight` is held until the body closes (docs/sdk.md).
  */
 import { performance } from 'node:perf_hooks';
 import {

@@ -71,8 +71,9 @@ export interface DestinationOptions {
   /** Per attempt, until the response headers (and between body chunks), ms. Default 10000. */
   timeoutMs?: number;
   /**
-   * The whole call, all attempts and backoffs included, ms. Default: room for every attempt and
-   * the longest backoff between them, maxAttempts × timeoutMs + (maxAttempts − 1) × maxDelayMs.
+   * The whole call up to the response headers, all attempts and backoffs included, ms; reading
+   * the body is outside it (and outside the bulkhead). Default: room for every attempt and the
+   * longest backoff between them, maxAttempts × timeoutMs + (maxAttempts − 1) × maxDelayMs.
    */
   deadlineMs?: number;
   retry?: RetryOptions | false;
@@ -82,6 +83,12 @@ export interface DestinationOptions {
   healthCheck?: HealthCheckOptions;
   /** Connections per endpoint. Default unlimited. */
   connections?: number;
+  /**
+   * Development only: lets calls that carry a passport go to `http://` endpoints. A passport
+   * may name the whole zone as its audience, so anyone on a plaintext path could replay it to
+   * any service of the zone; without this, such a call throws TypeError. Default false.
+   */
+  insecure?: boolean;
 }
 
 /** Options of `createClient`. */
@@ -124,6 +131,8 @@ export interface ResolvedDestination {
   readonly ejection: Required<EjectionOptions>;
   readonly healthCheck: Required<HealthCheckOptions> | null;
   readonly connections: number | undefined;
+  /** Some endpoint is `http://` and `insecure` was not set: passports may not be sent. */
+  readonly plaintextRefusesPassports: boolean;
 }
 
 function int(value: unknown, name: string, fallback: number, min: number, max: number): number {
@@ -185,6 +194,10 @@ export function resolveDestination(
       spiffeId = defaultSpiffeId(trustDomain, namespace, name);
     }
   }
+  if (o.insecure !== undefined && typeof o.insecure !== 'boolean') {
+    throw new TypeError(`${at}.insecure must be a boolean`);
+  }
+  const plaintext = endpoints.some((u) => u.protocol === 'http:');
   const timeoutMs = int(o.timeoutMs, `${at}.timeoutMs`, 10_000, 1, DAY);
   const r = o.retry;
   const retry =
@@ -265,6 +278,7 @@ export function resolveDestination(
     healthCheck,
     connections:
       o.connections === undefined ? undefined : int(o.connections, `${at}.connections`, 0, 1, 1e6),
+    plaintextRefusesPassports: plaintext && o.insecure !== true,
   };
 }
 
