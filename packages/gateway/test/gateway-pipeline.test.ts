@@ -61,6 +61,16 @@ const documents = (upstream: string) => [
     upstream: { service: 'catalog', endpoints: [upstream] },
     rateLimits: [{ by: 'ip', limit: 2, windowSec: 3600 }],
   }),
+  routeDoc('login', {
+    match: { path: '/login' },
+    upstream: { service: 'catalog', endpoints: [upstream] },
+    rateLimits: [{ by: 'ip', limit: 2, windowSec: 3600 }],
+  }),
+  routeDoc('vary', {
+    match: { pathPrefix: '/vary' },
+    auth: 'none',
+    upstream: { service: 'catalog', endpoints: [upstream] },
+  }),
   routeDoc('hop', {
     match: { pathPrefix: '/hop' },
     auth: 'none',
@@ -145,6 +155,18 @@ describe('authentication', () => {
     expect(bad.json).toMatchObject({ code: 'GATEWAY_UNAUTHENTICATED' });
   });
 
+  it('refused credentials are charged to the route limits by client address: 401, 401, then 429', async () => {
+    const bad = { 'x-api-key': 'guessed-key-0000000000' };
+    const first = await call('/login', { headers: bad });
+    const second = await call('/login', { headers: bad });
+    const third = await call('/login', { headers: bad });
+    expect([first.status, second.status, third.status]).toEqual([401, 401, 429]);
+    expect(first.headers['ratelimit-policy']).toBe('"ip-3600s";q=2;w=3600');
+    expect(third.json).toMatchObject({ code: 'GATEWAY_RATE_LIMITED' });
+    // The same address with a valid key is limited too: it shares the anonymous caller's bucket.
+    expect((await call('/login', { headers: ALICE })).status).toBe(429);
+  });
+
   it('optional: anonymous callers pass without a passport; none: no passport and credentials kept', async () => {
     const anonymous = await call('/pub/x');
     expect(anonymous.status).toBe(200);
@@ -206,6 +228,14 @@ describe('passports and the edge decision', () => {
     expect(last[1]).toMatchObject({ effect: 'allow', destination: 'shop/edge' });
     expect(last[1]!.revision).toBe(stack.pdp.revision());
     expect(JSON.stringify(last)).not.toMatch(/key-alice|key-root|x-api-key/);
+  });
+
+  it('the decision sees the forwarded headers: a spoofed X-Forwarded-For from an untrusted peer meets no rule', async () => {
+    const spoofed = await call('/api/internal/x', {
+      headers: { ...ALICE, 'x-forwarded-for': '10.9.9.9' },
+    });
+    expect(spoofed.status).toBe(403);
+    expect(spoofed.json).toMatchObject({ rule: { policy: 'shop/edge-internal', index: 0 } });
   });
 
   it('dry-run denials pass and are logged with their rule', async () => {
@@ -370,6 +400,20 @@ describe('CORS', () => {
     expect(ok.headers.vary).toContain('Origin');
     const evil = await call('/health', { headers: { origin: 'https://evil.example' } });
     expect(evil.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it("keeps the upstream's Vary (adding Origin) and drops its access-control-* headers", async () => {
+    const ok = await call('/vary', { headers: { origin: 'https://shop.example.com' } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.vary).toBe('Accept-Encoding, Origin');
+    expect(ok.headers['access-control-allow-origin']).toBe('https://shop.example.com');
+    expect(ok.headers['access-control-allow-credentials']).toBeUndefined();
+    expect(ok.headers['access-control-expose-headers']).not.toContain('x-upstream-secret');
+    expect(ok.headers['access-control-expose-headers']).toContain('x-request-id');
+    const evil = await call('/vary', { headers: { origin: 'https://evil.example' } });
+    expect(evil.headers.vary).toBe('Accept-Encoding');
+    expect(evil.headers['access-control-allow-origin']).toBeUndefined();
+    expect(evil.headers['access-control-expose-headers']).toBeUndefined();
   });
 });
 
