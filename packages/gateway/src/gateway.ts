@@ -111,20 +111,36 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const reload = (): GatewayConfig => {
     const next = configFromPdp(pdp);
-    let previous: Authenticator | undefined;
+    // Everything is built first and swapped together at the end: a step that fails (an identity
+    // config the authenticator refuses, an upstream that cannot take the routes) leaves the
+    // authenticator, its identity and the config all on the one in use.
+    let built: Authenticator | undefined;
+    let builtOf: string | undefined;
     if (options.authenticator === undefined) {
       const { oidc, apiKeys, passport } = next.document.spec;
       const identity = { oidc, apiKeys, passport: { attrs: passport?.attrs } };
       const text = JSON.stringify(identity);
       if (text !== identityOf) {
-        // Built before the swap: an identity config it refuses keeps the whole config in use.
-        const built = createAuthenticator(identity, oidcOptions);
-        previous = authenticator;
-        authenticator = built;
-        identityOf = text;
+        built = createAuthenticator(identity, oidcOptions);
+        builtOf = text;
       }
     }
-    options.upstream.reload?.(next); // the new routes' destinations, before any request uses them
+    try {
+      options.upstream.reload?.(next); // the new routes' destinations, before any request uses them
+    } catch (error) {
+      built?.close().catch(() => {});
+      if (error instanceof GatewayError) throw error;
+      throw new GatewayError(
+        'GATEWAY_CONFIG_INVALID',
+        `the upstream refused the routes: ${String((error as Error)?.message ?? error)}`,
+      );
+    }
+    let previous: Authenticator | undefined;
+    if (built !== undefined) {
+      previous = authenticator;
+      authenticator = built;
+      identityOf = builtOf;
+    }
     current = next; // the swap: each request reads `current` once, at its start
     // In-flight requests may still verify with the old one: close() only stops its background work.
     previous?.close().catch(() => {});
