@@ -23,6 +23,7 @@ import {
   type Gateway,
   type GatewayApiKey,
   type GatewayDocument,
+  type GatewayOptions,
   memoryRateLimiter,
   type RateLimiter,
   type RouteDocument,
@@ -288,7 +289,12 @@ export interface Stack {
 /** Starts the stack with `documents(upstreamUrl)` as the Gateway/Route documents of revision 1. */
 export async function startStack(
   documents: (upstream: string) => unknown[],
-  options: { upstream?: Upstream; rateLimiter?: RateLimiter } = {},
+  options: {
+    upstream?: Upstream;
+    rateLimiter?: RateLimiter;
+    /** Server options of the gateway (connection limits, timeouts). */
+    server?: Pick<GatewayOptions, 'maxConnections' | 'headersTimeoutMs'>;
+  } = {},
 ): Promise<Stack> {
   const { privateKey, publicKey } = generateBundleSigningKey();
   const upstream = await startEchoUpstream();
@@ -314,6 +320,7 @@ export async function startStack(
     upstream: upstreamClient,
     logger: logs.logger,
     listen: { host: '127.0.0.1', port: 0 },
+    ...options.server,
   });
   return {
     gateway,

@@ -140,6 +140,46 @@ describe('a reload the upstream refuses', () => {
   });
 });
 
+describe('connection limits', () => {
+  it('closes a connection whose header section does not arrive within headersTimeoutMs', async () => {
+    const s = await startStack((u) => [gatewayDoc({}), ...routesFor(u, ['/a'])], {
+      server: { headersTimeoutMs: 200 },
+    });
+    stack = s;
+    const socket = rawSocket(s.gateway.url);
+    try {
+      socket.socket.write('GET /a HTTP/1.1\r\nHost: gw\r\nX-Slow: '); // never finished
+      const closed = await new Promise<string>((resolve) => {
+        let got = '';
+        socket.socket.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+        });
+        socket.socket.on('close', () => resolve(got));
+      });
+      expect(closed).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('serves at most maxConnections connections at once', async () => {
+    const s = await startStack((u) => [gatewayDoc({}), ...routesFor(u, ['/a'])], {
+      server: { maxConnections: 1 },
+    });
+    stack = s;
+    const first = rawSocket(s.gateway.url);
+    const second = rawSocket(s.gateway.url);
+    try {
+      expect((await first.request(get('/a'))).status).toBe(200);
+      await expect(second.request(get('/a'))).rejects.toThrow(/socket closed/);
+      expect((await first.request(get('/a'))).status).toBe(200);
+    } finally {
+      first.close();
+      second.close();
+    }
+  });
+});
+
 describe('trusted proxies', () => {
   it('extends X-Forwarded-For / Forwarded and keeps the request id from a trusted peer', async () => {
     const s = await startStack((u) => [
