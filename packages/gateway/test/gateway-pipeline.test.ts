@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { createPassportVerifier, keyringFromBundleKeys } from '@ward/passport';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { passportMinter } from '../src/server/passport.ts';
 import { gatewayDoc, rawSocket, routeDoc, type Seen, type Stack, startStack } from './_fixture.ts';
 
 const ALICE = { 'x-api-key': 'key-alice-0123456789' };
@@ -198,6 +199,30 @@ describe('passports and the edge decision', () => {
     // A forged passport on an anonymous call is dropped too.
     const anon = await call('/pub/x', { headers: { 'x-ward-passport': forged } });
     expect(seen(anon.json).headers['x-ward-passport']).toBeUndefined();
+  });
+
+  it('mints once a second per caller: same credential, same passport; other callers their own', () => {
+    const mint = passportMinter(stack.pdp);
+    // Authenticators return a fresh Principal per request: the memo must not depend on identity.
+    const alice = () => ({
+      kind: 'apiKey' as const,
+      subject: 'alice',
+      apiKeyId: 'alice',
+      attrs: { role: 'customer' },
+    });
+    const now = Math.floor(Date.now() / 1000) * 1000 + 100; // now and now + 1 share a second
+    const first = mint(alice(), 'shop/edge', 60, now);
+    const again = mint(alice(), 'shop/edge', 60, now + 1);
+    expect(first).toBeDefined();
+    expect(again).toBe(first); // the memo's entry, not a second signature
+    const bob = mint({ ...alice(), subject: 'bob', apiKeyId: 'bob' }, 'shop/edge', 60, now);
+    expect(bob?.token).not.toBe(first?.token);
+    expect(bob?.claims.sub).toBe('bob');
+    const admin = mint({ ...alice(), attrs: { role: 'admin' } }, 'shop/edge', 60, now);
+    expect(admin?.claims.attrs).toEqual({ role: 'admin' });
+    const later = mint(alice(), 'shop/edge', 60, now + 1000);
+    expect(later).not.toBe(first);
+    expect(later?.claims.iat).toBe(Math.floor((now + 1000) / 1000));
   });
 
   it('403 with the rule when the PDP denies; the passport attributes decide', async () => {
