@@ -287,6 +287,8 @@ async function handle(
     if (v !== undefined && !HIDDEN.has(name))
       decisionHeaders[name] = Array.isArray(v) ? v.join(', ') : v;
   }
+  // Host is not forwarded (the upstream gets its own) but routing matched on it: rules may too.
+  if (req.headers.host !== undefined) decisionHeaders.host = req.headers.host;
   const decision = deps.pdp.decideCanonical({
     destination: config.key,
     source: {},
