@@ -155,5 +155,62 @@ describe('ward gateway', () => {
     );
     expect(badKey.status).toBe(2);
     expect(badKey.stderr).toContain('--service');
+    const base = ['--service', 'shop/edge', '--public-key', 'k', '--server', 'x:1', '--token', 't'];
+    const noCert = run(
+      ...base,
+      '--tls-cert',
+      '/nonexistent/edge.crt',
+      '--tls-key',
+      '/nonexistent/k',
+    );
+    expect(noCert.status).toBe(2);
+    expect(noCert.stderr).toMatch(/^ward: --tls-cert: cannot read \/nonexistent\/edge\.crt/);
+    const zero = run(...base, '--max-connections', '0');
+    expect(zero.status).toBe(2);
+    expect(zero.stderr).toContain('--max-connections must be a positive integer');
   });
+
+  it('--redis: waits for the store before serving, and warns when it is not reachable', async () => {
+    const upstream = await listen(createServer((_req, res) => res.end('ok')));
+    const cp = await bundleServer(upstream);
+    const closed = await listen(createServer()); // a port that speaks no Redis: never ready
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'gateway',
+        '--service',
+        'shop/edge',
+        '--listen',
+        '127.0.0.1:0',
+        '--server',
+        cp.url,
+        '--token',
+        'pdp-token',
+        '--public-key',
+        cp.publicKey,
+        '--redis',
+        closed.replace('http://', 'redis://'),
+        '-o',
+        'json',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString('utf8');
+    });
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolve);
+      child.once('exit', (code) =>
+        reject(new Error(`ward gateway exited with ${code}: ${stderr}`)),
+      );
+    });
+    expect(JSON.parse(line)).toMatchObject({ service: 'shop/edge' });
+    expect(stderr).toContain('rate-limit store not reachable yet');
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 30_000);
 });

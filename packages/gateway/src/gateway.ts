@@ -20,6 +20,13 @@ import type { OidcVerifierOptions } from './identity/oidc.ts';
 import { requestHandler } from './server/pipeline.ts';
 import type { Upstream } from './server/upstream.ts';
 
+/**
+ * node:http `requestTimeout`: the longest a client may take to send one whole request. Above the
+ * default `limits.requestTimeoutMs` (30 s) so the config's timeout answers first; a config that
+ * allows longer uploads is still cut here, as unbounded receive time is a slow-loris door.
+ */
+const REQUEST_RECEIVE_TIMEOUT_MS = 300_000;
+
 export interface GatewayOptions {
   /** The PDP of the gateway's service key (createPdp from @ward/sdk). */
   pdp: Pdp;
@@ -46,6 +53,18 @@ export interface GatewayOptions {
    * 64 KiB.
    */
   maxHeaderSize?: number;
+  /**
+   * Connections served at once; further ones are closed on accept (node:http `maxConnections`),
+   * so a flood of idle sockets cannot exhaust file descriptors. Default 10 000.
+   */
+  maxConnections?: number;
+  /**
+   * How long a client may take to send a request's header section (node:http `headersTimeout`):
+   * a slow-loris bound. Default 10 s. The whole request (headers and body) must arrive within
+   * 5 min (node:http `requestTimeout`), whatever the config's
+   * `limits.requestTimeoutMs` (which bounds the request end to end, answering 504).
+   */
+  headersTimeoutMs?: number;
   /** How long `close()` lets in-flight requests finish. Default 10 s. */
   shutdownGraceMs?: number;
   /**
@@ -111,20 +130,36 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const reload = (): GatewayConfig => {
     const next = configFromPdp(pdp);
-    let previous: Authenticator | undefined;
+    // Everything is built first and swapped together at the end: a step that fails (an identity
+    // config the authenticator refuses, an upstream that cannot take the routes) leaves the
+    // authenticator, its identity and the config all on the one in use.
+    let built: Authenticator | undefined;
+    let builtOf: string | undefined;
     if (options.authenticator === undefined) {
       const { oidc, apiKeys, passport } = next.document.spec;
       const identity = { oidc, apiKeys, passport: { attrs: passport?.attrs } };
       const text = JSON.stringify(identity);
       if (text !== identityOf) {
-        // Built before the swap: an identity config it refuses keeps the whole config in use.
-        const built = createAuthenticator(identity, oidcOptions);
-        previous = authenticator;
-        authenticator = built;
-        identityOf = text;
+        built = createAuthenticator(identity, oidcOptions);
+        builtOf = text;
       }
     }
-    options.upstream.reload?.(next); // the new routes' destinations, before any request uses them
+    try {
+      options.upstream.reload?.(next); // the new routes' destinations, before any request uses them
+    } catch (error) {
+      built?.close().catch(() => {});
+      if (error instanceof GatewayError) throw error;
+      throw new GatewayError(
+        'GATEWAY_CONFIG_INVALID',
+        `the upstream refused the routes: ${String((error as Error)?.message ?? error)}`,
+      );
+    }
+    let previous: Authenticator | undefined;
+    if (built !== undefined) {
+      previous = authenticator;
+      authenticator = built;
+      identityOf = builtOf;
+    }
     current = next; // the swap: each request reads `current` once, at its start
     // In-flight requests may still verify with the old one: close() only stops its background work.
     previous?.close().catch(() => {});
@@ -161,7 +196,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  const serverOptions = { maxHeaderSize: options.maxHeaderSize ?? 65_536 };
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  if (
+    !Number.isInteger(headersTimeout) ||
+    headersTimeout < 1 ||
+    headersTimeout > REQUEST_RECEIVE_TIMEOUT_MS
+  )
+    throw new TypeError(
+      `createGateway: headersTimeoutMs must be an integer in 1..${REQUEST_RECEIVE_TIMEOUT_MS}`,
+    );
+  const maxConnections = options.maxConnections ?? 10_000;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1)
+    throw new TypeError('createGateway: maxConnections must be a positive integer');
+  const serverOptions = {
+    maxHeaderSize: options.maxHeaderSize ?? 65_536,
+    headersTimeout,
+    requestTimeout: REQUEST_RECEIVE_TIMEOUT_MS,
+    // node:http checks both timeouts on this interval (30 s by default, which would let a
+    // slow-loris connection live 4× the header timeout).
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 2))),
+  };
   // node:http loads here, not at import: on Node 26 it fills undici's global dispatcher slot, and
   // importing a package must change no globals (test/package-purity.test.ts).
   const server: Server =
@@ -172,6 +226,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           cert: tls.cert,
           key: tls.key,
         }) as unknown as Server);
+  server.maxConnections = maxConnections;
   server.on('request', (req, res) => {
     inFlight++;
     res.once('close', () => {
@@ -186,14 +241,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       socket.destroy();
       return;
     }
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    const body = JSON.stringify(
-      problemBody({
-        status,
-        code: 'GATEWAY_BAD_REQUEST',
-        detail: status === 431 ? 'the header section is too large' : 'malformed HTTP request',
-      }),
-    );
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? 431
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 408 // headersTimeoutMs or the 5 min receive bound passed
+          : 400;
+    const detail =
+      status === 431
+        ? 'the header section is too large'
+        : status === 408
+          ? 'the request did not arrive in time'
+          : 'malformed HTTP request';
+    const body = JSON.stringify(problemBody({ status, code: 'GATEWAY_BAD_REQUEST', detail }));
     socket.end(
       `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : problemTitle(status)}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );

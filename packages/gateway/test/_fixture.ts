@@ -23,6 +23,7 @@ import {
   type Gateway,
   type GatewayApiKey,
   type GatewayDocument,
+  type GatewayOptions,
   memoryRateLimiter,
   type RateLimiter,
   type RouteDocument,
@@ -62,7 +63,7 @@ export interface EchoUpstream {
 
 /**
  * Answers 200 with JSON of what it saw; `/slow…` never answers; `/hop…` answers with hop-by-hop
- * headers the gateway must strip.
+ * headers the gateway must strip; `/vary…` with its own Vary and CORS headers.
  */
 export async function startEchoUpstream(): Promise<EchoUpstream> {
   const state: EchoUpstream = { url: '', seen: [], abandoned: 0, close: async () => {} };
@@ -95,6 +96,13 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
         headers['keep-alive'] = 'timeout=5';
         headers['proxy-authenticate'] = 'Basic';
         headers['x-upstream-public'] = 'kept';
+      }
+      if (seen.url.startsWith('/vary')) {
+        // An upstream with its own CORS opinion: the gateway's must win, its Vary must survive.
+        headers.vary = 'Accept-Encoding';
+        headers['access-control-allow-origin'] = '*';
+        headers['access-control-allow-credentials'] = 'true';
+        headers['access-control-expose-headers'] = 'x-upstream-secret';
       }
       res.writeHead(200, headers);
       res.end(body);
@@ -172,6 +180,25 @@ export function edgePolicy(): PolicyDocument[] {
             when: 'passport.attrs.?role.orValue("") != "admin"',
           },
           { sources: ['*'], action: 'allow' },
+        ],
+      },
+    },
+    {
+      // Only callers the gateway saw coming through 10.9.9.9 (a trusted proxy's chain) may use
+      // /api/internal: a rule on a forwarding header a caller must not be able to spoof.
+      apiVersion: 'ward.dev/v1',
+      kind: 'Intention',
+      metadata: { name: 'edge-internal', namespace: 'shop' },
+      spec: {
+        destination: 'edge',
+        mode: 'enforce',
+        rules: [
+          {
+            sources: ['*'],
+            action: 'deny',
+            permissions: [{ http: { paths: [{ prefix: '/api/internal' }] } }],
+            when: 'request.headers[?"x-forwarded-for"].orValue("") != "10.9.9.9"',
+          },
         ],
       },
     },
@@ -262,7 +289,12 @@ export interface Stack {
 /** Starts the stack with `documents(upstreamUrl)` as the Gateway/Route documents of revision 1. */
 export async function startStack(
   documents: (upstream: string) => unknown[],
-  options: { upstream?: Upstream; rateLimiter?: RateLimiter } = {},
+  options: {
+    upstream?: Upstream;
+    rateLimiter?: RateLimiter;
+    /** Server options of the gateway (connection limits, timeouts). */
+    server?: Pick<GatewayOptions, 'maxConnections' | 'headersTimeoutMs'>;
+  } = {},
 ): Promise<Stack> {
   const { privateKey, publicKey } = generateBundleSigningKey();
   const upstream = await startEchoUpstream();
@@ -289,6 +321,7 @@ export async function startStack(
     upstream: upstreamClient,
     logger: logs.logger,
     listen: { host: '127.0.0.1', port: 0 },
+    ...options.server,
   });
   return {
     gateway,

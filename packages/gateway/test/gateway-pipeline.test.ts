@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { createPassportVerifier, keyringFromBundleKeys } from '@ward/passport';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { passportMinter } from '../src/server/passport.ts';
 import { gatewayDoc, rawSocket, routeDoc, type Seen, type Stack, startStack } from './_fixture.ts';
 
 const ALICE = { 'x-api-key': 'key-alice-0123456789' };
@@ -60,6 +61,16 @@ const documents = (upstream: string) => [
     auth: 'none',
     upstream: { service: 'catalog', endpoints: [upstream] },
     rateLimits: [{ by: 'ip', limit: 2, windowSec: 3600 }],
+  }),
+  routeDoc('login', {
+    match: { path: '/login' },
+    upstream: { service: 'catalog', endpoints: [upstream] },
+    rateLimits: [{ by: 'ip', limit: 2, windowSec: 3600 }],
+  }),
+  routeDoc('vary', {
+    match: { pathPrefix: '/vary' },
+    auth: 'none',
+    upstream: { service: 'catalog', endpoints: [upstream] },
   }),
   routeDoc('hop', {
     match: { pathPrefix: '/hop' },
@@ -145,6 +156,18 @@ describe('authentication', () => {
     expect(bad.json).toMatchObject({ code: 'GATEWAY_UNAUTHENTICATED' });
   });
 
+  it('refused credentials are charged to the route limits by client address: 401, 401, then 429', async () => {
+    const bad = { 'x-api-key': 'guessed-key-0000000000' };
+    const first = await call('/login', { headers: bad });
+    const second = await call('/login', { headers: bad });
+    const third = await call('/login', { headers: bad });
+    expect([first.status, second.status, third.status]).toEqual([401, 401, 429]);
+    expect(first.headers['ratelimit-policy']).toBe('"ip-3600s";q=2;w=3600');
+    expect(third.json).toMatchObject({ code: 'GATEWAY_RATE_LIMITED' });
+    // The same address with a valid key is limited too: it shares the anonymous caller's bucket.
+    expect((await call('/login', { headers: ALICE })).status).toBe(429);
+  });
+
   it('optional: anonymous callers pass without a passport; none: no passport and credentials kept', async () => {
     const anonymous = await call('/pub/x');
     expect(anonymous.status).toBe(200);
@@ -178,6 +201,30 @@ describe('passports and the edge decision', () => {
     expect(seen(anon.json).headers['x-ward-passport']).toBeUndefined();
   });
 
+  it('mints once a second per caller: same credential, same passport; other callers their own', () => {
+    const mint = passportMinter(stack.pdp);
+    // Authenticators return a fresh Principal per request: the memo must not depend on identity.
+    const alice = () => ({
+      kind: 'apiKey' as const,
+      subject: 'alice',
+      apiKeyId: 'alice',
+      attrs: { role: 'customer' },
+    });
+    const now = Math.floor(Date.now() / 1000) * 1000 + 100; // now and now + 1 share a second
+    const first = mint(alice(), 'shop/edge', 60, now);
+    const again = mint(alice(), 'shop/edge', 60, now + 1);
+    expect(first).toBeDefined();
+    expect(again).toBe(first); // the memo's entry, not a second signature
+    const bob = mint({ ...alice(), subject: 'bob', apiKeyId: 'bob' }, 'shop/edge', 60, now);
+    expect(bob?.token).not.toBe(first?.token);
+    expect(bob?.claims.sub).toBe('bob');
+    const admin = mint({ ...alice(), attrs: { role: 'admin' } }, 'shop/edge', 60, now);
+    expect(admin?.claims.attrs).toEqual({ role: 'admin' });
+    const later = mint(alice(), 'shop/edge', 60, now + 1000);
+    expect(later).not.toBe(first);
+    expect(later?.claims.iat).toBe(Math.floor((now + 1000) / 1000));
+  });
+
   it('403 with the rule when the PDP denies; the passport attributes decide', async () => {
     const denied = await call('/api/admin/users', { headers: ALICE });
     expect(denied.status).toBe(403);
@@ -206,6 +253,14 @@ describe('passports and the edge decision', () => {
     expect(last[1]).toMatchObject({ effect: 'allow', destination: 'shop/edge' });
     expect(last[1]!.revision).toBe(stack.pdp.revision());
     expect(JSON.stringify(last)).not.toMatch(/key-alice|key-root|x-api-key/);
+  });
+
+  it('the decision sees the forwarded headers: a spoofed X-Forwarded-For from an untrusted peer meets no rule', async () => {
+    const spoofed = await call('/api/internal/x', {
+      headers: { ...ALICE, 'x-forwarded-for': '10.9.9.9' },
+    });
+    expect(spoofed.status).toBe(403);
+    expect(spoofed.json).toMatchObject({ rule: { policy: 'shop/edge-internal', index: 0 } });
   });
 
   it('dry-run denials pass and are logged with their rule', async () => {
@@ -370,6 +425,20 @@ describe('CORS', () => {
     expect(ok.headers.vary).toContain('Origin');
     const evil = await call('/health', { headers: { origin: 'https://evil.example' } });
     expect(evil.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it("keeps the upstream's Vary (adding Origin) and drops its access-control-* headers", async () => {
+    const ok = await call('/vary', { headers: { origin: 'https://shop.example.com' } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.vary).toBe('Accept-Encoding, Origin');
+    expect(ok.headers['access-control-allow-origin']).toBe('https://shop.example.com');
+    expect(ok.headers['access-control-allow-credentials']).toBeUndefined();
+    expect(ok.headers['access-control-expose-headers']).not.toContain('x-upstream-secret');
+    expect(ok.headers['access-control-expose-headers']).toContain('x-request-id');
+    const evil = await call('/vary', { headers: { origin: 'https://evil.example' } });
+    expect(evil.headers.vary).toBe('Accept-Encoding');
+    expect(evil.headers['access-control-allow-origin']).toBeUndefined();
+    expect(evil.headers['access-control-expose-headers']).toBeUndefined();
   });
 });
 

@@ -1,5 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { gatewayDoc, rawSocket, routeDoc, type Seen, type Stack, startStack } from './_fixture.ts';
+import { createClientUpstream, type Upstream } from '../src/index.ts';
+import {
+  apiKeySpecs,
+  gatewayDoc,
+  rawSocket,
+  routeDoc,
+  type Seen,
+  type Stack,
+  startStack,
+} from './_fixture.ts';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -85,6 +94,91 @@ describe('hot reload', () => {
       expect(s.gateway.config()).not.toBe(good);
     } finally {
       socket.close();
+    }
+  });
+});
+
+describe('a reload the upstream refuses', () => {
+  it('leaves the config, the authenticator and its identity all on the ones in use', async () => {
+    const client = createClientUpstream({ self: 'shop/edge' });
+    let refuse = false;
+    const upstream: Upstream = {
+      forward: (route, request) => client.forward(route, request),
+      reload(config) {
+        if (refuse) throw new Error('no room for the new destinations');
+        client.reload(config);
+      },
+      close: () => client.close(),
+    };
+    const keyed = (u: string, path: string) =>
+      routeDoc(path.slice(1), {
+        match: { path },
+        upstream: { service: 'catalog', endpoints: [u] },
+      });
+    const s = await startStack((u) => [gatewayDoc({}), keyed(u, '/a')], { upstream });
+    stack = s;
+    const alice = 'GET /a HTTP/1.1\r\nHost: gw\r\nX-Api-Key: key-alice-0123456789\r\n\r\n';
+    const socket = rawSocket(s.gateway.url);
+    try {
+      expect((await socket.request(alice)).status).toBe(200);
+      const good = s.gateway.config();
+      refuse = true;
+      // Alice's key is withdrawn and the route changes: neither may take effect.
+      const onlyRoot = apiKeySpecs().filter((k) => k.id === 'root');
+      const revision = s.push([gatewayDoc({ apiKeys: onlyRoot }), keyed(s.upstream.url, '/b')]);
+      await until(() => s.pdp.revision() === revision, 'the PDP to take the bundle');
+      expect(s.gateway.config()).toBe(good);
+      expect((await socket.request(alice)).status).toBe(200); // the old authenticator still serves
+      expect(() => s.gateway.reload()).toThrow(/upstream refused the routes/);
+      // Once the upstream takes it, the whole config switches, authenticator included (the
+      // identity fields were not recorded as in use by the refused reload).
+      refuse = false;
+      s.gateway.reload();
+      expect((await socket.request(alice)).status).toBe(404);
+      const alicesB = alice.replace('/a', '/b');
+      expect((await socket.request(alicesB)).status).toBe(401);
+    } finally {
+      socket.close();
+    }
+  });
+});
+
+describe('connection limits', () => {
+  it('closes a connection whose header section does not arrive within headersTimeoutMs', async () => {
+    const s = await startStack((u) => [gatewayDoc({}), ...routesFor(u, ['/a'])], {
+      server: { headersTimeoutMs: 200 },
+    });
+    stack = s;
+    const socket = rawSocket(s.gateway.url);
+    try {
+      socket.socket.write('GET /a HTTP/1.1\r\nHost: gw\r\nX-Slow: '); // never finished
+      const closed = await new Promise<string>((resolve) => {
+        let got = '';
+        socket.socket.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+        });
+        socket.socket.on('close', () => resolve(got));
+      });
+      expect(closed).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('serves at most maxConnections connections at once', async () => {
+    const s = await startStack((u) => [gatewayDoc({}), ...routesFor(u, ['/a'])], {
+      server: { maxConnections: 1 },
+    });
+    stack = s;
+    const first = rawSocket(s.gateway.url);
+    const second = rawSocket(s.gateway.url);
+    try {
+      expect((await first.request(get('/a'))).status).toBe(200);
+      await expect(second.request(get('/a'))).rejects.toThrow(/socket closed/);
+      expect((await first.request(get('/a'))).status).toBe(200);
+    } finally {
+      first.close();
+      second.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { boundedBucket, bucketKey, MAX_BUCKET_LENGTH, type RateLimitRule } from '../src/index.ts';
+import { rateLimitAddress } from '../src/server/rate-limit.ts';
 
 const rule = (by: RateLimitRule['by']): RateLimitRule => ({ by, limit: 100, windowSec: 60 });
 
@@ -94,6 +95,45 @@ describe('bucketKey', () => {
         const bounded = boundedBucket(name);
         expect(bounded.length).toBeLessThanOrEqual(MAX_BUCKET_LENGTH);
         if (name.length > MAX_BUCKET_LENGTH) expect(bounded).toMatch(/^~[A-Za-z0-9_-]{43}$/);
+      }),
+    );
+  });
+});
+
+describe('rateLimitAddress', () => {
+  it('counts IPv6 callers by their /64 and IPv4-mapped ones by their IPv4 address', () => {
+    expect(rateLimitAddress('203.0.113.7')).toBe('203.0.113.7');
+    expect(rateLimitAddress('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(rateLimitAddress('2001:0db8:0001:0002:ffff::1')).toBe('2001:db8:1:2::/64');
+    expect(rateLimitAddress('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(rateLimitAddress('2001:db8:a:b::1.2.3.4')).toBe('2001:db8:a:b::/64');
+    expect(rateLimitAddress('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(rateLimitAddress('::ffff:198.51.100.9')).toBe('198.51.100.9');
+    expect(rateLimitAddress('::ffff:c633:6409')).toBe('198.51.100.9');
+    expect(rateLimitAddress('unknown')).toBe('unknown');
+    // One bucket for the whole /64 under a by: ip rule.
+    const a = bucketKey('r', rule('ip'), { ip: rateLimitAddress('2001:db8:1:2::a') });
+    const b = bucketKey('r', rule('ip'), { ip: rateLimitAddress('2001:db8:1:2:ffff:0:0:b') });
+    expect(a).toBe(b);
+    expect(a).toBe('r|ip|100/60|ip:2001:db8:1:2::/64');
+  });
+
+  it('any IPv6 address maps to the /64 its first four groups name, and never throws (property)', () => {
+    fc.assert(
+      fc.property(fc.ipV6(), (ip) => {
+        const out = rateLimitAddress(ip);
+        const expanded = new URL(`http://[${ip}]/`).hostname; // WHATWG's canonical form
+        if (out.includes('/')) {
+          expect(out).toMatch(/^([0-9a-f]{1,4}:){4}:\/64$/);
+          expect(rateLimitAddress(expanded.slice(1, -1))).toBe(out);
+        } else {
+          expect(expanded.startsWith('[::ffff:')).toBe(true);
+        }
+      }),
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 64 }), (text) => {
+        expect(typeof rateLimitAddress(text)).toBe('string');
       }),
     );
   });

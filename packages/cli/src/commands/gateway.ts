@@ -21,6 +21,7 @@ interface GatewayCliOptions {
   redis?: string;
   tlsCert?: string;
   tlsKey?: string;
+  maxConnections: string;
   cacheDir?: string;
   output: string;
 }
@@ -50,7 +51,12 @@ export function register(program: Command): void {
     )
     .option('--redis <url>', 'share rate limits through Redis (default: in memory, per replica)')
     .option('--tls-cert <file>', 'listener certificate (PEM); with --tls-key')
-    .option('--tls-key <file>', 'listener private key (PEM)');
+    .option('--tls-key <file>', 'listener private key (PEM)')
+    .option(
+      '--max-connections <n>',
+      'connections served at once; more are closed on accept',
+      String(DEFAULT_MAX_CONNECTIONS),
+    );
   addOutputOption(command, ['text', 'json']).action(async (opts: GatewayCliOptions) => {
     const service = canonicalServiceKey(opts.service);
     if (service === undefined || service !== opts.service) {
@@ -63,6 +69,22 @@ export function register(program: Command): void {
     const publicKey = readKey(opts.publicKey ?? process.env.WARD_BUNDLE_PUBLIC_KEY);
     if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
       throw usageError('--tls-cert and --tls-key go together', 'CLI_BAD_OPTION');
+    }
+    // Read now, like the bundle key: a missing file is a usage error before anything starts.
+    const tls =
+      opts.tlsCert !== undefined && opts.tlsKey !== undefined
+        ? { cert: readFile(opts.tlsCert, '--tls-cert'), key: readFile(opts.tlsKey, '--tls-key') }
+        : undefined;
+    const maxConnections = Number(opts.maxConnections);
+    if (
+      !/^[0-9]+$/.test(opts.maxConnections) ||
+      !Number.isSafeInteger(maxConnections) ||
+      maxConnections < 1
+    ) {
+      throw usageError(
+        `--max-connections must be a positive integer, got "${opts.maxConnections}"`,
+        'CLI_BAD_OPTION',
+      );
     }
     const source = pdpSource(opts);
     if (opts.redis !== undefined && !/^rediss?:\/\//.test(opts.redis)) {
@@ -100,14 +122,25 @@ export function register(program: Command): void {
       logger,
     });
     // No failureMode here: the gateway applies its Gateway document's (hot-reloaded) one.
-    const rateLimiter =
-      opts.redis === undefined
-        ? memoryRateLimiter()
-        : redisRateLimiter({
-            url: opts.redis,
-            onUnavailable: (error) =>
-              logger.warn({ error: error.message }, 'rate-limit store unavailable'),
-          });
+    let rateLimiter: ReturnType<typeof memoryRateLimiter>;
+    if (opts.redis === undefined) {
+      rateLimiter = memoryRateLimiter();
+    } else {
+      const shared = redisRateLimiter({
+        url: opts.redis,
+        onUnavailable: (error) =>
+          logger.warn({ error: error.message }, 'rate-limit store unavailable'),
+      });
+      rateLimiter = shared;
+      // Connected before serving, so the first requests are not answered by failureMode. Not
+      // fatal: the store may come later, and failureMode decides until it does.
+      if (!(await shared.ready(REDIS_READY_MS))) {
+        logger.warn(
+          { waitedMs: REDIS_READY_MS },
+          'rate-limit store not reachable yet; serving, spec.rateLimit.failureMode decides until it is',
+        );
+      }
+    }
     // Edge decisions go to the control plane like every service's (soft-apply reports, `ward
     // logs`, the console), with the gateway's pdp token.
     const shipper =
@@ -119,6 +152,14 @@ export function register(program: Command): void {
               logger.warn({ error: error.message.slice(0, 200) }, 'decision logs not shipped'),
           })
         : undefined;
+    if (shipper === undefined) {
+      // The agent socket serves bundles but takes no decision logs (yet): say so, since soft-apply
+      // reports, `ward logs` and the console will not show this gateway's edge decisions.
+      logger.warn(
+        { agentSocket: opts.agentSocket },
+        'edge decisions are not shipped with --agent-socket (use --server and --token to ship them)',
+      );
+    }
     let gateway: Awaited<ReturnType<typeof createGateway>>;
     try {
       gateway = await createGateway({
@@ -127,12 +168,8 @@ export function register(program: Command): void {
         rateLimiter,
         upstream,
         logger,
-        listen: {
-          ...listen,
-          ...(opts.tlsCert && opts.tlsKey
-            ? { tls: { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) } }
-            : {}),
-        },
+        listen: { ...listen, ...(tls === undefined ? {} : { tls }) },
+        maxConnections,
       });
     } catch (error) {
       await pdp.close();
@@ -167,6 +204,19 @@ export function register(program: Command): void {
     await Promise.all([pdp.close(), upstream.close(), rateLimiter.close(), shipper?.close()]);
     identity?.close();
   });
+}
+
+const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** How long `--redis` may take to connect before the gateway serves anyway. */
+const REDIS_READY_MS = 5000;
+
+/** A file given by `flag`, read at start: unreadable is a usage error. */
+function readFile(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (cause) {
+    throw usageError(`${flag}: cannot read ${file}: ${(cause as Error).message}`, 'CLI_INPUT');
+  }
 }
 
 /** The bundle key: text, `@file`, required. */

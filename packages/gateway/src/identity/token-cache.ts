@@ -1,8 +1,10 @@
 /**
  * Verified bearer tokens, keyed by the SHA-256 of the token text, so a client that sends the
  * same token on every request pays one signature check per minute instead of one per request.
- * An entry lives until min(token exp, now + 60 s): a token is never accepted after its exp, and
- * a key withdrawn from the IdP's JWKS stops admitting cached tokens within a minute. Bounded:
+ * An entry lives until min(token exp, now + 60 s): a token is never accepted after its exp. A key
+ * withdrawn from the IdP's JWKS is not noticed before jose refetches the JWKS (its cacheMaxAge,
+ * `jwksCacheMaxAgeMs`, 10 min by default), so its tokens keep verifying up to that long plus this
+ * cache's 60 s; lower `jwksCacheMaxAgeMs` to shorten it (docs/gateway.md). Bounded:
  * the oldest entry is dropped when full (insertion order; hits do not reorder, which keeps a
  * hit to one Map lookup). Only successes are cached: failures are cheap to repeat and caching
  * them would let garbage evict good entries.

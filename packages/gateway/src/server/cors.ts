@@ -65,3 +65,39 @@ export function responseCorsHeaders(
   }
   return { ...originHeaders(cors, origin), 'access-control-expose-headers': EXPOSED };
 }
+
+/**
+ * Puts the gateway's CORS headers on an upstream answer's headers (`out`, changed in place). The
+ * gateway owns CORS: every upstream `access-control-*` header is dropped, whether or not the
+ * gateway adds its own, so an upstream cannot widen what the gateway's config allows. `Vary` is
+ * the upstream's (caches need its tokens) with `Origin` appended when the gateway's needs it.
+ */
+export function withGatewayCors(
+  out: OutgoingHttpHeaders,
+  cors: OutgoingHttpHeaders | undefined,
+): void {
+  for (const name of Object.keys(out)) {
+    if (name.startsWith('access-control-')) delete out[name];
+  }
+  if (cors === undefined) return;
+  const upstreamVary = out.vary;
+  Object.assign(out, cors);
+  if (upstreamVary !== undefined && cors.vary !== undefined) {
+    out.vary = mergeVary(upstreamVary, String(cors.vary));
+  } else if (upstreamVary !== undefined) {
+    out.vary = upstreamVary;
+  }
+}
+
+/** `vary` with `token` appended unless already listed (case-insensitively) or `*`. */
+export function mergeVary(vary: string | number | readonly string[], token: string): string {
+  const text = (Array.isArray(vary) ? vary.join(', ') : String(vary)).slice(0, 4096);
+  const tokens = text
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  const lower = token.toLowerCase();
+  if (tokens.some((t) => t === '*' || t.toLowerCase() === lower)) return tokens.join(', ');
+  tokens.push(token);
+  return tokens.join(', ');
+}

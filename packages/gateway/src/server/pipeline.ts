@@ -13,7 +13,7 @@ import { hostOf } from '../config/routes.ts';
 import type { Authenticator, Principal, RateLimiter } from '../contracts.ts';
 import { GatewayError } from '../errors.ts';
 import { hasBody, isJson, limitStream, readBody } from './body.ts';
-import { isPreflight, preflightHeaders, responseCorsHeaders } from './cors.ts';
+import { isPreflight, preflightHeaders, responseCorsHeaders, withGatewayCors } from './cors.ts';
 import {
   clientIp,
   clientResponseHeaders,
@@ -24,7 +24,7 @@ import {
   upstreamRequestHeaders,
 } from './http-headers.ts';
 import { passportMinter } from './passport.ts';
-import { applyRateLimits } from './rate-limit.ts';
+import { applyRateLimits, rateLimitAddress } from './rate-limit.ts';
 import { type AccessRecord, logAccess, loggedPath, sendProblem } from './respond.ts';
 import type { Upstream, UpstreamResponse } from './upstream.ts';
 
@@ -120,6 +120,13 @@ async function handle(
       cors === undefined ? headers : { ...cors, ...headers },
       extra,
     );
+  };
+  const failLimited = (result: 'limited' | 'unavailable', headers: OutgoingHttpHeaders): void => {
+    if (result === 'unavailable') {
+      fail(503, 'GATEWAY_RATE_LIMIT_UNAVAILABLE', 'the rate-limit store is unavailable', headers);
+    } else {
+      fail(429, 'GATEWAY_RATE_LIMITED', 'a rate limit of this route is exhausted', headers);
+    }
   };
   const timeoutMs = config?.limits.requestTimeoutMs ?? 30_000;
   const timer = setTimeout(() => {
@@ -221,7 +228,23 @@ async function handle(
         return;
       }
       if (error.code !== 'GATEWAY_UNAUTHENTICATED') throw error;
+      // A refused credential is charged to the route's limits as an anonymous caller (counted by
+      // client address): otherwise guessing API keys or replaying bad tokens would be unlimited.
+      const ip = rateLimitAddress(clientIp(peer, req.headers, config.isTrustedProxy));
+      const charged = await applyRateLimits(
+        deps.rateLimiter,
+        route,
+        ip,
+        undefined,
+        config.failureMode,
+      );
+      if (abort.signal.aborted) return;
+      if (charged.result !== 'ok') {
+        failLimited(charged.result, charged.headers);
+        return;
+      }
       fail(401, 'GATEWAY_UNAUTHENTICATED', error.message, {
+        ...charged.headers,
         'www-authenticate': `${realm}, error="invalid_token"`,
       });
       return;
@@ -236,21 +259,12 @@ async function handle(
     if (abort.signal.aborted) return; // timed out or the client left while authenticating
   }
   // 7. Rate limits.
-  const ip = clientIp(peer, req.headers, config.isTrustedProxy);
+  const ip = rateLimitAddress(clientIp(peer, req.headers, config.isTrustedProxy));
   const limited = await applyRateLimits(deps.rateLimiter, route, ip, principal, config.failureMode);
   if (abort.signal.aborted) return;
   const limitHeaders = limited.headers;
   if (limited.result !== 'ok') {
-    if (limited.result === 'unavailable') {
-      fail(
-        503,
-        'GATEWAY_RATE_LIMIT_UNAVAILABLE',
-        'the rate-limit store is unavailable',
-        limitHeaders,
-      );
-    } else {
-      fail(429, 'GATEWAY_RATE_LIMITED', 'a rate limit of this route is exhausted', limitHeaders);
-    }
+    failLimited(limited.result, limitHeaders);
     return;
   }
   // 8. Passport, then the edge decision with its claims.
@@ -265,12 +279,16 @@ async function handle(
     passport = minted.token;
     claims = minted.claims;
   }
+  // The decision sees the headers the upstream will get (after hygiene, with the gateway's own
+  // forwarding headers): a rule on X-Forwarded-For cannot be met by a caller's spoofed value.
   const decisionHeaders: Record<string, string> = {};
-  for (const name in req.headers) {
-    const v = req.headers[name];
+  for (const name in headers) {
+    const v = headers[name];
     if (v !== undefined && !HIDDEN.has(name))
       decisionHeaders[name] = Array.isArray(v) ? v.join(', ') : v;
   }
+  // Host is not forwarded (the upstream gets its own) but routing matched on it: rules may too.
+  if (req.headers.host !== undefined) decisionHeaders.host = req.headers.host;
   const decision = deps.pdp.decideCanonical({
     destination: config.key,
     source: {},
@@ -396,7 +414,7 @@ async function handle(
   }
   const out = clientResponseHeaders(answer.headers);
   out['x-request-id'] = record.reqId;
-  if (cors !== undefined) Object.assign(out, cors);
+  withGatewayCors(out, cors);
   Object.assign(out, limitHeaders);
   res.writeHead(answer.statusCode, out);
   // pipe() rather than stream.pipeline(): the same backpressure for less work per response; an

@@ -8,6 +8,7 @@
  * its Redis connection) lives as long as the process. A limiter's own `allowed` on such a
  * verdict is ignored.
  */
+import { isIP } from 'node:net';
 import type { CompiledRoute } from '../config/compile.ts';
 import type { Principal, RateLimiter, RateLimitVerdict } from '../contracts.ts';
 import { bucketKey } from '../ratelimit/bucket.ts';
@@ -54,4 +55,50 @@ export async function applyRateLimits(
     }
   }
   return { result: 'ok', headers: rateLimitHeaders(outcomes) };
+}
+
+/**
+ * The address a per-IP bucket counts: an IPv4 address as it is (an IPv4-mapped IPv6 one as its
+ * IPv4 address), an IPv6 one as its /64 (`2001:db8:1:2::/64`). One IPv6 subscriber usually holds
+ * a whole /64, so counting single addresses would give it 2^64 buckets. Anything else (`unknown`)
+ * is returned unchanged.
+ */
+export function rateLimitAddress(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  const zone = ip.indexOf('%');
+  const groups = ipv6Groups(zone < 0 ? ip : ip.slice(0, zone));
+  if (groups === undefined) return ip;
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}`;
+  }
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid (isIP === 6) IPv6 address without zone. */
+function ipv6Groups(ip: string): number[] | undefined {
+  let text = ip;
+  const lastColon = text.lastIndexOf(':');
+  const last = text.slice(lastColon + 1);
+  if (last.includes('.')) {
+    // A dotted IPv4 tail is the last two groups.
+    const o = last.split('.').map(Number);
+    const hi = ((o[0]! << 8) | o[1]!).toString(16);
+    const lo = ((o[2]! << 8) | o[3]!).toString(16);
+    text = `${text.slice(0, lastColon + 1)}${hi}:${lo}`;
+  }
+  const parse = (part: string) =>
+    part === '' ? [] : part.split(':').map((g) => Number.parseInt(g, 16));
+  const gap = text.indexOf('::');
+  if (gap < 0) {
+    const all = parse(text);
+    return all.length === 8 ? all : undefined;
+  }
+  const left = parse(text.slice(0, gap));
+  const right = parse(text.slice(gap + 2));
+  const fill = 8 - left.length - right.length;
+  if (fill < 0) return undefined;
+  return [...left, ...new Array<number>(fill).fill(0), ...right];
 }

@@ -41,7 +41,8 @@ export interface Upstream {
   forward(route: CompiledRoute, request: UpstreamRequest): Promise<UpstreamResponse>;
   /**
    * Called with each new config before it is swapped in (the gateway's `reload`), so the
-   * upstream can prepare the new routes' destinations and retire the old ones. Must not throw.
+   * upstream can prepare the new routes' destinations and retire the old ones. If it throws, the
+   * reload is refused (`GATEWAY_CONFIG_INVALID`) and the gateway keeps its config and authenticator.
    */
   reload?(config: GatewayConfig): void;
   close(): Promise<void>;
