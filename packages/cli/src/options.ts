@@ -26,6 +26,23 @@ export function usageError(message: string, code = 'CLI_USAGE'): CliError {
   return new CliError(code, message, EXIT_USAGE);
 }
 
+/**
+ * Resolves at the first SIGINT or SIGTERM, for a command that serves until stopped. Listening
+ * starts at the call: call it before announcing readiness, so a supervisor (or a test) that
+ * reads the first line and stops the process at once gets a clean shutdown, not the default kill.
+ */
+export function untilStopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
 /** Collects a repeatable option's values in order. */
 export const collect = (value: string, previous: string[] | undefined): string[] => [
   ...(previous ?? []),

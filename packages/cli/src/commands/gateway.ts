@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { canonicalServiceKey } from '@ward/spiffe';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
-import { addOutputOption, collect, parseServer, usageError } from '../options.ts';
+import { addOutputOption, collect, parseServer, untilStopSignal, usageError } from '../options.ts';
 import { parseListen } from './server.ts';
 
 interface GatewayCliOptions {
@@ -185,15 +185,7 @@ export function register(program: Command): void {
       }
       throw error;
     }
-    const stopped = new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    const stopped = untilStopSignal();
     if (opts.output === 'json') {
       process.stdout.write(`${JSON.stringify({ url: gateway.url, service })}\n`);
     } else {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
-import { addOutputOption, collect, usageError } from '../options.ts';
+import { addOutputOption, collect, untilStopSignal, usageError } from '../options.ts';
 import { type TokenReviewFlags, tokenReviewOf } from './_token-review.ts';
 
 interface ServerOptions extends TokenReviewFlags {
@@ -304,17 +304,7 @@ export function register(program: Command): void {
       }
       throw error;
     }
-    // Listen for signals before announcing readiness: a supervisor (or a test) that reads the
-    // first line and stops us at once must get a clean shutdown, not the default kill.
-    const stopped = new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    const stopped = untilStopSignal();
     const out = process.stdout;
     if (opts.output === 'json') {
       out.write(

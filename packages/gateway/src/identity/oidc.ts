@@ -13,28 +13,24 @@
  * from the start, retried with capped exponential backoff; it never fails the gateway's start.
  */
 
-import type { GatewayOidcIssuer } from '@ward/policy';
+import {
+  DEFAULT_GATEWAY_ALGORITHMS,
+  GATEWAY_ALGORITHMS,
+  type GatewayOidcIssuer,
+} from '@ward/policy';
 import { decodeJwt, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { GatewayError } from '../errors.ts';
 import { checkJwksUri, discoverJwksUri } from './discovery.ts';
 import { KeysUnavailableError, resilientJwks } from './jwks.ts';
 import { TokenCache } from './token-cache.ts';
 
-export const DEFAULT_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
-/** Asymmetric JWS algorithms only: a configuration naming anything else is refused. */
-const ALLOWED_ALGORITHMS = new Set([
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-]);
+/** The algorithms of an issuer that names none (the policy language's default). */
+export const DEFAULT_ALGORITHMS = DEFAULT_GATEWAY_ALGORITHMS;
+/**
+ * Asymmetric JWS algorithms only, as the policy language allows (a configuration naming anything
+ * else is refused); `Ed25519` is jose's name for EdDSA over that curve.
+ */
+const ALLOWED_ALGORITHMS = new Set([...GATEWAY_ALGORITHMS, 'Ed25519']);
 export const DEFAULT_CLOCK_SKEW_SEC = 30;
 export const MAX_CLOCK_SKEW_SEC = 300;
 /** JWT `typ` values an access token may carry (RFC 9068 `at+jwt`, or the generic `JWT`). */
