@@ -203,6 +203,10 @@ function servicesOnly(): string {
   const policyDir = mkdtempSync(join(tmpdir(), 'ward-propose-policy-'));
   dirs.push(policyDir);
   copyFileSync(join(DEFAULT_POLICY_DIR, 'services.yaml'), join(policyDir, 'services.yaml'));
+  // The edge's own intention stays: outside callers are anonymous end users, so which users may
+  // do what at the door is a decision, not something traffic can teach (propose learns the
+  // service-to-service edges behind it).
+  copyFileSync(join(DEFAULT_POLICY_DIR, 'edge.yaml'), join(policyDir, 'edge.yaml'));
   return policyDir;
 }
 
@@ -235,7 +239,7 @@ describe('ward propose on the demo', () => {
     const policyDir = servicesOnly();
     // Each destination in soft-apply: a dry-run intention naming no real caller lets every call
     // through and logs it as a dry-run denial, with its method and path.
-    const observe = ['orders', 'payments', 'inventory', 'notifications'].map(
+    const observe = ['frontend', 'orders', 'payments', 'inventory', 'notifications'].map(
       (d) => `apiVersion: ward.dev/v1
 kind: Intention
 metadata: { name: observe-${d}, namespace: shop }
@@ -248,12 +252,13 @@ spec:
     mkdirSync(policyDir, { recursive: true });
     writeFileSync(join(policyDir, 'observe.yaml'), observe.join('---\n'));
     const f = await cleanRoundTrip('services-only', policyDir);
-    expect(f.proposals).toBe(4);
+    expect(f.proposals).toBe(5);
     expect(f.unapprovedAfter).toBe(0);
   }, 180_000);
 
   it('on a demo with only Service documents, denied by default: a few rounds build the policy', async () => {
-    // Each refused call hides the calls behind it (frontend → orders, then orders → payments):
+    // Each refused call hides the calls behind it (edge → frontend, then frontend → orders, then
+    // orders → payments):
     // every round proposes what the previous one let through.
     const f = await cleanRoundTrip('services-only-default-deny', servicesOnly(), 4);
     expect(f.rounds).toBeGreaterThan(1);

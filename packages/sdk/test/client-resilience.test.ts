@@ -75,7 +75,9 @@ const breakerOptions = {
 describe('circuit breaker', () => {
   it('a hanging upstream costs at most the timeout, opens the breaker, and heals', async () => {
     const up = await start('hang');
-    const c = client([up.url], breakerOptions);
+    // A deadline that always leaves room for both attempts, however loaded the machine: each
+    // call then fails twice (the default deadline, 2 × 200 + 20 ms, may cut the second attempt).
+    const c = client([up.url], { ...breakerOptions, deadlineMs: 10_000 });
     const { before, open: failedFast } = await untilOpen(c);
     // Two calls of two timed-out attempts each make the four failures.
     expect(before.map((r) => code(r.error))).toEqual(['CLIENT_TIMEOUT', 'CLIENT_TIMEOUT']);
