@@ -3,8 +3,10 @@
  *
  * What `@ward/gateway` adds to a request, against the same upstream called directly and through
  * nginx (Debian's /usr/sbin/nginx, worker_processes 1, keepalive upstream) as a plain reverse
- * proxy, all on loopback in one run. The gateway runs its full path: API-key authentication
- * (SHA-256 lookup), passport mint, edge decision, a memory rate limit, then the production
+ * proxy, all on loopback in one run. The gateway runs its full path: a bearer JWT from a dev
+ * OpenID provider verified against its JWKS (the key cached after the first fetch; a repeated
+ * token hits the verified-token cache, as a client reusing its access token does), passport
+ * mint, edge decision, a memory rate limit, then the production
  * upstream (`createClientUpstream`, the SDK's resilient client) over mTLS keep-alive: the gateway
  * presents a Ward SVID and checks the upstream's SPIFFE ID, as in production. The same upstream
  * process also listens on plain HTTP, for the direct calls and for nginx (a plain reverse proxy:
@@ -32,14 +34,16 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDevIdp } from '@ward/dev-idp';
 import autocannon from 'autocannon';
 import { Client } from 'undici';
 import { nowNs, percentile, progress, round } from './_stats.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const PATH = '/api/orders/42?x=1';
-const API_KEY = 'bench-key-0123456789abcdef';
-const HEADERS = { 'x-api-key': API_KEY };
+/** The users' access token: a real JWT from a dev OpenID provider, set in `run`. */
+let HEADERS: Record<string, string> = {};
+const AUDIENCE = 'https://bench.ward.test';
 
 // ---------------------------------------------------------------------------------------------
 // Children.
@@ -78,8 +82,7 @@ async function serveUpstream(dir: string): Promise<void> {
   });
 }
 
-async function serveGateway(upstream: string, dir: string): Promise<void> {
-  const { createHash } = await import('node:crypto');
+async function serveGateway(upstream: string, dir: string, issuer: string): Promise<void> {
   const { exportPublicKey, generateBundleSigningKey } = await import('@ward/bundle');
   const { createPdp } = await import('@ward/sdk');
   const { createClientUpstream, createGateway, memoryRateLimiter } = await import('@ward/gateway');
@@ -87,11 +90,13 @@ async function serveGateway(upstream: string, dir: string): Promise<void> {
   // The gateway test fixture: a control-plane stand-in serving a signed bundle.
   const fx = await import('../packages/gateway/test/_fixture.ts');
   const { startProfile, stopProfile } = await import('./_profile.ts');
-  const sha = createHash('sha256').update(API_KEY).digest('hex');
   const { privateKey, publicKey } = generateBundleSigningKey();
   const docs = [
+    // Bearer JWTs from the provider, verified against its JWKS (fetched once, then cached);
+    // a repeated token is served by the verified-token cache, as in production.
     fx.gatewayDoc({
-      apiKeys: [{ id: 'bench', sha256: sha, subject: 'bench-user', attrs: { role: 'customer' } }],
+      oidc: [{ issuer, audiences: [AUDIENCE], algorithms: ['RS256'] }],
+      passport: { attrs: { role: 'role' } },
     }),
     fx.routeDoc('api', {
       match: { pathPrefix: '/api/' },
@@ -108,8 +113,8 @@ async function serveGateway(upstream: string, dir: string): Promise<void> {
     logger: silent,
   });
   await pdp.ready;
-  // The real parts: the authenticator the gateway builds from the Gateway document's API keys,
-  // and the memory rate limiter.
+  // The real parts: the authenticator the gateway builds from the Gateway document (OIDC), and
+  // the memory rate limiter.
   const rateLimiter = memoryRateLimiter();
   // Access log on, as in production, written to /dev/null through pino's sonic-boom, in
   // synchronous 4 KiB batches: a write per line costs a syscall each, and asynchronous writes a
@@ -311,6 +316,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   pin(1, process.pid);
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-gateway-'));
   const children: ChildProcess[] = [];
+  let closeIdp = async () => {};
   try {
     // Real SVIDs from Ward's CA: the upstream's (its conventional ID, what the gateway expects)
     // and the gateway's own.
@@ -322,11 +328,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     ] as const) {
       writeFileSync(join(dir, `${name}.json`), JSON.stringify(await ca.issue(id, dns && [...dns])));
     }
+    const idp = await startDevIdp({
+      users: { 'bench-user': { role: 'customer' } },
+      audience: AUDIENCE,
+    });
+    closeIdp = () => idp.close();
+    HEADERS = { authorization: `Bearer ${await idp.userToken('bench-user')}` };
     const upstream = await startChild('upstream', dir);
     children.push(upstream.child);
-    const gateway = await startChild('gateway', upstream.tls!, dir);
+    const gateway = await startChild('gateway', upstream.tls!, dir, idp.issuer);
     children.push(gateway.child);
-    const gatewayPlain = await startChild('gateway', upstream.url, dir);
+    const gatewayPlain = await startChild('gateway', upstream.url, dir, idp.issuer);
     children.push(gatewayPlain.child);
     const nginx = await startNginx(upstream.url, dir);
     children.push(nginx.child);
@@ -411,11 +423,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     };
   } finally {
     for (const c of children.reverse()) await stop(c);
+    await closeIdp();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 if (process.argv[2] === '--serve') {
   if (process.argv[3] === 'upstream') await serveUpstream(process.argv[4]!);
-  else await serveGateway(process.argv[4]!, process.argv[5]!);
+  else await serveGateway(process.argv[4]!, process.argv[5]!, process.argv[6]!);
 }
