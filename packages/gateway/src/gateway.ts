@@ -11,6 +11,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { problemBody, problemTitle } from '@ward/api-types';
 import type { DecisionRecorder, Pdp } from '@ward/sdk';
+import { splitServiceKey } from '@ward/spiffe';
 import type { Logger } from 'pino';
 import { compileGatewayConfig, type GatewayConfig } from './config/compile.ts';
 import type { Authenticator, RateLimiter } from './contracts.ts';
@@ -95,9 +96,7 @@ export interface Gateway {
 /** The gateway's config from a PDP's documents: its own `Gateway` and the routes naming it. */
 export function configFromPdp(pdp: Pdp): GatewayConfig {
   const key = pdp.service;
-  const slash = key.indexOf('/');
-  const namespace = slash < 0 ? 'default' : key.slice(0, slash);
-  const name = slash < 0 ? key : key.slice(slash + 1);
+  const { namespace, name } = splitServiceKey(key);
   const docs = pdp.documents() as readonly unknown[];
   const nsOf = (d: unknown) =>
     ((d as { metadata?: { namespace?: string } }).metadata?.namespace ?? 'default') as string;
