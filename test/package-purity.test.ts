@@ -68,6 +68,7 @@ const LIBRARIES: Record<string, Record<string, unknown>> = {
   '@ward/api-types': {},
   '@ward/bundle': {},
   '@ward/passport': {},
+  '@ward/secrets': {},
   '@ward/policy': {},
   '@ward/graph': {},
   '@ward/ca': {},
@@ -96,7 +97,7 @@ const IO_MODULES =
   /^(node:)?(fs|fs\/promises|net|http|https|http2|tls|dgram|dns|dns\/promises|child_process|cluster|worker_threads|inspector|readline|repl)$|^undici($|\/)/;
 
 // api-types holds only types and JSON schemas, so the pure cores may use it.
-const PURE = ['spiffe', 'api-types', 'policy', 'graph', 'passport', 'bundle', 'ca'];
+const PURE = ['spiffe', 'api-types', 'policy', 'graph', 'passport', 'bundle', 'ca', 'secrets'];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

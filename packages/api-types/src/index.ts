@@ -30,6 +30,16 @@ export {
   problemType,
 } from './problem.ts';
 export {
+  AGENT_SECRETS_SERVICE,
+  type AgentLeaseRequestV1,
+  type AgentSecretEventV1,
+  type LeaseV1,
+  type SecretTypeV1,
+  type SecretVersionV1,
+  type SecretWatchReplyV1,
+  type SecretWatchRequestV1,
+} from './secrets.ts';
+export {
   WIRE_CONNECTIONS_PATH,
   type WireBatchV1,
   type WireEdgeV1,

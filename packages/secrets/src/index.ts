@@ -1,0 +1,19 @@
+/**
+ * `@ward/secrets`: the pure core of Ward's secrets — names, the timing of versions through
+ * rotation, envelope encryption under a key-encryption key, generators and the PostgreSQL
+ * statement templates of dynamic credentials. No I/O: the control plane, the agent and the SDK
+ * wrap it.
+ */
+export { SecretsError, type SecretsErrorCode } from './errors.ts';
+export { isSecretKey, secretKeyOf } from './name.ts';
+export {
+  currentVersion,
+  DEFAULT_ACTIVATION_MS,
+  DEFAULT_GRACE_MS,
+  isValid,
+  nextRotation,
+  nextTransition,
+  planNewVersion,
+  type VersionTimes,
+  validVersions,
+} from './versions.ts';
