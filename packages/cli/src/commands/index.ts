@@ -15,6 +15,7 @@ import { register as registerPromote } from './promote.ts';
 import { register as registerPropose } from './propose.ts';
 import { register as registerReport } from './report.ts';
 import { register as registerRollback } from './rollback.ts';
+import { register as registerSecret } from './secret.ts';
 import { register as registerServer } from './server.ts';
 import { register as registerStart } from './start.ts';
 import { register as registerStatus } from './status.ts';
@@ -46,4 +47,5 @@ export function registerCommands(program: Command): void {
   registerAgent(program);
   registerStatus(program);
   registerGateway(program);
+  registerSecret(program);
 }
