@@ -90,8 +90,8 @@ export class FakeSecretsAgent {
       this.#refuse(call, denied);
       return;
     }
-    let calls = this.#calls.get(secret);
-    if (!calls) this.#calls.set(secret, (calls = new Set()));
+    const calls = this.#calls.get(secret) ?? new Set<Call>();
+    this.#calls.set(secret, calls);
     calls.add(call);
     call.on('cancelled', () => calls.delete(call));
     const state = this.#state.get(secret);
