@@ -240,6 +240,19 @@ describe('connectSecrets against an agent on a Unix socket', () => {
     await until(() => agent.openCalls(KEY) === 0, 'the stream to close');
   });
 
+  it('finds the agent through SPIFFE_ENDPOINT_SOCKET when no socketPath is given', async () => {
+    agent.set({ secret: 'api-key', type: 'static', versions: [version(1, 'one', Date.now())] });
+    const saved = process.env.SPIFFE_ENDPOINT_SOCKET;
+    process.env.SPIFFE_ENDPOINT_SOCKET = `unix://${agent.socketPath}`;
+    try {
+      client = await connectSecrets({ service: 'orders', names: ['api-key'], logger });
+    } finally {
+      if (saved === undefined) delete process.env.SPIFFE_ENDPOINT_SOCKET;
+      else process.env.SPIFFE_ENDPOINT_SOCKET = saved;
+    }
+    expect(client.get('api-key')).toMatchObject({ secret: 'api-key', value: 'one' });
+  });
+
   it('serves a dynamic credential with its lease', async () => {
     const now = Date.now();
     agent.set({
