@@ -1,6 +1,6 @@
 /**
  * What a service embeds: the PDP runtime, workload identity, enforcement middleware, the egress
- * guard, the resilient client and the decision-log shipper.
+ * guard, the resilient client, the decision-log shipper and the secrets client.
  */
 
 // Resilient client
@@ -86,3 +86,12 @@ export {
   type SvidSource,
   svidDispatcher,
 } from './pdp/svid-dispatcher.ts';
+// Secrets from the node agent
+export {
+  connectSecrets,
+  type SecretsClient,
+  type SecretsLogger,
+  type SecretsOptions,
+} from './secrets/client.ts';
+export { SecretsClientError, type SecretsClientErrorCode } from './secrets/errors.ts';
+export type { SecretValue } from './secrets/reply.ts';
