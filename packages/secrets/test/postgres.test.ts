@@ -25,10 +25,10 @@ const bytes = (s: string) => new TextEncoder().encode(s).length;
  * backslash never precedes a quote). Returns undefined if the token ends before its last char.
  */
 function unquote(token: string, q: '"' | "'"): string | undefined {
-  let escape = false;
+  let eForm = false;
   let i = 0;
   if (q === "'" && token.startsWith("E'")) {
-    escape = true;
+    eForm = true;
     i = 1;
   }
   if (token[i] !== q || token[token.length - 1] !== q) return undefined;
@@ -39,7 +39,7 @@ function unquote(token: string, q: '"' | "'"): string | undefined {
       if (token[i + 1] !== q || i + 1 >= token.length - 1) return undefined; // ends early
       out += q;
       i++;
-    } else if (escape && c === '\\') {
+    } else if (eForm && c === '\\') {
       if (token[i + 1] !== '\\' || i + 1 >= token.length - 1) return undefined;
       out += '\\';
       i++;
