@@ -7,6 +7,18 @@
 export { SecretsError, type SecretsErrorCode } from './errors.ts';
 export { isSecretKey, secretKeyOf } from './name.ts';
 export {
+  creationStatements,
+  leaseRoleName,
+  MAX_GRANT_LENGTH,
+  MAX_GRANTS,
+  PG_MAX_IDENTIFIER_BYTES,
+  quoteIdent,
+  quoteLiteral,
+  renderGrants,
+  renewStatement,
+  revocationStatements,
+} from './postgres.ts';
+export {
   currentVersion,
   DEFAULT_ACTIVATION_MS,
   DEFAULT_GRACE_MS,

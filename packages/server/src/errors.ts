@@ -31,6 +31,8 @@ export const STATUS_OF = {
   SERVER_CONFIG_INVALID: 500,
   SERVER_SEAL_KEY_INVALID: 500,
   SERVER_UNSEAL_FAILED: 500,
+  LEASE_NOT_FOUND: 404,
+  LEASE_BACKEND_FAILED: 502,
 } as const;
 
 export type ServerErrorCode = keyof typeof STATUS_OF;
@@ -61,6 +63,8 @@ const TITLES: Record<ServerErrorCode, string> = {
   SERVER_CONFIG_INVALID: 'Invalid server configuration',
   SERVER_SEAL_KEY_INVALID: 'Seal key invalid',
   SERVER_UNSEAL_FAILED: 'Sealed key does not decrypt',
+  LEASE_NOT_FOUND: 'Lease not found',
+  LEASE_BACKEND_FAILED: 'Database of the lease failed',
 };
 
 /** Base class of every coded control-plane error. Switch on `code`, not on the subclass. */
