@@ -27,15 +27,21 @@ const ok = {
 describe('parseSecretEvent (untrusted stream data)', () => {
   it('never throws; anything it accepts is well-formed', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.jsonValue(), fc.jsonValue().map((versions) => ({ ...ok, versions }))), (data) => {
-        const out = parseSecretEvent(data);
-        if (typeof out === 'string') return;
-        expect(out.spiffeId.startsWith('spiffe://')).toBe(true);
-        expect(Number.isSafeInteger(out.revision)).toBe(true);
-        for (const v of out.versions ?? []) {
-          expect(Object.values(v.data).every((x) => typeof x === 'string')).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.jsonValue(),
+          fc.jsonValue().map((versions) => ({ ...ok, versions })),
+        ),
+        (data) => {
+          const out = parseSecretEvent(data);
+          if (typeof out === 'string') return;
+          expect(out.spiffeId.startsWith('spiffe://')).toBe(true);
+          expect(Number.isSafeInteger(out.revision)).toBe(true);
+          for (const v of out.versions ?? []) {
+            expect(Object.values(v.data).every((x) => typeof x === 'string')).toBe(true);
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -81,10 +87,21 @@ describe('parseSecretEvent (untrusted stream data)', () => {
       [{ ...ok, versions: [{ ...v, data: { 'bad name': 's3cr3t' } }] }, /field name/],
       [{ ...ok, versions: [{ ...v, data: { value: 'x'.repeat(70_000) } }] }, /larger than/],
       [
-        { ...ok, versions: [{ ...v, data: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`f${i}`, 's3cr3t'])) }] },
+        {
+          ...ok,
+          versions: [
+            {
+              ...v,
+              data: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`f${i}`, 's3cr3t'])),
+            },
+          ],
+        },
         /more than 64 fields/,
       ],
-      [{ ...ok, versions: Array.from({ length: 33 }, (_, i) => ({ ...v, version: i + 1 })) }, /more than 32/],
+      [
+        { ...ok, versions: Array.from({ length: 33 }, (_, i) => ({ ...v, version: i + 1 })) },
+        /more than 32/,
+      ],
     ];
     for (const [data, reason] of cases) {
       const out = parseSecretEvent(data);
@@ -92,8 +109,12 @@ describe('parseSecretEvent (untrusted stream data)', () => {
       expect(out).not.toContain('s3cr3t');
     }
     // A removal and a postgres secret carry no versions.
-    expect(parseSecretEvent({ ...ok, versions: undefined, removed: true })).toMatchObject({ removed: true });
-    expect(parseSecretEvent({ ...ok, type: 'postgres', versions: undefined })).not.toHaveProperty('versions');
+    expect(parseSecretEvent({ ...ok, versions: undefined, removed: true })).toMatchObject({
+      removed: true,
+    });
+    expect(parseSecretEvent({ ...ok, type: 'postgres', versions: undefined })).not.toHaveProperty(
+      'versions',
+    );
   });
 
   it('keeps a field named __proto__ as a field', () => {
