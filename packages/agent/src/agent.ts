@@ -4,8 +4,12 @@ import pino, { type Logger } from 'pino';
 import { BundleFeed, type BundleFeedTiming } from './bundle-feed.ts';
 import { ControlPlaneClient } from './control-plane.ts';
 import { AgentError } from './errors.ts';
+import { LeaseKeeper, type LeaseKeeperTiming } from './lease-keeper.ts';
 import { type PeerCredentialSource, peerCredentialSource } from './peer-credential-source.ts';
 import { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
+import { SecretRenderer } from './secret-render.ts';
+import { SecretStore } from './secret-store.ts';
+import type { SecretTemplate } from './secret-templates.ts';
 import { startStatusReports } from './status-report.ts';
 import { SvidManager, type SvidManagerTiming } from './svid-manager.ts';
 import { type WireOptions, WireSampler } from './wire/sampler.ts';
@@ -43,6 +47,19 @@ export interface AgentOptions {
   statusIntervalMs?: number;
   /** Samples the node's TCP connections and ships them as observed edges; off when absent. */
   wire?: WireOptions;
+  /**
+   * Hold the secrets the bundle stream pushes for the node's services (in memory only) and serve
+   * them on the socket (`ward.agent.v1.Secrets/WatchSecret`), leasing dynamic ones. Default
+   * true; needs `bundles` (they share the stream).
+   */
+  secrets?: boolean;
+  leaseTiming?: LeaseKeeperTiming;
+  /**
+   * Secrets rendered to files (tmpfs, 0600, atomically; `parseSecretTemplates` reads them from
+   * a YAML/JSON file). The agent refuses to start (`AGENT_SECRET_RENDER`) when a destination's
+   * directory is not on tmpfs and the template does not say `allowDisk`.
+   */
+  secretTemplates?: readonly SecretTemplate[];
 }
 
 /** A running node agent. */
@@ -54,6 +71,12 @@ export interface RunningAgent {
   readonly wire: WireSampler | undefined;
   /** The node's bundle stream (absent with `bundles: false`). */
   readonly bundles: BundleFeed | undefined;
+  /** The secrets held for the node's services (absent with `secrets: false` or `bundles: false`). */
+  readonly secrets: SecretStore | undefined;
+  /** The leases on dynamic secrets the agent holds. */
+  readonly leases: LeaseKeeper | undefined;
+  /** The file renderer, when `secretTemplates` were given. */
+  readonly renderer: SecretRenderer | undefined;
   close(): Promise<void>;
 }
 
@@ -120,6 +143,8 @@ async function runAgent(
   manager.setMaxListeners(0);
   await manager.start();
   const socketPath = options.socketPath ?? '/tmp/ward-agent.sock';
+  const secrets =
+    options.bundles === false || options.secrets === false ? undefined : new SecretStore();
   const feed =
     options.bundles === false
       ? undefined
@@ -128,7 +153,52 @@ async function runAgent(
           identity: () => manager.identity,
           logger: log,
           ...(options.bundleTiming ? { timing: options.bundleTiming } : {}),
+          ...(secrets ? { secrets } : {}),
         });
+  const leases = secrets
+    ? new LeaseKeeper({
+        client,
+        identity: () => manager.identity,
+        logger: log,
+        ...(options.leaseTiming ? { timing: options.leaseTiming } : {}),
+      })
+    : undefined;
+  // A service whose SPIFFE ID left the node's entries loses its secrets here too, whatever the
+  // control plane still sends (it says `removed` as well). Only IDs that were there and left:
+  // a secret may arrive a moment before the entry that lets a workload read it.
+  let spiffeIds = new Set(manager.entries.map((e) => e.spiffeId));
+  const forgetDeparted = () => {
+    const now = new Set(manager.entries.map((e) => e.spiffeId));
+    const gone = new Set([...spiffeIds].filter((id) => !now.has(id)));
+    spiffeIds = now;
+    if (!secrets || gone.size === 0) return;
+    for (const service of secrets.services()) {
+      const id = secrets.anyOf(service)?.spiffeId;
+      if (id !== undefined && gone.has(id)) {
+        log.info({ service }, 'service left the node; its secrets dropped');
+        secrets.forgetService(service);
+      }
+    }
+  };
+  if (secrets) manager.on('update', forgetDeparted);
+  if (options.secretTemplates?.length && !secrets) {
+    throw new AgentError('AGENT_BAD_OPTIONS', 'secretTemplates need the bundle stream and secrets');
+  }
+  const renderer =
+    secrets && options.secretTemplates?.length
+      ? new SecretRenderer({
+          templates: options.secretTemplates,
+          store: secrets,
+          ...(leases ? { leases } : {}),
+          logger: log,
+        })
+      : undefined;
+  try {
+    await renderer?.start();
+  } catch (e) {
+    await manager.stop();
+    throw e;
+  }
   feed?.start();
   let api: Awaited<ReturnType<typeof startWorkloadApi>>;
   try {
@@ -139,8 +209,11 @@ async function runAgent(
       resolvePeer: options.resolvePeer ?? ((s) => peerCredentials(s, { reader: source! })),
       ...(options.socketMode === undefined ? {} : { socketMode: options.socketMode }),
       ...(feed ? { bundles: feed } : {}),
+      ...(secrets ? { secrets: { store: secrets, ...(leases ? { leases } : {}) } } : {}),
     });
   } catch (e) {
+    await renderer?.close();
+    await leases?.close();
     await feed?.stop();
     await manager.stop();
     throw e;
@@ -165,11 +238,18 @@ async function runAgent(
     manager,
     wire,
     bundles: feed,
+    secrets,
+    leases,
+    renderer,
     async close() {
       stopStatus();
       await wire?.stop();
       await feed?.stop();
       await api.close();
+      manager.off('update', forgetDeparted);
+      await renderer?.close();
+      // Gives every lease back: the logins of a stopped agent's workloads end now.
+      await leases?.close();
       source?.close();
       await manager.stop();
     },

@@ -15,6 +15,7 @@ import { SseParser } from '@ward/sdk';
 import { isServiceKey } from '@ward/spiffe';
 import type { Logger } from 'pino';
 import type { AgentIdentity, ControlPlaneClient } from './control-plane.ts';
+import { parseSecretEvent, type SecretStore } from './secret-store.ts';
 
 /** A bundle the agent holds for one service of its node. */
 export interface HeldBundle extends AgentBundleEventV1 {
@@ -78,6 +79,7 @@ export class BundleFeed extends EventEmitter {
   readonly #identity: () => AgentIdentity;
   readonly #log: Logger;
   readonly #timing: Required<BundleFeedTiming>;
+  readonly #secrets: SecretStore | undefined;
   readonly #held = new Map<string, HeldBundle>();
   readonly #fetching = new Map<string, Promise<HeldBundle | undefined>>();
   /**
@@ -98,12 +100,15 @@ export class BundleFeed extends EventEmitter {
     identity: () => AgentIdentity;
     logger: Logger;
     timing?: BundleFeedTiming;
+    /** Takes the stream's `secret` events (issue 16); without it they are ignored. */
+    secrets?: SecretStore;
   }) {
     super();
     this.setMaxListeners(0);
     this.#client = options.client;
     this.#identity = options.identity;
     this.#log = options.logger;
+    this.#secrets = options.secrets;
     this.#timing = {
       minBackoffMs: 250,
       maxBackoffMs: 15_000,
@@ -187,6 +192,12 @@ export class BundleFeed extends EventEmitter {
       const parsed = parseBundleEvent(json);
       if (typeof parsed === 'string') this.#log.warn({ why: parsed }, 'agent watch: bad bundle');
       else this.#accept(parsed);
+    } else if (event === 'secret') {
+      if (!this.#secrets) return;
+      const parsed = parseSecretEvent(json);
+      // The reason names a field, never a value.
+      if (typeof parsed === 'string') this.#log.warn({ why: parsed }, 'agent watch: bad secret');
+      else this.#secrets.accept(parsed);
     } else if (event === 'changed') {
       const service = (json as { service?: unknown } | null)?.service;
       if (typeof service !== 'string' || !isServiceKey(service)) return;

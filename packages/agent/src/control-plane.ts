@@ -1,4 +1,9 @@
-import { WIRE_CONNECTIONS_PATH, type WireBatchV1 } from '@ward/api-types';
+import {
+  type AgentLeaseRequestV1,
+  type LeaseV1,
+  WIRE_CONNECTIONS_PATH,
+  type WireBatchV1,
+} from '@ward/api-types';
 import { AGENT_PROOF_HEADER, type RegistrationEntry, signAgentProof } from '@ward/ca';
 import { AgentError } from './errors.ts';
 
@@ -101,6 +106,26 @@ export class ControlPlaneClient {
       undefined,
       identity,
     );
+  }
+
+  /** Takes a lease on a dynamic credential for `request.service` (`POST /v1/agent/leases`). */
+  createLease(identity: AgentIdentity, request: AgentLeaseRequestV1): Promise<LeaseV1> {
+    return this.#call('POST', '/v1/agent/leases', request, identity);
+  }
+
+  /** Extends a lease this agent took (never past its `maxExpiresAt`). */
+  renewLease(identity: AgentIdentity, id: string): Promise<{ id: string; expiresAt: number }> {
+    return this.#call(
+      'POST',
+      `/v1/agent/leases/${encodeURIComponent(id)}/renew`,
+      undefined,
+      identity,
+    );
+  }
+
+  /** Gives a lease back: the control plane drops the login now (204). */
+  revokeLease(identity: AgentIdentity, id: string): Promise<void> {
+    return this.#call('DELETE', `/v1/agent/leases/${encodeURIComponent(id)}`, undefined, identity);
   }
 
   /**

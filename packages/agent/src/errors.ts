@@ -6,7 +6,9 @@ export type AgentErrorCode =
   | 'AGENT_PEER_CREDENTIALS'
   | 'AGENT_NO_PEER_ATTESTATION'
   | 'AGENT_SOCKET'
-  | 'AGENT_WIRE';
+  | 'AGENT_WIRE'
+  | 'AGENT_SECRET_TEMPLATE'
+  | 'AGENT_SECRET_RENDER';
 
 /** A failure of the node agent; `cause` holds the underlying error. */
 export class AgentError extends Error {

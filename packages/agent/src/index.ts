@@ -11,12 +11,22 @@ export {
 } from './bundle-feed.ts';
 export { type AgentIdentity, ControlPlaneClient } from './control-plane.ts';
 export { AgentError, type AgentErrorCode } from './errors.ts';
+export { type LeasedSecret, LeaseKeeper, type LeaseKeeperTiming } from './lease-keeper.ts';
 export { PeerCredentialReader } from './peer-credential-reader.ts';
 export {
   type PeerCredentialSource,
   peerCredentialSource,
 } from './peer-credential-source.ts';
 export { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
+export {
+  checkTmpfs,
+  renderSecret,
+  SecretRenderer,
+  TMPFS_MAGIC,
+  writeAtomic,
+} from './secret-render.ts';
+export { type HeldSecret, parseSecretData, parseSecretEvent, SecretStore } from './secret-store.ts';
+export { parseSecretTemplates, type SecretTemplate } from './secret-templates.ts';
 export { type HeldSvid, SvidManager, type SvidManagerTiming } from './svid-manager.ts';
 export { parseAddressMap } from './wire/address-map.ts';
 export {

@@ -2,26 +2,33 @@ import { chmod, rm, stat } from 'node:fs/promises';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { AGENT_BUNDLES_SERVICE } from '@ward/api-types';
+import { AGENT_BUNDLES_SERVICE, AGENT_SECRETS_SERVICE } from '@ward/api-types';
 import { entriesForWorkload, unixSelectors } from '@ward/ca';
 import { canonicalServiceKey } from '@ward/spiffe';
 import { WORKLOAD_PROTO_PATH } from '@ward/spiffe/workload-api';
 import type { Logger } from 'pino';
 import type { BundleFeed } from './bundle-feed.ts';
 import { AgentError } from './errors.ts';
+import type { LeaseKeeper } from './lease-keeper.ts';
 import type { PeerCredentials } from './peer-credentials.ts';
+import { watchSecretHandler } from './secret-service.ts';
+import type { SecretStore } from './secret-store.ts';
 import { toStruct } from './struct.ts';
 import type { HeldSvid, SvidManager } from './svid-manager.ts';
-
-const SECURITY_HEADER = 'workload.spiffe.io';
+import {
+  type WorkloadCall as Call,
+  type CallerLookup,
+  checkHeader,
+  endWith,
+  followChanges,
+  grpcStatus as status,
+} from './workload-call.ts';
 
 /** A running Workload API endpoint. */
 export interface WorkloadApiServer {
   readonly socketPath: string;
   close(): Promise<void>;
 }
-
-type Call = grpc.ServerWritableStream<unknown, unknown> | grpc.ServerUnaryCall<unknown, unknown>;
 
 /**
  * Serves the SPIFFE Workload API on a Unix socket. Each connection's peer is identified from
@@ -37,6 +44,11 @@ export async function startWorkloadApi(options: {
   socketMode?: number;
   /** Serves `ward.agent.v1.Bundles` from this feed too (PDPs take their bundles here). */
   bundles?: BundleFeed;
+  /**
+   * Serves `ward.agent.v1.Secrets` from this store too (workloads take their service's secrets
+   * here); `postgres` secrets through `leases` (without it they are NOT_FOUND).
+   */
+  secrets?: { store: SecretStore; leases?: LeaseKeeper };
 }): Promise<WorkloadApiServer> {
   const { manager, logger: log } = options;
   const definition = protoLoader.loadSync(WORKLOAD_PROTO_PATH, {
@@ -59,14 +71,6 @@ export async function startWorkloadApi(options: {
     const peer = peers.get(call.getPeer());
     if (!peer) throw status(grpc.status.PERMISSION_DENIED, 'caller could not be identified');
     return peer;
-  };
-  const checkHeader = (call: Call): void => {
-    // SPIFFE Workload Endpoint §6: a request without `workload.spiffe.io: true` is refused
-    // (InvalidArgument); the header guards against SSRF-style relaying of requests.
-    const v = call.metadata.get(SECURITY_HEADER);
-    if (v.length !== 1 || v[0] !== 'true') {
-      throw status(grpc.status.INVALID_ARGUMENT, `missing "${SECURITY_HEADER}: true" metadata`);
-    }
   };
   const entriesOf = (peer: PeerCredentials) =>
     entriesForWorkload(manager.entries, unixSelectors(peer));
@@ -122,11 +126,7 @@ export async function startWorkloadApi(options: {
       if ((msg as { svids?: unknown[] }).svids?.length === 0) return; // wait until issued
       call.write(msg);
     };
-    const cleanup = () => manager.off('update', push);
-    manager.on('update', push);
-    call.on('cancelled', cleanup);
-    call.on('close', cleanup);
-    call.on('error', cleanup);
+    const cleanup = followChanges(call, [[manager, 'update', push]]);
     push();
   };
 
@@ -295,9 +295,9 @@ export async function startWorkloadApi(options: {
       if (call.cancelled || call.destroyed) return;
       const held = feed.get(service);
       if (!held || !entriesOf(peer).some((e) => e.spiffeId === held.spiffeId)) {
-        cleanup();
-        call.emit(
-          'error',
+        stop();
+        endWith(
+          call,
           status(grpc.status.PERMISSION_DENIED, `this workload is not service ${service}`),
         );
         return;
@@ -309,17 +309,19 @@ export async function startWorkloadApi(options: {
     const onBundle = (s: string) => {
       if (s === service) push();
     };
-    const cleanup = () => {
-      feed.off('bundle', onBundle);
-      manager.off('update', push);
-    };
-    feed.on('bundle', onBundle);
-    manager.on('update', push);
-    call.on('cancelled', cleanup);
-    call.on('close', cleanup);
-    call.on('error', cleanup);
+    const stop = followChanges(call, [
+      [feed, 'bundle', onBundle],
+      [manager, 'update', push],
+    ]);
     push();
   };
+
+  if (options.secrets) {
+    const lookup: CallerLookup = { peerOf, entriesOf };
+    grpcServer.addService(AGENT_SECRETS_SERVICE as unknown as grpc.ServiceDefinition, {
+      WatchSecret: watchSecretHandler({ ...options.secrets, manager, log, lookup }),
+    });
+  }
 
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   await removeStaleSocket(options.socketPath);
@@ -368,14 +370,6 @@ export async function startWorkloadApi(options: {
       await new Promise<void>((r) => net.close(() => r()));
     },
   };
-}
-
-function status(code: grpc.status, details: string): grpc.ServiceError {
-  return Object.assign(new Error(details), {
-    code,
-    details,
-    metadata: new grpc.Metadata(),
-  }) as grpc.ServiceError;
 }
 
 async function removeStaleSocket(path: string): Promise<void> {

@@ -1,0 +1,169 @@
+/**
+ * Rendering held secrets to files: on tmpfs (/dev/shm) with mode 0600, atomically replaced,
+ * re-rendered when a pending version activates, a reload command run after a change only, and
+ * a directory on disk refused.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type HeldSecret,
+  parseSecretEvent,
+  SecretRenderer,
+  SecretStore,
+  TMPFS_MAGIC,
+} from '../src/index.ts';
+
+const log = pino({ level: 'silent' });
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const shmDir = () => {
+  const d = mkdtempSync('/dev/shm/ward-render-');
+  dirs.push(d);
+  return d;
+};
+const event = (revision: number, versions: unknown[]): HeldSecret => {
+  const e = parseSecretEvent({
+    service: 'shop/orders',
+    spiffeId: 'spiffe://td/ns/shop/sa/orders',
+    secret: 'shop/db',
+    revision,
+    type: 'static',
+    versions,
+  });
+  if (typeof e === 'string') throw new Error(e);
+  return e;
+};
+const until = async (check: () => boolean) => {
+  while (!check()) await new Promise((r) => setTimeout(r, 20));
+};
+
+describe.skipIf(statfsSync('/dev/shm', { bigint: false }).type !== TMPFS_MAGIC)(
+  'SecretRenderer',
+  () => {
+    it('renders to tmpfs with mode 0600, replaces atomically and runs the command after a change', async () => {
+      const dir = shmDir();
+      const destination = join(dir, 'db.conf');
+      const marker = join(dir, 'reloads');
+      const store = new SecretStore();
+      store.accept(
+        event(1, [
+          { version: 1, data: { user: 'orders', password: 'p1' }, notBefore: 0, notAfter: null },
+        ]),
+      );
+      const renderer = new SecretRenderer({
+        templates: [
+          {
+            service: 'shop/orders',
+            secret: 'shop/db',
+            destination,
+            template: 'user={{ user }} password={{password}} v{{ version }}\n',
+            command: [
+              process.execPath,
+              '-e',
+              `require('fs').appendFileSync(${JSON.stringify(marker)}, 'x')`,
+            ],
+          },
+          { service: 'shop/orders', secret: 'shop/db', destination: join(dir, 'raw.json') },
+        ],
+        store,
+        logger: log,
+      });
+      await renderer.start();
+      try {
+        expect(readFileSync(destination, 'utf8')).toBe('user=orders password=p1 v1\n');
+        expect(statSync(destination).mode & 0o777).toBe(0o600);
+        expect(JSON.parse(readFileSync(join(dir, 'raw.json'), 'utf8'))).toEqual({
+          user: 'orders',
+          password: 'p1',
+        });
+        expect(() => statSync(marker)).toThrow(); // the first render runs no command
+        const inode = statSync(destination).ino;
+
+        // A new version pending for 300 ms: nothing changes until it activates, then the file is
+        // replaced (a new inode: renamed over, never rewritten in place) and the command runs once.
+        const now = Date.now();
+        store.accept(
+          event(2, [
+            {
+              version: 1,
+              data: { user: 'orders', password: 'p1' },
+              notBefore: 0,
+              notAfter: now + 60_000,
+            },
+            {
+              version: 2,
+              data: { user: 'orders', password: 'p2' },
+              notBefore: now + 300,
+              notAfter: null,
+            },
+          ]),
+        );
+        await renderer.settled();
+        expect(readFileSync(destination, 'utf8')).toContain('p1');
+        await until(() => renderer.reloads === 1);
+        expect(readFileSync(destination, 'utf8')).toBe('user=orders password=p2 v2\n');
+        expect(statSync(destination).ino).not.toBe(inode);
+        expect(statSync(destination).mode & 0o777).toBe(0o600);
+        expect(readFileSync(marker, 'utf8')).toBe('x');
+        // No temporary file is left beside it.
+        expect(readdirSync(dir).sort()).toEqual(['db.conf', 'raw.json', 'reloads']);
+
+        // The service may no longer read it: the file goes.
+        store.accept({ ...event(3, []), versions: undefined, removed: true });
+        await renderer.settled();
+        expect(() => statSync(destination)).toThrow();
+      } finally {
+        await renderer.close();
+      }
+    });
+
+    it('does not write a template naming a field the version lacks', async () => {
+      const dir = shmDir();
+      const store = new SecretStore();
+      store.accept(event(1, [{ version: 1, data: { value: 'v' }, notBefore: 0, notAfter: null }]));
+      const renderer = new SecretRenderer({
+        templates: [
+          {
+            service: 'shop/orders',
+            secret: 'shop/db',
+            destination: join(dir, 'x'),
+            template: '{{ nope }}',
+          },
+        ],
+        store,
+        logger: log,
+      });
+      await renderer.start();
+      await renderer.close();
+      expect(readdirSync(dir)).toEqual([]);
+    });
+
+    it('refuses a destination whose directory is not on tmpfs, unless allowDisk', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ward-render-disk-'));
+      dirs.push(dir);
+      expect(statfsSync(dir).type).not.toBe(TMPFS_MAGIC);
+      const store = new SecretStore();
+      store.accept(event(1, [{ version: 1, data: { value: 'v' }, notBefore: 0, notAfter: null }]));
+      const t = { service: 'shop/orders', secret: 'shop/db', destination: join(dir, 'x') };
+      await expect(
+        new SecretRenderer({ templates: [t], store, logger: log }).start(),
+      ).rejects.toMatchObject({
+        code: 'AGENT_SECRET_RENDER',
+      });
+      expect(readdirSync(dir)).toEqual([]);
+      const allowed = new SecretRenderer({
+        templates: [{ ...t, allowDisk: true }],
+        store,
+        logger: log,
+      });
+      await allowed.start();
+      await allowed.close();
+      expect(readFileSync(join(dir, 'x'), 'utf8')).toBe('v');
+    });
+  },
+);
