@@ -17,6 +17,7 @@ interface AgentCliOptions {
   syncIntervalMs: string;
   wireInterval?: string;
   wireAddressMap?: string;
+  secretTemplates?: string;
 }
 
 export function register(program: Command): void {
@@ -45,6 +46,10 @@ export function register(program: Command): void {
     .option(
       '--wire-address-map <file>',
       'JSON {"ip[:port]": "service"} naming remote addresses that are not workloads of this node',
+    )
+    .option(
+      '--secret-templates <file>',
+      'YAML/JSON file of secret templates: secrets rendered to tmpfs files (mode 0600), with a reload command or signal on change (docs/secrets.md)',
     )
     .action(async (opts: AgentCliOptions) => {
       const joinToken = opts.joinToken ?? process.env.WARD_JOIN_TOKEN;
@@ -77,16 +82,23 @@ export function register(program: Command): void {
       if (!Number.isInteger(syncIntervalMs) || syncIntervalMs < 100) {
         throw usageError('--sync-interval-ms must be an integer >= 100', 'CLI_BAD_OPTION');
       }
-      const { startAgent, AgentError, parseAddressMap } = await import('@ward/agent');
+      const { startAgent, AgentError, parseAddressMap, parseSecretTemplates } = await import(
+        '@ward/agent'
+      );
       let agent: Awaited<ReturnType<typeof startAgent>>;
       try {
         const wire = wireOptions(opts, parseAddressMap);
+        const secretTemplates =
+          opts.secretTemplates === undefined
+            ? undefined
+            : parseSecretTemplates(readTemplates(opts.secretTemplates), opts.secretTemplates);
         agent = await startAgent({
           controlPlane,
           ...(joinToken ? { joinToken } : { k8sToken: k8sToken! }),
           socketPath: opts.socket,
           timing: { syncIntervalMs },
           ...(wire ? { wire } : {}),
+          ...(secretTemplates ? { secretTemplates } : {}),
         });
       } catch (error) {
         if (error instanceof AgentError) throw new CliError(error.code, error.message);
@@ -102,6 +114,17 @@ export function register(program: Command): void {
       });
       await agent.close();
     });
+}
+
+function readTemplates(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw usageError(
+      `--secret-templates: cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`,
+      'CLI_BAD_OPTION',
+    );
+  }
 }
 
 /** `--wire-*` options to the agent's wire sampling options (undefined: off). */
