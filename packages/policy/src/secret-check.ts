@@ -129,7 +129,6 @@ export function grantProblem(grant: string): string | undefined {
   if (grant.includes(';')) {
     return `grant ${shown} must be one statement, without ";"`;
   }
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters
   if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(grant)) {
     return `grant ${shown} must not hold control characters`;
   }
