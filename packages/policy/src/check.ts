@@ -19,6 +19,7 @@ import {
   serviceKey,
 } from './namespace.ts';
 import { diag, positionOf, scalarPosition } from './position.ts';
+import { checkSecret } from './secret-check.ts';
 import { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 import type {
   AttributeSchemaDocument,
@@ -31,6 +32,7 @@ import type {
   Permission,
   QueryMatch,
   RouteDocument,
+  SecretDocument,
   ServiceDocument,
   ServiceInfo,
   SourcedDocument,
@@ -74,6 +76,8 @@ export interface CheckResult {
   schemas: Schemas | undefined;
   /** Gateway and Route documents that passed their checks (no rules: for lint and tools). */
   edge: SourcedDocument<GatewayDocument | RouteDocument>[];
+  /** Secret documents that passed their checks (no rules, in no bundle: for lint and tools). */
+  secrets: SourcedDocument<SecretDocument>[];
 }
 
 type Report = (code: string, path: string, message: string) => void;
@@ -91,11 +95,14 @@ export function checkDocuments(
     serviceDocs: [],
     schemas: undefined,
     edge: [],
+    secrets: [],
   };
   const serviceIds = new Map<string, string>();
   const schemaDocs = new Map<string, SourcedDocument<AttributeSchemaDocument>>();
   /** `Kind/key` of each Gateway and Route seen, with its file. */
   const edgeDocs = new Map<string, string>();
+  /** Key of each Secret seen, with its file. */
+  const secretDocs = new Map<string, string>();
   const gateways: { doc: GatewayDocument; report: Report }[] = [];
   for (const sd of documents) {
     const schemaErrors = validateSchema(sd.document, sd.file, sd.positions);
@@ -145,6 +152,24 @@ export function checkDocuments(
       }
       if (out.diagnostics.length === before) {
         out.edge.push(sd as SourcedDocument<GatewayDocument | RouteDocument>);
+      }
+    } else if (doc.kind === 'Secret') {
+      // No rules and in no bundle: checked so the control plane stores only valid ones.
+      const key = documentKey(doc);
+      const prior = secretDocs.get(key);
+      if (prior !== undefined) {
+        report(
+          'POLICY_DUPLICATE_NAME',
+          '/metadata/name',
+          `secret "${key}" is already defined in ${prior}`,
+        );
+        continue;
+      }
+      secretDocs.set(key, sd.file);
+      const before = out.diagnostics.length;
+      checkSecret(doc, report);
+      if (out.diagnostics.length === before) {
+        out.secrets.push(sd as SourcedDocument<SecretDocument>);
       }
     } else if (doc.kind === 'AttributeSchema') {
       const name = documentKey(doc);

@@ -101,6 +101,17 @@ export {
   MAX_REQUEST_SCHEMA_BYTES,
 } from './request-schema.ts';
 export { policySchema } from './schema.ts';
+export {
+  checkSecret,
+  durationMs,
+  grantProblem,
+  SECRET_DEFAULTS,
+  secretDocumentKey,
+  secretOwnerKey,
+  secretReaderKeys,
+  secretSettings,
+} from './secret-check.ts';
+export { SECRET_DURATION_PATTERN } from './secret-schema.ts';
 export { defaultSpiffeId, spiffeIdProblem } from './spiffe.ts';
 export {
   checkPolicyTests,
@@ -148,6 +159,11 @@ export {
   type RuleEvaluation,
   type RuleInfo,
   type RuleRef,
+  type SecretAlphabet,
+  type SecretDocument,
+  type SecretKeyAlgorithm,
+  type SecretSettings,
+  type SecretType,
   type ServiceDependency,
   type ServiceDocument,
   type ServiceInfo,

@@ -15,12 +15,14 @@ import { labelReads, RESERVED_LABEL_PREFIX } from './labels.ts';
 import { type SourceMatcher, sourceMatches } from './matchers.ts';
 import { canonicalServiceKey, documentNamespace } from './namespace.ts';
 import { diag, pointerToken, positionOf } from './position.ts';
+import { secretDocumentKey } from './secret-check.ts';
 import type {
   CompileOptions,
   Diagnostic,
   GatewayDocument,
   PolicyDocument,
   RouteDocument,
+  SecretDocument,
   SourcedDocument,
 } from './types.ts';
 
@@ -30,9 +32,11 @@ import type {
  *   this rule can never decide (unreachable).
  * - `LINT_OVERRIDDEN_ALLOW`: an unconditional enforce-mode deny covers every caller of this allow,
  *   so it can never permit anything.
- * - `LINT_UNKNOWN_SERVICE`: a destination, source, dependency, gateway or route upstream names a
- *   service that no Service document declares (only checked when some Service documents are
- *   present).
+ * - `LINT_UNKNOWN_SERVICE`: a destination, source, dependency, gateway, route upstream, or a
+ *   Secret's owner or reader names a service that no Service document declares (only checked
+ *   when some Service documents are present).
+ * - `LINT_SECRET_CONNECTION`: a postgres Secret's `connection` names a Secret of the set that is
+ *   not `static` (the connection URL is written by hand, never generated).
  * - `LINT_TEAM_LABEL`: a condition trusts a label of the calling service that the caller's own team
  *   can set (any key outside `ward.dev/`, or a key computed at run time); see labels.ts.
  * - `LINT_ENUM_VALUE`: a condition compares a declared attribute or label with a literal outside
@@ -149,6 +153,7 @@ export function lintPolicy(
       });
     }
     for (const sd of checked.edge) edgeWarnings(sd, known, warn);
+    for (const sd of checked.secrets) secretServiceWarnings(sd, known, warn);
     for (const sd of checked.serviceDocs) {
       const namespace = documentNamespace(sd.document);
       sd.document.spec.dependencies?.forEach((d, i) => {
@@ -164,6 +169,7 @@ export function lintPolicy(
       });
     }
   }
+  connectionWarnings(checked.secrets, warn);
   return sortDiagnostics(out);
 }
 
@@ -307,6 +313,57 @@ function edgeWarnings(
   for (const [key, path, what] of refs) {
     if (key !== undefined && !known.has(key)) {
       warn(sd, 'LINT_UNKNOWN_SERVICE', path, `${what} "${key}" is not a declared Service`);
+    }
+  }
+}
+
+/** A Secret whose owner or a reader no Service document declares. */
+function secretServiceWarnings(
+  sd: SourcedDocument<SecretDocument>,
+  known: ReadonlyMap<string, unknown>,
+  warn: (c: SourcedDocument, code: string, path: string, message: string) => void,
+): void {
+  const { spec } = sd.document;
+  const namespace = documentNamespace(sd.document);
+  const refs: [string, string, string][] = [
+    [spec.owner, '/spec/owner', 'owner'],
+    ...(spec.readers ?? []).map((r, i): [string, string, string] => [
+      r,
+      `/spec/readers/${i}`,
+      'reader',
+    ]),
+  ];
+  for (const [ref, path, what] of refs) {
+    const key = canonicalServiceKey(ref, namespace);
+    if (key !== undefined && !known.has(key)) {
+      warn(sd, 'LINT_UNKNOWN_SERVICE', path, `${what} "${key}" is not a declared Service`);
+    }
+  }
+}
+
+/**
+ * A postgres Secret whose connection is a Secret of the set that is not `static`: the control
+ * plane reads the connection's field `url`, which only a hand-written (static) value has.
+ */
+function connectionWarnings(
+  secrets: readonly SourcedDocument<SecretDocument>[],
+  warn: (c: SourcedDocument, code: string, path: string, message: string) => void,
+): void {
+  const typeOf = new Map(
+    secrets.map((sd) => [secretDocumentKey(sd.document), sd.document.spec.type ?? 'static']),
+  );
+  for (const sd of secrets) {
+    const pg = sd.document.spec.postgres;
+    if (pg === undefined) continue;
+    const key = canonicalServiceKey(pg.connection, documentNamespace(sd.document));
+    const type = key === undefined ? undefined : typeOf.get(key);
+    if (type !== undefined && type !== 'static') {
+      warn(
+        sd,
+        'LINT_SECRET_CONNECTION',
+        '/spec/postgres/connection',
+        `connection "${key}" is a ${type} secret; it must be a static Secret holding the field "url" (a postgres:// URL)`,
+      );
     }
   }
 }

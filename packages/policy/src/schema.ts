@@ -6,6 +6,7 @@
 
 import { NAMESPACE_PATTERN, SERVICE_REF_PATTERN } from '@ward/spiffe';
 import { gatewaySpec, routeSpec } from './gateway-schema.ts';
+import { secretSpec } from './secret-schema.ts';
 
 const NAME = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
@@ -411,18 +412,25 @@ const routeDocument = documentOf(
   routeSpec,
 );
 
+const secretDocument = documentOf(
+  'Secret',
+  "A secret's owner, readers, type and rotation (never its value). Its key is the secret's key; it is in no bundle.",
+  secretSpec,
+);
+
 const kinds = [
   'Service',
   'Intention',
   'AttributeSchema',
   'Gateway',
   'Route',
+  'Secret',
   'PolicyTest',
 ] as const;
 
 /**
  * JSON Schema (draft-07) of a Ward document of any kind: `Service`, `Intention`, `AttributeSchema`,
- * `Gateway`, `Route` or `PolicyTest`.
+ * `Gateway`, `Route`, `Secret` or `PolicyTest`.
  * The `kind` selects the sub-schema, so errors speak about the right fields.
  */
 export const policySchema = {
@@ -446,6 +454,7 @@ export const policySchema = {
     AttributeSchema: attributeSchemaDocument,
     Gateway: gatewayDocument,
     Route: routeDocument,
+    Secret: secretDocument,
     PolicyTest: policyTestDocument,
     DecisionInput: decisionInput,
   },

@@ -5,6 +5,7 @@
  */
 
 import type { GatewayDocument, RouteDocument } from './gateway-types.ts';
+import type { SecretDocument } from './secret-types.ts';
 
 /** The API group and version every Ward document carries in `apiVersion`. */
 export const API_VERSION = 'ward.dev/v1';
@@ -211,13 +212,21 @@ export type {
   RouteDocument,
   RouteRateLimit,
 } from './gateway-types.ts';
+export type {
+  SecretAlphabet,
+  SecretDocument,
+  SecretKeyAlgorithm,
+  SecretSettings,
+  SecretType,
+} from './secret-types.ts';
 
 export type PolicyDocument =
   | ServiceDocument
   | IntentionDocument
   | AttributeSchemaDocument
   | GatewayDocument
-  | RouteDocument;
+  | RouteDocument
+  | SecretDocument;
 
 /** Every kind a policy file may hold: policy documents and test documents. */
 export type AnyDocument = PolicyDocument | PolicyTestDocument;

@@ -56,7 +56,7 @@ describe('parseDocuments', () => {
     expect(out.length).toBeGreaterThanOrEqual(2);
     expect(out[0]).toMatch(/^p\.yaml:\d+:\d+: error POLICY_YAML_SYNTAX \/: /);
     expect(out.at(-1)).toBe(
-      'p.yaml:4:7: error POLICY_SCHEMA_INVALID /kind: must be one of "Service", "Intention", "AttributeSchema", "Gateway", "Route", "PolicyTest"',
+      'p.yaml:4:7: error POLICY_SCHEMA_INVALID /kind: must be one of "Service", "Intention", "AttributeSchema", "Gateway", "Route", "Secret", "PolicyTest"',
     );
   });
 

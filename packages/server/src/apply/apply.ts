@@ -136,7 +136,8 @@ function keyOf(kind: string, name: string): string {
 
 /**
  * The KEY of the service a document is attached to: an intention's destination (resolved in the
- * intention's namespace), a Gateway's own key, a Route's gateway. Owning it is owning the document.
+ * intention's namespace), a Gateway's own key, a Route's gateway, a Secret's owner. Owning it is
+ * owning the document.
  */
 function destinationOf(doc: PolicyDocument | undefined): string | undefined {
   return documentDestination(doc) ?? undefined;
@@ -149,6 +150,7 @@ const OWNER_FIELD: Record<DocumentKind, string> = {
   AttributeSchema: '/kind',
   Gateway: '/metadata/name',
   Route: '/spec/gateway',
+  Secret: '/spec/owner',
 };
 
 /**
@@ -180,8 +182,11 @@ function samePassport(before: PolicyDocument | undefined, after: PolicyDocument 
 /**
  * Team tokens may change only the Service documents they own (`owns`: the key, or its whole
  * namespace; never `spec.passport`), the intentions whose destination (before and after the
- * change) is one of their services, the Gateway of a service they own (same key) and the Routes
- * of such a gateway (`<namespace>/<spec.gateway>`, before and after). An intention lives in its destination's namespace, so owning
+ * change) is one of their services, the Gateway of a service they own (same key), the Routes
+ * of such a gateway (`<namespace>/<spec.gateway>`, before and after) and the Secrets whose
+ * `spec.owner` is one of their services (before and after: a team can neither take over another
+ * team's secret nor give its own away). The attached service must be in the document's own
+ * namespace for a team (an admin may do otherwise). An intention lives in its destination's namespace, so owning
  * the destination's key is owning the intention; one that names another namespace's destination
  * is refused here too (before the compile's POLICY_NAMESPACE_MISMATCH), so a team can neither
  * write nor probe another namespace through it.

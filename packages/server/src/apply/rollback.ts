@@ -21,7 +21,7 @@ import { preconditionFailed } from './preconditions.ts';
 export interface RollbackRequest {
   /** The revision whose state is restored. */
   to: number;
-  /** Only this service's Service document, the Intentions on it, its Gateway and Routes. */
+  /** Only this service's Service document, the Intentions on it, its Gateway, Routes, Secrets. */
   service?: string;
   dryRun: boolean;
   /**
@@ -43,8 +43,8 @@ const keyOf = (kind: string, name: string) => `${kind}/${name}`;
 function inScope(d: Doc, service: string | undefined): boolean {
   if (service === undefined) return true;
   if (d.kind === 'Service') return d.name === service;
-  // The KEY its bundle is under (an intention's destination resolved in its namespace, a
-  // Gateway's own key, a Route's gateway), as `service` is.
+  // The KEY it is attached to (an intention's destination resolved in its namespace, a
+  // Gateway's own key, a Route's gateway, a Secret's owner), as `service` is.
   return documentDestination(d.document) === service;
 }
 

@@ -15,7 +15,7 @@ import {
 import { destinationKey, resolvedMatches, spiffeIdOf } from './references.ts';
 
 export interface DocumentChange {
-  kind: 'Service' | 'Intention' | 'AttributeSchema' | 'Gateway' | 'Route';
+  kind: 'Service' | 'Intention' | 'AttributeSchema' | 'Gateway' | 'Route' | 'Secret';
   name: string;
   before: PolicyDocument | null;
   after: PolicyDocument | null;
@@ -52,6 +52,7 @@ export function affectedServices(
       } else if (doc.kind === 'Route') {
         out.add(routeGatewayKey(doc));
       }
+      // A Secret is in no bundle (its values travel on their own path): no service is touched.
     }
   }
   if (serviceChanges.length === 0) return out;

@@ -44,7 +44,7 @@ export const documentSchema = {
   $id: 'Document',
   type: 'object',
   description:
-    'A ward.dev/v1 Service, Intention, AttributeSchema, Gateway or Route document (see docs/policy-schema.json).',
+    'A ward.dev/v1 Service, Intention, AttributeSchema, Gateway, Route or Secret document (see docs/policy-schema.json).',
   additionalProperties: true,
 } as const;
 
@@ -55,7 +55,7 @@ export const storedDocumentSchema = {
   properties: {
     kind: {
       type: 'string',
-      enum: ['Service', 'Intention', 'AttributeSchema', 'Gateway', 'Route'],
+      enum: ['Service', 'Intention', 'AttributeSchema', 'Gateway', 'Route', 'Secret'],
     },
     name: {
       type: 'string',

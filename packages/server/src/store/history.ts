@@ -68,8 +68,8 @@ type Detailed = Omit<HistoryEntry, 'changes'> & {
 };
 
 /**
- * Whether a revision changed `service` (its Service, an intention on it, or, for a gateway, its
- * Gateway or one of its Routes) / `namespace`.
+ * Whether a revision changed `service` (its Service, an intention on it, a Secret it owns, or,
+ * for a gateway, its Gateway or one of its Routes) / `namespace`.
  */
 function matches(e: Detailed, opts: { service?: string; namespace?: string }): boolean {
   return e.changes.some(

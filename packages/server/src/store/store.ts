@@ -25,7 +25,13 @@ export interface Actor {
   scope: string;
 }
 
-export type DocumentKind = 'Service' | 'Intention' | 'AttributeSchema' | 'Gateway' | 'Route';
+export type DocumentKind =
+  | 'Service'
+  | 'Intention'
+  | 'AttributeSchema'
+  | 'Gateway'
+  | 'Route'
+  | 'Secret';
 
 /** Every stored kind, in the order they are enumerated (deletes, listings). */
 export const DOCUMENT_KINDS: readonly DocumentKind[] = [
@@ -34,6 +40,7 @@ export const DOCUMENT_KINDS: readonly DocumentKind[] = [
   'AttributeSchema',
   'Gateway',
   'Route',
+  'Secret',
 ];
 
 /** A document as stored, with when and by whom it last changed. */
@@ -101,14 +108,23 @@ export function intentionDestination(doc: PolicyDocument | null | undefined): st
 }
 
 /**
- * The KEY of the service whose bundle carries a document besides its own Service document: an
- * intention's destination, a Gateway's own key, a Route's gateway. What the `destination` column
- * holds, so a bundle reads them by key; null for the rest (Services, AttributeSchemas).
+ * The KEY of the service a document is attached to besides its own Service document: an
+ * intention's destination, a Gateway's own key, a Route's gateway (these three are in that
+ * service's bundle), a Secret's owner (in no bundle: it says who writes the secret). What the
+ * `destination` column holds, so they are read by key; null for the rest (Services,
+ * AttributeSchemas).
  */
 export function documentDestination(doc: PolicyDocument | null | undefined): string | null {
   if (doc?.kind === 'Gateway') return documentKey(doc);
   if (doc?.kind === 'Route') {
     return typeof doc.spec?.gateway === 'string' ? routeGatewayKey(doc) : null;
+  }
+  if (doc?.kind === 'Secret') {
+    // Called on documents not yet validated (authorization runs before the compile).
+    const owner = doc.spec?.owner;
+    return typeof owner === 'string'
+      ? (canonicalServiceKey(owner, documentNamespace(doc)) ?? null)
+      : null;
   }
   return intentionDestination(doc);
 }

@@ -1,6 +1,7 @@
 /**
  * CRUD of stored documents under /v1/services, /v1/intentions, /v1/attribute-schemas,
- * /v1/gateways and /v1/routes. Writes go through the same validated, audited path as `apply`.
+ * /v1/gateways, /v1/routes and /v1/secretpolicies (`Secret` documents: /v1/secrets is the values
+ * API). Writes go through the same validated, audited path as `apply`.
  */
 import { documentKey, type PolicyDocument, type SourcedDocument } from '@ward/policy';
 import type { FastifyInstance } from 'fastify';
@@ -62,12 +63,17 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
     // The edge's configuration; owned like the gateway's Service (apply.ts, `authorize`).
     ['Gateway', 'gateways', 'gateways'],
     ['Route', 'routes', 'routes'],
+    // A secret's declaration (owner, readers, type, rotation), never its value: /v1/secrets
+    // serves the values. Owned like the owner's Service (apply.ts, `authorize`).
+    ['Secret', 'secretpolicies', 'secretpolicies'],
   ] as const) {
     const read = { auth: ['admin', 'team'] as const };
     const write = { auth: ['admin', 'team'] as const };
     const params = { type: 'object', required: ['name'], properties: { name: nameParam } } as const;
 
-    app.get<{ Querystring: { destination?: string; gateway?: string; namespace?: string } }>(
+    app.get<{
+      Querystring: { destination?: string; gateway?: string; owner?: string; namespace?: string };
+    }>(
       `/v1/${path}`,
       {
         config: read,
@@ -99,6 +105,14 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
                     },
                   }
                 : {}),
+              ...(kind === 'Secret'
+                ? {
+                    owner: {
+                      ...nameParam,
+                      description: 'Only the secrets this service owns (a service key)',
+                    },
+                  }
+                : {}),
             },
           },
           response: {
@@ -115,8 +129,10 @@ export async function documentRoutes(app: FastifyInstance): Promise<void> {
       },
       async (request) => {
         const { store } = app.ward;
-        // Intentions are filtered by destination, routes by gateway: the same stored column.
-        const destination = request.query.destination ?? request.query.gateway;
+        // Intentions are filtered by destination, routes by gateway, secrets by owner: the same
+        // stored column.
+        const destination =
+          request.query.destination ?? request.query.gateway ?? request.query.owner;
         const [items, { revision }] = await Promise.all([
           store.listDocuments({
             kind,
