@@ -1,5 +1,5 @@
 /**
- * `ward delete services|intentions|attribute-schemas|gateways|routes NAME [-n NS] [-o text|json|yaml]`: delete one
+ * `ward delete services|intentions|attribute-schemas|gateways|routes|secretpolicies NAME [-n NS] [-o text|json|yaml]`: delete one
  * stored document, the kubectl way (NAME is in `-n`'s namespace, or written `NS/NAME`). Goes
  * through the same validated, authorized, audited path as `ward apply`: a delete that would leave
  * the stored policy broken (an intention on a deleted service) is refused and nothing changes.

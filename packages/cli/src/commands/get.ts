@@ -1,5 +1,5 @@
 /**
- * `ward get services|intentions|attribute-schemas|gateways|routes [NAME] [-n NS | -A] [-o text|json|yaml]`, the
+ * `ward get services|intentions|attribute-schemas|gateways|routes|secretpolicies [NAME] [-n NS | -A] [-o text|json|yaml]`, the
  * kubectl way: a list shows the default namespace, `-n NS` another one, `-A` every namespace;
  * NAME is in `-n`'s namespace (or written `NS/NAME`). YAML and JSON output can be edited
  * and re-applied: each document carries `metadata.revision`, the revision it was read at, so
@@ -31,6 +31,8 @@ const RESOURCES: Record<string, string> = {
   gateway: 'gateways',
   routes: 'routes',
   route: 'routes',
+  secretpolicies: 'secretpolicies',
+  secretpolicy: 'secretpolicies',
 };
 
 /** The API collection of a resource name as kubectl users type it; a usage error otherwise. */
@@ -38,7 +40,7 @@ export function resourcePath(resource: string): string {
   const path = RESOURCES[resource];
   if (!path)
     throw usageError(
-      `unknown resource "${resource}": use services, intentions, attribute-schemas, gateways or routes`,
+      `unknown resource "${resource}": use services, intentions, attribute-schemas, gateways, routes or secretpolicies`,
       'CLI_BAD_RESOURCE',
     );
   return path;
@@ -99,6 +101,17 @@ const COLUMNS: Record<string, { head: string[]; row(i: StoredDocument, s: Spec):
       s.upstream?.service ?? '',
     ],
   },
+  secretpolicies: {
+    head: ['NAMESPACE', 'NAME', 'OWNER', 'TYPE', 'READERS', 'ROTATION'],
+    row: (i, s) => [
+      nsOf(i),
+      shortName(i),
+      s.owner ?? '',
+      s.type ?? 'static',
+      (s.readers ?? []).join(',') || '-',
+      s.rotation?.every ?? '-',
+    ],
+  },
 };
 
 export function register(program: Command): void {
@@ -107,9 +120,12 @@ export function register(program: Command): void {
       program
         .command('get')
         .description(
-          'list services, intentions, attribute schemas, gateways or routes stored in the control plane',
+          'list services, intentions, attribute schemas, gateways, routes or secret policies stored in the control plane',
         )
-        .argument('<resource>', 'services, intentions, attribute-schemas, gateways or routes')
+        .argument(
+          '<resource>',
+          'services, intentions, attribute-schemas, gateways, routes or secretpolicies',
+        )
         .argument('[name]', 'one document by name (or namespace/name)')
         .option('--destination <service>', 'intentions on this destination only')
         .option('--gateway <service>', 'routes of this gateway only')
