@@ -31,6 +31,14 @@ export const STATUS_OF = {
   SERVER_CONFIG_INVALID: 500,
   SERVER_SEAL_KEY_INVALID: 500,
   SERVER_UNSEAL_FAILED: 500,
+  SECRET_NOT_FOUND: 404,
+  SECRET_NOT_DECLARED: 404,
+  SECRET_VERSION_NOT_FOUND: 404,
+  SECRET_NOT_GENERATED: 409,
+  SECRET_VALUE_INVALID: 400,
+  SECRET_KEK_UNAVAILABLE: 503,
+  LEASE_NOT_FOUND: 404,
+  LEASE_BACKEND_FAILED: 502,
 } as const;
 
 export type ServerErrorCode = keyof typeof STATUS_OF;
@@ -61,6 +69,14 @@ const TITLES: Record<ServerErrorCode, string> = {
   SERVER_CONFIG_INVALID: 'Invalid server configuration',
   SERVER_SEAL_KEY_INVALID: 'Seal key invalid',
   SERVER_UNSEAL_FAILED: 'Sealed key does not decrypt',
+  SECRET_NOT_FOUND: 'Secret not found',
+  SECRET_NOT_DECLARED: 'Secret not declared',
+  SECRET_VERSION_NOT_FOUND: 'Secret version not found',
+  SECRET_NOT_GENERATED: 'Secret is not generated',
+  SECRET_VALUE_INVALID: 'Invalid secret value',
+  SECRET_KEK_UNAVAILABLE: 'Key-encryption key unavailable',
+  LEASE_NOT_FOUND: 'Lease not found',
+  LEASE_BACKEND_FAILED: 'Lease backend failed',
 };
 
 /** Base class of every coded control-plane error. Switch on `code`, not on the subclass. */
