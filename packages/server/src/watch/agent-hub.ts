@@ -470,7 +470,8 @@ export class AgentHub {
       return;
     }
     if (e.secret !== undefined) {
-      const sent = (w.secretsSent ??= new Map());
+      if (!w.secretsSent) w.secretsSent = new Map();
+      const sent = w.secretsSent;
       const k = pairKey(e.service, e.secret);
       // A negative entry is a withdrawn pair (`removed` written at that revision).
       const held = sent.get(k);
