@@ -15,6 +15,7 @@ import {
   fleetPlugin,
   ingestPlugin,
   type RunningServer,
+  secretsPlugin,
   startServer,
 } from '@ward/server';
 import { ApiError, apiRequest, type ClientOptions } from '@ward/server/client';
@@ -79,6 +80,7 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
       plugins: [
         ingestPlugin(),
         caPlugin(),
+        secretsPlugin(),
         fleetPlugin(),
         alertsPlugin({ intervalMs: 15_000, sources: fleetAlertSources() }),
       ],

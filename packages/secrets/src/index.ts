@@ -4,7 +4,23 @@
  * statement templates of dynamic credentials. No I/O: the control plane, the agent and the SDK
  * wrap it.
  */
+
+export { checkSecretData, MAX_SECRET_BYTES, MAX_SECRET_FIELDS } from './data.ts';
+export {
+  openValue,
+  rewrapValue,
+  type SealedValueV1,
+  sealValue,
+  secretContext,
+} from './envelope.ts';
 export { SecretsError, type SecretsErrorCode } from './errors.ts';
+export {
+  type GeneratorSettings,
+  generateValue,
+  type KeypairAlgorithm,
+  type RandomAlphabet,
+} from './generate.ts';
+export { KekRing, type KeyEncryptionKey, localKek, parseKekSpec, ringOf } from './kek.ts';
 export { isSecretKey, secretKeyOf } from './name.ts';
 export {
   creationStatements,

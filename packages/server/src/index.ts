@@ -41,6 +41,32 @@ export { type ResolvedSealKey, resolveSealKey } from './keys/seal-key.ts';
 export { listenMetrics, type MetricsListener } from './metrics/listener.ts';
 export { METRICS_CONTENT_TYPE, ServerMetrics } from './metrics/metrics.ts';
 export {
+  declarationOf,
+  durationMs,
+  formatDuration,
+  type SecretDeclaration,
+  type SecretType,
+} from './secrets/declaration.ts';
+export type { ResolvedKek, SecretsKekOptions } from './secrets/kek-source.ts';
+export {
+  DEFAULT_ROTATION_CHECK_MS,
+  readSecretValue,
+  type SecretsPlugin,
+  type SecretsPluginDeps,
+  type SecretsPluginOptions,
+  secretDeclaration,
+  secretsPlugin,
+} from './secrets/plugin.ts';
+export {
+  KEPT_VERSIONS,
+  SECRET_KIND,
+  type SecretStore,
+  type SecretValue,
+  type SecretWrite,
+  type VersionRecord,
+} from './secrets/store.ts';
+export type { SecretsDatabase } from './secrets/tables.ts';
+export {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_PORT,
   DEFAULT_STORE_QUERY_TIMEOUT_MS,
@@ -53,5 +79,5 @@ export {
 export { appendAudit } from './store/audit.ts';
 export type { Dialect } from './store/database.ts';
 export type { Database } from './store/schema.ts';
-export type { Actor, StoredDocument } from './store/store.ts';
+export type { Actor, RevisionEvent, StoredDocument } from './store/store.ts';
 export { DEFAULT_WATCH_LIMITS, type WatchLimits } from './watch/limits.ts';

@@ -28,12 +28,17 @@ import {
 import { resolveSealKey } from './keys/seal-key.ts';
 import { listenMetrics } from './metrics/listener.ts';
 import { ServerMetrics } from './metrics/metrics.ts';
+import {
+  type ResolvedKek,
+  resolveSecretsKek,
+  type SecretsKekOptions,
+} from './secrets/kek-source.ts';
 import { appendAudit } from './store/audit.ts';
 import { openDatabase } from './store/database.ts';
 import { migrateNamespaces } from './store/migrate-namespaces.ts';
 import { migrate } from './store/migrations.ts';
 import { ensurePassportKey, sealPlaintextSecrets } from './store/passport-keys.ts';
-import { type Actor, Store } from './store/store.ts';
+import { type Actor, type RevisionEvent, Store } from './store/store.ts';
 import { AgentHub } from './watch/agent-hub.ts';
 import { RevisionFollower } from './watch/follower.ts';
 import { WatchHub } from './watch/hub.ts';
@@ -116,6 +121,12 @@ export interface StartServerOptions {
   metricsListen?: { host?: string; port: number };
   /** Count and time every request (default true; the benchmark turns it off to measure it). */
   requestMetrics?: boolean;
+  /**
+   * Secrets (with `secretsPlugin()`): the key-encryption key (a KekRing or a KMS implementing
+   * KeyEncryptionKey), else `WARD_SECRETS_KEK` from `env`, else `kekFile`, else one derived from
+   * the seal key (with a warning). See docs/operations.md.
+   */
+  secrets?: SecretsKekOptions;
 }
 
 export interface RunningServer {
@@ -322,6 +333,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       () => follower.revision,
     );
     let app: FastifyInstance | undefined;
+    const revisionListeners = new Set<(event: RevisionEvent) => void>();
     const follower = new RevisionFollower({
       store,
       postgresUrl: opened.url,
@@ -333,6 +345,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         void recheckSvidStreams(hub, identities).catch((e) =>
           app?.log.warn(`SVID stream re-check: ${(e as Error).message}`),
         );
+        for (const listener of revisionListeners) {
+          try {
+            listener(event);
+          } catch (e) {
+            app?.log.warn(`revision listener: ${(e as Error).message}`);
+          }
+        }
       },
       onRevoked: (tokenId) => onTokenRevoked(hub, authenticator, tokenId),
       log: (m) => app?.log.warn(m),
@@ -364,6 +383,17 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     }
     cleanups.push(async () => hub.close());
     cleanups.push(async () => agentHub.close());
+    // The secrets' KEK, resolved only when the secrets plugin is registered.
+    const secretsKek: ResolvedKek | undefined = (options.plugins ?? []).some(
+      (p) => p.name === 'secrets',
+    )
+      ? resolveSecretsKek({
+          ...(options.secrets ? { secrets: options.secrets } : {}),
+          env: options.env ?? process.env,
+          sealKey: seal.key,
+          dataDir,
+        })
+      : undefined;
     const ctx: WardContext = {
       store,
       db: opened.db,
@@ -383,6 +413,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       metrics,
       ...(options.tls?.clientCa ? { clientRoots: trustAnchors(options.tls.clientCa) } : {}),
       changed: () => follower.catchUp(),
+      onRevision(listener) {
+        revisionListeners.add(listener);
+        return () => revisionListeners.delete(listener);
+      },
+      ...(secretsKek ? { secretsKek } : {}),
     };
     app = await buildApp(ctx, {
       logger: options.logger ?? false,
@@ -423,6 +458,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       dirWarning,
       signingKey.warning,
       ...opened.warnings,
+      ...(secretsKek?.warnings ?? []),
       boot.warning,
     ].filter((w): w is string => !!w);
     for (const w of warnings) app.log.warn(w);

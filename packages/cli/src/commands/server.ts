@@ -15,6 +15,7 @@ interface ServerOptions extends TokenReviewFlags {
   dataDir: string;
   signingKey?: string;
   sealKeyFile?: string;
+  secretsKekFile?: string;
   heartbeatMs?: string;
   storeQueryTimeoutMs?: string;
   watchMaxPerCredential?: string;
@@ -164,6 +165,10 @@ export function register(program: Command): void {
       'key that encrypts the signing, passport and CA keys at rest (env WARD_SEAL_KEY first; default <data-dir>/seal.key, with a warning)',
     )
     .option(
+      '--secrets-kek-file <file>',
+      'key-encryption keys of the secrets, `id:base64url32[,id:…]` (env WARD_SECRETS_KEK first; default derived from the seal key, with a warning)',
+    )
+    .option(
       '--heartbeat-ms <ms>',
       'watch-stream heartbeat interval; PDPs leave a stream silent for 3 of them',
       '5000',
@@ -264,6 +269,7 @@ export function register(program: Command): void {
       alertsPlugin,
       fleetPlugin,
       fleetAlertSources,
+      secretsPlugin,
     } = await import('@ward/server');
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
@@ -272,6 +278,7 @@ export function register(program: Command): void {
         dataDir: opts.dataDir,
         signingKeyFile: opts.signingKey,
         sealKeyFile: opts.sealKeyFile,
+        ...(opts.secretsKekFile ? { secrets: { kekFile: opts.secretsKekFile } } : {}),
         host,
         port,
         trustDomain: opts.trustDomain,
@@ -284,6 +291,7 @@ export function register(program: Command): void {
         plugins: [
           ingestPlugin(),
           caPlugin(tokenReview ? { tokenReview } : {}),
+          secretsPlugin(),
           fleetPlugin(),
           alertsPlugin({
             ...alertOptions,

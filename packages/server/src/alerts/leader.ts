@@ -1,5 +1,5 @@
 /**
- * Which replica sends alerts. On PostgreSQL the one holding a session-level advisory lock on a
+ * Which replica sends alerts (and runs other once-per-deployment work: scheduled secret rotation). On PostgreSQL the one holding a session-level advisory lock on a
  * connection of its own: the lock goes with the session, so a replica that dies or loses its
  * connection loses it, and another takes it at its next evaluation. On SQLite there is one
  * process, the leader.
@@ -7,11 +7,12 @@
 import pg from 'pg';
 
 /**
- * The lock key: a hash of the schema's name, so deployments sharing one database in separate
- * schemas (and parallel tests) each have their own leader.
+ * The lock key: a hash of the role's name (`ward_alerts`, `ward_secrets`) and the schema's name,
+ * so each role has its own leader, and deployments sharing one database in separate schemas (and
+ * parallel tests) each have theirs.
  */
 const LOCK_SQL =
-  "SELECT pg_try_advisory_lock(hashtextextended('ward_alerts:' || current_schema(), 0)) AS ok";
+  "SELECT pg_try_advisory_lock(hashtextextended($1 || ':' || current_schema(), 0)) AS ok";
 
 export interface Leadership {
   isLeader(): Promise<boolean>;
@@ -25,12 +26,15 @@ export const soleLeader: Leadership = {
 
 export class AdvisoryLeader implements Leadership {
   readonly #url: string;
+  readonly #role: string;
   #client: pg.Client | null = null;
   #held = false;
   #closed = false;
 
-  constructor(url: string) {
+  /** `role` names the lock: one leader per role (default `ward_alerts`, the alerts sender). */
+  constructor(url: string, role = 'ward_alerts') {
     this.#url = url;
+    this.#role = role;
   }
 
   async isLeader(): Promise<boolean> {
@@ -49,7 +53,7 @@ export class AdvisoryLeader implements Leadership {
       await client.connect();
       this.#client = client;
     }
-    const r = await this.#client.query<{ ok: boolean }>(LOCK_SQL);
+    const r = await this.#client.query<{ ok: boolean }>(LOCK_SQL, [this.#role]);
     this.#held = r.rows[0]?.ok === true;
     return this.#held;
   }

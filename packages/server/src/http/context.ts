@@ -11,9 +11,11 @@ import type { Principal, Scope } from '../auth/tokens.ts';
 import type { BundleCache } from '../bundles/cache.ts';
 import type { SigningKey } from '../bundles/signing-key.ts';
 import type { ServerMetrics } from '../metrics/metrics.ts';
+import type { ResolvedKek } from '../secrets/kek-source.ts';
+import type { SecretStore } from '../secrets/store.ts';
 import type { Dialect } from '../store/database.ts';
 import type { Database } from '../store/schema.ts';
-import type { Store } from '../store/store.ts';
+import type { RevisionEvent, Store } from '../store/store.ts';
 import type { AgentHub } from '../watch/agent-hub.ts';
 import type { RevisionFollower } from '../watch/follower.ts';
 import type { WatchHub } from '../watch/hub.ts';
@@ -52,6 +54,19 @@ export interface WardContext {
   metrics: ServerMetrics;
   /** Call after committing a revision: publishes it to watchers and drops stale bundles now. */
   changed(): Promise<void>;
+  /**
+   * Registers a listener for every revision this replica follows (its own commits and other
+   * replicas'), in order, `secrets` included; returns the unsubscribe. A listener that throws
+   * is logged and skipped.
+   */
+  onRevision(listener: (event: RevisionEvent) => void): () => void;
+  /**
+   * The secrets' key-encryption key ring (`startServer({ secrets })`, `WARD_SECRETS_KEK`, …),
+   * resolved when the secrets plugin is registered.
+   */
+  secretsKek?: ResolvedKek;
+  /** The secrets store, set by the secrets plugin (leases and other plugins use it). */
+  secrets?: SecretStore;
 }
 
 /** What the CA plugin tells other plugins about node agents. */

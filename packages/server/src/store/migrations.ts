@@ -158,6 +158,16 @@ export function core(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    // Secrets (docs/api.md, secrets): each revision names the secrets it changed, so every
+    // replica's follower pushes them to its agents (a value write changes no bundle).
+    '0005_revision_secrets': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('revisions')
+          .addColumn('secrets', 'text', (c) => c.notNull().defaultTo('[]'))
+          .execute();
+      },
+    },
   };
 }
 

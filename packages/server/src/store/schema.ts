@@ -47,6 +47,11 @@ export interface RevisionsTable {
   operation: string;
   /** JSON array of the services whose bundle changed (`["*"]` for all). */
   services: string;
+  /**
+   * JSON array of the secret keys whose declaration or value changed (migration 0005; `[]`
+   * before). Server-side only: never in a PDP watch event.
+   */
+  secrets: string;
 }
 
 export interface ChangesTable {

@@ -73,6 +73,24 @@ export interface CommitResult {
   services: string[];
 }
 
+/**
+ * One entry of the revision log as the follower reads it. `secrets` (the keys of the secrets
+ * whose declaration or value changed) is server-side only: PDP watch events carry
+ * `{ revision, services }` and nothing else.
+ */
+export interface RevisionEvent {
+  revision: number;
+  services: string[];
+  secrets: string[];
+}
+
+/** The keys of the `Secret` documents a change set touches (the revision's `secrets`). */
+function secretKeysOf(changes: readonly PlannedChange[]): string[] {
+  return [
+    ...new Set(changes.filter((c) => (c.kind as string) === 'Secret').map((c) => c.name)),
+  ].sort();
+}
+
 export type Trx = Transaction<Database>;
 
 const CHUNK = 400;
@@ -272,7 +290,7 @@ export class Store {
       : [];
     const services = [...affectedServices(changes, intentions, this.trustDomain)].sort();
     await this.markServices(trx, services, revision);
-    await this.recordRevision(trx, revision, at, actor, operation, services);
+    await this.recordRevision(trx, revision, at, actor, operation, services, secretKeysOf(changes));
     return { revision, services };
   }
 
@@ -310,6 +328,7 @@ export class Store {
     actor: Actor,
     operation: string,
     services: readonly string[],
+    secrets: readonly string[] = [],
   ): Promise<void> {
     await trx
       .insertInto('revisions')
@@ -320,6 +339,7 @@ export class Store {
         actor_name: actor.name,
         operation,
         services: JSON.stringify(services),
+        secrets: JSON.stringify(secrets),
       })
       .execute();
     if (this.dialect === 'postgres') {
@@ -342,13 +362,10 @@ export class Store {
   }
 
   /** Revisions after `since`, oldest first, at most `limit` (for watch resumption). */
-  async revisionsAfter(
-    since: number,
-    limit: number,
-  ): Promise<{ revision: number; services: string[] }[]> {
+  async revisionsAfter(since: number, limit: number): Promise<RevisionEvent[]> {
     const rows = await this.db
       .selectFrom('revisions')
-      .select(['revision', 'services'])
+      .select(['revision', 'services', 'secrets'])
       .where('revision', '>', since)
       .orderBy('revision')
       .limit(limit)
@@ -356,6 +373,7 @@ export class Store {
     return rows.map((r) => ({
       revision: Number(r.revision),
       services: JSON.parse(r.services) as string[],
+      secrets: JSON.parse(r.secrets) as string[],
     }));
   }
 }

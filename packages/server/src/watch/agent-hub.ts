@@ -12,11 +12,17 @@
  *   built here; the agent fetches `GET /v1/agent/bundles/S` and meets the answer a GET gives.
  * - `: heartbeat <revision>` comments, like the PDP watch.
  *
+ * - `event: secret`, `data: AgentSecretEventV1` — with the secrets plugin: a secret one of the
+ *   node's services may read (on connect, when a service joins the scope, on every change of the
+ *   secret), or `removed: true` when the service may no longer read it. Encoded once per
+ *   (secret, service, revision) and written to every agent running that service.
+ *
  * There is no resume point: on every connect the agent receives the current bundle of each
  * service in its scope (a node runs a few services; a snapshot is cheaper to reason about than a
  * per-service replay), and drops what it already holds.
  */
 import type { ServerResponse } from 'node:http';
+import type { AgentSecretEventV1, SecretTypeV1, SecretVersionV1 } from '@ward/api-types';
 import type { BuiltBundle } from '../bundles/builder.ts';
 import { type BundleSource, type EventText, writeOrReset } from './hub.ts';
 
@@ -36,6 +42,11 @@ export interface AgentWatcher {
   pending: AgentEvent[] | null;
   /** Size of the largest bundle written: a slow socket may hold one beyond the limit. */
   bundleBytes: number;
+  /**
+   * Revision of the last secret event written per `service\nsecret` (negated once `removed`
+   * was written), so each pair's revisions rise; created by the hub.
+   */
+  secretsSent?: Map<string, number>;
 }
 
 interface AgentEvent {
@@ -43,6 +54,70 @@ interface AgentEvent {
   /** Bundle revision for `bundle` events; undefined for `changed` (never deduplicated). */
   revision: number | undefined;
   text: EventText;
+  /** For `secret` events: the secret (deduplicated per service and secret). */
+  secret?: string;
+  /** A `removed` secret event. */
+  removed?: boolean;
+}
+
+/** A secret's state as agents receive it (values decrypted once per state). */
+export interface AgentSecretState {
+  secret: string;
+  type: SecretTypeV1;
+  /** Store revision of this state. */
+  revision: number;
+  /** Reader service keys. */
+  readers: readonly string[];
+  /** Valid or pending versions, newest first; absent for `postgres`. */
+  versions?: SecretVersionV1[];
+}
+
+/** Where secret events come from: set by the secrets plugin (`agentHub.secrets = …`). */
+export interface AgentSecretSource {
+  /** Keys of the secrets `service` may read now. */
+  readableBy(service: string): Promise<readonly string[]>;
+  /** The secret's state now; undefined when it is gone (deleted, undeclared). */
+  state(secret: string): Promise<AgentSecretState | undefined>;
+  /** Told after writes, off the write path (the audit of deliveries). */
+  delivered?(delivery: SecretDelivery): void;
+}
+
+/** What one snapshot or fan-out delivered. */
+export type SecretDelivery =
+  | {
+      kind: 'snapshot';
+      agent: string;
+      node: string;
+      secrets: { service: string; secret: string; versions: number[] }[];
+    }
+  | {
+      kind: 'fanout';
+      secret: string;
+      revision: number;
+      versions: number[];
+      services: string[];
+      removedFrom: string[];
+      agents: number;
+    };
+
+const pairKey = (service: string, secret: string) => `${service}\n${secret}`;
+
+/** `event: secret` for one (service, state); `removed` when the service may not read it. */
+export function agentSecretEvent(
+  service: string,
+  spiffeId: string,
+  state: Pick<AgentSecretState, 'secret' | 'type' | 'revision' | 'versions'>,
+  removed = false,
+): Buffer {
+  const data: AgentSecretEventV1 = {
+    service,
+    spiffeId,
+    secret: state.secret,
+    revision: state.revision,
+    type: state.type,
+    ...(removed ? { removed: true } : state.versions ? { versions: state.versions } : {}),
+  };
+  return Buffer.from(`event: secret\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
 /** The agent envelope of one built bundle, per SPIFFE ID; weakly keyed by the cached build. */
@@ -101,6 +176,12 @@ export class AgentHub {
   bundlesPushed = 0;
   /** The last change fanned out: how long its build and its writes to every stream took. */
   lastFanout: FanoutTiming | undefined;
+  /** Secret events written (one per agent per service and secret state), for tests and metrics. */
+  secretsPushed = 0;
+  /** Set by the secrets plugin; without it agents receive bundles only. */
+  secrets: AgentSecretSource | undefined;
+  /** Watchers holding each secret (for some service): who gets `removed`. */
+  readonly #secretHolders = new Map<string, Set<AgentWatcher>>();
 
   constructor(heartbeatMs: number, bundles: BundleSource, revision: () => number) {
     this.heartbeatMs = heartbeatMs;
@@ -123,6 +204,7 @@ export class AgentHub {
     this.#all.add(w);
     this.#index(w, w.scope.keys());
     await Promise.all([...w.scope.keys()].map((s) => this.#snapshot(w, s)));
+    await this.#secretSnapshot(w, [...w.scope.keys()]);
   }
 
   /** Ends snapshot mode: writes what was queued, in order, each service's revisions rising. */
@@ -134,6 +216,12 @@ export class AgentHub {
 
   remove(w: AgentWatcher): void {
     if (!this.#all.delete(w)) return;
+    for (const k of w.secretsSent?.keys() ?? []) {
+      const secret = k.slice(k.indexOf('\n') + 1);
+      const set = this.#secretHolders.get(secret);
+      set?.delete(w);
+      if (set?.size === 0) this.#secretHolders.delete(secret);
+    }
     for (const s of w.scope.keys()) {
       const set = this.#byService.get(s);
       set?.delete(w);
@@ -148,14 +236,143 @@ export class AgentHub {
   async rescope(w: AgentWatcher, scope: AgentScope): Promise<void> {
     if (!this.#all.has(w)) return;
     const added = [...scope.keys()].filter((s) => w.scope.get(s) !== scope.get(s));
+    const left: [string, string][] = [];
     for (const s of w.scope.keys()) {
       if (scope.get(s) === w.scope.get(s)) continue;
       this.#byService.get(s)?.delete(w);
       w.sent.delete(s);
+      left.push([s, w.scope.get(s)!]);
     }
     w.scope = scope;
+    // Secrets of a service that left the node (or changed identity) are withdrawn at once.
+    for (const [service, spiffeId] of left) this.#withdrawService(w, service, spiffeId);
     this.#index(w, added);
     await Promise.all(added.map((s) => this.#snapshot(w, s)));
+    await this.#secretSnapshot(w, added);
+  }
+
+  /**
+   * Secrets changed at `revision`: each is read once (decrypted once) and its event encoded once
+   * per reader service, then written to every agent running that service; agents holding it
+   * for a service that is no longer a reader get `removed`.
+   */
+  publishSecrets(revision: number, secrets: readonly string[]): void {
+    if (!this.secrets || this.#all.size === 0) return;
+    for (const secret of secrets) void this.#pushSecret(secret, revision);
+  }
+
+  async #pushSecret(secret: string, revision: number): Promise<void> {
+    const source = this.secrets;
+    if (!source) return;
+    let state: AgentSecretState | undefined;
+    try {
+      state = await source.state(secret);
+    } catch {
+      return; // KEK unavailable or store error: logged by the source; agents keep what they hold.
+    }
+    const readers = new Set(state?.readers ?? []);
+    const services: string[] = [];
+    let agents = 0;
+    if (state) {
+      for (const service of readers) {
+        const set = this.#byService.get(service);
+        if (!set || set.size === 0) continue;
+        services.push(service);
+        const bySpiffe = new Map<string, Buffer>();
+        for (const w of set) {
+          const spiffeId = w.scope.get(service)!;
+          let text = bySpiffe.get(spiffeId);
+          if (!text) {
+            text = agentSecretEvent(service, spiffeId, state);
+            bySpiffe.set(spiffeId, text);
+          }
+          this.#send(w, { service, secret, revision: state.revision, text });
+          agents++;
+        }
+      }
+    }
+    const removedFrom = new Set<string>();
+    for (const w of [...(this.#secretHolders.get(secret) ?? [])]) {
+      for (const [service, spiffeId] of w.scope) {
+        const held = w.secretsSent?.get(pairKey(service, secret));
+        if (readers.has(service) || held === undefined || held < 0) continue;
+        const gone = { secret, type: state?.type ?? 'static', revision, versions: undefined };
+        this.#send(w, {
+          service,
+          secret,
+          revision,
+          removed: true,
+          text: agentSecretEvent(service, spiffeId, gone, true),
+        });
+        removedFrom.add(service);
+      }
+    }
+    if (agents > 0 || removedFrom.size > 0) {
+      source.delivered?.({
+        kind: 'fanout',
+        secret,
+        revision,
+        versions: state?.versions?.map((v) => v.version) ?? [],
+        services,
+        removedFrom: [...removedFrom].sort(),
+        agents,
+      });
+    }
+  }
+
+  /** The secrets `services` may read, as events queued (or written) to `w`. */
+  async #secretSnapshot(w: AgentWatcher, services: readonly string[]): Promise<void> {
+    const source = this.secrets;
+    if (!source || services.length === 0) return;
+    const delivered: { service: string; secret: string; versions: number[] }[] = [];
+    await Promise.all(
+      services.map(async (service) => {
+        let keys: readonly string[];
+        try {
+          keys = await source.readableBy(service);
+        } catch {
+          return;
+        }
+        for (const secret of keys) {
+          const state = await source.state(secret).catch(() => undefined);
+          const spiffeId = w.scope.get(service);
+          if (!state || spiffeId === undefined || !state.readers.includes(service)) continue;
+          this.#send(w, {
+            service,
+            secret,
+            revision: state.revision,
+            text: agentSecretEvent(service, spiffeId, state),
+          });
+          delivered.push({
+            service,
+            secret,
+            versions: state.versions?.map((v) => v.version) ?? [],
+          });
+        }
+      }),
+    );
+    if (delivered.length > 0) {
+      source.delivered?.({ kind: 'snapshot', agent: w.agentId, node: w.node, secrets: delivered });
+    }
+  }
+
+  /** `removed` for every secret `w` holds for `service` (which left its scope). */
+  #withdrawService(w: AgentWatcher, service: string, spiffeId: string): void {
+    const prefix = `${service}\n`;
+    for (const k of [...(w.secretsSent?.keys() ?? [])]) {
+      const held = w.secretsSent!.get(k)!;
+      if (!k.startsWith(prefix)) continue;
+      const secret = k.slice(prefix.length);
+      if (held < 0) {
+        w.secretsSent?.delete(k);
+        continue;
+      }
+      const revision = Math.max(this.#revision(), held + 1);
+      const text = agentSecretEvent(service, spiffeId, { secret, type: 'static', revision }, true);
+      this.#send(w, { service, secret, revision, removed: true, text });
+      // Forgotten: should the service come back, its snapshot is sent whatever its revision.
+      w.secretsSent?.delete(k);
+    }
   }
 
   /** A revision was committed: pushes each changed service's bundle to the agents running it. */
@@ -250,6 +467,27 @@ export class AgentHub {
   #send(w: AgentWatcher, e: AgentEvent): void {
     if (w.pending) {
       w.pending.push(e);
+      return;
+    }
+    if (e.secret !== undefined) {
+      if (!w.secretsSent) w.secretsSent = new Map();
+      const sent = w.secretsSent;
+      const k = pairKey(e.service, e.secret);
+      // A negative entry is a withdrawn pair (`removed` written at that revision).
+      const held = sent.get(k);
+      if (held !== undefined && e.revision! <= Math.abs(held)) return;
+      if (e.removed) {
+        if (held === undefined || held < 0) return; // not held: nothing to withdraw
+        sent.set(k, -e.revision!);
+      } else {
+        sent.set(k, e.revision!);
+        const holders = this.#secretHolders.get(e.secret);
+        if (holders) holders.add(w);
+        else this.#secretHolders.set(e.secret, new Set([w]));
+      }
+      this.secretsPushed++;
+      w.bundleBytes = Math.max(w.bundleBytes, e.text.length);
+      this.#write(w, e.text);
       return;
     }
     if (e.revision !== undefined) {

@@ -5,15 +5,14 @@
  * notifications lost while that connection was down. Reading the log (rather than trusting
  * notification payloads) means events are published once each, in revision order, gap-free.
  */
-import type { WatchEventV1 } from '@ward/api-types';
 import pg from 'pg';
 import { REVOKED_CHANNEL } from '../auth/revocation.ts';
-import type { Store } from '../store/store.ts';
+import type { RevisionEvent, Store } from '../store/store.ts';
 
 export interface FollowerOptions {
   store: Store;
-  /** Called for each new revision, in order. */
-  onRevision: (event: WatchEventV1) => void;
+  /** Called for each new revision, in order (`secrets` is server-side only). */
+  onRevision: (event: RevisionEvent) => void;
   /** A token was revoked on another replica (PostgreSQL `NOTIFY ward_token_revoked`). */
   onRevoked?: (tokenId: string) => void;
   /** PostgreSQL URL: enables LISTEN/NOTIFY. */

@@ -49,7 +49,9 @@ export interface BundleSource {
 }
 
 export function formatEvent(event: WatchEventV1): string {
-  return `id: ${event.revision}\nevent: revision\ndata: ${JSON.stringify(event)}\n\n`;
+  // Exactly the wire fields: the revision log's server-side `secrets` never reaches a PDP.
+  const data = JSON.stringify({ revision: event.revision, services: event.services });
+  return `id: ${event.revision}\nevent: revision\ndata: ${data}\n\n`;
 }
 
 export function eventConcerns(event: WatchEventV1, service: string | undefined): boolean {

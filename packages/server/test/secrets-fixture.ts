@@ -1,0 +1,120 @@
+/** Fixtures of the secrets tests: Secret documents inserted as rows, tokens, an attested agent. */
+import { AGENT_PROOF_HEADER, createCsr, generateKeyPair, signAgentProof } from '@ward/ca';
+import { expect } from 'vitest';
+import type { RunningServer } from '../src/index.ts';
+import { type Actor, SECRET_KIND } from '../src/index.ts';
+import { FILE, http, SseClient, svc, yamlOf } from './helpers.ts';
+
+const TEST_ACTOR: Actor = { id: 'test', name: 'test', scope: 'admin' };
+
+/**
+ * Stores a `Secret` document as its row (POST /v1/apply learns the kind in another change), with
+ * a revision naming it, as `Store.commit` records one: agents hear of it like of an apply.
+ */
+export async function putSecretDoc(
+  server: RunningServer,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<number> {
+  const { store } = server.app.ward;
+  const doc = { apiVersion: 'ward.dev/v1', kind: 'Secret', metadata: { name }, spec };
+  const revision = await store.transaction(async (trx) => {
+    const rev = await store.bumpRevision(trx);
+    const at = new Date().toISOString();
+    await trx
+      .insertInto('documents')
+      .values({
+        kind: SECRET_KIND,
+        name,
+        destination: typeof spec.owner === 'string' ? spec.owner : null,
+        body: JSON.stringify(doc),
+        created_revision: rev,
+        updated_revision: rev,
+        updated_at: at,
+        updated_by: 'test',
+      })
+      .onConflict((oc) =>
+        oc.columns(['kind', 'name']).doUpdateSet({
+          body: JSON.stringify(doc),
+          updated_revision: rev,
+          updated_at: at,
+        }),
+      )
+      .execute();
+    await store.recordRevision(trx, rev, at, TEST_ACTOR, 'apply', [], [name]);
+    return rev;
+  }, true);
+  await server.app.ward.changed();
+  return revision;
+}
+
+/** Removes a `Secret` document row, with its revision. */
+export async function deleteSecretDoc(server: RunningServer, name: string): Promise<void> {
+  const { store } = server.app.ward;
+  await store.transaction(async (trx) => {
+    const rev = await store.bumpRevision(trx);
+    await trx
+      .deleteFrom('documents')
+      .where('kind', '=', SECRET_KIND)
+      .where('name', '=', name)
+      .execute();
+    await store.recordRevision(trx, rev, new Date().toISOString(), TEST_ACTOR, 'apply', [], [name]);
+  }, true);
+  await server.app.ward.changed();
+}
+
+export async function applyServices(base: string, names: string[]): Promise<void> {
+  const r = await http(base, 'POST', '/v1/apply', FILE(yamlOf(names.map((n) => svc(n)))));
+  expect(r.status, r.text).toBe(200);
+}
+
+export async function token(
+  base: string,
+  scope: 'team' | 'pdp',
+  services: string[],
+): Promise<string> {
+  const r = await http(base, 'POST', '/v1/tokens', {
+    body: { name: `${scope}-${services.join('-')}`, scope, services },
+  });
+  expect(r.status, r.text).toBe(201);
+  return r.body.token as string;
+}
+
+/** An agent attested on `node`, with registration entries for `services`' SPIFFE IDs. */
+export async function attestedAgent(
+  base: string,
+  node: string,
+  spiffeIds: string[],
+): Promise<{ watch(): Promise<SseClient>; entryIds: string[] }> {
+  const jt = await http(base, 'POST', '/v1/ca/join-tokens', { body: { node, ttlSeconds: 120 } });
+  expect(jt.status, jt.text).toBe(201);
+  const entryIds: string[] = [];
+  for (const spiffeId of spiffeIds) {
+    const e = await http(base, 'POST', '/v1/ca/entries', {
+      body: { spiffeId, node, selectors: ['unix:uid:1000'] },
+    });
+    expect(e.status, e.text).toBe(201);
+    entryIds.push(e.body.id);
+  }
+  const keys = await generateKeyPair();
+  const att = await http(base, 'POST', '/v1/agent/attest', {
+    token: null,
+    body: { joinToken: jt.body.token, csr: await createCsr(keys) },
+  });
+  expect(att.status, att.text).toBe(200);
+  return {
+    entryIds,
+    async watch() {
+      const proof = await signAgentProof({
+        privateKey: keys.privateKey,
+        chainPem: att.body.chain,
+        spiffeId: att.body.spiffeId,
+        method: 'GET',
+        path: '/v1/agent/watch',
+      });
+      const c = await SseClient.open(`${base}/v1/agent/watch`, '', { [AGENT_PROOF_HEADER]: proof });
+      expect(c.status).toBe(200);
+      return c;
+    },
+  };
+}
