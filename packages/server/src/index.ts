@@ -50,11 +50,8 @@ export {
 export type { ResolvedKek, SecretsKekOptions } from './secrets/kek-source.ts';
 export {
   DEFAULT_ROTATION_CHECK_MS,
-  readSecretValue,
   type SecretsPlugin,
-  type SecretsPluginDeps,
   type SecretsPluginOptions,
-  secretDeclaration,
   secretsPlugin,
 } from './secrets/plugin.ts';
 export {

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caPlugin, type RunningServer } from '../src/index.ts';
 import { type LeaseSecretInfo, leaseRoutes } from '../src/secrets/lease-routes.ts';
 import { leaseMigrations } from '../src/secrets/lease-tables.ts';
-import { LeaseManager, startLeaseReaper } from '../src/secrets/leases.ts';
+import { LeaseManager } from '../src/secrets/leases.ts';
 import { PostgresEngine } from '../src/secrets/postgres-engine.ts';
 import {
   cleanupDirs,
@@ -436,31 +436,6 @@ describe.runIf(available).each([{ store: 'sqlite' as const }, { store: 'postgres
       await expect(c.query('SELECT 1')).rejects.toThrow();
       expect(await clocked.get(l.id)).toMatchObject({ revokeReason: 'expired' });
       expect(await manager.activeCount('orders-db')).toBeGreaterThan(0); // the unexpired ones stay
-    });
-
-    it('the reaper runs passes only as leader', async () => {
-      const calls: string[] = [];
-      const stub = {
-        reap: async () => {
-          calls.push('reap');
-          return { revoked: 0, failed: [] };
-        },
-      };
-      let leader = false;
-      const isLeader = async () => {
-        calls.push('ask');
-        return leader;
-      };
-      const reaper = startLeaseReaper({
-        leases: stub as unknown as LeaseManager,
-        intervalMs: 5,
-        isLeader,
-      });
-      await expect.poll(() => calls.filter((c) => c === 'ask').length).toBeGreaterThan(1);
-      expect(calls).not.toContain('reap');
-      leader = true;
-      await expect.poll(() => calls.includes('reap')).toBe(true);
-      await reaper.stop();
     });
 
     it('revokeWhere by agent revokes all that agent holds and nothing else', async () => {

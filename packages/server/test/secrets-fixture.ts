@@ -1,66 +1,27 @@
-/** Fixtures of the secrets tests: Secret documents inserted as rows, tokens, an attested agent. */
+/** Fixtures of the secrets tests: Secret documents applied, tokens, an attested agent. */
 import { AGENT_PROOF_HEADER, createCsr, generateKeyPair, signAgentProof } from '@ward/ca';
 import { expect } from 'vitest';
 import type { RunningServer } from '../src/index.ts';
-import { type Actor, SECRET_KIND } from '../src/index.ts';
 import { FILE, http, SseClient, svc, yamlOf } from './helpers.ts';
 
-const TEST_ACTOR: Actor = { id: 'test', name: 'test', scope: 'admin' };
-
-/**
- * Stores a `Secret` document as its row (POST /v1/apply learns the kind in another change), with
- * a revision naming it, as `Store.commit` records one: agents hear of it like of an apply.
- */
+/** Applies a `Secret` document through `POST /v1/apply`; returns the apply's revision. */
 export async function putSecretDoc(
   server: RunningServer,
   name: string,
   spec: Record<string, unknown>,
 ): Promise<number> {
-  const { store } = server.app.ward;
   const doc = { apiVersion: 'ward.dev/v1', kind: 'Secret', metadata: { name }, spec };
-  const revision = await store.transaction(async (trx) => {
-    const rev = await store.bumpRevision(trx);
-    const at = new Date().toISOString();
-    await trx
-      .insertInto('documents')
-      .values({
-        kind: SECRET_KIND,
-        name,
-        destination: typeof spec.owner === 'string' ? spec.owner : null,
-        body: JSON.stringify(doc),
-        created_revision: rev,
-        updated_revision: rev,
-        updated_at: at,
-        updated_by: 'test',
-      })
-      .onConflict((oc) =>
-        oc.columns(['kind', 'name']).doUpdateSet({
-          body: JSON.stringify(doc),
-          updated_revision: rev,
-          updated_at: at,
-        }),
-      )
-      .execute();
-    await store.recordRevision(trx, rev, at, TEST_ACTOR, 'apply', [], [name]);
-    return rev;
-  }, true);
-  await server.app.ward.changed();
-  return revision;
+  const r = await http(server.url, 'POST', '/v1/apply', {
+    body: { files: [{ name: `${name}.json`, content: JSON.stringify(doc) }] },
+  });
+  expect(r.status, r.text).toBe(200);
+  return r.body.revision as number;
 }
 
-/** Removes a `Secret` document row, with its revision. */
+/** Deletes a `Secret` document through the documents API. */
 export async function deleteSecretDoc(server: RunningServer, name: string): Promise<void> {
-  const { store } = server.app.ward;
-  await store.transaction(async (trx) => {
-    const rev = await store.bumpRevision(trx);
-    await trx
-      .deleteFrom('documents')
-      .where('kind', '=', SECRET_KIND)
-      .where('name', '=', name)
-      .execute();
-    await store.recordRevision(trx, rev, new Date().toISOString(), TEST_ACTOR, 'apply', [], [name]);
-  }, true);
-  await server.app.ward.changed();
+  const r = await http(server.url, 'DELETE', `/v1/secretpolicies/${encodeURIComponent(name)}`);
+  expect(r.status, r.text).toBeLessThan(300);
 }
 
 export async function applyServices(base: string, names: string[]): Promise<void> {

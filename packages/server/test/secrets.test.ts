@@ -378,7 +378,8 @@ describe('secrets API (SQLite)', () => {
       type: 'keypair',
       rotation: { every: '1h', grace: '10m', activation: '30s' },
     });
-    await putSecretDoc(server, 'static', { owner: 'inventory', rotation: { every: '1h' } });
+    // A static secret is never rotated on a schedule (the policy refuses `every` on it).
+    await putSecretDoc(server, 'static', { owner: 'inventory', rotation: { grace: '10m' } });
     expect(await plugin.rotator!.runOnce()).toBe(1); // the first version at once
     const t1 = clock.now;
     clock.now += 30 * 60_000;

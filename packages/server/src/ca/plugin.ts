@@ -71,6 +71,7 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
     name: 'ca',
     migrations: caMigrations(),
     async register(app: FastifyInstance) {
+      const revokedListeners = new Set<(spiffeId: string) => void>();
       const service = new CaService({
         store: new SqlCaStore(app.ward.db as unknown as Kysely<CaDatabase>, app.ward.trustDomain),
         sealKey: sealKeyOf(options, app.ward.sealKey),
@@ -82,7 +83,10 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
         ...(options.tokenReview ? { reviewK8sToken: tokenReviewer(options.tokenReview) } : {}),
         ...(options.now ? { now: options.now } : {}),
         // Revoked here: the agent's streams on this replica end now, not at the next sweep.
-        onAgentRevoked: (spiffeId) => app.ward.agentHub.closeHeldBy(spiffeId),
+        onAgentRevoked: (spiffeId) => {
+          app.ward.agentHub.closeHeldBy(spiffeId);
+          for (const fn of revokedListeners) fn(spiffeId);
+        },
       });
       // Create (or load and check) the authority now, so a wrong seal key fails the start.
       await service.authority();
@@ -105,6 +109,11 @@ export function caPlugin(options: CaPluginOptions = {}): WardPlugin {
           const prefix = `spiffe://${service.trustDomain}/`;
           const entries = await service.listEntries({ node });
           return new Set(entries.map((e) => e.spiffeId).filter((id) => id.startsWith(prefix)));
+        },
+        liveAgents: () => service.agentIds(),
+        onRevoked(fn) {
+          revokedListeners.add(fn);
+          return () => revokedListeners.delete(fn);
         },
       };
       // CA errors reach the server's one error handler, which answers them with their own code

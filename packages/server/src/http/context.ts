@@ -82,6 +82,10 @@ export interface AgentDirectory {
   ): Promise<{ spiffeId: string; node: string }>;
   /** SPIFFE IDs of the registration entries of `node` (the workloads its agent attests). */
   workloadsOf(node: string): Promise<ReadonlySet<string>>;
+  /** SPIFFE IDs of the agents not revoked (shared store: every replica's revocations). */
+  liveAgents(): Promise<ReadonlySet<string>>;
+  /** Calls `fn` with an agent's SPIFFE ID when this replica revokes it; returns an unsubscribe. */
+  onRevoked(fn: (spiffeId: string) => void): () => void;
 }
 
 /**

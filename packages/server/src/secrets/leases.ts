@@ -295,6 +295,19 @@ export class LeaseManager {
     return rows.map(leaseInfo);
   }
 
+  /** Every lease neither revoked nor expired (the plugin's sweep checks who still holds them). */
+  async active(limit = 10_000): Promise<LeaseInfoV1[]> {
+    const rows = await this.#leases
+      .selectFrom('secret_leases')
+      .selectAll()
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', this.#now())
+      .orderBy('created_at')
+      .limit(limit)
+      .execute();
+    return rows.map(leaseInfo);
+  }
+
   /** Leases of the secret neither revoked nor expired. */
   async activeCount(secret: string): Promise<number> {
     const r = await this.#leases
@@ -306,39 +319,4 @@ export class LeaseManager {
       .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
-}
-
-/**
- * Reaps expired leases every `intervalMs` on the replica that `isLeader` says leads (the
- * rotation leader). One pass at a time; a failure is reported to `log` and retried next pass.
- */
-export function startLeaseReaper(options: {
-  leases: LeaseManager;
-  intervalMs: number;
-  isLeader: () => Promise<boolean>;
-  log?: (message: string) => void;
-}): { stop(): Promise<void> } {
-  let running: Promise<void> | undefined;
-  const pass = async () => {
-    try {
-      if (!(await options.isLeader())) return;
-      const { failed } = await options.leases.reap();
-      for (const f of failed) options.log?.(`lease reaper: ${f}`);
-    } catch (error) {
-      options.log?.(`lease reaper: ${(error as Error).message}`);
-    }
-  };
-  const timer = setInterval(() => {
-    if (running) return;
-    running = pass().finally(() => {
-      running = undefined;
-    });
-  }, options.intervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
 }

@@ -10,29 +10,20 @@ import { AdvisoryLeader, type Leadership, soleLeader } from '../alerts/leader.ts
 import { ServerError } from '../errors.ts';
 import type { WardPlugin } from '../http/app.ts';
 import { SecretDeliverySource } from './delivery.ts';
+import { leaseRoutes } from './lease-routes.ts';
+import { leaseMigrations } from './lease-tables.ts';
+import { LeaseManager } from './leases.ts';
+import { PostgresEngine } from './postgres-engine.ts';
 import { type Rotator, startRotation } from './rotation.ts';
 import { secretRoutes } from './routes.ts';
 import { SecretStore } from './store.ts';
 import { secretsMigrations } from './tables.ts';
-
-/** What the leases part (helper LEASES) receives to register its routes and chores. */
-export interface SecretsPluginDeps {
-  secrets: SecretStore;
-  /** Run `fn` after a secret was deleted (revoke its leases). */
-  onSecretDeleted(fn: (secret: string) => Promise<void>): void;
-  /** Count the active leases of a secret for the summaries. */
-  setActiveLeases(fn: (secret: string) => Promise<number>): void;
-  /** Run `fn` on the leader's rotation tick (reap expired leases). */
-  onLeaderTick(fn: () => Promise<void>): void;
-}
 
 export interface SecretsPluginOptions {
   /** How often the leader checks for due rotations (ms). Default `secrets.rotationCheckMs`, else 10 s. */
   rotationCheckMs?: number;
   /** Clock (tests). */
   now?: () => number;
-  /** Registers the leases routes and chores (helper LEASES: `leaseRoutes`). */
-  leases?: (app: FastifyInstance, deps: SecretsPluginDeps) => void | Promise<void>;
 }
 
 export interface SecretsPlugin extends WardPlugin {
@@ -55,7 +46,7 @@ export function secretsPlugin(options: SecretsPluginOptions = {}): SecretsPlugin
   let rotator: Rotator | undefined;
   return {
     name: 'secrets',
-    migrations: secretsMigrations(),
+    migrations: { ...secretsMigrations(), ...leaseMigrations() },
     get rotator() {
       return rotator;
     },
@@ -103,26 +94,36 @@ export function secretsPlugin(options: SecretsPluginOptions = {}): SecretsPlugin
         ctx.agentHub.publishSecrets(event.revision, event.secrets);
       });
 
-      const deletedHooks: ((secret: string) => Promise<void>)[] = [];
-      const chores: (() => Promise<void>)[] = [];
-      let activeLeases: (secret: string) => Promise<number> = async () => 0;
+      // Dynamic credentials: leases on PostgreSQL logins (docs/secrets.md). The admin URL is
+      // read from the connection secret at each use, so rotating it takes effect at once.
+      const engine = new PostgresEngine();
+      const connectionUrl = async (key: string) => (await secrets.read(key)).data.url ?? '';
+      const leases = new LeaseManager({ db: ctx.db, engine, connectionUrl });
+      leaseRoutes(app, {
+        leases,
+        resolve: async (key) => secrets.declaration(key),
+        connectionUrl,
+      });
       secretRoutes(app, {
         secrets,
-        activeLeases: (s) => activeLeases(s),
+        activeLeases: (s) => leases.activeCount(s),
         deleted: async (s) => {
-          for (const hook of deletedHooks) await hook(s);
+          await leases.revokeWhere({ secret: s }, 'secret deleted');
         },
         wrote: (operation) => writes.inc({ operation }),
       });
-      // ---- Leases (helper LEASES) register here: `leases: (app, deps) => leaseRoutes(app, deps)`.
-      await options.leases?.(app, {
-        secrets,
-        onSecretDeleted: (fn) => deletedHooks.push(fn),
-        setActiveLeases: (fn) => {
-          activeLeases = fn;
-        },
-        onLeaderTick: (fn) => chores.push(fn),
+      // An agent revoked here loses its logins now; one revoked on another replica, or a workload
+      // whose registration entry or grant went away, at the leader's next sweep.
+      const stopRevoked = ctx.agents?.onRevoked((agentId) => {
+        leases
+          .revokeWhere({ agentId }, 'agent revoked')
+          .catch((e) => app.log.warn(`revoking the leases of ${agentId}: ${(e as Error).message}`));
       });
+      const sweepLeases = async () => {
+        const { failed } = await leases.reap();
+        for (const f of failed) app.log.warn(`lease reaper: ${f}`);
+        await revokeOrphanLeases(app, leases, secrets);
+      };
 
       const leader: Leadership = ctx.postgresUrl
         ? new AdvisoryLeader(ctx.postgresUrl, 'ward_secrets')
@@ -132,34 +133,63 @@ export function secretsPlugin(options: SecretsPluginOptions = {}): SecretsPlugin
         leader,
         intervalMs: options.rotationCheckMs ?? kek.rotationCheckMs ?? DEFAULT_ROTATION_CHECK_MS,
         log: (m) => app.log.warn(m),
-        chores,
+        chores: [sweepLeases],
         rotated: () => writes.inc({ operation: 'rotate' }),
       });
       rotator = started;
       app.addHook('onClose', async () => {
         unsubscribe();
+        stopRevoked?.();
         if (ctx.agentHub.secrets === source) ctx.agentHub.secrets = undefined;
         await started.stop();
+        await engine.close();
       });
     },
   };
 }
 
-/** The declaration of secret `key` (postgres settings and all), for the leases part. */
-export function secretDeclaration(app: FastifyInstance, key: string) {
-  const secrets = app.ward.secrets;
-  if (!secrets)
-    throw new ServerError('SERVER_CONFIG_INVALID', 'the secrets plugin is not registered');
-  return secrets.declaration(key);
-}
-
-/** The decrypted current value of secret `key` (a postgres connection's `url`, for leases). */
-export async function readSecretValue(
+/**
+ * Revokes the active leases whose holder no longer may hold them: the agent was revoked (on any
+ * replica), the service's workloads are no longer registered on the agent's node, or the service
+ * is no longer a reader of the secret. Runs on the leader's tick.
+ */
+async function revokeOrphanLeases(
   app: FastifyInstance,
-  key: string,
-): Promise<Record<string, string>> {
-  const secrets = app.ward.secrets;
-  if (!secrets)
-    throw new ServerError('SERVER_CONFIG_INVALID', 'the secrets plugin is not registered');
-  return (await secrets.read(key)).data;
+  leases: LeaseManager,
+  secrets: SecretStore,
+): Promise<void> {
+  const agents = app.ward.agents;
+  if (!agents) return;
+  const held = await leases.active();
+  if (held.length === 0) return;
+  const live = await agents.liveAgents();
+  const servicesOn = new Map<string, Set<string>>();
+  const readersOf = new Map<string, readonly string[]>();
+  for (const lease of held) {
+    let why: string | undefined;
+    if (!live.has(lease.agent)) why = 'agent revoked';
+    else {
+      let services = servicesOn.get(lease.node);
+      if (!services) {
+        services = new Set();
+        for (const id of await agents.workloadsOf(lease.node)) {
+          const s = await app.ward.identities.serviceOf(id);
+          if (s !== undefined) services.add(s);
+        }
+        servicesOn.set(lease.node, services);
+      }
+      let readers = readersOf.get(lease.secret);
+      if (!readers) {
+        readers = (await secrets.declaration(lease.secret))?.readers ?? [];
+        readersOf.set(lease.secret, readers);
+      }
+      if (!services.has(lease.service)) why = 'workload no longer registered on its node';
+      else if (!readers.includes(lease.service)) why = 'grant withdrawn';
+    }
+    if (why) {
+      await leases
+        .revoke(lease.id, why)
+        .catch((e) => app.log.warn(`revoking lease ${lease.id}: ${(e as Error).message}`));
+    }
+  }
 }

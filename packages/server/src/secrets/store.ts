@@ -26,7 +26,7 @@ import type { SecretsDatabase } from './tables.ts';
 /** Versions whose values are kept; older ones are destroyed (metadata stays). */
 export const KEPT_VERSIONS = 10;
 /** The document kind (joins the store's DocumentKind with @ward/policy's Secret). */
-export const SECRET_KIND = 'Secret' as DocumentKind;
+export const SECRET_KIND: DocumentKind = 'Secret';
 
 /** One version's row, times as epoch ms. */
 export interface VersionRecord {
