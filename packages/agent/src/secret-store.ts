@@ -119,8 +119,9 @@ const keyOf = (service: string, secret: string) => `${service}\n${secret}`;
 export class SecretStore extends EventEmitter {
   readonly #held = new Map<string, HeldSecret>();
   /**
-   * The highest revision seen per (service, secret), removals included: an event older than a
-   * removal cannot bring the secret back. Cleared with `forgetService`.
+   * The highest revision seen per (service, secret) still held. A removal clears it: the stream
+   * is ordered, and a service that leaves the node and joins again gets the secret at its own
+   * (older) revision, which must not be refused. Cleared with `forgetService`.
    */
   readonly #revisions = new Map<string, number>();
 
@@ -158,10 +159,11 @@ export class SecretStore extends EventEmitter {
     const key = keyOf(event.service, event.secret);
     const seen = this.#revisions.get(key);
     if (seen !== undefined && event.revision <= seen) return false;
-    this.#revisions.set(key, event.revision);
     if (event.removed) {
+      this.#revisions.delete(key);
       if (!this.#held.delete(key)) return false;
     } else {
+      this.#revisions.set(key, event.revision);
       this.#held.set(key, event);
     }
     this.emit('secret', event.service, event.secret);
