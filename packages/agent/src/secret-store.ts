@@ -11,7 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AgentSecretEventV1, SecretTypeV1, SecretVersionV1 } from '@ward/api-types';
-import { isSecretKey } from '@ward/secrets';
+import { checkSecretData, isSecretKey, SecretsError } from '@ward/secrets';
 import { isServiceKey } from '@ward/spiffe';
 
 /** A secret held for one service (an {@link AgentSecretEventV1} that passed the checks). */
@@ -20,34 +20,22 @@ export interface HeldSecret extends AgentSecretEventV1 {
   versions?: SecretVersionV1[];
 }
 
-/** Limits of one value (as the control plane's `checkSecretData`). */
-const MAX_FIELDS = 64;
-const MAX_DATA_BYTES = 64 * 1024;
-const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 /** Versions valid at once: the control plane keeps 10 values; room for pending ones. */
 const MAX_VERSIONS = 32;
 const TYPES: readonly SecretTypeV1[] = ['static', 'random', 'keypair', 'postgres'];
 
 /**
- * Checks a secret value's fields: at most 64, names `[A-Za-z_][A-Za-z0-9_.-]{0,63}`, string
- * values, names and values together at most 64 KiB of UTF-8. Returns a fresh object (own data
- * properties only, so a field named `__proto__` stays a field) or a reason naming the field,
+ * Checks a secret value's fields with the control plane's own limits (`checkSecretData`).
+ * Returns a fresh object (a field named `__proto__` stays a field) or a reason naming the field,
  * never the value.
  */
 export function parseSecretData(data: unknown, where: string): Record<string, string> | string {
-  if (data === null || typeof data !== 'object' || Array.isArray(data))
-    return `${where}: not an object`;
-  const entries = Object.entries(data as Record<string, unknown>);
-  if (entries.length > MAX_FIELDS) return `${where}: more than ${MAX_FIELDS} fields`;
-  let bytes = 0;
-  for (const [name, value] of entries) {
-    if (!FIELD_NAME.test(name)) return `${where}: a field name is not [A-Za-z_][A-Za-z0-9_.-]*`;
-    if (typeof value !== 'string') return `${where}.${name}: not a string`;
-    bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
-    if (bytes > MAX_DATA_BYTES) return `${where}: larger than ${MAX_DATA_BYTES} bytes`;
+  try {
+    return checkSecretData(data);
+  } catch (error) {
+    if (error instanceof SecretsError) return `${where}: ${error.message}`;
+    throw error;
   }
-  // Object.fromEntries defines properties (no setter runs for `__proto__`).
-  return Object.fromEntries(entries) as Record<string, string>;
 }
 
 const isTime = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;

@@ -11,7 +11,7 @@ const label = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/);
 const fieldName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_.-]{0,10}$/);
 const version = fc.record({
   version: fc.integer({ min: 1, max: 1000 }),
-  data: fc.dictionary(fieldName, fc.string(), { maxKeys: 5 }),
+  data: fc.dictionary(fieldName, fc.string(), { minKeys: 1, maxKeys: 5 }),
   notBefore: fc.nat(),
   notAfter: fc.option(fc.nat(), { nil: null }),
 });
@@ -83,7 +83,7 @@ describe('parseSecretEvent (untrusted stream data)', () => {
       [{ ...ok, versions: [v, v] }, /repeated/],
       [{ ...ok, versions: [{ ...v, version: 0 }] }, /version/],
       [{ ...ok, versions: [{ ...v, notAfter: 'soon' }] }, /notAfter/],
-      [{ ...ok, versions: [{ ...v, data: { value: 7 } }] }, /data\.value: not a string/],
+      [{ ...ok, versions: [{ ...v, data: { value: 7 } }] }, /data\.value must be a string/],
       [{ ...ok, versions: [{ ...v, data: { 'bad name': 's3cr3t' } }] }, /field name/],
       [{ ...ok, versions: [{ ...v, data: { value: 'x'.repeat(70_000) } }] }, /larger than/],
       [

@@ -34,12 +34,11 @@ export function checkSecretData(data: unknown): Record<string, string> {
     bad(`data has more than ${MAX_SECRET_FIELDS} fields`, 'data');
   const out: Record<string, string> = Object.create(null);
   let bytes = 0;
-  for (const [name, value] of entries) {
+  for (const [i, [name, value]] of entries.entries()) {
+    // The position, not the name: a name that fails the pattern may be anything, a pasted
+    // value included.
     if (!FIELD_NAME.test(name)) {
-      bad(
-        `field name ${JSON.stringify(name.slice(0, 70))} must match ${FIELD_NAME.source}`,
-        'data',
-      );
+      bad(`data field #${i + 1}: its name must match ${FIELD_NAME.source}`, 'data');
     }
     if (typeof value !== 'string') bad(`data.${name} must be a string`, `data.${name}`);
     bytes += Buffer.byteLength(name, 'utf8') + Buffer.byteLength(value, 'utf8');

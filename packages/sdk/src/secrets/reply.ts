@@ -6,6 +6,7 @@
  * Refusals name the offending field, never a value.
  */
 import type { SecretTypeV1 } from '@ward/api-types';
+import { checkSecretData, MAX_SECRET_BYTES, SecretsError } from '@ward/secrets';
 import { SecretsClientError } from './errors.ts';
 
 /** One version of a secret as the SDK serves it (frozen; built once per reply). */
@@ -32,9 +33,7 @@ export interface ParsedReply {
 }
 
 export const MAX_VERSIONS = 32;
-export const MAX_FIELDS = 64;
-export const MAX_DATA_BYTES = 64 * 1024;
-const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+export const MAX_DATA_BYTES = MAX_SECRET_BYTES;
 const TYPES: ReadonlySet<string> = new Set(['static', 'random', 'keypair', 'postgres']);
 const MAX_LEASE_ID = 256;
 
@@ -101,25 +100,13 @@ function checkData(
   at: string,
   bad: (field: string, why: string) => SecretsClientError,
 ): Readonly<Record<string, string>> {
-  if (!isRecord(data)) throw bad(at, 'is not an object');
-  const names = Object.keys(data);
-  if (names.length === 0) throw bad(at, 'has no field');
-  if (names.length > MAX_FIELDS) throw bad(at, `has more than ${MAX_FIELDS} fields`);
-  let bytes = 0;
-  const entries: [string, string][] = [];
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]!;
-    // The position, not the name: a name that fails the pattern may be anything.
-    if (!FIELD_NAME.test(name))
-      throw bad(`${at} field #${i + 1}`, 'has a name that is not allowed');
-    const text = data[name];
-    if (typeof text !== 'string') throw bad(`${at}.${name}`, 'is not a string');
-    bytes += Buffer.byteLength(name, 'utf8') + Buffer.byteLength(text, 'utf8');
-    if (bytes > MAX_DATA_BYTES) throw bad(at, `exceeds ${MAX_DATA_BYTES} bytes`);
-    entries.push([name, text]);
+  // The control plane's own limits; the message names the field, never the value.
+  try {
+    return Object.freeze(checkSecretData(data));
+  } catch (error) {
+    if (error instanceof SecretsError) throw bad(at, error.message);
+    throw error;
   }
-  // fromEntries defines own properties: a field named `__proto__` stays a field.
-  return Object.freeze(Object.fromEntries(entries));
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
