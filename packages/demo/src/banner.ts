@@ -4,6 +4,7 @@
  */
 import { relative } from 'node:path';
 import type { DemoCycle } from './cycles.ts';
+import type { SecretsStats } from './secrets.ts';
 import type { Tally } from './tally.ts';
 import type { TrafficStats } from './traffic.ts';
 
@@ -41,6 +42,8 @@ export interface BannerInfo {
   cycle?: DemoCycle;
   /** Where outside traffic enters, and the OpenID provider whose tokens it takes. */
   gateway: { url: string; issuer: string; audience: string };
+  /** How the services get their secrets (payments' API key; inventory's database login). */
+  secrets: { delivery: string; apiKey?: string; databaseRole?: string };
 }
 
 /** A path relative to the working directory when that is shorter. */
@@ -80,6 +83,17 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
       `  identity        ${s.red(s.bold('DEVELOPMENT HEADER, NOT mTLS'))}: callers name themselves in x-ward-source`,
       `                  ${s.red(`reason: ${info.identity.reason ?? 'unknown'}`)}`,
     );
+  }
+  if (info.secrets.apiKey) {
+    lines.push(
+      `  secrets         ${info.secrets.apiKey} from Ward via the ${info.secrets.delivery} (orders sends it, payments checks it; rotated every minute)`,
+    );
+    if (info.secrets.databaseRole)
+      lines.push(
+        `                  shop/inventory-db: inventory's PostgreSQL login ${info.secrets.databaseRole}, a lease revoked when the demo stops`,
+      );
+  } else {
+    lines.push(`  secrets         ${s.yellow(info.secrets.delivery)}`);
   }
   lines.push(
     '',
@@ -164,6 +178,7 @@ export function statusLine(
   traffic: TrafficStats,
   tally: Tally,
   shipped: number,
+  secrets?: SecretsStats,
 ): string {
   const s = styler(out);
   const t = `[${String(Math.round(elapsedMs / 1000)).padStart(4)} s]`;
@@ -173,6 +188,14 @@ export function statusLine(
     `${shipped} shipped`,
   ];
   const lines = [parts.join(' · ')];
+  if (secrets) {
+    const db = secrets.database
+      ? ` · inventory db login ${secrets.database.role}: ${secrets.database.checks} checks ok, ${secrets.database.failures} failed`
+      : '';
+    lines.push(
+      `         secrets: payments api key v${secrets.apiKeyVersion} (${secrets.rotations} rotations, ${secrets.refused} refused)${db}`,
+    );
+  }
   if (tally.wouldDenyEdges.size) lines.push(`         would-deny: ${top(tally.wouldDenyEdges)}`);
   if (tally.refusedEdges.size) lines.push(`         refused:    ${top(tally.refusedEdges)}`);
   return `${lines.join('\n')}\n`;

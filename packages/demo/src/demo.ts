@@ -33,6 +33,7 @@ import {
 import { type MeshIdentities, meshIdentities, type ServiceIdentity } from './identity.ts';
 import { keyOf, MESH, SCRAPE_TARGETS, spiffeIdOf } from './mesh.ts';
 import { type DemoOptions, resolveDemoOptions } from './options.ts';
+import { type DemoSecrets, startDemoSecrets } from './secrets.ts';
 import {
   type Caller,
   createCaller,
@@ -54,7 +55,7 @@ export interface RunningDemo {
   stop(): Promise<void>;
 }
 
-const HANDLERS: Record<string, (pdp: Pdp) => Handler> = {
+const HANDLERS: Record<string, (pdp: Pdp, secrets?: DemoSecrets) => Handler> = {
   frontend: frontendHandler,
   orders: ordersHandler,
   payments: paymentsHandler,
@@ -165,6 +166,25 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       await new Promise((r) => setTimeout(r, 50));
     }
 
+    // Secrets through the node agent: payments' API key for orders and payments, and with
+    // --postgres inventory's database login. Without the agent (the dev-header fallback) there is
+    // no way to deliver them to an identified workload: the key check is off, and the banner says so.
+    let secrets: DemoSecrets | undefined;
+    if (identities.agentSocket) {
+      secrets = await startDemoSecrets({
+        cp,
+        socketPath: identities.agentSocket,
+        ...(opts.postgresUrl ? { postgresUrl: opts.postgresUrl } : {}),
+        warn: (m) => {
+          if (!stopping) warn(m);
+        },
+      });
+      const held = secrets;
+      cleanups.push(() => held.close());
+    } else if (opts.postgresUrl) {
+      warn('--postgres needs the node agent (mTLS mode): inventory gets no database login');
+    }
+
     const urls = new Map<string, string>();
     const directory: Directory = {
       keys: () => MESH.map(keyOf),
@@ -228,7 +248,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         };
         continue;
       }
-      const running = await startService(deps, HANDLERS[svc.name]!(deps.pdp!), {
+      const running = await startService(deps, HANDLERS[svc.name]!(deps.pdp!, secrets), {
         host: opts.host,
         call,
       });
@@ -304,13 +324,22 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       warnings: cp.server.warnings,
       ...(cycle ? { cycle } : {}),
       gateway: { url: edge.url, issuer: edge.issuer, audience: SHOP_AUDIENCE },
+      secrets: secrets
+        ? {
+            delivery: 'node agent',
+            apiKey: 'shop/payments-api-key',
+            ...(secrets.stats().database ? { databaseRole: secrets.stats().database!.role } : {}),
+          }
+        : { delivery: 'off (no node agent in the dev-header fallback)' },
     };
     out.write(banner(out, info));
 
     const started = Date.now();
     const shipped = () => shippers.reduce((n, sh) => n + sh.stats().shipped, 0);
     const status = setInterval(() => {
-      out.write(statusLine(out, Date.now() - started, traffic.stats, tally, shipped()));
+      out.write(
+        statusLine(out, Date.now() - started, traffic.stats, tally, shipped(), secrets?.stats()),
+      );
     }, opts.statusIntervalMs);
     cleanups.push(async () => clearInterval(status));
 
@@ -330,7 +359,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
           ),
         );
         await cleanup();
-        out.write(statusLine(out, Date.now() - started, traffic.stats, tally, shipped()));
+        out.write(
+          statusLine(out, Date.now() - started, traffic.stats, tally, shipped(), secrets?.stats()),
+        );
         out.write('stopped.\n');
         resolveDone();
       })());

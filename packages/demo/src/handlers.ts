@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Pdp } from '@ward/sdk';
+import { API_KEY_HEADER, type DemoSecrets } from './secrets.ts';
 import type { Handler, Reply } from './service.ts';
 
 const SKUS = ['sku-lamp', 'sku-desk', 'sku-chair', 'sku-shelf', 'sku-rug'];
@@ -63,8 +64,13 @@ export function frontendHandler(_pdp: Pdp): Handler {
   };
 }
 
-/** orders: places orders (reserve stock, charge, confirm by mail) and cancels them (refund). */
-export function ordersHandler(pdp: Pdp): Handler {
+/**
+ * orders: places orders (reserve stock, charge, confirm by mail) and cancels them (refund). It
+ * sends payments' API key, read from Ward at each call (`secrets.get` is a memory read).
+ */
+export function ordersHandler(pdp: Pdp, secrets?: DemoSecrets): Handler {
+  const keyHeader = (): Record<string, string> =>
+    secrets ? { [API_KEY_HEADER]: secrets.apiKey() } : {};
   const orders = new Map<string, { id: string; user: string; sku: string; qty: number }>();
   return async ({ method, path, body, passport, passportToken, call }) => {
     const [first, second] = segments(path);
@@ -88,6 +94,7 @@ export function ordersHandler(pdp: Pdp): Handler {
       if (reserved.status !== 200) return { status: 409, body: { error: 'out of stock' } };
       const charged = await call('payments', 'POST', '/charges', {
         body: { order: id, amount: qty * 4200 },
+        headers: keyHeader(),
         passport: pass,
       });
       if (charged.status !== 201) return { status: 402, body: { error: 'payment failed' } };
@@ -104,17 +111,29 @@ export function ordersHandler(pdp: Pdp): Handler {
       if (!order || order.user !== passport?.sub)
         return { status: 404, body: { error: 'no such order' } };
       orders.delete(second);
-      await call('payments', 'POST', '/refunds', { body: { order: second }, passport: pass });
+      await call('payments', 'POST', '/refunds', {
+        body: { order: second },
+        headers: keyHeader(),
+        passport: pass,
+      });
       return { status: 204 };
     }
     return notFound;
   };
 }
 
-/** payments: charges and refunds (pretend). */
-export function paymentsHandler(pdp: Pdp): Handler {
-  return async ({ method, path }) => {
+/**
+ * payments: charges and refunds (pretend), only with its API key: any version Ward says is valid
+ * now, so a caller still on the previous key is served through the grace period.
+ */
+export function paymentsHandler(pdp: Pdp, secrets?: DemoSecrets): Handler {
+  return async ({ req, method, path }) => {
     if (method === 'GET' && path === '/metrics') return metrics(pdp);
+    if (secrets && method === 'POST') {
+      const presented = req.headers[API_KEY_HEADER];
+      if (!secrets.accepts(typeof presented === 'string' ? presented : undefined))
+        return { status: 401, body: { error: 'missing or wrong API key' } };
+    }
     if (method === 'POST' && path === '/charges')
       return { status: 201, body: { charge: `ch-${randomUUID().slice(0, 8)}` } };
     if (method === 'POST' && path === '/refunds')

@@ -36,6 +36,8 @@ export interface MeshIdentities {
   readonly attestation?: string;
   /** One line to show when the agent does not attest callers (the demo fallback). */
   readonly notice?: string;
+  /** The node agent's socket (mTLS mode): workloads take their secrets there too. */
+  readonly agentSocket?: string;
   for(service: string, spiffeId: string): Promise<ServiceIdentity>;
   close(): Promise<void>;
 }
@@ -100,6 +102,7 @@ export async function meshIdentities(
     return {
       mode: 'mtls',
       attestation: method,
+      agentSocket: running.socketPath,
       ...(notice ? { notice } : {}),
       async for(_service, spiffeId) {
         const id = await workloadIdentity({ socketPath: running.socketPath, spiffeId });

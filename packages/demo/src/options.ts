@@ -24,6 +24,11 @@ export interface DemoOptions {
   devIdentity?: boolean;
   /** Where the human-readable output goes. Default `process.stdout`. */
   out?: NodeJS.WritableStream;
+  /**
+   * A PostgreSQL database (`postgres://…`, a role with CREATEROLE): inventory then gets its
+   * database login from Ward as a dynamic credential (a leased role).
+   */
+  postgresUrl?: string;
 }
 
 export interface ResolvedDemoOptions {
@@ -36,6 +41,7 @@ export interface ResolvedDemoOptions {
   readonly statusIntervalMs: number;
   readonly devIdentity: boolean;
   readonly out: NodeJS.WritableStream;
+  readonly postgresUrl: string | undefined;
 }
 
 /** The repository's `examples/demo`, found from this file (packages/demo/src/options.ts). */
@@ -54,6 +60,10 @@ export function resolveDemoOptions(options: DemoOptions = {}): ResolvedDemoOptio
   if (durationMs !== undefined && (!Number.isFinite(durationMs) || durationMs <= 0)) {
     throw new DemoError('DEMO_BAD_OPTION', '--duration must be positive');
   }
+  const postgresUrl = options.postgresUrl;
+  if (postgresUrl !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(postgresUrl)) {
+    throw new DemoError('DEMO_BAD_OPTION', '--postgres must be a postgres:// URL');
+  }
   return Object.freeze({
     port,
     host: options.host ?? '127.0.0.1',
@@ -64,6 +74,7 @@ export function resolveDemoOptions(options: DemoOptions = {}): ResolvedDemoOptio
     statusIntervalMs: options.statusIntervalMs ?? 5000,
     devIdentity: options.devIdentity ?? false,
     out: options.out ?? process.stdout,
+    postgresUrl,
   });
 }
 

@@ -21,6 +21,7 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { signIn } from '@ward/dev-idp';
 import { startServer } from '@ward/server';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoError, runDemo } from '../src/index.ts';
 import { parseDuration } from '../src/options.ts';
@@ -45,6 +46,22 @@ interface DemoInfo {
   warnings: string[];
   cycle?: { path: string[]; startup: boolean; fix: string };
   gateway: { url: string; issuer: string; audience: string };
+  secrets: { delivery: string; apiKey?: string; databaseRole?: string };
+}
+
+/** The machine's PostgreSQL, when it answers: the demo then leases inventory a login there. */
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+async function postgresReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /** Starts `ward start -o json`; resolves with the JSON line and the live process. */
@@ -263,8 +280,11 @@ describe('ward start (the demo)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'ward-demo-'));
   let demo: Awaited<ReturnType<typeof startDemo>>;
 
+  let withPostgres = false;
+
   beforeAll(async () => {
-    demo = await startDemo(dataDir, '50s');
+    withPostgres = await postgresReachable();
+    demo = await startDemo(dataDir, '50s', withPostgres ? { args: ['--postgres', PG_URL] } : {});
   });
   afterAll(async () => {
     if (demo?.child.exitCode === null) demo.child.kill('SIGKILL');
@@ -309,6 +329,55 @@ describe('ward start (the demo)', () => {
     // Zero-config: the seal key is generated next to the data, and the banner says what that means.
     expect(info.warnings.join('\n')).toMatch(/seal key .* is inside the data directory/);
     expect(text).toMatch(/warning .*copy of that directory/);
+  });
+
+  it("gets payments' API key through Ward and survives a rotation without a failed request", async () => {
+    expect(demo.info.secrets).toMatchObject({
+      delivery: 'node agent',
+      apiKey: 'shop/payments-api-key',
+    });
+    // The demo rotates the key 15 s in (activation 3 s): wait for a status line on version 2.
+    const onV2 = () =>
+      demo
+        .output()
+        .split('\n')
+        .find((l) => /secrets: payments api key v[2-9]/.test(l));
+    await expect.poll(onV2, { timeout: 40_000, interval: 1000 }).toBeDefined();
+    const lines = demo.output().split('\n');
+    const at = lines.findIndex((l) => /secrets: payments api key v[2-9]/.test(l));
+    // The status line before it: every user request ok, no charge refused for its key.
+    expect(lines[at]).toMatch(/\(\d+ rotations?, 0 refused\)/);
+    expect(lines[at - 1]).toMatch(/users: \d+ requests \((\d+) ok, 0 refused, 0 failed\)/);
+    const r = await fetch(`${demo.info.controlPlane}/v1/secrets/shop%2Fpayments-api-key`, {
+      headers: { authorization: `Bearer ${demo.info.adminToken}` },
+    });
+    const summary = (await r.json()) as { currentVersion: number; readers: string[] };
+    expect(summary.currentVersion).toBeGreaterThanOrEqual(2);
+    expect(summary.readers).toEqual(['shop/orders', 'shop/payments']);
+  });
+
+  it('leases inventory its PostgreSQL login, which works while the demo runs (with a PostgreSQL)', async (ctx) => {
+    if (!withPostgres) ctx.skip();
+    const role = demo.info.secrets.databaseRole;
+    expect(role).toMatch(/^ward_shop_inventory_[a-z0-9_]+$/);
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query(
+        'SELECT rolcanlogin, rolvaliduntil FROM pg_roles WHERE rolname = $1',
+        [role],
+      );
+      expect(rows).toHaveLength(1);
+      expect(rows[0].rolcanlogin).toBe(true);
+      expect(new Date(rows[0].rolvaliduntil).getTime()).toBeGreaterThan(Date.now());
+    } finally {
+      await admin.end();
+    }
+    await expect
+      .poll(() => /inventory db login \S+: [1-9]\d* checks ok, 0 failed/.test(demo.output()), {
+        timeout: 15_000,
+      })
+      .toBe(true);
   });
 
   it('serves the web console at the URL the banner prints', async () => {

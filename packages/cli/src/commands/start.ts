@@ -15,6 +15,7 @@ interface StartOptions {
   duration?: string;
   rps: string;
   devIdentity?: boolean;
+  postgres?: string;
   output: string;
 }
 
@@ -33,6 +34,10 @@ export function register(program: Command): void {
     .option('--duration <time>', 'stop by itself after this long (e.g. 20s, 2m)')
     .option('--rps <n>', 'end-user requests per second at the frontend', '8')
     .option('--dev-identity', 'use the development identity header instead of mTLS')
+    .option(
+      '--postgres <url>',
+      'a PostgreSQL database (postgres://…, a role with CREATEROLE; env WARD_DEMO_POSTGRES): inventory gets its login from Ward as a leased role',
+    )
     .addHelpText(
       'after',
       '\n-o json prints one JSON line first: {controlPlane, controlPlaneMetrics, adminToken, adminTokenFile, services (each with its metrics URL), identity}; the human output then goes to stderr.',
@@ -57,6 +62,13 @@ export function register(program: Command): void {
         );
       }
     }
+    const postgresUrl = opts.postgres ?? process.env.WARD_DEMO_POSTGRES;
+    if (postgresUrl !== undefined && !/^postgres(ql)?:\/\/\S+$/.test(postgresUrl)) {
+      throw usageError(
+        `--postgres must be a postgres:// URL${opts.postgres === undefined ? ' (from WARD_DEMO_POSTGRES)' : ''}`,
+        'CLI_BAD_OPTION',
+      );
+    }
     let demo: Awaited<ReturnType<typeof runDemo>>;
     const out = process.stdout;
     try {
@@ -66,6 +78,7 @@ export function register(program: Command): void {
         rps,
         ...(durationMs !== undefined ? { durationMs } : {}),
         devIdentity: opts.devIdentity ?? false,
+        ...(postgresUrl ? { postgresUrl } : {}),
         // With -o json the first stdout line is the JSON; the human output follows on stderr.
         // The demo's own colored banner and status line (fixed demo services only).
         out: trustedOutput(opts.output === 'json' ? process.stderr : out),
