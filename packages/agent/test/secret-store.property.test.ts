@@ -84,7 +84,10 @@ describe('parseSecretEvent (untrusted stream data)', () => {
       [{ ...ok, versions: [{ ...v, version: 0 }] }, /version/],
       [{ ...ok, versions: [{ ...v, notAfter: 'soon' }] }, /notAfter/],
       [{ ...ok, versions: [{ ...v, data: { value: 7 } }] }, /data\.value must be a string/],
-      [{ ...ok, versions: [{ ...v, data: { 'bad name': 's3cr3t' } }] }, /field #1: its name must match/],
+      [
+        { ...ok, versions: [{ ...v, data: { 'bad name': 's3cr3t' } }] },
+        /field #1: its name must match/,
+      ],
       [{ ...ok, versions: [{ ...v, data: { value: 'x'.repeat(70_000) } }] }, /larger than/],
       [
         {
