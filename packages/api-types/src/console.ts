@@ -10,3 +10,4 @@ export * from './fleet.ts';
 export * from './graph-view.ts';
 export * from './live-tail.ts';
 export * from './rollout.ts';
+export * from './secret-info.ts';

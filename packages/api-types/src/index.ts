@@ -17,7 +17,7 @@ export type {
   SignedBundleV1,
   WatchEventV1,
 } from './bundle.ts';
-// Audit, decision logs, fleet, graph view, live tail, rollout: see console.ts.
+// Audit, decision logs, fleet, graph view, live tail, rollout, secrets' metadata: see console.ts.
 export * from './console.ts';
 export { BUNDLE_MEDIA_TYPE, PROBLEM_MEDIA_TYPE } from './media-types.ts';
 export {
@@ -33,11 +33,7 @@ export {
   AGENT_SECRETS_SERVICE,
   type AgentLeaseRequestV1,
   type AgentSecretEventV1,
-  type LeaseInfoV1,
   type LeaseV1,
-  type SecretSummaryV1,
-  type SecretTypeV1,
-  type SecretVersionInfoV1,
   type SecretVersionV1,
   type SecretWatchReplyV1,
   type SecretWatchRequestV1,

@@ -9,8 +9,16 @@
  * gives it back when none does.
  */
 
-/** How a secret's values come to be. */
-export type SecretTypeV1 = 'static' | 'random' | 'keypair' | 'postgres';
+import type { SecretTypeV1 } from './secret-info.ts';
+
+// The owners' view (summaries, versions' metadata, leases) has no Node types: see secret-info.ts.
+export type {
+  LeaseInfoV1,
+  SecretSummaryV1,
+  SecretTypeV1,
+  SecretVersionInfoV1,
+  SecretWriteResultV1,
+} from './secret-info.ts';
 
 /** One version of a secret's value: fields (Vault KV v2's `data`) and its validity. */
 export interface SecretVersionV1 {
@@ -92,50 +100,3 @@ export const AGENT_SECRETS_SERVICE = {
     responseDeserialize: (bytes: Buffer): unknown => JSON.parse(bytes.toString('utf8')),
   },
 } as const;
-
-/** A secret as `GET /v1/secrets` lists it: never a value. */
-export interface SecretSummaryV1 {
-  secret: string;
-  /** The owning service's key (from the `Secret` document; null when undeclared). */
-  owner: string | null;
-  type: SecretTypeV1;
-  /** Service keys allowed to read it. */
-  readers: string[];
-  currentVersion: number | null;
-  /** Versions kept (destroyed ones included). */
-  versionCount: number;
-  /** ISO time of the newest version, or null before the first. */
-  updatedAt: string | null;
-  /** Rotation settings as durations (`24h`); `every` null when not scheduled. */
-  rotation: { every: string | null; grace: string; activation: string };
-  nextRotationAt: string | null;
-  activeLeases: number;
-}
-
-/** One version's metadata (`GET /v1/secrets/:secret/versions`): never a value. */
-export interface SecretVersionInfoV1 {
-  version: number;
-  createdAt: string;
-  createdBy: string;
-  notBefore: string;
-  notAfter: string | null;
-  state: 'pending' | 'current' | 'previous' | 'expired' | 'destroyed';
-  source: 'put' | 'rotate' | 'rollback';
-  /** The key-encryption key that wraps its data key. */
-  kek: string;
-}
-
-/** A lease as listed to owners (`GET /v1/secrets/:secret/leases`): never the credential. */
-export interface LeaseInfoV1 {
-  id: string;
-  secret: string;
-  service: string;
-  node: string;
-  agent: string;
-  role: string;
-  createdAt: string;
-  expiresAt: string;
-  maxExpiresAt: string;
-  revokedAt: string | null;
-  revokeReason: string | null;
-}
