@@ -258,6 +258,18 @@ describe('secrets API (SQLite)', () => {
     );
     const read = audit.find((a) => a.action === 'secret.read' && a.actor_name === 'pdp-orders');
     expect(JSON.parse(read!.detail)).toMatchObject({ version: 2, via: 'token', scope: 'pdp' });
+    // A workload reads only versions valid now (what its agent would hand it); owners read
+    // the kept history.
+    const gen2 = await http(base, 'POST', '/v1/secrets/session-key/rotate', { token: team });
+    expect(gen2.body.version).toBe(2);
+    const firstGen = '/v1/secrets/session-key/value?version=1';
+    expect((await http(base, 'GET', firstGen, { token: ordersPdp })).status).toBe(200);
+    clock.now += 11 * 60_000; // past activation (1 s) + grace (10 min)
+    const expired = await http(base, 'GET', firstGen, { token: ordersPdp });
+    expect(expired.status).toBe(404);
+    expect(expired.body.code).toBe('SECRET_VERSION_NOT_FOUND');
+    expect((await http(base, 'GET', firstGen, { token: team })).status).toBe(200);
+
     // The OpenAPI document lists the routes under the secrets tag.
     const doc = await http(base, 'GET', '/openapi.json', { token: null });
     expect(doc.body.paths['/v1/secrets/{secret}/value'].get.tags).toEqual(['secrets']);

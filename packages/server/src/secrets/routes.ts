@@ -448,6 +448,15 @@ export function secretRoutes(app: FastifyInstance, deps: SecretRouteDeps): void 
       await authorize(principal, key, 'read');
       const version = (request.query as { version?: number }).version;
       const value = await secrets.read(key, version);
+      // A workload reads what the agent would hand it: versions valid now, not the history
+      // its owners keep.
+      if (principal.scope === 'pdp' && value.notAfter !== null && value.notAfter <= secrets.now()) {
+        throw new ServerError(
+          'SECRET_VERSION_NOT_FOUND',
+          `version ${value.version} of ${key} is no longer valid`,
+          { errors: [{ field: 'querystring.version', message: 'expired' }] },
+        );
+      }
       await app.ward.store.transaction((trx) =>
         appendAudit(trx, principal, 'secret.read', key, {
           version: value.version,
