@@ -31,7 +31,16 @@ const ADMIN = 'secrets-e2e-admin-token-0123456789';
 const TD = 'secrets.test';
 const PG_URL = process.env.WARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const quiet = pino({ level: 'silent' });
-const quietSdk = { warn() {} };
+/** Every line the agents and SDK clients log, at every level: searched for values at the end. */
+const logged: string[] = [];
+const capture = pino({ level: 'trace' }, { write: (line: string) => void logged.push(line) });
+/** Every secret value the tests wrote or received. */
+const values = new Set<string>();
+const quietSdk = {
+  warn(fields: object, message: string) {
+    logged.push(`${message} ${JSON.stringify(fields)}`);
+  },
+};
 
 async function pgAvailable(): Promise<boolean> {
   const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
@@ -74,6 +83,7 @@ const WORKLOADS = {
   shipping: { node: 'worker-1', uid: 1004 },
   payments: { node: 'worker-2', uid: 2001 },
   audit: { node: 'worker-3', uid: 3001 },
+  'shop/cart': { node: 'worker-1', uid: 1005 },
 } as const;
 type Workload = keyof typeof WORKLOADS;
 
@@ -118,6 +128,7 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
     spec,
   });
   const put = async (name: string, data: Record<string, string>) => {
+    for (const v of Object.values(data)) values.add(v);
     const r = await admin('PUT', `/v1/secrets/${encodeURIComponent(name)}`, { data });
     expect(r.status, r.text).toBe(200);
     return r.body.version as number;
@@ -136,7 +147,7 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
       controlPlane: server.url,
       joinToken: body.token,
       socketPath: socket,
-      logger: quiet,
+      logger: capture,
       bundleTiming: { minBackoffMs: 20, maxBackoffMs: 200 },
       timing: { syncIntervalMs: 300 },
       statusIntervalMs: 0,
@@ -149,7 +160,7 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
   /** Connects `service`'s workload (its uid) to `agent`, through a path of its own. */
   const connect = async (service: Workload, names: string[], agent = agentA) => {
     const { uid } = WORKLOADS[service];
-    const path = join(dir, `${service}-${randomBytes(3).toString('hex')}.sock`);
+    const path = join(dir, `${service.replace('/', '-')}-${randomBytes(3).toString('hex')}.sock`);
     symlinkSync(agent.socketPath, path);
     peer = { pid: 10_000 + uid, uid, gid: uid, supplementaryGids: [], path: `/srv/${service}` };
     const client = await connectSecrets({
@@ -161,6 +172,13 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
       backoff: { initialMs: 20, maxMs: 200 },
     });
     clients.push(client);
+    for (const name of names) {
+      const note = (v: { data: Record<string, string> } | undefined) => {
+        for (const x of Object.values(v?.data ?? {})) values.add(x);
+      };
+      for (const v of client.valid(name)) note(v);
+      client.watch(name, note);
+    }
     return client;
   };
 
@@ -180,12 +198,15 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
       ],
     });
     await apply(
-      ...Object.keys(WORKLOADS).map((name) => ({
-        apiVersion: 'ward.dev/v1',
-        kind: 'Service',
-        metadata: { name },
-        spec: {},
-      })),
+      ...Object.keys(WORKLOADS).map((key) => {
+        const [namespace, name] = key.includes('/') ? key.split('/') : ['default', key];
+        return {
+          apiVersion: 'ward.dev/v1',
+          kind: 'Service',
+          metadata: { name, namespace },
+          spec: {},
+        };
+      }),
       secretDoc('session-key', {
         owner: 'inventory',
         readers: ['orders', 'inventory'],
@@ -194,8 +215,9 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
       }),
     );
     for (const [name, w] of Object.entries(WORKLOADS)) {
+      const [ns, sa] = name.includes('/') ? name.split('/') : ['default', name];
       const r = await admin('POST', '/v1/ca/entries', {
-        spiffeId: defaultSpiffeId(TD, 'default', name),
+        spiffeId: defaultSpiffeId(TD, ns!, sa!),
         node: w.node,
         selectors: [`unix:uid:${w.uid}`],
       });
@@ -280,6 +302,40 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
     expect([...versions].length).toBeGreaterThanOrEqual(4);
     // The replaced version stays valid for the verifier through its grace period.
     expect(verifier.valid('session-key').map((v) => v.version)).toContain(last - 1);
+  });
+
+  it('a namespaced secret, a rollback and a deletion reach the workload', async () => {
+    await apply({
+      apiVersion: 'ward.dev/v1',
+      kind: 'Secret',
+      metadata: { name: 'cart-key', namespace: 'shop' },
+      spec: { owner: 'cart', readers: ['cart'], rotation: { activation: '0s' } },
+    });
+    await put('shop/cart-key', { value: 'cart-value-1' });
+    const cart = await connect('shop/cart', ['cart-key']);
+    expect(cart.get('cart-key')).toMatchObject({ secret: 'shop/cart-key', version: 1 });
+    expect(cart.get('shop/cart-key').value).toBe('cart-value-1');
+    await put('shop/cart-key', { value: 'cart-value-2' });
+    await waitFor('version 2', () => cart.get('cart-key').version === 2);
+    const back = await admin('POST', '/v1/secrets/shop%2Fcart-key/rollback', { version: 1 });
+    expect(back.status, back.text).toBe(200);
+    await waitFor('the rollback', () => cart.get('cart-key').version === 3);
+    expect(cart.get('cart-key').value).toBe('cart-value-1');
+    // Deleting destroys every version: the workload keeps none of them.
+    expect((await admin('DELETE', '/v1/secrets/shop%2Fcart-key')).status).toBe(204);
+    await waitFor('the deletion', () =>
+      throwsCode(() => cart.get('cart-key'), 'SECRETS_ACCESS_WITHDRAWN'),
+    );
+    expect(agentA.secrets!.get('shop/cart', 'shop/cart-key')).toBeUndefined();
+    // A value put again (the document still grants it) comes back to the same client.
+    await put('shop/cart-key', { value: 'cart-value-3' });
+    await waitFor('the new value', () => {
+      try {
+        return cart.get('cart-key').value === 'cart-value-3';
+      } catch {
+        return false;
+      }
+    });
   });
 
   it('a service removed from the readers loses the secret', async () => {
@@ -516,5 +572,15 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
     expect(after).not.toBe(before);
     expect(after).toBe(expected());
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('no value reaches the logs of the agents or of the SDK clients', () => {
+    expect(logged.length).toBeGreaterThan(10);
+    expect(values.size).toBeGreaterThan(10);
+    const all = logged.join('\n');
+    for (const v of values) {
+      if (v.length < 8) continue;
+      expect(all.includes(v), 'a value in the logs').toBe(false);
+    }
   });
 });
