@@ -30,7 +30,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const ADMIN = 'secrets-e2e-admin-token-0123456789';
 const TD = 'secrets.test';
 const PG_URL = process.env.WARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const quiet = pino({ level: 'silent' });
 /** Every line the agents and SDK clients log, at every level: searched for values at the end. */
 const logged: string[] = [];
 const capture = pino({ level: 'trace' }, { write: (line: string) => void logged.push(line) });
@@ -182,21 +181,25 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
     return client;
   };
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ward-secrets-e2e-'));
-    shm = mkdtempSync('/dev/shm/ward-secrets-e2e-');
-    server = await startServer({
+  const caKey = generateSealKey();
+  const startControlPlane = (port: number) =>
+    startServer({
       dataDir: join(dir, 'data'),
-      port: 0,
+      port,
       adminToken: ADMIN,
       trustDomain: TD,
       heartbeatMs: 3000,
       env: {},
       plugins: [
-        caPlugin({ env: { WARD_CA_KEY: generateSealKey() }, agentSweepMs: 200 }),
+        caPlugin({ env: { WARD_CA_KEY: caKey }, agentSweepMs: 200 }),
         secretsPlugin({ rotationCheckMs: 200 }),
       ],
     });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ward-secrets-e2e-'));
+    shm = mkdtempSync('/dev/shm/ward-secrets-e2e-');
+    server = await startControlPlane(0);
     await apply(
       ...Object.keys(WORKLOADS).map((key) => {
         const [namespace, name] = key.includes('/') ? key.split('/') : ['default', key];
@@ -572,6 +575,62 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
     expect(after).not.toBe(before);
     expect(after).toBe(expected());
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('withdrawn access comes back when the grant or the registration entry does', async () => {
+    await apply(secretDoc('regrant-key', { owner: 'inventory', readers: ['billing'] }));
+    await put('regrant-key', { value: 'regrant-value-1' });
+    const billing = await connect('billing', ['regrant-key']);
+    await apply(secretDoc('regrant-key', { owner: 'inventory', readers: [] }));
+    await waitFor('withdrawn', () =>
+      throwsCode(() => billing.get('regrant-key'), 'SECRETS_ACCESS_WITHDRAWN'),
+    );
+    await apply(secretDoc('regrant-key', { owner: 'inventory', readers: ['billing'] }));
+    const readable = () => {
+      try {
+        return billing.get('regrant-key').value === 'regrant-value-1';
+      } catch {
+        return false;
+      }
+    };
+    await waitFor('granted again', readable);
+    // The entry deleted and created again.
+    expect((await admin('DELETE', `/v1/ca/entries/${entryIds.get('billing')}`)).status).toBe(204);
+    await waitFor('entry gone', () =>
+      throwsCode(() => billing.get('regrant-key'), 'SECRETS_ACCESS_WITHDRAWN'),
+    );
+    const r = await admin('POST', '/v1/ca/entries', {
+      spiffeId: defaultSpiffeId(TD, 'default', 'billing'),
+      node: 'worker-1',
+      selectors: [`unix:uid:${WORKLOADS.billing.uid}`],
+    });
+    expect(r.status, r.text).toBe(201);
+    entryIds.set('billing', r.body.id);
+    await waitFor('registered again', readable);
+  });
+
+  it('the control plane restarts: workloads keep their value and the next change reaches them', async () => {
+    await apply(
+      secretDoc('restart-key', {
+        owner: 'inventory',
+        readers: ['orders'],
+        type: 'random',
+        rotation: { activation: '0s' },
+      }),
+    );
+    const v1 = await rotate('restart-key');
+    const orders = await connect('orders', ['restart-key']);
+    const before = orders.get('restart-key');
+    expect(before.version).toBe(v1);
+    const port = Number(new URL(server.url).port);
+    const disconnected = new Promise<void>((r) => agentA.bundles!.once('disconnected', () => r()));
+    await server.close();
+    await disconnected;
+    expect(orders.get('restart-key')).toBe(before);
+    server = await startControlPlane(port);
+    const v2 = await rotate('restart-key');
+    await waitFor('the rotation after the restart', () => orders.get('restart-key').version === v2);
+    expect(orders.get('restart-key').value).not.toBe(before.value);
   });
 
   it('no value reaches the logs of the agents or of the SDK clients', () => {
