@@ -228,6 +228,19 @@ describe('ward secret (real server process)', () => {
     });
     expect(tooBig.status).toBeGreaterThanOrEqual(400);
     expect(tooBig.text).not.toContain(REFUSED);
+    // A body that is not JSON, and a value that is not a string.
+    const broken = await fetch(`${url}/v1/secrets/session-token`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: `{"data":{"value":"${REFUSED}"`,
+    });
+    expect(broken.status).toBe(400);
+    expect(await broken.text()).not.toContain(REFUSED);
+    const typed = await api('PUT', '/v1/secrets/session-token', {
+      data: { value: [REFUSED] },
+    });
+    expect(typed.status).toBe(400);
+    expect(typed.text).not.toContain(REFUSED);
     // The log was captured (the server's pino lines), and holds no value.
     await new Promise((r) => setTimeout(r, 200));
     expect(serverOut).toContain('"level":');
