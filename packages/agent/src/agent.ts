@@ -167,16 +167,26 @@ async function runAgent(
   // control plane still sends (it says `removed` as well). Only IDs that were there and left:
   // a secret may arrive a moment before the entry that lets a workload read it.
   let spiffeIds = new Set(manager.entries.map((e) => e.spiffeId));
+  // IDs whose secrets were dropped here. Should one come back before the control plane saw it
+  // leave (its entry deleted and created again between two of its sweeps), the control plane
+  // sends nothing again: the stream is reopened for a fresh snapshot.
+  const dropped = new Set<string>();
   const forgetDeparted = () => {
     const now = new Set(manager.entries.map((e) => e.spiffeId));
     const gone = new Set([...spiffeIds].filter((id) => !now.has(id)));
+    const back = [...now].filter((id) => !spiffeIds.has(id) && dropped.delete(id));
     spiffeIds = now;
+    if (back.length > 0) {
+      log.info({ spiffeIds: back }, 'a service came back to the node; reloading its secrets');
+      feed?.resync();
+    }
     if (!secrets || gone.size === 0) return;
     for (const service of secrets.services()) {
       const id = secrets.anyOf(service)?.spiffeId;
       if (id !== undefined && gone.has(id)) {
         log.info({ service }, 'service left the node; its secrets dropped');
         secrets.forgetService(service);
+        dropped.add(id);
       }
     }
   };

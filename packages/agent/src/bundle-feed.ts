@@ -90,6 +90,9 @@ export class BundleFeed extends EventEmitter {
   readonly #refused = new Map<string, { at: number; error: unknown }>();
   readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
+  /** The open stream's connection; {@link resync} aborts it. */
+  #connection: AbortController | undefined;
+  #resyncing = false;
   /** Whether the stream is open now. */
   connected = false;
   /** Streams opened since start (tests and metrics). */
@@ -134,6 +137,17 @@ export class BundleFeed extends EventEmitter {
   async stop(): Promise<void> {
     this.#abort.abort();
     await this.#loop;
+  }
+
+  /**
+   * Reopens the stream, for a fresh connect snapshot of everything in the node's scope: the
+   * agent dropped what it held for a service whose entries left, and the service came back
+   * before the control plane saw it leave (so it sends nothing again by itself).
+   */
+  resync(): void {
+    if (!this.#connection || this.#connection.signal.aborted) return;
+    this.#resyncing = true;
+    this.#connection.abort();
   }
 
   /**
@@ -213,6 +227,7 @@ export class BundleFeed extends EventEmitter {
     let failures = 0;
     while (!signal.aborted) {
       const connection = new AbortController();
+      this.#connection = connection;
       const stop = () => connection.abort();
       signal.addEventListener('abort', stop, { once: true });
       let healthy = false;
@@ -224,10 +239,11 @@ export class BundleFeed extends EventEmitter {
         this.emit('connected');
         await this.#read(res, connection);
       } catch (error) {
-        if (!signal.aborted) {
+        if (!signal.aborted && !this.#resyncing) {
           this.#log.warn({ err: (error as Error).message }, 'agent bundle stream failed');
         }
       } finally {
+        this.#resyncing = false;
         signal.removeEventListener('abort', stop);
         connection.abort();
         if (this.connected) {

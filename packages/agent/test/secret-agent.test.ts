@@ -310,4 +310,34 @@ describe('secrets through the node agent', () => {
     await until(() => agent.secrets!.get('shop/orders', 'shop/api-key') === undefined);
     w.close();
   });
+
+  it('reopens its stream when a service whose secrets it dropped comes back to the node', async () => {
+    // The previous test removed orders' entry: the agent dropped its secrets. The control plane
+    // here never noticed (as when an entry is deleted and created again between two sweeps):
+    // only a new connect snapshot can bring them back.
+    expect(agent.secrets!.get('shop/orders', 'shop/api-key')).toBeUndefined();
+    const watches = () => cp.requests.filter((r) => r === 'GET /v1/agent/watch').length;
+    const before = watches();
+    ordersEntry = (
+      await cp.admin('POST', '/v1/ca/entries', {
+        spiffeId: ORDERS,
+        node: 'node-a',
+        selectors: ['unix:uid:1001'],
+      })
+    ).id as string;
+    await until(() => watches() > before && cp.connected());
+    cp.send({
+      service: 'shop/orders',
+      spiffeId: ORDERS,
+      secret: 'shop/api-key',
+      revision: 1,
+      type: 'random',
+      versions: [{ version: 1, data: { value: 'k1' }, notBefore: 0, notAfter: null }],
+    });
+    await until(() => agent.secrets!.get('shop/orders', 'shop/api-key') !== undefined);
+    peer = orders;
+    const w = watch(socketPath, 'shop/orders', 'api-key');
+    await until(() => w.replies.length === 1);
+    w.close();
+  });
 });
