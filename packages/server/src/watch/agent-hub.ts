@@ -58,6 +58,8 @@ interface AgentEvent {
   secret?: string;
   /** A `removed` secret event. */
   removed?: boolean;
+  /** A secret event queued while pending, already counted in `secretsSent` (written as is). */
+  accounted?: boolean;
 }
 
 /** A secret's state as agents receive it (values decrypted once per state). */
@@ -182,6 +184,8 @@ export class AgentHub {
   secrets: AgentSecretSource | undefined;
   /** Watchers holding each secret (for some service): who gets `removed`. */
   readonly #secretHolders = new Map<string, Set<AgentWatcher>>();
+  /** Watchers reading a secret snapshot (states read before a change may land after it). */
+  readonly #snapshotting = new Map<AgentWatcher, number>();
 
   constructor(heartbeatMs: number, bundles: BundleSource, revision: () => number) {
     this.heartbeatMs = heartbeatMs;
@@ -211,7 +215,10 @@ export class AgentHub {
   goLive(w: AgentWatcher): void {
     const queued = w.pending ?? [];
     w.pending = null;
-    for (const e of queued) this.#send(w, e);
+    for (const e of queued) {
+      if (e.accounted) this.#write(w, e.text);
+      else this.#send(w, e);
+    }
   }
 
   remove(w: AgentWatcher): void {
@@ -292,6 +299,16 @@ export class AgentHub {
       }
     }
     const removedFrom = new Set<string>();
+    // A watcher reading a snapshot may yet receive a state read before this change: a
+    // tombstone at this revision makes its pairs drop anything older.
+    for (const w of this.#snapshotting.keys()) {
+      for (const service of w.scope.keys()) {
+        const k = pairKey(service, secret);
+        if (readers.has(service) || w.secretsSent?.has(k)) continue;
+        w.secretsSent ??= new Map();
+        w.secretsSent.set(k, -revision);
+      }
+    }
     for (const w of [...(this.#secretHolders.get(secret) ?? [])]) {
       for (const [service, spiffeId] of w.scope) {
         const held = w.secretsSent?.get(pairKey(service, secret));
@@ -325,6 +342,25 @@ export class AgentHub {
     const source = this.secrets;
     if (!source || services.length === 0) return;
     const delivered: { service: string; secret: string; versions: number[] }[] = [];
+    this.#snapshotting.set(w, (this.#snapshotting.get(w) ?? 0) + 1);
+    try {
+      await this.#secretSnapshotOf(w, services, source, delivered);
+    } finally {
+      const n = (this.#snapshotting.get(w) ?? 1) - 1;
+      if (n > 0) this.#snapshotting.set(w, n);
+      else this.#snapshotting.delete(w);
+    }
+    if (delivered.length > 0) {
+      source.delivered?.({ kind: 'snapshot', agent: w.agentId, node: w.node, secrets: delivered });
+    }
+  }
+
+  async #secretSnapshotOf(
+    w: AgentWatcher,
+    services: readonly string[],
+    source: AgentSecretSource,
+    delivered: { service: string; secret: string; versions: number[] }[],
+  ): Promise<void> {
     await Promise.all(
       services.map(async (service) => {
         let keys: readonly string[];
@@ -351,9 +387,6 @@ export class AgentHub {
         }
       }),
     );
-    if (delivered.length > 0) {
-      source.delivered?.({ kind: 'snapshot', agent: w.agentId, node: w.node, secrets: delivered });
-    }
   }
 
   /** `removed` for every secret `w` holds for `service` (which left its scope). */
@@ -465,7 +498,10 @@ export class AgentHub {
   }
 
   #send(w: AgentWatcher, e: AgentEvent): void {
-    if (w.pending) {
+    // Secret events are counted when queued: a rescope or a withdrawal while the snapshot is
+    // read must see what is queued, or it would be written after the withdrawal.
+    if (!this.#all.has(w)) return; // closed while a snapshot was read: kept by no index
+    if (w.pending && e.secret === undefined) {
       w.pending.push(e);
       return;
     }
@@ -487,7 +523,8 @@ export class AgentHub {
       }
       this.secretsPushed++;
       w.bundleBytes = Math.max(w.bundleBytes, e.text.length);
-      this.#write(w, e.text);
+      if (w.pending) w.pending.push({ ...e, accounted: true });
+      else this.#write(w, e.text);
       return;
     }
     if (e.revision !== undefined) {
