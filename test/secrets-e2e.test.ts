@@ -546,6 +546,19 @@ describe('secrets end to end (control plane → agent → SDK)', () => {
         await waitFor('orders-db withdrawn', () =>
           throwsCode(() => second.get('orders-db'), 'SECRETS_ACCESS_WITHDRAWN'),
         );
+        second.close();
+
+        // The connection secret deleted: the leases made with it are revoked first (while its
+        // URL can still be read), before the delete answers.
+        await apply(dbSecret(['orders']));
+        const third = await connect('orders', ['orders-db']);
+        const last = third.get('orders-db').data.username!;
+        roles.add(last);
+        expect(await roleExists(last)).toBe(true);
+        const deleted = await admin('DELETE', `/v1/secrets/pg-admin`);
+        expect(deleted.status, deleted.text).toBe(204);
+        expect(await roleExists(last)).toBe(false);
+        third.close();
       } finally {
         await root.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
         for (const r of roles) await root.query(`DROP ROLE IF EXISTS "${r}"`);

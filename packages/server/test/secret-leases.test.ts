@@ -438,6 +438,56 @@ describe.runIf(available).each([{ store: 'sqlite' as const }, { store: 'postgres
       expect(await manager.activeCount('orders-db')).toBeGreaterThan(0); // the unexpired ones stay
     });
 
+    it('the reaper leaves a lease whose revocation failed for a minute and reaps the others', async () => {
+      const past = Date.now() - 10 * 60_000;
+      let now = past;
+      let broken = true;
+      const asked: string[] = [];
+      const clocked = new LeaseManager({
+        db: server.app.ward.db,
+        engine,
+        // The connection secret of lease `stuck` cannot be read while `broken`.
+        connectionUrl: async (key) => {
+          asked.push(key);
+          if (key === 'pg-broken' && broken) throw new Error('connection secret unreadable');
+          return adminUrl;
+        },
+        now: () => now,
+      });
+      const make = async (connectionKey: string) => {
+        const l = await clocked.create({
+          secret: 'orders-db',
+          service: 'orders',
+          agentId: a.spiffeId,
+          node: 'node-a',
+          settings: {
+            ...pgSettings([`GRANT CONNECT ON DATABASE ${dbName} TO {{name}}`], 60_000, 120_000),
+            connectionKey,
+            connectionUrl: adminUrl,
+          },
+        });
+        roles.add(l.data.username!);
+        return l;
+      };
+      const stuck = await make('pg-broken');
+      const fine = await make('pg-admin');
+      now = Date.now();
+      const first = await clocked.reap(now);
+      expect(first.failed).toHaveLength(1);
+      expect(first.failed[0]).toContain(stuck.id);
+      expect(await roleRow(fine.data.username!)).toBeUndefined();
+      // Within the minute the failed lease is not tried again…
+      asked.length = 0;
+      await clocked.reap(now + 1000);
+      expect(asked).not.toContain('pg-broken');
+      // …after it, it is, and once the connection reads it is revoked.
+      broken = false;
+      const later = await clocked.reap(now + 61_000);
+      expect(later.failed).toEqual([]);
+      expect(await roleRow(stuck.data.username!)).toBeUndefined();
+      expect(await clocked.get(stuck.id)).toMatchObject({ revokeReason: 'expired' });
+    });
+
     it('revokeWhere by agent revokes all that agent holds and nothing else', async () => {
       const mine = [
         await lease(a, { service: 'orders', secret: 'orders-db' }),

@@ -42,11 +42,15 @@ export interface LeaseFilter {
   node?: string;
   service?: string;
   secret?: string;
+  /** The static secret holding the admin URL the leases were made with. */
+  connection?: string;
 }
 
 type Row = Selectable<SecretLeasesTable>;
 
 const SYSTEM: Actor = { id: 'system', name: 'system', scope: 'system' };
+/** How long the reaper leaves a lease whose revocation failed before it tries again. */
+const REAP_RETRY_MS = 60_000;
 const iso = (ms: number | string) => new Date(Number(ms)).toISOString();
 
 /** The actor of an agent's request in the audit log. */
@@ -79,6 +83,8 @@ export class LeaseManager {
   readonly #connectionUrl: (key: string) => Promise<string>;
   readonly #now: () => number;
   readonly #keepRevokedMs: number;
+  /** Lease id → when the reaper may try it again after a failed revocation. */
+  readonly #retryAt = new Map<string, number>();
 
   constructor(options: LeaseManagerOptions) {
     this.#db = options.db;
@@ -235,6 +241,7 @@ export class LeaseManager {
     if (filter.node !== undefined) q = q.where('node', '=', filter.node);
     if (filter.service !== undefined) q = q.where('service', '=', filter.service);
     if (filter.secret !== undefined) q = q.where('secret', '=', filter.secret);
+    if (filter.connection !== undefined) q = q.where('connection', '=', filter.connection);
     if (Object.values(filter).every((v) => v === undefined)) {
       throw new TypeError('revokeWhere: give at least one field');
     }
@@ -251,14 +258,16 @@ export class LeaseManager {
   async #revokeAll(rows: Row[], reason: string, actor: Actor) {
     let revoked = 0;
     const failed: string[] = [];
+    const failedIds: string[] = [];
     for (const row of rows) {
       try {
         if (await this.#revokeRow(row, reason, actor)) revoked++;
       } catch (error) {
         failed.push(`${row.id}: ${(error as Error).message}`);
+        failedIds.push(row.id);
       }
     }
-    return { revoked, failed };
+    return { revoked, failed, failedIds };
   }
 
   /**
@@ -266,20 +275,26 @@ export class LeaseManager {
    * than `keepRevokedMs`. Returns how many were revoked and the failures (retried next time).
    */
   async reap(now = this.#now()): Promise<{ revoked: number; failed: string[] }> {
-    const expired = await this.#leases
+    // Leases whose revocation failed lately wait their turn, so a few that fail for good (a
+    // database gone) cannot hold back every lease that expires after them.
+    for (const [id, at] of this.#retryAt) if (at <= now) this.#retryAt.delete(id);
+    const waiting = [...this.#retryAt.keys()].slice(0, 1000);
+    let q = this.#leases
       .selectFrom('secret_leases')
       .selectAll()
       .where('revoked_at', 'is', null)
-      .where('expires_at', '<=', now)
-      .orderBy('expires_at')
-      .limit(500)
-      .execute();
+      .where('expires_at', '<=', now);
+    if (waiting.length > 0) q = q.where('id', 'not in', waiting);
+    const expired = await q.orderBy('expires_at').limit(500).execute();
     const result = await this.#revokeAll(expired, 'expired', SYSTEM);
+    for (const f of result.failedIds) {
+      if (this.#retryAt.size < 10_000) this.#retryAt.set(f, now + REAP_RETRY_MS);
+    }
     await this.#leases
       .deleteFrom('secret_leases')
       .where('revoked_at', '<', now - this.#keepRevokedMs)
       .execute();
-    return result;
+    return { revoked: result.revoked, failed: result.failed };
   }
 
   /** The secret's leases, newest first (revoked ones for `keepRevokedMs`); never a credential. */

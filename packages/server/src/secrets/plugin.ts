@@ -107,8 +107,9 @@ export function secretsPlugin(options: SecretsPluginOptions = {}): SecretsPlugin
       secretRoutes(app, {
         secrets,
         activeLeases: (s) => leases.activeCount(s),
-        deleted: async (s) => {
+        deleting: async (s) => {
           await leases.revokeWhere({ secret: s }, 'secret deleted');
+          await leases.revokeWhere({ connection: s }, 'connection secret deleted');
         },
         wrote: (operation) => writes.inc({ operation }),
       });

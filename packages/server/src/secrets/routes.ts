@@ -20,8 +20,11 @@ export interface SecretRouteDeps {
   secrets: SecretStore;
   /** Active leases of a secret (0 until the leases part is registered). */
   activeLeases: (secret: string) => Promise<number>;
-  /** Called after a secret was deleted (its leases are revoked). */
-  deleted: (secret: string) => Promise<void>;
+  /**
+   * Called before a secret's versions are destroyed: revokes its leases and those made with it
+   * as their connection. A failure (502) leaves the values in place, to retry.
+   */
+  deleting: (secret: string) => Promise<void>;
   /** A value write succeeded (metrics). */
   wrote: (operation: string) => void;
 }
@@ -490,8 +493,10 @@ export function secretRoutes(app: FastifyInstance, deps: SecretRouteDeps): void 
       const key = keyOf(request);
       const principal = request.principal!;
       await authorize(principal, key, 'manage');
+      // Leases first, while the admin URL can still be read: a connection secret destroyed
+      // before the leases made with it would leave their roles beyond revocation.
+      await deps.deleting(key);
       if ((await secrets.versions(key)).length > 0) await secrets.destroy(key, principal);
-      await deps.deleted(key);
       deps.wrote('delete');
       return reply.code(204).send();
     },
