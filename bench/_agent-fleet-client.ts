@@ -9,6 +9,7 @@
 import { type AgentIdentity, BundleFeed, ControlPlaneClient, SecretStore } from '@ward/agent';
 import { createCsr, generateKeyPair } from '@ward/ca';
 import pino from 'pino';
+import { startProfile } from './_profile.ts';
 
 /** What the benchmark process sends a fleet worker to start. */
 export interface FleetStart {
@@ -86,4 +87,34 @@ export async function until(done: () => boolean): Promise<void> {
 /** Stops every feed, then exits (the `stop` message). */
 export function stopFleet(agents: readonly FleetAgent[]): void {
   void Promise.all(agents.map((a) => a.feed.stop())).finally(() => process.exit(0));
+}
+
+/**
+ * A fleet worker's side of the IPC protocol: `start` → `ready` (with what `start` resolves to)
+ * or `error`; `arm` → the in-process profiler started under PROF=1, `armed()`, `armed`; `stop`
+ * → `stop()`. The worker exits when the benchmark process goes (killed, crashed), so it never
+ * lingers holding sockets and CPU.
+ */
+export function serveFleetWorker<M>(handlers: {
+  start(message: M): Promise<Record<string, unknown>>;
+  armed(): void;
+  stop(): void;
+}): void {
+  process.on('message', (message: { type: string }) => {
+    if (message.type === 'start') {
+      handlers.start(message as M).then(
+        (ready) => send({ type: 'ready', ...ready }),
+        (error: unknown) =>
+          send({ type: 'error', message: String((error as Error)?.stack ?? error) }),
+      );
+    } else if (message.type === 'arm') {
+      void (process.env.PROF ? startProfile() : Promise.resolve()).then(() => {
+        handlers.armed();
+        send({ type: 'armed' });
+      });
+    } else if (message.type === 'stop') {
+      handlers.stop();
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
 }

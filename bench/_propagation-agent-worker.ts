@@ -24,11 +24,12 @@ import {
   type FleetAgent,
   type FleetStart,
   send,
+  serveFleetWorker,
   startFleet,
   stopFleet,
   until,
 } from './_agent-fleet-client.ts';
-import { startProfile, stopProfile } from './_profile.ts';
+import { stopProfile } from './_profile.ts';
 
 interface StartMessage extends FleetStart {
   type: 'start';
@@ -36,7 +37,6 @@ interface StartMessage extends FleetStart {
   service: string;
   pdpsPerAgent: number;
 }
-type Message = StartMessage | { type: 'arm' } | { type: 'stop' };
 
 /** One PDP's state: what `createPdp` keeps between bundles. */
 interface SimPdp {
@@ -61,7 +61,6 @@ let got = 0;
 let agentsGot = 0;
 let finished = false;
 let armedCpu: NodeJS.CpuUsage | undefined;
-let setupMs: { attest: number; open: number; stream: number } | undefined;
 const setupCache = new Map<string, LoadedBundle>();
 
 /** `createPdp`'s install, minus logging and the disk: verify, floor, compile, swap. */
@@ -153,15 +152,15 @@ function enqueue(agent: number): void {
   }
 }
 function drain(): void {
-  const until = performance.now() + SLICE_MS;
+  const end = performance.now() + SLICE_MS;
   let k = 0;
-  while (k < queue.length && performance.now() < until) onBundle(queue[k++]!);
+  while (k < queue.length && performance.now() < end) onBundle(queue[k++]!);
   queue.splice(0, k);
   if (queue.length > 0) setImmediate(drain);
   else draining = false;
 }
 
-async function start(m: StartMessage): Promise<void> {
+async function start(m: StartMessage): Promise<Record<string, unknown>> {
   keys = [importPublicKey(m.publicKey)];
   service = m.service;
   const n = m.agents;
@@ -197,26 +196,15 @@ async function start(m: StartMessage): Promise<void> {
       pdps.every((list) => list.every((p) => p.current !== null)),
   );
   baseline = Math.max(...fleet.map((a) => a.feed.get(service)!.revision));
-  setupMs = { ...started.setupMs, stream: performance.now() - t0 - started.setupMs.attest };
+  const setupMs = { ...started.setupMs, stream: performance.now() - t0 - started.setupMs.attest };
+  return { baseline, setupMs };
 }
 
-process.on('message', (message: Message) => {
-  if (message.type === 'start') {
-    start(message).then(
-      () => send({ type: 'ready', baseline, setupMs }),
-      (error: unknown) =>
-        send({ type: 'error', message: String((error as Error)?.stack ?? error) }),
-    );
-  } else if (message.type === 'arm') {
-    void (process.env.PROF ? startProfile() : Promise.resolve()).then(() => {
-      armed = true;
-      armedCpu = process.cpuUsage();
-      send({ type: 'armed' });
-    });
-  } else if (message.type === 'stop') {
-    stopFleet(fleet);
-  }
+serveFleetWorker<StartMessage>({
+  start,
+  armed() {
+    armed = true;
+    armedCpu = process.cpuUsage();
+  },
+  stop: () => stopFleet(fleet),
 });
-
-// The benchmark process is gone (killed, crashed): do not linger holding sockets and CPU.
-process.on('disconnect', () => process.exit(0));
