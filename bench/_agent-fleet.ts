@@ -131,6 +131,21 @@ export function cpuMsOf(pid: number | undefined): number {
   }
 }
 
+/**
+ * Waits (at most `maxMs`) until the server is idle: under 5% of a core over a 500 ms window, so a
+ * measured change does not queue behind set-up work still running (connect snapshots' audit
+ * writes, stream set-up). Returns how long it waited.
+ */
+export async function settle(server: Server, maxMs = 30_000): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < maxMs) {
+    const before = cpuMsOf(server.child.pid);
+    await new Promise((r) => setTimeout(r, 500));
+    if (!(cpuMsOf(server.child.pid) - before > 25)) break;
+  }
+  return Date.now() - t0;
+}
+
 /** Epoch milliseconds at sub-millisecond resolution, comparable across processes. */
 export const epochNow = (): number => performance.timeOrigin + performance.now();
 

@@ -2,7 +2,7 @@
  * One client process of the `secrets-propagation` benchmark's peer: `count` simulated agents in
  * Vault Agent's model, each polling the secret's value over HTTP (`GET /v1/secrets/:s/value`
  * with a reader service's pdp token, real requests on keep-alive connections) every
- * `intervalMs` from a random phase. Records, per poller, when its first answer carrying a version
+ * `intervalMs` from a random phase, one request at a time each. Records, per poller, when its first answer carrying a version
  * newer than the one every poller had seen when armed arrived, and the latency of each request
  * made while armed.
  */
@@ -75,13 +75,16 @@ async function start(m: StartMessage): Promise<Record<string, unknown>> {
   versions = new Int32Array(m.count);
   times = new Float64Array(m.count);
   for (let i = 0; i < m.count; i++) {
-    // Vault Agent's template polling: a fixed interval, each agent from its own start time.
-    timers.push(
-      setTimeout(() => {
-        void poll(m, i);
-        timers[i] = setInterval(() => void poll(m, i), m.intervalMs);
-      }, Math.random() * m.intervalMs),
-    );
+    // Vault Agent's template polling: a fixed interval, each agent from its own start time, one
+    // request at a time (an answer slower than the interval delays the next poll, so an
+    // overloaded control plane sees at most one request per poller).
+    const loop = async () => {
+      const started = performance.now();
+      await poll(m, i);
+      if (stopped) return;
+      timers[i] = setTimeout(loop, Math.max(0, m.intervalMs - (performance.now() - started)));
+    };
+    timers.push(setTimeout(loop, Math.random() * m.intervalMs));
   }
   const t0 = performance.now();
   while (versions.some((v) => v === 0)) await new Promise((r) => setTimeout(r, 100));

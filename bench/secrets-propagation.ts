@@ -47,6 +47,7 @@ import {
   epochNow,
   prepareNodes,
   type Server,
+  settle,
   shareOf,
   startControlPlane,
   startWorkers,
@@ -165,6 +166,7 @@ async function measureAgents(
     progress(
       `agents: ${agents} attested, streaming, holding version ${ready[0]!.baseline} in ${Date.now() - started} ms`,
     );
+    progress(`agents: server idle after ${await settle(server)} ms`);
     await broadcast(workers, 'arm', 'armed');
     const done = Promise.all(workers.map((w) => w.next('done')));
     await server.profiler?.start();
