@@ -16,32 +16,27 @@
  *   all PDPs of all agents of this process share its event loop — on a real node they run in
  *   their own processes on the node's cores.
  */
-import { type AgentIdentity, BundleFeed, ControlPlaneClient } from '@ward/agent';
 import type { SignedBundleV1 } from '@ward/api-types';
 import { type BundlePublicKey, importPublicKey, verifyBundle } from '@ward/bundle';
-import { createCsr, generateKeyPair } from '@ward/ca';
-import pino from 'pino';
 import { type LoadedBundle, loadBundle } from '../packages/sdk/src/pdp/loaded.ts';
-import { startProfile, stopProfile } from './_profile.ts';
+import { epochNow as now } from './_agent-fleet.ts';
+import {
+  type FleetAgent,
+  type FleetStart,
+  send,
+  serveFleetWorker,
+  startFleet,
+  stopFleet,
+  until,
+} from './_agent-fleet-client.ts';
+import { stopProfile } from './_profile.ts';
 
-interface StartMessage {
+interface StartMessage extends FleetStart {
   type: 'start';
-  url: string;
   publicKey: string;
   service: string;
-  /** Join tokens of the attested agent identities this process uses (round-robin over agents). */
-  tokens: string[];
-  /** Simulated agents (one stream each) in this process. */
-  agents: number;
   pdpsPerAgent: number;
 }
-type Message = StartMessage | { type: 'arm' } | { type: 'stop' };
-
-const now = (): number => performance.timeOrigin + performance.now();
-const send = (message: object): void => {
-  process.send?.(message);
-};
-const silent = pino({ level: 'silent' });
 
 /** One PDP's state: what `createPdp` keeps between bundles. */
 interface SimPdp {
@@ -53,7 +48,7 @@ let keys: BundlePublicKey[];
 let service: string;
 let armed = false;
 let baseline = -1;
-const feeds: BundleFeed[] = [];
+let fleet: FleetAgent[] = [];
 let pdps: SimPdp[][] = [];
 /** Per agent: when its stream delivered the change (epoch ms). */
 let agentTimes: Float64Array;
@@ -66,7 +61,6 @@ let got = 0;
 let agentsGot = 0;
 let finished = false;
 let armedCpu: NodeJS.CpuUsage | undefined;
-let setupMs: { attest: number; stream: number } | undefined;
 const setupCache = new Map<string, LoadedBundle>();
 
 /** `createPdp`'s install, minus logging and the disk: verify, floor, compile, swap. */
@@ -81,7 +75,7 @@ function install(pdp: SimPdp, envelope: SignedBundleV1): boolean {
 }
 
 function onBundle(agent: number): void {
-  const held = feeds[agent]!.get(service);
+  const held = fleet[agent]!.feed.get(service);
   if (!held) return;
   const isChange = armed && held.revision > baseline && pdpTimes[agent * pdps[agent]!.length] === 0;
   const list = pdps[agent]!;
@@ -158,31 +152,18 @@ function enqueue(agent: number): void {
   }
 }
 function drain(): void {
-  const until = performance.now() + SLICE_MS;
+  const end = performance.now() + SLICE_MS;
   let k = 0;
-  while (k < queue.length && performance.now() < until) onBundle(queue[k++]!);
+  while (k < queue.length && performance.now() < end) onBundle(queue[k++]!);
   queue.splice(0, k);
   if (queue.length > 0) setImmediate(drain);
   else draining = false;
 }
 
-async function attest(client: ControlPlaneClient, token: string): Promise<AgentIdentity> {
-  const pair = await generateKeyPair();
-  const reply = await client.attest({ joinToken: token, csr: await createCsr(pair) });
-  return {
-    spiffeId: reply.spiffeId,
-    node: reply.node,
-    privateKey: pair.privateKey,
-    chain: reply.chain,
-    expiresAt: reply.expiresAt,
-  };
-}
-
-async function start(m: StartMessage): Promise<void> {
+async function start(m: StartMessage): Promise<Record<string, unknown>> {
   keys = [importPublicKey(m.publicKey)];
   service = m.service;
   const n = m.agents;
-  service = m.service;
   agentTimes = new Float64Array(n);
   pdpTimes = new Float64Array(n * m.pdpsPerAgent);
   vcsMs = new Float64Array(n * m.pdpsPerAgent);
@@ -190,65 +171,40 @@ async function start(m: StartMessage): Promise<void> {
     Array.from({ length: m.pdpsPerAgent }, () => ({ current: null, floor: 0 })),
   );
   const t0 = performance.now();
-  const client = new ControlPlaneClient(m.url, { timeoutMs: 120_000 });
-  const identities: AgentIdentity[] = [];
-  for (let from = 0; from < m.tokens.length; from += 50) {
-    const batch = m.tokens.slice(from, from + 50);
-    identities.push(...(await Promise.all(batch.map((t) => attest(client, t)))));
-  }
-  const attested = performance.now();
-  for (let i = 0; i < n; i++) {
-    const identity = identities[i % identities.length]!;
-    const feed = new BundleFeed({
-      client,
-      identity: () => identity,
-      logger: silent,
-      timing: { minBackoffMs: 500, maxBackoffMs: 5000 },
-    });
-    // A real agent writes to its PDPs' sockets and returns: the PDPs' work (other processes on
-    // a real node) must not hold up the agents' reading here. See `enqueue`.
-    feed.on('bundle', () => {
-      const held = feed.get(service);
-      if (armed && held && held.revision > baseline && agentTimes[i] === 0) {
-        agentTimes[i] = now();
-        agentsGot++;
-      }
-      // Agents-only (no PDPs): the agent has it, nothing else runs on this box.
-      if (m.pdpsPerAgent > 0) enqueue(i);
-      else maybeFinish();
-    });
-    feeds.push(feed);
-    feed.start();
-    if (i % 200 === 199) await new Promise((r) => setTimeout(r, 10));
-  }
+  const started = await startFleet(m, {
+    secrets: false,
+    wire(i, { feed }) {
+      // A real agent writes to its PDPs' sockets and returns: the PDPs' work (other processes on
+      // a real node) must not hold up the agents' reading here. See `enqueue`.
+      feed.on('bundle', () => {
+        const held = feed.get(service);
+        if (armed && held && held.revision > baseline && agentTimes[i] === 0) {
+          agentTimes[i] = now();
+          agentsGot++;
+        }
+        // Agents-only (no PDPs): the agent has it, nothing else runs on this box.
+        if (m.pdpsPerAgent > 0) enqueue(i);
+        else maybeFinish();
+      });
+    },
+  });
+  fleet = started.agents;
   // Every agent connected and holding the current bundle, and every PDP too.
-  while (
-    !feeds.every((f) => f.get(service)) ||
-    !pdps.every((list) => list.every((p) => p.current !== null))
-  ) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  baseline = Math.max(...feeds.map((f) => f.get(service)!.revision));
-  setupMs = { attest: attested - t0, stream: performance.now() - attested };
+  await until(
+    () =>
+      fleet.every((a) => a.feed.get(service)) &&
+      pdps.every((list) => list.every((p) => p.current !== null)),
+  );
+  baseline = Math.max(...fleet.map((a) => a.feed.get(service)!.revision));
+  const setupMs = { ...started.setupMs, stream: performance.now() - t0 - started.setupMs.attest };
+  return { baseline, setupMs };
 }
 
-process.on('message', (message: Message) => {
-  if (message.type === 'start') {
-    start(message).then(
-      () => send({ type: 'ready', baseline, setupMs }),
-      (error: unknown) =>
-        send({ type: 'error', message: String((error as Error)?.stack ?? error) }),
-    );
-  } else if (message.type === 'arm') {
-    void (process.env.PROF ? startProfile() : Promise.resolve()).then(() => {
-      armed = true;
-      armedCpu = process.cpuUsage();
-      send({ type: 'armed' });
-    });
-  } else if (message.type === 'stop') {
-    void Promise.all(feeds.map((f) => f.stop())).finally(() => process.exit(0));
-  }
+serveFleetWorker<StartMessage>({
+  start,
+  armed() {
+    armed = true;
+    armedCpu = process.cpuUsage();
+  },
+  stop: () => stopFleet(fleet),
 });
-
-// The benchmark process is gone (killed, crashed): do not linger holding sockets and CPU.
-process.on('disconnect', () => process.exit(0));

@@ -42,23 +42,35 @@
  *
  * File descriptors: the server holds N sockets, each worker N/W: `ulimit -n` of at least N + 1,000.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { startAgent } from '@ward/agent';
 import pino from 'pino';
 import { createPdp } from '../packages/sdk/src/index.ts';
-import { inspectorUrlOf, RemoteProfiler } from './_inspector-profile.ts';
+import {
+  ADMIN_TOKEN,
+  api,
+  applyPolicy,
+  broadcast,
+  cpuMsOf,
+  defaultWorkers,
+  epochNow,
+  prepareNodes,
+  type Server,
+  shareOf,
+  startControlPlane,
+  startWorkers,
+  stopControlPlane,
+  stopWorkers,
+  TRUST_DOMAIN,
+} from './_agent-fleet.ts';
 import { percentile, progress, round } from './_stats.ts';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const root = join(here, '..');
-const SERVICE = 'orders';
-const ADMIN_TOKEN = 'ward-bench-admin-token-0123456789abcdef';
+/** The service key of `orders` in namespace `shop` (every node runs it). */
+const SERVICE = 'shop/orders';
+const SERVICE_SPIFFE_ID = `spiffe://${TRUST_DOMAIN}/ns/shop/sa/orders`;
 
 interface Options {
   agents: number;
@@ -75,14 +87,11 @@ interface Options {
 }
 
 function parseArgs(args: string[]): Options {
-  // One client process per core (at least 2, at most 8): the work is CPU-bound, so more processes
-  // than cores only add context switches.
-  const workers = Math.min(8, Math.max(2, availableParallelism()));
   const o: Options = {
     agents: 10_000,
     small: 1000,
     pdpsPerAgent: 10,
-    workers,
+    workers: defaultWorkers(),
     peerPdps: 2000,
     peer: true,
     hopRounds: 20,
@@ -111,82 +120,8 @@ function parseArgs(args: string[]): Options {
   return o;
 }
 
-interface Server {
-  url: string;
-  publicKey: string;
-  child: ChildProcess;
-  /** PROF=1: the server's CPU profiler, run over each measured change only. */
-  profiler?: RemoteProfiler;
-}
-
 /** The server's parts in a profile: the fan-out (build, write) and the HTTP/TLS stack. */
 const SERVER_PARTS = ['#push', '#build', '#send', '#write', 'applyDocuments', 'parseOptions'];
-
-async function startControlPlane(dir: string): Promise<Server> {
-  const child = spawn(
-    process.execPath,
-    [
-      ...(process.env.PROF ? ['--inspect=127.0.0.1:0'] : []),
-      join(root, 'packages/cli/src/bin.ts'),
-      'server',
-      '--db',
-      join(dir, 'ward.db'),
-      '--data-dir',
-      dir,
-      '--listen',
-      '127.0.0.1:0',
-      '--trust-domain',
-      'bench.local',
-      '-o',
-      'json',
-      // Every simulated agent and PDP connects from 127.0.0.1.
-      '--watch-max-per-address',
-      '1000000',
-      '--watch-max-total',
-      '1000000',
-      '--watch-max-per-credential',
-      '1000000',
-    ],
-    {
-      env: { ...process.env, WARD_ADMIN_TOKEN: ADMIN_TOKEN },
-      stdio: ['ignore', 'pipe', process.env.PROF ? 'pipe' : 'inherit'],
-    },
-  );
-  const inspector = process.env.PROF
-    ? new Promise<string>((resolve) => {
-        createInterface({ input: child.stderr! }).on('line', (line) => {
-          const url = inspectorUrlOf(line);
-          if (url) resolve(url);
-          else process.stderr.write(`${line}\n`);
-        });
-      })
-    : undefined;
-  // Never leave the control plane behind, even when the bench itself crashes or is killed.
-  process.once('exit', () => child.kill('SIGKILL'));
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => process.exit(130));
-  }
-  const lines = createInterface({ input: child.stdout! });
-  const first = await new Promise<string>((resolve, reject) => {
-    lines.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`ward server exited with ${code}`)));
-  });
-  lines.on('line', () => {}); // keep draining
-  const info = JSON.parse(first) as { url: string; publicKey: string };
-  const profiler = inspector ? await RemoteProfiler.connect(await inspector) : undefined;
-  return { url: info.url, publicKey: info.publicKey, child, ...(profiler ? { profiler } : {}) };
-}
-
-async function api(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
-  return text ? JSON.parse(text) : null;
-}
 
 function documents(allowed: string[]): unknown[] {
   const names = ['orders', 'checkout', 'billing', 'shipping'];
@@ -200,67 +135,13 @@ function documents(allowed: string[]): unknown[] {
     {
       apiVersion: 'ward.dev/v1',
       kind: 'Intention',
-      metadata: { name: 'orders-callers' },
+      metadata: { name: 'orders-callers', namespace: 'shop' },
       spec: { destination: 'orders', rules: [{ sources: allowed, action: 'allow' }] },
     },
   ];
 }
 
-const applyDocuments = (url: string, allowed: string[]) =>
-  api(url, 'POST', '/v1/apply', {
-    files: [
-      {
-        name: 'policy.yaml',
-        content: documents(allowed)
-          .map((d) => JSON.stringify(d))
-          .join('\n---\n'),
-      },
-    ],
-  });
-
-/** User + system CPU time of a process, from /proc (Linux); NaN elsewhere. */
-function cpuMsOf(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // utime and stime are fields 14 and 15 of stat(5); counted here from field 3.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-interface Worker {
-  child: ChildProcess;
-  next(type: string): Promise<Record<string, unknown>>;
-}
-
-function startWorker(file: string): Worker {
-  const child = fork(join(here, file), [], {
-    // The agent workers profile their measured window themselves (bench/_profile.ts).
-    execArgv:
-      process.env.PROF && file === '_propagation-worker.ts'
-        ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']
-        : [],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const queue: Record<string, unknown>[] = [];
-  const waiters: ((m: Record<string, unknown>) => void)[] = [];
-  child.on('message', (m: Record<string, unknown>) => {
-    const w = waiters.shift();
-    if (w) w(m);
-    else queue.push(m);
-  });
-  return {
-    child,
-    async next(type) {
-      const m =
-        queue.shift() ?? (await new Promise<Record<string, unknown>>((r) => waiters.push(r)));
-      if (m.type === 'error') throw new Error(`worker failed: ${m.message}`);
-      if (m.type !== type) throw new Error(`worker sent ${m.type}, expected ${type}`);
-      return m;
-    },
-  };
-}
+const applyDocuments = (url: string, allowed: string[]) => applyPolicy(url, documents(allowed));
 
 /**
  * The peer (the old design): `count` PDPs each holding its own watch stream on the control plane
@@ -272,35 +153,30 @@ async function measureDirect(
   count: number,
   change: string[],
 ): Promise<Record<string, number>> {
-  const mode = 'watch';
-  const workers = Array.from({ length: Math.min(o.workers, count) }, () =>
-    startWorker('_propagation-worker.ts'),
+  const started = Date.now();
+  // The PDP workers profile with --cpu-prof (the whole process), the agent workers in-process.
+  const { workers } = await startWorkers(
+    '_propagation-worker.ts',
+    Math.min(o.workers, count),
+    (i, parts) => ({
+      mode: 'watch',
+      url: server.url,
+      publicKey: server.publicKey,
+      token: ADMIN_TOKEN,
+      service: SERVICE,
+      count: shareOf(count, parts, i),
+      pollMs: 1000,
+    }),
+    { cpuProf: Boolean(process.env.PROF) },
   );
-  const base = Math.floor(count / workers.length);
-  const extra = count % workers.length;
   try {
-    const started = Date.now();
-    workers.forEach((w, i) => {
-      w.child.send({
-        type: 'start',
-        mode,
-        url: server.url,
-        publicKey: server.publicKey,
-        token: ADMIN_TOKEN,
-        service: SERVICE,
-        count: base + (i < extra ? 1 : 0),
-        pollMs: 1000,
-      });
-    });
-    await Promise.all(workers.map((w) => w.next('ready')));
     progress(`direct: ${count} PDPs connected and holding a bundle in ${Date.now() - started} ms`);
-    for (const w of workers) w.child.send({ type: 'arm' });
-    await Promise.all(workers.map((w) => w.next('armed')));
+    await broadcast(workers, 'arm', 'armed');
     const done = Promise.all(workers.map((w) => w.next('done')));
     const serverCpu0 = cpuMsOf(server.child.pid);
-    const t0 = performance.timeOrigin + performance.now();
+    const t0 = epochNow();
     await applyDocuments(server.url, change);
-    const applyMs = performance.timeOrigin + performance.now() - t0;
+    const applyMs = epochNow() - t0;
     const results = await done;
     const serverCpuMs = cpuMsOf(server.child.pid) - serverCpu0;
     const latencies = new Float64Array(count);
@@ -333,35 +209,8 @@ async function measureDirect(
     progress(`direct: ${JSON.stringify(figures)}`);
     return figures;
   } finally {
-    for (const w of workers) if (w.child.connected) w.child.send({ type: 'stop' });
-    await Promise.all(
-      workers.map(
-        (w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once('exit', r))),
-      ),
-    );
+    await stopWorkers(workers);
   }
-}
-
-/** Registration entries (orders on each node) and one join token per node, `count` nodes. */
-async function prepareNodes(server: Server, prefix: string, count: number): Promise<string[]> {
-  const tokens: string[] = new Array(count);
-  let next = 0;
-  const one = async () => {
-    for (let i = next++; i < count; i = next++) {
-      const node = `${prefix}-${i}`;
-      await api(server.url, 'POST', '/v1/ca/entries', {
-        spiffeId: `spiffe://bench.local/ns/shop/sa/${SERVICE}`,
-        node,
-        selectors: [`unix:uid:${process.getuid?.() ?? 0}`],
-      });
-      const { token } = (await api(server.url, 'POST', '/v1/ca/join-tokens', { node })) as {
-        token: string;
-      };
-      tokens[i] = token;
-    }
-  };
-  await Promise.all(Array.from({ length: 32 }, one));
-  return tokens;
 }
 
 /** N simulated agents × K PDPs, one change: figures (a), (b) and (c). */
@@ -374,40 +223,31 @@ async function measureAgents(
 ): Promise<Record<string, unknown>> {
   const setup0 = Date.now();
   const identities = Math.min(agents, o.identities);
-  const tokens = await prepareNodes(server, `n${agents}`, identities);
+  const tokens = await prepareNodes(server, `n${agents}`, identities, SERVICE_SPIFFE_ID);
   progress(`agents: ${identities} nodes registered in ${Date.now() - setup0} ms`);
-  const workers = Array.from({ length: Math.min(o.workers, identities) }, () =>
-    startWorker('_propagation-agent-worker.ts'),
-  );
-  const per = Math.ceil(identities / workers.length);
-  const streams = (i: number) =>
-    Math.floor(agents / workers.length) + (i < agents % workers.length ? 1 : 0);
+  const started = Date.now();
+  const parts = Math.min(o.workers, identities);
+  const per = Math.ceil(identities / parts);
+  const { workers, ready } = await startWorkers('_propagation-agent-worker.ts', parts, (i) => ({
+    url: server.url,
+    publicKey: server.publicKey,
+    service: SERVICE,
+    tokens: tokens.slice(i * per, (i + 1) * per),
+    agents: shareOf(agents, parts, i),
+    pdpsPerAgent,
+  }));
   try {
-    const started = Date.now();
-    workers.forEach((w, i) => {
-      w.child.send({
-        type: 'start',
-        url: server.url,
-        publicKey: server.publicKey,
-        service: SERVICE,
-        tokens: tokens.slice(i * per, (i + 1) * per),
-        agents: streams(i),
-        pdpsPerAgent,
-      });
-    });
-    const ready = await Promise.all(workers.map((w) => w.next('ready')));
     progress(`agents: setup per worker ${JSON.stringify(ready.map((r) => r.setupMs))}`);
     progress(
       `agents: ${agents} attested, streaming, ${agents * pdpsPerAgent} PDPs holding a bundle in ${Date.now() - started} ms`,
     );
-    for (const w of workers) w.child.send({ type: 'arm' });
-    await Promise.all(workers.map((w) => w.next('armed')));
+    await broadcast(workers, 'arm', 'armed');
     const done = Promise.all(workers.map((w) => w.next('done')));
     await server.profiler?.start();
     const serverCpu0 = cpuMsOf(server.child.pid);
-    const t0 = performance.timeOrigin + performance.now();
+    const t0 = epochNow();
     await applyDocuments(server.url, change);
-    const applyMs = performance.timeOrigin + performance.now() - t0;
+    const applyMs = epochNow() - t0;
     const results = await done;
     const serverCpuMs = cpuMsOf(server.child.pid) - serverCpu0;
     const serverProfile = await server.profiler?.stop(
@@ -462,12 +302,7 @@ async function measureAgents(
     progress(`agents: ${JSON.stringify(figures)}`);
     return figures;
   } finally {
-    for (const w of workers) if (w.child.connected) w.child.send({ type: 'stop' });
-    await Promise.all(
-      workers.map(
-        (w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once('exit', r))),
-      ),
-    );
+    await stopWorkers(workers);
   }
 }
 
@@ -481,7 +316,7 @@ async function measureHop(
   dir: string,
   rounds: number,
 ): Promise<Record<string, number>> {
-  const [token] = await prepareNodes(server, 'hop', 1);
+  const [token] = await prepareNodes(server, 'hop', 1, SERVICE_SPIFFE_ID);
   const socketPath = join(dir, 'hop-agent.sock');
   const agent = await startAgent({
     controlPlane: server.url,
@@ -585,7 +420,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const peer = o.peer
       ? await measureDirect(server, o, o.peerPdps, ['checkout', 'billing', 'shipping'])
       : undefined;
-    server.profiler?.close();
     return {
       design: 'agents',
       workers: o.workers,
@@ -599,8 +433,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         : 'skipped (--no-peer)',
     };
   } finally {
-    server.child.kill('SIGTERM');
-    await new Promise((r) => server.child.once('exit', r));
+    await stopControlPlane(server);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -156,7 +156,7 @@ export function agentBundleRoutes(
       schema: {
         tags: ['identity'],
         summary:
-          "This replica's agent streams: open, bundles written, slow agents reset, the last fan-out's timing",
+          "This replica's agent streams: open, bundles and secrets written, slow agents reset, the last fan-outs' timing",
         security: bearer,
       },
     },
@@ -167,6 +167,8 @@ export function agentBundleRoutes(
         bundlesPushed: hub.bundlesPushed,
         slowReset: hub.slowDropped,
         lastFanout: hub.lastFanout ?? null,
+        secretsPushed: hub.secretsPushed,
+        lastSecretFanout: hub.lastSecretFanout ?? null,
       };
     },
   );

@@ -165,6 +165,19 @@ export interface FanoutTiming {
   writeMs: number;
 }
 
+/** Timing of one secret's change written to the agent streams (`GET /v1/agent/watch/stats`). */
+export interface SecretFanoutTiming {
+  secret: string;
+  /** Revision of the secret state written. */
+  revision: number;
+  /** Agent streams written to (one event per reader service each runs). */
+  streams: number;
+  /** From the revision reaching this hub to the secret's state read (decrypted once), ms. */
+  loadMs: number;
+  /** Encoding once per (service, SPIFFE ID) and writing to every stream, ms. */
+  writeMs: number;
+}
+
 export class AgentHub {
   readonly #byService = new Map<string, Set<AgentWatcher>>();
   readonly #all = new Set<AgentWatcher>();
@@ -180,6 +193,8 @@ export class AgentHub {
   lastFanout: FanoutTiming | undefined;
   /** Secret events written (one per agent per service and secret state), for tests and metrics. */
   secretsPushed = 0;
+  /** The last secret change fanned out: its state's load and its writes to every stream. */
+  lastSecretFanout: SecretFanoutTiming | undefined;
   /** Set by the secrets plugin; without it agents receive bundles only. */
   secrets: AgentSecretSource | undefined;
   /** Watchers holding each secret (for some service): who gets `removed`. */
@@ -271,12 +286,14 @@ export class AgentHub {
   async #pushSecret(secret: string, revision: number): Promise<void> {
     const source = this.secrets;
     if (!source) return;
+    const t0 = performance.now();
     let state: AgentSecretState | undefined;
     try {
       state = await source.state(secret);
     } catch {
       return; // KEK unavailable or store error: logged by the source; agents keep what they hold.
     }
+    const t1 = performance.now();
     const readers = new Set(state?.readers ?? []);
     const services: string[] = [];
     let agents = 0;
@@ -296,6 +313,15 @@ export class AgentHub {
           this.#send(w, { service, secret, revision: state.revision, text });
           agents++;
         }
+      }
+      if (agents > 0) {
+        this.lastSecretFanout = {
+          secret,
+          revision: state.revision,
+          streams: agents,
+          loadMs: t1 - t0,
+          writeMs: performance.now() - t1,
+        };
       }
     }
     const removedFrom = new Set<string>();
