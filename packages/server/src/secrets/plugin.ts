@@ -143,6 +143,7 @@ export function secretsPlugin(options: SecretsPluginOptions = {}): SecretsPlugin
         stopRevoked?.();
         if (ctx.agentHub.secrets === source) ctx.agentHub.secrets = undefined;
         await started.stop();
+        await source.flushed();
         await engine.close();
       });
     },
