@@ -122,6 +122,54 @@ describe.skipIf(statfsSync('/dev/shm', { bigint: false }).type !== TMPFS_MAGIC)(
       }
     });
 
+    it('after a restart, rewrites and reloads only when the value changed while it was down', async () => {
+      const dir = shmDir();
+      const destination = join(dir, 'db.conf');
+      const marker = join(dir, 'reloads');
+      const store = new SecretStore();
+      const v = (version: number, password: string) => ({
+        version,
+        data: { password },
+        notBefore: 0,
+        notAfter: null,
+      });
+      store.accept(event(1, [v(1, 'p1')]));
+      const template = {
+        service: 'shop/orders',
+        secret: 'shop/db',
+        destination,
+        template: 'password={{ password }}\n',
+        command: [
+          process.execPath,
+          '-e',
+          `require('fs').appendFileSync(${JSON.stringify(marker)}, 'x')`,
+        ],
+      };
+      const run = async () => {
+        const r = new SecretRenderer({ templates: [template], store, logger: log });
+        await r.start();
+        await r.close();
+        return r;
+      };
+      await run();
+      expect(readFileSync(destination, 'utf8')).toBe('password=p1\n');
+      const inode = statSync(destination).ino;
+
+      // Restarted with the same value: the file is left as it is, no command runs.
+      const same = await run();
+      expect(same.renders).toBe(0);
+      expect(statSync(destination).ino).toBe(inode);
+      expect(() => statSync(marker)).toThrow();
+
+      // Rotated while the agent was down: the restarted agent writes it and runs the command,
+      // as after any change (the program reading the file must learn of the new value).
+      store.accept(event(2, [v(2, 'p2')]));
+      const changed = await run();
+      expect(readFileSync(destination, 'utf8')).toBe('password=p2\n');
+      expect(changed.reloads).toBe(1);
+      expect(readFileSync(marker, 'utf8')).toBe('x');
+    });
+
     it('does not write a template naming a field the version lacks', async () => {
       const dir = shmDir();
       const store = new SecretStore();
