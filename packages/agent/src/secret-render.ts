@@ -85,6 +85,14 @@ export async function writeAtomic(path: string, text: string, mode: number): Pro
   }
 }
 
+/**
+ * The reload command's environment: the agent's, without its own `WARD_*` settings — the join
+ * token (`WARD_JOIN_TOKEN`) and any other credential given to the agent stay with the agent.
+ */
+function commandEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARD_')));
+}
+
 interface State {
   /** Digest of what this run rendered (or found rendered and still current). */
   digest: string | undefined;
@@ -286,6 +294,7 @@ export class SecretRenderer {
             killSignal: 'SIGKILL',
             maxBuffer: 1 << 20,
             windowsHide: true,
+            env: commandEnv(),
           },
           (error, stdout, stderr) => {
             const out = {

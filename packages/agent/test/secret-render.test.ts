@@ -170,6 +170,51 @@ describe.skipIf(statfsSync('/dev/shm', { bigint: false }).type !== TMPFS_MAGIC)(
       expect(readFileSync(marker, 'utf8')).toBe('x');
     });
 
+    it("runs the reload command without the agent's own credentials in its environment", async () => {
+      const dir = shmDir();
+      const out = join(dir, 'env.json');
+      const store = new SecretStore();
+      store.accept(event(1, [{ version: 1, data: { value: 'a' }, notBefore: 0, notAfter: null }]));
+      const saved = { token: process.env.WARD_JOIN_TOKEN, keep: process.env.RENDER_TEST_KEEP };
+      process.env.WARD_JOIN_TOKEN = 'join-token-of-the-agent';
+      process.env.RENDER_TEST_KEEP = 'kept';
+      const renderer = new SecretRenderer({
+        templates: [
+          {
+            service: 'shop/orders',
+            secret: 'shop/db',
+            destination: join(dir, 'value'),
+            command: [
+              process.execPath,
+              '-e',
+              `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.env))`,
+            ],
+          },
+        ],
+        store,
+        logger: log,
+      });
+      try {
+        await renderer.start();
+        store.accept(
+          event(2, [{ version: 2, data: { value: 'b' }, notBefore: 0, notAfter: null }]),
+        );
+        await until(() => renderer.reloads === 1);
+        const env = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
+        expect(env.RENDER_TEST_KEEP).toBe('kept');
+        expect(env.WARD_JOIN_TOKEN).toBeUndefined();
+      } finally {
+        await renderer.close();
+        for (const [k, v] of [
+          ['WARD_JOIN_TOKEN', saved.token],
+          ['RENDER_TEST_KEEP', saved.keep],
+        ] as const) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+      }
+    });
+
     it('does not write a template naming a field the version lacks', async () => {
       const dir = shmDir();
       const store = new SecretStore();
