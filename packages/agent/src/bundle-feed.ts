@@ -194,7 +194,7 @@ export class BundleFeed extends EventEmitter {
     this.emit('bundle', b.service);
   }
 
-  #onEvent(event: string, data: string): void {
+  #onEvent(event: string, data: string, unconfirmed?: Set<string>): void {
     let json: unknown;
     try {
       json = JSON.parse(data);
@@ -211,7 +211,10 @@ export class BundleFeed extends EventEmitter {
       const parsed = parseSecretEvent(json);
       // The reason names a field, never a value.
       if (typeof parsed === 'string') this.#log.warn({ why: parsed }, 'agent watch: bad secret');
-      else this.#secrets.accept(parsed);
+      else {
+        unconfirmed?.delete(`${parsed.service}\n${parsed.secret}`);
+        this.#secrets.accept(parsed);
+      }
     } else if (event === 'changed') {
       const service = (json as { service?: unknown } | null)?.service;
       if (typeof service !== 'string' || !isServiceKey(service)) return;
@@ -272,11 +275,29 @@ export class BundleFeed extends EventEmitter {
         : 60_000;
     let timer = setTimeout(() => connection.abort(), idleMs);
     const parser = new SseParser({ maxLineLength: MAX_EVENT, maxEventSize: MAX_EVENT });
+    // The control plane has no resume point and cannot know what this agent still holds: a
+    // `removed` written while the agent was away never reaches it. Whatever the connect snapshot
+    // (written whole before the stream's first heartbeat) does not carry again is withdrawn.
+    let unconfirmed: Set<string> | undefined = this.#secrets
+      ? new Set(this.#secrets.pairs().map(([s, n]) => `${s}\n${n}`))
+      : undefined;
+    let comments = parser.comments;
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         clearTimeout(timer);
         timer = setTimeout(() => connection.abort(), idleMs);
-        for (const e of parser.feedBytes(chunk)) this.#onEvent(e.event, e.data);
+        for (const e of parser.feedBytes(chunk)) this.#onEvent(e.event, e.data, unconfirmed);
+        if (unconfirmed && parser.comments !== comments) {
+          comments = parser.comments;
+          if (parser.lastComment.startsWith('heartbeat')) {
+            for (const pair of unconfirmed) {
+              const [service, secret] = pair.split('\n') as [string, string];
+              this.#log.info({ service, secret }, 'secret not in the connect snapshot; dropped');
+              this.#secrets?.withdraw(service, secret);
+            }
+            unconfirmed = undefined;
+          }
+        }
       }
     } finally {
       clearTimeout(timer);

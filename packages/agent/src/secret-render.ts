@@ -19,7 +19,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readFile, rename, statfs, unlink } from 'node:fs/promises';
+import { lstat, open, readFile, rename, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { SecretVersionV1 } from '@ward/api-types';
 import { currentVersion, nextTransition } from '@ward/secrets';
@@ -85,8 +85,19 @@ export async function writeAtomic(path: string, text: string, mode: number): Pro
   }
 }
 
+/**
+ * The reload command's environment: the agent's, without its own `WARD_*` settings — the join
+ * token (`WARD_JOIN_TOKEN`) and any other credential given to the agent stay with the agent.
+ */
+function commandEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WARD_')));
+}
+
 interface State {
+  /** Digest of what this run rendered (or found rendered and still current). */
   digest: string | undefined;
+  /** Digest of the file a previous run left at the destination, until this run renders it. */
+  prior: string | undefined;
   version: number | undefined;
   timer: NodeJS.Timeout | undefined;
   unwatch: (() => void) | undefined;
@@ -127,8 +138,20 @@ export class SecretRenderer {
       if (!t.allowDisk) await checkTmpfs(dirname(t.destination));
     }
     for (const t of this.#templates) {
+      // A file left by the previous run: rewritten (and the command run) only if it changed
+      // (its text, or the mode the template asks for).
+      const prior = await lstat(t.destination)
+        .then(async (st) =>
+          st.isFile() && (st.mode & 0o7777) === (t.mode ?? 0o600)
+            ? createHash('sha256')
+                .update(await readFile(t.destination))
+                .digest('hex')
+            : undefined,
+        )
+        .catch(() => undefined);
       this.#states.set(t, {
         digest: undefined,
+        prior,
         version: undefined,
         timer: undefined,
         unwatch: undefined,
@@ -235,10 +258,15 @@ export class SecretRenderer {
     if (!current) return;
     const text = renderSecret(t, current);
     const digest = createHash('sha256').update(text).digest('hex');
-    if (digest === s.digest) return;
+    if (digest === (s.digest ?? s.prior)) {
+      s.digest = digest;
+      s.version = current.version;
+      return;
+    }
     if (!t.allowDisk) await checkTmpfs(dirname(t.destination));
     await writeAtomic(t.destination, text, t.mode ?? 0o600);
-    const first = s.digest === undefined;
+    const first = s.digest === undefined && s.prior === undefined;
+    s.prior = undefined;
     s.digest = digest;
     s.version = current.version;
     this.renders++;
@@ -266,6 +294,7 @@ export class SecretRenderer {
             killSignal: 'SIGKILL',
             maxBuffer: 1 << 20,
             windowsHide: true,
+            env: commandEnv(),
           },
           (error, stdout, stderr) => {
             const out = {

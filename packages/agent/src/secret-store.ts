@@ -158,6 +158,21 @@ export class SecretStore extends EventEmitter {
     return true;
   }
 
+  /** Every (service, secret) held now. */
+  pairs(): [service: string, secret: string][] {
+    return [...this.#held.values()].map((h) => [h.service, h.secret]);
+  }
+
+  /**
+   * Drops what is held for (service, secret) as a removal would: the connect snapshot after a
+   * reconnect no longer carries it (its `removed` was sent while this agent was away).
+   */
+  withdraw(service: string, secret: string): void {
+    const key = keyOf(service, secret);
+    this.#revisions.delete(key);
+    if (this.#held.delete(key)) this.emit('secret', service, secret);
+  }
+
   /** Drops every secret of `service` (its workloads left the node). */
   forgetService(service: string): void {
     const gone: string[] = [];

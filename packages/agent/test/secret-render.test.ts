@@ -122,6 +122,99 @@ describe.skipIf(statfsSync('/dev/shm', { bigint: false }).type !== TMPFS_MAGIC)(
       }
     });
 
+    it('after a restart, rewrites and reloads only when the value changed while it was down', async () => {
+      const dir = shmDir();
+      const destination = join(dir, 'db.conf');
+      const marker = join(dir, 'reloads');
+      const store = new SecretStore();
+      const v = (version: number, password: string) => ({
+        version,
+        data: { password },
+        notBefore: 0,
+        notAfter: null,
+      });
+      store.accept(event(1, [v(1, 'p1')]));
+      const template = {
+        service: 'shop/orders',
+        secret: 'shop/db',
+        destination,
+        template: 'password={{ password }}\n',
+        command: [
+          process.execPath,
+          '-e',
+          `require('fs').appendFileSync(${JSON.stringify(marker)}, 'x')`,
+        ],
+      };
+      const run = async () => {
+        const r = new SecretRenderer({ templates: [template], store, logger: log });
+        await r.start();
+        await r.close();
+        return r;
+      };
+      await run();
+      expect(readFileSync(destination, 'utf8')).toBe('password=p1\n');
+      const inode = statSync(destination).ino;
+
+      // Restarted with the same value: the file is left as it is, no command runs.
+      const same = await run();
+      expect(same.renders).toBe(0);
+      expect(statSync(destination).ino).toBe(inode);
+      expect(() => statSync(marker)).toThrow();
+
+      // Rotated while the agent was down: the restarted agent writes it and runs the command,
+      // as after any change (the program reading the file must learn of the new value).
+      store.accept(event(2, [v(2, 'p2')]));
+      const changed = await run();
+      expect(readFileSync(destination, 'utf8')).toBe('password=p2\n');
+      expect(changed.reloads).toBe(1);
+      expect(readFileSync(marker, 'utf8')).toBe('x');
+    });
+
+    it("runs the reload command without the agent's own credentials in its environment", async () => {
+      const dir = shmDir();
+      const out = join(dir, 'env.json');
+      const store = new SecretStore();
+      store.accept(event(1, [{ version: 1, data: { value: 'a' }, notBefore: 0, notAfter: null }]));
+      const saved = { token: process.env.WARD_JOIN_TOKEN, keep: process.env.RENDER_TEST_KEEP };
+      process.env.WARD_JOIN_TOKEN = 'join-token-of-the-agent';
+      process.env.RENDER_TEST_KEEP = 'kept';
+      const renderer = new SecretRenderer({
+        templates: [
+          {
+            service: 'shop/orders',
+            secret: 'shop/db',
+            destination: join(dir, 'value'),
+            command: [
+              process.execPath,
+              '-e',
+              `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(process.env))`,
+            ],
+          },
+        ],
+        store,
+        logger: log,
+      });
+      try {
+        await renderer.start();
+        store.accept(
+          event(2, [{ version: 2, data: { value: 'b' }, notBefore: 0, notAfter: null }]),
+        );
+        await until(() => renderer.reloads === 1);
+        const env = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
+        expect(env.RENDER_TEST_KEEP).toBe('kept');
+        expect(env.WARD_JOIN_TOKEN).toBeUndefined();
+      } finally {
+        await renderer.close();
+        for (const [k, v] of [
+          ['WARD_JOIN_TOKEN', saved.token],
+          ['RENDER_TEST_KEEP', saved.keep],
+        ] as const) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
+      }
+    });
+
     it('does not write a template naming a field the version lacks', async () => {
       const dir = shmDir();
       const store = new SecretStore();
