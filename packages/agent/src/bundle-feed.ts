@@ -296,6 +296,7 @@ export class BundleFeed extends EventEmitter {
               this.#secrets?.withdraw(service, secret);
             }
             unconfirmed = undefined;
+            this.#secrets?.markSynced();
           }
         }
       }

@@ -204,7 +204,10 @@ export class LeaseKeeper extends EventEmitter {
       // The replaced login stays valid until it expires; an older one still held is given back.
       if (e.previous) this.#track(this.#revoke(e, e.previous.lease.id, 'replaced'));
       e.previous = e.current;
-    } else if (e.previous) {
+    } else {
+      // The current login is gone (expired or unknown to the control plane): the previous one
+      // is given back rather than left to live until its own expiry.
+      if (e.previous) this.#track(this.#revoke(e, e.previous.lease.id, 'replaced'));
       e.previous = undefined;
     }
     e.current = { version: ++e.versions, lease, obtainedAt: now };

@@ -105,6 +105,11 @@ interface State {
   /** Set when a render was asked for while one runs (coalesced). */
   again: boolean;
   running: boolean;
+  /**
+   * Whether the reading program may already have read a file here (this run rendered one, or a
+   * previous run left one): a render is then a change, followed by the reload.
+   */
+  seen: boolean;
 }
 
 /** Keeps each template's file rendered from the store (and the lease keeper). */
@@ -158,9 +163,11 @@ export class SecretRenderer {
         chain: Promise.resolve(),
         again: false,
         running: false,
+        seen: prior !== undefined,
       });
     }
     this.#store.on('secret', this.#onChange);
+    this.#store.on('synced', this.#onSynced);
     this.#leases?.on('lease', this.#onChange);
     for (const t of this.#templates) this.#schedule(t);
     await Promise.all([...this.#states.values()].map((s) => s.chain));
@@ -170,6 +177,7 @@ export class SecretRenderer {
   async close(): Promise<void> {
     this.#closed = true;
     this.#store.off('secret', this.#onChange);
+    this.#store.off('synced', this.#onSynced);
     this.#leases?.off('lease', this.#onChange);
     for (const s of this.#states.values()) {
       clearTimeout(s.timer);
@@ -183,6 +191,10 @@ export class SecretRenderer {
   async settled(): Promise<void> {
     await Promise.all([...this.#states.values()].map((s) => s.chain));
   }
+
+  readonly #onSynced = (): void => {
+    for (const t of this.#templates) this.#schedule(t);
+  };
 
   readonly #onChange = (service: string, secret: string): void => {
     for (const t of this.#templates) {
@@ -219,21 +231,30 @@ export class SecretRenderer {
     })();
   }
 
+  /**
+   * Removes the rendered file: this run's, or — once a whole connect snapshot has been read and
+   * the secret is not in it — one a previous run left (the secret was withdrawn while the agent
+   * was stopped).
+   */
+  async #remove(t: SecretTemplate, s: State, why: string): Promise<void> {
+    if (s.digest === undefined && (s.prior === undefined || !this.#store.synced)) return;
+    s.digest = undefined;
+    s.prior = undefined;
+    s.version = undefined;
+    await unlink(t.destination).catch(() => {});
+    this.#log.info(
+      { service: t.service, secret: t.secret, destination: t.destination },
+      `${why}; rendered file removed`,
+    );
+  }
+
   async #render(t: SecretTemplate, s: State): Promise<void> {
     const held = this.#store.get(t.service, t.secret);
     if (!held) {
       s.unwatch?.();
       s.unwatch = undefined;
       clearTimeout(s.timer);
-      if (s.digest !== undefined) {
-        s.digest = undefined;
-        s.version = undefined;
-        await unlink(t.destination).catch(() => {});
-        this.#log.info(
-          { service: t.service, secret: t.secret, destination: t.destination },
-          'secret no longer readable; rendered file removed',
-        );
-      }
+      await this.#remove(t, s, 'secret no longer readable');
       return;
     }
     let versions: readonly SecretVersionV1[];
@@ -255,7 +276,13 @@ export class SecretRenderer {
       s.timer.unref?.();
     }
     const current = currentVersion(versions, now);
-    if (!current) return;
+    if (!current) {
+      // Every version expired: no stale value stays on disk. (A dynamic login between two
+      // leases keeps its file until the next one is written over it.)
+      if (held.type !== 'postgres')
+        await this.#remove(t, s, 'no version of the secret is valid now');
+      return;
+    }
     const text = renderSecret(t, current);
     const digest = createHash('sha256').update(text).digest('hex');
     if (digest === (s.digest ?? s.prior)) {
@@ -265,7 +292,8 @@ export class SecretRenderer {
     }
     if (!t.allowDisk) await checkTmpfs(dirname(t.destination));
     await writeAtomic(t.destination, text, t.mode ?? 0o600);
-    const first = s.digest === undefined && s.prior === undefined;
+    const first = !s.seen;
+    s.seen = true;
     s.prior = undefined;
     s.digest = digest;
     s.version = current.version;

@@ -106,6 +106,7 @@ const keyOf = (service: string, secret: string) => `${service}\n${secret}`;
  */
 export class SecretStore extends EventEmitter {
   readonly #held = new Map<string, HeldSecret>();
+  #synced = false;
   /**
    * The highest revision seen per (service, secret) still held. A removal clears it: the stream
    * is ordered, and a service that leaves the node and joins again gets the secret at its own
@@ -167,6 +168,21 @@ export class SecretStore extends EventEmitter {
    * Drops what is held for (service, secret) as a removal would: the connect snapshot after a
    * reconnect no longer carries it (its `removed` was sent while this agent was away).
    */
+  /**
+   * Whether a connect snapshot has been read whole since the agent started: until then, a secret
+   * not held may simply not have arrived yet; after, it is not this node's to hold.
+   */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  /** The feed read a whole connect snapshot: emits `synced` the first time. */
+  markSynced(): void {
+    if (this.#synced) return;
+    this.#synced = true;
+    this.emit('synced');
+  }
+
   withdraw(service: string, secret: string): void {
     const key = keyOf(service, secret);
     this.#revisions.delete(key);

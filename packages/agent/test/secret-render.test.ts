@@ -258,5 +258,52 @@ describe.skipIf(statfsSync('/dev/shm', { bigint: false }).type !== TMPFS_MAGIC)(
       await allowed.close();
       expect(readFileSync(join(dir, 'x'), 'utf8')).toBe('v');
     });
+    it('removes a file a previous run left once a whole snapshot shows the secret withdrawn', async () => {
+      const dir = shmDir();
+      const destination = join(dir, 'db.conf');
+      const template = { service: 'shop/orders', secret: 'shop/db', destination };
+      // A previous run rendered the secret.
+      const before = new SecretStore();
+      before.accept(
+        event(1, [{ version: 1, data: { value: 'v1' }, notBefore: 0, notAfter: null }]),
+      );
+      const first = new SecretRenderer({ templates: [template], store: before, logger: log });
+      await first.start();
+      await first.close();
+      expect(readFileSync(destination, 'utf8')).toBe('v1');
+      // This run: the secret was withdrawn while the agent was stopped, so it never arrives.
+      const store = new SecretStore();
+      const renderer = new SecretRenderer({ templates: [template], store, logger: log });
+      await renderer.start();
+      try {
+        // Before a whole snapshot was read, the file may just not have arrived yet: kept.
+        expect(readFileSync(destination, 'utf8')).toBe('v1');
+        store.markSynced();
+        await until(() => !readdirSync(dir).includes('db.conf'));
+      } finally {
+        await renderer.close();
+      }
+    });
+
+    it('removes the file when every version of the secret has expired', async () => {
+      const dir = shmDir();
+      const destination = join(dir, 'db.conf');
+      const store = new SecretStore();
+      store.accept(
+        event(1, [{ version: 1, data: { value: 'v1' }, notBefore: 0, notAfter: Date.now() + 300 }]),
+      );
+      const renderer = new SecretRenderer({
+        templates: [{ service: 'shop/orders', secret: 'shop/db', destination }],
+        store,
+        logger: log,
+      });
+      await renderer.start();
+      try {
+        expect(readFileSync(destination, 'utf8')).toBe('v1');
+        await until(() => !readdirSync(dir).includes('db.conf'));
+      } finally {
+        await renderer.close();
+      }
+    });
   },
 );
