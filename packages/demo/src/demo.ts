@@ -180,7 +180,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         },
       });
       const held = secrets;
-      cleanups.push(() => held.close());
+      if (held) cleanups.push(() => held.close());
+      else
+        warn(
+          'the policies in use declare no Secret shop/payments-api-key (examples/demo/secrets.yaml): the API key check is off',
+        );
     } else if (opts.postgresUrl) {
       warn('--postgres needs the node agent (mTLS mode): inventory gets no database login');
     }
@@ -330,7 +334,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
             apiKey: 'shop/payments-api-key',
             ...(secrets.stats().database ? { databaseRole: secrets.stats().database!.role } : {}),
           }
-        : { delivery: 'off (no node agent in the dev-header fallback)' },
+        : {
+            delivery: identities.agentSocket
+              ? 'off (the policies in use declare no Secret shop/payments-api-key)'
+              : 'off (no node agent in the dev-header fallback)',
+          },
     };
     out.write(banner(out, info));
 

@@ -51,18 +51,27 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
  * Connects orders and payments to their API key through the agent at `socketPath`, and (with
- * `postgresUrl`) inventory to its database login. Throws when the agent does not deliver them.
+ * `postgresUrl`) inventory to its database login. Undefined when the policies in use declare no
+ * `shop/payments-api-key`; throws when the agent does not deliver what is declared.
  */
 export async function startDemoSecrets(options: {
   cp: DemoControlPlane;
   socketPath: string;
   postgresUrl?: string;
   warn: (message: string) => void;
-}): Promise<DemoSecrets> {
+}): Promise<DemoSecrets | undefined> {
   const { cp, socketPath } = options;
+  // Policies kept from a run before secrets, or another policy folder, may not declare the key:
+  // the demo then runs without the check (the caller says so) rather than not at all.
+  const summary = await cp
+    .admin<{ currentVersion: number | null; type: string }>('GET', API_KEY_PATH)
+    .catch((error: unknown) => {
+      if ((error as { cause?: { status?: number } }).cause?.status === 404) return undefined;
+      throw error;
+    });
+  if (summary === undefined) return undefined;
   // A random secret's first version comes from the rotation leader's next tick; ask for it now
   // so the services start with a key.
-  const summary = await cp.admin<{ currentVersion: number | null }>('GET', API_KEY_PATH);
   if (summary.currentVersion === null) await cp.admin('POST', `${API_KEY_PATH}/rotate`);
   const closers: (() => Promise<void> | void)[] = [];
   try {

@@ -126,8 +126,9 @@ function storageSuite(
         { path: '/spec/owner', op: 'add', after: 'team-b' },
       ]);
       expect(await store.revisionsAfter(0, 10)).toEqual([
-        { revision: 1, services: ['alpha', 'beta'] },
-        { revision: 2, services: ['alpha', 'beta'] },
+        // No Secret document changed: no secret named.
+        { revision: 1, services: ['alpha', 'beta'], secrets: [] },
+        { revision: 2, services: ['alpha', 'beta'], secrets: [] },
       ]);
     });
 
