@@ -1,5 +1,5 @@
 /**
- * Lease routes (SPEC §4). Agents take, renew and give back leases on dynamic credentials with
+ * Lease routes (docs/api.md, secrets). Agents take, renew and give back leases on dynamic credentials with
  * their proof header: only for a service whose workloads are registered on the agent's node and
  * that reads the `postgres` secret, and only the agent that took a lease renews or revokes it.
  * The secret's owners (and admins) list its leases and revoke any of them.
