@@ -1,0 +1,21 @@
+/**
+ * `@ward/vulns`: the pure core of `ward vulns` (issue 17) — inventories from lockfiles and SBOMs,
+ * advisories from OSV records, exploit likelihood (EPSS, KEV, CVSS), reachability in JavaScript
+ * and TypeScript sources, exposure from the Ward graph, and the ranked, explained findings. No
+ * I/O: files come in as text (or through a read-only file-system interface for reachability).
+ */
+
+export { VulnsError, type VulnsErrorCode } from './errors.ts';
+export type {
+  Advisory,
+  AffectedPackage,
+  CvssScore,
+  ExploitSignal,
+  Exposure,
+  Finding,
+  InstalledPackage,
+  Inventory,
+  OsvEvent,
+  Reachability,
+  ReachabilityVerdict,
+} from './types.ts';
