@@ -6,6 +6,17 @@
  */
 
 export { VulnsError, type VulnsErrorCode } from './errors.ts';
+export { readCycloneDx } from './inventory/cyclonedx.ts';
+export { readNpmLockfile } from './inventory/npm.ts';
+export { readPnpmLockfile } from './inventory/pnpm.ts';
+export {
+  detectInventoryFormat,
+  type InventoryFormat,
+  readInventory,
+} from './inventory/read_inventory.ts';
+export { readSpdx } from './inventory/spdx.ts';
+export { readYarnBerryLockfile } from './inventory/yarn_berry.ts';
+export { readYarnClassicLockfile } from './inventory/yarn_classic.ts';
 export type {
   Advisory,
   AffectedPackage,
