@@ -111,9 +111,9 @@ describe('AdvisoryDatabase.match (OSV evaluation on real records)', () => {
 
   it('introduced "0" and fixed (exclusive)', () => {
     expect(ids(db, 'lodash', '4.17.20')).toEqual(['GHSA-35jh-r3h4-6jhm']);
-    expect(ids(db, 'lodash', '0.0.1')).toEqual(['GHSA-35jh-r3h4-6jhm']);
+    expect(ids(db, 'lodash', '0.0.1')).toEqual(['GHSA-35jh-r3h4-6jhm', 'GHSA-p6mc-m468-83gw']);
     expect(ids(db, 'lodash', '4.17.21')).toEqual([]);
-    expect(ids(db, 'lodash-es', '4.17.15')).toEqual(['GHSA-35jh-r3h4-6jhm']);
+    expect(ids(db, 'lodash-es', '4.17.15')).toEqual(['GHSA-35jh-r3h4-6jhm', 'GHSA-p6mc-m468-83gw']);
     expect(ids(db, 'left-pad', '1.0.0')).toEqual([]);
   });
 
@@ -131,6 +131,19 @@ describe('AdvisoryDatabase.match (OSV evaluation on real records)', () => {
     expect(ids(db, 'ansi-regex', '3.0.0')).toEqual(['GHSA-93q8-gq69-wqmw']);
     expect(ids(db, 'ansi-regex', '4.1.0')).toEqual(['GHSA-93q8-gq69-wqmw']);
     expect(ids(db, 'ansi-regex', '4.1.1')).toEqual([]);
+  });
+
+  it('two advisories of one package, and ranges listed out of order', () => {
+    expect(ids(db, 'lodash', '4.17.19')).toEqual(['GHSA-35jh-r3h4-6jhm', 'GHSA-p6mc-m468-83gw']);
+    expect(ids(db, 'lodash', '4.17.20')).toEqual(['GHSA-35jh-r3h4-6jhm']);
+    expect(ids(db, 'path-to-regexp', '0.1.7')).toEqual(['GHSA-9wv6-86v2-598j']);
+    expect(ids(db, 'path-to-regexp', '0.1.10')).toEqual([]);
+    expect(ids(db, 'path-to-regexp', '6.2.2')).toEqual(['GHSA-9wv6-86v2-598j']);
+    expect(ids(db, 'path-to-regexp', '6.3.0')).toEqual([]);
+    expect(ids(db, 'path-to-regexp', '8.0.0')).toEqual([]);
+    expect(ids(db, 'ws', '2.0.0')).toEqual([]);
+    expect(ids(db, 'ws', '8.17.0')).toEqual(['GHSA-3h5v-q93c-6h6q']);
+    expect(ids(db, 'ws', '7.5.10')).toEqual([]);
   });
 
   it('last_affected is inclusive', () => {
@@ -381,6 +394,7 @@ describe('parseCvss', () => {
       'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H': 7.5, // ansi-regex CVE-2021-3807 (NVD 7.5)
       'CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N': 6.1, // express, request (6.1)
       'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H': 9.8, // minimist CVE-2021-44906 (9.8)
+      'CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H': 7.4, // lodash CVE-2020-8203 (NVD 7.4)
     };
     const seen = new Set(AdvisoryDatabase.fromRecords(records).advisories.flatMap((a) => a.cvss));
     expect([...seen].sort()).toEqual(Object.keys(expected).sort());
