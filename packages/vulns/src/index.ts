@@ -5,6 +5,20 @@
  * I/O: files come in as text (or through a read-only file-system interface for reachability).
  */
 
+export { type ParsedCvss, parseCvss, ratingOf, roundup31 } from './advisories/cvss.ts';
+export {
+  AdvisoryDatabase,
+  type DatabaseOptions,
+  type SkippedRecord,
+} from './advisories/database.ts';
+export {
+  type EpssEntry,
+  exploitSignal,
+  type KevEntry,
+  parseEpssCsv,
+  parseKev,
+} from './advisories/exploit.ts';
+export { type ParsedOsv, parseOsvRecord, parseOsvRecordFull } from './advisories/osv.ts';
 export { VulnsError, type VulnsErrorCode } from './errors.ts';
 export { readCycloneDx } from './inventory/cyclonedx.ts';
 export { readNpmLockfile } from './inventory/npm.ts';
