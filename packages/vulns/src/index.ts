@@ -6,6 +6,16 @@
  */
 
 export { VulnsError, type VulnsErrorCode } from './errors.ts';
+export {
+  type AnalyzeOptions,
+  analyzeReachability,
+  type DynamicLoad,
+  type FileSystem,
+  type ReachabilityIndex,
+} from './reachability/analyze.ts';
+export { scanJs } from './reachability/js_scan.ts';
+export type { DynamicSite, ImportSite, ScanResult, Usage } from './reachability/sites.ts';
+export { scanTokens } from './reachability/token_scan.ts';
 export type {
   Advisory,
   AffectedPackage,
