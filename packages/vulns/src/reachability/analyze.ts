@@ -20,7 +20,7 @@ import {
   relativeTo,
 } from './file_system.ts';
 import { scanJs } from './js_scan.ts';
-import { type ResolveContext, readManifest, resolveSpecifier } from './resolve.ts';
+import { type Resolution, type ResolveContext, readManifest, resolveSpecifier } from './resolve.ts';
 import type { ScanResult } from './sites.ts';
 import { scanTokens } from './token_scan.ts';
 
@@ -99,6 +99,8 @@ export function analyzeReachability(options: AnalyzeOptions): ReachabilityIndex 
   const unresolved = new Map<string, string>();
   const dynamic: (DynamicLoad & { pkgDir?: string })[] = [];
   const scanned = new Set<string>();
+  /** Resolutions by folder, kind and specifier. */
+  const resolved = new Map<string, Resolution>();
   let usedScanner = false;
   let boundHit: string | undefined;
   const queue: string[] = [];
@@ -159,7 +161,12 @@ export function analyzeReachability(options: AnalyzeOptions): ReachabilityIndex 
       dynamic.push(load);
     }
     for (const site of result.imports) {
-      const r = resolveSpecifier(ctx, site.specifier, file, site.kind);
+      const key = `${dirname(file)}\0${site.kind}\0${site.specifier}`;
+      let r = resolved.get(key);
+      if (r === undefined) {
+        r = resolveSpecifier(ctx, site.specifier, file, site.kind);
+        resolved.set(key, r);
+      }
       if (r.kind === 'builtin') continue;
       if (r.kind === 'missing') {
         if (r.packageName !== undefined && !unresolved.has(r.packageName)) {

@@ -123,6 +123,16 @@ export function scanJs(text: string, depth = 0): ScanResult {
     dynamicSite(node, what, undefined);
   };
 
+  /** `require` handed on (`const r = require`, `load(require)`) can load anything. */
+  const requireAsValue = (node: AnyNode, parent: AnyNode | undefined): void => {
+    if (parent?.type === 'CallExpression' && parent.callee === node) return;
+    if (parent?.type === 'MemberExpression' && parent.object === node) return;
+    if (parent?.type === 'UnaryExpression' && parent.operator === 'typeof') return;
+    if (parent?.type === 'BinaryExpression' || parent?.type === 'LogicalExpression') return;
+    if (parent?.type === 'IfStatement' || parent?.type === 'ConditionalExpression') return;
+    dynamic.push({ line: line(node), what: `\`${node.name}\` handed on as a value` });
+  };
+
   /** How the value of a `require()`/`await import()` expression is used, from its parent. */
   const usageFromParent = (
     s: ImportSite,
@@ -242,6 +252,16 @@ export function scanJs(text: string, depth = 0): ScanResult {
               });
             return;
           }
+          if (object.type === 'MetaProperty' && prop === 'resolve') {
+            const spec = literalString(arg);
+            if (spec === undefined) dynamicSite(node, 'import.meta.resolve(expr)', arg);
+            else
+              site(spec, node, 'import', {
+                kind: 'all',
+                why: 'import.meta.resolve() hands its path on',
+              });
+            return;
+          }
           if (object.type === 'Identifier' && object.name === 'module' && prop === 'require') {
             const spec = literalString(arg);
             if (spec === undefined) dynamicSite(node, 'module.require(expr)', arg);
@@ -264,6 +284,7 @@ export function scanJs(text: string, depth = 0): ScanResult {
         }
         return;
       case 'Identifier':
+        if (requireNames.has(node.name)) requireAsValue(node, parents[parents.length - 2]);
         references.push({ node, parent: parents[parents.length - 2] });
         return;
     }

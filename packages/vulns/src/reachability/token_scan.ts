@@ -215,8 +215,21 @@ export function scanTokens(text: string, depth = 0): ScanResult {
     return { list, end: j };
   };
 
+  // `const req = createRequire(import.meta.url)` gives another name to require.
+  const requireAliases = new Set<string>();
+  for (let k = 0; k < tokens.length; k++) {
+    if (!is(k, 'createRequire') || !is(k + 1, '(')) continue;
+    let m = k - 1;
+    if (is(m, '.')) m -= 2;
+    if (is(m, '=') && isId(m - 1)) requireAliases.add(at(m - 1)?.v as string);
+  }
+
   for (let k = 0; k < tokens.length; k++) {
     const tok = tokens[k] as Token;
+    if (tok.t === 'id' && requireAliases.has(tok.v) && !afterDot(k) && is(k + 1, '(')) {
+      requireCall(k);
+      continue;
+    }
     if (tok.t !== 'id' || afterDot(k)) {
       if (tok.t === 'id' && tok.v === 'require' && is(k - 2, 'module') && is(k + 1, '(')) {
         requireCall(k);
@@ -249,6 +262,7 @@ export function scanTokens(text: string, depth = 0): ScanResult {
     const line = (at(k) as Token).line;
     if (is(k + 1, '.')) return; // import.meta
     if (is(k + 1, '(')) {
+      if (is(k - 1, 'typeof')) return; // a type query loads nothing
       if (isStr(k + 2) && (is(k + 3, ')') || is(k + 3, ','))) {
         site(at(k + 2)?.v as string, line, 'import', { kind: 'all', why: 'import()' });
       } else dynamicAt(k + 2, 'import(expr)');
