@@ -31,6 +31,16 @@ export {
 export { readSpdx } from './inventory/spdx.ts';
 export { readYarnBerryLockfile } from './inventory/yarn_berry.ts';
 export { readYarnClassicLockfile } from './inventory/yarn_classic.ts';
+export {
+  type AnalyzeOptions,
+  analyzeReachability,
+  type DynamicLoad,
+  type FileSystem,
+  type ReachabilityIndex,
+} from './reachability/analyze.ts';
+export { scanJs } from './reachability/js_scan.ts';
+export type { DynamicSite, ImportSite, ScanResult, Usage } from './reachability/sites.ts';
+export { scanTokens } from './reachability/token_scan.ts';
 export type {
   Advisory,
   AffectedPackage,
