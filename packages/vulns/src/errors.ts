@@ -6,7 +6,8 @@ export type VulnsErrorCode =
   | 'VULNS_BAD_EPSS'
   | 'VULNS_BAD_KEV'
   | 'VULNS_BAD_CVSS'
-  | 'VULNS_BAD_SUPPRESSIONS';
+  | 'VULNS_BAD_SUPPRESSIONS'
+  | 'VULNS_BAD_FAIL_ON';
 
 /**
  * A refused input: names the file, the field or line, and why. Switch on `code`.

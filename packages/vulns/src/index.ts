@@ -41,6 +41,29 @@ export {
 export { scanJs } from './reachability/js_scan.ts';
 export type { DynamicSite, ImportSite, ScanResult, Usage } from './reachability/sites.ts';
 export { scanTokens } from './reachability/token_scan.ts';
+export { entryPointReason, exposureOf } from './report/exposure.ts';
+export { type FailCondition, failOn, parseFailOn } from './report/fail-on.ts';
+export { toJson } from './report/json.ts';
+export { npmPurl } from './report/purl.ts';
+export {
+  compareFindings,
+  priorityOf,
+  type RankInput,
+  rank,
+  rankOne,
+  riskOf,
+  WEIGHTS,
+} from './report/rank.ts';
+export { lockfileLine, type SarifOptions, toSarif } from './report/sarif.ts';
+export {
+  applySuppressions,
+  expiryInstant,
+  parseSuppressions,
+  type Suppression,
+  type SuppressionOutcome,
+} from './report/suppressions.ts';
+export { toTable } from './report/table.ts';
+export { toCycloneDxVex, toOpenVex, type VexOptions, type VexSubject } from './report/vex.ts';
 export type {
   Advisory,
   AffectedPackage,
