@@ -98,7 +98,17 @@ const IO_MODULES =
   /^(node:)?(fs|fs\/promises|net|http|https|http2|tls|dgram|dns|dns\/promises|child_process|cluster|worker_threads|inspector|readline|repl)$|^undici($|\/)/;
 
 // api-types holds only types and JSON schemas, so the pure cores may use it.
-const PURE = ['spiffe', 'api-types', 'policy', 'graph', 'passport', 'bundle', 'ca', 'secrets', 'vulns'];
+const PURE = [
+  'spiffe',
+  'api-types',
+  'policy',
+  'graph',
+  'passport',
+  'bundle',
+  'ca',
+  'secrets',
+  'vulns',
+];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>

@@ -1,4 +1,8 @@
-/** The two import scanners on the load forms they must see (and the ones they must not). */
+/**
+ * The two import scanners on the load forms they must see (and the ones they must not).
+ * Specifiers here carry an `x:` scheme so the repository's own import scanner
+ * (test/_imports.ts, which checks declared dependencies) does not take them for packages.
+ */
 import { describe, expect, it } from 'vitest';
 import { type ScanResult, scanJs, scanTokens } from '../src/index.ts';
 
@@ -34,34 +38,34 @@ describe('scanJs (acorn)', () => {
   it('reads require forms, createRequire aliases and require.resolve', () => {
     const r = scanJs(
       [
-        "const { a, b: c } = require('r1');",
-        "const r2 = require('r2'); r2.z();",
-        "require('r3').w;",
-        "require('r4');",
-        "module.exports = require('r5');",
+        "const { a, b: c } = require('x:r1');",
+        "const r2 = require('x:r2'); r2.z();",
+        "require('x:r3').w;",
+        "require('x:r4');",
+        "module.exports = require('x:r5');",
         "const req = createRequire(import.meta.url); req('r6');",
         "require.resolve('r7');",
-        "const { x } = await import('r8');",
+        "const { x } = await import('x:r8');",
         "import.meta.resolve('r9');",
       ].join('\n'),
     );
     expect(summary(r)).toEqual([
-      { spec: 'r1', kind: 'require', usage: ['a', 'b'] },
-      { spec: 'r2', kind: 'require', usage: ['z'] },
-      { spec: 'r3', kind: 'require', usage: ['w'] },
-      { spec: 'r4', kind: 'require', usage: [] },
-      { spec: 'r5', kind: 'require', usage: 'all' },
+      { spec: 'x:r1', kind: 'require', usage: ['a', 'b'] },
+      { spec: 'x:r2', kind: 'require', usage: ['z'] },
+      { spec: 'x:r3', kind: 'require', usage: ['w'] },
+      { spec: 'x:r4', kind: 'require', usage: [] },
+      { spec: 'x:r5', kind: 'require', usage: 'all' },
       { spec: 'r6', kind: 'require', usage: [] },
       { spec: 'r7', kind: 'require', usage: 'all' },
-      { spec: 'r8', kind: 'import', usage: ['x'] },
+      { spec: 'x:r8', kind: 'import', usage: ['x'] },
       { spec: 'r9', kind: 'import', usage: 'all' },
     ]);
     expect(r.dynamic).toEqual([]);
   });
 
   it('a use before the binding (hoisting) and a namespace passed around count', () => {
-    const r = scanJs("function f() { return m.late; }\nconst m = require('m');\nuse(m);");
-    expect(summary(r)).toEqual([{ spec: 'm', kind: 'require', usage: 'all' }]);
+    const r = scanJs("function f() { return m.late; }\nconst m = require('x:m');\nuse(m);");
+    expect(summary(r)).toEqual([{ spec: 'x:m', kind: 'require', usage: 'all' }]);
   });
 
   it('finds every computed load with its line and literal start', () => {
@@ -103,7 +107,7 @@ describe('scanTokens (TypeScript)', () => {
         "import type * as T from 't2';",
         "export type { B } from 't3';",
         "import { type C, d } from 'v1';",
-        "type M = typeof import('t4');",
+        "type M = typeof import('x:t4');",
       ].join('\n'),
     );
     expect(summary(r)).toEqual([{ spec: 'v1', kind: 'import', usage: ['d'] }]);
@@ -116,19 +120,19 @@ describe('scanTokens (TypeScript)', () => {
   it('reads import = require, require in TS, createRequire aliases and computed loads', () => {
     const r = scanTokens(
       [
-        "import fs = require('r1');",
+        "import fs = require('x:r1');",
         'fs.readFileSync(p);',
-        "const { a } = require('r2');",
-        "const req = module.createRequire(import.meta.url);\nconst x = req('r3');",
+        "const { a } = require('x:r2');",
+        "const req = module.createRequire(import.meta.url);\nconst x = req('x:r3');",
         'const y = require(name as string);',
-        "export * as ns from 'r4';",
+        "export * as ns from 'x:r4';",
       ].join('\n'),
     );
     expect(summary(r)).toEqual([
-      { spec: 'r1', kind: 'require', usage: ['readFileSync'] },
-      { spec: 'r2', kind: 'require', usage: ['a'] },
-      { spec: 'r3', kind: 'require', usage: [] },
-      { spec: 'r4', kind: 'import', usage: 'all' },
+      { spec: 'x:r1', kind: 'require', usage: ['readFileSync'] },
+      { spec: 'x:r2', kind: 'require', usage: ['a'] },
+      { spec: 'x:r3', kind: 'require', usage: [] },
+      { spec: 'x:r4', kind: 'import', usage: 'all' },
     ]);
     expect(r.dynamic).toEqual([{ line: 6, what: 'require(expr)' }]);
   });
@@ -137,12 +141,12 @@ describe('scanTokens (TypeScript)', () => {
     const r = scanTokens(
       [
         "// import 'c1'",
-        "/* require('c2') */",
+        "/* require('x:c2') */",
         'const s = "import \'c3\'";',
         // biome-ignore lint/suspicious/noTemplateCurlyInString: source text under test
-        "const t = `require('c4') ${ import('./real.js') }`;",
+        "const t = `require('x:c4') ${ import('./real.js') }`;",
         "const re = /import 'c5'/;",
-        'const q = a / b; // require("c6")',
+        'const q = a / b; // require("x:c6")',
       ].join('\n'),
     );
     expect(summary(r)).toEqual([{ spec: './real.js', kind: 'import', usage: 'all' }]);
