@@ -77,3 +77,4 @@ export type {
   Reachability,
   ReachabilityVerdict,
 } from './types.ts';
+export { cvssOf, type ScanInput, type ScanResult, scan } from './scan.ts';
