@@ -43,7 +43,7 @@ export interface ScanInput {
   now: number;
 }
 
-export interface ScanResult {
+export interface ScanOutcome {
   /** Ranked (highest priority first), suppressions applied; suppressed ones are kept, marked. */
   findings: Finding[];
   /** Every advisory × installed package entry that matches, as `npm audit` counts them. */
@@ -100,7 +100,7 @@ function symbolsOf(advisory: Advisory, name: string): string[] | undefined {
  * r.naive; // what npm audit would count
  * r.findings.filter((f) => !f.suppressed); // what matters
  */
-export function scan(input: ScanInput): ScanResult {
+export function scan(input: ScanInput): ScanOutcome {
   const inventories: readonly Inventory[] = Array.isArray(input.inventory)
     ? (input.inventory as readonly Inventory[])
     : [input.inventory as Inventory];
