@@ -556,6 +556,20 @@ async function ingestStdin(ingest: GraphIngest, type: InputType | undefined): Pr
 }
 
 /** Streams every input into one ingest, detecting types from prefixes, names or content. */
+/**
+ * The graph of `ward graph` inputs (files, directories, `TYPE:PATH`), read exactly as
+ * `ward graph analyze -f …` reads them: for other commands that need the graph (`ward vulns`).
+ */
+export async function loadGraph(
+  filenames: string[],
+  options: { trustDomain?: string } = {},
+): Promise<DependencyGraph> {
+  await engine();
+  const opts: CommonOptions = { filename: filenames, progress: false };
+  if (options.trustDomain !== undefined) opts.trustDomain = options.trustDomain;
+  return (await load(filenames, opts)).graph;
+}
+
 async function load(
   filenames: string[],
   opts: CommonOptions,

@@ -20,6 +20,7 @@ import { register as registerServer } from './server.ts';
 import { register as registerStart } from './start.ts';
 import { register as registerStatus } from './status.ts';
 import { register as registerTokens } from './tokens.ts';
+import { register as registerVulns } from './vulns.ts';
 
 /**
  * Every subcommand lives in its own file under `commands/` and exports `register(program)`.
@@ -48,4 +49,5 @@ export function registerCommands(program: Command): void {
   registerStatus(program);
   registerGateway(program);
   registerSecret(program);
+  registerVulns(program);
 }
