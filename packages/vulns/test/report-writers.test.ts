@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+
 import type { ValidateFunction } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import {
