@@ -147,6 +147,32 @@ export async function settle(server: Server, maxMs = 30_000): Promise<number> {
 }
 
 /** Epoch milliseconds at sub-millisecond resolution, comparable across processes. */
+/**
+ * Reads a fleet benchmark's flags: `int` flags take a positive integer, others set a fixed value
+ * (`--no-small` → `small: 0`, `--full` → `full: true`); anything else is refused.
+ */
+export function parseFlags<O extends object>(
+  args: readonly string[],
+  defaults: O,
+  flags: Readonly<Record<string, readonly [keyof O, 'int' | number | boolean]>>,
+): O {
+  const o = { ...defaults };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const flag = flags[a];
+    if (!flag) throw new TypeError(`unknown argument ${a}`);
+    const [key, value] = flag;
+    if (value !== 'int') {
+      (o as Record<keyof O, unknown>)[key] = value;
+      continue;
+    }
+    const v = Number(args[++i]);
+    if (!Number.isInteger(v) || v <= 0) throw new TypeError(`${a} needs a positive integer`);
+    (o as Record<keyof O, unknown>)[key] = v;
+  }
+  return o;
+}
+
 export const epochNow = (): number => performance.timeOrigin + performance.now();
 
 export interface Worker {

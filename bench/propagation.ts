@@ -57,6 +57,7 @@ import {
   cpuMsOf,
   defaultWorkers,
   epochNow,
+  parseFlags,
   prepareNodes,
   type Server,
   shareOf,
@@ -87,37 +88,32 @@ interface Options {
 }
 
 function parseArgs(args: string[]): Options {
-  const o: Options = {
-    agents: 10_000,
-    small: 1000,
-    pdpsPerAgent: 10,
-    workers: defaultWorkers(),
-    peerPdps: 2000,
-    peer: true,
-    hopRounds: 20,
-    identities: 500,
-    full: false,
-  };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const next = () => {
-      const v = Number(args[++i]);
-      if (!Number.isInteger(v) || v <= 0) throw new TypeError(`${a} needs a positive integer`);
-      return v;
-    };
-    if (a === '--agents') o.agents = next();
-    else if (a === '--small') o.small = next();
-    else if (a === '--no-small') o.small = 0;
-    else if (a === '--pdps-per-agent') o.pdpsPerAgent = next();
-    else if (a === '--workers') o.workers = next();
-    else if (a === '--peer-pdps') o.peerPdps = next();
-    else if (a === '--no-peer') o.peer = false;
-    else if (a === '--hop-rounds') o.hopRounds = next();
-    else if (a === '--identities') o.identities = next();
-    else if (a === '--full') o.full = true;
-    else throw new TypeError(`unknown argument ${a}`);
-  }
-  return o;
+  return parseFlags<Options>(
+    args,
+    {
+      agents: 10_000,
+      small: 1000,
+      pdpsPerAgent: 10,
+      workers: defaultWorkers(),
+      peerPdps: 2000,
+      peer: true,
+      hopRounds: 20,
+      identities: 500,
+      full: false,
+    },
+    {
+      '--agents': ['agents', 'int'],
+      '--small': ['small', 'int'],
+      '--no-small': ['small', 0],
+      '--pdps-per-agent': ['pdpsPerAgent', 'int'],
+      '--workers': ['workers', 'int'],
+      '--peer-pdps': ['peerPdps', 'int'],
+      '--no-peer': ['peer', false],
+      '--hop-rounds': ['hopRounds', 'int'],
+      '--identities': ['identities', 'int'],
+      '--full': ['full', true],
+    },
+  );
 }
 
 /** The server's parts in a profile: the fan-out (build, write) and the HTTP/TLS stack. */

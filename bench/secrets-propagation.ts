@@ -45,6 +45,7 @@ import {
   cpuMsOf,
   defaultWorkers,
   epochNow,
+  parseFlags,
   prepareNodes,
   type Server,
   settle,
@@ -74,35 +75,30 @@ interface Options {
 }
 
 function parseArgs(args: string[]): Options {
-  const o: Options = {
-    agents: 10_000,
-    small: 1000,
-    workers: defaultWorkers(),
-    identities: 500,
-    pollers: 1000,
-    bigPeer: false,
-    intervalMs: 5000,
-    peer: true,
-  };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const next = () => {
-      const v = Number(args[++i]);
-      if (!Number.isInteger(v) || v <= 0) throw new TypeError(`${a} needs a positive integer`);
-      return v;
-    };
-    if (a === '--agents') o.agents = next();
-    else if (a === '--small') o.small = next();
-    else if (a === '--no-small') o.small = 0;
-    else if (a === '--workers') o.workers = next();
-    else if (a === '--identities') o.identities = next();
-    else if (a === '--pollers') o.pollers = next();
-    else if (a === '--big-peer') o.bigPeer = true;
-    else if (a === '--interval-ms') o.intervalMs = next();
-    else if (a === '--no-peer') o.peer = false;
-    else throw new TypeError(`unknown argument ${a}`);
-  }
-  return o;
+  return parseFlags<Options>(
+    args,
+    {
+      agents: 10_000,
+      small: 1000,
+      workers: defaultWorkers(),
+      identities: 500,
+      pollers: 1000,
+      bigPeer: false,
+      intervalMs: 5000,
+      peer: true,
+    },
+    {
+      '--agents': ['agents', 'int'],
+      '--small': ['small', 'int'],
+      '--no-small': ['small', 0],
+      '--workers': ['workers', 'int'],
+      '--identities': ['identities', 'int'],
+      '--pollers': ['pollers', 'int'],
+      '--big-peer': ['bigPeer', true],
+      '--interval-ms': ['intervalMs', 'int'],
+      '--no-peer': ['peer', false],
+    },
+  );
 }
 
 /** The server's parts in a profile: the secret's fan-out, the rotate, the HTTP stack. */
