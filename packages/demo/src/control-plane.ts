@@ -17,6 +17,7 @@ import {
   type RunningServer,
   secretsPlugin,
   startServer,
+  vulnsPlugin,
 } from '@ward/server';
 import { ApiError, apiRequest, type ClientOptions } from '@ward/server/client';
 import { DemoError } from './errors.ts';
@@ -83,6 +84,8 @@ export async function startControlPlane(opts: ResolvedDemoOptions): Promise<Demo
         secretsPlugin(),
         fleetPlugin(),
         alertsPlugin({ intervalMs: 15_000, sources: fleetAlertSources() }),
+        // No advisories in the demo: POST /v1/vulns/scan answers 503 saying how to load them.
+        vulnsPlugin(),
       ],
       logger: false,
     });

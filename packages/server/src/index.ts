@@ -77,4 +77,12 @@ export { appendAudit } from './store/audit.ts';
 export type { Dialect } from './store/database.ts';
 export type { Database } from './store/schema.ts';
 export type { Actor, RevisionEvent, StoredDocument } from './store/store.ts';
+export {
+  DEFAULT_VULNS_BODY_BYTES,
+  NOT_CONFIGURED as VULNS_NOT_CONFIGURED,
+  type VulnsData,
+  type VulnsPluginOptions,
+  vulnsPlugin,
+} from './vulns/plugin.ts';
+export { API_REACHABILITY, MAX_LOCKFILES } from './vulns/routes.ts';
 export { DEFAULT_WATCH_LIMITS, type WatchLimits } from './watch/limits.ts';

@@ -43,7 +43,7 @@ export type { DynamicSite, ImportSite, ScanResult, Usage } from './reachability/
 export { scanTokens } from './reachability/token_scan.ts';
 export { entryPointReason, exposureOf } from './report/exposure.ts';
 export { type FailCondition, failOn, parseFailOn } from './report/fail-on.ts';
-export { toJson } from './report/json.ts';
+export { type ScanCounts, toJson, toScanJson } from './report/json.ts';
 export { npmPurl } from './report/purl.ts';
 export {
   compareFindings,

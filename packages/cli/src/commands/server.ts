@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import { addOutputOption, collect, untilStopSignal, usageError } from '../options.ts';
 import { type TokenReviewFlags, tokenReviewOf } from './_token-review.ts';
+import { loadVulnsData } from './vulns.ts';
 
 interface ServerOptions extends TokenReviewFlags {
   db?: string;
@@ -33,6 +34,9 @@ interface ServerOptions extends TokenReviewFlags {
   alertSpikeMin?: string;
   alertSpikeFactor?: string;
   metricsListen?: string;
+  vulnsOsv?: string;
+  vulnsEpss?: string;
+  vulnsKev?: string;
 }
 
 /** `30s`, `5m`, `1h` or plain seconds, as milliseconds. */
@@ -120,6 +124,21 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
     throw usageError(`${flag} must be a positive integer, got "${value}"`, 'CLI_BAD_OPTION');
   }
   return n;
+}
+
+/**
+ * `--vulns-osv/--vulns-epss/--vulns-kev` as vulnsPlugin's loader (the files `ward vulns` reads,
+ * read the same way), or undefined when the scans are not configured.
+ */
+function vulnsLoaderOf(opts: ServerOptions) {
+  if (opts.vulnsOsv === undefined) {
+    if (opts.vulnsEpss !== undefined || opts.vulnsKev !== undefined)
+      throw usageError('--vulns-epss and --vulns-kev need --vulns-osv', 'CLI_BAD_OPTION');
+    return undefined;
+  }
+  const paths = { osv: opts.vulnsOsv, epss: opts.vulnsEpss, kev: opts.vulnsKev };
+  return () =>
+    loadVulnsData(paths, (line) => process.stderr.write(`ward server: vulns: ${line}\n`));
 }
 
 /** `--watch-max-*` as startServer's `watchLimits` (only the limits given). */
@@ -234,6 +253,12 @@ export function register(program: Command): void {
       '--k8s-reviewer-token-file <file>',
       'token allowed to create tokenreviews, re-read at each review (default the pod service-account token)',
     )
+    .option(
+      '--vulns-osv <dir|zip>',
+      'serve POST /v1/vulns/scan against these OSV records (a directory of JSON files or npm/all.zip), loaded at start and on POST /v1/vulns/reload',
+    )
+    .option('--vulns-epss <file>', 'with --vulns-osv: EPSS scores (epss_scores-YYYY-MM-DD.csv)')
+    .option('--vulns-kev <file>', 'with --vulns-osv: the CISA KEV catalog')
     .addHelpText(
       'after',
       '\n-o json prints one JSON line first: {url, publicKey, keyId, adminToken?, warnings}.',
@@ -248,6 +273,7 @@ export function register(program: Command): void {
     const tokenReview = tokenReviewOf(opts);
     const watchLimits = watchLimitsOf(opts);
     const alertOptions = alertsOf(opts);
+    const vulnsLoad = vulnsLoaderOf(opts);
     const heartbeatMs = Number(opts.heartbeatMs);
     if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) {
       throw usageError('--heartbeat-ms must be an integer >= 100', 'CLI_BAD_OPTION');
@@ -270,6 +296,7 @@ export function register(program: Command): void {
       fleetPlugin,
       fleetAlertSources,
       secretsPlugin,
+      vulnsPlugin,
     } = await import('@ward/server');
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
@@ -298,6 +325,8 @@ export function register(program: Command): void {
             sources: fleetAlertSources(),
             generatorURL: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/#/live`,
           }),
+          // Reads the graph of the ingest tables: after ingestPlugin().
+          vulnsPlugin(vulnsLoad ? { load: vulnsLoad } : {}),
         ],
         ...(tls ? { tls } : {}),
         ...(metricsListen ? { metricsListen } : {}),

@@ -10,10 +10,20 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve, sep } from 'node:path';
-import type { FileSystem, Finding, Inventory, ScanOutcome } from '@ward/vulns';
+import type { DependencyGraph, GraphReport } from '@ward/graph';
+import type {
+  AdvisoryDatabase,
+  EpssEntry,
+  FileSystem,
+  Finding,
+  Inventory,
+  KevEntry,
+  ScanOutcome,
+} from '@ward/vulns';
 import { type Command, Option } from 'commander';
 import { CliError } from '../errors.ts';
 import { collect, collectFiles, readText, usageError } from '../options.ts';
+import { call, resolveKey, withConnection } from './_api.ts';
 import { loadGraph } from './graph.ts';
 
 const FORMATS = ['text', 'json', 'sarif', 'cyclonedx-vex', 'openvex'] as const;
@@ -32,9 +42,19 @@ interface VulnsOptions {
   output: Format;
   outputFile?: string;
   includeSuppressed?: boolean;
+  server?: string;
+  token?: string;
+  since?: string;
 }
 
 let V: typeof import('@ward/vulns');
+
+/** The advisory set (the shape of `@ward/server`'s `VulnsData`). */
+export interface VulnsData {
+  advisories: AdvisoryDatabase;
+  epss?: ReadonlyMap<string, EpssEntry>;
+  kev?: ReadonlyMap<string, KevEntry>;
+}
 
 /** The core's coded errors as CLI failures: bad data exits 1, a bad `--fail-on` is usage (2). */
 function vulnsCall<T>(fn: () => T): T {
@@ -90,6 +110,26 @@ function loadAdvisories(path: string) {
   return vulnsCall(() => V.AdvisoryDatabase.fromZip(bytes, { strict: false }));
 }
 
+/**
+ * The advisory set of `ward vulns --osv/--epss/--kev`, also what `ward server --vulns-osv …`
+ * loads at start and on `POST /v1/vulns/reload`: one reader of these files. OSV records that do
+ * not parse are skipped and told to `warn`.
+ */
+export async function loadVulnsData(
+  paths: { osv: string; epss?: string | undefined; kev?: string | undefined },
+  warn: (line: string) => void,
+): Promise<VulnsData> {
+  V ??= await import('@ward/vulns');
+  const advisories = loadAdvisories(paths.osv);
+  for (const s of advisories.skipped) warn(`skipped ${s.file}: ${s.message}`);
+  const { epss, kev } = paths;
+  return {
+    advisories,
+    ...(epss !== undefined ? { epss: vulnsCall(() => V.parseEpssCsv(readText(epss), epss)) } : {}),
+    ...(kev !== undefined ? { kev: vulnsCall(() => V.parseKev(readText(kev), kev)) } : {}),
+  };
+}
+
 function summaryLine(r: ScanOutcome): string {
   const shown = r.findings.filter((f) => !f.suppressed).length;
   const by = Object.entries(r.suppressedBy)
@@ -118,8 +158,59 @@ function subjectOf(opts: VulnsOptions): { name: string; version?: string } {
   return { name: opts.service ?? basename(resolve(opts.source ?? '.')) };
 }
 
+/**
+ * The service's exposure: from `--graph` files, or from the control plane's `GET /v1/graph`
+ * with `--server` (the graph the API's scans use). Undefined when neither is given.
+ */
+async function exposureFrom(opts: VulnsOptions): Promise<ReturnType<typeof V.exposureOf>> {
+  let graph: DependencyGraph;
+  let service = opts.service!;
+  let where: string;
+  if (opts.server !== undefined) {
+    // Keys as the server names its nodes: `default/orders` is `orders`.
+    service = resolveKey(service, undefined, '--service');
+    const since = opts.since ?? '7d';
+    const report = await call<GraphReport>(
+      opts,
+      'GET',
+      `/v1/graph?${new URLSearchParams({ since, format: 'json' })}`,
+    );
+    graph = report.graph;
+    where = `the graph of ${opts.server} (since ${since})`;
+  } else if (opts.graph.length > 0) {
+    graph = await loadGraph(opts.graph);
+    where = 'the graph';
+  } else return undefined;
+  const exposure = V.exposureOf(graph, service);
+  if (exposure === undefined)
+    throw usageError(`--service ${opts.service}: no such service in ${where}`);
+  return exposure;
+}
+
+/** The flag combinations `ward vulns` refuses (exit 2). */
+function checkUsage(opts: VulnsOptions): void {
+  if (opts.graph.length > 0 && opts.server !== undefined)
+    throw usageError('--graph and --server are two sources of the graph: give one');
+  if (opts.since !== undefined && opts.server === undefined)
+    throw usageError("--since needs --server (the window of the control plane's graph)");
+  const remote = opts.server !== undefined;
+  if ((opts.graph.length > 0 || remote) && opts.service === undefined)
+    throw usageError(
+      `${remote ? '--server' : '--graph'} needs --service KEY (the service this lockfile belongs to)`,
+    );
+  if (
+    opts.graph.length === 0 &&
+    !remote &&
+    opts.service !== undefined &&
+    opts.suppressions === undefined
+  )
+    throw usageError(
+      '--service needs --graph FILE or --server URL (or --suppressions scoped to the service)',
+    );
+}
+
 export function register(program: Command): void {
-  program
+  const command = program
     .command('vulns')
     .description(
       'Rank the advisories matching a lockfile or SBOM by reachability, exploit likelihood and exposure (offline)',
@@ -155,83 +246,71 @@ export function register(program: Command): void {
       new Option('-o, --output <format>', 'output format').choices(FORMATS).default('text'),
     )
     .option('--output-file <file>', 'write the report to this file instead of stdout')
-    .action(async (opts: VulnsOptions) => {
-      if (opts.graph.length > 0 && opts.service === undefined)
-        throw usageError('--graph needs --service KEY (the service this lockfile belongs to)');
-      if (opts.graph.length === 0 && opts.service !== undefined && opts.suppressions === undefined)
-        throw usageError('--service needs --graph FILE (or --suppressions scoped to the service)');
-      V ??= await import('@ward/vulns');
-      const conditions =
-        opts.failOn !== undefined ? vulnsCall(() => V.parseFailOn(opts.failOn!)) : undefined;
-      const texts = new Map<string, string>();
-      const inventories: Inventory[] = opts.filename.map((file) => {
-        const text = readText(file);
-        texts.set(file, text);
-        return vulnsCall(() => V.readInventory(text, file));
-      });
-      const advisories = loadAdvisories(opts.osv);
-      for (const s of advisories.skipped)
-        process.stderr.write(`ward vulns: skipped ${s.file}: ${s.message}\n`);
-      const epss =
-        opts.epss !== undefined
-          ? vulnsCall(() => V.parseEpssCsv(readText(opts.epss!), opts.epss!))
-          : undefined;
-      const kev =
-        opts.kev !== undefined
-          ? vulnsCall(() => V.parseKev(readText(opts.kev!), opts.kev!))
-          : undefined;
-      const suppressions =
-        opts.suppressions !== undefined
-          ? vulnsCall(() => V.parseSuppressions(readText(opts.suppressions!), opts.suppressions!))
-          : undefined;
-      let reachability: ReturnType<typeof V.analyzeReachability> | undefined;
-      if (opts.source !== undefined) {
-        if (!isDirectory(opts.source, '--source'))
-          throw usageError(`--source ${opts.source}: not a directory`);
-        const root = resolve(opts.source).split(sep).join('/');
-        reachability = vulnsCall(() => V.analyzeReachability({ fs: diskFileSystem(), root }));
-      }
-      let exposure: ReturnType<typeof V.exposureOf>;
-      if (opts.graph.length > 0) {
-        const graph = await loadGraph(opts.graph);
-        exposure = V.exposureOf(graph, opts.service!);
-        if (exposure === undefined)
-          throw usageError(`--service ${opts.service}: no such service in the graph`);
-      }
-      const now = Date.now();
-      const result = vulnsCall(() =>
-        V.scan({
-          inventory: inventories,
-          advisories,
-          ...(epss ? { epss } : {}),
-          ...(kev ? { kev } : {}),
-          ...(reachability ? { reachability } : {}),
-          ...(exposure ? { exposure } : {}),
-          ...(suppressions ? { suppressions } : {}),
-          ...(opts.service !== undefined ? { service: opts.service } : {}),
-          now,
-        }),
-      );
-      for (const e of result.expiredSuppressions)
-        process.stderr.write(`ward vulns: ${e.message}\n`);
-      for (const s of result.unusedSuppressions)
-        process.stderr.write(
-          `ward vulns: suppression of ${s.id} at ${s.file}:${s.line} matches no finding\n`,
-        );
-      const text = render(opts, result, texts, now);
-      if (opts.outputFile !== undefined) {
-        const { writeFileSync } = await import('node:fs');
-        writeFileSync(opts.outputFile, text);
-      } else process.stdout.write(text);
-      if (conditions !== undefined) {
-        const gate = V.failOn(result.findings, conditions);
-        if (gate.failed) {
-          process.stderr.write(`ward vulns: --fail-on ${opts.failOn} failed:\n`);
-          for (const why of gate.why) process.stderr.write(`  ${why}\n`);
-          process.exitCode = 1;
-        }
-      }
+    .option(
+      '--since <window>',
+      "with --server: the graph's observation window (30m, 7d, ISO time; default 7d)",
+    );
+  // --server/--token: exposure from the control plane's GET /v1/graph instead of --graph files;
+  // everything else stays local (reachability needs the source tree).
+  withConnection(command).action(async (opts: VulnsOptions) => {
+    checkUsage(opts);
+    V ??= await import('@ward/vulns');
+    const conditions =
+      opts.failOn !== undefined ? vulnsCall(() => V.parseFailOn(opts.failOn!)) : undefined;
+    const texts = new Map<string, string>();
+    const inventories: Inventory[] = opts.filename.map((file) => {
+      const text = readText(file);
+      texts.set(file, text);
+      return vulnsCall(() => V.readInventory(text, file));
     });
+    const { advisories, epss, kev } = await loadVulnsData(opts, (line) =>
+      process.stderr.write(`ward vulns: ${line}\n`),
+    );
+    const suppressions =
+      opts.suppressions !== undefined
+        ? vulnsCall(() => V.parseSuppressions(readText(opts.suppressions!), opts.suppressions!))
+        : undefined;
+    let reachability: ReturnType<typeof V.analyzeReachability> | undefined;
+    if (opts.source !== undefined) {
+      if (!isDirectory(opts.source, '--source'))
+        throw usageError(`--source ${opts.source}: not a directory`);
+      const root = resolve(opts.source).split(sep).join('/');
+      reachability = vulnsCall(() => V.analyzeReachability({ fs: diskFileSystem(), root }));
+    }
+    const exposure = await exposureFrom(opts);
+    const now = Date.now();
+    const result = vulnsCall(() =>
+      V.scan({
+        inventory: inventories,
+        advisories,
+        ...(epss ? { epss } : {}),
+        ...(kev ? { kev } : {}),
+        ...(reachability ? { reachability } : {}),
+        ...(exposure ? { exposure } : {}),
+        ...(suppressions ? { suppressions } : {}),
+        ...(opts.service !== undefined ? { service: opts.service } : {}),
+        now,
+      }),
+    );
+    for (const e of result.expiredSuppressions) process.stderr.write(`ward vulns: ${e.message}\n`);
+    for (const s of result.unusedSuppressions)
+      process.stderr.write(
+        `ward vulns: suppression of ${s.id} at ${s.file}:${s.line} matches no finding\n`,
+      );
+    const text = render(opts, result, texts, now);
+    if (opts.outputFile !== undefined) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(opts.outputFile, text);
+    } else process.stdout.write(text);
+    if (conditions !== undefined) {
+      const gate = V.failOn(result.findings, conditions);
+      if (gate.failed) {
+        process.stderr.write(`ward vulns: --fail-on ${opts.failOn} failed:\n`);
+        for (const why of gate.why) process.stderr.write(`  ${why}\n`);
+        process.exitCode = 1;
+      }
+    }
+  });
 }
 
 function render(
@@ -243,16 +322,8 @@ function render(
   const findings: Finding[] = result.findings;
   const timestamp = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
   switch (opts.output) {
-    case 'json': {
-      const doc = JSON.parse(V.toJson(findings));
-      doc.summary = {
-        ...doc.summary,
-        naive: result.naive,
-        suppressedBy: result.suppressedBy,
-        expiredSuppressions: result.expiredSuppressions.map((e) => e.message),
-      };
-      return `${JSON.stringify(doc, null, 2)}\n`;
-    }
+    case 'json':
+      return V.toScanJson(result);
     case 'sarif': {
       const lockfile = opts.filename[0]!;
       return V.toSarif(findings, { lockfile, lockfileText: texts.get(lockfile) ?? '' });

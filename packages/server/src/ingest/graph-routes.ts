@@ -96,7 +96,7 @@ const viewResponse = {
 } as const;
 
 /** The observation window both graph routes read: `7d`, `24h`, … back from now. */
-const sinceParam = { type: 'string', minLength: 1, maxLength: 64, default: '7d' } as const;
+export const sinceParam = { type: 'string', minLength: 1, maxLength: 64, default: '7d' } as const;
 
 export function graphRoutes(options: { now: () => number }) {
   return async (app: FastifyInstance): Promise<void> => {
