@@ -5,6 +5,7 @@
  * the body bound (413), a garbage lockfile (400 naming it), the formats, the audit entry, and a
  * server started without advisories (503 saying how to configure it).
  */
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, vulnsPlugin } from '../src/index.ts';
 import { ingestPlugin } from '../src/ingest/index.ts';
@@ -118,6 +119,32 @@ describe.each(list)('POST /v1/vulns/scan on $name', (backend) => {
     });
     expect(garbage.status, garbage.text).toBe(400);
     expect(garbage.body.detail).toContain('yarn.lock');
+  });
+
+  it('answers any lockfile text with 200 or a 400 naming it, never a 500 (property)', async () => {
+    const content = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.json({ maxDepth: 4 }),
+      fc.nat({ max: FEATHERS.length }).map((n) => FEATHERS.slice(0, n)),
+      fc
+        .tuple(fc.nat({ max: FEATHERS.length }), fc.string({ minLength: 1, maxLength: 8 }))
+        .map(([n, junk]) => FEATHERS.slice(0, n) + junk + FEATHERS.slice(n + junk.length)),
+    );
+    const name = fc.constantFrom('package-lock.json', 'pnpm-lock.yaml', 'yarn.lock', 'bom.json');
+    await fc.assert(
+      fc.asyncProperty(name, content, async (n, c) => {
+        const r = await http(url, 'POST', '/v1/vulns/scan', {
+          ...scanOf('orders', [{ name: n, content: c }]),
+          token: teamA,
+        });
+        expect([200, 400], r.text).toContain(r.status);
+        if (r.status === 400) {
+          expect(r.body.errors[0].field).toBe('/lockfiles/0/content');
+          expect(r.body.detail).toContain(n);
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 
   it('refuses a bad failOn and suppressions as 400 on their fields', async () => {

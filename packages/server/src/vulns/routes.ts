@@ -108,8 +108,11 @@ const scanResponse = {
   additionalProperties: true,
 } as const;
 
-/** Runs `fn` on client input; whatever it refuses is a 400 naming `field` (never a 500). */
-function clientInput<T>(app: FastifyInstance, field: string, fn: () => T): T {
+/**
+ * Runs `fn` on client input; whatever it refuses is a 400 naming `field` and the input's `label`
+ * (the lockfile's name), never a 500.
+ */
+function clientInput<T>(app: FastifyInstance, field: string, fn: () => T, label = field): T {
   try {
     return fn();
   } catch (error) {
@@ -120,7 +123,7 @@ function clientInput<T>(app: FastifyInstance, field: string, fn: () => T): T {
     }
     // A parser that throws anything else on hostile input is our bug: logged, still a 400.
     app.log.warn({ err: error }, `vulns: ${field} was refused by an unexpected error`);
-    throw new ServerError('API_VALIDATION', `${field} could not be read`, {
+    throw new ServerError('API_VALIDATION', `${label}: could not be read`, {
       errors: [{ field, message: 'could not be read' }],
     });
   }
@@ -221,7 +224,7 @@ export function vulnsRoutes(
           ? clientInput(app, '/failOn', () => parseFailOn(body.failOn!))
           : undefined;
       const inventories: Inventory[] = body.lockfiles.map((l, i) =>
-        clientInput(app, `/lockfiles/${i}/content`, () => readInventory(l.content, l.name)),
+        clientInput(app, `/lockfiles/${i}/content`, () => readInventory(l.content, l.name), l.name),
       );
       const suppressions =
         body.suppressions !== undefined
