@@ -227,6 +227,15 @@ describe('a server without advisories', () => {
     }
   });
 
+  it('documents both routes in /openapi.json, the body schema included', async () => {
+    const doc = (await http(server.url, 'GET', '/openapi.json', { token: null })).body;
+    const scan = doc.paths['/v1/vulns/scan'].post;
+    const body = scan.requestBody.content['application/json'].schema;
+    expect(body.required).toEqual(['service', 'lockfiles']);
+    expect(body.properties.lockfiles.maxItems).toBe(32);
+    expect(doc.paths['/v1/vulns/reload'].post).toBeDefined();
+  });
+
   it('refuses to start without the ingest plugin (exposure needs its graph)', async () => {
     await expect(startTestServer({ plugins: [vulnsPlugin()] })).rejects.toThrow(/ingestPlugin/);
   });
