@@ -46,10 +46,13 @@ export function fixtureAuthz(log: DecisionRecorder): ExtAuthz {
   });
 }
 
+/** A decoded CheckResponse: with `oneofs`, proto-loader names the oneof's field set. */
+export type Answer = CheckResponse & { http_response?: 'ok_response' | 'denied_response' };
+
 type Unary = (
   request: unknown,
   metadata: grpc.Metadata,
-  callback: (error: grpc.ServiceError | null, response: CheckResponse) => void,
+  callback: (error: grpc.ServiceError | null, response: Answer) => void,
 ) => void;
 
 /** A stock gRPC client of `envoy.service.auth.v3.Authorization`, from the vendored protos. */
@@ -57,7 +60,7 @@ export function authorizationClient(
   target: string,
   credentials = grpc.credentials.createInsecure(),
   options: grpc.ClientOptions = {},
-): { check(request: unknown): Promise<CheckResponse>; close(): void } {
+): { check(request: unknown): Promise<Answer>; close(): void } {
   const definition = protoLoader.loadSync(EXT_AUTHZ_PROTO, {
     keepCase: true,
     longs: String,
@@ -73,7 +76,7 @@ export function authorizationClient(
     target,
     credentials,
     options,
-  ) as grpc.Client & {
+  ) as unknown as grpc.Client & {
     Check: Unary;
   };
   return {

@@ -11,7 +11,6 @@ import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { passport } from '../../sdk/test/_policy-fixture.ts';
 import {
-  type CheckResponse,
   DRY_RUN_DENY_HEADER,
   extAuthzOnSocket,
   type PeerCredentials,
@@ -20,6 +19,7 @@ import {
   type WorkloadApiServer,
 } from '../src/index.ts';
 import {
+  type Answer,
   authorizationClient,
   envoyCheck,
   fixtureAuthz,
@@ -52,8 +52,7 @@ describe('ext_authz Check on the Workload API socket', () => {
   // The uid the next connection presents: each client connects (first call) before the next.
   const connecting: number[] = [];
 
-  const ask = (uid: number, request: unknown): Promise<CheckResponse> =>
-    clients.get(uid)!.check(request);
+  const ask = (uid: number, request: unknown): Promise<Answer> => clients.get(uid)!.check(request);
 
   beforeAll(async () => {
     socketPath = join(mkdtempSync(join(tmpdir(), 'ward-xauthz-')), 'agent.sock');
