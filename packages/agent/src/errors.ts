@@ -27,3 +27,13 @@ export class AgentError extends Error {
     this.status = options?.status;
   }
 }
+
+/**
+ * Codes in the problem bodies of the agent's Envoy ext_authz service (`Check` denials), beside
+ * the enforcement codes (`MIDDLEWARE_*`, `PASSPORT_*`) of the Enforcers it asks.
+ */
+export type ExtAuthzCode =
+  | 'EXT_AUTHZ_UNKNOWN_DESTINATION'
+  | 'EXT_AUTHZ_OUT_OF_SCOPE'
+  | 'EXT_AUTHZ_NOT_HTTP'
+  | 'EXT_AUTHZ_INTERNAL';

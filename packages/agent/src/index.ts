@@ -10,7 +10,34 @@ export {
   parseBundleEvent,
 } from './bundle-feed.ts';
 export { type AgentIdentity, ControlPlaneClient } from './control-plane.ts';
-export { AgentError, type AgentErrorCode } from './errors.ts';
+export {
+  type CheckResponse,
+  createExtAuthz,
+  DRY_RUN_DENY_HEADER,
+  type ExtAuthz,
+  type ExtAuthzOptions,
+  type HeaderValueOption,
+  SERVICE_EXTENSION,
+} from './decide/ext-authz.ts';
+// Envoy external authorization (ext_authz) over the node's local PDPs
+export {
+  authorizationService,
+  type CallerScope,
+  EXT_AUTHZ_LOAD_OPTIONS,
+  EXT_AUTHZ_PROTO,
+  EXT_AUTHZ_PROTO_ROOT,
+  type ExtAuthzTcpServer,
+  type ExtAuthzTls,
+  extAuthzOnSocket,
+  extAuthzService,
+  type GrpcService,
+  mtlsCallerScope,
+  RotatingServerCredentials,
+  servicesOf,
+  startExtAuthzTcp,
+  unixCallerScope,
+} from './decide/ext-authz-server.ts';
+export { AgentError, type AgentErrorCode, type ExtAuthzCode } from './errors.ts';
 export { type LeasedSecret, LeaseKeeper, type LeaseKeeperTiming } from './lease-keeper.ts';
 export { PeerCredentialReader } from './peer-credential-reader.ts';
 export {

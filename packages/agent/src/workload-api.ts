@@ -49,6 +49,14 @@ export async function startWorkloadApi(options: {
    * here); `postgres` secrets through `leases` (without it they are NOT_FOUND).
    */
   secrets?: { store: SecretStore; leases?: LeaseKeeper };
+  /**
+   * More services on the same socket, each built with this socket's caller lookup (peer
+   * credentials → registration entries), e.g. `extAuthzOnSocket(authz)`.
+   */
+  services?: readonly ((lookup: CallerLookup) => {
+    definition: grpc.ServiceDefinition;
+    implementation: grpc.UntypedServiceImplementation;
+  })[];
 }): Promise<WorkloadApiServer> {
   const { manager, logger: log } = options;
   const definition = protoLoader.loadSync(WORKLOAD_PROTO_PATH, {
@@ -321,6 +329,11 @@ export async function startWorkloadApi(options: {
     grpcServer.addService(AGENT_SECRETS_SERVICE as unknown as grpc.ServiceDefinition, {
       WatchSecret: watchSecretHandler({ ...options.secrets, manager, log, lookup }),
     });
+  }
+
+  for (const build of options.services ?? []) {
+    const extra = build({ peerOf, entriesOf });
+    grpcServer.addService(extra.definition, extra.implementation);
   }
 
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());

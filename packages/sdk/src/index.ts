@@ -59,15 +59,21 @@ export {
   type GuardedFetchOptions,
   guardedFetch,
 } from './middleware/egress.ts';
-export { type EnforcementOptions, Enforcer, PASSPORT_HEADER } from './middleware/enforcer.ts';
+export {
+  type EnforcementOptions,
+  Enforcer,
+  PASSPORT_HEADER,
+  problem as enforcementProblem,
+} from './middleware/enforcer.ts';
 export {
   EgressDeniedError,
   EnforcementError,
   type EnforcementErrorCode,
+  ruleName,
 } from './middleware/errors.ts';
 export { wardExpress } from './middleware/express.ts';
 export { wardFastify } from './middleware/fastify.ts';
-export { wardGrpc, wardOf } from './middleware/grpc.ts';
+export { grpcMethodOf, wardGrpc, wardOf } from './middleware/grpc.ts';
 export { wardHttp } from './middleware/http.ts';
 export { isSpiffeId, spiffeIdOfCertificate, spiffeIdOfSubjectAltName } from './middleware/peer.ts';
 // PDP runtime

@@ -101,7 +101,7 @@ const GRPC_PATH =
  * grpc-js looks handlers up by the exact path string and runs interceptors only for a registered
  * one, so this is defence in depth: a path that is not in this form never names a method.
  */
-function grpcMethodOf(path: string): { service: string; method: string } | undefined {
+export function grpcMethodOf(path: string): { service: string; method: string } | undefined {
   const m = GRPC_PATH.exec(path);
   return m === null ? undefined : { service: m[1]!, method: m[2]! };
 }
