@@ -69,7 +69,7 @@ describe('ward vulns (real CLI)', () => {
       '--source',
       CJS_APP,
       '--epss',
-      join(F, 'advisories', 'epss-synthetic.csv'),
+      join(F, 'advisories', 'epss-2026-09-29-slice.csv'),
       '--kev',
       join(F, 'advisories', 'kev-slice.json'),
       '--graph',

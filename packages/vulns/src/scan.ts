@@ -66,7 +66,7 @@ export function cvssOf(advisory: Advisory): CvssScore | undefined {
   for (const vector of advisory.cvss) {
     let p: ReturnType<typeof parseCvss>;
     try {
-      p = parseCvss(vector, advisory.severity !== undefined ? { severity: advisory.severity } : {});
+      p = parseCvss(vector);
     } catch (err) {
       if (err instanceof VulnsError) continue;
       throw err;

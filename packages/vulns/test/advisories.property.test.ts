@@ -177,14 +177,37 @@ describe('advisory parsers never throw anything but VulnsError', () => {
     );
     const metric = fc
       .tuple(
-        fc.constantFrom('AV', 'AC', 'PR', 'UI', 'S', 'C', 'I', 'A', 'AT', 'VC', 'E', 'X', ''),
-        fc.constantFrom('N', 'L', 'H', 'P', 'U', 'C', 'R', 'A', 'X', ''),
+        fc.constantFrom(
+          'AV',
+          'AC',
+          'PR',
+          'UI',
+          'S',
+          'C',
+          'I',
+          'A',
+          'AT',
+          'VC',
+          'VI',
+          'VA',
+          'SC',
+          'SI',
+          'SA',
+          'E',
+          'CR',
+          'MAV',
+          'MSI',
+          'U',
+          'X',
+          '',
+        ),
+        fc.constantFrom('N', 'L', 'H', 'P', 'U', 'C', 'R', 'A', 'S', 'X', 'Red', ''),
       )
       .map(([k, v]) => `${k}:${v}`);
     fc.assert(
       fc.property(
         fc.constantFrom('CVSS:3.0', 'CVSS:3.1', 'CVSS:4.0', 'CVSS:2', ''),
-        fc.array(metric, { maxLength: 14 }),
+        fc.array(metric, { maxLength: 24 }),
         fc.string(),
         (head, ms, junk) => {
           onlyVulnsError(() => parseCvss([head, ...ms].join('/')));
@@ -223,6 +246,97 @@ describe('advisory parsers never throw anything but VulnsError', () => {
           expect(c.rating === 'NONE').toBe(c.score === 0);
         },
       ),
+    );
+  });
+});
+
+describe('CVSS v4.0 vectors', () => {
+  // The specification's order and values (section 7); base metrics first and mandatory.
+  const BASE: [string, string[]][] = [
+    ['AV', ['N', 'A', 'L', 'P']],
+    ['AC', ['L', 'H']],
+    ['AT', ['N', 'P']],
+    ['PR', ['N', 'L', 'H']],
+    ['UI', ['N', 'P', 'A']],
+    ['VC', ['H', 'L', 'N']],
+    ['VI', ['H', 'L', 'N']],
+    ['VA', ['H', 'L', 'N']],
+    ['SC', ['H', 'L', 'N']],
+    ['SI', ['H', 'L', 'N']],
+    ['SA', ['H', 'L', 'N']],
+  ];
+  const OPTIONAL: [string, string[]][] = [
+    ['E', ['X', 'A', 'P', 'U']],
+    ['CR', ['X', 'H', 'M', 'L']],
+    ['IR', ['X', 'H', 'M', 'L']],
+    ['AR', ['X', 'H', 'M', 'L']],
+    ['MAV', ['X', 'N', 'A', 'L', 'P']],
+    ['MAC', ['X', 'L', 'H']],
+    ['MAT', ['X', 'N', 'P']],
+    ['MPR', ['X', 'N', 'L', 'H']],
+    ['MUI', ['X', 'N', 'P', 'A']],
+    ['MVC', ['X', 'H', 'L', 'N']],
+    ['MVI', ['X', 'H', 'L', 'N']],
+    ['MVA', ['X', 'H', 'L', 'N']],
+    ['MSC', ['X', 'H', 'L', 'N']],
+    ['MSI', ['X', 'S', 'H', 'L', 'N']],
+    ['MSA', ['X', 'S', 'H', 'L', 'N']],
+    ['S', ['X', 'N', 'P']],
+    ['AU', ['X', 'N', 'Y']],
+    ['R', ['X', 'A', 'U', 'I']],
+    ['V', ['X', 'D', 'C']],
+    ['RE', ['X', 'L', 'M', 'H']],
+    ['U', ['X', 'Clear', 'Green', 'Amber', 'Red']],
+  ];
+  const valid = fc
+    .tuple(
+      fc.tuple(...BASE.map(([k, vs]) => fc.constantFrom(...vs).map((v) => `${k}:${v}`))),
+      fc.tuple(
+        ...OPTIONAL.map(([k, vs]) => fc.option(fc.constantFrom(...vs).map((v) => `${k}:${v}`))),
+      ),
+    )
+    .map(([base, optional]) =>
+      ['CVSS:4.0', ...base, ...optional.filter((m) => m !== null)].join('/'),
+    );
+  // FIRST's qualitative severity rating scale, written out rather than taken from ratingOf.
+  const band = (s: number) =>
+    s === 0 ? 'NONE' : s <= 3.9 ? 'LOW' : s <= 6.9 ? 'MEDIUM' : s <= 8.9 ? 'HIGH' : 'CRITICAL';
+
+  it('every valid vector scores in 0..10 with one decimal and the matching rating', () => {
+    fc.assert(
+      fc.property(valid, (vector) => {
+        const c = parseCvss(vector);
+        expect(c.version).toBe('4.0');
+        expect(c.score).toBeGreaterThanOrEqual(0);
+        expect(c.score).toBeLessThanOrEqual(10);
+        expect(Math.round(c.score * 10) / 10).toBe(c.score);
+        expect(c.rating).toBe(band(c.score));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a valid vector with one part removed, duplicated or swapped is refused, never crashes', () => {
+    fc.assert(
+      fc.property(valid, fc.nat(), fc.constantFrom('drop', 'dup', 'swap'), (vector, n, how) => {
+        const parts = vector.split('/');
+        const i = 1 + (n % (parts.length - 1));
+        const j = i === 1 ? 2 : i - 1;
+        const edited = [...parts];
+        if (how === 'drop') edited.splice(i, 1);
+        else if (how === 'dup') edited.splice(i, 0, parts[i] as string);
+        else [edited[i], edited[j]] = [parts[j] as string, parts[i] as string];
+        const mandatory = i <= BASE.length;
+        try {
+          parseCvss(edited.join('/'));
+          // Only dropping an optional metric keeps a vector valid.
+          expect(how === 'drop' && !mandatory).toBe(true);
+        } catch (err) {
+          expect(err).toBeInstanceOf(VulnsError);
+          expect((err as VulnsError).at).toMatch(/^position \d+$/);
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -307,18 +307,22 @@ describe('AdvisoryDatabase merging by alias', () => {
 });
 
 describe('EPSS and KEV', () => {
+  // A slice of FIRST's real scores (see fixtures/advisories/README.md for where it comes from).
   const epss = parseEpssCsv(
-    readFileSync(join(DIR, 'epss-synthetic.csv'), 'utf8'),
-    'epss-synthetic.csv',
+    readFileSync(join(DIR, 'epss-2026-09-29-slice.csv'), 'utf8'),
+    'epss-2026-09-29-slice.csv',
   );
   const kev = parseKev(readFileSync(join(DIR, 'kev-slice.json'), 'utf8'), 'kev-slice.json');
 
-  it('parses the EPSS CSV with its score date (synthetic numbers)', () => {
+  it('parses the real EPSS slice with its score date', () => {
+    expect(epss.size).toBe(327);
     expect(epss.get('CVE-2021-21315')).toEqual({
-      score: 0.5,
-      percentile: 0.9,
-      date: '2026-11-01T12:55:00Z',
+      score: 0.90675,
+      percentile: 0.99801,
+      date: '2026-09-29T12:00:22Z',
     });
+    expect(epss.get('CVE-2021-23337')?.score).toBe(0.21333);
+    expect(epss.get('CVE-1999-0001')?.percentile).toBe(0.88255);
     expect(
       parseEpssCsv('cve,epss,percentile\nCVE-2020-0001,0.1,0.2\n', 'x.csv').get('CVE-2020-0001'),
     ).toEqual({ score: 0.1, percentile: 0.2 });
@@ -355,14 +359,19 @@ describe('EPSS and KEV', () => {
     const si = db.get('GHSA-2m8v-572m-ff2v');
     expect(si).toBeDefined();
     const signal = exploitSignal(si as NonNullable<typeof si>, epss, kev);
-    expect(signal.epss?.score).toBe(0.5);
+    expect(signal.epss?.score).toBe(0.90675);
     expect(signal.kev?.dateAdded).toBe(kev.get('CVE-2021-21315')?.dateAdded);
+    // Synthetic alias list: lodash's CVE (0.21333), a Python CVE (0.40736), Log4Shell (KEV,
+    // not in the slice) and a CVE absent from both.
     const both = exploitSignal(
-      { id: 'GHSA-x', aliases: ['CVE-2021-23337', 'CVE-2021-44906', 'CVE-2021-44228'] },
+      {
+        id: 'GHSA-x',
+        aliases: ['CVE-2021-23337', 'CVE-2021-23336', 'CVE-2021-44228', 'CVE-2099-0001'],
+      },
       epss,
       kev,
     );
-    expect(both.epss?.score).toBe(0.02);
+    expect(both.epss?.score).toBe(0.40736);
     expect(both.kev?.ransomware).toBe(true);
     expect(exploitSignal({ id: 'GHSA-y', aliases: [] }, epss, kev)).toEqual({});
   });
@@ -411,17 +420,15 @@ describe('parseCvss', () => {
     expect(a.attackVector).toBe('P');
   });
 
-  it('v4.0: parsed, rating from the severity label, approximate', () => {
+  it('v4.0: scored (the full checks are in cvss4.test.ts)', () => {
     const v = 'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N';
-    const c = parseCvss(v, { severity: 'CRITICAL' });
-    expect(c).toMatchObject({
+    expect(parseCvss(v)).toMatchObject({
       version: '4.0',
       attackVector: 'N',
       rating: 'CRITICAL',
-      score: 9,
-      approximate: true,
+      score: 9.3,
+      nomenclature: 'CVSS-B',
     });
-    expect(parseCvss(v).rating).toBe('NONE');
     expectCode(() => parseCvss('CVSS:4.0/AV:N/AC:L'), 'VULNS_BAD_CVSS', /AT is missing/);
   });
 

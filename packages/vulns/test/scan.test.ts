@@ -89,7 +89,7 @@ describe('scan', () => {
     const reachability = analyzeReachability({ fs: diskFileSystem(), root });
     const inventory = readInventory(CJS_APP_LOCK, 'package-lock.json');
     const exposure: Exposure = { entryPoint: true, hopsFromEntry: 0, blastRadius: 2 };
-    const epss = parseEpssCsv(read('advisories', 'epss-synthetic.csv'), 'epss.csv');
+    const epss = parseEpssCsv(read('advisories', 'epss-2026-09-29-slice.csv'), 'epss.csv');
     const kev = parseKev(read('advisories', 'kev-slice.json'), 'kev.json');
     const r = scan({ inventory, advisories: db, reachability, exposure, epss, kev, now: NOW });
     const lodash = r.findings.find((f) => f.advisory.id === 'GHSA-35jh-r3h4-6jhm');

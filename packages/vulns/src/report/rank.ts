@@ -5,7 +5,8 @@
  * The formula. Each signal becomes a factor in 0..1:
  *
  *   epss   = (score + percentile) / 2                              (0 when no EPSS entry)
- *   cvss   = base score / 10; without a vector, GitHub's severity label:
+ *   cvss   = CVSS score / 10 (v3.x base score; v4.0 over the groups the vector carries, see
+ *            advisories/cvss.ts); without a parseable vector, GitHub's severity label:
  *            CRITICAL 0.95, HIGH 0.8, MODERATE 0.55, LOW 0.3; neither: 0.5
  *   vector = attack vector N 1, A 0.75, L 0.5, P 0.25; no vector: 0.75
  *   reach  = reachable 1, unknown 0.7, imported-unused 0.3, not-imported 0.1
