@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { analyzeReachability } from '../src/index.ts';
+import { analyzeReachability, scanJs } from '../src/index.ts';
 import { diskFileSystem } from './reachability-disk.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/reachability/', import.meta.url));
@@ -130,6 +130,24 @@ describe('package.json exports and imports maps', () => {
     expect(blocked.reason).toBe(
       'src/db.cjs:2 loads blocked but it could not be resolved from there',
     );
+  });
+});
+
+describe('scanJs', () => {
+  it('numbers lines as acorn does (CRLF, CR, LF, U+2028 each end one line)', () => {
+    const r = scanJs('// a\r\n// b\r// c\u2028\nconst x = require("x");\neval(code);\n');
+    expect(r.imports.map((s) => [s.specifier, s.line])).toEqual([['x', 5]]);
+    expect(r.dynamic).toEqual([{ line: 6, what: 'eval' }]);
+  });
+
+  it('finds nothing in a file without require, import, export, eval or Function', () => {
+    expect(scanJs('module.exports = function add(a, b) { return a + b; };')).toEqual({
+      imports: [],
+      dynamic: [],
+      method: 'acorn',
+    });
+    // The same file with one load is parsed.
+    expect(scanJs('module.exports = require("./add");').imports).toHaveLength(1);
   });
 });
 
