@@ -9,7 +9,7 @@
  * the entry); 2 usage errors.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { basename, resolve, sep } from 'node:path';
+import { basename, dirname, resolve, sep } from 'node:path';
 import type { FileSystem, Finding, Inventory, ScanOutcome } from '@ward/vulns';
 import { type Command, Option } from 'commander';
 import { CliError } from '../errors.ts';
@@ -25,6 +25,7 @@ interface VulnsOptions {
   epss?: string;
   kev?: string;
   source?: string;
+  condition: string[];
   graph: string[];
   service?: string;
   suppressions?: string;
@@ -90,6 +91,23 @@ function loadAdvisories(path: string) {
   return vulnsCall(() => V.AdvisoryDatabase.fromZip(bytes, { strict: false }));
 }
 
+const slashed = (path: string): string => resolve(path).split(sep).join('/');
+
+/**
+ * Where the analysis reads: the source tree, or, when the source is a package inside the
+ * lockfile's folder (an npm/yarn/pnpm workspace member), that folder — the dependencies are
+ * installed in its node_modules — with the entries taken from the member's package.json.
+ */
+export function analysisRoot(
+  source: string,
+  lockfile: string,
+): { root: string; packageDir?: string } {
+  const dir = slashed(source);
+  const project = slashed(dirname(lockfile));
+  if (dir.startsWith(`${project}/`)) return { root: project, packageDir: dir };
+  return { root: dir };
+}
+
 function summaryLine(r: ScanOutcome): string {
   const shown = r.findings.filter((f) => !f.suppressed).length;
   const by = Object.entries(r.suppressedBy)
@@ -135,6 +153,14 @@ export function register(program: Command): void {
     .option(
       '--source <dir>',
       'the service source tree for reachability (entries from its package.json)',
+    )
+    .addOption(
+      new Option(
+        '--condition <name>',
+        'package.json exports condition tried first when following imports (repeatable)',
+      )
+        .argParser(collect)
+        .default([]),
     )
     .addOption(
       new Option('--graph <file>', '`ward graph` input for exposure (repeatable)')
@@ -188,8 +214,13 @@ export function register(program: Command): void {
       if (opts.source !== undefined) {
         if (!isDirectory(opts.source, '--source'))
           throw usageError(`--source ${opts.source}: not a directory`);
-        const root = resolve(opts.source).split(sep).join('/');
-        reachability = vulnsCall(() => V.analyzeReachability({ fs: diskFileSystem(), root }));
+        reachability = vulnsCall(() =>
+          V.analyzeReachability({
+            fs: diskFileSystem(),
+            ...analysisRoot(opts.source!, opts.filename[0]!),
+            conditions: opts.condition,
+          }),
+        );
       }
       let exposure: ReturnType<typeof V.exposureOf>;
       if (opts.graph.length > 0) {
