@@ -64,7 +64,7 @@ export {
 } from './report/suppressions.ts';
 export { toTable } from './report/table.ts';
 export { toCycloneDxVex, toOpenVex, type VexOptions, type VexSubject } from './report/vex.ts';
-export { cvssOf, type ScanInput, type ScanOutcome, scan } from './scan.ts';
+export { cvssOf, exportNameOf, type ScanInput, type ScanOutcome, scan } from './scan.ts';
 export type {
   Advisory,
   AffectedPackage,

@@ -101,11 +101,33 @@ function bestCvss(advisory: Advisory): CvssScore | undefined {
   return best;
 }
 
-/** The symbols the advisory names for this package, or undefined when it names none. */
+/**
+ * The export of package `name` through which an advisory's symbol is reached, as the
+ * reachability index records uses (`default` for the module itself, called or imported). The
+ * GitHub Advisory Database writes `affected_functions` as `(lodash).template`,
+ * `(lodash.template)` (the module), `minimatch` / `minimatch.Minimatch.braceExpand` (the
+ * package, then a path through its exports) or a bare export name; module paths
+ * (`lib/parse.js`) are kept for the index to match against the files loaded.
+ *
+ * @example
+ * exportNameOf('(lodash).defaultsDeep', 'lodash'); // 'defaultsDeep'
+ * exportNameOf('minimatch.Minimatch.braceExpand', 'minimatch'); // 'Minimatch'
+ */
+export function exportNameOf(symbol: string, name: string): string {
+  if (symbol.includes('/') || /\.[cm]?[jt]s$/.test(symbol)) return symbol;
+  let path = symbol;
+  const paren = /^\(([^)]*)\)(?:\.(.*))?$/.exec(symbol);
+  if (paren !== null) path = paren[2] ?? '';
+  else if (symbol === name) path = '';
+  else if (symbol.startsWith(`${name}.`)) path = symbol.slice(name.length + 1);
+  return path === '' ? 'default' : (path.split('.')[0] as string);
+}
+
+/** The exports the advisory names for this package, or undefined when it names none. */
 function symbolsOf(advisory: Advisory, name: string): string[] | undefined {
   const out = new Set<string>();
   for (const a of advisory.affected)
-    if (a.name === name) for (const s of a.symbols ?? []) out.add(s);
+    if (a.name === name) for (const s of a.symbols ?? []) out.add(exportNameOf(s, name));
   return out.size > 0 ? [...out].sort() : undefined;
 }
 

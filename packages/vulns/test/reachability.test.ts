@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { analyzeReachability } from '../src/index.ts';
+import { analyzeReachability, type FileSystem, scanJs } from '../src/index.ts';
 import { diskFileSystem } from './reachability-disk.ts';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/reachability/', import.meta.url));
@@ -129,6 +129,73 @@ describe('package.json exports and imports maps', () => {
     expect(blocked).toMatchObject({ verdict: 'unknown', confidence: 'low' });
     expect(blocked.reason).toBe(
       'src/db.cjs:2 loads blocked but it could not be resolved from there',
+    );
+  });
+});
+
+describe('scanJs', () => {
+  it('numbers lines as acorn does (CRLF, CR, LF, U+2028 each end one line)', () => {
+    const r = scanJs('// a\r\n// b\r// c\u2028\nconst x = require("./x");\neval(code);\n');
+    expect(r.imports.map((s) => [s.specifier, s.line])).toEqual([['./x', 5]]);
+    expect(r.dynamic).toEqual([{ line: 6, what: 'eval' }]);
+  });
+
+  it('finds nothing in a file without require, import, export, eval or Function', () => {
+    expect(scanJs('module.exports = function add(a, b) { return a + b; };')).toEqual({
+      imports: [],
+      dynamic: [],
+      method: 'acorn',
+    });
+    // The same file with one load is parsed.
+    expect(scanJs('module.exports = require("./add");').imports).toHaveLength(1);
+  });
+});
+
+/** A read-only file system over a map of absolute paths to texts. */
+function memoryFs(files: Record<string, string>): FileSystem {
+  return { readFile: (p) => files[p], isFile: (p) => p in files };
+}
+
+describe('entry points of a service without main', () => {
+  it('takes the file `scripts.start` runs with node', () => {
+    const fs = memoryFs({
+      '/srv/goof/package.json': JSON.stringify({
+        name: 'goof',
+        scripts: { start: 'NODE_OPTIONS=--openssl-legacy-provider node --trace-warnings app.js' },
+      }),
+      '/srv/goof/app.js': 'require("express");',
+      '/srv/goof/node_modules/express/package.json': '{"name":"express","main":"index.js"}',
+      '/srv/goof/node_modules/express/index.js': 'module.exports = {};',
+    });
+    const index = analyzeReachability({ fs, root: '/srv/goof' });
+    expect(index.entries).toEqual(['app.js']);
+    expect(index.verdictFor('express').verdict).toBe('reachable');
+  });
+
+  it('ignores a start script that is not node (nx serve)', () => {
+    const fs = memoryFs({
+      '/srv/rw/package.json': JSON.stringify({ scripts: { start: 'nx serve' } }),
+      '/srv/rw/main.js': 'console.log(1);',
+    });
+    expect(analyzeReachability({ fs, root: '/srv/rw' }).entries).toEqual([]);
+  });
+});
+
+describe('a workspace member (this repository: packages/demo, dependencies in the root)', () => {
+  it('takes the entries from packageDir, and an unbuilt workspace package leaves its tree unknown', () => {
+    // Without the `ward-source` condition the workspace packages' exports point at dist/, which
+    // is not built: what they load must not be called not-imported.
+    const index = analyzeReachability({
+      fs: diskFileSystem(),
+      root: REPO,
+      packageDir: 'packages/demo',
+    });
+    expect(index.entries).toEqual(['packages/demo/src/index.ts']);
+    expect(index.verdictFor('pino').verdict).toBe('reachable');
+    const fastify = index.verdictFor('fastify');
+    expect(fastify).toMatchObject({ verdict: 'unknown', confidence: 'low' });
+    expect(fastify.reason).toMatch(
+      /loads node_modules\/@ward\/\S+, whose entry could not be resolved/,
     );
   });
 });

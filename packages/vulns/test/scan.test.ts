@@ -5,6 +5,7 @@ import {
   AdvisoryDatabase,
   analyzeReachability,
   type Exposure,
+  exportNameOf,
   parseEpssCsv,
   parseKev,
   parseSuppressions,
@@ -111,5 +112,65 @@ describe('scan', () => {
     });
     expect(later.expiredSuppressions.map((e) => e.suppression.id)).toContain('CVE-2021-23337');
     expect(r.naive).toBeGreaterThanOrEqual(r.findings.filter((f) => !f.suppressed).length);
+  });
+});
+
+describe('symbols of real GitHub records as exports', () => {
+  it.each([
+    ['(lodash).defaultsDeep', 'lodash', 'defaultsDeep'],
+    ['(lodash-es).defaultsDeep', 'lodash-es', 'defaultsDeep'],
+    ['(lodash.defaultsdeep)', 'lodash.defaultsdeep', 'default'],
+    ['minimatch', 'minimatch', 'default'],
+    ['minimatch.Minimatch', 'minimatch', 'Minimatch'],
+    ['minimatch.Minimatch.braceExpand', 'minimatch', 'Minimatch'],
+    ['ext', 'minimatch', 'ext'],
+    ['template', 'lodash', 'template'],
+    ['lib/parse.js', 'braces', 'lib/parse.js'],
+  ])('%s of %s is reached through %s', (symbol, name, expected) => {
+    expect(exportNameOf(symbol, name)).toBe(expected);
+  });
+
+  it('asks the reachability index about exports, not the raw affected_functions', () => {
+    // GHSA-f8q6-p94x-37v3 (minimatch, real record shape): glob calls minimatch() and reads
+    // minimatch.Minimatch, both named by the advisory.
+    const record = {
+      id: 'GHSA-f8q6-p94x-37v3',
+      modified: '2023-01-23T18:54:22Z',
+      affected: [
+        {
+          package: { ecosystem: 'npm', name: 'minimatch' },
+          ecosystem_specific: {
+            affected_functions: ['ext', 'minimatch', 'minimatch.Minimatch', 'minimatch.match'],
+          },
+          ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '3.0.5' }] }],
+        },
+      ],
+    };
+    const asked: (string[] | undefined)[] = [];
+    const r = scan({
+      inventory: readInventory(
+        JSON.stringify({
+          lockfileVersion: 3,
+          packages: { '': { name: 'x' }, 'node_modules/minimatch': { version: '3.0.4' } },
+        }),
+        'package-lock.json',
+      ),
+      advisories: AdvisoryDatabase.fromRecords([{ file: 'r.json', text: JSON.stringify(record) }]),
+      reachability: {
+        entries: ['index.js'],
+        files: 1,
+        dynamic: [],
+        loadedPackages: () => ['minimatch'],
+        verdictFor(_name, symbols) {
+          asked.push(symbols);
+          return symbols?.includes('Minimatch')
+            ? { verdict: 'reachable', confidence: 'high', reason: 'Minimatch is used' }
+            : { verdict: 'imported-unused', confidence: 'high', reason: 'not used' };
+        },
+      },
+      now: NOW,
+    });
+    expect(asked).toEqual([['Minimatch', 'default', 'ext', 'match']]);
+    expect(r.findings[0]?.reachability.verdict).toBe('reachable');
   });
 });

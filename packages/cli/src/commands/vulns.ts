@@ -9,7 +9,7 @@
  * the entry); 2 usage errors.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { basename, resolve, sep } from 'node:path';
+import { basename, dirname, resolve, sep } from 'node:path';
 import type { DependencyGraph, GraphReport } from '@ward/graph';
 import type {
   AdvisoryDatabase,
@@ -35,6 +35,7 @@ interface VulnsOptions {
   epss?: string;
   kev?: string;
   source?: string;
+  condition: string[];
   graph: string[];
   service?: string;
   suppressions?: string;
@@ -85,6 +86,23 @@ export function diskFileSystem(): FileSystem {
       }
     },
   };
+}
+
+const slashed = (path: string): string => resolve(path).split(sep).join('/');
+
+/**
+ * Where the analysis reads: the source tree, or, when the source is a package inside the
+ * lockfile's folder (an npm/yarn/pnpm workspace member), that folder — the dependencies are
+ * installed in its node_modules — with the entries taken from the member's package.json.
+ */
+export function analysisRoot(
+  source: string,
+  lockfile: string,
+): { root: string; packageDir?: string } {
+  const dir = slashed(source);
+  const project = slashed(dirname(lockfile));
+  if (dir.startsWith(`${project}/`)) return { root: project, packageDir: dir };
+  return { root: dir };
 }
 
 function isDirectory(path: string, flag: string): boolean {
@@ -228,6 +246,14 @@ export function register(program: Command): void {
       'the service source tree for reachability (entries from its package.json)',
     )
     .addOption(
+      new Option(
+        '--condition <name>',
+        'package.json exports condition tried first when following imports (repeatable)',
+      )
+        .argParser(collect)
+        .default([]),
+    )
+    .addOption(
       new Option('--graph <file>', '`ward graph` input for exposure (repeatable)')
         .argParser(collect)
         .default([]),
@@ -274,8 +300,13 @@ export function register(program: Command): void {
     if (opts.source !== undefined) {
       if (!isDirectory(opts.source, '--source'))
         throw usageError(`--source ${opts.source}: not a directory`);
-      const root = resolve(opts.source).split(sep).join('/');
-      reachability = vulnsCall(() => V.analyzeReachability({ fs: diskFileSystem(), root }));
+      reachability = vulnsCall(() =>
+        V.analyzeReachability({
+          fs: diskFileSystem(),
+          ...analysisRoot(opts.source!, opts.filename[0]!),
+          conditions: opts.condition,
+        }),
+      );
     }
     const exposure = await exposureFrom(opts);
     const now = Date.now();

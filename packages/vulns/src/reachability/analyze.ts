@@ -32,6 +32,12 @@ export interface AnalyzeOptions {
   root: string;
   /** Entry files (absolute or root-relative); found from the root package.json when absent. */
   entries?: string[];
+  /**
+   * The service's package folder inside `root` (absolute or root-relative), whose package.json
+   * gives the entries when `entries` is absent: a workspace member whose dependencies are
+   * installed in the root's node_modules. Default: `root`.
+   */
+  packageDir?: string;
   /** Conditions tried before Node's (`import`/`require`, `node`, `module-sync`, `default`). */
   conditions?: string[];
   /** At most this many files are read (default 20,000). */
@@ -92,11 +98,13 @@ export function analyzeReachability(options: AnalyzeOptions): ReachabilityIndex 
     ? options.entries
         .map((e) => (e.startsWith('/') ? normalizePath(e) : joinPath(root, e)))
         .filter((e) => isInside(root, e) && fs.isFile(e))
-    : findEntries(ctx);
+    : findEntries(ctx, packageDirOf(root, options.packageDir));
 
   const parent = new Map<string, string | undefined>();
   const packages = new Map<string, PackageState>();
   const unresolved = new Map<string, string>();
+  /** Installed packages whose entry could not be resolved (unbuilt, unknown condition), by folder. */
+  const unfollowed = new Map<string, string>();
   const dynamic: (DynamicLoad & { pkgDir?: string })[] = [];
   const scanned = new Set<string>();
   /** Resolutions by folder, kind and specifier. */
@@ -172,6 +180,8 @@ export function analyzeReachability(options: AnalyzeOptions): ReachabilityIndex 
         if (r.packageName !== undefined && !unresolved.has(r.packageName)) {
           unresolved.set(r.packageName, `${rel(file)}:${site.line}`);
         }
+        if (r.pkgDir !== undefined && !unfollowed.has(r.pkgDir))
+          unfollowed.set(r.pkgDir, `${rel(file)}:${site.line}`);
         continue;
       }
       if (!parent.has(r.path)) {
@@ -248,6 +258,16 @@ export function analyzeReachability(options: AnalyzeOptions): ReachabilityIndex 
           confidence: 'low',
           reason: `${missing} loads ${name} but it could not be resolved from there`,
         };
+      }
+      // An installed package that was not followed may load anything in its dependency tree.
+      for (const [dir, where] of unfollowed) {
+        if (dependencyTree(dir).has(name)) {
+          return {
+            verdict: 'unknown',
+            confidence: 'low',
+            reason: `${where} loads ${rel(dir)}, whose entry could not be resolved, and ${name} is in its dependency tree`,
+          };
+        }
       }
       const dyn = dynamic.find((d) => couldReach(d, name));
       if (dyn !== undefined) {
@@ -395,8 +415,14 @@ function installedDir(ctx: ResolveContext, dir: string, name: string): string | 
 }
 
 /** Entry files from the root package.json (`main`, `module`, `bin`, `exports`), else index.*. */
-function findEntries(ctx: ResolveContext): string[] {
-  const manifest = readManifest(ctx, `${ctx.root}/package.json`);
+function packageDirOf(root: string, dir: string | undefined): string {
+  if (dir === undefined) return root;
+  const abs = dir.startsWith('/') ? normalizePath(dir) : joinPath(root, dir);
+  return isInside(root, abs) ? abs : root;
+}
+
+function findEntries(ctx: ResolveContext, dir: string): string[] {
+  const manifest = readManifest(ctx, `${dir}/package.json`);
   const targets: string[] = [];
   const collect = (value: unknown, depth = 0): void => {
     if (depth > 20) return;
@@ -411,9 +437,10 @@ function findEntries(ctx: ResolveContext): string[] {
     collect(manifest.module);
     collect(manifest.bin);
     collect(manifest.exports);
+    collect(startScript(manifest.scripts));
   }
   const found: string[] = [];
-  const from = `${ctx.root}/package.json`;
+  const from = `${dir}/package.json`;
   for (const t of targets) {
     if (t.includes('*')) continue;
     const spec = t.startsWith('./') || t.startsWith('../') ? t : `./${t}`;
@@ -429,8 +456,24 @@ function findEntries(ctx: ResolveContext): string[] {
     'src/index.ts',
     'src/index.js',
   ]) {
-    const path = joinPath(ctx.root, candidate);
+    const path = joinPath(dir, candidate);
     if (ctx.fs.isFile(path)) return [path];
   }
   return [];
+}
+
+/**
+ * The file `scripts.start` runs with node (`node app.js`, `NODE_OPTIONS=… node --flag ./bin/www`):
+ * a service often has no `main`, only a start script.
+ */
+function startScript(scripts: unknown): string | undefined {
+  if (scripts === null || typeof scripts !== 'object') return undefined;
+  const start = (scripts as Record<string, unknown>).start;
+  if (typeof start !== 'string') return undefined;
+  const words = start.split('&&')[0]!.trim().split(/\s+/);
+  let i = 0;
+  while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i]!)) i++; // VAR=value
+  if (words[i] !== 'node' && words[i] !== 'nodemon') return undefined;
+  for (i++; i < words.length; i++) if (!words[i]!.startsWith('-')) return words[i];
+  return undefined;
 }

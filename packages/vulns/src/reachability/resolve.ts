@@ -27,8 +27,11 @@ const TS_TWINS: Record<string, string[]> = {
 export type Resolution =
   | { kind: 'builtin' }
   | { kind: 'file'; path: string }
-  /** Not found; `packageName` when the specifier names a package. */
-  | { kind: 'missing'; packageName?: string };
+  /**
+   * Not found; `packageName` when the specifier names a package, `pkgDir` when that package is
+   * installed but the requested entry could not be resolved (exports conditions, unbuilt files).
+   */
+  | { kind: 'missing'; packageName?: string; pkgDir?: string };
 
 export interface ResolveContext {
   fs: FileSystem;
@@ -270,6 +273,13 @@ function fileResult(ctx: ResolveContext, path: string): Resolution {
   return found === undefined ? { kind: 'missing' } : { kind: 'file', path: found };
 }
 
+function installedMissing(pkgDir: string): Resolution {
+  const packageName = packageOf(`${pkgDir}/x`)?.name;
+  return packageName === undefined
+    ? { kind: 'missing', pkgDir }
+    : { kind: 'missing', packageName, pkgDir };
+}
+
 /** A package folder: undefined when it is not there (keep looking upward). */
 function fromPackageDir(
   ctx: ResolveContext,
@@ -288,17 +298,16 @@ function fromPackageDir(
   if (manifest.exports !== undefined && manifest.exports !== null) {
     const target = matchMap(manifest.exports, subpath, conditions);
     if (typeof target !== 'string' || !target.startsWith('./')) {
+      // Not exported (or blocked): Node refuses the load too, so nothing behind it runs.
       return { kind: 'missing', packageName: packageOf(`${pkgDir}/x`)?.name ?? pkgDir };
     }
     const r = fileResult(ctx, joinPath(pkgDir, target));
-    return r.kind === 'file' ? r : { kind: 'missing', packageName: packageOf(`${pkgDir}/x`)?.name };
+    return r.kind === 'file' ? r : installedMissing(pkgDir);
   }
   const path = subpath === '.' ? pkgDir : joinPath(pkgDir, subpath);
   const found =
     subpath === '.' ? asDirectory(ctx, path) : (asFile(ctx, path) ?? asDirectory(ctx, path));
-  return found === undefined
-    ? { kind: 'missing', packageName: packageOf(`${pkgDir}/x`)?.name }
-    : { kind: 'file', path: found };
+  return found === undefined ? installedMissing(pkgDir) : { kind: 'file', path: found };
 }
 
 function nearestManifest(
