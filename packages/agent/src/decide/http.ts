@@ -173,7 +173,8 @@ function scopeProblem(
         );
   }
   const pdp = pdps.pdpFor(service);
-  if (pdp === undefined || !pdp.status().ready) {
+  // `revision()` first: `status()` builds a snapshot, too much for every request.
+  if (pdp === undefined || !(pdp.revision() > 0 || pdp.status().ready)) {
     const why = pdp?.status().lastError?.message;
     return new DecideProblem(
       503,
