@@ -1,8 +1,14 @@
 import type { Socket } from 'node:net';
+import { AGENT_DECISION_LOG_PATH } from '@ward/api-types';
 import { createCsr, generateKeyPair } from '@ward/ca';
+import { createDecisionLogShipper, type DecisionLogShipper } from '@ward/sdk';
 import pino, { type Logger } from 'pino';
 import { BundleFeed, type BundleFeedTiming } from './bundle-feed.ts';
 import { ControlPlaneClient } from './control-plane.ts';
+import { createExtAuthz } from './decide/ext-authz.ts';
+import { extAuthzOnSocket } from './decide/ext-authz-server.ts';
+import { LocalPdps } from './decide/local-pdps.ts';
+import { type DecideApi, startDecideApi } from './decide/server.ts';
 import { AgentError } from './errors.ts';
 import { LeaseKeeper, type LeaseKeeperTiming } from './lease-keeper.ts';
 import { type PeerCredentialSource, peerCredentialSource } from './peer-credential-source.ts';
@@ -60,6 +66,22 @@ export interface AgentOptions {
    * directory is not on tmpfs and the template does not say `allowDisk`.
    */
   secretTemplates?: readonly SecretTemplate[];
+  /**
+   * The local decision API (docs/decide-api.md): one PDP per service of the node, fed from the
+   * bundle stream, answering `POST /v1/decide` on the socket (and on `listen`, loopback only),
+   * its decisions shipped to the control plane's decision logs. Off when absent; needs `bundles`.
+   */
+  decide?: DecideOptions;
+}
+
+/** Options of the local decision API. */
+export interface DecideOptions {
+  /** The control plane's bundle public key(s): the local PDPs verify every bundle with it. */
+  publicKey: string | readonly string[];
+  /** Also serve on this loopback `host:port`; callers present a JWT-SVID (audience `ward-decide`). */
+  listen?: string;
+  /** Decision-log shipping: batches at most this often (ms). Default 1000. */
+  logFlushIntervalMs?: number;
 }
 
 /** A running node agent. */
@@ -77,6 +99,12 @@ export interface RunningAgent {
   readonly leases: LeaseKeeper | undefined;
   /** The file renderer, when `secretTemplates` were given. */
   readonly renderer: SecretRenderer | undefined;
+  /** The local PDPs of the decision API (absent without `decide`). */
+  readonly pdps: LocalPdps | undefined;
+  /** Where the decision API listens on loopback, when `decide.listen` was given. */
+  readonly decideAddress: { host: string; port: number } | undefined;
+  /** The shipper of the decision API's decision logs (absent without `decide`). */
+  readonly decisionLog: DecisionLogShipper | undefined;
   close(): Promise<void>;
 }
 
@@ -209,6 +237,63 @@ async function runAgent(
     await manager.stop();
     throw e;
   }
+  if (options.decide && !feed) {
+    throw new AgentError('AGENT_BAD_OPTIONS', 'decide needs the bundle stream (bundles)');
+  }
+  const decisionLog = options.decide
+    ? createDecisionLogShipper({
+        controlPlanes: options.controlPlane,
+        path: AGENT_DECISION_LOG_PATH,
+        authenticate: (method, path) => client.proofHeaders(manager.identity, method, path),
+        ...(options.decide.logFlushIntervalMs
+          ? { flushIntervalMs: options.decide.logFlushIntervalMs }
+          : {}),
+        onError: (error) => log.warn({ err: error.message }, 'decision logs not shipped'),
+      })
+    : undefined;
+  const pdps =
+    options.decide && feed
+      ? new LocalPdps({
+          feed,
+          manager,
+          publicKey: options.decide.publicKey,
+          logger: log,
+          ...(decisionLog ? { log: decisionLog } : {}),
+        })
+      : undefined;
+  // Envoy's ext_authz `Check` on the same socket, answered by the same local PDPs (docs/envoy.md):
+  // an Envoy may ask only about the services of its own registration entries.
+  const extAuthz = pdps
+    ? createExtAuthz({
+        enforcerFor: (service) => pdps.enforcerFor(service),
+        // The destination's SPIFFE ID names one of this node's services (the bundle's identity).
+        serviceForSpiffeId: (id) => pdps.services().find((s) => pdps.spiffeIdOf(s) === id),
+        onError: (error) => log.error({ err: error }, 'ext_authz check failed (denied)'),
+      })
+    : undefined;
+  const stopDecide = async () => {
+    await pdps?.close();
+    await decisionLog?.close();
+  };
+  let decide: DecideApi | undefined;
+  try {
+    decide =
+      pdps && feed
+        ? await startDecideApi({
+            pdps,
+            ensure: (service) => feed.ensure(service),
+            manager,
+            logger: log,
+            ...(options.decide?.listen === undefined ? {} : { listen: options.decide.listen }),
+          })
+        : undefined;
+  } catch (e) {
+    await stopDecide();
+    await renderer?.close();
+    await leases?.close();
+    await manager.stop();
+    throw e;
+  }
   feed?.start();
   let api: Awaited<ReturnType<typeof startWorkloadApi>>;
   try {
@@ -220,8 +305,12 @@ async function runAgent(
       ...(options.socketMode === undefined ? {} : { socketMode: options.socketMode }),
       ...(feed ? { bundles: feed } : {}),
       ...(secrets ? { secrets: { store: secrets, ...(leases ? { leases } : {}) } } : {}),
+      ...(decide ? { http: decide.accept } : {}),
+      ...(extAuthz ? { services: [extAuthzOnSocket(extAuthz)] } : {}),
     });
   } catch (e) {
+    await decide?.close();
+    await stopDecide();
     await renderer?.close();
     await leases?.close();
     await feed?.stop();
@@ -251,11 +340,17 @@ async function runAgent(
     secrets,
     leases,
     renderer,
+    pdps,
+    decideAddress: decide?.address,
+    decisionLog,
     async close() {
       stopStatus();
       await wire?.stop();
       await feed?.stop();
       await api.close();
+      await decide?.close();
+      // The PDPs first, then the shipper's last attempt with everything they recorded.
+      await stopDecide();
       manager.off('update', forgetDeparted);
       await renderer?.close();
       // Gives every lease back: the logins of a stopped agent's workloads end now.

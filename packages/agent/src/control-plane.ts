@@ -170,6 +170,15 @@ export class ControlPlaneClient {
     return res;
   }
 
+  /** The proof header of a request this agent makes elsewhere (its decision-log shipper). */
+  async proofHeaders(
+    identity: AgentIdentity,
+    method: string,
+    path: string,
+  ): Promise<Record<string, string>> {
+    return { [AGENT_PROOF_HEADER]: await this.#proof(identity, method, path) };
+  }
+
   #proof(identity: AgentIdentity, method: string, path: string): Promise<string> {
     return signAgentProof({
       privateKey: identity.privateKey,

@@ -8,7 +8,14 @@ export type AgentErrorCode =
   | 'AGENT_SOCKET'
   | 'AGENT_WIRE'
   | 'AGENT_SECRET_TEMPLATE'
-  | 'AGENT_SECRET_RENDER';
+  | 'AGENT_SECRET_RENDER'
+  // The local decision API (`POST /v1/decide`), answered as problem bodies: see decide/http.ts.
+  | 'AGENT_DECIDE_BAD_REQUEST'
+  | 'AGENT_DECIDE_TOO_LARGE'
+  | 'AGENT_DECIDE_UNAUTHENTICATED'
+  | 'AGENT_DECIDE_FORBIDDEN'
+  | 'AGENT_DECIDE_NOT_FOUND'
+  | 'AGENT_DECIDE_NOT_READY';
 
 /** A failure of the node agent; `cause` holds the underlying error. */
 export class AgentError extends Error {

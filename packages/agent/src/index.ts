@@ -2,7 +2,12 @@
  * Ward's node agent: attests to the control plane, holds and renews the SVIDs of its node's
  * workloads in memory, and serves them over the SPIFFE Workload API on a Unix socket.
  */
-export { type AgentOptions, type RunningAgent, startAgent } from './agent.ts';
+export {
+  type AgentOptions,
+  type DecideOptions,
+  type RunningAgent,
+  startAgent,
+} from './agent.ts';
 export {
   BundleFeed,
   type BundleFeedTiming,
@@ -10,6 +15,16 @@ export {
   parseBundleEvent,
 } from './bundle-feed.ts';
 export { type AgentIdentity, ControlPlaneClient } from './control-plane.ts';
+export {
+  BodyProblem,
+  type DecideInput,
+  MAX_BATCH_BODY,
+  MAX_BATCH_INPUTS,
+  MAX_DECIDE_BODY,
+  parseDecideBatch,
+  parseDecideInput,
+  parseJson,
+} from './decide/body.ts';
 export {
   type CheckResponse,
   createExtAuthz,
@@ -37,6 +52,9 @@ export {
   startExtAuthzTcp,
   unixCallerScope,
 } from './decide/ext-authz-server.ts';
+export { answerOf, type DecideCaller, DecideProblem } from './decide/http.ts';
+export { LocalPdps, type LocalPdpsOptions } from './decide/local-pdps.ts';
+export { type DecideApi, parseDecideListen, startDecideApi } from './decide/server.ts';
 export { AgentError, type AgentErrorCode, type ExtAuthzCode } from './errors.ts';
 export { type LeasedSecret, LeaseKeeper, type LeaseKeeperTiming } from './lease-keeper.ts';
 export { PeerCredentialReader } from './peer-credential-reader.ts';

@@ -11,6 +11,7 @@ import type { BundleFeed } from './bundle-feed.ts';
 import { AgentError } from './errors.ts';
 import type { LeaseKeeper } from './lease-keeper.ts';
 import type { PeerCredentials } from './peer-credentials.ts';
+import { routeByPreface } from './preface.ts';
 import { watchSecretHandler } from './secret-service.ts';
 import type { SecretStore } from './secret-store.ts';
 import { toStruct } from './struct.ts';
@@ -57,6 +58,10 @@ export async function startWorkloadApi(options: {
     definition: grpc.ServiceDefinition;
     implementation: grpc.UntypedServiceImplementation;
   })[];
+   * Takes the connections that are not HTTP/2 (the local decision API's HTTP/1.1), with their
+   * peer credentials; without it every connection goes to gRPC.
+   */
+  http?: (socket: Socket, peer: PeerCredentials, first: Buffer) => void;
 }): Promise<WorkloadApiServer> {
   const { manager, logger: log } = options;
   const definition = protoLoader.loadSync(WORKLOAD_PROTO_PATH, {
@@ -350,8 +355,17 @@ export async function startWorkloadApi(options: {
           { pid: peer.pid, uid: peer.uid, gid: peer.gid, path: peer.path },
           'workload connected',
         );
-        injector.injectConnection(socket);
-        socket.resume();
+        const http = options.http;
+        if (http === undefined) {
+          injector.injectConnection(socket);
+          socket.resume();
+          return;
+        }
+        routeByPreface(
+          socket,
+          () => injector.injectConnection(socket),
+          (first) => http(socket, peer, first),
+        );
       },
       (error: unknown) => {
         log.warn(

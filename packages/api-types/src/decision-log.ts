@@ -60,6 +60,13 @@ export interface DecisionLogBatchV1 {
 export const DECISION_LOG_PATH = '/v1/decision-logs';
 
 /**
+ * The same ingest for a node agent (its local decision API's records), authenticated by the
+ * agent proof header instead of a token: only records whose destination is a service with a
+ * workload registered on the agent's node count.
+ */
+export const AGENT_DECISION_LOG_PATH = '/v1/agent/decision-logs';
+
+/**
  * One raw denial (enforced or dry-run) as `GET /v1/decision-logs/denials` lists it: a record
  * without its effect (always a denial; `enforced` tells which kind), `count` always present.
  */

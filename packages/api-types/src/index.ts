@@ -19,6 +19,15 @@ export type {
 } from './bundle.ts';
 // Audit, decision logs, fleet, graph view, live tail, rollout, secrets' metadata: see console.ts.
 export * from './console.ts';
+export {
+  DECIDE_AUDIENCE,
+  DECIDE_BATCH_PATH,
+  DECIDE_PATH,
+  type DecideBatchRequestV1,
+  type DecideBatchResponseV1,
+  type DecideRequestV1,
+  type DecideResponseV1,
+} from './decide.ts';
 export { BUNDLE_MEDIA_TYPE, PROBLEM_MEDIA_TYPE } from './media-types.ts';
 export {
   PROBLEM_TYPE_BASE,

@@ -197,3 +197,22 @@ export function parseServer(text: string, from = '--server', { tls = false } = {
   if (url.search !== '' || url.hash !== '') throw bad('a query or fragment is not allowed');
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
+
+/** The bundle key: text, `@file`, required. */
+export function readKey(value: string | undefined): string {
+  if (value === undefined || value.trim() === '') {
+    throw usageError(
+      '--public-key (or WARD_BUNDLE_PUBLIC_KEY) is required: PDPs verify every bundle',
+      'CLI_BAD_OPTION',
+    );
+  }
+  if (!value.startsWith('@')) return value;
+  try {
+    return readFileSync(value.slice(1), 'utf8').trim();
+  } catch (cause) {
+    throw usageError(
+      `--public-key: cannot read ${value.slice(1)}: ${(cause as Error).message}`,
+      'CLI_INPUT',
+    );
+  }
+}

@@ -78,6 +78,7 @@ export { wardHttp } from './middleware/http.ts';
 export { isSpiffeId, spiffeIdOfCertificate, spiffeIdOfSubjectAltName } from './middleware/peer.ts';
 // PDP runtime
 export { PdpError, type PdpErrorCode } from './pdp/errors.ts';
+export type { PdpBundleFeed } from './pdp/feed-source.ts';
 export { fileFloorStore, floorFile, type RevisionFloorStore } from './pdp/floor.ts';
 export type { PdpLogger, PdpOptions } from './pdp/options.ts';
 export {

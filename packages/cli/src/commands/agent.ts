@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
-import { parseServer, usageError } from '../options.ts';
+import { parseServer, readKey, usageError } from '../options.ts';
 
 interface AgentCliOptions {
   joinToken?: string;
@@ -18,6 +18,9 @@ interface AgentCliOptions {
   wireInterval?: string;
   wireAddressMap?: string;
   secretTemplates?: string;
+  publicKey?: string;
+  decide: boolean;
+  decideListen?: string;
 }
 
 export function register(program: Command): void {
@@ -51,6 +54,15 @@ export function register(program: Command): void {
       '--secret-templates <file>',
       'YAML/JSON file of secret templates: secrets rendered to tmpfs files (mode 0600), with a reload command or signal on change (docs/secrets.md)',
     )
+    .option(
+      '--public-key <key>',
+      'bundle verification key: PEM/base64 text or @file (env WARD_BUNDLE_PUBLIC_KEY); turns on the local decision API (docs/decide-api.md)',
+    )
+    .option('--no-decide', 'no local decision API, even with --public-key')
+    .option(
+      '--decide-listen <host:port>',
+      'also serve the decision API on this loopback address; callers send a JWT-SVID (audience ward-decide)',
+    )
     .action(async (opts: AgentCliOptions) => {
       const joinToken = opts.joinToken ?? process.env.WARD_JOIN_TOKEN;
       let k8sToken: string | undefined;
@@ -82,6 +94,7 @@ export function register(program: Command): void {
       if (!Number.isInteger(syncIntervalMs) || syncIntervalMs < 100) {
         throw usageError('--sync-interval-ms must be an integer >= 100', 'CLI_BAD_OPTION');
       }
+      const decide = decideOptions(opts);
       const { startAgent, AgentError, parseAddressMap, parseSecretTemplates } = await import(
         '@ward/agent'
       );
@@ -99,14 +112,21 @@ export function register(program: Command): void {
           timing: { syncIntervalMs },
           ...(wire ? { wire } : {}),
           ...(secretTemplates ? { secretTemplates } : {}),
+          ...(decide ? { decide } : {}),
         });
       } catch (error) {
         if (error instanceof AgentError) throw new CliError(error.code, error.message);
         throw error;
       }
       process.stderr.write(
-        `ward agent ${agent.spiffeId}: Workload API on unix://${agent.socketPath}\n`,
+        `ward agent ${agent.spiffeId}: Workload API on unix://${agent.socketPath}${agent.pdps ? ' (and POST /v1/decide)' : ''}\n`,
       );
+      if (agent.decideAddress) {
+        const { host, port } = agent.decideAddress;
+        process.stderr.write(
+          `ward agent: decision API on http://${host.includes(':') ? `[${host}]` : host}:${port}\n`,
+        );
+      }
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);
@@ -114,6 +134,29 @@ export function register(program: Command): void {
       });
       await agent.close();
     });
+}
+
+/**
+ * The decision API is on whenever the agent has the bundle key (its PDPs verify every bundle
+ * with it), unless `--no-decide`.
+ */
+function decideOptions(opts: AgentCliOptions): { publicKey: string; listen?: string } | undefined {
+  const key = opts.publicKey ?? process.env.WARD_BUNDLE_PUBLIC_KEY;
+  if (!opts.decide || key === undefined) {
+    if (opts.decideListen !== undefined) {
+      throw usageError(
+        opts.decide
+          ? '--decide-listen needs --public-key (or WARD_BUNDLE_PUBLIC_KEY): the decision API verifies bundles with it'
+          : '--decide-listen and --no-decide contradict each other',
+        'CLI_BAD_OPTION',
+      );
+    }
+    return undefined;
+  }
+  return {
+    publicKey: readKey(key),
+    ...(opts.decideListen === undefined ? {} : { listen: opts.decideListen }),
+  };
 }
 
 function readTemplates(file: string): string {

@@ -8,7 +8,14 @@ import { readFileSync } from 'node:fs';
 import { canonicalServiceKey } from '@ward/spiffe';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
-import { addOutputOption, collect, parseServer, untilStopSignal, usageError } from '../options.ts';
+import {
+  addOutputOption,
+  collect,
+  parseServer,
+  readKey,
+  untilStopSignal,
+  usageError,
+} from '../options.ts';
 import { parseListen } from './server.ts';
 
 interface GatewayCliOptions {
@@ -208,25 +215,6 @@ function readFile(file: string, flag: string): Buffer {
     return readFileSync(file);
   } catch (cause) {
     throw usageError(`${flag}: cannot read ${file}: ${(cause as Error).message}`, 'CLI_INPUT');
-  }
-}
-
-/** The bundle key: text, `@file`, required. */
-function readKey(value: string | undefined): string {
-  if (value === undefined || value.trim() === '') {
-    throw usageError(
-      '--public-key (or WARD_BUNDLE_PUBLIC_KEY) is required: PDPs verify every bundle',
-      'CLI_BAD_OPTION',
-    );
-  }
-  if (!value.startsWith('@')) return value;
-  try {
-    return readFileSync(value.slice(1), 'utf8').trim();
-  } catch (cause) {
-    throw usageError(
-      `--public-key: cannot read ${value.slice(1)}: ${(cause as Error).message}`,
-      'CLI_INPUT',
-    );
   }
 }
 

@@ -15,6 +15,19 @@ export interface DecisionLogShipperOptions {
   controlPlanes: string | readonly string[];
   /** Bearer token (scope `pdp`), or a function read before each batch (for rotation). */
   token?: string | (() => string | undefined);
+  /**
+   * The route batches go to. Default `/v1/decision-logs`; the node agent ships to
+   * `/v1/agent/decision-logs` (`AGENT_DECISION_LOG_PATH`) with its proof.
+   */
+  path?: string;
+  /**
+   * Headers that authenticate each batch, computed per request (e.g. the node agent's proof,
+   * which is bound to the method and path). Added after `token`.
+   */
+  authenticate?: (
+    method: string,
+    path: string,
+  ) => Record<string, string> | Promise<Record<string, string>>;
   /** Entries held in memory at most (the ring). Default 20,000. */
   capacity?: number;
   /**
@@ -100,9 +113,10 @@ interface PendingBatch {
  * ```
  */
 export function createDecisionLogShipper(options: DecisionLogShipperOptions): DecisionLogShipper {
+  const path = options.path ?? DECISION_LOG_PATH;
   const urls = (
     typeof options.controlPlanes === 'string' ? [options.controlPlanes] : [...options.controlPlanes]
-  ).map((u) => new URL(DECISION_LOG_PATH, u).href);
+  ).map((u) => new URL(path, u).href);
   if (urls.length === 0) throw new TypeError('controlPlanes must name at least one URL');
   const batchSize = positiveInt('batchSize', options.batchSize ?? 2000);
   const flushIntervalMs = positiveInt('flushIntervalMs', options.flushIntervalMs ?? 1000);
@@ -222,6 +236,7 @@ export function createDecisionLogShipper(options: DecisionLogShipperOptions): De
     }
     const token = typeof options.token === 'function' ? options.token() : options.token;
     if (token) headers.authorization = `Bearer ${token}`;
+    if (options.authenticate) Object.assign(headers, await options.authenticate('POST', path));
     const url = urls[urlIndex]!;
     const res = await undici().request(url, {
       method: 'POST',

@@ -1,8 +1,11 @@
 import type { ProblemV1 } from '@ward/api-types';
 import type { CanonicalRequest, Decision, DecisionSource, PassportClaims } from '@ward/policy';
 
-/** How the caller's identity was established. */
-export type IdentitySource = 'mtls' | 'dev-header' | 'anonymous';
+/**
+ * How the caller's identity was established. `asserted`: named by the enforcing party that asked
+ * (`Enforcer.checkAs`, e.g. a workload asking the node agent's decision API about its own caller).
+ */
+export type IdentitySource = 'mtls' | 'dev-header' | 'asserted' | 'anonymous';
 
 /**
  * What the middleware hands to the handler of an admitted call (`req.ward`, `request.ward`, or
@@ -39,10 +42,13 @@ export interface EnforcementProblemV1 extends ProblemV1 {
 export class Rejection {
   readonly status: 400 | 401 | 403 | 500;
   readonly problem: EnforcementProblemV1;
+  /** The policy's decision, when the policy refused the call (403); absent for 400, 401, 500. */
+  readonly decision: Decision | undefined;
 
-  constructor(status: 400 | 401 | 403 | 500, problem: EnforcementProblemV1) {
+  constructor(status: 400 | 401 | 403 | 500, problem: EnforcementProblemV1, decision?: Decision) {
     this.status = status;
     this.problem = problem;
+    this.decision = decision;
   }
 }
 

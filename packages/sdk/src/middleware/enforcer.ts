@@ -204,13 +204,8 @@ export class Enforcer {
       return problem(400, canonical.code, canonical.message);
     }
     const time = Date.now();
+    const revision = this.#revision();
     // 1. Who is calling: the verified peer certificate wins; a dev header only without one.
-    const revision = this.#decider.revision?.() ?? 0;
-    if (revision !== this.#sourcesRevision) {
-      // A new bundle may map SPIFFE IDs to other names: forget the old mapping.
-      this.#forget();
-      this.#sourcesRevision = revision;
-    }
     let id = spiffeId;
     if (id === undefined && socket) {
       const s = socket as SocketWithIdentity;
@@ -242,7 +237,67 @@ export class Enforcer {
         identity = 'dev-header';
       }
     }
+    return this.#decideCall(canonical, time, revision, source, identity, headers, route, grpc);
+  }
 
+  /**
+   * Decides one call whose caller the enforcing party identified itself: the node agent's local
+   * decision API, asked by a workload that verified its own peer. `caller` is taken as given
+   * (a SPIFFE ID is mapped to its service as for a peer certificate; otherwise `service`); the
+   * rest is `check`: canonical request, passport, decision, log entry, problem. Never throws.
+   */
+  checkAs(
+    caller: { spiffeId?: string | undefined; service?: string | undefined },
+    method: string,
+    url: string,
+    headers: IncomingHttpHeaders,
+    route: string | undefined,
+  ): WardContext | Rejection {
+    const canonical = tryCanonicalRequest(method, url, this.#routing);
+    if (canonical instanceof RequestProblem) {
+      return problem(400, canonical.code, canonical.message);
+    }
+    const time = Date.now();
+    const revision = this.#revision();
+    let source: DecisionSource | null = ANONYMOUS;
+    if (caller.spiffeId !== undefined) {
+      source = isSpiffeId(caller.spiffeId) ? this.#sourceOf(caller.spiffeId) : null;
+    } else if (caller.service !== undefined) {
+      source = caller.service.startsWith('spiffe://') ? null : this.#devSource(caller.service);
+    }
+    if (source === null) {
+      return problem(
+        400,
+        'MIDDLEWARE_BAD_IDENTITY',
+        'the caller is not a service name or SPIFFE ID',
+      );
+    }
+    const identity: IdentitySource = source === ANONYMOUS ? 'anonymous' : 'asserted';
+    return this.#decideCall(canonical, time, revision, source, identity, headers, route, undefined);
+  }
+
+  /** The decider's revision; a new one forgets the SPIFFE ID → service mapping. */
+  #revision(): number {
+    const revision = this.#decider.revision?.() ?? 0;
+    if (revision !== this.#sourcesRevision) {
+      // A new bundle may map SPIFFE IDs to other names: forget the old mapping.
+      this.#forget();
+      this.#sourcesRevision = revision;
+    }
+    return revision;
+  }
+
+  /** Steps 2–4 of a check, once the caller is known. */
+  #decideCall(
+    canonical: CanonicalRequest,
+    time: number,
+    revision: number,
+    source: DecisionSource,
+    identity: IdentitySource,
+    headers: IncomingHttpHeaders,
+    route: string | undefined,
+    grpc: { service: string; method: string } | undefined,
+  ): WardContext | Rejection {
     // 2. The passport, verified with the bundle's keys; the header itself never reaches the policy.
     let passport: DecisionInput['passport'];
     let decisionHeaders = headers;
@@ -335,6 +390,7 @@ export class Enforcer {
       return problem(403, 'MIDDLEWARE_DENIED', decision.reason, {
         rule,
         detail: `${source.service ?? source.spiffeId ?? 'anonymous'} → ${this.service}: denied by ${rule}: ${decision.reason}`,
+        decision,
       });
     }
     return {
@@ -417,14 +473,14 @@ export function problem(
   status: Rejection['status'],
   code: string,
   reason: string,
-  options: { detail?: string; rule?: string } = {},
+  options: { detail?: string; rule?: string; decision?: Decision } = {},
 ): Rejection {
   const body: EnforcementProblemV1 = {
     ...problemBody({ status, code, detail: options.detail ?? reason }),
     ...(options.rule === undefined ? {} : { rule: options.rule }),
     reason,
   };
-  return new Rejection(status, body);
+  return new Rejection(status, body, options.decision);
 }
 
 /** The JSON text and content type of a rejection, for the HTTP flavours. */

@@ -2,6 +2,7 @@ import { type BundlePublicKey, importPublicKey } from '@ward/bundle';
 import { canonicalServiceKey } from '@ward/spiffe';
 import type { Registry } from 'prom-client';
 import type { Dispatcher } from 'undici';
+import type { PdpBundleFeed } from './feed-source.ts';
 import { fileFloorStore, type RevisionFloorStore } from './floor.ts';
 import type { SvidClientOptions } from './svid-dispatcher.ts';
 
@@ -37,6 +38,12 @@ export interface PdpOptions {
    * `dispatcher` (the agent identifies the workload by its process credentials).
    */
   agentSocket?: string;
+  /**
+   * Take bundles from an object of this process that already holds them (the node agent's
+   * local PDPs): see {@link PdpBundleFeed}. Every bundle is still verified with `publicKey`.
+   * Not with `controlPlanes`, `agentSocket`, `token`, `svid` or `dispatcher`.
+   */
+  bundleFeed?: PdpBundleFeed;
   /**
    * The control plane's bundle public key(s): base64url raw Ed25519 (as `ward server` prints it)
    * or PEM. Several during a key rotation. Never fetched from the control plane: a key learnt
@@ -142,6 +149,8 @@ export interface ResolvedPdpOptions {
   readonly controlPlanes: readonly string[];
   /** Path of the agent socket when bundles come from the node agent (controlPlanes is empty). */
   readonly agentSocket: string | undefined;
+  /** The in-process bundle feed, when bundles come from one (controlPlanes is empty). */
+  readonly bundleFeed: PdpBundleFeed | undefined;
   readonly keys: readonly BundlePublicKey[];
   readonly token: () => string | undefined;
   readonly svid: SvidClientOptions | undefined;
@@ -216,6 +225,23 @@ function agentSocketOf(options: PdpOptions): string | undefined {
   return path;
 }
 
+/** The in-process feed, checked against options it excludes. */
+function bundleFeedOf(options: PdpOptions): PdpBundleFeed | undefined {
+  const feed = options.bundleFeed;
+  if (feed === undefined) return undefined;
+  if (typeof feed?.subscribe !== 'function' || typeof feed.name !== 'string') {
+    throw new TypeError('bundleFeed must have a name and a subscribe(listener) method');
+  }
+  if (
+    options.token !== undefined ||
+    options.svid !== undefined ||
+    options.dispatcher !== undefined
+  ) {
+    throw new TypeError('bundleFeed: the PDP makes no requests; give no token, svid or dispatcher');
+  }
+  return feed;
+}
+
 function crossCheckOf(options: PdpOptions, planes: number): ResolvedPdpOptions['crossCheck'] {
   const c = options.crossCheck;
   if (c === false || planes < 2) return null;
@@ -248,11 +274,15 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
       ? [options.controlPlanes]
       : [...(options.controlPlanes ?? [])];
   const agentSocket = agentSocketOf(options);
-  if (agentSocket !== undefined && planes.length > 0) {
-    throw new TypeError('give either controlPlanes or agentSocket, not both');
+  const bundleFeed = bundleFeedOf(options);
+  const sources = [planes.length > 0, agentSocket !== undefined, bundleFeed !== undefined];
+  if (sources.filter(Boolean).length > 1) {
+    throw new TypeError('give one of controlPlanes, agentSocket or bundleFeed');
   }
-  if (planes.length === 0 && agentSocket === undefined) {
-    throw new TypeError('controlPlanes must name at least one URL (or give agentSocket)');
+  if (!sources.includes(true)) {
+    throw new TypeError(
+      'controlPlanes must name at least one URL (or give agentSocket or bundleFeed)',
+    );
   }
   const controlPlanes = planes.map((url) => {
     let parsed: URL;
@@ -296,6 +326,7 @@ export function resolvePdpOptions(options: PdpOptions): ResolvedPdpOptions {
     service,
     controlPlanes,
     agentSocket,
+    bundleFeed,
     keys,
     token: typeof token === 'function' ? token : () => token,
     svid: options.svid,

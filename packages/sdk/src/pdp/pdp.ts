@@ -19,6 +19,7 @@ import { startAgentSource } from './agent-source.ts';
 import { ensureCacheDir, readCache, writeCache } from './cache.ts';
 import type { ControlPlaneRequestOptions } from './control-plane.ts';
 import { PdpError } from './errors.ts';
+import { startFeedSource } from './feed-source.ts';
 import { type LoadedBundle, loadBundle } from './loaded.ts';
 import { createPdpRegistry, registerPdpMetrics } from './metrics.ts';
 import { type PdpOptions, type ResolvedPdpOptions, resolvePdpOptions } from './options.ts';
@@ -374,8 +375,13 @@ export function createPdp(options: PdpOptions): Pdp {
       logger.warn({ service, url, error: error.message }, 'malformed watch event ignored');
     },
   };
-  // Bundles from the node agent, or straight from the control planes.
-  const sync = opts.agentSocket === undefined ? startSync(target) : startAgentSource(target);
+  // Bundles from an in-process feed, the node agent, or straight from the control planes.
+  const sync =
+    opts.bundleFeed !== undefined
+      ? startFeedSource(target)
+      : opts.agentSocket !== undefined
+        ? startAgentSource(target)
+        : startSync(target);
   // The status heartbeat goes to the control plane watched last (else the first one).
   let reportTo = opts.controlPlanes[0];
   const instance =

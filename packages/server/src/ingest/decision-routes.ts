@@ -4,6 +4,7 @@
  * investigation.
  */
 import {
+  AGENT_DECISION_LOG_PATH,
   DECISION_LOG_PATH,
   type DecisionLogBatchV1,
   type DecisionLogDenialsV1,
@@ -11,7 +12,7 @@ import {
 } from '@ward/api-types';
 import { MAX_SERVICE_KEY_LENGTH } from '@ward/spiffe';
 import { Ajv } from 'ajv';
-import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import { ownedServices } from '../auth/owned.ts';
 import { ServerError } from '../errors.ts';
 import { principalOf } from '../http/auth-hook.ts';
@@ -21,7 +22,7 @@ import { bodyWasInvalidUtf8, registerIngestParsers } from './body.ts';
 import type { DecisionIngestor } from './decision-ingestor.ts';
 import { decisionBatchSchema } from './decision-schema.ts';
 import { identityOf, type Quota } from './quota.ts';
-import { screenRecords } from './record-screen.ts';
+import { type ScreenContext, screenRecords } from './record-screen.ts';
 import type { RuleNames } from './rule-names.ts';
 import type { IngestDatabase } from './tables.ts';
 import { windowStart } from './windows.ts';
@@ -89,59 +90,135 @@ export function decisionRoutes(options: DecisionRouteOptions) {
       },
       async (request) => {
         const p = principalOf(request);
-        const body = request.body;
-        const identity = identityOf(p);
-        const sampleIn = body.droppedSample ?? [];
-        options.quota.take(identity, body.records.length + sampleIn.length, 'records');
         // A pdp principal speaks for its one service; an unbound one (a token from before
         // binding) for none. Admin tokens may import any service's records.
         const destination =
           p.scope === 'pdp' ? (p.services.size === 1 ? [...p.services][0]! : '') : undefined;
-        let claimed = 0;
-        for (const r of body.records) if (r.revision > claimed) claimed = r.revision;
-        const ctx = {
-          destination,
-          rules: await options.rules.current(claimed),
-          invalidUtf8: bodyWasInvalidUtf8(request),
-        };
-        const screened = screenRecords(body.records, '/records', ctx);
-        const sample = screenRecords(sampleIn, '/droppedSample', ctx);
-        const { tooOld, done } = options.ingestor.accept(
+        return ingest(
+          request,
+          { id: p.id, name: p.name, identity: identityOf(p) },
           {
-            records: screened.kept,
-            positions: screened.positions,
-            sample: sample.kept,
-            dropped: body.dropped ?? 0,
+            destination,
+            refusedAll: `token "${p.name}" may ship only decisions on calls to ${destination || 'its service (it is bound to none)'}; no record was counted`,
           },
-          { id: p.id, name: p.name, identity },
         );
-        const rejections = [...screened.rejections, ...tooOld, ...sample.rejections];
-        const refusedAll =
-          body.records.length > 0 &&
-          screened.rejections.length + tooOld.length === body.records.length;
-        if (refusedAll) {
-          app.ward.metrics.ingest('decision_logs', 0, rejections.length, body.dropped ?? 0);
-          // Nothing of the batch counts; the dropped count and samples still do (below).
-          const scopeOnly = screened.scopeRejections === body.records.length;
-          void done.catch(() => {});
-          throw new ServerError(
-            scopeOnly ? 'API_FORBIDDEN' : 'API_VALIDATION',
-            scopeOnly
-              ? `token "${p.name}" may ship only decisions on calls to ${destination || 'its service (it is bound to none)'}; no record was counted`
-              : 'every record of the batch was refused; none was counted',
-            { errors: rejections.slice(0, MAX_LISTED) },
-          );
-        }
-        const accepted = await done;
-        options.onCommitted?.(screened.kept);
-        app.ward.metrics.ingest('decision_logs', accepted, rejections.length, body.dropped ?? 0);
-        return {
-          accepted,
-          rejected: rejections.length,
-          ...(rejections.length > 0 ? { rejections: rejections.slice(0, MAX_LISTED) } : {}),
-        };
       },
     );
+
+    // The same batches from a node agent (its local decision API), authenticated by its proof:
+    // only records of calls into services with a workload registered on its node count.
+    app.post<{ Body: DecisionLogBatchV1 }>(
+      AGENT_DECISION_LOG_PATH,
+      {
+        // The agent proof header authenticates (checked below), not a bearer token.
+        config: { auth: 'public' },
+        bodyLimit: options.maxBodyBytes,
+        schema: {
+          tags: ['ingest'],
+          summary:
+            "Ingest a node agent's decision-log records (its local decision API; DecisionLogBatchV1; agent proof header)",
+          headers: {
+            type: 'object',
+            properties: { 'x-ward-agent-proof': { type: 'string' } },
+          },
+          body: decisionBatchSchema,
+          response: {
+            200: batchAnswerSchema('Decisions counted', 'Records', '/records/i'),
+            ...problemResponses,
+          },
+        },
+        preValidation: async (request) => {
+          // Authenticate before the body is validated: a stranger learns nothing about the schema.
+          const agents = app.ward.agents;
+          if (!agents) {
+            throw new ServerError(
+              'API_NOT_FOUND',
+              'agent decision logs need the identity CA (caPlugin): no agent can authenticate here',
+            );
+          }
+          (request as { decisionAgent?: unknown }).decisionAgent = await agents.authenticate(
+            request.headers['x-ward-agent-proof'],
+            'POST',
+            AGENT_DECISION_LOG_PATH,
+          );
+        },
+      },
+      async (request) => {
+        const agent = (request as unknown as { decisionAgent: { spiffeId: string; node: string } })
+          .decisionAgent;
+        const services = new Set<string>();
+        for (const id of await app.ward.agents!.workloadsOf(agent.node)) {
+          const s = await app.ward.identities.serviceOf(id);
+          if (s !== undefined) services.add(s);
+        }
+        return ingest(
+          request,
+          {
+            id: agent.spiffeId,
+            name: `agent of node ${agent.node}`,
+            identity: `node:${agent.node}`,
+          },
+          {
+            destination: undefined,
+            node: { name: agent.node, services },
+            refusedAll: `the agent of node ${agent.node} may ship only decisions on calls to services with a workload on ${agent.node}; no record was counted`,
+          },
+        );
+      },
+    );
+
+    /** Screens, counts and stores one batch for `who`, within `scope`. */
+    async function ingest(
+      request: FastifyRequest<{ Body: DecisionLogBatchV1 }>,
+      who: { id: string; name: string; identity: string },
+      scope: Pick<ScreenContext, 'destination' | 'node'> & { refusedAll: string },
+    ) {
+      const body = request.body;
+      const sampleIn = body.droppedSample ?? [];
+      options.quota.take(who.identity, body.records.length + sampleIn.length, 'records');
+      let claimed = 0;
+      for (const r of body.records) if (r.revision > claimed) claimed = r.revision;
+      const ctx: ScreenContext = {
+        destination: scope.destination,
+        ...(scope.node ? { node: scope.node } : {}),
+        rules: await options.rules.current(claimed),
+        invalidUtf8: bodyWasInvalidUtf8(request),
+      };
+      const screened = screenRecords(body.records, '/records', ctx);
+      const sample = screenRecords(sampleIn, '/droppedSample', ctx);
+      const { tooOld, done } = options.ingestor.accept(
+        {
+          records: screened.kept,
+          positions: screened.positions,
+          sample: sample.kept,
+          dropped: body.dropped ?? 0,
+        },
+        who,
+      );
+      const rejections = [...screened.rejections, ...tooOld, ...sample.rejections];
+      const refusedAll =
+        body.records.length > 0 &&
+        screened.rejections.length + tooOld.length === body.records.length;
+      if (refusedAll) {
+        app.ward.metrics.ingest('decision_logs', 0, rejections.length, body.dropped ?? 0);
+        // Nothing of the batch counts; the dropped count and samples still do (below).
+        const scopeOnly = screened.scopeRejections === body.records.length;
+        void done.catch(() => {});
+        throw new ServerError(
+          scopeOnly ? 'API_FORBIDDEN' : 'API_VALIDATION',
+          scopeOnly ? scope.refusedAll : 'every record of the batch was refused; none was counted',
+          { errors: rejections.slice(0, MAX_LISTED) },
+        );
+      }
+      const accepted = await done;
+      options.onCommitted?.(screened.kept);
+      app.ward.metrics.ingest('decision_logs', accepted, rejections.length, body.dropped ?? 0);
+      return {
+        accepted,
+        rejected: rejections.length,
+        ...(rejections.length > 0 ? { rejections: rejections.slice(0, MAX_LISTED) } : {}),
+      };
+    }
 
     app.get<{
       Querystring: { since: string; destination?: string; source?: string; limit: number };

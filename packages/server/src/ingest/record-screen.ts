@@ -6,6 +6,7 @@
  *   another control character);
  * - the shipper is a service's PDP and the record is neither a call INTO its service nor a call
  *   its own egress guard refused (`callerRefusal`): a PDP reports what it decided, nothing else;
+ * - the shipper is a node agent and the record's destination has no workload on its node;
  * - its rule is not a rule of the destination's current policy (nor `default`);
  * - its time is older than the retention (nothing would keep it, and an absurd epoch would not
  *   fit the hourly bucket column).
@@ -17,6 +18,11 @@ import { badText } from './text-check.ts';
 export interface ScreenContext {
   /** The one destination a pdp principal may report ('' when bound to none); undefined: any. */
   destination: string | undefined;
+  /**
+   * A node agent's records (its local decision API): only destinations with a workload
+   * registered on its node count.
+   */
+  node?: { name: string; services: ReadonlySet<string> };
   /** Rule names per destination (`RuleNames.current()`). */
   rules: ReadonlyMap<string, ReadonlySet<string>>;
   /** The body was not valid UTF-8: a U+FFFD marks a bad byte. */
@@ -75,6 +81,13 @@ function refusal(r: DecisionLogRecordV1, ctx: ScreenContext): ProblemFieldErrorV
         ctx.destination === ''
           ? 'this pdp token is bound to no service: it reports no decisions'
           : `a PDP of ${ctx.destination} reports only calls to ${ctx.destination} and calls its egress guard refused`,
+      code: 'API_NOT_OWNER',
+    };
+  }
+  if (ctx.node !== undefined && !ctx.node.services.has(r.destination)) {
+    return {
+      field: 'destination',
+      message: `${r.destination} has no workload registered on node ${ctx.node.name}: an agent reports only decisions on calls to its own node's services`,
       code: 'API_NOT_OWNER',
     };
   }
