@@ -58,6 +58,7 @@ export async function startWorkloadApi(options: {
     definition: grpc.ServiceDefinition;
     implementation: grpc.UntypedServiceImplementation;
   })[];
+  /**
    * Takes the connections that are not HTTP/2 (the local decision API's HTTP/1.1), with their
    * peer credentials; without it every connection goes to gRPC.
    */
