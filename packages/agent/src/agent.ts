@@ -1,14 +1,19 @@
 import type { Socket } from 'node:net';
 import { AGENT_DECISION_LOG_PATH } from '@ward/api-types';
-import { createCsr, generateKeyPair } from '@ward/ca';
+import { createCsr, exportPrivateKey, generateKeyPair, toPem } from '@ward/ca';
 import { createDecisionLogShipper, type DecisionLogShipper } from '@ward/sdk';
 import pino, { type Logger } from 'pino';
 import { BundleFeed, type BundleFeedTiming } from './bundle-feed.ts';
 import { ControlPlaneClient } from './control-plane.ts';
-import { createExtAuthz } from './decide/ext-authz.ts';
-import { extAuthzOnSocket } from './decide/ext-authz-server.ts';
+import { createExtAuthz, type ExtAuthz } from './decide/ext-authz.ts';
+import {
+  type ExtAuthzTcpServer,
+  extAuthzOnSocket,
+  RotatingServerCredentials,
+  startExtAuthzTcp,
+} from './decide/ext-authz-server.ts';
 import { LocalPdps } from './decide/local-pdps.ts';
-import { type DecideApi, startDecideApi } from './decide/server.ts';
+import { type DecideApi, parseHostPort, startDecideApi } from './decide/server.ts';
 import { AgentError } from './errors.ts';
 import { LeaseKeeper, type LeaseKeeperTiming } from './lease-keeper.ts';
 import { type PeerCredentialSource, peerCredentialSource } from './peer-credential-source.ts';
@@ -80,6 +85,12 @@ export interface DecideOptions {
   publicKey: string | readonly string[];
   /** Also serve on this loopback `host:port`; callers present a JWT-SVID (audience `ward-decide`). */
   listen?: string;
+  /**
+   * Also serve Envoy's ext_authz `Check` on TCP at this `host:port` (for proxies that cannot reach
+   * the Unix socket, e.g. Istio's `CUSTOM` provider): mTLS with the agent's own SVID; a client
+   * must present an X.509-SVID of the trust domain and may ask only about its own service.
+   */
+  extAuthzListen?: string;
   /** Decision-log shipping: batches at most this often (ms). Default 1000. */
   logFlushIntervalMs?: number;
 }
@@ -103,6 +114,8 @@ export interface RunningAgent {
   readonly pdps: LocalPdps | undefined;
   /** Where the decision API listens on loopback, when `decide.listen` was given. */
   readonly decideAddress: { host: string; port: number } | undefined;
+  /** The port of ext_authz over TCP, when `decide.extAuthzListen` was given. */
+  readonly extAuthzPort: number | undefined;
   /** The shipper of the decision API's decision logs (absent without `decide`). */
   readonly decisionLog: DecisionLogShipper | undefined;
   close(): Promise<void>;
@@ -276,6 +289,7 @@ async function runAgent(
     await decisionLog?.close();
   };
   let decide: DecideApi | undefined;
+  let extAuthzTcp: ExtAuthzTcpServer | undefined;
   try {
     decide =
       pdps && feed
@@ -287,7 +301,12 @@ async function runAgent(
             ...(options.decide?.listen === undefined ? {} : { listen: options.decide.listen }),
           })
         : undefined;
+    extAuthzTcp =
+      extAuthz && options.decide?.extAuthzListen !== undefined
+        ? await startExtAuthzOnTcp(extAuthz, options.decide.extAuthzListen, manager)
+        : undefined;
   } catch (e) {
+    await decide?.close();
     await stopDecide();
     await renderer?.close();
     await leases?.close();
@@ -342,6 +361,7 @@ async function runAgent(
     renderer,
     pdps,
     decideAddress: decide?.address,
+    extAuthzPort: extAuthzTcp?.port,
     decisionLog,
     async close() {
       stopStatus();
@@ -349,6 +369,7 @@ async function runAgent(
       await feed?.stop();
       await api.close();
       await decide?.close();
+      await extAuthzTcp?.close();
       // The PDPs first, then the shipper's last attempt with everything they recorded.
       await stopDecide();
       manager.off('update', forgetDeparted);
@@ -357,6 +378,49 @@ async function runAgent(
       await leases?.close();
       source?.close();
       await manager.stop();
+    },
+  };
+}
+
+/** The agent's own SVID as the TLS server identity of ext_authz over TCP (PEM). */
+async function agentTls(manager: SvidManager) {
+  const { identity } = manager;
+  return {
+    key: toPem(await exportPrivateKey(identity.privateKey), 'PRIVATE KEY'),
+    cert: identity.chain.join('\n'),
+    ca: manager.bundleDer.map((der) => toPem(der, 'CERTIFICATE')).join(''),
+  };
+}
+
+/** ext_authz on TCP with mTLS; the renewed agent SVID and trust bundle are swapped in live. */
+async function startExtAuthzOnTcp(
+  authz: ExtAuthz,
+  listen: string,
+  manager: SvidManager,
+): Promise<ExtAuthzTcpServer> {
+  const address = parseHostPort(listen);
+  if (address === undefined) {
+    throw new AgentError(
+      'AGENT_BAD_OPTIONS',
+      `ext_authz listen address "${listen}" is not host:port`,
+    );
+  }
+  const credentials = new RotatingServerCredentials(await agentTls(manager));
+  const refresh = () => {
+    agentTls(manager).then(
+      (tls) => credentials.update(tls),
+      () => {}, // the next renewal or bundle change tries again; the old certificate serves on
+    );
+  };
+  manager.on('identity', refresh);
+  manager.on('update', refresh);
+  const server = await startExtAuthzTcp({ authz, credentials, ...address });
+  return {
+    port: server.port,
+    async close() {
+      manager.off('identity', refresh);
+      manager.off('update', refresh);
+      await server.close();
     },
   };
 }

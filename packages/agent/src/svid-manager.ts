@@ -196,6 +196,8 @@ export class SvidManager extends EventEmitter {
     };
     this.#identityRenewAt = this.#renewPoint(Date.now(), reply.expiresAt);
     this.#log.info({ expiresAt: new Date(reply.expiresAt).toISOString() }, 'agent SVID renewed');
+    // The agent's own TLS listeners (ext_authz over TCP) present the renewed certificate.
+    this.emit('identity');
   }
 
   async #sync(): Promise<boolean> {

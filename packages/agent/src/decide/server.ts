@@ -53,17 +53,24 @@ interface SocketCaller {
 
 /** Parses `--decide-listen`: a loopback host and a port; anything else is refused. */
 export function parseDecideListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
-  const host = m ? (m[1] ?? m[2]!) : '';
-  const port = m ? Number(m[3]) : Number.NaN;
+  const address = parseHostPort(text);
+  const host = address?.host ?? '';
   const loopback = host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
-  if (!m || !loopback || !(port >= 0 && port <= 65535)) {
+  if (address === undefined || !loopback) {
     throw new AgentError(
       'AGENT_BAD_OPTIONS',
       `decide listen address "${text}" must be a loopback host and port (127.0.0.1:PORT, [::1]:PORT, localhost:PORT): the decision API never listens beyond this node`,
     );
   }
-  return { host: host === 'localhost' ? '127.0.0.1' : host, port };
+  return { host: host === 'localhost' ? '127.0.0.1' : host, port: address.port };
+}
+
+/** `host:port` or `[v6]:port` (port 0..65535), else undefined. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  return port <= 65535 ? { host: m[1] ?? m[2]!, port } : undefined;
 }
 
 export async function startDecideApi(options: DecideApiOptions): Promise<DecideApi> {

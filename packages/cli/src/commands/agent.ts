@@ -21,6 +21,7 @@ interface AgentCliOptions {
   publicKey?: string;
   decide: boolean;
   decideListen?: string;
+  extAuthzListen?: string;
 }
 
 export function register(program: Command): void {
@@ -62,6 +63,10 @@ export function register(program: Command): void {
     .option(
       '--decide-listen <host:port>',
       'also serve the decision API on this loopback address; callers send a JWT-SVID (audience ward-decide)',
+    )
+    .option(
+      '--ext-authz-listen <host:port>',
+      "also serve Envoy ext_authz on TCP (mTLS: a proxy presents its workload's SVID), e.g. for Istio's CUSTOM provider (docs/envoy.md)",
     )
     .action(async (opts: AgentCliOptions) => {
       const joinToken = opts.joinToken ?? process.env.WARD_JOIN_TOKEN;
@@ -140,14 +145,20 @@ export function register(program: Command): void {
  * The decision API is on whenever the agent has the bundle key (its PDPs verify every bundle
  * with it), unless `--no-decide`.
  */
-function decideOptions(opts: AgentCliOptions): { publicKey: string; listen?: string } | undefined {
+function decideOptions(
+  opts: AgentCliOptions,
+): { publicKey: string; listen?: string; extAuthzListen?: string } | undefined {
   const key = opts.publicKey ?? process.env.WARD_BUNDLE_PUBLIC_KEY;
   if (!opts.decide || key === undefined) {
-    if (opts.decideListen !== undefined) {
+    for (const [flag, value] of [
+      ['--decide-listen', opts.decideListen],
+      ['--ext-authz-listen', opts.extAuthzListen],
+    ] as const) {
+      if (value === undefined) continue;
       throw usageError(
         opts.decide
-          ? '--decide-listen needs --public-key (or WARD_BUNDLE_PUBLIC_KEY): the decision API verifies bundles with it'
-          : '--decide-listen and --no-decide contradict each other',
+          ? `${flag} needs --public-key (or WARD_BUNDLE_PUBLIC_KEY): the local PDPs verify bundles with it`
+          : `${flag} and --no-decide contradict each other`,
         'CLI_BAD_OPTION',
       );
     }
@@ -156,6 +167,7 @@ function decideOptions(opts: AgentCliOptions): { publicKey: string; listen?: str
   return {
     publicKey: readKey(key),
     ...(opts.decideListen === undefined ? {} : { listen: opts.decideListen }),
+    ...(opts.extAuthzListen === undefined ? {} : { extAuthzListen: opts.extAuthzListen }),
   };
 }
 
