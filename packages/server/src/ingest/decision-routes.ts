@@ -15,6 +15,7 @@ import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import { ownedServices } from '../auth/owned.ts';
 import { ServerError } from '../errors.ts';
+import { agentProofAuth, agentProofHeaders, provenAgent } from '../http/agent-proof.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
 import { batchAnswerSchema, MAX_LISTED } from './batch-answer.ts';
@@ -117,35 +118,18 @@ export function decisionRoutes(options: DecisionRouteOptions) {
           tags: ['ingest'],
           summary:
             "Ingest a node agent's decision-log records (its local decision API; DecisionLogBatchV1; agent proof header)",
-          headers: {
-            type: 'object',
-            properties: { 'x-ward-agent-proof': { type: 'string' } },
-          },
+          headers: agentProofHeaders,
           body: decisionBatchSchema,
           response: {
             200: batchAnswerSchema('Decisions counted', 'Records', '/records/i'),
             ...problemResponses,
           },
         },
-        preValidation: async (request) => {
-          // Authenticate before the body is validated: a stranger learns nothing about the schema.
-          const agents = app.ward.agents;
-          if (!agents) {
-            throw new ServerError(
-              'API_NOT_FOUND',
-              'agent decision logs need the identity CA (caPlugin): no agent can authenticate here',
-            );
-          }
-          (request as { decisionAgent?: unknown }).decisionAgent = await agents.authenticate(
-            request.headers['x-ward-agent-proof'],
-            'POST',
-            AGENT_DECISION_LOG_PATH,
-          );
-        },
+        // Authenticate before the body is validated: a stranger learns nothing about the schema.
+        preValidation: agentProofAuth(app, 'agent decision logs'),
       },
       async (request) => {
-        const agent = (request as unknown as { decisionAgent: { spiffeId: string; node: string } })
-          .decisionAgent;
+        const agent = provenAgent(request);
         const services = new Set<string>();
         for (const id of await app.ward.agents!.workloadsOf(agent.node)) {
           const s = await app.ward.identities.serviceOf(id);

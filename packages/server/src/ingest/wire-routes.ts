@@ -14,6 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { ServerError } from '../errors.ts';
+import { agentProofAuth, agentProofHeaders, provenAgent } from '../http/agent-proof.ts';
 import { bearer, problemResponses } from '../http/schemas.ts';
 import { batchAnswerSchema, MAX_LISTED } from './batch-answer.ts';
 import { bodyWasInvalidUtf8, registerIngestParsers } from './body.ts';
@@ -120,35 +121,18 @@ export function wireRoutes(options: WireRouteOptions) {
           tags: ['ingest'],
           summary:
             'Ingest the TCP dependencies a node agent sampled on its node (WireBatchV1; agent proof header)',
-          headers: {
-            type: 'object',
-            properties: { 'x-ward-agent-proof': { type: 'string' } },
-          },
+          headers: agentProofHeaders,
           body: wireBatchSchema,
           response: {
             200: batchAnswerSchema('Edges stored', 'Edges', '/edges/i'),
             ...problemResponses,
           },
         },
-        preValidation: async (request) => {
-          // Authenticate before the body is validated: a stranger learns nothing about the schema.
-          const agents = app.ward.agents;
-          if (!agents) {
-            throw new ServerError(
-              'API_NOT_FOUND',
-              'wire ingest needs the identity CA (caPlugin): no agent can authenticate here',
-            );
-          }
-          const agent = await agents.authenticate(
-            request.headers['x-ward-agent-proof'],
-            'POST',
-            WIRE_CONNECTIONS_PATH,
-          );
-          (request as { wireAgent?: { node: string } }).wireAgent = agent;
-        },
+        // Authenticate before the body is validated: a stranger learns nothing about the schema.
+        preValidation: agentProofAuth(app, 'wire ingest'),
       },
       async (request) => {
-        const { node } = (request as unknown as { wireAgent: { node: string } }).wireAgent;
+        const { node } = provenAgent(request);
         const body = request.body;
         options.quota.take(`node:${node}`, Math.max(1, body.edges.length), 'edges');
         const now = options.now();

@@ -9,6 +9,7 @@ import { canonicalServiceKey } from '@ward/spiffe';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { owns } from '../auth/tokens.ts';
 import { ServerError } from '../errors.ts';
+import { agentProofAuth, agentProofHeaders, provenAgent } from '../http/agent-proof.ts';
 import { principalOf } from '../http/auth-hook.ts';
 import { bearer, nameParam, problemResponses } from '../http/schemas.ts';
 import { agentActor, type LeaseManager } from './leases.ts';
@@ -30,7 +31,6 @@ export interface LeaseRouteOptions {
   connectionUrl: (connectionKey: string) => Promise<string>;
 }
 
-const AGENT_PROOF = 'x-ward-agent-proof';
 const leaseIdParam = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' };
 const iso = { type: 'string', format: 'date-time' } as const;
 const leaseInfoSchema = {
@@ -49,10 +49,6 @@ const leaseInfoSchema = {
     revokeReason: { type: ['string', 'null'] },
   },
 } as const;
-const agentHeaders = {
-  type: 'object',
-  properties: { [AGENT_PROOF]: { type: 'string' } },
-} as const;
 
 /** A canonical key from a path or body field, or a 400 naming it. */
 function keyOf(value: string, field: string): string {
@@ -69,20 +65,8 @@ export function leaseRoutes(app: FastifyInstance, options: LeaseRouteOptions): v
   const { leases, resolve } = options;
 
   // The agent proof is checked before the body is validated: a stranger learns nothing.
-  const agentAuth = async (request: FastifyRequest) => {
-    const agents = app.ward.agents;
-    if (!agents) {
-      throw new ServerError('API_NOT_FOUND', 'leases need the identity CA (caPlugin)');
-    }
-    const agent = await agents.authenticate(
-      request.headers[AGENT_PROOF],
-      request.method,
-      request.url.split('?')[0]!,
-    );
-    (request as { leaseAgent?: unknown }).leaseAgent = agent;
-  };
-  const agentOf = (request: FastifyRequest) =>
-    (request as unknown as { leaseAgent: { spiffeId: string; node: string } }).leaseAgent;
+  const agentAuth = agentProofAuth(app, 'leases');
+  const agentOf = provenAgent;
 
   app.post<{ Body: AgentLeaseRequestV1 }>(
     '/v1/agent/leases',
@@ -92,7 +76,7 @@ export function leaseRoutes(app: FastifyInstance, options: LeaseRouteOptions): v
         tags: ['secrets'],
         summary:
           "A dynamic credential for a service of the agent's node that reads the postgres secret (agent proof header)",
-        headers: agentHeaders,
+        headers: agentProofHeaders,
         body: {
           type: 'object',
           required: ['service', 'secret'],
@@ -178,7 +162,7 @@ export function leaseRoutes(app: FastifyInstance, options: LeaseRouteOptions): v
       schema: {
         tags: ['secrets'],
         summary: 'Renew a lease this agent took (until its maxExpiresAt at most)',
-        headers: agentHeaders,
+        headers: agentProofHeaders,
         params: { type: 'object', required: ['id'], properties: { id: leaseIdParam } },
         response: {
           200: {
@@ -200,7 +184,7 @@ export function leaseRoutes(app: FastifyInstance, options: LeaseRouteOptions): v
       schema: {
         tags: ['secrets'],
         summary: 'Give back a lease this agent took: its login is dropped and its sessions end',
-        headers: agentHeaders,
+        headers: agentProofHeaders,
         params: { type: 'object', required: ['id'], properties: { id: leaseIdParam } },
         response: { 204: { type: 'null' }, ...problemResponses },
       },
