@@ -113,11 +113,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       cp,
       [
         ...MESH.filter((m) => !m.python).map((m) => ({ name: keyOf(m), spiffeId: spiffeIdOf(m) })),
-        ...MESH.filter((m) => m.python && 'exe' in python).map((m) => ({
-          name: keyOf(m),
-          spiffeId: spiffeIdOf(m),
-          selectors: [`unix:uid:${uid}`, `unix:path:${'exe' in python ? python.exe : ''}`],
-        })),
+        ...('exe' in python
+          ? [
+              {
+                name: pythonKey,
+                spiffeId: spiffeIdOf(MESH.find((m) => m.python)!),
+                selectors: [`unix:uid:${uid}`, `unix:path:${python.exe}`],
+              },
+            ]
+          : []),
         { name: 'control-plane', spiffeId: CONTROL_PLANE_ID },
       ],
       { dataDir: opts.dataDir, forceDev: opts.devIdentity, publicKey: cp.server.publicKey },
@@ -152,7 +156,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         : { controlPlanes: cp.url, token: await cp.pdpToken(name) };
     };
 
-    const pythonSkipped = pythonSkipReason(python, identities);
+    const declared = await cp.admin<{ items: { name: string }[] }>('GET', '/v1/services');
+    const pythonSkipped = pythonSkipReason(
+      python,
+      identities,
+      declared.items.some((svc) => svc.name === pythonKey),
+    );
     const runsPython = pythonSkipped === undefined;
     if (pythonSkipped) warn(`the Python service ${pythonKey} is skipped: ${pythonSkipped}`);
 

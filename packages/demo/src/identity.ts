@@ -73,12 +73,21 @@ export async function meshIdentities(
     ]);
     const exe = realpathSync(process.execPath);
     const own = [`unix:uid:${process.getuid?.() ?? 0}`, `unix:path:${exe}`];
-    const { entries } = await cp.admin<{ entries: { spiffeId: string; node: string }[] }>(
-      'GET',
-      `/v1/ca/entries?node=${NODE}`,
-    );
+    const { entries } = await cp.admin<{
+      entries: { id: string; spiffeId: string; node: string; selectors: string[] }[];
+    }>('GET', `/v1/ca/entries?node=${NODE}`);
     const have = new Set(entries.map((e) => e.spiffeId));
     for (const s of services) {
+      // An entry kept from a run with another interpreter (python3 upgraded) is replaced.
+      const kept = entries.find((e) => e.spiffeId === s.spiffeId);
+      if (
+        kept &&
+        s.selectors &&
+        [...kept.selectors].sort().join() !== [...s.selectors].sort().join()
+      ) {
+        await cp.admin('DELETE', `/v1/ca/entries/${encodeURIComponent(kept.id)}`);
+        have.delete(s.spiffeId);
+      }
       if (have.has(s.spiffeId)) continue;
       await cp.admin('POST', '/v1/ca/entries', {
         spiffeId: s.spiffeId,

@@ -61,8 +61,12 @@ export function findPython(command = 'python3'): PythonFound {
 export function pythonSkipReason(
   python: PythonFound,
   identities: Pick<MeshIdentities, 'mode' | 'notice'>,
+  declared: boolean,
 ): string | undefined {
   if ('missing' in python) return python.missing;
+  if (!declared) {
+    return 'the policies kept in the data dir do not declare it (from an earlier demo); delete the data dir to start over';
+  }
   if (identities.mode !== 'mtls') {
     return 'it asks the node agent for its decisions, and the dev-header fallback runs no agent';
   }
