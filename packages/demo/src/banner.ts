@@ -44,6 +44,20 @@ export interface BannerInfo {
   gateway: { url: string; issuer: string; audience: string };
   /** How the services get their secrets (payments' API key; inventory's database login). */
   secrets: { delivery: string; apiKey?: string; databaseRole?: string };
+  /**
+   * The Python service, decided by the node agent: running (its callers named by the dev
+   * header), or skipped and why (no python3, no agent).
+   */
+  python: { service: string; running: boolean; reason?: string; identity?: 'dev-header' };
+}
+
+/** The Python service's decisions, as it reports the agent's answers. */
+export interface PythonStats {
+  allowed: number;
+  wouldDeny: number;
+  refused: number;
+  /** Requests the agent gave no decision for (no bundle yet, unreachable): answered 503. */
+  unavailable: number;
 }
 
 /** A path relative to the working directory when that is shorter. */
@@ -111,8 +125,9 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
       `  ~${info.rps} end-user requests/s (alice, bob, carol: customers; dave: support), each signed in`,
     `         at the OpenID provider ${info.gateway.issuer} and sending its access token to the`,
     `         gateway ${info.gateway.url}/shop/…, which mints the passport and forwards to shop/frontend,`,
-    '         fanning out to orders, inventory, payments, notifications (all in namespace shop);',
+    `         fanning out to orders, inventory, payments, notifications${info.python.running ? ', reviews' : ''} (all in namespace shop);`,
     '         monitoring/prometheus scrapes their /metrics every 2 s.',
+    ...pythonLines(s, info.python),
     '',
     `${s.bold('The new rule, in dry-run')} (examples/demo/inventory-via-orders.yaml):`,
     '  shop/inventory-via-orders#0 denies shop/frontend → shop/inventory. It is NOT enforced yet: the',
@@ -121,7 +136,7 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
     '',
     `${s.bold('See it')} (in another terminal, from this directory):`,
     `  export WARD_SERVER=${info.controlPlane} WARD_TOKEN=$(cat ${shortPath(info.adminTokenFile)})`,
-    `  npx ward report dry-run        ${s.dim('# calls the dry-run rule would have refused: shop/frontend → shop/inventory')}`,
+    `  npx ward report dry-run        ${s.dim(`# calls the dry-run rules would have refused: shop/frontend → shop/inventory${info.python.running ? ', monitoring/prometheus → shop/reviews' : ''}`)}`,
     `  npx ward report unapproved     ${s.dim('# observed edges no rule allows: monitoring/prometheus → shop/notifications')}`,
     `  npx ward report unused         ${s.dim('# allowed edges nobody uses: shop/payments → shop/notifications')}`,
     `  npx ward promote shop/inventory   ${s.dim('# refuses: the last window shows dry-run denials')}`,
@@ -136,6 +151,24 @@ export function banner(out: NodeJS.WritableStream, info: BannerInfo): string {
     '',
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** The Python service: what it shows, or why it is not running. */
+function pythonLines(s: ReturnType<typeof styler>, python: BannerInfo['python']): string[] {
+  if (!python.running) {
+    return [
+      '',
+      `${s.bold('A Python service')}: ${python.service} ${s.yellow(`skipped: ${python.reason}`)}`,
+    ];
+  }
+  return [
+    '',
+    `${s.bold('A Python service')} (examples/demo/python/reviews.py, standard library only): ${python.service}`,
+    '  asks the node agent for every request (POST /v1/decide over the agent socket) and answers the',
+    "  agent's 403 problem body, or serves. Its policy (examples/demo/reviews.yaml) is in dry-run, and",
+    '  forgot the monitoring scrapes: they go through, logged as would-denies by the agent.',
+    `  ${s.yellow('Its callers name themselves in x-ward-source (the dev header): it serves plain HTTP, no mTLS.')}`,
+  ];
 }
 
 /** Where Prometheus scrapes: the control plane's and each service PDP's metrics. */
@@ -179,6 +212,7 @@ export function statusLine(
   tally: Tally,
   shipped: number,
   secrets?: SecretsStats,
+  more: { python?: PythonStats } = {},
 ): string {
   const s = styler(out);
   const t = `[${String(Math.round(elapsedMs / 1000)).padStart(4)} s]`;
@@ -194,6 +228,12 @@ export function statusLine(
       : '';
     lines.push(
       `         secrets: payments api key v${secrets.apiKeyVersion} (${secrets.rotations} rotations, ${secrets.refused} refused)${db}`,
+    );
+  }
+  const py = more.python;
+  if (py) {
+    lines.push(
+      `         python shop/reviews via the agent: ${py.allowed} allowed, ${py.wouldDeny} would-deny, ${py.refused} refused, ${py.unavailable} without a decision`,
     );
   }
   if (tally.wouldDenyEdges.size) lines.push(`         would-deny: ${top(tally.wouldDenyEdges)}`);

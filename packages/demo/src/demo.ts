@@ -33,6 +33,12 @@ import {
 import { type MeshIdentities, meshIdentities, type ServiceIdentity } from './identity.ts';
 import { keyOf, MESH, SCRAPE_TARGETS, spiffeIdOf } from './mesh.ts';
 import { type DemoOptions, resolveDemoOptions } from './options.ts';
+import {
+  countPythonDecisions,
+  findPython,
+  pythonSkipReason,
+  startPythonService,
+} from './python.ts';
 import { type DemoSecrets, startDemoSecrets } from './secrets.ts';
 import {
   type Caller,
@@ -55,7 +61,10 @@ export interface RunningDemo {
   stop(): Promise<void>;
 }
 
-const HANDLERS: Record<string, (pdp: Pdp, secrets?: DemoSecrets) => Handler> = {
+const HANDLERS: Record<
+  string,
+  (pdp: Pdp, secrets: DemoSecrets | undefined, mesh: { reviews: boolean }) => Handler
+> = {
   frontend: frontendHandler,
   orders: ordersHandler,
   payments: paymentsHandler,
@@ -95,13 +104,27 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       },
     };
     out.write(s.dim('setting up service identities…\n'));
+    // The Python service's entry names its interpreter: the agent tells it from the Node services
+    // by the executable the kernel reports for the process asking.
+    const python = findPython();
+    const pythonKey = keyOf(MESH.find((m) => m.python)!);
+    const uid = process.getuid?.() ?? 0;
     const identities: MeshIdentities = await meshIdentities(
       cp,
       [
-        ...MESH.map((m) => ({ name: keyOf(m), spiffeId: spiffeIdOf(m) })),
+        ...MESH.filter((m) => !m.python).map((m) => ({ name: keyOf(m), spiffeId: spiffeIdOf(m) })),
+        ...('exe' in python
+          ? [
+              {
+                name: pythonKey,
+                spiffeId: spiffeIdOf(MESH.find((m) => m.python)!),
+                selectors: [`unix:uid:${uid}`, `unix:path:${python.exe}`],
+              },
+            ]
+          : []),
         { name: 'control-plane', spiffeId: CONTROL_PLANE_ID },
       ],
-      { dataDir: opts.dataDir, forceDev: opts.devIdentity },
+      { dataDir: opts.dataDir, forceDev: opts.devIdentity, publicKey: cp.server.publicKey },
     );
     cleanups.push(() => identities.close());
     if (identities.notice) warn(identities.notice);
@@ -113,6 +136,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     // Everything below is by service key (`shop/orders`): PDPs, tokens, bundles, decision logs.
     const identityOf = new Map<string, ServiceIdentity>();
     for (const svc of MESH) {
+      if (svc.python) continue; // its own process; the demo holds no identity for it
       const identity = await identities.for(keyOf(svc), spiffeIdOf(svc));
       cleanups.push(async () => identity.close());
       identityOf.set(keyOf(svc), identity);
@@ -132,19 +156,31 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         : { controlPlanes: cp.url, token: await cp.pdpToken(name) };
     };
 
+    const declared = await cp.admin<{ items: { name: string }[] }>('GET', '/v1/services');
+    const pythonSkipped = pythonSkipReason(
+      python,
+      identities,
+      declared.items.some((svc) => svc.name === pythonKey),
+    );
+    const runsPython = pythonSkipped === undefined;
+    if (pythonSkipped) warn(`the Python service ${pythonKey} is skipped: ${pythonSkipped}`);
+
     const pdps = new Map<string, Pdp>();
     for (const svc of MESH) {
-      if (svc.clientOnly) continue;
+      if (svc.clientOnly || (svc.python && !runsPython)) continue;
+      // The Python service decides in the agent; here is its bundle for its callers' egress
+      // guards (as a real caller loads its destinations'), which reports no status of its own.
       const pdp = createPdp({
         service: keyOf(svc),
         ...(await credentialsOf(keyOf(svc))),
+        ...(svc.python ? { statusIntervalMs: 0 } : {}),
         publicKey: cp.server.publicKey,
         cacheDir: join(opts.dataDir, 'bundle-cache'),
         backoff: { initialMs: 100, maxMs: 2000 },
         logger: pdpLogger,
         // Reported more often than in production, so `ward status` and the console's fleet
         // view show the demo's PDPs at the current revision within seconds of a change.
-        statusIntervalMs: 5000,
+        ...(svc.python ? {} : { statusIntervalMs: 5000 }),
       });
       pdps.set(keyOf(svc), pdp);
       cleanups.push(() => pdp.close());
@@ -153,6 +189,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     // Prometheus scrapes (the services' own /metrics routes go through their policy).
     const metricsUrls = new Map<string, string>();
     for (const [name, pdp] of pdps) {
+      if (name === pythonKey) continue; // its decisions are the agent's; its metrics its own
       const registry = pdp.metrics();
       const listener = await listenMetrics(() => registry.metrics(), opts.host, 0);
       cleanups.push(() => listener.close());
@@ -201,6 +238,26 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       spiffeId: (key) => spiffeIdOf(MESH.find((m) => keyOf(m) === key)!),
     };
     const tally = new Tally();
+    // The Python service: started once the agent's PDP for it holds its bundle; it reports each
+    // of the agent's answers, which count in the status lines as every service's decisions do.
+    const { stats: pythonStats, onDecision } = countPythonDecisions(tally, pythonKey);
+    if (runsPython && 'exe' in python) {
+      if (!(await identities.localPdpReady?.(pythonKey, 10_000))) {
+        warn(`the agent has no bundle for ${pythonKey} yet: it answers 503 until it has one`);
+      }
+      const service = await startPythonService({
+        exe: python.exe,
+        socketPath: identities.agentSocket!,
+        host: opts.host,
+        service: pythonKey,
+        onDecision,
+        warn: (m) => {
+          if (!stopping) warn(m);
+        },
+      });
+      cleanups.push(() => service.close());
+      urls.set(pythonKey, service.url);
+    }
     const reported = new Set<string>();
     const shippers: DecisionLogShipper[] = [];
     const services: RunningService[] = [];
@@ -208,6 +265,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     let edgeLog: DecisionRecorder | undefined;
     let monitoring: Caller | undefined;
     for (const svc of MESH) {
+      if (svc.python) continue; // it calls no one; the agent ships its decisions
       const key = keyOf(svc);
       const identity = identityOf.get(key)!;
       const credentials = await credentialsOf(key);
@@ -252,7 +310,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         };
         continue;
       }
-      const running = await startService(deps, HANDLERS[svc.name]!(deps.pdp!, secrets), {
+      const handler = HANDLERS[svc.name]!(deps.pdp!, secrets, { reviews: runsPython });
+      const running = await startService(deps, handler, {
         host: opts.host,
         call,
       });
@@ -290,7 +349,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       token: (user) => edge.token(user),
       rps: opts.rps,
       monitoring: monitoring!,
-      scrapeTargets: SCRAPE_TARGETS,
+      scrapeTargets: SCRAPE_TARGETS.filter((key) => urls.has(key)),
     });
     cleanups.push(() => traffic.stop());
 
@@ -319,10 +378,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
           ? 'ward gateway: OIDC tokens in, passports out; the way in'
           : m.clientOnly
             ? 'client only, ward.dev/role: monitoring; scrapes /metrics'
-            : identities.mode === 'mtls'
-              ? `mTLS, ${spiffeIdOf(m)}`
-              : spiffeIdOf(m),
+            : m.python
+              ? 'version' in python && runsPython
+                ? `Python ${python.version} (stdlib), decided by the node agent (POST /v1/decide); plain HTTP, callers named by x-ward-source (dev header)`
+                : `Python: skipped (${pythonSkipped})`
+              : identities.mode === 'mtls'
+                ? `mTLS, ${spiffeIdOf(m)}`
+                : spiffeIdOf(m),
       })),
+      python: pythonSkipped
+        ? { service: pythonKey, running: false, reason: pythonSkipped }
+        : { service: pythonKey, running: true, identity: 'dev-header' },
       rps: opts.rps,
       durationMs: opts.durationMs,
       warnings: cp.server.warnings,
@@ -346,7 +412,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     const shipped = () => shippers.reduce((n, sh) => n + sh.stats().shipped, 0);
     const status = setInterval(() => {
       out.write(
-        statusLine(out, Date.now() - started, traffic.stats, tally, shipped(), secrets?.stats()),
+        statusLine(out, Date.now() - started, traffic.stats, tally, shipped(), secrets?.stats(), {
+          ...(runsPython ? { python: pythonStats } : {}),
+        }),
       );
     }, opts.statusIntervalMs);
     cleanups.push(async () => clearInterval(status));
@@ -368,7 +436,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
         );
         await cleanup();
         out.write(
-          statusLine(out, Date.now() - started, traffic.stats, tally, shipped(), secrets?.stats()),
+          statusLine(out, Date.now() - started, traffic.stats, tally, shipped(), secrets?.stats(), {
+            ...(runsPython ? { python: pythonStats } : {}),
+          }),
         );
         out.write('stopped.\n');
         resolveDone();

@@ -27,9 +27,15 @@ const segments = (path: string) => path.split('/').filter(Boolean);
 /**
  * frontend: the storefront behind the gateway. The gateway verified the user's OIDC token and
  * minted a passport; the middleware verified it (`spec.passport.verify`), and the frontend
- * forwards it with every downstream call, so orders can tell who the end user is.
+ * forwards it with every downstream call, so orders can tell who the end user is. Product pages
+ * show reviews from shop/reviews (the Python service, when it runs) on a best-effort basis; the
+ * passport does not go there (plain HTTP, and reviews' policy does not read it).
  */
-export function frontendHandler(_pdp: Pdp): Handler {
+export function frontendHandler(
+  _pdp: Pdp,
+  _secrets?: DemoSecrets,
+  mesh: { reviews: boolean } = { reviews: false },
+): Handler {
   return async ({ method, path, body, passport: claims, passportToken, call }) => {
     if (claims === undefined || passportToken === undefined) {
       return { status: 401, body: { error: 'no passport: sign in at the gateway' } };
@@ -49,7 +55,18 @@ export function frontendHandler(_pdp: Pdp): Handler {
         : { status: r.status, body: r.body ?? undefined };
     if (method === 'GET' && first === 'products' && second) {
       // Reads stock straight from inventory: the dependency the new dry-run rule wants gone.
-      return forward(await call('inventory', 'GET', `/stock/${second}`, { passport }));
+      const [stock, reviews] = await Promise.all([
+        call('inventory', 'GET', `/stock/${second}`, { passport }),
+        mesh.reviews
+          ? call('reviews', 'GET', `/reviews/${second}`).catch(() => undefined)
+          : undefined,
+      ]);
+      const page = forward(stock);
+      const found = reviews?.status === 200 ? (reviews.body as { reviews?: unknown }) : undefined;
+      if (page.status === 200 && found?.reviews && typeof page.body === 'object') {
+        page.body = { ...(page.body as object), reviews: found.reviews };
+      }
+      return page;
     }
     if (method === 'POST' && first === 'checkout') {
       return forward(await call('orders', 'POST', '/orders', { body, passport }));

@@ -38,6 +38,11 @@ export interface MeshIdentities {
   readonly notice?: string;
   /** The node agent's socket (mTLS mode): workloads take their secrets there too. */
   readonly agentSocket?: string;
+  /**
+   * Resolves when the agent's local PDP for `service` (decision API) holds a verified bundle;
+   * false without the agent, or when none came within `timeoutMs`.
+   */
+  localPdpReady?(service: string, timeoutMs: number): Promise<boolean>;
   for(service: string, spiffeId: string): Promise<ServiceIdentity>;
   close(): Promise<void>;
 }
@@ -46,13 +51,15 @@ const NODE = 'demo-node';
 
 /**
  * Sets up mTLS identities: a registration entry per service (this process's uid and executable
- * as selectors, since every demo service runs in it), a join token, and a node agent serving the
- * Workload API on a Unix socket. Falls back to the dev header on any failure, with the reason.
+ * as selectors, since every Node service runs in it; a service in another process gives its own
+ * `selectors`), a join token, and a node agent serving the Workload API on a Unix socket, with
+ * the local decision API on (`publicKey`: the bundle key its PDPs verify with). Falls back to the
+ * dev header on any failure, with the reason.
  */
 export async function meshIdentities(
   cp: DemoControlPlane,
-  services: readonly { name: string; spiffeId: string }[],
-  opts: { dataDir: string; forceDev: boolean },
+  services: readonly { name: string; spiffeId: string; selectors?: readonly string[] }[],
+  opts: { dataDir: string; forceDev: boolean; publicKey: string },
 ): Promise<MeshIdentities> {
   if (opts.forceDev) return devIdentities('--dev-identity was given');
   let agent: { close(): Promise<void>; socketPath: string } | undefined;
@@ -65,18 +72,27 @@ export async function meshIdentities(
       import('pino'),
     ]);
     const exe = realpathSync(process.execPath);
-    const selectors = [`unix:uid:${process.getuid?.() ?? 0}`, `unix:path:${exe}`];
-    const { entries } = await cp.admin<{ entries: { spiffeId: string; node: string }[] }>(
-      'GET',
-      `/v1/ca/entries?node=${NODE}`,
-    );
+    const own = [`unix:uid:${process.getuid?.() ?? 0}`, `unix:path:${exe}`];
+    const { entries } = await cp.admin<{
+      entries: { id: string; spiffeId: string; node: string; selectors: string[] }[];
+    }>('GET', `/v1/ca/entries?node=${NODE}`);
     const have = new Set(entries.map((e) => e.spiffeId));
     for (const s of services) {
+      // An entry kept from a run with another interpreter (python3 upgraded) is replaced.
+      const kept = entries.find((e) => e.spiffeId === s.spiffeId);
+      if (
+        kept &&
+        s.selectors &&
+        [...kept.selectors].sort().join() !== [...s.selectors].sort().join()
+      ) {
+        await cp.admin('DELETE', `/v1/ca/entries/${encodeURIComponent(kept.id)}`);
+        have.delete(s.spiffeId);
+      }
       if (have.has(s.spiffeId)) continue;
       await cp.admin('POST', '/v1/ca/entries', {
         spiffeId: s.spiffeId,
         node: NODE,
-        selectors,
+        selectors: s.selectors ?? own,
         dnsNames: ['localhost'],
       });
     }
@@ -94,6 +110,8 @@ export async function meshIdentities(
       logger: pino.default({ level: 'warn', name: 'ward-agent' }, pino.default.destination(2)),
       // As the demo's PDPs: the fleet view shows the node's SVIDs within seconds.
       statusIntervalMs: 5000,
+      // The decision API for the Python service: decisions shipped every second, as the SDK's.
+      decide: { publicKey: opts.publicKey },
     });
     agent = running;
     const held: { close(): void }[] = [];
@@ -104,6 +122,15 @@ export async function meshIdentities(
       attestation: method,
       agentSocket: running.socketPath,
       ...(notice ? { notice } : {}),
+      async localPdpReady(service, timeoutMs) {
+        const until = Date.now() + timeoutMs;
+        while (Date.now() < until) {
+          const pdp = running.pdps?.pdpFor(service);
+          if (pdp && pdp.revision() > 0) return true;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return false;
+      },
       async for(_service, spiffeId) {
         const id = await workloadIdentity({ socketPath: running.socketPath, spiffeId });
         held.push(id);

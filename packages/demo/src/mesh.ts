@@ -16,6 +16,11 @@ export interface MeshService {
   gateway?: boolean;
   /** A client only (no server of its own): the monitoring tool. */
   clientOnly?: boolean;
+  /**
+   * Not a Node service: a Python standard-library server (./python.ts) that asks the node
+   * agent's decision API for every request; it runs only where python3 and the agent do.
+   */
+  python?: boolean;
 }
 
 export const TRUST_DOMAIN = 'ward.local';
@@ -27,15 +32,20 @@ export const MESH: readonly MeshService[] = [
   { name: 'payments', namespace: 'shop' },
   { name: 'inventory', namespace: 'shop' },
   { name: 'notifications', namespace: 'shop' },
+  { name: 'reviews', namespace: 'shop', python: true },
   { name: 'prometheus', namespace: 'monitoring', clientOnly: true },
 ];
 
-/** The services the monitoring tool scrapes, by key (notifications has no rule allowing it). */
+/**
+ * The services the monitoring tool scrapes, by key (no rule allows notifications; the reviews
+ * draft, in dry-run, forgot it).
+ */
 export const SCRAPE_TARGETS: readonly string[] = [
   'shop/orders',
   'shop/payments',
   'shop/inventory',
   'shop/notifications',
+  'shop/reviews',
 ];
 
 /** A mesh service's key: `shop/orders`. */

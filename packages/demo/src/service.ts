@@ -169,6 +169,11 @@ export function createCaller(deps: ServiceDeps): ServiceCaller {
     const destination = canonicalServiceKey(ref, namespace);
     if (destination === undefined) throw new Error(`${ref} is not a service reference`);
     const headers: Record<string, string> = { ...identity.headers, ...options.headers };
+    // A plain-HTTP service (the Python one) cannot see an mTLS peer: under mTLS the caller
+    // names itself in the dev header there, as in the dev-header mode (labelled as such).
+    if (identity.workload && directory.urlIfListening(destination)?.startsWith('http:')) {
+      headers[DEV_IDENTITY_HEADER] = name;
+    }
     let payload: string | undefined;
     if (options.body !== undefined) {
       payload = JSON.stringify(options.body);

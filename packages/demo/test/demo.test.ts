@@ -25,6 +25,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoError, runDemo } from '../src/index.ts';
 import { parseDuration } from '../src/options.ts';
+import { findPython } from '../src/python.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../../cli/src/bin.ts', import.meta.url).pathname;
@@ -47,6 +48,7 @@ interface DemoInfo {
   cycle?: { path: string[]; startup: boolean; fix: string };
   gateway: { url: string; issuer: string; audience: string };
   secrets: { delivery: string; apiKey?: string; databaseRole?: string };
+  python: { service: string; running: boolean; reason?: string; identity?: string };
 }
 
 /** The machine's PostgreSQL, when it answers: the demo then leases inventory a login there. */
@@ -182,6 +184,10 @@ const ALLOWED_EDGES = [
   'monitoring/prometheus→shop/payments',
   'monitoring/prometheus→shop/inventory',
 ];
+/** The Python service's edge, approved by its (dry-run) intention: allowed decisions by the agent. */
+const REVIEWS_EDGE = 'shop/frontend→shop/reviews';
+/** python3 on this box: then the demo must run the Python service (issue 18). */
+const HAS_PYTHON = 'exe' in findPython();
 
 describe('parseDuration', () => {
   it('reads ms, s, m, h and bare seconds, and refuses anything else', () => {
@@ -472,14 +478,17 @@ describe('ward start (the demo)', () => {
     expect(keys.items.filter((k) => k.status === 'active').map((k) => k.alg)).toEqual(['EdDSA']);
   });
 
-  it('ward report dry-run shows the would-be refusals of the one dry-run rule, and nothing else', async () => {
+  it('ward report dry-run shows the would-be refusals of the dry-run rules, and nothing else', async () => {
     const r = await eventually(
       () => report<DryRunItem>(demo.info, 'dry-run'),
-      (v) => v.items.some((i) => i.count >= 5),
+      (v) =>
+        v.items.some((i) => i.destination === 'shop/inventory' && i.count >= 5) &&
+        (!HAS_PYTHON || v.items.some((i) => i.destination === 'shop/reviews')),
       30_000,
     );
-    expect(r.items).toHaveLength(1);
-    const [item] = r.items;
+    // The inventory rule's, and (Python service) the reviews draft's: nothing else.
+    expect(r.items).toHaveLength(HAS_PYTHON ? 2 : 1);
+    const item = r.items.find((i) => i.destination === 'shop/inventory');
     expect(item).toMatchObject({
       source: 'shop/frontend',
       destination: 'shop/inventory',
@@ -540,13 +549,17 @@ describe('ward start (the demo)', () => {
         path: '/metrics',
       });
     }
-    // The dry-run denials are all the new rule's, on frontend's direct stock reads.
+    // The dry-run denials are all the new rule's, on frontend's direct stock reads, and the
+    // reviews draft's on the scrapes it forgot.
     for (const d of items.filter((i) => !i.enforced)) {
-      expect(d).toMatchObject({
-        source: 'shop/frontend',
-        destination: 'shop/inventory',
-        rule: 'shop/inventory-via-orders#0',
-      });
+      expect([
+        {
+          source: 'shop/frontend',
+          destination: 'shop/inventory',
+          rule: 'shop/inventory-via-orders#0',
+        },
+        { source: 'monitoring/prometheus', destination: 'shop/reviews', rule: 'default' },
+      ]).toContainEqual({ source: d.source, destination: d.destination, rule: d.rule });
     }
   });
 
@@ -582,6 +595,8 @@ describe('ward start (the demo)', () => {
     const edges = r.items.map((i) => `${i.source}→${i.destination}`);
     expect(edges).toContain('shop/payments→shop/notifications');
     for (const used of ALLOWED_EDGES) expect(edges).not.toContain(used);
+    // The Python service's allowed calls reached the control plane too (the agent shipped them).
+    if (HAS_PYTHON) expect(edges).not.toContain(REVIEWS_EDGE);
   });
 
   it('ward promote refuses while the window shows dry-run denials', async () => {
@@ -590,7 +605,98 @@ describe('ward start (the demo)', () => {
     expect(`${r.stdout}${r.stderr}`).toMatch(/dry-run/i);
     // Nothing changed: the rule is still only reported.
     const again = await report<DryRunItem>(demo.info, 'dry-run');
-    expect(again.items.map((i) => i.rule)).toEqual(['shop/inventory-via-orders#0']);
+    expect(
+      again.items.filter((i) => i.destination === 'shop/inventory').map((i) => i.rule),
+    ).toEqual(['shop/inventory-via-orders#0']);
+  });
+
+  it('runs shop/reviews in Python, decided by the agent: allowed and would-deny answers, all in the soft-apply report', async (ctx) => {
+    expect(demo.info.python.running).toBe(HAS_PYTHON);
+    if (!HAS_PYTHON) ctx.skip();
+    const url = demo.info.services.find((s) => s.name === 'shop/reviews')?.url;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(demo.output()).toContain('A Python service (examples/demo/python/reviews.py');
+    expect(demo.output()).toContain('callers name themselves in x-ward-source (the dev header)');
+    // Its own count of the agent's answers: the storefront's reads allowed, the scrapes the
+    // draft forgot let through as would-denies, every request decided.
+    const counts = () => {
+      const m = [
+        ...demo
+          .output()
+          .matchAll(
+            /python shop\/reviews via the agent: (\d+) allowed, (\d+) would-deny, (\d+) refused, (\d+) without a decision/g,
+          ),
+      ].at(-1);
+      return m ? m.slice(1).map(Number) : [0, 0, 0, 0];
+    };
+    await expect
+      .poll(() => counts()[0]! > 0 && counts()[1]! > 0, { timeout: 20_000, interval: 1000 })
+      .toBe(true);
+    expect(counts()[2]).toBe(0);
+    expect(counts()[3]).toBe(0);
+    // The agent shipped them: the soft-apply report names the Python service as destination.
+    const r = await eventually(
+      () => report<DryRunItem>(demo.info, 'dry-run'),
+      (v) => v.items.some((i) => i.destination === 'shop/reviews'),
+      15_000,
+    );
+    const item = r.items.find((i) => i.destination === 'shop/reviews');
+    expect(item).toMatchObject({ source: 'monitoring/prometheus', rule: 'default' });
+    expect(item!.samples).toContainEqual(
+      expect.objectContaining({ method: 'GET', path: '/metrics' }),
+    );
+    // Straight at it: the storefront's read is served; a caller name that is no service name
+    // is refused by the agent (400, the field named), and the service relays that problem.
+    const read = await fetch(`${url}/reviews/sku-lamp`, {
+      headers: { 'x-ward-source': 'shop/frontend' },
+    });
+    expect(read.status).toBe(200);
+    expect(await read.json()).toMatchObject({ sku: 'sku-lamp' });
+    const bad = await fetch(`${url}/reviews/sku-lamp`, { headers: { 'x-ward-source': 'a b' } });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('content-type')).toBe('application/problem+json');
+    expect(await bad.json()).toMatchObject({
+      code: 'AGENT_DECIDE_BAD_REQUEST',
+      errors: [{ field: '/source/service' }],
+    });
+  });
+
+  it('after ward promote shop/reviews --force the agent refuses the scrapes, and the Python service answers its 403 problem body', async (ctx) => {
+    if (!HAS_PYTHON) ctx.skip();
+    const url = demo.info.services.find((s) => s.name === 'shop/reviews')!.url!;
+    const gate = await ward(demo.info, 'promote', 'shop/reviews');
+    expect(gate.code).not.toBe(0);
+    expect(`${gate.stdout}${gate.stderr}`).toMatch(/dry-run/i);
+    expect((await ward(demo.info, 'promote', 'shop/reviews', '--force')).code).toBe(0);
+    const scrape = () =>
+      fetch(`${url}/metrics`, { headers: { 'x-ward-source': 'monitoring/prometheus' } });
+    // The agent's PDP follows the bundle stream: enforced within a moment.
+    await expect
+      .poll(async () => (await scrape()).status, { timeout: 15_000, interval: 250 })
+      .toBe(403);
+    const refused = await scrape();
+    expect(refused.headers.get('content-type')).toBe('application/problem+json');
+    expect(await refused.json()).toMatchObject({ status: 403, code: 'MIDDLEWARE_DENIED' });
+    // The storefront's reads stay allowed, now by the enforced rule.
+    const read = await fetch(`${url}/reviews/sku-desk`, {
+      headers: { 'x-ward-source': 'shop/frontend' },
+    });
+    expect(read.status).toBe(200);
+    // The refusal reached the control plane as an enforced denial of the Python service.
+    const denials = await eventually(
+      async () => {
+        const res = await fetch(
+          `${demo.info.controlPlane}/v1/decision-logs/denials?since=1h&destination=shop%2Freviews&limit=1000`,
+          { headers: { authorization: `Bearer ${demo.info.adminToken}` } },
+        );
+        return ((await res.json()) as { items: { source: string; enforced: boolean }[] }).items;
+      },
+      (items) => items.some((i) => i.enforced),
+      15_000,
+    );
+    expect(denials.filter((i) => i.enforced)[0]).toMatchObject({
+      source: 'monitoring/prometheus',
+    });
   });
 
   it('stops cleanly on Ctrl-C (SIGINT), and keeps its token and policies for the next run', async () => {
@@ -654,6 +760,24 @@ describe('ward start on a box where the agent cannot identify callers', () => {
     expect(text).not.toMatch(/^\{"level"/m);
     expect(text).not.toMatch(/AGENT_PEER_CREDENTIALS/);
   });
+
+  it('runs without the Python service, and says why in one line', () => {
+    expect(demo.info.python).toEqual({
+      service: 'shop/reviews',
+      running: false,
+      reason: 'python3 is not installed (not on PATH)',
+    });
+    const lines = demo
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('ward demo: the Python service'));
+    expect(lines).toEqual([
+      'ward demo: the Python service shop/reviews is skipped: python3 is not installed (not on PATH)',
+    ]);
+    expect(demo.info.services.find((s) => s.name === 'shop/reviews')?.url).toBeUndefined();
+    // Nobody calls it: no frontend read, no scrape failed for it.
+    expect(demo.output()).not.toContain('python shop/reviews via the agent');
+  });
 });
 
 describe('ward start --dev-identity (no mTLS)', () => {
@@ -669,6 +793,10 @@ describe('ward start --dev-identity (no mTLS)', () => {
     }
     const text = demo.output();
     expect(text).toContain('WITHOUT mTLS');
+    // No agent in this mode, so no decision API for the Python service.
+    expect(text).toContain(
+      'the Python service shop/reviews is skipped: it asks the node agent for its decisions',
+    );
     const totals = [...text.matchAll(/users: (\d+) requests \((\d+) ok, 0 refused, 0 failed\)/g)];
     expect(totals.length).toBeGreaterThan(0);
     const [, requests, ok] = totals.at(-1)!;

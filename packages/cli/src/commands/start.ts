@@ -40,7 +40,7 @@ export function register(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\n-o json prints one JSON line first: {controlPlane, controlPlaneMetrics, adminToken, adminTokenFile, services (each with its metrics URL), identity}; the human output then goes to stderr.',
+      '\n-o json prints one JSON line first: {controlPlane, controlPlaneMetrics, adminToken, adminTokenFile, services (each with its metrics URL), identity, python}; the human output then goes to stderr.',
     );
   addOutputOption(start, ['text', 'json']).action(async (opts: StartOptions) => {
     const { runDemo, parseDuration, DemoError } = await import('@ward/demo');
