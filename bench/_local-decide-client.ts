@@ -225,6 +225,7 @@ async function drive(
   const warm = nowNs() + Math.min(1, seconds / 3) * 1e9;
   await Promise.all(callers.map((c) => loop(c, warm, false)));
   if (p.profile) await startProfile();
+  send({ type: 'window' });
   const cpu0 = process.cpuUsage();
   const t0 = nowNs();
   await Promise.all(callers.map((c) => loop(c, t0 + seconds * 1e9, true)));

@@ -21,8 +21,8 @@
  * plane and this process to core 1; the phases run one after another. `agent_cpu_us_per_decision`
  * is the agent process's CPU time per decision (from /proc) under C in flight. `enforcer_ns` is
  * one decision by the service's Enforcer inside the agent process: what the socket adds its
- * transport to. PROF=1 profiles the agent and the client over the one-in-flight decide phase
- * (/tmp/prof). The load average is reported: on a shared machine the figures are noisy.
+ * transport to. PROF=1 profiles the agent and the client over the decide phases, PROF=grpc,batch
+ * over those (/tmp/prof). The load average is reported: on a shared machine the figures are noisy.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -135,7 +135,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         agent.child.send({ type: 'profile-start' });
         await agent.next('profiling');
       }
-      const cpu0 = cpuMsOf(side);
       client.child.send({
         type: 'phase',
         target,
@@ -144,6 +143,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         seconds: o.seconds,
         profile,
       });
+      // The server's CPU time over the timed window only (the client says when it starts).
+      await client.next('window');
+      const cpu0 = cpuMsOf(side);
       const r = (await client.next('phase')) as unknown as PhaseResult;
       const cpuMs = cpuMsOf(side) - cpu0;
       if (profile) {
@@ -153,7 +155,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       }
       const { type: _, failure, ...figures } = r;
       if (failure) progress(`  ${target}: first wrong answer: ${failure}`);
-      // The warm-up is in the CPU window too: per call, over the timed calls, it errs high.
       const serverCpuUsPerCall = round((cpuMs * 1000) / r.calls, 2);
       progress(
         `  ${target} ${clientKind} ×${concurrency}: ${r.perSec}/s p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, server ${serverCpuUsPerCall} cpu-us/call, client ${r.clientCpuUsPerCall}, errors ${r.errors}`,
@@ -161,16 +162,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       return { ...figures, serverCpuUsPerCall };
     };
     const C = o.concurrency;
+    // PROF=1 profiles the decide phases; PROF=decide,grpc,… the phases of those targets.
+    const profiled = (target: Target) =>
+      process.env.PROF === '1'
+        ? target === 'decide'
+        : Boolean(process.env.PROF?.split(',').includes(target));
     const helloRaw = await measure('hello', 'raw', 1);
     const helloUndici = await measure('hello', 'undici', 1);
-    const decideRaw = await measure('decide', 'raw', 1, Boolean(process.env.PROF));
+    const decideRaw = await measure('decide', 'raw', 1, profiled('decide'));
     const decideUndici = await measure('decide', 'undici', 1);
-    const decideRawC = await measure('decide', 'raw', C);
-    const helloRawC = await measure('hello', 'raw', C);
+    const decideRawC = await measure('decide', 'raw', C, profiled('decide'));
+    const helloRawC = await measure('hello', 'raw', C, profiled('hello'));
     const batch1 = await measure('batch', 'raw', 1);
     const batchC = await measure('batch', 'raw', C);
-    const grpc1 = await measure('grpc', 'grpc', 1);
-    const grpcC = await measure('grpc', 'grpc', C);
+    const grpc1 = await measure('grpc', 'grpc', 1, profiled('grpc'));
+    const grpcC = await measure('grpc', 'grpc', C, profiled('grpc'));
     const cerbosRaw = await measure('cerbos', 'raw', 1);
     const cerbosUndici = await measure('cerbos', 'undici', 1);
     const cerbosRawC = await measure('cerbos', 'raw', C);
@@ -204,6 +210,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       target_p50_ms: TARGET_P50_MS,
       socket_p50_ms: decideRaw.p50Ms,
       target_met: decideRaw.p50Ms < TARGET_P50_MS,
+      // What a decision adds to the bare transport, same client, same run: the least noisy figure.
+      socket_p50_over_hello_ms: round(decideRaw.p50Ms - helloRaw.p50Ms, 4),
+      server_cpu_us_over_hello: round(
+        decideRawC.serverCpuUsPerCall! - helloRawC.serverCpuUsPerCall!,
+        2,
+      ),
       decide: {
         raw_client: latency(decideRaw),
         undici_client: latency(decideUndici),
