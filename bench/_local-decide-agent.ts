@@ -81,14 +81,13 @@ process.on('message', (m: { type: string } & Record<string, unknown>) => {
       send({ type: 'profiling' });
     } else if (m.type === 'profile-stop') {
       const summary = await stopProfile(`/tmp/prof/local-decide-agent-${m.phase}.cpuprofile`, [
-        'decideHandler',
-        'parserOnHeadersComplete',
-        'parserOnIncoming',
+        // Ward's parts of a decision over HTTP/1.1 and gRPC; the rest is node:http, grpc-js, I/O.
+        'parseJson',
+        'parseDecideInput',
         'checkAs',
         'send',
-        'callerOf',
-        'parseDecideInput',
-        'parseJson',
+        'readBody',
+        'Check',
       ]);
       send({ type: 'profile', summary });
     } else if (m.type === 'stop') {
