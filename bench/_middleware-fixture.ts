@@ -83,6 +83,31 @@ resourcePolicy:
               - expr: request.resource.attr.method != "DELETE"
 `;
 
+/**
+ * Cerbos's check API request for one call: the principal's role is the source service, the
+ * action the method, the path an attribute (the policy above decides on them).
+ */
+export function cerbosCheckRequest(
+  requestId: string,
+  source: string,
+  method: string,
+  path: string,
+): { path: string; body: string } {
+  return {
+    path: '/api/check/resources',
+    body: JSON.stringify({
+      requestId,
+      principal: { id: source, roles: [source] },
+      resources: [
+        {
+          actions: [method],
+          resource: { kind: 'orders', id: 'request', attr: { path, method } },
+        },
+      ],
+    }),
+  };
+}
+
 /** Starts Cerbos pinned to core 0 with one OS thread (GOMAXPROCS=1), as a sidecar of the service. */
 export async function startCerbos(): Promise<{ url: string; child: ChildProcess; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'ward-bench-cerbos-'));

@@ -1,4 +1,5 @@
 /** Shared helpers for benchmarks: percentiles over samples and a high-resolution clock. */
+import { execFileSync } from 'node:child_process';
 
 /** The p-th percentile (0..100) of `samples`, which it sorts in place. */
 export function percentile(samples: Float64Array | number[], p: number): number {
@@ -21,4 +22,17 @@ export function round(value: number, digits = 1): number {
 /** Writes a progress line to stderr, never stdout, so the last stdout line stays the result. */
 export function progress(message: string): void {
   process.stderr.write(`${message}\n`);
+}
+
+/**
+ * Pins every thread of process `pid` to CPU `core` (`taskset`), so a server and its load
+ * generator do not take turns on one core; false where taskset is missing.
+ */
+export function pin(core: number, pid: number): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -19,7 +19,7 @@
  * `own_overhead_pct`, that cost against the peer's CPU per request: the overhead figure least
  * disturbed by other load on a shared machine.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,8 +30,8 @@ import type { PolicyDocument, PolicySet } from '@ward/policy';
 import type { DecisionLogEntry } from '@ward/sdk';
 import autocannon from 'autocannon';
 import { Client } from 'undici';
-import { policyDocuments, startCerbos } from './_middleware-fixture.ts';
-import { nowNs, percentile, progress, round } from './_stats.ts';
+import { cerbosCheckRequest, policyDocuments, startCerbos } from './_middleware-fixture.ts';
+import { nowNs, percentile, pin, progress, round } from './_stats.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const PATH = '/orders/42';
@@ -73,20 +73,12 @@ async function serve(mode: string, extra: string | undefined): Promise<void> {
     app.get('/orders/:id', async (request, reply) => {
       const source = String(request.headers['x-ward-source'] ?? 'anonymous');
       const path = request.url.split('?')[0]!;
+      const check = cerbosCheckRequest(String(++id), source, request.method, path);
       const res = await pool.request({
-        path: '/api/check/resources',
+        path: check.path,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          requestId: String(++id),
-          principal: { id: source, roles: [source] },
-          resources: [
-            {
-              actions: [request.method],
-              resource: { kind: 'orders', id: 'request', attr: { path, method: request.method } },
-            },
-          ],
-        }),
+        body: check.body,
       });
       const answer = (await res.body.json()) as { results: { actions: Record<string, string> }[] };
       if (answer.results[0]?.actions[request.method] !== 'EFFECT_ALLOW') {
@@ -111,15 +103,6 @@ async function serve(mode: string, extra: string | undefined): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Parent: servers, load, figures.
-
-function pin(core: number, pid: number): boolean {
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Child {
   url: string;

@@ -245,7 +245,7 @@ function readBody(
       new DecideProblem(413, 'AGENT_DECIDE_TOO_LARGE', `the body is larger than ${limit} bytes`),
     );
   };
-  const declared = Number(req.headers['content-length']);
+  const declared = declaredLength(req.rawHeaders);
   if (declared > limit) {
     tooLarge();
     return;
@@ -268,12 +268,22 @@ function readBody(
   });
 }
 
+/**
+ * The declared content-length (NaN when none), from the raw header list: `req.headers` would
+ * build an object of every header on each request for this one value.
+ */
+function declaredLength(raw: readonly string[]): number {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(raw[i + 1]);
+  }
+  return Number.NaN;
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': JSON_TYPE,
-    'content-length': Buffer.byteLength(text),
-  });
+  // A flat header list: node:http takes it without walking an object's keys.
+  res.writeHead(status, ['content-type', JSON_TYPE, 'content-length', Buffer.byteLength(text)]);
   res.end(text);
 }
 
