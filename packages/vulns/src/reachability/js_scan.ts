@@ -3,8 +3,14 @@
  * `import()` and `require()` of literals, and which exports the importing code uses.
  */
 
-import type { Node } from 'acorn';
-import { fullAncestor, simple } from 'acorn-walk';
+import type { AnyNode as EsNode, Node } from 'acorn';
+import {
+  fullAncestor,
+  make,
+  type RecursiveVisitors,
+  simple,
+  type WalkerCallback,
+} from 'acorn-walk';
 import { parse } from 'meriyah';
 import {
   addUsage,
@@ -25,15 +31,15 @@ type AnyNode = Node & Record<string, any>;
  *
  * meriyah, not acorn: on the 2,342 files parse-server's analysis parses (11.7 MB) acorn took
  * 1,480 ms of CPU and meriyah 520 ms (best of 6, same process, same files), the same files
- * failing in both. Its ESTree output is walked by acorn-walk as acorn's is. Only `start` is
- * recorded: lines come from offsets (lineAt) for the few nodes reported.
+ * failing in both. Its ESTree output is walked by acorn-walk as acorn's is. Lines come from
+ * offsets (lineIndex) for the few nodes reported, not from locations on every node.
  */
 export function parseJs(text: string): AnyNode | undefined {
   for (const sourceType of ['module', 'script'] as const) {
     try {
       return parse(text, {
         sourceType,
-        ranges: { start: true, end: false, range: false },
+        ranges: { start: true, end: true, range: false },
         // Annex B syntax (`<!--` comments, legacy octal escapes) as Node accepts in scripts.
         webcompat: true,
         globalReturn: sourceType === 'script',
@@ -99,7 +105,31 @@ function lineIndex(text: string): (offset: number) => number {
   };
 }
 
-/** Scans JavaScript text; falls back to the token scanner when acorn cannot parse it. */
+/**
+ * A walker that skips every statement and expression whose text holds none of `words`: the
+ * nodes the scan reads (a `require` call, an `import`, a use of a binding) contain one of
+ * them. Walking every node cost as much as parsing (parse-server: ~500 ms of CPU each).
+ * A name spelled with a Unicode escape (`\\u0072equire`) is missed, as by LOADS_OR_EVAL.
+ */
+function pruned(text: string, words: Iterable<string>): RecursiveVisitors<unknown> {
+  const alternatives = [...words].map((w) => w.replace(/[$]/g, '\\$')).join('|');
+  const word = new RegExp(`(?<![\\w$])(?:${alternatives})(?![\\w$])`, 'g');
+  const at: number[] = [];
+  for (let m = word.exec(text); m !== null; m = word.exec(text)) at.push(m.index);
+  const holdsWord = (node: EsNode, st: unknown, c: WalkerCallback<unknown>): void => {
+    let lo = 0;
+    let hi = at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((at[mid] as number) < node.start) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < at.length && (at[lo] as number) < node.end) c(node, st);
+  };
+  return make({ Statement: holdsWord, Expression: holdsWord });
+}
+
+/** Scans JavaScript text; falls back to the token scanner when it cannot be parsed. */
 export function scanJs(text: string, depth = 0): ScanResult {
   if (!LOADS_OR_EVAL.test(text)) return { imports: [], dynamic: [], method: 'acorn' };
   const ast = parseJs(text);
@@ -212,122 +242,141 @@ export function scanJs(text: string, depth = 0): ScanResult {
     markAll(s, 'the module object is used as a value');
   };
 
-  const references: { node: AnyNode; parent: AnyNode | undefined }[] = [];
-  fullAncestor(ast, (n, _state, ancestors, type) => {
-    const node = n as AnyNode;
-    const parents = ancestors as AnyNode[];
-    // Identifiers visited as patterns (declarations, assignment targets) are not references.
-    if (type !== node.type) return;
-    switch (node.type) {
-      case 'ImportDeclaration': {
-        if (node.importKind === 'type') return;
-        const s = site(node.source.value, node, 'import');
-        for (const spec of node.specifiers as AnyNode[]) {
-          if (spec.type === 'ImportSpecifier') {
-            addUsage(
-              s,
-              spec.imported.type === 'Identifier' ? spec.imported.name : spec.imported.value,
-            );
-          } else {
-            if (spec.type === 'ImportDefaultSpecifier') addUsage(s, 'default');
-            bindings.set(spec.local.name, s);
-          }
-        }
-        return;
-      }
-      case 'ExportNamedDeclaration': {
-        if (node.source) {
-          const list = (node.specifiers as AnyNode[]).map((spec) =>
-            spec.local.type === 'Identifier' ? spec.local.name : spec.local.value,
-          );
-          site(node.source.value, node, 'import', names(...list));
-        } else {
+  const loadWords = ['require', 'import', 'export', 'eval', 'Function', ...requireNames];
+  fullAncestor(
+    ast,
+    (n, _state, ancestors, type) => {
+      const node = n as AnyNode;
+      const parents = ancestors as AnyNode[];
+      // Identifiers visited as patterns (declarations, assignment targets) are not references.
+      if (type !== node.type) return;
+      switch (node.type) {
+        case 'ImportDeclaration': {
+          if (node.importKind === 'type') return;
+          const s = site(node.source.value, node, 'import');
           for (const spec of node.specifiers as AnyNode[]) {
-            const s = spec.local.type === 'Identifier' ? bindings.get(spec.local.name) : undefined;
-            if (s !== undefined)
-              markAll(s, `re-exported as \`${spec.exported.name ?? spec.exported.value}\``);
+            if (spec.type === 'ImportSpecifier') {
+              addUsage(
+                s,
+                spec.imported.type === 'Identifier' ? spec.imported.name : spec.imported.value,
+              );
+            } else {
+              if (spec.type === 'ImportDefaultSpecifier') addUsage(s, 'default');
+              bindings.set(spec.local.name, s);
+            }
           }
-        }
-        return;
-      }
-      case 'ExportAllDeclaration':
-        site(node.source.value, node, 'import', { kind: 'all', why: 'export * re-exports it' });
-        return;
-      case 'ImportExpression': {
-        const spec = literalString(node.source);
-        if (spec === undefined) {
-          dynamicSite(node, 'import(expr)', node.source);
           return;
         }
-        const s = site(spec, node, 'import');
-        usageFromParent(s, node, parents, parents.length - 2);
-        return;
-      }
-      case 'CallExpression': {
-        const callee = node.callee as AnyNode;
-        const arg = node.arguments[0] as AnyNode | undefined;
-        if (callee.type === 'Identifier' && requireNames.has(callee.name)) {
-          const spec = literalString(arg);
+        case 'ExportNamedDeclaration': {
+          if (node.source) {
+            const list = (node.specifiers as AnyNode[]).map((spec) =>
+              spec.local.type === 'Identifier' ? spec.local.name : spec.local.value,
+            );
+            site(node.source.value, node, 'import', names(...list));
+          } else {
+            for (const spec of node.specifiers as AnyNode[]) {
+              const s =
+                spec.local.type === 'Identifier' ? bindings.get(spec.local.name) : undefined;
+              if (s !== undefined)
+                markAll(s, `re-exported as \`${spec.exported.name ?? spec.exported.value}\``);
+            }
+          }
+          return;
+        }
+        case 'ExportAllDeclaration':
+          site(node.source.value, node, 'import', { kind: 'all', why: 'export * re-exports it' });
+          return;
+        case 'ImportExpression': {
+          const spec = literalString(node.source);
           if (spec === undefined) {
-            if (arg !== undefined) dynamicSite(node, 'require(expr)', arg);
+            dynamicSite(node, 'import(expr)', node.source);
             return;
           }
-          const s = site(spec, node, 'require');
+          const s = site(spec, node, 'import');
           usageFromParent(s, node, parents, parents.length - 2);
           return;
         }
-        if (callee.type === 'MemberExpression' && !callee.computed) {
-          const object = callee.object as AnyNode;
-          const prop = callee.property.name as string;
-          if (object.type === 'Identifier' && requireNames.has(object.name) && prop === 'resolve') {
+        case 'CallExpression': {
+          const callee = node.callee as AnyNode;
+          const arg = node.arguments[0] as AnyNode | undefined;
+          if (callee.type === 'Identifier' && requireNames.has(callee.name)) {
             const spec = literalString(arg);
-            if (spec === undefined) dynamicSite(node, 'require.resolve(expr)', arg);
-            else
-              site(spec, node, 'require', {
-                kind: 'all',
-                why: 'require.resolve() hands its path on',
-              });
+            if (spec === undefined) {
+              if (arg !== undefined) dynamicSite(node, 'require(expr)', arg);
+              return;
+            }
+            const s = site(spec, node, 'require');
+            usageFromParent(s, node, parents, parents.length - 2);
             return;
           }
-          if (object.type === 'MetaProperty' && prop === 'resolve') {
-            const spec = literalString(arg);
-            if (spec === undefined) dynamicSite(node, 'import.meta.resolve(expr)', arg);
-            else
-              site(spec, node, 'import', {
-                kind: 'all',
-                why: 'import.meta.resolve() hands its path on',
-              });
+          if (callee.type === 'MemberExpression' && !callee.computed) {
+            const object = callee.object as AnyNode;
+            const prop = callee.property.name as string;
+            if (
+              object.type === 'Identifier' &&
+              requireNames.has(object.name) &&
+              prop === 'resolve'
+            ) {
+              const spec = literalString(arg);
+              if (spec === undefined) dynamicSite(node, 'require.resolve(expr)', arg);
+              else
+                site(spec, node, 'require', {
+                  kind: 'all',
+                  why: 'require.resolve() hands its path on',
+                });
+              return;
+            }
+            if (object.type === 'MetaProperty' && prop === 'resolve') {
+              const spec = literalString(arg);
+              if (spec === undefined) dynamicSite(node, 'import.meta.resolve(expr)', arg);
+              else
+                site(spec, node, 'import', {
+                  kind: 'all',
+                  why: 'import.meta.resolve() hands its path on',
+                });
+              return;
+            }
+            if (object.type === 'Identifier' && object.name === 'module' && prop === 'require') {
+              const spec = literalString(arg);
+              if (spec === undefined) dynamicSite(node, 'module.require(expr)', arg);
+              else usageFromParent(site(spec, node, 'require'), node, parents, parents.length - 2);
+              return;
+            }
+          }
+          if (callee.type === 'Identifier' && callee.name === 'eval') {
+            literalCode(node, node.arguments, 'eval');
             return;
           }
-          if (object.type === 'Identifier' && object.name === 'module' && prop === 'require') {
-            const spec = literalString(arg);
-            if (spec === undefined) dynamicSite(node, 'module.require(expr)', arg);
-            else usageFromParent(site(spec, node, 'require'), node, parents, parents.length - 2);
-            return;
+          if (callee.type === 'Identifier' && callee.name === 'Function') {
+            literalCode(node, node.arguments, 'Function()');
           }
-        }
-        if (callee.type === 'Identifier' && callee.name === 'eval') {
-          literalCode(node, node.arguments, 'eval');
           return;
         }
-        if (callee.type === 'Identifier' && callee.name === 'Function') {
-          literalCode(node, node.arguments, 'Function()');
-        }
-        return;
+        case 'NewExpression':
+          if (node.callee.type === 'Identifier' && node.callee.name === 'Function') {
+            literalCode(node, node.arguments, 'new Function');
+          }
+          return;
+        case 'Identifier':
+          if (requireNames.has(node.name)) requireAsValue(node, parents[parents.length - 2]);
+          return;
       }
-      case 'NewExpression':
-        if (node.callee.type === 'Identifier' && node.callee.name === 'Function') {
-          literalCode(node, node.arguments, 'new Function');
-        }
-        return;
-      case 'Identifier':
-        if (requireNames.has(node.name)) requireAsValue(node, parents[parents.length - 2]);
-        references.push({ node, parent: parents[parents.length - 2] });
-        return;
-    }
-  });
+    },
+    pruned(text, loadWords),
+  );
 
-  // After the walk, so uses before a binding's declaration (hoisting) count too.
+  // A second walk, after the first has found every binding, so uses before a binding's
+  // declaration (hoisting) count too.
+  const references: { node: AnyNode; parent: AnyNode | undefined }[] = [];
+  if (bindings.size > 0)
+    fullAncestor(
+      ast,
+      (node, _state, ancestors, type) => {
+        if (type !== 'Identifier' || !bindings.has((node as AnyNode).name)) return;
+        references.push({ node: node as AnyNode, parent: (ancestors as AnyNode[]).at(-2) });
+      },
+      pruned(text, bindings.keys()),
+    );
   for (const { node, parent } of references) {
     const s = bindings.get(node.name);
     if (s === undefined) continue;
