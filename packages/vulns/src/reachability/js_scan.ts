@@ -1,6 +1,7 @@
 /**
- * Loads of a JavaScript module, from its ESTree syntax tree (meriyah parses, acorn-walk walks): static imports and re-exports,
- * `import()` and `require()` of literals, and which exports the importing code uses.
+ * Loads of a JavaScript module, from its ESTree syntax tree (meriyah parses, acorn-walk walks):
+ * static imports and re-exports, `import()` and `require()` of literals, and which exports the
+ * importing code uses.
  */
 
 import type { AnyNode as EsNode, Node } from 'acorn';
@@ -22,7 +23,7 @@ import {
 } from './sites.ts';
 import { scanTokens } from './token_scan.ts';
 
-// acorn's ESTree nodes, loosely: the fields this file reads.
+// ESTree nodes (acorn's types), loosely: the fields this file reads.
 // biome-ignore lint/suspicious/noExplicitAny: ESTree nodes are read structurally
 type AnyNode = Node & Record<string, any>;
 
@@ -87,7 +88,7 @@ const MAX_EVAL_DEPTH = 3;
  */
 const LOADS_OR_EVAL = /\b(?:require|import|export|eval|Function)\b/;
 
-/** 1-based line of `offset`, counting line terminators as acorn does. */
+/** 1-based line of `offset`, counting line terminators as ECMAScript does. */
 function lineIndex(text: string): (offset: number) => number {
   const starts = [0];
   const terminator = /\r\n?|\n|\u2028|\u2029/g;
@@ -131,7 +132,7 @@ function pruned(text: string, words: Iterable<string>): RecursiveVisitors<unknow
 
 /** Scans JavaScript text; falls back to the token scanner when it cannot be parsed. */
 export function scanJs(text: string, depth = 0): ScanResult {
-  if (!LOADS_OR_EVAL.test(text)) return { imports: [], dynamic: [], method: 'acorn' };
+  if (!LOADS_OR_EVAL.test(text)) return { imports: [], dynamic: [], method: 'parser' };
   const ast = parseJs(text);
   if (ast === undefined) return scanTokens(text, depth);
 
@@ -398,5 +399,5 @@ export function scanJs(text: string, depth = 0): ScanResult {
     markAll(s, `\`${node.name}\` is used as a value at line ${line(node)}`);
   }
 
-  return { imports, dynamic, method: 'acorn' };
+  return { imports, dynamic, method: 'parser' };
 }
