@@ -8,8 +8,8 @@
  * APPS_DIR holds one checkout per app file, under its `dir`, with its node_modules installed
  * (`npm ci --ignore-scripts`); check them out outside this repository, their code is never
  * committed here. The advisory set is bench/vulns-advisories plus the OSV fixtures of
- * packages/vulns (real GitHub Advisory Database records), loaded once; EPSS is the synthetic
- * fixture, KEV the real slice.
+ * packages/vulns (real GitHub Advisory Database records), loaded once; EPSS is the real
+ * 2026-09-29 slice, KEV the real slice.
  *
  * Peer, same run: a naive matcher that tests every package entry against every advisory record
  * with the `semver` package (no index, no cache, no deduplication): its count must equal Ward's
@@ -62,7 +62,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   );
   const l0 = performance.now();
   const db = V.AdvisoryDatabase.fromRecords(records, { strict: false });
-  const epss = V.parseEpssCsv(readFileSync(join(fixtures, 'epss-synthetic.csv'), 'utf8'), 'epss');
+  const epss = V.parseEpssCsv(
+    readFileSync(join(fixtures, 'epss-2026-09-29-slice.csv'), 'utf8'),
+    'epss',
+  );
   const kev = V.parseKev(readFileSync(join(fixtures, 'kev-slice.json'), 'utf8'), 'kev');
   const loadMs = performance.now() - l0;
   const p0 = performance.now();
@@ -114,7 +117,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       skipped: db.skipped.length,
       load_ms: round(loadMs, 2),
       peer_load_ms: round(peerLoadMs, 2),
-      epss: 'synthetic (packages/vulns/test/fixtures/advisories/epss-synthetic.csv)',
+      epss: 'real slice (packages/vulns/test/fixtures/advisories/epss-2026-09-29-slice.csv)',
     },
     runs,
     target: largest

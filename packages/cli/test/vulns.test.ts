@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cycloneDxValidator, openVexValidator, sarifValidator } from '../../vulns/test/_schemas.ts';
+import { diskFileSystem } from '../src/commands/vulns.ts';
 
 const bin = join(import.meta.dirname, '..', 'src', 'bin.ts');
 const repo = join(import.meta.dirname, '..', '..', '..');
@@ -276,5 +277,29 @@ describe('ward vulns (real CLI)', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/counted naively/);
+  });
+});
+
+describe('diskFileSystem', () => {
+  it('answers probes under missing folders and through files without throwing, and remembers', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ward-vulns-fs-')).split('\\').join('/');
+    try {
+      mkdirSync(join(dir, 'lib'));
+      writeFileSync(join(dir, 'lib', 'a.js'), 'x');
+      const fs = diskFileSystem();
+      expect(fs.isFile(`${dir}/lib/a.js`)).toBe(true);
+      expect(fs.isFile(`${dir}/lib`)).toBe(false); // a folder
+      expect(fs.isFile(`${dir}/missing/node_modules/x/index.js`)).toBe(false);
+      expect(fs.isFile(`${dir}/lib/a.js/package.json`)).toBe(false); // ENOTDIR
+      expect(fs.readFile(`${dir}/lib/a.js`)).toBe('x');
+      // Made later: this analysis's answers stand (the tree is taken not to change meanwhile),
+      // a new one sees it.
+      mkdirSync(join(dir, 'missing'));
+      writeFileSync(join(dir, 'missing', 'b.js'), 'y');
+      expect(fs.isFile(`${dir}/missing/b.js`)).toBe(false);
+      expect(diskFileSystem().isFile(`${dir}/missing/b.js`)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

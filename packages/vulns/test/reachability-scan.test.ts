@@ -13,7 +13,7 @@ const summary = (r: ScanResult) =>
     usage: s.usage.kind === 'all' ? 'all' : [...s.usage.names].sort(),
   }));
 
-describe('scanJs (acorn)', () => {
+describe('scanJs (meriyah and acorn-walk)', () => {
   it('reads named, default, namespace and re-exported loads', () => {
     const r = scanJs(
       [
@@ -25,7 +25,7 @@ describe('scanJs (acorn)', () => {
         'ns.x(); ns["y"]; a();',
       ].join('\n'),
     );
-    expect(r.method).toBe('acorn');
+    expect(r.method).toBe('parser');
     expect(summary(r)).toEqual([
       { spec: 'm1', kind: 'import', usage: ['b', 'c', 'default'] },
       { spec: 'm2', kind: 'import', usage: ['x', 'y'] },
@@ -68,6 +68,26 @@ describe('scanJs (acorn)', () => {
     expect(summary(r)).toEqual([{ spec: 'x:m', kind: 'require', usage: 'all' }]);
   });
 
+  it('finds loads and binding uses nested deep, whatever the binding is named', () => {
+    // The walk skips subtrees without a load word or a binding's name: these are inside such
+    // subtrees, or named with `$`, which a regular expression must escape.
+    const r = scanJs(
+      [
+        "const $ = require('x:jq');",
+        "const m = require('x:m');",
+        'class A { static { if (c) { (() => require(`x:deep`).k)(); } } }',
+        "const o = { key: async () => (await import('x:d2')).z };",
+        'function f() { return () => { $.ajax(); mm.no; $x.no; return [m.used]; }; }',
+      ].join('\n'),
+    );
+    expect(summary(r)).toEqual([
+      { spec: 'x:jq', kind: 'require', usage: ['ajax'] },
+      { spec: 'x:m', kind: 'require', usage: ['used'] },
+      { spec: 'x:deep', kind: 'require', usage: ['k'] },
+      { spec: 'x:d2', kind: 'import', usage: ['z'] },
+    ]);
+  });
+
   it('finds every computed load with its line and literal start', () => {
     const r = scanJs(
       [
@@ -92,7 +112,7 @@ describe('scanJs (acorn)', () => {
     expect(summary(r)).toEqual([{ spec: 'lit', kind: 'require', usage: [] }]);
   });
 
-  it('falls back to the token scanner on what acorn refuses (JSX)', () => {
+  it('falls back to the token scanner on what the parser refuses (JSX)', () => {
     const r = scanJs("import React from 'react';\nexport const A = () => <div>it's</div>;");
     expect(r.method).toBe('scanner');
     expect(r.imports.map((s) => s.specifier)).toEqual(['react']);

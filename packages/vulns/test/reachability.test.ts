@@ -134,7 +134,7 @@ describe('package.json exports and imports maps', () => {
 });
 
 describe('scanJs', () => {
-  it('numbers lines as acorn does (CRLF, CR, LF, U+2028 each end one line)', () => {
+  it('numbers lines as ECMAScript does (CRLF, CR, LF, U+2028 each end one line)', () => {
     const r = scanJs('// a\r\n// b\r// c\u2028\nconst x = require("./x");\neval(code);\n');
     expect(r.imports.map((s) => [s.specifier, s.line])).toEqual([['./x', 5]]);
     expect(r.dynamic).toEqual([{ line: 6, what: 'eval' }]);
@@ -144,7 +144,7 @@ describe('scanJs', () => {
     expect(scanJs('module.exports = function add(a, b) { return a + b; };')).toEqual({
       imports: [],
       dynamic: [],
-      method: 'acorn',
+      method: 'parser',
     });
     // The same file with one load is parsed.
     expect(scanJs('module.exports = require("./add");').imports).toHaveLength(1);

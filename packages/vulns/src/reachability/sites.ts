@@ -33,8 +33,8 @@ export interface DynamicSite {
 export interface ScanResult {
   imports: ImportSite[];
   dynamic: DynamicSite[];
-  /** `acorn` (a full parse) or `scanner` (the token scanner: TypeScript, or unparsable JS). */
-  method: 'acorn' | 'scanner';
+  /** `parser` (a full parse) or `scanner` (the token scanner: TypeScript, or unparsable JS). */
+  method: 'parser' | 'scanner';
 }
 
 export function addUsage(site: ImportSite, name: string): void {

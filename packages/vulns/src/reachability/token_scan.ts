@@ -1,6 +1,6 @@
 /**
- * A tolerant import scanner for TypeScript (which acorn cannot parse) and for JavaScript acorn
- * refuses: a lexer that skips comments, strings, template literals and regular expressions,
+ * A tolerant import scanner for TypeScript (which the JavaScript parser cannot read) and for
+ * JavaScript the parser refuses: a lexer that skips comments, strings, template literals and regular expressions,
  * then patterns over the tokens. It never throws; anything it cannot read is skipped.
  */
 
