@@ -9,7 +9,7 @@
  * API's FetchJWTSVID), verified by the agent against the trust domain's JWT keys: a local
  * process without a registered identity gets 401, never a decision.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { DECIDE_AUDIENCE } from '@ward/api-types';
 import { entriesForWorkload, unixSelectors } from '@ward/ca';
@@ -98,6 +98,9 @@ export async function startDecideApi(options: DecideApiOptions): Promise<DecideA
     return held.caller;
   };
   const handler = decideHandler({ pdps: options.pdps, ensure: options.ensure, callerOf });
+  // node:http loads here, not at import: on Node 26 loading it fills undici's global dispatcher
+  // slots, and importing @ward/agent must change no globals (test/package-purity.test.ts).
+  const { createServer } = await import('node:http');
   const unixServer = createServer({ keepAliveTimeout: KEEP_ALIVE_MS }, handler);
 
   let tcp: Server | undefined;
