@@ -123,7 +123,7 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
 
   it('copies from the build context only manifests and runtime sources, never tests or local data', () => {
     const allowed =
-      /^(package\.json|package-lock\.json|packages\/[a-z-]+\/package\.json|packages\/[a-z-]+\/src|packages\/spiffe\/proto|packages\/console\/web|packages\/console\/vite\.config\.ts)$/;
+      /^(package\.json|package-lock\.json|packages\/[a-z-]+\/package\.json|packages\/[a-z-]+\/src|packages\/(?:spiffe|agent)\/proto|packages\/console\/web|packages\/console\/vite\.config\.ts)$/;
     for (const s of stages) {
       for (const i of s.body.filter(
         (x) => (x.op === 'COPY' || x.op === 'ADD') && !x.args.startsWith('--from'),
@@ -133,6 +133,13 @@ describe('deploy/docker/Dockerfile (static checks; not built: no Docker engine h
         for (const src of sources) expect(src, `Dockerfile:${i.line}`).toMatch(allowed);
       }
     }
+    // The protos the agent loads at run time (Workload API; Envoy ext_authz) are in the image.
+    const copied = stages.flatMap((s) =>
+      s.body.filter((x) => x.op === 'COPY').map((x) => x.args.split(/\s+/)[0]),
+    );
+    expect(copied).toEqual(
+      expect.arrayContaining(['packages/spiffe/proto', 'packages/agent/proto']),
+    );
     // The build context is cut down to the same (BuildKit reads Dockerfile.dockerignore).
     const ignore = readFileSync(join(root, 'deploy', 'docker', 'Dockerfile.dockerignore'), 'utf8');
     expect(ignore.split('\n').find((l) => l && !l.startsWith('#'))).toBe('**');
