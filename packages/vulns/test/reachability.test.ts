@@ -172,6 +172,51 @@ describe('entry points of a service without main', () => {
     expect(index.verdictFor('express').verdict).toBe('reachable');
   });
 
+  it('skips the value of -r and takes the preloaded module as an entry too', () => {
+    // An index.js that is not the service must not become its entry (express would then be
+    // not-imported with high confidence: suppressed).
+    const fs = memoryFs({
+      '/srv/pre/package.json': JSON.stringify({
+        scripts: { start: 'node -r dotenv/config --import=tsx server.js' },
+      }),
+      '/srv/pre/index.js': 'console.log("old");',
+      '/srv/pre/server.js': 'require("express");',
+      '/srv/pre/node_modules/express/package.json': '{"name":"express","main":"index.js"}',
+      '/srv/pre/node_modules/express/index.js': 'module.exports = {};',
+      '/srv/pre/node_modules/dotenv/package.json': '{"name":"dotenv"}',
+      '/srv/pre/node_modules/dotenv/config.js': 'module.exports = {};',
+    });
+    const index = analyzeReachability({ fs, root: '/srv/pre' });
+    expect(index.entries).toEqual(['server.js', 'node_modules/dotenv/config.js']);
+    expect(index.verdictFor('express').verdict).toBe('reachable');
+    expect(index.verdictFor('dotenv').verdict).toBe('reachable');
+  });
+
+  it('finds node after a build step (`npm run build && node dist/server.js`)', () => {
+    const fs = memoryFs({
+      '/srv/b/package.json': JSON.stringify({
+        scripts: { start: 'npm run build && node dist/server.js' },
+      }),
+      '/srv/b/dist/server.js': 'require("express");',
+      '/srv/b/node_modules/express/package.json': '{"name":"express","main":"index.js"}',
+      '/srv/b/node_modules/express/index.js': 'module.exports = {};',
+    });
+    const index = analyzeReachability({ fs, root: '/srv/b' });
+    expect(index.entries).toEqual(['dist/server.js']);
+    expect(index.verdictFor('express').verdict).toBe('reachable');
+  });
+
+  it('leaves every verdict unknown when only a preload resolves, not the service file', () => {
+    const fs = memoryFs({
+      '/srv/p2/package.json': JSON.stringify({ scripts: { start: 'node -r dotenv/config x.js' } }),
+      '/srv/p2/node_modules/dotenv/package.json': '{"name":"dotenv"}',
+      '/srv/p2/node_modules/dotenv/config.js': 'module.exports = {};',
+    });
+    const index = analyzeReachability({ fs, root: '/srv/p2' });
+    expect(index.entries).toEqual([]);
+    expect(index.verdictFor('express').verdict).toBe('unknown');
+  });
+
   it('ignores a start script that is not node (nx serve)', () => {
     const fs = memoryFs({
       '/srv/rw/package.json': JSON.stringify({ scripts: { start: 'nx serve' } }),

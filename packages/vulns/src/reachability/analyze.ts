@@ -424,6 +424,7 @@ function packageDirOf(root: string, dir: string | undefined): string {
 function findEntries(ctx: ResolveContext, dir: string): string[] {
   const manifest = readManifest(ctx, `${dir}/package.json`);
   const targets: string[] = [];
+  const start = manifest !== undefined ? startScript(manifest.scripts) : undefined;
   const collect = (value: unknown, depth = 0): void => {
     if (depth > 20) return;
     if (typeof value === 'string') targets.push(value);
@@ -437,17 +438,27 @@ function findEntries(ctx: ResolveContext, dir: string): string[] {
     collect(manifest.module);
     collect(manifest.bin);
     collect(manifest.exports);
-    collect(startScript(manifest.scripts));
+    collect(start?.file);
   }
   const found: string[] = [];
   const from = `${dir}/package.json`;
+  // Modules preloaded with -r/--import run too: specifiers resolved from the package, as Node does.
+  const preloads: string[] = [];
+  for (const p of start?.preload ?? []) {
+    const r = resolveSpecifier(ctx, p.specifier, from, p.kind);
+    if (r.kind === 'file') preloads.push(r.path);
+  }
+  const withPreloads = (files: string[]) => [
+    ...files,
+    ...preloads.filter((p, i) => !files.includes(p) && preloads.indexOf(p) === i),
+  ];
   for (const t of targets) {
     if (t.includes('*')) continue;
     const spec = t.startsWith('./') || t.startsWith('../') ? t : `./${t}`;
     const r = resolveSpecifier(ctx, spec, from, 'import');
     if (r.kind === 'file' && !found.includes(r.path)) found.push(r.path);
   }
-  if (found.length > 0) return found;
+  if (found.length > 0) return withPreloads(found);
   for (const candidate of [
     'index.js',
     'index.mjs',
@@ -457,23 +468,63 @@ function findEntries(ctx: ResolveContext, dir: string): string[] {
     'src/index.js',
   ]) {
     const path = joinPath(dir, candidate);
-    if (ctx.fs.isFile(path)) return [path];
+    if (ctx.fs.isFile(path)) return withPreloads([path]);
   }
+  // Preloads alone are not the service: without its own entry every verdict stays unknown.
   return [];
 }
 
+/** Node options whose value is the next word (`-r dotenv/config`), and what a preload loads as. */
+const VALUE_OPTIONS: Record<string, 'require' | 'import' | undefined> = {
+  '-r': 'require',
+  '--require': 'require',
+  '--import': 'import',
+  '--loader': 'import',
+  '--experimental-loader': 'import',
+  '-C': undefined,
+  '--conditions': undefined,
+  '--env-file': undefined,
+  '--env-file-if-exists': undefined,
+  '--input-type': undefined,
+  '--inspect-port': undefined,
+  '--title': undefined,
+};
+
+interface StartScript {
+  file?: string;
+  preload: { specifier: string; kind: 'require' | 'import' }[];
+}
+
 /**
- * The file `scripts.start` runs with node (`node app.js`, `NODE_OPTIONS=… node --flag ./bin/www`):
- * a service often has no `main`, only a start script.
+ * What `scripts.start` runs with node (`node app.js`, `NODE_OPTIONS=… node --flag ./bin/www`,
+ * `npm run build && node -r dotenv/config dist/server.js`): the file, and the modules preloaded
+ * with `-r`/`--import`, which run too. A service often has no `main`, only a start script.
  */
-function startScript(scripts: unknown): string | undefined {
+function startScript(scripts: unknown): StartScript | undefined {
   if (scripts === null || typeof scripts !== 'object') return undefined;
   const start = (scripts as Record<string, unknown>).start;
   if (typeof start !== 'string') return undefined;
-  const words = start.split('&&')[0]!.trim().split(/\s+/);
-  let i = 0;
-  while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i]!)) i++; // VAR=value
-  if (words[i] !== 'node' && words[i] !== 'nodemon') return undefined;
-  for (i++; i < words.length; i++) if (!words[i]!.startsWith('-')) return words[i];
+  for (const command of start.split(/&&|\|\||;/)) {
+    const words = command.trim().split(/\s+/);
+    let i = 0;
+    while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i]!)) i++; // VAR=value
+    if (words[i] !== 'node' && words[i] !== 'nodemon') continue;
+    const out: StartScript = { preload: [] };
+    for (i++; i < words.length; i++) {
+      const word = words[i]!;
+      if (!word.startsWith('-')) {
+        out.file = word;
+        break;
+      }
+      const eq = word.indexOf('=');
+      const option = eq < 0 ? word : word.slice(0, eq);
+      if (!Object.hasOwn(VALUE_OPTIONS, option)) continue;
+      const value = eq < 0 ? words[++i] : word.slice(eq + 1);
+      const kind = VALUE_OPTIONS[option];
+      if (kind !== undefined && value !== undefined && value !== '')
+        out.preload.push({ specifier: value, kind });
+    }
+    return out;
+  }
   return undefined;
 }
