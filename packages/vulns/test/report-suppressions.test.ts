@@ -201,4 +201,21 @@ describe('applySuppressions', () => {
     );
     expect(mine.unused).toEqual([]);
   });
+
+  it('matches a service however its key is spelt (default/orders is orders)', () => {
+    const later = [
+      {
+        ...sups[1]!,
+        service: 'default/orders',
+        expires: '2027-12-31',
+        expiresAt: Date.UTC(2028, 0, 1),
+      },
+    ];
+    const mine = applySuppressions(findings, later, { now: NOW, service: 'orders' });
+    expect(mine.findings.find((f) => f.package.name === 'semver')!.suppressed?.by).toBe(
+      'suppression',
+    );
+    const other = applySuppressions(findings, later, { now: NOW, service: 'shop/orders' });
+    expect(other.findings.some((f) => f.suppressed)).toBe(false);
+  });
 });

@@ -12,6 +12,7 @@
  * Every entry keeps its position (file, line:col) for messages. An expired suppression no longer
  * applies and is reported as expired.
  */
+import { canonicalServiceKey } from '@ward/spiffe';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { VulnsError } from '../errors.ts';
 import type { Finding } from '../types.ts';
@@ -174,8 +175,14 @@ function matches(s: Suppression, f: Finding, service: string | undefined): boole
   if (f.advisory.id.toUpperCase() !== id && !f.advisory.aliases.some((a) => a.toUpperCase() === id))
     return false;
   if (s.package !== undefined && s.package !== f.package.name) return false;
-  if (s.service !== undefined && s.service !== service) return false;
+  if (s.service !== undefined && !sameService(s.service, service)) return false;
   return true;
+}
+
+/** One service however it is spelt: `default/orders` is `orders` (service keys). */
+function sameService(a: string, b: string | undefined): boolean {
+  if (b === undefined) return false;
+  return (canonicalServiceKey(a) ?? a) === (canonicalServiceKey(b) ?? b);
 }
 
 /**
