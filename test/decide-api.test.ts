@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlaneClient, type RunningAgent, startAgent } from '@ward/agent';
@@ -201,8 +202,9 @@ describe('the local decision API on the node agent', () => {
     );
   });
 
+  let closed = false;
   afterAll(async () => {
-    await agent?.close();
+    if (!closed) await agent?.close();
     await server?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -507,5 +509,29 @@ print(json.dumps(out))
       body: JSON.stringify({ records: [record('orders')] }),
     });
     expect(anonymous.status).toBe(401);
+  });
+  // Last: it closes the agent. A workload's kept-alive decision connection and a connection that
+  // has not sent its first bytes yet must not keep the agent from stopping.
+  it('closes with a kept-alive decision connection and a silent one open', async () => {
+    const open = (send?: string) =>
+      new Promise<import('node:net').Socket>((resolve, reject) => {
+        const s = connect(socket, () => {
+          if (send === undefined) return resolve(s);
+          s.write(send);
+          s.once('data', () => resolve(s)); // the answer came: the connection stays open
+        });
+        s.on('error', reject);
+      });
+    const body = JSON.stringify(ask());
+    const kept = await open(
+      `POST /v1/decide HTTP/1.1\r\nhost: agent\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    const silent = await open();
+    const ended = (s: import('node:net').Socket) =>
+      new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())));
+    closed = true;
+    await agent.close();
+    await Promise.all([ended(kept), ended(silent)]);
+    expect(kept.destroyed && silent.destroyed).toBe(true);
   });
 });

@@ -344,7 +344,12 @@ export async function startWorkloadApi(options: {
 
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   await removeStaleSocket(options.socketPath);
+  // Every connection, whoever serves it: close() ends them all, as net.close() waits for each
+  // (a kept-alive decision API client, or one that has not sent its first bytes yet).
+  const sockets = new Set<Socket>();
   const net: NetServer = createServer({ pauseOnConnect: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
     const label = `ward-workload-peer-${++seq}`;
     options.resolvePeer(socket).then(
       (peer) => {
@@ -395,7 +400,9 @@ export async function startWorkloadApi(options: {
     async close() {
       injector.destroy();
       grpcServer.forceShutdown();
-      await new Promise<void>((r) => net.close(() => r()));
+      const closed = new Promise<void>((r) => net.close(() => r()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
     },
   };
 }

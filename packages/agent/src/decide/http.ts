@@ -98,10 +98,24 @@ export function decideHandler(
       }
       const inputs = Array.isArray(parsed) ? parsed : [parsed];
       const refusal = authorize(options, caller, inputs);
-      const answer = () =>
-        batch
+      const answer = () => {
+        // After a wait for a bundle, another destination's PDP may have closed (its service
+        // left the node): no decision then, never a throw in a promise callback.
+        const gone = inputs.find((i) => options.pdps.enforcerFor(i.destination) === undefined);
+        if (gone !== undefined) {
+          return refuse(
+            res,
+            new DecideProblem(
+              503,
+              'AGENT_DECIDE_NOT_READY',
+              `no PDP for ${gone.destination} on this node now`,
+            ),
+          );
+        }
+        return batch
           ? send(res, 200, { decisions: inputs.map((i) => decide(options.pdps, i)) })
           : send(res, 200, decide(options.pdps, inputs[0]!));
+      };
       if (refusal === undefined) return answer();
       refusal.then(
         (problem) => (problem ? refuse(res, problem) : answer()),
