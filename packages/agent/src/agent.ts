@@ -281,6 +281,7 @@ async function runAgent(
         enforcerFor: (service) => pdps.enforcerFor(service),
         // The destination's SPIFFE ID names one of this node's services (the bundle's identity).
         serviceForSpiffeId: (id) => pdps.services().find((s) => pdps.spiffeIdOf(s) === id),
+        byConvention: false,
         onError: (error) => log.error({ err: error }, 'ext_authz check failed (denied)'),
       })
     : undefined;

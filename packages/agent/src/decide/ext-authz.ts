@@ -56,6 +56,12 @@ export interface ExtAuthzOptions {
    * convention (`spiffe://<td>/ns/<ns>/sa/<name>`).
    */
   serviceForSpiffeId?(spiffeId: string): string | undefined;
+  /**
+   * Whether a SPIFFE ID `serviceForSpiffeId` does not know names a service by convention
+   * (`spiffe://<td>/ns/<ns>/sa/<name>`). Default true; the agent turns it off, since it knows the
+   * identity of every service it decides for, so a guess could only widen a caller's scope.
+   */
+  byConvention?: boolean;
   /** Told of every unexpected failure (the request is denied all the same). */
   onError?(error: unknown): void;
 }
@@ -84,7 +90,8 @@ export function createExtAuthz(options: ExtAuthzOptions): ExtAuthz {
   const lookup = options.serviceForSpiffeId;
   const serviceOf = (spiffeId: string): string | undefined => {
     const named = lookup?.(spiffeId);
-    return named === undefined ? serviceByConvention(spiffeId) : canonicalServiceKey(named);
+    if (named !== undefined) return canonicalServiceKey(named);
+    return options.byConvention === false ? undefined : serviceByConvention(spiffeId);
   };
 
   const decide = (request: unknown, mayAsk: (service: string) => boolean): CheckResponse => {
