@@ -5,10 +5,8 @@
  * `curl --unix-socket`, and Python's standard library, as a Go, Python or Java service would ask.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlaneClient, type RunningAgent, startAgent } from '@ward/agent';
 import {
@@ -19,13 +17,13 @@ import {
   type DryRunItemV1,
   type SignedBundleV1,
 } from '@ward/api-types';
-import { generateSealKey } from '@ward/ca';
 import { keyringFromBundleKeys, mintPassport, PassportKeyring } from '@ward/passport';
 import type { IntentionRule, PolicyDocument } from '@ward/policy';
 import { createPdp } from '@ward/sdk';
-import { caPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
+import type { RunningServer } from '@ward/server';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPlane, type TestPlane, waitFor } from './_node-agent.ts';
 
 const ADMIN = 'decide-api-admin-token-0123456789';
 const TD = 'prod.test';
@@ -118,16 +116,6 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
   });
 }
 
-async function waitFor<T>(what: string, get: () => Promise<T> | T, ok: (v: T) => boolean) {
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const ask = (over: Record<string, unknown> = {}) => ({
   destination: 'orders',
   source: { service: 'frontend' },
@@ -136,60 +124,39 @@ const ask = (over: Record<string, unknown> = {}) => ({
 });
 
 describe('the local decision API on the node agent', () => {
-  let dir: string;
+  let plane: TestPlane;
   let server: RunningServer;
   let agent: RunningAgent;
   let socket: string;
 
-  const admin = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ADMIN}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
+  const admin = (method: string, path: string, body?: unknown) => plane.admin(method, path, body);
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ward-decide-'));
-    server = await startServer({
-      dataDir: join(dir, 'data'),
-      port: 0,
+    plane = await startTestPlane({
+      prefix: 'ward-decide-',
       adminToken: ADMIN,
       trustDomain: TD,
-      heartbeatMs: 3000,
-      plugins: [caPlugin({ env: { WARD_CA_KEY: generateSealKey() } }), ingestPlugin()],
+      policy: POLICY,
+      server: { heartbeatMs: 3000 },
     });
-    const content = POLICY.map((d) => JSON.stringify(d)).join('\n---\n');
-    expect(
-      (await admin('POST', '/v1/apply', { files: [{ name: 'p.yaml', content }] })).status,
-    ).toBe(200);
+    server = plane.server;
     // worker-1: this process (its uid) is orders and payments; billing runs as another uid.
     // worker-2: inventory.
-    const entry = (name: string, node: string, uid: number) =>
-      admin('POST', '/v1/ca/entries', {
-        spiffeId: `spiffe://${TD}/ns/shop/sa/${name}`,
-        node,
-        selectors: [`unix:uid:${uid}`],
-      });
     const me = process.getuid!();
-    for (const [name, node, uid] of [
-      ['orders', 'worker-1', me],
-      ['payments', 'worker-1', me],
-      ['billing', 'worker-1', me + 4242],
-      ['inventory', 'worker-2', me],
-    ] as const) {
-      expect((await entry(name, node, uid)).status).toBe(201);
-    }
-    socket = join(dir, 'agent.sock');
-    const { body } = await admin('POST', '/v1/ca/join-tokens', { node: 'worker-1' });
+    await plane.register(
+      (
+        [
+          ['orders', 'worker-1', me],
+          ['payments', 'worker-1', me],
+          ['billing', 'worker-1', me + 4242],
+          ['inventory', 'worker-2', me],
+        ] as const
+      ).map(([name, node, uid]) => ({ spiffeId: `spiffe://${TD}/ns/shop/sa/${name}`, node, uid })),
+    );
+    socket = join(plane.dir, 'agent.sock');
     agent = await startAgent({
       controlPlane: server.url,
-      joinToken: body.token,
+      joinToken: await plane.joinToken('worker-1'),
       socketPath: socket,
       logger: quiet,
       bundleTiming: { minBackoffMs: 20, maxBackoffMs: 200 },
@@ -205,8 +172,7 @@ describe('the local decision API on the node agent', () => {
   let closed = false;
   afterAll(async () => {
     if (!closed) await agent?.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await plane?.close();
   });
 
   it('allows and denies, with the rule and the reason', async () => {

@@ -6,17 +6,15 @@
  * is the one service it may ask about; the decisions are the agent's local PDPs'.
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type RunningAgent, startAgent } from '@ward/agent';
-import { generateSealKey, toPem } from '@ward/ca';
+import { toPem } from '@ward/ca';
 import type { PolicyDocument } from '@ward/policy';
-import { caPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorizationClient, envoyCheck, problemOf } from '../packages/agent/test/_ext-authz.ts';
+import { startTestPlane, type TestPlane, waitFor } from './_node-agent.ts';
 
 const ADMIN = 'ext-authz-tcp-admin-token-0123456789';
 const TD = 'tcp.test';
@@ -53,40 +51,16 @@ const POLICY: PolicyDocument[] = [
   },
 ];
 
-async function waitFor<T>(what: string, get: () => T, ok: (v: T) => boolean): Promise<T> {
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const v = get();
-    if (ok(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** The URI SAN of a PEM certificate (what a proxy pins the agent's identity by). */
 function uriSanOf(pem: string): string | undefined {
   return new X509Certificate(pem).subjectAltName?.match(/URI:([^,]+)/)?.[1];
 }
 
 describe('ext_authz over TCP on a real node agent', () => {
-  let dir: string;
-  let server: RunningServer;
+  let plane: TestPlane;
   let agent: RunningAgent;
   const open: ReturnType<typeof authorizationClient>[] = [];
   const seenServerIds: string[] = [];
-
-  const admin = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ADMIN}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
 
   /** A gRPC client presenting `name`'s SVID as the agent holds it for the workload. */
   const clientAs = (name: string, trustBundle = agent.manager.bundleDer) => {
@@ -117,36 +91,24 @@ describe('ext_authz over TCP on a real node agent', () => {
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ward-extauthz-tcp-'));
-    server = await startServer({
-      dataDir: join(dir, 'data'),
-      port: 0,
+    plane = await startTestPlane({
+      prefix: 'ward-extauthz-tcp-',
       adminToken: ADMIN,
       trustDomain: TD,
-      plugins: [caPlugin({ env: { WARD_CA_KEY: generateSealKey() } }), ingestPlugin()],
+      policy: POLICY,
     });
-    const content = POLICY.map((d) => JSON.stringify(d)).join('\n---\n');
-    expect(
-      (await admin('POST', '/v1/apply', { files: [{ name: 'p.yaml', content }] })).status,
-    ).toBe(200);
     const me = process.getuid!();
-    for (const name of ['orders', 'payments']) {
-      const created = await admin('POST', '/v1/ca/entries', {
-        spiffeId: idOf(name),
-        node: 'worker-1',
-        selectors: [`unix:uid:${me}`],
-      });
-      expect(created.status).toBe(201);
-    }
-    const { body } = await admin('POST', '/v1/ca/join-tokens', { node: 'worker-1' });
+    await plane.register(
+      ['orders', 'payments'].map((name) => ({ spiffeId: idOf(name), node: 'worker-1', uid: me })),
+    );
     agent = await startAgent({
-      controlPlane: server.url,
-      joinToken: body.token,
-      socketPath: join(dir, 'agent.sock'),
+      controlPlane: plane.server.url,
+      joinToken: await plane.joinToken('worker-1'),
+      socketPath: join(plane.dir, 'agent.sock'),
       logger: pino({ level: 'silent' }),
       bundleTiming: { minBackoffMs: 20, maxBackoffMs: 200 },
       decide: {
-        publicKey: server.publicKey,
+        publicKey: plane.server.publicKey,
         extAuthzListen: '127.0.0.1:0',
         logFlushIntervalMs: 100,
       },
@@ -163,8 +125,7 @@ describe('ext_authz over TCP on a real node agent', () => {
   afterAll(async () => {
     for (const c of open) c.close();
     await agent?.close();
-    await server?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await plane?.close();
   });
 
   it("decides with the local PDP for the client certificate's own service, and only that", async () => {

@@ -7,14 +7,10 @@
  * (admitted, the would-deny rule in a header), out of scope (another workload's service); and the
  * decisions reach the control plane's soft-apply report.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DRY_RUN_DENY_HEADER, type RunningAgent, startAgent } from '@ward/agent';
 import type { DryRunItemV1 } from '@ward/api-types';
-import { generateSealKey } from '@ward/ca';
 import type { PolicyDocument } from '@ward/policy';
-import { caPlugin, ingestPlugin, type RunningServer, startServer } from '@ward/server';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,6 +19,7 @@ import {
   envoyCheck,
   problemOf,
 } from '../packages/agent/test/_ext-authz.ts';
+import { startTestPlane, type TestPlane, waitFor } from './_node-agent.ts';
 
 const ADMIN = 'ext-authz-e2e-admin-token-0123456789';
 const TD = 'prod.test';
@@ -79,75 +76,39 @@ const POLICY: PolicyDocument[] = [
   },
 ];
 
-async function waitFor<T>(what: string, get: () => Promise<T> | T, ok: (v: T) => boolean) {
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const v = await get();
-    if (ok(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('Envoy ext_authz through a real node agent', () => {
-  let dir: string;
-  let server: RunningServer;
+  let plane: TestPlane;
   let agent: RunningAgent;
   let envoy: ReturnType<typeof authorizationClient>;
 
-  const admin = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ADMIN}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
+  const admin = (method: string, path: string, body?: unknown) => plane.admin(method, path, body);
   /** What the Envoy in front of orders asks about a call from `source`. */
   const check = (source: string, path: string, destination = 'orders'): Promise<Answer> =>
     envoy.check(envoyCheck({ source: id(source), destination: id(destination), path }));
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ward-xauthz-e2e-'));
-    server = await startServer({
-      dataDir: join(dir, 'data'),
-      port: 0,
+    plane = await startTestPlane({
+      prefix: 'ward-xauthz-e2e-',
       adminToken: ADMIN,
       trustDomain: TD,
-      plugins: [caPlugin({ env: { WARD_CA_KEY: generateSealKey() } }), ingestPlugin()],
-      logger: false,
+      policy: POLICY,
+      server: { logger: false },
     });
-    const content = POLICY.map((d) => JSON.stringify(d)).join('\n---\n');
-    expect(
-      (await admin('POST', '/v1/apply', { files: [{ name: 'p.yaml', content }] })).status,
-    ).toBe(200);
     // This process (its uid) is the orders workload, whose Envoy asks; payments, on the same
     // node, runs as another uid.
     const me = process.getuid!();
-    for (const [name, uid] of [
-      ['orders', me],
-      ['payments', me + 4242],
-    ] as const) {
-      const entry = await admin('POST', '/v1/ca/entries', {
-        spiffeId: id(name),
-        node: 'worker-1',
-        selectors: [`unix:uid:${uid}`],
-      });
-      expect(entry.status).toBe(201);
-    }
-    const { body } = await admin('POST', '/v1/ca/join-tokens', { node: 'worker-1' });
-    const socket = join(dir, 'agent.sock');
+    await plane.register([
+      { spiffeId: id('orders'), node: 'worker-1', uid: me },
+      { spiffeId: id('payments'), node: 'worker-1', uid: me + 4242 },
+    ]);
+    const socket = join(plane.dir, 'agent.sock');
     agent = await startAgent({
-      controlPlane: server.url,
-      joinToken: body.token,
+      controlPlane: plane.server.url,
+      joinToken: await plane.joinToken('worker-1'),
       socketPath: socket,
       logger: pino({ level: 'silent' }),
       bundleTiming: { minBackoffMs: 20, maxBackoffMs: 200 },
-      decide: { publicKey: server.publicKey, logFlushIntervalMs: 100 },
+      decide: { publicKey: plane.server.publicKey, logFlushIntervalMs: 100 },
     });
     await waitFor(
       'the local PDPs',
@@ -165,8 +126,7 @@ describe('Envoy ext_authz through a real node agent', () => {
   afterAll(async () => {
     envoy?.close();
     await agent?.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await plane?.close();
   });
 
   it('allows an allowed call: OK, and a dry-run header sent from outside is removed', async () => {
