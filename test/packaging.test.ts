@@ -80,8 +80,10 @@ async function node22(): Promise<string> {
 }
 
 /** What a tarball may hold: dist/, the spiffe .proto, the CLI launcher, manifest, readme, licence. */
+// Protos are runtime data (the Workload API's; the agent's vendored Envoy protos, in folders, with
+// the licence and provenance they came with).
 const SHIPPED =
-  /^package\/(?:dist\/|proto\/[\w.-]+\.proto$|bin\/ward\.js$|package\.json$|README(?:\.md)?$|LICEN[CS]E(?:\.\w+)?$)/;
+  /^package\/(?:dist\/|proto\/(?:[\w.-]+\/)*[\w.-]+\.proto$|proto\/(?:[\w.-]+\/)*(?:README\.md|LICENSE)$|bin\/ward\.js$|package\.json$|README(?:\.md)?$|LICEN[CS]E(?:\.\w+)?$)/;
 
 const node26 = join(root, 'node_modules', 'node', 'bin', 'node');
 const work = mkdtempSync(join(tmpdir(), 'ward-packaging-'));
