@@ -122,9 +122,13 @@ export function toServerError(error: unknown): ServerError {
 export const STORE_RETRY_AFTER_SECONDS = 2;
 
 // Socket errors, PostgreSQL "admin shutdown / crash shutdown / cannot connect now" (57P0x),
-// "query cancelled" (57014: statement_timeout, a lock held elsewhere or a stalled server) and
+// "query cancelled" (57014: statement_timeout, a lock held elsewhere or a stalled server),
+// sessions the server ended for sitting idle (25P03 idle_in_transaction_session_timeout: this
+// replica stalled mid-write and its write was rolled back; 57P05 idle_session_timeout) and
 // connection exceptions (class 08): the store is down, cut off or stuck, not this request at fault.
 const UNREACHABLE_CODES = new Set([
+  '25P03',
+  '57P05',
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
